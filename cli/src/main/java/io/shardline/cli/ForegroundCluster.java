@@ -1,0 +1,121 @@
+package io.shardline.cli;
+
+import io.shardline.compose.ClusterDirectory;
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * Runs a local cluster in the foreground until the process is told to stop (Ctrl-C, SIGTERM, or
+ * {@code shardline cluster down}): writes the pid file, starts the cluster, publishes {@code cluster.json},
+ * prints a summary, waits.
+ */
+final class ForegroundCluster {
+    private final PrintWriter out;
+    private final ClusterDirectory dir;
+    private final ClusterShape shape;
+    private final boolean deleteOnExit;
+
+    ForegroundCluster(PrintWriter out, ClusterDirectory dir, ClusterShape shape, boolean deleteOnExit) {
+        this.out = out;
+        this.dir = dir;
+        this.shape = shape;
+        this.deleteOnExit = deleteOnExit;
+    }
+
+    int run() throws IOException, InterruptedException {
+        if (dir.runningOwner().isPresent()) {
+            throw new IllegalArgumentException("a cluster is already running from " + dir.path() + " (pid "
+                    + dir.runningOwner().get().pid() + "); stop it with ./shardline cluster down --dir " + dir.path());
+        }
+        if (dir.holdsClusterData()) {
+            out.println("Discarding the stopped cluster's data in " + dir.path() + ".");
+            out.flush();
+            dir.discardStoppedCluster();
+        }
+        dir.writeOwnPid();
+        long started = System.nanoTime();
+        LocalCluster cluster = LocalCluster.builder()
+                .name(shape.name)
+                .shards(shape.shards)
+                .hubs(shape.hubs)
+                .leaves(shape.leaves)
+                .dir(dir.path())
+                .start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(cluster), "shardline-cluster-stop"));
+        cluster.descriptor().write(dir.path());
+        printSummary(cluster, (System.nanoTime() - started) / 1_000_000);
+        new CountDownLatch(1).await();
+        return 0;
+    }
+
+    private void stop(LocalCluster cluster) {
+        cluster.close();
+        try {
+            if (deleteOnExit) {
+                dir.discardStoppedCluster();
+                Files.deleteIfExists(dir.path());
+            } else {
+                dir.markStopped();
+            }
+        } catch (IOException e) {
+            System.err.println("shardline: could not clean up " + dir.path() + ": " + e.getMessage());
+        }
+        System.err.println("shardline: local cluster '" + cluster.name() + "' stopped.");
+    }
+
+    private void printSummary(LocalCluster cluster, long millis) {
+        out.printf(
+                "Local cluster '%s' is up in %.1f s: %d shard(s), %d PostgreSQL nodes, ZooKeeper at %s%n",
+                cluster.name(),
+                millis / 1000.0,
+                cluster.shardCount(),
+                cluster.nodes().size(),
+                cluster.zkConnectString());
+        out.println();
+        for (int shard = 0; shard < cluster.shardCount(); shard++) {
+            out.println("shard " + shard + ":");
+            printTree(cluster.shard(shard), cluster.primary(shard), "  ", "");
+        }
+        out.println();
+        PgNode primary = cluster.primary(0);
+        PgNode replica = cluster.shard(0).get(cluster.shard(0).size() - 1);
+        out.println("Connect:");
+        out.printf(
+                "  psql -h %s -p %d -U postgres %s      # shard 0 primary%n",
+                primary.host(), primary.port(), cluster.database());
+        out.printf(
+                "  psql -h %s -p %d -U postgres %s      # %s (read-only)%n",
+                replica.host(), replica.port(), cluster.database(), replica.name());
+        out.println("  " + primary.jdbcUrl() + "   (user postgres, no password)");
+        out.println();
+        out.println("Cluster descriptor: " + dir.path().resolve("cluster.json"));
+        out.println("Server logs:        " + dir.path().resolve("logs"));
+        out.println();
+        out.println(
+                deleteOnExit
+                        ? "Press Ctrl-C to stop; the demo's data is deleted then."
+                        : "Press Ctrl-C to stop (or: ./shardline cluster down --dir " + dir.path() + ").");
+        out.flush();
+    }
+
+    private void printTree(List<PgNode> shardNodes, PgNode node, String indent, String branch) {
+        out.printf(
+                "%-24s %s:%-6d %s%n",
+                indent + branch + node.name(),
+                node.host(),
+                node.port(),
+                node.role().jsonName());
+        String childIndent = indent + (branch.isEmpty() ? "" : "   ");
+        List<PgNode> children = shardNodes.stream()
+                .filter(n -> n.upstream().map(u -> u == node).orElse(false))
+                .toList();
+        for (PgNode child : children) {
+            printTree(shardNodes, child, childIndent, "└─ ");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+package io.shardline.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.shardline.compose.ClusterDescriptor;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** {@code cluster up} in a separate JVM, as a user runs it, and {@code cluster down} from this one. */
+class ClusterCommandIT {
+
+    @Test
+    void upWritesTheDescriptorAndDownLeavesNothingRunning() throws Exception {
+        Path dir = Files.createTempDirectory("shardline-cli-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path out = dir.resolve("up.out");
+        Process up = new ProcessBuilder(
+                        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        ShardlineCli.class.getName(),
+                        "cluster",
+                        "up",
+                        "--dir",
+                        dir.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(out.toFile())
+                .start();
+        try {
+            await().atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(200))
+                    .failFast("cluster up exited", () -> !up.isAlive())
+                    .until(() -> Files.exists(dir.resolve("cluster.json")));
+
+            ClusterDescriptor descriptor = ClusterDescriptor.read(dir);
+            assertThat(descriptor.name()).isEqualTo("demo");
+            assertThat(descriptor.nodes()).hasSize(6);
+            assertThat(Files.readString(out)).contains("Local cluster 'demo' is up");
+            ClusterDescriptor.Node leaf = descriptor.shard(1).get(2);
+            try (Connection c = DriverManager.getConnection(
+                    "jdbc:postgresql://" + leaf.host() + ":" + leaf.port() + "/" + descriptor.database(),
+                    descriptor.user(),
+                    "")) {
+                assertThat(c.createStatement().executeQuery("SELECT 1").next()).isTrue();
+            }
+
+            StringWriter downOut = new StringWriter();
+            CommandLine cli = ShardlineCli.commandLine();
+            cli.setOut(new PrintWriter(downOut));
+            int rc = cli.execute("cluster", "down", "--dir", dir.toString());
+
+            assertThat(rc).isZero();
+            assertThat(downOut.toString()).contains("Stopped the local cluster");
+            assertThat(up.isAlive()).isFalse();
+            assertThat(processesMentioning(dir)).isEmpty();
+            assertThat(dir.resolve("cluster.json")).doesNotExist();
+        } finally {
+            up.destroyForcibly();
+        }
+    }
+
+    @Test
+    void downOnADirectoryWithoutAClusterSaysSo() throws Exception {
+        Path dir = Files.createTempDirectory("shardline-empty-");
+        StringWriter err = new StringWriter();
+        CommandLine cli = ShardlineCli.commandLine();
+        cli.setErr(new PrintWriter(err));
+        assertThat(cli.execute("cluster", "down", "--dir", dir.toString())).isEqualTo(1);
+        assertThat(err.toString()).contains("no local cluster in " + dir);
+    }
+
+    @Test
+    void everySubcommandHasHelp() {
+        for (List<String> command : List.of(
+                List.of("--help"),
+                List.of("demo", "--help"),
+                List.of("cluster", "--help"),
+                List.of("cluster", "up", "--help"),
+                List.of("cluster", "down", "--help"))) {
+            StringWriter help = new StringWriter();
+            CommandLine cli = ShardlineCli.commandLine();
+            cli.setOut(new PrintWriter(help));
+            assertThat(cli.execute(command.toArray(String[]::new)))
+                    .as("%s", command)
+                    .isZero();
+            assertThat(help.toString()).as("%s", command).startsWith("Usage: shardline");
+        }
+    }
+
+    private static List<ProcessHandle> processesMentioning(Path dir) {
+        return ProcessHandle.allProcesses()
+                .filter(p -> p.info()
+                        .commandLine()
+                        .map(c -> c.contains(dir.toString()))
+                        .orElse(false))
+                .toList();
+    }
+}
