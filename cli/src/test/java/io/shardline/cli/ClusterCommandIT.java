@@ -12,7 +12,11 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -24,18 +28,7 @@ class ClusterCommandIT {
         Path dir = Files.createTempDirectory("shardline-cli-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         Path out = dir.resolve("up.out");
-        Process up = new ProcessBuilder(
-                        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                        "-cp",
-                        System.getProperty("java.class.path"),
-                        ShardlineCli.class.getName(),
-                        "cluster",
-                        "up",
-                        "--dir",
-                        dir.toString())
-                .redirectErrorStream(true)
-                .redirectOutput(out.toFile())
-                .start();
+        Process up = startCli(out, "cluster", "up", "--dir", dir.toString());
         try {
             await().atMost(Duration.ofSeconds(60))
                     .pollInterval(Duration.ofMillis(200))
@@ -70,6 +63,34 @@ class ClusterCommandIT {
     }
 
     @Test
+    void theDemoStopsOnSigtermAndDeletesItsData() throws Exception {
+        Path out = Files.createTempFile("shardline-demo-", ".out");
+        Process demo = startCli(out, "demo");
+        try {
+            await().atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(200))
+                    .failFast("demo exited", () -> !demo.isAlive())
+                    .until(() -> Files.readString(out).contains("Press Ctrl-C to stop"));
+            String printed = Files.readString(out);
+            assertThat(printed).contains("s0-primary", "s1-leaf1", "psql -h 127.0.0.1");
+            Matcher descriptor =
+                    Pattern.compile("Cluster descriptor: (\\S+)/cluster.json").matcher(printed);
+            assertThat(descriptor.find()).isTrue();
+            Path dir = Path.of(descriptor.group(1));
+            assertThat(dir.resolve("cluster.json")).exists();
+
+            demo.destroy();
+
+            assertThat(demo.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(processesMentioning(dir)).isEmpty();
+            assertThat(dir).doesNotExist();
+        } finally {
+            demo.destroyForcibly();
+            Files.deleteIfExists(out);
+        }
+    }
+
+    @Test
     void downOnADirectoryWithoutAClusterSaysSo() throws Exception {
         Path dir = Files.createTempDirectory("shardline-empty-");
         StringWriter err = new StringWriter();
@@ -95,6 +116,20 @@ class ClusterCommandIT {
                     .isZero();
             assertThat(help.toString()).as("%s", command).startsWith("Usage: shardline");
         }
+    }
+
+    /** Runs the CLI in its own JVM, as the launcher does, with its output going to {@code out}. */
+    private static Process startCli(Path out, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                ShardlineCli.class.getName()));
+        command.addAll(List.of(args));
+        return new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(out.toFile())
+                .start();
     }
 
     private static List<ProcessHandle> processesMentioning(Path dir) {

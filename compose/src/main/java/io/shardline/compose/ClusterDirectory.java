@@ -54,12 +54,15 @@ public final class ClusterDirectory {
         Files.writeString(dir.resolve(PID_FILE), ProcessHandle.current().pid() + "\n", StandardCharsets.UTF_8);
     }
 
-    /** The JVM running the cluster, when it is alive. */
+    /** Another JVM running the cluster, when it is alive; never this process. */
     public Optional<ProcessHandle> runningOwner() {
         try {
             long pid = Long.parseLong(Files.readString(dir.resolve(PID_FILE), StandardCharsets.UTF_8)
                     .trim());
-            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).filter(ClusterDirectory::isJava);
+            return ProcessHandle.of(pid)
+                    .filter(ProcessHandle::isAlive)
+                    .filter(p -> p.pid() != ProcessHandle.current().pid())
+                    .filter(ClusterDirectory::isJava);
         } catch (IOException | NumberFormatException e) {
             return Optional.empty();
         }

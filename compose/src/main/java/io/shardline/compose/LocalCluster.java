@@ -154,10 +154,10 @@ public final class LocalCluster implements AutoCloseable {
 
     /**
      * Stops every server (fast shutdown, leaves first) and ZooKeeper, and deletes the data when the builder
-     * chose the directory. Safe to call twice.
+     * chose the directory. Safe to call twice; a second caller returns once the first has finished.
      */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (state.getAndSet(State.CLOSED) == State.CLOSED) {
             return;
         }

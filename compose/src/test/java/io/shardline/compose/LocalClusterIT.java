@@ -109,6 +109,21 @@ class LocalClusterIT {
     }
 
     @Test
+    void aStoppedLeafStartsAgainAndCatchesUp() throws SQLException {
+        PgNode primary = cluster.primary(1);
+        PgNode leaf = cluster.node("s1-leaf1");
+        execute(primary, "CREATE TABLE stopped_leaf (id int PRIMARY KEY)");
+        leaf.stop();
+        assertThat(leaf.isRunning()).isFalse();
+        assertThat(leaf.pid()).isEmpty();
+        execute(primary, "INSERT INTO stopped_leaf VALUES (1)");
+
+        leaf.start();
+        leaf.awaitStreaming(Duration.ofSeconds(30));
+        await().atMost(Duration.ofSeconds(30)).until(() -> count(leaf, "SELECT count(*) FROM stopped_leaf") == 1);
+    }
+
+    @Test
     void applyDelayIsSetAndCleared() throws SQLException {
         PgNode hub = cluster.node("s1-hub1");
         hub.setApplyDelay(Duration.ofSeconds(1));
