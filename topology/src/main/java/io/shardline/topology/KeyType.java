@@ -1,0 +1,113 @@
+package io.shardline.topology;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.util.Locale;
+import java.util.UUID;
+
+/**
+ * The type of a shard key column, which decides how its values are hashed. Each type hashes exactly as
+ * PostgreSQL does (see {@link KeyHash}), and {@link #sqlHashExpression(String)} gives the same hash inside
+ * the server.
+ */
+public enum KeyType {
+    /** {@code smallint}, {@code integer}, {@code bigint}: all hash alike, so the width may differ per table. */
+    INTEGER("hashint8extended(%s::bigint, 0)"),
+    /** {@code text}, {@code varchar}: hashed as UTF-8 bytes. */
+    TEXT("hashtextextended(%s::text, 0)"),
+    /** {@code uuid}. */
+    UUID("uuid_hash_extended(%s::uuid, 0)");
+
+    private final String sqlTemplate;
+
+    KeyType(String sqlTemplate) {
+        this.sqlTemplate = sqlTemplate;
+    }
+
+    /**
+     * The SQL expression computing the same hash in PostgreSQL, e.g. {@code hashint8extended("user_id"::bigint, 0)}.
+     *
+     * @param quotedColumn the column, already quoted as an identifier
+     */
+    public String sqlHashExpression(String quotedColumn) {
+        return String.format(Locale.ROOT, sqlTemplate, quotedColumn);
+    }
+
+    /**
+     * Hashes a key value given as a Java object: a {@link Number} or numeric string for {@link #INTEGER}, any
+     * value's text for {@link #TEXT}, a {@link java.util.UUID} or its text for {@link #UUID}.
+     *
+     * @throws IllegalArgumentException naming the value when it cannot be a key of this type
+     * @throws NullPointerException never: a {@code null} key is refused with IllegalArgumentException
+     */
+    public long hash(Object value) {
+        if (value == null) {
+            throw new IllegalArgumentException("a shard key cannot be NULL");
+        }
+        switch (this) {
+            case INTEGER:
+                return KeyHash.hashInt8(toLong(value));
+            case TEXT:
+                return KeyHash.hashText(value.toString());
+            case UUID:
+                return KeyHash.hashUuid(toUuid(value));
+            default:
+                throw new AssertionError(this);
+        }
+    }
+
+    /** Parses a column type name as PostgreSQL spells it ({@code int8}, {@code bigint}, {@code varchar(20)}, ...). */
+    public static KeyType fromSqlType(String sqlType) {
+        String t = sqlType.trim()
+                .toLowerCase(Locale.ROOT)
+                .replaceAll("\\(.*\\)", "")
+                .trim();
+        switch (t) {
+            case "smallint":
+            case "int2":
+            case "integer":
+            case "int":
+            case "int4":
+            case "bigint":
+            case "int8":
+                return INTEGER;
+            case "text":
+            case "varchar":
+            case "character varying":
+                return TEXT;
+            case "uuid":
+                return UUID;
+            default:
+                throw new IllegalArgumentException("a shard key of type '" + sqlType
+                        + "' is not supported: use an integer type (smallint, integer, bigint), text/varchar or uuid");
+        }
+    }
+
+    private static long toLong(Object value) {
+        try {
+            if (value instanceof Long || value instanceof Integer || value instanceof Short || value instanceof Byte) {
+                return ((Number) value).longValue();
+            }
+            if (value instanceof BigInteger) {
+                return ((BigInteger) value).longValueExact();
+            }
+            if (value instanceof BigDecimal) {
+                return ((BigDecimal) value).longValueExact();
+            }
+            return Long.parseLong(value.toString().trim());
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("'" + value + "' is not an integer shard key value (64-bit)");
+        }
+    }
+
+    private static java.util.UUID toUuid(Object value) {
+        if (value instanceof java.util.UUID) {
+            return (java.util.UUID) value;
+        }
+        try {
+            return java.util.UUID.fromString(value.toString().trim());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("'" + value + "' is not a uuid shard key value");
+        }
+    }
+}
