@@ -1,5 +1,6 @@
 package io.shardline.topology;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.util.Locale;
@@ -12,10 +13,13 @@ import java.util.UUID;
  */
 public enum KeyType {
     /** {@code smallint}, {@code integer}, {@code bigint}: all hash alike, so the width may differ per table. */
+    @JsonProperty("integer")
     INTEGER("hashint8extended(%s::bigint, 0)"),
     /** {@code text}, {@code varchar}: hashed as UTF-8 bytes. */
+    @JsonProperty("text")
     TEXT("hashtextextended(%s::text, 0)"),
     /** {@code uuid}. */
+    @JsonProperty("uuid")
     UUID("uuid_hash_extended(%s::uuid, 0)");
 
     private final String sqlTemplate;

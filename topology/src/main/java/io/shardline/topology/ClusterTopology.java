@@ -1,0 +1,97 @@
+package io.shardline.topology;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The cluster as the router sees it: shards and their nodes, the sharded tables, the home shard of
+ * unsharded tables, and a version that grows with every change.
+ *
+ * @param database the database every node serves
+ * @param user the default user name (passwords are never stored here)
+ * @param homeShard the shard holding every table that is not sharded
+ */
+public record ClusterTopology(
+        String cluster,
+        long version,
+        String database,
+        String user,
+        int homeShard,
+        List<Shard> shards,
+        List<ShardedTable> tables) {
+
+    public ClusterTopology {
+        Objects.requireNonNull(cluster, "cluster name");
+        Objects.requireNonNull(database, "database");
+        shards = List.copyOf(shards);
+        tables = List.copyOf(tables == null ? List.of() : tables);
+        Set<Integer> ids = new HashSet<>();
+        Set<String> names = new HashSet<>();
+        for (Shard s : shards) {
+            if (!ids.add(s.id())) {
+                throw new IllegalArgumentException("shard id " + s.id() + " appears twice");
+            }
+            for (Node n : s.nodes()) {
+                if (!names.add(n.name())) {
+                    throw new IllegalArgumentException("node name " + n.name() + " appears twice");
+                }
+            }
+        }
+        if (!ids.contains(homeShard)) {
+            throw new IllegalArgumentException("home shard " + homeShard + " is not one of the shards " + ids);
+        }
+        Set<String> tableNames = new HashSet<>();
+        for (ShardedTable t : tables) {
+            if (!tableNames.add(t.qualifiedName())) {
+                throw new IllegalArgumentException("table " + t.qualifiedName() + " is declared twice");
+            }
+        }
+    }
+
+    /**
+     * The shard with this id.
+     *
+     * @throws IllegalArgumentException listing the shard ids when there is none
+     */
+    public Shard shard(int id) {
+        return shards.stream()
+                .filter(s -> s.id() == id)
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no shard " + id + " in cluster " + cluster
+                        + "; shards: " + shards.stream().map(Shard::id).toList()));
+    }
+
+    /** The ids of the shards, in declaration order. */
+    @JsonIgnore
+    public List<Integer> shardIds() {
+        return shards.stream().map(Shard::id).toList();
+    }
+
+    /**
+     * The sharded table named {@code table}, in {@code schema} or, when {@code schema} is {@code null}, in any
+     * schema (the first declared).
+     */
+    public Optional<ShardedTable> shardedTable(String schema, String table) {
+        return tables.stream().filter(t -> t.matches(schema, table)).findFirst();
+    }
+
+    /** This topology with {@code table} declared sharded (replacing an earlier declaration) and the next version. */
+    public ClusterTopology withTable(ShardedTable table) {
+        List<ShardedTable> next = new ArrayList<>(tables);
+        next.removeIf(t -> t.qualifiedName().equals(table.qualifiedName()));
+        next.add(table);
+        return new ClusterTopology(cluster, version + 1, database, user, homeShard, shards, next);
+    }
+
+    /** This topology with one more shard and the next version. */
+    public ClusterTopology withShard(Shard shard) {
+        List<Shard> next = new ArrayList<>(shards);
+        next.add(shard);
+        return new ClusterTopology(cluster, version + 1, database, user, homeShard, next, tables);
+    }
+}
