@@ -47,6 +47,7 @@ final class ForegroundCluster {
                 .dir(dir.path())
                 .start();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(cluster), "shardline-cluster-stop"));
+        LocalTopology.publish(cluster.descriptor());
         cluster.descriptor().write(dir.path());
         printSummary(cluster, (System.nanoTime() - started) / 1_000_000);
         new CountDownLatch(1).await();

@@ -1,6 +1,7 @@
 package io.shardline.cli;
 
 import io.shardline.compose.LocalClusterException;
+import io.shardline.topology.TopologyException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import picocli.CommandLine;
@@ -17,7 +18,13 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         versionProvider = ShardlineCli.Version.class,
         description = "Replication and sharding middleware for PostgreSQL.",
-        subcommands = {DemoCommand.class, ClusterCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {
+            DemoCommand.class,
+            ClusterCommand.class,
+            TableCommand.class,
+            TopologyCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class ShardlineCli implements Runnable {
     @Spec
     CommandSpec spec;
@@ -33,6 +40,7 @@ public final class ShardlineCli implements Runnable {
         cmd.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
             if (e instanceof LocalClusterException
+                    || e instanceof TopologyException
                     || e instanceof IllegalArgumentException
                     || e instanceof IOException) {
                 err.println("shardline: " + e.getMessage());

@@ -47,6 +47,24 @@ class ClusterCommandIT {
                 assertThat(c.createStatement().executeQuery("SELECT 1").next()).isTrue();
             }
 
+            StringWriter shardOut = new StringWriter();
+            CommandLine table = ShardlineCli.commandLine();
+            table.setOut(new PrintWriter(shardOut));
+            assertThat(table.execute(
+                            "table", "shard", "users", "--key", "user_id", "--type", "bigint", "--dir", dir.toString()))
+                    .isZero();
+            assertThat(shardOut.toString()).contains("public.users is sharded by user_id (integer) over 2 shards");
+            StringWriter shown = new StringWriter();
+            CommandLine show = ShardlineCli.commandLine();
+            show.setOut(new PrintWriter(shown));
+            assertThat(show.execute("topology", "show", "--dir", dir.toString()))
+                    .isZero();
+            assertThat(shown.toString())
+                    .contains("shard 0 (home of unsharded tables): 16 range(s), 50.0% of the hash space")
+                    .contains("s1-leaf1")
+                    .contains("public.users")
+                    .contains("ring version 1: 32 ranges");
+
             StringWriter downOut = new StringWriter();
             CommandLine cli = ShardlineCli.commandLine();
             cli.setOut(new PrintWriter(downOut));
@@ -107,7 +125,9 @@ class ClusterCommandIT {
                 List.of("demo", "--help"),
                 List.of("cluster", "--help"),
                 List.of("cluster", "up", "--help"),
-                List.of("cluster", "down", "--help"))) {
+                List.of("cluster", "down", "--help"),
+                List.of("table", "shard", "--help"),
+                List.of("topology", "show", "--help"))) {
             StringWriter help = new StringWriter();
             CommandLine cli = ShardlineCli.commandLine();
             cli.setOut(new PrintWriter(help));

@@ -1,0 +1,37 @@
+package io.shardline.cli;
+
+import io.shardline.compose.ClusterDescriptor;
+import java.io.IOException;
+import java.nio.file.Path;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Option;
+
+/**
+ * Which cluster a command acts on: a local one by its directory, or any by ZooKeeper address and name. Used
+ * as {@code @ArgGroup(exclusive = true, multiplicity = "1")}.
+ */
+final class ClusterTarget {
+    @Option(names = "--dir", description = "Directory of a local cluster (reads its cluster.json).")
+    Path dir;
+
+    @ArgGroup(exclusive = false)
+    Remote remote;
+
+    static final class Remote {
+        @Option(names = "--zk", required = true, description = "ZooKeeper connect string, host:port[,host:port].")
+        String zk;
+
+        @Option(names = "--name", required = true, description = "Cluster name.")
+        String name;
+    }
+
+    /** The ZooKeeper connect string. */
+    String zk() throws IOException {
+        return dir != null ? ClusterDescriptor.read(dir).zk() : remote.zk;
+    }
+
+    /** The cluster name. */
+    String name() throws IOException {
+        return dir != null ? ClusterDescriptor.read(dir).name() : remote.name;
+    }
+}

@@ -1,0 +1,123 @@
+package io.shardline.cli;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.Node;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import org.apache.curator.framework.CuratorFramework;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code shardline table shard TABLE --key COLUMN}. */
+@Command(
+        name = "table",
+        mixinStandardHelpOptions = true,
+        description = "Declare how tables are spread over the shards.",
+        subcommands = {TableCommand.ShardTable.class})
+final class TableCommand implements Runnable {
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    @Command(
+            name = "shard",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Declare TABLE sharded by the hash of COLUMN. Declare it before creating it through the driver:"
+                        + " CREATE TABLE then runs on every shard.",
+                "The key type is read from the table when it exists; otherwise give --type."
+            })
+    static final class ShardTable implements Callable<Integer> {
+        @Parameters(
+                paramLabel = "TABLE",
+                description = "[schema.]table; unquoted names fold to lower case, \"Quoted\" ones keep their case.")
+        String table;
+
+        @Option(names = "--key", required = true, paramLabel = "COLUMN", description = "The shard key column.")
+        String key;
+
+        @Option(
+                names = "--type",
+                paramLabel = "TYPE",
+                description =
+                        "Key type when the table does not exist yet: bigint, integer, smallint, text, varchar, uuid.")
+        String type;
+
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            QualifiedName name = QualifiedName.parse(table);
+            String column = QualifiedName.identifier(key, "--key");
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
+                String cluster = target.name();
+                ClusterTopology written = ZooKeeperTopologyStore.updateTopology(client, cluster, t -> {
+                    KeyType keyType = type != null ? KeyType.fromSqlType(type) : detectType(t, name, column);
+                    return t.withTable(new ShardedTable(name.schema(), name.table(), column, keyType));
+                });
+                ShardedTable declared =
+                        written.shardedTable(name.schema(), name.table()).orElseThrow();
+                spec.commandLine()
+                        .getOut()
+                        .printf(
+                                "%s is sharded by %s (%s) over %d shards (topology version %d).%n",
+                                declared.qualifiedName(),
+                                declared.keyColumn(),
+                                declared.keyType().name().toLowerCase(),
+                                written.shards().size(),
+                                written.version());
+            }
+            return 0;
+        }
+
+        private static KeyType detectType(ClusterTopology t, QualifiedName name, String column) {
+            Node home = t.shard(t.homeShard()).primary();
+            Properties props = new Properties();
+            props.setProperty("user", t.user() == null ? "postgres" : t.user());
+            Optional.ofNullable(System.getenv("PGPASSWORD")).ifPresent(p -> props.setProperty("password", p));
+            props.setProperty("connectTimeout", "10");
+            String url = "jdbc:postgresql://" + home.address() + "/" + t.database();
+            try (Connection c = DriverManager.getConnection(url, props);
+                    PreparedStatement ps = c.prepareStatement("SELECT format_type(a.atttypid, a.atttypmod)"
+                            + " FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid"
+                            + " JOIN pg_namespace n ON n.oid = r.relnamespace"
+                            + " WHERE n.nspname = ? AND r.relname = ? AND a.attname = ? AND NOT a.attisdropped")) {
+                ps.setString(1, name.schema());
+                ps.setString(2, name.table());
+                ps.setString(3, column);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        return KeyType.fromSqlType(rs.getString(1));
+                    }
+                }
+            } catch (SQLException e) {
+                throw new IllegalArgumentException("could not read the type of " + name + "." + column + " from "
+                        + home.name() + " (" + e.getMessage() + "); give it with --type");
+            }
+            throw new IllegalArgumentException(name + "." + column + " does not exist on " + home.name()
+                    + " yet: give the key type with --type (bigint, integer, text, uuid, ...)");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package io.shardline.cli;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.Node;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.TopologySnapshot;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** {@code shardline topology show}. */
+@Command(
+        name = "topology",
+        mixinStandardHelpOptions = true,
+        description = "Show the cluster's topology.",
+        subcommands = {TopologyCommand.Show.class})
+final class TopologyCommand implements Runnable {
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    @Command(
+            name = "show",
+            mixinStandardHelpOptions = true,
+            description = "Print shards and nodes (the cascade), sharded tables and the ring, as stored in ZooKeeper.")
+    static final class Show implements Callable<Integer> {
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            try (ZooKeeperTopologyStore store =
+                    ZooKeeperTopologyStore.connect(target.zk(), target.name(), Duration.ofSeconds(10))) {
+                print(spec.commandLine().getOut(), store.snapshot());
+            }
+            return 0;
+        }
+    }
+
+    static void print(PrintWriter out, TopologySnapshot snapshot) {
+        ClusterTopology t = snapshot.topology();
+        HashRing ring = snapshot.ring();
+        out.printf(
+                "cluster %s (topology version %d), database %s, user %s%n",
+                t.cluster(), t.version(), t.database(), t.user());
+        out.println();
+        Map<Integer, Double> shares = ring.shareByShard();
+        for (Shard shard : t.shards()) {
+            long ranges =
+                    ring.ranges().stream().filter(r -> r.shard() == shard.id()).count();
+            out.printf(
+                    "shard %d%s: %d range(s), %.1f%% of the hash space%n",
+                    shard.id(),
+                    shard.id() == t.homeShard() ? " (home of unsharded tables)" : "",
+                    ranges,
+                    100 * shares.getOrDefault(shard.id(), 0.0));
+            printCascade(out, shard, shard.primary(), "  ");
+        }
+        out.println();
+        if (t.tables().isEmpty()) {
+            out.println("sharded tables: none (declare one with: shardline table shard TABLE --key COLUMN ...)");
+        } else {
+            out.println("sharded tables:");
+            for (ShardedTable table : t.tables()) {
+                out.printf(
+                        "  %-30s key %s (%s)%n",
+                        table.qualifiedName(),
+                        table.keyColumn(),
+                        table.keyType().name().toLowerCase());
+            }
+        }
+        out.println();
+        out.printf("ring version %d: %d ranges%n", ring.version(), ring.rangeCount());
+        out.flush();
+    }
+
+    private static void printCascade(PrintWriter out, Shard shard, Node node, String indent) {
+        out.printf(
+                "%s%-16s %-21s %s%n",
+                indent, node.name(), node.address(), node.role().name().toLowerCase());
+        for (Node child : shard.nodes()) {
+            if (node.name().equals(child.upstream())) {
+                printCascade(out, shard, child, indent + "  ");
+            }
+        }
+    }
+}
