@@ -16,14 +16,7 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         description = "Start and stop local clusters (real PostgreSQL processes and ZooKeeper on this machine).",
         subcommands = {ClusterCommand.Up.class, ClusterCommand.Down.class})
-final class ClusterCommand implements Runnable {
-    @Spec
-    CommandSpec spec;
-
-    @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
-    }
+final class ClusterCommand {
 
     @Command(
             name = "up",

@@ -28,14 +28,7 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         description = "Declare how tables are spread over the shards.",
         subcommands = {TableCommand.ShardTable.class})
-final class TableCommand implements Runnable {
-    @Spec
-    CommandSpec spec;
-
-    @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
-    }
+final class TableCommand {
 
     @Command(
             name = "shard",

@@ -22,14 +22,7 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         description = "Show the cluster's topology.",
         subcommands = {TopologyCommand.Show.class})
-final class TopologyCommand implements Runnable {
-    @Spec
-    CommandSpec spec;
-
-    @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
-    }
+final class TopologyCommand {
 
     @Command(
             name = "show",
