@@ -1,0 +1,69 @@
+package io.shardline.router.sql;
+
+import java.util.List;
+
+/**
+ * What the analysis of one SQL text found: enough to choose nodes, computed once per text and cached.
+ *
+ * @param kind what the statement does
+ * @param target where it goes, see {@link Target}
+ * @param keyGroups for {@link Target#KEYED}: the key values that decide the shard
+ * @param refusal for {@link Target#REFUSED}: why, naming the table and what is missing
+ * @param command for TXN and SESSION statements: the leading keyword(s), upper case (e.g. {@code BEGIN},
+ *     {@code SET}, {@code RESET}, {@code SHOW}), with {@link #setting} the parameter name for SET/RESET
+ * @param setting the lower-case parameter name of a SET/RESET ({@code all} for RESET ALL), or null
+ * @param parameterCount the number of {@code ?} placeholders
+ */
+public record Plan(
+        StatementKind kind,
+        Target target,
+        List<KeyGroup> keyGroups,
+        String refusal,
+        String command,
+        String setting,
+        int parameterCount) {
+
+    /** Where a statement goes. */
+    public enum Target {
+        /** The home shard (unsharded tables, no tables, catalog queries). */
+        HOME,
+        /** The one shard the key values map to. */
+        KEYED,
+        /** Every shard's primary (DDL on sharded tables and shared objects). */
+        ALL_PRIMARIES,
+        /** The connection the logical connection is bound to (transaction control, SAVEPOINT...). */
+        BOUND,
+        /** Handled by the driver itself (BEGIN/COMMIT, SET/RESET, SHOW...). */
+        DRIVER,
+        /** Refused with SQLState 0A000. */
+        REFUSED
+    }
+
+    public Plan {
+        keyGroups = List.copyOf(keyGroups);
+    }
+
+    static Plan home(StatementKind kind, int params) {
+        return new Plan(kind, Target.HOME, List.of(), null, null, null, params);
+    }
+
+    static Plan keyed(StatementKind kind, List<KeyGroup> groups, int params) {
+        return new Plan(kind, Target.KEYED, groups, null, null, null, params);
+    }
+
+    static Plan allPrimaries(StatementKind kind, int params) {
+        return new Plan(kind, Target.ALL_PRIMARIES, List.of(), null, null, null, params);
+    }
+
+    static Plan refused(StatementKind kind, String why, int params) {
+        return new Plan(kind, Target.REFUSED, List.of(), why, null, null, params);
+    }
+
+    static Plan driver(StatementKind kind, String command, String setting, int params) {
+        return new Plan(kind, Target.DRIVER, List.of(), null, command, setting, params);
+    }
+
+    static Plan bound(StatementKind kind, String command, int params) {
+        return new Plan(kind, Target.BOUND, List.of(), null, command, null, params);
+    }
+}

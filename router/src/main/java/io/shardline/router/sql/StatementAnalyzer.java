@@ -1,0 +1,844 @@
+package io.shardline.router.sql;
+
+import io.shardline.router.sql.SqlLexer.Kind;
+import io.shardline.router.sql.SqlLexer.Token;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.ShardedTable;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import net.sf.jsqlparser.expression.CastExpression;
+import net.sf.jsqlparser.expression.Expression;
+import net.sf.jsqlparser.expression.JdbcParameter;
+import net.sf.jsqlparser.expression.LongValue;
+import net.sf.jsqlparser.expression.NullValue;
+import net.sf.jsqlparser.expression.SignedExpression;
+import net.sf.jsqlparser.expression.StringValue;
+import net.sf.jsqlparser.expression.operators.conditional.AndExpression;
+import net.sf.jsqlparser.expression.operators.relational.EqualsTo;
+import net.sf.jsqlparser.expression.operators.relational.ExpressionList;
+import net.sf.jsqlparser.expression.operators.relational.InExpression;
+import net.sf.jsqlparser.expression.operators.relational.ParenthesedExpressionList;
+import net.sf.jsqlparser.parser.CCJSqlParserUtil;
+import net.sf.jsqlparser.parser.ParseException;
+import net.sf.jsqlparser.schema.Column;
+import net.sf.jsqlparser.schema.Table;
+import net.sf.jsqlparser.statement.Statement;
+import net.sf.jsqlparser.statement.delete.Delete;
+import net.sf.jsqlparser.statement.insert.Insert;
+import net.sf.jsqlparser.statement.select.FromItem;
+import net.sf.jsqlparser.statement.select.Join;
+import net.sf.jsqlparser.statement.select.ParenthesedSelect;
+import net.sf.jsqlparser.statement.select.PlainSelect;
+import net.sf.jsqlparser.statement.select.Select;
+import net.sf.jsqlparser.statement.select.SetOperationList;
+import net.sf.jsqlparser.statement.select.Values;
+import net.sf.jsqlparser.statement.update.Update;
+import net.sf.jsqlparser.statement.update.UpdateSet;
+import net.sf.jsqlparser.util.TablesNamesFinder;
+
+/**
+ * Turns SQL text into a {@link Plan}: the lexer dispatches transaction, session, utility and DDL statements
+ * by their keywords; JSqlParser classifies DML and finds the shard key.
+ *
+ * <p>The key is taken only from top-level {@code AND} conjuncts of {@code WHERE} (and of inner-join
+ * {@code ON}), as {@code key = value}, {@code value = key} or {@code key IN (values)}, casts unwrapped.
+ * {@code OR}, {@code NOT}, {@code key + 1}, {@code <>}, {@code IS NULL} or a key inside a subquery give no
+ * key: a statement on a sharded table without one is refused, never sent to a guessed shard. Examples with
+ * {@code users} sharded by {@code user_id}:
+ *
+ * <pre>
+ * SELECT * FROM users WHERE user_id = ?                      KEYED on parameter 1
+ * SELECT * FROM users WHERE user_id = 1 OR user_id = 2       REFUSED (no key in an OR)
+ * SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = ?   KEYED (co-located join)
+ * SELECT count(*) FROM users                                 REFUSED (cross-shard reads need Calcite)
+ * </pre>
+ *
+ * <p>Thread-safe: parsing runs on the caller's thread with no shared state.
+ */
+public final class StatementAnalyzer {
+    private static final Set<String> CATALOG_SCHEMAS = Set.of("pg_catalog", "information_schema");
+    /** Functions whose call makes a SELECT a write: it must run on the primary. */
+    private static final Set<String> WRITING_FUNCTIONS = Set.of(
+            "NEXTVAL",
+            "SETVAL",
+            "CURRVAL",
+            "LASTVAL",
+            "SET_CONFIG",
+            "TXID_CURRENT",
+            "PG_CURRENT_XACT_ID",
+            "PG_ADVISORY_LOCK",
+            "PG_ADVISORY_XACT_LOCK",
+            "PG_TRY_ADVISORY_LOCK",
+            "PG_TRY_ADVISORY_XACT_LOCK",
+            "PG_ADVISORY_UNLOCK",
+            "PG_ADVISORY_UNLOCK_ALL",
+            "PG_NOTIFY",
+            "LO_CREATE",
+            "LO_IMPORT",
+            "LO_UNLINK");
+    /** Objects every shard needs (sharded tables may use them): their DDL goes to every primary. */
+    private static final Set<String> SHARED_OBJECTS = Set.of(
+            "SCHEMA", "TYPE", "DOMAIN", "EXTENSION", "FUNCTION", "PROCEDURE", "COLLATION", "AGGREGATE", "OPERATOR");
+
+    private final ClusterTopology topology;
+
+    public StatementAnalyzer(ClusterTopology topology) {
+        this.topology = topology;
+    }
+
+    /**
+     * Analyzes one SQL text. Never throws for SQL it does not understand: such statements are planned for
+     * the home shard when they touch no sharded table, and refused otherwise.
+     */
+    public Plan analyze(String sql) {
+        List<Token> tokens;
+        try {
+            tokens = SqlLexer.tokenize(sql);
+        } catch (IllegalArgumentException e) {
+            // PostgreSQL will report the syntax error itself; it cannot touch a sharded table we can see.
+            return Plan.home(StatementKind.WRITE, 0);
+        }
+        int params =
+                (int) tokens.stream().filter(t -> t.kind() == Kind.PARAMETER).count();
+        if (tokens.isEmpty()) {
+            return Plan.home(StatementKind.READ, 0);
+        }
+        if (hasTopLevelSemicolonInside(sql, tokens)) {
+            return mentionsShardedTable(sql, tokens)
+                    ? Plan.refused(
+                            StatementKind.WRITE,
+                            "several statements in one string touch the sharded table " + firstShardedTable(sql, tokens)
+                                    + ": send them one at a time",
+                            params)
+                    : Plan.home(StatementKind.WRITE, params);
+        }
+        Token first = tokens.get(0);
+        switch (first.kind() == Kind.WORD ? first.upper() : "") {
+            case "BEGIN":
+            case "START":
+                return Plan.driver(StatementKind.TXN, "BEGIN", null, params);
+            case "COMMIT":
+            case "END":
+                return word(tokens, 1, "PREPARED")
+                        ? refuseTwoPhase(params)
+                        : Plan.driver(StatementKind.TXN, "COMMIT", null, params);
+            case "ABORT":
+                return Plan.driver(StatementKind.TXN, "ROLLBACK", null, params);
+            case "ROLLBACK":
+                if (word(tokens, 1, "PREPARED")) {
+                    return refuseTwoPhase(params);
+                }
+                return tokens.stream().anyMatch(t -> t.is("TO"))
+                        ? Plan.bound(StatementKind.TXN, "ROLLBACK TO", params)
+                        : Plan.driver(StatementKind.TXN, "ROLLBACK", null, params);
+            case "SAVEPOINT":
+            case "RELEASE":
+                return Plan.bound(StatementKind.TXN, first.upper(), params);
+            case "PREPARE":
+                return word(tokens, 1, "TRANSACTION")
+                        ? refuseTwoPhase(params)
+                        : Plan.refused(
+                                StatementKind.UTILITY,
+                                "PREPARE/EXECUTE of named server-side statements is not"
+                                        + " routed: use JDBC prepared statements",
+                                params);
+            case "EXECUTE":
+            case "DEALLOCATE":
+                return Plan.refused(
+                        StatementKind.UTILITY,
+                        first.upper() + " of named server-side statements is not"
+                                + " routed: use JDBC prepared statements",
+                        params);
+            case "SET":
+                return planSet(sql, tokens, params);
+            case "RESET":
+                return Plan.driver(
+                        StatementKind.SESSION,
+                        "RESET",
+                        tokens.size() > 1 ? settingName(sql, tokens, 1) : "all",
+                        params);
+            case "SHOW":
+                return Plan.driver(
+                        StatementKind.SESSION, "SHOW", tokens.size() > 1 ? settingName(sql, tokens, 1) : null, params);
+            case "DISCARD":
+                return Plan.driver(StatementKind.SESSION, "DISCARD", "all", params);
+            case "CREATE":
+            case "ALTER":
+            case "DROP":
+            case "TRUNCATE":
+            case "COMMENT":
+            case "GRANT":
+            case "REVOKE":
+                return planDdl(sql, tokens, params);
+            case "LISTEN":
+            case "UNLISTEN":
+            case "NOTIFY":
+            case "DO":
+            case "CALL":
+            case "CHECKPOINT":
+            case "LOCK":
+            case "COPY":
+            case "VACUUM":
+            case "ANALYZE":
+            case "CLUSTER":
+            case "REINDEX":
+            case "REFRESH":
+                return planUtility(sql, tokens, first.upper(), params);
+            case "EXPLAIN":
+                return planExplain(sql, tokens, params);
+            default:
+                return planDml(sql, tokens, params);
+        }
+    }
+
+    private Plan planSet(String sql, List<Token> tokens, int params) {
+        int i = 1;
+        if (word(tokens, i, "SESSION") && !word(tokens, i + 1, "AUTHORIZATION")) {
+            i++;
+        }
+        if (word(tokens, i, "LOCAL") || word(tokens, i, "TRANSACTION") || word(tokens, i, "CONSTRAINTS")) {
+            return Plan.bound(StatementKind.SESSION, "SET " + tokens.get(i).upper(), params);
+        }
+        if (word(tokens, i, "TIME") && word(tokens, i + 1, "ZONE")) {
+            return Plan.driver(StatementKind.SESSION, "SET", "timezone", params);
+        }
+        if (word(tokens, i, "ROLE") || word(tokens, i, "SESSION")) {
+            return Plan.driver(
+                    StatementKind.SESSION, "SET", tokens.get(i).upper().toLowerCase(Locale.ROOT), params);
+        }
+        if (word(tokens, i, "SCHEMA")) {
+            return Plan.driver(StatementKind.SESSION, "SET", "search_path", params);
+        }
+        return Plan.driver(StatementKind.SESSION, "SET", settingName(sql, tokens, i), params);
+    }
+
+    /** A possibly dotted setting name starting at token {@code i}, lower case: {@code shardline.read_from}. */
+    private static String settingName(String sql, List<Token> tokens, int i) {
+        StringBuilder name = new StringBuilder();
+        while (i < tokens.size()) {
+            Token t = tokens.get(i);
+            if (t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER) {
+                name.append(SqlLexer.identifier(sql, t));
+            } else if (t.kind() == Kind.SYMBOL && t.text(sql).equals(".")) {
+                name.append('.');
+            } else {
+                break;
+            }
+            if (i + 1 < tokens.size() && tokens.get(i + 1).text(sql).equals(".")) {
+                i++;
+                name.append('.');
+            }
+            i++;
+            if (name.charAt(name.length() - 1) != '.') {
+                break;
+            }
+        }
+        return name.toString();
+    }
+
+    private Plan planDdl(String sql, List<Token> tokens, int params) {
+        String verb = tokens.get(0).upper();
+        int i = 1;
+        while (i < tokens.size()
+                && tokens.get(i).kind() == Kind.WORD
+                && Set.of("OR", "REPLACE", "GLOBAL", "LOCAL", "TEMP", "TEMPORARY", "UNLOGGED", "UNIQUE", "MATERIALIZED")
+                        .contains(tokens.get(i).upper())) {
+            i++;
+        }
+        String object = i < tokens.size() && tokens.get(i).kind() == Kind.WORD
+                ? tokens.get(i).upper()
+                : "";
+        if (verb.equals("TRUNCATE")) {
+            return ddlOnTables(sql, tokens, word(tokens, 1, "TABLE") ? 2 : 1, params, "TRUNCATE");
+        }
+        if (verb.equals("GRANT") || verb.equals("REVOKE") || verb.equals("COMMENT")) {
+            return mentionsShardedTable(sql, tokens)
+                    ? Plan.allPrimaries(StatementKind.DDL, params)
+                    : Plan.home(StatementKind.DDL, params);
+        }
+        if (SHARED_OBJECTS.contains(object)) {
+            return Plan.allPrimaries(StatementKind.DDL, params);
+        }
+        if (object.equals("TABLE")) {
+            return ddlOnTables(sql, tokens, i + 1, params, verb + " TABLE");
+        }
+        if (object.equals("INDEX")) {
+            if (verb.equals("DROP")) {
+                // The index name does not say which table it belongs to; indexes of sharded tables live on
+                // every shard, so the drop goes everywhere (see the README for its error handling).
+                return Plan.allPrimaries(StatementKind.DDL, params);
+            }
+            for (int j = i; j < tokens.size(); j++) {
+                if (tokens.get(j).is("ON")) {
+                    return ddlOnTables(sql, tokens, j + 1, params, "CREATE INDEX");
+                }
+            }
+        }
+        if (object.equals("POLICY")
+                || object.equals("TRIGGER")
+                || object.equals("RULE")
+                || object.equals("STATISTICS")) {
+            return mentionsShardedTable(sql, tokens)
+                    ? Plan.allPrimaries(StatementKind.DDL, params)
+                    : Plan.home(StatementKind.DDL, params);
+        }
+        return Plan.home(StatementKind.DDL, params);
+    }
+
+    /** DDL naming tables from token {@code i} on (after IF [NOT] EXISTS, ONLY): every shard if one is sharded. */
+    private Plan ddlOnTables(String sql, List<Token> tokens, int i, int params, String what) {
+        while (i < tokens.size()
+                && tokens.get(i).kind() == Kind.WORD
+                && Set.of("IF", "NOT", "EXISTS", "ONLY", "CONCURRENTLY")
+                        .contains(tokens.get(i).upper())) {
+            i++;
+        }
+        List<String[]> names = new ArrayList<>();
+        while (i < tokens.size()) {
+            String[] name = qualifiedName(sql, tokens, i);
+            if (name == null) {
+                break;
+            }
+            names.add(name);
+            i += name[0] == null ? 1 : 3;
+            if (i < tokens.size() && tokens.get(i).text(sql).equals(",") && !what.equals("CREATE TABLE")) {
+                i++;
+            } else {
+                break;
+            }
+        }
+        boolean sharded =
+                names.stream().anyMatch(n -> topology.shardedTable(n[0], n[1]).isPresent());
+        boolean unsharded =
+                names.stream().anyMatch(n -> topology.shardedTable(n[0], n[1]).isEmpty());
+        if (sharded && unsharded) {
+            return Plan.refused(
+                    StatementKind.DDL,
+                    what + " names sharded and unsharded tables together: run it" + " once for each kind",
+                    params);
+        }
+        return sharded ? Plan.allPrimaries(StatementKind.DDL, params) : Plan.home(StatementKind.DDL, params);
+    }
+
+    private Plan planUtility(String sql, List<Token> tokens, String verb, int params) {
+        if (!mentionsShardedTable(sql, tokens)) {
+            return Plan.home(StatementKind.UTILITY, params);
+        }
+        if (Set.of("VACUUM", "ANALYZE", "CLUSTER", "REINDEX").contains(verb)) {
+            return Plan.allPrimaries(StatementKind.UTILITY, params);
+        }
+        return Plan.refused(
+                StatementKind.UTILITY,
+                verb + " on the sharded table " + firstShardedTable(sql, tokens)
+                        + " cannot be routed to one shard: bind the connection to a key with"
+                        + " ShardlineConnection.forKey(...) and run it there",
+                params);
+    }
+
+    private Plan planExplain(String sql, List<Token> tokens, int params) {
+        // EXPLAIN [ANALYZE] [VERBOSE] stmt, or EXPLAIN (options) stmt: route as the statement explained.
+        int i = 1;
+        if (i < tokens.size() && tokens.get(i).text(sql).equals("(")) {
+            while (i < tokens.size()
+                    && !(tokens.get(i).text(sql).equals(")") && tokens.get(i).depth() == 0)) {
+                i++;
+            }
+            i++;
+        }
+        while (word(tokens, i, "ANALYZE") || word(tokens, i, "VERBOSE")) {
+            i++;
+        }
+        if (i >= tokens.size()) {
+            return Plan.home(StatementKind.READ, params);
+        }
+        Plan inner = analyze(sql.substring(tokens.get(i).start()));
+        boolean analyzes = tokens.subList(1, i).stream().anyMatch(t -> t.is("ANALYZE"));
+        StatementKind kind = inner.kind() == StatementKind.READ || !analyzes ? StatementKind.READ : inner.kind();
+        return new Plan(
+                kind, inner.target(), inner.keyGroups(), inner.refusal(), inner.command(), inner.setting(), params);
+    }
+
+    private Plan planDml(String sql, List<Token> tokens, int params) {
+        StatementKind kind = dmlKind(tokens);
+        Statement statement;
+        try {
+            statement =
+                    CCJSqlParserUtil.newParser(SqlLexer.forParser(sql, tokens)).Statement();
+        } catch (ParseException | RuntimeException e) {
+            return mentionsShardedTable(sql, tokens)
+                    ? Plan.refused(
+                            kind,
+                            "the statement on the sharded table " + firstShardedTable(sql, tokens)
+                                    + " could not be analyzed, so its shard key cannot be proven: simplify it, or bind the"
+                                    + " connection with ShardlineConnection.forKey(...)",
+                            params)
+                    : Plan.home(kind, params);
+        }
+        try {
+            return new DmlScope(statement).plan(kind, params);
+        } catch (Refusal r) {
+            return Plan.refused(kind, r.getMessage(), params);
+        }
+    }
+
+    /** READ unless the tokens show a write, a row lock, SELECT INTO or a writing function. */
+    private static StatementKind dmlKind(List<Token> tokens) {
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if (t.kind() != Kind.WORD) {
+                continue;
+            }
+            switch (t.upper()) {
+                case "INSERT", "UPDATE", "DELETE", "MERGE", "INTO" -> {
+                    return StatementKind.WRITE;
+                }
+                case "FOR" -> {
+                    if (word(tokens, i + 1, "UPDATE")
+                            || word(tokens, i + 1, "SHARE")
+                            || word(tokens, i + 1, "NO")
+                            || word(tokens, i + 1, "KEY")) {
+                        return StatementKind.WRITE;
+                    }
+                }
+                default -> {
+                    if (WRITING_FUNCTIONS.contains(t.upper())
+                            && i + 1 < tokens.size()
+                            && tokens.get(i + 1).kind() == Kind.SYMBOL) {
+                        return StatementKind.WRITE;
+                    }
+                }
+            }
+        }
+        return StatementKind.READ;
+    }
+
+    private static Plan refuseTwoPhase(int params) {
+        return Plan.refused(
+                StatementKind.TXN, "two-phase commit statements are not supported through the driver yet", params);
+    }
+
+    private static boolean word(List<Token> tokens, int i, String w) {
+        return i < tokens.size() && tokens.get(i).is(w);
+    }
+
+    private static boolean hasTopLevelSemicolonInside(String sql, List<Token> tokens) {
+        for (int i = 0; i < tokens.size() - 1; i++) {
+            if (tokens.get(i).kind() == Kind.SYMBOL && tokens.get(i).text(sql).equals(";")) {
+                return tokens.subList(i + 1, tokens.size()).stream()
+                        .anyMatch(t -> !(t.kind() == Kind.SYMBOL && t.text(sql).equals(";")));
+            }
+        }
+        return false;
+    }
+
+    /** {@code [schema.]name} at token {@code i}: {schema or null, name}, or null when there is no name. */
+    private static String[] qualifiedName(String sql, List<Token> tokens, int i) {
+        if (i >= tokens.size() || !isName(tokens.get(i))) {
+            return null;
+        }
+        if (i + 2 < tokens.size() && tokens.get(i + 1).text(sql).equals(".") && isName(tokens.get(i + 2))) {
+            return new String[] {SqlLexer.identifier(sql, tokens.get(i)), SqlLexer.identifier(sql, tokens.get(i + 2))};
+        }
+        return new String[] {null, SqlLexer.identifier(sql, tokens.get(i))};
+    }
+
+    private static boolean isName(Token t) {
+        return t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER;
+    }
+
+    private boolean mentionsShardedTable(String sql, List<Token> tokens) {
+        return firstShardedTable(sql, tokens) != null;
+    }
+
+    /** The first token naming a sharded table (as a bare or schema-qualified name), or null. */
+    private String firstShardedTable(String sql, List<Token> tokens) {
+        for (int i = 0; i < tokens.size(); i++) {
+            String[] name = qualifiedName(sql, tokens, i);
+            if (name != null) {
+                var table = topology.shardedTable(name[0], name[1]);
+                if (table.isPresent()) {
+                    return table.get().qualifiedName();
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Thrown inside the DML analysis to refuse the statement with a message. */
+    private static final class Refusal extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Refusal(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /** Collects every table reference of a statement, with repeats (TablesNamesFinder keeps a set). */
+    private static final class TableCollector extends TablesNamesFinder<Void> {
+        final List<Table> tables = new ArrayList<>();
+
+        @Override
+        public <S> Void visit(Table table, S context) {
+            tables.add(table);
+            return super.visit(table, context);
+        }
+    }
+
+    /** The analysis of one parsed DML statement. */
+    private final class DmlScope {
+        private final Statement statement;
+        /** Alias or table name in the top-level scope -> the sharded table it refers to. */
+        private final Map<String, ShardedTable> scope = new LinkedHashMap<>();
+        /** Union-find over sharded-table references (by alias) joined on their keys. */
+        private final Map<String, String> parent = new HashMap<>();
+
+        private final Map<String, List<KeySource>> values = new HashMap<>();
+        private int topLevelShardedRefs;
+        private final List<String> unshardedTables = new ArrayList<>();
+
+        DmlScope(Statement statement) {
+            this.statement = statement;
+        }
+
+        Plan plan(StatementKind kind, int params) {
+            if (statement instanceof Select select) {
+                addSelect(select);
+            } else if (statement instanceof Insert insert) {
+                addInsert(insert);
+            } else if (statement instanceof Update update) {
+                addUpdate(update);
+            } else if (statement instanceof Delete delete) {
+                addTable(delete.getTable());
+                addFromItems(null, delete.getJoins());
+                addWhere(delete.getWhere());
+            } else {
+                TableCollector all = new TableCollector();
+                all.getTables(statement);
+                for (Table t : all.tables) {
+                    sharded(t).ifPresent(s -> {
+                        throw new Refusal("this kind of statement on the sharded table " + s.qualifiedName()
+                                + " cannot be routed to one shard");
+                    });
+                }
+                return Plan.home(kind, params);
+            }
+            checkNoNestedShardedTables();
+            if (topLevelShardedRefs == 0) {
+                return Plan.home(kind, params);
+            }
+            if (!unshardedTables.isEmpty()) {
+                throw new Refusal("the statement combines the sharded table "
+                        + scope.values().iterator().next().qualifiedName()
+                        + " with " + unshardedTables.get(0) + ", which is not sharded and lives only on the home shard:"
+                        + " cross-shard joins are not supported yet");
+            }
+            Map<String, List<String>> groups = new LinkedHashMap<>();
+            for (String alias : scope.keySet()) {
+                groups.computeIfAbsent(find(alias), k -> new ArrayList<>()).add(alias);
+            }
+            List<KeyGroup> keyGroups = new ArrayList<>();
+            for (Map.Entry<String, List<String>> g : groups.entrySet()) {
+                List<KeySource> sources = new ArrayList<>();
+                for (String alias : g.getValue()) {
+                    sources.addAll(values.getOrDefault(alias, List.of()));
+                }
+                List<ShardedTable> tables =
+                        g.getValue().stream().map(scope::get).distinct().toList();
+                if (sources.isEmpty()) {
+                    ShardedTable t = tables.get(0);
+                    throw new Refusal("the statement on the sharded table " + t.qualifiedName() + " has no usable value"
+                            + " for its shard key " + t.keyColumn() + ": add " + t.keyColumn() + " = ? (or IN (...)) to"
+                            + " the top-level WHERE, joined by AND. Cross-shard statements are not supported yet");
+                }
+                keyGroups.add(new KeyGroup(tables, sources));
+            }
+            return Plan.keyed(kind, keyGroups, params);
+        }
+
+        private void addSelect(Select select) {
+            if (select instanceof ParenthesedSelect p) {
+                addSelect(p.getSelect());
+            } else if (select instanceof SetOperationList union) {
+                for (Select branch : union.getSelects()) {
+                    addSelect(branch);
+                }
+            } else if (select instanceof PlainSelect ps) {
+                if (ps.getFromItem() != null) {
+                    addFromItems(ps.getFromItem(), ps.getJoins());
+                }
+                addWhere(ps.getWhere());
+            }
+        }
+
+        private void addInsert(Insert insert) {
+            ShardedTable table = addTable(insert.getTable());
+            if (table == null) {
+                return;
+            }
+            String alias = aliasOf(insert.getTable());
+            if (insert.getColumns() == null) {
+                throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " needs a column list"
+                        + " naming its shard key " + table.keyColumn());
+            }
+            int keyIndex = -1;
+            for (int i = 0; i < insert.getColumns().size(); i++) {
+                if (SqlNames.fold(insert.getColumns().get(i).getColumnName()).equals(table.keyColumn())) {
+                    keyIndex = i;
+                }
+            }
+            if (keyIndex < 0) {
+                throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " does not set its shard"
+                        + " key " + table.keyColumn());
+            }
+            if (!(insert.getSelect() instanceof Values rows)) {
+                throw new Refusal("INSERT ... SELECT into the sharded table " + table.qualifiedName()
+                        + " is not supported yet: insert VALUES with the shard key " + table.keyColumn());
+            }
+            List<ExpressionList<?>> tuples = new ArrayList<>();
+            ExpressionList<?> list = rows.getExpressions();
+            if (!list.isEmpty() && list.get(0) instanceof ExpressionList<?>) {
+                for (Expression row : list) {
+                    tuples.add((ExpressionList<?>) row);
+                }
+            } else {
+                tuples.add(list);
+            }
+            for (ExpressionList<?> tuple : tuples) {
+                KeySource source = keySource(keyIndex < tuple.size() ? tuple.get(keyIndex) : null);
+                if (source == null) {
+                    throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " sets its shard key "
+                            + table.keyColumn() + " to an expression: use a literal or a ? parameter");
+                }
+                values.computeIfAbsent(alias, k -> new ArrayList<>()).add(source);
+            }
+            if (insert.getConflictAction() != null && insert.getConflictAction().getUpdateSets() != null) {
+                checkKeyNotUpdated(table, insert.getConflictAction().getUpdateSets());
+            }
+        }
+
+        private void addUpdate(Update update) {
+            ShardedTable table = addTable(update.getTable());
+            addFromItems(update.getFromItem(), update.getJoins());
+            addWhere(update.getWhere());
+            if (table != null) {
+                checkKeyNotUpdated(table, update.getUpdateSets());
+            }
+        }
+
+        private void checkKeyNotUpdated(ShardedTable table, List<UpdateSet> sets) {
+            for (UpdateSet set : sets) {
+                for (Column c : set.getColumns()) {
+                    if (SqlNames.fold(c.getColumnName()).equals(table.keyColumn())) {
+                        throw new Refusal("changing the shard key " + table.keyColumn() + " of " + table.qualifiedName()
+                                + " would move the row to another shard: delete and insert it instead");
+                    }
+                }
+            }
+        }
+
+        private void addFromItems(FromItem from, List<Join> joins) {
+            if (from != null) {
+                addFromItem(from);
+            }
+            if (joins == null) {
+                return;
+            }
+            for (Join join : joins) {
+                addFromItem(join.getRightItem());
+            }
+            for (Join join : joins) {
+                boolean filters = join.isInner()
+                        || join.isSimple()
+                        || !(join.isLeft() || join.isRight() || join.isFull() || join.isOuter());
+                for (Expression on : join.getOnExpressions()) {
+                    addConjuncts(on, filters);
+                }
+            }
+        }
+
+        private void addFromItem(FromItem item) {
+            if (item instanceof Table t) {
+                addTable(t);
+            }
+            // Subqueries and functions in FROM are checked by checkNoNestedShardedTables.
+        }
+
+        private ShardedTable addTable(Table t) {
+            var sharded = sharded(t);
+            if (sharded.isPresent()) {
+                scope.put(aliasOf(t), sharded.get());
+                topLevelShardedRefs++;
+                return sharded.get();
+            }
+            if (!isCatalog(t)) {
+                unshardedTables.add(t.getFullyQualifiedName());
+            }
+            return null;
+        }
+
+        private void addWhere(Expression where) {
+            if (where != null) {
+                addConjuncts(where, true);
+            }
+        }
+
+        /** Walks top-level AND conjuncts; only {@code filters} conjuncts may bind key values. */
+        private void addConjuncts(Expression e, boolean filters) {
+            if (e instanceof AndExpression and) {
+                addConjuncts(and.getLeftExpression(), filters);
+                addConjuncts(and.getRightExpression(), filters);
+            } else if (e instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
+                addConjuncts(p.get(0), filters);
+            } else if (e instanceof EqualsTo eq) {
+                String left = keyAlias(eq.getLeftExpression());
+                String right = keyAlias(eq.getRightExpression());
+                if (left != null && right != null) {
+                    if (scope.get(left).keyType() == scope.get(right).keyType()) {
+                        union(left, right);
+                    }
+                } else if (filters && left != null) {
+                    bind(left, keySource(eq.getRightExpression()));
+                } else if (filters && right != null) {
+                    bind(right, keySource(eq.getLeftExpression()));
+                }
+            } else if (filters && e instanceof InExpression in && !in.isNot()) {
+                String alias = keyAlias(in.getLeftExpression());
+                if (alias != null && in.getRightExpression() instanceof ExpressionList<?> list) {
+                    List<KeySource> sources = new ArrayList<>();
+                    for (Expression item : list) {
+                        KeySource s = keySource(item);
+                        if (s == null) {
+                            return;
+                        }
+                        sources.add(s);
+                    }
+                    sources.forEach(s -> bind(alias, s));
+                }
+            }
+        }
+
+        private void bind(String alias, KeySource source) {
+            if (source != null) {
+                values.computeIfAbsent(alias, k -> new ArrayList<>()).add(source);
+            }
+        }
+
+        /** The alias of the sharded table whose key column {@code e} is, or null. */
+        private String keyAlias(Expression e) {
+            Expression inner = unwrap(e);
+            if (!(inner instanceof Column c)) {
+                return null;
+            }
+            String column = SqlNames.fold(c.getColumnName());
+            Table qualifier = c.getTable();
+            if (qualifier != null && qualifier.getName() != null) {
+                String alias = SqlNames.fold(qualifier.getName());
+                ShardedTable t = scope.get(alias);
+                return t != null && t.keyColumn().equals(column) ? alias : null;
+            }
+            String found = null;
+            for (Map.Entry<String, ShardedTable> entry : scope.entrySet()) {
+                if (entry.getValue().keyColumn().equals(column)) {
+                    if (found != null) {
+                        return null; // ambiguous: PostgreSQL will say so
+                    }
+                    found = entry.getKey();
+                }
+            }
+            return found;
+        }
+
+        private void checkNoNestedShardedTables() {
+            TableCollector all = new TableCollector();
+            all.getTables(statement);
+            long shardedRefs =
+                    all.tables.stream().filter(t -> sharded(t).isPresent()).count();
+            if (shardedRefs > topLevelShardedRefs) {
+                String name = all.tables.stream()
+                        .map(this::sharded)
+                        .flatMap(java.util.Optional::stream)
+                        .findFirst()
+                        .map(ShardedTable::qualifiedName)
+                        .orElse("?");
+                throw new Refusal("the sharded table " + name + " appears in a subquery or CTE, where its shard key"
+                        + " cannot be proven: cross-shard statements are not supported yet");
+            }
+        }
+
+        private java.util.Optional<ShardedTable> sharded(Table t) {
+            if (t.getName() == null) {
+                return java.util.Optional.empty();
+            }
+            String schema = t.getSchemaName() == null ? null : SqlNames.fold(t.getSchemaName());
+            return topology.shardedTable(schema, SqlNames.fold(t.getName()));
+        }
+
+        private boolean isCatalog(Table t) {
+            String schema = t.getSchemaName() == null ? null : SqlNames.fold(t.getSchemaName());
+            String name = t.getName() == null ? "" : SqlNames.fold(t.getName());
+            return (schema != null && CATALOG_SCHEMAS.contains(schema)) || (schema == null && name.startsWith("pg_"));
+        }
+
+        private String aliasOf(Table t) {
+            return t.getAlias() != null ? SqlNames.fold(t.getAlias().getName()) : SqlNames.fold(t.getName());
+        }
+
+        private String find(String alias) {
+            String p = parent.getOrDefault(alias, alias);
+            return p.equals(alias) ? alias : find(p);
+        }
+
+        private void union(String a, String b) {
+            String ra = find(a);
+            String rb = find(b);
+            if (!ra.equals(rb)) {
+                parent.put(ra, rb);
+            }
+        }
+    }
+
+    private static Expression unwrap(Expression e) {
+        Expression x = e;
+        while (true) {
+            if (x instanceof CastExpression cast) {
+                x = cast.getLeftExpression();
+            } else if (x instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
+                x = p.get(0);
+            } else {
+                return x;
+            }
+        }
+    }
+
+    /** A literal or parameter key value, or null when {@code e} is anything else. */
+    static KeySource keySource(Expression e) {
+        if (e == null) {
+            return null;
+        }
+        Expression x = unwrap(e);
+        if (x instanceof JdbcParameter p && p.getIndex() != null) {
+            return KeySource.parameter(p.getIndex());
+        }
+        if (x instanceof LongValue l) {
+            return KeySource.literal(l.getValue());
+        }
+        if (x instanceof StringValue s
+                && (s.getPrefix() == null || s.getPrefix().isEmpty())) {
+            return KeySource.literal(s.getValue().replace("''", "'"));
+        }
+        if (x instanceof SignedExpression signed
+                && signed.getSign() == '-'
+                && unwrap(signed.getExpression()) instanceof LongValue l) {
+            return KeySource.literal(-l.getValue());
+        }
+        if (x instanceof NullValue) {
+            return KeySource.literal(null);
+        }
+        return null;
+    }
+}

@@ -1,0 +1,185 @@
+package io.shardline.router.sql;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.shardline.router.sql.Plan.Target;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class StatementAnalyzerTest {
+    static final ClusterTopology TOPOLOGY = new ClusterTopology(
+            "t",
+            1,
+            "db",
+            "u",
+            0,
+            List.of(
+                    new Shard(0, List.of(new Node("s0", NodeRole.PRIMARY, "h", 1, null))),
+                    new Shard(1, List.of(new Node("s1", NodeRole.PRIMARY, "h", 2, null)))),
+            List.of(
+                    new ShardedTable("public", "users", "user_id", KeyType.INTEGER),
+                    new ShardedTable("public", "orders", "user_id", KeyType.INTEGER),
+                    new ShardedTable("public", "Events", "tenant", KeyType.TEXT),
+                    new ShardedTable("public", "devices", "id", KeyType.UUID)));
+
+    private final StatementAnalyzer analyzer = new StatementAnalyzer(TOPOLOGY);
+
+    private Plan plan(String sql) {
+        return analyzer.analyze(sql);
+    }
+
+    private static List<String> sources(Plan p) {
+        return p.keyGroups().stream()
+                .flatMap(g -> g.sources().stream())
+                .map(KeySource::toString)
+                .toList();
+    }
+
+    @Test
+    void pointReadByParameterIsKeyedAndReadOnly() {
+        Plan p = plan("SELECT * FROM users WHERE user_id = ?");
+        assertThat(p.kind()).isEqualTo(StatementKind.READ);
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+        assertThat(p.parameterCount()).isEqualTo(1);
+    }
+
+    @Test
+    void literalsCastsAndParameterOrderAreUnderstood() {
+        assertThat(sources(plan("SELECT name FROM users WHERE status = ? AND user_id = ?::bigint")))
+                .containsExactly("$2");
+        assertThat(sources(plan("SELECT * FROM users WHERE user_id = 42"))).containsExactly("42");
+        assertThat(sources(plan("SELECT * FROM users WHERE -7 = user_id"))).containsExactly("-7");
+        assertThat(sources(plan("SELECT * FROM users WHERE user_id = CAST(? AS bigint)")))
+                .containsExactly("$1");
+        assertThat(sources(plan("SELECT * FROM \"Events\" WHERE tenant = 'o''brien'")))
+                .containsExactly("o'brien");
+        assertThat(sources(plan("SELECT * FROM users WHERE user_id IN (?, ?, 3)")))
+                .containsExactly("$1", "$2", "3");
+        assertThat(sources(plan("SELECT * FROM users u WHERE u.user_id = ? AND (u.status = 'a')")))
+                .containsExactly("$1");
+    }
+
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
+                "SELECT * FROM users WHERE user_id = 1 OR user_id = 2",
+                "SELECT * FROM users WHERE NOT (user_id = 1)",
+                "SELECT * FROM users WHERE user_id + 1 = 2",
+                "SELECT * FROM users WHERE user_id <> 5",
+                "SELECT * FROM users WHERE user_id IS NULL",
+                "SELECT * FROM users WHERE id IN (SELECT id FROM users WHERE user_id = 3)",
+                "SELECT count(*) FROM users",
+                "SELECT * FROM users WHERE user_id = (SELECT max(user_id) FROM users)",
+                "SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders)",
+                "WITH x AS (SELECT * FROM users) SELECT * FROM x WHERE user_id = 1",
+                "UPDATE users SET name = 'x' WHERE name = 'y'",
+                "DELETE FROM users",
+                "INSERT INTO users SELECT * FROM users",
+                "INSERT INTO users VALUES (1, 'a')",
+                "INSERT INTO users (user_id, name) VALUES (nextval('s'), 'a')",
+                "UPDATE users SET user_id = 5 WHERE user_id = 4",
+                "SELECT * FROM users u JOIN countries c ON c.code = u.country WHERE u.user_id = 1",
+                "SELECT * FROM users u JOIN orders o ON o.id = u.user_id WHERE u.user_id = 1",
+                "COPY users FROM STDIN"
+            })
+    void trapsAndUnroutableStatementsAreRefusedNeverGuessed(String sql) {
+        Plan p = plan(sql);
+        assertThat(p.target()).as(sql).isEqualTo(Target.REFUSED);
+        assertThat(p.refusal()).as(sql).contains("public.");
+    }
+
+    @Test
+    void coLocatedJoinsOnTheKeyAreKeyed() {
+        Plan p = plan("SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = ?");
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(p.keyGroups()).hasSize(1);
+        assertThat(p.keyGroups().get(0).tables())
+                .extracting(ShardedTable::table)
+                .containsExactlyInAnyOrder("users", "orders");
+        Plan two = plan("SELECT * FROM users u, orders o WHERE u.user_id = ? AND o.user_id = ?");
+        assertThat(two.keyGroups()).hasSize(2);
+    }
+
+    @Test
+    void insertsTakeTheKeyFromEveryRow() {
+        Plan p = plan("INSERT INTO users (name, user_id) VALUES (?, ?), ('b', 7) RETURNING user_id");
+        assertThat(p.kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(sources(p)).containsExactly("$2", "7");
+        Plan jsonb = plan(
+                "INSERT INTO users (user_id, doc) VALUES (?, ?::jsonb) ON CONFLICT (user_id) DO UPDATE SET doc = EXCLUDED.doc");
+        assertThat(sources(jsonb)).containsExactly("$1");
+        assertThat(jsonb.parameterCount()).isEqualTo(2);
+    }
+
+    @Test
+    void rowLocksWritingFunctionsAndWritableCtesGoToThePrimary() {
+        assertThat(plan("SELECT * FROM users WHERE user_id = ? FOR UPDATE SKIP LOCKED")
+                        .kind())
+                .isEqualTo(StatementKind.WRITE);
+        assertThat(plan("SELECT nextval('seq')").kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(plan("SELECT nextval('seq')").target()).isEqualTo(Target.HOME);
+        assertThat(plan("SELECT 1").kind()).isEqualTo(StatementKind.READ);
+    }
+
+    @Test
+    void pgjdbcEscapesAndSpecialStringsDoNotBreakAnalysis() {
+        Plan p = plan("SELECT * FROM users WHERE doc ?? 'k' AND user_id = ? AND note = E'it\\'s' AND body = $$x$$");
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+        assertThat(p.parameterCount()).isEqualTo(1);
+    }
+
+    @Test
+    void unshardedAndCatalogStatementsGoHome() {
+        assertThat(plan("SELECT * FROM countries").target()).isEqualTo(Target.HOME);
+        assertThat(plan("SELECT * FROM pg_catalog.pg_class").target()).isEqualTo(Target.HOME);
+        assertThat(plan("UPDATE countries SET name = 'x'").kind()).isEqualTo(StatementKind.WRITE);
+    }
+
+    @Test
+    void transactionAndSessionStatementsAreDispatchedByKeyword() {
+        assertThat(plan("BEGIN").command()).isEqualTo("BEGIN");
+        assertThat(plan("START TRANSACTION READ ONLY").command()).isEqualTo("BEGIN");
+        assertThat(plan("commit").command()).isEqualTo("COMMIT");
+        assertThat(plan("ROLLBACK TO SAVEPOINT a").target()).isEqualTo(Target.BOUND);
+        assertThat(plan("RELEASE SAVEPOINT a").target()).isEqualTo(Target.BOUND);
+        assertThat(plan("SET search_path TO a, b").setting()).isEqualTo("search_path");
+        assertThat(plan("SET SESSION statement_timeout = 1000").setting()).isEqualTo("statement_timeout");
+        assertThat(plan("SET TIME ZONE 'UTC'").setting()).isEqualTo("timezone");
+        assertThat(plan("SET shardline.read_from = 'primary'").setting()).isEqualTo("shardline.read_from");
+        assertThat(plan("SET LOCAL lock_timeout = '1s'").target()).isEqualTo(Target.BOUND);
+        assertThat(plan("RESET ALL").setting()).isEqualTo("all");
+        assertThat(plan("DISCARD ALL").command()).isEqualTo("DISCARD");
+        assertThat(plan("PREPARE TRANSACTION 'x'").target()).isEqualTo(Target.REFUSED);
+    }
+
+    @Test
+    void ddlOnShardedTablesGoesToEveryPrimary() {
+        assertThat(plan("CREATE TABLE users (user_id bigint primary key)").target())
+                .isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("CREATE TABLE IF NOT EXISTS public.orders (user_id bigint)")
+                        .target())
+                .isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON ONLY users (x)")
+                        .target())
+                .isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("ALTER TABLE IF EXISTS users ADD COLUMN x int").target())
+                .isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("DROP TABLE users, orders").target()).isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("TRUNCATE users").target()).isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("CREATE TABLE \"Events\" (tenant text)").target()).isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("CREATE TABLE events (tenant text)").target()).isEqualTo(Target.HOME);
+        assertThat(plan("CREATE TYPE mood AS ENUM ('a')").target()).isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("CREATE TABLE countries (code text)").target()).isEqualTo(Target.HOME);
+        assertThat(plan("DROP TABLE users, countries").target()).isEqualTo(Target.REFUSED);
+    }
+}
