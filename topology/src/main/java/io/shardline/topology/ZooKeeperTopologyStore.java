@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
@@ -33,7 +34,7 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
     public static final String ROOT = "/shardline/clusters";
 
     private static final Logger LOG = LoggerFactory.getLogger(ZooKeeperTopologyStore.class);
-    private static final int MAX_UPDATE_ATTEMPTS = 20;
+    private static final int MAX_UPDATE_ATTEMPTS = 50;
 
     private enum State {
         LATENT,
@@ -168,6 +169,7 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
                 return versioned;
             } catch (KeeperException.BadVersionException e) {
                 LOG.debug("topology of {} changed concurrently; retrying", cluster);
+                backOff(attempt);
             } catch (KeeperException.NoNodeException e) {
                 throw unknownCluster(client, cluster);
             } catch (TopologyException | IllegalArgumentException e) {
@@ -178,6 +180,16 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
         }
         throw new TopologyException("could not update the topology of '" + cluster + "': " + MAX_UPDATE_ATTEMPTS
                 + " concurrent changes in a row");
+    }
+
+    /** Waits a random while, longer with each attempt, so concurrent writers stop colliding. */
+    private static void backOff(int attempt) {
+        try {
+            Thread.sleep(ThreadLocalRandom.current().nextLong(1, 5L + 5L * Math.min(attempt, 20)));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new TopologyException("interrupted while updating the topology", e);
+        }
     }
 
     /** Reads the topology and ring once, then follows changes. */

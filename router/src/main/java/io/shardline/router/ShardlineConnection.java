@@ -1,0 +1,46 @@
+package io.shardline.router;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.List;
+
+/**
+ * What a {@code jdbc:shardline:} connection offers beyond {@link Connection}; get it with
+ * {@code connection.unwrap(ShardlineConnection.class)}.
+ */
+public interface ShardlineConnection extends Connection {
+
+    /**
+     * Binds this connection to the primary of the shard owning {@code key} in {@code table}: every statement
+     * runs there until {@link #unbind()}, and {@code unwrap(PGConnection.class)} gives that node's pgjdbc
+     * connection (for COPY, LISTEN/NOTIFY, large objects).
+     *
+     * <pre>{@code
+     * ShardlineConnection c = connection.unwrap(ShardlineConnection.class).forKey("users", 42L);
+     * new CopyManager(c.unwrap(BaseConnection.class)).copyIn("COPY users FROM STDIN", in);
+     * c.unbind();
+     * }</pre>
+     *
+     * @throws SQLException 0A000 when the table is not sharded; 25000 inside a transaction on another shard
+     */
+    ShardlineConnection forKey(String table, Object key) throws SQLException;
+
+    /** Ends a {@link #forKey} binding; statements are routed one by one again. */
+    void unbind() throws SQLException;
+
+    /**
+     * Where {@code sql} would run with these parameter values, without running it: one row per target node
+     * with the reason (key value and hash, role chosen, or why it is refused).
+     */
+    List<RouteExplanation> explainRoute(String sql, Object... parameters) throws SQLException;
+
+    /**
+     * One target of a statement.
+     *
+     * @param shard the shard, or -1 when refused
+     * @param node the node's name, or null when refused
+     * @param role {@code primary}, {@code hub} or {@code leaf}; null when refused
+     * @param reason why this node (or why the statement is refused)
+     */
+    record RouteExplanation(int shard, String node, String role, String reason) {}
+}

@@ -1,0 +1,21 @@
+package io.shardline.router;
+
+/** The SQLStates Shardline reports, as PostgreSQL defines them. */
+public final class SqlStates {
+    /** The statement cannot be routed (no provable shard key, cross-shard, unsupported construct). */
+    public static final String FEATURE_NOT_SUPPORTED = "0A000";
+    /** A bad URL or property value. */
+    public static final String INVALID_PARAMETER = "22023";
+    /** A shard key value of the wrong type. */
+    public static final String INVALID_TEXT_REPRESENTATION = "22P02";
+    /** ZooKeeper or the cluster could not be reached. */
+    public static final String CONNECTION_UNABLE = "08001";
+    /** The logical connection is closed. */
+    public static final String CONNECTION_DOES_NOT_EXIST = "08003";
+    /** A transaction statement without a transaction. */
+    public static final String NO_ACTIVE_TRANSACTION = "25P01";
+    /** A statement needing a transaction's shard before the transaction has one. */
+    public static final String INVALID_TRANSACTION_STATE = "25000";
+
+    private SqlStates() {}
+}

@@ -1,0 +1,857 @@
+package io.shardline.router.jdbc;
+
+import io.shardline.router.ShardlineConnection;
+import io.shardline.router.SqlStates;
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
+import io.shardline.topology.Node;
+import io.shardline.topology.ShardedTable;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.sql.Array;
+import java.sql.Blob;
+import java.sql.CallableStatement;
+import java.sql.Clob;
+import java.sql.DatabaseMetaData;
+import java.sql.NClob;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLClientInfoException;
+import java.sql.SQLException;
+import java.sql.SQLWarning;
+import java.sql.SQLXML;
+import java.sql.Savepoint;
+import java.sql.Statement;
+import java.sql.Struct;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Executor;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The logical connection an application holds. It routes every statement to one node (or every primary,
+ * for DDL on sharded tables), holds one physical connection per node it has used, replays the session's
+ * {@code SET}s on each, and binds a transaction to the shard of its first statement.
+ */
+public final class LogicalConnection implements ShardlineConnection {
+    private static final Pattern SET_VALUE =
+            Pattern.compile("(?is)^\\s*set\\s+(?:session\\s+)?[\\w.\"]+\\s*(?:=|to)\\s*'?([^';]*)'?\\s*;?\\s*$");
+
+    private final ClusterRuntime runtime;
+    private final String url;
+    private final Map<String, Physical> attached = new HashMap<>();
+    private final SessionState session = new SessionState();
+    private final List<LogicalStatement> statements = new ArrayList<>();
+    /** Statements of a transaction that has no shard yet (SET TRANSACTION, SAVEPOINT...), replayed on binding. */
+    private final List<String> pendingTransactionStatements = new ArrayList<>();
+
+    private final Map<String, String> clientInfo = new LinkedHashMap<>();
+    private boolean closed;
+    private boolean autoCommit = true;
+    private boolean explicitTransaction;
+    private boolean readOnly;
+    private int isolation = TRANSACTION_READ_COMMITTED;
+    private boolean isolationSet;
+    private boolean readFromPrimary;
+    private int holdability = ResultSet.CLOSE_CURSORS_AT_COMMIT;
+    private Map<String, Class<?>> typeMap = new HashMap<>();
+    /** The physical connection of the current transaction, once its first statement chose the shard. */
+    private Physical transaction;
+    /** The physical connection of a {@link #forKey} binding. */
+    private Physical pinned;
+
+    public LogicalConnection(ClusterRuntime runtime, String url) {
+        this.runtime = runtime;
+        this.url = url;
+        this.readFromPrimary = runtime.readFrom().equalsIgnoreCase("primary");
+    }
+
+    RoutingState routing() {
+        return runtime.routing();
+    }
+
+    // ---- routing -------------------------------------------------------------------------------------
+
+    /**
+     * The physical connection {@code plan} runs on with these parameters ({@code null} parameters for a
+     * plain statement). Binds a transaction on its first statement.
+     */
+    Physical target(Plan plan, Object[] parameters) throws SQLException {
+        checkOpen();
+        RoutingState r = runtime.routing();
+        int shard = shardOf(plan, parameters, r);
+        Physical binding = pinned != null ? pinned : transaction;
+        if (binding != null) {
+            if (binding.shard != shard) {
+                throw new SQLException(
+                        (pinned != null
+                                        ? "this connection is bound by forKey(...) to shard "
+                                        : "this transaction runs on shard ")
+                                + binding.shard + ", but the statement needs shard " + shard
+                                + (pinned != null
+                                        ? ": call unbind() first"
+                                        : ": multi-shard transactions are not supported yet"),
+                        SqlStates.FEATURE_NOT_SUPPORTED);
+            }
+            if (!autoCommit && transaction == null) {
+                beginOn(binding);
+            }
+            return binding;
+        }
+        boolean primary = plan.kind() != StatementKind.READ || readFromPrimary || (!autoCommit && !readOnly);
+        if (autoCommit) {
+            return primary ? attach(r.primary(shard), shard) : attachReplica(r, shard);
+        }
+        Physical p = primary ? attach(r.primary(shard), shard) : attachReplica(r, shard);
+        beginOn(p);
+        return p;
+    }
+
+    private int shardOf(Plan plan, Object[] parameters, RoutingState r) throws SQLException {
+        switch (plan.target()) {
+            case KEYED:
+                return r.shardFor(plan, parameters);
+            case HOME:
+            case DRIVER:
+            case BOUND:
+                return pinned != null ? pinned.shard : transaction != null ? transaction.shard : r.homeShard();
+            case REFUSED:
+                throw new SQLException(
+                        "Shardline cannot route this statement: " + plan.refusal(), SqlStates.FEATURE_NOT_SUPPORTED);
+            default:
+                throw new IllegalStateException("not a single-node plan: " + plan.target());
+        }
+    }
+
+    private void beginOn(Physical p) throws SQLException {
+        p.connection.setAutoCommit(false);
+        if (isolationSet) {
+            p.connection.setTransactionIsolation(isolation);
+        }
+        p.connection.setReadOnly(readOnly);
+        transaction = p;
+        try (Statement s = p.connection.createStatement()) {
+            for (String sql : pendingTransactionStatements) {
+                s.execute(sql);
+            }
+        } finally {
+            pendingTransactionStatements.clear();
+        }
+    }
+
+    /** A replica of the shard; when one cannot be reached, the next, then the primary. */
+    private Physical attachReplica(RoutingState r, int shard) throws SQLException {
+        Node first = r.replica(shard);
+        try {
+            return attach(first, shard);
+        } catch (SQLException e) {
+            if (!ConnectionErrors.isConnectionError(e)) {
+                throw e;
+            }
+            for (Node other : r.replicas(shard)) {
+                if (other != first) {
+                    try {
+                        return attach(other, shard);
+                    } catch (SQLException ignored) {
+                        // try the next one
+                    }
+                }
+            }
+            return attach(r.primary(shard), shard);
+        }
+    }
+
+    Physical attach(Node node, int shard) throws SQLException {
+        Physical p = attached.get(node.name());
+        if (p == null) {
+            p = new Physical(node, shard, runtime.pools().borrow(node));
+            attached.put(node.name(), p);
+        }
+        if (p.sessionVersion != session.version()) {
+            try (Statement s = p.connection.createStatement()) {
+                for (String sql : session.replay()) {
+                    s.execute(sql);
+                }
+            }
+            p.sessionVersion = session.version();
+        }
+        return p;
+    }
+
+    /** Every primary, attached, for DDL on sharded tables. */
+    List<Physical> allPrimaries() throws SQLException {
+        checkOpen();
+        if (transaction != null || !autoCommit || pinned != null) {
+            throw new SQLException(
+                    "DDL on sharded tables runs on every shard and cannot be part of a transaction or a forKey binding:"
+                            + " run it in autocommit mode",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        RoutingState r = runtime.routing();
+        List<Physical> all = new ArrayList<>();
+        for (int shard : r.shardIds()) {
+            all.add(attach(r.primary(shard), shard));
+        }
+        return all;
+    }
+
+    // ---- statements the driver handles itself ----------------------------------------------------------
+
+    /**
+     * Runs a TXN/SESSION statement the driver handles. Returns the physical statement that produced a result
+     * (SHOW) or null.
+     */
+    Statement handle(Plan plan, String sql) throws SQLException {
+        checkOpen();
+        String command = plan.command();
+        switch (command) {
+            case "BEGIN":
+                if (autoCommit) {
+                    autoCommit = false;
+                    explicitTransaction = true;
+                }
+                return null;
+            case "COMMIT":
+                commit();
+                endExplicitTransaction();
+                return null;
+            case "ROLLBACK":
+                rollback();
+                endExplicitTransaction();
+                return null;
+            case "SET":
+            case "RESET":
+            case "DISCARD":
+                if (plan.setting() != null && plan.setting().startsWith("shardline.")) {
+                    shardlineSetting(command, plan.setting(), sql);
+                    return null;
+                }
+                applyToSession(command, plan.setting(), sql);
+                return null;
+            case "SHOW":
+                return show(plan.setting(), sql);
+            default:
+                throw new IllegalStateException("not a driver command: " + command);
+        }
+    }
+
+    /** Runs a statement that belongs to the current transaction (SAVEPOINT, SET LOCAL...). */
+    Physical boundTarget(Plan plan, String sql) throws SQLException {
+        checkOpen();
+        Physical binding = transaction != null ? transaction : pinned;
+        if (binding != null) {
+            return binding;
+        }
+        if (!autoCommit) {
+            pendingTransactionStatements.add(sql);
+            return null;
+        }
+        // Outside a transaction PostgreSQL itself says what is wrong (or ignores SET LOCAL with a warning).
+        RoutingState r = runtime.routing();
+        return attach(r.primary(r.homeShard()), r.homeShard());
+    }
+
+    private void endExplicitTransaction() throws SQLException {
+        if (explicitTransaction) {
+            explicitTransaction = false;
+            autoCommit = true;
+        }
+    }
+
+    private void applyToSession(String command, String setting, String sql) throws SQLException {
+        if (attached.isEmpty()) {
+            RoutingState r = runtime.routing();
+            attach(r.primary(r.homeShard()), r.homeShard());
+        }
+        for (Physical p : attached.values()) {
+            try (Statement s = p.connection.createStatement()) {
+                s.execute(sql);
+            }
+        }
+        if (command.equals("SET")) {
+            session.set(setting, sql);
+        } else {
+            session.reset(setting);
+        }
+        for (Physical p : attached.values()) {
+            p.sessionVersion = session.version();
+        }
+    }
+
+    private void shardlineSetting(String command, String setting, String sql) throws SQLException {
+        if (!setting.equals("shardline.read_from")) {
+            throw new SQLException(
+                    "unknown Shardline setting '" + setting + "': the only one is shardline.read_from"
+                            + " ('replica' or 'primary')",
+                    SqlStates.INVALID_PARAMETER);
+        }
+        if (command.equals("RESET")) {
+            readFromPrimary = runtime.readFrom().equalsIgnoreCase("primary");
+            return;
+        }
+        Matcher m = SET_VALUE.matcher(sql);
+        String value = m.matches() ? m.group(1).trim().toLowerCase(Locale.ROOT) : "";
+        if (!value.equals("primary") && !value.equals("replica")) {
+            throw new SQLException(
+                    "shardline.read_from must be 'replica' or 'primary', not '" + value + "'",
+                    SqlStates.INVALID_PARAMETER);
+        }
+        readFromPrimary = value.equals("primary");
+    }
+
+    private Statement show(String setting, String sql) throws SQLException {
+        RoutingState r = runtime.routing();
+        Physical p = transaction != null
+                ? transaction
+                : pinned != null ? pinned : attach(r.primary(r.homeShard()), r.homeShard());
+        Statement s = p.connection.createStatement();
+        if (setting != null && setting.startsWith("shardline.")) {
+            if (!setting.equals("shardline.read_from")) {
+                s.close();
+                throw new SQLException("unknown Shardline setting '" + setting + "'", SqlStates.INVALID_PARAMETER);
+            }
+            // The value is the driver's; PostgreSQL only shapes it into a result set.
+            s.execute("SELECT '" + (readFromPrimary ? "primary" : "replica") + "'::text AS \"shardline.read_from\"");
+        } else {
+            s.execute(sql);
+        }
+        return s;
+    }
+
+    // ---- ShardlineConnection ---------------------------------------------------------------------------
+
+    @Override
+    public ShardlineConnection forKey(String table, Object key) throws SQLException {
+        checkOpen();
+        RoutingState r = runtime.routing();
+        String[] name = table.contains(".") ? table.split("\\.", 2) : new String[] {null, table};
+        ShardedTable sharded = r.snapshot()
+                .topology()
+                .shardedTable(
+                        name[0] == null ? null : name[0].toLowerCase(Locale.ROOT), name[1].toLowerCase(Locale.ROOT))
+                .or(() -> r.snapshot().topology().shardedTable(name[0], name[1]))
+                .orElseThrow(() -> new SQLException(
+                        "forKey: " + table + " is not a sharded table", SqlStates.FEATURE_NOT_SUPPORTED));
+        int shard;
+        try {
+            shard = r.ring().shardFor(sharded.keyType().hash(key));
+        } catch (IllegalArgumentException e) {
+            throw new SQLException("forKey: " + e.getMessage(), SqlStates.INVALID_TEXT_REPRESENTATION, e);
+        }
+        if (transaction != null && transaction.shard != shard) {
+            throw new SQLException(
+                    "forKey: the current transaction runs on shard " + transaction.shard + ", the key is on shard "
+                            + shard,
+                    SqlStates.INVALID_TRANSACTION_STATE);
+        }
+        pinned = attach(r.primary(shard), shard);
+        return this;
+    }
+
+    @Override
+    public void unbind() throws SQLException {
+        checkOpen();
+        pinned = null;
+    }
+
+    @Override
+    public List<RouteExplanation> explainRoute(String sql, Object... parameters) throws SQLException {
+        RoutingState r = runtime.routing();
+        Plan plan = r.plan(sql);
+        Object[] params = new Object[parameters.length + 1];
+        System.arraycopy(parameters, 0, params, 1, parameters.length);
+        switch (plan.target()) {
+            case REFUSED:
+                return List.of(new RouteExplanation(-1, null, null, "refused (0A000): " + plan.refusal()));
+            case ALL_PRIMARIES: {
+                List<RouteExplanation> rows = new ArrayList<>();
+                for (int shard : r.shardIds()) {
+                    Node n = r.primary(shard);
+                    rows.add(new RouteExplanation(
+                            shard, n.name(), "primary", plan.kind() + " on every shard's primary"));
+                }
+                return rows;
+            }
+            case DRIVER:
+                return List.of(new RouteExplanation(-1, null, null, "handled by the driver: " + plan.command()));
+            default: {
+                int shard = plan.target() == Plan.Target.KEYED ? r.shardFor(plan, params) : r.homeShard();
+                boolean primary = plan.kind() != StatementKind.READ || readFromPrimary || (!autoCommit && !readOnly);
+                Node n = primary
+                        ? r.primary(shard)
+                        : r.replicas(shard).length > 0 ? r.replicas(shard)[0] : r.primary(shard);
+                String why = plan.target() == Plan.Target.KEYED
+                        ? "key " + plan.keyGroups().get(0).sources() + " of "
+                                + plan.keyGroups().get(0).tables().get(0).qualifiedName() + " -> shard " + shard
+                        : "no sharded table -> home shard " + shard;
+                why += primary ? "; " + plan.kind() + " -> primary" : "; READ -> a replica (round-robin)";
+                return List.of(
+                        new RouteExplanation(shard, n.name(), n.role().name().toLowerCase(Locale.ROOT), why));
+            }
+        }
+    }
+
+    // ---- Connection ------------------------------------------------------------------------------------
+
+    @Override
+    public Statement createStatement() throws SQLException {
+        return createStatement(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_READ_ONLY, holdability);
+    }
+
+    @Override
+    public Statement createStatement(int resultSetType, int resultSetConcurrency) throws SQLException {
+        return createStatement(resultSetType, resultSetConcurrency, holdability);
+    }
+
+    @Override
+    public Statement createStatement(int type, int concurrency, int holdability) throws SQLException {
+        checkOpen();
+        LogicalStatement s = new LogicalStatement(this, new StatementOptions(type, concurrency, holdability));
+        statements.add(s);
+        return s;
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql) throws SQLException {
+        return prepare(sql, new StatementOptions(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_READ_ONLY, holdability));
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int type, int concurrency) throws SQLException {
+        return prepare(sql, new StatementOptions(type, concurrency, holdability));
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int type, int concurrency, int holdability)
+            throws SQLException {
+        return prepare(sql, new StatementOptions(type, concurrency, holdability));
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int autoGeneratedKeys) throws SQLException {
+        StatementOptions o = new StatementOptions(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_READ_ONLY, holdability);
+        o.autoGeneratedKeys = autoGeneratedKeys;
+        return prepare(sql, o);
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int[] columnIndexes) throws SQLException {
+        StatementOptions o = new StatementOptions(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_READ_ONLY, holdability);
+        o.columnIndexes = columnIndexes;
+        return prepare(sql, o);
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, String[] columnNames) throws SQLException {
+        StatementOptions o = new StatementOptions(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_READ_ONLY, holdability);
+        o.columnNames = columnNames;
+        return prepare(sql, o);
+    }
+
+    private PreparedStatement prepare(String sql, StatementOptions options) throws SQLException {
+        checkOpen();
+        LogicalPreparedStatement s = new LogicalPreparedStatement(
+                this, options, sql, runtime.routing().plan(sql));
+        statements.add(s);
+        return s;
+    }
+
+    void forget(LogicalStatement s) {
+        statements.remove(s);
+    }
+
+    @Override
+    public CallableStatement prepareCall(String sql) throws SQLException {
+        return homePhysical().connection.prepareCall(sql);
+    }
+
+    @Override
+    public CallableStatement prepareCall(String sql, int type, int concurrency) throws SQLException {
+        return homePhysical().connection.prepareCall(sql, type, concurrency);
+    }
+
+    @Override
+    public CallableStatement prepareCall(String sql, int type, int concurrency, int holdability) throws SQLException {
+        return homePhysical().connection.prepareCall(sql, type, concurrency, holdability);
+    }
+
+    /** The transaction's or binding's connection, else the home shard's primary. */
+    private Physical homePhysical() throws SQLException {
+        checkOpen();
+        if (transaction != null) {
+            return transaction;
+        }
+        if (pinned != null) {
+            return pinned;
+        }
+        RoutingState r = runtime.routing();
+        Physical p = attach(r.primary(r.homeShard()), r.homeShard());
+        if (!autoCommit) {
+            beginOn(p);
+        }
+        return p;
+    }
+
+    @Override
+    public String nativeSQL(String sql) throws SQLException {
+        checkOpen();
+        return sql;
+    }
+
+    @Override
+    public void setAutoCommit(boolean autoCommit) throws SQLException {
+        checkOpen();
+        if (autoCommit && !this.autoCommit) {
+            commit();
+        }
+        this.autoCommit = autoCommit;
+        explicitTransaction = false;
+    }
+
+    @Override
+    public boolean getAutoCommit() throws SQLException {
+        checkOpen();
+        return autoCommit;
+    }
+
+    @Override
+    public void commit() throws SQLException {
+        checkOpen();
+        pendingTransactionStatements.clear();
+        if (transaction != null) {
+            Physical t = transaction;
+            transaction = null;
+            t.connection.commit();
+            t.connection.setAutoCommit(true);
+        }
+    }
+
+    @Override
+    public void rollback() throws SQLException {
+        checkOpen();
+        pendingTransactionStatements.clear();
+        if (transaction != null) {
+            Physical t = transaction;
+            transaction = null;
+            t.connection.rollback();
+            t.connection.setAutoCommit(true);
+        }
+    }
+
+    @Override
+    public Savepoint setSavepoint() throws SQLException {
+        return transactionConnection("setSavepoint").setSavepoint();
+    }
+
+    @Override
+    public Savepoint setSavepoint(String name) throws SQLException {
+        return transactionConnection("setSavepoint").setSavepoint(name);
+    }
+
+    @Override
+    public void rollback(Savepoint savepoint) throws SQLException {
+        transactionConnection("rollback(Savepoint)").rollback(savepoint);
+    }
+
+    @Override
+    public void releaseSavepoint(Savepoint savepoint) throws SQLException {
+        transactionConnection("releaseSavepoint").releaseSavepoint(savepoint);
+    }
+
+    private java.sql.Connection transactionConnection(String what) throws SQLException {
+        checkOpen();
+        if (autoCommit) {
+            throw new SQLException(
+                    what + " needs a transaction: call setAutoCommit(false) first", SqlStates.NO_ACTIVE_TRANSACTION);
+        }
+        if (transaction == null) {
+            if (pinned != null) {
+                beginOn(pinned);
+            } else {
+                throw new SQLException(
+                        what + " before the transaction's first statement: the first statement decides which shard the"
+                                + " transaction runs on, so run it first",
+                        SqlStates.INVALID_TRANSACTION_STATE);
+            }
+        }
+        return transaction.connection;
+    }
+
+    @Override
+    public void close() throws SQLException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        SQLException failure = null;
+        for (LogicalStatement s : new ArrayList<>(statements)) {
+            try {
+                s.close();
+            } catch (SQLException e) {
+                failure = e;
+            }
+        }
+        if (transaction != null) {
+            try {
+                transaction.connection.rollback();
+                transaction.connection.setAutoCommit(true);
+            } catch (SQLException e) {
+                failure = e;
+            }
+            transaction = null;
+        }
+        for (Physical p : attached.values()) {
+            try {
+                if (!session.isEmpty()) {
+                    try (Statement s = p.connection.createStatement()) {
+                        s.execute("RESET ALL");
+                    }
+                }
+            } catch (SQLException e) {
+                // The pool validates the connection; a broken one is discarded there.
+            }
+            try {
+                p.connection.close();
+            } catch (SQLException e) {
+                failure = e;
+            }
+        }
+        attached.clear();
+        pinned = null;
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    @Override
+    public boolean isClosed() {
+        return closed;
+    }
+
+    @Override
+    public DatabaseMetaData getMetaData() throws SQLException {
+        DatabaseMetaData physical = homePhysical().connection.getMetaData();
+        return (DatabaseMetaData) Proxy.newProxyInstance(
+                DatabaseMetaData.class.getClassLoader(),
+                new Class<?>[] {DatabaseMetaData.class},
+                (proxy, method, args) -> {
+                    switch (method.getName()) {
+                        case "getConnection":
+                            return this;
+                        case "getURL":
+                            return url;
+                        case "getDriverName":
+                            return "Shardline (over " + physical.getDriverName() + ")";
+                        default:
+                            try {
+                                return method.invoke(physical, args);
+                            } catch (InvocationTargetException e) {
+                                throw e.getCause();
+                            }
+                    }
+                });
+    }
+
+    @Override
+    public void setReadOnly(boolean readOnly) throws SQLException {
+        checkOpen();
+        this.readOnly = readOnly;
+        if (transaction != null) {
+            transaction.connection.setReadOnly(readOnly);
+        }
+    }
+
+    @Override
+    public boolean isReadOnly() throws SQLException {
+        checkOpen();
+        return readOnly;
+    }
+
+    @Override
+    public void setCatalog(String catalog) throws SQLException {
+        checkOpen();
+    }
+
+    @Override
+    public String getCatalog() throws SQLException {
+        return runtime.routing().snapshot().topology().database();
+    }
+
+    @Override
+    public void setTransactionIsolation(int level) throws SQLException {
+        checkOpen();
+        isolation = level;
+        isolationSet = true;
+        if (transaction != null) {
+            transaction.connection.setTransactionIsolation(level);
+        }
+    }
+
+    @Override
+    public int getTransactionIsolation() throws SQLException {
+        checkOpen();
+        return isolation;
+    }
+
+    @Override
+    public SQLWarning getWarnings() throws SQLException {
+        checkOpen();
+        return null;
+    }
+
+    @Override
+    public void clearWarnings() throws SQLException {
+        checkOpen();
+    }
+
+    @Override
+    public Map<String, Class<?>> getTypeMap() throws SQLException {
+        return typeMap;
+    }
+
+    @Override
+    public void setTypeMap(Map<String, Class<?>> map) throws SQLException {
+        typeMap = map;
+    }
+
+    @Override
+    public void setHoldability(int holdability) throws SQLException {
+        this.holdability = holdability;
+    }
+
+    @Override
+    public int getHoldability() throws SQLException {
+        return holdability;
+    }
+
+    @Override
+    public Clob createClob() throws SQLException {
+        return homePhysical().connection.createClob();
+    }
+
+    @Override
+    public Blob createBlob() throws SQLException {
+        return homePhysical().connection.createBlob();
+    }
+
+    @Override
+    public NClob createNClob() throws SQLException {
+        return homePhysical().connection.createNClob();
+    }
+
+    @Override
+    public SQLXML createSQLXML() throws SQLException {
+        return homePhysical().connection.createSQLXML();
+    }
+
+    @Override
+    public boolean isValid(int timeout) throws SQLException {
+        if (closed) {
+            return false;
+        }
+        RoutingState r = runtime.routing();
+        return attach(r.primary(r.homeShard()), r.homeShard()).connection.isValid(timeout);
+    }
+
+    @Override
+    public void setClientInfo(String name, String value) throws SQLClientInfoException {
+        clientInfo.put(name, value);
+    }
+
+    @Override
+    public void setClientInfo(Properties properties) throws SQLClientInfoException {
+        properties.forEach((k, v) -> clientInfo.put((String) k, (String) v));
+    }
+
+    @Override
+    public String getClientInfo(String name) throws SQLException {
+        return clientInfo.get(name);
+    }
+
+    @Override
+    public Properties getClientInfo() throws SQLException {
+        Properties p = new Properties();
+        p.putAll(clientInfo);
+        return p;
+    }
+
+    @Override
+    public Array createArrayOf(String typeName, Object[] elements) throws SQLException {
+        return homePhysical().connection.createArrayOf(typeName, elements);
+    }
+
+    @Override
+    public Struct createStruct(String typeName, Object[] attributes) throws SQLException {
+        return homePhysical().connection.createStruct(typeName, attributes);
+    }
+
+    @Override
+    public void setSchema(String schema) throws SQLException {
+        String sql = "SET search_path TO \"" + schema.replace("\"", "\"\"") + "\"";
+        applyToSession("SET", "search_path", sql);
+    }
+
+    @Override
+    public String getSchema() throws SQLException {
+        return homePhysical().connection.getSchema();
+    }
+
+    @Override
+    public void abort(Executor executor) throws SQLException {
+        close();
+    }
+
+    @Override
+    public void setNetworkTimeout(Executor executor, int milliseconds) throws SQLException {
+        for (Physical p : attached.values()) {
+            p.connection.setNetworkTimeout(executor, milliseconds);
+        }
+    }
+
+    @Override
+    public int getNetworkTimeout() throws SQLException {
+        return homePhysical().connection.getNetworkTimeout();
+    }
+
+    @Override
+    public <T> T unwrap(Class<T> iface) throws SQLException {
+        if (iface.isInstance(this)) {
+            return iface.cast(this);
+        }
+        Physical binding = transaction != null ? transaction : pinned;
+        if (binding == null) {
+            throw new SQLException(
+                    "unwrap(" + iface.getSimpleName()
+                            + ") needs the connection bound to one node: call forKey(table, key),"
+                            + " or run the transaction's first statement",
+                    SqlStates.INVALID_TRANSACTION_STATE);
+        }
+        return binding.connection.unwrap(iface);
+    }
+
+    @Override
+    public boolean isWrapperFor(Class<?> iface) throws SQLException {
+        if (iface.isInstance(this)) {
+            return true;
+        }
+        Physical binding = transaction != null ? transaction : pinned;
+        return binding != null && binding.connection.isWrapperFor(iface);
+    }
+
+    boolean autoCommit() {
+        return autoCommit;
+    }
+
+    void checkOpen() throws SQLException {
+        if (closed) {
+            throw new SQLException("this Shardline connection is closed", SqlStates.CONNECTION_DOES_NOT_EXIST);
+        }
+    }
+}

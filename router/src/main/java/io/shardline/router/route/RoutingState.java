@@ -1,0 +1,153 @@
+package io.shardline.router.route;
+
+import io.shardline.router.SqlStates;
+import io.shardline.router.sql.KeyGroup;
+import io.shardline.router.sql.KeySource;
+import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementAnalyzer;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.Node;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.TopologySnapshot;
+import java.sql.SQLException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Everything routing needs for one topology snapshot: the ring, the nodes of each shard, the analyzer and
+ * its plan cache. Immutable but for the cache and the round-robin counters; a topology change replaces it
+ * whole.
+ *
+ * <p>The cache-hit path of {@link #plan(String)} is one map lookup; {@link #shardFor(Plan, Object[])} hashes
+ * the key and binary-searches the ring; {@link #replica(int)} is an atomic increment. Nothing here logs or
+ * allocates on that path.
+ */
+public final class RoutingState {
+    private final TopologySnapshot snapshot;
+    private final StatementAnalyzer analyzer;
+    private final Map<String, Plan> plans = new ConcurrentHashMap<>();
+    private final int maxCachedPlans;
+    private final Map<Integer, Node> primaries = new HashMap<>();
+    private final Map<Integer, Node[]> replicas = new HashMap<>();
+    private final Map<Integer, AtomicInteger> turns = new HashMap<>();
+
+    public RoutingState(TopologySnapshot snapshot, int maxCachedPlans) {
+        this.snapshot = snapshot;
+        this.analyzer = new StatementAnalyzer(snapshot.topology());
+        this.maxCachedPlans = maxCachedPlans;
+        for (Shard shard : snapshot.topology().shards()) {
+            primaries.put(shard.id(), shard.primary());
+            replicas.put(shard.id(), shard.replicas().toArray(Node[]::new));
+            turns.put(shard.id(), new AtomicInteger());
+        }
+    }
+
+    public TopologySnapshot snapshot() {
+        return snapshot;
+    }
+
+    public HashRing ring() {
+        return snapshot.ring();
+    }
+
+    public int homeShard() {
+        return snapshot.topology().homeShard();
+    }
+
+    /** The plan of {@code sql}, from the cache when it was analyzed before. */
+    public Plan plan(String sql) {
+        Plan plan = plans.get(sql);
+        if (plan == null) {
+            plan = analyzer.analyze(sql);
+            if (plans.size() >= maxCachedPlans) {
+                plans.clear();
+            }
+            plans.put(sql, plan);
+        }
+        return plan;
+    }
+
+    /**
+     * The shard a {@link Plan.Target#KEYED KEYED} plan goes to with these parameter values (index 1 at
+     * position 1; position 0 unused). A NULL key matches no row, so it does not vote; when every key is NULL
+     * the home shard answers (with no rows).
+     *
+     * @throws SQLException 0A000 when the keys map to different shards, 22P02 when a value cannot be a key
+     */
+    public int shardFor(Plan plan, Object[] parameters) throws SQLException {
+        int shard = -1;
+        List<KeyGroup> groups = plan.keyGroups();
+        for (int g = 0; g < groups.size(); g++) {
+            KeyGroup group = groups.get(g);
+            ShardedTable table = group.tables().get(0);
+            List<KeySource> sources = group.sources();
+            for (int s = 0; s < sources.size(); s++) {
+                KeySource source = sources.get(s);
+                Object value;
+                if (source.isParameter()) {
+                    if (parameters == null || source.parameterIndex() >= parameters.length) {
+                        throw new SQLException(
+                                "no value given for parameter " + source.parameterIndex() + ", the shard key "
+                                        + table.keyColumn() + " of " + table.qualifiedName(),
+                                "07001");
+                    }
+                    value = parameters[source.parameterIndex()];
+                } else {
+                    value = source.literal();
+                }
+                if (value == null) {
+                    continue;
+                }
+                int next = snapshot.ring().shardFor(hash(table, value));
+                if (shard >= 0 && next != shard) {
+                    throw new SQLException(
+                            "the shard key values of " + table.qualifiedName() + " (" + table.keyColumn() + ") map to"
+                                    + " shards " + shard + " and " + next + ": a statement must stay on one shard;"
+                                    + " cross-shard statements are not supported yet",
+                            SqlStates.FEATURE_NOT_SUPPORTED);
+                }
+                shard = next;
+            }
+        }
+        return shard < 0 ? homeShard() : shard;
+    }
+
+    /** The primary of a shard. */
+    public Node primary(int shard) {
+        return primaries.get(shard);
+    }
+
+    /** The shards' ids. */
+    public List<Integer> shardIds() {
+        return snapshot.topology().shardIds();
+    }
+
+    /** The next replica of a shard in round-robin order, or its primary when it has none. */
+    public Node replica(int shard) {
+        Node[] candidates = replicas.get(shard);
+        if (candidates.length == 0) {
+            return primaries.get(shard);
+        }
+        return candidates[Math.floorMod(turns.get(shard).getAndIncrement(), candidates.length)];
+    }
+
+    /** The replicas of a shard, for failing over when one cannot be reached. */
+    public Node[] replicas(int shard) {
+        return replicas.get(shard);
+    }
+
+    private static long hash(ShardedTable table, Object value) throws SQLException {
+        try {
+            return table.keyType().hash(value);
+        } catch (IllegalArgumentException e) {
+            throw new SQLException(
+                    "shard key " + table.keyColumn() + " of " + table.qualifiedName() + ": " + e.getMessage(),
+                    SqlStates.INVALID_TEXT_REPRESENTATION,
+                    e);
+        }
+    }
+}

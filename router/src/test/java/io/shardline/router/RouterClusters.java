@@ -1,0 +1,47 @@
+package io.shardline.router;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.apache.curator.framework.CuratorFramework;
+
+/** Publishes a {@link LocalCluster}'s topology to its ZooKeeper, as {@code cluster up} does. */
+final class RouterClusters {
+    private RouterClusters() {}
+
+    static ClusterTopology topology(LocalCluster cluster, List<ShardedTable> tables) {
+        List<Shard> shards = new ArrayList<>();
+        for (int s = 0; s < cluster.shardCount(); s++) {
+            List<Node> nodes = cluster.shard(s).stream()
+                    .map(n -> new Node(
+                            n.name(),
+                            NodeRole.valueOf(n.role().name().toUpperCase(Locale.ROOT)),
+                            n.host(),
+                            n.port(),
+                            n.upstream().map(PgNode::name).orElse(null)))
+                    .toList();
+            shards.add(new Shard(s, nodes));
+        }
+        return new ClusterTopology(cluster.name(), 1, cluster.database(), "postgres", 0, shards, tables);
+    }
+
+    static HashRing publish(LocalCluster cluster, List<ShardedTable> tables) {
+        ClusterTopology topology = topology(cluster, tables);
+        HashRing ring = HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD);
+        try (CuratorFramework client =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {
+            ZooKeeperTopologyStore.initialize(client, topology, ring);
+        }
+        return ring;
+    }
+}

@@ -1,0 +1,305 @@
+package io.shardline.router;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.NodeRole;
+import io.shardline.compose.PgNode;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.ShardedTable;
+import java.io.StringReader;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.postgresql.PGConnection;
+import org.postgresql.copy.CopyManager;
+
+/** The driver against a real 2-shard cluster, each shard primary -> hub -> leaf. */
+class RouterIT {
+    private static LocalCluster cluster;
+    private static HashRing ring;
+    private static String url;
+    private static Map<Integer, PgNode> byPort;
+
+    @BeforeAll
+    static void start() throws SQLException {
+        cluster = LocalCluster.builder()
+                .name("router")
+                .shards(2)
+                .hubs(1)
+                .leaves(1)
+                .start();
+        ring = RouterClusters.publish(
+                cluster,
+                List.of(
+                        new ShardedTable("public", "users", "user_id", KeyType.INTEGER),
+                        new ShardedTable("public", "Devices", "device_id", KeyType.UUID)));
+        url = cluster.shardlineUrl() + "?user=postgres";
+        byPort = cluster.nodes().stream().collect(Collectors.toMap(PgNode::port, Function.identity()));
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE users (user_id bigint PRIMARY KEY, name text, doc jsonb)");
+            s.execute("CREATE TABLE countries (code text PRIMARY KEY, name text)");
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    private static int shardOf(long userId) {
+        return ring.shardFor(KeyHash.hashInt8(userId));
+    }
+
+    @Test
+    void rowsLandWhereTheRingSaysAndKeyReadsAreServedByThatShardsReplicas() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement insert = c.prepareStatement(
+                        "INSERT INTO users (user_id, name, doc) VALUES (?, ?, ?::jsonb) RETURNING inet_server_port()")) {
+            for (long id = 1; id <= 200; id++) {
+                insert.setLong(1, id);
+                insert.setString(2, "user-" + id);
+                insert.setString(3, "{\"n\": " + id + "}");
+                try (ResultSet rs = insert.executeQuery()) {
+                    rs.next();
+                    PgNode node = byPort.get(rs.getInt(1));
+                    assertThat(node.role()).isEqualTo(NodeRole.PRIMARY);
+                    assertThat(node.shard()).as("shard of %d", id).isEqualTo(shardOf(id));
+                }
+            }
+        }
+        // Direct checks on each primary: every row is on exactly the shard the ring names.
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection direct = cluster.primary(shard).connect();
+                    ResultSet rs =
+                            direct.createStatement().executeQuery("SELECT user_id FROM users WHERE user_id <= 200")) {
+                while (rs.next()) {
+                    assertThat(shardOf(rs.getLong(1))).isEqualTo(shard);
+                }
+            }
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement read =
+                        c.prepareStatement("SELECT name, inet_server_port() FROM users WHERE user_id = ?")) {
+            for (long id = 1; id <= 200; id += 7) {
+                long key = id;
+                await().atMost(Duration.ofSeconds(10)).until(() -> {
+                    read.setLong(1, key);
+                    try (ResultSet rs = read.executeQuery()) {
+                        if (!rs.next()) {
+                            return false; // the replica has not replayed the insert yet
+                        }
+                        PgNode node = byPort.get(rs.getInt(2));
+                        assertThat(node.role()).isNotEqualTo(NodeRole.PRIMARY);
+                        assertThat(node.shard()).isEqualTo(shardOf(key));
+                        assertThat(rs.getString(1)).isEqualTo("user-" + key);
+                        return true;
+                    }
+                });
+            }
+        }
+    }
+
+    @Test
+    void transactionsRunOnTheShardsPrimaryAndRefuseASecondShard() throws Exception {
+        long a = 1001;
+        long b = a + 1;
+        while (shardOf(b) == shardOf(a)) {
+            b++;
+        }
+        try (Connection c = DriverManager.getConnection(url)) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ins = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, 'tx')")) {
+                ins.setLong(1, a);
+                ins.executeUpdate();
+            }
+            try (PreparedStatement read =
+                    c.prepareStatement("SELECT inet_server_port(), name FROM users WHERE user_id = ?")) {
+                read.setLong(1, a);
+                try (ResultSet rs = read.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(byPort.get(rs.getInt(1))).isEqualTo(cluster.primary(shardOf(a)));
+                }
+                long other = b;
+                read.setLong(1, other);
+                assertThatThrownBy(read::executeQuery)
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("multi-shard transactions are not supported yet")
+                        .satisfies(e ->
+                                assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+            }
+            c.rollback();
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + a)) {
+                rs.next();
+                assertThat(rs.getLong(1)).isZero();
+            }
+        }
+    }
+
+    @Test
+    void statementsOnAShardedTableWithoutItsKeyAreRefusedNamingTableAndKey() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            for (String sql : List.of(
+                    "SELECT * FROM users",
+                    "SELECT * FROM users WHERE user_id = 1 OR user_id = 2",
+                    "UPDATE users SET name = 'x' WHERE name = 'y'",
+                    "DELETE FROM users WHERE user_id > 5")) {
+                assertThatThrownBy(() -> s.executeQuery(sql))
+                        .as(sql)
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("public.users")
+                        .satisfies(e ->
+                                assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+            }
+            assertThatThrownBy(() -> s.executeQuery("SELECT * FROM users")).hasMessageContaining("user_id");
+        }
+    }
+
+    @Test
+    void unshardedTablesLiveOnTheHomeShard() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO countries VALUES ('fr', 'France')");
+            try (Connection home = cluster.primary(0).connect();
+                    ResultSet rs = home.createStatement().executeQuery("SELECT name FROM countries")) {
+                assertThat(rs.next()).isTrue();
+            }
+            try (Connection other = cluster.primary(1).connect()) {
+                assertThatThrownBy(() -> other.createStatement().executeQuery("SELECT name FROM countries"))
+                        .hasMessageContaining("does not exist");
+            }
+        }
+    }
+
+    @Test
+    void sessionSettingsApplyOnEveryNodeTheConnectionUses() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("SET application_name = 'shardline-session-test'");
+            s.execute("SET statement_timeout = '7s'");
+            Set<PgNode> seen = new HashSet<>();
+            for (long id = 1; id <= 40; id++) {
+                // count(*) always returns a row, so every keyed read reports the settings of the node it ran on.
+                try (ResultSet rs = s.executeQuery("SELECT current_setting('application_name'),"
+                        + " current_setting('statement_timeout'), inet_server_port(), count(*) FROM users"
+                        + " WHERE user_id = " + id)) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).isEqualTo("shardline-session-test");
+                    assertThat(rs.getString(2)).isEqualTo("7s");
+                    seen.add(byPort.get(rs.getInt(3)));
+                }
+            }
+            assertThat(seen).extracting(PgNode::name).contains("s0-hub1", "s0-leaf1", "s1-hub1", "s1-leaf1");
+            s.execute("SET shardline.read_from = 'primary'");
+            try (ResultSet rs = s.executeQuery("SELECT inet_server_port() FROM users WHERE user_id = 3")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(byPort.get(rs.getInt(1))).isEqualTo(cluster.primary(shardOf(3)));
+            }
+            assertThatThrownBy(() -> s.execute("SET shardline.read_from = 'sometimes'"))
+                    .hasMessageContaining("'replica' or 'primary'");
+        }
+    }
+
+    @Test
+    void forKeyBindsOneNodeSoPgjdbcCopyWorks() throws Exception {
+        try (Connection c = DriverManager.getConnection(url)) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            assertThatThrownBy(() -> c.unwrap(PGConnection.class)).hasMessageContaining("forKey");
+            long id = 5000;
+            sc.forKey("users", id);
+            CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+            long copied = copy.copyIn("COPY users (user_id, name) FROM STDIN", new StringReader(id + "\tcopied\n"));
+            assertThat(copied).isEqualTo(1);
+            sc.unbind();
+            try (Connection direct = cluster.primary(shardOf(id)).connect();
+                    ResultSet rs =
+                            direct.createStatement().executeQuery("SELECT name FROM users WHERE user_id = " + id)) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("copied");
+            }
+        }
+    }
+
+    @Test
+    void explainRouteShowsTheDecisionWithoutRunningIt() throws Exception {
+        try (Connection c = DriverManager.getConnection(url)) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            var rows = sc.explainRoute("SELECT * FROM users WHERE user_id = ?", 42L);
+            assertThat(rows).hasSize(1);
+            assertThat(rows.get(0).shard()).isEqualTo(shardOf(42));
+            assertThat(rows.get(0).role()).isIn("hub", "leaf");
+            assertThat(sc.explainRoute("SELECT * FROM users").get(0).reason()).startsWith("refused (0A000)");
+            assertThat(sc.explainRoute("CREATE INDEX ON users (name)")).hasSize(2);
+        }
+    }
+
+    @Test
+    void badInputGivesClearErrors() {
+        String zk = cluster.zkConnectString();
+        assertThatThrownBy(() -> DriverManager.getConnection("jdbc:shardline:zk://" + zk + "/wrong/path"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("malformed Shardline URL")
+                .hasMessageContaining("/shardline/clusters/<cluster>");
+        assertThatThrownBy(() -> DriverManager.getConnection(cluster.shardlineUrl() + "?maxStaleness=5"))
+                .hasMessageContaining("unknown property 'maxStaleness'");
+        assertThatThrownBy(() -> DriverManager.getConnection(cluster.shardlineUrl() + "?poolSize=-3"))
+                .hasMessageContaining("poolSize must be a positive integer");
+        assertThatThrownBy(() -> DriverManager.getConnection("jdbc:shardline:zk://" + zk + "/shardline/clusters/nope"))
+                .hasMessageContaining("unknown cluster 'nope'")
+                .hasMessageContaining("router");
+        long start = System.nanoTime();
+        assertThatThrownBy(() -> DriverManager.getConnection(
+                        "jdbc:shardline:zk://127.0.0.1:1/shardline/clusters/x?connectTimeoutMs=1000"))
+                .hasMessageContaining("ZooKeeper at 127.0.0.1:1 is unreachable")
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("08001"));
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+        assertThatThrownBy(() -> DriverManager.getConnection(cluster.shardlineUrl() + "?password=s3cret&bogus=1"))
+                .hasMessageNotContaining("s3cret");
+    }
+
+    @Test
+    void ddlOnAShardedTableRunsOnEveryPrimaryAndReportsPartialFailure() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE INDEX users_name ON users (name)");
+            for (int shard = 0; shard < 2; shard++) {
+                try (Connection direct = cluster.primary(shard).connect();
+                        ResultSet rs = direct.createStatement()
+                                .executeQuery("SELECT count(*) FROM pg_indexes WHERE indexname = 'users_name'")) {
+                    rs.next();
+                    assertThat(rs.getInt(1)).isEqualTo(1);
+                }
+            }
+            try (Connection direct = cluster.primary(1).connect()) {
+                direct.createStatement().execute("DROP INDEX users_name");
+            }
+            assertThatThrownBy(() -> s.execute("CREATE INDEX users_name ON users (name)"))
+                    .hasMessageContaining("failed on 1 of 2 shards")
+                    .hasMessageContaining("shard 0")
+                    .hasMessageContaining("succeeded on shards [1]");
+        }
+    }
+}
