@@ -170,6 +170,11 @@ public final class LogicalConnection implements ShardlineConnection {
 
     Physical attach(Node node, int shard) throws SQLException {
         Physical p = attached.get(node.name());
+        if (p != null && p.connection.isClosed() && p != transaction) {
+            // pgjdbc closes a connection it can no longer trust (a broken socket, a DateStyle change): replace it.
+            attached.remove(node.name());
+            p = null;
+        }
         if (p == null) {
             p = new Physical(node, shard, runtime.pools().borrow(node));
             attached.put(node.name(), p);
@@ -457,6 +462,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     private PreparedStatement prepare(String sql, StatementOptions options) throws SQLException {
         checkOpen();
+        LogicalStatement.requireSql(sql);
         LogicalPreparedStatement s = new LogicalPreparedStatement(
                 this, options, sql, runtime.routing().plan(sql));
         statements.add(s);

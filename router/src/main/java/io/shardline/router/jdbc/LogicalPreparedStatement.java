@@ -63,6 +63,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     private <T> T routedPrepared(Op<T> op, DriverResult<T> driver) throws SQLException {
         checkOpen();
+        driverUpdateCount = -1;
         switch (plan.target()) {
             case DRIVER: {
                 if (plan.parameterCount() > 0) {
@@ -79,6 +80,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 Physical p = connection.boundTarget(plan, sql);
                 if (p == null) {
                     current = null;
+                    driverUpdateCount = 0;
                     return driver.of(null);
                 }
                 return execute(p, op);

@@ -34,6 +34,8 @@ class LogicalStatement implements Statement {
     private final List<Statement> driverStatements = new ArrayList<>();
     /** The physical statement of the last execution: results, update counts and generated keys come from it. */
     Statement current;
+    /** The update count of a statement the driver handled itself (0, as PostgreSQL reports for SET), until read. */
+    int driverUpdateCount = -1;
 
     private boolean closed;
     private boolean closeOnCompletion;
@@ -45,12 +47,16 @@ class LogicalStatement implements Statement {
 
     <T> T routed(String sql, Op<T> op, DriverResult<T> driver) throws SQLException {
         checkOpen();
+        requireSql(sql);
+        driverUpdateCount = -1;
         Plan plan = connection.routing().plan(sql);
         switch (plan.target()) {
             case DRIVER: {
                 Statement s = connection.handle(plan, sql);
                 if (s != null) {
                     driverStatements.add(s);
+                } else {
+                    driverUpdateCount = 0;
                 }
                 current = s;
                 return driver.of(s);
@@ -59,6 +65,7 @@ class LogicalStatement implements Statement {
                 Physical p = connection.boundTarget(plan, sql);
                 if (p == null) {
                     current = null;
+                    driverUpdateCount = 0;
                     return driver.of(null);
                 }
                 return run(p, op);
@@ -204,17 +211,18 @@ class LogicalStatement implements Statement {
     @Override
     public int getUpdateCount() throws SQLException {
         checkOpen();
-        return current == null ? -1 : current.getUpdateCount();
+        return current == null ? driverUpdateCount : current.getUpdateCount();
     }
 
     @Override
     public long getLargeUpdateCount() throws SQLException {
         checkOpen();
-        return current == null ? -1 : current.getLargeUpdateCount();
+        return current == null ? driverUpdateCount : current.getLargeUpdateCount();
     }
 
     @Override
     public boolean getMoreResults() throws SQLException {
+        driverUpdateCount = -1;
         return current != null && current.getMoreResults();
     }
 
@@ -267,6 +275,12 @@ class LogicalStatement implements Statement {
     @Override
     public boolean isClosed() {
         return closed;
+    }
+
+    static void requireSql(String sql) throws SQLException {
+        if (sql == null || sql.isBlank()) {
+            throw new SQLException("the SQL statement is " + (sql == null ? "null" : "empty"), "42601");
+        }
     }
 
     void checkOpen() throws SQLException {

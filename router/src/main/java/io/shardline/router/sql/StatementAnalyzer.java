@@ -32,11 +32,10 @@ import net.sf.jsqlparser.statement.delete.Delete;
 import net.sf.jsqlparser.statement.insert.Insert;
 import net.sf.jsqlparser.statement.select.FromItem;
 import net.sf.jsqlparser.statement.select.Join;
-import net.sf.jsqlparser.statement.select.ParenthesedSelect;
 import net.sf.jsqlparser.statement.select.PlainSelect;
 import net.sf.jsqlparser.statement.select.Select;
-import net.sf.jsqlparser.statement.select.SetOperationList;
 import net.sf.jsqlparser.statement.select.Values;
+import net.sf.jsqlparser.statement.select.WithItem;
 import net.sf.jsqlparser.statement.update.Update;
 import net.sf.jsqlparser.statement.update.UpdateSet;
 import net.sf.jsqlparser.util.TablesNamesFinder;
@@ -478,27 +477,58 @@ public final class StatementAnalyzer {
         }
     }
 
-    /** Collects every table reference of a statement, with repeats (TablesNamesFinder keeps a set). */
-    private static final class TableCollector extends TablesNamesFinder<Void> {
+    /**
+     * Walks the whole statement: every table reference (with repeats; TablesNamesFinder keeps a set), every
+     * SELECT block, and the names of CTEs (which are not tables).
+     */
+    private static final class StatementWalker extends TablesNamesFinder<Void> {
         final List<Table> tables = new ArrayList<>();
+        final List<PlainSelect> selects = new ArrayList<>();
+        final Set<String> cteNames = new java.util.HashSet<>();
+
+        /** TablesNamesFinder may visit a node twice (CTE bodies): count each AST node once. */
+        private final Set<Object> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
 
         @Override
         public <S> Void visit(Table table, S context) {
-            tables.add(table);
+            if (seen.add(table)) {
+                tables.add(table);
+            }
             return super.visit(table, context);
+        }
+
+        @Override
+        public <S> Void visit(PlainSelect plainSelect, S context) {
+            if (seen.add(plainSelect)) {
+                selects.add(plainSelect);
+            }
+            return super.visit(plainSelect, context);
+        }
+
+        @Override
+        public <S> Void visit(WithItem<?> withItem, S context) {
+            if (withItem.getAlias() != null) {
+                cteNames.add(SqlNames.fold(withItem.getAlias().getName()));
+            }
+            return super.visit(withItem, context);
         }
     }
 
-    /** The analysis of one parsed DML statement. */
+    /**
+     * The analysis of one parsed DML statement. Every SELECT block (subqueries and CTEs included) and the
+     * target of INSERT/UPDATE/DELETE is a scope; each sharded table of a scope must get its key bound in
+     * that scope, or be joined on its key to a table that has (also across scopes, for correlated
+     * subqueries). All bound values must then map to one shard.
+     */
     private final class DmlScope {
         private final Statement statement;
-        /** Alias or table name in the top-level scope -> the sharded table it refers to. */
-        private final Map<String, ShardedTable> scope = new LinkedHashMap<>();
-        /** Union-find over sharded-table references (by alias) joined on their keys. */
+        private final StatementWalker walker = new StatementWalker();
+        private final List<Map<String, ShardedTable>> scopes = new ArrayList<>();
+        /** Union-find over sharded-table references, named {@code scope#alias}, joined on their keys. */
         private final Map<String, String> parent = new HashMap<>();
 
         private final Map<String, List<KeySource>> values = new HashMap<>();
-        private int topLevelShardedRefs;
+        private final Map<String, ShardedTable> refs = new LinkedHashMap<>();
         private final List<String> unshardedTables = new ArrayList<>();
 
         DmlScope(Statement statement) {
@@ -506,20 +536,28 @@ public final class StatementAnalyzer {
         }
 
         Plan plan(StatementKind kind, int params) {
-            if (statement instanceof Select select) {
-                addSelect(select);
-            } else if (statement instanceof Insert insert) {
+            walker.getTables(statement);
+            List<Runnable> conditions = new ArrayList<>();
+            if (statement instanceof Insert insert) {
                 addInsert(insert);
             } else if (statement instanceof Update update) {
-                addUpdate(update);
+                int scope = newScope();
+                ShardedTable table = addTable(scope, update.getTable());
+                addFromItems(scope, update.getFromItem(), update.getJoins(), conditions);
+                conditions.add(() -> addWhere(scope, update.getWhere()));
+                if (table != null) {
+                    checkKeyNotUpdated(table, update.getUpdateSets());
+                }
             } else if (statement instanceof Delete delete) {
-                addTable(delete.getTable());
-                addFromItems(null, delete.getJoins());
-                addWhere(delete.getWhere());
-            } else {
-                TableCollector all = new TableCollector();
-                all.getTables(statement);
-                for (Table t : all.tables) {
+                int scope = newScope();
+                addTable(scope, delete.getTable());
+                if (delete.getUsingList() != null) {
+                    delete.getUsingList().forEach(t -> addTable(scope, t));
+                }
+                addFromItems(scope, null, delete.getJoins(), conditions);
+                conditions.add(() -> addWhere(scope, delete.getWhere()));
+            } else if (!(statement instanceof Select)) {
+                for (Table t : walker.tables) {
                     sharded(t).ifPresent(s -> {
                         throw new Refusal("this kind of statement on the sharded table " + s.qualifiedName()
                                 + " cannot be routed to one shard");
@@ -527,60 +565,58 @@ public final class StatementAnalyzer {
                 }
                 return Plan.home(kind, params);
             }
-            checkNoNestedShardedTables();
-            if (topLevelShardedRefs == 0) {
+            for (PlainSelect ps : walker.selects) {
+                int scope = newScope();
+                addFromItems(scope, ps.getFromItem(), ps.getJoins(), conditions);
+                conditions.add(() -> addWhere(scope, ps.getWhere()));
+            }
+            conditions.forEach(Runnable::run);
+            checkEveryShardedTableIsInAScope();
+            if (refs.isEmpty()) {
                 return Plan.home(kind, params);
             }
             if (!unshardedTables.isEmpty()) {
                 throw new Refusal("the statement combines the sharded table "
-                        + scope.values().iterator().next().qualifiedName()
+                        + refs.values().iterator().next().qualifiedName()
                         + " with " + unshardedTables.get(0) + ", which is not sharded and lives only on the home shard:"
                         + " cross-shard joins are not supported yet");
             }
             Map<String, List<String>> groups = new LinkedHashMap<>();
-            for (String alias : scope.keySet()) {
-                groups.computeIfAbsent(find(alias), k -> new ArrayList<>()).add(alias);
+            for (String ref : refs.keySet()) {
+                groups.computeIfAbsent(find(ref), k -> new ArrayList<>()).add(ref);
             }
             List<KeyGroup> keyGroups = new ArrayList<>();
-            for (Map.Entry<String, List<String>> g : groups.entrySet()) {
+            for (List<String> members : groups.values()) {
                 List<KeySource> sources = new ArrayList<>();
-                for (String alias : g.getValue()) {
-                    sources.addAll(values.getOrDefault(alias, List.of()));
+                for (String ref : members) {
+                    sources.addAll(values.getOrDefault(ref, List.of()));
                 }
                 List<ShardedTable> tables =
-                        g.getValue().stream().map(scope::get).distinct().toList();
+                        members.stream().map(refs::get).distinct().toList();
                 if (sources.isEmpty()) {
                     ShardedTable t = tables.get(0);
                     throw new Refusal("the statement on the sharded table " + t.qualifiedName() + " has no usable value"
                             + " for its shard key " + t.keyColumn() + ": add " + t.keyColumn() + " = ? (or IN (...)) to"
-                            + " the top-level WHERE, joined by AND. Cross-shard statements are not supported yet");
+                            + " the WHERE of each query block that reads it, joined by AND. Cross-shard statements are"
+                            + " not supported yet");
                 }
                 keyGroups.add(new KeyGroup(tables, sources));
             }
             return Plan.keyed(kind, keyGroups, params);
         }
 
-        private void addSelect(Select select) {
-            if (select instanceof ParenthesedSelect p) {
-                addSelect(p.getSelect());
-            } else if (select instanceof SetOperationList union) {
-                for (Select branch : union.getSelects()) {
-                    addSelect(branch);
-                }
-            } else if (select instanceof PlainSelect ps) {
-                if (ps.getFromItem() != null) {
-                    addFromItems(ps.getFromItem(), ps.getJoins());
-                }
-                addWhere(ps.getWhere());
-            }
+        private int newScope() {
+            scopes.add(new LinkedHashMap<>());
+            return scopes.size() - 1;
         }
 
         private void addInsert(Insert insert) {
-            ShardedTable table = addTable(insert.getTable());
+            int scope = newScope();
+            ShardedTable table = addTable(scope, insert.getTable());
             if (table == null) {
                 return;
             }
-            String alias = aliasOf(insert.getTable());
+            String ref = scope + "#" + aliasOf(insert.getTable());
             if (insert.getColumns() == null) {
                 throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " needs a column list"
                         + " naming its shard key " + table.keyColumn());
@@ -614,19 +650,10 @@ public final class StatementAnalyzer {
                     throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " sets its shard key "
                             + table.keyColumn() + " to an expression: use a literal or a ? parameter");
                 }
-                values.computeIfAbsent(alias, k -> new ArrayList<>()).add(source);
+                values.computeIfAbsent(ref, k -> new ArrayList<>()).add(source);
             }
             if (insert.getConflictAction() != null && insert.getConflictAction().getUpdateSets() != null) {
                 checkKeyNotUpdated(table, insert.getConflictAction().getUpdateSets());
-            }
-        }
-
-        private void addUpdate(Update update) {
-            ShardedTable table = addTable(update.getTable());
-            addFromItems(update.getFromItem(), update.getJoins());
-            addWhere(update.getWhere());
-            if (table != null) {
-                checkKeyNotUpdated(table, update.getUpdateSets());
             }
         }
 
@@ -641,74 +668,83 @@ public final class StatementAnalyzer {
             }
         }
 
-        private void addFromItems(FromItem from, List<Join> joins) {
-            if (from != null) {
-                addFromItem(from);
+        private void addFromItems(int scope, FromItem from, List<Join> joins, List<Runnable> conditions) {
+            if (from instanceof Table t) {
+                addTable(scope, t);
             }
             if (joins == null) {
                 return;
             }
             for (Join join : joins) {
-                addFromItem(join.getRightItem());
+                if (join.getRightItem() instanceof Table t) {
+                    addTable(scope, t);
+                }
             }
             for (Join join : joins) {
-                boolean filters = join.isInner()
-                        || join.isSimple()
-                        || !(join.isLeft() || join.isRight() || join.isFull() || join.isOuter());
+                // An ON condition restricts the rows of the tables it may drop: both sides of an inner join,
+                // only the right side of a LEFT join, neither of a FULL join (RIGHT joins: not used to bind).
+                java.util.function.Predicate<String> restricted;
+                if (join.isFull() || join.isRight()) {
+                    restricted = ref -> false;
+                } else if (join.isLeft() || join.isOuter()) {
+                    String right = join.getRightItem() instanceof Table t ? scope + "#" + aliasOf(t) : null;
+                    restricted = ref -> ref.equals(right);
+                } else {
+                    restricted = ref -> true;
+                }
                 for (Expression on : join.getOnExpressions()) {
-                    addConjuncts(on, filters);
+                    conditions.add(() -> addConjuncts(scope, on, restricted));
+                }
+                if (join.getUsingColumns() != null) {
+                    for (Column using : join.getUsingColumns()) {
+                        conditions.add(() -> uniteOnKeyColumn(scope, SqlNames.fold(using.getColumnName())));
+                    }
                 }
             }
         }
 
-        private void addFromItem(FromItem item) {
-            if (item instanceof Table t) {
-                addTable(t);
-            }
-            // Subqueries and functions in FROM are checked by checkNoNestedShardedTables.
-        }
-
-        private ShardedTable addTable(Table t) {
+        private ShardedTable addTable(int scope, Table t) {
             var sharded = sharded(t);
             if (sharded.isPresent()) {
-                scope.put(aliasOf(t), sharded.get());
-                topLevelShardedRefs++;
+                String ref = scope + "#" + aliasOf(t);
+                scopes.get(scope).put(aliasOf(t), sharded.get());
+                refs.put(ref, sharded.get());
                 return sharded.get();
             }
-            if (!isCatalog(t)) {
+            if (!isCatalog(t) && !(t.getSchemaName() == null && walker.cteNames.contains(SqlNames.fold(t.getName())))) {
                 unshardedTables.add(t.getFullyQualifiedName());
             }
             return null;
         }
 
-        private void addWhere(Expression where) {
+        private void addWhere(int scope, Expression where) {
             if (where != null) {
-                addConjuncts(where, true);
+                addConjuncts(scope, where, ref -> true);
             }
         }
 
-        /** Walks top-level AND conjuncts; only {@code filters} conjuncts may bind key values. */
-        private void addConjuncts(Expression e, boolean filters) {
+        /** Walks top-level AND conjuncts; a key value binds only the references the condition restricts. */
+        private void addConjuncts(int scope, Expression e, java.util.function.Predicate<String> restricts) {
             if (e instanceof AndExpression and) {
-                addConjuncts(and.getLeftExpression(), filters);
-                addConjuncts(and.getRightExpression(), filters);
+                addConjuncts(scope, and.getLeftExpression(), restricts);
+                addConjuncts(scope, and.getRightExpression(), restricts);
             } else if (e instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
-                addConjuncts(p.get(0), filters);
+                addConjuncts(scope, p.get(0), restricts);
             } else if (e instanceof EqualsTo eq) {
-                String left = keyAlias(eq.getLeftExpression());
-                String right = keyAlias(eq.getRightExpression());
+                String left = keyRef(scope, eq.getLeftExpression());
+                String right = keyRef(scope, eq.getRightExpression());
                 if (left != null && right != null) {
-                    if (scope.get(left).keyType() == scope.get(right).keyType()) {
+                    if (refs.get(left).keyType() == refs.get(right).keyType()) {
                         union(left, right);
                     }
-                } else if (filters && left != null) {
+                } else if (left != null && restricts.test(left)) {
                     bind(left, keySource(eq.getRightExpression()));
-                } else if (filters && right != null) {
+                } else if (right != null && restricts.test(right)) {
                     bind(right, keySource(eq.getLeftExpression()));
                 }
-            } else if (filters && e instanceof InExpression in && !in.isNot()) {
-                String alias = keyAlias(in.getLeftExpression());
-                if (alias != null && in.getRightExpression() instanceof ExpressionList<?> list) {
+            } else if (e instanceof InExpression in && !in.isNot()) {
+                String ref = keyRef(scope, in.getLeftExpression());
+                if (ref != null && restricts.test(ref) && in.getRightExpression() instanceof ExpressionList<?> list) {
                     List<KeySource> sources = new ArrayList<>();
                     for (Expression item : list) {
                         KeySource s = keySource(item);
@@ -717,19 +753,23 @@ public final class StatementAnalyzer {
                         }
                         sources.add(s);
                     }
-                    sources.forEach(s -> bind(alias, s));
+                    sources.forEach(s -> bind(ref, s));
                 }
             }
         }
 
-        private void bind(String alias, KeySource source) {
+        private void bind(String ref, KeySource source) {
             if (source != null) {
-                values.computeIfAbsent(alias, k -> new ArrayList<>()).add(source);
+                values.computeIfAbsent(ref, k -> new ArrayList<>()).add(source);
             }
         }
 
-        /** The alias of the sharded table whose key column {@code e} is, or null. */
-        private String keyAlias(Expression e) {
+        /**
+         * The reference ({@code scope#alias}) of the sharded table whose key column {@code e} is, or null. A
+         * qualified column may name an alias of an enclosing query (correlated subquery) when that alias is
+         * unique in the statement; an unqualified one resolves in its own scope only.
+         */
+        private String keyRef(int scope, Expression e) {
             Expression inner = unwrap(e);
             if (!(inner instanceof Column c)) {
                 return null;
@@ -738,35 +778,66 @@ public final class StatementAnalyzer {
             Table qualifier = c.getTable();
             if (qualifier != null && qualifier.getName() != null) {
                 String alias = SqlNames.fold(qualifier.getName());
-                ShardedTable t = scope.get(alias);
-                return t != null && t.keyColumn().equals(column) ? alias : null;
+                ShardedTable own = scopes.get(scope).get(alias);
+                if (own != null) {
+                    return own.keyColumn().equals(column) ? scope + "#" + alias : null;
+                }
+                String found = null;
+                for (int s = 0; s < scopes.size(); s++) {
+                    ShardedTable t = scopes.get(s).get(alias);
+                    if (t != null) {
+                        if (found != null) {
+                            return null; // the alias is used in several scopes: do not guess
+                        }
+                        found = t.keyColumn().equals(column) ? s + "#" + alias : null;
+                        if (found == null) {
+                            return null;
+                        }
+                    }
+                }
+                return found;
             }
             String found = null;
-            for (Map.Entry<String, ShardedTable> entry : scope.entrySet()) {
+            for (Map.Entry<String, ShardedTable> entry : scopes.get(scope).entrySet()) {
                 if (entry.getValue().keyColumn().equals(column)) {
-                    if (found != null) {
+                    String ref = scope + "#" + entry.getKey();
+                    if (found != null && !find(found).equals(find(ref))) {
                         return null; // ambiguous: PostgreSQL will say so
                     }
-                    found = entry.getKey();
+                    found = found == null ? ref : found;
                 }
             }
             return found;
         }
 
-        private void checkNoNestedShardedTables() {
-            TableCollector all = new TableCollector();
-            all.getTables(statement);
+        /** {@code JOIN ... USING (column)}: the sharded tables of the scope keyed by that column are joined on it. */
+        private void uniteOnKeyColumn(int scope, String column) {
+            String first = null;
+            for (Map.Entry<String, ShardedTable> entry : scopes.get(scope).entrySet()) {
+                if (entry.getValue().keyColumn().equals(column)) {
+                    String ref = scope + "#" + entry.getKey();
+                    if (first == null) {
+                        first = ref;
+                    } else if (refs.get(first).keyType() == entry.getValue().keyType()) {
+                        union(first, ref);
+                    }
+                }
+            }
+        }
+
+        private void checkEveryShardedTableIsInAScope() {
             long shardedRefs =
-                    all.tables.stream().filter(t -> sharded(t).isPresent()).count();
-            if (shardedRefs > topLevelShardedRefs) {
-                String name = all.tables.stream()
+                    walker.tables.stream().filter(t -> sharded(t).isPresent()).count();
+            if (shardedRefs > refs.size()) {
+                String name = walker.tables.stream()
                         .map(this::sharded)
                         .flatMap(java.util.Optional::stream)
                         .findFirst()
                         .map(ShardedTable::qualifiedName)
                         .orElse("?");
-                throw new Refusal("the sharded table " + name + " appears in a subquery or CTE, where its shard key"
-                        + " cannot be proven: cross-shard statements are not supported yet");
+                throw new Refusal("the sharded table " + name + " appears where its shard key cannot be proven"
+                        + " (a writable CTE, INSERT ... SELECT, a function argument, or the same alias twice):"
+                        + " cross-shard statements are not supported yet");
             }
         }
 
@@ -775,7 +846,11 @@ public final class StatementAnalyzer {
                 return java.util.Optional.empty();
             }
             String schema = t.getSchemaName() == null ? null : SqlNames.fold(t.getSchemaName());
-            return topology.shardedTable(schema, SqlNames.fold(t.getName()));
+            String name = SqlNames.fold(t.getName());
+            if (schema == null && walker.cteNames.contains(name)) {
+                return java.util.Optional.empty();
+            }
+            return topology.shardedTable(schema, name);
         }
 
         private boolean isCatalog(Table t) {
@@ -788,9 +863,9 @@ public final class StatementAnalyzer {
             return t.getAlias() != null ? SqlNames.fold(t.getAlias().getName()) : SqlNames.fold(t.getName());
         }
 
-        private String find(String alias) {
-            String p = parent.getOrDefault(alias, alias);
-            return p.equals(alias) ? alias : find(p);
+        private String find(String ref) {
+            String p = parent.getOrDefault(ref, ref);
+            return p.equals(ref) ? ref : find(p);
         }
 
         private void union(String a, String b) {

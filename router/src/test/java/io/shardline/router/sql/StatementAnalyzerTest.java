@@ -78,6 +78,7 @@ class StatementAnalyzerTest {
                 "SELECT * FROM users WHERE user_id IS NULL",
                 "SELECT * FROM users WHERE id IN (SELECT id FROM users WHERE user_id = 3)",
                 "SELECT count(*) FROM users",
+                "SELECT * FROM users WHERE user_id = ANY(?)",
                 "SELECT * FROM users WHERE user_id = (SELECT max(user_id) FROM users)",
                 "SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders)",
                 "WITH x AS (SELECT * FROM users) SELECT * FROM x WHERE user_id = 1",
@@ -89,6 +90,8 @@ class StatementAnalyzerTest {
                 "UPDATE users SET user_id = 5 WHERE user_id = 4",
                 "SELECT * FROM users u JOIN countries c ON c.code = u.country WHERE u.user_id = 1",
                 "SELECT * FROM users u JOIN orders o ON o.id = u.user_id WHERE u.user_id = 1",
+                "SELECT * FROM users u LEFT JOIN orders o ON o.user_id = 5",
+                "SELECT * FROM users u FULL JOIN orders o ON o.user_id = u.user_id AND u.user_id = 5",
                 "COPY users FROM STDIN"
             })
     void trapsAndUnroutableStatementsAreRefusedNeverGuessed(String sql) {
@@ -107,6 +110,29 @@ class StatementAnalyzerTest {
                 .containsExactlyInAnyOrder("users", "orders");
         Plan two = plan("SELECT * FROM users u, orders o WHERE u.user_id = ? AND o.user_id = ?");
         assertThat(two.keyGroups()).hasSize(2);
+    }
+
+    @Test
+    void subqueriesAndCtesAreKeyedWhenEveryBlockBindsItsKey() {
+        Plan cte = plan("WITH recent AS (SELECT * FROM orders WHERE user_id = ? ORDER BY order_id DESC LIMIT 3)"
+                + " SELECT r.order_id FROM recent r");
+        assertThat(cte.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(cte)).containsExactly("$1");
+        Plan in = plan(
+                "SELECT * FROM users WHERE user_id = ? AND user_id IN (SELECT user_id FROM orders WHERE user_id = ?)");
+        assertThat(in.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(in)).containsExactlyInAnyOrder("$1", "$2");
+        Plan correlated = plan("SELECT u.name FROM users u WHERE u.user_id = ?"
+                + " AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.status = 'paid')");
+        assertThat(correlated.target()).isEqualTo(Target.KEYED);
+        assertThat(correlated.keyGroups()).hasSize(1);
+        Plan fromSubquery = plan("SELECT t.n FROM (SELECT count(*) AS n FROM orders WHERE user_id = 5) t");
+        assertThat(sources(fromSubquery)).containsExactly("5");
+        Plan leftJoin = plan("SELECT g, o.order_id FROM generate_series(1, 3) g LEFT JOIN orders o ON o.order_id = g"
+                + " AND o.user_id = ?");
+        assertThat(sources(leftJoin)).containsExactly("$1");
+        Plan union = plan("SELECT name FROM users WHERE user_id = 1 UNION SELECT name FROM users WHERE user_id = ?");
+        assertThat(sources(union)).containsExactlyInAnyOrder("1", "$1");
     }
 
     @Test
