@@ -15,11 +15,14 @@ import java.util.List;
 import java.util.Locale;
 import org.apache.curator.framework.CuratorFramework;
 
-/** Publishes a {@link LocalCluster}'s topology to its ZooKeeper, as {@code cluster up} does. */
-final class RouterClusters {
+/**
+ * Publishes a {@link LocalCluster}'s topology and an even ring to its ZooKeeper, as {@code cluster up} does.
+ * Shared (as the router's test-jar) with sql-tests and bench.
+ */
+public final class RouterClusters {
     private RouterClusters() {}
 
-    static ClusterTopology topology(LocalCluster cluster, List<ShardedTable> tables) {
+    public static ClusterTopology topology(LocalCluster cluster, List<ShardedTable> tables) {
         List<Shard> shards = new ArrayList<>();
         for (int s = 0; s < cluster.shardCount(); s++) {
             List<Node> nodes = cluster.shard(s).stream()
@@ -35,7 +38,7 @@ final class RouterClusters {
         return new ClusterTopology(cluster.name(), 1, cluster.database(), "postgres", 0, shards, tables);
     }
 
-    static HashRing publish(LocalCluster cluster, List<ShardedTable> tables) {
+    public static HashRing publish(LocalCluster cluster, List<ShardedTable> tables) {
         ClusterTopology topology = topology(cluster, tables);
         HashRing ring = HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD);
         try (CuratorFramework client =

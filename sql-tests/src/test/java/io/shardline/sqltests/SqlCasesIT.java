@@ -6,14 +6,10 @@ import static org.awaitility.Awaitility.await;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.NodeRole;
 import io.shardline.compose.PgNode;
+import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
-import io.shardline.topology.ClusterTopology;
-import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyType;
-import io.shardline.topology.Node;
-import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
-import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -30,11 +26,9 @@ import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import java.util.stream.Stream;
-import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
@@ -81,7 +75,7 @@ class SqlCasesIT {
                 .hubs(0)
                 .leaves(0)
                 .start();
-        publishTopology();
+        RouterClusters.publish(cluster, SHARDED);
         driver = DriverManager.getConnection(cluster.shardlineUrl());
         plain = reference.primary(0).connect();
         String schema = resource("schema.sql");
@@ -310,30 +304,6 @@ class SqlCasesIT {
                             }
                         });
             }
-        }
-    }
-
-    private static void publishTopology() {
-        List<Shard> shards = new ArrayList<>();
-        for (int s = 0; s < cluster.shardCount(); s++) {
-            shards.add(new Shard(
-                    s,
-                    cluster.shard(s).stream()
-                            .map(n -> new Node(
-                                    n.name(),
-                                    io.shardline.topology.NodeRole.valueOf(
-                                            n.role().name().toUpperCase(Locale.ROOT)),
-                                    n.host(),
-                                    n.port(),
-                                    n.upstream().map(PgNode::name).orElse(null)))
-                            .toList()));
-        }
-        ClusterTopology topology =
-                new ClusterTopology(cluster.name(), 1, cluster.database(), "postgres", 0, shards, SHARDED);
-        try (CuratorFramework client =
-                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {
-            ZooKeeperTopologyStore.initialize(
-                    client, topology, HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD));
         }
     }
 

@@ -1,0 +1,85 @@
+package io.shardline.bench;
+
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.Plan;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.TopologySnapshot;
+import java.sql.SQLException;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * The per-statement routing work of a cached prepared statement: plan lookup by SQL text, key hash, ring
+ * lookup and replica choice. No database: this is the driver's own overhead.
+ *
+ * <p>Run: {@code java -jar bench/target/benchmarks.jar RoutingBenchmark}
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(1)
+public class RoutingBenchmark {
+    static final String SQL = "SELECT name, email FROM users WHERE user_id = ?";
+
+    private RoutingState routing;
+    private Object[][] parameters;
+    private int next;
+
+    @Setup
+    public void setUp() {
+        List<Shard> shards = List.of(shard(0), shard(1), shard(2), shard(3));
+        ClusterTopology topology = new ClusterTopology(
+                "bench",
+                1,
+                "db",
+                "app",
+                0,
+                shards,
+                List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
+        routing = new RoutingState(
+                new TopologySnapshot(topology, HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD)),
+                10_000);
+        SplittableRandom random = new SplittableRandom(1);
+        parameters = new Object[1024][];
+        for (int i = 0; i < parameters.length; i++) {
+            parameters[i] = new Object[] {null, random.nextLong(1, 10_000_000)};
+        }
+        routing.plan(SQL);
+    }
+
+    private static Shard shard(int id) {
+        return new Shard(
+                id,
+                List.of(
+                        new Node("s" + id + "-primary", NodeRole.PRIMARY, "h", 5432, null),
+                        new Node("s" + id + "-hub1", NodeRole.HUB, "h", 5433, "s" + id + "-primary"),
+                        new Node("s" + id + "-leaf1", NodeRole.LEAF, "h", 5434, "s" + id + "-hub1")));
+    }
+
+    /** Cache hit, hash, ring, replica choice: what the driver adds to a keyed read. */
+    @Benchmark
+    public Node routeKeyedRead() throws SQLException {
+        Plan plan = routing.plan(SQL);
+        Object[] params = parameters[next++ & 1023];
+        return routing.replica(routing.shardFor(plan, params));
+    }
+}
