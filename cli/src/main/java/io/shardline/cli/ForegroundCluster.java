@@ -85,14 +85,17 @@ final class ForegroundCluster {
         out.println();
         PgNode primary = cluster.primary(0);
         PgNode replica = cluster.shard(0).get(cluster.shard(0).size() - 1);
-        out.println("Connect:");
+        out.println("Connect through Shardline (user postgres, no password):");
+        out.println("  " + cluster.shardlineUrl());
+        out.println("Declare a sharded table before creating it through the driver:");
+        out.println("  ./shardline table shard users --key user_id --type bigint --dir " + dir.path());
+        out.println("Connect to one node directly:");
         out.printf(
                 "  psql -h %s -p %d -U postgres %s      # shard 0 primary%n",
                 primary.host(), primary.port(), cluster.database());
         out.printf(
                 "  psql -h %s -p %d -U postgres %s      # %s (read-only)%n",
                 replica.host(), replica.port(), cluster.database(), replica.name());
-        out.println("  " + primary.jdbcUrl() + "   (user postgres, no password)");
         out.println();
         out.println("Cluster descriptor: " + dir.path().resolve("cluster.json"));
         out.println("Server logs:        " + dir.path().resolve("logs"));

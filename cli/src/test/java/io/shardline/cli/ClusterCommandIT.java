@@ -90,7 +90,8 @@ class ClusterCommandIT {
                     .failFast("demo exited", () -> !demo.isAlive())
                     .until(() -> Files.readString(out).contains("Press Ctrl-C to stop"));
             String printed = Files.readString(out);
-            assertThat(printed).contains("s0-primary", "s1-leaf1", "psql -h 127.0.0.1");
+            assertThat(printed)
+                    .contains("s0-primary", "s1-leaf1", "psql -h 127.0.0.1", "jdbc:shardline:zk://127.0.0.1:");
             Matcher descriptor =
                     Pattern.compile("Cluster descriptor: (\\S+)/cluster.json").matcher(printed);
             assertThat(descriptor.find()).isTrue();

@@ -107,6 +107,23 @@ public enum ShardlineProperty {
         }
     }
 
+    /** The README's property table, generated from this enum (ReadmeTest keeps the README in sync). */
+    public static String markdownTable() {
+        StringBuilder sb = new StringBuilder("| property | default | meaning |\n|---|---|---|\n");
+        for (ShardlineProperty p : values()) {
+            sb.append("| `")
+                    .append(p.name)
+                    .append("` | ")
+                    .append(p.defaultValue == null ? "" : "`" + p.defaultValue + "`")
+                    .append(" | ")
+                    .append(p.description)
+                    .append(" |\n");
+        }
+        return sb.append(
+                        "| `pg.*` | | Passed to pgjdbc for the physical connections without the prefix, e.g. `pg.sslmode=require`. |\n")
+                .toString();
+    }
+
     /** The property of that name, or null. */
     public static ShardlineProperty forName(String name) {
         for (ShardlineProperty p : values()) {
