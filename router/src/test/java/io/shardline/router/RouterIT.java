@@ -12,6 +12,8 @@ import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.ShardedTable;
 import java.io.StringReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -28,6 +30,7 @@ import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyManager;
 
@@ -254,6 +257,44 @@ class RouterIT {
             assertThat(sc.explainRoute("SELECT * FROM users").get(0).reason()).startsWith("refused (0A000)");
             assertThat(sc.explainRoute("CREATE INDEX ON users (name)")).hasSize(2);
         }
+    }
+
+    @Test
+    void aStaticClusterFileRoutesLikeZooKeeper(@TempDir Path dir) throws Exception {
+        StringBuilder yaml = new StringBuilder("cluster: router\ndatabase: shardline\nuser: postgres\nshards:\n");
+        for (int shard = 0; shard < cluster.shardCount(); shard++) {
+            yaml.append("  - id: ").append(shard).append("\n    nodes:\n");
+            for (PgNode n : cluster.shard(shard)) {
+                yaml.append("      - {name: ")
+                        .append(n.name())
+                        .append(", role: ")
+                        .append(n.role().jsonName())
+                        .append(", host: ")
+                        .append(n.host())
+                        .append(", port: ")
+                        .append(n.port())
+                        .append(n.upstream().map(u -> ", upstream: " + u.name()).orElse(""))
+                        .append("}\n");
+            }
+        }
+        yaml.append("tables:\n  - {schema: public, table: users, keyColumn: user_id, keyType: integer}\n");
+        Path file = Files.writeString(dir.resolve("cluster.yaml"), yaml);
+        long id = 7777;
+        try (Connection c = DriverManager.getConnection("jdbc:shardline:file:" + file + "?readFrom=primary");
+                PreparedStatement ps = c.prepareStatement(
+                        "INSERT INTO users (user_id, name) VALUES (?, 'from-file') RETURNING inet_server_port()")) {
+            ps.setLong(1, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                assertThat(byPort.get(rs.getInt(1))).isEqualTo(cluster.primary(shardOf(id)));
+            }
+            try (ResultSet rs = c.createStatement().executeQuery("SELECT name FROM users WHERE user_id = " + id)) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("from-file");
+            }
+        }
+        assertThatThrownBy(() -> DriverManager.getConnection("jdbc:shardline:file:" + dir.resolve("missing.yaml")))
+                .hasMessageContaining("cannot read cluster file");
     }
 
     @Test
