@@ -17,6 +17,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -52,7 +53,7 @@ public final class SideBySide {
                     cluster, List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
             String url = cluster.shardlineUrl() + "?poolSize=16";
             load(url);
-            awaitReplicas(cluster);
+            cluster.awaitReplication(Duration.ofSeconds(60));
             List<List<HikariDataSource>> replicaPools = replicaPools(cluster);
             System.out.printf(
                     "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices%n",
@@ -224,38 +225,6 @@ public final class SideBySide {
                     }
                 }
                 ps.executeBatch();
-            }
-        }
-    }
-
-    static void awaitReplicas(LocalCluster cluster) throws Exception {
-        for (int shard = 0; shard < cluster.shardCount(); shard++) {
-            String lsn;
-            try (Connection c = cluster.primary(shard).connect();
-                    ResultSet rs = c.createStatement().executeQuery("SELECT pg_current_wal_lsn()::text")) {
-                rs.next();
-                lsn = rs.getString(1);
-            }
-            for (PgNode replica : cluster.shard(shard)) {
-                if (replica.role() == NodeRole.PRIMARY) {
-                    continue;
-                }
-                long deadline = System.nanoTime() + 60_000_000_000L;
-                while (true) {
-                    try (Connection c = replica.connect();
-                            PreparedStatement ps = c.prepareStatement("SELECT pg_last_wal_replay_lsn() >= ?::pg_lsn")) {
-                        ps.setString(1, lsn);
-                        try (ResultSet rs = ps.executeQuery()) {
-                            if (rs.next() && rs.getBoolean(1)) {
-                                break;
-                            }
-                        }
-                    }
-                    if (System.nanoTime() > deadline) {
-                        throw new IllegalStateException(replica.name() + " did not catch up");
-                    }
-                    Thread.sleep(20);
-                }
             }
         }
     }

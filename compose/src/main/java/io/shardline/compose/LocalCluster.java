@@ -137,6 +137,31 @@ public final class LocalCluster implements AutoCloseable {
                         + "; nodes: " + nodes.stream().map(PgNode::name).toList()));
     }
 
+    /**
+     * Waits until every standby has replayed all the WAL its shard's primary had written when this was
+     * called: after it, reads on any replica see every committed write.
+     *
+     * @throws LocalClusterException naming the standby that did not catch up within {@code timeout}
+     */
+    public void awaitReplication(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (int shard = 0; shard < shardCount(); shard++) {
+            String lsn = primary(shard).queryString("SELECT pg_current_wal_lsn()::text");
+            for (PgNode node : shard(shard)) {
+                if (node.role() == NodeRole.PRIMARY) {
+                    continue;
+                }
+                while (!"t".equals(node.queryString("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn"))) {
+                    if (System.nanoTime() > deadline) {
+                        throw new LocalClusterException(node.name() + " has not replayed up to " + lsn + " after "
+                                + timeout.toSeconds() + " s");
+                    }
+                    PgNode.pause(Duration.ofMillis(10));
+                }
+            }
+        }
+    }
+
     /** What {@code cluster.json} holds for this cluster. */
     public ClusterDescriptor descriptor() {
         List<ClusterDescriptor.Node> described = nodes.stream()

@@ -356,6 +356,17 @@ public final class PgNode {
         }
     }
 
+    /** The first column of the first row of {@code sql} on this node's cluster database, as text. */
+    String queryString(String sql) {
+        try (Connection c = connect();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            return rs.next() ? rs.getString(1) : null;
+        } catch (SQLException e) {
+            throw new LocalClusterException("on " + name + ": " + sql + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Runs one statement on this node's {@code postgres} database. */
     void execute(String sql) {
         try (Connection c = connect("postgres");
@@ -464,7 +475,7 @@ public final class PgNode {
         return lines;
     }
 
-    private static void pause(Duration d) {
+    static void pause(Duration d) {
         try {
             Thread.sleep(d.toMillis());
         } catch (InterruptedException e) {

@@ -124,6 +124,20 @@ class LocalClusterIT {
     }
 
     @Test
+    void awaitReplicationReturnsOnceEveryReplicaHasTheWrites() throws SQLException {
+        execute(cluster.primary(0), "CREATE TABLE replicated (id int PRIMARY KEY)");
+        execute(cluster.primary(1), "CREATE TABLE replicated (id int PRIMARY KEY)");
+        execute(cluster.primary(0), "INSERT INTO replicated SELECT generate_series(1, 500)");
+        execute(cluster.primary(1), "INSERT INTO replicated SELECT generate_series(1, 300)");
+        cluster.awaitReplication(Duration.ofSeconds(30));
+        // No waiting here: every standby already has the rows.
+        assertThat(count(cluster.node("s0-leaf1"), "SELECT count(*) FROM replicated"))
+                .isEqualTo(500);
+        assertThat(count(cluster.node("s1-hub1"), "SELECT count(*) FROM replicated"))
+                .isEqualTo(300);
+    }
+
+    @Test
     void applyDelayIsSetAndCleared() throws SQLException {
         PgNode hub = cluster.node("s1-hub1");
         hub.setApplyDelay(Duration.ofSeconds(1));

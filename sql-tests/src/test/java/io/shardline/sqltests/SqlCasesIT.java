@@ -1,11 +1,8 @@
 package io.shardline.sqltests;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
-import io.shardline.compose.NodeRole;
-import io.shardline.compose.PgNode;
 import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.KeyType;
@@ -91,7 +88,7 @@ class SqlCasesIT {
         }
         Dataset.load(driver);
         Dataset.load(plain);
-        awaitReplicas();
+        cluster.awaitReplication(Duration.ofSeconds(30));
     }
 
     @AfterAll
@@ -147,7 +144,7 @@ class SqlCasesIT {
         Result expected = c.steps() != null ? steps(plain, c) : execute(plain, c);
         Result actual = c.steps() != null ? steps(driver, c) : execute(driver, c);
         if (c.writes()) {
-            awaitReplicas();
+            cluster.awaitReplication(Duration.ofSeconds(30));
         }
         if (!c.isOrdered()) {
             expected = expected.unordered();
@@ -274,35 +271,6 @@ class SqlCasesIT {
                 }
             } else {
                 ps.setObject(index, p);
-            }
-        }
-    }
-
-    /** Waits until every replica has replayed what its primary has written. */
-    private static void awaitReplicas() throws SQLException {
-        for (int shard = 0; shard < cluster.shardCount(); shard++) {
-            String lsn;
-            try (Connection c = cluster.primary(shard).connect();
-                    ResultSet rs = c.createStatement().executeQuery("SELECT pg_current_wal_lsn()::text")) {
-                rs.next();
-                lsn = rs.getString(1);
-            }
-            for (PgNode replica : cluster.shard(shard)) {
-                if (replica.role() == NodeRole.PRIMARY) {
-                    continue;
-                }
-                await().atMost(Duration.ofSeconds(30))
-                        .pollInterval(Duration.ofMillis(20))
-                        .until(() -> {
-                            try (Connection c = replica.connect();
-                                    PreparedStatement ps =
-                                            c.prepareStatement("SELECT pg_last_wal_replay_lsn() >= ?::pg_lsn")) {
-                                ps.setString(1, lsn);
-                                try (ResultSet rs = ps.executeQuery()) {
-                                    return rs.next() && rs.getBoolean(1);
-                                }
-                            }
-                        });
             }
         }
     }
