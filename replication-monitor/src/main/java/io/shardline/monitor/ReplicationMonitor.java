@@ -1,0 +1,398 @@
+package io.shardline.monitor;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.Shard;
+import io.shardline.topology.TopologyException;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Measures replication lag on every replica of a cluster and publishes it to ZooKeeper {@code lag/{node}}.
+ *
+ * <p>On each shard primary it upserts a heartbeat row ({@code shardline.heartbeat}) every
+ * {@code heartbeatInterval}; on each replica it reads the newest heartbeat visible there, its replay LSN and
+ * its WAL receiver. Lag in time is the primary's newest heartbeat minus the replica's, so an idle primary
+ * shows no lag (unlike {@code now() - pg_last_xact_replay_timestamp()}); lag in bytes is the primary's
+ * current LSN minus the replica's replay LSN. The upstream reported is the one the replica really streams
+ * from, which may differ from the configured cascade.
+ *
+ * <p>Several monitors may run: a Curator {@link LeaderLatch} on {@code monitor/leader} lets one publish.
+ * Each keeps an in-memory history (one point per second per replica, 1 hour) and Micrometer gauges
+ * {@code shardline_replica_lag_seconds}, {@code shardline_replica_lag_bytes}, {@code shardline_replica_up}
+ * tagged by node, shard and role.
+ */
+public final class ReplicationMonitor implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ReplicationMonitor.class);
+    private static final int HISTORY_POINTS = 3600;
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    private enum State {
+        LATENT,
+        STARTED,
+        CLOSED
+    }
+
+    /** One point of a replica's lag history. */
+    public record LagPoint(long atMillis, long lagMs, long lagBytes) {}
+
+    private final ZooKeeperTopologyStore store;
+    private final CuratorFramework client;
+    private final String cluster;
+    private final Duration heartbeatInterval;
+    private final Duration sampleInterval;
+    private final String password;
+    private final MeterRegistry registry;
+    private final LeaderLatch latch;
+    private final AtomicReference<State> state = new AtomicReference<>(State.LATENT);
+    private final Map<String, Connection> connections = new ConcurrentHashMap<>();
+    /** The newest heartbeat each shard's primary accepted, epoch ms; absent until one succeeds. */
+    private final Map<Integer, Long> heartbeats = new ConcurrentHashMap<>();
+
+    private final Map<String, LagReport> latest = new ConcurrentHashMap<>();
+    private final Map<String, ArrayDeque<LagPoint>> history = new ConcurrentHashMap<>();
+    private final Map<String, Long> lastHistoryAt = new ConcurrentHashMap<>();
+    private ScheduledExecutorService scheduler;
+
+    /**
+     * @param heartbeatInterval how often each primary's heartbeat is written: 100-250 ms is usual
+     * @param sampleInterval how often each replica is measured
+     * @param password for the cluster's database user, or null (never logged, never written to ZooKeeper)
+     */
+    public ReplicationMonitor(
+            ZooKeeperTopologyStore store,
+            Duration heartbeatInterval,
+            Duration sampleInterval,
+            String password,
+            MeterRegistry registry) {
+        if (heartbeatInterval.toMillis() < 10 || sampleInterval.toMillis() < 10) {
+            throw new IllegalArgumentException("heartbeat and sample intervals must be at least 10 ms");
+        }
+        this.store = store;
+        this.client = store.client();
+        this.cluster = store.snapshot().topology().cluster();
+        this.heartbeatInterval = heartbeatInterval;
+        this.sampleInterval = sampleInterval;
+        this.password = password;
+        this.registry = registry;
+        this.latch = new LeaderLatch(client, ZooKeeperTopologyStore.clusterPath(cluster) + "/monitor/leader");
+    }
+
+    /** Starts heartbeats, sampling and the leader election. */
+    public void start() {
+        if (!state.compareAndSet(State.LATENT, State.STARTED)) {
+            throw new IllegalStateException("already started or closed");
+        }
+        try {
+            latch.start();
+        } catch (Exception e) {
+            throw new TopologyException("could not join the monitor leader election: " + e, e);
+        }
+        scheduler = Executors.newScheduledThreadPool(2, r -> {
+            Thread t = new Thread(r, "shardline-monitor");
+            t.setDaemon(true);
+            return t;
+        });
+        scheduler.scheduleWithFixedDelay(this::beat, 0, heartbeatInterval.toMillis(), TimeUnit.MILLISECONDS);
+        scheduler.scheduleWithFixedDelay(
+                this::sample, sampleInterval.toMillis(), sampleInterval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Whether this monitor currently publishes (holds the leader latch). */
+    public boolean isLeader() {
+        return latch.hasLeadership();
+    }
+
+    /** The newest measurement of every replica. */
+    public List<LagReport> reports() {
+        return new ArrayList<>(latest.values());
+    }
+
+    /** The newest measurement of one replica. */
+    public Optional<LagReport> report(String node) {
+        return Optional.ofNullable(latest.get(node));
+    }
+
+    /** One point per second for the last hour, oldest first. */
+    public List<LagPoint> history(String node) {
+        ArrayDeque<LagPoint> points = history.get(node);
+        if (points == null) {
+            return List.of();
+        }
+        synchronized (points) {
+            return new ArrayList<>(points);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (state.getAndSet(State.CLOSED) != State.STARTED) {
+            return;
+        }
+        scheduler.shutdownNow();
+        try {
+            scheduler.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        try {
+            latch.close();
+        } catch (Exception e) {
+            LOG.debug("closing the leader latch: {}", e.toString());
+        }
+        connections.values().forEach(ReplicationMonitor::closeQuietly);
+        connections.clear();
+    }
+
+    // ---- heartbeats ------------------------------------------------------------------------------------
+
+    private void beat() {
+        ClusterTopology topology = store.snapshot().topology();
+        for (Shard shard : topology.shards()) {
+            Node primary = shard.primary();
+            try {
+                Connection c = connection(primary, topology);
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, ts) VALUES (?,"
+                        + " clock_timestamp()) ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts RETURNING ts")) {
+                    ps.setInt(1, shard.id());
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        heartbeats.put(shard.id(), rs.getTimestamp(1).getTime());
+                    }
+                }
+            } catch (SQLException e) {
+                dropConnection(primary, e);
+            } catch (RuntimeException e) {
+                LOG.warn("heartbeat on {} failed: {}", primary.name(), e.toString());
+            }
+        }
+    }
+
+    // ---- sampling --------------------------------------------------------------------------------------
+
+    private void sample() {
+        try {
+            ClusterTopology topology = store.snapshot().topology();
+            for (Shard shard : topology.shards()) {
+                Long primaryLsn = primaryLsn(shard.primary(), topology);
+                for (Node replica : shard.replicas()) {
+                    LagReport report = measure(shard, replica, primaryLsn, topology);
+                    latest.put(replica.name(), report);
+                    record(report);
+                    if (latch.hasLeadership()) {
+                        publish(report);
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("lag sampling failed: {}", e.toString());
+        }
+    }
+
+    private Long primaryLsn(Node primary, ClusterTopology topology) {
+        try (Statement s = connection(primary, topology).createStatement();
+                ResultSet rs = s.executeQuery("SELECT pg_current_wal_lsn()::text")) {
+            rs.next();
+            return Lsn.parse(rs.getString(1));
+        } catch (SQLException e) {
+            dropConnection(primary, e);
+            return null;
+        }
+    }
+
+    private LagReport measure(Shard shard, Node replica, Long primaryLsn, ClusterTopology topology) {
+        long now = System.currentTimeMillis();
+        try (PreparedStatement ps = connection(replica, topology)
+                .prepareStatement("SELECT"
+                        + " (SELECT ts FROM shardline.heartbeat WHERE shard = ?),"
+                        + " pg_last_wal_replay_lsn()::text,"
+                        + " (SELECT status FROM pg_stat_wal_receiver),"
+                        + " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
+                        + " pg_is_wal_replay_paused()")) {
+            ps.setInt(1, shard.id());
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                Timestamp visible = rs.getTimestamp(1);
+                String replayLsn = rs.getString(2);
+                String receiver = rs.getString(3);
+                String sender = rs.getString(4);
+                boolean paused = rs.getBoolean(5);
+                Long newest = heartbeats.get(shard.id());
+                long lagMs = newest == null || visible == null ? -1 : Math.max(0, newest - visible.getTime());
+                long lagBytes =
+                        primaryLsn == null || replayLsn == null ? -1 : Math.max(0, primaryLsn - Lsn.parse(replayLsn));
+                ReplicaState state = paused
+                        ? ReplicaState.PAUSED
+                        : "streaming".equals(receiver) ? ReplicaState.STREAMING : ReplicaState.DISCONNECTED;
+                return new LagReport(
+                        replica.name(),
+                        shard.id(),
+                        replica.role(),
+                        lagMs,
+                        lagBytes,
+                        replayLsn,
+                        upstreamName(sender, topology),
+                        state,
+                        now);
+            }
+        } catch (SQLException e) {
+            dropConnection(replica, e);
+            return new LagReport(
+                    replica.name(), shard.id(), replica.role(), -1, -1, null, null, ReplicaState.DOWN, now);
+        }
+    }
+
+    /** The node listening at {@code host:port} as the WAL receiver reports its sender. */
+    private static String upstreamName(String sender, ClusterTopology topology) {
+        if (sender == null) {
+            return null;
+        }
+        for (Shard s : topology.shards()) {
+            for (Node n : s.nodes()) {
+                if (n.address().equals(sender)) {
+                    return n.name();
+                }
+            }
+        }
+        return sender;
+    }
+
+    private void record(LagReport report) {
+        registerGauges(report);
+        long last = lastHistoryAt.getOrDefault(report.node(), 0L);
+        if (report.observedAtMillis() - last < 1000) {
+            return;
+        }
+        lastHistoryAt.put(report.node(), report.observedAtMillis());
+        ArrayDeque<LagPoint> points = history.computeIfAbsent(report.node(), k -> new ArrayDeque<>());
+        synchronized (points) {
+            points.addLast(new LagPoint(report.observedAtMillis(), report.lagMs(), report.lagBytes()));
+            while (points.size() > HISTORY_POINTS) {
+                points.removeFirst();
+            }
+        }
+    }
+
+    private void registerGauges(LagReport report) {
+        if (registry == null || history.containsKey(report.node())) {
+            return;
+        }
+        String node = report.node();
+        String shard = String.valueOf(report.shard());
+        String role = report.role().name().toLowerCase(java.util.Locale.ROOT);
+        Gauge.builder("shardline.replica.lag", () -> seconds(latest.get(node)))
+                .baseUnit("seconds")
+                .description("Replication lag by heartbeat; NaN when unknown")
+                .tags("node", node, "shard", shard, "role", role)
+                .register(registry);
+        Gauge.builder("shardline.replica.lag.bytes", () -> bytes(latest.get(node)))
+                .baseUnit("bytes")
+                .description("WAL not yet replayed; NaN when unknown")
+                .tags("node", node, "shard", shard, "role", role)
+                .register(registry);
+        Gauge.builder("shardline.replica.up", () -> up(latest.get(node)))
+                .description("1 when the replica answers and streams, else 0")
+                .tags("node", node, "shard", shard, "role", role)
+                .register(registry);
+    }
+
+    private static double seconds(LagReport r) {
+        return r == null || r.lagMs() < 0 ? Double.NaN : r.lagMs() / 1000.0;
+    }
+
+    private static double bytes(LagReport r) {
+        return r == null || r.lagBytes() < 0 ? Double.NaN : r.lagBytes();
+    }
+
+    private static double up(LagReport r) {
+        return r != null && r.state() == ReplicaState.STREAMING ? 1 : 0;
+    }
+
+    private void publish(LagReport report) {
+        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/lag/" + report.node();
+        byte[] data = JSON.writeValueAsBytes(report);
+        try {
+            try {
+                client.setData().forPath(path, data);
+            } catch (KeeperException.NoNodeException e) {
+                client.create()
+                        .creatingParentsIfNeeded()
+                        .withMode(CreateMode.PERSISTENT)
+                        .forPath(path, data);
+            }
+        } catch (Exception e) {
+            LOG.warn("could not publish the lag of {}: {}", report.node(), e.toString());
+        }
+    }
+
+    // ---- connections -----------------------------------------------------------------------------------
+
+    private Connection connection(Node node, ClusterTopology topology) throws SQLException {
+        Connection c = connections.get(node.name());
+        if (c != null && !c.isClosed()) {
+            return c;
+        }
+        Properties props = new Properties();
+        props.setProperty("user", topology.user() == null ? "postgres" : topology.user());
+        if (password != null) {
+            props.setProperty("password", password);
+        }
+        props.setProperty("connectTimeout", "2");
+        props.setProperty("socketTimeout", "5");
+        props.setProperty("ApplicationName", "shardline-monitor");
+        c = DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
+        if (node.role() == NodeRole.PRIMARY) {
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
+                s.execute(
+                        "CREATE TABLE IF NOT EXISTS shardline.heartbeat (shard int PRIMARY KEY, ts timestamptz NOT NULL)");
+            }
+        }
+        connections.put(node.name(), c);
+        return c;
+    }
+
+    private void dropConnection(Node node, SQLException e) {
+        LOG.debug("{} unreachable: {}", node.name(), e.getMessage());
+        Connection c = connections.remove(node.name());
+        closeQuietly(c);
+    }
+
+    private static void closeQuietly(Connection c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // already broken
+            }
+        }
+    }
+}

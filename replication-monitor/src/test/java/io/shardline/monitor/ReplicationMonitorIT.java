@@ -1,0 +1,180 @@
+package io.shardline.monitor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
+import io.shardline.router.RouterClusters;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The monitor on a real cascade: s0-primary -> s0-hub1 -> s0-leaf1, and s0-hub2. */
+class ReplicationMonitorIT {
+    private static LocalCluster cluster;
+    private static ZooKeeperTopologyStore store;
+    private static SimpleMeterRegistry registry;
+    private static ReplicationMonitor monitor;
+
+    @BeforeAll
+    static void start() {
+        cluster = LocalCluster.builder()
+                .name("monitor")
+                .shards(1)
+                .hubs(2)
+                .leaves(1)
+                .start();
+        RouterClusters.publish(cluster, List.of());
+        store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "monitor", Duration.ofSeconds(10));
+        registry = new SimpleMeterRegistry();
+        monitor = new ReplicationMonitor(store, Duration.ofMillis(100), Duration.ofMillis(100), null, registry);
+        monitor.start();
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> monitor.reports().size() == 3
+                        && monitor.reports().stream().allMatch(r -> r.lagMs() >= 0));
+    }
+
+    @AfterAll
+    static void stop() {
+        if (monitor != null) {
+            monitor.close();
+        }
+        if (store != null) {
+            store.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void anIdlePrimaryShowsNoLagAndTheRealCascadeIsReported() throws Exception {
+        long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        long worst = 0;
+        while (System.nanoTime() < end) {
+            for (LagReport r : monitor.reports()) {
+                if (r.state() == ReplicaState.STREAMING) {
+                    worst = Math.max(worst, r.lagMs());
+                }
+            }
+            Thread.sleep(100);
+        }
+        System.out.println("idle primary for 10 s: worst reported lag " + worst + " ms");
+        assertThat(worst).as("worst lag over 10 s of an idle primary").isLessThanOrEqualTo(400);
+        assertThat(monitor.report("s0-leaf1").orElseThrow().upstream()).isEqualTo("s0-hub1");
+        assertThat(monitor.report("s0-hub2").orElseThrow().upstream()).isEqualTo("s0-primary");
+        assertThat(monitor.report("s0-leaf1").orElseThrow().role()).isEqualTo(NodeRole.LEAF);
+        assertThat(registry.get("shardline.replica.up")
+                        .tag("node", "s0-leaf1")
+                        .gauge()
+                        .value())
+                .isEqualTo(1.0);
+    }
+
+    @Test
+    void anApplyDelayOfOneSecondIsReportedAsOneSecond() throws Exception {
+        PgNode hub2 = cluster.node("s0-hub2");
+        hub2.setApplyDelay(Duration.ofSeconds(1));
+        try {
+            await().atMost(Duration.ofSeconds(15))
+                    .until(() -> monitor.report("s0-hub2").orElseThrow().lagMs() > 800);
+            List<Long> samples = new ArrayList<>();
+            for (int i = 0; i < 30; i++) {
+                samples.add(monitor.report("s0-hub2").orElseThrow().lagMs());
+                Thread.sleep(100);
+            }
+            Collections.sort(samples);
+            long median = samples.get(samples.size() / 2);
+            System.out.println("recovery_min_apply_delay = 1s: reported lag median " + median + " ms, range "
+                    + samples.get(0) + "-" + samples.get(samples.size() - 1) + " ms");
+            assertThat(median)
+                    .as("median reported lag with recovery_min_apply_delay = 1s, samples %s", samples)
+                    .isBetween(750L, 1250L);
+        } finally {
+            hub2.setApplyDelay(Duration.ZERO);
+        }
+        await().atMost(Duration.ofSeconds(15))
+                .until(() -> monitor.report("s0-hub2").orElseThrow().lagMs() < 400);
+    }
+
+    @Test
+    void pausedReplayMakesTheLagGrowAndResumingClearsIt() {
+        PgNode leaf = cluster.node("s0-leaf1");
+        leaf.pauseReplay();
+        try {
+            await().atMost(Duration.ofSeconds(15)).until(() -> {
+                LagReport r = monitor.report("s0-leaf1").orElseThrow();
+                return r.state() == ReplicaState.PAUSED && r.lagMs() > 2000 && r.lagBytes() > 0;
+            });
+        } finally {
+            leaf.resumeReplay();
+        }
+        await().atMost(Duration.ofSeconds(15)).until(() -> {
+            LagReport r = monitor.report("s0-leaf1").orElseThrow();
+            return r.state() == ReplicaState.STREAMING && r.lagMs() < 400;
+        });
+        assertThat(monitor.history("s0-leaf1")).isNotEmpty();
+    }
+
+    @Test
+    void aKilledHubLeavesItsLeafBehindAndReportsTheHubDown() {
+        PgNode hub1 = cluster.node("s0-hub1");
+        hub1.kill();
+        try {
+            await().atMost(Duration.ofSeconds(15))
+                    .until(() -> monitor.report("s0-hub1").orElseThrow().state() == ReplicaState.DOWN);
+            await().atMost(Duration.ofSeconds(15))
+                    .until(() -> monitor.report("s0-leaf1").orElseThrow().lagMs() > 1500);
+            assertThat(registry.get("shardline.replica.up")
+                            .tag("node", "s0-hub1")
+                            .gauge()
+                            .value())
+                    .isZero();
+        } finally {
+            hub1.start();
+        }
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> monitor.report("s0-leaf1").orElseThrow().lagMs() < 400
+                        && monitor.report("s0-hub1").orElseThrow().state() == ReplicaState.STREAMING);
+    }
+
+    @Test
+    void theLeaderPublishesToZooKeeperAndAnotherTakesOverWhenItStops() throws Exception {
+        String path = ZooKeeperTopologyStore.clusterPath("monitor") + "/lag/s0-leaf1";
+        await().atMost(Duration.ofSeconds(15)).until(monitor::isLeader);
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> store.client().checkExists().forPath(path) != null);
+        String json = new String(store.client().getData().forPath(path), StandardCharsets.UTF_8);
+        assertThat(json).contains("\"node\":\"s0-leaf1\"", "\"upstream\":\"s0-hub1\"", "\"lagMs\":", "\"lagBytes\":");
+
+        try (ZooKeeperTopologyStore second =
+                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "monitor", Duration.ofSeconds(10));
+                ReplicationMonitor standby =
+                        new ReplicationMonitor(second, Duration.ofMillis(100), Duration.ofMillis(100), null, null)) {
+            standby.start();
+            Thread.sleep(1000);
+            assertThat(standby.isLeader()).isFalse();
+            monitor.close();
+            await().atMost(Duration.ofSeconds(15)).until(standby::isLeader);
+            long before = observedAt(path);
+            await().atMost(Duration.ofSeconds(10)).until(() -> observedAt(path) > before);
+        }
+        monitor = new ReplicationMonitor(store, Duration.ofMillis(100), Duration.ofMillis(100), null, registry);
+        monitor.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> monitor.reports().size() == 3);
+    }
+
+    private static long observedAt(String path) throws Exception {
+        String json = new String(store.client().getData().forPath(path), StandardCharsets.UTF_8);
+        return Long.parseLong(json.replaceAll(".*\"observedAtMillis\":(\\d+).*", "$1"));
+    }
+}
