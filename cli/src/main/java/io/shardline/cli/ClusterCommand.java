@@ -38,7 +38,8 @@ final class ClusterCommand {
 
         @Override
         public Integer call() throws Exception {
-            return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(dir), shape, false).run();
+            return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(dir), shape, false, false)
+                    .run();
         }
     }
 

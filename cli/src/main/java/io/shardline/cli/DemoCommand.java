@@ -40,6 +40,7 @@ final class DemoCommand implements Callable<Integer> {
             actual.toFile().setExecutable(true, false);
             actual.toFile().setReadable(true, false);
         }
-        return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(actual), shape, temporary).run();
+        return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(actual), shape, temporary, true)
+                .run();
     }
 }

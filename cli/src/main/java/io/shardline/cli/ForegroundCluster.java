@@ -3,10 +3,13 @@ package io.shardline.cli;
 import io.shardline.compose.ClusterDirectory;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
+import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -19,12 +22,19 @@ final class ForegroundCluster {
     private final ClusterDirectory dir;
     private final ClusterShape shape;
     private final boolean deleteOnExit;
+    private final boolean withServices;
 
-    ForegroundCluster(PrintWriter out, ClusterDirectory dir, ClusterShape shape, boolean deleteOnExit) {
+    /**
+     * @param deleteOnExit delete the directory when stopped (the demo's temporary one)
+     * @param withServices also run the Shardline services (replication monitor) against the cluster
+     */
+    ForegroundCluster(
+            PrintWriter out, ClusterDirectory dir, ClusterShape shape, boolean deleteOnExit, boolean withServices) {
         this.out = out;
         this.dir = dir;
         this.shape = shape;
         this.deleteOnExit = deleteOnExit;
+        this.withServices = withServices;
     }
 
     int run() throws IOException, InterruptedException {
@@ -46,8 +56,27 @@ final class ForegroundCluster {
                 .leaves(shape.leaves)
                 .dir(dir.path())
                 .start();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(cluster), "shardline-cluster-stop"));
+        List<AutoCloseable> services = new CopyOnWriteArrayList<>();
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            for (int i = services.size() - 1; i >= 0; i--) {
+                                try {
+                                    services.get(i).close();
+                                } catch (Exception e) {
+                                    System.err.println("shardline: stopping " + services.get(i) + ": " + e);
+                                }
+                            }
+                            stop(cluster);
+                        },
+                        "shardline-cluster-stop"));
         LocalTopology.publish(cluster.descriptor());
+        if (withServices) {
+            ZooKeeperTopologyStore store =
+                    ZooKeeperTopologyStore.connect(cluster.zkConnectString(), cluster.name(), Duration.ofSeconds(10));
+            services.add(store);
+            services.add(MonitorCommand.start(store, 100, 200));
+        }
         cluster.descriptor().write(dir.path());
         printSummary(cluster, (System.nanoTime() - started) / 1_000_000);
         new CountDownLatch(1).await();
@@ -97,6 +126,11 @@ final class ForegroundCluster {
                 "  psql -h %s -p %d -U postgres %s      # %s (read-only)%n",
                 replica.host(), replica.port(), cluster.database(), replica.name());
         out.println();
+        if (withServices) {
+            out.println("Replication monitor: running (heartbeats every 100 ms; lag published to ZooKeeper)."
+                    + " Watch it: ./shardline monitor --dir " + dir.path());
+            out.println();
+        }
         out.println("Cluster descriptor: " + dir.path().resolve("cluster.json"));
         out.println("Server logs:        " + dir.path().resolve("logs"));
         out.println();

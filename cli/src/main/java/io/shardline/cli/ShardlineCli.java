@@ -23,6 +23,7 @@ import picocli.CommandLine.Spec;
             ClusterCommand.class,
             TableCommand.class,
             TopologyCommand.class,
+            MonitorCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class ShardlineCli implements Runnable {

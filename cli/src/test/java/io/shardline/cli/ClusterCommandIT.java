@@ -128,7 +128,8 @@ class ClusterCommandIT {
                 List.of("cluster", "up", "--help"),
                 List.of("cluster", "down", "--help"),
                 List.of("table", "shard", "--help"),
-                List.of("topology", "show", "--help"))) {
+                List.of("topology", "show", "--help"),
+                List.of("monitor", "--help"))) {
             StringWriter help = new StringWriter();
             CommandLine cli = ShardlineCli.commandLine();
             cli.setOut(new PrintWriter(help));

@@ -1,6 +1,7 @@
 package io.shardline.monitor;
 
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Node;
@@ -80,6 +81,7 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final Map<String, LagReport> latest = new ConcurrentHashMap<>();
     private final Map<String, ArrayDeque<LagPoint>> history = new ConcurrentHashMap<>();
     private final Map<String, Long> lastHistoryAt = new ConcurrentHashMap<>();
+    private final List<Meter> meters = new java.util.concurrent.CopyOnWriteArrayList<>();
     private ScheduledExecutorService scheduler;
 
     /**
@@ -170,6 +172,9 @@ public final class ReplicationMonitor implements AutoCloseable {
         }
         connections.values().forEach(ReplicationMonitor::closeQuietly);
         connections.clear();
+        if (registry != null) {
+            meters.forEach(registry::remove);
+        }
     }
 
     // ---- heartbeats ------------------------------------------------------------------------------------
@@ -308,20 +313,20 @@ public final class ReplicationMonitor implements AutoCloseable {
         String node = report.node();
         String shard = String.valueOf(report.shard());
         String role = report.role().name().toLowerCase(java.util.Locale.ROOT);
-        Gauge.builder("shardline.replica.lag", () -> seconds(latest.get(node)))
+        meters.add(Gauge.builder("shardline.replica.lag", () -> seconds(latest.get(node)))
                 .baseUnit("seconds")
                 .description("Replication lag by heartbeat; NaN when unknown")
                 .tags("node", node, "shard", shard, "role", role)
-                .register(registry);
-        Gauge.builder("shardline.replica.lag.bytes", () -> bytes(latest.get(node)))
+                .register(registry));
+        meters.add(Gauge.builder("shardline.replica.lag.bytes", () -> bytes(latest.get(node)))
                 .baseUnit("bytes")
                 .description("WAL not yet replayed; NaN when unknown")
                 .tags("node", node, "shard", shard, "role", role)
-                .register(registry);
-        Gauge.builder("shardline.replica.up", () -> up(latest.get(node)))
+                .register(registry));
+        meters.add(Gauge.builder("shardline.replica.up", () -> up(latest.get(node)))
                 .description("1 when the replica answers and streams, else 0")
                 .tags("node", node, "shard", shard, "role", role)
-                .register(registry);
+                .register(registry));
     }
 
     private static double seconds(LagReport r) {
