@@ -1,18 +1,25 @@
 package io.shardline.bench;
 
+import io.shardline.router.route.ReplicaChooser;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyType;
+import io.shardline.topology.LagReport;
+import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReplicaState;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologySnapshot;
 import java.sql.SQLException;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -40,7 +47,33 @@ import org.openjdk.jmh.annotations.Warmup;
 public class RoutingBenchmark {
     static final String SQL = "SELECT name, email FROM users WHERE user_id = ?";
 
+    static final ReplicaChooser.Bound BOUND = new ReplicaChooser.Bound(1000, 0);
+
+    /** Equal weights, nothing in flight: the cost measured is the choice itself. */
+    static final ReplicaChooser.Stats STATS = new ReplicaChooser.Stats() {
+        @Override
+        public boolean wasEligible(Node replica) {
+            return true;
+        }
+
+        @Override
+        public int weight(Node replica) {
+            return 1;
+        }
+
+        @Override
+        public int inFlight(Node replica) {
+            return 0;
+        }
+
+        @Override
+        public long replayedLsn(Node replica) {
+            return 0;
+        }
+    };
+
     private RoutingState routing;
+    private LagSnapshot lag;
     private Object[][] parameters;
     private int next;
 
@@ -64,6 +97,24 @@ public class RoutingBenchmark {
             parameters[i] = new Object[] {null, random.nextLong(1, 10_000_000)};
         }
         routing.plan(SQL);
+        Map<String, LagReport> reports = new HashMap<>();
+        for (Shard s : shards) {
+            for (Node n : s.replicas()) {
+                reports.put(
+                        n.name(),
+                        new LagReport(
+                                n.name(),
+                                s.id(),
+                                n.role(),
+                                20,
+                                0,
+                                "0/0",
+                                null,
+                                ReplicaState.STREAMING,
+                                Long.MAX_VALUE / 2));
+            }
+        }
+        lag = new LagSnapshot(reports);
     }
 
     private static Shard shard(int id) {
@@ -75,11 +126,20 @@ public class RoutingBenchmark {
                         new Node("s" + id + "-leaf1", NodeRole.LEAF, "h", 5434, "s" + id + "-hub1")));
     }
 
-    /** Cache hit, hash, ring, replica choice: what the driver adds to a keyed read. */
+    /** Cache hit, hash, ring, lag-aware replica choice: what the driver adds to a keyed read. */
     @Benchmark
     public Node routeKeyedRead() throws SQLException {
         Plan plan = routing.plan(SQL);
         Object[] params = parameters[next++ & 1023];
-        return routing.replica(routing.shardFor(plan, params));
+        int shard = routing.shardFor(plan, params);
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        return ReplicaChooser.choose(
+                routing.replicas(shard),
+                lag,
+                BOUND,
+                System.currentTimeMillis(),
+                Long.MAX_VALUE,
+                STATS,
+                random::nextInt);
     }
 }

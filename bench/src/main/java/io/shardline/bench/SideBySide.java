@@ -51,7 +51,7 @@ public final class SideBySide {
                 LocalCluster.builder().name("bench").shards(2).hubs(1).leaves(1).start()) {
             HashRing ring = RouterClusters.publish(
                     cluster, List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
-            String url = cluster.shardlineUrl() + "?poolSize=16";
+            String url = cluster.shardlineUrl() + "?poolSize=16&maxStalenessMs=-1";
             load(url);
             cluster.awaitReplication(Duration.ofSeconds(60));
             List<List<HikariDataSource>> replicaPools = replicaPools(cluster);

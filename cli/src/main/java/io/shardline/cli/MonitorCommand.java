@@ -1,7 +1,7 @@
 package io.shardline.cli;
 
-import io.shardline.monitor.LagReport;
 import io.shardline.monitor.ReplicationMonitor;
+import io.shardline.topology.LagReport;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
 import java.time.Duration;

@@ -29,6 +29,14 @@ public interface ShardlineConnection extends Connection {
     void unbind() throws SQLException;
 
     /**
+     * This session's writes as text, e.g. {@code demo@0=0/3000060}: per shard, a WAL position at or after its
+     * last commit there. Another connection (of this or another process) that runs
+     * {@code SET shardline.causal_token = '<token>'} reads only from replicas that have replayed those writes.
+     * Empty ({@code demo@}) before the first write, or with {@code readYourWrites=false}.
+     */
+    String causalToken() throws SQLException;
+
+    /**
      * Where {@code sql} would run with these parameter values, without running it: one row per target node
      * with the reason (key value and hash, role chosen, or why it is refused).
      */

@@ -2,7 +2,9 @@ package io.shardline.router;
 
 import java.sql.SQLException;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Properties;
 import java.util.stream.Collectors;
 
@@ -17,8 +19,43 @@ public enum ShardlineProperty {
     READ_FROM(
             "readFrom",
             "replica",
-            "Where autocommit reads go: 'replica' (the shard's replicas, round-robin; the primary when it has none)"
-                    + " or 'primary'. Per connection: SET shardline.read_from = 'primary'."),
+            "Where autocommit reads go: 'replica' (a replica of the shard within maxStalenessMs, the one with fewer"
+                    + " requests in flight of two drawn at random; the primary when none is) or 'primary'. Per"
+                    + " connection: SET shardline.read_from = 'primary'."),
+    MAX_STALENESS_MS(
+            "maxStalenessMs",
+            "1000",
+            "How stale a replica read may be, in ms: a read goes to a replica whose lag, as measured by the replication"
+                    + " monitor, is at most this; -1 reads any replica regardless of lag. Without a running monitor no"
+                    + " lag is known and bounded reads go to the primary. Per connection: SET shardline.max_staleness"
+                    + " = '200ms'."),
+    FALLBACK(
+            "fallback",
+            "primary",
+            "When no replica is within maxStalenessMs: 'primary' (read from the primary) or 'error' (fail the read"
+                    + " with SQLState 55000)."),
+    LAG_FRESHNESS_MS(
+            "lagFreshnessMs",
+            "2000",
+            "A lag report older than this (the monitor stopped publishing) makes its replica ineligible for bounded"
+                    + " reads."),
+    READ_YOUR_WRITES(
+            "readYourWrites",
+            "true",
+            "After a write commits on a shard, this connection's reads there go only to replicas known to have"
+                    + " replayed it (else to the primary). Costs one pg_current_wal_insert_lsn() per write transaction."
+                    + " Tokens move between connections with ShardlineConnection.causalToken() and SET"
+                    + " shardline.causal_token."),
+    RYW_WAIT_MS(
+            "rywWaitMs",
+            "0",
+            "With readYourWrites, how long a read may wait for a replica to replay the session's writes (it polls"
+                    + " the replica) before going to the primary; 0 goes to the primary at once."),
+    REPLICA_WEIGHTS(
+            "replicaWeights",
+            null,
+            "Relative share of reads per replica, e.g. 's0-hub1:3,s0-leaf1:1'; unlisted replicas weigh 1, weight 0"
+                    + " takes no reads."),
     CONNECT_TIMEOUT_MS(
             "connectTimeoutMs",
             "10000",
@@ -84,6 +121,86 @@ public enum ShardlineProperty {
     }
 
     /**
+     * The value as {@code true} or {@code false}.
+     *
+     * @throws SQLException (22023) naming the property and the bad value
+     */
+    public boolean getBoolean(Properties props) throws SQLException {
+        String value = get(props).trim().toLowerCase(Locale.ROOT);
+        if (value.equals("true") || value.equals("false")) {
+            return value.equals("true");
+        }
+        throw new SQLException(
+                "property " + name + " must be 'true' or 'false', not '" + get(props) + "'",
+                SqlStates.INVALID_PARAMETER);
+    }
+
+    /**
+     * The value as a whole number that is zero or more.
+     *
+     * @throws SQLException (22023) naming the property and the bad value
+     */
+    public long getNonNegativeLong(Properties props) throws SQLException {
+        String value = get(props);
+        try {
+            long parsed = Long.parseLong(value.trim());
+            if (parsed >= 0) {
+                return parsed;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new SQLException(
+                "property " + name + " must be a whole number >= 0, not '" + value + "'", SqlStates.INVALID_PARAMETER);
+    }
+
+    /**
+     * The value as a whole number (which may be negative).
+     *
+     * @throws SQLException (22023) naming the property and the bad value
+     */
+    public long getLong(Properties props) throws SQLException {
+        String value = get(props);
+        try {
+            return Long.parseLong(value.trim());
+        } catch (NumberFormatException e) {
+            throw new SQLException(
+                    "property " + name + " must be a whole number, not '" + value + "'", SqlStates.INVALID_PARAMETER);
+        }
+    }
+
+    /**
+     * {@code replicaWeights} as node name to weight.
+     *
+     * @throws SQLException (22023) naming the malformed entry
+     */
+    public static Map<String, Integer> replicaWeights(Properties props) throws SQLException {
+        String value = REPLICA_WEIGHTS.get(props);
+        Map<String, Integer> weights = new HashMap<>();
+        if (value == null || value.isBlank()) {
+            return weights;
+        }
+        for (String entry : value.split(",")) {
+            int colon = entry.lastIndexOf(':');
+            String node = colon > 0 ? entry.substring(0, colon).trim() : "";
+            int weight = -1;
+            try {
+                weight = colon > 0 ? Integer.parseInt(entry.substring(colon + 1).trim()) : -1;
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            if (node.isEmpty() || weight < 0) {
+                throw new SQLException(
+                        "property replicaWeights must be like 's0-hub1:3,s0-leaf1:1' (node:weight, weight >= 0), but"
+                                + " has '" + entry.trim() + "'",
+                        SqlStates.INVALID_PARAMETER);
+            }
+            weights.put(node, weight);
+        }
+        return weights;
+    }
+
+    /**
      * Checks that every key of {@code props} is a known property (or a {@code pg.} pass-through).
      *
      * @throws SQLException (22023) naming the unknown property and listing the known ones
@@ -97,6 +214,12 @@ public enum ShardlineProperty {
                     "unknown property '" + key + "'; known: "
                             + Arrays.stream(values()).map(p -> p.name).collect(Collectors.joining(", "))
                             + ", and pgjdbc properties prefixed with '" + PGJDBC_PREFIX + "'",
+                    SqlStates.INVALID_PARAMETER);
+        }
+        String fallback = FALLBACK.get(props).toLowerCase(Locale.ROOT);
+        if (!fallback.equals("primary") && !fallback.equals("error")) {
+            throw new SQLException(
+                    "property fallback must be 'primary' or 'error', not '" + FALLBACK.get(props) + "'",
                     SqlStates.INVALID_PARAMETER);
         }
         String readFrom = READ_FROM.get(props).toLowerCase(Locale.ROOT);

@@ -10,6 +10,8 @@ public final class SqlStates {
     public static final String INVALID_TEXT_REPRESENTATION = "22P02";
     /** ZooKeeper or the cluster could not be reached. */
     public static final String CONNECTION_UNABLE = "08001";
+    /** No replica is within the staleness bound and {@code fallback=error}. */
+    public static final String NO_FRESH_REPLICA = "55000";
     /** The logical connection is closed. */
     public static final String CONNECTION_DOES_NOT_EXIST = "08003";
     /** A transaction statement without a transaction. */

@@ -54,7 +54,7 @@ class RouterIT {
                 List.of(
                         new ShardedTable("public", "users", "user_id", KeyType.INTEGER),
                         new ShardedTable("public", "Devices", "device_id", KeyType.UUID)));
-        url = cluster.shardlineUrl() + "?user=postgres";
+        url = cluster.shardlineUrl() + "?user=postgres&maxStalenessMs=-1";
         byPort = cluster.nodes().stream().collect(Collectors.toMap(PgNode::port, Function.identity()));
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {

@@ -73,7 +73,7 @@ class SqlCasesIT {
                 .leaves(0)
                 .start();
         RouterClusters.publish(cluster, SHARDED);
-        driver = DriverManager.getConnection(cluster.shardlineUrl());
+        driver = DriverManager.getConnection(cluster.shardlineUrl() + "?maxStalenessMs=-1");
         plain = reference.primary(0).connect();
         String schema = resource("schema.sql");
         for (String ddl : schema.split(";\\s*\\n")) {

@@ -3,14 +3,24 @@ package io.shardline.router.jdbc;
 import io.shardline.router.ShardlineProperty;
 import io.shardline.router.ShardlineUrl;
 import io.shardline.router.SqlStates;
+import io.shardline.router.route.ReplicaChooser;
 import io.shardline.router.route.RoutingState;
 import io.shardline.topology.FileTopologyStore;
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.Node;
 import io.shardline.topology.TopologyException;
 import io.shardline.topology.TopologyStore;
+import io.shardline.topology.ZooKeeperLagWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * What every logical connection to one cluster (with one set of credentials) shares: the topology store,
@@ -21,18 +31,51 @@ public final class ClusterRuntime implements AutoCloseable {
     private final ShardlineUrl url;
     private final TopologyStore store;
     private final NodePools pools;
-    private final String readFrom;
-    private final int cacheSize;
+    private final ReadSettings settings;
+    private final ZooKeeperLagWatcher lagWatcher;
+    private final Map<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
+    /** Replicas eligible at their last choice, for the dead band. */
+    private final Set<String> eligible = ConcurrentHashMap.newKeySet();
+    /** Replay positions this driver saw on replicas itself (read-your-writes probes). */
+    private final Map<String, AtomicLong> replayed = new ConcurrentHashMap<>();
+
+    private final ReplicaChooser.Stats stats = new ReplicaChooser.Stats() {
+        @Override
+        public boolean wasEligible(Node replica) {
+            return eligible.contains(replica.name());
+        }
+
+        @Override
+        public int weight(Node replica) {
+            return settings.weight(replica.name());
+        }
+
+        @Override
+        public int inFlight(Node replica) {
+            return ClusterRuntime.this.inFlight(replica).get();
+        }
+
+        @Override
+        public long replayedLsn(Node replica) {
+            return ClusterRuntime.this.replayedLsn(replica);
+        }
+    };
+
     private volatile RoutingState routing;
 
-    private ClusterRuntime(ShardlineUrl url, TopologyStore store, NodePools pools, String readFrom, int cacheSize) {
+    private ClusterRuntime(
+            ShardlineUrl url,
+            TopologyStore store,
+            NodePools pools,
+            ReadSettings settings,
+            ZooKeeperLagWatcher lagWatcher) {
         this.url = url;
         this.store = store;
         this.pools = pools;
-        this.readFrom = readFrom;
-        this.cacheSize = cacheSize;
-        this.routing = new RoutingState(store.snapshot(), cacheSize);
-        store.addListener(snapshot -> this.routing = new RoutingState(snapshot, this.cacheSize));
+        this.settings = settings;
+        this.lagWatcher = lagWatcher;
+        this.routing = new RoutingState(store.snapshot(), settings.analysisCacheSize());
+        store.addListener(snapshot -> this.routing = new RoutingState(snapshot, settings.analysisCacheSize()));
     }
 
     /**
@@ -43,7 +86,7 @@ public final class ClusterRuntime implements AutoCloseable {
     public static ClusterRuntime open(ShardlineUrl url, Properties props) throws SQLException {
         int timeoutMs = ShardlineProperty.CONNECT_TIMEOUT_MS.getPositiveInt(props);
         int poolSize = ShardlineProperty.POOL_SIZE.getPositiveInt(props);
-        int cacheSize = ShardlineProperty.ANALYSIS_CACHE_SIZE.getPositiveInt(props);
+        ReadSettings settings = ReadSettings.from(props);
         TopologyStore store;
         try {
             store = url.file() != null
@@ -70,7 +113,72 @@ public final class ClusterRuntime implements AutoCloseable {
                 poolSize,
                 timeoutMs,
                 pg);
-        return new ClusterRuntime(url, store, pools, ShardlineProperty.READ_FROM.get(props), cacheSize);
+        ZooKeeperLagWatcher lag = null;
+        if (store instanceof ZooKeeperTopologyStore zk) {
+            lag = new ZooKeeperLagWatcher(zk.client(), url.cluster());
+            lag.start();
+        }
+        return new ClusterRuntime(url, store, pools, settings, lag);
+    }
+
+    /** Where reads go by default. */
+    ReadSettings readSettings() {
+        return settings;
+    }
+
+    /** The lag of every replica as the monitor last published it. */
+    public LagSnapshot lag() {
+        return lagWatcher == null ? LagSnapshot.EMPTY : lagWatcher.snapshot();
+    }
+
+    /** Requests in flight on a node, for the replica choice. */
+    public AtomicInteger inFlight(Node node) {
+        return inFlight.computeIfAbsent(node.name(), k -> new AtomicInteger());
+    }
+
+    /** The highest replay position this driver itself saw on a replica (0 if none). */
+    long replayedLsn(Node replica) {
+        AtomicLong seen = replayed.get(replica.name());
+        return seen == null ? 0 : seen.get();
+    }
+
+    /** Records a replay position seen on a replica by a probe. */
+    void sawReplayed(Node replica, long lsn) {
+        replayed.computeIfAbsent(replica.name(), k -> new AtomicLong()).accumulateAndGet(lsn, Math::max);
+    }
+
+    /**
+     * A replica of {@code shard} within {@code bound} (see {@link ReplicaChooser}), or null when none is.
+     */
+    public Node chooseReplica(RoutingState r, int shard, ReplicaChooser.Bound bound) {
+        Node[] replicas = r.replicas(shard);
+        if (replicas.length == 0) {
+            return null;
+        }
+        LagSnapshot snapshot = lag();
+        long now = System.currentTimeMillis();
+        // The dead band follows staleness alone: a read-your-writes position says nothing of lag.
+        ReplicaChooser.Bound staleness = new ReplicaChooser.Bound(bound.maxStalenessMs(), 0);
+        for (Node replica : replicas) {
+            if (ReplicaChooser.isEligible(replica, snapshot, staleness, now, settings.lagFreshnessMs(), stats)) {
+                eligible.add(replica.name());
+            } else {
+                eligible.remove(replica.name());
+            }
+        }
+        return ReplicaChooser.choose(
+                replicas, snapshot, bound, now, settings.lagFreshnessMs(), stats, ThreadLocalRandom.current()::nextInt);
+    }
+
+    /** The replica of {@code shard} within the staleness bound with the least lag, or null. */
+    Node leastLaggingReplica(RoutingState r, int shard, long maxStalenessMs) {
+        return ReplicaChooser.leastLagging(
+                r.replicas(shard),
+                lag(),
+                new ReplicaChooser.Bound(maxStalenessMs, 0),
+                System.currentTimeMillis(),
+                settings.lagFreshnessMs(),
+                stats);
     }
 
     /** The routing state of the current topology. */
@@ -86,13 +194,11 @@ public final class ClusterRuntime implements AutoCloseable {
         return url;
     }
 
-    /** The default of {@code readFrom}: {@code replica} or {@code primary}. */
-    public String readFrom() {
-        return readFrom;
-    }
-
     @Override
     public void close() {
+        if (lagWatcher != null) {
+            lagWatcher.close();
+        }
         pools.close();
         store.close();
     }

@@ -2,10 +2,14 @@ package io.shardline.router.jdbc;
 
 import io.shardline.router.ShardlineConnection;
 import io.shardline.router.SqlStates;
+import io.shardline.router.route.CausalToken;
+import io.shardline.router.route.ReplicaChooser;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementKind;
+import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
 import io.shardline.topology.ShardedTable;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
@@ -60,6 +64,13 @@ public final class LogicalConnection implements ShardlineConnection {
     private int isolation = TRANSACTION_READ_COMMITTED;
     private boolean isolationSet;
     private boolean readFromPrimary;
+    /** This connection's staleness bound for replica reads, ms; negative: unbounded. */
+    private long maxStalenessMs;
+    /** What this session wrote, per shard (read-your-writes). */
+    private CausalToken causalToken;
+    /** Whether the current transaction ran a statement that writes. */
+    private boolean transactionWrote;
+
     private int holdability = ResultSet.CLOSE_CURSORS_AT_COMMIT;
     private Map<String, Class<?>> typeMap = new HashMap<>();
     /** The physical connection of the current transaction, once its first statement chose the shard. */
@@ -70,7 +81,13 @@ public final class LogicalConnection implements ShardlineConnection {
     public LogicalConnection(ClusterRuntime runtime, String url) {
         this.runtime = runtime;
         this.url = url;
-        this.readFromPrimary = runtime.readFrom().equalsIgnoreCase("primary");
+        this.readFromPrimary = runtime.readSettings().readFromPrimary();
+        this.maxStalenessMs = runtime.readSettings().maxStalenessMs();
+        this.causalToken = CausalToken.empty(cluster());
+    }
+
+    private String cluster() {
+        return runtime.routing().snapshot().topology().cluster();
     }
 
     RoutingState routing() {
@@ -107,9 +124,9 @@ public final class LogicalConnection implements ShardlineConnection {
         }
         boolean primary = plan.kind() != StatementKind.READ || readFromPrimary || (!autoCommit && !readOnly);
         if (autoCommit) {
-            return primary ? attach(r.primary(shard), shard) : attachReplica(r, shard);
+            return primary ? attach(r.primary(shard), shard) : readReplica(r, shard);
         }
-        Physical p = primary ? attach(r.primary(shard), shard) : attachReplica(r, shard);
+        Physical p = primary ? attach(r.primary(shard), shard) : readReplica(r, shard);
         beginOn(p);
         return p;
     }
@@ -146,25 +163,103 @@ public final class LogicalConnection implements ShardlineConnection {
         }
     }
 
-    /** A replica of the shard; when one cannot be reached, the next, then the primary. */
-    private Physical attachReplica(RoutingState r, int shard) throws SQLException {
-        Node first = r.replica(shard);
+    /**
+     * A replica of the shard within this connection's staleness bound that has replayed this session's writes
+     * there; when none is, the primary (or a 55000 error with {@code fallback=error} when no replica is within
+     * the bound at all); when the chosen one cannot be reached, the primary.
+     */
+    private Physical readReplica(RoutingState r, int shard) throws SQLException {
+        long written = causalToken.lsn(shard);
+        Node chosen = runtime.chooseReplica(r, shard, new ReplicaChooser.Bound(maxStalenessMs, written));
+        if (chosen == null && written > 0) {
+            Physical caughtUp = replicaAwaitingReplay(r, shard, written);
+            if (caughtUp != null) {
+                return caughtUp;
+            }
+        }
+        if (chosen == null) {
+            if (!runtime.readSettings().fallbackToPrimary()
+                    && r.replicas(shard).length > 0
+                    && (written == 0 || runtime.chooseReplica(r, shard, staleness()) == null)) {
+                throw new SQLException(
+                        "no replica of shard " + shard + " is within " + maxStalenessMs + " ms of staleness (or no"
+                                + " replication monitor publishes their lag), and fallback=error keeps the read off"
+                                + " the primary",
+                        SqlStates.NO_FRESH_REPLICA);
+            }
+            return attach(r.primary(shard), shard);
+        }
         try {
-            return attach(first, shard);
+            return attach(chosen, shard);
         } catch (SQLException e) {
             if (!ConnectionErrors.isConnectionError(e)) {
                 throw e;
             }
-            for (Node other : r.replicas(shard)) {
-                if (other != first) {
-                    try {
-                        return attach(other, shard);
-                    } catch (SQLException ignored) {
-                        // try the next one
-                    }
-                }
-            }
             return attach(r.primary(shard), shard);
+        }
+    }
+
+    private ReplicaChooser.Bound staleness() {
+        return new ReplicaChooser.Bound(maxStalenessMs, 0);
+    }
+
+    /**
+     * With {@code rywWaitMs > 0}: the least lagging replica within the staleness bound, once it has replayed
+     * {@code lsn} (polled until then); null when none is within the bound or it did not catch up in time.
+     */
+    private Physical replicaAwaitingReplay(RoutingState r, int shard, long lsn) throws SQLException {
+        long waitMs = runtime.readSettings().rywWaitMs();
+        if (waitMs == 0 || lsn == CausalToken.UNKNOWN) {
+            return null;
+        }
+        Node candidate = runtime.leastLaggingReplica(r, shard, maxStalenessMs);
+        if (candidate == null) {
+            return null;
+        }
+        Physical p;
+        try {
+            p = attach(candidate, shard);
+        } catch (SQLException e) {
+            if (ConnectionErrors.isConnectionError(e)) {
+                return null;
+            }
+            throw e;
+        }
+        long deadline = System.nanoTime() + waitMs * 1_000_000;
+        while (true) {
+            long replayed = p.replayLsn();
+            runtime.sawReplayed(candidate, replayed);
+            if (replayed >= lsn) {
+                return p;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                return null;
+            }
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SQLException(
+                        "interrupted while waiting for a replica to replay this session's writes", "57014", e);
+            }
+        }
+    }
+
+    /** After a statement of {@code kind} ran on {@code p}: a committed write advances the causal token. */
+    void executed(Physical p, StatementKind kind) {
+        if (kind == StatementKind.READ || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
+            return;
+        }
+        if (p == transaction) {
+            transactionWrote = true;
+        } else if (p.node.role() == NodeRole.PRIMARY) {
+            recordCommit(p);
+        }
+    }
+
+    private void recordCommit(Physical p) {
+        if (runtime.readSettings().readYourWrites()) {
+            causalToken = causalToken.advance(p.shard, p.currentLsn());
         }
     }
 
@@ -176,7 +271,7 @@ public final class LogicalConnection implements ShardlineConnection {
             p = null;
         }
         if (p == null) {
-            p = new Physical(node, shard, runtime.pools().borrow(node));
+            p = new Physical(node, shard, runtime.pools().borrow(node), runtime.inFlight(node));
             attached.put(node.name(), p);
         }
         if (p.sessionVersion != session.version()) {
@@ -291,24 +386,70 @@ public final class LogicalConnection implements ShardlineConnection {
     }
 
     private void shardlineSetting(String command, String setting, String sql) throws SQLException {
-        if (!setting.equals("shardline.read_from")) {
-            throw new SQLException(
-                    "unknown Shardline setting '" + setting + "': the only one is shardline.read_from"
-                            + " ('replica' or 'primary')",
-                    SqlStates.INVALID_PARAMETER);
-        }
-        if (command.equals("RESET")) {
-            readFromPrimary = runtime.readFrom().equalsIgnoreCase("primary");
-            return;
-        }
+        boolean reset = command.equals("RESET");
         Matcher m = SET_VALUE.matcher(sql);
-        String value = m.matches() ? m.group(1).trim().toLowerCase(Locale.ROOT) : "";
-        if (!value.equals("primary") && !value.equals("replica")) {
+        String raw = reset || !m.matches() ? "" : m.group(1).trim();
+        String value = raw.toLowerCase(Locale.ROOT);
+        switch (setting) {
+            case "shardline.read_from":
+                if (reset) {
+                    readFromPrimary = runtime.readSettings().readFromPrimary();
+                } else if (value.equals("primary") || value.equals("replica")) {
+                    readFromPrimary = value.equals("primary");
+                } else {
+                    throw new SQLException(
+                            "shardline.read_from must be 'replica' or 'primary', not '" + value + "'",
+                            SqlStates.INVALID_PARAMETER);
+                }
+                return;
+            case "shardline.max_staleness":
+                maxStalenessMs = reset ? runtime.readSettings().maxStalenessMs() : parseStaleness(value);
+                return;
+            case "shardline.causal_token":
+                if (reset) {
+                    causalToken = CausalToken.empty(cluster());
+                    return;
+                }
+                try {
+                    causalToken = causalToken.merge(CausalToken.parse(raw, cluster()));
+                } catch (IllegalArgumentException e) {
+                    throw new SQLException(e.getMessage(), SqlStates.INVALID_PARAMETER, e);
+                }
+                return;
+            default:
+                throw new SQLException(
+                        "unknown Shardline setting '" + setting
+                                + "': the settings are shardline.read_from ('replica' or 'primary'),"
+                                + " shardline.max_staleness (e.g. '200ms', '2s', 'unbounded') and"
+                                + " shardline.causal_token (from causalToken())",
+                        SqlStates.INVALID_PARAMETER);
+        }
+    }
+
+    /** {@code 200ms}, {@code 2s}, {@code 500} (ms) or {@code unbounded}; as ms, -1 for unbounded. */
+    static long parseStaleness(String value) throws SQLException {
+        String v = value.trim().toLowerCase(Locale.ROOT);
+        if (v.equals("unbounded") || v.equals("-1")) {
+            return -1;
+        }
+        double ms = -1;
+        try {
+            if (v.endsWith("ms")) {
+                ms = Double.parseDouble(v.substring(0, v.length() - 2).trim());
+            } else if (v.endsWith("s")) {
+                ms = Double.parseDouble(v.substring(0, v.length() - 1).trim()) * 1000;
+            } else {
+                ms = Double.parseDouble(v);
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        if (!(ms >= 0) || Double.isInfinite(ms)) {
             throw new SQLException(
-                    "shardline.read_from must be 'replica' or 'primary', not '" + value + "'",
+                    "shardline.max_staleness must be like '200ms', '2s' or 'unbounded', not '" + value + "'",
                     SqlStates.INVALID_PARAMETER);
         }
-        readFromPrimary = value.equals("primary");
+        return Math.round(ms);
     }
 
     private Statement show(String setting, String sql) throws SQLException {
@@ -318,12 +459,19 @@ public final class LogicalConnection implements ShardlineConnection {
                 : pinned != null ? pinned : attach(r.primary(r.homeShard()), r.homeShard());
         Statement s = p.connection.createStatement();
         if (setting != null && setting.startsWith("shardline.")) {
-            if (!setting.equals("shardline.read_from")) {
+            String value;
+            if (setting.equals("shardline.read_from")) {
+                value = readFromPrimary ? "primary" : "replica";
+            } else if (setting.equals("shardline.max_staleness")) {
+                value = maxStalenessMs < 0 ? "unbounded" : maxStalenessMs + "ms";
+            } else if (setting.equals("shardline.causal_token")) {
+                value = causalToken.format();
+            } else {
                 s.close();
                 throw new SQLException("unknown Shardline setting '" + setting + "'", SqlStates.INVALID_PARAMETER);
             }
             // The value is the driver's; PostgreSQL only shapes it into a result set.
-            s.execute("SELECT '" + (readFromPrimary ? "primary" : "replica") + "'::text AS \"shardline.read_from\"");
+            s.execute("SELECT '" + value.replace("'", "''") + "'::text AS \"" + setting + "\"");
         } else {
             s.execute(sql);
         }
@@ -367,6 +515,12 @@ public final class LogicalConnection implements ShardlineConnection {
     }
 
     @Override
+    public String causalToken() throws SQLException {
+        checkOpen();
+        return causalToken.format();
+    }
+
+    @Override
     public List<RouteExplanation> explainRoute(String sql, Object... parameters) throws SQLException {
         RoutingState r = runtime.routing();
         Plan plan = r.plan(sql);
@@ -389,14 +543,26 @@ public final class LogicalConnection implements ShardlineConnection {
             default: {
                 int shard = plan.target() == Plan.Target.KEYED ? r.shardFor(plan, params) : r.homeShard();
                 boolean primary = plan.kind() != StatementKind.READ || readFromPrimary || (!autoCommit && !readOnly);
-                Node n = primary
-                        ? r.primary(shard)
-                        : r.replicas(shard).length > 0 ? r.replicas(shard)[0] : r.primary(shard);
+                long written = causalToken.lsn(shard);
+                Node replica = primary
+                        ? null
+                        : runtime.chooseReplica(r, shard, new ReplicaChooser.Bound(maxStalenessMs, written));
+                Node n = replica != null ? replica : r.primary(shard);
                 String why = plan.target() == Plan.Target.KEYED
                         ? "key " + plan.keyGroups().get(0).sources() + " of "
                                 + plan.keyGroups().get(0).tables().get(0).qualifiedName() + " -> shard " + shard
                         : "no sharded table -> home shard " + shard;
-                why += primary ? "; " + plan.kind() + " -> primary" : "; READ -> a replica (round-robin)";
+                why += primary
+                        ? "; " + plan.kind() + " -> primary"
+                        : replica != null
+                                ? "; READ -> a replica within "
+                                        + (maxStalenessMs < 0 ? "any" : maxStalenessMs + " ms of")
+                                        + " staleness (power of two choices)"
+                                : written > 0
+                                        ? "; READ -> primary: no replica within " + maxStalenessMs
+                                                + " ms of staleness is known to have replayed this session's write"
+                                                + " at " + Lsn.format(written)
+                                        : "; READ -> primary: no replica within " + maxStalenessMs + " ms of staleness";
                 return List.of(
                         new RouteExplanation(shard, n.name(), n.role().name().toLowerCase(Locale.ROOT), why));
             }
@@ -533,9 +699,14 @@ public final class LogicalConnection implements ShardlineConnection {
         pendingTransactionStatements.clear();
         if (transaction != null) {
             Physical t = transaction;
+            boolean wrote = transactionWrote;
             transaction = null;
+            transactionWrote = false;
             t.connection.commit();
             t.connection.setAutoCommit(true);
+            if (wrote && t.node.role() == NodeRole.PRIMARY) {
+                recordCommit(t);
+            }
         }
     }
 
@@ -546,6 +717,7 @@ public final class LogicalConnection implements ShardlineConnection {
         if (transaction != null) {
             Physical t = transaction;
             transaction = null;
+            transactionWrote = false;
             t.connection.rollback();
             t.connection.setAutoCommit(true);
         }

@@ -72,7 +72,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 return routed(sql, op, driver);
             }
             case ALL_PRIMARIES:
-                return onAllPrimaries(s -> {
+                return onAllPrimaries(plan.kind(), s -> {
                     bind((PreparedStatement) s, values, binders);
                     return op.apply(s);
                 });
@@ -94,7 +94,15 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         PreparedStatement ps = prepared(p);
         bind(ps, values, binders);
         current = ps;
-        return op.apply(ps);
+        T result;
+        p.inFlight.incrementAndGet();
+        try {
+            result = op.apply(ps);
+        } finally {
+            p.inFlight.decrementAndGet();
+        }
+        connection.executed(p, plan.kind());
+        return result;
     }
 
     private PreparedStatement prepared(Physical p) throws SQLException {
@@ -206,6 +214,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 if (p != run) {
                     if (ps != null) {
                         flush(ps, counts, start);
+                        connection.executed(run, plan.kind());
                     }
                     run = p;
                     ps = prepared(p);
@@ -216,6 +225,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
             }
             if (ps != null) {
                 flush(ps, counts, start);
+                connection.executed(run, plan.kind());
                 current = ps;
             }
         } finally {

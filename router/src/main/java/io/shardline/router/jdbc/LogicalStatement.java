@@ -2,6 +2,7 @@ package io.shardline.router.jdbc;
 
 import io.shardline.router.SqlStates;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -68,16 +69,16 @@ class LogicalStatement implements Statement {
                     driverUpdateCount = 0;
                     return driver.of(null);
                 }
-                return run(p, op);
+                return run(p, plan.kind(), op);
             }
             case ALL_PRIMARIES:
-                return onAllPrimaries(op);
+                return onAllPrimaries(plan.kind(), op);
             default:
-                return run(connection.target(plan, null), op);
+                return run(connection.target(plan, null), plan.kind(), op);
         }
     }
 
-    private <T> T run(Physical p, Op<T> op) throws SQLException {
+    private <T> T run(Physical p, StatementKind kind, Op<T> op) throws SQLException {
         Statement s = physicalStatements.get(p);
         if (s == null) {
             s = p.connection.createStatement(options.resultSetType, options.concurrency, options.holdability);
@@ -85,11 +86,19 @@ class LogicalStatement implements Statement {
             physicalStatements.put(p, s);
         }
         current = s;
-        return op.apply(s);
+        T result;
+        p.inFlight.incrementAndGet();
+        try {
+            result = op.apply(s);
+        } finally {
+            p.inFlight.decrementAndGet();
+        }
+        connection.executed(p, kind);
+        return result;
     }
 
     /** Runs on every primary; a failure on some shards is reported naming them, after all were tried. */
-    <T> T onAllPrimaries(Op<T> op) throws SQLException {
+    <T> T onAllPrimaries(StatementKind kind, Op<T> op) throws SQLException {
         List<Physical> primaries = connection.allPrimaries();
         T result = null;
         List<Integer> ok = new ArrayList<>();
@@ -97,7 +106,7 @@ class LogicalStatement implements Statement {
         SQLException first = null;
         for (Physical p : primaries) {
             try {
-                result = run(p, op);
+                result = run(p, kind, op);
                 ok.add(p.shard);
             } catch (SQLException e) {
                 failed.add("shard " + p.shard + " (" + p.node.name() + "): " + e.getMessage());

@@ -1,20 +1,75 @@
 package io.shardline.router.jdbc;
 
+import io.shardline.router.route.CausalToken;
+import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** A physical connection a logical connection holds to one node, with the session state it has applied. */
 public final class Physical {
+    private static final Logger LOG = LoggerFactory.getLogger(Physical.class);
+
     final Node node;
     final int shard;
     final Connection connection;
+    /** Requests in flight on this node, across all logical connections (for the replica choice). */
+    final AtomicInteger inFlight;
     /** The {@link SessionState} version applied on this connection. */
     int sessionVersion;
 
-    Physical(Node node, int shard, Connection connection) {
+    private PreparedStatement currentLsn;
+    private PreparedStatement replayLsn;
+
+    Physical(Node node, int shard, Connection connection, AtomicInteger inFlight) {
         this.node = node;
         this.shard = shard;
         this.connection = connection;
+        this.inFlight = inFlight;
+    }
+
+    /**
+     * The primary's WAL insert position now: at or after every commit made on it so far (read-your-writes).
+     * {@link CausalToken#UNKNOWN} when it cannot be read, so that no replica is trusted with the write.
+     */
+    long currentLsn() {
+        try {
+            if (currentLsn == null) {
+                currentLsn = connection.prepareStatement("SELECT pg_current_wal_insert_lsn()::text");
+            }
+            return queryLsn(currentLsn);
+        } catch (SQLException | IllegalArgumentException e) {
+            LOG.warn(
+                    "could not read the WAL position of {} after a commit; reads of this session on shard {} go to"
+                            + " the primary until its next write: {}",
+                    node.name(),
+                    shard,
+                    e.toString());
+            return CausalToken.UNKNOWN;
+        }
+    }
+
+    /** A replica's replay position now. */
+    long replayLsn() throws SQLException {
+        if (replayLsn == null) {
+            replayLsn = connection.prepareStatement("SELECT pg_last_wal_replay_lsn()::text");
+        }
+        try {
+            return queryLsn(replayLsn);
+        } catch (IllegalArgumentException e) {
+            return 0;
+        }
+    }
+
+    private static long queryLsn(PreparedStatement ps) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            return rs.next() && rs.getString(1) != null ? Lsn.parse(rs.getString(1)) : 0;
+        }
     }
 
     public Node node() {

@@ -15,16 +15,15 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Everything routing needs for one topology snapshot: the ring, the nodes of each shard, the analyzer and
- * its plan cache. Immutable but for the cache and the round-robin counters; a topology change replaces it
+ * its plan cache. Immutable but for the cache; a topology change replaces it
  * whole.
  *
  * <p>The cache-hit path of {@link #plan(String)} is one map lookup; {@link #shardFor(Plan, Object[])} hashes
- * the key and binary-searches the ring; {@link #replica(int)} is an atomic increment. Nothing here logs or
- * allocates on that path.
+ * the key and binary-searches the ring. Nothing here logs or allocates on that path; the replica choice is
+ * {@link ReplicaChooser}'s.
  */
 public final class RoutingState {
     private final TopologySnapshot snapshot;
@@ -33,7 +32,6 @@ public final class RoutingState {
     private final int maxCachedPlans;
     private final Map<Integer, Node> primaries = new HashMap<>();
     private final Map<Integer, Node[]> replicas = new HashMap<>();
-    private final Map<Integer, AtomicInteger> turns = new HashMap<>();
 
     public RoutingState(TopologySnapshot snapshot, int maxCachedPlans) {
         this.snapshot = snapshot;
@@ -42,7 +40,6 @@ public final class RoutingState {
         for (Shard shard : snapshot.topology().shards()) {
             primaries.put(shard.id(), shard.primary());
             replicas.put(shard.id(), shard.replicas().toArray(Node[]::new));
-            turns.put(shard.id(), new AtomicInteger());
         }
     }
 
@@ -126,16 +123,7 @@ public final class RoutingState {
         return snapshot.topology().shardIds();
     }
 
-    /** The next replica of a shard in round-robin order, or its primary when it has none. */
-    public Node replica(int shard) {
-        Node[] candidates = replicas.get(shard);
-        if (candidates.length == 0) {
-            return primaries.get(shard);
-        }
-        return candidates[Math.floorMod(turns.get(shard).getAndIncrement(), candidates.length)];
-    }
-
-    /** The replicas of a shard, for failing over when one cannot be reached. */
+    /** The replicas of a shard. */
     public Node[] replicas(int shard) {
         return replicas.get(shard);
     }

@@ -1,6 +1,4 @@
-package io.shardline.monitor;
-
-import io.shardline.topology.NodeRole;
+package io.shardline.topology;
 
 /**
  * One replica's lag as published to ZooKeeper {@code lag/{node}}.

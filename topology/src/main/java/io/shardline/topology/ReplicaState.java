@@ -1,4 +1,4 @@
-package io.shardline.monitor;
+package io.shardline.topology;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 

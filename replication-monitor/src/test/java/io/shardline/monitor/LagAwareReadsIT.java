@@ -1,0 +1,333 @@
+package io.shardline.monitor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import static org.awaitility.Awaitility.await;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
+import io.shardline.router.RouterClusters;
+import io.shardline.router.ShardlineConnection;
+import io.shardline.router.ShardlineDriver;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.ReplicaState;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The driver's lag-aware replica choice against the monitor's measurements on a real cascade: s0-primary ->
+ * s0-hub1 -> s0-leaf1. Every read asks PostgreSQL which port served it.
+ */
+class LagAwareReadsIT {
+    static final Duration HEARTBEAT = Duration.ofMillis(100);
+    static final long BOUND_MS = 500;
+
+    private static LocalCluster cluster;
+    private static ZooKeeperTopologyStore store;
+    private static Map<Integer, String> nodeByPort;
+    private ReplicationMonitor monitor;
+
+    @BeforeAll
+    static void start() {
+        cluster = LocalCluster.builder()
+                .name("lagaware")
+                .shards(1)
+                .hubs(1)
+                .leaves(1)
+                .start();
+        RouterClusters.publish(cluster, List.of(new ShardedTable("public", "kv", "k", KeyType.INTEGER)));
+        store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "lagaware", Duration.ofSeconds(10));
+        nodeByPort = Map.of(
+                cluster.node("s0-primary").port(), "s0-primary",
+                cluster.node("s0-hub1").port(), "s0-hub1",
+                cluster.node("s0-leaf1").port(), "s0-leaf1");
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE kv (k bigint PRIMARY KEY, v bigint NOT NULL)");
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (store != null) {
+            store.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @BeforeEach
+    void startMonitor() {
+        monitor = new ReplicationMonitor(store, HEARTBEAT, HEARTBEAT, null, new SimpleMeterRegistry());
+        monitor.start();
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> monitor.reports().size() == 2
+                        && monitor.reports().stream().allMatch(r -> r.state() == ReplicaState.STREAMING));
+    }
+
+    @AfterEach
+    void stopMonitor() {
+        monitor.close();
+    }
+
+    @Test
+    void aPausedLeafServesNoBoundedReadsOnceItsLagPassesTheBoundAndServesAgainAfterResume() throws Exception {
+        PgNode leaf = cluster.node("s0-leaf1");
+        try (Reader reader = new Reader(cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS)) {
+            reader.awaitServedBy("s0-leaf1", Duration.ofSeconds(20));
+            long pausedAt = System.nanoTime();
+            leaf.pauseReplay();
+            try {
+                // the lag passes the bound at most BOUND_MS after the pause; then two heartbeats of grace
+                long cutoff = pausedAt
+                        + Duration.ofMillis(BOUND_MS + 2 * HEARTBEAT.toMillis()).toNanos();
+                Thread.sleep(BOUND_MS + 2 * HEARTBEAT.toMillis() + 3000);
+                List<Read> after = reader.readsStartedAfter(cutoff);
+                long onLeaf =
+                        after.stream().filter(r -> r.node.equals("s0-leaf1")).count();
+                long onHub =
+                        after.stream().filter(r -> r.node.equals("s0-hub1")).count();
+                System.out.printf(
+                        "leaf paused: of %d reads after the bound + 2 heartbeats, %d on the leaf, %d on the hub%n",
+                        after.size(), onLeaf, onHub);
+                assertThat(after).as("reads after the cutoff").hasSizeGreaterThan(100);
+                assertThat(onLeaf)
+                        .as("reads served by the paused leaf after the cutoff")
+                        .isZero();
+                assertThat(onHub).as("reads still served by the hub").isPositive();
+                assertThat(monitor.report("s0-leaf1").orElseThrow().lagMs()).isGreaterThan(BOUND_MS);
+            } finally {
+                leaf.resumeReplay();
+            }
+            long resumedAt = System.nanoTime();
+            reader.awaitServedBy("s0-leaf1", Duration.ofSeconds(10));
+            System.out.printf(
+                    "leaf resumed: serving again after %d ms%n",
+                    Duration.ofNanos(System.nanoTime() - resumedAt).toMillis());
+            assertThat(reader.errors()).isEmpty();
+        }
+    }
+
+    @Test
+    void whenTheMonitorStopsPublishingBoundedReadsGoToThePrimary() throws Exception {
+        try (Reader reader =
+                new Reader(cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS + "&lagFreshnessMs=1000")) {
+            reader.awaitServedBy("s0-hub1", Duration.ofSeconds(20));
+            monitor.close();
+            long stoppedAt = System.nanoTime();
+            Thread.sleep(1000 + 2000);
+            List<Read> after =
+                    reader.readsStartedAfter(stoppedAt + Duration.ofMillis(1500).toNanos());
+            System.out.printf(
+                    "monitor stopped: %d reads after its reports went stale, on %s%n",
+                    after.size(), after.stream().map(r -> r.node).distinct().toList());
+            assertThat(after).hasSizeGreaterThan(50).allMatch(r -> r.node.equals("s0-primary"));
+            assertThat(reader.errors()).isEmpty();
+        }
+    }
+
+    @Test
+    void fallbackErrorRefusesBoundedReadsWithNoFreshReplica() throws Exception {
+        PgNode leaf = cluster.node("s0-leaf1");
+        PgNode hub = cluster.node("s0-hub1");
+        leaf.pauseReplay();
+        hub.pauseReplay();
+        try (Connection c = DriverManager.getConnection(
+                        cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS + "&fallback=error");
+                Statement s = c.createStatement()) {
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> monitor.report("s0-hub1").orElseThrow().state() == ReplicaState.PAUSED
+                            && monitor.report("s0-leaf1").orElseThrow().state() == ReplicaState.PAUSED);
+            Thread.sleep(500);
+            SQLException refused = catchThrowableOfType(SQLException.class, () -> s.executeQuery("SELECT 1"));
+            assertThat(refused.getSQLState()).isEqualTo("55000");
+            assertThat(refused.getMessage()).contains("no replica of shard 0 is within 500 ms");
+            s.execute("SET shardline.max_staleness = 'unbounded'");
+            try (ResultSet rs = s.executeQuery("SELECT 1")) {
+                assertThat(rs.next()).isTrue();
+            }
+        } finally {
+            hub.resumeReplay();
+            leaf.resumeReplay();
+        }
+    }
+
+    @Test
+    void readYourWritesWithALaggingReplicaHasNoViolations() throws Exception {
+        PgNode leaf = cluster.node("s0-leaf1");
+        // The leaf stays within the staleness bound (1000 ms) but is always ~300 ms behind the writes.
+        leaf.setApplyDelay(Duration.ofMillis(300));
+        try {
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> monitor.report("s0-leaf1").orElseThrow().lagMs() > 200);
+            for (long waitMs : new long[] {0, 50}) {
+                RywResult result = writeThenRead(cluster.shardlineUrl() + "?rywWaitMs=" + waitMs, 10_000);
+                System.out.printf(
+                        "read-your-writes, rywWaitMs=%d: %d pairs in %d ms, %d violations, reads served by the hub %d,"
+                                + " by the lagging leaf %d, by the primary %d (%.1f%% by replicas)%n",
+                        waitMs,
+                        result.pairs,
+                        result.elapsedMs,
+                        result.violations,
+                        result.byNode.getOrDefault("s0-hub1", 0),
+                        result.byNode.getOrDefault("s0-leaf1", 0),
+                        result.byNode.getOrDefault("s0-primary", 0),
+                        100.0 * (result.pairs - result.byNode.getOrDefault("s0-primary", 0)) / result.pairs);
+                assertThat(result.violations)
+                        .as("reads that missed the session's own write")
+                        .isZero();
+                if (waitMs > 0) {
+                    assertThat(result.byNode.getOrDefault("s0-hub1", 0))
+                            .as("reads served by the caught-up hub")
+                            .isPositive();
+                }
+            }
+        } finally {
+            leaf.setApplyDelay(Duration.ZERO);
+        }
+    }
+
+    @Test
+    void aCausalTokenCarriesWritesToAnotherConnection() throws Exception {
+        try (Connection writer = DriverManager.getConnection(cluster.shardlineUrl());
+                Connection reader = DriverManager.getConnection(cluster.shardlineUrl() + "?rywWaitMs=2000");
+                Statement w = writer.createStatement();
+                Statement r = reader.createStatement()) {
+            ShardlineConnection shardline = writer.unwrap(ShardlineConnection.class);
+            assertThat(shardline.causalToken()).isEqualTo("lagaware@");
+            cluster.node("s0-hub1").pauseReplay();
+            cluster.node("s0-leaf1").pauseReplay();
+            try {
+                w.executeUpdate("INSERT INTO kv (k, v) VALUES (-1, 7) ON CONFLICT (k) DO UPDATE SET v = 7");
+                String token = shardline.causalToken();
+                assertThat(token).matches("lagaware@0=[0-9A-F]+/[0-9A-F]+");
+                r.execute("SET shardline.causal_token = '" + token + "'");
+                try (ResultSet rs = r.executeQuery("SHOW shardline.causal_token")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).isEqualTo(token);
+                }
+                // Both replicas are paused behind the write: the token sends the read to the primary.
+                try (ResultSet rs = r.executeQuery("SELECT v, inet_server_port() FROM kv WHERE k = -1")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getLong(1)).isEqualTo(7);
+                    assertThat(nodeByPort.get(rs.getInt(2))).isEqualTo("s0-primary");
+                }
+            } finally {
+                cluster.node("s0-leaf1").resumeReplay();
+                cluster.node("s0-hub1").resumeReplay();
+            }
+            SQLException other = catchThrowableOfType(
+                    SQLException.class, () -> r.execute("SET shardline.causal_token = 'elsewhere@0=0/1'"));
+            assertThat(other.getSQLState()).isEqualTo("22023");
+            assertThat(other.getMessage()).contains("of cluster 'elsewhere'");
+        }
+    }
+
+    record RywResult(int pairs, long elapsedMs, int violations, Map<String, Integer> byNode) {}
+
+    /** Writes a fresh value to a random key, then reads it back on the same connection, {@code pairs} times. */
+    static RywResult writeThenRead(String url, int pairs) throws SQLException {
+        Map<String, Integer> byNode = new HashMap<>();
+        int violations = 0;
+        SplittableRandom random = new SplittableRandom(42);
+        long start = System.nanoTime();
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement write = c.prepareStatement(
+                        "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v");
+                PreparedStatement read = c.prepareStatement("SELECT v, inet_server_port() FROM kv WHERE k = ?")) {
+            for (int i = 0; i < pairs; i++) {
+                long key = random.nextLong(1, 1000);
+                long value = System.nanoTime();
+                write.setLong(1, key);
+                write.setLong(2, value);
+                write.executeUpdate();
+                read.setLong(1, key);
+                try (ResultSet rs = read.executeQuery()) {
+                    boolean found = rs.next();
+                    if (!found || rs.getLong(1) != value) {
+                        violations++;
+                    }
+                    byNode.merge(found ? nodeByPort.get(rs.getInt(2)) : "no row", 1, Integer::sum);
+                }
+            }
+        }
+        return new RywResult(pairs, Duration.ofNanos(System.nanoTime() - start).toMillis(), violations, byNode);
+    }
+
+    record Read(long startedNanos, String node) {}
+
+    /** Reads {@code SELECT inet_server_port()} in a loop on one logical connection until closed. */
+    final class Reader implements AutoCloseable {
+        private final ConcurrentLinkedQueue<Read> reads = new ConcurrentLinkedQueue<>();
+        private final ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private final Thread thread;
+
+        Reader(String url) throws Exception {
+            Connection connection = DriverManager.getConnection(url);
+            thread = new Thread(
+                    () -> {
+                        try (connection;
+                                Statement s = connection.createStatement()) {
+                            while (running.get()) {
+                                long started = System.nanoTime();
+                                try (ResultSet rs = s.executeQuery("SELECT inet_server_port()")) {
+                                    rs.next();
+                                    reads.add(new Read(started, nodeByPort.get(rs.getInt(1))));
+                                } catch (Exception e) {
+                                    errors.add(e);
+                                }
+                                Thread.sleep(2);
+                            }
+                        } catch (Exception e) {
+                            errors.add(e);
+                        }
+                    },
+                    "reader");
+            thread.start();
+        }
+
+        void awaitServedBy(String node, Duration timeout) {
+            long since = System.nanoTime();
+            await().atMost(timeout)
+                    .until(() -> readsStartedAfter(since).stream().anyMatch(r -> r.node.equals(node)));
+        }
+
+        List<Read> readsStartedAfter(long nanos) {
+            return reads.stream().filter(r -> r.startedNanos - nanos > 0).toList();
+        }
+
+        List<Throwable> errors() {
+            return List.copyOf(errors);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            running.set(false);
+            thread.join(10_000);
+        }
+    }
+}

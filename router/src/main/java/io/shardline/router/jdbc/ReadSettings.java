@@ -1,0 +1,54 @@
+package io.shardline.router.jdbc;
+
+import io.shardline.router.ShardlineProperty;
+import io.shardline.router.SqlStates;
+import java.sql.SQLException;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * The connection properties that decide where reads go, parsed and checked once per cluster runtime.
+ *
+ * @param maxStalenessMs the staleness bound of new connections; negative: unbounded
+ * @param fallbackToPrimary whether a read with no replica within its bound goes to the primary (else it fails)
+ * @param readYourWrites whether sessions keep causal tokens of their writes
+ * @param rywWaitMs how long a read may poll a replica for the session's writes before going to the primary
+ * @param weights node name to relative share of reads; unlisted replicas weigh 1
+ */
+record ReadSettings(
+        boolean readFromPrimary,
+        int analysisCacheSize,
+        long maxStalenessMs,
+        boolean fallbackToPrimary,
+        long lagFreshnessMs,
+        boolean readYourWrites,
+        long rywWaitMs,
+        Map<String, Integer> weights) {
+
+    ReadSettings {
+        weights = Map.copyOf(weights);
+    }
+
+    /** @throws SQLException (22023) naming the first bad property */
+    static ReadSettings from(Properties props) throws SQLException {
+        long maxStalenessMs = ShardlineProperty.MAX_STALENESS_MS.getLong(props);
+        if (maxStalenessMs < -1) {
+            throw new SQLException(
+                    "property maxStalenessMs must be -1 (unbounded) or a number of ms >= 0, not " + maxStalenessMs,
+                    SqlStates.INVALID_PARAMETER);
+        }
+        return new ReadSettings(
+                ShardlineProperty.READ_FROM.get(props).equalsIgnoreCase("primary"),
+                ShardlineProperty.ANALYSIS_CACHE_SIZE.getPositiveInt(props),
+                maxStalenessMs,
+                ShardlineProperty.FALLBACK.get(props).equalsIgnoreCase("primary"),
+                ShardlineProperty.LAG_FRESHNESS_MS.getPositiveInt(props),
+                ShardlineProperty.READ_YOUR_WRITES.getBoolean(props),
+                ShardlineProperty.RYW_WAIT_MS.getNonNegativeLong(props),
+                ShardlineProperty.replicaWeights(props));
+    }
+
+    int weight(String node) {
+        return weights.getOrDefault(node, 1);
+    }
+}

@@ -1,0 +1,162 @@
+package io.shardline.router.route;
+
+import io.shardline.topology.LagReport;
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.Lsn;
+import io.shardline.topology.Node;
+import io.shardline.topology.ReplicaState;
+import java.util.function.IntUnaryOperator;
+
+/**
+ * Which replica may serve a bounded-staleness read: a pure function over a lag snapshot.
+ *
+ * <p>A replica is eligible when the monitor's report on it is fresh (observed within {@code freshnessMs}),
+ * it is streaming, and its lag is at most the allowed staleness. A replica that was eligible on the last
+ * choice keeps its place until its lag exceeds the bound by a dead band (10% of the bound, at least 50 ms),
+ * so routing does not flap on lag that hovers around the bound. Among the eligible, two are drawn at random
+ * in proportion to their weights and the one with fewer requests in flight per unit of weight wins (power of
+ * two choices). A replica of weight 0 serves no reads.
+ *
+ * <p>Worked examples, bound 1000 ms, dead band 100 ms, reports fresh and streaming:
+ * <pre>
+ * lags (20, 300, 1500)              eligible: the first two
+ * lags (20, 1050), second was in    eligible: both (1050 is inside the dead band)
+ * lags (20, 1050), second was out   eligible: the first only
+ * no report / stale report / down   not eligible; none eligible -> null (the caller falls back)
+ * bound &lt; 0 (unbounded)            every replica is eligible, lag ignored
+ * </pre>
+ *
+ * <p>With a read-your-writes position ({@link Bound#minReplayLsn()}), a replica is eligible only if its replay
+ * position is known to be at least that far: from the monitor's report or from the driver's own probe of it.
+ */
+public final class ReplicaChooser {
+    private ReplicaChooser() {}
+
+    /**
+     * What a read may accept.
+     *
+     * @param maxStalenessMs the allowed lag; negative for unbounded
+     * @param minReplayLsn the position the replica must be known to have replayed (read-your-writes); 0 for none
+     */
+    public record Bound(long maxStalenessMs, long minReplayLsn) {}
+
+    /** What the driver knows of each replica beyond the monitor's snapshot. */
+    public interface Stats {
+        /** Whether it was eligible at the previous choice (for the dead band). */
+        boolean wasEligible(Node replica);
+
+        /** Its relative share of reads: 1 when not configured, 0 for none. */
+        int weight(Node replica);
+
+        /** Requests in flight on it. */
+        int inFlight(Node replica);
+
+        /** The highest replay position the driver itself saw on it (0 if none). */
+        long replayedLsn(Node replica);
+    }
+
+    /**
+     * @param random two random numbers are drawn from it: {@code random.applyAsInt(n)} in [0, n)
+     * @return the chosen replica, or null when none is eligible
+     */
+    public static Node choose(
+            Node[] replicas,
+            LagSnapshot lag,
+            Bound bound,
+            long nowMillis,
+            long freshnessMs,
+            Stats stats,
+            IntUnaryOperator random) {
+        Node[] eligible = new Node[replicas.length];
+        int n = 0;
+        int totalWeight = 0;
+        for (Node replica : replicas) {
+            int w = stats.weight(replica);
+            if (w > 0 && isEligible(replica, lag, bound, nowMillis, freshnessMs, stats)) {
+                eligible[n++] = replica;
+                totalWeight += w;
+            }
+        }
+        if (n == 0) {
+            return null;
+        }
+        if (n == 1) {
+            return eligible[0];
+        }
+        Node a = draw(eligible, n, totalWeight, stats, random);
+        Node b = draw(eligible, n, totalWeight, stats, random);
+        // fewer in flight per unit of weight: inFlight(b) / w(b) < inFlight(a) / w(a), without division
+        long loadA = (long) stats.inFlight(a) * stats.weight(b);
+        long loadB = (long) stats.inFlight(b) * stats.weight(a);
+        return loadB < loadA ? b : a;
+    }
+
+    private static Node draw(Node[] eligible, int n, int totalWeight, Stats stats, IntUnaryOperator random) {
+        int ticket = random.applyAsInt(totalWeight);
+        for (int i = 0; i < n - 1; i++) {
+            ticket -= stats.weight(eligible[i]);
+            if (ticket < 0) {
+                return eligible[i];
+            }
+        }
+        return eligible[n - 1];
+    }
+
+    /**
+     * Of the replicas within the staleness of {@code bound} (its replay position ignored), the one with the
+     * least lag: the first to replay a write the session waits for. Null when none is within the bound.
+     */
+    public static Node leastLagging(
+            Node[] replicas, LagSnapshot lag, Bound bound, long nowMillis, long freshnessMs, Stats stats) {
+        Bound staleness = new Bound(bound.maxStalenessMs(), 0);
+        Node best = null;
+        long bestLag = Long.MAX_VALUE;
+        for (Node replica : replicas) {
+            if (stats.weight(replica) > 0 && isEligible(replica, lag, staleness, nowMillis, freshnessMs, stats)) {
+                LagReport report = lag.get(replica.name());
+                long lagMs = report == null || report.lagMs() < 0 ? Long.MAX_VALUE - 1 : report.lagMs();
+                if (lagMs < bestLag) {
+                    best = replica;
+                    bestLag = lagMs;
+                }
+            }
+        }
+        return best;
+    }
+
+    /** Whether one replica may serve a read within {@code bound}. */
+    public static boolean isEligible(
+            Node replica, LagSnapshot lag, Bound bound, long nowMillis, long freshnessMs, Stats stats) {
+        LagReport report = lag.get(replica.name());
+        if (bound.minReplayLsn() > 0 && knownReplayLsn(report, stats.replayedLsn(replica)) < bound.minReplayLsn()) {
+            return false;
+        }
+        long boundMs = bound.maxStalenessMs();
+        if (boundMs < 0) {
+            return true;
+        }
+        if (report == null
+                || report.state() != ReplicaState.STREAMING
+                || report.lagMs() < 0
+                || nowMillis - report.observedAtMillis() > freshnessMs) {
+            return false;
+        }
+        long allowed = stats.wasEligible(replica) ? boundMs + deadBand(boundMs) : boundMs;
+        return report.lagMs() <= allowed;
+    }
+
+    private static long knownReplayLsn(LagReport report, long seenByDriver) {
+        if (report == null || report.replayLsn() == null) {
+            return seenByDriver;
+        }
+        try {
+            return Math.max(seenByDriver, Lsn.parse(report.replayLsn()));
+        } catch (IllegalArgumentException e) {
+            return seenByDriver;
+        }
+    }
+
+    static long deadBand(long boundMs) {
+        return Math.max(50, boundMs / 10);
+    }
+}

@@ -1,0 +1,45 @@
+package io.shardline.router;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import java.sql.SQLException;
+import java.util.Map;
+import java.util.Properties;
+import org.junit.jupiter.api.Test;
+
+class ShardlinePropertyTest {
+    static Properties props(String key, String value) {
+        Properties p = new Properties();
+        p.setProperty(key, value);
+        return p;
+    }
+
+    @Test
+    void replicaWeightsParseNodeColonWeight() throws SQLException {
+        assertThat(ShardlineProperty.replicaWeights(props("replicaWeights", " s0-hub1:3, s0-leaf1:0 ")))
+                .isEqualTo(Map.of("s0-hub1", 3, "s0-leaf1", 0));
+        assertThat(ShardlineProperty.replicaWeights(new Properties())).isEmpty();
+    }
+
+    @Test
+    void malformedReplicaWeightsNameTheBadEntry() {
+        for (String bad : new String[] {"s0-hub1", "s0-hub1:x", ":3", "s0-hub1:-1", "a:1,,b:2"}) {
+            SQLException e = catchThrowableOfType(
+                    SQLException.class, () -> ShardlineProperty.replicaWeights(props("replicaWeights", bad)));
+            assertThat((Object) e).as(bad).isNotNull();
+            assertThat(e.getSQLState()).isEqualTo(SqlStates.INVALID_PARAMETER);
+            assertThat(e.getMessage()).contains("replicaWeights must be like");
+        }
+    }
+
+    @Test
+    void badFallbackAndStalenessAreRefusedNamingTheProperty() {
+        SQLException fallback = catchThrowableOfType(
+                SQLException.class, () -> ShardlineProperty.checkKnown(props("fallback", "replica")));
+        assertThat(fallback.getMessage()).contains("fallback must be 'primary' or 'error', not 'replica'");
+        SQLException staleness = catchThrowableOfType(
+                SQLException.class, () -> ShardlineProperty.MAX_STALENESS_MS.getLong(props("maxStalenessMs", "1s")));
+        assertThat(staleness.getMessage()).contains("maxStalenessMs must be a whole number, not '1s'");
+    }
+}
