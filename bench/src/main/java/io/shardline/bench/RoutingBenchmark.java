@@ -52,6 +52,11 @@ public class RoutingBenchmark {
     /** Equal weights, nothing in flight: the cost measured is the choice itself. */
     static final ReplicaChooser.Stats STATS = new ReplicaChooser.Stats() {
         @Override
+        public boolean isHealthy(Node replica) {
+            return true;
+        }
+
+        @Override
         public boolean wasEligible(Node replica) {
             return true;
         }

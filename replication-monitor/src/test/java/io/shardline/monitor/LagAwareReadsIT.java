@@ -25,8 +25,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -96,7 +94,7 @@ class LagAwareReadsIT {
     @Test
     void aPausedLeafServesNoBoundedReadsOnceItsLagPassesTheBoundAndServesAgainAfterResume() throws Exception {
         PgNode leaf = cluster.node("s0-leaf1");
-        try (Reader reader = new Reader(cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS)) {
+        try (ReadLoop reader = new ReadLoop(nodeByPort, cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS)) {
             reader.awaitServedBy("s0-leaf1", Duration.ofSeconds(20));
             long pausedAt = System.nanoTime();
             leaf.pauseReplay();
@@ -105,11 +103,11 @@ class LagAwareReadsIT {
                 long cutoff = pausedAt
                         + Duration.ofMillis(BOUND_MS + 2 * HEARTBEAT.toMillis()).toNanos();
                 Thread.sleep(BOUND_MS + 2 * HEARTBEAT.toMillis() + 3000);
-                List<Read> after = reader.readsStartedAfter(cutoff);
+                List<ReadLoop.Read> after = reader.readsStartedAfter(cutoff);
                 long onLeaf =
-                        after.stream().filter(r -> r.node.equals("s0-leaf1")).count();
+                        after.stream().filter(r -> r.node().equals("s0-leaf1")).count();
                 long onHub =
-                        after.stream().filter(r -> r.node.equals("s0-hub1")).count();
+                        after.stream().filter(r -> r.node().equals("s0-hub1")).count();
                 System.out.printf(
                         "leaf paused: of %d reads after the bound + 2 heartbeats, %d on the leaf, %d on the hub%n",
                         after.size(), onLeaf, onHub);
@@ -133,18 +131,18 @@ class LagAwareReadsIT {
 
     @Test
     void whenTheMonitorStopsPublishingBoundedReadsGoToThePrimary() throws Exception {
-        try (Reader reader =
-                new Reader(cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS + "&lagFreshnessMs=1000")) {
+        try (ReadLoop reader = new ReadLoop(
+                nodeByPort, cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS + "&lagFreshnessMs=1000")) {
             reader.awaitServedBy("s0-hub1", Duration.ofSeconds(20));
             monitor.close();
             long stoppedAt = System.nanoTime();
             Thread.sleep(1000 + 2000);
-            List<Read> after =
+            List<ReadLoop.Read> after =
                     reader.readsStartedAfter(stoppedAt + Duration.ofMillis(1500).toNanos());
             System.out.printf(
                     "monitor stopped: %d reads after its reports went stale, on %s%n",
-                    after.size(), after.stream().map(r -> r.node).distinct().toList());
-            assertThat(after).hasSizeGreaterThan(50).allMatch(r -> r.node.equals("s0-primary"));
+                    after.size(), after.stream().map(r -> r.node()).distinct().toList());
+            assertThat(after).hasSizeGreaterThan(50).allMatch(r -> r.node().equals("s0-primary"));
             assertThat(reader.errors()).isEmpty();
         }
     }
@@ -275,59 +273,5 @@ class LagAwareReadsIT {
             }
         }
         return new RywResult(pairs, Duration.ofNanos(System.nanoTime() - start).toMillis(), violations, byNode);
-    }
-
-    record Read(long startedNanos, String node) {}
-
-    /** Reads {@code SELECT inet_server_port()} in a loop on one logical connection until closed. */
-    final class Reader implements AutoCloseable {
-        private final ConcurrentLinkedQueue<Read> reads = new ConcurrentLinkedQueue<>();
-        private final ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
-        private final AtomicBoolean running = new AtomicBoolean(true);
-        private final Thread thread;
-
-        Reader(String url) throws Exception {
-            Connection connection = DriverManager.getConnection(url);
-            thread = new Thread(
-                    () -> {
-                        try (connection;
-                                Statement s = connection.createStatement()) {
-                            while (running.get()) {
-                                long started = System.nanoTime();
-                                try (ResultSet rs = s.executeQuery("SELECT inet_server_port()")) {
-                                    rs.next();
-                                    reads.add(new Read(started, nodeByPort.get(rs.getInt(1))));
-                                } catch (Exception e) {
-                                    errors.add(e);
-                                }
-                                Thread.sleep(2);
-                            }
-                        } catch (Exception e) {
-                            errors.add(e);
-                        }
-                    },
-                    "reader");
-            thread.start();
-        }
-
-        void awaitServedBy(String node, Duration timeout) {
-            long since = System.nanoTime();
-            await().atMost(timeout)
-                    .until(() -> readsStartedAfter(since).stream().anyMatch(r -> r.node.equals(node)));
-        }
-
-        List<Read> readsStartedAfter(long nanos) {
-            return reads.stream().filter(r -> r.startedNanos - nanos > 0).toList();
-        }
-
-        List<Throwable> errors() {
-            return List.copyOf(errors);
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            running.set(false);
-            thread.join(10_000);
-        }
     }
 }

@@ -14,6 +14,12 @@ public final class SqlStates {
     public static final String NO_FRESH_REPLICA = "55000";
     /** The logical connection is closed. */
     public static final String CONNECTION_DOES_NOT_EXIST = "08003";
+    /** A write or COMMIT whose connection broke while it ran: it may or may not have committed. */
+    public static final String OUTCOME_UNKNOWN = "08007";
+    /** The transaction's connection broke: it was rolled back, statements fail until rollback(). */
+    public static final String IN_FAILED_TRANSACTION = "25P02";
+    /** COMMIT of a transaction that was rolled back when its connection broke. */
+    public static final String TRANSACTION_ROLLBACK = "40000";
     /** A transaction statement without a transaction. */
     public static final String NO_ACTIVE_TRANSACTION = "25P01";
     /** A statement needing a transaction's shard before the transaction has one. */

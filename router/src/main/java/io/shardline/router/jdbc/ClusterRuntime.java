@@ -3,6 +3,7 @@ package io.shardline.router.jdbc;
 import io.shardline.router.ShardlineProperty;
 import io.shardline.router.ShardlineUrl;
 import io.shardline.router.SqlStates;
+import io.shardline.router.route.CircuitBreaker;
 import io.shardline.router.route.ReplicaChooser;
 import io.shardline.router.route.RoutingState;
 import io.shardline.topology.FileTopologyStore;
@@ -18,9 +19,14 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What every logical connection to one cluster (with one set of credentials) shares: the topology store,
@@ -28,6 +34,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * the JVM (or until {@code ShardlineDriver.closeAll()}).
  */
 public final class ClusterRuntime implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ClusterRuntime.class);
+    static final long EJECT_BASE_MS = 500;
+    static final long EJECT_CEILING_MS = 10_000;
+    private static final int PROBE_TIMEOUT_SECONDS = 2;
+
     private final ShardlineUrl url;
     private final TopologyStore store;
     private final NodePools pools;
@@ -39,7 +50,18 @@ public final class ClusterRuntime implements AutoCloseable {
     /** Replay positions this driver saw on replicas itself (read-your-writes probes). */
     private final Map<String, AtomicLong> replayed = new ConcurrentHashMap<>();
 
+    /** Per replica, ejected after a connection error until a probe succeeds. */
+    private final Map<String, CircuitBreaker> breakers = new ConcurrentHashMap<>();
+    /** Probes ejected replicas; started at the first ejection. */
+    private ScheduledExecutorService prober;
+
     private final ReplicaChooser.Stats stats = new ReplicaChooser.Stats() {
+        @Override
+        public boolean isHealthy(Node replica) {
+            CircuitBreaker breaker = breakers.get(replica.name());
+            return breaker == null || breaker.isClosed();
+        }
+
         @Override
         public boolean wasEligible(Node replica) {
             return eligible.contains(replica.name());
@@ -62,6 +84,7 @@ public final class ClusterRuntime implements AutoCloseable {
     };
 
     private volatile RoutingState routing;
+    private boolean closed;
 
     private ClusterRuntime(
             ShardlineUrl url,
@@ -170,6 +193,63 @@ public final class ClusterRuntime implements AutoCloseable {
                 replicas, snapshot, bound, now, settings.lagFreshnessMs(), stats, ThreadLocalRandom.current()::nextInt);
     }
 
+    /**
+     * Ejects a replica after a connection-level error: no read goes to it until a background probe
+     * ({@code SELECT 1} on a new connection) succeeds, tried after 500 ms, then 1 s, 2 s... up to 10 s.
+     */
+    void eject(Node replica, SQLException cause) {
+        CircuitBreaker breaker =
+                breakers.computeIfAbsent(replica.name(), k -> new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS));
+        if (breaker.recordFailure(System.currentTimeMillis())) {
+            LOG.warn(
+                    "replica {} ({}) ejected after a connection error, probing it again in {} ms: {}",
+                    replica.name(),
+                    replica.address(),
+                    EJECT_BASE_MS,
+                    cause.getMessage());
+            startProber();
+        }
+    }
+
+    /** How many times {@code node} was ejected (see {@link CircuitBreaker#ejections()}). */
+    int ejections(Node node) {
+        CircuitBreaker breaker = breakers.get(node.name());
+        return breaker == null ? 0 : breaker.ejections();
+    }
+
+    private synchronized void startProber() {
+        if (prober != null || closed) {
+            return;
+        }
+        prober = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(
+                    r, "shardline-probe-" + routing.snapshot().topology().cluster());
+            t.setDaemon(true);
+            return t;
+        });
+        prober.scheduleWithFixedDelay(this::probeEjected, 100, 100, TimeUnit.MILLISECONDS);
+    }
+
+    private void probeEjected() {
+        try {
+            RoutingState r = routing;
+            for (int shard : r.shardIds()) {
+                for (Node replica : r.replicas(shard)) {
+                    CircuitBreaker breaker = breakers.get(replica.name());
+                    if (breaker != null && breaker.probeDue(System.currentTimeMillis())) {
+                        boolean up = pools.probe(replica, PROBE_TIMEOUT_SECONDS);
+                        breaker.recordProbe(up, System.currentTimeMillis());
+                        if (up) {
+                            LOG.info("replica {} answers again: reads may go to it", replica.name());
+                        }
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("probing ejected replicas failed: {}", e.toString());
+        }
+    }
+
     /** The replica of {@code shard} within the staleness bound with the least lag, or null. */
     Node leastLaggingReplica(RoutingState r, int shard, long maxStalenessMs) {
         return ReplicaChooser.leastLagging(
@@ -196,6 +276,12 @@ public final class ClusterRuntime implements AutoCloseable {
 
     @Override
     public void close() {
+        synchronized (this) {
+            closed = true;
+            if (prober != null) {
+                prober.shutdownNow();
+            }
+        }
         if (lagWatcher != null) {
             lagWatcher.close();
         }

@@ -36,6 +36,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -70,6 +71,8 @@ public final class LogicalConnection implements ShardlineConnection {
     private CausalToken causalToken;
     /** Whether the current transaction ran a statement that writes. */
     private boolean transactionWrote;
+    /** Why the current transaction was lost with its connection; statements fail until rollback(). */
+    private String lostTransaction;
 
     private int holdability = ResultSet.CLOSE_CURSORS_AT_COMMIT;
     private Map<String, Class<?>> typeMap = new HashMap<>();
@@ -102,6 +105,7 @@ public final class LogicalConnection implements ShardlineConnection {
      */
     Physical target(Plan plan, Object[] parameters) throws SQLException {
         checkOpen();
+        checkTransactionNotLost();
         RoutingState r = runtime.routing();
         int shard = shardOf(plan, parameters, r);
         Physical binding = pinned != null ? pinned : transaction;
@@ -195,8 +199,20 @@ public final class LogicalConnection implements ShardlineConnection {
             if (!ConnectionErrors.isConnectionError(e)) {
                 throw e;
             }
-            return attach(r.primary(shard), shard);
+            runtime.eject(chosen, e);
         }
+        Node other = runtime.chooseReplica(r, shard, new ReplicaChooser.Bound(maxStalenessMs, written));
+        if (other != null) {
+            try {
+                return attach(other, shard);
+            } catch (SQLException e) {
+                if (!ConnectionErrors.isConnectionError(e)) {
+                    throw e;
+                }
+                runtime.eject(other, e);
+            }
+        }
+        return attach(r.primary(shard), shard);
     }
 
     private ReplicaChooser.Bound staleness() {
@@ -245,6 +261,82 @@ public final class LogicalConnection implements ShardlineConnection {
         }
     }
 
+    /**
+     * A statement of {@code kind} failed on {@code p} with {@code e}; returns what to throw. On a
+     * connection-level error (see {@link ConnectionErrors}) the physical connection is dropped (the next
+     * statement gets a fresh one), a replica is ejected, a transaction on it is lost (statements fail with
+     * 25P02 until rollback()), and a write outside a transaction becomes 08007: it may or may not have
+     * committed, and it is never retried.
+     */
+    SQLException failed(Physical p, StatementKind kind, SQLException e) {
+        if (!ConnectionErrors.isConnectionError(e)) {
+            return e;
+        }
+        detach(p);
+        if (p.node.role() != NodeRole.PRIMARY) {
+            runtime.eject(p.node, e);
+        }
+        if (p == pinned) {
+            pinned = null;
+        }
+        if (p == transaction) {
+            transaction = null;
+            transactionWrote = false;
+            lostTransaction = "the transaction on " + p.node.name() + " was rolled back when its connection broke ("
+                    + e.getMessage() + ")";
+            return e;
+        }
+        if (writes(kind)) {
+            return new SQLException(
+                    "the outcome of this statement on " + p.node.name() + " is unknown: the connection broke while it"
+                            + " ran (" + e.getMessage() + "), so it may or may not have committed. Shardline does not"
+                            + " retry writes; check whether it took effect before running it again",
+                    SqlStates.OUTCOME_UNKNOWN,
+                    e);
+        }
+        return e;
+    }
+
+    /**
+     * Whether a read that failed with {@code e} on replica {@code p} (already ejected by {@link #failed}) may
+     * run once more elsewhere: an autocommit read on a replica that broke. Sleeps a jittered 5-25 ms first,
+     * so that the readers of a replica that just died do not all land on the next one at once.
+     */
+    boolean retryElsewhere(Physical p, StatementKind kind, SQLException e) throws SQLException {
+        if (kind != StatementKind.READ
+                || p.node.role() == NodeRole.PRIMARY
+                || !autoCommit
+                || transaction != null
+                || pinned != null
+                || !ConnectionErrors.isConnectionError(e)) {
+            return false;
+        }
+        try {
+            Thread.sleep(5 + ThreadLocalRandom.current().nextInt(21));
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw e;
+        }
+        return true;
+    }
+
+    private static boolean writes(StatementKind kind) {
+        return kind == StatementKind.WRITE || kind == StatementKind.DDL || kind == StatementKind.UTILITY;
+    }
+
+    private void detach(Physical p) {
+        attached.remove(p.node.name(), p);
+        runtime.pools().evict(p.node, p.connection);
+    }
+
+    private void checkTransactionNotLost() throws SQLException {
+        if (lostTransaction != null) {
+            throw new SQLException(
+                    lostTransaction + ": call rollback() and run the transaction again",
+                    SqlStates.IN_FAILED_TRANSACTION);
+        }
+    }
+
     /** After a statement of {@code kind} ran on {@code p}: a committed write advances the causal token. */
     void executed(Physical p, StatementKind kind) {
         if (kind == StatementKind.READ || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
@@ -265,13 +357,15 @@ public final class LogicalConnection implements ShardlineConnection {
 
     Physical attach(Node node, int shard) throws SQLException {
         Physical p = attached.get(node.name());
-        if (p != null && p.connection.isClosed() && p != transaction) {
-            // pgjdbc closes a connection it can no longer trust (a broken socket, a DateStyle change): replace it.
-            attached.remove(node.name());
+        int ejections = runtime.ejections(node);
+        if (p != null && p != transaction && (p.connection.isClosed() || p.ejections != ejections)) {
+            // pgjdbc closes a connection it can no longer trust (a broken socket, a DateStyle change), and one
+            // opened before the node was last ejected may be a dead socket: replace it.
+            detach(p);
             p = null;
         }
         if (p == null) {
-            p = new Physical(node, shard, runtime.pools().borrow(node), runtime.inFlight(node));
+            p = new Physical(node, shard, runtime.pools().borrow(node), runtime.inFlight(node), ejections);
             attached.put(node.name(), p);
         }
         if (p.sessionVersion != session.version()) {
@@ -319,12 +413,18 @@ public final class LogicalConnection implements ShardlineConnection {
                 }
                 return null;
             case "COMMIT":
-                commit();
-                endExplicitTransaction();
+                try {
+                    commit();
+                } finally {
+                    endExplicitTransaction();
+                }
                 return null;
             case "ROLLBACK":
-                rollback();
-                endExplicitTransaction();
+                try {
+                    rollback();
+                } finally {
+                    endExplicitTransaction();
+                }
                 return null;
             case "SET":
             case "RESET":
@@ -345,6 +445,7 @@ public final class LogicalConnection implements ShardlineConnection {
     /** Runs a statement that belongs to the current transaction (SAVEPOINT, SET LOCAL...). */
     Physical boundTarget(Plan plan, String sql) throws SQLException {
         checkOpen();
+        checkTransactionNotLost();
         Physical binding = transaction != null ? transaction : pinned;
         if (binding != null) {
             return binding;
@@ -697,12 +798,33 @@ public final class LogicalConnection implements ShardlineConnection {
     public void commit() throws SQLException {
         checkOpen();
         pendingTransactionStatements.clear();
+        if (lostTransaction != null) {
+            String why = lostTransaction;
+            lostTransaction = null;
+            throw new SQLException(why + ": nothing was committed", SqlStates.TRANSACTION_ROLLBACK);
+        }
         if (transaction != null) {
             Physical t = transaction;
             boolean wrote = transactionWrote;
             transaction = null;
             transactionWrote = false;
-            t.connection.commit();
+            try {
+                t.connection.commit();
+            } catch (SQLException e) {
+                if (!ConnectionErrors.isConnectionError(e)) {
+                    throw e;
+                }
+                detach(t);
+                if (t.node.role() != NodeRole.PRIMARY) {
+                    runtime.eject(t.node, e);
+                }
+                throw new SQLException(
+                        "the outcome of COMMIT on " + t.node.name() + " is unknown: the connection broke while it ran ("
+                                + e.getMessage() + "), so the transaction may or may not have committed. Shardline"
+                                + " does not retry it; check whether it took effect before running it again",
+                        SqlStates.OUTCOME_UNKNOWN,
+                        e);
+            }
             t.connection.setAutoCommit(true);
             if (wrote && t.node.role() == NodeRole.PRIMARY) {
                 recordCommit(t);
@@ -714,6 +836,7 @@ public final class LogicalConnection implements ShardlineConnection {
     public void rollback() throws SQLException {
         checkOpen();
         pendingTransactionStatements.clear();
+        lostTransaction = null;
         if (transaction != null) {
             Physical t = transaction;
             transaction = null;
@@ -745,6 +868,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     private java.sql.Connection transactionConnection(String what) throws SQLException {
         checkOpen();
+        checkTransactionNotLost();
         if (autoCommit) {
             throw new SQLException(
                     what + " needs a transaction: call setAutoCommit(false) first", SqlStates.NO_ACTIVE_TRANSACTION);

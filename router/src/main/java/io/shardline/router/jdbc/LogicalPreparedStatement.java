@@ -85,24 +85,30 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 }
                 return execute(p, op);
             }
-            default:
-                return execute(connection.target(plan, values), op);
+            default: {
+                Physical p = connection.target(plan, values);
+                try {
+                    return execute(p, op);
+                } catch (SQLException e) {
+                    if (!connection.retryElsewhere(p, plan.kind(), e)) {
+                        throw e;
+                    }
+                    return execute(connection.target(plan, values), op);
+                }
+            }
         }
     }
 
     private <T> T execute(Physical p, Op<T> op) throws SQLException {
         PreparedStatement ps = prepared(p);
         bind(ps, values, binders);
-        current = ps;
-        T result;
-        p.inFlight.incrementAndGet();
-        try {
-            result = op.apply(ps);
-        } finally {
-            p.inFlight.decrementAndGet();
-        }
-        connection.executed(p, plan.kind());
-        return result;
+        return onPhysical(p, plan.kind(), ps, op);
+    }
+
+    @Override
+    void forget(Physical p) {
+        super.forget(p);
+        prepared.remove(p);
     }
 
     private PreparedStatement prepared(Physical p) throws SQLException {
@@ -213,8 +219,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 Physical p = connection.target(plan, row.values());
                 if (p != run) {
                     if (ps != null) {
-                        flush(ps, counts, start);
-                        connection.executed(run, plan.kind());
+                        flush(run, ps, counts, start);
                     }
                     run = p;
                     ps = prepared(p);
@@ -224,8 +229,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 ps.addBatch();
             }
             if (ps != null) {
-                flush(ps, counts, start);
-                connection.executed(run, plan.kind());
+                flush(run, ps, counts, start);
                 current = ps;
             }
         } finally {
@@ -234,8 +238,9 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         return counts;
     }
 
-    private static void flush(PreparedStatement ps, int[] counts, int start) throws SQLException {
-        int[] part = ps.executeBatch();
+    /** Sends the rows batched for one node; counts land at {@code start} in {@code counts}. */
+    private void flush(Physical p, PreparedStatement ps, int[] counts, int start) throws SQLException {
+        int[] part = onPhysical(p, plan.kind(), ps, s -> s.executeBatch());
         System.arraycopy(part, 0, counts, start, part.length);
     }
 

@@ -73,8 +73,17 @@ class LogicalStatement implements Statement {
             }
             case ALL_PRIMARIES:
                 return onAllPrimaries(plan.kind(), op);
-            default:
-                return run(connection.target(plan, null), plan.kind(), op);
+            default: {
+                Physical p = connection.target(plan, null);
+                try {
+                    return run(p, plan.kind(), op);
+                } catch (SQLException e) {
+                    if (!connection.retryElsewhere(p, plan.kind(), e)) {
+                        throw e;
+                    }
+                    return run(connection.target(plan, null), plan.kind(), op);
+                }
+            }
         }
     }
 
@@ -85,16 +94,34 @@ class LogicalStatement implements Statement {
             options.applyTo(s);
             physicalStatements.put(p, s);
         }
+        return onPhysical(p, kind, s, op);
+    }
+
+    /**
+     * Runs {@code op} on {@code s}, a statement of {@code p}: counts it in flight for the replica choice,
+     * advances the causal token after a write, and lets the connection judge a failure.
+     */
+    final <T> T onPhysical(Physical p, StatementKind kind, Statement s, Op<T> op) throws SQLException {
         current = s;
         T result;
         p.inFlight.incrementAndGet();
         try {
             result = op.apply(s);
+        } catch (SQLException e) {
+            if (ConnectionErrors.isConnectionError(e)) {
+                forget(p);
+            }
+            throw connection.failed(p, kind, e);
         } finally {
             p.inFlight.decrementAndGet();
         }
         connection.executed(p, kind);
         return result;
+    }
+
+    /** Drops the physical statements of a physical connection that broke. */
+    void forget(Physical p) {
+        physicalStatements.remove(p);
     }
 
     /** Runs on every primary; a failure on some shards is reported naming them, after all were tried. */

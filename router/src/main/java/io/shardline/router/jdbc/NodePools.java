@@ -6,6 +6,7 @@ import io.shardline.router.SqlStates;
 import io.shardline.topology.Node;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
@@ -15,6 +16,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * one node; the password is handed to HikariCP only.
  */
 public final class NodePools implements AutoCloseable {
+    private static final org.postgresql.Driver PROBE_DRIVER = new org.postgresql.Driver();
+
     private final String database;
     private final String user;
     private final String password;
@@ -44,7 +47,7 @@ public final class NodePools implements AutoCloseable {
      * @throws SQLException with SQLState 08001 naming the node when it cannot be reached
      */
     public Connection borrow(Node node) throws SQLException {
-        HikariDataSource pool = pools.computeIfAbsent(node.name() + "@" + node.address(), k -> newPool(node));
+        HikariDataSource pool = pools.computeIfAbsent(key(node), k -> newPool(node));
         try {
             return pool.getConnection();
         } catch (SQLException e) {
@@ -55,10 +58,52 @@ public final class NodePools implements AutoCloseable {
         }
     }
 
+    /**
+     * Closes a connection of {@code node} that must not be reused (it broke, or it was opened before the node
+     * was ejected and may be a dead socket): the pool drops it instead of lending it out again.
+     */
+    public void evict(Node node, Connection connection) {
+        HikariDataSource pool = pools.get(key(node));
+        if (pool != null) {
+            pool.evictConnection(connection);
+        }
+    }
+
+    private static String key(Node node) {
+        return node.name() + "@" + node.address();
+    }
+
+    /**
+     * Whether {@code node} answers {@code SELECT 1} on a new connection within {@code timeoutSeconds}: the
+     * half-open probe of an ejected replica. Outside the pools, so a dead node never holds up a borrow.
+     */
+    public boolean probe(Node node, int timeoutSeconds) {
+        Properties props = new Properties();
+        pgProperties.forEach(props::put);
+        props.setProperty("user", user);
+        if (password != null) {
+            props.setProperty("password", password);
+        }
+        props.setProperty("connectTimeout", Integer.toString(timeoutSeconds));
+        props.setProperty("socketTimeout", Integer.toString(timeoutSeconds));
+        props.setProperty("ApplicationName", "shardline-probe");
+        try (Connection c = PROBE_DRIVER.connect(url(node), props);
+                Statement s = c.createStatement()) {
+            s.execute("SELECT 1");
+            return true;
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    private String url(Node node) {
+        return "jdbc:postgresql://" + node.address() + "/" + database;
+    }
+
     private HikariDataSource newPool(Node node) {
         HikariConfig config = new HikariConfig();
         config.setPoolName("shardline-" + node.name());
-        config.setJdbcUrl("jdbc:postgresql://" + node.address() + "/" + database);
+        config.setJdbcUrl(url(node));
         config.setDriverClassName("org.postgresql.Driver");
         config.setUsername(user);
         if (password != null) {

@@ -20,13 +20,16 @@ public final class Physical {
     final Connection connection;
     /** Requests in flight on this node, across all logical connections (for the replica choice). */
     final AtomicInteger inFlight;
+    /** The node's ejection count when this connection was borrowed. */
+    final int ejections;
     /** The {@link SessionState} version applied on this connection. */
     int sessionVersion;
 
     private PreparedStatement currentLsn;
     private PreparedStatement replayLsn;
 
-    Physical(Node node, int shard, Connection connection, AtomicInteger inFlight) {
+    Physical(Node node, int shard, Connection connection, AtomicInteger inFlight, int ejections) {
+        this.ejections = ejections;
         this.node = node;
         this.shard = shard;
         this.connection = connection;

@@ -26,6 +26,8 @@ import java.util.function.IntUnaryOperator;
  * bound &lt; 0 (unbounded)            every replica is eligible, lag ignored
  * </pre>
  *
+ * <p>A replica ejected after a connection error ({@link Stats#isHealthy}) is never eligible.
+ *
  * <p>With a read-your-writes position ({@link Bound#minReplayLsn()}), a replica is eligible only if its replay
  * position is known to be at least that far: from the monitor's report or from the driver's own probe of it.
  */
@@ -42,6 +44,9 @@ public final class ReplicaChooser {
 
     /** What the driver knows of each replica beyond the monitor's snapshot. */
     public interface Stats {
+        /** False while the replica is ejected after a connection error (its {@link CircuitBreaker} is open). */
+        boolean isHealthy(Node replica);
+
         /** Whether it was eligible at the previous choice (for the dead band). */
         boolean wasEligible(Node replica);
 
@@ -127,6 +132,9 @@ public final class ReplicaChooser {
     /** Whether one replica may serve a read within {@code bound}. */
     public static boolean isEligible(
             Node replica, LagSnapshot lag, Bound bound, long nowMillis, long freshnessMs, Stats stats) {
+        if (!stats.isHealthy(replica)) {
+            return false;
+        }
         LagReport report = lag.get(replica.name());
         if (bound.minReplayLsn() > 0 && knownReplayLsn(report, stats.replayedLsn(replica)) < bound.minReplayLsn()) {
             return false;

@@ -25,10 +25,24 @@ class ReplicaChooserTest {
 
     /** Weights, requests in flight, replay positions the driver saw, and the replicas eligible last time. */
     record FakeStats(
-            Map<String, Integer> weights, Map<String, Integer> inFlight, Map<String, Long> seen, Set<String> was)
+            Map<String, Integer> weights,
+            Map<String, Integer> inFlight,
+            Map<String, Long> seen,
+            Set<String> was,
+            Set<String> ejected)
             implements ReplicaChooser.Stats {
+        FakeStats(
+                Map<String, Integer> weights, Map<String, Integer> inFlight, Map<String, Long> seen, Set<String> was) {
+            this(weights, inFlight, seen, was, Set.of());
+        }
+
         static FakeStats plain() {
             return new FakeStats(Map.of(), Map.of(), Map.of(), Set.of());
+        }
+
+        @Override
+        public boolean isHealthy(Node replica) {
+            return !ejected.contains(replica.name());
         }
 
         @Override
@@ -115,6 +129,18 @@ class ReplicaChooserTest {
     @Test
     void anUnboundedReadIgnoresLag() {
         assertThat(eligible(LagSnapshot.EMPTY, -1, Set.of())).containsExactlyInAnyOrder(A, B, C);
+    }
+
+    @Test
+    void anEjectedReplicaIsNeverEligible() {
+        FakeStats bEjected = new FakeStats(Map.of(), Map.of(), Map.of(), Set.of(), Set.of("b"));
+        assertThat(eligible(lags(1, 1, 1), new ReplicaChooser.Bound(1000, 0), bEjected))
+                .containsExactlyInAnyOrder(A, C);
+        assertThat(eligible(LagSnapshot.EMPTY, new ReplicaChooser.Bound(-1, 0), bEjected))
+                .containsExactlyInAnyOrder(A, C);
+        assertThat(ReplicaChooser.leastLagging(
+                        ALL, lags(300, 1, 500), new ReplicaChooser.Bound(1000, 0), NOW, 2000, bEjected))
+                .isEqualTo(A);
     }
 
     @Test
