@@ -4,16 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
-import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineConnection;
-import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.ReplicaState;
 import io.shardline.topology.ShardedTable;
-import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -26,9 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -36,59 +30,34 @@ import org.junit.jupiter.api.Test;
  * s0-hub1 -> s0-leaf1. Every read asks PostgreSQL which port served it.
  */
 class LagAwareReadsIT {
-    static final Duration HEARTBEAT = Duration.ofMillis(100);
+    static final Duration HEARTBEAT = MonitoredCluster.INTERVAL;
     static final long BOUND_MS = 500;
 
+    private static MonitoredCluster fixture;
     private static LocalCluster cluster;
-    private static ZooKeeperTopologyStore store;
     private static Map<Integer, String> nodeByPort;
-    private ReplicationMonitor monitor;
 
     @BeforeAll
-    static void start() {
-        cluster = LocalCluster.builder()
-                .name("lagaware")
-                .shards(1)
-                .hubs(1)
-                .leaves(1)
-                .start();
-        RouterClusters.publish(cluster, List.of(new ShardedTable("public", "kv", "k", KeyType.INTEGER)));
-        store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "lagaware", Duration.ofSeconds(10));
-        nodeByPort = Map.of(
-                cluster.node("s0-primary").port(), "s0-primary",
-                cluster.node("s0-hub1").port(), "s0-hub1",
-                cluster.node("s0-leaf1").port(), "s0-leaf1");
+    static void start() throws SQLException {
+        fixture = MonitoredCluster.start(
+                "lagaware", 1, 1, List.of(new ShardedTable("public", "kv", "k", KeyType.INTEGER)));
+        cluster = fixture.cluster;
+        nodeByPort = fixture.nodeByPort();
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE kv (k bigint PRIMARY KEY, v bigint NOT NULL)");
-        } catch (SQLException e) {
-            throw new IllegalStateException(e);
         }
     }
 
     @AfterAll
     static void stop() {
-        ShardlineDriver.closeAll();
-        if (store != null) {
-            store.close();
-        }
-        if (cluster != null) {
-            cluster.close();
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
-    @BeforeEach
-    void startMonitor() {
-        monitor = new ReplicationMonitor(store, HEARTBEAT, HEARTBEAT, null, new SimpleMeterRegistry());
-        monitor.start();
-        await().atMost(Duration.ofSeconds(20))
-                .until(() -> monitor.reports().size() == 2
-                        && monitor.reports().stream().allMatch(r -> r.state() == ReplicaState.STREAMING));
-    }
-
-    @AfterEach
-    void stopMonitor() {
-        monitor.close();
+    private static ReplicationMonitor monitor() {
+        return fixture.monitor();
     }
 
     @Test
@@ -116,7 +85,7 @@ class LagAwareReadsIT {
                         .as("reads served by the paused leaf after the cutoff")
                         .isZero();
                 assertThat(onHub).as("reads still served by the hub").isPositive();
-                assertThat(monitor.report("s0-leaf1").orElseThrow().lagMs()).isGreaterThan(BOUND_MS);
+                assertThat(monitor().report("s0-leaf1").orElseThrow().lagMs()).isGreaterThan(BOUND_MS);
             } finally {
                 leaf.resumeReplay();
             }
@@ -134,7 +103,7 @@ class LagAwareReadsIT {
         try (ReadLoop reader = new ReadLoop(
                 nodeByPort, cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS + "&lagFreshnessMs=1000")) {
             reader.awaitServedBy("s0-hub1", Duration.ofSeconds(20));
-            monitor.close();
+            monitor().close();
             long stoppedAt = System.nanoTime();
             Thread.sleep(1000 + 2000);
             List<ReadLoop.Read> after =
@@ -144,6 +113,8 @@ class LagAwareReadsIT {
                     after.size(), after.stream().map(r -> r.node()).distinct().toList());
             assertThat(after).hasSizeGreaterThan(50).allMatch(r -> r.node().equals("s0-primary"));
             assertThat(reader.errors()).isEmpty();
+        } finally {
+            fixture.startMonitor();
         }
     }
 
@@ -157,8 +128,8 @@ class LagAwareReadsIT {
                         cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS + "&fallback=error");
                 Statement s = c.createStatement()) {
             await().atMost(Duration.ofSeconds(10))
-                    .until(() -> monitor.report("s0-hub1").orElseThrow().state() == ReplicaState.PAUSED
-                            && monitor.report("s0-leaf1").orElseThrow().state() == ReplicaState.PAUSED);
+                    .until(() -> monitor().report("s0-hub1").orElseThrow().state() == ReplicaState.PAUSED
+                            && monitor().report("s0-leaf1").orElseThrow().state() == ReplicaState.PAUSED);
             Thread.sleep(500);
             SQLException refused = catchThrowableOfType(SQLException.class, () -> s.executeQuery("SELECT 1"));
             assertThat(refused.getSQLState()).isEqualTo("55000");
@@ -180,7 +151,7 @@ class LagAwareReadsIT {
         leaf.setApplyDelay(Duration.ofMillis(300));
         try {
             await().atMost(Duration.ofSeconds(10))
-                    .until(() -> monitor.report("s0-leaf1").orElseThrow().lagMs() > 200);
+                    .until(() -> monitor().report("s0-leaf1").orElseThrow().lagMs() > 200);
             for (long waitMs : new long[] {0, 50}) {
                 RywResult result = writeThenRead(cluster.shardlineUrl() + "?rywWaitMs=" + waitMs, 10_000);
                 System.out.printf(

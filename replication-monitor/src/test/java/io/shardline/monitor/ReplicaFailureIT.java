@@ -4,13 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
-import io.shardline.router.RouterClusters;
-import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.ReplicaState;
-import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -31,32 +27,15 @@ import org.junit.jupiter.api.Test;
  * s0-hub2. Nodes are killed with SIGKILL and backends terminated with {@code pg_terminate_backend}.
  */
 class ReplicaFailureIT {
+    private static MonitoredCluster fixture;
     private static LocalCluster cluster;
-    private static ZooKeeperTopologyStore store;
-    private static ReplicationMonitor monitor;
     private static Map<Integer, String> nodeByPort;
 
     @BeforeAll
     static void start() throws SQLException {
-        cluster = LocalCluster.builder()
-                .name("failures")
-                .shards(1)
-                .hubs(2)
-                .leaves(1)
-                .start();
-        RouterClusters.publish(cluster, List.of());
-        store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "failures", Duration.ofSeconds(10));
-        monitor = new ReplicationMonitor(
-                store, Duration.ofMillis(100), Duration.ofMillis(100), null, new SimpleMeterRegistry());
-        monitor.start();
-        await().atMost(Duration.ofSeconds(20))
-                .until(() -> monitor.reports().size() == 3
-                        && monitor.reports().stream().allMatch(r -> r.state() == ReplicaState.STREAMING));
-        nodeByPort = Map.of(
-                cluster.node("s0-primary").port(), "s0-primary",
-                cluster.node("s0-hub1").port(), "s0-hub1",
-                cluster.node("s0-hub2").port(), "s0-hub2",
-                cluster.node("s0-leaf1").port(), "s0-leaf1");
+        fixture = MonitoredCluster.start("failures", 2, 1, List.of());
+        cluster = fixture.cluster;
+        nodeByPort = fixture.nodeByPort();
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE events (id bigint)");
@@ -65,16 +44,13 @@ class ReplicaFailureIT {
 
     @AfterAll
     static void stop() {
-        ShardlineDriver.closeAll();
-        if (monitor != null) {
-            monitor.close();
+        if (fixture != null) {
+            fixture.close();
         }
-        if (store != null) {
-            store.close();
-        }
-        if (cluster != null) {
-            cluster.close();
-        }
+    }
+
+    private static ReplicationMonitor monitor() {
+        return fixture.monitor();
     }
 
     @Test
@@ -91,7 +67,7 @@ class ReplicaFailureIT {
             hub1.kill();
             try {
                 await().atMost(Duration.ofSeconds(15))
-                        .until(() -> monitor.report("s0-leaf1").orElseThrow().state() != ReplicaState.STREAMING);
+                        .until(() -> monitor().report("s0-leaf1").orElseThrow().state() != ReplicaState.STREAMING);
                 long leafOutAt = System.nanoTime();
                 Thread.sleep(3000);
                 List<ReadLoop.Read> afterKill = reads(loops, killedAt);
@@ -106,7 +82,7 @@ class ReplicaFailureIT {
                                 .distinct()
                                 .sorted()
                                 .toList(),
-                        monitor.report("s0-leaf1").orElseThrow().state(),
+                        monitor().report("s0-leaf1").orElseThrow().state(),
                         Duration.ofNanos(leafOutAt - killedAt).toMillis(),
                         errors(loops).size());
                 assertThat(errors(loops)).as("errors the application saw").isEmpty();

@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
-import io.shardline.router.RouterClusters;
 import io.shardline.topology.LagReport;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.ReplicaState;
@@ -22,40 +21,28 @@ import org.junit.jupiter.api.Test;
 
 /** The monitor on a real cascade: s0-primary -> s0-hub1 -> s0-leaf1, and s0-hub2. */
 class ReplicationMonitorIT {
+    private static MonitoredCluster fixture;
     private static LocalCluster cluster;
     private static ZooKeeperTopologyStore store;
     private static SimpleMeterRegistry registry;
-    private static ReplicationMonitor monitor;
 
     @BeforeAll
     static void start() {
-        cluster = LocalCluster.builder()
-                .name("monitor")
-                .shards(1)
-                .hubs(2)
-                .leaves(1)
-                .start();
-        RouterClusters.publish(cluster, List.of());
-        store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "monitor", Duration.ofSeconds(10));
-        registry = new SimpleMeterRegistry();
-        monitor = new ReplicationMonitor(store, Duration.ofMillis(100), Duration.ofMillis(100), null, registry);
-        monitor.start();
-        await().atMost(Duration.ofSeconds(20))
-                .until(() -> monitor.reports().size() == 3
-                        && monitor.reports().stream().allMatch(r -> r.lagMs() >= 0));
+        fixture = MonitoredCluster.start("monitor", 2, 1, List.of());
+        cluster = fixture.cluster;
+        store = fixture.store;
+        registry = fixture.registry;
     }
 
     @AfterAll
     static void stop() {
-        if (monitor != null) {
-            monitor.close();
+        if (fixture != null) {
+            fixture.close();
         }
-        if (store != null) {
-            store.close();
-        }
-        if (cluster != null) {
-            cluster.close();
-        }
+    }
+
+    private static ReplicationMonitor monitor() {
+        return fixture.monitor();
     }
 
     @Test
@@ -63,7 +50,7 @@ class ReplicationMonitorIT {
         long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         long worst = 0;
         while (System.nanoTime() < end) {
-            for (LagReport r : monitor.reports()) {
+            for (LagReport r : monitor().reports()) {
                 if (r.state() == ReplicaState.STREAMING) {
                     worst = Math.max(worst, r.lagMs());
                 }
@@ -72,9 +59,9 @@ class ReplicationMonitorIT {
         }
         System.out.println("idle primary for 10 s: worst reported lag " + worst + " ms");
         assertThat(worst).as("worst lag over 10 s of an idle primary").isLessThanOrEqualTo(400);
-        assertThat(monitor.report("s0-leaf1").orElseThrow().upstream()).isEqualTo("s0-hub1");
-        assertThat(monitor.report("s0-hub2").orElseThrow().upstream()).isEqualTo("s0-primary");
-        assertThat(monitor.report("s0-leaf1").orElseThrow().role()).isEqualTo(NodeRole.LEAF);
+        assertThat(monitor().report("s0-leaf1").orElseThrow().upstream()).isEqualTo("s0-hub1");
+        assertThat(monitor().report("s0-hub2").orElseThrow().upstream()).isEqualTo("s0-primary");
+        assertThat(monitor().report("s0-leaf1").orElseThrow().role()).isEqualTo(NodeRole.LEAF);
         assertThat(registry.get("shardline.replica.up")
                         .tag("node", "s0-leaf1")
                         .gauge()
@@ -88,10 +75,10 @@ class ReplicationMonitorIT {
         hub2.setApplyDelay(Duration.ofSeconds(1));
         try {
             await().atMost(Duration.ofSeconds(15))
-                    .until(() -> monitor.report("s0-hub2").orElseThrow().lagMs() > 800);
+                    .until(() -> monitor().report("s0-hub2").orElseThrow().lagMs() > 800);
             List<Long> samples = new ArrayList<>();
             for (int i = 0; i < 30; i++) {
-                samples.add(monitor.report("s0-hub2").orElseThrow().lagMs());
+                samples.add(monitor().report("s0-hub2").orElseThrow().lagMs());
                 Thread.sleep(100);
             }
             Collections.sort(samples);
@@ -105,7 +92,7 @@ class ReplicationMonitorIT {
             hub2.setApplyDelay(Duration.ZERO);
         }
         await().atMost(Duration.ofSeconds(15))
-                .until(() -> monitor.report("s0-hub2").orElseThrow().lagMs() < 400);
+                .until(() -> monitor().report("s0-hub2").orElseThrow().lagMs() < 400);
     }
 
     @Test
@@ -114,17 +101,17 @@ class ReplicationMonitorIT {
         leaf.pauseReplay();
         try {
             await().atMost(Duration.ofSeconds(15)).until(() -> {
-                LagReport r = monitor.report("s0-leaf1").orElseThrow();
+                LagReport r = monitor().report("s0-leaf1").orElseThrow();
                 return r.state() == ReplicaState.PAUSED && r.lagMs() > 2000 && r.lagBytes() > 0;
             });
         } finally {
             leaf.resumeReplay();
         }
         await().atMost(Duration.ofSeconds(15)).until(() -> {
-            LagReport r = monitor.report("s0-leaf1").orElseThrow();
+            LagReport r = monitor().report("s0-leaf1").orElseThrow();
             return r.state() == ReplicaState.STREAMING && r.lagMs() < 400;
         });
-        assertThat(monitor.history("s0-leaf1")).isNotEmpty();
+        assertThat(monitor().history("s0-leaf1")).isNotEmpty();
     }
 
     @Test
@@ -133,9 +120,9 @@ class ReplicationMonitorIT {
         hub1.kill();
         try {
             await().atMost(Duration.ofSeconds(15))
-                    .until(() -> monitor.report("s0-hub1").orElseThrow().state() == ReplicaState.DOWN);
+                    .until(() -> monitor().report("s0-hub1").orElseThrow().state() == ReplicaState.DOWN);
             await().atMost(Duration.ofSeconds(15))
-                    .until(() -> monitor.report("s0-leaf1").orElseThrow().lagMs() > 1500);
+                    .until(() -> monitor().report("s0-leaf1").orElseThrow().lagMs() > 1500);
             assertThat(registry.get("shardline.replica.up")
                             .tag("node", "s0-hub1")
                             .gauge()
@@ -145,14 +132,14 @@ class ReplicationMonitorIT {
             hub1.start();
         }
         await().atMost(Duration.ofSeconds(30))
-                .until(() -> monitor.report("s0-leaf1").orElseThrow().lagMs() < 400
-                        && monitor.report("s0-hub1").orElseThrow().state() == ReplicaState.STREAMING);
+                .until(() -> monitor().report("s0-leaf1").orElseThrow().lagMs() < 400
+                        && monitor().report("s0-hub1").orElseThrow().state() == ReplicaState.STREAMING);
     }
 
     @Test
     void theLeaderPublishesToZooKeeperAndAnotherTakesOverWhenItStops() throws Exception {
         String path = ZooKeeperTopologyStore.clusterPath("monitor") + "/lag/s0-leaf1";
-        await().atMost(Duration.ofSeconds(15)).until(monitor::isLeader);
+        await().atMost(Duration.ofSeconds(15)).until(() -> monitor().isLeader());
         await().atMost(Duration.ofSeconds(10))
                 .until(() -> store.client().checkExists().forPath(path) != null);
         String json = new String(store.client().getData().forPath(path), StandardCharsets.UTF_8);
@@ -165,14 +152,12 @@ class ReplicationMonitorIT {
             standby.start();
             Thread.sleep(1000);
             assertThat(standby.isLeader()).isFalse();
-            monitor.close();
+            monitor().close();
             await().atMost(Duration.ofSeconds(15)).until(standby::isLeader);
             long before = observedAt(path);
             await().atMost(Duration.ofSeconds(10)).until(() -> observedAt(path) > before);
         }
-        monitor = new ReplicationMonitor(store, Duration.ofMillis(100), Duration.ofMillis(100), null, registry);
-        monitor.start();
-        await().atMost(Duration.ofSeconds(20)).until(() -> monitor.reports().size() == 3);
+        fixture.startMonitor();
     }
 
     private static long observedAt(String path) throws Exception {

@@ -193,26 +193,25 @@ public final class LogicalConnection implements ShardlineConnection {
             }
             return attach(r.primary(shard), shard);
         }
+        Physical p = attachReplica(chosen, shard);
+        if (p == null) {
+            Node other = runtime.chooseReplica(r, shard, new ReplicaChooser.Bound(maxStalenessMs, written));
+            p = other == null ? null : attachReplica(other, shard);
+        }
+        return p != null ? p : attach(r.primary(shard), shard);
+    }
+
+    /** A connection to a replica, or null (the replica ejected) when it cannot be reached. */
+    private Physical attachReplica(Node replica, int shard) throws SQLException {
         try {
-            return attach(chosen, shard);
+            return attach(replica, shard);
         } catch (SQLException e) {
             if (!ConnectionErrors.isConnectionError(e)) {
                 throw e;
             }
-            runtime.eject(chosen, e);
+            runtime.eject(replica, e);
+            return null;
         }
-        Node other = runtime.chooseReplica(r, shard, new ReplicaChooser.Bound(maxStalenessMs, written));
-        if (other != null) {
-            try {
-                return attach(other, shard);
-            } catch (SQLException e) {
-                if (!ConnectionErrors.isConnectionError(e)) {
-                    throw e;
-                }
-                runtime.eject(other, e);
-            }
-        }
-        return attach(r.primary(shard), shard);
     }
 
     private ReplicaChooser.Bound staleness() {
@@ -232,14 +231,9 @@ public final class LogicalConnection implements ShardlineConnection {
         if (candidate == null) {
             return null;
         }
-        Physical p;
-        try {
-            p = attach(candidate, shard);
-        } catch (SQLException e) {
-            if (ConnectionErrors.isConnectionError(e)) {
-                return null;
-            }
-            throw e;
+        Physical p = attachReplica(candidate, shard);
+        if (p == null) {
+            return null;
         }
         long deadline = System.nanoTime() + waitMs * 1_000_000;
         while (true) {
