@@ -131,6 +131,13 @@ public class RoutingBenchmark {
                         new Node("s" + id + "-leaf1", NodeRole.LEAF, "h", 5434, "s" + id + "-hub1")));
     }
 
+    /** Cache hit, hash, ring: the shard of a keyed statement. */
+    @Benchmark
+    public int routeKeyedStatement() throws SQLException {
+        Plan plan = routing.plan(SQL);
+        return routing.shardFor(plan, parameters[next++ & 1023]);
+    }
+
     /** Cache hit, hash, ring, lag-aware replica choice: what the driver adds to a keyed read. */
     @Benchmark
     public Node routeKeyedRead() throws SQLException {

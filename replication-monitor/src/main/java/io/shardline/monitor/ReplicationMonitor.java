@@ -355,6 +355,9 @@ public final class ReplicationMonitor implements AutoCloseable {
                         .withMode(CreateMode.PERSISTENT)
                         .forPath(path, data);
             }
+        } catch (InterruptedException e) {
+            // close() stops the sampling thread; nothing is lost by not publishing this sample
+            Thread.currentThread().interrupt();
         } catch (Exception e) {
             LOG.warn("could not publish the lag of {}: {}", report.node(), e.toString());
         }
