@@ -7,6 +7,7 @@ import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -57,6 +58,8 @@ final class ForegroundCluster {
                 .dir(dir.path())
                 .start();
         List<AutoCloseable> services = new CopyOnWriteArrayList<>();
+        // our hook stops the services first, then the cluster
+        cluster.disownShutdown();
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
@@ -71,14 +74,22 @@ final class ForegroundCluster {
                         },
                         "shardline-cluster-stop"));
         LocalTopology.publish(cluster.descriptor());
+        ZooKeeperTopologyStore store = null;
         if (withServices) {
-            ZooKeeperTopologyStore store =
-                    ZooKeeperTopologyStore.connect(cluster.zkConnectString(), cluster.name(), Duration.ofSeconds(10));
+            store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), cluster.name(), Duration.ofSeconds(10));
             services.add(store);
             services.add(MonitorCommand.start(store, 100, 200));
         }
         cluster.descriptor().write(dir.path());
         printSummary(cluster, (System.nanoTime() - started) / 1_000_000);
+        if (store != null) {
+            try {
+                services.add(DemoWorkload.start(out, cluster, store));
+            } catch (SQLException e) {
+                out.println("The sample workload could not start: " + e.getMessage());
+                out.flush();
+            }
+        }
         new CountDownLatch(1).await();
         return 0;
     }
@@ -129,6 +140,8 @@ final class ForegroundCluster {
         if (withServices) {
             out.println("Replication monitor: running (heartbeats every 100 ms; lag published to ZooKeeper)."
                     + " Watch it: ./shardline monitor --dir " + dir.path());
+            out.println("Sample workload: orders written and read through the driver (table " + DemoWorkload.TABLE
+                    + ", sharded by order_id); a line every 10 s below.");
             out.println();
         }
         out.println("Cluster descriptor: " + dir.path().resolve("cluster.json"));

@@ -178,6 +178,21 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /**
+     * Leaves stopping the cluster at JVM exit to the caller, who closes it from its own shutdown hook after
+     * what uses the cluster has stopped (so that it does not see its servers vanish first).
+     */
+    public synchronized void disownShutdown() {
+        if (shutdownHook != null) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException e) {
+                // already shutting down: the hook runs anyway
+            }
+            shutdownHook = null;
+        }
+    }
+
+    /**
      * Stops every server (fast shutdown, leaves first) and ZooKeeper, and deletes the data when the builder
      * chose the directory. Safe to call twice; a second caller returns once the first has finished.
      */

@@ -21,6 +21,7 @@ import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,6 +34,10 @@ import org.slf4j.LoggerFactory;
  * {@link #setApplyDelay(Duration)}.
  */
 public final class PgNode {
+    private static final Optional<Path> SETSID = Stream.of("/usr/bin/setsid", "/bin/setsid")
+            .map(Path::of)
+            .filter(Files::isExecutable)
+            .findFirst();
     private static final Logger LOG = LoggerFactory.getLogger(PgNode.class);
     private static final String HOST = "127.0.0.1";
     private static final long STOP_TIMEOUT_SECONDS = 60;
@@ -161,8 +166,13 @@ public final class PgNode {
         if (isRunning()) {
             return;
         }
-        List<String> command =
-                List.of(binaries.binary("postgres"), "-D", dataDir.toString(), "-p", String.valueOf(port));
+        List<String> command = new ArrayList<>();
+        if (SETSID.isPresent()) {
+            // its own session: a Ctrl-C in the terminal stops the JVM, which stops the servers in order,
+            // instead of reaching every postgres at once
+            command.add(SETSID.get().toString());
+        }
+        command.addAll(List.of(binaries.binary("postgres"), "-D", dataDir.toString(), "-p", String.valueOf(port)));
         try {
             Files.writeString(
                     logFile,
