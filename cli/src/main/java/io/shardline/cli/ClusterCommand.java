@@ -1,21 +1,28 @@
 package io.shardline.cli;
 
+import io.shardline.compose.ClusterDescriptor;
 import io.shardline.compose.ClusterDirectory;
+import io.shardline.compose.LocalCluster;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
+import org.apache.curator.framework.CuratorFramework;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code shardline cluster up|down}: local clusters of real PostgreSQL processes. */
+/** {@code shardline cluster up|down|add-shard}: local clusters of real PostgreSQL processes. */
 @Command(
         name = "cluster",
         mixinStandardHelpOptions = true,
         description = "Start and stop local clusters (real PostgreSQL processes and ZooKeeper on this machine).",
-        subcommands = {ClusterCommand.Up.class, ClusterCommand.Down.class})
+        subcommands = {ClusterCommand.Up.class, ClusterCommand.Down.class, ClusterCommand.AddShard.class})
 final class ClusterCommand {
 
     @Command(
@@ -74,6 +81,48 @@ final class ClusterCommand {
                             stopped == 0
                                     ? "Nothing was running from " + cluster.path() + "."
                                     : "Stopped the local cluster in " + cluster.path() + "; its data is kept there.");
+            return 0;
+        }
+    }
+
+    @Command(
+            name = "add-shard",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Start one more shard in a running local cluster (a primary, hubs and leaves like the others) and"
+                        + " register it in the topology as an empty shard: it owns no key ranges until a move gives"
+                        + " it some.",
+                "Updates DIR/cluster.json; 'cluster down' (or Ctrl-C of 'cluster up' / 'demo') stops it too."
+            })
+    static final class AddShard implements Callable<Integer> {
+        @Option(names = "--dir", required = true, description = "The directory of the running local cluster.")
+        Path dir;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            ClusterDescriptor before = ClusterDescriptor.read(dir);
+            long started = System.nanoTime();
+            ClusterDescriptor after = LocalCluster.addShardTo(dir);
+            List<ClusterDescriptor.Node> added = after.nodes().stream()
+                    .filter(n -> !before.nodes().contains(n))
+                    .toList();
+            int shard = added.get(0).shard();
+            ClusterTopology registered;
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(after.zk(), Duration.ofSeconds(10))) {
+                registered = ZooKeeperTopologyStore.updateTopology(
+                        client, after.name(), t -> t.withShard(LocalTopology.shard(after, shard)));
+            }
+            out.printf(
+                    "Shard %d is up in %.1f s and registered (topology version %d); it owns no key ranges yet.%n",
+                    shard, (System.nanoTime() - started) / 1e9, registered.version());
+            for (ClusterDescriptor.Node n : added) {
+                out.printf("  %-12s %s:%-6d %s%n", n.name(), n.host(), n.port(), n.role());
+            }
+            out.println("Plan a move of ranges to it: ./shardline move plan --dir " + dir);
             return 0;
         }
     }

@@ -34,4 +34,10 @@ final class ClusterTarget {
     String name() throws IOException {
         return dir != null ? ClusterDescriptor.read(dir).name() : remote.name;
     }
+
+    /** The database password for the nodes: {@code SHARDLINE_PASSWORD}, else {@code PGPASSWORD}, else none. */
+    static String password() {
+        String password = System.getenv("SHARDLINE_PASSWORD");
+        return password != null ? password : System.getenv("PGPASSWORD");
+    }
 }

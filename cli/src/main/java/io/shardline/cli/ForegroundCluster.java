@@ -97,6 +97,7 @@ final class ForegroundCluster {
     private void stop(LocalCluster cluster) {
         cluster.close();
         try {
+            dir.stopServers(Duration.ofSeconds(30));
             if (deleteOnExit) {
                 dir.discardStoppedCluster();
                 Files.deleteIfExists(dir.path());

@@ -24,17 +24,22 @@ final class LocalTopology {
                 .distinct()
                 .count();
         for (int id = 0; id < shardCount; id++) {
-            List<Node> nodes = d.shard(id).stream()
-                    .map(n -> new Node(
-                            n.name(),
-                            NodeRole.valueOf(n.role().toUpperCase(Locale.ROOT)),
-                            n.host(),
-                            n.port(),
-                            n.upstream()))
-                    .toList();
-            shards.add(new Shard(id, nodes));
+            shards.add(shard(d, id));
         }
         return new ClusterTopology(d.name(), 1, d.database(), d.user(), 0, shards, List.of());
+    }
+
+    /** Shard {@code id} of a local cluster as the topology describes it. */
+    static Shard shard(ClusterDescriptor d, int id) {
+        List<Node> nodes = d.shard(id).stream()
+                .map(n -> new Node(
+                        n.name(),
+                        NodeRole.valueOf(n.role().toUpperCase(Locale.ROOT)),
+                        n.host(),
+                        n.port(),
+                        n.upstream()))
+                .toList();
+        return new Shard(id, nodes);
     }
 
     /** Writes the topology and an even ring of a freshly started local cluster to its ZooKeeper. */

@@ -77,9 +77,7 @@ final class MonitorCommand implements Callable<Integer> {
     }
 
     static ReplicationMonitor start(ZooKeeperTopologyStore store, int heartbeatMs, int sampleMs) {
-        String password = System.getenv("SHARDLINE_PASSWORD") != null
-                ? System.getenv("SHARDLINE_PASSWORD")
-                : System.getenv("PGPASSWORD");
+        String password = ClusterTarget.password();
         ReplicationMonitor monitor = new ReplicationMonitor(
                 store, Duration.ofMillis(heartbeatMs), Duration.ofMillis(sampleMs), password, null);
         monitor.start();

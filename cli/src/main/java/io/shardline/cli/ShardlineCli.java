@@ -24,6 +24,7 @@ import picocli.CommandLine.Spec;
             TableCommand.class,
             TopologyCommand.class,
             MonitorCommand.class,
+            MoveCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class ShardlineCli implements Runnable {

@@ -4,6 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.ClusterDescriptor;
+import io.shardline.rebalancer.MovePlan;
+import io.shardline.router.ShardlineDriver;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
+import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -11,12 +16,15 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -64,6 +72,68 @@ class ClusterCommandIT {
                     .contains("s1-leaf1")
                     .contains("public.users")
                     .contains("ring version 1: 32 ranges");
+
+            // a third shard, started by this JVM while 'cluster up' owns the cluster
+            StringWriter addOut = new StringWriter();
+            CommandLine add = ShardlineCli.commandLine();
+            add.setOut(new PrintWriter(addOut));
+            assertThat(add.execute("cluster", "add-shard", "--dir", dir.toString()))
+                    .isZero();
+            assertThat(addOut.toString())
+                    .contains(
+                            "Shard 2 is up", "registered (topology version 3); it owns no key ranges yet", "s2-leaf1");
+            ClusterDescriptor grown = ClusterDescriptor.read(dir);
+            assertThat(grown.nodes()).hasSize(9);
+            ClusterDescriptor.Node newLeaf = grown.shard(2).get(2);
+            try (Connection c = DriverManager.getConnection(
+                    "jdbc:postgresql://" + newLeaf.host() + ":" + newLeaf.port() + "/" + grown.database(),
+                    grown.user(),
+                    "")) {
+                assertThat(c.createStatement()
+                                .executeQuery("SELECT pg_is_in_recovery()")
+                                .next())
+                        .isTrue();
+            }
+            StringWriter grownShown = new StringWriter();
+            CommandLine showAgain = ShardlineCli.commandLine();
+            showAgain.setOut(new PrintWriter(grownShown));
+            assertThat(showAgain.execute("topology", "show", "--dir", dir.toString()))
+                    .isZero();
+            assertThat(grownShown.toString()).contains("shard 2: 0 range(s), 0.0% of the hash space", "s2-hub1");
+
+            // the plan counts the rows that would move to the empty shard
+            try (Connection c = DriverManager.getConnection(grown.jdbcUrl());
+                    Statement st = c.createStatement()) {
+                st.execute("CREATE TABLE users (user_id bigint PRIMARY KEY, name text)");
+                try (PreparedStatement insert = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, ?)")) {
+                    for (long k = 1; k <= 5000; k++) {
+                        insert.setLong(1, k);
+                        insert.setString(2, "u" + k);
+                        insert.addBatch();
+                    }
+                    insert.executeBatch();
+                }
+            } finally {
+                ShardlineDriver.closeAll();
+            }
+            HashRing ring;
+            try (ZooKeeperTopologyStore store =
+                    ZooKeeperTopologyStore.connect(grown.zk(), grown.name(), Duration.ofSeconds(10))) {
+                ring = store.snapshot().ring();
+            }
+            MovePlan expected = MovePlan.fillEmptyShards(ring, List.of(2));
+            long moving = LongStream.rangeClosed(1, 5000)
+                    .filter(k ->
+                            ring.shardFor(KeyHash.hashInt8(k)) != expected.to().shardFor(KeyHash.hashInt8(k)))
+                    .count();
+            StringWriter planOut = new StringWriter();
+            CommandLine plan = ShardlineCli.commandLine();
+            plan.setOut(new PrintWriter(planOut));
+            assertThat(plan.execute("move", "plan", "--dir", dir.toString())).isZero();
+            assertThat(planOut.toString())
+                    .contains("ring version 1 -> 2, filling empty shard(s) [2]")
+                    .contains("shard 0 -> shard 2:", "shard 1 -> shard 2:")
+                    .contains(String.format("Total: %,d rows", moving));
 
             StringWriter downOut = new StringWriter();
             CommandLine cli = ShardlineCli.commandLine();

@@ -114,6 +114,19 @@ public final class ClusterDirectory {
             }
             stopped++;
         }
+        stopped += stopServers(timeout);
+        markStopped();
+        return stopped;
+    }
+
+    /**
+     * Stops every PostgreSQL server of this directory still running — also those of shards added by another
+     * process ({@code cluster add-shard}), which the owner's {@link LocalCluster} does not know (fast
+     * shutdown, then SIGKILL after {@code timeout}).
+     *
+     * @return how many servers were stopped
+     */
+    public int stopServers(Duration timeout) throws IOException {
         List<ProcessHandle> postmasters = runningPostmasters();
         postmasters.forEach(p -> PgNode.signal(p.pid(), "INT"));
         for (ProcessHandle p : postmasters) {
@@ -122,10 +135,8 @@ public final class ClusterDirectory {
                 p.destroyForcibly();
                 PgNode.awaitExit(p, Duration.ofSeconds(10));
             }
-            stopped++;
         }
-        markStopped();
-        return stopped;
+        return postmasters.size();
     }
 
     /** The postmasters of this directory's nodes that are alive. */

@@ -1,8 +1,6 @@
 package io.shardline.compose;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
@@ -52,6 +50,9 @@ public final class LocalCluster implements AutoCloseable {
     private final AtomicReference<State> state = new AtomicReference<>(State.STARTING);
     private EmbeddedZooKeeper zooKeeper;
     private Thread shutdownHook;
+    private ShardStarter starter;
+    private int hubsPerShard;
+    private int leavesPerShard;
 
     private enum State {
         STARTING,
@@ -164,15 +165,8 @@ public final class LocalCluster implements AutoCloseable {
 
     /** What {@code cluster.json} holds for this cluster. */
     public ClusterDescriptor descriptor() {
-        List<ClusterDescriptor.Node> described = nodes.stream()
-                .map(n -> new ClusterDescriptor.Node(
-                        n.name(),
-                        n.shard(),
-                        n.role().jsonName(),
-                        n.host(),
-                        n.port(),
-                        n.upstream().map(PgNode::name).orElse(null)))
-                .toList();
+        List<ClusterDescriptor.Node> described =
+                nodes.stream().map(LocalCluster::describe).toList();
         return new ClusterDescriptor(
                 name, zkConnectString(), database, ServerUser.POSTGRES, null, shardlineUrl(), described);
     }
@@ -239,37 +233,20 @@ public final class LocalCluster implements AutoCloseable {
         Set<Integer> ports = new HashSet<>();
         try {
             Path nodesDir = dir.resolve("nodes");
-            Path logsDir = Files.createDirectories(dir.resolve("logs"));
+            Files.createDirectories(dir.resolve("logs"));
             Files.createDirectories(nodesDir);
             serverUser.handOver(nodesDir);
             serverUser.checkWritable(nodesDir);
-
-            zooKeeper = EmbeddedZooKeeper.start(dir.resolve("zookeeper"), freePort(ports));
-            LOG.info("ZooKeeper is up on {}", zooKeeper.connectString());
-
             Map<String, String> clusterSettings = new LinkedHashMap<>(BASE_SETTINGS);
             clusterSettings.putAll(b.settings);
+            starter = new ShardStarter(dir, database, binaries, serverUser, clusterSettings, b.nodeSettings, ports);
+            hubsPerShard = b.hubs;
+            leavesPerShard = b.leaves;
+
+            zooKeeper = EmbeddedZooKeeper.start(dir.resolve("zookeeper"), starter.reservePort());
+            LOG.info("ZooKeeper is up on {}", zooKeeper.connectString());
             for (int shard = 0; shard < b.shards; shard++) {
-                PgNode primary = newNode(
-                        "s" + shard + "-primary", shard, NodeRole.PRIMARY, null, b, binaries, serverUser, ports);
-                primary.initPrimary(clusterSettings);
-                primary.start();
-                primary.execute("CREATE DATABASE \"" + database.replace("\"", "\"\"") + "\"");
-                List<PgNode> hubs = new ArrayList<>();
-                for (int i = 1; i <= b.hubs; i++) {
-                    PgNode hub = newNode(
-                            "s" + shard + "-hub" + i, shard, NodeRole.HUB, primary, b, binaries, serverUser, ports);
-                    hub.initStandby();
-                    hub.start();
-                    hubs.add(hub);
-                }
-                for (int j = 1; j <= b.leaves; j++) {
-                    PgNode hub = hubs.get((j - 1) % hubs.size());
-                    PgNode leaf = newNode(
-                            "s" + shard + "-leaf" + j, shard, NodeRole.LEAF, hub, b, binaries, serverUser, ports);
-                    leaf.initStandby();
-                    leaf.start();
-                }
+                starter.start(shard, b.hubs, b.leaves, nodes);
             }
             for (PgNode node : nodes) {
                 if (node.role() != NodeRole.PRIMARY) {
@@ -281,44 +258,86 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    private PgNode newNode(
-            String nodeName,
-            int shard,
-            NodeRole role,
-            PgNode upstream,
-            Builder b,
-            PgBinaries binaries,
-            ServerUser serverUser,
-            Set<Integer> ports) {
-        PgNode node = new PgNode(
-                nodeName,
+    /**
+     * Starts one more shard of the same shape as the others (a primary, its hubs and leaves) and returns its
+     * nodes, primary first, once every standby streams. It is not registered anywhere: the caller adds it to
+     * the topology (it owns no ranges until a move gives it some). {@link #close()} stops it with the rest.
+     *
+     * @throws LocalClusterException when a server does not start; the new shard's servers are stopped then
+     */
+    public synchronized List<PgNode> addShard() {
+        if (state.get() != State.STARTED) {
+            throw new IllegalStateException("cluster " + name + " is not running");
+        }
+        int shard = nodes.stream().mapToInt(PgNode::shard).max().orElse(-1) + 1;
+        List<PgNode> added = starter.startStreaming(shard, hubsPerShard, leavesPerShard, Duration.ofSeconds(120));
+        nodes.addAll(added);
+        LOG.info(
+                "shard {} of local cluster {} is up: {}",
                 shard,
-                role,
-                upstream,
-                freePort(ports),
-                dir.resolve("nodes").resolve(nodeName),
-                dir.resolve("logs").resolve(nodeName + ".log"),
-                database,
-                binaries,
-                serverUser,
-                b.nodeSettings.getOrDefault(nodeName, Map.of()));
-        nodes.add(node);
-        return node;
+                name,
+                added.stream().map(PgNode::name).toList());
+        return List.copyOf(added);
     }
 
-    private static int freePort(Set<Integer> taken) {
-        for (int attempt = 0; attempt < 100; attempt++) {
-            try (ServerSocket socket = new ServerSocket(0)) {
-                socket.setReuseAddress(true);
-                int port = socket.getLocalPort();
-                if (taken.add(port)) {
-                    return port;
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException("could not find a free TCP port", e);
-            }
+    /**
+     * Adds a shard to the local cluster running from {@code dir} in another process (the {@code shardline}
+     * command's JVM), like {@link #addShard()}: same shape as shard 0, default server settings. Its servers run
+     * on after this JVM exits; {@code cluster down} and the owner's Ctrl-C stop them with the rest
+     * ({@link ClusterDirectory#stop}). {@code cluster.json} is rewritten with the new nodes.
+     *
+     * @return the updated descriptor
+     * @throws IOException when {@code dir} holds no running cluster
+     * @throws LocalClusterException when a server does not start; the new shard's servers are stopped then
+     */
+    public static ClusterDescriptor addShardTo(Path dir) throws IOException {
+        ClusterDirectory directory = ClusterDirectory.of(dir);
+        if (directory.runningOwner().isEmpty()) {
+            throw new IOException("no local cluster is running from " + dir + ": start one with ./shardline cluster"
+                    + " up --dir " + dir);
         }
-        throw new LocalClusterException("could not find a free TCP port after 100 attempts");
+        ClusterDescriptor described = ClusterDescriptor.read(dir);
+        List<ClusterDescriptor.Node> shard0 = described.shard(0);
+        int hubs = (int) shard0.stream().filter(n -> n.role().equals("hub")).count();
+        int leaves = (int) shard0.stream().filter(n -> n.role().equals("leaf")).count();
+        int shard = described.nodes().stream()
+                        .mapToInt(ClusterDescriptor.Node::shard)
+                        .max()
+                        .orElse(-1)
+                + 1;
+        Set<Integer> ports = new HashSet<>();
+        described.nodes().forEach(n -> ports.add(n.port()));
+        ShardStarter starter = new ShardStarter(
+                dir.toAbsolutePath(),
+                described.database(),
+                PgBinaries.locate(null),
+                ServerUser.detect(),
+                BASE_SETTINGS,
+                Map.of(),
+                ports);
+        List<PgNode> added = starter.startStreaming(shard, hubs, leaves, Duration.ofSeconds(120));
+        List<ClusterDescriptor.Node> all = new ArrayList<>(described.nodes());
+        added.forEach(n -> all.add(describe(n)));
+        ClusterDescriptor updated = new ClusterDescriptor(
+                described.name(),
+                described.zk(),
+                described.database(),
+                described.user(),
+                described.password(),
+                described.jdbcUrl(),
+                all);
+        updated.write(dir);
+        return updated;
+    }
+
+    private static ClusterDescriptor.Node describe(PgNode n) {
+        return new ClusterDescriptor.Node(
+                n.name(),
+                n.shard(),
+                n.role().jsonName(),
+                n.host(),
+                n.port(),
+                n.upstream().map(PgNode::name).orElse(null));
     }
 
     private static Map<String, String> baseSettings() {

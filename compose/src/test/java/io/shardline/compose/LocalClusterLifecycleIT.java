@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 class LocalClusterLifecycleIT {
 
     @Test
-    void closeStopsEveryProcessItStarted() {
+    void closeStopsEveryProcessItStartedAddedShardsIncluded() {
         LocalCluster cluster = LocalCluster.builder()
                 .name("lifecycle")
                 .shards(1)
@@ -21,6 +21,12 @@ class LocalClusterLifecycleIT {
                 .leaves(2)
                 .start();
         Path dir = cluster.dir();
+        List<PgNode> added = cluster.addShard();
+        assertThat(added).extracting(PgNode::name).containsExactly("s1-primary", "s1-hub1", "s1-leaf1", "s1-leaf2");
+        assertThat(cluster.shardCount()).isEqualTo(2);
+        assertThat(cluster.node("s1-leaf2").upstream().orElseThrow().name()).isEqualTo("s1-hub1");
+        assertThat(cluster.node("s1-leaf2").queryString("SELECT pg_is_in_recovery()::text"))
+                .isEqualTo("true");
         List<ProcessHandle> started = new ArrayList<>();
         for (PgNode node : cluster.nodes()) {
             ProcessHandle postmaster =
@@ -28,7 +34,7 @@ class LocalClusterLifecycleIT {
             started.add(postmaster);
             postmaster.descendants().forEach(started::add);
         }
-        assertThat(processesMentioning(dir)).hasSizeGreaterThanOrEqualTo(4);
+        assertThat(processesMentioning(dir)).hasSizeGreaterThanOrEqualTo(8);
 
         cluster.close();
 

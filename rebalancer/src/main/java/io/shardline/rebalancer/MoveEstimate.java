@@ -1,0 +1,113 @@
+package io.shardline.rebalancer;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.Node;
+import io.shardline.topology.ShardedTable;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * How much a {@link MovePlan} copies: rows and bytes per transfer and sharded table, counted on the source
+ * primaries with the same hash predicate the move's publication will use, and the time that takes at an
+ * assumed copy rate.
+ *
+ * @param copyBytesPerSecond the rate the time estimate assumes
+ */
+public record MoveEstimate(MovePlan plan, List<TransferEstimate> transfers, double copyBytesPerSecond) {
+    public MoveEstimate {
+        transfers = List.copyOf(transfers);
+    }
+
+    /** Opens a connection to a node (the caller supplies credentials). */
+    @FunctionalInterface
+    public interface Connector {
+        Connection connect(Node node) throws SQLException;
+    }
+
+    /**
+     * Rows of one table that move.
+     *
+     * @param missing the table is declared sharded but does not exist on the source shard (nothing to copy)
+     */
+    public record TableEstimate(ShardedTable table, long rows, long bytes, boolean missing) {}
+
+    /** What one transfer copies. */
+    public record TransferEstimate(MovePlan.Transfer transfer, List<TableEstimate> tables) {
+        public TransferEstimate {
+            tables = List.copyOf(tables);
+        }
+
+        public long rows() {
+            return tables.stream().mapToLong(TableEstimate::rows).sum();
+        }
+
+        public long bytes() {
+            return tables.stream().mapToLong(TableEstimate::bytes).sum();
+        }
+    }
+
+    public long rows() {
+        return transfers.stream().mapToLong(TransferEstimate::rows).sum();
+    }
+
+    public long bytes() {
+        return transfers.stream().mapToLong(TransferEstimate::bytes).sum();
+    }
+
+    /** The copy time at {@link #copyBytesPerSecond()}, transfers one after another. */
+    public Duration time() {
+        return Duration.ofMillis((long) Math.ceil(bytes() * 1000.0 / copyBytesPerSecond));
+    }
+
+    /**
+     * Counts what {@code plan} moves of every sharded table of {@code topology}.
+     *
+     * @throws SQLException when a source primary cannot be queried (other than a table missing there)
+     */
+    public static MoveEstimate of(
+            ClusterTopology topology, MovePlan plan, Connector connector, double copyBytesPerSecond)
+            throws SQLException {
+        List<TransferEstimate> estimates = new ArrayList<>();
+        for (MovePlan.Transfer transfer : plan.transfers()) {
+            Node source = topology.shard(transfer.source()).primary();
+            List<TableEstimate> tables = new ArrayList<>();
+            try (Connection c = connector.connect(source)) {
+                for (ShardedTable table : topology.tables()) {
+                    tables.add(count(c, table, transfer));
+                }
+            }
+            estimates.add(new TransferEstimate(transfer, tables));
+        }
+        return new MoveEstimate(plan, estimates, copyBytesPerSecond);
+    }
+
+    private static TableEstimate count(Connection c, ShardedTable table, MovePlan.Transfer transfer)
+            throws SQLException {
+        String hash = table.keyType().sqlHashExpression(quote(table.keyColumn()));
+        String sql = "SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) FROM " + quote(table.schema()) + "."
+                + quote(table.table()) + " t WHERE " + transfer.sqlPredicate(hash);
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return new TableEstimate(table, rs.getLong(1), rs.getLong(2), false);
+        } catch (SQLException e) {
+            if ("42P01".equals(e.getSQLState())) {
+                return new TableEstimate(table, 0, 0, true);
+            }
+            throw new SQLException(
+                    "counting the rows of " + table.qualifiedName() + " that move from shard " + transfer.source()
+                            + ": " + e.getMessage(),
+                    e.getSQLState(),
+                    e);
+        }
+    }
+
+    static String quote(String identifier) {
+        return "\"" + identifier.replace("\"", "\"\"") + "\"";
+    }
+}
