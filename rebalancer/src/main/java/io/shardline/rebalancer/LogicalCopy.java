@@ -1,0 +1,332 @@
+package io.shardline.rebalancer;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.Lsn;
+import io.shardline.topology.Node;
+import io.shardline.topology.ShardedTable;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The data path of one transfer of a move, on PostgreSQL's own logical replication: the sharded tables'
+ * schema copied to the target, a publication on the source whose row filter selects the moving hash ranges,
+ * a subscription on the target that copies them ({@code copy_data = true}) and then streams every later
+ * change, and the cleanup. Every step checks what exists first, so it can run again after a crash.
+ *
+ * <p>Names: publication, subscription and replication slot are all {@code shardline_<move>_<source>_<target>}.
+ */
+public final class LogicalCopy {
+    private final String name;
+    private final MovePlan.Transfer transfer;
+    private final ClusterTopology topology;
+    private final Node source;
+    private final Node target;
+    private final MoveEstimate.Connector connector;
+    private final SchemaCopier schema;
+
+    /**
+     * @param moveId a short id of the move: letters, digits and underscores
+     * @param schema copies a table's DDL from the source to the target (pg_dump)
+     */
+    public LogicalCopy(
+            String moveId,
+            MovePlan.Transfer transfer,
+            ClusterTopology topology,
+            MoveEstimate.Connector connector,
+            SchemaCopier schema) {
+        if (!moveId.matches("[a-z0-9_]{1,32}")) {
+            throw new IllegalArgumentException("a move id is 1-32 of a-z, 0-9 and _, not '" + moveId + "'");
+        }
+        this.name = "shardline_" + moveId + "_" + transfer.source() + "_" + transfer.target();
+        this.transfer = transfer;
+        this.topology = topology;
+        this.source = topology.shard(transfer.source()).primary();
+        this.target = topology.shard(transfer.target()).primary();
+        this.connector = connector;
+        this.schema = schema;
+    }
+
+    /** Copies a sharded table's definition (columns, keys, indexes) from the source to the target primary. */
+    @FunctionalInterface
+    public interface SchemaCopier {
+        void copy(ShardedTable table, Node from, Node to) throws MoveException;
+    }
+
+    /** The publication's, subscription's and slot's name. */
+    public String name() {
+        return name;
+    }
+
+    /**
+     * Checks what logical replication of the moving rows needs, before anything is created.
+     *
+     * @throws MoveException listing every unmet precondition, each with what to do
+     */
+    public void checkPreconditions() throws MoveException {
+        List<String> problems = new ArrayList<>();
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            String walLevel = single(s, "SHOW wal_level");
+            if (!walLevel.equals("logical")) {
+                problems.add("shard " + transfer.source() + " (" + source.name() + ") runs with wal_level=" + walLevel
+                        + ": set wal_level = logical and restart it");
+            }
+            long freeSlots = Long.parseLong(single(
+                    s,
+                    "SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM"
+                            + " pg_replication_slots)"));
+            boolean ours = exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "'");
+            if (freeSlots < 1 && !ours) {
+                problems.add("shard " + transfer.source() + " (" + source.name() + ") has no free replication slot:"
+                        + " raise max_replication_slots");
+            }
+            for (ShardedTable table : topology.tables()) {
+                String key = keyProblem(c, table);
+                if (key != null) {
+                    problems.add(key);
+                }
+            }
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "checking shard " + transfer.source() + " (" + source.name() + "): " + e.getMessage(), e);
+        }
+        if (!problems.isEmpty()) {
+            throw new MoveException("cannot move shard " + transfer.source() + " -> " + transfer.target() + ": "
+                    + String.join("; ", problems));
+        }
+    }
+
+    private static String keyProblem(Connection c, ShardedTable table) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_class r JOIN pg_namespace n"
+                + " ON n.oid = r.relnamespace WHERE n.nspname = ? AND r.relname = ?),"
+                + " EXISTS (SELECT 1 FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid JOIN pg_namespace n ON"
+                + " n.oid = r.relnamespace WHERE n.nspname = ? AND r.relname = ? AND i.indisprimary),"
+                + " EXISTS (SELECT 1 FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid JOIN pg_namespace n ON"
+                + " n.oid = r.relnamespace JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = ANY(i.indkey)"
+                + " WHERE n.nspname = ? AND r.relname = ? AND i.indisprimary AND a.attname = ?)")) {
+            ps.setString(1, table.schema());
+            ps.setString(2, table.table());
+            ps.setString(3, table.schema());
+            ps.setString(4, table.table());
+            ps.setString(5, table.schema());
+            ps.setString(6, table.table());
+            ps.setString(7, table.keyColumn());
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                if (!rs.getBoolean(1)) {
+                    return null; // declared but not created: nothing to copy
+                }
+                if (!rs.getBoolean(2)) {
+                    return table.qualifiedName() + " has no primary key: logical replication needs one to replicate"
+                            + " updates and deletes (ALTER TABLE ... ADD PRIMARY KEY (" + table.keyColumn() + ", ...))";
+                }
+                if (!rs.getBoolean(3)) {
+                    return "the primary key of " + table.qualifiedName() + " does not contain its shard key "
+                            + table.keyColumn() + ": the publication's row filter can only use replica identity"
+                            + " columns";
+                }
+                return null;
+            }
+        }
+    }
+
+    /** SCHEMA: every sharded table that exists on the source and not yet on the target is created there. */
+    public void createSchema() throws MoveException {
+        for (ShardedTable table : existingTables()) {
+            if (!tableExists(target, table)) {
+                schema.copy(table, source, target);
+            }
+        }
+    }
+
+    /**
+     * COPYING: the publication (row filter on the moving ranges) on the source and the subscription on the
+     * target, which copies the existing rows and then streams changes.
+     *
+     * @param sourceConnInfo how the target reaches the source, e.g. {@code host=... port=... dbname=... user=...}
+     */
+    public void startCopy(String sourceConnInfo) throws MoveException {
+        List<ShardedTable> tables = existingTables();
+        if (tables.isEmpty()) {
+            return;
+        }
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            if (!exists(s, "SELECT 1 FROM pg_publication WHERE pubname = '" + name + "'")) {
+                List<String> members = new ArrayList<>();
+                for (ShardedTable t : tables) {
+                    String hash = t.keyType().sqlHashExpression(MoveEstimate.quote(t.keyColumn()));
+                    members.add(qualified(t) + " WHERE (" + transfer.sqlPredicate(hash) + ")");
+                }
+                s.execute("CREATE PUBLICATION " + name + " FOR TABLE " + String.join(", ", members)
+                        + " WITH (publish = 'insert, update, delete, truncate')");
+            }
+        } catch (SQLException e) {
+            throw new MoveException("creating publication " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
+            if (!exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'")) {
+                s.execute("CREATE SUBSCRIPTION " + name + " CONNECTION '" + sourceConnInfo.replace("'", "''")
+                        + "' PUBLICATION " + name + " WITH (copy_data = true, slot_name = '" + name + "')");
+            }
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "creating subscription " + name + " on " + target.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Progress of the copy.
+     *
+     * @param tablesReady tables whose initial copy is done and that stream changes ({@code pg_subscription_rel} 'r')
+     * @param tables tables being copied
+     * @param lagBytes WAL of the source the target has not confirmed yet; -1 before the slot exists
+     */
+    public record Progress(int tablesReady, int tables, long lagBytes) {
+        public boolean copied() {
+            return tablesReady == tables;
+        }
+    }
+
+    public Progress progress() throws MoveException {
+        int tables = existingTables().size();
+        int ready;
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
+            ready = Integer.parseInt(single(
+                    s,
+                    "SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE"
+                            + " s.subname = '" + name + "' AND r.srsubstate = 'r'"));
+        } catch (SQLException e) {
+            throw new MoveException("reading the copy state on " + target.name() + ": " + e.getMessage(), e);
+        }
+        return new Progress(ready, tables, lagBytes());
+    }
+
+    /** The source's current WAL position: after a fence, the target must apply up to here. */
+    public long sourceLsn() throws MoveException {
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            return Lsn.parse(single(s, "SELECT pg_current_wal_lsn()::text"));
+        } catch (SQLException e) {
+            throw new MoveException("reading the WAL position of " + source.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether the target has applied and confirmed the source's WAL up to {@code lsn}. */
+    public boolean appliedUpTo(long lsn) throws MoveException {
+        return confirmedLsn() >= lsn;
+    }
+
+    private long lagBytes() throws MoveException {
+        long confirmed = confirmedLsn();
+        return confirmed < 0 ? -1 : Math.max(0, sourceLsn() - confirmed);
+    }
+
+    private long confirmedLsn() throws MoveException {
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE"
+                        + " slot_name = '" + name + "'")) {
+            return rs.next() && rs.getString(1) != null ? Lsn.parse(rs.getString(1)) : -1;
+        } catch (SQLException e) {
+            throw new MoveException("reading slot " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Drops the subscription (and with it the slot on the source) and the publication; idempotent. */
+    public void dropReplication() throws MoveException {
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
+            if (exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'")) {
+                s.execute("DROP SUBSCRIPTION " + name);
+            }
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "dropping subscription " + name + " on " + target.name() + ": " + e.getMessage(), e);
+        }
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            s.execute("DROP PUBLICATION IF EXISTS " + name);
+            if (exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "'")) {
+                s.execute("SELECT pg_drop_replication_slot('" + name + "')");
+            }
+        } catch (SQLException e) {
+            throw new MoveException("dropping publication " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Deletes the rows of the moving ranges from {@code node} (the source after the switch, or the target when
+     * a move is aborted), {@code batch} rows per statement; returns how many.
+     */
+    public long deleteMovingRows(Node node, int batch) throws MoveException {
+        long deleted = 0;
+        try (Connection c = connector.connect(node)) {
+            for (ShardedTable t : existingTables()) {
+                String key = MoveEstimate.quote(t.keyColumn());
+                String predicate = transfer.sqlPredicate(t.keyType().sqlHashExpression(key));
+                String sql = "DELETE FROM " + qualified(t) + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + qualified(t)
+                        + " WHERE " + predicate + " LIMIT " + batch + "))";
+                try (Statement s = c.createStatement()) {
+                    int n;
+                    do {
+                        n = s.executeUpdate(sql);
+                        deleted += n;
+                    } while (n > 0);
+                }
+            }
+        } catch (SQLException e) {
+            throw new MoveException("deleting moved rows on " + node.name() + ": " + e.getMessage(), e);
+        }
+        return deleted;
+    }
+
+    private List<ShardedTable> existingTables() throws MoveException {
+        List<ShardedTable> existing = new ArrayList<>();
+        for (ShardedTable t : topology.tables()) {
+            if (tableExists(source, t)) {
+                existing.add(t);
+            }
+        }
+        return existing;
+    }
+
+    private boolean tableExists(Node node, ShardedTable t) throws MoveException {
+        try (Connection c = connector.connect(node);
+                PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+            ps.setString(1, qualified(t));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "looking up " + t.qualifiedName() + " on " + node.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    static String qualified(ShardedTable t) {
+        return MoveEstimate.quote(t.schema()) + "." + MoveEstimate.quote(t.table());
+    }
+
+    private static String single(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1).toLowerCase(Locale.ROOT);
+        }
+    }
+
+    private static boolean exists(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            return rs.next();
+        }
+    }
+}

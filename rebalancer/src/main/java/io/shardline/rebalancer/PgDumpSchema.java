@@ -1,0 +1,142 @@
+package io.shardline.rebalancer;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.Node;
+import io.shardline.topology.ShardedTable;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+/**
+ * Copies a table's definition with {@code pg_dump --schema-only --table}: columns, defaults, constraints and
+ * indexes exactly as on the source. The password, if any, goes to pg_dump through {@code PGPASSWORD} in its
+ * environment, never on its command line.
+ */
+public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
+    private final Path pgDump;
+    private final ClusterTopology topology;
+    private final String password;
+    private final MoveEstimate.Connector connector;
+
+    public PgDumpSchema(Path pgDump, ClusterTopology topology, String password, MoveEstimate.Connector connector) {
+        this.pgDump = pgDump;
+        this.topology = topology;
+        this.password = password;
+        this.connector = connector;
+    }
+
+    /**
+     * {@code pg_dump} from {@code SHARDLINE_PG_BIN}, else the newest {@code /usr/lib/postgresql/N/bin}, else
+     * {@code PATH}.
+     *
+     * @throws MoveException when none is found, saying where it looked
+     */
+    public static Path locatePgDump() throws MoveException {
+        String configured = System.getenv("SHARDLINE_PG_BIN");
+        if (configured != null) {
+            Path p = Path.of(configured, "pg_dump");
+            if (Files.isExecutable(p)) {
+                return p;
+            }
+            throw new MoveException("SHARDLINE_PG_BIN=" + configured + " holds no executable pg_dump");
+        }
+        Path debian = Path.of("/usr/lib/postgresql");
+        if (Files.isDirectory(debian)) {
+            try (var versions = Files.list(debian)) {
+                var newest = versions.map(v -> v.resolve("bin/pg_dump"))
+                        .filter(Files::isExecutable)
+                        .max((a, b) -> Integer.compare(major(a), major(b)));
+                if (newest.isPresent()) {
+                    return newest.get();
+                }
+            } catch (IOException e) {
+                // fall through to PATH
+            }
+        }
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+            Path p = Path.of(dir, "pg_dump");
+            if (!dir.isEmpty() && Files.isExecutable(p)) {
+                return p;
+            }
+        }
+        throw new MoveException("pg_dump not found (looked in SHARDLINE_PG_BIN, /usr/lib/postgresql/*/bin and PATH):"
+                + " install the PostgreSQL client of the servers' version");
+    }
+
+    private static int major(Path pgDump) {
+        try {
+            return Integer.parseInt(pgDump.getParent().getParent().getFileName().toString());
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    @Override
+    public void copy(ShardedTable table, Node from, Node to) throws MoveException {
+        String ddl = dump(table, from);
+        try (Connection c = connector.connect(to);
+                Statement s = c.createStatement()) {
+            s.execute(ddl);
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "creating " + table.qualifiedName() + " on " + to.name() + " from pg_dump's DDL: " + e.getMessage(),
+                    e);
+        }
+    }
+
+    private String dump(ShardedTable table, Node from) throws MoveException {
+        List<String> command = List.of(
+                pgDump.toString(),
+                "--schema-only",
+                "--no-owner",
+                "--no-privileges",
+                "--table=" + LogicalCopy.qualified(table),
+                "--host=" + from.host(),
+                "--port=" + from.port(),
+                "--username=" + (topology.user() == null ? "postgres" : topology.user()),
+                "--dbname=" + topology.database());
+        Path errors = null;
+        try {
+            // stderr to a file: reading two pipes one after the other could block on the other's full buffer
+            errors = Files.createTempFile("shardline-pg_dump-", ".err");
+            ProcessBuilder builder = new ProcessBuilder(command).redirectError(errors.toFile());
+            if (password != null) {
+                builder.environment().put("PGPASSWORD", password);
+            }
+            Process process = builder.start();
+            process.getOutputStream().close();
+            byte[] out = process.getInputStream().readAllBytes();
+            if (!process.waitFor(60, TimeUnit.SECONDS) || process.exitValue() != 0) {
+                String err = Files.readString(errors, StandardCharsets.UTF_8);
+                throw new MoveException(
+                        "pg_dump of " + table.qualifiedName() + " on " + from.name() + " failed: " + err.strip());
+            }
+            // psql meta-commands (lines starting with a backslash, e.g. restrict) are not SQL; the rest runs as one
+            // script
+            return new String(out, StandardCharsets.UTF_8)
+                    .lines()
+                    .filter(line -> !line.startsWith("\\"))
+                    .collect(Collectors.joining("\n"));
+        } catch (IOException e) {
+            throw new MoveException("running " + pgDump + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MoveException("interrupted while running pg_dump", e);
+        } finally {
+            if (errors != null) {
+                try {
+                    Files.deleteIfExists(errors);
+                } catch (IOException ignored) {
+                    // a temporary file
+                }
+            }
+        }
+    }
+}

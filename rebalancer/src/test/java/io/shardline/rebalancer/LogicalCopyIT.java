@@ -1,0 +1,242 @@
+package io.shardline.rebalancer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.router.RouterClusters;
+import io.shardline.router.ShardlineDriver;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.Node;
+import io.shardline.topology.ShardedTable;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The data path of a move on a real cluster: 2 shards with 20,000 rows in 2 sharded tables, an empty third
+ * shard, rows copied and caught up by logical replication while a writer keeps writing through the driver.
+ */
+class LogicalCopyIT {
+    static final List<ShardedTable> TABLES = List.of(
+            new ShardedTable("public", "users", "user_id", KeyType.INTEGER),
+            new ShardedTable("public", "orders", "order_id", KeyType.INTEGER));
+    static final MoveEstimate.Connector CONNECT =
+            node -> DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/shardline", "postgres", "");
+
+    private static LocalCluster cluster;
+    private static HashRing ring;
+
+    @BeforeAll
+    static void start() throws SQLException {
+        cluster =
+                LocalCluster.builder().name("copy").shards(2).hubs(1).leaves(0).start();
+        ring = RouterClusters.publish(cluster, TABLES);
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE users (user_id bigint PRIMARY KEY, name text NOT NULL, balance numeric DEFAULT 0)");
+            s.execute("CREATE TABLE orders (order_id bigint PRIMARY KEY, user_id bigint, amount numeric)");
+            s.execute("CREATE INDEX orders_user ON orders (user_id)");
+            try (PreparedStatement users = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, ?)");
+                    PreparedStatement orders =
+                            c.prepareStatement("INSERT INTO orders (order_id, user_id, amount) VALUES (?, ?, ?)")) {
+                for (long k = 1; k <= 10_000; k++) {
+                    users.setLong(1, k);
+                    users.setString(2, "user " + k);
+                    users.addBatch();
+                    orders.setLong(1, k);
+                    orders.setLong(2, k % 997);
+                    orders.setLong(3, k * 3);
+                    orders.addBatch();
+                }
+                users.executeBatch();
+                orders.executeBatch();
+            }
+        }
+        cluster.addShard();
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void theMovingRowsAreCopiedAndCaughtUpUnderWritesAndNothingIsLeftBehind() throws Exception {
+        ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
+        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
+        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
+        List<LogicalCopy> copies = new ArrayList<>();
+        for (MovePlan.Transfer t : plan.transfers()) {
+            copies.add(new LogicalCopy("it1", t, topology, CONNECT, schema));
+        }
+        AtomicBoolean writing = new AtomicBoolean(true);
+        AtomicLong writes = new AtomicLong();
+        Thread writer = new Thread(() -> write(writing, writes), "writer");
+        writer.start();
+        long started = System.nanoTime();
+        try {
+            for (LogicalCopy copy : copies) {
+                copy.checkPreconditions();
+                copy.createSchema();
+                copy.createSchema(); // again: a resumed step changes nothing
+                Node source = topology.shard(
+                                plan.transfers().get(copies.indexOf(copy)).source())
+                        .primary();
+                String conninfo =
+                        "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres";
+                copy.startCopy(conninfo);
+                copy.startCopy(conninfo);
+            }
+            await().atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(200))
+                    .until(() -> {
+                        for (LogicalCopy copy : copies) {
+                            if (!copy.progress().copied()) {
+                                return false;
+                            }
+                        }
+                        return true;
+                    });
+            Thread.sleep(1000); // changes after the copy stream too
+        } finally {
+            writing.set(false);
+            writer.join();
+        }
+        for (LogicalCopy copy : copies) {
+            long lsn = copy.sourceLsn();
+            await().atMost(Duration.ofSeconds(30)).until(() -> copy.appliedUpTo(lsn));
+        }
+        long copyMs = Duration.ofNanos(System.nanoTime() - started).toMillis();
+
+        Node target = topology.shard(2).primary();
+        long copiedRows = 0;
+        for (ShardedTable table : TABLES) {
+            String hash = table.keyType().sqlHashExpression(table.keyColumn());
+            List<String> expected = new ArrayList<>();
+            for (MovePlan.Transfer t : plan.transfers()) {
+                expected.addAll(rows(topology.shard(t.source()).primary(), table, t.sqlPredicate(hash)));
+            }
+            assertThat(checksum(rows(target, table, "true")))
+                    .as("rows of %s on the target", table.qualifiedName())
+                    .isEqualTo(checksum(expected));
+            copiedRows += count(target, table);
+        }
+        System.out.printf(
+                "logical copy of %d rows to the new shard (%d transfers) with %d concurrent writes: %d ms%n",
+                copiedRows, copies.size(), writes.get(), copyMs);
+        assertThat(writes.get()).isPositive();
+
+        for (LogicalCopy copy : copies) {
+            copy.dropReplication();
+            copy.dropReplication();
+        }
+        for (int shard = 0; shard < 3; shard++) {
+            try (Connection c = CONNECT.connect(topology.shard(shard).primary());
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT (SELECT count(*) FROM pg_publication WHERE pubname LIKE"
+                            + " 'shardline_%') + (SELECT count(*) FROM pg_subscription WHERE subname LIKE 'shardline_%')"
+                            + " + (SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'shardline_%')")) {
+                rs.next();
+                assertThat(rs.getLong(1))
+                        .as("publications, subscriptions and slots left on shard %d", shard)
+                        .isZero();
+            }
+        }
+    }
+
+    @Test
+    void aTableWithoutAPrimaryKeyIsRefusedBeforeAnythingIsCreated() throws Exception {
+        List<ShardedTable> tables = List.of(new ShardedTable("public", "events", "event_id", KeyType.INTEGER));
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection c = CONNECT.connect(
+                    RouterClusters.topology(cluster, tables).shard(shard).primary())) {
+                c.createStatement().execute("CREATE TABLE IF NOT EXISTS events (event_id bigint, payload text)");
+            }
+        }
+        ClusterTopology topology = RouterClusters.topology(cluster, tables);
+        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
+        LogicalCopy copy = new LogicalCopy("it2", plan.transfers().get(0), topology, CONNECT, (t, from, to) -> {});
+        assertThatThrownBy(copy::checkPreconditions)
+                .isInstanceOf(MoveException.class)
+                .hasMessageContaining("public.events has no primary key");
+    }
+
+    /** Inserts new users and updates existing ones through the driver until told to stop. */
+    private static void write(AtomicBoolean writing, AtomicLong writes) {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                PreparedStatement insert = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, ?)");
+                PreparedStatement update =
+                        c.prepareStatement("UPDATE users SET balance = balance + 1 WHERE user_id = ?")) {
+            long next = 1_000_000;
+            while (writing.get()) {
+                insert.setLong(1, next++);
+                insert.setString(2, "new");
+                insert.executeUpdate();
+                update.setLong(1, ThreadLocalRandom.current().nextLong(1, 10_001));
+                update.executeUpdate();
+                writes.addAndGet(2);
+                Thread.sleep(2);
+            }
+        } catch (SQLException | InterruptedException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Every row of {@code table} on {@code node} matching {@code predicate}, as text keyed by the shard key. */
+    private static List<String> rows(Node node, ShardedTable table, String predicate) throws SQLException {
+        List<String> rows = new ArrayList<>();
+        try (Connection c = CONNECT.connect(node);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(
+                        "SELECT " + table.keyColumn() + ", t::text FROM " + table.table() + " t WHERE " + predicate)) {
+            while (rs.next()) {
+                rows.add(String.format("%020d %s", rs.getLong(1), rs.getString(2)));
+            }
+        }
+        return rows;
+    }
+
+    /** An md5 over the rows in key order, and their number. */
+    private static String checksum(List<String> rows) {
+        List<String> sorted = new ArrayList<>(rows);
+        sorted.sort(null);
+        return md5(String.join("\n", sorted)) + "/" + sorted.size();
+    }
+
+    private static long count(Node node, ShardedTable table) throws SQLException {
+        try (Connection c = CONNECT.connect(node);
+                ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM " + table.table())) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private static String md5(String text) {
+        try {
+            byte[] digest = java.security.MessageDigest.getInstance("MD5")
+                    .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(digest);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
