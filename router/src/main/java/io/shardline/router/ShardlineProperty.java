@@ -56,6 +56,11 @@ public enum ShardlineProperty {
             null,
             "Relative share of reads per replica, e.g. 's0-hub1:3,s0-leaf1:1'; unlisted replicas weigh 1, weight 0"
                     + " takes no reads."),
+    FENCE_WAIT_MS(
+            "fenceWaitMs",
+            "2000",
+            "During a shard move's cutover, how long a write to a moving key range is held before it fails with"
+                    + " SQLState 40001 (retry it); writes to other ranges are never held."),
     CONNECT_TIMEOUT_MS(
             "connectTimeoutMs",
             "10000",

@@ -20,6 +20,10 @@ public final class SqlStates {
     public static final String IN_FAILED_TRANSACTION = "25P02";
     /** COMMIT of a transaction that was rolled back when its connection broke. */
     public static final String TRANSACTION_ROLLBACK = "40000";
+    /** A write held by a shard move's fence for longer than fenceWaitMs: retry it. */
+    public static final String RETRY_WRITE = "40001";
+    /** DDL on sharded tables while a shard move runs. */
+    public static final String MOVE_IN_PROGRESS = "55006";
     /** A transaction statement without a transaction. */
     public static final String NO_ACTIVE_TRANSACTION = "25P01";
     /** A statement needing a transaction's shard before the transaction has one. */

@@ -6,6 +6,7 @@ import io.shardline.router.SqlStates;
 import io.shardline.router.route.CircuitBreaker;
 import io.shardline.router.route.ReplicaChooser;
 import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.Plan;
 import io.shardline.topology.FileTopologyStore;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
@@ -44,6 +45,9 @@ public final class ClusterRuntime implements AutoCloseable {
     private final NodePools pools;
     private final ReadSettings settings;
     private final ZooKeeperLagWatcher lagWatcher;
+    /** Null for a static cluster file: no moves there. */
+    private final MoveFences fences;
+
     private final Map<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
     /** Replicas eligible at their last choice, for the dead band. */
     private final Set<String> eligible = ConcurrentHashMap.newKeySet();
@@ -98,7 +102,39 @@ public final class ClusterRuntime implements AutoCloseable {
         this.settings = settings;
         this.lagWatcher = lagWatcher;
         this.routing = new RoutingState(store.snapshot(), settings.analysisCacheSize());
-        store.addListener(snapshot -> this.routing = new RoutingState(snapshot, settings.analysisCacheSize()));
+        this.fences = store instanceof ZooKeeperTopologyStore zk
+                ? new MoveFences(zk.client(), routing.snapshot().topology().cluster(), () -> this.routing)
+                : null;
+        store.addListener(snapshot -> {
+            this.routing = new RoutingState(snapshot, settings.analysisCacheSize());
+            if (fences != null) {
+                fences.publishState();
+            }
+        });
+        if (fences != null) {
+            fences.start();
+        }
+    }
+
+    /**
+     * Holds a write whose key is in a range a shard move is switching (see {@link MoveFences}).
+     *
+     * @throws SQLException 40001 after {@code fenceWaitMs}
+     */
+    void awaitWritable(Plan plan, Object[] parameters) throws SQLException {
+        if (fences != null) {
+            fences.awaitWritable(plan, parameters, settings.fenceWaitMs());
+        }
+    }
+
+    /** The id of a move past planning, or null: DDL on sharded tables waits for it. */
+    String activeMove() {
+        return fences == null ? null : fences.activeMove();
+    }
+
+    /** Since a move made {@code shard} a target, the position its replicas must have replayed (0: none). */
+    long cutoverLsn(int shard) {
+        return fences == null ? 0 : fences.cutoverLsn(shard);
     }
 
     /**
@@ -276,6 +312,13 @@ public final class ClusterRuntime implements AutoCloseable {
 
     @Override
     public void close() {
+        if (fences != null) {
+            try {
+                fences.close();
+            } catch (Exception e) {
+                LOG.debug("closing the move fences: {}", e.toString());
+            }
+        }
         synchronized (this) {
             closed = true;
             if (prober != null) {

@@ -106,6 +106,9 @@ public final class LogicalConnection implements ShardlineConnection {
     Physical target(Plan plan, Object[] parameters) throws SQLException {
         checkOpen();
         checkTransactionNotLost();
+        if (plan.kind() != StatementKind.READ && plan.target() == Plan.Target.KEYED) {
+            runtime.awaitWritable(plan, parameters);
+        }
         RoutingState r = runtime.routing();
         int shard = shardOf(plan, parameters, r);
         Physical binding = pinned != null ? pinned : transaction;
@@ -173,7 +176,7 @@ public final class LogicalConnection implements ShardlineConnection {
      * the bound at all); when the chosen one cannot be reached, the primary.
      */
     private Physical readReplica(RoutingState r, int shard) throws SQLException {
-        long written = causalToken.lsn(shard);
+        long written = Math.max(causalToken.lsn(shard), runtime.cutoverLsn(shard));
         Node chosen = runtime.chooseReplica(r, shard, new ReplicaChooser.Bound(maxStalenessMs, written));
         if (chosen == null && written > 0) {
             Physical caughtUp = replicaAwaitingReplay(r, shard, written);
@@ -381,6 +384,13 @@ public final class LogicalConnection implements ShardlineConnection {
                     "DDL on sharded tables runs on every shard and cannot be part of a transaction or a forKey binding:"
                             + " run it in autocommit mode",
                     SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        String move = runtime.activeMove();
+        if (move != null) {
+            throw new SQLException(
+                    "shard move " + move + " is running: DDL on sharded tables would break its replication; run it"
+                            + " when the move is done",
+                    SqlStates.MOVE_IN_PROGRESS);
         }
         RoutingState r = runtime.routing();
         List<Physical> all = new ArrayList<>();

@@ -13,6 +13,7 @@ import java.util.Properties;
  * @param fallbackToPrimary whether a read with no replica within its bound goes to the primary (else it fails)
  * @param readYourWrites whether sessions keep causal tokens of their writes
  * @param rywWaitMs how long a read may poll a replica for the session's writes before going to the primary
+ * @param fenceWaitMs how long a write to a moving range waits for a cutover
  * @param weights node name to relative share of reads; unlisted replicas weigh 1
  */
 record ReadSettings(
@@ -23,6 +24,7 @@ record ReadSettings(
         long lagFreshnessMs,
         boolean readYourWrites,
         long rywWaitMs,
+        long fenceWaitMs,
         Map<String, Integer> weights) {
 
     ReadSettings {
@@ -45,6 +47,7 @@ record ReadSettings(
                 ShardlineProperty.LAG_FRESHNESS_MS.getPositiveInt(props),
                 ShardlineProperty.READ_YOUR_WRITES.getBoolean(props),
                 ShardlineProperty.RYW_WAIT_MS.getNonNegativeLong(props),
+                ShardlineProperty.FENCE_WAIT_MS.getNonNegativeLong(props),
                 ShardlineProperty.replicaWeights(props));
     }
 

@@ -15,6 +15,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongPredicate;
 
 /**
  * Everything routing needs for one topology snapshot: the ring, the nodes of each shard, the analyzer and
@@ -83,19 +84,7 @@ public final class RoutingState {
             ShardedTable table = group.tables().get(0);
             List<KeySource> sources = group.sources();
             for (int s = 0; s < sources.size(); s++) {
-                KeySource source = sources.get(s);
-                Object value;
-                if (source.isParameter()) {
-                    if (parameters == null || source.parameterIndex() >= parameters.length) {
-                        throw new SQLException(
-                                "no value given for parameter " + source.parameterIndex() + ", the shard key "
-                                        + table.keyColumn() + " of " + table.qualifiedName(),
-                                "07001");
-                    }
-                    value = parameters[source.parameterIndex()];
-                } else {
-                    value = source.literal();
-                }
+                Object value = keyValue(sources.get(s), parameters, table);
                 if (value == null) {
                     continue;
                 }
@@ -111,6 +100,36 @@ public final class RoutingState {
             }
         }
         return shard < 0 ? homeShard() : shard;
+    }
+
+    /**
+     * Whether any shard key value of a {@link Plan.Target#KEYED KEYED} plan hashes into {@code hashes} (a
+     * move's ranges, for the fence).
+     */
+    public boolean anyKeyHash(Plan plan, Object[] parameters, LongPredicate hashes) throws SQLException {
+        for (KeyGroup group : plan.keyGroups()) {
+            ShardedTable table = group.tables().get(0);
+            for (KeySource source : group.sources()) {
+                Object value = keyValue(source, parameters, table);
+                if (value != null && hashes.test(hash(table, value))) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    private static Object keyValue(KeySource source, Object[] parameters, ShardedTable table) throws SQLException {
+        if (!source.isParameter()) {
+            return source.literal();
+        }
+        if (parameters == null || source.parameterIndex() >= parameters.length) {
+            throw new SQLException(
+                    "no value given for parameter " + source.parameterIndex() + ", the shard key " + table.keyColumn()
+                            + " of " + table.qualifiedName(),
+                    "07001");
+        }
+        return parameters[source.parameterIndex()];
     }
 
     /** The primary of a shard. */

@@ -1,0 +1,210 @@
+package io.shardline.router;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import static org.awaitility.Awaitility.await;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.MoveRecord;
+import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.RouterRegistration;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.TopologyCodec;
+import io.shardline.topology.ZooKeeperMoveWatcher;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.curator.framework.CuratorFramework;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The driver's side of a cutover, with the move written to ZooKeeper by hand as the rebalancer would: writes to
+ * a fenced key range are held and released onto the new ring, other writes are not held, the router
+ * acknowledges the fence, a fence held too long fails with 40001, DDL waits for the move.
+ */
+class MoveFenceIT {
+    static final long MOVING_KEY = 42;
+    static final long OTHER_KEY = 43;
+
+    private static LocalCluster cluster;
+    private static CuratorFramework client;
+    private static HashRing ring;
+    private static String root;
+
+    @BeforeAll
+    static void start() throws SQLException {
+        cluster =
+                LocalCluster.builder().name("fence").shards(2).hubs(1).leaves(0).start();
+        ring = RouterClusters.publish(cluster, List.of(new ShardedTable("public", "kv", "k", KeyType.INTEGER)));
+        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        root = ZooKeeperTopologyStore.clusterPath("fence");
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE kv (k bigint PRIMARY KEY, v text)");
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (client != null) {
+            client.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void aFencedWriteIsHeldAndLandsOnTheNewOwnerOthersAreNot() throws Exception {
+        long hash = KeyHash.hashInt8(MOVING_KEY);
+        int from = ring.shardFor(hash);
+        int to = 1 - from;
+        assertThat(KeyHash.hashInt8(OTHER_KEY))
+                .as("outside the moving range [hash, hash]")
+                .isNotEqualTo(hash);
+        try (Connection writer = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=10000");
+                Connection other = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=10000")) {
+            writeMove("m1", MoveState.FENCED, hash, from, to);
+            await().atMost(Duration.ofSeconds(10)).until(() -> routersHolding("m1") > 0);
+
+            CompletableFuture<Integer> held = CompletableFuture.supplyAsync(() -> insert(writer, MOVING_KEY));
+            Thread.sleep(500);
+            assertThat(held).as("the write to the moving key is held").isNotDone();
+            assertThat(insert(other, OTHER_KEY))
+                    .as("a write to another range is not held")
+                    .isEqualTo(1);
+            SQLException ddl = catchThrowableOfType(
+                    SQLException.class, () -> other.createStatement().execute("CREATE INDEX kv_v ON kv (v)"));
+            assertThat(ddl.getSQLState()).isEqualTo("55006");
+            assertThat(ddl.getMessage()).contains("shard move m1 is running");
+
+            // the cutover: the new ring gives the moving hash to the other shard, then the move says SWITCHED
+            HashRing next = moved(hash, to);
+            client.setData().forPath(root + "/ring", TopologyCodec.ringToJson(next));
+            writeMove("m1", MoveState.SWITCHED, hash, from, to);
+            assertThat(held.get(10, TimeUnit.SECONDS)).isEqualTo(1);
+            assertThat(countOn(to, MOVING_KEY))
+                    .as("the held write ran on the new owner")
+                    .isEqualTo(1);
+            assertThat(countOn(from, MOVING_KEY)).isZero();
+
+            writeMove("m1", MoveState.DONE, hash, from, to);
+        }
+    }
+
+    @Test
+    void aWriteHeldLongerThanFenceWaitMsFailsWith40001AndDoesNotRun() throws Exception {
+        long key = 4242;
+        long hash = KeyHash.hashInt8(key);
+        try (ZooKeeperTopologyStore store =
+                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
+                Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300")) {
+            HashRing current = store.snapshot().ring();
+            int from = current.shardFor(hash);
+            writeMove("m2", MoveState.FENCED, hash, from, 1 - from);
+            await().atMost(Duration.ofSeconds(10)).until(() -> routersHolding("m2") > 0);
+            SQLException e = catchThrowableOfType(SQLException.class, () -> insertOrThrow(c, key));
+            assertThat(e.getSQLState()).isEqualTo("40001");
+            assertThat(e.getMessage()).contains("shard move m2", "held 300 ms", "retry it");
+            writeMove("m2", MoveState.ABORTED, hash, from, 1 - from);
+            assertThat(insertOrThrow(c, key)).isEqualTo(1);
+            assertThat(countOn(from, key)).isEqualTo(1);
+        }
+    }
+
+    private static HashRing moved(long hash, int newOwner) {
+        List<HashRing.Range> ranges = currentRing().ranges();
+        long[] starts = new long[ranges.size()];
+        int[] owners = new int[ranges.size()];
+        for (int i = 0; i < ranges.size(); i++) {
+            starts[i] = ranges.get(i).start();
+            owners[i] = ranges.get(i).contains(hash) ? newOwner : ranges.get(i).shard();
+        }
+        return HashRing.of(currentRing().version() + 1, starts, owners);
+    }
+
+    private static HashRing currentRing() {
+        try {
+            return TopologyCodec.ringFromJson(client.getData().forPath(root + "/ring"), "ring");
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void writeMove(String id, MoveState state, long hash, int from, int to) throws Exception {
+        long toVersion = state == MoveState.FENCED
+                ? currentRing().version() + 1
+                : currentRing().version();
+        MoveRecord move = new MoveRecord(
+                id,
+                1,
+                state,
+                toVersion - 1,
+                toVersion,
+                List.of(new MoveRecord.Transfer(from, to, List.of(new long[] {hash, hash}))),
+                Map.of(),
+                0,
+                0,
+                0,
+                null,
+                System.currentTimeMillis(),
+                System.currentTimeMillis());
+        String path = root + "/moves/" + id;
+        if (client.checkExists().forPath(path) == null) {
+            client.create().creatingParentsIfNeeded().forPath(path, ZooKeeperMoveWatcher.toJson(move));
+        } else {
+            client.setData().forPath(path, ZooKeeperMoveWatcher.toJson(move));
+        }
+    }
+
+    private static long routersHolding(String moveId) throws Exception {
+        String routers = root + "/routers";
+        if (client.checkExists().forPath(routers) == null) {
+            return 0;
+        }
+        long holding = 0;
+        for (String child : client.getChildren().forPath(routers)) {
+            byte[] data = client.getData().forPath(routers + "/" + child);
+            if (RouterRegistration.read(data, child).fencesHeld().contains(moveId)) {
+                holding++;
+            }
+        }
+        return holding;
+    }
+
+    private static int insert(Connection c, long key) {
+        try {
+            return insertOrThrow(c, key);
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static int insertOrThrow(Connection c, long key) throws SQLException {
+        try (Statement s = c.createStatement()) {
+            return s.executeUpdate("INSERT INTO kv (k, v) VALUES (" + key + ", 'x')");
+        }
+    }
+
+    private static long countOn(int shard, long key) throws SQLException {
+        try (Connection c = cluster.primary(shard).connect();
+                ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM kv WHERE k = " + key)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+}

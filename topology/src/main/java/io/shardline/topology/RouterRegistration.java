@@ -1,0 +1,76 @@
+package io.shardline.topology;
+
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.List;
+import java.util.UUID;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.recipes.nodes.PersistentNode;
+import org.apache.zookeeper.CreateMode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * A router's ephemeral node {@code routers/{id}}: who it is, the ring version it routes by and the moves
+ * whose fence it holds. The rebalancer counts these to know every live router acknowledged a fence; the
+ * node disappears with the router's ZooKeeper session (and Curator recreates it on a new one).
+ */
+public final class RouterRegistration implements AutoCloseable {
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final Logger LOG = LoggerFactory.getLogger(RouterRegistration.class);
+
+    /** What a router publishes about itself. */
+    public record RouterState(String host, long pid, long ringVersion, List<String> fencesHeld) {}
+
+    private final PersistentNode node;
+    private final String host;
+
+    public RouterRegistration(CuratorFramework client, String cluster) {
+        this.host = hostName();
+        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/routers/" + UUID.randomUUID();
+        this.node = new PersistentNode(
+                client, CreateMode.EPHEMERAL, false, path, JSON.writeValueAsBytes(state(0, List.of())));
+    }
+
+    public void start() {
+        node.start();
+    }
+
+    /** Publishes the ring version this router routes by and the moves whose fences it holds. */
+    public void update(long ringVersion, List<String> fencesHeld) {
+        try {
+            node.setData(JSON.writeValueAsBytes(state(ringVersion, fencesHeld)));
+        } catch (Exception e) {
+            // PersistentNode keeps the data first: when the node is (re)created it carries it
+            LOG.debug("router state not written yet: {}", e.toString());
+        }
+    }
+
+    private RouterState state(long ringVersion, List<String> fencesHeld) {
+        return new RouterState(host, ProcessHandle.current().pid(), ringVersion, fencesHeld);
+    }
+
+    /** @throws TopologyException naming {@code source} when the bytes are not a router's state */
+    public static RouterState read(byte[] json, String source) {
+        try {
+            return JSON.readValue(json, RouterState.class);
+        } catch (RuntimeException e) {
+            throw new TopologyException(source + " is not a router's state: " + e.getMessage(), e);
+        }
+    }
+
+    private static String hostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (UnknownHostException e) {
+            return ManagementFactory.getRuntimeMXBean().getName();
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        node.close();
+    }
+}
