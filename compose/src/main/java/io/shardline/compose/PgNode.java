@@ -366,8 +366,12 @@ public final class PgNode {
         }
     }
 
-    /** The first column of the first row of {@code sql} on this node's cluster database, as text. */
-    String queryString(String sql) {
+    /**
+     * The first column of the first row of {@code sql} on this node's cluster database, as text.
+     *
+     * @throws LocalClusterException naming the node and the statement when it fails
+     */
+    public String queryString(String sql) {
         try (Connection c = connect();
                 Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery(sql)) {

@@ -25,17 +25,22 @@ public final class RouterClusters {
     public static ClusterTopology topology(LocalCluster cluster, List<ShardedTable> tables) {
         List<Shard> shards = new ArrayList<>();
         for (int s = 0; s < cluster.shardCount(); s++) {
-            List<Node> nodes = cluster.shard(s).stream()
-                    .map(n -> new Node(
-                            n.name(),
-                            NodeRole.valueOf(n.role().name().toUpperCase(Locale.ROOT)),
-                            n.host(),
-                            n.port(),
-                            n.upstream().map(PgNode::name).orElse(null)))
-                    .toList();
-            shards.add(new Shard(s, nodes));
+            shards.add(shard(cluster, s));
         }
         return new ClusterTopology(cluster.name(), 1, cluster.database(), "postgres", 0, shards, tables);
+    }
+
+    /** Shard {@code s} of a local cluster as the topology describes it. */
+    public static Shard shard(LocalCluster cluster, int s) {
+        List<Node> nodes = cluster.shard(s).stream()
+                .map(n -> new Node(
+                        n.name(),
+                        NodeRole.valueOf(n.role().name().toUpperCase(Locale.ROOT)),
+                        n.host(),
+                        n.port(),
+                        n.upstream().map(PgNode::name).orElse(null)))
+                .toList();
+        return new Shard(s, nodes);
     }
 
     public static HashRing publish(LocalCluster cluster, List<ShardedTable> tables) {
