@@ -40,4 +40,9 @@ final class ClusterTarget {
         String password = System.getenv("SHARDLINE_PASSWORD");
         return password != null ? password : System.getenv("PGPASSWORD");
     }
+
+    /** The options that name this cluster again, for hints in messages. */
+    String describe() throws IOException {
+        return dir != null ? "--dir " + dir : "--zk " + remote.zk + " --name " + remote.name;
+    }
 }

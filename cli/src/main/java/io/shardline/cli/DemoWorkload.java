@@ -1,11 +1,14 @@
 package io.shardline.cli;
 
+import io.shardline.compose.ClusterDescriptor;
 import io.shardline.compose.LocalCluster;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.math.BigDecimal;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -34,6 +37,7 @@ final class DemoWorkload implements AutoCloseable {
 
     private final PrintWriter out;
     private final String url;
+    private final Path dir;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private final AtomicLong maxOrder = new AtomicLong();
     private final LongAdder writes = new LongAdder();
@@ -47,6 +51,7 @@ final class DemoWorkload implements AutoCloseable {
     private DemoWorkload(PrintWriter out, LocalCluster cluster) {
         this.out = out;
         this.url = cluster.shardlineUrl();
+        this.dir = cluster.dir();
         cluster.nodes().forEach(n -> nodeByPort.put(n.port(), n.name()));
         threads = new Thread[] {
             new Thread(this::write, "demo-writer"),
@@ -118,11 +123,25 @@ final class DemoWorkload implements AutoCloseable {
     private void readOne(PreparedStatement ps) throws SQLException {
         try (ResultSet rs = ps.executeQuery()) {
             if (rs.next()) {
-                servedBy.computeIfAbsent(nodeByPort.getOrDefault(rs.getInt(2), "?"), k -> new LongAdder())
+                servedBy.computeIfAbsent(nodeName(rs.getInt(2)), k -> new LongAdder())
                         .increment();
             }
         }
         reads.increment();
+    }
+
+    /** The node listening on {@code port}; shards added since the start are read from cluster.json. */
+    private String nodeName(int port) {
+        String name = nodeByPort.get(port);
+        if (name == null) {
+            try {
+                ClusterDescriptor.read(dir).nodes().forEach(n -> nodeByPort.put(n.port(), n.name()));
+            } catch (IOException e) {
+                // keep the port as the name
+            }
+            name = nodeByPort.getOrDefault(port, "port " + port);
+        }
+        return name;
     }
 
     /** One unit of work on a connection of its own. */

@@ -79,6 +79,11 @@ final class ForegroundCluster {
             store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), cluster.name(), Duration.ofSeconds(10));
             services.add(store);
             services.add(MonitorCommand.start(store, 100, 200));
+            try {
+                services.add(RebalancerCommand.start(store.client(), cluster.name()));
+            } catch (Exception e) {
+                throw new IOException("could not start the rebalancer: " + e.getMessage(), e);
+            }
         }
         cluster.descriptor().write(dir.path());
         printSummary(cluster, (System.nanoTime() - started) / 1_000_000);
@@ -141,6 +146,9 @@ final class ForegroundCluster {
         if (withServices) {
             out.println("Replication monitor: running (heartbeats every 100 ms; lag published to ZooKeeper)."
                     + " Watch it: ./shardline monitor --dir " + dir.path());
+            out.println("Rebalancer: running. Add a shard and move ranges to it while the workload runs:");
+            out.println("  ./shardline cluster add-shard --dir " + dir.path()
+                    + " && ./shardline move start --wait --dir " + dir.path());
             out.println("Sample workload: orders written and read through the driver (table " + DemoWorkload.TABLE
                     + ", sharded by order_id); a line every 10 s below.");
             out.println();

@@ -1,21 +1,23 @@
 package io.shardline.cli;
 
 import io.shardline.rebalancer.MoveEstimate;
+import io.shardline.rebalancer.MoveException;
 import io.shardline.rebalancer.MovePlan;
+import io.shardline.rebalancer.MoveRunner;
+import io.shardline.rebalancer.Rebalancer;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
-import io.shardline.topology.Node;
+import io.shardline.topology.MoveRecord;
+import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.TopologySnapshot;
+import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
-import java.util.Properties;
 import java.util.concurrent.Callable;
+import org.apache.curator.framework.CuratorFramework;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -26,8 +28,13 @@ import picocli.CommandLine.Spec;
 @Command(
         name = "move",
         mixinStandardHelpOptions = true,
-        description = "Plan moves of key ranges between shards (moving itself is not built yet).",
-        subcommands = {MoveCommand.Plan.class})
+        description = "Plan, start, watch and abort moves of key ranges to empty shards.",
+        subcommands = {
+            MoveCommand.Plan.class,
+            MoveCommand.Start.class,
+            MoveCommand.Status.class,
+            MoveCommand.Abort.class
+        })
 final class MoveCommand {
 
     @Command(
@@ -73,7 +80,11 @@ final class MoveCommand {
                 return 1;
             }
             MovePlan plan = MovePlan.fillEmptyShards(ring, empty);
-            MoveEstimate estimate = MoveEstimate.of(topology, plan, node -> connect(topology, node), rateMb * 1e6);
+            MoveEstimate estimate = MoveEstimate.of(
+                    topology,
+                    plan,
+                    Rebalancer.connector(topology, ClusterTarget.password(), "shardline-move-plan"),
+                    rateMb * 1e6);
             out.printf(
                     "Move plan for cluster %s: ring version %d -> %d, filling empty shard(s) %s%n",
                     topology.cluster(), ring.version(), plan.to().version(), empty);
@@ -101,21 +112,8 @@ final class MoveCommand {
             out.printf(
                     "Total: %,d rows, %s; about %.1f s to copy at %.0f MB/s.%n",
                     estimate.rows(), bytes(estimate.bytes()), estimate.time().toMillis() / 1000.0, rateMb);
-            out.println("This plan changes nothing: running a move (./shardline move start) is not built yet.");
+            out.println("This plan changes nothing; run it with: ./shardline move start --wait " + target.describe());
             return 0;
-        }
-
-        private static Connection connect(ClusterTopology topology, Node node) throws SQLException {
-            Properties props = new Properties();
-            props.setProperty("user", topology.user() == null ? "postgres" : topology.user());
-            String password = ClusterTarget.password();
-            if (password != null) {
-                props.setProperty("password", password);
-            }
-            props.setProperty("connectTimeout", "10");
-            props.setProperty("ApplicationName", "shardline-move-plan");
-            return DriverManager.getConnection(
-                    "jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
         }
 
         static String bytes(long bytes) {
@@ -123,6 +121,143 @@ final class MoveCommand {
                 return String.format(Locale.ROOT, "%.1f kB", bytes / 1024.0);
             }
             return String.format(Locale.ROOT, "%.1f MB", bytes / (1024.0 * 1024));
+        }
+    }
+
+    @Command(
+            name = "start",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Start the move that 'move plan' shows; a running rebalancer (./shardline rebalancer, or the demo's)"
+                        + " carries it out. With --wait, show its progress and exit 0 when it is done, 1 when it"
+                        + " was aborted."
+            })
+    static final class Start implements Callable<Integer> {
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Option(names = "--wait", description = "Follow the move until it ends.")
+        boolean await;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
+                String base = ZooKeeperTopologyStore.clusterPath(target.name());
+                if (client.checkExists().forPath(base + "/rebalancer/leader") == null
+                        || client.getChildren()
+                                .forPath(base + "/rebalancer/leader")
+                                .isEmpty()) {
+                    spec.commandLine()
+                            .getErr()
+                            .println("shardline: no rebalancer is running for cluster " + target.name()
+                                    + ": start one first (./shardline rebalancer " + target.describe() + ")");
+                    return 1;
+                }
+                String id = MoveRunner.plan(client, target.name(), 0);
+                out.println("Move " + id + " started.");
+                out.flush();
+                if (!await) {
+                    out.println("Follow it with: ./shardline move status " + target.describe());
+                    return 0;
+                }
+                MoveState last = null;
+                while (true) {
+                    MoveRecord move =
+                            ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
+                    if (move.state() != last) {
+                        out.printf("  %-12s %s%n", move.state().name().toLowerCase(Locale.ROOT), bar(move.state()));
+                        out.flush();
+                        last = move.state();
+                    }
+                    if (move.state().isTerminal()) {
+                        if (move.state() == MoveState.DONE) {
+                            out.printf(
+                                    "Move %s done in %.1f s: ring version %d.%n",
+                                    id,
+                                    (move.updatedAtMillis() - move.startedAtMillis()) / 1000.0,
+                                    move.toRingVersion());
+                            return 0;
+                        }
+                        out.println("Move " + id + " aborted: " + move.error());
+                        return 1;
+                    }
+                    Thread.sleep(100);
+                }
+            } catch (MoveException e) {
+                spec.commandLine().getErr().println("shardline: " + e.getMessage());
+                return 1;
+            }
+        }
+
+        private static String bar(MoveState state) {
+            int done = Math.min(state.ordinal(), MoveState.DONE.ordinal());
+            int total = MoveState.DONE.ordinal();
+            return "[" + "#".repeat(done * 24 / total) + ".".repeat(24 - done * 24 / total) + "]";
+        }
+    }
+
+    @Command(name = "status", mixinStandardHelpOptions = true, description = "Show the latest moves and their state.")
+    static final class Status implements Callable<Integer> {
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
+                List<MoveRecord> moves = MoveRunner.moves(client, target.name());
+                if (moves.isEmpty()) {
+                    out.println("No moves in cluster " + target.name() + ".");
+                    return 0;
+                }
+                for (MoveRecord m : moves) {
+                    out.printf(
+                            "%s  %-12s ring %d -> %d  %s%s%n",
+                            m.id(),
+                            m.state().name().toLowerCase(Locale.ROOT),
+                            m.fromRingVersion(),
+                            m.toRingVersion(),
+                            m.transfers().stream()
+                                    .map(t -> t.source() + "->" + t.target())
+                                    .toList(),
+                            m.error() == null ? "" : "  " + m.error());
+                }
+                return 0;
+            }
+        }
+    }
+
+    @Command(
+            name = "abort",
+            mixinStandardHelpOptions = true,
+            description = "Abort the running move (before its switch): the ring stays, copied rows are removed.")
+    static final class Abort implements Callable<Integer> {
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
+                for (MoveRecord m : MoveRunner.moves(client, target.name())) {
+                    if (!m.state().isTerminal()) {
+                        MoveRunner.requestAbort(client, target.name(), m.id());
+                        spec.commandLine().getOut().println("Abort of move " + m.id() + " requested.");
+                        return 0;
+                    }
+                }
+                spec.commandLine().getErr().println("shardline: no move is running in cluster " + target.name());
+                return 1;
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ import picocli.CommandLine.Spec;
             TopologyCommand.class,
             MonitorCommand.class,
             MoveCommand.class,
+            RebalancerCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class ShardlineCli implements Runnable {

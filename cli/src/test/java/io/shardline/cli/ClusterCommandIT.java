@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.ClusterDescriptor;
 import io.shardline.rebalancer.MovePlan;
+import io.shardline.rebalancer.Rebalancer;
 import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
@@ -17,6 +18,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.LongStream;
+import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -135,6 +138,33 @@ class ClusterCommandIT {
                     .contains("shard 0 -> shard 2:", "shard 1 -> shard 2:")
                     .contains(String.format("Total: %,d rows", moving));
 
+            // move start needs a rebalancer; with one, --wait follows the move to its end
+            StringWriter noRebalancer = new StringWriter();
+            CommandLine refused = ShardlineCli.commandLine();
+            refused.setErr(new PrintWriter(noRebalancer));
+            assertThat(refused.execute("move", "start", "--dir", dir.toString()))
+                    .isEqualTo(1);
+            assertThat(noRebalancer.toString()).contains("no rebalancer is running for cluster demo");
+            try (CuratorFramework zk = ZooKeeperTopologyStore.newClient(grown.zk(), Duration.ofSeconds(10));
+                    Rebalancer rebalancer = RebalancerCommand.start(zk, grown.name())) {
+                await().atMost(Duration.ofSeconds(10)).until(rebalancer::isLeader);
+                StringWriter moveOut = new StringWriter();
+                CommandLine move = ShardlineCli.commandLine();
+                move.setOut(new PrintWriter(moveOut));
+                assertThat(move.execute("move", "start", "--wait", "--dir", dir.toString()))
+                        .as(moveOut.toString())
+                        .isZero();
+                assertThat(moveOut.toString()).contains("started", "copying", "done in", "ring version 2");
+            }
+            StringWriter afterMove = new StringWriter();
+            CommandLine showMoved = ShardlineCli.commandLine();
+            showMoved.setOut(new PrintWriter(afterMove));
+            assertThat(showMoved.execute("topology", "show", "--dir", dir.toString()))
+                    .isZero();
+            assertThat(afterMove.toString()).contains("shard 2: 3 range(s), 33.3% of the hash space");
+            long onNewShard = Long.parseLong(queryPrimary(grown, 2, "SELECT count(*) FROM users"));
+            assertThat(onNewShard).isEqualTo(moving);
+
             StringWriter downOut = new StringWriter();
             CommandLine cli = ShardlineCli.commandLine();
             cli.setOut(new PrintWriter(downOut));
@@ -147,6 +177,19 @@ class ClusterCommandIT {
             assertThat(dir.resolve("cluster.json")).doesNotExist();
         } finally {
             up.destroyForcibly();
+        }
+    }
+
+    private static String queryPrimary(ClusterDescriptor d, int shard, String sql) throws Exception {
+        ClusterDescriptor.Node primary = d.shard(shard).get(0);
+        try (Connection c = DriverManager.getConnection(
+                        "jdbc:postgresql://" + primary.host() + ":" + primary.port() + "/" + d.database(),
+                        d.user(),
+                        "");
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
         }
     }
 

@@ -17,9 +17,11 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BooleanSupplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.data.Stat;
@@ -31,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * FENCED → SWITCHED → CLEANING → DONE}, or to {@code ABORTED} when {@code moves/{id}-abort} exists before the
  * switch. Every step is idempotent and starts from the state in ZooKeeper, so a new leader resumes where the
  * last one stopped. Every write is version-checked and carries this runner's epoch: a runner that finds a
- * newer epoch in the record stops without writing.
+ * newer epoch in the record, or that no longer leads, stops without writing.
  */
 public final class MoveRunner {
     private static final Logger LOG = LoggerFactory.getLogger(MoveRunner.class);
@@ -55,6 +57,7 @@ public final class MoveRunner {
     private final LogicalCopy.SchemaCopier schema;
     private final ConnInfo connInfo;
     private final Settings settings;
+    private final BooleanSupplier stillLeader;
     private final String base;
 
     public MoveRunner(
@@ -64,7 +67,9 @@ public final class MoveRunner {
             MoveEstimate.Connector connector,
             LogicalCopy.SchemaCopier schema,
             ConnInfo connInfo,
-            Settings settings) {
+            Settings settings,
+            BooleanSupplier stillLeader) {
+        this.stillLeader = stillLeader;
         this.client = client;
         this.cluster = cluster;
         this.epoch = epoch;
@@ -84,17 +89,10 @@ public final class MoveRunner {
     public static String plan(CuratorFramework client, String cluster, long epoch) throws MoveException {
         String base = ZooKeeperTopologyStore.clusterPath(cluster);
         try {
-            if (client.checkExists().forPath(base + "/moves") != null) {
-                for (String child : client.getChildren().forPath(base + "/moves")) {
-                    byte[] data = client.getData().forPath(base + "/moves/" + child);
-                    if (data == null || data.length == 0) {
-                        continue; // an abort request
-                    }
-                    MoveRecord m = ZooKeeperMoveWatcher.fromJson(data, child);
-                    if (!m.state().isTerminal()) {
-                        throw new MoveException("move " + m.id() + " is "
-                                + m.state().name().toLowerCase() + ": one move at a time (wait for it, or abort it)");
-                    }
+            for (MoveRecord m : moves(client, cluster)) {
+                if (!m.state().isTerminal()) {
+                    throw new MoveException("move " + m.id() + " is "
+                            + m.state().name().toLowerCase() + ": one move at a time (wait for it, or abort it)");
                 }
             }
             TopologySnapshot snapshot = snapshot(client, cluster);
@@ -138,6 +136,26 @@ public final class MoveRunner {
         }
     }
 
+    /** Every move of the cluster, oldest first. */
+    public static List<MoveRecord> moves(CuratorFramework client, String cluster) throws MoveException {
+        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/moves";
+        List<MoveRecord> moves = new ArrayList<>();
+        try {
+            if (client.checkExists().forPath(path) != null) {
+                for (String child : client.getChildren().forPath(path)) {
+                    byte[] data = client.getData().forPath(path + "/" + child);
+                    if (data != null && data.length > 0) {
+                        moves.add(ZooKeeperMoveWatcher.fromJson(data, child));
+                    }
+                }
+            }
+        } catch (Exception e) {
+            throw new MoveException("reading the moves of cluster " + cluster + ": " + e.getMessage(), e);
+        }
+        moves.sort(Comparator.comparingLong(MoveRecord::startedAtMillis));
+        return moves;
+    }
+
     /** Asks the runner of move {@code id} to abort it (honoured before the switch). */
     public static void requestAbort(CuratorFramework client, String cluster, String id) throws MoveException {
         try {
@@ -160,6 +178,10 @@ public final class MoveRunner {
         while (true) {
             Versioned current = read(id);
             MoveRecord move = current.move;
+            if (!stillLeader.getAsBoolean()) {
+                LOG.info("no longer the leader: leaving move {} in {}", id, move.state());
+                return move.state();
+            }
             if (move.epoch() > epoch) {
                 LOG.info("move {} belongs to epoch {} now (ours {}): stopping", id, move.epoch(), epoch);
                 return move.state();
@@ -445,8 +467,11 @@ public final class MoveRunner {
         }
     }
 
-    /** A version-checked write; false when someone else wrote first. */
+    /** A version-checked write; false when someone else wrote first (or this runner no longer leads). */
     private boolean write(Versioned current, MoveRecord next) throws MoveException {
+        if (!stillLeader.getAsBoolean()) {
+            return false;
+        }
         try {
             client.setData()
                     .withVersion(current.version)

@@ -111,7 +111,8 @@ class ShardMoveIT {
                 CONNECT,
                 new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, CONNECT),
                 source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
-                MoveRunner.Settings.DEFAULT);
+                MoveRunner.Settings.DEFAULT,
+                () -> true);
         long started = System.nanoTime();
         String id = MoveRunner.plan(client, "move", 1);
         MoveState end = runner.run(id);

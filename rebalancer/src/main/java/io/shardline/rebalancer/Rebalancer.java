@@ -1,0 +1,207 @@
+package io.shardline.rebalancer;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.MoveRecord;
+import io.shardline.topology.TopologyCodec;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.io.Closeable;
+import java.nio.charset.StandardCharsets;
+import java.sql.DriverManager;
+import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The rebalancer process: of several, one leader (Curator LeaderLatch on {@code rebalancer/leader}) runs the
+ * moves in {@code moves/}; the others wait. On becoming leader it takes the next epoch
+ * ({@code rebalancer/epoch}, a version-checked counter) and resumes any move that is not over; its writes carry
+ * that epoch, so a former leader that wakes up later finds a newer epoch in the move and stops. It stops acting
+ * when its ZooKeeper connection is suspended.
+ */
+public final class Rebalancer implements Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(Rebalancer.class);
+
+    private enum State {
+        LATENT,
+        STARTED,
+        CLOSED
+    }
+
+    /** Builds the runner of one epoch. */
+    @FunctionalInterface
+    public interface RunnerFactory {
+        MoveRunner create(long epoch, BooleanSupplier stillLeader);
+    }
+
+    private final CuratorFramework client;
+    private final String cluster;
+    private final String base;
+    private final RunnerFactory runners;
+    private final LeaderLatch latch;
+    private final AtomicReference<State> state = new AtomicReference<>(State.LATENT);
+    private final ExecutorService loop = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "shardline-rebalancer");
+        t.setDaemon(true);
+        return t;
+    });
+    private volatile boolean connected = true;
+
+    public Rebalancer(CuratorFramework client, String cluster, RunnerFactory runners) {
+        this.client = client;
+        this.cluster = cluster;
+        this.base = ZooKeeperTopologyStore.clusterPath(cluster);
+        this.runners = runners;
+        this.latch = new LeaderLatch(client, base + "/rebalancer/leader");
+    }
+
+    /**
+     * A rebalancer that connects to the nodes as the topology's user with {@code password} (or none), copies
+     * schemas with {@code pg_dump}, and gives the password to the subscriptions it creates (PostgreSQL keeps it
+     * in {@code pg_subscription}, readable by superusers only).
+     */
+    public static Rebalancer forCluster(CuratorFramework client, String cluster, String password) {
+        String base = ZooKeeperTopologyStore.clusterPath(cluster);
+        return new Rebalancer(client, cluster, (epoch, stillLeader) -> {
+            ClusterTopology topology;
+            try {
+                topology = TopologyCodec.topologyFromJson(client.getData().forPath(base + "/topology"), "topology");
+            } catch (Exception e) {
+                throw new IllegalStateException("reading the topology of " + cluster + ": " + e.getMessage(), e);
+            }
+            String user = topology.user() == null ? "postgres" : topology.user();
+            MoveEstimate.Connector connector = connector(topology, password, "shardline-rebalancer");
+            LogicalCopy.SchemaCopier schema;
+            try {
+                schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, password, connector);
+            } catch (MoveException e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+            MoveRunner.ConnInfo connInfo = source -> "host=" + source.host() + " port=" + source.port() + " dbname="
+                    + topology.database() + " user=" + user + (password == null ? "" : " password=" + password);
+            return new MoveRunner(
+                    client, cluster, epoch, connector, schema, connInfo, MoveRunner.Settings.DEFAULT, stillLeader);
+        });
+    }
+
+    /** Connects to a node's database as the topology's user, with {@code password} (or none). */
+    public static MoveEstimate.Connector connector(ClusterTopology topology, String password, String applicationName) {
+        String user = topology.user() == null ? "postgres" : topology.user();
+        return node -> {
+            Properties props = new Properties();
+            props.setProperty("user", user);
+            if (password != null) {
+                props.setProperty("password", password);
+            }
+            props.setProperty("connectTimeout", "10");
+            props.setProperty("ApplicationName", applicationName);
+            return DriverManager.getConnection(
+                    "jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
+        };
+    }
+
+    public void start() throws Exception {
+        if (!state.compareAndSet(State.LATENT, State.STARTED)) {
+            throw new IllegalStateException("already started");
+        }
+        client.getConnectionStateListenable().addListener((c, s) -> connected = s.isConnected());
+        latch.start();
+        loop.submit(this::lead);
+    }
+
+    /** Whether this rebalancer leads (runs the moves). */
+    public boolean isLeader() {
+        return latch.hasLeadership() && connected;
+    }
+
+    private void lead() {
+        while (state.get() == State.STARTED) {
+            try {
+                if (!latch.await(1, TimeUnit.SECONDS)) {
+                    continue;
+                }
+                long epoch = nextEpoch();
+                LOG.info("rebalancer leads with epoch {}", epoch);
+                MoveRunner runner = runners.create(epoch, this::isLeader);
+                while (isLeader() && state.get() == State.STARTED) {
+                    String pending = pendingMove();
+                    if (pending != null) {
+                        try {
+                            runner.run(pending);
+                        } catch (MoveException e) {
+                            LOG.warn(
+                                    "move {}: {} (retrying in 2 s; abort it with ./shardline move abort)",
+                                    pending,
+                                    e.getMessage());
+                            Thread.sleep(2000);
+                        }
+                    } else {
+                        Thread.sleep(200);
+                    }
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (Exception e) {
+                LOG.warn("rebalancer: {}", e.toString());
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private String pendingMove() throws MoveException {
+        return MoveRunner.moves(client, cluster).stream()
+                .filter(m -> !m.state().isTerminal())
+                .map(MoveRecord::id)
+                .findFirst()
+                .orElse(null);
+    }
+
+    private long nextEpoch() throws Exception {
+        String path = base + "/rebalancer/epoch";
+        while (true) {
+            try {
+                Stat stat = new Stat();
+                byte[] data = client.getData().storingStatIn(stat).forPath(path);
+                long next = Long.parseLong(new String(data, StandardCharsets.UTF_8).trim()) + 1;
+                client.setData()
+                        .withVersion(stat.getVersion())
+                        .forPath(path, Long.toString(next).getBytes(StandardCharsets.UTF_8));
+                return next;
+            } catch (KeeperException.NoNodeException e) {
+                try {
+                    client.create().creatingParentsIfNeeded().forPath(path, "1".getBytes(StandardCharsets.UTF_8));
+                    return 1;
+                } catch (KeeperException.NodeExistsException raced) {
+                    // someone created it: read again
+                }
+            } catch (KeeperException.BadVersionException e) {
+                // someone else took an epoch: read again
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        if (state.getAndSet(State.CLOSED) != State.STARTED) {
+            return;
+        }
+        loop.shutdownNow();
+        try {
+            latch.close();
+        } catch (Exception e) {
+            LOG.debug("closing the leader latch: {}", e.toString());
+        }
+    }
+}
