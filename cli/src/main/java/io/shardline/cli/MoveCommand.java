@@ -14,6 +14,8 @@ import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -165,13 +167,19 @@ final class MoveCommand {
                     return 0;
                 }
                 MoveState last = null;
+                String shown = null;
+                long shownAt = 0;
                 while (true) {
                     MoveRecord move =
                             ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
-                    if (move.state() != last) {
-                        out.printf("  %-12s %s%n", move.state().name().toLowerCase(Locale.ROOT), bar(move.state()));
+                    String line = progress(move);
+                    boolean changed = move.state() != last;
+                    if (changed || (!line.equals(shown) && System.nanoTime() - shownAt > 2_000_000_000L)) {
+                        out.printf("  %-12s %s %s%n", phase(move.state()), bar(move), line);
                         out.flush();
                         last = move.state();
+                        shown = line;
+                        shownAt = System.nanoTime();
                     }
                     if (move.state().isTerminal()) {
                         if (move.state() == MoveState.DONE) {
@@ -192,11 +200,51 @@ final class MoveCommand {
                 return 1;
             }
         }
+    }
 
-        private static String bar(MoveState state) {
-            int done = Math.min(state.ordinal(), MoveState.DONE.ordinal());
-            int total = MoveState.DONE.ordinal();
-            return "[" + "#".repeat(done * 24 / total) + ".".repeat(24 - done * 24 / total) + "]";
+    static String phase(MoveState state) {
+        return state.name().toLowerCase(Locale.ROOT).replace('_', ' ');
+    }
+
+    /** Steps done, and within the copy and the cleanup the share of rows done. */
+    static String bar(MoveRecord move) {
+        int steps = MoveState.DONE.ordinal();
+        double done = Math.min(move.state().ordinal(), steps);
+        MoveRecord.Progress p = move.progress();
+        if (move.state() == MoveState.COPYING && p.rowsTotal() > 0) {
+            done += Math.min(1.0, (double) p.rowsCopied() / p.rowsTotal());
+        } else if (move.state() == MoveState.CLEANING && p.rowsCopied() > 0) {
+            done += Math.min(1.0, (double) p.rowsCleaned() / p.rowsCopied());
+        }
+        int width = 24;
+        int filled = (int) Math.round(done * width / steps);
+        return "[" + "#".repeat(filled) + ".".repeat(width - filled) + "]";
+    }
+
+    /** The current phase's figures: rows copied, catch-up lag, rows cleaned, time left. */
+    static String progress(MoveRecord move) {
+        MoveRecord.Progress p = move.progress();
+        String eta = p.etaSeconds() < 0 ? "" : String.format(Locale.ROOT, ", about %d s left", p.etaSeconds());
+        switch (move.state()) {
+            case COPYING:
+                return p.rowsTotal() == 0
+                        ? "counting rows"
+                        : String.format(
+                                Locale.ROOT,
+                                "%,d of %,d rows copied (%d%%)%s",
+                                p.rowsCopied(),
+                                p.rowsTotal(),
+                                Math.min(100, 100 * p.rowsCopied() / p.rowsTotal()),
+                                eta);
+            case CATCHING_UP:
+                return (p.lagBytes() < 0 ? "" : "targets " + Plan.bytes(p.lagBytes()) + " behind" + eta)
+                        + (move.error() == null ? "" : " (" + move.error() + ")");
+            case FENCED:
+                return "writes to the moving ranges held for the switch";
+            case CLEANING:
+                return String.format(Locale.ROOT, "%,d moved rows deleted from the sources%s", p.rowsCleaned(), eta);
+            default:
+                return "";
         }
     }
 
@@ -219,15 +267,20 @@ final class MoveCommand {
                 }
                 for (MoveRecord m : moves) {
                     out.printf(
-                            "%s  %-12s ring %d -> %d  %s%s%n",
+                            "%s  %-12s ring %d -> %d  %s  started %s%n",
                             m.id(),
-                            m.state().name().toLowerCase(Locale.ROOT),
+                            phase(m.state()),
                             m.fromRingVersion(),
                             m.toRingVersion(),
                             m.transfers().stream()
                                     .map(t -> t.source() + "->" + t.target())
                                     .toList(),
-                            m.error() == null ? "" : "  " + m.error());
+                            Instant.ofEpochMilli(m.startedAtMillis()).truncatedTo(ChronoUnit.SECONDS));
+                    if (!m.state().isTerminal()) {
+                        out.printf("    %s %s%n", bar(m), progress(m));
+                    } else if (m.error() != null) {
+                        out.printf("    %s%n", m.error());
+                    }
                 }
                 return 0;
             }

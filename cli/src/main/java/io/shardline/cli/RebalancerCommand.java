@@ -1,5 +1,6 @@
 package io.shardline.cli;
 
+import io.shardline.rebalancer.MoveRunner;
 import io.shardline.rebalancer.Rebalancer;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
@@ -10,6 +11,8 @@ import org.apache.curator.framework.CuratorFramework;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /** {@code shardline rebalancer}: runs the moves started with {@code move start}. */
@@ -25,14 +28,30 @@ final class RebalancerCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     ClusterTarget target = new ClusterTarget();
 
+    @Option(
+            names = "--delete-rate",
+            defaultValue = "20000",
+            description = "Rows per second the cleanup deletes from a source after the switch (default:"
+                    + " ${DEFAULT-VALUE}); lower it to spare a busy primary and its replicas.")
+    double deleteRate;
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (!(deleteRate > 0)) {
+            throw new ParameterException(
+                    spec.commandLine(), "--delete-rate must be a positive number, not " + deleteRate);
+        }
         CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10));
-        Rebalancer rebalancer = start(client, target.name());
+        Rebalancer rebalancer = Rebalancer.forCluster(
+                client,
+                target.name(),
+                ClusterTarget.password(),
+                MoveRunner.Settings.DEFAULT.withDeleteRowsPerSecond(deleteRate));
+        rebalancer.start();
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {

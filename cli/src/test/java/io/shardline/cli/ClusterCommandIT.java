@@ -154,7 +154,13 @@ class ClusterCommandIT {
                 assertThat(move.execute("move", "start", "--wait", "--dir", dir.toString()))
                         .as(moveOut.toString())
                         .isZero();
-                assertThat(moveOut.toString()).contains("started", "copying", "done in", "ring version 2");
+                assertThat(moveOut.toString())
+                        .contains(
+                                "started",
+                                "copying",
+                                "moved rows deleted from the sources",
+                                "done in",
+                                "ring version 2");
             }
             StringWriter afterMove = new StringWriter();
             CommandLine showMoved = ShardlineCli.commandLine();

@@ -354,8 +354,9 @@ public final class LocalCluster implements AutoCloseable {
         s.put("wal_receiver_status_interval", "1s");
         s.put("max_connections", "100");
         s.put("max_prepared_transactions", "64");
-        s.put("max_worker_processes", "16");
-        s.put("max_logical_replication_workers", "8");
+        // a move into a shard runs one apply worker per source shard plus table-sync workers
+        s.put("max_worker_processes", "24");
+        s.put("max_logical_replication_workers", "16");
         s.put("max_sync_workers_per_subscription", "2");
         s.put("shared_buffers", "32MB");
         s.put("work_mem", "4MB");

@@ -10,8 +10,11 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.function.LongConsumer;
 
 /**
  * The data path of one transfer of a move, on PostgreSQL's own logical replication: the sharded tables'
@@ -56,6 +59,11 @@ public final class LogicalCopy {
     @FunctionalInterface
     public interface SchemaCopier {
         void copy(ShardedTable table, Node from, Node to) throws MoveException;
+    }
+
+    /** The ranges this copy moves, from which shard to which. */
+    public MovePlan.Transfer transfer() {
+        return transfer;
     }
 
     /** The publication's, subscription's and slot's name. */
@@ -147,7 +155,7 @@ public final class LogicalCopy {
 
     /**
      * COPYING: the publication (row filter on the moving ranges) on the source and the subscription on the
-     * target, which copies the existing rows and then streams changes.
+     * target, created disabled; {@link #enable} starts it copying the existing rows and then streaming changes.
      *
      * @param sourceConnInfo how the target reaches the source, e.g. {@code host=... port=... dbname=... user=...}
      */
@@ -174,7 +182,8 @@ public final class LogicalCopy {
                 Statement s = c.createStatement()) {
             if (!exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'")) {
                 s.execute("CREATE SUBSCRIPTION " + name + " CONNECTION '" + sourceConnInfo.replace("'", "''")
-                        + "' PUBLICATION " + name + " WITH (copy_data = true, slot_name = '" + name + "')");
+                        + "' PUBLICATION " + name + " WITH (copy_data = true, enabled = false, slot_name = '" + name
+                        + "')");
             }
         } catch (SQLException e) {
             throw new MoveException(
@@ -183,31 +192,118 @@ public final class LogicalCopy {
     }
 
     /**
+     * Checks that each target of {@code copies} can run their logical replication workers at once: one apply
+     * worker per subscription for the whole move, and at least one more for the table copies. Fewer, and
+     * some subscription would never start (PostgreSQL waits for a free worker slot without saying so).
+     *
+     * @throws MoveException naming each target short of workers and the setting to raise
+     */
+    public static void checkWorkers(List<LogicalCopy> copies, MoveEstimate.Connector connector) throws MoveException {
+        Map<Node, List<String>> byTarget = new LinkedHashMap<>();
+        for (LogicalCopy copy : copies) {
+            byTarget.computeIfAbsent(copy.target, t -> new ArrayList<>()).add("'" + copy.name + "'");
+        }
+        List<String> problems = new ArrayList<>();
+        for (Map.Entry<Node, List<String>> e : byTarget.entrySet()) {
+            Node target = e.getKey();
+            try (Connection c = connector.connect(target);
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT current_setting('max_logical_replication_workers')::int,"
+                            + " (SELECT count(*) FROM pg_stat_subscription WHERE pid IS NOT NULL AND subname <> ALL"
+                            + " (ARRAY[" + String.join(", ", e.getValue()) + "]))")) {
+                rs.next();
+                int max = rs.getInt(1);
+                int busy = rs.getInt(2);
+                int needed = e.getValue().size() + 1;
+                if (max - busy < needed) {
+                    problems.add(target.name() + " allows " + max + " logical replication workers and " + busy
+                            + " are busy, but this move needs " + needed + " there (an apply worker for each of its "
+                            + e.getValue().size() + " source shard(s) and one for the table copies): raise"
+                            + " max_logical_replication_workers (and max_worker_processes with it) to at least "
+                            + (busy + needed) + " and restart it");
+                }
+            } catch (SQLException ex) {
+                throw new MoveException("checking " + target.name() + ": " + ex.getMessage(), ex);
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new MoveException("cannot start the move: " + String.join("; ", problems));
+        }
+    }
+
+    /**
+     * Enables the disabled subscriptions of {@code copies} in one transaction per target: PostgreSQL's launcher
+     * then starts all their apply workers at once, where subscriptions enabled one by one would each wait out
+     * {@code wal_retrieve_retry_interval} (5 s by default) after the previous one.
+     */
+    public static void enable(List<LogicalCopy> copies, MoveEstimate.Connector connector) throws MoveException {
+        Map<Node, List<LogicalCopy>> byTarget = new LinkedHashMap<>();
+        for (LogicalCopy copy : copies) {
+            byTarget.computeIfAbsent(copy.target, t -> new ArrayList<>()).add(copy);
+        }
+        for (Map.Entry<Node, List<LogicalCopy>> e : byTarget.entrySet()) {
+            try (Connection c = connector.connect(e.getKey());
+                    Statement s = c.createStatement()) {
+                c.setAutoCommit(false);
+                for (LogicalCopy copy : e.getValue()) {
+                    if (exists(
+                            s,
+                            "SELECT 1 FROM pg_subscription WHERE subname = '" + copy.name + "' AND NOT subenabled")) {
+                        s.execute("ALTER SUBSCRIPTION " + copy.name + " ENABLE");
+                    }
+                }
+                c.commit();
+            } catch (SQLException ex) {
+                throw new MoveException(
+                        "enabling the subscriptions on " + e.getKey().name() + ": " + ex.getMessage(), ex);
+            }
+        }
+    }
+
+    /**
      * Progress of the copy.
      *
      * @param tablesReady tables whose initial copy is done and that stream changes ({@code pg_subscription_rel} 'r')
      * @param tables tables being copied
+     * @param rowsCopied rows written by the initial copy: all of a table whose copy is over, and what the
+     *     table-sync worker's {@code COPY} has written so far of the others ({@code pg_stat_progress_copy})
      * @param lagBytes WAL of the source the target has not confirmed yet; -1 before the slot exists
      */
-    public record Progress(int tablesReady, int tables, long lagBytes) {
+    public record Progress(int tablesReady, int tables, long rowsCopied, long lagBytes) {
         public boolean copied() {
             return tablesReady == tables;
         }
     }
 
-    public Progress progress() throws MoveException {
+    /** @param rowsToCopy per qualified table name, the rows of the moving ranges on the source */
+    public Progress progress(Map<String, Long> rowsToCopy) throws MoveException {
         int tables = existingTables().size();
-        int ready;
+        int ready = 0;
+        long copied = 0;
         try (Connection c = connector.connect(target);
-                Statement s = c.createStatement()) {
-            ready = Integer.parseInt(single(
-                    s,
-                    "SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE"
-                            + " s.subname = '" + name + "' AND r.srsubstate = 'r'"));
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT n.nspname, c.relname, r.srsubstate,"
+                        + " coalesce(p.tuples_processed, 0) FROM pg_subscription s JOIN pg_subscription_rel r ON"
+                        + " r.srsubid = s.oid JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid ="
+                        + " c.relnamespace LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid ="
+                        + " r.srrelid LEFT JOIN pg_stat_progress_copy p ON p.pid = w.pid WHERE s.subname = '" + name
+                        + "'")) {
+            while (rs.next()) {
+                String state = rs.getString(3);
+                if (state.equals("r")) {
+                    ready++;
+                }
+                if (state.equals("r") || state.equals("s") || state.equals("f")) {
+                    String table = MoveEstimate.quote(rs.getString(1)) + "." + MoveEstimate.quote(rs.getString(2));
+                    copied += rowsToCopy.getOrDefault(table, 0L);
+                } else {
+                    copied += rs.getLong(4);
+                }
+            }
         } catch (SQLException e) {
             throw new MoveException("reading the copy state on " + target.name() + ": " + e.getMessage(), e);
         }
-        return new Progress(ready, tables, lagBytes());
+        return new Progress(ready, tables, copied, lag());
     }
 
     /** The source's current WAL position: after a fence, the target must apply up to here. */
@@ -225,7 +321,8 @@ public final class LogicalCopy {
         return confirmedLsn() >= lsn;
     }
 
-    private long lagBytes() throws MoveException {
+    /** WAL of the source the target has not confirmed yet; -1 before the slot exists. */
+    public long lag() throws MoveException {
         long confirmed = confirmedLsn();
         return confirmed < 0 ? -1 : Math.max(0, sourceLsn() - confirmed);
     }
@@ -265,10 +362,13 @@ public final class LogicalCopy {
 
     /**
      * Deletes the rows of the moving ranges from {@code node} (the source after the switch, or the target when
-     * a move is aborted), {@code batch} rows per statement; returns how many.
+     * a move is aborted), {@code batch} rows per statement and at most {@code rowsPerSecond}, so the node and its
+     * replicas keep up; tells {@code progress} the rows deleted so far after each batch; returns how many.
      */
-    public long deleteMovingRows(Node node, int batch) throws MoveException {
+    public long deleteMovingRows(Node node, int batch, double rowsPerSecond, LongConsumer progress)
+            throws MoveException {
         long deleted = 0;
+        long started = System.nanoTime();
         try (Connection c = connector.connect(node)) {
             for (ShardedTable t : existingTables()) {
                 String key = MoveEstimate.quote(t.keyColumn());
@@ -280,11 +380,20 @@ public final class LogicalCopy {
                     do {
                         n = s.executeUpdate(sql);
                         deleted += n;
+                        progress.accept(deleted);
+                        long due = started + (long) (deleted * 1e9 / rowsPerSecond);
+                        long wait = due - System.nanoTime();
+                        if (n > 0 && wait > 0) {
+                            Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                        }
                     } while (n > 0);
                 }
             }
         } catch (SQLException e) {
             throw new MoveException("deleting moved rows on " + node.name() + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MoveException("interrupted while deleting moved rows on " + node.name(), e);
         }
         return deleted;
     }

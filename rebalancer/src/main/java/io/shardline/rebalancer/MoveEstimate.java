@@ -72,8 +72,18 @@ public record MoveEstimate(MovePlan plan, List<TransferEstimate> transfers, doub
     public static MoveEstimate of(
             ClusterTopology topology, MovePlan plan, Connector connector, double copyBytesPerSecond)
             throws SQLException {
+        return new MoveEstimate(plan, count(topology, plan.transfers(), connector), copyBytesPerSecond);
+    }
+
+    /**
+     * Counts the rows and bytes {@code transfers} move of every sharded table of {@code topology}.
+     *
+     * @throws SQLException when a source primary cannot be queried (other than a table missing there)
+     */
+    static List<TransferEstimate> count(
+            ClusterTopology topology, List<MovePlan.Transfer> transfers, Connector connector) throws SQLException {
         List<TransferEstimate> estimates = new ArrayList<>();
-        for (MovePlan.Transfer transfer : plan.transfers()) {
+        for (MovePlan.Transfer transfer : transfers) {
             Node source = topology.shard(transfer.source()).primary();
             List<TableEstimate> tables = new ArrayList<>();
             try (Connection c = connector.connect(source)) {
@@ -83,7 +93,7 @@ public record MoveEstimate(MovePlan plan, List<TransferEstimate> transfers, doub
             }
             estimates.add(new TransferEstimate(transfer, tables));
         }
-        return new MoveEstimate(plan, estimates, copyBytesPerSecond);
+        return estimates;
     }
 
     private static TableEstimate count(Connection c, ShardedTable table, MovePlan.Transfer transfer)

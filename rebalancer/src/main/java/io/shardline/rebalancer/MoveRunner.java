@@ -20,8 +20,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
+import java.util.function.ToIntFunction;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.data.Stat;
@@ -37,11 +39,43 @@ import org.slf4j.LoggerFactory;
  */
 public final class MoveRunner {
     private static final Logger LOG = LoggerFactory.getLogger(MoveRunner.class);
+    private static final long PROGRESS_NANOS = 1_000_000_000L;
 
     /** Bounds of the cutover. */
-    public record Settings(Duration ackTimeout, Duration barrierTimeout, long catchUpBytes, int deleteBatch) {
-        public static final Settings DEFAULT =
-                new Settings(Duration.ofSeconds(10), Duration.ofSeconds(5), 1 << 20, 5000);
+    /**
+     * Bounds of a move.
+     *
+     * @param ackTimeout how long the cutover waits for every router to hold writes before it gives up, lifts
+     *     the fence and tries again after {@code retryPause}
+     * @param barrierTimeout how long the cutover then waits for older transactions on the sources and for the
+     *     targets to apply, over all sources, before it gives up the same way. The two together stay under the
+     *     routers' {@code fenceWaitMs} (2 s by default), so a cutover that cannot finish releases the held writes
+     *     before they fail
+     * @param catchUpBytes how close behind its source (WAL bytes) every target must be before the fence
+     * @param deleteBatch rows per DELETE of the cleanup
+     * @param deleteRowsPerSecond the cleanup's rate limit
+     * @param retryPause the pause before a cutover is tried again
+     */
+    public record Settings(
+            Duration ackTimeout,
+            Duration barrierTimeout,
+            long catchUpBytes,
+            int deleteBatch,
+            double deleteRowsPerSecond,
+            Duration retryPause) {
+        public static final Settings DEFAULT = new Settings(
+                Duration.ofSeconds(1), Duration.ofMillis(800), 1 << 20, 1000, 20_000, Duration.ofSeconds(3));
+
+        public Settings {
+            if (deleteBatch < 1 || deleteRowsPerSecond <= 0) {
+                throw new IllegalArgumentException("the cleanup needs a batch of at least 1 row and a positive rate");
+            }
+        }
+
+        /** The same with another cleanup rate. */
+        public Settings withDeleteRowsPerSecond(double rowsPerSecond) {
+            return new Settings(ackTimeout, barrierTimeout, catchUpBytes, deleteBatch, rowsPerSecond, retryPause);
+        }
     }
 
     /** Tells the target how to reach a source primary (credentials included, stored in pg_subscription). */
@@ -119,9 +153,7 @@ public final class MoveRunner {
                     plan.to().version(),
                     transfers,
                     Map.of(),
-                    0,
-                    0,
-                    -1,
+                    MoveRecord.Progress.NONE,
                     null,
                     now,
                     now);
@@ -143,6 +175,9 @@ public final class MoveRunner {
         try {
             if (client.checkExists().forPath(path) != null) {
                 for (String child : client.getChildren().forPath(path)) {
+                    if (child.endsWith(ZooKeeperMoveWatcher.ABORT_SUFFIX)) {
+                        continue;
+                    }
                     byte[] data = client.getData().forPath(path + "/" + child);
                     if (data != null && data.length > 0) {
                         moves.add(ZooKeeperMoveWatcher.fromJson(data, child));
@@ -159,9 +194,11 @@ public final class MoveRunner {
     /** Asks the runner of move {@code id} to abort it (honoured before the switch). */
     public static void requestAbort(CuratorFramework client, String cluster, String id) throws MoveException {
         try {
-            String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/moves/" + id + "-abort";
+            String path =
+                    ZooKeeperTopologyStore.clusterPath(cluster) + "/moves/" + id + ZooKeeperMoveWatcher.ABORT_SUFFIX;
             if (client.checkExists().forPath(path) == null) {
-                client.create().forPath(path);
+                // explicit empty data: without it Curator stores the client's address
+                client.create().forPath(path, new byte[0]);
             }
         } catch (Exception e) {
             throw new MoveException("requesting the abort of move " + id + ": " + e.getMessage(), e);
@@ -176,8 +213,8 @@ public final class MoveRunner {
      */
     public MoveState run(String id) throws MoveException {
         while (true) {
-            Versioned current = read(id);
-            MoveRecord move = current.move;
+            Tracked t = read(id);
+            MoveRecord move = t.move;
             if (!stillLeader.getAsBoolean()) {
                 LOG.info("no longer the leader: leaving move {} in {}", id, move.state());
                 return move.state();
@@ -189,26 +226,37 @@ public final class MoveRunner {
             if (move.state().isTerminal()) {
                 return move.state();
             }
-            TopologySnapshot snapshot = snapshot(client, cluster);
-            List<LogicalCopy> copies = copies(move, snapshot.topology());
-            if (abortRequested(id) && move.state().ordinal() < MoveState.SWITCHED.ordinal()) {
-                abort(current, copies, snapshot.topology(), "aborted on request");
-                continue;
-            }
-            MoveState next = step(move, copies, snapshot);
-            if (next != null && !write(current, move.withState(next, epoch, System.currentTimeMillis()))) {
+            try {
+                if (move.epoch() < epoch) {
+                    // claim it before acting: a former leader's next version-checked write now fails
+                    t.write(move.withState(move.state(), epoch, System.currentTimeMillis()));
+                    LOG.info("move {}: taken over in {} (epoch {} -> {})", id, move.state(), move.epoch(), epoch);
+                }
+                TopologySnapshot snapshot = snapshot(client, cluster);
+                List<LogicalCopy> copies = copies(t.move, snapshot.topology());
+                if (abortRequested(id) && t.move.state().ordinal() < MoveState.SWITCHED.ordinal()) {
+                    abort(t, copies, snapshot.topology(), "aborted on request");
+                    continue;
+                }
+                MoveState next = step(t, copies, snapshot);
+                if (next != null) {
+                    t.write(t.move.withState(next, epoch, System.currentTimeMillis()));
+                }
+            } catch (Superseded e) {
                 LOG.info("move {} was changed by someone else; reading it again", id);
             }
         }
     }
 
-    /** One step; returns the next state, or null when the step wrote the record itself. */
-    private MoveState step(MoveRecord move, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
+    /** One step; returns the next state, or null when the step wrote the record itself or saw an abort. */
+    private MoveState step(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
+        MoveRecord move = t.move;
         switch (move.state()) {
             case PLANNED:
                 for (LogicalCopy copy : copies) {
                     copy.checkPreconditions();
                 }
+                LogicalCopy.checkWorkers(copies, connector);
                 return MoveState.SCHEMA;
             case SCHEMA:
                 for (LogicalCopy copy : copies) {
@@ -216,58 +264,204 @@ public final class MoveRunner {
                 }
                 return MoveState.COPYING;
             case COPYING:
-                for (LogicalCopy copy : copies) {
-                    copy.startCopy(connInfo.of(snapshot.topology()
-                            .shard(transferOf(copy, move).source())
-                            .primary()));
-                }
-                waitUntil(move, copies, c -> c.progress().copied(), "the initial copy");
-                return MoveState.CATCHING_UP;
+                return copy(t, copies, snapshot) ? MoveState.CATCHING_UP : null;
             case CATCHING_UP:
-                waitUntil(move, copies, c -> c.progress().lagBytes() <= settings.catchUpBytes(), "the catch-up");
-                return MoveState.FENCED;
+                return catchUp(t, copies) ? MoveState.FENCED : null;
             case FENCED:
-                cutover(move, copies, snapshot);
+                try {
+                    cutover(t, copies, snapshot);
+                } catch (CutoverFailed e) {
+                    // not switched: lift the fence so the held writes go on to the sources, and try again later
+                    LOG.warn("move {}: {}; writes released, trying the cutover again", move.id(), e.getMessage());
+                    t.write(t.move.withState(MoveState.CATCHING_UP, epoch, System.currentTimeMillis())
+                            .withError("the last cutover failed: " + e.getMessage()));
+                }
                 return null;
             case SWITCHED:
                 return MoveState.CLEANING;
             case CLEANING:
-                for (LogicalCopy copy : copies) {
-                    copy.dropReplication();
-                    MoveRecord.Transfer t = transferOf(copy, move);
-                    copy.deleteMovingRows(snapshot.topology().shard(t.source()).primary(), settings.deleteBatch());
-                }
+                clean(t, copies, snapshot.topology(), MoveRecord.Transfer::source);
                 return MoveState.DONE;
             default:
                 throw new IllegalStateException("not a running state: " + move.state());
         }
     }
 
+    /** COPYING: counts the rows to copy, starts the subscriptions, follows the copy; false on an abort. */
+    private boolean copy(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
+        Map<String, Map<String, Long>> rows = new HashMap<>();
+        long total = 0;
+        try {
+            List<MovePlan.Transfer> transfers =
+                    copies.stream().map(LogicalCopy::transfer).toList();
+            List<MoveEstimate.TransferEstimate> counted = MoveEstimate.count(snapshot.topology(), transfers, connector);
+            for (int i = 0; i < copies.size(); i++) {
+                Map<String, Long> perTable = new HashMap<>();
+                for (MoveEstimate.TableEstimate table : counted.get(i).tables()) {
+                    perTable.put(LogicalCopy.qualified(table.table()), table.rows());
+                }
+                rows.put(copies.get(i).name(), perTable);
+                total += counted.get(i).rows();
+            }
+        } catch (SQLException e) {
+            throw new MoveException("counting the rows to copy: " + e.getMessage(), e);
+        }
+        for (LogicalCopy copy : copies) {
+            Node source = snapshot.topology().shard(copy.transfer().source()).primary();
+            copy.startCopy(connInfo.of(source));
+        }
+        LogicalCopy.enable(copies, connector);
+        Eta eta = new Eta();
+        long lastWrite = 0;
+        while (true) {
+            boolean done = true;
+            long copied = 0;
+            long lag = -1;
+            for (LogicalCopy copy : copies) {
+                LogicalCopy.Progress p = copy.progress(rows.get(copy.name()));
+                done &= p.copied();
+                copied += p.rowsCopied();
+                lag = Math.max(lag, p.lagBytes());
+            }
+            if (done) {
+                t.write(t.move.withProgress(
+                        new MoveRecord.Progress(total, Math.max(copied, total), lag, 0, -1),
+                        epoch,
+                        System.currentTimeMillis()));
+                return true;
+            }
+            if (abortRequested(t.move.id())) {
+                return false;
+            }
+            if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
+                t.write(t.move.withProgress(
+                        new MoveRecord.Progress(total, copied, lag, 0, eta.toGo(total - copied, copied)),
+                        epoch,
+                        System.currentTimeMillis()));
+                lastWrite = System.nanoTime();
+            }
+            pause(250);
+        }
+    }
+
+    /** CATCHING_UP: waits until every target is close behind its source; false on an abort. */
+    private boolean catchUp(Tracked t, List<LogicalCopy> copies) throws MoveException {
+        if (t.move.error() != null) {
+            pause(settings.retryPause().toMillis()); // a cutover failed: give whatever blocked it time to pass
+        }
+        Eta eta = new Eta();
+        long lastWrite = 0;
+        while (true) {
+            long lag = 0;
+            for (LogicalCopy copy : copies) {
+                lag = Math.max(lag, copy.lag());
+            }
+            if (lag >= 0 && lag <= settings.catchUpBytes()) {
+                return true;
+            }
+            if (abortRequested(t.move.id())) {
+                return false;
+            }
+            if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
+                MoveRecord.Progress p = t.move.progress();
+                t.write(t.move.withProgress(
+                        new MoveRecord.Progress(p.rowsTotal(), p.rowsCopied(), lag, 0, eta.toGo(lag, -lag)),
+                        epoch,
+                        System.currentTimeMillis()));
+                lastWrite = System.nanoTime();
+            }
+            pause(100);
+        }
+    }
+
+    /**
+     * CLEANING (or an abort): drops the replication, then deletes the moved rows from the shard {@code side}
+     * names, at the configured rate, writing the rows deleted so far.
+     */
+    private void clean(
+            Tracked t, List<LogicalCopy> copies, ClusterTopology topology, ToIntFunction<MoveRecord.Transfer> side)
+            throws MoveException {
+        for (LogicalCopy copy : copies) {
+            copy.dropReplication();
+        }
+        MoveRecord.Progress start = t.move.progress();
+        long[] before = {0};
+        long[] lastWrite = {0};
+        Eta eta = new Eta();
+        for (LogicalCopy copy : copies) {
+            Node node =
+                    topology.shard(side.applyAsInt(transferOf(copy, t.move))).primary();
+            long done = copy.deleteMovingRows(node, settings.deleteBatch(), settings.deleteRowsPerSecond(), n -> {
+                if (System.nanoTime() - lastWrite[0] > PROGRESS_NANOS) {
+                    long cleaned = before[0] + n;
+                    try {
+                        t.write(t.move.withProgress(
+                                new MoveRecord.Progress(
+                                        start.rowsTotal(),
+                                        start.rowsCopied(),
+                                        start.lagBytes(),
+                                        cleaned,
+                                        eta.toGo(start.rowsCopied() - cleaned, cleaned)),
+                                epoch,
+                                System.currentTimeMillis()));
+                    } catch (MoveException e) {
+                        throw new Superseded(); // ZooKeeper is not reachable: stop deleting, a leader resumes
+                    }
+                    lastWrite[0] = System.nanoTime();
+                }
+            });
+            before[0] += done;
+        }
+        MoveRecord.Progress p = t.move.progress();
+        t.write(t.move.withProgress(
+                new MoveRecord.Progress(p.rowsTotal(), p.rowsCopied(), p.lagBytes(), before[0], 0),
+                epoch,
+                System.currentTimeMillis()));
+    }
+
     /**
      * FENCED: every live router holds writes to the moving ranges; transactions that started before are
      * waited out on each source; the targets apply the sources' WAL up to now; then the new ring and SWITCHED
      * are written together.
+     *
+     * @throws CutoverFailed when it did not switch and the fence can be lifted safely
      */
-    private void cutover(MoveRecord move, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
+    private void cutover(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
+        MoveRecord move = t.move;
+        long t0 = System.nanoTime();
         awaitAcks(move);
+        long acked = System.nanoTime();
+        long deadline = acked + settings.barrierTimeout().toNanos();
         for (LogicalCopy copy : copies) {
-            Node source =
-                    snapshot.topology().shard(transferOf(copy, move).source()).primary();
-            awaitOlderTransactions(source);
-            long lsn = copy.sourceLsn();
-            long deadline = System.nanoTime() + settings.barrierTimeout().toNanos();
-            while (!copy.appliedUpTo(lsn)) {
-                if (System.nanoTime() > deadline) {
-                    throw new MoveException("the target of " + copy.name() + " did not apply up to " + Lsn.format(lsn)
-                            + " within " + settings.barrierTimeout().toMillis() + " ms");
+            Node source = snapshot.topology().shard(copy.transfer().source()).primary();
+            // one connection for the whole barrier: every new connection would add to the write pause
+            try (Connection c = connector.connect(source);
+                    Statement s = c.createStatement()) {
+                awaitOlderTransactions(s, source, deadline);
+                long lsn = Lsn.parse(single(s, "SELECT pg_current_wal_lsn()::text"));
+                String confirmed = "SELECT coalesce(confirmed_flush_lsn, '0/0')::text FROM pg_replication_slots WHERE"
+                        + " slot_name = '" + copy.name() + "'";
+                while (Lsn.parse(single(s, confirmed)) < lsn) {
+                    if (System.nanoTime() > deadline) {
+                        throw new CutoverFailed(
+                                "the target of " + copy.name() + " did not apply up to " + Lsn.format(lsn) + " within "
+                                        + settings.barrierTimeout().toMillis() + " ms");
+                    }
+                    pause(1);
                 }
-                pause(2);
+            } catch (SQLException e) {
+                throw new CutoverFailed("the barrier on " + source.name() + ": " + e.getMessage(), e);
             }
         }
+        long applied = System.nanoTime();
         Map<Integer, String> cutoverLsn = new HashMap<>();
-        for (MoveRecord.Transfer t : move.transfers()) {
-            Node target = snapshot.topology().shard(t.target()).primary();
-            cutoverLsn.put(t.target(), query(target, "SELECT pg_current_wal_lsn()::text"));
+        for (MoveRecord.Transfer transfer : move.transfers()) {
+            Node target = snapshot.topology().shard(transfer.target()).primary();
+            try {
+                cutoverLsn.put(transfer.target(), query(target, "SELECT pg_current_wal_lsn()::text"));
+            } catch (MoveException e) {
+                throw new CutoverFailed(e.getMessage(), e);
+            }
         }
         HashRing ring = snapshot.ring();
         if (ring.version() != move.fromRingVersion()) {
@@ -283,16 +477,16 @@ public final class MoveRunner {
                 next.version(),
                 move.transfers(),
                 cutoverLsn,
-                move.rowsCopied(),
-                move.rowsTotal(),
-                0,
+                move.progress(),
                 null,
                 move.startedAtMillis(),
                 System.currentTimeMillis());
+        if (!stillLeader.getAsBoolean()) {
+            throw new Superseded();
+        }
         try {
             Stat ringStat = new Stat();
             client.getData().storingStatIn(ringStat).forPath(base + "/ring");
-            Versioned current = read(move.id());
             client.transaction()
                     .forOperations(
                             client.transactionOp()
@@ -301,14 +495,24 @@ public final class MoveRunner {
                                     .forPath(base + "/ring", TopologyCodec.ringToJson(next)),
                             client.transactionOp()
                                     .setData()
-                                    .withVersion(current.version)
+                                    .withVersion(t.version)
                                     .forPath(base + "/moves/" + move.id(), ZooKeeperMoveWatcher.toJson(switched)));
-            LOG.info("move {}: ring version {} published", move.id(), next.version());
         } catch (KeeperException.BadVersionException e) {
-            throw new MoveException("move " + move.id() + " or the ring changed during the cutover: not switched", e);
+            throw new Superseded();
         } catch (Exception e) {
+            // the outcome may be unknown (connection loss): the next read of the move tells
             throw new MoveException("publishing the new ring of move " + move.id() + ": " + e.getMessage(), e);
         }
+        long published = System.nanoTime();
+        LOG.info(
+                "move {}: ring version {} published; writes to the moving ranges were held {} ms (routers"
+                        + " acknowledged in {} ms, sources drained and applied in {} ms, switch {} ms)",
+                move.id(),
+                next.version(),
+                (published - t0) / 1_000_000,
+                (acked - t0) / 1_000_000,
+                (applied - acked) / 1_000_000,
+                (published - applied) / 1_000_000);
     }
 
     private static List<Integer> targets(MoveRecord move) {
@@ -346,7 +550,7 @@ public final class MoveRunner {
                 return;
             }
             if (System.nanoTime() > deadline) {
-                throw new MoveException(missing.size() + " router(s) did not acknowledge the fence of move " + move.id()
+                throw new CutoverFailed(missing.size() + " router(s) did not acknowledge the fence of move " + move.id()
                         + " within " + settings.ackTimeout().toMillis() + " ms: " + missing);
             }
             pause(5);
@@ -354,78 +558,28 @@ public final class MoveRunner {
     }
 
     /** Waits until every transaction running on {@code source} when this was called has ended. */
-    private void awaitOlderTransactions(Node source) throws MoveException {
-        try (Connection c = connector.connect(source);
-                Statement s = c.createStatement()) {
-            long xid;
-            try (ResultSet rs = s.executeQuery("SELECT txid_current()")) {
-                rs.next();
-                xid = rs.getLong(1);
+    private void awaitOlderTransactions(Statement s, Node source, long deadline) throws SQLException, MoveException {
+        long xid = Long.parseLong(single(s, "SELECT txid_current()"));
+        while (Long.parseLong(single(s, "SELECT txid_snapshot_xmin(txid_current_snapshot())")) <= xid) {
+            if (System.nanoTime() > deadline) {
+                throw new CutoverFailed("transactions older than the fence still run on " + source.name() + " after "
+                        + settings.barrierTimeout().toMillis() + " ms");
             }
-            long deadline = System.nanoTime() + settings.barrierTimeout().toNanos();
-            while (true) {
-                try (ResultSet rs = s.executeQuery("SELECT txid_snapshot_xmin(txid_current_snapshot())")) {
-                    rs.next();
-                    if (rs.getLong(1) > xid) {
-                        return;
-                    }
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new MoveException("transactions older than the fence still run on " + source.name()
-                            + " after " + settings.barrierTimeout().toMillis() + " ms");
-                }
-                pause(2);
-            }
-        } catch (SQLException e) {
-            throw new MoveException("waiting out transactions on " + source.name() + ": " + e.getMessage(), e);
+            pause(1);
         }
     }
 
-    private void abort(Versioned current, List<LogicalCopy> copies, ClusterTopology topology, String why)
-            throws MoveException {
-        MoveRecord move = current.move;
-        for (LogicalCopy copy : copies) {
-            copy.dropReplication();
-            copy.deleteMovingRows(
-                    topology.shard(transferOf(copy, move).target()).primary(), settings.deleteBatch());
+    private static String single(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
         }
-        MoveRecord aborted = new MoveRecord(
-                move.id(),
-                epoch,
-                MoveState.ABORTED,
-                move.fromRingVersion(),
-                move.toRingVersion(),
-                move.transfers(),
-                move.cutoverLsn(),
-                move.rowsCopied(),
-                move.rowsTotal(),
-                move.lagBytes(),
-                why,
-                move.startedAtMillis(),
-                System.currentTimeMillis());
-        write(current, aborted);
     }
 
-    private interface CopyCondition {
-        boolean holds(LogicalCopy copy) throws MoveException;
-    }
-
-    private void waitUntil(MoveRecord move, List<LogicalCopy> copies, CopyCondition condition, String what)
-            throws MoveException {
-        while (true) {
-            boolean all = true;
-            for (LogicalCopy copy : copies) {
-                all &= condition.holds(copy);
-            }
-            if (all) {
-                return;
-            }
-            if (abortRequested(move.id())) {
-                return;
-            }
-            LOG.debug("move {}: waiting for {}", move.id(), what);
-            pause(100);
-        }
+    private void abort(Tracked t, List<LogicalCopy> copies, ClusterTopology topology, String why) throws MoveException {
+        clean(t, copies, topology, MoveRecord.Transfer::target);
+        t.write(t.move.withState(MoveState.ABORTED, epoch, System.currentTimeMillis())
+                .withError(why));
     }
 
     private MoveRecord.Transfer transferOf(LogicalCopy copy, MoveRecord move) {
@@ -449,39 +603,95 @@ public final class MoveRunner {
 
     private boolean abortRequested(String id) throws MoveException {
         try {
-            return client.checkExists().forPath(base + "/moves/" + id + "-abort") != null;
+            return client.checkExists().forPath(base + "/moves/" + id + ZooKeeperMoveWatcher.ABORT_SUFFIX) != null;
         } catch (Exception e) {
             throw new MoveException("reading the abort request of move " + id + ": " + e.getMessage(), e);
         }
     }
 
-    private record Versioned(MoveRecord move, int version) {}
+    /** A move as last read or written by this runner, with its ZooKeeper version. */
+    private final class Tracked {
+        MoveRecord move;
+        int version;
 
-    private Versioned read(String id) throws MoveException {
-        try {
-            Stat stat = new Stat();
-            byte[] data = client.getData().storingStatIn(stat).forPath(base + "/moves/" + id);
-            return new Versioned(ZooKeeperMoveWatcher.fromJson(data, "moves/" + id), stat.getVersion());
-        } catch (Exception e) {
-            throw new MoveException("reading move " + id + ": " + e.getMessage(), e);
+        Tracked(MoveRecord move, int version) {
+            this.move = move;
+            this.version = version;
+        }
+
+        /**
+         * A version-checked write of {@code next}.
+         *
+         * @throws Superseded when someone else wrote first, or this runner no longer leads
+         */
+        void write(MoveRecord next) throws MoveException {
+            if (!stillLeader.getAsBoolean()) {
+                throw new Superseded();
+            }
+            try {
+                Stat stat = client.setData()
+                        .withVersion(version)
+                        .forPath(base + "/moves/" + next.id(), ZooKeeperMoveWatcher.toJson(next));
+                if (next.state() != move.state()) {
+                    LOG.info("move {}: {}", next.id(), next.state().name().toLowerCase(Locale.ROOT));
+                }
+                move = next;
+                version = stat.getVersion();
+            } catch (KeeperException.BadVersionException e) {
+                throw new Superseded();
+            } catch (Exception e) {
+                throw new MoveException("writing move " + next.id() + ": " + e.getMessage(), e);
+            }
         }
     }
 
-    /** A version-checked write; false when someone else wrote first (or this runner no longer leads). */
-    private boolean write(Versioned current, MoveRecord next) throws MoveException {
-        if (!stillLeader.getAsBoolean()) {
-            return false;
+    /** This runner's view of a move is out of date: read it again (and stop if a newer epoch owns it). */
+    private static final class Superseded extends RuntimeException {
+        Superseded() {
+            super(null, null, false, false);
         }
+    }
+
+    /** The cutover did not switch, and lifting the fence is safe. */
+    private static final class CutoverFailed extends MoveException {
+        CutoverFailed(String message) {
+            super(message);
+        }
+
+        CutoverFailed(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** Time left, from the rate of progress since the first call. */
+    private static final class Eta {
+        private long startNanos = -1;
+        private long startDone;
+
+        /**
+         * @param left what is left to do
+         * @param done a figure that grows with the work done
+         * @return seconds left, or -1 when the rate is not known yet
+         */
+        long toGo(long left, long done) {
+            long now = System.nanoTime();
+            if (startNanos < 0) {
+                startNanos = now;
+                startDone = done;
+                return -1;
+            }
+            double rate = (done - startDone) / ((now - startNanos) / 1e9);
+            return rate <= 0 || left < 0 ? -1 : (long) Math.ceil(left / rate);
+        }
+    }
+
+    private Tracked read(String id) throws MoveException {
         try {
-            client.setData()
-                    .withVersion(current.version)
-                    .forPath(base + "/moves/" + next.id(), ZooKeeperMoveWatcher.toJson(next));
-            LOG.info("move {}: {}", next.id(), next.state().name().toLowerCase());
-            return true;
-        } catch (KeeperException.BadVersionException e) {
-            return false;
+            Stat stat = new Stat();
+            byte[] data = client.getData().storingStatIn(stat).forPath(base + "/moves/" + id);
+            return new Tracked(ZooKeeperMoveWatcher.fromJson(data, "moves/" + id), stat.getVersion());
         } catch (Exception e) {
-            throw new MoveException("writing move " + next.id() + ": " + e.getMessage(), e);
+            throw new MoveException("reading move " + id + ": " + e.getMessage(), e);
         }
     }
 
@@ -507,12 +717,16 @@ public final class MoveRunner {
         }
     }
 
-    private static void pause(long ms) throws MoveException {
+    /** Sleeps, then stops this runner (Superseded) if it no longer leads: every wait of a step passes here. */
+    private void pause(long ms) throws MoveException {
         try {
             Thread.sleep(ms);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new MoveException("interrupted", e);
+        }
+        if (!stillLeader.getAsBoolean()) {
+            throw new Superseded();
         }
     }
 }

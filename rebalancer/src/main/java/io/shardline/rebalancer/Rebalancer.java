@@ -69,6 +69,12 @@ public final class Rebalancer implements Closeable {
      * in {@code pg_subscription}, readable by superusers only).
      */
     public static Rebalancer forCluster(CuratorFramework client, String cluster, String password) {
+        return forCluster(client, cluster, password, MoveRunner.Settings.DEFAULT);
+    }
+
+    /** The same, with other bounds for the moves. */
+    public static Rebalancer forCluster(
+            CuratorFramework client, String cluster, String password, MoveRunner.Settings settings) {
         String base = ZooKeeperTopologyStore.clusterPath(cluster);
         return new Rebalancer(client, cluster, (epoch, stillLeader) -> {
             ClusterTopology topology;
@@ -87,8 +93,7 @@ public final class Rebalancer implements Closeable {
             }
             MoveRunner.ConnInfo connInfo = source -> "host=" + source.host() + " port=" + source.port() + " dbname="
                     + topology.database() + " user=" + user + (password == null ? "" : " password=" + password);
-            return new MoveRunner(
-                    client, cluster, epoch, connector, schema, connInfo, MoveRunner.Settings.DEFAULT, stillLeader);
+            return new MoveRunner(client, cluster, epoch, connector, schema, connInfo, settings, stillLeader);
         });
     }
 

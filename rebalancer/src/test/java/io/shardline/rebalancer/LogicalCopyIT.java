@@ -21,6 +21,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -106,11 +107,13 @@ class LogicalCopyIT {
                 copy.startCopy(conninfo);
                 copy.startCopy(conninfo);
             }
+            LogicalCopy.enable(copies, CONNECT);
+            LogicalCopy.enable(copies, CONNECT);
             await().atMost(Duration.ofSeconds(60))
                     .pollInterval(Duration.ofMillis(200))
                     .until(() -> {
                         for (LogicalCopy copy : copies) {
-                            if (!copy.progress().copied()) {
+                            if (!copy.progress(Map.of()).copied()) {
                                 return false;
                             }
                         }

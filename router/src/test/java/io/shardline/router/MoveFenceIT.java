@@ -157,9 +157,7 @@ class MoveFenceIT {
                 toVersion,
                 List.of(new MoveRecord.Transfer(from, to, List.of(new long[] {hash, hash}))),
                 Map.of(),
-                0,
-                0,
-                0,
+                MoveRecord.Progress.NONE,
                 null,
                 System.currentTimeMillis(),
                 System.currentTimeMillis());

@@ -13,6 +13,7 @@ import java.util.Map;
  * @param toRingVersion the ring version the cutover publishes
  * @param cutoverLsn per target shard, its primary's WAL position when the new ring was published: reads of that
  *     shard go to its replicas only once they have replayed that far
+ * @param progress how far the current phase is, as the runner last wrote it
  * @param error why the move was aborted or is stuck, or null
  */
 public record MoveRecord(
@@ -23,9 +24,7 @@ public record MoveRecord(
         long toRingVersion,
         List<Transfer> transfers,
         Map<Integer, String> cutoverLsn,
-        long rowsCopied,
-        long rowsTotal,
-        long lagBytes,
+        Progress progress,
         String error,
         long startedAtMillis,
         long updatedAtMillis) {
@@ -33,6 +32,20 @@ public record MoveRecord(
     public MoveRecord {
         transfers = transfers == null ? List.of() : List.copyOf(transfers);
         cutoverLsn = cutoverLsn == null ? Map.of() : Map.copyOf(cutoverLsn);
+        progress = progress == null ? Progress.NONE : progress;
+    }
+
+    /**
+     * How far a move is.
+     *
+     * @param rowsTotal rows of the moving ranges on the sources when the copy started (counted there)
+     * @param rowsCopied rows the targets' initial copy has written
+     * @param lagBytes source WAL the targets have not confirmed yet (the largest over the transfers); -1 unknown
+     * @param rowsCleaned rows deleted from the sources after the switch (or from the targets on abort)
+     * @param etaSeconds estimated seconds left in the current phase; -1 unknown
+     */
+    public record Progress(long rowsTotal, long rowsCopied, long lagBytes, long rowsCleaned, long etaSeconds) {
+        public static final Progress NONE = new Progress(0, 0, -1, 0, -1);
     }
 
     /** Ranges moving from one shard to another; each range is {@code [start, end]} inclusive. */
@@ -71,12 +84,42 @@ public record MoveRecord(
                 toRingVersion,
                 transfers,
                 cutoverLsn,
-                rowsCopied,
-                rowsTotal,
-                lagBytes,
+                progress,
                 error,
                 startedAtMillis,
                 nowMillis);
+    }
+
+    /** The same record with other progress (and the epoch of its writer). */
+    public MoveRecord withProgress(Progress next, long writerEpoch, long nowMillis) {
+        return new MoveRecord(
+                id,
+                writerEpoch,
+                state,
+                fromRingVersion,
+                toRingVersion,
+                transfers,
+                cutoverLsn,
+                next,
+                error,
+                startedAtMillis,
+                nowMillis);
+    }
+
+    /** The same record with another error (null: none). */
+    public MoveRecord withError(String why) {
+        return new MoveRecord(
+                id,
+                epoch,
+                state,
+                fromRingVersion,
+                toRingVersion,
+                transfers,
+                cutoverLsn,
+                progress,
+                why,
+                startedAtMillis,
+                updatedAtMillis);
     }
 
     /** The steps of a move, in order; {@link #ABORTED} ends it from any step before {@link #SWITCHED}. */

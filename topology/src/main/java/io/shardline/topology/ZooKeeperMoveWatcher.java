@@ -1,6 +1,7 @@
 package io.shardline.topology;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,11 +21,14 @@ import tools.jackson.databind.json.JsonMapper;
 public final class ZooKeeperMoveWatcher implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ZooKeeperMoveWatcher.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
+    /** {@code moves/{id}-abort}: an operator's request to abort move {@code id}. */
+    public static final String ABORT_SUFFIX = "-abort";
 
     private final CuratorCache cache;
     private final String path;
     private final Runnable onChange;
     private volatile List<MoveRecord> active = List.of();
+    private volatile MoveRecord latest;
     private volatile Map<Integer, Long> cutoverLsn = Map.of();
 
     public ZooKeeperMoveWatcher(CuratorFramework client, String cluster, Runnable onChange) {
@@ -43,6 +47,11 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
         return active;
     }
 
+    /** The move started last, over or not; null when there is none. */
+    public MoveRecord latest() {
+        return latest;
+    }
+
     /**
      * The highest cutover position of {@code shard} as a move's target (0 if none): its replicas serve reads
      * only once they have replayed that far, so moved rows never look missing on them.
@@ -54,13 +63,18 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
 
     private void refresh() {
         List<MoveRecord> moves = new ArrayList<>();
-        cache.stream().filter(d -> d.getPath().startsWith(path + "/")).forEach(d -> read(d, moves));
+        cache.stream()
+                .filter(d -> d.getPath().startsWith(path + "/") && !d.getPath().endsWith(ABORT_SUFFIX))
+                .forEach(d -> read(d, moves));
         Map<Integer, Long> cutovers = new HashMap<>();
         for (MoveRecord move : moves) {
             move.cutoverLsn().forEach((shard, lsn) -> cutovers.merge(shard, Lsn.parse(lsn), Math::max));
         }
         cutoverLsn = Map.copyOf(cutovers);
         active = moves.stream().filter(m -> !m.state().isTerminal()).toList();
+        latest = moves.stream()
+                .max(Comparator.comparingLong(MoveRecord::startedAtMillis))
+                .orElse(null);
         onChange.run();
         synchronized (this) {
             notifyAll();

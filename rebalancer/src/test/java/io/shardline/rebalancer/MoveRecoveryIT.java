@@ -1,0 +1,155 @@
+package io.shardline.rebalancer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
+import io.shardline.router.RouterClusters;
+import io.shardline.router.ShardlineDriver;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.TopologyCodec;
+import io.shardline.topology.ZooKeeperMoveWatcher;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+import org.apache.curator.framework.CuratorFramework;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * A move whose leader stops in each phase is finished by the next leader (a higher epoch), the old leader then
+ * writes nothing; an aborted move leaves the ring and the data as they were. Each case adds an empty shard
+ * and moves ranges to it; the invariants are checked over all shards.
+ */
+class MoveRecoveryIT {
+    static final int ROWS = 20_000;
+    static final List<ShardedTable> TABLES = LogicalCopyIT.TABLES;
+
+    private static LocalCluster cluster;
+    private static CuratorFramework client;
+    private static String base;
+    private static long epoch;
+    /** Only for its checks: these tests move data at rest. */
+    private static MoveWorkload nothingWritten;
+
+    @BeforeAll
+    static void start() throws SQLException {
+        cluster = LocalCluster.builder()
+                .name("recovery")
+                .shards(2)
+                .hubs(1)
+                .leaves(0)
+                .start();
+        RouterClusters.publish(cluster, TABLES);
+        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        base = ZooKeeperTopologyStore.clusterPath("recovery");
+        MoveWorkload.load(cluster, ROWS);
+        nothingWritten = new MoveWorkload(cluster, ROWS, false, 0);
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (client != null) {
+            client.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(
+            value = MoveState.class,
+            names = {"SCHEMA", "COPYING", "CATCHING_UP", "FENCED", "SWITCHED", "CLEANING"})
+    void aLeaderThatStopsInAPhaseIsReplacedAndTheMoveCompletes(MoveState phase) throws Exception {
+        addEmptyShard();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        long oldEpoch = ++epoch;
+        MoveState stoppedIn =
+                runner(oldEpoch, () -> state(id).ordinal() < phase.ordinal()).run(id);
+        assertThat(stoppedIn).as("the first leader stopped in").isEqualTo(phase);
+
+        long newEpoch = ++epoch;
+        assertThat(runner(newEpoch, () -> true).run(id)).isEqualTo(MoveState.DONE);
+        assertThat(ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id)
+                        .epoch())
+                .isEqualTo(newEpoch);
+
+        // the old leader wakes up: it finds a newer epoch and writes nothing
+        int version = client.checkExists().forPath(base + "/moves/" + id).getVersion();
+        assertThat(runner(oldEpoch, () -> true).run(id)).isEqualTo(MoveState.DONE);
+        assertThat(client.checkExists().forPath(base + "/moves/" + id).getVersion())
+                .isEqualTo(version);
+
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    @Test
+    void anAbortedMoveLeavesTheRingAndTheDataAsTheyWere() throws Exception {
+        int target = addEmptyShard();
+        HashRing before = ring();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        // copied and catching up: the target holds the moving rows, the subscription streams
+        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.CATCHING_UP.ordinal())
+                        .run(id))
+                .isEqualTo(MoveState.CATCHING_UP);
+        assertThat(Long.parseLong(cluster.primary(target).queryString("SELECT count(*) FROM users")))
+                .isPositive();
+        MoveRunner.requestAbort(client, "recovery", id);
+        assertThat(runner(++epoch, () -> true).run(id)).isEqualTo(MoveState.ABORTED);
+        assertThat(ring()).isEqualTo(before);
+        PgNode targetPrimary = cluster.primary(target);
+        assertThat(targetPrimary.queryString("SELECT count(*) FROM users")).isEqualTo("0");
+        assertThat(targetPrimary.queryString("SELECT count(*) FROM orders")).isEqualTo("0");
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    private static MoveRunner runner(long epoch, BooleanSupplier stillLeader) throws MoveException {
+        return new MoveRunner(
+                client,
+                "recovery",
+                epoch,
+                LogicalCopyIT.CONNECT,
+                new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, LogicalCopyIT.CONNECT),
+                source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
+                MoveRunner.Settings.DEFAULT,
+                stillLeader);
+    }
+
+    private static int addEmptyShard() {
+        int shard = cluster.addShard().get(0).shard();
+        ZooKeeperTopologyStore.updateTopology(
+                client, "recovery", t -> t.withShard(RouterClusters.shard(cluster, shard)));
+        return shard;
+    }
+
+    private static MoveState state(String id) {
+        try {
+            return ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id)
+                    .state();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static HashRing ring() throws Exception {
+        return TopologyCodec.ringFromJson(client.getData().forPath(base + "/ring"), "ring");
+    }
+
+    private static ClusterTopology topology() {
+        try {
+            return TopologyCodec.topologyFromJson(client.getData().forPath(base + "/topology"), "topology");
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+package io.shardline.rebalancer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.router.RouterClusters;
+import io.shardline.router.ShardlineDriver;
+import io.shardline.topology.MoveRecord;
+import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.RouterRegistration;
+import io.shardline.topology.ZooKeeperMoveWatcher;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.data.Stat;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Rebalancer processes killed (SIGKILL) in each phase of a move, and one paused (SIGSTOP) while another takes
+ * over, under a writer and a reader going through the driver. The next rebalancer completes the move; every
+ * acknowledged write is there exactly once; the paused one, resumed, changes nothing.
+ *
+ * <p>How each phase is held long enough to be killed in: COPYING lasts the copy; the first rebalancer is told
+ * never to end CATCHING_UP (a catch-up bound below zero); a registered router that never acknowledges keeps it
+ * in FENCED; a slow cleanup rate keeps it in CLEANING. SWITCHED lasts one ZooKeeper write: the test kills on the
+ * first sight of it, and reports the state the move was really in (MoveRecoveryIT stops a runner in SWITCHED
+ * exactly).
+ */
+class RebalancerFailoverIT {
+    static final int ROWS = 20_000;
+    static final String CLUSTER = "failover";
+
+    private static LocalCluster cluster;
+    private static CuratorFramework client;
+    private static String base;
+    private static MoveWorkload workload;
+    private final List<Process> processes = new ArrayList<>();
+
+    @BeforeAll
+    static void start() throws Exception {
+        cluster =
+                LocalCluster.builder().name(CLUSTER).shards(2).hubs(1).leaves(0).start();
+        RouterClusters.publish(cluster, MoveWorkload.TABLES);
+        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        base = ZooKeeperTopologyStore.clusterPath(CLUSTER);
+        MoveWorkload.load(cluster, ROWS);
+        workload = new MoveWorkload(cluster, ROWS, true, 100_000_000);
+    }
+
+    @AfterEach
+    void killRebalancers() throws InterruptedException {
+        for (Process p : processes) {
+            p.destroyForcibly();
+            p.waitFor();
+        }
+        processes.clear();
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (client != null) {
+            client.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(
+            value = MoveState.class,
+            names = {"COPYING", "CATCHING_UP", "FENCED", "SWITCHED", "CLEANING"})
+    void aRebalancerKilledInAPhaseIsReplacedAndTheMoveCompletes(MoveState phase) throws Exception {
+        addEmptyShard();
+        workload.start();
+        try (StuckRouter stuck = phase == MoveState.FENCED ? new StuckRouter() : null) {
+            Process first = rebalancer(
+                    phase == MoveState.CATCHING_UP ? -1 : MoveRunner.Settings.DEFAULT.catchUpBytes(),
+                    phase == MoveState.CLEANING ? 2000 : MoveRunner.Settings.DEFAULT.deleteRowsPerSecond());
+            String id = MoveRunner.plan(client, CLUSTER, 0);
+            long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+            while (!reached(move(id), phase)) {
+                assertThat(System.nanoTime()).as("the move reaches " + phase).isLessThan(deadline);
+                assertThat(first.isAlive()).as("the first rebalancer runs").isTrue();
+                Thread.sleep(1);
+            }
+            first.destroyForcibly(); // SIGKILL
+            first.waitFor();
+            MoveRecord killedIn = move(id);
+            System.out.printf(
+                    "rebalancer (epoch %d) killed in %s, %d of %d rows copied, %d cleaned%n",
+                    killedIn.epoch(),
+                    killedIn.state(),
+                    killedIn.progress().rowsCopied(),
+                    killedIn.progress().rowsTotal(),
+                    killedIn.progress().rowsCleaned());
+            if (phase == MoveState.SWITCHED) {
+                assertThat(killedIn.state()).isIn(MoveState.SWITCHED, MoveState.CLEANING);
+            } else {
+                assertThat(killedIn.state()).isEqualTo(phase);
+            }
+            if (stuck != null) {
+                stuck.close();
+            }
+
+            rebalancer(MoveRunner.Settings.DEFAULT.catchUpBytes(), MoveRunner.Settings.DEFAULT.deleteRowsPerSecond());
+            await().atMost(Duration.ofSeconds(90))
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(() -> move(id).state().isTerminal());
+            MoveRecord done = move(id);
+            assertThat(done.state()).as(String.valueOf(done.error())).isEqualTo(MoveState.DONE);
+            assertThat(done.epoch()).as("finished by a later epoch").isGreaterThan(killedIn.epoch());
+        } finally {
+            workload.stop();
+        }
+        assertThat(workload.errors()).as("errors the application saw").isEmpty();
+        workload.assertNothingLost(client, CLUSTER);
+        System.out.printf("writes refused with 40001 and retried so far: %d%n", workload.retried());
+    }
+
+    @Test
+    void aPausedLeaderResumedAfterATakeoverChangesNothing() throws Exception {
+        addEmptyShard();
+        workload.start();
+        Process first;
+        String id;
+        try (StuckRouter stuck = new StuckRouter()) {
+            first = rebalancer(MoveRunner.Settings.DEFAULT.catchUpBytes(), 20_000);
+            id = MoveRunner.plan(client, CLUSTER, 0);
+            await().atMost(Duration.ofSeconds(90))
+                    .pollInterval(Duration.ofMillis(1))
+                    .until(() -> move(id).state() == MoveState.FENCED);
+            long firstEpoch = move(id).epoch();
+            signal("STOP", first);
+
+            rebalancer(MoveRunner.Settings.DEFAULT.catchUpBytes(), 20_000);
+            // the second leads once the first one's ZooKeeper session expires, and claims the move
+            await().atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(() -> move(id).epoch() > firstEpoch);
+            stuck.close();
+            await().atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(() -> move(id).state() == MoveState.DONE);
+        } finally {
+            workload.stop();
+        }
+        Stat moveBefore = client.checkExists().forPath(base + "/moves/" + id);
+        Stat ringBefore = client.checkExists().forPath(base + "/ring");
+        workload.assertNothingLost(client, CLUSTER);
+
+        signal("CONT", first);
+        Thread.sleep(5000); // its session is gone; whatever it was doing when it stopped, it tries now
+        assertThat(first.isAlive())
+                .as("the resumed rebalancer runs on, as a follower")
+                .isTrue();
+        assertThat(client.checkExists().forPath(base + "/moves/" + id).getMzxid())
+                .as("the move was not written again")
+                .isEqualTo(moveBefore.getMzxid());
+        assertThat(client.checkExists().forPath(base + "/ring").getMzxid())
+                .as("the ring was not written again")
+                .isEqualTo(ringBefore.getMzxid());
+        assertThat(workload.errors()).as("errors the application saw").isEmpty();
+        workload.assertNothingLost(client, CLUSTER);
+    }
+
+    /** A router that is registered but never acknowledges a fence: a frozen application instance. */
+    private static final class StuckRouter implements AutoCloseable {
+        private final CuratorFramework session;
+        private final RouterRegistration registration;
+        private boolean closed;
+
+        StuckRouter() {
+            session = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+            registration = new RouterRegistration(session, CLUSTER);
+            registration.start();
+        }
+
+        @Override
+        public void close() throws Exception {
+            if (!closed) {
+                closed = true;
+                registration.close();
+                session.close();
+            }
+        }
+    }
+
+    private static boolean reached(MoveRecord move, MoveState phase) {
+        if (phase == MoveState.SWITCHED) {
+            return move.state().ordinal() >= MoveState.SWITCHED.ordinal();
+        }
+        if (phase == MoveState.COPYING) {
+            return move.state() == phase && move.progress().rowsTotal() > 0; // the subscriptions are copying
+        }
+        if (phase == MoveState.CLEANING) {
+            return move.state() == MoveState.CLEANING && move.progress().rowsCleaned() > 0;
+        }
+        return move.state() == phase;
+    }
+
+    /** A rebalancer in a JVM of its own, as {@code ./shardline rebalancer} runs. */
+    private Process rebalancer(long catchUpBytes, double deleteRowsPerSecond) throws Exception {
+        Path log = Files.createTempFile("rebalancer-", ".log");
+        Process p = new ProcessBuilder(
+                        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        RebalancerProcess.class.getName(),
+                        cluster.zkConnectString(),
+                        CLUSTER,
+                        Long.toString(catchUpBytes),
+                        Double.toString(deleteRowsPerSecond))
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
+        processes.add(p);
+        System.out.println("rebalancer pid " + p.pid() + " logs to " + log);
+        return p;
+    }
+
+    private static void signal(String signal, Process p) throws Exception {
+        assertThat(new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid()))
+                        .start()
+                        .waitFor())
+                .isZero();
+    }
+
+    private static MoveRecord move(String id) throws Exception {
+        return ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
+    }
+
+    private static void addEmptyShard() {
+        int shard = cluster.addShard().get(0).shard();
+        ZooKeeperTopologyStore.updateTopology(client, CLUSTER, t -> t.withShard(RouterClusters.shard(cluster, shard)));
+    }
+}

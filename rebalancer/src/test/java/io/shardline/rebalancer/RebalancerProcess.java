@@ -1,0 +1,30 @@
+package io.shardline.rebalancer;
+
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.time.Duration;
+import org.apache.curator.framework.CuratorFramework;
+
+/**
+ * What {@code ./shardline rebalancer --zk ZK --name CLUSTER} runs, in a JVM of its own so a test can SIGKILL
+ * or SIGSTOP it. Arguments: {@code ZK CLUSTER CATCH_UP_BYTES DELETE_ROWS_PER_SECOND}.
+ */
+final class RebalancerProcess {
+    private RebalancerProcess() {}
+
+    public static void main(String[] args) throws Exception {
+        MoveRunner.Settings d = MoveRunner.Settings.DEFAULT;
+        MoveRunner.Settings settings = new MoveRunner.Settings(
+                d.ackTimeout(),
+                d.barrierTimeout(),
+                Long.parseLong(args[2]),
+                d.deleteBatch(),
+                Double.parseDouble(args[3]),
+                d.retryPause());
+        CuratorFramework client = ZooKeeperTopologyStore.newClient(args[0], Duration.ofSeconds(10));
+        Rebalancer rebalancer = Rebalancer.forCluster(client, args[1], null, settings);
+        rebalancer.start();
+        System.out.println("rebalancer started");
+        System.out.flush();
+        Thread.currentThread().join();
+    }
+}
