@@ -24,6 +24,7 @@ import picocli.CommandLine.Spec;
             TableCommand.class,
             TopologyCommand.class,
             MonitorCommand.class,
+            ShardCommand.class,
             MoveCommand.class,
             RebalancerCommand.class,
             CommandLine.HelpCommand.class

@@ -248,7 +248,10 @@ class ClusterCommandIT {
                 List.of("cluster", "down", "--help"),
                 List.of("table", "shard", "--help"),
                 List.of("topology", "show", "--help"),
-                List.of("monitor", "--help"))) {
+                List.of("monitor", "--help"),
+                List.of("shard", "add", "--help"),
+                List.of("move", "start", "--help"),
+                List.of("rebalancer", "--help"))) {
             StringWriter help = new StringWriter();
             CommandLine cli = ShardlineCli.commandLine();
             cli.setOut(new PrintWriter(help));

@@ -33,7 +33,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The driver's side of a cutover, with the move written to ZooKeeper by hand as the rebalancer would: writes to
  * a fenced key range are held and released onto the new ring, other writes are not held, the router
- * acknowledges the fence, a fence held too long fails with 40001, DDL waits for the move.
+ * acknowledges the fence, a fence held too long fails with 40001, DDL waits for the move; a router cut off from
+ * ZooKeeper holds sharded writes until it routes by the ring ZooKeeper has when it is back.
  */
 class MoveFenceIT {
     static final long MOVING_KEY = 42;
@@ -123,6 +124,47 @@ class MoveFenceIT {
             writeMove("m2", MoveState.ABORTED, hash, from, 1 - from);
             assertThat(insertOrThrow(c, key)).isEqualTo(1);
             assertThat(countOn(from, key)).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aRouterCutOffFromZooKeeperHoldsShardedWritesAndResumesOnTheCurrentRing() throws Exception {
+        long before = 777;
+        long during = 778;
+        long after = 779;
+        try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString());
+                Connection c = DriverManager.getConnection(
+                        "jdbc:shardline:zk://" + proxy.address() + root + "?fenceWaitMs=500")) {
+            assertThat(insertOrThrow(c, before)).isEqualTo(1);
+
+            proxy.cut();
+            SQLException held = await().atMost(Duration.ofSeconds(10))
+                    .until(
+                            () -> catchThrowableOfType(SQLException.class, () -> insertOrThrow(c, during)),
+                            e -> e != null);
+            assertThat(held.getSQLState()).isEqualTo("40001");
+            assertThat(held.getMessage()).contains("lost its ZooKeeper connection", "retry it");
+            try (ResultSet rs = c.createStatement().executeQuery("SELECT v FROM kv WHERE k = " + before)) {
+                assertThat(rs.next()).as("reads go on").isTrue();
+            }
+
+            // while this router is away, a move switches the range of the next key to the other shard
+            long hash = KeyHash.hashInt8(after);
+            int from = currentRing().shardFor(hash);
+            client.setData().forPath(root + "/ring", TopologyCodec.ringToJson(moved(hash, 1 - from)));
+            proxy.restore();
+            await().atMost(Duration.ofSeconds(20))
+                    .pollInterval(Duration.ofMillis(50))
+                    .ignoreExceptionsMatching(e -> e instanceof SQLException sql && "40001".equals(sql.getSQLState()))
+                    .until(() -> insertOrThrow(c, after) == 1);
+            assertThat(countOn(1 - from, after))
+                    .as("the first write after the reconnect used the new ring")
+                    .isEqualTo(1);
+            assertThat(countOn(from, after)).isZero();
+            assertThat(countOn(0, during) + countOn(1, during))
+                    .as("the held write did not run")
+                    .isZero();
+            client.setData().forPath(root + "/ring", TopologyCodec.ringToJson(moved(hash, from)));
         }
     }
 

@@ -6,12 +6,15 @@ import io.shardline.router.sql.Plan;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.RouterRegistration;
+import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperMoveWatcher;
+import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.SQLException;
 import java.util.List;
 import java.util.function.Supplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.state.ConnectionState;
+import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,9 +32,15 @@ final class MoveFences implements AutoCloseable {
     private final ZooKeeperMoveWatcher watcher;
     private final RouterRegistration registration;
     private final Supplier<RoutingState> routing;
+    private final CuratorFramework client;
+    private final String ringPath;
     private volatile boolean disconnected;
+    /** The ring version ZooKeeper had when this router last reconnected: writes wait until it routes by it. */
+    private volatile long requiredRingVersion;
 
     MoveFences(CuratorFramework client, String cluster, Supplier<RoutingState> routing) {
+        this.client = client;
+        this.ringPath = ZooKeeperTopologyStore.clusterPath(cluster) + "/ring";
         this.routing = routing;
         this.registration = new RouterRegistration(client, cluster);
         this.watcher = new ZooKeeperMoveWatcher(client, cluster, this::publishState);
@@ -50,10 +59,31 @@ final class MoveFences implements AutoCloseable {
             }
             disconnected = true;
         } else if (disconnected) {
-            // the caches resync on reconnect; the ring version check in blockedBy covers a move missed meanwhile
-            disconnected = false;
-            LOG.info("ZooKeeper connection {}: writes to sharded tables resume", state);
-            publishState();
+            // a move may have switched while this router was away, and its caches resync in the background:
+            // writes resume once it routes by a ring at least as new as the one ZooKeeper has now
+            try {
+                client.getData()
+                        .inBackground((c, event) -> {
+                            if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
+                                LOG.warn(
+                                        "reading {} after reconnecting failed ({}): sharded writes still wait",
+                                        ringPath,
+                                        KeeperException.Code.get(event.getResultCode()));
+                                return;
+                            }
+                            requiredRingVersion = TopologyCodec.ringFromJson(event.getData(), ringPath)
+                                    .version();
+                            disconnected = false;
+                            LOG.info(
+                                    "ZooKeeper connection {}: writes to sharded tables resume on ring version {} or later",
+                                    state,
+                                    requiredRingVersion);
+                            publishState();
+                        })
+                        .forPath(ringPath);
+            } catch (Exception e) {
+                LOG.warn("reading {} after reconnecting failed: {}; sharded writes still wait", ringPath, e.toString());
+            }
         }
     }
 
@@ -88,7 +118,9 @@ final class MoveFences implements AutoCloseable {
      * @throws SQLException 40001 after {@code waitMs}, saying why and that the write can be retried
      */
     void awaitWritable(Plan plan, Object[] parameters, long waitMs) throws SQLException {
-        if (!disconnected && watcher.active().isEmpty()) {
+        if (!disconnected
+                && watcher.active().isEmpty()
+                && routing.get().snapshot().ring().version() >= requiredRingVersion) {
             return;
         }
         long deadline = System.nanoTime() + waitMs * 1_000_000;
@@ -117,6 +149,10 @@ final class MoveFences implements AutoCloseable {
         }
         RoutingState r = routing.get();
         long ringVersion = r.snapshot().ring().version();
+        if (ringVersion < requiredRingVersion) {
+            return "this router reconnected to ZooKeeper and waits for ring version " + requiredRingVersion
+                    + " (it routes by " + ringVersion + ")";
+        }
         for (MoveRecord move : watcher.active()) {
             boolean holding = move.state() == MoveState.FENCED
                     || (move.state().ordinal() >= MoveState.SWITCHED.ordinal() && ringVersion < move.toRingVersion());

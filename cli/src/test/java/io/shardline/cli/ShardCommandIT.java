@@ -1,0 +1,113 @@
+package io.shardline.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.groups.Tuple.tuple;
+
+import io.shardline.compose.ClusterDescriptor;
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/**
+ * {@code shard add} registers a shard the cluster does not run itself: here the processes of one more local
+ * shard, named to the command only by address.
+ */
+class ShardCommandIT {
+    private static LocalCluster cluster;
+    private static ClusterDescriptor descriptor;
+
+    @BeforeAll
+    static void start() {
+        cluster = LocalCluster.builder()
+                .name("external")
+                .shards(1)
+                .hubs(1)
+                .leaves(1)
+                .start();
+        descriptor = cluster.descriptor();
+        LocalTopology.publish(descriptor);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void aRunningPrimaryAndItsCascadeAreRegisteredAsAnEmptyShard() throws Exception {
+        List<PgNode> added = cluster.addShard(); // started, but not registered
+        PgNode primary = added.get(0);
+        PgNode hub = added.get(1);
+        PgNode leaf = added.get(2);
+
+        Run wrongDatabase = run("--primary", address(primary), "--database", "other");
+        assertThat(wrongDatabase.rc).isNotZero();
+        assertThat(wrongDatabase.err).contains("serves database 'shardline', not 'other'");
+
+        Run replicaAsPrimary = run("--primary", address(hub));
+        assertThat(replicaAsPrimary.rc).isNotZero();
+        assertThat(replicaAsPrimary.err).contains(address(hub) + " is in recovery");
+
+        Run orphanLeaf = run("--primary", address(primary), "--replica", address(leaf));
+        assertThat(orphanLeaf.rc).isNotZero();
+        assertThat(orphanLeaf.err).contains("streams from 127.0.0.1:" + hub.port(), "neither " + address(primary));
+
+        Run nobody = run("--primary", "127.0.0.1:1");
+        assertThat(nobody.rc).isNotZero();
+        assertThat(nobody.err).contains("cannot connect to 127.0.0.1:1");
+
+        Run ok = run("--primary", address(primary), "--replica", address(leaf), "--replica", address(hub));
+        assertThat(ok.rc).as(ok.err).isZero();
+        assertThat(ok.out).contains("Shard 1 registered in cluster external", "it owns no key ranges yet");
+
+        ClusterTopology topology;
+        try (ZooKeeperTopologyStore store =
+                ZooKeeperTopologyStore.connect(descriptor.zk(), "external", Duration.ofSeconds(10))) {
+            topology = store.snapshot().topology();
+            assertThat(store.snapshot().ring().shards()).containsExactly(0);
+        }
+        List<Node> nodes = topology.shard(1).nodes();
+        assertThat(nodes)
+                .extracting(Node::role, Node::port, Node::upstream)
+                .containsExactly(
+                        tuple(NodeRole.PRIMARY, primary.port(), null),
+                        tuple(NodeRole.HUB, hub.port(), "s1-primary"),
+                        tuple(NodeRole.LEAF, leaf.port(), "s1-hub1"));
+
+        Run again = run("--primary", address(primary));
+        assertThat(again.rc).isNotZero();
+        assertThat(again.err).contains(address(primary) + " is already a node of cluster external");
+    }
+
+    private record Run(int rc, String out, String err) {}
+
+    private static Run run(String... args) {
+        List<String> all = new ArrayList<>(List.of("shard", "add", "--zk", descriptor.zk(), "--name", "external"));
+        all.addAll(List.of(args));
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cli = ShardlineCli.commandLine();
+        cli.setOut(new PrintWriter(out));
+        cli.setErr(new PrintWriter(err));
+        int rc = cli.execute(all.toArray(String[]::new));
+        return new Run(rc, out.toString(), err.toString());
+    }
+
+    private static String address(PgNode node) {
+        return node.host() + ":" + node.port();
+    }
+}
