@@ -227,8 +227,8 @@ final class MoveCommand {
         String eta = p.etaSeconds() < 0 ? "" : String.format(Locale.ROOT, ", about %d s left", p.etaSeconds());
         switch (move.state()) {
             case COPYING:
-                return p.rowsTotal() == 0
-                        ? "counting rows"
+                return p.equals(MoveRecord.Progress.NONE)
+                        ? "starting the copy"
                         : String.format(
                                 Locale.ROOT,
                                 "%,d of %,d rows copied (%d%%)%s",

@@ -23,8 +23,12 @@ import java.util.function.LongConsumer;
  * change, and the cleanup. Every step checks what exists first, so it can run again after a crash.
  *
  * <p>Names: publication, subscription and replication slot are all {@code shardline_<move>_<source>_<target>}.
+ * The cutover's barrier rows live in {@code shardline.move_barrier} on sources and targets while a move runs.
  */
 public final class LogicalCopy {
+    /** The barrier rows of the cutover (one per copy), on sources and targets while a move runs. */
+    static final String BARRIER_TABLE = "shardline.move_barrier";
+
     private final String name;
     private final MovePlan.Transfer transfer;
     private final ClusterTopology topology;
@@ -167,11 +171,13 @@ public final class LogicalCopy {
         try (Connection c = connector.connect(source);
                 Statement s = c.createStatement()) {
             if (!exists(s, "SELECT 1 FROM pg_publication WHERE pubname = '" + name + "'")) {
+                createBarrierTable(s);
                 List<String> members = new ArrayList<>();
                 for (ShardedTable t : tables) {
                     String hash = t.keyType().sqlHashExpression(MoveEstimate.quote(t.keyColumn()));
                     members.add(qualified(t) + " WHERE (" + transfer.sqlPredicate(hash) + ")");
                 }
+                members.add(BARRIER_TABLE + " WHERE (copy = '" + name + "')");
                 s.execute("CREATE PUBLICATION " + name + " FOR TABLE " + String.join(", ", members)
                         + " WITH (publish = 'insert, update, delete, truncate')");
             }
@@ -181,6 +187,7 @@ public final class LogicalCopy {
         try (Connection c = connector.connect(target);
                 Statement s = c.createStatement()) {
             if (!exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'")) {
+                createBarrierTable(s);
                 s.execute("CREATE SUBSCRIPTION " + name + " CONNECTION '" + sourceConnInfo.replace("'", "''")
                         + "' PUBLICATION " + name + " WITH (copy_data = true, enabled = false, slot_name = '" + name
                         + "')");
@@ -189,6 +196,37 @@ public final class LogicalCopy {
             throw new MoveException(
                     "creating subscription " + name + " on " + target.name() + ": " + e.getMessage(), e);
         }
+    }
+
+    private static void createBarrierTable(Statement s) throws SQLException {
+        s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
+        s.execute("CREATE TABLE IF NOT EXISTS " + BARRIER_TABLE + " (copy text PRIMARY KEY, seq bigint NOT NULL)");
+    }
+
+    /**
+     * FENCED: writes this copy's barrier row on the source, through {@code source} (a statement on the source
+     * primary, autocommit, {@code synchronous_commit = on}). The target applies the source's transactions in
+     * commit order, so once it shows the row ({@link #barrierApplied}) it has applied every transaction that
+     * committed on the source before.
+     *
+     * @return the barrier's number, or -1 when this copy replicates nothing (no sharded table on the source)
+     */
+    public long placeBarrier(Statement source) throws SQLException {
+        if (!exists(source, "SELECT 1 FROM pg_publication WHERE pubname = '" + name + "'")) {
+            return -1;
+        }
+        return Long.parseLong(single(
+                source,
+                "INSERT INTO " + BARRIER_TABLE + " (copy, seq) VALUES ('" + name + "', 1) ON CONFLICT (copy) DO"
+                        + " UPDATE SET seq = " + BARRIER_TABLE + ".seq + 1 RETURNING seq"));
+    }
+
+    /** Whether the target (a statement on its primary) has applied barrier {@code seq} of this copy. */
+    public boolean barrierApplied(Statement target, long seq) throws SQLException {
+        return Long.parseLong(single(
+                        target,
+                        "SELECT coalesce((SELECT seq FROM " + BARRIER_TABLE + " WHERE copy = '" + name + "'), 0)"))
+                >= seq;
     }
 
     /**
@@ -261,10 +299,48 @@ public final class LogicalCopy {
     }
 
     /**
+     * Per qualified table name, about how many rows this copy moves: the source's row count as the planner
+     * knows it ({@code reltuples}) times the moving part of the source's hash space, or a count where the table
+     * was never analyzed.
+     *
+     * @param sourceShare the source's share of the hash space before the move
+     */
+    public Map<String, Long> estimateRows(double sourceShare) throws MoveException {
+        Map<String, Long> rows = new LinkedHashMap<>();
+        try (Connection c = connector.connect(source);
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT reltuples::bigint FROM pg_class WHERE oid =" + " to_regclass(?)")) {
+            for (ShardedTable t : existingTables()) {
+                ps.setString(1, qualified(t));
+                long tuples;
+                try (ResultSet rs = ps.executeQuery()) {
+                    tuples = rs.next() ? rs.getLong(1) : -1;
+                }
+                if (tuples >= 0) {
+                    rows.put(qualified(t), Math.round(tuples * Math.min(1, transfer.share() / sourceShare)));
+                } else {
+                    String hash = t.keyType().sqlHashExpression(MoveEstimate.quote(t.keyColumn()));
+                    try (Statement s = c.createStatement()) {
+                        rows.put(
+                                qualified(t),
+                                Long.parseLong(single(
+                                        s,
+                                        "SELECT count(*) FROM " + qualified(t) + " WHERE "
+                                                + transfer.sqlPredicate(hash))));
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            throw new MoveException("estimating the rows to copy from " + source.name() + ": " + e.getMessage(), e);
+        }
+        return rows;
+    }
+
+    /**
      * Progress of the copy.
      *
      * @param tablesReady tables whose initial copy is done and that stream changes ({@code pg_subscription_rel} 'r')
-     * @param tables tables being copied
+     * @param tables tables being copied (the sharded tables and the barrier table)
      * @param rowsCopied rows written by the initial copy: all of a table whose copy is over, and what the
      *     table-sync worker's {@code COPY} has written so far of the others ({@code pg_stat_progress_copy})
      * @param lagBytes WAL of the source the target has not confirmed yet; -1 before the slot exists
@@ -277,7 +353,9 @@ public final class LogicalCopy {
 
     /** @param rowsToCopy per qualified table name, the rows of the moving ranges on the source */
     public Progress progress(Map<String, Long> rowsToCopy) throws MoveException {
-        int tables = existingTables().size();
+        int sharded = existingTables().size();
+        // the barrier table too: the cutover relies on the apply worker (state 'r') applying its rows
+        int tables = sharded == 0 ? 0 : sharded + 1;
         int ready = 0;
         long copied = 0;
         try (Connection c = connector.connect(target);
@@ -355,8 +433,27 @@ public final class LogicalCopy {
             if (exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "'")) {
                 s.execute("SELECT pg_drop_replication_slot('" + name + "')");
             }
+            dropBarrier(s);
         } catch (SQLException e) {
             throw new MoveException("dropping publication " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
+            dropBarrier(s);
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "dropping the barrier of " + name + " on " + target.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Deletes this copy's barrier row, and the barrier table once no move uses it. */
+    private void dropBarrier(Statement s) throws SQLException {
+        if (exists(s, "SELECT 1 WHERE to_regclass('" + BARRIER_TABLE + "') IS NOT NULL")) {
+            s.execute("DELETE FROM " + BARRIER_TABLE + " WHERE copy = '" + name + "'");
+            if (!exists(s, "SELECT 1 FROM " + BARRIER_TABLE)) {
+                s.execute("DROP TABLE " + BARRIER_TABLE);
+                s.execute("DROP SCHEMA IF EXISTS shardline");
+            }
         }
     }
 

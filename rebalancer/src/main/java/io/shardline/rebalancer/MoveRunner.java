@@ -2,7 +2,6 @@ package io.shardline.rebalancer;
 
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
-import io.shardline.topology.Lsn;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.Node;
@@ -287,30 +286,25 @@ public final class MoveRunner {
         }
     }
 
-    /** COPYING: counts the rows to copy, starts the subscriptions, follows the copy; false on an abort. */
+    /** COPYING: starts the subscriptions, counts the rows to copy, follows the copy; false on an abort. */
     private boolean copy(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
-        Map<String, Map<String, Long>> rows = new HashMap<>();
-        long total = 0;
-        try {
-            List<MovePlan.Transfer> transfers =
-                    copies.stream().map(LogicalCopy::transfer).toList();
-            List<MoveEstimate.TransferEstimate> counted = MoveEstimate.count(snapshot.topology(), transfers, connector);
-            for (int i = 0; i < copies.size(); i++) {
-                Map<String, Long> perTable = new HashMap<>();
-                for (MoveEstimate.TableEstimate table : counted.get(i).tables()) {
-                    perTable.put(LogicalCopy.qualified(table.table()), table.rows());
-                }
-                rows.put(copies.get(i).name(), perTable);
-                total += counted.get(i).rows();
-            }
-        } catch (SQLException e) {
-            throw new MoveException("counting the rows to copy: " + e.getMessage(), e);
-        }
+        long started = System.nanoTime();
         for (LogicalCopy copy : copies) {
             Node source = snapshot.topology().shard(copy.transfer().source()).primary();
             copy.startCopy(connInfo.of(source));
         }
         LogicalCopy.enable(copies, connector);
+        long subscribed = System.nanoTime();
+        // the planner's row counts times each transfer's share of the hash space: no scan competes with the
+        // copy (move plan counts exactly)
+        Map<String, Map<String, Long>> rows = new HashMap<>();
+        long total = 0;
+        for (LogicalCopy copy : copies) {
+            Map<String, Long> perTable = copy.estimateRows(
+                    snapshot.ring().shareByShard().getOrDefault(copy.transfer().source(), 1.0));
+            rows.put(copy.name(), perTable);
+            total += perTable.values().stream().mapToLong(Long::longValue).sum();
+        }
         Eta eta = new Eta();
         long lastWrite = 0;
         while (true) {
@@ -324,6 +318,12 @@ public final class MoveRunner {
                 lag = Math.max(lag, p.lagBytes());
             }
             if (done) {
+                LOG.info(
+                        "move {}: {} rows copied in {} ms (publications and subscriptions created in {} ms)",
+                        t.move.id(),
+                        total,
+                        (System.nanoTime() - started) / 1_000_000,
+                        (subscribed - started) / 1_000_000);
                 t.write(t.move.withProgress(
                         new MoveRecord.Progress(total, Math.max(copied, total), lag, 0, -1),
                         epoch,
@@ -340,7 +340,7 @@ public final class MoveRunner {
                         System.currentTimeMillis()));
                 lastWrite = System.nanoTime();
             }
-            pause(250);
+            pause(100);
         }
     }
 
@@ -431,21 +431,25 @@ public final class MoveRunner {
         long t0 = System.nanoTime();
         awaitAcks(move);
         long acked = System.nanoTime();
+        long drained = 0;
         long deadline = acked + settings.barrierTimeout().toNanos();
         for (LogicalCopy copy : copies) {
             Node source = snapshot.topology().shard(copy.transfer().source()).primary();
-            // one connection for the whole barrier: every new connection would add to the write pause
+            Node target = snapshot.topology().shard(copy.transfer().target()).primary();
+            // one connection per side for the whole barrier: every new connection would add to the write pause
             try (Connection c = connector.connect(source);
-                    Statement s = c.createStatement()) {
+                    Statement s = c.createStatement();
+                    Connection tc = connector.connect(target);
+                    Statement ts = tc.createStatement()) {
+                long t1 = System.nanoTime();
+                s.execute("SET synchronous_commit = on");
                 awaitOlderTransactions(s, source, deadline);
-                long lsn = Lsn.parse(single(s, "SELECT pg_current_wal_lsn()::text"));
-                String confirmed = "SELECT coalesce(confirmed_flush_lsn, '0/0')::text FROM pg_replication_slots WHERE"
-                        + " slot_name = '" + copy.name() + "'";
-                while (Lsn.parse(single(s, confirmed)) < lsn) {
+                drained += System.nanoTime() - t1;
+                long barrier = copy.placeBarrier(s);
+                while (barrier >= 0 && !copy.barrierApplied(ts, barrier)) {
                     if (System.nanoTime() > deadline) {
-                        throw new CutoverFailed(
-                                "the target of " + copy.name() + " did not apply up to " + Lsn.format(lsn) + " within "
-                                        + settings.barrierTimeout().toMillis() + " ms");
+                        throw new CutoverFailed("the target of " + copy.name() + " did not apply the barrier within "
+                                + settings.barrierTimeout().toMillis() + " ms");
                     }
                     pause(1);
                 }
@@ -455,12 +459,16 @@ public final class MoveRunner {
         }
         long applied = System.nanoTime();
         Map<Integer, String> cutoverLsn = new HashMap<>();
-        for (MoveRecord.Transfer transfer : move.transfers()) {
-            Node target = snapshot.topology().shard(transfer.target()).primary();
-            try {
-                cutoverLsn.put(transfer.target(), query(target, "SELECT pg_current_wal_lsn()::text"));
-            } catch (MoveException e) {
-                throw new CutoverFailed(e.getMessage(), e);
+        for (int target : targets(move)) {
+            Node primary = snapshot.topology().shard(target).primary();
+            // a commit with synchronous_commit = on flushes all WAL before it: the applied rows are durable
+            try (Connection c = connector.connect(primary);
+                    Statement s = c.createStatement()) {
+                s.execute("SET synchronous_commit = on");
+                single(s, "SELECT txid_current()");
+                cutoverLsn.put(target, single(s, "SELECT pg_current_wal_lsn()::text"));
+            } catch (SQLException e) {
+                throw new CutoverFailed("flushing " + primary.name() + ": " + e.getMessage(), e);
             }
         }
         HashRing ring = snapshot.ring();
@@ -506,12 +514,13 @@ public final class MoveRunner {
         long published = System.nanoTime();
         LOG.info(
                 "move {}: ring version {} published; writes to the moving ranges were held {} ms (routers"
-                        + " acknowledged in {} ms, sources drained and applied in {} ms, switch {} ms)",
+                        + " acknowledged in {} ms, older transactions ended in {} ms, targets applied in {} ms, switch {} ms)",
                 move.id(),
                 next.version(),
                 (published - t0) / 1_000_000,
                 (acked - t0) / 1_000_000,
-                (applied - acked) / 1_000_000,
+                drained / 1_000_000,
+                (applied - acked - drained) / 1_000_000,
                 (published - applied) / 1_000_000);
     }
 
@@ -692,17 +701,6 @@ public final class MoveRunner {
             return new Tracked(ZooKeeperMoveWatcher.fromJson(data, "moves/" + id), stat.getVersion());
         } catch (Exception e) {
             throw new MoveException("reading move " + id + ": " + e.getMessage(), e);
-        }
-    }
-
-    private String query(Node node, String sql) throws MoveException {
-        try (Connection c = connector.connect(node);
-                Statement s = c.createStatement();
-                ResultSet rs = s.executeQuery(sql)) {
-            rs.next();
-            return rs.getString(1);
-        } catch (SQLException e) {
-            throw new MoveException("querying " + node.name() + ": " + e.getMessage(), e);
         }
     }
 

@@ -23,16 +23,19 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The data path of a move on a real cluster: 2 shards with 20,000 rows in 2 sharded tables, an empty third
  * shard, rows copied and caught up by logical replication while a writer keeps writing through the driver.
  */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
 class LogicalCopyIT {
     static final List<ShardedTable> TABLES = List.of(
             new ShardedTable("public", "users", "user_id", KeyType.INTEGER),

@@ -16,11 +16,13 @@ import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -29,6 +31,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * writes nothing; an aborted move leaves the ring and the data as they were. Each case adds an empty shard
  * and moves ranges to it; the invariants are checked over all shards.
  */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
 class MoveRecoveryIT {
     static final int ROWS = 20_000;
     static final List<ShardedTable> TABLES = LogicalCopyIT.TABLES;

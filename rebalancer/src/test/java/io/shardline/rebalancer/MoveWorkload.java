@@ -139,6 +139,9 @@ final class MoveWorkload {
                             + " WHERE slot_type = 'logical')")))
                     .as("publications, subscriptions and logical slots left on shard %d", shard)
                     .isZero();
+            assertThat(primary.queryString("SELECT to_regclass('shardline.move_barrier') IS NULL"))
+                    .as("the cutover's barrier table left on shard %d", shard)
+                    .isEqualTo("t");
             if (!"t".equals(primary.queryString("SELECT to_regclass('users') IS NOT NULL"))) {
                 assertThat(ring.shards())
                         .as("a shard without tables owns no range")

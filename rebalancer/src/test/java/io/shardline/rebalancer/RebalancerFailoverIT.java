@@ -16,12 +16,14 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.data.Stat;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -36,6 +38,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * first sight of it, and reports the state the move was really in (MoveRecoveryIT stops a runner in SWITCHED
  * exactly).
  */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
 class RebalancerFailoverIT {
     static final int ROWS = 20_000;
     static final String CLUSTER = "failover";

@@ -25,12 +25,14 @@ import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * A whole move on a real cluster: a third shard added to two holding 100,000 rows in two sharded tables, while
  * a writer inserts and updates through the driver and a reader reads. Afterwards every acknowledged write is
  * there exactly once, on the shard the new ring names, and nothing of the move is left behind.
  */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
 class ShardMoveIT {
     static final int ROWS = 50_000;
     static final List<ShardedTable> TABLES = LogicalCopyIT.TABLES;
