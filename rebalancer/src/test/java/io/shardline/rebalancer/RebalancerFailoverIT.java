@@ -204,9 +204,6 @@ class RebalancerFailoverIT {
         if (phase == MoveState.SWITCHED) {
             return move.state().ordinal() >= MoveState.SWITCHED.ordinal();
         }
-        if (phase == MoveState.COPYING) {
-            return move.state() == phase && move.progress().rowsTotal() > 0; // the subscriptions are copying
-        }
         if (phase == MoveState.CLEANING) {
             return move.state() == MoveState.CLEANING && move.progress().rowsCleaned() > 0;
         }
