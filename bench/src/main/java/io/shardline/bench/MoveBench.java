@@ -193,8 +193,7 @@ public final class MoveBench {
         String base = ZooKeeperTopologyStore.clusterPath(CLUSTER);
         ClusterTopology topology =
                 TopologyCodec.topologyFromJson(client.getData().forPath(base + "/topology"), "topology");
-        MoveEstimate.Connector connect = node ->
-                DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/shardline", "postgres", "");
+        MoveEstimate.Connector connect = MoveEstimate.Connector.to("shardline", "postgres", null, "movebench");
         MoveRunner runner = new MoveRunner(
                 client,
                 CLUSTER,
@@ -239,7 +238,7 @@ public final class MoveBench {
                 record = ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
                 seen.putIfAbsent(record.state(), System.nanoTime());
                 Thread.sleep(2);
-            } while (!record.state().isTerminal());
+            } while (!record.state().isTerminal() && !run.isDone());
             run.get();
             Thread.sleep(1000);
             moving.set(false);

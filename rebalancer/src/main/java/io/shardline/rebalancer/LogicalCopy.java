@@ -4,6 +4,9 @@ import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
 import io.shardline.topology.ShardedTable;
+import java.io.IOException;
+import java.io.PipedInputStream;
+import java.io.PipedOutputStream;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -14,7 +17,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.function.LongConsumer;
+import org.postgresql.PGConnection;
+import org.postgresql.replication.ReplicationSlotInfo;
 
 /**
  * The data path of one transfer of a move, on PostgreSQL's own logical replication: the sharded tables'
@@ -158,15 +166,15 @@ public final class LogicalCopy {
     }
 
     /**
-     * COPYING: the publication (row filter on the moving ranges) on the source and the subscription on the
-     * target, created disabled; {@link #enable} starts it copying the existing rows and then streaming changes.
+     * COPYING, first: the publication on the source, its row filter selecting the moving ranges (and this copy's
+     * barrier row); idempotent.
      *
-     * @param sourceConnInfo how the target reaches the source, e.g. {@code host=... port=... dbname=... user=...}
+     * @return false when the source has none of the sharded tables (nothing to copy)
      */
-    public void startCopy(String sourceConnInfo) throws MoveException {
+    public boolean publish() throws MoveException {
         List<ShardedTable> tables = existingTables();
         if (tables.isEmpty()) {
-            return;
+            return false;
         }
         try (Connection c = connector.connect(source);
                 Statement s = c.createStatement()) {
@@ -186,15 +194,237 @@ public final class LogicalCopy {
         }
         try (Connection c = connector.connect(target);
                 Statement s = c.createStatement()) {
+            // here, one copy after another: CREATE ... IF NOT EXISTS is not safe against itself run concurrently
+            createBarrierTable(s);
+        } catch (SQLException e) {
+            throw new MoveException("creating " + BARRIER_TABLE + " on " + target.name() + ": " + e.getMessage(), e);
+        }
+        return true;
+    }
+
+    /** Whether the target subscribes already: the rows were copied. */
+    public boolean subscribed() throws MoveException {
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
+            return exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'");
+        } catch (SQLException e) {
+            throw new MoveException("reading the subscriptions of " + target.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The slot of a copy, held with the snapshot it exported: the rows as of the slot's start. Closing it ends
+     * the snapshot; the slot stays for the subscription.
+     */
+    public static final class Snapshot implements AutoCloseable {
+        private final Connection replication;
+        private final String name;
+
+        Snapshot(Connection replication, String name) {
+            this.replication = replication;
+            this.name = name;
+        }
+
+        @Override
+        public void close() {
+            try {
+                replication.close();
+            } catch (SQLException e) {
+                // the snapshot ends with the connection either way
+            }
+        }
+    }
+
+    /**
+     * COPYING, second: takes this copy over for {@code epoch} (pipes of an older runner that are still at
+     * work are ended, later ones refuse to commit), removes what an interrupted copy left (the slot on the
+     * source, the rows on the target), and creates the slot with an exported snapshot.
+     */
+    public Snapshot openSnapshot(long epoch) throws MoveException {
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
+            createBarrierTable(s);
+            s.execute("SET lock_timeout = '2s'");
+            String claim = "INSERT INTO " + BARRIER_TABLE + " (copy, seq) VALUES ('" + fenceKey() + "', " + epoch
+                    + ") ON CONFLICT (copy) DO UPDATE SET seq = greatest(" + BARRIER_TABLE + ".seq, EXCLUDED.seq)"
+                    + " RETURNING seq";
+            long owner;
+            while (true) {
+                // a stopped older runner's pipe would hold its lock on the fence row forever: end it
+                s.execute("SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.relation = to_regclass('"
+                        + BARRIER_TABLE + "') AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()");
+                try {
+                    owner = Long.parseLong(single(s, claim));
+                    break;
+                } catch (SQLException e) {
+                    if (!"55P03".equals(e.getSQLState())) {
+                        throw e;
+                    }
+                }
+            }
+            if (owner != epoch) {
+                throw new MoveException("copy " + name + " belongs to a newer rebalancer (epoch " + owner + ")");
+            }
+            for (ShardedTable t : existingTables()) {
+                if (tableExists(target, t)) {
+                    String hash = t.keyType().sqlHashExpression(MoveEstimate.quote(t.keyColumn()));
+                    s.execute("DELETE FROM " + qualified(t) + " WHERE " + transfer.sqlPredicate(hash));
+                }
+            }
+        } catch (SQLException e) {
+            throw new MoveException("preparing " + target.name() + " for copy " + name + ": " + e.getMessage(), e);
+        }
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            s.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + name
+                    + "' AND active_pid IS NOT NULL");
+            if (exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "'")) {
+                pause(100); // the terminated walsender releases the slot as it exits
+                s.execute("SELECT pg_drop_replication_slot('" + name + "')");
+            }
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "dropping the stale slot " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+        Connection replication = null;
+        try {
+            replication = connector.connectForReplication(source);
+            ReplicationSlotInfo slot = replication
+                    .unwrap(PGConnection.class)
+                    .getReplicationAPI()
+                    .createReplicationSlot()
+                    .logical()
+                    .withSlotName(name)
+                    .withOutputPlugin("pgoutput")
+                    .make();
+            return new Snapshot(replication, slot.getSnapshotName());
+        } catch (SQLException e) {
+            if (replication != null) {
+                try {
+                    replication.close();
+                } catch (SQLException ignored) {
+                    // reporting the first failure
+                }
+            }
+            throw new MoveException("creating slot " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * COPYING, third: one pipe per sharded table, each a {@code COPY ... TO STDOUT} of the moving rows of the
+     * source under {@code snapshot} into a {@code COPY ... FROM STDIN} of the target, committed only while
+     * {@code epoch} owns the copy. Each returns its rows and tells {@code copied} of them.
+     */
+    public List<Callable<Long>> pipes(Snapshot snapshot, long epoch, LongConsumer copied) throws MoveException {
+        List<Callable<Long>> pipes = new ArrayList<>();
+        for (ShardedTable t : existingTables()) {
+            String columns = columns(t);
+            String hash = t.keyType().sqlHashExpression(MoveEstimate.quote(t.keyColumn()));
+            // one scan of the table for all its moving ranges: the hash is not indexed, a pipe per range
+            // would scan the whole table again
+            String select = "SELECT " + columns + " FROM " + qualified(t) + " WHERE " + transfer.sqlPredicate(hash);
+            String into = "COPY " + qualified(t) + " (" + columns + ") FROM STDIN";
+            pipes.add(() -> {
+                long rows = pipe(snapshot.name, epoch, select, into);
+                copied.accept(rows);
+                return rows;
+            });
+        }
+        return pipes;
+    }
+
+    private long pipe(String snapshot, long epoch, String select, String into) throws Exception {
+        try (Connection from = connector.connect(source);
+                Connection to = connector.connect(target);
+                PipedInputStream in = new PipedInputStream(1 << 16);
+                PipedOutputStream out = new PipedOutputStream(in)) {
+            from.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+            from.setAutoCommit(false);
+            try (Statement s = from.createStatement()) {
+                s.execute("SET TRANSACTION SNAPSHOT '" + snapshot + "'");
+            }
+            to.setAutoCommit(false);
+            try (Statement s = to.createStatement()) {
+                String owner =
+                        single(s, "SELECT seq FROM " + BARRIER_TABLE + " WHERE copy = '" + fenceKey() + "' FOR SHARE");
+                if (Long.parseLong(owner) != epoch) {
+                    throw new MoveException("copy " + name + " belongs to a newer rebalancer (epoch " + owner + ")");
+                }
+            }
+            CompletableFuture<Long> reader = CompletableFuture.supplyAsync(() -> {
+                try (out) {
+                    return from.unwrap(PGConnection.class).getCopyAPI().copyOut("COPY (" + select + ") TO STDOUT", out);
+                } catch (SQLException | IOException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            long rows = to.unwrap(PGConnection.class).getCopyAPI().copyIn(into, in);
+            reader.join();
+            to.commit();
+            from.commit();
+            return rows;
+        }
+    }
+
+    /** The columns COPY carries, in the source's order (generated columns are computed on the target). */
+    private String columns(ShardedTable t) throws MoveException {
+        try (Connection c = connector.connect(source);
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)"
+                                + " FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped AND"
+                                + " attgenerated = ''")) {
+            ps.setString(1, qualified(t));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getString(1);
+            }
+        } catch (SQLException e) {
+            throw new MoveException("reading the columns of " + t.qualifiedName() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * COPYING, last: the subscription on the copy's slot, without a copy of its own (the pipes did it),
+     * created disabled; {@link #enable} starts it streaming every change after the snapshot.
+     *
+     * @param sourceConnInfo how the target reaches the source, e.g. {@code host=... port=... dbname=... user=...}
+     */
+    public void subscribe(String sourceConnInfo) throws MoveException {
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
             if (!exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'")) {
                 createBarrierTable(s);
                 s.execute("CREATE SUBSCRIPTION " + name + " CONNECTION '" + sourceConnInfo.replace("'", "''")
-                        + "' PUBLICATION " + name + " WITH (copy_data = true, enabled = false, slot_name = '" + name
-                        + "')");
+                        + "' PUBLICATION " + name + " WITH (create_slot = false, slot_name = '" + name
+                        + "', copy_data = false, enabled = false)");
             }
         } catch (SQLException e) {
             throw new MoveException(
                     "creating subscription " + name + " on " + target.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Ends the pipes at work on the target (their rows roll back): for an abort. */
+    public void stopPipes() throws MoveException {
+        try (Connection c = connector.connect(target);
+                Statement s = c.createStatement()) {
+            s.execute("SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.relation = to_regclass('"
+                    + BARRIER_TABLE + "') AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()");
+        } catch (SQLException e) {
+            throw new MoveException("stopping the copy into " + target.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private String fenceKey() {
+        return name + "#epoch";
+    }
+
+    private static void pause(long ms) throws MoveException {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MoveException("interrupted", e);
         }
     }
 
@@ -231,8 +461,8 @@ public final class LogicalCopy {
 
     /**
      * Checks that each target of {@code copies} can run their logical replication workers at once: one apply
-     * worker per subscription for the whole move, and at least one more for the table copies. Fewer, and
-     * some subscription would never start (PostgreSQL waits for a free worker slot without saying so).
+     * worker per subscription for the whole move. Fewer, and some subscription would never start (PostgreSQL
+     * waits for a free worker slot without saying so).
      *
      * @throws MoveException naming each target short of workers and the setting to raise
      */
@@ -252,11 +482,11 @@ public final class LogicalCopy {
                 rs.next();
                 int max = rs.getInt(1);
                 int busy = rs.getInt(2);
-                int needed = e.getValue().size() + 1;
+                int needed = e.getValue().size();
                 if (max - busy < needed) {
                     problems.add(target.name() + " allows " + max + " logical replication workers and " + busy
-                            + " are busy, but this move needs " + needed + " there (an apply worker for each of its "
-                            + e.getValue().size() + " source shard(s) and one for the table copies): raise"
+                            + " are busy, but this move needs " + needed + " there (an apply worker for each of its"
+                            + " source shards): raise"
                             + " max_logical_replication_workers (and max_worker_processes with it) to at least "
                             + (busy + needed) + " and restart it");
                 }
@@ -336,54 +566,6 @@ public final class LogicalCopy {
         return rows;
     }
 
-    /**
-     * Progress of the copy.
-     *
-     * @param tablesReady tables whose initial copy is done and that stream changes ({@code pg_subscription_rel} 'r')
-     * @param tables tables being copied (the sharded tables and the barrier table)
-     * @param rowsCopied rows written by the initial copy: all of a table whose copy is over, and what the
-     *     table-sync worker's {@code COPY} has written so far of the others ({@code pg_stat_progress_copy})
-     * @param lagBytes WAL of the source the target has not confirmed yet; -1 before the slot exists
-     */
-    public record Progress(int tablesReady, int tables, long rowsCopied, long lagBytes) {
-        public boolean copied() {
-            return tablesReady == tables;
-        }
-    }
-
-    /** @param rowsToCopy per qualified table name, the rows of the moving ranges on the source */
-    public Progress progress(Map<String, Long> rowsToCopy) throws MoveException {
-        int sharded = existingTables().size();
-        // the barrier table too: the cutover relies on the apply worker (state 'r') applying its rows
-        int tables = sharded == 0 ? 0 : sharded + 1;
-        int ready = 0;
-        long copied = 0;
-        try (Connection c = connector.connect(target);
-                Statement s = c.createStatement();
-                ResultSet rs = s.executeQuery("SELECT n.nspname, c.relname, r.srsubstate,"
-                        + " coalesce(p.tuples_processed, 0) FROM pg_subscription s JOIN pg_subscription_rel r ON"
-                        + " r.srsubid = s.oid JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid ="
-                        + " c.relnamespace LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid ="
-                        + " r.srrelid LEFT JOIN pg_stat_progress_copy p ON p.pid = w.pid WHERE s.subname = '" + name
-                        + "'")) {
-            while (rs.next()) {
-                String state = rs.getString(3);
-                if (state.equals("r")) {
-                    ready++;
-                }
-                if (state.equals("r") || state.equals("s") || state.equals("f")) {
-                    String table = MoveEstimate.quote(rs.getString(1)) + "." + MoveEstimate.quote(rs.getString(2));
-                    copied += rowsToCopy.getOrDefault(table, 0L);
-                } else {
-                    copied += rs.getLong(4);
-                }
-            }
-        } catch (SQLException e) {
-            throw new MoveException("reading the copy state on " + target.name() + ": " + e.getMessage(), e);
-        }
-        return new Progress(ready, tables, copied, lag());
-    }
-
     /** The source's current WAL position: after a fence, the target must apply up to here. */
     public long sourceLsn() throws MoveException {
         try (Connection c = connector.connect(source);
@@ -449,7 +631,7 @@ public final class LogicalCopy {
     /** Deletes this copy's barrier row, and the barrier table once no move uses it. */
     private void dropBarrier(Statement s) throws SQLException {
         if (exists(s, "SELECT 1 WHERE to_regclass('" + BARRIER_TABLE + "') IS NOT NULL")) {
-            s.execute("DELETE FROM " + BARRIER_TABLE + " WHERE copy = '" + name + "'");
+            s.execute("DELETE FROM " + BARRIER_TABLE + " WHERE copy IN ('" + name + "', '" + fenceKey() + "')");
             if (!exists(s, "SELECT 1 FROM " + BARRIER_TABLE)) {
                 s.execute("DROP TABLE " + BARRIER_TABLE);
                 s.execute("DROP SCHEMA IF EXISTS shardline");

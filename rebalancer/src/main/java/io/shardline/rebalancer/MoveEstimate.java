@@ -4,12 +4,14 @@ import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Node;
 import io.shardline.topology.ShardedTable;
 import java.sql.Connection;
+import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Properties;
 
 /**
  * How much a {@link MovePlan} copies: rows and bytes per transfer and sharded table, counted on the source
@@ -23,10 +25,52 @@ public record MoveEstimate(MovePlan plan, List<TransferEstimate> transfers, doub
         transfers = List.copyOf(transfers);
     }
 
-    /** Opens a connection to a node (the caller supplies credentials). */
+    /** Opens connections to a node (the caller supplies credentials). */
     @FunctionalInterface
     public interface Connector {
         Connection connect(Node node) throws SQLException;
+
+        /**
+         * A replication connection ({@code replication=database}) to the node's database: a move creates its
+         * slots there, with an exported snapshot to copy under.
+         */
+        default Connection connectForReplication(Node node) throws SQLException {
+            throw new SQLException("this connector opens no replication connections", "0A000");
+        }
+
+        /** Connects to {@code database} on any node as {@code user}, with {@code password} (or none). */
+        static Connector to(String database, String user, String password, String applicationName) {
+            return new Connector() {
+                @Override
+                public Connection connect(Node node) throws SQLException {
+                    return DriverManager.getConnection(url(node), properties());
+                }
+
+                @Override
+                public Connection connectForReplication(Node node) throws SQLException {
+                    Properties props = properties();
+                    props.setProperty("replication", "database");
+                    props.setProperty("assumeMinServerVersion", "10");
+                    props.setProperty("preferQueryMode", "simple");
+                    return DriverManager.getConnection(url(node), props);
+                }
+
+                private String url(Node node) {
+                    return "jdbc:postgresql://" + node.address() + "/" + database;
+                }
+
+                private Properties properties() {
+                    Properties props = new Properties();
+                    props.setProperty("user", user);
+                    if (password != null) {
+                        props.setProperty("password", password);
+                    }
+                    props.setProperty("connectTimeout", "10");
+                    props.setProperty("ApplicationName", applicationName);
+                    return props;
+                }
+            };
+        }
     }
 
     /**

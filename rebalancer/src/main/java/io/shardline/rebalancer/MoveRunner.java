@@ -21,6 +21,12 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import java.util.function.ToIntFunction;
 import org.apache.curator.framework.CuratorFramework;
@@ -39,6 +45,8 @@ import org.slf4j.LoggerFactory;
 public final class MoveRunner {
     private static final Logger LOG = LoggerFactory.getLogger(MoveRunner.class);
     private static final long PROGRESS_NANOS = 1_000_000_000L;
+    /** Parallel COPY pipes of a move's initial copy. */
+    static final int COPY_PIPES = 4;
 
     /** Bounds of the cutover. */
     /**
@@ -286,61 +294,116 @@ public final class MoveRunner {
         }
     }
 
-    /** COPYING: starts the subscriptions, counts the rows to copy, follows the copy; false on an abort. */
+    /**
+     * COPYING: for each source not subscribed yet, a slot with an exported snapshot and {@link #COPY_PIPES}
+     * parallel COPY pipes of the moving ranges under it, then the subscriptions on those slots (no copy of
+     * their own), enabled together; false on an abort.
+     */
     private boolean copy(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
         long started = System.nanoTime();
+        long total = 0;
+        List<LogicalCopy> pending = new ArrayList<>();
         for (LogicalCopy copy : copies) {
-            Node source = snapshot.topology().shard(copy.transfer().source()).primary();
-            copy.startCopy(connInfo.of(source));
+            if (copy.publish() && !copy.subscribed()) {
+                pending.add(copy);
+                // the planner's row counts times the moving share: no scan competes with the copy
+                total += copy
+                        .estimateRows(snapshot.ring()
+                                .shareByShard()
+                                .getOrDefault(copy.transfer().source(), 1.0))
+                        .values()
+                        .stream()
+                        .mapToLong(Long::longValue)
+                        .sum();
+            }
+        }
+        AtomicLong copied = new AtomicLong();
+        if (!pending.isEmpty()) {
+            ExecutorService pool = Executors.newFixedThreadPool(COPY_PIPES, r -> {
+                Thread thread = new Thread(r, "shardline-copy");
+                thread.setDaemon(true);
+                return thread;
+            });
+            List<Future<LogicalCopy.Snapshot>> opening = new ArrayList<>();
+            try {
+                for (LogicalCopy copy : pending) {
+                    opening.add(pool.submit(() -> copy.openSnapshot(epoch))); // the sources at once
+                }
+                List<Future<Long>> pipes = new ArrayList<>();
+                for (int i = 0; i < pending.size(); i++) {
+                    LogicalCopy.Snapshot held = result(opening.get(i), "opening the snapshot of the copy");
+                    for (Callable<Long> pipe : pending.get(i).pipes(held, epoch, copied::addAndGet)) {
+                        pipes.add(pool.submit(pipe));
+                    }
+                }
+                Eta eta = new Eta();
+                long lastWrite = 0;
+                while (!pipes.stream().allMatch(Future::isDone)) {
+                    if (abortRequested(t.move.id())) {
+                        // no pipe may commit after this: the abort then deletes what the committed ones wrote
+                        pool.shutdownNow();
+                        while (!pipes.stream().allMatch(Future::isDone)) {
+                            for (LogicalCopy copy : pending) {
+                                copy.stopPipes();
+                            }
+                            pause(50);
+                        }
+                        return false;
+                    }
+                    if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
+                        long done = copied.get();
+                        t.write(t.move.withProgress(
+                                new MoveRecord.Progress(total, done, -1, 0, eta.toGo(total - done, done)),
+                                epoch,
+                                System.currentTimeMillis()));
+                        lastWrite = System.nanoTime();
+                    }
+                    pause(50);
+                }
+                for (Future<Long> pipe : pipes) {
+                    result(pipe, "copying the moving rows");
+                }
+            } finally {
+                pool.shutdownNow();
+                // every snapshot that opened ends here (the slots stay for the subscriptions)
+                for (Future<LogicalCopy.Snapshot> f : opening) {
+                    if (f.isDone() && !f.isCancelled()) {
+                        try {
+                            f.get().close();
+                        } catch (ExecutionException | InterruptedException e) {
+                            // it did not open
+                        }
+                    }
+                }
+            }
+            for (LogicalCopy copy : pending) {
+                copy.subscribe(connInfo.of(
+                        snapshot.topology().shard(copy.transfer().source()).primary()));
+            }
         }
         LogicalCopy.enable(copies, connector);
-        long subscribed = System.nanoTime();
-        // the planner's row counts times each transfer's share of the hash space: no scan competes with the
-        // copy (move plan counts exactly)
-        Map<String, Map<String, Long>> rows = new HashMap<>();
-        long total = 0;
-        for (LogicalCopy copy : copies) {
-            Map<String, Long> perTable = copy.estimateRows(
-                    snapshot.ring().shareByShard().getOrDefault(copy.transfer().source(), 1.0));
-            rows.put(copy.name(), perTable);
-            total += perTable.values().stream().mapToLong(Long::longValue).sum();
-        }
-        Eta eta = new Eta();
-        long lastWrite = 0;
-        while (true) {
-            boolean done = true;
-            long copied = 0;
-            long lag = -1;
-            for (LogicalCopy copy : copies) {
-                LogicalCopy.Progress p = copy.progress(rows.get(copy.name()));
-                done &= p.copied();
-                copied += p.rowsCopied();
-                lag = Math.max(lag, p.lagBytes());
-            }
-            if (done) {
-                LOG.info(
-                        "move {}: {} rows copied in {} ms (publications and subscriptions created in {} ms)",
-                        t.move.id(),
-                        total,
-                        (System.nanoTime() - started) / 1_000_000,
-                        (subscribed - started) / 1_000_000);
-                t.write(t.move.withProgress(
-                        new MoveRecord.Progress(total, Math.max(copied, total), lag, 0, -1),
-                        epoch,
-                        System.currentTimeMillis()));
-                return true;
-            }
-            if (abortRequested(t.move.id())) {
-                return false;
-            }
-            if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
-                t.write(t.move.withProgress(
-                        new MoveRecord.Progress(total, copied, lag, 0, eta.toGo(total - copied, copied)),
-                        epoch,
-                        System.currentTimeMillis()));
-                lastWrite = System.nanoTime();
-            }
-            pause(100);
+        LOG.info(
+                "move {}: {} rows copied in {} ms by {} pipes",
+                t.move.id(),
+                copied.get(),
+                (System.nanoTime() - started) / 1_000_000,
+                COPY_PIPES);
+        t.write(t.move.withProgress(
+                new MoveRecord.Progress(Math.max(total, copied.get()), copied.get(), -1, 0, -1),
+                epoch,
+                System.currentTimeMillis()));
+        return true;
+    }
+
+    private static <T> T result(Future<T> future, String what) throws MoveException {
+        try {
+            return future.get();
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            throw new MoveException(what + ": " + cause.getMessage(), cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MoveException("interrupted while " + what, e);
         }
     }
 

@@ -6,8 +6,6 @@ import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.Closeable;
 import java.nio.charset.StandardCharsets;
-import java.sql.DriverManager;
-import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -100,17 +98,7 @@ public final class Rebalancer implements Closeable {
     /** Connects to a node's database as the topology's user, with {@code password} (or none). */
     public static MoveEstimate.Connector connector(ClusterTopology topology, String password, String applicationName) {
         String user = topology.user() == null ? "postgres" : topology.user();
-        return node -> {
-            Properties props = new Properties();
-            props.setProperty("user", user);
-            if (password != null) {
-                props.setProperty("password", password);
-            }
-            props.setProperty("connectTimeout", "10");
-            props.setProperty("ApplicationName", applicationName);
-            return DriverManager.getConnection(
-                    "jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
-        };
+        return MoveEstimate.Connector.to(topology.database(), user, password, applicationName);
     }
 
     public void start() throws Exception {

@@ -2,6 +2,7 @@ package io.shardline.rebalancer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
@@ -21,7 +22,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -41,7 +42,7 @@ class LogicalCopyIT {
             new ShardedTable("public", "users", "user_id", KeyType.INTEGER),
             new ShardedTable("public", "orders", "order_id", KeyType.INTEGER));
     static final MoveEstimate.Connector CONNECT =
-            node -> DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/shardline", "postgres", "");
+            MoveEstimate.Connector.to("shardline", "postgres", null, "shardline-test");
 
     private static LocalCluster cluster;
     private static HashRing ring;
@@ -107,21 +108,28 @@ class LogicalCopyIT {
                         .primary();
                 String conninfo =
                         "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres";
-                copy.startCopy(conninfo);
-                copy.startCopy(conninfo);
+                assertThat(copy.publish()).isTrue();
+                assertThat(copy.publish()).isTrue();
+                // a copy interrupted half-way (a rebalancer killed), then done again by the next epoch
+                try (LogicalCopy.Snapshot snapshot = copy.openSnapshot(1)) {
+                    List<Callable<Long>> pipes = copy.pipes(snapshot, 1, n -> {});
+                    for (Callable<Long> pipe : pipes.subList(0, pipes.size() / 2)) {
+                        pipe.call();
+                    }
+                }
+                try (LogicalCopy.Snapshot snapshot = copy.openSnapshot(2)) {
+                    for (Callable<Long> pipe : copy.pipes(snapshot, 2, n -> {})) {
+                        pipe.call();
+                    }
+                }
+                assertThat(catchThrowableOfType(MoveException.class, () -> copy.openSnapshot(1)))
+                        .as("an older epoch cannot take the copy back")
+                        .hasMessageContaining("belongs to a newer rebalancer (epoch 2)");
+                copy.subscribe(conninfo);
+                copy.subscribe(conninfo);
             }
             LogicalCopy.enable(copies, CONNECT);
             LogicalCopy.enable(copies, CONNECT);
-            await().atMost(Duration.ofSeconds(60))
-                    .pollInterval(Duration.ofMillis(200))
-                    .until(() -> {
-                        for (LogicalCopy copy : copies) {
-                            if (!copy.progress(Map.of()).copied()) {
-                                return false;
-                            }
-                        }
-                        return true;
-                    });
             Thread.sleep(1000); // changes after the copy stream too
         } finally {
             writing.set(false);
