@@ -27,8 +27,9 @@ import org.postgresql.replication.ReplicationSlotInfo;
 /**
  * The data path of one transfer of a move, on PostgreSQL's own logical replication: the sharded tables'
  * schema copied to the target, a publication on the source whose row filter selects the moving hash ranges,
- * a subscription on the target that copies them ({@code copy_data = true}) and then streams every later
- * change, and the cleanup. Every step checks what exists first, so it can run again after a crash.
+ * a slot whose exported snapshot the rows are copied under (COPY pipes), a subscription on that slot that
+ * streams every later change, and the cleanup. Every step checks what exists first, so it can run again
+ * after a crash.
  *
  * <p>Names: publication, subscription and replication slot are all {@code shardline_<move>_<source>_<target>}.
  * The cutover's barrier rows live in {@code shardline.move_barrier} on sources and targets while a move runs.
