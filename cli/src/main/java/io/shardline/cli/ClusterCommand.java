@@ -45,7 +45,7 @@ final class ClusterCommand {
 
         @Override
         public Integer call() throws Exception {
-            return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(dir), shape, false, false)
+            return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(dir), shape, false, false, -1)
                     .run();
         }
     }

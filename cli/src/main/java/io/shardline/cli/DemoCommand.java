@@ -15,7 +15,8 @@ import picocli.CommandLine.Spec;
         name = "demo",
         mixinStandardHelpOptions = true,
         description = {
-            "Start a demo on this machine: a 2-shard cluster (primary -> hub -> leaf per shard) and ZooKeeper.",
+            "Start a demo on this machine: a 2-shard cluster (primary -> hub -> leaf per shard) and ZooKeeper, a"
+                    + " replication monitor, a rebalancer, the admin console and a sample workload.",
             "Prints what it started and how to connect; Ctrl-C stops everything and deletes the demo's data."
         })
 final class DemoCommand implements Callable<Integer> {
@@ -24,6 +25,12 @@ final class DemoCommand implements Callable<Integer> {
             description = "Keep the demo's data in this directory (default: a fresh temporary directory,"
                     + " deleted on exit).")
     Path dir;
+
+    @Option(
+            names = "--console-port",
+            defaultValue = "8080",
+            description = "Port of the admin console; a free one when it is taken (default: ${DEFAULT-VALUE}).")
+    int consolePort;
 
     @Mixin
     ClusterShape shape = new ClusterShape();
@@ -40,7 +47,8 @@ final class DemoCommand implements Callable<Integer> {
             actual.toFile().setExecutable(true, false);
             actual.toFile().setReadable(true, false);
         }
-        return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(actual), shape, temporary, true)
+        return new ForegroundCluster(
+                        spec.commandLine().getOut(), ClusterDirectory.of(actual), shape, temporary, true, consolePort)
                 .run();
     }
 }

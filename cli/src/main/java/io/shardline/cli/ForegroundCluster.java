@@ -3,9 +3,14 @@ package io.shardline.cli;
 import io.shardline.compose.ClusterDirectory;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
+import io.shardline.console.ConsoleServer;
+import io.shardline.console.ConsoleSettings;
+import io.shardline.console.ConsoleUsers;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -24,18 +29,28 @@ final class ForegroundCluster {
     private final ClusterShape shape;
     private final boolean deleteOnExit;
     private final boolean withServices;
+    private final int consolePort;
+    private ConsoleServer console;
+    private List<ConsoleUsers.Generated> consoleUsers = List.of();
 
     /**
      * @param deleteOnExit delete the directory when stopped (the demo's temporary one)
-     * @param withServices also run the Shardline services (replication monitor) against the cluster
+     * @param withServices also run the Shardline services (replication monitor, rebalancer, admin console on
+     *     {@code consolePort}, or a free port when it is taken) against the cluster
      */
     ForegroundCluster(
-            PrintWriter out, ClusterDirectory dir, ClusterShape shape, boolean deleteOnExit, boolean withServices) {
+            PrintWriter out,
+            ClusterDirectory dir,
+            ClusterShape shape,
+            boolean deleteOnExit,
+            boolean withServices,
+            int consolePort) {
         this.out = out;
         this.dir = dir;
         this.shape = shape;
         this.deleteOnExit = deleteOnExit;
         this.withServices = withServices;
+        this.consolePort = consolePort;
     }
 
     int run() throws IOException, InterruptedException {
@@ -84,6 +99,8 @@ final class ForegroundCluster {
             } catch (Exception e) {
                 throw new IOException("could not start the rebalancer: " + e.getMessage(), e);
             }
+            startConsole(cluster);
+            services.add(console);
         }
         cluster.descriptor().write(dir.path());
         printSummary(cluster, (System.nanoTime() - started) / 1_000_000);
@@ -97,6 +114,29 @@ final class ForegroundCluster {
         }
         new CountDownLatch(1).await();
         return 0;
+    }
+
+    private void startConsole(LocalCluster cluster) {
+        consoleUsers = ConsoleCommand.generateUsers();
+        ConsoleSettings settings = ConsoleSettings.of(
+                        cluster.zkConnectString(),
+                        cluster.name(),
+                        consoleUsers.stream().map(ConsoleUsers.Generated::user).toList(),
+                        ClusterTarget.password())
+                .withPort(consolePort);
+        if (!portFree(settings.bindAddress(), consolePort)) {
+            out.println("Port " + consolePort + " is taken: the admin console takes a free port.");
+            settings = settings.withPort(0);
+        }
+        console = ConsoleCommand.start(settings);
+    }
+
+    private static boolean portFree(String address, int port) {
+        try (ServerSocket socket = new ServerSocket(port, 1, InetAddress.getByName(address))) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private void stop(LocalCluster cluster) {
@@ -149,6 +189,10 @@ final class ForegroundCluster {
             out.println("Rebalancer: running. Add a shard and move ranges to it while the workload runs:");
             out.println("  ./shardline cluster add-shard --dir " + dir.path()
                     + " && ./shardline move start --wait --dir " + dir.path());
+            out.println("Admin console: " + console.url() + "  (users made for this demo:)");
+            ConsoleCommand.printUsers(out, consoleUsers);
+            out.println("  API: " + console.url() + "/swagger-ui.html   metrics: " + console.url()
+                    + "/actuator/prometheus");
             out.println("Sample workload: orders written and read through the driver (table " + DemoWorkload.TABLE
                     + ", sharded by order_id); a line every 10 s below.");
             out.println();

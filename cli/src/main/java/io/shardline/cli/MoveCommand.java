@@ -1,5 +1,6 @@
 package io.shardline.cli;
 
+import io.shardline.rebalancer.MoveDisplay;
 import io.shardline.rebalancer.MoveEstimate;
 import io.shardline.rebalancer.MoveException;
 import io.shardline.rebalancer.MovePlan;
@@ -98,14 +99,18 @@ final class MoveCommand {
                         t.transfer().ranges().size(),
                         100 * t.transfer().share(),
                         t.rows(),
-                        bytes(t.bytes()));
+                        MoveDisplay.bytes(t.bytes()));
                 for (MoveEstimate.TableEstimate table : t.tables()) {
                     out.printf(
                             "      %-32s %s%n",
                             table.table().qualifiedName(),
                             table.missing()
                                     ? "not created on shard " + t.transfer().source() + " (nothing to copy)"
-                                    : String.format(Locale.ROOT, "%,d rows, %s", table.rows(), bytes(table.bytes())));
+                                    : String.format(
+                                            Locale.ROOT,
+                                            "%,d rows, %s",
+                                            table.rows(),
+                                            MoveDisplay.bytes(table.bytes())));
                 }
             }
             if (topology.tables().isEmpty()) {
@@ -113,16 +118,12 @@ final class MoveCommand {
             }
             out.printf(
                     "Total: %,d rows, %s; about %.1f s to copy at %.0f MB/s.%n",
-                    estimate.rows(), bytes(estimate.bytes()), estimate.time().toMillis() / 1000.0, rateMb);
+                    estimate.rows(),
+                    MoveDisplay.bytes(estimate.bytes()),
+                    estimate.time().toMillis() / 1000.0,
+                    rateMb);
             out.println("This plan changes nothing; run it with: ./shardline move start --wait " + target.describe());
             return 0;
-        }
-
-        static String bytes(long bytes) {
-            if (bytes < 1024 * 1024) {
-                return String.format(Locale.ROOT, "%.1f kB", bytes / 1024.0);
-            }
-            return String.format(Locale.ROOT, "%.1f MB", bytes / (1024.0 * 1024));
         }
     }
 
@@ -172,10 +173,10 @@ final class MoveCommand {
                 while (true) {
                     MoveRecord move =
                             ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
-                    String line = progress(move);
+                    String line = MoveDisplay.progress(move);
                     boolean changed = move.state() != last;
                     if (changed || (!line.equals(shown) && System.nanoTime() - shownAt > 2_000_000_000L)) {
-                        out.printf("  %-12s %s %s%n", phase(move.state()), bar(move), line);
+                        out.printf("  %-12s %s %s%n", MoveDisplay.phase(move.state()), bar(move), line);
                         out.flush();
                         last = move.state();
                         shown = line;
@@ -202,50 +203,11 @@ final class MoveCommand {
         }
     }
 
-    static String phase(MoveState state) {
-        return state.name().toLowerCase(Locale.ROOT).replace('_', ' ');
-    }
-
     /** Steps done, and within the copy and the cleanup the share of rows done. */
     static String bar(MoveRecord move) {
-        int steps = MoveState.DONE.ordinal();
-        double done = Math.min(move.state().ordinal(), steps);
-        MoveRecord.Progress p = move.progress();
-        if (move.state() == MoveState.COPYING && p.rowsTotal() > 0) {
-            done += Math.min(1.0, (double) p.rowsCopied() / p.rowsTotal());
-        } else if (move.state() == MoveState.CLEANING && p.rowsCopied() > 0) {
-            done += Math.min(1.0, (double) p.rowsCleaned() / p.rowsCopied());
-        }
         int width = 24;
-        int filled = (int) Math.round(done * width / steps);
+        int filled = (int) Math.round(MoveDisplay.fractionDone(move) * width);
         return "[" + "#".repeat(filled) + ".".repeat(width - filled) + "]";
-    }
-
-    /** The current phase's figures: rows copied, catch-up lag, rows cleaned, time left. */
-    static String progress(MoveRecord move) {
-        MoveRecord.Progress p = move.progress();
-        String eta = p.etaSeconds() < 0 ? "" : String.format(Locale.ROOT, ", about %d s left", p.etaSeconds());
-        switch (move.state()) {
-            case COPYING:
-                return p.equals(MoveRecord.Progress.NONE)
-                        ? "starting the copy"
-                        : String.format(
-                                Locale.ROOT,
-                                "%,d of %,d rows copied (%d%%)%s",
-                                p.rowsCopied(),
-                                p.rowsTotal(),
-                                Math.min(100, 100 * p.rowsCopied() / p.rowsTotal()),
-                                eta);
-            case CATCHING_UP:
-                return (p.lagBytes() < 0 ? "" : "targets " + Plan.bytes(p.lagBytes()) + " behind" + eta)
-                        + (move.error() == null ? "" : " (" + move.error() + ")");
-            case FENCED:
-                return "writes to the moving ranges held for the switch";
-            case CLEANING:
-                return String.format(Locale.ROOT, "%,d moved rows deleted from the sources%s", p.rowsCleaned(), eta);
-            default:
-                return "";
-        }
     }
 
     @Command(name = "status", mixinStandardHelpOptions = true, description = "Show the latest moves and their state.")
@@ -269,7 +231,7 @@ final class MoveCommand {
                     out.printf(
                             "%s  %-12s ring %d -> %d  %s  started %s%n",
                             m.id(),
-                            phase(m.state()),
+                            MoveDisplay.phase(m.state()),
                             m.fromRingVersion(),
                             m.toRingVersion(),
                             m.transfers().stream()
@@ -277,7 +239,7 @@ final class MoveCommand {
                                     .toList(),
                             Instant.ofEpochMilli(m.startedAtMillis()).truncatedTo(ChronoUnit.SECONDS));
                     if (!m.state().isTerminal()) {
-                        out.printf("    %s %s%n", bar(m), progress(m));
+                        out.printf("    %s %s%n", bar(m), MoveDisplay.progress(m));
                     } else if (m.error() != null) {
                         out.printf("    %s%n", m.error());
                     }

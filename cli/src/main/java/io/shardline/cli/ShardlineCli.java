@@ -27,6 +27,7 @@ import picocli.CommandLine.Spec;
             ShardCommand.class,
             MoveCommand.class,
             RebalancerCommand.class,
+            ConsoleCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class ShardlineCli implements Runnable {

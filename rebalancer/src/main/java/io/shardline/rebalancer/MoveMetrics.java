@@ -17,7 +17,7 @@ import org.apache.curator.framework.CuratorFramework;
  * <ul>
  *   <li>{@code shardline.move.active}: 1 while a move runs, else 0
  *   <li>{@code shardline.move.phase}: the state's step, 0 planned ... 7 done, 8 aborted; -1 no move yet
- *   <li>{@code shardline.move.rows.total}, {@code .rows.copied}, {@code .rows.cleaned}
+ *   <li>{@code shardline.move.rows.expected} (rows to copy; not {@code .total}, which Prometheus reads as a counter), {@code .rows.copied}, {@code .rows.cleaned}
  *   <li>{@code shardline.move.lag.bytes}: how far the targets are behind their sources (-1 unknown)
  *   <li>{@code shardline.move.eta}: seconds left in the current phase (-1 unknown)
  * </ul>
@@ -43,7 +43,7 @@ public final class MoveMetrics implements AutoCloseable {
                 m -> m.state().ordinal(),
                 -1);
         gauge(
-                "shardline.move.rows.total",
+                "shardline.move.rows.expected",
                 cluster,
                 "rows the move copies",
                 m -> m.progress().rowsTotal(),

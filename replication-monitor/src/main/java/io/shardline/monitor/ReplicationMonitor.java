@@ -1,6 +1,5 @@
 package io.shardline.monitor;
 
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.shardline.topology.ClusterTopology;
@@ -313,34 +312,7 @@ public final class ReplicationMonitor implements AutoCloseable {
             return;
         }
         String node = report.node();
-        String shard = String.valueOf(report.shard());
-        String role = report.role().name().toLowerCase(java.util.Locale.ROOT);
-        meters.add(Gauge.builder("shardline.replica.lag", () -> seconds(latest.get(node)))
-                .baseUnit("seconds")
-                .description("Replication lag by heartbeat; NaN when unknown")
-                .tags("node", node, "shard", shard, "role", role)
-                .register(registry));
-        meters.add(Gauge.builder("shardline.replica.lag.bytes", () -> bytes(latest.get(node)))
-                .baseUnit("bytes")
-                .description("WAL not yet replayed; NaN when unknown")
-                .tags("node", node, "shard", shard, "role", role)
-                .register(registry));
-        meters.add(Gauge.builder("shardline.replica.up", () -> up(latest.get(node)))
-                .description("1 when the replica answers and streams, else 0")
-                .tags("node", node, "shard", shard, "role", role)
-                .register(registry));
-    }
-
-    private static double seconds(LagReport r) {
-        return r == null || r.lagMs() < 0 ? Double.NaN : r.lagMs() / 1000.0;
-    }
-
-    private static double bytes(LagReport r) {
-        return r == null || r.lagBytes() < 0 ? Double.NaN : r.lagBytes();
-    }
-
-    private static double up(LagReport r) {
-        return r != null && r.state() == ReplicaState.STREAMING ? 1 : 0;
+        meters.addAll(LagGauges.register(registry, report, () -> latest.get(node)));
     }
 
     private void publish(LagReport report) {

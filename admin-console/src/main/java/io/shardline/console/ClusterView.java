@@ -1,0 +1,398 @@
+package io.shardline.console;
+
+import io.shardline.rebalancer.MoveException;
+import io.shardline.rebalancer.MoveRunner;
+import io.shardline.rebalancer.Rebalancer;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.LagReport;
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.MoveRecord;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReplicaState;
+import io.shardline.topology.RouterRegistration;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.TopologySnapshot;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.curator.framework.CuratorFramework;
+import org.springframework.beans.factory.DisposableBean;
+import org.springframework.stereotype.Service;
+
+/**
+ * The cluster as the console shows it: topology and ring (ZooKeeper watches), each replica's lag (the monitor's
+ * reports), routers, services, and what the shard primaries hold (asked of PostgreSQL, cached a few seconds).
+ */
+@Service
+final class ClusterView implements DisposableBean {
+    private static final long PROBE_CACHE_MS = 3_000;
+    private static final long STATS_CACHE_MS = 5_000;
+    private static final long PROBE_TIMEOUT_MS = 3_000;
+
+    private final ZooKeeperTopologyStore store;
+    private final CuratorFramework curator;
+    private final LagTracker lag;
+    private final ConsoleSettings settings;
+    private final String base;
+    private final ExecutorService probes = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "shardline-console-probe");
+        t.setDaemon(true);
+        return t;
+    });
+    private volatile Cached<Map<Integer, String>> primaries;
+    private volatile Cached<Views.Shards> stats;
+
+    private record Cached<T>(long atMillis, T value) {}
+
+    ClusterView(ZooKeeperTopologyStore store, CuratorFramework curator, LagTracker lag, ConsoleSettings settings) {
+        this.store = store;
+        this.curator = curator;
+        this.lag = lag;
+        this.settings = settings;
+        this.base = ZooKeeperTopologyStore.clusterPath(settings.cluster());
+    }
+
+    TopologySnapshot snapshot() {
+        return store.snapshot();
+    }
+
+    Views.Thresholds thresholds() {
+        return new Views.Thresholds(
+                settings.lagWarn().toMillis(), settings.lagCritical().toMillis());
+    }
+
+    Views.Topology topology() {
+        TopologySnapshot snapshot = store.snapshot();
+        ClusterTopology topology = snapshot.topology();
+        HashRing ring = snapshot.ring();
+        LagSnapshot reports = lag.snapshot();
+        Map<Integer, String> primaryStatus = primaryStatus();
+        Map<Integer, Double> shares = ring.shareByShard();
+        long now = System.currentTimeMillis();
+        List<Views.ShardView> shards = new ArrayList<>();
+        for (Shard shard : topology.shards()) {
+            List<Views.NodeView> nodes = new ArrayList<>();
+            for (Node n : shard.nodes()) {
+                Views.Lag l = n.role() == NodeRole.PRIMARY ? null : lagOf(reports.get(n.name()), now);
+                String status = n.role() == NodeRole.PRIMARY
+                        ? primaryStatus.getOrDefault(shard.id(), "unknown")
+                        : l == null ? "unknown" : l.status();
+                nodes.add(new Views.NodeView(n.name(), role(n.role()), n.host(), n.port(), n.upstream(), l, status));
+            }
+            long ranges =
+                    ring.ranges().stream().filter(r -> r.shard() == shard.id()).count();
+            shards.add(new Views.ShardView(shard.id(), shares.getOrDefault(shard.id(), 0.0), (int) ranges, nodes));
+        }
+        return new Views.Topology(
+                topology.cluster(),
+                topology.database(),
+                topology.version(),
+                ring.version(),
+                shards,
+                routers(),
+                monitor(reports, now),
+                rebalancer(),
+                thresholds(),
+                activeMove());
+    }
+
+    Views.LagList lag() {
+        TopologySnapshot snapshot = store.snapshot();
+        LagSnapshot reports = lag.snapshot();
+        long now = System.currentTimeMillis();
+        List<Views.ReplicaLag> replicas = new ArrayList<>();
+        for (Shard shard : snapshot.topology().shards()) {
+            for (Node n : shard.replicas()) {
+                replicas.add(
+                        new Views.ReplicaLag(n.name(), shard.id(), role(n.role()), lagOf(reports.get(n.name()), now)));
+            }
+        }
+        return new Views.LagList(thresholds(), replicas);
+    }
+
+    /** The last {@code minutes} of one replica's lag, a point a second. */
+    Views.LagHistory history(String node, int minutes) {
+        boolean known = store.snapshot().topology().shards().stream()
+                .flatMap(s -> s.replicas().stream())
+                .anyMatch(n -> n.name().equals(node));
+        if (!known) {
+            throw new ConsoleException(
+                    org.springframework.http.HttpStatus.NOT_FOUND,
+                    "no replica named '" + node + "' in cluster " + settings.cluster());
+        }
+        List<LagTracker.Point> points = lag.history(node, minutes * 60);
+        return new Views.LagHistory(
+                node,
+                points.stream().map(p -> p.atMillis() / 1000).toList(),
+                points.stream().map(LagTracker.Point::lagMs).toList(),
+                points.stream().map(LagTracker.Point::lagBytes).toList());
+    }
+
+    private Views.Lag lagOf(LagReport r, long now) {
+        if (r == null) {
+            return null;
+        }
+        boolean stale = LagTracker.stale(r, now);
+        String status;
+        if (stale) {
+            status = "unknown";
+        } else if (r.state() == ReplicaState.DOWN || r.lagMs() < 0) {
+            status = "down";
+        } else if (r.lagMs() > settings.lagCritical().toMillis() || r.state() == ReplicaState.DISCONNECTED) {
+            status = "critical";
+        } else if (r.lagMs() > settings.lagWarn().toMillis()) {
+            status = "warn";
+        } else {
+            status = "ok";
+        }
+        return new Views.Lag(
+                stale || r.lagMs() < 0 ? null : r.lagMs(),
+                stale || r.lagBytes() < 0 ? null : r.lagBytes(),
+                r.replayLsn(),
+                r.upstream(),
+                r.state().name().toLowerCase(Locale.ROOT),
+                r.observedAtMillis(),
+                status);
+    }
+
+    static String role(NodeRole role) {
+        return role.name().toLowerCase(Locale.ROOT);
+    }
+
+    List<Views.RouterView> routers() {
+        List<Views.RouterView> routers = new ArrayList<>();
+        for (String id : children("routers")) {
+            try {
+                byte[] data = curator.getData().forPath(base + "/routers/" + id);
+                RouterRegistration.RouterState s = RouterRegistration.read(data, "routers/" + id);
+                routers.add(new Views.RouterView(id, s.host(), s.pid(), s.ringVersion(), s.fencesHeld()));
+            } catch (Exception e) {
+                // gone between the listing and the read, or not a router's state: not a live router
+            }
+        }
+        routers.sort(Comparator.comparing(Views.RouterView::host).thenComparing(Views.RouterView::pid));
+        return routers;
+    }
+
+    private Views.ServiceView monitor(LagSnapshot reports, long now) {
+        boolean leader = !children("monitor/leader").isEmpty();
+        long newest = reports.reports().values().stream()
+                .mapToLong(LagReport::observedAtMillis)
+                .max()
+                .orElse(0);
+        if (!leader) {
+            return new Views.ServiceView(
+                    false, "no replication monitor is running: start one with ./shardline monitor");
+        }
+        if (newest == 0) {
+            return new Views.ServiceView(true, "running; no lag published yet");
+        }
+        long age = now - newest;
+        return age > LagTracker.STALE_MS
+                ? new Views.ServiceView(false, "its last lag report is " + age / 1000 + " s old")
+                : new Views.ServiceView(true, "publishing (last report " + age + " ms ago)");
+    }
+
+    Views.ServiceView monitor() {
+        return monitor(lag.snapshot(), System.currentTimeMillis());
+    }
+
+    Views.ServiceView rebalancer() {
+        return children("rebalancer/leader").isEmpty()
+                ? new Views.ServiceView(false, "no rebalancer is running: start one with ./shardline rebalancer")
+                : new Views.ServiceView(true, "a rebalancer leads");
+    }
+
+    private Views.MoveView activeMove() {
+        try {
+            List<MoveRecord> moves = MoveRunner.moves(curator, settings.cluster());
+            return moves.stream()
+                    .filter(m -> !m.state().isTerminal())
+                    .reduce((a, b) -> b)
+                    .map(MoveService::view)
+                    .orElse(null);
+        } catch (MoveException e) {
+            return null;
+        }
+    }
+
+    private List<String> children(String path) {
+        try {
+            String full = base + "/" + path;
+            return curator.checkExists().forPath(full) == null
+                    ? List.of()
+                    : curator.getChildren().forPath(full);
+        } catch (Exception e) {
+            return List.of();
+        }
+    }
+
+    /** Per shard: ok (the primary answers and is writable), down (with why), or read-only. Cached 3 s. */
+    Map<Integer, String> primaryStatus() {
+        Cached<Map<Integer, String>> cached = primaries;
+        if (cached != null && System.currentTimeMillis() - cached.atMillis() < PROBE_CACHE_MS) {
+            return cached.value();
+        }
+        Map<Integer, String> status = new LinkedHashMap<>();
+        primaryDetails().forEach((shard, detail) -> status.put(shard, detail.startsWith("ok") ? "ok" : "down"));
+        primaries = new Cached<>(System.currentTimeMillis(), status);
+        return status;
+    }
+
+    /** Per shard, {@code ok} or why its primary is not usable: asked now, every primary at once. */
+    Map<Integer, String> primaryDetails() {
+        ClusterTopology topology = store.snapshot().topology();
+        Map<Integer, CompletableFuture<String>> asks = new LinkedHashMap<>();
+        for (Shard shard : topology.shards()) {
+            asks.put(shard.id(), CompletableFuture.supplyAsync(() -> probe(topology, shard.primary()), probes));
+        }
+        Map<Integer, String> details = new LinkedHashMap<>();
+        asks.forEach((shard, ask) -> {
+            String detail;
+            try {
+                detail = ask.get(PROBE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                detail = "no answer within " + PROBE_TIMEOUT_MS + " ms";
+            } catch (Exception e) {
+                detail = e.toString();
+            }
+            details.put(shard, detail);
+        });
+        return details;
+    }
+
+    private String probe(ClusterTopology topology, Node primary) {
+        try (Connection c = connect(topology, primary);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery()")) {
+            rs.next();
+            return rs.getBoolean(1)
+                    ? primary.name() + " (" + primary.address() + ") is in recovery: not a primary"
+                    : "ok: " + primary.name() + " (" + primary.address() + ")";
+        } catch (SQLException e) {
+            return primary.name() + " (" + primary.address() + "): " + e.getMessage();
+        }
+    }
+
+    private Connection connect(ClusterTopology topology, Node node) throws SQLException {
+        return Rebalancer.connector(topology, settings.dbPassword(), "shardline-console")
+                .connect(node);
+    }
+
+    /** Ranges, rows and bytes per shard, and the skew. Cached 5 s. */
+    Views.Shards shards() {
+        Cached<Views.Shards> cached = stats;
+        if (cached != null && System.currentTimeMillis() - cached.atMillis() < STATS_CACHE_MS) {
+            return cached.value();
+        }
+        TopologySnapshot snapshot = store.snapshot();
+        ClusterTopology topology = snapshot.topology();
+        HashRing ring = snapshot.ring();
+        Map<Integer, Double> shares = ring.shareByShard();
+        Map<Integer, CompletableFuture<List<Views.TableStats>>> asks = new LinkedHashMap<>();
+        for (Shard shard : topology.shards()) {
+            asks.put(shard.id(), CompletableFuture.supplyAsync(() -> tableStats(topology, shard.primary()), probes));
+        }
+        List<Views.ShardStats> shards = new ArrayList<>();
+        for (Shard shard : topology.shards()) {
+            List<long[]> ranges = ring.ranges().stream()
+                    .filter(r -> r.shard() == shard.id())
+                    .map(r -> new long[] {r.start(), r.endInclusive()})
+                    .toList();
+            List<Views.TableStats> tables = List.of();
+            String error = null;
+            try {
+                tables = asks.get(shard.id()).get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                Throwable cause = e.getCause() != null ? e.getCause() : e;
+                error = "shard " + shard.id() + "'s primary could not be asked: " + cause.getMessage();
+            }
+            shards.add(new Views.ShardStats(
+                    shard.id(),
+                    ranges,
+                    shares.getOrDefault(shard.id(), 0.0),
+                    tables.stream().mapToLong(Views.TableStats::rows).sum(),
+                    tables.stream().mapToLong(Views.TableStats::bytes).sum(),
+                    tables,
+                    error));
+        }
+        double mean = shards.stream()
+                .filter(s -> s.share() > 0)
+                .mapToLong(Views.ShardStats::rows)
+                .average()
+                .orElse(0);
+        long max = shards.stream()
+                .filter(s -> s.share() > 0)
+                .mapToLong(Views.ShardStats::rows)
+                .max()
+                .orElse(0);
+        Views.Shards result =
+                new Views.Shards(ring.version(), shards, mean == 0 ? 1.0 : max / mean, System.currentTimeMillis());
+        stats = new Cached<>(System.currentTimeMillis(), result);
+        return result;
+    }
+
+    private List<Views.TableStats> tableStats(ClusterTopology topology, Node primary) {
+        List<Views.TableStats> tables = new ArrayList<>();
+        try (Connection c = connect(topology, primary)) {
+            for (ShardedTable table : topology.tables()) {
+                tables.add(tableStats(c, table));
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e.getMessage(), e);
+        }
+        return tables;
+    }
+
+    private static Views.TableStats tableStats(Connection c, ShardedTable table) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT c.reltuples::bigint, pg_total_relation_size(c.oid)"
+                + " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                + " WHERE n.nspname = ? AND c.relname = ? AND c.relkind IN ('r', 'p')")) {
+            ps.setString(1, table.schema());
+            ps.setString(2, table.table());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return new Views.TableStats(table.qualifiedName(), 0, 0);
+                }
+                long rows = rs.getLong(1);
+                long bytes = rs.getLong(2);
+                if (rows < 0) {
+                    // never analysed (a new table): count it
+                    try (Statement s = c.createStatement();
+                            ResultSet count = s.executeQuery(
+                                    "SELECT count(*) FROM " + quote(table.schema()) + "." + quote(table.table()))) {
+                        count.next();
+                        rows = count.getLong(1);
+                    }
+                }
+                return new Views.TableStats(table.qualifiedName(), rows, bytes);
+            }
+        }
+    }
+
+    private static String quote(String identifier) {
+        return "\"" + identifier.replace("\"", "\"\"") + "\"";
+    }
+
+    @Override
+    public void destroy() {
+        probes.shutdownNow();
+    }
+}

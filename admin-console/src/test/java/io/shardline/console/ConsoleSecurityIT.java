@@ -1,0 +1,417 @@
+package io.shardline.console;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.shardline.rebalancer.MoveRunner;
+import io.shardline.topology.MoveRecord;
+import io.shardline.topology.MoveRecord.MoveState;
+import java.net.CookieManager;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The role x endpoint matrix through HTTP against a console on a real cluster: anonymous gets 401, a viewer 403 on
+ * every mutating endpoint (nothing started), an operator is let through; a browser session without its CSRF token
+ * gets 403 and starts nothing; every mutating request, allowed or denied, is in the audit log; no password or hash
+ * in any response; Actuator health and prometheus as documented, the rest closed.
+ */
+@Timeout(value = 4, unit = TimeUnit.MINUTES)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ConsoleSecurityIT {
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final List<String> READS = List.of(
+            "/api/topology",
+            "/api/lag",
+            "/api/lag/s0-hub1/history?minutes=15",
+            "/api/shards",
+            "/api/moves",
+            "/api/moves/plan",
+            "/api/audit",
+            "/v3/api-docs");
+    private static final List<String> WRITES = List.of("/api/moves", "/api/moves/m1/abort", "/api/shards");
+
+    private static ConsoleCluster env;
+    private static final HttpClient HTTP = HttpClient.newBuilder()
+            .followRedirects(HttpClient.Redirect.NEVER)
+            .connectTimeout(Duration.ofSeconds(5))
+            .build();
+    /** Every body the console answered, to check no secret leaks. */
+    private static final List<String> BODIES = new ArrayList<>();
+
+    @BeforeAll
+    static void start() throws Exception {
+        env = new ConsoleCluster("console", 2_000);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (env != null) {
+            env.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void anonymousGets401OnTheApiAndTheLoginPageInTheBrowser() throws Exception {
+        for (String path : READS) {
+            HttpResponse<String> r = send(get(path));
+            assertThat(r.statusCode()).as("GET %s", path).isEqualTo(401);
+            assertThat(r.headers().firstValue("WWW-Authenticate"))
+                    .hasValueSatisfying(v -> assertThat(v).startsWith("Basic"));
+        }
+        for (String path : WRITES) {
+            HttpResponse<String> r = send(post(path, "{}"));
+            assertThat(r.statusCode()).as("POST %s", path).isEqualTo(401);
+            assertAudited(r, "anonymous", "denied: not authenticated");
+        }
+        HttpResponse<String> page = send(get("/replication").header("Accept", "text/html"));
+        assertThat(page.statusCode()).isEqualTo(302);
+        assertThat(page.headers().firstValue("Location"))
+                .hasValueSatisfying(v -> assertThat(v).endsWith("/login"));
+        assertThat(moves()).isEmpty();
+    }
+
+    @Test
+    @Order(2)
+    void viewerReadsEverythingAndIsRefusedEveryChange() throws Exception {
+        for (String path : READS) {
+            HttpResponse<String> r = send(get(path).header("Authorization", basic(env.viewer)));
+            assertThat(r.statusCode()).as("GET %s: %s", path, r.body()).isEqualTo(200);
+        }
+        JsonNode topology = JSON.readTree(send(get("/api/topology").header("Authorization", basic(env.viewer)))
+                .body());
+        assertThat(topology.get("shards")).hasSize(3);
+        assertThat(topology.get("shards").get(0).get("nodes")).hasSize(3);
+        for (String path : WRITES) {
+            HttpResponse<String> r = send(post(path, "{}").header("Authorization", basic(env.viewer)));
+            assertThat(r.statusCode()).as("POST %s", path).isEqualTo(403);
+            assertThat(r.body()).contains("role VIEWER may not POST " + path);
+            assertAudited(r, "viewer", "denied: role VIEWER may not POST " + path);
+        }
+        assertThat(moves()).as("nothing started").isEmpty();
+    }
+
+    @Test
+    @Order(3)
+    void browserSessionWithoutCsrfTokenIsRefusedAndStartsNothing() throws Exception {
+        Session session = Session.login(env.operator);
+        HttpResponse<String> noToken = session.send(session.post("/api/moves", "{}"));
+        assertThat(noToken.statusCode()).isEqualTo(403);
+        assertThat(noToken.body()).contains("CSRF");
+        assertAudited(noToken, "operator", "denied: missing or invalid CSRF token");
+        HttpResponse<String> wrongToken =
+                session.send(session.post("/api/moves", "{}").header(session.csrfHeader, "not-the-token"));
+        assertThat(wrongToken.statusCode()).isEqualTo(403);
+        // Basic credentials do not exempt a request that comes from a browser (it sends Origin)
+        HttpResponse<String> basicFromBrowser =
+                session.send(session.post("/api/moves", "{}").header("Authorization", basic(env.operator)));
+        assertThat(basicFromBrowser.statusCode()).isEqualTo(403);
+        assertThat(moves()).as("nothing started").isEmpty();
+
+        HttpResponse<String> started =
+                session.send(session.post("/api/moves", "{}").header(session.csrfHeader, session.csrfToken));
+        assertThat(started.statusCode()).as(started.body()).isEqualTo(201);
+        String id = JSON.readTree(started.body()).get("id").asString();
+        assertAudited(started, "operator", "ok");
+        assertThat(audit(started).get("target").asString()).isEqualTo(id);
+        HttpResponse<String> abort = session.send(
+                session.post("/api/moves/" + id + "/abort", "").header(session.csrfHeader, session.csrfToken));
+        assertThat(abort.statusCode()).as(abort.body()).isEqualTo(202);
+        assertAudited(abort, "operator", "ok");
+        assertThat(awaitEnd(id)).isEqualTo(MoveState.ABORTED);
+    }
+
+    @Test
+    @Order(4)
+    void operatorScriptStartsAndAbortsMovesAndGetsClearErrors() throws Exception {
+        HttpResponse<String> badBody =
+                send(post("/api/moves", "{\"bogus\": 1}").header("Authorization", basic(env.operator)));
+        assertThat(badBody.statusCode()).isEqualTo(400);
+        assertThat(badBody.body()).contains("bogus");
+        assertAudited(badBody, "operator", "failed: ");
+        HttpResponse<String> stale =
+                send(post("/api/moves", "{\"expectedRingVersion\": 99}").header("Authorization", basic(env.operator)));
+        assertThat(stale.statusCode()).isEqualTo(409);
+        assertThat(stale.body()).contains("not 99 as previewed");
+        HttpResponse<String> unknown =
+                send(post("/api/moves/nope/abort", "").header("Authorization", basic(env.operator)));
+        assertThat(unknown.statusCode()).isEqualTo(404);
+        assertThat(unknown.body()).contains("no move 'nope'");
+        HttpResponse<String> badShard = send(
+                post("/api/shards", "{\"primary\": \"127.0.0.1:1\"}").header("Authorization", basic(env.operator)));
+        assertThat(badShard.statusCode()).isEqualTo(422);
+        assertThat(badShard.body()).contains("cannot connect to 127.0.0.1:1");
+        assertAudited(badShard, "operator", "failed: cannot connect to 127.0.0.1:1");
+        assertThat(moves()).as("nothing started by refused requests").hasSize(1);
+
+        HttpResponse<String> plan = send(get("/api/moves/plan").header("Authorization", basic(env.operator)));
+        long ringVersion = JSON.readTree(plan.body()).get("fromRingVersion").asLong();
+        HttpResponse<String> started = send(post("/api/moves", "{\"expectedRingVersion\": " + ringVersion + "}")
+                .header("Authorization", basic(env.operator)));
+        assertThat(started.statusCode()).as(started.body()).isEqualTo(201);
+        String id = JSON.readTree(started.body()).get("id").asString();
+        assertThat(started.headers().firstValue("Location")).hasValue("/api/moves/" + id);
+        HttpResponse<String> second = send(post("/api/moves", "").header("Authorization", basic(env.operator)));
+        assertThat(second.statusCode()).isEqualTo(409);
+        assertThat(second.body()).contains("one move at a time");
+        HttpResponse<String> abort =
+                send(post("/api/moves/" + id + "/abort", "").header("Authorization", basic(env.operator)));
+        assertThat(abort.statusCode()).as(abort.body()).isEqualTo(202);
+        assertThat(awaitEnd(id)).isEqualTo(MoveState.ABORTED);
+        HttpResponse<String> again =
+                send(post("/api/moves/" + id + "/abort", "").header("Authorization", basic(env.operator)));
+        assertThat(again.statusCode()).isEqualTo(409);
+        assertThat(again.body()).contains("nothing to abort");
+    }
+
+    @Test
+    @Order(5)
+    void auditLogListsEveryMutatingRequestNewestFirst() throws Exception {
+        JsonNode entries = JSON.readTree(send(get("/api/audit?limit=1000").header("Authorization", basic(env.viewer)))
+                .body());
+        List<String> actions = new ArrayList<>();
+        entries.forEach(e -> actions.add(e.get("user").asString() + " "
+                + e.get("action").asString() + " " + e.get("outcome").asString()));
+        assertThat(actions)
+                .contains(
+                        "anonymous move.start denied: not authenticated",
+                        "viewer shard.add denied: role VIEWER may not POST /api/shards",
+                        "operator login ok",
+                        "operator move.abort ok");
+        for (JsonNode e : entries) {
+            assertThat(e.get("requestId").asString()).isNotBlank();
+            assertThat(e.get("timeMillis").asLong()).isPositive();
+        }
+        assertThat(entries.get(0).get("seq").asString())
+                .isGreaterThan(entries.get(1).get("seq").asString());
+        HttpResponse<String> badLimit = send(get("/api/audit?limit=0").header("Authorization", basic(env.viewer)));
+        assertThat(badLimit.statusCode()).isEqualTo(400);
+        assertThat(badLimit.body()).contains("limit must be 1 to 1000");
+        HttpResponse<String> failedLogin = Session.tryLogin("operator", "wrong-password");
+        assertThat(failedLogin.headers().firstValue("Location"))
+                .hasValueSatisfying(v -> assertThat(v).contains("error"));
+        JsonNode newest = JSON.readTree(send(get("/api/audit?limit=1").header("Authorization", basic(env.viewer)))
+                        .body())
+                .get(0);
+        assertThat(newest.get("action").asString()).isEqualTo("login");
+        assertThat(newest.get("target").asString()).isEqualTo("operator");
+        assertThat(newest.get("outcome").asString()).isEqualTo("denied: bad credentials");
+    }
+
+    @Test
+    @Order(6)
+    void actuatorHealthAndPrometheusAreOpenAsDocumentedAndTheRestIsClosed() throws Exception {
+        HttpResponse<String> anonymous = send(get("/actuator/health"));
+        assertThat(anonymous.statusCode()).isEqualTo(200);
+        JsonNode status = JSON.readTree(anonymous.body());
+        assertThat(status.get("status").asString()).isEqualTo("UP");
+        assertThat(anonymous.body()).doesNotContain("connectString");
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            JsonNode health = JSON.readTree(send(get("/actuator/health").header("Authorization", basic(env.viewer)))
+                    .body());
+            JsonNode components = health.get("components");
+            assertThat(components.get("zookeeper").get("status").asString()).isEqualTo("UP");
+            assertThat(components.get("monitor").get("status").asString()).isEqualTo("UP");
+            assertThat(components.get("shards").get("components").propertyNames())
+                    .containsExactlyInAnyOrder("shard0", "shard1", "shard2");
+            assertThat(components
+                            .get("shards")
+                            .get("components")
+                            .get("shard0")
+                            .get("details")
+                            .get("primary")
+                            .asString())
+                    .startsWith("s0-primary");
+        });
+        assertThat(send(get("/actuator/prometheus")).statusCode()).isEqualTo(401);
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            String metrics = send(get("/actuator/prometheus").header("Authorization", basic(env.viewer)))
+                    .body();
+            assertThat(metrics)
+                    .contains("shardline_replica_lag_seconds{node=\"s0-hub1\",role=\"hub\",shard=\"0\"}")
+                    .contains("shardline_replica_lag_bytes{node=\"s1-leaf1\",role=\"leaf\",shard=\"1\"}")
+                    .contains("shardline_replica_up{node=\"s0-leaf1\",role=\"leaf\",shard=\"0\"} 1.0")
+                    .contains("shardline_move_phase{cluster=\"console\"} 8.0")
+                    .contains("shardline_move_rows_expected{cluster=\"console\"}");
+        });
+        for (String closed :
+                List.of("/actuator/env", "/actuator/configprops", "/actuator/beans", "/actuator/heapdump")) {
+            HttpResponse<String> r = send(get(closed).header("Authorization", basic(env.operator)));
+            assertThat(r.statusCode()).as(closed).isIn(403, 404);
+        }
+    }
+
+    @Test
+    @Order(7)
+    void noPasswordOrHashInAnyResponse() {
+        assertThat(BODIES).isNotEmpty();
+        for (String body : BODIES) {
+            assertThat(body)
+                    .doesNotContain(env.operator.password())
+                    .doesNotContain(env.viewer.password())
+                    .doesNotContain("{bcrypt}")
+                    .doesNotContain("$2a$");
+        }
+    }
+
+    private static MoveState awaitEnd(String id) throws Exception {
+        await().atMost(Duration.ofSeconds(60)).until(() -> move(id).state().isTerminal());
+        return move(id).state();
+    }
+
+    private static MoveRecord move(String id) throws Exception {
+        return moves().stream().filter(m -> m.id().equals(id)).findFirst().orElseThrow();
+    }
+
+    private static List<MoveRecord> moves() throws Exception {
+        return MoveRunner.moves(env.client, "console");
+    }
+
+    /** The audit entry of {@code r}'s request: who and how it ended. */
+    private static void assertAudited(HttpResponse<String> r, String user, String outcomePrefix) throws Exception {
+        JsonNode entry = audit(r);
+        assertThat(entry)
+                .as("audit entry of request %s", r.headers().firstValue("X-Request-Id"))
+                .isNotNull();
+        assertThat(entry.get("user").asString()).isEqualTo(user);
+        assertThat(entry.get("outcome").asString()).startsWith(outcomePrefix);
+        assertThat(entry.get("status").asInt()).isEqualTo(r.statusCode());
+    }
+
+    private static JsonNode audit(HttpResponse<String> r) throws Exception {
+        String id = r.headers().firstValue("X-Request-Id").orElseThrow();
+        JsonNode entries = JSON.readTree(send(get("/api/audit?limit=1000").header("Authorization", basic(env.operator)))
+                .body());
+        for (JsonNode e : entries) {
+            if (e.get("requestId").asString().equals(id)) {
+                return e;
+            }
+        }
+        return null;
+    }
+
+    private static String basic(ConsoleUsers.Generated user) {
+        return "Basic "
+                + Base64.getEncoder()
+                        .encodeToString((user.user().name() + ":" + user.password()).getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static HttpRequest.Builder get(String path) {
+        return HttpRequest.newBuilder(URI.create(env.url() + path)).GET().timeout(Duration.ofSeconds(30));
+    }
+
+    private static HttpRequest.Builder post(String path, String json) {
+        return HttpRequest.newBuilder(URI.create(env.url() + path))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json))
+                .timeout(Duration.ofSeconds(30));
+    }
+
+    private static HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
+        HttpResponse<String> r = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        synchronized (BODIES) {
+            BODIES.add(r.body());
+            BODIES.add(r.headers().map().toString());
+        }
+        return r;
+    }
+
+    /** A browser's session: form login, cookies, and the headers a browser adds (Origin, Sec-Fetch-*). */
+    private static final class Session {
+        private static final Pattern FORM_TOKEN = Pattern.compile("name=\"_csrf\" value=\"([^\"]+)\"");
+        private static final Pattern META_TOKEN = Pattern.compile("<meta name=\"_csrf\" content=\"([^\"]+)\"");
+        private static final Pattern META_HEADER = Pattern.compile("<meta name=\"_csrf_header\" content=\"([^\"]+)\"");
+
+        final HttpClient http;
+        final String csrfToken;
+        final String csrfHeader;
+
+        private Session(HttpClient http, String csrfToken, String csrfHeader) {
+            this.http = http;
+            this.csrfToken = csrfToken;
+            this.csrfHeader = csrfHeader;
+        }
+
+        static HttpClient browser() {
+            return HttpClient.newBuilder()
+                    .cookieHandler(new CookieManager())
+                    .followRedirects(HttpClient.Redirect.NEVER)
+                    .build();
+        }
+
+        static HttpResponse<String> tryLogin(String user, String password) throws Exception {
+            return login(browser(), user, password);
+        }
+
+        private static HttpResponse<String> login(HttpClient http, String user, String password) throws Exception {
+            String page = http.send(get("/login").build(), HttpResponse.BodyHandlers.ofString())
+                    .body();
+            Matcher token = FORM_TOKEN.matcher(page);
+            assertThat(token.find()).as("CSRF token in the login form").isTrue();
+            String form = "username=" + URLEncoder.encode(user, StandardCharsets.UTF_8) + "&password="
+                    + URLEncoder.encode(password, StandardCharsets.UTF_8) + "&_csrf=" + token.group(1);
+            HttpResponse<String> r = http.send(
+                    HttpRequest.newBuilder(URI.create(env.url() + "/login"))
+                            .header("Content-Type", "application/x-www-form-urlencoded")
+                            .header("Origin", env.url())
+                            .header("Sec-Fetch-Site", "same-origin")
+                            .POST(HttpRequest.BodyPublishers.ofString(form))
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString());
+            BODIES.add(r.body());
+            return r;
+        }
+
+        static Session login(ConsoleUsers.Generated user) throws Exception {
+            HttpClient http = browser();
+            HttpResponse<String> r = login(http, user.user().name(), user.password());
+            assertThat(r.statusCode()).isEqualTo(302);
+            assertThat(r.headers().firstValue("Location"))
+                    .hasValueSatisfying(v -> assertThat(v).doesNotContain("error"));
+            String page = http.send(get("/rebalance").build(), HttpResponse.BodyHandlers.ofString())
+                    .body();
+            BODIES.add(page);
+            Matcher token = META_TOKEN.matcher(page);
+            Matcher header = META_HEADER.matcher(page);
+            assertThat(token.find() && header.find())
+                    .as("CSRF token in the page")
+                    .isTrue();
+            assertThat(page).contains("id=\"start-move\"");
+            return new Session(http, token.group(1), header.group(1));
+        }
+
+        HttpRequest.Builder post(String path, String json) {
+            return ConsoleSecurityIT.post(path, json)
+                    .header("Origin", env.url())
+                    .header("Sec-Fetch-Site", "same-origin")
+                    .header("Sec-Fetch-Mode", "cors");
+        }
+
+        HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
+            HttpResponse<String> r = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+            BODIES.add(r.body());
+            return r;
+        }
+    }
+}
