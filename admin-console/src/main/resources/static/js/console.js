@@ -86,11 +86,15 @@
         series: [{}, { label: "lag ms", stroke: "#2f6fde", width: 2, spanGaps: false, points: { show: false } },
           { label: "warning", stroke: "#d98a00", dash: [6, 4], width: 1, points: { show: false } },
           { label: "critical", stroke: "#d13b3b", dash: [6, 4], width: 1, points: { show: false } }],
-        legend: { show: true },
+        legend: { show: false },
       };
       const chart = new uPlot(opts, data, box);
       charts.set(node, { chart, data, box });
+      countPoints(box, data);
     }
+
+    // how many measured points the chart shows (for people reading the DOM, and the browser test)
+    function countPoints(box, data) { box.dataset.points = data[1].filter(v => v !== null).length; }
 
     async function loadCharts() {
       const minutes = windowSelect.value;
@@ -122,6 +126,7 @@
           c.data[0].push(at); c.data[1].push(lag); c.data[2].push(warn); c.data[3].push(critical);
           while (c.data[0].length && c.data[0][0] < horizon) c.data.forEach(s => s.shift());
           c.chart.setData(c.data);
+          countPoints(c.box, c.data);
         }
       }
       for (const shard of tick.shards) for (const n of shard.nodes) {
@@ -191,10 +196,12 @@
     });
 
     let finished = null;
+    let shownInHistory = lastId;
     live(tick => {
       const m = tick.move;
       const box = document.getElementById("move-progress");
       if (m) {
+        if (m.id !== shownInHistory) { shownInHistory = m.id; refreshHistory(); }
         lastId = m.id; finished = null;
         document.getElementById("no-move").hidden = true;
         box.hidden = false;
@@ -226,6 +233,7 @@
 
     async function refreshHistory() {
       const moves = await api("GET", "/api/moves");
+      document.getElementById("no-moves").hidden = moves.length > 0;
       document.querySelector("#history tbody").replaceChildren(...moves.map(m => el("tr", { "data-move": m.id },
         el("td", { class: "mono" }, m.id), el("td", {}, el("span", { class: "status " + m.state }, m.phase)),
         el("td", {}, m.fromRingVersion + " → " + m.toRingVersion),

@@ -8,7 +8,7 @@ import java.util.List;
  * for the replication page's SVG: each node centred over the nodes that stream from it.
  */
 final class CascadeLayout {
-    static final int BOX_WIDTH = 150;
+    static final int BOX_WIDTH = 176;
     static final int BOX_HEIGHT = 56;
     private static final int GAP_X = 24;
     private static final int GAP_Y = 44;

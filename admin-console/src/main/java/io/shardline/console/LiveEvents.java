@@ -87,6 +87,12 @@ final class LiveEvents implements DisposableBean {
     @Override
     public void destroy() {
         ticker.shutdownNow();
-        emitters.forEach(SseEmitter::complete);
+        for (SseEmitter emitter : emitters) {
+            try {
+                emitter.complete();
+            } catch (IllegalStateException e) {
+                // the stream's response is gone already (the server stopped first)
+            }
+        }
     }
 }

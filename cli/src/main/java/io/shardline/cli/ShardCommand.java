@@ -64,7 +64,7 @@ final class ShardCommand {
                 shard = ShardRegistrar.register(
                         client, target.name(), primary, replicas, database, ClusterTarget.password());
             } catch (IllegalArgumentException e) {
-                throw new ParameterException(spec.commandLine(), e.getMessage(), e, null, null);
+                throw new ParameterException(spec.commandLine(), e.getMessage());
             }
             for (String w : shard.warnings()) {
                 spec.commandLine().getErr().println("shardline: warning: " + w);
