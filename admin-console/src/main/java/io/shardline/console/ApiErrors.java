@@ -12,6 +12,8 @@ import org.springframework.web.bind.MissingServletRequestParameterException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
+import org.springframework.web.util.HtmlUtils;
+import tools.jackson.core.JacksonException;
 import tools.jackson.databind.json.JsonMapper;
 
 /** Errors of the API as JSON {@link Views.Error}, with the request id; the reason also goes to the audit log. */
@@ -28,8 +30,7 @@ final class ApiErrors {
     @ExceptionHandler(HttpMessageNotReadableException.class)
     ResponseEntity<Views.Error> unreadable(HttpMessageNotReadableException e, HttpServletRequest request) {
         Throwable cause = e.getMostSpecificCause();
-        String detail =
-                cause instanceof tools.jackson.core.JacksonException j ? j.getOriginalMessage() : cause.getMessage();
+        String detail = cause instanceof JacksonException j ? j.getOriginalMessage() : cause.getMessage();
         return error(request, HttpStatus.BAD_REQUEST, "the request body is not what this endpoint takes: " + detail);
     }
 
@@ -70,7 +71,7 @@ final class ApiErrors {
             response.setContentType("text/html;charset=UTF-8");
             response.getWriter()
                     .write("<!doctype html><title>" + status + "</title><h1>" + status + " " + s.getReasonPhrase()
-                            + "</h1><p>" + org.springframework.web.util.HtmlUtils.htmlEscape(message)
+                            + "</h1><p>" + HtmlUtils.htmlEscape(message)
                             + "</p><p><a href=\"/\">Back to the console</a></p>");
             return;
         }

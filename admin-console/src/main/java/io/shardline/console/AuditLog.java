@@ -6,8 +6,10 @@ import java.util.Comparator;
 import java.util.List;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Service;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -97,13 +99,13 @@ final class AuditLog {
                             e.status(),
                             e.requestId(),
                             e.remoteAddress()));
-                } catch (org.apache.zookeeper.KeeperException.NoNodeException gone) {
+                } catch (KeeperException.NoNodeException gone) {
                     // trimmed meanwhile
                 }
             }
         } catch (Exception e) {
             throw new ConsoleException(
-                    org.springframework.http.HttpStatus.SERVICE_UNAVAILABLE,
+                    HttpStatus.SERVICE_UNAVAILABLE,
                     "could not read the audit log from ZooKeeper: " + e.getMessage(),
                     e);
         }

@@ -34,6 +34,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.curator.framework.CuratorFramework;
 import org.springframework.beans.factory.DisposableBean;
+import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Service;
 
 /**
@@ -134,8 +135,7 @@ final class ClusterView implements DisposableBean {
                 .anyMatch(n -> n.name().equals(node));
         if (!known) {
             throw new ConsoleException(
-                    org.springframework.http.HttpStatus.NOT_FOUND,
-                    "no replica named '" + node + "' in cluster " + settings.cluster());
+                    HttpStatus.NOT_FOUND, "no replica named '" + node + "' in cluster " + settings.cluster());
         }
         List<LagTracker.Point> points = lag.history(node, minutes * 60);
         return new Views.LagHistory(

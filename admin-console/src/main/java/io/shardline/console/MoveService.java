@@ -15,6 +15,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Locale;
 import org.apache.curator.framework.CuratorFramework;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Service;
@@ -182,7 +183,7 @@ final class MoveService {
         MoveRecord.Progress p = m.progress();
         return new Views.MoveView(
                 m.id(),
-                m.state().name().toLowerCase(java.util.Locale.ROOT),
+                m.state().name().toLowerCase(Locale.ROOT),
                 MoveDisplay.phase(m.state()),
                 m.fromRingVersion(),
                 m.toRingVersion(),
