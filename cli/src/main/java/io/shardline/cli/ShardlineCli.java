@@ -28,6 +28,7 @@ import picocli.CommandLine.Spec;
             MoveCommand.class,
             RebalancerCommand.class,
             ConsoleCommand.class,
+            TxnCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class ShardlineCli implements Runnable {

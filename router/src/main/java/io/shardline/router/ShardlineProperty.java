@@ -56,6 +56,12 @@ public enum ShardlineProperty {
             null,
             "Relative share of reads per replica, e.g. 's0-hub1:3,s0-leaf1:1'; unlisted replicas weigh 1, weight 0"
                     + " takes no reads."),
+    TWO_PHASE_COMMIT(
+            "twoPhaseCommit",
+            "false",
+            "Let a transaction write on several shards: it commits with PostgreSQL's two-phase commit, the decision"
+                    + " recorded in ZooKeeper (every primary needs max_prepared_transactions > 0). Off: a transaction"
+                    + " that reaches a second shard fails with 0A000. Needs a ZooKeeper URL."),
     FENCE_WAIT_MS(
             "fenceWaitMs",
             "2000",

@@ -26,16 +26,22 @@ public final class RouterRegistration implements AutoCloseable {
 
     private final PersistentNode node;
     private final String host;
+    private final String id = UUID.randomUUID().toString();
 
     public RouterRegistration(CuratorFramework client, String cluster) {
         this.host = hostName();
-        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/routers/" + UUID.randomUUID();
+        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/routers/" + id;
         this.node = new PersistentNode(
                 client, CreateMode.EPHEMERAL, false, path, JSON.writeValueAsBytes(state(0, List.of())));
     }
 
     public void start() {
         node.start();
+    }
+
+    /** This router's id: the name of its node under {@code routers/}, which exists while it lives. */
+    public String id() {
+        return id;
     }
 
     /** Publishes the ring version this router routes by and the moves whose fences it holds. */

@@ -7,6 +7,10 @@ import io.shardline.router.route.CircuitBreaker;
 import io.shardline.router.route.ReplicaChooser;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.txn.Gid;
+import io.shardline.router.txn.InDoubtTransactions;
+import io.shardline.router.txn.TwoPhaseCommit;
+import io.shardline.router.txn.TxnLog;
 import io.shardline.topology.FileTopologyStore;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
@@ -47,6 +51,10 @@ public final class ClusterRuntime implements AutoCloseable {
     private final ZooKeeperLagWatcher lagWatcher;
     /** Null for a static cluster file: no moves there. */
     private final MoveFences fences;
+    /** Commits multi-shard transactions; null when twoPhaseCommit is off or there is no ZooKeeper. */
+    private final TwoPhaseCommit twoPhase;
+
+    private final Gid gids;
 
     private final Map<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
     /** Replicas eligible at their last choice, for the dead band. */
@@ -114,6 +122,85 @@ public final class ClusterRuntime implements AutoCloseable {
         if (fences != null) {
             fences.start();
         }
+        if (fences != null && settings.twoPhaseCommit()) {
+            ZooKeeperTopologyStore zk = (ZooKeeperTopologyStore) store;
+            String cluster = routing.snapshot().topology().cluster();
+            this.gids = new Gid(fences.routerId());
+            this.twoPhase = new TwoPhaseCommit(new TxnLog(zk.client(), cluster), fences.routerId(), CURRENT_OBSERVER);
+            recoverInDoubt(zk, cluster);
+        } else {
+            this.gids = null;
+            this.twoPhase = null;
+        }
+    }
+
+    /**
+     * Sees every two-phase commit of this process's routers from now on (fault-injection tests, tracing); null
+     * removes it. Not for applications: an observer that throws abandons the commit between its phases.
+     */
+    public static void observeTwoPhaseCommits(TwoPhaseCommit.Observer observer) {
+        ClusterRuntime.observer = observer == null ? TwoPhaseCommit.Observer.NONE : observer;
+    }
+
+    private static volatile TwoPhaseCommit.Observer observer = TwoPhaseCommit.Observer.NONE;
+
+    /** Passes each step to the observer set now. */
+    private static final TwoPhaseCommit.Observer CURRENT_OBSERVER = new TwoPhaseCommit.Observer() {
+        @Override
+        public void prepared(String gid, int shard) {
+            observer.prepared(gid, shard);
+        }
+
+        @Override
+        public void decided(String gid, TxnLog.Decision decision) {
+            observer.decided(gid, decision);
+        }
+
+        @Override
+        public void committed(String gid, int shard) {
+            observer.committed(gid, shard);
+        }
+    };
+
+    /** Resolves, in the background, transactions an earlier router left prepared (as {@code txn recover}). */
+    private void recoverInDoubt(ZooKeeperTopologyStore zk, String cluster) {
+        Thread recovery = new Thread(
+                () -> {
+                    try {
+                        InDoubtTransactions.Report report = new InDoubtTransactions(zk.client(), cluster, pools::borrow)
+                                .recover(routing.snapshot().topology());
+                        if (report.committed() + report.rolledBack() > 0
+                                || !report.errors().isEmpty()) {
+                            LOG.info(
+                                    "in-doubt transactions of cluster {}: {} committed, {} rolled back, {} left to their"
+                                            + " routers{}",
+                                    cluster,
+                                    report.committed(),
+                                    report.rolledBack(),
+                                    report.left(),
+                                    report.errors().isEmpty() ? "" : "; failed: " + report.errors());
+                        }
+                    } catch (SQLException | RuntimeException e) {
+                        LOG.warn(
+                                "could not resolve in-doubt transactions of cluster {} (./shardline txn recover does"
+                                        + " it): {}",
+                                cluster,
+                                e.toString());
+                    }
+                },
+                "shardline-txn-recovery");
+        recovery.setDaemon(true);
+        recovery.start();
+    }
+
+    /** The two-phase commit of this router, or null when multi-shard transactions are off. */
+    TwoPhaseCommit twoPhaseCommit() {
+        return twoPhase;
+    }
+
+    /** A new global transaction id of this router. */
+    String nextGid() {
+        return gids.next();
     }
 
     /**

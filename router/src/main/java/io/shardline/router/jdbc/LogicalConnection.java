@@ -78,6 +78,10 @@ public final class LogicalConnection implements ShardlineConnection {
     private Map<String, Class<?>> typeMap = new HashMap<>();
     /** The physical connection of the current transaction, once its first statement chose the shard. */
     private Physical transaction;
+    /** The transaction's connections to other shards (twoPhaseCommit), in the order it reached them. */
+    private final List<Physical> otherShards = new ArrayList<>();
+    /** Whether the transaction ran SAVEPOINT, SET LOCAL or the like, which bind it to its first shard. */
+    private boolean transactionBound;
     /** The physical connection of a {@link #forKey} binding. */
     private Physical pinned;
 
@@ -113,6 +117,9 @@ public final class LogicalConnection implements ShardlineConnection {
         int shard = shardOf(plan, parameters, r);
         Physical binding = pinned != null ? pinned : transaction;
         if (binding != null) {
+            if (pinned == null && binding.shard != shard) {
+                return joinTransaction(r, shard);
+            }
             if (binding.shard != shard) {
                 throw new SQLException(
                         (pinned != null
@@ -136,6 +143,55 @@ public final class LogicalConnection implements ShardlineConnection {
         Physical p = primary ? attach(r.primary(shard), shard) : readReplica(r, shard);
         beginOn(p);
         return p;
+    }
+
+    /**
+     * The transaction's connection to {@code shard}, joining it there first: a transaction that reaches a second
+     * shard commits with two-phase commit.
+     *
+     * @throws SQLException 0A000 when twoPhaseCommit is off, or the transaction ran SAVEPOINT / SET LOCAL
+     */
+    private Physical joinTransaction(RoutingState r, int shard) throws SQLException {
+        for (Physical p : otherShards) {
+            if (p.shard == shard) {
+                return p;
+            }
+        }
+        if (runtime.twoPhaseCommit() == null) {
+            throw new SQLException(
+                    "this transaction runs on shard " + transaction.shard + ", but the statement needs shard " + shard
+                            + ": a transaction on several shards needs twoPhaseCommit=true (PostgreSQL two-phase"
+                            + " commit: every primary needs max_prepared_transactions > 0, and a ZooKeeper URL)",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        if (transactionBound) {
+            throw new SQLException(
+                    "this transaction ran SAVEPOINT, SET LOCAL or the like on shard " + transaction.shard
+                            + ", which cannot span shards, and the statement needs shard " + shard,
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        Physical p = readOnly ? readReplica(r, shard) : attach(r.primary(shard), shard);
+        p.connection.setAutoCommit(false);
+        if (isolationSet) {
+            p.connection.setTransactionIsolation(isolation);
+        }
+        p.connection.setReadOnly(readOnly);
+        otherShards.add(p);
+        return p;
+    }
+
+    /** Every connection of the current transaction, its first shard's first. */
+    private List<Physical> participants() {
+        List<Physical> all = new ArrayList<>();
+        if (transaction != null) {
+            all.add(transaction);
+        }
+        all.addAll(otherShards);
+        return all;
+    }
+
+    private boolean inTransaction(Physical p) {
+        return p == transaction || otherShards.contains(p);
     }
 
     private int shardOf(Plan plan, Object[] parameters, RoutingState r) throws SQLException {
@@ -276,11 +332,20 @@ public final class LogicalConnection implements ShardlineConnection {
         if (p == pinned) {
             pinned = null;
         }
-        if (p == transaction) {
-            transaction = null;
-            transactionWrote = false;
+        if (inTransaction(p)) {
+            List<Physical> rest = participants();
+            rest.remove(p);
+            endTransaction();
+            for (Physical other : rest) {
+                try {
+                    other.connection.rollback();
+                    other.connection.setAutoCommit(true);
+                } catch (SQLException ignored) {
+                    // broken as well: the pool validates it before lending it again
+                }
+            }
             lostTransaction = "the transaction on " + p.node.name() + " was rolled back when its connection broke ("
-                    + e.getMessage() + ")";
+                    + e.getMessage() + ")" + (rest.isEmpty() ? "" : ", and on the other shards it reached");
             return e;
         }
         if (writes(kind)) {
@@ -339,7 +404,7 @@ public final class LogicalConnection implements ShardlineConnection {
         if (kind == StatementKind.READ || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
             return;
         }
-        if (p == transaction) {
+        if (inTransaction(p)) {
             transactionWrote = true;
         } else if (p.node.role() == NodeRole.PRIMARY) {
             recordCommit(p);
@@ -355,7 +420,7 @@ public final class LogicalConnection implements ShardlineConnection {
     Physical attach(Node node, int shard) throws SQLException {
         Physical p = attached.get(node.name());
         int ejections = runtime.ejections(node);
-        if (p != null && p != transaction && (p.connection.isClosed() || p.ejections != ejections)) {
+        if (p != null && !inTransaction(p) && (p.connection.isClosed() || p.ejections != ejections)) {
             // pgjdbc closes a connection it can no longer trust (a broken socket, a DateStyle change), and one
             // opened before the node was last ejected may be a dead socket: replace it.
             detach(p);
@@ -452,6 +517,10 @@ public final class LogicalConnection implements ShardlineConnection {
         checkTransactionNotLost();
         Physical binding = transaction != null ? transaction : pinned;
         if (binding != null) {
+            if (transaction != null) {
+                checkSingleShard(sql.strip());
+                transactionBound = true;
+            }
             return binding;
         }
         if (!autoCommit) {
@@ -807,11 +876,14 @@ public final class LogicalConnection implements ShardlineConnection {
             lostTransaction = null;
             throw new SQLException(why + ": nothing was committed", SqlStates.TRANSACTION_ROLLBACK);
         }
+        if (!otherShards.isEmpty()) {
+            commitOnShards();
+            return;
+        }
         if (transaction != null) {
             Physical t = transaction;
             boolean wrote = transactionWrote;
-            transaction = null;
-            transactionWrote = false;
+            endTransaction();
             try {
                 t.connection.commit();
             } catch (SQLException e) {
@@ -836,17 +908,77 @@ public final class LogicalConnection implements ShardlineConnection {
         }
     }
 
+    /**
+     * Commits a transaction that reached several shards: two-phase commit when it may have written, else a plain
+     * commit on each (a read-only transaction has nothing to make atomic).
+     */
+    private void commitOnShards() throws SQLException {
+        List<Physical> all = participants();
+        boolean wrote = transactionWrote;
+        endTransaction();
+        if (readOnly) {
+            SQLException failure = null;
+            for (Physical p : all) {
+                try {
+                    p.connection.commit();
+                    p.connection.setAutoCommit(true);
+                } catch (SQLException e) {
+                    failure = e;
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+            return;
+        }
+        Map<Integer, java.sql.Connection> byShard = new LinkedHashMap<>();
+        for (Physical p : all) {
+            byShard.put(p.shard, p.connection);
+        }
+        runtime.twoPhaseCommit().commit(runtime.nextGid(), byShard);
+        if (wrote) {
+            for (Physical p : all) {
+                recordCommit(p);
+            }
+        }
+    }
+
+    private void endTransaction() {
+        transaction = null;
+        otherShards.clear();
+        transactionWrote = false;
+        transactionBound = false;
+    }
+
+    /** @throws SQLException 0A000 when a statement that binds a transaction to one shard runs in one on several */
+    private void checkSingleShard(String what) throws SQLException {
+        if (!otherShards.isEmpty()) {
+            throw new SQLException(
+                    what + " in a transaction on several shards ("
+                            + participants().stream().map(p -> p.shard).toList()
+                            + ") is not supported: savepoints and SET LOCAL would apply to one shard only",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+    }
+
     @Override
     public void rollback() throws SQLException {
         checkOpen();
         pendingTransactionStatements.clear();
         lostTransaction = null;
-        if (transaction != null) {
-            Physical t = transaction;
-            transaction = null;
-            transactionWrote = false;
-            t.connection.rollback();
-            t.connection.setAutoCommit(true);
+        List<Physical> all = participants();
+        endTransaction();
+        SQLException failure = null;
+        for (Physical p : all) {
+            try {
+                p.connection.rollback();
+                p.connection.setAutoCommit(true);
+            } catch (SQLException e) {
+                failure = e;
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
@@ -887,6 +1019,8 @@ public final class LogicalConnection implements ShardlineConnection {
                         SqlStates.INVALID_TRANSACTION_STATE);
             }
         }
+        checkSingleShard(what);
+        transactionBound = true;
         return transaction.connection;
     }
 
@@ -904,15 +1038,15 @@ public final class LogicalConnection implements ShardlineConnection {
                 failure = e;
             }
         }
-        if (transaction != null) {
+        for (Physical p : participants()) {
             try {
-                transaction.connection.rollback();
-                transaction.connection.setAutoCommit(true);
+                p.connection.rollback();
+                p.connection.setAutoCommit(true);
             } catch (SQLException e) {
                 failure = e;
             }
-            transaction = null;
         }
+        endTransaction();
         for (Physical p : attached.values()) {
             try {
                 if (!session.isEmpty()) {
@@ -969,8 +1103,8 @@ public final class LogicalConnection implements ShardlineConnection {
     public void setReadOnly(boolean readOnly) throws SQLException {
         checkOpen();
         this.readOnly = readOnly;
-        if (transaction != null) {
-            transaction.connection.setReadOnly(readOnly);
+        for (Physical p : participants()) {
+            p.connection.setReadOnly(readOnly);
         }
     }
 
@@ -995,8 +1129,8 @@ public final class LogicalConnection implements ShardlineConnection {
         checkOpen();
         isolation = level;
         isolationSet = true;
-        if (transaction != null) {
-            transaction.connection.setTransactionIsolation(level);
+        for (Physical p : participants()) {
+            p.connection.setTransactionIsolation(level);
         }
     }
 

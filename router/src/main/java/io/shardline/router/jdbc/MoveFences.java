@@ -47,6 +47,11 @@ final class MoveFences implements AutoCloseable {
         client.getConnectionStateListenable().addListener((c, state) -> onConnectionState(state));
     }
 
+    /** This router's id in ZooKeeper {@code routers/}. */
+    String routerId() {
+        return registration.id();
+    }
+
     void start() {
         registration.start();
         watcher.start();

@@ -14,6 +14,7 @@ import java.util.Properties;
  * @param readYourWrites whether sessions keep causal tokens of their writes
  * @param rywWaitMs how long a read may poll a replica for the session's writes before going to the primary
  * @param fenceWaitMs how long a write to a moving range waits for a cutover
+ * @param twoPhaseCommit whether a transaction may write on several shards (two-phase commit)
  * @param weights node name to relative share of reads; unlisted replicas weigh 1
  */
 record ReadSettings(
@@ -25,6 +26,7 @@ record ReadSettings(
         boolean readYourWrites,
         long rywWaitMs,
         long fenceWaitMs,
+        boolean twoPhaseCommit,
         Map<String, Integer> weights) {
 
     ReadSettings {
@@ -48,6 +50,7 @@ record ReadSettings(
                 ShardlineProperty.READ_YOUR_WRITES.getBoolean(props),
                 ShardlineProperty.RYW_WAIT_MS.getNonNegativeLong(props),
                 ShardlineProperty.FENCE_WAIT_MS.getNonNegativeLong(props),
+                ShardlineProperty.TWO_PHASE_COMMIT.getBoolean(props),
                 ShardlineProperty.replicaWeights(props));
     }
 

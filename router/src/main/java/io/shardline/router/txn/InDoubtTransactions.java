@@ -1,0 +1,158 @@
+package io.shardline.router.txn;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.Node;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import org.apache.curator.framework.CuratorFramework;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Finds and resolves multi-shard transactions left prepared on shard primaries ({@code pg_prepared_xacts}, ids of
+ * {@link Gid}'s form): commit when COMMIT is recorded in {@link TxnLog}; roll back when ROLLBACK is, or when nothing
+ * is recorded and the coordinating router is gone (its {@code routers/} node expired) — recorded first, so a
+ * coordinator that comes back cannot commit it. A transaction whose coordinator lives and has not decided is left
+ * alone: it is between its two phases.
+ */
+public final class InDoubtTransactions {
+    private static final Logger LOG = LoggerFactory.getLogger(InDoubtTransactions.class);
+    static final long ROLLBACK_RETENTION_MS = 3_600_000;
+
+    /** Opens a connection to a node's database. */
+    @FunctionalInterface
+    public interface Connector {
+        Connection connect(Node node) throws SQLException;
+    }
+
+    /**
+     * One prepared transaction on one shard.
+     *
+     * @param decision what {@link TxnLog} holds for it, or null
+     * @param coordinatorAlive whether the router that prepared it still has its {@code routers/} node
+     */
+    public record InDoubt(
+            String gid, int shard, String node, String preparedAt, String decision, boolean coordinatorAlive) {}
+
+    /** What {@link #recover} did. */
+    public record Report(int committed, int rolledBack, int left, List<String> errors) {}
+
+    private final CuratorFramework client;
+    private final String cluster;
+    private final TxnLog log;
+    private final Connector connector;
+
+    public InDoubtTransactions(CuratorFramework client, String cluster, Connector connector) {
+        this.client = client;
+        this.cluster = cluster;
+        this.log = new TxnLog(client, cluster);
+        this.connector = connector;
+    }
+
+    /**
+     * Every Shardline transaction prepared on a primary of {@code topology}.
+     *
+     * @throws SQLException naming the primary that could not be asked
+     */
+    public List<InDoubt> list(ClusterTopology topology) throws SQLException {
+        List<InDoubt> found = new ArrayList<>();
+        Set<String> alive = routers();
+        for (Shard shard : topology.shards()) {
+            Node primary = shard.primary();
+            try (Connection c = connector.connect(primary);
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT gid, prepared::text FROM pg_prepared_xacts"
+                            + " WHERE database = current_database() AND gid LIKE '" + Gid.PREFIX
+                            + "%' ORDER BY prepared")) {
+                while (rs.next()) {
+                    String gid = rs.getString(1);
+                    Optional<String> router = Gid.router(gid);
+                    if (router.isEmpty()) {
+                        continue;
+                    }
+                    String decision =
+                            log.find(gid).map(r -> r.decision().name()).orElse(null);
+                    found.add(new InDoubt(
+                            gid, shard.id(), primary.name(), rs.getString(2), decision, alive.contains(router.get())));
+                }
+            } catch (SQLException e) {
+                throw new SQLException(
+                        "could not list the prepared transactions of shard " + shard.id() + " (" + primary.name()
+                                + "): " + e.getMessage(),
+                        e.getSQLState(),
+                        e);
+            }
+        }
+        return found;
+    }
+
+    /** Resolves what {@link #list} finds; a primary that cannot be reached is reported and skipped. */
+    public Report recover(ClusterTopology topology) throws SQLException {
+        int committed = 0;
+        int rolledBack = 0;
+        int left = 0;
+        List<String> errors = new ArrayList<>();
+        for (InDoubt t : list(topology)) {
+            String decision = t.decision();
+            if (decision == null) {
+                if (t.coordinatorAlive()) {
+                    left++;
+                    continue;
+                }
+                decision = log.decide(t.gid(), TxnLog.Decision.ROLLBACK, "recovery")
+                        .name();
+            }
+            String command = decision.equals(TxnLog.Decision.COMMIT.name()) ? "COMMIT PREPARED" : "ROLLBACK PREPARED";
+            Node primary = topology.shard(t.shard()).primary();
+            try (Connection c = connector.connect(primary);
+                    Statement s = c.createStatement()) {
+                s.execute(command + " '" + Gid.check(t.gid()) + "'");
+                if (command.startsWith("COMMIT")) {
+                    committed++;
+                } else {
+                    rolledBack++;
+                }
+                LOG.info("{} {} on shard {}", command, t.gid(), t.shard());
+            } catch (SQLException e) {
+                errors.add(command + " '" + t.gid() + "' on shard " + t.shard() + ": " + e.getMessage());
+            }
+        }
+        // A COMMIT no participant holds any more is done with. A ROLLBACK is kept an hour: a coordinator cut off
+        // from ZooKeeper may still be running and must find it rather than record COMMIT.
+        Set<String> held = new HashSet<>();
+        list(topology).forEach(t -> held.add(t.gid()));
+        long now = System.currentTimeMillis();
+        for (String gid : log.gids()) {
+            if (held.contains(gid)) {
+                continue;
+            }
+            Optional<TxnLog.Record> record = log.find(gid);
+            if (record.isPresent()
+                    && (record.get().decision() == TxnLog.Decision.COMMIT
+                            || now - record.get().atMillis() > ROLLBACK_RETENTION_MS)) {
+                log.forget(gid);
+            }
+        }
+        return new Report(committed, rolledBack, left, errors);
+    }
+
+    private Set<String> routers() {
+        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/routers";
+        try {
+            return client.checkExists().forPath(path) == null
+                    ? Set.of()
+                    : new HashSet<>(client.getChildren().forPath(path));
+        } catch (Exception e) {
+            throw new TxnException("could not list the routers of cluster " + cluster + ": " + e.getMessage(), e);
+        }
+    }
+}

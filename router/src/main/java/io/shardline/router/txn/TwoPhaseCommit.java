@@ -1,0 +1,165 @@
+package io.shardline.router.txn;
+
+import io.shardline.router.SqlStates;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Commits a transaction that wrote on several shards, with PostgreSQL's two-phase commit:
+ *
+ * <ol>
+ *   <li>{@code PREPARE TRANSACTION 'gid'} on every participant; if one fails, every prepared one is rolled back and
+ *       the transaction fails (nothing committed anywhere);
+ *   <li>COMMIT recorded in ZooKeeper ({@link TxnLog}) — from here the transaction is committed, whatever happens to
+ *       this process;
+ *   <li>{@code COMMIT PREPARED 'gid'} on every participant; the decision is dropped once all are done.
+ * </ol>
+ *
+ * A participant left prepared (this process died, a connection broke) is resolved by
+ * {@link InDoubtTransactions#recover}: committed when COMMIT was recorded, rolled back otherwise once its
+ * coordinator is gone.
+ */
+public final class TwoPhaseCommit {
+    private static final Logger LOG = LoggerFactory.getLogger(TwoPhaseCommit.class);
+
+    /** Sees each step of a commit, for metrics, tracing and fault-injection tests. */
+    public interface Observer {
+        Observer NONE = new Observer() {};
+
+        default void prepared(String gid, int shard) {}
+
+        default void decided(String gid, TxnLog.Decision decision) {}
+
+        default void committed(String gid, int shard) {}
+    }
+
+    private final TxnLog log;
+    private final String by;
+    private final Observer observer;
+
+    /**
+     * @param by who coordinates, as recorded with the decision (e.g. the router id)
+     */
+    public TwoPhaseCommit(TxnLog log, String by, Observer observer) {
+        this.log = log;
+        this.by = by;
+        this.observer = observer;
+    }
+
+    /**
+     * Commits the open transactions of {@code participants} (shard → connection with auto-commit off) as one.
+     * The connections are back in auto-commit mode afterwards, whatever the outcome.
+     *
+     * @throws SQLException with the participant's SQLState when a PREPARE fails (rolled back everywhere);
+     *     40001 when recovery rolled the transaction back first; 08007 when the decision could not be recorded
+     *     (the participants stay prepared until {@code txn recover} resolves them: rolled back)
+     */
+    public void commit(String gid, Map<Integer, Connection> participants) throws SQLException {
+        Gid.check(gid);
+        List<Map.Entry<Integer, Connection>> prepared = new ArrayList<>();
+        for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
+            try {
+                execute(p.getValue(), "PREPARE TRANSACTION '" + gid + "'");
+                p.getValue().setAutoCommit(true);
+                prepared.add(p);
+                observer.prepared(gid, p.getKey());
+            } catch (SQLException e) {
+                abandon(gid, participants, prepared);
+                throw new SQLException(
+                        "the transaction could not be prepared on shard " + p.getKey() + ", so it was rolled back on"
+                                + " every shard: " + e.getMessage(),
+                        e.getSQLState(),
+                        e);
+            }
+        }
+        TxnLog.Decision decision;
+        try {
+            decision = log.decide(gid, TxnLog.Decision.COMMIT, by);
+        } catch (TxnException e) {
+            throw new SQLException(
+                    "transaction " + gid + " is prepared on shards " + participants.keySet() + " but its commit could"
+                            + " not be recorded (" + e.getMessage() + "): its outcome is unknown until './shardline"
+                            + " txn recover' resolves it (it will be rolled back)",
+                    SqlStates.OUTCOME_UNKNOWN,
+                    e);
+        }
+        observer.decided(gid, decision);
+        if (decision == TxnLog.Decision.ROLLBACK) {
+            finish(gid, participants, "ROLLBACK PREPARED");
+            throw new SQLException(
+                    "transaction " + gid + " was rolled back by recovery before it could commit; retry it",
+                    SqlStates.RETRY_WRITE);
+        }
+        if (finish(gid, participants, "COMMIT PREPARED")) {
+            try {
+                log.forget(gid);
+            } catch (TxnException e) {
+                LOG.warn("transaction {} committed; its decision stays in ZooKeeper: {}", gid, e.getMessage());
+            }
+        }
+    }
+
+    /** Runs the second phase on every participant; whether all succeeded (else recovery finishes it). */
+    private boolean finish(String gid, Map<Integer, Connection> participants, String command) {
+        boolean all = true;
+        for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
+            try {
+                execute(p.getValue(), command + " '" + gid + "'");
+                if (command.startsWith("COMMIT")) {
+                    observer.committed(gid, p.getKey());
+                }
+            } catch (SQLException e) {
+                all = false;
+                LOG.warn(
+                        "{} of transaction {} on shard {} failed ({}); 'txn recover' or the next router start finishes"
+                                + " it",
+                        command,
+                        gid,
+                        p.getKey(),
+                        e.getMessage());
+            }
+        }
+        return all;
+    }
+
+    /** After a failed PREPARE: the prepared participants rolled back (recorded first, so recovery agrees). */
+    private void abandon(
+            String gid, Map<Integer, Connection> participants, List<Map.Entry<Integer, Connection>> prepared) {
+        for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
+            if (prepared.contains(p)) {
+                continue;
+            }
+            try {
+                p.getValue().rollback();
+                p.getValue().setAutoCommit(true);
+            } catch (SQLException e) {
+                LOG.debug("rolling back shard {} of {}: {}", p.getKey(), gid, e.toString());
+            }
+        }
+        if (prepared.isEmpty()) {
+            return;
+        }
+        try {
+            log.decide(gid, TxnLog.Decision.ROLLBACK, by);
+        } catch (TxnException e) {
+            LOG.warn("could not record the rollback of {}: {}", gid, e.getMessage());
+        }
+        Map<Integer, Connection> rollback = new LinkedHashMap<>();
+        prepared.forEach(p -> rollback.put(p.getKey(), p.getValue()));
+        // the ROLLBACK decision stays (recovery drops it after an hour): it is what tells a late participant
+        finish(gid, rollback, "ROLLBACK PREPARED");
+    }
+
+    private static void execute(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+package io.shardline.router.txn;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.router.RouterClusters;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.CreateMode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Two-phase commit over real primaries and a real ZooKeeper: commit, a PREPARE that fails, a coordinator that
+ * "dies" (an observer throws) after PREPARE or after the decision, a coordinator still alive, and recovery racing
+ * a coordinator.
+ */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class TwoPhaseCommitIT {
+    private static LocalCluster cluster;
+    private static CuratorFramework client;
+    private static ClusterTopology topology;
+    private static TxnLog log;
+    private static InDoubtTransactions recovery;
+
+    @BeforeAll
+    static void start() throws SQLException {
+        cluster = LocalCluster.builder().name("txn").shards(2).hubs(0).leaves(0).start();
+        RouterClusters.publish(cluster, List.of());
+        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        topology = RouterClusters.topology(cluster, List.of());
+        log = new TxnLog(client, "txn");
+        recovery = new InDoubtTransactions(
+                client, "txn", n -> cluster.node(n.name()).connect());
+        for (int s = 0; s < 2; s++) {
+            try (Connection c = cluster.primary(s).connect();
+                    Statement st = c.createStatement()) {
+                st.execute("CREATE TABLE t (id int PRIMARY KEY, v text,"
+                        + " CONSTRAINT t_v UNIQUE (v) DEFERRABLE INITIALLY DEFERRED)");
+            }
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        if (client != null) {
+            client.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @AfterEach
+    void clean() throws SQLException {
+        for (int s = 0; s < 2; s++) {
+            sql(s, "TRUNCATE t");
+        }
+    }
+
+    private static void sql(int shard, String statement) throws SQLException {
+        try (Connection c = cluster.primary(shard).connect();
+                Statement st = c.createStatement()) {
+            st.execute(statement);
+        }
+    }
+
+    /** Opens a transaction on each shard that inserts {@code id} (and {@code v}). */
+    private static Map<Integer, Connection> write(int id, String v) throws SQLException {
+        Map<Integer, Connection> participants = new LinkedHashMap<>();
+        for (int s = 0; s < 2; s++) {
+            Connection c = cluster.primary(s).connect();
+            c.setAutoCommit(false);
+            try (Statement st = c.createStatement()) {
+                st.execute("INSERT INTO t VALUES (" + id + ", '" + v + "')");
+            }
+            participants.put(s, c);
+        }
+        return participants;
+    }
+
+    private static void close(Map<Integer, Connection> participants) throws SQLException {
+        for (Connection c : participants.values()) {
+            c.close();
+        }
+    }
+
+    private static long rows(int shard) {
+        return Long.parseLong(cluster.primary(shard).queryString("SELECT count(*) FROM t"));
+    }
+
+    private static long prepared() {
+        return Long.parseLong(cluster.primary(0).queryString("SELECT count(*) FROM pg_prepared_xacts"))
+                + Long.parseLong(cluster.primary(1).queryString("SELECT count(*) FROM pg_prepared_xacts"));
+    }
+
+    private static String deadCoordinatorGid() {
+        return new Gid(UUID.randomUUID().toString()).next();
+    }
+
+    @Test
+    void commitsOnEveryShardAndLeavesNothingBehind() throws SQLException {
+        Map<Integer, Connection> p = write(1, "a");
+        String gid = deadCoordinatorGid();
+        new TwoPhaseCommit(log, "test", TwoPhaseCommit.Observer.NONE).commit(gid, p);
+        assertThat(rows(0)).isEqualTo(1);
+        assertThat(rows(1)).isEqualTo(1);
+        assertThat(prepared()).isZero();
+        assertThat(log.find(gid)).isEmpty();
+        assertThat(p.get(0).getAutoCommit()).isTrue();
+        close(p);
+    }
+
+    @Test
+    void aFailedPrepareRollsBackEveryShard() throws SQLException {
+        sql(1, "INSERT INTO t VALUES (100, 'taken')");
+        Map<Integer, Connection> p = write(2, "taken"); // shard 1's deferred unique check fails at PREPARE
+        String gid = deadCoordinatorGid();
+        assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", TwoPhaseCommit.Observer.NONE).commit(gid, p))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("could not be prepared on shard 1")
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("23505"));
+        assertThat(rows(0)).isZero();
+        assertThat(rows(1)).isEqualTo(1);
+        assertThat(prepared()).isZero();
+        assertThat(log.find(gid))
+                .hasValueSatisfying(r -> assertThat(r.decision()).isEqualTo(TxnLog.Decision.ROLLBACK));
+        close(p);
+    }
+
+    @Test
+    void aCoordinatorThatDiesAfterPrepareIsRolledBackByRecovery() throws SQLException {
+        Map<Integer, Connection> p = write(3, "c");
+        String gid = deadCoordinatorGid();
+        assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("prepared", 1)).commit(gid, p))
+                .hasMessage("crash");
+        close(p);
+        assertThat(prepared()).isEqualTo(2);
+        List<InDoubtTransactions.InDoubt> inDoubt = recovery.list(topology);
+        assertThat(inDoubt).extracting(InDoubtTransactions.InDoubt::gid).containsOnly(gid);
+        assertThat(inDoubt).allSatisfy(t -> {
+            assertThat(t.decision()).isNull();
+            assertThat(t.coordinatorAlive()).isFalse();
+        });
+        InDoubtTransactions.Report report = recovery.recover(topology);
+        assertThat(report.rolledBack()).isEqualTo(2);
+        assertThat(report.committed()).isZero();
+        assertThat(rows(0) + rows(1)).isZero();
+        assertThat(prepared()).isZero();
+    }
+
+    @Test
+    void aCoordinatorThatDiesAfterTheDecisionIsCommittedByRecovery() throws SQLException {
+        Map<Integer, Connection> p = write(4, "d");
+        String gid = deadCoordinatorGid();
+        assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("decided", -1)).commit(gid, p))
+                .hasMessage("crash");
+        close(p);
+        assertThat(recovery.list(topology))
+                .allSatisfy(t -> assertThat(t.decision()).isEqualTo("COMMIT"));
+        InDoubtTransactions.Report report = recovery.recover(topology);
+        assertThat(report.committed()).isEqualTo(2);
+        assertThat(rows(0)).isEqualTo(1);
+        assertThat(rows(1)).isEqualTo(1);
+        assertThat(prepared()).isZero();
+        assertThat(log.find(gid)).as("a finished commit's decision is dropped").isEmpty();
+    }
+
+    @Test
+    void aLiveCoordinatorsUndecidedTransactionIsLeftUntilItIsGone() throws Exception {
+        String router = UUID.randomUUID().toString();
+        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
+        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        Map<Integer, Connection> p = write(5, "e");
+        String gid = new Gid(router).next();
+        assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("prepared", 1)).commit(gid, p))
+                .hasMessage("crash");
+        close(p);
+        InDoubtTransactions.Report report = recovery.recover(topology);
+        assertThat(report.left()).isEqualTo(2);
+        assertThat(prepared()).isEqualTo(2);
+        client.delete().forPath(node);
+        report = recovery.recover(topology);
+        assertThat(report.rolledBack()).isEqualTo(2);
+        assertThat(prepared()).isZero();
+    }
+
+    @Test
+    void aCoordinatorThatFindsRecoveryDecidedFirstRollsBack() throws SQLException {
+        Map<Integer, Connection> p = write(6, "f");
+        String gid = deadCoordinatorGid();
+        TwoPhaseCommit.Observer recoveryFirst = new TwoPhaseCommit.Observer() {
+            @Override
+            public void prepared(String g, int shard) {
+                if (shard == 1) {
+                    log.decide(g, TxnLog.Decision.ROLLBACK, "recovery");
+                }
+            }
+        };
+        assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", recoveryFirst).commit(gid, p))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("rolled back by recovery")
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("40001"));
+        assertThat(rows(0) + rows(1)).isZero();
+        assertThat(prepared()).isZero();
+        close(p);
+    }
+
+    /** An observer that throws (the coordinator "dies") at a step: "prepared" on a shard, or "decided". */
+    private static TwoPhaseCommit.Observer crashAt(String step, int shard) {
+        return new TwoPhaseCommit.Observer() {
+            @Override
+            public void prepared(String gid, int s) {
+                if (step.equals("prepared") && s == shard) {
+                    throw new IllegalStateException("crash");
+                }
+            }
+
+            @Override
+            public void decided(String gid, TxnLog.Decision decision) {
+                if (step.equals("decided")) {
+                    throw new IllegalStateException("crash");
+                }
+            }
+        };
+    }
+}
