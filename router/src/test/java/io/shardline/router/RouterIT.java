@@ -148,7 +148,7 @@ class RouterIT {
                 read.setLong(1, other);
                 assertThatThrownBy(read::executeQuery)
                         .isInstanceOf(SQLException.class)
-                        .hasMessageContaining("multi-shard transactions are not supported yet")
+                        .hasMessageContaining("a transaction on several shards needs twoPhaseCommit=true")
                         .satisfies(e ->
                                 assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
             }

@@ -55,6 +55,10 @@ public final class ClusterRuntime implements AutoCloseable {
     private final TwoPhaseCommit twoPhase;
 
     private final Gid gids;
+    /** Resolves in-doubt transactions (twoPhaseCommit); null when off. */
+    private ScheduledExecutorService recovery;
+
+    static final long RECOVERY_INTERVAL_MS = 10_000;
 
     private final Map<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
     /** Replicas eligible at their last choice, for the dead band. */
@@ -162,9 +166,18 @@ public final class ClusterRuntime implements AutoCloseable {
         }
     };
 
-    /** Resolves, in the background, transactions an earlier router left prepared (as {@code txn recover}). */
+    /**
+     * Resolves, in the background now and every {@link #RECOVERY_INTERVAL_MS}, transactions a router that died
+     * left prepared (as {@code txn recover}): their locks are released within about a ZooKeeper session timeout
+     * plus the interval.
+     */
     private void recoverInDoubt(ZooKeeperTopologyStore zk, String cluster) {
-        Thread recovery = new Thread(
+        recovery = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "shardline-txn-recovery");
+            t.setDaemon(true);
+            return t;
+        });
+        recovery.scheduleWithFixedDelay(
                 () -> {
                     try {
                         InDoubtTransactions.Report report = new InDoubtTransactions(zk.client(), cluster, pools::borrow)
@@ -188,9 +201,9 @@ public final class ClusterRuntime implements AutoCloseable {
                                 e.toString());
                     }
                 },
-                "shardline-txn-recovery");
-        recovery.setDaemon(true);
-        recovery.start();
+                0,
+                RECOVERY_INTERVAL_MS,
+                TimeUnit.MILLISECONDS);
     }
 
     /** The two-phase commit of this router, or null when multi-shard transactions are off. */
@@ -411,6 +424,9 @@ public final class ClusterRuntime implements AutoCloseable {
             if (prober != null) {
                 prober.shutdownNow();
             }
+        }
+        if (recovery != null) {
+            recovery.shutdownNow();
         }
         if (lagWatcher != null) {
             lagWatcher.close();

@@ -122,13 +122,8 @@ public final class LogicalConnection implements ShardlineConnection {
             }
             if (binding.shard != shard) {
                 throw new SQLException(
-                        (pinned != null
-                                        ? "this connection is bound by forKey(...) to shard "
-                                        : "this transaction runs on shard ")
-                                + binding.shard + ", but the statement needs shard " + shard
-                                + (pinned != null
-                                        ? ": call unbind() first"
-                                        : ": multi-shard transactions are not supported yet"),
+                        "this connection is bound by forKey(...) to shard " + binding.shard
+                                + ", but the statement needs shard " + shard + ": call unbind() first",
                         SqlStates.FEATURE_NOT_SUPPORTED);
             }
             if (!autoCommit && transaction == null) {

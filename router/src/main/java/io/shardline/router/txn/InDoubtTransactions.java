@@ -123,6 +123,9 @@ public final class InDoubtTransactions {
                 }
                 LOG.info("{} {} on shard {}", command, t.gid(), t.shard());
             } catch (SQLException e) {
+                if ("42704".equals(e.getSQLState())) {
+                    continue; // resolved meanwhile (another router's recovery, or its coordinator)
+                }
                 errors.add(command + " '" + t.gid() + "' on shard " + t.shard() + ": " + e.getMessage());
             }
         }
