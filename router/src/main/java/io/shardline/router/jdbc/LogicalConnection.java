@@ -436,6 +436,51 @@ public final class LogicalConnection implements ShardlineConnection {
         return p;
     }
 
+    /**
+     * Every shard's primary in the current transaction, for a write without a shard key ({@link
+     * Plan.Target#EVERY_SHARD}); in autocommit mode the caller commits (or rolls back) right after.
+     *
+     * @throws SQLException 0A000 when twoPhaseCommit is off or the connection is bound by forKey; 55006 while a
+     *     shard move runs (its rows are on two shards until the cleanup)
+     */
+    List<Physical> everyShard(Plan plan) throws SQLException {
+        checkOpen();
+        checkTransactionNotLost();
+        if (runtime.twoPhaseCommit() == null) {
+            throw new SQLException(
+                    "Shardline cannot route this statement: " + plan.refusal() + ". With twoPhaseCommit=true it runs"
+                            + " on every shard in one transaction; otherwise add the key = ? (or IN (...)) to its WHERE",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        if (pinned != null) {
+            throw new SQLException(
+                    "this connection is bound by forKey(...) to shard " + pinned.shard + ", but the statement has no"
+                            + " shard key and would run on every shard: call unbind() first",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        String move = runtime.activeMove();
+        if (move != null) {
+            throw new SQLException(
+                    "shard move " + move + " is running: a write without the shard key would reach the moving rows on"
+                            + " two shards; run it when the move is done, or give it the key",
+                    SqlStates.MOVE_IN_PROGRESS);
+        }
+        RoutingState r = runtime.routing();
+        List<Physical> all = new ArrayList<>();
+        for (int shard : r.shardIds()) {
+            if (transaction == null) {
+                Physical p = attach(r.primary(shard), shard);
+                beginOn(p);
+                all.add(p);
+            } else if (transaction.shard == shard) {
+                all.add(transaction);
+            } else {
+                all.add(joinTransaction(r, shard));
+            }
+        }
+        return all;
+    }
+
     /** Every primary, attached, for DDL on sharded tables. */
     List<Physical> allPrimaries() throws SQLException {
         checkOpen();
@@ -698,12 +743,23 @@ public final class LogicalConnection implements ShardlineConnection {
         switch (plan.target()) {
             case REFUSED:
                 return List.of(new RouteExplanation(-1, null, null, "refused (0A000): " + plan.refusal()));
-            case ALL_PRIMARIES: {
+            case ALL_PRIMARIES:
+            case EVERY_SHARD: {
+                if (plan.target() == Plan.Target.EVERY_SHARD && runtime.twoPhaseCommit() == null) {
+                    return List.of(new RouteExplanation(
+                            -1, null, null, "refused (0A000): " + plan.refusal() + " (twoPhaseCommit is off)"));
+                }
                 List<RouteExplanation> rows = new ArrayList<>();
                 for (int shard : r.shardIds()) {
                     Node n = r.primary(shard);
                     rows.add(new RouteExplanation(
-                            shard, n.name(), "primary", plan.kind() + " on every shard's primary"));
+                            shard,
+                            n.name(),
+                            "primary",
+                            plan.target() == Plan.Target.ALL_PRIMARIES
+                                    ? plan.kind() + " on every shard's primary"
+                                    : "no shard key (" + plan.refusal() + "): on every shard's primary in one"
+                                            + " two-phase-commit transaction"));
                 }
                 return rows;
             }

@@ -76,6 +76,8 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                     bind((PreparedStatement) s, values, binders);
                     return op.apply(s);
                 });
+            case EVERY_SHARD:
+                return onEveryShard(plan, p -> execute(p, op));
             case BOUND: {
                 Physical p = connection.boundTarget(plan, sql);
                 if (p == null) {

@@ -73,6 +73,8 @@ class LogicalStatement implements Statement {
             }
             case ALL_PRIMARIES:
                 return onAllPrimaries(plan.kind(), op);
+            case EVERY_SHARD:
+                return onEveryShard(plan, p -> run(p, plan.kind(), op));
             default: {
                 Physical p = connection.target(plan, null);
                 try {
@@ -122,6 +124,51 @@ class LogicalStatement implements Statement {
     /** Drops the physical statements of a physical connection that broke. */
     void forget(Physical p) {
         physicalStatements.remove(p);
+    }
+
+    /**
+     * Runs a write without a shard key on every shard's primary in one transaction: the connection's, or (in
+     * autocommit mode) one of its own committed with two-phase commit at once. The update count is the sum.
+     */
+    @SuppressWarnings("unchecked")
+    <T> T onEveryShard(Plan plan, OnPhysical<T> runner) throws SQLException {
+        boolean implicit = connection.autoCommit();
+        List<Physical> shards = connection.everyShard(plan);
+        long count = 0;
+        T result = null;
+        try {
+            for (Physical p : shards) {
+                result = runner.run(p);
+                count += Math.max(0, current.getLargeUpdateCount());
+            }
+            if (implicit) {
+                connection.commit();
+            }
+        } catch (SQLException e) {
+            if (implicit) {
+                try {
+                    connection.rollback();
+                } catch (SQLException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+        current = null;
+        driverUpdateCount = (int) Math.min(Integer.MAX_VALUE, count);
+        if (result instanceof Integer) {
+            return (T) Integer.valueOf(driverUpdateCount);
+        }
+        if (result instanceof Long) {
+            return (T) Long.valueOf(count);
+        }
+        return result;
+    }
+
+    /** Runs a statement on one physical connection (plain or prepared). */
+    @FunctionalInterface
+    interface OnPhysical<T> {
+        T run(Physical p) throws SQLException;
     }
 
     /** Runs on every primary; a failure on some shards is reported naming them, after all were tried. */

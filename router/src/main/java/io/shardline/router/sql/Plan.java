@@ -8,7 +8,8 @@ import java.util.List;
  * @param kind what the statement does
  * @param target where it goes, see {@link Target}
  * @param keyGroups for {@link Target#KEYED}: the key values that decide the shard
- * @param refusal for {@link Target#REFUSED}: why, naming the table and what is missing
+ * @param refusal for {@link Target#REFUSED}: why, naming the table and what is missing; for
+ *     {@link Target#EVERY_SHARD}: why it cannot go to one shard (the refusal when two-phase commit is off)
  * @param command for TXN and SESSION statements: the leading keyword(s), upper case (e.g. {@code BEGIN},
  *     {@code SET}, {@code RESET}, {@code SHOW}), with {@link #setting} the parameter name for SET/RESET
  * @param setting the lower-case parameter name of a SET/RESET ({@code all} for RESET ALL), or null
@@ -31,6 +32,11 @@ public record Plan(
         KEYED,
         /** Every shard's primary (DDL on sharded tables and shared objects). */
         ALL_PRIMARIES,
+        /**
+         * A write on one sharded table without a provable key (UPDATE/DELETE): every shard's primary inside one
+         * transaction committed with two-phase commit; refused when that is off.
+         */
+        EVERY_SHARD,
         /** The connection the logical connection is bound to (transaction control, SAVEPOINT...). */
         BOUND,
         /** Handled by the driver itself (BEGIN/COMMIT, SET/RESET, SHOW...). */
@@ -53,6 +59,10 @@ public record Plan(
 
     static Plan allPrimaries(StatementKind kind, int params) {
         return new Plan(kind, Target.ALL_PRIMARIES, List.of(), null, null, null, params);
+    }
+
+    static Plan everyShard(StatementKind kind, String why, int params) {
+        return new Plan(kind, Target.EVERY_SHARD, List.of(), why, null, null, params);
     }
 
     static Plan refused(StatementKind kind, String why, int params) {

@@ -595,6 +595,11 @@ public final class StatementAnalyzer {
                         members.stream().map(refs::get).distinct().toList();
                 if (sources.isEmpty()) {
                     ShardedTable t = tables.get(0);
+                    String why = "the statement on the sharded table " + t.qualifiedName() + " has no usable value"
+                            + " for its shard key " + t.keyColumn();
+                    if (refs.size() == 1 && keylessWriteOnEveryShard()) {
+                        return Plan.everyShard(kind, why, params);
+                    }
                     throw new Refusal("the statement on the sharded table " + t.qualifiedName() + " has no usable value"
                             + " for its shard key " + t.keyColumn() + ": add " + t.keyColumn() + " = ? (or IN (...)) to"
                             + " the WHERE of each query block that reads it, joined by AND. Cross-shard statements are"
@@ -603,6 +608,20 @@ public final class StatementAnalyzer {
                 keyGroups.add(new KeyGroup(tables, sources));
             }
             return Plan.keyed(kind, keyGroups, params);
+        }
+
+        /**
+         * Whether the statement is an UPDATE or DELETE of its one sharded table that may run on every shard as it
+         * is: no RETURNING (its rows would come from several shards).
+         */
+        private boolean keylessWriteOnEveryShard() {
+            if (statement instanceof Update update) {
+                return update.getReturningClause() == null;
+            }
+            if (statement instanceof Delete delete) {
+                return delete.getReturningClause() == null;
+            }
+            return false;
         }
 
         private int newScope() {

@@ -82,8 +82,9 @@ class StatementAnalyzerTest {
                 "SELECT * FROM users WHERE user_id = (SELECT max(user_id) FROM users)",
                 "SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders)",
                 "WITH x AS (SELECT * FROM users) SELECT * FROM x WHERE user_id = 1",
-                "UPDATE users SET name = 'x' WHERE name = 'y'",
-                "DELETE FROM users",
+                "DELETE FROM users WHERE name = 'x' RETURNING *",
+                "UPDATE users SET name = 'x' RETURNING user_id",
+                "UPDATE users u SET name = 'x' FROM orders o WHERE o.user_id = u.user_id",
                 "INSERT INTO users SELECT * FROM users",
                 "INSERT INTO users VALUES (1, 'a')",
                 "INSERT INTO users (user_id, name) VALUES (nextval('s'), 'a')",
@@ -98,6 +99,21 @@ class StatementAnalyzerTest {
         Plan p = plan(sql);
         assertThat(p.target()).as(sql).isEqualTo(Target.REFUSED);
         assertThat(p.refusal()).as(sql).contains("public.");
+    }
+
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
+                "UPDATE users SET name = 'x' WHERE name = 'y'",
+                "DELETE FROM users",
+                "UPDATE users SET name = ? WHERE user_id > ?",
+                "DELETE FROM users WHERE name LIKE 'a%' AND user_id IS NOT NULL"
+            })
+    void writesWithoutAKeyOnOneShardedTableGoToEveryShard(String sql) {
+        Plan p = plan(sql);
+        assertThat(p.target()).as(sql).isEqualTo(Target.EVERY_SHARD);
+        assertThat(p.kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(p.refusal()).as(sql).contains("public.users", "no usable value for its shard key user_id");
     }
 
     @Test

@@ -182,6 +182,52 @@ class MultiShardTransactionIT {
     }
 
     @Test
+    void aWriteWithoutTheKeyRunsOnEveryShardAsOne() throws SQLException {
+        long before = total();
+        try (Connection c = DriverManager.getConnection(url)) {
+            try (Statement s = c.createStatement()) {
+                assertThat(s.executeUpdate("UPDATE accounts SET balance = balance + 1 WHERE balance >= -1000000"))
+                        .isEqualTo(ACCOUNTS);
+                assertThat(s.getUpdateCount()).isEqualTo(ACCOUNTS);
+                assertThat(s.executeUpdate("DELETE FROM accounts WHERE id > 1000000"))
+                        .isZero();
+            }
+            assertThat(total()).isEqualTo(before + ACCOUNTS);
+            try (PreparedStatement ps =
+                    c.prepareStatement("UPDATE accounts SET balance = balance - ? WHERE balance > ?")) {
+                ps.setLong(1, 1);
+                ps.setLong(2, -1_000_000);
+                assertThat(ps.executeLargeUpdate()).isEqualTo(ACCOUNTS);
+            }
+            assertThat(total()).isEqualTo(before);
+            // inside a transaction it joins every shard and goes with the transaction
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE accounts SET balance = balance + 5 WHERE id = " + a);
+                assertThat(s.executeUpdate("UPDATE accounts SET balance = 0 WHERE balance >= -1000000"))
+                        .isEqualTo(ACCOUNTS);
+            }
+            c.rollback();
+            assertThat(total()).isEqualTo(before);
+            c.setAutoCommit(true);
+            assertThat(c.unwrap(io.shardline.router.ShardlineConnection.class)
+                            .explainRoute("DELETE FROM accounts WHERE balance < 0"))
+                    .hasSize(2)
+                    .allSatisfy(e -> assertThat(e.reason()).contains("two-phase-commit transaction"));
+            assertThatThrownBy(() ->
+                            c.createStatement().executeUpdate("DELETE FROM accounts WHERE balance < 0 RETURNING id"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+        }
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                Statement s = c.createStatement()) {
+            assertThatThrownBy(() -> s.executeUpdate("UPDATE accounts SET balance = balance WHERE balance > 0"))
+                    .hasMessageContaining("With twoPhaseCommit=true it runs on every shard")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+        }
+        assertThat(prepared()).isZero();
+    }
+
+    @Test
     void withoutTwoPhaseCommitASecondShardIsRefusedClearly() throws SQLException {
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl())) {
             c.setAutoCommit(false);
