@@ -130,11 +130,14 @@ public final class InDoubtTransactions {
             }
         }
         // A COMMIT no participant holds any more is done with. A ROLLBACK is kept an hour: a coordinator cut off
-        // from ZooKeeper may still be running and must find it rather than record COMMIT.
+        // from ZooKeeper may still be running and must find it rather than record COMMIT. The decisions are read
+        // before the participants: every participant of a decision read was prepared before it was recorded, so
+        // one not listed after it has been resolved (the other order could drop a COMMIT still to be applied).
+        List<String> decided = log.gids();
         Set<String> held = new HashSet<>();
         list(topology).forEach(t -> held.add(t.gid()));
         long now = System.currentTimeMillis();
-        for (String gid : log.gids()) {
+        for (String gid : decided) {
             if (held.contains(gid)) {
                 continue;
             }
