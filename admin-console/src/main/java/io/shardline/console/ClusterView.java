@@ -1,7 +1,5 @@
 package io.shardline.console;
 
-import io.shardline.rebalancer.MoveException;
-import io.shardline.rebalancer.MoveRunner;
 import io.shardline.rebalancer.Rebalancer;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
@@ -15,6 +13,7 @@ import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologySnapshot;
+import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -50,6 +49,7 @@ final class ClusterView implements DisposableBean {
     private final ZooKeeperTopologyStore store;
     private final CuratorFramework curator;
     private final LagTracker lag;
+    private final ZooKeeperMoveWatcher moves;
     private final ConsoleSettings settings;
     private final String base;
     private final ExecutorService probes = Executors.newCachedThreadPool(r -> {
@@ -62,10 +62,16 @@ final class ClusterView implements DisposableBean {
 
     private record Cached<T>(long atMillis, T value) {}
 
-    ClusterView(ZooKeeperTopologyStore store, CuratorFramework curator, LagTracker lag, ConsoleSettings settings) {
+    ClusterView(
+            ZooKeeperTopologyStore store,
+            CuratorFramework curator,
+            LagTracker lag,
+            ZooKeeperMoveWatcher moves,
+            ConsoleSettings settings) {
         this.store = store;
         this.curator = curator;
         this.lag = lag;
+        this.moves = moves;
         this.settings = settings;
         this.base = ZooKeeperTopologyStore.clusterPath(settings.cluster());
     }
@@ -112,6 +118,19 @@ final class ClusterView implements DisposableBean {
                 rebalancer(),
                 thresholds(),
                 activeMove());
+    }
+
+    /** The replicas' lag as {@code topology} has it. */
+    static List<Views.ReplicaLag> replicaLag(Views.Topology topology) {
+        List<Views.ReplicaLag> replicas = new ArrayList<>();
+        for (Views.ShardView shard : topology.shards()) {
+            for (Views.NodeView n : shard.nodes()) {
+                if (!n.role().equals("primary")) {
+                    replicas.add(new Views.ReplicaLag(n.name(), shard.id(), n.role(), n.lag()));
+                }
+            }
+        }
+        return replicas;
     }
 
     Views.LagList lag() {
@@ -220,17 +239,10 @@ final class ClusterView implements DisposableBean {
                 : new Views.ServiceView(true, "a rebalancer leads");
     }
 
+    /** The move running now (from the watched {@code moves/}, no ZooKeeper read), or null. */
     private Views.MoveView activeMove() {
-        try {
-            List<MoveRecord> moves = MoveRunner.moves(curator, settings.cluster());
-            return moves.stream()
-                    .filter(m -> !m.state().isTerminal())
-                    .reduce((a, b) -> b)
-                    .map(MoveService::view)
-                    .orElse(null);
-        } catch (MoveException e) {
-            return null;
-        }
+        MoveRecord latest = moves.latest();
+        return latest == null || latest.state().isTerminal() ? null : MoveService.view(latest);
     }
 
     private List<String> children(String path) {

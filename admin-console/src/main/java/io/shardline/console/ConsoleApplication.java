@@ -3,6 +3,7 @@ package io.shardline.console;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.shardline.rebalancer.MoveMetrics;
 import io.shardline.topology.ZooKeeperLagWatcher;
+import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.time.Duration;
 import org.apache.curator.framework.CuratorFramework;
@@ -35,6 +36,13 @@ class ConsoleApplication {
     @Bean(destroyMethod = "close")
     ZooKeeperLagWatcher lagWatcher(CuratorFramework curator, ConsoleSettings settings) {
         ZooKeeperLagWatcher watcher = new ZooKeeperLagWatcher(curator, settings.cluster());
+        watcher.start();
+        return watcher;
+    }
+
+    @Bean(destroyMethod = "close")
+    ZooKeeperMoveWatcher moveWatcher(CuratorFramework curator, ConsoleSettings settings) {
+        ZooKeeperMoveWatcher watcher = new ZooKeeperMoveWatcher(curator, settings.cluster(), () -> {});
         watcher.start();
         return watcher;
     }

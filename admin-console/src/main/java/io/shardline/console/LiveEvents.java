@@ -68,7 +68,7 @@ final class LiveEvents implements DisposableBean {
                     t.ringVersion(),
                     t.routers().size(),
                     t.monitor(),
-                    cluster.lag().replicas(),
+                    ClusterView.replicaLag(t),
                     t.shards(),
                     t.activeMove());
         } catch (RuntimeException e) {

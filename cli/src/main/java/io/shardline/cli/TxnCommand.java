@@ -1,13 +1,12 @@
 package io.shardline.cli;
 
+import io.shardline.rebalancer.Rebalancer;
 import io.shardline.router.txn.InDoubtTransactions;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
-import java.sql.DriverManager;
 import java.time.Duration;
 import java.util.List;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -105,18 +104,9 @@ final class TxnCommand {
     }
 
     private static InDoubtTransactions transactions(ZooKeeperTopologyStore store, ClusterTopology topology) {
-        String user = topology.user() == null ? "postgres" : topology.user();
-        String password = ClusterTarget.password();
-        return new InDoubtTransactions(store.client(), topology.cluster(), node -> {
-            Properties props = new Properties();
-            props.setProperty("user", user);
-            if (password != null) {
-                props.setProperty("password", password);
-            }
-            props.setProperty("connectTimeout", "10");
-            props.setProperty("ApplicationName", "shardline-txn");
-            return DriverManager.getConnection(
-                    "jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
-        });
+        return new InDoubtTransactions(
+                store.client(),
+                topology.cluster(),
+                Rebalancer.connector(topology, ClusterTarget.password(), "shardline-txn")::connect);
     }
 }

@@ -37,6 +37,8 @@ import org.postgresql.replication.ReplicationSlotInfo;
 public final class LogicalCopy {
     /** The barrier rows of the cutover (one per copy), on sources and targets while a move runs. */
     static final String BARRIER_TABLE = "shardline.move_barrier";
+    /** How long a terminated walsender may take to release a stale slot. */
+    private static final long SLOT_RELEASE_MS = 5_000;
 
     private final String name;
     private final MovePlan.Transfer transfer;
@@ -280,7 +282,7 @@ public final class LogicalCopy {
             s.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + name
                     + "' AND active_pid IS NOT NULL");
             if (exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "'")) {
-                pause(100); // the terminated walsender releases the slot as it exits
+                awaitSlotReleased(s);
                 s.execute("SELECT pg_drop_replication_slot('" + name + "')");
             }
         } catch (SQLException e) {
@@ -420,12 +422,21 @@ public final class LogicalCopy {
         return name + "#epoch";
     }
 
-    private static void pause(long ms) throws MoveException {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new MoveException("interrupted", e);
+    /** Waits (up to {@link #SLOT_RELEASE_MS}) until the terminated walsender has let go of the slot as it exits. */
+    private void awaitSlotReleased(Statement s) throws SQLException, MoveException {
+        long deadline = System.nanoTime() + SLOT_RELEASE_MS * 1_000_000;
+        while (exists(
+                s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "' AND active_pid IS NOT NULL")) {
+            if (System.nanoTime() > deadline) {
+                throw new MoveException("the stale slot " + name + " is still in use " + SLOT_RELEASE_MS
+                        + " ms after its walsender was terminated");
+            }
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new MoveException("interrupted", e);
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 package io.shardline.router.txn;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
@@ -127,13 +128,15 @@ class BankKillIT {
             ClusterTopology topology = RouterClusters.topology(cluster, List.of());
             InDoubtTransactions recovery = new InDoubtTransactions(
                     client, "bankkill", n -> cluster.node(n.name()).connect());
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!recovery.list(topology).isEmpty() && System.nanoTime() < deadline) {
-                InDoubtTransactions.Report report = recovery.recover(topology);
-                LOG.info("recovery: {}", report);
-                Thread.sleep(1_000);
-            }
-            assertThat(recovery.list(topology)).as("prepared transactions left").isEmpty();
+            // undecided ones wait until their dead router's ZooKeeper session expires (10 s)
+            await().atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofSeconds(1))
+                    .untilAsserted(() -> {
+                        LOG.info("recovery: {}", recovery.recover(topology));
+                        assertThat(recovery.list(topology))
+                                .as("prepared transactions left")
+                                .isEmpty();
+                    });
         }
         long total = Long.parseLong(cluster.primary(0).queryString("SELECT sum(balance) FROM accounts"))
                 + Long.parseLong(cluster.primary(1).queryString("SELECT sum(balance) FROM accounts"));
