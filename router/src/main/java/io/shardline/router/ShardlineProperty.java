@@ -77,6 +77,12 @@ public enum ShardlineProperty {
             "Maximum physical connections per node (one HikariCP pool per node). A logical connection holds one"
                     + " physical connection per node it has used until it closes, so make this at least the"
                     + " application's own pool size."),
+    CROSS_SHARD_MAX_ROWS(
+            "crossShardMaxRows",
+            "1000000",
+            "A read no single shard can answer fetches each shard's rows (or partial aggregates) and combines them on"
+                    + " one node: it fails with SQLState 54000 when the shards return more rows than this, rather than"
+                    + " exhaust memory. Aggregates of one table need only a few rows per group."),
     ANALYSIS_CACHE_SIZE(
             "analysisCacheSize",
             "10000",

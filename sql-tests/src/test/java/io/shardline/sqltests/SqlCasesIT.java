@@ -48,7 +48,14 @@ class SqlCasesIT {
             new ShardedTable("public", "devices", "device_id", KeyType.UUID),
             new ShardedTable("public", "Accounts", "AccountId", KeyType.INTEGER));
     private static final String[] CASE_FILES = {
-        "point-reads.yaml", "writes.yaml", "orm.yaml", "types.yaml", "transactions.yaml", "session.yaml", "refused.yaml"
+        "point-reads.yaml",
+        "writes.yaml",
+        "orm.yaml",
+        "types.yaml",
+        "transactions.yaml",
+        "session.yaml",
+        "refused.yaml",
+        "cross-shard.yaml"
     };
 
     private static LocalCluster cluster;

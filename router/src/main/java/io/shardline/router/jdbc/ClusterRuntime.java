@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
@@ -57,6 +58,8 @@ public final class ClusterRuntime implements AutoCloseable {
     private final Gid gids;
     /** Resolves in-doubt transactions (twoPhaseCommit); null when off. */
     private ScheduledExecutorService recovery;
+
+    private ExecutorService crossShardPool;
 
     static final long RECOVERY_INTERVAL_MS = 10_000;
 
@@ -225,6 +228,23 @@ public final class ClusterRuntime implements AutoCloseable {
         if (fences != null) {
             fences.awaitWritable(plan, parameters, settings.fenceWaitMs());
         }
+    }
+
+    /** Runs the shard queries of cross-shard reads in parallel (daemon threads, created on first use). */
+    synchronized ExecutorService crossShardPool() {
+        if (crossShardPool == null) {
+            AtomicInteger n = new AtomicInteger();
+            crossShardPool = Executors.newCachedThreadPool(r -> {
+                Thread t = new Thread(r, "shardline-cross-shard-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        return crossShardPool;
+    }
+
+    int crossShardMaxRows() {
+        return settings.crossShardMaxRows();
     }
 
     /** The id of a move past planning, or null: DDL on sharded tables waits for it. */
@@ -423,6 +443,9 @@ public final class ClusterRuntime implements AutoCloseable {
             closed = true;
             if (prober != null) {
                 prober.shutdownNow();
+            }
+            if (crossShardPool != null) {
+                crossShardPool.shutdownNow();
             }
         }
         if (recovery != null) {

@@ -5,6 +5,7 @@ import io.shardline.router.SqlStates;
 import io.shardline.router.route.CausalToken;
 import io.shardline.router.route.ReplicaChooser;
 import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.Lsn;
@@ -53,6 +54,7 @@ public final class LogicalConnection implements ShardlineConnection {
     private final String url;
     private final Map<String, Physical> attached = new HashMap<>();
     private final SessionState session = new SessionState();
+    private final CrossShardRead crossShardRead;
     private final List<LogicalStatement> statements = new ArrayList<>();
     /** Statements of a transaction that has no shard yet (SET TRANSACTION, SAVEPOINT...), replayed on binding. */
     private final List<String> pendingTransactionStatements = new ArrayList<>();
@@ -91,10 +93,15 @@ public final class LogicalConnection implements ShardlineConnection {
         this.readFromPrimary = runtime.readSettings().readFromPrimary();
         this.maxStalenessMs = runtime.readSettings().maxStalenessMs();
         this.causalToken = CausalToken.empty(cluster());
+        this.crossShardRead = new CrossShardRead(this, runtime);
     }
 
     private String cluster() {
         return runtime.routing().snapshot().topology().cluster();
+    }
+
+    CrossShardRead crossShardRead() {
+        return crossShardRead;
     }
 
     RoutingState routing() {
@@ -481,6 +488,48 @@ public final class LogicalConnection implements ShardlineConnection {
         return all;
     }
 
+    /**
+     * One connection per shard for a read no single shard can answer, by shard id: outside a transaction a
+     * replica within the staleness bound (as any read), inside one the transaction's connection where it has one
+     * and the primary elsewhere. The home shard's serves the final query.
+     *
+     * @throws SQLException 0A000 when the connection is bound by forKey; 55006 while a shard move runs (its rows
+     *     are on two shards until the cleanup)
+     */
+    Map<Integer, Physical> crossShardSources() throws SQLException {
+        checkOpen();
+        checkTransactionNotLost();
+        if (pinned != null) {
+            throw new SQLException(
+                    "this connection is bound by forKey(...) to shard " + pinned.shard + ", but the read needs every"
+                            + " shard: call unbind() first",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        String move = runtime.activeMove();
+        if (move != null) {
+            throw new SQLException(
+                    "shard move " + move + " is running: a read across shards would count the moving rows on two"
+                            + " shards; run it when the move is done, or give it the shard key",
+                    SqlStates.MOVE_IN_PROGRESS);
+        }
+        RoutingState r = runtime.routing();
+        boolean primary = readFromPrimary || !autoCommit;
+        Map<Integer, Physical> sources = new LinkedHashMap<>();
+        for (int shard : r.shardIds()) {
+            Physical source = null;
+            for (Physical p : participants()) {
+                if (p.shard == shard) {
+                    source = p;
+                }
+            }
+            if (source == null) {
+                source = primary ? attach(r.primary(shard), shard) : readReplica(r, shard);
+            }
+            sources.put(shard, source);
+        }
+        return sources;
+    }
+
     /** Every primary, attached, for DDL on sharded tables. */
     List<Physical> allPrimaries() throws SQLException {
         checkOpen();
@@ -765,7 +814,14 @@ public final class LogicalConnection implements ShardlineConnection {
             }
             case DRIVER:
                 return List.of(new RouteExplanation(-1, null, null, "handled by the driver: " + plan.command()));
+            case CROSS_SHARD:
+                return explainCrossShard(r, sql, plan.refusal());
             default: {
+                if (plan.target() == Plan.Target.KEYED
+                        && plan.kind() == StatementKind.READ
+                        && r.spansShards(plan, params)) {
+                    return explainCrossShard(r, sql, "its shard key values map to several shards");
+                }
                 int shard = plan.target() == Plan.Target.KEYED ? r.shardFor(plan, params) : r.homeShard();
                 boolean primary = plan.kind() != StatementKind.READ || readFromPrimary || (!autoCommit && !readOnly);
                 long written = causalToken.lsn(shard);
@@ -795,6 +851,22 @@ public final class LogicalConnection implements ShardlineConnection {
     }
 
     // ---- Connection ------------------------------------------------------------------------------------
+
+    /** One row per shard: what it computes for a cross-shard read, and that the home shard combines. */
+    private List<RouteExplanation> explainCrossShard(RoutingState r, String sql, String why) throws SQLException {
+        CrossShardQuery query = r.crossShard(sql, true);
+        boolean primary = readFromPrimary || !autoCommit;
+        List<RouteExplanation> rows = new ArrayList<>();
+        for (int shard : r.shardIds()) {
+            rows.add(new RouteExplanation(
+                    shard,
+                    primary ? r.primary(shard).name() : null,
+                    primary ? "primary" : "replica",
+                    "cross-shard read (" + why + "): " + query.description()
+                            + (shard == r.homeShard() ? "; the final query runs here" : "")));
+        }
+        return rows;
+    }
 
     @Override
     public Statement createStatement() throws SQLException {

@@ -2,6 +2,7 @@ package io.shardline.router.jdbc;
 
 import io.shardline.router.SqlStates;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
 import java.io.InputStream;
 import java.io.Reader;
 import java.math.BigDecimal;
@@ -78,6 +79,8 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 });
             case EVERY_SHARD:
                 return onEveryShard(plan, p -> execute(p, op));
+            case CROSS_SHARD:
+                return crossShard(sql, true, this::bindAt, driver);
             case BOUND: {
                 Physical p = connection.boundTarget(plan, sql);
                 if (p == null) {
@@ -88,6 +91,11 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 return execute(p, op);
             }
             default: {
+                if (plan.target() == Plan.Target.KEYED
+                        && plan.kind() == StatementKind.READ
+                        && connection.routing().spansShards(plan, values)) {
+                    return crossShard(sql, true, this::bindAt, driver);
+                }
                 Physical p = connection.target(plan, values);
                 try {
                     return execute(p, op);
@@ -142,6 +150,15 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 bs[i].bind(ps, i);
             }
         }
+    }
+
+    /** Binds this statement's parameter {@code original} at {@code index} of another statement (cross-shard). */
+    private void bindAt(PreparedStatement ps, int index, int original) throws SQLException {
+        Binder b = original < binders.length ? binders[original] : null;
+        if (b == null) {
+            throw new SQLException("no value specified for parameter " + original, "22023");
+        }
+        b.bind(ps, index);
     }
 
     private void set(int index, Object keyValue, Binder binder) throws SQLException {

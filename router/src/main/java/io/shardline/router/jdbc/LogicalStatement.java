@@ -1,6 +1,7 @@
 package io.shardline.router.jdbc;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementKind;
 import java.sql.Connection;
@@ -39,6 +40,9 @@ class LogicalStatement implements Statement {
     int driverUpdateCount = -1;
 
     private boolean closed;
+    /** The final query of the last cross-shard read, open while its result set is read. */
+    private Statement crossShardStatement;
+
     private boolean closeOnCompletion;
 
     LogicalStatement(LogicalConnection connection, StatementOptions options) {
@@ -75,7 +79,14 @@ class LogicalStatement implements Statement {
                 return onAllPrimaries(plan.kind(), op);
             case EVERY_SHARD:
                 return onEveryShard(plan, p -> run(p, plan.kind(), op));
+            case CROSS_SHARD:
+                return crossShard(sql, false, (ps, index, original) -> {}, driver);
             default: {
+                if (plan.target() == Plan.Target.KEYED
+                        && plan.kind() == StatementKind.READ
+                        && connection.routing().spansShards(plan, null)) {
+                    return crossShard(sql, false, (ps, index, original) -> {}, driver);
+                }
                 Physical p = connection.target(plan, null);
                 try {
                     return run(p, plan.kind(), op);
@@ -163,6 +174,29 @@ class LogicalStatement implements Statement {
             return (T) Long.valueOf(count);
         }
         return result;
+    }
+
+    /**
+     * Answers a read no single shard can answer (see {@link CrossShardRead}); the final query's statement becomes
+     * {@link #current}, closed at the next execution or with this statement.
+     */
+    <T> T crossShard(String sql, boolean prepared, CrossShardRead.Parameters parameters, DriverResult<T> driver)
+            throws SQLException {
+        CrossShardQuery query = connection.routing().crossShard(sql, prepared);
+        closeCrossShardStatement();
+        crossShardStatement = connection.crossShardRead().run(query, sql, parameters, this);
+        return driver.of(crossShardStatement);
+    }
+
+    private void closeCrossShardStatement() throws SQLException {
+        if (crossShardStatement != null) {
+            Statement s = crossShardStatement;
+            crossShardStatement = null;
+            if (current == s) {
+                current = null;
+            }
+            s.close();
+        }
     }
 
     /** Runs a statement on one physical connection (plain or prepared). */
@@ -330,6 +364,11 @@ class LogicalStatement implements Statement {
         }
         closed = true;
         SQLException failure = null;
+        try {
+            closeCrossShardStatement();
+        } catch (SQLException e) {
+            failure = e;
+        }
         for (Statement s : physicalStatements.values()) {
             try {
                 s.close();

@@ -15,6 +15,7 @@ import java.util.Properties;
  * @param rywWaitMs how long a read may poll a replica for the session's writes before going to the primary
  * @param fenceWaitMs how long a write to a moving range waits for a cutover
  * @param twoPhaseCommit whether a transaction may write on several shards (two-phase commit)
+ * @param crossShardMaxRows how many rows the shards may return for one cross-shard read
  * @param weights node name to relative share of reads; unlisted replicas weigh 1
  */
 record ReadSettings(
@@ -27,6 +28,7 @@ record ReadSettings(
         long rywWaitMs,
         long fenceWaitMs,
         boolean twoPhaseCommit,
+        int crossShardMaxRows,
         Map<String, Integer> weights) {
 
     ReadSettings {
@@ -51,6 +53,7 @@ record ReadSettings(
                 ShardlineProperty.RYW_WAIT_MS.getNonNegativeLong(props),
                 ShardlineProperty.FENCE_WAIT_MS.getNonNegativeLong(props),
                 ShardlineProperty.TWO_PHASE_COMMIT.getBoolean(props),
+                ShardlineProperty.CROSS_SHARD_MAX_ROWS.getPositiveInt(props),
                 ShardlineProperty.replicaWeights(props));
     }
 

@@ -1,6 +1,8 @@
 package io.shardline.router.route;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.sql.CrossShardPlanner;
+import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.KeyGroup;
 import io.shardline.router.sql.KeySource;
 import io.shardline.router.sql.Plan;
@@ -30,6 +32,9 @@ public final class RoutingState {
     private final TopologySnapshot snapshot;
     private final StatementAnalyzer analyzer;
     private final Map<String, Plan> plans = new ConcurrentHashMap<>();
+    private final Map<String, CrossShardQuery> crossShardPlans = new ConcurrentHashMap<>();
+    private final CrossShardPlanner crossShardPlanner;
+    private final Map<String, List<String>> crossShardLabels = new ConcurrentHashMap<>();
     private final int maxCachedPlans;
     private final Map<Integer, Node> primaries = new HashMap<>();
     private final Map<Integer, Node[]> replicas = new HashMap<>();
@@ -37,6 +42,7 @@ public final class RoutingState {
     public RoutingState(TopologySnapshot snapshot, int maxCachedPlans) {
         this.snapshot = snapshot;
         this.analyzer = new StatementAnalyzer(snapshot.topology());
+        this.crossShardPlanner = new CrossShardPlanner(snapshot.topology());
         this.maxCachedPlans = maxCachedPlans;
         for (Shard shard : snapshot.topology().shards()) {
             primaries.put(shard.id(), shard.primary());
@@ -70,6 +76,58 @@ public final class RoutingState {
     }
 
     /**
+     * The cross-shard plan of a read ({@link Plan.Target#CROSS_SHARD}, or a keyed read whose keys span shards),
+     * cached like {@link #plan(String)}.
+     *
+     * @param prepared whether {@code ?} in the text are placeholders (else the jsonb operator)
+     * @throws SQLException 0A000 naming what cannot be planned
+     */
+    public CrossShardQuery crossShard(String sql, boolean prepared) throws SQLException {
+        String key = (prepared ? "P" : "S") + sql;
+        CrossShardQuery query = crossShardPlans.get(key);
+        if (query == null) {
+            try {
+                query = crossShardPlanner.plan(sql, prepared);
+            } catch (IllegalArgumentException e) {
+                throw new SQLException(
+                        "Shardline cannot answer this cross-shard read: " + e.getMessage(),
+                        SqlStates.FEATURE_NOT_SUPPORTED);
+            }
+            if (crossShardPlans.size() >= maxCachedPlans) {
+                crossShardPlans.clear();
+            }
+            crossShardPlans.put(key, query);
+        }
+        return query;
+    }
+
+    /** The column labels of a cross-shard read's statement, once described (null before). */
+    public List<String> crossShardLabels(String sql) {
+        return crossShardLabels.get(sql);
+    }
+
+    public void crossShardLabels(String sql, List<String> labels) {
+        if (crossShardLabels.size() >= maxCachedPlans) {
+            crossShardLabels.clear();
+        }
+        crossShardLabels.put(sql, List.copyOf(labels));
+    }
+
+    /** Whether the key values of a {@link Plan.Target#KEYED KEYED} read map to more than one shard. */
+    public boolean spansShards(Plan plan, Object[] parameters) {
+        List<KeyGroup> groups = plan.keyGroups();
+        if (groups.size() == 1 && groups.get(0).sources().size() == 1) {
+            return false;
+        }
+        try {
+            shardFor(plan, parameters);
+            return false;
+        } catch (SQLException e) {
+            return SqlStates.FEATURE_NOT_SUPPORTED.equals(e.getSQLState());
+        }
+    }
+
+    /**
      * The shard a {@link Plan.Target#KEYED KEYED} plan goes to with these parameter values (index 1 at
      * position 1; position 0 unused). A NULL key matches no row, so it does not vote; when every key is NULL
      * the home shard answers (with no rows).
@@ -92,8 +150,7 @@ public final class RoutingState {
                 if (shard >= 0 && next != shard) {
                     throw new SQLException(
                             "the shard key values of " + table.qualifiedName() + " (" + table.keyColumn() + ") map to"
-                                    + " shards " + shard + " and " + next + ": a statement must stay on one shard;"
-                                    + " cross-shard statements are not supported yet",
+                                    + " shards " + shard + " and " + next + ": a write must stay on one shard",
                             SqlStates.FEATURE_NOT_SUPPORTED);
                 }
                 shard = next;

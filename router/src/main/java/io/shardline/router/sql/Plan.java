@@ -37,6 +37,11 @@ public record Plan(
          * transaction committed with two-phase commit; refused when that is off.
          */
         EVERY_SHARD,
+        /**
+         * A read no single shard can answer (no usable shard key, or sharded and unsharded tables together): each
+         * shard's rows or partial aggregates, combined by a final query on one node ({@link CrossShardPlanner}).
+         */
+        CROSS_SHARD,
         /** The connection the logical connection is bound to (transaction control, SAVEPOINT...). */
         BOUND,
         /** Handled by the driver itself (BEGIN/COMMIT, SET/RESET, SHOW...). */
@@ -63,6 +68,10 @@ public record Plan(
 
     static Plan everyShard(StatementKind kind, String why, int params) {
         return new Plan(kind, Target.EVERY_SHARD, List.of(), why, null, null, params);
+    }
+
+    static Plan crossShard(String why, int params) {
+        return new Plan(StatementKind.READ, Target.CROSS_SHARD, List.of(), why, null, null, params);
     }
 
     static Plan refused(StatementKind kind, String why, int params) {

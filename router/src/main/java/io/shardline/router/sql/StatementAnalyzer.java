@@ -369,6 +369,12 @@ public final class StatementAnalyzer {
             statement =
                     CCJSqlParserUtil.newParser(SqlLexer.forParser(sql, tokens)).Statement();
         } catch (ParseException | RuntimeException e) {
+            if (kind == StatementKind.READ && mentionsShardedTable(sql, tokens)) {
+                return Plan.crossShard(
+                        "the statement on the sharded table " + firstShardedTable(sql, tokens)
+                                + " could not be analyzed, so its shard key cannot be proven",
+                        params);
+            }
             return mentionsShardedTable(sql, tokens)
                     ? Plan.refused(
                             kind,
@@ -381,7 +387,9 @@ public final class StatementAnalyzer {
         try {
             return new DmlScope(statement).plan(kind, params);
         } catch (Refusal r) {
-            return Plan.refused(kind, r.getMessage(), params);
+            return kind == StatementKind.READ
+                    ? Plan.crossShard(r.getMessage(), params)
+                    : Plan.refused(kind, r.getMessage(), params);
         }
     }
 
@@ -576,10 +584,18 @@ public final class StatementAnalyzer {
                 return Plan.home(kind, params);
             }
             if (!unshardedTables.isEmpty()) {
+                if (kind == StatementKind.READ) {
+                    return Plan.crossShard(
+                            "the statement combines the sharded table "
+                                    + refs.values().iterator().next().qualifiedName() + " with "
+                                    + unshardedTables.get(0) + ", which lives only on the home shard",
+                            params);
+                }
                 throw new Refusal("the statement combines the sharded table "
                         + refs.values().iterator().next().qualifiedName()
-                        + " with " + unshardedTables.get(0) + ", which is not sharded and lives only on the home shard:"
-                        + " cross-shard joins are not supported yet");
+                        + " with " + unshardedTables.get(0)
+                        + ", which is not sharded and lives only on the home shard: a"
+                        + " write must stay on one shard");
             }
             Map<String, List<String>> groups = new LinkedHashMap<>();
             for (String ref : refs.keySet()) {
@@ -597,13 +613,16 @@ public final class StatementAnalyzer {
                     ShardedTable t = tables.get(0);
                     String why = "the statement on the sharded table " + t.qualifiedName() + " has no usable value"
                             + " for its shard key " + t.keyColumn();
+                    if (kind == StatementKind.READ) {
+                        return Plan.crossShard(why, params);
+                    }
                     if (refs.size() == 1 && keylessWriteOnEveryShard()) {
                         return Plan.everyShard(kind, why, params);
                     }
                     throw new Refusal("the statement on the sharded table " + t.qualifiedName() + " has no usable value"
                             + " for its shard key " + t.keyColumn() + ": add " + t.keyColumn() + " = ? (or IN (...)) to"
-                            + " the WHERE of each query block that reads it, joined by AND. Cross-shard statements are"
-                            + " not supported yet");
+                            + " the WHERE of each query block that reads it, joined by AND (only reads, and UPDATE/DELETE"
+                            + " without RETURNING under twoPhaseCommit=true, run across shards)");
                 }
                 keyGroups.add(new KeyGroup(tables, sources));
             }
@@ -855,8 +874,8 @@ public final class StatementAnalyzer {
                         .map(ShardedTable::qualifiedName)
                         .orElse("?");
                 throw new Refusal("the sharded table " + name + " appears where its shard key cannot be proven"
-                        + " (a writable CTE, INSERT ... SELECT, a function argument, or the same alias twice):"
-                        + " cross-shard statements are not supported yet");
+                        + " (a writable CTE, INSERT ... SELECT, a function argument, or the same alias twice): a write"
+                        + " must stay on one shard");
             }
         }
 

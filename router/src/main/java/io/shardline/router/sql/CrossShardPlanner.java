@@ -1,0 +1,612 @@
+package io.shardline.router.sql;
+
+import io.shardline.router.sql.SqlLexer.Kind;
+import io.shardline.router.sql.SqlLexer.Token;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.ShardedTable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import net.sf.jsqlparser.expression.AnalyticExpression;
+import net.sf.jsqlparser.expression.CastExpression;
+import net.sf.jsqlparser.expression.Expression;
+import net.sf.jsqlparser.expression.Function;
+import net.sf.jsqlparser.expression.LongValue;
+import net.sf.jsqlparser.parser.CCJSqlParserUtil;
+import net.sf.jsqlparser.schema.Column;
+import net.sf.jsqlparser.schema.Table;
+import net.sf.jsqlparser.statement.Statement;
+import net.sf.jsqlparser.statement.select.AllColumns;
+import net.sf.jsqlparser.statement.select.AllTableColumns;
+import net.sf.jsqlparser.statement.select.OrderByElement;
+import net.sf.jsqlparser.statement.select.ParenthesedSelect;
+import net.sf.jsqlparser.statement.select.PlainSelect;
+import net.sf.jsqlparser.statement.select.Select;
+import net.sf.jsqlparser.statement.select.SelectItem;
+import net.sf.jsqlparser.util.deparser.ExpressionDeParser;
+
+/**
+ * Plans a read that no single shard can answer (see {@link CrossShardQuery}). Two shapes:
+ *
+ * <ul>
+ *   <li><b>Partial aggregates</b>: one sharded table, no joins or subqueries, GROUP BY plain expressions,
+ *       aggregates among count/sum/avg/min/max/bool_and/bool_or. Each shard groups its rows and returns
+ *       count/sum/min/max per group ({@code avg} as sum and count); the final query combines them. A million
+ *       rows become a few partial rows per group.
+ *   <li><b>Rows</b>, everything else: each sharded table the statement reads is fetched from every shard (with
+ *       the WHERE of a single-table query pushed down) and becomes a CTE of the table's own name, so the
+ *       statement's text runs unchanged on one node: joins, DISTINCT, window functions, {@code string_agg ...
+ *       ORDER BY}, percentiles, UNION, subqueries are PostgreSQL's own.
+ * </ul>
+ *
+ * <p>Examples: {@code SELECT status, count(*), avg(score) FROM users GROUP BY status} (partial);
+ * {@code SELECT string_agg(name, ',' ORDER BY name) FROM users WHERE score > 90} (rows, WHERE pushed down).
+ */
+public final class CrossShardPlanner {
+    /** Offset of the fixed index given to each {@code ?}, so deparsed text shows which parameter it is. */
+    private static final int MARK = 1_000_000;
+
+    private static final Pattern MARKED = Pattern.compile("\\?(1\\d{6})");
+    private static final Set<String> AGGREGATES = Set.of("count", "sum", "avg", "min", "max", "bool_and", "bool_or");
+    /** Scalar functions that may wrap combined aggregates or group columns in the final query. */
+    private static final Set<String> SCALARS = Set.of(
+            "round",
+            "trunc",
+            "abs",
+            "ceil",
+            "ceiling",
+            "floor",
+            "coalesce",
+            "nullif",
+            "greatest",
+            "least",
+            "upper",
+            "lower",
+            "length",
+            "concat",
+            "sign",
+            "sqrt",
+            "date_trunc",
+            "to_char");
+
+    /** Words the final query of a partial plan may hold besides names of partial columns and functions. */
+    private static final Set<String> KEYWORDS = Set.of(
+            "SELECT",
+            "DISTINCT",
+            "AS",
+            "FROM",
+            "GROUP",
+            "BY",
+            "HAVING",
+            "ORDER",
+            "ASC",
+            "DESC",
+            "NULLS",
+            "FIRST",
+            "LAST",
+            "LIMIT",
+            "OFFSET",
+            "ALL",
+            "AND",
+            "OR",
+            "NOT",
+            "NULL",
+            "TRUE",
+            "FALSE",
+            "CASE",
+            "WHEN",
+            "THEN",
+            "ELSE",
+            "END",
+            "IS",
+            "IN",
+            "BETWEEN",
+            "LIKE",
+            "ILIKE");
+
+    private final ClusterTopology topology;
+
+    public CrossShardPlanner(ClusterTopology topology) {
+        this.topology = topology;
+    }
+
+    /**
+     * The plan of {@code sql}, a read on sharded tables.
+     *
+     * @param prepared whether the text comes from a prepared statement (its {@code ?} are placeholders); in a
+     *     plain statement a {@code ?} is PostgreSQL's jsonb operator
+     * @throws IllegalArgumentException naming the construct when the statement cannot be planned
+     */
+    public CrossShardQuery plan(String sql, boolean prepared) {
+        List<Token> tokens = SqlLexer.tokenize(sql);
+        Statement parsed = parse(sql, tokens, prepared);
+        if (parsed instanceof Select select && select.getWithItemsList() != null) {
+            for (var with : select.getWithItemsList()) {
+                String name = SqlNames.fold(with.getAlias().getName());
+                for (ShardedTable t : shardedTables(sql, tokens, new ArrayList<>())) {
+                    if (t.table().equals(name)) {
+                        throw new IllegalArgumentException("the statement defines a CTE named " + name
+                                + ", like the sharded table " + t.qualifiedName() + ": rename the CTE");
+                    }
+                }
+            }
+        }
+        if (parsed instanceof PlainSelect ps && !sql.contains("{{")) {
+            CrossShardQuery partial = new PartialAggregate(ps).plan();
+            if (partial != null) {
+                return partial;
+            }
+        }
+        return rows(sql, tokens, prepared, parsed);
+    }
+
+    /** The statement parsed with each placeholder marked, or null when it cannot be analysed faithfully. */
+    private static Statement parse(String sql, List<Token> tokens, boolean prepared) {
+        if (!SqlLexer.forParser(sql, tokens).equals(sql)) {
+            return null;
+        }
+        StringBuilder marked = new StringBuilder(sql.length() + 16);
+        int copied = 0;
+        int index = 0;
+        for (Token t : tokens) {
+            if (t.kind() == Kind.PARAMETER) {
+                if (!prepared) {
+                    return null;
+                }
+                marked.append(sql, copied, t.start()).append('?').append(MARK + ++index);
+                copied = t.end();
+            }
+        }
+        marked.append(sql, copied, sql.length());
+        try {
+            return CCJSqlParserUtil.parse(marked.toString());
+        } catch (Exception | StackOverflowError e) {
+            return null;
+        }
+    }
+
+    /** The rows plan: the original text, each sharded table replaced by a CTE of its rows from every shard. */
+    private CrossShardQuery rows(String sql, List<Token> tokens, boolean prepared, Statement parsed) {
+        List<int[]> qualified = new ArrayList<>();
+        Set<ShardedTable> tables = shardedTables(sql, tokens, qualified);
+        if (tables.isEmpty()) {
+            throw new IllegalArgumentException("the statement reads no sharded table");
+        }
+        StringBuilder text = new StringBuilder(sql.length());
+        int copied = 0;
+        int q = 0;
+        int parameters = 0;
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if (q < qualified.size() && qualified.get(q)[0] == i) {
+                text.append(sql, copied, t.start());
+                text.append(SqlLexer.identifier(sql, tokens.get(i + 2)).transform(CrossShardQuery::quote));
+                copied = tokens.get(i + 2).end();
+                i += 2;
+                q++;
+            } else if (t.kind() == Kind.PARAMETER) {
+                parameters++;
+                if (!prepared) {
+                    text.append(sql, copied, t.end()).append('?');
+                    copied = t.end();
+                }
+            }
+        }
+        text.append(sql, copied, sql.length());
+        String rewritten = text.toString().strip();
+        while (rewritten.endsWith(";")) {
+            rewritten = rewritten.substring(0, rewritten.length() - 1).strip();
+        }
+        String head = "WITH ";
+        String separator = " ";
+        List<Token> rewrittenTokens = SqlLexer.tokenize(rewritten);
+        if (!rewrittenTokens.isEmpty() && rewrittenTokens.get(0).is("WITH")) {
+            int after = rewrittenTokens.size() > 1 && rewrittenTokens.get(1).is("RECURSIVE") ? 2 : 1;
+            head = rewritten.substring(0, rewrittenTokens.get(after).start());
+            rewritten = rewritten.substring(rewrittenTokens.get(after).start());
+            separator = ", ";
+        }
+        int[] bodyParameters = new int[prepared ? parameters : 0];
+        for (int i = 0; i < bodyParameters.length; i++) {
+            bodyParameters[i] = i + 1;
+        }
+        String pushed = pushedWhere(parsed);
+        ShardedTable filtered = pushed == null
+                ? null
+                : sharded((Table) ((PlainSelect) parsed).getFromItem()).orElseThrow();
+        List<CrossShardQuery.Source> sources = new ArrayList<>();
+        List<String> described = new ArrayList<>();
+        for (ShardedTable t : tables) {
+            String shardSql =
+                    "SELECT * FROM " + CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table());
+            int[] shardParameters = new int[0];
+            boolean filter = t.equals(filtered);
+            if (filter) {
+                Marked where = unmark(pushed);
+                var alias = ((PlainSelect) parsed).getFromItem().getAlias();
+                shardSql += " AS " + (alias == null ? CrossShardQuery.quote(t.table()) : alias.getName());
+                shardSql += " WHERE " + where.text();
+                shardParameters = where.parameters();
+            }
+            sources.add(new CrossShardQuery.Source(CrossShardQuery.quote(t.table()), shardSql, shardParameters));
+            described.add(t.qualifiedName() + (filter ? " (WHERE pushed down)" : " (every row)"));
+        }
+        return new CrossShardQuery(
+                sources,
+                head,
+                separator,
+                rewritten,
+                bodyParameters,
+                false,
+                0,
+                "rows of " + String.join(", ", described));
+    }
+
+    /** The WHERE of a one-table SELECT without subqueries, to filter each shard's rows, or null. */
+    private String pushedWhere(Statement parsed) {
+        if (!(parsed instanceof PlainSelect ps)
+                || ps.getWhere() == null
+                || ps.getJoins() != null && !ps.getJoins().isEmpty()
+                || !(ps.getFromItem() instanceof Table table)
+                || sharded(table).isEmpty()
+                || ps.getWithItemsList() != null) {
+            return null;
+        }
+        String where = ps.getWhere().toString();
+        return SqlLexer.tokenize(where).stream().anyMatch(t -> t.is("SELECT")) ? null : where;
+    }
+
+    /** Every sharded table the tokens name; {@code qualified} gets the token index of each schema-qualified one. */
+    private Set<ShardedTable> shardedTables(String sql, List<Token> tokens, List<int[]> qualified) {
+        Set<ShardedTable> found = new LinkedHashSet<>();
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if (t.kind() != Kind.WORD && t.kind() != Kind.QUOTED_IDENTIFIER) {
+                continue;
+            }
+            boolean dotBefore = i > 0 && tokens.get(i - 1).text(sql).equals(".");
+            if (dotBefore) {
+                continue;
+            }
+            if (i + 2 < tokens.size() && tokens.get(i + 1).text(sql).equals(".")) {
+                Token name = tokens.get(i + 2);
+                Optional<ShardedTable> table =
+                        topology.shardedTable(SqlLexer.identifier(sql, t), SqlLexer.identifier(sql, name));
+                if (table.isPresent()) {
+                    found.add(table.get());
+                    qualified.add(new int[] {i});
+                }
+                continue;
+            }
+            topology.shardedTable(null, SqlLexer.identifier(sql, t)).ifPresent(found::add);
+        }
+        return found;
+    }
+
+    private Optional<ShardedTable> sharded(Table table) {
+        return topology.shardedTable(
+                table.getSchemaName() == null ? null : SqlNames.fold(table.getSchemaName()),
+                SqlNames.fold(table.getName()));
+    }
+
+    /** Deparsed text with its marked placeholders turned back into {@code ?}, and which parameter each is. */
+    record Marked(String text, int[] parameters) {}
+
+    static Marked unmark(String deparsed) {
+        Matcher m = MARKED.matcher(deparsed);
+        StringBuilder out = new StringBuilder(deparsed.length());
+        List<Integer> parameters = new ArrayList<>();
+        while (m.find()) {
+            parameters.add(Integer.parseInt(m.group(1)) - MARK);
+            m.appendReplacement(out, "?");
+        }
+        m.appendTail(out);
+        return new Marked(
+                out.toString(), parameters.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** The partial-aggregate plan of one SELECT block, or null when it does not have that shape. */
+    private final class PartialAggregate {
+        private final PlainSelect select;
+        private final Map<String, Integer> groups = new LinkedHashMap<>();
+        private final Map<String, Integer> partials = new LinkedHashMap<>();
+        private final List<String> partialExpressions = new ArrayList<>();
+        private boolean unsupported;
+        private boolean aggregates;
+
+        PartialAggregate(PlainSelect select) {
+            this.select = select;
+        }
+
+        CrossShardQuery plan() {
+            if (!(select.getFromItem() instanceof Table table)
+                    || sharded(table).isEmpty()
+                    || select.getJoins() != null && !select.getJoins().isEmpty()
+                    || select.getWithItemsList() != null
+                    || select.getDistinct() != null && select.getDistinct().getOnSelectItems() != null
+                    || select.getFetch() != null
+                    || select.getForUpdateTable() != null
+                    || select.getForMode() != null
+                    || select.getIntoTables() != null
+                    || select.getWindowDefinitions() != null
+                    || select.getQualify() != null
+                    || select.getGroupBy() != null
+                            && (select.getGroupBy().getGroupingSets() != null
+                                    && !select.getGroupBy().getGroupingSets().isEmpty())) {
+                return null;
+            }
+            if (select.getWhere() != null
+                    && SqlLexer.tokenize(select.getWhere().toString()).stream().anyMatch(t -> t.is("SELECT"))) {
+                return null;
+            }
+            List<Expression> groupBy = new ArrayList<>();
+            if (select.getGroupBy() != null) {
+                for (Object o : select.getGroupBy().getGroupByExpressionList()) {
+                    Expression e = groupExpression((Expression) o);
+                    if (e == null) {
+                        return null;
+                    }
+                    groupBy.add(e);
+                    groups.putIfAbsent(e.toString(), groups.size() + 1);
+                }
+            }
+            StringBuilder body = new StringBuilder("SELECT ");
+            if (select.getDistinct() != null) {
+                body.append("DISTINCT ");
+            }
+            List<SelectItem<?>> items = select.getSelectItems();
+            for (int i = 0; i < items.size(); i++) {
+                SelectItem<?> item = items.get(i);
+                if (item.getExpression() instanceof AllColumns || item.getExpression() instanceof AllTableColumns) {
+                    return null;
+                }
+                body.append(i == 0 ? "" : ", ").append(combined(item.getExpression()));
+                body.append(" AS {{label:").append(i).append("}}");
+            }
+            body.append(" FROM _sl_p");
+            if (!groups.isEmpty()) {
+                body.append(" GROUP BY ");
+                for (int g = 1; g <= groups.size(); g++) {
+                    body.append(g == 1 ? "" : ", ").append("_sl_p._sl_g").append(g);
+                }
+            }
+            if (select.getHaving() != null) {
+                body.append(" HAVING ").append(combined(select.getHaving()));
+            }
+            if (select.getOrderByElements() != null) {
+                body.append(" ORDER BY ");
+                List<OrderByElement> order = select.getOrderByElements();
+                for (int i = 0; i < order.size(); i++) {
+                    OrderByElement o = order.get(i);
+                    Expression e = o.getExpression();
+                    body.append(i == 0 ? "" : ", ");
+                    if (e instanceof LongValue
+                            || e instanceof Column c && c.getTable() == null && !groups.containsKey(c.toString())) {
+                        body.append(e);
+                    } else {
+                        body.append(combined(e));
+                    }
+                    body.append(o.isAsc() ? "" : " DESC");
+                    if (o.getNullOrdering() != null) {
+                        body.append(
+                                o.getNullOrdering() == OrderByElement.NullOrdering.NULLS_FIRST
+                                        ? " NULLS FIRST"
+                                        : " NULLS LAST");
+                    }
+                }
+            }
+            if (select.getLimit() != null) {
+                if (select.getLimit().getOffset() != null) {
+                    return null;
+                }
+                body.append(" LIMIT ")
+                        .append(
+                                select.getLimit().getRowCount() == null
+                                        ? "ALL"
+                                        : select.getLimit().getRowCount());
+            }
+            if (select.getOffset() != null) {
+                body.append(" OFFSET ").append(select.getOffset().getOffset());
+            }
+            if (unsupported || !aggregates && groups.isEmpty() || !onlyPartials(body.toString())) {
+                return null;
+            }
+            StringBuilder shard = new StringBuilder("SELECT ");
+            int column = 0;
+            for (Expression g : groupBy) {
+                shard.append(column++ == 0 ? "" : ", ")
+                        .append(g)
+                        .append(" AS _sl_g")
+                        .append(groups.get(g.toString()));
+            }
+            for (int p = 0; p < partialExpressions.size(); p++) {
+                shard.append(column++ == 0 ? "" : ", ")
+                        .append(partialExpressions.get(p))
+                        .append(" AS _sl_a")
+                        .append(p + 1);
+            }
+            shard.append(" FROM ").append(select.getFromItem());
+            if (select.getWhere() != null) {
+                shard.append(" WHERE ").append(select.getWhere());
+            }
+            if (!groupBy.isEmpty()) {
+                shard.append(" GROUP BY ");
+                for (int g = 0; g < groupBy.size(); g++) {
+                    shard.append(g == 0 ? "" : ", ").append(groupBy.get(g));
+                }
+            }
+            Marked shardSql = unmark(shard.toString());
+            Marked finalSql = unmark(body.toString());
+            String name = sharded(table).orElseThrow().qualifiedName();
+            return new CrossShardQuery(
+                    List.of(new CrossShardQuery.Source("_sl_p", shardSql.text(), shardSql.parameters())),
+                    "WITH ",
+                    " ",
+                    finalSql.text(),
+                    finalSql.parameters(),
+                    true,
+                    items.size(),
+                    "partial aggregates of " + name + " (" + partialExpressions.size() + " per group, " + groups.size()
+                            + " group column(s))");
+        }
+
+        /**
+         * Whether the final query reads nothing but the partial rows: every name in it is a partial column, a
+         * function, a keyword, an alias or a type. A column of the table left in it (an expression the rewrite
+         * did not reach) sends the statement to the rows plan.
+         */
+        private static boolean onlyPartials(String marked) {
+            String body = marked.replaceAll("\\{\\{label:\\d+}}", "\"l\"").replaceAll("\\{\\{sum:(\\w+)}}", "sum($1)");
+            List<Token> tokens = SqlLexer.tokenize(body);
+            for (int i = 0; i < tokens.size(); i++) {
+                Token t = tokens.get(i);
+                if (t.kind() != Kind.WORD && t.kind() != Kind.QUOTED_IDENTIFIER) {
+                    continue;
+                }
+                String text = t.text(body).toLowerCase(Locale.ROOT);
+                String before = i == 0 ? "" : tokens.get(i - 1).text(body);
+                boolean call =
+                        i + 1 < tokens.size() && tokens.get(i + 1).text(body).equals("(");
+                if (!text.startsWith("_sl_")
+                        && !call
+                        && !before.equalsIgnoreCase("AS")
+                        && !before.equals("::")
+                        && !(t.kind() == Kind.WORD && KEYWORDS.contains(t.upper()))) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /** A GROUP BY item as an expression: ordinals resolved; null when a name could be an output alias. */
+        private Expression groupExpression(Expression e) {
+            if (e instanceof LongValue ordinal) {
+                long n = ordinal.getValue();
+                return n >= 1 && n <= select.getSelectItems().size()
+                        ? select.getSelectItems().get((int) n - 1).getExpression()
+                        : null;
+            }
+            if (e instanceof Column c && c.getTable() == null) {
+                for (SelectItem<?> item : select.getSelectItems()) {
+                    if (item.getAlias() != null
+                            && SqlNames.fold(item.getAlias().getName()).equals(SqlNames.fold(c.getColumnName()))
+                            && !item.getExpression().toString().equals(c.toString())) {
+                        return null;
+                    }
+                }
+            }
+            return e;
+        }
+
+        /** {@code e} over the partial rows: group expressions become their columns, aggregates their combination. */
+        private String combined(Expression e) {
+            StringBuilder out = new StringBuilder();
+            ExpressionDeParser deparser = new ExpressionDeParser() {
+                @Override
+                public <S> StringBuilder visit(Column column, S context) {
+                    if (!group(column)) {
+                        unsupported = true;
+                        getBuilder().append(column);
+                    }
+                    return getBuilder();
+                }
+
+                @Override
+                public <S> StringBuilder visit(CastExpression cast, S context) {
+                    return group(cast) ? getBuilder() : super.visit(cast, context);
+                }
+
+                @Override
+                public <S> StringBuilder visit(Function function, S context) {
+                    if (group(function)) {
+                        return getBuilder();
+                    }
+                    String name = function.getName().toLowerCase(Locale.ROOT);
+                    if (AGGREGATES.contains(name)) {
+                        getBuilder().append(aggregate(function, name));
+                        return getBuilder();
+                    }
+                    if (!SCALARS.contains(name) || function.getMultipartName().size() > 1) {
+                        unsupported = true;
+                    }
+                    return super.visit(function, context);
+                }
+
+                @Override
+                public <S> StringBuilder visit(AnalyticExpression analytic, S context) {
+                    unsupported = true;
+                    return getBuilder().append(analytic);
+                }
+
+                @Override
+                public <S> StringBuilder visit(ParenthesedSelect subquery, S context) {
+                    unsupported = true;
+                    return getBuilder().append(subquery);
+                }
+
+                @Override
+                public <S> StringBuilder visit(Select subquery, S context) {
+                    unsupported = true;
+                    return getBuilder().append(subquery);
+                }
+
+                private boolean group(Expression x) {
+                    Integer g = groups.get(x.toString());
+                    if (g != null) {
+                        getBuilder().append("_sl_p._sl_g").append(g);
+                    }
+                    return g != null;
+                }
+            };
+            deparser.setBuilder(out);
+            e.accept(deparser, null);
+            return out.toString();
+        }
+
+        /** The combination of an aggregate's partial values; registers the partials the shards compute. */
+        private String aggregate(Function f, String name) {
+            aggregates = true;
+            boolean star = f.isAllColumns();
+            var args = f.getParameters();
+            int count = args == null ? 0 : args.size();
+            if (f.isDistinct()
+                    || f.isUnique()
+                    || f.getOrderByElements() != null
+                    || f.getMultipartName().size() > 1
+                    || f.getKeep() != null
+                    || (star ? !name.equals("count") : count != 1)) {
+                unsupported = true;
+                return f.toString();
+            }
+            String arg = star ? "*" : args.get(0).toString();
+            if (SqlLexer.tokenize(arg).stream().anyMatch(t -> t.is("SELECT"))) {
+                unsupported = true;
+            }
+            return switch (name) {
+                case "count" -> "CAST(sum(" + partial("count(" + arg + ")") + ") AS int8)";
+                case "sum" -> "{{sum:" + partial("sum(" + arg + ")").substring(6) + "}}";
+                case "avg" ->
+                    "(sum(" + partial("sum(" + arg + ")") + ") / NULLIF(sum(" + partial("count(" + arg + ")")
+                            + "), 0))";
+                default -> name + "(" + partial(name + "(" + arg + ")") + ")";
+            };
+        }
+
+        private String partial(String expression) {
+            Integer n = partials.get(expression);
+            if (n == null) {
+                partialExpressions.add(expression);
+                n = partialExpressions.size();
+                partials.put(expression, n);
+            }
+            return "_sl_p._sl_a" + n;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package io.shardline.router.sql;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * How a read that no single shard can answer is run: each {@link Source} query runs on every shard, its rows
+ * (from all shards) become a common table expression of the final query, and the final query runs on one
+ * PostgreSQL node, which computes the answer with PostgreSQL's own semantics.
+ *
+ * <p>The final text is {@code head + <one CTE per source, comma separated> + separator + body}.
+ *
+ * @param sources what each shard runs, one CTE each
+ * @param head {@code WITH } or {@code WITH RECURSIVE }
+ * @param separator {@code ", "} when the statement had CTEs of its own (they follow ours), else {@code " "}
+ * @param body the rest of the final query; for {@link #partial} queries it holds {@code {{sum:_sl_aN}}} and
+ *     {@code {{label:N}}} marks filled in at run time (see {@link #finalBody})
+ * @param bodyParameters the statement's parameter (1-based) behind each {@code ?} of {@link #body}, in order
+ * @param partial whether the shards compute partial aggregates (one source, {@code _sl_p}) rather than ship rows
+ * @param labelCount the number of {@code {{label:N}}} marks (the statement's select items)
+ * @param description what the shards compute, for EXPLAIN ROUTE and errors
+ */
+public record CrossShardQuery(
+        List<Source> sources,
+        String head,
+        String separator,
+        String body,
+        int[] bodyParameters,
+        boolean partial,
+        int labelCount,
+        String description) {
+
+    /**
+     * One query run on every shard.
+     *
+     * @param cteName the CTE its rows become, an SQL identifier as written in the final query
+     * @param sql the query each shard runs
+     * @param parameters the statement's parameter (1-based) behind each {@code ?} of {@link #sql}, in order
+     */
+    public record Source(String cteName, String sql, int[] parameters) {}
+
+    public CrossShardQuery {
+        sources = List.copyOf(sources);
+    }
+
+    /**
+     * The body with its run-time marks filled: a partial sum of {@code int8} (the sum of int2/int4 values) is
+     * cast back to {@code int8}, as PostgreSQL's own {@code sum(int)} returns; each select item takes the label
+     * PostgreSQL gives the original statement's column.
+     *
+     * @param types the type name of each column of the partial rows, by column name
+     * @param labels the original statement's column labels, in order
+     */
+    public String finalBody(Map<String, String> types, List<String> labels) {
+        if (!partial) {
+            return body;
+        }
+        StringBuilder out = new StringBuilder(body.length() + 64);
+        int i = 0;
+        while (i < body.length()) {
+            int mark = body.indexOf("{{", i);
+            if (mark < 0) {
+                out.append(body, i, body.length());
+                break;
+            }
+            int end = body.indexOf("}}", mark);
+            out.append(body, i, mark);
+            String[] parts = body.substring(mark + 2, end).split(":", 2);
+            if (parts[0].equals("sum")) {
+                String column = "_sl_p." + parts[1];
+                out.append(
+                        "int8".equals(types.get(parts[1]))
+                                ? "CAST(sum(" + column + ") AS int8)"
+                                : "sum(" + column + ")");
+            } else {
+                out.append(quote(labels.get(Integer.parseInt(parts[1]))));
+            }
+            i = end + 2;
+        }
+        return out.toString();
+    }
+
+    /** {@code name} as a quoted SQL identifier. */
+    public static String quote(String name) {
+        return '"' + name.replace("\"", "\"\"") + '"';
+    }
+}

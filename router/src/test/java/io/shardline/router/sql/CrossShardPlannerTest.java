@@ -1,0 +1,106 @@
+package io.shardline.router.sql;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class CrossShardPlannerTest {
+    private final CrossShardPlanner planner = new CrossShardPlanner(StatementAnalyzerTest.TOPOLOGY);
+
+    @Test
+    void groupedAggregatesArePartialOnEachShardAndCombinedOnce() {
+        CrossShardQuery q = planner.plan(
+                "SELECT status, count(*), sum(score), avg(score) AS mean, max(name) FROM users WHERE score > ?"
+                        + " GROUP BY status HAVING count(*) > ? ORDER BY 2 DESC LIMIT ?",
+                true);
+        assertThat(q.partial()).isTrue();
+        CrossShardQuery.Source shard = q.sources().get(0);
+        assertThat(shard.sql())
+                .isEqualTo(
+                        "SELECT status AS _sl_g1, count(*) AS _sl_a1, sum(score) AS _sl_a2, count(score) AS _sl_a3, max(name) AS _sl_a4"
+                                + " FROM users WHERE score > ? GROUP BY status");
+        assertThat(shard.parameters()).containsExactly(1);
+        assertThat(q.finalBody(Map.of("_sl_a2", "int8"), List.of("status", "count", "sum", "mean", "max")))
+                .isEqualTo("SELECT _sl_p._sl_g1 AS \"status\", CAST(sum(_sl_p._sl_a1) AS int8) AS \"count\","
+                        + " CAST(sum(_sl_p._sl_a2) AS int8) AS \"sum\", (sum(_sl_p._sl_a2) / NULLIF(sum(_sl_p._sl_a3), 0)) AS"
+                        + " \"mean\", max(_sl_p._sl_a4) AS \"max\" FROM _sl_p GROUP BY _sl_p._sl_g1"
+                        + " HAVING CAST(sum(_sl_p._sl_a1) AS int8) > ? ORDER BY 2 DESC LIMIT ?");
+        assertThat(q.bodyParameters()).containsExactly(2, 3);
+    }
+
+    @Test
+    void aSumOfBigintStaysNumeric() {
+        CrossShardQuery q = planner.plan("SELECT sum(user_id) FROM users", true);
+        assertThat(q.finalBody(Map.of("_sl_a1", "numeric"), List.of("sum")))
+                .isEqualTo("SELECT sum(_sl_p._sl_a1) AS \"sum\" FROM _sl_p");
+    }
+
+    @Test
+    void whatPartialAggregatesCannotComputeShipsRowsWithTheWherePushedDown() {
+        for (String sql : List.of(
+                "SELECT count(DISTINCT status) FROM users u WHERE u.score > ?",
+                "SELECT string_agg(name, ',' ORDER BY name) FROM users u WHERE u.score > ?",
+                "SELECT name, rank() OVER (ORDER BY score) FROM users u WHERE u.score > ?",
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY score) FROM users u WHERE u.score > ?",
+                "SELECT count(*) FILTER (WHERE name LIKE 'a%') FROM users u WHERE u.score > ?",
+                "SELECT status, stddev(score) FROM users u WHERE u.score > ? GROUP BY status")) {
+            CrossShardQuery q = planner.plan(sql, true);
+            assertThat(q.partial()).as(sql).isFalse();
+            assertThat(q.sources()).hasSize(1);
+            assertThat(q.sources().get(0).sql())
+                    .as(sql)
+                    .isEqualTo("SELECT * FROM \"public\".\"users\" AS u WHERE u.score > ?");
+            assertThat(q.body()).as(sql).isEqualTo(sql);
+            assertThat(q.bodyParameters()).containsExactly(1);
+        }
+    }
+
+    @Test
+    void joinsReadEveryShardedTableWholeAndKeepTheText() {
+        CrossShardQuery q = planner.plan(
+                "WITH big AS (SELECT * FROM public.orders WHERE amount > 10) SELECT u.name, count(*) FROM users u"
+                        + " JOIN big ON big.user_id = u.user_id GROUP BY u.name",
+                true);
+        assertThat(q.sources()).extracting(CrossShardQuery.Source::cteName).containsExactly("\"orders\"", "\"users\"");
+        assertThat(q.head()).isEqualTo("WITH ");
+        assertThat(q.separator()).isEqualTo(", ");
+        assertThat(q.body()).startsWith("big AS (SELECT * FROM \"orders\" WHERE amount > 10)");
+    }
+
+    @Test
+    void aQuestionMarkOfAPlainStatementIsTheJsonbOperator() {
+        CrossShardQuery q = planner.plan("SELECT count(*) FROM users WHERE doc ? 'vip'", false);
+        assertThat(q.partial()).isFalse();
+        assertThat(q.body()).isEqualTo("SELECT count(*) FROM users WHERE doc ?? 'vip'");
+        assertThat(q.sources().get(0).sql()).isEqualTo("SELECT * FROM \"public\".\"users\"");
+    }
+
+    @Test
+    void aCteNamedLikeAShardedTableIsRefused() {
+        assertThatThrownBy(() -> planner.plan("WITH users AS (SELECT 1) SELECT * FROM users, orders", true))
+                .hasMessageContaining("CTE named users");
+    }
+
+    @Test
+    void onlyTheTableOfTheWhereIsFiltered() {
+        CrossShardQuery q = planner.plan(
+                "SELECT user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) FROM users u"
+                        + " WHERE score > 95",
+                true);
+        assertThat(q.sources())
+                .extracting(CrossShardQuery.Source::sql)
+                .containsExactlyInAnyOrder(
+                        "SELECT * FROM \"public\".\"orders\"",
+                        "SELECT * FROM \"public\".\"users\" AS u WHERE score > 95");
+    }
+
+    @Test
+    void anExpressionTheRewriteCannotReachShipsRows() {
+        CrossShardQuery q = planner.plan("SELECT doc->>'level', count(*) FROM users GROUP BY doc->>'level'", true);
+        assertThat(q.partial()).isFalse();
+        assertThat(q.sources().get(0).sql()).isEqualTo("SELECT * FROM \"public\".\"users\"");
+    }
+}
