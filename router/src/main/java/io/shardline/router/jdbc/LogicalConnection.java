@@ -207,6 +207,11 @@ public final class LogicalConnection implements ShardlineConnection {
             case REFUSED:
                 throw new SQLException(
                         "Shardline cannot route this statement: " + plan.refusal(), SqlStates.FEATURE_NOT_SUPPORTED);
+            case CROSS_SHARD:
+                throw new SQLException(
+                        "this read needs every shard (" + plan.refusal() + "): run it with execute or executeQuery,"
+                                + " not in a batch",
+                        SqlStates.FEATURE_NOT_SUPPORTED);
             default:
                 throw new IllegalStateException("not a single-node plan: " + plan.target());
         }

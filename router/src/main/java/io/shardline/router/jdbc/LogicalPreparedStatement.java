@@ -281,7 +281,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     /** A physical statement to describe the SQL: the routed one if it can be routed now, else the home primary's. */
     private PreparedStatement metadataStatement() throws SQLException {
         checkOpen();
-        if (current instanceof PreparedStatement ps) {
+        if (current instanceof PreparedStatement ps && !isCrossShard(ps)) {
             return ps;
         }
         var r = connection.routing();

@@ -188,6 +188,11 @@ class LogicalStatement implements Statement {
         return driver.of(crossShardStatement);
     }
 
+    /** Whether {@code s} is the final query of a cross-shard read (its parameters are not the statement's). */
+    final boolean isCrossShard(Statement s) {
+        return s != null && s == crossShardStatement;
+    }
+
     private void closeCrossShardStatement() throws SQLException {
         if (crossShardStatement != null) {
             Statement s = crossShardStatement;

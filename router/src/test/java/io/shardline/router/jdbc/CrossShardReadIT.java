@@ -98,6 +98,20 @@ class CrossShardReadIT {
     }
 
     @Test
+    void preparedReadsDescribeTheStatementNotTheFinalQuery() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT grp, max(price) FROM items WHERE price < ? GROUP BY grp" + " ORDER BY grp")) {
+            ps.setInt(1, 10);
+            assertThat(rows(ps.executeQuery())).containsExactly("0|8", "1|9", "2|6", "3|7");
+            assertThat(ps.getParameterMetaData().getParameterCount()).isEqualTo(1);
+            assertThat(ps.getMetaData().getColumnLabel(2)).isEqualTo("max");
+            ps.setInt(1, 3);
+            assertThat(rows(ps.executeQuery())).containsExactly("1|1", "2|2");
+        }
+    }
+
+    @Test
     void aTransactionReadsItsOwnWriteAcrossShards() throws SQLException {
         try (Connection c = DriverManager.getConnection(url)) {
             c.setAutoCommit(false);
