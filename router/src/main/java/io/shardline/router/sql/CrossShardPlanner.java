@@ -76,6 +76,13 @@ public final class CrossShardPlanner {
             "date_trunc",
             "to_char");
 
+    /**
+     * Functions whose every call differs: a WHERE calling one is not pushed to the shards, where it would be
+     * evaluated once more than the statement says (the final query evaluates it again).
+     */
+    private static final Set<String> VOLATILE =
+            Set.of("RANDOM", "NEXTVAL", "SETVAL", "CLOCK_TIMESTAMP", "GEN_RANDOM_UUID", "TIMEOFDAY", "TXID_CURRENT");
+
     /** Words the final query of a partial plan may hold besides names of partial columns and functions. */
     private static final Set<String> KEYWORDS = Set.of(
             "SELECT",
@@ -260,7 +267,10 @@ public final class CrossShardPlanner {
             return null;
         }
         String where = ps.getWhere().toString();
-        return SqlLexer.tokenize(where).stream().anyMatch(t -> t.is("SELECT")) ? null : where;
+        return SqlLexer.tokenize(where).stream()
+                        .anyMatch(t -> t.is("SELECT") || t.upper() != null && VOLATILE.contains(t.upper()))
+                ? null
+                : where;
     }
 
     /** Every sharded table the tokens name; {@code qualified} gets the token index of each schema-qualified one. */

@@ -103,4 +103,10 @@ class CrossShardPlannerTest {
         assertThat(q.partial()).isFalse();
         assertThat(q.sources().get(0).sql()).isEqualTo("SELECT * FROM \"public\".\"users\"");
     }
+
+    @Test
+    void aWhereWithAVolatileFunctionIsNotEvaluatedTwice() {
+        CrossShardQuery q = planner.plan("SELECT name FROM users WHERE random() < 0.5", true);
+        assertThat(q.sources().get(0).sql()).isEqualTo("SELECT * FROM \"public\".\"users\"");
+    }
 }
