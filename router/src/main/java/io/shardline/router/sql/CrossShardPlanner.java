@@ -425,7 +425,13 @@ public final class CrossShardPlanner {
             if (select.getOffset() != null) {
                 body.append(" OFFSET ").append(select.getOffset().getOffset());
             }
-            if (unsupported || !aggregates && groups.isEmpty() || !onlyPartials(body.toString())) {
+            Set<String> aliases = new java.util.HashSet<>();
+            for (SelectItem<?> item : items) {
+                if (item.getAlias() != null) {
+                    aliases.add(SqlNames.fold(item.getAlias().getName()));
+                }
+            }
+            if (unsupported || !aggregates && groups.isEmpty() || !onlyPartials(body.toString(), aliases)) {
                 return null;
             }
             StringBuilder shard = new StringBuilder("SELECT ");
@@ -469,10 +475,10 @@ public final class CrossShardPlanner {
 
         /**
          * Whether the final query reads nothing but the partial rows: every name in it is a partial column, a
-         * function, a keyword, an alias or a type. A column of the table left in it (an expression the rewrite
+         * function, a keyword, an alias (also an output column named in ORDER BY) or a type. A column of the table left in it (an expression the rewrite
          * did not reach) sends the statement to the rows plan.
          */
-        private static boolean onlyPartials(String marked) {
+        private static boolean onlyPartials(String marked, Set<String> aliases) {
             String body = marked.replaceAll("\\{\\{label:\\d+}}", "\"l\"").replaceAll("\\{\\{sum:(\\w+)}}", "sum($1)");
             List<Token> tokens = SqlLexer.tokenize(body);
             for (int i = 0; i < tokens.size(); i++) {
@@ -486,6 +492,7 @@ public final class CrossShardPlanner {
                         i + 1 < tokens.size() && tokens.get(i + 1).text(body).equals("(");
                 if (!text.startsWith("_sl_")
                         && !call
+                        && !aliases.contains(SqlLexer.identifier(body, t))
                         && !before.equalsIgnoreCase("AS")
                         && !before.equals("::")
                         && !(t.kind() == Kind.WORD && KEYWORDS.contains(t.upper()))) {

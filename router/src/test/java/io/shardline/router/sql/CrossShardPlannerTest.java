@@ -109,4 +109,12 @@ class CrossShardPlannerTest {
         CrossShardQuery q = planner.plan("SELECT name FROM users WHERE random() < 0.5", true);
         assertThat(q.sources().get(0).sql()).isEqualTo("SELECT * FROM \"public\".\"users\"");
     }
+
+    @Test
+    void orderByAnOutputAliasKeepsPartialAggregates() {
+        CrossShardQuery q = planner.plan(
+                "SELECT user_id, sum(score) AS total FROM users GROUP BY user_id ORDER BY total DESC LIMIT 5", true);
+        assertThat(q.partial()).isTrue();
+        assertThat(q.body()).endsWith("ORDER BY total DESC LIMIT 5");
+    }
 }
