@@ -464,19 +464,8 @@ public final class LogicalConnection implements ShardlineConnection {
                             + " on every shard in one transaction; otherwise add the key = ? (or IN (...)) to its WHERE",
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
-        if (pinned != null) {
-            throw new SQLException(
-                    "this connection is bound by forKey(...) to shard " + pinned.shard + ", but the statement has no"
-                            + " shard key and would run on every shard: call unbind() first",
-                    SqlStates.FEATURE_NOT_SUPPORTED);
-        }
-        String move = runtime.activeMove();
-        if (move != null) {
-            throw new SQLException(
-                    "shard move " + move + " is running: a write without the shard key would reach the moving rows on"
-                            + " two shards; run it when the move is done, or give it the key",
-                    SqlStates.MOVE_IN_PROGRESS);
-        }
+        requireEveryShard(
+                "the statement has no shard key and would run on every shard", "a write without the shard key");
         RoutingState r = runtime.routing();
         List<Physical> all = new ArrayList<>();
         for (int shard : r.shardIds()) {
@@ -504,19 +493,7 @@ public final class LogicalConnection implements ShardlineConnection {
     Map<Integer, Physical> crossShardSources() throws SQLException {
         checkOpen();
         checkTransactionNotLost();
-        if (pinned != null) {
-            throw new SQLException(
-                    "this connection is bound by forKey(...) to shard " + pinned.shard + ", but the read needs every"
-                            + " shard: call unbind() first",
-                    SqlStates.FEATURE_NOT_SUPPORTED);
-        }
-        String move = runtime.activeMove();
-        if (move != null) {
-            throw new SQLException(
-                    "shard move " + move + " is running: a read across shards would count the moving rows on two"
-                            + " shards; run it when the move is done, or give it the shard key",
-                    SqlStates.MOVE_IN_PROGRESS);
-        }
+        requireEveryShard("the read needs every shard", "a read across shards");
         RoutingState r = runtime.routing();
         boolean primary = readFromPrimary || !autoCommit;
         Map<Integer, Physical> sources = new LinkedHashMap<>();
@@ -533,6 +510,30 @@ public final class LogicalConnection implements ShardlineConnection {
             sources.put(shard, source);
         }
         return sources;
+    }
+
+    /**
+     * Checks that a statement may reach every shard now.
+     *
+     * @param why what the statement needs, for the forKey error
+     * @param what the statement, for the move error
+     * @throws SQLException 0A000 when the connection is bound by forKey; 55006 while a shard move runs (its rows are
+     *     on two shards until the cleanup)
+     */
+    private void requireEveryShard(String why, String what) throws SQLException {
+        if (pinned != null) {
+            throw new SQLException(
+                    "this connection is bound by forKey(...) to shard " + pinned.shard + ", but " + why
+                            + ": call unbind() first",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        String move = runtime.activeMove();
+        if (move != null) {
+            throw new SQLException(
+                    "shard move " + move + " is running: " + what + " would reach the moving rows on two shards; run"
+                            + " it when the move is done, or give it the shard key",
+                    SqlStates.MOVE_IN_PROGRESS);
+        }
     }
 
     /** Every primary, attached, for DDL on sharded tables. */
@@ -794,6 +795,14 @@ public final class LogicalConnection implements ShardlineConnection {
         Plan plan = r.plan(sql);
         Object[] params = new Object[parameters.length + 1];
         System.arraycopy(parameters, 0, params, 1, parameters.length);
+        if (r.readsEveryShard(plan, params)) {
+            return explainCrossShard(
+                    r,
+                    sql,
+                    plan.target() == Plan.Target.CROSS_SHARD
+                            ? plan.refusal()
+                            : "its shard key values map to several shards");
+        }
         switch (plan.target()) {
             case REFUSED:
                 return List.of(new RouteExplanation(-1, null, null, "refused (0A000): " + plan.refusal()));
@@ -819,14 +828,7 @@ public final class LogicalConnection implements ShardlineConnection {
             }
             case DRIVER:
                 return List.of(new RouteExplanation(-1, null, null, "handled by the driver: " + plan.command()));
-            case CROSS_SHARD:
-                return explainCrossShard(r, sql, plan.refusal());
             default: {
-                if (plan.target() == Plan.Target.KEYED
-                        && plan.kind() == StatementKind.READ
-                        && r.spansShards(plan, params)) {
-                    return explainCrossShard(r, sql, "its shard key values map to several shards");
-                }
                 int shard = plan.target() == Plan.Target.KEYED ? r.shardFor(plan, params) : r.homeShard();
                 boolean primary = plan.kind() != StatementKind.READ || readFromPrimary || (!autoCommit && !readOnly);
                 long written = causalToken.lsn(shard);

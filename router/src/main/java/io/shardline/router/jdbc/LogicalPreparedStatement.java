@@ -2,7 +2,6 @@ package io.shardline.router.jdbc;
 
 import io.shardline.router.SqlStates;
 import io.shardline.router.sql.Plan;
-import io.shardline.router.sql.StatementKind;
 import java.io.InputStream;
 import java.io.Reader;
 import java.math.BigDecimal;
@@ -65,6 +64,9 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     private <T> T routedPrepared(Op<T> op, DriverResult<T> driver) throws SQLException {
         checkOpen();
         driverUpdateCount = -1;
+        if (connection.routing().readsEveryShard(plan, values)) {
+            return crossShard(sql, true, this::bindAt, driver);
+        }
         switch (plan.target()) {
             case DRIVER: {
                 if (plan.parameterCount() > 0) {
@@ -79,8 +81,6 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 });
             case EVERY_SHARD:
                 return onEveryShard(plan, p -> execute(p, op));
-            case CROSS_SHARD:
-                return crossShard(sql, true, this::bindAt, driver);
             case BOUND: {
                 Physical p = connection.boundTarget(plan, sql);
                 if (p == null) {
@@ -91,11 +91,6 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 return execute(p, op);
             }
             default: {
-                if (plan.target() == Plan.Target.KEYED
-                        && plan.kind() == StatementKind.READ
-                        && connection.routing().spansShards(plan, values)) {
-                    return crossShard(sql, true, this::bindAt, driver);
-                }
                 Physical p = connection.target(plan, values);
                 try {
                     return execute(p, op);

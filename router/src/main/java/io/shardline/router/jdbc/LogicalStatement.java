@@ -55,6 +55,9 @@ class LogicalStatement implements Statement {
         requireSql(sql);
         driverUpdateCount = -1;
         Plan plan = connection.routing().plan(sql);
+        if (connection.routing().readsEveryShard(plan, null)) {
+            return crossShard(sql, false, (ps, index, original) -> {}, driver);
+        }
         switch (plan.target()) {
             case DRIVER: {
                 Statement s = connection.handle(plan, sql);
@@ -79,14 +82,7 @@ class LogicalStatement implements Statement {
                 return onAllPrimaries(plan.kind(), op);
             case EVERY_SHARD:
                 return onEveryShard(plan, p -> run(p, plan.kind(), op));
-            case CROSS_SHARD:
-                return crossShard(sql, false, (ps, index, original) -> {}, driver);
             default: {
-                if (plan.target() == Plan.Target.KEYED
-                        && plan.kind() == StatementKind.READ
-                        && connection.routing().spansShards(plan, null)) {
-                    return crossShard(sql, false, (ps, index, original) -> {}, driver);
-                }
                 Physical p = connection.target(plan, null);
                 try {
                     return run(p, plan.kind(), op);

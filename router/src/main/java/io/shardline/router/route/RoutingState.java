@@ -7,6 +7,7 @@ import io.shardline.router.sql.KeyGroup;
 import io.shardline.router.sql.KeySource;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementAnalyzer;
+import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
 import io.shardline.topology.Shard;
@@ -31,6 +32,9 @@ import java.util.function.LongPredicate;
 public final class RoutingState {
     private final TopologySnapshot snapshot;
     private final StatementAnalyzer analyzer;
+    /** What {@link #keyedShard} returns for key values on several shards. */
+    private static final int SPANS = -2;
+
     private final Map<String, Plan> plans = new ConcurrentHashMap<>();
     private final Map<String, CrossShardQuery> crossShardPlans = new ConcurrentHashMap<>();
     private final CrossShardPlanner crossShardPlanner;
@@ -113,18 +117,22 @@ public final class RoutingState {
         crossShardLabels.put(sql, List.copyOf(labels));
     }
 
-    /** Whether the key values of a {@link Plan.Target#KEYED KEYED} read map to more than one shard. */
-    public boolean spansShards(Plan plan, Object[] parameters) {
+    /**
+     * Whether {@code plan} is a read that needs every shard: {@link Plan.Target#CROSS_SHARD}, or a keyed read whose
+     * key values (with these parameters) map to more than one shard.
+     *
+     * @throws SQLException 22P02 when a value cannot be a key
+     */
+    public boolean readsEveryShard(Plan plan, Object[] parameters) throws SQLException {
+        if (plan.target() == Plan.Target.CROSS_SHARD) {
+            return true;
+        }
+        if (plan.target() != Plan.Target.KEYED || plan.kind() != StatementKind.READ) {
+            return false;
+        }
         List<KeyGroup> groups = plan.keyGroups();
-        if (groups.size() == 1 && groups.get(0).sources().size() == 1) {
-            return false;
-        }
-        try {
-            shardFor(plan, parameters);
-            return false;
-        } catch (SQLException e) {
-            return SqlStates.FEATURE_NOT_SUPPORTED.equals(e.getSQLState());
-        }
+        return (groups.size() > 1 || groups.get(0).sources().size() > 1)
+                && keyedShard(plan, parameters, false) == SPANS;
     }
 
     /**
@@ -135,6 +143,11 @@ public final class RoutingState {
      * @throws SQLException 0A000 when the keys map to different shards, 22P02 when a value cannot be a key
      */
     public int shardFor(Plan plan, Object[] parameters) throws SQLException {
+        return keyedShard(plan, parameters, true);
+    }
+
+    /** The shard of a keyed plan; {@link #SPANS} (or 0A000 when {@code failOnSpan}) when its keys map to several. */
+    private int keyedShard(Plan plan, Object[] parameters, boolean failOnSpan) throws SQLException {
         int shard = -1;
         List<KeyGroup> groups = plan.keyGroups();
         for (int g = 0; g < groups.size(); g++) {
@@ -148,6 +161,9 @@ public final class RoutingState {
                 }
                 int next = snapshot.ring().shardFor(hash(table, value));
                 if (shard >= 0 && next != shard) {
+                    if (!failOnSpan) {
+                        return SPANS;
+                    }
                     throw new SQLException(
                             "the shard key values of " + table.qualifiedName() + " (" + table.keyColumn() + ") map to"
                                     + " shards " + shard + " and " + next + ": a write must stay on one shard",

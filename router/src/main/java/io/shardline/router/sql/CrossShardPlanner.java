@@ -135,9 +135,10 @@ public final class CrossShardPlanner {
         List<Token> tokens = SqlLexer.tokenize(sql);
         Statement parsed = parse(sql, tokens, prepared);
         if (parsed instanceof Select select && select.getWithItemsList() != null) {
+            Set<ShardedTable> read = shardedTables(sql, tokens, new ArrayList<>());
             for (var with : select.getWithItemsList()) {
                 String name = SqlNames.fold(with.getAlias().getName());
-                for (ShardedTable t : shardedTables(sql, tokens, new ArrayList<>())) {
+                for (ShardedTable t : read) {
                     if (t.table().equals(name)) {
                         throw new IllegalArgumentException("the statement defines a CTE named " + name
                                 + ", like the sharded table " + t.qualifiedName() + ": rename the CTE");
