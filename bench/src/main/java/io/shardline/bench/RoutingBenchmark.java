@@ -1,6 +1,11 @@
 package io.shardline.bench;
 
+import io.shardline.router.route.Moves;
 import io.shardline.router.route.ReplicaChooser;
+import io.shardline.router.route.ReplicaHealth;
+import io.shardline.router.route.Route;
+import io.shardline.router.route.RouteContext;
+import io.shardline.router.route.Router;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
 import io.shardline.topology.ClusterTopology;
@@ -57,7 +62,7 @@ public class RoutingBenchmark {
         }
 
         @Override
-        public boolean wasEligible(Node replica) {
+        public boolean wasEligible(Node replica, long boundMs) {
             return true;
         }
 
@@ -79,6 +84,7 @@ public class RoutingBenchmark {
 
     private RoutingState routing;
     private LagSnapshot lag;
+    private Router router;
     private Object[][] parameters;
     private int next;
 
@@ -120,7 +126,63 @@ public class RoutingBenchmark {
             }
         }
         lag = new LagSnapshot(reports);
+
+        ReplicaHealth health = new ReplicaHealth(Map.of(), Long.MAX_VALUE, n -> true, routing::allReplicas, "bench");
+        router = new Router(health, () -> lag, Moves.NONE, 0, true, false);
     }
+
+    /** An autocommit session reading with a 1000 ms bound and no writes of its own. */
+    static final RouteContext AUTOCOMMIT = new RouteContext() {
+        @Override
+        public boolean autoCommit() {
+            return true;
+        }
+
+        @Override
+        public boolean readOnly() {
+            return false;
+        }
+
+        @Override
+        public boolean readFromPrimary() {
+            return false;
+        }
+
+        @Override
+        public long maxStalenessMs() {
+            return 1000;
+        }
+
+        @Override
+        public long writtenLsn(int shard) {
+            return 0;
+        }
+
+        @Override
+        public int pinnedShard() {
+            return -1;
+        }
+
+        @Override
+        public Node pinnedNode() {
+            return null;
+        }
+
+        @Override
+        public int transactionShard() {
+            return -1;
+        }
+
+        @Override
+        public Node participant(int shard) {
+            return null;
+        }
+
+        @Override
+        public boolean transactionBound() {
+            return false;
+        }
+    };
 
     private static Shard shard(int id) {
         return new Shard(
@@ -135,7 +197,17 @@ public class RoutingBenchmark {
     @Benchmark
     public int routeKeyedStatement() throws SQLException {
         Plan plan = routing.plan(SQL);
-        return routing.shardFor(plan, parameters[next++ & 1023]);
+        return routing.keyedShard(plan, parameters[next++ & 1023]);
+    }
+
+    /**
+     * The driver's whole routing decision for a keyed read, as execution and explainRoute take it: plan cache hit,
+     * hash, ring, the read policy and the lag-aware choice with the driver's own replica health (breakers, dead band
+     * per bound, requests in flight), and the {@link Route} value.
+     */
+    @Benchmark
+    public Route routeKeyedReadThroughTheRouter() throws SQLException {
+        return router.route(routing, routing.plan(SQL), parameters[next++ & 1023], AUTOCOMMIT);
     }
 
     /** Cache hit, hash, ring, lag-aware replica choice: what the driver adds to a keyed read. */
@@ -143,7 +215,7 @@ public class RoutingBenchmark {
     public Node routeKeyedRead() throws SQLException {
         Plan plan = routing.plan(SQL);
         Object[] params = parameters[next++ & 1023];
-        int shard = routing.shardFor(plan, params);
+        int shard = routing.keyedShard(plan, params);
         ThreadLocalRandom random = ThreadLocalRandom.current();
         return ReplicaChooser.choose(
                 routing.replicas(shard),

@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.state.ConnectionStateListener;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
@@ -52,6 +53,7 @@ public final class Rebalancer implements Closeable {
         return t;
     });
     private volatile boolean connected = true;
+    private final ConnectionStateListener stateListener = (c, s) -> connected = s.isConnected();
 
     public Rebalancer(CuratorFramework client, String cluster, RunnerFactory runners) {
         this.client = client;
@@ -105,7 +107,7 @@ public final class Rebalancer implements Closeable {
         if (!state.compareAndSet(State.LATENT, State.STARTED)) {
             throw new IllegalStateException("already started");
         }
-        client.getConnectionStateListenable().addListener((c, s) -> connected = s.isConnected());
+        client.getConnectionStateListenable().addListener(stateListener);
         latch.start();
         loop.submit(this::lead);
     }
@@ -191,6 +193,7 @@ public final class Rebalancer implements Closeable {
             return;
         }
         loop.shutdownNow();
+        client.getConnectionStateListenable().removeListener(stateListener);
         try {
             latch.close();
         } catch (Exception e) {

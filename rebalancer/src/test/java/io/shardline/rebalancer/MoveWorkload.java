@@ -17,6 +17,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -27,12 +28,13 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.apache.curator.framework.CuratorFramework;
 
 /**
- * The application during a move: a writer that inserts users and increments balances through the driver and
- * a reader that reads users, recording what was acknowledged; afterwards {@link #assertNothingLost} checks the
- * move's invariants over every shard.
+ * The application during a move: a writer that inserts users and increments balances through the driver, a batch
+ * writer that inserts users 1,000 at a time (batches straddle the cutover), and a reader that reads users, recording
+ * what was acknowledged; afterwards {@link #assertNothingLost} checks the move's invariants over every shard.
  */
 final class MoveWorkload {
     static final List<ShardedTable> TABLES = LogicalCopyIT.TABLES;
+    static final int BATCH = 1_000;
 
     private final LocalCluster cluster;
     private final long rows;
@@ -43,6 +45,7 @@ final class MoveWorkload {
     private final ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
     private final AtomicLong reads = new AtomicLong();
     private final AtomicLong retried = new AtomicLong();
+    private final AtomicLong batches = new AtomicLong();
     private final AtomicBoolean running = new AtomicBoolean();
     private final List<Thread> threads = new ArrayList<>();
     private final AtomicLong nextKey;
@@ -91,6 +94,7 @@ final class MoveWorkload {
     void start() {
         running.set(true);
         threads.add(new Thread(this::write, "move-writer"));
+        threads.add(new Thread(this::writeBatches, "move-batch-writer"));
         threads.add(new Thread(this::read, "move-reader"));
         threads.forEach(Thread::start);
     }
@@ -180,13 +184,23 @@ final class MoveWorkload {
                         .isEqualTo(e.getValue().get());
             }
         }
+        // every acknowledged insert on the shard the ring names: one query per shard
+        Map<Integer, List<Long>> byOwner = new HashMap<>();
         synchronized (inserted) {
             for (long key : inserted) {
-                if (key % 17 == 0) {
-                    PgNode primary = cluster.primary(ring.shardFor(KeyHash.hashInt8(key)));
-                    assertThat(primary.queryString("SELECT count(*) FROM users WHERE user_id = " + key))
-                            .as("inserted user %d on its shard", key)
-                            .isEqualTo("1");
+                byOwner.computeIfAbsent(ring.shardFor(KeyHash.hashInt8(key)), k -> new ArrayList<>())
+                        .add(key);
+            }
+        }
+        for (Map.Entry<Integer, List<Long>> owned : byOwner.entrySet()) {
+            try (Connection c = cluster.primary(owned.getKey()).connect();
+                    PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM users WHERE user_id = ANY(?)")) {
+                ps.setArray(1, c.createArrayOf("bigint", owned.getValue().toArray()));
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getLong(1))
+                            .as("acknowledged inserts present on their shard %d", owned.getKey())
+                            .isEqualTo(owned.getValue().size());
                 }
             }
         }
@@ -200,15 +214,16 @@ final class MoveWorkload {
             while (running.get()) {
                 long t0 = System.nanoTime();
                 boolean isInsert = ThreadLocalRandom.current().nextInt(4) == 0;
-                long key =
-                        isInsert ? nextKey.get() : ThreadLocalRandom.current().nextLong(1, rows + 1);
+                long key = isInsert
+                        ? nextKey.getAndIncrement()
+                        : ThreadLocalRandom.current().nextLong(1, rows + 1);
                 while (true) {
                     try {
                         if (isInsert) {
                             insert.setLong(1, key);
                             insert.setString(2, "new");
                             insert.executeUpdate();
-                            inserted.add(nextKey.getAndIncrement());
+                            inserted.add(key);
                         } else {
                             update.setLong(1, key);
                             update.executeUpdate();
@@ -232,6 +247,51 @@ final class MoveWorkload {
         } catch (SQLException | InterruptedException e) {
             errors.add(e);
         }
+    }
+
+    /** Batches of {@value #BATCH} inserts of new users, one every 500 ms; a whole batch is acknowledged or not. */
+    private void writeBatches() {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                PreparedStatement insert = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, ?)")) {
+            while (running.get()) {
+                long first = nextKey.getAndAdd(BATCH);
+                while (true) {
+                    for (long key = first; key < first + BATCH; key++) {
+                        insert.setLong(1, key);
+                        insert.setString(2, "batch");
+                        insert.addBatch();
+                    }
+                    try {
+                        int[] counts = insert.executeBatch();
+                        for (int i = 0; i < counts.length; i++) {
+                            if (counts[i] != 1) {
+                                errors.add(new AssertionError("batch row " + (first + i) + " count " + counts[i]));
+                            }
+                        }
+                        for (long key = first; key < first + BATCH; key++) {
+                            inserted.add(key);
+                        }
+                        batches.incrementAndGet();
+                        break;
+                    } catch (SQLException e) {
+                        if (!retryFenced || !"40001".equals(e.getSQLState()) || !running.get()) {
+                            errors.add(e);
+                            break;
+                        }
+                        retried.incrementAndGet();
+                        Thread.sleep(20);
+                    }
+                }
+                Thread.sleep(500);
+            }
+        } catch (SQLException | InterruptedException e) {
+            errors.add(e);
+        }
+    }
+
+    /** Batches of inserts acknowledged. */
+    long batches() {
+        return batches.get();
     }
 
     private void read() {

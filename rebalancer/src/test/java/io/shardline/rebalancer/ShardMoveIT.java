@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * A whole move on a real cluster: a third shard added to two holding 100,000 rows in two sharded tables, while
- * a writer inserts and updates through the driver and a reader reads. Afterwards every acknowledged write is
+ * a writer inserts and updates through the driver, another inserts batches of 1,000 rows, and a reader reads. Afterwards every acknowledged write is
  * there exactly once, on the shard the new ring names, and nothing of the move is left behind.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
@@ -101,6 +101,9 @@ class ShardMoveIT {
 
         assertThat(end).isEqualTo(MoveState.DONE);
         assertThat(workload.errors()).as("errors the application saw").isEmpty();
+        assertThat(workload.batches())
+                .as("batches of 1,000 inserts acknowledged during the move")
+                .isGreaterThan(5);
         HashRing ring = TopologyCodec.ringFromJson(
                 client.getData().forPath(ZooKeeperTopologyStore.clusterPath("move") + "/ring"), "ring");
         assertThat(ring.shards()).containsExactlyInAnyOrder(0, 1, 2);

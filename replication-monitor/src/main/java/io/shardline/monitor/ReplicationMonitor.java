@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.LagReport;
+import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.ReplicaState;

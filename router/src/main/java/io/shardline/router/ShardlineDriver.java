@@ -1,6 +1,7 @@
 package io.shardline.router;
 
-import io.shardline.router.jdbc.ClusterRuntime;
+import io.shardline.router.exec.ClusterRuntime;
+import io.shardline.router.exec.Runtimes;
 import io.shardline.router.jdbc.LogicalConnection;
 import java.sql.Connection;
 import java.sql.Driver;
@@ -8,9 +9,7 @@ import java.sql.DriverManager;
 import java.sql.DriverPropertyInfo;
 import java.sql.SQLException;
 import java.sql.SQLFeatureNotSupportedException;
-import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.logging.Logger;
 
 /**
@@ -18,11 +17,12 @@ import java.util.logging.Logger;
  * {@code jdbc:shardline:zk://host:2181/shardline/clusters/NAME} (or {@code jdbc:shardline:file:PATH}) and
  * keeps its SQL: single-shard statements reach PostgreSQL unchanged.
  *
- * <p>Connections to the same cluster with the same credentials share one {@link ClusterRuntime}: the
- * topology (kept current by ZooKeeper watches) and one connection pool per node.
+ * <p>Connections to the same cluster with the same properties and credentials share one {@link ClusterRuntime}: the
+ * topology (kept current by ZooKeeper watches) and one connection pool per node. It closes {@code idleCloseMs} after
+ * its last connection closed.
  */
 public final class ShardlineDriver implements Driver {
-    private static final Map<String, ClusterRuntime> RUNTIMES = new ConcurrentHashMap<>();
+    private static final Runtimes RUNTIMES = new Runtimes();
 
     static {
         try {
@@ -51,18 +51,8 @@ public final class ShardlineDriver implements Driver {
             info.forEach((k, v) -> props.setProperty(String.valueOf(k), String.valueOf(v)));
         }
         ShardlineProperty.checkKnown(props);
-        String key = parsed.source() + "|" + props;
-        ClusterRuntime runtime = RUNTIMES.get(key);
-        if (runtime == null) {
-            synchronized (RUNTIMES) {
-                runtime = RUNTIMES.get(key);
-                if (runtime == null) {
-                    runtime = ClusterRuntime.open(parsed, props);
-                    RUNTIMES.put(key, runtime);
-                }
-            }
-        }
-        return new LogicalConnection(runtime, ShardlineUrl.redact(url));
+        ClusterRuntime runtime = RUNTIMES.acquire(parsed, props);
+        return new LogicalConnection(runtime, RUNTIMES, ShardlineUrl.redact(url));
     }
 
     @Override
@@ -102,11 +92,13 @@ public final class ShardlineDriver implements Driver {
         throw new SQLFeatureNotSupportedException("Shardline logs through SLF4J");
     }
 
-    /** Closes every cluster runtime (ZooKeeper sessions, pools); open logical connections stop working. */
+    /** Closes every cluster runtime (ZooKeeper sessions, pools) now; open logical connections stop working. */
     public static void closeAll() {
-        synchronized (RUNTIMES) {
-            RUNTIMES.values().forEach(ClusterRuntime::close);
-            RUNTIMES.clear();
-        }
+        RUNTIMES.closeAll();
+    }
+
+    /** How many cluster runtimes are open in this process. */
+    public static int openRuntimes() {
+        return RUNTIMES.size();
     }
 }

@@ -83,6 +83,11 @@ public enum ShardlineProperty {
             "A read no single shard can answer fetches each shard's rows (or partial aggregates) and combines them on"
                     + " one node: it fails with SQLState 54000 when the shards return more rows than this, rather than"
                     + " exhaust memory. Aggregates of one table need only a few rows per group."),
+    IDLE_CLOSE_MS(
+            "idleCloseMs",
+            "10000",
+            "Connections with the same URL and credentials share one runtime (ZooKeeper session, node pools,"
+                    + " threads); it closes this many ms after its last connection closed, unless a new one opens."),
     ANALYSIS_CACHE_SIZE(
             "analysisCacheSize",
             "10000",

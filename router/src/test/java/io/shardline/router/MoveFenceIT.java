@@ -8,12 +8,8 @@ import io.shardline.compose.LocalCluster;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
-import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
-import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.ShardedTable;
-import io.shardline.topology.TopologyCodec;
-import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -22,7 +18,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
@@ -43,7 +38,7 @@ class MoveFenceIT {
     private static LocalCluster cluster;
     private static CuratorFramework client;
     private static HashRing ring;
-    private static String root;
+    private static MoveScript moves;
 
     @BeforeAll
     static void start() throws SQLException {
@@ -51,7 +46,7 @@ class MoveFenceIT {
                 LocalCluster.builder().name("fence").shards(2).hubs(1).leaves(0).start();
         ring = RouterClusters.publish(cluster, List.of(new ShardedTable("public", "kv", "k", KeyType.INTEGER)));
         client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
-        root = ZooKeeperTopologyStore.clusterPath("fence");
+        moves = new MoveScript(client, "fence");
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE kv (k bigint PRIMARY KEY, v text)");
@@ -79,8 +74,8 @@ class MoveFenceIT {
                 .isNotEqualTo(hash);
         try (Connection writer = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=10000");
                 Connection other = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=10000")) {
-            writeMove("m1", MoveState.FENCED, hash, from, to);
-            await().atMost(Duration.ofSeconds(10)).until(() -> routersHolding("m1") > 0);
+            moves.writeMove("m1", MoveState.FENCED, new long[] {hash, hash}, from, to);
+            await().atMost(Duration.ofSeconds(10)).until(() -> moves.routersHolding("m1") > 0);
 
             CompletableFuture<Integer> held = CompletableFuture.supplyAsync(() -> insert(writer, MOVING_KEY));
             Thread.sleep(500);
@@ -94,16 +89,15 @@ class MoveFenceIT {
             assertThat(ddl.getMessage()).contains("shard move m1 is running");
 
             // the cutover: the new ring gives the moving hash to the other shard, then the move says SWITCHED
-            HashRing next = moved(hash, to);
-            client.setData().forPath(root + "/ring", TopologyCodec.ringToJson(next));
-            writeMove("m1", MoveState.SWITCHED, hash, from, to);
+            moves.switchRange(hash, to);
+            moves.writeMove("m1", MoveState.SWITCHED, new long[] {hash, hash}, from, to);
             assertThat(held.get(10, TimeUnit.SECONDS)).isEqualTo(1);
             assertThat(countOn(to, MOVING_KEY))
                     .as("the held write ran on the new owner")
                     .isEqualTo(1);
             assertThat(countOn(from, MOVING_KEY)).isZero();
 
-            writeMove("m1", MoveState.DONE, hash, from, to);
+            moves.writeMove("m1", MoveState.DONE, new long[] {hash, hash}, from, to);
         }
     }
 
@@ -116,12 +110,12 @@ class MoveFenceIT {
                 Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300")) {
             HashRing current = store.snapshot().ring();
             int from = current.shardFor(hash);
-            writeMove("m2", MoveState.FENCED, hash, from, 1 - from);
-            await().atMost(Duration.ofSeconds(10)).until(() -> routersHolding("m2") > 0);
+            moves.writeMove("m2", MoveState.FENCED, new long[] {hash, hash}, from, 1 - from);
+            await().atMost(Duration.ofSeconds(10)).until(() -> moves.routersHolding("m2") > 0);
             SQLException e = catchThrowableOfType(SQLException.class, () -> insertOrThrow(c, key));
             assertThat(e.getSQLState()).isEqualTo("40001");
             assertThat(e.getMessage()).contains("shard move m2", "held 300 ms", "retry it");
-            writeMove("m2", MoveState.ABORTED, hash, from, 1 - from);
+            moves.writeMove("m2", MoveState.ABORTED, new long[] {hash, hash}, from, 1 - from);
             assertThat(insertOrThrow(c, key)).isEqualTo(1);
             assertThat(countOn(from, key)).isEqualTo(1);
         }
@@ -130,18 +124,21 @@ class MoveFenceIT {
     @Test
     void aRouterCutOffFromZooKeeperHoldsShardedWritesAndResumesOnTheCurrentRing() throws Exception {
         long before = 777;
-        long during = 778;
+        long during = 100_000;
         long after = 779;
         try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString());
-                Connection c = DriverManager.getConnection(
-                        "jdbc:shardline:zk://" + proxy.address() + root + "?fenceWaitMs=500")) {
+                Connection c = DriverManager.getConnection("jdbc:shardline:zk://" + proxy.address()
+                        + ZooKeeperTopologyStore.clusterPath("fence") + "?fenceWaitMs=500")) {
             assertThat(insertOrThrow(c, before)).isEqualTo(1);
 
             proxy.cut();
+            // writes until the router has noticed the cut run as usual: each tries a new key
+            long[] next = {during};
             SQLException held = await().atMost(Duration.ofSeconds(10))
                     .until(
-                            () -> catchThrowableOfType(SQLException.class, () -> insertOrThrow(c, during)),
+                            () -> catchThrowableOfType(SQLException.class, () -> insertOrThrow(c, next[0]++)),
                             e -> e != null);
+            long heldKey = next[0] - 1;
             assertThat(held.getSQLState()).isEqualTo("40001");
             assertThat(held.getMessage()).contains("lost its ZooKeeper connection", "retry it");
             try (ResultSet rs = c.createStatement().executeQuery("SELECT v FROM kv WHERE k = " + before)) {
@@ -150,8 +147,8 @@ class MoveFenceIT {
 
             // while this router is away, a move switches the range of the next key to the other shard
             long hash = KeyHash.hashInt8(after);
-            int from = currentRing().shardFor(hash);
-            client.setData().forPath(root + "/ring", TopologyCodec.ringToJson(moved(hash, 1 - from)));
+            int from = moves.ring().shardFor(hash);
+            moves.switchRange(hash, 1 - from);
             proxy.restore();
             await().atMost(Duration.ofSeconds(20))
                     .pollInterval(Duration.ofMillis(50))
@@ -161,69 +158,11 @@ class MoveFenceIT {
                     .as("the first write after the reconnect used the new ring")
                     .isEqualTo(1);
             assertThat(countOn(from, after)).isZero();
-            assertThat(countOn(0, during) + countOn(1, during))
+            assertThat(countOn(0, heldKey) + countOn(1, heldKey))
                     .as("the held write did not run")
                     .isZero();
-            client.setData().forPath(root + "/ring", TopologyCodec.ringToJson(moved(hash, from)));
+            moves.switchRange(hash, from);
         }
-    }
-
-    private static HashRing moved(long hash, int newOwner) {
-        List<HashRing.Range> ranges = currentRing().ranges();
-        long[] starts = new long[ranges.size()];
-        int[] owners = new int[ranges.size()];
-        for (int i = 0; i < ranges.size(); i++) {
-            starts[i] = ranges.get(i).start();
-            owners[i] = ranges.get(i).contains(hash) ? newOwner : ranges.get(i).shard();
-        }
-        return HashRing.of(currentRing().version() + 1, starts, owners);
-    }
-
-    private static HashRing currentRing() {
-        try {
-            return TopologyCodec.ringFromJson(client.getData().forPath(root + "/ring"), "ring");
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static void writeMove(String id, MoveState state, long hash, int from, int to) throws Exception {
-        long toVersion = state == MoveState.FENCED
-                ? currentRing().version() + 1
-                : currentRing().version();
-        MoveRecord move = new MoveRecord(
-                id,
-                1,
-                state,
-                toVersion - 1,
-                toVersion,
-                List.of(new MoveRecord.Transfer(from, to, List.of(new long[] {hash, hash}))),
-                Map.of(),
-                MoveRecord.Progress.NONE,
-                null,
-                System.currentTimeMillis(),
-                System.currentTimeMillis());
-        String path = root + "/moves/" + id;
-        if (client.checkExists().forPath(path) == null) {
-            client.create().creatingParentsIfNeeded().forPath(path, ZooKeeperMoveWatcher.toJson(move));
-        } else {
-            client.setData().forPath(path, ZooKeeperMoveWatcher.toJson(move));
-        }
-    }
-
-    private static long routersHolding(String moveId) throws Exception {
-        String routers = root + "/routers";
-        if (client.checkExists().forPath(routers) == null) {
-            return 0;
-        }
-        long holding = 0;
-        for (String child : client.getChildren().forPath(routers)) {
-            byte[] data = client.getData().forPath(routers + "/" + child);
-            if (RouterRegistration.read(data, child).fencesHeld().contains(moveId)) {
-                holding++;
-            }
-        }
-        return holding;
     }
 
     private static int insert(Connection c, long key) {

@@ -11,9 +11,11 @@ import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
 import org.apache.curator.framework.CuratorFramework;
+import org.awaitility.Awaitility;
 
 /**
  * Publishes a {@link LocalCluster}'s topology and an even ring to its ZooKeeper, as {@code cluster up} does.
@@ -41,6 +43,15 @@ public final class RouterClusters {
                         n.upstream().map(PgNode::name).orElse(null)))
                 .toList();
         return new Shard(s, nodes);
+    }
+
+    /** Waits until each of {@code nodes} has {@code table}: its creation replayed there. */
+    public static void awaitTable(Collection<PgNode> nodes, String table) {
+        for (PgNode node : nodes) {
+            Awaitility.await()
+                    .atMost(Duration.ofSeconds(30))
+                    .until(() -> "t".equals(node.queryString("SELECT to_regclass('" + table + "') IS NOT NULL")));
+        }
     }
 
     public static HashRing publish(LocalCluster cluster, List<ShardedTable> tables) {

@@ -61,6 +61,8 @@ class RouterIT {
             s.execute("CREATE TABLE users (user_id bigint PRIMARY KEY, name text, doc jsonb)");
             s.execute("CREATE TABLE countries (code text PRIMARY KEY, name text)");
         }
+        // reads here may go to any replica (maxStalenessMs=-1): each must have replayed the table first
+        RouterClusters.awaitTable(cluster.nodes(), "users");
     }
 
     @AfterAll

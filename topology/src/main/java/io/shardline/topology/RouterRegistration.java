@@ -5,6 +5,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.nodes.PersistentNode;
 import org.apache.zookeeper.CreateMode;
@@ -27,16 +28,37 @@ public final class RouterRegistration implements AutoCloseable {
     private final PersistentNode node;
     private final String host;
     private final String id = UUID.randomUUID().toString();
+    private final String path;
 
     public RouterRegistration(CuratorFramework client, String cluster) {
         this.host = hostName();
-        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/routers/" + id;
+        this.path = ZooKeeperTopologyStore.clusterPath(cluster) + "/routers/" + id;
         this.node = new PersistentNode(
                 client, CreateMode.EPHEMERAL, false, path, JSON.writeValueAsBytes(state(0, List.of())));
     }
 
     public void start() {
         node.start();
+    }
+
+    /**
+     * Waits until this router's node exists in ZooKeeper: from then on a rebalancer's cutover waits for this router's
+     * acknowledgement.
+     *
+     * @return whether it exists within {@code timeoutMs}
+     */
+    public boolean awaitCreated(long timeoutMs) {
+        try {
+            return node.waitForInitialCreate(timeoutMs, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** The path of this router's node. */
+    public String path() {
+        return path;
     }
 
     /** This router's id: the name of its node under {@code routers/}, which exists while it lives. */

@@ -8,6 +8,7 @@ import java.util.Map;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.cache.ChildData;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
+import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.core.JacksonException;
@@ -30,6 +31,7 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
     private volatile List<MoveRecord> active = List.of();
     private volatile MoveRecord latest;
     private volatile Map<Integer, Long> cutoverLsn = Map.of();
+    private volatile boolean initialized;
 
     public ZooKeeperMoveWatcher(CuratorFramework client, String cluster, Runnable onChange) {
         this.path = ZooKeeperTopologyStore.clusterPath(cluster) + "/moves";
@@ -38,8 +40,29 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
     }
 
     public void start() {
-        cache.listenable().addListener((type, oldData, data) -> refresh());
+        cache.listenable().addListener(new CuratorCacheListener() {
+            @Override
+            public void event(Type type, ChildData oldData, ChildData data) {
+                if (initialized) {
+                    refresh();
+                }
+            }
+
+            @Override
+            public void initialized() {
+                initialized = true;
+                refresh();
+            }
+        });
         cache.start();
+    }
+
+    /**
+     * Whether the moves in ZooKeeper when {@link #start()} was called are loaded: until then {@link #active()} is
+     * empty because nothing was read yet, not because no move runs.
+     */
+    public boolean isInitialized() {
+        return initialized;
     }
 
     /** The moves in progress (not done, not aborted); usually none. */

@@ -1,6 +1,9 @@
 package io.shardline.router.jdbc;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.exec.Dispatcher;
+import io.shardline.router.exec.Physical;
+import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
 import java.io.InputStream;
 import java.io.Reader;
@@ -9,6 +12,7 @@ import java.net.URL;
 import java.sql.Array;
 import java.sql.Blob;
 import java.sql.Clob;
+import java.sql.Connection;
 import java.sql.Date;
 import java.sql.NClob;
 import java.sql.ParameterMetaData;
@@ -26,13 +30,12 @@ import java.sql.Timestamp;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Calendar;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
- * A prepared statement of a {@link LogicalConnection}. The SQL is analyzed once, here; each execution routes
- * by the current parameter values and replays them on a physical prepared statement of the chosen node,
+ * A prepared statement of a {@link LogicalConnection}. The SQL is analyzed once per routing state (a topology change
+ * analyzes it again, so its plan and the ring it is routed by always come from the same snapshot); each execution
+ * routes by the current parameter values and replays them on a physical prepared statement of the chosen node,
  * created once per node, so pgjdbc's server-side prepare works as usual.
  */
 final class LogicalPreparedStatement extends LogicalStatement implements PreparedStatement {
@@ -44,8 +47,8 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     private record Row(Object[] values, Binder[] binders) {}
 
     private final String sql;
-    private final Plan plan;
-    private final Map<Physical, PreparedStatement> prepared = new IdentityHashMap<>();
+    private RoutingState planned;
+    private Plan plan;
     private final List<Row> batch = new ArrayList<>();
     /** Parameter values by index (1-based), for routing; non-key types are stored as null. */
     private Object[] values;
@@ -53,90 +56,58 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     private Binder[] binders;
     private boolean parametersCleared;
 
-    LogicalPreparedStatement(LogicalConnection connection, StatementOptions options, String sql, Plan plan) {
+    LogicalPreparedStatement(LogicalConnection connection, StatementOptions options, String sql) {
         super(connection, options);
         this.sql = sql;
-        this.plan = plan;
+        this.planned = connection.session().runtime().routing();
+        this.plan = planned.plan(sql);
         this.values = new Object[plan.parameterCount() + 1];
         this.binders = new Binder[plan.parameterCount() + 1];
     }
 
-    private <T> T routedPrepared(Op<T> op, DriverResult<T> driver) throws SQLException {
-        checkOpen();
-        driverUpdateCount = -1;
-        if (connection.routing().readsEveryShard(plan, values)) {
-            return crossShard(sql, true, this::bindAt, driver);
+    /** The plan by routing state {@code r}: analyzed again only when the topology changed since the last one. */
+    @Override
+    public Plan plan(RoutingState r, String text) {
+        if (r != planned) {
+            plan = r.plan(sql);
+            planned = r;
         }
-        switch (plan.target()) {
-            case DRIVER: {
-                if (plan.parameterCount() > 0) {
-                    throw new SQLException(plan.command() + " cannot take parameters", SqlStates.FEATURE_NOT_SUPPORTED);
-                }
-                return routed(sql, op, driver);
-            }
-            case ALL_PRIMARIES:
-                return onAllPrimaries(plan.kind(), s -> {
-                    bind((PreparedStatement) s, values, binders);
-                    return op.apply(s);
-                });
-            case EVERY_SHARD:
-                return onEveryShard(plan, p -> execute(p, op));
-            case BOUND: {
-                Physical p = connection.boundTarget(plan, sql);
-                if (p == null) {
-                    current = null;
-                    driverUpdateCount = 0;
-                    return driver.of(null);
-                }
-                return execute(p, op);
-            }
-            default: {
-                Physical p = connection.target(plan, values);
-                try {
-                    return execute(p, op);
-                } catch (SQLException e) {
-                    if (!connection.retryElsewhere(p, plan.kind(), e)) {
-                        throw e;
-                    }
-                    return execute(connection.target(plan, values), op);
-                }
-            }
-        }
+        return plan;
     }
 
-    private <T> T execute(Physical p, Op<T> op) throws SQLException {
-        PreparedStatement ps = prepared(p);
-        bind(ps, values, binders);
-        return onPhysical(p, plan.kind(), ps, op);
+    private <T> T routedPrepared(Dispatcher.Op<T> op, Dispatcher.Handled<T> handled) throws SQLException {
+        checkOpen();
+        return dispatcher.run(sql, values, op, handled);
     }
 
     @Override
-    void forget(Physical p) {
-        super.forget(p);
-        prepared.remove(p);
-    }
-
-    private PreparedStatement prepared(Physical p) throws SQLException {
-        PreparedStatement ps = prepared.get(p);
-        if (ps == null) {
-            if (options.columnIndexes != null) {
-                ps = p.connection.prepareStatement(sql, options.columnIndexes);
-            } else if (options.columnNames != null) {
-                ps = p.connection.prepareStatement(sql, options.columnNames);
-            } else if (options.autoGeneratedKeys != Statement.NO_GENERATED_KEYS) {
-                ps = p.connection.prepareStatement(sql, options.autoGeneratedKeys);
-            } else {
-                ps = p.connection.prepareStatement(
-                        sql, options.resultSetType, options.concurrency, options.holdability);
-            }
-            options.applyTo(ps);
-            prepared.put(p, ps);
-            physicalStatements().put(p, ps);
+    public Statement create(Physical p) throws SQLException {
+        Connection c = p.connection();
+        PreparedStatement ps;
+        if (options.columnIndexes != null) {
+            ps = c.prepareStatement(sql, options.columnIndexes);
+        } else if (options.columnNames != null) {
+            ps = c.prepareStatement(sql, options.columnNames);
+        } else if (options.autoGeneratedKeys != Statement.NO_GENERATED_KEYS) {
+            ps = c.prepareStatement(sql, options.autoGeneratedKeys);
+        } else {
+            ps = c.prepareStatement(sql, options.resultSetType, options.concurrency, options.holdability);
         }
+        options.applyTo(ps);
         return ps;
     }
 
-    private void bind(PreparedStatement ps, Object[] vals, Binder[] bs) throws SQLException {
+    @Override
+    public void bind(Statement s) throws SQLException {
+        bind((PreparedStatement) s, binders);
+    }
+
+    @Override
+    public boolean prepared() {
+        return true;
+    }
+
+    private void bind(PreparedStatement ps, Binder[] bs) throws SQLException {
         if (parametersCleared) {
             ps.clearParameters();
         }
@@ -148,7 +119,8 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     }
 
     /** Binds this statement's parameter {@code original} at {@code index} of another statement (cross-shard). */
-    private void bindAt(PreparedStatement ps, int index, int original) throws SQLException {
+    @Override
+    public void bindAt(PreparedStatement ps, int index, int original) throws SQLException {
         Binder b = original < binders.length ? binders[original] : null;
         if (b == null) {
             throw new SQLException("no value specified for parameter " + original, "22023");
@@ -209,53 +181,20 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     }
 
     /**
-     * Routes every row on its own and sends consecutive rows for the same node as one physical batch; the
-     * counts come back in the order the rows were added.
+     * Routes every row by one routing state and sends each node's rows as one physical batch (see {@link
+     * Dispatcher#batch}); the counts come back in the order the rows were added.
      */
     @Override
     public int[] executeBatch() throws SQLException {
         checkOpen();
-        if (plan.target() != Plan.Target.KEYED && plan.target() != Plan.Target.HOME) {
-            throw new SQLException(
-                    "batches of this statement are not supported: "
-                            + (plan.refusal() != null
-                                    ? plan.refusal()
-                                    : plan.target().name()),
-                    SqlStates.FEATURE_NOT_SUPPORTED);
-        }
-        int[] counts = new int[batch.size()];
         try {
-            int start = 0;
-            Physical run = null;
-            PreparedStatement ps = null;
-            for (int i = 0; i < batch.size(); i++) {
-                Row row = batch.get(i);
-                Physical p = connection.target(plan, row.values());
-                if (p != run) {
-                    if (ps != null) {
-                        flush(run, ps, counts, start);
-                    }
-                    run = p;
-                    ps = prepared(p);
-                    start = i;
-                }
-                bind(ps, row.values(), row.binders());
-                ps.addBatch();
-            }
-            if (ps != null) {
-                flush(run, ps, counts, start);
-                current = ps;
-            }
+            List<Object[]> rows = new ArrayList<>(batch.size());
+            batch.forEach(row -> rows.add(row.values()));
+            return dispatcher.batch(
+                    sql, rows, (ps, row) -> bind(ps, batch.get(row).binders()));
         } finally {
             batch.clear();
         }
-        return counts;
-    }
-
-    /** Sends the rows batched for one node; counts land at {@code start} in {@code counts}. */
-    private void flush(Physical p, PreparedStatement ps, int[] counts, int start) throws SQLException {
-        int[] part = onPhysical(p, plan.kind(), ps, s -> s.executeBatch());
-        System.arraycopy(part, 0, counts, start, part.length);
     }
 
     @Override
@@ -273,14 +212,10 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         return metadataStatement().getParameterMetaData();
     }
 
-    /** A physical statement to describe the SQL: the routed one if it can be routed now, else the home primary's. */
+    /** A physical statement to describe the SQL: the routed one if it ran, else the home primary's. */
     private PreparedStatement metadataStatement() throws SQLException {
         checkOpen();
-        if (current instanceof PreparedStatement ps && !isCrossShard(ps)) {
-            return ps;
-        }
-        var r = connection.routing();
-        return prepared(connection.attach(r.primary(r.homeShard()), r.homeShard()));
+        return dispatcher.describer();
     }
 
     @Override

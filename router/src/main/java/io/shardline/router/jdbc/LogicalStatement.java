@@ -1,236 +1,73 @@
 package io.shardline.router.jdbc;
 
 import io.shardline.router.SqlStates;
-import io.shardline.router.sql.CrossShardQuery;
+import io.shardline.router.exec.Dispatcher;
+import io.shardline.router.exec.Physical;
+import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
-import io.shardline.router.sql.StatementKind;
+import java.sql.BatchUpdateException;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.SQLWarning;
 import java.sql.Statement;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
+import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 
 /**
- * A statement of a {@link LogicalConnection}: each SQL text is analyzed (cached), routed, and run unchanged
- * on a physical statement of the chosen node.
+ * A statement of a {@link LogicalConnection}: each SQL text is analyzed (cached) and run by its {@link Dispatcher},
+ * unchanged, on a physical statement of the chosen node.
  */
-class LogicalStatement implements Statement {
-    /** One JDBC call on a physical statement. */
-    interface Op<T> {
-        T apply(Statement physical) throws SQLException;
-    }
-
-    /** The result of a statement the driver handled itself; {@code physical} is set for SHOW. */
-    interface DriverResult<T> {
-        T of(Statement physical) throws SQLException;
-    }
-
+class LogicalStatement implements Statement, Dispatcher.Shape {
     final LogicalConnection connection;
     final StatementOptions options;
-    private final Map<Physical, Statement> physicalStatements = new IdentityHashMap<>();
+    final Dispatcher dispatcher;
     private final List<String> batch = new ArrayList<>();
-    private final List<Statement> driverStatements = new ArrayList<>();
-    /** The physical statement of the last execution: results, update counts and generated keys come from it. */
-    Statement current;
-    /** The update count of a statement the driver handled itself (0, as PostgreSQL reports for SET), until read. */
-    int driverUpdateCount = -1;
-
     private boolean closed;
-    /** The final query of the last cross-shard read, open while its result set is read. */
-    private Statement crossShardStatement;
-
     private boolean closeOnCompletion;
 
     LogicalStatement(LogicalConnection connection, StatementOptions options) {
         this.connection = connection;
         this.options = options;
+        this.dispatcher = new Dispatcher(connection.session(), this);
     }
 
-    <T> T routed(String sql, Op<T> op, DriverResult<T> driver) throws SQLException {
+    private <T> T routed(String sql, Dispatcher.Op<T> op, Dispatcher.Handled<T> handled) throws SQLException {
         checkOpen();
         requireSql(sql);
-        driverUpdateCount = -1;
-        Plan plan = connection.routing().plan(sql);
-        if (connection.routing().readsEveryShard(plan, null)) {
-            return crossShard(sql, false, (ps, index, original) -> {}, driver);
-        }
-        switch (plan.target()) {
-            case DRIVER: {
-                Statement s = connection.handle(plan, sql);
-                if (s != null) {
-                    driverStatements.add(s);
-                } else {
-                    driverUpdateCount = 0;
-                }
-                current = s;
-                return driver.of(s);
-            }
-            case BOUND: {
-                Physical p = connection.boundTarget(plan, sql);
-                if (p == null) {
-                    current = null;
-                    driverUpdateCount = 0;
-                    return driver.of(null);
-                }
-                return run(p, plan.kind(), op);
-            }
-            case ALL_PRIMARIES:
-                return onAllPrimaries(plan.kind(), op);
-            case EVERY_SHARD:
-                return onEveryShard(plan, p -> run(p, plan.kind(), op));
-            default: {
-                Physical p = connection.target(plan, null);
-                try {
-                    return run(p, plan.kind(), op);
-                } catch (SQLException e) {
-                    if (!connection.retryElsewhere(p, plan.kind(), e)) {
-                        throw e;
-                    }
-                    return run(connection.target(plan, null), plan.kind(), op);
-                }
-            }
-        }
+        return dispatcher.run(sql, null, op, handled);
     }
 
-    private <T> T run(Physical p, StatementKind kind, Op<T> op) throws SQLException {
-        Statement s = physicalStatements.get(p);
-        if (s == null) {
-            s = p.connection.createStatement(options.resultSetType, options.concurrency, options.holdability);
-            options.applyTo(s);
-            physicalStatements.put(p, s);
-        }
-        return onPhysical(p, kind, s, op);
+    @Override
+    public Plan plan(RoutingState r, String sql) {
+        return r.plan(sql);
     }
 
-    /**
-     * Runs {@code op} on {@code s}, a statement of {@code p}: counts it in flight for the replica choice,
-     * advances the causal token after a write, and lets the connection judge a failure.
-     */
-    final <T> T onPhysical(Physical p, StatementKind kind, Statement s, Op<T> op) throws SQLException {
-        current = s;
-        T result;
-        p.inFlight.incrementAndGet();
-        try {
-            result = op.apply(s);
-        } catch (SQLException e) {
-            if (ConnectionErrors.isConnectionError(e)) {
-                forget(p);
-            }
-            throw connection.failed(p, kind, e);
-        } finally {
-            p.inFlight.decrementAndGet();
-        }
-        connection.executed(p, kind);
-        return result;
+    @Override
+    public Statement create(Physical p) throws SQLException {
+        Statement s = p.connection().createStatement(options.resultSetType, options.concurrency, options.holdability);
+        options.applyTo(s);
+        return s;
     }
 
-    /** Drops the physical statements of a physical connection that broke. */
-    void forget(Physical p) {
-        physicalStatements.remove(p);
+    @Override
+    public void bind(Statement s) throws SQLException {}
+
+    @Override
+    public boolean prepared() {
+        return false;
     }
 
-    /**
-     * Runs a write without a shard key on every shard's primary in one transaction: the connection's, or (in
-     * autocommit mode) one of its own committed with two-phase commit at once. The update count is the sum.
-     */
-    @SuppressWarnings("unchecked")
-    <T> T onEveryShard(Plan plan, OnPhysical<T> runner) throws SQLException {
-        boolean implicit = connection.autoCommit();
-        List<Physical> shards = connection.everyShard(plan);
-        long count = 0;
-        T result = null;
-        try {
-            for (Physical p : shards) {
-                result = runner.run(p);
-                count += Math.max(0, current.getLargeUpdateCount());
-            }
-            if (implicit) {
-                connection.commit();
-            }
-        } catch (SQLException e) {
-            if (implicit) {
-                try {
-                    connection.rollback();
-                } catch (SQLException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
-        }
-        current = null;
-        driverUpdateCount = (int) Math.min(Integer.MAX_VALUE, count);
-        if (result instanceof Integer) {
-            return (T) Integer.valueOf(driverUpdateCount);
-        }
-        if (result instanceof Long) {
-            return (T) Long.valueOf(count);
-        }
-        return result;
+    @Override
+    public void bindAt(PreparedStatement ps, int index, int original) throws SQLException {
+        throw new SQLException("a plain statement has no parameters", "07001");
     }
 
-    /**
-     * Answers a read no single shard can answer (see {@link CrossShardRead}); the final query's statement becomes
-     * {@link #current}, closed at the next execution or with this statement.
-     */
-    <T> T crossShard(String sql, boolean prepared, CrossShardRead.Parameters parameters, DriverResult<T> driver)
-            throws SQLException {
-        CrossShardQuery query = connection.routing().crossShard(sql, prepared);
-        closeCrossShardStatement();
-        crossShardStatement = connection.crossShardRead().run(query, sql, parameters, this);
-        return driver.of(crossShardStatement);
-    }
-
-    /** Whether {@code s} is the final query of a cross-shard read (its parameters are not the statement's). */
-    final boolean isCrossShard(Statement s) {
-        return s != null && s == crossShardStatement;
-    }
-
-    private void closeCrossShardStatement() throws SQLException {
-        if (crossShardStatement != null) {
-            Statement s = crossShardStatement;
-            crossShardStatement = null;
-            if (current == s) {
-                current = null;
-            }
-            s.close();
-        }
-    }
-
-    /** Runs a statement on one physical connection (plain or prepared). */
-    @FunctionalInterface
-    interface OnPhysical<T> {
-        T run(Physical p) throws SQLException;
-    }
-
-    /** Runs on every primary; a failure on some shards is reported naming them, after all were tried. */
-    <T> T onAllPrimaries(StatementKind kind, Op<T> op) throws SQLException {
-        List<Physical> primaries = connection.allPrimaries();
-        T result = null;
-        List<Integer> ok = new ArrayList<>();
-        List<String> failed = new ArrayList<>();
-        SQLException first = null;
-        for (Physical p : primaries) {
-            try {
-                result = run(p, kind, op);
-                ok.add(p.shard);
-            } catch (SQLException e) {
-                failed.add("shard " + p.shard + " (" + p.node.name() + "): " + e.getMessage());
-                first = first == null ? e : first;
-            }
-        }
-        if (first != null) {
-            SQLException e = new SQLException(
-                    "the statement failed on " + failed.size() + " of " + primaries.size() + " shards: "
-                            + String.join("; ", failed) + (ok.isEmpty() ? "" : ". It succeeded on shards " + ok),
-                    first.getSQLState(),
-                    first);
-            throw e;
-        }
-        return result;
+    @Override
+    public int queryTimeout() {
+        return options.queryTimeout;
     }
 
     // ---- Statement -------------------------------------------------------------------------------------
@@ -304,16 +141,28 @@ class LogicalStatement implements Statement {
         batch.clear();
     }
 
-    /** Runs the batch statement by statement, each routed on its own; counts come back in order. */
+    /**
+     * Runs the batch statement by statement, each routed on its own; counts come back in order.
+     *
+     * @throws BatchUpdateException with the counts of the statements that ran when one fails
+     */
     @Override
     public int[] executeBatch() throws SQLException {
         checkOpen();
         int[] counts = new int[batch.size()];
+        int i = 0;
         try {
-            for (int i = 0; i < counts.length; i++) {
+            for (; i < counts.length; i++) {
                 String sql = batch.get(i);
                 counts[i] = routed(sql, s -> s.executeUpdate(sql), s -> 0);
             }
+        } catch (SQLException e) {
+            throw new BatchUpdateException(
+                    "statement " + (i + 1) + " of the batch failed: " + e.getMessage(),
+                    e.getSQLState(),
+                    e.getErrorCode(),
+                    Arrays.copyOf(counts, i),
+                    e);
         } finally {
             batch.clear();
         }
@@ -323,35 +172,43 @@ class LogicalStatement implements Statement {
     @Override
     public ResultSet getResultSet() throws SQLException {
         checkOpen();
+        Statement current = dispatcher.current();
         return current == null ? null : current.getResultSet();
     }
 
     @Override
     public int getUpdateCount() throws SQLException {
         checkOpen();
-        return current == null ? driverUpdateCount : current.getUpdateCount();
+        Statement current = dispatcher.current();
+        return current == null
+                ? (int) Math.min(Integer.MAX_VALUE, dispatcher.driverUpdateCount())
+                : current.getUpdateCount();
     }
 
     @Override
     public long getLargeUpdateCount() throws SQLException {
         checkOpen();
-        return current == null ? driverUpdateCount : current.getLargeUpdateCount();
+        Statement current = dispatcher.current();
+        return current == null ? dispatcher.driverUpdateCount() : current.getLargeUpdateCount();
     }
 
     @Override
     public boolean getMoreResults() throws SQLException {
-        driverUpdateCount = -1;
+        dispatcher.clearDriverUpdateCount();
+        Statement current = dispatcher.current();
         return current != null && current.getMoreResults();
     }
 
     @Override
     public boolean getMoreResults(int current) throws SQLException {
-        return this.current != null && this.current.getMoreResults(current);
+        Statement s = dispatcher.current();
+        return s != null && s.getMoreResults(current);
     }
 
     @Override
     public ResultSet getGeneratedKeys() throws SQLException {
         checkOpen();
+        Statement current = dispatcher.current();
         if (current == null) {
             throw new SQLException("no statement has run yet", SqlStates.INVALID_TRANSACTION_STATE);
         }
@@ -364,35 +221,11 @@ class LogicalStatement implements Statement {
             return;
         }
         closed = true;
-        SQLException failure = null;
         try {
-            closeCrossShardStatement();
-        } catch (SQLException e) {
-            failure = e;
+            dispatcher.close();
+        } finally {
+            connection.forget(this);
         }
-        for (Statement s : physicalStatements.values()) {
-            try {
-                s.close();
-            } catch (SQLException e) {
-                failure = e;
-            }
-        }
-        for (Statement s : driverStatements) {
-            try {
-                s.close();
-            } catch (SQLException e) {
-                failure = e;
-            }
-        }
-        physicalStatements.clear();
-        connection.forget(this);
-        if (failure != null) {
-            throw failure;
-        }
-    }
-
-    Map<Physical, Statement> physicalStatements() {
-        return physicalStatements;
     }
 
     @Override
@@ -421,7 +254,7 @@ class LogicalStatement implements Statement {
     @Override
     public void setMaxFieldSize(int max) throws SQLException {
         options.maxFieldSize = max;
-        for (Statement s : physicalStatements.values()) {
+        for (Statement s : dispatcher.statements()) {
             s.setMaxFieldSize(max);
         }
     }
@@ -444,7 +277,7 @@ class LogicalStatement implements Statement {
     @Override
     public void setLargeMaxRows(long max) throws SQLException {
         options.maxRows = max;
-        for (Statement s : physicalStatements.values()) {
+        for (Statement s : dispatcher.statements()) {
             s.setLargeMaxRows(max);
         }
     }
@@ -452,7 +285,7 @@ class LogicalStatement implements Statement {
     @Override
     public void setEscapeProcessing(boolean enable) throws SQLException {
         options.escapeProcessing = enable;
-        for (Statement s : physicalStatements.values()) {
+        for (Statement s : dispatcher.statements()) {
             s.setEscapeProcessing(enable);
         }
     }
@@ -465,25 +298,25 @@ class LogicalStatement implements Statement {
     @Override
     public void setQueryTimeout(int seconds) throws SQLException {
         options.queryTimeout = seconds;
-        for (Statement s : physicalStatements.values()) {
+        for (Statement s : dispatcher.statements()) {
             s.setQueryTimeout(seconds);
         }
     }
 
     @Override
     public void cancel() throws SQLException {
-        if (current != null) {
-            current.cancel();
-        }
+        dispatcher.cancel();
     }
 
     @Override
     public SQLWarning getWarnings() throws SQLException {
+        Statement current = dispatcher.current();
         return current == null ? null : current.getWarnings();
     }
 
     @Override
     public void clearWarnings() throws SQLException {
+        Statement current = dispatcher.current();
         if (current != null) {
             current.clearWarnings();
         }
@@ -497,7 +330,7 @@ class LogicalStatement implements Statement {
     @Override
     public void setFetchDirection(int direction) throws SQLException {
         options.fetchDirection = direction;
-        for (Statement s : physicalStatements.values()) {
+        for (Statement s : dispatcher.statements()) {
             s.setFetchDirection(direction);
         }
     }
@@ -510,7 +343,7 @@ class LogicalStatement implements Statement {
     @Override
     public void setFetchSize(int rows) throws SQLException {
         options.fetchSize = rows;
-        for (Statement s : physicalStatements.values()) {
+        for (Statement s : dispatcher.statements()) {
             s.setFetchSize(rows);
         }
     }
@@ -565,6 +398,7 @@ class LogicalStatement implements Statement {
         if (iface.isInstance(this)) {
             return iface.cast(this);
         }
+        Statement current = dispatcher.current();
         if (current != null) {
             return current.unwrap(iface);
         }
@@ -573,6 +407,7 @@ class LogicalStatement implements Statement {
 
     @Override
     public boolean isWrapperFor(Class<?> iface) throws SQLException {
+        Statement current = dispatcher.current();
         return iface.isInstance(this) || (current != null && current.isWrapperFor(iface));
     }
 }

@@ -47,8 +47,8 @@ public final class ReplicaChooser {
         /** False while the replica is ejected after a connection error (its {@link CircuitBreaker} is open). */
         boolean isHealthy(Node replica);
 
-        /** Whether it was eligible at the previous choice (for the dead band). */
-        boolean wasEligible(Node replica);
+        /** Whether it was eligible at the previous choice with the staleness bound {@code boundMs} (the dead band). */
+        boolean wasEligible(Node replica, long boundMs);
 
         /** Its relative share of reads: 1 when not configured, 0 for none. */
         int weight(Node replica);
@@ -149,7 +149,7 @@ public final class ReplicaChooser {
                 || nowMillis - report.observedAtMillis() > freshnessMs) {
             return false;
         }
-        long allowed = stats.wasEligible(replica) ? boundMs + deadBand(boundMs) : boundMs;
+        long allowed = stats.wasEligible(replica, boundMs) ? boundMs + deadBand(boundMs) : boundMs;
         return report.lagMs() <= allowed;
     }
 

@@ -7,13 +7,13 @@ import io.shardline.router.sql.KeyGroup;
 import io.shardline.router.sql.KeySource;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementAnalyzer;
-import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologySnapshot;
 import java.sql.SQLException;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +25,7 @@ import java.util.function.LongPredicate;
  * its plan cache. Immutable but for the cache; a topology change replaces it
  * whole.
  *
- * <p>The cache-hit path of {@link #plan(String)} is one map lookup; {@link #shardFor(Plan, Object[])} hashes
+ * <p>The cache-hit path of {@link #plan(String)} is one map lookup; {@link #keyedShard(Plan, Object[])} hashes
  * the key and binary-searches the ring. Nothing here logs or allocates on that path; the replica choice is
  * {@link ReplicaChooser}'s.
  */
@@ -33,7 +33,7 @@ public final class RoutingState {
     private final TopologySnapshot snapshot;
     private final StatementAnalyzer analyzer;
     /** What {@link #keyedShard} returns for key values on several shards. */
-    private static final int SPANS = -2;
+    public static final int SPANS = -2;
 
     private final Map<String, Plan> plans = new ConcurrentHashMap<>();
     private final Map<String, CrossShardQuery> crossShardPlans = new ConcurrentHashMap<>();
@@ -118,36 +118,14 @@ public final class RoutingState {
     }
 
     /**
-     * Whether {@code plan} is a read that needs every shard: {@link Plan.Target#CROSS_SHARD}, or a keyed read whose
-     * key values (with these parameters) map to more than one shard.
+     * The shard a {@link Plan.Target#KEYED KEYED} plan goes to with these parameter values (index 1 at position 1;
+     * position 0 unused), or {@link #SPANS} when its key values map to several shards. A NULL key matches no row,
+     * so it does not vote; when every key is NULL the home shard answers (with no rows). One key costs a hash and
+     * a ring lookup.
      *
-     * @throws SQLException 22P02 when a value cannot be a key
+     * @throws SQLException 22P02 when a value cannot be a key, 07001 when a key parameter has no value
      */
-    public boolean readsEveryShard(Plan plan, Object[] parameters) throws SQLException {
-        if (plan.target() == Plan.Target.CROSS_SHARD) {
-            return true;
-        }
-        if (plan.target() != Plan.Target.KEYED || plan.kind() != StatementKind.READ) {
-            return false;
-        }
-        List<KeyGroup> groups = plan.keyGroups();
-        return (groups.size() > 1 || groups.get(0).sources().size() > 1)
-                && keyedShard(plan, parameters, false) == SPANS;
-    }
-
-    /**
-     * The shard a {@link Plan.Target#KEYED KEYED} plan goes to with these parameter values (index 1 at
-     * position 1; position 0 unused). A NULL key matches no row, so it does not vote; when every key is NULL
-     * the home shard answers (with no rows).
-     *
-     * @throws SQLException 0A000 when the keys map to different shards, 22P02 when a value cannot be a key
-     */
-    public int shardFor(Plan plan, Object[] parameters) throws SQLException {
-        return keyedShard(plan, parameters, true);
-    }
-
-    /** The shard of a keyed plan; {@link #SPANS} (or 0A000 when {@code failOnSpan}) when its keys map to several. */
-    private int keyedShard(Plan plan, Object[] parameters, boolean failOnSpan) throws SQLException {
+    public int keyedShard(Plan plan, Object[] parameters) throws SQLException {
         int shard = -1;
         List<KeyGroup> groups = plan.keyGroups();
         for (int g = 0; g < groups.size(); g++) {
@@ -161,18 +139,32 @@ public final class RoutingState {
                 }
                 int next = snapshot.ring().shardFor(hash(table, value));
                 if (shard >= 0 && next != shard) {
-                    if (!failOnSpan) {
-                        return SPANS;
-                    }
-                    throw new SQLException(
-                            "the shard key values of " + table.qualifiedName() + " (" + table.keyColumn() + ") map to"
-                                    + " shards " + shard + " and " + next + ": a write must stay on one shard",
-                            SqlStates.FEATURE_NOT_SUPPORTED);
+                    return SPANS;
                 }
                 shard = next;
             }
         }
         return shard < 0 ? homeShard() : shard;
+    }
+
+    /** Why a keyed write whose key values map to several shards is refused, naming the table and two shards. */
+    public String spanMessage(Plan plan, Object[] parameters) throws SQLException {
+        int first = -1;
+        for (KeyGroup group : plan.keyGroups()) {
+            ShardedTable table = group.tables().get(0);
+            for (KeySource source : group.sources()) {
+                Object value = keyValue(source, parameters, table);
+                if (value != null) {
+                    int shard = snapshot.ring().shardFor(hash(table, value));
+                    if (first >= 0 && shard != first) {
+                        return "the shard key values of " + table.qualifiedName() + " (" + table.keyColumn()
+                                + ") map to shards " + first + " and " + shard + ": a write must stay on one shard";
+                    }
+                    first = shard;
+                }
+            }
+        }
+        return "the shard key values map to several shards: a write must stay on one shard";
     }
 
     /**
@@ -218,6 +210,11 @@ public final class RoutingState {
     /** The replicas of a shard. */
     public Node[] replicas(int shard) {
         return replicas.get(shard);
+    }
+
+    /** Every replica of every shard. */
+    public Node[] allReplicas() {
+        return replicas.values().stream().flatMap(Arrays::stream).toArray(Node[]::new);
     }
 
     private static long hash(ShardedTable table, Object value) throws SQLException {

@@ -14,6 +14,9 @@ import java.util.List;
  *     {@code SET}, {@code RESET}, {@code SHOW}), with {@link #setting} the parameter name for SET/RESET
  * @param setting the lower-case parameter name of a SET/RESET ({@code all} for RESET ALL), or null
  * @param parameterCount the number of {@code ?} placeholders
+ * @param sessionEffects whether the statement may leave state in the database session beyond SET (LISTEN,
+ *     temporary objects, session advisory locks, {@code set_config(..., false)}, cursors WITH HOLD, DO and CALL):
+ *     a physical connection that ran one is reset with {@code DISCARD ALL} before the next borrower gets it
  */
 public record Plan(
         StatementKind kind,
@@ -22,12 +25,18 @@ public record Plan(
         String refusal,
         String command,
         String setting,
-        int parameterCount) {
+        int parameterCount,
+        boolean sessionEffects) {
 
     /** Where a statement goes. */
     public enum Target {
-        /** The home shard (unsharded tables, no tables, catalog queries). */
+        /** The home shard: the statement names tables that are not sharded (they live there). */
         HOME,
+        /**
+         * Any shard: the statement names no table (or only catalog tables): the shard the connection's transaction
+         * or binding is on, else the home shard.
+         */
+        ANY,
         /** The one shard the key values map to. */
         KEYED,
         /** Every shard's primary (DDL on sharded tables and shared objects). */
@@ -54,35 +63,46 @@ public record Plan(
         keyGroups = List.copyOf(keyGroups);
     }
 
+    /** This plan, marked as leaving state in the session. */
+    Plan withSessionEffects() {
+        return sessionEffects
+                ? this
+                : new Plan(kind, target, keyGroups, refusal, command, setting, parameterCount, true);
+    }
+
     static Plan home(StatementKind kind, int params) {
-        return new Plan(kind, Target.HOME, List.of(), null, null, null, params);
+        return new Plan(kind, Target.HOME, List.of(), null, null, null, params, false);
+    }
+
+    static Plan any(StatementKind kind, int params) {
+        return new Plan(kind, Target.ANY, List.of(), null, null, null, params, false);
     }
 
     static Plan keyed(StatementKind kind, List<KeyGroup> groups, int params) {
-        return new Plan(kind, Target.KEYED, groups, null, null, null, params);
+        return new Plan(kind, Target.KEYED, groups, null, null, null, params, false);
     }
 
     static Plan allPrimaries(StatementKind kind, int params) {
-        return new Plan(kind, Target.ALL_PRIMARIES, List.of(), null, null, null, params);
+        return new Plan(kind, Target.ALL_PRIMARIES, List.of(), null, null, null, params, false);
     }
 
     static Plan everyShard(StatementKind kind, String why, int params) {
-        return new Plan(kind, Target.EVERY_SHARD, List.of(), why, null, null, params);
+        return new Plan(kind, Target.EVERY_SHARD, List.of(), why, null, null, params, false);
     }
 
     static Plan crossShard(String why, int params) {
-        return new Plan(StatementKind.READ, Target.CROSS_SHARD, List.of(), why, null, null, params);
+        return new Plan(StatementKind.READ, Target.CROSS_SHARD, List.of(), why, null, null, params, false);
     }
 
     static Plan refused(StatementKind kind, String why, int params) {
-        return new Plan(kind, Target.REFUSED, List.of(), why, null, null, params);
+        return new Plan(kind, Target.REFUSED, List.of(), why, null, null, params, false);
     }
 
     static Plan driver(StatementKind kind, String command, String setting, int params) {
-        return new Plan(kind, Target.DRIVER, List.of(), null, command, setting, params);
+        return new Plan(kind, Target.DRIVER, List.of(), null, command, setting, params, false);
     }
 
     static Plan bound(StatementKind kind, String command, int params) {
-        return new Plan(kind, Target.BOUND, List.of(), null, command, null, params);
+        return new Plan(kind, Target.BOUND, List.of(), null, command, null, params, false);
     }
 }

@@ -80,6 +80,16 @@ public final class StatementAnalyzer {
             "LO_CREATE",
             "LO_IMPORT",
             "LO_UNLINK");
+    /** Functions whose call may leave state in the session beyond the statement (see {@link Plan#sessionEffects}). */
+    private static final Set<String> SESSION_FUNCTIONS = Set.of(
+            "SET_CONFIG",
+            "PG_ADVISORY_LOCK",
+            "PG_ADVISORY_LOCK_SHARED",
+            "PG_TRY_ADVISORY_LOCK",
+            "PG_TRY_ADVISORY_LOCK_SHARED",
+            "LO_OPEN",
+            "DBLINK_CONNECT",
+            "DBLINK_CONNECT_U");
     /** Objects every shard needs (sharded tables may use them): their DDL goes to every primary. */
     private static final Set<String> SHARED_OBJECTS = Set.of(
             "SCHEMA", "TYPE", "DOMAIN", "EXTENSION", "FUNCTION", "PROCEDURE", "COLLATION", "AGGREGATE", "OPERATOR");
@@ -102,10 +112,54 @@ public final class StatementAnalyzer {
             // PostgreSQL will report the syntax error itself; it cannot touch a sharded table we can see.
             return Plan.home(StatementKind.WRITE, 0);
         }
+        Plan plan = classify(sql, tokens);
+        return hasSessionEffects(tokens) ? plan.withSessionEffects() : plan;
+    }
+
+    /**
+     * Whether the statement may leave state in the session that {@code RESET ALL} does not clear (see {@link
+     * Plan#sessionEffects()}). A function of the application's own that does so internally is not seen.
+     */
+    private static boolean hasSessionEffects(List<Token> tokens) {
+        if (tokens.isEmpty() || tokens.get(0).kind() != Kind.WORD) {
+            return false;
+        }
+        switch (tokens.get(0).upper()) {
+            case "LISTEN", "DO", "CALL", "DECLARE", "LOAD" -> {
+                return true;
+            }
+            case "SET" -> {
+                // RESET ALL leaves the role and the session user as they are
+                int i = word(tokens, 1, "SESSION") || word(tokens, 1, "LOCAL") ? 2 : 1;
+                if (word(tokens, i, "ROLE") || word(tokens, i, "AUTHORIZATION")) {
+                    return true;
+                }
+            }
+            case "CREATE" -> {
+                for (int i = 1; i < Math.min(tokens.size(), 6); i++) {
+                    if (tokens.get(i).is("TEMP") || tokens.get(i).is("TEMPORARY")) {
+                        return true;
+                    }
+                }
+            }
+            default -> {}
+        }
+        for (int i = 0; i + 1 < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if (t.kind() == Kind.WORD
+                    && SESSION_FUNCTIONS.contains(t.upper())
+                    && tokens.get(i + 1).kind() == Kind.SYMBOL) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private Plan classify(String sql, List<Token> tokens) {
         int params =
                 (int) tokens.stream().filter(t -> t.kind() == Kind.PARAMETER).count();
         if (tokens.isEmpty()) {
-            return Plan.home(StatementKind.READ, 0);
+            return Plan.any(StatementKind.READ, 0);
         }
         if (hasTopLevelSemicolonInside(sql, tokens)) {
             return mentionsShardedTable(sql, tokens)
@@ -326,7 +380,10 @@ public final class StatementAnalyzer {
 
     private Plan planUtility(String sql, List<Token> tokens, String verb, int params) {
         if (!mentionsShardedTable(sql, tokens)) {
-            return Plan.home(StatementKind.UTILITY, params);
+            // notifications and checkpoints name no table: they run where the connection already is
+            return Set.of("LISTEN", "UNLISTEN", "NOTIFY", "CHECKPOINT").contains(verb)
+                    ? Plan.any(StatementKind.UTILITY, params)
+                    : Plan.home(StatementKind.UTILITY, params);
         }
         if (Set.of("VACUUM", "ANALYZE", "CLUSTER", "REINDEX").contains(verb)) {
             return Plan.allPrimaries(StatementKind.UTILITY, params);
@@ -359,7 +416,14 @@ public final class StatementAnalyzer {
         boolean analyzes = tokens.subList(1, i).stream().anyMatch(t -> t.is("ANALYZE"));
         StatementKind kind = inner.kind() == StatementKind.READ || !analyzes ? StatementKind.READ : inner.kind();
         return new Plan(
-                kind, inner.target(), inner.keyGroups(), inner.refusal(), inner.command(), inner.setting(), params);
+                kind,
+                inner.target(),
+                inner.keyGroups(),
+                inner.refusal(),
+                inner.command(),
+                inner.setting(),
+                params,
+                inner.sessionEffects());
     }
 
     private Plan planDml(String sql, List<Token> tokens, int params) {
@@ -581,7 +645,7 @@ public final class StatementAnalyzer {
             conditions.forEach(Runnable::run);
             checkEveryShardedTableIsInAScope();
             if (refs.isEmpty()) {
-                return Plan.home(kind, params);
+                return unshardedTables.isEmpty() ? Plan.any(kind, params) : Plan.home(kind, params);
             }
             if (!unshardedTables.isEmpty()) {
                 if (kind == StatementKind.READ) {

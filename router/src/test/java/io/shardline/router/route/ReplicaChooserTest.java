@@ -46,7 +46,7 @@ class ReplicaChooserTest {
         }
 
         @Override
-        public boolean wasEligible(Node replica) {
+        public boolean wasEligible(Node replica, long boundMs) {
             return was.contains(replica.name());
         }
 

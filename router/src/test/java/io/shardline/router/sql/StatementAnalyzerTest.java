@@ -171,8 +171,35 @@ class StatementAnalyzerTest {
                         .kind())
                 .isEqualTo(StatementKind.WRITE);
         assertThat(plan("SELECT nextval('seq')").kind()).isEqualTo(StatementKind.WRITE);
-        assertThat(plan("SELECT nextval('seq')").target()).isEqualTo(Target.HOME);
+        assertThat(plan("SELECT nextval('seq')").target())
+                .as("no table: where the connection is")
+                .isEqualTo(Target.ANY);
         assertThat(plan("SELECT 1").kind()).isEqualTo(StatementKind.READ);
+    }
+
+    @Test
+    void statementsThatMayLeaveSessionStateBehindAreMarked() {
+        for (String sql : List.of(
+                "LISTEN jobs",
+                "CREATE TEMP TABLE t (a int)",
+                "CREATE TEMPORARY TABLE t (a int)",
+                "SELECT pg_advisory_lock(42)",
+                "SELECT set_config('app.tenant', 'a', false)",
+                "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+                "DO $$BEGIN PERFORM 1; END$$",
+                "CALL p()",
+                "SET ROLE admin",
+                "SET SESSION AUTHORIZATION admin")) {
+            assertThat(plan(sql).sessionEffects()).as(sql).isTrue();
+        }
+        for (String sql : List.of(
+                "SELECT * FROM users WHERE user_id = 1",
+                "SELECT nextval('seq')",
+                "CREATE TABLE temps (a int)",
+                "SET search_path TO a",
+                "SELECT pg_advisory_xact_lock(1)")) {
+            assertThat(plan(sql).sessionEffects()).as(sql).isFalse();
+        }
     }
 
     @Test
@@ -186,8 +213,13 @@ class StatementAnalyzerTest {
     @Test
     void unshardedAndCatalogStatementsGoHome() {
         assertThat(plan("SELECT * FROM countries").target()).isEqualTo(Target.HOME);
-        assertThat(plan("SELECT * FROM pg_catalog.pg_class").target()).isEqualTo(Target.HOME);
         assertThat(plan("UPDATE countries SET name = 'x'").kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(plan("UPDATE countries SET name = 'x'").target()).isEqualTo(Target.HOME);
+        assertThat(plan("SELECT * FROM pg_catalog.pg_class").target())
+                .as("catalogs are on every shard")
+                .isEqualTo(Target.ANY);
+        assertThat(plan("SELECT now()").target()).isEqualTo(Target.ANY);
+        assertThat(plan("NOTIFY jobs").target()).isEqualTo(Target.ANY);
     }
 
     @Test

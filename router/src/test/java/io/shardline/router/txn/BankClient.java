@@ -1,6 +1,6 @@
 package io.shardline.router.txn;
 
-import io.shardline.router.jdbc.ClusterRuntime;
+import io.shardline.router.exec.ClusterRuntime;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;

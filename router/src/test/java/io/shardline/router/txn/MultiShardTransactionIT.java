@@ -7,7 +7,7 @@ import static org.awaitility.Awaitility.await;
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
-import io.shardline.router.jdbc.ClusterRuntime;
+import io.shardline.router.exec.ClusterRuntime;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.ShardedTable;

@@ -1,4 +1,4 @@
-package io.shardline.router.jdbc;
+package io.shardline.router.exec;
 
 import java.sql.SQLException;
 import java.sql.SQLTimeoutException;

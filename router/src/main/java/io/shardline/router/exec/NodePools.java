@@ -1,11 +1,13 @@
-package io.shardline.router.jdbc;
+package io.shardline.router.exec;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import com.zaxxer.hikari.HikariPoolMXBean;
 import io.shardline.router.SqlStates;
 import io.shardline.topology.Node;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
 import java.sql.Statement;
 import java.util.Map;
 import java.util.Properties;
@@ -44,13 +46,27 @@ public final class NodePools implements AutoCloseable {
     /**
      * A physical connection to {@code node}, in autocommit mode.
      *
-     * @throws SQLException with SQLState 08001 naming the node when it cannot be reached
+     * @throws SQLException with SQLState 08001 naming the node when it cannot be reached; 53300 when every connection
+     *     of its pool is in use for {@code connectTimeoutMs} (the node is fine: never a reason to eject it)
      */
     public Connection borrow(Node node) throws SQLException {
         HikariDataSource pool = pools.computeIfAbsent(key(node), k -> newPool(node));
         try {
             return pool.getConnection();
         } catch (SQLException e) {
+            if (e instanceof SQLTransientConnectionException && e.getCause() == null) {
+                // HikariCP's timeout without a connection failure behind it: every connection is lent out
+                HikariPoolMXBean counts = pool.getHikariPoolMXBean();
+                throw new SQLException(
+                        "no connection to node " + node.name() + " was free within " + connectTimeoutMs + " ms"
+                                + " (connectTimeoutMs): its pool (poolSize=" + poolSize + ") has "
+                                + counts.getActiveConnections() + " active, " + counts.getIdleConnections() + " idle, "
+                                + counts.getThreadsAwaitingConnection() + " waiting. A logical connection holds one"
+                                + " physical connection per node it used until it closes: raise poolSize, or close"
+                                + " connections sooner",
+                        SqlStates.TOO_MANY_CONNECTIONS,
+                        e);
+            }
             throw new SQLException(
                     "cannot connect to node " + node.name() + " (" + node.address() + "): " + e.getMessage(),
                     e.getSQLState() == null ? SqlStates.CONNECTION_UNABLE : e.getSQLState(),

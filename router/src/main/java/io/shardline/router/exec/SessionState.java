@@ -1,4 +1,4 @@
-package io.shardline.router.jdbc;
+package io.shardline.router.exec;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-package io.shardline.router.jdbc;
+package io.shardline.router.exec;
 
 import io.shardline.router.route.CausalToken;
 import io.shardline.topology.Lsn;
@@ -11,7 +11,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** A physical connection a logical connection holds to one node, with the session state it has applied. */
+/**
+ * A physical connection a logical connection holds to one node, with the session state it has applied and whether
+ * it is a participant of the logical connection's transaction.
+ */
 public final class Physical {
     private static final Logger LOG = LoggerFactory.getLogger(Physical.class);
 
@@ -24,6 +27,10 @@ public final class Physical {
     final int ejections;
     /** The {@link SessionState} version applied on this connection. */
     int sessionVersion;
+    /** Whether the current transaction runs on this connection (its autocommit is off). */
+    boolean inTransaction;
+    /** Whether a statement may have left state in the database session that RESET ALL does not clear. */
+    boolean sessionDirty;
 
     private PreparedStatement currentLsn;
     private PreparedStatement replayLsn;

@@ -1,4 +1,4 @@
-package io.shardline.router.jdbc;
+package io.shardline.router.exec;
 
 import io.shardline.router.ShardlineProperty;
 import io.shardline.router.SqlStates;
@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.Properties;
 
 /**
- * The connection properties that decide where reads go, parsed and checked once per cluster runtime.
+ * The connection properties a cluster runtime and its sessions follow, parsed and checked once per runtime.
  *
  * @param maxStalenessMs the staleness bound of new connections; negative: unbounded
  * @param fallbackToPrimary whether a read with no replica within its bound goes to the primary (else it fails)
@@ -17,8 +17,11 @@ import java.util.Properties;
  * @param twoPhaseCommit whether a transaction may write on several shards (two-phase commit)
  * @param crossShardMaxRows how many rows the shards may return for one cross-shard read
  * @param weights node name to relative share of reads; unlisted replicas weigh 1
+ * @param connectTimeoutMs how long to wait for ZooKeeper at connect and for a connection to a node
+ * @param poolSize the most physical connections per node
+ * @param idleCloseMs how long a runtime outlives its last logical connection
  */
-record ReadSettings(
+public record RuntimeSettings(
         boolean readFromPrimary,
         int analysisCacheSize,
         long maxStalenessMs,
@@ -29,21 +32,24 @@ record ReadSettings(
         long fenceWaitMs,
         boolean twoPhaseCommit,
         int crossShardMaxRows,
-        Map<String, Integer> weights) {
+        Map<String, Integer> weights,
+        int connectTimeoutMs,
+        int poolSize,
+        long idleCloseMs) {
 
-    ReadSettings {
+    public RuntimeSettings {
         weights = Map.copyOf(weights);
     }
 
     /** @throws SQLException (22023) naming the first bad property */
-    static ReadSettings from(Properties props) throws SQLException {
+    static RuntimeSettings from(Properties props) throws SQLException {
         long maxStalenessMs = ShardlineProperty.MAX_STALENESS_MS.getLong(props);
         if (maxStalenessMs < -1) {
             throw new SQLException(
                     "property maxStalenessMs must be -1 (unbounded) or a number of ms >= 0, not " + maxStalenessMs,
                     SqlStates.INVALID_PARAMETER);
         }
-        return new ReadSettings(
+        return new RuntimeSettings(
                 ShardlineProperty.READ_FROM.get(props).equalsIgnoreCase("primary"),
                 ShardlineProperty.ANALYSIS_CACHE_SIZE.getPositiveInt(props),
                 maxStalenessMs,
@@ -54,10 +60,9 @@ record ReadSettings(
                 ShardlineProperty.FENCE_WAIT_MS.getNonNegativeLong(props),
                 ShardlineProperty.TWO_PHASE_COMMIT.getBoolean(props),
                 ShardlineProperty.CROSS_SHARD_MAX_ROWS.getPositiveInt(props),
-                ShardlineProperty.replicaWeights(props));
-    }
-
-    int weight(String node) {
-        return weights.getOrDefault(node, 1);
+                ShardlineProperty.replicaWeights(props),
+                ShardlineProperty.CONNECT_TIMEOUT_MS.getPositiveInt(props),
+                ShardlineProperty.POOL_SIZE.getPositiveInt(props),
+                ShardlineProperty.IDLE_CLOSE_MS.getNonNegativeLong(props));
     }
 }

@@ -1,0 +1,132 @@
+package io.shardline.router.exec;
+
+import io.shardline.topology.Node;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The physical connections one logical connection holds, one per node it used, and the session settings ({@code
+ * SET}) replayed on each. When the logical connection closes, each is handed back to its pool reset for the next
+ * borrower: {@code DISCARD ALL} where a statement may have left state behind (LISTEN, temporary tables, session
+ * advisory locks, {@code set_config(..., false)}, SET ROLE, unwrapped use), {@code RESET ALL} where only SETs ran,
+ * nothing otherwise.
+ */
+final class Attachments {
+    private final ClusterRuntime runtime;
+    private final Map<String, Physical> byNode = new HashMap<>();
+    private final SessionState session = new SessionState();
+    /** Whether a replayed setting outlives RESET ALL (SET ROLE): connections replaying it need DISCARD ALL. */
+    private boolean lasting;
+
+    Attachments(ClusterRuntime runtime) {
+        this.runtime = runtime;
+    }
+
+    /**
+     * This connection's physical connection to {@code node}, borrowed on first use, with the session's settings.
+     * One that pgjdbc closed (a broken socket), that was opened before the node was last ejected, or whose node
+     * moved, is replaced unless a transaction runs on it.
+     *
+     * @throws SQLException 08001 when the node cannot be reached, 53300 when its pool has no free connection
+     */
+    Physical attach(Node node, int shard) throws SQLException {
+        Physical p = byNode.get(node.name());
+        int ejections = runtime.health().ejections(node);
+        if (p != null
+                && !p.inTransaction
+                && (p.ejections != ejections || !p.node.equals(node) || p.connection.isClosed())) {
+            detach(p);
+            p = null;
+        }
+        if (p == null) {
+            p = new Physical(
+                    node, shard, runtime.pools().borrow(node), runtime.health().inFlightCounter(node), ejections);
+            byNode.put(node.name(), p);
+        }
+        if (p.sessionVersion != session.version()) {
+            try (Statement s = p.connection.createStatement()) {
+                for (String sql : session.replay()) {
+                    s.execute(sql);
+                }
+            }
+            p.sessionVersion = session.version();
+            p.sessionDirty |= lasting;
+        }
+        return p;
+    }
+
+    /** Drops a connection that must not be reused (it broke): the pool closes it. */
+    void detach(Physical p) {
+        byNode.remove(p.node.name(), p);
+        runtime.pools().evict(p.node, p.connection);
+    }
+
+    /** Every attached connection. */
+    List<Physical> all() {
+        return new ArrayList<>(byNode.values());
+    }
+
+    boolean isEmpty() {
+        return byNode.isEmpty();
+    }
+
+    /**
+     * Applies a SET/RESET/DISCARD to every attached connection and records it for the ones attached later.
+     *
+     * @param setting the parameter, or {@code all}/null for RESET ALL and DISCARD ALL
+     * @param lasting whether RESET ALL does not undo it: the connections are reset with DISCARD ALL before reuse
+     */
+    void apply(String command, String setting, String sql, boolean lasting) throws SQLException {
+        for (Physical p : byNode.values()) {
+            try (Statement s = p.connection.createStatement()) {
+                s.execute(sql);
+            }
+            if (command.equals("DISCARD")) {
+                p.sessionDirty = false;
+            } else if (lasting) {
+                p.sessionDirty = true;
+            }
+        }
+        this.lasting |= lasting;
+        if (command.equals("SET")) {
+            session.set(setting, sql);
+        } else {
+            session.reset(setting);
+        }
+        for (Physical p : byNode.values()) {
+            p.sessionVersion = session.version();
+        }
+    }
+
+    /**
+     * Hands every connection back to its pool, reset for its next borrower (see the class comment); one that cannot
+     * be reset is closed instead. Call after the transaction ended.
+     *
+     * @return the first failure to close, or null
+     */
+    SQLException release() {
+        SQLException failure = null;
+        for (Physical p : byNode.values()) {
+            String reset = p.sessionDirty ? "DISCARD ALL" : session.version() > 0 ? "RESET ALL" : null;
+            if (reset != null) {
+                try (Statement s = p.connection.createStatement()) {
+                    s.execute(reset);
+                } catch (SQLException e) {
+                    runtime.pools().evict(p.node, p.connection);
+                    continue;
+                }
+            }
+            try {
+                p.connection.close();
+            } catch (SQLException e) {
+                failure = failure == null ? e : failure;
+            }
+        }
+        byNode.clear();
+        return failure;
+    }
+}

@@ -1,0 +1,319 @@
+package io.shardline.router.exec;
+
+import io.shardline.router.ShardlineProperty;
+import io.shardline.router.ShardlineUrl;
+import io.shardline.router.SqlStates;
+import io.shardline.router.route.Moves;
+import io.shardline.router.route.ReplicaHealth;
+import io.shardline.router.route.Router;
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.Plan;
+import io.shardline.router.txn.Gid;
+import io.shardline.router.txn.InDoubtTransactions;
+import io.shardline.router.txn.TwoPhaseCommit;
+import io.shardline.router.txn.TxnLog;
+import io.shardline.topology.FileTopologyStore;
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.TopologyException;
+import io.shardline.topology.TopologyStore;
+import io.shardline.topology.ZooKeeperLagWatcher;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What every logical connection to one cluster with one set of credentials shares: the topology store and the
+ * current {@link RoutingState}, the node pools, the {@link Router} with its {@link ReplicaHealth}, the move fences,
+ * and two-phase commit. {@link Runtimes} opens it at the first connect and closes it shortly after its last
+ * connection closed.
+ */
+public final class ClusterRuntime implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ClusterRuntime.class);
+    private static final int PROBE_TIMEOUT_SECONDS = 2;
+    static final long RECOVERY_INTERVAL_MS = 10_000;
+
+    private final ShardlineUrl url;
+    private final TopologyStore store;
+    private final NodePools pools;
+    private final RuntimeSettings settings;
+    private final ZooKeeperLagWatcher lagWatcher;
+    /** Null for a static cluster file: no moves there. */
+    private final MoveFences fences;
+
+    private final ReplicaHealth health;
+    private final Router router;
+    /** Commits multi-shard transactions; null when twoPhaseCommit is off or there is no ZooKeeper. */
+    private final TwoPhaseCommit twoPhase;
+
+    private final Gid gids;
+    /** Resolves in-doubt transactions (twoPhaseCommit); null when off. */
+    private ScheduledExecutorService recovery;
+
+    private ExecutorService crossShardPool;
+    private volatile RoutingState routing;
+
+    private ClusterRuntime(
+            ShardlineUrl url,
+            TopologyStore store,
+            NodePools pools,
+            RuntimeSettings settings,
+            ZooKeeperLagWatcher lagWatcher) {
+        this.url = url;
+        this.store = store;
+        this.pools = pools;
+        this.settings = settings;
+        this.lagWatcher = lagWatcher;
+        this.routing = new RoutingState(store.snapshot(), settings.analysisCacheSize());
+        String cluster = routing.snapshot().topology().cluster();
+        this.fences = store instanceof ZooKeeperTopologyStore zk
+                ? new MoveFences(zk.client(), cluster, () -> this.routing)
+                : null;
+        this.health = new ReplicaHealth(
+                settings.weights(),
+                settings.lagFreshnessMs(),
+                node -> pools.probe(node, PROBE_TIMEOUT_SECONDS),
+                () -> this.routing.allReplicas(),
+                cluster);
+        this.twoPhase = fences != null && settings.twoPhaseCommit()
+                ? new TwoPhaseCommit(
+                        new TxnLog(((ZooKeeperTopologyStore) store).client(), cluster),
+                        fences.routerId(),
+                        CURRENT_OBSERVER)
+                : null;
+        this.gids = twoPhase == null ? null : new Gid(fences.routerId());
+        this.router = new Router(
+                health,
+                this::lag,
+                fences == null ? Moves.NONE : fences,
+                settings.rywWaitMs(),
+                settings.fallbackToPrimary(),
+                twoPhase != null);
+        store.addListener(snapshot -> {
+            this.routing = new RoutingState(snapshot, settings.analysisCacheSize());
+            if (fences != null) {
+                fences.publishState();
+            }
+        });
+        if (fences != null) {
+            fences.start(settings.connectTimeoutMs());
+        }
+        if (twoPhase != null) {
+            recoverInDoubt((ZooKeeperTopologyStore) store, cluster);
+        }
+    }
+
+    /**
+     * Sees every two-phase commit of this process's routers from now on (fault-injection tests, tracing); null
+     * removes it. Not for applications: an observer that throws abandons the commit between its phases.
+     */
+    public static void observeTwoPhaseCommits(TwoPhaseCommit.Observer observer) {
+        ClusterRuntime.observer = observer == null ? TwoPhaseCommit.Observer.NONE : observer;
+    }
+
+    private static volatile TwoPhaseCommit.Observer observer = TwoPhaseCommit.Observer.NONE;
+
+    /** Passes each step to the observer set now. */
+    private static final TwoPhaseCommit.Observer CURRENT_OBSERVER = new TwoPhaseCommit.Observer() {
+        @Override
+        public void prepared(String gid, int shard) {
+            observer.prepared(gid, shard);
+        }
+
+        @Override
+        public void decided(String gid, TxnLog.Decision decision) {
+            observer.decided(gid, decision);
+        }
+
+        @Override
+        public void committed(String gid, int shard) {
+            observer.committed(gid, shard);
+        }
+    };
+
+    /**
+     * Resolves, in the background now and every {@link #RECOVERY_INTERVAL_MS}, transactions a router that died
+     * left prepared (as {@code txn recover}): their locks are released within about a ZooKeeper session timeout
+     * plus the interval.
+     */
+    private void recoverInDoubt(ZooKeeperTopologyStore zk, String cluster) {
+        recovery = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "shardline-txn-recovery");
+            t.setDaemon(true);
+            return t;
+        });
+        recovery.scheduleWithFixedDelay(
+                () -> {
+                    try {
+                        InDoubtTransactions.Report report = new InDoubtTransactions(zk.client(), cluster, pools::borrow)
+                                .recover(routing.snapshot().topology());
+                        if (report.committed() + report.rolledBack() > 0
+                                || !report.errors().isEmpty()) {
+                            LOG.info(
+                                    "in-doubt transactions of cluster {}: {} committed, {} rolled back, {} left to their"
+                                            + " routers{}",
+                                    cluster,
+                                    report.committed(),
+                                    report.rolledBack(),
+                                    report.left(),
+                                    report.errors().isEmpty() ? "" : "; failed: " + report.errors());
+                        }
+                    } catch (SQLException | RuntimeException e) {
+                        LOG.warn(
+                                "could not resolve in-doubt transactions of cluster {} (./shardline txn recover does"
+                                        + " it): {}",
+                                cluster,
+                                e.toString());
+                    }
+                },
+                0,
+                RECOVERY_INTERVAL_MS,
+                TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Connects to the topology source and prepares the pools.
+     *
+     * @throws SQLException 08001 naming ZooKeeper's address or the unknown cluster; 22023 for bad properties
+     */
+    static ClusterRuntime open(ShardlineUrl url, Properties props) throws SQLException {
+        RuntimeSettings settings = RuntimeSettings.from(props);
+        TopologyStore store;
+        try {
+            store = url.file() != null
+                    ? FileTopologyStore.open(url.file())
+                    : ZooKeeperTopologyStore.connect(
+                            url.zkConnectString(), url.cluster(), Duration.ofMillis(settings.connectTimeoutMs()));
+        } catch (TopologyException e) {
+            throw new SQLException(e.getMessage(), SqlStates.CONNECTION_UNABLE, e);
+        }
+        String user = ShardlineProperty.USER.get(props);
+        if (user == null) {
+            user = store.snapshot().topology().user();
+        }
+        Properties pg = new Properties();
+        for (String key : props.stringPropertyNames()) {
+            if (key.startsWith(ShardlineProperty.PGJDBC_PREFIX)) {
+                pg.setProperty(key.substring(ShardlineProperty.PGJDBC_PREFIX.length()), props.getProperty(key));
+            }
+        }
+        NodePools pools = new NodePools(
+                store.snapshot().topology().database(),
+                user,
+                ShardlineProperty.PASSWORD.get(props),
+                settings.poolSize(),
+                settings.connectTimeoutMs(),
+                pg);
+        ZooKeeperLagWatcher lag = null;
+        if (store instanceof ZooKeeperTopologyStore zk) {
+            lag = new ZooKeeperLagWatcher(zk.client(), url.cluster());
+            lag.start();
+        }
+        return new ClusterRuntime(url, store, pools, settings, lag);
+    }
+
+    /** The properties this runtime follows. */
+    public RuntimeSettings settings() {
+        return settings;
+    }
+
+    /** The routing state of the current topology. */
+    public RoutingState routing() {
+        return routing;
+    }
+
+    /** The one routing decision. */
+    public Router router() {
+        return router;
+    }
+
+    /** The lag of every replica as the monitor last published it. */
+    public LagSnapshot lag() {
+        return lagWatcher == null ? LagSnapshot.EMPTY : lagWatcher.snapshot();
+    }
+
+    ReplicaHealth health() {
+        return health;
+    }
+
+    NodePools pools() {
+        return pools;
+    }
+
+    public ShardlineUrl url() {
+        return url;
+    }
+
+    /** The two-phase commit of this router, or null when multi-shard transactions are off. */
+    TwoPhaseCommit twoPhaseCommit() {
+        return twoPhase;
+    }
+
+    /** A new global transaction id of this router. */
+    String nextGid() {
+        return gids.next();
+    }
+
+    /**
+     * Lets a write to sharded tables in once no fence holds any of its rows (see {@link MoveFences}); the caller
+     * runs it, then calls {@link #writeDone} with the ticket. Rows: one parameter array each.
+     *
+     * @throws SQLException 40001 after {@code fenceWaitMs}
+     */
+    int awaitWritable(Plan plan, List<Object[]> rows) throws SQLException {
+        return fences == null ? 0 : fences.enter(plan, rows, settings.fenceWaitMs());
+    }
+
+    /** Ends a write {@link #awaitWritable} let in. */
+    void writeDone(int ticket) {
+        if (fences != null) {
+            fences.exit(ticket);
+        }
+    }
+
+    /** Runs the shard queries of cross-shard reads in parallel (daemon threads, created on first use). */
+    synchronized ExecutorService crossShardPool() {
+        if (crossShardPool == null) {
+            AtomicInteger n = new AtomicInteger();
+            crossShardPool = Executors.newCachedThreadPool(r -> {
+                Thread t = new Thread(r, "shardline-cross-shard-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        return crossShardPool;
+    }
+
+    @Override
+    public void close() {
+        if (fences != null) {
+            try {
+                fences.close();
+            } catch (Exception e) {
+                LOG.debug("closing the move fences: {}", e.toString());
+            }
+        }
+        synchronized (this) {
+            if (crossShardPool != null) {
+                crossShardPool.shutdownNow();
+            }
+        }
+        health.close();
+        if (recovery != null) {
+            recovery.shutdownNow();
+        }
+        if (lagWatcher != null) {
+            lagWatcher.close();
+        }
+        pools.close();
+        store.close();
+    }
+}

@@ -1,0 +1,452 @@
+package io.shardline.router.exec;
+
+import io.shardline.router.SqlStates;
+import io.shardline.router.route.Route;
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.CrossShardQuery;
+import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
+import java.sql.BatchUpdateException;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Runs the statements of one logical statement, plain or prepared: each execution enters the move fences' gate when
+ * it writes to a sharded table, asks its {@link Session} for the {@link Route}, and runs it — on one node (retried
+ * once elsewhere when an autocommit read's replica broke), on every primary, on every shard in one transaction, or
+ * across shards. It holds the physical statements it made, one per physical connection, and the one whose results
+ * the application reads.
+ */
+public final class Dispatcher {
+    /** How the logical statement makes and binds its statement on one node. */
+    public interface Shape {
+        /** The plan of {@code sql} by routing state {@code r} (from its cache, or the statement's own). */
+        Plan plan(RoutingState r, String sql);
+
+        /** A new physical statement on {@code p}, with the logical statement's options. */
+        Statement create(Physical p) throws SQLException;
+
+        /** Binds the current parameter values (a prepared statement), or nothing (a plain one). */
+        void bind(Statement s) throws SQLException;
+
+        /** Whether the SQL's {@code ?} are placeholders (else the jsonb operator). */
+        boolean prepared();
+
+        /** Binds parameter {@code original} (1-based) of the statement at {@code index} of another statement. */
+        void bindAt(PreparedStatement ps, int index, int original) throws SQLException;
+
+        /** Seconds, 0 for none. */
+        int queryTimeout();
+    }
+
+    /** One JDBC call on a physical statement. */
+    public interface Op<T> {
+        T apply(Statement physical) throws SQLException;
+    }
+
+    /** The result of a statement the driver answered itself ({@code physical} is set for SHOW and cross-shard). */
+    public interface Handled<T> {
+        T of(Statement physical) throws SQLException;
+    }
+
+    /** Binds row {@code row} of a batch on a physical prepared statement. */
+    public interface RowBinder {
+        void bind(PreparedStatement ps, int row) throws SQLException;
+    }
+
+    private final Session session;
+    private final Shape shape;
+    private final Map<Physical, Statement> statements = new IdentityHashMap<>();
+    private final List<Statement> driverStatements = new ArrayList<>();
+    /** Statements running on shards for a cross-shard read, for {@link #cancel()}. */
+    private final Set<Statement> running = ConcurrentHashMap.newKeySet();
+    /** The physical statement of the last execution: results, update counts and generated keys come from it. */
+    private volatile Statement current;
+    /** The update count of a statement the driver answered itself, until read; -1 for none. */
+    private long driverUpdateCount = -1;
+    /** The final query of the last cross-shard read, open while its result set is read. */
+    private Statement crossShardStatement;
+
+    public Dispatcher(Session session, Shape shape) {
+        this.session = session;
+        this.shape = shape;
+    }
+
+    /**
+     * Runs {@code sql} with these parameter values (index 1 at position 1; null for a plain statement). A write to a
+     * sharded table is routed by the routing state read once the gate let it in: its ring is at least as new as the
+     * one the fences checked.
+     *
+     * @param op the call on the physical statement of a node
+     * @param handled the result when the driver answered (null statement: an update count of 0)
+     */
+    public <T> T run(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
+        driverUpdateCount = -1;
+        ClusterRuntime runtime = session.runtime();
+        RoutingState r = runtime.routing();
+        Plan plan = shape.plan(r, sql);
+        if (!gated(plan)) {
+            return run(sql, plan, params, session.route(r, plan, params), op, handled);
+        }
+        int ticket = runtime.awaitWritable(plan, Collections.singletonList(params));
+        try {
+            r = runtime.routing();
+            plan = shape.plan(r, sql);
+            return run(sql, plan, params, session.route(r, plan, params), op, handled);
+        } finally {
+            runtime.writeDone(ticket);
+        }
+    }
+
+    /** Whether the statement writes to a sharded table: it passes the move fences' gate. */
+    private static boolean gated(Plan plan) {
+        return plan.kind() != StatementKind.READ
+                && (plan.target() == Plan.Target.KEYED || plan.target() == Plan.Target.EVERY_SHARD);
+    }
+
+    private <T> T run(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
+            throws SQLException {
+        switch (route.target()) {
+            case REFUSED:
+                throw route.refusal();
+            case DRIVER: {
+                if (shape.prepared() && plan.parameterCount() > 0) {
+                    throw new SQLException(plan.command() + " cannot take parameters", SqlStates.FEATURE_NOT_SUPPORTED);
+                }
+                Statement s = session.handle(plan, sql);
+                if (s != null) {
+                    driverStatements.add(s);
+                } else {
+                    driverUpdateCount = 0;
+                }
+                current = s;
+                return handled.of(s);
+            }
+            case PENDING:
+                session.defer(sql);
+                current = null;
+                driverUpdateCount = 0;
+                return handled.of(null);
+            case EVERY_PRIMARY:
+                return onEveryPrimary(plan, route, op);
+            case EVERY_SHARD:
+                return onEveryShard(plan, route, op);
+            case CROSS_SHARD:
+                return crossShard(sql, plan, route, handled);
+            case NODE:
+            default: {
+                Physical p = session.open(route);
+                if (plan.target() == Plan.Target.BOUND && route.use() == Route.Use.TRANSACTION) {
+                    session.bindTransaction(plan.command());
+                }
+                try {
+                    return execute(p, plan, op);
+                } catch (SQLException e) {
+                    if (!session.retryElsewhere(p, plan.kind(), e)) {
+                        throw e;
+                    }
+                    Route again = session.route(plan, params);
+                    if (again.target() != Route.Target.NODE) {
+                        throw e;
+                    }
+                    return execute(session.open(again), plan, op);
+                }
+            }
+        }
+    }
+
+    private <T> T execute(Physical p, Plan plan, Op<T> op) throws SQLException {
+        Statement s = statement(p);
+        shape.bind(s);
+        return onPhysical(p, plan, s, op);
+    }
+
+    private Statement statement(Physical p) throws SQLException {
+        Statement s = statements.get(p);
+        if (s == null) {
+            s = shape.create(p);
+            statements.put(p, s);
+        }
+        return s;
+    }
+
+    /**
+     * Runs {@code op} on {@code s}, a statement of {@code p}: counts it in flight for the replica choice, tells the
+     * session what ran, and lets the session judge a failure.
+     */
+    private <T> T onPhysical(Physical p, Plan plan, Statement s, Op<T> op) throws SQLException {
+        current = s;
+        T result;
+        p.inFlight.incrementAndGet();
+        try {
+            result = op.apply(s);
+        } catch (SQLException e) {
+            if (ConnectionErrors.isConnectionError(e)) {
+                statements.remove(p);
+            }
+            throw session.failed(p, plan.kind(), e);
+        } finally {
+            p.inFlight.decrementAndGet();
+        }
+        session.executed(p, plan);
+        return result;
+    }
+
+    /**
+     * A write without a shard key on every shard's primary in one transaction: the connection's, or (in autocommit
+     * mode) one of its own committed with two-phase commit at once. The update count is the sum.
+     */
+    @SuppressWarnings("unchecked")
+    private <T> T onEveryShard(Plan plan, Route route, Op<T> op) throws SQLException {
+        boolean implicit = session.autoCommit();
+        long count = 0;
+        T result = null;
+        try {
+            for (Route leg : route.legs()) {
+                result = execute(session.open(leg), plan, op);
+                count += Math.max(0, current.getLargeUpdateCount());
+            }
+            if (implicit) {
+                session.commit();
+            }
+        } catch (SQLException e) {
+            if (implicit) {
+                try {
+                    session.rollback();
+                } catch (SQLException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+        current = null;
+        driverUpdateCount = count;
+        if (result instanceof Integer) {
+            return (T) Integer.valueOf((int) Math.min(Integer.MAX_VALUE, count));
+        }
+        if (result instanceof Long) {
+            return (T) Long.valueOf(count);
+        }
+        return result;
+    }
+
+    /** Runs on every primary; a failure on some shards is reported naming them, after all were tried. */
+    private <T> T onEveryPrimary(Plan plan, Route route, Op<T> op) throws SQLException {
+        T result = null;
+        List<Integer> ok = new ArrayList<>();
+        List<String> failed = new ArrayList<>();
+        SQLException first = null;
+        for (Route leg : route.legs()) {
+            try {
+                result = execute(session.open(leg), plan, op);
+                ok.add(leg.shard());
+            } catch (SQLException e) {
+                failed.add("shard " + leg.shard() + " (" + leg.node().name() + "): " + e.getMessage());
+                first = first == null ? e : first;
+            }
+        }
+        if (first != null) {
+            throw new SQLException(
+                    "the statement failed on " + failed.size() + " of "
+                            + route.legs().size() + " shards: " + String.join("; ", failed)
+                            + (ok.isEmpty() ? "" : ". It succeeded on shards " + ok),
+                    first.getSQLState(),
+                    first);
+        }
+        return result;
+    }
+
+    /**
+     * A read no single shard answers (see {@link CrossShardRead}); the final query's statement becomes {@link
+     * #current}, closed at the next execution or with this dispatcher.
+     */
+    private <T> T crossShard(String sql, Plan plan, Route route, Handled<T> handled) throws SQLException {
+        RoutingState r = session.runtime().routing();
+        CrossShardQuery query = r.crossShard(sql, shape.prepared());
+        closeCrossShardStatement();
+        Map<Integer, Physical> sources = new LinkedHashMap<>();
+        for (Route leg : route.legs()) {
+            sources.put(leg.shard(), session.open(leg));
+        }
+        Physical home = sources.get(r.homeShard());
+        CrossShardRead read = new CrossShardRead(
+                r,
+                session.runtime().crossShardPool(),
+                session.runtime().settings().crossShardMaxRows(),
+                shape.queryTimeout(),
+                running);
+        PreparedStatement fin;
+        try {
+            fin = read.prepare(query, sql, sources, home, shape::bindAt);
+        } catch (CrossShardRead.SourceFailed f) {
+            throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
+        }
+        crossShardStatement = fin;
+        onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
+        return handled.of(fin);
+    }
+
+    /**
+     * Runs a batch of a prepared statement: every row is routed by one routing state while the gate holds (a row
+     * whose range is being switched holds the whole batch until the switch, then every row is routed by the new
+     * ring), then each node's rows go as one physical batch. Counts come back in the order the rows were added.
+     *
+     * @throws BatchUpdateException with the counts of the rows that ran ({@link Statement#EXECUTE_FAILED} for the
+     *     others) when a node's part fails
+     */
+    public int[] batch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
+        Plan plan = shape.plan(session.runtime().routing(), sql);
+        Plan.Target t = plan.target();
+        if (t != Plan.Target.KEYED && t != Plan.Target.HOME && t != Plan.Target.ANY) {
+            throw new SQLException(
+                    "batches of this statement are not supported: "
+                            + (plan.refusal() != null ? plan.refusal() : t.name()),
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        driverUpdateCount = -1;
+        boolean gated = gated(plan);
+        int ticket = gated ? session.runtime().awaitWritable(plan, rows) : 0;
+        try {
+            RoutingState r = session.runtime().routing();
+            plan = shape.plan(r, sql);
+            Map<Physical, List<Integer>> byNode = new LinkedHashMap<>();
+            for (int i = 0; i < rows.size(); i++) {
+                Route route = session.route(r, plan, rows.get(i));
+                if (route.target() == Route.Target.CROSS_SHARD) {
+                    throw new SQLException(
+                            "this read needs every shard (" + route.message() + "): run it with execute or"
+                                    + " executeQuery, not in a batch",
+                            SqlStates.FEATURE_NOT_SUPPORTED);
+                }
+                if (route.target() != Route.Target.NODE) {
+                    throw route.target() == Route.Target.REFUSED
+                            ? route.refusal()
+                            : new SQLException("batch row " + i + " cannot be routed", SqlStates.FEATURE_NOT_SUPPORTED);
+                }
+                byNode.computeIfAbsent(session.open(route), k -> new ArrayList<>())
+                        .add(i);
+            }
+            int[] counts = new int[rows.size()];
+            Arrays.fill(counts, Statement.EXECUTE_FAILED);
+            for (Map.Entry<Physical, List<Integer>> part : byNode.entrySet()) {
+                Statement s = statement(part.getKey());
+                PreparedStatement ps = (PreparedStatement) s;
+                for (int row : part.getValue()) {
+                    binder.bind(ps, row);
+                    ps.addBatch();
+                }
+                int[] done;
+                try {
+                    done = onPhysical(part.getKey(), plan, ps, Statement::executeBatch);
+                } catch (SQLException e) {
+                    throw new BatchUpdateException(
+                            "a batch part of " + part.getValue().size() + " rows failed on "
+                                    + part.getKey().node.name() + ": " + e.getMessage(),
+                            e.getSQLState(),
+                            e.getErrorCode(),
+                            counts,
+                            e);
+                }
+                for (int k = 0; k < done.length && k < part.getValue().size(); k++) {
+                    counts[part.getValue().get(k)] = done[k];
+                }
+            }
+            return counts;
+        } finally {
+            if (gated) {
+                session.runtime().writeDone(ticket);
+            }
+        }
+    }
+
+    /** The statement whose results the application reads, or null. */
+    public Statement current() {
+        return current;
+    }
+
+    /** The update count of a statement the driver answered itself, or -1. */
+    public long driverUpdateCount() {
+        return driverUpdateCount;
+    }
+
+    /** Forgets the driver's update count (getMoreResults). */
+    public void clearDriverUpdateCount() {
+        driverUpdateCount = -1;
+    }
+
+    /** Whether {@code s} is the final query of a cross-shard read (its parameters are not the statement's). */
+    public boolean isCrossShard(Statement s) {
+        return s != null && s == crossShardStatement;
+    }
+
+    /** Every physical statement made so far (to apply a changed option). */
+    public Iterable<Statement> statements() {
+        return new ArrayList<>(statements.values());
+    }
+
+    /** A prepared physical statement on the home shard's primary, to describe the SQL. */
+    public PreparedStatement describer() throws SQLException {
+        if (current instanceof PreparedStatement ps && !isCrossShard(ps)) {
+            return ps;
+        }
+        RoutingState r = session.runtime().routing();
+        Route home = Route.node(r.homeShard(), r.primary(r.homeShard()), Route.Use.AUTOCOMMIT, Route.Why.WRITE);
+        return (PreparedStatement) statement(session.open(home));
+    }
+
+    /** Cancels what runs now: the statement on a node, and every shard's part of a cross-shard read. */
+    public void cancel() throws SQLException {
+        for (Statement s : running) {
+            s.cancel();
+        }
+        Statement s = current;
+        if (s != null) {
+            s.cancel();
+        }
+    }
+
+    private void closeCrossShardStatement() throws SQLException {
+        if (crossShardStatement != null) {
+            Statement s = crossShardStatement;
+            crossShardStatement = null;
+            if (current == s) {
+                current = null;
+            }
+            s.close();
+        }
+    }
+
+    /** Closes every physical statement. */
+    public void close() throws SQLException {
+        SQLException failure = null;
+        try {
+            closeCrossShardStatement();
+        } catch (SQLException e) {
+            failure = e;
+        }
+        List<Statement> all = new ArrayList<>(statements.values());
+        all.addAll(driverStatements);
+        for (Statement s : all) {
+            try {
+                s.close();
+            } catch (SQLException e) {
+                failure = failure == null ? e : failure;
+            }
+        }
+        statements.clear();
+        driverStatements.clear();
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}

@@ -1,0 +1,124 @@
+package io.shardline.router.exec;
+
+import io.shardline.router.ShardlineConnection.RouteExplanation;
+import io.shardline.router.route.Route;
+import io.shardline.router.route.RouteContext;
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.CrossShardQuery;
+import io.shardline.router.sql.Plan;
+import io.shardline.topology.Lsn;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** Renders a {@link Route} as {@code explainRoute} rows: one per node, with why it was chosen. */
+final class Explanations {
+    private Explanations() {}
+
+    static List<RouteExplanation> render(
+            RoutingState r, Plan plan, Object[] params, Route route, String sql, RouteContext c, long rywWaitMs)
+            throws SQLException {
+        switch (route.target()) {
+            case REFUSED:
+                return List.of(refused(route.sqlState(), route.message()));
+            case DRIVER:
+                return List.of(new RouteExplanation(-1, null, null, "handled by the driver: " + route.message()));
+            case PENDING:
+                return List.of(new RouteExplanation(
+                        -1, null, null, "kept until the transaction's first statement chooses its shard"));
+            case EVERY_PRIMARY:
+                return legs(route, leg -> plan.kind() + " on every shard's primary");
+            case EVERY_SHARD:
+                return legs(
+                        route,
+                        leg -> "no shard key (" + route.message() + "): on every shard's primary in one"
+                                + " two-phase-commit transaction" + use(leg));
+            case CROSS_SHARD: {
+                CrossShardQuery query;
+                try {
+                    query = r.crossShard(sql, true);
+                } catch (SQLException e) {
+                    return List.of(refused(e.getSQLState(), e.getMessage()));
+                }
+                return legs(
+                        route,
+                        leg -> "cross-shard read (" + route.message() + "): " + query.description() + "; "
+                                + why(leg, c, rywWaitMs)
+                                + (leg.shard() == r.homeShard() ? "; the final query runs here" : ""));
+            }
+            case NODE:
+            default:
+                return List.of(row(route, shardReason(r, plan, route) + "; " + why(route, c, rywWaitMs)));
+        }
+    }
+
+    private static RouteExplanation refused(String sqlState, String message) {
+        return new RouteExplanation(-1, null, null, "refused (" + sqlState + "): " + message);
+    }
+
+    private interface Reason {
+        String of(Route leg);
+    }
+
+    private static List<RouteExplanation> legs(Route route, Reason reason) {
+        List<RouteExplanation> rows = new ArrayList<>();
+        for (Route leg : route.legs()) {
+            rows.add(row(leg, reason.of(leg)));
+        }
+        return rows;
+    }
+
+    private static RouteExplanation row(Route leg, String reason) {
+        return new RouteExplanation(
+                leg.shard(), leg.node().name(), leg.node().role().name().toLowerCase(Locale.ROOT), reason);
+    }
+
+    private static String shardReason(RoutingState r, Plan plan, Route route) {
+        switch (plan.target()) {
+            case KEYED:
+                return "key " + plan.keyGroups().get(0).sources() + " of "
+                        + plan.keyGroups().get(0).tables().get(0).qualifiedName() + " -> shard " + route.shard();
+            case HOME:
+                return "a table that is not sharded -> home shard " + route.shard();
+            case ANY:
+                return "no table -> shard " + route.shard()
+                        + (route.shard() == r.homeShard() ? " (home)" : " (the connection's)");
+            default:
+                return plan.target().name().toLowerCase(Locale.ROOT) + " -> shard " + route.shard();
+        }
+    }
+
+    private static String why(Route route, RouteContext c, long rywWaitMs) {
+        String staleness = c.maxStalenessMs() < 0 ? "any staleness" : c.maxStalenessMs() + " ms of staleness";
+        String text = switch (route.why()) {
+            case WRITE -> "a write -> primary";
+            case READ_FROM_PRIMARY -> "READ -> primary (readFrom=primary)";
+            case READ_WRITE_TRANSACTION -> "READ in a read-write transaction -> primary";
+            case REPLICA ->
+                "READ -> a replica within " + staleness + " (power of two choices)"
+                        + (route.lsn() > 0 ? " that replayed " + Lsn.format(route.lsn()) : "");
+            case REPLICA_WAIT ->
+                "READ -> waits up to " + rywWaitMs + " ms (rywWaitMs) for "
+                        + route.node().name() + " to replay " + Lsn.format(route.lsn()) + ", else the primary";
+            case NO_FRESH_REPLICA -> "READ -> primary: no replica within " + staleness;
+            case NOT_REPLAYED ->
+                "READ -> primary: no replica within " + staleness
+                        + " is known to have replayed this session's write at " + Lsn.format(route.lsn());
+            case TRANSACTION -> "in the transaction's connection on shard " + route.shard();
+            case PINNED -> "bound by forKey(...) to shard " + route.shard();
+        };
+        return text + use(route);
+    }
+
+    private static String use(Route route) {
+        switch (route.use()) {
+            case BEGIN:
+                return "; starts the transaction";
+            case JOIN:
+                return "; joins the transaction (two-phase commit)";
+            default:
+                return "";
+        }
+    }
+}

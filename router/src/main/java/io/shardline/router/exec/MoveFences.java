@@ -1,0 +1,357 @@
+package io.shardline.router.exec;
+
+import io.shardline.router.SqlStates;
+import io.shardline.router.route.Moves;
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.Plan;
+import io.shardline.topology.MoveRecord;
+import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.RouterRegistration;
+import io.shardline.topology.TopologyCodec;
+import io.shardline.topology.ZooKeeperMoveWatcher;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.SQLException;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.state.ConnectionState;
+import org.apache.curator.framework.state.ConnectionStateListener;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.ZooKeeper;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The router's side of a shard move's cutover, and the gate every write to a sharded table passes.
+ *
+ * <p>It follows {@code moves/} and holds writes whose shard key falls in a range being moved while the move is fenced
+ * (and until this router routes by the move's new ring). A write {@link #enter enters} the gate before its fence
+ * check and {@link #exit exits} once it has run (its connection borrowed, the statement done), so a write that passed
+ * the check is "in flight" until then. When a new fence is seen, the gate's epoch is flipped and the writes that
+ * entered before are waited for; only then is the fence acknowledged in {@code routers/{id}}. An acknowledgement thus
+ * means: no write to the fenced ranges is in flight on this router, and none will start before the switch. (A write
+ * that entered before the flip but checks after it sees the fence: the check follows the increment, the flip follows
+ * the fence.)
+ *
+ * <p>It fails closed: sharded writes wait (then fail with 40001) until the moves are loaded and this router's node
+ * exists (a router started during a cutover never writes by a stale view), while ZooKeeper is disconnected, until the
+ * ring ZooKeeper had at a reconnect is routed by, and when this router has not had an answer from ZooKeeper for half
+ * its session timeout (a long GC pause: its session may have expired, so a cutover may have switched without it).
+ *
+ * <p>Cost when no move runs: two atomic increments, four volatile reads and a clock read per sharded write.
+ */
+final class MoveFences implements Moves, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(MoveFences.class);
+    private static final long DRAIN_LOG_MS = 1_000;
+
+    private final ZooKeeperMoveWatcher watcher;
+    private final RouterRegistration registration;
+    private final Supplier<RoutingState> routing;
+    private final CuratorFramework client;
+    private final String ringPath;
+    private final ConnectionStateListener stateListener = (c, state) -> onConnectionState(state);
+    /** Acknowledges fences, one at a time (an acknowledgement may wait for a long write). */
+    private final ScheduledExecutorService background;
+    /** Renews the lease, never held up by an acknowledgement. */
+    private final ScheduledExecutorService leases;
+    /** Writes to sharded tables in flight, by the parity of the epoch they entered in. */
+    private final AtomicLongArray inFlight = new AtomicLongArray(2);
+    /** Fences acknowledged: touched by the background thread only. */
+    private final Set<String> acknowledged = new HashSet<>();
+
+    private volatile int epoch;
+    private volatile boolean disconnected;
+    /** The ring version ZooKeeper had when this router last reconnected: writes wait until it routes by it. */
+    private volatile long requiredRingVersion;
+    /** Until when ({@link System#nanoTime()}) this router's ZooKeeper session is known to hold. */
+    private volatile long leaseUntilNanos;
+
+    /** The ZooKeeper session the lease is renewed on. */
+    private volatile long leaseSession;
+
+    private volatile long leaseMs = 300;
+    private volatile boolean closed;
+
+    MoveFences(CuratorFramework client, String cluster, Supplier<RoutingState> routing) {
+        this.client = client;
+        this.ringPath = ZooKeeperTopologyStore.clusterPath(cluster) + "/ring";
+        this.routing = routing;
+        this.registration = new RouterRegistration(client, cluster);
+        this.watcher = new ZooKeeperMoveWatcher(client, cluster, this::publishState);
+        this.background = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "shardline-fences-" + cluster);
+            t.setDaemon(true);
+            return t;
+        });
+        this.leases = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "shardline-lease-" + cluster);
+            t.setDaemon(true);
+            return t;
+        });
+        client.getConnectionStateListenable().addListener(stateListener);
+        this.leaseUntilNanos = System.nanoTime();
+    }
+
+    /** This router's id in ZooKeeper {@code routers/}. */
+    String routerId() {
+        return registration.id();
+    }
+
+    /**
+     * Registers this router, loads the moves and takes the first lease; writes wait for all three. Waits for them
+     * up to {@code timeoutMs}; past it, they complete in the background (and writes wait meanwhile).
+     */
+    void start(long timeoutMs) {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        registration.start();
+        if (!registration.awaitCreated(timeoutMs)) {
+            LOG.warn("this router's node in ZooKeeper was not created within {} ms: sharded writes wait", timeoutMs);
+        }
+        // loaded after the node exists: a cutover that did not count this router fenced before it loads the moves
+        watcher.start();
+        while (!watcher.isInitialized() && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(1_000_000);
+        }
+        leaseSession = sessionId();
+        renewLease();
+        leases.schedule(this::renewAndReschedule, leaseMs / 3, TimeUnit.MILLISECONDS);
+    }
+
+    private void renewAndReschedule() {
+        renewLease();
+        if (!closed) {
+            try {
+                leases.schedule(this::renewAndReschedule, Math.max(100, leaseMs / 3), TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                // closed meanwhile
+            }
+        }
+    }
+
+    /**
+     * A round trip to ZooKeeper: its success proves the session held when it was sent, so it cannot expire before
+     * half a session timeout later (ZooKeeper expires a session only after a whole timeout without hearing from it).
+     */
+    private void renewLease() {
+        long sent = System.nanoTime();
+        try {
+            ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+            long session = zk.getSessionId();
+            leaseMs = Math.max(300, zk.getSessionTimeout() / 2);
+            client.checkExists().forPath(registration.path());
+            // a new session (the old one expired during a pause) counts only once the reconnect re-read the ring
+            if (session == leaseSession && zk.getSessionId() == session) {
+                leaseUntilNanos = sent + leaseMs * 1_000_000;
+            }
+        } catch (Exception e) {
+            LOG.debug("renewing the ZooKeeper lease failed: {}", e.toString());
+        }
+    }
+
+    private long sessionId() {
+        try {
+            return client.getZookeeperClient().getZooKeeper().getSessionId();
+        } catch (Exception e) {
+            return 0;
+        }
+    }
+
+    private void onConnectionState(ConnectionState state) {
+        if (!state.isConnected()) {
+            if (!disconnected) {
+                LOG.warn("ZooKeeper connection {}: writes to sharded tables wait until it is back", state);
+            }
+            disconnected = true;
+        } else if (disconnected) {
+            // a move may have switched while this router was away, and its caches resync in the background:
+            // writes resume once it routes by a ring at least as new as the one ZooKeeper has now
+            try {
+                client.getData()
+                        .inBackground((c, event) -> {
+                            if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
+                                LOG.warn(
+                                        "reading {} after reconnecting failed ({}): sharded writes still wait",
+                                        ringPath,
+                                        KeeperException.Code.get(event.getResultCode()));
+                                return;
+                            }
+                            requiredRingVersion = TopologyCodec.ringFromJson(event.getData(), ringPath)
+                                    .version();
+                            leaseSession = sessionId();
+                            disconnected = false;
+                            try {
+                                leases.execute(this::renewLease);
+                            } catch (RejectedExecutionException closing) {
+                                return;
+                            }
+                            LOG.info(
+                                    "ZooKeeper connection {}: writes to sharded tables resume on ring version {} or later",
+                                    state,
+                                    requiredRingVersion);
+                            publishState();
+                        })
+                        .forPath(ringPath);
+            } catch (Exception e) {
+                LOG.warn("reading {} after reconnecting failed: {}; sharded writes still wait", ringPath, e.toString());
+            }
+        }
+    }
+
+    /** Tells ZooKeeper, in the background, this router's ring version and the fences it holds (its acknowledgement). */
+    void publishState() {
+        try {
+            background.execute(this::publishNow);
+        } catch (RejectedExecutionException e) {
+            // closed
+        }
+    }
+
+    private void publishNow() {
+        List<String> held = watcher.active().stream()
+                .filter(m -> m.state() == MoveState.FENCED || m.state() == MoveState.SWITCHED)
+                .map(MoveRecord::id)
+                .toList();
+        if (!acknowledged.containsAll(held)) {
+            drain(held);
+        }
+        acknowledged.retainAll(held);
+        acknowledged.addAll(held);
+        registration.update(routing.get().snapshot().ring().version(), held);
+    }
+
+    /** Flips the gate's epoch and waits for the writes that entered before it. */
+    private void drain(List<String> fences) {
+        int old = epoch;
+        epoch = old + 1;
+        long start = System.nanoTime();
+        boolean logged = false;
+        while (inFlight.get(old & 1) > 0 && !closed) {
+            LockSupport.parkNanos(100_000);
+            if (!logged && System.nanoTime() - start > DRAIN_LOG_MS * 1_000_000) {
+                LOG.info(
+                        "fence of {}: waiting for {} sharded write(s) in flight before acknowledging",
+                        fences,
+                        inFlight.get(old & 1));
+                logged = true;
+            }
+        }
+    }
+
+    @Override
+    public long cutoverLsn(int shard) {
+        return watcher.cutoverLsn(shard);
+    }
+
+    @Override
+    public String activeMove() {
+        for (MoveRecord m : watcher.active()) {
+            if (m.state() != MoveState.PLANNED) {
+                return m.id();
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Enters the gate for a write of {@code plan}: waits while one of its rows ({@code rows}, one parameter array each;
+     * {@code null} entries for a plain statement) must not be written, then counts it in flight. Returns at once when
+     * no move runs. The caller runs the write and then calls {@link #exit} with the returned ticket, whatever happens.
+     *
+     * @throws SQLException 40001 after {@code waitMs}, saying why and that the write can be retried
+     */
+    int enter(Plan plan, List<Object[]> rows, long waitMs) throws SQLException {
+        long deadline = 0;
+        while (true) {
+            int e = epoch;
+            inFlight.incrementAndGet(e & 1);
+            String why;
+            try {
+                why = blockedBy(plan, rows);
+            } catch (SQLException | RuntimeException x) {
+                inFlight.decrementAndGet(e & 1);
+                throw x;
+            }
+            if (why == null) {
+                return e;
+            }
+            inFlight.decrementAndGet(e & 1);
+            if (deadline == 0) {
+                deadline = System.nanoTime() + waitMs * 1_000_000;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                throw new SQLException(
+                        why + "; the write was held " + waitMs + " ms (fenceWaitMs) and not run: retry it",
+                        SqlStates.RETRY_WRITE);
+            }
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while a shard move held this write", "57014", ie);
+            }
+        }
+    }
+
+    /** Ends a write {@link #enter} let in. */
+    void exit(int ticket) {
+        inFlight.decrementAndGet(ticket & 1);
+    }
+
+    private String blockedBy(Plan plan, List<Object[]> rows) throws SQLException {
+        RoutingState r = routing.get();
+        long ringVersion = r.snapshot().ring().version();
+        List<MoveRecord> active = watcher.active();
+        if (!disconnected
+                && active.isEmpty()
+                && ringVersion >= requiredRingVersion
+                && System.nanoTime() - leaseUntilNanos < 0
+                && watcher.isInitialized()) {
+            return null;
+        }
+        if (disconnected) {
+            return "this router lost its ZooKeeper connection and cannot know the current ring";
+        }
+        if (!watcher.isInitialized()) {
+            return "this router has not loaded the shard moves from ZooKeeper yet";
+        }
+        if (System.nanoTime() - leaseUntilNanos >= 0) {
+            return "this router had no answer from ZooKeeper for over " + leaseMs + " ms (half its session timeout:"
+                    + " a long pause, or ZooKeeper unreachable), so its session and ring may be out of date";
+        }
+        if (ringVersion < requiredRingVersion) {
+            return "this router reconnected to ZooKeeper and waits for ring version " + requiredRingVersion
+                    + " (it routes by " + ringVersion + ")";
+        }
+        for (MoveRecord move : active) {
+            boolean holding = move.state() == MoveState.FENCED
+                    || (move.state().ordinal() >= MoveState.SWITCHED.ordinal() && ringVersion < move.toRingVersion());
+            if (!holding) {
+                continue;
+            }
+            for (Object[] params : rows) {
+                if (plan.target() != Plan.Target.KEYED || r.anyKeyHash(plan, params, move::moves)) {
+                    return "shard move " + move.id() + " is switching this key's range to another shard";
+                }
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public void close() throws Exception {
+        closed = true;
+        client.getConnectionStateListenable().removeListener(stateListener);
+        background.shutdownNow();
+        leases.shutdownNow();
+        watcher.close();
+        registration.close();
+    }
+}

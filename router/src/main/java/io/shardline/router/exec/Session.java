@@ -1,0 +1,662 @@
+package io.shardline.router.exec;
+
+import io.shardline.router.ShardlineConnection.RouteExplanation;
+import io.shardline.router.SqlStates;
+import io.shardline.router.route.CausalToken;
+import io.shardline.router.route.Route;
+import io.shardline.router.route.RouteContext;
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.ShardedTable;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The state of one logical connection behind its JDBC face: its {@link Attachments} and {@link Transaction}, its
+ * read settings and causal token, its {@code forKey} binding. It asks the {@link io.shardline.router.route.Router}
+ * for each statement's {@link Route} (it is the router's {@link RouteContext}) and turns the route's nodes into
+ * physical connections; it decides what a failure on one means.
+ */
+public final class Session implements RouteContext {
+    private static final Pattern SET_VALUE =
+            Pattern.compile("(?is)^\\s*set\\s+(?:session\\s+)?[\\w.\"]+\\s*(?:=|to)\\s*'?([^';]*)'?\\s*;?\\s*$");
+
+    private final ClusterRuntime runtime;
+    private final Attachments attachments;
+    private final Transaction transaction;
+    private final String cluster;
+    private boolean autoCommit = true;
+    /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
+    private boolean explicitTransaction;
+
+    private boolean readFromPrimary;
+    /** The staleness bound for replica reads, ms; negative: unbounded. */
+    private long maxStalenessMs;
+    /** What this session wrote, per shard (read-your-writes). */
+    private CausalToken causalToken;
+    /** The physical connection of a {@code forKey} binding. */
+    private Physical pinned;
+
+    public Session(ClusterRuntime runtime) {
+        this.runtime = runtime;
+        this.attachments = new Attachments(runtime);
+        this.transaction = new Transaction(attachments);
+        this.readFromPrimary = runtime.settings().readFromPrimary();
+        this.maxStalenessMs = runtime.settings().maxStalenessMs();
+        this.cluster = runtime.routing().snapshot().topology().cluster();
+        this.causalToken = CausalToken.empty(cluster);
+    }
+
+    public ClusterRuntime runtime() {
+        return runtime;
+    }
+
+    // ---- RouteContext ------------------------------------------------------------------------------------
+
+    @Override
+    public boolean autoCommit() {
+        return autoCommit;
+    }
+
+    @Override
+    public boolean readOnly() {
+        return transaction.isReadOnly();
+    }
+
+    @Override
+    public boolean readFromPrimary() {
+        return readFromPrimary;
+    }
+
+    @Override
+    public long maxStalenessMs() {
+        return maxStalenessMs;
+    }
+
+    @Override
+    public long writtenLsn(int shard) {
+        return causalToken.lsn(shard);
+    }
+
+    @Override
+    public int pinnedShard() {
+        return pinned == null ? -1 : pinned.shard;
+    }
+
+    @Override
+    public Node pinnedNode() {
+        return pinned == null ? null : pinned.node;
+    }
+
+    @Override
+    public int transactionShard() {
+        Physical first = transaction.first();
+        return first == null ? -1 : first.shard;
+    }
+
+    @Override
+    public Node participant(int shard) {
+        Physical p = transaction.participant(shard);
+        return p == null ? null : p.node;
+    }
+
+    @Override
+    public boolean transactionBound() {
+        return transaction.isBound();
+    }
+
+    // ---- routing and execution -----------------------------------------------------------------------------
+
+    /**
+     * The route of {@code plan} with these parameters, by the current routing state.
+     *
+     * @throws SQLException 25P02 when a broken connection lost the transaction; 22P02/07001 for bad key values
+     */
+    public Route route(Plan plan, Object[] params) throws SQLException {
+        return route(runtime.routing(), plan, params);
+    }
+
+    Route route(RoutingState r, Plan plan, Object[] params) throws SQLException {
+        transaction.checkNotLost();
+        return runtime.router().route(r, plan, params, this);
+    }
+
+    /**
+     * The physical connection a {@link Route.Target#NODE} route runs on: the binding's or the transaction's, or one
+     * attached for it (starting or joining the transaction as the route says). A replica that cannot be reached is
+     * ejected and the read routed again (another replica, else the primary); a replica to wait for that does not
+     * replay the session's writes within {@code rywWaitMs} gives way to the primary.
+     */
+    Physical open(Route route) throws SQLException {
+        switch (route.use()) {
+            case PINNED:
+                if (!autoCommit && !transaction.isActive()) {
+                    transaction.begin(pinned);
+                }
+                return pinned;
+            case TRANSACTION:
+                return transaction.participant(route.shard());
+            default:
+                Physical p = attachFor(route);
+                if (route.use() == Route.Use.BEGIN) {
+                    transaction.begin(p);
+                } else if (route.use() == Route.Use.JOIN) {
+                    transaction.join(p);
+                }
+                return p;
+        }
+    }
+
+    private Physical attachFor(Route route) throws SQLException {
+        Route r = route;
+        for (int attempt = 0; ; attempt++) {
+            if (r.fallback() == null) {
+                return attachments.attach(r.node(), r.shard());
+            }
+            Physical p = attachReplica(r.node(), r.shard());
+            if (p != null) {
+                return r.why() != Route.Why.REPLICA_WAIT || awaitReplay(p, r.lsn())
+                        ? p
+                        : attachments.attach(r.fallback(), r.shard());
+            }
+            if (attempt == 1) {
+                return attachments.attach(r.fallback(), r.shard());
+            }
+            // the replica is ejected now: the same read routed again finds another one, or the primary
+            r = runtime.router().read(runtime.routing(), r.shard(), this, r.use());
+            if (r.target() == Route.Target.REFUSED) {
+                throw r.refusal();
+            }
+        }
+    }
+
+    /** A connection to a replica, or null (the replica ejected) when it cannot be reached. */
+    private Physical attachReplica(Node replica, int shard) throws SQLException {
+        try {
+            return attachments.attach(replica, shard);
+        } catch (SQLException e) {
+            if (!ConnectionErrors.isConnectionError(e)) {
+                throw e;
+            }
+            runtime.health().eject(replica, e);
+            return null;
+        }
+    }
+
+    /** Polls the replica of {@code p} until it replayed {@code lsn}; false when it did not within rywWaitMs. */
+    private boolean awaitReplay(Physical p, long lsn) throws SQLException {
+        long deadline = System.nanoTime() + runtime.settings().rywWaitMs() * 1_000_000;
+        while (true) {
+            long replayed = p.replayLsn();
+            runtime.health().sawReplayed(p.node, replayed);
+            if (replayed >= lsn) {
+                return true;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SQLException(
+                        "interrupted while waiting for a replica to replay this session's writes", "57014", e);
+            }
+        }
+    }
+
+    /** A SAVEPOINT, SET LOCAL or the like ran in the transaction: it cannot reach another shard now. */
+    void bindTransaction(String what) throws SQLException {
+        transaction.bind(what);
+    }
+
+    /** Keeps a statement of a transaction that has no shard yet (SET TRANSACTION, SAVEPOINT...). */
+    void defer(String sql) {
+        transaction.defer(sql);
+    }
+
+    /**
+     * A statement of {@code kind} failed on {@code p} with {@code e}; returns what to throw. On a connection-level
+     * error (see {@link ConnectionErrors}) the physical connection is dropped (the next statement gets a fresh one),
+     * a replica is ejected, a transaction on it is lost (statements fail with 25P02 until rollback()), and a write
+     * outside a transaction becomes 08007: it may or may not have committed, and it is never retried.
+     */
+    SQLException failed(Physical p, StatementKind kind, SQLException e) {
+        if (!ConnectionErrors.isConnectionError(e)) {
+            return e;
+        }
+        attachments.detach(p);
+        if (p.node.role() != NodeRole.PRIMARY) {
+            runtime.health().eject(p.node, e);
+        }
+        if (p == pinned) {
+            pinned = null;
+        }
+        if (p.inTransaction) {
+            transaction.lose(p, e);
+            return e;
+        }
+        if (kind == StatementKind.WRITE || kind == StatementKind.DDL || kind == StatementKind.UTILITY) {
+            return new SQLException(
+                    "the outcome of this statement on " + p.node.name() + " is unknown: the connection broke while it"
+                            + " ran (" + e.getMessage() + "), so it may or may not have committed. Shardline does not"
+                            + " retry writes; check whether it took effect before running it again",
+                    SqlStates.OUTCOME_UNKNOWN,
+                    e);
+        }
+        return e;
+    }
+
+    /**
+     * Whether a read that failed with {@code e} on replica {@code p} (already ejected by {@link #failed}) may run once
+     * more elsewhere: an autocommit read on a replica that broke. Sleeps a jittered 5-25 ms first, so that the
+     * readers of a replica that just died do not all land on the next one at once.
+     */
+    boolean retryElsewhere(Physical p, StatementKind kind, SQLException e) throws SQLException {
+        if (kind != StatementKind.READ
+                || p.node.role() == NodeRole.PRIMARY
+                || !autoCommit
+                || transaction.isActive()
+                || pinned != null
+                || !ConnectionErrors.isConnectionError(e)) {
+            return false;
+        }
+        try {
+            Thread.sleep(5 + ThreadLocalRandom.current().nextInt(21));
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw e;
+        }
+        return true;
+    }
+
+    /** After {@code plan} ran on {@code p}: a committed write advances the causal token. */
+    void executed(Physical p, Plan plan) {
+        if (plan.sessionEffects()) {
+            p.sessionDirty = true;
+        }
+        StatementKind kind = plan.kind();
+        if (kind == StatementKind.READ || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
+            return;
+        }
+        if (p.inTransaction) {
+            transaction.markWrote();
+        } else if (p.node.role() == NodeRole.PRIMARY) {
+            recordCommit(p);
+        }
+    }
+
+    private void recordCommit(Physical p) {
+        if (runtime.settings().readYourWrites()) {
+            causalToken = causalToken.advance(p.shard, p.currentLsn());
+        }
+    }
+
+    // ---- statements the driver handles itself ------------------------------------------------------------------
+
+    /**
+     * Runs a statement the driver handles (BEGIN, COMMIT, ROLLBACK, SET/RESET/DISCARD, SHOW). Returns the physical
+     * statement that produced a result (SHOW), or null; the caller closes it.
+     */
+    Statement handle(Plan plan, String sql) throws SQLException {
+        String command = plan.command();
+        switch (command) {
+            case "BEGIN":
+                if (autoCommit) {
+                    autoCommit = false;
+                    explicitTransaction = true;
+                }
+                return null;
+            case "COMMIT":
+                try {
+                    commit();
+                } finally {
+                    endExplicitTransaction();
+                }
+                return null;
+            case "ROLLBACK":
+                try {
+                    rollback();
+                } finally {
+                    endExplicitTransaction();
+                }
+                return null;
+            case "SET":
+            case "RESET":
+            case "DISCARD":
+                if (plan.setting() != null && plan.setting().startsWith("shardline.")) {
+                    shardlineSetting(command, plan.setting(), sql);
+                } else {
+                    applyToSession(command, plan.setting(), sql, plan.sessionEffects());
+                }
+                return null;
+            case "SHOW":
+                return show(plan.setting(), sql);
+            default:
+                throw new IllegalStateException("not a driver command: " + command);
+        }
+    }
+
+    private void endExplicitTransaction() {
+        if (explicitTransaction) {
+            explicitTransaction = false;
+            autoCommit = true;
+        }
+    }
+
+    /**
+     * SET/RESET/DISCARD on every node this connection uses (the home primary when it uses none yet).
+     *
+     * @param lasting whether RESET ALL does not undo it (SET ROLE, SET SESSION AUTHORIZATION)
+     */
+    public void applyToSession(String command, String setting, String sql, boolean lasting) throws SQLException {
+        if (attachments.isEmpty()) {
+            home();
+        }
+        attachments.apply(command, setting, sql, lasting);
+    }
+
+    private void shardlineSetting(String command, String setting, String sql) throws SQLException {
+        boolean reset = command.equals("RESET");
+        Matcher m = SET_VALUE.matcher(sql);
+        String raw = reset || !m.matches() ? "" : m.group(1).trim();
+        String value = raw.toLowerCase(Locale.ROOT);
+        switch (setting) {
+            case "shardline.read_from":
+                if (reset) {
+                    readFromPrimary = runtime.settings().readFromPrimary();
+                } else if (value.equals("primary") || value.equals("replica")) {
+                    readFromPrimary = value.equals("primary");
+                } else {
+                    throw new SQLException(
+                            "shardline.read_from must be 'replica' or 'primary', not '" + value + "'",
+                            SqlStates.INVALID_PARAMETER);
+                }
+                return;
+            case "shardline.max_staleness":
+                maxStalenessMs = reset ? runtime.settings().maxStalenessMs() : parseStaleness(value);
+                return;
+            case "shardline.causal_token":
+                if (reset) {
+                    causalToken = CausalToken.empty(cluster);
+                    return;
+                }
+                try {
+                    causalToken = causalToken.merge(CausalToken.parse(raw, cluster));
+                } catch (IllegalArgumentException e) {
+                    throw new SQLException(e.getMessage(), SqlStates.INVALID_PARAMETER, e);
+                }
+                return;
+            default:
+                throw unknownSetting(setting);
+        }
+    }
+
+    private static SQLException unknownSetting(String setting) {
+        return new SQLException(
+                "unknown Shardline setting '" + setting + "': the settings are shardline.read_from ('replica' or"
+                        + " 'primary'), shardline.max_staleness (e.g. '200ms', '2s', 'unbounded') and"
+                        + " shardline.causal_token (from causalToken())",
+                SqlStates.INVALID_PARAMETER);
+    }
+
+    /** {@code 200ms}, {@code 2s}, {@code 500} (ms) or {@code unbounded}; as ms, -1 for unbounded. */
+    public static long parseStaleness(String value) throws SQLException {
+        String v = value.trim().toLowerCase(Locale.ROOT);
+        if (v.equals("unbounded") || v.equals("-1")) {
+            return -1;
+        }
+        double ms = -1;
+        try {
+            if (v.endsWith("ms")) {
+                ms = Double.parseDouble(v.substring(0, v.length() - 2).trim());
+            } else if (v.endsWith("s")) {
+                ms = Double.parseDouble(v.substring(0, v.length() - 1).trim()) * 1000;
+            } else {
+                ms = Double.parseDouble(v);
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        if (!(ms >= 0) || Double.isInfinite(ms)) {
+            throw new SQLException(
+                    "shardline.max_staleness must be like '200ms', '2s' or 'unbounded', not '" + value + "'",
+                    SqlStates.INVALID_PARAMETER);
+        }
+        return Math.round(ms);
+    }
+
+    private Statement show(String setting, String sql) throws SQLException {
+        Statement s = bound().connection.createStatement();
+        try {
+            if (setting != null && setting.startsWith("shardline.")) {
+                String value = switch (setting) {
+                    case "shardline.read_from" -> readFromPrimary ? "primary" : "replica";
+                    case "shardline.max_staleness" -> maxStalenessMs < 0 ? "unbounded" : maxStalenessMs + "ms";
+                    case "shardline.causal_token" -> causalToken.format();
+                    default -> throw unknownSetting(setting);
+                };
+                // The value is the driver's; PostgreSQL only shapes it into a result set.
+                s.execute("SELECT '" + value.replace("'", "''") + "'::text AS \"" + setting + "\"");
+            } else {
+                s.execute(sql);
+            }
+            return s;
+        } catch (SQLException | RuntimeException e) {
+            s.close();
+            throw e;
+        }
+    }
+
+    // ---- the JDBC transaction API ------------------------------------------------------------------------------
+
+    public void setAutoCommit(boolean autoCommit) throws SQLException {
+        if (autoCommit && !this.autoCommit) {
+            try {
+                commit();
+            } finally {
+                this.autoCommit = true;
+                explicitTransaction = false;
+            }
+            return;
+        }
+        this.autoCommit = autoCommit;
+        explicitTransaction = false;
+    }
+
+    /**
+     * Commits the transaction (two-phase when it wrote on several shards); whatever the outcome, no physical
+     * connection is left in an open transaction afterwards.
+     */
+    public void commit() throws SQLException {
+        for (Physical p : transaction.commit(runtime.twoPhaseCommit(), runtime::nextGid)) {
+            if (p.node.role() == NodeRole.PRIMARY) {
+                recordCommit(p);
+            }
+        }
+    }
+
+    public void rollback() throws SQLException {
+        transaction.rollback();
+    }
+
+    public void setReadOnly(boolean readOnly) throws SQLException {
+        transaction.setReadOnly(readOnly);
+    }
+
+    public void setTransactionIsolation(int level) throws SQLException {
+        transaction.setIsolation(level);
+    }
+
+    public int transactionIsolation() {
+        return transaction.isolation();
+    }
+
+    /**
+     * The connection of the current transaction for a JDBC savepoint call, starting it on a {@code forKey} binding.
+     *
+     * @throws SQLException 25P01 outside a transaction; 25000 before its first statement; 0A000 on several shards
+     */
+    public Connection savepointConnection(String what) throws SQLException {
+        transaction.checkNotLost();
+        if (autoCommit) {
+            throw new SQLException(
+                    what + " needs a transaction: call setAutoCommit(false) first", SqlStates.NO_ACTIVE_TRANSACTION);
+        }
+        if (!transaction.isActive()) {
+            if (pinned == null) {
+                throw new SQLException(
+                        what + " before the transaction's first statement: the first statement decides which shard the"
+                                + " transaction runs on, so run it first",
+                        SqlStates.INVALID_TRANSACTION_STATE);
+            }
+            transaction.begin(pinned);
+        }
+        transaction.bind(what);
+        return transaction.first().connection;
+    }
+
+    // ---- connections for the JDBC face ---------------------------------------------------------------------------
+
+    /** The home shard's primary, attached. */
+    private Physical home() throws SQLException {
+        RoutingState r = runtime.routing();
+        return attachments.attach(r.primary(r.homeShard()), r.homeShard());
+    }
+
+    /** The transaction's or binding's connection, else the home shard's primary. */
+    private Physical bound() throws SQLException {
+        Physical t = transaction.first();
+        return t != null ? t : pinned != null ? pinned : home();
+    }
+
+    /**
+     * A physical connection for calls that do not route (metadata, createBlob, prepareCall...): the transaction's or
+     * binding's, else the home shard's primary, in the transaction when one is open.
+     */
+    public Connection anyConnection() throws SQLException {
+        transaction.checkNotLost();
+        if (transaction.isActive()) {
+            return transaction.first().connection;
+        }
+        if (pinned != null) {
+            return pinned.connection;
+        }
+        Physical p = home();
+        if (!autoCommit) {
+            transaction.begin(p);
+        }
+        return p.connection;
+    }
+
+    /** The home primary's connection as it is (isValid, metadata), without starting a transaction. */
+    public Connection homeConnection() throws SQLException {
+        return home().connection;
+    }
+
+    /**
+     * The one physical connection this session is bound to (transaction or forKey), for {@code unwrap}: the
+     * application may change its session state there, so it is reset with DISCARD ALL before reuse.
+     *
+     * @throws SQLException 25000 when none is bound
+     */
+    public Connection boundConnection(String what) throws SQLException {
+        Physical binding = transaction.isActive() ? transaction.first() : pinned;
+        if (binding == null) {
+            throw new SQLException(
+                    what + " needs the connection bound to one node: call forKey(table, key), or run the"
+                            + " transaction's first statement",
+                    SqlStates.INVALID_TRANSACTION_STATE);
+        }
+        binding.sessionDirty = true;
+        return binding.connection;
+    }
+
+    /** Whether a bound connection can be unwrapped to {@code iface}. */
+    public boolean boundWraps(Class<?> iface) throws SQLException {
+        Physical binding = transaction.isActive() ? transaction.first() : pinned;
+        return binding != null && binding.connection.isWrapperFor(iface);
+    }
+
+    /** Every attached physical connection (setNetworkTimeout). */
+    public List<Connection> attachedConnections() {
+        return attachments.all().stream().map(p -> p.connection).toList();
+    }
+
+    // ---- ShardlineConnection ---------------------------------------------------------------------------------
+
+    /**
+     * Binds this session to the primary of the shard owning {@code key} in {@code table}.
+     *
+     * @throws SQLException 0A000 when the table is not sharded; 22P02 for a bad key; 25000 inside a transaction on
+     *     another shard
+     */
+    public void forKey(String table, Object key) throws SQLException {
+        RoutingState r = runtime.routing();
+        String[] name = table.contains(".") ? table.split("\\.", 2) : new String[] {null, table};
+        ShardedTable sharded = r.snapshot()
+                .topology()
+                .shardedTable(
+                        name[0] == null ? null : name[0].toLowerCase(Locale.ROOT), name[1].toLowerCase(Locale.ROOT))
+                .or(() -> r.snapshot().topology().shardedTable(name[0], name[1]))
+                .orElseThrow(() -> new SQLException(
+                        "forKey: " + table + " is not a sharded table", SqlStates.FEATURE_NOT_SUPPORTED));
+        int shard;
+        try {
+            shard = r.ring().shardFor(sharded.keyType().hash(key));
+        } catch (IllegalArgumentException e) {
+            throw new SQLException("forKey: " + e.getMessage(), SqlStates.INVALID_TEXT_REPRESENTATION, e);
+        }
+        int txShard = transactionShard();
+        if (txShard >= 0 && txShard != shard) {
+            throw new SQLException(
+                    "forKey: the current transaction runs on shard " + txShard + ", the key is on shard " + shard,
+                    SqlStates.INVALID_TRANSACTION_STATE);
+        }
+        pinned = txShard >= 0 ? transaction.first() : attachments.attach(r.primary(shard), shard);
+    }
+
+    public void unbind() {
+        pinned = null;
+    }
+
+    public String causalToken() {
+        return causalToken.format();
+    }
+
+    /**
+     * Where {@code sql} would run with these parameters, rendered from the route execution would take.
+     *
+     * @param parameters the values, the first at index 0
+     */
+    public List<RouteExplanation> explain(String sql, Object... parameters) throws SQLException {
+        RoutingState r = runtime.routing();
+        Plan plan = r.plan(sql);
+        Object[] params = new Object[parameters.length + 1];
+        System.arraycopy(parameters, 0, params, 1, parameters.length);
+        Route route = route(r, plan, params);
+        return Explanations.render(
+                r, plan, params, route, sql, this, runtime.settings().rywWaitMs());
+    }
+
+    /**
+     * Ends the session: the transaction rolled back, every connection handed back to its pool reset for its next
+     * borrower.
+     *
+     * @return the first failure, or null
+     */
+    public SQLException close() {
+        transaction.abandon();
+        pinned = null;
+        return attachments.release();
+    }
+}

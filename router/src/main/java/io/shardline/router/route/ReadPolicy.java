@@ -1,0 +1,69 @@
+package io.shardline.router.route;
+
+import io.shardline.topology.Node;
+
+/**
+ * Where a read that may go to a replica goes: a pure function of what the replica choice found.
+ *
+ * <p>Inputs: {@code written}, the position a replica must have replayed (the session's causal token on the shard, or
+ * the cutover position of a move that made the shard a target; 0 for none, {@link CausalToken#UNKNOWN} when a
+ * commit's position could not be read); {@code ready}, a replica within the staleness bound known to have replayed
+ * {@code written}; {@code closest}, the least lagging replica within the staleness bound whatever it replayed
+ * (looked up only when {@code ready} is null and {@code written > 0}).
+ *
+ * <p>Worked examples (shard with replicas, {@code fallback=primary} unless said):
+ * <pre>
+ * ready = hub1                                         REPLICA hub1
+ * ready = null, written = 0                            PRIMARY (no replica within the bound)
+ * ready = null, written = 0, fallback=error            ERROR   (55000)
+ * ready = null, written &gt; 0, closest = leaf1, wait 0   PRIMARY (nobody is known to have replayed the write)
+ * ready = null, written &gt; 0, closest = leaf1, wait 50  WAIT    leaf1 until it replays written, else PRIMARY
+ * ready = null, written = UNKNOWN, closest = leaf1     PRIMARY (no position to wait for)
+ * ready = null, written &gt; 0, closest = leaf1, error    PRIMARY (read-your-writes, not staleness, sent it there)
+ * ready = null, written &gt; 0, closest = null, error     ERROR   (no replica within the bound at all)
+ * no replicas at all, fallback=error                   PRIMARY (nothing to fall back from)
+ * </pre>
+ */
+public final class ReadPolicy {
+    private ReadPolicy() {}
+
+    /** What to do with the read. */
+    public enum Action {
+        /** Run it on {@link Decision#replica()}. */
+        REPLICA,
+        /** Poll {@link Decision#replica()} until it replayed {@link Decision#lsn()} (up to rywWaitMs), else primary. */
+        WAIT,
+        /** Run it on the primary. */
+        PRIMARY,
+        /** Fail it with 55000: no replica within the bound and {@code fallback=error}. */
+        ERROR
+    }
+
+    /** The decision; {@code replica} for REPLICA and WAIT, {@code lsn} for WAIT. */
+    public record Decision(Action action, Node replica, long lsn) {
+        static final Decision PRIMARY = new Decision(Action.PRIMARY, null, 0);
+        static final Decision ERROR = new Decision(Action.ERROR, null, 0);
+    }
+
+    /**
+     * @param replicas how many replicas the shard has
+     * @param written see the class comment
+     * @param ready see the class comment
+     * @param closest see the class comment
+     * @param rywWaitMs how long a read may wait for a replica to replay {@code written}
+     * @param fallbackToPrimary whether a read with no replica within its bound goes to the primary
+     */
+    public static Decision decide(
+            int replicas, long written, Node ready, Node closest, long rywWaitMs, boolean fallbackToPrimary) {
+        if (ready != null) {
+            return new Decision(Action.REPLICA, ready, 0);
+        }
+        if (written > 0 && written != CausalToken.UNKNOWN && rywWaitMs > 0 && closest != null) {
+            return new Decision(Action.WAIT, closest, written);
+        }
+        if (!fallbackToPrimary && replicas > 0 && (written == 0 || closest == null)) {
+            return Decision.ERROR;
+        }
+        return Decision.PRIMARY;
+    }
+}

@@ -1,0 +1,223 @@
+package io.shardline.router.route;
+
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.Node;
+import java.sql.SQLException;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What one driver process knows of each replica beyond the monitor's lag reports, shared by every connection to
+ * the cluster: whether it is ejected (a {@link CircuitBreaker} opened by a connection error, closed again by a
+ * background probe), its requests in flight, the replay position the driver saw on it, and at which staleness
+ * bounds it was eligible at its last choice (the dead band of {@link ReplicaChooser}, kept per bound so that
+ * connections with different bounds do not flap each other's choice).
+ *
+ * <p>The per-statement path ({@link #choose}) reads one map entry per replica and allocates nothing.
+ */
+public final class ReplicaHealth implements ReplicaChooser.Stats, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ReplicaHealth.class);
+    static final long EJECT_BASE_MS = 500;
+    static final long EJECT_CEILING_MS = 10_000;
+
+    /** Everything known of one node, by name (a topology change keeps it). */
+    private static final class NodeState {
+        final AtomicInteger inFlight = new AtomicInteger();
+        final AtomicLong replayed = new AtomicLong();
+        final CircuitBreaker breaker = new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS);
+        /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
+        volatile long[] eligibleAt = new long[0];
+
+        boolean wasEligible(long boundMs) {
+            for (long b : eligibleAt) {
+                if (b == boundMs) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        void eligible(long boundMs, boolean eligible) {
+            if (eligible == wasEligible(boundMs)) {
+                return;
+            }
+            synchronized (this) {
+                long[] current = eligibleAt;
+                if (eligible) {
+                    long[] next = Arrays.copyOf(current, current.length + 1);
+                    next[current.length] = boundMs;
+                    eligibleAt = next;
+                } else {
+                    eligibleAt =
+                            Arrays.stream(current).filter(b -> b != boundMs).toArray();
+                }
+            }
+        }
+    }
+
+    private final Map<String, NodeState> nodes = new ConcurrentHashMap<>();
+    private final Map<String, Integer> weights;
+    private final long freshnessMs;
+    private final Predicate<Node> probe;
+    private final Supplier<Node[]> replicas;
+    private final String name;
+    private ScheduledExecutorService prober;
+    private boolean closed;
+
+    /**
+     * @param weights node name to relative share of reads; unlisted replicas weigh 1
+     * @param freshnessMs how old a lag report may be for its replica to serve bounded reads
+     * @param probe whether an ejected replica answers again (a new connection and {@code SELECT 1})
+     * @param replicas every replica of the current topology, for the prober
+     * @param name the cluster, for the prober's thread name
+     */
+    public ReplicaHealth(
+            Map<String, Integer> weights,
+            long freshnessMs,
+            Predicate<Node> probe,
+            Supplier<Node[]> replicas,
+            String name) {
+        this.weights = Map.copyOf(weights);
+        this.freshnessMs = freshnessMs;
+        this.probe = probe;
+        this.replicas = replicas;
+        this.name = name;
+    }
+
+    private NodeState state(Node node) {
+        NodeState s = nodes.get(node.name());
+        return s != null ? s : nodes.computeIfAbsent(node.name(), k -> new NodeState());
+    }
+
+    /**
+     * A replica within {@code bound} (see {@link ReplicaChooser#choose}), or null when none is. Remembers which
+     * replicas were within the bound's staleness, for the dead band of the next choice.
+     */
+    public Node choose(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
+        if (replicas.length == 0) {
+            return null;
+        }
+        // The dead band follows staleness alone: a read-your-writes position says nothing of lag.
+        ReplicaChooser.Bound staleness =
+                bound.minReplayLsn() == 0 ? bound : new ReplicaChooser.Bound(bound.maxStalenessMs(), 0);
+        for (Node replica : replicas) {
+            state(replica)
+                    .eligible(
+                            bound.maxStalenessMs(),
+                            ReplicaChooser.isEligible(replica, lag, staleness, nowMillis, freshnessMs, this));
+        }
+        return ReplicaChooser.choose(
+                replicas, lag, bound, nowMillis, freshnessMs, this, ThreadLocalRandom.current()::nextInt);
+    }
+
+    /** The replica within the staleness of {@code bound} with the least lag, or null (see {@link ReplicaChooser}). */
+    public Node leastLagging(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
+        return ReplicaChooser.leastLagging(replicas, lag, bound, nowMillis, freshnessMs, this);
+    }
+
+    @Override
+    public boolean isHealthy(Node replica) {
+        return state(replica).breaker.isClosed();
+    }
+
+    @Override
+    public boolean wasEligible(Node replica, long boundMs) {
+        return state(replica).wasEligible(boundMs);
+    }
+
+    @Override
+    public int weight(Node replica) {
+        Integer w = weights.get(replica.name());
+        return w == null ? 1 : w;
+    }
+
+    @Override
+    public int inFlight(Node replica) {
+        return state(replica).inFlight.get();
+    }
+
+    @Override
+    public long replayedLsn(Node replica) {
+        return state(replica).replayed.get();
+    }
+
+    /** The counter of requests in flight on {@code node}, for the caller to hold while it runs one. */
+    public AtomicInteger inFlightCounter(Node node) {
+        return state(node).inFlight;
+    }
+
+    /** Records a replay position seen on a replica by the driver itself. */
+    public void sawReplayed(Node replica, long lsn) {
+        state(replica).replayed.accumulateAndGet(lsn, Math::max);
+    }
+
+    /**
+     * Ejects a replica after a connection-level error: no read goes to it until a background probe succeeds,
+     * tried after 500 ms, then 1 s, 2 s... up to 10 s.
+     */
+    public void eject(Node replica, SQLException cause) {
+        if (state(replica).breaker.recordFailure(System.currentTimeMillis())) {
+            LOG.warn(
+                    "replica {} ({}) ejected after a connection error, probing it again in {} ms: {}",
+                    replica.name(),
+                    replica.address(),
+                    EJECT_BASE_MS,
+                    cause.getMessage());
+            startProber();
+        }
+    }
+
+    /** How many times {@code node} was ejected: a connection opened before the last ejection is not reused. */
+    public int ejections(Node node) {
+        NodeState s = nodes.get(node.name());
+        return s == null ? 0 : s.breaker.ejections();
+    }
+
+    private synchronized void startProber() {
+        if (prober != null || closed) {
+            return;
+        }
+        prober = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "shardline-probe-" + name);
+            t.setDaemon(true);
+            return t;
+        });
+        prober.scheduleWithFixedDelay(this::probeEjected, 100, 100, TimeUnit.MILLISECONDS);
+    }
+
+    private void probeEjected() {
+        try {
+            for (Node replica : replicas.get()) {
+                NodeState s = nodes.get(replica.name());
+                if (s != null && s.breaker.probeDue(System.currentTimeMillis())) {
+                    boolean up = probe.test(replica);
+                    s.breaker.recordProbe(up, System.currentTimeMillis());
+                    if (up) {
+                        LOG.info("replica {} answers again: reads may go to it", replica.name());
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("probing ejected replicas failed: {}", e.toString());
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        closed = true;
+        if (prober != null) {
+            prober.shutdownNow();
+        }
+    }
+}

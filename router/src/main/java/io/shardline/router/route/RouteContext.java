@@ -1,0 +1,34 @@
+package io.shardline.router.route;
+
+import io.shardline.topology.Node;
+
+/** What the {@link Router} needs to know of the session a statement runs in; read, never changed, by the router. */
+public interface RouteContext {
+    boolean autoCommit();
+
+    boolean readOnly();
+
+    /** Whether reads go to the primary ({@code readFrom=primary} or {@code SET shardline.read_from}). */
+    boolean readFromPrimary();
+
+    /** The staleness bound of replica reads, ms; negative: unbounded. */
+    long maxStalenessMs();
+
+    /** The position the session's causal token holds for {@code shard} (0: none). */
+    long writtenLsn(int shard);
+
+    /** The shard a {@code forKey(...)} binding holds, or -1. */
+    int pinnedShard();
+
+    /** The node of the {@code forKey(...)} binding, or null. */
+    Node pinnedNode();
+
+    /** The shard the current transaction started on, or -1 when none has started on a node. */
+    int transactionShard();
+
+    /** The transaction's node on {@code shard}, or null when it has not reached it. */
+    Node participant(int shard);
+
+    /** Whether the transaction ran SAVEPOINT, SET LOCAL or the like, which bind it to its first shard. */
+    boolean transactionBound();
+}

@@ -1,0 +1,326 @@
+package io.shardline.router.route;
+
+import io.shardline.router.SqlStates;
+import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.Node;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * The one routing decision: a statement's {@link Plan}, its parameter values and its session ({@link RouteContext})
+ * over one {@link RoutingState} give one {@link Route}. Execution runs the route and {@code explainRoute} renders it,
+ * so the two never disagree. Nothing here runs SQL; the replica choice reads {@link ReplicaHealth} and the lag
+ * reports.
+ *
+ * <p>Single-shard statements, in order of precedence: a {@code forKey} binding takes every statement of its shard
+ * (and refuses others); a transaction uses its connection on the shard, or joins the shard's primary (two-phase
+ * commit, else refused); otherwise writes, reads with {@code readFrom=primary} and reads in read-write transactions
+ * go to the primary, and other reads follow {@link ReadPolicy}.
+ */
+public final class Router {
+    private final ReplicaHealth health;
+    private final Supplier<LagSnapshot> lag;
+    private final Moves moves;
+    private final long rywWaitMs;
+    private final boolean fallbackToPrimary;
+    private final boolean twoPhaseCommit;
+
+    /**
+     * @param rywWaitMs how long a read may wait for a replica to replay the session's writes
+     * @param fallbackToPrimary whether a read with no replica within its bound goes to the primary (else 55000)
+     * @param twoPhaseCommit whether a transaction may reach several shards
+     */
+    public Router(
+            ReplicaHealth health,
+            Supplier<LagSnapshot> lag,
+            Moves moves,
+            long rywWaitMs,
+            boolean fallbackToPrimary,
+            boolean twoPhaseCommit) {
+        this.health = health;
+        this.lag = lag;
+        this.moves = moves;
+        this.rywWaitMs = rywWaitMs;
+        this.fallbackToPrimary = fallbackToPrimary;
+        this.twoPhaseCommit = twoPhaseCommit;
+    }
+
+    /**
+     * The route of {@code plan} with these parameter values (index 1 at position 1; null for a plain statement).
+     * Refusals are routes too ({@link Route.Target#REFUSED}), so that {@code explainRoute} can show them.
+     *
+     * @throws SQLException 22P02 when a value cannot be a shard key, 07001 when a key parameter has no value
+     */
+    public Route route(RoutingState r, Plan plan, Object[] params, RouteContext c) throws SQLException {
+        switch (plan.target()) {
+            case KEYED: {
+                int shard = r.keyedShard(plan, params);
+                if (shard >= 0) {
+                    return single(r, plan, shard, c);
+                }
+                return plan.kind() == StatementKind.READ
+                        ? crossShard(r, c, "its shard key values map to several shards")
+                        : Route.refused(SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params));
+            }
+            case HOME:
+                return single(r, plan, r.homeShard(), c);
+            case ANY:
+                return single(
+                        r,
+                        plan,
+                        c.pinnedShard() >= 0
+                                ? c.pinnedShard()
+                                : c.transactionShard() >= 0 ? c.transactionShard() : r.homeShard(),
+                        c);
+            case CROSS_SHARD:
+                return crossShard(r, c, plan.refusal());
+            case DRIVER:
+                return Route.driver(plan.command());
+            case BOUND:
+                return bound(r, plan, c);
+            case ALL_PRIMARIES:
+                return everyPrimary(r, c);
+            case EVERY_SHARD:
+                return everyShard(r, plan, c);
+            case REFUSED:
+            default:
+                return Route.refused(
+                        SqlStates.FEATURE_NOT_SUPPORTED, "Shardline cannot route this statement: " + plan.refusal());
+        }
+    }
+
+    /** The statement on one shard, in the session's binding, transaction or alone. */
+    private Route single(RoutingState r, Plan plan, int shard, RouteContext c) throws SQLException {
+        if (c.pinnedShard() >= 0) {
+            if (c.pinnedShard() != shard) {
+                return Route.refused(
+                        SqlStates.FEATURE_NOT_SUPPORTED,
+                        "this connection is bound by forKey(...) to shard " + c.pinnedShard()
+                                + ", but the statement needs shard " + shard + ": call unbind() first");
+            }
+            return Route.node(shard, c.pinnedNode(), Route.Use.PINNED, Route.Why.PINNED);
+        }
+        int txShard = c.transactionShard();
+        if (txShard >= 0) {
+            Node participant = c.participant(shard);
+            if (participant != null) {
+                return Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION);
+            }
+            Route refused = refuseJoin(c, txShard, shard, plan.target() == Plan.Target.HOME);
+            if (refused != null) {
+                return refused;
+            }
+            return c.readOnly() && plan.kind() == StatementKind.READ && !c.readFromPrimary()
+                    ? read(r, shard, c, Route.Use.JOIN)
+                    : Route.node(shard, r.primary(shard), Route.Use.JOIN, primaryWhy(plan, c));
+        }
+        Route.Use use = c.autoCommit() ? Route.Use.AUTOCOMMIT : Route.Use.BEGIN;
+        if (plan.kind() != StatementKind.READ || c.readFromPrimary() || (!c.autoCommit() && !c.readOnly())) {
+            return Route.node(shard, r.primary(shard), use, primaryWhy(plan, c));
+        }
+        return read(r, shard, c, use);
+    }
+
+    private static Route.Why primaryWhy(Plan plan, RouteContext c) {
+        if (plan.kind() != StatementKind.READ) {
+            return Route.Why.WRITE;
+        }
+        return c.readFromPrimary() ? Route.Why.READ_FROM_PRIMARY : Route.Why.READ_WRITE_TRANSACTION;
+    }
+
+    /** Why the transaction on {@code txShard} cannot reach {@code shard}, or null when it can. */
+    private Route refuseJoin(RouteContext c, int txShard, int shard, boolean unshardedTable) {
+        String needs = unshardedTable
+                ? "the statement names a table that is not sharded, which lives on the home shard " + shard
+                : "the statement needs shard " + shard;
+        if (!twoPhaseCommit) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "this transaction runs on shard " + txShard + ", but " + needs + ": a transaction on several"
+                            + " shards needs twoPhaseCommit=true (PostgreSQL two-phase commit: every primary needs"
+                            + " max_prepared_transactions > 0, and a ZooKeeper URL)");
+        }
+        if (c.transactionBound()) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "this transaction ran SAVEPOINT, SET LOCAL or the like on shard " + txShard + ", which cannot"
+                            + " span shards, and " + needs);
+        }
+        return null;
+    }
+
+    /**
+     * A read of {@code shard} that a replica may serve, by {@link ReadPolicy}: the replica, a replica to wait for,
+     * the primary, or a refusal (55000).
+     */
+    public Route read(RoutingState r, int shard, RouteContext c, Route.Use use) {
+        Node[] replicas = r.replicas(shard);
+        Node primary = r.primary(shard);
+        long written = Math.max(c.writtenLsn(shard), moves.cutoverLsn(shard));
+        if (replicas.length == 0) {
+            return Route.node(shard, primary, use, Route.Why.NO_FRESH_REPLICA);
+        }
+        LagSnapshot reports = lag.get();
+        long now = System.currentTimeMillis();
+        ReplicaChooser.Bound bound = new ReplicaChooser.Bound(c.maxStalenessMs(), written);
+        Node ready = health.choose(replicas, reports, bound, now);
+        Node closest = ready == null && written > 0 ? health.leastLagging(replicas, reports, bound, now) : null;
+        ReadPolicy.Decision d =
+                ReadPolicy.decide(replicas.length, written, ready, closest, rywWaitMs, fallbackToPrimary);
+        switch (d.action()) {
+            case REPLICA:
+                return Route.replica(shard, d.replica(), use, Route.Why.REPLICA, written, primary);
+            case WAIT:
+                return Route.replica(shard, d.replica(), use, Route.Why.REPLICA_WAIT, written, primary);
+            case ERROR:
+                return Route.refused(
+                        SqlStates.NO_FRESH_REPLICA,
+                        "no replica of shard " + shard + " is within " + c.maxStalenessMs() + " ms of staleness (or"
+                                + " no replication monitor publishes their lag), and fallback=error keeps the read off"
+                                + " the primary");
+            case PRIMARY:
+            default:
+                return written > 0 && closest != null
+                        ? Route.replica(shard, primary, use, Route.Why.NOT_REPLAYED, written, null)
+                        : Route.node(shard, primary, use, Route.Why.NO_FRESH_REPLICA);
+        }
+    }
+
+    /** SAVEPOINT, SET LOCAL and the like: the transaction's connection, or kept until it has one. */
+    private Route bound(RoutingState r, Plan plan, RouteContext c) {
+        int txShard = c.transactionShard();
+        if (txShard >= 0) {
+            for (int shard : r.shardIds()) {
+                if (shard != txShard && c.participant(shard) != null) {
+                    return Route.refused(
+                            SqlStates.FEATURE_NOT_SUPPORTED,
+                            plan.command() + " in a transaction on several shards is not supported: savepoints and"
+                                    + " SET LOCAL would apply to one shard only");
+                }
+            }
+            return Route.node(txShard, c.participant(txShard), Route.Use.TRANSACTION, Route.Why.TRANSACTION);
+        }
+        if (c.pinnedShard() >= 0) {
+            return Route.node(c.pinnedShard(), c.pinnedNode(), Route.Use.PINNED, Route.Why.PINNED);
+        }
+        if (!c.autoCommit()) {
+            return Route.pending();
+        }
+        // Outside a transaction PostgreSQL itself says what is wrong (or ignores SET LOCAL with a warning).
+        return Route.node(r.homeShard(), r.primary(r.homeShard()), Route.Use.AUTOCOMMIT, Route.Why.WRITE);
+    }
+
+    /** DDL on sharded tables and shared objects: every primary, each in autocommit mode. */
+    private Route everyPrimary(RoutingState r, RouteContext c) {
+        if (c.transactionShard() >= 0 || !c.autoCommit() || c.pinnedShard() >= 0) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "DDL on sharded tables runs on every shard and cannot be part of a transaction or a forKey"
+                            + " binding: run it in autocommit mode");
+        }
+        String move = moves.activeMove();
+        if (move != null) {
+            return Route.refused(
+                    SqlStates.MOVE_IN_PROGRESS,
+                    "shard move " + move + " is running: DDL on sharded tables would break its replication; run it"
+                            + " when the move is done");
+        }
+        List<Route> legs = new ArrayList<>();
+        for (int shard : r.shardIds()) {
+            legs.add(Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, Route.Why.WRITE));
+        }
+        return Route.legs(Route.Target.EVERY_PRIMARY, legs, null);
+    }
+
+    /** A write without a shard key: every primary in one transaction (two-phase commit). */
+    private Route everyShard(RoutingState r, Plan plan, RouteContext c) {
+        if (!twoPhaseCommit) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "Shardline cannot route this statement: " + plan.refusal() + ". With twoPhaseCommit=true it runs"
+                            + " on every shard in one transaction; otherwise add the key = ? (or IN (...)) to its"
+                            + " WHERE");
+        }
+        Route refused = requireEveryShard(
+                c, "the statement has no shard key and would run on every shard", "a write without the shard key");
+        if (refused != null) {
+            return refused;
+        }
+        List<Route> legs = new ArrayList<>();
+        int txShard = c.transactionShard();
+        for (int shard : r.shardIds()) {
+            Node participant = c.participant(shard);
+            if (participant != null) {
+                legs.add(Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION));
+            } else if (txShard < 0 && legs.isEmpty()) {
+                legs.add(Route.node(shard, r.primary(shard), Route.Use.BEGIN, Route.Why.WRITE));
+            } else {
+                Route no = refuseJoin(c, txShard >= 0 ? txShard : legs.get(0).shard(), shard, false);
+                if (no != null) {
+                    return no;
+                }
+                legs.add(Route.node(shard, r.primary(shard), Route.Use.JOIN, Route.Why.WRITE));
+            }
+        }
+        return Route.legs(Route.Target.EVERY_SHARD, legs, plan.refusal());
+    }
+
+    /**
+     * A read no single shard answers: one leg per shard — the transaction's connection where it has one; the
+     * primary with {@code readFrom=primary} or in a transaction; else a replica by {@link ReadPolicy}.
+     */
+    private Route crossShard(RoutingState r, RouteContext c, String why) {
+        Route refused = requireEveryShard(c, "the read needs every shard", "a read across shards");
+        if (refused != null) {
+            return refused;
+        }
+        boolean primary = c.readFromPrimary() || !c.autoCommit();
+        List<Route> legs = new ArrayList<>();
+        for (int shard : r.shardIds()) {
+            Node participant = c.participant(shard);
+            Route leg = participant != null
+                    ? Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION)
+                    : primary
+                            ? Route.node(
+                                    shard,
+                                    r.primary(shard),
+                                    Route.Use.AUTOCOMMIT,
+                                    c.readFromPrimary()
+                                            ? Route.Why.READ_FROM_PRIMARY
+                                            : Route.Why.READ_WRITE_TRANSACTION)
+                            : read(r, shard, c, Route.Use.AUTOCOMMIT);
+            if (leg.target() == Route.Target.REFUSED) {
+                return leg;
+            }
+            legs.add(leg);
+        }
+        return Route.legs(Route.Target.CROSS_SHARD, legs, why);
+    }
+
+    /**
+     * Why a statement may not reach every shard now, or null.
+     *
+     * @param why what the statement needs, for the forKey refusal
+     * @param what the statement, for the move refusal
+     */
+    private Route requireEveryShard(RouteContext c, String why, String what) {
+        if (c.pinnedShard() >= 0) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "this connection is bound by forKey(...) to shard " + c.pinnedShard() + ", but " + why
+                            + ": call unbind() first");
+        }
+        String move = moves.activeMove();
+        if (move != null) {
+            return Route.refused(
+                    SqlStates.MOVE_IN_PROGRESS,
+                    "shard move " + move + " is running: " + what + " would reach the moving rows on two shards; run"
+                            + " it when the move is done, or give it the shard key");
+        }
+        return null;
+    }
+}

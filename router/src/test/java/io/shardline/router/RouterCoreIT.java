@@ -1,0 +1,573 @@
+package io.shardline.router;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import static org.awaitility.Awaitility.await;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
+import io.shardline.router.ShardlineConnection.RouteExplanation;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import org.apache.curator.framework.CuratorFramework;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The router core's guarantees on a real 2-shard cluster (primary, hub, leaf per shard), each tried the way it used
+ * to break: a failed COMMIT must leave no transaction open, an unsharded table in a transaction is decided once,
+ * pool exhaustion is not a node failure, runtimes do not outlive their connections, a cross-shard read's memory and
+ * duration are bounded, a pooled connection's next user gets a clean session, and {@code explainRoute} names the
+ * node execution uses.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class RouterCoreIT {
+    private static LocalCluster cluster;
+    private static HashRing ring;
+    private static String base;
+    private static Map<Integer, PgNode> byPort;
+    private static CuratorFramework client;
+
+    @BeforeAll
+    static void start() throws Exception {
+        cluster =
+                LocalCluster.builder().name("core").shards(2).hubs(1).leaves(1).start();
+        ring = RouterClusters.publish(
+                cluster,
+                List.of(
+                        new ShardedTable("public", "accounts", "id", KeyType.INTEGER),
+                        new ShardedTable("public", "big", "k", KeyType.INTEGER),
+                        new ShardedTable("public", "slow", "k", KeyType.INTEGER)));
+        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        base = cluster.shardlineUrl() + "?user=postgres";
+        byPort = cluster.nodes().stream().collect(Collectors.toMap(PgNode::port, Function.identity()));
+        try (Connection c = DriverManager.getConnection(base);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL DEFAULT 0, code int,"
+                    + " CONSTRAINT accounts_code UNIQUE (code) DEFERRABLE INITIALLY DEFERRED)");
+            s.execute("CREATE TABLE countries (code text PRIMARY KEY, name text)");
+            s.execute("CREATE TABLE dedup (id bigint PRIMARY KEY, code int,"
+                    + " CONSTRAINT dedup_code UNIQUE (code) DEFERRABLE INITIALLY DEFERRED)");
+            s.execute("CREATE TABLE ser (g int, v int)");
+        }
+        for (int shard = 0; shard < 2; shard++) {
+            // "sharded tables" computed as they are read: a counter shows how many rows each shard produced
+            try (Connection direct = cluster.primary(shard).connect();
+                    Statement s = direct.createStatement()) {
+                s.execute("CREATE SEQUENCE produced");
+                s.execute("CREATE VIEW big AS SELECT g AS k, nextval('produced') AS n"
+                        + " FROM generate_series(1, 1000000) g");
+                s.execute("CREATE VIEW slow AS SELECT g AS k FROM generate_series(1, 100000) g"
+                        + " WHERE pg_sleep(0.01) IS NOT NULL");
+            }
+        }
+        // reads may go to any replica: each must have replayed the tables (the unsharded ones live on shard 0)
+        RouterClusters.awaitTable(cluster.nodes(), "accounts");
+        RouterClusters.awaitTable(cluster.shard(0), "ser");
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (client != null) {
+            client.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    private static int shardOf(long key) {
+        return ring.shardFor(KeyHash.hashInt8(key));
+    }
+
+    /** The first key from {@code from} on that lives on {@code shard}. */
+    private static long keyOn(int shard, long from) {
+        long k = from;
+        while (shardOf(k) != shard) {
+            k++;
+        }
+        return k;
+    }
+
+    private static long count(PgNode node, String sql) throws SQLException {
+        return Long.parseLong(node.queryString(sql));
+    }
+
+    // ---- a failed COMMIT leaves no transaction open ------------------------------------------------------------
+
+    @Test
+    void aCommitFailingOnADeferredConstraintLeavesTheConnectionInAutocommit() throws Exception {
+        try (Connection c = DriverManager.getConnection(base)) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("INSERT INTO dedup VALUES (1, 7)");
+                s.executeUpdate("INSERT INTO dedup VALUES (2, 7)");
+            }
+            SQLException e = catchThrowableOfType(SQLException.class, c::commit);
+            assertThat(e.getSQLState()).isEqualTo("23505");
+            c.setAutoCommit(true);
+            assertThat(c.getAutoCommit()).isTrue();
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("INSERT INTO dedup VALUES (3, 8)");
+            }
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM dedup WHERE id = 3"))
+                    .as("the row written after the failed commit is committed, visible to other sessions")
+                    .isEqualTo(1);
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM dedup WHERE id IN (1, 2)"))
+                    .isZero();
+        }
+    }
+
+    @Test
+    void aCommitFailingOnAShardedTableLeavesNoTransactionOpenOnItsShard() throws Exception {
+        long a = keyOn(1, 100);
+        long b = keyOn(1, a + 1);
+        long after = keyOn(1, b + 1);
+        try (Connection c = DriverManager.getConnection(base);
+                PreparedStatement insert = c.prepareStatement("INSERT INTO accounts (id, code) VALUES (?, ?)")) {
+            c.setAutoCommit(false);
+            insert.setLong(1, a);
+            insert.setInt(2, 70);
+            insert.executeUpdate();
+            insert.setLong(1, b);
+            insert.setInt(2, 70);
+            insert.executeUpdate();
+            assertThat(catchThrowableOfType(SQLException.class, c::commit).getSQLState())
+                    .isEqualTo("23505");
+            c.setAutoCommit(true);
+            insert.setLong(1, after);
+            insert.setInt(2, 71);
+            insert.executeUpdate();
+            assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + after))
+                    .isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aSerializationFailureAtCommitLeavesTheConnectionInAutocommit() throws Exception {
+        try (Connection one = DriverManager.getConnection(base);
+                Connection two = DriverManager.getConnection(base)) {
+            for (Connection c : List.of(one, two)) {
+                c.setAutoCommit(false);
+                c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            }
+            // write skew: each reads what the other writes
+            query(one, "SELECT count(*) FROM ser WHERE g = 1");
+            query(two, "SELECT count(*) FROM ser WHERE g = 2");
+            update(one, "INSERT INTO ser VALUES (2, 1)");
+            update(two, "INSERT INTO ser VALUES (1, 1)");
+            one.commit();
+            SQLException e = catchThrowableOfType(SQLException.class, two::commit);
+            assertThat(e.getSQLState()).isEqualTo("40001");
+            two.setAutoCommit(true);
+            update(two, "INSERT INTO ser VALUES (3, 3)");
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM ser WHERE g = 3"))
+                    .as("written after the failed commit, and committed")
+                    .isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aReadOnlyTransactionOnTwoShardsWhoseCommitFailsLeavesNoTransactionOpen() throws Exception {
+        long a = keyOn(0, 300);
+        long b = keyOn(1, 300);
+        try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=true&readFrom=primary")) {
+            c.setAutoCommit(false);
+            c.setReadOnly(true);
+            query(c, "SELECT count(*) FROM accounts WHERE id = " + a);
+            query(c, "SELECT count(*) FROM accounts WHERE id = " + b);
+            SQLException failed = catchThrowableOfType(
+                    SQLException.class, () -> query(c, "SELECT 1 / 0 FROM accounts WHERE id = " + b));
+            assertThat((Object) failed).isNotNull();
+            try {
+                c.commit();
+            } catch (SQLException e) {
+                // pgjdbc may report the failed transaction's rollback here: either way it is over
+            }
+            c.setReadOnly(false);
+            c.setAutoCommit(true);
+            update(c, "INSERT INTO accounts (id) VALUES (" + b + ")");
+            assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + b))
+                    .isEqualTo(1);
+        }
+    }
+
+    // ---- an unsharded table in a transaction -------------------------------------------------------------------
+
+    @Test
+    void anUnshardedTableInATransactionOnAnotherShardIsRefusedAsExplainSaysWithoutTwoPhaseCommit() throws Exception {
+        long k = keyOn(1, 500);
+        try (Connection c = DriverManager.getConnection(base)) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            c.setAutoCommit(false);
+            update(c, "INSERT INTO accounts (id) VALUES (" + k + ")");
+            List<RouteExplanation> explained = sc.explainRoute("SELECT name FROM countries");
+            assertThat(explained).hasSize(1);
+            assertThat(explained.get(0).reason()).startsWith("refused (0A000)").contains("not sharded");
+            SQLException e = catchThrowableOfType(SQLException.class, () -> query(c, "SELECT name FROM countries"));
+            assertThat(e.getSQLState()).isEqualTo("0A000");
+            assertThat(e.getMessage()).contains("not sharded", "home shard 0", "twoPhaseCommit=true");
+            // a statement naming no table runs in the transaction, on its shard
+            assertThat(node(c, "SELECT inet_server_port()")).isEqualTo(cluster.primary(1));
+            assertThat(sc.explainRoute("SELECT inet_server_port()").get(0).node())
+                    .isEqualTo(cluster.primary(1).name());
+            c.rollback();
+        }
+    }
+
+    @Test
+    void anUnshardedTableInATransactionOnAnotherShardJoinsTheHomePrimaryWithTwoPhaseCommit() throws Exception {
+        long k = keyOn(1, 600);
+        try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=true")) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            c.setAutoCommit(false);
+            update(c, "INSERT INTO accounts (id) VALUES (" + k + ")");
+            RouteExplanation explained = sc.explainRoute("INSERT INTO countries VALUES ('nl', 'Netherlands')")
+                    .get(0);
+            assertThat(explained.node()).isEqualTo(cluster.primary(0).name());
+            assertThat(explained.reason()).contains("joins the transaction");
+            update(c, "INSERT INTO countries VALUES ('nl', 'Netherlands')");
+            c.commit();
+        }
+        assertThat(count(cluster.primary(0), "SELECT count(*) FROM countries WHERE code = 'nl'"))
+                .isEqualTo(1);
+        assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + k))
+                .isEqualTo(1);
+    }
+
+    // ---- pool exhaustion is not a node failure ---------------------------------------------------------------
+
+    @Test
+    void anExhaustedPoolFailsWith53300AndEjectsNothing() throws Exception {
+        String url = base + "&poolSize=1&connectTimeoutMs=500&maxStalenessMs=-1&replicaWeights=s0-leaf1:0,s1-leaf1:0";
+        long k = keyOn(0, 700);
+        String keyed = "SELECT inet_server_port(), count(*) FROM accounts WHERE id = " + k;
+        try (Connection holder = DriverManager.getConnection(url);
+                Connection waiter = DriverManager.getConnection(url)) {
+            assertThat(node(holder, keyed)).isEqualTo(cluster.node("s0-hub1"));
+            SQLException e = catchThrowableOfType(SQLException.class, () -> node(waiter, keyed));
+            assertThat(e.getSQLState()).isEqualTo("53300");
+            assertThat(e.getMessage()).contains("s0-hub1", "poolSize=1", "1 active", "0 idle");
+            holder.close();
+            assertThat(node(waiter, keyed))
+                    .as("the hub was not ejected: it serves the read once a connection is free")
+                    .isEqualTo(cluster.node("s0-hub1"));
+        }
+    }
+
+    // ---- runtimes close with their last connection ------------------------------------------------------------
+
+    @Test
+    void aRuntimePerPasswordClosesAfterItsLastConnection() throws Exception {
+        ShardlineDriver.closeAll();
+        String routers = ZooKeeperTopologyStore.clusterPath("core") + "/routers";
+        for (int i = 0; i < 5; i++) {
+            // trust authentication on loopback: any password works, each is a rotation
+            try (Connection c = DriverManager.getConnection(base + "&idleCloseMs=100&password=rotated-" + i)) {
+                query(c, "SELECT 1");
+                assertThat(ShardlineDriver.openRuntimes()).isGreaterThanOrEqualTo(1);
+            }
+        }
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            assertThat(ShardlineDriver.openRuntimes()).isZero();
+            assertThat(client.getChildren().forPath(routers))
+                    .as("routers registered in ZooKeeper")
+                    .isEmpty();
+        });
+        try (Connection one = DriverManager.getConnection(base + "&idleCloseMs=100");
+                Connection two = DriverManager.getConnection(base + "&idleCloseMs=100")) {
+            one.close();
+            Thread.sleep(300);
+            assertThat(ShardlineDriver.openRuntimes())
+                    .as("a runtime with a connection open stays")
+                    .isEqualTo(1);
+            query(two, "SELECT 1");
+        }
+    }
+
+    // ---- cross-shard reads: bounded memory, timeout and cancel ------------------------------------------------
+
+    @Test
+    void theRowBudgetStopsEachShardsFetch() throws Exception {
+        try (Connection c = DriverManager.getConnection(base + "&crossShardMaxRows=1000&readFrom=primary")) {
+            SQLException e =
+                    catchThrowableOfType(SQLException.class, () -> query(c, "SELECT k, n FROM big ORDER BY k"));
+            assertThat(e.getSQLState()).isEqualTo("54000");
+        }
+        for (int shard = 0; shard < 2; shard++) {
+            assertThat(count(cluster.primary(shard), "SELECT last_value FROM produced"))
+                    .as("rows shard %d produced for a read allowed 1,000 (of 1,000,000)", shard)
+                    .isLessThan(50_000);
+        }
+    }
+
+    @Test
+    void cancelReachesEveryShardOfACrossShardRead() throws Exception {
+        try (Connection c = DriverManager.getConnection(base + "&readFrom=primary");
+                Statement s = c.createStatement()) {
+            CompletableFuture<Object> read = CompletableFuture.supplyAsync(() -> {
+                try (ResultSet rs = s.executeQuery("SELECT count(*) FROM slow")) {
+                    return rs.next();
+                } catch (SQLException e) {
+                    return e;
+                }
+            });
+            await().atMost(Duration.ofSeconds(10)).until(() -> running("slow") == 2);
+            s.cancel();
+            Object outcome = read.get(30, TimeUnit.SECONDS);
+            assertThat(outcome).isInstanceOf(SQLException.class);
+            assertThat(((SQLException) outcome).getSQLState()).isEqualTo("57014");
+            await().atMost(Duration.ofSeconds(10)).until(() -> running("slow") == 0);
+            query(c, "SELECT 1");
+        }
+    }
+
+    @Test
+    void theQueryTimeoutReachesEveryShardOfACrossShardRead() throws Exception {
+        try (Connection c = DriverManager.getConnection(base + "&readFrom=primary");
+                Statement s = c.createStatement()) {
+            s.setQueryTimeout(1);
+            CompletableFuture<SQLException> read = CompletableFuture.supplyAsync(
+                    () -> catchThrowableOfType(SQLException.class, () -> s.executeQuery("SELECT count(*) FROM slow")));
+            SQLException e;
+            try {
+                e = read.get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException x) {
+                throw new AssertionError(x);
+            }
+            assertThat(e.getSQLState()).isEqualTo("57014");
+            await().atMost(Duration.ofSeconds(10)).until(() -> running("slow") == 0);
+        }
+    }
+
+    /** Statements reading {@code view} running on the shards' primaries. */
+    private static long running(String view) throws SQLException {
+        long n = 0;
+        for (int shard = 0; shard < 2; shard++) {
+            n += count(
+                    cluster.primary(shard),
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%" + view
+                            + "%' AND query NOT LIKE '%pg_stat_activity%'");
+        }
+        return n;
+    }
+
+    // ---- a pooled connection's next user gets a clean session ------------------------------------------------
+
+    @Test
+    void theNextBorrowerOfAPhysicalConnectionSeesNoneOfTheLastOnesSessionState() throws Exception {
+        String url = base + "&poolSize=1&readFrom=primary";
+        String pid;
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement ps = c.prepareStatement("SELECT ?::int + 1")) {
+            pid = string(c, "SELECT pg_backend_pid()::text");
+            string(c, "SELECT set_config('app.tenant', 'acme', false)");
+            string(c, "SELECT pg_advisory_lock(4242)::text");
+            update(c, "CREATE TEMP TABLE scratch (a int)");
+            update(c, "LISTEN jobs");
+            for (int i = 0; i < 10; i++) {
+                ps.setInt(1, i);
+                ps.executeQuery().close();
+            }
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement ps = c.prepareStatement("SELECT ?::int + 1")) {
+            assertThat(string(c, "SELECT pg_backend_pid()::text"))
+                    .as("the same physical connection (pool of one)")
+                    .isEqualTo(pid);
+            assertThat(string(c, "SELECT coalesce(current_setting('app.tenant', true), '')"))
+                    .isEmpty();
+            assertThat(string(
+                            c,
+                            "SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'"
+                                    + " AND pid = pg_backend_pid()"))
+                    .isEqualTo("0");
+            assertThat(string(c, "SELECT coalesce(to_regclass('pg_temp.scratch')::text, '')"))
+                    .isEmpty();
+            assertThat(string(c, "SELECT count(*)::text FROM pg_listening_channels()"))
+                    .isEqualTo("0");
+            for (int i = 0; i < 10; i++) {
+                ps.setInt(1, i);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getInt(1))
+                            .as("server-prepared statements still work")
+                            .isEqualTo(i + 1);
+                }
+            }
+        }
+    }
+
+    // ---- explainRoute ----------------------------------------------------------------------------------------
+
+    @Test
+    void explainReturnsARefusalForAKeyedWriteOnTwoShardsAsExecutionRefusesIt() throws Exception {
+        long a = keyOn(0, 800);
+        long b = keyOn(1, 800);
+        String sql = "INSERT INTO accounts (id) VALUES (?), (?)";
+        try (Connection c = DriverManager.getConnection(base)) {
+            List<RouteExplanation> rows = c.unwrap(ShardlineConnection.class).explainRoute(sql, a, b);
+            assertThat(rows).hasSize(1);
+            assertThat(rows.get(0).reason()).startsWith("refused (0A000)").contains("map to shards");
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                ps.setLong(1, a);
+                ps.setLong(2, b);
+                SQLException e = catchThrowableOfType(SQLException.class, ps::executeUpdate);
+                assertThat(e.getSQLState()).isEqualTo("0A000");
+                assertThat(rows.get(0).reason()).contains(e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void explainNamesTheNodeExecutionUsesInEveryMode() throws Exception {
+        long a = keyOn(0, 900);
+        long b = keyOn(1, 900);
+        String weights = "&replicaWeights=s0-leaf1:0,s1-leaf1:0";
+        String read = "SELECT inet_server_port() FROM accounts WHERE id = ?";
+        String write = "UPDATE accounts SET balance = balance WHERE id = ? RETURNING inet_server_port()";
+        try (Connection c = DriverManager.getConnection(base + "&maxStalenessMs=-1" + weights)) {
+            update(c, "INSERT INTO accounts (id) VALUES (" + a + ") ON CONFLICT (id) DO NOTHING");
+            update(c, "INSERT INTO accounts (id) VALUES (" + b + ") ON CONFLICT (id) DO NOTHING");
+            sameNode(c, read, a);
+            sameNode(c, write, a);
+            // read-only transaction: a replica; read-write transaction: the primary
+            c.setAutoCommit(false);
+            c.setReadOnly(true);
+            sameNode(c, read, a);
+            c.commit();
+            c.setReadOnly(false);
+            sameNode(c, read, a);
+            sameNode(c, write, a);
+            c.rollback();
+            c.setAutoCommit(true);
+            // a forKey binding
+            c.unwrap(ShardlineConnection.class).forKey("accounts", b);
+            sameNode(c, read, b);
+            assertThat(explainState(c, read, a)).isEqualTo("0A000");
+            c.unwrap(ShardlineConnection.class).unbind();
+        }
+        // an unsharded table in a transaction on shard 1: the home primary joins it (two-phase commit)
+        try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=true" + weights)) {
+            c.setAutoCommit(false);
+            assertThat(nodeOf(c, write, b)).isEqualTo(cluster.primary(1));
+            String unsharded = "SELECT inet_server_port(), count(*) FROM countries";
+            RouteExplanation e = explain(c, unsharded);
+            assertThat(e.node()).isEqualTo(cluster.primary(0).name());
+            assertThat(node(c, unsharded).name()).isEqualTo(e.node());
+            c.rollback();
+        }
+        // fallback=error with no lag reports (no monitor here): refused by both
+        try (Connection c = DriverManager.getConnection(base + "&maxStalenessMs=1000&fallback=error" + weights)) {
+            assertThat(explainState(c, read, a)).isEqualTo("55000");
+            assertThat(catchThrowableOfType(SQLException.class, () -> nodeOf(c, read, a))
+                            .getSQLState())
+                    .isEqualTo("55000");
+        }
+        // read-your-writes with rywWaitMs: the replica it waits for
+        try (Connection c = DriverManager.getConnection(base + "&maxStalenessMs=-1&rywWaitMs=5000" + weights)) {
+            update(c, "UPDATE accounts SET balance = balance + 1 WHERE id = " + a);
+            RouteExplanation e = explain(c, read, a);
+            assertThat(e.reason()).contains("rywWaitMs");
+            assertThat(nodeOf(c, read, a).name()).isEqualTo(e.node());
+        }
+        // a move's cutover position on shard 1: its replicas read only once they replayed it, cross-shard refused
+        new MoveScript(client, "core")
+                .writeMove("core-m", MoveState.CLEANING, new long[] {0, 0}, 0, 1, Map.of(1, "FFFF/0"));
+        try (Connection c = DriverManager.getConnection(base + "&maxStalenessMs=-1" + weights)) {
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() ->
+                            explainState(c, "SELECT count(*) FROM accounts").equals("55006"));
+            assertThat(catchThrowableOfType(SQLException.class, () -> query(c, "SELECT count(*) FROM accounts"))
+                            .getSQLState())
+                    .isEqualTo("55006");
+            sameNode(c, read, b);
+            assertThat(nodeOf(c, read, b)).isEqualTo(cluster.primary(1));
+        } finally {
+            client.delete().forPath(ZooKeeperTopologyStore.clusterPath("core") + "/moves/core-m");
+        }
+    }
+
+    private static void sameNode(Connection c, String sql, long key) throws SQLException {
+        RouteExplanation e = explain(c, sql, key);
+        assertThat(e.node()).as("explained %s: %s", sql, e.reason()).isNotNull();
+        assertThat(nodeOf(c, sql, key).name()).as("%s (%s)", sql, e.reason()).isEqualTo(e.node());
+    }
+
+    private static RouteExplanation explain(Connection c, String sql, Object... params) throws SQLException {
+        List<RouteExplanation> rows = c.unwrap(ShardlineConnection.class).explainRoute(sql, params);
+        assertThat(rows).hasSize(1);
+        return rows.get(0);
+    }
+
+    /** The SQLState of a refused route's explanation, or "ok". */
+    private static String explainState(Connection c, String sql, Object... params) throws SQLException {
+        List<RouteExplanation> rows = c.unwrap(ShardlineConnection.class).explainRoute(sql, params);
+        String reason = rows.get(0).reason();
+        return reason.startsWith("refused (") ? reason.substring(9, 14) : "ok";
+    }
+
+    private static PgNode nodeOf(Connection c, String sql, long key) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setLong(1, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).as("%s returned a row", sql).isTrue();
+                return byPort.get(rs.getInt(1));
+            }
+        }
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------------------------
+
+    private static PgNode node(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            assertThat(rs.next()).isTrue();
+            return byPort.get(rs.getInt(1));
+        }
+    }
+
+    private static void query(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            while (rs.next()) {
+                rs.getObject(1);
+            }
+        }
+    }
+
+    private static String string(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            assertThat(rs.next()).isTrue();
+            return rs.getString(1);
+        }
+    }
+
+    private static void update(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
+    }
+}

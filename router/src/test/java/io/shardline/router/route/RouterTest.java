@@ -1,0 +1,265 @@
+package io.shardline.router.route;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.shardline.router.route.Route.Target;
+import io.shardline.router.route.Route.Use;
+import io.shardline.router.route.Route.Why;
+import io.shardline.router.sql.Plan;
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.LagReport;
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReplicaState;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.TopologySnapshot;
+import java.sql.SQLException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The one routing decision, without a database: the session's state in, one route out. */
+class RouterTest {
+    static final ClusterTopology TOPOLOGY = new ClusterTopology(
+            "t",
+            1,
+            "db",
+            "app",
+            0,
+            List.of(shard(0), shard(1)),
+            List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
+    static final RoutingState ROUTING = new RoutingState(
+            new TopologySnapshot(TOPOLOGY, HashRing.even(TOPOLOGY.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD)), 100);
+
+    /** A session's state, set by each test. */
+    static final class Ctx implements RouteContext {
+        boolean autoCommit = true;
+        boolean readOnly;
+        boolean readFromPrimary;
+        long maxStalenessMs = 1000;
+        Map<Integer, Long> written = new HashMap<>();
+        int pinned = -1;
+        Map<Integer, Node> participants = new HashMap<>();
+        int txShard = -1;
+        boolean bound;
+
+        @Override
+        public boolean autoCommit() {
+            return autoCommit;
+        }
+
+        @Override
+        public boolean readOnly() {
+            return readOnly;
+        }
+
+        @Override
+        public boolean readFromPrimary() {
+            return readFromPrimary;
+        }
+
+        @Override
+        public long maxStalenessMs() {
+            return maxStalenessMs;
+        }
+
+        @Override
+        public long writtenLsn(int shard) {
+            return written.getOrDefault(shard, 0L);
+        }
+
+        @Override
+        public int pinnedShard() {
+            return pinned;
+        }
+
+        @Override
+        public Node pinnedNode() {
+            return pinned < 0 ? null : ROUTING.primary(pinned);
+        }
+
+        @Override
+        public int transactionShard() {
+            return txShard;
+        }
+
+        @Override
+        public Node participant(int shard) {
+            return participants.get(shard);
+        }
+
+        @Override
+        public boolean transactionBound() {
+            return bound;
+        }
+
+        void inTransactionOn(int shard) {
+            autoCommit = false;
+            txShard = shard;
+            participants.put(shard, ROUTING.primary(shard));
+        }
+    }
+
+    private static Shard shard(int id) {
+        return new Shard(
+                id,
+                List.of(
+                        new Node("s" + id + "-primary", NodeRole.PRIMARY, "h", 5432, null),
+                        new Node("s" + id + "-hub1", NodeRole.HUB, "h", 5433, "s" + id + "-primary")));
+    }
+
+    private final Map<String, LagReport> reports = new HashMap<>();
+    private String activeMove;
+
+    private Router router(boolean fallbackToPrimary, boolean twoPhaseCommit) {
+        ReplicaHealth health = new ReplicaHealth(Map.of(), 2000, n -> false, ROUTING::allReplicas, "t");
+        Moves moves = new Moves() {
+            @Override
+            public String activeMove() {
+                return activeMove;
+            }
+
+            @Override
+            public long cutoverLsn(int shard) {
+                return 0;
+            }
+        };
+        return new Router(health, () -> new LagSnapshot(reports), moves, 0, fallbackToPrimary, twoPhaseCommit);
+    }
+
+    private void fresh(int shard, long lagMs) {
+        String name = "s" + shard + "-hub1";
+        reports.put(
+                name,
+                new LagReport(
+                        name,
+                        shard,
+                        NodeRole.HUB,
+                        lagMs,
+                        0,
+                        "0/0",
+                        null,
+                        ReplicaState.STREAMING,
+                        System.currentTimeMillis()));
+    }
+
+    private static long keyOn(int shard) {
+        long k = 1;
+        while (ROUTING.ring().shardFor(KeyHash.hashInt8(k)) != shard) {
+            k++;
+        }
+        return k;
+    }
+
+    private static Route route(Router router, String sql, Ctx c, Object... params) throws SQLException {
+        Plan plan = ROUTING.plan(sql);
+        Object[] p = new Object[params.length + 1];
+        System.arraycopy(params, 0, p, 1, params.length);
+        return router.route(ROUTING, plan, p, c);
+    }
+
+    @Test
+    void keyedReadsGoToAFreshReplicaElseThePrimaryAndWritesToThePrimary() throws SQLException {
+        long k = keyOn(1);
+        Router router = router(true, false);
+        Ctx c = new Ctx();
+        Route noReport = route(router, "SELECT * FROM users WHERE user_id = ?", c, k);
+        assertThat(noReport.node().name()).isEqualTo("s1-primary");
+        assertThat(noReport.why()).isEqualTo(Why.NO_FRESH_REPLICA);
+        fresh(1, 20);
+        Route read = route(router, "SELECT * FROM users WHERE user_id = ?", c, k);
+        assertThat(read.node().name()).isEqualTo("s1-hub1");
+        assertThat(read.fallback().name()).isEqualTo("s1-primary");
+        assertThat(read.use()).isEqualTo(Use.AUTOCOMMIT);
+        Route write = route(router, "UPDATE users SET name = 'x' WHERE user_id = ?", c, k);
+        assertThat(write.node().name()).isEqualTo("s1-primary");
+        assertThat(write.why()).isEqualTo(Why.WRITE);
+        fresh(1, 5000);
+        assertThat(route(router(false, false), "SELECT * FROM users WHERE user_id = ?", c, k)
+                        .sqlState())
+                .as("fallback=error, the replica too far behind")
+                .isEqualTo("55000");
+    }
+
+    @Test
+    void anUnshardedTableInATransactionOnAnotherShardJoinsTheHomePrimaryOrIsRefused() throws SQLException {
+        Ctx c = new Ctx();
+        c.inTransactionOn(1);
+        Route refused = route(router(true, false), "SELECT * FROM countries", c);
+        assertThat(refused.target()).isEqualTo(Target.REFUSED);
+        assertThat(refused.sqlState()).isEqualTo("0A000");
+        assertThat(refused.message()).contains("not sharded", "home shard 0", "twoPhaseCommit=true");
+        Route joined = route(router(true, true), "SELECT * FROM countries", c);
+        assertThat(joined.node().name()).isEqualTo("s0-primary");
+        assertThat(joined.use()).isEqualTo(Use.JOIN);
+        Route anywhere = route(router(true, false), "SELECT now()", c);
+        assertThat(anywhere.node().name())
+                .as("no table: the transaction's shard")
+                .isEqualTo("s1-primary");
+        assertThat(anywhere.use()).isEqualTo(Use.TRANSACTION);
+    }
+
+    @Test
+    void aBindingTakesItsShardsStatementsAndRefusesOthers() throws SQLException {
+        Ctx c = new Ctx();
+        c.pinned = 0;
+        assertThat(route(router(true, false), "SELECT * FROM users WHERE user_id = ?", c, keyOn(0))
+                        .use())
+                .isEqualTo(Use.PINNED);
+        assertThat(route(router(true, false), "SELECT * FROM users WHERE user_id = ?", c, keyOn(1))
+                        .message())
+                .contains("bound by forKey", "unbind()");
+        assertThat(route(router(true, false), "SELECT 1", c).use()).isEqualTo(Use.PINNED);
+        assertThat(route(router(true, false), "SELECT count(*) FROM users", c).sqlState())
+                .isEqualTo("0A000");
+    }
+
+    @Test
+    void keysOnTwoShardsRefuseAWriteAndSpreadARead() throws SQLException {
+        Ctx c = new Ctx();
+        Route write = route(router(true, false), "INSERT INTO users (user_id) VALUES (?), (?)", c, keyOn(0), keyOn(1));
+        assertThat(write.target()).isEqualTo(Target.REFUSED);
+        assertThat(write.message()).contains("map to shards", "public.users");
+        Route read = route(router(true, false), "SELECT * FROM users WHERE user_id IN (?, ?)", c, keyOn(0), keyOn(1));
+        assertThat(read.target()).isEqualTo(Target.CROSS_SHARD);
+        assertThat(read.legs()).extracting(Route::shard).containsExactly(0, 1);
+    }
+
+    @Test
+    void ddlAndKeylessWritesNeedAutocommitAndNoMove() throws SQLException {
+        Ctx c = new Ctx();
+        Route ddl = route(router(true, false), "CREATE INDEX ON users (name)", c);
+        assertThat(ddl.target()).isEqualTo(Target.EVERY_PRIMARY);
+        assertThat(ddl.legs()).hasSize(2);
+        c.inTransactionOn(0);
+        assertThat(route(router(true, false), "CREATE INDEX ON users (name)", c).message())
+                .contains("autocommit");
+        Route keyless = route(router(true, true), "UPDATE users SET name = 'x' WHERE name = 'y'", c);
+        assertThat(keyless.target()).isEqualTo(Target.EVERY_SHARD);
+        assertThat(keyless.legs()).extracting(Route::use).containsExactly(Use.TRANSACTION, Use.JOIN);
+        activeMove = "m1";
+        assertThat(route(router(true, true), "UPDATE users SET name = 'x' WHERE name = 'y'", c)
+                        .sqlState())
+                .isEqualTo("55006");
+        assertThat(route(router(true, true), "SELECT count(*) FROM users", new Ctx())
+                        .sqlState())
+                .isEqualTo("55006");
+    }
+
+    @Test
+    void savepointsWaitForTheFirstStatementAndStayOnOneShard() throws SQLException {
+        Ctx c = new Ctx();
+        c.autoCommit = false;
+        assertThat(route(router(true, true), "SAVEPOINT a", c).target()).isEqualTo(Target.PENDING);
+        c.inTransactionOn(0);
+        assertThat(route(router(true, true), "SAVEPOINT a", c).use()).isEqualTo(Use.TRANSACTION);
+        c.participants.put(1, ROUTING.primary(1));
+        assertThat(route(router(true, true), "SAVEPOINT a", c).message()).contains("several shards");
+    }
+}
