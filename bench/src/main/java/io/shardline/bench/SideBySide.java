@@ -27,8 +27,8 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * Single-shard point SELECT by key, side by side in the same run: through the Shardline driver, and through
  * plain pgjdbc + HikariCP sent straight to a replica of the right shard (the client hashing the key itself).
- * Alternating time slices, the order flipped every pair; the ratio driver/direct is reported as the median
- * over the pairs.
+ * Alternating time slices, the order flipped every pair; reported: the mean rate of each side, the ratio of their
+ * totals over all pairs, and the median and range of the per-pair ratios.
  *
  * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.SideBySide [pairs] [sliceMs]}
  */
@@ -58,7 +58,7 @@ public final class SideBySide {
             System.out.printf(
                     "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices%n",
                     ROWS, pairs, sliceMs);
-            System.out.println("threads  driver ops/s  direct ops/s  ratio median  (min - max)");
+            System.out.println("threads  driver ops/s  direct ops/s  ratio of totals  ratio median  (min - max)");
             for (int threads : new int[] {1, 4}) {
                 List<Client> driverClients = new ArrayList<>();
                 List<Client> directClients = new ArrayList<>();
@@ -94,10 +94,12 @@ public final class SideBySide {
                 double[] sorted = ratios.clone();
                 Arrays.sort(sorted);
                 System.out.printf(
-                        "%7d  %12.0f  %12.0f  %12.3f  (%.3f - %.3f)%n",
+                        "%7d  %12.0f  %12.0f  %15.3f  %12.3f  (%.3f - %.3f)%n",
                         threads,
-                        median(driverRates),
-                        median(directRates),
+                        Arrays.stream(driverRates).average().orElse(0),
+                        Arrays.stream(directRates).average().orElse(0),
+                        Arrays.stream(driverRates).sum()
+                                / Arrays.stream(directRates).sum(),
                         median(ratios),
                         sorted[0],
                         sorted[pairs - 1]);

@@ -13,11 +13,11 @@ import io.shardline.topology.Node;
  *
  * <p>Worked examples (shard with replicas, {@code fallback=primary} unless said):
  * <pre>
- * ready = hub1                                         REPLICA hub1
+ * ready = hub1                                         REPLICA (hub1)
  * ready = null, written = 0                            PRIMARY (no replica within the bound)
  * ready = null, written = 0, fallback=error            ERROR   (55000)
  * ready = null, written &gt; 0, closest = leaf1, wait 0   PRIMARY (nobody is known to have replayed the write)
- * ready = null, written &gt; 0, closest = leaf1, wait 50  WAIT    leaf1 until it replays written, else PRIMARY
+ * ready = null, written &gt; 0, closest = leaf1, wait 50  WAIT    (leaf1, until it replays written, else PRIMARY)
  * ready = null, written = UNKNOWN, closest = leaf1     PRIMARY (no position to wait for)
  * ready = null, written &gt; 0, closest = leaf1, error    PRIMARY (read-your-writes, not staleness, sent it there)
  * ready = null, written &gt; 0, closest = null, error     ERROR   (no replica within the bound at all)
@@ -29,20 +29,14 @@ public final class ReadPolicy {
 
     /** What to do with the read. */
     public enum Action {
-        /** Run it on {@link Decision#replica()}. */
+        /** Run it on {@code ready}. */
         REPLICA,
-        /** Poll {@link Decision#replica()} until it replayed {@link Decision#lsn()} (up to rywWaitMs), else primary. */
+        /** Poll {@code closest} until it replayed {@code written} (up to rywWaitMs), else the primary. */
         WAIT,
         /** Run it on the primary. */
         PRIMARY,
         /** Fail it with 55000: no replica within the bound and {@code fallback=error}. */
         ERROR
-    }
-
-    /** The decision; {@code replica} for REPLICA and WAIT, {@code lsn} for WAIT. */
-    public record Decision(Action action, Node replica, long lsn) {
-        static final Decision PRIMARY = new Decision(Action.PRIMARY, null, 0);
-        static final Decision ERROR = new Decision(Action.ERROR, null, 0);
     }
 
     /**
@@ -53,17 +47,17 @@ public final class ReadPolicy {
      * @param rywWaitMs how long a read may wait for a replica to replay {@code written}
      * @param fallbackToPrimary whether a read with no replica within its bound goes to the primary
      */
-    public static Decision decide(
+    public static Action decide(
             int replicas, long written, Node ready, Node closest, long rywWaitMs, boolean fallbackToPrimary) {
         if (ready != null) {
-            return new Decision(Action.REPLICA, ready, 0);
+            return Action.REPLICA;
         }
         if (written > 0 && written != CausalToken.UNKNOWN && rywWaitMs > 0 && closest != null) {
-            return new Decision(Action.WAIT, closest, written);
+            return Action.WAIT;
         }
         if (!fallbackToPrimary && replicas > 0 && (written == 0 || closest == null)) {
-            return Decision.ERROR;
+            return Action.ERROR;
         }
-        return Decision.PRIMARY;
+        return Action.PRIMARY;
     }
 }

@@ -74,16 +74,27 @@ public final class ReplicaChooser {
             IntUnaryOperator random) {
         Node[] eligible = new Node[replicas.length];
         int n = 0;
-        int totalWeight = 0;
         for (Node replica : replicas) {
-            int w = stats.weight(replica);
-            if (w > 0 && isEligible(replica, lag, bound, nowMillis, freshnessMs, stats)) {
+            if (stats.weight(replica) > 0 && isEligible(replica, lag, bound, nowMillis, freshnessMs, stats)) {
                 eligible[n++] = replica;
-                totalWeight += w;
             }
         }
+        return pick(eligible, n, stats, random);
+    }
+
+    /**
+     * Of the first {@code n} of {@code eligible} (each of weight &gt; 0), the one the power of two choices picks: two
+     * drawn at random in proportion to their weights, the one with fewer requests in flight per unit of weight.
+     *
+     * @return null when {@code n} is 0
+     */
+    public static Node pick(Node[] eligible, int n, Stats stats, IntUnaryOperator random) {
         if (n == 0) {
             return null;
+        }
+        int totalWeight = 0;
+        for (int i = 0; i < n; i++) {
+            totalWeight += stats.weight(eligible[i]);
         }
         if (n == 1) {
             return eligible[0];

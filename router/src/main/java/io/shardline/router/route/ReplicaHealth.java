@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The per-statement path ({@link #choose}) reads one map entry per replica and allocates nothing.
  */
-public final class ReplicaHealth implements ReplicaChooser.Stats, AutoCloseable {
+public final class ReplicaHealth implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ReplicaHealth.class);
     static final long EJECT_BASE_MS = 500;
     static final long EJECT_CEILING_MS = 10_000;
@@ -102,54 +102,92 @@ public final class ReplicaHealth implements ReplicaChooser.Stats, AutoCloseable 
 
     /**
      * A replica within {@code bound} (see {@link ReplicaChooser#choose}), or null when none is. Remembers which
-     * replicas were within the bound's staleness, for the dead band of the next choice.
+     * replicas were within the bound's staleness, for the dead band of the next choice. One pass over the replicas,
+     * each one's state looked up once.
      */
     public Node choose(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
-        if (replicas.length == 0) {
+        int count = replicas.length;
+        if (count == 0) {
             return null;
         }
+        View view = new View(replicas);
         // The dead band follows staleness alone: a read-your-writes position says nothing of lag.
-        ReplicaChooser.Bound staleness =
-                bound.minReplayLsn() == 0 ? bound : new ReplicaChooser.Bound(bound.maxStalenessMs(), 0);
-        for (Node replica : replicas) {
-            state(replica)
-                    .eligible(
-                            bound.maxStalenessMs(),
-                            ReplicaChooser.isEligible(replica, lag, staleness, nowMillis, freshnessMs, this));
+        boolean replay = bound.minReplayLsn() != 0;
+        ReplicaChooser.Bound staleness = replay ? new ReplicaChooser.Bound(bound.maxStalenessMs(), 0) : bound;
+        Node[] eligible = new Node[count];
+        int n = 0;
+        for (int i = 0; i < count; i++) {
+            Node replica = replicas[i];
+            boolean fresh = ReplicaChooser.isEligible(replica, lag, staleness, nowMillis, freshnessMs, view);
+            view.states[i].eligible(bound.maxStalenessMs(), fresh);
+            if (fresh
+                    && view.weight(replica) > 0
+                    && (!replay || ReplicaChooser.isEligible(replica, lag, bound, nowMillis, freshnessMs, view))) {
+                eligible[n++] = replica;
+            }
         }
-        return ReplicaChooser.choose(
-                replicas, lag, bound, nowMillis, freshnessMs, this, ThreadLocalRandom.current()::nextInt);
+        return ReplicaChooser.pick(eligible, n, view, ThreadLocalRandom.current()::nextInt);
     }
 
     /** The replica within the staleness of {@code bound} with the least lag, or null (see {@link ReplicaChooser}). */
     public Node leastLagging(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
-        return ReplicaChooser.leastLagging(replicas, lag, bound, nowMillis, freshnessMs, this);
+        return ReplicaChooser.leastLagging(replicas, lag, bound, nowMillis, freshnessMs, new View(replicas));
     }
 
-    @Override
-    public boolean isHealthy(Node replica) {
-        return state(replica).breaker.isClosed();
+    /** The states of one shard's replicas, each looked up once for one choice. */
+    private final class View implements ReplicaChooser.Stats {
+        final Node[] replicas;
+        final NodeState[] states;
+
+        View(Node[] replicas) {
+            this.replicas = replicas;
+            this.states = new NodeState[replicas.length];
+            for (int i = 0; i < replicas.length; i++) {
+                states[i] = state(replicas[i]);
+            }
+        }
+
+        private NodeState of(Node replica) {
+            for (int i = 0; i < replicas.length; i++) {
+                if (replicas[i] == replica) {
+                    return states[i];
+                }
+            }
+            return state(replica);
+        }
+
+        @Override
+        public boolean isHealthy(Node replica) {
+            return of(replica).breaker.isClosed();
+        }
+
+        @Override
+        public boolean wasEligible(Node replica, long boundMs) {
+            return of(replica).wasEligible(boundMs);
+        }
+
+        @Override
+        public int weight(Node replica) {
+            return ReplicaHealth.this.weight(replica);
+        }
+
+        @Override
+        public int inFlight(Node replica) {
+            return of(replica).inFlight.get();
+        }
+
+        @Override
+        public long replayedLsn(Node replica) {
+            return of(replica).replayed.get();
+        }
     }
 
-    @Override
-    public boolean wasEligible(Node replica, long boundMs) {
-        return state(replica).wasEligible(boundMs);
-    }
-
-    @Override
-    public int weight(Node replica) {
+    private int weight(Node replica) {
+        if (weights.isEmpty()) {
+            return 1;
+        }
         Integer w = weights.get(replica.name());
         return w == null ? 1 : w;
-    }
-
-    @Override
-    public int inFlight(Node replica) {
-        return state(replica).inFlight.get();
-    }
-
-    @Override
-    public long replayedLsn(Node replica) {
-        return state(replica).replayed.get();
     }
 
     /** The counter of requests in flight on {@code node}, for the caller to hold while it runs one. */

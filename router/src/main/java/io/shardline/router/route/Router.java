@@ -169,13 +169,11 @@ public final class Router {
         ReplicaChooser.Bound bound = new ReplicaChooser.Bound(c.maxStalenessMs(), written);
         Node ready = health.choose(replicas, reports, bound, now);
         Node closest = ready == null && written > 0 ? health.leastLagging(replicas, reports, bound, now) : null;
-        ReadPolicy.Decision d =
-                ReadPolicy.decide(replicas.length, written, ready, closest, rywWaitMs, fallbackToPrimary);
-        switch (d.action()) {
+        switch (ReadPolicy.decide(replicas.length, written, ready, closest, rywWaitMs, fallbackToPrimary)) {
             case REPLICA:
-                return Route.replica(shard, d.replica(), use, Route.Why.REPLICA, written, primary);
+                return Route.replica(shard, ready, use, Route.Why.REPLICA, written, primary);
             case WAIT:
-                return Route.replica(shard, d.replica(), use, Route.Why.REPLICA_WAIT, written, primary);
+                return Route.replica(shard, closest, use, Route.Why.REPLICA_WAIT, written, primary);
             case ERROR:
                 return Route.refused(
                         SqlStates.NO_FRESH_REPLICA,
