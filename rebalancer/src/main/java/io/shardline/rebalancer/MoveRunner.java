@@ -607,7 +607,7 @@ public final class MoveRunner {
                             byte[] data = client.getData().forPath(routers + "/" + child);
                             if (!RouterRegistration.read(data, child)
                                     .fencesHeld()
-                                    .contains(move.id())) {
+                                    .contains(RouterRegistration.fenceToken(move))) {
                                 missing.add(child);
                             }
                         } catch (KeeperException.NoNodeException gone) {

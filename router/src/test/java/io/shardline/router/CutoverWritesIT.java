@@ -8,7 +8,9 @@ import io.shardline.compose.LocalCluster;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
+import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.BufferedReader;
@@ -25,6 +27,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -156,6 +159,69 @@ class CutoverWritesIT {
     }
 
     @Test
+    void anAcknowledgementIsForOneFenceAttemptAndCoversWritesLetInBetweenAttempts() throws Exception {
+        int from = 0;
+        long k0 = keyOn(from, 5000);
+        long k1 = keyOn(from, k0 + 1);
+        direct(from, "INSERT INTO kv VALUES (" + k0 + ", ''), (" + k1 + ", '')");
+        String url = cluster.shardlineUrl() + "?fenceWaitMs=20000&readFrom=primary";
+        try (Connection holder = DriverManager.getConnection(url);
+                Connection first = DriverManager.getConnection(url);
+                Connection second = DriverManager.getConnection(url)) {
+            // the holder's row locks keep both writes running on the server, inside the router's gate
+            holder.setAutoCommit(false);
+            try (Statement s = holder.createStatement()) {
+                s.executeQuery("SELECT * FROM kv WHERE k = " + k0 + " FOR UPDATE")
+                        .close();
+                s.executeQuery("SELECT * FROM kv WHERE k = " + k1 + " FOR UPDATE")
+                        .close();
+            }
+            CompletableFuture<Integer> w0 = CompletableFuture.supplyAsync(() -> update(first, k0));
+            await().atMost(Duration.ofSeconds(10)).until(() -> waitingOnLocks(from) == 1);
+
+            MoveRecord attempt1 = moves.writeMove("m5", MoveState.FENCED, moves.rangeOf(k0), from, 1 - from);
+            await().during(Duration.ofMillis(500))
+                    .atMost(Duration.ofSeconds(3))
+                    .until(() -> moves.routersHolding("m5") == 0);
+            // the cutover gives up and lifts the fence: a write is let in meanwhile, then the move is fenced again
+            moves.writeMove("m5", MoveState.CATCHING_UP, moves.rangeOf(k0), from, 1 - from);
+            Thread.sleep(100);
+            CompletableFuture<Integer> w1 = CompletableFuture.supplyAsync(() -> update(second, k1));
+            await().atMost(Duration.ofSeconds(10)).until(() -> waitingOnLocks(from) == 2);
+            Thread.sleep(5);
+            MoveRecord attempt2 = moves.writeMove("m5", MoveState.FENCED, moves.rangeOf(k0), from, 1 - from);
+            assertThat(RouterRegistration.fenceToken(attempt2)).isNotEqualTo(RouterRegistration.fenceToken(attempt1));
+
+            holder.commit();
+            await().atMost(Duration.ofSeconds(10)).until(() -> moves.routersAcknowledging(attempt2) == 1);
+            assertThat(w0).isDone();
+            assertThat(w1)
+                    .as("the acknowledgement of the second attempt waited for the write let in between the attempts")
+                    .isDone();
+            assertThat(moves.routersAcknowledging(attempt1)).isZero();
+        }
+    }
+
+    @Test
+    void aRouterWhoseRingIsOlderThanAFinishedMoveHoldsWritesUntilItHasTheNewRing() throws Exception {
+        long key = 31337;
+        int from = original.shardFor(KeyHash.hashInt8(key));
+        long version = moves.ring().version();
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300")) {
+            // ZooKeeper says a move finished on ring version + 1, but this router has not seen that ring
+            moves.writeMove("m6", MoveState.DONE, moves.rangeOf(key), from, 1 - from, Map.of(), version + 1);
+            SQLException e = await().atMost(Duration.ofSeconds(10))
+                    .until(() -> catchThrowableOfType(SQLException.class, () -> insertOrThrow(c, key)), x -> x != null);
+            assertThat(e.getSQLState()).isEqualTo("40001");
+            assertThat(e.getMessage()).contains("switched to ring version " + (version + 1));
+            assertThat(countOn(0, key) + countOn(1, key)).isZero();
+            moves.switchRange(KeyHash.hashInt8(key), 1 - from);
+            await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> insertOrThrow(c, key) == 1);
+            assertThat(countOn(1 - from, key)).as("written by the new ring").isEqualTo(1);
+        }
+    }
+
+    @Test
     void aBatchWithRowsInAFencedRangeWaitsWholeThenLandsByTheNewRing() throws Exception {
         int from = 0;
         List<Long> keys = keysOn(from, 3_000_000, 1000);
@@ -253,10 +319,16 @@ class CutoverWritesIT {
             await().atMost(Duration.ofSeconds(40))
                     .pollInterval(Duration.ofMillis(200))
                     .until(() -> moves.routers() == 0);
-            // its session expired, so a cutover does not wait for it: the key's range moves to the other shard
-            moves.switchRange(KeyHash.hashInt8(key), to);
+            // its session expired, so a cutover does not wait for it: the key's range is fenced, then moves
+            long[] range = moves.rangeOf(key);
+            moves.writeMove("m7", MoveState.FENCED, range, from, to);
             lines.clear();
             signal("CONT", writer.pid());
+            assertThat(lines.poll(3, TimeUnit.SECONDS))
+                    .as("no write while the resumed router's view is stale, then while the range is fenced")
+                    .isNull();
+            moves.switchRange(KeyHash.hashInt8(key), to);
+            moves.writeMove("m7", MoveState.SWITCHED, range, from, to);
             List<String> after = new ArrayList<>();
             while (after.size() < 3) {
                 String line = lines.poll(60, TimeUnit.SECONDS);
@@ -279,6 +351,20 @@ class CutoverWritesIT {
         try (Connection c = cluster.primary(shard).connect();
                 Statement s = c.createStatement()) {
             s.execute(sql);
+        }
+    }
+
+    /** Statements on {@code shard}'s primary waiting for a lock. */
+    private static long waitingOnLocks(int shard) {
+        return Long.parseLong(cluster.primary(shard)
+                .queryString("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"));
+    }
+
+    private static int update(Connection c, long key) {
+        try (Statement s = c.createStatement()) {
+            return s.executeUpdate("UPDATE kv SET v = 'updated' WHERE k = " + key);
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
         }
     }
 

@@ -72,14 +72,23 @@ public final class MoveScript {
      * Writes move {@code id} moving {@code range} ({@code [start, end]}) from {@code from} to {@code to} in {@code
      * state}: a FENCED move switches to the next ring version, a later one has switched to the current one.
      */
-    public void writeMove(String id, MoveState state, long[] range, int from, int to) throws Exception {
-        writeMove(id, state, range, from, to, Map.of());
+    public MoveRecord writeMove(String id, MoveState state, long[] range, int from, int to) throws Exception {
+        return writeMove(id, state, range, from, to, Map.of());
     }
 
     /** As {@link #writeMove(String, MoveState, long[], int, int)}, with the targets' cutover positions. */
-    public void writeMove(String id, MoveState state, long[] range, int from, int to, Map<Integer, String> cutover)
+    public MoveRecord writeMove(
+            String id, MoveState state, long[] range, int from, int to, Map<Integer, String> cutover) throws Exception {
+        return writeMove(id, state, range, from, to, cutover, ring().version());
+    }
+
+    /**
+     * As {@link #writeMove(String, MoveState, long[], int, int, Map)}, relative to ring version {@code version}
+     * instead of the current one.
+     */
+    public MoveRecord writeMove(
+            String id, MoveState state, long[] range, int from, int to, Map<Integer, String> cutover, long version)
             throws Exception {
-        long version = ring().version();
         boolean before = state.ordinal() < MoveState.SWITCHED.ordinal();
         MoveRecord move = new MoveRecord(
                 id,
@@ -99,6 +108,7 @@ public final class MoveScript {
         } else {
             client.setData().forPath(path, ZooKeeperMoveWatcher.toJson(move));
         }
+        return move;
     }
 
     /** Removes every move record. */
@@ -118,11 +128,26 @@ public final class MoveScript {
         long holding = 0;
         for (String child : client.getChildren().forPath(root + "/routers")) {
             byte[] data = client.getData().forPath(root + "/routers/" + child);
-            if (RouterRegistration.read(data, child).fencesHeld().contains(moveId)) {
+            if (RouterRegistration.read(data, child).holdsAnyFenceOf(moveId)) {
                 holding++;
             }
         }
         return holding;
+    }
+
+    /** How many routers acknowledge this very fence attempt of {@code move} ({@link RouterRegistration#fenceToken}). */
+    public long routersAcknowledging(MoveRecord move) throws Exception {
+        if (client.checkExists().forPath(root + "/routers") == null) {
+            return 0;
+        }
+        long acks = 0;
+        for (String child : client.getChildren().forPath(root + "/routers")) {
+            byte[] data = client.getData().forPath(root + "/routers/" + child);
+            if (RouterRegistration.read(data, child).fencesHeld().contains(RouterRegistration.fenceToken(move))) {
+                acks++;
+            }
+        }
+        return acks;
     }
 
     /** How many routers are registered. */

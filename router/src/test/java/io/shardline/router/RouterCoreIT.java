@@ -19,6 +19,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.sql.Types;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -69,6 +70,10 @@ class RouterCoreIT {
             s.execute("CREATE TABLE dedup (id bigint PRIMARY KEY, code int,"
                     + " CONSTRAINT dedup_code UNIQUE (code) DEFERRABLE INITIALLY DEFERRED)");
             s.execute("CREATE TABLE ser (g int, v int)");
+        }
+        try (Connection direct = cluster.primary(0).connect();
+                Statement s = direct.createStatement()) {
+            s.execute("CREATE ROLE core_reader");
         }
         for (int shard = 0; shard < 2; shard++) {
             // "sharded tables" computed as they are read: a counter shows how many rows each shard produced
@@ -211,6 +216,97 @@ class RouterCoreIT {
             assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + b))
                     .isEqualTo(1);
         }
+    }
+
+    @Test
+    void aTransactionOnTwoShardsWithAFailedStatementCommitsNothing() throws Exception {
+        long a = keyOn(0, 1200);
+        long b = keyOn(1, 1200);
+        try (Connection setup = DriverManager.getConnection(base)) {
+            update(setup, "INSERT INTO accounts (id) VALUES (" + b + ")");
+        }
+        try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=true")) {
+            c.setAutoCommit(false);
+            update(c, "INSERT INTO accounts (id) VALUES (" + a + ")");
+            // the application catches the duplicate and goes on, as "insert, ignore duplicates" code does
+            SQLException duplicate = catchThrowableOfType(
+                    SQLException.class, () -> update(c, "INSERT INTO accounts (id) VALUES (" + b + ")"));
+            assertThat(duplicate.getSQLState()).isEqualTo("23505");
+            SQLException e = catchThrowableOfType(SQLException.class, c::commit);
+            assertThat(e.getSQLState()).isEqualTo("40000");
+            assertThat(e.getMessage()).contains("failed on shard 1", "nothing was committed");
+        }
+        assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + a))
+                .as("the other shard's write was not committed")
+                .isZero();
+        assertThat(count(cluster.primary(0), "SELECT count(*) FROM pg_prepared_xacts")
+                        + count(cluster.primary(1), "SELECT count(*) FROM pg_prepared_xacts"))
+                .isZero();
+    }
+
+    @Test
+    void aSetLocalBeforeTheFirstStatementKeepsTheTransactionOnOneShard() throws Exception {
+        long a = keyOn(0, 1300);
+        long b = keyOn(1, 1300);
+        try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=true")) {
+            c.setAutoCommit(false);
+            update(c, "SET LOCAL statement_timeout = '5s'");
+            update(c, "INSERT INTO accounts (id) VALUES (" + a + ")");
+            SQLException e = catchThrowableOfType(
+                    SQLException.class, () -> update(c, "INSERT INTO accounts (id) VALUES (" + b + ")"));
+            assertThat(e.getSQLState()).isEqualTo("0A000");
+            assertThat(e.getMessage()).contains("SET LOCAL");
+            c.rollback();
+        }
+    }
+
+    @Test
+    void sqlRollbackEndsATransactionWhoseConnectionBroke() throws Exception {
+        long a = keyOn(0, 1400);
+        try (Connection c = DriverManager.getConnection(base + "&readFrom=primary")) {
+            update(c, "BEGIN");
+            String backend = string(c, "SELECT pg_backend_pid()::text");
+            cluster.primary(0).queryString("SELECT pg_terminate_backend(" + backend + ")::text");
+            assertThat((Object) catchThrowableOfType(
+                            SQLException.class, () -> query(c, "SELECT 1 FROM accounts WHERE id = " + a)))
+                    .isNotNull();
+            assertThat(catchThrowableOfType(
+                                    SQLException.class, () -> query(c, "SELECT 2 FROM accounts WHERE id = " + a))
+                            .getSQLState())
+                    .isEqualTo("25P02");
+            update(c, "ROLLBACK");
+            assertThat(c.getAutoCommit()).isTrue();
+            update(c, "INSERT INTO accounts (id) VALUES (" + a + ")");
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + a))
+                    .isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aBatchPartThatFailsWhileBindingLeavesNothingForTheNextBatch() throws Exception {
+        long a = keyOn(0, 1500);
+        long b = keyOn(0, a + 1);
+        long third = keyOn(0, b + 1);
+        try (Connection c = DriverManager.getConnection(base);
+                PreparedStatement ps = c.prepareStatement("INSERT INTO accounts (id, balance) VALUES (?, ?)")) {
+            ps.setLong(1, a);
+            ps.setLong(2, 1);
+            ps.addBatch();
+            ps.setLong(1, b);
+            ps.setObject(2, new Object(), Types.BIGINT);
+            ps.addBatch();
+            assertThat((Object) catchThrowableOfType(SQLException.class, ps::executeBatch))
+                    .isNotNull();
+            ps.setLong(1, third);
+            ps.setLong(2, 3);
+            ps.addBatch();
+            assertThat(ps.executeBatch()).containsExactly(1);
+        }
+        assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id IN (" + a + ", " + b + ")"))
+                .as("rows of the failed batch")
+                .isZero();
+        assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + third))
+                .isEqualTo(1);
     }
 
     // ---- an unsharded table in a transaction -------------------------------------------------------------------
@@ -386,6 +482,12 @@ class RouterCoreIT {
             string(c, "SELECT pg_advisory_lock(4242)::text");
             update(c, "CREATE TEMP TABLE scratch (a int)");
             update(c, "LISTEN jobs");
+            update(c, "SET ROLE core_reader");
+            update(c, "DISCARD TEMP");
+            // a statement that fails after taking a session lock keeps the lock
+            assertThat((Object) catchThrowableOfType(
+                            SQLException.class, () -> string(c, "SELECT pg_advisory_lock(4343), 1 / 0")))
+                    .isNotNull();
             for (int i = 0; i < 10; i++) {
                 ps.setInt(1, i);
                 ps.executeQuery().close();
@@ -403,6 +505,7 @@ class RouterCoreIT {
                             "SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'"
                                     + " AND pid = pg_backend_pid()"))
                     .isEqualTo("0");
+            assertThat(string(c, "SELECT current_user::text")).isEqualTo("postgres");
             assertThat(string(c, "SELECT coalesce(to_regclass('pg_temp.scratch')::text, '')"))
                     .isEmpty();
             assertThat(string(c, "SELECT count(*)::text FROM pg_listening_channels()"))

@@ -22,8 +22,26 @@ public final class RouterRegistration implements AutoCloseable {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final Logger LOG = LoggerFactory.getLogger(RouterRegistration.class);
 
-    /** What a router publishes about itself. */
-    public record RouterState(String host, long pid, long ringVersion, List<String> fencesHeld) {}
+    /**
+     * What a router publishes about itself.
+     *
+     * @param fencesHeld the fences it holds, each as {@link #fenceToken}: one fence attempt of one move
+     */
+    public record RouterState(String host, long pid, long ringVersion, List<String> fencesHeld) {
+        /** Whether it holds a fence of move {@code moveId}, of any attempt. */
+        public boolean holdsAnyFenceOf(String moveId) {
+            return fencesHeld.stream().anyMatch(f -> f.equals(moveId) || f.startsWith(moveId + "@"));
+        }
+    }
+
+    /**
+     * What a router acknowledges for one fence attempt: the move's id and the time its record was written in that
+     * state. A move fenced again after a failed cutover has a new token, so an acknowledgement of the earlier attempt
+     * (published late) never counts for the later one.
+     */
+    public static String fenceToken(MoveRecord move) {
+        return move.id() + "@" + move.updatedAtMillis();
+    }
 
     private final PersistentNode node;
     private final String host;

@@ -9,6 +9,8 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.cache.ChildData;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.core.JacksonException;
@@ -16,8 +18,12 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Follows {@code /shardline/clusters/<cluster>/moves/*}: the moves that are not over, for the router's
- * fences, and the cutover positions of every move's targets. {@link #onChange} is told after every change (and threads waiting on this object are
- * notified). Lifecycle as Curator's recipes.
+ * fences, and the cutover positions of every move's targets. {@link #onChange} is told after every change (and
+ * threads waiting on this object are notified). Lifecycle as Curator's recipes.
+ *
+ * <p>The cache may lag ZooKeeper (after a reconnect it re-reads in the background); {@link #reloadFromServer()} reads
+ * every move directly, and of the two views each move's newer record (by node version) wins, so a stale cache never
+ * hides a state read since.
  */
 public final class ZooKeeperMoveWatcher implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ZooKeeperMoveWatcher.class);
@@ -25,15 +31,24 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
     /** {@code moves/{id}-abort}: an operator's request to abort move {@code id}. */
     public static final String ABORT_SUFFIX = "-abort";
 
+    /** A move's record and the version of its node. */
+    private record Versioned(MoveRecord move, int version) {}
+
+    private final CuratorFramework client;
     private final CuratorCache cache;
     private final String path;
     private final Runnable onChange;
+    /** The moves as last read straight from ZooKeeper, by node path. */
+    private volatile Map<String, Versioned> reloaded = Map.of();
+
     private volatile List<MoveRecord> active = List.of();
     private volatile MoveRecord latest;
     private volatile Map<Integer, Long> cutoverLsn = Map.of();
+    private volatile long switchedRingVersion;
     private volatile boolean initialized;
 
     public ZooKeeperMoveWatcher(CuratorFramework client, String cluster, Runnable onChange) {
+        this.client = client;
         this.path = ZooKeeperTopologyStore.clusterPath(cluster) + "/moves";
         this.cache = CuratorCache.build(client, path);
         this.onChange = onChange;
@@ -43,6 +58,11 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
         cache.listenable().addListener(new CuratorCacheListener() {
             @Override
             public void event(Type type, ChildData oldData, ChildData data) {
+                if (type == Type.NODE_DELETED && oldData != null && reloaded.containsKey(oldData.getPath())) {
+                    Map<String, Versioned> rest = new HashMap<>(reloaded);
+                    rest.remove(oldData.getPath());
+                    reloaded = Map.copyOf(rest);
+                }
                 if (initialized) {
                     refresh();
                 }
@@ -65,6 +85,41 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
         return initialized;
     }
 
+    /**
+     * Reads every move straight from ZooKeeper (blocking), so that what this watcher says is at least as new as
+     * ZooKeeper was when this was called, whatever its cache still holds.
+     *
+     * @throws TopologyException when ZooKeeper cannot be read
+     */
+    public void reloadFromServer() {
+        Map<String, Versioned> read = new HashMap<>();
+        try {
+            if (client.checkExists().forPath(path) != null) {
+                for (String child : client.getChildren().forPath(path)) {
+                    if (child.endsWith(ABORT_SUFFIX)) {
+                        continue;
+                    }
+                    Stat stat = new Stat();
+                    byte[] data;
+                    try {
+                        data = client.getData().storingStatIn(stat).forPath(path + "/" + child);
+                    } catch (KeeperException.NoNodeException gone) {
+                        continue;
+                    }
+                    List<MoveRecord> one = new ArrayList<>(1);
+                    read(path + "/" + child, data, one);
+                    if (!one.isEmpty()) {
+                        read.put(path + "/" + child, new Versioned(one.get(0), stat.getVersion()));
+                    }
+                }
+            }
+        } catch (Exception e) {
+            throw new TopologyException("could not read the moves at " + path + ": " + e.getMessage(), e);
+        }
+        reloaded = Map.copyOf(read);
+        refresh();
+    }
+
     /** The moves in progress (not done, not aborted); usually none. */
     public List<MoveRecord> active() {
         return active;
@@ -84,34 +139,55 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
         return lsn == null ? 0 : lsn;
     }
 
-    private void refresh() {
-        List<MoveRecord> moves = new ArrayList<>();
+    /**
+     * The newest ring version a move has switched to (SWITCHED or later, not aborted), 0 if none: a router routing by
+     * an older ring would send the moved ranges to their former shard.
+     */
+    public long switchedRingVersion() {
+        return switchedRingVersion;
+    }
+
+    private synchronized void refresh() {
+        Map<String, Versioned> byPath = new HashMap<>(reloaded);
         cache.stream()
                 .filter(d -> d.getPath().startsWith(path + "/") && !d.getPath().endsWith(ABORT_SUFFIX))
-                .forEach(d -> read(d, moves));
+                .forEach(d -> {
+                    List<MoveRecord> one = new ArrayList<>(1);
+                    read(d.getPath(), d.getData(), one);
+                    int version = d.getStat() == null ? -1 : d.getStat().getVersion();
+                    Versioned known = byPath.get(d.getPath());
+                    if (!one.isEmpty() && (known == null || version >= known.version())) {
+                        byPath.put(d.getPath(), new Versioned(one.get(0), version));
+                    }
+                });
+        List<MoveRecord> moves = byPath.values().stream().map(Versioned::move).toList();
         Map<Integer, Long> cutovers = new HashMap<>();
+        long switched = 0;
         for (MoveRecord move : moves) {
             move.cutoverLsn().forEach((shard, lsn) -> cutovers.merge(shard, Lsn.parse(lsn), Math::max));
+            if (move.state().ordinal() >= MoveRecord.MoveState.SWITCHED.ordinal()
+                    && move.state() != MoveRecord.MoveState.ABORTED) {
+                switched = Math.max(switched, move.toRingVersion());
+            }
         }
         cutoverLsn = Map.copyOf(cutovers);
+        switchedRingVersion = switched;
         active = moves.stream().filter(m -> !m.state().isTerminal()).toList();
         latest = moves.stream()
                 .max(Comparator.comparingLong(MoveRecord::startedAtMillis))
                 .orElse(null);
         onChange.run();
-        synchronized (this) {
-            notifyAll();
-        }
+        notifyAll();
     }
 
-    private static void read(ChildData data, List<MoveRecord> into) {
-        if (data.getData() == null || data.getData().length == 0) {
+    private static void read(String nodePath, byte[] data, List<MoveRecord> into) {
+        if (data == null || data.length == 0) {
             return;
         }
         try {
-            into.add(JSON.readValue(data.getData(), MoveRecord.class));
+            into.add(JSON.readValue(data, MoveRecord.class));
         } catch (JacksonException e) {
-            LOG.warn("ignoring malformed move at {}: {}", data.getPath(), e.getOriginalMessage());
+            LOG.warn("ignoring malformed move at {}: {}", nodePath, e.getOriginalMessage());
         }
     }
 

@@ -29,7 +29,7 @@ final class Attachments {
     /**
      * This connection's physical connection to {@code node}, borrowed on first use, with the session's settings.
      * One that pgjdbc closed (a broken socket), that was opened before the node was last ejected, or whose node
-     * moved, is replaced unless a transaction runs on it.
+     * moved, is replaced unless a transaction runs on it or a {@code forKey} binding holds it.
      *
      * @throws SQLException 08001 when the node cannot be reached, 53300 when its pool has no free connection
      */
@@ -38,6 +38,7 @@ final class Attachments {
         int ejections = runtime.health().ejections(node);
         if (p != null
                 && !p.inTransaction
+                && !p.pinned
                 && (p.ejections != ejections || !p.node.equals(node) || p.connection.isClosed())) {
             detach(p);
             p = null;
@@ -77,21 +78,25 @@ final class Attachments {
     /**
      * Applies a SET/RESET/DISCARD to every attached connection and records it for the ones attached later.
      *
-     * @param setting the parameter, or {@code all}/null for RESET ALL and DISCARD ALL
+     * @param setting the parameter, {@code all} for RESET ALL; for DISCARD what it discards ({@code all}, {@code temp}...)
      * @param lasting whether RESET ALL does not undo it: the connections are reset with DISCARD ALL before reuse
      */
     void apply(String command, String setting, String sql, boolean lasting) throws SQLException {
+        boolean discardAll = command.equals("DISCARD") && "all".equals(setting);
         for (Physical p : byNode.values()) {
             try (Statement s = p.connection.createStatement()) {
                 s.execute(sql);
             }
-            if (command.equals("DISCARD")) {
+            if (discardAll) {
                 p.sessionDirty = false;
             } else if (lasting) {
                 p.sessionDirty = true;
             }
         }
-        this.lasting |= lasting;
+        this.lasting = !discardAll && (this.lasting || lasting);
+        if (command.equals("DISCARD") && !discardAll) {
+            return; // DISCARD TEMP, PLANS, SEQUENCES leave the settings as they are
+        }
         if (command.equals("SET")) {
             session.set(setting, sql);
         } else {

@@ -15,6 +15,7 @@ import io.shardline.router.txn.TxnLog;
 import io.shardline.topology.FileTopologyStore;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.TopologyException;
+import io.shardline.topology.TopologySnapshot;
 import io.shardline.topology.TopologyStore;
 import io.shardline.topology.ZooKeeperLagWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
@@ -97,17 +98,28 @@ public final class ClusterRuntime implements AutoCloseable {
                 settings.rywWaitMs(),
                 settings.fallbackToPrimary(),
                 twoPhase != null);
-        store.addListener(snapshot -> {
-            this.routing = new RoutingState(snapshot, settings.analysisCacheSize());
-            if (fences != null) {
-                fences.publishState();
-            }
-        });
+        store.addListener(this::follow);
+        // a change between the first read and the listener's registration would be missed otherwise
+        follow(store.snapshot());
         if (fences != null) {
             fences.start(settings.connectTimeoutMs());
         }
         if (twoPhase != null) {
             recoverInDoubt((ZooKeeperTopologyStore) store, cluster);
+        }
+    }
+
+    /** Routes by {@code snapshot} from now on, unless the current one is newer (events may arrive late). */
+    private synchronized void follow(TopologySnapshot snapshot) {
+        TopologySnapshot current = routing.snapshot();
+        if (snapshot.equals(current)
+                || snapshot.ring().version() < current.ring().version()
+                || snapshot.topology().version() < current.topology().version()) {
+            return;
+        }
+        routing = new RoutingState(snapshot, settings.analysisCacheSize());
+        if (fences != null) {
+            fences.publishState();
         }
     }
 

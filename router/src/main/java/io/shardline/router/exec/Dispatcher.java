@@ -186,6 +186,10 @@ public final class Dispatcher {
      */
     private <T> T onPhysical(Physical p, Plan plan, Statement s, Op<T> op) throws SQLException {
         current = s;
+        if (plan.sessionEffects()) {
+            // before it runs: a statement that fails may still have left its lock or listener behind
+            p.sessionDirty = true;
+        }
         T result;
         p.inFlight.incrementAndGet();
         try {
@@ -341,21 +345,27 @@ public final class Dispatcher {
             for (Map.Entry<Physical, List<Integer>> part : byNode.entrySet()) {
                 Statement s = statement(part.getKey());
                 PreparedStatement ps = (PreparedStatement) s;
-                for (int row : part.getValue()) {
-                    binder.bind(ps, row);
-                    ps.addBatch();
-                }
                 int[] done;
                 try {
+                    for (int row : part.getValue()) {
+                        binder.bind(ps, row);
+                        ps.addBatch();
+                    }
                     done = onPhysical(part.getKey(), plan, ps, Statement::executeBatch);
-                } catch (SQLException e) {
+                } catch (SQLException | RuntimeException e) {
+                    // rows bound but not sent must not ride along with the next batch
+                    ps.clearBatch();
+                    if (e instanceof RuntimeException unchecked) {
+                        throw unchecked;
+                    }
+                    SQLException x = (SQLException) e;
                     throw new BatchUpdateException(
                             "a batch part of " + part.getValue().size() + " rows failed on "
-                                    + part.getKey().node.name() + ": " + e.getMessage(),
-                            e.getSQLState(),
-                            e.getErrorCode(),
+                                    + part.getKey().node.name() + ": " + x.getMessage(),
+                            x.getSQLState(),
+                            x.getErrorCode(),
                             counts,
-                            e);
+                            x);
                 }
                 for (int k = 0; k < done.length && k < part.getValue().size(); k++) {
                     counts[part.getValue().get(k)] = done[k];

@@ -24,7 +24,6 @@ import java.util.function.Supplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
-import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.ZooKeeper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -69,6 +68,8 @@ final class MoveFences implements Moves, AutoCloseable {
 
     private volatile int epoch;
     private volatile boolean disconnected;
+    /** Counts connection state changes (guarded by this): a resync applies only if none came after it began. */
+    private long generation;
     /** The ring version ZooKeeper had when this router last reconnected: writes wait until it routes by it. */
     private volatile long requiredRingVersion;
     /** Until when ({@link System#nanoTime()}) this router's ZooKeeper session is known to hold. */
@@ -165,42 +166,64 @@ final class MoveFences implements Moves, AutoCloseable {
     }
 
     private void onConnectionState(ConnectionState state) {
-        if (!state.isConnected()) {
-            if (!disconnected) {
-                LOG.warn("ZooKeeper connection {}: writes to sharded tables wait until it is back", state);
+        long gen;
+        synchronized (this) {
+            gen = ++generation;
+            if (!state.isConnected()) {
+                if (!disconnected) {
+                    LOG.warn("ZooKeeper connection {}: writes to sharded tables wait until it is back", state);
+                }
+                disconnected = true;
+                return;
             }
-            disconnected = true;
-        } else if (disconnected) {
-            // a move may have switched while this router was away, and its caches resync in the background:
-            // writes resume once it routes by a ring at least as new as the one ZooKeeper has now
+            if (!disconnected) {
+                return;
+            }
+        }
+        try {
+            leases.execute(() -> resync(gen, state));
+        } catch (RejectedExecutionException closing) {
+            // closed
+        }
+    }
+
+    /**
+     * After a reconnect: a move may have switched while this router was away (its session may even have expired, so
+     * the cutover did not wait for it) and its caches resync in the background. The ring and the moves are read
+     * straight from ZooKeeper; writes resume once they are, on a ring at least as new as the one read, unless the
+     * connection changed again meanwhile (that change's own resync decides).
+     */
+    private void resync(long gen, ConnectionState state) {
+        if (closed) {
+            return;
+        }
+        try {
+            long ring = TopologyCodec.ringFromJson(client.getData().forPath(ringPath), ringPath)
+                    .version();
+            watcher.reloadFromServer();
+            long session = sessionId();
+            synchronized (this) {
+                if (generation != gen) {
+                    return;
+                }
+                requiredRingVersion = ring;
+                leaseSession = session;
+                disconnected = false;
+            }
+            renewLease();
+            LOG.info(
+                    "ZooKeeper connection {}: writes to sharded tables resume on ring version {} or later",
+                    state,
+                    ring);
+            publishState();
+        } catch (Exception e) {
+            LOG.warn(
+                    "reading the ring and moves after reconnecting failed ({}): sharded writes still wait",
+                    e.toString());
             try {
-                client.getData()
-                        .inBackground((c, event) -> {
-                            if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
-                                LOG.warn(
-                                        "reading {} after reconnecting failed ({}): sharded writes still wait",
-                                        ringPath,
-                                        KeeperException.Code.get(event.getResultCode()));
-                                return;
-                            }
-                            requiredRingVersion = TopologyCodec.ringFromJson(event.getData(), ringPath)
-                                    .version();
-                            leaseSession = sessionId();
-                            disconnected = false;
-                            try {
-                                leases.execute(this::renewLease);
-                            } catch (RejectedExecutionException closing) {
-                                return;
-                            }
-                            LOG.info(
-                                    "ZooKeeper connection {}: writes to sharded tables resume on ring version {} or later",
-                                    state,
-                                    requiredRingVersion);
-                            publishState();
-                        })
-                        .forPath(ringPath);
-            } catch (Exception e) {
-                LOG.warn("reading {} after reconnecting failed: {}; sharded writes still wait", ringPath, e.toString());
+                leases.schedule(() -> resync(gen, state), 500, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException closing) {
+                // closed
             }
         }
     }
@@ -214,17 +237,35 @@ final class MoveFences implements Moves, AutoCloseable {
         }
     }
 
+    /**
+     * Acknowledges the fences held now: a fence attempt is published only after a drain that began once writers could
+     * see it. A fence that appears during a drain sends the loop round again.
+     */
     private void publishNow() {
-        List<String> held = watcher.active().stream()
-                .filter(m -> m.state() == MoveState.FENCED || m.state() == MoveState.SWITCHED)
-                .map(MoveRecord::id)
-                .toList();
-        if (!acknowledged.containsAll(held)) {
+        Set<String> covered = new HashSet<>(acknowledged);
+        List<String> held;
+        while (true) {
+            held = heldFences();
+            if (covered.containsAll(held)) {
+                break;
+            }
             drain(held);
+            if (closed) {
+                return;
+            }
+            covered.addAll(held);
         }
-        acknowledged.retainAll(held);
+        acknowledged.clear();
         acknowledged.addAll(held);
         registration.update(routing.get().snapshot().ring().version(), held);
+    }
+
+    /** The fence attempts writers are held by now ({@link RouterRegistration#fenceToken}). */
+    private List<String> heldFences() {
+        return watcher.active().stream()
+                .filter(m -> m.state() == MoveState.FENCED || m.state() == MoveState.SWITCHED)
+                .map(RouterRegistration::fenceToken)
+                .toList();
     }
 
     /** Flips the gate's epoch and waits for the writes that entered before it. */
@@ -312,6 +353,7 @@ final class MoveFences implements Moves, AutoCloseable {
         if (!disconnected
                 && active.isEmpty()
                 && ringVersion >= requiredRingVersion
+                && ringVersion >= watcher.switchedRingVersion()
                 && System.nanoTime() - leaseUntilNanos < 0
                 && watcher.isInitialized()) {
             return null;
@@ -329,6 +371,10 @@ final class MoveFences implements Moves, AutoCloseable {
         if (ringVersion < requiredRingVersion) {
             return "this router reconnected to ZooKeeper and waits for ring version " + requiredRingVersion
                     + " (it routes by " + ringVersion + ")";
+        }
+        if (ringVersion < watcher.switchedRingVersion()) {
+            return "a shard move switched to ring version " + watcher.switchedRingVersion() + " and this router still"
+                    + " routes by " + ringVersion;
         }
         for (MoveRecord move : active) {
             boolean holding = move.state() == MoveState.FENCED

@@ -31,6 +31,8 @@ public final class Physical {
     boolean inTransaction;
     /** Whether a statement may have left state in the database session that RESET ALL does not clear. */
     boolean sessionDirty;
+    /** Whether a {@code forKey} binding holds it: it is not replaced while bound. */
+    boolean pinned;
 
     private PreparedStatement currentLsn;
     private PreparedStatement replayLsn;

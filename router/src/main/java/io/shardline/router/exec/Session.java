@@ -126,7 +126,10 @@ public final class Session implements RouteContext {
     }
 
     Route route(RoutingState r, Plan plan, Object[] params) throws SQLException {
-        transaction.checkNotLost();
+        if (plan.target() != Plan.Target.DRIVER) {
+            // ROLLBACK, COMMIT and SET still work on a lost transaction
+            transaction.checkNotLost();
+        }
         return runtime.router().route(r, plan, params, this);
     }
 
@@ -139,6 +142,12 @@ public final class Session implements RouteContext {
     Physical open(Route route) throws SQLException {
         switch (route.use()) {
             case PINNED:
+                if (pinned.connection.isClosed()) {
+                    unbind();
+                    throw new SQLException(
+                            "the connection forKey(...) bound was closed (it broke): call forKey(...) again",
+                            SqlStates.CONNECTION_DOES_NOT_EXIST);
+                }
                 if (!autoCommit && !transaction.isActive()) {
                     transaction.begin(pinned);
                 }
@@ -239,7 +248,7 @@ public final class Session implements RouteContext {
             runtime.health().eject(p.node, e);
         }
         if (p == pinned) {
-            pinned = null;
+            unbind();
         }
         if (p.inTransaction) {
             transaction.lose(p, e);
@@ -281,9 +290,6 @@ public final class Session implements RouteContext {
 
     /** After {@code plan} ran on {@code p}: a committed write advances the causal token. */
     void executed(Physical p, Plan plan) {
-        if (plan.sessionEffects()) {
-            p.sessionDirty = true;
-        }
         StatementKind kind = plan.kind();
         if (kind == StatementKind.READ || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
             return;
@@ -545,16 +551,12 @@ public final class Session implements RouteContext {
      */
     public Connection anyConnection() throws SQLException {
         transaction.checkNotLost();
-        if (transaction.isActive()) {
-            return transaction.first().connection;
-        }
-        if (pinned != null) {
-            return pinned.connection;
-        }
-        Physical p = home();
-        if (!autoCommit) {
+        Physical p = transaction.isActive() ? transaction.first() : pinned != null ? pinned : home();
+        if (!autoCommit && !transaction.isActive()) {
             transaction.begin(p);
         }
+        // what runs there (a procedure, say) is not analyzed: reset it with DISCARD ALL before reuse
+        p.sessionDirty = true;
         return p.connection;
     }
 
@@ -622,11 +624,16 @@ public final class Session implements RouteContext {
                     "forKey: the current transaction runs on shard " + txShard + ", the key is on shard " + shard,
                     SqlStates.INVALID_TRANSACTION_STATE);
         }
+        unbind();
         pinned = txShard >= 0 ? transaction.first() : attachments.attach(r.primary(shard), shard);
+        pinned.pinned = true;
     }
 
     public void unbind() {
-        pinned = null;
+        if (pinned != null) {
+            pinned.pinned = false;
+            pinned = null;
+        }
     }
 
     public String causalToken() {
@@ -656,7 +663,7 @@ public final class Session implements RouteContext {
      */
     public SQLException close() {
         transaction.abandon();
-        pinned = null;
+        unbind();
         return attachments.release();
     }
 }

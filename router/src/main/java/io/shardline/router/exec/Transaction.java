@@ -78,6 +78,8 @@ final class Transaction {
     /** Starts the transaction on {@code p}, running the statements kept until now. */
     void begin(Physical p) throws SQLException {
         enlist(p);
+        // SET LOCAL, SET TRANSACTION, SAVEPOINT kept until now apply to this shard only
+        bound |= !pending.isEmpty();
         try (Statement s = p.connection.createStatement()) {
             for (String sql : pending) {
                 s.execute(sql);
@@ -127,19 +129,21 @@ final class Transaction {
         bound = true;
     }
 
+    /** @throws SQLException from the participants (pgjdbc refuses it mid-transaction); nothing changes then */
     void setReadOnly(boolean readOnly) throws SQLException {
-        this.readOnly = readOnly;
         for (Physical p : participants) {
             p.connection.setReadOnly(readOnly);
         }
+        this.readOnly = readOnly;
     }
 
+    /** @throws SQLException from the participants (pgjdbc refuses it mid-transaction); nothing changes then */
     void setIsolation(int level) throws SQLException {
-        isolation = level;
-        isolationSet = true;
         for (Physical p : participants) {
             p.connection.setTransactionIsolation(level);
         }
+        isolation = level;
+        isolationSet = true;
     }
 
     /** @throws SQLException 25P02 when a broken connection lost the transaction: statements fail until rollback() */

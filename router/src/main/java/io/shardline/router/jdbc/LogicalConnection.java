@@ -30,6 +30,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The logical connection an application holds: the JDBC face of a {@link Session}, which routes every statement
@@ -42,7 +43,7 @@ public final class LogicalConnection implements ShardlineConnection {
     private final String url;
     private final List<LogicalStatement> statements = new ArrayList<>();
     private final Map<String, String> clientInfo = new LinkedHashMap<>();
-    private boolean closed;
+    private final AtomicBoolean closed = new AtomicBoolean();
     private int holdability = ResultSet.CLOSE_CURSORS_AT_COMMIT;
     private Map<String, Class<?>> typeMap = new HashMap<>();
 
@@ -238,10 +239,9 @@ public final class LogicalConnection implements ShardlineConnection {
      */
     @Override
     public void close() throws SQLException {
-        if (closed) {
+        if (!closed.compareAndSet(false, true)) {
             return;
         }
-        closed = true;
         SQLException failure = null;
         for (LogicalStatement s : new ArrayList<>(statements)) {
             try {
@@ -260,7 +260,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public boolean isClosed() {
-        return closed;
+        return closed.get();
     }
 
     @Override
@@ -374,7 +374,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public boolean isValid(int timeout) throws SQLException {
-        if (closed) {
+        if (closed.get()) {
             return false;
         }
         try {
@@ -457,11 +457,11 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public boolean isWrapperFor(Class<?> iface) throws SQLException {
-        return iface.isInstance(this) || (!closed && session.boundWraps(iface));
+        return iface.isInstance(this) || (!closed.get() && session.boundWraps(iface));
     }
 
     void checkOpen() throws SQLException {
-        if (closed) {
+        if (closed.get()) {
             throw new SQLException("this Shardline connection is closed", SqlStates.CONNECTION_DOES_NOT_EXIST);
         }
     }

@@ -219,7 +219,11 @@ public final class StatementAnalyzer {
                 return Plan.driver(
                         StatementKind.SESSION, "SHOW", tokens.size() > 1 ? settingName(sql, tokens, 1) : null, params);
             case "DISCARD":
-                return Plan.driver(StatementKind.SESSION, "DISCARD", "all", params);
+                return Plan.driver(
+                        StatementKind.SESSION,
+                        "DISCARD",
+                        tokens.size() > 1 ? tokens.get(1).upper().toLowerCase(Locale.ROOT) : "all",
+                        params);
             case "CREATE":
             case "ALTER":
             case "DROP":

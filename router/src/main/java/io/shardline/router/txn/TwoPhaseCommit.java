@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.postgresql.core.BaseConnection;
+import org.postgresql.core.TransactionState;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,12 +59,23 @@ public final class TwoPhaseCommit {
      * Commits the open transactions of {@code participants} (shard → connection with auto-commit off) as one.
      * The connections are back in auto-commit mode afterwards, whatever the outcome.
      *
-     * @throws SQLException with the participant's SQLState when a PREPARE fails (rolled back everywhere);
+     * @throws SQLException 40000 when a statement failed on a participant (rolled back everywhere); with the
+     *     participant's SQLState when a PREPARE fails (rolled back everywhere);
      *     40001 when recovery rolled the transaction back first; 08007 when the decision could not be recorded
      *     (the participants stay prepared until {@code txn recover} resolves them: rolled back)
      */
     public void commit(String gid, Map<Integer, Connection> participants) throws SQLException {
         Gid.check(gid);
+        for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
+            if (failed(p.getValue())) {
+                // PostgreSQL would answer PREPARE TRANSACTION there with a silent ROLLBACK: commit nothing anywhere
+                abandon(gid, participants, List.of());
+                throw new SQLException(
+                        "a statement of this transaction failed on shard " + p.getKey() + ", so PostgreSQL rolled the"
+                                + " transaction back there: it was rolled back on every shard, nothing was committed",
+                        SqlStates.TRANSACTION_ROLLBACK);
+            }
+        }
         List<Map.Entry<Integer, Connection>> prepared = new ArrayList<>();
         for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
             try {
@@ -155,6 +168,12 @@ public final class TwoPhaseCommit {
         prepared.forEach(p -> rollback.put(p.getKey(), p.getValue()));
         // the ROLLBACK decision stays (recovery drops it after an hour): it is what tells a late participant
         finish(gid, rollback, "ROLLBACK PREPARED");
+    }
+
+    /** Whether pgjdbc knows the connection's transaction failed (an error since BEGIN, no savepoint rolled back to). */
+    private static boolean failed(Connection c) throws SQLException {
+        return c.isWrapperFor(BaseConnection.class)
+                && c.unwrap(BaseConnection.class).getTransactionState() == TransactionState.FAILED;
     }
 
     private static void execute(Connection c, String sql) throws SQLException {
