@@ -183,8 +183,18 @@ final class CrossShardRead {
                     budget.set(Integer.MIN_VALUE / 2);
                 }
             } catch (InterruptedException e) {
+                // the shards' statements are cancelled and waited for: their connections must be free again when the
+                // application's next statement uses them
+                budget.set(Integer.MIN_VALUE / 2);
+                for (Statement s : running) {
+                    try {
+                        s.cancel();
+                    } catch (SQLException ignored) {
+                        // it ended meanwhile
+                    }
+                }
+                futures.forEach(CrossShardRead::awaitQuietly);
                 Thread.currentThread().interrupt();
-                futures.forEach(f -> f.cancel(true));
                 throw new SQLException("interrupted while reading the shards", "57014", e);
             }
         }
@@ -192,6 +202,23 @@ final class CrossShardRead {
             throw failure;
         }
         return new Rows(first.columns(), first.types(), values);
+    }
+
+    private static void awaitQuietly(Future<Rows> f) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                f.get();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            } catch (ExecutionException | RuntimeException e) {
+                break;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /**

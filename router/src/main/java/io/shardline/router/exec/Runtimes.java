@@ -12,6 +12,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -41,6 +43,9 @@ public final class Runtimes {
 
     private final Map<String, Entry> byKey = new HashMap<>();
     private final Map<ClusterRuntime, Entry> byRuntime = new HashMap<>();
+    /** Runtimes being opened, by key: other connects for the same key wait for them. */
+    private final Map<String, CompletableFuture<ClusterRuntime>> pending = new HashMap<>();
+
     private final ScheduledExecutorService closer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "shardline-runtime-closer");
         t.setDaemon(true);
@@ -48,25 +53,73 @@ public final class Runtimes {
     });
 
     /**
-     * The runtime for {@code url} and {@code props}, opened if none is, counted as used by one more connection.
+     * The runtime for {@code url} and {@code props}, opened if none is, counted as used by one more connection. A
+     * runtime being opened (ZooKeeper may take up to {@code connectTimeoutMs}) holds up only the connects that need
+     * that same runtime.
      *
      * @throws SQLException as {@link ClusterRuntime#open}
      */
-    public synchronized ClusterRuntime acquire(ShardlineUrl url, Properties props) throws SQLException {
+    public ClusterRuntime acquire(ShardlineUrl url, Properties props) throws SQLException {
         String key = key(url, props);
-        Entry e = byKey.get(key);
-        if (e == null) {
-            ClusterRuntime runtime = ClusterRuntime.open(url, props);
-            e = new Entry(key, runtime);
+        while (true) {
+            CompletableFuture<ClusterRuntime> opening;
+            boolean opener = false;
+            synchronized (this) {
+                Entry e = byKey.get(key);
+                if (e != null) {
+                    if (e.closing != null) {
+                        e.closing.cancel(false);
+                        e.closing = null;
+                    }
+                    e.connections++;
+                    return e.runtime;
+                }
+                opening = pending.get(key);
+                if (opening == null) {
+                    opening = new CompletableFuture<>();
+                    pending.put(key, opening);
+                    opener = true;
+                }
+            }
+            if (opener) {
+                return open(key, url, props, opening);
+            }
+            try {
+                opening.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while the cluster runtime was being opened", "57014", e);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof SQLException sql) {
+                    throw sql;
+                }
+                throw new SQLException("opening the cluster runtime failed: " + e.getCause(), e.getCause());
+            }
+        }
+    }
+
+    private ClusterRuntime open(
+            String key, ShardlineUrl url, Properties props, CompletableFuture<ClusterRuntime> opening)
+            throws SQLException {
+        ClusterRuntime runtime;
+        try {
+            runtime = ClusterRuntime.open(url, props);
+        } catch (SQLException | RuntimeException e) {
+            synchronized (this) {
+                pending.remove(key);
+            }
+            opening.completeExceptionally(e);
+            throw e;
+        }
+        synchronized (this) {
+            Entry e = new Entry(key, runtime);
+            e.connections++;
             byKey.put(key, e);
             byRuntime.put(runtime, e);
+            pending.remove(key);
         }
-        if (e.closing != null) {
-            e.closing.cancel(false);
-            e.closing = null;
-        }
-        e.connections++;
-        return e.runtime;
+        opening.complete(runtime);
+        return runtime;
     }
 
     /** One connection of {@code runtime} closed; the last one schedules its close after {@code idleCloseMs}. */

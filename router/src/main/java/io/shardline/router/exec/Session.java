@@ -2,7 +2,6 @@ package io.shardline.router.exec;
 
 import io.shardline.router.ShardlineConnection.RouteExplanation;
 import io.shardline.router.SqlStates;
-import io.shardline.router.route.CausalToken;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RouteContext;
 import io.shardline.router.route.RoutingState;
@@ -17,8 +16,6 @@ import java.sql.Statement;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * The state of one logical connection behind its JDBC face: its {@link Attachments} and {@link Transaction}, its
@@ -27,22 +24,15 @@ import java.util.regex.Pattern;
  * physical connections; it decides what a failure on one means.
  */
 public final class Session implements RouteContext {
-    private static final Pattern SET_VALUE =
-            Pattern.compile("(?is)^\\s*set\\s+(?:session\\s+)?[\\w.\"]+\\s*(?:=|to)\\s*'?([^';]*)'?\\s*;?\\s*$");
-
     private final ClusterRuntime runtime;
     private final Attachments attachments;
     private final Transaction transaction;
-    private final String cluster;
     private boolean autoCommit = true;
     /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
     private boolean explicitTransaction;
 
-    private boolean readFromPrimary;
-    /** The staleness bound for replica reads, ms; negative: unbounded. */
-    private long maxStalenessMs;
-    /** What this session wrote, per shard (read-your-writes). */
-    private CausalToken causalToken;
+    /** Where reads go, their staleness bound, and what this session wrote (read-your-writes). */
+    private final ReadPreferences reads;
     /** The physical connection of a {@code forKey} binding. */
     private Physical pinned;
 
@@ -50,10 +40,8 @@ public final class Session implements RouteContext {
         this.runtime = runtime;
         this.attachments = new Attachments(runtime);
         this.transaction = new Transaction(attachments);
-        this.readFromPrimary = runtime.settings().readFromPrimary();
-        this.maxStalenessMs = runtime.settings().maxStalenessMs();
-        this.cluster = runtime.routing().snapshot().topology().cluster();
-        this.causalToken = CausalToken.empty(cluster);
+        this.reads = new ReadPreferences(
+                runtime.settings(), runtime.routing().snapshot().topology().cluster());
     }
 
     public ClusterRuntime runtime() {
@@ -74,17 +62,17 @@ public final class Session implements RouteContext {
 
     @Override
     public boolean readFromPrimary() {
-        return readFromPrimary;
+        return reads.readFromPrimary();
     }
 
     @Override
     public long maxStalenessMs() {
-        return maxStalenessMs;
+        return reads.maxStalenessMs();
     }
 
     @Override
     public long writtenLsn(int shard) {
-        return causalToken.lsn(shard);
+        return reads.writtenLsn(shard);
     }
 
     @Override
@@ -303,7 +291,7 @@ public final class Session implements RouteContext {
 
     private void recordCommit(Physical p) {
         if (runtime.settings().readYourWrites()) {
-            causalToken = causalToken.advance(p.shard, p.currentLsn());
+            reads.committed(p.shard, p.currentLsn());
         }
     }
 
@@ -340,7 +328,7 @@ public final class Session implements RouteContext {
             case "RESET":
             case "DISCARD":
                 if (plan.setting() != null && plan.setting().startsWith("shardline.")) {
-                    shardlineSetting(command, plan.setting(), sql);
+                    reads.apply(command, plan.setting(), sql);
                 } else {
                     applyToSession(command, plan.setting(), sql, plan.sessionEffects());
                 }
@@ -371,86 +359,11 @@ public final class Session implements RouteContext {
         attachments.apply(command, setting, sql, lasting);
     }
 
-    private void shardlineSetting(String command, String setting, String sql) throws SQLException {
-        boolean reset = command.equals("RESET");
-        Matcher m = SET_VALUE.matcher(sql);
-        String raw = reset || !m.matches() ? "" : m.group(1).trim();
-        String value = raw.toLowerCase(Locale.ROOT);
-        switch (setting) {
-            case "shardline.read_from":
-                if (reset) {
-                    readFromPrimary = runtime.settings().readFromPrimary();
-                } else if (value.equals("primary") || value.equals("replica")) {
-                    readFromPrimary = value.equals("primary");
-                } else {
-                    throw new SQLException(
-                            "shardline.read_from must be 'replica' or 'primary', not '" + value + "'",
-                            SqlStates.INVALID_PARAMETER);
-                }
-                return;
-            case "shardline.max_staleness":
-                maxStalenessMs = reset ? runtime.settings().maxStalenessMs() : parseStaleness(value);
-                return;
-            case "shardline.causal_token":
-                if (reset) {
-                    causalToken = CausalToken.empty(cluster);
-                    return;
-                }
-                try {
-                    causalToken = causalToken.merge(CausalToken.parse(raw, cluster));
-                } catch (IllegalArgumentException e) {
-                    throw new SQLException(e.getMessage(), SqlStates.INVALID_PARAMETER, e);
-                }
-                return;
-            default:
-                throw unknownSetting(setting);
-        }
-    }
-
-    private static SQLException unknownSetting(String setting) {
-        return new SQLException(
-                "unknown Shardline setting '" + setting + "': the settings are shardline.read_from ('replica' or"
-                        + " 'primary'), shardline.max_staleness (e.g. '200ms', '2s', 'unbounded') and"
-                        + " shardline.causal_token (from causalToken())",
-                SqlStates.INVALID_PARAMETER);
-    }
-
-    /** {@code 200ms}, {@code 2s}, {@code 500} (ms) or {@code unbounded}; as ms, -1 for unbounded. */
-    public static long parseStaleness(String value) throws SQLException {
-        String v = value.trim().toLowerCase(Locale.ROOT);
-        if (v.equals("unbounded") || v.equals("-1")) {
-            return -1;
-        }
-        double ms = -1;
-        try {
-            if (v.endsWith("ms")) {
-                ms = Double.parseDouble(v.substring(0, v.length() - 2).trim());
-            } else if (v.endsWith("s")) {
-                ms = Double.parseDouble(v.substring(0, v.length() - 1).trim()) * 1000;
-            } else {
-                ms = Double.parseDouble(v);
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        if (!(ms >= 0) || Double.isInfinite(ms)) {
-            throw new SQLException(
-                    "shardline.max_staleness must be like '200ms', '2s' or 'unbounded', not '" + value + "'",
-                    SqlStates.INVALID_PARAMETER);
-        }
-        return Math.round(ms);
-    }
-
     private Statement show(String setting, String sql) throws SQLException {
         Statement s = bound().connection.createStatement();
         try {
             if (setting != null && setting.startsWith("shardline.")) {
-                String value = switch (setting) {
-                    case "shardline.read_from" -> readFromPrimary ? "primary" : "replica";
-                    case "shardline.max_staleness" -> maxStalenessMs < 0 ? "unbounded" : maxStalenessMs + "ms";
-                    case "shardline.causal_token" -> causalToken.format();
-                    default -> throw unknownSetting(setting);
-                };
+                String value = reads.show(setting);
                 // The value is the driver's; PostgreSQL only shapes it into a result set.
                 s.execute("SELECT '" + value.replace("'", "''") + "'::text AS \"" + setting + "\"");
             } else {
@@ -637,7 +550,7 @@ public final class Session implements RouteContext {
     }
 
     public String causalToken() {
-        return causalToken.format();
+        return reads.causalToken();
     }
 
     /**
