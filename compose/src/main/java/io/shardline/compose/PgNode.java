@@ -230,6 +230,28 @@ public final class PgNode {
         process = null;
     }
 
+    /**
+     * Stops the server and every process it forked with SIGSTOP: a hung node. Connections to it stay open and
+     * nothing answers on them until {@link #thaw()}; new ones are accepted by the kernel and then wait.
+     */
+    public void freeze() {
+        everyProcess().forEach(p -> signal(p.pid(), "STOP"));
+    }
+
+    /** Lets a {@link #freeze() frozen} server run again (SIGCONT). */
+    public void thaw() {
+        everyProcess().forEach(p -> signal(p.pid(), "CONT"));
+    }
+
+    private List<ProcessHandle> everyProcess() {
+        List<ProcessHandle> all = new ArrayList<>();
+        postmaster().filter(ProcessHandle::isAlive).ifPresent(h -> {
+            all.add(h);
+            h.descendants().forEach(all::add);
+        });
+        return all;
+    }
+
     /** Pauses WAL replay on this standby ({@code pg_wal_replay_pause()}); it keeps receiving WAL. */
     public void pauseReplay() {
         requireStandby("pause replay");

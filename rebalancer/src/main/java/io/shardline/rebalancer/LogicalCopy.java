@@ -646,7 +646,11 @@ public final class LogicalCopy {
             s.execute("DELETE FROM " + BARRIER_TABLE + " WHERE copy IN ('" + name + "', '" + fenceKey() + "')");
             if (!exists(s, "SELECT 1 FROM " + BARRIER_TABLE)) {
                 s.execute("DROP TABLE " + BARRIER_TABLE);
-                s.execute("DROP SCHEMA IF EXISTS shardline");
+                // the schema stays while something else lives in it (the replication monitor's heartbeat table)
+                if (!exists(s, "SELECT 1 FROM pg_class WHERE relnamespace = 'shardline'::regnamespace")
+                        && !exists(s, "SELECT 1 FROM pg_proc WHERE pronamespace = 'shardline'::regnamespace")) {
+                    s.execute("DROP SCHEMA IF EXISTS shardline");
+                }
             }
         }
     }

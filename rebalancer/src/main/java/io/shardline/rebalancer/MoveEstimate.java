@@ -38,12 +38,36 @@ public record MoveEstimate(MovePlan plan, List<TransferEstimate> transfers, doub
             throw new SQLException("this connector opens no replication connections", "0A000");
         }
 
+        /**
+         * A connection whose connect and every later read give up after {@code timeout}: a hung node must not hold
+         * a cutover (and the writes it fences) for the operating system's TCP timeout.
+         */
+        default Connection connect(Node node, Duration timeout) throws SQLException {
+            Connection c = connect(node);
+            c.setNetworkTimeout(Runnable::run, (int) Math.max(1, timeout.toMillis()));
+            return c;
+        }
+
         /** Connects to {@code database} on any node as {@code user}, with {@code password} (or none). */
         static Connector to(String database, String user, String password, String applicationName) {
             return new Connector() {
                 @Override
                 public Connection connect(Node node) throws SQLException {
                     return DriverManager.getConnection(url(node), properties());
+                }
+
+                @Override
+                public Connection connect(Node node, Duration timeout) throws SQLException {
+                    Properties props = properties();
+                    // pgjdbc counts whole seconds here (socket connect, login, reads); the network timeout below
+                    // is exact
+                    String seconds = Long.toString(Math.max(1, (timeout.toMillis() + 999) / 1000));
+                    props.setProperty("connectTimeout", seconds);
+                    props.setProperty("loginTimeout", seconds);
+                    props.setProperty("socketTimeout", seconds);
+                    Connection c = DriverManager.getConnection(url(node), props);
+                    c.setNetworkTimeout(Runnable::run, (int) Math.max(1, timeout.toMillis()));
+                    return c;
                 }
 
                 @Override

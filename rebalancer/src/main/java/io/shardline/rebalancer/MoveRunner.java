@@ -500,9 +500,9 @@ public final class MoveRunner {
             Node source = snapshot.topology().shard(copy.transfer().source()).primary();
             Node target = snapshot.topology().shard(copy.transfer().target()).primary();
             // one connection per side for the whole barrier: every new connection would add to the write pause
-            try (Connection c = connector.connect(source);
+            try (Connection c = connector.connect(source, remaining(deadline));
                     Statement s = c.createStatement();
-                    Connection tc = connector.connect(target);
+                    Connection tc = connector.connect(target, remaining(deadline));
                     Statement ts = tc.createStatement()) {
                 long t1 = System.nanoTime();
                 s.execute("SET synchronous_commit = on");
@@ -521,11 +521,12 @@ public final class MoveRunner {
             }
         }
         long applied = System.nanoTime();
+        long flushDeadline = applied + settings.barrierTimeout().toNanos();
         Map<Integer, String> cutoverLsn = new HashMap<>();
         for (int target : targets(move)) {
             Node primary = snapshot.topology().shard(target).primary();
             // a commit with synchronous_commit = on flushes all WAL before it: the applied rows are durable
-            try (Connection c = connector.connect(primary);
+            try (Connection c = connector.connect(primary, remaining(flushDeadline));
                     Statement s = c.createStatement()) {
                 s.execute("SET synchronous_commit = on");
                 single(s, "SELECT txid_current()");
@@ -585,6 +586,11 @@ public final class MoveRunner {
                 drained / 1_000_000,
                 (applied - acked - drained) / 1_000_000,
                 (published - applied) / 1_000_000);
+    }
+
+    /** The time left until {@code deadline} (nanoTime), at least 1 ms. */
+    private static Duration remaining(long deadline) {
+        return Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime()));
     }
 
     private static List<Integer> targets(MoveRecord move) {

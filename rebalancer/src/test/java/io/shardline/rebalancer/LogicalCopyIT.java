@@ -93,6 +93,14 @@ class LogicalCopyIT {
         for (MovePlan.Transfer t : plan.transfers()) {
             copies.add(new LogicalCopy("it1", t, topology, CONNECT, schema));
         }
+        for (int shard = 0; shard < 3; shard++) {
+            // what a replication monitor creates on every primary: the move's cleanup must leave it alone
+            try (Connection c = CONNECT.connect(topology.shard(shard).primary());
+                    Statement s = c.createStatement()) {
+                s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
+                s.execute("CREATE TABLE IF NOT EXISTS shardline.heartbeat (shard int PRIMARY KEY, ts timestamptz)");
+            }
+        }
         AtomicBoolean writing = new AtomicBoolean(true);
         AtomicLong writes = new AtomicLong();
         Thread writer = new Thread(() -> write(writing, writes), "writer");
@@ -173,6 +181,18 @@ class LogicalCopyIT {
                 assertThat(rs.getLong(1))
                         .as("publications, subscriptions and slots left on shard %d", shard)
                         .isZero();
+            }
+            try (Connection c = CONNECT.connect(topology.shard(shard).primary());
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT to_regclass('shardline.move_barrier') IS NULL,"
+                            + " to_regclass('shardline.heartbeat') IS NOT NULL")) {
+                rs.next();
+                assertThat(rs.getBoolean(1))
+                        .as("barrier table gone from shard %d", shard)
+                        .isTrue();
+                assertThat(rs.getBoolean(2))
+                        .as("the monitor's table kept on shard %d", shard)
+                        .isTrue();
             }
         }
     }

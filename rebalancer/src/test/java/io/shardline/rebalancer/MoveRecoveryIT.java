@@ -1,6 +1,7 @@
 package io.shardline.rebalancer;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
@@ -8,7 +9,9 @@ import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
+import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperMoveWatcher;
@@ -16,6 +19,9 @@ import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.apache.curator.framework.CuratorFramework;
@@ -116,7 +122,53 @@ class MoveRecoveryIT {
         nothingWritten.assertNothingLost(client, "recovery");
     }
 
+    @Test
+    void aTargetThatHangsDuringTheCutoverGetsTheFenceLiftedInsteadOfHoldingWrites() throws Exception {
+        int target = addEmptyShard();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        // the cutover waits for this router's acknowledgement: the target is frozen before it is given
+        MoveRunner.Settings settings = new MoveRunner.Settings(
+                Duration.ofSeconds(30), Duration.ofMillis(800), 1 << 20, 1000, 20_000, Duration.ofSeconds(1));
+        ExecutorService runs = Executors.newSingleThreadExecutor();
+        try (CuratorFramework session =
+                        ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+                RouterRegistration router = new RouterRegistration(session, "recovery")) {
+            router.start();
+            assertThat(router.awaitCreated(10_000)).isTrue();
+            Future<MoveState> run =
+                    runs.submit(() -> runner(++epoch, () -> true, settings).run(id));
+            await().atMost(Duration.ofSeconds(60)).until(() -> state(id) == MoveState.FENCED);
+            MoveRecord fenced = record(id);
+            PgNode hung = cluster.primary(target);
+            hung.freeze();
+            long lifted;
+            try {
+                long acked = System.nanoTime();
+                router.update(ring().version(), List.of(RouterRegistration.fenceToken(fenced)));
+                await().atMost(Duration.ofSeconds(15))
+                        .pollInterval(Duration.ofMillis(20))
+                        .until(() -> state(id) != MoveState.FENCED);
+                lifted = Duration.ofNanos(System.nanoTime() - acked).toMillis();
+                assertThat(record(id).state()).isEqualTo(MoveState.CATCHING_UP);
+                assertThat(record(id).error()).contains("the last cutover failed");
+            } finally {
+                hung.thaw();
+            }
+            System.out.printf("a hung target: the fence was lifted %d ms after the last acknowledgement%n", lifted);
+            router.close();
+            assertThat(run.get(2, TimeUnit.MINUTES)).isEqualTo(MoveState.DONE);
+        } finally {
+            runs.shutdownNow();
+        }
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
     private static MoveRunner runner(long epoch, BooleanSupplier stillLeader) throws MoveException {
+        return runner(epoch, stillLeader, MoveRunner.Settings.DEFAULT);
+    }
+
+    private static MoveRunner runner(long epoch, BooleanSupplier stillLeader, MoveRunner.Settings settings)
+            throws MoveException {
         return new MoveRunner(
                 client,
                 "recovery",
@@ -124,8 +176,12 @@ class MoveRecoveryIT {
                 LogicalCopyIT.CONNECT,
                 new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, LogicalCopyIT.CONNECT),
                 source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
-                MoveRunner.Settings.DEFAULT,
+                settings,
                 stillLeader);
+    }
+
+    private static MoveRecord record(String id) throws Exception {
+        return ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
     }
 
     private static int addEmptyShard() {

@@ -26,9 +26,13 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
@@ -42,11 +46,18 @@ import tools.jackson.databind.json.JsonMapper;
  * Measures replication lag on every replica of a cluster and publishes it to ZooKeeper {@code lag/{node}}.
  *
  * <p>On each shard primary it upserts a heartbeat row ({@code shardline.heartbeat}) every
- * {@code heartbeatInterval}; on each replica it reads the newest heartbeat visible there, its replay LSN and
- * its WAL receiver. Lag in time is the primary's newest heartbeat minus the replica's, so an idle primary
- * shows no lag (unlike {@code now() - pg_last_xact_replay_timestamp()}); lag in bytes is the primary's
- * current LSN minus the replica's replay LSN. The upstream reported is the one the replica really streams
- * from, which may differ from the configured cascade.
+ * {@code heartbeatInterval}; on each replica it reads the newest heartbeat visible there, its age by the replica's
+ * clock, its replay LSN and its WAL receiver. Lag in time is an upper bound: the primary's newest heartbeat minus
+ * the replica's, and never less than the age of the replica's newest heartbeat minus one heartbeat interval — so an
+ * idle primary shows no lag (unlike {@code now() - pg_last_xact_replay_timestamp()}), and a shard whose heartbeats
+ * stop succeeding (the monitor cut off from its primary, a lock on the heartbeat table, a read-only primary) shows
+ * its replicas falling behind rather than caught up. Lag in bytes is the primary's LSN at its last heartbeat minus
+ * the replica's replay LSN. The upstream reported is the one the replica really streams from, which may differ from
+ * the configured cascade.
+ *
+ * <p>Every node is heartbeaten and sampled on its own, in parallel, each statement bounded by a 5 s socket timeout:
+ * a hung node delays only its own report (which then ages past the routers' {@code lagFreshnessMs}), never the
+ * others'. A node whose previous heartbeat or sample still runs is skipped for that tick.
  *
  * <p>Several monitors may run: a Curator {@link LeaderLatch} on {@code monitor/leader} lets one publish.
  * Each keeps an in-memory history (one point per second per replica, 1 hour) and Micrometer gauges
@@ -79,12 +90,17 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
     /** The newest heartbeat each shard's primary accepted, epoch ms; absent until one succeeds. */
     private final Map<Integer, Long> heartbeats = new ConcurrentHashMap<>();
+    /** Each shard primary's WAL position at its newest heartbeat. */
+    private final Map<Integer, Long> primaryLsns = new ConcurrentHashMap<>();
+    /** Per node and task ("beat:" or "sample:" + node): whether one is running. */
+    private final Map<String, AtomicBoolean> running = new ConcurrentHashMap<>();
 
     private final Map<String, LagReport> latest = new ConcurrentHashMap<>();
     private final Map<String, ArrayDeque<LagPoint>> history = new ConcurrentHashMap<>();
     private final Map<String, Long> lastHistoryAt = new ConcurrentHashMap<>();
     private final List<Meter> meters = new java.util.concurrent.CopyOnWriteArrayList<>();
     private ScheduledExecutorService scheduler;
+    private ExecutorService workers;
 
     /**
      * @param heartbeatInterval how often each primary's heartbeat is written: 100-250 ms is usual
@@ -125,6 +141,12 @@ public final class ReplicationMonitor implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        AtomicInteger n = new AtomicInteger();
+        workers = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "shardline-monitor-node-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
         scheduler.scheduleWithFixedDelay(this::beat, 0, heartbeatInterval.toMillis(), TimeUnit.MILLISECONDS);
         scheduler.scheduleWithFixedDelay(
                 this::sample, sampleInterval.toMillis(), sampleInterval.toMillis(), TimeUnit.MILLISECONDS);
@@ -162,8 +184,10 @@ public final class ReplicationMonitor implements AutoCloseable {
             return;
         }
         scheduler.shutdownNow();
+        workers.shutdownNow();
         try {
             scheduler.awaitTermination(5, TimeUnit.SECONDS);
+            workers.awaitTermination(6, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -185,75 +209,92 @@ public final class ReplicationMonitor implements AutoCloseable {
         ClusterTopology topology = store.snapshot().topology();
         for (Shard shard : topology.shards()) {
             Node primary = shard.primary();
-            try {
-                Connection c = connection(primary, topology);
-                try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, ts) VALUES (?,"
-                        + " clock_timestamp()) ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts RETURNING ts")) {
-                    ps.setInt(1, shard.id());
-                    try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
-                        heartbeats.put(shard.id(), rs.getTimestamp(1).getTime());
-                    }
+            onItsOwn("beat:", primary, () -> beat(shard, primary, topology));
+        }
+    }
+
+    /** Runs {@code task} for {@code node} on a worker, unless its previous one still runs (the node is slow). */
+    private void onItsOwn(String what, Node node, Runnable task) {
+        AtomicBoolean busy = running.computeIfAbsent(what + node.name(), k -> new AtomicBoolean());
+        if (!busy.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            workers.execute(() -> {
+                try {
+                    task.run();
+                } finally {
+                    busy.set(false);
                 }
-            } catch (SQLException e) {
-                dropConnection(primary, e);
-            } catch (RuntimeException e) {
-                LOG.warn("heartbeat on {} failed: {}", primary.name(), e.toString());
+            });
+        } catch (RejectedExecutionException e) {
+            busy.set(false); // closing
+        }
+    }
+
+    private void beat(Shard shard, Node primary, ClusterTopology topology) {
+        try {
+            Connection c = connection(primary, topology);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, ts) VALUES (?,"
+                    + " clock_timestamp()) ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts"
+                    + " RETURNING ts, pg_current_wal_lsn()::text")) {
+                ps.setInt(1, shard.id());
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    heartbeats.put(shard.id(), rs.getTimestamp(1).getTime());
+                    primaryLsns.put(shard.id(), Lsn.parse(rs.getString(2)));
+                }
             }
+        } catch (SQLException e) {
+            dropConnection(primary, e);
+        } catch (RuntimeException e) {
+            LOG.warn("heartbeat on {} failed: {}", primary.name(), e.toString());
         }
     }
 
     // ---- sampling --------------------------------------------------------------------------------------
 
     private void sample() {
+        ClusterTopology topology = store.snapshot().topology();
+        for (Shard shard : topology.shards()) {
+            for (Node replica : shard.replicas()) {
+                onItsOwn("sample:", replica, () -> sample(shard, replica, topology));
+            }
+        }
+    }
+
+    private void sample(Shard shard, Node replica, ClusterTopology topology) {
         try {
-            ClusterTopology topology = store.snapshot().topology();
-            for (Shard shard : topology.shards()) {
-                Long primaryLsn = primaryLsn(shard.primary(), topology);
-                for (Node replica : shard.replicas()) {
-                    LagReport report = measure(shard, replica, primaryLsn, topology);
-                    latest.put(replica.name(), report);
-                    record(report);
-                    if (latch.hasLeadership()) {
-                        publish(report);
-                    }
-                }
+            LagReport report = measure(shard, replica, topology);
+            latest.put(replica.name(), report);
+            record(report);
+            if (latch.hasLeadership()) {
+                publish(report);
             }
         } catch (RuntimeException e) {
-            LOG.warn("lag sampling failed: {}", e.toString());
+            LOG.warn("lag sampling of {} failed: {}", replica.name(), e.toString());
         }
     }
 
-    private Long primaryLsn(Node primary, ClusterTopology topology) {
-        try (Statement s = connection(primary, topology).createStatement();
-                ResultSet rs = s.executeQuery("SELECT pg_current_wal_lsn()::text")) {
-            rs.next();
-            return Lsn.parse(rs.getString(1));
-        } catch (SQLException e) {
-            dropConnection(primary, e);
-            return null;
-        }
-    }
-
-    private LagReport measure(Shard shard, Node replica, Long primaryLsn, ClusterTopology topology) {
+    private LagReport measure(Shard shard, Node replica, ClusterTopology topology) {
         long now = System.currentTimeMillis();
         try (PreparedStatement ps = connection(replica, topology)
-                .prepareStatement("SELECT"
-                        + " (SELECT ts FROM shardline.heartbeat WHERE shard = ?),"
+                .prepareStatement("SELECT h.ts, (extract(epoch FROM clock_timestamp() - h.ts) * 1000)::bigint,"
                         + " pg_last_wal_replay_lsn()::text,"
                         + " (SELECT status FROM pg_stat_wal_receiver),"
                         + " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
-                        + " pg_is_wal_replay_paused()")) {
+                        + " pg_is_wal_replay_paused()"
+                        + " FROM (SELECT (SELECT ts FROM shardline.heartbeat WHERE shard = ?) AS ts) h")) {
             ps.setInt(1, shard.id());
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 Timestamp visible = rs.getTimestamp(1);
-                String replayLsn = rs.getString(2);
-                String receiver = rs.getString(3);
-                String sender = rs.getString(4);
-                boolean paused = rs.getBoolean(5);
-                Long newest = heartbeats.get(shard.id());
-                long lagMs = newest == null || visible == null ? -1 : Math.max(0, newest - visible.getTime());
+                long ageMs = rs.getLong(2);
+                String replayLsn = rs.getString(3);
+                String receiver = rs.getString(4);
+                String sender = rs.getString(5);
+                boolean paused = rs.getBoolean(6);
+                Long primaryLsn = primaryLsns.get(shard.id());
                 long lagBytes =
                         primaryLsn == null || replayLsn == null ? -1 : Math.max(0, primaryLsn - Lsn.parse(replayLsn));
                 ReplicaState state = paused
@@ -263,7 +304,7 @@ public final class ReplicationMonitor implements AutoCloseable {
                         replica.name(),
                         shard.id(),
                         replica.role(),
-                        lagMs,
+                        lagMs(heartbeats.get(shard.id()), visible == null ? null : visible.getTime(), ageMs),
                         lagBytes,
                         replayLsn,
                         upstreamName(sender, topology),
@@ -275,6 +316,21 @@ public final class ReplicationMonitor implements AutoCloseable {
             return new LagReport(
                     replica.name(), shard.id(), replica.role(), -1, -1, null, null, ReplicaState.DOWN, now);
         }
+    }
+
+    /**
+     * A replica's lag in time, an upper bound (see the class comment); -1 when it shows no heartbeat at all.
+     *
+     * @param newest the newest heartbeat its primary accepted (epoch ms), or null when none did yet
+     * @param visible the newest heartbeat the replica shows (epoch ms), or null
+     * @param ageMs how old that heartbeat is by the replica's clock
+     */
+    long lagMs(Long newest, Long visible, long ageMs) {
+        if (visible == null) {
+            return -1;
+        }
+        long behindPrimary = newest == null ? 0 : newest - visible;
+        return Math.max(0, Math.max(behindPrimary, ageMs - heartbeatInterval.toMillis()));
     }
 
     /** The node listening at {@code host:port} as the WAL receiver reports its sender. */

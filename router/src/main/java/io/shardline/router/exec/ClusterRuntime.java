@@ -23,6 +23,7 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -88,7 +89,8 @@ public final class ClusterRuntime implements AutoCloseable {
                 ? new TwoPhaseCommit(
                         new TxnLog(((ZooKeeperTopologyStore) store).client(), cluster),
                         fences.routerId(),
-                        CURRENT_OBSERVER)
+                        CURRENT_OBSERVER,
+                        ConcurrentHashMap.newKeySet())
                 : null;
         this.gids = twoPhase == null ? null : new Gid(fences.routerId());
         this.router = new Router(
@@ -153,8 +155,8 @@ public final class ClusterRuntime implements AutoCloseable {
 
     /**
      * Resolves, in the background now and every {@link #RECOVERY_INTERVAL_MS}, transactions a router that died
-     * left prepared (as {@code txn recover}): their locks are released within about a ZooKeeper session timeout
-     * plus the interval.
+     * left prepared (as {@code txn recover}) and those this router gave up on: their locks are released within
+     * about a ZooKeeper session timeout plus the interval.
      */
     private void recoverInDoubt(ZooKeeperTopologyStore zk, String cluster) {
         recovery = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -166,7 +168,7 @@ public final class ClusterRuntime implements AutoCloseable {
                 () -> {
                     try {
                         InDoubtTransactions.Report report = new InDoubtTransactions(zk.client(), cluster, pools::borrow)
-                                .recover(routing.snapshot().topology());
+                                .recover(routing.snapshot().topology(), twoPhase.abandoned());
                         if (report.committed() + report.rolledBack() > 0
                                 || !report.errors().isEmpty()) {
                             LOG.info(

@@ -41,9 +41,11 @@ import org.slf4j.LoggerFactory;
  * the fence.)
  *
  * <p>It fails closed: sharded writes wait (then fail with 40001) until the moves are loaded and this router's node
- * exists (a router started during a cutover never writes by a stale view), while ZooKeeper is disconnected, until the
- * ring ZooKeeper had at a reconnect is routed by, and when this router has not had an answer from ZooKeeper for half
- * its session timeout (a long GC pause: its session may have expired, so a cutover may have switched without it).
+ * exists (a router started during a cutover never writes by a stale view), when this router has not had an answer
+ * from ZooKeeper for three quarters of its session timeout (an outage or a long GC pause: its session may be about to
+ * expire, and once it has a cutover may switch without it), after its session was lost until a new one has read the
+ * ring and the moves, and until it routes by the ring ZooKeeper had then. A shorter outage holds nothing: while the
+ * session lives no move can switch without this router's acknowledgement.
  *
  * <p>Cost when no move runs: two atomic increments, four volatile reads and a clock read per sharded write.
  */
@@ -123,30 +125,36 @@ final class MoveFences implements Moves, AutoCloseable {
         }
         leaseSession = sessionId();
         renewLease();
-        leases.schedule(this::renewAndReschedule, leaseMs / 3, TimeUnit.MILLISECONDS);
+        leases.schedule(this::renewAndReschedule, renewalMs(), TimeUnit.MILLISECONDS);
     }
 
     private void renewAndReschedule() {
         renewLease();
         if (!closed) {
             try {
-                leases.schedule(this::renewAndReschedule, Math.max(100, leaseMs / 3), TimeUnit.MILLISECONDS);
+                leases.schedule(this::renewAndReschedule, renewalMs(), TimeUnit.MILLISECONDS);
             } catch (RejectedExecutionException e) {
                 // closed meanwhile
             }
         }
     }
 
+    /** How often the lease is renewed: often enough that a renewal or two may fail before it runs out. */
+    private long renewalMs() {
+        return Math.max(100, leaseMs / 8);
+    }
+
     /**
-     * A round trip to ZooKeeper: its success proves the session held when it was sent, so it cannot expire before
-     * half a session timeout later (ZooKeeper expires a session only after a whole timeout without hearing from it).
+     * A round trip to ZooKeeper: its success proves the session held when it was sent, so it cannot expire before a
+     * whole session timeout later (ZooKeeper expires a session only after a whole timeout without hearing from it);
+     * the lease ends at three quarters of that, leaving a margin for clocks and for a write already past its check.
      */
     private void renewLease() {
         long sent = System.nanoTime();
         try {
             ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
             long session = zk.getSessionId();
-            leaseMs = Math.max(300, zk.getSessionTimeout() / 2);
+            leaseMs = Math.max(300, zk.getSessionTimeout() * 3L / 4);
             client.checkExists().forPath(registration.path());
             // a new session (the old one expired during a pause) counts only once the reconnect re-read the ring
             if (session == leaseSession && zk.getSessionId() == session) {
@@ -169,11 +177,21 @@ final class MoveFences implements Moves, AutoCloseable {
         long gen;
         synchronized (this) {
             gen = ++generation;
-            if (!state.isConnected()) {
+            if (state == ConnectionState.LOST) {
                 if (!disconnected) {
-                    LOG.warn("ZooKeeper connection {}: writes to sharded tables wait until it is back", state);
+                    LOG.warn("ZooKeeper session lost: writes to sharded tables wait until a new one has the ring");
                 }
                 disconnected = true;
+                return;
+            }
+            if (!state.isConnected()) {
+                // the session may hold: no move can switch without this router's acknowledgement meanwhile, so
+                // writes go on by the ring it has until the lease runs out
+                LOG.warn(
+                        "ZooKeeper connection {}: writes to sharded tables go on for up to {} ms while the session may"
+                                + " hold",
+                        state,
+                        leaseMs);
                 return;
             }
             if (!disconnected) {
@@ -359,14 +377,14 @@ final class MoveFences implements Moves, AutoCloseable {
             return null;
         }
         if (disconnected) {
-            return "this router lost its ZooKeeper connection and cannot know the current ring";
+            return "this router lost its ZooKeeper session and cannot know the current ring yet";
         }
         if (!watcher.isInitialized()) {
             return "this router has not loaded the shard moves from ZooKeeper yet";
         }
         if (System.nanoTime() - leaseUntilNanos >= 0) {
-            return "this router had no answer from ZooKeeper for over " + leaseMs + " ms (half its session timeout:"
-                    + " a long pause, or ZooKeeper unreachable), so its session and ring may be out of date";
+            return "this router had no answer from ZooKeeper for over " + leaseMs + " ms (3/4 of its session timeout:"
+                    + " ZooKeeper unreachable, or a long pause), so its session and ring may be out of date";
         }
         if (ringVersion < requiredRingVersion) {
             return "this router reconnected to ZooKeeper and waits for ring version " + requiredRingVersion

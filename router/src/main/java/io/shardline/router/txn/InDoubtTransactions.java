@@ -27,6 +27,8 @@ import org.slf4j.LoggerFactory;
 public final class InDoubtTransactions {
     private static final Logger LOG = LoggerFactory.getLogger(InDoubtTransactions.class);
     static final long ROLLBACK_RETENTION_MS = 3_600_000;
+    /** How long a live coordinator is trusted to finish a transaction it decided. */
+    static final long FINISH_MS = 30_000;
 
     /** Opens a connection to a node's database. */
     @FunctionalInterface
@@ -97,19 +99,38 @@ public final class InDoubtTransactions {
 
     /** Resolves what {@link #list} finds; a primary that cannot be reached is reported and skipped. */
     public Report recover(ClusterTopology topology) throws SQLException {
+        return recover(topology, new HashSet<>());
+    }
+
+    /**
+     * Resolves what {@link #list} finds, {@code abandoned} (transactions the calling coordinator gave up on, see
+     * {@link TwoPhaseCommit#abandoned()}) as if their coordinator were gone; each one resolved leaves the set. A
+     * decided transaction whose coordinator lives is left to it for {@value #FINISH_MS} ms (it is running COMMIT
+     * PREPARED itself). A primary that cannot be reached is reported and skipped.
+     */
+    public Report recover(ClusterTopology topology, Set<String> abandoned) throws SQLException {
         int committed = 0;
         int rolledBack = 0;
         int left = 0;
         List<String> errors = new ArrayList<>();
-        for (InDoubt t : list(topology)) {
+        List<InDoubt> inDoubt = list(topology);
+        Set<String> prepared = new HashSet<>();
+        inDoubt.forEach(t -> prepared.add(t.gid()));
+        // given up and no longer prepared anywhere: nothing left to resolve
+        abandoned.retainAll(prepared);
+        for (InDoubt t : inDoubt) {
             String decision = t.decision();
+            boolean ownerActs = t.coordinatorAlive() && !abandoned.contains(t.gid());
             if (decision == null) {
-                if (t.coordinatorAlive()) {
+                if (ownerActs) {
                     left++;
                     continue;
                 }
                 decision = log.decide(t.gid(), TxnLog.Decision.ROLLBACK, "recovery")
                         .name();
+            } else if (ownerActs && recentlyDecided(t.gid())) {
+                left++;
+                continue;
             }
             String command = decision.equals(TxnLog.Decision.COMMIT.name()) ? "COMMIT PREPARED" : "ROLLBACK PREPARED";
             Node primary = topology.shard(t.shard()).primary();
@@ -149,6 +170,12 @@ public final class InDoubtTransactions {
             }
         }
         return new Report(committed, rolledBack, left, errors);
+    }
+
+    private boolean recentlyDecided(String gid) {
+        return log.find(gid)
+                .map(r -> System.currentTimeMillis() - r.atMillis() < FINISH_MS)
+                .orElse(false);
     }
 
     private Set<String> routers() {

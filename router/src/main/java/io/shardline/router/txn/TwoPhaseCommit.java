@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.postgresql.core.BaseConnection;
 import org.postgresql.core.TransactionState;
 import org.slf4j.Logger;
@@ -45,14 +47,29 @@ public final class TwoPhaseCommit {
     private final TxnLog log;
     private final String by;
     private final Observer observer;
+    private final Set<String> abandoned;
 
     /**
      * @param by who coordinates, as recorded with the decision (e.g. the router id)
      */
     public TwoPhaseCommit(TxnLog log, String by, Observer observer) {
+        this(log, by, observer, ConcurrentHashMap.newKeySet());
+    }
+
+    /**
+     * @param abandoned where the transactions this coordinator gives up on go (thread-safe); its recovery resolves
+     *     them
+     */
+    public TwoPhaseCommit(TxnLog log, String by, Observer observer, Set<String> abandoned) {
         this.log = log;
         this.by = by;
         this.observer = observer;
+        this.abandoned = abandoned;
+    }
+
+    /** The transactions this coordinator gave up on, still to be resolved by recovery. */
+    public Set<String> abandoned() {
+        return abandoned;
     }
 
     /**
@@ -69,7 +86,7 @@ public final class TwoPhaseCommit {
         for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
             if (failed(p.getValue())) {
                 // PostgreSQL would answer PREPARE TRANSACTION there with a silent ROLLBACK: commit nothing anywhere
-                abandon(gid, participants, List.of());
+                abandon(gid, participants, List.of(), false);
                 throw new SQLException(
                         "a statement of this transaction failed on shard " + p.getKey() + ", so PostgreSQL rolled the"
                                 + " transaction back there: it was rolled back on every shard, nothing was committed",
@@ -84,7 +101,9 @@ public final class TwoPhaseCommit {
                 prepared.add(p);
                 observer.prepared(gid, p.getKey());
             } catch (SQLException e) {
-                abandon(gid, participants, prepared);
+                // a broken connection may have prepared it anyway: then it is rolled back by recovery
+                boolean ambiguous = isConnectionFailure(e);
+                abandon(gid, participants, prepared, ambiguous);
                 throw new SQLException(
                         "the transaction could not be prepared on shard " + p.getKey() + ", so it was rolled back on"
                                 + " every shard: " + e.getMessage(),
@@ -96,10 +115,12 @@ public final class TwoPhaseCommit {
         try {
             decision = log.decide(gid, TxnLog.Decision.COMMIT, by);
         } catch (TxnException e) {
+            abandoned.add(gid);
             throw new SQLException(
                     "transaction " + gid + " is prepared on shards " + participants.keySet() + " but its commit could"
-                            + " not be recorded (" + e.getMessage() + "): its outcome is unknown until './shardline"
-                            + " txn recover' resolves it (it will be rolled back)",
+                            + " not be recorded (" + e.getMessage() + "): its outcome is unknown. This router resolves"
+                            + " it within about 10 s: committed if the COMMIT was recorded after all, rolled back"
+                            + " otherwise ('./shardline txn in-doubt' shows it meanwhile)",
                     SqlStates.OUTCOME_UNKNOWN,
                     e);
         }
@@ -142,9 +163,15 @@ public final class TwoPhaseCommit {
         return all;
     }
 
-    /** After a failed PREPARE: the prepared participants rolled back (recorded first, so recovery agrees). */
+    /**
+     * After a failed PREPARE: the prepared participants rolled back (recorded first, so recovery agrees). When the
+     * failure was ambiguous the transaction may be prepared where it failed too: recovery rolls it back there.
+     */
     private void abandon(
-            String gid, Map<Integer, Connection> participants, List<Map.Entry<Integer, Connection>> prepared) {
+            String gid,
+            Map<Integer, Connection> participants,
+            List<Map.Entry<Integer, Connection>> prepared,
+            boolean ambiguous) {
         for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
             if (prepared.contains(p)) {
                 continue;
@@ -156,18 +183,33 @@ public final class TwoPhaseCommit {
                 LOG.debug("rolling back shard {} of {}: {}", p.getKey(), gid, e.toString());
             }
         }
-        if (prepared.isEmpty()) {
+        if (ambiguous) {
+            abandoned.add(gid);
+        }
+        if (prepared.isEmpty() && !ambiguous) {
             return;
         }
         try {
             log.decide(gid, TxnLog.Decision.ROLLBACK, by);
         } catch (TxnException e) {
-            LOG.warn("could not record the rollback of {}: {}", gid, e.getMessage());
+            abandoned.add(gid);
+            LOG.warn("could not record the rollback of {}: {}; this router's recovery retries", gid, e.getMessage());
         }
         Map<Integer, Connection> rollback = new LinkedHashMap<>();
         prepared.forEach(p -> rollback.put(p.getKey(), p.getValue()));
         // the ROLLBACK decision stays (recovery drops it after an hour): it is what tells a late participant
         finish(gid, rollback, "ROLLBACK PREPARED");
+    }
+
+    private static boolean isConnectionFailure(SQLException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SQLException sql
+                    && sql.getSQLState() != null
+                    && sql.getSQLState().startsWith("08")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether pgjdbc knows the connection's transaction failed (an error since BEGIN, no savepoint rolled back to). */

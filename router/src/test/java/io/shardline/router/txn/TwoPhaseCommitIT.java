@@ -2,6 +2,7 @@ package io.shardline.router.txn;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
@@ -14,7 +15,9 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.CreateMode;
@@ -218,6 +221,55 @@ class TwoPhaseCommitIT {
         assertThat(rows(0) + rows(1)).isZero();
         assertThat(prepared()).isZero();
         close(p);
+    }
+
+    @Test
+    void aTransactionWhoseDecisionCannotBeRecordedIsResolvedByItsLiveCoordinator() throws Exception {
+        String router = UUID.randomUUID().toString();
+        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
+        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        Map<Integer, Connection> p = write(7, "g");
+        String gid = new Gid(router).next();
+        // ZooKeeper unreachable for the coordinator when it records COMMIT
+        CuratorFramework cutOff = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        cutOff.close();
+        Set<String> abandoned = ConcurrentHashMap.newKeySet();
+        SQLException e = catchThrowableOfType(
+                SQLException.class,
+                () -> new TwoPhaseCommit(new TxnLog(cutOff, "txn"), "test", TwoPhaseCommit.Observer.NONE, abandoned)
+                        .commit(gid, p));
+        assertThat(e.getSQLState()).isEqualTo("08007");
+        assertThat(e.getMessage()).contains("This router resolves it").doesNotContain("it will be rolled back");
+        close(p);
+        assertThat(prepared()).isEqualTo(2);
+        assertThat(abandoned).containsExactly(gid);
+        assertThat(recovery.recover(topology).left())
+                .as("another router's recovery leaves a live coordinator's transaction")
+                .isEqualTo(2);
+        InDoubtTransactions.Report report = recovery.recover(topology, abandoned);
+        assertThat(report.rolledBack()).as("its own recovery resolves it").isEqualTo(2);
+        assertThat(prepared()).isZero();
+        recovery.recover(topology, abandoned);
+        assertThat(abandoned).isEmpty();
+        client.delete().forPath(node);
+    }
+
+    @Test
+    void recoveryLeavesADecidedTransactionToItsLiveCoordinator() throws Exception {
+        String router = UUID.randomUUID().toString();
+        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
+        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        Map<Integer, Connection> p = write(8, "h");
+        String gid = new Gid(router).next();
+        // the coordinator recorded COMMIT and is about to run COMMIT PREPARED: recovery must not race it
+        assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("decided", -1)).commit(gid, p))
+                .hasMessage("crash");
+        close(p);
+        assertThat(recovery.recover(topology).left()).isEqualTo(2);
+        assertThat(prepared()).isEqualTo(2);
+        client.delete().forPath(node);
+        assertThat(recovery.recover(topology).committed()).isEqualTo(2);
+        assertThat(rows(0) + rows(1)).isEqualTo(2);
     }
 
     /** An observer that throws (the coordinator "dies") at a step: "prepared" on a shard, or "decided". */
