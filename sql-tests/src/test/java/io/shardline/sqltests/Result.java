@@ -18,7 +18,7 @@ record Result(List<String> columns, List<List<String>> rows, long updateCount, S
     Result unordered() {
         List<List<String>> sorted = new ArrayList<>(rows);
         sorted.sort(Comparator.comparing(Object::toString));
-        return new Result(columns, sorted, updateCount, sqlState, null);
+        return new Result(columns, sorted, updateCount, sqlState, error);
     }
 
     /** For comparison: the error message may differ in detail (node names), the SQLState must not. */

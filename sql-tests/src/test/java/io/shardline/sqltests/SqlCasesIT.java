@@ -50,6 +50,7 @@ class SqlCasesIT {
     private static final String[] CASE_FILES = {
         "point-reads.yaml",
         "writes.yaml",
+        "clients.yaml",
         "orm.yaml",
         "types.yaml",
         "transactions.yaml",

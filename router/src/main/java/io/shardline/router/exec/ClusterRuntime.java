@@ -61,6 +61,7 @@ public final class ClusterRuntime implements AutoCloseable {
     private ScheduledExecutorService recovery;
 
     private ExecutorService crossShardPool;
+    private final CatalogColumns catalog;
     private volatile RoutingState routing;
 
     private ClusterRuntime(
@@ -74,7 +75,8 @@ public final class ClusterRuntime implements AutoCloseable {
         this.pools = pools;
         this.settings = settings;
         this.lagWatcher = lagWatcher;
-        this.routing = new RoutingState(store.snapshot(), settings.analysisCacheSize());
+        this.catalog = new CatalogColumns(pools, () -> this.routing.primary(this.routing.homeShard()));
+        this.routing = new RoutingState(store.snapshot(), settings.analysisCacheSize(), catalog);
         String cluster = routing.snapshot().topology().cluster();
         this.fences = store instanceof ZooKeeperTopologyStore zk
                 ? new MoveFences(zk.client(), cluster, () -> this.routing)
@@ -119,10 +121,19 @@ public final class ClusterRuntime implements AutoCloseable {
                 || snapshot.topology().version() < current.topology().version()) {
             return;
         }
-        routing = new RoutingState(snapshot, settings.analysisCacheSize());
+        routing = new RoutingState(snapshot, settings.analysisCacheSize(), catalog);
         if (fences != null) {
             fences.publishState();
         }
+    }
+
+    /**
+     * DDL ran through this runtime: the column orders read from the catalog and every analysis made with them are
+     * forgotten (an INSERT without a column list is analyzed again).
+     */
+    synchronized void schemaChanged() {
+        catalog.forget();
+        routing = new RoutingState(routing.snapshot(), settings.analysisCacheSize(), catalog);
     }
 
     /**

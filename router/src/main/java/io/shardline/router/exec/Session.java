@@ -28,6 +28,9 @@ public final class Session implements RouteContext {
     private final Attachments attachments;
     private final Transaction transaction;
     private boolean autoCommit = true;
+    /** Whether the open transaction ran DDL: the runtime forgets the catalog again when it ends. */
+    private boolean ddlInTransaction;
+
     /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
     private boolean explicitTransaction;
 
@@ -279,6 +282,11 @@ public final class Session implements RouteContext {
     /** After {@code plan} ran on {@code p}: a committed write advances the causal token. */
     void executed(Physical p, Plan plan) {
         StatementKind kind = plan.kind();
+        if (kind == StatementKind.DDL) {
+            runtime.schemaChanged();
+            // uncommitted DDL: its columns may be read (and kept) before it commits, so forget them again after
+            ddlInTransaction |= p.inTransaction;
+        }
         if (kind == StatementKind.READ || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
             return;
         }
@@ -397,15 +405,30 @@ public final class Session implements RouteContext {
      * connection is left in an open transaction afterwards.
      */
     public void commit() throws SQLException {
-        for (Physical p : transaction.commit(runtime.twoPhaseCommit(), runtime::nextGid)) {
-            if (p.node.role() == NodeRole.PRIMARY) {
-                recordCommit(p);
+        try {
+            for (Physical p : transaction.commit(runtime.twoPhaseCommit(), runtime::nextGid)) {
+                if (p.node.role() == NodeRole.PRIMARY) {
+                    recordCommit(p);
+                }
             }
+        } finally {
+            transactionEnded();
         }
     }
 
     public void rollback() throws SQLException {
-        transaction.rollback();
+        try {
+            transaction.rollback();
+        } finally {
+            transactionEnded();
+        }
+    }
+
+    private void transactionEnded() {
+        if (ddlInTransaction) {
+            ddlInTransaction = false;
+            runtime.schemaChanged();
+        }
     }
 
     public void setReadOnly(boolean readOnly) throws SQLException {

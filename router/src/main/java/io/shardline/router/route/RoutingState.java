@@ -1,6 +1,7 @@
 package io.shardline.router.route;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.sql.ColumnOrder;
 import io.shardline.router.sql.CrossShardPlanner;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.KeyGroup;
@@ -44,8 +45,13 @@ public final class RoutingState {
     private final Map<Integer, Node[]> replicas = new HashMap<>();
 
     public RoutingState(TopologySnapshot snapshot, int maxCachedPlans) {
+        this(snapshot, maxCachedPlans, ColumnOrder.NONE);
+    }
+
+    /** @param columns where an INSERT without a column list finds a sharded table's column order */
+    public RoutingState(TopologySnapshot snapshot, int maxCachedPlans, ColumnOrder columns) {
         this.snapshot = snapshot;
-        this.analyzer = new StatementAnalyzer(snapshot.topology());
+        this.analyzer = new StatementAnalyzer(snapshot.topology(), columns);
         this.crossShardPlanner = new CrossShardPlanner(snapshot.topology());
         this.maxCachedPlans = maxCachedPlans;
         for (Shard shard : snapshot.topology().shards()) {

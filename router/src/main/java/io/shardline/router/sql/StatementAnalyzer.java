@@ -11,11 +11,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import net.sf.jsqlparser.expression.Alias;
 import net.sf.jsqlparser.expression.CastExpression;
 import net.sf.jsqlparser.expression.Expression;
 import net.sf.jsqlparser.expression.JdbcParameter;
 import net.sf.jsqlparser.expression.LongValue;
 import net.sf.jsqlparser.expression.NullValue;
+import net.sf.jsqlparser.expression.RowConstructor;
 import net.sf.jsqlparser.expression.SignedExpression;
 import net.sf.jsqlparser.expression.StringValue;
 import net.sf.jsqlparser.expression.operators.conditional.AndExpression;
@@ -29,13 +31,23 @@ import net.sf.jsqlparser.schema.Column;
 import net.sf.jsqlparser.schema.Table;
 import net.sf.jsqlparser.statement.Statement;
 import net.sf.jsqlparser.statement.delete.Delete;
+import net.sf.jsqlparser.statement.delete.ParenthesedDelete;
 import net.sf.jsqlparser.statement.insert.Insert;
+import net.sf.jsqlparser.statement.insert.ParenthesedInsert;
+import net.sf.jsqlparser.statement.merge.Merge;
+import net.sf.jsqlparser.statement.merge.MergeInsert;
+import net.sf.jsqlparser.statement.merge.MergeOperation;
+import net.sf.jsqlparser.statement.merge.MergeUpdate;
 import net.sf.jsqlparser.statement.select.FromItem;
 import net.sf.jsqlparser.statement.select.Join;
+import net.sf.jsqlparser.statement.select.ParenthesedFromItem;
+import net.sf.jsqlparser.statement.select.ParenthesedSelect;
 import net.sf.jsqlparser.statement.select.PlainSelect;
 import net.sf.jsqlparser.statement.select.Select;
+import net.sf.jsqlparser.statement.select.SelectItem;
 import net.sf.jsqlparser.statement.select.Values;
 import net.sf.jsqlparser.statement.select.WithItem;
+import net.sf.jsqlparser.statement.update.ParenthesedUpdate;
 import net.sf.jsqlparser.statement.update.Update;
 import net.sf.jsqlparser.statement.update.UpdateSet;
 import net.sf.jsqlparser.util.TablesNamesFinder;
@@ -95,9 +107,16 @@ public final class StatementAnalyzer {
             "SCHEMA", "TYPE", "DOMAIN", "EXTENSION", "FUNCTION", "PROCEDURE", "COLLATION", "AGGREGATE", "OPERATOR");
 
     private final ClusterTopology topology;
+    private final ColumnOrder columns;
 
     public StatementAnalyzer(ClusterTopology topology) {
+        this(topology, ColumnOrder.NONE);
+    }
+
+    /** @param columns where an INSERT without a column list finds the column order of a sharded table */
+    public StatementAnalyzer(ClusterTopology topology, ColumnOrder columns) {
         this.topology = topology;
+        this.columns = columns;
     }
 
     /**
@@ -458,6 +477,15 @@ public final class StatementAnalyzer {
             return kind == StatementKind.READ
                     ? Plan.crossShard(r.getMessage(), params)
                     : Plan.refused(kind, r.getMessage(), params);
+        } catch (RuntimeException unexpected) {
+            // a tree shape this analysis does not know: never a guess, never an exception out of the driver
+            String table = firstShardedTable(sql, tokens);
+            if (table == null) {
+                return Plan.home(kind, params);
+            }
+            String why = "the statement on the sharded table " + table + " has a form Shardline does not analyze ("
+                    + unexpected.getClass().getSimpleName() + "), so its shard key cannot be proven";
+            return kind == StatementKind.READ ? Plan.crossShard(why, params) : Plan.refused(kind, why, params);
         }
     }
 
@@ -600,12 +628,20 @@ public final class StatementAnalyzer {
         private final Statement statement;
         private final StatementWalker walker = new StatementWalker();
         private final List<Map<String, ShardedTable>> scopes = new ArrayList<>();
+        /**
+         * The names every FROM item of a scope is known by (tables sharded or not, CTE references, subqueries,
+         * VALUES lists): a qualifier resolves only where PostgreSQL would resolve it.
+         */
+        private final List<Set<String>> names = new ArrayList<>();
         /** Union-find over sharded-table references, named {@code scope#alias}, joined on their keys. */
         private final Map<String, String> parent = new HashMap<>();
 
         private final Map<String, List<KeySource>> values = new HashMap<>();
         private final Map<String, ShardedTable> refs = new LinkedHashMap<>();
         private final List<String> unshardedTables = new ArrayList<>();
+
+        /** The scope of each SELECT block. */
+        private final Map<PlainSelect, Integer> scopeOf = new java.util.IdentityHashMap<>();
 
         DmlScope(Statement statement) {
             this.statement = statement;
@@ -614,24 +650,10 @@ public final class StatementAnalyzer {
         Plan plan(StatementKind kind, int params) {
             walker.getTables(statement);
             List<Runnable> conditions = new ArrayList<>();
-            if (statement instanceof Insert insert) {
-                addInsert(insert);
-            } else if (statement instanceof Update update) {
-                int scope = newScope();
-                ShardedTable table = addTable(scope, update.getTable());
-                addFromItems(scope, update.getFromItem(), update.getJoins(), conditions);
-                conditions.add(() -> addWhere(scope, update.getWhere()));
-                if (table != null) {
-                    checkKeyNotUpdated(table, update.getUpdateSets());
-                }
-            } else if (statement instanceof Delete delete) {
-                int scope = newScope();
-                addTable(scope, delete.getTable());
-                if (delete.getUsingList() != null) {
-                    delete.getUsingList().forEach(t -> addTable(scope, t));
-                }
-                addFromItems(scope, null, delete.getJoins(), conditions);
-                conditions.add(() -> addWhere(scope, delete.getWhere()));
+            if (statement instanceof Insert || statement instanceof Update || statement instanceof Delete) {
+                addModification(statement, conditions);
+            } else if (statement instanceof Merge merge) {
+                addMerge(merge, conditions);
             } else if (!(statement instanceof Select)) {
                 for (Table t : walker.tables) {
                     sharded(t).ifPresent(s -> {
@@ -641,8 +663,21 @@ public final class StatementAnalyzer {
                 }
                 return Plan.home(kind, params);
             }
+            List<WithItem<?>> with = statement instanceof Select select
+                    ? select.getWithItemsList()
+                    : statement instanceof Insert insert
+                            ? insert.getWithItemsList()
+                            : statement instanceof Update update
+                                    ? update.getWithItemsList()
+                                    : statement instanceof Delete delete ? delete.getWithItemsList() : null;
+            if (with != null) {
+                for (WithItem<?> item : with) {
+                    addWritableCte(item.getStatement(), conditions);
+                }
+            }
             for (PlainSelect ps : walker.selects) {
                 int scope = newScope();
+                scopeOf.put(ps, scope);
                 addFromItems(scope, ps.getFromItem(), ps.getJoins(), conditions);
                 conditions.add(() -> addWhere(scope, ps.getWhere()));
             }
@@ -713,44 +748,30 @@ public final class StatementAnalyzer {
 
         private int newScope() {
             scopes.add(new LinkedHashMap<>());
+            names.add(new java.util.HashSet<>());
             return scopes.size() - 1;
         }
 
-        private void addInsert(Insert insert) {
+        /** Records the name a FROM item that is not a table (a subquery, a VALUES list, a function) goes by. */
+        private void declare(int scope, FromItem item) {
+            if (item != null && !(item instanceof Table) && item.getAlias() != null) {
+                names.get(scope).add(SqlNames.fold(item.getAlias().getName()));
+            }
+        }
+
+        private void addInsert(Insert insert, List<Runnable> conditions) {
             int scope = newScope();
             ShardedTable table = addTable(scope, insert.getTable());
             if (table == null) {
                 return;
             }
             String ref = scope + "#" + aliasOf(insert.getTable());
-            if (insert.getColumns() == null) {
-                throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " needs a column list"
-                        + " naming its shard key " + table.keyColumn());
-            }
-            int keyIndex = -1;
-            for (int i = 0; i < insert.getColumns().size(); i++) {
-                if (SqlNames.fold(insert.getColumns().get(i).getColumnName()).equals(table.keyColumn())) {
-                    keyIndex = i;
-                }
-            }
-            if (keyIndex < 0) {
-                throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " does not set its shard"
-                        + " key " + table.keyColumn());
-            }
+            int keyIndex = keyIndex(insert.getColumns(), table);
             if (!(insert.getSelect() instanceof Values rows)) {
-                throw new Refusal("INSERT ... SELECT into the sharded table " + table.qualifiedName()
-                        + " is not supported yet: insert VALUES with the shard key " + table.keyColumn());
+                addInsertSelect(insert, table, ref, keyIndex, conditions);
+                return;
             }
-            List<ExpressionList<?>> tuples = new ArrayList<>();
-            ExpressionList<?> list = rows.getExpressions();
-            if (!list.isEmpty() && list.get(0) instanceof ExpressionList<?>) {
-                for (Expression row : list) {
-                    tuples.add((ExpressionList<?>) row);
-                }
-            } else {
-                tuples.add(list);
-            }
-            for (ExpressionList<?> tuple : tuples) {
+            for (ExpressionList<?> tuple : tuples(rows)) {
                 KeySource source = keySource(keyIndex < tuple.size() ? tuple.get(keyIndex) : null);
                 if (source == null) {
                     throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " sets its shard key "
@@ -761,6 +782,242 @@ public final class StatementAnalyzer {
             if (insert.getConflictAction() != null && insert.getConflictAction().getUpdateSets() != null) {
                 checkKeyNotUpdated(table, insert.getConflictAction().getUpdateSets());
             }
+        }
+
+        /** A data-modifying CTE ({@code WITH ins AS (INSERT ... RETURNING ...) SELECT ...}): analyzed as its statement. */
+        private void addWritableCte(Object statement, List<Runnable> conditions) {
+            addModification(
+                    statement instanceof ParenthesedInsert p
+                            ? p.getInsert()
+                            : statement instanceof ParenthesedUpdate p
+                                    ? p.getUpdate()
+                                    : statement instanceof ParenthesedDelete p ? p.getDelete() : statement,
+                    conditions);
+        }
+
+        /** An INSERT, UPDATE or DELETE (the statement, or a data-modifying CTE); anything else adds nothing. */
+        private void addModification(Object statement, List<Runnable> conditions) {
+            if (statement instanceof Insert insert) {
+                addInsert(insert, conditions);
+            } else if (statement instanceof Update update) {
+                int scope = newScope();
+                ShardedTable table = addTable(scope, update.getTable());
+                addFromItems(scope, update.getFromItem(), update.getJoins(), conditions);
+                conditions.add(() -> addWhere(scope, update.getWhere()));
+                if (table != null) {
+                    checkKeyNotUpdated(table, update.getUpdateSets());
+                }
+            } else if (statement instanceof Delete delete) {
+                int scope = newScope();
+                addTable(scope, delete.getTable());
+                if (delete.getUsingList() != null) {
+                    delete.getUsingList().forEach(t -> addTable(scope, t));
+                }
+                addFromItems(scope, null, delete.getJoins(), conditions);
+                conditions.add(() -> addWhere(scope, delete.getWhere()));
+            }
+        }
+
+        /**
+         * {@code MERGE INTO t USING source ON ...}: one shard when the ON condition binds the target's key (to a
+         * literal or parameter, to the key of a sharded source table, to a column of a {@code VALUES} source whose
+         * rows all give literals or parameters there, or to a column of a subquery source that is a literal, a
+         * parameter or the key of a sharded table the subquery reads), and {@code WHEN NOT MATCHED THEN INSERT}
+         * inserts that same key.
+         */
+        private void addMerge(Merge merge, List<Runnable> conditions) {
+            int scope = newScope();
+            ShardedTable target = addTable(scope, merge.getTable());
+            FromItem from = merge.getFromItem();
+            MergeSource source = null;
+            if (from instanceof Table t) {
+                addTable(scope, t);
+            } else if (from instanceof ParenthesedFromItem p
+                    && p.getFromItem() instanceof Values rows
+                    && p.getAlias() != null
+                    && p.getAlias().getAliasColumns() != null) {
+                source =
+                        new MergeSource(SqlNames.fold(p.getAlias().getName()), valuesColumns(rows, p.getAlias()), null);
+            } else if (from instanceof ParenthesedSelect p
+                    && p.getAlias() != null
+                    && p.getSelect() instanceof PlainSelect plain) {
+                source = new MergeSource(SqlNames.fold(p.getAlias().getName()), Map.of(), plain);
+            }
+            declare(scope, from);
+            if (target == null) {
+                return;
+            }
+            String targetRef = scope + "#" + aliasOf(merge.getTable());
+            MergeSource using = source;
+            conditions.add(() -> {
+                String boundColumn = null;
+                for (Expression conjunct : conjuncts(merge.getOnCondition())) {
+                    String column =
+                            using == null ? null : targetKeyEqualsSourceColumn(scope, targetRef, conjunct, using);
+                    if (column != null && bindFromSource(targetRef, using, column, target)) {
+                        boundColumn = column;
+                    } else {
+                        addConjuncts(scope, conjunct, ref -> true);
+                    }
+                }
+                for (MergeOperation operation : merge.getOperations()) {
+                    if (operation instanceof MergeUpdate update) {
+                        checkKeyNotUpdated(target, update.getUpdateSets());
+                    } else if (operation instanceof MergeInsert insert) {
+                        checkMergeInsert(scope, target, targetRef, insert, using, boundColumn);
+                    }
+                }
+            });
+        }
+
+        /** For each column of a {@code VALUES} source: the literal or parameter of every row there, else null. */
+        private Map<String, List<KeySource>> valuesColumns(Values rows, Alias alias) {
+            Map<String, List<KeySource>> out = new HashMap<>();
+            List<Alias.AliasColumn> names = alias.getAliasColumns();
+            for (ExpressionList<?> tuple : tuples(rows)) {
+                for (int i = 0; i < names.size(); i++) {
+                    KeySource key = i < tuple.size() ? keySource(tuple.get(i)) : null;
+                    String column = SqlNames.fold(names.get(i).name);
+                    if (key == null) {
+                        out.put(column, null);
+                    } else if (!out.containsKey(column) || out.get(column) != null) {
+                        out.computeIfAbsent(column, k -> new ArrayList<>()).add(key);
+                    }
+                }
+            }
+            return out;
+        }
+
+        /**
+         * Binds the target's key to the source's {@code column}: the values of a VALUES column, or what a subquery
+         * gives under that name (a literal, a parameter, or the key of a sharded table it reads: one key group).
+         *
+         * @return whether the column proved the key
+         */
+        private boolean bindFromSource(String targetRef, MergeSource source, String column, ShardedTable target) {
+            if (source.select == null) {
+                List<KeySource> keys = source.values.get(column);
+                if (keys == null) {
+                    return false;
+                }
+                keys.forEach(k -> bind(targetRef, k));
+                return true;
+            }
+            Expression given = source.output(column);
+            KeySource literal = keySource(given);
+            if (literal != null) {
+                bind(targetRef, literal);
+                return true;
+            }
+            Integer inner = scopeOf.get(source.select);
+            String ref = inner == null || given == null ? null : keyRef(inner, given);
+            if (ref == null || refs.get(ref).keyType() != target.keyType()) {
+                return false;
+            }
+            union(targetRef, ref);
+            return true;
+        }
+
+        /** The source column {@code alias.column} the conjunct equates the target's key with, or null. */
+        private String targetKeyEqualsSourceColumn(
+                int scope, String targetRef, Expression conjunct, MergeSource source) {
+            if (!(conjunct instanceof EqualsTo eq)) {
+                return null;
+            }
+            for (Expression[] sides : new Expression[][] {
+                {eq.getLeftExpression(), eq.getRightExpression()}, {eq.getRightExpression(), eq.getLeftExpression()}
+            }) {
+                if (targetRef.equals(keyRef(scope, sides[0])) && source.owns(sides[1])) {
+                    return SqlNames.fold(((Column) unwrap(sides[1])).getColumnName());
+                }
+            }
+            return null;
+        }
+
+        /** {@code WHEN NOT MATCHED THEN INSERT}: the key it inserts must be the one the ON condition bound. */
+        private void checkMergeInsert(
+                int scope,
+                ShardedTable target,
+                String targetRef,
+                MergeInsert insert,
+                MergeSource source,
+                String boundColumn) {
+            int keyIndex = keyIndex(insert.getColumns(), target);
+            Expression value =
+                    keyIndex < insert.getValues().size() ? insert.getValues().get(keyIndex) : null;
+            KeySource literal = keySource(value);
+            if (literal != null) {
+                bind(targetRef, literal);
+                return;
+            }
+            if (source != null
+                    && boundColumn != null
+                    && source.owns(value)
+                    && SqlNames.fold(((Column) unwrap(value)).getColumnName()).equals(boundColumn)) {
+                return; // the source column the ON condition bound the key to
+            }
+            String ref = keyRef(scope, value);
+            if (ref != null && find(ref).equals(find(targetRef))) {
+                return;
+            }
+            throw new Refusal("MERGE into the sharded table " + target.qualifiedName() + " inserts a shard key ("
+                    + target.keyColumn() + ") other than the one its ON condition binds: give it the source's key,"
+                    + " a literal or a ? parameter");
+        }
+
+        /** Where the shard key is among the values an INSERT gives: its column list, else the table's own order. */
+        private int keyIndex(List<Column> insertColumns, ShardedTable table) {
+            List<String> named = new ArrayList<>();
+            if (insertColumns != null) {
+                insertColumns.forEach(c -> named.add(SqlNames.fold(c.getColumnName())));
+            } else {
+                try {
+                    named.addAll(columns.columns(table));
+                } catch (RuntimeException e) {
+                    throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " has no column"
+                            + " list and its column order could not be read (" + e.getMessage() + "): name the"
+                            + " columns, the shard key " + table.keyColumn() + " among them");
+                }
+            }
+            int keyIndex = named.indexOf(table.keyColumn());
+            if (keyIndex < 0) {
+                throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " does not set its shard"
+                        + " key " + table.keyColumn() + ": a default (serial, identity) would be drawn on each shard"
+                        + " apart and could repeat; take the key from a sequence (SELECT nextval(...) routes to the"
+                        + " home shard) and insert it");
+            }
+            return keyIndex;
+        }
+
+        /**
+         * {@code INSERT ... SELECT}: allowed when the key the SELECT gives is a literal or parameter, or the key column
+         * of a sharded table it reads (then both are one key group, bound by the SELECT's own WHERE).
+         */
+        private void addInsertSelect(
+                Insert insert, ShardedTable table, String ref, int keyIndex, List<Runnable> conditions) {
+            Select select = insert.getSelect();
+            PlainSelect ps = select instanceof PlainSelect plain ? plain : null;
+            if (ps == null || keyIndex >= ps.getSelectItems().size()) {
+                throw new Refusal("INSERT ... SELECT into the sharded table " + table.qualifiedName() + " needs one"
+                        + " plain SELECT giving the shard key " + table.keyColumn() + " as a literal, a parameter or"
+                        + " the key of a sharded table it reads by its key");
+            }
+            Expression key = ps.getSelectItems().get(keyIndex).getExpression();
+            KeySource literal = keySource(key);
+            if (literal != null) {
+                values.computeIfAbsent(ref, k -> new ArrayList<>()).add(literal);
+                return;
+            }
+            conditions.add(() -> {
+                Integer scope = scopeOf.get(ps);
+                String source = scope == null ? null : keyRef(scope, key);
+                if (source == null || refs.get(source).keyType() != table.keyType()) {
+                    throw new Refusal("INSERT ... SELECT into the sharded table " + table.qualifiedName() + " takes its"
+                            + " shard key " + table.keyColumn() + " from an expression that is not the key of a sharded"
+                            + " table it reads: the rows could belong to other shards");
+                }
+                union(ref, source);
+            });
         }
 
         private void checkKeyNotUpdated(ShardedTable table, List<UpdateSet> sets) {
@@ -778,6 +1035,7 @@ public final class StatementAnalyzer {
             if (from instanceof Table t) {
                 addTable(scope, t);
             }
+            declare(scope, from);
             if (joins == null) {
                 return;
             }
@@ -785,6 +1043,7 @@ public final class StatementAnalyzer {
                 if (join.getRightItem() instanceof Table t) {
                     addTable(scope, t);
                 }
+                declare(scope, join.getRightItem());
             }
             for (Join join : joins) {
                 // An ON condition restricts the rows of the tables it may drop: both sides of an inner join,
@@ -810,6 +1069,7 @@ public final class StatementAnalyzer {
         }
 
         private ShardedTable addTable(int scope, Table t) {
+            names.get(scope).add(aliasOf(t));
             var sharded = sharded(t);
             if (sharded.isPresent()) {
                 String ref = scope + "#" + aliasOf(t);
@@ -836,6 +1096,20 @@ public final class StatementAnalyzer {
                 addConjuncts(scope, and.getRightExpression(), restricts);
             } else if (e instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
                 addConjuncts(scope, p.get(0), restricts);
+            } else if (e instanceof EqualsTo eq && row(eq.getLeftExpression()) != null) {
+                // (a, b) = (?, ?): each pair is a conjunct
+                List<Expression> left = row(eq.getLeftExpression());
+                List<Expression> right = row(eq.getRightExpression());
+                if (right != null && right.size() == left.size()) {
+                    for (int i = 0; i < left.size(); i++) {
+                        addConjuncts(scope, new EqualsTo(left.get(i), right.get(i)), restricts);
+                    }
+                }
+            } else if (e instanceof InExpression in
+                    && !in.isNot()
+                    && row(in.getLeftExpression()) != null
+                    && in.getRightExpression() instanceof ExpressionList<?> tuples) {
+                addRowIn(scope, row(in.getLeftExpression()), tuples, restricts);
             } else if (e instanceof EqualsTo eq) {
                 String left = keyRef(scope, eq.getLeftExpression());
                 String right = keyRef(scope, eq.getRightExpression());
@@ -859,6 +1133,36 @@ public final class StatementAnalyzer {
                         }
                         sources.add(s);
                     }
+                    sources.forEach(s -> bind(ref, s));
+                }
+            }
+        }
+
+        /**
+         * {@code (a, b) IN ((?, ?), (?, ?))}: a key column among the row's columns takes the values at its position in
+         * every tuple (all of them literals or parameters, else nothing is bound).
+         */
+        private void addRowIn(
+                int scope,
+                List<Expression> columns,
+                ExpressionList<?> tuples,
+                java.util.function.Predicate<String> restricts) {
+            for (int i = 0; i < columns.size(); i++) {
+                String ref = keyRef(scope, columns.get(i));
+                if (ref == null || !restricts.test(ref)) {
+                    continue;
+                }
+                List<KeySource> sources = new ArrayList<>();
+                for (Expression tuple : tuples) {
+                    List<Expression> values = row(tuple);
+                    KeySource s = values != null && values.size() == columns.size() ? keySource(values.get(i)) : null;
+                    if (s == null) {
+                        sources = null;
+                        break;
+                    }
+                    sources.add(s);
+                }
+                if (sources != null && !sources.isEmpty()) {
                     sources.forEach(s -> bind(ref, s));
                 }
             }
@@ -888,20 +1192,22 @@ public final class StatementAnalyzer {
                 if (own != null) {
                     return own.keyColumn().equals(column) ? scope + "#" + alias : null;
                 }
-                String found = null;
-                for (int s = 0; s < scopes.size(); s++) {
-                    ShardedTable t = scopes.get(s).get(alias);
-                    if (t != null) {
-                        if (found != null) {
-                            return null; // the alias is used in several scopes: do not guess
-                        }
-                        found = t.keyColumn().equals(column) ? s + "#" + alias : null;
-                        if (found == null) {
+                if (names.get(scope).contains(alias)) {
+                    return null; // a FROM item of this scope that is no sharded table
+                }
+                // An outer query's table (a correlated reference): only when no other FROM item anywhere has the
+                // name, since which scopes enclose which is not tracked.
+                int owner = -1;
+                for (int s = 0; s < names.size(); s++) {
+                    if (names.get(s).contains(alias)) {
+                        if (owner >= 0) {
                             return null;
                         }
+                        owner = s;
                     }
                 }
-                return found;
+                ShardedTable t = owner < 0 ? null : scopes.get(owner).get(alias);
+                return t != null && t.keyColumn().equals(column) ? owner + "#" + alias : null;
             }
             String found = null;
             for (Map.Entry<String, ShardedTable> entry : scopes.get(scope).entrySet()) {
@@ -981,6 +1287,77 @@ public final class StatementAnalyzer {
                 parent.put(ra, rb);
             }
         }
+    }
+
+    /**
+     * The source of a MERGE that is not a table: a {@code VALUES} list (the key sources of each column) or a
+     * subquery (its output columns), under its alias.
+     */
+    private record MergeSource(String alias, Map<String, List<KeySource>> values, PlainSelect select) {
+        /** Whether {@code e} is a column of this source, qualified by its alias. */
+        boolean owns(Expression e) {
+            return unwrap(e) instanceof Column c
+                    && c.getTable() != null
+                    && c.getTable().getName() != null
+                    && SqlNames.fold(c.getTable().getName()).equals(alias);
+        }
+
+        /** What the subquery gives under the output name {@code column}, or null. */
+        Expression output(String column) {
+            Expression found = null;
+            for (SelectItem<?> item : select.getSelectItems()) {
+                Expression e = item.getExpression();
+                String name = item.getAlias() != null
+                        ? SqlNames.fold(item.getAlias().getName())
+                        : unwrap(e) instanceof Column c ? SqlNames.fold(c.getColumnName()) : null;
+                if (column.equals(name)) {
+                    if (found != null) {
+                        return null; // two outputs of one name: PostgreSQL reports the ambiguity
+                    }
+                    found = e;
+                }
+            }
+            return found;
+        }
+    }
+
+    /** The rows of a VALUES list: {@code VALUES (1, 2)} is one row of two, {@code VALUES (1), (2)} two rows. */
+    private static List<ExpressionList<?>> tuples(Values rows) {
+        List<ExpressionList<?>> tuples = new ArrayList<>();
+        ExpressionList<?> list = rows.getExpressions();
+        if (!list.isEmpty() && list.get(0) instanceof ExpressionList<?>) {
+            for (Expression row : list) {
+                tuples.add((ExpressionList<?>) row);
+            }
+        } else {
+            tuples.add(list);
+        }
+        return tuples;
+    }
+
+    /** The top-level AND conjuncts of {@code e} (none for null). */
+    private static List<Expression> conjuncts(Expression e) {
+        List<Expression> out = new ArrayList<>();
+        if (e instanceof AndExpression and) {
+            out.addAll(conjuncts(and.getLeftExpression()));
+            out.addAll(conjuncts(and.getRightExpression()));
+        } else if (e instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
+            out.addAll(conjuncts(p.get(0)));
+        } else if (e != null) {
+            out.add(e);
+        }
+        return out;
+    }
+
+    /** The items of a row constructor ({@code (a, b)} or {@code ROW(a, b)}) of two or more, or null. */
+    private static List<Expression> row(Expression e) {
+        if (e instanceof RowConstructor<?> r && r.size() > 1) {
+            return new ArrayList<>(r);
+        }
+        if (e instanceof ParenthesedExpressionList<?> p && p.size() > 1) {
+            return new ArrayList<>(p);
+        }
+        return null;
     }
 
     private static Expression unwrap(Expression e) {

@@ -28,7 +28,8 @@ class StatementAnalyzerTest {
                     new ShardedTable("public", "users", "user_id", KeyType.INTEGER),
                     new ShardedTable("public", "orders", "user_id", KeyType.INTEGER),
                     new ShardedTable("public", "Events", "tenant", KeyType.TEXT),
-                    new ShardedTable("public", "devices", "id", KeyType.UUID)));
+                    new ShardedTable("public", "devices", "id", KeyType.UUID),
+                    new ShardedTable("public", "Accounts", "AccountId", KeyType.INTEGER)));
 
     private final StatementAnalyzer analyzer = new StatementAnalyzer(TOPOLOGY);
 
@@ -66,6 +67,181 @@ class StatementAnalyzerTest {
                 .containsExactly("$1", "$2", "3");
         assertThat(sources(plan("SELECT * FROM users u WHERE u.user_id = ? AND (u.status = 'a')")))
                 .containsExactly("$1");
+    }
+
+    @Test
+    void anInsertWithoutAColumnListFindsItsKeyByTheTablesColumnOrder() {
+        StatementAnalyzer withCatalog = new StatementAnalyzer(
+                TOPOLOGY,
+                t -> t.table().equals("orders")
+                        ? List.of("order_id", "user_id", "amount")
+                        : List.of("user_id", "name"));
+        Plan single = withCatalog.analyze("INSERT INTO orders VALUES (?, ?, ?)");
+        assertThat(single.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(single)).containsExactly("$2");
+        assertThat(sources(withCatalog.analyze("INSERT INTO orders VALUES (1, 7, 1.5), (2, 7, 2.5)")))
+                .containsExactly("7", "7");
+        assertThat(plan("INSERT INTO orders VALUES (1, 7, 1.5)").refusal())
+                .as("no catalog at hand")
+                .contains("no column list", "name the columns");
+        assertThat(withCatalog
+                        .analyze("INSERT INTO orders (order_id, amount) VALUES (1, 2)")
+                        .refusal())
+                .contains("does not set its shard key user_id", "sequence");
+    }
+
+    @Test
+    void anInsertSelectStaysWhenItsKeyProvablyDoes() {
+        Plan byKey =
+                plan("INSERT INTO orders (user_id, order_id) SELECT u.user_id, 1 FROM users u WHERE u.user_id = ?");
+        assertThat(byKey.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(byKey)).containsExactly("$1");
+        assertThat(sources(plan("INSERT INTO orders (user_id, order_id) SELECT ?, 1 FROM countries")))
+                .as("a parameter key; reading an unsharded table is another matter")
+                .isEmpty();
+        assertThat(plan("INSERT INTO orders (user_id, order_id) SELECT ?, 1").target())
+                .isEqualTo(Target.KEYED);
+        assertThat(plan("INSERT INTO orders (user_id, order_id) SELECT user_id + 1, 1 FROM users WHERE user_id = 1")
+                        .target())
+                .isEqualTo(Target.REFUSED);
+        assertThat(plan("INSERT INTO orders (user_id, order_id) SELECT user_id, 1 FROM users")
+                        .target())
+                .as("rows of every shard")
+                .isEqualTo(Target.REFUSED);
+    }
+
+    @Test
+    void aQualifierNamingASubqueryIsNeverTakenForATableOfTheSameNameInsideIt() {
+        // s.user_id is the subquery's output (user_id + 1), not the key of the users table aliased s within it
+        assertThat(plan("SELECT * FROM (SELECT user_id + 1 AS user_id FROM users s WHERE s.user_id = 5) s"
+                                + " JOIN orders o ON o.user_id = s.user_id")
+                        .target())
+                .isEqualTo(Target.CROSS_SHARD);
+        assertThat(plan("UPDATE orders o SET amount = 1 FROM (SELECT user_id + 1 AS user_id FROM users s"
+                                + " WHERE s.user_id = 5) s WHERE o.user_id = s.user_id")
+                        .target())
+                .isEqualTo(Target.REFUSED);
+        assertThat(plan("SELECT * FROM (SELECT 1 AS user_id FROM users s WHERE s.user_id = 5) s WHERE EXISTS"
+                                + " (SELECT 1 FROM orders o WHERE o.user_id = s.user_id)")
+                        .target())
+                .as("a correlated reference to the subquery")
+                .isEqualTo(Target.CROSS_SHARD);
+        assertThat(plan("WITH s AS (SELECT user_id + 1 AS user_id FROM users s WHERE s.user_id = 5)"
+                                + " SELECT * FROM s JOIN orders o ON o.user_id = s.user_id")
+                        .target())
+                .as("a CTE named like a table alias inside it")
+                .isEqualTo(Target.CROSS_SHARD);
+        assertThat(plan("MERGE INTO orders o USING (SELECT user_id + 1 AS user_id FROM users s WHERE s.user_id = 5) s"
+                                + " ON o.user_id = s.user_id WHEN MATCHED THEN UPDATE SET amount = 1")
+                        .target())
+                .isEqualTo(Target.REFUSED);
+        assertThat(sources(plan("SELECT * FROM users u WHERE u.user_id = ? AND EXISTS"
+                        + " (SELECT 1 FROM orders o WHERE o.user_id = u.user_id)")))
+                .as("a correlated reference to an outer table still binds")
+                .containsExactly("$1");
+    }
+
+    @Test
+    void writableCtesAreAnalyzedAsTheStatementsTheyAre() {
+        assertThat(sources(plan("WITH ins AS (INSERT INTO orders (user_id, order_id) VALUES (?, 1) RETURNING user_id)"
+                        + " SELECT user_id FROM ins")))
+                .containsExactly("$1");
+        assertThat(plan("WITH d AS (DELETE FROM orders WHERE order_id = 1 RETURNING *) SELECT count(*) FROM d")
+                        .target())
+                .as("a keyless delete inside a read")
+                .isIn(Target.REFUSED, Target.EVERY_SHARD);
+        assertThat(plan("WITH d AS (DELETE FROM orders WHERE order_id = 1 RETURNING user_id)"
+                                + " INSERT INTO users (user_id) VALUES (?)")
+                        .target())
+                .as("a keyless delete ahead of a keyed insert (never the insert on every shard)")
+                .isEqualTo(Target.REFUSED);
+        assertThat(sources(plan("WITH u AS (UPDATE orders SET amount = 1 WHERE user_id = ? RETURNING user_id)"
+                        + " INSERT INTO users (user_id) VALUES (?)")))
+                .containsExactlyInAnyOrder("$1", "$2");
+    }
+
+    @Test
+    void mergeFromASubqueryOrWithoutAnInsertColumnList() {
+        Plan subquery = plan("MERGE INTO orders o USING (SELECT user_id, 1 AS order_id, score FROM users"
+                + " WHERE user_id = ?) s ON o.user_id = s.user_id AND o.order_id = s.order_id"
+                + " WHEN MATCHED THEN UPDATE SET amount = s.score"
+                + " WHEN NOT MATCHED THEN INSERT (user_id, order_id, amount) VALUES (s.user_id, s.order_id, s.score)");
+        assertThat(subquery.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(subquery)).containsExactly("$1");
+        assertThat(plan("MERGE INTO orders o USING (SELECT user_id, 1 AS order_id FROM users) s"
+                                + " ON o.user_id = s.user_id WHEN MATCHED THEN UPDATE SET amount = 1")
+                        .target())
+                .as("every user")
+                .isEqualTo(Target.REFUSED);
+        StatementAnalyzer withCatalog = new StatementAnalyzer(TOPOLOGY, t -> List.of("user_id", "name"));
+        Plan noColumns = withCatalog.analyze("MERGE INTO users t USING (VALUES (1)) v(x) ON t.user_id = ?"
+                + " WHEN NOT MATCHED THEN INSERT VALUES (?, 'a')");
+        assertThat(sources(noColumns)).containsExactly("$1", "$2");
+        assertThat(withCatalog
+                        .analyze("MERGE INTO users t USING (VALUES (1)) v(x) ON t.user_id = ?"
+                                + " WHEN NOT MATCHED THEN INSERT VALUES (v.x, ?)")
+                        .target())
+                .as("the first column, the key, is a source column the ON condition did not bind")
+                .isEqualTo(Target.REFUSED);
+    }
+
+    @Test
+    void mergeStaysOnOneShardWhenItsOnConditionAndInsertShareTheKey() {
+        Plan values = plan("MERGE INTO users t USING (VALUES (?, ?)) AS s(user_id, name) ON t.user_id = s.user_id"
+                + " WHEN MATCHED THEN UPDATE SET name = s.name"
+                + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.user_id, s.name)");
+        assertThat(values.kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(values.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(values)).containsExactly("$1");
+        Plan keyed = plan("MERGE INTO users t USING orders o ON t.user_id = o.user_id AND o.user_id = ?"
+                + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (o.user_id, 'x')");
+        assertThat(sources(keyed)).containsExactly("$1");
+        assertThat(plan("MERGE INTO users t USING (VALUES (1, 'a')) AS s(user_id, name) ON t.user_id = s.user_id"
+                                + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.user_id + 1, s.name)")
+                        .target())
+                .as("inserts a key other than the one matched")
+                .isEqualTo(Target.REFUSED);
+        assertThat(plan("MERGE INTO users t USING orders o ON t.user_id = o.user_id"
+                                + " WHEN MATCHED THEN UPDATE SET name = 'x'")
+                        .target())
+                .as("every user")
+                .isIn(Target.REFUSED, Target.EVERY_SHARD);
+    }
+
+    @Test
+    void aWritableCteWithAProvableKeyStaysOnOneShard() {
+        Plan p = plan(
+                "WITH ins AS (INSERT INTO users (user_id, name) VALUES (?, ?) RETURNING user_id) SELECT * FROM ins");
+        assertThat(p.kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+        Plan upd = plan("WITH u AS (UPDATE orders SET status = 'x' WHERE user_id = ? RETURNING order_id)"
+                + " SELECT count(*) FROM u");
+        assertThat(sources(upd)).containsExactly("$1");
+        assertThat(plan("WITH d AS (DELETE FROM orders WHERE status = 'x' RETURNING user_id) SELECT * FROM d")
+                        .target())
+                .isEqualTo(Target.REFUSED);
+    }
+
+    @Test
+    void rowConstructorsBindTheKeyTheyHold() {
+        // Hibernate composite ids, jOOQ row comparisons
+        Plan hibernate = plan("select o1_0.user_id,o1_0.order_id from orders o1_0"
+                + " where (o1_0.order_id,o1_0.user_id)=(?,?) for no key update");
+        assertThat(hibernate.kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(hibernate.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(hibernate)).containsExactly("$2");
+        assertThat(sources(plan("SELECT * FROM orders WHERE (user_id, order_id) IN ((?, ?), (?, ?))")))
+                .containsExactly("$1", "$3");
+        assertThat(sources(plan("UPDATE orders SET status = 'x' WHERE (user_id, order_id) = (7, 1)")))
+                .containsExactly("7");
+        // a tuple whose key is not a literal or parameter binds nothing: the read goes across shards
+        assertThat(plan("SELECT * FROM orders WHERE (user_id, order_id) IN ((?, 1), (user_id + 1, 2))")
+                        .target())
+                .isEqualTo(Target.CROSS_SHARD);
+        assertThat(plan("SELECT * FROM orders WHERE (user_id, order_id) <> (1, 2)")
+                        .target())
+                .isEqualTo(Target.CROSS_SHARD);
     }
 
     @ParameterizedTest
