@@ -32,4 +32,15 @@ public final class SqlStates {
     public static final String INVALID_TRANSACTION_STATE = "25000";
 
     private SqlStates() {}
+
+    /** A fault inside the driver (a bug): reported as an SQLException, as JDBC promises, never as an unchecked one. */
+    public static final String INTERNAL_ERROR = "XX000";
+
+    /** {@code e}, thrown inside the driver, as the SQLException a JDBC caller expects. */
+    public static java.sql.SQLException internal(RuntimeException e) {
+        return new java.sql.SQLException(
+                "Shardline driver internal error: " + e + " (please report it with the statement that caused it)",
+                INTERNAL_ERROR,
+                e);
+    }
 }

@@ -52,6 +52,16 @@ class ClientSqlIT {
             s.execute("CREATE TABLE stock (s_i_id int NOT NULL, s_w_id int NOT NULL, s_quantity int,"
                     + " s_data text, PRIMARY KEY (s_w_id, s_i_id))");
         }
+        RouterClusters.awaitTable(cluster.nodes(), "stock");
+    }
+
+    /** The first warehouse from 1 on that lives on {@code shard}. */
+    private static int warehouseOn(int shard) {
+        int w = 1;
+        while (shardOf(w) != shard) {
+            w++;
+        }
+        return w;
     }
 
     @AfterAll
@@ -145,7 +155,7 @@ class ClientSqlIT {
     }
 
     @Test
-    void theColumnOrderFollowsDdlRunThroughTheDriver() throws SQLException {
+    void theCatalogFollowsDdlRunThroughTheDriver() throws SQLException {
         long key = 7;
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
@@ -176,6 +186,177 @@ class ClientSqlIT {
             }
             assertThat(keysOn(shardOf(other), "swap", "id")).containsExactly(other);
             assertThat(keysOn(1 - shardOf(other), "swap", "id")).isEmpty();
+        }
+    }
+
+    @Test
+    void ddlOnEveryShardRunsFromPreparedStatementsToo() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url)) {
+            try (PreparedStatement ps = c.prepareStatement("CREATE INDEX stock_quantity ON stock (s_quantity)")) {
+                assertThat(ps.execute()).isFalse();
+            }
+            try (PreparedStatement ps = c.prepareStatement("ALTER TABLE stock ADD COLUMN s_note text")) {
+                assertThat(ps.executeUpdate()).isZero();
+            }
+            try (PreparedStatement ps = c.prepareStatement("COMMENT ON COLUMN stock.s_note IS 'free text'")) {
+                ps.executeLargeUpdate();
+            }
+        }
+        for (int shard = 0; shard < 2; shard++) {
+            PgNode primary = cluster.primary(shard);
+            assertThat(primary.queryString("SELECT count(*) FROM pg_indexes WHERE indexname = 'stock_quantity'"))
+                    .as("the index on shard %d", shard)
+                    .isEqualTo("1");
+            assertThat(primary.queryString("SELECT col_description('stock'::regclass, 5)"))
+                    .as("the comment on shard %d", shard)
+                    .isEqualTo("free text");
+        }
+    }
+
+    @Test
+    void settingsMadeWithSetConfigReachEveryNodeTheSessionUses() throws SQLException {
+        String read = "SELECT current_setting('app.tenant', true), count(*) FROM stock WHERE s_w_id = ?";
+        try (Connection c = DriverManager.getConnection(url + "&maxStalenessMs=-1")) {
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT set_config('app.tenant', 'acme', false)")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("acme");
+            }
+            for (int shard = 0; shard < 2; shard++) {
+                assertThat(queryString(c, read, warehouseOn(shard)))
+                        .as("on shard %d", shard)
+                        .isEqualTo("acme");
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT set_config(?, ?, false)")) {
+                ps.setString(1, "app.tenant");
+                ps.setString(2, "it's \\ globex");
+                ps.executeQuery().close();
+            }
+            for (int shard = 0; shard < 2; shard++) {
+                assertThat(queryString(c, read, warehouseOn(shard))).isEqualTo("it's \\ globex");
+            }
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeQuery("SELECT set_config('app.tenant', 'local', true)").close();
+            }
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(queryString(c, read, warehouseOn(1)))
+                    .as("a transaction-local setting is not recorded")
+                    .isEqualTo("it's \\ globex");
+            try (Statement s = c.createStatement()) {
+                s.execute("RESET ALL");
+            }
+            assertThat(queryString(c, read, warehouseOn(1))).isEmpty();
+        }
+    }
+
+    @Test
+    void anUnqualifiedNameFollowsTheSessionsSearchPath() throws SQLException {
+        int remote = warehouseOn(1); // not the home shard, where app.stock lives
+        String note = "SELECT note FROM stock WHERE s_w_id = ?";
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE SCHEMA app");
+            s.execute("CREATE TABLE app.stock (s_w_id int, note text)");
+            s.execute("INSERT INTO app.stock VALUES (" + remote + ", 'the unsharded app.stock')");
+            s.execute("SET search_path TO app, public");
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            assertThat(sc.explainRoute(note, remote).get(0).shard()).isZero();
+            assertThat(queryString(c, note, remote)).isEqualTo("the unsharded app.stock");
+            try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM stock WHERE s_w_id = ?")) {
+                ps.setInt(1, remote);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getLong(1)).as("app.stock's rows").isEqualTo(1);
+                }
+                // the same prepared statement after the path changes: public.stock, the sharded table
+                s.executeQuery("SELECT set_config('search_path', 'public', false)")
+                        .close();
+                assertThat(sc.explainRoute(note, remote).get(0).shard()).isEqualTo(1);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getLong(1))
+                            .as("public.stock's rows on shard 1")
+                            .isEqualTo(Long.parseLong(cluster.primary(1)
+                                    .queryString("SELECT count(*) FROM stock WHERE s_w_id = " + remote)));
+                }
+            }
+            s.execute("SET search_path TO app, public");
+            s.execute("RESET search_path");
+            assertThat(sc.explainRoute(note, remote).get(0).shard())
+                    .as("the default path")
+                    .isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aReadLedByNoLoadBalanceRunsOnThePrimary() throws SQLException {
+        int w = warehouseOn(1);
+        String sql = "SELECT inet_server_port(), count(*) FROM stock WHERE s_w_id = ?";
+        try (Connection c = DriverManager.getConnection(url + "&maxStalenessMs=-1")) {
+            assertThat(queryString(c, "/*NO LOAD BALANCE*/ " + sql, w))
+                    .isEqualTo(Integer.toString(cluster.primary(1).port()));
+            assertThat(queryString(c, sql, w))
+                    .as("without it: the replica")
+                    .isNotEqualTo(Integer.toString(cluster.primary(1).port()));
+            assertThat(c.unwrap(ShardlineConnection.class)
+                            .explainRoute("/*NO LOAD BALANCE*/ " + sql, w)
+                            .get(0)
+                            .reason())
+                    .contains("NO LOAD BALANCE");
+        }
+    }
+
+    @Test
+    void hibernatesSequenceStrategyTakesKeysOnTheHomeShardInsideTransactionsOnAnyShard() throws SQLException {
+        int remote = warehouseOn(1);
+        try (Connection c = DriverManager.getConnection(url)) {
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE SEQUENCE item_seq START 5000");
+            }
+            c.setAutoCommit(false);
+            try (PreparedStatement next = c.prepareStatement("select nextval('item_seq')");
+                    PreparedStatement insert =
+                            c.prepareStatement("insert into stock (s_i_id, s_w_id, s_quantity) values (?, ?, 1)")) {
+                for (int i = 0; i < 3; i++) {
+                    // as Hibernate does: the key first (the transaction has not chosen a shard), then the insert
+                    long id;
+                    try (ResultSet rs = next.executeQuery()) {
+                        rs.next();
+                        id = rs.getLong(1);
+                    }
+                    insert.setLong(1, id);
+                    insert.setInt(2, remote);
+                    insert.executeUpdate();
+                    // a second key inside the transaction that now runs on shard 1, not the home shard
+                    try (ResultSet rs = next.executeQuery()) {
+                        rs.next();
+                        insert.setLong(1, rs.getLong(1));
+                    }
+                    insert.executeUpdate();
+                    c.commit();
+                }
+            }
+            c.setAutoCommit(true);
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            assertThat(sc.explainRoute("select nextval('item_seq')").get(0).shard())
+                    .isZero();
+        }
+        assertThat(cluster.primary(1)
+                        .queryString("SELECT count(*) FROM stock WHERE s_i_id >= 5000 AND s_w_id = " + remote))
+                .isEqualTo("6");
+        assertThat(cluster.primary(0).queryString("SELECT last_value FROM item_seq"))
+                .isEqualTo("5005");
+    }
+
+    private static String queryString(Connection c, String sql, Object param) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setObject(1, param);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                return rs.getString(1);
+            }
         }
     }
 }

@@ -1,6 +1,5 @@
 package io.shardline.topology;
 
-import java.util.Locale;
 import java.util.Objects;
 
 /**
@@ -27,10 +26,5 @@ public record ShardedTable(String schema, String table, String keyColumn, KeyTyp
     /** Whether this is the table {@code schema.table}; a {@code null} schema matches any. */
     public boolean matches(String otherSchema, String otherTable) {
         return table.equals(otherTable) && (otherSchema == null || schema.equals(otherSchema));
-    }
-
-    /** Folds an unquoted SQL identifier as PostgreSQL does. */
-    public static String fold(String identifier) {
-        return identifier.toLowerCase(Locale.ROOT);
     }
 }

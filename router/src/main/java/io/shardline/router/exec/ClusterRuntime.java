@@ -61,7 +61,7 @@ public final class ClusterRuntime implements AutoCloseable {
     private ScheduledExecutorService recovery;
 
     private ExecutorService crossShardPool;
-    private final CatalogColumns catalog;
+    private final HomeCatalog catalog;
     private volatile RoutingState routing;
 
     private ClusterRuntime(
@@ -75,7 +75,7 @@ public final class ClusterRuntime implements AutoCloseable {
         this.pools = pools;
         this.settings = settings;
         this.lagWatcher = lagWatcher;
-        this.catalog = new CatalogColumns(pools, () -> this.routing.primary(this.routing.homeShard()));
+        this.catalog = new HomeCatalog(pools, () -> this.routing.primary(this.routing.homeShard()));
         this.routing = new RoutingState(store.snapshot(), settings.analysisCacheSize(), catalog);
         String cluster = routing.snapshot().topology().cluster();
         this.fences = store instanceof ZooKeeperTopologyStore zk

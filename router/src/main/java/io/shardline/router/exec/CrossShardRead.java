@@ -2,6 +2,7 @@ package io.shardline.router.exec;
 
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
+import io.shardline.router.sql.SearchPath;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
@@ -51,6 +52,9 @@ final class CrossShardRead {
     private static final int FETCH_SIZE = 10_000;
 
     private final RoutingState routing;
+    /** The session's search path (null: the default), under which the statement was planned. */
+    private final SearchPath searchPath;
+
     private final ExecutorService pool;
     private final int maxRows;
     private final int queryTimeoutSeconds;
@@ -60,8 +64,14 @@ final class CrossShardRead {
      * @param running where the statements running on the shards are kept while they run (for cancel)
      */
     CrossShardRead(
-            RoutingState routing, ExecutorService pool, int maxRows, int queryTimeoutSeconds, Set<Statement> running) {
+            RoutingState routing,
+            SearchPath searchPath,
+            ExecutorService pool,
+            int maxRows,
+            int queryTimeoutSeconds,
+            Set<Statement> running) {
         this.routing = routing;
+        this.searchPath = searchPath;
         this.pool = pool;
         this.maxRows = maxRows;
         this.queryTimeoutSeconds = queryTimeoutSeconds;
@@ -297,7 +307,7 @@ final class CrossShardRead {
 
     /** The labels PostgreSQL gives the statement's columns: described once on {@code home}, then cached. */
     private List<String> labels(CrossShardQuery query, String sql, Physical home) throws SQLException {
-        List<String> labels = routing.crossShardLabels(sql);
+        List<String> labels = routing.crossShardLabels(sql, searchPath);
         if (labels == null) {
             labels = new ArrayList<>();
             try (PreparedStatement ps = home.connection.prepareStatement(sql)) {
@@ -312,7 +322,7 @@ final class CrossShardRead {
                                 + labels.size(),
                         "XX000");
             }
-            routing.crossShardLabels(sql, labels);
+            routing.crossShardLabels(sql, searchPath, labels);
         }
         return labels;
     }

@@ -91,6 +91,14 @@ public final class Dispatcher {
      * @param handled the result when the driver answered (null statement: an update count of 0)
      */
     public <T> T run(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
+        try {
+            return runChecked(sql, params, op, handled);
+        } catch (RuntimeException e) {
+            throw SqlStates.internal(e);
+        }
+    }
+
+    private <T> T runChecked(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
         driverUpdateCount = -1;
         ClusterRuntime runtime = session.runtime();
         RoutingState r = runtime.routing();
@@ -150,7 +158,11 @@ public final class Dispatcher {
                     session.bindTransaction(plan.command());
                 }
                 try {
-                    return execute(p, plan, op);
+                    T result = execute(p, plan, op);
+                    if (!plan.setConfig().isEmpty()) {
+                        session.configured(plan, params);
+                    }
+                    return result;
                 } catch (SQLException e) {
                     if (!session.retryElsewhere(p, plan.kind(), e)) {
                         throw e;
@@ -276,7 +288,7 @@ public final class Dispatcher {
      */
     private <T> T crossShard(String sql, Plan plan, Route route, Handled<T> handled) throws SQLException {
         RoutingState r = session.runtime().routing();
-        CrossShardQuery query = r.crossShard(sql, shape.prepared());
+        CrossShardQuery query = r.crossShard(sql, shape.prepared(), session.searchPath());
         closeCrossShardStatement();
         Map<Integer, Physical> sources = new LinkedHashMap<>();
         for (Route leg : route.legs()) {
@@ -285,6 +297,7 @@ public final class Dispatcher {
         Physical home = sources.get(r.homeShard());
         CrossShardRead read = new CrossShardRead(
                 r,
+                session.searchPath(),
                 session.runtime().crossShardPool(),
                 session.runtime().settings().crossShardMaxRows(),
                 shape.queryTimeout(),
@@ -309,6 +322,14 @@ public final class Dispatcher {
      *     others) when a node's part fails
      */
     public int[] batch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
+        try {
+            return batchChecked(sql, rows, binder);
+        } catch (RuntimeException e) {
+            throw SqlStates.internal(e);
+        }
+    }
+
+    private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         Plan plan = shape.plan(session.runtime().routing(), sql);
         Plan.Target t = plan.target();
         if (t != Plan.Target.KEYED && t != Plan.Target.HOME && t != Plan.Target.ANY) {

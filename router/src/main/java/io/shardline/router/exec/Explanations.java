@@ -6,6 +6,7 @@ import io.shardline.router.route.RouteContext;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.SearchPath;
 import io.shardline.topology.Lsn;
 import java.sql.SQLException;
 import java.util.ArrayList;
@@ -17,7 +18,14 @@ final class Explanations {
     private Explanations() {}
 
     static List<RouteExplanation> render(
-            RoutingState r, Plan plan, Object[] params, Route route, String sql, RouteContext c, long rywWaitMs)
+            RoutingState r,
+            Plan plan,
+            Object[] params,
+            Route route,
+            String sql,
+            RouteContext c,
+            SearchPath searchPath,
+            long rywWaitMs)
             throws SQLException {
         switch (route.target()) {
             case REFUSED:
@@ -37,7 +45,7 @@ final class Explanations {
             case CROSS_SHARD: {
                 CrossShardQuery query;
                 try {
-                    query = r.crossShard(sql, true);
+                    query = r.crossShard(sql, true, searchPath);
                 } catch (SQLException e) {
                     return List.of(refused(e.getSQLState(), e.getMessage()));
                 }
@@ -94,6 +102,8 @@ final class Explanations {
         String text = switch (route.why()) {
             case WRITE -> "a write -> primary";
             case READ_FROM_PRIMARY -> "READ -> primary (readFrom=primary)";
+            case NO_LOAD_BALANCE -> "READ -> primary (/*NO LOAD BALANCE*/)";
+            case SEQUENCE -> "sequence function -> the home shard's primary, outside any transaction on another shard";
             case READ_WRITE_TRANSACTION -> "READ in a read-write transaction -> primary";
             case REPLICA ->
                 "READ -> a replica within " + staleness + " (power of two choices)"

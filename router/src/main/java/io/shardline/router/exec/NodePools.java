@@ -94,6 +94,20 @@ public final class NodePools implements AutoCloseable {
      * half-open probe of an ejected replica. Outside the pools, so a dead node never holds up a borrow.
      */
     public boolean probe(Node node, int timeoutSeconds) {
+        try (Connection c = direct(node, timeoutSeconds, "shardline-probe");
+                Statement s = c.createStatement()) {
+            s.execute("SELECT 1");
+            return true;
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    /**
+     * A connection to {@code node} outside its pool (the caller closes it), with the pool's settings and a connect
+     * and socket timeout: never waits for a free pooled connection.
+     */
+    public Connection direct(Node node, int timeoutSeconds, String applicationName) throws SQLException {
         Properties props = new Properties();
         pgProperties.forEach(props::put);
         props.setProperty("user", user);
@@ -102,14 +116,8 @@ public final class NodePools implements AutoCloseable {
         }
         props.setProperty("connectTimeout", Integer.toString(timeoutSeconds));
         props.setProperty("socketTimeout", Integer.toString(timeoutSeconds));
-        props.setProperty("ApplicationName", "shardline-probe");
-        try (Connection c = PROBE_DRIVER.connect(url(node), props);
-                Statement s = c.createStatement()) {
-            s.execute("SELECT 1");
-            return true;
-        } catch (SQLException e) {
-            return false;
-        }
+        props.setProperty("ApplicationName", applicationName);
+        return PROBE_DRIVER.connect(url(node), props);
     }
 
     private String url(Node node) {

@@ -5,7 +5,9 @@ import io.shardline.router.SqlStates;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RouteContext;
 import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.KeySource;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.SearchPath;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
@@ -28,6 +30,9 @@ public final class Session implements RouteContext {
     private final Attachments attachments;
     private final Transaction transaction;
     private boolean autoCommit = true;
+    /** The search path this session set, null for the connections' default. */
+    private SearchPath searchPath;
+
     /** Whether the open transaction ran DDL: the runtime forgets the catalog again when it ends. */
     private boolean ddlInTransaction;
 
@@ -348,6 +353,36 @@ public final class Session implements RouteContext {
         }
     }
 
+    /**
+     * After {@code SELECT set_config(name, value, false)} ran on one node: recorded and applied on every other node
+     * like {@code SET} (a transaction-local one, {@code is_local} true, is not).
+     */
+    void configured(Plan plan, Object[] params) throws SQLException {
+        List<KeySource> arguments = plan.setConfig();
+        Object name = argument(arguments.get(0), params);
+        Object value = argument(arguments.get(1), params);
+        Object local = argument(arguments.get(2), params);
+        if (!(name instanceof String setting) || !(Boolean.FALSE.equals(local) || "false".equals(local))) {
+            return;
+        }
+        String replay = "SELECT set_config(" + literal(setting) + ", "
+                + (value == null ? "NULL" : literal(value.toString())) + ", false)";
+        applyToSession("SET", setting.toLowerCase(Locale.ROOT), replay, false);
+    }
+
+    private static Object argument(KeySource source, Object[] params) {
+        if (!source.isParameter()) {
+            return source.literal();
+        }
+        return params != null && source.parameterIndex() < params.length ? params[source.parameterIndex()] : null;
+    }
+
+    /** A string literal read the same whatever standard_conforming_strings is. */
+    private static String literal(String value) {
+        String quoted = value.replace("'", "''");
+        return value.indexOf('\\') >= 0 ? "E'" + quoted.replace("\\", "\\\\") + "'" : "'" + quoted + "'";
+    }
+
     private void endExplicitTransaction() {
         if (explicitTransaction) {
             explicitTransaction = false;
@@ -365,6 +400,29 @@ public final class Session implements RouteContext {
             home();
         }
         attachments.apply(command, setting, sql, lasting);
+        if (command.equals("SET") && "search_path".equals(setting)) {
+            searchPath = readSearchPath();
+        } else if (("RESET".equals(command) && ("search_path".equals(setting) || "all".equals(setting)))
+                || ("DISCARD".equals(command) && "all".equals(setting))) {
+            searchPath = null;
+        }
+    }
+
+    /** The schemas of the search path a physical connection of this session has now (those that exist). */
+    private SearchPath readSearchPath() throws SQLException {
+        try (Statement s = attachments.all().get(0).connection.createStatement();
+                java.sql.ResultSet rs = s.executeQuery("SELECT current_schemas(false)")) {
+            rs.next();
+            return new SearchPath(List.of((String[]) rs.getArray(1).getArray()));
+        }
+    }
+
+    /**
+     * The search path this session set ({@code SET search_path}, {@code set_config('search_path', ...)}), by which
+     * unqualified table names are resolved; null for the connections' default.
+     */
+    public SearchPath searchPath() {
+        return searchPath;
     }
 
     private Statement show(String setting, String sql) throws SQLException {
@@ -583,12 +641,19 @@ public final class Session implements RouteContext {
      */
     public List<RouteExplanation> explain(String sql, Object... parameters) throws SQLException {
         RoutingState r = runtime.routing();
-        Plan plan = r.plan(sql);
+        Plan plan = r.plan(sql, searchPath);
         Object[] params = new Object[parameters.length + 1];
         System.arraycopy(parameters, 0, params, 1, parameters.length);
         Route route = route(r, plan, params);
         return Explanations.render(
-                r, plan, params, route, sql, this, runtime.settings().rywWaitMs());
+                r,
+                plan,
+                params,
+                route,
+                sql,
+                this,
+                searchPath,
+                runtime.settings().rywWaitMs());
     }
 
     /**

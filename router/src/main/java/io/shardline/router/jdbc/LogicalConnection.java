@@ -187,7 +187,11 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public void setAutoCommit(boolean autoCommit) throws SQLException {
         checkOpen();
-        session.setAutoCommit(autoCommit);
+        try {
+            session.setAutoCommit(autoCommit);
+        } catch (RuntimeException e) {
+            throw SqlStates.internal(e);
+        }
     }
 
     @Override
@@ -199,13 +203,21 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public void commit() throws SQLException {
         checkOpen();
-        session.commit();
+        try {
+            session.commit();
+        } catch (RuntimeException e) {
+            throw SqlStates.internal(e);
+        }
     }
 
     @Override
     public void rollback() throws SQLException {
         checkOpen();
-        session.rollback();
+        try {
+            session.rollback();
+        } catch (RuntimeException e) {
+            throw SqlStates.internal(e);
+        }
     }
 
     @Override

@@ -5,6 +5,7 @@ import io.shardline.router.exec.Dispatcher;
 import io.shardline.router.exec.Physical;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.SearchPath;
 import java.io.InputStream;
 import java.io.Reader;
 import java.math.BigDecimal;
@@ -48,6 +49,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     private final String sql;
     private RoutingState planned;
+    private SearchPath plannedPath;
     private Plan plan;
     private final List<Row> batch = new ArrayList<>();
     /** Parameter values by index (1-based), for routing; non-key types are stored as null. */
@@ -60,17 +62,23 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         super(connection, options);
         this.sql = sql;
         this.planned = connection.session().runtime().routing();
-        this.plan = planned.plan(sql);
+        this.plannedPath = connection.session().searchPath();
+        this.plan = planned.plan(sql, plannedPath);
         this.values = new Object[plan.parameterCount() + 1];
         this.binders = new Binder[plan.parameterCount() + 1];
     }
 
-    /** The plan by routing state {@code r}: analyzed again only when the topology changed since the last one. */
+    /**
+     * The plan by routing state {@code r}: analyzed again only when the topology changed, DDL ran or the session's
+     * search path changed since the last one.
+     */
     @Override
     public Plan plan(RoutingState r, String text) {
-        if (r != planned) {
-            plan = r.plan(sql);
+        SearchPath path = connection.session().searchPath();
+        if (r != planned || path != plannedPath) {
+            plan = r.plan(sql, path);
             planned = r;
+            plannedPath = path;
         }
         return plan;
     }

@@ -42,7 +42,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public Plan plan(RoutingState r, String sql) {
-        return r.plan(sql);
+        return r.plan(sql, connection.session().searchPath());
     }
 
     @Override

@@ -70,6 +70,10 @@ public record Route(
         WRITE,
         /** {@code readFrom=primary} (or {@code SET shardline.read_from = 'primary'}). */
         READ_FROM_PRIMARY,
+        /** A sequence function: the home primary, outside the transaction unless that runs there. */
+        SEQUENCE,
+        /** The statement leads with {@code /*NO LOAD BALANCE*}{@code /}. */
+        NO_LOAD_BALANCE,
         /** A read in a read-write transaction: the primary. */
         READ_WRITE_TRANSACTION,
         /** A replica within the staleness bound that replayed what the session must see. */

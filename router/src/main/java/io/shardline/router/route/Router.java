@@ -63,7 +63,7 @@ public final class Router {
                     return single(r, plan, shard, c);
                 }
                 return plan.kind() == StatementKind.READ
-                        ? crossShard(r, c, "its shard key values map to several shards")
+                        ? crossShard(r, plan, c, "its shard key values map to several shards")
                         : Route.refused(SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params));
             }
             case HOME:
@@ -76,8 +76,10 @@ public final class Router {
                                 ? c.pinnedShard()
                                 : c.transactionShard() >= 0 ? c.transactionShard() : r.homeShard(),
                         c);
+            case SEQUENCE:
+                return sequence(r, c);
             case CROSS_SHARD:
-                return crossShard(r, c, plan.refusal());
+                return crossShard(r, plan, c, plan.refusal());
             case DRIVER:
                 return Route.driver(plan.command());
             case BOUND:
@@ -114,12 +116,15 @@ public final class Router {
             if (refused != null) {
                 return refused;
             }
-            return c.readOnly() && plan.kind() == StatementKind.READ && !c.readFromPrimary()
+            return c.readOnly() && plan.kind() == StatementKind.READ && !c.readFromPrimary() && !plan.onPrimary()
                     ? read(r, shard, c, Route.Use.JOIN)
                     : Route.node(shard, r.primary(shard), Route.Use.JOIN, primaryWhy(plan, c));
         }
         Route.Use use = c.autoCommit() ? Route.Use.AUTOCOMMIT : Route.Use.BEGIN;
-        if (plan.kind() != StatementKind.READ || c.readFromPrimary() || (!c.autoCommit() && !c.readOnly())) {
+        if (plan.kind() != StatementKind.READ
+                || c.readFromPrimary()
+                || plan.onPrimary()
+                || (!c.autoCommit() && !c.readOnly())) {
             return Route.node(shard, r.primary(shard), use, primaryWhy(plan, c));
         }
         return read(r, shard, c, use);
@@ -129,7 +134,10 @@ public final class Router {
         if (plan.kind() != StatementKind.READ) {
             return Route.Why.WRITE;
         }
-        return c.readFromPrimary() ? Route.Why.READ_FROM_PRIMARY : Route.Why.READ_WRITE_TRANSACTION;
+        if (c.readFromPrimary()) {
+            return Route.Why.READ_FROM_PRIMARY;
+        }
+        return plan.onPrimary() ? Route.Why.NO_LOAD_BALANCE : Route.Why.READ_WRITE_TRANSACTION;
     }
 
     /** Why the transaction on {@code txShard} cannot reach {@code shard}, or null when it can. */
@@ -186,6 +194,22 @@ public final class Router {
                         ? Route.replica(shard, primary, use, Route.Why.NOT_REPLAYED, written, null)
                         : Route.node(shard, primary, use, Route.Why.NO_FRESH_REPLICA);
         }
+    }
+
+    /**
+     * A sequence function: the home primary — the transaction's or binding's connection when they are there, else
+     * outside any transaction (nextval is never rolled back anyway), never joining one.
+     */
+    private Route sequence(RoutingState r, RouteContext c) {
+        int home = r.homeShard();
+        Node participant = c.participant(home);
+        if (participant != null) {
+            return Route.node(home, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION);
+        }
+        if (c.pinnedShard() == home) {
+            return Route.node(home, c.pinnedNode(), Route.Use.PINNED, Route.Why.PINNED);
+        }
+        return Route.node(home, r.primary(home), Route.Use.AUTOCOMMIT, Route.Why.SEQUENCE);
     }
 
     /** SAVEPOINT, SET LOCAL and the like: the transaction's connection, or kept until it has one. */
@@ -271,25 +295,19 @@ public final class Router {
      * A read no single shard answers: one leg per shard — the transaction's connection where it has one; the
      * primary with {@code readFrom=primary} or in a transaction; else a replica by {@link ReadPolicy}.
      */
-    private Route crossShard(RoutingState r, RouteContext c, String why) {
+    private Route crossShard(RoutingState r, Plan plan, RouteContext c, String why) {
         Route refused = requireEveryShard(c, "the read needs every shard", "a read across shards");
         if (refused != null) {
             return refused;
         }
-        boolean primary = c.readFromPrimary() || !c.autoCommit();
+        boolean primary = c.readFromPrimary() || plan.onPrimary() || !c.autoCommit();
         List<Route> legs = new ArrayList<>();
         for (int shard : r.shardIds()) {
             Node participant = c.participant(shard);
             Route leg = participant != null
                     ? Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION)
                     : primary
-                            ? Route.node(
-                                    shard,
-                                    r.primary(shard),
-                                    Route.Use.AUTOCOMMIT,
-                                    c.readFromPrimary()
-                                            ? Route.Why.READ_FROM_PRIMARY
-                                            : Route.Why.READ_WRITE_TRANSACTION)
+                            ? Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, primaryWhy(plan, c))
                             : read(r, shard, c, Route.Use.AUTOCOMMIT);
             if (leg.target() == Route.Target.REFUSED) {
                 return leg;

@@ -1,12 +1,13 @@
 package io.shardline.router.route;
 
 import io.shardline.router.SqlStates;
-import io.shardline.router.sql.ColumnOrder;
+import io.shardline.router.sql.Catalog;
 import io.shardline.router.sql.CrossShardPlanner;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.KeyGroup;
 import io.shardline.router.sql.KeySource;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.SearchPath;
 import io.shardline.router.sql.StatementAnalyzer;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
@@ -26,34 +27,54 @@ import java.util.function.LongPredicate;
  * its plan cache. Immutable but for the cache; a topology change replaces it
  * whole.
  *
- * <p>The cache-hit path of {@link #plan(String)} is one map lookup; {@link #keyedShard(Plan, Object[])} hashes
+ * <p>The cache-hit path of {@link #plan(String, SearchPath)} is one map lookup; {@link #keyedShard(Plan, Object[])} hashes
  * the key and binary-searches the ring. Nothing here logs or allocates on that path; the replica choice is
  * {@link ReplicaChooser}'s.
  */
 public final class RoutingState {
     private final TopologySnapshot snapshot;
-    private final StatementAnalyzer analyzer;
     /** What {@link #keyedShard} returns for key values on several shards. */
     public static final int SPANS = -2;
+    /** At most this many search paths other than the default keep an analysis (beyond: all are dropped). */
+    private static final int MAX_SEARCH_PATHS = 32;
 
-    private final Map<String, Plan> plans = new ConcurrentHashMap<>();
-    private final Map<String, CrossShardQuery> crossShardPlans = new ConcurrentHashMap<>();
-    private final CrossShardPlanner crossShardPlanner;
-    private final Map<String, List<String>> crossShardLabels = new ConcurrentHashMap<>();
+    private final Catalog catalog;
     private final int maxCachedPlans;
+    /** The analysis for sessions on the connections' default search path. */
+    private final Analysis defaults;
+    /** The analyses for sessions that set their own search path. */
+    private final Map<SearchPath, Analysis> bySearchPath = new ConcurrentHashMap<>();
+
     private final Map<Integer, Node> primaries = new HashMap<>();
     private final Map<Integer, Node[]> replicas = new HashMap<>();
 
-    public RoutingState(TopologySnapshot snapshot, int maxCachedPlans) {
-        this(snapshot, maxCachedPlans, ColumnOrder.NONE);
+    /** The analyzer, the cross-shard planner and their caches for one search path. */
+    private final class Analysis {
+        final StatementAnalyzer analyzer;
+        final CrossShardPlanner crossShardPlanner;
+        final Map<String, Plan> plans = new ConcurrentHashMap<>();
+        final Map<String, CrossShardQuery> crossShardPlans = new ConcurrentHashMap<>();
+        final Map<String, List<String>> crossShardLabels = new ConcurrentHashMap<>();
+
+        Analysis(SearchPath path) {
+            this.analyzer = new StatementAnalyzer(snapshot.topology(), catalog, path);
+            this.crossShardPlanner = new CrossShardPlanner(snapshot.topology(), catalog, path);
+        }
     }
 
-    /** @param columns where an INSERT without a column list finds a sharded table's column order */
-    public RoutingState(TopologySnapshot snapshot, int maxCachedPlans, ColumnOrder columns) {
+    public RoutingState(TopologySnapshot snapshot, int maxCachedPlans) {
+        this(snapshot, maxCachedPlans, Catalog.NONE);
+    }
+
+    /**
+     * @param catalog where an INSERT without a column list finds a sharded table's column order, and an unqualified
+     *     name the schemas holding it
+     */
+    public RoutingState(TopologySnapshot snapshot, int maxCachedPlans, Catalog catalog) {
         this.snapshot = snapshot;
-        this.analyzer = new StatementAnalyzer(snapshot.topology(), columns);
-        this.crossShardPlanner = new CrossShardPlanner(snapshot.topology());
+        this.catalog = catalog;
         this.maxCachedPlans = maxCachedPlans;
+        this.defaults = new Analysis(null);
         for (Shard shard : snapshot.topology().shards()) {
             primaries.put(shard.id(), shard.primary());
             replicas.put(shard.id(), shard.replicas().toArray(Node[]::new));
@@ -72,55 +93,81 @@ public final class RoutingState {
         return snapshot.topology().homeShard();
     }
 
-    /** The plan of {@code sql}, from the cache when it was analyzed before. */
-    public Plan plan(String sql) {
-        Plan plan = plans.get(sql);
-        if (plan == null) {
-            plan = analyzer.analyze(sql);
-            if (plans.size() >= maxCachedPlans) {
-                plans.clear();
+    private Analysis analysis(SearchPath path) {
+        if (path == null) {
+            return defaults;
+        }
+        Analysis a = bySearchPath.get(path);
+        if (a == null) {
+            if (bySearchPath.size() >= MAX_SEARCH_PATHS) {
+                bySearchPath.clear();
             }
-            plans.put(sql, plan);
+            a = bySearchPath.computeIfAbsent(path, Analysis::new);
+        }
+        return a;
+    }
+
+    /** The plan of {@code sql} on the connections' default search path. */
+    public Plan plan(String sql) {
+        return plan(sql, null);
+    }
+
+    /**
+     * The plan of {@code sql}, from the cache when it was analyzed before.
+     *
+     * @param path the session's search path, null for the connections' default
+     */
+    public Plan plan(String sql, SearchPath path) {
+        Analysis a = analysis(path);
+        Plan plan = a.plans.get(sql);
+        if (plan == null) {
+            plan = a.analyzer.analyze(sql);
+            if (a.plans.size() >= maxCachedPlans) {
+                a.plans.clear();
+            }
+            a.plans.put(sql, plan);
         }
         return plan;
     }
 
     /**
      * The cross-shard plan of a read ({@link Plan.Target#CROSS_SHARD}, or a keyed read whose keys span shards),
-     * cached like {@link #plan(String)}.
+     * cached like {@link #plan(String, SearchPath)}.
      *
      * @param prepared whether {@code ?} in the text are placeholders (else the jsonb operator)
      * @throws SQLException 0A000 naming what cannot be planned
      */
-    public CrossShardQuery crossShard(String sql, boolean prepared) throws SQLException {
+    public CrossShardQuery crossShard(String sql, boolean prepared, SearchPath path) throws SQLException {
+        Analysis a = analysis(path);
         String key = (prepared ? "P" : "S") + sql;
-        CrossShardQuery query = crossShardPlans.get(key);
+        CrossShardQuery query = a.crossShardPlans.get(key);
         if (query == null) {
             try {
-                query = crossShardPlanner.plan(sql, prepared);
+                query = a.crossShardPlanner.plan(sql, prepared);
             } catch (IllegalArgumentException e) {
                 throw new SQLException(
                         "Shardline cannot answer this cross-shard read: " + e.getMessage(),
                         SqlStates.FEATURE_NOT_SUPPORTED);
             }
-            if (crossShardPlans.size() >= maxCachedPlans) {
-                crossShardPlans.clear();
+            if (a.crossShardPlans.size() >= maxCachedPlans) {
+                a.crossShardPlans.clear();
             }
-            crossShardPlans.put(key, query);
+            a.crossShardPlans.put(key, query);
         }
         return query;
     }
 
     /** The column labels of a cross-shard read's statement, once described (null before). */
-    public List<String> crossShardLabels(String sql) {
-        return crossShardLabels.get(sql);
+    public List<String> crossShardLabels(String sql, SearchPath path) {
+        return analysis(path).crossShardLabels.get(sql);
     }
 
-    public void crossShardLabels(String sql, List<String> labels) {
-        if (crossShardLabels.size() >= maxCachedPlans) {
-            crossShardLabels.clear();
+    public void crossShardLabels(String sql, SearchPath path, List<String> labels) {
+        Analysis a = analysis(path);
+        if (a.crossShardLabels.size() >= maxCachedPlans) {
+            a.crossShardLabels.clear();
         }
-        crossShardLabels.put(sql, List.copyOf(labels));
+        a.crossShardLabels.put(sql, List.copyOf(labels));
     }
 
     /**

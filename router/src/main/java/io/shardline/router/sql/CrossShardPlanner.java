@@ -118,10 +118,15 @@ public final class CrossShardPlanner {
             "LIKE",
             "ILIKE");
 
-    private final ClusterTopology topology;
+    private final TableNames names;
 
     public CrossShardPlanner(ClusterTopology topology) {
-        this.topology = topology;
+        this(topology, Catalog.NONE, null);
+    }
+
+    /** Resolves unqualified names along {@code path} (null: the connections' default, from {@code catalog}). */
+    public CrossShardPlanner(ClusterTopology topology, Catalog catalog, SearchPath path) {
+        this.names = new TableNames(topology, catalog, path);
     }
 
     /**
@@ -289,20 +294,20 @@ public final class CrossShardPlanner {
             if (i + 2 < tokens.size() && tokens.get(i + 1).text(sql).equals(".")) {
                 Token name = tokens.get(i + 2);
                 Optional<ShardedTable> table =
-                        topology.shardedTable(SqlLexer.identifier(sql, t), SqlLexer.identifier(sql, name));
+                        names.sharded(SqlLexer.identifier(sql, t), SqlLexer.identifier(sql, name));
                 if (table.isPresent()) {
                     found.add(table.get());
                     qualified.add(new int[] {i});
                 }
                 continue;
             }
-            topology.shardedTable(null, SqlLexer.identifier(sql, t)).ifPresent(found::add);
+            names.sharded(null, SqlLexer.identifier(sql, t)).ifPresent(found::add);
         }
         return found;
     }
 
     private Optional<ShardedTable> sharded(Table table) {
-        return topology.shardedTable(
+        return names.sharded(
                 table.getSchemaName() == null ? null : SqlNames.fold(table.getSchemaName()),
                 SqlNames.fold(table.getName()));
     }

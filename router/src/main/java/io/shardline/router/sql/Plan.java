@@ -17,6 +17,10 @@ import java.util.List;
  * @param sessionEffects whether the statement may leave state in the database session beyond SET (LISTEN,
  *     temporary objects, session advisory locks, {@code set_config(..., false)}, cursors WITH HOLD, DO and CALL):
  *     a physical connection that ran one is reset with {@code DISCARD ALL} before the next borrower gets it
+ * @param onPrimary whether a read must run on a primary ({@code /*NO LOAD BALANCE*}{@code /} leading the statement,
+ *     as with pgpool)
+ * @param setConfig for {@code SELECT set_config(name, value, is_local)} alone: its three arguments (literals or
+ *     parameters), so the driver records a session-wide setting as it records {@code SET}; else empty
  */
 public record Plan(
         StatementKind kind,
@@ -26,7 +30,9 @@ public record Plan(
         String command,
         String setting,
         int parameterCount,
-        boolean sessionEffects) {
+        boolean sessionEffects,
+        boolean onPrimary,
+        List<KeySource> setConfig) {
 
     /** Where a statement goes. */
     public enum Target {
@@ -37,6 +43,12 @@ public record Plan(
          * or binding is on, else the home shard.
          */
         ANY,
+        /**
+         * A sequence function ({@code nextval}, {@code currval}, {@code setval}, {@code lastval}) on no table: the home
+         * shard's primary, where sequences live — in the transaction when it runs there, else outside it (sequences
+         * are not transactional), so a transaction may take its keys there and write on another shard.
+         */
+        SEQUENCE,
         /** The one shard the key values map to. */
         KEYED,
         /** Every shard's primary (DDL on sharded tables and shared objects). */
@@ -61,48 +73,86 @@ public record Plan(
 
     public Plan {
         keyGroups = List.copyOf(keyGroups);
+        setConfig = List.copyOf(setConfig);
+    }
+
+    Plan(
+            StatementKind kind,
+            Target target,
+            List<KeyGroup> keyGroups,
+            String refusal,
+            String command,
+            String setting,
+            int parameterCount) {
+        this(kind, target, keyGroups, refusal, command, setting, parameterCount, false, false, List.of());
     }
 
     /** This plan, marked as leaving state in the session. */
     Plan withSessionEffects() {
         return sessionEffects
                 ? this
-                : new Plan(kind, target, keyGroups, refusal, command, setting, parameterCount, true);
+                : new Plan(
+                        kind, target, keyGroups, refusal, command, setting, parameterCount, true, onPrimary, setConfig);
+    }
+
+    /** This plan, its reads on a primary. */
+    Plan readOnPrimary() {
+        return new Plan(
+                kind, target, keyGroups, refusal, command, setting, parameterCount, sessionEffects, true, setConfig);
+    }
+
+    /** This plan, with the arguments of the {@code set_config(name, value, is_local)} it is. */
+    Plan withSetConfig(List<KeySource> arguments) {
+        return new Plan(
+                kind,
+                target,
+                keyGroups,
+                refusal,
+                command,
+                setting,
+                parameterCount,
+                sessionEffects,
+                onPrimary,
+                arguments);
     }
 
     static Plan home(StatementKind kind, int params) {
-        return new Plan(kind, Target.HOME, List.of(), null, null, null, params, false);
+        return new Plan(kind, Target.HOME, List.of(), null, null, null, params);
     }
 
     static Plan any(StatementKind kind, int params) {
-        return new Plan(kind, Target.ANY, List.of(), null, null, null, params, false);
+        return new Plan(kind, Target.ANY, List.of(), null, null, null, params);
+    }
+
+    static Plan sequence(StatementKind kind, int params) {
+        return new Plan(kind, Target.SEQUENCE, List.of(), null, null, null, params);
     }
 
     static Plan keyed(StatementKind kind, List<KeyGroup> groups, int params) {
-        return new Plan(kind, Target.KEYED, groups, null, null, null, params, false);
+        return new Plan(kind, Target.KEYED, groups, null, null, null, params);
     }
 
     static Plan allPrimaries(StatementKind kind, int params) {
-        return new Plan(kind, Target.ALL_PRIMARIES, List.of(), null, null, null, params, false);
+        return new Plan(kind, Target.ALL_PRIMARIES, List.of(), null, null, null, params);
     }
 
     static Plan everyShard(StatementKind kind, String why, int params) {
-        return new Plan(kind, Target.EVERY_SHARD, List.of(), why, null, null, params, false);
+        return new Plan(kind, Target.EVERY_SHARD, List.of(), why, null, null, params);
     }
 
     static Plan crossShard(String why, int params) {
-        return new Plan(StatementKind.READ, Target.CROSS_SHARD, List.of(), why, null, null, params, false);
+        return new Plan(StatementKind.READ, Target.CROSS_SHARD, List.of(), why, null, null, params);
     }
 
     static Plan refused(StatementKind kind, String why, int params) {
-        return new Plan(kind, Target.REFUSED, List.of(), why, null, null, params, false);
+        return new Plan(kind, Target.REFUSED, List.of(), why, null, null, params);
     }
 
     static Plan driver(StatementKind kind, String command, String setting, int params) {
-        return new Plan(kind, Target.DRIVER, List.of(), null, command, setting, params, false);
+        return new Plan(kind, Target.DRIVER, List.of(), null, command, setting, params);
     }
 
     static Plan bound(StatementKind kind, String command, int params) {
-        return new Plan(kind, Target.BOUND, List.of(), null, command, null, params, false);
+        return new Plan(kind, Target.BOUND, List.of(), null, command, null, params);
     }
 }

@@ -77,6 +77,16 @@ public final class SqlLexer {
                 int end = skipQuoted(sql, i, '\'', false);
                 tokens.add(new Token(Kind.STRING, i, end, null, depth));
                 i = end;
+            } else if ((c == 'U' || c == 'u')
+                    && i + 2 < n
+                    && sql.charAt(i + 1) == '&'
+                    && (sql.charAt(i + 2) == '"' || sql.charAt(i + 2) == '\'')
+                    && !identifierBefore(sql, i)) {
+                // U&"d\0061ta" identifiers and U&'d\0061ta' strings, each with an optional UESCAPE 'c'
+                boolean identifier = sql.charAt(i + 2) == '"';
+                int end = uescapeEnd(sql, skipQuoted(sql, i + 2, sql.charAt(i + 2), false));
+                tokens.add(new Token(identifier ? Kind.QUOTED_IDENTIFIER : Kind.SPECIAL_STRING, i, end, null, depth));
+                i = end;
             } else if ((c == 'E' || c == 'e') && i + 1 < n && sql.charAt(i + 1) == '\'' && !identifierBefore(sql, i)) {
                 int end = skipQuoted(sql, i + 1, '\'', true);
                 tokens.add(new Token(Kind.SPECIAL_STRING, i, end, null, depth));
@@ -145,8 +155,10 @@ public final class SqlLexer {
     }
 
     /**
-     * The text JSqlParser should see: pgjdbc's {@code ??}, {@code ??|}, {@code ??&} become operators it knows,
-     * {@code E'..'} and {@code $$..$$} strings become {@code ''}. Placeholders keep their order.
+     * The text JSqlParser should see: pgjdbc's {@code ??}, {@code ??|}, {@code ??&} become operators it knows;
+     * {@code E'..'}, {@code U&'..'} and {@code $$..$$} strings become the plain string of their value (or, when
+     * that value holds a backslash or a control character, an expression that is no literal, so it is never taken
+     * for a shard key value); {@code U&".."} identifiers become plain quoted ones. Placeholders keep their order.
      */
     public static String forParser(String sql, List<Token> tokens) {
         StringBuilder out = null;
@@ -154,7 +166,12 @@ public final class SqlLexer {
         for (Token t : tokens) {
             String replacement = null;
             if (t.kind() == Kind.SPECIAL_STRING) {
-                replacement = "''";
+                String value = specialStringValue(sql, t);
+                replacement = value == null || value.chars().anyMatch(ch -> ch == '\\' || ch < ' ')
+                        ? "(''||'')"
+                        : "'" + value.replace("'", "''") + "'";
+            } else if (t.kind() == Kind.QUOTED_IDENTIFIER && sql.charAt(t.start()) != '"') {
+                replacement = "\"" + identifier(sql, t).replace("\"", "\"\"") + "\"";
             } else if (t.kind() == Kind.SYMBOL && t.end() - t.start() >= 2 && sql.charAt(t.start()) == '?') {
                 replacement = "@@";
             }
@@ -174,12 +191,178 @@ public final class SqlLexer {
         return sql.substring(t.start() + 1, t.end() - 1).replace("''", "'");
     }
 
-    /** A quoted identifier's name, or an unquoted one folded to lower case, as PostgreSQL resolves it. */
+    /**
+     * A quoted identifier's name ({@code U&"..."} escapes decoded), or an unquoted one with A-Z folded to lower case,
+     * as PostgreSQL resolves it. A {@code U&"..."} with an invalid escape (PostgreSQL rejects the statement) is its
+     * text as written.
+     */
     public static String identifier(String sql, Token t) {
         if (t.kind() == Kind.QUOTED_IDENTIFIER) {
+            if (sql.charAt(t.start()) != '"') {
+                try {
+                    return unicodeQuoted(sql, t);
+                } catch (IllegalArgumentException e) {
+                    return t.text(sql);
+                }
+            }
             return sql.substring(t.start() + 1, t.end() - 1).replace("\"\"", "\"");
         }
-        return t.text(sql).toLowerCase(Locale.ROOT);
+        return SqlNames.fold(t.text(sql));
+    }
+
+    /**
+     * The value of an {@code E'...'}, {@code U&'...'} or {@code $tag$...$tag$} string, or null when it holds an
+     * escape this lexer does not decode.
+     */
+    static String specialStringValue(String sql, Token t) {
+        char first = sql.charAt(t.start());
+        try {
+            if (first == '$') {
+                int tagEnd = dollarTagEnd(sql, t.start());
+                int tag = tagEnd - t.start();
+                return sql.substring(tagEnd, t.end() - tag);
+            }
+            if (first == 'U' || first == 'u') {
+                return unicodeQuoted(sql, t);
+            }
+            return escapeString(sql.substring(t.start() + 2, t.end() - 1));
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** The body of {@code U&"..."} or {@code U&'...'} with its escapes decoded (escape {@code \} unless UESCAPE). */
+    private static String unicodeQuoted(String sql, Token t) {
+        char quote = sql.charAt(t.start() + 2);
+        int close = skipQuoted(sql, t.start() + 2, quote, false);
+        String body = sql.substring(t.start() + 3, close - 1).replace(quote + "" + quote, quote + "");
+        char escape = '\\';
+        if (close < t.end()) {
+            String clause = sql.substring(close, t.end()).strip();
+            escape = clause.charAt(clause.length() - 2); // UESCAPE 'c'
+        }
+        StringBuilder out = new StringBuilder(body.length());
+        for (int i = 0; i < body.length(); i++) {
+            char c = body.charAt(i);
+            if (c != escape) {
+                out.append(c);
+            } else if (i + 1 < body.length() && body.charAt(i + 1) == escape) {
+                out.append(escape);
+                i++;
+            } else if (i + 1 < body.length() && body.charAt(i + 1) == '+') {
+                out.appendCodePoint(hex(body, i + 2, 6));
+                i += 7;
+            } else {
+                out.appendCodePoint(hex(body, i + 1, 4));
+                i += 4;
+            }
+        }
+        return out.toString();
+    }
+
+    /** The body of an {@code E'...'} string with its backslash escapes decoded. */
+    private static String escapeString(String body) {
+        StringBuilder out = new StringBuilder(body.length());
+        for (int i = 0; i < body.length(); i++) {
+            char c = body.charAt(i);
+            if (c == '\'' && i + 1 < body.length() && body.charAt(i + 1) == '\'') {
+                out.append('\'');
+                i++;
+                continue;
+            }
+            if (c != '\\') {
+                out.append(c);
+                continue;
+            }
+            if (++i >= body.length()) {
+                throw new IllegalArgumentException("a trailing backslash");
+            }
+            char e = body.charAt(i);
+            switch (e) {
+                case 'b' -> out.append('\b');
+                case 'f' -> out.append('\f');
+                case 'n' -> out.append('\n');
+                case 'r' -> out.append('\r');
+                case 't' -> out.append('\t');
+                case 'u' -> {
+                    out.appendCodePoint(hex(body, i + 1, 4));
+                    i += 4;
+                }
+                case 'U' -> {
+                    out.appendCodePoint(hex(body, i + 1, 8));
+                    i += 8;
+                }
+                case 'x' -> {
+                    int digits = 0;
+                    while (digits < 2
+                            && i + 1 + digits < body.length()
+                            && Character.digit(body.charAt(i + 1 + digits), 16) >= 0) {
+                        digits++;
+                    }
+                    if (digits == 0) {
+                        out.append('x');
+                    } else {
+                        out.append(singleByte(hex(body, i + 1, digits)));
+                        i += digits;
+                    }
+                }
+                default -> {
+                    if (e >= '0' && e <= '7') {
+                        int value = 0;
+                        int digits = 0;
+                        while (digits < 3
+                                && i + digits < body.length()
+                                && body.charAt(i + digits) >= '0'
+                                && body.charAt(i + digits) <= '7') {
+                            value = value * 8 + (body.charAt(i + digits) - '0');
+                            digits++;
+                        }
+                        out.append(singleByte(value & 0xFF));
+                        i += digits - 1;
+                    } else {
+                        out.append(e);
+                    }
+                }
+            }
+        }
+        return out.toString();
+    }
+
+    /** A byte escape: a character only when ASCII (other bytes depend on the server's encoding). */
+    private static char singleByte(int value) {
+        if (value > 0x7F) {
+            throw new IllegalArgumentException("a non-ASCII byte escape");
+        }
+        return (char) value;
+    }
+
+    private static int hex(String s, int from, int digits) {
+        if (from + digits > s.length()) {
+            throw new IllegalArgumentException("a short Unicode escape");
+        }
+        int value = Integer.parseInt(s.substring(from, from + digits), 16);
+        if (!Character.isValidCodePoint(value)) {
+            throw new IllegalArgumentException("an invalid Unicode escape");
+        }
+        return value;
+    }
+
+    /** After a {@code U&} string or identifier ending at {@code end}: the end of a following {@code UESCAPE 'c'}. */
+    private static int uescapeEnd(String sql, int end) {
+        int i = end;
+        while (i < sql.length() && Character.isWhitespace(sql.charAt(i))) {
+            i++;
+        }
+        if (sql.regionMatches(true, i, "UESCAPE", 0, 7)) {
+            int j = i + 7;
+            while (j < sql.length() && Character.isWhitespace(sql.charAt(j))) {
+                j++;
+            }
+            if (j + 2 < sql.length() && sql.charAt(j) == '\'' && sql.charAt(j + 2) == '\'') {
+                return j + 3;
+            }
+        }
+        return end;
     }
 
     private static boolean identifierBefore(String sql, int i) {

@@ -104,19 +104,58 @@ public final class StatementAnalyzer {
             "DBLINK_CONNECT_U");
     /** Objects every shard needs (sharded tables may use them): their DDL goes to every primary. */
     private static final Set<String> SHARED_OBJECTS = Set.of(
-            "SCHEMA", "TYPE", "DOMAIN", "EXTENSION", "FUNCTION", "PROCEDURE", "COLLATION", "AGGREGATE", "OPERATOR");
+            "SCHEMA",
+            "TYPE",
+            "DOMAIN",
+            "EXTENSION",
+            "FUNCTION",
+            "PROCEDURE",
+            "COLLATION",
+            "AGGREGATE",
+            "OPERATOR",
+            "ROLE",
+            "USER",
+            "GROUP");
 
-    private final ClusterTopology topology;
-    private final ColumnOrder columns;
+    /**
+     * What a GRANT/REVOKE may be ON besides tables and sequences: objects every shard has ({@code ALL TABLES IN
+     * SCHEMA} included).
+     */
+    private static final Set<String> GRANT_OBJECTS = Set.of(
+            "ALL",
+            "SCHEMA",
+            "DATABASE",
+            "DOMAIN",
+            "TYPE",
+            "FUNCTION",
+            "PROCEDURE",
+            "ROUTINE",
+            "LANGUAGE",
+            "FOREIGN",
+            "TABLESPACE",
+            "LARGE",
+            "PARAMETER",
+            "ROLE");
+
+    /** pgpool's per-statement control: a read led by this comment runs on a primary. */
+    private static final java.util.regex.Pattern NO_LOAD_BALANCE = java.util.regex.Pattern.compile(
+            "\\s*/\\*\\s*NO LOAD BALANCE\\s*\\*/", java.util.regex.Pattern.CASE_INSENSITIVE);
+
+    private final Catalog columns;
+    private final TableNames tableNames;
 
     public StatementAnalyzer(ClusterTopology topology) {
-        this(topology, ColumnOrder.NONE);
+        this(topology, Catalog.NONE, null);
     }
 
-    /** @param columns where an INSERT without a column list finds the column order of a sharded table */
-    public StatementAnalyzer(ClusterTopology topology, ColumnOrder columns) {
-        this.topology = topology;
-        this.columns = columns;
+    /**
+     * @param catalog where an INSERT without a column list finds the column order of a sharded table, and an
+     *     unqualified name the schemas holding it
+     * @param path the session's search path, null for the connections' default
+     */
+    public StatementAnalyzer(ClusterTopology topology, Catalog catalog, SearchPath path) {
+        this.columns = catalog;
+        this.tableNames = new TableNames(topology, catalog, path);
     }
 
     /**
@@ -132,7 +171,72 @@ public final class StatementAnalyzer {
             return Plan.home(StatementKind.WRITE, 0);
         }
         Plan plan = classify(sql, tokens);
-        return hasSessionEffects(tokens) ? plan.withSessionEffects() : plan;
+        plan = hasSessionEffects(tokens) ? plan.withSessionEffects() : plan;
+        List<KeySource> setConfig = setConfigArguments(sql, tokens);
+        if (setConfig != null) {
+            plan = plan.withSetConfig(setConfig);
+        }
+        return plan.kind() == StatementKind.READ && NO_LOAD_BALANCE.matcher(sql).lookingAt()
+                ? plan.readOnPrimary()
+                : plan;
+    }
+
+    /**
+     * The arguments of {@code SELECT [pg_catalog.]set_config(name, value, is_local) [[AS] alias]}, each a string
+     * literal, a boolean or a {@code ?}; null for any other statement.
+     */
+    private static List<KeySource> setConfigArguments(String sql, List<Token> tokens) {
+        int i = 1;
+        if (!word(tokens, 0, "SELECT")) {
+            return null;
+        }
+        if (word(tokens, 1, "PG_CATALOG")
+                && tokens.size() > 2
+                && tokens.get(2).text(sql).equals(".")) {
+            i = 3;
+        }
+        if (!word(tokens, i, "SET_CONFIG")
+                || i + 1 >= tokens.size()
+                || !tokens.get(i + 1).text(sql).equals("(")) {
+            return null;
+        }
+        List<KeySource> arguments = new ArrayList<>();
+        int parameter = 0;
+        for (int j = 0; j < i; j++) {
+            parameter += tokens.get(j).kind() == Kind.PARAMETER ? 1 : 0;
+        }
+        int k = i + 2;
+        while (arguments.size() < 3 && k < tokens.size()) {
+            Token t = tokens.get(k);
+            if (t.kind() == Kind.PARAMETER) {
+                arguments.add(KeySource.parameter(++parameter));
+            } else if (t.kind() == Kind.STRING) {
+                arguments.add(KeySource.literal(SqlLexer.stringValue(sql, t)));
+            } else if (t.is("TRUE") || t.is("FALSE")) {
+                arguments.add(KeySource.literal(t.is("TRUE")));
+            } else {
+                return null;
+            }
+            String next = k + 1 < tokens.size() ? tokens.get(k + 1).text(sql) : "";
+            if (!next.equals(arguments.size() < 3 ? "," : ")")) {
+                return null;
+            }
+            k += 2;
+        }
+        if (arguments.size() < 3) {
+            return null;
+        }
+        // an optional alias, nothing else
+        if (word(tokens, k, "AS")) {
+            k++;
+        }
+        if (k < tokens.size() && isName(tokens.get(k))) {
+            k++;
+        }
+        if (k < tokens.size() && tokens.get(k).text(sql).equals(";")) {
+            k++;
+        }
+        return k == tokens.size() ? arguments : null;
     }
 
     /**
@@ -332,10 +436,14 @@ public final class StatementAnalyzer {
         if (verb.equals("TRUNCATE")) {
             return ddlOnTables(sql, tokens, word(tokens, 1, "TABLE") ? 2 : 1, params, "TRUNCATE");
         }
-        if (verb.equals("GRANT") || verb.equals("REVOKE") || verb.equals("COMMENT")) {
-            return mentionsShardedTable(sql, tokens)
-                    ? Plan.allPrimaries(StatementKind.DDL, params)
-                    : Plan.home(StatementKind.DDL, params);
+        if (verb.equals("GRANT") || verb.equals("REVOKE")) {
+            return planGrant(sql, tokens, params);
+        }
+        if (verb.equals("COMMENT")) {
+            return planComment(sql, tokens, params);
+        }
+        if (verb.equals("ALTER") && object.equals("DEFAULT")) {
+            return Plan.allPrimaries(StatementKind.DDL, params); // ALTER DEFAULT PRIVILEGES: every shard's tables
         }
         if (SHARED_OBJECTS.contains(object)) {
             return Plan.allPrimaries(StatementKind.DDL, params);
@@ -366,6 +474,101 @@ public final class StatementAnalyzer {
         return Plan.home(StatementKind.DDL, params);
     }
 
+    /**
+     * {@code GRANT}/{@code REVOKE}: on tables, as the tables go (every shard when sharded); on objects every shard
+     * has (schemas, types, functions, the database, {@code ALL TABLES IN SCHEMA}) and role memberships (roles
+     * exist per PostgreSQL server, so on every shard) to every primary; on sequences to the home shard, where
+     * {@code nextval} runs.
+     */
+    private Plan planGrant(String sql, List<Token> tokens, int params) {
+        int on = -1;
+        for (int i = 1; i < tokens.size(); i++) {
+            if (tokens.get(i).depth() == 0 && tokens.get(i).is("ON")) {
+                on = i;
+                break;
+            }
+            if (tokens.get(i).is("TO") || tokens.get(i).is("FROM")) {
+                break;
+            }
+        }
+        if (on < 0) {
+            return Plan.allPrimaries(StatementKind.DDL, params); // GRANT role TO role
+        }
+        int i = on + 1;
+        if (word(tokens, i, "SEQUENCE")) {
+            return Plan.home(StatementKind.DDL, params);
+        }
+        if (word(tokens, i, "TABLE")) {
+            return ddlOnTables(sql, tokens, i + 1, params, tokens.get(0).upper());
+        }
+        if (i < tokens.size()
+                && tokens.get(i).kind() == Kind.WORD
+                && GRANT_OBJECTS.contains(tokens.get(i).upper())) {
+            return Plan.allPrimaries(StatementKind.DDL, params);
+        }
+        return ddlOnTables(sql, tokens, i, params, tokens.get(0).upper());
+    }
+
+    /**
+     * {@code COMMENT ON}: a table, view or column as its table goes; a constraint, trigger, policy or rule as the
+     * table after its {@code ON}; an index to every primary (its name does not say whose it is, like DROP INDEX);
+     * objects every shard has to every primary; anything else to the home shard.
+     */
+    private Plan planComment(String sql, List<Token> tokens, int params) {
+        int i = 2; // COMMENT ON <type>
+        String type = i < tokens.size() && tokens.get(i).kind() == Kind.WORD
+                ? tokens.get(i).upper()
+                : "";
+        if (type.equals("MATERIALIZED") || type.equals("FOREIGN")) {
+            type = "TABLE";
+            i++;
+        }
+        switch (type) {
+            case "TABLE", "VIEW" -> {
+                return ddlOnTables(sql, tokens, i + 1, params, "COMMENT ON " + type);
+            }
+            case "COLUMN" -> {
+                // [schema.]table.column: the table is all but the last part
+                List<String> parts = new ArrayList<>();
+                int j = i + 1;
+                while (j < tokens.size() && isName(tokens.get(j))) {
+                    parts.add(SqlLexer.identifier(sql, tokens.get(j)));
+                    if (j + 1 < tokens.size() && tokens.get(j + 1).text(sql).equals(".")) {
+                        j += 2;
+                    } else {
+                        break;
+                    }
+                }
+                if (parts.size() < 2) {
+                    return Plan.home(StatementKind.DDL, params);
+                }
+                String schema = parts.size() >= 3 ? parts.get(parts.size() - 3) : null;
+                return tableNames.sharded(schema, parts.get(parts.size() - 2)).isPresent()
+                        ? Plan.allPrimaries(StatementKind.DDL, params)
+                        : Plan.home(StatementKind.DDL, params);
+            }
+            case "CONSTRAINT", "TRIGGER", "POLICY", "RULE" -> {
+                for (int j = i + 1; j < tokens.size(); j++) {
+                    if (tokens.get(j).is("ON")) {
+                        int k = word(tokens, j + 1, "DOMAIN") ? -1 : j + 1;
+                        return k < 0
+                                ? Plan.allPrimaries(StatementKind.DDL, params)
+                                : ddlOnTables(sql, tokens, k, params, "COMMENT ON " + type);
+                    }
+                }
+                return Plan.home(StatementKind.DDL, params);
+            }
+            case "INDEX" -> {
+                return Plan.allPrimaries(StatementKind.DDL, params);
+            }
+            default -> {
+                return SHARED_OBJECTS.contains(type) || GRANT_OBJECTS.contains(type)
+                        ? Plan.allPrimaries(StatementKind.DDL, params)
+                        : Plan.home(StatementKind.DDL, params);
+            }
+        }
+    }
+
     /** DDL naming tables from token {@code i} on (after IF [NOT] EXISTS, ONLY): every shard if one is sharded. */
     private Plan ddlOnTables(String sql, List<Token> tokens, int i, int params, String what) {
         while (i < tokens.size()
@@ -389,9 +592,9 @@ public final class StatementAnalyzer {
             }
         }
         boolean sharded =
-                names.stream().anyMatch(n -> topology.shardedTable(n[0], n[1]).isPresent());
+                names.stream().anyMatch(n -> tableNames.sharded(n[0], n[1]).isPresent());
         boolean unsharded =
-                names.stream().anyMatch(n -> topology.shardedTable(n[0], n[1]).isEmpty());
+                names.stream().anyMatch(n -> tableNames.sharded(n[0], n[1]).isEmpty());
         if (sharded && unsharded) {
             return Plan.refused(
                     StatementKind.DDL,
@@ -446,7 +649,9 @@ public final class StatementAnalyzer {
                 inner.command(),
                 inner.setting(),
                 params,
-                inner.sessionEffects());
+                inner.sessionEffects(),
+                inner.onPrimary(),
+                List.of());
     }
 
     private Plan planDml(String sql, List<Token> tokens, int params) {
@@ -472,7 +677,10 @@ public final class StatementAnalyzer {
                     : Plan.home(kind, params);
         }
         try {
-            return new DmlScope(statement).plan(kind, params);
+            Plan plan = new DmlScope(statement).plan(kind, params);
+            return plan.target() == Plan.Target.ANY && callsSequenceFunction(tokens)
+                    ? Plan.sequence(plan.kind(), params)
+                    : plan;
         } catch (Refusal r) {
             return kind == StatementKind.READ
                     ? Plan.crossShard(r.getMessage(), params)
@@ -520,6 +728,18 @@ public final class StatementAnalyzer {
         return StatementKind.READ;
     }
 
+    /** Whether the statement calls nextval, currval, setval or lastval. */
+    private static boolean callsSequenceFunction(List<Token> tokens) {
+        for (int i = 0; i + 1 < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if ((t.is("NEXTVAL") || t.is("CURRVAL") || t.is("SETVAL") || t.is("LASTVAL"))
+                    && tokens.get(i + 1).kind() == Kind.SYMBOL) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static Plan refuseTwoPhase(int params) {
         return Plan.refused(
                 StatementKind.TXN, "two-phase commit statements are not supported through the driver yet", params);
@@ -563,7 +783,7 @@ public final class StatementAnalyzer {
         for (int i = 0; i < tokens.size(); i++) {
             String[] name = qualifiedName(sql, tokens, i);
             if (name != null) {
-                var table = topology.shardedTable(name[0], name[1]);
+                var table = tableNames.sharded(name[0], name[1]);
                 if (table.isPresent()) {
                     return table.get().qualifiedName();
                 }
@@ -1262,7 +1482,7 @@ public final class StatementAnalyzer {
             if (schema == null && walker.cteNames.contains(name)) {
                 return java.util.Optional.empty();
             }
-            return topology.shardedTable(schema, name);
+            return tableNames.sharded(schema, name);
         }
 
         private boolean isCatalog(Table t) {

@@ -1,6 +1,7 @@
 package io.shardline.router.sql;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.shardline.router.sql.Plan.Target;
 import io.shardline.topology.ClusterTopology;
@@ -70,12 +71,11 @@ class StatementAnalyzerTest {
     }
 
     @Test
-    void anInsertWithoutAColumnListFindsItsKeyByTheTablesColumnOrder() {
+    void anInsertWithoutAColumnListFindsItsKeyByTheTablesCatalog() {
         StatementAnalyzer withCatalog = new StatementAnalyzer(
                 TOPOLOGY,
-                t -> t.table().equals("orders")
-                        ? List.of("order_id", "user_id", "amount")
-                        : List.of("user_id", "name"));
+                t -> t.table().equals("orders") ? List.of("order_id", "user_id", "amount") : List.of("user_id", "name"),
+                null);
         Plan single = withCatalog.analyze("INSERT INTO orders VALUES (?, ?, ?)");
         assertThat(single.target()).isEqualTo(Target.KEYED);
         assertThat(sources(single)).containsExactly("$2");
@@ -173,7 +173,7 @@ class StatementAnalyzerTest {
                         .target())
                 .as("every user")
                 .isEqualTo(Target.REFUSED);
-        StatementAnalyzer withCatalog = new StatementAnalyzer(TOPOLOGY, t -> List.of("user_id", "name"));
+        StatementAnalyzer withCatalog = new StatementAnalyzer(TOPOLOGY, t -> List.of("user_id", "name"), null);
         Plan noColumns = withCatalog.analyze("MERGE INTO users t USING (VALUES (1)) v(x) ON t.user_id = ?"
                 + " WHEN NOT MATCHED THEN INSERT VALUES (?, 'a')");
         assertThat(sources(noColumns)).containsExactly("$1", "$2");
@@ -183,6 +183,124 @@ class StatementAnalyzerTest {
                         .target())
                 .as("the first column, the key, is a source column the ON condition did not bind")
                 .isEqualTo(Target.REFUSED);
+    }
+
+    @Test
+    void identifiersAndStringsAreReadAsPostgreSqlReadsThem() {
+        assertThat(sources(plan("SELECT * FROM users WHERE U&\"\\0075ser_id\" = ?")))
+                .containsExactly("$1");
+        assertThat(sources(plan("SELECT * FROM U&\"!0075sers\" UESCAPE '!' WHERE user_id = 3")))
+                .containsExactly("3");
+        // only A-Z fold: USERS is users, but ÜSERS is Üsers (no such table)
+        assertThat(plan("SELECT * FROM USERS WHERE USER_ID = 1").target()).isEqualTo(Target.KEYED);
+        assertThat(plan("SELECT * FROM ÜSERS WHERE user_id = 1").target()).isEqualTo(Target.HOME);
+        // a special string is its value, never '' (a key on another shard)
+        assertThat(sources(plan("SELECT * FROM \"Events\" WHERE tenant = E'ac\\x6De'")))
+                .containsExactly("acme");
+        assertThat(sources(plan("SELECT * FROM \"Events\" WHERE tenant = $$acme$$")))
+                .containsExactly("acme");
+        assertThat(sources(plan("SELECT * FROM \"Events\" WHERE tenant = U&'\\0061cme'")))
+                .containsExactly("acme");
+        assertThat(plan("SELECT * FROM \"Events\" WHERE tenant = E'a\\\\b'").target())
+                .as("a value with a backslash is not passed to the parser as a literal")
+                .isEqualTo(Target.CROSS_SHARD);
+    }
+
+    @Test
+    void grantsCommentsAndRolesGoWhereTheirObjectsAre() {
+        for (String everywhere : List.of(
+                "GRANT SELECT ON users TO app",
+                "GRANT SELECT, UPDATE ON TABLE public.users TO app",
+                "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM app",
+                "GRANT USAGE ON SCHEMA app TO reader",
+                "GRANT reader TO app",
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO reader",
+                "CREATE ROLE reader",
+                "ALTER ROLE reader SET statement_timeout = 0",
+                "COMMENT ON COLUMN users.name IS 'x'",
+                "COMMENT ON COLUMN public.users.name IS 'x'",
+                "COMMENT ON TABLE users IS 'x'",
+                "COMMENT ON CONSTRAINT users_pkey ON users IS 'x'",
+                "COMMENT ON SCHEMA public IS 'x'",
+                "ALTER TABLE users OWNER TO app")) {
+            assertThat(plan(everywhere).target()).as(everywhere).isEqualTo(Target.ALL_PRIMARIES);
+        }
+        for (String home : List.of(
+                "GRANT SELECT ON countries TO app",
+                "GRANT USAGE ON SEQUENCE ticket_seq TO app",
+                "COMMENT ON COLUMN countries.name IS 'x'",
+                "COMMENT ON TABLE countries IS 'x'")) {
+            assertThat(plan(home).target()).as(home).isEqualTo(Target.HOME);
+        }
+        assertThat(plan("GRANT SELECT ON users, countries TO app").target())
+                .as("sharded and unsharded tables together")
+                .isEqualTo(Target.REFUSED);
+    }
+
+    /** A catalog where {@code app} holds an unsharded {@code users} and {@code public} the sharded one. */
+    private static final Catalog APP_SCHEMA = new Catalog() {
+        @Override
+        public List<String> columns(ShardedTable table) {
+            return List.of("user_id", "name");
+        }
+
+        @Override
+        public java.util.Set<String> schemasWith(String relation) {
+            return relation.equals("users") ? java.util.Set.of("app", "public") : java.util.Set.of("public");
+        }
+
+        @Override
+        public SearchPath defaultSearchPath() {
+            return new SearchPath(List.of("public"));
+        }
+    };
+
+    @Test
+    void anUnqualifiedNameIsTheFirstMatchAlongTheSearchPath() {
+        String read = "SELECT * FROM users WHERE user_id = 1";
+        assertThat(new StatementAnalyzer(TOPOLOGY, APP_SCHEMA, null)
+                        .analyze(read)
+                        .target())
+                .as("the default path: public.users")
+                .isEqualTo(Target.KEYED);
+        StatementAnalyzer app = new StatementAnalyzer(TOPOLOGY, APP_SCHEMA, new SearchPath(List.of("app", "public")));
+        assertThat(app.analyze(read).target()).as("app.users comes first").isEqualTo(Target.HOME);
+        assertThat(app.analyze("SELECT count(*) FROM users").target()).isEqualTo(Target.HOME);
+        assertThat(app.analyze("UPDATE users SET name = 'x'").target()).isEqualTo(Target.HOME);
+        assertThat(app.analyze("SELECT * FROM public.users WHERE user_id = 1").target())
+                .as("qualified")
+                .isEqualTo(Target.KEYED);
+        assertThat(app.analyze("SELECT * FROM orders WHERE user_id = 1").target())
+                .as("no orders in app")
+                .isEqualTo(Target.KEYED);
+        assertThat(app.analyze("DROP TABLE users").target()).isEqualTo(Target.HOME);
+        StatementAnalyzer elsewhere = new StatementAnalyzer(TOPOLOGY, APP_SCHEMA, new SearchPath(List.of("app")));
+        assertThat(elsewhere.analyze("SELECT * FROM orders WHERE user_id = 1").target())
+                .as("public is not on the path: orders is no sharded table here")
+                .isEqualTo(Target.HOME);
+        CrossShardPlanner planner =
+                new CrossShardPlanner(TOPOLOGY, APP_SCHEMA, new SearchPath(List.of("app", "public")));
+        assertThatThrownBy(() -> planner.plan("SELECT count(*) FROM users", false))
+                .as("the cross-shard planner resolves names the same way")
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void setConfigAndNoLoadBalanceAreRecognized() {
+        Plan config = plan("SELECT set_config('app.tenant', ?, false)");
+        assertThat(config.setConfig()).extracting(KeySource::toString).containsExactly("app.tenant", "$1", "false");
+        assertThat(plan("SELECT pg_catalog.set_config(?, ?, ?) AS x").setConfig())
+                .hasSize(3);
+        assertThat(plan("SELECT set_config('a', 'b', false), 1").setConfig()).isEmpty();
+        assertThat(plan("SELECT set_config('a', upper('b'), false)").setConfig())
+                .isEmpty();
+        assertThat(plan("/*NO LOAD BALANCE*/ SELECT * FROM users WHERE user_id = 1")
+                        .onPrimary())
+                .isTrue();
+        assertThat(plan("SELECT * FROM users WHERE user_id = 1 /*NO LOAD BALANCE*/")
+                        .onPrimary())
+                .as("only leading the statement, as pgpool reads it")
+                .isFalse();
     }
 
     @Test
@@ -348,6 +466,9 @@ class StatementAnalyzerTest {
                 .isEqualTo(StatementKind.WRITE);
         assertThat(plan("SELECT nextval('seq')").kind()).isEqualTo(StatementKind.WRITE);
         assertThat(plan("SELECT nextval('seq')").target())
+                .as("a sequence: the home shard, where sequences live")
+                .isEqualTo(Target.SEQUENCE);
+        assertThat(plan("SELECT pg_advisory_xact_lock(1)").target())
                 .as("no table: where the connection is")
                 .isEqualTo(Target.ANY);
         assertThat(plan("SELECT 1").kind()).isEqualTo(StatementKind.READ);

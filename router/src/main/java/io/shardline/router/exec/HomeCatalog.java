@@ -1,0 +1,142 @@
+package io.shardline.router.exec;
+
+import io.shardline.router.sql.Catalog;
+import io.shardline.router.sql.SearchPath;
+import io.shardline.topology.Node;
+import io.shardline.topology.ShardedTable;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * The catalog of the home shard's primary (every shard has the same sharded tables and schemas), each answer read
+ * once and kept until {@link #forget()} — which the runtime calls after DDL runs through the driver. DDL run
+ * elsewhere (a migration tool connected to the shards directly) is not seen until then.
+ */
+final class HomeCatalog implements Catalog {
+    private static final String DEFAULT_PATH = "\0default search_path";
+    private static final int TIMEOUT_SECONDS = 10;
+
+    private final NodePools pools;
+    private final Supplier<Node> home;
+    private final Map<String, Object> answers = new ConcurrentHashMap<>();
+    /** Counts {@link #forget()}s: an answer read before one is not kept after it. */
+    private long generation;
+
+    HomeCatalog(NodePools pools, Supplier<Node> home) {
+        this.pools = pools;
+        this.home = home;
+    }
+
+    /** How one question is read from a connection to the home primary. */
+    private interface Query<T> {
+        T read(Connection c) throws SQLException;
+    }
+
+    @Override
+    public List<String> columns(ShardedTable table) {
+        return cached("columns " + table.qualifiedName(), c -> {
+            List<String> columns = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT a.attname FROM pg_attribute a"
+                    + " JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+                    + " WHERE n.nspname = ? AND t.relname = ? AND a.attnum > 0 AND NOT a.attisdropped"
+                    + " ORDER BY a.attnum")) {
+                ps.setString(1, table.schema());
+                ps.setString(2, table.table());
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        columns.add(rs.getString(1));
+                    }
+                }
+            }
+            if (columns.isEmpty()) {
+                throw new IllegalStateException(table.qualifiedName() + " does not exist on "
+                        + home.get().name());
+            }
+            return List.copyOf(columns);
+        });
+    }
+
+    /** Unknown (empty) when the catalog cannot be read: names then resolve as if no other relation shadowed them. */
+    @Override
+    public Set<String> schemasWith(String relation) {
+        try {
+            return cached("relation " + relation, c -> {
+                Set<String> schemas = new HashSet<>();
+                try (PreparedStatement ps = c.prepareStatement("SELECT n.nspname FROM pg_class t"
+                        + " JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = ?")) {
+                    ps.setString(1, relation);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            schemas.add(rs.getString(1));
+                        }
+                    }
+                }
+                return Set.copyOf(schemas);
+            });
+        } catch (IllegalStateException e) {
+            return Set.of();
+        }
+    }
+
+    /** Unknown (null) when the catalog cannot be read: an unqualified name then matches a sharded table anywhere. */
+    @Override
+    public SearchPath defaultSearchPath() {
+        try {
+            return cached(DEFAULT_PATH, c -> {
+                try (PreparedStatement ps = c.prepareStatement("SELECT current_schemas(false)");
+                        ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return new SearchPath(List.of((String[]) rs.getArray(1).getArray()));
+                }
+            });
+        } catch (IllegalStateException e) {
+            return null;
+        }
+    }
+
+    /**
+     * The answer to {@code question}, read with {@code query} on the home primary unless known.
+     *
+     * @throws IllegalStateException saying why it could not be read
+     */
+    @SuppressWarnings("unchecked")
+    private <T> T cached(String question, Query<T> query) {
+        Object known = answers.get(question);
+        if (known != null) {
+            return (T) known;
+        }
+        long before;
+        synchronized (this) {
+            before = generation;
+        }
+        Node node = home.get();
+        T read;
+        // not a pooled connection: every one may be lent out to sessions waiting for this very analysis
+        try (Connection c = pools.direct(node, TIMEOUT_SECONDS, "shardline-catalog")) {
+            read = query.read(c);
+        } catch (SQLException e) {
+            throw new IllegalStateException("reading the catalog on " + node.name() + " failed: " + e.getMessage(), e);
+        }
+        synchronized (this) {
+            if (generation == before) {
+                answers.put(question, read);
+            }
+        }
+        return read;
+    }
+
+    /** Forgets every answer (DDL ran). */
+    synchronized void forget() {
+        generation++;
+        answers.clear();
+    }
+}

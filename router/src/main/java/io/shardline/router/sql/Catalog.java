@@ -1,0 +1,36 @@
+package io.shardline.router.sql;
+
+import io.shardline.topology.ShardedTable;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What the analysis reads from the database's catalog (the home shard's primary: every shard has the same sharded
+ * tables), cached until DDL runs through the driver: the column order of sharded tables (an {@code INSERT} without a
+ * column list gives its values in that order), which schemas hold a relation of a given name and the connections'
+ * default {@code search_path} (an unqualified name means the first match along the search path).
+ */
+@FunctionalInterface
+public interface Catalog {
+    /** No catalog at hand: an INSERT without a column list into a sharded table is refused. */
+    Catalog NONE = table -> {
+        throw new IllegalStateException("no catalog to read the columns of " + table.qualifiedName() + " from");
+    };
+
+    /**
+     * The column names of {@code table}, folded as PostgreSQL stores them, in order.
+     *
+     * @throws RuntimeException with a message saying why they could not be read
+     */
+    List<String> columns(ShardedTable table);
+
+    /** The schemas holding a table, view or other relation named {@code relation}; empty when unknown. */
+    default Set<String> schemasWith(String relation) {
+        return Set.of();
+    }
+
+    /** The search path connections start with, {@code $user} resolved; null when unknown (any schema matches). */
+    default SearchPath defaultSearchPath() {
+        return null;
+    }
+}
