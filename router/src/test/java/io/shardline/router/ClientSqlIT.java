@@ -44,7 +44,8 @@ class ClientSqlIT {
                 cluster,
                 List.of(
                         new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "swap", "id", KeyType.INTEGER)));
+                        new ShardedTable("public", "swap", "id", KeyType.INTEGER),
+                        new ShardedTable("public", "twin", "id", KeyType.INTEGER)));
         url = cluster.shardlineUrl() + "?user=postgres";
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
@@ -186,6 +187,34 @@ class ClientSqlIT {
             }
             assertThat(keysOn(shardOf(other), "swap", "id")).containsExactly(other);
             assertThat(keysOn(1 - shardOf(other), "swap", "id")).isEmpty();
+        }
+    }
+
+    @Test
+    void theColumnOrderFollowsDdlRunThroughAnotherRouter() throws SQLException {
+        long key = 11;
+        // another router of the cluster: another runtime (its own pools, catalog reads and ZooKeeper session)
+        try (Connection other = DriverManager.getConnection(url + "&poolSize=3");
+                Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE twin (id bigint PRIMARY KEY, v text)");
+            try (PreparedStatement ps = other.prepareStatement("INSERT INTO twin VALUES (?, 'first')")) {
+                ps.setLong(1, key);
+                ps.executeUpdate();
+            }
+            s.execute("DROP TABLE twin");
+            s.execute("CREATE TABLE twin (v text, id bigint PRIMARY KEY)");
+            // ZooKeeper tells the other router; until its watch fires its inserts may still be analyzed the old way
+            org.awaitility.Awaitility.await()
+                    .atMost(java.time.Duration.ofSeconds(10))
+                    .untilAsserted(() -> {
+                        try (PreparedStatement ps = other.prepareStatement("INSERT INTO twin VALUES ('second', ?)")) {
+                            ps.setLong(1, key + 1);
+                            ps.executeUpdate();
+                        }
+                    });
+            assertThat(keysOn(shardOf(key + 1), "twin", "id")).containsExactly(key + 1);
+            assertThat(keysOn(1 - shardOf(key + 1), "twin", "id")).isEmpty();
         }
     }
 

@@ -62,6 +62,9 @@ public final class ClusterRuntime implements AutoCloseable {
 
     private ExecutorService crossShardPool;
     private final HomeCatalog catalog;
+    /** DDL through other routers of the cluster (ZooKeeper only), null with a cluster file. */
+    private final SchemaChanges schemaChanges;
+
     private volatile RoutingState routing;
 
     private ClusterRuntime(
@@ -78,6 +81,9 @@ public final class ClusterRuntime implements AutoCloseable {
         this.catalog = new HomeCatalog(pools, () -> this.routing.primary(this.routing.homeShard()));
         this.routing = new RoutingState(store.snapshot(), settings.analysisCacheSize(), catalog);
         String cluster = routing.snapshot().topology().cluster();
+        this.schemaChanges = store instanceof ZooKeeperTopologyStore zk
+                ? new SchemaChanges(zk.client(), cluster, this::forgetCatalog)
+                : null;
         this.fences = store instanceof ZooKeeperTopologyStore zk
                 ? new MoveFences(zk.client(), cluster, () -> this.routing)
                 : null;
@@ -103,6 +109,9 @@ public final class ClusterRuntime implements AutoCloseable {
                 settings.fallbackToPrimary(),
                 twoPhase != null);
         store.addListener(this::follow);
+        if (schemaChanges != null) {
+            schemaChanges.start();
+        }
         // a change between the first read and the listener's registration would be missed otherwise
         follow(store.snapshot());
         if (fences != null) {
@@ -131,7 +140,15 @@ public final class ClusterRuntime implements AutoCloseable {
      * DDL ran through this runtime: the column orders read from the catalog and every analysis made with them are
      * forgotten (an INSERT without a column list is analyzed again).
      */
-    synchronized void schemaChanged() {
+    void schemaChanged() {
+        forgetCatalog();
+        if (schemaChanges != null) {
+            schemaChanges.changed();
+        }
+    }
+
+    /** Forgets the catalog reads and the analyses made with them (DDL ran here or through another router). */
+    private synchronized void forgetCatalog() {
         catalog.forget();
         routing = new RoutingState(routing.snapshot(), settings.analysisCacheSize(), catalog);
     }
@@ -319,6 +336,9 @@ public final class ClusterRuntime implements AutoCloseable {
 
     @Override
     public void close() {
+        if (schemaChanges != null) {
+            schemaChanges.close();
+        }
         if (fences != null) {
             try {
                 fences.close();

@@ -28,6 +28,10 @@ final class HomeCatalog implements Catalog {
     private final NodePools pools;
     private final Supplier<Node> home;
     private final Map<String, Object> answers = new ConcurrentHashMap<>();
+    /** One lock per question: concurrent analyses wait for one read instead of each opening a connection. */
+    private final Map<String, Object> reading = new ConcurrentHashMap<>();
+
+    private final java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
     /** Counts {@link #forget()}s: an answer read before one is not kept after it. */
     private long generation;
 
@@ -114,24 +118,37 @@ final class HomeCatalog implements Catalog {
         if (known != null) {
             return (T) known;
         }
-        long before;
-        synchronized (this) {
-            before = generation;
-        }
-        Node node = home.get();
-        T read;
-        // not a pooled connection: every one may be lent out to sessions waiting for this very analysis
-        try (Connection c = pools.direct(node, TIMEOUT_SECONDS, "shardline-catalog")) {
-            read = query.read(c);
-        } catch (SQLException e) {
-            throw new IllegalStateException("reading the catalog on " + node.name() + " failed: " + e.getMessage(), e);
-        }
-        synchronized (this) {
-            if (generation == before) {
-                answers.put(question, read);
+        synchronized (reading.computeIfAbsent(question, q -> new Object())) {
+            known = answers.get(question);
+            if (known != null) {
+                return (T) known;
             }
+            long before;
+            synchronized (this) {
+                before = generation;
+            }
+            Node node = home.get();
+            T read;
+            // not a pooled connection: every one may be lent out to sessions waiting for this very analysis
+            try (Connection c = pools.direct(node, TIMEOUT_SECONDS, "shardline-catalog")) {
+                read = query.read(c);
+            } catch (SQLException | RuntimeException e) {
+                failures.incrementAndGet();
+                throw new IllegalStateException(
+                        "reading the catalog on " + node.name() + " failed: " + e.getMessage(), e);
+            }
+            synchronized (this) {
+                if (generation == before) {
+                    answers.put(question, read);
+                }
+            }
+            return read;
         }
-        return read;
+    }
+
+    @Override
+    public long failures() {
+        return failures.get();
     }
 
     /** Forgets every answer (DDL ran). */

@@ -367,7 +367,8 @@ public final class Session implements RouteContext {
         }
         String replay = "SELECT set_config(" + literal(setting) + ", "
                 + (value == null ? "NULL" : literal(value.toString())) + ", false)";
-        applyToSession("SET", setting.toLowerCase(Locale.ROOT), replay, false);
+        // lasting: set_config may set what RESET ALL leaves (role, session_authorization), so DISCARD ALL on release
+        applyToSession("SET", setting.toLowerCase(Locale.ROOT), replay, true);
     }
 
     private static Object argument(KeySource source, Object[] params) {
@@ -400,20 +401,25 @@ public final class Session implements RouteContext {
             home();
         }
         attachments.apply(command, setting, sql, lasting);
-        if (command.equals("SET") && "search_path".equals(setting)) {
-            searchPath = readSearchPath();
-        } else if (("RESET".equals(command) && ("search_path".equals(setting) || "all".equals(setting)))
-                || ("DISCARD".equals(command) && "all".equals(setting))) {
+        if ("DISCARD".equals(command) && "all".equals(setting)) {
             searchPath = null;
+        } else if (setting != null && PATH_SETTINGS.contains(setting)) {
+            searchPath = readSearchPath();
         }
     }
 
-    /** The schemas of the search path a physical connection of this session has now (those that exist). */
+    /** Settings that change how an unqualified name resolves: the path itself and who {@code $user} is. */
+    private static final java.util.Set<String> PATH_SETTINGS =
+            java.util.Set.of("search_path", "role", "session", "session_authorization", "all");
+
+    /** The search path a physical connection of this session has now, {@code $user} resolved. */
     private SearchPath readSearchPath() throws SQLException {
         try (Statement s = attachments.all().get(0).connection.createStatement();
-                java.sql.ResultSet rs = s.executeQuery("SELECT current_schemas(false)")) {
+                java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('search_path'), current_user")) {
             rs.next();
-            return new SearchPath(List.of((String[]) rs.getArray(1).getArray()));
+            return SearchPath.parse(rs.getString(1), rs.getString(2));
+        } catch (IllegalArgumentException e) {
+            throw new SQLException("cannot read the search_path: " + e.getMessage(), SqlStates.INVALID_PARAMETER, e);
         }
     }
 

@@ -86,7 +86,11 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public List<RouteExplanation> explainRoute(String sql, Object... parameters) throws SQLException {
         checkOpen();
-        return session.explain(sql, parameters);
+        try {
+            return session.explain(sql, parameters);
+        } catch (RuntimeException e) {
+            throw SqlStates.internal(e);
+        }
     }
 
     // ---- Connection ------------------------------------------------------------------------------------

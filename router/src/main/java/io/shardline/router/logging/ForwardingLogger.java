@@ -2,6 +2,7 @@ package io.shardline.router.logging;
 
 import org.slf4j.Marker;
 import org.slf4j.event.Level;
+import org.slf4j.helpers.FormattingTuple;
 import org.slf4j.helpers.LegacyAbstractLogger;
 import org.slf4j.helpers.MessageFormatter;
 
@@ -50,6 +51,12 @@ final class ForwardingLogger extends LegacyAbstractLogger {
     @Override
     protected void handleNormalizedLoggingCall(
             Level level, Marker marker, String messagePattern, Object[] arguments, Throwable throwable) {
-        sink.log(level, MessageFormatter.basicArrayFormat(messagePattern, arguments), throwable);
+        if (throwable != null) {
+            sink.log(level, MessageFormatter.basicArrayFormat(messagePattern, arguments), throwable);
+            return;
+        }
+        // a throwable passed as the last argument without its own {} is the line's exception, as in SLF4J's bindings
+        FormattingTuple formatted = MessageFormatter.arrayFormat(messagePattern, arguments);
+        sink.log(level, formatted.getMessage(), formatted.getThrowable());
     }
 }

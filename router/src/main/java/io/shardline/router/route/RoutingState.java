@@ -36,7 +36,7 @@ public final class RoutingState {
     /** What {@link #keyedShard} returns for key values on several shards. */
     public static final int SPANS = -2;
     /** At most this many search paths other than the default keep an analysis (beyond: all are dropped). */
-    private static final int MAX_SEARCH_PATHS = 32;
+    private static final int MAX_SEARCH_PATHS = 256;
 
     private final Catalog catalog;
     private final int maxCachedPlans;
@@ -121,7 +121,11 @@ public final class RoutingState {
         Analysis a = analysis(path);
         Plan plan = a.plans.get(sql);
         if (plan == null) {
+            long failures = catalog.failures();
             plan = a.analyzer.analyze(sql);
+            if (catalog.failures() != failures) {
+                return plan; // made with a fallback answer: analyzed again next time
+            }
             if (a.plans.size() >= maxCachedPlans) {
                 a.plans.clear();
             }
@@ -142,12 +146,16 @@ public final class RoutingState {
         String key = (prepared ? "P" : "S") + sql;
         CrossShardQuery query = a.crossShardPlans.get(key);
         if (query == null) {
+            long failures = catalog.failures();
             try {
                 query = a.crossShardPlanner.plan(sql, prepared);
             } catch (IllegalArgumentException e) {
                 throw new SQLException(
                         "Shardline cannot answer this cross-shard read: " + e.getMessage(),
                         SqlStates.FEATURE_NOT_SUPPORTED);
+            }
+            if (catalog.failures() != failures) {
+                return query;
             }
             if (a.crossShardPlans.size() >= maxCachedPlans) {
                 a.crossShardPlans.clear();

@@ -33,4 +33,12 @@ public interface Catalog {
     default SearchPath defaultSearchPath() {
         return null;
     }
+
+    /**
+     * How many reads of this catalog have failed so far: an analysis made while one failed used a fallback answer
+     * and is not cached.
+     */
+    default long failures() {
+        return 0;
+    }
 }

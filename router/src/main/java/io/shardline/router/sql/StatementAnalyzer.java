@@ -35,9 +35,12 @@ import net.sf.jsqlparser.statement.delete.ParenthesedDelete;
 import net.sf.jsqlparser.statement.insert.Insert;
 import net.sf.jsqlparser.statement.insert.ParenthesedInsert;
 import net.sf.jsqlparser.statement.merge.Merge;
+import net.sf.jsqlparser.statement.merge.MergeDelete;
 import net.sf.jsqlparser.statement.merge.MergeInsert;
 import net.sf.jsqlparser.statement.merge.MergeOperation;
+import net.sf.jsqlparser.statement.merge.MergeSide;
 import net.sf.jsqlparser.statement.merge.MergeUpdate;
+import net.sf.jsqlparser.statement.select.AllColumns;
 import net.sf.jsqlparser.statement.select.FromItem;
 import net.sf.jsqlparser.statement.select.Join;
 import net.sf.jsqlparser.statement.select.ParenthesedFromItem;
@@ -115,7 +118,8 @@ public final class StatementAnalyzer {
             "OPERATOR",
             "ROLE",
             "USER",
-            "GROUP");
+            "GROUP",
+            "OWNED");
 
     /**
      * What a GRANT/REVOKE may be ON besides tables and sequences: objects every shard has ({@code ALL TABLES IN
@@ -167,9 +171,37 @@ public final class StatementAnalyzer {
         try {
             tokens = SqlLexer.tokenize(sql);
         } catch (IllegalArgumentException e) {
-            // PostgreSQL will report the syntax error itself; it cannot touch a sharded table we can see.
-            return Plan.home(StatementKind.WRITE, 0);
+            // PostgreSQL reports the syntax error itself, unless it reads the text otherwise (backslashes in strings
+            // with standard_conforming_strings off): never sent to a guessed shard if it may name a sharded table
+            return namesShardedTableAnywhere(sql)
+                    ? Plan.refused(
+                            StatementKind.WRITE,
+                            "the statement could not be read (" + e.getMessage() + ") and may name a sharded table",
+                            0)
+                    : Plan.home(StatementKind.WRITE, 0);
         }
+        try {
+            return analyze(sql, tokens);
+        } catch (RuntimeException unexpected) {
+            // a form this analysis does not know: never a guess, never an exception out of the driver
+            int params = (int)
+                    tokens.stream().filter(t -> t.kind() == Kind.PARAMETER).count();
+            return namesShardedTableAnywhere(sql)
+                    ? Plan.refused(
+                            StatementKind.WRITE,
+                            "the statement has a form Shardline does not analyze (" + unexpected + ")",
+                            params)
+                    : Plan.home(StatementKind.WRITE, params);
+        }
+    }
+
+    /** Whether the text contains, anywhere and in any case, the name of a sharded table. */
+    private boolean namesShardedTableAnywhere(String sql) {
+        String lower = sql.toLowerCase(Locale.ROOT);
+        return tableNames.anyName(name -> lower.contains(name.toLowerCase(Locale.ROOT)));
+    }
+
+    private Plan analyze(String sql, List<Token> tokens) {
         Plan plan = classify(sql, tokens);
         plan = hasSessionEffects(tokens) ? plan.withSessionEffects() : plan;
         List<KeySource> setConfig = setConfigArguments(sql, tokens);
@@ -345,7 +377,9 @@ public final class StatementAnalyzer {
                 return Plan.driver(
                         StatementKind.SESSION,
                         "DISCARD",
-                        tokens.size() > 1 ? tokens.get(1).upper().toLowerCase(Locale.ROOT) : "all",
+                        tokens.size() > 1 && tokens.get(1).kind() == Kind.WORD
+                                ? tokens.get(1).upper().toLowerCase(Locale.ROOT)
+                                : "all",
                         params);
             case "CREATE":
             case "ALTER":
@@ -355,6 +389,8 @@ public final class StatementAnalyzer {
             case "GRANT":
             case "REVOKE":
                 return planDdl(sql, tokens, params);
+            case "REASSIGN":
+                return Plan.allPrimaries(StatementKind.DDL, params); // REASSIGN OWNED: roles are on every shard
             case "LISTEN":
             case "UNLISTEN":
             case "NOTIFY":
@@ -394,7 +430,22 @@ public final class StatementAnalyzer {
         if (word(tokens, i, "SCHEMA")) {
             return Plan.driver(StatementKind.SESSION, "SET", "search_path", params);
         }
-        return Plan.driver(StatementKind.SESSION, "SET", settingName(sql, tokens, i), params);
+        String setting = settingName(sql, tokens, i);
+        if (setting.equals("standard_conforming_strings") && setsOff(sql, tokens)) {
+            return Plan.refused(
+                    StatementKind.SESSION,
+                    "standard_conforming_strings = off makes backslashes escapes in '...' strings, which the driver"
+                            + " reads as PostgreSQL's default does: use E'...' strings instead",
+                    params);
+        }
+        return Plan.driver(StatementKind.SESSION, "SET", setting, params);
+    }
+
+    /** Whether a SET's value is off or false (the last word or string). */
+    private static boolean setsOff(String sql, List<Token> tokens) {
+        Token last = tokens.get(tokens.size() - 1);
+        String value = last.kind() == Kind.STRING ? SqlLexer.stringValue(sql, last) : last.text(sql);
+        return Set.of("off", "false", "no", "0").contains(value.toLowerCase(Locale.ROOT));
     }
 
     /** A possibly dotted setting name starting at token {@code i}, lower case: {@code shardline.read_from}. */
@@ -728,12 +779,14 @@ public final class StatementAnalyzer {
         return StatementKind.READ;
     }
 
-    /** Whether the statement calls nextval, currval, setval or lastval. */
+    /**
+     * Whether the statement calls nextval or setval (currval and lastval read the state of the connection that
+     * called nextval last: they stay where the connection is).
+     */
     private static boolean callsSequenceFunction(List<Token> tokens) {
         for (int i = 0; i + 1 < tokens.size(); i++) {
             Token t = tokens.get(i);
-            if ((t.is("NEXTVAL") || t.is("CURRVAL") || t.is("SETVAL") || t.is("LASTVAL"))
-                    && tokens.get(i + 1).kind() == Kind.SYMBOL) {
+            if ((t.is("NEXTVAL") || t.is("SETVAL")) && tokens.get(i + 1).kind() == Kind.SYMBOL) {
                 return true;
             }
         }
@@ -857,6 +910,12 @@ public final class StatementAnalyzer {
         private final Map<String, String> parent = new HashMap<>();
 
         private final Map<String, List<KeySource>> values = new HashMap<>();
+        /**
+         * Outer-join key equalities, {preserved, joined}: the joined side's rows have the preserved side's keys, so
+         * it is bound when the preserved side is; a value bound to the joined side says nothing of the preserved.
+         */
+        private final List<String[]> inherits = new ArrayList<>();
+
         private final Map<String, ShardedTable> refs = new LinkedHashMap<>();
         private final List<String> unshardedTables = new ArrayList<>();
 
@@ -869,6 +928,13 @@ public final class StatementAnalyzer {
 
         Plan plan(StatementKind kind, int params) {
             walker.getTables(statement);
+            for (String cte : walker.cteNames) {
+                // which references it hides depends on where it is defined: never guessed
+                tableNames.sharded(null, cte).ifPresent(t -> {
+                    throw new Refusal("the statement defines a CTE named " + cte + ", like the sharded table "
+                            + t.qualifiedName() + ": rename the CTE");
+                });
+            }
             List<Runnable> conditions = new ArrayList<>();
             if (statement instanceof Insert || statement instanceof Update || statement instanceof Delete) {
                 addModification(statement, conditions);
@@ -902,6 +968,15 @@ public final class StatementAnalyzer {
                 conditions.add(() -> addWhere(scope, ps.getWhere()));
             }
             conditions.forEach(Runnable::run);
+            for (boolean changed = true; changed; ) {
+                changed = false;
+                for (String[] edge : inherits) {
+                    if (!find(edge[0]).equals(find(edge[1])) && bound(edge[0])) {
+                        union(edge[0], edge[1]);
+                        changed = true;
+                    }
+                }
+            }
             checkEveryShardedTableIsInAScope();
             if (refs.isEmpty()) {
                 return unshardedTables.isEmpty() ? Plan.any(kind, params) : Plan.home(kind, params);
@@ -986,21 +1061,46 @@ public final class StatementAnalyzer {
                 return;
             }
             String ref = scope + "#" + aliasOf(insert.getTable());
+            if (insert.getOverridingMode() == Insert.OverridingMode.USER) {
+                throw new Refusal("INSERT ... OVERRIDING USER VALUE into the sharded table " + table.qualifiedName()
+                        + " lets each shard's identity default replace the shard key " + table.keyColumn()
+                        + " given: insert the key without OVERRIDING USER VALUE");
+            }
+            if (insert.getConflictAction() != null && insert.getConflictAction().getUpdateSets() != null) {
+                checkKeyNotUpdated(table, insert.getConflictAction().getUpdateSets());
+            }
+            if (insert.isOnlyDefaultValues()) {
+                throw new Refusal(keyLeftToDefault(table));
+            }
             int keyIndex = keyIndex(insert.getColumns(), table);
             if (!(insert.getSelect() instanceof Values rows)) {
                 addInsertSelect(insert, table, ref, keyIndex, conditions);
                 return;
             }
             for (ExpressionList<?> tuple : tuples(rows)) {
-                KeySource source = keySource(keyIndex < tuple.size() ? tuple.get(keyIndex) : null);
+                checkNoStarUpTo(table, tuple, keyIndex);
+                if (keyIndex >= tuple.size()) {
+                    throw new Refusal(keyLeftToDefault(table));
+                }
+                KeySource source = keySource(tuple.get(keyIndex));
                 if (source == null) {
                     throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " sets its shard key "
                             + table.keyColumn() + " to an expression: use a literal or a ? parameter");
                 }
                 values.computeIfAbsent(ref, k -> new ArrayList<>()).add(source);
             }
-            if (insert.getConflictAction() != null && insert.getConflictAction().getUpdateSets() != null) {
-                checkKeyNotUpdated(table, insert.getConflictAction().getUpdateSets());
+        }
+
+        /**
+         * {@code *} or {@code t.*} among the first {@code keyIndex + 1} values: it expands to columns, so which
+         * value is the key cannot be known.
+         */
+        private void checkNoStarUpTo(ShardedTable table, List<? extends Expression> items, int keyIndex) {
+            for (int i = 0; i <= keyIndex && i < items.size(); i++) {
+                if (items.get(i) instanceof AllColumns) {
+                    throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " takes values from"
+                            + " a * at or before its shard key " + table.keyColumn() + ": name the columns");
+                }
             }
         }
 
@@ -1068,16 +1168,31 @@ public final class StatementAnalyzer {
                 return;
             }
             String targetRef = scope + "#" + aliasOf(merge.getTable());
+            boolean insertsUnmatched = false;
+            for (MergeOperation operation : merge.getOperations()) {
+                if (side(operation) == MergeSide.SOURCE) {
+                    throw new Refusal("MERGE ... WHEN NOT MATCHED BY SOURCE on the sharded table "
+                            + target.qualifiedName() + " acts on target rows no source row matches, on any shard");
+                }
+                insertsUnmatched |= operation instanceof MergeInsert;
+            }
+            if (insertsUnmatched && from instanceof Table t && sharded(t).isPresent()) {
+                throw new Refusal("MERGE into the sharded table " + target.qualifiedName() + " inserts the unmatched"
+                        + " rows of the whole sharded table " + sharded(t).get().qualifiedName() + ", on every shard:"
+                        + " use a subquery reading it by its key (USING (SELECT ... WHERE key = ?) s)");
+            }
             MergeSource using = source;
+            boolean unmatched = insertsUnmatched;
             conditions.add(() -> {
                 String boundColumn = null;
                 for (Expression conjunct : conjuncts(merge.getOnCondition())) {
                     String column =
                             using == null ? null : targetKeyEqualsSourceColumn(scope, targetRef, conjunct, using);
-                    if (column != null && bindFromSource(targetRef, using, column, target)) {
+                    if (column != null && bindFromSource(targetRef, using, column, target, unmatched)) {
                         boundColumn = column;
-                    } else {
-                        addConjuncts(scope, conjunct, ref -> true);
+                    } else if (column == null) {
+                        // with WHEN NOT MATCHED THEN INSERT every source row counts: ON restricts only the target
+                        addConjuncts(scope, conjunct, ref -> !unmatched || ref.equals(targetRef));
                     }
                 }
                 for (MergeOperation operation : merge.getOperations()) {
@@ -1114,7 +1229,8 @@ public final class StatementAnalyzer {
          *
          * @return whether the column proved the key
          */
-        private boolean bindFromSource(String targetRef, MergeSource source, String column, ShardedTable target) {
+        private boolean bindFromSource(
+                String targetRef, MergeSource source, String column, ShardedTable target, boolean everySourceRow) {
             if (source.select == null) {
                 List<KeySource> keys = source.values.get(column);
                 if (keys == null) {
@@ -1134,8 +1250,35 @@ public final class StatementAnalyzer {
             if (ref == null || refs.get(ref).keyType() != target.keyType()) {
                 return false;
             }
+            if (everySourceRow && !boundByOwnWhere(source.select, inner, ref)) {
+                // unmatched source rows are inserted with their own keys: the subquery alone must stay on one shard
+                throw new Refusal("MERGE into the sharded table " + target.qualifiedName() + " inserts the unmatched"
+                        + " rows of a subquery not bound to one key by its own WHERE (key = ? or IN (...))");
+            }
             union(targetRef, ref);
             return true;
+        }
+
+        /** Whether {@code select}'s own WHERE binds {@code ref}'s key to literals or parameters. */
+        private boolean boundByOwnWhere(PlainSelect select, int scope, String ref) {
+            for (Expression conjunct : conjuncts(select.getWhere())) {
+                if (conjunct instanceof EqualsTo eq) {
+                    if ((ref.equals(keyRef(scope, eq.getLeftExpression()))
+                                    && keySource(eq.getRightExpression()) != null)
+                            || (ref.equals(keyRef(scope, eq.getRightExpression()))
+                                    && keySource(eq.getLeftExpression()) != null)) {
+                        return true;
+                    }
+                } else if (conjunct instanceof InExpression in
+                        && !in.isNot()
+                        && ref.equals(keyRef(scope, in.getLeftExpression()))
+                        && in.getRightExpression() instanceof ExpressionList<?> list
+                        && !list.isEmpty()
+                        && list.stream().allMatch(e -> keySource(e) != null)) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** The source column {@code alias.column} the conjunct equates the target's key with, or null. */
@@ -1162,9 +1305,15 @@ public final class StatementAnalyzer {
                 MergeInsert insert,
                 MergeSource source,
                 String boundColumn) {
+            if (insert.getValues() == null) {
+                throw new Refusal(keyLeftToDefault(target)); // INSERT DEFAULT VALUES
+            }
             int keyIndex = keyIndex(insert.getColumns(), target);
-            Expression value =
-                    keyIndex < insert.getValues().size() ? insert.getValues().get(keyIndex) : null;
+            checkNoStarUpTo(target, insert.getValues(), keyIndex);
+            if (keyIndex >= insert.getValues().size()) {
+                throw new Refusal(keyLeftToDefault(target));
+            }
+            Expression value = insert.getValues().get(keyIndex);
             KeySource literal = keySource(value);
             if (literal != null) {
                 bind(targetRef, literal);
@@ -1201,12 +1350,16 @@ public final class StatementAnalyzer {
             }
             int keyIndex = named.indexOf(table.keyColumn());
             if (keyIndex < 0) {
-                throw new Refusal("INSERT into the sharded table " + table.qualifiedName() + " does not set its shard"
-                        + " key " + table.keyColumn() + ": a default (serial, identity) would be drawn on each shard"
-                        + " apart and could repeat; take the key from a sequence (SELECT nextval(...) routes to the"
-                        + " home shard) and insert it");
+                throw new Refusal(keyLeftToDefault(table));
             }
             return keyIndex;
+        }
+
+        private static String keyLeftToDefault(ShardedTable table) {
+            return "INSERT into the sharded table " + table.qualifiedName() + " does not set its shard key "
+                    + table.keyColumn() + ": a default (serial, identity) would be drawn on each shard apart and could"
+                    + " repeat; take the key from a sequence (SELECT nextval(...) routes to the home shard) and insert"
+                    + " it";
         }
 
         /**
@@ -1222,6 +1375,10 @@ public final class StatementAnalyzer {
                         + " plain SELECT giving the shard key " + table.keyColumn() + " as a literal, a parameter or"
                         + " the key of a sharded table it reads by its key");
             }
+            checkNoStarUpTo(
+                    table,
+                    ps.getSelectItems().stream().map(SelectItem::getExpression).toList(),
+                    keyIndex);
             Expression key = ps.getSelectItems().get(keyIndex).getExpression();
             KeySource literal = keySource(key);
             if (literal != null) {
@@ -1266,8 +1423,9 @@ public final class StatementAnalyzer {
                 declare(scope, join.getRightItem());
             }
             for (Join join : joins) {
-                // An ON condition restricts the rows of the tables it may drop: both sides of an inner join,
-                // only the right side of a LEFT join, neither of a FULL join (RIGHT joins: not used to bind).
+                // An ON condition restricts the rows of both sides of an inner join, only the joined (right) side of
+                // a LEFT join — whose key then follows the preserved side's, never the reverse — and neither side of
+                // a FULL join (RIGHT joins: not used to bind).
                 java.util.function.Predicate<String> restricted;
                 if (join.isFull() || join.isRight()) {
                     restricted = ref -> false;
@@ -1335,7 +1493,14 @@ public final class StatementAnalyzer {
                 String right = keyRef(scope, eq.getRightExpression());
                 if (left != null && right != null) {
                     if (refs.get(left).keyType() == refs.get(right).keyType()) {
-                        union(left, right);
+                        boolean l = restricts.test(left);
+                        boolean r = restricts.test(right);
+                        if (l == r) {
+                            union(left, right);
+                        } else {
+                            // an outer join: the joined side's rows follow the preserved side's key, not the reverse
+                            inherits.add(l ? new String[] {right, left} : new String[] {left, right});
+                        }
                     }
                 } else if (left != null && restricts.test(left)) {
                     bind(left, keySource(eq.getRightExpression()));
@@ -1500,6 +1665,17 @@ public final class StatementAnalyzer {
             return p.equals(ref) ? ref : find(p);
         }
 
+        /** Whether a reference of {@code ref}'s group has a key value. */
+        private boolean bound(String ref) {
+            String root = find(ref);
+            for (String r : values.keySet()) {
+                if (find(r).equals(root)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
         private void union(String a, String b) {
             String ra = find(a);
             String rb = find(b);
@@ -1539,6 +1715,17 @@ public final class StatementAnalyzer {
             }
             return found;
         }
+    }
+
+    /** Which side a MERGE action is for: {@code WHEN NOT MATCHED BY SOURCE} is {@link MergeSide#SOURCE}. */
+    private static MergeSide side(MergeOperation operation) {
+        if (operation instanceof MergeInsert insert) {
+            return insert.getSide();
+        }
+        if (operation instanceof MergeUpdate update) {
+            return update.getSide();
+        }
+        return operation instanceof MergeDelete delete ? delete.getSide() : null;
     }
 
     /** The rows of a VALUES list: {@code VALUES (1, 2)} is one row of two, {@code VALUES (1), (2)} two rows. */

@@ -23,6 +23,11 @@ final class TableNames {
         this.path = path;
     }
 
+    /** Whether the name of a sharded table (its table name) matches {@code test}. */
+    boolean anyName(java.util.function.Predicate<String> test) {
+        return topology.tables().stream().anyMatch(t -> test.test(t.table()));
+    }
+
     /** The sharded table {@code schema.name} (schema null: unqualified) means, or empty when it means another. */
     Optional<ShardedTable> sharded(String schema, String name) {
         if (schema != null) {

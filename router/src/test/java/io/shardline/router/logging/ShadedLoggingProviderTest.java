@@ -57,8 +57,9 @@ class ShadedLoggingProviderTest {
         IllegalStateException failure = new IllegalStateException("boom");
         logger.warn("moved {} of {} ranges", 3, 7, failure);
         logger.error("keeps {}", "{} as is");
+        logger.warn("lost {}", failure); // the throwable has no {} of its own: it is the line's exception
 
-        assertThat(records).hasSize(2);
+        assertThat(records).hasSize(3);
         LogRecord warn = records.get(0);
         assertThat(warn.getLevel()).isEqualTo(Level.WARNING);
         assertThat(warn.getLoggerName()).isEqualTo(NAME);
@@ -69,6 +70,8 @@ class ShadedLoggingProviderTest {
         assertThat(records.get(1).getLevel()).isEqualTo(Level.SEVERE);
         assertThat(records.get(1).getMessage()).isEqualTo("keeps {} as is");
         assertThat(records.get(1).getThrown()).isNull();
+        assertThat(records.get(2).getMessage()).isEqualTo("lost {}");
+        assertThat(records.get(2).getThrown()).isSameAs(failure);
     }
 
     @Test

@@ -304,6 +304,54 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void formsThatWouldLandRowsOnAnotherShardAreRefused() {
+        for (String sql : List.of(
+                // a CTE named like the target hides nothing in PostgreSQL, but would here
+                "WITH users AS (SELECT 1) INSERT INTO users (user_id, name) VALUES (7, 'x')",
+                "WITH orders AS (SELECT * FROM staging) INSERT INTO orders SELECT * FROM orders",
+                // the conflict action re-keys the row in place
+                "INSERT INTO users (user_id, name) SELECT o.user_id, 'x' FROM orders o WHERE o.user_id = ?"
+                        + " ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id + 1000",
+                // a * before the key: its position is unknown
+                "INSERT INTO users (org_id, user_id, score) SELECT *, 5 FROM src",
+                "INSERT INTO users (user_id, name) SELECT o.*, 'x' FROM orders o WHERE o.user_id = 1",
+                // the identity default replaces the key given
+                "INSERT INTO users (user_id, name) OVERRIDING USER VALUE VALUES (5, 'x')",
+                "INSERT INTO users DEFAULT VALUES",
+                "INSERT INTO users (name, user_id) VALUES ('x')",
+                // every unmatched source row is inserted with its own key
+                "MERGE INTO users t USING orders o ON t.user_id = o.user_id AND t.user_id = 5"
+                        + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (o.user_id, 'x')",
+                "MERGE INTO users t USING (SELECT user_id FROM orders) s ON t.user_id = s.user_id AND t.user_id = 5"
+                        + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.user_id, 'x')",
+                "MERGE INTO users t USING (VALUES (5)) v(id) ON t.user_id = v.id"
+                        + " WHEN NOT MATCHED THEN INSERT DEFAULT VALUES")) {
+            assertThat(plan(sql).target()).as(sql).isEqualTo(Target.REFUSED);
+        }
+        assertThat(plan("WITH users AS (SELECT 1) SELECT * FROM users").target())
+                .as("a read naming a CTE like a sharded table")
+                .isEqualTo(Target.CROSS_SHARD);
+        // an outer join's ON binds no key: every row of its preserved side stays
+        assertThat(plan("SELECT * FROM orders o LEFT JOIN users u ON u.user_id = o.user_id AND u.user_id = 5")
+                        .target())
+                .isEqualTo(Target.CROSS_SHARD);
+        assertThat(sources(
+                        plan("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = ?")))
+                .as("the co-located left join an ORM emits stays keyed")
+                .containsExactly("$1");
+        assertThat(plan("SET standard_conforming_strings = off").target()).isEqualTo(Target.REFUSED);
+        assertThat(plan("SELECT * FROM users WHERE name = 'unterminated").target())
+                .as("text that cannot be read but names a sharded table")
+                .isEqualTo(Target.REFUSED);
+        assertThat(plan("DISCARD;").target()).isEqualTo(Target.DRIVER);
+        assertThat(plan("SELECT currval('orders_id_seq')").target())
+                .as("currval reads the connection's own sequence state: where the connection is")
+                .isEqualTo(Target.ANY);
+        assertThat(plan("REASSIGN OWNED BY a TO b").target()).isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("DROP OWNED BY a").target()).isEqualTo(Target.ALL_PRIMARIES);
+    }
+
+    @Test
     void mergeStaysOnOneShardWhenItsOnConditionAndInsertShareTheKey() {
         Plan values = plan("MERGE INTO users t USING (VALUES (?, ?)) AS s(user_id, name) ON t.user_id = s.user_id"
                 + " WHEN MATCHED THEN UPDATE SET name = s.name"
@@ -311,9 +359,18 @@ class StatementAnalyzerTest {
         assertThat(values.kind()).isEqualTo(StatementKind.WRITE);
         assertThat(values.target()).isEqualTo(Target.KEYED);
         assertThat(sources(values)).containsExactly("$1");
-        Plan keyed = plan("MERGE INTO users t USING orders o ON t.user_id = o.user_id AND o.user_id = ?"
-                + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (o.user_id, 'x')");
+        Plan keyed = plan("MERGE INTO users t USING (SELECT user_id FROM orders WHERE user_id = ?) o"
+                + " ON t.user_id = o.user_id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (o.user_id, 'x')");
         assertThat(sources(keyed)).containsExactly("$1");
+        assertThat(plan("MERGE INTO users t USING orders o ON t.user_id = o.user_id AND o.user_id = ?"
+                                + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (o.user_id, 'x')")
+                        .target())
+                .as("every orders row ON does not match is inserted, on every shard")
+                .isEqualTo(Target.REFUSED);
+        assertThat(sources(plan("MERGE INTO users t USING orders o ON t.user_id = o.user_id AND o.user_id = ?"
+                        + " WHEN MATCHED THEN UPDATE SET name = 'x'")))
+                .as("only matched rows: ON restricts both")
+                .containsExactly("$1");
         assertThat(plan("MERGE INTO users t USING (VALUES (1, 'a')) AS s(user_id, name) ON t.user_id = s.user_id"
                                 + " WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.user_id + 1, s.name)")
                         .target())
