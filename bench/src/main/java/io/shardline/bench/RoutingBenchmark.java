@@ -128,7 +128,7 @@ public class RoutingBenchmark {
         lag = new LagSnapshot(reports);
 
         ReplicaHealth health = new ReplicaHealth(Map.of(), Long.MAX_VALUE, n -> true, routing::allReplicas, "bench");
-        router = new Router(health, () -> lag, Moves.NONE, 0, true, false);
+        router = new Router(health, () -> lag, Moves.NONE, 0, true, false, false);
     }
 
     /** An autocommit session reading with a 1000 ms bound and no writes of its own. */

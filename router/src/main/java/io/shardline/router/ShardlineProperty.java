@@ -83,6 +83,13 @@ public enum ShardlineProperty {
             "A read no single shard can answer fetches each shard's rows (or partial aggregates) and combines them on"
                     + " one node: it fails with SQLState 54000 when the shards return more rows than this, rather than"
                     + " exhaust memory. Aggregates of one table need only a few rows per group."),
+    CROSS_SHARD_CONSISTENCY(
+            "crossShardConsistency",
+            "atomic",
+            "'atomic': a cross-shard read sees every multi-shard (two-phase-commit) transaction whole or not at all:"
+                    + " it reads every shard's primary in one snapshot per shard, checked and retaken while a"
+                    + " transaction is committed on one shard and not yet on another (40001 after 5 s of that)."
+                    + " 'relaxed': each shard read as it stands, from replicas under maxStalenessMs."),
     IDLE_CLOSE_MS(
             "idleCloseMs",
             "10000",
@@ -242,6 +249,13 @@ public enum ShardlineProperty {
         if (!fallback.equals("primary") && !fallback.equals("error")) {
             throw new SQLException(
                     "property fallback must be 'primary' or 'error', not '" + FALLBACK.get(props) + "'",
+                    SqlStates.INVALID_PARAMETER);
+        }
+        String consistency = CROSS_SHARD_CONSISTENCY.get(props).toLowerCase(Locale.ROOT);
+        if (!consistency.equals("atomic") && !consistency.equals("relaxed")) {
+            throw new SQLException(
+                    "property crossShardConsistency must be 'atomic' or 'relaxed', not '"
+                            + CROSS_SHARD_CONSISTENCY.get(props) + "'",
                     SqlStates.INVALID_PARAMETER);
         }
         String readFrom = READ_FROM.get(props).toLowerCase(Locale.ROOT);

@@ -12,17 +12,24 @@ import io.shardline.router.txn.Gid;
 import io.shardline.router.txn.InDoubtTransactions;
 import io.shardline.router.txn.TwoPhaseCommit;
 import io.shardline.router.txn.TxnLog;
+import io.shardline.router.txn.TxnMarks;
+import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.FileTopologyStore;
 import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.Node;
+import io.shardline.topology.Shard;
 import io.shardline.topology.TopologyException;
 import io.shardline.topology.TopologySnapshot;
 import io.shardline.topology.TopologyStore;
 import io.shardline.topology.ZooKeeperLagWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -42,6 +49,8 @@ public final class ClusterRuntime implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterRuntime.class);
     private static final int PROBE_TIMEOUT_SECONDS = 2;
     static final long RECOVERY_INTERVAL_MS = 10_000;
+    /** Old {@link TxnMarks} are pruned every this many recovery rounds (about 5 minutes). */
+    private static final int PRUNE_EVERY_ROUNDS = 30;
 
     private final ShardlineUrl url;
     private final TopologyStore store;
@@ -61,6 +70,9 @@ public final class ClusterRuntime implements AutoCloseable {
     private ScheduledExecutorService recovery;
 
     private ExecutorService crossShardPool;
+    /** The primaries (by node name) known to have {@link TxnMarks#TABLE}. */
+    private final Set<String> marksReady = ConcurrentHashMap.newKeySet();
+
     private final HomeCatalog catalog;
     /** DDL through other routers of the cluster (ZooKeeper only), null with a cluster file. */
     private final SchemaChanges schemaChanges;
@@ -98,7 +110,8 @@ public final class ClusterRuntime implements AutoCloseable {
                         new TxnLog(((ZooKeeperTopologyStore) store).client(), cluster),
                         fences.routerId(),
                         CURRENT_OBSERVER,
-                        ConcurrentHashMap.newKeySet())
+                        ConcurrentHashMap.newKeySet(),
+                        this::ensureMarks)
                 : null;
         this.gids = twoPhase == null ? null : new Gid(fences.routerId());
         this.router = new Router(
@@ -107,7 +120,8 @@ public final class ClusterRuntime implements AutoCloseable {
                 fences == null ? Moves.NONE : fences,
                 settings.rywWaitMs(),
                 settings.fallbackToPrimary(),
-                twoPhase != null);
+                twoPhase != null,
+                settings.atomicCrossShard());
         store.addListener(this::follow);
         if (schemaChanges != null) {
             schemaChanges.start();
@@ -192,11 +206,20 @@ public final class ClusterRuntime implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        AtomicInteger rounds = new AtomicInteger();
         recovery.scheduleWithFixedDelay(
                 () -> {
                     try {
-                        InDoubtTransactions.Report report = new InDoubtTransactions(zk.client(), cluster, pools::borrow)
-                                .recover(routing.snapshot().topology(), twoPhase.abandoned());
+                        int round = rounds.getAndIncrement();
+                        if (round == 0) {
+                            ensureMarksEverywhere();
+                        }
+                        InDoubtTransactions txns = new InDoubtTransactions(zk.client(), cluster, pools::borrow);
+                        InDoubtTransactions.Report report =
+                                txns.recover(routing.snapshot().topology(), twoPhase.abandoned());
+                        if (round % PRUNE_EVERY_ROUNDS == PRUNE_EVERY_ROUNDS - 1) {
+                            pruneMarks(txns);
+                        }
                         if (report.committed() + report.rolledBack() > 0
                                 || !report.errors().isEmpty()) {
                             LOG.info(
@@ -219,6 +242,56 @@ public final class ClusterRuntime implements AutoCloseable {
                 0,
                 RECOVERY_INTERVAL_MS,
                 TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Creates {@link TxnMarks#TABLE} on {@code shard}'s primary unless this runtime knows it is there (once per
+     * primary, on a connection of its own).
+     *
+     * @throws SQLException saying how to create it by hand when the user may not
+     */
+    private void ensureMarks(int shard) throws SQLException {
+        Node primary = routing.primary(shard);
+        if (marksReady.contains(primary.name())) {
+            return;
+        }
+        try (Connection c = pools.direct(primary, settings.connectTimeoutMs() / 1000 + 1, "shardline-txn-marks")) {
+            TxnMarks.create(c);
+        } catch (SQLException e) {
+            throw new SQLException(
+                    "two-phase commit records marks in " + TxnMarks.TABLE + " on every primary (atomic cross-shard"
+                            + " reads read them); creating it on " + primary.name() + " failed (" + e.getMessage()
+                            + "). Create it there once as a user who may: " + TxnMarks.CREATE,
+                    e.getSQLState(),
+                    e);
+        }
+        marksReady.add(primary.name());
+    }
+
+    private void ensureMarksEverywhere() {
+        for (int shard : routing.shardIds()) {
+            try {
+                ensureMarks(shard);
+            } catch (SQLException e) {
+                LOG.warn("{}", e.getMessage());
+            }
+        }
+    }
+
+    /** Deletes old marks of transactions prepared nowhere, on every primary. */
+    private void pruneMarks(InDoubtTransactions txns) {
+        ClusterTopology topology = routing.snapshot().topology();
+        try {
+            List<String> prepared = new ArrayList<>();
+            txns.list(topology).forEach(t -> prepared.add(t.gid()));
+            for (Shard shard : topology.shards()) {
+                try (Connection c = pools.borrow(shard.primary())) {
+                    TxnMarks.prune(c, prepared);
+                }
+            }
+        } catch (SQLException e) {
+            LOG.debug("pruning {}: {}", TxnMarks.TABLE, e.toString());
+        }
     }
 
     /**

@@ -1,8 +1,10 @@
 package io.shardline.router.exec;
 
+import io.shardline.router.SqlStates;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.SearchPath;
+import io.shardline.router.txn.TxnMarks;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
@@ -44,12 +46,23 @@ final class CrossShardRead {
             super(cause.getMessage(), cause.getSQLState(), cause.getErrorCode(), cause);
             this.source = source;
         }
+
+        /** The failure of a task run on {@code source}. */
+        static SourceFailed of(Physical source, ExecutionException e) {
+            return new SourceFailed(
+                    source,
+                    e.getCause() instanceof SQLException sql
+                            ? sql
+                            : new SQLException("cross-shard read failed on shard " + source.shard, e.getCause()));
+        }
     }
 
     /** One source's rows from every shard: column names and type names (of the first shard), values as text. */
     private record Rows(List<String> columns, List<String> types, List<String[]> values) {}
 
     private static final int FETCH_SIZE = 10_000;
+    /** How long an atomic read retakes its snapshots while a transaction is seen half. */
+    static final long ATOMIC_WAIT_MS = 5_000;
 
     private final RoutingState routing;
     /** The session's search path (null: the default), under which the statement was planned. */
@@ -59,6 +72,8 @@ final class CrossShardRead {
     private final int maxRows;
     private final int queryTimeoutSeconds;
     private final Set<Statement> running;
+    /** The sources in this read's atomic snapshot transactions, ended by {@link #finish()}. */
+    private final List<Physical> inSnapshot = new ArrayList<>();
 
     /**
      * @param running where the statements running on the shards are kept while they run (for cancel)
@@ -82,12 +97,24 @@ final class CrossShardRead {
      * Gathers every source's rows and prepares the final query on {@code home}: the caller executes it (its result
      * set is the answer) and closes it.
      *
+     * <p>{@code atomic}: the sources (autocommit connections to the primaries) are read, and the final query runs,
+     * inside one REPEATABLE READ snapshot per shard in which every multi-shard transaction is whole ({@link
+     * #snapshots}); the caller runs {@link #finish()} once it executed the final query.
+     *
      * @param sql the statement's text, described once for its column labels when the shards aggregate
      * @throws SourceFailed a shard's error with its SQLState (54000 past {@code crossShardMaxRows})
      */
     PreparedStatement prepare(
-            CrossShardQuery query, String sql, Map<Integer, Physical> sources, Physical home, Parameters parameters)
+            CrossShardQuery query,
+            String sql,
+            Map<Integer, Physical> sources,
+            Physical home,
+            Parameters parameters,
+            boolean atomic)
             throws SQLException {
+        if (atomic) {
+            snapshots(sources);
+        }
         AtomicInteger budget = new AtomicInteger(maxRows);
         List<Rows> gathered = new ArrayList<>();
         for (CrossShardQuery.Source source : query.sources()) {
@@ -162,6 +189,161 @@ final class CrossShardRead {
         text.append("))");
     }
 
+    /**
+     * Opens a REPEATABLE READ, READ ONLY transaction on every source at once, each taking its snapshot with its
+     * first statement, then asks each shard, inside its snapshot, for the {@link TxnMarks} of the others (one round
+     * trip each, in parallel): a transaction committed in one shard's snapshot whose part on another shard that
+     * one's snapshot does not show is seen half — then every snapshot is dropped and taken again (backing off from
+     * 1 to 50 ms) until none is, for at most {@value #ATOMIC_WAIT_MS} ms.
+     *
+     * @throws SQLException 40001 naming the transaction still half committed after that (in doubt: recovery or
+     *     {@code txn recover} finishes it)
+     */
+    private void snapshots(Map<Integer, Physical> sources) throws SQLException {
+        long deadline = System.nanoTime() + ATOMIC_WAIT_MS * 1_000_000;
+        long backoffMs = 1;
+        while (true) {
+            String half = snapshotOnce(sources);
+            if (half == null) {
+                return;
+            }
+            finish();
+            if (System.nanoTime() - deadline > 0) {
+                throw new SQLException(
+                        "a cross-shard read found no moment at which every shard shows multi-shard transactions whole"
+                                + " within " + ATOMIC_WAIT_MS + " ms: " + half + ". If it stays so, the transaction"
+                                + " is in doubt ('./shardline txn in-doubt'; recovery finishes it); retry the read,"
+                                + " or read with crossShardConsistency=relaxed",
+                        SqlStates.RETRY_WRITE);
+            }
+            try {
+                Thread.sleep(backoffMs);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while reading the shards", "57014", e);
+            }
+            backoffMs = Math.min(50, backoffMs * 2);
+        }
+    }
+
+    /** One attempt: null when the snapshots are consistent (left open), else what is seen half. */
+    private String snapshotOnce(Map<Integer, Physical> sources) throws SQLException {
+        List<Physical> order = new ArrayList<>(sources.values());
+        inSnapshot.addAll(order);
+        List<TxnMarks.Snapshot> snapshots = new ArrayList<>();
+        List<Boolean> marked = new ArrayList<>();
+        for (Object[] taken : parallel(order, CrossShardRead::snapshot)) {
+            snapshots.add((TxnMarks.Snapshot) taken[0]);
+            marked.add((Boolean) taken[1]);
+        }
+        List<String> half = parallel(order, p -> {
+            int me = order.indexOf(p);
+            if (!marked.get(me) || order.size() < 2) {
+                return null;
+            }
+            Integer[] shards = new Integer[order.size() - 1];
+            String[] xmins = new String[order.size() - 1];
+            for (int i = 0, j = 0; i < order.size(); i++) {
+                if (i != me) {
+                    shards[j] = order.get(i).shard;
+                    xmins[j++] = Long.toUnsignedString(snapshots.get(i).xmin());
+                }
+            }
+            try (PreparedStatement ps = p.connection.prepareStatement(TxnMarks.RECENT)) {
+                ps.setArray(1, p.connection.createArrayOf("int4", shards));
+                ps.setArray(2, p.connection.createArrayOf("text", xmins));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        int other = rs.getInt(2);
+                        for (int i = 0; i < order.size(); i++) {
+                            if (order.get(i).shard == other
+                                    && !snapshots.get(i).sees(Long.parseUnsignedLong(rs.getString(3)))) {
+                                return "transaction " + rs.getString(1) + " is committed on shard " + p.shard
+                                        + " and not yet on shard " + other;
+                            }
+                        }
+                    }
+                }
+            }
+            return null;
+        });
+        for (String h : half) {
+            if (h != null) {
+                return h;
+            }
+        }
+        return null;
+    }
+
+    /** Starts {@code p}'s snapshot transaction: its snapshot, and whether the shard has {@link TxnMarks#TABLE}. */
+    private static Object[] snapshot(Physical p) throws SQLException {
+        p.connection.setAutoCommit(false);
+        try (Statement s = p.connection.createStatement()) {
+            s.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; " + TxnMarks.SNAPSHOT);
+            while (!s.getMoreResults() && s.getUpdateCount() != -1) {
+                // past SET's update count to the snapshot's rows
+            }
+            try (ResultSet rs = s.getResultSet()) {
+                rs.next();
+                return new Object[] {TxnMarks.Snapshot.parse(rs.getString(1)), rs.getBoolean(2)};
+            }
+        }
+    }
+
+    /** A task on one source that may fail with the shard's error. */
+    @FunctionalInterface
+    private interface OnSource<T> {
+        T run(Physical p) throws SQLException;
+    }
+
+    /** Runs {@code task} on every source at once; their results in order, or the first failure as the shard's. */
+    private <T> List<T> parallel(List<Physical> order, OnSource<T> task) throws SQLException {
+        List<Future<T>> futures = new ArrayList<>();
+        for (Physical p : order) {
+            futures.add(pool.submit(() -> task.run(p)));
+        }
+        List<T> results = new ArrayList<>();
+        SourceFailed failure = null;
+        boolean interrupted = false;
+        for (int i = 0; i < futures.size(); i++) {
+            try {
+                results.add(futures.get(i).get());
+            } catch (ExecutionException e) {
+                if (failure == null) {
+                    failure = SourceFailed.of(order.get(i), e);
+                }
+            } catch (InterruptedException e) {
+                interrupted = true;
+                futures.forEach(CrossShardRead::awaitQuietly);
+                break;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+            throw new SQLException("interrupted while reading the shards", "57014");
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        return results;
+    }
+
+    /**
+     * Ends the snapshot transactions of an atomic read (rolled back: they only read), leaving the connections in
+     * autocommit mode. A broken connection is left to the caller's failure handling.
+     */
+    void finish() {
+        for (Physical p : inSnapshot) {
+            try {
+                p.connection.rollback();
+                p.connection.setAutoCommit(true);
+            } catch (SQLException e) {
+                // a broken connection: the statement's failure reports it
+            }
+        }
+        inSnapshot.clear();
+    }
+
     /** Runs one source query on every shard at once; the first failure is reported as the shard's. */
     private Rows gather(
             CrossShardQuery.Source source, Map<Integer, Physical> shards, Parameters parameters, AtomicInteger budget)
@@ -183,12 +365,7 @@ final class CrossShardRead {
                 values.addAll(rows.values());
             } catch (ExecutionException e) {
                 if (failure == null) {
-                    failure = new SourceFailed(
-                            order.get(i),
-                            e.getCause() instanceof SQLException sql
-                                    ? sql
-                                    : new SQLException(
-                                            "cross-shard read failed on shard " + order.get(i).shard, e.getCause()));
+                    failure = SourceFailed.of(order.get(i), e);
                     // the others stop fetching: their rows would be thrown away
                     budget.set(Integer.MIN_VALUE / 2);
                 }
@@ -214,7 +391,7 @@ final class CrossShardRead {
         return new Rows(first.columns(), first.types(), values);
     }
 
-    private static void awaitQuietly(Future<Rows> f) {
+    private static void awaitQuietly(Future<?> f) {
         boolean interrupted = false;
         while (true) {
             try {

@@ -302,15 +302,20 @@ public final class Dispatcher {
                 session.runtime().settings().crossShardMaxRows(),
                 shape.queryTimeout(),
                 running);
-        PreparedStatement fin;
+        boolean atomic = route.legs().stream().allMatch(leg -> leg.why() == Route.Why.ATOMIC_SNAPSHOT);
         try {
-            fin = read.prepare(query, sql, sources, home, shape::bindAt);
-        } catch (CrossShardRead.SourceFailed f) {
-            throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
+            PreparedStatement fin;
+            try {
+                fin = read.prepare(query, sql, sources, home, shape::bindAt, atomic);
+            } catch (CrossShardRead.SourceFailed f) {
+                throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
+            }
+            crossShardStatement = fin;
+            onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
+            return handled.of(fin);
+        } finally {
+            read.finish();
         }
-        crossShardStatement = fin;
-        onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
-        return handled.of(fin);
     }
 
     /**

@@ -115,6 +115,9 @@ final class Explanations {
             case NOT_REPLAYED ->
                 "READ -> primary: no replica within " + staleness
                         + " is known to have replayed this session's write at " + Lsn.format(route.lsn());
+            case ATOMIC_SNAPSHOT ->
+                "primary, in one snapshot per shard that sees every multi-shard transaction whole"
+                        + " (crossShardConsistency=atomic)";
             case TRANSACTION -> "in the transaction's connection on shard " + route.shard();
             case PINNED -> "bound by forKey(...) to shard " + route.shard();
         };

@@ -16,6 +16,7 @@ import java.util.Properties;
  * @param fenceWaitMs how long a write to a moving range waits for a cutover
  * @param twoPhaseCommit whether a transaction may write on several shards (two-phase commit)
  * @param crossShardMaxRows how many rows the shards may return for one cross-shard read
+ * @param atomicCrossShard whether cross-shard reads see multi-shard transactions whole (on the primaries)
  * @param weights node name to relative share of reads; unlisted replicas weigh 1
  * @param connectTimeoutMs how long to wait for ZooKeeper at connect and for a connection to a node
  * @param poolSize the most physical connections per node
@@ -32,6 +33,7 @@ public record RuntimeSettings(
         long fenceWaitMs,
         boolean twoPhaseCommit,
         int crossShardMaxRows,
+        boolean atomicCrossShard,
         Map<String, Integer> weights,
         int connectTimeoutMs,
         int poolSize,
@@ -60,6 +62,7 @@ public record RuntimeSettings(
                 ShardlineProperty.FENCE_WAIT_MS.getNonNegativeLong(props),
                 ShardlineProperty.TWO_PHASE_COMMIT.getBoolean(props),
                 ShardlineProperty.CROSS_SHARD_MAX_ROWS.getPositiveInt(props),
+                ShardlineProperty.CROSS_SHARD_CONSISTENCY.get(props).equalsIgnoreCase("atomic"),
                 ShardlineProperty.replicaWeights(props),
                 ShardlineProperty.CONNECT_TIMEOUT_MS.getPositiveInt(props),
                 ShardlineProperty.POOL_SIZE.getPositiveInt(props),

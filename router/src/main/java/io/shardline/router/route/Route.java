@@ -84,6 +84,12 @@ public record Route(
         NO_FRESH_REPLICA,
         /** No replica within the bound is known to have replayed {@link #lsn()}: the primary. */
         NOT_REPLAYED,
+        /**
+         * A leg of an atomic cross-shard read ({@code crossShardConsistency=atomic}): the shard's primary, read in
+         * one REPEATABLE READ snapshot taken with the other shards' and checked to see every multi-shard
+         * transaction whole.
+         */
+        ATOMIC_SNAPSHOT,
         /** The transaction's connection on that shard. */
         TRANSACTION,
         /** The connection is bound by {@code forKey(...)}. */

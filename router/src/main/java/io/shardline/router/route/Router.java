@@ -28,6 +28,8 @@ public final class Router {
     private final long rywWaitMs;
     private final boolean fallbackToPrimary;
     private final boolean twoPhaseCommit;
+    /** {@code crossShardConsistency=atomic}. */
+    private final boolean atomicCrossShard;
 
     /**
      * @param rywWaitMs how long a read may wait for a replica to replay the session's writes
@@ -40,7 +42,9 @@ public final class Router {
             Moves moves,
             long rywWaitMs,
             boolean fallbackToPrimary,
-            boolean twoPhaseCommit) {
+            boolean twoPhaseCommit,
+            boolean atomicCrossShard) {
+        this.atomicCrossShard = atomicCrossShard;
         this.health = health;
         this.lag = lag;
         this.moves = moves;
@@ -292,17 +296,27 @@ public final class Router {
     }
 
     /**
-     * A read no single shard answers: one leg per shard — the transaction's connection where it has one; the
-     * primary with {@code readFrom=primary} or in a transaction; else a replica by {@link ReadPolicy}.
+     * A read no single shard answers: one leg per shard. With {@code crossShardConsistency=atomic} and no shard in
+     * the connection's transaction, every shard's primary, for one checked snapshot per shard ({@link
+     * Route.Why#ATOMIC_SNAPSHOT}); otherwise the transaction's connection where it has one, the primary with
+     * {@code readFrom=primary} or in a transaction, else a replica by {@link ReadPolicy}.
      */
     private Route crossShard(RoutingState r, Plan plan, RouteContext c, String why) {
         Route refused = requireEveryShard(c, "the read needs every shard", "a read across shards");
         if (refused != null) {
             return refused;
         }
+        boolean atomic = atomicCrossShard;
+        for (int shard : r.shardIds()) {
+            atomic &= c.participant(shard) == null;
+        }
         boolean primary = c.readFromPrimary() || plan.onPrimary() || !c.autoCommit();
         List<Route> legs = new ArrayList<>();
         for (int shard : r.shardIds()) {
+            if (atomic) {
+                legs.add(Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, Route.Why.ATOMIC_SNAPSHOT));
+                continue;
+            }
             Node participant = c.participant(shard);
             Route leg = participant != null
                     ? Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION)

@@ -44,10 +44,17 @@ public final class TwoPhaseCommit {
         default void committed(String gid, int shard) {}
     }
 
+    /** Makes sure {@link TxnMarks#TABLE} exists on a shard's primary before marks are written there. */
+    @FunctionalInterface
+    public interface MarkTables {
+        void ensure(int shard) throws SQLException;
+    }
+
     private final TxnLog log;
     private final String by;
     private final Observer observer;
     private final Set<String> abandoned;
+    private final MarkTables markTables;
 
     /**
      * @param by who coordinates, as recorded with the decision (e.g. the router id)
@@ -56,15 +63,22 @@ public final class TwoPhaseCommit {
         this(log, by, observer, ConcurrentHashMap.newKeySet());
     }
 
+    /** A coordinator that writes no {@link TxnMarks} (its transactions are not seen whole by cross-shard reads). */
+    public TwoPhaseCommit(TxnLog log, String by, Observer observer, Set<String> abandoned) {
+        this(log, by, observer, abandoned, null);
+    }
+
     /**
      * @param abandoned where the transactions this coordinator gives up on go (thread-safe); its recovery resolves
      *     them
+     * @param markTables creates {@link TxnMarks#TABLE} where it is missing; null writes no marks
      */
-    public TwoPhaseCommit(TxnLog log, String by, Observer observer, Set<String> abandoned) {
+    public TwoPhaseCommit(TxnLog log, String by, Observer observer, Set<String> abandoned, MarkTables markTables) {
         this.log = log;
         this.by = by;
         this.observer = observer;
         this.abandoned = abandoned;
+        this.markTables = markTables;
     }
 
     /** The transactions this coordinator gave up on, still to be resolved by recovery. */
@@ -93,10 +107,12 @@ public final class TwoPhaseCommit {
                         SqlStates.TRANSACTION_ROLLBACK);
             }
         }
+        Map<Integer, String> xids = writers(gid, participants);
         List<Map.Entry<Integer, Connection>> prepared = new ArrayList<>();
         for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
             try {
-                execute(p.getValue(), "PREPARE TRANSACTION '" + gid + "'");
+                String marks = xids.containsKey(p.getKey()) ? TxnMarks.insert(gid, p.getKey(), xids) : null;
+                execute(p.getValue(), (marks == null ? "" : marks + "; ") + "PREPARE TRANSACTION '" + gid + "'");
                 p.getValue().setAutoCommit(true);
                 prepared.add(p);
                 observer.prepared(gid, p.getKey());
@@ -137,6 +153,41 @@ public final class TwoPhaseCommit {
             } catch (TxnException e) {
                 LOG.warn("transaction {} committed; its decision stays in ZooKeeper: {}", gid, e.getMessage());
             }
+        }
+    }
+
+    /**
+     * The participants that wrote, with their transaction ids (for {@link TxnMarks}); their mark tables made sure
+     * of when there are two or more. On a failure nothing is prepared: rolled back everywhere.
+     */
+    private Map<Integer, String> writers(String gid, Map<Integer, Connection> participants) throws SQLException {
+        Map<Integer, String> xids = new LinkedHashMap<>();
+        if (markTables == null) {
+            return xids;
+        }
+        int shard = -1;
+        try {
+            for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
+                shard = p.getKey();
+                String xid = TxnMarks.xid(p.getValue());
+                if (xid != null) {
+                    xids.put(p.getKey(), xid);
+                }
+            }
+            if (xids.size() > 1) {
+                for (int writer : xids.keySet()) {
+                    shard = writer;
+                    markTables.ensure(writer);
+                }
+            }
+            return xids;
+        } catch (SQLException e) {
+            abandon(gid, participants, List.of(), false);
+            throw new SQLException(
+                    "the transaction could not be prepared on shard " + shard + ", so it was rolled back on every"
+                            + " shard: " + e.getMessage(),
+                    e.getSQLState(),
+                    e);
         }
     }
 

@@ -118,6 +118,10 @@ class RouterTest {
     private String activeMove;
 
     private Router router(boolean fallbackToPrimary, boolean twoPhaseCommit) {
+        return router(fallbackToPrimary, twoPhaseCommit, false);
+    }
+
+    private Router router(boolean fallbackToPrimary, boolean twoPhaseCommit, boolean atomicCrossShard) {
         ReplicaHealth health = new ReplicaHealth(Map.of(), 2000, n -> false, ROUTING::allReplicas, "t");
         Moves moves = new Moves() {
             @Override
@@ -130,7 +134,8 @@ class RouterTest {
                 return 0;
             }
         };
-        return new Router(health, () -> new LagSnapshot(reports), moves, 0, fallbackToPrimary, twoPhaseCommit);
+        return new Router(
+                health, () -> new LagSnapshot(reports), moves, 0, fallbackToPrimary, twoPhaseCommit, atomicCrossShard);
     }
 
     private void fresh(int shard, long lagMs) {
@@ -229,6 +234,25 @@ class RouterTest {
         Route read = route(router(true, false), "SELECT * FROM users WHERE user_id IN (?, ?)", c, keyOn(0), keyOn(1));
         assertThat(read.target()).isEqualTo(Target.CROSS_SHARD);
         assertThat(read.legs()).extracting(Route::shard).containsExactly(0, 1);
+    }
+
+    @Test
+    void anAtomicCrossShardReadTakesEveryPrimaryUnlessATransactionHoldsAShard() throws SQLException {
+        fresh(0, 10);
+        fresh(1, 10);
+        Ctx c = new Ctx();
+        String sum = "SELECT sum(user_id) FROM users";
+        assertThat(route(router(true, true, false), sum, c).legs())
+                .extracting(Route::why)
+                .containsOnly(Route.Why.REPLICA);
+        Route atomic = route(router(true, true, true), sum, c);
+        assertThat(atomic.legs()).extracting(Route::why).containsOnly(Route.Why.ATOMIC_SNAPSHOT);
+        assertThat(atomic.legs()).extracting(leg -> leg.node().role()).containsOnly(NodeRole.PRIMARY);
+        assertThat(atomic.legs()).extracting(Route::use).containsOnly(Use.AUTOCOMMIT);
+        c.inTransactionOn(1);
+        assertThat(route(router(true, true, true), sum, c).legs())
+                .extracting(Route::why)
+                .containsExactly(Route.Why.READ_WRITE_TRANSACTION, Route.Why.TRANSACTION);
     }
 
     @Test
