@@ -15,6 +15,7 @@ import io.shardline.router.txn.TxnLog;
 import io.shardline.router.txn.TxnMarks;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.FileTopologyStore;
+import io.shardline.topology.HashRing;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
 import io.shardline.topology.Shard;
@@ -36,6 +37,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -121,7 +123,8 @@ public final class ClusterRuntime implements AutoCloseable {
                 settings.rywWaitMs(),
                 settings.fallbackToPrimary(),
                 twoPhase != null,
-                settings.atomicCrossShard());
+                // multi-shard transactions need ZooKeeper: without it every transaction is on one shard
+                settings.atomicCrossShard() && fences != null);
         store.addListener(this::follow);
         if (schemaChanges != null) {
             schemaChanges.start();
@@ -243,6 +246,37 @@ public final class ClusterRuntime implements AutoCloseable {
                 RECOVERY_INTERVAL_MS,
                 TimeUnit.MILLISECONDS);
     }
+
+    /** How cross-shard reads keep to the rows each shard owns while moves run. */
+    CrossShardRead.Ownership ownership() {
+        return fences == null ? CrossShardRead.Ownership.NONE : ownership;
+    }
+
+    private final CrossShardRead.Ownership ownership = new CrossShardRead.Ownership() {
+        @Override
+        public HashRing moving() throws SQLException {
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.fenceWaitMs());
+            while (fences.switching(routing.ring().version())) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw new SQLException(
+                            "a shard move's cutover held this cross-shard read for fenceWaitMs ("
+                                    + settings.fenceWaitMs() + " ms): retry it",
+                            SqlStates.RETRY_WRITE);
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+            }
+            return fences.activeMove() == null ? null : routing.ring();
+        }
+
+        @Override
+        public boolean still(HashRing ring) {
+            if (ring == null) {
+                return fences.activeMove() == null;
+            }
+            HashRing now = routing.ring();
+            return now.version() == ring.version() && !fences.switching(now.version());
+        }
+    };
 
     /**
      * Creates {@link TxnMarks#TABLE} on {@code shard}'s primary unless this runtime knows it is there (once per

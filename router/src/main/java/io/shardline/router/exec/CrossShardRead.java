@@ -5,6 +5,8 @@ import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.SearchPath;
 import io.shardline.router.txn.TxnMarks;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.ShardedTable;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
@@ -57,10 +59,49 @@ final class CrossShardRead {
         }
     }
 
+    /** A shard the ring now gives ranges to is not among the sources: the read must be routed again. */
+    static final class Rerouted extends SQLException {
+        Rerouted() {
+            super("a shard took ranges while this cross-shard read was routed: retry it", SqlStates.RETRY_WRITE);
+        }
+    }
+
+    /** Which rows of each shard a read takes while a shard move has rows on two shards. */
+    interface Ownership {
+        /** No shard moves: every shard's rows are its own. */
+        Ownership NONE = new Ownership() {
+            @Override
+            public HashRing moving() {
+                return null;
+            }
+
+            @Override
+            public boolean still(HashRing ring) {
+                return true;
+            }
+        };
+
+        /**
+         * The ring each shard's part is limited by while a move runs (null when none does); waits while a cutover is
+         * fenced (its ranges are about to switch).
+         *
+         * @throws SQLException 40001 when a cutover stays fenced past {@code fenceWaitMs}
+         */
+        HashRing moving() throws SQLException;
+
+        /**
+         * Whether parts read by {@code ring} (from {@link #moving()}) since then are what that ring owns now: no move
+         * started (when null) and no cutover fenced or switched meanwhile.
+         */
+        boolean still(HashRing ring);
+    }
+
     /** One source's rows from every shard: column names and type names (of the first shard), values as text. */
     private record Rows(List<String> columns, List<String> types, List<String[]> values) {}
 
     private static final int FETCH_SIZE = 10_000;
+    /** How many times a read is retaken when shard moves switch ranges while it runs. */
+    private static final int MOVE_ATTEMPTS = 5;
     /** How long an atomic read retakes its snapshots while a transaction is seen half. */
     static final long ATOMIC_WAIT_MS = 5_000;
 
@@ -110,15 +151,34 @@ final class CrossShardRead {
             Map<Integer, Physical> sources,
             Physical home,
             Parameters parameters,
-            boolean atomic)
+            boolean atomic,
+            Ownership ownership)
             throws SQLException {
-        if (atomic) {
-            snapshots(sources);
-        }
-        AtomicInteger budget = new AtomicInteger(maxRows);
         List<Rows> gathered = new ArrayList<>();
-        for (CrossShardQuery.Source source : query.sources()) {
-            gathered.add(gather(source, sources, parameters, budget));
+        for (int attempt = 1; ; attempt++) {
+            HashRing ring = ownership.moving();
+            if (ring != null && !sources.keySet().containsAll(ring.shards())) {
+                throw new Rerouted();
+            }
+            if (atomic) {
+                snapshots(sources);
+            }
+            AtomicInteger budget = new AtomicInteger(maxRows);
+            for (CrossShardQuery.Source source : query.sources()) {
+                gathered.add(gather(source, sources, parameters, budget, ring));
+            }
+            if (ownership.still(ring)) {
+                break;
+            }
+            // a move started, or a cutover switched ranges, while the shards were read: read them again
+            gathered.clear();
+            finish();
+            if (attempt == MOVE_ATTEMPTS) {
+                throw new SQLException(
+                        "shard moves switched ranges during each of " + MOVE_ATTEMPTS + " tries of this cross-shard"
+                                + " read: retry it",
+                        SqlStates.RETRY_WRITE);
+            }
         }
         StringBuilder text = new StringBuilder(query.head());
         for (int s = 0; s < gathered.size(); s++) {
@@ -138,6 +198,8 @@ final class CrossShardRead {
         }
         PreparedStatement ps = home.connection.prepareStatement(text.toString());
         try {
+            // fetched whole: an atomic read's snapshot transaction ends right after it runs
+            ps.setFetchSize(0);
             if (queryTimeoutSeconds > 0) {
                 ps.setQueryTimeout(queryTimeoutSeconds);
             }
@@ -190,17 +252,18 @@ final class CrossShardRead {
     }
 
     /**
-     * Opens a REPEATABLE READ, READ ONLY transaction on every source at once, each taking its snapshot with its
+     * Opens a REPEATABLE READ transaction (rolled back at the end, as every cross-shard read's) on every source at once, each taking its snapshot with its
      * first statement, then asks each shard, inside its snapshot, for the {@link TxnMarks} of the others (one round
      * trip each, in parallel): a transaction committed in one shard's snapshot whose part on another shard that
      * one's snapshot does not show is seen half — then every snapshot is dropped and taken again (backing off from
-     * 1 to 50 ms) until none is, for at most {@value #ATOMIC_WAIT_MS} ms.
+     * 1 to 100 ms) until none is, for at most {@value #ATOMIC_WAIT_MS} ms (or the query timeout).
      *
      * @throws SQLException 40001 naming the transaction still half committed after that (in doubt: recovery or
      *     {@code txn recover} finishes it)
      */
     private void snapshots(Map<Integer, Physical> sources) throws SQLException {
-        long deadline = System.nanoTime() + ATOMIC_WAIT_MS * 1_000_000;
+        long waitMs = queryTimeoutSeconds > 0 ? Math.min(ATOMIC_WAIT_MS, queryTimeoutSeconds * 1000L) : ATOMIC_WAIT_MS;
+        long deadline = System.nanoTime() + waitMs * 1_000_000;
         long backoffMs = 1;
         while (true) {
             String half = snapshotOnce(sources);
@@ -211,7 +274,7 @@ final class CrossShardRead {
             if (System.nanoTime() - deadline > 0) {
                 throw new SQLException(
                         "a cross-shard read found no moment at which every shard shows multi-shard transactions whole"
-                                + " within " + ATOMIC_WAIT_MS + " ms: " + half + ". If it stays so, the transaction"
+                                + " within " + waitMs + " ms: " + half + ". If it stays so, the transaction"
                                 + " is in doubt ('./shardline txn in-doubt'; recovery finishes it); retry the read,"
                                 + " or read with crossShardConsistency=relaxed",
                         SqlStates.RETRY_WRITE);
@@ -222,7 +285,7 @@ final class CrossShardRead {
                 Thread.currentThread().interrupt();
                 throw new SQLException("interrupted while reading the shards", "57014", e);
             }
-            backoffMs = Math.min(50, backoffMs * 2);
+            backoffMs = Math.min(100, backoffMs * 2);
         }
     }
 
@@ -232,7 +295,7 @@ final class CrossShardRead {
         inSnapshot.addAll(order);
         List<TxnMarks.Snapshot> snapshots = new ArrayList<>();
         List<Boolean> marked = new ArrayList<>();
-        for (Object[] taken : parallel(order, CrossShardRead::snapshot)) {
+        for (Object[] taken : parallel(order, this::snapshot)) {
             snapshots.add((TxnMarks.Snapshot) taken[0]);
             marked.add((Boolean) taken[1]);
         }
@@ -241,17 +304,23 @@ final class CrossShardRead {
             if (!marked.get(me) || order.size() < 2) {
                 return null;
             }
-            Integer[] shards = new Integer[order.size() - 1];
-            String[] xmins = new String[order.size() - 1];
-            for (int i = 0, j = 0; i < order.size(); i++) {
-                if (i != me) {
-                    shards[j] = order.get(i).shard;
-                    xmins[j++] = Long.toUnsignedString(snapshots.get(i).xmin());
+            try (PreparedStatement ps = p.connection.prepareStatement(TxnMarks.unseen(order.size() - 1))) {
+                int index = 1;
+                for (int i = 0; i < order.size(); i++) {
+                    if (i == me) {
+                        continue;
+                    }
+                    TxnMarks.Snapshot other = snapshots.get(i);
+                    ps.setInt(index++, order.get(i).shard);
+                    ps.setString(index++, Long.toUnsignedString(other.xmin()));
+                    ps.setString(index++, Long.toUnsignedString(other.xmax()));
+                    String[] xip = new String[other.xip().length];
+                    for (int x = 0; x < xip.length; x++) {
+                        xip[x] = Long.toUnsignedString(other.xip()[x]);
+                    }
+                    ps.setArray(index++, p.connection.createArrayOf("text", xip));
                 }
-            }
-            try (PreparedStatement ps = p.connection.prepareStatement(TxnMarks.RECENT)) {
-                ps.setArray(1, p.connection.createArrayOf("int4", shards));
-                ps.setArray(2, p.connection.createArrayOf("text", xmins));
+                running.add(ps);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         int other = rs.getInt(2);
@@ -263,6 +332,8 @@ final class CrossShardRead {
                             }
                         }
                     }
+                } finally {
+                    running.remove(ps);
                 }
             }
             return null;
@@ -276,10 +347,15 @@ final class CrossShardRead {
     }
 
     /** Starts {@code p}'s snapshot transaction: its snapshot, and whether the shard has {@link TxnMarks#TABLE}. */
-    private static Object[] snapshot(Physical p) throws SQLException {
+    private Object[] snapshot(Physical p) throws SQLException {
         p.connection.setAutoCommit(false);
         try (Statement s = p.connection.createStatement()) {
-            s.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; " + TxnMarks.SNAPSHOT);
+            running.add(s);
+            try {
+                s.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; " + TxnMarks.SNAPSHOT);
+            } finally {
+                running.remove(s);
+            }
             while (!s.getMoreResults() && s.getUpdateCount() != -1) {
                 // past SET's update count to the snapshot's rows
             }
@@ -346,12 +422,17 @@ final class CrossShardRead {
 
     /** Runs one source query on every shard at once; the first failure is reported as the shard's. */
     private Rows gather(
-            CrossShardQuery.Source source, Map<Integer, Physical> shards, Parameters parameters, AtomicInteger budget)
+            CrossShardQuery.Source source,
+            Map<Integer, Physical> shards,
+            Parameters parameters,
+            AtomicInteger budget,
+            HashRing ring)
             throws SQLException {
         List<Future<Rows>> futures = new ArrayList<>();
         List<Physical> order = new ArrayList<>(shards.values());
         for (Physical p : order) {
-            futures.add(pool.submit(() -> fetch(p, source, parameters, budget)));
+            String sql = source.sql(ring == null ? null : owned(ring, p.shard, source.table()));
+            futures.add(pool.submit(() -> fetch(p, sql, source.cteName(), source.parameters(), parameters, budget)));
         }
         List<String[]> values = new ArrayList<>();
         Rows first = null;
@@ -391,6 +472,18 @@ final class CrossShardRead {
         return new Rows(first.columns(), first.types(), values);
     }
 
+    /** The predicate keeping {@code table}'s rows that {@code ring} gives {@code shard} ({@code false}: none). */
+    static String owned(HashRing ring, int shard, ShardedTable table) {
+        String hash = table.keyType().sqlHashExpression(CrossShardQuery.quote(table.keyColumn()));
+        List<String> ranges = new ArrayList<>();
+        for (HashRing.Range r : ring.ranges()) {
+            if (r.shard() == shard) {
+                ranges.add("(" + r.sqlPredicate(hash) + ")");
+            }
+        }
+        return ranges.isEmpty() ? "false" : "(" + String.join(" OR ", ranges) + ")";
+    }
+
     private static void awaitQuietly(Future<?> f) {
         boolean interrupted = false;
         while (true) {
@@ -412,7 +505,8 @@ final class CrossShardRead {
      * One shard's rows of a source query, fetched with a cursor in steps of the fetch size: the budget stops the
      * fetch (54000) before more rows than {@code crossShardMaxRows} (plus one step) are held.
      */
-    private Rows fetch(Physical p, CrossShardQuery.Source source, Parameters parameters, AtomicInteger budget)
+    private Rows fetch(
+            Physical p, String sql, String cteName, int[] originals, Parameters parameters, AtomicInteger budget)
             throws SQLException {
         p.inFlight.incrementAndGet();
         boolean ownTransaction = p.connection.getAutoCommit();
@@ -421,7 +515,7 @@ final class CrossShardRead {
                 // pgjdbc fetches with a cursor only inside a transaction
                 p.connection.setAutoCommit(false);
             }
-            return query(p, source, parameters, budget);
+            return query(p, sql, cteName, originals, parameters, budget);
         } finally {
             if (ownTransaction) {
                 try {
@@ -435,9 +529,10 @@ final class CrossShardRead {
         }
     }
 
-    private Rows query(Physical p, CrossShardQuery.Source source, Parameters parameters, AtomicInteger budget)
+    private Rows query(
+            Physical p, String sql, String cteName, int[] originals, Parameters parameters, AtomicInteger budget)
             throws SQLException {
-        try (PreparedStatement ps = p.connection.prepareStatement(source.sql())) {
+        try (PreparedStatement ps = p.connection.prepareStatement(sql)) {
             running.add(ps);
             try {
                 ps.unwrap(PGStatement.class).setPrepareThreshold(0);
@@ -445,7 +540,6 @@ final class CrossShardRead {
                 if (queryTimeoutSeconds > 0) {
                     ps.setQueryTimeout(queryTimeoutSeconds);
                 }
-                int[] originals = source.parameters();
                 for (int i = 0; i < originals.length; i++) {
                     parameters.bind(ps, i + 1, originals[i]);
                 }
@@ -464,7 +558,7 @@ final class CrossShardRead {
                             throw new SQLException(
                                     "the shards returned more than crossShardMaxRows (" + maxRows + ") rows for this"
                                             + " cross-shard read (shard " + p.shard + " was reading "
-                                            + source.cteName() + "): narrow it with a WHERE, or raise"
+                                            + cteName + "): narrow it with a WHERE, or raise"
                                             + " crossShardMaxRows",
                                     "54000");
                         }

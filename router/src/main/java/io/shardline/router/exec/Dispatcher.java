@@ -76,6 +76,8 @@ public final class Dispatcher {
     private long driverUpdateCount = -1;
     /** The final query of the last cross-shard read, open while its result set is read. */
     private Statement crossShardStatement;
+    /** How many times a cross-shard read is routed again when shards take ranges while it is routed. */
+    private static final int REROUTES = 3;
 
     public Dispatcher(Session session, Shape shape) {
         this.session = session;
@@ -150,7 +152,7 @@ public final class Dispatcher {
             case EVERY_SHARD:
                 return onEveryShard(plan, route, op);
             case CROSS_SHARD:
-                return crossShard(sql, plan, route, handled);
+                return crossShard(sql, plan, params, route, op, handled);
             case NODE:
             default: {
                 Physical p = session.open(route);
@@ -286,7 +288,27 @@ public final class Dispatcher {
      * A read no single shard answers (see {@link CrossShardRead}); the final query's statement becomes {@link
      * #current}, closed at the next execution or with this dispatcher.
      */
-    private <T> T crossShard(String sql, Plan plan, Route route, Handled<T> handled) throws SQLException {
+    private <T> T crossShard(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
+            throws SQLException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return crossShardOnce(sql, plan, route, handled);
+            } catch (CrossShardRead.Rerouted e) {
+                if (attempt == REROUTES) {
+                    throw e;
+                }
+                // a shard took ranges since the read was routed: route it again by the ring now
+                RoutingState r = session.runtime().routing();
+                plan = shape.plan(r, sql);
+                route = session.route(r, plan, params);
+                if (route.target() != Route.Target.CROSS_SHARD) {
+                    return run(sql, plan, params, route, op, handled);
+                }
+            }
+        }
+    }
+
+    private <T> T crossShardOnce(String sql, Plan plan, Route route, Handled<T> handled) throws SQLException {
         RoutingState r = session.runtime().routing();
         CrossShardQuery query = r.crossShard(sql, shape.prepared(), session.searchPath());
         closeCrossShardStatement();
@@ -306,7 +328,14 @@ public final class Dispatcher {
         try {
             PreparedStatement fin;
             try {
-                fin = read.prepare(query, sql, sources, home, shape::bindAt, atomic);
+                fin = read.prepare(
+                        query,
+                        sql,
+                        sources,
+                        home,
+                        shape::bindAt,
+                        atomic,
+                        session.runtime().ownership());
             } catch (CrossShardRead.SourceFailed f) {
                 throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
             }

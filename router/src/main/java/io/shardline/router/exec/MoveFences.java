@@ -309,6 +309,23 @@ final class MoveFences implements Moves, AutoCloseable {
         return watcher.cutoverLsn(shard);
     }
 
+    /**
+     * Whether a cutover is between its fence and this router routing by its new ring ({@code ringVersion} is the
+     * ring it routes by): the moving ranges are about to change hands, so a read of them waits.
+     */
+    boolean switching(long ringVersion) {
+        if (ringVersion < watcher.switchedRingVersion()) {
+            return true;
+        }
+        for (MoveRecord move : watcher.active()) {
+            if (move.state() == MoveState.FENCED
+                    || (move.state().ordinal() >= MoveState.SWITCHED.ordinal() && ringVersion < move.toRingVersion())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     @Override
     public String activeMove() {
         for (MoveRecord m : watcher.active()) {

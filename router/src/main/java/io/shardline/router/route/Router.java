@@ -302,7 +302,7 @@ public final class Router {
      * {@code readFrom=primary} or in a transaction, else a replica by {@link ReadPolicy}.
      */
     private Route crossShard(RoutingState r, Plan plan, RouteContext c, String why) {
-        Route refused = requireEveryShard(c, "the read needs every shard", "a read across shards");
+        Route refused = requireEveryShard(c, "the read needs every shard", null);
         if (refused != null) {
             return refused;
         }
@@ -311,8 +311,13 @@ public final class Router {
             atomic &= c.participant(shard) == null;
         }
         boolean primary = c.readFromPrimary() || plan.onPrimary() || !c.autoCommit();
+        List<Integer> owners = r.ring().shards();
         List<Route> legs = new ArrayList<>();
         for (int shard : r.shardIds()) {
+            if (!owners.contains(shard) && shard != r.homeShard()) {
+                // no range of the ring: no rows of its own (a shard just added may not even have the tables yet)
+                continue;
+            }
             if (atomic) {
                 legs.add(Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, Route.Why.ATOMIC_SNAPSHOT));
                 continue;
@@ -335,7 +340,8 @@ public final class Router {
      * Why a statement may not reach every shard now, or null.
      *
      * @param why what the statement needs, for the forKey refusal
-     * @param what the statement, for the move refusal
+     * @param what the statement, for the move refusal; null when it may run during a move (a read keeps to the
+     *     rows each shard owns)
      */
     private Route requireEveryShard(RouteContext c, String why, String what) {
         if (c.pinnedShard() >= 0) {
@@ -344,7 +350,7 @@ public final class Router {
                     "this connection is bound by forKey(...) to shard " + c.pinnedShard() + ", but " + why
                             + ": call unbind() first");
         }
-        String move = moves.activeMove();
+        String move = what == null ? null : moves.activeMove();
         if (move != null) {
             return Route.refused(
                     SqlStates.MOVE_IN_PROGRESS,

@@ -237,18 +237,21 @@ public final class CrossShardPlanner {
         List<CrossShardQuery.Source> sources = new ArrayList<>();
         List<String> described = new ArrayList<>();
         for (ShardedTable t : tables) {
-            String shardSql =
-                    "SELECT * FROM " + CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table());
+            String table = CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table());
+            String shardSql = "SELECT * FROM " + table;
+            String ownedSql = shardSql + " WHERE " + CrossShardQuery.OWNED;
             int[] shardParameters = new int[0];
             boolean filter = t.equals(filtered);
             if (filter) {
                 Marked where = unmark(pushed);
                 var alias = ((PlainSelect) parsed).getFromItem().getAlias();
-                shardSql += " AS " + (alias == null ? CrossShardQuery.quote(t.table()) : alias.getName());
-                shardSql += " WHERE " + where.text();
+                String as = " AS " + (alias == null ? CrossShardQuery.quote(t.table()) : alias.getName());
+                shardSql += as + " WHERE " + where.text();
+                ownedSql = "SELECT * FROM (" + ownedSql + ")" + as + " WHERE " + where.text();
                 shardParameters = where.parameters();
             }
-            sources.add(new CrossShardQuery.Source(CrossShardQuery.quote(t.table()), shardSql, shardParameters));
+            sources.add(new CrossShardQuery.Source(
+                    CrossShardQuery.quote(t.table()), shardSql, shardParameters, t, ownedSql));
             described.add(t.qualifiedName() + (filter ? " (WHERE pushed down)" : " (every row)"));
         }
         return new CrossShardQuery(
@@ -327,6 +330,9 @@ public final class CrossShardPlanner {
         return new Marked(
                 out.toString(), parameters.stream().mapToInt(Integer::intValue).toArray());
     }
+
+    /** Where a partial-aggregate shard query's FROM item goes, until it is known whether it reads owned rows. */
+    private static final String FROM_ITEM = "_sl_from_item_";
 
     /** The partial-aggregate plan of one SELECT block, or null when it does not have that shape. */
     private final class PartialAggregate {
@@ -454,7 +460,7 @@ public final class CrossShardPlanner {
                         .append(" AS _sl_a")
                         .append(p + 1);
             }
-            shard.append(" FROM ").append(select.getFromItem());
+            shard.append(" FROM ").append(FROM_ITEM);
             if (select.getWhere() != null) {
                 shard.append(" WHERE ").append(select.getWhere());
             }
@@ -466,9 +472,21 @@ public final class CrossShardPlanner {
             }
             Marked shardSql = unmark(shard.toString());
             Marked finalSql = unmark(body.toString());
-            String name = sharded(table).orElseThrow().qualifiedName();
+            ShardedTable t = sharded(table).orElseThrow();
+            String name = t.qualifiedName();
+            // the rows a shard owns: the table read through a subquery keeping them, under the name it had
+            String owned =
+                    "(SELECT * FROM " + CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table())
+                            + " WHERE " + CrossShardQuery.OWNED + ") AS "
+                            + (table.getAlias() != null ? table.getAlias().getName() : table.getName());
             return new CrossShardQuery(
-                    List.of(new CrossShardQuery.Source("_sl_p", shardSql.text(), shardSql.parameters())),
+                    List.of(new CrossShardQuery.Source(
+                            "_sl_p",
+                            shardSql.text()
+                                    .replace(FROM_ITEM, select.getFromItem().toString()),
+                            shardSql.parameters(),
+                            t,
+                            shardSql.text().replace(FROM_ITEM, owned))),
                     "WITH ",
                     " ",
                     finalSql.text(),

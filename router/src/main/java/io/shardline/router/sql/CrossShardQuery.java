@@ -1,5 +1,6 @@
 package io.shardline.router.sql;
 
+import io.shardline.topology.ShardedTable;
 import java.util.List;
 import java.util.Map;
 
@@ -36,8 +37,22 @@ public record CrossShardQuery(
      * @param cteName the CTE its rows become, an SQL identifier as written in the final query
      * @param sql the query each shard runs
      * @param parameters the statement's parameter (1-based) behind each {@code ?} of {@link #sql}, in order
+     * @param table the sharded table it reads
+     * @param ownedSql {@link #sql} reading only the rows a shard owns: {@link #OWNED} stands where the predicate
+     *     on the table's key hash goes (see {@link #sql(String)})
      */
-    public record Source(String cteName, String sql, int[] parameters) {}
+    public record Source(String cteName, String sql, int[] parameters, ShardedTable table, String ownedSql) {
+        /**
+         * The query a shard runs: {@link #sql}, or with {@code owned} (a predicate on the key's hash, without
+         * parameters) only the rows it selects — during a shard move, rows on two shards are read once.
+         */
+        public String sql(String owned) {
+            return owned == null ? sql : ownedSql.replace(OWNED, owned);
+        }
+    }
+
+    /** Where a shard's ownership predicate goes in {@link Source#ownedSql}. */
+    public static final String OWNED = "_sl_owned_";
 
     public CrossShardQuery {
         sources = List.copyOf(sources);

@@ -25,19 +25,30 @@ public final class TxnMarks {
 
     /** Created by the driver on a primary before its first two-phase commit there. */
     public static final String CREATE = "CREATE SCHEMA IF NOT EXISTS shardline; CREATE TABLE IF NOT EXISTS " + TABLE
-            + " (gid text NOT NULL, shard int NOT NULL, xid xid8 NOT NULL, at timestamptz NOT NULL DEFAULT now(),"
-            + " PRIMARY KEY (shard, xid))";
+            + " (gid text NOT NULL, shard int NOT NULL, xid xid8 NOT NULL, at timestamptz NOT NULL DEFAULT"
+            + " clock_timestamp(), PRIMARY KEY (shard, xid)); GRANT USAGE ON SCHEMA shardline TO PUBLIC;"
+            + " GRANT SELECT, INSERT, DELETE ON " + TABLE + " TO PUBLIC";
 
     /** Whether the table exists, and the snapshot: the first statement of a REPEATABLE READ transaction. */
     public static final String SNAPSHOT =
             "SELECT pg_current_snapshot()::text, to_regclass('" + TABLE + "') IS NOT NULL";
 
     /**
-     * The marks visible in this snapshot of the shards given as {@code (shard, xmin)} pairs (two arrays) whose xid
-     * is at or after that shard's snapshot xmin.
+     * The marks visible in this snapshot whose transaction the other shards' snapshots do not show committed: per
+     * other shard, its id, its snapshot's xmin, xmax and running transactions ({@code ?, ?, ?, ?}), at most one
+     * mark each (the primary key on {@code (shard, xid)} finds them).
      */
-    public static final String RECENT = "SELECT m.gid, m.shard, m.xid::text FROM " + TABLE
-            + " m JOIN unnest(?::int[], ?::xid8[]) AS s(shard, xmin) ON m.shard = s.shard AND m.xid >= s.xmin";
+    public static String unseen(int otherShards) {
+        StringBuilder sql = new StringBuilder();
+        for (int i = 0; i < otherShards; i++) {
+            sql.append(i == 0 ? "" : " UNION ALL ")
+                    .append("(SELECT gid, shard, xid::text FROM ")
+                    .append(TABLE)
+                    .append(
+                            " WHERE shard = ? AND xid >= ?::xid8 AND (xid >= ?::xid8 OR xid = ANY(?::xid8[])) LIMIT 1)");
+        }
+        return sql.toString();
+    }
 
     /** How old a mark must be before it is pruned (when its transaction is prepared nowhere). */
     static final String RETENTION = "1 hour";
@@ -75,7 +86,7 @@ public final class TxnMarks {
      * when there is none to record.
      */
     static String insert(String gid, int shard, Map<Integer, String> xids) {
-        StringBuilder sql = new StringBuilder("INSERT INTO " + TABLE + " (gid, shard, xid) VALUES ");
+        StringBuilder sql = new StringBuilder("INSERT INTO " + TABLE + " (gid, shard, xid, at) VALUES ");
         int rows = 0;
         for (Map.Entry<Integer, String> x : xids.entrySet()) {
             if (x.getKey() == shard) {
@@ -88,7 +99,7 @@ public final class TxnMarks {
                     .append(x.getKey().intValue())
                     .append(", '")
                     .append(Long.parseUnsignedLong(x.getValue()))
-                    .append("')");
+                    .append("', clock_timestamp())");
         }
         return rows == 0 ? null : sql.toString();
     }
