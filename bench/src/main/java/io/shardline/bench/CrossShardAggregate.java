@@ -2,6 +2,7 @@ package io.shardline.bench;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
+import io.shardline.router.ShardlineConnection;
 import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyType;
@@ -31,6 +32,9 @@ public final class CrossShardAggregate {
             "SELECT region, count(*), sum(amount), avg(amount) FROM sales GROUP BY region" + " ORDER BY region";
     static final String ROWS = "SELECT region, count(DISTINCT customer) FROM sales WHERE sale_id % 100 = 0"
             + " GROUP BY region ORDER BY region";
+    /** A join of two sharded tables on their shard key, with a filter: each shard joins its own rows. */
+    static final String JOIN = "SELECT s.sale_id, s.amount, l.qty FROM sales s JOIN sale_lines l ON l.sale_id ="
+            + " s.sale_id WHERE s.region = 'region-3' AND l.qty > 4 ORDER BY s.sale_id";
 
     public static void main(String[] args) throws Exception {
         int rows = args.length > 0 ? Integer.parseInt(args[0]) : 1_000_000;
@@ -48,17 +52,24 @@ public final class CrossShardAggregate {
                         .leaves(0)
                         .start()) {
             ShardedTable sales = new ShardedTable("public", "sales", "sale_id", KeyType.INTEGER);
-            HashRing ring = RouterClusters.publish(cluster, List.of(sales));
+            HashRing ring = RouterClusters.publish(
+                    cluster, List.of(sales, new ShardedTable("public", "sale_lines", "sale_id", KeyType.INTEGER)));
             String ddl = "CREATE TABLE sales (sale_id bigint PRIMARY KEY, region text NOT NULL, customer int NOT NULL,"
                     + " amount numeric(12,2) NOT NULL)";
             String generate = "INSERT INTO sales SELECT g, 'region-' || (g % 16), g % 50000, (g % 1000) / 4.0"
                     + " FROM generate_series(1, " + rows + ") g";
+            String linesDdl = "CREATE TABLE sale_lines (sale_id bigint NOT NULL, line int NOT NULL, qty int NOT NULL,"
+                    + " PRIMARY KEY (sale_id, line))";
+            String lines = "INSERT INTO sale_lines SELECT g, 1, g % 10 FROM generate_series(1, " + rows + ") g";
             long start = System.nanoTime();
             try (Connection c = single.primary(0).connect();
                     Statement s = c.createStatement()) {
                 s.execute(ddl);
                 s.execute(generate);
+                s.execute(linesDdl);
+                s.execute(lines);
                 s.execute("VACUUM ANALYZE sales");
+                s.execute("VACUUM ANALYZE sale_lines");
             }
             for (int shard = 0; shard < 2; shard++) {
                 int owner = shard;
@@ -70,7 +81,10 @@ public final class CrossShardAggregate {
                         Statement s = c.createStatement()) {
                     s.execute(ddl);
                     s.execute(generate + " WHERE " + owned);
+                    s.execute(linesDdl);
+                    s.execute(lines + " WHERE " + owned);
                     s.execute("VACUUM ANALYZE sales");
+                    s.execute("VACUUM ANALYZE sale_lines");
                 }
             }
             System.out.printf("loaded %,d rows (2 shards and the single PostgreSQL) in %.1f s%n", rows, seconds(start));
@@ -78,6 +92,17 @@ public final class CrossShardAggregate {
                     Connection plain = single.primary(0).connect()) {
                 compare("count/sum/avg GROUP BY (partial aggregates)", AGGREGATE, driver, plain, runs);
                 compare("count(DISTINCT) GROUP BY over 1% (rows shipped)", ROWS, driver, plain, runs);
+                System.out.println("join plan: "
+                        + driver.unwrap(ShardlineConnection.class)
+                                .explainRoute(JOIN)
+                                .get(0)
+                                .reason());
+                compare(
+                        "join of sales and sale_lines on the key with a filter (joined on each shard)",
+                        JOIN,
+                        driver,
+                        plain,
+                        runs);
             } finally {
                 ShardlineDriver.closeAll();
             }
@@ -109,9 +134,15 @@ public final class CrossShardAggregate {
         double d = median(viaDriver) / 1e6;
         double p = median(direct) / 1e6;
         System.out.printf(
-                "%s: driver over 2 shards %.1f ms, one PostgreSQL %.1f ms (medians of %d): ratio %.2fx; answers"
-                        + " equal (%d rows)%n",
-                what, d, p, runs, d / p, expected.size());
+                "%s: driver over 2 shards %.1f ms, one PostgreSQL %.1f ms (medians of %d): ratio %.2fx, ratio of"
+                        + " totals %.2fx; answers equal (%d rows)%n",
+                what,
+                d,
+                p,
+                runs,
+                d / p,
+                (double) Arrays.stream(viaDriver).sum() / Arrays.stream(direct).sum(),
+                expected.size());
     }
 
     private static List<String> run(Connection c, String sql) throws SQLException {

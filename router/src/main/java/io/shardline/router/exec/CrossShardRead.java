@@ -472,6 +472,19 @@ final class CrossShardRead {
         return new Rows(first.columns(), first.types(), values);
     }
 
+    /**
+     * A column's type as a cast can name it: pgjdbc reports a column with a sequence default as {@code serial} or
+     * {@code bigserial}, which are no types.
+     */
+    static String castable(String typeName) {
+        return switch (typeName) {
+            case "serial" -> "int4";
+            case "bigserial" -> "int8";
+            case "smallserial" -> "int2";
+            default -> typeName;
+        };
+    }
+
     /** The predicate keeping {@code table}'s rows that {@code ring} gives {@code shard} ({@code false}: none). */
     static String owned(HashRing ring, int shard, ShardedTable table) {
         String hash = table.keyType().sqlHashExpression(CrossShardQuery.quote(table.keyColumn()));
@@ -550,7 +563,7 @@ final class CrossShardRead {
                     List<String> types = new ArrayList<>(n);
                     for (int c = 1; c <= n; c++) {
                         columns.add(md.getColumnName(c));
-                        types.add(md.getColumnTypeName(c));
+                        types.add(castable(md.getColumnTypeName(c)));
                     }
                     List<String[]> values = new ArrayList<>();
                     while (rs.next()) {

@@ -25,6 +25,7 @@ import net.sf.jsqlparser.schema.Table;
 import net.sf.jsqlparser.statement.Statement;
 import net.sf.jsqlparser.statement.select.AllColumns;
 import net.sf.jsqlparser.statement.select.AllTableColumns;
+import net.sf.jsqlparser.statement.select.Join;
 import net.sf.jsqlparser.statement.select.OrderByElement;
 import net.sf.jsqlparser.statement.select.ParenthesedSelect;
 import net.sf.jsqlparser.statement.select.PlainSelect;
@@ -155,6 +156,10 @@ public final class CrossShardPlanner {
             CrossShardQuery partial = new PartialAggregate(ps).plan();
             if (partial != null) {
                 return partial;
+            }
+            CrossShardQuery joined = joinedRows(ps);
+            if (joined != null) {
+                return joined;
             }
         }
         return rows(sql, tokens, prepared, parsed);
@@ -331,6 +336,378 @@ public final class CrossShardPlanner {
                 out.toString(), parameters.stream().mapToInt(Integer::intValue).toArray());
     }
 
+    /**
+     * Functions a pushed join's select list and ORDER BY may call: they compute on each row alone, the same on
+     * every shard (no aggregates, no clocks, no randomness).
+     */
+    private static final Set<String> ROW_FUNCTIONS = Set.of(
+            "lower",
+            "upper",
+            "coalesce",
+            "nullif",
+            "length",
+            "char_length",
+            "substr",
+            "substring",
+            "trim",
+            "btrim",
+            "ltrim",
+            "rtrim",
+            "abs",
+            "round",
+            "trunc",
+            "floor",
+            "ceil",
+            "ceiling",
+            "date_trunc",
+            "date_part",
+            "extract",
+            "concat",
+            "concat_ws",
+            "greatest",
+            "least",
+            "to_char",
+            "replace",
+            "left",
+            "right",
+            "md5",
+            "cast",
+            "position",
+            "split_part",
+            "lpad",
+            "rpad",
+            "mod",
+            "power",
+            "sqrt",
+            "sign",
+            "initcap",
+            "reverse");
+
+    /**
+     * The pushed-join plan: one block joining sharded tables on their shard keys ({@link #colocated}), without
+     * aggregation, runs on each shard whole — its select list, WHERE, DISTINCT, and ORDER BY with LIMIT — so only its
+     * result rows are shipped; the final query orders, de-duplicates and limits them. Null when the block has another
+     * shape, or its select list or ORDER BY calls a function not known to work row by row.
+     */
+    private CrossShardQuery joinedRows(PlainSelect select) {
+        if (select.getJoins() == null
+                || select.getJoins().isEmpty()
+                || !(select.getFromItem() instanceof Table table)
+                || !colocated(select)
+                || select.getWithItemsList() != null
+                || select.getGroupBy() != null
+                || select.getHaving() != null
+                || select.getDistinct() != null && select.getDistinct().getOnSelectItems() != null
+                || select.getFetch() != null
+                || select.getForUpdateTable() != null
+                || select.getForMode() != null
+                || select.getIntoTables() != null
+                || select.getWindowDefinitions() != null
+                || select.getQualify() != null
+                || select.getLimit() != null && select.getLimit().getOffset() != null
+                || select.getWhere() != null && hasSubquery(select.getWhere().toString())
+                || hasSubquery(joins(select))) {
+            return null;
+        }
+        List<SelectItem<?>> items = select.getSelectItems();
+        List<String> itemTexts = new ArrayList<>();
+        Map<String, Integer> aliases = new LinkedHashMap<>();
+        for (int i = 0; i < items.size(); i++) {
+            SelectItem<?> item = items.get(i);
+            if (item.getExpression() instanceof AllColumns
+                    || !rowByRow(item.getExpression().toString())) {
+                return null;
+            }
+            itemTexts.add(item.getExpression().toString());
+            if (item.getAlias() != null) {
+                aliases.putIfAbsent(SqlNames.fold(item.getAlias().getName()), i + 1);
+            }
+        }
+        boolean distinct = select.getDistinct() != null;
+        StringBuilder shard = new StringBuilder(distinct ? "SELECT DISTINCT " : "SELECT ");
+        StringBuilder body = new StringBuilder(distinct ? "SELECT DISTINCT " : "SELECT ");
+        for (int i = 0; i < items.size(); i++) {
+            shard.append(i == 0 ? "" : ", ")
+                    .append(itemTexts.get(i))
+                    .append(" AS _sl_c")
+                    .append(i + 1);
+            body.append(i == 0 ? "" : ", ")
+                    .append("_sl_p._sl_c")
+                    .append(i + 1)
+                    .append(" AS {{label:")
+                    .append(i)
+                    .append("}}");
+        }
+        StringBuilder shardOrder = new StringBuilder();
+        StringBuilder finalOrder = new StringBuilder();
+        if (select.getOrderByElements() != null) {
+            int hidden = 0;
+            for (OrderByElement o : select.getOrderByElements()) {
+                Expression e = o.getExpression();
+                Integer column = null;
+                if (e instanceof LongValue position
+                        && position.getValue() >= 1
+                        && position.getValue() <= items.size()) {
+                    column = (int) position.getValue();
+                } else if (e instanceof Column c && c.getTable() == null) {
+                    column = aliases.get(SqlNames.fold(c.getColumnName()));
+                }
+                if (column == null && itemTexts.contains(e.toString())) {
+                    column = itemTexts.indexOf(e.toString()) + 1;
+                }
+                if (e instanceof LongValue && column == null || !rowByRow(e.toString())) {
+                    return null;
+                }
+                String direction = (o.isAsc() ? "" : " DESC")
+                        + (o.getNullOrdering() == null
+                                ? ""
+                                : o.getNullOrdering() == OrderByElement.NullOrdering.NULLS_FIRST
+                                        ? " NULLS FIRST"
+                                        : " NULLS LAST");
+                String finalColumn;
+                String shardExpression;
+                if (column != null) {
+                    finalColumn = "_sl_p._sl_c" + column;
+                    shardExpression = itemTexts.get(column - 1);
+                } else {
+                    if (distinct) {
+                        return null; // PostgreSQL wants a DISTINCT's ORDER BY in its select list
+                    }
+                    hidden++;
+                    shard.append(", ").append(e).append(" AS _sl_o").append(hidden);
+                    finalColumn = "_sl_p._sl_o" + hidden;
+                    shardExpression = e.toString();
+                }
+                shardOrder
+                        .append(shardOrder.length() == 0 ? " ORDER BY " : ", ")
+                        .append(shardExpression)
+                        .append(direction);
+                finalOrder
+                        .append(finalOrder.length() == 0 ? " ORDER BY " : ", ")
+                        .append(finalColumn)
+                        .append(direction);
+            }
+        }
+        shard.append(" FROM ").append(FROM_ITEM).append(joins(select));
+        if (select.getWhere() != null) {
+            shard.append(" WHERE ").append(select.getWhere());
+        }
+        body.append(" FROM _sl_p").append(finalOrder);
+        if (select.getLimit() != null) {
+            body.append(" LIMIT ")
+                    .append(
+                            select.getLimit().getRowCount() == null
+                                    ? "ALL"
+                                    : select.getLimit().getRowCount());
+        }
+        if (select.getOffset() != null) {
+            body.append(" OFFSET ").append(select.getOffset().getOffset());
+        }
+        // each shard's first rows in that order are all the final query can take
+        Expression count = select.getLimit() == null ? null : select.getLimit().getRowCount();
+        Expression skip = select.getOffset() == null ? null : select.getOffset().getOffset();
+        if (count instanceof LongValue n && (skip == null || skip instanceof LongValue)) {
+            shard.append(shardOrder)
+                    .append(" LIMIT ")
+                    .append(n.getValue() + (skip == null ? 0 : ((LongValue) skip).getValue()));
+        }
+        Marked shardSql = unmark(shard.toString());
+        Marked finalSql = unmark(body.toString());
+        ShardedTable t = sharded(table).orElseThrow();
+        return onEachShard(
+                table,
+                t,
+                shardSql,
+                finalSql,
+                items.size(),
+                "rows of " + t.qualifiedName() + joined(select) + ", joined on each shard");
+    }
+
+    /**
+     * A plan whose one source ({@code _sl_p}) runs {@code shardSql} on each shard, its FROM item {@link #FROM_ITEM}
+     * being {@code table} as written — or, during a move, a subquery keeping the rows the shard owns under the same
+     * name — and whose final query, with {@code {{label:N}}} marks, combines the rows.
+     */
+    private static CrossShardQuery onEachShard(
+            Table table, ShardedTable t, Marked shardSql, Marked finalSql, int labels, String description) {
+        String owned = "(SELECT * FROM " + CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table())
+                + " WHERE " + CrossShardQuery.OWNED + ") AS "
+                + (table.getAlias() != null ? table.getAlias().getName() : table.getName());
+        return new CrossShardQuery(
+                List.of(new CrossShardQuery.Source(
+                        "_sl_p",
+                        shardSql.text().replace(FROM_ITEM, table.toString()),
+                        shardSql.parameters(),
+                        t,
+                        shardSql.text().replace(FROM_ITEM, owned))),
+                "WITH ",
+                " ",
+                finalSql.text(),
+                finalSql.parameters(),
+                true,
+                labels,
+                description);
+    }
+
+    /** Whether every function {@code expression} calls is one of {@link #ROW_FUNCTIONS}, and it has no subquery. */
+    private static boolean rowByRow(String expression) {
+        List<Token> tokens = SqlLexer.tokenize(expression);
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if (t.is("SELECT") || t.is("OVER") || t.is("FILTER") || t.is("WITHIN")) {
+                return false;
+            }
+            if (t.kind() == Kind.WORD
+                    && i + 1 < tokens.size()
+                    && tokens.get(i + 1).text(expression).equals("(")
+                    && !ROW_FUNCTIONS.contains(t.text(expression).toLowerCase(Locale.ROOT))
+                    && !t.is("CASE")
+                    && !t.is("IN")
+                    && !t.is("AND")
+                    && !t.is("OR")
+                    && !t.is("NOT")
+                    && !t.is("ARRAY")) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Whether {@code sql} holds a subquery. */
+    private static boolean hasSubquery(String sql) {
+        return SqlLexer.tokenize(sql).stream().anyMatch(t -> t.is("SELECT"));
+    }
+
+    /** The block's joins as written, each after a space ("" without joins). */
+    private static String joins(PlainSelect select) {
+        StringBuilder text = new StringBuilder();
+        if (select.getJoins() != null) {
+            for (Join j : select.getJoins()) {
+                text.append(' ').append(j);
+            }
+        }
+        return text.toString();
+    }
+
+    /** " joined on their keys with t2, t3" for a block with joins, for descriptions. */
+    private String joined(PlainSelect select) {
+        if (select.getJoins() == null || select.getJoins().isEmpty()) {
+            return "";
+        }
+        List<String> others = new ArrayList<>();
+        for (Join j : select.getJoins()) {
+            others.add(sharded((Table) j.getRightItem()).orElseThrow().qualifiedName());
+        }
+        return " joined on their shard keys with " + String.join(", ", others);
+    }
+
+    /**
+     * Whether every join of the block (none is fine) is an inner or left join of a sharded table whose ON has, among
+     * its top-level AND conditions, its shard key equal to the shard key of a sharded table joined before (or
+     * {@code USING} its key column, the FROM table's key of the same name): the joined rows of each key are then
+     * all on that key's shard, so each shard can join its own rows. A left join keeps the FROM side's rows, which is
+     * what limits a shard's part to the rows it owns during a move.
+     */
+    private boolean colocated(PlainSelect select) {
+        List<Join> joins = select.getJoins();
+        if (joins == null || joins.isEmpty()) {
+            return true;
+        }
+        if (!(select.getFromItem() instanceof Table from)) {
+            return false;
+        }
+        Map<String, ShardedTable> seen = new LinkedHashMap<>();
+        Optional<ShardedTable> first = sharded(from);
+        if (first.isEmpty()) {
+            return false;
+        }
+        seen.put(referenceName(from), first.get());
+        for (Join j : joins) {
+            if (j.isSimple()
+                    || j.isCross()
+                    || j.isNatural()
+                    || j.isFull()
+                    || j.isRight()
+                    || j.isSemi()
+                    || j.isApply()
+                    || j.isStraight()
+                    || !(j.getRightItem() instanceof Table right)) {
+                return false;
+            }
+            Optional<ShardedTable> joined = sharded(right);
+            String name = referenceName(right);
+            if (joined.isEmpty() || seen.containsKey(name)) {
+                return false;
+            }
+            boolean keyed = false;
+            if (j.getUsingColumns() != null && !j.getUsingColumns().isEmpty()) {
+                for (Column c : j.getUsingColumns()) {
+                    String column = SqlNames.fold(c.getColumnName());
+                    keyed |= seen.size() == 1
+                            && column.equals(joined.get().keyColumn())
+                            && column.equals(first.get().keyColumn())
+                            && joined.get().keyType() == first.get().keyType();
+                }
+            } else if (j.getOnExpressions() != null) {
+                for (Expression on : j.getOnExpressions()) {
+                    for (Expression condition : conjuncts(on)) {
+                        keyed |= keysEqual(condition, name, joined.get(), seen);
+                    }
+                }
+            }
+            if (!keyed) {
+                return false;
+            }
+            seen.put(name, joined.get());
+        }
+        return true;
+    }
+
+    /** The name a FROM item is referred to by: its alias, else its table name (folded). */
+    private static String referenceName(Table t) {
+        return SqlNames.fold(t.getAlias() != null ? t.getAlias().getName() : t.getName());
+    }
+
+    private static List<Expression> conjuncts(Expression e) {
+        List<Expression> out = new ArrayList<>();
+        if (e instanceof net.sf.jsqlparser.expression.operators.conditional.AndExpression and) {
+            out.addAll(conjuncts(and.getLeftExpression()));
+            out.addAll(conjuncts(and.getRightExpression()));
+        } else if (e instanceof net.sf.jsqlparser.expression.Parenthesis p) {
+            out.addAll(conjuncts(p.getExpression()));
+        } else {
+            out.add(e);
+        }
+        return out;
+    }
+
+    /** Whether {@code condition} is {@code name.key = other.key} with {@code other} one of {@code seen}. */
+    private static boolean keysEqual(
+            Expression condition, String name, ShardedTable table, Map<String, ShardedTable> seen) {
+        if (!(condition instanceof net.sf.jsqlparser.expression.operators.relational.EqualsTo eq)
+                || !(eq.getLeftExpression() instanceof Column a)
+                || !(eq.getRightExpression() instanceof Column b)) {
+            return false;
+        }
+        return keyPair(a, b, name, table, seen) || keyPair(b, a, name, table, seen);
+    }
+
+    private static boolean keyPair(
+            Column mine, Column other, String name, ShardedTable table, Map<String, ShardedTable> seen) {
+        if (mine.getTable() == null
+                || other.getTable() == null
+                || mine.getTable().getSchemaName() != null
+                || other.getTable().getSchemaName() != null) {
+            return false;
+        }
+        ShardedTable otherTable = seen.get(SqlNames.fold(other.getTable().getName()));
+        return SqlNames.fold(mine.getTable().getName()).equals(name)
+                && SqlNames.fold(mine.getColumnName()).equals(table.keyColumn())
+                && otherTable != null
+                && SqlNames.fold(other.getColumnName()).equals(otherTable.keyColumn())
+                && otherTable.keyType() == table.keyType();
+    }
+
     /** Where a partial-aggregate shard query's FROM item goes, until it is known whether it reads owned rows. */
     private static final String FROM_ITEM = "_sl_from_item_";
 
@@ -350,7 +727,7 @@ public final class CrossShardPlanner {
         CrossShardQuery plan() {
             if (!(select.getFromItem() instanceof Table table)
                     || sharded(table).isEmpty()
-                    || select.getJoins() != null && !select.getJoins().isEmpty()
+                    || !colocated(select)
                     || select.getWithItemsList() != null
                     || select.getDistinct() != null && select.getDistinct().getOnSelectItems() != null
                     || select.getFetch() != null
@@ -364,8 +741,7 @@ public final class CrossShardPlanner {
                                     && !select.getGroupBy().getGroupingSets().isEmpty())) {
                 return null;
             }
-            if (select.getWhere() != null
-                    && SqlLexer.tokenize(select.getWhere().toString()).stream().anyMatch(t -> t.is("SELECT"))) {
+            if (select.getWhere() != null && hasSubquery(select.getWhere().toString()) || hasSubquery(joins(select))) {
                 return null;
             }
             List<Expression> groupBy = new ArrayList<>();
@@ -460,7 +836,7 @@ public final class CrossShardPlanner {
                         .append(" AS _sl_a")
                         .append(p + 1);
             }
-            shard.append(" FROM ").append(FROM_ITEM);
+            shard.append(" FROM ").append(FROM_ITEM).append(joins(select));
             if (select.getWhere() != null) {
                 shard.append(" WHERE ").append(select.getWhere());
             }
@@ -473,28 +849,14 @@ public final class CrossShardPlanner {
             Marked shardSql = unmark(shard.toString());
             Marked finalSql = unmark(body.toString());
             ShardedTable t = sharded(table).orElseThrow();
-            String name = t.qualifiedName();
-            // the rows a shard owns: the table read through a subquery keeping them, under the name it had
-            String owned =
-                    "(SELECT * FROM " + CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table())
-                            + " WHERE " + CrossShardQuery.OWNED + ") AS "
-                            + (table.getAlias() != null ? table.getAlias().getName() : table.getName());
-            return new CrossShardQuery(
-                    List.of(new CrossShardQuery.Source(
-                            "_sl_p",
-                            shardSql.text()
-                                    .replace(FROM_ITEM, select.getFromItem().toString()),
-                            shardSql.parameters(),
-                            t,
-                            shardSql.text().replace(FROM_ITEM, owned))),
-                    "WITH ",
-                    " ",
-                    finalSql.text(),
-                    finalSql.parameters(),
-                    true,
+            return onEachShard(
+                    table,
+                    t,
+                    shardSql,
+                    finalSql,
                     items.size(),
-                    "partial aggregates of " + name + " (" + partialExpressions.size() + " per group, " + groups.size()
-                            + " group column(s))");
+                    "partial aggregates of " + t.qualifiedName() + joined(select) + " (" + partialExpressions.size()
+                            + " per group, " + groups.size() + " group column(s))");
         }
 
         /**

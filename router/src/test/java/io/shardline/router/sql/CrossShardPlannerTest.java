@@ -32,6 +32,56 @@ class CrossShardPlannerTest {
     }
 
     @Test
+    void aJoinOnTheShardKeysRunsOnEachShardAndShipsOnlyItsResult() {
+        CrossShardQuery q = planner.plan(
+                "SELECT u.name, o.amount AS a FROM users u JOIN orders o ON o.user_id = u.user_id AND o.amount > ?"
+                        + " WHERE u.score > ? ORDER BY a DESC, o.created_at LIMIT 10 OFFSET ?",
+                true);
+        assertThat(q.sources()).hasSize(1);
+        CrossShardQuery.Source shard = q.sources().get(0);
+        assertThat(shard.sql())
+                .isEqualTo(
+                        "SELECT u.name AS _sl_c1, o.amount AS _sl_c2, o.created_at AS _sl_o1 FROM users u JOIN orders o"
+                                + " ON o.user_id = u.user_id AND o.amount > ? WHERE u.score > ?");
+        assertThat(shard.parameters()).containsExactly(1, 2);
+        assertThat(q.finalBody(Map.of(), List.of("name", "a")))
+                .isEqualTo("SELECT _sl_p._sl_c1 AS \"name\", _sl_p._sl_c2 AS \"a\" FROM _sl_p ORDER BY _sl_p._sl_c2"
+                        + " DESC, _sl_p._sl_o1 LIMIT 10 OFFSET ?");
+        assertThat(q.bodyParameters()).containsExactly(3);
+        // a literal LIMIT and OFFSET: each shard returns its first LIMIT + OFFSET rows in that order
+        assertThat(planner.plan(
+                                "SELECT u.name FROM users u JOIN orders o USING (user_id) ORDER BY 1 LIMIT 5 OFFSET 2",
+                                true)
+                        .sources()
+                        .get(0)
+                        .sql())
+                .isEqualTo(
+                        "SELECT u.name AS _sl_c1 FROM users u JOIN orders o USING (user_id) ORDER BY u.name LIMIT 7");
+        // aggregates over the join: partial on each shard
+        assertThat(planner.plan(
+                                "SELECT u.status, count(*) FROM users u LEFT JOIN orders o ON u.user_id = o.user_id"
+                                        + " GROUP BY u.status",
+                                true)
+                        .partial())
+                .isTrue();
+    }
+
+    @Test
+    void aJoinNotOnTheShardKeysShipsEachTablesRows() {
+        for (String sql : List.of(
+                "SELECT u.name FROM users u JOIN orders o ON o.user_id = u.score",
+                "SELECT u.name FROM users u JOIN orders o ON o.user_id = u.user_id OR o.amount > 1",
+                "SELECT u.name FROM users u RIGHT JOIN orders o ON o.user_id = u.user_id",
+                "SELECT u.name FROM users u, orders o WHERE o.user_id = u.user_id",
+                "SELECT u.name FROM users u JOIN orders o ON user_id = u.user_id",
+                "SELECT u.name, now() FROM users u JOIN orders o ON o.user_id = u.user_id",
+                "SELECT u.name, rank() OVER (ORDER BY u.score) FROM users u JOIN orders o ON o.user_id = u.user_id",
+                "SELECT u.name FROM users u JOIN \"Events\" e ON e.tenant = u.name")) {
+            assertThat(planner.plan(sql, false).description()).as(sql).doesNotContain("joined");
+        }
+    }
+
+    @Test
     void aSumOfBigintStaysNumeric() {
         CrossShardQuery q = planner.plan("SELECT sum(user_id) FROM users", true);
         assertThat(q.finalBody(Map.of("_sl_a1", "numeric"), List.of("sum")))
