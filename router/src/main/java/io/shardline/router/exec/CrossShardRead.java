@@ -6,7 +6,9 @@ import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.SearchPath;
 import io.shardline.router.txn.TxnMarks;
 import io.shardline.topology.HashRing;
+import io.shardline.topology.NodeRole;
 import io.shardline.topology.ShardedTable;
+import java.nio.charset.StandardCharsets;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
@@ -17,11 +19,16 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import org.postgresql.PGConnection;
 import org.postgresql.PGStatement;
+import org.postgresql.copy.CopyIn;
 
 /**
  * Runs a {@link CrossShardQuery} over the sources it is given: every source query on every shard in parallel, then
@@ -97,9 +104,48 @@ final class CrossShardRead {
     }
 
     /** One source's rows from every shard: column names and type names (of the first shard), values as text. */
-    private record Rows(List<String> columns, List<String> types, List<String[]> values) {}
+    private record Rows(List<String> columns, List<String> types, List<String[]> values, String table) {
+        Rows(List<String> columns, List<String> types, List<String[]> values) {
+            this(columns, types, values, null);
+        }
+    }
+
+    /**
+     * What one shard's fetch of a source takes: the source's CTE name (for errors), the statement parameters behind
+     * its placeholders, the read's row budget and heap budget (null: not counted), and where rows go (null: kept).
+     */
+    private record Fetch(
+            String cteName,
+            int[] originals,
+            Parameters parameters,
+            AtomicInteger budget,
+            AtomicInteger memory,
+            Consumer<String[]> sink) {
+        Fetch(
+                CrossShardQuery.Source source,
+                Parameters parameters,
+                AtomicInteger budget,
+                AtomicInteger memory,
+                Consumer<String[]> sink) {
+            this(source.cteName(), source.parameters(), parameters, budget, memory, sink);
+        }
+    }
+
+    /** Thrown by a fetch that passed {@link #SPILL_ROWS}: the source is read again into a temporary table. */
+    private static final class Spill extends SQLException {
+        Spill() {
+            super("spill", "54000");
+        }
+    }
 
     private static final int FETCH_SIZE = 10_000;
+    /**
+     * Rows of one read held in the heap at most: past this, a source's rows go to a temporary table on the final
+     * query's node instead (its own rows by INSERT ... SELECT there, the other shards' streamed in by COPY).
+     */
+    static final int SPILL_ROWS = 50_000;
+    /** Rows waiting between the shards' fetches and the COPY into the final node, at most. */
+    private static final int SPILL_QUEUE = 5_000;
     /** How many times a read is retaken when shard moves switch ranges while it runs. */
     private static final int MOVE_ATTEMPTS = 5;
     /** How long an atomic read retakes its snapshots while a transaction is seen half. */
@@ -115,6 +161,10 @@ final class CrossShardRead {
     private final Set<Statement> running;
     /** The sources in this read's atomic snapshot transactions, ended by {@link #finish()}. */
     private final List<Physical> inSnapshot = new ArrayList<>();
+    /** The temporary tables sources spilled into on {@link #spillNode}, dropped by {@link #finish()}. */
+    private final List<String> spilled = new ArrayList<>();
+
+    private Physical spillNode;
 
     /**
      * @param running where the statements running on the shards are kept while they run (for cancel)
@@ -164,8 +214,19 @@ final class CrossShardRead {
                 snapshots(sources);
             }
             AtomicInteger budget = new AtomicInteger(maxRows);
+            // the final query's node can take spilled rows when it is a primary (a replica has no temporary tables)
+            AtomicInteger memory =
+                    new AtomicInteger(home.node.role() == NodeRole.PRIMARY ? SPILL_ROWS : Integer.MAX_VALUE);
             for (CrossShardQuery.Source source : query.sources()) {
-                gathered.add(gather(source, sources, parameters, budget, ring));
+                Rows rows;
+                int left = budget.get();
+                try {
+                    rows = gather(source, sources, parameters, budget, memory, ring);
+                } catch (Spill s) {
+                    budget.set(left);
+                    rows = spill(source, sources, home, parameters, budget, ring);
+                }
+                gathered.add(rows);
             }
             if (ownership.still(ring)) {
                 break;
@@ -205,7 +266,7 @@ final class CrossShardRead {
             }
             int index = 1;
             for (Rows rows : gathered) {
-                for (int c = 0; c < rows.columns().size(); c++) {
+                for (int c = 0; rows.table() == null && c < rows.columns().size(); c++) {
                     String[] column = new String[rows.values().size()];
                     for (int r = 0; r < column.length; r++) {
                         column[r] = rows.values().get(r)[c];
@@ -223,12 +284,19 @@ final class CrossShardRead {
         }
     }
 
-    /** Appends {@code name(columns) AS (SELECT CAST(c1 AS type1), ... FROM unnest($1::text[], ...))}. */
+    /**
+     * Appends {@code name(columns) AS (SELECT CAST(c1 AS type1), ... FROM unnest($1::text[], ...))}, or for spilled
+     * rows {@code name(columns) AS (SELECT * FROM pg_temp.table)}.
+     */
     private static void cte(StringBuilder text, String name, Rows rows) {
         text.append(name).append('(');
         for (int c = 0; c < rows.columns().size(); c++) {
             text.append(c == 0 ? "" : ", ")
                     .append(CrossShardQuery.quote(rows.columns().get(c)));
+        }
+        if (rows.table() != null) {
+            text.append(") AS (SELECT * FROM pg_temp.").append(rows.table()).append(')');
+            return;
         }
         text.append(") AS (SELECT ");
         for (int c = 0; c < rows.columns().size(); c++) {
@@ -418,6 +486,185 @@ final class CrossShardRead {
             }
         }
         inSnapshot.clear();
+        dropSpilled();
+    }
+
+    /** Drops the temporary tables of spilled sources (those made in a snapshot transaction went with it). */
+    private void dropSpilled() {
+        for (String table : spilled) {
+            try (Statement s = spillNode.connection.createStatement()) {
+                s.execute("DROP TABLE IF EXISTS pg_temp." + table);
+            } catch (SQLException e) {
+                // its session is reset when it goes back to the pool
+                spillNode.sessionDirty = true;
+            }
+        }
+        spilled.clear();
+    }
+
+    /**
+     * Reads {@code source} into a temporary table on {@code home} (a primary): its columns as the shards' query
+     * describes them there; {@code home}'s own rows by {@code INSERT ... SELECT} (they never leave the server), the
+     * other shards' fetched with cursors and streamed in by {@code COPY FROM STDIN} through a bounded queue — so
+     * the heap holds a few thousand rows whatever the source's size. The budget ({@code crossShardMaxRows}) still
+     * counts every row.
+     */
+    private Rows spill(
+            CrossShardQuery.Source source,
+            Map<Integer, Physical> shards,
+            Physical home,
+            Parameters parameters,
+            AtomicInteger budget,
+            HashRing ring)
+            throws SQLException {
+        String homeSql = source.sql(ring == null ? null : owned(ring, home.shard, source.table()));
+        List<String> columns = new ArrayList<>();
+        List<String> types = new ArrayList<>();
+        try (PreparedStatement ps = home.connection.prepareStatement(homeSql)) {
+            ResultSetMetaData md = ps.getMetaData();
+            for (int c = 1; c <= md.getColumnCount(); c++) {
+                columns.add(md.getColumnName(c));
+                types.add(castable(md.getColumnTypeName(c)));
+            }
+        }
+        String table = "_sl_spill_" + (spilled.size() + 1);
+        StringBuilder create =
+                new StringBuilder("DROP TABLE IF EXISTS pg_temp." + table + "; CREATE TEMP TABLE " + table + " (");
+        for (int c = 0; c < columns.size(); c++) {
+            String type = types.get(c);
+            create.append(c == 0 ? "" : ", ")
+                    .append(CrossShardQuery.quote("c" + (c + 1)))
+                    .append(' ')
+                    .append(type.contains("\"") ? type : CrossShardQuery.quote(type));
+        }
+        create.append(')');
+        spillNode = home;
+        spilled.add(table);
+        try (Statement s = home.connection.createStatement()) {
+            s.execute(create.toString());
+        }
+        BlockingQueue<Object> queue = new ArrayBlockingQueue<>(SPILL_QUEUE);
+        List<Future<Rows>> futures = new ArrayList<>();
+        List<Physical> others = new ArrayList<>();
+        for (Physical p : shards.values()) {
+            if (p != home) {
+                others.add(p);
+                String sql = source.sql(ring == null ? null : owned(ring, p.shard, source.table()));
+                futures.add(pool.submit(() -> {
+                    try {
+                        return fetch(p, sql, new Fetch(source, parameters, budget, null, row -> put(queue, row)));
+                    } finally {
+                        put(queue, END);
+                    }
+                }));
+            }
+        }
+        try {
+            try (PreparedStatement insert =
+                    home.connection.prepareStatement("INSERT INTO pg_temp." + table + " " + homeSql)) {
+                running.add(insert);
+                try {
+                    if (queryTimeoutSeconds > 0) {
+                        insert.setQueryTimeout(queryTimeoutSeconds);
+                    }
+                    int[] originals = source.parameters();
+                    for (int i = 0; i < originals.length; i++) {
+                        parameters.bind(insert, i + 1, originals[i]);
+                    }
+                    if (budget.addAndGet(-insert.executeUpdate()) < 0) {
+                        throw tooMany(home.shard, source.cteName());
+                    }
+                } finally {
+                    running.remove(insert);
+                }
+            }
+            copyIn(home, table, queue, others.size());
+        } catch (SQLException | RuntimeException e) {
+            budget.set(Integer.MIN_VALUE / 2);
+            queue.clear();
+            futures.forEach(CrossShardRead::awaitQuietly);
+            throw e;
+        }
+        for (int i = 0; i < futures.size(); i++) {
+            try {
+                futures.get(i).get();
+            } catch (ExecutionException e) {
+                throw SourceFailed.of(others.get(i), e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while reading the shards", "57014", e);
+            }
+        }
+        return new Rows(columns, types, List.of(), table);
+    }
+
+    /** The end of one shard's rows in a spill queue. */
+    private static final Object END = new Object();
+
+    private static void put(BlockingQueue<Object> queue, Object item) {
+        try {
+            queue.put(item);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Streams the queued rows of {@code producers} shards into {@code table} on {@code home} with COPY. */
+    private void copyIn(Physical home, String table, BlockingQueue<Object> queue, int producers) throws SQLException {
+        CopyIn in =
+                home.connection.unwrap(PGConnection.class).getCopyAPI().copyIn("COPY pg_temp." + table + " FROM STDIN");
+        try {
+            StringBuilder line = new StringBuilder(256);
+            int ended = 0;
+            while (ended < producers) {
+                Object item = queue.take();
+                if (item == END) {
+                    ended++;
+                    continue;
+                }
+                line.setLength(0);
+                String[] row = (String[]) item;
+                for (int c = 0; c < row.length; c++) {
+                    if (c > 0) {
+                        line.append('\t');
+                    }
+                    copyText(line, row[c]);
+                }
+                line.append('\n');
+                byte[] bytes = line.toString().getBytes(StandardCharsets.UTF_8);
+                in.writeToCopy(bytes, 0, bytes.length);
+            }
+            in.endCopy();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SQLException("interrupted while reading the shards", "57014", e);
+        } finally {
+            if (in.isActive()) {
+                try {
+                    in.cancelCopy();
+                } catch (SQLException e) {
+                    // the connection reports its state to the next statement
+                }
+            }
+        }
+    }
+
+    /** {@code value} in COPY's text format: NULL as {@code \N}, backslash, tab, newline and return escaped. */
+    static void copyText(StringBuilder out, String value) {
+        if (value == null) {
+            out.append("\\N");
+            return;
+        }
+        for (int i = 0; i < value.length(); i++) {
+            char ch = value.charAt(i);
+            switch (ch) {
+                case '\\' -> out.append("\\\\");
+                case '\t' -> out.append("\\t");
+                case '\n' -> out.append("\\n");
+                case '\r' -> out.append("\\r");
+                default -> out.append(ch);
+            }
+        }
     }
 
     /** Runs one source query on every shard at once; the first failure is reported as the shard's. */
@@ -426,14 +673,16 @@ final class CrossShardRead {
             Map<Integer, Physical> shards,
             Parameters parameters,
             AtomicInteger budget,
+            AtomicInteger memory,
             HashRing ring)
             throws SQLException {
         List<Future<Rows>> futures = new ArrayList<>();
         List<Physical> order = new ArrayList<>(shards.values());
         for (Physical p : order) {
             String sql = source.sql(ring == null ? null : owned(ring, p.shard, source.table()));
-            futures.add(pool.submit(() -> fetch(p, sql, source.cteName(), source.parameters(), parameters, budget)));
+            futures.add(pool.submit(() -> fetch(p, sql, new Fetch(source, parameters, budget, memory, null))));
         }
+        boolean spill = false;
         List<String[]> values = new ArrayList<>();
         Rows first = null;
         SourceFailed failure = null;
@@ -445,7 +694,11 @@ final class CrossShardRead {
                 }
                 values.addAll(rows.values());
             } catch (ExecutionException e) {
-                if (failure == null) {
+                if (e.getCause() instanceof Spill) {
+                    // too many rows for the heap: the others stop, and the source is read again into a table
+                    spill = true;
+                    memory.set(Integer.MIN_VALUE / 2);
+                } else if (failure == null) {
                     failure = SourceFailed.of(order.get(i), e);
                     // the others stop fetching: their rows would be thrown away
                     budget.set(Integer.MIN_VALUE / 2);
@@ -468,6 +721,9 @@ final class CrossShardRead {
         }
         if (failure != null) {
             throw failure;
+        }
+        if (spill) {
+            throw new Spill();
         }
         return new Rows(first.columns(), first.types(), values);
     }
@@ -515,20 +771,20 @@ final class CrossShardRead {
     }
 
     /**
-     * One shard's rows of a source query, fetched with a cursor in steps of the fetch size: the budget stops the
-     * fetch (54000) before more rows than {@code crossShardMaxRows} (plus one step) are held.
+     * One shard's rows of a source query, fetched with a cursor in steps of the fetch size (inside a transaction of
+     * its own when the connection is in autocommit mode, as pgjdbc needs): each row is counted against {@code budget}
+     * (54000 past it: the fetch stops before more than {@code crossShardMaxRows} rows, plus one step, are held) and
+     * {@code memory} ({@link Spill} past it; null: not counted), and kept in the returned rows, or handed to {@code
+     * sink} when one is given.
      */
-    private Rows fetch(
-            Physical p, String sql, String cteName, int[] originals, Parameters parameters, AtomicInteger budget)
-            throws SQLException {
+    private Rows fetch(Physical p, String sql, Fetch f) throws SQLException {
         p.inFlight.incrementAndGet();
         boolean ownTransaction = p.connection.getAutoCommit();
         try {
             if (ownTransaction) {
-                // pgjdbc fetches with a cursor only inside a transaction
                 p.connection.setAutoCommit(false);
             }
-            return query(p, sql, cteName, originals, parameters, budget);
+            return query(p, sql, f);
         } finally {
             if (ownTransaction) {
                 try {
@@ -542,9 +798,13 @@ final class CrossShardRead {
         }
     }
 
-    private Rows query(
-            Physical p, String sql, String cteName, int[] originals, Parameters parameters, AtomicInteger budget)
-            throws SQLException {
+    private Rows query(Physical p, String sql, Fetch f) throws SQLException {
+        String cteName = f.cteName();
+        int[] originals = f.originals();
+        Parameters parameters = f.parameters();
+        AtomicInteger budget = f.budget();
+        AtomicInteger memory = f.memory();
+        Consumer<String[]> sink = f.sink();
         try (PreparedStatement ps = p.connection.prepareStatement(sql)) {
             running.add(ps);
             try {
@@ -566,20 +826,19 @@ final class CrossShardRead {
                         types.add(castable(md.getColumnTypeName(c)));
                     }
                     List<String[]> values = new ArrayList<>();
+                    Consumer<String[]> to = sink != null ? sink : values::add;
                     while (rs.next()) {
                         if (budget.decrementAndGet() < 0) {
-                            throw new SQLException(
-                                    "the shards returned more than crossShardMaxRows (" + maxRows + ") rows for this"
-                                            + " cross-shard read (shard " + p.shard + " was reading "
-                                            + cteName + "): narrow it with a WHERE, or raise"
-                                            + " crossShardMaxRows",
-                                    "54000");
+                            throw tooMany(p.shard, cteName);
+                        }
+                        if (memory != null && memory.decrementAndGet() < 0) {
+                            throw new Spill();
                         }
                         String[] row = new String[n];
                         for (int c = 0; c < n; c++) {
                             row[c] = rs.getString(c + 1);
                         }
-                        values.add(row);
+                        to.accept(row);
                     }
                     return new Rows(columns, types, values);
                 }
@@ -587,6 +846,14 @@ final class CrossShardRead {
                 running.remove(ps);
             }
         }
+    }
+
+    private SQLException tooMany(int shard, String cteName) {
+        return new SQLException(
+                "the shards returned more than crossShardMaxRows (" + maxRows + ") rows for this cross-shard read"
+                        + " (shard " + shard + " was reading " + cteName + "): narrow it with a WHERE, or raise"
+                        + " crossShardMaxRows",
+                "54000");
     }
 
     /** The labels PostgreSQL gives the statement's columns: described once on {@code home}, then cached. */
