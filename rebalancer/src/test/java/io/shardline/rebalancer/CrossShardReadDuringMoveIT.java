@@ -45,6 +45,9 @@ class CrossShardReadDuringMoveIT {
             "SELECT count(*), sum(amount), min(order_id), max(order_id) FROM orders",
             "SELECT user_id % 7 AS g, count(*), sum(amount) FROM orders GROUP BY 1 ORDER BY 1",
             "SELECT count(*), sum(o.amount) FROM orders o JOIN users u ON u.user_id = o.order_id WHERE u.name <> 'x'",
+            "SELECT sum(public.orders.amount), count(*) FROM public.orders WHERE public.orders.amount > 5",
+            "SELECT o.order_id, u.name FROM orders o JOIN users u ON u.user_id = o.order_id WHERE o.amount % 1000 = 3"
+                    + " ORDER BY o.order_id DESC LIMIT 7",
             "SELECT count(DISTINCT user_id), string_agg(order_id::text, ',' ORDER BY order_id) FILTER (WHERE"
                     + " order_id % 997 = 0) FROM orders WHERE amount > 10");
 

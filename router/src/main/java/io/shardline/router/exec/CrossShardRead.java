@@ -7,7 +7,6 @@ import io.shardline.router.sql.SearchPath;
 import io.shardline.router.txn.TxnMarks;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.NodeRole;
-import io.shardline.topology.ShardedTable;
 import java.nio.charset.StandardCharsets;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -24,6 +23,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.postgresql.PGConnection;
@@ -207,7 +207,10 @@ final class CrossShardRead {
         List<Rows> gathered = new ArrayList<>();
         for (int attempt = 1; ; attempt++) {
             HashRing ring = ownership.moving();
-            if (ring != null && !sources.keySet().containsAll(ring.shards())) {
+            if (ring != null
+                    && (ring.version() != routing.ring().version()
+                            || !sources.keySet().containsAll(ring.shards()))) {
+                // the nodes were chosen by another ring (a replica of a new owner may not have replayed the cutover)
                 throw new Rerouted();
             }
             if (atomic) {
@@ -215,8 +218,9 @@ final class CrossShardRead {
             }
             AtomicInteger budget = new AtomicInteger(maxRows);
             // the final query's node can take spilled rows when it is a primary (a replica has no temporary tables)
-            AtomicInteger memory =
-                    new AtomicInteger(home.node.role() == NodeRole.PRIMARY ? SPILL_ROWS : Integer.MAX_VALUE);
+            // outside the application's transaction (a temporary table would keep it from PREPARE TRANSACTION)
+            AtomicInteger memory = new AtomicInteger(
+                    home.node.role() == NodeRole.PRIMARY && !home.inTransaction ? SPILL_ROWS : Integer.MAX_VALUE);
             for (CrossShardQuery.Source source : query.sources()) {
                 Rows rows;
                 int left = budget.get();
@@ -517,7 +521,7 @@ final class CrossShardRead {
             AtomicInteger budget,
             HashRing ring)
             throws SQLException {
-        String homeSql = source.sql(ring == null ? null : owned(ring, home.shard, source.table()));
+        String homeSql = source.sql(ring == null ? null : owned(ring, home.shard, source));
         List<String> columns = new ArrayList<>();
         List<String> types = new ArrayList<>();
         try (PreparedStatement ps = home.connection.prepareStatement(homeSql)) {
@@ -549,12 +553,13 @@ final class CrossShardRead {
         for (Physical p : shards.values()) {
             if (p != home) {
                 others.add(p);
-                String sql = source.sql(ring == null ? null : owned(ring, p.shard, source.table()));
+                String sql = source.sql(ring == null ? null : owned(ring, p.shard, source));
                 futures.add(pool.submit(() -> {
                     try {
                         return fetch(p, sql, new Fetch(source, parameters, budget, null, row -> put(queue, row)));
                     } finally {
-                        put(queue, END);
+                        // the end, unless nobody takes it any more (the COPY failed and left)
+                        queue.offer(END, 1, TimeUnit.SECONDS);
                     }
                 }));
             }
@@ -578,9 +583,10 @@ final class CrossShardRead {
                     running.remove(insert);
                 }
             }
-            copyIn(home, table, queue, others.size());
+            copyIn(home, table, queue, futures);
         } catch (SQLException | RuntimeException e) {
             budget.set(Integer.MIN_VALUE / 2);
+            cancelRunning();
             queue.clear();
             futures.forEach(CrossShardRead::awaitQuietly);
             throw e;
@@ -601,23 +607,43 @@ final class CrossShardRead {
     /** The end of one shard's rows in a spill queue. */
     private static final Object END = new Object();
 
+    /** Queues a fetched row; an interrupted fetch fails rather than drop it. */
     private static void put(BlockingQueue<Object> queue, Object item) {
         try {
             queue.put(item);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while reading the shards", e);
         }
     }
 
-    /** Streams the queued rows of {@code producers} shards into {@code table} on {@code home} with COPY. */
-    private void copyIn(Physical home, String table, BlockingQueue<Object> queue, int producers) throws SQLException {
+    /**
+     * Streams the queued rows of the shards' fetches ({@code producers}) into {@code table} on {@code home} with
+     * COPY until each queued its end; a fetch that failed (and so may not queue its end) fails it.
+     */
+    private void copyIn(Physical home, String table, BlockingQueue<Object> queue, List<Future<Rows>> producers)
+            throws SQLException {
         CopyIn in =
                 home.connection.unwrap(PGConnection.class).getCopyAPI().copyIn("COPY pg_temp." + table + " FROM STDIN");
         try {
             StringBuilder line = new StringBuilder(256);
             int ended = 0;
-            while (ended < producers) {
-                Object item = queue.take();
+            while (ended < producers.size()) {
+                Object item = queue.poll(100, TimeUnit.MILLISECONDS);
+                if (item == null) {
+                    for (Future<Rows> f : producers) {
+                        if (f.isDone()) {
+                            try {
+                                f.get();
+                            } catch (ExecutionException e) {
+                                throw e.getCause() instanceof SQLException sql
+                                        ? sql
+                                        : new SQLException("cross-shard read failed: " + e.getCause(), e.getCause());
+                            }
+                        }
+                    }
+                    continue;
+                }
                 if (item == END) {
                     ended++;
                     continue;
@@ -679,7 +705,7 @@ final class CrossShardRead {
         List<Future<Rows>> futures = new ArrayList<>();
         List<Physical> order = new ArrayList<>(shards.values());
         for (Physical p : order) {
-            String sql = source.sql(ring == null ? null : owned(ring, p.shard, source.table()));
+            String sql = source.sql(ring == null ? null : owned(ring, p.shard, source));
             futures.add(pool.submit(() -> fetch(p, sql, new Fetch(source, parameters, budget, memory, null))));
         }
         boolean spill = false;
@@ -707,13 +733,7 @@ final class CrossShardRead {
                 // the shards' statements are cancelled and waited for: their connections must be free again when the
                 // application's next statement uses them
                 budget.set(Integer.MIN_VALUE / 2);
-                for (Statement s : running) {
-                    try {
-                        s.cancel();
-                    } catch (SQLException ignored) {
-                        // it ended meanwhile
-                    }
-                }
+                cancelRunning();
                 futures.forEach(CrossShardRead::awaitQuietly);
                 Thread.currentThread().interrupt();
                 throw new SQLException("interrupted while reading the shards", "57014", e);
@@ -741,9 +761,9 @@ final class CrossShardRead {
         };
     }
 
-    /** The predicate keeping {@code table}'s rows that {@code ring} gives {@code shard} ({@code false}: none). */
-    static String owned(HashRing ring, int shard, ShardedTable table) {
-        String hash = table.keyType().sqlHashExpression(CrossShardQuery.quote(table.keyColumn()));
+    /** The predicate keeping the source's rows that {@code ring} gives {@code shard} ({@code false}: none). */
+    static String owned(HashRing ring, int shard, CrossShardQuery.Source source) {
+        String hash = source.table().keyType().sqlHashExpression(source.keyReference());
         List<String> ranges = new ArrayList<>();
         for (HashRing.Range r : ring.ranges()) {
             if (r.shard() == shard) {
@@ -751,6 +771,17 @@ final class CrossShardRead {
             }
         }
         return ranges.isEmpty() ? "false" : "(" + String.join(" OR ", ranges) + ")";
+    }
+
+    /** Cancels the statements running on the shards (they end with 57014). */
+    private void cancelRunning() {
+        for (Statement s : running) {
+            try {
+                s.cancel();
+            } catch (SQLException ignored) {
+                // it ended meanwhile
+            }
+        }
     }
 
     private static void awaitQuietly(Future<?> f) {

@@ -244,19 +244,21 @@ public final class CrossShardPlanner {
         for (ShardedTable t : tables) {
             String table = CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table());
             String shardSql = "SELECT * FROM " + table;
-            String ownedSql = shardSql + " WHERE " + CrossShardQuery.OWNED;
+            String ownedBefore = shardSql + " WHERE ";
+            String keyReference = table + "." + CrossShardQuery.quote(t.keyColumn());
             int[] shardParameters = new int[0];
             boolean filter = t.equals(filtered);
             if (filter) {
                 Marked where = unmark(pushed);
                 var alias = ((PlainSelect) parsed).getFromItem().getAlias();
-                String as = " AS " + (alias == null ? CrossShardQuery.quote(t.table()) : alias.getName());
-                shardSql += as + " WHERE " + where.text();
-                ownedSql = "SELECT * FROM (" + ownedSql + ")" + as + " WHERE " + where.text();
+                String name = alias == null ? CrossShardQuery.quote(t.table()) : alias.getName();
+                shardSql += " AS " + name + " WHERE " + where.text();
+                ownedBefore = "SELECT * FROM " + table + " AS " + name + " WHERE (" + where.text() + ") AND ";
+                keyReference = name + "." + CrossShardQuery.quote(t.keyColumn());
                 shardParameters = where.parameters();
             }
             sources.add(new CrossShardQuery.Source(
-                    CrossShardQuery.quote(t.table()), shardSql, shardParameters, t, ownedSql));
+                    CrossShardQuery.quote(t.table()), shardSql, shardParameters, t, keyReference, ownedBefore, ""));
             described.add(t.qualifiedName() + (filter ? " (WHERE pushed down)" : " (every row)"));
         }
         return new CrossShardQuery(
@@ -450,12 +452,20 @@ public final class CrossShardPlanner {
                         && position.getValue() <= items.size()) {
                     column = (int) position.getValue();
                 } else if (e instanceof Column c && c.getTable() == null) {
+                    // PostgreSQL reads a bare name as an output column first, then as an input column: only the
+                    // first is certain here
                     column = aliases.get(SqlNames.fold(c.getColumnName()));
+                    if (column == null) {
+                        return null;
+                    }
                 }
                 if (column == null && itemTexts.contains(e.toString())) {
                     column = itemTexts.indexOf(e.toString()) + 1;
                 }
-                if (e instanceof LongValue && column == null || !rowByRow(e.toString())) {
+                if (e instanceof LongValue && column == null
+                        || !rowByRow(e.toString())
+                        || SqlLexer.tokenize(e.toString()).stream().anyMatch(t -> t.is("COLLATE"))) {
+                    // a collation would be lost on the final query's copy of the column
                     return null;
                 }
                 String direction = (o.isAsc() ? "" : " DESC")
@@ -468,7 +478,8 @@ public final class CrossShardPlanner {
                 String shardExpression;
                 if (column != null) {
                     finalColumn = "_sl_p._sl_c" + column;
-                    shardExpression = itemTexts.get(column - 1);
+                    // the output column by its name: a constant item's text would read as a position
+                    shardExpression = "_sl_c" + column;
                 } else {
                     if (distinct) {
                         return null; // PostgreSQL wants a DISTINCT's ORDER BY in its select list
@@ -476,7 +487,7 @@ public final class CrossShardPlanner {
                     hidden++;
                     shard.append(", ").append(e).append(" AS _sl_o").append(hidden);
                     finalColumn = "_sl_p._sl_o" + hidden;
-                    shardExpression = e.toString();
+                    shardExpression = "_sl_o" + hidden;
                 }
                 shardOrder
                         .append(shardOrder.length() == 0 ? " ORDER BY " : ", ")
@@ -488,10 +499,8 @@ public final class CrossShardPlanner {
                         .append(direction);
             }
         }
-        shard.append(" FROM ").append(FROM_ITEM).append(joins(select));
-        if (select.getWhere() != null) {
-            shard.append(" WHERE ").append(select.getWhere());
-        }
+        shard.append(" FROM ").append(table).append(joins(select));
+        StringBuilder tail = new StringBuilder();
         body.append(" FROM _sl_p").append(finalOrder);
         if (select.getLimit() != null) {
             body.append(" LIMIT ")
@@ -507,39 +516,60 @@ public final class CrossShardPlanner {
         Expression count = select.getLimit() == null ? null : select.getLimit().getRowCount();
         Expression skip = select.getOffset() == null ? null : select.getOffset().getOffset();
         if (count instanceof LongValue n && (skip == null || skip instanceof LongValue)) {
-            shard.append(shardOrder)
+            tail.append(shardOrder)
                     .append(" LIMIT ")
                     .append(n.getValue() + (skip == null ? 0 : ((LongValue) skip).getValue()));
         }
-        Marked shardSql = unmark(shard.toString());
-        Marked finalSql = unmark(body.toString());
         ShardedTable t = sharded(table).orElseThrow();
         return onEachShard(
+                select,
                 table,
                 t,
-                shardSql,
-                finalSql,
+                shard.toString(),
+                tail.toString(),
+                unmark(body.toString()),
                 items.size(),
                 "rows of " + t.qualifiedName() + joined(select) + ", joined on each shard");
     }
 
     /**
-     * A plan whose one source ({@code _sl_p}) runs {@code shardSql} on each shard, its FROM item {@link #FROM_ITEM}
-     * being {@code table} as written — or, during a move, a subquery keeping the rows the shard owns under the same
-     * name — and whose final query, with {@code {{label:N}}} marks, combines the rows.
+     * A plan whose one source ({@code _sl_p}) runs {@code head} (up to and with the block's FROM and joins), the
+     * block's WHERE, and {@code tail} on each shard — with, during a move, the predicate keeping the rows a shard
+     * owns added to that WHERE on the FROM table's key (the preserved side of every join allowed) — and whose final
+     * query, with {@code {{label:N}}} marks, combines the rows. Each part's placeholders are numbered in order.
      */
     private static CrossShardQuery onEachShard(
-            Table table, ShardedTable t, Marked shardSql, Marked finalSql, int labels, String description) {
-        String owned = "(SELECT * FROM " + CrossShardQuery.quote(t.schema()) + "." + CrossShardQuery.quote(t.table())
-                + " WHERE " + CrossShardQuery.OWNED + ") AS "
-                + (table.getAlias() != null ? table.getAlias().getName() : table.getName());
+            PlainSelect select,
+            Table table,
+            ShardedTable t,
+            String head,
+            String tail,
+            Marked finalSql,
+            int labels,
+            String description) {
+        Marked h = unmark(head);
+        Marked w = select.getWhere() == null ? null : unmark(select.getWhere().toString());
+        Marked r = unmark(tail);
+        String where = w == null ? "" : " WHERE " + w.text();
+        String ownedWhere = w == null ? " WHERE " : " WHERE (" + w.text() + ") AND ";
+        int[] parameters = java.util.stream.IntStream.concat(
+                        java.util.stream.IntStream.concat(
+                                java.util.Arrays.stream(h.parameters()),
+                                w == null
+                                        ? java.util.stream.IntStream.empty()
+                                        : java.util.Arrays.stream(w.parameters())),
+                        java.util.Arrays.stream(r.parameters()))
+                .toArray();
+        String reference = table.getAlias() != null ? table.getAlias().getName() : table.getFullyQualifiedName();
         return new CrossShardQuery(
                 List.of(new CrossShardQuery.Source(
                         "_sl_p",
-                        shardSql.text().replace(FROM_ITEM, table.toString()),
-                        shardSql.parameters(),
+                        h.text() + where + r.text(),
+                        parameters,
                         t,
-                        shardSql.text().replace(FROM_ITEM, owned))),
+                        reference + "." + CrossShardQuery.quote(t.keyColumn()),
+                        h.text() + ownedWhere,
+                        r.text())),
                 "WITH ",
                 " ",
                 finalSql.text(),
@@ -554,7 +584,16 @@ public final class CrossShardPlanner {
         List<Token> tokens = SqlLexer.tokenize(expression);
         for (int i = 0; i < tokens.size(); i++) {
             Token t = tokens.get(i);
-            if (t.is("SELECT") || t.is("OVER") || t.is("FILTER") || t.is("WITHIN")) {
+            if (t.is("SELECT")
+                    || t.is("OVER")
+                    || t.is("FILTER")
+                    || t.is("WITHIN")
+                    || t.is("CURRENT_TIMESTAMP")
+                    || t.is("CURRENT_DATE")
+                    || t.is("CURRENT_TIME")
+                    || t.is("LOCALTIME")
+                    || t.is("LOCALTIMESTAMP")) {
+                // subqueries, aggregates' clauses, and clocks each shard reads differently
                 return false;
             }
             if (t.kind() == Kind.WORD
@@ -708,9 +747,6 @@ public final class CrossShardPlanner {
                 && otherTable.keyType() == table.keyType();
     }
 
-    /** Where a partial-aggregate shard query's FROM item goes, until it is known whether it reads owned rows. */
-    private static final String FROM_ITEM = "_sl_from_item_";
-
     /** The partial-aggregate plan of one SELECT block, or null when it does not have that shape. */
     private final class PartialAggregate {
         private final PlainSelect select;
@@ -836,24 +872,22 @@ public final class CrossShardPlanner {
                         .append(" AS _sl_a")
                         .append(p + 1);
             }
-            shard.append(" FROM ").append(FROM_ITEM).append(joins(select));
-            if (select.getWhere() != null) {
-                shard.append(" WHERE ").append(select.getWhere());
-            }
+            shard.append(" FROM ").append(table).append(joins(select));
+            StringBuilder tail = new StringBuilder();
             if (!groupBy.isEmpty()) {
-                shard.append(" GROUP BY ");
+                tail.append(" GROUP BY ");
                 for (int g = 0; g < groupBy.size(); g++) {
-                    shard.append(g == 0 ? "" : ", ").append(groupBy.get(g));
+                    tail.append(g == 0 ? "" : ", ").append(groupBy.get(g));
                 }
             }
-            Marked shardSql = unmark(shard.toString());
-            Marked finalSql = unmark(body.toString());
             ShardedTable t = sharded(table).orElseThrow();
             return onEachShard(
+                    select,
                     table,
                     t,
-                    shardSql,
-                    finalSql,
+                    shard.toString(),
+                    tail.toString(),
+                    unmark(body.toString()),
                     items.size(),
                     "partial aggregates of " + t.qualifiedName() + joined(select) + " (" + partialExpressions.size()
                             + " per group, " + groups.size() + " group column(s))");

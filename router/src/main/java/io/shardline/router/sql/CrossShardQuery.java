@@ -37,22 +37,29 @@ public record CrossShardQuery(
      * @param cteName the CTE its rows become, an SQL identifier as written in the final query
      * @param sql the query each shard runs
      * @param parameters the statement's parameter (1-based) behind each {@code ?} of {@link #sql}, in order
-     * @param table the sharded table it reads
-     * @param ownedSql {@link #sql} reading only the rows a shard owns: {@link #OWNED} stands where the predicate
-     *     on the table's key hash goes (see {@link #sql(String)})
+     * @param table the sharded table whose rows it reads (the FROM table of a pushed join)
+     * @param keyReference that table's shard key column as the query refers to it ({@code u."user_id"})
+     * @param ownedBefore the text of {@link #sql} up to where a predicate keeping the rows a shard owns goes, in a
+     *     WHERE that holds {@link #sql}'s own conditions too
+     * @param ownedAfter the rest of that text (see {@link #sql(String)})
      */
-    public record Source(String cteName, String sql, int[] parameters, ShardedTable table, String ownedSql) {
+    public record Source(
+            String cteName,
+            String sql,
+            int[] parameters,
+            ShardedTable table,
+            String keyReference,
+            String ownedBefore,
+            String ownedAfter) {
         /**
          * The query a shard runs: {@link #sql}, or with {@code owned} (a predicate on the key's hash, without
-         * parameters) only the rows it selects — during a shard move, rows on two shards are read once.
+         * parameters) only the rows it selects — during a shard move, rows on two shards are read once. The
+         * predicate is put between the two parts, never searched for in the text (a literal may hold anything).
          */
         public String sql(String owned) {
-            return owned == null ? sql : ownedSql.replace(OWNED, owned);
+            return owned == null ? sql : ownedBefore + owned + ownedAfter;
         }
     }
-
-    /** Where a shard's ownership predicate goes in {@link Source#ownedSql}. */
-    public static final String OWNED = "_sl_owned_";
 
     public CrossShardQuery {
         sources = List.copyOf(sources);

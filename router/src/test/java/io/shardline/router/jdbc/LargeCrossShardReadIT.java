@@ -145,6 +145,22 @@ class LargeCrossShardReadIT {
         }
     }
 
+    @Test
+    void aLargeReadInsideATwoPhaseTransactionLetsItCommit() throws SQLException {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?twoPhaseCommit=true")) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                // both shards join the transaction, the home shard among them
+                for (int id = 1; id <= 8; id++) {
+                    s.executeUpdate("UPDATE odd SET t = t WHERE id = " + id);
+                }
+            }
+            // read inside the transaction: no temporary table there, which PREPARE TRANSACTION would refuse
+            assertThat(rows(c, "SELECT id, t FROM odd WHERE id > 0")).hasSize(ODD);
+            c.commit();
+        }
+    }
+
     private static List<String> rows(Connection c, String sql) throws SQLException {
         List<String> out = new ArrayList<>();
         try (Statement s = c.createStatement();
