@@ -407,7 +407,7 @@ public final class CrossShardPlanner {
                 || select.getWindowDefinitions() != null
                 || select.getQualify() != null
                 || select.getLimit() != null && select.getLimit().getOffset() != null
-                || select.getWhere() != null && hasSubquery(select.getWhere().toString())
+                || !colocatedWhere(select)
                 || hasSubquery(joins(select))) {
             return null;
         }
@@ -648,19 +648,24 @@ public final class CrossShardPlanner {
      * what limits a shard's part to the rows it owns during a move.
      */
     private boolean colocated(PlainSelect select) {
-        List<Join> joins = select.getJoins();
-        if (joins == null || joins.isEmpty()) {
-            return true;
-        }
+        return select.getJoins() == null || select.getJoins().isEmpty() || colocatedTables(select) != null;
+    }
+
+    /**
+     * The block's sharded tables by the name they are referred to (FROM table first) when its joins are co-located
+     * ({@link #colocated}), else null.
+     */
+    private Map<String, ShardedTable> colocatedTables(PlainSelect select) {
         if (!(select.getFromItem() instanceof Table from)) {
-            return false;
+            return null;
         }
         Map<String, ShardedTable> seen = new LinkedHashMap<>();
         Optional<ShardedTable> first = sharded(from);
         if (first.isEmpty()) {
-            return false;
+            return null;
         }
         seen.put(referenceName(from), first.get());
+        List<Join> joins = select.getJoins() == null ? List.of() : select.getJoins();
         for (Join j : joins) {
             if (j.isSimple()
                     || j.isCross()
@@ -671,12 +676,12 @@ public final class CrossShardPlanner {
                     || j.isApply()
                     || j.isStraight()
                     || !(j.getRightItem() instanceof Table right)) {
-                return false;
+                return null;
             }
             Optional<ShardedTable> joined = sharded(right);
             String name = referenceName(right);
             if (joined.isEmpty() || seen.containsKey(name)) {
-                return false;
+                return null;
             }
             boolean keyed = false;
             if (j.getUsingColumns() != null && !j.getUsingColumns().isEmpty()) {
@@ -695,11 +700,130 @@ public final class CrossShardPlanner {
                 }
             }
             if (!keyed) {
-                return false;
+                return null;
             }
             seen.put(name, joined.get());
         }
+        return seen;
+    }
+
+    /**
+     * Whether the block's WHERE reads other sharded tables only through subqueries each shard can answer for its
+     * own rows: {@code [NOT] EXISTS (SELECT ... FROM t x WHERE x.key = outer.key ...)} anywhere, and {@code
+     * outer.key IN (SELECT x.key FROM t x ...)} as a top-level AND condition (NOT IN is not: a NULL key on another
+     * shard would change it) — each over one sharded table, correlated on (or selecting) its shard key equal to an
+     * outer table's, without subqueries of its own, and an IN's without LIMIT/OFFSET. The rows they read for an
+     * outer row all have that row's key, so they are on its shard.
+     */
+    private boolean colocatedWhere(PlainSelect select) {
+        if (select.getWhere() == null || !hasSubquery(select.getWhere().toString())) {
+            return true;
+        }
+        Map<String, ShardedTable> outer = colocatedTables(select);
+        if (outer == null) {
+            return false;
+        }
+        for (Expression condition : conjuncts(select.getWhere())) {
+            if (!hasSubquery(condition.toString())) {
+                continue;
+            }
+            boolean ok;
+            if (condition instanceof net.sf.jsqlparser.expression.operators.relational.InExpression in) {
+                ok = !in.isNot()
+                        && in.getLeftExpression() instanceof Column left
+                        && in.getRightExpression() instanceof ParenthesedSelect ps
+                        && keyedIn(left, ps, outer);
+            } else {
+                ok = existsOnly(condition, outer);
+            }
+            if (!ok) {
+                return false;
+            }
+        }
         return true;
+    }
+
+    /** Whether every subquery in {@code e} is a co-located [NOT] EXISTS, under AND/OR/NOT/parentheses only. */
+    private boolean existsOnly(Expression e, Map<String, ShardedTable> outer) {
+        if (!hasSubquery(e.toString())) {
+            return true;
+        }
+        if (e instanceof net.sf.jsqlparser.expression.operators.conditional.AndExpression and) {
+            return existsOnly(and.getLeftExpression(), outer) && existsOnly(and.getRightExpression(), outer);
+        }
+        if (e instanceof net.sf.jsqlparser.expression.operators.conditional.OrExpression or) {
+            return existsOnly(or.getLeftExpression(), outer) && existsOnly(or.getRightExpression(), outer);
+        }
+        if (e instanceof net.sf.jsqlparser.expression.NotExpression not) {
+            return existsOnly(not.getExpression(), outer);
+        }
+        if (e instanceof net.sf.jsqlparser.expression.Parenthesis p) {
+            return existsOnly(p.getExpression(), outer);
+        }
+        if (e instanceof net.sf.jsqlparser.expression.operators.relational.ExistsExpression exists
+                && exists.getRightExpression() instanceof ParenthesedSelect ps
+                && ps.getSelect() instanceof PlainSelect sub) {
+            Table table = subqueryTable(sub);
+            if (table == null || outer.containsKey(referenceName(table))) {
+                // a name shadowing an outer one would make its "correlation" compare the inner table with itself
+                return false;
+            }
+            String name = referenceName(table);
+            ShardedTable t = sharded(table).orElseThrow();
+            for (Expression condition : conjuncts(sub.getWhere())) {
+                if (condition instanceof net.sf.jsqlparser.expression.operators.relational.EqualsTo eq
+                        && eq.getLeftExpression() instanceof Column a
+                        && eq.getRightExpression() instanceof Column b
+                        && (keyPair(a, b, name, t, outer) || keyPair(b, a, name, t, outer))) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Whether {@code left IN (sub)} selects, from one sharded table, its key, with {@code left} an outer key. */
+    private boolean keyedIn(Column left, ParenthesedSelect ps, Map<String, ShardedTable> outer) {
+        if (!(ps.getSelect() instanceof PlainSelect sub)
+                || sub.getLimit() != null
+                || sub.getOffset() != null
+                || sub.getFetch() != null
+                || sub.getDistinct() != null && sub.getDistinct().getOnSelectItems() != null
+                || sub.getSelectItems().size() != 1
+                || !(sub.getSelectItems().get(0).getExpression() instanceof Column selected)
+                || left.getTable() == null) {
+            return false;
+        }
+        Table table = subqueryTable(sub);
+        if (table == null || outer.containsKey(referenceName(table))) {
+            return false;
+        }
+        ShardedTable t = sharded(table).orElseThrow();
+        ShardedTable o = outer.get(SqlNames.fold(left.getTable().getName()));
+        boolean selectsKey = SqlNames.fold(selected.getColumnName()).equals(t.keyColumn())
+                && (selected.getTable() == null
+                        || SqlNames.fold(selected.getTable().getName()).equals(referenceName(table)));
+        return o != null
+                && left.getTable().getSchemaName() == null
+                && SqlNames.fold(left.getColumnName()).equals(o.keyColumn())
+                && selectsKey
+                && o.keyType() == t.keyType();
+    }
+
+    /** A subquery's one sharded table, when it reads just that (no joins, no subqueries, no window), else null. */
+    private Table subqueryTable(PlainSelect sub) {
+        if (!(sub.getFromItem() instanceof Table table)
+                || sharded(table).isEmpty()
+                || sub.getJoins() != null && !sub.getJoins().isEmpty()
+                || sub.getWithItemsList() != null
+                || sub.getWindowDefinitions() != null
+                || hasSubquery(sub.getSelectItems().toString())
+                || sub.getWhere() != null && hasSubquery(sub.getWhere().toString())
+                || sub.getHaving() != null && hasSubquery(sub.getHaving().toString())
+                || SqlLexer.tokenize(sub.toString()).stream().anyMatch(t -> t.is("OVER"))) {
+            return null;
+        }
+        return table;
     }
 
     /** The name a FROM item is referred to by: its alias, else its table name (folded). */
@@ -777,7 +901,7 @@ public final class CrossShardPlanner {
                                     && !select.getGroupBy().getGroupingSets().isEmpty())) {
                 return null;
             }
-            if (select.getWhere() != null && hasSubquery(select.getWhere().toString()) || hasSubquery(joins(select))) {
+            if (!colocatedWhere(select) || hasSubquery(joins(select))) {
                 return null;
             }
             List<Expression> groupBy = new ArrayList<>();

@@ -85,6 +85,27 @@ class CrossShardPlannerTest {
     }
 
     @Test
+    void subqueriesCorrelatedOnTheKeyRunOnEachShardAndOthersShipRows() {
+        for (String sql : List.of(
+                "SELECT count(*) FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id)",
+                "SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE u.user_id = o.user_id"
+                        + " AND o.amount > 1) AND u.score > 3",
+                "SELECT count(*) FROM users u WHERE u.user_id IN (SELECT o.user_id FROM orders o WHERE o.amount > 1)")) {
+            assertThat(planner.plan(sql, false).partial()).as(sql).isTrue();
+        }
+        for (String sql : List.of(
+                "SELECT count(*) FROM users u WHERE EXISTS (SELECT 1 FROM orders u WHERE u.user_id = u.user_id)",
+                "SELECT count(*) FROM users u WHERE u.user_id NOT IN (SELECT o.user_id FROM orders o)",
+                "SELECT count(*) FROM users u WHERE u.user_id IN (SELECT o.user_id FROM orders o LIMIT 5)",
+                "SELECT count(*) FROM users u WHERE u.user_id IN (SELECT o.amount FROM orders o)",
+                "SELECT count(*) FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.score)",
+                "SELECT count(*) FROM users u WHERE u.score > (SELECT avg(o.amount) FROM orders o WHERE o.user_id ="
+                        + " u.user_id)")) {
+            assertThat(planner.plan(sql, false).partial()).as(sql).isFalse();
+        }
+    }
+
+    @Test
     void aSumOfBigintStaysNumeric() {
         CrossShardQuery q = planner.plan("SELECT sum(user_id) FROM users", true);
         assertThat(q.finalBody(Map.of("_sl_a1", "numeric"), List.of("sum")))
