@@ -16,7 +16,6 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.stream.Collectors;
 
 /**
  * A cross-shard {@code count/sum ... GROUP BY} through the driver over {@code rows} rows on 2 shards, against
@@ -72,11 +71,7 @@ public final class CrossShardAggregate {
                 s.execute("VACUUM ANALYZE sale_lines");
             }
             for (int shard = 0; shard < 2; shard++) {
-                int owner = shard;
-                String owned = ring.ranges().stream()
-                        .filter(r -> r.shard() == owner)
-                        .map(r -> "(" + r.sqlPredicate(KeyType.INTEGER.sqlHashExpression("g")) + ")")
-                        .collect(Collectors.joining(" OR "));
+                String owned = ring.sqlPredicate(shard, KeyType.INTEGER.sqlHashExpression("g"));
                 try (Connection c = cluster.primary(shard).connect();
                         Statement s = c.createStatement()) {
                     s.execute(ddl);

@@ -120,12 +120,7 @@ public final class MoveBench {
         long t0 = System.nanoTime();
         String hash = USERS.keyType().sqlHashExpression("g");
         for (int shard : ring.shards()) {
-            int owner = shard;
-            String owned = ring.ranges().stream()
-                    .filter(r -> r.shard() == owner)
-                    .map(r -> "(" + r.sqlPredicate(hash) + ")")
-                    .reduce((a, b) -> a + " OR " + b)
-                    .orElseThrow();
+            String owned = ring.sqlPredicate(shard, hash);
             try (Connection c = cluster.primary(shard).connect();
                     Statement s = c.createStatement()) {
                 s.execute("CREATE TABLE users " + SHAPE);

@@ -3,19 +3,13 @@ package io.shardline.rebalancer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.shardline.compose.LocalCluster;
-import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
-import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.MoveRecord.MoveState;
-import io.shardline.topology.ShardedTable;
-import io.shardline.topology.TopologyCodec;
-import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -39,7 +33,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 4, unit = TimeUnit.MINUTES)
 class CrossShardReadDuringMoveIT {
     static final int ROWS = 30_000;
-    static final List<ShardedTable> TABLES = LogicalCopyIT.TABLES;
     /** Partial aggregates, the rows plan (a join on the key), and a rows plan with a WHERE pushed down. */
     static final List<String> READS = List.of(
             "SELECT count(*), sum(amount), min(order_id), max(order_id) FROM orders",
@@ -58,11 +51,7 @@ class CrossShardReadDuringMoveIT {
     static void start() throws SQLException {
         cluster =
                 LocalCluster.builder().name("xmove").shards(2).hubs(0).leaves(0).start();
-        RouterClusters.publish(cluster, TABLES);
-        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
-        MoveWorkload.load(cluster, ROWS);
-        int added = cluster.addShard().get(0).shard();
-        ZooKeeperTopologyStore.updateTopology(client, "xmove", t -> t.withShard(RouterClusters.shard(cluster, added)));
+        client = MoveWorkload.loadedWithEmptyShard(cluster, "xmove", ROWS);
     }
 
     @AfterAll
@@ -74,11 +63,6 @@ class CrossShardReadDuringMoveIT {
         if (cluster != null) {
             cluster.close();
         }
-    }
-
-    private static ClusterTopology topology() throws Exception {
-        return TopologyCodec.topologyFromJson(
-                client.getData().forPath(ZooKeeperTopologyStore.clusterPath("xmove") + "/topology"), "topology");
     }
 
     private static String answer(Connection c, String sql) throws SQLException {
@@ -142,7 +126,11 @@ class CrossShardReadDuringMoveIT {
                 "xmove",
                 1,
                 LogicalCopyIT.CONNECT,
-                new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, LogicalCopyIT.CONNECT),
+                new PgDumpSchema(
+                        PgDumpSchema.locatePgDump(),
+                        MoveWorkload.topology(client, "xmove"),
+                        null,
+                        LogicalCopyIT.CONNECT),
                 source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
                 MoveRunner.Settings.DEFAULT,
                 () -> true);

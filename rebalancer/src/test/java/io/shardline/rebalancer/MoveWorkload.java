@@ -64,6 +64,32 @@ final class MoveWorkload {
     }
 
     /** Creates users and orders through the driver, with {@code rows} rows each. */
+    /**
+     * Publishes {@link LogicalCopyIT#TABLES} in {@code cluster} (named {@code name}), loads {@code rows} rows
+     * through the driver, and adds an empty shard to the cluster and its topology: ready for a move. Returns a
+     * ZooKeeper client of the cluster, for the caller to close.
+     */
+    static CuratorFramework loadedWithEmptyShard(LocalCluster cluster, String name, long rows) throws SQLException {
+        io.shardline.router.RouterClusters.publish(cluster, LogicalCopyIT.TABLES);
+        CuratorFramework client =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), java.time.Duration.ofSeconds(10));
+        load(cluster, rows);
+        int added = cluster.addShard().get(0).shard();
+        ZooKeeperTopologyStore.updateTopology(
+                client, name, t -> t.withShard(io.shardline.router.RouterClusters.shard(cluster, added)));
+        return client;
+    }
+
+    /** The topology of cluster {@code name} in ZooKeeper now. */
+    static io.shardline.topology.ClusterTopology topology(CuratorFramework client, String name) {
+        try {
+            return TopologyCodec.topologyFromJson(
+                    client.getData().forPath(ZooKeeperTopologyStore.clusterPath(name) + "/topology"), "topology");
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     static void load(LocalCluster cluster, long rows) throws SQLException {
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 Statement s = c.createStatement()) {
@@ -154,12 +180,7 @@ final class MoveWorkload {
             }
             for (ShardedTable table : TABLES) {
                 String hash = table.keyType().sqlHashExpression(table.keyColumn());
-                int owner = shard;
-                String owned = ring.ranges().stream()
-                        .filter(r -> r.shard() == owner)
-                        .map(r -> "(" + r.sqlPredicate(hash) + ")")
-                        .reduce((a, b) -> a + " OR " + b)
-                        .orElse("false");
+                String owned = ring.sqlPredicate(shard, hash);
                 assertThat(Long.parseLong(primary.queryString(
                                 "SELECT count(*) FROM " + table.table() + " WHERE NOT (" + owned + ")")))
                         .as("rows of %s on shard %d that the ring gives to another shard", table.table(), shard)

@@ -5,13 +5,11 @@ import static org.awaitility.Awaitility.await;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.shardline.compose.LocalCluster;
-import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
-import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.SQLException;
@@ -35,7 +33,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
 class ShardMoveIT {
     static final int ROWS = 50_000;
-    static final List<ShardedTable> TABLES = LogicalCopyIT.TABLES;
     static final MoveEstimate.Connector CONNECT = LogicalCopyIT.CONNECT;
 
     private static LocalCluster cluster;
@@ -45,11 +42,7 @@ class ShardMoveIT {
     static void start() throws SQLException {
         cluster =
                 LocalCluster.builder().name("move").shards(2).hubs(1).leaves(1).start();
-        RouterClusters.publish(cluster, TABLES);
-        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
-        MoveWorkload.load(cluster, ROWS);
-        int added = cluster.addShard().get(0).shard();
-        ZooKeeperTopologyStore.updateTopology(client, "move", t -> t.withShard(RouterClusters.shard(cluster, added)));
+        client = MoveWorkload.loadedWithEmptyShard(cluster, "move", ROWS);
     }
 
     @AfterAll
@@ -149,11 +142,6 @@ class ShardMoveIT {
     }
 
     private static ClusterTopology topology() {
-        try {
-            return TopologyCodec.topologyFromJson(
-                    client.getData().forPath(ZooKeeperTopologyStore.clusterPath("move") + "/topology"), "topology");
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
+        return MoveWorkload.topology(client, "move");
     }
 }

@@ -111,6 +111,20 @@ public final class HashRing {
         return Collections.unmodifiableList(ranges);
     }
 
+    /**
+     * The predicate selecting the rows this ring gives {@code shard}, inside PostgreSQL: its ranges' {@link
+     * Range#sqlPredicate} joined with OR, in parentheses; {@code false} when it owns none.
+     */
+    public String sqlPredicate(int shard, String hashExpression) {
+        List<String> owned = new ArrayList<>();
+        for (Range r : ranges()) {
+            if (r.shard() == shard) {
+                owned.add("(" + r.sqlPredicate(hashExpression) + ")");
+            }
+        }
+        return owned.isEmpty() ? "false" : "(" + String.join(" OR ", owned) + ")";
+    }
+
     /** The shards owning at least one range, ascending. */
     public List<Integer> shards() {
         return Arrays.stream(owners).distinct().sorted().boxed().toList();

@@ -82,6 +82,10 @@ class HashRingTest {
     void rangesPrintAsServerSidePredicates() {
         HashRing.Range middle = new HashRing.Range(-10, 99, 0);
         assertThat(middle.sqlPredicate("h")).isEqualTo("h >= -10 AND h <= 99");
+        HashRing ring = HashRing.of(1, new long[] {Long.MIN_VALUE, 0, 100}, new int[] {0, 1, 0});
+        assertThat(ring.sqlPredicate(0, "h")).isEqualTo("((h <= -1) OR (h >= 100))");
+        assertThat(ring.sqlPredicate(1, "h")).isEqualTo("((h >= 0 AND h <= 99))");
+        assertThat(ring.sqlPredicate(2, "h")).isEqualTo("false");
         assertThat(new HashRing.Range(Long.MIN_VALUE, 5, 0).sqlPredicate("h")).isEqualTo("h <= 5");
         assertThat(new HashRing.Range(Long.MIN_VALUE, Long.MAX_VALUE, 0).sqlPredicate("h"))
                 .isEqualTo("true");
