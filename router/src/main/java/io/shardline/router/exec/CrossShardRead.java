@@ -158,7 +158,7 @@ final class CrossShardRead {
     private final ExecutorService pool;
     private final int maxRows;
     private final int queryTimeoutSeconds;
-    private final Set<Statement> running;
+    private final Set<Cancellable> running;
     /** The sources in this read's atomic snapshot transactions, ended by {@link #finish()}. */
     private final List<Physical> inSnapshot = new ArrayList<>();
     /** The temporary tables sources spilled into on {@link #spillNode}, dropped by {@link #finish()}. */
@@ -175,7 +175,7 @@ final class CrossShardRead {
             ExecutorService pool,
             int maxRows,
             int queryTimeoutSeconds,
-            Set<Statement> running) {
+            Set<Cancellable> running) {
         this.routing = routing;
         this.searchPath = searchPath;
         this.pool = pool;
@@ -392,7 +392,8 @@ final class CrossShardRead {
                     }
                     ps.setArray(index++, p.connection.createArrayOf("text", xip));
                 }
-                running.add(ps);
+                Cancellable cancel = ps::cancel;
+                running.add(cancel);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         int other = rs.getInt(2);
@@ -405,7 +406,7 @@ final class CrossShardRead {
                         }
                     }
                 } finally {
-                    running.remove(ps);
+                    running.remove(cancel);
                 }
             }
             return null;
@@ -422,11 +423,12 @@ final class CrossShardRead {
     private Object[] snapshot(Physical p) throws SQLException {
         p.connection.setAutoCommit(false);
         try (Statement s = p.connection.createStatement()) {
-            running.add(s);
+            Cancellable cancel = s::cancel;
+            running.add(cancel);
             try {
                 s.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; " + TxnMarks.SNAPSHOT);
             } finally {
-                running.remove(s);
+                running.remove(cancel);
             }
             while (!s.getMoreResults() && s.getUpdateCount() != -1) {
                 // past SET's update count to the snapshot's rows
@@ -567,7 +569,8 @@ final class CrossShardRead {
         try {
             try (PreparedStatement insert =
                     home.connection.prepareStatement("INSERT INTO pg_temp." + table + " " + homeSql)) {
-                running.add(insert);
+                Cancellable cancel = insert::cancel;
+                running.add(cancel);
                 try {
                     if (queryTimeoutSeconds > 0) {
                         insert.setQueryTimeout(queryTimeoutSeconds);
@@ -580,7 +583,7 @@ final class CrossShardRead {
                         throw tooMany(home.shard, source.cteName());
                     }
                 } finally {
-                    running.remove(insert);
+                    running.remove(cancel);
                 }
             }
             copyIn(home, table, queue, futures);
@@ -623,8 +626,10 @@ final class CrossShardRead {
      */
     private void copyIn(Physical home, String table, BlockingQueue<Object> queue, List<Future<Rows>> producers)
             throws SQLException {
-        CopyIn in =
-                home.connection.unwrap(PGConnection.class).getCopyAPI().copyIn("COPY pg_temp." + table + " FROM STDIN");
+        PGConnection pg = home.connection.unwrap(PGConnection.class);
+        CopyIn in = pg.getCopyAPI().copyIn("COPY pg_temp." + table + " FROM STDIN");
+        Cancellable cancel = pg::cancelQuery;
+        running.add(cancel);
         try {
             StringBuilder line = new StringBuilder(256);
             int ended = 0;
@@ -665,6 +670,7 @@ final class CrossShardRead {
             Thread.currentThread().interrupt();
             throw new SQLException("interrupted while reading the shards", "57014", e);
         } finally {
+            running.remove(cancel);
             if (in.isActive()) {
                 try {
                     in.cancelCopy();
@@ -748,6 +754,12 @@ final class CrossShardRead {
         return new Rows(first.columns(), first.types(), values);
     }
 
+    /** What the logical statement's {@code cancel()} stops: a statement on a shard, or a COPY into the final node. */
+    @FunctionalInterface
+    interface Cancellable {
+        void cancel() throws SQLException;
+    }
+
     /**
      * A column's type as a cast can name it: pgjdbc reports a column with a sequence default as {@code serial} or
      * {@code bigserial}, which are no types.
@@ -763,21 +775,14 @@ final class CrossShardRead {
 
     /** The predicate keeping the source's rows that {@code ring} gives {@code shard} ({@code false}: none). */
     static String owned(HashRing ring, int shard, CrossShardQuery.Source source) {
-        String hash = source.table().keyType().sqlHashExpression(source.keyReference());
-        List<String> ranges = new ArrayList<>();
-        for (HashRing.Range r : ring.ranges()) {
-            if (r.shard() == shard) {
-                ranges.add("(" + r.sqlPredicate(hash) + ")");
-            }
-        }
-        return ranges.isEmpty() ? "false" : "(" + String.join(" OR ", ranges) + ")";
+        return ring.sqlPredicate(shard, source.table().keyType().sqlHashExpression(source.keyReference()));
     }
 
     /** Cancels the statements running on the shards (they end with 57014). */
     private void cancelRunning() {
-        for (Statement s : running) {
+        for (Cancellable c : running) {
             try {
-                s.cancel();
+                c.cancel();
             } catch (SQLException ignored) {
                 // it ended meanwhile
             }
@@ -837,7 +842,8 @@ final class CrossShardRead {
         AtomicInteger memory = f.memory();
         Consumer<String[]> sink = f.sink();
         try (PreparedStatement ps = p.connection.prepareStatement(sql)) {
-            running.add(ps);
+            Cancellable cancel = ps::cancel;
+            running.add(cancel);
             try {
                 ps.unwrap(PGStatement.class).setPrepareThreshold(0);
                 ps.setFetchSize(Math.min(FETCH_SIZE, maxRows + 1));
@@ -874,7 +880,7 @@ final class CrossShardRead {
                     return new Rows(columns, types, values);
                 }
             } finally {
-                running.remove(ps);
+                running.remove(cancel);
             }
         }
     }

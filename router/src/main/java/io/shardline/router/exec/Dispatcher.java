@@ -69,7 +69,7 @@ public final class Dispatcher {
     private final Map<Physical, Statement> statements = new IdentityHashMap<>();
     private final List<Statement> driverStatements = new ArrayList<>();
     /** Statements running on shards for a cross-shard read, for {@link #cancel()}. */
-    private final Set<Statement> running = ConcurrentHashMap.newKeySet();
+    private final Set<CrossShardRead.Cancellable> running = ConcurrentHashMap.newKeySet();
     /** The physical statement of the last execution: results, update counts and generated keys come from it. */
     private volatile Statement current;
     /** The update count of a statement the driver answered itself, until read; -1 for none. */
@@ -471,8 +471,8 @@ public final class Dispatcher {
 
     /** Cancels what runs now: the statement on a node, and every shard's part of a cross-shard read. */
     public void cancel() throws SQLException {
-        for (Statement s : running) {
-            s.cancel();
+        for (CrossShardRead.Cancellable c : running) {
+            c.cancel();
         }
         Statement s = current;
         if (s != null) {

@@ -1,6 +1,7 @@
 package io.shardline.router.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
@@ -16,10 +17,11 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -47,11 +49,7 @@ class LargeCrossShardReadIT {
                         new ShardedTable("public", "big", "id", KeyType.INTEGER),
                         new ShardedTable("public", "odd", "id", KeyType.INTEGER)));
         for (int shard = 0; shard < 2; shard++) {
-            int owner = shard;
-            String owned = ring.ranges().stream()
-                    .filter(r -> r.shard() == owner)
-                    .map(r -> "(" + r.sqlPredicate(KeyType.INTEGER.sqlHashExpression("g")) + ")")
-                    .collect(Collectors.joining(" OR "));
+            String owned = ring.sqlPredicate(shard, KeyType.INTEGER.sqlHashExpression("g"));
             try (Connection c = cluster.primary(shard).connect();
                     Statement s = c.createStatement()) {
                 s.execute("CREATE TABLE big (id bigint PRIMARY KEY, v int NOT NULL, t text NOT NULL)");
@@ -72,6 +70,39 @@ class LargeCrossShardReadIT {
         if (cluster != null) {
             cluster.close();
         }
+    }
+
+    @Test
+    void cancellingASpillingReadEndsItAndLeavesTheConnectionClean() throws Exception {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?crossShardMaxRows=6000000");
+                Statement s = c.createStatement()) {
+            CompletableFuture<Object> read = CompletableFuture.supplyAsync(() -> {
+                try (ResultSet rs = s.executeQuery("SELECT count(DISTINCT v) FROM big")) {
+                    return rs.next();
+                } catch (SQLException e) {
+                    return e;
+                }
+            });
+            // the spill is streaming the other shard's rows into the final node
+            await().atMost(Duration.ofSeconds(60)).until(() -> copying() > 0);
+            s.cancel();
+            Object outcome = read.get(60, TimeUnit.SECONDS);
+            assertThat(outcome).isInstanceOf(SQLException.class);
+            assertThat(((SQLException) outcome).getSQLState()).isEqualTo("57014");
+            await().atMost(Duration.ofSeconds(10)).until(() -> copying() == 0);
+            // the same connection reads again, and no temporary table is left behind
+            assertThat(rows(c, "SELECT count(*) FROM odd WHERE id <= 10")).containsExactly("10|");
+            assertThat(rows(c, "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_sl\\_spill%'"))
+                    .containsExactly("0|");
+        }
+    }
+
+    /** COPYs into a spill table running on either primary now. */
+    private static long copying() {
+        String sql =
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY pg_temp._sl_spill%'";
+        return Long.parseLong(cluster.primary(0).queryString(sql))
+                + Long.parseLong(cluster.primary(1).queryString(sql));
     }
 
     @Test

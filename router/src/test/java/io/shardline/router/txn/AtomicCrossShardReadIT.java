@@ -225,6 +225,27 @@ class AtomicCrossShardReadIT {
         }
     }
 
+    @Test
+    void pruningDropsOldMarksOfTransactionsPreparedNowhereOnly() throws SQLException {
+        try (Connection c = cluster.primary(0).connect();
+                Statement s = c.createStatement()) {
+            TxnMarks.create(c);
+            String old = "shardline_00000000-0000-0000-0000-000000000000_";
+            s.execute("INSERT INTO " + TxnMarks.TABLE + " (gid, shard, xid, at) VALUES"
+                    + " ('" + old + "1', 7, '1', now() - interval '2 hours'),"
+                    + " ('" + old + "2', 7, '2', now() - interval '2 hours'),"
+                    + " ('" + old + "3', 7, '3', now() - interval '5 minutes')");
+            // 2 is still prepared somewhere: its mark may still be what shows a read half of it
+            assertThat(TxnMarks.prune(c, List.of(old + "2"))).isEqualTo(1);
+            try (ResultSet rs = s.executeQuery(
+                    "SELECT string_agg(gid, ',' ORDER BY gid) FROM " + TxnMarks.TABLE + " WHERE shard = 7")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo(old + "2," + old + "3");
+            }
+            s.execute("DELETE FROM " + TxnMarks.TABLE + " WHERE shard = 7");
+        }
+    }
+
     /** Counts of one timed run: transfers done, sums read, sums whose total never existed. */
     private record Run(long transfers, long sums, long fractured, double seconds) {
         @Override
