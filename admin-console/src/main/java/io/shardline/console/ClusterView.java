@@ -8,6 +8,7 @@ import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ReplicaState;
 import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.Shard;
@@ -83,6 +84,13 @@ final class ClusterView implements DisposableBean {
     Views.Thresholds thresholds() {
         return new Views.Thresholds(
                 settings.lagWarn().toMillis(), settings.lagCritical().toMillis());
+    }
+
+    /** The reference tables (every shard holds all of their rows), qualified. */
+    List<String> referenceTables() {
+        return store.snapshot().topology().referenceTables().stream()
+                .map(ReferenceTable::qualifiedName)
+                .toList();
     }
 
     Views.Topology topology() {

@@ -67,6 +67,7 @@ final class PageController {
     String shards(Model model) {
         model.addAttribute("page", "shards");
         model.addAttribute("shards", cluster.shards());
+        model.addAttribute("referenceTables", cluster.referenceTables());
         return "shards";
     }
 

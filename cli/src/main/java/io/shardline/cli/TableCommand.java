@@ -3,6 +3,8 @@ package io.shardline.cli;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.Node;
+import io.shardline.topology.ReferenceTable;
+import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
@@ -11,6 +13,11 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.Callable;
@@ -22,12 +29,12 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code shardline table shard TABLE --key COLUMN}. */
+/** {@code shardline table shard TABLE --key COLUMN}, {@code shardline table reference TABLE}. */
 @Command(
         name = "table",
         mixinStandardHelpOptions = true,
         description = "Declare how tables are spread over the shards.",
-        subcommands = {TableCommand.ShardTable.class})
+        subcommands = {TableCommand.ShardTable.class, TableCommand.ReferenceTableCommand.class})
 final class TableCommand {
 
     @Command(
@@ -87,12 +94,7 @@ final class TableCommand {
 
         private static KeyType detectType(ClusterTopology t, QualifiedName name, String column) {
             Node home = t.shard(t.homeShard()).primary();
-            Properties props = new Properties();
-            props.setProperty("user", t.user() == null ? "postgres" : t.user());
-            Optional.ofNullable(System.getenv("PGPASSWORD")).ifPresent(p -> props.setProperty("password", p));
-            props.setProperty("connectTimeout", "10");
-            String url = "jdbc:postgresql://" + home.address() + "/" + t.database();
-            try (Connection c = DriverManager.getConnection(url, props);
+            try (Connection c = connect(t, home);
                     PreparedStatement ps = c.prepareStatement("SELECT format_type(a.atttypid, a.atttypmod)"
                             + " FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid"
                             + " JOIN pg_namespace n ON n.oid = r.relnamespace"
@@ -112,5 +114,102 @@ final class TableCommand {
             throw new IllegalArgumentException(name + "." + column + " does not exist on " + home.name()
                     + " yet: give the key type with --type (bigint, integer, text, uuid, ...)");
         }
+    }
+
+    @Command(
+            name = "reference",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Declare TABLE a reference table: every shard holds all of its rows, so joins and foreign keys from"
+                        + " sharded tables to it work on every shard. Declare it before creating it through the driver:"
+                        + " CREATE TABLE then runs on every shard, and each write goes to every shard in one"
+                        + " two-phase-commit transaction (the driver needs twoPhaseCommit=true).",
+                "A table that exists already must exist on every shard with the same number of rows."
+            })
+    static final class ReferenceTableCommand implements Callable<Integer> {
+        @Parameters(
+                paramLabel = "TABLE",
+                description = "[schema.]table; unquoted names fold to lower case, \"Quoted\" ones keep their case.")
+        String table;
+
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            QualifiedName name = QualifiedName.parse(table);
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
+                ClusterTopology written = ZooKeeperTopologyStore.updateTopology(client, target.name(), t -> {
+                    checkCopies(t, name);
+                    return t.withReferenceTable(new ReferenceTable(name.schema(), name.table()));
+                });
+                spec.commandLine()
+                        .getOut()
+                        .printf(
+                                "%s is a reference table: every one of the %d shards holds all of its rows"
+                                        + " (topology version %d).%n",
+                                name, written.shards().size(), written.version());
+            }
+            return 0;
+        }
+
+        /** Refuses a table that exists on some shards only, or whose copies differ in their number of rows. */
+        private static void checkCopies(ClusterTopology t, QualifiedName name) {
+            Map<Integer, Long> rows = new LinkedHashMap<>();
+            for (Shard shard : t.shards()) {
+                Node primary = shard.primary();
+                try (Connection c = connect(t, primary);
+                        PreparedStatement ps = c.prepareStatement("SELECT to_regclass(format('%I.%I', ?, ?))::text")) {
+                    ps.setString(1, name.schema());
+                    ps.setString(2, name.table());
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        if (rs.getString(1) == null) {
+                            rows.put(shard.id(), null);
+                            continue;
+                        }
+                    }
+                    try (ResultSet rs = c.createStatement()
+                            .executeQuery("SELECT count(*) FROM " + quote(name.schema()) + "." + quote(name.table()))) {
+                        rs.next();
+                        rows.put(shard.id(), rs.getLong(1));
+                    }
+                } catch (SQLException e) {
+                    throw new IllegalArgumentException(
+                            "could not read " + name + " on " + primary.name() + " (" + e.getMessage() + ")");
+                }
+            }
+            List<Integer> missing = new ArrayList<>();
+            rows.forEach((shard, n) -> {
+                if (n == null) {
+                    missing.add(shard);
+                }
+            });
+            if (!missing.isEmpty() && missing.size() < rows.size()) {
+                throw new IllegalArgumentException(name + " exists on some shards but not on shards " + missing
+                        + ": a reference table must exist on every shard with the same rows. Create it there (or drop"
+                        + " it where it is) and declare it again");
+            }
+            if (rows.values().stream().filter(Objects::nonNull).distinct().count() > 1) {
+                throw new IllegalArgumentException(name + " has different numbers of rows on the shards " + rows
+                        + ": a reference table's copies must be alike");
+            }
+        }
+
+        private static String quote(String identifier) {
+            return "\"" + identifier.replace("\"", "\"\"") + "\"";
+        }
+    }
+
+    /** A connection to {@code node} as the cluster's user (password from PGPASSWORD). */
+    static Connection connect(ClusterTopology t, Node node) throws SQLException {
+        Properties props = new Properties();
+        props.setProperty("user", t.user() == null ? "postgres" : t.user());
+        Optional.ofNullable(System.getenv("PGPASSWORD")).ifPresent(p -> props.setProperty("password", p));
+        props.setProperty("connectTimeout", "10");
+        return DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/" + t.database(), props);
     }
 }

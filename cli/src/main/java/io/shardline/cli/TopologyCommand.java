@@ -3,6 +3,7 @@ package io.shardline.cli;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologySnapshot;
@@ -27,7 +28,9 @@ final class TopologyCommand {
     @Command(
             name = "show",
             mixinStandardHelpOptions = true,
-            description = "Print shards and nodes (the cascade), sharded tables and the ring, as stored in ZooKeeper.")
+            description =
+                    "Print shards and nodes (the cascade), sharded and reference tables and the ring, as stored in"
+                            + " ZooKeeper.")
     static final class Show implements Callable<Integer> {
         @ArgGroup(exclusive = true, multiplicity = "1")
         ClusterTarget target = new ClusterTarget();
@@ -75,6 +78,15 @@ final class TopologyCommand {
                         table.qualifiedName(),
                         table.keyColumn(),
                         table.keyType().name().toLowerCase());
+            }
+        }
+        out.println();
+        if (t.referenceTables().isEmpty()) {
+            out.println("reference tables: none (declare one with: shardline table reference TABLE ...)");
+        } else {
+            out.println("reference tables (every shard holds all of their rows):");
+            for (ReferenceTable table : t.referenceTables()) {
+                out.printf("  %s%n", table.qualifiedName());
             }
         }
         out.println();

@@ -65,6 +65,48 @@ class ClusterCommandIT {
                             "table", "shard", "users", "--key", "user_id", "--type", "bigint", "--dir", dir.toString()))
                     .isZero();
             assertThat(shardOut.toString()).contains("public.users is sharded by user_id (integer) over 2 shards");
+
+            // a reference table that exists must exist on every shard, with as many rows
+            for (int shard = 0; shard < 2; shard++) {
+                ClusterDescriptor.Node primary = descriptor.shard(shard).get(0);
+                try (Connection c = DriverManager.getConnection(
+                                "jdbc:postgresql://" + primary.host() + ":" + primary.port() + "/"
+                                        + descriptor.database(),
+                                descriptor.user(),
+                                "");
+                        Statement st = c.createStatement()) {
+                    st.execute("CREATE TABLE countries (code text PRIMARY KEY)");
+                    st.execute("INSERT INTO countries VALUES ('fr')");
+                    if (shard == 1) {
+                        st.execute("INSERT INTO countries VALUES ('de')");
+                    }
+                }
+                StringWriter refErr = new StringWriter();
+                CommandLine reference = ShardlineCli.commandLine();
+                reference.setErr(new PrintWriter(refErr));
+                assertThat(reference.execute("table", "reference", "countries", "--dir", dir.toString()))
+                        .isNotZero();
+                assertThat(refErr.toString())
+                        .contains(
+                                shard == 0
+                                        ? "public.countries exists on some shards but not on shards [1]"
+                                        : "public.countries has different numbers of rows on the shards {0=1, 1=2}");
+            }
+            ClusterDescriptor.Node second = descriptor.shard(1).get(0);
+            try (Connection c = DriverManager.getConnection(
+                            "jdbc:postgresql://" + second.host() + ":" + second.port() + "/" + descriptor.database(),
+                            descriptor.user(),
+                            "");
+                    Statement st = c.createStatement()) {
+                st.execute("DELETE FROM countries WHERE code = 'de'");
+            }
+            StringWriter refOut = new StringWriter();
+            CommandLine reference = ShardlineCli.commandLine();
+            reference.setOut(new PrintWriter(refOut));
+            assertThat(reference.execute("table", "reference", "countries", "--dir", dir.toString()))
+                    .isZero();
+            assertThat(refOut.toString())
+                    .contains("public.countries is a reference table: every one of the 2 shards holds all of its rows");
             StringWriter shown = new StringWriter();
             CommandLine show = ShardlineCli.commandLine();
             show.setOut(new PrintWriter(shown));
@@ -74,6 +116,7 @@ class ClusterCommandIT {
                     .contains("shard 0 (home of unsharded tables): 16 range(s), 50.0% of the hash space")
                     .contains("s1-leaf1")
                     .contains("public.users")
+                    .contains("reference tables (every shard holds all of their rows):\n  public.countries")
                     .contains("ring version 1: 32 ranges");
 
             // a third shard, started by this JVM while 'cluster up' owns the cluster
@@ -84,7 +127,7 @@ class ClusterCommandIT {
                     .isZero();
             assertThat(addOut.toString())
                     .contains(
-                            "Shard 2 is up", "registered (topology version 3); it owns no key ranges yet", "s2-leaf1");
+                            "Shard 2 is up", "registered (topology version 4); it owns no key ranges yet", "s2-leaf1");
             ClusterDescriptor grown = ClusterDescriptor.read(dir);
             assertThat(grown.nodes()).hasSize(9);
             ClusterDescriptor.Node newLeaf = grown.shard(2).get(2);
@@ -170,6 +213,9 @@ class ClusterCommandIT {
             assertThat(afterMove.toString()).contains("shard 2: 3 range(s), 33.3% of the hash space");
             long onNewShard = Long.parseLong(queryPrimary(grown, 2, "SELECT count(*) FROM users"));
             assertThat(onNewShard).isEqualTo(moving);
+            // the new shard got the reference table before it owned ranges
+            assertThat(queryPrimary(grown, 2, "SELECT string_agg(code, ',') FROM countries"))
+                    .isEqualTo("fr");
 
             StringWriter downOut = new StringWriter();
             CommandLine cli = ShardlineCli.commandLine();
@@ -247,6 +293,7 @@ class ClusterCommandIT {
                 List.of("cluster", "up", "--help"),
                 List.of("cluster", "down", "--help"),
                 List.of("table", "shard", "--help"),
+                List.of("table", "reference", "--help"),
                 List.of("topology", "show", "--help"),
                 List.of("monitor", "--help"),
                 List.of("shard", "add", "--help"),

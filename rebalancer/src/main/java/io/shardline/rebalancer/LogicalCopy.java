@@ -3,6 +3,7 @@ package io.shardline.rebalancer;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
 import java.io.IOException;
 import java.io.PipedInputStream;
@@ -47,6 +48,8 @@ public final class LogicalCopy {
     private final Node target;
     private final MoveEstimate.Connector connector;
     private final SchemaCopier schema;
+    /** Whether this copy gives the target the reference tables (it holds none yet). */
+    private final boolean carriesReferences;
 
     /**
      * @param moveId a short id of the move: letters, digits and underscores
@@ -58,6 +61,20 @@ public final class LogicalCopy {
             ClusterTopology topology,
             MoveEstimate.Connector connector,
             SchemaCopier schema) {
+        this(moveId, transfer, topology, connector, schema, false);
+    }
+
+    /**
+     * @param carriesReferences whether this copy gives the target the reference tables: the target holds none yet
+     *     (it owns no range), and this is the first of the move's copies into it
+     */
+    public LogicalCopy(
+            String moveId,
+            MovePlan.Transfer transfer,
+            ClusterTopology topology,
+            MoveEstimate.Connector connector,
+            SchemaCopier schema,
+            boolean carriesReferences) {
         if (!moveId.matches("[a-z0-9_]{1,32}")) {
             throw new IllegalArgumentException("a move id is 1-32 of a-z, 0-9 and _, not '" + moveId + "'");
         }
@@ -68,12 +85,18 @@ public final class LogicalCopy {
         this.target = topology.shard(transfer.target()).primary();
         this.connector = connector;
         this.schema = schema;
+        this.carriesReferences = carriesReferences;
     }
 
-    /** Copies a sharded table's definition (columns, keys, indexes) from the source to the target primary. */
+    /** Copies a table's definition (columns, keys, indexes) from the source to the target primary. */
     @FunctionalInterface
     public interface SchemaCopier {
-        void copy(ShardedTable table, Node from, Node to) throws MoveException;
+        void copy(String schema, String table, Node from, Node to) throws MoveException;
+    }
+
+    /** Whether this copy gives the target the reference tables. */
+    public boolean carriesReferences() {
+        return carriesReferences;
     }
 
     /** The ranges this copy moves, from which shard to which. */
@@ -159,13 +182,91 @@ public final class LogicalCopy {
         }
     }
 
-    /** SCHEMA: every sharded table that exists on the source and not yet on the target is created there. */
+    /**
+     * SCHEMA: every sharded table that exists on the source and not yet on the target is created there — after the
+     * reference tables, when this copy carries them (sharded tables' foreign keys may point at them).
+     */
     public void createSchema() throws MoveException {
-        for (ShardedTable table : existingTables()) {
-            if (!tableExists(target, table)) {
-                schema.copy(table, source, target);
+        for (ReferenceTable table : existingReferenceTables()) {
+            if (!tableExists(target, table.schema(), table.table())) {
+                schema.copy(table.schema(), table.table(), source, target);
             }
         }
+        for (ShardedTable table : existingTables()) {
+            if (!tableExists(target, table)) {
+                schema.copy(table.schema(), table.table(), source, target);
+            }
+        }
+    }
+
+    /**
+     * The cutover, while every router holds writes to reference tables and no older transaction runs on the source:
+     * the target's reference tables become the source's, in one transaction on the target (foreign keys and triggers
+     * do not fire: the rows are a copy). Nothing when this copy does not carry them.
+     *
+     * @param from a connection to the source, in autocommit mode
+     * @param to a connection to the target, in autocommit mode
+     * @return the rows copied
+     */
+    public long copyReferenceTables(Connection from, Connection to) throws SQLException, MoveException {
+        List<ReferenceTable> tables = existingReferenceTables();
+        if (tables.isEmpty()) {
+            return 0;
+        }
+        long rows = 0;
+        to.setAutoCommit(false);
+        try (Statement s = to.createStatement()) {
+            asReplica(s);
+            for (ReferenceTable t : tables) {
+                String table = MoveEstimate.quote(t.schema()) + "." + MoveEstimate.quote(t.table());
+                String columns = columns(table);
+                s.execute("DELETE FROM " + table);
+                byte[] data;
+                try (var out = new java.io.ByteArrayOutputStream()) {
+                    from.unwrap(PGConnection.class)
+                            .getCopyAPI()
+                            .copyOut("COPY (SELECT " + columns + " FROM " + table + ") TO STDOUT", out);
+                    data = out.toByteArray();
+                }
+                rows += to.unwrap(PGConnection.class)
+                        .getCopyAPI()
+                        .copyIn(
+                                "COPY " + table + " (" + columns + ") FROM STDIN",
+                                new java.io.ByteArrayInputStream(data));
+            }
+            to.commit();
+        } catch (IOException e) {
+            throw new MoveException("copying the reference tables to " + target.name() + ": " + e.getMessage(), e);
+        } finally {
+            if (!to.getAutoCommit()) {
+                to.rollback();
+                to.setAutoCommit(true);
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * Copied rows are not checked again on the target, as logical replication's apply does not check them: foreign
+     * keys and triggers do not fire (a pipe of one table may commit before the pipe of the table it references).
+     * Needs a superuser, as the subscription does; without one the rows are checked.
+     */
+    private static void asReplica(Statement s) throws SQLException {
+        s.execute("DO $$ BEGIN SET LOCAL session_replication_role = replica;"
+                + " EXCEPTION WHEN insufficient_privilege THEN NULL; END $$");
+    }
+
+    /** The reference tables this copy carries that exist on the source (none when it carries none). */
+    private List<ReferenceTable> existingReferenceTables() throws MoveException {
+        List<ReferenceTable> existing = new ArrayList<>();
+        if (carriesReferences) {
+            for (ReferenceTable t : topology.referenceTables()) {
+                if (tableExists(source, t.schema(), t.table())) {
+                    existing.add(t);
+                }
+            }
+        }
+        return existing;
     }
 
     /**
@@ -321,7 +422,7 @@ public final class LogicalCopy {
     public List<Callable<Long>> pipes(Snapshot snapshot, long epoch, LongConsumer copied) throws MoveException {
         List<Callable<Long>> pipes = new ArrayList<>();
         for (ShardedTable t : existingTables()) {
-            String columns = columns(t);
+            String columns = columns(qualified(t));
             String hash = t.keyType().sqlHashExpression(MoveEstimate.quote(t.keyColumn()));
             // one scan of the table for all its moving ranges: the hash is not indexed, a pipe per range
             // would scan the whole table again
@@ -348,6 +449,7 @@ public final class LogicalCopy {
             }
             to.setAutoCommit(false);
             try (Statement s = to.createStatement()) {
+                asReplica(s);
                 String owner =
                         single(s, "SELECT seq FROM " + BARRIER_TABLE + " WHERE copy = '" + fenceKey() + "' FOR SHARE");
                 if (Long.parseLong(owner) != epoch) {
@@ -370,19 +472,19 @@ public final class LogicalCopy {
     }
 
     /** The columns COPY carries, in the source's order (generated columns are computed on the target). */
-    private String columns(ShardedTable t) throws MoveException {
+    private String columns(String table) throws MoveException {
         try (Connection c = connector.connect(source);
                 PreparedStatement ps =
                         c.prepareStatement("SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)"
                                 + " FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped AND"
                                 + " attgenerated = ''")) {
-            ps.setString(1, qualified(t));
+            ps.setString(1, table);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return rs.getString(1);
             }
         } catch (SQLException e) {
-            throw new MoveException("reading the columns of " + t.qualifiedName() + ": " + e.getMessage(), e);
+            throw new MoveException("reading the columns of " + table + ": " + e.getMessage(), e);
         }
     }
 
@@ -666,6 +768,9 @@ public final class LogicalCopy {
         long started = System.nanoTime();
         try (Connection c = connector.connect(node)) {
             for (ShardedTable t : existingTables()) {
+                if (!tableExists(node, t)) {
+                    continue; // an abort before the schema step created it on the target: no rows there
+                }
                 String key = MoveEstimate.quote(t.keyColumn());
                 String predicate = transfer.sqlPredicate(t.keyType().sqlHashExpression(key));
                 String sql = "DELETE FROM " + qualified(t) + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + qualified(t)
@@ -704,21 +809,29 @@ public final class LogicalCopy {
     }
 
     private boolean tableExists(Node node, ShardedTable t) throws MoveException {
+        return tableExists(node, t.schema(), t.table());
+    }
+
+    private boolean tableExists(Node node, String schemaName, String table) throws MoveException {
         try (Connection c = connector.connect(node);
                 PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
-            ps.setString(1, qualified(t));
+            ps.setString(1, qualified(schemaName, table));
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return rs.getBoolean(1);
             }
         } catch (SQLException e) {
             throw new MoveException(
-                    "looking up " + t.qualifiedName() + " on " + node.name() + ": " + e.getMessage(), e);
+                    "looking up " + schemaName + "." + table + " on " + node.name() + ": " + e.getMessage(), e);
         }
     }
 
     static String qualified(ShardedTable t) {
-        return MoveEstimate.quote(t.schema()) + "." + MoveEstimate.quote(t.table());
+        return qualified(t.schema(), t.table());
+    }
+
+    static String qualified(String schemaName, String table) {
+        return MoveEstimate.quote(schemaName) + "." + MoveEstimate.quote(table);
     }
 
     private static String single(Statement s, String sql) throws SQLException {

@@ -18,9 +18,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -240,7 +242,7 @@ public final class MoveRunner {
                     LOG.info("move {}: taken over in {} (epoch {} -> {})", id, move.state(), move.epoch(), epoch);
                 }
                 TopologySnapshot snapshot = snapshot(client, cluster);
-                List<LogicalCopy> copies = copies(t.move, snapshot.topology());
+                List<LogicalCopy> copies = copies(t.move, snapshot);
                 if (abortRequested(id) && t.move.state().ordinal() < MoveState.SWITCHED.ordinal()) {
                     abort(t, copies, snapshot.topology(), "aborted on request");
                     continue;
@@ -495,6 +497,7 @@ public final class MoveRunner {
         awaitAcks(move);
         long acked = System.nanoTime();
         long drained = 0;
+        long referenceNanos = 0;
         long deadline = acked + settings.barrierTimeout().toNanos();
         for (LogicalCopy copy : copies) {
             Node source = snapshot.topology().shard(copy.transfer().source()).primary();
@@ -515,6 +518,17 @@ public final class MoveRunner {
                                 + settings.barrierTimeout().toMillis() + " ms");
                     }
                     pause(1);
+                }
+                if (copy.carriesReferences()) {
+                    // writes to reference tables are held too: the target takes the source's copy as it is now
+                    long t2 = System.nanoTime();
+                    long rows = copy.copyReferenceTables(c, tc);
+                    referenceNanos += System.nanoTime() - t2;
+                    LOG.info(
+                            "move {}: {} rows of reference tables copied to shard {}",
+                            move.id(),
+                            rows,
+                            copy.transfer().target());
                 }
             } catch (SQLException e) {
                 throw new CutoverFailed("the barrier on " + source.name() + ": " + e.getMessage(), e);
@@ -578,13 +592,15 @@ public final class MoveRunner {
         long published = System.nanoTime();
         LOG.info(
                 "move {}: ring version {} published; writes to the moving ranges were held {} ms (routers"
-                        + " acknowledged in {} ms, older transactions ended in {} ms, targets applied in {} ms, switch {} ms)",
+                        + " acknowledged in {} ms, older transactions ended in {} ms, targets applied in {} ms, reference"
+                        + " tables copied in {} ms, switch {} ms)",
                 move.id(),
                 next.version(),
                 (published - t0) / 1_000_000,
                 (acked - t0) / 1_000_000,
                 drained / 1_000_000,
-                (applied - acked - drained) / 1_000_000,
+                (applied - acked - drained - referenceNanos) / 1_000_000,
+                referenceNanos / 1_000_000,
                 (published - applied) / 1_000_000);
     }
 
@@ -667,14 +683,30 @@ public final class MoveRunner {
                 .orElseThrow();
     }
 
-    private List<LogicalCopy> copies(MoveRecord move, ClusterTopology topology) {
+    /**
+     * The move's copies; the first copy into a shard that holds no reference tables yet (it owns no range of the
+     * ring, and is not the home shard) carries them.
+     */
+    private List<LogicalCopy> copies(MoveRecord move, TopologySnapshot snapshot) {
+        ClusterTopology topology = snapshot.topology();
+        List<Integer> owners = snapshot.ring().shards();
+        Set<Integer> carried = new HashSet<>();
         List<LogicalCopy> copies = new ArrayList<>();
         for (MoveRecord.Transfer t : move.transfers()) {
             List<HashRing.Range> ranges = t.ranges().stream()
                     .map(r -> new HashRing.Range(r[0], r[1], t.target()))
                     .toList();
+            boolean carries = !owners.contains(t.target())
+                    && t.target() != topology.homeShard()
+                    && !topology.referenceTables().isEmpty()
+                    && carried.add(t.target());
             copies.add(new LogicalCopy(
-                    move.id(), new MovePlan.Transfer(t.source(), t.target(), ranges), topology, connector, schema));
+                    move.id(),
+                    new MovePlan.Transfer(t.source(), t.target(), ranges),
+                    topology,
+                    connector,
+                    schema,
+                    carries));
         }
         return copies;
     }

@@ -2,7 +2,6 @@ package io.shardline.rebalancer;
 
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Node;
-import io.shardline.topology.ShardedTable;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -79,25 +78,25 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
     }
 
     @Override
-    public void copy(ShardedTable table, Node from, Node to) throws MoveException {
-        String ddl = dump(table, from);
+    public void copy(String schema, String table, Node from, Node to) throws MoveException {
+        String name = schema + "." + table;
+        String ddl = dump(schema, table, from);
         try (Connection c = connector.connect(to);
                 Statement s = c.createStatement()) {
             s.execute(ddl);
         } catch (SQLException e) {
             throw new MoveException(
-                    "creating " + table.qualifiedName() + " on " + to.name() + " from pg_dump's DDL: " + e.getMessage(),
-                    e);
+                    "creating " + name + " on " + to.name() + " from pg_dump's DDL: " + e.getMessage(), e);
         }
     }
 
-    private String dump(ShardedTable table, Node from) throws MoveException {
+    private String dump(String schema, String table, Node from) throws MoveException {
         List<String> command = List.of(
                 pgDump.toString(),
                 "--schema-only",
                 "--no-owner",
                 "--no-privileges",
-                "--table=" + LogicalCopy.qualified(table),
+                "--table=" + LogicalCopy.qualified(schema, table),
                 "--host=" + from.host(),
                 "--port=" + from.port(),
                 "--username=" + (topology.user() == null ? "postgres" : topology.user()),
@@ -116,7 +115,7 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
             if (!process.waitFor(60, TimeUnit.SECONDS) || process.exitValue() != 0) {
                 String err = Files.readString(errors, StandardCharsets.UTF_8);
                 throw new MoveException(
-                        "pg_dump of " + table.qualifiedName() + " on " + from.name() + " failed: " + err.strip());
+                        "pg_dump of " + schema + "." + table + " on " + from.name() + " failed: " + err.strip());
             }
             // psql meta-commands (lines starting with a backslash, e.g. restrict) are not SQL; the rest runs as one
             // script

@@ -208,7 +208,8 @@ class LogicalCopyIT {
         }
         ClusterTopology topology = RouterClusters.topology(cluster, tables);
         MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
-        LogicalCopy copy = new LogicalCopy("it2", plan.transfers().get(0), topology, CONNECT, (t, from, to) -> {});
+        LogicalCopy copy =
+                new LogicalCopy("it2", plan.transfers().get(0), topology, CONNECT, (schema, table, from, to) -> {});
         assertThatThrownBy(copy::checkPreconditions)
                 .isInstanceOf(MoveException.class)
                 .hasMessageContaining("public.events has no primary key");

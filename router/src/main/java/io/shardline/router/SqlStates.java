@@ -31,6 +31,9 @@ public final class SqlStates {
     /** A statement needing a transaction's shard before the transaction has one. */
     public static final String INVALID_TRANSACTION_STATE = "25000";
 
+    /** A command that runs only outside transaction blocks ran inside one. */
+    public static final String ACTIVE_SQL_TRANSACTION = "25001";
+
     private SqlStates() {}
 
     /** A fault inside the driver (a bug): reported as an SQLException, as JDBC promises, never as an unchecked one. */

@@ -6,6 +6,7 @@ import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
@@ -55,7 +56,22 @@ public final class RouterClusters {
     }
 
     public static HashRing publish(LocalCluster cluster, List<ShardedTable> tables) {
-        ClusterTopology topology = topology(cluster, tables);
+        return publish(cluster, tables, List.of());
+    }
+
+    /** Publishes the topology with these sharded and reference tables, and an even ring. */
+    public static HashRing publish(
+            LocalCluster cluster, List<ShardedTable> tables, List<ReferenceTable> referenceTables) {
+        ClusterTopology t = topology(cluster, tables);
+        ClusterTopology topology = new ClusterTopology(
+                t.cluster(),
+                t.version(),
+                t.database(),
+                t.user(),
+                t.homeShard(),
+                t.shards(),
+                t.tables(),
+                referenceTables);
         HashRing ring = HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD);
         try (CuratorFramework client =
                 ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {

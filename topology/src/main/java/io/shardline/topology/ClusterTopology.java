@@ -1,6 +1,7 @@
 package io.shardline.topology;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -15,6 +16,8 @@ import java.util.Set;
  * @param database the database every node serves
  * @param user the default user name (passwords are never stored here)
  * @param homeShard the shard holding every table that is not sharded
+ * @param referenceTables the tables every shard holds whole (stored only when there are some, so that routers of
+ *     earlier versions read a topology without them)
  */
 public record ClusterTopology(
         String cluster,
@@ -23,13 +26,15 @@ public record ClusterTopology(
         String user,
         int homeShard,
         List<Shard> shards,
-        List<ShardedTable> tables) {
+        List<ShardedTable> tables,
+        @JsonInclude(JsonInclude.Include.NON_EMPTY) List<ReferenceTable> referenceTables) {
 
     public ClusterTopology {
         Objects.requireNonNull(cluster, "cluster name");
         Objects.requireNonNull(database, "database");
         shards = List.copyOf(shards);
         tables = List.copyOf(tables == null ? List.of() : tables);
+        referenceTables = List.copyOf(referenceTables == null ? List.of() : referenceTables);
         Set<Integer> ids = new HashSet<>();
         Set<String> names = new HashSet<>();
         for (Shard s : shards) {
@@ -51,6 +56,24 @@ public record ClusterTopology(
                 throw new IllegalArgumentException("table " + t.qualifiedName() + " is declared twice");
             }
         }
+        for (ReferenceTable t : referenceTables) {
+            if (!tableNames.add(t.qualifiedName())) {
+                throw new IllegalArgumentException("table " + t.qualifiedName()
+                        + " is declared twice (a table is either sharded or a reference table)");
+            }
+        }
+    }
+
+    /** A topology without reference tables. */
+    public ClusterTopology(
+            String cluster,
+            long version,
+            String database,
+            String user,
+            int homeShard,
+            List<Shard> shards,
+            List<ShardedTable> tables) {
+        this(cluster, version, database, user, homeShard, shards, tables, List.of());
     }
 
     /**
@@ -80,18 +103,49 @@ public record ClusterTopology(
         return tables.stream().filter(t -> t.matches(schema, table)).findFirst();
     }
 
-    /** This topology with {@code table} declared sharded (replacing an earlier declaration) and the next version. */
+    /** The reference table named {@code table}, in {@code schema} or, when {@code schema} is {@code null}, in any. */
+    public Optional<ReferenceTable> referenceTable(String schema, String table) {
+        return referenceTables.stream().filter(t -> t.matches(schema, table)).findFirst();
+    }
+
+    /**
+     * This topology with {@code table} declared sharded (replacing an earlier declaration) and the next version.
+     *
+     * @throws IllegalArgumentException when it is a reference table
+     */
     public ClusterTopology withTable(ShardedTable table) {
+        if (referenceTable(table.schema(), table.table()).isPresent()) {
+            throw new IllegalArgumentException(table.qualifiedName() + " is a reference table: a table is either"
+                    + " sharded or held whole by every shard");
+        }
         List<ShardedTable> next = new ArrayList<>(tables);
         next.removeIf(t -> t.qualifiedName().equals(table.qualifiedName()));
         next.add(table);
-        return new ClusterTopology(cluster, version + 1, database, user, homeShard, shards, next);
+        return new ClusterTopology(cluster, version + 1, database, user, homeShard, shards, next, referenceTables);
+    }
+
+    /**
+     * This topology with {@code table} declared a reference table and the next version (itself when it already is).
+     *
+     * @throws IllegalArgumentException when it is sharded
+     */
+    public ClusterTopology withReferenceTable(ReferenceTable table) {
+        if (shardedTable(table.schema(), table.table()).isPresent()) {
+            throw new IllegalArgumentException(
+                    table.qualifiedName() + " is sharded: a table is either sharded or" + " held whole by every shard");
+        }
+        if (referenceTables.contains(table)) {
+            return this;
+        }
+        List<ReferenceTable> next = new ArrayList<>(referenceTables);
+        next.add(table);
+        return new ClusterTopology(cluster, version + 1, database, user, homeShard, shards, tables, next);
     }
 
     /** This topology with one more shard and the next version. */
     public ClusterTopology withShard(Shard shard) {
         List<Shard> next = new ArrayList<>(shards);
         next.add(shard);
-        return new ClusterTopology(cluster, version + 1, database, user, homeShard, next, tables);
+        return new ClusterTopology(cluster, version + 1, database, user, homeShard, next, tables, referenceTables);
     }
 }

@@ -15,7 +15,8 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  * topology: {"cluster":"demo","version":3,"database":"shardline","user":"app","homeShard":0,
  *            "shards":[{"id":0,"nodes":[{"name":"s0-primary","role":"primary","host":"10.0.0.5","port":5432,
  *                                         "upstream":null}, ...]}],
- *            "tables":[{"schema":"public","table":"users","keyColumn":"user_id","keyType":"integer"}]}
+ *            "tables":[{"schema":"public","table":"users","keyColumn":"user_id","keyType":"integer"}],
+ *            "referenceTables":[{"schema":"public","table":"countries"}]}
  * ring:     {"version":1,"ranges":[{"start":-9223372036854775808,"shard":0}, ...]}
  * }</pre>
  */
@@ -44,6 +45,7 @@ public final class TopologyCodec {
             Integer homeShard,
             List<Shard> shards,
             List<ShardedTable> tables,
+            List<ReferenceTable> referenceTables,
             RingDocument ring) {}
 
     public static byte[] topologyToJson(ClusterTopology topology) {
@@ -89,7 +91,8 @@ public final class TopologyCodec {
                     doc.user(),
                     doc.homeShard() == null ? doc.shards().get(0).id() : doc.homeShard(),
                     doc.shards(),
-                    doc.tables());
+                    doc.tables(),
+                    doc.referenceTables());
             HashRing ring = doc.ring() == null
                     ? HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD)
                     : toRing(doc.ring(), source);

@@ -164,7 +164,8 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
                         next.user(),
                         next.homeShard(),
                         next.shards(),
-                        next.tables());
+                        next.tables(),
+                        next.referenceTables());
                 client.setData().withVersion(stat.getVersion()).forPath(node, TopologyCodec.topologyToJson(versioned));
                 return versioned;
             } catch (KeeperException.BadVersionException e) {

@@ -40,6 +40,28 @@ class TopologyCodecTest {
     }
 
     @Test
+    void referenceTablesRoundTripAndAreLeftOutWhenThereAreNone() {
+        ClusterTopology plain = twoShards();
+        assertThat(new String(TopologyCodec.topologyToJson(plain), StandardCharsets.UTF_8))
+                .doesNotContain("referenceTables"); // routers of earlier versions still read it
+        ClusterTopology withItems = plain.withReferenceTable(new ReferenceTable("public", "item"));
+        assertThat(withItems.version()).isEqualTo(plain.version() + 1);
+        assertThat(withItems.withReferenceTable(new ReferenceTable("public", "item")))
+                .isSameAs(withItems);
+        ClusterTopology read = TopologyCodec.topologyFromJson(TopologyCodec.topologyToJson(withItems), "test");
+        assertThat(read).isEqualTo(withItems);
+        assertThat(read.referenceTable(null, "item")).isPresent();
+        assertThat(read.withShard(new Shard(
+                                2, List.of(new Node("s2-primary", NodeRole.PRIMARY, "127.0.0.1", 5452, null))))
+                        .referenceTables())
+                .containsExactly(new ReferenceTable("public", "item"));
+        assertThatThrownBy(() -> withItems.withReferenceTable(new ReferenceTable("public", "users")))
+                .hasMessageContaining("public.users is sharded");
+        assertThatThrownBy(() -> withItems.withTable(new ShardedTable("public", "item", "i_id", KeyType.INTEGER)))
+                .hasMessageContaining("public.item is a reference table");
+    }
+
+    @Test
     void aClusterFileGetsAnEvenRingByDefault() {
         String yaml = """
                 cluster: orders

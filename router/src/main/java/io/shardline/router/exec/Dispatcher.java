@@ -118,10 +118,15 @@ public final class Dispatcher {
         }
     }
 
-    /** Whether the statement writes to a sharded table: it passes the move fences' gate. */
+    /**
+     * Whether the statement writes to a sharded or reference table: it passes the move fences' gate (a cutover gives
+     * a shard ranges, and a shard just added its reference tables, while writes to them are held).
+     */
     private static boolean gated(Plan plan) {
         return plan.kind() != StatementKind.READ
-                && (plan.target() == Plan.Target.KEYED || plan.target() == Plan.Target.EVERY_SHARD);
+                && (plan.target() == Plan.Target.KEYED
+                        || plan.target() == Plan.Target.EVERY_SHARD
+                        || plan.target() == Plan.Target.REFERENCE_WRITE);
     }
 
     private <T> T run(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
@@ -149,6 +154,8 @@ public final class Dispatcher {
                 return handled.of(null);
             case EVERY_PRIMARY:
                 return onEveryPrimary(plan, route, op);
+            case ALL_OR_NONE:
+                return allOrNone(plan, route, op);
             case EVERY_SHARD:
                 return onEveryShard(plan, route, op);
             case CROSS_SHARD:
@@ -221,21 +228,37 @@ public final class Dispatcher {
     }
 
     /**
-     * A write without a shard key on every shard's primary in one transaction: the connection's, or (in autocommit
-     * mode) one of its own committed with two-phase commit at once. The update count is the sum.
+     * A write without a shard key, DDL, or a write to a reference table on every shard's primary in one transaction:
+     * the connection's, or (in autocommit mode) one of its own committed with two-phase commit at once. The update
+     * count is the sum — but for a reference table, whose copies are alike, the results of one shard's copy (update
+     * count, RETURNING rows).
      */
     @SuppressWarnings("unchecked")
     private <T> T onEveryShard(Plan plan, Route route, Op<T> op) throws SQLException {
         boolean implicit = session.autoCommit();
+        boolean copies = plan.target() == Plan.Target.REFERENCE_WRITE;
         long count = 0;
         T result = null;
         try {
             for (Route leg : route.legs()) {
-                result = execute(session.open(leg), plan, op);
+                try {
+                    result = execute(session.open(leg), plan, op);
+                } catch (SQLException e) {
+                    throw new SQLException(
+                            "the statement failed on shard " + leg.shard() + " ("
+                                    + leg.node().name() + "): "
+                                    + e.getMessage()
+                                    + (implicit ? ". No shard was changed: it was rolled back on every shard" : ""),
+                            e.getSQLState(),
+                            e);
+                }
                 count += Math.max(0, current.getLargeUpdateCount());
             }
             if (implicit) {
                 session.commit();
+            }
+            if (copies) {
+                return result; // the last shard's statement is current: its count, its rows
             }
         } catch (SQLException e) {
             if (implicit) {
@@ -256,6 +279,70 @@ public final class Dispatcher {
             return (T) Long.valueOf(count);
         }
         return result;
+    }
+
+    /**
+     * Runs on every primary, each in a transaction of its own: all are committed when the statement succeeded on
+     * every one, else all are rolled back. Only a COMMIT failing after another committed (a connection lost at that
+     * moment) leaves shards different, and the error says which.
+     */
+    private <T> T allOrNone(Plan plan, Route route, Op<T> op) throws SQLException {
+        List<Physical> open = new ArrayList<>();
+        try {
+            T result = null;
+            for (Route leg : route.legs()) {
+                Physical p = session.open(leg);
+                p.ownTransaction = true;
+                open.add(p);
+                try {
+                    p.connection.setAutoCommit(false);
+                    result = execute(p, plan, op);
+                } catch (SQLException e) {
+                    throw new SQLException(
+                            "the statement failed on shard " + leg.shard() + " ("
+                                    + leg.node().name() + "): " + e.getMessage()
+                                    + ". No shard was changed: it was rolled back on every shard",
+                            e.getSQLState(),
+                            e);
+                }
+            }
+            List<Integer> committed = new ArrayList<>();
+            for (Physical p : open) {
+                try {
+                    p.connection.commit();
+                } catch (SQLException e) {
+                    List<Integer> rest = new ArrayList<>();
+                    open.stream()
+                            .map(x -> x.shard)
+                            .filter(s -> !committed.contains(s))
+                            .forEach(rest::add);
+                    throw new SQLException(
+                            "COMMIT failed on shard " + p.shard + " (" + p.node.name() + "): " + e.getMessage()
+                                    + (committed.isEmpty()
+                                            ? ". No shard was changed"
+                                            : ". The statement was committed on shards " + committed
+                                                    + " and not on shards " + rest + ": run it again there (or undo"
+                                                    + " it where it committed); twoPhaseCommit=true makes DDL atomic"),
+                            e.getSQLState(),
+                            e);
+                }
+                committed.add(p.shard);
+                session.committedApart(p, plan);
+            }
+            return result;
+        } finally {
+            for (Physical p : open) {
+                p.ownTransaction = false;
+                try {
+                    if (!p.connection.isClosed() && !p.connection.getAutoCommit()) {
+                        p.connection.rollback();
+                        p.connection.setAutoCommit(true);
+                    }
+                } catch (SQLException e) {
+                    session.discard(p);
+                }
+            }
+        }
     }
 
     /** Runs on every primary; a failure on some shards is reported naming them, after all were tried. */
@@ -366,6 +453,9 @@ public final class Dispatcher {
     private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         Plan plan = shape.plan(session.runtime().routing(), sql);
         Plan.Target t = plan.target();
+        if (t == Plan.Target.REFERENCE_WRITE) {
+            return referenceBatch(sql, rows, binder);
+        }
         if (t != Plan.Target.KEYED && t != Plan.Target.HOME && t != Plan.Target.ANY) {
             throw new SQLException(
                     "batches of this statement are not supported: "
@@ -431,6 +521,76 @@ public final class Dispatcher {
             if (gated) {
                 session.runtime().writeDone(ticket);
             }
+        }
+    }
+
+    /**
+     * A batch into a reference table: every row on every shard's copy, in one transaction (the connection's, or one
+     * of its own committed with two-phase commit); the counts are one copy's. A failure fails every row: nothing was
+     * written when the batch ran in a transaction of its own.
+     */
+    private int[] referenceBatch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
+        driverUpdateCount = -1;
+        int ticket =
+                session.runtime().awaitWritable(shape.plan(session.runtime().routing(), sql), rows);
+        try {
+            RoutingState r = session.runtime().routing();
+            Plan plan = shape.plan(r, sql);
+            return referenceBatch(plan, session.route(r, plan, null), rows, binder);
+        } finally {
+            session.runtime().writeDone(ticket);
+        }
+    }
+
+    private int[] referenceBatch(Plan plan, Route route, List<Object[]> rows, RowBinder binder) throws SQLException {
+        if (route.target() == Route.Target.REFUSED) {
+            throw route.refusal();
+        }
+        boolean implicit = session.autoCommit();
+        int[] counts = new int[rows.size()];
+        Route failing = null;
+        try {
+            for (Route leg : route.legs()) {
+                failing = leg;
+                Physical p = session.open(leg);
+                PreparedStatement ps = (PreparedStatement) statement(p);
+                try {
+                    for (int row = 0; row < rows.size(); row++) {
+                        binder.bind(ps, row);
+                        ps.addBatch();
+                    }
+                    counts = onPhysical(p, plan, ps, Statement::executeBatch);
+                } finally {
+                    ps.clearBatch(); // rows bound but not sent must not ride along with the next batch
+                }
+            }
+            failing = null;
+            if (implicit) {
+                session.commit();
+            }
+            return counts;
+        } catch (SQLException e) {
+            if (implicit) {
+                try {
+                    session.rollback();
+                } catch (SQLException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            int[] none = new int[rows.size()];
+            Arrays.fill(none, Statement.EXECUTE_FAILED);
+            throw new BatchUpdateException(
+                    "a batch of " + rows.size() + " rows into the reference table " + plan.refusal() + " failed"
+                            + (failing != null
+                                    ? " on shard " + failing.shard() + " ("
+                                            + failing.node().name() + ")"
+                                    : "")
+                            + ": " + e.getMessage()
+                            + (implicit ? ". No shard was changed: it was rolled back on every shard" : ""),
+                    e.getSQLState(),
+                    e.getErrorCode(),
+                    none,
+                    e);
         }
     }
 

@@ -36,8 +36,28 @@ final class Explanations {
                 return List.of(new RouteExplanation(
                         -1, null, null, "kept until the transaction's first statement chooses its shard"));
             case EVERY_PRIMARY:
-                return legs(route, leg -> plan.kind() + " on every shard's primary");
+                return legs(
+                        route,
+                        leg -> plan.kind() + " on every shard's primary, each on its own outside a transaction block"
+                                + " (reported per shard)");
+            case ALL_OR_NONE:
+                return legs(
+                        route,
+                        leg -> plan.kind() + " on every shard's primary, all or nothing: a transaction on each,"
+                                + " committed when it succeeded on every shard (twoPhaseCommit=false)");
             case EVERY_SHARD:
+                if (plan.target() == Plan.Target.ALL_PRIMARIES) {
+                    return legs(
+                            route,
+                            leg -> plan.kind() + " on every shard's primary in one two-phase-commit transaction"
+                                    + use(leg));
+                }
+                if (plan.target() == Plan.Target.REFERENCE_WRITE) {
+                    return legs(
+                            route,
+                            leg -> route.message() + ": on the copy of every shard's primary in one"
+                                    + " two-phase-commit transaction" + use(leg));
+                }
                 return legs(
                         route,
                         leg -> "no shard key (" + route.message() + "): on every shard's primary in one"
@@ -90,7 +110,7 @@ final class Explanations {
             case HOME:
                 return "a table that is not sharded -> home shard " + route.shard();
             case ANY:
-                return "no table -> shard " + route.shard()
+                return "no table, or only reference tables (every shard holds them) -> shard " + route.shard()
                         + (route.shard() == r.homeShard() ? " (home)" : " (the connection's)");
             default:
                 return plan.target().name().toLowerCase(Locale.ROOT) + " -> shard " + route.shard();

@@ -91,6 +91,32 @@ final class HomeCatalog implements Catalog {
         }
     }
 
+    /** Empty when the table has no primary key, does not exist yet, or the catalog cannot be read. */
+    @Override
+    public List<String> primaryKey(String schema, String table) {
+        try {
+            return cached("primary key " + schema + "." + table, c -> {
+                List<String> columns = new ArrayList<>();
+                try (PreparedStatement ps = c.prepareStatement("SELECT a.attname FROM pg_index i"
+                        + " JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+                        + " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)"
+                        + " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
+                        + " WHERE n.nspname = ? AND t.relname = ? AND i.indisprimary ORDER BY k.ord")) {
+                    ps.setString(1, schema);
+                    ps.setString(2, table);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            columns.add(rs.getString(1));
+                        }
+                    }
+                }
+                return List.copyOf(columns);
+            });
+        } catch (IllegalStateException e) {
+            return List.of();
+        }
+    }
+
     /** Unknown (null) when the catalog cannot be read: an unqualified name then matches a sharded table anywhere. */
     @Override
     public SearchPath defaultSearchPath() {

@@ -29,6 +29,11 @@ public final class Physical {
     int sessionVersion;
     /** Whether the current transaction runs on this connection (its autocommit is off). */
     boolean inTransaction;
+    /**
+     * Whether a transaction of the dispatcher's own runs on it (DDL all or nothing without two-phase commit): what
+     * runs there commits only when the dispatcher commits it.
+     */
+    boolean ownTransaction;
     /** Whether a statement may have left state in the database session that RESET ALL does not clear. */
     boolean sessionDirty;
     /** Whether a {@code forKey} binding holds it: it is not replaced while bound. */

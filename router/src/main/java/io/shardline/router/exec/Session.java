@@ -250,6 +250,9 @@ public final class Session implements RouteContext {
             transaction.lose(p, e);
             return e;
         }
+        if (p.ownTransaction) {
+            return e; // PostgreSQL rolled it back with the connection
+        }
         if (kind == StatementKind.WRITE || kind == StatementKind.DDL || kind == StatementKind.UTILITY) {
             return new SQLException(
                     "the outcome of this statement on " + p.node.name() + " is unknown: the connection broke while it"
@@ -297,9 +300,22 @@ public final class Session implements RouteContext {
         }
         if (p.inTransaction) {
             transaction.markWrote();
-        } else if (p.node.role() == NodeRole.PRIMARY) {
+        } else if (p.node.role() == NodeRole.PRIMARY && !p.ownTransaction) {
             recordCommit(p);
         }
+    }
+
+    /** Gives up a physical connection that cannot be put back in autocommit mode (its pool evicts it). */
+    void discard(Physical p) {
+        attachments.detach(p);
+    }
+
+    /** After the dispatcher committed a transaction of its own on {@code p} (DDL all or nothing). */
+    void committedApart(Physical p, Plan plan) {
+        if (plan.kind() == StatementKind.DDL) {
+            runtime.schemaChanged(); // again: a catalog read between the DDL and its commit saw the old one
+        }
+        recordCommit(p);
     }
 
     private void recordCommit(Physical p) {

@@ -14,7 +14,8 @@ import java.util.List;
  * @param why for {@link Target#NODE}: why this node
  * @param lsn for {@link Why#REPLICA_WAIT} and {@link Why#NOT_REPLAYED}: the position a replica must have replayed
  * @param fallback for a replica: where the read goes when the replica cannot serve it (the primary), else null
- * @param legs for {@link Target#EVERY_PRIMARY}, {@link Target#EVERY_SHARD} and {@link Target#CROSS_SHARD}: one
+ * @param legs for {@link Target#EVERY_PRIMARY}, {@link Target#ALL_OR_NONE}, {@link Target#EVERY_SHARD} and {@link
+ *     Target#CROSS_SHARD}: one
  *     {@link Target#NODE} route per shard, in shard order
  * @param message for {@link Target#REFUSED}: the error; {@link Target#DRIVER}: the command; {@link
  *     Target#CROSS_SHARD} and {@link Target#EVERY_SHARD}: why no single shard answers
@@ -36,9 +37,20 @@ public record Route(
     public enum Target {
         /** One node. */
         NODE,
-        /** Every shard's primary, each in autocommit mode (DDL on sharded tables and shared objects). */
+        /**
+         * Every shard's primary, each in autocommit mode, reported per shard (commands PostgreSQL runs outside
+         * transaction blocks, maintenance).
+         */
         EVERY_PRIMARY,
-        /** Every shard's primary inside one transaction, committed with two-phase commit (a keyless write). */
+        /**
+         * Every shard's primary, each in a transaction of its own, all committed only when the statement succeeded on
+         * every one, else all rolled back (DDL in autocommit mode without two-phase commit).
+         */
+        ALL_OR_NONE,
+        /**
+         * Every shard's primary inside one transaction, the connection's or (in autocommit mode) one of its own,
+         * committed with two-phase commit (a keyless write, DDL).
+         */
         EVERY_SHARD,
         /** Every shard's part of a read no single shard can answer; the home shard's leg runs the final query. */
         CROSS_SHARD,

@@ -89,9 +89,13 @@ public final class Router {
             case BOUND:
                 return bound(r, plan, c);
             case ALL_PRIMARIES:
-                return everyPrimary(r, c);
+                return everyPrimary(r, plan, c, false);
+            case EACH_PRIMARY:
+                return everyPrimary(r, plan, c, true);
             case EVERY_SHARD:
                 return everyShard(r, plan, c);
+            case REFERENCE_WRITE:
+                return referenceWrite(r, plan, c);
             case REFUSED:
             default:
                 return Route.refused(
@@ -116,7 +120,13 @@ public final class Router {
             if (participant != null) {
                 return Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION);
             }
-            Route refused = refuseJoin(c, txShard, shard, plan.target() == Plan.Target.HOME);
+            Route refused = refuseJoin(
+                    c,
+                    txShard,
+                    shard,
+                    plan.target() == Plan.Target.HOME
+                            ? "the statement names a table that is not sharded, which lives on the home shard " + shard
+                            : "the statement needs shard " + shard);
             if (refused != null) {
                 return refused;
             }
@@ -144,11 +154,12 @@ public final class Router {
         return plan.onPrimary() ? Route.Why.NO_LOAD_BALANCE : Route.Why.READ_WRITE_TRANSACTION;
     }
 
-    /** Why the transaction on {@code txShard} cannot reach {@code shard}, or null when it can. */
-    private Route refuseJoin(RouteContext c, int txShard, int shard, boolean unshardedTable) {
-        String needs = unshardedTable
-                ? "the statement names a table that is not sharded, which lives on the home shard " + shard
-                : "the statement needs shard " + shard;
+    /**
+     * Why the transaction on {@code txShard} cannot reach {@code shard}, or null when it can.
+     *
+     * @param needs why the statement needs {@code shard}, for the message
+     */
+    private Route refuseJoin(RouteContext c, int txShard, int shard, String needs) {
         if (!twoPhaseCommit) {
             return Route.refused(
                     SqlStates.FEATURE_NOT_SUPPORTED,
@@ -240,13 +251,18 @@ public final class Router {
         return Route.node(r.homeShard(), r.primary(r.homeShard()), Route.Use.AUTOCOMMIT, Route.Why.WRITE);
     }
 
-    /** DDL on sharded tables and shared objects: every primary, each in autocommit mode. */
-    private Route everyPrimary(RoutingState r, RouteContext c) {
-        if (c.transactionShard() >= 0 || !c.autoCommit() || c.pinnedShard() >= 0) {
+    /**
+     * DDL on sharded tables and shared objects, all or nothing: in the connection's transaction (every primary joins
+     * it: two-phase commit when it spans shards), or in autocommit mode in one of its own (two-phase commit when
+     * that is on, else a local transaction on each primary, all committed only when the statement succeeded on
+     * every one). {@code each}: a command PostgreSQL runs only outside transaction blocks, on each primary alone.
+     */
+    private Route everyPrimary(RoutingState r, Plan plan, RouteContext c, boolean each) {
+        if (c.pinnedShard() >= 0) {
             return Route.refused(
                     SqlStates.FEATURE_NOT_SUPPORTED,
-                    "DDL on sharded tables runs on every shard and cannot be part of a transaction or a forKey"
-                            + " binding: run it in autocommit mode");
+                    "DDL on sharded tables runs on every shard and cannot run in a forKey binding (shard "
+                            + c.pinnedShard() + "): call unbind() first");
         }
         String move = moves.activeMove();
         if (move != null) {
@@ -255,11 +271,35 @@ public final class Router {
                     "shard move " + move + " is running: DDL on sharded tables would break its replication; run it"
                             + " when the move is done");
         }
+        boolean inTransaction = c.transactionShard() >= 0 || !c.autoCommit();
+        if (each) {
+            if (inTransaction) {
+                return Route.refused(
+                        SqlStates.ACTIVE_SQL_TRANSACTION,
+                        "this command runs on every shard's primary outside any transaction block (PostgreSQL runs"
+                                + " it only there): run it in autocommit mode");
+            }
+            return Route.legs(Route.Target.EVERY_PRIMARY, primaries(r, Route.Use.AUTOCOMMIT), null);
+        }
+        if (!inTransaction && !twoPhaseCommit) {
+            return Route.legs(Route.Target.ALL_OR_NONE, primaries(r, Route.Use.AUTOCOMMIT), null);
+        }
+        return transactionLegs(
+                r,
+                c,
+                r.shardIds(),
+                Route.Target.EVERY_SHARD,
+                "DDL runs on every shard",
+                shard -> "DDL on sharded tables and shared objects runs on every shard's primary (shard " + shard
+                        + " too)");
+    }
+
+    private static List<Route> primaries(RoutingState r, Route.Use use) {
         List<Route> legs = new ArrayList<>();
         for (int shard : r.shardIds()) {
-            legs.add(Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, Route.Why.WRITE));
+            legs.add(Route.node(shard, r.primary(shard), use, Route.Why.WRITE));
         }
-        return Route.legs(Route.Target.EVERY_PRIMARY, legs, null);
+        return legs;
     }
 
     /** A write without a shard key: every primary in one transaction (two-phase commit). */
@@ -276,23 +316,91 @@ public final class Router {
         if (refused != null) {
             return refused;
         }
+        return transactionLegs(
+                r,
+                c,
+                r.shardIds(),
+                Route.Target.EVERY_SHARD,
+                plan.refusal(),
+                shard -> "the statement needs shard " + shard);
+    }
+
+    /**
+     * One leg per shard of {@code shards} inside one transaction: the connection's participant there, else the first
+     * leg begins the transaction (when it has none yet), else the shard's primary joins it; a refusal when one cannot
+     * join (two-phase commit off, a transaction bound to its shard).
+     *
+     * @param needs why the statement needs a shard, for the refusal
+     */
+    private Route transactionLegs(
+            RoutingState r,
+            RouteContext c,
+            List<Integer> shards,
+            Route.Target target,
+            String message,
+            java.util.function.IntFunction<String> needs) {
         List<Route> legs = new ArrayList<>();
         int txShard = c.transactionShard();
-        for (int shard : r.shardIds()) {
+        for (int shard : shards) {
             Node participant = c.participant(shard);
             if (participant != null) {
                 legs.add(Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION));
             } else if (txShard < 0 && legs.isEmpty()) {
                 legs.add(Route.node(shard, r.primary(shard), Route.Use.BEGIN, Route.Why.WRITE));
             } else {
-                Route no = refuseJoin(c, txShard >= 0 ? txShard : legs.get(0).shard(), shard, false);
+                Route no = refuseJoin(c, txShard >= 0 ? txShard : legs.get(0).shard(), shard, needs.apply(shard));
                 if (no != null) {
                     return no;
                 }
                 legs.add(Route.node(shard, r.primary(shard), Route.Use.JOIN, Route.Why.WRITE));
             }
         }
-        return Route.legs(Route.Target.EVERY_SHARD, legs, plan.refusal());
+        return Route.legs(target, legs, message);
+    }
+
+    /**
+     * A write to a reference table: every shard holding reference tables (those owning ranges of the ring, and the
+     * home shard), in one transaction — the connection's, or one of its own — committed with two-phase commit.
+     */
+    private Route referenceWrite(RoutingState r, Plan plan, RouteContext c) {
+        String table = plan.refusal();
+        List<Integer> holders = referenceHolders(r);
+        if (c.pinnedShard() >= 0) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "this connection is bound by forKey(...) to shard " + c.pinnedShard() + ", but a write to the"
+                            + " reference table " + table + " runs on every shard: call unbind() first");
+        }
+        if (!twoPhaseCommit && holders.size() > 1) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "a write to the reference table " + table + " runs on every shard's primary in one transaction,"
+                            + " which needs twoPhaseCommit=true (PostgreSQL two-phase commit: every primary needs"
+                            + " max_prepared_transactions > 0, and a ZooKeeper URL)");
+        }
+        return transactionLegs(
+                r,
+                c,
+                holders,
+                Route.Target.EVERY_SHARD,
+                "a write to the reference table " + table,
+                shard -> "a write to the reference table " + table + " runs on every shard (shard " + shard + " too)");
+    }
+
+    /**
+     * The shards holding the reference tables: those owning ranges of the ring, and the home shard. A shard just
+     * added owns none until a move gives it some; that move's cutover copies the reference tables to it while
+     * writes to them are held.
+     */
+    public static List<Integer> referenceHolders(RoutingState r) {
+        List<Integer> owners = r.ring().shards();
+        List<Integer> holders = new ArrayList<>();
+        for (int shard : r.shardIds()) {
+            if (owners.contains(shard) || shard == r.homeShard()) {
+                holders.add(shard);
+            }
+        }
+        return holders;
     }
 
     /**
@@ -311,13 +419,9 @@ public final class Router {
             atomic &= c.participant(shard) == null;
         }
         boolean primary = c.readFromPrimary() || plan.onPrimary() || !c.autoCommit();
-        List<Integer> owners = r.ring().shards();
         List<Route> legs = new ArrayList<>();
-        for (int shard : r.shardIds()) {
-            if (!owners.contains(shard) && shard != r.homeShard()) {
-                // no range of the ring: no rows of its own (a shard just added may not even have the tables yet)
-                continue;
-            }
+        // a shard owning no range has no rows of its own (a shard just added may not even have the tables yet)
+        for (int shard : referenceHolders(r)) {
             if (atomic) {
                 legs.add(Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, Route.Why.ATOMIC_SNAPSHOT));
                 continue;

@@ -29,6 +29,11 @@ public interface Catalog {
         return Set.of();
     }
 
+    /** The primary key columns of {@code schema.table}, in order; empty when it has none or it is unknown. */
+    default List<String> primaryKey(String schema, String table) {
+        return List.of();
+    }
+
     /** The search path connections start with, {@code $user} resolved; null when unknown (any schema matches). */
     default SearchPath defaultSearchPath() {
         return null;

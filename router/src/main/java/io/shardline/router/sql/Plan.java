@@ -9,7 +9,8 @@ import java.util.List;
  * @param target where it goes, see {@link Target}
  * @param keyGroups for {@link Target#KEYED}: the key values that decide the shard
  * @param refusal for {@link Target#REFUSED}: why, naming the table and what is missing; for
- *     {@link Target#EVERY_SHARD}: why it cannot go to one shard (the refusal when two-phase commit is off)
+ *     {@link Target#EVERY_SHARD}: why it cannot go to one shard (the refusal when two-phase commit is off); for
+ *     {@link Target#REFERENCE_WRITE}: the reference table written
  * @param command for TXN and SESSION statements: the leading keyword(s), upper case (e.g. {@code BEGIN},
  *     {@code SET}, {@code RESET}, {@code SHOW}), with {@link #setting} the parameter name for SET/RESET
  * @param setting the lower-case parameter name of a SET/RESET ({@code all} for RESET ALL), or null
@@ -51,8 +52,21 @@ public record Plan(
         SEQUENCE,
         /** The one shard the key values map to. */
         KEYED,
-        /** Every shard's primary (DDL on sharded tables and shared objects). */
+        /**
+         * Every shard's primary, all or nothing (DDL on sharded tables and shared objects): inside the connection's
+         * transaction, or one of its own that commits only when the statement succeeded on every shard.
+         */
         ALL_PRIMARIES,
+        /**
+         * Every shard's primary, each on its own in autocommit mode, reported per shard: commands PostgreSQL runs
+         * outside transaction blocks ({@code CREATE INDEX CONCURRENTLY}, {@code VACUUM}...) and maintenance.
+         */
+        EACH_PRIMARY,
+        /**
+         * A write to a reference table ({@link #refusal} names it): every shard's primary holding reference tables,
+         * inside one transaction committed with two-phase commit; refused when that is off.
+         */
+        REFERENCE_WRITE,
         /**
          * A write on one sharded table without a provable key (UPDATE/DELETE): every shard's primary inside one
          * transaction committed with two-phase commit; refused when that is off.
@@ -134,6 +148,14 @@ public record Plan(
 
     static Plan allPrimaries(StatementKind kind, int params) {
         return new Plan(kind, Target.ALL_PRIMARIES, List.of(), null, null, null, params);
+    }
+
+    static Plan referenceWrite(StatementKind kind, String table, int params) {
+        return new Plan(kind, Target.REFERENCE_WRITE, List.of(), table, null, null, params);
+    }
+
+    static Plan eachPrimary(StatementKind kind, int params) {
+        return new Plan(kind, Target.EACH_PRIMARY, List.of(), null, null, null, params);
     }
 
     static Plan everyShard(StatementKind kind, String why, int params) {

@@ -3,6 +3,7 @@ package io.shardline.router.sql;
 import io.shardline.router.sql.SqlLexer.Kind;
 import io.shardline.router.sql.SqlLexer.Token;
 import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -147,6 +148,7 @@ public final class StatementAnalyzer {
 
     private final Catalog columns;
     private final TableNames tableNames;
+    private final ForeignKeys foreignKeys;
 
     public StatementAnalyzer(ClusterTopology topology) {
         this(topology, Catalog.NONE, null);
@@ -160,6 +162,7 @@ public final class StatementAnalyzer {
     public StatementAnalyzer(ClusterTopology topology, Catalog catalog, SearchPath path) {
         this.columns = catalog;
         this.tableNames = new TableNames(topology, catalog, path);
+        this.foreignKeys = new ForeignKeys(tableNames, catalog);
     }
 
     /**
@@ -317,11 +320,18 @@ public final class StatementAnalyzer {
             return Plan.any(StatementKind.READ, 0);
         }
         if (hasTopLevelSemicolonInside(sql, tokens)) {
-            return mentionsShardedTable(sql, tokens)
+            if (mentionsShardedTable(sql, tokens)) {
+                return Plan.refused(
+                        StatementKind.WRITE,
+                        "several statements in one string touch the sharded table " + firstShardedTable(sql, tokens)
+                                + ": send them one at a time",
+                        params);
+            }
+            return firstReferenceTable(sql, tokens) != null
                     ? Plan.refused(
                             StatementKind.WRITE,
-                            "several statements in one string touch the sharded table " + firstShardedTable(sql, tokens)
-                                    + ": send them one at a time",
+                            "several statements in one string touch the reference table "
+                                    + firstReferenceTable(sql, tokens) + ": send them one at a time",
                             params)
                     : Plan.home(StatementKind.WRITE, params);
         }
@@ -388,7 +398,7 @@ public final class StatementAnalyzer {
             case "COMMENT":
             case "GRANT":
             case "REVOKE":
-                return planDdl(sql, tokens, params);
+                return outsideTransactionsWhenConcurrent(planDdl(sql, tokens, params), tokens);
             case "REASSIGN":
                 return Plan.allPrimaries(StatementKind.DDL, params); // REASSIGN OWNED: roles are on every shard
             case "LISTEN":
@@ -500,6 +510,17 @@ public final class StatementAnalyzer {
             return Plan.allPrimaries(StatementKind.DDL, params);
         }
         if (object.equals("TABLE")) {
+            if (verb.equals("CREATE") || verb.equals("ALTER")) {
+                int at = i + 1;
+                while (at < tokens.size()
+                        && Set.of("IF", "NOT", "EXISTS", "ONLY").contains(upper(tokens.get(at)))) {
+                    at++;
+                }
+                String why = foreignKeys.problem(sql, tokens, at, verb.equals("CREATE"));
+                if (why != null) {
+                    return Plan.refused(StatementKind.DDL, why, params);
+                }
+            }
             return ddlOnTables(sql, tokens, i + 1, params, verb + " TABLE");
         }
         if (object.equals("INDEX")) {
@@ -518,11 +539,27 @@ public final class StatementAnalyzer {
                 || object.equals("TRIGGER")
                 || object.equals("RULE")
                 || object.equals("STATISTICS")) {
-            return mentionsShardedTable(sql, tokens)
+            return mentionsShardedTable(sql, tokens) || firstReferenceTable(sql, tokens) != null
                     ? Plan.allPrimaries(StatementKind.DDL, params)
                     : Plan.home(StatementKind.DDL, params);
         }
         return Plan.home(StatementKind.DDL, params);
+    }
+
+    /**
+     * DDL for every primary that PostgreSQL runs only outside a transaction block ({@code CREATE INDEX CONCURRENTLY},
+     * {@code DROP INDEX CONCURRENTLY}, {@code DETACH PARTITION ... CONCURRENTLY}): each primary on its own.
+     */
+    private static Plan outsideTransactionsWhenConcurrent(Plan plan, List<Token> tokens) {
+        if (plan.target() != Plan.Target.ALL_PRIMARIES) {
+            return plan;
+        }
+        for (Token t : tokens) {
+            if (t.depth() == 0 && t.kind() == Kind.WORD && t.upper().equals("CONCURRENTLY")) {
+                return Plan.eachPrimary(plan.kind(), plan.parameterCount());
+            }
+        }
+        return plan;
     }
 
     /**
@@ -594,7 +631,7 @@ public final class StatementAnalyzer {
                     return Plan.home(StatementKind.DDL, params);
                 }
                 String schema = parts.size() >= 3 ? parts.get(parts.size() - 3) : null;
-                return tableNames.sharded(schema, parts.get(parts.size() - 2)).isPresent()
+                return onEveryShard(schema, parts.get(parts.size() - 2))
                         ? Plan.allPrimaries(StatementKind.DDL, params)
                         : Plan.home(StatementKind.DDL, params);
             }
@@ -642,20 +679,38 @@ public final class StatementAnalyzer {
                 break;
             }
         }
-        boolean sharded =
-                names.stream().anyMatch(n -> tableNames.sharded(n[0], n[1]).isPresent());
-        boolean unsharded =
-                names.stream().anyMatch(n -> tableNames.sharded(n[0], n[1]).isEmpty());
+        boolean sharded = names.stream().anyMatch(n -> onEveryShard(n[0], n[1]));
+        boolean unsharded = names.stream().anyMatch(n -> !onEveryShard(n[0], n[1]));
         if (sharded && unsharded) {
             return Plan.refused(
                     StatementKind.DDL,
-                    what + " names sharded and unsharded tables together: run it" + " once for each kind",
+                    what + " names sharded (or reference) and unsharded tables together: run it once for each kind",
                     params);
         }
         return sharded ? Plan.allPrimaries(StatementKind.DDL, params) : Plan.home(StatementKind.DDL, params);
     }
 
+    /** Whether {@code schema.name} is a table every shard has: sharded or reference. */
+    private boolean onEveryShard(String schema, String name) {
+        return tableNames.sharded(schema, name).isPresent()
+                || tableNames.reference(schema, name).isPresent();
+    }
+
     private Plan planUtility(String sql, List<Token> tokens, String verb, int params) {
+        String reference = firstReferenceTable(sql, tokens);
+        if (reference != null && !mentionsShardedTable(sql, tokens)) {
+            if (Set.of("VACUUM", "ANALYZE", "CLUSTER", "REINDEX").contains(verb)) {
+                return Plan.eachPrimary(StatementKind.UTILITY, params);
+            }
+            boolean copyOut = verb.equals("COPY") && tokens.stream().anyMatch(t -> t.depth() == 0 && t.is("TO"));
+            if (!copyOut && !Set.of("LISTEN", "UNLISTEN", "NOTIFY").contains(verb)) {
+                return Plan.refused(
+                        StatementKind.UTILITY,
+                        verb + " on the reference table " + reference + " cannot be routed: every shard holds a"
+                                + " copy, and writes must reach all of them (load it with INSERT batches)",
+                        params);
+            }
+        }
         if (!mentionsShardedTable(sql, tokens)) {
             // notifications and checkpoints name no table: they run where the connection already is
             return Set.of("LISTEN", "UNLISTEN", "NOTIFY", "CHECKPOINT").contains(verb)
@@ -663,7 +718,7 @@ public final class StatementAnalyzer {
                     : Plan.home(StatementKind.UTILITY, params);
         }
         if (Set.of("VACUUM", "ANALYZE", "CLUSTER", "REINDEX").contains(verb)) {
-            return Plan.allPrimaries(StatementKind.UTILITY, params);
+            return Plan.eachPrimary(StatementKind.UTILITY, params);
         }
         return Plan.refused(
                 StatementKind.UTILITY,
@@ -718,13 +773,16 @@ public final class StatementAnalyzer {
                                 + " could not be analyzed, so its shard key cannot be proven",
                         params);
             }
-            return mentionsShardedTable(sql, tokens)
-                    ? Plan.refused(
-                            kind,
-                            "the statement on the sharded table " + firstShardedTable(sql, tokens)
-                                    + " could not be analyzed, so its shard key cannot be proven: simplify it, or bind the"
-                                    + " connection with ShardlineConnection.forKey(...)",
-                            params)
+            if (mentionsShardedTable(sql, tokens)) {
+                return Plan.refused(
+                        kind,
+                        "the statement on the sharded table " + firstShardedTable(sql, tokens)
+                                + " could not be analyzed, so its shard key cannot be proven: simplify it, or bind the"
+                                + " connection with ShardlineConnection.forKey(...)",
+                        params);
+            }
+            return kind != StatementKind.READ && firstReferenceTable(sql, tokens) != null
+                    ? refuseUnreadReferenceWrite(sql, tokens, kind, params)
                     : Plan.home(kind, params);
         }
         try {
@@ -740,12 +798,22 @@ public final class StatementAnalyzer {
             // a tree shape this analysis does not know: never a guess, never an exception out of the driver
             String table = firstShardedTable(sql, tokens);
             if (table == null) {
-                return Plan.home(kind, params);
+                return kind != StatementKind.READ && firstReferenceTable(sql, tokens) != null
+                        ? refuseUnreadReferenceWrite(sql, tokens, kind, params)
+                        : Plan.home(kind, params);
             }
             String why = "the statement on the sharded table " + table + " has a form Shardline does not analyze ("
                     + unexpected.getClass().getSimpleName() + "), so its shard key cannot be proven";
             return kind == StatementKind.READ ? Plan.crossShard(why, params) : Plan.refused(kind, why, params);
         }
+    }
+
+    private Plan refuseUnreadReferenceWrite(String sql, List<Token> tokens, StatementKind kind, int params) {
+        return Plan.refused(
+                kind,
+                "the statement naming the reference table " + firstReferenceTable(sql, tokens) + " could not be"
+                        + " analyzed, so whether it writes it (on every shard) cannot be proven: simplify it",
+                params);
     }
 
     /** READ unless the tokens show a write, a row lock, SELECT INTO or a writing function. */
@@ -813,7 +881,7 @@ public final class StatementAnalyzer {
     }
 
     /** {@code [schema.]name} at token {@code i}: {schema or null, name}, or null when there is no name. */
-    private static String[] qualifiedName(String sql, List<Token> tokens, int i) {
+    static String[] qualifiedName(String sql, List<Token> tokens, int i) {
         if (i >= tokens.size() || !isName(tokens.get(i))) {
             return null;
         }
@@ -823,7 +891,11 @@ public final class StatementAnalyzer {
         return new String[] {null, SqlLexer.identifier(sql, tokens.get(i))};
     }
 
-    private static boolean isName(Token t) {
+    static String upper(Token t) {
+        return t.kind() == Kind.WORD ? t.upper() : "";
+    }
+
+    static boolean isName(Token t) {
         return t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER;
     }
 
@@ -833,12 +905,28 @@ public final class StatementAnalyzer {
 
     /** The first token naming a sharded table (as a bare or schema-qualified name), or null. */
     private String firstShardedTable(String sql, List<Token> tokens) {
+        return firstTable(
+                sql, tokens, (schema, name) -> tableNames.sharded(schema, name).map(ShardedTable::qualifiedName));
+    }
+
+    /** The first token naming a reference table (as a bare or schema-qualified name), or null. */
+    private String firstReferenceTable(String sql, List<Token> tokens) {
+        return firstTable(
+                sql,
+                tokens,
+                (schema, name) -> tableNames.reference(schema, name).map(ReferenceTable::qualifiedName));
+    }
+
+    private static String firstTable(
+            String sql,
+            List<Token> tokens,
+            java.util.function.BiFunction<String, String, java.util.Optional<String>> lookup) {
         for (int i = 0; i < tokens.size(); i++) {
             String[] name = qualifiedName(sql, tokens, i);
             if (name != null) {
-                var table = tableNames.sharded(name[0], name[1]);
+                var table = lookup.apply(name[0], name[1]);
                 if (table.isPresent()) {
-                    return table.get().qualifiedName();
+                    return table.get();
                 }
             }
         }
@@ -918,6 +1006,8 @@ public final class StatementAnalyzer {
 
         private final Map<String, ShardedTable> refs = new LinkedHashMap<>();
         private final List<String> unshardedTables = new ArrayList<>();
+        /** The reference table the statement writes (INSERT, UPDATE, DELETE or MERGE into it), or null. */
+        private ReferenceTable referenceWrite;
 
         /** The scope of each SELECT block. */
         private final Map<PlainSelect, Integer> scopeOf = new java.util.IdentityHashMap<>();
@@ -934,6 +1024,13 @@ public final class StatementAnalyzer {
                     throw new Refusal("the statement defines a CTE named " + cte + ", like the sharded table "
                             + t.qualifiedName() + ": rename the CTE");
                 });
+                if (kind != StatementKind.READ) {
+                    // a write's target is never a CTE: which copy it writes must not depend on the name's scope
+                    tableNames.reference(null, cte).ifPresent(t -> {
+                        throw new Refusal("the statement defines a CTE named " + cte + ", like the reference table "
+                                + t.qualifiedName() + ": rename the CTE");
+                    });
+                }
             }
             List<Runnable> conditions = new ArrayList<>();
             if (statement instanceof Insert || statement instanceof Update || statement instanceof Delete) {
@@ -945,6 +1042,12 @@ public final class StatementAnalyzer {
                     sharded(t).ifPresent(s -> {
                         throw new Refusal("this kind of statement on the sharded table " + s.qualifiedName()
                                 + " cannot be routed to one shard");
+                    });
+                    reference(t).ifPresent(r -> {
+                        if (kind != StatementKind.READ) {
+                            throw new Refusal("this kind of statement on the reference table " + r.qualifiedName()
+                                    + " cannot be routed: a write to it must run on every shard");
+                        }
                     });
                 }
                 return Plan.home(kind, params);
@@ -978,6 +1081,9 @@ public final class StatementAnalyzer {
                 }
             }
             checkEveryShardedTableIsInAScope();
+            if (referenceWrite != null) {
+                return referenceWrite(kind, params);
+            }
             if (refs.isEmpty()) {
                 return unshardedTables.isEmpty() ? Plan.any(kind, params) : Plan.home(kind, params);
             }
@@ -1028,6 +1134,26 @@ public final class StatementAnalyzer {
         }
 
         /**
+         * A write to a reference table: every shard runs it on its copy, so it may read only reference tables (each
+         * shard its own copy, all alike) — never a sharded table (each shard's rows differ) or a table of the home
+         * shard (the others do not have it).
+         */
+        private Plan referenceWrite(StatementKind kind, int params) {
+            String what = "a write to the reference table " + referenceWrite.qualifiedName() + " runs on every shard's"
+                    + " copy, so it cannot ";
+            if (!refs.isEmpty()) {
+                throw new Refusal(what + "also touch the sharded table "
+                        + refs.values().iterator().next().qualifiedName() + ", whose rows differ on each shard: write"
+                        + " the values themselves");
+            }
+            if (!unshardedTables.isEmpty()) {
+                throw new Refusal(what + "read " + unshardedTables.get(0) + ", which is not a reference table and"
+                        + " lives only on the home shard");
+            }
+            return Plan.referenceWrite(kind, referenceWrite.qualifiedName(), params);
+        }
+
+        /**
          * Whether the statement is an UPDATE or DELETE of its one sharded table that may run on every shard as it
          * is: no RETURNING (its rows would come from several shards).
          */
@@ -1054,9 +1180,18 @@ public final class StatementAnalyzer {
             }
         }
 
+        /** The table a statement writes: as {@link #addTable}, and a reference table is remembered as written. */
+        private ShardedTable addTarget(int scope, Table t) {
+            ShardedTable table = addTable(scope, t);
+            if (table == null) {
+                reference(t).ifPresent(r -> referenceWrite = r);
+            }
+            return table;
+        }
+
         private void addInsert(Insert insert, List<Runnable> conditions) {
             int scope = newScope();
-            ShardedTable table = addTable(scope, insert.getTable());
+            ShardedTable table = addTarget(scope, insert.getTable());
             if (table == null) {
                 return;
             }
@@ -1121,7 +1256,7 @@ public final class StatementAnalyzer {
                 addInsert(insert, conditions);
             } else if (statement instanceof Update update) {
                 int scope = newScope();
-                ShardedTable table = addTable(scope, update.getTable());
+                ShardedTable table = addTarget(scope, update.getTable());
                 addFromItems(scope, update.getFromItem(), update.getJoins(), conditions);
                 conditions.add(() -> addWhere(scope, update.getWhere()));
                 if (table != null) {
@@ -1129,7 +1264,7 @@ public final class StatementAnalyzer {
                 }
             } else if (statement instanceof Delete delete) {
                 int scope = newScope();
-                addTable(scope, delete.getTable());
+                addTarget(scope, delete.getTable());
                 if (delete.getUsingList() != null) {
                     delete.getUsingList().forEach(t -> addTable(scope, t));
                 }
@@ -1147,7 +1282,7 @@ public final class StatementAnalyzer {
          */
         private void addMerge(Merge merge, List<Runnable> conditions) {
             int scope = newScope();
-            ShardedTable target = addTable(scope, merge.getTable());
+            ShardedTable target = addTarget(scope, merge.getTable());
             FromItem from = merge.getFromItem();
             MergeSource source = null;
             if (from instanceof Table t) {
@@ -1455,7 +1590,9 @@ public final class StatementAnalyzer {
                 refs.put(ref, sharded.get());
                 return sharded.get();
             }
-            if (!isCatalog(t) && !(t.getSchemaName() == null && walker.cteNames.contains(SqlNames.fold(t.getName())))) {
+            if (!isCatalog(t)
+                    && !(t.getSchemaName() == null && walker.cteNames.contains(SqlNames.fold(t.getName())))
+                    && reference(t).isEmpty()) {
                 unshardedTables.add(t.getFullyQualifiedName());
             }
             return null;
@@ -1648,6 +1785,18 @@ public final class StatementAnalyzer {
                 return java.util.Optional.empty();
             }
             return tableNames.sharded(schema, name);
+        }
+
+        private java.util.Optional<ReferenceTable> reference(Table t) {
+            if (t.getName() == null) {
+                return java.util.Optional.empty();
+            }
+            String schema = t.getSchemaName() == null ? null : SqlNames.fold(t.getSchemaName());
+            String name = SqlNames.fold(t.getName());
+            if (schema == null && walker.cteNames.contains(name)) {
+                return java.util.Optional.empty();
+            }
+            return tableNames.reference(schema, name);
         }
 
         private boolean isCatalog(Table t) {

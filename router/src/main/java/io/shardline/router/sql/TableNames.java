@@ -1,13 +1,15 @@
 package io.shardline.router.sql;
 
 import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
-import java.util.List;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
 /**
- * Which sharded table a name in a statement means: a qualified name as written; an unqualified one as PostgreSQL
+ * Which sharded or reference table a name in a statement means: a qualified name as written; an unqualified one as PostgreSQL
  * finds it, the first schema along the session's search path holding a relation of that name — so an unsharded
  * {@code app.users} ahead of the sharded {@code public.users} is {@code app.users}. Temporary tables are not seen.
  */
@@ -23,37 +25,54 @@ final class TableNames {
         this.path = path;
     }
 
-    /** Whether the name of a sharded table (its table name) matches {@code test}. */
+    /** Whether the name of a sharded or reference table (its table name) matches {@code test}. */
     boolean anyName(java.util.function.Predicate<String> test) {
-        return topology.tables().stream().anyMatch(t -> test.test(t.table()));
+        return topology.tables().stream().anyMatch(t -> test.test(t.table()))
+                || topology.referenceTables().stream().anyMatch(t -> test.test(t.table()));
     }
 
     /** The sharded table {@code schema.name} (schema null: unqualified) means, or empty when it means another. */
     Optional<ShardedTable> sharded(String schema, String name) {
+        return resolve(schema, name).filter(ShardedTable.class::isInstance).map(ShardedTable.class::cast);
+    }
+
+    /** The reference table {@code schema.name} (schema null: unqualified) means, or empty when it means another. */
+    Optional<ReferenceTable> reference(String schema, String name) {
+        return resolve(schema, name).filter(ReferenceTable.class::isInstance).map(ReferenceTable.class::cast);
+    }
+
+    /** The declared table (a {@link ShardedTable} or a {@link ReferenceTable}) a name means, or empty. */
+    private Optional<Object> resolve(String schema, String name) {
         if (schema != null) {
-            return topology.shardedTable(schema, name);
+            Optional<Object> sharded = topology.shardedTable(schema, name).map(Object.class::cast);
+            return sharded.isPresent()
+                    ? sharded
+                    : topology.referenceTable(schema, name).map(Object.class::cast);
         }
-        List<ShardedTable> candidates =
-                topology.tables().stream().filter(t -> t.table().equals(name)).toList();
-        if (candidates.isEmpty()) {
+        Map<String, Object> bySchema = new LinkedHashMap<>();
+        topology.tables().stream()
+                .filter(t -> t.table().equals(name))
+                .forEach(t -> bySchema.putIfAbsent(t.schema(), t));
+        topology.referenceTables().stream()
+                .filter(t -> t.table().equals(name))
+                .forEach(t -> bySchema.putIfAbsent(t.schema(), t));
+        if (bySchema.isEmpty()) {
             return Optional.empty();
         }
         SearchPath schemas = path != null ? path : catalog.defaultSearchPath();
         if (schemas == null) {
-            return Optional.of(candidates.get(0)); // no search path known: the name as declared
+            return Optional.of(bySchema.values().iterator().next()); // no search path known: the name as declared
         }
         Set<String> holders = null;
         for (String s : schemas.schemas()) {
-            for (ShardedTable candidate : candidates) {
-                if (candidate.schema().equals(s)) {
-                    return Optional.of(candidate);
-                }
+            if (bySchema.containsKey(s)) {
+                return Optional.of(bySchema.get(s));
             }
             if (holders == null) {
                 holders = catalog.schemasWith(name);
             }
             if (holders.contains(s)) {
-                return Optional.empty(); // a relation of that name that is not sharded comes first
+                return Optional.empty(); // a relation of that name that is not declared comes first
             }
         }
         return Optional.empty();

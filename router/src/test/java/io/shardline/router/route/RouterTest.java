@@ -14,6 +14,7 @@ import io.shardline.topology.LagReport;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ReplicaState;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
@@ -33,7 +34,8 @@ class RouterTest {
             "app",
             0,
             List.of(shard(0), shard(1)),
-            List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
+            List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)),
+            List.of(new ReferenceTable("public", "item")));
     static final RoutingState ROUTING = new RoutingState(
             new TopologySnapshot(TOPOLOGY, HashRing.even(TOPOLOGY.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD)), 100);
 
@@ -256,14 +258,82 @@ class RouterTest {
     }
 
     @Test
-    void ddlAndKeylessWritesNeedAutocommitAndNoMove() throws SQLException {
+    void ddlRunsOnEveryPrimaryAllOrNothing() throws SQLException {
         Ctx c = new Ctx();
-        Route ddl = route(router(true, false), "CREATE INDEX ON users (name)", c);
-        assertThat(ddl.target()).isEqualTo(Target.EVERY_PRIMARY);
-        assertThat(ddl.legs()).hasSize(2);
+        String ddl = "CREATE INDEX ON users (name)";
+        Route local = route(router(true, false), ddl, c);
+        assertThat(local.target()).isEqualTo(Target.ALL_OR_NONE);
+        assertThat(local.legs()).extracting(Route::shard).containsExactly(0, 1);
+        assertThat(local.legs()).extracting(Route::use).containsOnly(Use.AUTOCOMMIT);
+        Route prepared = route(router(true, true), ddl, c);
+        assertThat(prepared.target()).isEqualTo(Target.EVERY_SHARD);
+        assertThat(prepared.legs()).extracting(Route::use).containsExactly(Use.BEGIN, Use.JOIN);
+        Route concurrently = route(router(true, true), "CREATE INDEX CONCURRENTLY ON users (name)", c);
+        assertThat(concurrently.target()).isEqualTo(Target.EVERY_PRIMARY);
+        assertThat(concurrently.legs()).extracting(Route::use).containsOnly(Use.AUTOCOMMIT);
+
+        c.inTransactionOn(1);
+        Route joined = route(router(true, true), ddl, c);
+        assertThat(joined.target()).isEqualTo(Target.EVERY_SHARD);
+        assertThat(joined.legs()).extracting(Route::use).containsExactly(Use.JOIN, Use.TRANSACTION);
+        Route no2pc = route(router(true, false), ddl, c);
+        assertThat(no2pc.sqlState()).isEqualTo("0A000");
+        assertThat(no2pc.message()).contains("twoPhaseCommit=true", "every shard's primary");
+        Route inBlock = route(router(true, true), "DROP INDEX CONCURRENTLY users_name_idx", c);
+        assertThat(inBlock.sqlState()).isEqualTo("25001");
+        assertThat(inBlock.message()).contains("autocommit");
+        c.bound = true;
+        assertThat(route(router(true, true), ddl, c).message()).contains("SAVEPOINT");
+
+        Ctx open = new Ctx();
+        open.autoCommit = false;
+        assertThat(route(router(true, true), ddl, open).legs())
+                .extracting(Route::use)
+                .containsExactly(Use.BEGIN, Use.JOIN);
+        activeMove = "m1";
+        assertThat(route(router(true, true), ddl, new Ctx()).sqlState()).isEqualTo("55006");
+    }
+
+    @Test
+    void referenceWritesGoToEveryShardHoldingThemInOneTransaction() throws SQLException {
+        String write = "UPDATE item SET i_price = 2 WHERE i_id = 1";
+        Route refused = route(router(true, false), write, new Ctx());
+        assertThat(refused.sqlState()).isEqualTo("0A000");
+        assertThat(refused.message()).contains("public.item", "twoPhaseCommit=true");
+        Route alone = route(router(true, true), write, new Ctx());
+        assertThat(alone.target()).isEqualTo(Target.EVERY_SHARD);
+        assertThat(alone.legs()).extracting(Route::use).containsExactly(Use.BEGIN, Use.JOIN);
+        assertThat(alone.legs()).extracting(leg -> leg.node().role()).containsOnly(NodeRole.PRIMARY);
+        Ctx tx = new Ctx();
+        tx.inTransactionOn(1);
+        assertThat(route(router(true, true), write, tx).legs())
+                .extracting(Route::use)
+                .containsExactly(Use.JOIN, Use.TRANSACTION);
+        Ctx pinned = new Ctx();
+        pinned.pinned = 0;
+        assertThat(route(router(true, true), write, pinned).message()).contains("forKey");
+
+        // a shard owning no range yet (just added) holds no reference tables: writes and cross-shard reads skip it
+        ClusterTopology three = TOPOLOGY.withShard(shard(2));
+        RoutingState r = new RoutingState(new TopologySnapshot(three, ROUTING.ring()), 10);
+        assertThat(router(true, true)
+                        .route(r, r.plan(write), new Object[1], new Ctx())
+                        .legs())
+                .extracting(Route::shard)
+                .containsExactly(0, 1);
+
+        // reads stay where the session is: its transaction's shard, else the home shard's replicas
+        assertThat(route(router(true, true), "SELECT * FROM item", tx).shard()).isEqualTo(1);
+        fresh(0, 10);
+        Route read = route(router(true, true), "SELECT * FROM item", new Ctx());
+        assertThat(read.shard()).isZero();
+        assertThat(read.why()).isEqualTo(Why.REPLICA);
+    }
+
+    @Test
+    void keylessWritesNeedNoMove() throws SQLException {
+        Ctx c = new Ctx();
         c.inTransactionOn(0);
-        assertThat(route(router(true, false), "CREATE INDEX ON users (name)", c).message())
-                .contains("autocommit");
         Route keyless = route(router(true, true), "UPDATE users SET name = 'x' WHERE name = 'y'", c);
         assertThat(keyless.target()).isEqualTo(Target.EVERY_SHARD);
         assertThat(keyless.legs()).extracting(Route::use).containsExactly(Use.TRANSACTION, Use.JOIN);

@@ -600,9 +600,16 @@ class StatementAnalyzerTest {
         assertThat(plan("CREATE TABLE IF NOT EXISTS public.orders (user_id bigint)")
                         .target())
                 .isEqualTo(Target.ALL_PRIMARIES);
+        assertThat(plan("CREATE UNIQUE INDEX IF NOT EXISTS i ON ONLY users (x)").target())
+                .isEqualTo(Target.ALL_PRIMARIES);
+        // outside transaction blocks only: each primary on its own
         assertThat(plan("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON ONLY users (x)")
                         .target())
-                .isEqualTo(Target.ALL_PRIMARIES);
+                .isEqualTo(Target.EACH_PRIMARY);
+        assertThat(plan("DROP INDEX CONCURRENTLY i").target()).isEqualTo(Target.EACH_PRIMARY);
+        assertThat(plan("VACUUM users").target()).isEqualTo(Target.EACH_PRIMARY);
+        assertThat(plan("CREATE INDEX CONCURRENTLY i ON countries (code)").target())
+                .isEqualTo(Target.HOME);
         assertThat(plan("ALTER TABLE IF EXISTS users ADD COLUMN x int").target())
                 .isEqualTo(Target.ALL_PRIMARIES);
         assertThat(plan("DROP TABLE users, orders").target()).isEqualTo(Target.ALL_PRIMARIES);
