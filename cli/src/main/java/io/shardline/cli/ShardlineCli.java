@@ -22,6 +22,7 @@ import picocli.CommandLine.Spec;
             DemoCommand.class,
             ClusterCommand.class,
             TableCommand.class,
+            FunctionCommand.class,
             TopologyCommand.class,
             MonitorCommand.class,
             ShardCommand.class,

@@ -141,25 +141,52 @@ final class TableCommand {
         @Override
         public Integer call() throws Exception {
             QualifiedName name = QualifiedName.parse(table);
+            List<Integer> owners;
+            try (ZooKeeperTopologyStore store =
+                    ZooKeeperTopologyStore.connect(target.zk(), target.name(), Duration.ofSeconds(10))) {
+                owners = store.snapshot().ring().shards();
+            }
             try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
                 ClusterTopology written = ZooKeeperTopologyStore.updateTopology(client, target.name(), t -> {
-                    checkCopies(t, name);
+                    checkCopies(t, owners, name);
                     return t.withReferenceTable(new ReferenceTable(name.schema(), name.table()));
                 });
+                // a write through a router that had not seen the declaration yet reached one copy only
+                Thread.sleep(2_000);
+                try {
+                    checkCopies(written, owners, name);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("declared a reference table (topology version "
+                            + written.version() + "), but then: " + e.getMessage() + ". A write through a router that"
+                            + " had not seen the declaration yet reached one copy only: make the copies alike by hand");
+                }
                 spec.commandLine()
                         .getOut()
                         .printf(
-                                "%s is a reference table: every one of the %d shards holds all of its rows"
+                                "%s is a reference table: every shard holding data (%d of %d) holds all of its rows"
                                         + " (topology version %d).%n",
-                                name, written.shards().size(), written.version());
+                                name,
+                                holders(written, owners).size(),
+                                written.shards().size(),
+                                written.version());
             }
             return 0;
         }
 
-        /** Refuses a table that exists on some shards only, or whose copies differ in their number of rows. */
-        private static void checkCopies(ClusterTopology t, QualifiedName name) {
-            Map<Integer, Long> rows = new LinkedHashMap<>();
-            for (Shard shard : t.shards()) {
+        /** The shards holding data: those owning ranges, and the home shard (a shard just added gets them later). */
+        private static List<Shard> holders(ClusterTopology t, List<Integer> owners) {
+            return t.shards().stream()
+                    .filter(s -> owners.contains(s.id()) || s.id() == t.homeShard())
+                    .toList();
+        }
+
+        /**
+         * Refuses a table that exists on some shards holding data only, or whose copies differ (rows compared by a
+         * checksum of their text).
+         */
+        private static void checkCopies(ClusterTopology t, List<Integer> owners, QualifiedName name) {
+            Map<Integer, String> copies = new LinkedHashMap<>();
+            for (Shard shard : holders(t, owners)) {
                 Node primary = shard.primary();
                 try (Connection c = connect(t, primary);
                         PreparedStatement ps = c.prepareStatement("SELECT to_regclass(format('%I.%I', ?, ?))::text")) {
@@ -168,14 +195,16 @@ final class TableCommand {
                     try (ResultSet rs = ps.executeQuery()) {
                         rs.next();
                         if (rs.getString(1) == null) {
-                            rows.put(shard.id(), null);
+                            copies.put(shard.id(), null);
                             continue;
                         }
                     }
+                    String table = quote(name.schema()) + "." + quote(name.table());
                     try (ResultSet rs = c.createStatement()
-                            .executeQuery("SELECT count(*) FROM " + quote(name.schema()) + "." + quote(name.table()))) {
+                            .executeQuery("SELECT count(*) || ' rows, checksum ' || md5(coalesce(string_agg(r::text,"
+                                    + " E'\\n' ORDER BY r::text), '')) FROM " + table + " r")) {
                         rs.next();
-                        rows.put(shard.id(), rs.getLong(1));
+                        copies.put(shard.id(), rs.getString(1));
                     }
                 } catch (SQLException e) {
                     throw new IllegalArgumentException(
@@ -183,19 +212,19 @@ final class TableCommand {
                 }
             }
             List<Integer> missing = new ArrayList<>();
-            rows.forEach((shard, n) -> {
-                if (n == null) {
+            copies.forEach((shard, copy) -> {
+                if (copy == null) {
                     missing.add(shard);
                 }
             });
-            if (!missing.isEmpty() && missing.size() < rows.size()) {
+            if (!missing.isEmpty() && missing.size() < copies.size()) {
                 throw new IllegalArgumentException(name + " exists on some shards but not on shards " + missing
                         + ": a reference table must exist on every shard with the same rows. Create it there (or drop"
                         + " it where it is) and declare it again");
             }
-            if (rows.values().stream().filter(Objects::nonNull).distinct().count() > 1) {
-                throw new IllegalArgumentException(name + " has different numbers of rows on the shards " + rows
-                        + ": a reference table's copies must be alike");
+            if (copies.values().stream().filter(Objects::nonNull).distinct().count() > 1) {
+                throw new IllegalArgumentException(name + " differs between the shards " + copies
+                        + ": a reference table's copies must be alike (make them so, then declare it again)");
             }
         }
 

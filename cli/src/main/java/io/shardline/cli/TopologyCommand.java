@@ -1,6 +1,7 @@
 package io.shardline.cli;
 
 import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.DistributedFunction;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
 import io.shardline.topology.ReferenceTable;
@@ -87,6 +88,18 @@ final class TopologyCommand {
             out.println("reference tables (every shard holds all of their rows):");
             for (ReferenceTable table : t.referenceTables()) {
                 out.printf("  %s%n", table.qualifiedName());
+            }
+        }
+        if (!t.functions().isEmpty()) {
+            out.println();
+            out.println("distributed functions (each call runs on its key argument's shard):");
+            for (DistributedFunction f : t.functions()) {
+                out.printf(
+                        "  %-30s key argument %d (%s)%s%n",
+                        f.qualifiedName(),
+                        f.keyArgument(),
+                        f.keyType().name().toLowerCase(),
+                        f.writes() ? ", writes" : "");
             }
         }
         out.println();

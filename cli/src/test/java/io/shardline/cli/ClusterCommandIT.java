@@ -90,7 +90,7 @@ class ClusterCommandIT {
                         .contains(
                                 shard == 0
                                         ? "public.countries exists on some shards but not on shards [1]"
-                                        : "public.countries has different numbers of rows on the shards {0=1, 1=2}");
+                                        : "public.countries differs between the shards {0=1 rows, checksum ");
             }
             ClusterDescriptor.Node second = descriptor.shard(1).get(0);
             try (Connection c = DriverManager.getConnection(
@@ -106,7 +106,8 @@ class ClusterCommandIT {
             assertThat(reference.execute("table", "reference", "countries", "--dir", dir.toString()))
                     .isZero();
             assertThat(refOut.toString())
-                    .contains("public.countries is a reference table: every one of the 2 shards holds all of its rows");
+                    .contains("public.countries is a reference table: every shard holding data (2 of 2) holds all of"
+                            + " its rows");
             StringWriter shown = new StringWriter();
             CommandLine show = ShardlineCli.commandLine();
             show.setOut(new PrintWriter(shown));
@@ -294,6 +295,7 @@ class ClusterCommandIT {
                 List.of("cluster", "down", "--help"),
                 List.of("table", "shard", "--help"),
                 List.of("table", "reference", "--help"),
+                List.of("function", "shard", "--help"),
                 List.of("topology", "show", "--help"),
                 List.of("monitor", "--help"),
                 List.of("shard", "add", "--help"),

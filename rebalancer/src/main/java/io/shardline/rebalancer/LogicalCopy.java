@@ -183,43 +183,86 @@ public final class LogicalCopy {
     }
 
     /**
-     * SCHEMA: every sharded table that exists on the source and not yet on the target is created there — after the
-     * reference tables, when this copy carries them (sharded tables' foreign keys may point at them).
+     * SCHEMA: every sharded table (and reference table, when this copy carries them) that exists on the source and
+     * not yet on the target is created there. A table whose foreign key references one not created yet is tried again
+     * after the others, so declaration order does not matter; only a cycle of foreign keys fails.
      */
     public void createSchema() throws MoveException {
-        for (ReferenceTable table : existingReferenceTables()) {
-            if (!tableExists(target, table.schema(), table.table())) {
-                schema.copy(table.schema(), table.table(), source, target);
+        List<String[]> declared = new ArrayList<>();
+        for (ReferenceTable t : existingReferenceTables()) {
+            declared.add(new String[] {t.schema(), t.table()});
+        }
+        for (ShardedTable t : existingTables()) {
+            declared.add(new String[] {t.schema(), t.table()});
+        }
+        List<String[]> pending = new ArrayList<>();
+        for (String[] t : declared) {
+            if (!tableExists(target, t[0], t[1])) {
+                pending.add(t);
             }
         }
-        for (ShardedTable table : existingTables()) {
-            if (!tableExists(target, table)) {
-                schema.copy(table.schema(), table.table(), source, target);
+        while (!pending.isEmpty()) {
+            MoveException last = null;
+            List<String[]> failed = new ArrayList<>();
+            for (String[] t : pending) {
+                try {
+                    schema.copy(t[0], t[1], source, target);
+                } catch (MoveException e) {
+                    last = e;
+                    failed.add(t);
+                }
             }
+            if (failed.size() == pending.size()) {
+                throw last; // no progress: a missing dependency that is not ours, or a cycle
+            }
+            pending = failed;
         }
     }
 
     /**
      * The cutover, while every router holds writes to reference tables and no older transaction runs on the source:
-     * the target's reference tables become the source's, in one transaction on the target (foreign keys and triggers
-     * do not fire: the rows are a copy). Nothing when this copy does not carry them.
+     * the target's reference tables become the source's, in one transaction on the target, their sequences set as the
+     * source's. Foreign keys and triggers do not fire (the rows are a copy, and a cascading delete of the old copy
+     * must not touch the rows just moved): that needs a superuser, as the subscription does. Nothing when this copy
+     * does not carry them. The tables are read whole into memory: reference tables are small.
      *
      * @param from a connection to the source, in autocommit mode
      * @param to a connection to the target, in autocommit mode
+     * @param timeoutMs how long each statement may take (the cutover's deadline)
      * @return the rows copied
+     * @throws SQLException naming what failed; the target is left as it was
      */
-    public long copyReferenceTables(Connection from, Connection to) throws SQLException, MoveException {
-        List<ReferenceTable> tables = existingReferenceTables();
-        if (tables.isEmpty()) {
+    public long copyReferenceTables(Connection from, Connection to, long timeoutMs) throws SQLException {
+        if (!carriesReferences || topology.referenceTables().isEmpty()) {
             return 0;
         }
         long rows = 0;
         to.setAutoCommit(false);
-        try (Statement s = to.createStatement()) {
-            asReplica(s);
-            for (ReferenceTable t : tables) {
-                String table = MoveEstimate.quote(t.schema()) + "." + MoveEstimate.quote(t.table());
-                String columns = columns(table);
+        try (Statement s = to.createStatement();
+                Statement f = from.createStatement()) {
+            f.execute("SET statement_timeout = " + Math.max(1, timeoutMs));
+            s.execute("SET LOCAL statement_timeout = " + Math.max(1, timeoutMs));
+            try {
+                s.execute("SET LOCAL session_replication_role = replica");
+            } catch (SQLException e) {
+                throw new SQLException(
+                        "the rebalancer's user cannot set session_replication_role (it must be a superuser, as"
+                                + " logical replication needs): " + e.getMessage(),
+                        e.getSQLState(),
+                        e);
+            }
+            for (ReferenceTable t : topology.referenceTables()) {
+                String table = qualified(t.schema(), t.table());
+                if (!"true"
+                        .equals(single(
+                                f, "SELECT (to_regclass('" + table.replace("'", "''") + "') IS NOT NULL)::text"))) {
+                    continue;
+                }
+                String columns = single(
+                        f,
+                        "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid"
+                                + " = '" + table.replace("'", "''") + "'::regclass AND attnum > 0 AND NOT attisdropped"
+                                + " AND attgenerated = ''");
                 s.execute("DELETE FROM " + table);
                 byte[] data;
                 try (var out = new java.io.ByteArrayOutputStream()) {
@@ -227,29 +270,64 @@ public final class LogicalCopy {
                             .getCopyAPI()
                             .copyOut("COPY (SELECT " + columns + " FROM " + table + ") TO STDOUT", out);
                     data = out.toByteArray();
+                } catch (IOException e) {
+                    throw new SQLException("reading " + table + " from " + source.name() + ": " + e.getMessage(), e);
                 }
-                rows += to.unwrap(PGConnection.class)
-                        .getCopyAPI()
-                        .copyIn(
-                                "COPY " + table + " (" + columns + ") FROM STDIN",
-                                new java.io.ByteArrayInputStream(data));
+                try {
+                    rows += to.unwrap(PGConnection.class)
+                            .getCopyAPI()
+                            .copyIn(
+                                    "COPY " + table + " (" + columns + ") FROM STDIN",
+                                    new java.io.ByteArrayInputStream(data));
+                } catch (IOException e) {
+                    throw new SQLException("writing " + table + " to " + target.name() + ": " + e.getMessage(), e);
+                }
+                copySequences(f, s, table);
             }
             to.commit();
-        } catch (IOException e) {
-            throw new MoveException("copying the reference tables to " + target.name() + ": " + e.getMessage(), e);
         } finally {
             if (!to.getAutoCommit()) {
                 to.rollback();
                 to.setAutoCommit(true);
             }
+            try (Statement f = from.createStatement()) {
+                f.execute("RESET statement_timeout");
+            }
         }
         return rows;
+    }
+
+    /** Sets the target's sequences of {@code table}'s columns (serial, identity) as the source's are. */
+    private static void copySequences(Statement from, Statement to, String table) throws SQLException {
+        List<String> sequences = new ArrayList<>();
+        try (ResultSet rs = from.executeQuery("SELECT pg_get_serial_sequence('" + table.replace("'", "''")
+                + "', attname) FROM pg_attribute WHERE attrelid = '" + table.replace("'", "''") + "'::regclass"
+                + " AND attnum > 0 AND NOT attisdropped")) {
+            while (rs.next()) {
+                if (rs.getString(1) != null) {
+                    sequences.add(rs.getString(1));
+                }
+            }
+        }
+        for (String sequence : sequences) {
+            String literal = "'" + sequence.replace("'", "''") + "'";
+            String value;
+            try (ResultSet rs =
+                    from.executeQuery("SELECT last_value::text || ',' || is_called::text FROM " + sequence)) {
+                rs.next();
+                value = rs.getString(1);
+            }
+            String[] parts = value.split(",");
+            boolean called = "true".equals(parts[1]);
+            to.execute("SELECT setval(" + literal + ", " + Long.parseLong(parts[0]) + ", " + called + ")");
+        }
     }
 
     /**
      * Copied rows are not checked again on the target, as logical replication's apply does not check them: foreign
      * keys and triggers do not fire (a pipe of one table may commit before the pipe of the table it references).
-     * Needs a superuser, as the subscription does; without one the rows are checked.
+     * Needs a superuser, as the subscription does; without one the rows are checked (a foreign key to a table not
+     * copied yet then fails the copy).
      */
     private static void asReplica(Statement s) throws SQLException {
         s.execute("DO $$ BEGIN SET LOCAL session_replication_role = replica;"

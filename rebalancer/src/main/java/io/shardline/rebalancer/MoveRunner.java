@@ -522,7 +522,16 @@ public final class MoveRunner {
                 if (copy.carriesReferences()) {
                     // writes to reference tables are held too: the target takes the source's copy as it is now
                     long t2 = System.nanoTime();
-                    long rows = copy.copyReferenceTables(c, tc);
+                    long rows;
+                    try {
+                        rows = copy.copyReferenceTables(
+                                c, tc, remaining(deadline).toMillis());
+                    } catch (SQLException e) {
+                        throw new CutoverFailed(
+                                "copying the reference tables to shard "
+                                        + copy.transfer().target() + ": " + e.getMessage(),
+                                e);
+                    }
                     referenceNanos += System.nanoTime() - t2;
                     LOG.info(
                             "move {}: {} rows of reference tables copied to shard {}",

@@ -58,11 +58,17 @@ class ReferenceTableMoveIT {
         RouterClusters.publish(
                 cluster,
                 List.of(new ShardedTable("public", "holding", "acct_id", KeyType.INTEGER)),
-                List.of(new ReferenceTable("public", "item")));
+                // item references category, yet is declared first: the new shard gets category first
+                List.of(new ReferenceTable("public", "item"), new ReferenceTable("public", "category")));
         url = cluster.shardlineUrl() + "?twoPhaseCommit=true";
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
-            s.execute("CREATE TABLE item (i_id int PRIMARY KEY, qty bigint NOT NULL DEFAULT 0)");
+            s.execute("CREATE TABLE category (c_id serial PRIMARY KEY, name text NOT NULL)");
+            for (String name : List.of("tools", "toys", "books")) {
+                s.executeUpdate("INSERT INTO category (name) VALUES ('" + name + "')"); // ids from each copy's sequence
+            }
+            s.execute("CREATE TABLE item (i_id int PRIMARY KEY, qty bigint NOT NULL DEFAULT 0,"
+                    + " c_id int NOT NULL DEFAULT 1 REFERENCES category)");
             s.execute("CREATE TABLE holding (acct_id bigint NOT NULL, i_id int NOT NULL REFERENCES item,"
                     + " PRIMARY KEY (acct_id, i_id))");
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO item VALUES (?, 0)")) {
@@ -209,6 +215,19 @@ class ReferenceTableMoveIT {
                     ResultSet rs = c.createStatement().executeQuery("SELECT qty FROM item WHERE i_id = 1")) {
                 rs.next();
                 assertThat(rs.getLong(1)).as("shard %d", shard).isEqualTo(-1);
+            }
+        }
+        // the new shard's copy of the sequence was set as the source's: a default id is the same on every copy
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO category (name) VALUES ('games')");
+        }
+        for (int shard = 0; shard < 3; shard++) {
+            try (Connection c = cluster.primary(shard).connect();
+                    ResultSet rs = c.createStatement()
+                            .executeQuery("SELECT string_agg(c_id || name, ',' ORDER BY c_id) FROM category")) {
+                rs.next();
+                assertThat(rs.getString(1)).as("shard %d", shard).isEqualTo("1tools,2toys,3books,4games");
             }
         }
         System.out.printf(

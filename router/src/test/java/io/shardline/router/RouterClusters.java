@@ -3,6 +3,7 @@ package io.shardline.router;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
 import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.DistributedFunction;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
@@ -62,6 +63,15 @@ public final class RouterClusters {
     /** Publishes the topology with these sharded and reference tables, and an even ring. */
     public static HashRing publish(
             LocalCluster cluster, List<ShardedTable> tables, List<ReferenceTable> referenceTables) {
+        return publish(cluster, tables, referenceTables, List.of());
+    }
+
+    /** Publishes the topology with these sharded and reference tables and distributed functions, and an even ring. */
+    public static HashRing publish(
+            LocalCluster cluster,
+            List<ShardedTable> tables,
+            List<ReferenceTable> referenceTables,
+            List<DistributedFunction> functions) {
         ClusterTopology t = topology(cluster, tables);
         ClusterTopology topology = new ClusterTopology(
                 t.cluster(),
@@ -71,7 +81,8 @@ public final class RouterClusters {
                 t.homeShard(),
                 t.shards(),
                 t.tables(),
-                referenceTables);
+                referenceTables,
+                functions);
         HashRing ring = HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD);
         try (CuratorFramework client =
                 ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.shardline.compose.LocalCluster;
+import io.shardline.topology.DistributedFunction;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
@@ -50,7 +51,8 @@ class SchemaIT {
                         new ShardedTable("public", "holding", "acct_id", KeyType.INTEGER),
                         new ShardedTable("public", "note", "acct_id", KeyType.INTEGER),
                         new ShardedTable("public", "transfer", "from_id", KeyType.INTEGER)),
-                List.of(new ReferenceTable("public", "item")));
+                List.of(new ReferenceTable("public", "item")),
+                List.of(new DistributedFunction("public", "acct_balance", 1, KeyType.INTEGER, false)));
         url = cluster.shardlineUrl() + "?user=postgres";
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
@@ -289,6 +291,13 @@ class SchemaIT {
                 assertThat(count(shard, "SELECT count(*) FROM item WHERE i_name = 'renamed'"))
                         .isZero();
             }
+            // an updatable result set would write one copy: refused
+            try (Statement updatable = c.createStatement(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_UPDATABLE)) {
+                assertThatThrownBy(() -> updatable.executeQuery("SELECT * FROM item WHERE i_id = 1"))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("CONCUR_UPDATABLE")
+                        .hasMessageContaining("public.item");
+            }
             s.executeUpdate("DELETE FROM holding WHERE acct_id = " + acctOn(0));
             s.executeUpdate("DELETE FROM holding WHERE acct_id = " + acctOn(1));
         }
@@ -358,6 +367,90 @@ class SchemaIT {
             assertThatThrownBy(() -> s.execute("ALTER TABLE note ADD COLUMN v int REFERENCES migrations (version)"))
                     .isInstanceOf(SQLException.class)
                     .hasMessageContaining("migrations is not sharded");
+        }
+    }
+
+    @Test
+    void aViewOverAShardedTableIsOnEveryShardAndAnswersLikeOnePostgres() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE VIEW rich AS SELECT id, balance FROM acct WHERE balance >= 1000");
+            for (int shard = 0; shard < 2; shard++) {
+                int acct = acctOn(shard) + 1_000_000;
+                while (ring.shardFor(KeyHash.hashInt8(acct)) != shard) {
+                    acct++;
+                }
+                s.executeUpdate("INSERT INTO acct VALUES (" + acct + ", " + (1000 * (shard + 1)) + ")");
+                assertThat(count(shard, "SELECT count(*) FROM pg_views WHERE viewname = 'rich'"))
+                        .isEqualTo(1);
+            }
+            long expected = count(0, "SELECT coalesce(sum(balance), 0) FROM acct WHERE balance >= 1000")
+                    + count(1, "SELECT coalesce(sum(balance), 0) FROM acct WHERE balance >= 1000");
+            assertThat(expected).isEqualTo(3000);
+            try (ResultSet rs = s.executeQuery("SELECT sum(balance) FROM rich")) {
+                rs.next();
+                assertThat(rs.getLong(1)).isEqualTo(expected);
+            }
+            int onOne = acctOn(1) + 1_000_000;
+            while (ring.shardFor(KeyHash.hashInt8(onOne)) != 1) {
+                onOne++;
+            }
+            var route =
+                    c.unwrap(ShardlineConnection.class).explainRoute("SELECT balance FROM rich WHERE id = ?", onOne);
+            assertThat(route).hasSize(1);
+            assertThat(route.get(0).shard()).isEqualTo(1);
+            try (PreparedStatement ps = c.prepareStatement("SELECT balance FROM rich WHERE id = ?")) {
+                ps.setInt(1, onOne);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getLong(1)).isEqualTo(2000);
+                }
+            }
+            s.execute("CREATE MATERIALIZED VIEW rich_snapshot AS SELECT id FROM acct");
+            assertThatThrownBy(() -> s.executeQuery("SELECT count(*) FROM rich_snapshot"))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("materialized view")
+                    .extracting(e -> ((SQLException) e).getSQLState())
+                    .isEqualTo("0A000");
+            s.execute("DROP MATERIALIZED VIEW rich_snapshot");
+            s.execute("DROP VIEW rich");
+            for (int shard = 0; shard < 2; shard++) {
+                assertThat(count(shard, "SELECT count(*) FROM pg_class WHERE relname IN ('rich', 'rich_snapshot')"))
+                        .isZero();
+            }
+        }
+    }
+
+    @Test
+    void aDistributedFunctionRunsOnItsKeysShard() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            // every shard gets it (CREATE FUNCTION runs on every primary)
+            s.execute("CREATE FUNCTION acct_balance(p_id int) RETURNS int LANGUAGE sql STABLE"
+                    + " AS $$ SELECT balance FROM acct WHERE id = p_id $$");
+            for (int shard = 0; shard < 2; shard++) {
+                int acct = acctOn(shard) + 2_000_000;
+                while (ring.shardFor(KeyHash.hashInt8(acct)) != shard) {
+                    acct++;
+                }
+                s.executeUpdate("INSERT INTO acct VALUES (" + acct + ", " + (70 + shard) + ")");
+                try (PreparedStatement ps = c.prepareStatement("SELECT acct_balance(?)")) {
+                    ps.setInt(1, acct);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        assertThat(rs.getInt(1)).as("shard %d", shard).isEqualTo(70 + shard);
+                    }
+                }
+                var route = c.unwrap(ShardlineConnection.class).explainRoute("SELECT acct_balance(?)", acct);
+                assertThat(route.get(0).shard()).isEqualTo(shard);
+            }
+            // keys on two shards in one call: refused, not answered from one
+            assertThatThrownBy(() ->
+                            s.executeQuery("SELECT acct_balance(" + acctOn(0) + ") + acct_balance(" + acctOn(1) + ")"))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("acct_balance")
+                    .extracting(e -> ((SQLException) e).getSQLState())
+                    .isEqualTo("0A000");
         }
     }
 }

@@ -18,6 +18,7 @@ import java.util.Set;
  * @param homeShard the shard holding every table that is not sharded
  * @param referenceTables the tables every shard holds whole (stored only when there are some, so that routers of
  *     earlier versions read a topology without them)
+ * @param functions the functions declared distributed by a key argument (stored only when there are some)
  */
 public record ClusterTopology(
         String cluster,
@@ -27,7 +28,8 @@ public record ClusterTopology(
         int homeShard,
         List<Shard> shards,
         List<ShardedTable> tables,
-        @JsonInclude(JsonInclude.Include.NON_EMPTY) List<ReferenceTable> referenceTables) {
+        @JsonInclude(JsonInclude.Include.NON_EMPTY) List<ReferenceTable> referenceTables,
+        @JsonInclude(JsonInclude.Include.NON_EMPTY) List<DistributedFunction> functions) {
 
     public ClusterTopology {
         Objects.requireNonNull(cluster, "cluster name");
@@ -35,6 +37,7 @@ public record ClusterTopology(
         shards = List.copyOf(shards);
         tables = List.copyOf(tables == null ? List.of() : tables);
         referenceTables = List.copyOf(referenceTables == null ? List.of() : referenceTables);
+        functions = List.copyOf(functions == null ? List.of() : functions);
         Set<Integer> ids = new HashSet<>();
         Set<String> names = new HashSet<>();
         for (Shard s : shards) {
@@ -64,7 +67,7 @@ public record ClusterTopology(
         }
     }
 
-    /** A topology without reference tables. */
+    /** A topology without reference tables and distributed functions. */
     public ClusterTopology(
             String cluster,
             long version,
@@ -73,7 +76,20 @@ public record ClusterTopology(
             int homeShard,
             List<Shard> shards,
             List<ShardedTable> tables) {
-        this(cluster, version, database, user, homeShard, shards, tables, List.of());
+        this(cluster, version, database, user, homeShard, shards, tables, List.of(), List.of());
+    }
+
+    /** A topology without distributed functions. */
+    public ClusterTopology(
+            String cluster,
+            long version,
+            String database,
+            String user,
+            int homeShard,
+            List<Shard> shards,
+            List<ShardedTable> tables,
+            List<ReferenceTable> referenceTables) {
+        this(cluster, version, database, user, homeShard, shards, tables, referenceTables, List.of());
     }
 
     /**
@@ -121,7 +137,8 @@ public record ClusterTopology(
         List<ShardedTable> next = new ArrayList<>(tables);
         next.removeIf(t -> t.qualifiedName().equals(table.qualifiedName()));
         next.add(table);
-        return new ClusterTopology(cluster, version + 1, database, user, homeShard, shards, next, referenceTables);
+        return new ClusterTopology(
+                cluster, version + 1, database, user, homeShard, shards, next, referenceTables, functions);
     }
 
     /**
@@ -139,13 +156,28 @@ public record ClusterTopology(
         }
         List<ReferenceTable> next = new ArrayList<>(referenceTables);
         next.add(table);
-        return new ClusterTopology(cluster, version + 1, database, user, homeShard, shards, tables, next);
+        return new ClusterTopology(cluster, version + 1, database, user, homeShard, shards, tables, next, functions);
     }
 
     /** This topology with one more shard and the next version. */
     public ClusterTopology withShard(Shard shard) {
         List<Shard> next = new ArrayList<>(shards);
         next.add(shard);
-        return new ClusterTopology(cluster, version + 1, database, user, homeShard, next, tables, referenceTables);
+        return new ClusterTopology(
+                cluster, version + 1, database, user, homeShard, next, tables, referenceTables, functions);
+    }
+
+    /** The distributed function named {@code name}, in {@code schema} or, when {@code schema} is {@code null}, any. */
+    public Optional<DistributedFunction> function(String schema, String name) {
+        return functions.stream().filter(f -> f.matches(schema, name)).findFirst();
+    }
+
+    /** This topology with {@code function} declared (replacing an earlier declaration) and the next version. */
+    public ClusterTopology withFunction(DistributedFunction function) {
+        List<DistributedFunction> next = new ArrayList<>(functions);
+        next.removeIf(f -> f.qualifiedName().equals(function.qualifiedName()));
+        next.add(function);
+        return new ClusterTopology(
+                cluster, version + 1, database, user, homeShard, shards, tables, referenceTables, next);
     }
 }

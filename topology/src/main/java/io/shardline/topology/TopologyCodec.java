@@ -46,6 +46,7 @@ public final class TopologyCodec {
             List<Shard> shards,
             List<ShardedTable> tables,
             List<ReferenceTable> referenceTables,
+            List<DistributedFunction> functions,
             RingDocument ring) {}
 
     public static byte[] topologyToJson(ClusterTopology topology) {
@@ -92,7 +93,8 @@ public final class TopologyCodec {
                     doc.homeShard() == null ? doc.shards().get(0).id() : doc.homeShard(),
                     doc.shards(),
                     doc.tables(),
-                    doc.referenceTables());
+                    doc.referenceTables(),
+                    doc.functions());
             HashRing ring = doc.ring() == null
                     ? HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD)
                     : toRing(doc.ring(), source);

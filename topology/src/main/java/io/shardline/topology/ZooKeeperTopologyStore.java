@@ -165,7 +165,8 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
                         next.homeShard(),
                         next.shards(),
                         next.tables(),
-                        next.referenceTables());
+                        next.referenceTables(),
+                        next.functions());
                 client.setData().withVersion(stat.getVersion()).forPath(node, TopologyCodec.topologyToJson(versioned));
                 return versioned;
             } catch (KeeperException.BadVersionException e) {

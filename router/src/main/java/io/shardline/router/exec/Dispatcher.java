@@ -47,6 +47,9 @@ public final class Dispatcher {
 
         /** Seconds, 0 for none. */
         int queryTimeout();
+
+        /** Whether its result sets are updatable ({@code CONCUR_UPDATABLE}). */
+        boolean updatable();
     }
 
     /** One JDBC call on a physical statement. */
@@ -131,6 +134,9 @@ public final class Dispatcher {
 
     private <T> T run(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
             throws SQLException {
+        if (shape.updatable()) {
+            refuseUpdatable(sql, route);
+        }
         switch (route.target()) {
             case REFUSED:
                 throw route.refusal();
@@ -183,6 +189,26 @@ public final class Dispatcher {
                     return execute(session.open(again), plan, op);
                 }
             }
+        }
+    }
+
+    /**
+     * An updatable result set writes through the one node that produced it: refused when that would write a
+     * temporary table (a cross-shard read) or one copy of a reference table.
+     */
+    private void refuseUpdatable(String sql, Route route) throws SQLException {
+        if (route.target() == Route.Target.CROSS_SHARD) {
+            throw new SQLException(
+                    "an updatable result set (CONCUR_UPDATABLE) of a read across shards cannot write its rows back:"
+                            + " update them with UPDATE statements",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        String reference = session.runtime().routing().referenceTableIn(sql);
+        if (reference != null) {
+            throw new SQLException(
+                    "an updatable result set (CONCUR_UPDATABLE) over the reference table " + reference + " would change"
+                            + " the copy of one shard only: write it with INSERT/UPDATE/DELETE statements",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
         }
     }
 
@@ -314,16 +340,25 @@ public final class Dispatcher {
                     List<Integer> rest = new ArrayList<>();
                     open.stream()
                             .map(x -> x.shard)
-                            .filter(s -> !committed.contains(s))
+                            .filter(s -> !committed.contains(s) && s != p.shard)
                             .forEach(rest::add);
+                    boolean broke = ConnectionErrors.isConnectionError(e);
+                    if (broke) {
+                        session.discard(p);
+                    }
+                    String here = broke
+                            ? "the connection to shard " + p.shard + " (" + p.node.name() + ") broke during COMMIT ("
+                                    + e.getMessage() + "), so whether it committed there is unknown"
+                            : "COMMIT failed on shard " + p.shard + " (" + p.node.name() + "): " + e.getMessage();
                     throw new SQLException(
-                            "COMMIT failed on shard " + p.shard + " (" + p.node.name() + "): " + e.getMessage()
-                                    + (committed.isEmpty()
+                            here
+                                    + (committed.isEmpty() ? "" : "; it was committed on shards " + committed)
+                                    + (rest.isEmpty() ? "" : "; it was rolled back on shards " + rest)
+                                    + (committed.isEmpty() && !broke
                                             ? ". No shard was changed"
-                                            : ". The statement was committed on shards " + committed
-                                                    + " and not on shards " + rest + ": run it again there (or undo"
-                                                    + " it where it committed); twoPhaseCommit=true makes DDL atomic"),
-                            e.getSQLState(),
+                                            : ". The shards may differ: check each and run it again where it is"
+                                                    + " missing (twoPhaseCommit=true makes DDL atomic)"),
+                            broke ? SqlStates.OUTCOME_UNKNOWN : e.getSQLState(),
                             e);
                 }
                 committed.add(p.shard);
@@ -397,7 +432,7 @@ public final class Dispatcher {
 
     private <T> T crossShardOnce(String sql, Plan plan, Route route, Handled<T> handled) throws SQLException {
         RoutingState r = session.runtime().routing();
-        CrossShardQuery query = r.crossShard(sql, shape.prepared(), session.searchPath());
+        CrossShardQuery query = r.crossShard(plan.crossShardSql(sql), shape.prepared(), session.searchPath());
         closeCrossShardStatement();
         Map<Integer, Physical> sources = new LinkedHashMap<>();
         for (Route leg : route.legs()) {
@@ -417,7 +452,7 @@ public final class Dispatcher {
             try {
                 fin = read.prepare(
                         query,
-                        sql,
+                        plan.crossShardSql(sql),
                         sources,
                         home,
                         shape::bindAt,

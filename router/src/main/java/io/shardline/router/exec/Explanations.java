@@ -65,7 +65,7 @@ final class Explanations {
             case CROSS_SHARD: {
                 CrossShardQuery query;
                 try {
-                    query = r.crossShard(sql, true, searchPath);
+                    query = r.crossShard(plan.crossShardSql(sql), true, searchPath);
                 } catch (SQLException e) {
                     return List.of(refused(e.getSQLState(), e.getMessage()));
                 }

@@ -91,6 +91,28 @@ final class HomeCatalog implements Catalog {
         }
     }
 
+    /** Empty when there is no such view, or the catalog cannot be read. */
+    @Override
+    public java.util.Optional<View> view(String schema, String name) {
+        try {
+            return cached("view " + schema + "." + name, c -> {
+                try (PreparedStatement ps = c.prepareStatement("SELECT c.relkind = 'm', pg_get_viewdef(c.oid)"
+                        + " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        + " WHERE n.nspname = ? AND c.relname = ? AND c.relkind IN ('v', 'm')")) {
+                    ps.setString(1, schema);
+                    ps.setString(2, name);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        return rs.next()
+                                ? java.util.Optional.of(new View(rs.getBoolean(1), rs.getString(2)))
+                                : java.util.Optional.<View>empty();
+                    }
+                }
+            });
+        } catch (IllegalStateException e) {
+            return java.util.Optional.empty();
+        }
+    }
+
     /** Empty when the table has no primary key, does not exist yet, or the catalog cannot be read. */
     @Override
     public List<String> primaryKey(String schema, String table) {

@@ -418,7 +418,11 @@ final class MoveFences implements Moves, AutoCloseable {
                 continue;
             }
             for (Object[] params : rows) {
-                if (plan.target() != Plan.Target.KEYED || r.anyKeyHash(plan, params, move::moves)) {
+                if (plan.target() != Plan.Target.KEYED) {
+                    return "shard move " + move.id() + " is switching ranges to another shard, and this write (to a"
+                            + " reference table, or to every shard) waits for the routers to use the new ring";
+                }
+                if (r.anyKeyHash(plan, params, move::moves)) {
                     return "shard move " + move.id() + " is switching this key's range to another shard";
                 }
             }

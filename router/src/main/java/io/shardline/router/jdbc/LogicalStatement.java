@@ -70,6 +70,11 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         return options.queryTimeout;
     }
 
+    @Override
+    public boolean updatable() {
+        return options.concurrency == java.sql.ResultSet.CONCUR_UPDATABLE;
+    }
+
     // ---- Statement -------------------------------------------------------------------------------------
 
     @Override

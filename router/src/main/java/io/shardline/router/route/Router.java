@@ -66,6 +66,11 @@ public final class Router {
                 if (shard >= 0) {
                     return single(r, plan, shard, c);
                 }
+                if (plan.refusal() != null) {
+                    // it calls a distributed function: never across shards
+                    return Route.refused(
+                            SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params) + ": " + plan.refusal());
+                }
                 return plan.kind() == StatementKind.READ
                         ? crossShard(r, plan, c, "its shard key values map to several shards")
                         : Route.refused(SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params));
@@ -287,16 +292,17 @@ public final class Router {
         return transactionLegs(
                 r,
                 c,
-                r.shardIds(),
+                holders(r),
                 Route.Target.EVERY_SHARD,
                 "DDL runs on every shard",
                 shard -> "DDL on sharded tables and shared objects runs on every shard's primary (shard " + shard
                         + " too)");
     }
 
+    /** The primaries of the shards holding the declared tables ({@link #holders}). */
     private static List<Route> primaries(RoutingState r, Route.Use use) {
         List<Route> legs = new ArrayList<>();
-        for (int shard : r.shardIds()) {
+        for (int shard : holders(r)) {
             legs.add(Route.node(shard, r.primary(shard), use, Route.Why.WRITE));
         }
         return legs;
@@ -364,7 +370,10 @@ public final class Router {
      */
     private Route referenceWrite(RoutingState r, Plan plan, RouteContext c) {
         String table = plan.refusal();
-        List<Integer> holders = referenceHolders(r);
+        List<Integer> holders = new ArrayList<>(holders(r));
+        // the home shard's copy last: the statement's results (RETURNING, counts) are its, as reads alone go there
+        holders.remove(Integer.valueOf(r.homeShard()));
+        holders.add(r.homeShard());
         if (c.pinnedShard() >= 0) {
             return Route.refused(
                     SqlStates.FEATURE_NOT_SUPPORTED,
@@ -388,11 +397,13 @@ public final class Router {
     }
 
     /**
-     * The shards holding the reference tables: those owning ranges of the ring, and the home shard. A shard just
-     * added owns none until a move gives it some; that move's cutover copies the reference tables to it while
-     * writes to them are held.
+     * The shards holding the declared tables — sharded tables' rows, reference tables, and the DDL and views over
+     * them: those owning ranges of the ring, and the home shard. A shard just added owns none, has none of them, and
+     * takes no part in DDL or reference writes until a move gives it ranges: that move creates the declared tables
+     * there from its source's definitions, and its cutover copies the reference tables' rows while writes to them
+     * are held.
      */
-    public static List<Integer> referenceHolders(RoutingState r) {
+    public static List<Integer> holders(RoutingState r) {
         List<Integer> owners = r.ring().shards();
         List<Integer> holders = new ArrayList<>();
         for (int shard : r.shardIds()) {
@@ -421,7 +432,7 @@ public final class Router {
         boolean primary = c.readFromPrimary() || plan.onPrimary() || !c.autoCommit();
         List<Route> legs = new ArrayList<>();
         // a shard owning no range has no rows of its own (a shard just added may not even have the tables yet)
-        for (int shard : referenceHolders(r)) {
+        for (int shard : holders(r)) {
             if (atomic) {
                 legs.add(Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, Route.Why.ATOMIC_SNAPSHOT));
                 continue;

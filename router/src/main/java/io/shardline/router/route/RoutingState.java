@@ -141,6 +141,19 @@ public final class RoutingState {
      * @param prepared whether {@code ?} in the text are placeholders (else the jsonb operator)
      * @throws SQLException 0A000 naming what cannot be planned
      */
+    /**
+     * The first reference table whose name {@code sql} holds as a word (any case, quoted or not), or null: a
+     * conservative look, for what the analysis cannot see (updatable result sets, procedure bodies).
+     */
+    public String referenceTableIn(String sql) {
+        for (io.shardline.topology.ReferenceTable t : snapshot.topology().referenceTables()) {
+            if (io.shardline.router.sql.SqlNames.holdsWord(sql, t.table())) {
+                return t.qualifiedName();
+            }
+        }
+        return null;
+    }
+
     public CrossShardQuery crossShard(String sql, boolean prepared, SearchPath path) throws SQLException {
         Analysis a = analysis(path);
         String key = (prepared ? "P" : "S") + sql;

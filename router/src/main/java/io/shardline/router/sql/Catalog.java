@@ -29,6 +29,18 @@ public interface Catalog {
         return Set.of();
     }
 
+    /**
+     * A view: its definition ({@code pg_get_viewdef}) and whether it is materialized.
+     *
+     * @param definition the SELECT, as PostgreSQL prints it
+     */
+    record View(boolean materialized, String definition) {}
+
+    /** The view or materialized view {@code schema.name}; empty when there is none or it is unknown. */
+    default java.util.Optional<View> view(String schema, String name) {
+        return java.util.Optional.empty();
+    }
+
     /** The primary key columns of {@code schema.table}, in order; empty when it has none or it is unknown. */
     default List<String> primaryKey(String schema, String table) {
         return List.of();

@@ -10,7 +10,8 @@ import java.util.List;
  * @param keyGroups for {@link Target#KEYED}: the key values that decide the shard
  * @param refusal for {@link Target#REFUSED}: why, naming the table and what is missing; for
  *     {@link Target#EVERY_SHARD}: why it cannot go to one shard (the refusal when two-phase commit is off); for
- *     {@link Target#REFERENCE_WRITE}: the reference table written
+ *     {@link Target#REFERENCE_WRITE}: the reference table written; for {@link Target#KEYED}, when not null: why it
+ *     may not run across shards (it calls a distributed function), the refusal when its keys map to several
  * @param command for TXN and SESSION statements: the leading keyword(s), upper case (e.g. {@code BEGIN},
  *     {@code SET}, {@code RESET}, {@code SHOW}), with {@link #setting} the parameter name for SET/RESET
  * @param setting the lower-case parameter name of a SET/RESET ({@code all} for RESET ALL), or null
@@ -22,6 +23,8 @@ import java.util.List;
  *     as with pgpool)
  * @param setConfig for {@code SELECT set_config(name, value, is_local)} alone: its three arguments (literals or
  *     parameters), so the driver records a session-wide setting as it records {@code SET}; else empty
+ * @param expanded for a read of views over sharded tables: the statement with each such view replaced by its
+ *     definition — what a cross-shard read plans (a single shard runs the statement as written); else null
  */
 public record Plan(
         StatementKind kind,
@@ -33,7 +36,8 @@ public record Plan(
         int parameterCount,
         boolean sessionEffects,
         boolean onPrimary,
-        List<KeySource> setConfig) {
+        List<KeySource> setConfig,
+        String expanded) {
 
     /** Where a statement goes. */
     public enum Target {
@@ -98,7 +102,7 @@ public record Plan(
             String command,
             String setting,
             int parameterCount) {
-        this(kind, target, keyGroups, refusal, command, setting, parameterCount, false, false, List.of());
+        this(kind, target, keyGroups, refusal, command, setting, parameterCount, false, false, List.of(), null);
     }
 
     /** This plan, marked as leaving state in the session. */
@@ -106,13 +110,33 @@ public record Plan(
         return sessionEffects
                 ? this
                 : new Plan(
-                        kind, target, keyGroups, refusal, command, setting, parameterCount, true, onPrimary, setConfig);
+                        kind,
+                        target,
+                        keyGroups,
+                        refusal,
+                        command,
+                        setting,
+                        parameterCount,
+                        true,
+                        onPrimary,
+                        setConfig,
+                        expanded);
     }
 
     /** This plan, its reads on a primary. */
     Plan readOnPrimary() {
         return new Plan(
-                kind, target, keyGroups, refusal, command, setting, parameterCount, sessionEffects, true, setConfig);
+                kind,
+                target,
+                keyGroups,
+                refusal,
+                command,
+                setting,
+                parameterCount,
+                sessionEffects,
+                true,
+                setConfig,
+                expanded);
     }
 
     /** This plan, with the arguments of the {@code set_config(name, value, is_local)} it is. */
@@ -127,7 +151,29 @@ public record Plan(
                 parameterCount,
                 sessionEffects,
                 onPrimary,
-                arguments);
+                arguments,
+                expanded);
+    }
+
+    /** This plan, made from {@code sql} with views over sharded tables expanded. */
+    Plan withExpanded(String sql) {
+        return new Plan(
+                kind,
+                target,
+                keyGroups,
+                refusal,
+                command,
+                setting,
+                parameterCount,
+                sessionEffects,
+                onPrimary,
+                setConfig,
+                sql);
+    }
+
+    /** The SQL a cross-shard read of {@code sql} plans: the expanded statement, or {@code sql} itself. */
+    public String crossShardSql(String sql) {
+        return expanded != null ? expanded : sql;
     }
 
     static Plan home(StatementKind kind, int params) {
@@ -144,6 +190,11 @@ public record Plan(
 
     static Plan keyed(StatementKind kind, List<KeyGroup> groups, int params) {
         return new Plan(kind, Target.KEYED, groups, null, null, null, params);
+    }
+
+    /** Keyed, and never across shards: {@code why} says why (it calls a distributed function). */
+    static Plan keyedOnly(StatementKind kind, List<KeyGroup> groups, String why, int params) {
+        return new Plan(kind, Target.KEYED, groups, why, null, null, params);
     }
 
     static Plan allPrimaries(StatementKind kind, int params) {

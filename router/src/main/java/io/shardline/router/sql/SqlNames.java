@@ -1,7 +1,7 @@
 package io.shardline.router.sql;
 
 /** Identifier names as PostgreSQL resolves them. */
-final class SqlNames {
+public final class SqlNames {
     private SqlNames() {}
 
     /**
@@ -23,5 +23,26 @@ final class SqlNames {
             }
         }
         return folded == null ? name : new String(folded);
+    }
+
+    /**
+     * Whether {@code text} holds {@code name} as a word, in any case: a conservative look at what the analysis cannot
+     * parse (a procedure body, an updatable result set's query).
+     */
+    public static boolean holdsWord(String text, String name) {
+        String lower = text.toLowerCase(java.util.Locale.ROOT);
+        String word = name.toLowerCase(java.util.Locale.ROOT);
+        for (int at = lower.indexOf(word); at >= 0; at = lower.indexOf(word, at + 1)) {
+            int end = at + word.length();
+            if ((at == 0 || !isWordChar(lower.charAt(at - 1)))
+                    && (end == lower.length() || !isWordChar(lower.charAt(end)))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean isWordChar(char c) {
+        return Character.isLetterOrDigit(c) || c == '_' || c == '$';
     }
 }

@@ -149,6 +149,7 @@ public final class StatementAnalyzer {
     private final Catalog columns;
     private final TableNames tableNames;
     private final ForeignKeys foreignKeys;
+    private final Views views;
 
     public StatementAnalyzer(ClusterTopology topology) {
         this(topology, Catalog.NONE, null);
@@ -163,6 +164,7 @@ public final class StatementAnalyzer {
         this.columns = catalog;
         this.tableNames = new TableNames(topology, catalog, path);
         this.foreignKeys = new ForeignKeys(tableNames, catalog);
+        this.views = new Views(tableNames);
     }
 
     /**
@@ -198,6 +200,31 @@ public final class StatementAnalyzer {
         }
     }
 
+    /** The first distributed function the tokens call ({@code name(}), or null. */
+    private String distributedFunctionIn(String sql, List<Token> tokens) {
+        for (int i = 0; i + 1 < tokens.size(); i++) {
+            String[] name = qualifiedName(sql, tokens, i);
+            if (name == null) {
+                continue;
+            }
+            int next = i + (name[0] == null ? 1 : 3);
+            if (next < tokens.size() && tokens.get(next).text(sql).equals("(")) {
+                var f = tableNames.function(name[0], name[1]);
+                if (f.isPresent()) {
+                    return f.get().qualifiedName();
+                }
+            }
+        }
+        return null;
+    }
+
+    /** The first sharded or reference table whose name the text holds as a word (any case), or null. */
+    private String declaredTableNamedIn(String sql) {
+        List<String> named = new ArrayList<>();
+        tableNames.anyName(name -> SqlNames.holdsWord(sql, name) && named.add(name));
+        return named.isEmpty() ? null : named.get(0);
+    }
+
     /** Whether the text contains, anywhere and in any case, the name of a sharded table. */
     private boolean namesShardedTableAnywhere(String sql) {
         String lower = sql.toLowerCase(Locale.ROOT);
@@ -206,6 +233,17 @@ public final class StatementAnalyzer {
 
     private Plan analyze(String sql, List<Token> tokens) {
         Plan plan = classify(sql, tokens);
+        if (plan.target() == Plan.Target.CROSS_SHARD) {
+            String function = distributedFunctionIn(sql, tokens);
+            if (function != null) {
+                // each shard would run it on its own rows, and the final step would not combine them
+                return Plan.refused(
+                        StatementKind.READ,
+                        "the statement calls the distributed function " + function + ", which runs on one shard, but"
+                                + " needs several (" + plan.refusal() + ")",
+                        plan.parameterCount());
+            }
+        }
         plan = hasSessionEffects(tokens) ? plan.withSessionEffects() : plan;
         List<KeySource> setConfig = setConfigArguments(sql, tokens);
         if (setConfig != null) {
@@ -509,6 +547,12 @@ public final class StatementAnalyzer {
         if (SHARED_OBJECTS.contains(object)) {
             return Plan.allPrimaries(StatementKind.DDL, params);
         }
+        if (object.equals("VIEW") || (object.equals("RECURSIVE") && word(tokens, i + 1, "VIEW"))) {
+            boolean temporary = tokens.subList(1, i).stream().anyMatch(t -> t.is("TEMP") || t.is("TEMPORARY"));
+            return temporary
+                    ? Plan.home(StatementKind.DDL, params)
+                    : planView(sql, tokens, verb, object.equals("VIEW") ? i + 1 : i + 2, params);
+        }
         if (object.equals("TABLE")) {
             if (verb.equals("CREATE") || verb.equals("ALTER")) {
                 int at = i + 1;
@@ -544,6 +588,54 @@ public final class StatementAnalyzer {
                     : Plan.home(StatementKind.DDL, params);
         }
         return Plan.home(StatementKind.DDL, params);
+    }
+
+    /**
+     * {@code CREATE VIEW} reading sharded or reference tables (or views over them), and {@code ALTER}/{@code DROP}
+     * of such views: every primary, so that a statement routed to any shard finds the view there (see {@link
+     * Views}). Other views live on the home shard with the tables they read.
+     */
+    private Plan planView(String sql, List<Token> tokens, String verb, int at, int params) {
+        if (verb.equals("CREATE")) {
+            for (int j = at; j < tokens.size(); j++) {
+                String[] name = qualifiedName(sql, tokens, j);
+                if (name != null && (onEveryShard(name[0], name[1]) || views.overDeclaredTables(name[0], name[1]))) {
+                    return Plan.allPrimaries(StatementKind.DDL, params);
+                }
+            }
+            return Plan.home(StatementKind.DDL, params);
+        }
+        while (at < tokens.size() && Set.of("IF", "EXISTS").contains(upper(tokens.get(at)))) {
+            at++;
+        }
+        boolean everywhere = false;
+        boolean home = false;
+        while (at < tokens.size()) {
+            String[] name = qualifiedName(sql, tokens, at);
+            if (name == null) {
+                break;
+            }
+            if (views.overDeclaredTables(name[0], name[1])) {
+                everywhere = true;
+            } else {
+                home = true;
+            }
+            at += name[0] == null ? 1 : 3;
+            if (!verb.equals("DROP")
+                    || at >= tokens.size()
+                    || !tokens.get(at).text(sql).equals(",")) {
+                break;
+            }
+            at++;
+        }
+        if (everywhere && home) {
+            return Plan.refused(
+                    StatementKind.DDL,
+                    verb + " VIEW names views over sharded or reference tables (on every shard) and views of the home"
+                            + " shard together: run it once for each kind",
+                    params);
+        }
+        return everywhere ? Plan.allPrimaries(StatementKind.DDL, params) : Plan.home(StatementKind.DDL, params);
     }
 
     /**
@@ -697,6 +789,28 @@ public final class StatementAnalyzer {
     }
 
     private Plan planUtility(String sql, List<Token> tokens, String verb, int params) {
+        if (verb.equals("DO")) {
+            // its body is a string: a declared table named anywhere in it would be read or written on one shard
+            String named = declaredTableNamedIn(sql);
+            if (named != null) {
+                return Plan.refused(
+                        StatementKind.UTILITY,
+                        "a DO block naming " + named + " runs on one shard and would read or change that shard's rows"
+                                + " only: run its statements through the driver one by one",
+                        params);
+            }
+        }
+        if (verb.equals("REFRESH")) {
+            // REFRESH MATERIALIZED VIEW [CONCURRENTLY] name [WITH [NO] DATA]
+            int at = 3;
+            boolean concurrently = word(tokens, at, "CONCURRENTLY");
+            String[] name = qualifiedName(sql, tokens, concurrently ? at + 1 : at);
+            if (name != null && views.overDeclaredTables(name[0], name[1])) {
+                return concurrently
+                        ? Plan.eachPrimary(StatementKind.UTILITY, params)
+                        : Plan.allPrimaries(StatementKind.UTILITY, params);
+            }
+        }
         String reference = firstReferenceTable(sql, tokens);
         if (reference != null && !mentionsShardedTable(sql, tokens)) {
             if (Set.of("VACUUM", "ANALYZE", "CLUSTER", "REINDEX").contains(verb)) {
@@ -746,6 +860,9 @@ public final class StatementAnalyzer {
         }
         Plan inner = analyze(sql.substring(tokens.get(i).start()));
         boolean analyzes = tokens.subList(1, i).stream().anyMatch(t -> t.is("ANALYZE"));
+        if (!analyzes && (inner.target() == Plan.Target.REFERENCE_WRITE || inner.target() == Plan.Target.EVERY_SHARD)) {
+            return Plan.home(StatementKind.READ, params); // the plan of one shard's part; nothing runs
+        }
         StatementKind kind = inner.kind() == StatementKind.READ || !analyzes ? StatementKind.READ : inner.kind();
         return new Plan(
                 kind,
@@ -757,7 +874,8 @@ public final class StatementAnalyzer {
                 params,
                 inner.sessionEffects(),
                 inner.onPrimary(),
-                List.of());
+                List.of(),
+                inner.expanded());
     }
 
     private Plan planDml(String sql, List<Token> tokens, int params) {
@@ -786,12 +904,25 @@ public final class StatementAnalyzer {
                     : Plan.home(kind, params);
         }
         try {
+            if (views.expand(statement)) {
+                if (!SqlLexer.forParser(sql, tokens).equals(sql)) {
+                    return Plan.refused(
+                            kind,
+                            "a statement reading a view over sharded or reference tables cannot hold E'...', U&'...' or"
+                                    + " $$...$$ strings or the ?? operators: use plain strings and parameters",
+                            params);
+                }
+                String expanded = statement.toString();
+                return planDml(expanded, SqlLexer.tokenize(expanded), params).withExpanded(expanded);
+            }
             Plan plan = new DmlScope(statement).plan(kind, params);
             return plan.target() == Plan.Target.ANY && callsSequenceFunction(tokens)
                     ? Plan.sequence(plan.kind(), params)
                     : plan;
+        } catch (Views.Refused r) {
+            return Plan.refused(kind, r.getMessage(), params);
         } catch (Refusal r) {
-            return kind == StatementKind.READ
+            return kind == StatementKind.READ && !(r instanceof HardRefusal)
                     ? Plan.crossShard(r.getMessage(), params)
                     : Plan.refused(kind, r.getMessage(), params);
         } catch (RuntimeException unexpected) {
@@ -934,7 +1065,7 @@ public final class StatementAnalyzer {
     }
 
     /** Thrown inside the DML analysis to refuse the statement with a message. */
-    private static final class Refusal extends RuntimeException {
+    private static class Refusal extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
         Refusal(String message) {
@@ -942,13 +1073,23 @@ public final class StatementAnalyzer {
         }
     }
 
+    /** A refusal even for a read: it may not be answered across shards either (a distributed function). */
+    private static final class HardRefusal extends Refusal {
+        private static final long serialVersionUID = 1L;
+
+        HardRefusal(String message) {
+            super(message);
+        }
+    }
+
     /**
      * Walks the whole statement: every table reference (with repeats; TablesNamesFinder keeps a set), every
      * SELECT block, and the names of CTEs (which are not tables).
      */
-    private static final class StatementWalker extends TablesNamesFinder<Void> {
+    static final class StatementWalker extends TablesNamesFinder<Void> {
         final List<Table> tables = new ArrayList<>();
         final List<PlainSelect> selects = new ArrayList<>();
+        final List<net.sf.jsqlparser.expression.Function> functions = new ArrayList<>();
         final Set<String> cteNames = new java.util.HashSet<>();
 
         /** TablesNamesFinder may visit a node twice (CTE bodies): count each AST node once. */
@@ -968,6 +1109,14 @@ public final class StatementAnalyzer {
                 selects.add(plainSelect);
             }
             return super.visit(plainSelect, context);
+        }
+
+        @Override
+        public <S> Void visit(net.sf.jsqlparser.expression.Function function, S context) {
+            if (seen.add(function)) {
+                functions.add(function);
+            }
+            return super.visit(function, context);
         }
 
         @Override
@@ -1008,9 +1157,13 @@ public final class StatementAnalyzer {
         private final List<String> unshardedTables = new ArrayList<>();
         /** The reference table the statement writes (INSERT, UPDATE, DELETE or MERGE into it), or null. */
         private ReferenceTable referenceWrite;
+        /** Whether a distributed function it calls writes. */
+        private boolean functionWrites;
 
         /** The scope of each SELECT block. */
         private final Map<PlainSelect, Integer> scopeOf = new java.util.IdentityHashMap<>();
+        /** Subqueries in FROM with their scope, whose key columns become their own (see {@link #exportDerivedKeys}). */
+        private final Map<ParenthesedSelect, Integer> derived = new java.util.IdentityHashMap<>();
 
         DmlScope(Statement statement) {
             this.statement = statement;
@@ -1070,6 +1223,7 @@ public final class StatementAnalyzer {
                 addFromItems(scope, ps.getFromItem(), ps.getJoins(), conditions);
                 conditions.add(() -> addWhere(scope, ps.getWhere()));
             }
+            exportDerivedKeys();
             conditions.forEach(Runnable::run);
             for (boolean changed = true; changed; ) {
                 changed = false;
@@ -1084,8 +1238,14 @@ public final class StatementAnalyzer {
             if (referenceWrite != null) {
                 return referenceWrite(kind, params);
             }
+            String calls = addDistributedFunctions();
+            if (calls != null) {
+                return keyedByFunction(kind, calls, params);
+            }
             if (refs.isEmpty()) {
-                return unshardedTables.isEmpty() ? Plan.any(kind, params) : Plan.home(kind, params);
+                // SELECT ... INTO creates a table that is not declared: it belongs on the home shard
+                boolean createsTable = walker.selects.stream().anyMatch(ps -> ps.getIntoTables() != null);
+                return unshardedTables.isEmpty() && !createsTable ? Plan.any(kind, params) : Plan.home(kind, params);
             }
             if (!unshardedTables.isEmpty()) {
                 if (kind == StatementKind.READ) {
@@ -1101,16 +1261,9 @@ public final class StatementAnalyzer {
                         + ", which is not sharded and lives only on the home shard: a"
                         + " write must stay on one shard");
             }
-            Map<String, List<String>> groups = new LinkedHashMap<>();
-            for (String ref : refs.keySet()) {
-                groups.computeIfAbsent(find(ref), k -> new ArrayList<>()).add(ref);
-            }
             List<KeyGroup> keyGroups = new ArrayList<>();
-            for (List<String> members : groups.values()) {
-                List<KeySource> sources = new ArrayList<>();
-                for (String ref : members) {
-                    sources.addAll(values.getOrDefault(ref, List.of()));
-                }
+            for (List<String> members : groups()) {
+                List<KeySource> sources = sources(members);
                 List<ShardedTable> tables =
                         members.stream().map(refs::get).distinct().toList();
                 if (sources.isEmpty()) {
@@ -1134,6 +1287,77 @@ public final class StatementAnalyzer {
         }
 
         /**
+         * Each call of a distributed function becomes a reference of its own, keyed by its key argument (a literal or a
+         * {@code ?}); returns the first such function's name, or null when the statement calls none.
+         *
+         * @throws Refusal when a key argument is another expression
+         */
+        private String addDistributedFunctions() {
+            String first = null;
+            for (net.sf.jsqlparser.expression.Function call : walker.functions) {
+                if (call.getName() == null) {
+                    continue;
+                }
+                List<String> parts = call.getMultipartName();
+                String name = SqlNames.fold(parts.get(parts.size() - 1));
+                String schema = parts.size() >= 2 ? SqlNames.fold(parts.get(parts.size() - 2)) : null;
+                var declared = tableNames.function(schema, name);
+                if (declared.isEmpty()) {
+                    continue;
+                }
+                var f = declared.get();
+                List<?> args = call.getParameters() == null ? List.of() : call.getParameters();
+                KeySource source =
+                        f.keyArgument() <= args.size() && args.get(f.keyArgument() - 1) instanceof Expression e
+                                ? keySource(e)
+                                : null;
+                if (source == null) {
+                    throw new HardRefusal(
+                            "the distributed function " + f.qualifiedName() + " takes its shard key as argument "
+                                    + f.keyArgument() + ": give it a literal or a ? parameter there");
+                }
+                String ref = "fn#" + refs.size();
+                refs.put(
+                        ref, new ShardedTable(f.schema(), f.name() + "()", "argument " + f.keyArgument(), f.keyType()));
+                values.computeIfAbsent(ref, k -> new ArrayList<>()).add(source);
+                functionWrites |= f.writes();
+                first = first == null ? f.qualifiedName() : first;
+            }
+            return first;
+        }
+
+        /**
+         * A statement calling a distributed function: keyed by the calls' key arguments and the sharded tables' keys,
+         * all on one shard — never across shards (the function would run on each shard's rows); a write when a
+         * function called writes.
+         */
+        private Plan keyedByFunction(StatementKind kind, String function, int params) {
+            if (!unshardedTables.isEmpty()) {
+                throw new HardRefusal("the statement calls the distributed function " + function + " and reads "
+                        + unshardedTables.get(0) + ", which lives only on the home shard");
+            }
+            List<KeyGroup> keyGroups = new ArrayList<>();
+            for (List<String> members : groups()) {
+                List<KeySource> sources = sources(members);
+                ShardedTable t = refs.get(members.get(0));
+                if (sources.isEmpty()) {
+                    throw new HardRefusal(
+                            "the statement calls the distributed function " + function + ", which runs on one"
+                                    + " shard, and reads the sharded table " + t.qualifiedName()
+                                    + " without a value for its key "
+                                    + t.keyColumn() + ": it would see that shard's rows only");
+                }
+                keyGroups.add(
+                        new KeyGroup(members.stream().map(refs::get).distinct().toList(), sources));
+            }
+            return Plan.keyedOnly(
+                    functionWrites ? StatementKind.WRITE : kind,
+                    keyGroups,
+                    "the distributed function " + function + " runs on one shard: call it for keys of one shard",
+                    params);
+        }
+
+        /**
          * A write to a reference table: every shard runs it on its copy, so it may read only reference tables (each
          * shard its own copy, all alike) — never a sharded table (each shard's rows differ) or a table of the home
          * shard (the others do not have it).
@@ -1150,6 +1374,19 @@ public final class StatementAnalyzer {
                 throw new Refusal(what + "read " + unshardedTables.get(0) + ", which is not a reference table and"
                         + " lives only on the home shard");
             }
+            for (net.sf.jsqlparser.expression.Function call : walker.functions) {
+                List<String> parts = call.getMultipartName();
+                if (parts != null
+                        && !parts.isEmpty()
+                        && tableNames
+                                .function(
+                                        parts.size() >= 2 ? SqlNames.fold(parts.get(parts.size() - 2)) : null,
+                                        SqlNames.fold(parts.get(parts.size() - 1)))
+                                .isPresent()) {
+                    throw new Refusal(what + "call the distributed function " + call.getName()
+                            + ", whose answer differs" + " on each shard");
+                }
+            }
             return Plan.referenceWrite(kind, referenceWrite.qualifiedName(), params);
         }
 
@@ -1165,6 +1402,24 @@ public final class StatementAnalyzer {
                 return delete.getReturningClause() == null;
             }
             return false;
+        }
+
+        /** The references joined on their keys, group by group. */
+        private java.util.Collection<List<String>> groups() {
+            Map<String, List<String>> groups = new LinkedHashMap<>();
+            for (String ref : refs.keySet()) {
+                groups.computeIfAbsent(find(ref), k -> new ArrayList<>()).add(ref);
+            }
+            return groups.values();
+        }
+
+        /** The key values bound to the references of one group. */
+        private List<KeySource> sources(List<String> members) {
+            List<KeySource> sources = new ArrayList<>();
+            for (String ref : members) {
+                sources.addAll(values.getOrDefault(ref, List.of()));
+            }
+            return sources;
         }
 
         private int newScope() {
@@ -1546,6 +1801,8 @@ public final class StatementAnalyzer {
         private void addFromItems(int scope, FromItem from, List<Join> joins, List<Runnable> conditions) {
             if (from instanceof Table t) {
                 addTable(scope, t);
+            } else if (from instanceof ParenthesedSelect p) {
+                derived.put(p, scope);
             }
             declare(scope, from);
             if (joins == null) {
@@ -1554,6 +1811,8 @@ public final class StatementAnalyzer {
             for (Join join : joins) {
                 if (join.getRightItem() instanceof Table t) {
                     addTable(scope, t);
+                } else if (join.getRightItem() instanceof ParenthesedSelect p) {
+                    derived.put(p, scope);
                 }
                 declare(scope, join.getRightItem());
             }
@@ -1579,6 +1838,89 @@ public final class StatementAnalyzer {
                     }
                 }
             }
+        }
+
+        /**
+         * A subquery in FROM (an expanded view, or written so) whose output column is a sharded table's key, with one
+         * output row per key — no LIMIT/OFFSET/FETCH, window function or DISTINCT ON, and a GROUP BY holding the key
+         * when it has one — exports it: that column is the table's key under the subquery's name, so a value bound
+         * to it binds the table inside (all its rows with that key are on the key's shard). Nested subqueries are
+         * exported innermost first.
+         */
+        private void exportDerivedKeys() {
+            Set<ParenthesedSelect> done = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            for (boolean more = true; more; ) {
+                more = false;
+                for (Map.Entry<ParenthesedSelect, Integer> d : derived.entrySet()) {
+                    if (!done.contains(d.getKey()) && exportable(d.getKey()) && export(d.getKey(), d.getValue())) {
+                        done.add(d.getKey());
+                        more = true;
+                    }
+                }
+            }
+        }
+
+        private boolean exportable(ParenthesedSelect p) {
+            if (p.getAlias() == null
+                    || p.getAlias().getAliasColumns() != null
+                    || !(p.getSelect() instanceof PlainSelect inner)
+                    || !scopeOf.containsKey(inner)) {
+                return false;
+            }
+            return inner.getLimit() == null
+                    && inner.getOffset() == null
+                    && inner.getFetch() == null
+                    && inner.getWithItemsList() == null
+                    && (inner.getDistinct() == null || inner.getDistinct().getOnSelectItems() == null)
+                    && inner.getSelectItems().stream()
+                            .noneMatch(item ->
+                                    item.toString().toUpperCase(Locale.ROOT).contains(" OVER "));
+        }
+
+        /** Exports the first key column of {@code p}'s select list; false when it has none (yet). */
+        private boolean export(ParenthesedSelect p, int outer) {
+            PlainSelect inner = (PlainSelect) p.getSelect();
+            int scope = scopeOf.get(inner);
+            String alias = SqlNames.fold(p.getAlias().getName());
+            for (SelectItem<?> item : inner.getSelectItems()) {
+                if (!(unwrap(item.getExpression()) instanceof Column c)) {
+                    continue;
+                }
+                String ref = keyRef(scope, c);
+                if (ref == null || !groupedBy(inner, c)) {
+                    continue;
+                }
+                ShardedTable table = refs.get(ref);
+                if (table == null) {
+                    continue;
+                }
+                String output = item.getAlias() != null
+                        ? SqlNames.fold(item.getAlias().getName())
+                        : SqlNames.fold(c.getColumnName());
+                ShardedTable exported = new ShardedTable(table.schema(), table.table(), output, table.keyType());
+                String outerRef = outer + "#" + alias;
+                scopes.get(outer).put(alias, exported);
+                refs.put(outerRef, exported);
+                union(outerRef, ref);
+                return true;
+            }
+            return false;
+        }
+
+        /** Whether {@code inner} has no GROUP BY, or groups by column {@code c}. */
+        private boolean groupedBy(PlainSelect inner, Column c) {
+            if (inner.getGroupBy() == null) {
+                return true;
+            }
+            String name = SqlNames.fold(c.getColumnName());
+            for (Object e : inner.getGroupBy().getGroupByExpressionList()) {
+                if (e instanceof Expression x
+                        && unwrap(x) instanceof Column g
+                        && SqlNames.fold(g.getColumnName()).equals(name)) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         private ShardedTable addTable(int scope, Table t) {

@@ -41,6 +41,38 @@ final class TableNames {
         return resolve(schema, name).filter(ReferenceTable.class::isInstance).map(ReferenceTable.class::cast);
     }
 
+    /**
+     * The view {@code schema.name} (schema null: the first schema along the search path holding a relation of that
+     * name) means, read from the catalog; empty when it is not a view or unknown.
+     */
+    Optional<Catalog.View> view(String schema, String name) {
+        if (schema != null) {
+            return catalog.view(schema, name);
+        }
+        Set<String> holders = catalog.schemasWith(name);
+        if (holders.isEmpty()) {
+            return Optional.empty();
+        }
+        SearchPath schemas = path != null ? path : catalog.defaultSearchPath();
+        if (schemas == null) {
+            return holders.size() == 1 ? catalog.view(holders.iterator().next(), name) : Optional.empty();
+        }
+        for (String s : schemas.schemas()) {
+            if (holders.contains(s)) {
+                return catalog.view(s, name);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * The distributed function {@code schema.name} (schema null: unqualified, any schema declaring it) means, or
+     * empty.
+     */
+    Optional<io.shardline.topology.DistributedFunction> function(String schema, String name) {
+        return topology.function(schema, name);
+    }
+
     /** The declared table (a {@link ShardedTable} or a {@link ReferenceTable}) a name means, or empty. */
     private Optional<Object> resolve(String schema, String name) {
         if (schema != null) {

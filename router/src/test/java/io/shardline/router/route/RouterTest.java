@@ -306,9 +306,13 @@ class RouterTest {
         assertThat(alone.legs()).extracting(leg -> leg.node().role()).containsOnly(NodeRole.PRIMARY);
         Ctx tx = new Ctx();
         tx.inTransactionOn(1);
+        // the home shard's copy last: the statement's results are its
+        assertThat(route(router(true, true), write, tx).legs())
+                .extracting(Route::shard)
+                .containsExactly(1, 0);
         assertThat(route(router(true, true), write, tx).legs())
                 .extracting(Route::use)
-                .containsExactly(Use.JOIN, Use.TRANSACTION);
+                .containsExactly(Use.TRANSACTION, Use.JOIN);
         Ctx pinned = new Ctx();
         pinned.pinned = 0;
         assertThat(route(router(true, true), write, pinned).message()).contains("forKey");
@@ -318,6 +322,12 @@ class RouterTest {
         RoutingState r = new RoutingState(new TopologySnapshot(three, ROUTING.ring()), 10);
         assertThat(router(true, true)
                         .route(r, r.plan(write), new Object[1], new Ctx())
+                        .legs())
+                .extracting(Route::shard)
+                .containsExactly(1, 0);
+        // and DDL: it gets the declared tables from its first move
+        assertThat(router(true, false)
+                        .route(r, r.plan("ALTER TABLE users ADD COLUMN x int"), new Object[1], new Ctx())
                         .legs())
                 .extracting(Route::shard)
                 .containsExactly(0, 1);

@@ -89,6 +89,19 @@ class ReferenceTableAnalysisTest {
         assertThat(plan("SELECT 1; DELETE FROM item").target()).isEqualTo(Target.REFUSED);
         assertThat(plan("COPY item FROM STDIN").target()).isEqualTo(Target.REFUSED);
         assertThat(plan("LOCK TABLE item").target()).isEqualTo(Target.REFUSED);
+        // a DO block's body is a string: naming a declared table in it is refused, as it would run on one shard
+        assertThat(plan("DO $$ BEGIN INSERT INTO item VALUES (1, 2.0); END $$").refusal())
+                .contains("DO block naming item");
+        assertThat(plan("DO $$ BEGIN PERFORM 1; END $$").target()).isEqualTo(Target.HOME);
+    }
+
+    @Test
+    void explainsAndSelectIntoRunOnOneShard() {
+        // EXPLAIN without ANALYZE runs nothing: one shard's plan, no two-phase transaction
+        assertThat(plan("EXPLAIN UPDATE item SET i_price = 1").target()).isEqualTo(Target.HOME);
+        assertThat(plan("EXPLAIN ANALYZE UPDATE item SET i_price = 1").target()).isEqualTo(Target.REFERENCE_WRITE);
+        // SELECT INTO creates a table that is not declared: on the home shard
+        assertThat(plan("SELECT * INTO item_copy FROM item").target()).isEqualTo(Target.HOME);
     }
 
     @Test
