@@ -152,6 +152,12 @@ class ClusterCommandIT {
             try (Connection c = DriverManager.getConnection(grown.jdbcUrl());
                     Statement st = c.createStatement()) {
                 st.execute("CREATE TABLE users (user_id bigint PRIMARY KEY, name text)");
+                // objects the new shard needs before it serves keys: a type, a function, a view
+                st.execute("CREATE TYPE tier AS ENUM ('free', 'paid')");
+                st.execute("CREATE FUNCTION user_tier(p_id bigint) RETURNS tier LANGUAGE sql STABLE AS"
+                        + " $$ SELECT CASE WHEN p_id % 2 = 0 THEN 'paid'::tier ELSE 'free'::tier END"
+                        + " FROM users WHERE user_id = p_id $$");
+                st.execute("CREATE VIEW user_names AS SELECT user_id, upper(name) AS loud FROM users");
                 try (PreparedStatement insert = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, ?)")) {
                     for (long k = 1; k <= 5000; k++) {
                         insert.setLong(1, k);
@@ -214,6 +220,35 @@ class ClusterCommandIT {
             assertThat(afterMove.toString()).contains("shard 2: 3 range(s), 33.3% of the hash space");
             long onNewShard = Long.parseLong(queryPrimary(grown, 2, "SELECT count(*) FROM users"));
             assertThat(onNewShard).isEqualTo(moving);
+            // the new shard got the schema objects and views: a call and a view read for one of its keys
+            StringWriter functionOut = new StringWriter();
+            CommandLine function = ShardlineCli.commandLine();
+            function.setOut(new PrintWriter(functionOut));
+            assertThat(function.execute("function", "shard", "user_tier", "--key-arg", "1", "--dir", dir.toString()))
+                    .isZero();
+            assertThat(functionOut.toString())
+                    .contains("public.user_tier is distributed by argument 1 (integer): each call runs on that key's"
+                            + " shard (topology");
+            long onShard2 = LongStream.rangeClosed(1, 5000)
+                    .filter(k -> expected.to().shardFor(KeyHash.hashInt8(k)) == 2)
+                    .findFirst()
+                    .orElseThrow();
+            try (Connection c = DriverManager.getConnection(grown.jdbcUrl());
+                    PreparedStatement call = c.prepareStatement("SELECT user_tier(?)");
+                    PreparedStatement view = c.prepareStatement("SELECT loud FROM user_names WHERE user_id = ?")) {
+                call.setLong(1, onShard2);
+                view.setLong(1, onShard2);
+                try (ResultSet rs = call.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getString(1)).isEqualTo(onShard2 % 2 == 0 ? "paid" : "free");
+                }
+                try (ResultSet rs = view.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getString(1)).isEqualTo("U" + onShard2);
+                }
+            } finally {
+                ShardlineDriver.closeAll();
+            }
             // the new shard got the reference table before it owned ranges
             assertThat(queryPrimary(grown, 2, "SELECT string_agg(code, ',') FROM countries"))
                     .isEqualTo("fr");

@@ -14,10 +14,12 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -48,8 +50,11 @@ public final class LogicalCopy {
     private final Node target;
     private final MoveEstimate.Connector connector;
     private final SchemaCopier schema;
-    /** Whether this copy gives the target the reference tables (it holds none yet). */
-    private final boolean carriesReferences;
+    /**
+     * Whether this is the first copy into a shard that holds no data yet: it gives the target the schema objects,
+     * the views over declared tables and the reference tables.
+     */
+    private final boolean firstIntoNewShard;
 
     /**
      * @param moveId a short id of the move: letters, digits and underscores
@@ -65,8 +70,8 @@ public final class LogicalCopy {
     }
 
     /**
-     * @param carriesReferences whether this copy gives the target the reference tables: the target holds none yet
-     *     (it owns no range), and this is the first of the move's copies into it
+     * @param firstIntoNewShard whether this copy gives the target the schema objects, views and reference tables:
+     *     the target holds no data yet (it owns no range), and this is the first of the move's copies into it
      */
     public LogicalCopy(
             String moveId,
@@ -74,7 +79,7 @@ public final class LogicalCopy {
             ClusterTopology topology,
             MoveEstimate.Connector connector,
             SchemaCopier schema,
-            boolean carriesReferences) {
+            boolean firstIntoNewShard) {
         if (!moveId.matches("[a-z0-9_]{1,32}")) {
             throw new IllegalArgumentException("a move id is 1-32 of a-z, 0-9 and _, not '" + moveId + "'");
         }
@@ -85,18 +90,22 @@ public final class LogicalCopy {
         this.target = topology.shard(transfer.target()).primary();
         this.connector = connector;
         this.schema = schema;
-        this.carriesReferences = carriesReferences;
+        this.firstIntoNewShard = firstIntoNewShard;
     }
 
-    /** Copies a table's definition (columns, keys, indexes) from the source to the target primary. */
+    /** Copies definitions from the source to the target primary. */
     @FunctionalInterface
     public interface SchemaCopier {
+        /** A table's or view's definition (columns, keys, indexes, constraints). */
         void copy(String schema, String table, Node from, Node to) throws MoveException;
+
+        /** Every object that is not a relation (types, functions, schemas, extensions...), once per new shard. */
+        default void copyObjects(Node from, Node to) throws MoveException {}
     }
 
-    /** Whether this copy gives the target the reference tables. */
+    /** Whether this copy gives the target the reference tables' rows (at the cutover). */
     public boolean carriesReferences() {
-        return carriesReferences;
+        return firstIntoNewShard && !topology.referenceTables().isEmpty();
     }
 
     /** The ranges this copy moves, from which shard to which. */
@@ -201,6 +210,17 @@ public final class LogicalCopy {
                 pending.add(t);
             }
         }
+        if (firstIntoNewShard && pending.size() == declared.size() && !declared.isEmpty()) {
+            schema.copyObjects(source, target); // a fresh shard: the types and functions the tables may use
+        }
+        createInOrder(pending);
+        if (firstIntoNewShard) {
+            createInOrder(viewsToCopy());
+        }
+    }
+
+    /** Creates each of {@code pending} from the source; one that needs another not created yet is tried after it. */
+    private void createInOrder(List<String[]> pending) throws MoveException {
         while (!pending.isEmpty()) {
             MoveException last = null;
             List<String[]> failed = new ArrayList<>();
@@ -233,7 +253,7 @@ public final class LogicalCopy {
      * @throws SQLException naming what failed; the target is left as it was
      */
     public long copyReferenceTables(Connection from, Connection to, long timeoutMs) throws SQLException {
-        if (!carriesReferences || topology.referenceTables().isEmpty()) {
+        if (!carriesReferences()) {
             return 0;
         }
         long rows = 0;
@@ -337,7 +357,7 @@ public final class LogicalCopy {
     /** The reference tables this copy carries that exist on the source (none when it carries none). */
     private List<ReferenceTable> existingReferenceTables() throws MoveException {
         List<ReferenceTable> existing = new ArrayList<>();
-        if (carriesReferences) {
+        if (firstIntoNewShard) {
             for (ReferenceTable t : topology.referenceTables()) {
                 if (tableExists(source, t.schema(), t.table())) {
                     existing.add(t);
@@ -382,6 +402,55 @@ public final class LogicalCopy {
             throw new MoveException("creating " + BARRIER_TABLE + " on " + target.name() + ": " + e.getMessage(), e);
         }
         return true;
+    }
+
+    /**
+     * The source's views (and materialized views) the target lacks whose tables are all declared tables or such views:
+     * those a statement routed to the target may read.
+     */
+    private List<String[]> viewsToCopy() throws MoveException {
+        Set<String> declared = new HashSet<>();
+        topology.tables().forEach(t -> declared.add(t.schema() + "\0" + t.table()));
+        topology.referenceTables().forEach(t -> declared.add(t.schema() + "\0" + t.table()));
+        Map<String, Set<String>> views = new LinkedHashMap<>();
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT v.nspname, vc.relname, t.nspname, tc.relname"
+                        + " FROM pg_class vc JOIN pg_namespace v ON v.oid = vc.relnamespace"
+                        + " JOIN pg_rewrite r ON r.ev_class = vc.oid"
+                        + " JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
+                        + " AND d.refclassid = 'pg_class'::regclass"
+                        + " JOIN pg_class tc ON tc.oid = d.refobjid AND tc.oid <> vc.oid"
+                        + " JOIN pg_namespace t ON t.oid = tc.relnamespace"
+                        + " WHERE vc.relkind IN ('v', 'm') AND v.nspname NOT IN ('pg_catalog', 'information_schema',"
+                        + " 'shardline') AND v.nspname NOT LIKE 'pg_toast%'")) {
+            while (rs.next()) {
+                views.computeIfAbsent(rs.getString(1) + "\0" + rs.getString(2), k -> new HashSet<>())
+                        .add(rs.getString(3) + "\0" + rs.getString(4));
+            }
+        } catch (SQLException e) {
+            throw new MoveException("listing the views of " + source.name() + ": " + e.getMessage(), e);
+        }
+        // a view qualifies when every relation it reads is declared, or a view that qualifies
+        Set<String> copied = new HashSet<>();
+        for (boolean more = true; more; ) {
+            more = false;
+            for (Map.Entry<String, Set<String>> v : views.entrySet()) {
+                if (!copied.contains(v.getKey())
+                        && v.getValue().stream().allMatch(r -> declared.contains(r) || copied.contains(r))) {
+                    copied.add(v.getKey());
+                    more = true;
+                }
+            }
+        }
+        List<String[]> missing = new ArrayList<>();
+        for (String view : copied) {
+            String[] name = view.split("\0", 2);
+            if (!tableExists(target, name[0], name[1])) {
+                missing.add(name);
+            }
+        }
+        return missing;
     }
 
     /** Whether the target subscribes already: the rows were copied. */

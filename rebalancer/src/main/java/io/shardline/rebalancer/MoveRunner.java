@@ -693,8 +693,8 @@ public final class MoveRunner {
     }
 
     /**
-     * The move's copies; the first copy into a shard that holds no reference tables yet (it owns no range of the
-     * ring, and is not the home shard) carries them.
+     * The move's copies; the first copy into a shard that holds no data yet (it owns no range of the ring, and is
+     * not the home shard) gives it the schema objects, views and reference tables.
      */
     private List<LogicalCopy> copies(MoveRecord move, TopologySnapshot snapshot) {
         ClusterTopology topology = snapshot.topology();
@@ -705,17 +705,15 @@ public final class MoveRunner {
             List<HashRing.Range> ranges = t.ranges().stream()
                     .map(r -> new HashRing.Range(r[0], r[1], t.target()))
                     .toList();
-            boolean carries = !owners.contains(t.target())
-                    && t.target() != topology.homeShard()
-                    && !topology.referenceTables().isEmpty()
-                    && carried.add(t.target());
+            boolean first =
+                    !owners.contains(t.target()) && t.target() != topology.homeShard() && carried.add(t.target());
             copies.add(new LogicalCopy(
                     move.id(),
                     new MovePlan.Transfer(t.source(), t.target(), ranges),
                     topology,
                     connector,
                     schema,
-                    carries));
+                    first));
         }
         return copies;
     }

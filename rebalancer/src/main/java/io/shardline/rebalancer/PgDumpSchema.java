@@ -19,6 +19,7 @@ import java.util.stream.Collectors;
  * environment, never on its command line.
  */
 public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PgDumpSchema.class);
     private final Path pgDump;
     private final ClusterTopology topology;
     private final String password;
@@ -80,7 +81,7 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
     @Override
     public void copy(String schema, String table, Node from, Node to) throws MoveException {
         String name = schema + "." + table;
-        String ddl = dump(schema, table, from);
+        String ddl = dump(name, from, "--table=" + LogicalCopy.qualified(schema, table));
         try (Connection c = connector.connect(to);
                 Statement s = c.createStatement()) {
             s.execute(ddl);
@@ -90,17 +91,43 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
         }
     }
 
-    private String dump(String schema, String table, Node from) throws MoveException {
-        List<String> command = List.of(
-                pgDump.toString(),
-                "--schema-only",
-                "--no-owner",
-                "--no-privileges",
-                "--table=" + LogicalCopy.qualified(schema, table),
+    /**
+     * Everything but relations: schemas, extensions, types, domains, functions, operators... (not Shardline's own
+     * schema, publications or subscriptions), in one transaction. Objects that exist already (a copy run before)
+     * are reported and left.
+     */
+    @Override
+    public void copyObjects(Node from, Node to) throws MoveException {
+        String ddl = dump(
+                "the schema objects",
+                from,
+                "--exclude-table=*.*",
+                "--exclude-schema=shardline",
+                "--no-publications",
+                "--no-subscriptions");
+        try (Connection c = connector.connect(to);
+                Statement s = c.createStatement()) {
+            s.execute(ddl);
+        } catch (SQLException e) {
+            if (!java.util.Set.of("42710", "42723", "42P06", "42P07").contains(e.getSQLState())) {
+                throw new MoveException(
+                        "creating the schema objects (types, functions...) on " + to.name() + " from pg_dump's DDL: "
+                                + e.getMessage(),
+                        e);
+            }
+            LOG.warn("{} has schema objects already ({}): leaving them as they are", to.name(), e.getMessage());
+        }
+    }
+
+    private String dump(String what, Node from, String... selection) throws MoveException {
+        List<String> command =
+                new java.util.ArrayList<>(List.of(pgDump.toString(), "--schema-only", "--no-owner", "--no-privileges"));
+        command.addAll(List.of(selection));
+        command.addAll(List.of(
                 "--host=" + from.host(),
                 "--port=" + from.port(),
                 "--username=" + (topology.user() == null ? "postgres" : topology.user()),
-                "--dbname=" + topology.database());
+                "--dbname=" + topology.database()));
         Path errors = null;
         try {
             // stderr to a file: reading two pipes one after the other could block on the other's full buffer
@@ -114,8 +141,7 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
             byte[] out = process.getInputStream().readAllBytes();
             if (!process.waitFor(60, TimeUnit.SECONDS) || process.exitValue() != 0) {
                 String err = Files.readString(errors, StandardCharsets.UTF_8);
-                throw new MoveException(
-                        "pg_dump of " + schema + "." + table + " on " + from.name() + " failed: " + err.strip());
+                throw new MoveException("pg_dump of " + what + " on " + from.name() + " failed: " + err.strip());
             }
             // psql meta-commands (lines starting with a backslash, e.g. restrict) are not SQL; the rest runs as one
             // script

@@ -1,0 +1,13 @@
+INSERT INTO currency VALUES ('EUR', 'Euro'), ('USD', 'US dollar');
+INSERT INTO account VALUES (1, 'ann', 'EUR');
+INSERT INTO account VALUES (2, 'bob', 'USD');
+INSERT INTO account VALUES (3, 'cy', 'EUR');
+INSERT INTO account VALUES (4, 'dee', 'USD');
+INSERT INTO account VALUES (5, 'ed', 'EUR');
+INSERT INTO account VALUES (6, 'flo', 'EUR');
+INSERT INTO entry VALUES (1, 1, 10.00), (1, 2, 5.50);
+INSERT INTO entry VALUES (2, 1, 7.25);
+INSERT INTO entry VALUES (3, 1, 1.00);
+INSERT INTO entry VALUES (4, 1, 2.00);
+INSERT INTO entry VALUES (5, 1, 3.00);
+INSERT INTO entry VALUES (6, 1, 4.00);
