@@ -386,15 +386,14 @@ public final class CrossShardPlanner {
             "reverse");
 
     /**
-     * The pushed-join plan: one block joining sharded tables on their shard keys ({@link #colocated}), without
-     * aggregation, runs on each shard whole — its select list, WHERE, DISTINCT, and ORDER BY with LIMIT — so only its
-     * result rows are shipped; the final query orders, de-duplicates and limits them. Null when the block has another
-     * shape, or its select list or ORDER BY calls a function not known to work row by row.
+     * The pushed-rows plan: one block reading a sharded table, or joining sharded tables on their shard keys ({@link
+     * #colocated}), without aggregation, runs on each shard whole — its select list, WHERE, DISTINCT, and ORDER BY
+     * with LIMIT (each shard's first rows) — so only its result rows are shipped; the final query orders,
+     * de-duplicates and limits them. Null when the block has another shape, or its select list or ORDER BY calls a
+     * function not known to work row by row.
      */
     private CrossShardQuery joinedRows(PlainSelect select) {
-        if (select.getJoins() == null
-                || select.getJoins().isEmpty()
-                || !(select.getFromItem() instanceof Table table)
+        if (!(select.getFromItem() instanceof Table table)
                 || !colocated(select)
                 || select.getWithItemsList() != null
                 || select.getGroupBy() != null
@@ -421,8 +420,12 @@ public final class CrossShardPlanner {
                 return null;
             }
             itemTexts.add(item.getExpression().toString());
-            if (item.getAlias() != null) {
-                aliases.putIfAbsent(SqlNames.fold(item.getAlias().getName()), i + 1);
+            // the output column's name: its alias, or an unaliased column's own name (two of one name: ambiguous)
+            String output = item.getAlias() != null
+                    ? SqlNames.fold(item.getAlias().getName())
+                    : item.getExpression() instanceof Column c ? SqlNames.fold(c.getColumnName()) : null;
+            if (output != null && aliases.putIfAbsent(output, i + 1) != null) {
+                aliases.put(output, -1);
             }
         }
         boolean distinct = select.getDistinct() != null;
@@ -455,7 +458,7 @@ public final class CrossShardPlanner {
                     // PostgreSQL reads a bare name as an output column first, then as an input column: only the
                     // first is certain here
                     column = aliases.get(SqlNames.fold(c.getColumnName()));
-                    if (column == null) {
+                    if (column == null || column < 0) {
                         return null;
                     }
                 }
@@ -529,7 +532,10 @@ public final class CrossShardPlanner {
                 tail.toString(),
                 unmark(body.toString()),
                 items.size(),
-                "rows of " + t.qualifiedName() + joined(select) + ", joined on each shard");
+                "rows of " + t.qualifiedName() + joined(select)
+                        + (select.getJoins() == null || select.getJoins().isEmpty()
+                                ? ", selected on each shard"
+                                : ", joined on each shard"));
     }
 
     /**

@@ -78,7 +78,7 @@ class CrossShardPlannerTest {
                 "SELECT u.name, rank() OVER (ORDER BY u.score) FROM users u JOIN orders o ON o.user_id = u.user_id",
                 "SELECT u.name FROM users u JOIN \"Events\" e ON e.tenant = u.name",
                 "SELECT u.name, current_timestamp FROM users u JOIN orders o ON o.user_id = u.user_id",
-                "SELECT u.name FROM users u JOIN orders o ON o.user_id = u.user_id ORDER BY name LIMIT 3",
+                "SELECT u.name, o.name FROM users u JOIN orders o ON o.user_id = u.user_id ORDER BY name LIMIT 3",
                 "SELECT u.name FROM users u JOIN orders o ON o.user_id = u.user_id ORDER BY u.name COLLATE \"C\"")) {
             assertThat(planner.plan(sql, false).description()).as(sql).doesNotContain("joined");
         }
@@ -181,7 +181,30 @@ class CrossShardPlannerTest {
     @Test
     void aWhereWithAVolatileFunctionIsNotEvaluatedTwice() {
         CrossShardQuery q = planner.plan("SELECT name FROM users WHERE random() < 0.5", true);
-        assertThat(q.sources().get(0).sql()).isEqualTo("SELECT * FROM \"public\".\"users\"");
+        // the block runs whole on each shard: its WHERE once per row there, none in the final query
+        assertThat(q.sources().get(0).sql()).contains("WHERE random() < 0.5");
+        assertThat(q.body()).doesNotContain("random");
+        // with an aggregate it cannot run whole there: the rows are shipped and filtered once, by the final query
+        CrossShardQuery rows = planner.plan("SELECT count(DISTINCT name) FROM users WHERE random() < 0.5", true);
+        assertThat(rows.sources().get(0).sql()).doesNotContain("random");
+    }
+
+    @Test
+    void orderByAnUnaliasedColumnsOutputNameIsPushed() {
+        // PostgreSQL reads a bare ORDER BY name as the output column first: u.name's output name is name
+        assertThat(planner.plan(
+                                "SELECT u.name FROM users u JOIN orders o ON o.user_id = u.user_id ORDER BY name LIMIT 3",
+                                false)
+                        .description())
+                .contains("joined on each shard");
+    }
+
+    @Test
+    void aScanWithOrderByAndLimitTakesEachShardsFirstRows() {
+        CrossShardQuery q =
+                planner.plan("SELECT user_id, name FROM users WHERE user_id >= ? ORDER BY user_id LIMIT 10", true);
+        assertThat(q.sources().get(0).sql()).contains("WHERE user_id >= ?", "ORDER BY _sl_c1 LIMIT 10");
+        assertThat(q.body()).endsWith("ORDER BY _sl_p._sl_c1 LIMIT 10");
     }
 
     @Test
