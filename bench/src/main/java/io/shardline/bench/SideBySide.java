@@ -66,47 +66,52 @@ public final class SideBySide {
                     driverClients.add(driverClient(url));
                     directClients.add(directClient(ring, replicaPools));
                 }
-                slice(driverClients, sliceMs);
-                slice(directClients, sliceMs);
-                double[] ratios = new double[pairs];
-                double[] driverRates = new double[pairs];
-                double[] directRates = new double[pairs];
-                for (int p = 0; p < pairs; p++) {
-                    double a;
-                    double b;
-                    if (p % 2 == 0) {
-                        a = slice(driverClients, sliceMs);
-                        b = slice(directClients, sliceMs);
-                    } else {
-                        b = slice(directClients, sliceMs);
-                        a = slice(driverClients, sliceMs);
-                    }
-                    driverRates[p] = a;
-                    directRates[p] = b;
-                    ratios[p] = a / b;
-                }
-                for (Client c : driverClients) {
-                    c.close();
-                }
-                for (Client c : directClients) {
-                    c.close();
-                }
-                double[] sorted = ratios.clone();
-                Arrays.sort(sorted);
-                System.out.printf(
-                        "%7d  %12.0f  %12.0f  %15.3f  %12.3f  (%.3f - %.3f)%n",
-                        threads,
-                        Arrays.stream(driverRates).average().orElse(0),
-                        Arrays.stream(directRates).average().orElse(0),
-                        Arrays.stream(driverRates).sum()
-                                / Arrays.stream(directRates).sum(),
-                        median(ratios),
-                        sorted[0],
-                        sorted[pairs - 1]);
+                compare(threads, driverClients, directClients, pairs, sliceMs);
             }
             replicaPools.forEach(pools -> pools.forEach(HikariDataSource::close));
             ShardlineDriver.closeAll();
         }
+    }
+
+    /**
+     * Warms both sides with one slice each, runs {@code pairs} alternating pairs of slices (the order flipped every
+     * pair), closes the clients and prints a line: the mean rates, the ratio of the totals, the median and range of the
+     * per-pair ratios.
+     */
+    static void compare(int threads, List<Client> driver, List<Client> direct, int pairs, int sliceMs)
+            throws Exception {
+        slice(driver, sliceMs);
+        slice(direct, sliceMs);
+        double[] ratios = new double[pairs];
+        double[] driverRates = new double[pairs];
+        double[] directRates = new double[pairs];
+        for (int p = 0; p < pairs; p++) {
+            if (p % 2 == 0) {
+                driverRates[p] = slice(driver, sliceMs);
+                directRates[p] = slice(direct, sliceMs);
+            } else {
+                directRates[p] = slice(direct, sliceMs);
+                driverRates[p] = slice(driver, sliceMs);
+            }
+            ratios[p] = driverRates[p] / directRates[p];
+        }
+        for (Client c : driver) {
+            c.close();
+        }
+        for (Client c : direct) {
+            c.close();
+        }
+        double[] sorted = ratios.clone();
+        Arrays.sort(sorted);
+        System.out.printf(
+                "%7d  %12.0f  %12.0f  %15.3f  %12.3f  (%.3f - %.3f)%n",
+                threads,
+                Arrays.stream(driverRates).average().orElse(0),
+                Arrays.stream(directRates).average().orElse(0),
+                Arrays.stream(driverRates).sum() / Arrays.stream(directRates).sum(),
+                median(ratios),
+                sorted[0],
+                sorted[pairs - 1]);
     }
 
     /** Runs every client on its own thread for {@code ms}; returns operations per second. */

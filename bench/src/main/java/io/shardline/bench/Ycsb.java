@@ -17,7 +17,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.PriorityQueue;
 import java.util.concurrent.ThreadLocalRandom;
@@ -83,39 +82,7 @@ public final class Ycsb {
                     driver.add(driverClient(url));
                     direct.add(directClient(ring, replicas, primaries));
                 }
-                SideBySide.slice(driver, sliceMs);
-                SideBySide.slice(direct, sliceMs);
-                double[] driverRates = new double[pairs];
-                double[] directRates = new double[pairs];
-                double[] ratios = new double[pairs];
-                for (int p = 0; p < pairs; p++) {
-                    if (p % 2 == 0) {
-                        driverRates[p] = SideBySide.slice(driver, sliceMs);
-                        directRates[p] = SideBySide.slice(direct, sliceMs);
-                    } else {
-                        directRates[p] = SideBySide.slice(direct, sliceMs);
-                        driverRates[p] = SideBySide.slice(driver, sliceMs);
-                    }
-                    ratios[p] = driverRates[p] / directRates[p];
-                }
-                for (SideBySide.Client c : driver) {
-                    c.close();
-                }
-                for (SideBySide.Client c : direct) {
-                    c.close();
-                }
-                double[] sorted = ratios.clone();
-                Arrays.sort(sorted);
-                System.out.printf(
-                        "%7d  %12.0f  %12.0f  %15.3f  %12.3f  (%.3f - %.3f)%n",
-                        threads,
-                        Arrays.stream(driverRates).average().orElse(0),
-                        Arrays.stream(directRates).average().orElse(0),
-                        Arrays.stream(driverRates).sum()
-                                / Arrays.stream(directRates).sum(),
-                        SideBySide.median(ratios),
-                        sorted[0],
-                        sorted[pairs - 1]);
+                SideBySide.compare(threads, driver, direct, pairs, sliceMs);
             }
             replicas.forEach(pools -> pools.forEach(HikariDataSource::close));
             primaries.forEach(HikariDataSource::close);
