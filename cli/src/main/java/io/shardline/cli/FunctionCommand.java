@@ -101,7 +101,7 @@ final class FunctionCommand {
             List<String[]> found = new ArrayList<>();
             try (Connection c = TableCommand.connect(t, home);
                     PreparedStatement ps = c.prepareStatement("SELECT CASE WHEN p.pronargs >= ? THEN"
-                            + " format_type(p.proargtypes[? - 1], NULL) END, p.provolatile::text"
+                            + " format_type(p.proargtypes[? - 1], NULL) END, p.provolatile::text, p.prokind::text"
                             + " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
                             + " WHERE n.nspname = ? AND p.proname = ?")) {
                 ps.setInt(1, keyArgument);
@@ -110,6 +110,10 @@ final class FunctionCommand {
                 ps.setString(4, name.table());
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
+                        if (!"f".equals(rs.getString(3))) {
+                            throw new IllegalArgumentException(name + " is a procedure or an aggregate, not a function:"
+                                    + " only a function's calls (SELECT f(...)) can be routed by an argument");
+                        }
                         found.add(new String[] {rs.getString(1), rs.getString(2)});
                     }
                 }

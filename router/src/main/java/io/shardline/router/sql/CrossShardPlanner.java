@@ -519,9 +519,12 @@ public final class CrossShardPlanner {
         Expression count = select.getLimit() == null ? null : select.getLimit().getRowCount();
         Expression skip = select.getOffset() == null ? null : select.getOffset().getOffset();
         if (count instanceof LongValue n && (skip == null || skip instanceof LongValue)) {
-            tail.append(shardOrder)
-                    .append(" LIMIT ")
-                    .append(n.getValue() + (skip == null ? 0 : ((LongValue) skip).getValue()));
+            try {
+                long first = Math.addExact(n.getValue(), skip == null ? 0 : ((LongValue) skip).getValue());
+                tail.append(shardOrder).append(" LIMIT ").append(first);
+            } catch (ArithmeticException tooMany) {
+                // past any table's size: every row, as without a LIMIT
+            }
         }
         ShardedTable t = sharded(table).orElseThrow();
         return onEachShard(

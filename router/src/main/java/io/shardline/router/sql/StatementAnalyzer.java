@@ -222,6 +222,9 @@ public final class StatementAnalyzer {
     private String declaredTableNamedIn(String sql) {
         List<String> named = new ArrayList<>();
         tableNames.anyName(name -> SqlNames.holdsWord(sql, name) && named.add(name));
+        tableNames.functionNames().stream()
+                .filter(name -> SqlNames.holdsWord(sql, name))
+                .forEach(named::add);
         return named.isEmpty() ? null : named.get(0);
     }
 
@@ -233,14 +236,22 @@ public final class StatementAnalyzer {
 
     private Plan analyze(String sql, List<Token> tokens) {
         Plan plan = classify(sql, tokens);
-        if (plan.target() == Plan.Target.CROSS_SHARD) {
+        boolean keyedByCall = plan.target() == Plan.Target.KEYED && plan.refusal() != null;
+        boolean statement = plan.kind() == StatementKind.READ
+                || plan.kind() == StatementKind.WRITE
+                || plan.kind() == StatementKind.UTILITY;
+        if (!keyedByCall && statement && plan.target() != Plan.Target.REFUSED) {
+            // a call the analysis did not key (COPY (SELECT f(?)), several statements, an unparsed form...) would run
+            // on one shard chosen for another reason, or on each: refused
             String function = distributedFunctionIn(sql, tokens);
             if (function != null) {
                 // each shard would run it on its own rows, and the final step would not combine them
                 return Plan.refused(
-                        StatementKind.READ,
-                        "the statement calls the distributed function " + function + ", which runs on one shard, but"
-                                + " needs several (" + plan.refusal() + ")",
+                        plan.kind(),
+                        "the statement calls the distributed function " + function + " where Shardline cannot route"
+                                + " the call by its key argument"
+                                + (plan.target() == Plan.Target.CROSS_SHARD ? " (it needs several shards)" : "")
+                                + ": call it alone, SELECT f(?) or SELECT ... FROM f(?)",
                         plan.parameterCount());
             }
         }
@@ -790,7 +801,7 @@ public final class StatementAnalyzer {
 
     private Plan planUtility(String sql, List<Token> tokens, String verb, int params) {
         if (verb.equals("DO")) {
-            // its body is a string: a declared table named anywhere in it would be read or written on one shard
+            // its body is a string: a declared table or function named anywhere in it would run on one shard
             String named = declaredTableNamedIn(sql);
             if (named != null) {
                 return Plan.refused(
@@ -1162,6 +1173,8 @@ public final class StatementAnalyzer {
 
         /** The scope of each SELECT block. */
         private final Map<PlainSelect, Integer> scopeOf = new java.util.IdentityHashMap<>();
+        /** How many references {@link #export} added for subqueries' keys (no table of their own). */
+        private int exported;
         /** Subqueries in FROM with their scope, whose key columns become their own (see {@link #exportDerivedKeys}). */
         private final Map<ParenthesedSelect, Integer> derived = new java.util.IdentityHashMap<>();
 
@@ -1901,6 +1914,7 @@ public final class StatementAnalyzer {
                 String outerRef = outer + "#" + alias;
                 scopes.get(outer).put(alias, exported);
                 refs.put(outerRef, exported);
+                this.exported++;
                 union(outerRef, ref);
                 return true;
             }
@@ -2104,7 +2118,9 @@ public final class StatementAnalyzer {
         private void checkEveryShardedTableIsInAScope() {
             long shardedRefs =
                     walker.tables.stream().filter(t -> sharded(t).isPresent()).count();
-            if (shardedRefs > refs.size()) {
+            // the references of real tables: not the keys subqueries export, nor distributed functions' calls
+            long tableRefs = refs.size() - exported;
+            if (shardedRefs > tableRefs) {
                 String name = walker.tables.stream()
                         .map(this::sharded)
                         .flatMap(java.util.Optional::stream)

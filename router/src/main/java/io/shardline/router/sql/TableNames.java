@@ -4,6 +4,7 @@ import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -39,6 +40,18 @@ final class TableNames {
     /** The reference table {@code schema.name} (schema null: unqualified) means, or empty when it means another. */
     Optional<ReferenceTable> reference(String schema, String name) {
         return resolve(schema, name).filter(ReferenceTable.class::isInstance).map(ReferenceTable.class::cast);
+    }
+
+    /** The names of the distributed functions. */
+    List<String> functionNames() {
+        return topology.functions().stream()
+                .map(io.shardline.topology.DistributedFunction::name)
+                .toList();
+    }
+
+    /** How many catalog reads have failed so far. */
+    long catalogFailures() {
+        return catalog.failures();
     }
 
     /**

@@ -113,6 +113,15 @@ final class Views {
                 replaced = true;
             }
         }
+        // any such view left where it could not be replaced (TABLE v, ...) is refused rather than read on one shard
+        StatementAnalyzer.StatementWalker after = new StatementAnalyzer.StatementWalker();
+        after.getTables(statement);
+        for (Table t : after.tables) {
+            if (definition(t, after.cteNames, depth).isPresent()) {
+                throw new Refused("the view " + t.getFullyQualifiedName() + " over sharded or reference tables is read"
+                        + " where Shardline cannot replace it by its definition: read it in a FROM clause");
+            }
+        }
         return replaced;
     }
 
@@ -132,6 +141,15 @@ final class Views {
 
     /** The subquery replacing {@code item} when it names a view over sharded or reference tables, else null. */
     private FromItem expanded(FromItem item, Set<String> ctes, int depth) {
+        if (item instanceof net.sf.jsqlparser.statement.select.ParenthesedFromItem p) {
+            // (v JOIN t ON ...): the items inside are replaced in place
+            FromItem inner = expanded(p.getFromItem(), ctes, depth);
+            if (inner != null) {
+                p.setFromItem(inner);
+            }
+            boolean joined = expandJoins(p.getJoins(), ctes, depth);
+            return inner != null || joined ? p : null;
+        }
         if (!(item instanceof Table t)) {
             return null;
         }
@@ -158,8 +176,13 @@ final class Views {
                 || names.reference(schema, name).isPresent()) {
             return Optional.empty();
         }
+        long failures = names.catalogFailures();
         Optional<Catalog.View> view = names.view(schema, name);
         if (view.isEmpty()) {
+            if (names.catalogFailures() != failures) {
+                throw new Refused("whether " + name + " is a view over sharded tables is unknown: the home shard's"
+                        + " catalog could not be read");
+            }
             return Optional.empty();
         }
         String display = schema == null ? name : schema + "." + name;

@@ -190,6 +190,14 @@ class CrossShardPlannerTest {
     }
 
     @Test
+    void aLimitPastAnyTableTakesEveryRowOfEachShard() {
+        CrossShardQuery q =
+                planner.plan("SELECT user_id FROM users ORDER BY user_id LIMIT 9223372036854775807 OFFSET 1", true);
+        assertThat(q.sources().get(0).sql()).doesNotContain("LIMIT");
+        assertThat(q.body()).contains("LIMIT 9223372036854775807 OFFSET 1");
+    }
+
+    @Test
     void orderByAnUnaliasedColumnsOutputNameIsPushed() {
         // PostgreSQL reads a bare ORDER BY name as the output column first: u.name's output name is name
         assertThat(planner.plan(

@@ -75,6 +75,14 @@ class DistributedFunctionTest {
                 .isEqualTo(Target.REFUSED);
         assertThat(plan("INSERT INTO item SELECT stock_level(1, 1, 1), 0").refusal())
                 .contains("distributed function");
+        // calls the analysis cannot key: refused, never run on a shard chosen for another reason
+        for (String sql : List.of(
+                "COPY (SELECT stock_level(1, 1, 1)) TO STDOUT",
+                "SELECT stock_level(1, 1, 1); SELECT 1",
+                "DO $$ BEGIN PERFORM stock_level(1, 1, 1); END $$",
+                "UPDATE stock SET s_quantity = stock_level(1, 1, 1)")) {
+            assertThat(plan(sql).target()).as(sql).isEqualTo(Target.REFUSED);
+        }
         // undeclared functions are left where the statement goes
         assertThat(plan("SELECT other_function(1)").target()).isEqualTo(Target.ANY);
     }

@@ -134,6 +134,47 @@ class ViewsTest {
     }
 
     @Test
+    void itIsNeverLeftToOneShard() {
+        // inside a parenthesized join: replaced there, and the join (not analyzed by key) is read across shards
+        assertThat(plan("SELECT * FROM (active_users a JOIN item i ON i.i_id = a.user_id)")
+                        .target())
+                .isEqualTo(Target.CROSS_SHARD);
+        // where it cannot be replaced: refused
+        assertThat(plan("TABLE active_users").target()).isEqualTo(Target.REFUSED);
+        // an exported key does not hide a sharded table the analysis did not scope
+        assertThat(plan("SELECT count(*) FROM (SELECT user_id FROM users) u, (orders o JOIN item i ON i.i_id ="
+                                + " o.user_id) WHERE u.user_id = ?")
+                        .target())
+                .isEqualTo(Target.CROSS_SHARD);
+        // a catalog that cannot be read: whether it is such a view is unknown, so it is refused
+        StatementAnalyzer failing = new StatementAnalyzer(
+                TOPOLOGY,
+                new Catalog() {
+                    private long failures;
+
+                    @Override
+                    public List<String> columns(ShardedTable table) {
+                        return List.of();
+                    }
+
+                    @Override
+                    public Optional<View> view(String schema, String name) {
+                        failures++;
+                        return Optional.empty();
+                    }
+
+                    @Override
+                    public long failures() {
+                        return failures;
+                    }
+                },
+                null);
+        assertThat(failing.analyze("SELECT * FROM public.active_users WHERE user_id = 1")
+                        .refusal())
+                .contains("catalog could not be read");
+    }
+
+    @Test
     void writesThroughItAndMaterializedOnesAreRefused() {
         assertThat(plan("INSERT INTO active_users VALUES (1, 'x')").refusal()).contains("writes through the view");
         assertThat(plan("SELECT * FROM user_names WHERE user_id = 1").refusal()).contains("materialized view");
