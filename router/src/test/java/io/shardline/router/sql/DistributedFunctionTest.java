@@ -6,25 +6,14 @@ import io.shardline.router.sql.Plan.Target;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.DistributedFunction;
 import io.shardline.topology.KeyType;
-import io.shardline.topology.Node;
-import io.shardline.topology.NodeRole;
 import io.shardline.topology.ReferenceTable;
-import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Calls of functions declared distributed by a key argument run on that key's shard, and never across shards. */
 class DistributedFunctionTest {
-    static final ClusterTopology TOPOLOGY = new ClusterTopology(
-            "t",
-            1,
-            "db",
-            "u",
-            0,
-            List.of(
-                    new Shard(0, List.of(new Node("s0", NodeRole.PRIMARY, "h", 1, null))),
-                    new Shard(1, List.of(new Node("s1", NodeRole.PRIMARY, "h", 2, null)))),
+    static final ClusterTopology TOPOLOGY = TwoShards.topology(
             List.of(new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER)),
             List.of(new ReferenceTable("public", "item")),
             List.of(

@@ -5,25 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.shardline.router.sql.Plan.Target;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.KeyType;
-import io.shardline.topology.Node;
-import io.shardline.topology.NodeRole;
 import io.shardline.topology.ReferenceTable;
-import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Foreign keys that hold on every shard are created; those that cannot hold across shards are refused. */
 class ForeignKeysTest {
-    static final ClusterTopology TOPOLOGY = new ClusterTopology(
-            "t",
-            1,
-            "db",
-            "u",
-            0,
-            List.of(
-                    new Shard(0, List.of(new Node("s0", NodeRole.PRIMARY, "h", 1, null))),
-                    new Shard(1, List.of(new Node("s1", NodeRole.PRIMARY, "h", 2, null)))),
+    static final ClusterTopology TOPOLOGY = TwoShards.topology(
             List.of(
                     new ShardedTable("public", "district", "d_w_id", KeyType.INTEGER),
                     new ShardedTable("public", "customer", "c_w_id", KeyType.INTEGER),
@@ -31,7 +20,8 @@ class ForeignKeysTest {
                     new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER),
                     new ShardedTable("public", "order_line", "ol_w_id", KeyType.INTEGER),
                     new ShardedTable("public", "tenant", "name", KeyType.TEXT)),
-            List.of(new ReferenceTable("public", "item"), new ReferenceTable("public", "country")));
+            List.of(new ReferenceTable("public", "item"), new ReferenceTable("public", "country")),
+            List.of());
 
     /** district's primary key, as the catalog would give it. */
     private final StatementAnalyzer analyzer = new StatementAnalyzer(

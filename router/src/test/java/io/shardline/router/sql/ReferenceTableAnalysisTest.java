@@ -5,10 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.shardline.router.sql.Plan.Target;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.KeyType;
-import io.shardline.topology.Node;
-import io.shardline.topology.NodeRole;
 import io.shardline.topology.ReferenceTable;
-import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -17,17 +14,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** Statements on reference tables: reads stay where the statement is, writes go to every copy or are refused. */
 class ReferenceTableAnalysisTest {
-    static final ClusterTopology TOPOLOGY = new ClusterTopology(
-                    "t",
-                    1,
-                    "db",
-                    "u",
-                    0,
-                    List.of(
-                            new Shard(0, List.of(new Node("s0", NodeRole.PRIMARY, "h", 1, null))),
-                            new Shard(1, List.of(new Node("s1", NodeRole.PRIMARY, "h", 2, null)))),
-                    List.of(new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER)))
-            .withReferenceTable(new ReferenceTable("public", "item"));
+    static final ClusterTopology TOPOLOGY = TwoShards.topology(
+            List.of(new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER)),
+            List.of(new ReferenceTable("public", "item")),
+            List.of());
 
     private final StatementAnalyzer analyzer = new StatementAnalyzer(TOPOLOGY);
 

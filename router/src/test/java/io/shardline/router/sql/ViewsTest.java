@@ -5,10 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.shardline.router.sql.Plan.Target;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.KeyType;
-import io.shardline.topology.Node;
-import io.shardline.topology.NodeRole;
 import io.shardline.topology.ReferenceTable;
-import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import java.util.List;
 import java.util.Map;
@@ -18,19 +15,12 @@ import org.junit.jupiter.api.Test;
 
 /** Reads of views over sharded tables are routed like reads of their tables; their DDL runs on every shard. */
 class ViewsTest {
-    static final ClusterTopology TOPOLOGY = new ClusterTopology(
-            "t",
-            1,
-            "db",
-            "u",
-            0,
-            List.of(
-                    new Shard(0, List.of(new Node("s0", NodeRole.PRIMARY, "h", 1, null))),
-                    new Shard(1, List.of(new Node("s1", NodeRole.PRIMARY, "h", 2, null)))),
+    static final ClusterTopology TOPOLOGY = TwoShards.topology(
             List.of(
                     new ShardedTable("public", "users", "user_id", KeyType.INTEGER),
                     new ShardedTable("public", "orders", "user_id", KeyType.INTEGER)),
-            List.of(new ReferenceTable("public", "item")));
+            List.of(new ReferenceTable("public", "item")),
+            List.of());
 
     /** Views as pg_get_viewdef prints them. */
     static final Map<String, Catalog.View> VIEWS = Map.of(
