@@ -88,8 +88,10 @@ public enum ShardlineProperty {
             "atomic",
             "'atomic': a cross-shard read sees every multi-shard (two-phase-commit) transaction whole or not at all:"
                     + " it reads every shard's primary in one snapshot per shard, checked and retaken while a"
-                    + " transaction is committed on one shard and not yet on another (40001 after 5 s of that)."
-                    + " 'relaxed': each shard read as it stands, from replicas under maxStalenessMs."),
+                    + " transaction is committed on one shard and not yet on another (40001 after 5 s of that); a"
+                    + " read-only REPEATABLE READ or SERIALIZABLE transaction takes such snapshots of every shard at"
+                    + " its first statement and reads them throughout. 'relaxed': each shard read as it stands, from"
+                    + " replicas under maxStalenessMs."),
     IDLE_CLOSE_MS(
             "idleCloseMs",
             "10000",

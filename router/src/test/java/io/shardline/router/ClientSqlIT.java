@@ -388,4 +388,125 @@ class ClientSqlIT {
             }
         }
     }
+
+    /** A one-column, one-row query's text. */
+    private static String one(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    @Test
+    void transactionModesGivenInSqlApplyOnEveryShardTheTransactionReaches() throws SQLException {
+        int w0 = warehouseOn(0);
+        int w1 = warehouseOn(1);
+        String mode =
+                "SELECT current_setting('transaction_isolation') || ' ' || current_setting('transaction_read_only')"
+                        + " FROM stock WHERE s_w_id = ";
+        try {
+            transactionModes(w0, w1, mode);
+        } finally {
+            try (Connection c = DriverManager.getConnection(url);
+                    Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM stock WHERE s_i_id = 9001 AND s_w_id = " + w0);
+                s.executeUpdate("DELETE FROM stock WHERE s_i_id = 9001 AND s_w_id = " + w1);
+            }
+        }
+    }
+
+    private static void transactionModes(int w0, int w1, String mode) throws SQLException {
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO stock VALUES (9001, " + w0 + ", 1, 'm')");
+            s.executeUpdate("INSERT INTO stock VALUES (9001, " + w1 + ", 1, 'm')");
+
+            s.execute("BEGIN ISOLATION LEVEL SERIALIZABLE");
+            assertThat(one(s, mode + w0 + " AND s_i_id = 9001")).isEqualTo("serializable off");
+            assertThat(one(s, mode + w1 + " AND s_i_id = 9001"))
+                    .as("the shard joining the transaction gets its modes too")
+                    .isEqualTo("serializable off");
+            s.execute("COMMIT");
+            assertThat(one(s, mode + w1 + " AND s_i_id = 9001"))
+                    .as("they were the transaction's own")
+                    .isEqualTo("read committed off");
+
+            s.execute("START TRANSACTION READ ONLY");
+            assertThatSqlState(() -> s.executeUpdate("UPDATE stock SET s_quantity = 2 WHERE s_w_id = " + w0))
+                    .isEqualTo("25006");
+            s.execute("ROLLBACK");
+
+            // read-only REPEATABLE READ: one snapshot of every shard, from the first statement on
+            s.execute("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+            assertThat(c.unwrap(ShardlineConnection.class).explainRoute(mode + w1))
+                    .singleElement()
+                    .satisfies(leg -> assertThat(leg.reason()).contains("snapshot of every shard", "REPEATABLE READ"));
+            assertThat(one(s, mode + w1 + " AND s_i_id = 9001")).isEqualTo("repeatable read on");
+            assertThat(one(s, mode + w0 + " AND s_i_id = 9001")).isEqualTo("repeatable read on");
+            assertThatSqlState(() -> s.execute("SAVEPOINT a")).isEqualTo("0A000");
+            s.execute("COMMIT");
+
+            // SET TRANSACTION before the first statement, as frameworks send it
+            c.setAutoCommit(false);
+            s.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+            assertThat(one(s, mode + w0 + " AND s_i_id = 9001")).isEqualTo("serializable off");
+            assertThat(one(s, mode + w1 + " AND s_i_id = 9001")).isEqualTo("serializable off");
+            c.commit();
+
+            // the session's default, set by SQL, decides as the JDBC calls do
+            c.setAutoCommit(true);
+            s.execute("SET default_transaction_isolation = 'repeatable read'");
+            c.setReadOnly(true);
+            c.setAutoCommit(false);
+            assertThat(c.unwrap(ShardlineConnection.class).explainRoute(mode + w0))
+                    .singleElement()
+                    .satisfies(leg -> assertThat(leg.reason()).contains("snapshot of every shard"));
+            c.rollback();
+            c.setAutoCommit(true);
+            s.execute("RESET ALL");
+            c.setAutoCommit(false);
+            assertThat(c.unwrap(ShardlineConnection.class).explainRoute(mode + w0))
+                    .singleElement()
+                    .satisfies(leg -> assertThat(leg.reason()).doesNotContain("snapshot of every shard"));
+            c.rollback();
+            c.setReadOnly(false);
+            c.setAutoCommit(true);
+
+            // a SET of something else leaves the level JDBC set
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            s.execute("SET default_transaction_read_only = off");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
+            c.setAutoCommit(false);
+            assertThat(one(s, mode + w1 + " AND s_i_id = 9001")).isEqualTo("serializable off");
+            c.rollback();
+            c.setAutoCommit(true);
+            c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+
+            assertThatSqlState(() -> s.execute("BEGIN ISOLATION LEVEL SOMETIMES"))
+                    .isEqualTo("0A000");
+        }
+        // without two-phase commit a read-only transaction still reads every shard and commits
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+            assertThat(one(s, mode + w0 + " AND s_i_id = 9001")).isEqualTo("repeatable read on");
+            assertThat(one(s, mode + w1 + " AND s_i_id = 9001")).isEqualTo("repeatable read on");
+            s.execute("COMMIT");
+            assertThat(one(s, "SELECT count(*) FROM stock WHERE s_i_id = 9001")).isEqualTo("2");
+        }
+    }
+
+    @FunctionalInterface
+    private interface Call {
+        void run() throws SQLException;
+    }
+
+    private static org.assertj.core.api.AbstractStringAssert<?> assertThatSqlState(Call call) {
+        try {
+            call.run();
+        } catch (SQLException e) {
+            return assertThat(e.getSQLState());
+        }
+        return assertThat("no error");
+    }
 }

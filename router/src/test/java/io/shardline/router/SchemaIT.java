@@ -303,6 +303,81 @@ class SchemaIT {
         }
     }
 
+    /** The rows of {@code sql}, each as its columns' text joined by '|'. */
+    private static List<String> rows(Connection c, String sql) throws SQLException {
+        List<String> rows = new ArrayList<>();
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            while (rs.next()) {
+                StringBuilder row = new StringBuilder();
+                for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
+                    row.append(i == 1 ? "" : "|").append(rs.getString(i));
+                }
+                rows.add(row.toString());
+            }
+        }
+        return rows;
+    }
+
+    @Test
+    void joinsWithAReferenceTableRunOnEachShardAndAnswerLikeOnePostgres() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO item SELECT i, 'part ' || (i % 7), (i % 5) + 0.5"
+                    + " FROM generate_series(2001, 2030) i ON CONFLICT DO NOTHING");
+            try (PreparedStatement ps =
+                    c.prepareStatement("INSERT INTO holding VALUES (?, ?) ON CONFLICT DO NOTHING")) {
+                for (int a = 5000; a < 5200; a++) {
+                    for (int k = 0; k < 3; k++) {
+                        ps.setInt(1, a);
+                        ps.setInt(2, 2001 + (a * 7 + k) % 30);
+                        ps.addBatch();
+                    }
+                }
+                ps.executeBatch();
+            }
+            // one PostgreSQL holding every row: shard 0's primary, with every shard's holdings in a temporary table
+            // of the same name (pg_temp comes first in the search path)
+            try (Connection one = cluster.primary(0).connect();
+                    Statement o = one.createStatement()) {
+                o.execute("CREATE TEMP TABLE holding (acct_id int, i_id int)");
+                for (int shard = 0; shard < 2; shard++) {
+                    try (Connection direct = cluster.primary(shard).connect()) {
+                        for (String row : rows(
+                                direct,
+                                "SELECT acct_id, i_id FROM public.holding WHERE acct_id BETWEEN 5000 AND 5199")) {
+                            o.execute("INSERT INTO holding VALUES (" + row.replace('|', ',') + ")");
+                        }
+                    }
+                }
+                String range = " h.acct_id BETWEEN 5000 AND 5199";
+                List<String> queries = List.of(
+                        "SELECT i.i_name, count(*), sum(i.i_price) FROM holding h JOIN item i ON i.i_id = h.i_id"
+                                + " WHERE" + range + " GROUP BY i.i_name ORDER BY 1",
+                        "SELECT h.acct_id, i.i_name FROM holding h JOIN item i ON i.i_id = h.i_id WHERE" + range
+                                + " ORDER BY i.i_price DESC, h.acct_id, i.i_name LIMIT 7",
+                        "SELECT count(*) FROM holding h LEFT JOIN item i ON i.i_id = h.i_id AND i.i_price > 2"
+                                + " WHERE" + range + " AND i.i_id IS NULL",
+                        "SELECT count(*), sum(i.i_price) FROM holding h, item i WHERE i.i_id = h.i_id AND" + range,
+                        "SELECT count(*) FROM item i RIGHT JOIN holding h ON i.i_id = h.i_id WHERE" + range,
+                        "SELECT count(*) FROM item i LEFT JOIN holding h ON i.i_id = h.i_id AND" + range
+                                + " WHERE i.i_id > 2000");
+                for (String sql : queries) {
+                    assertThat(rows(c, sql)).as(sql).isEqualTo(rows(one, sql)).isNotEmpty();
+                }
+                assertThat(c.unwrap(ShardlineConnection.class).explainRoute(queries.get(0)))
+                        .allSatisfy(leg ->
+                                assertThat(leg.reason()).contains("joined with the reference table public.item"));
+            }
+        } finally {
+            try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                    Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM holding WHERE acct_id BETWEEN 5000 AND 5199");
+                s.executeUpdate("DELETE FROM item WHERE i_id > 2000");
+            }
+        }
+    }
+
     @Test
     void aReferenceWriteThatFailsOnOneShardChangesNoCopy() throws SQLException {
         onShard(1, "INSERT INTO item VALUES (500, 'only on shard 1', 1)");

@@ -18,6 +18,9 @@ import java.util.Map;
 final class Attachments {
     private final ClusterRuntime runtime;
     private final Map<String, Physical> byNode = new HashMap<>();
+    /** Connections of their own outside the transaction ({@link #apart}), while a statement uses them. */
+    private final List<Physical> apart = new ArrayList<>(2);
+
     private final SessionState session = new SessionState();
     /** Whether a replayed setting outlives RESET ALL (SET ROLE): connections replaying it need DISCARD ALL. */
     private boolean lasting;
@@ -60,9 +63,59 @@ final class Attachments {
         return p;
     }
 
+    /**
+     * A connection to {@code node} of its own, outside this connection's transaction, with the session's settings:
+     * handed back by {@link #releaseApart()}.
+     */
+    Physical apart(Node node, int shard) throws SQLException {
+        java.sql.Connection connection;
+        try {
+            connection = runtime.pools().borrow(node);
+        } catch (SQLException e) {
+            throw new SQLException(
+                    "an atomic cross-shard read inside a transaction reads " + node.name() + " on a connection of its"
+                            + " own, apart from the transaction's: " + e.getMessage(),
+                    e.getSQLState(),
+                    e);
+        }
+        Physical p = new Physical(
+                node,
+                shard,
+                connection,
+                runtime.health().inFlightCounter(node),
+                runtime.health().ejections(node));
+        try (Statement s = connection.createStatement()) {
+            for (String sql : session.replay()) {
+                s.execute(sql);
+            }
+        } catch (SQLException e) {
+            runtime.pools().evict(node, connection);
+            throw e;
+        }
+        p.sessionVersion = session.version();
+        p.sessionDirty |= lasting;
+        apart.add(p);
+        return p;
+    }
+
+    /** Hands back every connection {@link #apart} gave (the transaction they read beside ended). */
+    void releaseAllApart() {
+        releaseApart(new ArrayList<>(apart));
+    }
+
+    /** Hands back connections {@link #apart} gave, reset for their next borrower. */
+    void releaseApart(List<Physical> given) {
+        for (Physical p : given) {
+            if (apart.remove(p)) {
+                reset(p);
+            }
+        }
+    }
+
     /** Drops a connection that must not be reused (it broke): the pool closes it. */
     void detach(Physical p) {
         byNode.remove(p.node.name(), p);
+        apart.remove(p);
         runtime.pools().evict(p.node, p.connection);
     }
 
@@ -114,24 +167,32 @@ final class Attachments {
      * @return the first failure to close, or null
      */
     SQLException release() {
+        releaseAllApart();
         SQLException failure = null;
         for (Physical p : byNode.values()) {
-            String reset = p.sessionDirty ? "DISCARD ALL" : session.version() > 0 ? "RESET ALL" : null;
-            if (reset != null) {
-                try (Statement s = p.connection.createStatement()) {
-                    s.execute(reset);
-                } catch (SQLException e) {
-                    runtime.pools().evict(p.node, p.connection);
-                    continue;
-                }
-            }
-            try {
-                p.connection.close();
-            } catch (SQLException e) {
-                failure = failure == null ? e : failure;
-            }
+            SQLException e = reset(p);
+            failure = failure == null ? e : failure;
         }
         byNode.clear();
         return failure;
+    }
+
+    /** Resets {@code p} and hands it back to its pool (one that cannot be reset is evicted); the close's failure. */
+    private SQLException reset(Physical p) {
+        String reset = p.sessionDirty ? "DISCARD ALL" : session.version() > 0 ? "RESET ALL" : null;
+        if (reset != null) {
+            try (Statement s = p.connection.createStatement()) {
+                s.execute(reset);
+            } catch (SQLException e) {
+                runtime.pools().evict(p.node, p.connection);
+                return null;
+            }
+        }
+        try {
+            p.connection.close();
+            return null;
+        } catch (SQLException e) {
+            return e;
+        }
     }
 }

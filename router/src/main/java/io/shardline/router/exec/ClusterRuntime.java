@@ -8,6 +8,7 @@ import io.shardline.router.route.ReplicaHealth;
 import io.shardline.router.route.Router;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.TransactionModes;
 import io.shardline.router.txn.Gid;
 import io.shardline.router.txn.InDoubtTransactions;
 import io.shardline.router.txn.TwoPhaseCommit;
@@ -61,6 +62,8 @@ public final class ClusterRuntime implements AutoCloseable {
     private final ZooKeeperLagWatcher lagWatcher;
     /** Null for a static cluster file: no moves there. */
     private final MoveFences fences;
+    /** {@link #transactionDefaults()}, once read. */
+    private volatile int[] transactionDefaults;
 
     private final ReplicaHealth health;
     private final Router router;
@@ -402,6 +405,33 @@ public final class ClusterRuntime implements AutoCloseable {
     }
 
     /** The two-phase commit of this router, or null when multi-shard transactions are off. */
+    /**
+     * The server's {@code default_transaction_isolation} (a {@link Connection} level) and {@code
+     * default_transaction_read_only} (1 or 0) for this runtime's user and database, read once from the home primary
+     * (postgresql.conf, {@code ALTER ROLE/DATABASE ... SET}, the URL's {@code options}); READ COMMITTED and read-write
+     * while it cannot be read.
+     */
+    int[] transactionDefaults() {
+        int[] known = transactionDefaults;
+        if (known != null) {
+            return known;
+        }
+        RoutingState r = routing;
+        Node home = r.primary(r.homeShard());
+        try (Connection c = pools.borrow(home);
+                java.sql.Statement s = c.createStatement();
+                java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
+                        + " current_setting('default_transaction_read_only')::boolean")) {
+            rs.next();
+            known = new int[] {TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2) ? 1 : 0};
+            transactionDefaults = known;
+            return known;
+        } catch (SQLException e) {
+            LOG.debug("cannot read the transaction defaults from {}: {}", home.name(), e.toString());
+            return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
+        }
+    }
+
     TwoPhaseCommit twoPhaseCommit() {
         return twoPhase;
     }

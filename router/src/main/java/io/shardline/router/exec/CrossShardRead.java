@@ -4,7 +4,6 @@ import io.shardline.router.SqlStates;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.SearchPath;
-import io.shardline.router.txn.TxnMarks;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.NodeRole;
 import java.nio.charset.StandardCharsets;
@@ -148,8 +147,6 @@ final class CrossShardRead {
     private static final int SPILL_QUEUE = 5_000;
     /** How many times a read is retaken when shard moves switch ranges while it runs. */
     private static final int MOVE_ATTEMPTS = 5;
-    /** How long an atomic read retakes its snapshots while a transaction is seen half. */
-    static final long ATOMIC_WAIT_MS = 5_000;
 
     private final RoutingState routing;
     /** The session's search path (null: the default), under which the statement was planned. */
@@ -324,158 +321,17 @@ final class CrossShardRead {
     }
 
     /**
-     * Opens a REPEATABLE READ transaction (rolled back at the end, as every cross-shard read's) on every source at once, each taking its snapshot with its
-     * first statement, then asks each shard, inside its snapshot, for the {@link TxnMarks} of the others (one round
-     * trip each, in parallel): a transaction committed in one shard's snapshot whose part on another shard that
-     * one's snapshot does not show is seen half — then every snapshot is dropped and taken again (backing off from
-     * 1 to 100 ms) until none is, for at most {@value #ATOMIC_WAIT_MS} ms (or the query timeout).
-     *
-     * @throws SQLException 40001 naming the transaction still half committed after that (in doubt: recovery or
-     *     {@code txn recover} finishes it)
+     * Opens a REPEATABLE READ transaction (rolled back at the end, as every cross-shard read's) on every source and
+     * takes one {@link Snapshots checked snapshot} per shard in them.
      */
     private void snapshots(Map<Integer, Physical> sources) throws SQLException {
-        long waitMs = queryTimeoutSeconds > 0 ? Math.min(ATOMIC_WAIT_MS, queryTimeoutSeconds * 1000L) : ATOMIC_WAIT_MS;
-        long deadline = System.nanoTime() + waitMs * 1_000_000;
-        long backoffMs = 1;
-        while (true) {
-            String half = snapshotOnce(sources);
-            if (half == null) {
-                return;
-            }
-            finish();
-            if (System.nanoTime() - deadline > 0) {
-                throw new SQLException(
-                        "a cross-shard read found no moment at which every shard shows multi-shard transactions whole"
-                                + " within " + waitMs + " ms: " + half + ". If it stays so, the transaction"
-                                + " is in doubt ('./shardline txn in-doubt'; recovery finishes it); retry the read,"
-                                + " or read with crossShardConsistency=relaxed",
-                        SqlStates.RETRY_WRITE);
-            }
-            try {
-                Thread.sleep(backoffMs);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new SQLException("interrupted while reading the shards", "57014", e);
-            }
-            backoffMs = Math.min(100, backoffMs * 2);
-        }
-    }
-
-    /** One attempt: null when the snapshots are consistent (left open), else what is seen half. */
-    private String snapshotOnce(Map<Integer, Physical> sources) throws SQLException {
         List<Physical> order = new ArrayList<>(sources.values());
         inSnapshot.addAll(order);
-        List<TxnMarks.Snapshot> snapshots = new ArrayList<>();
-        List<Boolean> marked = new ArrayList<>();
-        for (Object[] taken : parallel(order, this::snapshot)) {
-            snapshots.add((TxnMarks.Snapshot) taken[0]);
-            marked.add((Boolean) taken[1]);
-        }
-        List<String> half = parallel(order, p -> {
-            int me = order.indexOf(p);
-            if (!marked.get(me) || order.size() < 2) {
-                return null;
-            }
-            try (PreparedStatement ps = p.connection.prepareStatement(TxnMarks.unseen(order.size() - 1))) {
-                int index = 1;
-                for (int i = 0; i < order.size(); i++) {
-                    if (i == me) {
-                        continue;
-                    }
-                    TxnMarks.Snapshot other = snapshots.get(i);
-                    ps.setInt(index++, order.get(i).shard);
-                    ps.setString(index++, Long.toUnsignedString(other.xmin()));
-                    ps.setString(index++, Long.toUnsignedString(other.xmax()));
-                    String[] xip = new String[other.xip().length];
-                    for (int x = 0; x < xip.length; x++) {
-                        xip[x] = Long.toUnsignedString(other.xip()[x]);
-                    }
-                    ps.setArray(index++, p.connection.createArrayOf("text", xip));
-                }
-                Cancellable cancel = ps::cancel;
-                running.add(cancel);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        int other = rs.getInt(2);
-                        for (int i = 0; i < order.size(); i++) {
-                            if (order.get(i).shard == other
-                                    && !snapshots.get(i).sees(Long.parseUnsignedLong(rs.getString(3)))) {
-                                return "transaction " + rs.getString(1) + " is committed on shard " + p.shard
-                                        + " and not yet on shard " + other;
-                            }
-                        }
-                    }
-                } finally {
-                    running.remove(cancel);
-                }
-            }
-            return null;
-        });
-        for (String h : half) {
-            if (h != null) {
-                return h;
-            }
-        }
-        return null;
-    }
-
-    /** Starts {@code p}'s snapshot transaction: its snapshot, and whether the shard has {@link TxnMarks#TABLE}. */
-    private Object[] snapshot(Physical p) throws SQLException {
-        p.connection.setAutoCommit(false);
-        try (Statement s = p.connection.createStatement()) {
-            Cancellable cancel = s::cancel;
-            running.add(cancel);
-            try {
-                s.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; " + TxnMarks.SNAPSHOT);
-            } finally {
-                running.remove(cancel);
-            }
-            while (!s.getMoreResults() && s.getUpdateCount() != -1) {
-                // past SET's update count to the snapshot's rows
-            }
-            try (ResultSet rs = s.getResultSet()) {
-                rs.next();
-                return new Object[] {TxnMarks.Snapshot.parse(rs.getString(1)), rs.getBoolean(2)};
-            }
-        }
-    }
-
-    /** A task on one source that may fail with the shard's error. */
-    @FunctionalInterface
-    private interface OnSource<T> {
-        T run(Physical p) throws SQLException;
-    }
-
-    /** Runs {@code task} on every source at once; their results in order, or the first failure as the shard's. */
-    private <T> List<T> parallel(List<Physical> order, OnSource<T> task) throws SQLException {
-        List<Future<T>> futures = new ArrayList<>();
         for (Physical p : order) {
-            futures.add(pool.submit(() -> task.run(p)));
+            p.connection.setAutoCommit(false);
         }
-        List<T> results = new ArrayList<>();
-        SourceFailed failure = null;
-        boolean interrupted = false;
-        for (int i = 0; i < futures.size(); i++) {
-            try {
-                results.add(futures.get(i).get());
-            } catch (ExecutionException e) {
-                if (failure == null) {
-                    failure = SourceFailed.of(order.get(i), e);
-                }
-            } catch (InterruptedException e) {
-                interrupted = true;
-                futures.forEach(CrossShardRead::awaitQuietly);
-                break;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-            throw new SQLException("interrupted while reading the shards", "57014");
-        }
-        if (failure != null) {
-            throw failure;
-        }
-        return results;
+        new Snapshots(pool, running, queryTimeoutSeconds)
+                .take(order, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     }
 
     /**
@@ -789,7 +645,7 @@ final class CrossShardRead {
         }
     }
 
-    private static void awaitQuietly(Future<?> f) {
+    static void awaitQuietly(Future<?> f) {
         boolean interrupted = false;
         while (true) {
             try {

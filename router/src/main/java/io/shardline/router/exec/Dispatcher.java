@@ -79,6 +79,11 @@ public final class Dispatcher {
     private long driverUpdateCount = -1;
     /** The final query of the last cross-shard read, open while its result set is read. */
     private Statement crossShardStatement;
+    /**
+     * The connections the last cross-shard read used apart from the transaction ({@link Route.Use#APART}), kept
+     * while its final query's result is open.
+     */
+    private final List<Physical> apart = new ArrayList<>(2);
     /** How many times a cross-shard read is routed again when shards take ranges while it is routed. */
     private static final int REROUTES = 3;
 
@@ -105,6 +110,7 @@ public final class Dispatcher {
 
     private <T> T runChecked(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
         driverUpdateCount = -1;
+        releaseApart();
         ClusterRuntime runtime = session.runtime();
         RoutingState r = runtime.routing();
         Plan plan = shape.plan(r, sql);
@@ -154,7 +160,7 @@ public final class Dispatcher {
                 return handled.of(s);
             }
             case PENDING:
-                session.defer(sql);
+                session.defer(plan, sql);
                 current = null;
                 driverUpdateCount = 0;
                 return handled.of(null);
@@ -168,7 +174,7 @@ public final class Dispatcher {
                 return crossShard(sql, plan, params, route, op, handled);
             case NODE:
             default: {
-                Physical p = session.open(route);
+                Physical p = open(route);
                 if (plan.target() == Plan.Target.BOUND && route.use() == Route.Use.TRANSACTION) {
                     session.bindTransaction(plan.command());
                 }
@@ -186,7 +192,7 @@ public final class Dispatcher {
                     if (again.target() != Route.Target.NODE) {
                         throw e;
                     }
-                    return execute(session.open(again), plan, op);
+                    return execute(open(again), plan, op);
                 }
             }
         }
@@ -268,7 +274,7 @@ public final class Dispatcher {
         try {
             for (Route leg : route.legs()) {
                 try {
-                    result = execute(session.open(leg), plan, op);
+                    result = execute(open(leg), plan, op);
                 } catch (SQLException e) {
                     throw new SQLException(
                             "the statement failed on shard " + leg.shard() + " ("
@@ -317,7 +323,7 @@ public final class Dispatcher {
         try {
             T result = null;
             for (Route leg : route.legs()) {
-                Physical p = session.open(leg);
+                Physical p = open(leg);
                 p.ownTransaction = true;
                 open.add(p);
                 try {
@@ -388,7 +394,7 @@ public final class Dispatcher {
         SQLException first = null;
         for (Route leg : route.legs()) {
             try {
-                result = execute(session.open(leg), plan, op);
+                result = execute(open(leg), plan, op);
                 ok.add(leg.shard());
             } catch (SQLException e) {
                 failed.add("shard " + leg.shard() + " (" + leg.node().name() + "): " + e.getMessage());
@@ -436,7 +442,11 @@ public final class Dispatcher {
         closeCrossShardStatement();
         Map<Integer, Physical> sources = new LinkedHashMap<>();
         for (Route leg : route.legs()) {
-            sources.put(leg.shard(), session.open(leg));
+            Physical p = open(leg);
+            sources.put(leg.shard(), p);
+            if (leg.use() == Route.Use.APART) {
+                apart.add(p);
+            }
         }
         Physical home = sources.get(r.homeShard());
         CrossShardRead read = new CrossShardRead(
@@ -467,6 +477,14 @@ public final class Dispatcher {
         } finally {
             read.finish();
         }
+    }
+
+    /** The physical connection of {@code route}, a snapshot transaction started first when the route starts one. */
+    private Physical open(Route route) throws SQLException {
+        if (route.use() == Route.Use.SNAPSHOT) {
+            session.beginSnapshot(running, shape.queryTimeout());
+        }
+        return session.open(route);
     }
 
     /**
@@ -517,8 +535,7 @@ public final class Dispatcher {
                             ? route.refusal()
                             : new SQLException("batch row " + i + " cannot be routed", SqlStates.FEATURE_NOT_SUPPORTED);
                 }
-                byNode.computeIfAbsent(session.open(route), k -> new ArrayList<>())
-                        .add(i);
+                byNode.computeIfAbsent(open(route), k -> new ArrayList<>()).add(i);
             }
             int[] counts = new int[rows.size()];
             Arrays.fill(counts, Statement.EXECUTE_FAILED);
@@ -587,7 +604,7 @@ public final class Dispatcher {
         try {
             for (Route leg : route.legs()) {
                 failing = leg;
-                Physical p = session.open(leg);
+                Physical p = open(leg);
                 PreparedStatement ps = (PreparedStatement) statement(p);
                 try {
                     for (int row = 0; row < rows.size(); row++) {
@@ -661,7 +678,7 @@ public final class Dispatcher {
         }
         RoutingState r = session.runtime().routing();
         Route home = Route.node(r.homeShard(), r.primary(r.homeShard()), Route.Use.AUTOCOMMIT, Route.Why.WRITE);
-        return (PreparedStatement) statement(session.open(home));
+        return (PreparedStatement) statement(open(home));
     }
 
     /** Cancels what runs now: the statement on a node, and every shard's part of a cross-shard read. */
@@ -675,14 +692,27 @@ public final class Dispatcher {
         }
     }
 
+    /** Closes the final query of the last cross-shard read and hands back the connections it read apart. */
     private void closeCrossShardStatement() throws SQLException {
-        if (crossShardStatement != null) {
-            Statement s = crossShardStatement;
-            crossShardStatement = null;
-            if (current == s) {
-                current = null;
+        try {
+            if (crossShardStatement != null) {
+                Statement s = crossShardStatement;
+                crossShardStatement = null;
+                if (current == s) {
+                    current = null;
+                }
+                s.close();
             }
-            s.close();
+        } finally {
+            releaseApart();
+        }
+    }
+
+    /** Hands back the connections the last cross-shard read used apart from the transaction. */
+    private void releaseApart() {
+        if (!apart.isEmpty()) {
+            session.releaseApart(apart);
+            apart.clear();
         }
     }
 

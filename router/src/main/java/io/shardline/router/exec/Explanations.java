@@ -7,6 +7,7 @@ import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.SearchPath;
+import io.shardline.router.sql.TransactionModes;
 import io.shardline.topology.Lsn;
 import java.sql.SQLException;
 import java.util.ArrayList;
@@ -69,11 +70,26 @@ final class Explanations {
                 } catch (SQLException e) {
                     return List.of(refused(e.getSQLState(), e.getMessage()));
                 }
+                boolean atomic = route.legs().stream()
+                        .allMatch(leg ->
+                                leg.why() == Route.Why.ATOMIC_SNAPSHOT || leg.why() == Route.Why.SNAPSHOT_TRANSACTION);
+                String relaxed = atomic
+                        ? ""
+                        : c.transactionShard() >= 0
+                                ? "; not atomic: this transaction "
+                                        + (c.transactionWrote()
+                                                ? "wrote"
+                                                : "is bound to its" + " shard or REPEATABLE READ read-write")
+                                        + ", so the shards it reached are read"
+                                        + " in it and the others apart, each at its own moment"
+                                : "; not atomic (crossShardConsistency=relaxed, or no ZooKeeper URL): each shard read at its own"
+                                        + " moment";
                 return legs(
                         route,
                         leg -> "cross-shard read (" + route.message() + "): " + query.description() + "; "
                                 + why(leg, c, rywWaitMs)
-                                + (leg.shard() == r.homeShard() ? "; the final query runs here" : ""));
+                                + (leg.shard() == r.homeShard() ? "; the final query runs here" : "")
+                                + relaxed);
             }
             case NODE:
             default:
@@ -125,6 +141,7 @@ final class Explanations {
             case NO_LOAD_BALANCE -> "READ -> primary (/*NO LOAD BALANCE*/)";
             case SEQUENCE -> "sequence function -> the home shard's primary, outside any transaction on another shard";
             case READ_WRITE_TRANSACTION -> "READ in a read-write transaction -> primary";
+            case SERIALIZABLE -> "READ in a SERIALIZABLE transaction -> primary (a hot standby cannot run one)";
             case REPLICA ->
                 "READ -> a replica within " + staleness + " (power of two choices)"
                         + (route.lsn() > 0 ? " that replayed " + Lsn.format(route.lsn()) : "");
@@ -139,6 +156,10 @@ final class Explanations {
                 "primary, in one snapshot per shard that sees every multi-shard transaction whole"
                         + " (crossShardConsistency=atomic)";
             case TRANSACTION -> "in the transaction's connection on shard " + route.shard();
+            case SNAPSHOT_TRANSACTION ->
+                "primary, in this read-only " + TransactionModes.isolationName(c.isolation()) + " transaction's"
+                        + " snapshot of every shard, taken at its first statement and checked to see every"
+                        + " multi-shard transaction whole (crossShardConsistency=atomic)";
             case PINNED -> "bound by forKey(...) to shard " + route.shard();
         };
         return text + use(route);
@@ -148,6 +169,11 @@ final class Explanations {
         switch (route.use()) {
             case BEGIN:
                 return "; starts the transaction";
+            case SNAPSHOT:
+                return "; starts the transaction on every shard at once";
+            case APART:
+                return "; on a connection of its own, outside this transaction (which has not written, so the read"
+                        + " sees what a statement starting now would)";
             case JOIN:
                 return "; joins the transaction (two-phase commit)";
             default:

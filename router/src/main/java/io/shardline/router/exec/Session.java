@@ -4,19 +4,23 @@ import io.shardline.router.ShardlineConnection.RouteExplanation;
 import io.shardline.router.SqlStates;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RouteContext;
+import io.shardline.router.route.Router;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.KeySource;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.SearchPath;
 import io.shardline.router.sql.StatementKind;
+import io.shardline.router.sql.TransactionModes;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.ShardedTable;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -32,6 +36,12 @@ public final class Session implements RouteContext {
     private boolean autoCommit = true;
     /** The search path this session set, null for the connections' default. */
     private SearchPath searchPath;
+
+    /** The routing state of the last statement routed (a snapshot transaction starts on its shards). */
+    private RoutingState routedBy;
+
+    /** Whether the server's transaction defaults were read (or a SET replaced them). */
+    private boolean defaultsKnown;
 
     /** Whether the open transaction ran DDL: the runtime forgets the catalog again when it ends. */
     private boolean ddlInTransaction;
@@ -107,7 +117,22 @@ public final class Session implements RouteContext {
 
     @Override
     public boolean transactionBound() {
-        return transaction.isBound();
+        return transaction.isBound() || transaction.hasPending();
+    }
+
+    @Override
+    public int isolation() {
+        return transaction.effectiveIsolation();
+    }
+
+    @Override
+    public boolean transactionWrote() {
+        return transaction.wrote();
+    }
+
+    @Override
+    public boolean snapshotTransaction() {
+        return transaction.holdsSnapshot();
     }
 
     // ---- routing and execution -----------------------------------------------------------------------------
@@ -122,11 +147,48 @@ public final class Session implements RouteContext {
     }
 
     Route route(RoutingState r, Plan plan, Object[] params) throws SQLException {
+        if (!autoCommit && !defaultsKnown) {
+            // a transaction's routing depends on its isolation level and read-only mode: the server's defaults
+            int[] defaults = runtime.transactionDefaults();
+            transaction.sessionDefaults(defaults[0], defaults[1] != 0);
+            defaultsKnown = true;
+        }
         if (plan.target() != Plan.Target.DRIVER) {
             // ROLLBACK, COMMIT and SET still work on a lost transaction
             transaction.checkNotLost();
+            transaction.checkRing(r.ring().version());
         }
+        routedBy = r;
         return runtime.router().route(r, plan, params, this);
+    }
+
+    /**
+     * Starts a read-only transaction on every shard's primary at once in one checked snapshot per shard, unless it
+     * started already: before a {@link Route.Use#SNAPSHOT} route is opened. The shards are those of the routing
+     * state the route was made by; when a shard move switched ranges while the snapshots were taken, the
+     * transaction is rolled back and the statement refused (40001), as its route may be wrong.
+     *
+     * @param running where the snapshot statements are kept while they run (for cancel)
+     */
+    void beginSnapshot(Set<CrossShardRead.Cancellable> running, int queryTimeoutSeconds) throws SQLException {
+        if (transaction.isActive()) {
+            return;
+        }
+        RoutingState r = routedBy;
+        List<Physical> all = new ArrayList<>();
+        for (int shard : Router.holders(r)) {
+            all.add(attachments.attach(r.primary(shard), shard));
+        }
+        transaction.beginSnapshot(
+                all,
+                new Snapshots(runtime.crossShardPool(), running, queryTimeoutSeconds),
+                r.ring().version());
+        if (runtime.routing().ring().version() != r.ring().version()) {
+            String why = "a shard move switched ranges while this read-only transaction took its snapshot of every"
+                    + " shard";
+            transaction.abort(why);
+            throw new SQLException(why + ": roll back and run the transaction again", SqlStates.RETRY_WRITE);
+        }
     }
 
     /**
@@ -150,6 +212,17 @@ public final class Session implements RouteContext {
                 return pinned;
             case TRANSACTION:
                 return transaction.participant(route.shard());
+            case SNAPSHOT:
+                Physical inSnapshot = transaction.participant(route.shard());
+                if (inSnapshot == null) {
+                    throw new IllegalStateException("no snapshot taken on shard " + route.shard());
+                }
+                return inSnapshot;
+            case APART:
+                // a connection of its own only where the transaction holds this node's
+                return transaction.holds(route.node())
+                        ? attachments.apart(route.node(), route.shard())
+                        : attachments.attach(route.node(), route.shard());
             default:
                 Physical p = attachFor(route);
                 if (route.use() == Route.Use.BEGIN) {
@@ -197,6 +270,11 @@ public final class Session implements RouteContext {
         }
     }
 
+    /** Hands back connections a cross-shard read used apart from the transaction ({@link Route.Use#APART}). */
+    void releaseApart(List<Physical> given) {
+        attachments.releaseApart(given);
+    }
+
     /** Polls the replica of {@code p} until it replayed {@code lsn}; false when it did not within rywWaitMs. */
     private boolean awaitReplay(Physical p, long lsn) throws SQLException {
         long deadline = System.nanoTime() + runtime.settings().rywWaitMs() * 1_000_000;
@@ -224,9 +302,18 @@ public final class Session implements RouteContext {
         transaction.bind(what);
     }
 
-    /** Keeps a statement of a transaction that has no shard yet (SET TRANSACTION, SAVEPOINT...). */
-    void defer(String sql) {
-        transaction.defer(sql);
+    /**
+     * Keeps a statement of a transaction that has no shard yet (SAVEPOINT, SET LOCAL...): it binds the transaction to
+     * its first shard. {@code SET TRANSACTION} modes become the transaction's own instead (every shard it reaches).
+     */
+    void defer(Plan plan, String sql) {
+        if ("SET TRANSACTION".equals(plan.command())
+                && plan.setting() != null
+                && !plan.setting().isEmpty()) {
+            transaction.modes(TransactionModes.of(plan.setting()));
+        } else {
+            transaction.defer(sql);
+        }
     }
 
     /**
@@ -334,9 +421,11 @@ public final class Session implements RouteContext {
         String command = plan.command();
         switch (command) {
             case "BEGIN":
+                // inside a transaction PostgreSQL ignores BEGIN, and its modes, with a warning
                 if (autoCommit) {
                     autoCommit = false;
                     explicitTransaction = true;
+                    transaction.modes(TransactionModes.of(plan.setting()));
                 }
                 return null;
             case "COMMIT":
@@ -379,6 +468,11 @@ public final class Session implements RouteContext {
         Object value = argument(arguments.get(1), params);
         Object local = argument(arguments.get(2), params);
         if (!(name instanceof String setting) || !(Boolean.FALSE.equals(local) || "false".equals(local))) {
+            if (transaction.isActive()) {
+                // the transaction holds a setting of its own (a tenant for row-level security...): a cross-shard
+                // read must read in it, as after a write
+                transaction.markWrote();
+            }
             return;
         }
         String replay = "SELECT set_config(" + literal(setting) + ", "
@@ -421,6 +515,24 @@ public final class Session implements RouteContext {
             searchPath = null;
         } else if (setting != null && PATH_SETTINGS.contains(setting)) {
             searchPath = readSearchPath();
+        }
+        if (setting != null && TRANSACTION_SETTINGS.contains(setting)) {
+            readTransactionDefaults();
+        }
+    }
+
+    /** Settings that change the session's default transaction modes. */
+    private static final java.util.Set<String> TRANSACTION_SETTINGS = java.util.Set.of(
+            "default_transaction_isolation", "default_transaction_read_only", "characteristics", "all");
+
+    /** Reads the session's default isolation level and read-only mode back from a node (they decide routing). */
+    private void readTransactionDefaults() throws SQLException {
+        try (Statement s = attachments.all().get(0).connection.createStatement();
+                java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
+                        + " current_setting('default_transaction_read_only')::boolean")) {
+            rs.next();
+            transaction.sessionDefaults(TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2));
+            defaultsKnown = true;
         }
     }
 
@@ -505,6 +617,8 @@ public final class Session implements RouteContext {
     }
 
     private void transactionEnded() {
+        // a cross-shard read's connections apart from the transaction: its result is the transaction's
+        attachments.releaseAllApart();
         if (ddlInTransaction) {
             ddlInTransaction = false;
             runtime.schemaChanged();

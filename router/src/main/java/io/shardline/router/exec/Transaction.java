@@ -1,6 +1,7 @@
 package io.shardline.router.exec;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.sql.TransactionModes;
 import io.shardline.router.txn.TwoPhaseCommit;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -28,8 +29,23 @@ final class Transaction {
     private boolean bound;
     private String lost;
     private boolean readOnly;
+    /** {@code default_transaction_read_only} of the session (the server's, then {@code SET}). */
+    private boolean defaultReadOnly;
+    /** The isolation level set by JDBC's {@code setTransactionIsolation} (applied on each participant). */
     private int isolation = Connection.TRANSACTION_READ_COMMITTED;
+
     private boolean isolationSet;
+    /** {@code default_transaction_isolation} of the session (the server's, then {@code SET}). */
+    private int defaultIsolation = Connection.TRANSACTION_READ_COMMITTED;
+    /** Whether it was read-only when it started (PostgreSQL keeps that for the transaction's life), or null. */
+    private Boolean startedReadOnly;
+    /** This transaction's own modes ({@code BEGIN ...}, {@code SET TRANSACTION ...} before its first statement). */
+    private TransactionModes modes = TransactionModes.NONE;
+    /**
+     * The ring version under which this transaction took one checked snapshot on every shard ({@link
+     * #beginSnapshot}), or -1.
+     */
+    private long snapshotRing = -1;
 
     Transaction(Attachments attachments) {
         this.attachments = attachments;
@@ -55,6 +71,16 @@ final class Transaction {
         return null;
     }
 
+    /** Whether one of its connections is to {@code node}. */
+    boolean holds(io.shardline.topology.Node node) {
+        for (int i = 0; i < participants.size(); i++) {
+            if (participants.get(i).node.name().equals(node.name())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     List<Physical> participants() {
         return List.copyOf(participants);
     }
@@ -67,12 +93,53 @@ final class Transaction {
         return bound;
     }
 
+    /** Whether this transaction is read-only: as it started, else its own mode, else the connection's. */
     boolean isReadOnly() {
-        return readOnly;
+        if (startedReadOnly != null) {
+            return startedReadOnly;
+        }
+        return modes.readOnly() != null ? modes.readOnly() : readOnly || defaultReadOnly;
     }
 
+    /** The connection's isolation level (JDBC's {@code getTransactionIsolation}). */
     int isolation() {
-        return isolation;
+        return isolationSet ? isolation : defaultIsolation;
+    }
+
+    /** This transaction's isolation level: its own, else the connection's. */
+    int effectiveIsolation() {
+        return modes.isolation() >= 0 ? modes.isolation() : isolation();
+    }
+
+    boolean wrote() {
+        return wrote;
+    }
+
+    /** Whether statements are kept until the first one chooses the shard (they will bind the transaction there). */
+    boolean hasPending() {
+        return !pending.isEmpty();
+    }
+
+    /** Whether it holds one checked snapshot on every shard ({@link #beginSnapshot}). */
+    boolean holdsSnapshot() {
+        return snapshotRing >= 0;
+    }
+
+    /**
+     * Adds modes given before the transaction's first statement ({@code BEGIN ...}, {@code SET TRANSACTION ...}):
+     * they apply on every shard it reaches.
+     */
+    void modes(TransactionModes given) {
+        modes = modes.with(given);
+    }
+
+    /**
+     * The session's defaults changed ({@code SET default_transaction_isolation}, {@code SET SESSION CHARACTERISTICS},
+     * {@code RESET ALL}): the levels read back from a node.
+     */
+    void sessionDefaults(int isolation, boolean readOnly) {
+        this.defaultIsolation = isolation;
+        this.defaultReadOnly = readOnly;
     }
 
     /** Starts the transaction on {@code p}, running the statements kept until now. */
@@ -95,6 +162,9 @@ final class Transaction {
     }
 
     private void enlist(Physical p) throws SQLException {
+        if (participants.isEmpty()) {
+            startedReadOnly = isReadOnly();
+        }
         participants.add(p);
         p.inTransaction = true;
         p.connection.setAutoCommit(false);
@@ -102,6 +172,60 @@ final class Transaction {
             p.connection.setTransactionIsolation(isolation);
         }
         p.connection.setReadOnly(readOnly);
+        if (!modes.isEmpty()) {
+            try (Statement s = p.connection.createStatement()) {
+                s.execute("SET TRANSACTION " + modes.sql());
+            }
+        }
+    }
+
+    /**
+     * Starts this read-only transaction on every one of {@code all} at once, in one snapshot per shard in which every
+     * multi-shard transaction is whole ({@link Snapshots}); its statements then read that one moment everywhere. On
+     * failure it has started nowhere.
+     *
+     * @param ringVersion the ring the shards' parts are read by: a later statement under another ring is refused
+     */
+    void beginSnapshot(List<Physical> all, Snapshots snapshots, long ringVersion) throws SQLException {
+        startedReadOnly = true;
+        try {
+            for (Physical p : all) {
+                participants.add(p);
+                p.inTransaction = true;
+                p.connection.setAutoCommit(false);
+            }
+            snapshots.take(
+                    all,
+                    "SET TRANSACTION ISOLATION LEVEL " + TransactionModes.isolationName(effectiveIsolation())
+                            + ", READ ONLY" + (Boolean.TRUE.equals(modes.deferrable()) ? ", DEFERRABLE" : ""));
+        } catch (SQLException | RuntimeException e) {
+            abort("this read-only transaction could not take its snapshot of every shard (" + e.getMessage() + ")");
+            throw e;
+        }
+        snapshotRing = ringVersion;
+    }
+
+    /**
+     * Ends the transaction on every participant after a failure that PostgreSQL would have left it aborted by:
+     * statements fail with 25P02 until rollback(), as they would there.
+     */
+    void abort(String why) {
+        end(take(), false);
+        lost = why;
+    }
+
+    /**
+     * @throws SQLException 40001 when this transaction holds one snapshot on every shard taken under another ring
+     *     (a shard move switched ranges since: its snapshot of the new owner may lack the moved rows)
+     */
+    void checkRing(long ringVersion) throws SQLException {
+        if (snapshotRing >= 0 && ringVersion != snapshotRing) {
+            throw new SQLException(
+                    "a shard move switched ranges since this read-only transaction took its snapshot of every shard"
+                            + " (ring version " + snapshotRing + ", now " + ringVersion + "): the snapshot may not show"
+                            + " moved rows where the ring now puts them; roll back and run the transaction again",
+                    SqlStates.RETRY_WRITE);
+        }
     }
 
     /** Keeps SET TRANSACTION, SAVEPOINT and the like until the first statement chooses the shard. */
@@ -123,7 +247,11 @@ final class Transaction {
             throw new SQLException(
                     what + " in a transaction on several shards ("
                             + participants.stream().map(p -> p.shard).toList()
-                            + ") is not supported: savepoints and SET LOCAL would apply to one shard only",
+                            + ") is not supported: savepoints and SET LOCAL would apply to one shard only"
+                            + (holdsSnapshot()
+                                    ? " (a read-only REPEATABLE READ or SERIALIZABLE transaction reads every shard with"
+                                            + " crossShardConsistency=atomic)"
+                                    : ""),
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
         bound = true;
@@ -176,13 +304,22 @@ final class Transaction {
     List<Physical> commit(TwoPhaseCommit twoPhase, Supplier<String> gid) throws SQLException {
         pending.clear();
         boolean didWrite = wrote;
+        // read-only as PostgreSQL enforced it on every participant, and nothing written the driver saw
+        boolean onlyRead = snapshotRing >= 0 || (isReadOnly() && !wrote);
         List<Physical> all = take();
         if (lost != null) {
             String why = lost;
             lost = null;
             throw new SQLException(why + ": nothing was committed", SqlStates.TRANSACTION_ROLLBACK);
         }
-        if (all.size() > 1 && !readOnly) {
+        if (all.size() > 1 && !onlyRead) {
+            if (twoPhase == null) {
+                all.forEach(this::restore);
+                throw new SQLException(
+                        "a transaction that may have written on several shards needs twoPhaseCommit=true to commit"
+                                + " them all or none: it was rolled back",
+                        SqlStates.TRANSACTION_ROLLBACK);
+            }
             Map<Integer, Connection> byShard = new LinkedHashMap<>();
             all.forEach(p -> byShard.put(p.shard, p.connection));
             try {
@@ -225,6 +362,9 @@ final class Transaction {
         participants.clear();
         wrote = false;
         bound = false;
+        modes = TransactionModes.NONE;
+        snapshotRing = -1;
+        startedReadOnly = null;
         return all;
     }
 

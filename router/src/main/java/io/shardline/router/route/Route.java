@@ -73,7 +73,17 @@ public record Route(
         /** The transaction's connection on this shard. */
         TRANSACTION,
         /** The connection {@code forKey(...)} bound. */
-        PINNED
+        PINNED,
+        /**
+         * The statement starts the transaction on every shard's primary at once, in one checked snapshot per shard
+         * ({@link Why#SNAPSHOT_TRANSACTION}), and runs on this shard's.
+         */
+        SNAPSHOT,
+        /**
+         * A connection of its own to the node, outside the connection's transaction (an atomic cross-shard read in a
+         * transaction that has not written).
+         */
+        APART
     }
 
     /** Why a node was chosen. */
@@ -88,6 +98,8 @@ public record Route(
         NO_LOAD_BALANCE,
         /** A read in a read-write transaction: the primary. */
         READ_WRITE_TRANSACTION,
+        /** A read in a read-only SERIALIZABLE transaction: the primary (a hot standby cannot run one). */
+        SERIALIZABLE,
         /** A replica within the staleness bound that replayed what the session must see. */
         REPLICA,
         /** A replica within the bound, polled until it replays {@link #lsn()} (rywWaitMs). */
@@ -104,6 +116,12 @@ public record Route(
         ATOMIC_SNAPSHOT,
         /** The transaction's connection on that shard. */
         TRANSACTION,
+        /**
+         * A read-only REPEATABLE READ (or SERIALIZABLE) transaction with {@code crossShardConsistency=atomic}: every
+         * shard's primary, in one snapshot per shard taken at its first statement and checked to see every
+         * multi-shard transaction whole, so all its statements read one moment of the whole cluster.
+         */
+        SNAPSHOT_TRANSACTION,
         /** The connection is bound by {@code forKey(...)}. */
         PINNED
     }

@@ -29,6 +29,18 @@ public interface RouteContext {
     /** The transaction's node on {@code shard}, or null when it has not reached it. */
     Node participant(int shard);
 
-    /** Whether the transaction ran SAVEPOINT, SET LOCAL or the like, which bind it to its first shard. */
+    /**
+     * Whether the transaction ran (or keeps until its first statement) SAVEPOINT, SET LOCAL or the like, which bind it
+     * to its first shard.
+     */
     boolean transactionBound();
+
+    /** The transaction's isolation level (a {@link java.sql.Connection} {@code TRANSACTION_*} constant). */
+    int isolation();
+
+    /** Whether the transaction wrote (a cross-shard read in it must see its writes). */
+    boolean transactionWrote();
+
+    /** Whether the transaction holds one checked snapshot on every shard ({@link Route.Why#SNAPSHOT_TRANSACTION}). */
+    boolean snapshotTransaction();
 }

@@ -5,6 +5,7 @@ import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
+import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
@@ -120,10 +121,20 @@ public final class Router {
             return Route.node(shard, c.pinnedNode(), Route.Use.PINNED, Route.Why.PINNED);
         }
         int txShard = c.transactionShard();
+        if (txShard < 0 && snapshotWanted(r, c)) {
+            return Route.node(shard, r.primary(shard), Route.Use.SNAPSHOT, Route.Why.SNAPSHOT_TRANSACTION);
+        }
         if (txShard >= 0) {
             Node participant = c.participant(shard);
             if (participant != null) {
-                return Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION);
+                return Route.node(
+                        shard,
+                        participant,
+                        Route.Use.TRANSACTION,
+                        c.snapshotTransaction() ? Route.Why.SNAPSHOT_TRANSACTION : Route.Why.TRANSACTION);
+            }
+            if (c.snapshotTransaction()) {
+                return notInSnapshot(shard);
             }
             Route refused = refuseJoin(
                     c,
@@ -135,7 +146,11 @@ public final class Router {
             if (refused != null) {
                 return refused;
             }
-            return c.readOnly() && plan.kind() == StatementKind.READ && !c.readFromPrimary() && !plan.onPrimary()
+            return c.readOnly()
+                            && plan.kind() == StatementKind.READ
+                            && !c.readFromPrimary()
+                            && !plan.onPrimary()
+                            && !serializable(c)
                     ? read(r, shard, c, Route.Use.JOIN)
                     : Route.node(shard, r.primary(shard), Route.Use.JOIN, primaryWhy(plan, c));
         }
@@ -143,10 +158,42 @@ public final class Router {
         if (plan.kind() != StatementKind.READ
                 || c.readFromPrimary()
                 || plan.onPrimary()
-                || (!c.autoCommit() && !c.readOnly())) {
+                || (!c.autoCommit() && (!c.readOnly() || serializable(c)))) {
             return Route.node(shard, r.primary(shard), use, primaryWhy(plan, c));
         }
         return read(r, shard, c, use);
+    }
+
+    /**
+     * Whether a transaction starting now takes one checked snapshot on every shard ({@link
+     * Route.Why#SNAPSHOT_TRANSACTION}): read-only, REPEATABLE READ or SERIALIZABLE, {@code
+     * crossShardConsistency=atomic}, not bound to one shard, in a cluster of several shards.
+     */
+    private boolean snapshotWanted(RoutingState r, RouteContext c) {
+        return atomicCrossShard
+                && !c.autoCommit()
+                && c.readOnly()
+                && c.isolation() >= Connection.TRANSACTION_REPEATABLE_READ
+                && c.pinnedShard() < 0
+                && !c.transactionBound()
+                && holders(r).size() > 1;
+    }
+
+    /** A SERIALIZABLE transaction: a hot standby cannot run one, so its reads go to the primary. */
+    private static boolean serializable(RouteContext c) {
+        return !c.autoCommit() && c.isolation() == Connection.TRANSACTION_SERIALIZABLE;
+    }
+
+    private static String isolationName(RouteContext c) {
+        return c.isolation() == Connection.TRANSACTION_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ";
+    }
+
+    /** A shard a snapshot transaction did not take a snapshot of (it gained ranges since: the ring changed). */
+    private static Route notInSnapshot(int shard) {
+        return Route.refused(
+                SqlStates.RETRY_WRITE,
+                "shard " + shard + " gained ranges after this read-only transaction took its snapshot of every shard:"
+                        + " roll back and run the transaction again");
     }
 
     private static Route.Why primaryWhy(Plan plan, RouteContext c) {
@@ -156,7 +203,10 @@ public final class Router {
         if (c.readFromPrimary()) {
             return Route.Why.READ_FROM_PRIMARY;
         }
-        return plan.onPrimary() ? Route.Why.NO_LOAD_BALANCE : Route.Why.READ_WRITE_TRANSACTION;
+        if (plan.onPrimary()) {
+            return Route.Why.NO_LOAD_BALANCE;
+        }
+        return c.readOnly() && serializable(c) ? Route.Why.SERIALIZABLE : Route.Why.READ_WRITE_TRANSACTION;
     }
 
     /**
@@ -236,6 +286,15 @@ public final class Router {
     private Route bound(RoutingState r, Plan plan, RouteContext c) {
         int txShard = c.transactionShard();
         if (txShard >= 0) {
+            if (c.snapshotTransaction()) {
+                return Route.refused(
+                        SqlStates.FEATURE_NOT_SUPPORTED,
+                        plan.command() + " is not supported in a read-only " + isolationName(c) + " transaction"
+                                + " with crossShardConsistency=atomic: it reads one snapshot of every shard, and"
+                                + " savepoints and SET LOCAL would apply to one shard only. Run it before the"
+                                + " transaction's first statement (it then stays on one shard), or use"
+                                + " crossShardConsistency=relaxed");
+            }
             for (int shard : r.shardIds()) {
                 if (shard != txShard && c.participant(shard) != null) {
                     return Route.refused(
@@ -425,16 +484,38 @@ public final class Router {
         if (refused != null) {
             return refused;
         }
-        boolean atomic = atomicCrossShard;
-        for (int shard : r.shardIds()) {
-            atomic &= c.participant(shard) == null;
-        }
-        boolean primary = c.readFromPrimary() || plan.onPrimary() || !c.autoCommit();
         List<Route> legs = new ArrayList<>();
+        boolean inTransaction = c.transactionShard() >= 0;
+        if (c.snapshotTransaction() || (!inTransaction && snapshotWanted(r, c))) {
+            for (int shard : holders(r)) {
+                Node participant = c.participant(shard);
+                if (participant == null && inTransaction) {
+                    return notInSnapshot(shard);
+                }
+                legs.add(
+                        participant != null
+                                ? Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.SNAPSHOT_TRANSACTION)
+                                : Route.node(
+                                        shard, r.primary(shard), Route.Use.SNAPSHOT, Route.Why.SNAPSHOT_TRANSACTION));
+            }
+            return Route.legs(Route.Target.CROSS_SHARD, legs, why);
+        }
+        // a transaction that has not written has nothing of its own to see: in READ COMMITTED a statement reads the
+        // moment it starts, which an atomic read apart from the transaction's connections gives
+        boolean apart = !inTransaction
+                || (!c.transactionWrote()
+                        && !c.transactionBound()
+                        && c.isolation() < Connection.TRANSACTION_REPEATABLE_READ);
+        boolean atomic = atomicCrossShard && apart;
+        boolean primary = c.readFromPrimary() || plan.onPrimary() || !c.autoCommit();
         // a shard owning no range has no rows of its own (a shard just added may not even have the tables yet)
         for (int shard : holders(r)) {
             if (atomic) {
-                legs.add(Route.node(shard, r.primary(shard), Route.Use.AUTOCOMMIT, Route.Why.ATOMIC_SNAPSHOT));
+                legs.add(Route.node(
+                        shard,
+                        r.primary(shard),
+                        inTransaction ? Route.Use.APART : Route.Use.AUTOCOMMIT,
+                        Route.Why.ATOMIC_SNAPSHOT));
                 continue;
             }
             Node participant = c.participant(shard);

@@ -322,6 +322,12 @@ public final class CrossShardPlanner {
                 SqlNames.fold(table.getName()));
     }
 
+    private Optional<io.shardline.topology.ReferenceTable> reference(Table table) {
+        return names.reference(
+                table.getSchemaName() == null ? null : SqlNames.fold(table.getSchemaName()),
+                SqlNames.fold(table.getName()));
+    }
+
     /** Deparsed text with its marked placeholders turned back into {@code ?}, and which parameter each is. */
     record Marked(String text, int[] parameters) {}
 
@@ -626,12 +632,12 @@ public final class CrossShardPlanner {
         return SqlLexer.tokenize(sql).stream().anyMatch(t -> t.is("SELECT"));
     }
 
-    /** The block's joins as written, each after a space ("" without joins). */
+    /** The block's joins as written, each after a space, a comma join after a comma ("" without joins). */
     private static String joins(PlainSelect select) {
         StringBuilder text = new StringBuilder();
         if (select.getJoins() != null) {
             for (Join j : select.getJoins()) {
-                text.append(' ').append(j);
+                text.append(j.isSimple() ? ", " : " ").append(j);
             }
         }
         return text.toString();
@@ -643,10 +649,21 @@ public final class CrossShardPlanner {
             return "";
         }
         List<String> others = new ArrayList<>();
+        List<String> references = new ArrayList<>();
         for (Join j : select.getJoins()) {
-            others.add(sharded((Table) j.getRightItem()).orElseThrow().qualifiedName());
+            Table right = (Table) j.getRightItem();
+            Optional<ShardedTable> t = sharded(right);
+            if (t.isPresent()) {
+                others.add(t.get().qualifiedName());
+            } else {
+                references.add(reference(right).orElseThrow().qualifiedName());
+            }
         }
-        return " joined on their shard keys with " + String.join(", ", others);
+        return (others.isEmpty() ? "" : " joined on their shard keys with " + String.join(", ", others))
+                + (references.isEmpty()
+                        ? ""
+                        : " joined with the reference table" + (references.size() > 1 ? "s " : " ")
+                                + String.join(", ", references) + " (every shard holds it)");
     }
 
     /**
@@ -654,7 +671,9 @@ public final class CrossShardPlanner {
      * its top-level AND conditions, its shard key equal to the shard key of a sharded table joined before (or
      * {@code USING} its key column, the FROM table's key of the same name): the joined rows of each key are then
      * all on that key's shard, so each shard can join its own rows. A left join keeps the FROM side's rows, which is
-     * what limits a shard's part to the rows it owns during a move.
+     * what limits a shard's part to the rows it owns during a move. A reference table may be joined too, on any
+     * condition, by an inner, cross, comma or left join (never right or full: its rows unmatched on each shard would
+     * come once per shard): every shard holds all of its rows.
      */
     private boolean colocated(PlainSelect select) {
         return select.getJoins() == null || select.getJoins().isEmpty() || colocatedTables(select) != null;
@@ -674,8 +693,27 @@ public final class CrossShardPlanner {
             return null;
         }
         seen.put(referenceName(from), first.get());
+        java.util.Set<String> references = new java.util.HashSet<>();
         List<Join> joins = select.getJoins() == null ? List.of() : select.getJoins();
+        boolean comma = false;
         for (Join j : joins) {
+            if (comma && !j.isSimple()) {
+                // "FROM a, r JOIN b ..." joins b to r, not to a: the key conditions below would be misread
+                return null;
+            }
+            if (j.getRightItem() instanceof Table right
+                    && sharded(right).isEmpty()
+                    && reference(right).isPresent()) {
+                if (j.isFull() || j.isRight() || j.isSemi() || j.isApply() || j.isStraight()) {
+                    return null;
+                }
+                comma |= j.isSimple();
+                String name = referenceName(right);
+                if (seen.containsKey(name) || !references.add(name)) {
+                    return null;
+                }
+                continue;
+            }
             if (j.isSimple()
                     || j.isCross()
                     || j.isNatural()
@@ -689,7 +727,7 @@ public final class CrossShardPlanner {
             }
             Optional<ShardedTable> joined = sharded(right);
             String name = referenceName(right);
-            if (joined.isEmpty() || seen.containsKey(name)) {
+            if (joined.isEmpty() || seen.containsKey(name) || references.contains(name)) {
                 return null;
             }
             boolean keyed = false;

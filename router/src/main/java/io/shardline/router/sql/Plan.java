@@ -225,6 +225,14 @@ public record Plan(
         return new Plan(kind, Target.DRIVER, List.of(), null, command, setting, params);
     }
 
+    /**
+     * {@code SET TRANSACTION modes}: before the transaction's first statement they are the transaction's own
+     * (applied on every shard it reaches); after it, on the transaction's connection.
+     */
+    static Plan transactionModes(String modes, int params) {
+        return new Plan(StatementKind.SESSION, Target.BOUND, List.of(), null, "SET TRANSACTION", modes, params);
+    }
+
     static Plan bound(StatementKind kind, String command, int params) {
         return new Plan(kind, Target.BOUND, List.of(), null, command, null, params);
     }

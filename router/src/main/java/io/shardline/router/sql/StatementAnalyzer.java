@@ -388,7 +388,7 @@ public final class StatementAnalyzer {
         switch (first.kind() == Kind.WORD ? first.upper() : "") {
             case "BEGIN":
             case "START":
-                return Plan.driver(StatementKind.TXN, "BEGIN", null, params);
+                return planBegin(sql, tokens, params);
             case "COMMIT":
             case "END":
                 return word(tokens, 1, "PREPARED")
@@ -471,10 +471,35 @@ public final class StatementAnalyzer {
         }
     }
 
+    /** {@code BEGIN [WORK | TRANSACTION] [modes]}, {@code START TRANSACTION [modes]}: the modes as the setting. */
+    private static Plan planBegin(String sql, List<Token> tokens, int params) {
+        int i = 1;
+        boolean start = tokens.get(0).is("START");
+        if (start ? word(tokens, i, "TRANSACTION") : word(tokens, i, "WORK") || word(tokens, i, "TRANSACTION")) {
+            i++;
+        } else if (start) {
+            return Plan.refused(StatementKind.TXN, "START must be followed by TRANSACTION", params);
+        }
+        try {
+            TransactionModes modes = TransactionModes.parse(sql, tokens, i);
+            return Plan.driver(StatementKind.TXN, "BEGIN", modes.isEmpty() ? null : modes.sql(), params);
+        } catch (IllegalArgumentException e) {
+            return Plan.refused(StatementKind.TXN, tokens.get(0).upper() + ": " + e.getMessage(), params);
+        }
+    }
+
     private Plan planSet(String sql, List<Token> tokens, int params) {
         int i = 1;
         if (word(tokens, i, "SESSION") && !word(tokens, i + 1, "AUTHORIZATION")) {
             i++;
+        }
+        if (word(tokens, i, "TRANSACTION") && !word(tokens, i + 1, "SNAPSHOT") && i == 1) {
+            try {
+                return Plan.transactionModes(
+                        TransactionModes.parse(sql, tokens, i + 1).sql(), params);
+            } catch (IllegalArgumentException e) {
+                return Plan.refused(StatementKind.SESSION, "SET TRANSACTION: " + e.getMessage(), params);
+            }
         }
         if (word(tokens, i, "LOCAL") || word(tokens, i, "TRANSACTION") || word(tokens, i, "CONSTRAINTS")) {
             return Plan.bound(StatementKind.SESSION, "SET " + tokens.get(i).upper(), params);

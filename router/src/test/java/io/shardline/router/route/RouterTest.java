@@ -19,6 +19,7 @@ import io.shardline.topology.ReplicaState;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologySnapshot;
+import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.HashMap;
 import java.util.List;
@@ -50,6 +51,9 @@ class RouterTest {
         Map<Integer, Node> participants = new HashMap<>();
         int txShard = -1;
         boolean bound;
+        int isolation = Connection.TRANSACTION_READ_COMMITTED;
+        boolean wrote;
+        boolean snapshot;
 
         @Override
         public boolean autoCommit() {
@@ -99,6 +103,21 @@ class RouterTest {
         @Override
         public boolean transactionBound() {
             return bound;
+        }
+
+        @Override
+        public int isolation() {
+            return isolation;
+        }
+
+        @Override
+        public boolean transactionWrote() {
+            return wrote;
+        }
+
+        @Override
+        public boolean snapshotTransaction() {
+            return snapshot;
         }
 
         void inTransactionOn(int shard) {
@@ -252,9 +271,77 @@ class RouterTest {
         assertThat(atomic.legs()).extracting(leg -> leg.node().role()).containsOnly(NodeRole.PRIMARY);
         assertThat(atomic.legs()).extracting(Route::use).containsOnly(Use.AUTOCOMMIT);
         c.inTransactionOn(1);
+        Route apart = route(router(true, true, true), sum, c);
+        assertThat(apart.legs())
+                .as("a transaction that has not written reads apart from it, atomically")
+                .extracting(Route::why)
+                .containsOnly(Route.Why.ATOMIC_SNAPSHOT);
+        assertThat(apart.legs()).extracting(Route::use).containsOnly(Use.APART);
+        assertThat(apart.legs()).extracting(leg -> leg.node().role()).containsOnly(NodeRole.PRIMARY);
+        c.wrote = true;
         assertThat(route(router(true, true, true), sum, c).legs())
+                .as("its own writes must be seen: read in it where it runs")
                 .extracting(Route::why)
                 .containsExactly(Route.Why.READ_WRITE_TRANSACTION, Route.Why.TRANSACTION);
+        c.wrote = false;
+        c.isolation = Connection.TRANSACTION_REPEATABLE_READ;
+        assertThat(route(router(true, true, true), sum, c).legs())
+                .as("REPEATABLE READ read-write: its snapshot where it runs")
+                .extracting(Route::why)
+                .containsExactly(Route.Why.READ_WRITE_TRANSACTION, Route.Why.TRANSACTION);
+    }
+
+    @Test
+    void aReadOnlyRepeatableReadTransactionStartsOnEveryShardsPrimaryInOneSnapshot() throws SQLException {
+        fresh(0, 10);
+        fresh(1, 10);
+        String keyed = "SELECT * FROM users WHERE user_id = ?";
+        String sum = "SELECT sum(user_id) FROM users";
+        Ctx c = new Ctx();
+        c.autoCommit = false;
+        c.readOnly = true;
+        assertThat(route(router(true, true, true), keyed, c, keyOn(1)).why())
+                .as("READ COMMITTED: each statement reads its own moment, a replica may serve it")
+                .isEqualTo(Why.REPLICA);
+        for (int level : new int[] {Connection.TRANSACTION_REPEATABLE_READ, Connection.TRANSACTION_SERIALIZABLE}) {
+            c.isolation = level;
+            Route first = route(router(true, true, true), keyed, c, keyOn(1));
+            assertThat(first.node().name()).isEqualTo("s1-primary");
+            assertThat(first.use()).isEqualTo(Use.SNAPSHOT);
+            assertThat(first.why()).isEqualTo(Why.SNAPSHOT_TRANSACTION);
+            Route across = route(router(true, true, true), sum, c);
+            assertThat(across.legs()).extracting(Route::use).containsOnly(Use.SNAPSHOT);
+            assertThat(across.legs()).extracting(leg -> leg.node().role()).containsOnly(NodeRole.PRIMARY);
+            assertThat(route(router(true, true, false), keyed, c, keyOn(1)).why())
+                    .as("crossShardConsistency=relaxed (a hot standby cannot run a SERIALIZABLE transaction)")
+                    .isEqualTo(level == Connection.TRANSACTION_SERIALIZABLE ? Why.SERIALIZABLE : Why.REPLICA);
+        }
+        c.bound = true;
+        c.isolation = Connection.TRANSACTION_REPEATABLE_READ;
+        assertThat(route(router(true, true, true), keyed, c, keyOn(1)).why())
+                .as("SET LOCAL or SAVEPOINT kept for its first shard: bound to one shard")
+                .isEqualTo(Why.REPLICA);
+        c.isolation = Connection.TRANSACTION_SERIALIZABLE;
+        assertThat(route(router(true, true, true), keyed, c, keyOn(1)).why())
+                .as("a hot standby cannot run a SERIALIZABLE transaction")
+                .isEqualTo(Why.SERIALIZABLE);
+
+        Ctx in = new Ctx();
+        in.inTransactionOn(0);
+        in.participants.put(1, ROUTING.primary(1));
+        in.readOnly = true;
+        in.isolation = Connection.TRANSACTION_REPEATABLE_READ;
+        in.snapshot = true;
+        Route later = route(router(true, true, true), keyed, in, keyOn(1));
+        assertThat(later.use()).isEqualTo(Use.TRANSACTION);
+        assertThat(later.why()).isEqualTo(Why.SNAPSHOT_TRANSACTION);
+        assertThat(route(router(true, true, true), sum, in).legs())
+                .extracting(Route::use)
+                .containsOnly(Use.TRANSACTION);
+        in.participants.remove(1);
+        Route gone = route(router(true, true, true), keyed, in, keyOn(1));
+        assertThat(gone.sqlState()).isEqualTo("40001");
+        assertThat(gone.message()).contains("shard 1", "run the transaction again");
     }
 
     @Test

@@ -44,6 +44,46 @@ class ReferenceTableAnalysisTest {
                 .isEqualTo(Target.ANY);
     }
 
+    @Test
+    void joinsOfShardedTablesWithReferenceTablesRunOnEachShard() {
+        CrossShardPlanner planner = new CrossShardPlanner(TOPOLOGY);
+        CrossShardQuery rows = planner.plan(
+                "SELECT s.s_w_id, i.i_price FROM stock s JOIN item i ON i.i_id = s.s_i_id WHERE i.i_price > ?"
+                        + " ORDER BY 2 LIMIT 5",
+                true);
+        assertThat(rows.sources()).hasSize(1);
+        assertThat(rows.sources().get(0).sql())
+                .isEqualTo("SELECT s.s_w_id AS _sl_c1, i.i_price AS _sl_c2 FROM stock s JOIN item i ON i.i_id ="
+                        + " s.s_i_id WHERE i.i_price > ? ORDER BY _sl_c2 LIMIT 5");
+        assertThat(rows.description()).contains("joined with the reference table public.item");
+        for (String sql : List.of(
+                "SELECT i.i_name, sum(s_quantity) FROM stock s LEFT JOIN item i ON i.i_id = s.s_i_id GROUP BY 1",
+                "SELECT count(*) FROM stock s, item i WHERE i.i_id = s.s_i_id AND i.i_price > 3",
+                "SELECT count(*) FROM stock s CROSS JOIN item i",
+                "SELECT count(*) FROM stock s JOIN item i ON i.i_id = s.s_i_id JOIN stock t ON t.s_w_id = s.s_w_id")) {
+            CrossShardQuery q = planner.plan(sql, true);
+            assertThat(q.partial()).as(sql).isTrue();
+            assertThat(q.sources()).as(sql).hasSize(1);
+            assertThat(q.sources().get(0).sql()).as(sql).containsPattern("(JOIN|,) item i");
+        }
+        // unmatched rows of the reference table would come once per shard; an item FROM first, the same
+        for (String sql : List.of(
+                "SELECT count(*) FROM stock s RIGHT JOIN item i ON i.i_id = s.s_i_id",
+                "SELECT count(*) FROM stock s FULL JOIN item i ON i.i_id = s.s_i_id",
+                "SELECT count(*) FROM item i LEFT JOIN stock s ON i.i_id = s.s_i_id",
+                "SELECT count(*) FROM stock s JOIN item s ON s.i_id = 1",
+                // "a, r JOIN b USING (key)" joins b to r, not to a
+                "SELECT count(*) FROM stock a, item r JOIN stock b USING (s_w_id)")) {
+            CrossShardQuery q = planner.plan(sql, true);
+            assertThat(q.description()).as(sql).doesNotContain("joined");
+            // the rows plan: the sharded table's rows shipped, the final query joins the home shard's copy
+            assertThat(q.sources())
+                    .as(sql)
+                    .singleElement()
+                    .satisfies(source -> assertThat(source.sql()).doesNotContain("item"));
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(
             strings = {

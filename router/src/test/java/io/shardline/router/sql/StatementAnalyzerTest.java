@@ -10,6 +10,7 @@ import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
+import java.sql.Connection;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -591,6 +592,42 @@ class StatementAnalyzerTest {
         assertThat(plan("RESET ALL").setting()).isEqualTo("all");
         assertThat(plan("DISCARD ALL").command()).isEqualTo("DISCARD");
         assertThat(plan("PREPARE TRANSACTION 'x'").target()).isEqualTo(Target.REFUSED);
+    }
+
+    @Test
+    void transactionModesOfBeginAndSetTransactionAreKeptAsTheTransactionsOwn() {
+        assertThat(plan("BEGIN").setting()).isNull();
+        assertThat(plan("BEGIN;").setting()).isNull();
+        assertThat(plan("START TRANSACTION READ ONLY").setting()).isEqualTo("READ ONLY");
+        assertThat(plan("begin work isolation level repeatable read, read only").setting())
+                .isEqualTo("ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        assertThat(plan("BEGIN TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY DEFERRABLE")
+                        .setting())
+                .isEqualTo("ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE");
+        assertThat(plan("START TRANSACTION READ WRITE, ISOLATION LEVEL READ COMMITTED, NOT DEFERRABLE")
+                        .setting())
+                .isEqualTo("ISOLATION LEVEL READ COMMITTED, READ WRITE, NOT DEFERRABLE");
+        Plan bad = plan("BEGIN ISOLATION LEVEL SOMETIMES");
+        assertThat(bad.target()).isEqualTo(Target.REFUSED);
+        assertThat(bad.refusal()).contains("not an isolation level: SOMETIMES");
+        assertThat(plan("START TRANSACTION WRITE ONLY").refusal()).contains("not a transaction mode: WRITE ONLY");
+        assertThat(plan("BEGIN , READ ONLY").refusal()).contains("not a transaction mode: ,");
+        assertThat(plan("START WORK").refusal()).contains("START must be followed by TRANSACTION");
+        assertThat(plan("START TRANSACTION").setting()).isNull();
+
+        Plan set = plan("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+        assertThat(set.target()).isEqualTo(Target.BOUND);
+        assertThat(set.command()).isEqualTo("SET TRANSACTION");
+        assertThat(set.setting()).isEqualTo("ISOLATION LEVEL REPEATABLE READ");
+        assertThat(plan("SET TRANSACTION SNAPSHOT '00000003-0000001B-1'").setting())
+                .as("a snapshot is not a mode: bound to the transaction's shard")
+                .isNull();
+        assertThat(plan("SET TRANSACTION READ ONLY, ISOLATION LEVEL SERIALIZABLE")
+                        .setting())
+                .isEqualTo("ISOLATION LEVEL SERIALIZABLE, READ ONLY");
+        assertThat(TransactionModes.of("ISOLATION LEVEL SERIALIZABLE, READ ONLY"))
+                .isEqualTo(new TransactionModes(Connection.TRANSACTION_SERIALIZABLE, true, null));
+        assertThat(TransactionModes.of(null)).isEqualTo(TransactionModes.NONE);
     }
 
     @Test

@@ -207,6 +207,32 @@ class AtomicCrossShardReadIT {
             });
             assertThat(reached.await(30, TimeUnit.SECONDS)).isTrue();
             long started = System.nanoTime();
+            // a read-only REPEATABLE READ transaction cannot take its snapshots either, at the same time
+            Future<SQLException> inTransaction = Executors.newSingleThreadExecutor()
+                    .submit(() -> {
+                        try (Connection c = DriverManager.getConnection(url)) {
+                            c.setReadOnly(true);
+                            c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+                            c.setAutoCommit(false);
+                            SQLException first = null;
+                            try {
+                                balance(c, ab[0]);
+                            } catch (SQLException e) {
+                                first = e;
+                            }
+                            // then aborted, as PostgreSQL leaves a transaction after an error: 25P02 until rollback()
+                            try {
+                                balance(c, ab[0]);
+                                return new SQLException("the transaction went on after its snapshot failed");
+                            } catch (SQLException e) {
+                                if (!"25P02".equals(e.getSQLState())) {
+                                    return e;
+                                }
+                            }
+                            c.rollback();
+                            return first;
+                        }
+                    });
             assertThatThrownBy(() -> sum(atomic, SUM))
                     .isInstanceOf(SQLException.class)
                     .hasMessageContaining("is committed on shard")
@@ -215,10 +241,147 @@ class AtomicCrossShardReadIT {
                     .isEqualTo("40001");
             assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started))
                     .isGreaterThanOrEqualTo(4_900);
+            SQLException failed = inTransaction.get(30, TimeUnit.SECONDS);
+            assertThat((Throwable) failed).isNotNull().hasMessageContaining("is committed on shard");
+            assertThat(failed.getSQLState()).isEqualTo("40001");
             release.countDown();
             transfer.get(30, TimeUnit.SECONDS);
             // the connection is usable after the refusal, and the transfer is whole
             assertThat(sum(atomic, SUM)).isEqualTo(TOTAL);
+        } finally {
+            release.countDown();
+            threads.shutdownNow();
+        }
+    }
+
+    private static long balance(Connection c, long id) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT balance FROM accounts WHERE id = ?")) {
+            ps.setLong(1, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    @Test
+    void aReadOnlyRepeatableReadTransactionReadsOneMomentOfEveryShard() throws Exception {
+        long[] ab = acrossShards();
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        CountDownLatch release = new CountDownLatch(1);
+        try (Connection writer = DriverManager.getConnection(url);
+                Connection reader = DriverManager.getConnection(url);
+                Connection relaxed = DriverManager.getConnection(url + "&crossShardConsistency=relaxed")) {
+            long both = balance(reader, ab[0]) + balance(reader, ab[1]);
+            CountDownLatch reached = holdAfterFirstCommit(release);
+            Future<?> held = threads.submit(() -> {
+                transfer(writer, ab[0], ab[1], 7);
+                return null;
+            });
+            assertThat(reached.await(30, TimeUnit.SECONDS)).isTrue();
+            // the transaction's first statement takes every shard's snapshot: not while the transfer is half done
+            Future<Long> first = threads.submit(() -> {
+                try (Statement s = reader.createStatement()) {
+                    s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+                }
+                return balance(reader, ab[0]);
+            });
+            Thread.sleep(500);
+            assertThat(first.isDone())
+                    .as("a snapshot of every shard cannot be taken while a transfer is half committed")
+                    .isFalse();
+            release.countDown();
+            long a = first.get(30, TimeUnit.SECONDS);
+            held.get(30, TimeUnit.SECONDS);
+            assertThat(((ShardlineConnection) reader).explainRoute(SUM))
+                    .allSatisfy(leg -> assertThat(leg.reason()).contains("snapshot of every shard"));
+            // a transfer committed whole after the first statement is not seen by the later ones, on any shard
+            ClusterRuntime.observeTwoPhaseCommits(null);
+            transfer(writer, ab[1], ab[0], 5);
+            assertThat(a + balance(reader, ab[1])).isEqualTo(both);
+            assertThat(sum(reader, SUM)).isEqualTo(TOTAL);
+            try (Statement s = reader.createStatement()) {
+                s.execute("COMMIT");
+            }
+            assertThat(balance(reader, ab[0]) + balance(reader, ab[1])).isEqualTo(both);
+
+            // relaxed: each shard's snapshot is taken when the transaction first reaches it
+            relaxed.setReadOnly(true);
+            relaxed.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+            relaxed.setAutoCommit(false);
+            long relaxedA = balance(relaxed, ab[0]);
+            transfer(writer, ab[0], ab[1], 3);
+            assertThat(relaxedA + balance(relaxed, ab[1])).isEqualTo(both + 3);
+            relaxed.rollback();
+        } finally {
+            release.countDown();
+            threads.shutdownNow();
+        }
+    }
+
+    @Test
+    void aReadWriteTransactionOnAReadOnlyConnectionCommitsInTwoPhases() throws Exception {
+        long[] ab = acrossShards();
+        AtomicLong committed = new AtomicLong();
+        ClusterRuntime.observeTwoPhaseCommits(new TwoPhaseCommit.Observer() {
+            @Override
+            public void committed(String gid, int shard) {
+                committed.incrementAndGet();
+            }
+        });
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            c.setReadOnly(true);
+            s.execute("BEGIN READ WRITE");
+            try (PreparedStatement ps = c.prepareStatement("UPDATE accounts SET balance = balance + ? WHERE id = ?")) {
+                ps.setLong(1, -2);
+                ps.setLong(2, ab[0]);
+                ps.executeUpdate();
+                ps.setLong(1, 2);
+                ps.setLong(2, ab[1]);
+                ps.executeUpdate();
+            }
+            s.execute("COMMIT");
+            assertThat(committed.get()).as("COMMIT PREPARED on each shard").isEqualTo(2);
+            c.setReadOnly(false);
+            assertThat(sum(c, SUM)).isEqualTo(TOTAL);
+        }
+    }
+
+    @Test
+    void aCrossShardReadInATransactionThatHasNotWrittenIsAtomic() throws Exception {
+        long[] ab = acrossShards();
+        ExecutorService threads = Executors.newSingleThreadExecutor();
+        CountDownLatch release = new CountDownLatch(1);
+        try (Connection writer = DriverManager.getConnection(url);
+                Connection reader = DriverManager.getConnection(url)) {
+            reader.setAutoCommit(false);
+            balance(reader, ab[0]); // the transaction runs on the first account's shard now
+            CountDownLatch reached = holdAfterFirstCommit(release);
+            Future<?> held = threads.submit(() -> {
+                transfer(writer, ab[0], ab[1], 7);
+                return null;
+            });
+            assertThat(reached.await(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(((ShardlineConnection) reader).explainRoute(SUM))
+                    .allSatisfy(leg -> assertThat(leg.reason()).contains("outside this transaction"));
+            Future<Long> whole = Executors.newSingleThreadExecutor().submit(() -> sum(reader, SUM));
+            Thread.sleep(500);
+            assertThat(whole.isDone()).isFalse();
+            release.countDown();
+            assertThat(whole.get(30, TimeUnit.SECONDS)).isEqualTo(TOTAL);
+            held.get(30, TimeUnit.SECONDS);
+            // after a write of its own, the read must see it: read in the transaction where it runs, not atomic
+            try (PreparedStatement ps =
+                    reader.prepareStatement("UPDATE accounts SET balance = balance + 1 WHERE id = ?")) {
+                ps.setLong(1, ab[0]);
+                ps.executeUpdate();
+            }
+            assertThat(sum(reader, SUM)).isEqualTo(TOTAL + 1);
+            assertThat(((ShardlineConnection) reader).explainRoute(SUM))
+                    .anySatisfy(leg -> assertThat(leg.reason()).contains("not atomic: this transaction wrote"));
+            reader.rollback();
+            assertThat(sum(reader, SUM)).isEqualTo(TOTAL);
         } finally {
             release.countDown();
             threads.shutdownNow();
@@ -256,8 +419,18 @@ class AtomicCrossShardReadIT {
         }
     }
 
+    /** What one reader reads: the total of every account, as its way of reading gives it. */
+    @FunctionalInterface
+    private interface Reader {
+        long total(Connection c) throws SQLException;
+    }
+
     private static Run run(String readerUrl, long millis) throws Exception {
-        ExecutorService threads = Executors.newFixedThreadPool(6);
+        return run(readerUrl, millis, List.of(c -> sum(c, SUM), c -> sum(c, SUM_OF_ROWS)));
+    }
+
+    private static Run run(String readerUrl, long millis, List<Reader> readers) throws Exception {
+        ExecutorService threads = Executors.newFixedThreadPool(4 + readers.size());
         AtomicBoolean stop = new AtomicBoolean();
         AtomicLong transfers = new AtomicLong();
         AtomicLong sums = new AtomicLong();
@@ -285,12 +458,11 @@ class AtomicCrossShardReadIT {
                 return null;
             }));
         }
-        for (int t = 0; t < 2; t++) {
-            String sql = t == 0 ? SUM : SUM_OF_ROWS;
+        for (Reader reader : readers) {
             futures.add(threads.submit(() -> {
                 try (Connection c = DriverManager.getConnection(readerUrl)) {
                     while (!stop.get()) {
-                        if (sum(c, sql) != TOTAL) {
+                        if (reader.total(c) != TOTAL) {
                             fractured.incrementAndGet();
                         }
                         sums.incrementAndGet();
@@ -326,5 +498,61 @@ class AtomicCrossShardReadIT {
         // the marks stay with the shards' data, one row per other writing participant
         long marks = Long.parseLong(cluster.primary(0).queryString("SELECT count(*) FROM shardline.txn_marks"));
         assertThat(marks).isPositive();
+    }
+
+    /** The accounts of {@code shard} as an IN list: a statement keyed to that one shard. */
+    private static String idsOn(int shard) {
+        StringBuilder ids = new StringBuilder();
+        for (long id = 1; id <= ACCOUNTS; id++) {
+            if (shardOf(id) == shard) {
+                ids.append(ids.length() == 0 ? "" : ", ").append(id);
+            }
+        }
+        return ids.toString();
+    }
+
+    /**
+     * A read-only REPEATABLE READ transaction: each shard's accounts summed by a statement of its own, then every
+     * account by a cross-shard one — all in one moment.
+     */
+    private static long snapshotTransaction(Connection c) throws SQLException {
+        c.setReadOnly(true);
+        c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+        c.setAutoCommit(false);
+        try {
+            long parts = sum(c, "SELECT sum(balance) FROM accounts WHERE id IN (" + idsOn(0) + ")")
+                    + sum(c, "SELECT sum(balance) FROM accounts WHERE id IN (" + idsOn(1) + ")");
+            long whole = sum(c, SUM);
+            return parts == whole ? parts : -whole;
+        } finally {
+            c.rollback();
+        }
+    }
+
+    /** A READ COMMITTED transaction that read one shard, then sums every account. */
+    private static long readCommittedTransaction(Connection c) throws SQLException {
+        c.setAutoCommit(false);
+        try {
+            balance(c, ThreadLocalRandom.current().nextLong(1, ACCOUNTS + 1));
+            return sum(c, SUM);
+        } finally {
+            c.rollback();
+        }
+    }
+
+    @Test
+    void concurrentTransfersNeverShowATransactionReadingShardsOneByOneATotalThatNeverExisted() throws Exception {
+        List<Reader> readers =
+                List.of(AtomicCrossShardReadIT::snapshotTransaction, AtomicCrossShardReadIT::readCommittedTransaction);
+        Run atomic = run(url, 10_000, readers);
+        Run relaxed = run(url + "&crossShardConsistency=relaxed", 5_000, readers);
+        System.out.printf(
+                "transactions reading shards one by one under 2PC transfers, 4 writers + 2 readers:%n"
+                        + "  atomic  (10 s): %s%n  relaxed  (5 s): %s%n",
+                atomic, relaxed);
+        assertThat(atomic.sums()).isGreaterThan(50);
+        assertThat(atomic.fractured())
+                .as("transactions that saw a total that never existed")
+                .isZero();
     }
 }
