@@ -182,6 +182,21 @@ public class RoutingBenchmark {
         public boolean transactionBound() {
             return false;
         }
+
+        @Override
+        public int isolation() {
+            return java.sql.Connection.TRANSACTION_READ_COMMITTED;
+        }
+
+        @Override
+        public boolean transactionWrote() {
+            return false;
+        }
+
+        @Override
+        public boolean snapshotTransaction() {
+            return false;
+        }
     };
 
     private static Shard shard(int id) {
