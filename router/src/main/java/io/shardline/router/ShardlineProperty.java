@@ -100,7 +100,23 @@ public enum ShardlineProperty {
     ANALYSIS_CACHE_SIZE(
             "analysisCacheSize",
             "10000",
-            "Statements whose analysis is cached, by SQL text. Prepared statements are analyzed once.");
+            "Statements whose analysis is cached, by SQL text. Prepared statements are analyzed once."),
+    METRICS(
+            "metrics",
+            "true",
+            "Register the driver's meters (statements, fallbacks, waits, retries, two-phase commits, node pools) with"
+                    + " Micrometer when it is on the class path: its global registry, or the one given to"
+                    + " ShardlineMetrics.use(registry). false: none."),
+    TRACING(
+            "tracing",
+            "true",
+            "Make an OpenTelemetry span per statement (children per shard of a cross-shard read and per phase of a"
+                    + " two-phase commit) when the OpenTelemetry API is on the class path, through the application's"
+                    + " GlobalOpenTelemetry or ShardlineTracing.use(openTelemetry). false: none."),
+    TRACE_QUERY_TEXT(
+            "traceQueryText",
+            "false",
+            "Add each statement's text to its span (db.query.text), literals replaced by ? and comments removed.");
 
     /** The prefix of pgjdbc properties passed through to the physical connections. */
     public static final String PGJDBC_PREFIX = "pg.";

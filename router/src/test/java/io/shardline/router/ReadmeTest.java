@@ -6,7 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
-/** The README's property table is generated from {@link ShardlineProperty}: this keeps it true. */
+/** The README's property and meter tables are generated from the code: this keeps them true. */
 class ReadmeTest {
     private static final String START = "<!-- properties:start -->\n";
     private static final String END = "<!-- properties:end -->";
@@ -20,5 +20,17 @@ class ReadmeTest {
         assertThat(readme.substring(start + START.length(), end))
                 .as("README.md property table; regenerate it from ShardlineProperty.markdownTable()")
                 .isEqualTo(ShardlineProperty.markdownTable());
+    }
+
+    @Test
+    void theMeterTableMatchesTheEnum() throws Exception {
+        String readme = Files.readString(Path.of("..", "README.md"));
+        String start = "<!-- meters:start -->\n";
+        int from = readme.indexOf(start);
+        int to = readme.indexOf("<!-- meters:end -->");
+        assertThat(from).as("README.md has a %s marker", start.trim()).isPositive();
+        assertThat(readme.substring(from + start.length(), to))
+                .as("README.md meter table; regenerate it from Meters.markdownTable()")
+                .isEqualTo(io.shardline.router.metrics.Meters.markdownTable());
     }
 }

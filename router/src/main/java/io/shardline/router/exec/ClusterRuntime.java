@@ -3,6 +3,8 @@ package io.shardline.router.exec;
 import io.shardline.router.ShardlineProperty;
 import io.shardline.router.ShardlineUrl;
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
+import io.shardline.router.metrics.DriverTracing;
 import io.shardline.router.route.Moves;
 import io.shardline.router.route.ReplicaHealth;
 import io.shardline.router.route.Router;
@@ -62,6 +64,9 @@ public final class ClusterRuntime implements AutoCloseable {
     private final ZooKeeperLagWatcher lagWatcher;
     /** Null for a static cluster file: no moves there. */
     private final MoveFences fences;
+
+    private final DriverMetrics metrics;
+    private final DriverTracing tracing;
     /** {@link #transactionDefaults()}, once read. */
     private volatile int[] transactionDefaults;
 
@@ -89,8 +94,12 @@ public final class ClusterRuntime implements AutoCloseable {
             TopologyStore store,
             NodePools pools,
             RuntimeSettings settings,
-            ZooKeeperLagWatcher lagWatcher) {
+            ZooKeeperLagWatcher lagWatcher,
+            DriverMetrics metrics,
+            DriverTracing tracing) {
         this.url = url;
+        this.metrics = metrics;
+        this.tracing = tracing;
         this.store = store;
         this.pools = pools;
         this.settings = settings;
@@ -110,6 +119,7 @@ public final class ClusterRuntime implements AutoCloseable {
                 node -> pools.probe(node, PROBE_TIMEOUT_SECONDS),
                 () -> this.routing.allReplicas(),
                 cluster);
+        health.observe(metrics);
         this.twoPhase = fences != null && settings.twoPhaseCommit()
                 ? new TwoPhaseCommit(
                         new TxnLog(((ZooKeeperTopologyStore) store).client(), cluster),
@@ -223,6 +233,12 @@ public final class ClusterRuntime implements AutoCloseable {
                         InDoubtTransactions txns = new InDoubtTransactions(zk.client(), cluster, pools::borrow);
                         InDoubtTransactions.Report report =
                                 txns.recover(routing.snapshot().topology(), twoPhase.abandoned());
+                        for (int i = 0; i < report.committed(); i++) {
+                            metrics.recovered(DriverMetrics.Outcome.COMMITTED);
+                        }
+                        for (int i = 0; i < report.rolledBack(); i++) {
+                            metrics.recovered(DriverMetrics.Outcome.ROLLED_BACK);
+                        }
                         if (round % PRUNE_EVERY_ROUNDS == PRUNE_EVERY_ROUNDS - 1) {
                             pruneMarks(txns);
                         }
@@ -357,19 +373,23 @@ public final class ClusterRuntime implements AutoCloseable {
                 pg.setProperty(key.substring(ShardlineProperty.PGJDBC_PREFIX.length()), props.getProperty(key));
             }
         }
+        DriverMetrics metrics = DriverMetrics.create(store.snapshot().topology().cluster(), settings.metrics());
+        DriverTracing tracing = DriverTracing.create(
+                store.snapshot().topology().database(), settings.tracing(), settings.traceQueryText());
         NodePools pools = new NodePools(
                 store.snapshot().topology().database(),
                 user,
                 ShardlineProperty.PASSWORD.get(props),
                 settings.poolSize(),
                 settings.connectTimeoutMs(),
-                pg);
+                pg,
+                metrics);
         ZooKeeperLagWatcher lag = null;
         if (store instanceof ZooKeeperTopologyStore zk) {
             lag = new ZooKeeperLagWatcher(zk.client(), url.cluster());
             lag.start();
         }
-        return new ClusterRuntime(url, store, pools, settings, lag);
+        return new ClusterRuntime(url, store, pools, settings, lag, metrics, tracing);
     }
 
     /** The properties this runtime follows. */
@@ -448,7 +468,36 @@ public final class ClusterRuntime implements AutoCloseable {
      * @throws SQLException 40001 after {@code fenceWaitMs}
      */
     int awaitWritable(Plan plan, List<Object[]> rows) throws SQLException {
-        return fences == null ? 0 : fences.enter(plan, rows, settings.fenceWaitMs());
+        return awaitWritable(plan, rows, held -> {});
+    }
+
+    /** {@link #awaitWritable(Plan, List)}; {@code held} hears how long the write waited when a fence held it. */
+    int awaitWritable(Plan plan, List<Object[]> rows, java.util.function.LongConsumer held) throws SQLException {
+        if (fences == null) {
+            return 0;
+        }
+        long started = System.nanoTime();
+        try {
+            return fences.enter(plan, rows, settings.fenceWaitMs(), nanos -> {
+                metrics.fenceWait(nanos, false);
+                held.accept(nanos);
+            });
+        } catch (SQLException e) {
+            if (SqlStates.RETRY_WRITE.equals(e.getSQLState())) {
+                metrics.fenceWait(System.nanoTime() - started, true);
+            }
+            throw e;
+        }
+    }
+
+    /** What this runtime counts and times. */
+    public DriverMetrics metrics() {
+        return metrics;
+    }
+
+    /** The spans this runtime makes. */
+    public DriverTracing tracing() {
+        return tracing;
     }
 
     /** Ends a write {@link #awaitWritable} let in. */

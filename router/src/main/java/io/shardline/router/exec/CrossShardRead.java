@@ -1,6 +1,8 @@
 package io.shardline.router.exec;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
+import io.shardline.router.metrics.DriverTracing;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.SearchPath;
@@ -156,6 +158,9 @@ final class CrossShardRead {
     private final int maxRows;
     private final int queryTimeoutSeconds;
     private final Set<Cancellable> running;
+    private final DriverMetrics metrics;
+    /** The statement's span: each shard's part is a child of it. */
+    private final DriverTracing.Span span;
     /** The sources in this read's atomic snapshot transactions, ended by {@link #finish()}. */
     private final List<Physical> inSnapshot = new ArrayList<>();
     /** The temporary tables sources spilled into on {@link #spillNode}, dropped by {@link #finish()}. */
@@ -172,8 +177,12 @@ final class CrossShardRead {
             ExecutorService pool,
             int maxRows,
             int queryTimeoutSeconds,
-            Set<Cancellable> running) {
+            Set<Cancellable> running,
+            DriverMetrics metrics,
+            DriverTracing.Span span) {
         this.routing = routing;
+        this.metrics = metrics;
+        this.span = span;
         this.searchPath = searchPath;
         this.pool = pool;
         this.maxRows = maxRows;
@@ -230,6 +239,7 @@ final class CrossShardRead {
                 gathered.add(rows);
             }
             if (ownership.still(ring)) {
+                metrics.rowsShipped(maxRows - (long) budget.get());
                 break;
             }
             // a move started, or a cutover switched ranges, while the shards were read: read them again
@@ -241,6 +251,7 @@ final class CrossShardRead {
                                 + " read: retry it",
                         SqlStates.RETRY_WRITE);
             }
+            metrics.retry(DriverMetrics.Retry.CROSS_SHARD_MOVED);
         }
         StringBuilder text = new StringBuilder(query.head());
         for (int s = 0; s < gathered.size(); s++) {
@@ -330,7 +341,7 @@ final class CrossShardRead {
         for (Physical p : order) {
             p.connection.setAutoCommit(false);
         }
-        new Snapshots(pool, running, queryTimeoutSeconds)
+        new Snapshots(pool, running, queryTimeoutSeconds, metrics)
                 .take(order, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     }
 
@@ -672,12 +683,17 @@ final class CrossShardRead {
     private Rows fetch(Physical p, String sql, Fetch f) throws SQLException {
         p.inFlight.incrementAndGet();
         boolean ownTransaction = p.connection.getAutoCommit();
+        DriverTracing.Span part = span.child("shardline.shard", p.shard, p.node);
         try {
             if (ownTransaction) {
                 p.connection.setAutoCommit(false);
             }
             return query(p, sql, f);
+        } catch (SQLException | RuntimeException e) {
+            part.failed(e);
+            throw e;
         } finally {
+            part.close();
             if (ownTransaction) {
                 try {
                     p.connection.rollback();

@@ -1,11 +1,16 @@
 package io.shardline.router.exec;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
+import io.shardline.router.metrics.DriverTracing;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementKind;
+import io.shardline.topology.LagReport;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
 import java.sql.BatchUpdateException;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -16,6 +21,7 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -79,6 +85,14 @@ public final class Dispatcher {
     private long driverUpdateCount = -1;
     /** The final query of the last cross-shard read, open while its result set is read. */
     private Statement crossShardStatement;
+    /** Whether a statement is being timed ({@link #run}), and the node it ran on when it ran on one. */
+    private boolean timing;
+
+    private Physical ranOn;
+    /** The span of the statement running now ({@link DriverTracing.Span#NONE} between statements). */
+    private DriverTracing.Span span = DriverTracing.Span.NONE;
+    /** The nodes the last batch ran on. */
+    private final List<Physical> batchNodes = new ArrayList<>(2);
     /**
      * The connections the last cross-shard read used apart from the transaction ({@link Route.Use#APART}), kept
      * while its final query's result is open.
@@ -114,16 +128,25 @@ public final class Dispatcher {
         ClusterRuntime runtime = session.runtime();
         RoutingState r = runtime.routing();
         Plan plan = shape.plan(r, sql);
-        if (!gated(plan)) {
-            return run(sql, plan, params, session.route(r, plan, params), op, handled);
-        }
-        int ticket = runtime.awaitWritable(plan, Collections.singletonList(params));
+        span = runtime.tracing().statement(plan.kind(), sql);
         try {
-            r = runtime.routing();
-            plan = shape.plan(r, sql);
-            return run(sql, plan, params, session.route(r, plan, params), op, handled);
+            if (!gated(plan)) {
+                return run(sql, plan, params, session.route(r, plan, params), op, handled);
+            }
+            int ticket = runtime.awaitWritable(plan, Collections.singletonList(params), span::fenceWait);
+            try {
+                r = runtime.routing();
+                plan = shape.plan(r, sql);
+                return run(sql, plan, params, session.route(r, plan, params), op, handled);
+            } finally {
+                runtime.writeDone(ticket);
+            }
+        } catch (SQLException | RuntimeException e) {
+            span.failed(e);
+            throw e;
         } finally {
-            runtime.writeDone(ticket);
+            span.close();
+            span = DriverTracing.Span.NONE;
         }
     }
 
@@ -139,6 +162,84 @@ public final class Dispatcher {
     }
 
     private <T> T run(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
+            throws SQLException {
+        if (timing) {
+            // routed again inside a statement being timed (a cross-shard read that became a single-shard one)
+            return dispatch(sql, plan, params, route, op, handled);
+        }
+        timing = true;
+        ranOn = null;
+        long started = System.nanoTime();
+        boolean failed = true;
+        try {
+            T result = dispatch(sql, plan, params, route, op, handled);
+            failed = false;
+            return result;
+        } finally {
+            timing = false;
+            timed(plan.kind(), route, ranOn, System.nanoTime() - started, failed);
+            traced(route, ranOn);
+        }
+    }
+
+    /** {@link Route.Why} names as span attributes, made once. */
+    private static final String[] WHY = java.util.Arrays.stream(Route.Why.values())
+            .map(w -> w.name().toLowerCase(Locale.ROOT))
+            .toArray(String[]::new);
+
+    /** Says on the statement's span where it ran and why. */
+    private void traced(Route route, Physical on) {
+        if (span == DriverTracing.Span.NONE) {
+            return;
+        }
+        switch (route.target()) {
+            case NODE -> {
+                Node node = on != null ? on.node : route.node();
+                span.route(
+                        node.role() == NodeRole.PRIMARY ? "primary" : "replica",
+                        route.shard(),
+                        node,
+                        WHY[route.why().ordinal()]);
+                if (node.role() != NodeRole.PRIMARY) {
+                    LagReport report = session.runtime().lag().get(node.name());
+                    if (report != null) {
+                        span.lagMs(report.lagMs());
+                    }
+                }
+            }
+            case CROSS_SHARD -> span.route("cross_shard", -1, null, route.message());
+            case EVERY_PRIMARY, ALL_OR_NONE, EVERY_SHARD -> span.route("every_shard", -1, null, route.message());
+            case REFUSED -> span.route("refused", -1, null, route.sqlState());
+            default -> span.route("driver", -1, null, route.message());
+        }
+    }
+
+    /** Records one statement with the runtime's metrics: where it ran ({@code on}: the node, when one). */
+    private void timed(StatementKind kind, Route route, Physical on, long nanos, boolean failed) {
+        DriverMetrics metrics = session.runtime().metrics();
+        if (metrics == DriverMetrics.NOOP) {
+            return;
+        }
+        switch (route.target()) {
+            case NODE -> {
+                NodeRole role = on != null ? on.node.role() : route.node().role();
+                metrics.statement(
+                        kind,
+                        role == NodeRole.PRIMARY ? DriverMetrics.RouteKind.PRIMARY : DriverMetrics.RouteKind.REPLICA,
+                        route.shard(),
+                        role,
+                        nanos,
+                        failed);
+            }
+            case CROSS_SHARD -> metrics.statement(kind, DriverMetrics.RouteKind.CROSS_SHARD, -1, null, nanos, failed);
+            case EVERY_PRIMARY, ALL_OR_NONE, EVERY_SHARD ->
+                metrics.statement(kind, DriverMetrics.RouteKind.EVERY_SHARD, -1, NodeRole.PRIMARY, nanos, failed);
+            case REFUSED -> metrics.statement(kind, DriverMetrics.RouteKind.REFUSED, -1, null, nanos, true);
+            default -> metrics.statement(kind, DriverMetrics.RouteKind.DRIVER, -1, null, nanos, failed);
+        }
+    }
+
+    private <T> T dispatch(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
             throws SQLException {
         if (shape.updatable()) {
             refuseUpdatable(sql, route);
@@ -175,6 +276,7 @@ public final class Dispatcher {
             case NODE:
             default: {
                 Physical p = open(route);
+                ranOn = p;
                 if (plan.target() == Plan.Target.BOUND && route.use() == Route.Use.TRANSACTION) {
                     session.bindTransaction(plan.command());
                 }
@@ -192,7 +294,9 @@ public final class Dispatcher {
                     if (again.target() != Route.Target.NODE) {
                         throw e;
                     }
-                    return execute(open(again), plan, op);
+                    session.runtime().metrics().retry(DriverMetrics.Retry.REPLICA_UNREACHABLE);
+                    ranOn = open(again);
+                    return execute(ranOn, plan, op);
                 }
             }
         }
@@ -425,6 +529,7 @@ public final class Dispatcher {
                 if (attempt == REROUTES) {
                     throw e;
                 }
+                session.runtime().metrics().retry(DriverMetrics.Retry.CROSS_SHARD_REROUTED);
                 // a shard took ranges since the read was routed: route it again by the ring now
                 RoutingState r = session.runtime().routing();
                 plan = shape.plan(r, sql);
@@ -455,7 +560,9 @@ public final class Dispatcher {
                 session.runtime().crossShardPool(),
                 session.runtime().settings().crossShardMaxRows(),
                 shape.queryTimeout(),
-                running);
+                running,
+                session.runtime().metrics(),
+                span);
         boolean atomic = route.legs().stream().allMatch(leg -> leg.why() == Route.Why.ATOMIC_SNAPSHOT);
         try {
             PreparedStatement fin;
@@ -496,10 +603,50 @@ public final class Dispatcher {
      *     others) when a node's part fails
      */
     public int[] batch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
+        long started = System.nanoTime();
+        batchNodes.clear();
+        boolean failed = true;
         try {
-            return batchChecked(sql, rows, binder);
+            int[] counts = batchChecked(sql, rows, binder);
+            failed = false;
+            return counts;
         } catch (RuntimeException e) {
             throw SqlStates.internal(e);
+        } finally {
+            timedBatch(sql, System.nanoTime() - started, failed);
+        }
+    }
+
+    /** Records one batch with the runtime's metrics: on one node, or on several shards' primaries. */
+    private void timedBatch(String sql, long nanos, boolean failed) {
+        DriverMetrics metrics = session.runtime().metrics();
+        if (metrics == DriverMetrics.NOOP) {
+            return;
+        }
+        StatementKind kind;
+        try {
+            kind = shape.plan(session.runtime().routing(), sql).kind();
+        } catch (RuntimeException e) {
+            kind = StatementKind.WRITE;
+        }
+        if (batchNodes.isEmpty()) {
+            if (failed) {
+                // refused before any row was routed (a statement batches do not take)
+                metrics.statement(kind, DriverMetrics.RouteKind.REFUSED, -1, null, nanos, true);
+            }
+        } else if (batchNodes.size() == 1) {
+            Physical p = batchNodes.get(0);
+            metrics.statement(
+                    kind,
+                    p.node.role() == NodeRole.PRIMARY
+                            ? DriverMetrics.RouteKind.PRIMARY
+                            : DriverMetrics.RouteKind.REPLICA,
+                    p.shard,
+                    p.node.role(),
+                    nanos,
+                    failed);
+        } else {
+            metrics.statement(kind, DriverMetrics.RouteKind.EVERY_SHARD, -1, NodeRole.PRIMARY, nanos, failed);
         }
     }
 
@@ -537,6 +684,7 @@ public final class Dispatcher {
                 }
                 byNode.computeIfAbsent(open(route), k -> new ArrayList<>()).add(i);
             }
+            batchNodes.addAll(byNode.keySet());
             int[] counts = new int[rows.size()];
             Arrays.fill(counts, Statement.EXECUTE_FAILED);
             for (Map.Entry<Physical, List<Integer>> part : byNode.entrySet()) {

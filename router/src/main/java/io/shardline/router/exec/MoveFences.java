@@ -344,7 +344,13 @@ final class MoveFences implements Moves, AutoCloseable {
      * @throws SQLException 40001 after {@code waitMs}, saying why and that the write can be retried
      */
     int enter(Plan plan, List<Object[]> rows, long waitMs) throws SQLException {
+        return enter(plan, rows, waitMs, held -> {});
+    }
+
+    /** {@link #enter(Plan, List, long)}; {@code held} hears how long a write that was held waited before it went. */
+    int enter(Plan plan, List<Object[]> rows, long waitMs, java.util.function.LongConsumer held) throws SQLException {
         long deadline = 0;
+        long started = 0;
         while (true) {
             int e = epoch;
             inFlight.incrementAndGet(e & 1);
@@ -356,11 +362,15 @@ final class MoveFences implements Moves, AutoCloseable {
                 throw x;
             }
             if (why == null) {
+                if (started != 0) {
+                    held.accept(System.nanoTime() - started);
+                }
                 return e;
             }
             inFlight.decrementAndGet(e & 1);
             if (deadline == 0) {
-                deadline = System.nanoTime() + waitMs * 1_000_000;
+                started = System.nanoTime();
+                deadline = started + waitMs * 1_000_000;
             }
             if (System.nanoTime() - deadline >= 0) {
                 throw new SQLException(

@@ -4,11 +4,13 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import com.zaxxer.hikari.HikariPoolMXBean;
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.topology.Node;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLTransientConnectionException;
 import java.sql.Statement;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
@@ -26,6 +28,10 @@ public final class NodePools implements AutoCloseable {
     private final int poolSize;
     private final long connectTimeoutMs;
     private final Properties pgProperties;
+    private final DriverMetrics metrics;
+    /** The names this runtime's pools took ({@link #poolName}), handed back at close. */
+    private final List<String> names = new java.util.ArrayList<>();
+
     private final Map<String, HikariDataSource> pools = new ConcurrentHashMap<>();
 
     public NodePools(
@@ -34,13 +40,15 @@ public final class NodePools implements AutoCloseable {
             String password,
             int poolSize,
             long connectTimeoutMs,
-            Properties pgProperties) {
+            Properties pgProperties,
+            DriverMetrics metrics) {
         this.database = database;
         this.user = user;
         this.password = password;
         this.poolSize = poolSize;
         this.connectTimeoutMs = connectTimeoutMs;
         this.pgProperties = pgProperties;
+        this.metrics = metrics;
     }
 
     /**
@@ -126,7 +134,7 @@ public final class NodePools implements AutoCloseable {
 
     private HikariDataSource newPool(Node node) {
         HikariConfig config = new HikariConfig();
-        config.setPoolName("shardline-" + node.name());
+        config.setPoolName(poolName("shardline-" + node.name()));
         config.setJdbcUrl(url(node));
         config.setDriverClassName("org.postgresql.Driver");
         config.setUsername(user);
@@ -140,12 +148,38 @@ public final class NodePools implements AutoCloseable {
         config.setAutoCommit(true);
         config.addDataSourceProperty("ApplicationName", "shardline");
         pgProperties.forEach((k, v) -> config.addDataSourceProperty((String) k, v));
+        metrics.pool(config);
         return new HikariDataSource(config);
     }
 
     @Override
     public void close() {
-        pools.values().forEach(HikariDataSource::close);
-        pools.clear();
+        try {
+            pools.values().forEach(HikariDataSource::close);
+        } finally {
+            pools.clear();
+            synchronized (NAMES) {
+                NAMES.removeAll(names);
+            }
+            names.clear();
+        }
+    }
+
+    /** The pool names in use in this JVM: a pool's meters are tagged with its name. */
+    private static final java.util.Set<String> NAMES = new java.util.HashSet<>();
+
+    /**
+     * {@code base} when no pool of this JVM has that name, else {@code base-2}, {@code base-3}... (runtimes of other
+     * users or properties, other clusters with the same node names), so that pools' meters never collide.
+     */
+    private String poolName(String base) {
+        synchronized (NAMES) {
+            String name = base;
+            for (int n = 2; !NAMES.add(name); n++) {
+                name = base + "-" + n;
+            }
+            names.add(name);
+            return name;
+        }
     }
 }

@@ -21,6 +21,9 @@ import java.util.Properties;
  * @param connectTimeoutMs how long to wait for ZooKeeper at connect and for a connection to a node
  * @param poolSize the most physical connections per node
  * @param idleCloseMs how long a runtime outlives its last logical connection
+ * @param metrics whether the driver registers its meters (with Micrometer, when present)
+ * @param tracing whether the driver makes spans (with OpenTelemetry, when present)
+ * @param traceQueryText whether spans carry the statement's text, literals removed
  */
 public record RuntimeSettings(
         boolean readFromPrimary,
@@ -37,7 +40,10 @@ public record RuntimeSettings(
         Map<String, Integer> weights,
         int connectTimeoutMs,
         int poolSize,
-        long idleCloseMs) {
+        long idleCloseMs,
+        boolean metrics,
+        boolean tracing,
+        boolean traceQueryText) {
 
     public RuntimeSettings {
         weights = Map.copyOf(weights);
@@ -66,6 +72,9 @@ public record RuntimeSettings(
                 ShardlineProperty.replicaWeights(props),
                 ShardlineProperty.CONNECT_TIMEOUT_MS.getPositiveInt(props),
                 ShardlineProperty.POOL_SIZE.getPositiveInt(props),
-                ShardlineProperty.IDLE_CLOSE_MS.getNonNegativeLong(props));
+                ShardlineProperty.IDLE_CLOSE_MS.getNonNegativeLong(props),
+                ShardlineProperty.METRICS.getBoolean(props),
+                ShardlineProperty.TRACING.getBoolean(props),
+                ShardlineProperty.TRACE_QUERY_TEXT.getBoolean(props));
     }
 }

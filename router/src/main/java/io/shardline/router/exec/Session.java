@@ -2,6 +2,7 @@ package io.shardline.router.exec;
 
 import io.shardline.router.ShardlineConnection.RouteExplanation;
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RouteContext;
 import io.shardline.router.route.Router;
@@ -181,7 +182,7 @@ public final class Session implements RouteContext {
         }
         transaction.beginSnapshot(
                 all,
-                new Snapshots(runtime.crossShardPool(), running, queryTimeoutSeconds),
+                new Snapshots(runtime.crossShardPool(), running, queryTimeoutSeconds, runtime.metrics()),
                 r.ring().version());
         if (runtime.routing().ring().version() != r.ring().version()) {
             String why = "a shard move switched ranges while this read-only transaction took its snapshot of every"
@@ -236,17 +237,26 @@ public final class Session implements RouteContext {
 
     private Physical attachFor(Route route) throws SQLException {
         Route r = route;
+        DriverMetrics metrics = runtime.metrics();
         for (int attempt = 0; ; attempt++) {
             if (r.fallback() == null) {
+                if (r.why() == Route.Why.NO_FRESH_REPLICA && metrics != DriverMetrics.NOOP) {
+                    metrics.fallback(r.shard(), runtime.router().whyNoReplica(runtime.routing(), r.shard()));
+                } else if (r.why() == Route.Why.NOT_REPLAYED) {
+                    metrics.fallback(r.shard(), DriverMetrics.Fallback.NOT_REPLAYED);
+                }
                 return attachments.attach(r.node(), r.shard());
             }
             Physical p = attachReplica(r.node(), r.shard());
             if (p != null) {
-                return r.why() != Route.Why.REPLICA_WAIT || awaitReplay(p, r.lsn())
-                        ? p
-                        : attachments.attach(r.fallback(), r.shard());
+                if (r.why() != Route.Why.REPLICA_WAIT || awaitReplay(p, r.lsn())) {
+                    return p;
+                }
+                metrics.fallback(r.shard(), DriverMetrics.Fallback.RYW_TIMEOUT);
+                return attachments.attach(r.fallback(), r.shard());
             }
             if (attempt == 1) {
+                metrics.fallback(r.shard(), DriverMetrics.Fallback.EJECTED);
                 return attachments.attach(r.fallback(), r.shard());
             }
             // the replica is ejected now: the same read routed again finds another one, or the primary
@@ -265,7 +275,7 @@ public final class Session implements RouteContext {
             if (!ConnectionErrors.isConnectionError(e)) {
                 throw e;
             }
-            runtime.health().eject(replica, e);
+            runtime.health().eject(replica, shard, e);
             return null;
         }
     }
@@ -277,14 +287,17 @@ public final class Session implements RouteContext {
 
     /** Polls the replica of {@code p} until it replayed {@code lsn}; false when it did not within rywWaitMs. */
     private boolean awaitReplay(Physical p, long lsn) throws SQLException {
-        long deadline = System.nanoTime() + runtime.settings().rywWaitMs() * 1_000_000;
+        long started = System.nanoTime();
+        long deadline = started + runtime.settings().rywWaitMs() * 1_000_000;
         while (true) {
             long replayed = p.replayLsn();
             runtime.health().sawReplayed(p.node, replayed);
             if (replayed >= lsn) {
+                runtime.metrics().rywWait(System.nanoTime() - started, true);
                 return true;
             }
             if (System.nanoTime() - deadline > 0) {
+                runtime.metrics().rywWait(System.nanoTime() - started, false);
                 return false;
             }
             try {
@@ -328,7 +341,7 @@ public final class Session implements RouteContext {
         }
         attachments.detach(p);
         if (p.node.role() != NodeRole.PRIMARY) {
-            runtime.health().eject(p.node, e);
+            runtime.health().eject(p.node, p.shard, e);
         }
         if (p == pinned) {
             unbind();
@@ -598,7 +611,8 @@ public final class Session implements RouteContext {
      */
     public void commit() throws SQLException {
         try {
-            for (Physical p : transaction.commit(runtime.twoPhaseCommit(), runtime::nextGid)) {
+            for (Physical p : transaction.commit(
+                    runtime.twoPhaseCommit(), runtime::nextGid, runtime.metrics(), runtime.tracing())) {
                 if (p.node.role() == NodeRole.PRIMARY) {
                     recordCommit(p);
                 }

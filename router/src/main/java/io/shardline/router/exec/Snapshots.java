@@ -1,6 +1,7 @@
 package io.shardline.router.exec;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.txn.TxnMarks;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -30,9 +31,15 @@ final class Snapshots {
     private final ExecutorService pool;
     private final Set<CrossShardRead.Cancellable> running;
     private final int queryTimeoutSeconds;
+    private final DriverMetrics metrics;
 
     /** @param running where the statements running on the shards are kept while they run (for cancel) */
-    Snapshots(ExecutorService pool, Set<CrossShardRead.Cancellable> running, int queryTimeoutSeconds) {
+    Snapshots(
+            ExecutorService pool,
+            Set<CrossShardRead.Cancellable> running,
+            int queryTimeoutSeconds,
+            DriverMetrics metrics) {
+        this.metrics = metrics;
         this.pool = pool;
         this.running = running;
         this.queryTimeoutSeconds = queryTimeoutSeconds;
@@ -77,6 +84,7 @@ final class Snapshots {
                 throw new SQLException("interrupted while reading the shards", "57014", e);
             }
             backoffMs = Math.min(100, backoffMs * 2);
+            metrics.retry(DriverMetrics.Retry.SNAPSHOT_RETAKEN);
         }
     }
 

@@ -1,6 +1,8 @@
 package io.shardline.router.exec;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
+import io.shardline.router.metrics.DriverTracing;
 import io.shardline.router.sql.TransactionModes;
 import io.shardline.router.txn.TwoPhaseCommit;
 import java.sql.Connection;
@@ -301,7 +303,8 @@ final class Transaction {
      * @throws SQLException 40000 when a broken connection lost it; 08007 when the connection broke during COMMIT
      *     (the outcome is unknown); the commit's own error otherwise (the transaction is over either way)
      */
-    List<Physical> commit(TwoPhaseCommit twoPhase, Supplier<String> gid) throws SQLException {
+    List<Physical> commit(TwoPhaseCommit twoPhase, Supplier<String> gid, DriverMetrics metrics, DriverTracing tracing)
+            throws SQLException {
         pending.clear();
         boolean didWrite = wrote;
         // read-only as PostgreSQL enforced it on every participant, and nothing written the driver saw
@@ -322,10 +325,22 @@ final class Transaction {
             }
             Map<Integer, Connection> byShard = new LinkedHashMap<>();
             all.forEach(p -> byShard.put(p.shard, p.connection));
+            long started = System.nanoTime();
+            DriverMetrics.Outcome outcome = DriverMetrics.Outcome.ROLLED_BACK;
+            DriverTracing.Span span = tracing.operation("shardline.two_phase_commit");
             try {
-                twoPhase.commit(gid.get(), byShard);
+                twoPhase.commit(gid.get(), byShard, phase -> span.child(phase, -1, null)::close);
+                outcome = DriverMetrics.Outcome.COMMITTED;
+            } catch (SQLException e) {
+                span.failed(e);
+                if (SqlStates.OUTCOME_UNKNOWN.equals(e.getSQLState())) {
+                    outcome = DriverMetrics.Outcome.UNKNOWN;
+                }
+                throw e;
             } finally {
                 all.forEach(this::restore);
+                span.close();
+                metrics.twoPhaseCommit(outcome, System.nanoTime() - started);
             }
         } else {
             SQLException failure = end(all, true);

@@ -1,5 +1,7 @@
 package io.shardline.router.route;
 
+import io.shardline.router.metrics.DriverMetrics;
+import io.shardline.topology.LagReport;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
 import java.sql.SQLException;
@@ -69,6 +71,7 @@ public final class ReplicaHealth implements AutoCloseable {
     private final Map<String, NodeState> nodes = new ConcurrentHashMap<>();
     private final Map<String, Integer> weights;
     private final long freshnessMs;
+    private volatile DriverMetrics metrics = DriverMetrics.NOOP;
     private final Predicate<Node> probe;
     private final Supplier<Node[]> replicas;
     private final String name;
@@ -127,6 +130,31 @@ public final class ReplicaHealth implements AutoCloseable {
             }
         }
         return ReplicaChooser.pick(eligible, n, view, ThreadLocalRandom.current()::nextInt);
+    }
+
+    /**
+     * Why none of {@code replicas} takes a read now: none exists, every one is ejected, none has a fresh lag report,
+     * or (else) every one lags beyond the bound.
+     */
+    public DriverMetrics.Fallback whyNone(Node[] replicas, LagSnapshot lag, long nowMillis) {
+        if (replicas.length == 0) {
+            return DriverMetrics.Fallback.NO_REPLICA;
+        }
+        boolean healthy = false;
+        boolean reported = false;
+        for (Node replica : replicas) {
+            healthy |= state(replica).breaker.isClosed();
+            LagReport report = lag.get(replica.name());
+            reported |= report != null && nowMillis - report.observedAtMillis() <= freshnessMs;
+        }
+        return !healthy
+                ? DriverMetrics.Fallback.EJECTED
+                : !reported ? DriverMetrics.Fallback.NO_LAG_REPORT : DriverMetrics.Fallback.LAG_ABOVE_BOUND;
+    }
+
+    /** Counts ejections and probes with {@code metrics}. */
+    public void observe(DriverMetrics metrics) {
+        this.metrics = metrics;
     }
 
     /** The replica within the staleness of {@code bound} with the least lag, or null (see {@link ReplicaChooser}). */
@@ -204,8 +232,9 @@ public final class ReplicaHealth implements AutoCloseable {
      * Ejects a replica after a connection-level error: no read goes to it until a background probe succeeds,
      * tried after 500 ms, then 1 s, 2 s... up to 10 s.
      */
-    public void eject(Node replica, SQLException cause) {
+    public void eject(Node replica, int shard, SQLException cause) {
         if (state(replica).breaker.recordFailure(System.currentTimeMillis())) {
+            metrics.ejected(replica, shard);
             LOG.warn(
                     "replica {} ({}) ejected after a connection error, probing it again in {} ms: {}",
                     replica.name(),
@@ -241,6 +270,7 @@ public final class ReplicaHealth implements AutoCloseable {
                 if (s != null && s.breaker.probeDue(System.currentTimeMillis())) {
                     boolean up = probe.test(replica);
                     s.breaker.recordProbe(up, System.currentTimeMillis());
+                    metrics.probed(replica, up);
                     if (up) {
                         LOG.info("replica {} answers again: reads may go to it", replica.name());
                     }

@@ -1,6 +1,7 @@
 package io.shardline.router.route;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.LagSnapshot;
@@ -177,6 +178,11 @@ public final class Router {
                 && c.pinnedShard() < 0
                 && !c.transactionBound()
                 && holders(r).size() > 1;
+    }
+
+    /** Why no replica of {@code shard} takes a read now (a read went to its primary: {@link Route.Why#NO_FRESH_REPLICA}). */
+    public DriverMetrics.Fallback whyNoReplica(RoutingState r, int shard) {
+        return health.whyNone(r.replicas(shard), lag.get(), System.currentTimeMillis());
     }
 
     /** A SERIALIZABLE transaction: a hot standby cannot run one, so its reads go to the primary. */

@@ -44,6 +44,21 @@ public final class TwoPhaseCommit {
         default void committed(String gid, int shard) {}
     }
 
+    /** Marks the phases of one commit (for spans): {@link #phase} starts one, its {@code close()} ends it. */
+    @FunctionalInterface
+    public interface Phases {
+        Phases NONE = name -> () -> {};
+
+        Phase phase(String name);
+    }
+
+    /** One phase of a commit, ended by {@link #close()}. */
+    @FunctionalInterface
+    public interface Phase extends AutoCloseable {
+        @Override
+        void close();
+    }
+
     /** Makes sure {@link TxnMarks#TABLE} exists on a shard's primary before marks are written there. */
     @FunctionalInterface
     public interface MarkTables {
@@ -96,7 +111,26 @@ public final class TwoPhaseCommit {
      *     (the participants stay prepared until {@code txn recover} resolves them: rolled back)
      */
     public void commit(String gid, Map<Integer, Connection> participants) throws SQLException {
+        commit(gid, participants, Phases.NONE);
+    }
+
+    /** {@link #commit(String, Map)}, its phases (prepare, decide, commit) marked with {@code phases}. */
+    public void commit(String gid, Map<Integer, Connection> participants, Phases phases) throws SQLException {
         Gid.check(gid);
+        try (Phase prepare = phases.phase("shardline.prepare")) {
+            prepare(gid, participants);
+        }
+        TxnLog.Decision decision;
+        try (Phase decide = phases.phase("shardline.decide")) {
+            decision = decide(gid, participants);
+        }
+        try (Phase commit = phases.phase("shardline.commit_prepared")) {
+            commitPrepared(gid, participants, decision);
+        }
+    }
+
+    /** Phase one: the marks and PREPARE TRANSACTION on every participant; rolled back everywhere on a failure. */
+    private void prepare(String gid, Map<Integer, Connection> participants) throws SQLException {
         for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
             if (failed(p.getValue())) {
                 // PostgreSQL would answer PREPARE TRANSACTION there with a silent ROLLBACK: commit nothing anywhere
@@ -127,6 +161,10 @@ public final class TwoPhaseCommit {
                         e);
             }
         }
+    }
+
+    /** The decision recorded in ZooKeeper: COMMIT, or ROLLBACK when recovery decided first. */
+    private TxnLog.Decision decide(String gid, Map<Integer, Connection> participants) throws SQLException {
         TxnLog.Decision decision;
         try {
             decision = log.decide(gid, TxnLog.Decision.COMMIT, by);
@@ -141,6 +179,12 @@ public final class TwoPhaseCommit {
                     e);
         }
         observer.decided(gid, decision);
+        return decision;
+    }
+
+    /** Phase two: COMMIT PREPARED on every participant (ROLLBACK PREPARED when recovery decided so). */
+    private void commitPrepared(String gid, Map<Integer, Connection> participants, TxnLog.Decision decision)
+            throws SQLException {
         if (decision == TxnLog.Decision.ROLLBACK) {
             finish(gid, participants, "ROLLBACK PREPARED");
             throw new SQLException(

@@ -85,7 +85,9 @@ class BankKillIT {
         int acked = 0;
         int runs = 0;
         int killed = 0;
-        while (acked < TRANSFERS) {
+        // kills are random (a 0.1 % chance per commit point): a run may go long without one, so it goes on until
+        // at least three clients died between the two phases
+        while (acked < TRANSFERS || killed < 3) {
             Process p = new ProcessBuilder(
                             Path.of(System.getProperty("java.home"), "bin", "java")
                                     .toString(),
@@ -95,7 +97,7 @@ class BankKillIT {
                             BankClient.class.getName(),
                             clientUrl,
                             String.valueOf(ACCOUNTS),
-                            String.valueOf(TRANSFERS - acked),
+                            String.valueOf(Math.max(TRANSFERS - acked, 2_000)),
                             "4",
                             "0.001")
                     .redirectError(ProcessBuilder.Redirect.INHERIT)
@@ -118,9 +120,6 @@ class BankKillIT {
             LOG.info("client run {}: {} transfers acknowledged, exit {} ({} in all)", runs, acks, exit, acked);
             assertThat(runs).as("client runs (each should make progress)").isLessThan(200);
         }
-        assertThat(killed)
-                .as("client JVMs killed between PREPARE and COMMIT PREPARED")
-                .isGreaterThanOrEqualTo(3);
 
         // the dead routers' sessions expire, then recovery resolves what they left
         try (CuratorFramework client =

@@ -1,0 +1,69 @@
+package io.shardline.bench;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.opentelemetry.sdk.OpenTelemetrySdk;
+import io.opentelemetry.sdk.trace.SdkTracerProvider;
+import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.shardline.compose.LocalCluster;
+import io.shardline.router.RouterClusters;
+import io.shardline.router.ShardlineDriver;
+import io.shardline.router.metrics.ShardlineMetrics;
+import io.shardline.router.metrics.ShardlineTracing;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.ShardedTable;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What the driver's meters and spans cost: point SELECTs by key through the driver with both on (Micrometer's
+ * {@code SimpleMeterRegistry}, the OpenTelemetry SDK recording every span into an exporter that drops them) against
+ * the driver with {@code metrics=false&tracing=false}, same cluster, same run, alternating pairs of slices
+ * ({@link SideBySide#compare}: "driver" is the side with telemetry, "direct" the one without).
+ *
+ * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TelemetryOverhead [pairs] [sliceMs]}
+ */
+public final class TelemetryOverhead {
+    private TelemetryOverhead() {}
+
+    public static void main(String[] args) throws Exception {
+        int pairs = args.length > 0 ? Integer.parseInt(args[0]) : 20;
+        int sliceMs = args.length > 1 ? Integer.parseInt(args[1]) : 500;
+        ShardlineMetrics.use(new SimpleMeterRegistry());
+        OpenTelemetrySdk sdk = OpenTelemetrySdk.builder()
+                .setTracerProvider(SdkTracerProvider.builder()
+                        .addSpanProcessor(SimpleSpanProcessor.create(SpanExporter.composite()))
+                        .build())
+                .build();
+        ShardlineTracing.use(sdk);
+        try (LocalCluster cluster = LocalCluster.builder()
+                .name("telemetry")
+                .shards(2)
+                .hubs(1)
+                .leaves(1)
+                .start()) {
+            RouterClusters.publish(cluster, List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
+            String base = cluster.shardlineUrl() + "?poolSize=16&maxStalenessMs=-1";
+            SideBySide.load(base);
+            cluster.awaitReplication(Duration.ofSeconds(60));
+            System.out.printf(
+                    "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices%n",
+                    SideBySide.ROWS, pairs, sliceMs);
+            System.out.println(
+                    "threads  with telemetry ops/s  without ops/s  ratio of totals  ratio median  (min - max)");
+            for (int threads : new int[] {1, 4}) {
+                List<SideBySide.Client> on = new ArrayList<>();
+                List<SideBySide.Client> off = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    on.add(SideBySide.driverClient(base + "&metrics=true&tracing=true"));
+                    off.add(SideBySide.driverClient(base + "&metrics=false&tracing=false"));
+                }
+                SideBySide.compare(threads, on, off, pairs, sliceMs);
+            }
+            ShardlineDriver.closeAll();
+        } finally {
+            sdk.close();
+        }
+    }
+}
