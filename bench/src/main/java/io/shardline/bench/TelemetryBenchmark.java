@@ -3,7 +3,7 @@ package io.shardline.bench;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
-import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
+import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.metrics.DriverTracing;
@@ -23,12 +23,13 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Threads;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * What the driver's telemetry adds to one statement, on the CPU alone: the statement timer (Micrometer's
  * {@code SimpleMeterRegistry}), and the statement's span with its attributes (the OpenTelemetry SDK sampling every
- * span into an exporter that drops it) — to set against a point select's own time, measured by {@link SideBySide}.
+ * span into a batch span processor whose exporter drops it) — to set against a point select's own time, measured by {@link SideBySide}.
  *
  * <p>Run: {@code java -jar bench/target/benchmarks.jar TelemetryBenchmark}
  */
@@ -51,7 +52,8 @@ public class TelemetryBenchmark {
         ShardlineMetrics.use(new SimpleMeterRegistry());
         sdk = OpenTelemetrySdk.builder()
                 .setTracerProvider(SdkTracerProvider.builder()
-                        .addSpanProcessor(SimpleSpanProcessor.create(SpanExporter.composite()))
+                        .addSpanProcessor(BatchSpanProcessor.builder(SpanExporter.composite())
+                                .build())
                         .build())
                 .build();
         ShardlineTracing.use(sdk);
@@ -82,5 +84,13 @@ public class TelemetryBenchmark {
         span.route("replica", 1, HUB, "replica");
         span.lagMs(12);
         span.close();
+    }
+
+    /** Both, from four threads at once (what they share: the registry's meter, the span processor's queue). */
+    @Benchmark
+    @Threads(4)
+    public void bothFromFourThreads() {
+        metrics();
+        span();
     }
 }

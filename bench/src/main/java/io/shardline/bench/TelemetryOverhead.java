@@ -3,7 +3,7 @@ package io.shardline.bench;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
-import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
+import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
@@ -18,7 +18,9 @@ import java.util.List;
 
 /**
  * What the driver's meters and spans cost: point SELECTs by key through the driver with both on (Micrometer's
- * {@code SimpleMeterRegistry}, the OpenTelemetry SDK recording every span into an exporter that drops them) against
+ * {@code SimpleMeterRegistry}, the OpenTelemetry SDK sampling every span into a batch span processor whose exporter
+ * drops them — the production pipeline's shape; the SDK's {@code SimpleSpanProcessor} serializes every export under
+ * one lock, which threads then contend on) against
  * the driver with {@code metrics=false&tracing=false}, same cluster, same run, alternating pairs of slices
  * ({@link SideBySide#compare}: "driver" is the side with telemetry, "direct" the one without).
  *
@@ -33,7 +35,8 @@ public final class TelemetryOverhead {
         ShardlineMetrics.use(new SimpleMeterRegistry());
         OpenTelemetrySdk sdk = OpenTelemetrySdk.builder()
                 .setTracerProvider(SdkTracerProvider.builder()
-                        .addSpanProcessor(SimpleSpanProcessor.create(SpanExporter.composite()))
+                        .addSpanProcessor(BatchSpanProcessor.builder(SpanExporter.composite())
+                                .build())
                         .build())
                 .build();
         ShardlineTracing.use(sdk);
