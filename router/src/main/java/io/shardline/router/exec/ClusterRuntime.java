@@ -69,6 +69,11 @@ public final class ClusterRuntime implements AutoCloseable {
     private final DriverTracing tracing;
     /** {@link #transactionDefaults()}, once read. */
     private volatile int[] transactionDefaults;
+    /** When {@link #transactionDefaults()} may look again after a failure ({@link System#nanoTime()}). */
+    private volatile long defaultsRetryAt = System.nanoTime();
+
+    private static final int DEFAULTS_TIMEOUT_SECONDS = 2;
+    private static final int DEFAULTS_RETRY_SECONDS = 30;
 
     private final ReplicaHealth health;
     private final Router router;
@@ -436,9 +441,13 @@ public final class ClusterRuntime implements AutoCloseable {
         if (known != null) {
             return known;
         }
+        if (System.nanoTime() - defaultsRetryAt < 0) {
+            // the home primary did not answer a moment ago: transactions on other shards do not wait for it again
+            return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
+        }
         RoutingState r = routing;
         Node home = r.primary(r.homeShard());
-        try (Connection c = pools.borrow(home);
+        try (Connection c = pools.direct(home, DEFAULTS_TIMEOUT_SECONDS, "shardline");
                 java.sql.Statement s = c.createStatement();
                 java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
                         + " current_setting('default_transaction_read_only')::boolean")) {
@@ -447,7 +456,13 @@ public final class ClusterRuntime implements AutoCloseable {
             transactionDefaults = known;
             return known;
         } catch (SQLException e) {
-            LOG.debug("cannot read the transaction defaults from {}: {}", home.name(), e.toString());
+            defaultsRetryAt = System.nanoTime() + TimeUnit.SECONDS.toNanos(DEFAULTS_RETRY_SECONDS);
+            LOG.warn(
+                    "cannot read the server's default transaction isolation and read-only mode from {} (taking READ"
+                            + " COMMITTED, read-write; trying again in {} s): {}",
+                    home.name(),
+                    DEFAULTS_RETRY_SECONDS,
+                    e.getMessage());
             return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
         }
     }
