@@ -1,14 +1,8 @@
 package io.shardline.bench;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
-import io.opentelemetry.sdk.trace.SdkTracerProvider;
-import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
-import io.opentelemetry.sdk.trace.export.SpanExporter;
 import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.metrics.DriverTracing;
-import io.shardline.router.metrics.ShardlineMetrics;
-import io.shardline.router.metrics.ShardlineTracing;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
@@ -49,14 +43,7 @@ public class TelemetryBenchmark {
 
     @Setup
     public void setUp() {
-        ShardlineMetrics.use(new SimpleMeterRegistry());
-        sdk = OpenTelemetrySdk.builder()
-                .setTracerProvider(SdkTracerProvider.builder()
-                        .addSpanProcessor(BatchSpanProcessor.builder(SpanExporter.composite())
-                                .build())
-                        .build())
-                .build();
-        ShardlineTracing.use(sdk);
+        sdk = TelemetryOverhead.telemetryOn();
         metrics = DriverMetrics.create("bench", true);
         tracing = DriverTracing.create("bench", true, false);
         // the tracer is looked for at most once a second

@@ -29,9 +29,11 @@ import java.util.List;
 public final class TelemetryOverhead {
     private TelemetryOverhead() {}
 
-    public static void main(String[] args) throws Exception {
-        int pairs = args.length > 0 ? Integer.parseInt(args[0]) : 20;
-        int sliceMs = args.length > 1 ? Integer.parseInt(args[1]) : 500;
+    /**
+     * Hands the driver a {@code SimpleMeterRegistry} and an OpenTelemetry SDK sampling every span into a batch span
+     * processor whose exporter drops it; the caller closes the SDK.
+     */
+    static OpenTelemetrySdk telemetryOn() {
         ShardlineMetrics.use(new SimpleMeterRegistry());
         OpenTelemetrySdk sdk = OpenTelemetrySdk.builder()
                 .setTracerProvider(SdkTracerProvider.builder()
@@ -40,6 +42,13 @@ public final class TelemetryOverhead {
                         .build())
                 .build();
         ShardlineTracing.use(sdk);
+        return sdk;
+    }
+
+    public static void main(String[] args) throws Exception {
+        int pairs = args.length > 0 ? Integer.parseInt(args[0]) : 20;
+        int sliceMs = args.length > 1 ? Integer.parseInt(args[1]) : 500;
+        OpenTelemetrySdk sdk = telemetryOn();
         try (LocalCluster cluster = LocalCluster.builder()
                 .name("telemetry")
                 .shards(2)
