@@ -45,7 +45,8 @@ final class ClusterCommand {
 
         @Override
         public Integer call() throws Exception {
-            return new ForegroundCluster(spec.commandLine().getOut(), ClusterDirectory.of(dir), shape, false, false, -1)
+            return new ForegroundCluster(
+                            spec.commandLine().getOut(), ClusterDirectory.of(dir), shape, false, false, -1, null)
                     .run();
         }
     }

@@ -35,6 +35,9 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     ClusterShape shape = new ClusterShape();
 
+    @Mixin
+    HttpOptions http = new HttpOptions();
+
     @Spec
     CommandSpec spec;
 
@@ -48,7 +51,13 @@ final class DemoCommand implements Callable<Integer> {
             actual.toFile().setReadable(true, false);
         }
         return new ForegroundCluster(
-                        spec.commandLine().getOut(), ClusterDirectory.of(actual), shape, temporary, true, consolePort)
+                        spec.commandLine().getOut(),
+                        ClusterDirectory.of(actual),
+                        shape,
+                        temporary,
+                        true,
+                        consolePort,
+                        http)
                 .run();
     }
 }

@@ -2,6 +2,7 @@ package io.shardline.cli;
 
 import io.shardline.compose.ClusterDescriptor;
 import io.shardline.compose.LocalCluster;
+import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
@@ -207,6 +208,8 @@ final class DemoWorkload implements AutoCloseable {
             t.interrupt();
             t.join(2000);
         }
+        // the driver's pools, before the cluster they connect to stops
+        ShardlineDriver.closeAll();
     }
 
     @Override

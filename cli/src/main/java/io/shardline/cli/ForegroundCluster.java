@@ -1,11 +1,15 @@
 package io.shardline.cli;
 
+import io.micrometer.core.instrument.Metrics;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.shardline.compose.ClusterDirectory;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
 import io.shardline.console.ConsoleServer;
 import io.shardline.console.ConsoleSettings;
 import io.shardline.console.ConsoleUsers;
+import io.shardline.monitor.ReplicationMonitor;
+import io.shardline.rebalancer.Rebalancer;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -14,9 +18,12 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Runs a local cluster in the foreground until the process is told to stop (Ctrl-C, SIGTERM, or
@@ -24,12 +31,16 @@ import java.util.concurrent.CountDownLatch;
  * prints a summary, waits.
  */
 final class ForegroundCluster {
+    /** How long the demo's rebalancer may take to park a move when stopped. */
+    private static final Duration DRAIN = Duration.ofSeconds(10);
+
     private final PrintWriter out;
     private final ClusterDirectory dir;
     private final ClusterShape shape;
     private final boolean deleteOnExit;
     private final boolean withServices;
     private final int consolePort;
+    private final HttpOptions http;
     private ConsoleServer console;
     private List<ConsoleUsers.Generated> consoleUsers = List.of();
 
@@ -37,6 +48,7 @@ final class ForegroundCluster {
      * @param deleteOnExit delete the directory when stopped (the demo's temporary one)
      * @param withServices also run the Shardline services (replication monitor, rebalancer, admin console on
      *     {@code consolePort}, or a free port when it is taken) against the cluster
+     * @param http the demo's own HTTP endpoints (with services), or null
      */
     ForegroundCluster(
             PrintWriter out,
@@ -44,14 +56,19 @@ final class ForegroundCluster {
             ClusterShape shape,
             boolean deleteOnExit,
             boolean withServices,
-            int consolePort) {
+            int consolePort,
+            HttpOptions http) {
         this.out = out;
         this.dir = dir;
         this.shape = shape;
         this.deleteOnExit = deleteOnExit;
         this.withServices = withServices;
         this.consolePort = consolePort;
+        this.http = http;
     }
+
+    /** A service stopped before the cluster, in the reverse order of starting. */
+    private record Service(String name, AutoCloseable stop) {}
 
     int run() throws IOException, InterruptedException {
         if (dir.runningOwner().isPresent()) {
@@ -72,41 +89,63 @@ final class ForegroundCluster {
                 .leaves(shape.leaves)
                 .dir(dir.path())
                 .start();
-        List<AutoCloseable> services = new CopyOnWriteArrayList<>();
-        // our hook stops the services first, then the cluster
+        List<Service> services = new CopyOnWriteArrayList<>();
+        AtomicReference<ProcessEndpoints> endpoints = new AtomicReference<>();
+        // our hook stops the services first (the workload before what it uses), then the cluster
         cluster.disownShutdown();
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
+                            ProcessEndpoints served = endpoints.get();
+                            if (served != null) {
+                                served.stopping();
+                            }
                             for (int i = services.size() - 1; i >= 0; i--) {
+                                Service service = services.get(i);
                                 try {
-                                    services.get(i).close();
+                                    service.stop().close();
+                                    System.err.println("shardline: " + service.name() + " stopped");
                                 } catch (Exception e) {
-                                    System.err.println("shardline: stopping " + services.get(i) + ": " + e);
+                                    System.err.println("shardline: stopping " + service.name() + ": " + e);
                                 }
                             }
                             stop(cluster);
+                            if (served != null) {
+                                served.close();
+                            }
                         },
                         "shardline-cluster-stop"));
         LocalTopology.publish(cluster.descriptor());
         ZooKeeperTopologyStore store = null;
         if (withServices) {
+            PrometheusMeterRegistry registry =
+                    http != null && http.enabled() ? ProcessEndpoints.newRegistry("demo") : null;
             store = ZooKeeperTopologyStore.connect(cluster.zkConnectString(), cluster.name(), Duration.ofSeconds(10));
-            services.add(store);
-            services.add(MonitorCommand.start(store, 100, 200));
+            services.add(new Service("the ZooKeeper client", store));
+            ReplicationMonitor monitor = MonitorCommand.start(store, 100, 200, registry);
+            services.add(new Service("the replication monitor", monitor));
+            Rebalancer rebalancer;
             try {
-                services.add(RebalancerCommand.start(store.client(), cluster.name()));
+                rebalancer = RebalancerCommand.start(store.client(), cluster.name());
             } catch (Exception e) {
                 throw new IOException("could not start the rebalancer: " + e.getMessage(), e);
             }
+            services.add(new Service("the rebalancer", () -> RebalancerCommand.stop(rebalancer, DRAIN)));
             startConsole(cluster);
-            services.add(console);
+            services.add(new Service("the admin console", console));
+            if (registry != null) {
+                RebalancerCommand.bind(registry, store.client(), cluster.name(), rebalancer);
+                // the sample workload's driver registers its meters with the global registry
+                Metrics.addRegistry(registry);
+                endpoints.set(ProcessEndpoints.start(
+                        http.address, http.port, registry, () -> readiness(monitor, rebalancer)));
+            }
         }
         cluster.descriptor().write(dir.path());
-        printSummary(cluster, (System.nanoTime() - started) / 1_000_000);
+        printSummary(cluster, (System.nanoTime() - started) / 1_000_000, endpoints.get());
         if (store != null) {
             try {
-                services.add(DemoWorkload.start(out, cluster, store));
+                services.add(new Service("the demo workload", DemoWorkload.start(out, cluster, store)));
             } catch (SQLException e) {
                 out.println("The sample workload could not start: " + e.getMessage());
                 out.flush();
@@ -114,6 +153,20 @@ final class ForegroundCluster {
         }
         new CountDownLatch(1).await();
         return 0;
+    }
+
+    private ProcessEndpoints.Readiness readiness(ReplicationMonitor monitor, Rebalancer rebalancer) {
+        ProcessEndpoints.Readiness m = MonitorCommand.readiness(monitor);
+        ProcessEndpoints.Readiness r = RebalancerCommand.readiness(rebalancer);
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("monitor", m.detail());
+        details.put("rebalancer", r.detail());
+        details.put("console", console.url());
+        boolean ready = m.ready() && r.ready();
+        String detail = ready
+                ? "cluster, monitor, rebalancer and console running"
+                : !m.ready() ? "monitor: " + m.detail() : "rebalancer: " + r.detail();
+        return new ProcessEndpoints.Readiness(ready, detail, details);
     }
 
     private void startConsole(LocalCluster cluster) {
@@ -155,7 +208,7 @@ final class ForegroundCluster {
         System.err.println("shardline: local cluster '" + cluster.name() + "' stopped.");
     }
 
-    private void printSummary(LocalCluster cluster, long millis) {
+    private void printSummary(LocalCluster cluster, long millis, ProcessEndpoints served) {
         out.printf(
                 "Local cluster '%s' is up in %.1f s: %d shard(s), %d PostgreSQL nodes, ZooKeeper at %s%n",
                 cluster.name(),
@@ -196,6 +249,9 @@ final class ForegroundCluster {
             out.println("Sample workload: orders written and read through the driver (table " + DemoWorkload.TABLE
                     + ", sharded by order_id); a line every 10 s below.");
             out.println();
+        }
+        if (served != null) {
+            out.println("HTTP endpoints on " + served.url() + " (/health/live, /health/ready, /metrics)");
         }
         out.println("Cluster descriptor: " + dir.path().resolve("cluster.json"));
         out.println("Server logs:        " + dir.path().resolve("logs"));

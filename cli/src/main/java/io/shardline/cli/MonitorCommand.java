@@ -1,5 +1,8 @@
 package io.shardline.cli;
 
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.shardline.monitor.ReplicationMonitor;
 import io.shardline.topology.LagReport;
 import io.shardline.topology.ZooKeeperTopologyStore;
@@ -8,10 +11,13 @@ import java.time.Duration;
 import java.time.LocalTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -50,22 +56,41 @@ final class MonitorCommand implements Callable<Integer> {
             description = "Seconds between tables; 0: never (default: ${DEFAULT-VALUE}).")
     int printEvery;
 
+    @Mixin
+    HttpOptions http = new HttpOptions();
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
         ZooKeeperTopologyStore store =
                 ZooKeeperTopologyStore.connect(target.zk(), target.name(), Duration.ofSeconds(10));
-        ReplicationMonitor monitor = start(store, heartbeatMs, sampleMs);
+        PrometheusMeterRegistry registry = http.enabled() ? ProcessEndpoints.newRegistry("monitor") : null;
+        ReplicationMonitor monitor = start(store, heartbeatMs, sampleMs, registry);
+        ProcessEndpoints endpoints = null;
+        if (registry != null) {
+            endpoints = ProcessEndpoints.start(http.address, http.port, registry, () -> readiness(monitor));
+            out.printf("HTTP endpoints on %s (/health/live, /health/ready, /metrics)%n", endpoints.url());
+        }
+        ProcessEndpoints served = endpoints;
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
+                            if (served != null) {
+                                served.stopping();
+                            }
+                            boolean led = monitor.isLeader();
                             monitor.close();
                             store.close();
+                            if (served != null) {
+                                served.close();
+                            }
+                            System.err.println("shardline: monitor stopped"
+                                    + (led ? " (leadership released: a standby monitor publishes now)" : ""));
                         },
                         "shardline-monitor-stop"));
-        PrintWriter out = spec.commandLine().getOut();
         out.printf("Monitoring cluster %s (heartbeat every %d ms). Ctrl-C to stop.%n", target.name(), heartbeatMs);
         out.flush();
         while (true) {
@@ -76,12 +101,31 @@ final class MonitorCommand implements Callable<Integer> {
         }
     }
 
-    static ReplicationMonitor start(ZooKeeperTopologyStore store, int heartbeatMs, int sampleMs) {
+    /**
+     * Starts a monitor; with a {@code registry}, its lag and shard gauges go there, with
+     * {@code shardline.monitor.leader} (1 while it publishes).
+     */
+    static ReplicationMonitor start(
+            ZooKeeperTopologyStore store, int heartbeatMs, int sampleMs, MeterRegistry registry) {
         String password = ClusterTarget.password();
         ReplicationMonitor monitor = new ReplicationMonitor(
-                store, Duration.ofMillis(heartbeatMs), Duration.ofMillis(sampleMs), password, null);
+                store, Duration.ofMillis(heartbeatMs), Duration.ofMillis(sampleMs), password, registry);
         monitor.start();
+        if (registry != null) {
+            Gauge.builder("shardline.monitor.leader", monitor, m -> m.isLeader() ? 1 : 0)
+                    .description("1 while this replication monitor publishes the cluster's lag reports")
+                    .register(registry);
+        }
         return monitor;
+    }
+
+    static ProcessEndpoints.Readiness readiness(ReplicationMonitor monitor) {
+        ReplicationMonitor.Status s = monitor.status();
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("zookeeper", s.connected() ? "connected" : "disconnected");
+        details.put("leader", s.leader());
+        details.put("lastPublishAgeMs", s.lastPublishAgeMs());
+        return new ProcessEndpoints.Readiness(s.ready(), s.detail(), details);
     }
 
     static void print(PrintWriter out, ReplicationMonitor monitor) {

@@ -1,15 +1,22 @@
 package io.shardline.cli;
 
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.shardline.rebalancer.MoveMetrics;
 import io.shardline.rebalancer.MoveRunner;
 import io.shardline.rebalancer.Rebalancer;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.apache.curator.framework.CuratorFramework;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -35,6 +42,16 @@ final class RebalancerCommand implements Callable<Integer> {
                     + " ${DEFAULT-VALUE}); lower it to spare a busy primary and its replicas.")
     double deleteRate;
 
+    @Option(
+            names = "--drain-seconds",
+            defaultValue = "30",
+            description = "On SIGTERM or Ctrl-C, wait this long for the running move to park at a safe point"
+                    + " (a cutover in progress finishes first) before stopping (default: ${DEFAULT-VALUE}).")
+    int drainSeconds;
+
+    @Mixin
+    HttpOptions http = new HttpOptions();
+
     @Spec
     CommandSpec spec;
 
@@ -45,6 +62,9 @@ final class RebalancerCommand implements Callable<Integer> {
             throw new ParameterException(
                     spec.commandLine(), "--delete-rate must be a positive number, not " + deleteRate);
         }
+        if (drainSeconds < 0) {
+            throw new ParameterException(spec.commandLine(), "--drain-seconds must be 0 or more, not " + drainSeconds);
+        }
         CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10));
         Rebalancer rebalancer = Rebalancer.forCluster(
                 client,
@@ -52,11 +72,26 @@ final class RebalancerCommand implements Callable<Integer> {
                 ClusterTarget.password(),
                 MoveRunner.Settings.DEFAULT.withDeleteRowsPerSecond(deleteRate));
         rebalancer.start();
+        ProcessEndpoints endpoints = null;
+        if (http.enabled()) {
+            PrometheusMeterRegistry registry = ProcessEndpoints.newRegistry("rebalancer");
+            bind(registry, client, target.name(), rebalancer);
+            endpoints = ProcessEndpoints.start(http.address, http.port, registry, () -> readiness(rebalancer));
+            out.printf("HTTP endpoints on %s (/health/live, /health/ready, /metrics)%n", endpoints.url());
+        }
+        ProcessEndpoints served = endpoints;
+        Duration drain = Duration.ofSeconds(drainSeconds);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
-                            rebalancer.close();
+                            if (served != null) {
+                                served.stopping();
+                            }
+                            stop(rebalancer, drain);
                             client.close();
+                            if (served != null) {
+                                served.close();
+                            }
                         },
                         "shardline-rebalancer-stop"));
         out.printf("Rebalancer for cluster %s running (one leads, others wait). Ctrl-C to stop.%n", target.name());
@@ -69,5 +104,39 @@ final class RebalancerCommand implements Callable<Integer> {
         Rebalancer rebalancer = Rebalancer.forCluster(client, cluster, ClusterTarget.password());
         rebalancer.start();
         return rebalancer;
+    }
+
+    /** The move gauges of the cluster and {@code shardline.rebalancer.leader} (1 while this one leads). */
+    static void bind(MeterRegistry registry, CuratorFramework client, String cluster, Rebalancer rebalancer) {
+        MoveMetrics.bind(client, cluster, registry);
+        Gauge.builder("shardline.rebalancer.leader", rebalancer, r -> r.isLeader() ? 1 : 0)
+                .description("1 while this rebalancer leads (runs the moves)")
+                .register(registry);
+    }
+
+    /** Drains {@code rebalancer} (its move parks, leadership is released), saying so on standard error. */
+    static void stop(Rebalancer rebalancer, Duration drain) {
+        try {
+            boolean parked = rebalancer.drain(drain);
+            System.err.println(
+                    parked
+                            ? "shardline: rebalancer drained (leadership released)"
+                            : "shardline: rebalancer stopped after " + drain.toSeconds()
+                                    + " s without parking its move");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            rebalancer.close();
+        }
+    }
+
+    static ProcessEndpoints.Readiness readiness(Rebalancer rebalancer) {
+        Rebalancer.Status s = rebalancer.status();
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("zookeeper", s.connected() ? "connected" : "disconnected");
+        details.put("leader", s.leader());
+        if (s.move() != null) {
+            details.put("move", s.move());
+        }
+        return new ProcessEndpoints.Readiness(s.ready(), s.detail(), details);
     }
 }

@@ -21,7 +21,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -348,13 +347,7 @@ class ClusterCommandIT {
 
     /** Runs the CLI in its own JVM, as the launcher does, with its output going to {@code out}. */
     private static Process startCli(Path out, String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp",
-                System.getProperty("java.class.path"),
-                ShardlineCli.class.getName()));
-        command.addAll(List.of(args));
-        return new ProcessBuilder(command)
+        return new ProcessBuilder(ShardlineProcess.command(args))
                 .redirectErrorStream(true)
                 .redirectOutput(out.toFile())
                 .start();

@@ -25,7 +25,7 @@ class DemoWorkloadIT {
             StringWriter printed = new StringWriter();
             try (ZooKeeperTopologyStore store = ZooKeeperTopologyStore.connect(
                             cluster.zkConnectString(), "workload", Duration.ofSeconds(10));
-                    AutoCloseable monitor = MonitorCommand.start(store, 100, 200);
+                    AutoCloseable monitor = MonitorCommand.start(store, 100, 200, null);
                     DemoWorkload workload = DemoWorkload.start(new PrintWriter(printed), cluster, store)) {
                 await().atMost(Duration.ofSeconds(25))
                         .until(() -> printed.toString().contains("workload:"));

@@ -45,6 +45,11 @@ final class EmbeddedZooKeeper implements AutoCloseable {
         }
     }
 
+    /** Starts a server again on this one's directory and port, with the data it had (after {@link #close()}). */
+    EmbeddedZooKeeper restart(Path dir) {
+        return start(dir, port);
+    }
+
     /** {@code 127.0.0.1:port}, for ZooKeeper and Curator clients. */
     String connectString() {
         return "127.0.0.1:" + port;

@@ -49,6 +49,7 @@ public final class LocalCluster implements AutoCloseable {
     private final List<PgNode> nodes = new ArrayList<>();
     private final AtomicReference<State> state = new AtomicReference<>(State.STARTING);
     private EmbeddedZooKeeper zooKeeper;
+    private boolean zooKeeperStopped;
     private Thread shutdownHook;
     private ShardStarter starter;
     private int hubsPerShard;
@@ -187,6 +188,38 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /**
+     * Stops ZooKeeper (for fault tests): clients lose their connection, their sessions expire if it stays down
+     * longer than their timeout. {@link #startZooKeeper()} brings it back on the same port with the same data.
+     */
+    public synchronized void stopZooKeeper() {
+        checkStarted();
+        if (zooKeeperStopped) {
+            throw new IllegalStateException("ZooKeeper of cluster " + name + " is already stopped");
+        }
+        zooKeeper.close();
+        zooKeeperStopped = true;
+        LOG.info("ZooKeeper on {} stopped", zooKeeper.connectString());
+    }
+
+    /** Starts ZooKeeper again after {@link #stopZooKeeper()}, on the same port with the same data. */
+    public synchronized void startZooKeeper() {
+        checkStarted();
+        if (!zooKeeperStopped) {
+            throw new IllegalStateException("ZooKeeper of cluster " + name + " is running");
+        }
+        zooKeeper = zooKeeper.restart(dir.resolve("zookeeper"));
+        zooKeeperStopped = false;
+        LOG.info("ZooKeeper is up again on {}", zooKeeper.connectString());
+    }
+
+    private void checkStarted() {
+        if (state.get() != State.STARTED) {
+            throw new IllegalStateException(
+                    "cluster " + name + " is " + state.get().name().toLowerCase());
+        }
+    }
+
+    /**
      * Stops every server (fast shutdown, leaves first) and ZooKeeper, and deletes the data when the builder
      * chose the directory. Safe to call twice; a second caller returns once the first has finished.
      */
@@ -210,7 +243,7 @@ public final class LocalCluster implements AutoCloseable {
                 failures.add(e);
             }
         }
-        if (zooKeeper != null) {
+        if (zooKeeper != null && !zooKeeperStopped) {
             zooKeeper.close();
         }
         if (deleteOnClose && failures.isEmpty()) {

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.shardline.topology.MoveRecord;
+import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.ZooKeeperMoveWatcher;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,6 +18,7 @@ import org.apache.curator.framework.CuratorFramework;
  * <ul>
  *   <li>{@code shardline.move.active}: 1 while a move runs, else 0
  *   <li>{@code shardline.move.phase}: the state's step, 0 planned ... 7 done, 8 aborted; -1 no move yet
+ *   <li>{@code shardline.move.phase.duration}: seconds the running move has been in that step (0 when none runs)
  *   <li>{@code shardline.move.rows.expected} (rows to copy; not {@code .total}, which Prometheus reads as a counter), {@code .rows.copied}, {@code .rows.cleaned}
  *   <li>{@code shardline.move.lag.bytes}: how far the targets are behind their sources (-1 unknown)
  *   <li>{@code shardline.move.eta}: seconds left in the current phase (-1 unknown)
@@ -26,10 +28,18 @@ public final class MoveMetrics implements AutoCloseable {
     private final ZooKeeperMoveWatcher watcher;
     private final MeterRegistry registry;
     private final List<Meter> meters = new ArrayList<>();
+    private String phaseMove;
+    private MoveState phase;
+    private long phaseSince;
 
     private MoveMetrics(CuratorFramework client, String cluster, MeterRegistry registry) {
         this.watcher = new ZooKeeperMoveWatcher(client, cluster, () -> {});
         this.registry = registry;
+        meters.add(Gauge.builder("shardline.move.phase.duration", this, MoveMetrics::phaseSeconds)
+                .baseUnit("seconds")
+                .description("time the running move has spent in its current step; 0 when none runs")
+                .tag("cluster", cluster)
+                .register(registry));
         gauge(
                 "shardline.move.active",
                 cluster,
@@ -72,6 +82,23 @@ public final class MoveMetrics implements AutoCloseable {
                 "seconds left in the phase",
                 m -> m.progress().etaSeconds(),
                 -1);
+    }
+
+    /**
+     * Seconds the latest move has been in its state, 0 once it is over: from the record's update time when this
+     * process first saw the state (a process started during a phase counts from the phase's last progress).
+     */
+    private synchronized double phaseSeconds() {
+        MoveRecord m = watcher.latest();
+        if (m == null || m.state().isTerminal()) {
+            return 0;
+        }
+        if (!m.id().equals(phaseMove) || m.state() != phase) {
+            phaseMove = m.id();
+            phase = m.state();
+            phaseSince = m.updatedAtMillis();
+        }
+        return Math.max(0, System.currentTimeMillis() - phaseSince) / 1000.0;
     }
 
     /** Registers the gauges of {@code cluster}'s moves with {@code registry} until closed. */

@@ -101,6 +101,10 @@ public final class MoveRunner {
     private final ConnInfo connInfo;
     private final Settings settings;
     private final BooleanSupplier stillLeader;
+    private volatile boolean parking;
+    /** The state of the step {@link #run} is in. */
+    private volatile MoveState stepping;
+
     private final String base;
 
     public MoveRunner(
@@ -224,6 +228,11 @@ public final class MoveRunner {
         while (true) {
             Tracked t = read(id);
             MoveRecord move = t.move;
+            if (parking && !move.state().isTerminal()) {
+                LOG.info("parking move {} in {}: the next leader resumes it there", id, move.state());
+                return move.state();
+            }
+            stepping = move.state();
             if (!stillLeader.getAsBoolean()) {
                 LOG.info("no longer the leader: leaving move {} in {}", id, move.state());
                 return move.state();
@@ -252,7 +261,9 @@ public final class MoveRunner {
                     t.write(t.move.withState(next, epoch, System.currentTimeMillis()));
                 }
             } catch (Superseded e) {
-                LOG.info("move {} was changed by someone else; reading it again", id);
+                if (!parking) {
+                    LOG.info("move {} was changed by someone else; reading it again", id);
+                }
             }
         }
     }
@@ -831,8 +842,17 @@ public final class MoveRunner {
             Thread.currentThread().interrupt();
             throw new MoveException("interrupted", e);
         }
-        if (!stillLeader.getAsBoolean()) {
+        if (!stillLeader.getAsBoolean() || (parking && stepping != MoveState.FENCED)) {
             throw new Superseded();
         }
+    }
+
+    /**
+     * Asks {@link #run} to return at the next safe point, leaving the move where a later leader resumes it:
+     * before the next step, or at the next wait inside a step — except during the cutover, which runs to its
+     * end (writes to the moving ranges are held meanwhile, and a new leader would only hold them longer).
+     */
+    public void park() {
+        parking = true;
     }
 }

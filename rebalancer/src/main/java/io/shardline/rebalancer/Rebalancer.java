@@ -6,6 +6,7 @@ import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.Closeable;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -18,6 +19,7 @@ import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * The rebalancer process: of several, one leader (Curator LeaderLatch on {@code rebalancer/leader}) runs the
@@ -32,8 +34,17 @@ public final class Rebalancer implements Closeable {
     private enum State {
         LATENT,
         STARTED,
+        DRAINING,
         CLOSED
     }
+
+    /**
+     * What a health probe needs: ready when connected to ZooKeeper with a leader elected (this one or another)
+     * and not stopping.
+     *
+     * @param move the move this rebalancer runs now, or null
+     */
+    public record Status(boolean ready, boolean connected, boolean leader, String move, String detail) {}
 
     /** Builds the runner of one epoch. */
     @FunctionalInterface
@@ -53,6 +64,8 @@ public final class Rebalancer implements Closeable {
         return t;
     });
     private volatile boolean connected = true;
+    private volatile MoveRunner runner;
+    private volatile String running;
     private final ConnectionStateListener stateListener = (c, s) -> connected = s.isConnected();
 
     public Rebalancer(CuratorFramework client, String cluster, RunnerFactory runners) {
@@ -118,6 +131,7 @@ public final class Rebalancer implements Closeable {
     }
 
     private void lead() {
+        MDC.put("cluster", cluster);
         while (state.get() == State.STARTED) {
             try {
                 if (!latch.await(1, TimeUnit.SECONDS)) {
@@ -126,9 +140,15 @@ public final class Rebalancer implements Closeable {
                 long epoch = nextEpoch();
                 LOG.info("rebalancer leads with epoch {}", epoch);
                 MoveRunner runner = runners.create(epoch, this::isLeader);
+                this.runner = runner;
+                if (state.get() != State.STARTED) {
+                    runner.park();
+                }
                 while (isLeader() && state.get() == State.STARTED) {
                     String pending = pendingMove();
                     if (pending != null) {
+                        running = pending;
+                        MDC.put("move", pending);
                         try {
                             runner.run(pending);
                         } catch (MoveException e) {
@@ -137,6 +157,9 @@ public final class Rebalancer implements Closeable {
                                     pending,
                                     e.getMessage());
                             Thread.sleep(2000);
+                        } finally {
+                            running = null;
+                            MDC.remove("move");
                         }
                     } else {
                         Thread.sleep(200);
@@ -153,6 +176,62 @@ public final class Rebalancer implements Closeable {
                 }
             }
         }
+    }
+
+    /** Whether this rebalancer is ready (see {@link Status}). */
+    public Status status() {
+        boolean isConnected = client.getZookeeperClient().isConnected() && connected;
+        boolean leader = isLeader();
+        State s = state.get();
+        if (s != State.STARTED) {
+            return new Status(false, isConnected, leader, running, s == State.DRAINING ? "draining" : "stopped");
+        }
+        if (!isConnected) {
+            return new Status(false, false, leader, running, "not connected to ZooKeeper");
+        }
+        if (leader) {
+            return new Status(true, true, true, running, running == null ? "leads; no move pending" : "leads");
+        }
+        boolean leaderKnown;
+        try {
+            leaderKnown = latch.getLeader().isLeader();
+        } catch (Exception e) {
+            leaderKnown = false;
+        }
+        return leaderKnown
+                ? new Status(true, true, false, null, "standby (another rebalancer leads)")
+                : new Status(false, true, false, null, "no rebalancer leads yet");
+    }
+
+    /**
+     * Stops gracefully: the running move parks at its next safe point (see {@link MoveRunner#park()}; a cutover
+     * in progress finishes first), then leadership is released so a standby resumes the move at once. Waits at
+     * most {@code timeout} for the move to park, then stops as {@link #close()} does.
+     *
+     * @return whether the move parked (or none ran) within {@code timeout}
+     */
+    public boolean drain(Duration timeout) throws InterruptedException {
+        if (!state.compareAndSet(State.STARTED, State.DRAINING)) {
+            close();
+            return true;
+        }
+        String move = running;
+        MoveRunner current = runner;
+        if (current != null) {
+            current.park();
+        }
+        loop.shutdown();
+        boolean parked = loop.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        if (parked) {
+            LOG.info(move == null ? "rebalancer drained" : "rebalancer drained; move {} parked", move);
+        } else {
+            LOG.warn(
+                    "move {} did not park within {} ms: stopping it where it is (the next leader resumes it)",
+                    move,
+                    timeout.toMillis());
+        }
+        close();
+        return parked;
     }
 
     private String pendingMove() throws MoveException {
@@ -189,7 +268,8 @@ public final class Rebalancer implements Closeable {
 
     @Override
     public void close() {
-        if (state.getAndSet(State.CLOSED) != State.STARTED) {
+        State was = state.getAndSet(State.CLOSED);
+        if (was == State.LATENT || was == State.CLOSED) {
             return;
         }
         loop.shutdownNow();

@@ -178,6 +178,81 @@ class RebalancerFailoverIT {
         workload.assertNothingLost(client, CLUSTER);
     }
 
+    /**
+     * SIGTERM's path: a leader drained while it copies parks the move in COPYING or CATCHING_UP, and one drained
+     * during a cutover the routers do not acknowledge finishes that cutover (lifting the fence) before it parks:
+     * it never leaves writes held. A standby then takes the move over and completes it.
+     */
+    @ParameterizedTest
+    @EnumSource(
+            value = MoveState.class,
+            names = {"CATCHING_UP", "FENCED"})
+    void aDrainedLeaderParksTheMoveWithoutHoldingWritesAndAStandbyCompletesIt(MoveState phase) throws Exception {
+        addEmptyShard();
+        workload.start();
+        MoveRunner.Settings d = MoveRunner.Settings.DEFAULT;
+        // the first leader never leaves CATCHING_UP in the first case: only the drain ends its step
+        MoveRunner.Settings first = new MoveRunner.Settings(
+                d.ackTimeout(),
+                d.barrierTimeout(),
+                phase == MoveState.CATCHING_UP ? -1 : d.catchUpBytes(),
+                d.deleteBatch(),
+                d.deleteRowsPerSecond(),
+                d.retryPause());
+        CuratorFramework leaderSession =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        CuratorFramework standbySession =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        Rebalancer leader = Rebalancer.forCluster(leaderSession, CLUSTER, null, first);
+        Rebalancer standby = null;
+        try (StuckRouter stuck = phase == MoveState.FENCED ? new StuckRouter() : null) {
+            leader.start();
+            await().atMost(Duration.ofSeconds(10)).until(leader::isLeader);
+            String id = MoveRunner.plan(client, CLUSTER, 0);
+            await().atMost(Duration.ofSeconds(90))
+                    .pollInterval(Duration.ofMillis(1))
+                    .until(() -> move(id).state() == phase);
+            assertThat(leader.status().move()).isEqualTo(id);
+            long epoch = move(id).epoch();
+
+            long t0 = System.nanoTime();
+            assertThat(leader.drain(Duration.ofSeconds(20)))
+                    .as("parked within the bound")
+                    .isTrue();
+            long drainMs = (System.nanoTime() - t0) / 1_000_000;
+            MoveRecord parked = move(id);
+            System.out.printf("drained in %s after %d ms; move left in %s%n", phase, drainMs, parked.state());
+            assertThat(parked.state())
+                    .as("parked where a new leader resumes it, never with writes fenced")
+                    .isEqualTo(MoveState.CATCHING_UP);
+            assertThat(parked.epoch()).isEqualTo(epoch);
+            assertThat(leader.status().ready()).isFalse();
+            assertThat(leader.status().detail()).isEqualTo("stopped");
+            if (stuck != null) {
+                stuck.close();
+            }
+
+            standby = Rebalancer.forCluster(standbySession, CLUSTER, null, d);
+            standby.start();
+            await().atMost(Duration.ofSeconds(90))
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(() -> move(id).state().isTerminal());
+            MoveRecord done = move(id);
+            assertThat(done.state()).as(String.valueOf(done.error())).isEqualTo(MoveState.DONE);
+            assertThat(done.epoch()).as("finished by the standby's epoch").isGreaterThan(epoch);
+        } finally {
+            workload.stop();
+            leader.close();
+            if (standby != null) {
+                standby.close();
+            }
+            leaderSession.close();
+            standbySession.close();
+        }
+        assertThat(workload.errors()).as("errors the application saw").isEmpty();
+        workload.assertNothingLost(client, CLUSTER);
+    }
+
     /** A router that is registered but never acknowledges a fence: a frozen application instance. */
     private static final class StuckRouter implements AutoCloseable {
         private final CuratorFramework session;

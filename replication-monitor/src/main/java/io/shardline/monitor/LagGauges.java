@@ -11,9 +11,9 @@ import java.util.function.Supplier;
 
 /**
  * The Micrometer gauges of one replica's lag, tagged {@code node}, {@code shard} and {@code role}:
- * {@code shardline.replica.lag} (seconds), {@code shardline.replica.lag.bytes} and {@code shardline.replica.up}
- * (Prometheus: {@code shardline_replica_lag_seconds}, {@code shardline_replica_lag_bytes},
- * {@code shardline_replica_up}). Published by the monitor that measures and by the console that reads ZooKeeper,
+ * {@code shardline.replica.lag} (seconds), {@code shardline.replica.lag.bytes}, {@code shardline.replica.up} and
+ * {@code shardline.replica.report.age} (seconds) (Prometheus: {@code shardline_replica_lag_seconds},
+ * {@code shardline_replica_lag_bytes}, {@code shardline_replica_up}, {@code shardline_replica_report_age_seconds}). Published by the monitor that measures and by the console that reads ZooKeeper,
  * so both expose the same series.
  */
 public final class LagGauges {
@@ -44,6 +44,11 @@ public final class LagGauges {
                 Gauge.builder("shardline.replica.up", () -> up(latest.get()))
                         .description("1 when the replica answers and streams, else 0")
                         .tags(tags)
+                        .register(registry),
+                Gauge.builder("shardline.replica.report.age", () -> age(latest.get()))
+                        .baseUnit("seconds")
+                        .description("Age of the newest lag report; it grows when no monitor measures the replica")
+                        .tags(tags)
                         .register(registry));
     }
 
@@ -53,6 +58,10 @@ public final class LagGauges {
 
     private static double bytes(LagReport r) {
         return r == null || r.lagBytes() < 0 ? Double.NaN : r.lagBytes();
+    }
+
+    private static double age(LagReport r) {
+        return r == null ? Double.NaN : Math.max(0, System.currentTimeMillis() - r.observedAtMillis()) / 1000.0;
     }
 
     private static double up(LagReport r) {

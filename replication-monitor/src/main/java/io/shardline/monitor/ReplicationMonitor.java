@@ -1,5 +1,6 @@
 package io.shardline.monitor;
 
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.shardline.topology.ClusterTopology;
@@ -33,6 +34,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
@@ -40,6 +42,7 @@ import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -78,6 +81,19 @@ public final class ReplicationMonitor implements AutoCloseable {
     /** One point of a replica's lag history. */
     public record LagPoint(long atMillis, long lagMs, long lagBytes) {}
 
+    /**
+     * What a health probe needs: whether this monitor is ready (connected to ZooKeeper, a leader elected, and,
+     * when it leads, publishing fresh reports) and why not.
+     *
+     * @param lastPublishAgeMs how long ago this monitor last published a report; -1 when it never did
+     */
+    public record Status(boolean ready, boolean connected, boolean leader, long lastPublishAgeMs, String detail) {}
+
+    /** The prepared (two-phase) transactions of a shard's primary, read every few seconds. */
+    private record Prepared(long count, double oldestSeconds) {}
+
+    private static final long PREPARED_CHECK_MS = 5_000;
+
     private final ZooKeeperTopologyStore store;
     private final CuratorFramework client;
     private final String cluster;
@@ -94,6 +110,14 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final Map<Integer, Long> primaryLsns = new ConcurrentHashMap<>();
     /** Per node and task ("beat:" or "sample:" + node): whether one is running. */
     private final Map<String, AtomicBoolean> running = new ConcurrentHashMap<>();
+
+    /** When each shard's primary last accepted a heartbeat, by this process's clock (epoch ms). */
+    private final Map<Integer, Long> beatOkAt = new ConcurrentHashMap<>();
+
+    private final Map<Integer, Prepared> prepared = new ConcurrentHashMap<>();
+    private final Map<Integer, Long> preparedCheckedAt = new ConcurrentHashMap<>();
+    private final AtomicLong lastPublishAt = new AtomicLong();
+    private final java.util.Set<Integer> shardsWithGauges = ConcurrentHashMap.newKeySet();
 
     private final Map<String, LagReport> latest = new ConcurrentHashMap<>();
     private final Map<String, ArrayDeque<LagPoint>> history = new ConcurrentHashMap<>();
@@ -152,6 +176,48 @@ public final class ReplicationMonitor implements AutoCloseable {
                 this::sample, sampleInterval.toMillis(), sampleInterval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * Ready when connected to ZooKeeper, some monitor leads, and — when this one leads — it published a report
+     * within the last {@code max(3 s, 10 sample intervals)} (or the cluster has no replica to report on).
+     */
+    public Status status() {
+        boolean connected = client.getZookeeperClient().isConnected();
+        boolean leader = latch.hasLeadership();
+        long last = lastPublishAt.get();
+        long age = last == 0 ? -1 : System.currentTimeMillis() - last;
+        if (state.get() != State.STARTED) {
+            return new Status(false, connected, false, age, "stopped");
+        }
+        if (!connected) {
+            return new Status(false, false, leader, age, "not connected to ZooKeeper");
+        }
+        if (!leader) {
+            String leaderId;
+            try {
+                leaderId = latch.getLeader().isLeader() ? latch.getLeader().getId() : null;
+            } catch (Exception e) {
+                leaderId = null;
+            }
+            return leaderId == null
+                    ? new Status(false, true, false, age, "no monitor leads yet")
+                    : new Status(true, true, false, age, "standby (another monitor publishes)");
+        }
+        long freshMs = Math.max(3_000, 10 * sampleInterval.toMillis());
+        boolean anyReplica = store.snapshot().topology().shards().stream()
+                .anyMatch(s -> !s.replicas().isEmpty());
+        if (anyReplica && (age < 0 || age > freshMs)) {
+            return new Status(
+                    false,
+                    true,
+                    true,
+                    age,
+                    age < 0
+                            ? "leads but has not published a report yet"
+                            : "leads but published no report for " + age + " ms");
+        }
+        return new Status(true, true, true, age, "publishing");
+    }
+
     /** Whether this monitor currently publishes (holds the leader latch). */
     public boolean isLeader() {
         return latch.hasLeadership();
@@ -183,6 +249,12 @@ public final class ReplicationMonitor implements AutoCloseable {
         if (state.getAndSet(State.CLOSED) != State.STARTED) {
             return;
         }
+        // leadership first: a standby monitor takes over publishing while this one stops
+        try {
+            latch.close();
+        } catch (Exception e) {
+            LOG.debug("closing the leader latch: {}", e.toString());
+        }
         scheduler.shutdownNow();
         workers.shutdownNow();
         try {
@@ -190,11 +262,6 @@ public final class ReplicationMonitor implements AutoCloseable {
             workers.awaitTermination(6, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-        try {
-            latch.close();
-        } catch (Exception e) {
-            LOG.debug("closing the leader latch: {}", e.toString());
         }
         connections.values().forEach(ReplicationMonitor::closeQuietly);
         connections.clear();
@@ -221,9 +288,12 @@ public final class ReplicationMonitor implements AutoCloseable {
         }
         try {
             workers.execute(() -> {
+                MDC.put("cluster", cluster);
+                MDC.put("node", node.name());
                 try {
                     task.run();
                 } finally {
+                    MDC.clear();
                     busy.set(false);
                 }
             });
@@ -243,6 +313,19 @@ public final class ReplicationMonitor implements AutoCloseable {
                     rs.next();
                     heartbeats.put(shard.id(), rs.getTimestamp(1).getTime());
                     primaryLsns.put(shard.id(), Lsn.parse(rs.getString(2)));
+                }
+            }
+            long now = System.currentTimeMillis();
+            beatOkAt.put(shard.id(), now);
+            registerShardGauges(shard.id());
+            if (now - preparedCheckedAt.getOrDefault(shard.id(), 0L) >= PREPARED_CHECK_MS) {
+                preparedCheckedAt.put(shard.id(), now);
+                try (Statement s = c.createStatement();
+                        ResultSet rs = s.executeQuery("SELECT count(*), coalesce(extract(epoch FROM"
+                                + " clock_timestamp() - min(prepared)), 0)::float8 FROM pg_prepared_xacts"
+                                + " WHERE database = current_database()")) {
+                    rs.next();
+                    prepared.put(shard.id(), new Prepared(rs.getLong(1), rs.getDouble(2)));
                 }
             }
         } catch (SQLException e) {
@@ -364,6 +447,41 @@ public final class ReplicationMonitor implements AutoCloseable {
         }
     }
 
+    /**
+     * Per shard: {@code shardline.primary.heartbeat.age} (seconds since its primary last accepted a heartbeat),
+     * {@code shardline.prepared.transactions} and {@code shardline.prepared.transactions.oldest} (seconds) of its
+     * primary's {@code pg_prepared_xacts}, read every 5 s.
+     */
+    private void registerShardGauges(int shard) {
+        if (registry == null || !shardsWithGauges.add(shard)) {
+            return;
+        }
+        String tag = String.valueOf(shard);
+        meters.add(Gauge.builder("shardline.primary.heartbeat.age", () -> {
+                    Long at = beatOkAt.get(shard);
+                    return at == null ? Double.NaN : (System.currentTimeMillis() - at) / 1000.0;
+                })
+                .baseUnit("seconds")
+                .description("Time since the shard's primary last accepted the monitor's heartbeat")
+                .tag("shard", tag)
+                .register(registry));
+        meters.add(Gauge.builder("shardline.prepared.transactions", () -> {
+                    Prepared p = prepared.get(shard);
+                    return p == null ? Double.NaN : p.count();
+                })
+                .description("Prepared (two-phase) transactions waiting on the shard's primary")
+                .tag("shard", tag)
+                .register(registry));
+        meters.add(Gauge.builder("shardline.prepared.transactions.oldest", () -> {
+                    Prepared p = prepared.get(shard);
+                    return p == null ? Double.NaN : p.oldestSeconds();
+                })
+                .baseUnit("seconds")
+                .description("Age of the oldest prepared transaction on the shard's primary; 0 when none")
+                .tag("shard", tag)
+                .register(registry));
+    }
+
     private void registerGauges(LagReport report) {
         if (registry == null || history.containsKey(report.node())) {
             return;
@@ -384,6 +502,7 @@ public final class ReplicationMonitor implements AutoCloseable {
                         .withMode(CreateMode.PERSISTENT)
                         .forPath(path, data);
             }
+            lastPublishAt.set(System.currentTimeMillis());
         } catch (InterruptedException e) {
             // close() stops the sampling thread; nothing is lost by not publishing this sample
             Thread.currentThread().interrupt();

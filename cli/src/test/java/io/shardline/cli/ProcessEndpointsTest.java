@@ -1,0 +1,107 @@
+package io.shardline.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.micrometer.core.instrument.Counter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/** The processes' HTTP endpoints, without a cluster: status codes, bodies, content types, bad requests. */
+class ProcessEndpointsTest {
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+    private static HttpResponse<String> send(String method, String url) throws Exception {
+        return HTTP.send(
+                HttpRequest.newBuilder(URI.create(url))
+                        .method(method, HttpRequest.BodyPublishers.noBody())
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void readinessFollowsTheCheckAndTurnsDownWhenStopping() throws Exception {
+        AtomicReference<ProcessEndpoints.Readiness> state = new AtomicReference<>(
+                new ProcessEndpoints.Readiness(false, "not connected to ZooKeeper", Map.of("leader", false)));
+        try (ProcessEndpoints endpoints =
+                ProcessEndpoints.start("127.0.0.1", 0, ProcessEndpoints.newRegistry("test"), state::get)) {
+            String url = endpoints.url();
+            HttpResponse<String> down = send("GET", url + "/health/ready");
+            assertThat(down.statusCode()).isEqualTo(503);
+            assertThat(down.body())
+                    .contains("\"status\":\"DOWN\"", "\"detail\":\"not connected to ZooKeeper\"", "\"leader\":false");
+            assertThat(send("GET", url + "/health/live").statusCode()).isEqualTo(200);
+
+            state.set(new ProcessEndpoints.Readiness(true, "publishing", Map.of("leader", true)));
+            HttpResponse<String> up = send("GET", url + "/health/ready");
+            assertThat(up.statusCode()).isEqualTo(200);
+            assertThat(up.body()).contains("\"status\":\"UP\"", "\"leader\":true");
+            assertThat(up.headers().firstValue("Content-Type")).hasValue("application/json");
+
+            state.set(null); // a check that throws
+            HttpResponse<String> broken = send("GET", url + "/health/ready");
+            assertThat(broken.statusCode()).isEqualTo(503);
+            assertThat(broken.body()).contains("the readiness check failed");
+
+            state.set(new ProcessEndpoints.Readiness(true, "publishing", Map.of()));
+            endpoints.stopping();
+            HttpResponse<String> stopping = send("GET", url + "/health/ready");
+            assertThat(stopping.statusCode()).isEqualTo(503);
+            assertThat(stopping.body()).contains("\"detail\":\"stopping\"");
+            assertThat(send("GET", url + "/health/live").statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void metricsArePrometheusTextWithTheProcessAndJvmMeters() throws Exception {
+        var registry = ProcessEndpoints.newRegistry("monitor");
+        Counter.builder("shardline.test.things").register(registry).increment(3);
+        try (ProcessEndpoints endpoints = ProcessEndpoints.start(
+                "127.0.0.1", 0, registry, () -> new ProcessEndpoints.Readiness(true, "ok", Map.of()))) {
+            HttpResponse<String> metrics = send("GET", endpoints.url() + "/metrics");
+            assertThat(metrics.statusCode()).isEqualTo(200);
+            assertThat(metrics.headers().firstValue("Content-Type").orElseThrow())
+                    .startsWith("text/plain; version=0.0.4");
+            assertThat(metrics.body())
+                    .contains("shardline_test_things_total{process=\"monitor\"} 3.0")
+                    .contains("jvm_memory_used_bytes{")
+                    .contains("process_uptime_seconds{");
+            HttpResponse<String> head = send("HEAD", endpoints.url() + "/metrics");
+            assertThat(head.statusCode()).isEqualTo(200);
+            assertThat(head.body()).isEmpty();
+        }
+    }
+
+    @Test
+    void unknownPathsAndMethodsAreRefusedClearly() throws Exception {
+        try (ProcessEndpoints endpoints =
+                ProcessEndpoints.start("127.0.0.1", 0, ProcessEndpoints.newRegistry("test"), () -> null)) {
+            HttpResponse<String> missing = send("GET", endpoints.url() + "/healthz");
+            assertThat(missing.statusCode()).isEqualTo(404);
+            assertThat(missing.body()).contains("no endpoint /healthz", "/health/ready");
+            HttpResponse<String> post = send("POST", endpoints.url() + "/health/ready");
+            assertThat(post.statusCode()).isEqualTo(405);
+            assertThat(post.headers().firstValue("Allow")).hasValue("GET, HEAD");
+        }
+    }
+
+    @Test
+    void aBadOrTakenPortIsNamed() throws Exception {
+        assertThatThrownBy(() ->
+                        ProcessEndpoints.start("127.0.0.1", 70000, ProcessEndpoints.newRegistry("test"), () -> null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("--http-port must be a port number from 0 to 65535, not 70000");
+        try (ProcessEndpoints first =
+                ProcessEndpoints.start("127.0.0.1", 0, ProcessEndpoints.newRegistry("test"), () -> null)) {
+            assertThatThrownBy(() -> ProcessEndpoints.start(
+                            "127.0.0.1", first.port(), ProcessEndpoints.newRegistry("test"), () -> null))
+                    .isInstanceOf(java.io.IOException.class)
+                    .hasMessageStartingWith("cannot serve --http-port on 127.0.0.1:" + first.port() + ": ");
+        }
+    }
+}
