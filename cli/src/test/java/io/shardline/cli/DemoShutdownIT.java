@@ -6,6 +6,7 @@ import static io.shardline.cli.ShardlineProcess.get;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.shardline.router.metrics.Meters;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -50,6 +51,14 @@ class DemoShutdownIT {
                             .contains("shardline_statements_seconds_count{")
                             .contains("shardline_monitor_leader{process=\"demo\"} 1.0")
                             .contains("shardline_rebalancer_leader{process=\"demo\"} 1.0"));
+
+            // every metric the alert rules and the dashboard query: a driver meter, or in the demo's scrape
+            String scrape = get(url + "/metrics").body();
+            assertThat(MonitoringFiles.metricNames())
+                    .hasSizeGreaterThan(20)
+                    .allSatisfy(name -> assertThat(Meters.exports(name) || scrape.contains("\n" + name + "{"))
+                            .as("%s is exported", name)
+                            .isTrue());
 
             long t0 = System.nanoTime();
             demo.terminate();

@@ -82,6 +82,31 @@ public enum Meters {
         this.description = description;
     }
 
+    /**
+     * Whether one of these meters appears in a Prometheus scrape under {@code name} (Micrometer's naming: a
+     * timer's {@code _seconds_count}, {@code _seconds_sum} and {@code _seconds_max}, a counter's {@code _total}, a
+     * distribution summary's {@code _count}, {@code _sum} and {@code _max}; HikariCP's {@code hikaricp_connections*}).
+     */
+    public static boolean exports(String name) {
+        for (Meters m : values()) {
+            String base = m.meter.replace('.', '_');
+            boolean match = switch (m.type) {
+                case "timer" ->
+                    name.equals(base + "_seconds_count")
+                            || name.equals(base + "_seconds_sum")
+                            || name.equals(base + "_seconds_max");
+                case "counter" -> name.equals(base + "_total");
+                case "distribution summary" ->
+                    name.equals(base + "_count") || name.equals(base + "_sum") || name.equals(base + "_max");
+                default -> base.endsWith("*") && name.startsWith(base.substring(0, base.length() - 1));
+            };
+            if (match) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The README's table of meters. */
     public static String markdownTable() {
         StringBuilder sb = new StringBuilder("| meter | type | tags | meaning |\n|---|---|---|---|\n");
