@@ -2,6 +2,7 @@ package io.shardline.router.metrics;
 
 import io.opentelemetry.api.GlobalOpenTelemetry;
 import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.trace.SpanBuilder;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
@@ -11,8 +12,11 @@ import io.opentelemetry.context.Scope;
 import io.shardline.router.sql.QueryText;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
 import java.sql.SQLException;
 import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -23,15 +27,59 @@ import java.util.concurrent.TimeUnit;
 final class OpenTelemetryTracing implements DriverTracing {
     private static final String SCOPE = "io.shardline.router";
     private static final long LOOK_EVERY_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** Span names cached per operation: at most this many (operations are SQL's first words). */
+    private static final int NAMES = 64;
+
+    // the keys made once: the String overloads of setAttribute make a new key on every call
+    private static final AttributeKey<String> DB_SYSTEM_NAME = AttributeKey.stringKey("db.system.name");
+    private static final AttributeKey<String> DB_SYSTEM = AttributeKey.stringKey("db.system");
+    private static final AttributeKey<String> DB_NAMESPACE = AttributeKey.stringKey("db.namespace");
+    private static final AttributeKey<String> DB_OPERATION = AttributeKey.stringKey("db.operation.name");
+    private static final AttributeKey<String> DB_QUERY_TEXT = AttributeKey.stringKey("db.query.text");
+    private static final AttributeKey<String> KIND = AttributeKey.stringKey("shardline.kind");
+    private static final AttributeKey<String> ROUTE = AttributeKey.stringKey("shardline.route");
+    private static final AttributeKey<Long> SHARD = AttributeKey.longKey("shardline.shard");
+    private static final AttributeKey<String> REASON = AttributeKey.stringKey("shardline.reason");
+    private static final AttributeKey<String> NODE = AttributeKey.stringKey("shardline.node");
+    private static final AttributeKey<String> ROLE = AttributeKey.stringKey("shardline.role");
+    private static final AttributeKey<String> SERVER_ADDRESS = AttributeKey.stringKey("server.address");
+    private static final AttributeKey<Long> SERVER_PORT = AttributeKey.longKey("server.port");
+    private static final AttributeKey<Long> FENCE_WAIT_MS = AttributeKey.longKey("shardline.fence_wait_ms");
+    private static final AttributeKey<Long> LAG_MS = AttributeKey.longKey("shardline.lag_ms");
+    private static final AttributeKey<String> ERROR_TYPE = AttributeKey.stringKey("error.type");
+    private static final AttributeKey<String> STATUS_CODE = AttributeKey.stringKey("db.response.status_code");
+    private static final String[] KINDS = lowerCase(StatementKind.values());
+    private static final String[] ROLES = lowerCase(NodeRole.values());
 
     private final String database;
     private final boolean queryText;
+    private final Map<String, String> names = new ConcurrentHashMap<>();
     private volatile Tracer tracer;
     private volatile long lookedAt = System.nanoTime() - LOOK_EVERY_NANOS;
 
     OpenTelemetryTracing(String database, boolean queryText) {
         this.database = database;
         this.queryText = queryText;
+    }
+
+    private static String[] lowerCase(Enum<?>[] values) {
+        String[] lower = new String[values.length];
+        for (Enum<?> v : values) {
+            lower[v.ordinal()] = v.name().toLowerCase(Locale.ROOT);
+        }
+        return lower;
+    }
+
+    /** {@code operation database}, the span's name. */
+    private String name(String operation) {
+        String name = names.get(operation);
+        if (name == null) {
+            name = operation + " " + database;
+            if (names.size() < NAMES) {
+                names.put(operation, name);
+            }
+        }
+        return name;
     }
 
     /** The tracer of the application's OpenTelemetry, or null while it has none. */
@@ -61,16 +109,16 @@ final class OpenTelemetryTracing implements DriverTracing {
             return DriverTracing.Span.NONE;
         }
         String operation = QueryText.operation(sql);
-        SpanBuilder builder = t.spanBuilder(operation + " " + database)
+        SpanBuilder builder = t.spanBuilder(name(operation))
                 .setSpanKind(SpanKind.CLIENT)
-                .setAttribute("db.system.name", "postgresql")
-                .setAttribute("db.system", "postgresql")
-                .setAttribute("db.namespace", database)
-                .setAttribute("db.operation.name", operation)
-                .setAttribute("shardline.kind", kind.name().toLowerCase(Locale.ROOT));
+                .setAttribute(DB_SYSTEM_NAME, "postgresql")
+                .setAttribute(DB_SYSTEM, "postgresql")
+                .setAttribute(DB_NAMESPACE, database)
+                .setAttribute(DB_OPERATION, operation)
+                .setAttribute(KIND, KINDS[kind.ordinal()]);
         String text = queryText ? QueryText.sanitized(sql) : null;
         if (text != null) {
-            builder.setAttribute("db.query.text", text);
+            builder.setAttribute(DB_QUERY_TEXT, text);
         }
         return new OtelSpan(t, builder.startSpan(), true);
     }
@@ -83,12 +131,12 @@ final class OpenTelemetryTracing implements DriverTracing {
         }
         return new OtelSpan(
                 t,
-                t.spanBuilder(name + " " + database)
+                t.spanBuilder(name(name))
                         .setSpanKind(SpanKind.CLIENT)
-                        .setAttribute("db.system.name", "postgresql")
-                        .setAttribute("db.system", "postgresql")
-                        .setAttribute("db.namespace", database)
-                        .setAttribute("db.operation.name", name)
+                        .setAttribute(DB_SYSTEM_NAME, "postgresql")
+                        .setAttribute(DB_SYSTEM, "postgresql")
+                        .setAttribute(DB_NAMESPACE, database)
+                        .setAttribute(DB_OPERATION, name)
                         .startSpan(),
                 true);
     }
@@ -104,38 +152,38 @@ final class OpenTelemetryTracing implements DriverTracing {
             this.tracer = tracer;
             this.span = span;
             this.context = Context.current().with(span);
-            this.scope = current ? span.makeCurrent() : null;
+            this.scope = current ? context.makeCurrent() : null;
         }
 
         @Override
         public void route(String route, int shard, Node node, String why) {
-            span.setAttribute("shardline.route", route);
+            span.setAttribute(ROUTE, route);
             if (shard >= 0) {
-                span.setAttribute("shardline.shard", shard);
+                span.setAttribute(SHARD, (long) shard);
             }
             if (node != null) {
                 node(span, node);
             }
             if (why != null) {
-                span.setAttribute("shardline.reason", why);
+                span.setAttribute(REASON, why);
             }
         }
 
         private static void node(io.opentelemetry.api.trace.Span span, Node node) {
-            span.setAttribute("shardline.node", node.name());
-            span.setAttribute("shardline.role", node.role().name().toLowerCase(Locale.ROOT));
-            span.setAttribute("server.address", node.host());
-            span.setAttribute("server.port", node.port());
+            span.setAttribute(NODE, node.name());
+            span.setAttribute(ROLE, ROLES[node.role().ordinal()]);
+            span.setAttribute(SERVER_ADDRESS, node.host());
+            span.setAttribute(SERVER_PORT, (long) node.port());
         }
 
         @Override
         public void fenceWait(long nanos) {
-            span.setAttribute("shardline.fence_wait_ms", TimeUnit.NANOSECONDS.toMillis(nanos));
+            span.setAttribute(FENCE_WAIT_MS, TimeUnit.NANOSECONDS.toMillis(nanos));
         }
 
         @Override
         public void lagMs(long lagMs) {
-            span.setAttribute("shardline.lag_ms", lagMs);
+            span.setAttribute(LAG_MS, lagMs);
         }
 
         @Override
@@ -143,10 +191,10 @@ final class OpenTelemetryTracing implements DriverTracing {
             // not the message: PostgreSQL's (its detail) may quote the values of the statement
             span.setStatus(StatusCode.ERROR);
             if (e instanceof SQLException sql && sql.getSQLState() != null) {
-                span.setAttribute("error.type", sql.getSQLState());
-                span.setAttribute("db.response.status_code", sql.getSQLState());
+                span.setAttribute(ERROR_TYPE, sql.getSQLState());
+                span.setAttribute(STATUS_CODE, sql.getSQLState());
             } else {
-                span.setAttribute("error.type", e.getClass().getName());
+                span.setAttribute(ERROR_TYPE, e.getClass().getName());
             }
         }
 
@@ -157,7 +205,7 @@ final class OpenTelemetryTracing implements DriverTracing {
                     .setSpanKind(SpanKind.CLIENT)
                     .startSpan();
             if (shard >= 0) {
-                child.setAttribute("shardline.shard", shard);
+                child.setAttribute(SHARD, (long) shard);
             }
             if (node != null) {
                 node(child, node);

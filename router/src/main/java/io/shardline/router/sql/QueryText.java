@@ -35,8 +35,40 @@ public final class QueryText {
         while (i < n && (Character.isLetter(sql.charAt(i)) || sql.charAt(i) == '_')) {
             i++;
         }
-        return i == from ? "SQL" : sql.substring(from, i).toUpperCase(java.util.Locale.ROOT);
+        if (i == from) {
+            return "SQL";
+        }
+        for (String known : OPERATIONS) {
+            if (known.length() == i - from && sql.regionMatches(true, from, known, 0, known.length())) {
+                return known; // no allocation on the common statements: this runs for every traced statement
+            }
+        }
+        return sql.substring(from, i).toUpperCase(java.util.Locale.ROOT);
     }
+
+    private static final String[] OPERATIONS = {
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "WITH",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SET",
+        "SHOW",
+        "VALUES",
+        "MERGE",
+        "CALL",
+        "START",
+        "SAVEPOINT",
+        "RELEASE",
+        "COPY",
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "TRUNCATE"
+    };
 
     /**
      * The text without its literals: strings, numbers and dollar-quoted bodies become {@code ?}, comments a space,
