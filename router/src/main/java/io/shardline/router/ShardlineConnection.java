@@ -51,4 +51,35 @@ public interface ShardlineConnection extends Connection {
      * @param reason why this node (or why the statement is refused)
      */
     record RouteExplanation(int shard, String node, String role, String reason) {}
+
+    /**
+     * The cluster as this connection's driver runtime sees it, for health checks: its ZooKeeper session, the topology
+     * and ring versions it routes by, and per shard whether the primary answers as a writable primary (a fresh
+     * connection and {@code SELECT pg_is_in_recovery()}, 2 s at most) and how many replicas may serve reads within
+     * the connection's default staleness bound now.
+     */
+    ClusterStatus clusterStatus() throws SQLException;
+
+    /**
+     * @param zooKeeperConnected whether the runtime's ZooKeeper session is connected; null with a static topology file
+     */
+    record ClusterStatus(
+            String cluster,
+            Boolean zooKeeperConnected,
+            long topologyVersion,
+            long ringVersion,
+            List<ShardStatus> shards) {}
+
+    /**
+     * @param primaryProblem why the primary is not writable (unreachable, in recovery), or null when it is
+     * @param replicasEligible replicas that may serve a read within {@code maxStalenessMs} now: measured recently
+     *     enough, within the bound, not ejected
+     */
+    record ShardStatus(
+            int shard,
+            String primary,
+            boolean primaryWritable,
+            String primaryProblem,
+            int replicas,
+            int replicasEligible) {}
 }

@@ -1,5 +1,6 @@
 package io.shardline.router.exec;
 
+import io.shardline.router.ShardlineConnection;
 import io.shardline.router.ShardlineProperty;
 import io.shardline.router.ShardlineUrl;
 import io.shardline.router.SqlStates;
@@ -28,7 +29,9 @@ import io.shardline.topology.TopologyStore;
 import io.shardline.topology.ZooKeeperLagWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -73,6 +76,7 @@ public final class ClusterRuntime implements AutoCloseable {
     private volatile long defaultsRetryAt = System.nanoTime();
 
     private static final int DEFAULTS_TIMEOUT_SECONDS = 2;
+    private static final int HEALTH_TIMEOUT_SECONDS = 2;
     private static final int DEFAULTS_RETRY_SECONDS = 30;
 
     private final ReplicaHealth health;
@@ -395,6 +399,44 @@ public final class ClusterRuntime implements AutoCloseable {
             lag.start();
         }
         return new ClusterRuntime(url, store, pools, settings, lag, metrics, tracing);
+    }
+
+    /** See {@link ShardlineConnection#clusterStatus()}. */
+    public ShardlineConnection.ClusterStatus status() {
+        RoutingState r = routing;
+        TopologySnapshot snapshot = r.snapshot();
+        Boolean zooKeeper = store instanceof ZooKeeperTopologyStore zk
+                ? zk.client().getZookeeperClient().isConnected()
+                : null;
+        LagSnapshot lagNow = lag();
+        long now = System.currentTimeMillis();
+        List<ShardlineConnection.ShardStatus> shards = new ArrayList<>();
+        for (int id : r.shardIds()) {
+            Node primary = r.primary(id);
+            String problem = null;
+            try (Connection c = pools.direct(primary, HEALTH_TIMEOUT_SECONDS, "shardline-health");
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery()")) {
+                rs.next();
+                if (rs.getBoolean(1)) {
+                    problem = "in recovery: a standby, not writable";
+                }
+            } catch (SQLException e) {
+                problem = "cannot reach " + primary.name() + " (" + primary.address() + "): " + e.getMessage();
+            }
+            Node[] replicas = r.replicas(id);
+            int eligible = settings.maxStalenessMs() < 0
+                    ? replicas.length
+                    : health.eligible(replicas, lagNow, settings.maxStalenessMs(), now);
+            shards.add(new ShardlineConnection.ShardStatus(
+                    id, primary.name(), problem == null, problem, replicas.length, eligible));
+        }
+        return new ShardlineConnection.ClusterStatus(
+                snapshot.topology().cluster(),
+                zooKeeper,
+                snapshot.topology().version(),
+                r.ring().version(),
+                shards);
     }
 
     /** The properties this runtime follows. */

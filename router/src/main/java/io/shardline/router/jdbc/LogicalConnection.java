@@ -84,6 +84,12 @@ public final class LogicalConnection implements ShardlineConnection {
     }
 
     @Override
+    public ClusterStatus clusterStatus() throws SQLException {
+        checkOpen();
+        return runtime.status();
+    }
+
+    @Override
     public List<RouteExplanation> explainRoute(String sql, Object... parameters) throws SQLException {
         checkOpen();
         try {

@@ -162,6 +162,20 @@ public final class ReplicaHealth implements AutoCloseable {
         return ReplicaChooser.leastLagging(replicas, lag, bound, nowMillis, freshnessMs, new View(replicas));
     }
 
+    /** How many of {@code replicas} may serve a read within {@code boundMs} now (see {@link ReplicaChooser}). */
+    public int eligible(Node[] replicas, LagSnapshot lag, long boundMs, long nowMillis) {
+        View view = new View(replicas);
+        ReplicaChooser.Bound bound = new ReplicaChooser.Bound(boundMs, 0);
+        int n = 0;
+        for (Node replica : replicas) {
+            if (view.weight(replica) > 0
+                    && ReplicaChooser.isEligible(replica, lag, bound, nowMillis, freshnessMs, view)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     /** The states of one shard's replicas, each looked up once for one choice. */
     private final class View implements ReplicaChooser.Stats {
         final Node[] replicas;
