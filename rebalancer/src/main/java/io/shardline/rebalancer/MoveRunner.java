@@ -228,7 +228,9 @@ public final class MoveRunner {
         while (true) {
             Tracked t = read(id);
             MoveRecord move = t.move;
-            if (parking && !move.state().isTerminal()) {
+            // a fenced move runs its cutover first (it switches, or lifts the fence): parking there would hold the
+            // writes to the moving ranges until another leader took over
+            if (parking && !move.state().isTerminal() && move.state() != MoveState.FENCED) {
                 LOG.info("parking move {} in {}: the next leader resumes it there", id, move.state());
                 return move.state();
             }
@@ -257,6 +259,10 @@ public final class MoveRunner {
                     continue;
                 }
                 MoveState next = step(t, copies, snapshot);
+                if (next == MoveState.FENCED && parking) {
+                    LOG.info("parking move {} in {} instead of fencing it", id, t.move.state());
+                    return t.move.state();
+                }
                 if (next != null) {
                     t.write(t.move.withState(next, epoch, System.currentTimeMillis()));
                 }
