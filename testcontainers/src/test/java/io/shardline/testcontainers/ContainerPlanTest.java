@@ -101,6 +101,26 @@ class ContainerPlanTest {
     }
 
     @Test
+    void theWaitStrategiesMatchWhatTheServersSay() {
+        // the postgres image's log line (twice on a first start: its init server, then the real one)
+        String ready = "2026-12-01 10:00:00.000 UTC [1] LOG:  database system is ready to accept connections\n";
+        assertThat(ready).matches(ContainerPlan.PRIMARY_READY_LOG);
+        assertThat("2026-12-01 10:00:00.000 UTC [1] LOG:  database system is shut down\n")
+                .doesNotMatch(ContainerPlan.PRIMARY_READY_LOG);
+        // a standby is ready once its WAL receiver streams: the compose file's own healthcheck
+        assertThat(ContainerPlan.STANDBY_READY_COMMAND).contains("pg_stat_wal_receiver", "grep -q streaming");
+        assertThat(ContainerPlan.STANDBY_READY_COMMAND).isSubstringOf(compose());
+    }
+
+    private static String compose() {
+        try {
+            return Files.readString(COMPOSE.resolve("docker-compose.yml"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
     void theScriptsAreComposesOwn() throws Exception {
         for (String script : List.of("standby-entrypoint.sh", "primary-init.sh")) {
             assertThat(ShardlineContainers.script(script))
