@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicReference;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -65,16 +66,23 @@ final class MonitorCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        PrometheusMeterRegistry registry = http.enabled() ? ProcessEndpoints.newRegistry("monitor") : null;
+        AtomicReference<ReplicationMonitor> started = new AtomicReference<>();
+        // the port first: a port that is taken stops the command before it joins the election
+        ProcessEndpoints served = registry == null
+                ? null
+                : ProcessEndpoints.start(
+                        http.address,
+                        http.port,
+                        registry,
+                        () -> ProcessEndpoints.whenStarted(started, MonitorCommand::readiness));
         ZooKeeperTopologyStore store =
                 ZooKeeperTopologyStore.connect(target.zk(), target.name(), Duration.ofSeconds(10));
-        PrometheusMeterRegistry registry = http.enabled() ? ProcessEndpoints.newRegistry("monitor") : null;
         ReplicationMonitor monitor = start(store, heartbeatMs, sampleMs, registry);
-        ProcessEndpoints endpoints = null;
-        if (registry != null) {
-            endpoints = ProcessEndpoints.start(http.address, http.port, registry, () -> readiness(monitor));
-            out.printf("HTTP endpoints on %s (/health/live, /health/ready, /metrics)%n", endpoints.url());
+        started.set(monitor);
+        if (served != null) {
+            out.printf("HTTP endpoints on %s (/health/live, /health/ready, /metrics)%n", served.url());
         }
-        ProcessEndpoints served = endpoints;
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {

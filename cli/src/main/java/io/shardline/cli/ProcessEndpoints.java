@@ -19,6 +19,10 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,7 +31,7 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The HTTP endpoints of a long-running process ({@code --http-port}): {@code GET /health/live} (200 while the
  * process runs), {@code GET /health/ready} (200 when its {@link Readiness} says so, else 503; 503 from the
- * moment it starts to stop) and {@code GET /metrics} (Prometheus text format). The JDK's own HTTP server, no
+ * moment it starts to stop; checked every 500 ms on a thread of its own, so a probe never waits on ZooKeeper) and {@code GET /metrics} (Prometheus text format). The JDK's own HTTP server, no
  * framework: the console keeps Spring Boot Actuator for the same purpose.
  */
 final class ProcessEndpoints implements AutoCloseable {
@@ -37,19 +41,33 @@ final class ProcessEndpoints implements AutoCloseable {
     /** Whether a process is ready, and the details a probe shows. */
     record Readiness(boolean ready, String detail, Map<String, Object> details) {}
 
+    /** How often readiness is checked; probes read the last answer and never wait on ZooKeeper themselves. */
+    private static final long CHECK_EVERY_MS = 500;
+
+    static {
+        // a client that sends half a request is dropped after 10 s instead of holding a handler thread forever
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) {
+            System.setProperty("sun.net.httpserver.maxReqTime", "10");
+        }
+    }
+
     private final HttpServer server;
     private final ExecutorService executor;
+    private final ScheduledExecutorService checker;
     private final PrometheusMeterRegistry registry;
     private final Supplier<Readiness> readiness;
+    private volatile Readiness last = new Readiness(false, "starting", Map.of());
     private volatile boolean stopping;
 
     private ProcessEndpoints(
             HttpServer server,
             ExecutorService executor,
+            ScheduledExecutorService checker,
             PrometheusMeterRegistry registry,
             Supplier<Readiness> readiness) {
         this.server = server;
         this.executor = executor;
+        this.checker = checker;
         this.registry = registry;
         this.readiness = readiness;
     }
@@ -84,16 +102,28 @@ final class ProcessEndpoints implements AutoCloseable {
         } catch (IOException e) {
             throw new IOException("cannot serve --http-port on " + address + ":" + port + ": " + e.getMessage(), e);
         }
-        ExecutorService executor = Executors.newFixedThreadPool(2, r -> {
+        ExecutorService executor = Executors.newFixedThreadPool(4, r -> {
             Thread t = new Thread(r, "shardline-http");
             t.setDaemon(true);
             return t;
         });
+        ScheduledExecutorService checker = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "shardline-readiness");
+            t.setDaemon(true);
+            return t;
+        });
         server.setExecutor(executor);
-        ProcessEndpoints endpoints = new ProcessEndpoints(server, executor, registry, readiness);
+        ProcessEndpoints endpoints = new ProcessEndpoints(server, executor, checker, registry, readiness);
+        checker.scheduleWithFixedDelay(endpoints::check, 0, CHECK_EVERY_MS, TimeUnit.MILLISECONDS);
         server.createContext("/", endpoints::handle);
         server.start();
         return endpoints;
+    }
+
+    /** Not ready while {@code started} holds nothing yet, else what {@code readiness} says of it. */
+    static <T> Readiness whenStarted(AtomicReference<T> started, Function<T, Readiness> readiness) {
+        T service = started.get();
+        return service == null ? new Readiness(false, "starting", Map.of()) : readiness.apply(service);
     }
 
     /** The port served (the one chosen when started with 0). */
@@ -147,6 +177,17 @@ final class ProcessEndpoints implements AutoCloseable {
         }
     }
 
+    /** Asks the process whether it is ready (on the checker thread: a slow answer delays no probe). */
+    private void check() {
+        Readiness r;
+        try {
+            r = Objects.requireNonNull(readiness.get(), "no answer");
+        } catch (RuntimeException e) {
+            r = new Readiness(false, "the readiness check failed: " + e.getMessage(), Map.of());
+        }
+        last = r;
+    }
+
     private void ready(HttpExchange exchange) throws IOException {
         Map<String, Object> body = new LinkedHashMap<>();
         boolean ready;
@@ -155,12 +196,7 @@ final class ProcessEndpoints implements AutoCloseable {
             body.put("status", "DOWN");
             body.put("detail", "stopping");
         } else {
-            Readiness r;
-            try {
-                r = Objects.requireNonNull(readiness.get(), "no answer");
-            } catch (RuntimeException e) {
-                r = new Readiness(false, "the readiness check failed: " + e.getMessage(), Map.of());
-            }
+            Readiness r = last;
             ready = r.ready();
             body.put("status", ready ? "UP" : "DOWN");
             body.put("detail", r.detail());
@@ -187,6 +223,7 @@ final class ProcessEndpoints implements AutoCloseable {
 
     @Override
     public void close() {
+        checker.shutdownNow();
         server.stop(0);
         executor.shutdownNow();
         registry.close();

@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.curator.framework.CuratorFramework;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -44,9 +45,10 @@ final class RebalancerCommand implements Callable<Integer> {
 
     @Option(
             names = "--drain-seconds",
-            defaultValue = "30",
+            defaultValue = "20",
             description = "On SIGTERM or Ctrl-C, wait this long for the running move to park at a safe point"
-                    + " (a cutover in progress finishes first) before stopping (default: ${DEFAULT-VALUE}).")
+                    + " (a cutover in progress finishes first) before stopping; keep it below your supervisor's"
+                    + " kill grace period (Kubernetes: 30 s) (default: ${DEFAULT-VALUE}).")
     int drainSeconds;
 
     @Mixin
@@ -65,6 +67,16 @@ final class RebalancerCommand implements Callable<Integer> {
         if (drainSeconds < 0) {
             throw new ParameterException(spec.commandLine(), "--drain-seconds must be 0 or more, not " + drainSeconds);
         }
+        PrometheusMeterRegistry registry = http.enabled() ? ProcessEndpoints.newRegistry("rebalancer") : null;
+        AtomicReference<Rebalancer> started = new AtomicReference<>();
+        // the port first: a port that is taken stops the command before it can win the election
+        ProcessEndpoints served = registry == null
+                ? null
+                : ProcessEndpoints.start(
+                        http.address,
+                        http.port,
+                        registry,
+                        () -> ProcessEndpoints.whenStarted(started, RebalancerCommand::readiness));
         CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10));
         Rebalancer rebalancer = Rebalancer.forCluster(
                 client,
@@ -72,14 +84,11 @@ final class RebalancerCommand implements Callable<Integer> {
                 ClusterTarget.password(),
                 MoveRunner.Settings.DEFAULT.withDeleteRowsPerSecond(deleteRate));
         rebalancer.start();
-        ProcessEndpoints endpoints = null;
-        if (http.enabled()) {
-            PrometheusMeterRegistry registry = ProcessEndpoints.newRegistry("rebalancer");
+        started.set(rebalancer);
+        if (served != null) {
             bind(registry, client, target.name(), rebalancer);
-            endpoints = ProcessEndpoints.start(http.address, http.port, registry, () -> readiness(rebalancer));
-            out.printf("HTTP endpoints on %s (/health/live, /health/ready, /metrics)%n", endpoints.url());
+            out.printf("HTTP endpoints on %s (/health/live, /health/ready, /metrics)%n", served.url());
         }
-        ProcessEndpoints served = endpoints;
         Duration drain = Duration.ofSeconds(drainSeconds);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(

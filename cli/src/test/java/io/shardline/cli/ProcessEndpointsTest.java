@@ -24,6 +24,13 @@ class ProcessEndpointsTest {
                 HttpResponse.BodyHandlers.ofString());
     }
 
+    /** Readiness is checked every 500 ms: the answer after the next check. */
+    private static HttpResponse<String> ready(String url, int status) {
+        return org.awaitility.Awaitility.await()
+                .atMost(java.time.Duration.ofSeconds(5))
+                .until(() -> send("GET", url + "/health/ready"), r -> r.statusCode() == status);
+    }
+
     @Test
     void readinessFollowsTheCheckAndTurnsDownWhenStopping() throws Exception {
         AtomicReference<ProcessEndpoints.Readiness> state = new AtomicReference<>(
@@ -31,24 +38,22 @@ class ProcessEndpointsTest {
         try (ProcessEndpoints endpoints =
                 ProcessEndpoints.start("127.0.0.1", 0, ProcessEndpoints.newRegistry("test"), state::get)) {
             String url = endpoints.url();
-            HttpResponse<String> down = send("GET", url + "/health/ready");
-            assertThat(down.statusCode()).isEqualTo(503);
+            HttpResponse<String> down = ready(url, 503);
             assertThat(down.body())
                     .contains("\"status\":\"DOWN\"", "\"detail\":\"not connected to ZooKeeper\"", "\"leader\":false");
             assertThat(send("GET", url + "/health/live").statusCode()).isEqualTo(200);
 
             state.set(new ProcessEndpoints.Readiness(true, "publishing", Map.of("leader", true)));
-            HttpResponse<String> up = send("GET", url + "/health/ready");
-            assertThat(up.statusCode()).isEqualTo(200);
+            HttpResponse<String> up = ready(url, 200);
             assertThat(up.body()).contains("\"status\":\"UP\"", "\"leader\":true");
             assertThat(up.headers().firstValue("Content-Type")).hasValue("application/json");
 
             state.set(null); // a check that throws
-            HttpResponse<String> broken = send("GET", url + "/health/ready");
-            assertThat(broken.statusCode()).isEqualTo(503);
+            HttpResponse<String> broken = ready(url, 503);
             assertThat(broken.body()).contains("the readiness check failed");
 
             state.set(new ProcessEndpoints.Readiness(true, "publishing", Map.of()));
+            ready(url, 200);
             endpoints.stopping();
             HttpResponse<String> stopping = send("GET", url + "/health/ready");
             assertThat(stopping.statusCode()).isEqualTo(503);

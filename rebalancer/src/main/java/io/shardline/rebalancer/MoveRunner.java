@@ -474,6 +474,9 @@ public final class MoveRunner {
             Node node =
                     topology.shard(side.applyAsInt(transferOf(copy, t.move))).primary();
             long done = copy.deleteMovingRows(node, settings.deleteBatch(), settings.deleteRowsPerSecond(), n -> {
+                if (parking) {
+                    throw new Superseded(); // after a batch: a later leader deletes the rest
+                }
                 if (System.nanoTime() - lastWrite[0] > PROGRESS_NANOS) {
                     long cleaned = before[0] + n;
                     try {

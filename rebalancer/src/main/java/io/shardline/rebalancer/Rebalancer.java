@@ -144,8 +144,12 @@ public final class Rebalancer implements Closeable {
                 if (state.get() != State.STARTED) {
                     runner.park();
                 }
-                while (isLeader() && state.get() == State.STARTED) {
+                while (isLeader() && state.get() != State.CLOSED) {
                     String pending = pendingMove();
+                    if (state.get() == State.DRAINING && !fenced(pending)) {
+                        // draining: only a fenced move is run on (to its switch, or until its fence is lifted)
+                        return;
+                    }
                     if (pending != null) {
                         running = pending;
                         MDC.put("move", pending);
@@ -156,7 +160,7 @@ public final class Rebalancer implements Closeable {
                                     "move {}: {} (retrying in 2 s; abort it with ./shardline move abort)",
                                     pending,
                                     e.getMessage());
-                            Thread.sleep(2000);
+                            Thread.sleep(state.get() == State.DRAINING ? 200 : 2000);
                         } finally {
                             running = null;
                             MDC.remove("move");
@@ -222,16 +226,31 @@ public final class Rebalancer implements Closeable {
         }
         loop.shutdown();
         boolean parked = loop.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        try {
+            if (parked && fenced(move)) {
+                parked = false;
+            }
+        } catch (MoveException e) {
+            LOG.warn("could not read move {} after draining: {}", move, e.getMessage());
+        }
         if (parked) {
             LOG.info(move == null ? "rebalancer drained" : "rebalancer drained; move {} parked", move);
         } else {
             LOG.warn(
-                    "move {} did not park within {} ms: stopping it where it is (the next leader resumes it)",
+                    "move {} did not park within {} ms: stopping it where it is; if it is FENCED, writes to its"
+                            + " ranges wait until another rebalancer leads and finishes its cutover",
                     move,
                     timeout.toMillis());
         }
         close();
         return parked;
+    }
+
+    /** Whether move {@code id} is FENCED now: writes to its ranges are held until its cutover ends. */
+    private boolean fenced(String id) throws MoveException {
+        return id != null
+                && MoveRunner.moves(client, cluster).stream()
+                        .anyMatch(m -> m.id().equals(id) && m.state() == MoveRecord.MoveState.FENCED);
     }
 
     private String pendingMove() throws MoveException {

@@ -186,7 +186,7 @@ class RebalancerFailoverIT {
     @ParameterizedTest
     @EnumSource(
             value = MoveState.class,
-            names = {"CATCHING_UP", "FENCED"})
+            names = {"CATCHING_UP", "FENCED", "CLEANING"})
     void aDrainedLeaderParksTheMoveWithoutHoldingWritesAndAStandbyCompletesIt(MoveState phase) throws Exception {
         addEmptyShard();
         workload.start();
@@ -197,7 +197,7 @@ class RebalancerFailoverIT {
                 d.barrierTimeout(),
                 phase == MoveState.CATCHING_UP ? -1 : d.catchUpBytes(),
                 d.deleteBatch(),
-                d.deleteRowsPerSecond(),
+                phase == MoveState.CLEANING ? 2000 : d.deleteRowsPerSecond(),
                 d.retryPause());
         CuratorFramework leaderSession =
                 ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
@@ -211,7 +211,7 @@ class RebalancerFailoverIT {
             String id = MoveRunner.plan(client, CLUSTER, 0);
             await().atMost(Duration.ofSeconds(90))
                     .pollInterval(Duration.ofMillis(1))
-                    .until(() -> move(id).state() == phase);
+                    .until(() -> reached(move(id), phase));
             assertThat(leader.status().move()).isEqualTo(id);
             long epoch = move(id).epoch();
 
@@ -224,7 +224,10 @@ class RebalancerFailoverIT {
             System.out.printf("drained in %s after %d ms; move left in %s%n", phase, drainMs, parked.state());
             assertThat(parked.state())
                     .as("parked where a new leader resumes it, never with writes fenced")
-                    .isEqualTo(MoveState.CATCHING_UP);
+                    .isEqualTo(phase == MoveState.CLEANING ? MoveState.CLEANING : MoveState.CATCHING_UP);
+            assertThat(drainMs)
+                    .as("parked at the next safe point, not at the drain's bound")
+                    .isLessThan(10_000);
             assertThat(parked.epoch()).isEqualTo(epoch);
             assertThat(leader.status().ready()).isFalse();
             assertThat(leader.status().detail()).isEqualTo("stopped");

@@ -25,6 +25,15 @@ public final class LagGauges {
      * @return the meters, for {@link MeterRegistry#remove(Meter)}
      */
     public static List<Meter> register(MeterRegistry registry, LagReport report, Supplier<LagReport> latest) {
+        return register(registry, report, latest, latest);
+    }
+
+    /**
+     * The same, with the report age taken from {@code published}: the newest report that reached ZooKeeper (a
+     * monitor measures on, and its own measurement stays fresh, while its publishing fails or another one leads).
+     */
+    public static List<Meter> register(
+            MeterRegistry registry, LagReport report, Supplier<LagReport> latest, Supplier<LagReport> published) {
         String[] tags = {
             "node", report.node(),
             "shard", String.valueOf(report.shard()),
@@ -45,7 +54,7 @@ public final class LagGauges {
                         .description("1 when the replica answers and streams, else 0")
                         .tags(tags)
                         .register(registry),
-                Gauge.builder("shardline.replica.report.age", () -> age(latest.get()))
+                Gauge.builder("shardline.replica.report.age", () -> age(published.get()))
                         .baseUnit("seconds")
                         .description("Age of the newest lag report; it grows when no monitor measures the replica")
                         .tags(tags)

@@ -117,9 +117,13 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final Map<Integer, Prepared> prepared = new ConcurrentHashMap<>();
     private final Map<Integer, Long> preparedCheckedAt = new ConcurrentHashMap<>();
     private final AtomicLong lastPublishAt = new AtomicLong();
+    private final long startedAt = System.currentTimeMillis();
     private final java.util.Set<Integer> shardsWithGauges = ConcurrentHashMap.newKeySet();
 
     private final Map<String, LagReport> latest = new ConcurrentHashMap<>();
+    /** The newest report of each replica this monitor published to ZooKeeper. */
+    private final Map<String, LagReport> published = new ConcurrentHashMap<>();
+
     private final Map<String, ArrayDeque<LagPoint>> history = new ConcurrentHashMap<>();
     private final Map<String, Long> lastHistoryAt = new ConcurrentHashMap<>();
     private final List<Meter> meters = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -275,6 +279,8 @@ public final class ReplicationMonitor implements AutoCloseable {
     private void beat() {
         ClusterTopology topology = store.snapshot().topology();
         for (Shard shard : topology.shards()) {
+            // before the first heartbeat succeeds: a primary down from the start shows as not writable too
+            registerShardGauges(shard.id());
             Node primary = shard.primary();
             onItsOwn("beat:", primary, () -> beat(shard, primary, topology));
         }
@@ -317,7 +323,6 @@ public final class ReplicationMonitor implements AutoCloseable {
             }
             long now = System.currentTimeMillis();
             beatOkAt.put(shard.id(), now);
-            registerShardGauges(shard.id());
             if (now - preparedCheckedAt.getOrDefault(shard.id(), 0L) >= PREPARED_CHECK_MS) {
                 preparedCheckedAt.put(shard.id(), now);
                 try (Statement s = c.createStatement();
@@ -353,6 +358,9 @@ public final class ReplicationMonitor implements AutoCloseable {
             record(report);
             if (latch.hasLeadership()) {
                 publish(report);
+            } else {
+                // what another monitor publishes is not this one's to vouch for (its age gauge shows none)
+                published.remove(report.node());
             }
         } catch (RuntimeException e) {
             LOG.warn("lag sampling of {} failed: {}", replica.name(), e.toString());
@@ -458,8 +466,9 @@ public final class ReplicationMonitor implements AutoCloseable {
         }
         String tag = String.valueOf(shard);
         meters.add(Gauge.builder("shardline.primary.heartbeat.age", () -> {
-                    Long at = beatOkAt.get(shard);
-                    return at == null ? Double.NaN : (System.currentTimeMillis() - at) / 1000.0;
+                    // until a heartbeat succeeds: the time since this monitor started
+                    long at = beatOkAt.getOrDefault(shard, startedAt);
+                    return (System.currentTimeMillis() - at) / 1000.0;
                 })
                 .baseUnit("seconds")
                 .description("Time since the shard's primary last accepted the monitor's heartbeat")
@@ -487,7 +496,7 @@ public final class ReplicationMonitor implements AutoCloseable {
             return;
         }
         String node = report.node();
-        meters.addAll(LagGauges.register(registry, report, () -> latest.get(node)));
+        meters.addAll(LagGauges.register(registry, report, () -> latest.get(node), () -> published.get(node)));
     }
 
     private void publish(LagReport report) {
@@ -503,6 +512,7 @@ public final class ReplicationMonitor implements AutoCloseable {
                         .forPath(path, data);
             }
             lastPublishAt.set(System.currentTimeMillis());
+            this.published.put(report.node(), report);
         } catch (InterruptedException e) {
             // close() stops the sampling thread; nothing is lost by not publishing this sample
             Thread.currentThread().interrupt();

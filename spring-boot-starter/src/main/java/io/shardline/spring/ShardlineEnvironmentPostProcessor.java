@@ -1,25 +1,30 @@
 package io.shardline.spring;
 
 import io.shardline.router.ShardlineProperty;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.TreeSet;
+import java.util.Set;
 import java.util.stream.Collectors;
 import org.springframework.boot.EnvironmentPostProcessor;
 import org.springframework.boot.SpringApplication;
-import org.springframework.boot.context.properties.bind.Bindable;
 import org.springframework.boot.context.properties.bind.Binder;
 import org.springframework.core.Ordered;
 import org.springframework.core.env.ConfigurableEnvironment;
+import org.springframework.core.env.EnumerablePropertySource;
 import org.springframework.core.env.MapPropertySource;
+import org.springframework.core.env.PropertySource;
+import org.springframework.core.env.StandardEnvironment;
 
 /**
  * When {@code spring.datasource.url} is a {@code jdbc:shardline:} URL: names the driver class (Spring Boot does not
  * know the prefix), and hands the {@code shardline.*} properties to the driver as the pool's data source properties
- * ({@code spring.datasource.hikari.data-source-properties.*}). An unknown {@code shardline.*} key fails the start
- * with the list of known ones: a typo would otherwise silently keep a default. Settings of the application's own win.
+ * ({@code spring.datasource.hikari.data-source-properties.*}). An unknown {@code shardline.*} key in the application's
+ * configuration fails the start with the list of known ones: a typo would otherwise silently keep a default.
+ * Settings of the application's own win.
  */
 public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcessor, Ordered {
     static final String DRIVER = "io.shardline.router.ShardlineDriver";
@@ -36,34 +41,77 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
         if (environment.getProperty("spring.datasource.driver-class-name") == null) {
             derived.put("spring.datasource.driver-class-name", DRIVER);
         }
-        Binder binder = Binder.get(environment);
-        Map<String, String> given = binder.bind("shardline", Bindable.mapOf(String.class, String.class))
-                .orElse(Map.of());
-        Map<String, String> known = Arrays.stream(ShardlineProperty.values())
-                .filter(p -> p != ShardlineProperty.USER && p != ShardlineProperty.PASSWORD)
-                .collect(Collectors.toMap(p -> normalized(p.getName()), ShardlineProperty::getName));
-        for (Map.Entry<String, String> e : given.entrySet()) {
-            String key = e.getKey();
-            if (key.startsWith("pg.")) {
-                derived.put(HIKARI + ShardlineProperty.PGJDBC_PREFIX + key.substring(3), e.getValue());
-                continue;
-            }
-            String driverKey = known.get(normalized(key));
-            if (driverKey == null) {
-                throw new IllegalStateException("unknown property shardline." + key + "; the driver knows shardline."
-                        + new TreeSet<>(known.values()).stream().collect(Collectors.joining(", shardline."))
-                        + " and shardline.pg.* (pgjdbc's own)");
-            }
-            derived.put(HIKARI + driverKey, e.getValue());
+        checkKeys(environment);
+        // typed binding: Boot's relaxed names (max-staleness-ms, maxStalenessMs, SHARDLINE_MAXSTALENESSMS) and a
+        // value of the wrong type fails with its property's name
+        ShardlineProperties bound = Binder.get(environment)
+                .bind("shardline", ShardlineProperties.class)
+                .orElseGet(ShardlineProperties::new);
+        for (Map.Entry<String, Object> e : values(bound).entrySet()) {
+            derived.put(HIKARI + e.getKey(), String.valueOf(e.getValue()));
         }
+        bound.getPg().forEach((key, value) -> derived.put(HIKARI + ShardlineProperty.PGJDBC_PREFIX + key, value));
         if (environment.getProperty("management.endpoint.health.status.order") == null) {
             // the health indicator's DEGRADED (reads on primaries only) ranks between DOWN and UP
             derived.put("management.endpoint.health.status.order", "DOWN,OUT_OF_SERVICE,DEGRADED,UP,UNKNOWN");
         }
-        // checks the values' types (a number where one is expected) with the property's name in the message
-        binder.bind("shardline", ShardlineProperties.class);
         if (!derived.isEmpty()) {
             environment.getPropertySources().addLast(new MapPropertySource(SOURCE, derived));
+        }
+    }
+
+    /** The set properties of {@code bound}, by the driver's names (its fields are named so). */
+    static Map<String, Object> values(ShardlineProperties bound) {
+        Map<String, Object> values = new LinkedHashMap<>();
+        for (Field field : ShardlineProperties.class.getDeclaredFields()) {
+            if (Modifier.isStatic(field.getModifiers()) || field.getName().equals("pg")) {
+                continue;
+            }
+            try {
+                field.setAccessible(true);
+                Object value = field.get(bound);
+                if (value != null) {
+                    values.put(field.getName(), value);
+                }
+            } catch (IllegalAccessException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return values;
+    }
+
+    /**
+     * Fails on a {@code shardline.*} key the driver does not know, in the application's configuration (files,
+     * command line, system properties). Environment variables are left out: {@code SHARDLINE_PASSWORD},
+     * {@code SHARDLINE_JAVA_OPTS} and the like belong to Shardline's command-line tools, not to this.
+     */
+    private static void checkKeys(ConfigurableEnvironment environment) {
+        Set<String> known = Arrays.stream(ShardlineProperty.values())
+                .filter(p -> p != ShardlineProperty.USER && p != ShardlineProperty.PASSWORD)
+                .map(p -> normalized(p.getName()))
+                .collect(Collectors.toSet());
+        for (PropertySource<?> source : environment.getPropertySources()) {
+            if (!(source instanceof EnumerablePropertySource<?> names)
+                    || source.getName().equals(StandardEnvironment.SYSTEM_ENVIRONMENT_PROPERTY_SOURCE_NAME)
+                    || source.getName().equals(SOURCE)) {
+                continue;
+            }
+            for (String name : names.getPropertyNames()) {
+                if (!name.startsWith("shardline.")) {
+                    continue;
+                }
+                String key = name.substring("shardline.".length()).split("[.\\[]", 2)[0];
+                if (!key.equals("pg") && !known.contains(normalized(key))) {
+                    throw new IllegalStateException("unknown property " + name + " (in " + source.getName()
+                            + "); the driver knows shardline."
+                            + Arrays.stream(ShardlineProperty.values())
+                                    .filter(p -> p != ShardlineProperty.USER && p != ShardlineProperty.PASSWORD)
+                                    .map(ShardlineProperty::getName)
+                                    .sorted()
+                                    .collect(Collectors.joining(", shardline."))
+                            + " and shardline.pg.* (pgjdbc's own)");
+                }
+            }
         }
     }
 

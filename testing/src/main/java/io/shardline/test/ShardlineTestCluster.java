@@ -126,8 +126,11 @@ public final class ShardlineTestCluster implements AutoCloseable {
     /** Stops the monitor, the ZooKeeper session, the servers and ZooKeeper, and deletes the data. */
     @Override
     public void close() {
-        services.close();
-        cluster.close();
+        try {
+            services.close();
+        } finally {
+            cluster.close();
+        }
     }
 
     @Override

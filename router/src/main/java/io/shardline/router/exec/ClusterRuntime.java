@@ -425,9 +425,8 @@ public final class ClusterRuntime implements AutoCloseable {
                 problem = "cannot reach " + primary.name() + " (" + primary.address() + "): " + e.getMessage();
             }
             Node[] replicas = r.replicas(id);
-            int eligible = settings.maxStalenessMs() < 0
-                    ? replicas.length
-                    : health.eligible(replicas, lagNow, settings.maxStalenessMs(), now);
+            // an unbounded read (maxStalenessMs < 0) still skips ejected and weight-0 replicas
+            int eligible = health.eligible(replicas, lagNow, settings.maxStalenessMs(), now);
             shards.add(new ShardlineConnection.ShardStatus(
                     id, primary.name(), problem == null, problem, replicas.length, eligible));
         }
