@@ -1,5 +1,9 @@
 package io.shardline.cli;
 
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import picocli.CommandLine.Option;
 
 /** {@code --http-port} and {@code --http-address} of the long-running commands (a picocli mixin). */
@@ -19,5 +23,20 @@ final class HttpOptions {
 
     boolean enabled() {
         return port != null;
+    }
+
+    /**
+     * Serves the endpoints with {@code registry} (null: none), not ready until {@code started} holds the service,
+     * then as {@code readiness} says.
+     */
+    <T> ProcessEndpoints serve(
+            PrometheusMeterRegistry registry,
+            AtomicReference<T> started,
+            Function<T, ProcessEndpoints.Readiness> readiness)
+            throws IOException {
+        return registry == null
+                ? null
+                : ProcessEndpoints.start(
+                        address, port, registry, () -> ProcessEndpoints.whenStarted(started, readiness));
     }
 }

@@ -69,13 +69,7 @@ final class MonitorCommand implements Callable<Integer> {
         PrometheusMeterRegistry registry = http.enabled() ? ProcessEndpoints.newRegistry("monitor") : null;
         AtomicReference<ReplicationMonitor> started = new AtomicReference<>();
         // the port first: a port that is taken stops the command before it joins the election
-        ProcessEndpoints served = registry == null
-                ? null
-                : ProcessEndpoints.start(
-                        http.address,
-                        http.port,
-                        registry,
-                        () -> ProcessEndpoints.whenStarted(started, MonitorCommand::readiness));
+        ProcessEndpoints served = http.serve(registry, started, MonitorCommand::readiness);
         ZooKeeperTopologyStore store =
                 ZooKeeperTopologyStore.connect(target.zk(), target.name(), Duration.ofSeconds(10));
         ReplicationMonitor monitor = start(store, heartbeatMs, sampleMs, registry);

@@ -70,13 +70,7 @@ final class RebalancerCommand implements Callable<Integer> {
         PrometheusMeterRegistry registry = http.enabled() ? ProcessEndpoints.newRegistry("rebalancer") : null;
         AtomicReference<Rebalancer> started = new AtomicReference<>();
         // the port first: a port that is taken stops the command before it can win the election
-        ProcessEndpoints served = registry == null
-                ? null
-                : ProcessEndpoints.start(
-                        http.address,
-                        http.port,
-                        registry,
-                        () -> ProcessEndpoints.whenStarted(started, RebalancerCommand::readiness));
+        ProcessEndpoints served = http.serve(registry, started, RebalancerCommand::readiness);
         CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10));
         Rebalancer rebalancer = Rebalancer.forCluster(
                 client,
