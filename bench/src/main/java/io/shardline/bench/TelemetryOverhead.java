@@ -5,6 +5,7 @@ import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
 import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.opentelemetry.sdk.trace.samplers.Sampler;
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
@@ -24,7 +25,8 @@ import java.util.List;
  * the driver with {@code metrics=false&tracing=false}, same cluster, same run, alternating pairs of slices
  * ({@link SideBySide#compare}: "driver" is the side with telemetry, "direct" the one without).
  *
- * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TelemetryOverhead [pairs] [sliceMs]}
+ * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TelemetryOverhead [pairs] [sliceMs]
+ * [sampled|unsampled]}
  */
 public final class TelemetryOverhead {
     private TelemetryOverhead() {}
@@ -34,9 +36,18 @@ public final class TelemetryOverhead {
      * processor whose exporter drops it; the caller closes the SDK.
      */
     static OpenTelemetrySdk telemetryOn() {
+        return telemetryOn(true);
+    }
+
+    /**
+     * The same; {@code sampled = false} makes the SDK sample no span (the driver still calls the API for every
+     * statement, which then records nothing): what the driver's own calls cost, apart from the SDK's recording.
+     */
+    static OpenTelemetrySdk telemetryOn(boolean sampled) {
         ShardlineMetrics.use(new SimpleMeterRegistry());
         OpenTelemetrySdk sdk = OpenTelemetrySdk.builder()
                 .setTracerProvider(SdkTracerProvider.builder()
+                        .setSampler(sampled ? Sampler.alwaysOn() : Sampler.alwaysOff())
                         .addSpanProcessor(BatchSpanProcessor.builder(SpanExporter.composite())
                                 .build())
                         .build())
@@ -48,7 +59,8 @@ public final class TelemetryOverhead {
     public static void main(String[] args) throws Exception {
         int pairs = args.length > 0 ? Integer.parseInt(args[0]) : 20;
         int sliceMs = args.length > 1 ? Integer.parseInt(args[1]) : 500;
-        OpenTelemetrySdk sdk = telemetryOn();
+        boolean sampled = args.length <= 2 || !args[2].equals("unsampled");
+        OpenTelemetrySdk sdk = telemetryOn(sampled);
         try (LocalCluster cluster = LocalCluster.builder()
                 .name("telemetry")
                 .shards(2)
@@ -60,8 +72,8 @@ public final class TelemetryOverhead {
             SideBySide.load(base);
             cluster.awaitReplication(Duration.ofSeconds(60));
             System.out.printf(
-                    "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices%n",
-                    SideBySide.ROWS, pairs, sliceMs);
+                    "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices, spans %s%n",
+                    SideBySide.ROWS, pairs, sliceMs, sampled ? "sampled" : "not sampled");
             System.out.println(
                     "threads  with telemetry ops/s  without ops/s  ratio of totals  ratio median  (min - max)");
             for (int threads : new int[] {1, 4}) {
