@@ -26,7 +26,8 @@ import java.util.List;
  * ({@link SideBySide#compare}: "driver" is the side with telemetry, "direct" the one without).
  *
  * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TelemetryOverhead [pairs] [sliceMs]
- * [sampled|unsampled]}
+ * [sampled|unsampled|metrics|tracing|none]}: both on with every span sampled (the default), spans not sampled,
+ * metrics alone, spans alone, or nothing on either side (what the harness itself makes of two equal sides).
  */
 public final class TelemetryOverhead {
     private TelemetryOverhead() {}
@@ -59,7 +60,19 @@ public final class TelemetryOverhead {
     public static void main(String[] args) throws Exception {
         int pairs = args.length > 0 ? Integer.parseInt(args[0]) : 20;
         int sliceMs = args.length > 1 ? Integer.parseInt(args[1]) : 500;
-        boolean sampled = args.length <= 2 || !args[2].equals("unsampled");
+        String mode = args.length > 2 ? args[2] : "sampled";
+        if (!List.of("sampled", "unsampled", "metrics", "tracing", "none").contains(mode)) {
+            throw new IllegalArgumentException(
+                    "the third argument is sampled, unsampled, metrics, tracing or none (both sides without: the"
+                            + " harness's own bias), not " + mode);
+        }
+        boolean sampled = !mode.equals("unsampled");
+        String with = switch (mode) {
+            case "metrics" -> "&metrics=true&tracing=false";
+            case "tracing" -> "&metrics=false&tracing=true";
+            case "none" -> "&metrics=false&tracing=false";
+            default -> "&metrics=true&tracing=true";
+        };
         OpenTelemetrySdk sdk = telemetryOn(sampled);
         try (LocalCluster cluster = LocalCluster.builder()
                 .name("telemetry")
@@ -72,15 +85,15 @@ public final class TelemetryOverhead {
             SideBySide.load(base);
             cluster.awaitReplication(Duration.ofSeconds(60));
             System.out.printf(
-                    "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices, spans %s%n",
-                    SideBySide.ROWS, pairs, sliceMs, sampled ? "sampled" : "not sampled");
+                    "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices, telemetry: %s%n",
+                    SideBySide.ROWS, pairs, sliceMs, mode);
             System.out.println(
                     "threads  with telemetry ops/s  without ops/s  ratio of totals  ratio median  (min - max)");
             for (int threads : new int[] {1, 4}) {
                 List<SideBySide.Client> on = new ArrayList<>();
                 List<SideBySide.Client> off = new ArrayList<>();
                 for (int t = 0; t < threads; t++) {
-                    on.add(SideBySide.driverClient(base + "&metrics=true&tracing=true"));
+                    on.add(SideBySide.driverClient(base + with));
                     off.add(SideBySide.driverClient(base + "&metrics=false&tracing=false"));
                 }
                 SideBySide.compare(threads, on, off, pairs, sliceMs);
