@@ -34,7 +34,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 @Fork(1)
 public class TelemetryBenchmark {
-    private static final String SQL = "SELECT name, email FROM users WHERE user_id = ?";
+    private static final String SQL = RoutingBenchmark.SQL;
     private static final Node HUB = new Node("s1-hub1", NodeRole.HUB, "127.0.0.1", 5433, "s1-primary");
 
     private OpenTelemetrySdk sdk;

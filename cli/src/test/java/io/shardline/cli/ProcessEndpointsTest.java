@@ -4,13 +4,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.Counter;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 /** The processes' HTTP endpoints, without a cluster: status codes, bodies, content types, bad requests. */
 class ProcessEndpointsTest {
@@ -92,6 +97,27 @@ class ProcessEndpointsTest {
             HttpResponse<String> post = send("POST", endpoints.url() + "/health/ready");
             assertThat(post.statusCode()).isEqualTo(405);
             assertThat(post.headers().firstValue("Allow")).hasValue("GET, HEAD");
+        }
+    }
+
+    @Test
+    void aTakenPortStopsTheMonitorAndTheRebalancerBeforeTheyReachZooKeeper() throws Exception {
+        try (ProcessEndpoints taken =
+                ProcessEndpoints.start("127.0.0.1", 0, ProcessEndpoints.newRegistry("test"), () -> null)) {
+            for (String command : List.of("monitor", "rebalancer")) {
+                StringWriter err = new StringWriter();
+                CommandLine cli = ShardlineCli.commandLine();
+                cli.setErr(new PrintWriter(err));
+                long t0 = System.nanoTime();
+                // nothing listens on port 1: reaching for ZooKeeper first would fail after its 10 s timeout instead
+                int exit = cli.execute(
+                        command, "--zk", "127.0.0.1:1", "--name", "x", "--http-port", String.valueOf(taken.port()));
+                assertThat(exit).as(command).isEqualTo(1);
+                assertThat(err.toString())
+                        .as(command)
+                        .startsWith("shardline: cannot serve --http-port on 127.0.0.1:" + taken.port() + ": ");
+                assertThat(System.nanoTime() - t0).as(command).isLessThan(TimeUnit.SECONDS.toNanos(5));
+            }
         }
     }
 

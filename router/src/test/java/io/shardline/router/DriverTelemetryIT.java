@@ -39,6 +39,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterAll;
@@ -310,13 +311,18 @@ class DriverTelemetryIT {
             assertThat(e.getSQLState()).isEqualTo("40001");
             assertThat(failed.count()).isEqualTo(failedBefore + 1);
 
+            CountDownLatch sending = new CountDownLatch(1);
             CompletableFuture<Integer> write = CompletableFuture.supplyAsync(() -> {
+                sending.countDown();
                 try {
                     return update(held, "INSERT INTO kv VALUES (" + key + ", 1)");
                 } catch (SQLException x) {
                     throw new IllegalStateException(x);
                 }
             });
+            // the write is on its way (a busy pool may start it late): the fence holds it from here on; 300 ms
+            // later it must still be held, and its wait is then at least the 250 ms asserted below
+            assertThat(sending.await(10, TimeUnit.SECONDS)).isTrue();
             Thread.sleep(300);
             assertThat(write).isNotDone();
             moves.writeMove("f1", MoveState.ABORTED, new long[] {hash, hash}, 0, 1);
