@@ -501,9 +501,10 @@ public final class LogicalCopy {
                     + " RETURNING seq";
             long owner;
             while (true) {
-                // a stopped older runner's pipe would hold its lock on the fence row forever: end it
-                s.execute("SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.relation = to_regclass('"
-                        + BARRIER_TABLE + "') AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()");
+                // a stopped older runner's pipe of this copy would hold its lock on the fence row forever: end
+                // it, and only it (the pipes of the other copies into this target are at work)
+                s.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '"
+                        + pipeName() + "' AND pid <> pg_backend_pid()");
                 try {
                     owner = Long.parseLong(single(s, claim));
                     break;
@@ -596,6 +597,7 @@ public final class LogicalCopy {
             }
             to.setAutoCommit(false);
             try (Statement s = to.createStatement()) {
+                s.execute("SET application_name = '" + pipeName() + "'"); // before the lock: see openSnapshot
                 asReplica(s);
                 String owner =
                         single(s, "SELECT seq FROM " + BARRIER_TABLE + " WHERE copy = '" + fenceKey() + "' FOR SHARE");
@@ -669,6 +671,12 @@ public final class LogicalCopy {
 
     private String fenceKey() {
         return name + "#epoch";
+    }
+
+    /** The application name of this copy's pipes on the target (PostgreSQL keeps its first 63 bytes). */
+    private String pipeName() {
+        String pipe = "shardline pipe " + name;
+        return pipe.length() > 63 ? pipe.substring(0, 63) : pipe;
     }
 
     /** Waits (up to {@link #SLOT_RELEASE_MS}) until the terminated walsender has let go of the slot as it exits. */

@@ -436,9 +436,19 @@ public final class MoveRunner {
         while (true) {
             long lag = 0;
             for (LogicalCopy copy : copies) {
-                lag = Math.max(lag, copy.lag());
+                long behind = copy.lag();
+                if (behind < 0 && !copy.subscribed()) {
+                    continue; // the source has none of the sharded tables: nothing streams
+                }
+                if (behind < 0) {
+                    // it would never catch up: the fence would hold writes for a target that cannot apply them
+                    throw new MoveException("the replication slot " + copy.name() + " is missing on shard "
+                            + copy.transfer().source() + ": the copy cannot catch up (abort the move and start"
+                            + " it again)");
+                }
+                lag = Math.max(lag, behind);
             }
-            if (lag >= 0 && lag <= settings.catchUpBytes()) {
+            if (lag <= settings.catchUpBytes()) {
                 return true;
             }
             if (abortRequested(t.move.id())) {

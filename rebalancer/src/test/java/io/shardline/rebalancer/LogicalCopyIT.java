@@ -23,6 +23,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -197,6 +201,77 @@ class LogicalCopyIT {
         }
     }
 
+    /**
+     * Two copies fill one target: a copy's snapshot opening (a takeover by a newer epoch) ends the older pipes of
+     * that copy and leaves the other copy's pipes at work. Each pipe is held, after it took its fence row, by a lock
+     * on its source table.
+     */
+    @Test
+    void openingACopyEndsOnlyItsOwnOlderPipesNotThoseOfTheOtherCopiesIntoTheSameTarget() throws Exception {
+        ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
+        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
+        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
+        LogicalCopy a = new LogicalCopy("it3", plan.transfers().get(0), topology, CONNECT, schema);
+        LogicalCopy b = new LogicalCopy("it3", plan.transfers().get(1), topology, CONNECT, schema);
+        assertThat(a.transfer().source()).isNotEqualTo(b.transfer().source());
+        ExecutorService pipes = Executors.newFixedThreadPool(3);
+        List<Connection> locks = new ArrayList<>();
+        try {
+            a.createSchema();
+            b.createSchema();
+            try (LogicalCopy.Snapshot heldA = a.openSnapshot(1);
+                    LogicalCopy.Snapshot heldB = b.openSnapshot(1)) {
+                for (LogicalCopy copy : List.of(a, b)) {
+                    Connection lock = CONNECT.connect(
+                            topology.shard(copy.transfer().source()).primary());
+                    locks.add(lock);
+                    lock.setAutoCommit(false);
+                    lock.createStatement().execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+                }
+                Future<Long> pipeA = pipes.submit(a.pipes(heldA, 1, n -> {}).get(0));
+                Future<Long> olderPipeB =
+                        pipes.submit(b.pipes(heldB, 1, n -> {}).get(0));
+                for (LogicalCopy copy : List.of(a, b)) {
+                    Node source = topology.shard(copy.transfer().source()).primary();
+                    // the pipe took its fence row on the target and waits for its source table
+                    await().atMost(Duration.ofSeconds(30))
+                            .until(() -> queryLong(
+                                            source,
+                                            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation ="
+                                                    + " 'users'::regclass")
+                                    == 1);
+                }
+                // copy b taken over by a newer epoch while copy a is at work: its opening ends the older pipe of
+                // b on the target, then waits on b's source (a new slot waits for the locking transaction)
+                Future<LogicalCopy.Snapshot> newerB = pipes.submit(() -> b.openSnapshot(2));
+                Node target = topology.shard(2).primary();
+                await().atMost(Duration.ofSeconds(30))
+                        .until(() -> queryLong(
+                                        target,
+                                        "SELECT count(*) FROM pg_locks WHERE relation ="
+                                                + " to_regclass('shardline.move_barrier') AND mode = 'RowShareLock'")
+                                <= 1);
+                for (Connection lock : locks) {
+                    lock.rollback();
+                }
+                newerB.get(60, TimeUnit.SECONDS).close();
+                assertThat(pipeA.get(60, TimeUnit.SECONDS))
+                        .as("rows copied by the pipe of copy a")
+                        .isPositive();
+                assertThatThrownBy(() -> olderPipeB.get(60, TimeUnit.SECONDS))
+                        .as("the older pipe of copy b")
+                        .isInstanceOf(ExecutionException.class);
+            }
+        } finally {
+            for (Connection lock : locks) {
+                lock.close();
+            }
+            pipes.shutdownNow();
+            a.dropReplication();
+            b.dropReplication();
+        }
+    }
+
     @Test
     void aTableWithoutAPrimaryKeyIsRefusedBeforeAnythingIsCreated() throws Exception {
         List<ShardedTable> tables = List.of(new ShardedTable("public", "events", "event_id", KeyType.INTEGER));
@@ -255,6 +330,15 @@ class LogicalCopyIT {
         List<String> sorted = new ArrayList<>(rows);
         sorted.sort(null);
         return md5(String.join("\n", sorted)) + "/" + sorted.size();
+    }
+
+    private static long queryLong(Node node, String sql) throws SQLException {
+        try (Connection c = CONNECT.connect(node);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
     }
 
     private static long count(Node node, ShardedTable table) throws SQLException {

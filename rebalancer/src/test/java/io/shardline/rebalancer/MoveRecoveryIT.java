@@ -16,6 +16,8 @@ import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
@@ -137,7 +139,11 @@ class MoveRecoveryIT {
             assertThat(router.awaitCreated(10_000)).isTrue();
             Future<MoveState> run =
                     runs.submit(() -> runner(++epoch, () -> true, settings).run(id));
-            await().atMost(Duration.ofSeconds(60)).until(() -> state(id) == MoveState.FENCED);
+            // the run cannot pass FENCED without the acknowledgement: if it ended, its failure is the finding
+            await().atMost(Duration.ofSeconds(120)).until(() -> run.isDone() || state(id) == MoveState.FENCED);
+            assertThat(run.isDone())
+                    .as("the move ended before its cutover (%s): %s", record(id), outcome(run))
+                    .isFalse();
             MoveRecord fenced = record(id);
             PgNode hung = cluster.primary(target);
             hung.freeze();
@@ -161,6 +167,19 @@ class MoveRecoveryIT {
             runs.shutdownNow();
         }
         nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    private static String outcome(Future<MoveState> run) {
+        if (!run.isDone()) {
+            return "still running";
+        }
+        try {
+            return "ended in " + run.get();
+        } catch (Exception e) {
+            StringWriter trace = new StringWriter();
+            e.printStackTrace(new PrintWriter(trace));
+            return "failed: " + trace;
+        }
     }
 
     private static MoveRunner runner(long epoch, BooleanSupplier stillLeader) throws MoveException {
