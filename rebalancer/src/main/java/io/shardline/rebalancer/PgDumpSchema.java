@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -120,8 +121,13 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
     }
 
     private String dump(String what, Node from, String... selection) throws MoveException {
-        List<String> command =
-                new java.util.ArrayList<>(List.of(pgDump.toString(), "--schema-only", "--no-owner", "--no-privileges"));
+        List<String> command = new java.util.ArrayList<>(List.of(
+                pgDump.toString(),
+                "--schema-only",
+                "--no-owner",
+                "--no-privileges",
+                // a table locked by a long transaction fails the step (retried) instead of holding it
+                "--lock-wait-timeout=10s"));
         command.addAll(List.of(selection));
         command.addAll(List.of(
                 "--host=" + from.host(),
@@ -129,23 +135,29 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
                 "--username=" + (topology.user() == null ? "postgres" : topology.user()),
                 "--dbname=" + topology.database()));
         Path errors = null;
+        Path output = null;
         try {
-            // stderr to a file: reading two pipes one after the other could block on the other's full buffer
+            // both to files: the wait below is then bounded (a read of its output would block as long as pg_dump)
             errors = Files.createTempFile("shardline-pg_dump-", ".err");
-            ProcessBuilder builder = new ProcessBuilder(command).redirectError(errors.toFile());
+            output = Files.createTempFile("shardline-pg_dump-", ".sql");
+            ProcessBuilder builder =
+                    new ProcessBuilder(command).redirectError(errors.toFile()).redirectOutput(output.toFile());
             if (password != null) {
                 builder.environment().put("PGPASSWORD", password);
             }
             Process process = builder.start();
             process.getOutputStream().close();
-            byte[] out = process.getInputStream().readAllBytes();
-            if (!process.waitFor(60, TimeUnit.SECONDS) || process.exitValue() != 0) {
+            if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                throw new MoveException("pg_dump of " + what + " on " + from.name() + " did not finish in 60 s");
+            }
+            if (process.exitValue() != 0) {
                 String err = Files.readString(errors, StandardCharsets.UTF_8);
                 throw new MoveException("pg_dump of " + what + " on " + from.name() + " failed: " + err.strip());
             }
             // psql meta-commands (lines starting with a backslash, e.g. restrict) are not SQL; the rest runs as one
             // script
-            return new String(out, StandardCharsets.UTF_8)
+            return Files.readString(output, StandardCharsets.UTF_8)
                     .lines()
                     .filter(line -> !line.startsWith("\\"))
                     .collect(Collectors.joining("\n"));
@@ -155,11 +167,13 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
             Thread.currentThread().interrupt();
             throw new MoveException("interrupted while running pg_dump", e);
         } finally {
-            if (errors != null) {
-                try {
-                    Files.deleteIfExists(errors);
-                } catch (IOException ignored) {
-                    // a temporary file
+            for (Path file : Arrays.asList(errors, output)) {
+                if (file != null) {
+                    try {
+                        Files.deleteIfExists(file);
+                    } catch (IOException ignored) {
+                        // a temporary file
+                    }
                 }
             }
         }

@@ -273,6 +273,27 @@ class LogicalCopyIT {
     }
 
     @Test
+    void aSchemaCopyFromATableLockedByALongTransactionFailsClearlyInsteadOfWaiting() throws Exception {
+        ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
+        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
+        try (Connection lock = CONNECT.connect(topology.shard(0).primary())) {
+            lock.setAutoCommit(false);
+            lock.createStatement().execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
+            long started = System.nanoTime();
+            assertThatThrownBy(() -> schema.copy(
+                            "public",
+                            "orders",
+                            topology.shard(0).primary(),
+                            topology.shard(2).primary()))
+                    .isInstanceOf(MoveException.class)
+                    .hasMessageContaining("pg_dump of public.orders on s0-primary failed")
+                    .hasMessageContaining("LOCK TABLE public.orders");
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(30));
+            lock.rollback();
+        }
+    }
+
+    @Test
     void aTableWithoutAPrimaryKeyIsRefusedBeforeAnythingIsCreated() throws Exception {
         List<ShardedTable> tables = List.of(new ShardedTable("public", "events", "event_id", KeyType.INTEGER));
         for (int shard = 0; shard < 2; shard++) {
