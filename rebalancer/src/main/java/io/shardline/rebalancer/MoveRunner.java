@@ -6,7 +6,9 @@ import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.Node;
 import io.shardline.topology.RouterRegistration;
+import io.shardline.topology.Shard;
 import io.shardline.topology.TopologyCodec;
+import io.shardline.topology.TopologyException;
 import io.shardline.topology.TopologySnapshot;
 import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
@@ -143,6 +145,12 @@ public final class MoveRunner {
                 }
             }
             TopologySnapshot snapshot = snapshot(client, cluster);
+            for (Shard shard : snapshot.topology().shards()) {
+                if (shard.switchover() != null) {
+                    throw new MoveException("switchover " + shard.switchover() + " is changing the primary of shard "
+                            + shard.id() + ": plan the move once it is over");
+                }
+            }
             List<Integer> empty = snapshot.topology().shardIds().stream()
                     .filter(id -> !snapshot.ring().shards().contains(id))
                     .toList();
@@ -658,26 +666,12 @@ public final class MoveRunner {
 
     private void awaitAcks(MoveRecord move) throws MoveException {
         long deadline = System.nanoTime() + settings.ackTimeout().toNanos();
-        String routers = base + "/routers";
         while (true) {
-            List<String> missing = new ArrayList<>();
+            List<String> missing;
             try {
-                if (client.checkExists().forPath(routers) != null) {
-                    for (String child : client.getChildren().forPath(routers)) {
-                        try {
-                            byte[] data = client.getData().forPath(routers + "/" + child);
-                            if (!RouterRegistration.read(data, child)
-                                    .fencesHeld()
-                                    .contains(RouterRegistration.fenceToken(move))) {
-                                missing.add(child);
-                            }
-                        } catch (KeeperException.NoNodeException gone) {
-                            // that router's session ended: it no longer writes
-                        }
-                    }
-                }
-            } catch (Exception e) {
-                throw new MoveException("reading the routers' acknowledgements: " + e.getMessage(), e);
+                missing = RouterRegistration.notAcknowledged(client, cluster, RouterRegistration.fenceToken(move));
+            } catch (TopologyException e) {
+                throw new MoveException(e.getMessage(), e);
             }
             if (missing.isEmpty()) {
                 return;

@@ -167,6 +167,19 @@ public record ClusterTopology(
                 cluster, version + 1, database, user, homeShard, next, tables, referenceTables, functions);
     }
 
+    /**
+     * This topology with {@code shard} in place of the shard of the same id, and the next version.
+     *
+     * @throws IllegalArgumentException when there is no shard with that id
+     */
+    public ClusterTopology withShardReplaced(Shard shard) {
+        shard(shard.id());
+        List<Shard> next = new ArrayList<>(shards);
+        next.replaceAll(s -> s.id() == shard.id() ? shard : s);
+        return new ClusterTopology(
+                cluster, version + 1, database, user, homeShard, next, tables, referenceTables, functions);
+    }
+
     /** The distributed function named {@code name}, in {@code schema} or, when {@code schema} is {@code null}, any. */
     public Optional<DistributedFunction> function(String schema, String name) {
         return functions.stream().filter(f -> f.matches(schema, name)).findFirst();

@@ -3,12 +3,14 @@ package io.shardline.topology;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.nodes.PersistentNode;
 import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.json.JsonMapper;
@@ -41,6 +43,45 @@ public final class RouterRegistration implements AutoCloseable {
      */
     public static String fenceToken(MoveRecord move) {
         return move.id() + "@" + move.updatedAtMillis();
+    }
+
+    /**
+     * What a router acknowledges for a primary switchover: every router holds the writes of the switching shard
+     * while the topology marks it with switchover {@code id} (a new id for every attempt).
+     */
+    public static String switchoverToken(String id) {
+        return "switchover " + id;
+    }
+
+    /**
+     * The live routers of {@code cluster} that have not acknowledged {@code token} yet (a router whose node is gone
+     * no longer writes, so it is not waited for).
+     *
+     * @throws TopologyException when ZooKeeper cannot be read
+     */
+    public static List<String> notAcknowledged(CuratorFramework client, String cluster, String token) {
+        String routers = ZooKeeperTopologyStore.clusterPath(cluster) + "/routers";
+        List<String> missing = new ArrayList<>();
+        try {
+            if (client.checkExists().forPath(routers) == null) {
+                return missing;
+            }
+            for (String child : client.getChildren().forPath(routers)) {
+                try {
+                    byte[] data = client.getData().forPath(routers + "/" + child);
+                    if (!read(data, child).fencesHeld().contains(token)) {
+                        missing.add(child);
+                    }
+                } catch (KeeperException.NoNodeException gone) {
+                    // that router's session ended
+                }
+            }
+        } catch (TopologyException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new TopologyException("reading the routers' acknowledgements: " + e.getMessage(), e);
+        }
+        return missing;
     }
 
     private final PersistentNode node;

@@ -523,18 +523,23 @@ public final class ClusterRuntime implements AutoCloseable {
      *
      * @throws SQLException 40001 after {@code fenceWaitMs}
      */
-    int awaitWritable(Plan plan, List<Object[]> rows) throws SQLException {
-        return awaitWritable(plan, rows, held -> {});
+    int awaitWritable(Plan plan, List<Object[]> rows, MoveFences.Participation session) throws SQLException {
+        return awaitWritable(plan, rows, session, held -> {});
     }
 
-    /** {@link #awaitWritable(Plan, List)}; {@code held} hears how long the write waited when a fence held it. */
-    int awaitWritable(Plan plan, List<Object[]> rows, java.util.function.LongConsumer held) throws SQLException {
+    /**
+     * {@link #awaitWritable(Plan, List, MoveFences.Participation)}; {@code held} hears how long the write waited when
+     * a fence held it.
+     */
+    int awaitWritable(
+            Plan plan, List<Object[]> rows, MoveFences.Participation session, java.util.function.LongConsumer held)
+            throws SQLException {
         if (fences == null) {
             return 0;
         }
         long started = System.nanoTime();
         try {
-            return fences.enter(plan, rows, settings.fenceWaitMs(), nanos -> {
+            return fences.enter(plan, rows, settings.fenceWaitMs(), session, nanos -> {
                 metrics.fenceWait(nanos, false);
                 held.accept(nanos);
             });

@@ -130,10 +130,10 @@ public final class Dispatcher {
         Plan plan = shape.plan(r, sql);
         span = runtime.tracing().statement(plan.kind(), sql);
         try {
-            if (!gated(plan)) {
+            if (!gated(plan, r)) {
                 return run(sql, plan, params, session.route(r, plan, params), op, handled);
             }
-            int ticket = runtime.awaitWritable(plan, Collections.singletonList(params), span::fenceWait);
+            int ticket = runtime.awaitWritable(plan, Collections.singletonList(params), session, span::fenceWait);
             try {
                 r = runtime.routing();
                 plan = shape.plan(r, sql);
@@ -151,10 +151,15 @@ public final class Dispatcher {
     }
 
     /**
-     * Whether the statement writes to a sharded or reference table: it passes the move fences' gate (a cutover gives
-     * a shard ranges, and a shard just added its reference tables, while writes to them are held).
+     * Whether the statement passes the fences' gate: a write to a sharded or reference table (a cutover gives a shard
+     * ranges, and a shard just added its reference tables, while writes to them are held); while a primary switchover
+     * runs, every write and every statement in a transaction (the gate decides which touch the switching shard).
      */
-    private static boolean gated(Plan plan) {
+    private boolean gated(Plan plan, RoutingState r) {
+        if (!r.switching().isEmpty()) {
+            // a primary switchover holds every write of its shard, and a transaction's first statement there
+            return plan.kind() != StatementKind.READ || session.inTransaction();
+        }
         return plan.kind() != StatementKind.READ
                 && (plan.target() == Plan.Target.KEYED
                         || plan.target() == Plan.Target.EVERY_SHARD
@@ -663,8 +668,8 @@ public final class Dispatcher {
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
         driverUpdateCount = -1;
-        boolean gated = gated(plan);
-        int ticket = gated ? session.runtime().awaitWritable(plan, rows) : 0;
+        boolean gated = gated(plan, session.runtime().routing());
+        int ticket = gated ? session.runtime().awaitWritable(plan, rows, session) : 0;
         try {
             RoutingState r = session.runtime().routing();
             plan = shape.plan(r, sql);
@@ -732,7 +737,7 @@ public final class Dispatcher {
     private int[] referenceBatch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         driverUpdateCount = -1;
         int ticket =
-                session.runtime().awaitWritable(shape.plan(session.runtime().routing(), sql), rows);
+                session.runtime().awaitWritable(shape.plan(session.runtime().routing(), sql), rows, session);
         try {
             RoutingState r = session.runtime().routing();
             Plan plan = shape.plan(r, sql);

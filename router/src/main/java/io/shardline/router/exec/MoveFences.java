@@ -4,13 +4,17 @@ import io.shardline.router.SqlStates;
 import io.shardline.router.route.Moves;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.Node;
 import io.shardline.topology.RouterRegistration;
+import io.shardline.topology.Shard;
 import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -280,10 +284,15 @@ final class MoveFences implements Moves, AutoCloseable {
 
     /** The fence attempts writers are held by now ({@link RouterRegistration#fenceToken}). */
     private List<String> heldFences() {
-        return watcher.active().stream()
+        List<String> held = new ArrayList<>();
+        watcher.active().stream()
                 .filter(m -> m.state() == MoveState.FENCED || m.state() == MoveState.SWITCHED)
                 .map(RouterRegistration::fenceToken)
-                .toList();
+                .forEach(held::add);
+        for (Shard shard : routing.get().switching()) {
+            held.add(RouterRegistration.switchoverToken(shard.switchover()));
+        }
+        return held;
     }
 
     /** Flips the gate's epoch and waits for the writes that entered before it. */
@@ -344,11 +353,20 @@ final class MoveFences implements Moves, AutoCloseable {
      * @throws SQLException 40001 after {@code waitMs}, saying why and that the write can be retried
      */
     int enter(Plan plan, List<Object[]> rows, long waitMs) throws SQLException {
-        return enter(plan, rows, waitMs, held -> {});
+        return enter(plan, rows, waitMs, Participation.NONE, held -> {});
     }
 
-    /** {@link #enter(Plan, List, long)}; {@code held} hears how long a write that was held waited before it went. */
-    int enter(Plan plan, List<Object[]> rows, long waitMs, java.util.function.LongConsumer held) throws SQLException {
+    /**
+     * {@link #enter(Plan, List, long)} for a statement of a session in {@code participation}; {@code held} hears how
+     * long a statement that was held waited before it went.
+     */
+    int enter(
+            Plan plan,
+            List<Object[]> rows,
+            long waitMs,
+            Participation participation,
+            java.util.function.LongConsumer held)
+            throws SQLException {
         long deadline = 0;
         long started = 0;
         while (true) {
@@ -356,7 +374,7 @@ final class MoveFences implements Moves, AutoCloseable {
             inFlight.incrementAndGet(e & 1);
             String why;
             try {
-                why = blockedBy(plan, rows);
+                why = blockedBy(plan, rows, participation);
             } catch (SQLException | RuntimeException x) {
                 inFlight.decrementAndGet(e & 1);
                 throw x;
@@ -391,12 +409,14 @@ final class MoveFences implements Moves, AutoCloseable {
         inFlight.decrementAndGet(ticket & 1);
     }
 
-    private String blockedBy(Plan plan, List<Object[]> rows) throws SQLException {
+    private String blockedBy(Plan plan, List<Object[]> rows, Participation participation) throws SQLException {
         RoutingState r = routing.get();
         long ringVersion = r.snapshot().ring().version();
         List<MoveRecord> active = watcher.active();
+        List<Shard> switching = r.switching();
         if (!disconnected
                 && active.isEmpty()
+                && switching.isEmpty()
                 && ringVersion >= requiredRingVersion
                 && ringVersion >= watcher.switchedRingVersion()
                 && System.nanoTime() - leaseUntilNanos < 0
@@ -437,7 +457,57 @@ final class MoveFences implements Moves, AutoCloseable {
                 }
             }
         }
+        for (Shard shard : switching) {
+            if (participation.runsOn(shard.primary())) {
+                continue; // its transaction began there before the switchover, which waits for it to end
+            }
+            if ((plan.kind() != StatementKind.READ || participation.inTransaction()) && touches(r, plan, rows, shard)) {
+                return "switchover " + shard.switchover() + " is moving the primary of shard " + shard.id()
+                        + " to another node, and this statement waits for the routers to use the new primary";
+            }
+        }
         return null;
+    }
+
+    /** Whether {@code plan} (with one of {@code rows}) runs on {@code shard}'s primary. */
+    private static boolean touches(RoutingState r, Plan plan, List<Object[]> rows, Shard shard) throws SQLException {
+        switch (plan.target()) {
+            case BOUND, DRIVER, REFUSED:
+                return false;
+            case HOME, ANY, SEQUENCE:
+                return r.homeShard() == shard.id();
+            case KEYED:
+                for (Object[] params : rows) {
+                    if (r.anyKeyHash(plan, params, h -> r.ring().shardFor(h) == shard.id())) {
+                        return true;
+                    }
+                }
+                return false;
+            default:
+                return true;
+        }
+    }
+
+    /** What the gate asks of the session whose statement it checks, while a switchover runs. */
+    interface Participation {
+        /** A statement outside any transaction. */
+        Participation NONE = new Participation() {
+            @Override
+            public boolean inTransaction() {
+                return false;
+            }
+
+            @Override
+            public boolean runsOn(Node node) {
+                return false;
+            }
+        };
+
+        /** Whether the statement runs in the session's transaction. */
+        boolean inTransaction();
+
+        /** Whether the session's open transaction has begun on {@code node}. */
+        boolean runsOn(Node node);
     }
 
     @Override

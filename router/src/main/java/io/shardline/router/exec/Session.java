@@ -30,7 +30,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * for each statement's {@link Route} (it is the router's {@link RouteContext}) and turns the route's nodes into
  * physical connections; it decides what a failure on one means.
  */
-public final class Session implements RouteContext {
+public final class Session implements RouteContext, MoveFences.Participation {
     private final ClusterRuntime runtime;
     private final Attachments attachments;
     private final Transaction transaction;
@@ -72,6 +72,16 @@ public final class Session implements RouteContext {
     @Override
     public boolean autoCommit() {
         return autoCommit;
+    }
+
+    @Override
+    public boolean inTransaction() {
+        return !autoCommit;
+    }
+
+    @Override
+    public boolean runsOn(Node node) {
+        return transaction.holds(node);
     }
 
     @Override

@@ -46,6 +46,9 @@ public final class RoutingState {
     private final Map<SearchPath, Analysis> bySearchPath = new ConcurrentHashMap<>();
 
     private final Map<Integer, Node> primaries = new HashMap<>();
+    /** The shards whose primary a switchover is changing (their writes are held): usually none. */
+    private final List<Shard> switching;
+
     private final Map<Integer, Node[]> replicas = new HashMap<>();
 
     /** The analyzer, the cross-shard planner and their caches for one search path. */
@@ -79,6 +82,14 @@ public final class RoutingState {
             primaries.put(shard.id(), shard.primary());
             replicas.put(shard.id(), shard.replicas().toArray(Node[]::new));
         }
+        this.switching = snapshot.topology().shards().stream()
+                .filter(s -> s.switchover() != null)
+                .toList();
+    }
+
+    /** The shards a primary switchover holds (marked in the topology); usually none. */
+    public List<Shard> switching() {
+        return switching;
     }
 
     public TopologySnapshot snapshot() {

@@ -1,0 +1,63 @@
+package io.shardline.rebalancer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.Shard;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class SwitchoverTest {
+    private static final Node PRIMARY = new Node("s0-primary", NodeRole.PRIMARY, "10.0.0.1", 5432, null);
+    private static final Node HUB1 = new Node("s0-hub1", NodeRole.HUB, "10.0.0.2", 5432, "s0-primary");
+    private static final Node HUB2 = new Node("s0-hub2", NodeRole.HUB, "10.0.0.3", 5432, "s0-primary");
+    private static final Node LEAF1 = new Node("s0-leaf1", NodeRole.LEAF, "10.0.0.4", 5432, "s0-hub1");
+    private static final Node LEAF2 = new Node("s0-leaf2", NodeRole.LEAF, "10.0.0.5", 5432, "s0-hub2");
+
+    @Test
+    void thePromotedHubIsThePrimaryItsLeavesBecomeHubsAndTheOldPrimaryLeaves() {
+        Shard before = new Shard(0, List.of(PRIMARY, HUB1, HUB2, LEAF1, LEAF2), "sw1");
+        Shard after = Switchover.promoted(before, PRIMARY, HUB1);
+        assertThat(after.switchover()).isNull();
+        assertThat(after.primary()).isEqualTo(new Node("s0-hub1", NodeRole.PRIMARY, "10.0.0.2", 5432, null));
+        assertThat(after.nodes())
+                .containsExactly(
+                        new Node("s0-hub1", NodeRole.PRIMARY, "10.0.0.2", 5432, null),
+                        new Node("s0-hub2", NodeRole.HUB, "10.0.0.3", 5432, "s0-hub1"),
+                        new Node("s0-leaf1", NodeRole.HUB, "10.0.0.4", 5432, "s0-hub1"),
+                        new Node("s0-leaf2", NodeRole.LEAF, "10.0.0.5", 5432, "s0-hub2"));
+    }
+
+    @Test
+    void aConnectionStringKeepsEverySettingButTheAddressWithValuesQuoted() {
+        String conninfo = "user=replicator password='it''s a \\'secret\\' \\\\ too' host=10.0.0.1 hostaddr=10.0.0.1"
+                + " port=5432 application_name=s0-hub2 sslmode=verify-full";
+        Map<String, String> parsed = Switchover.parseConninfo(conninfo.replace("''", ""));
+        assertThat(parsed)
+                .containsEntry("password", "its a 'secret' \\ too")
+                .containsEntry("application_name", "s0-hub2");
+
+        String moved = Switchover.withHostAndPort(conninfo.replace("''", ""), HUB1);
+        assertThat(Switchover.parseConninfo(moved))
+                .containsExactly(
+                        Map.entry("user", "replicator"),
+                        Map.entry("password", "its a 'secret' \\ too"),
+                        Map.entry("host", "10.0.0.2"),
+                        Map.entry("port", "5432"),
+                        Map.entry("application_name", "s0-hub2"),
+                        Map.entry("sslmode", "verify-full"));
+    }
+
+    @Test
+    void aMalformedConnectionStringIsRefusedNamingTheProblem() {
+        assertThatThrownBy(() -> Switchover.parseConninfo("host=a port"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("without '='");
+        assertThatThrownBy(() -> Switchover.parseConninfo("host='a"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("unterminated quoted value of host");
+    }
+}
