@@ -1,6 +1,9 @@
 package io.shardline.cli;
 
+import io.shardline.rebalancer.MoveException;
+import io.shardline.rebalancer.Rebalancer;
 import io.shardline.rebalancer.ShardRegistrar;
+import io.shardline.rebalancer.Switchover;
 import io.shardline.topology.Node;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
@@ -21,8 +24,9 @@ import picocli.CommandLine.Spec;
 @Command(
         name = "shard",
         mixinStandardHelpOptions = true,
-        description = "Register shards that run elsewhere (for local clusters: 'cluster add-shard').",
-        subcommands = {ShardCommand.Add.class})
+        description = "Register shards that run elsewhere (for local clusters: 'cluster add-shard'); switch a"
+                + " shard's primary over to a replica.",
+        subcommands = {ShardCommand.Add.class, ShardCommand.SwitchoverCommand.class})
 final class ShardCommand {
 
     @Command(
@@ -82,6 +86,85 @@ final class ShardCommand {
                         n.upstream() == null ? "" : " of " + n.upstream());
             }
             out.println("Plan a move of ranges to it: ./shardline move plan " + target.describe());
+            return 0;
+        }
+    }
+
+    @Command(
+            name = "switchover",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Make a replica of the shard's primary (a hub) the primary, with no write lost or failed: every"
+                        + " router holds the shard's writes (each acknowledges it), transactions open on the old"
+                        + " primary finish (those still open after --grace are ended), the old primary goes"
+                        + " read-only, the new one replays its last write and is promoted, the old primary's other"
+                        + " replicas stream from it, and the routers release the writes onto it.",
+                "The old primary stays up, read-only and out of the topology: rebuild it as a standby before"
+                        + " registering it again. Interrupted, run the command again: it resumes. No move may run"
+                        + " meanwhile. The database password comes from SHARDLINE_PASSWORD or PGPASSWORD."
+            })
+    static final class SwitchoverCommand implements Callable<Integer> {
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Option(names = "--shard", required = true, description = "The shard whose primary changes.")
+        int shard;
+
+        @Option(
+                names = "--to",
+                paramLabel = "NODE",
+                description = "The hub to promote (default: the one that has replayed the most).")
+        String to;
+
+        @Option(
+                names = "--grace",
+                paramLabel = "SECONDS",
+                defaultValue = "5",
+                description =
+                        "How long transactions open on the old primary have to finish (default: ${DEFAULT-VALUE}).")
+        int graceSeconds;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            if (graceSeconds < 0) {
+                throw new ParameterException(spec.commandLine(), "--grace must be 0 or more, not " + graceSeconds);
+            }
+            PrintWriter out = spec.commandLine().getOut();
+            Switchover.Result result;
+            try (ZooKeeperTopologyStore store =
+                            ZooKeeperTopologyStore.connect(target.zk(), target.name(), Duration.ofSeconds(10));
+                    CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
+                Switchover.Settings settings = new Switchover.Settings(
+                        Switchover.Settings.DEFAULT.ackTimeout(),
+                        Duration.ofSeconds(graceSeconds),
+                        Switchover.Settings.DEFAULT.replayTimeout());
+                result = new Switchover(
+                                client,
+                                target.name(),
+                                Rebalancer.connector(
+                                        store.snapshot().topology(), ClusterTarget.password(), "shardline-switchover"),
+                                settings)
+                        .run(shard, to);
+            } catch (MoveException e) {
+                spec.commandLine().getErr().println("shardline: " + e.getMessage());
+                return 1;
+            }
+            for (String w : result.warnings()) {
+                spec.commandLine().getErr().println("shardline: warning: " + w);
+            }
+            out.printf(
+                    "Shard %d: %s is the primary (was %s), topology version %d; its writes were held %d ms.%n",
+                    result.shard(), result.to(), result.from(), result.topologyVersion(), result.writesHeldMs());
+            if (!result.repointed().isEmpty()) {
+                out.println("Streaming from " + result.to() + " now: " + String.join(", ", result.repointed()));
+            }
+            out.printf(
+                    "%s is read-only and no longer in the topology: rebuild it as a standby of %s before adding it"
+                            + " back.%n",
+                    result.from(), result.to());
             return 0;
         }
     }

@@ -93,11 +93,53 @@ class ShardCommandIT {
         assertThat(again.err).contains(address(primary) + " is already a node of cluster external");
     }
 
+    @Test
+    void aSwitchoverPromotesTheHubAndRefusesWhatItCannotDo() throws Exception {
+        Run leaf = switchover("--shard", "0", "--to", "s0-leaf1");
+        assertThat(leaf.rc).isNotZero();
+        assertThat(leaf.err).contains("s0-leaf1 streams from s0-hub1, not from the primary s0-primary", "[s0-hub1]");
+
+        Run noShard = switchover("--shard", "7");
+        assertThat(noShard.rc).isNotZero();
+        assertThat(noShard.err).contains("no shard 7 in cluster external; shards: [0");
+
+        Run ok = switchover("--shard", "0");
+        assertThat(ok.rc).as(ok.err).isZero();
+        assertThat(ok.out)
+                .contains(
+                        "Shard 0: s0-hub1 is the primary (was s0-primary)",
+                        "s0-primary is read-only and no longer in the topology");
+        try (ZooKeeperTopologyStore store =
+                ZooKeeperTopologyStore.connect(descriptor.zk(), "external", Duration.ofSeconds(10))) {
+            assertThat(store.snapshot().topology().shard(0).nodes())
+                    .extracting(Node::name, Node::role, Node::upstream)
+                    .containsExactly(
+                            tuple("s0-hub1", NodeRole.PRIMARY, null), tuple("s0-leaf1", NodeRole.HUB, "s0-hub1"));
+        }
+        assertThat(cluster.node("s0-hub1").queryString("SELECT pg_is_in_recovery()"))
+                .isEqualTo("f");
+
+        Run again = switchover("--shard", "0", "--to", "s0-primary");
+        assertThat(again.rc).isNotZero();
+        assertThat(again.err).contains("shard 0 has no node s0-primary");
+    }
+
+    private static Run switchover(String... args) {
+        List<String> all =
+                new ArrayList<>(List.of("shard", "switchover", "--zk", descriptor.zk(), "--name", "external"));
+        all.addAll(List.of(args));
+        return execute(all);
+    }
+
     private record Run(int rc, String out, String err) {}
 
     private static Run run(String... args) {
         List<String> all = new ArrayList<>(List.of("shard", "add", "--zk", descriptor.zk(), "--name", "external"));
         all.addAll(List.of(args));
+        return execute(all);
+    }
+
+    private static Run execute(List<String> all) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         CommandLine cli = ShardlineCli.commandLine();
