@@ -25,8 +25,9 @@ import picocli.CommandLine.Spec;
         name = "shard",
         mixinStandardHelpOptions = true,
         description = "Register shards that run elsewhere (for local clusters: 'cluster add-shard'); switch a"
-                + " shard's primary over to a replica.",
-        subcommands = {ShardCommand.Add.class, ShardCommand.SwitchoverCommand.class})
+                + " shard's primary over to a replica, or fail a dead one over.",
+        subcommands = {ShardCommand.Add.class, ShardCommand.SwitchoverCommand.class, ShardCommand.FailoverCommand.class
+        })
 final class ShardCommand {
 
     @Command(
@@ -94,16 +95,42 @@ final class ShardCommand {
             name = "switchover",
             mixinStandardHelpOptions = true,
             description = {
-                "Make a replica of the shard's primary (a hub) the primary, with no write lost or failed: every"
+                "Make a replica of the shard's live primary (a hub) the primary, with no write lost or failed: every"
                         + " router holds the shard's writes (each acknowledges it), transactions open on the old"
                         + " primary finish (those still open after --grace are ended), the old primary goes"
-                        + " read-only, the new one replays its last write and is promoted, the old primary's other"
-                        + " replicas stream from it, and the routers release the writes onto it.",
+                        + " read-only, the new one replays its last write and is promoted, the routers release the"
+                        + " writes onto it, and the old primary's other replicas stream from it.",
                 "The old primary stays up, read-only and out of the topology: rebuild it as a standby before"
                         + " registering it again. Interrupted, run the command again: it resumes. No move may run"
                         + " meanwhile. The database password comes from SHARDLINE_PASSWORD or PGPASSWORD."
             })
-    static final class SwitchoverCommand implements Callable<Integer> {
+    static final class SwitchoverCommand extends PrimaryChange {
+        SwitchoverCommand() {
+            super(false);
+        }
+    }
+
+    @Command(
+            name = "failover",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Replace the shard's dead primary by the hub that received the most WAL (or --to): refused while the"
+                        + " primary answers (use switchover). Every router holds the shard's writes until the"
+                        + " promoted hub is published; the old primary's other replicas then stream from it.",
+                "What the promoted hub had not received is lost: nothing acknowledged when the primary commits"
+                        + " synchronously to its hubs (synchronous_standby_names). Keep the old primary out: the"
+                        + " routers never write to it again, but other clients could."
+            })
+    static final class FailoverCommand extends PrimaryChange {
+        FailoverCommand() {
+            super(true);
+        }
+    }
+
+    /** A switchover or a failover of one shard's primary. */
+    abstract static class PrimaryChange implements Callable<Integer> {
+        private final boolean failover;
+
         @ArgGroup(exclusive = true, multiplicity = "1")
         ClusterTarget target = new ClusterTarget();
 
@@ -113,19 +140,23 @@ final class ShardCommand {
         @Option(
                 names = "--to",
                 paramLabel = "NODE",
-                description = "The hub to promote (default: the one that has replayed the most).")
+                description = "The hub to promote (default: the one that has received the most WAL).")
         String to;
 
         @Option(
                 names = "--grace",
                 paramLabel = "SECONDS",
                 defaultValue = "5",
-                description =
-                        "How long transactions open on the old primary have to finish (default: ${DEFAULT-VALUE}).")
+                description = "How long transactions open on a live old primary have to finish (default:"
+                        + " ${DEFAULT-VALUE}).")
         int graceSeconds;
 
         @Spec
         CommandSpec spec;
+
+        PrimaryChange(boolean failover) {
+            this.failover = failover;
+        }
 
         @Override
         public Integer call() throws Exception {
@@ -141,13 +172,13 @@ final class ShardCommand {
                         Switchover.Settings.DEFAULT.ackTimeout(),
                         Duration.ofSeconds(graceSeconds),
                         Switchover.Settings.DEFAULT.replayTimeout());
-                result = new Switchover(
-                                client,
-                                target.name(),
-                                Rebalancer.connector(
-                                        store.snapshot().topology(), ClusterTarget.password(), "shardline-switchover"),
-                                settings)
-                        .run(shard, to);
+                Switchover change = new Switchover(
+                        client,
+                        target.name(),
+                        Rebalancer.connector(
+                                store.snapshot().topology(), ClusterTarget.password(), "shardline-switchover"),
+                        settings);
+                result = failover ? change.failover(shard, to) : change.run(shard, to);
             } catch (MoveException e) {
                 spec.commandLine().getErr().println("shardline: " + e.getMessage());
                 return 1;
@@ -162,9 +193,8 @@ final class ShardCommand {
                 out.println("Streaming from " + result.to() + " now: " + String.join(", ", result.repointed()));
             }
             out.printf(
-                    "%s is read-only and no longer in the topology: rebuild it as a standby of %s before adding it"
-                            + " back.%n",
-                    result.from(), result.to());
+                    "%s is %sno longer in the topology: rebuild it as a standby of %s before adding it back.%n",
+                    result.from(), failover ? "" : "read-only and ", result.to());
             return 0;
         }
     }

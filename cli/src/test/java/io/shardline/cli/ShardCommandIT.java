@@ -122,6 +122,11 @@ class ShardCommandIT {
         Run again = switchover("--shard", "0", "--to", "s0-primary");
         assertThat(again.rc).isNotZero();
         assertThat(again.err).contains("shard 0 has no node s0-primary");
+
+        Run alive =
+                execute(List.of("shard", "failover", "--zk", descriptor.zk(), "--name", "external", "--shard", "0"));
+        assertThat(alive.rc).isNotZero();
+        assertThat(alive.err).contains("s0-hub1 answers: it is not dead. Use a switchover");
     }
 
     private static Run switchover(String... args) {

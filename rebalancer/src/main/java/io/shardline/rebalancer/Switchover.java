@@ -27,19 +27,28 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A planned primary switchover of one shard: the shard's writes are held by every router (the topology marks the
- * shard, each router acknowledges in {@code routers/}), the transactions already open on the old primary end (or are
- * ended after a grace period), the old primary is made read-only, a hub replica replays everything it wrote and is
- * promoted, the other replicas of the old primary stream from it, and the topology naming it primary releases the
- * writes onto it.
+ * A primary switchover of one shard (planned: the old primary lives) or failover (it is dead).
  *
- * <p>Run again after an interruption, it resumes: before the promotion it starts over (the mark stays, writes wait
- * meanwhile); after it, it publishes. A failure before the promotion gives the shard back to its old primary.
- * The old primary stays up, read-only and out of the topology: it is rebuilt as a standby by the operator (it may hold
- * WAL its former replicas never received: nothing acknowledged, since it took no write after it went read-only).
+ * <p>The topology marks the shard with the switchover's id and chosen node: every router holds the shard's writes and
+ * acknowledges in {@code routers/} (a mark stays until this run, or a run resuming it, removes it; a second switchover
+ * of a held shard is refused). In a switchover, the transactions already open on the old primary end (or are ended
+ * after a grace period), the old primary is made read-only (and its autovacuum stopped, so that its WAL ends where the
+ * new timeline forks), any transaction still open there is ended, no two-phase transaction may stay prepared, and the
+ * chosen hub replays everything; in a failover, the primary must fail three connection attempts. The hub is promoted,
+ * the topology naming it primary releases the writes, and the old primary's other replicas are pointed at it.
+ *
+ * <p>Run again after an interruption, it resumes with the node the mark names: before the promotion it starts over
+ * (writes wait meanwhile); after it, it publishes. A failure before the promotion gives the shard back to its old
+ * primary; a promotion of unknown outcome keeps the writes held. The old primary stays out of the topology (a live
+ * one read-only): it is rebuilt as a standby by the operator.
  */
 public final class Switchover {
     private static final Logger LOG = LoggerFactory.getLogger(Switchover.class);
+    /** How many tries a failover makes to reach the primary before it takes it for dead. */
+    private static final int DEAD_PROBES = 3;
+    /** The other client backends of this database with a transaction open (a query appends its own conditions). */
+    private static final String OPEN_TRANSACTIONS = " FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            + " AND datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL";
 
     /**
      * @param ackTimeout how long the routers have to acknowledge the hold
@@ -82,11 +91,28 @@ public final class Switchover {
 
     /**
      * Switches shard {@code shardId}'s primary over to {@code to} (a hub: a replica of the primary), or, when null,
-     * to its hub that has replayed the most.
+     * to its hub that has received the most WAL.
      *
      * @throws MoveException saying what failed and in which state it left the shard
      */
     public Result run(int shardId, String to) throws MoveException {
+        return change(shardId, to, false);
+    }
+
+    /**
+     * Replaces shard {@code shardId}'s dead primary by {@code to} (a hub), or, when null, by its hub that has
+     * received the most WAL: refused while the primary answers (that is a switchover's work: a live primary left
+     * writable would split the shard's writes). What the promoted hub had not received is lost: nothing acknowledged
+     * when the primary committed synchronously to its hubs ({@code synchronous_standby_names}).
+     *
+     * @throws MoveException saying what failed and in which state it left the shard
+     */
+    public Result failover(int shardId, String to) throws MoveException {
+        return change(shardId, to, true);
+    }
+
+    private Result change(int shardId, String to, boolean failover) throws MoveException {
+        String what = failover ? "failover" : "switchover";
         ClusterTopology topology = topology();
         Shard shard;
         try {
@@ -96,60 +122,123 @@ public final class Switchover {
         }
         refuseDuringMove();
         Node old = shard.primary();
-        Node candidate = candidate(shard, to);
-        String id = shard.switchover() != null
-                ? shard.switchover()
-                : UUID.randomUUID().toString().substring(0, 8);
+        Node candidate;
+        String id = shard.switchover();
+        if (id != null) {
+            // an interrupted run: it goes on with the node it chose, whoever runs it again
+            String marked = id.substring(id.indexOf(' ') + 1);
+            if (to != null && !to.equals(marked)) {
+                throw new MoveException("switchover " + id + " of shard " + shardId + " is under way to " + marked
+                        + ": run it again without --to, or with --to " + marked);
+            }
+            candidate = shard.node(marked)
+                    .orElseThrow(() -> new MoveException("the switchover mark of shard " + shardId + " names " + marked
+                            + ", which is not one of its nodes: correct the topology by hand"));
+        } else {
+            candidate = candidate(shard, to);
+        }
         long started = System.nanoTime();
         List<String> warnings = new ArrayList<>();
         if (inRecovery(candidate)) {
-            hold(shardId, id);
-            LOG.info("switchover {}: writes of shard {} held; {} -> {}", id, shardId, old.name(), candidate.name());
+            if (failover) {
+                confirmDead(old);
+            }
+            if (id == null) {
+                id = UUID.randomUUID().toString().substring(0, 8) + " " + candidate.name();
+                hold(shardId, id);
+            }
+            LOG.info("{} {}: writes of shard {} held; {} -> {}", what, id, shardId, old.name(), candidate.name());
             boolean readOnly = false;
+            boolean promoting = false;
             try {
                 awaitAcknowledgements(id);
-                try (Connection c = connector.connect(old, Duration.ofSeconds(30));
-                        Statement s = c.createStatement()) {
-                    endOlderTransactions(s, old, warnings);
-                    s.execute("ALTER SYSTEM SET default_transaction_read_only = on");
-                    s.execute("SELECT pg_reload_conf()");
-                    readOnly = true;
-                    // every commit of the old primary is at or before this position
-                    awaitReplay(candidate, single(s, "SELECT pg_current_wal_lsn()::text"));
+                if (!failover) {
+                    try (Connection c = connector.connect(old, Duration.ofSeconds(30));
+                            Statement s = c.createStatement()) {
+                        endOlderTransactions(s, old, warnings);
+                        readOnly = true;
+                        s.execute("ALTER SYSTEM SET default_transaction_read_only = on");
+                        // its WAL should end where the new primary's timeline forks: nothing of its own writes more
+                        s.execute("ALTER SYSTEM SET autovacuum = off");
+                        s.execute("SELECT pg_reload_conf()");
+                        pause(100); // the backends take the reload before their next command
+                        endOpenTransactions(s, old, warnings);
+                        awaitNoPreparedTransactions(s, old);
+                        // every commit of the old primary is at or before this position
+                        awaitReplay(candidate, single(s, "SELECT pg_current_wal_lsn()::text"));
+                    }
                 }
+                promoting = true;
                 promote(candidate);
             } catch (MoveException | SQLException | RuntimeException e) {
                 String why = e.getMessage();
-                giveBack(shardId, old, readOnly);
+                if (promoting && !Boolean.TRUE.equals(standby(candidate))) {
+                    throw new MoveException(
+                            "the promotion of " + candidate.name() + " failed (" + why + ") and it is not known to"
+                                    + " be a standby still: the writes of shard " + shardId + " stay held. Run the "
+                                    + what + " again once " + candidate.name() + " answers",
+                            e);
+                }
+                giveBack(shardId, id, old, readOnly);
                 throw new MoveException(
-                        "switchover " + id + " of shard " + shardId + " failed before the promotion (" + why
-                                + "): shard " + shardId + " keeps " + old.name() + " as its primary",
+                        what + " " + id + " of shard " + shardId + " failed before the promotion (" + why + "): shard "
+                                + shardId + " keeps " + old.name() + " as its primary",
                         e);
             }
+        } else if (id == null) {
+            throw new MoveException(candidate.name() + " is not in recovery, but no switchover of shard " + shardId
+                    + " is under way: promoted by something else? (following such promotions is not built yet:"
+                    + " correct the topology by hand)");
         } else {
-            LOG.info("switchover {}: {} is promoted already: publishing it", id, candidate.name());
+            LOG.info("{} {}: {} is promoted already: publishing it", what, id, candidate.name());
         }
-        List<String> repointed = repoint(shard, old, candidate, warnings);
         ClusterTopology published;
+        String mark = id;
         try {
-            published = ZooKeeperTopologyStore.updateTopology(
-                    client, cluster, t -> t.withShardReplaced(promoted(t.shard(shardId), old, candidate)));
+            published = ZooKeeperTopologyStore.updateTopology(client, cluster, t -> {
+                Shard now = t.shard(shardId);
+                if (!mark.equals(now.switchover())) {
+                    throw new TopologyException("shard " + shardId + " is no longer held by switchover " + mark
+                            + " (it is " + (now.switchover() == null ? "not held" : "held by " + now.switchover())
+                            + ")");
+                }
+                return t.withShardReplaced(promoted(now, old, candidate));
+            });
         } catch (TopologyException e) {
             throw new MoveException(
                     candidate.name() + " is shard " + shardId + "'s primary now but the topology could not be"
-                            + " published (" + e.getMessage() + "): run the switchover again to publish it; writes"
-                            + " of the shard wait until then",
+                            + " published (" + e.getMessage() + "): run the " + what + " again to publish it;"
+                            + " writes of the shard wait until then",
                     e);
         }
         long heldMs = Duration.ofNanos(System.nanoTime() - started).toMillis();
         LOG.info(
-                "switchover {}: {} is the primary of shard {} (topology version {}), writes were held {} ms",
+                "{} {}: {} is the primary of shard {} (topology version {}), writes were held {} ms",
+                what,
                 id,
                 candidate.name(),
                 shardId,
                 published.version(),
                 heldMs);
+        List<String> repointed = repoint(shard, old, candidate, warnings);
         return new Result(id, shardId, old.name(), candidate.name(), published.version(), heldMs, repointed, warnings);
+    }
+
+    /** Refuses a failover while {@code primary} answers any of three tries, a second apart. */
+    private void confirmDead(Node primary) throws MoveException {
+        for (int probe = 0; probe < DEAD_PROBES; probe++) {
+            if (probe > 0) {
+                pause(1_000);
+            }
+            try (Connection c = connector.connect(primary, Duration.ofSeconds(2));
+                    Statement s = c.createStatement()) {
+                single(s, "SELECT 1");
+                throw new MoveException(primary.name() + " answers: it is not dead. Use a switchover, which keeps every"
+                        + " write (a failover would leave it writable beside the promoted node)");
+            } catch (SQLException dead) {
+                LOG.info("failover: {} does not answer ({})", primary.name(), dead.getMessage());
+            }
+        }
     }
 
     private ClusterTopology topology() throws MoveException {
@@ -171,7 +260,7 @@ public final class Switchover {
         }
     }
 
-    /** The node to promote: {@code to}, or the hub that replayed the most (a promoted one when resuming). */
+    /** The node to promote: {@code to}, or the hub that received the most WAL. */
     private Node candidate(Shard shard, String to) throws MoveException {
         Node primary = shard.primary();
         List<Node> hubs = shard.replicas().stream()
@@ -197,10 +286,13 @@ public final class Switchover {
         for (Node hub : hubs) {
             try (Connection c = connector.connect(hub, Duration.ofSeconds(5));
                     Statement s = c.createStatement();
-                    ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")) {
+                    ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery(), greatest(pg_last_wal_receive_lsn(),"
+                            + " pg_last_wal_replay_lsn())::text")) {
                 rs.next();
                 if (!rs.getBoolean(1)) {
-                    return hub; // promoted by an interrupted run of this switchover
+                    throw new MoveException(hub.name() + " is not in recovery, but no switchover of shard " + shard.id()
+                            + " is under way: promoted by something else? (following such promotions is not built"
+                            + " yet: correct the topology by hand)");
                 }
                 long lsn = rs.getString(2) == null ? 0 : Lsn.parse(rs.getString(2));
                 if (lsn > bestLsn) {
@@ -230,8 +322,14 @@ public final class Switchover {
     /** Marks the shard in the topology: every router holds its writes from then on. */
     private void hold(int shardId, String id) throws MoveException {
         try {
-            ZooKeeperTopologyStore.updateTopology(
-                    client, cluster, t -> t.withShardReplaced(t.shard(shardId).withSwitchover(id)));
+            ZooKeeperTopologyStore.updateTopology(client, cluster, t -> {
+                Shard now = t.shard(shardId);
+                if (now.switchover() != null) {
+                    throw new TopologyException("switchover " + now.switchover() + " holds shard " + shardId
+                            + " already: run it again to finish it");
+                }
+                return t.withShardReplaced(now.withSwitchover(id));
+            });
         } catch (TopologyException e) {
             throw new MoveException("marking shard " + shardId + " for the switchover: " + e.getMessage(), e);
         }
@@ -259,12 +357,11 @@ public final class Switchover {
      */
     private void endOlderTransactions(Statement s, Node old, List<String> warnings) throws SQLException, MoveException {
         String since = single(s, "SELECT clock_timestamp()::text");
-        String older = " FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-                + " AND xact_start < '" + since + "'::timestamptz";
+        String older = OPEN_TRANSACTIONS + " AND xact_start < '" + since + "'::timestamptz";
         long deadline = System.nanoTime() + settings.transactionGrace().toNanos();
         while (Long.parseLong(single(s, "SELECT count(*)" + older)) > 0) {
             if (System.nanoTime() > deadline) {
-                long ended = Long.parseLong(single(s, "SELECT count(pg_terminate_backend(pid))" + older));
+                long ended = Long.parseLong(single(s, "SELECT count(pg_terminate_backend(pid, 5000))" + older));
                 String warning = ended + " transaction(s) still open on " + old.name() + " after "
                         + settings.transactionGrace().toMillis() + " ms were ended (rolled back)";
                 LOG.warn("switchover: {}", warning);
@@ -272,6 +369,47 @@ public final class Switchover {
                 return;
             }
             pause(2);
+        }
+    }
+
+    /**
+     * Once the old primary is read-only: ends (and waits out) every client transaction still open in the database,
+     * one begun by a path the routers' hold does not see, or a writer racing the reload. Its writes roll back: none
+     * was acknowledged.
+     */
+    private void endOpenTransactions(Statement s, Node old, List<String> warnings) throws SQLException {
+        long ended = Long.parseLong(single(s, "SELECT count(pg_terminate_backend(pid, 5000))" + OPEN_TRANSACTIONS));
+        if (ended > 0) {
+            String warning = ended + " transaction(s) begun on " + old.name() + " after the hold were ended";
+            LOG.warn("switchover: {}", warning);
+            warnings.add(warning);
+        }
+    }
+
+    /**
+     * Waits (for the grace period) until no transaction is prepared on the old primary: a router's second phase
+     * there after the new primary took over would be lost.
+     */
+    private void awaitNoPreparedTransactions(Statement s, Node old) throws SQLException, MoveException {
+        long deadline = System.nanoTime() + settings.transactionGrace().toNanos();
+        String count = "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()";
+        while (Long.parseLong(single(s, count)) > 0) {
+            if (System.nanoTime() > deadline) {
+                throw new MoveException(single(s, count) + " two-phase transaction(s) are still prepared on "
+                        + old.name() + " after " + settings.transactionGrace().toMillis() + " ms: resolve them"
+                        + " (./shardline txn recover) and run the switchover again");
+            }
+            pause(10);
+        }
+    }
+
+    /** Whether {@code node} is in recovery; null when it does not answer. */
+    private Boolean standby(Node node) {
+        try (Connection c = connector.connect(node, Duration.ofSeconds(5));
+                Statement s = c.createStatement()) {
+            return Boolean.parseBoolean(single(s, "SELECT pg_is_in_recovery()::text"));
+        } catch (SQLException e) {
+            return null;
         }
     }
 
@@ -298,28 +436,39 @@ public final class Switchover {
         }
     }
 
-    /** Before the promotion: the old primary takes writes again, and the mark goes (the writes are released). */
-    private void giveBack(int shardId, Node old, boolean readOnly) {
+    /**
+     * Before the promotion: the old primary takes writes again, and the mark goes (the writes are released); the mark
+     * stays when the old primary could not be made writable (the writes would fail there).
+     */
+    private void giveBack(int shardId, String id, Node old, boolean readOnly) {
         if (readOnly) {
             try (Connection c = connector.connect(old, Duration.ofSeconds(10));
                     Statement s = c.createStatement()) {
                 s.execute("ALTER SYSTEM RESET default_transaction_read_only");
+                s.execute("ALTER SYSTEM RESET autovacuum");
                 s.execute("SELECT pg_reload_conf()");
             } catch (SQLException e) {
                 LOG.error(
-                        "switchover: {} could not be made writable again ({}): run ALTER SYSTEM RESET"
-                                + " default_transaction_read_only and SELECT pg_reload_conf() there",
+                        "switchover {}: {} could not be made writable again ({}): the writes of shard {} stay held."
+                                + " Run the switchover again, or a failover if {} is dead",
+                        id,
                         old.name(),
-                        e.getMessage());
+                        e.getMessage(),
+                        shardId,
+                        old.name());
+                return;
             }
         }
         try {
-            ZooKeeperTopologyStore.updateTopology(
-                    client, cluster, t -> t.withShardReplaced(t.shard(shardId).withSwitchover(null)));
+            ZooKeeperTopologyStore.updateTopology(client, cluster, t -> {
+                Shard now = t.shard(shardId);
+                return id.equals(now.switchover()) ? t.withShardReplaced(now.withSwitchover(null)) : t;
+            });
         } catch (TopologyException e) {
             LOG.error(
-                    "switchover: the hold of shard {} could not be lifted ({}): its writes wait until the switchover"
-                            + " is run again",
+                    "switchover {}: the hold of shard {} could not be lifted ({}): its writes wait until the"
+                            + " switchover is run again",
+                    id,
                     shardId,
                     e.getMessage());
         }
@@ -348,8 +497,8 @@ public final class Switchover {
                 s.execute("ALTER SYSTEM SET primary_conninfo = " + literal(conninfo));
                 s.execute("SELECT pg_reload_conf()");
                 repointed.add(n.name());
-            } catch (SQLException e) {
-                // the conninfo is never in the message: it may hold a password
+            } catch (SQLException | RuntimeException e) {
+                // the conninfo is never in the message: it may hold a password (parseConninfo's errors name none)
                 String warning = n.name() + " could not be pointed at " + candidate.name() + " (" + e.getMessage()
                         + "): it still streams from " + old.name();
                 LOG.warn("switchover: {}", warning);

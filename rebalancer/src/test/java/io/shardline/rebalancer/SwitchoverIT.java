@@ -66,6 +66,7 @@ class SwitchoverIT {
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL DEFAULT 0)");
+            s.execute("CREATE SEQUENCE ids"); // on the home shard, 0
         }
     }
 
@@ -89,8 +90,10 @@ class SwitchoverIT {
         AtomicBoolean writing = new AtomicBoolean(true);
         Thread inserts = new Thread(() -> insert(writing, inserted, maxNanos, failures), "inserts");
         Thread transfers = new Thread(() -> transfer(writing, transactions, maxNanos, failures), "transfers");
+        Thread ids = new Thread(() -> nextval(writing, failures), "ids");
         inserts.start();
         transfers.start();
+        ids.start();
         Switchover.Result result;
         try {
             Thread.sleep(1_500);
@@ -101,6 +104,7 @@ class SwitchoverIT {
             writing.set(false);
             inserts.join();
             transfers.join();
+            ids.join();
         }
         System.out.printf(
                 "switchover of shard 0 (%s -> %s) under %d inserts and %d transactions: writes held %d ms, slowest"
@@ -165,9 +169,12 @@ class SwitchoverIT {
                 DriverManager.getConnection(cluster.shardlineUrl()).unwrap(ShardlineConnection.class);
         ShardlineConnection later =
                 DriverManager.getConnection(cluster.shardlineUrl()).unwrap(ShardlineConnection.class);
+        ShardlineConnection pinned =
+                DriverManager.getConnection(cluster.shardlineUrl()).unwrap(ShardlineConnection.class);
         ExecutorService background = Executors.newFixedThreadPool(2);
         try {
             long key = keyOn(older, 1);
+            pinned.forKey("accounts", key);
             older.createStatement().execute("INSERT INTO accounts (id) VALUES (" + key + ") ON CONFLICT DO NOTHING");
             older.setAutoCommit(false);
             older.createStatement().execute("UPDATE accounts SET balance = balance + 10 WHERE id = " + key);
@@ -189,6 +196,12 @@ class SwitchoverIT {
             assertThat(switching)
                     .as("the switchover waits for the older transaction")
                     .isNotDone();
+            // a second operator's switchover to another node is refused while this one runs
+            assertThatThrownBy(() -> new Switchover(
+                                    client, "switchover", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
+                            .run(1, "s1-hub2"))
+                    .isInstanceOf(MoveException.class)
+                    .hasMessageContaining("is under way to s1-hub1: run it again without --to, or with --to s1-hub1");
             older.createStatement().execute("UPDATE accounts SET balance = balance + 10 WHERE id = " + key);
             older.commit();
             Switchover.Result result = switching.get(60, TimeUnit.SECONDS);
@@ -198,10 +211,20 @@ class SwitchoverIT {
             assertThat(result.warnings()).isEmpty();
             assertThat(cluster.node("s1-hub1").queryString("SELECT balance FROM accounts WHERE id = " + key))
                     .isEqualTo("21");
+            // a forKey binding made before the switchover does not write to the old primary
+            String update = "UPDATE accounts SET balance = balance + 100 WHERE id = " + key;
+            assertThatThrownBy(() -> pinned.createStatement().executeUpdate(update))
+                    .hasMessageContaining(
+                            "the node forKey(...) bound, s1-primary, is no longer the primary of shard 1");
+            pinned.forKey("accounts", key);
+            assertThat(pinned.createStatement().executeUpdate(update)).isEqualTo(1);
+            assertThat(cluster.node("s1-hub1").queryString("SELECT balance FROM accounts WHERE id = " + key))
+                    .isEqualTo("121");
         } finally {
             background.shutdownNow();
             older.close();
             later.close();
+            pinned.close();
         }
     }
 
@@ -211,6 +234,29 @@ class SwitchoverIT {
             if (c.explainRoute("SELECT * FROM accounts WHERE id = ?", k).get(0).shard() == shard) {
                 return k;
             }
+        }
+    }
+
+    /** Autocommit {@code nextval} on the home shard's sequence (a read that writes), one every 10 ms. */
+    private static void nextval(AtomicBoolean writing, Queue<String> failures) {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                PreparedStatement ps = c.prepareStatement("SELECT nextval('ids')")) {
+            long last = 0;
+            while (writing.get()) {
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    long id = rs.getLong(1);
+                    if (id <= last) {
+                        failures.add("nextval went back from " + last + " to " + id);
+                    }
+                    last = id;
+                } catch (SQLException e) {
+                    failures.add("nextval: " + e.getSQLState() + " " + e.getMessage());
+                }
+                Thread.sleep(10);
+            }
+        } catch (SQLException | InterruptedException e) {
+            failures.add("nextval thread: " + e);
         }
     }
 

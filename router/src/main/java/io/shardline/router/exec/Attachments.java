@@ -1,6 +1,10 @@
 package io.shardline.router.exec;
 
+import io.shardline.router.route.RoutingState;
 import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.Shard;
+import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
@@ -47,8 +51,7 @@ final class Attachments {
             p = null;
         }
         if (p == null) {
-            p = new Physical(
-                    node, shard, runtime.pools().borrow(node), runtime.health().inFlightCounter(node), ejections);
+            p = new Physical(node, shard, borrow(node, shard), runtime.health().inFlightCounter(node), ejections);
             byNode.put(node.name(), p);
         }
         if (p.sessionVersion != session.version()) {
@@ -61,6 +64,28 @@ final class Attachments {
             p.sessionDirty |= lasting;
         }
         return p;
+    }
+
+    /**
+     * A pooled connection to {@code node}; for a primary, given up ({@link NodePools.Abandoned}) while none comes
+     * and the topology names another primary for {@code shard}, or a switchover holds it (a dead primary replaced).
+     */
+    private Connection borrow(Node node, int shard) throws SQLException {
+        if (node.role() != NodeRole.PRIMARY) {
+            return runtime.pools().borrow(node);
+        }
+        return runtime.pools().borrow(node, () -> {
+            RoutingState r = runtime.routing();
+            if (!node.equals(r.primary(shard))) {
+                return false;
+            }
+            for (Shard s : r.switching()) {
+                if (s.id() == shard) {
+                    return false;
+                }
+            }
+            return true;
+        });
     }
 
     /**

@@ -122,6 +122,9 @@ public final class Dispatcher {
         }
     }
 
+    /** How many times a statement not sent (its primary replaced meanwhile) is routed again. */
+    private static final int MAX_REROUTES = 3;
+
     private <T> T runChecked(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
         driverUpdateCount = -1;
         releaseApart();
@@ -130,16 +133,17 @@ public final class Dispatcher {
         Plan plan = shape.plan(r, sql);
         span = runtime.tracing().statement(plan.kind(), sql);
         try {
-            if (!gated(plan, r)) {
-                return run(sql, plan, params, session.route(r, plan, params), op, handled);
-            }
-            int ticket = runtime.awaitWritable(plan, Collections.singletonList(params), session, span::fenceWait);
-            try {
-                r = runtime.routing();
-                plan = shape.plan(r, sql);
-                return run(sql, plan, params, session.route(r, plan, params), op, handled);
-            } finally {
-                runtime.writeDone(ticket);
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    return gatedRun(sql, r, plan, params, op, handled);
+                } catch (NodePools.Abandoned notSent) {
+                    // its primary was replaced while it waited for a connection: outside a transaction, route it again
+                    if (session.inTransaction() || attempt == MAX_REROUTES) {
+                        throw notSent;
+                    }
+                    r = runtime.routing();
+                    plan = shape.plan(r, sql);
+                }
             }
         } catch (SQLException | RuntimeException e) {
             span.failed(e);
@@ -150,6 +154,22 @@ public final class Dispatcher {
         }
     }
 
+    private <T> T gatedRun(String sql, RoutingState r, Plan plan, Object[] params, Op<T> op, Handled<T> handled)
+            throws SQLException {
+        ClusterRuntime runtime = session.runtime();
+        if (!gated(plan, r)) {
+            return run(sql, plan, params, session.route(r, plan, params), op, handled);
+        }
+        int ticket = runtime.awaitWritable(plan, Collections.singletonList(params), session, span::fenceWait);
+        try {
+            RoutingState now = runtime.routing();
+            Plan current = shape.plan(now, sql);
+            return run(sql, current, params, session.route(now, current, params), op, handled);
+        } finally {
+            runtime.writeDone(ticket);
+        }
+    }
+
     /**
      * Whether the statement passes the fences' gate: a write to a sharded or reference table (a cutover gives a shard
      * ranges, and a shard just added its reference tables, while writes to them are held); while a primary switchover
@@ -157,8 +177,12 @@ public final class Dispatcher {
      */
     private boolean gated(Plan plan, RoutingState r) {
         if (!r.switching().isEmpty()) {
-            // a primary switchover holds every write of its shard, and a transaction's first statement there
-            return plan.kind() != StatementKind.READ || session.inTransaction();
+            // a primary switchover holds every write of its shard, a transaction's first statement there, and the
+            // reads that may write on the home primary (nextval, a function called without a table)
+            return plan.kind() != StatementKind.READ
+                    || session.inTransaction()
+                    || plan.target() == Plan.Target.ANY
+                    || plan.target() == Plan.Target.SEQUENCE;
         }
         return plan.kind() != StatementKind.READ
                 && (plan.target() == Plan.Target.KEYED

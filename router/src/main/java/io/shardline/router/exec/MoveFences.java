@@ -461,7 +461,9 @@ final class MoveFences implements Moves, AutoCloseable {
             if (participation.runsOn(shard.primary())) {
                 continue; // its transaction began there before the switchover, which waits for it to end
             }
-            if ((plan.kind() != StatementKind.READ || participation.inTransaction()) && touches(r, plan, rows, shard)) {
+            boolean mayWrite = plan.target() == Plan.Target.ANY || plan.target() == Plan.Target.SEQUENCE;
+            if ((plan.kind() != StatementKind.READ || participation.inTransaction() || mayWrite)
+                    && touches(r, plan, rows, shard)) {
                 return "switchover " + shard.switchover() + " is moving the primary of shard " + shard.id()
                         + " to another node, and this statement waits for the routers to use the new primary";
             }
@@ -474,7 +476,7 @@ final class MoveFences implements Moves, AutoCloseable {
         switch (plan.target()) {
             case BOUND, DRIVER, REFUSED:
                 return false;
-            case HOME, ANY, SEQUENCE:
+            case HOME, SEQUENCE:
                 return r.homeShard() == shard.id();
             case KEYED:
                 for (Object[] params : rows) {

@@ -3,6 +3,7 @@ package io.shardline.router.exec;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import com.zaxxer.hikari.HikariPoolMXBean;
+import com.zaxxer.hikari.pool.HikariPool;
 import io.shardline.router.SqlStates;
 import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.topology.Node;
@@ -14,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
 
 /**
  * One HikariCP pool per node, created on first use. Physical connections are plain pgjdbc connections to
@@ -26,6 +28,9 @@ public final class NodePools implements AutoCloseable {
     private final String user;
     private final String password;
     private final int poolSize;
+    /** How long a borrow waits before it asks again whether the statement still goes to its node. */
+    private static final long SLICE_MS = 250;
+
     private final long connectTimeoutMs;
     private final Properties pgProperties;
     private final DriverMetrics metrics;
@@ -58,9 +63,37 @@ public final class NodePools implements AutoCloseable {
      *     of its pool is in use for {@code connectTimeoutMs} (the node is fine: never a reason to eject it)
      */
     public Connection borrow(Node node) throws SQLException {
+        return borrow(node, () -> true);
+    }
+
+    /**
+     * {@link #borrow(Node)} that gives up as soon as {@code wanted} says the statement no longer goes to {@code node}
+     * (asked every {@link #SLICE_MS} ms while no connection comes: a dead primary replaced meanwhile).
+     *
+     * @throws Abandoned then: nothing was sent, the statement may be routed again
+     */
+    public Connection borrow(Node node, BooleanSupplier wanted) throws SQLException {
         HikariDataSource pool = pools.computeIfAbsent(key(node), k -> newPool(node));
         try {
-            return pool.getConnection();
+            if (!(pool.getHikariPoolMXBean() instanceof HikariPool sliced)) {
+                return pool.getConnection(); // closed: its own error
+            }
+            long deadline = System.nanoTime() + connectTimeoutMs * 1_000_000;
+            while (true) {
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                try {
+                    return sliced.getConnection(Math.max(1, Math.min(SLICE_MS, left)));
+                } catch (SQLTransientConnectionException slow) {
+                    if (left <= SLICE_MS) {
+                        throw slow;
+                    }
+                    if (!wanted.getAsBoolean()) {
+                        throw new Abandoned(node);
+                    }
+                }
+            }
+        } catch (Abandoned e) {
+            throw e;
         } catch (SQLException e) {
             if (e instanceof SQLTransientConnectionException && e.getCause() == null) {
                 // HikariCP's timeout without a connection failure behind it: every connection is lent out
@@ -79,6 +112,16 @@ public final class NodePools implements AutoCloseable {
                     "cannot connect to node " + node.name() + " (" + node.address() + "): " + e.getMessage(),
                     e.getSQLState() == null ? SqlStates.CONNECTION_UNABLE : e.getSQLState(),
                     e);
+        }
+    }
+
+    /** A borrow given up because the statement no longer goes to the node: nothing was sent. */
+    public static final class Abandoned extends SQLException {
+        Abandoned(Node node) {
+            super(
+                    "not sent: no connection to " + node.name() + " came, and the topology no longer sends this"
+                            + " statement there",
+                    SqlStates.CONNECTION_UNABLE);
         }
     }
 

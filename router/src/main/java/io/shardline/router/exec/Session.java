@@ -217,6 +217,15 @@ public final class Session implements RouteContext, MoveFences.Participation {
                             "the connection forKey(...) bound was closed (it broke): call forKey(...) again",
                             SqlStates.CONNECTION_DOES_NOT_EXIST);
                 }
+                if (!transaction.isActive()
+                        && !pinned.node.equals(runtime.routing().primary(pinned.shard))) {
+                    Node was = pinned.node;
+                    unbind();
+                    throw new SQLException(
+                            "the node forKey(...) bound, " + was.name() + ", is no longer the primary of shard "
+                                    + route.shard() + " (a switchover or failover): call forKey(...) again",
+                            SqlStates.CONNECTION_DOES_NOT_EXIST);
+                }
                 if (!autoCommit && !transaction.isActive()) {
                     transaction.begin(pinned);
                 }
