@@ -121,6 +121,41 @@ final class ApiController {
         return ResponseEntity.created(URI.create("/api/topology")).body(added);
     }
 
+    /** The body of {@code POST /api/shards/{shard}/switchover} and {@code .../failover}; optional. */
+    record PrimaryChangeRequest(String to) {}
+
+    @PostMapping(
+            path = "/shards/{shard}/switchover",
+            consumes = {MediaType.APPLICATION_JSON_VALUE, MediaType.ALL_VALUE})
+    @Operation(
+            summary = "Switch the shard's live primary over to a hub (OPERATOR)",
+            description = "Every router holds the shard's writes while the hub (\"to\", or the one that received the"
+                    + " most WAL) replays the primary's last write and is promoted; the old primary stays read-only"
+                    + " and out of the topology. 409 with the reason when it cannot (a move running, a leaf named,"
+                    + " another switchover of the shard under way...).")
+    Views.PrimaryChanged switchover(
+            @PathVariable int shard,
+            @RequestBody(required = false) PrimaryChangeRequest body,
+            HttpServletRequest request) {
+        request.setAttribute(AuditFilter.TARGET, "shard " + shard);
+        return shards.changePrimary(shard, body == null ? null : body.to(), false);
+    }
+
+    @PostMapping(
+            path = "/shards/{shard}/failover",
+            consumes = {MediaType.APPLICATION_JSON_VALUE, MediaType.ALL_VALUE})
+    @Operation(
+            summary = "Replace the shard's dead primary by a hub (OPERATOR)",
+            description = "Refused (409) while the primary answers. What the promoted hub had not received is lost:"
+                    + " nothing acknowledged when the primary commits synchronously to its hubs.")
+    Views.PrimaryChanged failover(
+            @PathVariable int shard,
+            @RequestBody(required = false) PrimaryChangeRequest body,
+            HttpServletRequest request) {
+        request.setAttribute(AuditFilter.TARGET, "shard " + shard);
+        return shards.changePrimary(shard, body == null ? null : body.to(), true);
+    }
+
     @GetMapping("/audit")
     @Operation(summary = "The audit log, newest first: who did what, when, with what outcome")
     List<AuditLog.Entry> audit(@RequestParam(defaultValue = "100") int limit) {

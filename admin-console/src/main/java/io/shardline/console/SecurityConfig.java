@@ -32,8 +32,8 @@ import org.springframework.security.web.util.matcher.OrRequestMatcher;
 import org.springframework.security.web.util.matcher.RequestMatcher;
 
 /**
- * Who may do what. VIEWER reads the pages, the API and the metrics; OPERATOR also starts and aborts moves and adds
- * shards. Browsers log in with a form and keep a session, whose mutating requests need the CSRF token; scripts
+ * Who may do what. VIEWER reads the pages, the API and the metrics; OPERATOR also starts and aborts moves, adds
+ * shards, and switches or fails a shard's primary over. Browsers log in with a form and keep a session, whose mutating requests need the CSRF token; scripts
  * send HTTP Basic credentials on every request and need no token (see {@link #scriptRequest}). Anonymous
  * requests get 401 on the API and the login page in the browser. Of the Actuator endpoints only health (details
  * for users) and prometheus (users) are open.
@@ -100,7 +100,13 @@ class SecurityConfig {
                         .hasRole("VIEWER")
                         .requestMatchers(HttpMethod.POST, "/logout")
                         .authenticated()
-                        .requestMatchers(HttpMethod.POST, "/api/moves", "/api/moves/*/abort", "/api/shards")
+                        .requestMatchers(
+                                HttpMethod.POST,
+                                "/api/moves",
+                                "/api/moves/*/abort",
+                                "/api/shards",
+                                "/api/shards/*/switchover",
+                                "/api/shards/*/failover")
                         .hasRole("OPERATOR")
                         .anyRequest()
                         .denyAll())

@@ -1,20 +1,45 @@
 package io.shardline.console;
 
+import io.shardline.rebalancer.MoveException;
+import io.shardline.rebalancer.Rebalancer;
 import io.shardline.rebalancer.ShardRegistrar;
+import io.shardline.rebalancer.Switchover;
 import java.util.List;
 import org.apache.curator.framework.CuratorFramework;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Service;
 
-/** Adds shards run elsewhere, as {@code ./shardline shard add} does. */
+/**
+ * Adds shards run elsewhere, switches a shard's primary over and fails a dead one over, as {@code ./shardline shard
+ * add | switchover | failover} do.
+ */
 @Service
 final class ShardService {
     private final CuratorFramework curator;
+    private final ClusterView cluster;
     private final ConsoleSettings settings;
 
-    ShardService(CuratorFramework curator, ConsoleSettings settings) {
+    ShardService(CuratorFramework curator, ClusterView cluster, ConsoleSettings settings) {
         this.curator = curator;
+        this.cluster = cluster;
         this.settings = settings;
+    }
+
+    /** A switchover ({@code failover} false) or failover of {@code shard}'s primary to {@code to} (null: chosen). */
+    Views.PrimaryChanged changePrimary(int shard, String to, boolean failover) {
+        Switchover change = new Switchover(
+                curator,
+                settings.cluster(),
+                Rebalancer.connector(cluster.snapshot().topology(), settings.dbPassword(), "shardline-console"),
+                Switchover.Settings.DEFAULT);
+        Switchover.Result r;
+        try {
+            r = failover ? change.failover(shard, to) : change.run(shard, to);
+        } catch (MoveException e) {
+            throw new ConsoleException(HttpStatus.CONFLICT, e.getMessage(), e);
+        }
+        return new Views.PrimaryChanged(
+                r.shard(), r.from(), r.to(), r.topologyVersion(), r.writesHeldMs(), r.repointed(), r.warnings());
     }
 
     Views.AddedShard add(String primary, List<String> replicas) {

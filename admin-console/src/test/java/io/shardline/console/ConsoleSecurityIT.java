@@ -49,7 +49,8 @@ class ConsoleSecurityIT {
             "/api/moves/plan",
             "/api/audit",
             "/v3/api-docs");
-    private static final List<String> WRITES = List.of("/api/moves", "/api/moves/m1/abort", "/api/shards");
+    private static final List<String> WRITES = List.of(
+            "/api/moves", "/api/moves/m1/abort", "/api/shards", "/api/shards/1/switchover", "/api/shards/1/failover");
 
     private static ConsoleCluster env;
     private static final HttpClient HTTP = HttpClient.newBuilder()
@@ -282,6 +283,34 @@ class ConsoleSecurityIT {
 
     private static MoveRecord move(String id) throws Exception {
         return moves().stream().filter(m -> m.id().equals(id)).findFirst().orElseThrow();
+    }
+
+    @Test
+    @Order(8)
+    void operatorSwitchesAPrimaryOverAndGetsClearRefusals() throws Exception {
+        HttpResponse<String> alive =
+                send(post("/api/shards/1/failover", "").header("Authorization", basic(env.operator)));
+        assertThat(alive.statusCode()).as(alive.body()).isEqualTo(409);
+        assertThat(alive.body()).contains("s1-primary answers: it is not dead. Use a switchover");
+        assertAudited(alive, "operator", "failed: ");
+        HttpResponse<String> leaf = send(post("/api/shards/1/switchover", "{\"to\": \"s1-leaf1\"}")
+                .header("Authorization", basic(env.operator)));
+        assertThat(leaf.statusCode()).as(leaf.body()).isEqualTo(409);
+        assertThat(leaf.body()).contains("s1-leaf1 streams from s1-hub1, not from the primary s1-primary");
+        HttpResponse<String> bad = send(post("/api/shards/1/switchover", "{\"to\": 7, \"bogus\": true}")
+                .header("Authorization", basic(env.operator)));
+        assertThat(bad.statusCode()).as(bad.body()).isEqualTo(400);
+
+        HttpResponse<String> done =
+                send(post("/api/shards/1/switchover", "").header("Authorization", basic(env.operator)));
+        assertThat(done.statusCode()).as(done.body()).isEqualTo(200);
+        JsonNode body = JSON.readTree(done.body());
+        assertThat(body.get("from").asString()).isEqualTo("s1-primary");
+        assertThat(body.get("to").asString()).isEqualTo("s1-hub1");
+        assertAudited(done, "operator", "ok");
+        assertThat(audit(done).get("target").asString()).isEqualTo("shard 1");
+        assertThat(env.cluster.node("s1-hub1").queryString("SELECT pg_is_in_recovery()"))
+                .isEqualTo("f");
     }
 
     private static List<MoveRecord> moves() throws Exception {
