@@ -1,5 +1,6 @@
 package io.shardline.console;
 
+import io.shardline.rebalancer.Switchover;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletRequest;
@@ -133,7 +134,7 @@ final class ApiController {
                     + " most WAL) replays the primary's last write and is promoted; the old primary stays read-only"
                     + " and out of the topology. 409 with the reason when it cannot (a move running, a leaf named,"
                     + " another switchover of the shard under way...).")
-    Views.PrimaryChanged switchover(
+    Switchover.Result switchover(
             @PathVariable int shard,
             @RequestBody(required = false) PrimaryChangeRequest body,
             HttpServletRequest request) {
@@ -148,7 +149,7 @@ final class ApiController {
             summary = "Replace the shard's dead primary by a hub (OPERATOR)",
             description = "Refused (409) while the primary answers. What the promoted hub had not received is lost:"
                     + " nothing acknowledged when the primary commits synchronously to its hubs.")
-    Views.PrimaryChanged failover(
+    Switchover.Result failover(
             @PathVariable int shard,
             @RequestBody(required = false) PrimaryChangeRequest body,
             HttpServletRequest request) {

@@ -26,20 +26,17 @@ final class ShardService {
     }
 
     /** A switchover ({@code failover} false) or failover of {@code shard}'s primary to {@code to} (null: chosen). */
-    Views.PrimaryChanged changePrimary(int shard, String to, boolean failover) {
+    Switchover.Result changePrimary(int shard, String to, boolean failover) {
         Switchover change = new Switchover(
                 curator,
                 settings.cluster(),
                 Rebalancer.connector(cluster.snapshot().topology(), settings.dbPassword(), "shardline-console"),
                 Switchover.Settings.DEFAULT);
-        Switchover.Result r;
         try {
-            r = failover ? change.failover(shard, to) : change.run(shard, to);
+            return failover ? change.failover(shard, to) : change.run(shard, to);
         } catch (MoveException e) {
             throw new ConsoleException(HttpStatus.CONFLICT, e.getMessage(), e);
         }
-        return new Views.PrimaryChanged(
-                r.shard(), r.from(), r.to(), r.topologyVersion(), r.writesHeldMs(), r.repointed(), r.warnings());
     }
 
     Views.AddedShard add(String primary, List<String> replicas) {

@@ -103,16 +103,6 @@ final class Views {
 
     record AddedShard(int shard, long topologyVersion, List<NodeView> nodes, List<String> warnings) {}
 
-    /** A shard's primary after a switchover or failover. */
-    record PrimaryChanged(
-            int shard,
-            String from,
-            String to,
-            long topologyVersion,
-            long writesHeldMs,
-            List<String> repointed,
-            List<String> warnings) {}
-
     /** An error as the API returns it. */
     record Error(int status, String error, String message, String requestId) {}
 }
