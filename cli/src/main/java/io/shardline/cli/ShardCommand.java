@@ -1,5 +1,6 @@
 package io.shardline.cli;
 
+import io.shardline.rebalancer.AutoFailover;
 import io.shardline.rebalancer.MoveException;
 import io.shardline.rebalancer.Rebalancer;
 import io.shardline.rebalancer.ShardRegistrar;
@@ -18,15 +19,20 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code shardline shard add}: register a shard that someone else runs. */
+/** {@code shardline shard add | switchover | failover | auto-failover}: a shard run elsewhere, its primary. */
 @Command(
         name = "shard",
         mixinStandardHelpOptions = true,
         description = "Register shards that run elsewhere (for local clusters: 'cluster add-shard'); switch a"
                 + " shard's primary over to a replica, or fail a dead one over.",
-        subcommands = {ShardCommand.Add.class, ShardCommand.SwitchoverCommand.class, ShardCommand.FailoverCommand.class
+        subcommands = {
+            ShardCommand.Add.class,
+            ShardCommand.SwitchoverCommand.class,
+            ShardCommand.FailoverCommand.class,
+            ShardCommand.AutoFailoverCommand.class
         })
 final class ShardCommand {
 
@@ -124,6 +130,47 @@ final class ShardCommand {
     static final class FailoverCommand extends PrimaryChange {
         FailoverCommand() {
             super(true);
+        }
+    }
+
+    @Command(
+            name = "auto-failover",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Turn automatic failover on or off for the cluster (off by default), or show it. When on, the leading"
+                        + " rebalancer ('./shardline rebalancer') tries every shard's primary once a second while no"
+                        + " move runs, and fails over a primary that missed three tries in a row, as 'shard failover'"
+                        + " does."
+            })
+    static final class AutoFailoverCommand implements Callable<Integer> {
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        ClusterTarget target = new ClusterTarget();
+
+        @Parameters(arity = "0..1", paramLabel = "on|off", description = "on or off; without it, says which it is.")
+        String setting;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            if (setting != null && !setting.equals("on") && !setting.equals("off")) {
+                throw new ParameterException(spec.commandLine(), "say 'on' or 'off', not '" + setting + "'");
+            }
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
+                if (setting != null) {
+                    AutoFailover.enable(client, target.name(), setting.equals("on"));
+                }
+                boolean on = AutoFailover.enabled(client, target.name());
+                spec.commandLine()
+                        .getOut()
+                        .printf(
+                                "Automatic failover is %s for cluster %s%s.%n",
+                                on ? "on" : "off",
+                                target.name(),
+                                on ? " (a rebalancer must run: it watches the primaries)" : "");
+            }
+            return 0;
         }
     }
 

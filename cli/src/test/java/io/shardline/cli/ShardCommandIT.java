@@ -129,6 +129,26 @@ class ShardCommandIT {
         assertThat(alive.err).contains("s0-hub1 answers: it is not dead. Use a switchover");
     }
 
+    @Test
+    void automaticFailoverIsOffUntilTurnedOnAndSaysSo() {
+        List<String> command = List.of("shard", "auto-failover", "--zk", descriptor.zk(), "--name", "external");
+        assertThat(execute(command).out).contains("Automatic failover is off for cluster external.");
+        Run on = execute(with(command, "on"));
+        assertThat(on.rc).as(on.err).isZero();
+        assertThat(on.out).contains("Automatic failover is on for cluster external (a rebalancer must run");
+        assertThat(execute(command).out).contains("is on for cluster external");
+        assertThat(execute(with(command, "off")).out).contains("Automatic failover is off for cluster external.");
+        Run bad = execute(with(command, "maybe"));
+        assertThat(bad.rc).isNotZero();
+        assertThat(bad.err).contains("say 'on' or 'off', not 'maybe'");
+    }
+
+    private static List<String> with(List<String> command, String... more) {
+        List<String> all = new ArrayList<>(command);
+        all.addAll(List.of(more));
+        return all;
+    }
+
     private static Run switchover(String... args) {
         List<String> all =
                 new ArrayList<>(List.of("shard", "switchover", "--zk", descriptor.zk(), "--name", "external"));

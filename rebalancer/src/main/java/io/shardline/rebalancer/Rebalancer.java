@@ -56,6 +56,7 @@ public final class Rebalancer implements Closeable {
     private final String cluster;
     private final String base;
     private final RunnerFactory runners;
+    private final AutoFailover autoFailover;
     private final LeaderLatch latch;
     private final AtomicReference<State> state = new AtomicReference<>(State.LATENT);
     private final ExecutorService loop = Executors.newSingleThreadExecutor(r -> {
@@ -69,6 +70,12 @@ public final class Rebalancer implements Closeable {
     private final ConnectionStateListener stateListener = (c, s) -> connected = s.isConnected();
 
     public Rebalancer(CuratorFramework client, String cluster, RunnerFactory runners) {
+        this(client, cluster, runners, null);
+    }
+
+    /** @param autoFailover the primaries' watch this rebalancer runs while it leads and no move runs, or null */
+    public Rebalancer(CuratorFramework client, String cluster, RunnerFactory runners, AutoFailover autoFailover) {
+        this.autoFailover = autoFailover;
         this.client = client;
         this.cluster = cluster;
         this.base = ZooKeeperTopologyStore.clusterPath(cluster);
@@ -89,25 +96,33 @@ public final class Rebalancer implements Closeable {
     public static Rebalancer forCluster(
             CuratorFramework client, String cluster, String password, MoveRunner.Settings settings) {
         String base = ZooKeeperTopologyStore.clusterPath(cluster);
-        return new Rebalancer(client, cluster, (epoch, stillLeader) -> {
-            ClusterTopology topology;
-            try {
-                topology = TopologyCodec.topologyFromJson(client.getData().forPath(base + "/topology"), "topology");
-            } catch (Exception e) {
-                throw new IllegalStateException("reading the topology of " + cluster + ": " + e.getMessage(), e);
-            }
-            String user = topology.user() == null ? "postgres" : topology.user();
-            MoveEstimate.Connector connector = connector(topology, password, "shardline-rebalancer");
-            LogicalCopy.SchemaCopier schema;
-            try {
-                schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, password, connector);
-            } catch (MoveException e) {
-                throw new IllegalStateException(e.getMessage(), e);
-            }
-            MoveRunner.ConnInfo connInfo = source -> "host=" + source.host() + " port=" + source.port() + " dbname="
-                    + topology.database() + " user=" + user + (password == null ? "" : " password=" + password);
-            return new MoveRunner(client, cluster, epoch, connector, schema, connInfo, settings, stillLeader);
-        });
+        AutoFailover watch = new AutoFailover(client, cluster, password);
+        return new Rebalancer(
+                client,
+                cluster,
+                (epoch, stillLeader) -> {
+                    ClusterTopology topology;
+                    try {
+                        topology = TopologyCodec.topologyFromJson(
+                                client.getData().forPath(base + "/topology"), "topology");
+                    } catch (Exception e) {
+                        throw new IllegalStateException(
+                                "reading the topology of " + cluster + ": " + e.getMessage(), e);
+                    }
+                    String user = topology.user() == null ? "postgres" : topology.user();
+                    MoveEstimate.Connector connector = connector(topology, password, "shardline-rebalancer");
+                    LogicalCopy.SchemaCopier schema;
+                    try {
+                        schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, password, connector);
+                    } catch (MoveException e) {
+                        throw new IllegalStateException(e.getMessage(), e);
+                    }
+                    MoveRunner.ConnInfo connInfo = source ->
+                            "host=" + source.host() + " port=" + source.port() + " dbname=" + topology.database()
+                                    + " user=" + user + (password == null ? "" : " password=" + password);
+                    return new MoveRunner(client, cluster, epoch, connector, schema, connInfo, settings, stillLeader);
+                },
+                watch);
     }
 
     /** Connects to a node's database as the topology's user, with {@code password} (or none). */
@@ -166,6 +181,7 @@ public final class Rebalancer implements Closeable {
                             MDC.remove("move");
                         }
                     } else {
+                        watch();
                         Thread.sleep(200);
                     }
                 }
@@ -179,6 +195,23 @@ public final class Rebalancer implements Closeable {
                     return;
                 }
             }
+        }
+    }
+
+    private long watchedAt = System.nanoTime();
+
+    /** A round of {@link AutoFailover}, once a second at most. */
+    private void watch() {
+        if (autoFailover == null || System.nanoTime() - watchedAt < 1_000_000_000L) {
+            return;
+        }
+        watchedAt = System.nanoTime();
+        try {
+            autoFailover.round();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            LOG.warn("watching the primaries: {}", e.toString());
         }
     }
 

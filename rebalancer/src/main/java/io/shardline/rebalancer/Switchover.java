@@ -96,7 +96,7 @@ public final class Switchover {
      * @throws MoveException saying what failed and in which state it left the shard
      */
     public Result run(int shardId, String to) throws MoveException {
-        return change(shardId, to, false);
+        return change(shardId, to, false, false);
     }
 
     /**
@@ -108,10 +108,15 @@ public final class Switchover {
      * @throws MoveException saying what failed and in which state it left the shard
      */
     public Result failover(int shardId, String to) throws MoveException {
-        return change(shardId, to, true);
+        return change(shardId, to, true, true);
     }
 
-    private Result change(int shardId, String to, boolean failover) throws MoveException {
+    /** {@link #failover} of a primary found dead already (by {@link AutoFailover}), to the hub chosen by WAL. */
+    Result failoverConfirmed(int shardId) throws MoveException {
+        return change(shardId, null, true, false);
+    }
+
+    private Result change(int shardId, String to, boolean failover, boolean probe) throws MoveException {
         String what = failover ? "failover" : "switchover";
         ClusterTopology topology = topology();
         Shard shard;
@@ -140,7 +145,7 @@ public final class Switchover {
         long started = System.nanoTime();
         List<String> warnings = new ArrayList<>();
         if (inRecovery(candidate)) {
-            if (failover) {
+            if (failover && probe) {
                 confirmDead(old);
             }
             if (id == null) {

@@ -34,6 +34,9 @@ public final class SqlStates {
     /** A command that runs only outside transaction blocks ran inside one. */
     public static final String ACTIVE_SQL_TRANSACTION = "25001";
 
+    /** A write refused by a read-only transaction (or a standby). */
+    public static final String READ_ONLY_TRANSACTION = "25006";
+
     private SqlStates() {}
 
     /** A fault inside the driver (a bug): reported as an SQLException, as JDBC promises, never as an unchecked one. */

@@ -13,6 +13,7 @@ import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import java.sql.BatchUpdateException;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
@@ -134,12 +135,38 @@ public final class Dispatcher {
         span = runtime.tracing().statement(plan.kind(), sql);
         try {
             for (int attempt = 1; ; attempt++) {
+                ranOn = null;
                 try {
                     return gatedRun(sql, r, plan, params, op, handled);
                 } catch (NodePools.Abandoned notSent) {
                     // its primary was replaced while it waited for a connection: outside a transaction, route it again
                     if (session.inTransaction() || attempt == MAX_REROUTES) {
                         throw notSent;
+                    }
+                    r = runtime.routing();
+                    plan = shape.plan(r, sql);
+                } catch (SQLException e) {
+                    // refused as read-only by a primary that is in recovery (demoted, another node promoted): nothing
+                    // ran; once the topology names the new primary, the statement goes there
+                    Physical refusedBy = ranOn;
+                    if (!SqlStates.READ_ONLY_TRANSACTION.equals(e.getSQLState())
+                            || session.inTransaction()
+                            || attempt == MAX_REROUTES
+                            || refusedBy == null
+                            || refusedBy.node.role() != NodeRole.PRIMARY
+                            || !inRecovery(refusedBy)) {
+                        throw e;
+                    }
+                    if (!awaitOtherPrimary(refusedBy)) {
+                        throw new SQLException(
+                                refusedBy.node.name() + " refused the statement as read-only: it is in recovery (a"
+                                        + " standby), yet the topology still names it the primary of shard "
+                                        + refusedBy.shard + " after "
+                                        + runtime.settings().fenceWaitMs() + " ms"
+                                        + " (fenceWaitMs). Was another node promoted? Publish it (shard switchover,"
+                                        + " shard failover) and retry",
+                                SqlStates.READ_ONLY_TRANSACTION,
+                                e);
                     }
                     r = runtime.routing();
                     plan = shape.plan(r, sql);
@@ -152,6 +179,34 @@ public final class Dispatcher {
             span.close();
             span = DriverTracing.Span.NONE;
         }
+    }
+
+    /** Whether the node of {@code p} is in recovery (a standby); false when it cannot tell. */
+    private static boolean inRecovery(Physical p) {
+        try (Statement s = p.connection.createStatement();
+                ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery()")) {
+            return rs.next() && rs.getBoolean(1);
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    /** Waits (up to {@code fenceWaitMs}) until the topology names another primary for the shard of {@code p}. */
+    private boolean awaitOtherPrimary(Physical p) throws SQLException {
+        ClusterRuntime runtime = session.runtime();
+        long deadline = System.nanoTime() + runtime.settings().fenceWaitMs() * 1_000_000;
+        while (p.node.equals(runtime.routing().primary(p.shard))) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while waiting for a new primary", "57014", ie);
+            }
+        }
+        return true;
     }
 
     private <T> T gatedRun(String sql, RoutingState r, Plan plan, Object[] params, Op<T> op, Handled<T> handled)

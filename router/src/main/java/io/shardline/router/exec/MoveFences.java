@@ -33,10 +33,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The router's side of a shard move's cutover, and the gate every write to a sharded table passes.
+ * The router's side of a shard move's cutover and of a primary switchover, and the gate every write to a sharded
+ * table passes.
  *
  * <p>It follows {@code moves/} and holds writes whose shard key falls in a range being moved while the move is fenced
- * (and until this router routes by the move's new ring). A write {@link #enter enters} the gate before its fence
+ * (and until this router routes by the move's new ring). While the topology marks a shard for a switchover, it holds
+ * the writes of that shard, and a transaction's first statement there (a transaction already on the old primary
+ * goes on: the switchover waits for it), until a topology without the mark names the new primary. A write {@link #enter enters} the gate before its fence
  * check and {@link #exit exits} once it has run (its connection borrowed, the statement done), so a write that passed
  * the check is "in flight" until then. When a new fence is seen, the gate's epoch is flipped and the writes that
  * entered before are waited for; only then is the fence acknowledged in {@code routers/{id}}. An acknowledgement thus
@@ -62,6 +65,7 @@ final class MoveFences implements Moves, AutoCloseable {
     private final Supplier<RoutingState> routing;
     private final CuratorFramework client;
     private final String ringPath;
+    private final String topologyPath;
     private final ConnectionStateListener stateListener = (c, state) -> onConnectionState(state);
     /** Acknowledges fences, one at a time (an acknowledgement may wait for a long write). */
     private final ScheduledExecutorService background;
@@ -78,6 +82,8 @@ final class MoveFences implements Moves, AutoCloseable {
     private long generation;
     /** The ring version ZooKeeper had when this router last reconnected: writes wait until it routes by it. */
     private volatile long requiredRingVersion;
+    /** The topology version ZooKeeper had then (a switchover's hold or its new primary may be in it). */
+    private volatile long requiredTopologyVersion;
     /** Until when ({@link System#nanoTime()}) this router's ZooKeeper session is known to hold. */
     private volatile long leaseUntilNanos;
 
@@ -90,6 +96,7 @@ final class MoveFences implements Moves, AutoCloseable {
     MoveFences(CuratorFramework client, String cluster, Supplier<RoutingState> routing) {
         this.client = client;
         this.ringPath = ZooKeeperTopologyStore.clusterPath(cluster) + "/ring";
+        this.topologyPath = ZooKeeperTopologyStore.clusterPath(cluster) + "/topology";
         this.routing = routing;
         this.registration = new RouterRegistration(client, cluster);
         this.watcher = new ZooKeeperMoveWatcher(client, cluster, this::publishState);
@@ -212,8 +219,9 @@ final class MoveFences implements Moves, AutoCloseable {
     /**
      * After a reconnect: a move may have switched while this router was away (its session may even have expired, so
      * the cutover did not wait for it) and its caches resync in the background. The ring and the moves are read
-     * straight from ZooKeeper; writes resume once they are, on a ring at least as new as the one read, unless the
-     * connection changed again meanwhile (that change's own resync decides).
+     * straight from ZooKeeper; writes resume once they are, on a ring and a topology (a switchover's hold, a new
+     * primary) at least as new as the ones read, unless the connection changed again meanwhile (that change's own
+     * resync decides).
      */
     private void resync(long gen, ConnectionState state) {
         if (closed) {
@@ -222,6 +230,8 @@ final class MoveFences implements Moves, AutoCloseable {
         try {
             long ring = TopologyCodec.ringFromJson(client.getData().forPath(ringPath), ringPath)
                     .version();
+            long topology = TopologyCodec.topologyFromJson(client.getData().forPath(topologyPath), topologyPath)
+                    .version();
             watcher.reloadFromServer();
             long session = sessionId();
             synchronized (this) {
@@ -229,14 +239,17 @@ final class MoveFences implements Moves, AutoCloseable {
                     return;
                 }
                 requiredRingVersion = ring;
+                requiredTopologyVersion = topology;
                 leaseSession = session;
                 disconnected = false;
             }
             renewLease();
             LOG.info(
-                    "ZooKeeper connection {}: writes to sharded tables resume on ring version {} or later",
+                    "ZooKeeper connection {}: writes to sharded tables resume on ring version {} and topology version"
+                            + " {} or later",
                     state,
-                    ring);
+                    ring,
+                    topology);
             publishState();
         } catch (Exception e) {
             LOG.warn(
@@ -418,6 +431,7 @@ final class MoveFences implements Moves, AutoCloseable {
                 && active.isEmpty()
                 && switching.isEmpty()
                 && ringVersion >= requiredRingVersion
+                && r.snapshot().topology().version() >= requiredTopologyVersion
                 && ringVersion >= watcher.switchedRingVersion()
                 && System.nanoTime() - leaseUntilNanos < 0
                 && watcher.isInitialized()) {
@@ -432,6 +446,10 @@ final class MoveFences implements Moves, AutoCloseable {
         if (System.nanoTime() - leaseUntilNanos >= 0) {
             return "this router had no answer from ZooKeeper for over " + leaseMs + " ms (3/4 of its session timeout:"
                     + " ZooKeeper unreachable, or a long pause), so its session and ring may be out of date";
+        }
+        if (r.snapshot().topology().version() < requiredTopologyVersion) {
+            return "this router reconnected to ZooKeeper and waits for topology version " + requiredTopologyVersion
+                    + " (it routes by " + r.snapshot().topology().version() + ")";
         }
         if (ringVersion < requiredRingVersion) {
             return "this router reconnected to ZooKeeper and waits for ring version " + requiredRingVersion

@@ -1,0 +1,106 @@
+package io.shardline.rebalancer;
+
+import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.Node;
+import io.shardline.topology.Shard;
+import io.shardline.topology.TopologyCodec;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import org.apache.curator.framework.CuratorFramework;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The rebalancer leader's watch on the primaries, when the operator enabled automatic failover for the cluster
+ * ({@code auto-failover} exists under the cluster's node: {@code ./shardline shard auto-failover on}): each round
+ * tries every shard's primary once; a primary that failed {@link #MISSES} rounds in a row (a round a second: about
+ * three seconds) is failed over to its hub that received the most WAL ({@link Switchover#failover}).
+ */
+public final class AutoFailover {
+    private static final Logger LOG = LoggerFactory.getLogger(AutoFailover.class);
+    /** Rounds in a row a primary must miss. */
+    static final int MISSES = 3;
+    /** The node whose existence turns automatic failover on. */
+    public static final String NODE = "auto-failover";
+
+    private final CuratorFramework client;
+    private final String cluster;
+    private final String password;
+    private final Map<Integer, Integer> misses = new HashMap<>();
+
+    public AutoFailover(CuratorFramework client, String cluster, String password) {
+        this.client = client;
+        this.cluster = cluster;
+        this.password = password;
+    }
+
+    /** Whether automatic failover is on for {@code cluster}. */
+    public static boolean enabled(CuratorFramework client, String cluster) throws Exception {
+        return client.checkExists().forPath(ZooKeeperTopologyStore.clusterPath(cluster) + "/" + NODE) != null;
+    }
+
+    /** Turns automatic failover on or off for {@code cluster}. */
+    public static void enable(CuratorFramework client, String cluster, boolean on) throws Exception {
+        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/" + NODE;
+        if (on && client.checkExists().forPath(path) == null) {
+            client.create().creatingParentsIfNeeded().forPath(path);
+        } else if (!on && client.checkExists().forPath(path) != null) {
+            client.delete().forPath(path);
+        }
+    }
+
+    /** One round (when enabled): tries each primary, fails over those that missed {@link #MISSES} rounds. */
+    void round() throws Exception {
+        if (!enabled(client, cluster)) {
+            misses.clear();
+            return;
+        }
+        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/topology";
+        ClusterTopology topology =
+                TopologyCodec.topologyFromJson(client.getData().forPath(path), path);
+        MoveEstimate.Connector connector = Rebalancer.connector(topology, password, "shardline-failover");
+        for (Shard shard : topology.shards()) {
+            if (shard.switchover() != null || shard.replicas().isEmpty()) {
+                continue;
+            }
+            Node primary = shard.primary();
+            try (Connection c = connector.connect(primary, Duration.ofSeconds(2));
+                    Statement s = c.createStatement()) {
+                s.execute("SELECT 1");
+                misses.remove(shard.id());
+                continue;
+            } catch (SQLException e) {
+                int missed = misses.merge(shard.id(), 1, Integer::sum);
+                LOG.warn(
+                        "{} (primary of shard {}) did not answer ({} of {}): {}",
+                        primary.name(),
+                        shard.id(),
+                        missed,
+                        MISSES,
+                        e.getMessage());
+                if (missed < MISSES) {
+                    continue;
+                }
+            }
+            misses.remove(shard.id());
+            try {
+                Switchover.Result r = new Switchover(client, cluster, connector, Switchover.Settings.DEFAULT)
+                        .failoverConfirmed(shard.id());
+                LOG.warn(
+                        "automatic failover of shard {}: {} replaces {} (topology version {}), writes held {} ms",
+                        shard.id(),
+                        r.to(),
+                        r.from(),
+                        r.topologyVersion(),
+                        r.writesHeldMs());
+            } catch (MoveException e) {
+                LOG.error("automatic failover of shard {} failed: {}", shard.id(), e.getMessage());
+            }
+        }
+    }
+}

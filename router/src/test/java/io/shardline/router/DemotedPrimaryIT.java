@@ -1,0 +1,163 @@
+package io.shardline.router;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.Shard;
+import io.shardline.topology.ShardedTable;
+import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.curator.framework.CuratorFramework;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The topology names as shard 0's primary a node that is in recovery (a primary demoted to a standby by another tool,
+ * the topology not updated yet): an autocommit write it refuses as read-only ran nowhere, so it goes to the primary
+ * the topology names next; with no such change it fails clearly after {@code fenceWaitMs}. A write refused by a
+ * primary's own read-only setting is not retried.
+ */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
+class DemotedPrimaryIT {
+    private static final List<ShardedTable> TABLES =
+            List.of(new ShardedTable("public", "items", "id", KeyType.INTEGER));
+
+    private static LocalCluster cluster;
+    private static CuratorFramework client;
+    private static Shard shard0;
+    private static long key;
+
+    @BeforeAll
+    static void start() throws SQLException {
+        cluster = LocalCluster.builder()
+                .name("demoted")
+                .shards(2)
+                .hubs(1)
+                .leaves(0)
+                .start();
+        RouterClusters.publish(cluster, TABLES);
+        client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
+        shard0 = RouterClusters.shard(cluster, 0);
+        try (ShardlineConnection c =
+                DriverManager.getConnection(cluster.shardlineUrl()).unwrap(ShardlineConnection.class)) {
+            c.createStatement().execute("CREATE TABLE items (id bigint PRIMARY KEY, note text)");
+            for (key = 1;
+                    c.explainRoute("SELECT * FROM items WHERE id = ?", key)
+                                    .get(0)
+                                    .shard()
+                            != 0;
+                    key++) {
+                // the first key of shard 0
+            }
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (client != null) {
+            client.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @AfterEach
+    void restore() {
+        publish(shard0);
+    }
+
+    @Test
+    void aWriteRefusedByAStandbyNamedPrimaryGoesToThePrimaryPublishedNext() throws Exception {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=5000")) {
+            c.createStatement().execute("DELETE FROM items WHERE id = " + key); // the runtime is up, pools warm
+            awaitTopology(c, publish(standbyAsPrimary()));
+            CompletableFuture<Void> republished = CompletableFuture.runAsync(() -> {
+                sleep(500);
+                publish(shard0);
+            });
+            long started = System.nanoTime();
+            assertThat(c.createStatement().executeUpdate("INSERT INTO items (id, note) VALUES (" + key + ", 'x')"))
+                    .isEqualTo(1);
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThan(Duration.ofMillis(400));
+            republished.get(10, TimeUnit.SECONDS);
+        }
+        assertThat(cluster.node("s0-primary").queryString("SELECT note FROM items WHERE id = " + key))
+                .isEqualTo("x");
+    }
+
+    @Test
+    void withNoNewPrimaryTheWriteFailsSayingWhy() throws Exception {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300")) {
+            awaitTopology(c, publish(standbyAsPrimary()));
+            assertThatThrownBy(() -> c.createStatement().executeUpdate("UPDATE items SET note = 'y' WHERE id = " + key))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("s0-primary refused the statement as read-only: it is in recovery (a"
+                            + " standby), yet the topology still names it the primary of shard 0 after 300 ms")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25006"));
+        }
+    }
+
+    @Test
+    void aPrimarysOwnReadOnlySettingIsNotTakenForADemotion() throws Exception {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=5000");
+                Statement s = c.createStatement()) {
+            s.execute("SET default_transaction_read_only = on");
+            long started = System.nanoTime();
+            assertThatThrownBy(() -> s.executeUpdate("UPDATE items SET note = 'z' WHERE id = " + key))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("cannot execute UPDATE in a read-only transaction")
+                    .hasMessageNotContaining("in recovery");
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
+        }
+    }
+
+    /** Shard 0 with its primary's name and role on the hub's address: a standby named primary. */
+    private static Shard standbyAsPrimary() {
+        Node primary = shard0.primary();
+        Node hub = shard0.replicas().get(0);
+        return new Shard(
+                0,
+                List.of(
+                        new Node(primary.name(), NodeRole.PRIMARY, hub.host(), hub.port(), null),
+                        new Node("s0-hub1", NodeRole.HUB, hub.host(), hub.port(), primary.name())));
+    }
+
+    /** Publishes {@code shard} in place of shard 0; the topology's new version. */
+    private static long publish(Shard shard) {
+        return ZooKeeperTopologyStore.updateTopology(client, "demoted", t -> t.withShardReplaced(shard))
+                .version();
+    }
+
+    /** Waits until the driver routes by topology {@code version} or later. */
+    private static void awaitTopology(Connection c, long version) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (c.unwrap(ShardlineConnection.class).clusterStatus().topologyVersion() < version) {
+            assertThat(System.nanoTime()).as("the driver follows the topology").isLessThan(deadline);
+            sleep(20);
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
