@@ -159,7 +159,11 @@ final class ShardCommand {
             }
             try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
                 if (setting != null) {
-                    AutoFailover.enable(client, target.name(), setting.equals("on"));
+                    try {
+                        AutoFailover.enable(client, target.name(), setting.equals("on"));
+                    } catch (IllegalArgumentException e) {
+                        throw new ParameterException(spec.commandLine(), e.getMessage());
+                    }
                 }
                 boolean on = AutoFailover.enabled(client, target.name());
                 spec.commandLine()

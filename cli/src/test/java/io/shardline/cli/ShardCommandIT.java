@@ -141,6 +141,9 @@ class ShardCommandIT {
         Run bad = execute(with(command, "maybe"));
         assertThat(bad.rc).isNotZero();
         assertThat(bad.err).contains("say 'on' or 'off', not 'maybe'");
+        Run mistyped = execute(List.of("shard", "auto-failover", "--zk", descriptor.zk(), "--name", "extrenal", "on"));
+        assertThat(mistyped.rc).isNotZero();
+        assertThat(mistyped.err).contains("ZooKeeper holds no cluster extrenal");
     }
 
     private static List<String> with(List<String> command, String... more) {

@@ -31,7 +31,8 @@ public final class AutoFailover {
     private final CuratorFramework client;
     private final String cluster;
     private final String password;
-    private final Map<Integer, Integer> misses = new HashMap<>();
+    /** Rounds missed in a row, by primary (a shard's new primary starts from none). */
+    private final Map<String, Integer> misses = new HashMap<>();
 
     public AutoFailover(CuratorFramework client, String cluster, String password) {
         this.client = client;
@@ -44,8 +45,16 @@ public final class AutoFailover {
         return client.checkExists().forPath(ZooKeeperTopologyStore.clusterPath(cluster) + "/" + NODE) != null;
     }
 
-    /** Turns automatic failover on or off for {@code cluster}. */
+    /**
+     * Turns automatic failover on or off for {@code cluster}.
+     *
+     * @throws IllegalArgumentException when ZooKeeper holds no such cluster
+     */
     public static void enable(CuratorFramework client, String cluster, boolean on) throws Exception {
+        if (client.checkExists().forPath(ZooKeeperTopologyStore.clusterPath(cluster) + "/topology") == null) {
+            throw new IllegalArgumentException("ZooKeeper holds no cluster " + cluster + " (no topology at "
+                    + ZooKeeperTopologyStore.clusterPath(cluster) + ")");
+        }
         String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/" + NODE;
         if (on && client.checkExists().forPath(path) == null) {
             client.create().creatingParentsIfNeeded().forPath(path);
@@ -60,6 +69,8 @@ public final class AutoFailover {
             misses.clear();
             return;
         }
+        Map<String, Integer> before = new HashMap<>(misses);
+        misses.clear();
         String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/topology";
         ClusterTopology topology =
                 TopologyCodec.topologyFromJson(client.getData().forPath(path), path);
@@ -72,10 +83,19 @@ public final class AutoFailover {
             try (Connection c = connector.connect(primary, Duration.ofSeconds(2));
                     Statement s = c.createStatement()) {
                 s.execute("SELECT 1");
-                misses.remove(shard.id());
                 continue;
             } catch (SQLException e) {
-                int missed = misses.merge(shard.id(), 1, Integer::sum);
+                if (!Switchover.unreachable(e)) {
+                    // a server is there (too many clients, a wrong password, starting up): not dead
+                    LOG.warn(
+                            "{} (primary of shard {}) answered with {}: {}",
+                            primary.name(),
+                            shard.id(),
+                            e.getSQLState(),
+                            e.getMessage());
+                    continue;
+                }
+                int missed = before.getOrDefault(primary.name(), 0) + 1;
                 LOG.warn(
                         "{} (primary of shard {}) did not answer ({} of {}): {}",
                         primary.name(),
@@ -84,10 +104,10 @@ public final class AutoFailover {
                         MISSES,
                         e.getMessage());
                 if (missed < MISSES) {
+                    misses.put(primary.name(), missed);
                     continue;
                 }
             }
-            misses.remove(shard.id());
             try {
                 Switchover.Result r = new Switchover(client, cluster, connector, Switchover.Settings.DEFAULT)
                         .failoverConfirmed(shard.id());

@@ -22,7 +22,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -117,6 +119,31 @@ public final class Switchover {
     }
 
     private Result change(int shardId, String to, boolean failover, boolean probe) throws MoveException {
+        // one run per shard at a time, whoever starts it (command, console, automatic failover); the lock goes with
+        // its holder's ZooKeeper session, so a run that died can be resumed
+        InterProcessMutex lock = new InterProcessMutex(
+                client, ZooKeeperTopologyStore.clusterPath(cluster) + "/switchover-locks/" + shardId);
+        try {
+            if (!lock.acquire(0, TimeUnit.SECONDS)) {
+                throw new MoveException("a switchover or failover of shard " + shardId + " is running: wait for it");
+            }
+        } catch (MoveException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new MoveException("taking the switchover lock of shard " + shardId + ": " + e.getMessage(), e);
+        }
+        try {
+            return changeLocked(shardId, to, failover, probe);
+        } finally {
+            try {
+                lock.release();
+            } catch (Exception e) {
+                LOG.warn("releasing the switchover lock of shard {}: {}", shardId, e.toString());
+            }
+        }
+    }
+
+    private Result changeLocked(int shardId, String to, boolean failover, boolean probe) throws MoveException {
         String what = failover ? "failover" : "switchover";
         ClusterTopology topology = topology();
         Shard shard;
@@ -129,6 +156,10 @@ public final class Switchover {
         Node old = shard.primary();
         Node candidate;
         String id = shard.switchover();
+        if (id != null && !probe) {
+            throw new MoveException("switchover " + id + " of shard " + shardId + " was interrupted: an operator"
+                    + " resumes it (shard switchover or failover), not the automatic failover");
+        }
         if (id != null) {
             // an interrupted run: it goes on with the node it chose, whoever runs it again
             String marked = id.substring(id.indexOf(' ') + 1);
@@ -240,8 +271,12 @@ public final class Switchover {
                 single(s, "SELECT 1");
                 throw new MoveException(primary.name() + " answers: it is not dead. Use a switchover, which keeps every"
                         + " write (a failover would leave it writable beside the promoted node)");
-            } catch (SQLException dead) {
-                LOG.info("failover: {} does not answer ({})", primary.name(), dead.getMessage());
+            } catch (SQLException e) {
+                if (!unreachable(e)) {
+                    throw new MoveException(primary.name() + " answers (" + e.getSQLState() + ": " + e.getMessage()
+                            + "): it is not dead. Use a switchover once it takes connections");
+                }
+                LOG.info("failover: {} does not answer ({})", primary.name(), e.getMessage());
             }
         }
     }
@@ -406,6 +441,14 @@ public final class Switchover {
             }
             pause(10);
         }
+    }
+
+    /**
+     * Whether {@code e} says the node could not be reached (SQLState class 08: refused, timed out, broken): not too
+     * many clients, a wrong password or a server starting up, which say a server is there.
+     */
+    static boolean unreachable(SQLException e) {
+        return e.getSQLState() != null && e.getSQLState().startsWith("08");
     }
 
     /** Whether {@code node} is in recovery; null when it does not answer. */

@@ -201,7 +201,7 @@ class SwitchoverIT {
                                     client, "switchover", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
                             .run(1, "s1-hub2"))
                     .isInstanceOf(MoveException.class)
-                    .hasMessageContaining("is under way to s1-hub1: run it again without --to, or with --to s1-hub1");
+                    .hasMessageContaining("a switchover or failover of shard 1 is running: wait for it");
             older.createStatement().execute("UPDATE accounts SET balance = balance + 10 WHERE id = " + key);
             older.commit();
             Switchover.Result result = switching.get(60, TimeUnit.SECONDS);

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.Shard;
+import java.sql.SQLException;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -49,6 +50,19 @@ class SwitchoverTest {
                         Map.entry("port", "5432"),
                         Map.entry("application_name", "s0-hub2"),
                         Map.entry("sslmode", "verify-full"));
+    }
+
+    @Test
+    void onlyAConnectionFailureCountsAsADeadPrimary() {
+        assertThat(Switchover.unreachable(new SQLException("refused", "08001"))).isTrue();
+        assertThat(Switchover.unreachable(new SQLException("broken", "08006"))).isTrue();
+        assertThat(Switchover.unreachable(new SQLException("sorry, too many clients already", "53300")))
+                .isFalse();
+        assertThat(Switchover.unreachable(new SQLException("password authentication failed", "28P01")))
+                .isFalse();
+        assertThat(Switchover.unreachable(new SQLException("the database system is starting up", "57P03")))
+                .isFalse();
+        assertThat(Switchover.unreachable(new SQLException("no state"))).isFalse();
     }
 
     @Test

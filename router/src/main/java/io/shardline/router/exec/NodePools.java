@@ -68,14 +68,15 @@ public final class NodePools implements AutoCloseable {
 
     /**
      * {@link #borrow(Node)} that gives up as soon as {@code wanted} says the statement no longer goes to {@code node}
-     * (asked every {@link #SLICE_MS} ms while no connection comes: a dead primary replaced meanwhile).
+     * (asked every {@link #SLICE_MS} ms while no connection to it can be made: a dead primary replaced meanwhile; a
+     * pool whose connections are all lent out is waited for as by {@link #borrow(Node)}).
      *
      * @throws Abandoned then: nothing was sent, the statement may be routed again
      */
     public Connection borrow(Node node, BooleanSupplier wanted) throws SQLException {
         HikariDataSource pool = pools.computeIfAbsent(key(node), k -> newPool(node));
         try {
-            if (!(pool.getHikariPoolMXBean() instanceof HikariPool sliced)) {
+            if (pool.isClosed() || !(pool.getHikariPoolMXBean() instanceof HikariPool sliced)) {
                 return pool.getConnection(); // closed: its own error
             }
             long deadline = System.nanoTime() + connectTimeoutMs * 1_000_000;
@@ -84,11 +85,20 @@ public final class NodePools implements AutoCloseable {
                 try {
                     return sliced.getConnection(Math.max(1, Math.min(SLICE_MS, left)));
                 } catch (SQLTransientConnectionException slow) {
-                    if (left <= SLICE_MS) {
-                        throw slow;
+                    if (slow.getCause() == null) {
+                        // every connection lent out: the node answers, the borrow waits its turn as it always did
+                        long rest = (deadline - System.nanoTime()) / 1_000_000;
+                        if (rest <= 0) {
+                            throw slow;
+                        }
+                        return sliced.getConnection(rest);
                     }
+                    // no connection can be made: the node may be dead, and replaced meanwhile
                     if (!wanted.getAsBoolean()) {
                         throw new Abandoned(node);
+                    }
+                    if (left <= SLICE_MS) {
+                        throw slow;
                     }
                 }
             }
