@@ -117,9 +117,7 @@ public final class Rebalancer implements Closeable {
                     } catch (MoveException e) {
                         throw new IllegalStateException(e.getMessage(), e);
                     }
-                    MoveRunner.ConnInfo connInfo = source ->
-                            "host=" + source.host() + " port=" + source.port() + " dbname=" + topology.database()
-                                    + " user=" + user + (password == null ? "" : " password=" + password);
+                    MoveRunner.ConnInfo connInfo = source -> Conninfo.of(source, topology.database(), user, password);
                     return new MoveRunner(client, cluster, epoch, connector, schema, connInfo, settings, stillLeader);
                 },
                 watch);

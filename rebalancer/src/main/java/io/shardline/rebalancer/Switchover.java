@@ -17,7 +17,6 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -541,12 +540,12 @@ public final class Switchover {
                     ps.execute("SELECT pg_create_physical_replication_slot(" + literal(slot) + ", true) WHERE NOT"
                             + " EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " + literal(slot) + ")");
                 }
-                String conninfo = withHostAndPort(single(s, "SHOW primary_conninfo"), candidate);
+                String conninfo = Conninfo.withHostAndPort(single(s, "SHOW primary_conninfo"), candidate);
                 s.execute("ALTER SYSTEM SET primary_conninfo = " + literal(conninfo));
                 s.execute("SELECT pg_reload_conf()");
                 repointed.add(n.name());
             } catch (SQLException | RuntimeException e) {
-                // the conninfo is never in the message: it may hold a password (parseConninfo's errors name none)
+                // the conninfo is never in the message: it may hold a password (Conninfo's errors name none)
                 String warning = n.name() + " could not be pointed at " + candidate.name() + " (" + e.getMessage()
                         + "): it still streams from " + old.name();
                 LOG.warn("switchover: {}", warning);
@@ -576,79 +575,6 @@ public final class Switchover {
             nodes.add(new Node(n.name(), role, n.host(), n.port(), up));
         }
         return new Shard(shard.id(), nodes, null);
-    }
-
-    /**
-     * {@code conninfo} (libpq's {@code key=value} form) with {@code host} and {@code port} of {@code node}; every
-     * other setting kept as it was.
-     */
-    static String withHostAndPort(String conninfo, Node node) {
-        Map<String, String> settings = parseConninfo(conninfo);
-        settings.remove("hostaddr");
-        settings.put("host", node.host());
-        settings.put("port", Integer.toString(node.port()));
-        StringBuilder out = new StringBuilder();
-        for (Map.Entry<String, String> e : settings.entrySet()) {
-            if (out.length() > 0) {
-                out.append(' ');
-            }
-            out.append(e.getKey())
-                    .append("='")
-                    .append(e.getValue().replace("\\", "\\\\").replace("'", "\\'"))
-                    .append('\'');
-        }
-        return out.toString();
-    }
-
-    /** libpq's {@code key=value} pairs, values bare or single-quoted with backslash escapes. */
-    static Map<String, String> parseConninfo(String conninfo) {
-        Map<String, String> settings = new LinkedHashMap<>();
-        int i = 0;
-        int n = conninfo.length();
-        while (i < n) {
-            while (i < n && Character.isWhitespace(conninfo.charAt(i))) {
-                i++;
-            }
-            if (i == n) {
-                break;
-            }
-            int eq = conninfo.indexOf('=', i);
-            if (eq < 0) {
-                throw new IllegalArgumentException("a connection string setting without '=' at position " + i);
-            }
-            String key = conninfo.substring(i, eq).trim();
-            i = eq + 1;
-            while (i < n && Character.isWhitespace(conninfo.charAt(i))) {
-                i++;
-            }
-            StringBuilder value = new StringBuilder();
-            if (i < n && conninfo.charAt(i) == '\'') {
-                i++;
-                while (i < n && conninfo.charAt(i) != '\'') {
-                    char c = conninfo.charAt(i);
-                    if (c == '\\' && i + 1 < n) {
-                        c = conninfo.charAt(++i);
-                    }
-                    value.append(c);
-                    i++;
-                }
-                if (i == n) {
-                    throw new IllegalArgumentException("an unterminated quoted value of " + key);
-                }
-                i++;
-            } else {
-                while (i < n && !Character.isWhitespace(conninfo.charAt(i))) {
-                    char c = conninfo.charAt(i);
-                    if (c == '\\' && i + 1 < n) {
-                        c = conninfo.charAt(++i);
-                    }
-                    value.append(c);
-                    i++;
-                }
-            }
-            settings.put(key, value.toString());
-        }
-        return settings;
     }
 
     private static String literal(String value) {

@@ -1,14 +1,12 @@
 package io.shardline.rebalancer;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.Shard;
 import java.sql.SQLException;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class SwitchoverTest {
@@ -33,26 +31,6 @@ class SwitchoverTest {
     }
 
     @Test
-    void aConnectionStringKeepsEverySettingButTheAddressWithValuesQuoted() {
-        String conninfo = "user=replicator password='it''s a \\'secret\\' \\\\ too' host=10.0.0.1 hostaddr=10.0.0.1"
-                + " port=5432 application_name=s0-hub2 sslmode=verify-full";
-        Map<String, String> parsed = Switchover.parseConninfo(conninfo.replace("''", ""));
-        assertThat(parsed)
-                .containsEntry("password", "its a 'secret' \\ too")
-                .containsEntry("application_name", "s0-hub2");
-
-        String moved = Switchover.withHostAndPort(conninfo.replace("''", ""), HUB1);
-        assertThat(Switchover.parseConninfo(moved))
-                .containsExactly(
-                        Map.entry("user", "replicator"),
-                        Map.entry("password", "its a 'secret' \\ too"),
-                        Map.entry("host", "10.0.0.2"),
-                        Map.entry("port", "5432"),
-                        Map.entry("application_name", "s0-hub2"),
-                        Map.entry("sslmode", "verify-full"));
-    }
-
-    @Test
     void onlyAConnectionFailureCountsAsADeadPrimary() {
         assertThat(Switchover.unreachable(new SQLException("refused", "08001"))).isTrue();
         assertThat(Switchover.unreachable(new SQLException("broken", "08006"))).isTrue();
@@ -63,15 +41,5 @@ class SwitchoverTest {
         assertThat(Switchover.unreachable(new SQLException("the database system is starting up", "57P03")))
                 .isFalse();
         assertThat(Switchover.unreachable(new SQLException("no state"))).isFalse();
-    }
-
-    @Test
-    void aMalformedConnectionStringIsRefusedNamingTheProblem() {
-        assertThatThrownBy(() -> Switchover.parseConninfo("host=a port"))
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("without '='");
-        assertThatThrownBy(() -> Switchover.parseConninfo("host='a"))
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("unterminated quoted value of host");
     }
 }
