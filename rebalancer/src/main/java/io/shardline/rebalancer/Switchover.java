@@ -177,6 +177,7 @@ public final class Switchover {
         if (inRecovery(candidate)) {
             if (failover && probe) {
                 confirmDead(old);
+                started = System.nanoTime(); // the writes are held from the mark on
             }
             if (id == null) {
                 id = UUID.randomUUID().toString().substring(0, 8) + " " + candidate.name();
