@@ -100,7 +100,7 @@ final class AuditFilter extends OncePerRequestFilter {
                 outcome = "failed (HTTP " + status + ")";
             }
         }
-        String user = auth != null ? auth.getName() : "anonymous";
+        String user = auth != null ? auth.getName() : AuditLog.ANONYMOUS;
         String role = auth == null
                 ? "-"
                 : auth.getAuthorities().stream().anyMatch(a -> a.getAuthority().equals("ROLE_OPERATOR"))

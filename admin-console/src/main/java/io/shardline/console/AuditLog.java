@@ -1,28 +1,40 @@
 package io.shardline.console;
 
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.DisposableBean;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Service;
+import tools.jackson.core.JacksonException;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Who did what, when, with what outcome: one persistent sequential node per mutating request under ZooKeeper
- * {@code audit/e-<seq>}, so every console of the cluster writes to and shows the same log. The newest
- * {@link #RETAINED} entries are kept.
+ * {@code audit/e-<seq>}, so every console of the cluster writes to and shows the same log. Entries are deleted
+ * only by age ({@link ConsoleSettings#auditRetention()}), never to make room; unauthenticated requests cannot
+ * flood the log: past {@link AnonymousEntries#PER_WINDOW} a minute they are counted and summed up in one entry
+ * ({@code anonymous.suppressed}) each minute.
  */
 @Service
-final class AuditLog {
-    static final int RETAINED = 10_000;
+final class AuditLog implements DisposableBean {
     /** Entries are {@code audit/e-0000000042}: ZooKeeper appends the sequence number to the prefix. */
     static final String PREFIX = "e-";
+    /** The user of an entry whose request carried no valid credentials. */
+    static final String ANONYMOUS = "anonymous";
 
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
@@ -48,14 +60,69 @@ final class AuditLog {
 
     private final CuratorFramework curator;
     private final String path;
+    private final Duration retention;
+    private final AnonymousEntries anonymous = new AnonymousEntries(System::currentTimeMillis);
+    private final ScheduledExecutorService summaries = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "shardline-console-audit");
+        t.setDaemon(true);
+        return t;
+    });
 
-    AuditLog(CuratorFramework curator, ConsoleSettings settings) {
+    AuditLog(CuratorFramework curator, ConsoleSettings settings, MeterRegistry registry) {
         this.curator = curator;
         this.path = ZooKeeperTopologyStore.clusterPath(settings.cluster()) + "/audit";
+        this.retention = settings.auditRetention();
+        FunctionCounter.builder("shardline.console.audit.suppressed", anonymous, AnonymousEntries::suppressedTotal)
+                .description("Unauthenticated requests counted in a summary entry instead of stored one by one")
+                .register(registry);
+        summaries.scheduleWithFixedDelay(
+                this::writeSummary,
+                AnonymousEntries.WINDOW_MILLIS,
+                AnonymousEntries.WINDOW_MILLIS,
+                TimeUnit.MILLISECONDS);
     }
 
-    /** Writes {@code entry}; a failure is logged (the request has been answered already) and not thrown. */
+    /**
+     * Writes {@code entry} (an unauthenticated request's only while {@link AnonymousEntries} admits it); a failure
+     * is logged (the request has been answered already) and not thrown.
+     */
     void record(Entry entry) {
+        if (entry.user().equals(ANONYMOUS) && !anonymous.admit(entry.remoteAddress())) {
+            return;
+        }
+        write(entry);
+    }
+
+    private void writeSummary() {
+        AnonymousEntries.Suppressed s = anonymous.drain();
+        if (s == null) {
+            return;
+        }
+        LOG.warn(
+                "{} unauthenticated requests were refused and counted, not audited one by one (the last from {})",
+                s.count(),
+                s.lastAddress());
+        write(new Entry(
+                "",
+                s.lastMillis(),
+                ANONYMOUS,
+                "-",
+                "anonymous.suppressed",
+                "",
+                s.count() + " more unauthenticated requests, refused, since " + Instant.ofEpochMilli(s.firstMillis())
+                        + " (over " + AnonymousEntries.PER_WINDOW + " a minute are counted, not stored one by one)",
+                0,
+                "-",
+                s.lastAddress()));
+    }
+
+    @Override
+    public void destroy() {
+        summaries.shutdownNow();
+        writeSummary();
+    }
+
+    private void write(Entry entry) {
         try {
             String created = curator.create()
                     .creatingParentsIfNeeded()
@@ -112,14 +179,21 @@ final class AuditLog {
         return entries;
     }
 
+    /** Deletes the entries older than the retention, oldest first, up to the first younger one. */
     private void trim() throws Exception {
+        long cutoff = System.currentTimeMillis() - retention.toMillis();
         List<String> children = new ArrayList<>(curator.getChildren().forPath(path));
-        if (children.size() <= RETAINED) {
-            return;
-        }
         children.sort(Comparator.naturalOrder());
-        for (String old : children.subList(0, children.size() - RETAINED)) {
-            curator.delete().quietly().forPath(path + "/" + old);
+        for (String child : children) {
+            try {
+                Entry e = JSON.readValue(curator.getData().forPath(path + "/" + child), Entry.class);
+                if (e.timeMillis() >= cutoff) {
+                    return;
+                }
+            } catch (KeeperException.NoNodeException | JacksonException unreadable) {
+                continue; // deleted meanwhile, or not an entry: left as it is
+            }
+            curator.delete().quietly().forPath(path + "/" + child);
         }
     }
 }

@@ -14,6 +14,7 @@ import java.util.List;
  * @param dbPassword the cluster's database password (for row counts and primary health), or null; never shown
  * @param lagWarn a replica lagging more is highlighted as a warning
  * @param lagCritical a replica lagging more is highlighted as critical
+ * @param auditRetention audit entries older than this are deleted (none is deleted for want of room)
  */
 public record ConsoleSettings(
         String zk,
@@ -23,9 +24,11 @@ public record ConsoleSettings(
         List<ConsoleUser> users,
         String dbPassword,
         Duration lagWarn,
-        Duration lagCritical) {
+        Duration lagCritical,
+        Duration auditRetention) {
 
     public static final int DEFAULT_PORT = 8080;
+    public static final Duration DEFAULT_AUDIT_RETENTION = Duration.ofDays(400);
 
     public ConsoleSettings {
         users = List.copyOf(users);
@@ -39,9 +42,13 @@ public record ConsoleSettings(
             throw new IllegalArgumentException("the lag warning threshold (" + lagWarn.toMillis()
                     + " ms) is above the critical one (" + lagCritical.toMillis() + " ms)");
         }
+        if (auditRetention.compareTo(Duration.ofDays(1)) < 0) {
+            throw new IllegalArgumentException(
+                    "the audit retention (" + auditRetention + ") is under a day: an operator's trail must outlive it");
+        }
     }
 
-    /** Defaults: this machine only, port 8080, warning above 1 s of lag, critical above 5 s. */
+    /** Defaults: this machine only, port 8080, warning above 1 s of lag, critical above 5 s, audit kept 400 days. */
     public static ConsoleSettings of(String zk, String cluster, List<ConsoleUser> users, String dbPassword) {
         return new ConsoleSettings(
                 zk,
@@ -51,15 +58,17 @@ public record ConsoleSettings(
                 users,
                 dbPassword,
                 Duration.ofSeconds(1),
-                Duration.ofSeconds(5));
+                Duration.ofSeconds(5),
+                DEFAULT_AUDIT_RETENTION);
     }
 
     public ConsoleSettings withPort(int next) {
-        return new ConsoleSettings(zk, cluster, bindAddress, next, users, dbPassword, lagWarn, lagCritical);
+        return new ConsoleSettings(
+                zk, cluster, bindAddress, next, users, dbPassword, lagWarn, lagCritical, auditRetention);
     }
 
     public ConsoleSettings withBindAddress(String next) {
-        return new ConsoleSettings(zk, cluster, next, port, users, dbPassword, lagWarn, lagCritical);
+        return new ConsoleSettings(zk, cluster, next, port, users, dbPassword, lagWarn, lagCritical, auditRetention);
     }
 
     @Override

@@ -6,11 +6,18 @@ import jakarta.servlet.http.HttpServletResponse;
 import org.springframework.boot.health.actuate.endpoint.HealthEndpoint;
 import org.springframework.boot.micrometer.metrics.autoconfigure.export.prometheus.PrometheusScrapeEndpoint;
 import org.springframework.boot.security.autoconfigure.actuate.web.servlet.EndpointRequest;
+import org.springframework.context.ApplicationEventPublisher;
+import org.springframework.context.ApplicationListener;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.http.HttpMethod;
 import org.springframework.security.authentication.AnonymousAuthenticationToken;
+import org.springframework.security.authentication.AuthenticationEventPublisher;
+import org.springframework.security.authentication.DefaultAuthenticationEventPublisher;
 import org.springframework.security.authentication.InsufficientAuthenticationException;
+import org.springframework.security.authentication.event.AbstractAuthenticationEvent;
+import org.springframework.security.authentication.event.AuthenticationFailureBadCredentialsEvent;
+import org.springframework.security.authentication.event.AuthenticationSuccessEvent;
 import org.springframework.security.config.annotation.web.builders.HttpSecurity;
 import org.springframework.security.core.Authentication;
 import org.springframework.security.core.context.SecurityContextHolder;
@@ -23,6 +30,8 @@ import org.springframework.security.web.AuthenticationEntryPoint;
 import org.springframework.security.web.SecurityFilterChain;
 import org.springframework.security.web.access.AccessDeniedHandler;
 import org.springframework.security.web.authentication.LoginUrlAuthenticationEntryPoint;
+import org.springframework.security.web.authentication.UsernamePasswordAuthenticationFilter;
+import org.springframework.security.web.authentication.WebAuthenticationDetails;
 import org.springframework.security.web.context.SecurityContextHolderFilter;
 import org.springframework.security.web.csrf.CsrfException;
 import org.springframework.security.web.savedrequest.HttpSessionRequestCache;
@@ -36,7 +45,7 @@ import org.springframework.security.web.util.matcher.RequestMatcher;
  * shards, and switches or fails a shard's primary over. Browsers log in with a form and keep a session, whose mutating requests need the CSRF token; scripts
  * send HTTP Basic credentials on every request and need no token (see {@link #scriptRequest}). Anonymous
  * requests get 401 on the API and the login page in the browser. Of the Actuator endpoints only health (details
- * for users) and prometheus (users) are open.
+ * for users) and prometheus (users) are open. Failed logins slow further ones down ({@link LoginThrottle}).
  */
 @Configuration
 class SecurityConfig {
@@ -60,7 +69,33 @@ class SecurityConfig {
     }
 
     @Bean
-    SecurityFilterChain securityFilterChain(HttpSecurity http, AuditLog audit) throws Exception {
+    LoginThrottle loginThrottle() {
+        return new LoginThrottle();
+    }
+
+    /** Publishes every login's success or failure, for {@link #loginAttempts}. */
+    @Bean
+    AuthenticationEventPublisher authenticationEventPublisher(ApplicationEventPublisher publisher) {
+        return new DefaultAuthenticationEventPublisher(publisher);
+    }
+
+    /** Counts failed logins (an unknown user name is a bad password too) per name and address; a success clears. */
+    @Bean
+    ApplicationListener<AbstractAuthenticationEvent> loginAttempts(LoginThrottle throttle) {
+        return event -> {
+            Authentication auth = event.getAuthentication();
+            String address = auth.getDetails() instanceof WebAuthenticationDetails d ? d.getRemoteAddress() : null;
+            if (event instanceof AuthenticationFailureBadCredentialsEvent) {
+                throttle.failed(auth.getName(), address);
+            } else if (event instanceof AuthenticationSuccessEvent) {
+                throttle.succeeded(auth.getName(), address);
+            }
+        };
+    }
+
+    @Bean
+    SecurityFilterChain securityFilterChain(HttpSecurity http, AuditLog audit, LoginThrottle throttle)
+            throws Exception {
         PathPatternRequestMatcher.Builder path = PathPatternRequestMatcher.withDefaults();
         RequestMatcher machine = new OrRequestMatcher(
                 path.matcher("/api/**"), path.matcher("/actuator/**"), path.matcher("/v3/api-docs/**"));
@@ -86,6 +121,7 @@ class SecurityConfig {
             ApiErrors.write(request, response, HttpServletResponse.SC_FORBIDDEN, "forbidden: " + why);
         };
         http.addFilterAfter(new AuditFilter(audit), SecurityContextHolderFilter.class)
+                .addFilterBefore(new LoginThrottleFilter(throttle), UsernamePasswordAuthenticationFilter.class)
                 .authorizeHttpRequests(a -> a.dispatcherTypeMatchers(DispatcherType.ASYNC, DispatcherType.ERROR)
                         .permitAll()
                         .requestMatchers("/login", "/css/**", "/js/**", "/webjars/**", "/favicon.ico")

@@ -3,9 +3,11 @@ package io.shardline.console;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.shardline.rebalancer.MoveRunner;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.ZooKeeperTopologyStore;
 import java.net.CookieManager;
 import java.net.URI;
 import java.net.URLEncoder;
@@ -20,6 +22,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.apache.zookeeper.CreateMode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -191,10 +194,7 @@ class ConsoleSecurityIT {
     void auditLogListsEveryMutatingRequestNewestFirst() throws Exception {
         JsonNode entries = JSON.readTree(send(get("/api/audit?limit=1000").header("Authorization", basic(env.viewer)))
                 .body());
-        List<String> actions = new ArrayList<>();
-        entries.forEach(e -> actions.add(e.get("user").asString() + " "
-                + e.get("action").asString() + " " + e.get("outcome").asString()));
-        assertThat(actions)
+        assertThat(auditActions())
                 .contains(
                         "anonymous move.start denied: not authenticated",
                         "viewer shard.add denied: role VIEWER may not POST /api/shards",
@@ -315,6 +315,115 @@ class ConsoleSecurityIT {
 
     private static List<MoveRecord> moves() throws Exception {
         return MoveRunner.moves(env.client, "console");
+    }
+
+    @Test
+    @Order(9)
+    void failedLoginsMakeTheNextAttemptsForThatNameWaitEvenWithTheRightPassword() throws Exception {
+        String wrong = "Basic " + Base64.getEncoder().encodeToString("viewer:not-it".getBytes(StandardCharsets.UTF_8));
+        for (int i = 0; i < LoginThrottle.FREE_FAILURES; i++) {
+            assertThat(send(get("/api/topology").header("Authorization", wrong)).statusCode())
+                    .as("guess %d", i + 1)
+                    .isEqualTo(401);
+        }
+        HttpResponse<String> right = send(post("/api/moves", "{}").header("Authorization", basic(env.viewer)));
+        assertThat(right.statusCode()).as(right.body()).isEqualTo(429);
+        assertThat(right.headers().firstValue("Retry-After")).hasValue("1");
+        assertThat(right.body()).contains("too many failed logins for this user name or from this address");
+        assertAudited(right, "anonymous", "denied: throttled after failed logins");
+        assertThat(Session.tryLogin("viewer", env.viewer.password()).statusCode())
+                .as("the login form waits too")
+                .isEqualTo(429);
+        assertThat(send(get("/api/topology").header("Authorization", basic(env.operator)))
+                        .statusCode())
+                .as("another name from the same address")
+                .isEqualTo(200);
+        TimeUnit.MILLISECONDS.sleep(1_100);
+        assertThat(send(get("/api/topology").header("Authorization", basic(env.viewer)))
+                        .statusCode())
+                .as("after the wait, and the success clears the count")
+                .isEqualTo(200);
+        assertThat(send(get("/api/topology").header("Authorization", basic(env.viewer)))
+                        .statusCode())
+                .isEqualTo(200);
+    }
+
+    @Test
+    @Order(10)
+    void aFloodOfAnonymousRequestsIsCountedNotStoredOneByOne() throws Exception {
+        long before = anonymousEntries();
+        int flood = 200;
+        for (int i = 0; i < flood; i++) {
+            assertThat(send(post("/api/moves", "{}")).statusCode()).isEqualTo(401);
+        }
+        long stored = anonymousEntries() - before;
+        assertThat(stored).as("stored one by one").isLessThanOrEqualTo(2L * AnonymousEntries.PER_WINDOW);
+        String metrics = send(get("/actuator/prometheus").header("Authorization", basic(env.viewer)))
+                .body();
+        Matcher suppressed = Pattern.compile(
+                        "^shardline_console_audit_suppressed_total(?:\\{[^}]*})? (\\S+)$", Pattern.MULTILINE)
+                .matcher(metrics);
+        assertThat(suppressed.find())
+                .as("the counter in %s", "/actuator/prometheus")
+                .isTrue();
+        assertThat(Double.parseDouble(suppressed.group(1))).isGreaterThanOrEqualTo(flood - stored);
+        assertThat(auditActions()).as("an operator's trail is still there").contains("operator move.abort ok");
+    }
+
+    @Test
+    @Order(11)
+    void entriesAreDeletedByAgeOnly() throws Exception {
+        // a log of its own: entries are trimmed oldest first, in the order ZooKeeper numbered them
+        ConsoleSettings settings =
+                ConsoleSettings.of(env.cluster.zkConnectString(), "audit-trim", List.of(env.viewer.user()), null);
+        AuditLog log = new AuditLog(env.client, settings, new SimpleMeterRegistry());
+        try {
+            String audit = ZooKeeperTopologyStore.clusterPath("audit-trim") + "/audit";
+            long now = System.currentTimeMillis();
+            long day = Duration.ofDays(1).toMillis();
+            String old = writeEntry(audit, now - 401 * day);
+            String alsoOld = writeEntry(audit, now - 400 * day - 60_000);
+            String young = writeEntry(audit, now - 399 * day);
+            long seq = Long.parseLong(young.substring(young.lastIndexOf('-') + 1));
+            int recorded = 0;
+            long next = seq;
+            do {
+                next++;
+                log.record(new AuditLog.Entry(
+                        "", now, "operator", "OPERATOR", "test", "", "ok", 200, "r" + next, "127.0.0.1"));
+                recorded++;
+            } while (next % 100 != 0);
+            assertThat(env.client.checkExists().forPath(old)).as(old).isNull();
+            assertThat(env.client.checkExists().forPath(alsoOld)).as(alsoOld).isNull();
+            assertThat(env.client.checkExists().forPath(young)).as(young).isNotNull();
+            assertThat(log.recent(1000)).hasSize(recorded + 1);
+        } finally {
+            log.destroy();
+        }
+    }
+
+    private static String writeEntry(String audit, long timeMillis) throws Exception {
+        AuditLog.Entry entry =
+                new AuditLog.Entry("", timeMillis, "operator", "OPERATOR", "aged", "", "ok", 200, "t", "127.0.0.1");
+        return env.client
+                .create()
+                .creatingParentsIfNeeded()
+                .withMode(CreateMode.PERSISTENT_SEQUENTIAL)
+                .forPath(audit + "/" + AuditLog.PREFIX, JSON.writeValueAsBytes(entry));
+    }
+
+    private static long anonymousEntries() throws Exception {
+        return auditActions().stream().filter(a -> a.startsWith("anonymous ")).count();
+    }
+
+    /** Every entry of the audit log as "user action outcome", newest first. */
+    private static List<String> auditActions() throws Exception {
+        JsonNode entries = JSON.readTree(send(get("/api/audit?limit=1000").header("Authorization", basic(env.viewer)))
+                .body());
+        List<String> actions = new ArrayList<>();
+        entries.forEach(e -> actions.add(e.get("user").asString() + " "
+                + e.get("action").asString() + " " + e.get("outcome").asString()));
+        return actions;
     }
 
     /** The audit entry of {@code r}'s request: who and how it ended. */

@@ -66,6 +66,13 @@ final class ConsoleCommand implements Callable<Integer> {
             description = "Lag highlighted as critical above this (default: ${DEFAULT-VALUE}).")
     long lagCriticalMs;
 
+    @Option(
+            names = "--audit-retention-days",
+            defaultValue = "400",
+            description = "Audit entries older than this are deleted; none is deleted for want of room"
+                    + " (default: ${DEFAULT-VALUE}).")
+    long auditRetentionDays;
+
     @Spec
     CommandSpec spec;
 
@@ -91,7 +98,8 @@ final class ConsoleCommand implements Callable<Integer> {
                 accounts,
                 ClusterTarget.password(),
                 Duration.ofMillis(lagWarnMs),
-                Duration.ofMillis(lagCriticalMs));
+                Duration.ofMillis(lagCriticalMs),
+                Duration.ofDays(auditRetentionDays));
         ConsoleServer console = start(settings);
         Runtime.getRuntime().addShutdownHook(new Thread(console::close, "shardline-console-stop"));
         out.printf("Admin console for cluster %s: %s (Ctrl-C to stop)%n", target.name(), console.url());
