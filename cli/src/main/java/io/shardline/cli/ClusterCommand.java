@@ -106,6 +106,7 @@ final class ClusterCommand {
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
             ClusterDescriptor before = ClusterDescriptor.read(dir);
+            ZkCommand.useCredentialsOf(dir);
             long started = System.nanoTime();
             ClusterDescriptor after = LocalCluster.addShardTo(dir);
             List<ClusterDescriptor.Node> added = after.nodes().stream()

@@ -25,9 +25,17 @@ final class ClusterTarget {
         String name;
     }
 
-    /** The ZooKeeper connect string. */
+    /**
+     * The ZooKeeper connect string. A local cluster's directory also gives this process its ZooKeeper credentials
+     * (the admin identity of its {@code zookeeper-credentials.properties}).
+     */
     String zk() throws IOException {
-        return dir != null ? ClusterDescriptor.read(dir).zk() : remote.zk;
+        if (dir == null) {
+            return remote.zk;
+        }
+        ClusterDescriptor d = ClusterDescriptor.read(dir);
+        ZkCommand.useCredentialsOf(dir);
+        return d.zk();
     }
 
     /** The cluster name. */

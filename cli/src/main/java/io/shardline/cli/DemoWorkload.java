@@ -49,9 +49,9 @@ final class DemoWorkload implements AutoCloseable {
     private volatile String lastError;
     private final Thread[] threads;
 
-    private DemoWorkload(PrintWriter out, LocalCluster cluster) {
+    private DemoWorkload(PrintWriter out, LocalCluster cluster, String url) {
         this.out = out;
-        this.url = cluster.shardlineUrl();
+        this.url = url;
         this.dir = cluster.dir();
         cluster.nodes().forEach(n -> nodeByPort.put(n.port(), n.name()));
         threads = new Thread[] {
@@ -63,17 +63,18 @@ final class DemoWorkload implements AutoCloseable {
     }
 
     /** Declares and creates {@code demo_orders}, then starts the workload's threads. */
-    static DemoWorkload start(PrintWriter out, LocalCluster cluster, ZooKeeperTopologyStore store) throws SQLException {
+    static DemoWorkload start(PrintWriter out, LocalCluster cluster, String url, ZooKeeperTopologyStore store)
+            throws SQLException {
         ZooKeeperTopologyStore.updateTopology(
                 store.client(),
                 cluster.name(),
                 t -> t.withTable(new ShardedTable("public", TABLE, "order_id", KeyType.INTEGER)));
-        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+        try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS " + TABLE + " (order_id bigint PRIMARY KEY, customer text NOT NULL,"
                     + " amount numeric(10,2) NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())");
         }
-        DemoWorkload workload = new DemoWorkload(out, cluster);
+        DemoWorkload workload = new DemoWorkload(out, cluster, url);
         for (Thread t : workload.threads) {
             t.setDaemon(true);
             t.start();

@@ -10,12 +10,15 @@ import io.shardline.console.ConsoleSettings;
 import io.shardline.console.ConsoleUsers;
 import io.shardline.monitor.ReplicationMonitor;
 import io.shardline.rebalancer.Rebalancer;
+import io.shardline.topology.ZkCredentials;
+import io.shardline.topology.ZooKeeperSecurity;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -24,6 +27,7 @@ import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
+import org.apache.curator.framework.CuratorFramework;
 
 /**
  * Runs a local cluster in the foreground until the process is told to stop (Ctrl-C, SIGTERM, or
@@ -115,7 +119,17 @@ final class ForegroundCluster {
                             }
                         },
                         "shardline-cluster-stop"));
+        // secure by default: the cluster's ZooKeeper data is open to its two identities only
+        ZkCommand.Identities ids = ZkCommand.Identities.generate();
+        Path credentials = dir.path().resolve(ZkCredentials.FILE);
+        ids.write(credentials);
+        ZkCredentials.useForThisProcess(ids.admin());
         LocalTopology.publish(cluster.descriptor());
+        try (CuratorFramework client =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10), ids.admin())) {
+            ZooKeeperSecurity.secure(client, cluster.name(), ids.admin(), ids.router());
+        }
+        String url = ids.routerUrl(cluster.shardlineUrl());
         ZooKeeperTopologyStore store = null;
         if (withServices) {
             PrometheusMeterRegistry registry =
@@ -141,11 +155,11 @@ final class ForegroundCluster {
                         http.address, http.port, registry, () -> readiness(monitor, rebalancer)));
             }
         }
-        cluster.descriptor().write(dir.path());
+        cluster.descriptor().withJdbcUrl(url).write(dir.path());
         printSummary(cluster, (System.nanoTime() - started) / 1_000_000, endpoints.get());
         if (store != null) {
             try {
-                services.add(new Service("the demo workload", DemoWorkload.start(out, cluster, store)));
+                services.add(new Service("the demo workload", DemoWorkload.start(out, cluster, url, store)));
             } catch (SQLException e) {
                 out.println("The sample workload could not start: " + e.getMessage());
                 out.flush();
@@ -224,8 +238,9 @@ final class ForegroundCluster {
         out.println();
         PgNode primary = cluster.primary(0);
         PgNode replica = cluster.shard(0).get(cluster.shard(0).size() - 1);
-        out.println("Connect through Shardline (user postgres, no password):");
-        out.println("  " + cluster.shardlineUrl());
+        out.println("Connect through Shardline (user postgres, no password; ZooKeeper user router, its password in "
+                + dir.path().resolve(ZkCredentials.FILE) + " and in cluster.json's jdbcUrl):");
+        out.println("  " + cluster.shardlineUrl() + "?zkUser=router&zkPassword=...");
         out.println("Declare a sharded table before creating it through the driver:");
         out.println("  ./shardline table shard users --key user_id --type bigint --dir " + dir.path());
         out.println("Connect to one node directly:");

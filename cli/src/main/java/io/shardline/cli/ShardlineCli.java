@@ -30,6 +30,7 @@ import picocli.CommandLine.Spec;
             RebalancerCommand.class,
             ConsoleCommand.class,
             TxnCommand.class,
+            ZkCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class ShardlineCli implements Runnable {

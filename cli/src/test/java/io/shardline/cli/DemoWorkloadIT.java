@@ -26,7 +26,8 @@ class DemoWorkloadIT {
             try (ZooKeeperTopologyStore store = ZooKeeperTopologyStore.connect(
                             cluster.zkConnectString(), "workload", Duration.ofSeconds(10));
                     AutoCloseable monitor = MonitorCommand.start(store, 100, 200, null);
-                    DemoWorkload workload = DemoWorkload.start(new PrintWriter(printed), cluster, store)) {
+                    DemoWorkload workload =
+                            DemoWorkload.start(new PrintWriter(printed), cluster, cluster.shardlineUrl(), store)) {
                 await().atMost(Duration.ofSeconds(25))
                         .until(() -> printed.toString().contains("workload:"));
                 assertThat(store.snapshot().topology().shardedTable("public", "demo_orders"))

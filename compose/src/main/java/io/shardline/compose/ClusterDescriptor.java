@@ -46,10 +46,20 @@ public record ClusterDescriptor(
     @JsonPropertyOrder({"name", "shard", "role", "host", "port", "upstream"})
     public record Node(String name, int shard, String role, String host, int port, String upstream) {}
 
-    /** Writes {@code DIR/cluster.json} atomically, so a reader never sees half a file. */
+    /** This descriptor with another {@code jdbcUrl} (one carrying the cluster's ZooKeeper credentials). */
+    public ClusterDescriptor withJdbcUrl(String url) {
+        return new ClusterDescriptor(name, zk, database, user, password, url, nodes);
+    }
+
+    /**
+     * Writes {@code DIR/cluster.json} atomically, so a reader never sees half a file, readable by its owner only
+     * (its {@code jdbcUrl} may carry credentials).
+     */
     public void write(Path dir) throws IOException {
         Path target = dir.resolve(FILE_NAME);
         Path tmp = dir.resolve(FILE_NAME + ".tmp");
+        Files.deleteIfExists(tmp);
+        OwnerOnly.create(tmp);
         Files.writeString(tmp, JSON.writeValueAsString(this) + "\n");
         Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }

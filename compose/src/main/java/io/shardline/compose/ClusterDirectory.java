@@ -31,6 +31,8 @@ public final class ClusterDirectory {
     static final List<String> DATA_PARTS = List.of("nodes", "zookeeper", "logs");
 
     private static final String PID_FILE = "shardline.pid";
+    /** The cluster's ZooKeeper identities (topology's {@code ZkCredentials.FILE}): they go with its data. */
+    private static final String CREDENTIALS_FILE = "zookeeper-credentials.properties";
 
     private final Path dir;
 
@@ -75,7 +77,8 @@ public final class ClusterDirectory {
     }
 
     /**
-     * Deletes a stopped cluster's data, descriptor and pid file, so the directory can hold a new cluster.
+     * Deletes a stopped cluster's data, descriptor, ZooKeeper credentials and pid file, so the directory can hold a
+     * new cluster.
      *
      * @throws LocalClusterException when a process of that cluster still runs
      */
@@ -89,6 +92,7 @@ public final class ClusterDirectory {
         }
         Files.deleteIfExists(dir.resolve(ClusterDescriptor.FILE_NAME));
         Files.deleteIfExists(dir.resolve(PID_FILE));
+        Files.deleteIfExists(dir.resolve(CREDENTIALS_FILE));
     }
 
     /** Removes the descriptor and the pid file: the cluster is no longer up. */

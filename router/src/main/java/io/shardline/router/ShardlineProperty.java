@@ -71,6 +71,12 @@ public enum ShardlineProperty {
             "connectTimeoutMs",
             "10000",
             "Milliseconds to wait for ZooKeeper at connect, and for a connection to a node."),
+    ZK_USER(
+            "zkUser",
+            null,
+            "ZooKeeper digest user of a secured cluster: its router identity (./shardline zk secure prints it, a local"
+                    + " cluster keeps it in its zookeeper-credentials.properties). Unset: none (an open cluster)."),
+    ZK_PASSWORD("zkPassword", null, "Password of zkUser. Never logged."),
     POOL_SIZE(
             "poolSize",
             "20",

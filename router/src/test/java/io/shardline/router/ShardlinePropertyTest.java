@@ -42,4 +42,19 @@ class ShardlinePropertyTest {
                 SQLException.class, () -> ShardlineProperty.MAX_STALENESS_MS.getLong(props("maxStalenessMs", "1s")));
         assertThat(staleness.getMessage()).contains("maxStalenessMs must be a whole number, not '1s'");
     }
+
+    @Test
+    void aZooKeeperUserWithoutItsPasswordIsRefusedBeforeZooKeeperIsAsked() {
+        for (String query : new String[] {"zkUser=router", "zkPassword=x", "zkUser=a:b&zkPassword=x"}) {
+            SQLException e = catchThrowableOfType(
+                    SQLException.class,
+                    () -> java.sql.DriverManager.getConnection(
+                                    "jdbc:shardline:zk://127.0.0.1:1/shardline/clusters/nowhere?" + query)
+                            .close());
+            assertThat((Object) e).as(query).isNotNull();
+            assertThat(e.getSQLState()).as(query).isEqualTo(SqlStates.INVALID_PARAMETER);
+            assertThat(e.getMessage()).as(query).containsAnyOf("go together", "ZooKeeper user 'a:b' is invalid");
+            assertThat(e.getMessage()).doesNotContain("=x");
+        }
+    }
 }

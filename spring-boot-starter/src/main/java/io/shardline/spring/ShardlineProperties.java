@@ -42,6 +42,12 @@ public class ShardlineProperties {
     /** Milliseconds to wait for ZooKeeper at connect, and for a connection to a node. Driver default: 10000. */
     private Long connectTimeoutMs;
 
+    /** ZooKeeper digest user of a secured cluster: its router identity (./shardline zk secure prints it, a local cluster keeps it in its zookeeper-credentials.properties). Unset: none (an open cluster). */
+    private String zkUser;
+
+    /** Password of zkUser. Never logged. */
+    private String zkPassword;
+
     /** Maximum physical connections per node (one HikariCP pool per node). A logical connection holds one physical connection per node it has used until it closes, so make this at least the application's own pool size. Driver default: 20. */
     private Integer poolSize;
 
@@ -147,6 +153,22 @@ public class ShardlineProperties {
 
     public void setConnectTimeoutMs(Long connectTimeoutMs) {
         this.connectTimeoutMs = connectTimeoutMs;
+    }
+
+    public String getZkUser() {
+        return zkUser;
+    }
+
+    public void setZkUser(String zkUser) {
+        this.zkUser = zkUser;
+    }
+
+    public String getZkPassword() {
+        return zkPassword;
+    }
+
+    public void setZkPassword(String zkPassword) {
+        this.zkPassword = zkPassword;
     }
 
     public Integer getPoolSize() {

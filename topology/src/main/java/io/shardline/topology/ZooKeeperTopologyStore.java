@@ -76,7 +76,13 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
      *     address) or has no such cluster (naming the clusters it has)
      */
     public static ZooKeeperTopologyStore connect(String connectString, String cluster, Duration connectTimeout) {
-        CuratorFramework client = newClient(connectString, connectTimeout);
+        return connect(connectString, cluster, connectTimeout, ZkCredentials.processDefault());
+    }
+
+    /** As {@link #connect(String, String, Duration)}, authenticated as {@code credentials} (null: as nobody). */
+    public static ZooKeeperTopologyStore connect(
+            String connectString, String cluster, Duration connectTimeout, ZkCredentials credentials) {
+        CuratorFramework client = newClient(connectString, connectTimeout, credentials);
         ZooKeeperTopologyStore store = new ZooKeeperTopologyStore(client, cluster, true);
         try {
             store.start();
@@ -93,13 +99,27 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
      * @throws TopologyException when no connection is made within {@code connectTimeout}
      */
     public static CuratorFramework newClient(String connectString, Duration connectTimeout) {
+        return newClient(connectString, connectTimeout, ZkCredentials.processDefault());
+    }
+
+    /**
+     * As {@link #newClient(String, Duration)}, authenticated as {@code credentials} (null: as nobody); the nodes it
+     * creates get {@link ZooKeeperAcls}' ACLs.
+     */
+    public static CuratorFramework newClient(String connectString, Duration connectTimeout, ZkCredentials credentials) {
         int timeoutMs = (int) Math.max(1, connectTimeout.toMillis());
-        CuratorFramework client = CuratorFrameworkFactory.builder()
+        ZooKeeperAcls acls = new ZooKeeperAcls();
+        CuratorFrameworkFactory.Builder builder = CuratorFrameworkFactory.builder()
                 .connectString(connectString)
                 .connectionTimeoutMs(timeoutMs)
                 .sessionTimeoutMs(Math.max(10_000, timeoutMs))
                 .retryPolicy(new ExponentialBackoffRetry(100, 5, 2_000))
-                .build();
+                .aclProvider(acls);
+        if (credentials != null) {
+            builder.authorization("digest", credentials.authBytes());
+        }
+        CuratorFramework client = builder.build();
+        acls.attach(client);
         client.start();
         boolean connected;
         try {
@@ -174,6 +194,8 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
                 backOff(attempt);
             } catch (KeeperException.NoNodeException e) {
                 throw unknownCluster(client, cluster);
+            } catch (KeeperException.NoAuthException e) {
+                throw ZooKeeperSecurity.refused(client, node, e);
             } catch (TopologyException | IllegalArgumentException e) {
                 throw e;
             } catch (Exception e) {
@@ -276,6 +298,8 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
                     TopologyCodec.ringFromJson(ring, source() + "/ring"));
         } catch (KeeperException.NoNodeException e) {
             throw unknownCluster(client, cluster);
+        } catch (KeeperException.NoAuthException e) {
+            throw ZooKeeperSecurity.refused(client, e.getPath() != null ? e.getPath() : path, e);
         } catch (TopologyException e) {
             throw e;
         } catch (IllegalArgumentException e) {

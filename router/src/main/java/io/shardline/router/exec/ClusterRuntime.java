@@ -26,6 +26,7 @@ import io.shardline.topology.Shard;
 import io.shardline.topology.TopologyException;
 import io.shardline.topology.TopologySnapshot;
 import io.shardline.topology.TopologyStore;
+import io.shardline.topology.ZkCredentials;
 import io.shardline.topology.ZooKeeperLagWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
@@ -361,6 +362,25 @@ public final class ClusterRuntime implements AutoCloseable {
      *
      * @throws SQLException 08001 naming ZooKeeper's address or the unknown cluster; 22023 for bad properties
      */
+    /** The router identity {@code zkUser} and {@code zkPassword} name, or none. */
+    private static ZkCredentials zkCredentials(Properties props) throws SQLException {
+        String user = ShardlineProperty.ZK_USER.get(props);
+        String password = ShardlineProperty.ZK_PASSWORD.get(props);
+        if (user == null && password == null) {
+            return null;
+        }
+        if (user == null || password == null) {
+            throw new SQLException(
+                    "zkUser and zkPassword go together: " + (user == null ? "zkUser" : "zkPassword") + " is missing",
+                    SqlStates.INVALID_PARAMETER);
+        }
+        try {
+            return new ZkCredentials(user, password);
+        } catch (IllegalArgumentException e) {
+            throw new SQLException(e.getMessage(), SqlStates.INVALID_PARAMETER, e);
+        }
+    }
+
     static ClusterRuntime open(ShardlineUrl url, Properties props) throws SQLException {
         RuntimeSettings settings = RuntimeSettings.from(props);
         TopologyStore store;
@@ -368,7 +388,10 @@ public final class ClusterRuntime implements AutoCloseable {
             store = url.file() != null
                     ? FileTopologyStore.open(url.file())
                     : ZooKeeperTopologyStore.connect(
-                            url.zkConnectString(), url.cluster(), Duration.ofMillis(settings.connectTimeoutMs()));
+                            url.zkConnectString(),
+                            url.cluster(),
+                            Duration.ofMillis(settings.connectTimeoutMs()),
+                            zkCredentials(props));
         } catch (TopologyException e) {
             throw new SQLException(e.getMessage(), SqlStates.CONNECTION_UNABLE, e);
         }
