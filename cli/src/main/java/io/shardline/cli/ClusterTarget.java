@@ -1,6 +1,7 @@
 package io.shardline.cli;
 
 import io.shardline.compose.ClusterDescriptor;
+import io.shardline.topology.ZkCredentials;
 import java.io.IOException;
 import java.nio.file.Path;
 import picocli.CommandLine.ArgGroup;
@@ -31,6 +32,7 @@ final class ClusterTarget {
      */
     String zk() throws IOException {
         if (dir == null) {
+            ZkCredentials.useForThisProcess(null); // the environment's, never another cluster's
             return remote.zk;
         }
         ClusterDescriptor d = ClusterDescriptor.read(dir);

@@ -1,6 +1,7 @@
 package io.shardline.cli;
 
 import io.shardline.rebalancer.AutoFailover;
+import io.shardline.rebalancer.ExternalPromotions;
 import io.shardline.rebalancer.MoveException;
 import io.shardline.rebalancer.Rebalancer;
 import io.shardline.rebalancer.ShardRegistrar;
@@ -32,6 +33,7 @@ import picocli.CommandLine.Spec;
             ShardCommand.Add.class,
             ShardCommand.SwitchoverCommand.class,
             ShardCommand.FailoverCommand.class,
+            ShardCommand.FollowExternalPromotionsCommand.class,
             ShardCommand.AutoFailoverCommand.class
         })
 final class ShardCommand {
@@ -140,9 +142,46 @@ final class ShardCommand {
                 "Turn automatic failover on or off for the cluster (off by default), or show it. When on, the leading"
                         + " rebalancer ('./shardline rebalancer') tries every shard's primary once a second while no"
                         + " move runs, and fails over a primary that missed three tries in a row, as 'shard failover'"
-                        + " does."
+                        + " does. Idle while follow-external-promotions is on."
             })
-    static final class AutoFailoverCommand implements Callable<Integer> {
+    static final class AutoFailoverCommand extends ClusterSetting {
+        AutoFailoverCommand() {
+            super("Automatic failover", AutoFailover::enabled, AutoFailover::enable);
+        }
+    }
+
+    @Command(
+            name = "follow-external-promotions",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Turn following of promotions made by another tool (Patroni, pg_ctl promote, a managed service) on"
+                        + " or off for the cluster (off by default), or show it. When on, the leading rebalancer asks"
+                        + " every node once a second whether it is in recovery; a replica that is not, while the"
+                        + " topology's primary is in recovery or does not answer, is published as the primary and"
+                        + " every router follows. It never fights: while the old primary still takes writes, or"
+                        + " several replicas were promoted, nothing is published and the rebalancer logs why."
+                        + " Automatic failover stays idle while this is on."
+            })
+    static final class FollowExternalPromotionsCommand extends ClusterSetting {
+        FollowExternalPromotionsCommand() {
+            super("Following promotions made by another tool", ExternalPromotions::enabled, ExternalPromotions::enable);
+        }
+    }
+
+    /** A cluster-wide on/off setting the leading rebalancer acts on. */
+    abstract static class ClusterSetting implements Callable<Integer> {
+        interface Reader {
+            boolean enabled(CuratorFramework client, String cluster) throws Exception;
+        }
+
+        interface Writer {
+            void enable(CuratorFramework client, String cluster, boolean on) throws Exception;
+        }
+
+        private final String what;
+        private final Reader reader;
+        private final Writer writer;
+
         @ArgGroup(exclusive = true, multiplicity = "1")
         ClusterTarget target = new ClusterTarget();
 
@@ -152,6 +191,12 @@ final class ShardCommand {
         @Spec
         CommandSpec spec;
 
+        ClusterSetting(String what, Reader reader, Writer writer) {
+            this.what = what;
+            this.reader = reader;
+            this.writer = writer;
+        }
+
         @Override
         public Integer call() throws Exception {
             if (setting != null && !setting.equals("on") && !setting.equals("off")) {
@@ -160,16 +205,17 @@ final class ShardCommand {
             try (CuratorFramework client = ZooKeeperTopologyStore.newClient(target.zk(), Duration.ofSeconds(10))) {
                 if (setting != null) {
                     try {
-                        AutoFailover.enable(client, target.name(), setting.equals("on"));
+                        writer.enable(client, target.name(), setting.equals("on"));
                     } catch (IllegalArgumentException e) {
                         throw new ParameterException(spec.commandLine(), e.getMessage());
                     }
                 }
-                boolean on = AutoFailover.enabled(client, target.name());
+                boolean on = reader.enabled(client, target.name());
                 spec.commandLine()
                         .getOut()
                         .printf(
-                                "Automatic failover is %s for cluster %s%s.%n",
+                                "%s is %s for cluster %s%s.%n",
+                                what,
                                 on ? "on" : "off",
                                 target.name(),
                                 on ? " (a rebalancer must run: it watches the primaries)" : "");

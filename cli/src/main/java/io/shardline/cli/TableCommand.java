@@ -3,6 +3,7 @@ package io.shardline.cli;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.Node;
+import io.shardline.topology.PgTls;
 import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
@@ -233,12 +234,13 @@ final class TableCommand {
         }
     }
 
-    /** A connection to {@code node} as the cluster's user (password from PGPASSWORD). */
+    /** A connection to {@code node} as the cluster's user (password as {@link ClusterTarget#password()}). */
     static Connection connect(ClusterTopology t, Node node) throws SQLException {
         Properties props = new Properties();
         props.setProperty("user", t.user() == null ? "postgres" : t.user());
-        Optional.ofNullable(System.getenv("PGPASSWORD")).ifPresent(p -> props.setProperty("password", p));
+        Optional.ofNullable(ClusterTarget.password()).ifPresent(p -> props.setProperty("password", p));
         props.setProperty("connectTimeout", "10");
+        PgTls.processDefault().addTo(props);
         return DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/" + t.database(), props);
     }
 }

@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.curator.framework.CuratorFramework;
 import picocli.CommandLine.ArgGroup;
@@ -73,9 +74,7 @@ final class ZkCommand {
      */
     static void useCredentialsOf(Path dir) {
         Path file = dir.resolve(ZkCredentials.FILE);
-        if (Files.isRegularFile(file)) {
-            ZkCredentials.useForThisProcess(ZkCredentials.read(file, "admin"));
-        }
+        ZkCredentials.useForThisProcess(Files.isRegularFile(file) ? ZkCredentials.read(file, "admin") : null);
     }
 
     @Command(
@@ -116,6 +115,15 @@ final class ZkCommand {
             Identities ids;
             if (Files.exists(file)) {
                 ids = Identities.read(file);
+                for (ZkCredentials c : List.of(ids.admin(), ids.router())) {
+                    if (c.password().length() < 16) {
+                        throw new ParameterException(
+                                spec.commandLine(),
+                                "the password of " + c.user() + " in " + file
+                                        + " is shorter than 16 characters: ZooKeeper's digest of it is readable by every"
+                                        + " application, so a short one could be guessed offline");
+                    }
+                }
                 out.println("Identities read from " + file + ".");
             } else {
                 ids = Identities.generate();

@@ -13,13 +13,10 @@ import io.shardline.monitor.ReplicationMonitor;
 import io.shardline.rebalancer.Rebalancer;
 import io.shardline.topology.ZkCredentials;
 import io.shardline.topology.ZooKeeperTopologyStore;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -30,7 +27,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -42,7 +38,6 @@ import org.apache.curator.retry.RetryOneTime;
 import org.apache.zookeeper.KeeperException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import picocli.CommandLine;
 
 /**
  * {@code cluster up} makes a secured cluster: its credentials owner-only in its directory, nobody without them
@@ -82,7 +77,8 @@ class SecuredClusterIT {
                     .hasMessageContaining("zkUser and zkPassword")
                     .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("08001"));
 
-            assertThat(cli("table", "shard", "accounts", "--key", "id", "--type", "bigint", "--dir", dir.toString()))
+            assertThat(ShardlineProcess.inProcess(
+                            "table", "shard", "accounts", "--key", "id", "--type", "bigint", "--dir", dir.toString()))
                     .contains("public.accounts is sharded by id");
             String url = d.jdbcUrl() + "&twoPhaseCommit=true";
             try (Connection c = DriverManager.getConnection(url);
@@ -124,20 +120,20 @@ class SecuredClusterIT {
                     movesUnderWrites(dir, url);
                     HttpResponse<String> abort = HTTP.send(
                             HttpRequest.newBuilder(URI.create(console.url() + "/api/moves/none/abort"))
-                                    .header("Authorization", basic(operator))
+                                    .header("Authorization", ShardlineProcess.basic(operator))
                                     .POST(HttpRequest.BodyPublishers.noBody())
                                     .build(),
                             HttpResponse.BodyHandlers.ofString());
                     assertThat(abort.statusCode()).isIn(404, 409);
                     HttpResponse<String> audit = HTTP.send(
                             HttpRequest.newBuilder(URI.create(console.url() + "/api/audit?limit=5"))
-                                    .header("Authorization", basic(operator))
+                                    .header("Authorization", ShardlineProcess.basic(operator))
                                     .build(),
                             HttpResponse.BodyHandlers.ofString());
                     assertThat(audit.body()).contains("\"move.abort\"", "\"operator\"");
                     HttpResponse<String> health = HTTP.send(
                             HttpRequest.newBuilder(URI.create(console.url() + "/actuator/health"))
-                                    .header("Authorization", basic(operator))
+                                    .header("Authorization", ShardlineProcess.basic(operator))
                                     .build(),
                             HttpResponse.BodyHandlers.ofString());
                     assertThat(health.statusCode()).as(health.body()).isEqualTo(200);
@@ -152,7 +148,8 @@ class SecuredClusterIT {
 
     /** Adds a shard and moves ranges to it (the command line, the rebalancer) while the driver writes. */
     private static void movesUnderWrites(Path dir, String url) throws Exception {
-        assertThat(cli("cluster", "add-shard", "--dir", dir.toString())).contains("Shard 2 is up");
+        assertThat(ShardlineProcess.inProcess("cluster", "add-shard", "--dir", dir.toString()))
+                .contains("Shard 2 is up");
         AtomicBoolean writing = new AtomicBoolean(true);
         AtomicLong written = new AtomicLong();
         AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -176,7 +173,8 @@ class SecuredClusterIT {
         });
         writer.start();
         try {
-            assertThat(cli("move", "start", "--wait", "--dir", dir.toString())).contains("done");
+            assertThat(ShardlineProcess.inProcess("move", "start", "--wait", "--dir", dir.toString()))
+                    .contains("done");
         } finally {
             writing.set(false);
             writer.join(30_000);
@@ -214,22 +212,5 @@ class SecuredClusterIT {
             rs.next();
             return rs.getLong(1);
         }
-    }
-
-    private static String cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cli = ShardlineCli.commandLine();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        int rc = cli.execute(args);
-        assertThat(rc).as("%s: %s", String.join(" ", args), err).isZero();
-        return out.toString();
-    }
-
-    private static String basic(ConsoleUsers.Generated user) {
-        return "Basic "
-                + Base64.getEncoder()
-                        .encodeToString((user.user().name() + ":" + user.password()).getBytes(StandardCharsets.UTF_8));
     }
 }

@@ -109,4 +109,23 @@ final class ShardlineProcess implements AutoCloseable {
         process.destroyForcibly();
         process.waitFor();
     }
+
+    /** {@code ./shardline ARGS} run in this JVM; its output, once it exited 0 (else the assertion names its errors). */
+    static String inProcess(String... args) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        picocli.CommandLine cli = ShardlineCli.commandLine();
+        cli.setOut(new java.io.PrintWriter(out));
+        cli.setErr(new java.io.PrintWriter(err));
+        int rc = cli.execute(args);
+        assertThat(rc).as("%s: %s", String.join(" ", args), err).isZero();
+        return out.toString();
+    }
+
+    /** The HTTP Basic header of a console user. */
+    static String basic(io.shardline.console.ConsoleUsers.Generated user) {
+        return "Basic "
+                + java.util.Base64.getEncoder()
+                        .encodeToString((user.user().name() + ":" + user.password()).getBytes(StandardCharsets.UTF_8));
+    }
 }

@@ -3,7 +3,9 @@ package io.shardline.compose;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -271,12 +273,20 @@ public final class LocalCluster implements AutoCloseable {
             serverUser.handOver(nodesDir);
             serverUser.checkWritable(nodesDir);
             Map<String, String> clusterSettings = new LinkedHashMap<>(BASE_SETTINGS);
+            List<String> hbaFirst = new ArrayList<>();
+            if (b.tlsCertificate != null) {
+                clusterSettings.putAll(installTls(b.tlsCertificate, b.tlsKey, serverUser));
+                if (b.tlsOnly) {
+                    hbaFirst.add("hostnossl all all all reject");
+                }
+            }
             clusterSettings.putAll(b.settings);
-            starter = new ShardStarter(dir, database, binaries, serverUser, clusterSettings, b.nodeSettings, ports);
+            starter = new ShardStarter(
+                    dir, database, binaries, serverUser, clusterSettings, b.nodeSettings, ports, hbaFirst);
             hubsPerShard = b.hubs;
             leavesPerShard = b.leaves;
 
-            zooKeeper = EmbeddedZooKeeper.start(dir.resolve("zookeeper"), starter.reservePort());
+            zooKeeper = EmbeddedZooKeeper.start(dir.resolve("zookeeper"), starter.reservePort(), b.zooKeeperTls);
             LOG.info("ZooKeeper is up on {}", zooKeeper.connectString());
             for (int shard = 0; shard < b.shards; shard++) {
                 starter.start(shard, b.hubs, b.leaves, nodes);
@@ -347,7 +357,8 @@ public final class LocalCluster implements AutoCloseable {
                 ServerUser.detect(),
                 BASE_SETTINGS,
                 Map.of(),
-                ports);
+                ports,
+                List.of());
         List<PgNode> added = starter.startStreaming(shard, hubs, leaves, Duration.ofSeconds(120));
         List<ClusterDescriptor.Node> all = new ArrayList<>(described.nodes());
         added.forEach(n -> all.add(describe(n)));
@@ -371,6 +382,19 @@ public final class LocalCluster implements AutoCloseable {
                 n.host(),
                 n.port(),
                 n.upstream().map(PgNode::name).orElse(null));
+    }
+
+    /** Copies the server certificate and key into {@code DIR/tls} for the server user; the settings that serve them. */
+    private Map<String, String> installTls(Path certificate, Path key, ServerUser serverUser) throws IOException {
+        Path tls = Files.createDirectories(dir.resolve("tls"));
+        Path crt = tls.resolve("server.crt");
+        Path k = tls.resolve("server.key");
+        Files.copy(certificate, crt, StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(key, k, StandardCopyOption.REPLACE_EXISTING);
+        Files.setPosixFilePermissions(k, PosixFilePermissions.fromString("rw-------"));
+        serverUser.handOver(crt);
+        serverUser.handOver(k);
+        return Map.of("ssl", "on", "ssl_cert_file", crt.toString(), "ssl_key_file", k.toString());
     }
 
     private static Map<String, String> baseSettings() {
@@ -408,6 +432,10 @@ public final class LocalCluster implements AutoCloseable {
         private int hubs = 1;
         private int leaves = 1;
         private Path dir;
+        private Path tlsCertificate;
+        private Path zooKeeperTls;
+        private Path tlsKey;
+        private boolean tlsOnly;
         private Path pgBin;
         private String database = "shardline";
         private Duration startTimeout = Duration.ofSeconds(120);
@@ -465,6 +493,26 @@ public final class LocalCluster implements AutoCloseable {
         /** How long to wait for the standbys to stream. Default 120 s. */
         public Builder startTimeout(Duration startTimeout) {
             this.startTimeout = startTimeout;
+            return this;
+        }
+
+        /**
+         * Serves TLS with {@code certificate} and {@code key} (PEM files, copied into {@code DIR/tls}); {@code only}:
+         * connections without TLS are refused ({@code hostnossl ... reject} first in {@code pg_hba.conf}).
+         */
+        public Builder tls(Path certificate, Path key, boolean only) {
+            this.tlsCertificate = certificate;
+            this.tlsKey = key;
+            this.tlsOnly = only;
+            return this;
+        }
+
+        /**
+         * Serves ZooKeeper over TLS only, with the key and certificate in the PEM file {@code keyStore} (ZooKeeper
+         * reads its TLS settings from system properties: they are set for this JVM).
+         */
+        public Builder zooKeeperTls(Path keyStore) {
+            this.zooKeeperTls = keyStore;
             return this;
         }
 

@@ -180,10 +180,12 @@ public final class PgNode {
                     StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE,
                     StandardOpenOption.APPEND);
-            process = new ProcessBuilder(serverUser.command(command))
+            ProcessBuilder builder = new ProcessBuilder(serverUser.command(command))
                     .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
-                    .start();
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+            // the server needs none of Shardline's secrets
+            builder.environment().keySet().removeIf(k -> k.startsWith("SHARDLINE_"));
+            process = builder.start();
             process.getOutputStream().close();
         } catch (IOException e) {
             throw new LocalClusterException("could not start " + name + ": " + e.getMessage(), e);
@@ -314,8 +316,11 @@ public final class PgNode {
         return name + "@" + HOST + ":" + port;
     }
 
-    /** Creates a primary's data directory with initdb and the cluster's settings. */
-    void initPrimary(Map<String, String> clusterSettings) {
+    /**
+     * Creates a primary's data directory with initdb and the cluster's settings; {@code hbaFirst} go before
+     * initdb's lines in {@code pg_hba.conf} (the standbys copy both files).
+     */
+    void initPrimary(Map<String, String> clusterSettings, List<String> hbaFirst) {
         try {
             serverUser.createPrivateDirectory(dataDir);
             serverUser.run(
@@ -332,6 +337,13 @@ public final class PgNode {
                     Duration.ofSeconds(120),
                     "initdb for " + name);
             appendAsServerUser(dataDir.resolve("postgresql.conf"), confLines(clusterSettings));
+            if (!hbaFirst.isEmpty()) {
+                Path hba = dataDir.resolve("pg_hba.conf");
+                List<String> lines = new ArrayList<>(hbaFirst);
+                lines.addAll(Files.readAllLines(hba, StandardCharsets.UTF_8));
+                Files.write(hba, lines, StandardCharsets.UTF_8);
+                serverUser.handOver(hba);
+            }
             appendAsServerUser(dataDir.resolve("postgresql.auto.conf"), confLines(settings));
         } catch (IOException e) {
             throw new LocalClusterException("could not create " + dataDir + " for " + name + ": " + e, e);

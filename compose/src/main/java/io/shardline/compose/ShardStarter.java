@@ -23,6 +23,7 @@ final class ShardStarter {
     private final Map<String, String> settings;
     private final Map<String, Map<String, String>> nodeSettings;
     private final Set<Integer> takenPorts;
+    private final List<String> hbaFirst;
 
     ShardStarter(
             Path dir,
@@ -31,7 +32,9 @@ final class ShardStarter {
             ServerUser serverUser,
             Map<String, String> settings,
             Map<String, Map<String, String>> nodeSettings,
-            Set<Integer> takenPorts) {
+            Set<Integer> takenPorts,
+            List<String> hbaFirst) {
+        this.hbaFirst = List.copyOf(hbaFirst);
         this.dir = dir;
         this.database = database;
         this.binaries = binaries;
@@ -48,7 +51,7 @@ final class ShardStarter {
      */
     void start(int shard, int hubs, int leaves, List<PgNode> started) {
         PgNode primary = node("s" + shard + "-primary", shard, NodeRole.PRIMARY, null, started);
-        primary.initPrimary(settings);
+        primary.initPrimary(settings, hbaFirst);
         primary.start();
         primary.execute("CREATE DATABASE \"" + database.replace("\"", "\"\"") + "\"");
         List<PgNode> hubNodes = new ArrayList<>();

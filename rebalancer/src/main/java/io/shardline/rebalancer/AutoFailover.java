@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The rebalancer leader's watch on the primaries, when the operator enabled automatic failover for the cluster
- * ({@code auto-failover} exists under the cluster's node: {@code ./shardline shard auto-failover on}): each round
+ * ({@code ./shardline shard auto-failover on}) and does not follow promotions made by another tool
+ * ({@link ExternalPromotions}): each round
  * tries every shard's primary once; a primary that failed {@link #MISSES} rounds in a row (a round a second: about
  * three seconds) is failed over to its hub that received the most WAL ({@link Switchover#failover}).
  */
@@ -25,12 +26,13 @@ public final class AutoFailover {
     private static final Logger LOG = LoggerFactory.getLogger(AutoFailover.class);
     /** Rounds in a row a primary must miss. */
     static final int MISSES = 3;
-    /** The node whose existence turns automatic failover on. */
+    /** The switch node that turns automatic failover on. */
     public static final String NODE = "auto-failover";
 
     private final CuratorFramework client;
     private final String cluster;
     private final String password;
+    private final ExternalPromotions promotions;
     /** Rounds missed in a row, by primary (a shard's new primary starts from none). */
     private final Map<String, Integer> misses = new HashMap<>();
 
@@ -38,11 +40,12 @@ public final class AutoFailover {
         this.client = client;
         this.cluster = cluster;
         this.password = password;
+        this.promotions = new ExternalPromotions(client, cluster, password);
     }
 
-    /** Whether automatic failover is on for {@code cluster}. */
+    /** Whether automatic failover is on for {@code cluster} (see {@link ClusterSwitch}). */
     public static boolean enabled(CuratorFramework client, String cluster) throws Exception {
-        return client.checkExists().forPath(ZooKeeperTopologyStore.clusterPath(cluster) + "/" + NODE) != null;
+        return ClusterSwitch.on(client, cluster, NODE);
     }
 
     /**
@@ -51,20 +54,21 @@ public final class AutoFailover {
      * @throws IllegalArgumentException when ZooKeeper holds no such cluster
      */
     public static void enable(CuratorFramework client, String cluster, boolean on) throws Exception {
-        if (client.checkExists().forPath(ZooKeeperTopologyStore.clusterPath(cluster) + "/topology") == null) {
-            throw new IllegalArgumentException("ZooKeeper holds no cluster " + cluster + " (no topology at "
-                    + ZooKeeperTopologyStore.clusterPath(cluster) + ")");
-        }
-        String path = ZooKeeperTopologyStore.clusterPath(cluster) + "/" + NODE;
-        if (on && client.checkExists().forPath(path) == null) {
-            client.create().creatingParentsIfNeeded().forPath(path);
-        } else if (!on && client.checkExists().forPath(path) != null) {
-            client.delete().forPath(path);
-        }
+        ClusterSwitch.set(client, cluster, NODE, on);
     }
 
-    /** One round (when enabled): tries each primary, fails over those that missed {@link #MISSES} rounds. */
+    /**
+     * One round: follows promotions made by another tool when that is on (and does nothing else), else, when
+     * automatic failover is on, tries each primary, fails over those that missed {@link #MISSES} rounds.
+     */
     void round() throws Exception {
+        if (ExternalPromotions.enabled(client, cluster)) {
+            // promotions are made by another tool and followed: promoting here too would fight it
+            misses.clear();
+            promotions.round();
+            return;
+        }
+        promotions.forget();
         if (!enabled(client, cluster)) {
             misses.clear();
             return;

@@ -1,6 +1,7 @@
 package io.shardline.rebalancer;
 
 import io.shardline.topology.Node;
+import io.shardline.topology.PgTls;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -39,7 +40,10 @@ final class Conninfo {
         return out.toString();
     }
 
-    /** How a node's database is reached as {@code user} with {@code password} (none when null). */
+    /**
+     * How a node's database is reached as {@code user} with {@code password} (none when null), with this process's
+     * TLS settings ({@link PgTls}: their files must exist at the same paths on the server that uses the string).
+     */
     static String of(Node node, String database, String user, String password) {
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("host", node.host());
@@ -49,6 +53,7 @@ final class Conninfo {
         if (password != null) {
             settings.put("password", password);
         }
+        settings.putAll(PgTls.processDefault().keywords());
         return format(settings);
     }
 

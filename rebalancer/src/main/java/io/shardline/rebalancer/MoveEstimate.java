@@ -2,6 +2,7 @@ package io.shardline.rebalancer;
 
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Node;
+import io.shardline.topology.PgTls;
 import io.shardline.topology.ShardedTable;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -91,7 +92,7 @@ public record MoveEstimate(MovePlan plan, List<TransferEstimate> transfers, doub
                     }
                     props.setProperty("connectTimeout", "10");
                     props.setProperty("ApplicationName", applicationName);
-                    return props;
+                    return PgTls.processDefault().addTo(props);
                 }
             };
         }

@@ -2,6 +2,7 @@ package io.shardline.rebalancer;
 
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Node;
+import io.shardline.topology.PgTls;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -11,6 +12,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
@@ -142,9 +144,16 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
             output = Files.createTempFile("shardline-pg_dump-", ".sql");
             ProcessBuilder builder =
                     new ProcessBuilder(command).redirectError(errors.toFile()).redirectOutput(output.toFile());
+            builder.environment().keySet().removeIf(k -> k.startsWith("SHARDLINE_"));
             if (password != null) {
                 builder.environment().put("PGPASSWORD", password);
             }
+            // the same TLS settings as this process's own connections, by libpq's variables
+            PgTls tls = PgTls.processDefault();
+            putIfSet(builder.environment(), "PGSSLMODE", tls.mode());
+            putIfSet(builder.environment(), "PGSSLROOTCERT", tls.rootCert());
+            putIfSet(builder.environment(), "PGSSLCERT", tls.cert());
+            putIfSet(builder.environment(), "PGSSLKEY", tls.key());
             Process process = builder.start();
             process.getOutputStream().close();
             if (!process.waitFor(60, TimeUnit.SECONDS)) {
@@ -176,6 +185,12 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
                     }
                 }
             }
+        }
+    }
+
+    private static void putIfSet(Map<String, String> environment, String name, String value) {
+        if (value != null) {
+            environment.put(name, value);
         }
     }
 }

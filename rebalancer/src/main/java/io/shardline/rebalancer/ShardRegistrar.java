@@ -3,6 +3,7 @@ package io.shardline.rebalancer;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
+import io.shardline.topology.PgTls;
 import io.shardline.topology.Shard;
 import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperTopologyStore;
@@ -205,6 +206,7 @@ public final class ShardRegistrar {
             }
             props.setProperty("connectTimeout", "10");
             props.setProperty("ApplicationName", "shardline-shard-add");
+            PgTls.processDefault().addTo(props);
             try {
                 return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + port + "/" + database, props);
             } catch (SQLException e) {

@@ -223,7 +223,7 @@ public final class Switchover {
             }
         } else if (id == null) {
             throw new MoveException(candidate.name() + " is not in recovery, but no switchover of shard " + shardId
-                    + " is under way: promoted by something else? (following such promotions is not built yet:"
+                    + " is under way: promoted by something else? (turn on ./shardline shard follow-external-promotions, or"
                     + " correct the topology by hand)");
         } else {
             LOG.info("{} {}: {} is promoted already: publishing it", what, id, candidate.name());
@@ -331,8 +331,8 @@ public final class Switchover {
                 rs.next();
                 if (!rs.getBoolean(1)) {
                     throw new MoveException(hub.name() + " is not in recovery, but no switchover of shard " + shard.id()
-                            + " is under way: promoted by something else? (following such promotions is not built"
-                            + " yet: correct the topology by hand)");
+                            + " is under way: promoted by something else? (turn on ./shardline shard"
+                            + " follow-external-promotions, or correct the topology by hand)");
                 }
                 long lsn = rs.getString(2) == null ? 0 : Lsn.parse(rs.getString(2));
                 if (lsn > bestLsn) {
@@ -445,10 +445,18 @@ public final class Switchover {
 
     /**
      * Whether {@code e} says the node could not be reached (SQLState class 08: refused, timed out, broken): not too
-     * many clients, a wrong password or a server starting up, which say a server is there.
+     * many clients, a wrong password, a server starting up or a TLS setting the server's certificate fails (08 too
+     * in pgjdbc), which say a server is there.
      */
     static boolean unreachable(SQLException e) {
-        return e.getSQLState() != null && e.getSQLState().startsWith("08");
+        if (e.getSQLState() == null || !e.getSQLState().startsWith("08")) {
+            return false;
+        }
+        String m = String.valueOf(e.getMessage());
+        return !(m.contains("does not support SSL")
+                || m.contains("could not be verified")
+                || m.contains("certificate")
+                || m.contains("PKIX"));
     }
 
     /** Whether {@code node} is in recovery; null when it does not answer. */

@@ -34,6 +34,16 @@ class SwitchoverTest {
     void onlyAConnectionFailureCountsAsADeadPrimary() {
         assertThat(Switchover.unreachable(new SQLException("refused", "08001"))).isTrue();
         assertThat(Switchover.unreachable(new SQLException("broken", "08006"))).isTrue();
+        assertThat(Switchover.unreachable(new SQLException(
+                        "The hostname 127.0.0.1 could not be verified by hostnameverifier PgjdbcHostnameVerifier.",
+                        "08006")))
+                .as("a TLS check that fails: a server answered")
+                .isFalse();
+        assertThat(Switchover.unreachable(new SQLException("The server does not support SSL.", "08004")))
+                .isFalse();
+        assertThat(Switchover.unreachable(new SQLException(
+                        "SSL error: PKIX path building failed: unable to find valid certification path", "08006")))
+                .isFalse();
         assertThat(Switchover.unreachable(new SQLException("sorry, too many clients already", "53300")))
                 .isFalse();
         assertThat(Switchover.unreachable(new SQLException("password authentication failed", "28P01")))

@@ -8,6 +8,7 @@ import io.shardline.topology.LagReport;
 import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
+import io.shardline.topology.PgTls;
 import io.shardline.topology.ReplicaState;
 import io.shardline.topology.Shard;
 import io.shardline.topology.TopologyException;
@@ -536,6 +537,7 @@ public final class ReplicationMonitor implements AutoCloseable {
         props.setProperty("connectTimeout", "2");
         props.setProperty("socketTimeout", "5");
         props.setProperty("ApplicationName", "shardline-monitor");
+        PgTls.processDefault().addTo(props);
         c = DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
         if (node.role() == NodeRole.PRIMARY) {
             try (Statement s = c.createStatement()) {

@@ -77,6 +77,13 @@ public enum ShardlineProperty {
             "ZooKeeper digest user of a secured cluster: its router identity (./shardline zk secure prints it, a local"
                     + " cluster keeps it in its zookeeper-credentials.properties). Unset: none (an open cluster)."),
     ZK_PASSWORD("zkPassword", null, "Password of zkUser. Never logged."),
+    ZK_TRUST_STORE(
+            "zkTrustStore",
+            null,
+            "Reach ZooKeeper over TLS (its secure client port), its certificate signed by a CA of this file (PEM:"
+                    + " .pem/.crt; or a .jks/.p12 store) and naming the host it is reached by. Unset: plain"
+                    + " ZooKeeper."),
+    ZK_TRUST_STORE_PASSWORD("zkTrustStorePassword", null, "Password of a .jks/.p12 zkTrustStore. Never logged."),
     POOL_SIZE(
             "poolSize",
             "20",

@@ -90,7 +90,7 @@ public record ShardlineUrl(String zkConnectString, String cluster, Path file, Pr
                         URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
                         URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
             } catch (IllegalArgumentException e) {
-                throw bad(url, "'" + pair + "' is not URL-encoded correctly");
+                throw bad(url, "'" + redact(pair) + "' is not URL-encoded correctly");
             }
         }
     }

@@ -48,6 +48,12 @@ public class ShardlineProperties {
     /** Password of zkUser. Never logged. */
     private String zkPassword;
 
+    /** Reach ZooKeeper over TLS (its secure client port), its certificate signed by a CA of this file (PEM: .pem/.crt; or a .jks/.p12 store) and naming the host it is reached by. Unset: plain ZooKeeper. */
+    private String zkTrustStore;
+
+    /** Password of a .jks/.p12 zkTrustStore. Never logged. */
+    private String zkTrustStorePassword;
+
     /** Maximum physical connections per node (one HikariCP pool per node). A logical connection holds one physical connection per node it has used until it closes, so make this at least the application's own pool size. Driver default: 20. */
     private Integer poolSize;
 
@@ -169,6 +175,22 @@ public class ShardlineProperties {
 
     public void setZkPassword(String zkPassword) {
         this.zkPassword = zkPassword;
+    }
+
+    public String getZkTrustStore() {
+        return zkTrustStore;
+    }
+
+    public void setZkTrustStore(String zkTrustStore) {
+        this.zkTrustStore = zkTrustStore;
+    }
+
+    public String getZkTrustStorePassword() {
+        return zkTrustStorePassword;
+    }
+
+    public void setZkTrustStorePassword(String zkTrustStorePassword) {
+        this.zkTrustStorePassword = zkTrustStorePassword;
     }
 
     public Integer getPoolSize() {

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * The cluster as the router sees it: shards and their nodes, the sharded tables, the home shard of
@@ -31,9 +32,15 @@ public record ClusterTopology(
         @JsonInclude(JsonInclude.Include.NON_EMPTY) List<ReferenceTable> referenceTables,
         @JsonInclude(JsonInclude.Include.NON_EMPTY) List<DistributedFunction> functions) {
 
+    private static final Pattern PLAIN = Pattern.compile("[^\\s'\"\\\\/?&=#@;]+");
+
     public ClusterTopology {
         Objects.requireNonNull(cluster, "cluster name");
         Objects.requireNonNull(database, "database");
+        checkPlain("database", database);
+        if (user != null) {
+            checkPlain("user", user);
+        }
         shards = List.copyOf(shards);
         tables = List.copyOf(tables == null ? List.of() : tables);
         referenceTables = List.copyOf(referenceTables == null ? List.of() : referenceTables);
@@ -192,5 +199,16 @@ public record ClusterTopology(
         next.add(function);
         return new ClusterTopology(
                 cluster, version + 1, database, user, homeShard, shards, tables, referenceTables, next);
+    }
+
+    /**
+     * Checks a name that goes into JDBC URLs and connection strings: 1-63 characters, none of which could add to
+     * or end them (white space, quotes, backslash, {@code / ? & = # @ ;}).
+     */
+    static void checkPlain(String what, String value) {
+        if (value.isEmpty() || value.length() > 63 || !PLAIN.matcher(value).matches()) {
+            throw new IllegalArgumentException(what + " '" + value + "' must be 1-63 characters without white space,"
+                    + " quotes, backslash, '/', '?', '&', '=', '#', '@' or ';'");
+        }
     }
 }

@@ -1,6 +1,7 @@
 package io.shardline.topology;
 
 import java.util.Objects;
+import java.util.regex.Pattern;
 
 /**
  * One PostgreSQL server of a shard. No credentials: passwords come from the router's own configuration.
@@ -9,10 +10,18 @@ import java.util.Objects;
  * @param upstream the node it streams from as configured; {@code null} for a primary
  */
 public record Node(String name, NodeRole role, String host, int port, String upstream) {
+    /** A host name, an IPv4 address, or an IPv6 address in brackets: nothing that could add to a URL. */
+    private static final Pattern HOST = Pattern.compile("[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\\[[0-9A-Fa-f:.]{2,45}]");
+
     public Node {
         Objects.requireNonNull(name, "node name");
         Objects.requireNonNull(role, "node role of " + name);
         Objects.requireNonNull(host, "host of " + name);
+        if (!HOST.matcher(host).matches()) {
+            throw new IllegalArgumentException("host of node " + name + " must be a host name, an IPv4 address or an"
+                    + " IPv6 address in brackets, not '" + host + "'");
+        }
+        ClusterTopology.checkPlain("node name", name);
         if (port < 1 || port > 65535) {
             throw new IllegalArgumentException("port of node " + name + " must be 1-65535, not " + port);
         }

@@ -5,9 +5,9 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.api.ACLProvider;
 import org.apache.zookeeper.KeeperException;
@@ -21,7 +21,7 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The ACL of every znode Shardline creates, from its path: a secured cluster (one with a {@code security} node,
  * see {@link ZooKeeperSecurity}) gives its admin identity every right everywhere and its router identity only what
- * the driver needs (see {@link #forPath(String, Ids)}); nobody else has any. Nodes of a cluster that is not secured
+ *  the driver needs (see {@link #forPath(String, Ids)}); nobody else has any. Nodes of a cluster that is not secured
  * stay open, as before. (The lists are mutable ones: ZooKeeper's check of an ACL asks whether it contains null,
  * which {@code List.of} answers with an exception.) The identities are read from the cluster's {@code security} node the first time one of
  * its nodes is created (and again after 10 s while the cluster is open; at once in the JVM that secures it).
@@ -31,14 +31,13 @@ public final class ZooKeeperAcls implements ACLProvider {
     public record Ids(String admin, String router) {}
 
     private static final JsonMapper JSON = JsonMapper.builder().build();
-    private static final long OPEN_RECHECK_MILLIS = 10_000;
+    private static final long OPEN_RECHECK_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final int READ = Perms.READ;
 
-    private record Known(Ids ids, long readAtMillis) {}
+    private record Known(Ids ids, long readAtNanos) {}
 
     /** Every provider of this JVM, so that securing a cluster ends their "open" answers at once. */
-    private static final Set<ZooKeeperAcls> ALL =
-            Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
+    private static final Map<CuratorFramework, ZooKeeperAcls> ALL = Collections.synchronizedMap(new WeakHashMap<>());
 
     private volatile CuratorFramework client;
     private final Map<String, Known> clusters = new ConcurrentHashMap<>();
@@ -46,15 +45,26 @@ public final class ZooKeeperAcls implements ACLProvider {
     /** Set once the client is built (the provider is given to its builder first). */
     void attach(CuratorFramework client) {
         this.client = client;
-        ALL.add(this);
+        ALL.put(client, this);
     }
 
     /** Makes every provider of this JVM read {@code cluster}'s identities again before its next node. */
     static void forget(String cluster) {
         synchronized (ALL) {
-            for (ZooKeeperAcls acls : ALL) {
+            for (ZooKeeperAcls acls : ALL.values()) {
                 acls.clusters.remove(cluster);
             }
+        }
+    }
+
+    /**
+     * Reads {@code cluster}'s identities for {@code client}'s provider now (a store's start), so that creating a
+     * node later asks ZooKeeper nothing more while the cluster is secured.
+     */
+    static void preload(CuratorFramework client, String cluster) {
+        ZooKeeperAcls acls = ALL.get(client);
+        if (acls != null) {
+            acls.ids(cluster);
         }
     }
 
@@ -81,13 +91,18 @@ public final class ZooKeeperAcls implements ACLProvider {
     /**
      * The ACL of a secured cluster's node at {@code relative} (its path under the cluster's node, "" for that node,
      * else starting with '/'): admin everything; router reads everything but the audit log, creates and deletes
-     * under {@code routers} and {@code txns}, writes its own registration and the {@code schema} mark.
+     *  under {@code routers} and {@code txns}, writes its own registration and the {@code schema} mark, adds nodes
+     * to the cluster's (it re-creates {@code routers}, a container node).
      */
     public static List<ACL> forPath(String relative, Ids ids) {
         ACL admin = new ACL(Perms.ALL, digest(ids.admin()));
         int routerPerms;
         if (relative.equals("/audit") || relative.startsWith("/audit/")) {
             return Arrays.asList(admin);
+        } else if (relative.isEmpty()) {
+            // the driver re-creates routers/ (a container ZooKeeper deletes when it is empty) and txns/; nothing whose
+            // mere existence means something can be added by it (auto-failover is kept, saying off, by secure())
+            routerPerms = READ | Perms.CREATE;
         } else if (relative.equals("/routers") || relative.equals("/txns")) {
             routerPerms = READ | Perms.CREATE | Perms.DELETE;
         } else if (relative.startsWith("/routers/")) {
@@ -116,8 +131,8 @@ public final class ZooKeeperAcls implements ACLProvider {
 
     private Ids ids(String cluster) {
         Known known = clusters.get(cluster);
-        long now = System.currentTimeMillis();
-        if (known != null && (known.ids() != null || now - known.readAtMillis() < OPEN_RECHECK_MILLIS)) {
+        long now = System.nanoTime();
+        if (known != null && (known.ids() != null || now - known.readAtNanos() < OPEN_RECHECK_NANOS)) {
             return known.ids();
         }
         Ids ids = read(client, cluster);

@@ -10,6 +10,7 @@ import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.ZooDefs.Perms;
 import org.apache.zookeeper.data.ACL;
+import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.json.JsonMapper;
@@ -26,6 +27,13 @@ public final class ZooKeeperSecurity {
 
     private static final Logger LOG = LoggerFactory.getLogger(ZooKeeperSecurity.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
+    /**
+     * The nodes whose content turns a setting of the leading rebalancer on (its AutoFailover and
+     * ExternalPromotions).
+     */
+    private static final List<String> SETTINGS = List.of("auto-failover", "follow-external-promotions");
+    /** ZooKeeper's ephemeral owner of a container node. */
+    private static final long CONTAINER_OWNER = Long.MIN_VALUE;
 
     private ZooKeeperSecurity() {}
 
@@ -54,10 +62,12 @@ public final class ZooKeeperSecurity {
                 client.create().withACL(ZooKeeperAcls.forPath("/" + NODE, ids)).forPath(base + "/" + NODE, data);
             }
             for (String node : List.of("routers", "txns", "schema")) {
-                try {
-                    client.create().withMode(CreateMode.PERSISTENT).forPath(base + "/" + node);
-                } catch (KeeperException.NodeExistsException fine) {
-                    // there already
+                persistent(client, base + "/" + node, new byte[0]);
+            }
+            // their existence must not turn a setting on: the router identity may add nodes here
+            for (String setting : SETTINGS) {
+                if (client.checkExists().forPath(base + "/" + setting) == null) {
+                    persistent(client, base + "/" + setting, "off".getBytes(StandardCharsets.UTF_8));
                 }
             }
             ZooKeeperAcls.forget(cluster);
@@ -81,6 +91,29 @@ public final class ZooKeeperSecurity {
             throw refused(client, e.getPath(), e);
         } catch (Exception e) {
             throw new TopologyException("could not secure cluster '" + cluster + "': " + e, e);
+        }
+    }
+
+    /**
+     * Makes {@code path} a persistent node: created when missing; a container node (which ZooKeeper deletes once it
+     * is empty) without children replaced. A container with children stays (the router identity may re-create it).
+     */
+    private static void persistent(CuratorFramework client, String path, byte[] data) throws Exception {
+        Stat stat = client.checkExists().forPath(path);
+        if (stat != null && stat.getEphemeralOwner() == CONTAINER_OWNER && stat.getNumChildren() == 0) {
+            try {
+                client.delete().quietly().withVersion(stat.getVersion()).forPath(path);
+                stat = null;
+            } catch (KeeperException.NotEmptyException | KeeperException.BadVersionException inUse) {
+                return; // a router registered meanwhile: it stays a container
+            }
+        }
+        if (stat == null) {
+            try {
+                client.create().withMode(CreateMode.PERSISTENT).forPath(path, data);
+            } catch (KeeperException.NodeExistsException meanwhile) {
+                // created meanwhile
+            }
         }
     }
 

@@ -82,7 +82,13 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
     /** As {@link #connect(String, String, Duration)}, authenticated as {@code credentials} (null: as nobody). */
     public static ZooKeeperTopologyStore connect(
             String connectString, String cluster, Duration connectTimeout, ZkCredentials credentials) {
-        CuratorFramework client = newClient(connectString, connectTimeout, credentials);
+        return connect(connectString, cluster, connectTimeout, credentials, ZkTls.processDefault());
+    }
+
+    /** As {@link #connect(String, String, Duration, ZkCredentials)}, over TLS when {@code tls} is given. */
+    public static ZooKeeperTopologyStore connect(
+            String connectString, String cluster, Duration connectTimeout, ZkCredentials credentials, ZkTls tls) {
+        CuratorFramework client = newClient(connectString, connectTimeout, credentials, tls);
         ZooKeeperTopologyStore store = new ZooKeeperTopologyStore(client, cluster, true);
         try {
             store.start();
@@ -107,6 +113,12 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
      * creates get {@link ZooKeeperAcls}' ACLs.
      */
     public static CuratorFramework newClient(String connectString, Duration connectTimeout, ZkCredentials credentials) {
+        return newClient(connectString, connectTimeout, credentials, ZkTls.processDefault());
+    }
+
+    /** As {@link #newClient(String, Duration, ZkCredentials)}, over TLS when {@code tls} is given. */
+    public static CuratorFramework newClient(
+            String connectString, Duration connectTimeout, ZkCredentials credentials, ZkTls tls) {
         int timeoutMs = (int) Math.max(1, connectTimeout.toMillis());
         ZooKeeperAcls acls = new ZooKeeperAcls();
         CuratorFrameworkFactory.Builder builder = CuratorFrameworkFactory.builder()
@@ -117,6 +129,9 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
                 .aclProvider(acls);
         if (credentials != null) {
             builder.authorization("digest", credentials.authBytes());
+        }
+        if (tls != null) {
+            builder.zkClientConfig(tls.clientConfig());
         }
         CuratorFramework client = builder.build();
         acls.attach(client);
@@ -130,8 +145,12 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
         }
         if (!connected) {
             client.close();
-            throw new TopologyException(
-                    "ZooKeeper at " + connectString + " is unreachable: no connection within " + timeoutMs + " ms");
+            throw new TopologyException("ZooKeeper at " + connectString + " is unreachable: no connection within "
+                    + timeoutMs + " ms"
+                    + (tls != null
+                            ? " over TLS (is its port a TLS one, and is its certificate signed by a CA of "
+                                    + tls.trustStore() + " for that host?)"
+                            : ""));
         }
         return client;
     }
@@ -222,6 +241,7 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
             throw new IllegalStateException("already started or closed");
         }
         snapshot = readSnapshot();
+        ZooKeeperAcls.preload(client, cluster);
         topologyCache = CuratorCache.build(client, path + "/topology", CuratorCache.Options.SINGLE_NODE_CACHE);
         ringCache = CuratorCache.build(client, path + "/ring", CuratorCache.Options.SINGLE_NODE_CACHE);
         topologyCache.listenable().addListener((type, oldData, data) -> refresh());

@@ -88,6 +88,30 @@ class TopologyCodecTest {
     }
 
     @Test
+    void hostsDatabasesAndUsersThatCouldAddToAUrlAreRefused() {
+        String good = new String(TopologyCodec.topologyToJson(twoShards()), StandardCharsets.UTF_8);
+        for (String[] bad : new String[][] {
+            {"\"127.0.0.1\"", "\"evil.example/x?sslfactory=org.example.Trust&a=\"", "host of node s0-primary"},
+            {"\"127.0.0.1\"", "\"h@x\"", "host of node s0-primary"},
+            {"\"127.0.0.1\"", "\"::1\"", "IPv6 address in brackets"},
+            {"\"shardline\"", "\"db?sslmode=disable\"", "database 'db?sslmode=disable'"},
+            {"\"app\"", "\"app&password=x\"", "user 'app&password=x'"}
+        }) {
+            String json = good.replaceFirst(
+                    java.util.regex.Pattern.quote(bad[0]), java.util.regex.Matcher.quoteReplacement(bad[1]));
+            assertThat(json).isNotEqualTo(good);
+            assertThatThrownBy(() -> TopologyCodec.topologyFromJson(json.getBytes(StandardCharsets.UTF_8), "zk:/t"))
+                    .as(bad[1])
+                    .isInstanceOf(TopologyException.class)
+                    .hasMessageContaining(bad[2]);
+        }
+        assertThat(new Node("v6", NodeRole.PRIMARY, "[::1]", 5432, null).address())
+                .isEqualTo("[::1]:5432");
+        assertThat(new Node("n", NodeRole.PRIMARY, "db-1.eu.example.com", 5432, null).host())
+                .isEqualTo("db-1.eu.example.com");
+    }
+
+    @Test
     void badDocumentsAreRefusedNamingTheProblem() {
         assertThatThrownBy(() -> TopologyCodec.snapshotFromYaml(
                         "cluster: x\ndatabase: d\nshards: []\n".getBytes(StandardCharsets.UTF_8), "f.yaml"))

@@ -108,7 +108,12 @@ class ZooKeeperSecurityIT {
         refused("add a move", () -> router.create().forPath(BASE + "/moves/m9", "{}".getBytes()));
         refused("abort a move", () -> router.create().forPath(BASE + "/moves/m0-abort"));
         refused("change a move", () -> router.setData().forPath(BASE + "/moves/m0", "{}".getBytes()));
-        refused("turn auto failover on", () -> router.create().forPath(BASE + "/auto-failover"));
+        assertThatThrownBy(() -> router.create().forPath(BASE + "/auto-failover", "on".getBytes()))
+                .as("secure() keeps the node, saying off")
+                .isInstanceOf(KeeperException.NodeExistsException.class);
+        refused("turn auto failover on", () -> router.setData().forPath(BASE + "/auto-failover", "on".getBytes()));
+        assertThat(new String(router.getData().forPath(BASE + "/auto-failover")))
+                .isEqualTo("off");
         refused("read the audit log", () -> router.getChildren().forPath(BASE + "/audit"));
         refused("write the audit log", () -> router.create().forPath(BASE + "/audit/e-1", "{}".getBytes()));
         refused("change a decision", () -> router.setData().forPath(BASE + "/txns", "x".getBytes()));
@@ -132,6 +137,18 @@ class ZooKeeperSecurityIT {
         refused("read a new decision", () -> nobody.getData().forPath(BASE + "/txns/g2"));
         refused("rewrite a decision", () -> router.setData().forPath(BASE + "/txns/g2", "COMMIT".getBytes()));
         admin.delete().forPath(BASE + "/txns/g2");
+    }
+
+    @Test
+    void theRouterReCreatesTheRegistrationsNodeWhenZooKeeperDeletedIt() throws Exception {
+        admin.delete().deletingChildrenIfNeeded().forPath(BASE + "/routers"); // as ZooKeeper does an empty container
+        String registration = router.create()
+                .creatingParentContainersIfNeeded()
+                .withMode(CreateMode.EPHEMERAL)
+                .forPath(BASE + "/routers/r3", "{}".getBytes());
+        refused("read it", () -> nobody.getData().forPath(registration));
+        refused("add beside it", () -> nobody.create().forPath(BASE + "/routers/r4"));
+        assertThat(admin.getData().forPath(registration)).isNotNull();
     }
 
     @Test

@@ -27,6 +27,7 @@ import io.shardline.topology.TopologyException;
 import io.shardline.topology.TopologySnapshot;
 import io.shardline.topology.TopologyStore;
 import io.shardline.topology.ZkCredentials;
+import io.shardline.topology.ZkTls;
 import io.shardline.topology.ZooKeeperLagWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
@@ -357,11 +358,12 @@ public final class ClusterRuntime implements AutoCloseable {
         }
     }
 
-    /**
-     * Connects to the topology source and prepares the pools.
-     *
-     * @throws SQLException 08001 naming ZooKeeper's address or the unknown cluster; 22023 for bad properties
-     */
+    /** ZooKeeper over TLS with {@code zkTrustStore}, or plain. */
+    private static ZkTls zkTls(Properties props) {
+        String store = ShardlineProperty.ZK_TRUST_STORE.get(props);
+        return store == null ? null : new ZkTls(store, ShardlineProperty.ZK_TRUST_STORE_PASSWORD.get(props));
+    }
+
     /** The router identity {@code zkUser} and {@code zkPassword} name, or none. */
     private static ZkCredentials zkCredentials(Properties props) throws SQLException {
         String user = ShardlineProperty.ZK_USER.get(props);
@@ -381,6 +383,11 @@ public final class ClusterRuntime implements AutoCloseable {
         }
     }
 
+    /**
+     * Connects to the topology source and prepares the pools.
+     *
+     * @throws SQLException 08001 naming ZooKeeper's address or the unknown cluster; 22023 for bad properties
+     */
     static ClusterRuntime open(ShardlineUrl url, Properties props) throws SQLException {
         RuntimeSettings settings = RuntimeSettings.from(props);
         TopologyStore store;
@@ -391,7 +398,8 @@ public final class ClusterRuntime implements AutoCloseable {
                             url.zkConnectString(),
                             url.cluster(),
                             Duration.ofMillis(settings.connectTimeoutMs()),
-                            zkCredentials(props));
+                            zkCredentials(props),
+                            zkTls(props));
         } catch (TopologyException e) {
             throw new SQLException(e.getMessage(), SqlStates.CONNECTION_UNABLE, e);
         }
