@@ -256,4 +256,43 @@
   }
 
   if (page !== "login") connect();
+  if (page === "shards") {
+    // a switchover or failover of a shard's primary (operators): the API answers when the change is over
+    const dialog = document.getElementById("primary-dialog");
+    const result = document.getElementById("primary-result");
+    let pending = null;
+    document.querySelectorAll("button.switchover, button.failover").forEach(button => button.addEventListener("click", () => {
+      const failover = button.classList.contains("failover");
+      pending = { shard: button.dataset.shard, kind: failover ? "failover" : "switchover" };
+      document.getElementById("primary-title").textContent = (failover ? "Fail over" : "Switch over") + " shard " + pending.shard + "?";
+      document.getElementById("primary-text").textContent = failover
+        ? "For a primary that is dead: its most advanced hub is promoted and published. What that hub had not received is lost."
+        : "The shard's writes are held (under a second), the replica replays everything, is promoted and published; the writes go on there.";
+      document.getElementById("primary-to").value = "";
+      dialog.showModal();
+    }));
+    dialog?.addEventListener("close", async () => {
+      if (dialog.returnValue !== "go" || !pending) return;
+      const to = document.getElementById("primary-to").value.trim();
+      const body = to ? { to } : {};
+      result.hidden = false;
+      result.className = "muted";
+      result.textContent = "Shard " + pending.shard + ": " + pending.kind + " under way…";
+      document.querySelectorAll("button.switchover, button.failover").forEach(b => { b.disabled = true; });
+      try {
+        const done = await api("POST", "/api/shards/" + encodeURIComponent(pending.shard) + "/" + pending.kind, body);
+        result.className = "ok";
+        result.textContent = "Shard " + done.shard + ": " + done.to + " is the primary (was " + done.from + "), topology version "
+          + done.topologyVersion + ", writes held " + done.writesHeldMs + " ms."
+          + (done.warnings && done.warnings.length ? " Warnings: " + done.warnings.join("; ") : "");
+        const cell = document.querySelector('tr[data-shard="' + done.shard + '"] .primary-name');
+        if (cell) cell.textContent = done.to;
+      } catch (e) {
+        result.className = "error";
+        result.textContent = "Shard " + pending.shard + ": " + e.message;
+      } finally {
+        document.querySelectorAll("button.switchover, button.failover").forEach(b => { b.disabled = false; });
+      }
+    });
+  }
 })();

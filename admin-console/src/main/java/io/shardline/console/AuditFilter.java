@@ -30,6 +30,7 @@ final class AuditFilter extends OncePerRequestFilter {
 
     private static final Set<String> MUTATING = Set.of("POST", "PUT", "PATCH", "DELETE");
     private static final Pattern ABORT = Pattern.compile("/api/moves/([^/]+)/abort");
+    private static final Pattern PRIMARY_CHANGE = Pattern.compile("/api/shards/([^/]+)/(switchover|failover)");
     private static final Pattern PLAIN_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
     private final AuditLog audit;
@@ -82,6 +83,13 @@ final class AuditFilter extends OncePerRequestFilter {
             target = claimed(abort.group(1));
         } else if (path.equals("/api/shards")) {
             action = "shard.add";
+        } else if (PRIMARY_CHANGE.matcher(path).matches()) {
+            Matcher change = PRIMARY_CHANGE.matcher(path);
+            change.matches();
+            action = "shard." + change.group(2);
+            if (target == null) {
+                target = "shard " + claimed(change.group(1));
+            }
         } else {
             action = request.getMethod() + " " + claimed(path);
         }

@@ -1,6 +1,8 @@
 package io.shardline.console;
 
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.springframework.security.core.Authentication;
 import org.springframework.stereotype.Controller;
 import org.springframework.ui.Model;
@@ -68,6 +70,14 @@ final class PageController {
         model.addAttribute("page", "shards");
         model.addAttribute("shards", cluster.shards());
         model.addAttribute("referenceTables", cluster.referenceTables());
+        Map<Integer, String> primaries = new HashMap<>();
+        for (Views.ShardView s : cluster.topology().shards()) {
+            s.nodes().stream()
+                    .filter(n -> n.role().equals("primary"))
+                    .findFirst()
+                    .ifPresent(n -> primaries.put(s.id(), n.name()));
+        }
+        model.addAttribute("primaries", primaries);
         return "shards";
     }
 

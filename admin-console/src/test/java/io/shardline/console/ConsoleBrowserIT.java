@@ -137,6 +137,8 @@ class ConsoleBrowserIT {
         assertThat(browser.findElements(By.id("start-move"))).isEmpty();
         assertThat(browser.findElements(By.id("abort-move"))).isEmpty();
         screenshot("rebalance-viewer");
+        browser.get(env.url() + "/shards");
+        assertThat(browser.findElements(By.cssSelector("button.switchover"))).isEmpty();
         logOut();
 
         // an operator previews, starts, and watches the move to the end
@@ -167,9 +169,31 @@ class ConsoleBrowserIT {
 
         browser.get(env.url() + "/shards");
         assertThat(browser.findElements(By.cssSelector("#shards tbody tr"))).hasSize(3);
+        assertThat(browser.findElement(By.cssSelector("tr[data-shard='0'] .primary-name"))
+                        .getText())
+                .isEqualTo("s0-primary");
         screenshot("shards");
+        // an operator switches shard 0's primary over from the page
+        browser.findElement(By.cssSelector("tr[data-shard='0'] button.switchover"))
+                .click();
+        wait.until(ExpectedConditions.elementToBeClickable(By.id("confirm-primary")))
+                .click();
+        WebElement switched = new WebDriverWait(browser, Duration.ofSeconds(120)).until(d -> {
+            WebElement r = d.findElement(By.id("primary-result"));
+            return r.getAttribute("class").equals("ok")
+                            || r.getAttribute("class").equals("error")
+                    ? r
+                    : null;
+        });
+        assertThat(switched.getAttribute("class")).as(switched.getText()).isEqualTo("ok");
+        assertThat(switched.getText()).contains("Shard 0: s0-hub1 is the primary (was s0-primary)");
+        assertThat(browser.findElement(By.cssSelector("tr[data-shard='0'] .primary-name"))
+                        .getText())
+                .isEqualTo("s0-hub1");
+        screenshot("shards-switched");
         browser.get(env.url() + "/audit");
-        assertThat(browser.findElement(By.id("audit")).getText()).contains("move.start", "operator", "login");
+        assertThat(browser.findElement(By.id("audit")).getText())
+                .contains("move.start", "operator", "login", "shard.switchover");
         screenshot("audit");
         browser.get(env.url() + "/");
         wait.until(d -> d.findElement(By.id("ring-version")).getText().equals("2"));

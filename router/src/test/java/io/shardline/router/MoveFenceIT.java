@@ -21,6 +21,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.ZooDefs;
+import org.apache.zookeeper.data.ACL;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -201,6 +203,45 @@ class MoveFenceIT {
             }
             System.out.printf("4 s ZooKeeper outage: %d writes, none failed, slowest %d ms%n", writes, worstMs);
             assertThat(worstMs).as("slowest write across the outage").isLessThan(1000);
+        }
+    }
+
+    @Test
+    void aRouterWhoseRegistrationIsGoneHoldsShardedWrites() throws Exception {
+        String routers = ZooKeeperTopologyStore.clusterPath("fence") + "/routers";
+        ShardlineDriver.closeAll();
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> client.getChildren().forPath(routers).isEmpty());
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=1000")) {
+            assertThat(insertOrThrow(c, 300_000)).isEqualTo(1);
+            List<String> registered = client.getChildren().forPath(routers);
+            assertThat(registered).hasSize(1);
+            // the node goes, and the router may not put it back (as on a cluster whose ACLs keep it out)
+            client.setACL()
+                    .withACL(new java.util.ArrayList<>(List.of(new ACL(
+                            ZooDefs.Perms.READ | ZooDefs.Perms.DELETE | ZooDefs.Perms.ADMIN,
+                            ZooDefs.Ids.ANYONE_ID_UNSAFE))))
+                    .forPath(routers);
+            try {
+                client.delete().forPath(routers + "/" + registered.get(0));
+                // within a lease renewal (about a second) the router sees its node gone; each try a new key
+                long[] key = {300_001};
+                SQLException held = await().atMost(Duration.ofSeconds(15))
+                        .until(
+                                () -> catchThrowableOfType(SQLException.class, () -> insertOrThrow(c, ++key[0])),
+                                e -> e != null);
+                assertThat(held.getSQLState()).as(held.getMessage()).isEqualTo("40001");
+                assertThat(countOn(0, key[0]) + countOn(1, key[0]))
+                        .as("the held write ran nowhere")
+                        .isZero();
+                assertThat(key[0] - 300_001)
+                        .as("writes that went through before the router saw it")
+                        .isLessThan(200);
+            } finally {
+                client.setACL().withACL(ZooDefs.Ids.OPEN_ACL_UNSAFE).forPath(routers);
+            }
+        } finally {
+            ShardlineDriver.closeAll();
         }
     }
 

@@ -135,7 +135,17 @@ public final class ZooKeeperAcls implements ACLProvider {
         if (known != null && (known.ids() != null || now - known.readAtNanos() < OPEN_RECHECK_NANOS)) {
             return known.ids();
         }
-        Ids ids = read(client, cluster);
+        Ids ids;
+        try {
+            ids = read(client, cluster);
+        } catch (TopologyException e) {
+            if (known == null) {
+                throw e;
+            }
+            // the cluster was open when last read: it stays so until ZooKeeper answers again (a create now fails
+            // on its own connection anyway), rather than failing here on every node Curator creates
+            ids = known.ids();
+        }
         clusters.put(cluster, new Known(ids, now));
         return ids;
     }

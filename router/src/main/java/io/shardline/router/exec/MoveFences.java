@@ -160,13 +160,30 @@ final class MoveFences implements Moves, AutoCloseable {
      * whole session timeout later (ZooKeeper expires a session only after a whole timeout without hearing from it);
      * the lease ends at three quarters of that, leaving a margin for clocks and for a write already past its check.
      */
+    /** Whether the last renewal found this router's node missing (logged once per absence). */
+    private volatile boolean registrationMissing;
+
     private void renewLease() {
         long sent = System.nanoTime();
         try {
             ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
             long session = zk.getSessionId();
             leaseMs = Math.max(300, zk.getSessionTimeout() * 3L / 4);
-            client.checkExists().forPath(registration.path());
+            if (client.checkExists().forPath(registration.path()) == null) {
+                // a cutover counts only registered routers: without our node, writing by our ring is not safe
+                leaseUntilNanos = System.nanoTime();
+                if (!registrationMissing) {
+                    registrationMissing = true;
+                    LOG.warn(
+                            "this router's node {} is missing in ZooKeeper: sharded writes wait until it is back",
+                            registration.path());
+                }
+                return;
+            }
+            if (registrationMissing) {
+                registrationMissing = false;
+                LOG.info("this router's node {} is back in ZooKeeper", registration.path());
+            }
             // a new session (the old one expired during a pause) counts only once the reconnect re-read the ring
             if (session == leaseSession && zk.getSessionId() == session) {
                 leaseUntilNanos = sent + leaseMs * 1_000_000;
