@@ -51,6 +51,9 @@ public final class InDoubtTransactions {
     private final CuratorFramework client;
     private final String cluster;
     private final TxnLog log;
+    /** A test's hook between the listing and the resolving (a coordinator finishing meanwhile). */
+    private volatile Runnable afterListing = () -> {};
+
     private final Connector connector;
 
     public InDoubtTransactions(CuratorFramework client, String cluster, Connector connector) {
@@ -114,6 +117,7 @@ public final class InDoubtTransactions {
         int left = 0;
         List<String> errors = new ArrayList<>();
         List<InDoubt> inDoubt = list(topology);
+        afterListing.run();
         Set<String> prepared = new HashSet<>();
         inDoubt.forEach(t -> prepared.add(t.gid()));
         // given up and no longer prepared anywhere: nothing left to resolve
@@ -128,9 +132,15 @@ public final class InDoubtTransactions {
                 }
                 decision = log.decide(t.gid(), TxnLog.Decision.ROLLBACK, "recovery")
                         .name();
-            } else if (ownerActs && recentlyDecided(t.gid())) {
-                left++;
-                continue;
+            } else if (ownerActs) {
+                Optional<TxnLog.Record> record = log.find(t.gid());
+                if (record.isEmpty()) {
+                    continue; // finished and forgotten by its coordinator since it was listed
+                }
+                if (System.currentTimeMillis() - record.get().atMillis() < FINISH_MS) {
+                    left++;
+                    continue;
+                }
             }
             String command = decision.equals(TxnLog.Decision.COMMIT.name()) ? "COMMIT PREPARED" : "ROLLBACK PREPARED";
             Node primary = topology.shard(t.shard()).primary();
@@ -172,10 +182,9 @@ public final class InDoubtTransactions {
         return new Report(committed, rolledBack, left, errors);
     }
 
-    private boolean recentlyDecided(String gid) {
-        return log.find(gid)
-                .map(r -> System.currentTimeMillis() - r.atMillis() < FINISH_MS)
-                .orElse(false);
+    /** Runs {@code hook} in each recovery right after the in-doubt transactions are listed (tests). */
+    void afterListing(Runnable hook) {
+        afterListing = hook;
     }
 
     private Set<String> routers() {

@@ -108,7 +108,8 @@ public final class TwoPhaseCommit {
      * @throws SQLException 40000 when a statement failed on a participant (rolled back everywhere); with the
      *     participant's SQLState when a PREPARE fails (rolled back everywhere);
      *     40001 when recovery rolled the transaction back first; 08007 when the decision could not be recorded
-     *     (the participants stay prepared until {@code txn recover} resolves them: rolled back)
+     *     (this router's recovery resolves the prepared participants within about 10 s: committed if the COMMIT
+     *     was recorded after all, else rolled back)
      */
     public void commit(String gid, Map<Integer, Connection> participants) throws SQLException {
         commit(gid, participants, Phases.NONE);
@@ -247,8 +248,8 @@ public final class TwoPhaseCommit {
             } catch (SQLException e) {
                 all = false;
                 LOG.warn(
-                        "{} of transaction {} on shard {} failed ({}); 'txn recover' or the next router start finishes"
-                                + " it",
+                        "{} of transaction {} on shard {} failed ({}); recovery finishes it (this router's, about 30-40 s"
+                                + " after the decision, or 'txn recover')",
                         command,
                         gid,
                         p.getKey(),

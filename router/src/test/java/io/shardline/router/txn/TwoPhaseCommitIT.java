@@ -272,6 +272,34 @@ class TwoPhaseCommitIT {
         assertThat(rows(0) + rows(1)).isEqualTo(2);
     }
 
+    @Test
+    void recoveryLeavesATransactionWhoseCoordinatorFinishedItSinceItWasListed() throws Exception {
+        String router = UUID.randomUUID().toString();
+        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
+        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        Map<Integer, Connection> p = write(9, "i");
+        String gid = new Gid(router).next();
+        assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("decided", -1)).commit(gid, p))
+                .hasMessage("crash");
+        close(p);
+        // listed with its COMMIT; then its live coordinator finishes and forgets the decision (here only the
+        // forgetting, so what recovery does to the participants shows): recovery must not COMMIT PREPARED it again
+        recovery.afterListing(() -> log.forget(gid));
+        try {
+            InDoubtTransactions.Report report = recovery.recover(topology);
+            assertThat(report.committed()).isZero();
+            assertThat(report.errors()).isEmpty();
+            assertThat(prepared()).isEqualTo(2);
+        } finally {
+            recovery.afterListing(() -> {});
+            client.delete().forPath(node);
+        }
+        assertThat(recovery.recover(topology).rolledBack())
+                .as("no decision, coordinator gone")
+                .isEqualTo(2);
+        assertThat(prepared()).isZero();
+    }
+
     /** An observer that throws (the coordinator "dies") at a step: "prepared" on a shard, or "decided". */
     private static TwoPhaseCommit.Observer crashAt(String step, int shard) {
         return new TwoPhaseCommit.Observer() {
