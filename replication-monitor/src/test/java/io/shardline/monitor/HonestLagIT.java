@@ -156,4 +156,35 @@ class HonestLagIT {
         }
         await().atMost(Duration.ofSeconds(20)).until(() -> fresh("s0-hub1", 500));
     }
+
+    @Test
+    void aHungPrimaryDelaysNoOtherShardsHeartbeatAndItsReplicaShowsFallingBehind() throws Exception {
+        PgNode hung = cluster.node("s0-primary");
+        hung.freeze();
+        try {
+            long worstAge = 0;
+            long worstLag = 0;
+            long end = System.nanoTime() + Duration.ofSeconds(8).toNanos();
+            while (System.nanoTime() < end) {
+                LagReport other = monitor.report("s1-hub1").orElseThrow();
+                worstAge = Math.max(worstAge, System.currentTimeMillis() - other.observedAtMillis());
+                worstLag = Math.max(worstLag, other.lagMs());
+                Thread.sleep(50);
+            }
+            assertThat(worstAge)
+                    .as("age of the other shard's report while s0-primary hangs")
+                    .isLessThan(1000);
+            assertThat(worstLag)
+                    .as("the other shard's lag while s0-primary hangs (its heartbeats go on)")
+                    .isLessThan(1000);
+            assertThat(monitor.report("s0-hub1").orElseThrow().lagMs())
+                    .as("the hung primary's replica sees no new heartbeat: its lag grows")
+                    .isGreaterThan(3000);
+        } finally {
+            hung.thaw();
+        }
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> fresh("s0-hub1", 500)
+                        && monitor.report("s0-hub1").orElseThrow().lagMs() < 1000);
+    }
 }
