@@ -2,6 +2,7 @@ package io.shardline.cli;
 
 import io.shardline.compose.OwnerOnly;
 import io.shardline.topology.ZkCredentials;
+import io.shardline.topology.ZooKeeperAcls;
 import io.shardline.topology.ZooKeeperSecurity;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.IOException;
@@ -135,8 +136,8 @@ final class ZkCommand {
             try (CuratorFramework client = ZooKeeperTopologyStore.newClient(zk, Duration.ofSeconds(10), ids.admin())) {
                 nodes = ZooKeeperSecurity.secure(client, target.name(), ids.admin(), ids.router());
                 // a client of another process that had found the cluster open may still create an open node for
-                // up to 10 s: set the ACLs once more after that
-                Thread.sleep(11_000);
+                // up to ZooKeeperAcls.OPEN_RECHECK: set the ACLs once more after that
+                Thread.sleep(ZooKeeperAcls.OPEN_RECHECK.plusSeconds(1).toMillis());
                 nodes = ZooKeeperSecurity.secure(client, target.name(), ids.admin(), ids.router());
             }
             out.printf("Cluster %s secured: %d nodes' ACLs set.%n", target.name(), nodes);

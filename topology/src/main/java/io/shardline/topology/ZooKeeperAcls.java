@@ -1,13 +1,13 @@
 package io.shardline.topology;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.api.ACLProvider;
 import org.apache.zookeeper.KeeperException;
@@ -31,7 +31,10 @@ public final class ZooKeeperAcls implements ACLProvider {
     public record Ids(String admin, String router) {}
 
     private static final JsonMapper JSON = JsonMapper.builder().build();
-    private static final long OPEN_RECHECK_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** How long a client may go on taking a cluster for open after it was secured (another process's). */
+    public static final Duration OPEN_RECHECK = Duration.ofSeconds(10);
+
+    private static final long OPEN_RECHECK_NANOS = OPEN_RECHECK.toNanos();
     private static final int READ = Perms.READ;
 
     private record Known(Ids ids, long readAtNanos) {}
