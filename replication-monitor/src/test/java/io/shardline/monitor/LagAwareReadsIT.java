@@ -179,6 +179,65 @@ class LagAwareReadsIT {
         }
     }
 
+    /**
+     * The session reads its commit's position only when a replica could serve the read (no round trip per write):
+     * the hub is paused and the leaf replays 1 s behind, so the leaf's reported position passes what was known at the
+     * commit well before it replays the commit itself. Every read in that window must still see the write (the
+     * primary serves it), and once the leaf replayed it, the leaf serves the reads.
+     */
+    @Test
+    void aCommitsPositionReadLazilyNeverSendsAReadToAReplicaThatLacksTheWrite() throws Exception {
+        PgNode hub = cluster.node("s0-hub1");
+        PgNode leaf = cluster.node("s0-leaf1");
+        hub.pauseReplay();
+        leaf.setApplyDelay(Duration.ofSeconds(1));
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?maxStalenessMs=60000");
+                PreparedStatement write = c.prepareStatement(
+                        "INSERT INTO kv (k, v) VALUES (-2, ?) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v");
+                PreparedStatement read = c.prepareStatement("SELECT v, inet_server_port() FROM kv WHERE k = -2")) {
+            for (int round = 0; round < 3; round++) {
+                long value = System.nanoTime();
+                write.setLong(1, value);
+                write.executeUpdate();
+                long written = System.nanoTime();
+                Map<String, Integer> byNode = new HashMap<>();
+                long firstOnLeafMs = -1;
+                while (firstOnLeafMs < 0
+                        && System.nanoTime() - written < Duration.ofSeconds(15).toNanos()) {
+                    try (ResultSet rs = read.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                        String node = nodeByPort.get(rs.getInt(2));
+                        assertThat(rs.getLong(1))
+                                .as(
+                                        "round %d: a read served by %s %d ms after the write",
+                                        round,
+                                        node,
+                                        Duration.ofNanos(System.nanoTime() - written)
+                                                .toMillis())
+                                .isEqualTo(value);
+                        byNode.merge(node, 1, Integer::sum);
+                        if (node.equals("s0-leaf1")) {
+                            firstOnLeafMs = Duration.ofNanos(System.nanoTime() - written)
+                                    .toMillis();
+                        }
+                    }
+                    Thread.sleep(2);
+                }
+                System.out.printf(
+                        "lazy causal token, round %d: reads by node %s, the leaf first served one %d ms after the"
+                                + " write%n",
+                        round, byNode, firstOnLeafMs);
+                assertThat(byNode).as("round %d: reads by node", round).doesNotContainKey("s0-hub1");
+                assertThat(firstOnLeafMs)
+                        .as("round %d: the leaf serves the reads once it replayed the write", round)
+                        .isGreaterThanOrEqualTo(1000);
+            }
+        } finally {
+            leaf.setApplyDelay(Duration.ZERO);
+            hub.resumeReplay();
+        }
+    }
+
     @Test
     void aCausalTokenCarriesWritesToAnotherConnection() throws Exception {
         try (Connection writer = DriverManager.getConnection(cluster.shardlineUrl());

@@ -43,7 +43,8 @@ public enum ShardlineProperty {
             "readYourWrites",
             "true",
             "After a write commits on a shard, this connection's reads there go only to replicas known to have"
-                    + " replayed it (else to the primary). Costs one pg_current_wal_insert_lsn() per write transaction."
+                    + " replayed it (else to the primary). The commit's position (pg_current_wal_insert_lsn(), one round trip)"
+                    + " is read only when a replica could serve such a read, not per write."
                     + " Tokens move between connections with ShardlineConnection.causalToken() and SET"
                     + " shardline.causal_token."),
     RYW_WAIT_MS(

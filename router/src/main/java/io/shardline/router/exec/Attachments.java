@@ -62,6 +62,7 @@ final class Attachments {
             }
             p.sessionVersion = session.version();
             p.sessionDirty |= lasting;
+            p.isolation = -1;
         }
         return p;
     }
@@ -162,6 +163,7 @@ final class Attachments {
     void apply(String command, String setting, String sql, boolean lasting) throws SQLException {
         boolean discardAll = command.equals("DISCARD") && "all".equals(setting);
         for (Physical p : byNode.values()) {
+            p.isolation = -1;
             try (Statement s = p.connection.createStatement()) {
                 s.execute(sql);
             }

@@ -1,6 +1,7 @@
 package io.shardline.router.exec;
 
 import io.shardline.router.ShardlineConnection.RouteExplanation;
+import io.shardline.router.route.CausalToken;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RouteContext;
 import io.shardline.router.route.RoutingState;
@@ -150,8 +151,8 @@ final class Explanations {
                         + route.node().name() + " to replay " + Lsn.format(route.lsn()) + ", else the primary";
             case NO_FRESH_REPLICA -> "READ -> primary: no replica within " + staleness;
             case NOT_REPLAYED ->
-                "READ -> primary: no replica within " + staleness
-                        + " is known to have replayed this session's write at " + Lsn.format(route.lsn());
+                "READ -> primary: no replica within " + staleness + " is known to have replayed this session's write"
+                        + position(route.lsn());
             case ATOMIC_SNAPSHOT ->
                 "primary, in one snapshot per shard that sees every multi-shard transaction whole"
                         + " (crossShardConsistency=atomic)";
@@ -163,6 +164,13 @@ final class Explanations {
             case PINNED -> "bound by forKey(...) to shard " + route.shard();
         };
         return text + use(route);
+    }
+
+    private static String position(long lsn) {
+        if (lsn == CausalToken.PENDING) {
+            return " (made since the last replay position known: its own position is read once one is newer)";
+        }
+        return lsn == CausalToken.UNKNOWN ? " (its position could not be read)" : " at " + Lsn.format(lsn);
     }
 
     private static String use(Route route) {

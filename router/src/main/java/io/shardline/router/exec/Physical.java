@@ -36,6 +36,12 @@ public final class Physical {
     boolean ownTransaction;
     /** Whether a statement may have left state in the database session that RESET ALL does not clear. */
     boolean sessionDirty;
+    /**
+     * The isolation level the driver last set on it with {@code setTransactionIsolation} (a session setting: it
+     * outlives transactions), -1 when unknown. A {@code SET}, {@code RESET} or {@code DISCARD} replayed on it makes
+     * it unknown again (it may change {@code default_transaction_isolation}).
+     */
+    int isolation = -1;
     /** Whether a {@code forKey} binding holds it: it is not replaced while bound. */
     boolean pinned;
 
@@ -52,7 +58,7 @@ public final class Physical {
 
     /**
      * The primary's WAL insert position now: at or after every commit made on it so far (read-your-writes).
-     * {@link CausalToken#UNKNOWN} when it cannot be read, so that no replica is trusted with the write.
+     * {@link CausalToken#UNKNOWN} when it cannot be read, so that no replica is trusted with the session's writes.
      */
     long currentLsn() {
         try {
@@ -62,7 +68,7 @@ public final class Physical {
             return queryLsn(currentLsn);
         } catch (SQLException | IllegalArgumentException e) {
             LOG.warn(
-                    "could not read the WAL position of {} after a commit; reads of this session on shard {} go to"
+                    "could not read the WAL position of {} for this session's writes; its reads on shard {} go to"
                             + " the primary until its next write: {}",
                     node.name(),
                     shard,

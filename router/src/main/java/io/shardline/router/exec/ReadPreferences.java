@@ -3,13 +3,15 @@ package io.shardline.router.exec;
 import io.shardline.router.SqlStates;
 import io.shardline.router.route.CausalToken;
 import java.sql.SQLException;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
  * A session's read preferences: whether reads go to the primary, the staleness bound of replica reads, and its
- * causal token (what it wrote, per shard). The connection's properties give the defaults; {@code SET / RESET / SHOW
+ * causal token (what it wrote, per shard, and on which shards it committed since it last read the position: see
+ * {@link #committed(int, long)}). The connection's properties give the defaults; {@code SET / RESET / SHOW
  * shardline.read_from | shardline.max_staleness | shardline.causal_token} change and show them.
  */
 final class ReadPreferences {
@@ -23,6 +25,11 @@ final class ReadPreferences {
     private long maxStalenessMs;
 
     private CausalToken causalToken;
+    /**
+     * By shard id: -1, or the furthest replay position known of the shard's replicas when the session last committed
+     * there without reading the commit's position (the position is read once a replica is known past it).
+     */
+    private long[] pendingFloor = new long[0];
 
     ReadPreferences(RuntimeSettings defaults, String cluster) {
         this.defaults = defaults;
@@ -40,13 +47,57 @@ final class ReadPreferences {
         return maxStalenessMs;
     }
 
+    /** The token's position on {@code shard}, {@link CausalToken#PENDING} when a commit there is not read yet. */
     long writtenLsn(int shard) {
-        return causalToken.lsn(shard);
+        return pendingFloor(shard) >= 0 ? CausalToken.PENDING : causalToken.lsn(shard);
     }
 
-    /** A write committed on {@code shard} at or before {@code lsn}. */
-    void committed(int shard, long lsn) {
+    /**
+     * A write committed on {@code shard} whose position is not read: until {@link #committed(int, long)} gives it,
+     * no replica serves the session's reads there. Costs no round trip: a session that writes and never reads, or
+     * reads before any replica can have replayed its write (when the primary serves the read anyway), never reads it.
+     *
+     * @param knownReplay the furthest replay position known of the shard's replicas now (the commit's is beyond it)
+     */
+    void committed(int shard, long knownReplay) {
+        if (shard >= pendingFloor.length) {
+            int was = pendingFloor.length;
+            pendingFloor = Arrays.copyOf(pendingFloor, shard + 1);
+            Arrays.fill(pendingFloor, was, pendingFloor.length, -1);
+        }
+        pendingFloor[shard] = Math.max(0, knownReplay);
+    }
+
+    /** -1, or the replay position known when a commit on {@code shard} left its position unread. */
+    long pendingFloor(int shard) {
+        return shard < pendingFloor.length ? pendingFloor[shard] : -1;
+    }
+
+    /**
+     * The position of the session's commits on {@code shard}: {@code lsn}, read on its primary after them
+     * ({@link CausalToken#UNKNOWN} when it could not be read).
+     */
+    void resolved(int shard, long lsn) {
+        if (shard < pendingFloor.length) {
+            pendingFloor[shard] = -1;
+        }
         causalToken = causalToken.advance(shard, lsn);
+    }
+
+    /** The shards with a commit whose position is not read yet. */
+    int[] pendingShards() {
+        int n = 0;
+        for (long floor : pendingFloor) {
+            n += floor >= 0 ? 1 : 0;
+        }
+        int[] shards = new int[n];
+        n = 0;
+        for (int shard = 0; shard < pendingFloor.length; shard++) {
+            if (pendingFloor[shard] >= 0) {
+                shards[n++] = shard;
+            }
+        }
+        return shards;
     }
 
     String causalToken() {
@@ -81,6 +132,7 @@ final class ReadPreferences {
             case "shardline.causal_token":
                 if (reset) {
                     causalToken = CausalToken.empty(cluster);
+                    Arrays.fill(pendingFloor, -1);
                     return;
                 }
                 try {

@@ -3,6 +3,7 @@ package io.shardline.router.exec;
 import io.shardline.router.ShardlineConnection.RouteExplanation;
 import io.shardline.router.SqlStates;
 import io.shardline.router.metrics.DriverMetrics;
+import io.shardline.router.route.CausalToken;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RouteContext;
 import io.shardline.router.route.Router;
@@ -23,6 +24,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The state of one logical connection behind its JDBC face: its {@link Attachments} and {@link Transaction}, its
@@ -31,6 +34,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * physical connections; it decides what a failure on one means.
  */
 public final class Session implements RouteContext, MoveFences.Participation {
+    private static final Logger LOG = LoggerFactory.getLogger(Session.class);
+
     private final ClusterRuntime runtime;
     private final Attachments attachments;
     private final Transaction transaction;
@@ -99,9 +104,40 @@ public final class Session implements RouteContext, MoveFences.Participation {
         return reads.maxStalenessMs();
     }
 
+    /**
+     * The causal token's position on {@code shard}. A commit there left it unread ({@link ReadPreferences#committed});
+     * it is read from the shard's primary (one round trip) only when a replica could now serve the read: one is known
+     * to have replayed past what was known at the commit, or {@code rywWaitMs} lets the read wait for one. Until then
+     * {@link CausalToken#PENDING} keeps the read on the primary, as the commit's own position would have.
+     */
     @Override
     public long writtenLsn(int shard) {
-        return reads.writtenLsn(shard);
+        long written = reads.writtenLsn(shard);
+        if (written == CausalToken.PENDING
+                && (runtime.settings().rywWaitMs() > 0
+                        || runtime.router().knownReplay(runtime.routing(), shard) > reads.pendingFloor(shard))) {
+            resolve(shard);
+            written = reads.writtenLsn(shard);
+        }
+        return written;
+    }
+
+    /** Reads the position of this session's commits on {@code shard} from its primary, now. */
+    private void resolve(int shard) {
+        long lsn;
+        Node primary = runtime.routing().primary(shard);
+        try {
+            lsn = attachments.attach(primary, shard).currentLsn();
+        } catch (SQLException e) {
+            LOG.warn(
+                    "could not read the WAL position of {} for this session's writes; its reads on shard {} go to the"
+                            + " primary until its next write: {}",
+                    primary.name(),
+                    shard,
+                    e.toString());
+            lsn = CausalToken.UNKNOWN;
+        }
+        reads.resolved(shard, lsn);
     }
 
     @Override
@@ -439,7 +475,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     private void recordCommit(Physical p) {
         if (runtime.settings().readYourWrites()) {
-            reads.committed(p.shard, p.currentLsn());
+            reads.committed(p.shard, runtime.router().knownReplay(runtime.routing(), p.shard));
         }
     }
 
@@ -595,6 +631,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
         Statement s = bound().connection.createStatement();
         try {
             if (setting != null && setting.startsWith("shardline.")) {
+                if (setting.equals("shardline.causal_token")) {
+                    resolvePending();
+                }
                 String value = reads.show(setting);
                 // The value is the driver's; PostgreSQL only shapes it into a result set.
                 s.execute("SELECT '" + value.replace("'", "''") + "'::text AS \"" + setting + "\"");
@@ -800,7 +839,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     public String causalToken() {
+        resolvePending();
         return reads.causalToken();
+    }
+
+    private void resolvePending() {
+        for (int shard : reads.pendingShards()) {
+            resolve(shard);
+        }
     }
 
     /**

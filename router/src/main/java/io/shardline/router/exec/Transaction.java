@@ -170,8 +170,10 @@ final class Transaction {
         participants.add(p);
         p.inTransaction = true;
         p.connection.setAutoCommit(false);
-        if (isolationSet) {
+        if (isolationSet && p.isolation != isolation) {
+            // pgjdbc sends SET SESSION CHARACTERISTICS each time: only when it changes
             p.connection.setTransactionIsolation(isolation);
+            p.isolation = isolation;
         }
         p.connection.setReadOnly(readOnly);
         if (!modes.isEmpty()) {
@@ -271,6 +273,7 @@ final class Transaction {
     void setIsolation(int level) throws SQLException {
         for (Physical p : participants) {
             p.connection.setTransactionIsolation(level);
+            p.isolation = level;
         }
         isolation = level;
         isolationSet = true;

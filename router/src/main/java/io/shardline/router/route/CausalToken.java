@@ -15,6 +15,11 @@ import java.util.TreeMap;
 public final class CausalToken {
     /** A position no replica reaches. */
     public static final long UNKNOWN = Long.MAX_VALUE;
+    /**
+     * A commit whose position is read only once a replica could have replayed it (a session's {@link
+     * RouteContext#writtenLsn}): until then no replica qualifies.
+     */
+    public static final long PENDING = Long.MAX_VALUE - 1;
 
     private final String cluster;
     private final Map<Integer, Long> lsnByShard;

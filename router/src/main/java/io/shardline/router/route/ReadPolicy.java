@@ -7,7 +7,7 @@ import io.shardline.topology.Node;
  *
  * <p>Inputs: {@code written}, the position a replica must have replayed (the session's causal token on the shard, or
  * the cutover position of a move that made the shard a target; 0 for none, {@link CausalToken#UNKNOWN} when a
- * commit's position could not be read); {@code ready}, a replica within the staleness bound known to have replayed
+ * commit's position could not be read, {@link CausalToken#PENDING} when it is not read yet); {@code ready}, a replica within the staleness bound known to have replayed
  * {@code written}; {@code closest}, the least lagging replica within the staleness bound whatever it replayed
  * (looked up only when {@code ready} is null and {@code written > 0}).
  *
@@ -19,6 +19,7 @@ import io.shardline.topology.Node;
  * ready = null, written &gt; 0, closest = leaf1, wait 0   PRIMARY (nobody is known to have replayed the write)
  * ready = null, written &gt; 0, closest = leaf1, wait 50  WAIT    (leaf1, until it replays written, else PRIMARY)
  * ready = null, written = UNKNOWN, closest = leaf1     PRIMARY (no position to wait for)
+ * ready = null, written = PENDING, closest = leaf1     PRIMARY (no position to wait for yet)
  * ready = null, written &gt; 0, closest = leaf1, error    PRIMARY (read-your-writes, not staleness, sent it there)
  * ready = null, written &gt; 0, closest = null, error     ERROR   (no replica within the bound at all)
  * no replicas at all, fallback=error                   PRIMARY (nothing to fall back from)
@@ -52,7 +53,7 @@ public final class ReadPolicy {
         if (ready != null) {
             return Action.REPLICA;
         }
-        if (written > 0 && written != CausalToken.UNKNOWN && rywWaitMs > 0 && closest != null) {
+        if (written > 0 && written < CausalToken.PENDING && rywWaitMs > 0 && closest != null) {
             return Action.WAIT;
         }
         if (!fallbackToPrimary && replicas > 0 && (written == 0 || closest == null)) {

@@ -14,7 +14,10 @@ public interface RouteContext {
     /** The staleness bound of replica reads, ms; negative: unbounded. */
     long maxStalenessMs();
 
-    /** The position the session's causal token holds for {@code shard} (0: none). */
+    /**
+     * The position the session's causal token holds for {@code shard} (0: none), {@link CausalToken#PENDING} for a
+     * commit whose position the session reads only once a replica could have replayed it (see {@code Session}).
+     */
     long writtenLsn(int shard);
 
     /** The shard a {@code forKey(...)} binding holds, or -1. */

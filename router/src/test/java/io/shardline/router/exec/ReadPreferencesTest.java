@@ -3,6 +3,7 @@ package io.shardline.router.exec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import io.shardline.router.route.CausalToken;
 import java.sql.SQLException;
 import org.junit.jupiter.api.Test;
 
@@ -57,5 +58,29 @@ class ReadPreferencesTest {
         assertThat(catchThrowableOfType(SQLException.class, () -> reads.show("shardline.nope"))
                         .getMessage())
                 .contains("unknown Shardline setting 'shardline.nope'");
+    }
+
+    @Test
+    void aCommitLeavesItsShardPendingUntilItsPositionIsRead() throws SQLException {
+        ReadPreferences reads = new ReadPreferences(RuntimeSettings.from(new java.util.Properties()), "demo");
+        reads.apply("SET", "shardline.causal_token", "SET shardline.causal_token = 'demo@1=0/3000060'");
+        reads.committed(1, 0x3000000L);
+        reads.committed(3, 0);
+        assertThat(reads.writtenLsn(1)).isEqualTo(CausalToken.PENDING);
+        assertThat(reads.writtenLsn(2)).isZero();
+        assertThat(reads.pendingFloor(1)).isEqualTo(0x3000000L);
+        assertThat(reads.pendingShards()).containsExactly(1, 3);
+        assertThat(reads.show("shardline.causal_token"))
+                .as("only read positions are shown")
+                .isEqualTo("demo@1=0/3000060");
+        reads.resolved(1, 0x3000100L);
+        assertThat(reads.writtenLsn(1)).isEqualTo(0x3000100L);
+        assertThat(reads.pendingShards()).containsExactly(3);
+        reads.resolved(3, CausalToken.UNKNOWN);
+        assertThat(reads.writtenLsn(3)).isEqualTo(CausalToken.UNKNOWN);
+        reads.committed(1, 0x3000100L);
+        reads.apply("RESET", "shardline.causal_token", "RESET shardline.causal_token");
+        assertThat(reads.pendingShards()).isEmpty();
+        assertThat(reads.writtenLsn(1)).isZero();
     }
 }

@@ -34,6 +34,9 @@ class ReadPolicyTest {
         assertThat(ReadPolicy.decide(2, CausalToken.UNKNOWN, null, LEAF, 50, true))
                 .as("an unknown position cannot be waited for")
                 .isEqualTo(Action.PRIMARY);
+        assertThat(ReadPolicy.decide(2, CausalToken.PENDING, null, LEAF, 50, true))
+                .as("a position not read yet cannot be waited for")
+                .isEqualTo(Action.PRIMARY);
     }
 
     @Test

@@ -1,0 +1,218 @@
+package io.shardline.router;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.shardline.compose.LocalCluster;
+import io.shardline.compose.NodeRole;
+import io.shardline.compose.PgNode;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
+import io.shardline.topology.KeyType;
+import io.shardline.topology.ShardedTable;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * No statement the application did not ask for on the common paths: each workload runs the same JDBC calls through
+ * the driver and through plain pgjdbc connected by hand to the nodes the driver would use, on a cluster logging every
+ * statement ({@code log_statement = all}), and the statements the servers logged are compared. Before this test the
+ * driver sent {@code SET SESSION CHARACTERISTICS ...} before every transaction of a connection whose isolation was set
+ * once, and {@code SELECT pg_current_wal_insert_lsn()} after every write.
+ */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
+class RoundTripsIT {
+    private static final int ROUNDS = 20;
+    private static final Pattern LOGGED = Pattern.compile("(?m)LOG:\\s+(?:statement|execute [^:]+): (.*)$");
+
+    private static LocalCluster cluster;
+    private static String url;
+    private static int shard;
+
+    /** A workload: what an application does, given its connection (already set up by {@link #setUp}). */
+    enum Workload {
+        POINT_SELECT {
+            @Override
+            void run(Connection c, long key) throws SQLException {
+                select(c, key);
+            }
+        },
+        AUTOCOMMIT_UPDATE {
+            @Override
+            void run(Connection c, long key) throws SQLException {
+                update(c, key);
+            }
+        },
+        /** Isolation set once on the connection (as a benchmark kit or a pool's {@code transactionIsolation} does). */
+        READ_WRITE_TRANSACTION {
+            @Override
+            void setUp(Connection c) throws SQLException {
+                c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+                c.setAutoCommit(false);
+            }
+
+            @Override
+            void run(Connection c, long key) throws SQLException {
+                select(c, key);
+                update(c, key);
+                update(c, key);
+                c.commit();
+            }
+        },
+        READ_ONLY_TRANSACTION {
+            @Override
+            void setUp(Connection c) throws SQLException {
+                c.setReadOnly(true);
+                c.setAutoCommit(false);
+            }
+
+            @Override
+            void run(Connection c, long key) throws SQLException {
+                select(c, key);
+                select(c, key);
+                c.commit();
+            }
+        },
+        /** A write, then a read of it: read-your-writes sends the read where the write is (here: the primary). */
+        WRITE_THEN_READ {
+            @Override
+            void run(Connection c, long key) throws SQLException {
+                update(c, key);
+                select(c, key);
+            }
+        };
+
+        void setUp(Connection c) throws SQLException {}
+
+        abstract void run(Connection c, long key) throws SQLException;
+    }
+
+    @BeforeAll
+    static void start() throws Exception {
+        cluster = LocalCluster.builder()
+                .name("trips")
+                .shards(2)
+                .hubs(1)
+                .leaves(0)
+                .setting("log_statement", "all")
+                .start();
+        HashRing ring =
+                RouterClusters.publish(cluster, List.of(new ShardedTable("public", "kv", "k", KeyType.INTEGER)));
+        url = cluster.shardlineUrl() + "?user=postgres&maxStalenessMs=-1";
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE kv (k bigint PRIMARY KEY, v bigint NOT NULL)");
+            s.execute("INSERT INTO kv VALUES (1, 0)");
+        }
+        shard = ring.shardFor(KeyHash.hashInt8(1));
+        cluster.awaitReplication(Duration.ofSeconds(30));
+    }
+
+    @AfterAll
+    static void stop() {
+        ShardlineDriver.closeAll();
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Workload.class)
+    void theDriverSendsWhatPlainPgjdbcSends(Workload workload) throws Exception {
+        Map<String, Integer> direct;
+        try (Connection primary = cluster.primary(shard).connect();
+                Connection replica = replica().connect()) {
+            Connection c =
+                    workload == Workload.POINT_SELECT || workload == Workload.READ_ONLY_TRANSACTION ? replica : primary;
+            direct = logged(c, workload);
+        }
+        Map<String, Integer> driver;
+        try (Connection c = DriverManager.getConnection(url)) {
+            driver = logged(c, workload);
+        }
+        assertThat(driver)
+                .as(
+                        "statements the servers logged for %d rounds of %s, through the driver and directly",
+                        ROUNDS, workload)
+                .isEqualTo(direct);
+    }
+
+    /**
+     * Runs the workload once (connections, plans and catalogs warmed), then {@link #ROUNDS} times; returns what every
+     * node logged during the rounds: each statement's text with how often.
+     */
+    private static Map<String, Integer> logged(Connection c, Workload workload) throws Exception {
+        workload.setUp(c);
+        workload.run(c, 1);
+        long[] offsets = new long[cluster.nodes().size()];
+        for (int i = 0; i < offsets.length; i++) {
+            offsets[i] = cluster.nodes().get(i).logFile().toFile().length();
+        }
+        for (int round = 0; round < ROUNDS; round++) {
+            workload.run(c, 1);
+        }
+        Map<String, Integer> counts = new TreeMap<>();
+        for (int i = 0; i < offsets.length; i++) {
+            for (String statement : statementsSince(cluster.nodes().get(i), offsets[i])) {
+                counts.merge(statement, 1, Integer::sum);
+            }
+        }
+        return counts;
+    }
+
+    private static List<String> statementsSince(PgNode node, long offset) throws IOException {
+        List<String> statements = new ArrayList<>();
+        try (RandomAccessFile f = new RandomAccessFile(node.logFile().toFile(), "r")) {
+            byte[] added = new byte[(int) (f.length() - offset)];
+            f.seek(offset);
+            f.readFully(added);
+            Matcher m = LOGGED.matcher(new String(added, StandardCharsets.UTF_8));
+            while (m.find()) {
+                statements.add(m.group(1).trim());
+            }
+        }
+        return statements;
+    }
+
+    private static PgNode replica() {
+        return cluster.shard(shard).stream()
+                .filter(n -> n.role() != NodeRole.PRIMARY)
+                .findFirst()
+                .orElseThrow();
+    }
+
+    static void select(Connection c, long key) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT v FROM kv WHERE k = ?")) {
+            ps.setLong(1, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+            }
+        }
+    }
+
+    static void update(Connection c, long key) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE kv SET v = v + 1 WHERE k = ?")) {
+            ps.setLong(1, key);
+            assertThat(ps.executeUpdate()).isEqualTo(1);
+        }
+    }
+}
