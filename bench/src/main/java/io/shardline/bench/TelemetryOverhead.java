@@ -87,8 +87,8 @@ public final class TelemetryOverhead {
             System.out.printf(
                     "point SELECT by key, %d rows, 2 shards x (hub + leaf), %d pairs of %d ms slices, telemetry: %s%n",
                     SideBySide.ROWS, pairs, sliceMs, mode);
-            System.out.println(
-                    "threads  with telemetry ops/s  without ops/s  ratio of totals  ratio median  (min - max)");
+            System.out.println("driver: with telemetry; direct: the driver without it");
+            SideBySide.header();
             for (int threads : new int[] {1, 4}) {
                 List<SideBySide.Client> on = new ArrayList<>();
                 List<SideBySide.Client> off = new ArrayList<>();
@@ -96,7 +96,7 @@ public final class TelemetryOverhead {
                     on.add(SideBySide.driverClient(base + with));
                     off.add(SideBySide.driverClient(base + "&metrics=false&tracing=false"));
                 }
-                SideBySide.compare(threads, on, off, pairs, sliceMs);
+                SideBySide.compare("telemetry " + mode, threads, on, off, pairs, sliceMs);
             }
             ShardlineDriver.closeAll();
         } finally {

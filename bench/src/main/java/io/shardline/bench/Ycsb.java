@@ -74,7 +74,7 @@ public final class Ycsb {
                     pairs,
                     sliceMs,
                     url.substring(url.indexOf('?') + 1));
-            System.out.println("threads  driver ops/s  direct ops/s  ratio of totals  ratio median  (min - max)");
+            SideBySide.header();
             for (int threads : new int[] {1, 4}) {
                 List<SideBySide.Client> driver = new ArrayList<>();
                 List<SideBySide.Client> direct = new ArrayList<>();
@@ -82,7 +82,7 @@ public final class Ycsb {
                     driver.add(driverClient(url));
                     direct.add(directClient(ring, replicas, primaries));
                 }
-                SideBySide.compare(threads, driver, direct, pairs, sliceMs);
+                SideBySide.compare("ycsb", threads, driver, direct, pairs, sliceMs);
             }
             replicas.forEach(pools -> pools.forEach(HikariDataSource::close));
             primaries.forEach(HikariDataSource::close);

@@ -181,8 +181,8 @@ class LagAwareReadsIT {
 
     /**
      * The session reads its commit's position only when a replica could serve the read (no round trip per write):
-     * the hub is paused and the leaf replays 1 s behind, so the leaf's reported position passes what was known at the
-     * commit well before it replays the commit itself. Every read in that window must still see the write (the
+     * the hub is paused and the leaf replays 1 s behind, so lag reports newer than the commit (which make the session
+     * read its position) show the leaf replaying, but short of the commit, for a second. Every read in that window must still see the write (the
      * primary serves it), and once the leaf replayed it, the leaf serves the reads.
      */
     @Test

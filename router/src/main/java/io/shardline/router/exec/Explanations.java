@@ -168,7 +168,7 @@ final class Explanations {
 
     private static String position(long lsn) {
         if (lsn == CausalToken.PENDING) {
-            return " (made since the last replay position known: its own position is read once one is newer)";
+            return " (made since the last lag report: its position is read once a newer report comes)";
         }
         return lsn == CausalToken.UNKNOWN ? " (its position could not be read)" : " at " + Lsn.format(lsn);
     }

@@ -2,6 +2,7 @@ package io.shardline.router.exec;
 
 import io.shardline.router.SqlStates;
 import io.shardline.router.route.CausalToken;
+import io.shardline.topology.LagSnapshot;
 import java.sql.SQLException;
 import java.util.Arrays;
 import java.util.Locale;
@@ -11,7 +12,7 @@ import java.util.regex.Pattern;
 /**
  * A session's read preferences: whether reads go to the primary, the staleness bound of replica reads, and its
  * causal token (what it wrote, per shard, and on which shards it committed since it last read the position: see
- * {@link #committed(int, long)}). The connection's properties give the defaults; {@code SET / RESET / SHOW
+ * {@link #committed(int, LagSnapshot)}). The connection's properties give the defaults; {@code SET / RESET / SHOW
  * shardline.read_from | shardline.max_staleness | shardline.causal_token} change and show them.
  */
 final class ReadPreferences {
@@ -26,10 +27,10 @@ final class ReadPreferences {
 
     private CausalToken causalToken;
     /**
-     * By shard id: -1, or the furthest replay position known of the shard's replicas when the session last committed
-     * there without reading the commit's position (the position is read once a replica is known past it).
+     * By shard id: null, or the lag reports the driver had when the session last committed there without reading the
+     * commit's position (nothing in them can show a replica holding the commit).
      */
-    private long[] pendingFloor = new long[0];
+    private LagSnapshot[] pendingSince = new LagSnapshot[0];
 
     ReadPreferences(RuntimeSettings defaults, String cluster) {
         this.defaults = defaults;
@@ -49,28 +50,27 @@ final class ReadPreferences {
 
     /** The token's position on {@code shard}, {@link CausalToken#PENDING} when a commit there is not read yet. */
     long writtenLsn(int shard) {
-        return pendingFloor(shard) >= 0 ? CausalToken.PENDING : causalToken.lsn(shard);
+        return pendingSince(shard) != null ? CausalToken.PENDING : causalToken.lsn(shard);
     }
 
     /**
-     * A write committed on {@code shard} whose position is not read: until {@link #committed(int, long)} gives it,
-     * no replica serves the session's reads there. Costs no round trip: a session that writes and never reads, or
-     * reads before any replica can have replayed its write (when the primary serves the read anyway), never reads it.
+     * A write committed on {@code shard} whose position is not read: until {@link #resolved(int, long)} gives it, no
+     * replica serves the session's reads there. Costs no round trip: a session that writes and never reads, or reads
+     * before a newer lag report could show a replica holding its write (the primary serves those reads anyway), never
+     * reads it.
      *
-     * @param knownReplay the furthest replay position known of the shard's replicas now (the commit's is beyond it)
+     * @param known the lag reports the driver has now (made before the commit: none shows a replica holding it)
      */
-    void committed(int shard, long knownReplay) {
-        if (shard >= pendingFloor.length) {
-            int was = pendingFloor.length;
-            pendingFloor = Arrays.copyOf(pendingFloor, shard + 1);
-            Arrays.fill(pendingFloor, was, pendingFloor.length, -1);
+    void committed(int shard, LagSnapshot known) {
+        if (shard >= pendingSince.length) {
+            pendingSince = Arrays.copyOf(pendingSince, shard + 1);
         }
-        pendingFloor[shard] = Math.max(0, knownReplay);
+        pendingSince[shard] = known;
     }
 
-    /** -1, or the replay position known when a commit on {@code shard} left its position unread. */
-    long pendingFloor(int shard) {
-        return shard < pendingFloor.length ? pendingFloor[shard] : -1;
+    /** Null, or the lag reports the driver had when a commit on {@code shard} left its position unread. */
+    LagSnapshot pendingSince(int shard) {
+        return shard < pendingSince.length ? pendingSince[shard] : null;
     }
 
     /**
@@ -78,8 +78,8 @@ final class ReadPreferences {
      * ({@link CausalToken#UNKNOWN} when it could not be read).
      */
     void resolved(int shard, long lsn) {
-        if (shard < pendingFloor.length) {
-            pendingFloor[shard] = -1;
+        if (shard < pendingSince.length) {
+            pendingSince[shard] = null;
         }
         causalToken = causalToken.advance(shard, lsn);
     }
@@ -87,13 +87,13 @@ final class ReadPreferences {
     /** The shards with a commit whose position is not read yet. */
     int[] pendingShards() {
         int n = 0;
-        for (long floor : pendingFloor) {
-            n += floor >= 0 ? 1 : 0;
+        for (LagSnapshot since : pendingSince) {
+            n += since != null ? 1 : 0;
         }
         int[] shards = new int[n];
         n = 0;
-        for (int shard = 0; shard < pendingFloor.length; shard++) {
-            if (pendingFloor[shard] >= 0) {
+        for (int shard = 0; shard < pendingSince.length; shard++) {
+            if (pendingSince[shard] != null) {
                 shards[n++] = shard;
             }
         }
@@ -132,7 +132,7 @@ final class ReadPreferences {
             case "shardline.causal_token":
                 if (reset) {
                     causalToken = CausalToken.empty(cluster);
-                    Arrays.fill(pendingFloor, -1);
+                    Arrays.fill(pendingSince, null);
                     return;
                 }
                 try {

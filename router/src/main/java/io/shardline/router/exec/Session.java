@@ -106,16 +106,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     /**
      * The causal token's position on {@code shard}. A commit there left it unread ({@link ReadPreferences#committed});
-     * it is read from the shard's primary (one round trip) only when a replica could now serve the read: one is known
-     * to have replayed past what was known at the commit, or {@code rywWaitMs} lets the read wait for one. Until then
-     * {@link CausalToken#PENDING} keeps the read on the primary, as the commit's own position would have.
+     * it is read from the shard's primary (one round trip) only when a replica could now serve the read: a lag report
+     * newer than the commit came (it may show a replica that replayed it), or {@code rywWaitMs} lets the read wait for
+     * one. Until then {@link CausalToken#PENDING} keeps the read on the primary, as the commit's own position would
+     * have: no report made before the commit shows a replica holding it.
      */
     @Override
     public long writtenLsn(int shard) {
         long written = reads.writtenLsn(shard);
         if (written == CausalToken.PENDING
-                && (runtime.settings().rywWaitMs() > 0
-                        || runtime.router().knownReplay(runtime.routing(), shard) > reads.pendingFloor(shard))) {
+                && (runtime.settings().rywWaitMs() > 0 || runtime.lag() != reads.pendingSince(shard))) {
             resolve(shard);
             written = reads.writtenLsn(shard);
         }
@@ -475,7 +475,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     private void recordCommit(Physical p) {
         if (runtime.settings().readYourWrites()) {
-            reads.committed(p.shard, runtime.router().knownReplay(runtime.routing(), p.shard));
+            reads.committed(p.shard, runtime.lag());
         }
     }
 

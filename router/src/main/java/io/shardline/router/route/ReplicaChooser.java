@@ -164,7 +164,7 @@ public final class ReplicaChooser {
         return report.lagMs() <= allowed;
     }
 
-    static long knownReplayLsn(LagReport report, long seenByDriver) {
+    private static long knownReplayLsn(LagReport report, long seenByDriver) {
         if (report == null || report.replayLsn() == null) {
             return seenByDriver;
         }

@@ -237,20 +237,6 @@ public final class ReplicaHealth implements AutoCloseable {
         return state(node).inFlight;
     }
 
-    /**
-     * The furthest replay position known of any of {@code replicas}: from the monitor's reports or the driver's own
-     * probes (0 when none is known).
-     */
-    public long knownReplay(Node[] replicas, LagSnapshot lag) {
-        long known = 0;
-        for (Node replica : replicas) {
-            NodeState s = nodes.get(replica.name());
-            known = Math.max(
-                    known, ReplicaChooser.knownReplayLsn(lag.get(replica.name()), s == null ? 0 : s.replayed.get()));
-        }
-        return known;
-    }
-
     /** Records a replay position seen on a replica by the driver itself. */
     public void sawReplayed(Node replica, long lsn) {
         state(replica).replayed.accumulateAndGet(lsn, Math::max);

@@ -238,14 +238,6 @@ public final class Router {
     }
 
     /**
-     * The furthest replay position known of any replica of {@code shard} (monitor reports, the driver's probes): a
-     * commit made after it was known is not known to be replayed anywhere until it grows.
-     */
-    public long knownReplay(RoutingState r, int shard) {
-        return health.knownReplay(r.replicas(shard), lag.get());
-    }
-
-    /**
      * A read of {@code shard} that a replica may serve, by {@link ReadPolicy}: the replica, a replica to wait for,
      * the primary, or a refusal (55000).
      */

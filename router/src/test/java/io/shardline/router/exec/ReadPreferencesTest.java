@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import io.shardline.router.route.CausalToken;
+import io.shardline.topology.LagSnapshot;
 import java.sql.SQLException;
 import org.junit.jupiter.api.Test;
 
@@ -64,11 +65,13 @@ class ReadPreferencesTest {
     void aCommitLeavesItsShardPendingUntilItsPositionIsRead() throws SQLException {
         ReadPreferences reads = new ReadPreferences(RuntimeSettings.from(new java.util.Properties()), "demo");
         reads.apply("SET", "shardline.causal_token", "SET shardline.causal_token = 'demo@1=0/3000060'");
-        reads.committed(1, 0x3000000L);
-        reads.committed(3, 0);
+        LagSnapshot reports = new LagSnapshot(java.util.Map.of());
+        reads.committed(1, reports);
+        reads.committed(3, LagSnapshot.EMPTY);
         assertThat(reads.writtenLsn(1)).isEqualTo(CausalToken.PENDING);
         assertThat(reads.writtenLsn(2)).isZero();
-        assertThat(reads.pendingFloor(1)).isEqualTo(0x3000000L);
+        assertThat(reads.pendingSince(1)).isSameAs(reports);
+        assertThat(reads.pendingSince(2)).isNull();
         assertThat(reads.pendingShards()).containsExactly(1, 3);
         assertThat(reads.show("shardline.causal_token"))
                 .as("only read positions are shown")
@@ -78,7 +81,7 @@ class ReadPreferencesTest {
         assertThat(reads.pendingShards()).containsExactly(3);
         reads.resolved(3, CausalToken.UNKNOWN);
         assertThat(reads.writtenLsn(3)).isEqualTo(CausalToken.UNKNOWN);
-        reads.committed(1, 0x3000100L);
+        reads.committed(1, reports);
         reads.apply("RESET", "shardline.causal_token", "RESET shardline.causal_token");
         assertThat(reads.pendingShards()).isEmpty();
         assertThat(reads.writtenLsn(1)).isZero();
