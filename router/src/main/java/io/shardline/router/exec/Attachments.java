@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The physical connections one logical connection holds, one per node it used, and the session settings ({@code
@@ -51,7 +52,7 @@ final class Attachments {
             p = null;
         }
         if (p == null) {
-            p = new Physical(node, shard, borrow(node, shard), runtime.health().inFlightCounter(node), ejections);
+            p = new Physical(node, shard, borrow(node, shard), inFlightCounter(node), ejections);
             byNode.put(node.name(), p);
         }
         if (p.sessionVersion != session.version()) {
@@ -65,6 +66,11 @@ final class Attachments {
             p.isolation = -1;
         }
         return p;
+    }
+
+    /** The replica choice's count of statements running on {@code node}: none for a primary. */
+    private LongAdder inFlightCounter(Node node) {
+        return node.role() == NodeRole.PRIMARY ? null : runtime.health().inFlightCounter(node);
     }
 
     /**
@@ -105,11 +111,7 @@ final class Attachments {
                     e);
         }
         Physical p = new Physical(
-                node,
-                shard,
-                connection,
-                runtime.health().inFlightCounter(node),
-                runtime.health().ejections(node));
+                node, shard, connection, inFlightCounter(node), runtime.health().ejections(node));
         try (Statement s = connection.createStatement()) {
             for (String sql : session.replay()) {
                 s.execute(sql);

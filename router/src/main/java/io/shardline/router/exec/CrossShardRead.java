@@ -681,7 +681,7 @@ final class CrossShardRead {
      * sink} when one is given.
      */
     private Rows fetch(Physical p, String sql, Fetch f) throws SQLException {
-        p.inFlight.incrementAndGet();
+        p.running();
         boolean ownTransaction = p.connection.getAutoCommit();
         DriverTracing.Span part = span.child("shardline.shard", p.shard, p.node);
         try {
@@ -702,7 +702,7 @@ final class CrossShardRead {
                     // a broken connection: the caller hears of it from the query
                 }
             }
-            p.inFlight.decrementAndGet();
+            p.done();
         }
     }
 

@@ -432,7 +432,7 @@ public final class Dispatcher {
             p.sessionDirty = true;
         }
         T result;
-        p.inFlight.incrementAndGet();
+        p.running();
         try {
             result = op.apply(s);
         } catch (SQLException e) {
@@ -441,7 +441,7 @@ public final class Dispatcher {
             }
             throw session.failed(p, plan.kind(), e);
         } finally {
-            p.inFlight.decrementAndGet();
+            p.done();
         }
         session.executed(p, plan);
         return result;

@@ -7,7 +7,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,8 +21,11 @@ public final class Physical {
     final Node node;
     final int shard;
     final Connection connection;
-    /** Requests in flight on this node, across all logical connections (for the replica choice). */
-    final AtomicInteger inFlight;
+    /**
+     * Requests in flight on this replica, across all logical connections (for the replica choice); null for a primary,
+     * which no choice counts.
+     */
+    private final LongAdder inFlight;
     /** The node's ejection count when this connection was borrowed. */
     final int ejections;
     /** The {@link SessionState} version applied on this connection. */
@@ -48,12 +51,26 @@ public final class Physical {
     private PreparedStatement currentLsn;
     private PreparedStatement replayLsn;
 
-    Physical(Node node, int shard, Connection connection, AtomicInteger inFlight, int ejections) {
+    Physical(Node node, int shard, Connection connection, LongAdder inFlight, int ejections) {
         this.ejections = ejections;
         this.node = node;
         this.shard = shard;
         this.connection = connection;
         this.inFlight = inFlight;
+    }
+
+    /** A statement starts on it. */
+    void running() {
+        if (inFlight != null) {
+            inFlight.increment();
+        }
+    }
+
+    /** A statement {@link #running} ended. */
+    void done() {
+        if (inFlight != null) {
+            inFlight.decrement();
+        }
     }
 
     /**

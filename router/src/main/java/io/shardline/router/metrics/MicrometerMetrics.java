@@ -26,11 +26,12 @@ final class MicrometerMetrics implements DriverMetrics {
     private static final int OTHER = 65;
     private static final int SHARD_SLOTS = 66;
     private static final int ROLES = NodeRole.values().length + 1;
+    private static final int ROUTE_KINDS = RouteKind.values().length;
 
     private final MeterRegistry registry;
     private final String cluster;
-    private final AtomicReferenceArray<Timer> statements = new AtomicReferenceArray<>(
-            StatementKind.values().length * RouteKind.values().length * ROLES * SHARD_SLOTS * 2);
+    private final AtomicReferenceArray<Timer> statements =
+            new AtomicReferenceArray<>(StatementKind.values().length * ROUTE_KINDS * ROLES * SHARD_SLOTS * 2);
     private final AtomicReferenceArray<Counter> fallbacks =
             new AtomicReferenceArray<>(Fallback.values().length * SHARD_SLOTS);
     private final Timer[] rywWaits = new Timer[2];
@@ -108,7 +109,7 @@ final class MicrometerMetrics implements DriverMetrics {
     public void statement(StatementKind kind, RouteKind route, int shard, NodeRole role, long nanos, boolean failed) {
         int s = slot(shard);
         int r = role == null ? ROLES - 1 : role.ordinal();
-        int index = (((kind.ordinal() * RouteKind.values().length + route.ordinal()) * ROLES + r) * SHARD_SLOTS + s) * 2
+        int index = (((kind.ordinal() * ROUTE_KINDS + route.ordinal()) * ROLES + r) * SHARD_SLOTS + s) * 2
                 + (failed ? 1 : 0);
         get(
                         statements,

@@ -12,8 +12,9 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntUnaryOperator;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -32,10 +33,15 @@ public final class ReplicaHealth implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ReplicaHealth.class);
     static final long EJECT_BASE_MS = 500;
     static final long EJECT_CEILING_MS = 10_000;
+    /** The replica choice's draws (not capturing: nothing allocated per read). */
+    private static final IntUnaryOperator RANDOM =
+            n -> ThreadLocalRandom.current().nextInt(n);
 
     /** Everything known of one node, by name (a topology change keeps it). */
     private static final class NodeState {
-        final AtomicInteger inFlight = new AtomicInteger();
+        /** Striped: every statement on the replica, from every thread, adds to it (no one contended cache line). */
+        final LongAdder inFlight = new LongAdder();
+
         final AtomicLong replayed = new AtomicLong();
         final CircuitBreaker breaker = new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS);
         /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
@@ -129,7 +135,7 @@ public final class ReplicaHealth implements AutoCloseable {
                 eligible[n++] = replica;
             }
         }
-        return ReplicaChooser.pick(eligible, n, view, ThreadLocalRandom.current()::nextInt);
+        return ReplicaChooser.pick(eligible, n, view, RANDOM);
     }
 
     /**
@@ -215,7 +221,7 @@ public final class ReplicaHealth implements AutoCloseable {
 
         @Override
         public int inFlight(Node replica) {
-            return of(replica).inFlight.get();
+            return (int) of(replica).inFlight.sum();
         }
 
         @Override
@@ -232,8 +238,8 @@ public final class ReplicaHealth implements AutoCloseable {
         return w == null ? 1 : w;
     }
 
-    /** The counter of requests in flight on {@code node}, for the caller to hold while it runs one. */
-    public AtomicInteger inFlightCounter(Node node) {
+    /** The counter of requests in flight on replica {@code node}, for the caller to hold while it runs one. */
+    public LongAdder inFlightCounter(Node node) {
         return state(node).inFlight;
     }
 
