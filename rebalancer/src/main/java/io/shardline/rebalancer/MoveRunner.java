@@ -345,6 +345,9 @@ public final class MoveRunner {
             }
         }
         AtomicLong copied = new AtomicLong();
+        long opened = 0;
+        long piped = 0;
+        int pipeCount = 0;
         if (!pending.isEmpty()) {
             ExecutorService pool = Executors.newFixedThreadPool(COPY_PIPES, r -> {
                 Thread thread = new Thread(r, "shardline-copy");
@@ -363,6 +366,8 @@ public final class MoveRunner {
                         pipes.add(pool.submit(pipe));
                     }
                 }
+                opened = System.nanoTime();
+                pipeCount = pipes.size();
                 Eta eta = new Eta();
                 long lastWrite = 0;
                 while (!pipes.stream().allMatch(Future::isDone)) {
@@ -390,6 +395,7 @@ public final class MoveRunner {
                 for (Future<Long> pipe : pipes) {
                     result(pipe, "copying the moving rows");
                 }
+                piped = System.nanoTime();
             } finally {
                 pool.shutdownNow();
                 // every snapshot that opened ends here (the slots stay for the subscriptions)
@@ -409,12 +415,18 @@ public final class MoveRunner {
             }
         }
         LogicalCopy.enable(copies, connector);
+        long ended = System.nanoTime();
         LOG.info(
-                "move {}: {} rows copied in {} ms by {} pipes",
+                "move {}: {} rows copied in {} ms by {} pipes ({} at once): {} ms to publish and open the slots'"
+                        + " snapshots, {} ms of pipes, {} ms to subscribe and enable",
                 t.move.id(),
                 copied.get(),
-                (System.nanoTime() - started) / 1_000_000,
-                COPY_PIPES);
+                (ended - started) / 1_000_000,
+                pipeCount,
+                COPY_PIPES,
+                opened == 0 ? 0 : (opened - started) / 1_000_000,
+                piped == 0 ? 0 : (piped - opened) / 1_000_000,
+                piped == 0 ? (ended - started) / 1_000_000 : (ended - piped) / 1_000_000);
         t.write(t.move.withProgress(
                 new MoveRecord.Progress(Math.max(total, copied.get()), copied.get(), -1, 0, -1),
                 epoch,
