@@ -14,7 +14,6 @@ import io.shardline.topology.KeyType;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.lang.management.ManagementFactory;
-import java.lang.management.ThreadMXBean;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -67,14 +66,27 @@ public final class SideBySide {
         UPDATE("autocommit UPDATE by key", 4),
         TRANSACTION("transaction: SELECT, UPDATE, UPDATE by key, COMMIT (isolation set once per connection)", 4),
         READONLY("read-only transaction: SELECT, SELECT by key, COMMIT", 4),
-        MIX("50/50 point SELECT / autocommit UPDATE by key", 4);
+        MIX(
+                "50/50 point SELECT / autocommit UPDATE by key (read-your-writes sends a read after a write to the primary)",
+                4),
+        MIXNORYW(
+                "the same, driver readYourWrites=false (its reads on replicas, as the direct side's)",
+                4,
+                "readYourWrites=false");
 
         final String what;
         final int threads;
+        /** Driver properties of this path, on top of the run's. */
+        final String properties;
 
         Path(String what, int threads) {
+            this(what, threads, "");
+        }
+
+        Path(String what, int threads, String properties) {
             this.what = what;
             this.threads = threads;
+            this.properties = properties;
         }
 
         /** Sets a connection up for this path, once. */
@@ -90,7 +102,10 @@ public final class SideBySide {
 
         /** Whether the operation (on {@code key}'s shard) runs on a replica. */
         boolean onReplica(boolean updateNow) {
-            return this == SELECT1 || this == SELECT4 || this == READONLY || (this == MIX && !updateNow);
+            return this == SELECT1
+                    || this == SELECT4
+                    || this == READONLY
+                    || ((this == MIX || this == MIXNORYW) && !updateNow);
         }
 
         /** One operation on the connection its statements are on. */
@@ -109,7 +124,7 @@ public final class SideBySide {
                     select(select, key);
                     select.getConnection().commit();
                 }
-                case MIX -> {
+                case MIX, MIXNORYW -> {
                     if (updateNow) {
                         update(update, key);
                     } else {
@@ -198,6 +213,8 @@ public final class SideBySide {
         long directNanos = 0;
         long driverCpu = 0;
         long directCpu = 0;
+        long driverAllocated = 0;
+        long directAllocated = 0;
         long driverSlowest = 0;
         long directSlowest = 0;
         for (int p = 0; p < pairs; p++) {
@@ -212,6 +229,8 @@ public final class SideBySide {
             }
             driverCpu += a[2];
             directCpu += b[2];
+            driverAllocated += a[4];
+            directAllocated += b[4];
             driverSlowest = Math.max(driverSlowest, a[3]);
             directSlowest = Math.max(directSlowest, b[3]);
             driverOps += a[0];
@@ -244,8 +263,13 @@ public final class SideBySide {
                 sorted[pairs - 1]);
         System.out.printf(
                 "      client threads' CPU per operation (user + system): driver %.1f us, direct %.1f us; slowest"
-                        + " operation: driver %.1f ms, direct %.1f ms%n",
-                driverCpu / 1e3 / driverOps, directCpu / 1e3 / directOps, driverSlowest / 1e6, directSlowest / 1e6);
+                        + " operation: driver %.1f ms, direct %.1f ms; allocated per operation: driver %,d B, direct %,d B%n",
+                driverCpu / 1e3 / driverOps,
+                directCpu / 1e3 / directOps,
+                driverSlowest / 1e6,
+                directSlowest / 1e6,
+                driverAllocated / driverOps,
+                directAllocated / directOps);
     }
 
     /**
@@ -336,7 +360,8 @@ public final class SideBySide {
         return done[0] / (done[1] / 1e9);
     }
 
-    private static final ThreadMXBean CPU = ManagementFactory.getThreadMXBean();
+    private static final com.sun.management.ThreadMXBean CPU =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
 
     /**
      * Runs every client on its own thread for {@code ms}; returns the operations, the nanoseconds taken and the CPU
@@ -345,6 +370,7 @@ public final class SideBySide {
     static long[] timed(List<Client> clients, int ms) throws InterruptedException {
         LongAdder ops = new LongAdder();
         LongAdder cpu = new LongAdder();
+        LongAdder allocated = new LongAdder();
         LongAccumulator slowest = new LongAccumulator(Math::max, 0);
         long deadline = System.nanoTime() + ms * 1_000_000L;
         List<Thread> threads = new ArrayList<>();
@@ -354,6 +380,7 @@ public final class SideBySide {
             Thread t = new Thread(() -> {
                 ThreadLocalRandom random = ThreadLocalRandom.current();
                 long cpuAtStart = CPU.getCurrentThreadCpuTime();
+                long allocatedAtStart = CPU.getCurrentThreadAllocatedBytes();
                 try {
                     long before = System.nanoTime();
                     while (before < deadline) {
@@ -369,6 +396,7 @@ public final class SideBySide {
                     }
                 }
                 cpu.add(CPU.getCurrentThreadCpuTime() - cpuAtStart);
+                allocated.add(CPU.getCurrentThreadAllocatedBytes() - allocatedAtStart);
             });
             threads.add(t);
             t.start();
@@ -379,7 +407,7 @@ public final class SideBySide {
         if (!failures.isEmpty()) {
             throw new IllegalStateException("a client failed", failures.get(0));
         }
-        return new long[] {ops.sum(), System.nanoTime() - start, cpu.sum(), slowest.get()};
+        return new long[] {ops.sum(), System.nanoTime() - start, cpu.sum(), slowest.get(), allocated.sum()};
     }
 
     static Client driverClient(String url) throws SQLException {
@@ -387,7 +415,7 @@ public final class SideBySide {
     }
 
     static Client driverClient(String url, Path path) throws SQLException {
-        Connection c = DriverManager.getConnection(url);
+        Connection c = DriverManager.getConnection(path.properties.isEmpty() ? url : url + "&" + path.properties);
         path.setUp(c);
         PreparedStatement select = c.prepareStatement(SQL);
         PreparedStatement update = c.prepareStatement(UPDATE);
