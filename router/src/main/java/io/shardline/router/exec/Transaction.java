@@ -148,7 +148,10 @@ final class Transaction {
     void begin(Physical p) throws SQLException {
         enlist(p);
         // SET LOCAL, SET TRANSACTION, SAVEPOINT kept until now apply to this shard only
-        bound |= !pending.isEmpty();
+        if (pending.isEmpty()) {
+            return;
+        }
+        bound = true;
         try (Statement s = p.connection.createStatement()) {
             for (String sql : pending) {
                 s.execute(sql);
