@@ -238,6 +238,24 @@ class LagAwareReadsIT {
         }
     }
 
+    /**
+     * A token given out reads the position of the session's pending commits; inside a transaction that failed on that
+     * primary it must read it elsewhere, not drop the shard from the token.
+     */
+    @Test
+    void aTokenGivenOutInsideAFailedTransactionStillCarriesTheSessionsWrite() throws Exception {
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO kv (k, v) VALUES (-3, 1) ON CONFLICT (k) DO UPDATE SET v = 1");
+            c.setAutoCommit(false);
+            SQLException failed = catchThrowableOfType(
+                    SQLException.class, () -> s.executeUpdate("UPDATE kv SET v = v / 0 WHERE k = -3"));
+            assertThat(failed.getSQLState()).isEqualTo("22012");
+            assertThat(c.unwrap(ShardlineConnection.class).causalToken()).matches("lagaware@0=[0-9A-F]+/[0-9A-F]+");
+            c.rollback();
+        }
+    }
+
     @Test
     void aCausalTokenCarriesWritesToAnotherConnection() throws Exception {
         try (Connection writer = DriverManager.getConnection(cluster.shardlineUrl());

@@ -28,6 +28,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -154,6 +155,33 @@ class RoundTripsIT {
                         "statements the servers logged for %d rounds of %s, through the driver and directly",
                         ROUNDS, workload)
                 .isEqualTo(direct);
+    }
+
+    /**
+     * The isolation level is set on a physical connection only when it changes — but a statement the driver does not
+     * follow may change the session's default under it: the level set once must still hold in the next transaction.
+     */
+    @Test
+    void anIsolationSetOnceHoldsAfterAStatementTheDriverDoesNotFollowChangedTheDefault() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            c.setAutoCommit(false);
+            assertThat(isolation(s)).isEqualTo("serializable");
+            c.commit();
+            c.setAutoCommit(true);
+            s.execute("SET default_transaction_isolation = 'read committed'; SELECT 1");
+            c.setAutoCommit(false);
+            assertThat(isolation(s)).as("the next transaction's isolation").isEqualTo("serializable");
+            c.commit();
+        }
+    }
+
+    private static String isolation(Statement s) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SELECT current_setting('transaction_isolation')")) {
+            assertThat(rs.next()).isTrue();
+            return rs.getString(1);
+        }
     }
 
     /**

@@ -681,9 +681,9 @@ final class CrossShardRead {
      * sink} when one is given.
      */
     private Rows fetch(Physical p, String sql, Fetch f) throws SQLException {
-        p.running();
         boolean ownTransaction = p.connection.getAutoCommit();
         DriverTracing.Span part = span.child("shardline.shard", p.shard, p.node);
+        p.running();
         try {
             if (ownTransaction) {
                 p.connection.setAutoCommit(false);

@@ -429,7 +429,7 @@ public final class Dispatcher {
         current = s;
         if (plan.sessionEffects()) {
             // before it runs: a statement that fails may still have left its lock or listener behind
-            p.sessionDirty = true;
+            p.sessionMayHaveChanged();
         }
         T result;
         p.running();

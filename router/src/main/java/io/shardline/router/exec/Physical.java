@@ -1,6 +1,5 @@
 package io.shardline.router.exec;
 
-import io.shardline.router.route.CausalToken;
 import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
 import java.sql.Connection;
@@ -8,15 +7,13 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.concurrent.atomic.LongAdder;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * A physical connection a logical connection holds to one node, with the session state it has applied and whether
  * it is a participant of the logical connection's transaction.
  */
 public final class Physical {
-    private static final Logger LOG = LoggerFactory.getLogger(Physical.class);
+    private static final String CURRENT_LSN = "SELECT pg_current_wal_insert_lsn()::text";
 
     final Node node;
     final int shard;
@@ -75,23 +72,31 @@ public final class Physical {
 
     /**
      * The primary's WAL insert position now: at or after every commit made on it so far (read-your-writes).
-     * {@link CausalToken#UNKNOWN} when it cannot be read, so that no replica is trusted with the session's writes.
+     *
+     * @throws SQLException when it cannot be read
      */
-    long currentLsn() {
-        try {
-            if (currentLsn == null) {
-                currentLsn = connection.prepareStatement("SELECT pg_current_wal_insert_lsn()::text");
-            }
-            return queryLsn(currentLsn);
-        } catch (SQLException | IllegalArgumentException e) {
-            LOG.warn(
-                    "could not read the WAL position of {} for this session's writes; its reads on shard {} go to"
-                            + " the primary until its next write: {}",
-                    node.name(),
-                    shard,
-                    e.toString());
-            return CausalToken.UNKNOWN;
+    long currentLsn() throws SQLException {
+        if (currentLsn == null) {
+            currentLsn = connection.prepareStatement(CURRENT_LSN);
         }
+        return queryLsn(currentLsn);
+    }
+
+    /** {@link #currentLsn()} on a connection of the caller's. */
+    static long currentLsn(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(CURRENT_LSN)) {
+            return queryLsn(ps);
+        }
+    }
+
+    /**
+     * A statement ran that may have changed the database session beyond what the driver follows (LISTEN, a function
+     * calling {@code set_config}, several statements in one string...): the connection is reset with {@code DISCARD
+     * ALL} before reuse, and its isolation level is set again before the next transaction.
+     */
+    void sessionMayHaveChanged() {
+        sessionDirty = true;
+        isolation = -1;
     }
 
     /** A replica's replay position now. */
@@ -99,16 +104,20 @@ public final class Physical {
         if (replayLsn == null) {
             replayLsn = connection.prepareStatement("SELECT pg_last_wal_replay_lsn()::text");
         }
-        try {
-            return queryLsn(replayLsn);
-        } catch (IllegalArgumentException e) {
-            return 0;
-        }
+        return queryLsn(replayLsn);
     }
 
     private static long queryLsn(PreparedStatement ps) throws SQLException {
         try (ResultSet rs = ps.executeQuery()) {
-            return rs.next() && rs.getString(1) != null ? Lsn.parse(rs.getString(1)) : 0;
+            String lsn = rs.next() ? rs.getString(1) : null;
+            if (lsn == null) {
+                return 0;
+            }
+            try {
+                return Lsn.parse(lsn);
+            } catch (IllegalArgumentException e) {
+                throw new SQLException("not a WAL position: " + lsn, "XX000", e);
+            }
         }
     }
 

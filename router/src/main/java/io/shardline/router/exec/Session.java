@@ -116,26 +116,37 @@ public final class Session implements RouteContext, MoveFences.Participation {
         long written = reads.writtenLsn(shard);
         if (written == CausalToken.PENDING
                 && (runtime.settings().rywWaitMs() > 0 || runtime.lag() != reads.pendingSince(shard))) {
-            resolve(shard);
+            try {
+                resolve(shard);
+            } catch (SQLException e) {
+                LOG.warn(
+                        "could not read the WAL position of shard {}'s primary for this session's writes; its reads"
+                                + " there go to the primary until its next write: {}",
+                        shard,
+                        e.toString());
+                reads.resolved(shard, CausalToken.UNKNOWN);
+            }
             written = reads.writtenLsn(shard);
         }
         return written;
     }
 
-    /** Reads the position of this session's commits on {@code shard} from its primary, now. */
-    private void resolve(int shard) {
-        long lsn;
+    /**
+     * Reads the position of this session's commits on {@code shard} from its primary, now: on the session's connection
+     * there, or on one of its own while a transaction holds that one (the query must not join, or fail in, the
+     * application's transaction).
+     *
+     * @throws SQLException when it cannot be read (the shard stays pending)
+     */
+    private void resolve(int shard) throws SQLException {
         Node primary = runtime.routing().primary(shard);
-        try {
+        long lsn;
+        if (transaction.holds(primary)) {
+            try (Connection c = runtime.pools().borrow(primary)) {
+                lsn = Physical.currentLsn(c);
+            }
+        } else {
             lsn = attachments.attach(primary, shard).currentLsn();
-        } catch (SQLException e) {
-            LOG.warn(
-                    "could not read the WAL position of {} for this session's writes; its reads on shard {} go to the"
-                            + " primary until its next write: {}",
-                    primary.name(),
-                    shard,
-                    e.toString());
-            lsn = CausalToken.UNKNOWN;
         }
         reads.resolved(shard, lsn);
     }
@@ -758,7 +769,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
             transaction.begin(p);
         }
         // what runs there (a procedure, say) is not analyzed: reset it with DISCARD ALL before reuse
-        p.sessionDirty = true;
+        p.sessionMayHaveChanged();
         return p.connection;
     }
 
@@ -781,7 +792,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
                             + " transaction's first statement",
                     SqlStates.INVALID_TRANSACTION_STATE);
         }
-        binding.sessionDirty = true;
+        binding.sessionMayHaveChanged();
         return binding.connection;
     }
 
@@ -838,14 +849,29 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
     }
 
-    public String causalToken() {
+    public String causalToken() throws SQLException {
         resolvePending();
         return reads.causalToken();
     }
 
-    private void resolvePending() {
+    /**
+     * Reads every pending position, for a token given out.
+     *
+     * @throws SQLException when one cannot be read: a token without it would let another session's reads miss this
+     *     session's write there
+     */
+    private void resolvePending() throws SQLException {
         for (int shard : reads.pendingShards()) {
-            resolve(shard);
+            try {
+                resolve(shard);
+            } catch (SQLException e) {
+                throw new SQLException(
+                        "could not read the WAL position of shard " + shard + "'s primary, which this session wrote to"
+                                + " (" + e.getMessage() + "): a causal token without it would not carry that write;"
+                                + " try again",
+                        e.getSQLState() != null ? e.getSQLState() : SqlStates.NO_FRESH_REPLICA,
+                        e);
+            }
         }
     }
 

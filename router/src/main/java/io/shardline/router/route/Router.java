@@ -15,8 +15,8 @@ import java.util.function.Supplier;
 /**
  * The one routing decision: a statement's {@link Plan}, its parameter values and its session ({@link RouteContext})
  * over one {@link RoutingState} give one {@link Route}. Execution runs the route and {@code explainRoute} renders it,
- * so the two never disagree. Nothing here runs SQL; the replica choice reads {@link ReplicaHealth} and the lag
- * reports.
+ * so the two never disagree. Nothing here runs SQL (but the session's {@link RouteContext#writtenLsn} may read its
+ * causal token's position); the replica choice reads {@link ReplicaHealth} and the lag reports.
  *
  * <p>Single-shard statements, in order of precedence: a {@code forKey} binding takes every statement of its shard
  * (and refuses others); a transaction uses its connection on the shard, or joins the shard's primary (two-phase
@@ -244,10 +244,10 @@ public final class Router {
     public Route read(RoutingState r, int shard, RouteContext c, Route.Use use) {
         Node[] replicas = r.replicas(shard);
         Node primary = r.primary(shard);
-        long written = Math.max(c.writtenLsn(shard), moves.cutoverLsn(shard));
         if (replicas.length == 0) {
             return Route.node(shard, primary, use, Route.Why.NO_FRESH_REPLICA);
         }
+        long written = Math.max(c.writtenLsn(shard), moves.cutoverLsn(shard));
         LagSnapshot reports = lag.get();
         long now = System.currentTimeMillis();
         ReplicaChooser.Bound bound = new ReplicaChooser.Bound(c.maxStalenessMs(), written);

@@ -376,13 +376,14 @@ public final class StatementAnalyzer {
                                 + ": send them one at a time",
                         params);
             }
+            // a SET among several statements is not followed: the connection is reset with DISCARD ALL before reuse
             return firstReferenceTable(sql, tokens) != null
                     ? Plan.refused(
                             StatementKind.WRITE,
                             "several statements in one string touch the reference table "
                                     + firstReferenceTable(sql, tokens) + ": send them one at a time",
                             params)
-                    : Plan.home(StatementKind.WRITE, params);
+                    : Plan.home(StatementKind.WRITE, params).withSessionEffects();
         }
         Token first = tokens.get(0);
         switch (first.kind() == Kind.WORD ? first.upper() : "") {
