@@ -55,11 +55,7 @@ class ProcessEndpointsIT {
                         console.url() + "/actuator/health/readiness");
                 ready.forEach(url -> awaitStatus(url, 200));
                 // one monitor publishes, the other stands by; both are ready
-                await().atMost(Duration.ofSeconds(30))
-                        .until(() -> get(first.url() + "/health/ready").body().contains("\"detail\":\"publishing\"")
-                                || get(second.url() + "/health/ready").body().contains("\"detail\":\"publishing\""));
-                ShardlineProcess publishing =
-                        get(first.url() + "/health/ready").body().contains("publishing") ? first : second;
+                ShardlineProcess publishing = publishing(first, second);
                 ShardlineProcess standby = publishing == first ? second : first;
                 assertThat(get(standby.url() + "/health/ready").body())
                         .contains("\"detail\":\"standby (another monitor publishes)\"", "\"leader\":false");
@@ -94,11 +90,7 @@ class ProcessEndpointsIT {
                 ready.forEach(url -> awaitStatus(url, 200));
 
                 // leadership may have changed hands while ZooKeeper was down: the monitor publishing now is stopped
-                await().atMost(Duration.ofSeconds(30))
-                        .until(() -> get(first.url() + "/health/ready").body().contains("\"detail\":\"publishing\"")
-                                || get(second.url() + "/health/ready").body().contains("\"detail\":\"publishing\""));
-                ShardlineProcess leader =
-                        get(first.url() + "/health/ready").body().contains("publishing") ? first : second;
+                ShardlineProcess leader = publishing(first, second);
                 ShardlineProcess follower = leader == first ? second : first;
 
                 // SIGTERM on the publishing monitor: it releases leadership, the standby publishes at once
@@ -124,6 +116,14 @@ class ProcessEndpointsIT {
                 awaitOutput(rebalancer.err, "shardline: rebalancer drained (leadership released)");
             }
         }
+    }
+
+    /** Which of the two monitors publishes, once one does (30 s at most). */
+    private static ShardlineProcess publishing(ShardlineProcess first, ShardlineProcess second) {
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> get(first.url() + "/health/ready").body().contains("\"detail\":\"publishing\"")
+                        || get(second.url() + "/health/ready").body().contains("\"detail\":\"publishing\""));
+        return get(first.url() + "/health/ready").body().contains("\"detail\":\"publishing\"") ? first : second;
     }
 
     private static String[] concat(String command, String option, String value, String[] rest) {
