@@ -856,6 +856,20 @@ public final class LogicalCopy {
         return confirmed < 0 ? -1 : Math.max(0, sourceLsn() - confirmed);
     }
 
+    /**
+     * Whether an apply worker streams from this copy's slot now. Until the target's worker has started (it can take
+     * seconds after the subscription is enabled) or while it restarts, the slot shows no lag and nothing applies: a
+     * cutover then would hold writes for its whole barrier time and fail.
+     */
+    public boolean streaming() throws MoveException {
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            return exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "' AND active");
+        } catch (SQLException e) {
+            throw new MoveException("reading slot " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+    }
+
     private long confirmedLsn() throws MoveException {
         try (Connection c = connector.connect(source);
                 Statement s = c.createStatement();

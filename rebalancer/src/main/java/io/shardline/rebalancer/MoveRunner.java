@@ -31,6 +31,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiFunction;
 import java.util.function.BooleanSupplier;
 import java.util.function.ToIntFunction;
 import org.apache.curator.framework.CuratorFramework;
@@ -104,6 +105,8 @@ public final class MoveRunner {
     private final Settings settings;
     private final BooleanSupplier stillLeader;
     private volatile boolean parking;
+    /** Opened when the move caught up, before the fence: the cutover that follows uses them. */
+    private CutoverConnections warm;
     /** The state of the step {@link #run} is in. */
     private volatile MoveState stepping;
 
@@ -233,6 +236,14 @@ public final class MoveRunner {
      * @throws MoveException when a step fails; the move stays in its state for a retry or an abort
      */
     public MoveState run(String id) throws MoveException {
+        try {
+            return runSteps(id);
+        } finally {
+            closeWarm();
+        }
+    }
+
+    private MoveState runSteps(String id) throws MoveException {
         while (true) {
             Tracked t = read(id);
             MoveRecord move = t.move;
@@ -300,10 +311,18 @@ public final class MoveRunner {
             case COPYING:
                 return copy(t, copies, snapshot) ? MoveState.CATCHING_UP : null;
             case CATCHING_UP:
-                return catchUp(t, copies) ? MoveState.FENCED : null;
+                if (!catchUp(t, copies)) {
+                    return null;
+                }
+                closeWarm();
+                warm = openCutoverConnections(copies, snapshot);
+                return MoveState.FENCED;
             case FENCED:
-                try {
-                    cutover(t, copies, snapshot);
+                // a move taken over in FENCED has none open: they are opened before the barrier's time starts
+                CutoverConnections connections = warm != null ? warm : new CutoverConnections(connector);
+                warm = null;
+                try (connections) {
+                    cutover(t, copies, snapshot, connections);
                 } catch (CutoverFailed e) {
                     // not switched: lift the fence so the held writes go on to the sources, and try again later
                     LOG.warn("move {}: {}; writes released, trying the cutover again", move.id(), e.getMessage());
@@ -446,7 +465,7 @@ public final class MoveRunner {
         }
     }
 
-    /** CATCHING_UP: waits until every target is close behind its source; false on an abort. */
+    /** CATCHING_UP: waits until every target is close behind its source and streams from it; false on an abort. */
     private boolean catchUp(Tracked t, List<LogicalCopy> copies) throws MoveException {
         if (t.move.error() != null) {
             pause(settings.retryPause().toMillis()); // a cutover failed: give whatever blocked it time to pass
@@ -455,6 +474,7 @@ public final class MoveRunner {
         long lastWrite = 0;
         while (true) {
             long lag = 0;
+            List<LogicalCopy> streams = new ArrayList<>();
             for (LogicalCopy copy : copies) {
                 long behind = copy.lag();
                 if (behind < 0 && !copy.subscribed()) {
@@ -467,8 +487,9 @@ public final class MoveRunner {
                             + " it again)");
                 }
                 lag = Math.max(lag, behind);
+                streams.add(copy);
             }
-            if (lag <= settings.catchUpBytes()) {
+            if (lag <= settings.catchUpBytes() && allStreaming(streams)) {
                 return true;
             }
             if (abortRequested(t.move.id())) {
@@ -484,6 +505,15 @@ public final class MoveRunner {
             }
             pause(100);
         }
+    }
+
+    private static boolean allStreaming(List<LogicalCopy> copies) throws MoveException {
+        for (LogicalCopy copy : copies) {
+            if (!copy.streaming()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -541,9 +571,11 @@ public final class MoveRunner {
      *
      * @throws CutoverFailed when it did not switch and the fence can be lifted safely
      */
-    private void cutover(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
+    private void cutover(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot, CutoverConnections connections)
+            throws MoveException {
         MoveRecord move = t.move;
         long t0 = System.nanoTime();
+        openAll(connections, copies, snapshot, CutoverFailed::new);
         awaitAcks(move);
         long acked = System.nanoTime();
         long drained = 0;
@@ -552,11 +584,10 @@ public final class MoveRunner {
         for (LogicalCopy copy : copies) {
             Node source = snapshot.topology().shard(copy.transfer().source()).primary();
             Node target = snapshot.topology().shard(copy.transfer().target()).primary();
-            // one connection per side for the whole barrier: every new connection would add to the write pause
-            try (Connection c = connector.connect(source, remaining(deadline));
-                    Statement s = c.createStatement();
-                    Connection tc = connector.connect(target, remaining(deadline));
-                    Statement ts = tc.createStatement()) {
+            try (Statement s = connections.to(source, remaining(deadline)).createStatement();
+                    Statement ts = connections.to(target, remaining(deadline)).createStatement()) {
+                Connection c = s.getConnection();
+                Connection tc = ts.getConnection();
                 long t1 = System.nanoTime();
                 s.execute("SET synchronous_commit = on");
                 awaitOlderTransactions(s, source, deadline);
@@ -599,8 +630,7 @@ public final class MoveRunner {
         for (int target : targets(move)) {
             Node primary = snapshot.topology().shard(target).primary();
             // a commit with synchronous_commit = on flushes all WAL before it: the applied rows are durable
-            try (Connection c = connector.connect(primary, remaining(flushDeadline));
-                    Statement s = c.createStatement()) {
+            try (Statement s = connections.to(primary, remaining(flushDeadline)).createStatement()) {
                 s.execute("SET synchronous_commit = on");
                 single(s, "SELECT txid_current()");
                 cutoverLsn.put(target, single(s, "SELECT pg_current_wal_lsn()::text"));
@@ -661,6 +691,48 @@ public final class MoveRunner {
                 (applied - acked - drained - referenceNanos) / 1_000_000,
                 referenceNanos / 1_000_000,
                 (published - applied) / 1_000_000);
+    }
+
+    /**
+     * Connections to every primary the cutover of {@code copies} uses, opened while writes still flow.
+     *
+     * @throws MoveException when one cannot be opened: fencing would only hold writes for a cutover that fails
+     */
+    private CutoverConnections openCutoverConnections(List<LogicalCopy> copies, TopologySnapshot snapshot)
+            throws MoveException {
+        CutoverConnections connections = new CutoverConnections(connector);
+        try {
+            openAll(connections, copies, snapshot, MoveException::new);
+            return connections;
+        } catch (MoveException e) {
+            connections.close();
+            throw e;
+        }
+    }
+
+    private static void openAll(
+            CutoverConnections connections,
+            List<LogicalCopy> copies,
+            TopologySnapshot snapshot,
+            BiFunction<String, Throwable, ? extends MoveException> failure)
+            throws MoveException {
+        for (LogicalCopy copy : copies) {
+            for (int shard : List.of(copy.transfer().source(), copy.transfer().target())) {
+                Node primary = snapshot.topology().shard(shard).primary();
+                try {
+                    connections.open(primary);
+                } catch (SQLException e) {
+                    throw failure.apply("connecting to " + primary.name() + " for the cutover: " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
+    private void closeWarm() {
+        if (warm != null) {
+            warm.close();
+            warm = null;
+        }
     }
 
     /** The time left until {@code deadline} (nanoTime), at least 1 ms. */

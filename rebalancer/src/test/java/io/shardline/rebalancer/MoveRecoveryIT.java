@@ -11,6 +11,7 @@ import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.Node;
 import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologyCodec;
@@ -18,9 +19,11 @@ import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -166,6 +169,67 @@ class MoveRecoveryIT {
         } finally {
             runs.shutdownNow();
         }
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    /**
+     * A new connection that takes longer to open than the barrier allows (a fresh rebalancer JVM on a loaded host:
+     * TCP, TLS and login) used to fail every cutover, the move never leaving CATCHING_UP: the cutover's connections
+     * are opened before the fence now, once each.
+     */
+    @Test
+    void connectionsSlowerToOpenThanTheBarrierDoNotFailTheCutover() throws Exception {
+        addEmptyShard();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        List<String> timedConnects = new CopyOnWriteArrayList<>();
+        MoveEstimate.Connector slow = new MoveEstimate.Connector() {
+            @Override
+            public Connection connect(Node node) throws SQLException {
+                return LogicalCopyIT.CONNECT.connect(node);
+            }
+
+            @Override
+            public Connection connect(Node node, Duration timeout) throws SQLException {
+                timedConnects.add(node.name());
+                try {
+                    Thread.sleep(1000); // longer than the barrier's 800 ms
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new SQLException("interrupted", e);
+                }
+                return LogicalCopyIT.CONNECT.connect(node, timeout);
+            }
+
+            @Override
+            public Connection connectForReplication(Node node) throws SQLException {
+                return LogicalCopyIT.CONNECT.connectForReplication(node);
+            }
+        };
+        MoveRunner runner = new MoveRunner(
+                client,
+                "recovery",
+                ++epoch,
+                slow,
+                new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, LogicalCopyIT.CONNECT),
+                source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
+                MoveRunner.Settings.DEFAULT,
+                () -> true);
+        ExecutorService runs = Executors.newSingleThreadExecutor();
+        try {
+            Future<MoveState> run = runs.submit(() -> runner.run(id));
+            await().atMost(Duration.ofSeconds(150)).until(run::isDone);
+            assertThat(run.get()).isEqualTo(MoveState.DONE);
+        } finally {
+            runs.shutdownNow();
+            if (!state(id).isTerminal()) {
+                MoveRunner.requestAbort(client, "recovery", id);
+                runner(++epoch, () -> true).run(id);
+            }
+        }
+        assertThat(timedConnects)
+                .as("one cutover, one connection to each primary")
+                .isNotEmpty()
+                .doesNotHaveDuplicates();
         nothingWritten.assertNothingLost(client, "recovery");
     }
 

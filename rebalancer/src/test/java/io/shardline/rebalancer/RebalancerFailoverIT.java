@@ -11,6 +11,7 @@ import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -24,6 +25,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.extension.TestWatcher;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -48,6 +52,24 @@ class RebalancerFailoverIT {
     private static String base;
     private static MoveWorkload workload;
     private final List<Process> processes = new ArrayList<>();
+    private final List<Path> logs = new ArrayList<>();
+
+    /** A failure shows what the rebalancers said: their logs are files of their own. */
+    @RegisterExtension
+    final TestWatcher showLogs = new TestWatcher() {
+        @Override
+        public void testFailed(ExtensionContext context, Throwable cause) {
+            for (Path log : logs) {
+                try {
+                    List<String> lines = Files.readAllLines(log);
+                    System.out.println("---- the last lines of " + log + " ----");
+                    lines.subList(Math.max(0, lines.size() - 80), lines.size()).forEach(System.out::println);
+                } catch (IOException e) {
+                    System.out.println("---- " + log + " cannot be read: " + e.getMessage());
+                }
+            }
+        }
+    };
 
     @BeforeAll
     static void start() throws Exception {
@@ -304,6 +326,7 @@ class RebalancerFailoverIT {
                 .redirectOutput(log.toFile())
                 .start();
         processes.add(p);
+        logs.add(log);
         System.out.println("rebalancer pid " + p.pid() + " logs to " + log);
         return p;
     }

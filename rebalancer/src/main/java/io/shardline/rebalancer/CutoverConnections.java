@@ -1,0 +1,56 @@
+package io.shardline.rebalancer;
+
+import io.shardline.topology.Node;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One connection to each primary a cutover works on, opened before the routers hold writes: a connection
+ * opened inside the barrier (a TCP and TLS handshake, the login, in a fresh JVM hundreds of milliseconds) would
+ * add its setup to the write pause, and on a slow host use up the barrier's whole time so that every cutover
+ * fails.
+ */
+final class CutoverConnections implements AutoCloseable {
+    /** How long opening a connection may take: none of it holds writes. */
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
+
+    private final MoveEstimate.Connector connector;
+    private final Map<Node, Connection> open = new LinkedHashMap<>();
+
+    CutoverConnections(MoveEstimate.Connector connector) {
+        this.connector = connector;
+    }
+
+    /** Opens a connection to {@code node} unless one is open. */
+    void open(Node node) throws SQLException {
+        if (!open.containsKey(node)) {
+            open.put(node, connector.connect(node, CONNECT_TIMEOUT));
+        }
+    }
+
+    /**
+     * The connection to {@code node}, whose every read now gives up after {@code timeout} (a hung node must not
+     * hold the fenced writes longer than the barrier allows).
+     */
+    Connection to(Node node, Duration timeout) throws SQLException {
+        open(node);
+        Connection c = open.get(node);
+        c.setNetworkTimeout(Runnable::run, (int) Math.max(1, timeout.toMillis()));
+        return c;
+    }
+
+    @Override
+    public void close() {
+        for (Connection c : open.values()) {
+            try {
+                c.close();
+            } catch (SQLException e) {
+                // closing a connection that failed: nothing is left to release
+            }
+        }
+        open.clear();
+    }
+}
