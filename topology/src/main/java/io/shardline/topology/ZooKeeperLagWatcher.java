@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.cache.ChildData;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
+import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.core.JacksonException;
@@ -22,6 +23,8 @@ public final class ZooKeeperLagWatcher implements AutoCloseable {
     private final CuratorCache cache;
     private final String path;
     private final AtomicReference<LagSnapshot> snapshot = new AtomicReference<>(LagSnapshot.EMPTY);
+    /** The reports by their znode's name; guarded by this. */
+    private final Map<String, LagReport> byChild = new HashMap<>();
 
     public ZooKeeperLagWatcher(CuratorFramework client, String cluster) {
         this.path = ZooKeeperTopologyStore.clusterPath(cluster) + "/lag";
@@ -29,7 +32,7 @@ public final class ZooKeeperLagWatcher implements AutoCloseable {
     }
 
     public void start() {
-        cache.listenable().addListener((type, oldData, data) -> refresh());
+        cache.listenable().addListener(this::changed);
         cache.start();
     }
 
@@ -38,21 +41,36 @@ public final class ZooKeeperLagWatcher implements AutoCloseable {
         return snapshot.get();
     }
 
-    private void refresh() {
+    /**
+     * One report changed: only it is read. The monitor writes every replica's report each sample, so reading them
+     * all on each change would parse n² reports per sample (2,500 every 100 ms with 50 replicas).
+     */
+    private synchronized void changed(CuratorCacheListener.Type type, ChildData before, ChildData after) {
+        ChildData data = after != null ? after : before;
+        if (data == null || !data.getPath().startsWith(path + "/")) {
+            return;
+        }
+        String child = data.getPath().substring(path.length() + 1);
+        LagReport report = type == CuratorCacheListener.Type.NODE_DELETED ? null : read(after);
+        if (report == null ? byChild.remove(child) == null : report.equals(byChild.put(child, report))) {
+            return;
+        }
         Map<String, LagReport> reports = new HashMap<>();
-        cache.stream().filter(d -> d.getPath().startsWith(path + "/")).forEach(d -> read(d, reports));
+        for (LagReport r : byChild.values()) {
+            reports.put(r.node(), r);
+        }
         snapshot.set(new LagSnapshot(reports));
     }
 
-    private static void read(ChildData data, Map<String, LagReport> into) {
-        if (data.getData() == null || data.getData().length == 0) {
-            return;
+    private static LagReport read(ChildData data) {
+        if (data == null || data.getData() == null || data.getData().length == 0) {
+            return null;
         }
         try {
-            LagReport report = JSON.readValue(data.getData(), LagReport.class);
-            into.put(report.node(), report);
+            return JSON.readValue(data.getData(), LagReport.class);
         } catch (JacksonException e) {
             LOG.warn("ignoring malformed lag report at {}: {}", data.getPath(), e.getOriginalMessage());
+            return null;
         }
     }
 
