@@ -146,8 +146,25 @@ public final class ReplicaChooser {
         if (!stats.isHealthy(replica)) {
             return false;
         }
-        LagReport report = lag.get(replica.name());
-        if (bound.minReplayLsn() > 0 && knownReplayLsn(report, stats.replayedLsn(replica)) < bound.minReplayLsn()) {
+        long boundMs = bound.maxStalenessMs();
+        return isEligible(
+                lag.get(replica.name()),
+                bound,
+                nowMillis,
+                freshnessMs,
+                bound.minReplayLsn() > 0 ? stats.replayedLsn(replica) : 0,
+                boundMs >= 0 && stats.wasEligible(replica, boundMs));
+    }
+
+    /**
+     * Whether a healthy replica with lag report {@code report} (or null) may serve a read within {@code bound}.
+     *
+     * @param replayedLsn the highest replay position the driver itself saw on it
+     * @param wasEligible whether it was eligible at the previous choice with this bound (the dead band applies)
+     */
+    static boolean isEligible(
+            LagReport report, Bound bound, long nowMillis, long freshnessMs, long replayedLsn, boolean wasEligible) {
+        if (bound.minReplayLsn() > 0 && knownReplayLsn(report, replayedLsn) < bound.minReplayLsn()) {
             return false;
         }
         long boundMs = bound.maxStalenessMs();
@@ -160,7 +177,7 @@ public final class ReplicaChooser {
                 || nowMillis - report.observedAtMillis() > freshnessMs) {
             return false;
         }
-        long allowed = stats.wasEligible(replica, boundMs) ? boundMs + deadBand(boundMs) : boundMs;
+        long allowed = wasEligible ? boundMs + deadBand(boundMs) : boundMs;
         return report.lagMs() <= allowed;
     }
 

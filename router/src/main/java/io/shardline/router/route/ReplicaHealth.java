@@ -34,6 +34,11 @@ public final class ReplicaHealth implements AutoCloseable {
     static final long EJECT_BASE_MS = 500;
     static final long EJECT_CEILING_MS = 10_000;
     /** The replica choice's draws (not capturing: nothing allocated per read). */
+    /** Up to this many replicas, a choice judges every one. */
+    static final int SCAN_UP_TO = 8;
+    /** Draws before a choice among more replicas judges every one: 8 misses in a row mean few qualify. */
+    static final int DRAWS = 8;
+
     private static final IntUnaryOperator RANDOM =
             n -> ThreadLocalRandom.current().nextInt(n);
 
@@ -111,31 +116,76 @@ public final class ReplicaHealth implements AutoCloseable {
 
     /**
      * A replica within {@code bound} (see {@link ReplicaChooser#choose}), or null when none is. Remembers which
-     * replicas were within the bound's staleness, for the dead band of the next choice. One pass over the replicas,
-     * each one's state looked up once.
+     * replicas were within the bound's staleness, for the dead band of the next choice.
+     *
+     * <p>Among more than {@link #SCAN_UP_TO} replicas of equal weight, replicas drawn at random are judged one by one
+     * until two qualify (power of two choices by rejection: each drawn uniformly, so the two are uniform over the
+     * eligible ones, as a scan would give): a read costs a few judgements, not one per replica of a fleet of 50.
+     * After {@link #DRAWS} draws without two, or with weights, every replica is judged, each one's state looked up
+     * once.
      */
     public Node choose(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
         int count = replicas.length;
         if (count == 0) {
             return null;
         }
+        if (count > SCAN_UP_TO && weights.isEmpty()) {
+            Node drawn = draw(replicas, lag, bound, nowMillis);
+            if (drawn != null) {
+                return drawn;
+            }
+        }
         View view = new View(replicas);
-        // The dead band follows staleness alone: a read-your-writes position says nothing of lag.
-        boolean replay = bound.minReplayLsn() != 0;
-        ReplicaChooser.Bound staleness = replay ? new ReplicaChooser.Bound(bound.maxStalenessMs(), 0) : bound;
         Node[] eligible = new Node[count];
         int n = 0;
         for (int i = 0; i < count; i++) {
             Node replica = replicas[i];
-            boolean fresh = ReplicaChooser.isEligible(replica, lag, staleness, nowMillis, freshnessMs, view);
-            view.states[i].eligible(bound.maxStalenessMs(), fresh);
-            if (fresh
-                    && view.weight(replica) > 0
-                    && (!replay || ReplicaChooser.isEligible(replica, lag, bound, nowMillis, freshnessMs, view))) {
+            if (judge(replica, view.states[i], lag, bound, nowMillis) && weight(replica) > 0) {
                 eligible[n++] = replica;
             }
         }
         return ReplicaChooser.pick(eligible, n, view, RANDOM);
+    }
+
+    /** The power of two choices over replicas drawn until two qualify; null after {@link #DRAWS} draws without. */
+    private Node draw(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        Node first = null;
+        NodeState firstState = null;
+        for (int d = 0; d < DRAWS; d++) {
+            Node replica = replicas[random.nextInt(replicas.length)];
+            NodeState state = state(replica);
+            if (!judge(replica, state, lag, bound, nowMillis)) {
+                continue;
+            }
+            if (first == null) {
+                first = replica;
+                firstState = state;
+            } else {
+                return state.inFlight.sum() < firstState.inFlight.sum() ? replica : first;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Whether a replica may serve a read within {@code bound}; records whether it is within the bound's staleness
+     * (its read-your-writes position aside: that says nothing of lag) for the dead band.
+     */
+    private boolean judge(Node replica, NodeState state, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
+        if (!state.breaker.isClosed()) {
+            state.eligible(bound.maxStalenessMs(), false);
+            return false;
+        }
+        LagReport report = lag.get(replica.name());
+        long boundMs = bound.maxStalenessMs();
+        boolean was = boundMs >= 0 && state.wasEligible(boundMs);
+        ReplicaChooser.Bound staleness = bound.minReplayLsn() == 0 ? bound : new ReplicaChooser.Bound(boundMs, 0);
+        boolean fresh = ReplicaChooser.isEligible(report, staleness, nowMillis, freshnessMs, 0, was);
+        state.eligible(boundMs, fresh);
+        return fresh
+                && (bound.minReplayLsn() == 0
+                        || ReplicaChooser.isEligible(report, bound, nowMillis, freshnessMs, state.replayed.get(), was));
     }
 
     /**

@@ -1,0 +1,171 @@
+package io.shardline.router.route;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.shardline.topology.LagReport;
+import io.shardline.topology.LagSnapshot;
+import io.shardline.topology.Lsn;
+import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReplicaState;
+import java.sql.SQLException;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.LongUnaryOperator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The driver's replica choice over a fleet (one primary's 4 hubs and 46 leaves): drawn replicas judged until two
+ * qualify must give what judging every replica gives — only eligible replicas, each as often as the others.
+ */
+class ReplicaHealthTest {
+    static final long NOW = 1_000_000;
+    static final int FLEET = 50;
+    static final ReplicaChooser.Bound BOUND = new ReplicaChooser.Bound(1000, 0);
+
+    private final Node[] fleet = fleet();
+    private ReplicaHealth health = new ReplicaHealth(Map.of(), 2000, n -> false, () -> fleet, "t");
+
+    @AfterEach
+    void close() {
+        health.close();
+    }
+
+    private static Node[] fleet() {
+        Node[] nodes = new Node[FLEET];
+        for (int i = 0; i < 4; i++) {
+            nodes[i] = new Node("hub" + i, NodeRole.HUB, "h", 1000 + i, "p");
+        }
+        for (int i = 4; i < FLEET; i++) {
+            nodes[i] = new Node("leaf" + i, NodeRole.LEAF, "h", 1000 + i, "hub" + (i % 4));
+        }
+        return nodes;
+    }
+
+    /** A report for each replica: lag by index, fresh, streaming, replayed up to 0/1000. */
+    private LagSnapshot lags(LongUnaryOperator lagByIndex) {
+        Map<String, LagReport> reports = new HashMap<>();
+        for (int i = 0; i < FLEET; i++) {
+            long lag = lagByIndex.applyAsLong(i);
+            reports.put(
+                    fleet[i].name(),
+                    new LagReport(
+                            fleet[i].name(),
+                            0,
+                            fleet[i].role(),
+                            lag,
+                            0,
+                            "0/1000",
+                            "p",
+                            ReplicaState.STREAMING,
+                            NOW - 100));
+        }
+        return new LagSnapshot(reports);
+    }
+
+    private Map<Node, Integer> counts(LagSnapshot lag, ReplicaChooser.Bound bound, int choices) {
+        Map<Node, Integer> counts = new HashMap<>();
+        for (int k = 0; k < choices; k++) {
+            Node chosen = health.choose(fleet, lag, bound, NOW);
+            counts.merge(chosen == null ? new Node("none", NodeRole.HUB, "h", 0, null) : chosen, 1, Integer::sum);
+        }
+        return counts;
+    }
+
+    @Test
+    void everyReplicaOfAFleetTakesItsShare() {
+        Map<Node, Integer> counts = counts(lags(i -> 10), BOUND, 100_000);
+        assertThat(counts).hasSize(FLEET);
+        // 2,000 each on average; a uniform choice stays within ±15 % (about 7 standard deviations)
+        assertThat(counts.values()).allSatisfy(c -> assertThat(c).isBetween(1700, 2300));
+    }
+
+    @Test
+    void onlyReplicasWithinTheBoundAreChosenHoweverFewTheyAre() {
+        // 3 of 50 within the bound: most draws miss, the full judgement finds them
+        Map<Node, Integer> counts = counts(lags(i -> i % 17 == 0 ? 10 : 5_000), BOUND, 30_000);
+        assertThat(counts.keySet()).containsExactlyInAnyOrder(fleet[0], fleet[17], fleet[34]);
+        assertThat(counts.values()).allSatisfy(c -> assertThat(c).isBetween(8_500, 11_500));
+
+        // half of them: each eligible one takes an equal share, no other takes any
+        Map<Node, Integer> half = counts(lags(i -> i % 2 == 0 ? 10 : 5_000), BOUND, 50_000);
+        assertThat(half).hasSize(FLEET / 2);
+        assertThat(half.keySet()).allSatisfy(n -> assertThat(indexOf(n) % 2).isZero());
+        assertThat(half.values()).allSatisfy(c -> assertThat(c).isBetween(1700, 2300));
+    }
+
+    @Test
+    void noneWithinTheBoundGivesNone() {
+        assertThat(health.choose(fleet, lags(i -> 5_000), BOUND, NOW)).isNull();
+        assertThat(health.choose(fleet, LagSnapshot.EMPTY, BOUND, NOW)).isNull();
+        assertThat(health.choose(fleet, LagSnapshot.EMPTY, new ReplicaChooser.Bound(-1, 0), NOW))
+                .as("unbounded: any replica, no report needed")
+                .isNotNull();
+    }
+
+    @Test
+    void anEjectedReplicaOfAFleetIsNeverChosen() {
+        for (int i = 0; i < FLEET; i += 5) {
+            health.eject(fleet[i], 0, new SQLException("connection refused", "08001"));
+        }
+        Map<Node, Integer> counts = counts(lags(i -> 10), BOUND, 20_000);
+        assertThat(counts).hasSize(FLEET - 10);
+        assertThat(counts.keySet()).allSatisfy(n -> assertThat(indexOf(n) % 5).isNotZero());
+    }
+
+    @Test
+    void theDeadBandHoldsForDrawnReplicasToo() {
+        // every replica within the bound once, then all at 1050 ms: inside the 100 ms dead band, they stay in
+        counts(lags(i -> 10), BOUND, 20_000);
+        assertThat(counts(lags(i -> 1050), BOUND, 20_000)).hasSize(FLEET);
+        // past the dead band: out, and at 1050 again they do not come back (they were out at the last choice)
+        assertThat(health.choose(fleet, lags(i -> 1200), BOUND, NOW)).isNull();
+        assertThat(health.choose(fleet, lags(i -> 1050), BOUND, NOW)).isNull();
+    }
+
+    @Test
+    void fewerRequestsInFlightWinTheDraw() {
+        // ten replicas each hold 5 requests: a draw pairing one with an idle replica always picks the idle one
+        for (int i = 0; i < 10; i++) {
+            health.inFlightCounter(fleet[i]).add(5);
+        }
+        Map<Node, Integer> counts = counts(lags(i -> 10), BOUND, 50_000);
+        int busy = 0;
+        for (int i = 0; i < 10; i++) {
+            busy += counts.getOrDefault(fleet[i], 0);
+        }
+        // uniform would give 10,000; chosen only when both draws are busy: (10/50)^2 of the time, 2,000
+        assertThat(busy).isBetween(1_500, 2_500);
+    }
+
+    @Test
+    void aReadYourWritesPositionIsHonouredAmongDrawnReplicas() {
+        long position = Lsn.parse("0/2000");
+        for (int i = 0; i < FLEET; i += 10) {
+            health.sawReplayed(fleet[i], position);
+        }
+        Map<Node, Integer> counts = counts(lags(i -> 10), new ReplicaChooser.Bound(1000, position), 10_000);
+        assertThat(counts.keySet()).allSatisfy(n -> assertThat(indexOf(n) % 10).isZero());
+        assertThat(counts).hasSize(5);
+    }
+
+    @Test
+    void weightsAreJudgedOverTheWholeFleet() {
+        health.close();
+        Map<String, Integer> weights = new HashMap<>();
+        weights.put(fleet[0].name(), 0);
+        health = new ReplicaHealth(weights, 2000, n -> false, () -> fleet, "t");
+        Map<Node, Integer> counts = counts(lags(i -> 10), BOUND, 20_000);
+        assertThat(counts).hasSize(FLEET - 1).doesNotContainKey(fleet[0]);
+    }
+
+    private int indexOf(Node node) {
+        for (int i = 0; i < FLEET; i++) {
+            if (fleet[i].equals(node)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+}
