@@ -27,6 +27,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.List;
@@ -111,6 +112,15 @@ public final class MoveBench {
                     (move.seen.get(MoveState.DONE) - move.seen.get(MoveState.PLANNED)) / 1e9,
                     move.writes.summary(move.seen.get(MoveState.PLANNED), move.seen.get(MoveState.DONE)),
                     move.errors.get());
+            List<MoveState> phases = Arrays.stream(MoveState.values())
+                    .filter(move.seen::containsKey)
+                    .toList();
+            for (int i = 0; i + 1 < phases.size(); i++) {
+                long from = move.seen.get(phases.get(i));
+                long to = move.seen.get(phases.get(i + 1));
+                System.out.printf(
+                        "    %-11s (%.2f s): %s%n", phases.get(i), (to - from) / 1e9, move.writes.summary(from, to));
+            }
             ShardlineDriver.closeAll(); // before ZooKeeper stops
         }
     }

@@ -20,6 +20,7 @@ import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologySnapshot;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,6 +33,7 @@ import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -81,6 +83,10 @@ public class RoutingBenchmark {
             return 0;
         }
     };
+
+    /** Replicas of each shard: a primary's hub and leaf, or the seed's fleet of 4 hubs and 46 leaves. */
+    @Param({"2", "50"})
+    public int replicasPerShard;
 
     private RoutingState routing;
     private LagSnapshot lag;
@@ -199,13 +205,18 @@ public class RoutingBenchmark {
         }
     };
 
-    private static Shard shard(int id) {
-        return new Shard(
-                id,
-                List.of(
-                        new Node("s" + id + "-primary", NodeRole.PRIMARY, "h", 5432, null),
-                        new Node("s" + id + "-hub1", NodeRole.HUB, "h", 5433, "s" + id + "-primary"),
-                        new Node("s" + id + "-leaf1", NodeRole.LEAF, "h", 5434, "s" + id + "-hub1")));
+    private Shard shard(int id) {
+        int hubs = Math.max(1, Math.min(4, replicasPerShard / 2));
+        List<Node> nodes = new ArrayList<>();
+        nodes.add(new Node("s" + id + "-primary", NodeRole.PRIMARY, "h", 5432, null));
+        for (int h = 1; h <= hubs; h++) {
+            nodes.add(new Node("s" + id + "-hub" + h, NodeRole.HUB, "h", 5432 + h, "s" + id + "-primary"));
+        }
+        for (int l = 1; l <= replicasPerShard - hubs; l++) {
+            nodes.add(new Node(
+                    "s" + id + "-leaf" + l, NodeRole.LEAF, "h", 6000 + l, "s" + id + "-hub" + (1 + (l - 1) % hubs)));
+        }
+        return new Shard(id, nodes);
     }
 
     /** Cache hit, hash, ring: the shard of a keyed statement. */

@@ -40,6 +40,9 @@ import org.slf4j.LoggerFactory;
 public final class LocalCluster implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LocalCluster.class);
     private static final String ZK_ROOT = "/shardline/clusters/";
+    private static final int MAX_WAL_SENDERS = 16;
+    /** A hub streams to its leaves and keeps senders free for a base backup and a switchover's rewiring. */
+    private static final int MAX_LEAVES_PER_HUB = 12;
 
     /** Settings every node gets: logical WAL for shard moves, small memory so a dozen fit on 2 cores. */
     static final Map<String, String> BASE_SETTINGS = baseSettings();
@@ -403,7 +406,7 @@ public final class LocalCluster implements AutoCloseable {
         // No Unix sockets: their path length is limited and every client here uses TCP.
         s.put("unix_socket_directories", "");
         s.put("wal_level", "logical");
-        s.put("max_wal_senders", "16");
+        s.put("max_wal_senders", Integer.toString(MAX_WAL_SENDERS));
         s.put("max_replication_slots", "16");
         s.put("wal_keep_size", "128MB");
         s.put("hot_standby", "on");
@@ -456,13 +459,16 @@ public final class LocalCluster implements AutoCloseable {
             return this;
         }
 
-        /** Hub replicas per shard, streaming from the primary. Default 1. */
+        /** Hub replicas per shard, streaming from the primary, 0 to 8. Default 1. */
         public Builder hubs(int hubs) {
             this.hubs = hubs;
             return this;
         }
 
-        /** Leaf replicas per shard, each streaming from a hub (spread over the hubs). Default 1. */
+        /**
+         * Leaf replicas per shard, each streaming from a hub (spread over the hubs), 0 to 64 and at most 12 per hub.
+         * Default 1.
+         */
         public Builder leaves(int leaves) {
             this.leaves = leaves;
             return this;
@@ -582,9 +588,16 @@ public final class LocalCluster implements AutoCloseable {
             if (shards < 1 || shards > 16) {
                 throw new IllegalArgumentException("shards must be 1 to 16, not " + shards);
             }
-            if (hubs < 0 || hubs > 8 || leaves < 0 || leaves > 8) {
-                throw new IllegalArgumentException(
-                        "hubs and leaves must each be 0 to 8 per shard, not " + hubs + " and " + leaves);
+            if (hubs < 0 || hubs > 8) {
+                throw new IllegalArgumentException("hubs must be 0 to 8 per shard, not " + hubs);
+            }
+            if (leaves < 0 || leaves > 64) {
+                throw new IllegalArgumentException("leaves must be 0 to 64 per shard, not " + leaves);
+            }
+            if (hubs > 0 && (leaves + hubs - 1) / hubs > MAX_LEAVES_PER_HUB) {
+                throw new IllegalArgumentException(leaves + " leaves on " + hubs + " hub(s) would give a hub more than "
+                        + MAX_LEAVES_PER_HUB + " (each hub has " + MAX_WAL_SENDERS + " WAL senders, and a new leaf's"
+                        + " base backup takes two of them): add hubs");
             }
             if (leaves > 0 && hubs == 0) {
                 throw new IllegalArgumentException(
