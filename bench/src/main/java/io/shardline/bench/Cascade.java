@@ -63,6 +63,8 @@ public final class Cascade {
             System.out.printf(
                     "cluster of 1 primary, %d hubs and %d leaves started in %.1f s%n",
                     hubs, leaves, (System.nanoTime() - started) / 1e9);
+            // a console can watch it meanwhile: ./shardline console --zk <this> --name cascade
+            System.out.println("ZooKeeper at " + cluster.zkConnectString());
             RouterClusters.publish(cluster, List.of());
             load(cluster);
             fanOut(cluster);
