@@ -40,9 +40,8 @@ import org.slf4j.LoggerFactory;
 public final class LocalCluster implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LocalCluster.class);
     private static final String ZK_ROOT = "/shardline/clusters/";
-    private static final int MAX_WAL_SENDERS = 16;
-    /** A hub streams to its leaves and keeps senders free for a base backup and a switchover's rewiring. */
-    private static final int MAX_LEAVES_PER_HUB = 12;
+    /** WAL senders and replication slots of a node, at least. */
+    private static final int MIN_WAL_SENDERS = 16;
 
     /** Settings every node gets: logical WAL for shard moves, small memory so a dozen fit on 2 cores. */
     static final Map<String, String> BASE_SETTINGS = baseSettings();
@@ -275,7 +274,7 @@ public final class LocalCluster implements AutoCloseable {
             Files.createDirectories(nodesDir);
             serverUser.handOver(nodesDir);
             serverUser.checkWritable(nodesDir);
-            Map<String, String> clusterSettings = new LinkedHashMap<>(BASE_SETTINGS);
+            Map<String, String> clusterSettings = withSenders(b.hubs, b.leaves);
             List<String> hbaFirst = new ArrayList<>();
             if (b.tlsCertificate != null) {
                 clusterSettings.putAll(installTls(b.tlsCertificate, b.tlsKey, serverUser));
@@ -358,7 +357,7 @@ public final class LocalCluster implements AutoCloseable {
                 described.database(),
                 PgBinaries.locate(null),
                 ServerUser.detect(),
-                BASE_SETTINGS,
+                withSenders(hubs, leaves),
                 Map.of(),
                 ports,
                 List.of());
@@ -400,14 +399,31 @@ public final class LocalCluster implements AutoCloseable {
         return Map.of("ssl", "on", "ssl_cert_file", crt.toString(), "ssl_key_file", k.toString());
     }
 
+    /**
+     * WAL senders and replication slots for a shard of {@code hubs} hubs and {@code leaves} leaves: after a
+     * switchover the hub promoted streams to its own leaves and to every other hub, and still needs room for a new
+     * standby's base backup (two) and a shard move's logical slots.
+     */
+    static Map<String, String> senders(int hubs, int leaves) {
+        int mostLeaves = hubs == 0 ? 0 : (leaves + hubs - 1) / hubs;
+        String n = Integer.toString(Math.max(MIN_WAL_SENDERS, mostLeaves + Math.max(0, hubs - 1) + 6));
+        return Map.of("max_wal_senders", n, "max_replication_slots", n);
+    }
+
+    private static Map<String, String> withSenders(int hubs, int leaves) {
+        Map<String, String> settings = new LinkedHashMap<>(BASE_SETTINGS);
+        settings.putAll(senders(hubs, leaves));
+        return settings;
+    }
+
     private static Map<String, String> baseSettings() {
         Map<String, String> s = new LinkedHashMap<>();
         s.put("listen_addresses", "127.0.0.1");
         // No Unix sockets: their path length is limited and every client here uses TCP.
         s.put("unix_socket_directories", "");
         s.put("wal_level", "logical");
-        s.put("max_wal_senders", Integer.toString(MAX_WAL_SENDERS));
-        s.put("max_replication_slots", "16");
+        s.put("max_wal_senders", Integer.toString(MIN_WAL_SENDERS));
+        s.put("max_replication_slots", Integer.toString(MIN_WAL_SENDERS));
         s.put("wal_keep_size", "128MB");
         s.put("hot_standby", "on");
         s.put("hot_standby_feedback", "on");
@@ -466,8 +482,7 @@ public final class LocalCluster implements AutoCloseable {
         }
 
         /**
-         * Leaf replicas per shard, each streaming from a hub (spread over the hubs), 0 to 64 and at most 12 per hub.
-         * Default 1.
+         * Leaf replicas per shard, each streaming from a hub (spread over the hubs), 0 to 64. Default 1.
          */
         public Builder leaves(int leaves) {
             this.leaves = leaves;
@@ -594,11 +609,7 @@ public final class LocalCluster implements AutoCloseable {
             if (leaves < 0 || leaves > 64) {
                 throw new IllegalArgumentException("leaves must be 0 to 64 per shard, not " + leaves);
             }
-            if (hubs > 0 && (leaves + hubs - 1) / hubs > MAX_LEAVES_PER_HUB) {
-                throw new IllegalArgumentException(leaves + " leaves on " + hubs + " hub(s) would give a hub more than "
-                        + MAX_LEAVES_PER_HUB + " (each hub has " + MAX_WAL_SENDERS + " WAL senders, and a new leaf's"
-                        + " base backup takes two of them): add hubs");
-            }
+
             if (leaves > 0 && hubs == 0) {
                 throw new IllegalArgumentException(
                         "leaves stream from hubs: " + leaves + " leaf/leaves need at" + " least 1 hub per shard");

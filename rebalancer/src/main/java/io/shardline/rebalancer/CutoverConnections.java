@@ -24,11 +24,19 @@ final class CutoverConnections implements AutoCloseable {
         this.connector = connector;
     }
 
-    /** Opens a connection to {@code node} unless one is open. */
-    void open(Node node) throws SQLException {
-        if (!open.containsKey(node)) {
-            open.put(node, connector.connect(node, CONNECT_TIMEOUT));
+    /**
+     * Opens a connection to {@code node} unless one is open, giving up at {@code deadline} ({@link System#nanoTime}):
+     * pgjdbc counts its connect and login timeouts in whole seconds, so it may take up to a second past it.
+     */
+    void open(Node node, long deadline) throws SQLException {
+        if (open.containsKey(node)) {
+            return;
         }
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+            throw new SQLException("no time was left to connect to " + node.name(), "08001");
+        }
+        open.put(node, connector.connect(node, Duration.ofNanos(left)));
     }
 
     /**
@@ -36,7 +44,7 @@ final class CutoverConnections implements AutoCloseable {
      * hold the fenced writes longer than the barrier allows).
      */
     Connection to(Node node, Duration timeout) throws SQLException {
-        open(node);
+        open(node, System.nanoTime() + timeout.toNanos());
         Connection c = open.get(node);
         c.setNetworkTimeout(Runnable::run, (int) Math.max(1, timeout.toMillis()));
         return c;

@@ -30,6 +30,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiFunction;
 import java.util.function.BooleanSupplier;
@@ -50,6 +51,8 @@ import org.slf4j.LoggerFactory;
 public final class MoveRunner {
     private static final Logger LOG = LoggerFactory.getLogger(MoveRunner.class);
     private static final long PROGRESS_NANOS = 1_000_000_000L;
+    /** How long a caught-up copy may have no apply worker streaming before the move says so. */
+    private static final long IDLE_WORKER_NANOS = TimeUnit.SECONDS.toNanos(30);
     /** Parallel COPY pipes of a move's initial copy. */
     static final int COPY_PIPES = 4;
 
@@ -314,9 +317,11 @@ public final class MoveRunner {
                 if (!catchUp(t, copies)) {
                     return null;
                 }
-                closeWarm();
-                warm = openCutoverConnections(copies, snapshot);
-                return MoveState.FENCED;
+                if (warm == null) {
+                    warm = openCutoverConnections(copies, snapshot);
+                }
+                // opening them took time: the lag, the workers and an abort are looked at again just before the fence
+                return readyToFence(t, copies) ? MoveState.FENCED : null;
             case FENCED:
                 // a move taken over in FENCED has none open: they are opened before the barrier's time starts
                 CutoverConnections connections = warm != null ? warm : new CutoverConnections(connector);
@@ -472,25 +477,32 @@ public final class MoveRunner {
         }
         Eta eta = new Eta();
         long lastWrite = 0;
+        long idleSince = 0;
+        boolean told = false;
         while (true) {
-            long lag = 0;
-            List<LogicalCopy> streams = new ArrayList<>();
-            for (LogicalCopy copy : copies) {
-                long behind = copy.lag();
-                if (behind < 0 && !copy.subscribed()) {
-                    continue; // the source has none of the sharded tables: nothing streams
+            Behind behind = behind(copies);
+            long lag = behind.bytes();
+            if (lag <= settings.catchUpBytes()) {
+                LogicalCopy idle = notStreaming(behind.slots());
+                if (idle == null) {
+                    return true;
                 }
-                if (behind < 0) {
-                    // it would never catch up: the fence would hold writes for a target that cannot apply them
-                    throw new MoveException("the replication slot " + copy.name() + " is missing on shard "
-                            + copy.transfer().source() + ": the copy cannot catch up (abort the move and start"
-                            + " it again)");
+                // close behind, but nothing applies: fencing now would hold writes for a barrier never applied
+                if (idleSince == 0) {
+                    idleSince = System.nanoTime();
+                } else if (!told && System.nanoTime() - idleSince > IDLE_WORKER_NANOS) {
+                    told = true;
+                    String why = "no apply worker has streamed from slot " + idle.name() + " (shard "
+                            + idle.transfer().source() + " to shard "
+                            + idle.transfer().target() + ") for "
+                            + TimeUnit.NANOSECONDS.toSeconds(IDLE_WORKER_NANOS) + " s: see pg_stat_subscription and"
+                            + " the server log of shard " + idle.transfer().target() + "'s primary (the move waits)";
+                    LOG.warn("move {}: {}", t.move.id(), why);
+                    t.write(t.move.withState(MoveState.CATCHING_UP, epoch, System.currentTimeMillis())
+                            .withError(why));
                 }
-                lag = Math.max(lag, behind);
-                streams.add(copy);
-            }
-            if (lag <= settings.catchUpBytes() && allStreaming(streams)) {
-                return true;
+            } else {
+                idleSince = 0;
             }
             if (abortRequested(t.move.id())) {
                 return false;
@@ -507,13 +519,51 @@ public final class MoveRunner {
         }
     }
 
-    private static boolean allStreaming(List<LogicalCopy> copies) throws MoveException {
+    /**
+     * Whether the move may be fenced now: every target close behind its source and streaming from it, no abort
+     * asked for.
+     */
+    private boolean readyToFence(Tracked t, List<LogicalCopy> copies) throws MoveException {
+        Behind behind = behind(copies);
+        return behind.bytes() <= settings.catchUpBytes()
+                && notStreaming(behind.slots()) == null
+                && !abortRequested(t.move.id());
+    }
+
+    /**
+     * How far behind the copies are: {@code bytes}, the WAL the furthest-behind target has not confirmed, over
+     * {@code slots}, the copies with a slot (a source with none of the sharded tables has none).
+     */
+    private record Behind(long bytes, List<LogicalCopy> slots) {}
+
+    private static Behind behind(List<LogicalCopy> copies) throws MoveException {
+        long lag = 0;
+        List<LogicalCopy> slots = new ArrayList<>();
+        for (LogicalCopy copy : copies) {
+            long behind = copy.lag();
+            if (behind < 0 && !copy.subscribed()) {
+                continue; // the source has none of the sharded tables: nothing streams
+            }
+            if (behind < 0) {
+                // it would never catch up: the fence would hold writes for a target that cannot apply them
+                throw new MoveException("the replication slot " + copy.name() + " is missing on shard "
+                        + copy.transfer().source() + ": the copy cannot catch up (abort the move and start"
+                        + " it again)");
+            }
+            lag = Math.max(lag, behind);
+            slots.add(copy);
+        }
+        return new Behind(lag, slots);
+    }
+
+    /** One of {@code copies} whose slot no apply worker streams from now, or null. */
+    private static LogicalCopy notStreaming(List<LogicalCopy> copies) throws MoveException {
         for (LogicalCopy copy : copies) {
             if (!copy.streaming()) {
-                return false;
+                return copy;
             }
         }
-        return true;
+        return null;
     }
 
     /**
@@ -575,7 +625,8 @@ public final class MoveRunner {
             throws MoveException {
         MoveRecord move = t.move;
         long t0 = System.nanoTime();
-        openAll(connections, copies, snapshot, CutoverFailed::new);
+        // writes are held already: a connection not opened before the fence may take the barrier's time, no more
+        openAll(connections, copies, snapshot, settings.barrierTimeout(), CutoverFailed::new);
         awaitAcks(move);
         long acked = System.nanoTime();
         long drained = 0;
@@ -702,7 +753,7 @@ public final class MoveRunner {
             throws MoveException {
         CutoverConnections connections = new CutoverConnections(connector);
         try {
-            openAll(connections, copies, snapshot, MoveException::new);
+            openAll(connections, copies, snapshot, CutoverConnections.CONNECT_TIMEOUT, MoveException::new);
             return connections;
         } catch (MoveException e) {
             connections.close();
@@ -714,13 +765,15 @@ public final class MoveRunner {
             CutoverConnections connections,
             List<LogicalCopy> copies,
             TopologySnapshot snapshot,
+            Duration timeout,
             BiFunction<String, Throwable, ? extends MoveException> failure)
             throws MoveException {
+        long deadline = System.nanoTime() + timeout.toNanos();
         for (LogicalCopy copy : copies) {
             for (int shard : List.of(copy.transfer().source(), copy.transfer().target())) {
                 Node primary = snapshot.topology().shard(shard).primary();
                 try {
-                    connections.open(primary);
+                    connections.open(primary, deadline);
                 } catch (SQLException e) {
                     throw failure.apply("connecting to " + primary.name() + " for the cutover: " + e.getMessage(), e);
                 }
@@ -788,6 +841,10 @@ public final class MoveRunner {
     }
 
     private void abort(Tracked t, List<LogicalCopy> copies, ClusterTopology topology, String why) throws MoveException {
+        if (t.move.state() == MoveState.FENCED) {
+            // the routers hold writes to the moving ranges while it is fenced: not for the whole cleanup
+            t.write(t.move.withState(MoveState.CATCHING_UP, epoch, System.currentTimeMillis()));
+        }
         clean(t, copies, topology, MoveRecord.Transfer::target);
         t.write(t.move.withState(MoveState.ABORTED, epoch, System.currentTimeMillis())
                 .withError(why));
