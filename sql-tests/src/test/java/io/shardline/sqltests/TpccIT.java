@@ -6,15 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
+import io.shardline.router.TpccWorkload;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
-import io.shardline.topology.KeyType;
-import io.shardline.topology.ReferenceTable;
-import io.shardline.topology.ShardedTable;
-import java.math.BigDecimal;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -34,7 +30,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * A TPC-C-shaped workload, written from the TPC-C specification (revision 5.11) at a small scale: the nine tables
  * sharded by warehouse ({@code item} a reference table), the foreign keys that stay on one shard declared and the two
- * that cross shards refused at {@code CREATE}, a kit-style load ({@code INSERT INTO t VALUES (?, ...)} batches), the
+ * that cross shards refused, a kit-style load ({@code INSERT INTO t VALUES (?, ...)} batches), the
  * five transactions (New-Order with 1 % remote order lines and 1 % rolled back, Payment with 15 % remote customers —
  * both then two-phase commits —, Order-Status, Delivery, Stock-Level) run by terminals for a bounded number of
  * transactions, and the specification's consistency conditions 1-4 checked on the shards afterwards.
@@ -44,9 +40,7 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 class TpccIT {
-    private static final int DISTRICTS = 10;
-    private static final int CUSTOMERS = 30;
-    private static final int ITEMS = 1_000;
+
     private static final int TERMINALS = 4;
     private static final int TRANSACTIONS_PER_TERMINAL = 250;
     private static LocalCluster cluster;
@@ -59,18 +53,7 @@ class TpccIT {
     static void start() throws SQLException {
         cluster =
                 LocalCluster.builder().name("tpcc").shards(2).hubs(0).leaves(0).start();
-        ring = RouterClusters.publish(
-                cluster,
-                List.of(
-                        new ShardedTable("public", "warehouse", "w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "district", "d_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "customer", "c_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "history", "h_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "new_order", "no_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "orders", "o_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "order_line", "ol_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER)),
-                List.of(new ReferenceTable("public", "item")));
+        ring = RouterClusters.publish(cluster, TpccWorkload.SHARDED, TpccWorkload.REFERENCE);
         // remote payments and order lines span shards; lock_timeout ends a wait PostgreSQL alone cannot see as a
         // deadlock (two transactions each waiting on the other's shard): the terminal retries, as a kit does
         url = cluster.shardlineUrl() + "?user=postgres&twoPhaseCommit=true&pg.options=-c%20lock_timeout%3D3000";
@@ -97,39 +80,16 @@ class TpccIT {
     private static void createSchema() throws SQLException {
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
-            s.execute("CREATE TABLE item (i_id int PRIMARY KEY, i_im_id int, i_name varchar(24), i_price numeric(5,2),"
-                    + " i_data varchar(50))");
-            s.execute("CREATE TABLE warehouse (w_id int PRIMARY KEY, w_name varchar(10), w_tax numeric(4,4),"
-                    + " w_ytd numeric(12,2))");
-            s.execute("CREATE TABLE district (d_id int, d_w_id int REFERENCES warehouse (w_id), d_name varchar(10),"
-                    + " d_tax numeric(4,4), d_ytd numeric(12,2), d_next_o_id int, PRIMARY KEY (d_w_id, d_id))");
-            s.execute("CREATE TABLE customer (c_id int, c_d_id int, c_w_id int, c_last varchar(16), c_credit char(2),"
-                    + " c_discount numeric(4,4), c_balance numeric(12,2), c_ytd_payment numeric(12,2), c_payment_cnt"
-                    + " int, c_delivery_cnt int, PRIMARY KEY (c_w_id, c_d_id, c_id), FOREIGN KEY (c_w_id, c_d_id)"
-                    + " REFERENCES district (d_w_id, d_id))");
+            for (String ddl : TpccWorkload.SCHEMA) {
+                s.execute(ddl);
+            }
             // history -> customer by h_c_w_id: the customer of a remote payment is on another shard
-            assertThatThrownBy(() -> s.execute("CREATE TABLE history (h_c_id int, h_c_d_id int, h_c_w_id int, h_d_id"
-                            + " int, h_w_id int, h_date timestamp, h_amount numeric(6,2), h_data varchar(24),"
-                            + " FOREIGN KEY (h_c_w_id, h_c_d_id, h_c_id) REFERENCES customer (c_w_id, c_d_id, c_id))"))
+            assertThatThrownBy(() -> s.execute("ALTER TABLE history ADD FOREIGN KEY (h_c_w_id, h_c_d_id, h_c_id)"
+                            + " REFERENCES customer (c_w_id, c_d_id, c_id)"))
                     .isInstanceOf(SQLException.class)
                     .hasMessageContaining("shard key h_w_id")
                     .extracting(e -> ((SQLException) e).getSQLState())
                     .isEqualTo("0A000");
-            s.execute("CREATE TABLE history (h_c_id int, h_c_d_id int, h_c_w_id int, h_d_id int, h_w_id int, h_date"
-                    + " timestamp, h_amount numeric(6,2), h_data varchar(24), FOREIGN KEY (h_w_id, h_d_id) REFERENCES"
-                    + " district (d_w_id, d_id))");
-            s.execute("CREATE TABLE orders (o_id int, o_d_id int, o_w_id int, o_c_id int, o_entry_d timestamp,"
-                    + " o_carrier_id int, o_ol_cnt int, o_all_local int, PRIMARY KEY (o_w_id, o_d_id, o_id),"
-                    + " FOREIGN KEY (o_w_id, o_d_id, o_c_id) REFERENCES customer (c_w_id, c_d_id, c_id))");
-            s.execute("CREATE TABLE new_order (no_o_id int, no_d_id int, no_w_id int, PRIMARY KEY (no_w_id, no_d_id,"
-                    + " no_o_id), FOREIGN KEY (no_w_id, no_d_id, no_o_id) REFERENCES orders (o_w_id, o_d_id, o_id))");
-            s.execute("CREATE TABLE stock (s_i_id int REFERENCES item (i_id), s_w_id int REFERENCES warehouse (w_id),"
-                    + " s_quantity int, s_ytd int, s_order_cnt int, s_remote_cnt int, s_data varchar(50),"
-                    + " PRIMARY KEY (s_w_id, s_i_id))");
-            s.execute("CREATE TABLE order_line (ol_o_id int, ol_d_id int, ol_w_id int, ol_number int, ol_i_id int"
-                    + " REFERENCES item (i_id), ol_supply_w_id int, ol_delivery_d timestamp, ol_quantity int,"
-                    + " ol_amount numeric(6,2), ol_dist_info char(24), PRIMARY KEY (ol_w_id, ol_d_id, ol_o_id,"
-                    + " ol_number), FOREIGN KEY (ol_w_id, ol_d_id, ol_o_id) REFERENCES orders (o_w_id, o_d_id, o_id))");
             // order_line -> stock by ol_supply_w_id: a remote order line's stock is on another shard
             assertThatThrownBy(() -> s.execute("ALTER TABLE order_line ADD FOREIGN KEY (ol_supply_w_id, ol_i_id)"
                             + " REFERENCES stock (s_w_id, s_i_id)"))
@@ -140,139 +100,11 @@ class TpccIT {
         }
     }
 
-    /** The initial population, as a kit's loader writes it: batches of {@code INSERT INTO t VALUES (?, ...)}. */
+    /** The initial population, as a kit's loader writes it, through the driver. */
     private static void load() throws SQLException {
-        Random random = new Random(42);
         try (Connection c = DriverManager.getConnection(url)) {
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO item VALUES (?, ?, ?, ?, ?)")) {
-                for (int i = 1; i <= ITEMS; i++) {
-                    ps.setInt(1, i);
-                    ps.setInt(2, random.nextInt(10_000));
-                    ps.setString(3, "item-" + i);
-                    ps.setBigDecimal(4, BigDecimal.valueOf(100 + random.nextInt(9_900), 2));
-                    ps.setString(5, "data");
-                    ps.addBatch();
-                }
-                ps.executeBatch();
-            }
-            batch(c, "INSERT INTO warehouse VALUES (?, ?, ?, ?)", WAREHOUSES.size(), (ps, n) -> {
-                ps.setInt(1, WAREHOUSES.get(n));
-                ps.setString(2, "w" + WAREHOUSES.get(n));
-                ps.setBigDecimal(3, new BigDecimal("0.1000"));
-                ps.setBigDecimal(4, new BigDecimal("300000.00"));
-            });
-            for (int w : WAREHOUSES) {
-                batch(c, "INSERT INTO stock VALUES (?, ?, ?, ?, ?, ?, ?)", ITEMS, (ps, n) -> {
-                    ps.setInt(1, n + 1);
-                    ps.setInt(2, w);
-                    ps.setInt(3, 10 + random.nextInt(91));
-                    ps.setInt(4, 0);
-                    ps.setInt(5, 0);
-                    ps.setInt(6, 0);
-                    ps.setString(7, "stock");
-                });
-                batch(c, "INSERT INTO district VALUES (?, ?, ?, ?, ?, ?)", DISTRICTS, (ps, n) -> {
-                    ps.setInt(1, n + 1);
-                    ps.setInt(2, w);
-                    ps.setString(3, "d" + (n + 1));
-                    ps.setBigDecimal(4, new BigDecimal("0.0500"));
-                    ps.setBigDecimal(5, new BigDecimal("30000.00"));
-                    ps.setInt(6, CUSTOMERS + 1);
-                });
-                batch(
-                        c,
-                        "INSERT INTO customer VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        DISTRICTS * CUSTOMERS,
-                        (ps, n) -> {
-                            ps.setInt(1, n % CUSTOMERS + 1);
-                            ps.setInt(2, n / CUSTOMERS + 1);
-                            ps.setInt(3, w);
-                            ps.setString(4, "last" + n % 10);
-                            ps.setString(5, random.nextInt(10) == 0 ? "BC" : "GC");
-                            ps.setBigDecimal(6, BigDecimal.valueOf(random.nextInt(5_000), 4));
-                            ps.setBigDecimal(7, new BigDecimal("-10.00"));
-                            ps.setBigDecimal(8, new BigDecimal("10.00"));
-                            ps.setInt(9, 1);
-                            ps.setInt(10, 0);
-                        });
-                batch(c, "INSERT INTO history VALUES (?, ?, ?, ?, ?, now(), ?, ?)", DISTRICTS * CUSTOMERS, (ps, n) -> {
-                    ps.setInt(1, n % CUSTOMERS + 1);
-                    ps.setInt(2, n / CUSTOMERS + 1);
-                    ps.setInt(3, w);
-                    ps.setInt(4, n / CUSTOMERS + 1);
-                    ps.setInt(5, w);
-                    ps.setBigDecimal(6, new BigDecimal("10.00"));
-                    ps.setString(7, "initial");
-                });
-                // one order per customer; the last 9 of each district are new (undelivered)
-                int[] lines = new int[DISTRICTS * CUSTOMERS];
-                batch(c, "INSERT INTO orders VALUES (?, ?, ?, ?, now(), ?, ?, 1)", DISTRICTS * CUSTOMERS, (ps, n) -> {
-                    int o = n % CUSTOMERS + 1;
-                    lines[n] = 5 + random.nextInt(11);
-                    ps.setInt(1, o);
-                    ps.setInt(2, n / CUSTOMERS + 1);
-                    ps.setInt(3, w);
-                    ps.setInt(4, o);
-                    if (o > CUSTOMERS - 9) {
-                        ps.setNull(5, java.sql.Types.INTEGER);
-                    } else {
-                        ps.setInt(5, 1 + random.nextInt(10));
-                    }
-                    ps.setInt(6, lines[n]);
-                });
-                List<int[]> orderLines = new ArrayList<>();
-                for (int n = 0; n < lines.length; n++) {
-                    for (int l = 1; l <= lines[n]; l++) {
-                        orderLines.add(new int[] {n % CUSTOMERS + 1, n / CUSTOMERS + 1, l});
-                    }
-                }
-                batch(
-                        c,
-                        "INSERT INTO order_line VALUES (?, ?, ?, ?, ?, ?, NULL, 5, ?, 'dist')",
-                        orderLines.size(),
-                        (ps, n) -> {
-                            int[] ol = orderLines.get(n);
-                            ps.setInt(1, ol[0]);
-                            ps.setInt(2, ol[1]);
-                            ps.setInt(3, w);
-                            ps.setInt(4, ol[2]);
-                            ps.setInt(5, 1 + random.nextInt(ITEMS));
-                            ps.setInt(6, w);
-                            ps.setBigDecimal(
-                                    7,
-                                    ol[0] > CUSTOMERS - 9
-                                            ? BigDecimal.valueOf(random.nextInt(999_999), 2)
-                                            : BigDecimal.ZERO);
-                        });
-                batch(c, "INSERT INTO new_order VALUES (?, ?, ?)", DISTRICTS * 9, (ps, n) -> {
-                    ps.setInt(1, CUSTOMERS - 9 + n % 9 + 1);
-                    ps.setInt(2, n / 9 + 1);
-                    ps.setInt(3, w);
-                });
-            }
+            TpccWorkload.load(c, WAREHOUSES, 42);
         }
-    }
-
-    private interface Row {
-        void bind(PreparedStatement ps, int n) throws SQLException;
-    }
-
-    private static void batch(Connection c, String sql, int rows, Row row) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int n = 0; n < rows; n++) {
-                row.bind(ps, n);
-                ps.addBatch();
-                if (n % 500 == 499) {
-                    ps.executeBatch();
-                }
-            }
-            ps.executeBatch();
-        }
-    }
-
-    /** A rolled-back New-Order (an unused item number, as the specification asks of 1 % of them). */
-    private static final class ExpectedRollback extends Exception {
-        private static final long serialVersionUID = 1L;
     }
 
     @Test
@@ -282,6 +114,7 @@ class TpccIT {
         AtomicLong rolledBack = new AtomicLong();
         AtomicLong remote = new AtomicLong();
         ConcurrentLinkedQueue<String> errors = new ConcurrentLinkedQueue<>();
+        TpccWorkload workload = new TpccWorkload(WAREHOUSES, true);
         List<Thread> terminals = new ArrayList<>();
         for (int t = 0; t < TERMINALS; t++) {
             int home = WAREHOUSES.get(t % WAREHOUSES.size());
@@ -291,26 +124,17 @@ class TpccIT {
                 try (Connection c = DriverManager.getConnection(url)) {
                     c.setAutoCommit(false);
                     for (int n = 0; n < TRANSACTIONS_PER_TERMINAL; n++) {
-                        int pick = random.nextInt(100);
-                        String kind = pick < 45
-                                ? "new-order"
-                                : pick < 88
-                                        ? "payment"
-                                        : pick < 92 ? "order-status" : pick < 96 ? "delivery" : "stock-level";
+
+                        String kind = TpccWorkload.kind(random);
                         for (int attempt = 1; ; attempt++) {
                             try {
-                                switch (kind) {
-                                    case "new-order" -> remote.addAndGet(newOrder(c, random, home));
-                                    case "payment" -> remote.addAndGet(payment(c, random, home));
-                                    case "order-status" -> orderStatus(c, random, home);
-                                    case "delivery" -> delivery(c, random, home);
-                                    default -> stockLevel(c, random, home);
-                                }
+
+                                remote.addAndGet(workload.run(kind, c, random, home));
                                 c.commit();
                                 done.computeIfAbsent(kind, k -> new AtomicLong())
                                         .incrementAndGet();
                                 break;
-                            } catch (ExpectedRollback e) {
+                            } catch (TpccWorkload.ExpectedRollback e) {
                                 c.rollback();
                                 rolledBack.incrementAndGet();
                                 break;
@@ -354,194 +178,6 @@ class TpccIT {
         checkConsistency();
     }
 
-    /** New-Order; returns 1 when it reached a remote warehouse. */
-    private static int newOrder(Connection c, Random random, int w) throws SQLException, ExpectedRollback {
-        int d = 1 + random.nextInt(DISTRICTS);
-        int customer = 1 + random.nextInt(CUSTOMERS);
-        int count = 5 + random.nextInt(11);
-        boolean rollback = random.nextInt(100) == 0;
-        int[] items = new int[count];
-        int[] supply = new int[count];
-        int remote = 0;
-        for (int l = 0; l < count; l++) {
-            items[l] = 1 + random.nextInt(ITEMS);
-            supply[l] = w;
-            if (random.nextInt(100) == 0) {
-                supply[l] = WAREHOUSES.get(random.nextInt(WAREHOUSES.size()));
-                remote |= supply[l] != w ? 1 : 0;
-            }
-        }
-        if (rollback) {
-            items[count - 1] = ITEMS + 1; // unused
-        }
-        query(c, "SELECT w_tax FROM warehouse WHERE w_id = ?", w);
-        int next = Integer.parseInt(
-                query(c, "SELECT d_next_o_id FROM district WHERE d_w_id = ? AND d_id = ? FOR UPDATE", w, d));
-        update(c, "UPDATE district SET d_next_o_id = d_next_o_id + 1 WHERE d_w_id = ? AND d_id = ?", w, d);
-        query(c, "SELECT c_discount FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?", w, d, customer);
-        update(c, "INSERT INTO orders VALUES (?, ?, ?, ?, now(), NULL, ?, ?)", next, d, w, customer, count, 1 - remote);
-        update(c, "INSERT INTO new_order VALUES (?, ?, ?)", next, d, w);
-        for (int l = 0; l < count; l++) {
-            String price = query(c, "SELECT i_price FROM item WHERE i_id = ?", items[l]);
-            if (price == null) {
-                throw new ExpectedRollback();
-            }
-            int quantity = 1 + random.nextInt(10);
-            int stock = Integer.parseInt(query(
-                    c, "SELECT s_quantity FROM stock WHERE s_w_id = ? AND s_i_id = ? FOR UPDATE", supply[l], items[l]));
-            update(
-                    c,
-                    "UPDATE stock SET s_quantity = ?, s_ytd = s_ytd + ?, s_order_cnt = s_order_cnt + 1,"
-                            + " s_remote_cnt = s_remote_cnt + ? WHERE s_w_id = ? AND s_i_id = ?",
-                    stock - quantity >= 10 ? stock - quantity : stock - quantity + 91,
-                    quantity,
-                    supply[l] != w ? 1 : 0,
-                    supply[l],
-                    items[l]);
-            update(
-                    c,
-                    "INSERT INTO order_line VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'dist')",
-                    next,
-                    d,
-                    w,
-                    l + 1,
-                    items[l],
-                    supply[l],
-                    quantity,
-                    new BigDecimal(price).multiply(BigDecimal.valueOf(quantity)));
-        }
-        return remote;
-    }
-
-    /** Payment; returns 1 when the customer is in a remote warehouse. */
-    private static int payment(Connection c, Random random, int w) throws SQLException {
-        int d = 1 + random.nextInt(DISTRICTS);
-        int cw = w;
-        int cd = d;
-        if (random.nextInt(100) < 15 && WAREHOUSES.size() > 1) {
-            do {
-                cw = WAREHOUSES.get(random.nextInt(WAREHOUSES.size()));
-            } while (cw == w);
-            cd = 1 + random.nextInt(DISTRICTS);
-        }
-        int customer = 1 + random.nextInt(CUSTOMERS);
-        BigDecimal amount = BigDecimal.valueOf(100 + random.nextInt(499_901), 2);
-        update(c, "UPDATE warehouse SET w_ytd = w_ytd + ? WHERE w_id = ?", amount, w);
-        update(c, "UPDATE district SET d_ytd = d_ytd + ? WHERE d_w_id = ? AND d_id = ?", amount, w, d);
-        update(
-                c,
-                "UPDATE customer SET c_balance = c_balance - ?, c_ytd_payment = c_ytd_payment + ?,"
-                        + " c_payment_cnt = c_payment_cnt + 1 WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?",
-                amount,
-                amount,
-                cw,
-                cd,
-                customer);
-        update(c, "INSERT INTO history VALUES (?, ?, ?, ?, ?, now(), ?, 'payment')", customer, cd, cw, d, w, amount);
-        return cw != w ? 1 : 0;
-    }
-
-    private static void orderStatus(Connection c, Random random, int w) throws SQLException {
-        int d = 1 + random.nextInt(DISTRICTS);
-        int customer = 1 + random.nextInt(CUSTOMERS);
-        query(c, "SELECT c_balance FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?", w, d, customer);
-        String order = query(
-                c,
-                "SELECT o_id FROM orders WHERE o_w_id = ? AND o_d_id = ? AND o_c_id = ? ORDER BY o_id DESC LIMIT 1",
-                w,
-                d,
-                customer);
-        if (order != null) {
-            query(
-                    c,
-                    "SELECT count(*) FROM order_line WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id = ?",
-                    w,
-                    d,
-                    Integer.parseInt(order));
-        }
-    }
-
-    private static void delivery(Connection c, Random random, int w) throws SQLException {
-        int carrier = 1 + random.nextInt(10);
-        for (int d = 1; d <= DISTRICTS; d++) {
-            String oldest = query(
-                    c,
-                    "SELECT no_o_id FROM new_order WHERE no_w_id = ? AND no_d_id = ? ORDER BY no_o_id LIMIT 1 FOR"
-                            + " UPDATE",
-                    w,
-                    d);
-            if (oldest == null) {
-                continue;
-            }
-            int o = Integer.parseInt(oldest);
-            update(c, "DELETE FROM new_order WHERE no_w_id = ? AND no_d_id = ? AND no_o_id = ?", w, d, o);
-            int customer = Integer.parseInt(
-                    query(c, "SELECT o_c_id FROM orders WHERE o_w_id = ? AND o_d_id = ? AND o_id = ?", w, d, o));
-            update(
-                    c,
-                    "UPDATE orders SET o_carrier_id = ? WHERE o_w_id = ? AND o_d_id = ? AND o_id = ?",
-                    carrier,
-                    w,
-                    d,
-                    o);
-            update(
-                    c,
-                    "UPDATE order_line SET ol_delivery_d = now() WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id = ?",
-                    w,
-                    d,
-                    o);
-            String sum = query(
-                    c,
-                    "SELECT coalesce(sum(ol_amount), 0) FROM order_line WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id"
-                            + " = ?",
-                    w,
-                    d,
-                    o);
-            update(
-                    c,
-                    "UPDATE customer SET c_balance = c_balance + ?, c_delivery_cnt = c_delivery_cnt + 1"
-                            + " WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?",
-                    new BigDecimal(sum),
-                    w,
-                    d,
-                    customer);
-        }
-    }
-
-    private static void stockLevel(Connection c, Random random, int w) throws SQLException {
-        int d = 1 + random.nextInt(DISTRICTS);
-        int next = Integer.parseInt(query(c, "SELECT d_next_o_id FROM district WHERE d_w_id = ? AND d_id = ?", w, d));
-        query(
-                c,
-                "SELECT count(DISTINCT s_i_id) FROM order_line JOIN stock ON s_i_id = ol_i_id AND s_w_id = ol_w_id"
-                        + " WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id >= ? AND ol_o_id < ? AND s_quantity < ?",
-                w,
-                d,
-                next - 20,
-                next,
-                10 + random.nextInt(11));
-    }
-
-    private static String query(Connection c, String sql, Object... params) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int i = 0; i < params.length; i++) {
-                ps.setObject(i + 1, params[i]);
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? rs.getString(1) : null;
-            }
-        }
-    }
-
-    private static void update(Connection c, String sql, Object... params) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int i = 0; i < params.length; i++) {
-                ps.setObject(i + 1, params[i]);
-            }
-            ps.executeUpdate();
-        }
-    }
-
     /** The specification's consistency conditions 1-4, each warehouse on its shard's primary. */
     private static void checkConsistency() throws SQLException {
         for (int w : WAREHOUSES) {
@@ -578,7 +214,7 @@ class TpccIT {
                                     .isZero();
                         }
                     }
-                    assertThat(districts).isEqualTo(DISTRICTS);
+                    assertThat(districts).isEqualTo(TpccWorkload.DISTRICTS);
                 }
                 // 4: sum(O_OL_CNT) = count(order_line), per district
                 try (ResultSet rs =
@@ -598,7 +234,7 @@ class TpccIT {
             try (Connection c = cluster.primary(shard).connect();
                     ResultSet rs = c.createStatement().executeQuery("SELECT count(*), sum(i_price) FROM item")) {
                 rs.next();
-                assertThat(rs.getLong(1)).isEqualTo(ITEMS);
+                assertThat(rs.getLong(1)).isEqualTo(TpccWorkload.ITEMS);
             }
         }
     }

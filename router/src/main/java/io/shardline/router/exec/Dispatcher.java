@@ -76,7 +76,9 @@ public final class Dispatcher {
 
     private final Session session;
     private final Shape shape;
-    private final Map<Physical, Statement> statements = new IdentityHashMap<>();
+    /** By node: most statements run on one or two (an application may create one per execution: kept small). */
+    private final Map<Physical, Statement> statements = new IdentityHashMap<>(4);
+
     private final List<Statement> driverStatements = new ArrayList<>();
     /** Statements running on shards for a cross-shard read, for {@link #cancel()}. */
     private final Set<CrossShardRead.Cancellable> running = ConcurrentHashMap.newKeySet();
@@ -93,12 +95,12 @@ public final class Dispatcher {
     /** The span of the statement running now ({@link DriverTracing.Span#NONE} between statements). */
     private DriverTracing.Span span = DriverTracing.Span.NONE;
     /** The nodes the last batch ran on. */
-    private final List<Physical> batchNodes = new ArrayList<>(2);
+    private final List<Physical> batchNodes = new ArrayList<>();
     /**
      * The connections the last cross-shard read used apart from the transaction ({@link Route.Use#APART}), kept
      * while its final query's result is open.
      */
-    private final List<Physical> apart = new ArrayList<>(2);
+    private final List<Physical> apart = new ArrayList<>();
     /** How many times a cross-shard read is routed again when shards take ranges while it is routed. */
     private static final int REROUTES = 3;
 
@@ -948,6 +950,15 @@ public final class Dispatcher {
         }
     }
 
+    private static SQLException close(Statement s, SQLException failure) {
+        try {
+            s.close();
+            return failure;
+        } catch (SQLException e) {
+            return failure == null ? e : failure;
+        }
+    }
+
     /** Closes every physical statement. */
     public void close() throws SQLException {
         SQLException failure = null;
@@ -956,14 +967,11 @@ public final class Dispatcher {
         } catch (SQLException e) {
             failure = e;
         }
-        List<Statement> all = new ArrayList<>(statements.values());
-        all.addAll(driverStatements);
-        for (Statement s : all) {
-            try {
-                s.close();
-            } catch (SQLException e) {
-                failure = failure == null ? e : failure;
-            }
+        for (Statement s : statements.values()) {
+            failure = close(s, failure);
+        }
+        for (Statement s : driverStatements) {
+            failure = close(s, failure);
         }
         statements.clear();
         driverStatements.clear();

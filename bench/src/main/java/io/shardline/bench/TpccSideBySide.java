@@ -1,0 +1,124 @@
+package io.shardline.bench;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.shardline.compose.LocalCluster;
+import io.shardline.router.RouterClusters;
+import io.shardline.router.ShardlineDriver;
+import io.shardline.router.TpccWorkload;
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * The TPC-C-shaped mix side by side ({@link TpccWorkload}: New-Order, Payment, Order-Status, Delivery, Stock-Level
+ * in the specification's proportions): terminals through the driver vs terminals on plain pgjdbc + HikariCP
+ * connected by hand to their warehouse's shard, on the same cluster (2 shards, primaries only), alternating slices
+ * ({@link SideBySide#compare}: the ratio of the totals, the median and spread of the pairs). One operation is one
+ * transaction, committed (or rolled back, 1 % of New-Orders, as the specification asks); a serialization failure or
+ * deadlock is retried, as a kit does. Each terminal has a home warehouse (2 per shard) and every access stays there:
+ * the direct side could not follow a remote order line or payment to another shard without a two-phase commit of
+ * its own.
+ *
+ * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TpccSideBySide [pairs] [sliceMs]
+ * [terminals]}
+ */
+public final class TpccSideBySide {
+    private static final Set<String> RETRIED = Set.of("40001", "40P01", "55P03");
+
+    public static void main(String[] args) throws Exception {
+        int pairs = args.length > 0 ? Integer.parseInt(args[0]) : 20;
+        int sliceMs = args.length > 1 ? Integer.parseInt(args[1]) : 2000;
+        int terminals = args.length > 2 ? Integer.parseInt(args[2]) : 4;
+        try (LocalCluster cluster = LocalCluster.builder()
+                .name("tpccbench")
+                .shards(2)
+                .hubs(0)
+                .leaves(0)
+                .start()) {
+            HashRing ring = RouterClusters.publish(cluster, TpccWorkload.SHARDED, TpccWorkload.REFERENCE);
+            String url = cluster.shardlineUrl() + "?user=postgres";
+            List<Integer> warehouses = new ArrayList<>();
+            int[] perShard = new int[2];
+            for (int w = 1; warehouses.size() < 4; w++) {
+                int shard = ring.shardFor(KeyHash.hashInt8(w));
+                if (perShard[shard] < 2) {
+                    perShard[shard]++;
+                    warehouses.add(w);
+                }
+            }
+            try (Connection c = DriverManager.getConnection(url);
+                    Statement s = c.createStatement()) {
+                for (String ddl : TpccWorkload.SCHEMA) {
+                    s.execute(ddl);
+                }
+                TpccWorkload.load(c, warehouses, 42);
+            }
+            TpccWorkload workload = new TpccWorkload(warehouses, false);
+            List<HikariDataSource> primaries = SideBySide.primaryPools(cluster);
+            try {
+                List<SideBySide.Client> driver = new ArrayList<>();
+                List<SideBySide.Client> direct = new ArrayList<>();
+                for (int t = 0; t < terminals; t++) {
+                    int home = warehouses.get(t % warehouses.size());
+                    driver.add(terminal(workload, DriverManager.getConnection(url), home, 1000 + t));
+                    direct.add(terminal(
+                            workload,
+                            primaries.get(ring.shardFor(KeyHash.hashInt8(home))).getConnection(),
+                            home,
+                            2000 + t));
+                }
+                SideBySide.header();
+                SideBySide.compare(
+                        "TPC-C-shaped mix (transactions), each terminal on its home warehouse",
+                        terminals,
+                        driver,
+                        direct,
+                        pairs,
+                        sliceMs);
+            } finally {
+                primaries.forEach(HikariDataSource::close);
+                ShardlineDriver.closeAll();
+            }
+        }
+    }
+
+    /** A terminal: one transaction of the mix per operation, on {@code c}. */
+    private static SideBySide.Client terminal(TpccWorkload workload, Connection c, int home, long seed)
+            throws SQLException {
+        c.setAutoCommit(false);
+        Random random = new Random(seed);
+        return new SideBySide.Client() {
+            @Override
+            public void read(long ignored) throws SQLException {
+                String kind = TpccWorkload.kind(random);
+                for (int attempt = 1; ; attempt++) {
+                    try {
+                        workload.run(kind, c, random, home);
+                        c.commit();
+                        return;
+                    } catch (TpccWorkload.ExpectedRollback e) {
+                        c.rollback();
+                        return;
+                    } catch (SQLException e) {
+                        c.rollback();
+                        if (!RETRIED.contains(e.getSQLState()) || attempt == 5) {
+                            throw e;
+                        }
+                    }
+                }
+            }
+
+            @Override
+            public void close() throws SQLException {
+                c.close();
+            }
+        };
+    }
+}
