@@ -44,16 +44,10 @@ public final class TpccSideBySide {
                 .start()) {
             HashRing ring = RouterClusters.publish(cluster, TpccWorkload.SHARDED, TpccWorkload.REFERENCE);
             String url = cluster.shardlineUrl() + "?user=postgres";
-            List<Integer> warehouses = new ArrayList<>();
-            int[] perShard = new int[2];
-            for (int w = 1; warehouses.size() < 4; w++) {
-                int shard = ring.shardFor(KeyHash.hashInt8(w));
-                if (perShard[shard] < 2) {
-                    perShard[shard]++;
-                    warehouses.add(w);
-                }
-            }
-            try (Connection c = DriverManager.getConnection(url);
+
+            List<Integer> warehouses = TpccWorkload.warehouses(ring, 2);
+            // the loader writes the reference table item on every shard in one transaction: two-phase commit
+            try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
                     Statement s = c.createStatement()) {
                 for (String ddl : TpccWorkload.SCHEMA) {
                     s.execute(ddl);

@@ -1,5 +1,7 @@
 package io.shardline.router;
 
+import io.shardline.topology.HashRing;
+import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
@@ -9,7 +11,9 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 /**
@@ -78,6 +82,18 @@ public final class TpccWorkload {
     public TpccWorkload(List<Integer> warehouses, boolean remote) {
         this.warehouses = List.copyOf(warehouses);
         this.remoteAccess = remote;
+    }
+
+    /** The first {@code perShard} warehouse numbers the ring places on each of its shards. */
+    public static List<Integer> warehouses(HashRing ring, int perShard) {
+        List<Integer> warehouses = new ArrayList<>();
+        Map<Integer, Integer> placed = new HashMap<>();
+        for (int w = 1; warehouses.size() < perShard * ring.shards().size(); w++) {
+            if (placed.merge(ring.shardFor(KeyHash.hashInt8(w)), 1, Integer::sum) <= perShard) {
+                warehouses.add(w);
+            }
+        }
+        return warehouses;
     }
 
     /** The next transaction of the specification's mix: 45 % New-Order, 43 % Payment, 4 % each of the others. */

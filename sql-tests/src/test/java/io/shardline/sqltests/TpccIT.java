@@ -57,14 +57,8 @@ class TpccIT {
         // remote payments and order lines span shards; lock_timeout ends a wait PostgreSQL alone cannot see as a
         // deadlock (two transactions each waiting on the other's shard): the terminal retries, as a kit does
         url = cluster.shardlineUrl() + "?user=postgres&twoPhaseCommit=true&pg.options=-c%20lock_timeout%3D3000";
-        int[] perShard = new int[2];
-        for (int w = 1; WAREHOUSES.size() < 4; w++) {
-            int shard = ring.shardFor(KeyHash.hashInt8(w));
-            if (perShard[shard] < 2) {
-                perShard[shard]++;
-                WAREHOUSES.add(w);
-            }
-        }
+
+        WAREHOUSES.addAll(TpccWorkload.warehouses(ring, 2));
         createSchema();
         load();
     }
