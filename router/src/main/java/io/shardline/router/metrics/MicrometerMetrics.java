@@ -111,6 +111,11 @@ final class MicrometerMetrics implements DriverMetrics {
         int r = role == null ? ROLES - 1 : role.ordinal();
         int index = (((kind.ordinal() * ROUTE_KINDS + route.ordinal()) * ROLES + r) * SHARD_SLOTS + s) * 2
                 + (failed ? 1 : 0);
+        Timer timer = statements.get(index);
+        if (timer != null) {
+            timer.record(nanos, TimeUnit.NANOSECONDS); // the common case: no meter to make, no lambda
+            return;
+        }
         get(
                         statements,
                         index,

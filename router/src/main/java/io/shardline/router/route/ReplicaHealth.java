@@ -122,7 +122,7 @@ public final class ReplicaHealth implements AutoCloseable {
      * until two qualify (power of two choices by rejection: each drawn uniformly, so the two are uniform over the
      * eligible ones, as a scan would give): a read costs a few judgements, not one per replica of a fleet of 50.
      * After {@link #DRAWS} draws without two, or with weights, every replica is judged, each one's state looked up
-     * once. A replica's dead band state changes when it is judged: one not drawn while its lag passed the bound's dead
+     * once; nothing is allocated unless weights are configured. A replica's dead band state changes when it is judged: one not drawn while its lag passed the bound's dead
      * band and came back inside it keeps its place, as if it had hovered there (never beyond bound + dead band).
      */
     public Node choose(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
@@ -130,10 +130,15 @@ public final class ReplicaHealth implements AutoCloseable {
         if (count == 0) {
             return null;
         }
-        if (count > SCAN_UP_TO && weights.isEmpty()) {
-            Node drawn = draw(replicas, lag, bound, nowMillis);
-            if (drawn != null) {
-                return drawn;
+        if (weights.isEmpty()) {
+            if (count > SCAN_UP_TO) {
+                Node drawn = draw(replicas, lag, bound, nowMillis);
+                if (drawn != null) {
+                    return drawn;
+                }
+            }
+            if (count <= Long.SIZE) {
+                return scan(replicas, lag, bound, nowMillis);
             }
         }
         View view = new View(replicas);
@@ -146,6 +151,37 @@ public final class ReplicaHealth implements AutoCloseable {
             }
         }
         return ReplicaChooser.pick(eligible, n, view, RANDOM);
+    }
+
+    /**
+     * Every replica (of equal weight, at most 64) judged, the eligible ones remembered as bits, and the power of two
+     * choices among them: nothing allocated per read.
+     */
+    private Node scan(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
+        long eligible = 0;
+        int n = 0;
+        for (int i = 0; i < replicas.length; i++) {
+            if (judge(replicas[i], state(replicas[i]), lag, bound, nowMillis)) {
+                eligible |= 1L << i;
+                n++;
+            }
+        }
+        if (n <= 1) {
+            return n == 0 ? null : replicas[Long.numberOfTrailingZeros(eligible)];
+        }
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        Node a = replicas[nthBit(eligible, random.nextInt(n))];
+        Node b = replicas[nthBit(eligible, random.nextInt(n))];
+        // fewer requests in flight wins; a tie keeps the first draw
+        return state(b).inFlight.sum() < state(a).inFlight.sum() ? b : a;
+    }
+
+    /** The position of the {@code k}-th (from 0) bit set in {@code bits}. */
+    private static int nthBit(long bits, int k) {
+        for (int i = 0; i < k; i++) {
+            bits &= bits - 1;
+        }
+        return Long.numberOfTrailingZeros(bits);
     }
 
     /** The power of two choices over replicas drawn until two qualify; null after {@link #DRAWS} draws without. */

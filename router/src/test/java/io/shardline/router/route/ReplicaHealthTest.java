@@ -96,6 +96,29 @@ class ReplicaHealthTest {
     }
 
     @Test
+    void aShardsFewReplicasAreJudgedAllAndShareReadsEvenly() {
+        Node[] three = {fleet[0], fleet[4], fleet[5]};
+        LagSnapshot lag = lags(i -> i == 5 ? 5_000 : 10);
+        Map<Node, Integer> counts = new HashMap<>();
+        for (int k = 0; k < 30_000; k++) {
+            counts.merge(health.choose(three, lag, BOUND, NOW), 1, Integer::sum);
+        }
+        // the third lags beyond the bound: the other two take half each
+        assertThat(counts.keySet()).containsExactlyInAnyOrder(fleet[0], fleet[4]);
+        assertThat(counts.values()).allSatisfy(c -> assertThat(c).isBetween(14_000, 16_000));
+
+        // one of them busy: it is chosen only when both draws fall on it, a quarter of the time
+        health.inFlightCounter(fleet[0]).add(3);
+        counts.clear();
+        for (int k = 0; k < 30_000; k++) {
+            counts.merge(health.choose(three, lag, BOUND, NOW), 1, Integer::sum);
+        }
+        assertThat(counts.get(fleet[0])).isBetween(6_800, 8_200);
+        assertThat(health.choose(new Node[] {fleet[5]}, lag, BOUND, NOW)).isNull();
+        assertThat(health.choose(new Node[] {fleet[4]}, lag, BOUND, NOW)).isEqualTo(fleet[4]);
+    }
+
+    @Test
     void noneWithinTheBoundGivesNone() {
         assertThat(health.choose(fleet, lags(i -> 5_000), BOUND, NOW)).isNull();
         assertThat(health.choose(fleet, LagSnapshot.EMPTY, BOUND, NOW)).isNull();
