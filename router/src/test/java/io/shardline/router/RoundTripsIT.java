@@ -177,6 +177,38 @@ class RoundTripsIT {
         }
     }
 
+    /**
+     * A cross-shard {@code ORDER BY ... LIMIT} read in autocommit mode: each shard's part is bounded by its LIMIT, so
+     * it runs as one statement, without the transaction a cursor would need (one round trip to end it per shard).
+     */
+    @Test
+    void aCrossShardScanWithASmallLimitSendsEachShardItsQueryAlone() throws Exception {
+        String scan = "SELECT k, v FROM kv WHERE k >= ? ORDER BY k LIMIT 10";
+        try (Connection c = DriverManager.getConnection(url + "&crossShardConsistency=relaxed");
+                PreparedStatement ps = c.prepareStatement(scan)) {
+            long[] offsets = new long[cluster.nodes().size()];
+            for (int i = 0; i < offsets.length; i++) {
+                offsets[i] = cluster.nodes().get(i).logFile().toFile().length();
+            }
+            for (int round = 0; round < ROUNDS; round++) {
+                ps.setLong(1, 0);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getLong(1)).isEqualTo(1);
+                }
+            }
+            List<String> parts = new ArrayList<>();
+            for (int i = 0; i < offsets.length; i++) {
+                parts.addAll(statementsSince(cluster.nodes().get(i), offsets[i]));
+            }
+            assertThat(parts)
+                    .as("what the shards logged for %d cross-shard reads", ROUNDS)
+                    .noneMatch(p -> p.endsWith(": BEGIN") || p.endsWith(": ROLLBACK") || p.endsWith(": COMMIT"))
+                    .filteredOn(p -> p.contains("ORDER BY") && p.contains("LIMIT 10") && !p.contains("unnest"))
+                    .hasSize(2 * ROUNDS);
+        }
+    }
+
     private static String isolation(Statement s) throws SQLException {
         try (ResultSet rs = s.executeQuery("SELECT current_setting('transaction_isolation')")) {
             assertThat(rs.next()).isTrue();

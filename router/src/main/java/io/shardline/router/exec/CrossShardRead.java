@@ -113,7 +113,8 @@ final class CrossShardRead {
 
     /**
      * What one shard's fetch of a source takes: the source's CTE name (for errors), the statement parameters behind
-     * its placeholders, the read's row budget and heap budget (null: not counted), and where rows go (null: kept).
+     * its placeholders, the read's row budget and heap budget (null: not counted), where rows go (null: kept), and
+     * the most rows a shard returns (-1: not bounded).
      */
     private record Fetch(
             String cteName,
@@ -121,14 +122,15 @@ final class CrossShardRead {
             Parameters parameters,
             AtomicInteger budget,
             AtomicInteger memory,
-            Consumer<String[]> sink) {
+            Consumer<String[]> sink,
+            long rowLimit) {
         Fetch(
                 CrossShardQuery.Source source,
                 Parameters parameters,
                 AtomicInteger budget,
                 AtomicInteger memory,
                 Consumer<String[]> sink) {
-            this(source.cteName(), source.parameters(), parameters, budget, memory, sink);
+            this(source.cteName(), source.parameters(), parameters, budget, memory, sink, source.rowLimit());
         }
     }
 
@@ -681,7 +683,9 @@ final class CrossShardRead {
      * sink} when one is given.
      */
     private Rows fetch(Physical p, String sql, Fetch f) throws SQLException {
-        boolean ownTransaction = p.connection.getAutoCommit();
+        // a cursor (and so a transaction) bounds what one fetch brings into memory; a shard's LIMIT within one fetch
+        // bounds it already, without the transaction's round trip to end it
+        boolean ownTransaction = p.connection.getAutoCommit() && (f.rowLimit() < 0 || f.rowLimit() >= FETCH_SIZE);
         DriverTracing.Span part = span.child("shardline.shard", p.shard, p.node);
         p.running();
         try {

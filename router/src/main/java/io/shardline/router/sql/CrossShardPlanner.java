@@ -258,7 +258,7 @@ public final class CrossShardPlanner {
                 shardParameters = where.parameters();
             }
             sources.add(new CrossShardQuery.Source(
-                    CrossShardQuery.quote(t.table()), shardSql, shardParameters, t, keyReference, ownedBefore, ""));
+                    CrossShardQuery.quote(t.table()), shardSql, shardParameters, t, keyReference, ownedBefore, "", -1));
             described.add(t.qualifiedName() + (filter ? " (WHERE pushed down)" : " (every row)"));
         }
         return new CrossShardQuery(
@@ -524,10 +524,12 @@ public final class CrossShardPlanner {
         // each shard's first rows in that order are all the final query can take
         Expression count = select.getLimit() == null ? null : select.getLimit().getRowCount();
         Expression skip = select.getOffset() == null ? null : select.getOffset().getOffset();
+        long rowLimit = -1;
         if (count instanceof LongValue n && (skip == null || skip instanceof LongValue)) {
             try {
                 long first = Math.addExact(n.getValue(), skip == null ? 0 : ((LongValue) skip).getValue());
                 tail.append(shardOrder).append(" LIMIT ").append(first);
+                rowLimit = first;
             } catch (ArithmeticException tooMany) {
                 // past any table's size: every row, as without a LIMIT
             }
@@ -539,6 +541,7 @@ public final class CrossShardPlanner {
                 t,
                 shard.toString(),
                 tail.toString(),
+                rowLimit,
                 unmark(body.toString()),
                 items.size(),
                 "rows of " + t.qualifiedName() + joined(select)
@@ -552,6 +555,7 @@ public final class CrossShardPlanner {
      * block's WHERE, and {@code tail} on each shard — with, during a move, the predicate keeping the rows a shard
      * owns added to that WHERE on the FROM table's key (the preserved side of every join allowed) — and whose final
      * query, with {@code {{label:N}}} marks, combines the rows. Each part's placeholders are numbered in order.
+     * {@code rowLimit}: the most rows {@code tail}'s constant LIMIT lets a shard return, -1 when none does.
      */
     private static CrossShardQuery onEachShard(
             PlainSelect select,
@@ -559,6 +563,7 @@ public final class CrossShardPlanner {
             ShardedTable t,
             String head,
             String tail,
+            long rowLimit,
             Marked finalSql,
             int labels,
             String description) {
@@ -584,7 +589,8 @@ public final class CrossShardPlanner {
                         t,
                         reference + "." + CrossShardQuery.quote(t.keyColumn()),
                         h.text() + ownedWhere,
-                        r.text())),
+                        r.text(),
+                        rowLimit)),
                 "WITH ",
                 " ",
                 finalSql.text(),
@@ -1058,6 +1064,7 @@ public final class CrossShardPlanner {
                     t,
                     shard.toString(),
                     tail.toString(),
+                    -1,
                     unmark(body.toString()),
                     items.size(),
                     "partial aggregates of " + t.qualifiedName() + joined(select) + " (" + partialExpressions.size()

@@ -42,6 +42,7 @@ public record CrossShardQuery(
      * @param ownedBefore the text of {@link #sql} up to where a predicate keeping the rows a shard owns goes, in a
      *     WHERE that holds {@link #sql}'s own conditions too
      * @param ownedAfter the rest of that text (see {@link #sql(String)})
+     * @param rowLimit the most rows a shard returns (its query's constant {@code LIMIT}), or -1 when not bounded
      */
     public record Source(
             String cteName,
@@ -50,7 +51,8 @@ public record CrossShardQuery(
             ShardedTable table,
             String keyReference,
             String ownedBefore,
-            String ownedAfter) {
+            String ownedAfter,
+            long rowLimit) {
         /**
          * The query a shard runs: {@link #sql}, or with {@code owned} (a predicate on the key's hash, without
          * parameters) only the rows it selects — during a shard move, rows on two shards are read once. The
