@@ -4,8 +4,10 @@ import io.shardline.topology.Node;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * One connection to each primary a cutover works on, opened before the routers hold writes: a connection
@@ -50,15 +52,39 @@ final class CutoverConnections implements AutoCloseable {
         return c;
     }
 
+    /**
+     * Closes the connections to nodes not in {@code nodes}, and those that no longer answer (a server restarted, an
+     * idle session dropped): {@link #open} opens them again.
+     */
+    void keepOnly(Set<Node> nodes) {
+        for (Iterator<Map.Entry<Node, Connection>> it = open.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Node, Connection> e = it.next();
+            boolean keep;
+            try {
+                keep = nodes.contains(e.getKey()) && e.getValue().isValid(1);
+            } catch (SQLException ex) {
+                keep = false;
+            }
+            if (!keep) {
+                closeQuietly(e.getValue());
+                it.remove();
+            }
+        }
+    }
+
     @Override
     public void close() {
         for (Connection c : open.values()) {
-            try {
-                c.close();
-            } catch (SQLException e) {
-                // closing a connection that failed: nothing is left to release
-            }
+            closeQuietly(c);
         }
         open.clear();
+    }
+
+    private static void closeQuietly(Connection c) {
+        try {
+            c.close();
+        } catch (SQLException e) {
+            // closing a connection that failed: nothing is left to release
+        }
     }
 }

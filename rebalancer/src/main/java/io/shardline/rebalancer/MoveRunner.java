@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -317,11 +318,13 @@ public final class MoveRunner {
                 if (!catchUp(t, copies)) {
                     return null;
                 }
-                if (warm == null) {
-                    warm = openCutoverConnections(copies, snapshot);
-                }
+                warm = cutoverConnections(warm, copies, snapshot);
                 // opening them took time: the lag, the workers and an abort are looked at again just before the fence
-                return readyToFence(t, copies) ? MoveState.FENCED : null;
+                if (readyToFence(t, copies)) {
+                    return MoveState.FENCED;
+                }
+                pause(100);
+                return null;
             case FENCED:
                 // a move taken over in FENCED has none open: they are opened before the barrier's time starts
                 CutoverConnections connections = warm != null ? warm : new CutoverConnections(connector);
@@ -485,6 +488,11 @@ public final class MoveRunner {
             if (lag <= settings.catchUpBytes()) {
                 LogicalCopy idle = notStreaming(behind.slots());
                 if (idle == null) {
+                    if (told) {
+                        // it streams again: the error said it did not
+                        t.write(t.move.withState(MoveState.CATCHING_UP, epoch, System.currentTimeMillis())
+                                .withError(null));
+                    }
                     return true;
                 }
                 // close behind, but nothing applies: fencing now would hold writes for a barrier never applied
@@ -745,20 +753,32 @@ public final class MoveRunner {
     }
 
     /**
-     * Connections to every primary the cutover of {@code copies} uses, opened while writes still flow.
+     * Connections to every primary the cutover of {@code copies} uses, opened while writes still flow: those of
+     * {@code open} (null for none) that still answer and still lead to a primary of the cutover, and new ones.
      *
      * @throws MoveException when one cannot be opened: fencing would only hold writes for a cutover that fails
      */
-    private CutoverConnections openCutoverConnections(List<LogicalCopy> copies, TopologySnapshot snapshot)
-            throws MoveException {
-        CutoverConnections connections = new CutoverConnections(connector);
+    private CutoverConnections cutoverConnections(
+            CutoverConnections open, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
+        CutoverConnections connections = open != null ? open : new CutoverConnections(connector);
         try {
+            connections.keepOnly(primaries(copies, snapshot));
             openAll(connections, copies, snapshot, CutoverConnections.CONNECT_TIMEOUT, MoveException::new);
             return connections;
         } catch (MoveException e) {
-            connections.close();
+            connections.close(); // emptied: usable again
             throw e;
         }
+    }
+
+    /** The primaries of the sources and targets of {@code copies}. */
+    private static Set<Node> primaries(List<LogicalCopy> copies, TopologySnapshot snapshot) {
+        Set<Node> primaries = new LinkedHashSet<>();
+        for (LogicalCopy copy : copies) {
+            primaries.add(snapshot.topology().shard(copy.transfer().source()).primary());
+            primaries.add(snapshot.topology().shard(copy.transfer().target()).primary());
+        }
+        return primaries;
     }
 
     private static void openAll(
@@ -769,14 +789,11 @@ public final class MoveRunner {
             BiFunction<String, Throwable, ? extends MoveException> failure)
             throws MoveException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        for (LogicalCopy copy : copies) {
-            for (int shard : List.of(copy.transfer().source(), copy.transfer().target())) {
-                Node primary = snapshot.topology().shard(shard).primary();
-                try {
-                    connections.open(primary, deadline);
-                } catch (SQLException e) {
-                    throw failure.apply("connecting to " + primary.name() + " for the cutover: " + e.getMessage(), e);
-                }
+        for (Node primary : primaries(copies, snapshot)) {
+            try {
+                connections.open(primary, deadline);
+            } catch (SQLException e) {
+                throw failure.apply("connecting to " + primary.name() + " for the cutover: " + e.getMessage(), e);
             }
         }
     }

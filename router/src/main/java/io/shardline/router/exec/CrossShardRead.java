@@ -685,7 +685,8 @@ final class CrossShardRead {
     private Rows fetch(Physical p, String sql, Fetch f) throws SQLException {
         // a cursor (and so a transaction) bounds what one fetch brings into memory; a shard's LIMIT within one fetch
         // bounds it already, without the transaction's round trip to end it
-        boolean ownTransaction = p.connection.getAutoCommit() && (f.rowLimit() < 0 || f.rowLimit() >= FETCH_SIZE);
+        boolean ownTransaction = p.connection.getAutoCommit()
+                && (f.rowLimit() < 0 || f.rowLimit() >= Math.min(FETCH_SIZE, maxRows + 1L));
         DriverTracing.Span part = span.child("shardline.shard", p.shard, p.node);
         p.running();
         try {
