@@ -245,15 +245,7 @@ class MoveRecoveryIT {
                 return LogicalCopyIT.CONNECT.connectForReplication(node);
             }
         };
-        MoveRunner runner = new MoveRunner(
-                client,
-                "recovery",
-                ++epoch,
-                slow,
-                new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, LogicalCopyIT.CONNECT),
-                source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
-                MoveRunner.Settings.DEFAULT,
-                () -> true);
+        MoveRunner runner = runner(++epoch, () -> true, MoveRunner.Settings.DEFAULT, slow);
         ExecutorService runs = Executors.newSingleThreadExecutor();
         try {
             Future<MoveState> run = runs.submit(() -> runner.run(id));
@@ -292,11 +284,18 @@ class MoveRecoveryIT {
 
     private static MoveRunner runner(long epoch, BooleanSupplier stillLeader, MoveRunner.Settings settings)
             throws MoveException {
+        return runner(epoch, stillLeader, settings, LogicalCopyIT.CONNECT);
+    }
+
+    /** A runner whose connections to the nodes come from {@code connector} (the schema copy's aside). */
+    private static MoveRunner runner(
+            long epoch, BooleanSupplier stillLeader, MoveRunner.Settings settings, MoveEstimate.Connector connector)
+            throws MoveException {
         return new MoveRunner(
                 client,
                 "recovery",
                 epoch,
-                LogicalCopyIT.CONNECT,
+                connector,
                 new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, LogicalCopyIT.CONNECT),
                 source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
                 settings,
