@@ -387,10 +387,11 @@ public final class Router {
         if (refused != null) {
             return refused;
         }
+        // the shards holding the tables: one just added for a move owns no range and has none of them yet
         return transactionLegs(
                 r,
                 c,
-                r.shardIds(),
+                holders(r),
                 Route.Target.EVERY_SHARD,
                 plan.refusal(),
                 shard -> "the statement needs shard " + shard);

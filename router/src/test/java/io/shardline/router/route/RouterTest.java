@@ -442,6 +442,18 @@ class RouterTest {
         assertThat(route(router(true, true), "SELECT count(*) FROM users", new Ctx())
                         .target())
                 .isEqualTo(Target.CROSS_SHARD);
+
+        // a shard added for the next move owns no range and has no tables yet: the keyless write skips it (the
+        // chaos suite found it failing with 42P01 on the empty shard in the seconds before a move)
+        activeMove = null;
+        ClusterTopology three = TOPOLOGY.withShard(shard(2));
+        RoutingState r = new RoutingState(new TopologySnapshot(three, ROUTING.ring()), 10);
+        String keylessUpdate = "UPDATE users SET name = 'x' WHERE name = 'y'";
+        assertThat(router(true, true)
+                        .route(r, r.plan(keylessUpdate), new Object[0], new Ctx())
+                        .legs())
+                .extracting(Route::shard)
+                .containsExactlyInAnyOrder(0, 1);
     }
 
     @Test
