@@ -44,7 +44,8 @@ final class ChaosCluster implements AutoCloseable {
     static final int ACCOUNTS = 100;
     static final long OPENING = 1_000;
     static final int COUNTERS = 64;
-    static final int CLOCKS = 4;
+    /** Clock rows: enough that every shard holds some, whatever the ring. */
+    static final int CLOCKS = 16;
     /** The staleness bound of the workload's bounded reads, and how old a lag report may be. */
     static final long BOUND_MS = 500;
 
@@ -52,6 +53,7 @@ final class ChaosCluster implements AutoCloseable {
     static final List<ShardedTable> TABLES = List.of(
             new ShardedTable("public", "items", "id", KeyType.INTEGER),
             new ShardedTable("public", "counters", "k", KeyType.INTEGER),
+            new ShardedTable("public", "marks", "k", KeyType.INTEGER),
             new ShardedTable("public", "clock", "k", KeyType.INTEGER),
             new ShardedTable("public", "accounts", "id", KeyType.INTEGER),
             new ShardedTable("public", "ryw", "k", KeyType.INTEGER));
@@ -138,11 +140,15 @@ final class ChaosCluster implements AutoCloseable {
         try (Connection c = DriverManager.getConnection(url(zk.getConnectString(), "twoPhaseCommit=true"));
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE items (id bigint PRIMARY KEY, v bigint NOT NULL)");
-            s.execute("CREATE TABLE counters (k bigint PRIMARY KEY, n bigint NOT NULL, touched bigint NOT NULL)");
+            s.execute("CREATE TABLE counters (k bigint PRIMARY KEY, n bigint NOT NULL)");
+            // the keyless updates' own table: their rows, locked while a two-phase commit is in doubt, hold no keyed
+            // write
+            s.execute("CREATE TABLE marks (k bigint PRIMARY KEY, touched bigint NOT NULL)");
             s.execute("CREATE TABLE clock (k bigint PRIMARY KEY, v bigint NOT NULL)");
             s.execute("CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL)");
             s.execute("CREATE TABLE ryw (k bigint PRIMARY KEY, v bigint NOT NULL)");
-            insert(c, "INSERT INTO counters (k, n, touched) VALUES (?, 0, 0)", COUNTERS);
+            insert(c, "INSERT INTO counters (k, n) VALUES (?, 0)", COUNTERS);
+            insert(c, "INSERT INTO marks (k, touched) VALUES (?, 0)", COUNTERS);
             insert(c, "INSERT INTO clock (k, v) VALUES (?, 0)", CLOCKS);
             insert(c, "INSERT INTO accounts (id, balance) VALUES (?, " + OPENING + ")", ACCOUNTS);
         } finally {

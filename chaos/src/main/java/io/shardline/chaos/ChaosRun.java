@@ -7,6 +7,7 @@ import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologyCodec;
+import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,6 +20,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicReference;
@@ -67,19 +69,33 @@ public final class ChaosRun implements AutoCloseable {
         long start = System.nanoTime();
         try (ChaosRun run = start(dir)) {
             do {
-                Report report = run.round(seed, Duration.ofSeconds(roundSeconds), List.of(Nemesis.Kind.values()));
-                System.out.println("---- round with seed " + seed + " ----\n" + report.table());
-                if (!report.ok()) {
+                try {
+                    Report report = run.round(seed, Duration.ofSeconds(roundSeconds), Nemesis.Kind.scheduled());
+                    System.out.println("---- round with seed " + seed + " ----\n" + report.table());
+                    if (!report.ok()) {
+                        failing.add(seed);
+                    }
+                    total.merge(report);
+                } catch (Exception e) {
+                    System.out.println("---- round with seed " + seed + " failed: " + e);
+                    e.printStackTrace(System.out);
                     failing.add(seed);
+                    break; // the cluster may be left in any state
                 }
-                total.merge(report);
                 seed++;
             } while (System.nanoTime() - start < Duration.ofSeconds(seconds).toNanos());
+        } catch (Exception e) {
+            System.out.println("---- the cluster failed to start or stop: " + e);
+            e.printStackTrace(System.out);
+            failing.add(seed);
+        } finally {
+            System.out.printf(
+                    "---- all rounds, %d s (processes' logs in %s) ----%n%s",
+                    (System.nanoTime() - start) / 1_000_000_000L, dir, total.table());
+            System.out.println(failing.isEmpty() ? "no guarantee violated" : "FAILING SEEDS: " + failing);
+            System.out.flush();
+            Runtime.getRuntime().halt(failing.isEmpty() ? 0 : 1);
         }
-        System.out.printf(
-                "---- all rounds, %d s ----%n%s", (System.nanoTime() - start) / 1_000_000_000L, total.table());
-        System.out.println(failing.isEmpty() ? "no guarantee violated" : "FAILING SEEDS: " + failing);
-        System.exit(failing.isEmpty() ? 0 : 1);
     }
 
     /** One round: faults from {@code kinds} drawn by {@code seed}, for {@code length}; then the checks. */
@@ -88,7 +104,7 @@ public final class ChaosRun implements AutoCloseable {
         LOG.info("chaos round {} with seed {}: {} s", round, seed, length.toSeconds());
         cluster.addEmptyShard();
         Map<Long, Long> countersBefore = perKey("SELECT k, n FROM counters");
-        Map<Long, Long> touchedBefore = perKey("SELECT k, touched FROM counters");
+        Map<Long, Long> touchedBefore = perKey("SELECT k, touched FROM marks");
         long firstId = round * IDS_PER_ROUND;
         History history = new History();
         current.set(history);
@@ -97,18 +113,27 @@ public final class ChaosRun implements AutoCloseable {
         Random random = new Random(seed);
         // in the round's second half: the first half's ZooKeeper outages happen outside a move
         long moveAt = length.toMillis() / 2 + random.nextInt((int) (length.toMillis() / 6));
-        MoveTracker move = new MoveTracker(moveAt);
-        workload.start();
-        nemesis.start();
-        move.start();
-        Thread.sleep(length.toMillis());
-        nemesis.stop();
+        MoveState[] phases = {
+            MoveState.COPYING, MoveState.CATCHING_UP, MoveState.FENCED, MoveState.SWITCHED, MoveState.CLEANING
+        };
+        MoveTracker move = new MoveTracker(moveAt, phases[random.nextInt(phases.length)], history);
         String moveId;
         long prepared;
         // an application instance that stays: its router resolves what dead routers left in doubt
         try (Connection router = DriverManager.getConnection(cluster.routerUrl("twoPhaseCommit=true"))) {
-            workload.stop();
-            stopBank();
+            try {
+                workload.start();
+                nemesis.start();
+                move.start();
+                Thread.sleep(length.toMillis());
+            } finally {
+                try {
+                    nemesis.stop();
+                } finally {
+                    workload.stop();
+                    stopBank();
+                }
+            }
             moveId = move.awaitOver(Duration.ofMinutes(3));
             history.moveWindow(move.plannedAt, move.overAt);
             prepared = awaitNoPreparedTransactions(Duration.ofSeconds(90));
@@ -118,7 +143,7 @@ public final class ChaosRun implements AutoCloseable {
                 countersBefore,
                 perKey("SELECT k, n FROM counters"),
                 touchedBefore,
-                perKey("SELECT k, touched FROM counters"),
+                perKey("SELECT k, touched FROM marks"),
                 sum("SELECT coalesce(sum(balance), 0) FROM accounts"),
                 sum("SELECT count(*) FROM accounts"),
                 prepared,
@@ -152,14 +177,18 @@ public final class ChaosRun implements AutoCloseable {
     /** Plans the round's move at its time, and follows it until it is over. */
     private final class MoveTracker {
         private final long atMs;
+        private final MoveState killIn;
+        private final History history;
         private final Thread thread;
         private volatile String id;
         private volatile long plannedAt;
         private volatile long overAt = Long.MAX_VALUE;
         private volatile MoveState state;
 
-        MoveTracker(long atMs) {
+        MoveTracker(long atMs, MoveState killIn, History history) {
             this.atMs = atMs;
+            this.killIn = killIn;
+            this.history = history;
             this.thread = new Thread(this::plan, "chaos-move");
         }
 
@@ -170,7 +199,8 @@ public final class ChaosRun implements AutoCloseable {
         private void plan() {
             try {
                 Thread.sleep(atMs);
-                while (id == null) {
+                long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+                while (id == null && System.nanoTime() < deadline) {
                     try {
                         plannedAt = System.currentTimeMillis();
                         id = MoveRunner.plan(cluster.client, ChaosCluster.NAME, 0);
@@ -181,14 +211,61 @@ public final class ChaosRun implements AutoCloseable {
                         Thread.sleep(500);
                     }
                 }
+                if (id != null) {
+                    killInPhase();
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }
 
-        /** Waits until the move is planned and over; returns its id. */
+        /**
+         * Kills the rebalancer the first time the move is seen in {@link #killIn} (polled every 2 ms: the fenced and
+         * switched phases last tens of milliseconds), and starts it again a second later. A move that passes the
+         * phase unseen is logged, not counted.
+         */
+        private void killInPhase() throws InterruptedException {
+            String path = ZooKeeperTopologyStore.clusterPath(ChaosCluster.NAME) + "/moves/" + id;
+            long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+            while (System.nanoTime() < deadline) {
+                MoveState now;
+                try {
+                    now = ZooKeeperMoveWatcher.fromJson(cluster.client.getData().forPath(path), path)
+                            .state();
+                } catch (Exception e) {
+                    Thread.sleep(50); // ZooKeeper out (the nemesis)
+                    continue;
+                }
+                if (now == killIn) {
+                    long start = System.currentTimeMillis();
+                    try {
+                        cluster.rebalancer.kill();
+                        Thread.sleep(Nemesis.Kind.REBALANCER_KILL_IN_PHASE.minMs);
+                    } finally {
+                        cluster.rebalancer.start();
+                    }
+                    history.add(new Fault(
+                            Nemesis.Kind.REBALANCER_KILL_IN_PHASE,
+                            "rebalancer (move " + now.name().toLowerCase(Locale.ROOT) + ")",
+                            start,
+                            System.currentTimeMillis()));
+                    LOG.info("rebalancer killed with the move {}", now);
+                    return;
+                }
+                if (now.isTerminal() || now.ordinal() > killIn.ordinal()) {
+                    LOG.info("the move passed {} unseen: the rebalancer was not killed in it", killIn);
+                    return;
+                }
+                Thread.sleep(2);
+            }
+        }
+
+        /** Waits until the move is planned and over; returns its id (null when it could not be planned). */
         String awaitOver(Duration timeout) throws Exception {
             thread.join();
+            if (id == null) {
+                return null;
+            }
             long deadline = System.nanoTime() + timeout.toNanos();
             while (System.nanoTime() < deadline) {
                 try {
@@ -226,7 +303,9 @@ public final class ChaosRun implements AutoCloseable {
 
     private List<String> moveProblems(String id, MoveState state) throws Exception {
         List<String> problems = new ArrayList<>();
-        if (state == null || !state.isTerminal()) {
+        if (id == null) {
+            problems.add("the round's move could not be planned within 2 minutes (see the log)");
+        } else if (state == null || !state.isTerminal()) {
             problems.add("move " + id + " is " + state + " 3 minutes after the round");
         }
         HashRing ring = TopologyCodec.ringFromJson(

@@ -5,6 +5,8 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Checks a round's history against what the primaries hold at its end: no acknowledged write lost or applied
@@ -51,6 +53,10 @@ final class Checker {
                     "total " + state.bankSum() + " in " + state.bankAccounts() + " accounts, expected "
                             + ChaosCluster.ACCOUNTS * ChaosCluster.OPENING + " in " + ChaosCluster.ACCOUNTS);
         }
+        for (String crash : history.crashes()) {
+            report.clientCrashes++;
+            report.example("an operation ended with an unexpected exception", crash);
+        }
         report.inDoubtLeft = state.prepared();
         report.movesDone = state.movesDone();
         report.movesAborted = state.movesAborted();
@@ -87,27 +93,31 @@ final class Checker {
             if (op.outcome() == Op.Outcome.OK) {
                 c[0]++;
                 if (op.result() != 1) {
-                    report.lost++;
+                    // counted as lost below: the counter did not grow for it
                     report.example("increment matched no row", "counter " + op.key() + " " + when(op));
                 }
             } else {
                 c[1]++;
             }
         }
-        for (Map.Entry<Long, Long> e : state.countersAfter().entrySet()) {
-            long delta = e.getValue() - state.countersBefore().getOrDefault(e.getKey(), 0L);
-            long[] c = byKey.getOrDefault(e.getKey(), new long[2]);
+        Set<Long> keys = new TreeSet<>(byKey.keySet());
+        keys.addAll(state.countersBefore().keySet());
+        keys.addAll(state.countersAfter().keySet());
+        for (long key : keys) {
+            // a row gone counts as zero: everything acknowledged for it lost
+            long delta = state.countersAfter().getOrDefault(key, 0L)
+                    - state.countersBefore().getOrDefault(key, 0L);
+            long[] c = byKey.getOrDefault(key, new long[2]);
             if (delta < c[0]) {
                 report.lost += c[0] - delta;
                 report.example(
                         "acknowledged increments lost",
-                        "counter " + e.getKey() + ": +" + delta + " for " + c[0] + " acknowledged");
+                        "counter " + key + ": +" + delta + " for " + c[0] + " acknowledged");
             } else if (delta > c[0] + c[1]) {
                 report.duplicated += delta - c[0] - c[1];
                 report.example(
                         "increments applied twice or without being asked",
-                        "counter " + e.getKey() + ": +" + delta + " for " + c[0] + " acknowledged and " + c[1]
-                                + " unknown");
+                        "counter " + key + ": +" + delta + " for " + c[0] + " acknowledged and " + c[1] + " unknown");
             }
         }
     }

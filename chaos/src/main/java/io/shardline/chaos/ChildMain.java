@@ -93,12 +93,12 @@ public final class ChildMain {
                 }
             }
         });
+        started(); // before any transfer's line
         Thread[] workers = new Thread[threads];
         for (int t = 0; t < threads; t++) {
             workers[t] = new Thread(() -> transfers(url, accounts, stop), "bank-" + t);
             workers[t].start();
         }
-        started();
         try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
             for (String line = in.readLine(); line != null; line = in.readLine()) {
                 if (line.equals("halt")) {

@@ -9,7 +9,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
@@ -39,8 +42,11 @@ final class ChildProcess implements AutoCloseable {
         return log;
     }
 
-    /** Starts it and waits (30 s at most) until it says it started. */
+    /** Starts it and waits (60 s at most) until it says it started; nothing when it runs already. */
     synchronized void start() {
+        if (isAlive()) {
+            return;
+        }
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add("-Xmx256m");
@@ -58,10 +64,25 @@ final class ChildProcess implements AutoCloseable {
                     .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .start();
             BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            String first = out.readLine();
-            if (!"started".equals(first)) {
+            CompletableFuture<String> first = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return out.readLine();
+                } catch (IOException e) {
+                    return null;
+                }
+            });
+            String said;
+            try {
+                said = first.get(60, TimeUnit.SECONDS);
+            } catch (ExecutionException | TimeoutException e) {
+                said = "nothing within 60 s";
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                said = "interrupted";
+            }
+            if (!"started".equals(said)) {
                 p.destroyForcibly();
-                throw new IllegalStateException(name + " did not start (see " + log + "): " + first);
+                throw new IllegalStateException(name + " did not start (see " + log + "): " + said);
             }
             Thread reader = new Thread(
                     () -> {

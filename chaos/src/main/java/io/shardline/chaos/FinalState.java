@@ -10,7 +10,7 @@ import java.util.Map;
  * @param itemCopies copies of each of the round's item ids, over every primary
  * @param countersBefore {@code counters.n} by key at the round's start
  * @param countersAfter and at its end
- * @param touchedBefore {@code counters.touched} (the keyless updates' column) by key at the start
+ * @param touchedBefore {@code marks.touched} (the keyless updates' column) by key at the start
  * @param touchedAfter and at the end
  * @param bankSum the sum of the accounts' balances
  * @param bankAccounts how many accounts there are

@@ -9,6 +9,16 @@ final class History {
     private final ConcurrentLinkedQueue<Op> ops = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<Fault> faults = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<long[]> moves = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<String> crashes = new ConcurrentLinkedQueue<>();
+
+    /** A client operation that ended with something other than an SQLException. */
+    void crash(String what) {
+        crashes.add(what);
+    }
+
+    List<String> crashes() {
+        return new ArrayList<>(crashes);
+    }
 
     void add(Op op) {
         ops.add(op);

@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Injects faults one at a time on a seeded schedule: every kind once, in an order drawn from the seed, then again
  * in another order, with a seeded pause between faults and a seeded time each fault lasts. Each fault is healed
- * before the next one begins, and recorded in the {@link History} with its start and end.
+ * (also when injecting it failed) before the next one begins, and recorded in the {@link History} with its start
+ * and end. A fault that cannot be injected or healed stops the nemesis, and the round fails.
  */
 final class Nemesis {
     private static final Logger LOG = LoggerFactory.getLogger(Nemesis.class);
@@ -29,7 +30,7 @@ final class Nemesis {
         REPLICA_PAUSE(1_000, 5_000),
         /** WAL replay paused on a replica (it keeps receiving) */
         REPLAY_PAUSE(2_000, 6_000),
-        /** a replica applying every commit 1.5 s late (recovery_min_apply_delay) */
+        /** a replica applying every commit 3 s late (recovery_min_apply_delay): beyond any bounded read's slack */
         REPLICA_SLOW(2_000, 6_000),
         /** the heartbeat table of a primary locked: the monitor cannot write its heartbeats there */
         HEARTBEAT_BLOCKED(2_000, 5_000),
@@ -39,14 +40,27 @@ final class Nemesis {
         REBALANCER_PAUSE(1_000, 4_000),
         /** the bank's router JVM halted between its first PREPARE and its last COMMIT PREPARED */
         ROUTER_KILL_IN_2PC(1_000, 3_000),
+        /**
+         * the bank's router JVM stopped (SIGSTOP) wherever its commits are, at times past its session timeout: its
+         * transactions in doubt are resolved by another router while it sleeps, and it wakes up to finish them
+         */
+        ROUTER_PAUSE(2_000, 14_000),
         /** the ZooKeeper ensemble's leader killed */
-        ZK_LEADER_KILL(2_000, 6_000),
+        ZK_LEADER_KILL(2_000, 4_000),
         /** two of three ZooKeeper servers killed: no quorum, for less than the session timeout */
-        ZK_QUORUM_LOSS(2_000, 6_000),
-        /** the workload's router cut from ZooKeeper for less than its session timeout (10 s) */
-        ZK_PARTITION_SHORT(2_000, 6_000),
+        ZK_QUORUM_LOSS(2_000, 4_000),
+        /**
+         * the workload's router cut from ZooKeeper for less than its session timeout (10 s), and less than its write
+         * lease (3/4 of it, counted from the last renewal, ~1 s apart): outages this short hold no write
+         */
+        ZK_PARTITION_SHORT(2_000, 4_000),
         /** the workload's router cut from ZooKeeper until its session expires */
-        ZK_PARTITION_EXPIRY(14_000, 16_000);
+        ZK_PARTITION_EXPIRY(14_000, 16_000),
+        /**
+         * the rebalancer killed when the round's move reaches a phase drawn from the seed (copying, catching up,
+         * fenced, switched or cleaning): injected by the round's move, not by the nemesis's schedule
+         */
+        REBALANCER_KILL_IN_PHASE(1_000, 1_000);
 
         final long minMs;
         final long maxMs;
@@ -54,6 +68,13 @@ final class Nemesis {
         Kind(long minMs, long maxMs) {
             this.minMs = minMs;
             this.maxMs = maxMs;
+        }
+
+        /** The kinds the nemesis draws from its schedule. */
+        static List<Kind> scheduled() {
+            return java.util.Arrays.stream(values())
+                    .filter(k -> k != REBALANCER_KILL_IN_PHASE)
+                    .toList();
         }
 
         /** Whether the whole fault is a ZooKeeper outage shorter than the routers' session timeout. */
@@ -121,29 +142,41 @@ final class Nemesis {
                 PgNode node = pick(cluster.replicas());
                 target = node.name();
                 node.kill();
-                sleep(holdMs);
-                node.start();
+                try {
+                    sleep(holdMs);
+                } finally {
+                    node.start();
+                }
             }
             case REPLICA_PAUSE -> {
                 PgNode node = pick(cluster.replicas());
                 target = node.name();
                 node.freeze();
-                sleep(holdMs);
-                node.thaw();
+                try {
+                    sleep(holdMs);
+                } finally {
+                    node.thaw();
+                }
             }
             case REPLAY_PAUSE -> {
                 PgNode node = pick(cluster.replicas());
                 target = node.name();
                 node.pauseReplay();
-                sleep(holdMs);
-                node.resumeReplay();
+                try {
+                    sleep(holdMs);
+                } finally {
+                    node.resumeReplay();
+                }
             }
             case REPLICA_SLOW -> {
                 PgNode node = pick(cluster.replicas());
                 target = node.name();
-                node.setApplyDelay(Duration.ofMillis(1_500));
-                sleep(holdMs);
-                node.setApplyDelay(Duration.ZERO);
+                node.setApplyDelay(Duration.ofMillis(3_000));
+                try {
+                    sleep(holdMs);
+                } finally {
+                    node.setApplyDelay(Duration.ZERO);
+                }
             }
             case HEARTBEAT_BLOCKED -> {
                 // the first two shards' primaries: the monitor has written heartbeats there since the start
@@ -162,15 +195,21 @@ final class Nemesis {
                 ChildProcess p = kind == Kind.MONITOR_KILL ? cluster.monitor : cluster.rebalancer;
                 target = p.name();
                 p.kill();
-                sleep(holdMs);
-                p.start();
+                try {
+                    sleep(holdMs);
+                } finally {
+                    p.start();
+                }
             }
             case MONITOR_PAUSE, REBALANCER_PAUSE -> {
                 ChildProcess p = kind == Kind.MONITOR_PAUSE ? cluster.monitor : cluster.rebalancer;
                 target = p.name();
                 p.pause();
-                sleep(holdMs);
-                p.resume();
+                try {
+                    sleep(holdMs);
+                } finally {
+                    p.resume();
+                }
             }
             case ROUTER_KILL_IN_2PC -> {
                 target = cluster.bank.name();
@@ -179,16 +218,31 @@ final class Nemesis {
                     target += " (killed: no commit reached a halting point within 5 s)";
                     cluster.bank.kill();
                 }
-                sleep(holdMs);
-                cluster.bank.start();
+                try {
+                    sleep(holdMs);
+                } finally {
+                    cluster.bank.start();
+                }
+            }
+            case ROUTER_PAUSE -> {
+                target = cluster.bank.name();
+                cluster.bank.pause();
+                try {
+                    sleep(holdMs);
+                } finally {
+                    cluster.bank.resume();
+                }
             }
             case ZK_LEADER_KILL -> {
                 InstanceSpec leader =
                         cluster.zkLeader().orElseGet(() -> pick(new ArrayList<>(cluster.zk.getInstances())));
                 target = "zookeeper:" + leader.getPort();
                 cluster.zk.killServer(leader);
-                sleep(holdMs);
-                cluster.zk.restartServer(leader);
+                try {
+                    sleep(holdMs);
+                } finally {
+                    cluster.zk.restartServer(leader);
+                }
             }
             case ZK_QUORUM_LOSS -> {
                 List<InstanceSpec> servers = new ArrayList<>(cluster.zk.getInstances());
@@ -196,19 +250,25 @@ final class Nemesis {
                 List<InstanceSpec> killed = servers.subList(0, 2);
                 target = "zookeeper:" + killed.get(0).getPort() + ",zookeeper:"
                         + killed.get(1).getPort();
-                for (InstanceSpec s : killed) {
-                    cluster.zk.killServer(s);
-                }
-                sleep(holdMs);
-                for (InstanceSpec s : killed) {
-                    cluster.zk.restartServer(s);
+                try {
+                    for (InstanceSpec s : killed) {
+                        cluster.zk.killServer(s);
+                    }
+                    sleep(holdMs);
+                } finally {
+                    for (InstanceSpec s : killed) {
+                        cluster.zk.restartServer(s);
+                    }
                 }
             }
             case ZK_PARTITION_SHORT, ZK_PARTITION_EXPIRY -> {
                 target = "router-zookeeper";
                 cluster.proxies.forEach(TcpProxy::cut);
-                sleep(holdMs);
-                cluster.proxies.forEach(TcpProxy::restore);
+                try {
+                    sleep(holdMs);
+                } finally {
+                    cluster.proxies.forEach(TcpProxy::restore);
+                }
             }
             default -> throw new IllegalStateException("unknown fault " + kind);
         }

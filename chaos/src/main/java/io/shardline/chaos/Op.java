@@ -38,7 +38,7 @@ record Op(
         /** a session's own write of its key, read back at once (read-your-writes) */
         RYW_WRITE(true),
         RYW_READ(false),
-        /** {@code counters.touched + 1} on every row: every shard in one two-phase commit */
+        /** {@code marks.touched + 1} on every row: every shard in one two-phase commit */
         KEYLESS_UPDATE(false),
         /** the bank's sum and count across shards, and the keyless column's min and max (atomic reads) */
         ATOMIC_READ(false),

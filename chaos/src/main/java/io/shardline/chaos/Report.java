@@ -29,6 +29,7 @@ final class Report {
     long bankTotalWrong;
     long keylessFractured;
     long inDoubtLeft;
+    long clientCrashes;
     long zkOutageWritesFailedOrHeld;
     int zkOutagesOutsideMoves;
     int movesDone;
@@ -66,6 +67,7 @@ final class Report {
                 + bankTotalWrong
                 + keylessFractured
                 + inDoubtLeft
+                + clientCrashes
                 + zkOutageWritesFailedOrHeld
                 + moveProblems.size();
     }
@@ -106,6 +108,7 @@ final class Report {
         bankTotalWrong += other.bankTotalWrong;
         keylessFractured += other.keylessFractured;
         inDoubtLeft += other.inDoubtLeft;
+        clientCrashes += other.clientCrashes;
         zkOutageWritesFailedOrHeld += other.zkOutageWritesFailedOrHeld;
         zkOutagesOutsideMoves += other.zkOutagesOutsideMoves;
         movesDone += other.movesDone;
@@ -119,7 +122,7 @@ final class Report {
     String table() {
         StringBuilder b = new StringBuilder();
         b.append(String.format(Locale.ROOT, "seeds %s%n", seeds));
-        b.append(String.format(Locale.ROOT, "%-22s %7s %22s%n", "fault", "count", "unavailable p50 / max s"));
+        b.append(String.format(Locale.ROOT, "%-26s %7s %24s%n", "fault", "count", "unavailable p50 / max s"));
         for (Nemesis.Kind kind : Nemesis.Kind.values()) {
             List<Double> spans = new ArrayList<>(unavailable.getOrDefault(kind, List.of()));
             spans.sort(null);
@@ -127,18 +130,20 @@ final class Report {
                     ? "-"
                     : String.format(
                             Locale.ROOT, "%.1f / %.1f", spans.get(spans.size() / 2), spans.get(spans.size() - 1));
-            b.append(String.format(Locale.ROOT, "%-22s %7d %22s%n", kind, faults.getOrDefault(kind, 0), u));
+            b.append(String.format(Locale.ROOT, "%-26s %7d %24s%n", kind, faults.getOrDefault(kind, 0), u));
         }
         b.append(String.format(Locale.ROOT, "%-16s %9s %9s %9s%n", "operation", "ok", "failed", "unknown"));
         ops.forEach((k, v) -> b.append(String.format(Locale.ROOT, "%-16s %9d %9d %9d%n", k, v[0], v[1], v[2])));
         b.append(String.format(
                 Locale.ROOT,
-                "operations %d (unknown outcome %d); lost %d; duplicated %d; failed but applied %d%n",
+                "operations %d (unknown outcome %d); lost %d; duplicated %d; failed but applied %d; unexpected"
+                        + " exceptions %d%n",
                 operations(),
                 unknown(),
                 lost,
                 duplicated,
-                failedButApplied));
+                failedButApplied,
+                clientCrashes));
         b.append(String.format(
                 Locale.ROOT,
                 "bounded reads %d, stale beyond bound %d (worst data age past the bound %d ms); read-your-writes reads"
