@@ -4,18 +4,23 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.shardline.monitor.ReplicationMonitor;
 import io.shardline.rebalancer.MoveRunner;
 import io.shardline.rebalancer.Rebalancer;
+import io.shardline.router.TcpProxy;
 import io.shardline.router.exec.ClusterRuntime;
 import io.shardline.router.txn.TwoPhaseCommit;
 import io.shardline.router.txn.TxnLog;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.curator.framework.CuratorFramework;
@@ -24,7 +29,8 @@ import org.apache.curator.framework.CuratorFramework;
  * The processes the nemesis kills and pauses, each in a JVM of its own, as {@code ./shardline} runs them:
  *
  * <ul>
- *   <li>{@code monitor ZK CLUSTER}: the replication monitor, heartbeats and samples every 100 ms;
+ *   <li>{@code monitor ZK CLUSTER}: the replication monitor, heartbeats and samples every 100 ms, reaching each node
+ *       through a proxy that {@code cut NODE} and {@code restore NODE} on standard input partition;
  *   <li>{@code rebalancer ZK CLUSTER}: a rebalancer with the default settings;
  *   <li>{@code bank URL ACCOUNTS THREADS}: a router moving money between accounts with two-phase commit. Each
  *       transfer prints {@code op OUTCOME INVOKE_MS COMPLETE_MS}. A line {@code halt} on standard input makes it
@@ -44,13 +50,39 @@ public final class ChildMain {
         }
     }
 
-    private static void monitor(String zk, String cluster) throws InterruptedException {
+    /**
+     * The monitor reaches every node through a TCP proxy of its own: {@code cut NODE} on standard input partitions
+     * it from that node (its connections there closed, new ones refused), {@code restore NODE} ends the partition.
+     */
+    private static void monitor(String zk, String cluster) throws IOException {
+        Map<String, TcpProxy> proxies = new ConcurrentHashMap<>();
+        ReplicationMonitor.Connector throughProxy = (node, url, props) -> {
+            TcpProxy proxy = proxies.computeIfAbsent(node.name(), n -> {
+                try {
+                    return new TcpProxy(node.address());
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            return DriverManager.getConnection(url.replace(node.address(), proxy.address()), props);
+        };
         ZooKeeperTopologyStore store = ZooKeeperTopologyStore.connect(zk, cluster, Duration.ofSeconds(10));
         ReplicationMonitor monitor = new ReplicationMonitor(
-                store, ChaosCluster.HEARTBEAT, ChaosCluster.HEARTBEAT, null, new SimpleMeterRegistry());
+                store, ChaosCluster.HEARTBEAT, ChaosCluster.HEARTBEAT, null, new SimpleMeterRegistry(), throughProxy);
         monitor.start();
         started();
-        Thread.currentThread().join();
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+            for (String line = in.readLine(); line != null; line = in.readLine()) {
+                String[] command = line.split(" ");
+                TcpProxy proxy = command.length == 2 ? proxies.get(command[1]) : null;
+                if (proxy != null && command[0].equals("cut")) {
+                    proxy.cut();
+                } else if (proxy != null && command[0].equals("restore")) {
+                    proxy.restore();
+                }
+            }
+        }
+        monitor.close();
     }
 
     private static void rebalancer(String zk, String cluster) throws Exception {

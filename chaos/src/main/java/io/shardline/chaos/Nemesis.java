@@ -32,6 +32,11 @@ final class Nemesis {
         REPLAY_PAUSE(2_000, 6_000),
         /** a replica applying every commit 3 s late (recovery_min_apply_delay): beyond any bounded read's slack */
         REPLICA_SLOW(2_000, 6_000),
+        /**
+         * the monitor partitioned from one node (a primary or a replica) by the proxy it reaches that node through:
+         * its connections there closed, new ones refused
+         */
+        MONITOR_PARTITION(2_000, 5_000),
         /** the heartbeat table of a primary locked: the monitor cannot write its heartbeats there */
         HEARTBEAT_BLOCKED(2_000, 5_000),
         MONITOR_KILL(2_000, 5_000),
@@ -189,6 +194,18 @@ final class Nemesis {
                     s.execute("LOCK TABLE shardline.heartbeat IN SHARE MODE");
                     sleep(holdMs);
                     c.rollback();
+                }
+            }
+            case MONITOR_PARTITION -> {
+                List<PgNode> nodes = new ArrayList<>(cluster.pg.shard(0));
+                nodes.addAll(cluster.pg.shard(1));
+                PgNode node = pick(nodes);
+                target = "monitor-" + node.name();
+                cluster.monitor.tell("cut " + node.name());
+                try {
+                    sleep(holdMs);
+                } finally {
+                    cluster.monitor.tell("restore " + node.name());
                 }
             }
             case MONITOR_KILL, REBALANCER_KILL -> {

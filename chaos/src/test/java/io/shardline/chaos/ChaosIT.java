@@ -26,6 +26,7 @@ class ChaosIT {
             Kind.REPLAY_PAUSE,
             Kind.REPLICA_SLOW,
             Kind.HEARTBEAT_BLOCKED,
+            Kind.MONITOR_PARTITION,
             Kind.MONITOR_KILL,
             Kind.MONITOR_PAUSE);
     private static final List<Kind> COORDINATION = List.of(
@@ -44,7 +45,7 @@ class ChaosIT {
         Path dir = Files.createTempDirectory("shardline-chaos-");
         Report total = new Report();
         try (ChaosRun run = ChaosRun.start(dir)) {
-            total.merge(round(run, seed, seed, Duration.ofSeconds(60), REPLICAS_AND_MONITOR, dir));
+            total.merge(round(run, seed, seed, Duration.ofSeconds(70), REPLICAS_AND_MONITOR, dir));
             total.merge(round(run, seed, seed + 1, Duration.ofSeconds(90), COORDINATION, dir));
         }
         System.out.println("---- chaos, both rounds ----\n" + total.table());

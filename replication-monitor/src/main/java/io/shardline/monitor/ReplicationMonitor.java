@@ -105,6 +105,7 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final LeaderLatch latch;
     private final AtomicReference<State> state = new AtomicReference<>(State.LATENT);
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
+    private final Connector connector;
     /** The newest heartbeat each shard's primary accepted, epoch ms; absent until one succeeds. */
     private final Map<Integer, Long> heartbeats = new ConcurrentHashMap<>();
     /** Each shard primary's WAL position at its newest heartbeat. */
@@ -131,6 +132,14 @@ public final class ReplicationMonitor implements AutoCloseable {
     private ScheduledExecutorService scheduler;
     private ExecutorService workers;
 
+    /** Opens the monitor's connection to a node: pgjdbc's {@link DriverManager} unless a test reroutes it. */
+    @FunctionalInterface
+    public interface Connector {
+        Connector DRIVER_MANAGER = (node, url, props) -> DriverManager.getConnection(url, props);
+
+        Connection connect(Node node, String url, Properties props) throws SQLException;
+    }
+
     /**
      * @param heartbeatInterval how often each primary's heartbeat is written: 100-250 ms is usual
      * @param sampleInterval how often each replica is measured
@@ -142,6 +151,18 @@ public final class ReplicationMonitor implements AutoCloseable {
             Duration sampleInterval,
             String password,
             MeterRegistry registry) {
+        this(store, heartbeatInterval, sampleInterval, password, registry, Connector.DRIVER_MANAGER);
+    }
+
+    /** As the other constructor, opening its connections to the nodes with {@code connector}. */
+    public ReplicationMonitor(
+            ZooKeeperTopologyStore store,
+            Duration heartbeatInterval,
+            Duration sampleInterval,
+            String password,
+            MeterRegistry registry,
+            Connector connector) {
+        this.connector = connector;
         if (heartbeatInterval.toMillis() < 10 || sampleInterval.toMillis() < 10) {
             throw new IllegalArgumentException("heartbeat and sample intervals must be at least 10 ms");
         }
@@ -538,7 +559,7 @@ public final class ReplicationMonitor implements AutoCloseable {
         props.setProperty("socketTimeout", "5");
         props.setProperty("ApplicationName", "shardline-monitor");
         PgTls.processDefault().addTo(props);
-        c = DriverManager.getConnection("jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
+        c = connector.connect(node, "jdbc:postgresql://" + node.address() + "/" + topology.database(), props);
         if (node.role() == NodeRole.PRIMARY) {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
