@@ -70,7 +70,7 @@ public final class ChaosRun implements AutoCloseable {
         try (ChaosRun run = start(dir)) {
             do {
                 try {
-                    Report report = run.round(seed, Duration.ofSeconds(roundSeconds), Nemesis.Kind.scheduled());
+                    Report report = run.round(seed, Duration.ofSeconds(roundSeconds), Nemesis.Kind.scheduled(), true);
                     System.out.println("---- round with seed " + seed + " ----\n" + report.table());
                     if (!report.ok()) {
                         failing.add(seed);
@@ -98,8 +98,11 @@ public final class ChaosRun implements AutoCloseable {
         }
     }
 
-    /** One round: faults from {@code kinds} drawn by {@code seed}, for {@code length}; then the checks. */
-    Report round(long seed, Duration length, List<Nemesis.Kind> kinds) throws Exception {
+    /**
+     * One round: faults from {@code kinds} drawn by {@code seed}, for {@code length}; then the checks. The rebalancer
+     * is killed or stopped in every phase of the round's move ({@code everyPhase}), or in one drawn by the seed.
+     */
+    Report round(long seed, Duration length, List<Nemesis.Kind> kinds, boolean everyPhase) throws Exception {
         round++;
         LOG.info("chaos round {} with seed {}: {} s", round, seed, length.toSeconds());
         cluster.addEmptyShard();
@@ -113,10 +116,12 @@ public final class ChaosRun implements AutoCloseable {
         Random random = new Random(seed);
         // in the round's second half: the first half's ZooKeeper outages happen outside a move
         long moveAt = length.toMillis() / 2 + random.nextInt((int) (length.toMillis() / 6));
-        MoveState[] phases = {
-            MoveState.COPYING, MoveState.CATCHING_UP, MoveState.FENCED, MoveState.SWITCHED, MoveState.CLEANING
-        };
-        MoveTracker move = new MoveTracker(moveAt, phases[random.nextInt(phases.length)], history);
+        List<MoveState> phases = List.of(
+                MoveState.COPYING, MoveState.CATCHING_UP, MoveState.FENCED, MoveState.SWITCHED, MoveState.CLEANING);
+        if (!everyPhase) {
+            phases = List.of(phases.get(random.nextInt(phases.size())));
+        }
+        MoveTracker move = new MoveTracker(moveAt, phases, random, history);
         String moveId;
         long prepared;
         // an application instance that stays: its router resolves what dead routers left in doubt
@@ -177,7 +182,8 @@ public final class ChaosRun implements AutoCloseable {
     /** Plans the round's move at its time, and follows it until it is over. */
     private final class MoveTracker {
         private final long atMs;
-        private final MoveState killIn;
+        private final List<MoveState> phases;
+        private final Random random;
         private final History history;
         private final Thread thread;
         private volatile String id;
@@ -185,9 +191,10 @@ public final class ChaosRun implements AutoCloseable {
         private volatile long overAt = Long.MAX_VALUE;
         private volatile MoveState state;
 
-        MoveTracker(long atMs, MoveState killIn, History history) {
+        MoveTracker(long atMs, List<MoveState> phases, Random random, History history) {
             this.atMs = atMs;
-            this.killIn = killIn;
+            this.phases = phases;
+            this.random = random;
             this.history = history;
             this.thread = new Thread(this::plan, "chaos-move");
         }
@@ -211,8 +218,8 @@ public final class ChaosRun implements AutoCloseable {
                         Thread.sleep(500);
                     }
                 }
-                if (id != null) {
-                    killInPhase();
+                for (int i = 0; id != null && i < phases.size(); i++) {
+                    hitInPhase(phases.get(i));
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -220,11 +227,14 @@ public final class ChaosRun implements AutoCloseable {
         }
 
         /**
-         * Kills the rebalancer the first time the move is seen in {@link #killIn} (polled every 2 ms: the fenced and
-         * switched phases last tens of milliseconds), and starts it again a second later. A move that passes the
-         * phase unseen is logged, not counted.
+         * The first time the move is seen in {@code phase} (polled every 2 ms: the fenced and switched phases last
+         * tens of milliseconds), kills the rebalancer and starts it again a second later, or stops it (SIGSTOP) for
+         * 2 to 12 s, past its ZooKeeper session at times, drawn from the seed. A move that passes the phase unseen
+         * is logged, not counted.
          */
-        private void killInPhase() throws InterruptedException {
+        private void hitInPhase(MoveState phase) throws InterruptedException {
+            boolean kill = random.nextBoolean();
+            long pauseMs = 2_000 + random.nextInt(10_000);
             String path = ZooKeeperTopologyStore.clusterPath(ChaosCluster.NAME) + "/moves/" + id;
             long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
             while (System.nanoTime() < deadline) {
@@ -236,24 +246,33 @@ public final class ChaosRun implements AutoCloseable {
                     Thread.sleep(50); // ZooKeeper out (the nemesis)
                     continue;
                 }
-                if (now == killIn) {
+                if (now == phase) {
                     long start = System.currentTimeMillis();
-                    try {
-                        cluster.rebalancer.kill();
-                        Thread.sleep(Nemesis.Kind.REBALANCER_KILL_IN_PHASE.minMs);
-                    } finally {
-                        cluster.rebalancer.start();
+                    if (kill) {
+                        try {
+                            cluster.rebalancer.kill();
+                            Thread.sleep(1_000);
+                        } finally {
+                            cluster.rebalancer.start();
+                        }
+                    } else {
+                        cluster.rebalancer.pause();
+                        try {
+                            Thread.sleep(pauseMs);
+                        } finally {
+                            cluster.rebalancer.resume();
+                        }
                     }
                     history.add(new Fault(
-                            Nemesis.Kind.REBALANCER_KILL_IN_PHASE,
+                            kill ? Nemesis.Kind.REBALANCER_KILL_IN_PHASE : Nemesis.Kind.REBALANCER_PAUSE_IN_PHASE,
                             "rebalancer (move " + now.name().toLowerCase(Locale.ROOT) + ")",
                             start,
                             System.currentTimeMillis()));
-                    LOG.info("rebalancer killed with the move {}", now);
+                    LOG.info("rebalancer {} with the move {}", kill ? "killed" : "stopped", now);
                     return;
                 }
-                if (now.isTerminal() || now.ordinal() > killIn.ordinal()) {
-                    LOG.info("the move passed {} unseen: the rebalancer was not killed in it", killIn);
+                if (now.isTerminal() || now.ordinal() > phase.ordinal()) {
+                    LOG.info("the move passed {} unseen: the rebalancer was not hit in it", phase);
                     return;
                 }
                 Thread.sleep(2);

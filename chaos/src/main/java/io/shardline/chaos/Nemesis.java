@@ -62,10 +62,12 @@ final class Nemesis {
         /** the workload's router cut from ZooKeeper until its session expires */
         ZK_PARTITION_EXPIRY(14_000, 16_000),
         /**
-         * the rebalancer killed when the round's move reaches a phase drawn from the seed (copying, catching up,
-         * fenced, switched or cleaning): injected by the round's move, not by the nemesis's schedule
+         * the rebalancer killed when the round's move reaches a phase (copying, catching up, fenced, switched,
+         * cleaning): injected by the round's move, not by the nemesis's schedule
          */
-        REBALANCER_KILL_IN_PHASE(1_000, 1_000);
+        REBALANCER_KILL_IN_PHASE(1_000, 1_000),
+        /** the rebalancer stopped (SIGSTOP) for 2 to 12 s when the round's move reaches a phase */
+        REBALANCER_PAUSE_IN_PHASE(2_000, 12_000);
 
         final long minMs;
         final long maxMs;
@@ -78,7 +80,7 @@ final class Nemesis {
         /** The kinds the nemesis draws from its schedule. */
         static List<Kind> scheduled() {
             return java.util.Arrays.stream(values())
-                    .filter(k -> k != REBALANCER_KILL_IN_PHASE)
+                    .filter(k -> k != REBALANCER_KILL_IN_PHASE && k != REBALANCER_PAUSE_IN_PHASE)
                     .toList();
         }
 

@@ -59,7 +59,7 @@ class ChaosIT {
 
     private static Report round(ChaosRun run, long first, long seed, Duration length, List<Kind> kinds, Path dir)
             throws Exception {
-        Report report = run.round(seed, length, kinds);
+        Report report = run.round(seed, length, kinds, false);
         System.out.println("---- chaos round with seed " + seed + " ----\n" + report.table());
         assertThat(report.violations())
                 .as(
