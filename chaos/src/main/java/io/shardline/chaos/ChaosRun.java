@@ -267,7 +267,8 @@ public final class ChaosRun implements AutoCloseable {
                             kill ? Nemesis.Kind.REBALANCER_KILL_IN_PHASE : Nemesis.Kind.REBALANCER_PAUSE_IN_PHASE,
                             "rebalancer (move " + now.name().toLowerCase(Locale.ROOT) + ")",
                             start,
-                            System.currentTimeMillis()));
+                            System.currentTimeMillis(),
+                            0));
                     LOG.info("rebalancer {} with the move {}", kill ? "killed" : "stopped", now);
                     return;
                 }

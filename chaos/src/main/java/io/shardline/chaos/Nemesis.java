@@ -84,7 +84,7 @@ final class Nemesis {
                     .toList();
         }
 
-        /** Whether the whole fault is a ZooKeeper outage shorter than the routers' session timeout. */
+        /** Whether the fault is a ZooKeeper outage meant to be shorter than the routers' session timeout. */
         boolean shortZooKeeperOutage() {
             return this == ZK_LEADER_KILL || this == ZK_QUORUM_LOSS || this == ZK_PARTITION_SHORT;
         }
@@ -144,6 +144,7 @@ final class Nemesis {
     private void inject(Kind kind, long holdMs) throws Exception {
         long start = System.currentTimeMillis();
         String target;
+        long outageMs = 0; // how long ZooKeeper did not serve the workload's router
         switch (kind) {
             case REPLICA_KILL -> {
                 PgNode node = pick(cluster.replicas());
@@ -258,10 +259,11 @@ final class Nemesis {
                 target = "zookeeper:" + leader.getPort();
                 cluster.zk.killServer(leader);
                 try {
-                    sleep(holdMs);
+                    outageMs = holdWatchingZooKeeper(start, holdMs);
                 } finally {
                     cluster.zk.restartServer(leader);
                 }
+                outageMs = awaitZooKeeper(start, outageMs);
             }
             case ZK_QUORUM_LOSS -> {
                 List<InstanceSpec> servers = new ArrayList<>(cluster.zk.getInstances());
@@ -273,12 +275,13 @@ final class Nemesis {
                     for (InstanceSpec s : killed) {
                         cluster.zk.killServer(s);
                     }
-                    sleep(holdMs);
+                    outageMs = holdWatchingZooKeeper(start, holdMs);
                 } finally {
                     for (InstanceSpec s : killed) {
                         cluster.zk.restartServer(s);
                     }
                 }
+                outageMs = awaitZooKeeper(start, outageMs);
             }
             case ZK_PARTITION_SHORT, ZK_PARTITION_EXPIRY -> {
                 target = "router-zookeeper";
@@ -292,8 +295,41 @@ final class Nemesis {
             default -> throw new IllegalStateException("unknown fault " + kind);
         }
         long healed = System.currentTimeMillis();
-        history.add(new Fault(kind, target, start, healed));
-        LOG.info("fault {} on {} for {} ms", kind, target, healed - start);
+        if (kind == Kind.ZK_PARTITION_SHORT || kind == Kind.ZK_PARTITION_EXPIRY) {
+            outageMs = healed - start;
+        }
+        history.add(new Fault(kind, target, start, healed, outageMs));
+        LOG.info("fault {} on {} for {} ms (ZooKeeper out for {} ms)", kind, target, healed - start, outageMs);
+    }
+
+    /**
+     * Sleeps {@code holdMs} after {@code start} while asking the ensemble every 50 ms whether it has a leader; returns
+     * how long after {@code start} it first had one again (a leader killed: the others elect one meanwhile), or -1.
+     */
+    private long holdWatchingZooKeeper(long start, long holdMs) throws InterruptedException {
+        long servingAgain = -1;
+        while (System.currentTimeMillis() < start + holdMs) {
+            if (servingAgain < 0 && cluster.zkLeader().isPresent()) {
+                servingAgain = System.currentTimeMillis() - start;
+            }
+            sleep(50);
+        }
+        return servingAgain;
+    }
+
+    /** The outage: {@code outageMs} when it ended during the hold, else until the ensemble has a leader again. */
+    private long awaitZooKeeper(long start, long outageMs) throws InterruptedException {
+        if (outageMs >= 0) {
+            return outageMs;
+        }
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (cluster.zkLeader().isEmpty()) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("ZooKeeper has no leader 60 s after its servers were restarted");
+            }
+            sleep(50);
+        }
+        return System.currentTimeMillis() - start;
     }
 
     private <T> T pick(List<T> from) {

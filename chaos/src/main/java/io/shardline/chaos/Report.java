@@ -14,6 +14,8 @@ final class Report {
     final Map<Nemesis.Kind, Integer> faults = new EnumMap<>(Nemesis.Kind.class);
     /** seconds each fault of a kind left operations failing or held (over 1 s) */
     final Map<Nemesis.Kind, List<Double>> unavailable = new EnumMap<>(Nemesis.Kind.class);
+    /** seconds ZooKeeper did not serve the workload's router, per fault of the ZooKeeper kinds */
+    final Map<Nemesis.Kind, List<Double>> zooKeeperOut = new EnumMap<>(Nemesis.Kind.class);
 
     final Map<Op.Kind, long[]> ops = new EnumMap<>(Op.Kind.class); // ok, failed, unknown
     long lost;
@@ -32,6 +34,8 @@ final class Report {
     long clientCrashes;
     long zkOutageWritesFailedOrHeld;
     int zkOutagesOutsideMoves;
+    long zkPastLeaseWritesFailedOrHeld;
+    int zkOutagesPastLease;
     int movesDone;
     int movesAborted;
     final List<String> moveProblems = new ArrayList<>();
@@ -88,6 +92,8 @@ final class Report {
         other.faults.forEach((k, v) -> faults.merge(k, v, Integer::sum));
         other.unavailable.forEach(
                 (k, v) -> unavailable.computeIfAbsent(k, x -> new ArrayList<>()).addAll(v));
+        other.zooKeeperOut.forEach((k, v) ->
+                zooKeeperOut.computeIfAbsent(k, x -> new ArrayList<>()).addAll(v));
         other.ops.forEach((k, v) -> {
             long[] mine = ops.computeIfAbsent(k, x -> new long[3]);
             for (int i = 0; i < 3; i++) {
@@ -111,6 +117,8 @@ final class Report {
         clientCrashes += other.clientCrashes;
         zkOutageWritesFailedOrHeld += other.zkOutageWritesFailedOrHeld;
         zkOutagesOutsideMoves += other.zkOutagesOutsideMoves;
+        zkPastLeaseWritesFailedOrHeld += other.zkPastLeaseWritesFailedOrHeld;
+        zkOutagesPastLease += other.zkOutagesPastLease;
         movesDone += other.movesDone;
         movesAborted += other.movesAborted;
         moveProblems.addAll(other.moveProblems);
@@ -118,19 +126,34 @@ final class Report {
         seeds.addAll(other.seeds);
     }
 
+    private static String spread(List<Double> values) {
+        if (values == null || values.isEmpty()) {
+            return "-";
+        }
+        List<Double> sorted = new ArrayList<>(values);
+        sorted.sort(null);
+        return String.format(Locale.ROOT, "%.1f / %.1f", sorted.get(sorted.size() / 2), sorted.get(sorted.size() - 1));
+    }
+
     /** The figures as the README's table shows them, then the violations' examples. */
     String table() {
         StringBuilder b = new StringBuilder();
         b.append(String.format(Locale.ROOT, "seeds %s%n", seeds));
-        b.append(String.format(Locale.ROOT, "%-26s %7s %24s%n", "fault", "count", "unavailable p50 / max s"));
+        b.append(String.format(
+                Locale.ROOT,
+                "%-26s %7s %24s %26s%n",
+                "fault",
+                "count",
+                "unavailable p50 / max s",
+                "ZooKeeper out p50 / max s"));
         for (Nemesis.Kind kind : Nemesis.Kind.values()) {
-            List<Double> spans = new ArrayList<>(unavailable.getOrDefault(kind, List.of()));
-            spans.sort(null);
-            String u = spans.isEmpty()
-                    ? "-"
-                    : String.format(
-                            Locale.ROOT, "%.1f / %.1f", spans.get(spans.size() / 2), spans.get(spans.size() - 1));
-            b.append(String.format(Locale.ROOT, "%-26s %7d %24s%n", kind, faults.getOrDefault(kind, 0), u));
+            b.append(String.format(
+                    Locale.ROOT,
+                    "%-26s %7d %24s %26s%n",
+                    kind,
+                    faults.getOrDefault(kind, 0),
+                    spread(unavailable.get(kind)),
+                    spread(zooKeeperOut.get(kind))));
         }
         b.append(String.format(Locale.ROOT, "%-16s %9s %9s %9s%n", "operation", "ok", "failed", "unknown"));
         ops.forEach((k, v) -> b.append(String.format(Locale.ROOT, "%-16s %9d %9d %9d%n", k, v[0], v[1], v[2])));
@@ -164,9 +187,15 @@ final class Report {
                 inDoubtLeft));
         b.append(String.format(
                 Locale.ROOT,
-                "ZooKeeper outages shorter than the session outside moves %d: keyed writes failed or held %d%n",
+                "ZooKeeper outages outside moves: up to %d ms %d, keyed writes failed or held %d; longer (up to the"
+                        + " %d ms session timeout) %d, keyed writes failed or held %d (the router's lease: reported,"
+                        + " not a violation)%n",
+                Checker.WITHIN_LEASE_MS,
                 zkOutagesOutsideMoves,
-                zkOutageWritesFailedOrHeld));
+                zkOutageWritesFailedOrHeld,
+                Checker.SESSION_TIMEOUT_MS,
+                zkOutagesPastLease,
+                zkPastLeaseWritesFailedOrHeld));
         b.append(String.format(
                 Locale.ROOT, "moves done %d, aborted %d, problems %d%n", movesDone, movesAborted, moveProblems.size()));
         moveProblems.forEach(p -> b.append("  move: ").append(p).append('\n'));
