@@ -108,6 +108,7 @@ public final class MoveRunner {
     private final ConnInfo connInfo;
     private final Settings settings;
     private final BooleanSupplier stillLeader;
+    private final RouterDepartures departures;
     private volatile boolean parking;
     /** Opened when the move caught up, before the fence: the cutover that follows uses them. */
     private CutoverConnections warm;
@@ -125,6 +126,30 @@ public final class MoveRunner {
             ConnInfo connInfo,
             Settings settings,
             BooleanSupplier stillLeader) {
+        this(
+                client,
+                cluster,
+                epoch,
+                connector,
+                schema,
+                connInfo,
+                settings,
+                stillLeader,
+                RouterDepartures.start(client, cluster));
+    }
+
+    /** The same, seeing the routers leave through {@code departures} (the rebalancer's, watched while it runs). */
+    MoveRunner(
+            CuratorFramework client,
+            String cluster,
+            long epoch,
+            MoveEstimate.Connector connector,
+            LogicalCopy.SchemaCopier schema,
+            ConnInfo connInfo,
+            Settings settings,
+            BooleanSupplier stillLeader,
+            RouterDepartures departures) {
+        this.departures = departures;
         this.stillLeader = stillLeader;
         this.client = client;
         this.cluster = cluster;
@@ -529,9 +554,19 @@ public final class MoveRunner {
 
     /**
      * Whether the move may be fenced now: every target close behind its source and streaming from it, no abort
-     * asked for.
+     * asked for, and no router gone so recently that it may still write ({@link RouterDepartures}).
      */
     private boolean readyToFence(Tracked t, List<LogicalCopy> copies) throws MoveException {
+        departures.observe();
+        long grace = departures.graceLeftMs();
+        if (grace > 0) {
+            LOG.info(
+                    "move {}: a router left ZooKeeper lately and may still write: fencing in {} ms",
+                    t.move.id(),
+                    grace);
+            pause(Math.min(grace, 1_000));
+            return false;
+        }
         Behind behind = behind(copies);
         return behind.bytes() <= settings.catchUpBytes()
                 && notStreaming(behind.slots()) == null
@@ -636,6 +671,11 @@ public final class MoveRunner {
         // writes are held already: a connection not opened before the fence may take the barrier's time, no more
         openAll(connections, copies, snapshot, settings.barrierTimeout(), CutoverFailed::new);
         awaitAcks(move);
+        if (departures.graceLeftMs() > 0) {
+            // its node went, not its writes: one let in before its session expired may still run on the source
+            throw new CutoverFailed("a router left ZooKeeper less than " + RouterRegistration.DEPARTURE_GRACE_MS
+                    + " ms ago and may still write by the old ring");
+        }
         long acked = System.nanoTime();
         long drained = 0;
         long referenceNanos = 0;
@@ -824,6 +864,7 @@ public final class MoveRunner {
             List<String> missing;
             try {
                 missing = RouterRegistration.notAcknowledged(client, cluster, RouterRegistration.fenceToken(move));
+                departures.observe(); // after: a router gone from that read is gone from this one
             } catch (TopologyException e) {
                 throw new MoveException(e.getMessage(), e);
             }

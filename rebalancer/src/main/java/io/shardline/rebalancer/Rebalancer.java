@@ -49,7 +49,8 @@ public final class Rebalancer implements Closeable {
     /** Builds the runner of one epoch. */
     @FunctionalInterface
     public interface RunnerFactory {
-        MoveRunner create(long epoch, BooleanSupplier stillLeader);
+        /** @param departures the routers leaving, as this rebalancer has seen them since it started */
+        MoveRunner create(long epoch, BooleanSupplier stillLeader, RouterDepartures departures);
     }
 
     private final CuratorFramework client;
@@ -66,6 +67,9 @@ public final class Rebalancer implements Closeable {
     });
     private volatile boolean connected = true;
     private volatile MoveRunner runner;
+    /** Watched from {@link #start}, so a standby taking over knows who left meanwhile. */
+    private volatile RouterDepartures departures;
+
     private volatile String running;
     private final ConnectionStateListener stateListener = (c, s) -> connected = s.isConnected();
 
@@ -100,7 +104,7 @@ public final class Rebalancer implements Closeable {
         return new Rebalancer(
                 client,
                 cluster,
-                (epoch, stillLeader) -> {
+                (epoch, stillLeader, departures) -> {
                     ClusterTopology topology;
                     try {
                         topology = TopologyCodec.topologyFromJson(
@@ -118,7 +122,8 @@ public final class Rebalancer implements Closeable {
                         throw new IllegalStateException(e.getMessage(), e);
                     }
                     MoveRunner.ConnInfo connInfo = source -> Conninfo.of(source, topology.database(), user, password);
-                    return new MoveRunner(client, cluster, epoch, connector, schema, connInfo, settings, stillLeader);
+                    return new MoveRunner(
+                            client, cluster, epoch, connector, schema, connInfo, settings, stillLeader, departures);
                 },
                 watch);
     }
@@ -134,6 +139,7 @@ public final class Rebalancer implements Closeable {
             throw new IllegalStateException("already started");
         }
         client.getConnectionStateListenable().addListener(stateListener);
+        departures = RouterDepartures.start(client, cluster);
         latch.start();
         loop.submit(this::lead);
     }
@@ -152,7 +158,7 @@ public final class Rebalancer implements Closeable {
                 }
                 long epoch = nextEpoch();
                 LOG.info("rebalancer leads with epoch {}", epoch);
-                MoveRunner runner = runners.create(epoch, this::isLeader);
+                MoveRunner runner = runners.create(epoch, this::isLeader, departures);
                 this.runner = runner;
                 if (state.get() != State.STARTED) {
                     runner.park();
@@ -324,6 +330,7 @@ public final class Rebalancer implements Closeable {
         }
         loop.shutdownNow();
         client.getConnectionStateListenable().removeListener(stateListener);
+        departures.close();
         try {
             latch.close();
         } catch (Exception e) {

@@ -31,6 +31,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
+import org.apache.zookeeper.CreateMode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -54,6 +55,8 @@ class MoveRecoveryIT {
     private static long epoch;
     /** Only for its checks: these tests move data at rest. */
     private static MoveWorkload nothingWritten;
+    /** The routers leaving, seen as a rebalancer sees them: from the start of the tests on. */
+    private static RouterDepartures departures;
 
     @BeforeAll
     static void start() throws SQLException {
@@ -66,6 +69,7 @@ class MoveRecoveryIT {
         RouterClusters.publish(cluster, TABLES);
         client = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
         base = ZooKeeperTopologyStore.clusterPath("recovery");
+        departures = RouterDepartures.start(client, "recovery");
         MoveWorkload.load(cluster, ROWS);
         nothingWritten = new MoveWorkload(cluster, ROWS, false, 0);
     }
@@ -73,6 +77,9 @@ class MoveRecoveryIT {
     @AfterAll
     static void stop() {
         ShardlineDriver.closeAll();
+        if (departures != null) {
+            departures.close();
+        }
         if (client != null) {
             client.close();
         }
@@ -170,6 +177,61 @@ class MoveRecoveryIT {
         } finally {
             runs.shutdownNow();
         }
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    /**
+     * A router cut off from ZooKeeper writes by its ring past the earliest expiry of its session (so that outages
+     * shorter than its session timeout hold none of its writes): a cutover goes on without a router only
+     * {@link RouterRegistration#DEPARTURE_GRACE_MS} after its node went, whether it went before the fence or while
+     * the cutover waited for its acknowledgement (the fence is lifted then, and tried again).
+     */
+    @Test
+    void aCutoverGoesOnWithoutARouterOnlyAGraceAfterItsNodeWent() throws Exception {
+        addEmptyShard();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.CATCHING_UP.ordinal())
+                        .run(id))
+                .isEqualTo(MoveState.CATCHING_UP);
+        String router = base + "/routers/";
+        byte[] acknowledgesNothing = "{\"host\":\"gone\",\"pid\":1,\"ringVersion\":0,\"fencesHeld\":[]}".getBytes();
+        client.create()
+                .creatingParentsIfNeeded()
+                .withMode(CreateMode.EPHEMERAL)
+                .forPath(router + "before-the-fence", acknowledgesNothing);
+        client.create().withMode(CreateMode.EPHEMERAL).forPath(router + "during-the-fence", acknowledgesNothing);
+        client.delete().forPath(router + "before-the-fence");
+        long left = System.nanoTime();
+        List<String> errors = new CopyOnWriteArrayList<>();
+        long[] fencedAfterMs = {-1};
+        ExecutorService runs = Executors.newSingleThreadExecutor();
+        try {
+            Future<MoveState> run =
+                    runs.submit(() -> runner(++epoch, () -> true).run(id));
+            await().atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(2))
+                    .until(() -> run.isDone() || state(id) == MoveState.FENCED);
+            fencedAfterMs[0] = Duration.ofNanos(System.nanoTime() - left).toMillis();
+            // the other one goes while the cutover waits for its acknowledgement
+            client.delete().forPath(router + "during-the-fence");
+            await().atMost(Duration.ofSeconds(10))
+                    .pollInterval(Duration.ofMillis(5))
+                    .until(() -> {
+                        MoveRecord r = record(id);
+                        if (r.error() != null) {
+                            errors.add(r.error());
+                        }
+                        return r.state() != MoveState.FENCED;
+                    });
+            assertThat(run.get(2, TimeUnit.MINUTES)).isEqualTo(MoveState.DONE);
+        } finally {
+            runs.shutdownNow();
+        }
+        System.out.printf("a router gone before the fence: fenced %d ms after%n", fencedAfterMs[0]);
+        assertThat(fencedAfterMs[0])
+                .as("fenced that long after a router went")
+                .isGreaterThanOrEqualTo(RouterRegistration.DEPARTURE_GRACE_MS - 50);
+        assertThat(String.join(" | ", errors)).contains("a router left ZooKeeper less than");
         nothingWritten.assertNothingLost(client, "recovery");
     }
 
@@ -299,7 +361,8 @@ class MoveRecoveryIT {
                 new PgDumpSchema(PgDumpSchema.locatePgDump(), topology(), null, LogicalCopyIT.CONNECT),
                 source -> "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres",
                 settings,
-                stillLeader);
+                stillLeader,
+                departures);
     }
 
     private static MoveRecord record(String id) throws Exception {

@@ -137,7 +137,8 @@ class MoveFenceIT {
             assertThat(moves.routers()).isEqualTo(1);
 
             proxy.cut();
-            // writes go on while the session may hold (3/4 of its 10 s timeout), then wait: each tries a new key
+            // writes go on while the session may hold (its 10 s timeout and the rebalancers' grace, less a margin),
+            // then wait: each tries a new key
             long[] next = {during};
             SQLException held = await().atMost(Duration.ofSeconds(20))
                     .pollInterval(Duration.ofMillis(100))
@@ -146,7 +147,10 @@ class MoveFenceIT {
                             e -> e != null);
             long heldKey = next[0] - 1;
             assertThat(held.getSQLState()).isEqualTo("40001");
-            assertThat(held.getMessage()).contains("no answer from ZooKeeper", "retry it");
+            // its lease ran out, or Curator gave the session up first (a session timeout after it was cut off)
+            assertThat(held.getMessage())
+                    .containsAnyOf("no answer from ZooKeeper", "lost its ZooKeeper session")
+                    .contains("retry it");
             try (ResultSet rs = c.createStatement().executeQuery("SELECT v FROM kv WHERE k = " + before)) {
                 assertThat(rs.next()).as("reads go on").isTrue();
             }
@@ -173,7 +177,7 @@ class MoveFenceIT {
     }
 
     @Test
-    void aZooKeeperOutageShorterThanTheLeaseHoldsNoWrite() throws Exception {
+    void aZooKeeperOutageShorterThanTheSessionTimeoutHoldsNoWrite() throws Exception {
         try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString());
                 Connection c = DriverManager.getConnection(
                         "jdbc:shardline:zk://" + proxy.address() + ZooKeeperTopologyStore.clusterPath("fence"))) {
@@ -181,7 +185,8 @@ class MoveFenceIT {
             long worstMs = 0;
             int writes = 0;
             long cutAt = System.nanoTime() + Duration.ofSeconds(1).toNanos();
-            long restoreAt = cutAt + Duration.ofSeconds(4).toNanos();
+            // 8 s of the 10 s session timeout: its session holds, so no move can switch without this router
+            long restoreAt = cutAt + Duration.ofSeconds(8).toNanos();
             long end = restoreAt + Duration.ofSeconds(2).toNanos();
             boolean cut = false;
             boolean restored = false;
@@ -201,8 +206,8 @@ class MoveFenceIT {
                 writes++;
                 Thread.sleep(10);
             }
-            System.out.printf("4 s ZooKeeper outage: %d writes, none failed, slowest %d ms%n", writes, worstMs);
-            assertThat(worstMs).as("slowest write across the outage").isLessThan(1000);
+            System.out.printf("8 s ZooKeeper outage: %d writes, none failed, slowest %d ms%n", writes, worstMs);
+            assertThat(worstMs).as("slowest write across the outage").isLessThan(500);
         }
     }
 

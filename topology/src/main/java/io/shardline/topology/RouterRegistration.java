@@ -25,6 +25,18 @@ public final class RouterRegistration implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RouterRegistration.class);
 
     /**
+     * How long after a router's node disappeared a cutover still counts that router as possibly writing: a router
+     * cut off from ZooKeeper cannot know when the servers expire its session, so it writes by its ring until
+     * {@link #WRITE_MARGIN_MS} before this grace ends (its session timeout plus the grace, minus the margin, after
+     * its last answer), and a cutover proceeds without it only once this grace has passed since its node went
+     * (or since the rebalancer began watching, when it cannot know).
+     */
+    public static final long DEPARTURE_GRACE_MS = 4_000;
+
+    /** The time a router leaves a write it let in to complete before a cutover may proceed without it. */
+    public static final long WRITE_MARGIN_MS = 2_500;
+
+    /**
      * What a router publishes about itself.
      *
      * @param fencesHeld the fences it holds, each as {@link #fenceToken}: one fence attempt of one move

@@ -48,11 +48,13 @@ import org.slf4j.LoggerFactory;
  * the fence.)
  *
  * <p>It fails closed: sharded writes wait (then fail with 40001) until the moves are loaded and this router's node
- * exists (a router started during a cutover never writes by a stale view), when this router has not had an answer
- * from ZooKeeper for three quarters of its session timeout (an outage or a long GC pause: its session may be about to
- * expire, and once it has a cutover may switch without it), after its session was lost until a new one has read the
- * ring and the moves, and until it routes by the ring ZooKeeper had then. A shorter outage holds nothing: while the
- * session lives no move can switch without this router's acknowledgement.
+ * exists (a router started during a cutover never writes by a stale view), when its lease ran out (no answer from
+ * ZooKeeper for its session timeout plus {@link RouterRegistration#DEPARTURE_GRACE_MS} minus
+ * {@link RouterRegistration#WRITE_MARGIN_MS}: an outage or a long pause, past which its session may have expired
+ * and a cutover switched without it — a rebalancer goes on without a router only that grace after its node went),
+ * after its session was lost until a new one has read the ring and the moves, and until it routes by the ring
+ * ZooKeeper had then. An outage shorter than the session timeout holds nothing: while the session lives no move can
+ * switch without this router's acknowledgement.
  *
  * <p>Cost when no move runs: two atomic increments, four volatile reads and a clock read per sharded write.
  */
@@ -150,25 +152,30 @@ final class MoveFences implements Moves, AutoCloseable {
         }
     }
 
-    /** How often the lease is renewed: often enough that a renewal or two may fail before it runs out. */
+    /** How often the lease is renewed: a lost renewal shortens the outage it covers by this much. */
     private long renewalMs() {
-        return Math.max(100, leaseMs / 8);
+        return Math.max(50, Math.min(500, leaseMs / 8));
     }
 
-    /**
-     * A round trip to ZooKeeper: its success proves the session held when it was sent, so it cannot expire before a
-     * whole session timeout later (ZooKeeper expires a session only after a whole timeout without hearing from it);
-     * the lease ends at three quarters of that, leaving a margin for clocks and for a write already past its check.
-     */
     /** Whether the last renewal found this router's node missing (logged once per absence). */
     private volatile boolean registrationMissing;
 
+    /**
+     * A round trip to ZooKeeper: its success proves the session held when it was sent, so the servers cannot expire
+     * it before a whole session timeout later, and a rebalancer goes on without this router only
+     * {@link RouterRegistration#DEPARTURE_GRACE_MS} after that. The lease ends {@link RouterRegistration#WRITE_MARGIN_MS}
+     * before: a margin for clocks and for a write already past its check.
+     */
     private void renewLease() {
         long sent = System.nanoTime();
         try {
             ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
             long session = zk.getSessionId();
-            leaseMs = Math.max(300, zk.getSessionTimeout() * 3L / 4);
+            leaseMs = Math.max(
+                    300,
+                    zk.getSessionTimeout()
+                            + RouterRegistration.DEPARTURE_GRACE_MS
+                            - RouterRegistration.WRITE_MARGIN_MS);
             if (client.checkExists().forPath(registration.path()) == null) {
                 // a cutover counts only registered routers: without our node, writing by our ring is not safe
                 leaseUntilNanos = System.nanoTime();
@@ -461,8 +468,8 @@ final class MoveFences implements Moves, AutoCloseable {
             return "this router has not loaded the shard moves from ZooKeeper yet";
         }
         if (System.nanoTime() - leaseUntilNanos >= 0) {
-            return "this router had no answer from ZooKeeper for over " + leaseMs + " ms (3/4 of its session timeout:"
-                    + " ZooKeeper unreachable, or a long pause), so its session and ring may be out of date";
+            return "this router had no answer from ZooKeeper for over " + leaseMs + " ms (its lease: ZooKeeper"
+                    + " unreachable, or a long pause), so its session may have expired and its ring be out of date";
         }
         if (r.snapshot().topology().version() < requiredTopologyVersion) {
             return "this router reconnected to ZooKeeper and waits for topology version " + requiredTopologyVersion
