@@ -65,6 +65,8 @@ final class ChaosCluster implements AutoCloseable {
     final ChildProcess monitor;
     final ChildProcess rebalancer;
     final ChildProcess bank;
+    /** How long ZooKeeper does not answer a client (straight to the ensemble, not through the proxies). */
+    final ZooKeeperProbe zkProbe;
 
     private ChaosCluster(
             LocalCluster pg,
@@ -77,6 +79,7 @@ final class ChaosCluster implements AutoCloseable {
         this.zk = zk;
         this.proxies = proxies;
         this.client = client;
+        this.zkProbe = new ZooKeeperProbe(zk.getConnectString());
         this.monitor = new ChildProcess("monitor", dir, line -> {}, "monitor", zk.getConnectString(), NAME);
         this.rebalancer = new ChildProcess("rebalancer", dir, line -> {}, "rebalancer", zk.getConnectString(), NAME);
         this.bank = new ChildProcess(
@@ -213,6 +216,7 @@ final class ChaosCluster implements AutoCloseable {
             p.close();
         }
         client.close();
+        zkProbe.close();
         for (TcpProxy p : proxies) {
             p.close();
         }

@@ -23,13 +23,12 @@ final class Checker {
     static final long SESSION_TIMEOUT_MS = 10_000;
 
     /**
-     * The longest ZooKeeper outage that must hold no write: a router writes by its ring until its lease runs out, 3/4
-     * of its session timeout after its last renewal was sent (renewals ~1 s apart), and its reconnection after the
-     * outage takes up to 1 s more. Outages from this to the session timeout may hold writes (then fail them with
-     * 40001 after fenceWaitMs): the router fails closed before its session could have expired. They are reported
-     * apart, not counted as violations.
+     * The longest ZooKeeper outage judged to hold no keyed write: the session timeout less 1.5 s. A session expires a
+     * whole timeout after the servers last heard from it, which may be a lease renewal (every 500 ms) before the
+     * outage, and reconnecting takes up to a second after it: an outage closer to the timeout may expire the session
+     * (then writes wait for the new session to read the ring, as they must). Longer ones are reported apart.
      */
-    static final long WITHIN_LEASE_MS = 5_000;
+    static final long JUDGED_OUTAGE_MS = SESSION_TIMEOUT_MS - 1_500;
 
     /** How long after a fault is healed its effects are still counted against it. */
     static final long AFTERMATH_MS = 5_000;
@@ -284,26 +283,27 @@ final class Checker {
             if (f.kind().shortZooKeeperOutage()
                     && f.zooKeeperOutageMs() < SESSION_TIMEOUT_MS
                     && moves.stream().noneMatch(m -> m[0] <= end && m[1] >= f.startMs() - 1_000)) {
-                boolean withinLease = f.zooKeeperOutageMs() <= WITHIN_LEASE_MS;
-                if (withinLease) {
+                boolean judged = f.zooKeeperOutageMs() <= JUDGED_OUTAGE_MS;
+                if (judged) {
                     report.zkOutagesOutsideMoves++;
                 } else {
-                    report.zkOutagesPastLease++;
+                    report.zkOutagesNearTimeout++;
                 }
                 for (Op op : ops) {
                     if (op.kind().keyedWrite
                             && op.invokeMs() >= f.startMs()
                             && op.invokeMs() <= f.healMs() + 2_000
                             && (op.outcome() != Op.Outcome.OK || op.latencyMs() > HELD_MS)) {
-                        if (withinLease) {
+                        if (judged) {
                             report.zkOutageWritesFailedOrHeld++;
                             report.example(
-                                    "a keyed write failed or held by a ZooKeeper outage within the lease",
+                                    "a keyed write failed or held by a ZooKeeper outage shorter than the session"
+                                            + " timeout",
                                     f.kind() + " " + f.target() + " (" + f.zooKeeperOutageMs() + " ms): " + op.kind()
                                             + " " + op.key() + " " + when(op) + " " + op.outcome() + " "
                                             + op.error());
                         } else {
-                            report.zkPastLeaseWritesFailedOrHeld++;
+                            report.zkNearTimeoutWritesFailedOrHeld++;
                         }
                     }
                 }

@@ -53,12 +53,12 @@ final class Nemesis {
         /** the ZooKeeper ensemble's leader killed */
         ZK_LEADER_KILL(2_000, 4_000),
         /** two of three ZooKeeper servers killed: no quorum, for less than the session timeout */
-        ZK_QUORUM_LOSS(2_000, 4_000),
+        ZK_QUORUM_LOSS(2_000, 5_000),
         /**
-         * the workload's router cut from ZooKeeper for less than its session timeout (10 s), and less than its write
-         * lease (3/4 of it, counted from the last renewal, ~1 s apart): outages this short hold no write
+         * the workload's router cut from ZooKeeper for less than its session timeout (10 s), less the renewal of its
+         * lease and a reconnection: its session holds, so no write may fail or be held
          */
-        ZK_PARTITION_SHORT(2_000, 4_000),
+        ZK_PARTITION_SHORT(2_000, 8_000),
         /** the workload's router cut from ZooKeeper until its session expires */
         ZK_PARTITION_EXPIRY(14_000, 16_000),
         /**
@@ -259,11 +259,10 @@ final class Nemesis {
                 target = "zookeeper:" + leader.getPort();
                 cluster.zk.killServer(leader);
                 try {
-                    outageMs = holdWatchingZooKeeper(start, holdMs);
+                    sleep(holdMs);
                 } finally {
                     cluster.zk.restartServer(leader);
                 }
-                outageMs = awaitZooKeeper(start, outageMs);
             }
             case ZK_QUORUM_LOSS -> {
                 List<InstanceSpec> servers = new ArrayList<>(cluster.zk.getInstances());
@@ -275,13 +274,12 @@ final class Nemesis {
                     for (InstanceSpec s : killed) {
                         cluster.zk.killServer(s);
                     }
-                    outageMs = holdWatchingZooKeeper(start, holdMs);
+                    sleep(holdMs);
                 } finally {
                     for (InstanceSpec s : killed) {
                         cluster.zk.restartServer(s);
                     }
                 }
-                outageMs = awaitZooKeeper(start, outageMs);
             }
             case ZK_PARTITION_SHORT, ZK_PARTITION_EXPIRY -> {
                 target = "router-zookeeper";
@@ -297,39 +295,12 @@ final class Nemesis {
         long healed = System.currentTimeMillis();
         if (kind == Kind.ZK_PARTITION_SHORT || kind == Kind.ZK_PARTITION_EXPIRY) {
             outageMs = healed - start;
+        } else if (kind == Kind.ZK_LEADER_KILL || kind == Kind.ZK_QUORUM_LOSS) {
+            // from the last answer before the servers went to the first after: elections and reconnections included
+            outageMs = cluster.zkProbe.outageMs(start, healed);
         }
         history.add(new Fault(kind, target, start, healed, outageMs));
         LOG.info("fault {} on {} for {} ms (ZooKeeper out for {} ms)", kind, target, healed - start, outageMs);
-    }
-
-    /**
-     * Sleeps {@code holdMs} after {@code start} while asking the ensemble every 50 ms whether it has a leader; returns
-     * how long after {@code start} it first had one again (a leader killed: the others elect one meanwhile), or -1.
-     */
-    private long holdWatchingZooKeeper(long start, long holdMs) throws InterruptedException {
-        long servingAgain = -1;
-        while (System.currentTimeMillis() < start + holdMs) {
-            if (servingAgain < 0 && cluster.zkLeader().isPresent()) {
-                servingAgain = System.currentTimeMillis() - start;
-            }
-            sleep(50);
-        }
-        return servingAgain;
-    }
-
-    /** The outage: {@code outageMs} when it ended during the hold, else until the ensemble has a leader again. */
-    private long awaitZooKeeper(long start, long outageMs) throws InterruptedException {
-        if (outageMs >= 0) {
-            return outageMs;
-        }
-        long deadline = System.currentTimeMillis() + 60_000;
-        while (cluster.zkLeader().isEmpty()) {
-            if (System.currentTimeMillis() > deadline) {
-                throw new IllegalStateException("ZooKeeper has no leader 60 s after its servers were restarted");
-            }
-            sleep(50);
-        }
-        return System.currentTimeMillis() - start;
     }
 
     private <T> T pick(List<T> from) {

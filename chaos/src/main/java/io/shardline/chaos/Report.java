@@ -34,8 +34,8 @@ final class Report {
     long clientCrashes;
     long zkOutageWritesFailedOrHeld;
     int zkOutagesOutsideMoves;
-    long zkPastLeaseWritesFailedOrHeld;
-    int zkOutagesPastLease;
+    long zkNearTimeoutWritesFailedOrHeld;
+    int zkOutagesNearTimeout;
     int movesDone;
     int movesAborted;
     final List<String> moveProblems = new ArrayList<>();
@@ -117,8 +117,8 @@ final class Report {
         clientCrashes += other.clientCrashes;
         zkOutageWritesFailedOrHeld += other.zkOutageWritesFailedOrHeld;
         zkOutagesOutsideMoves += other.zkOutagesOutsideMoves;
-        zkPastLeaseWritesFailedOrHeld += other.zkPastLeaseWritesFailedOrHeld;
-        zkOutagesPastLease += other.zkOutagesPastLease;
+        zkNearTimeoutWritesFailedOrHeld += other.zkNearTimeoutWritesFailedOrHeld;
+        zkOutagesNearTimeout += other.zkOutagesNearTimeout;
         movesDone += other.movesDone;
         movesAborted += other.movesAborted;
         moveProblems.addAll(other.moveProblems);
@@ -187,15 +187,15 @@ final class Report {
                 inDoubtLeft));
         b.append(String.format(
                 Locale.ROOT,
-                "ZooKeeper outages outside moves: up to %d ms %d, keyed writes failed or held %d; longer (up to the"
-                        + " %d ms session timeout) %d, keyed writes failed or held %d (the router's lease: reported,"
-                        + " not a violation)%n",
-                Checker.WITHIN_LEASE_MS,
+                "ZooKeeper outages outside moves (as a client saw them): up to %d ms %d, keyed writes failed or held"
+                        + " %d; longer (up to the %d ms session timeout, which a session may not survive) %d, keyed"
+                        + " writes failed or held %d (reported, not a violation)%n",
+                Checker.JUDGED_OUTAGE_MS,
                 zkOutagesOutsideMoves,
                 zkOutageWritesFailedOrHeld,
                 Checker.SESSION_TIMEOUT_MS,
-                zkOutagesPastLease,
-                zkPastLeaseWritesFailedOrHeld));
+                zkOutagesNearTimeout,
+                zkNearTimeoutWritesFailedOrHeld));
         b.append(String.format(
                 Locale.ROOT, "moves done %d, aborted %d, problems %d%n", movesDone, movesAborted, moveProblems.size()));
         moveProblems.forEach(p -> b.append("  move: ").append(p).append('\n'));
