@@ -109,6 +109,9 @@ public final class MoveRunner {
     private final Settings settings;
     private final BooleanSupplier stillLeader;
     private final RouterDepartures departures;
+    /** Whether waiting for {@link #departures} was said since the last fence attempt. */
+    private boolean graceLogged;
+
     private volatile boolean parking;
     /** Opened when the move caught up, before the fence: the cutover that follows uses them. */
     private CutoverConnections warm;
@@ -139,7 +142,7 @@ public final class MoveRunner {
     }
 
     /** The same, seeing the routers leave through {@code departures} (the rebalancer's, watched while it runs). */
-    MoveRunner(
+    public MoveRunner(
             CuratorFramework client,
             String cluster,
             long epoch,
@@ -149,7 +152,7 @@ public final class MoveRunner {
             Settings settings,
             BooleanSupplier stillLeader,
             RouterDepartures departures) {
-        this.departures = departures;
+        this.departures = java.util.Objects.requireNonNull(departures, "departures");
         this.stillLeader = stillLeader;
         this.client = client;
         this.cluster = cluster;
@@ -560,13 +563,18 @@ public final class MoveRunner {
         departures.observe();
         long grace = departures.graceLeftMs();
         if (grace > 0) {
-            LOG.info(
-                    "move {}: a router left ZooKeeper lately and may still write: fencing in {} ms",
-                    t.move.id(),
-                    grace);
+            if (!graceLogged) {
+                graceLogged = true;
+                LOG.info(
+                        "move {}: a router left ZooKeeper lately, or this rebalancer (re)connected and cannot know who"
+                                + " did; such a router may still write by the old ring: fencing in {} ms",
+                        t.move.id(),
+                        grace);
+            }
             pause(Math.min(grace, 1_000));
             return false;
         }
+        graceLogged = false;
         Behind behind = behind(copies);
         return behind.bytes() <= settings.catchUpBytes()
                 && notStreaming(behind.slots()) == null

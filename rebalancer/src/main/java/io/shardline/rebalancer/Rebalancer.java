@@ -330,7 +330,9 @@ public final class Rebalancer implements Closeable {
         }
         loop.shutdownNow();
         client.getConnectionStateListenable().removeListener(stateListener);
-        departures.close();
+        if (departures != null) {
+            departures.close();
+        }
         try {
             latch.close();
         } catch (Exception e) {

@@ -19,13 +19,14 @@ import org.apache.curator.framework.state.ConnectionStateListener;
  * ZooKeeper outages shorter than the session timeout hold none of its writes.
  *
  * <p>It cannot know who left before it watched, nor while its own connection was down: it starts, and restarts
- * after a reconnection, as if a router had just left. That delays a move's fence by the grace, never a write.
+ * after a (re)connection or once its cache is loaded, as if a router had just left. That delays a move's fence by the
+ * grace, never a write.
  */
 public final class RouterDepartures implements Closeable {
     private final CuratorFramework client;
     private final CuratorCache cache;
     private final ConnectionStateListener states = (c, state) -> {
-        if (state == ConnectionState.RECONNECTED || state == ConnectionState.LOST) {
+        if (state != ConnectionState.SUSPENDED && state != ConnectionState.READ_ONLY) {
             departed();
         }
     };
@@ -47,6 +48,7 @@ public final class RouterDepartures implements Closeable {
                 .listenable()
                 .addListener(CuratorCacheListener.builder()
                         .forDeletes(gone -> d.departed())
+                        .forInitialized(d::departed)
                         .build());
         client.getConnectionStateListenable().addListener(d.states);
         d.cache.start();

@@ -131,9 +131,14 @@ public final class Switchover {
         } catch (Exception e) {
             throw new MoveException("taking the switchover lock of shard " + shardId + ": " + e.getMessage(), e);
         }
+        // a failover cannot make the old primary refuse writes: a router that left ZooKeeper may still write there
+        RouterDepartures departures = failover ? RouterDepartures.start(client, cluster) : null;
         try {
-            return changeLocked(shardId, to, failover, probe);
+            return changeLocked(shardId, to, failover, probe, departures);
         } finally {
+            if (departures != null) {
+                departures.close();
+            }
             try {
                 lock.release();
             } catch (Exception e) {
@@ -142,7 +147,8 @@ public final class Switchover {
         }
     }
 
-    private Result changeLocked(int shardId, String to, boolean failover, boolean probe) throws MoveException {
+    private Result changeLocked(int shardId, String to, boolean failover, boolean probe, RouterDepartures departures)
+            throws MoveException {
         String what = failover ? "failover" : "switchover";
         ClusterTopology topology = topology();
         Shard shard;
@@ -188,7 +194,9 @@ public final class Switchover {
             boolean promoting = false;
             try {
                 awaitAcknowledgements(id);
-                if (!failover) {
+                if (failover) {
+                    awaitDeparted(departures);
+                } else {
                     try (Connection c = connector.connect(old, Duration.ofSeconds(30));
                             Statement s = c.createStatement()) {
                         endOlderTransactions(s, old, warnings);
@@ -372,6 +380,22 @@ public final class Switchover {
             });
         } catch (TopologyException e) {
             throw new MoveException("marking shard " + shardId + " for the switchover: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Waits until every router that left ZooKeeper lately is past {@link RouterRegistration#DEPARTURE_GRACE_MS}: cut
+     * off from ZooKeeper, it writes by its view until then, to the old primary if it still reaches it.
+     */
+    private void awaitDeparted(RouterDepartures departures) throws MoveException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        departures.observe();
+        for (long left = departures.graceLeftMs(); left > 0; left = departures.graceLeftMs()) {
+            if (System.nanoTime() > deadline) {
+                throw new MoveException("routers keep leaving ZooKeeper: one may still write to the old primary");
+            }
+            pause(Math.min(left, 100));
+            departures.observe();
         }
     }
 

@@ -211,6 +211,52 @@ class MoveFenceIT {
         }
     }
 
+    /**
+     * The lease is checked again just before a write is sent: one let in while it held, that waited for a pooled
+     * connection until past it (a cutover may have gone on without this router meanwhile), is not run.
+     */
+    @Test
+    void aWriteThatReachesItsConnectionAfterTheLeaseRanOutIsNotRun() throws Exception {
+        long first = 400_000;
+        int shard = moves.ring().shardFor(KeyHash.hashInt8(first));
+        long second = first + 1;
+        while (moves.ring().shardFor(KeyHash.hashInt8(second)) != shard) {
+            second++;
+        }
+        long late = second;
+        ShardlineDriver.closeAll();
+        try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString())) {
+            String url = "jdbc:shardline:zk://" + proxy.address() + ZooKeeperTopologyStore.clusterPath("fence")
+                    + "?poolSize=1&connectTimeoutMs=60000";
+            Connection holder = DriverManager.getConnection(url);
+            try (Connection writer = DriverManager.getConnection(url)) {
+                holder.setAutoCommit(false);
+                assertThat(insertOrThrow(holder, first)).isEqualTo(1); // the pool's only connection to that primary
+                CompletableFuture<Integer> waiting = CompletableFuture.supplyAsync(() -> insert(writer, late));
+                Thread.sleep(500);
+                assertThat(waiting).as("the write waits for a connection").isNotDone();
+                proxy.cut();
+                Thread.sleep(12_000); // past the lease (or Curator's session timeout)
+                holder.rollback();
+                holder.close();
+                assertThat(waiting)
+                        .failsWithin(Duration.ofSeconds(30))
+                        .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+                        .havingRootCause()
+                        .isInstanceOf(SQLException.class)
+                        .withMessageContaining("lease ran out before the write reached");
+                assertThat(countOn(0, late) + countOn(1, late))
+                        .as("the late write ran nowhere")
+                        .isZero();
+            } finally {
+                holder.close();
+                proxy.restore();
+            }
+        } finally {
+            ShardlineDriver.closeAll();
+        }
+    }
+
     @Test
     void aRouterWhoseRegistrationIsGoneHoldsShardedWrites() throws Exception {
         String routers = ZooKeeperTopologyStore.clusterPath("fence") + "/routers";

@@ -592,6 +592,14 @@ public final class ClusterRuntime implements AutoCloseable {
         return tracing;
     }
 
+    /**
+     * Whether a write {@link #awaitWritable} let in may still be sent: false once this router's ZooKeeper lease ran
+     * out meanwhile (it waited for a pooled connection, or a batch's earlier parts took that long).
+     */
+    boolean writeLeaseHolds() {
+        return fences == null || fences.leaseHolds();
+    }
+
     /** Ends a write {@link #awaitWritable} let in. */
     void writeDone(int ticket) {
         if (fences != null) {

@@ -90,6 +90,8 @@ public final class Dispatcher {
     private Statement crossShardStatement;
     /** Whether a statement is being timed ({@link #run}), and the node it ran on when it ran on one. */
     private boolean timing;
+    /** A write the fences' gate let in runs: each statement is sent only while this router's lease holds. */
+    private boolean leased;
 
     private Physical ranOn;
     /** The span of the statement running now ({@link DriverTracing.Span#NONE} between statements). */
@@ -218,11 +220,13 @@ public final class Dispatcher {
             return run(sql, plan, params, session.route(r, plan, params), op, handled);
         }
         int ticket = runtime.awaitWritable(plan, Collections.singletonList(params), session, span::fenceWait);
+        leased = true;
         try {
             RoutingState now = runtime.routing();
             Plan current = shape.plan(now, sql);
             return run(sql, current, params, session.route(now, current, params), op, handled);
         } finally {
+            leased = false;
             runtime.writeDone(ticket);
         }
     }
@@ -428,6 +432,14 @@ public final class Dispatcher {
      * session what ran, and lets the session judge a failure.
      */
     private <T> T onPhysical(Physical p, Plan plan, Statement s, Op<T> op) throws SQLException {
+        if (leased && !session.runtime().writeLeaseHolds()) {
+            // let in while the lease held, it reached its connection too late: a cutover may go on without this router
+            throw new SQLException(
+                    "this router's ZooKeeper lease ran out before the write reached " + p.node.name() + " (it waited"
+                            + " for a connection, or for the earlier parts of its batch): the write was not run there,"
+                            + " retry it",
+                    SqlStates.RETRY_WRITE);
+        }
         current = s;
         if (plan.sessionEffects()) {
             // before it runs: a statement that fails may still have left its lock or listener behind
@@ -751,6 +763,7 @@ public final class Dispatcher {
         driverUpdateCount = -1;
         boolean gated = gated(plan, session.runtime().routing());
         int ticket = gated ? session.runtime().awaitWritable(plan, rows, session) : 0;
+        leased = gated;
         try {
             RoutingState r = session.runtime().routing();
             plan = shape.plan(r, sql);
@@ -804,6 +817,7 @@ public final class Dispatcher {
             }
             return counts;
         } finally {
+            leased = false;
             if (gated) {
                 session.runtime().writeDone(ticket);
             }
@@ -819,11 +833,13 @@ public final class Dispatcher {
         driverUpdateCount = -1;
         int ticket =
                 session.runtime().awaitWritable(shape.plan(session.runtime().routing(), sql), rows, session);
+        leased = true;
         try {
             RoutingState r = session.runtime().routing();
             Plan plan = shape.plan(r, sql);
             return referenceBatch(plan, session.route(r, plan, null), rows, binder);
         } finally {
+            leased = false;
             session.runtime().writeDone(ticket);
         }
     }

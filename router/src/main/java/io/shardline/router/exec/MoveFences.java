@@ -18,16 +18,19 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
+import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.ZooKeeper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,6 +64,8 @@ import org.slf4j.LoggerFactory;
 final class MoveFences implements Moves, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MoveFences.class);
     private static final long DRAIN_LOG_MS = 1_000;
+    /** How long a lease renewal waits for its sync: a renewal is due again after 500 ms anyway. */
+    private static final long SYNC_WAIT_MS = 2_000;
 
     private final ZooKeeperMoveWatcher watcher;
     private final RouterRegistration registration;
@@ -171,11 +176,9 @@ final class MoveFences implements Moves, AutoCloseable {
         try {
             ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
             long session = zk.getSessionId();
-            leaseMs = Math.max(
-                    300,
-                    zk.getSessionTimeout()
-                            + RouterRegistration.DEPARTURE_GRACE_MS
-                            - RouterRegistration.WRITE_MARGIN_MS);
+            if (!synced(zk)) {
+                return;
+            }
             if (client.checkExists().forPath(registration.path()) == null) {
                 // a cutover counts only registered routers: without our node, writing by our ring is not safe
                 leaseUntilNanos = System.nanoTime();
@@ -191,13 +194,41 @@ final class MoveFences implements Moves, AutoCloseable {
                 registrationMissing = false;
                 LOG.info("this router's node {} is back in ZooKeeper", registration.path());
             }
+            // the handle now: Curator replaces it when a session expires, and a new session's timeout may be shorter
+            ZooKeeper now = client.getZookeeperClient().getZooKeeper();
+            long timeout = Math.min(zk.getSessionTimeout(), now.getSessionTimeout());
+            leaseMs =
+                    Math.max(300, timeout + RouterRegistration.DEPARTURE_GRACE_MS - RouterRegistration.WRITE_MARGIN_MS);
             // a new session (the old one expired during a pause) counts only once the reconnect re-read the ring
-            if (session == leaseSession && zk.getSessionId() == session) {
+            if (session == leaseSession && now.getSessionId() == session) {
                 leaseUntilNanos = sent + leaseMs * 1_000_000;
             }
         } catch (Exception e) {
             LOG.debug("renewing the ZooKeeper lease failed: {}", e.toString());
         }
+    }
+
+    /**
+     * A {@code sync} through the server this router talks to: answered once that server has heard from the leader.
+     * A plain read proves nothing of the session: a server cut off from its quorum answers reads until it notices,
+     * while the leader, hearing nothing of this router, expires its session.
+     */
+    private static boolean synced(ZooKeeper zk) throws InterruptedException {
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicInteger rc = new AtomicInteger(-1);
+        zk.sync(
+                "/",
+                (code, path, ctx) -> {
+                    rc.set(code);
+                    done.countDown();
+                },
+                null);
+        return done.await(SYNC_WAIT_MS, TimeUnit.MILLISECONDS) && rc.get() == KeeperException.Code.OK.intValue();
+    }
+
+    /** Whether a write let in now would be within the lease: checked again just before a write is sent. */
+    boolean leaseHolds() {
+        return !disconnected && System.nanoTime() - leaseUntilNanos < 0;
     }
 
     private long sessionId() {
