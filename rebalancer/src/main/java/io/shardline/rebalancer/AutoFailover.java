@@ -61,7 +61,8 @@ public final class AutoFailover {
      * One round: follows promotions made by another tool when that is on (and does nothing else), else, when
      * automatic failover is on, tries each primary, fails over those that missed {@link #MISSES} rounds.
      */
-    void round() throws Exception {
+    /** @param departures the routers leaving, as the rebalancer has watched them since it started */
+    void round(RouterDepartures departures) throws Exception {
         if (ExternalPromotions.enabled(client, cluster)) {
             // promotions are made by another tool and followed: promoting here too would fight it
             misses.clear();
@@ -114,7 +115,7 @@ public final class AutoFailover {
             }
             try {
                 Switchover.Result r = new Switchover(client, cluster, connector, Switchover.Settings.DEFAULT)
-                        .failoverConfirmed(shard.id());
+                        .failoverConfirmed(shard.id(), departures);
                 LOG.warn(
                         "automatic failover of shard {}: {} replaces {} (topology version {}), writes held {} ms",
                         shard.id(),

@@ -211,7 +211,7 @@ public final class Rebalancer implements Closeable {
         }
         watchedAt = System.nanoTime();
         try {
-            autoFailover.round();
+            autoFailover.round(departures);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {

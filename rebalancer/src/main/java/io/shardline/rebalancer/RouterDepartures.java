@@ -44,14 +44,19 @@ public final class RouterDepartures implements Closeable {
     /** Watches the routers of {@code cluster} from now on. */
     static RouterDepartures start(CuratorFramework client, String cluster) {
         RouterDepartures d = new RouterDepartures(client, cluster);
-        d.cache
-                .listenable()
-                .addListener(CuratorCacheListener.builder()
-                        .forDeletes(gone -> d.departed())
-                        .forInitialized(d::departed)
-                        .build());
-        client.getConnectionStateListenable().addListener(d.states);
-        d.cache.start();
+        try {
+            d.cache
+                    .listenable()
+                    .addListener(CuratorCacheListener.builder()
+                            .forDeletes(gone -> d.departed())
+                            .forInitialized(d::departed)
+                            .build());
+            client.getConnectionStateListenable().addListener(d.states);
+            d.cache.start();
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
         d.departed();
         return d;
     }

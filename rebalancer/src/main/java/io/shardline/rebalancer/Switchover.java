@@ -97,7 +97,7 @@ public final class Switchover {
      * @throws MoveException saying what failed and in which state it left the shard
      */
     public Result run(int shardId, String to) throws MoveException {
-        return change(shardId, to, false, false);
+        return change(shardId, to, false, false, null);
     }
 
     /**
@@ -109,15 +109,23 @@ public final class Switchover {
      * @throws MoveException saying what failed and in which state it left the shard
      */
     public Result failover(int shardId, String to) throws MoveException {
-        return change(shardId, to, true, true);
+        // watched from now on: the grace a start counts runs while the primary is probed
+        try (RouterDepartures departures = RouterDepartures.start(client, cluster)) {
+            return change(shardId, to, true, true, departures);
+        }
     }
 
     /** {@link #failover} of a primary found dead already (by {@link AutoFailover}), to the hub chosen by WAL. */
-    Result failoverConfirmed(int shardId) throws MoveException {
-        return change(shardId, null, true, false);
+    Result failoverConfirmed(int shardId, RouterDepartures departures) throws MoveException {
+        return change(shardId, null, true, false, departures);
     }
 
-    private Result change(int shardId, String to, boolean failover, boolean probe) throws MoveException {
+    /**
+     * @param departures for a failover, the routers leaving (it cannot make the old primary refuse writes, and a
+     *     router that left ZooKeeper may still write there); null for a switchover
+     */
+    private Result change(int shardId, String to, boolean failover, boolean probe, RouterDepartures departures)
+            throws MoveException {
         // one run per shard at a time, whoever starts it (command, console, automatic failover); the lock goes with
         // its holder's ZooKeeper session, so a run that died can be resumed
         InterProcessMutex lock = new InterProcessMutex(
@@ -131,14 +139,9 @@ public final class Switchover {
         } catch (Exception e) {
             throw new MoveException("taking the switchover lock of shard " + shardId + ": " + e.getMessage(), e);
         }
-        // a failover cannot make the old primary refuse writes: a router that left ZooKeeper may still write there
-        RouterDepartures departures = failover ? RouterDepartures.start(client, cluster) : null;
         try {
             return changeLocked(shardId, to, failover, probe, departures);
         } finally {
-            if (departures != null) {
-                departures.close();
-            }
             try {
                 lock.release();
             } catch (Exception e) {
@@ -384,18 +387,16 @@ public final class Switchover {
     }
 
     /**
-     * Waits until every router that left ZooKeeper lately is past {@link RouterRegistration#DEPARTURE_GRACE_MS}: cut
-     * off from ZooKeeper, it writes by its view until then, to the old primary if it still reaches it.
+     * Waits until every router that left before the acknowledgements were complete is past
+     * {@link RouterRegistration#DEPARTURE_GRACE_MS}: cut off from ZooKeeper, it writes by its view until then, to the
+     * old primary if it still reaches it. Those that acknowledged hold the shard's writes whatever happens to them.
      */
     private void awaitDeparted(RouterDepartures departures) throws MoveException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         departures.observe();
-        for (long left = departures.graceLeftMs(); left > 0; left = departures.graceLeftMs()) {
-            if (System.nanoTime() > deadline) {
-                throw new MoveException("routers keep leaving ZooKeeper: one may still write to the old primary");
-            }
-            pause(Math.min(left, 100));
-            departures.observe();
+        long left = departures.graceLeftMs();
+        if (left > 0) {
+            LOG.info("a router left ZooKeeper lately and may still write to the old primary: promoting in {} ms", left);
+            pause(left);
         }
     }
 

@@ -434,11 +434,7 @@ public final class Dispatcher {
     private <T> T onPhysical(Physical p, Plan plan, Statement s, Op<T> op) throws SQLException {
         if (leased && !session.runtime().writeLeaseHolds()) {
             // let in while the lease held, it reached its connection too late: a cutover may go on without this router
-            throw new SQLException(
-                    "this router's ZooKeeper lease ran out before the write reached " + p.node.name() + " (it waited"
-                            + " for a connection, or for the earlier parts of its batch): the write was not run there,"
-                            + " retry it",
-                    SqlStates.RETRY_WRITE);
+            throw session.leaseRanOut(p.node.name());
         }
         current = s;
         if (plan.sessionEffects()) {

@@ -203,6 +203,8 @@ final class MoveFences implements Moves, AutoCloseable {
             if (session == leaseSession && now.getSessionId() == session) {
                 leaseUntilNanos = sent + leaseMs * 1_000_000;
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } catch (Exception e) {
             LOG.debug("renewing the ZooKeeper lease failed: {}", e.toString());
         }

@@ -250,6 +250,28 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     /**
+     * A write the fences' gate let in reached {@code node} after this router's ZooKeeper lease ran out (it waited for a
+     * connection, or for its statement's or batch's earlier parts): it is not sent there. In a transaction, whose
+     * earlier parts may have run, the transaction is aborted, so that it cannot commit half of the statement.
+     */
+    SQLException leaseRanOut(String node) {
+        String why = "this router's ZooKeeper lease ran out before the write reached " + node + " (it waited for a"
+                + " connection, or for its statement's earlier parts), so a shard move may have gone on without this"
+                + " router";
+        if (inTransaction()) {
+            transaction.abort(why);
+            return new SQLException(
+                    why + ": the write was not sent there and the transaction is aborted; roll it back and run it"
+                            + " again",
+                    SqlStates.RETRY_WRITE);
+        }
+        return new SQLException(
+                why + ": the write was not sent there (the parts of a batch that ran are in its update counts; a"
+                        + " statement's are rolled back); retry it",
+                SqlStates.RETRY_WRITE);
+    }
+
+    /**
      * The physical connection a {@link Route.Target#NODE} route runs on: the binding's or the transaction's, or one
      * attached for it (starting or joining the transaction as the route says). A replica that cannot be reached is
      * ejected and the read routed again (another replica, else the primary); a replica to wait for that does not
