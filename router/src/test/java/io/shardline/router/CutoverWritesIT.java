@@ -319,7 +319,9 @@ class CutoverWritesIT {
             await().atMost(Duration.ofSeconds(40))
                     .pollInterval(Duration.ofMillis(200))
                     .until(() -> moves.routers() == 0);
-            // its session expired, so a cutover does not wait for it: the key's range is fenced, then moves
+            // its session expired, so a cutover does not wait for it once the rebalancers' grace has passed (the
+            // router writes by its ring until its lease, inside that grace, runs out): the range is fenced, then moves
+            Thread.sleep(io.shardline.topology.RouterRegistration.DEPARTURE_GRACE_MS);
             long[] range = moves.rangeOf(key);
             moves.writeMove("m7", MoveState.FENCED, range, from, to);
             lines.clear();
