@@ -258,6 +258,77 @@ class MoveFenceIT {
     }
 
     @Test
+    void aWriteInATransactionThatReachesItsConnectionAfterTheLeaseRanOutAbortsTheTransaction() throws Exception {
+        long first = 410_000;
+        int shard = moves.ring().shardFor(KeyHash.hashInt8(first));
+        long second = first + 1;
+        while (moves.ring().shardFor(KeyHash.hashInt8(second)) != shard) {
+            second++;
+        }
+        long early = second + 1;
+        while (moves.ring().shardFor(KeyHash.hashInt8(early)) == shard) {
+            early++;
+        }
+        long late = second;
+        long elsewhere = early;
+        ShardlineDriver.closeAll();
+        try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString())) {
+            String url = "jdbc:shardline:zk://" + proxy.address() + ZooKeeperTopologyStore.clusterPath("fence")
+                    + "?poolSize=1&connectTimeoutMs=60000&twoPhaseCommit=true";
+            Connection holder = DriverManager.getConnection(url);
+            try (Connection writer = DriverManager.getConnection(url)) {
+                holder.setAutoCommit(false);
+                assertThat(insertOrThrow(holder, first)).isEqualTo(1); // the pool's only connection to that primary
+                writer.setAutoCommit(false);
+                assertThat(insertOrThrow(writer, elsewhere)).isEqualTo(1); // the transaction's first leg, on the other
+                CompletableFuture<Integer> waiting = CompletableFuture.supplyAsync(() -> insert(writer, late));
+                Thread.sleep(500);
+                assertThat(waiting)
+                        .as("the transaction's second write waits for a connection: %s", outcome(waiting))
+                        .isNotDone();
+                proxy.cut();
+                Thread.sleep(12_000); // past the lease (or Curator's session timeout)
+                holder.rollback();
+                holder.close();
+                assertThat(waiting)
+                        .failsWithin(Duration.ofSeconds(30))
+                        .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+                        .havingRootCause()
+                        .isInstanceOf(SQLException.class)
+                        .withMessageContaining("the transaction is aborted");
+                SQLException commit = catchThrowableOfType(SQLException.class, writer::commit);
+                assertThat((Object) commit)
+                        .as("the aborted transaction's COMMIT fails")
+                        .isNotNull();
+                writer.rollback();
+                assertThat(countOn(0, elsewhere) + countOn(1, elsewhere))
+                        .as("the transaction's first leg was not committed")
+                        .isZero();
+                assertThat(countOn(0, late) + countOn(1, late))
+                        .as("the late write ran nowhere")
+                        .isZero();
+            } finally {
+                holder.close();
+                proxy.restore();
+                ShardlineDriver.closeAll(); // while the proxy is there: closing resolves in-doubt transactions first
+            }
+        } finally {
+            ShardlineDriver.closeAll();
+        }
+    }
+
+    private static String outcome(CompletableFuture<Integer> f) {
+        if (!f.isDone()) {
+            return "still waiting";
+        }
+        try {
+            return "done with " + f.join();
+        } catch (RuntimeException e) {
+            return "failed: " + e;
+        }
+    }
+
+    @Test
     void aRouterWhoseRegistrationIsGoneHoldsShardedWrites() throws Exception {
         String routers = ZooKeeperTopologyStore.clusterPath("fence") + "/routers";
         ShardlineDriver.closeAll();
