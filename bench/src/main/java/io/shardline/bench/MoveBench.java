@@ -2,6 +2,7 @@ package io.shardline.bench;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
+import io.shardline.rebalancer.CopyPipe;
 import io.shardline.rebalancer.MoveEstimate;
 import io.shardline.rebalancer.MovePlan;
 import io.shardline.rebalancer.MoveRunner;
@@ -17,9 +18,6 @@ import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
-import java.io.IOException;
-import java.io.PipedInputStream;
-import java.io.PipedOutputStream;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -38,7 +36,6 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.curator.framework.CuratorFramework;
-import org.postgresql.PGConnection;
 
 /**
  * A shard move measured on a local cluster of two shards holding {@code rows} users, filling a third:
@@ -47,7 +44,10 @@ import org.postgresql.PGConnection;
  *   <li><b>Copy throughput</b>: the rows the move copies, per second of its COPYING phase (counting the rows on
  *       the sources, creating the subscriptions, the initial copy, until every table streams), against a raw
  *       {@code COPY (SELECT ... WHERE <moving ranges>) TO STDOUT | COPY ... FROM STDIN} pipe of the same rows
- *       into a table of the same shape on the same target, one pipe per source at once as the move does.
+ *       into a table of the same shape on the same target, one pipe per source at once as the move does, each
+ *       fed by one thread as the move's ({@link CopyPipe}), with the planner's own plan for the scan (the move's
+ *       pipes turn parallel workers off). A {@code CHECKPOINT} on every primary precedes each side. To measure at
+ *       1M rows moved, load 3M.
  *   <li><b>Write pause</b>: one application thread writes at a fixed rate through the driver (random keys, a
  *       third of them in the moving ranges) for the whole move; latency is measured from each write's
  *       scheduled start, so writes queued behind a held one count their wait too. Reported: p50/p99/max over
@@ -151,6 +151,7 @@ public final class MoveBench {
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE users_pipe " + SHAPE);
         }
+        checkpoint(cluster);
         long t0 = System.nanoTime();
         List<CompletableFuture<Long>> pipes = new ArrayList<>();
         for (MovePlan.Transfer t : plan.transfers()) {
@@ -171,22 +172,24 @@ public final class MoveBench {
         return new Pipe(rows, seconds);
     }
 
+    /**
+     * A checkpoint on every primary before each measure, so that neither side pays for the other's dirty buffers
+     * (each pipe writes hundreds of MB of WAL into the target; a checkpoint due during a run slows it).
+     */
+    private static void checkpoint(LocalCluster cluster) throws SQLException {
+        for (int shard = 0; shard < cluster.shardCount(); shard++) {
+            try (Connection c = cluster.primary(shard).connect();
+                    Statement s = c.createStatement()) {
+                s.execute("CHECKPOINT");
+            }
+        }
+    }
+
     private static long copy(PgNode from, PgNode to, String select) {
         try (Connection out = from.connect();
-                Connection in = to.connect();
-                PipedInputStream source = new PipedInputStream(1 << 16);
-                PipedOutputStream sink = new PipedOutputStream(source)) {
-            CompletableFuture<Long> reader = CompletableFuture.supplyAsync(() -> {
-                try (sink) {
-                    return out.unwrap(PGConnection.class).getCopyAPI().copyOut("COPY (" + select + ") TO STDOUT", sink);
-                } catch (SQLException | IOException e) {
-                    throw new IllegalStateException(e);
-                }
-            });
-            long written = in.unwrap(PGConnection.class).getCopyAPI().copyIn("COPY users_pipe FROM STDIN", source);
-            reader.get();
-            return written;
-        } catch (Exception e) {
+                Connection in = to.connect()) {
+            return CopyPipe.transfer(out, "COPY (" + select + ") TO STDOUT", in, "COPY users_pipe FROM STDIN");
+        } catch (SQLException e) {
             throw new IllegalStateException("the COPY pipe: " + e.getMessage(), e);
         }
     }
@@ -229,6 +232,7 @@ public final class MoveBench {
                         }
                     },
                     moving));
+            checkpoint(cluster);
             Thread.sleep(2000);
             String id = MoveRunner.plan(client, CLUSTER, 1);
             CompletableFuture<MoveState> run = CompletableFuture.supplyAsync(() -> {
@@ -248,10 +252,11 @@ public final class MoveBench {
             Thread.sleep(1000);
             moving.set(false);
             writer.get();
-            for (MoveState s : MoveState.values()) {
-                if (s != MoveState.ABORTED) {
-                    // a state passed between two polls counts from the next one seen
-                    seen.putIfAbsent(s, seen.get(MoveState.values()[s.ordinal() + 1]));
+            MoveState[] states = MoveState.values();
+            for (int i = states.length - 2; i >= 0; i--) {
+                // a state passed between two polls counts from the next one seen (from the end: several in a row)
+                if (states[i] != MoveState.ABORTED && seen.get(states[i + 1]) != null) {
+                    seen.putIfAbsent(states[i], seen.get(states[i + 1]));
                 }
             }
             return new Run(record, seen, writes, errors);

@@ -6,8 +6,6 @@ import io.shardline.topology.Node;
 import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
 import java.io.IOException;
-import java.io.PipedInputStream;
-import java.io.PipedOutputStream;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -21,8 +19,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.function.LongConsumer;
 import org.postgresql.PGConnection;
 import org.postgresql.replication.ReplicationSlotInfo;
@@ -587,9 +583,12 @@ public final class LogicalCopy {
 
     private long pipe(String snapshot, long epoch, String select, String into) throws Exception {
         try (Connection from = connector.connect(source);
-                Connection to = connector.connect(target);
-                PipedInputStream in = new PipedInputStream(1 << 16);
-                PipedOutputStream out = new PipedOutputStream(in)) {
+                Connection to = connector.connect(target)) {
+            try (Statement s = from.createStatement()) {
+                // parallel workers would only queue the rows for the one leader that writes the COPY stream (seen
+                // waiting in MessageQueueSend), and take CPU from the targets' COPY FROM
+                s.execute("SET max_parallel_workers_per_gather = 0");
+            }
             from.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
             from.setAutoCommit(false);
             try (Statement s = from.createStatement()) {
@@ -605,15 +604,7 @@ public final class LogicalCopy {
                     throw new MoveException("copy " + name + " belongs to a newer rebalancer (epoch " + owner + ")");
                 }
             }
-            CompletableFuture<Long> reader = CompletableFuture.supplyAsync(() -> {
-                try (out) {
-                    return from.unwrap(PGConnection.class).getCopyAPI().copyOut("COPY (" + select + ") TO STDOUT", out);
-                } catch (SQLException | IOException e) {
-                    throw new CompletionException(e);
-                }
-            });
-            long rows = to.unwrap(PGConnection.class).getCopyAPI().copyIn(into, in);
-            reader.join();
+            long rows = CopyPipe.transfer(from, "COPY (" + select + ") TO STDOUT", to, into);
             to.commit();
             from.commit();
             return rows;

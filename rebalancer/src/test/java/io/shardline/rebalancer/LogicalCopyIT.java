@@ -23,6 +23,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -312,6 +313,106 @@ class LogicalCopyIT {
     }
 
     /** Inserts new users and updates existing ones through the driver until told to stop. */
+    @Test
+    void aPipeCarriesAnyRowWhole() throws Exception {
+        String rows = "SELECT g AS id, CASE WHEN g = 7 THEN repeat('x', 300000) WHEN g % 5 = 0 THEN NULL"
+                + " ELSE E'tab\\there\\nnewline \\\\ backslash ' || g END AS body FROM generate_series(1, 2000) g";
+        try (Connection from = cluster.primary(0).connect();
+                Connection to = cluster.primary(1).connect();
+                Statement f = from.createStatement();
+                Statement t = to.createStatement()) {
+            f.execute("CREATE TABLE pipe_src AS " + rows);
+            t.execute("CREATE TABLE pipe_dst (id int, body text)");
+            try {
+                long copied = CopyPipe.transfer(
+                        from, "COPY (SELECT id, body FROM pipe_src) TO STDOUT", to, "COPY pipe_dst FROM STDIN");
+                assertThat(copied).isEqualTo(2000);
+                String digest = "SELECT md5(string_agg(id || ':' || coalesce(body, '<null>'), ',' ORDER BY id))";
+                assertThat(single(t, digest + " FROM pipe_dst"))
+                        .as("every row arrives whole, the one of 300 kB (over a chunk) too")
+                        .isEqualTo(single(f, digest + " FROM pipe_src"));
+            } finally {
+                f.execute("DROP TABLE pipe_src");
+                t.execute("DROP TABLE pipe_dst");
+            }
+        }
+    }
+
+    @Test
+    void aPipeThatFailsOnEitherSideLeavesNoRowAndNoCopyRunningOnceItsConnectionsClose() throws Exception {
+        try (Connection admin0 = cluster.primary(0).connect();
+                Connection admin1 = cluster.primary(1).connect();
+                Statement a0 = admin0.createStatement();
+                Statement a1 = admin1.createStatement()) {
+            a1.execute("CREATE TABLE pipe_dst (id int CHECK (id < 60000), body text)");
+            try {
+                // the target refuses a row far into the stream
+                SQLException refused = failedPipe(
+                        "COPY (SELECT g, 'refused ' || g FROM generate_series(1, 100000) g) TO STDOUT", null);
+                assertThat(refused.getSQLState()).as(refused.getMessage()).isEqualTo("23514");
+                // the source fails part way
+                SQLException failed = failedPipe(
+                        "COPY (SELECT g, 'failed ' || (1 / (g - 30000)) FROM generate_series(1, 50000) g) TO STDOUT",
+                        null);
+                assertThat(failed.getSQLState()).as(failed.getMessage()).isEqualTo("22012");
+                // the target's connection ends while the source still streams (as an abort ends a move's pipes)
+                a1.execute("ALTER TABLE pipe_dst DROP CONSTRAINT pipe_dst_id_check");
+                SQLException broken = failedPipe(
+                        "COPY (SELECT g, 'broken ' || g FROM generate_series(1, 100000000) g) TO STDOUT", admin1);
+                assertThat((Object) broken).as("the pipe fails").isNotNull();
+                assertThat(single(a1, "SELECT count(*) FROM pipe_dst")).isEqualTo("0");
+                await("no COPY of the pipes still runs on either server")
+                        .atMost(Duration.ofSeconds(20))
+                        .until(() -> single(a0, RUNNING_PIPES).equals("0")
+                                && single(a1, RUNNING_PIPES).equals("0"));
+            } finally {
+                a1.execute("DROP TABLE pipe_dst");
+            }
+        }
+    }
+
+    private static final String RUNNING_PIPES =
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %'" + " AND pid <> pg_backend_pid()";
+
+    /**
+     * Pipes {@code copyOut} from the first primary into {@code pipe_dst} on the second and returns how it failed; with
+     * {@code killer}, the target's backend is terminated through it half a second in.
+     */
+    private static SQLException failedPipe(String copyOut, Connection killer) throws Exception {
+        Connection to = cluster.primary(1).connect();
+        try (Connection from = cluster.primary(0).connect();
+                Statement t = to.createStatement()) {
+            String pid = single(t, "SELECT pg_backend_pid()");
+            CompletableFuture<Boolean> kill = killer == null
+                    ? CompletableFuture.completedFuture(false)
+                    : CompletableFuture.supplyAsync(() -> {
+                        try (Statement k = killer.createStatement()) {
+                            Thread.sleep(500);
+                            return k.execute("SELECT pg_terminate_backend(" + pid + ")");
+                        } catch (SQLException | InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    });
+            SQLException e = catchThrowableOfType(
+                    SQLException.class, () -> CopyPipe.transfer(from, copyOut, to, "COPY pipe_dst FROM STDIN"));
+            kill.join();
+            return e;
+        } finally {
+            try {
+                to.close();
+            } catch (SQLException e) {
+                // a terminated backend's connection cannot say goodbye ("Broken pipe")
+            }
+        }
+    }
+
+    private static String single(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
     private static void write(AtomicBoolean writing, AtomicLong writes) {
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 PreparedStatement insert = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, ?)");
