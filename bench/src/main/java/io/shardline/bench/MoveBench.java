@@ -45,9 +45,8 @@ import org.apache.curator.framework.CuratorFramework;
  *       the sources, creating the subscriptions, the initial copy, until every table streams), against a raw
  *       {@code COPY (SELECT ... WHERE <moving ranges>) TO STDOUT | COPY ... FROM STDIN} pipe of the same rows
  *       into a table of the same shape on the same target, one pipe per source at once as the move does, each
- *       fed by one thread as the move's ({@link CopyPipe}), with the planner's own plan for the scan (the move's
- *       pipes turn parallel workers off). A {@code CHECKPOINT} on every primary precedes each side. To measure at
- *       1M rows moved, load 3M.
+ *       fed by one thread and scanning without parallel workers as the move's ({@link CopyPipe}). A {@code
+ *       CHECKPOINT} on every primary precedes each side. To measure at 1M rows moved, load 3M.
  *   <li><b>Write pause</b>: one application thread writes at a fixed rate through the driver (random keys, a
  *       third of them in the moving ranges) for the whole move; latency is measured from each write's
  *       scheduled start, so writes queued behind a held one count their wait too. Reported: p50/p99/max over
@@ -187,7 +186,9 @@ public final class MoveBench {
 
     private static long copy(PgNode from, PgNode to, String select) {
         try (Connection out = from.connect();
-                Connection in = to.connect()) {
+                Connection in = to.connect();
+                Statement s = out.createStatement()) {
+            s.execute("SET max_parallel_workers_per_gather = 0"); // as the move's pipes
             return CopyPipe.transfer(out, "COPY (" + select + ") TO STDOUT", in, "COPY users_pipe FROM STDIN");
         } catch (SQLException e) {
             throw new IllegalStateException("the COPY pipe: " + e.getMessage(), e);

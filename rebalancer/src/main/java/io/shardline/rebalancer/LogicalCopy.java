@@ -19,6 +19,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
 import org.postgresql.PGConnection;
 import org.postgresql.replication.ReplicationSlotInfo;
@@ -51,6 +52,8 @@ public final class LogicalCopy {
      * the views over declared tables and the reference tables.
      */
     private final boolean firstIntoNewShard;
+    /** The connections of this copy's pipes at work in this process, for {@link #stopPipes} to abort. */
+    private final Set<Connection> pipeConnections = ConcurrentHashMap.newKeySet();
 
     /**
      * @param moveId a short id of the move: letters, digits and underscores
@@ -584,6 +587,8 @@ public final class LogicalCopy {
     private long pipe(String snapshot, long epoch, String select, String into) throws Exception {
         try (Connection from = connector.connect(source);
                 Connection to = connector.connect(target)) {
+            pipeConnections.add(from);
+            pipeConnections.add(to);
             try (Statement s = from.createStatement()) {
                 // parallel workers would only queue the rows for the one leader that writes the COPY stream (seen
                 // waiting in MessageQueueSend), and take CPU from the targets' COPY FROM
@@ -608,6 +613,16 @@ public final class LogicalCopy {
             to.commit();
             from.commit();
             return rows;
+        } finally {
+            pipeConnections.removeIf(LogicalCopy::closed);
+        }
+    }
+
+    private static boolean closed(Connection c) {
+        try {
+            return c.isClosed();
+        } catch (SQLException e) {
+            return true;
         }
     }
 
@@ -649,8 +664,20 @@ public final class LogicalCopy {
         }
     }
 
-    /** Ends the pipes at work on the target (their rows roll back): for an abort. */
+    /**
+     * Ends the pipes at work on the target (their rows roll back), this process's by closing their connections too:
+     * for an abort.
+     */
     public void stopPipes() throws MoveException {
+        // this process's pipes may wait on their source (a lock, a hung server) and see the target's end only at
+        // their next write: their sockets are closed under them
+        for (Connection c : pipeConnections) {
+            try {
+                c.abort(Runnable::run);
+            } catch (SQLException e) {
+                // its pipe fails either way, and says why
+            }
+        }
         try (Connection c = connector.connect(target);
                 Statement s = c.createStatement()) {
             s.execute("SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.relation = to_regclass('"

@@ -428,7 +428,12 @@ public final class MoveRunner {
                 while (!pipes.stream().allMatch(Future::isDone)) {
                     if (abortRequested(t.move.id())) {
                         // no pipe may commit after this: the abort then deletes what the committed ones wrote
-                        pool.shutdownNow();
+                        for (Runnable never : pool.shutdownNow()) {
+                            // a pipe still queued never runs: done (a running one is waited for below)
+                            if (never instanceof Future<?> queued) {
+                                queued.cancel(false);
+                            }
+                        }
                         while (!pipes.stream().allMatch(Future::isDone)) {
                             for (LogicalCopy copy : pending) {
                                 copy.stopPipes();

@@ -314,6 +314,38 @@ class LogicalCopyIT {
 
     /** Inserts new users and updates existing ones through the driver until told to stop. */
     @Test
+    void stoppingTheCopyEndsAPipeThatWaitsOnItsSource() throws Exception {
+        ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
+        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
+        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
+        LogicalCopy copy = new LogicalCopy("it5", plan.transfers().get(0), topology, CONNECT, schema);
+        Node source = topology.shard(copy.transfer().source()).primary();
+        ExecutorService pipes = Executors.newSingleThreadExecutor();
+        try (Connection lock = CONNECT.connect(source)) {
+            copy.createSchema();
+            try (LogicalCopy.Snapshot held = copy.openSnapshot(1)) {
+                lock.setAutoCommit(false);
+                lock.createStatement().execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+                Future<Long> pipe = pipes.submit(copy.pipes(held, 1, n -> {}).get(0));
+                await().atMost(Duration.ofSeconds(30))
+                        .until(() -> queryLong(
+                                        source,
+                                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation ="
+                                                + " 'users'::regclass")
+                                == 1);
+                copy.stopPipes(); // as an abort does
+                assertThatThrownBy(() -> pipe.get(10, TimeUnit.SECONDS))
+                        .as("the pipe ends while its source still blocks it")
+                        .isInstanceOf(ExecutionException.class);
+                lock.rollback();
+            }
+        } finally {
+            pipes.shutdownNow();
+            copy.dropReplication();
+        }
+    }
+
+    @Test
     void aPipeCarriesAnyRowWhole() throws Exception {
         String rows = "SELECT g AS id, CASE WHEN g = 7 THEN repeat('x', 300000) WHEN g % 5 = 0 THEN NULL"
                 + " ELSE E'tab\\there\\nnewline \\\\ backslash ' || g END AS body FROM generate_series(1, 2000) g";
