@@ -312,7 +312,6 @@ class LogicalCopyIT {
                 .hasMessageContaining("public.events has no primary key");
     }
 
-    /** Inserts new users and updates existing ones through the driver until told to stop. */
     @Test
     void stoppingTheCopyEndsAPipeThatWaitsOnItsSource() throws Exception {
         ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
@@ -445,6 +444,7 @@ class LogicalCopyIT {
         }
     }
 
+    /** Inserts new users and updates existing ones through the driver until told to stop. */
     private static void write(AtomicBoolean writing, AtomicLong writes) {
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 PreparedStatement insert = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, ?)");
