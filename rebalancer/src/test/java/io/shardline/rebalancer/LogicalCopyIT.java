@@ -407,7 +407,7 @@ class LogicalCopyIT {
 
     /**
      * Pipes {@code copyOut} from the first primary into {@code pipe_dst} on the second and returns how it failed; with
-     * {@code killer}, the target's backend is terminated through it half a second in.
+     * {@code killer}, the target's backend is terminated through it once its COPY runs.
      */
     private static SQLException failedPipe(String copyOut, Connection killer) throws Exception {
         Connection to = cluster.primary(1).connect();
@@ -418,9 +418,15 @@ class LogicalCopyIT {
                     ? CompletableFuture.completedFuture(false)
                     : CompletableFuture.supplyAsync(() -> {
                         try (Statement k = killer.createStatement()) {
-                            Thread.sleep(500);
+                            // once its COPY runs: the source is streaming into it
+                            await().atMost(Duration.ofSeconds(30))
+                                    .until(() -> single(
+                                                    k,
+                                                    "SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid
+                                                            + " AND state = 'active' AND query LIKE 'COPY %'")
+                                            .equals("1"));
                             return k.execute("SELECT pg_terminate_backend(" + pid + ")");
-                        } catch (SQLException | InterruptedException e) {
+                        } catch (SQLException e) {
                             throw new IllegalStateException(e);
                         }
                     });

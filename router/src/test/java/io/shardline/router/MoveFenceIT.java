@@ -218,12 +218,7 @@ class MoveFenceIT {
     @Test
     void aWriteThatReachesItsConnectionAfterTheLeaseRanOutIsNotRun() throws Exception {
         long first = 400_000;
-        int shard = moves.ring().shardFor(KeyHash.hashInt8(first));
-        long second = first + 1;
-        while (moves.ring().shardFor(KeyHash.hashInt8(second)) != shard) {
-            second++;
-        }
-        long late = second;
+        long late = keyAfter(first, true);
         ShardlineDriver.closeAll();
         try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString())) {
             String url = "jdbc:shardline:zk://" + proxy.address() + ZooKeeperTopologyStore.clusterPath("fence")
@@ -260,17 +255,8 @@ class MoveFenceIT {
     @Test
     void aWriteInATransactionThatReachesItsConnectionAfterTheLeaseRanOutAbortsTheTransaction() throws Exception {
         long first = 410_000;
-        int shard = moves.ring().shardFor(KeyHash.hashInt8(first));
-        long second = first + 1;
-        while (moves.ring().shardFor(KeyHash.hashInt8(second)) != shard) {
-            second++;
-        }
-        long early = second + 1;
-        while (moves.ring().shardFor(KeyHash.hashInt8(early)) == shard) {
-            early++;
-        }
-        long late = second;
-        long elsewhere = early;
+        long late = keyAfter(first, true);
+        long elsewhere = keyAfter(late, false);
         ShardlineDriver.closeAll();
         try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString())) {
             String url = "jdbc:shardline:zk://" + proxy.address() + ZooKeeperTopologyStore.clusterPath("fence")
@@ -315,6 +301,16 @@ class MoveFenceIT {
         } finally {
             ShardlineDriver.closeAll();
         }
+    }
+
+    /** The first key after {@code key} on its shard ({@code same}) or on another. */
+    private static long keyAfter(long key, boolean same) throws Exception {
+        int shard = moves.ring().shardFor(KeyHash.hashInt8(key));
+        long next = key + 1;
+        while ((moves.ring().shardFor(KeyHash.hashInt8(next)) == shard) != same) {
+            next++;
+        }
+        return next;
     }
 
     private static String outcome(CompletableFuture<Integer> f) {
