@@ -32,10 +32,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.Watcher;
 
 /**
  * A shard move measured on a local cluster of two shards holding {@code rows} users, filling a third:
@@ -245,9 +248,14 @@ public final class MoveBench {
             });
             MoveRecord record;
             do {
-                record = ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
+                // woken by each change of the record (a poll every few ms would take CPU from the move it measures)
+                CountDownLatch changed = new CountDownLatch(1);
+                byte[] data = client.getData()
+                        .usingWatcher((Watcher) e -> changed.countDown())
+                        .forPath(base + "/moves/" + id);
+                record = ZooKeeperMoveWatcher.fromJson(data, id);
                 seen.putIfAbsent(record.state(), System.nanoTime());
-                Thread.sleep(2);
+                changed.await(100, TimeUnit.MILLISECONDS);
             } while (!record.state().isTerminal() && !run.isDone());
             run.get();
             Thread.sleep(1000);

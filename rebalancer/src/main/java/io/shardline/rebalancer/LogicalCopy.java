@@ -37,6 +37,10 @@ import org.postgresql.replication.ReplicationSlotInfo;
 public final class LogicalCopy {
     /** The barrier rows of the cutover (one per copy), on sources and targets while a move runs. */
     static final String BARRIER_TABLE = "shardline.move_barrier";
+
+    private static final String TABLE_EXISTS = "SELECT to_regclass(?) IS NOT NULL";
+    /** unique_violation (in the catalog), duplicate_schema, duplicate_table, duplicate_object. */
+    private static final Set<String> DUPLICATE_STATES = Set.of("23505", "42P06", "42P07", "42710");
     /** How long a terminated walsender may take to release a stale slot. */
     private static final long SLOT_RELEASE_MS = 5_000;
 
@@ -395,7 +399,6 @@ public final class LogicalCopy {
         }
         try (Connection c = connector.connect(target);
                 Statement s = c.createStatement()) {
-            // here, one copy after another: CREATE ... IF NOT EXISTS is not safe against itself run concurrently
             createBarrierTable(s);
         } catch (SQLException e) {
             throw new MoveException("creating " + BARRIER_TABLE + " on " + target.name() + ": " + e.getMessage(), e);
@@ -517,7 +520,11 @@ public final class LogicalCopy {
                 throw new MoveException("copy " + name + " belongs to a newer rebalancer (epoch " + owner + ")");
             }
             for (ShardedTable t : existingTables()) {
-                if (tableExists(target, t)) {
+                boolean onTarget;
+                try (PreparedStatement ps = c.prepareStatement(TABLE_EXISTS)) {
+                    onTarget = tableExists(ps, t.schema(), t.table());
+                }
+                if (onTarget) {
                     String hash = t.keyType().sqlHashExpression(MoveEstimate.quote(t.keyColumn()));
                     s.execute("DELETE FROM " + qualified(t) + " WHERE " + transfer.sqlPredicate(hash));
                 }
@@ -715,9 +722,27 @@ public final class LogicalCopy {
         }
     }
 
+    /** Creates the barrier table unless it exists, through {@code s} in autocommit; safe run concurrently. */
     private static void createBarrierTable(Statement s) throws SQLException {
-        s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
-        s.execute("CREATE TABLE IF NOT EXISTS " + BARRIER_TABLE + " (copy text PRIMARY KEY, seq bigint NOT NULL)");
+        createIfMissing(s, "CREATE SCHEMA IF NOT EXISTS shardline");
+        createIfMissing(
+                s, "CREATE TABLE IF NOT EXISTS " + BARRIER_TABLE + " (copy text PRIMARY KEY, seq bigint NOT NULL)");
+    }
+
+    /**
+     * Runs a {@code CREATE ... IF NOT EXISTS}, which races with itself: the copies into and out of one primary run it
+     * at once, and the one that loses sees the winner's row in the catalog (a duplicate key, or the object or its
+     * type existing) instead of the notice. Run again, it finds the object.
+     */
+    private static void createIfMissing(Statement s, String ddl) throws SQLException {
+        try {
+            s.execute(ddl);
+        } catch (SQLException e) {
+            if (!DUPLICATE_STATES.contains(e.getSQLState())) {
+                throw e;
+            }
+            s.execute(ddl);
+        }
     }
 
     /**
@@ -985,12 +1010,18 @@ public final class LogicalCopy {
         return deleted;
     }
 
+    /** The sharded tables the source has, looked up on one connection. */
     private List<ShardedTable> existingTables() throws MoveException {
         List<ShardedTable> existing = new ArrayList<>();
-        for (ShardedTable t : topology.tables()) {
-            if (tableExists(source, t)) {
-                existing.add(t);
+        try (Connection c = connector.connect(source);
+                PreparedStatement ps = c.prepareStatement(TABLE_EXISTS)) {
+            for (ShardedTable t : topology.tables()) {
+                if (tableExists(ps, t.schema(), t.table())) {
+                    existing.add(t);
+                }
             }
+        } catch (SQLException e) {
+            throw new MoveException("looking up the sharded tables on " + source.name() + ": " + e.getMessage(), e);
         }
         return existing;
     }
@@ -1001,15 +1032,19 @@ public final class LogicalCopy {
 
     private boolean tableExists(Node node, String schemaName, String table) throws MoveException {
         try (Connection c = connector.connect(node);
-                PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
-            ps.setString(1, qualified(schemaName, table));
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getBoolean(1);
-            }
+                PreparedStatement ps = c.prepareStatement(TABLE_EXISTS)) {
+            return tableExists(ps, schemaName, table);
         } catch (SQLException e) {
             throw new MoveException(
                     "looking up " + schemaName + "." + table + " on " + node.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean tableExists(PreparedStatement ps, String schemaName, String table) throws SQLException {
+        ps.setString(1, qualified(schemaName, table));
+        try (ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getBoolean(1);
         }
     }
 

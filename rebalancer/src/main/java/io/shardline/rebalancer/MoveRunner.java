@@ -32,6 +32,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiFunction;
 import java.util.function.BooleanSupplier;
@@ -377,121 +379,146 @@ public final class MoveRunner {
     }
 
     /**
-     * COPYING: for each source not subscribed yet, a slot with an exported snapshot and {@link #COPY_PIPES}
-     * parallel COPY pipes of the moving ranges under it, then the subscriptions on those slots (no copy of
-     * their own), enabled together; false on an abort.
+     * COPYING: for each source not subscribed yet (all at once), its publication, a slot with an exported snapshot
+     * and a COPY pipe per table of the moving ranges under it ({@link #COPY_PIPES} at a time), then its subscription
+     * on that slot (no copy of its own) as soon as its last pipe committed, while other sources' pipes still run; the
+     * subscriptions are enabled together at the end. False on an abort.
      */
     private boolean copy(Tracked t, List<LogicalCopy> copies, TopologySnapshot snapshot) throws MoveException {
         long started = System.nanoTime();
-        long total = 0;
-        List<LogicalCopy> pending = new ArrayList<>();
-        for (LogicalCopy copy : copies) {
-            if (copy.publish() && !copy.subscribed()) {
-                pending.add(copy);
-                // the planner's row counts times the moving share: no scan competes with the copy
-                total += copy
-                        .estimateRows(snapshot.ring()
-                                .shareByShard()
-                                .getOrDefault(copy.transfer().source(), 1.0))
-                        .values()
-                        .stream()
-                        .mapToLong(Long::longValue)
-                        .sum();
-            }
-        }
         AtomicLong copied = new AtomicLong();
+        AtomicBoolean aborting = new AtomicBoolean();
+        long total = 0;
         long opened = 0;
         long piped = 0;
         int pipeCount = 0;
-        if (!pending.isEmpty()) {
-            ExecutorService pool = Executors.newFixedThreadPool(COPY_PIPES, r -> {
-                Thread thread = new Thread(r, "shardline-copy");
-                thread.setDaemon(true);
-                return thread;
-            });
-            List<Future<LogicalCopy.Snapshot>> opening = new ArrayList<>();
-            try {
-                for (LogicalCopy copy : pending) {
-                    opening.add(pool.submit(() -> copy.openSnapshot(epoch))); // the sources at once
+        ExecutorService pool = Executors.newFixedThreadPool(COPY_PIPES, r -> {
+            Thread thread = new Thread(r, "shardline-copy");
+            thread.setDaemon(true);
+            return thread;
+        });
+        List<Future<Opened>> opening = new ArrayList<>();
+        try {
+            for (LogicalCopy copy : copies) {
+                double share = snapshot.ring()
+                        .shareByShard()
+                        .getOrDefault(copy.transfer().source(), 1.0);
+                opening.add(pool.submit(() -> open(copy, share)));
+            }
+            List<Future<Long>> pipes = new ArrayList<>();
+            for (Future<Opened> f : opening) {
+                Opened o = result(f, "opening the copy");
+                if (o.snapshot() == null) {
+                    continue;
                 }
-                List<Future<Long>> pipes = new ArrayList<>();
-                for (int i = 0; i < pending.size(); i++) {
-                    LogicalCopy.Snapshot held = result(opening.get(i), "opening the snapshot of the copy");
-                    for (Callable<Long> pipe : pending.get(i).pipes(held, epoch, copied::addAndGet)) {
-                        pipes.add(pool.submit(pipe));
-                    }
-                }
-                opened = System.nanoTime();
-                pipeCount = pipes.size();
-                Eta eta = new Eta();
-                long lastWrite = 0;
-                while (!pipes.stream().allMatch(Future::isDone)) {
-                    if (abortRequested(t.move.id())) {
-                        // no pipe may commit after this: the abort then deletes what the committed ones wrote
-                        for (Runnable never : pool.shutdownNow()) {
-                            // a pipe still queued never runs: done (a running one is waited for below)
-                            if (never instanceof Future<?> queued) {
-                                queued.cancel(false);
-                            }
+                total += o.rows();
+                String sourceInfo = connInfo.of(
+                        snapshot.topology().shard(o.copy().transfer().source()).primary());
+                List<Callable<Long>> ofCopy = o.copy().pipes(o.snapshot(), epoch, copied::addAndGet);
+                AtomicInteger left = new AtomicInteger(ofCopy.size());
+                for (Callable<Long> pipe : ofCopy) {
+                    pipes.add(pool.submit(() -> {
+                        long rows = pipe.call();
+                        // only once every pipe of the copy committed: a subscription says its rows are copied
+                        if (left.decrementAndGet() == 0 && !aborting.get()) {
+                            o.copy().subscribe(sourceInfo);
                         }
-                        while (!pipes.stream().allMatch(Future::isDone)) {
-                            for (LogicalCopy copy : pending) {
-                                copy.stopPipes();
-                            }
-                            pause(50);
-                        }
-                        return false;
-                    }
-                    if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
-                        long done = copied.get();
-                        t.write(t.move.withProgress(
-                                new MoveRecord.Progress(total, done, -1, 0, eta.toGo(total - done, done)),
-                                epoch,
-                                System.currentTimeMillis()));
-                        lastWrite = System.nanoTime();
-                    }
-                    pause(50);
+                        return rows;
+                    }));
                 }
-                for (Future<Long> pipe : pipes) {
-                    result(pipe, "copying the moving rows");
-                }
-                piped = System.nanoTime();
-            } finally {
-                pool.shutdownNow();
-                // every snapshot that opened ends here (the slots stay for the subscriptions)
-                for (Future<LogicalCopy.Snapshot> f : opening) {
-                    if (f.isDone() && !f.isCancelled()) {
-                        try {
-                            f.get().close();
-                        } catch (ExecutionException | InterruptedException e) {
-                            // it did not open
-                        }
-                    }
+                if (ofCopy.isEmpty()) {
+                    o.copy().subscribe(sourceInfo);
                 }
             }
-            for (LogicalCopy copy : pending) {
-                copy.subscribe(connInfo.of(
-                        snapshot.topology().shard(copy.transfer().source()).primary()));
+            opened = System.nanoTime();
+            pipeCount = pipes.size();
+            Eta eta = new Eta();
+            long lastWrite = 0;
+            while (!pipes.stream().allMatch(Future::isDone)) {
+                if (abortRequested(t.move.id())) {
+                    // no pipe may commit after this: the abort then deletes what the committed ones wrote (and
+                    // drops the subscriptions the finished copies made)
+                    aborting.set(true);
+                    for (Runnable never : pool.shutdownNow()) {
+                        // a pipe still queued never runs: done (a running one is waited for below)
+                        if (never instanceof Future<?> queued) {
+                            queued.cancel(false);
+                        }
+                    }
+                    while (!pipes.stream().allMatch(Future::isDone)) {
+                        for (LogicalCopy copy : copies) {
+                            copy.stopPipes();
+                        }
+                        pause(50);
+                    }
+                    return false;
+                }
+                if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
+                    long done = copied.get();
+                    t.write(t.move.withProgress(
+                            new MoveRecord.Progress(total, done, -1, 0, eta.toGo(total - done, done)),
+                            epoch,
+                            System.currentTimeMillis()));
+                    lastWrite = System.nanoTime();
+                }
+                pause(50);
+            }
+            for (Future<Long> pipe : pipes) {
+                result(pipe, "copying the moving rows");
+            }
+            piped = System.nanoTime();
+        } finally {
+            aborting.set(true); // a pipe still running after a failure here subscribes nothing
+            pool.shutdownNow();
+            // every snapshot that opened ends here (the slots stay for the subscriptions)
+            for (Future<Opened> f : opening) {
+                if (f.isDone() && !f.isCancelled()) {
+                    try {
+                        Opened o = f.get();
+                        if (o.snapshot() != null) {
+                            o.snapshot().close();
+                        }
+                    } catch (ExecutionException | InterruptedException e) {
+                        // it did not open
+                    }
+                }
             }
         }
         LogicalCopy.enable(copies, connector);
         long ended = System.nanoTime();
         LOG.info(
                 "move {}: {} rows copied in {} ms by {} pipes ({} at once): {} ms to publish and open the slots'"
-                        + " snapshots, {} ms of pipes, {} ms to subscribe and enable",
+                        + " snapshots, {} ms of pipes (each source subscribed after its last), {} ms to enable",
                 t.move.id(),
                 copied.get(),
                 (ended - started) / 1_000_000,
                 pipeCount,
                 COPY_PIPES,
-                opened == 0 ? 0 : (opened - started) / 1_000_000,
-                piped == 0 ? 0 : (piped - opened) / 1_000_000,
-                piped == 0 ? (ended - started) / 1_000_000 : (ended - piped) / 1_000_000);
+                (opened - started) / 1_000_000,
+                (piped - opened) / 1_000_000,
+                (ended - piped) / 1_000_000);
         t.write(t.move.withProgress(
                 new MoveRecord.Progress(Math.max(total, copied.get()), copied.get(), -1, 0, -1),
                 epoch,
                 System.currentTimeMillis()));
         return true;
+    }
+
+    /** A copy opened for its pipes: its snapshot, null when it has nothing to copy or copied already. */
+    private record Opened(LogicalCopy copy, LogicalCopy.Snapshot snapshot, long rows) {}
+
+    /**
+     * A copy's publication, then unless it subscribes already (its rows were copied) the rows it is about to copy
+     * (the planner's row counts times the moving share: no scan competes with the copy) and its slot's snapshot.
+     */
+    private Opened open(LogicalCopy copy, double sourceShare) throws MoveException {
+        if (!copy.publish() || copy.subscribed()) {
+            return new Opened(copy, null, 0);
+        }
+        long rows = copy.estimateRows(sourceShare).values().stream()
+                .mapToLong(Long::longValue)
+                .sum();
+        return new Opened(copy, copy.openSnapshot(epoch), rows);
     }
 
     private static <T> T result(Future<T> future, String what) throws MoveException {

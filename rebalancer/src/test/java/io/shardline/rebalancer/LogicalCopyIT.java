@@ -402,6 +402,41 @@ class LogicalCopyIT {
         }
     }
 
+    /**
+     * The copies from every source into one target publish at once, each creating the barrier table on the target
+     * unless it exists: the one that loses the race of CREATE ... IF NOT EXISTS (made certain here by a transaction
+     * that creates the table and commits only once the copy waits on it) sees a duplicate key and must find the table.
+     */
+    @Test
+    void aCopyThatLosesTheRaceToCreateTheBarrierTableOnItsTargetFindsItAndGoesOn() throws Exception {
+        ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
+        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
+        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
+        LogicalCopy copy = new LogicalCopy("it6", plan.transfers().get(0), topology, CONNECT, schema);
+        Node target = topology.shard(2).primary();
+        ExecutorService publishing = Executors.newSingleThreadExecutor();
+        try (Connection other = CONNECT.connect(target);
+                Statement s = other.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS " + LogicalCopy.BARRIER_TABLE);
+            other.setAutoCommit(false);
+            s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
+            s.execute("CREATE TABLE " + LogicalCopy.BARRIER_TABLE + " (copy text PRIMARY KEY, seq bigint NOT NULL)");
+            Future<Boolean> published = publishing.submit(copy::publish);
+            await("the copy waits on the other creation of the barrier table")
+                    .atMost(Duration.ofSeconds(30))
+                    .until(() -> queryLong(
+                                    target,
+                                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                            + " AND query LIKE 'CREATE % IF NOT EXISTS shardline%'")
+                            == 1);
+            other.commit();
+            assertThat(published.get(30, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            publishing.shutdownNow();
+            copy.dropReplication();
+        }
+    }
+
     private static final String RUNNING_PIPES =
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %'" + " AND pid <> pg_backend_pid()";
 

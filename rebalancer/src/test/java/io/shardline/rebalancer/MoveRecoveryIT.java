@@ -1,6 +1,7 @@
 package io.shardline.rebalancer;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
@@ -21,8 +22,11 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -132,6 +136,59 @@ class MoveRecoveryIT {
         PgNode targetPrimary = cluster.primary(target);
         assertThat(targetPrimary.queryString("SELECT count(*) FROM users")).isEqualTo("0");
         assertThat(targetPrimary.queryString("SELECT count(*) FROM orders")).isEqualTo("0");
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    /**
+     * Each copy subscribes as soon as its own pipes committed, never before: when a target refuses the rows of one
+     * copy, every other copy is subscribed (its rows are copied) and the refused one is not, and the next run copies
+     * only the refused one and completes the move.
+     */
+    @Test
+    void aCopyWhosePipeFailsStaysUnsubscribedWhileTheOthersSubscribeAndTheNextRunFinishesTheMove() throws Exception {
+        addEmptyShard();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        try {
+            assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.COPYING.ordinal())
+                            .run(id))
+                    .isEqualTo(MoveState.COPYING);
+            List<MoveRecord.Transfer> transfers = record(id).transfers();
+            assertThat(transfers).as("copies from more than one source").hasSizeGreaterThan(1);
+            MoveRecord.Transfer refused = transfers.get(0);
+            String refusedRows = new MovePlan.Transfer(
+                            refused.source(),
+                            refused.target(),
+                            refused.ranges().stream()
+                                    .map(r -> new HashRing.Range(r[0], r[1], refused.target()))
+                                    .toList())
+                    .sqlPredicate(TABLES.get(0).keyType().sqlHashExpression("user_id"));
+            PgNode refusing = cluster.primary(refused.target());
+            execute(refusing, "ALTER TABLE users ADD CONSTRAINT refuse_one_copy CHECK (NOT (" + refusedRows + "))");
+            assertThatThrownBy(() -> runner(++epoch, () -> true).run(id))
+                    .isInstanceOf(MoveException.class)
+                    .hasMessageContaining("copying the moving rows")
+                    .hasMessageContaining("refuse_one_copy");
+            Set<String> subscribed = new TreeSet<>();
+            Set<String> others = new TreeSet<>();
+            for (MoveRecord.Transfer t : transfers) {
+                String names = cluster.primary(t.target())
+                        .queryString("SELECT coalesce(string_agg(subname, ','), '') FROM pg_subscription");
+                subscribed.addAll(List.of(names.split(",")));
+                if (t != refused) {
+                    others.add("shardline_" + id + "_" + t.source() + "_" + t.target());
+                }
+            }
+            subscribed.remove("");
+            assertThat(subscribed).as("the subscriptions after the failed copy").isEqualTo(others);
+
+            execute(refusing, "ALTER TABLE users DROP CONSTRAINT refuse_one_copy");
+            assertThat(runner(++epoch, () -> true).run(id)).isEqualTo(MoveState.DONE);
+        } finally {
+            if (!state(id).isTerminal()) {
+                MoveRunner.requestAbort(client, "recovery", id);
+                runner(++epoch, () -> true).run(id);
+            }
+        }
         nothingWritten.assertNothingLost(client, "recovery");
     }
 
@@ -367,6 +424,13 @@ class MoveRecoveryIT {
 
     private static MoveRecord record(String id) throws Exception {
         return ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
+    }
+
+    private static void execute(PgNode node, String sql) throws SQLException {
+        try (Connection c = node.connect();
+                Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
     }
 
     private static int addEmptyShard() {
