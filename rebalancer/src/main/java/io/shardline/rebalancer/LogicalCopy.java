@@ -492,6 +492,9 @@ public final class LogicalCopy {
      * COPYING, second: takes this copy over for {@code epoch} (pipes of an older runner that are still at
      * work are ended, later ones refuse to commit), removes what an interrupted copy left (the slot on the
      * source, the rows on the target), and creates the slot with an exported snapshot.
+     *
+     * @return the slot's snapshot, or null when the copy is subscribed already (an older runner's pipes all
+     *     committed and subscribed it just before the takeover)
      */
     public Snapshot openSnapshot(long epoch) throws MoveException {
         try (Connection c = connector.connect(target);
@@ -518,6 +521,10 @@ public final class LogicalCopy {
             }
             if (owner != epoch) {
                 throw new MoveException("copy " + name + " belongs to a newer rebalancer (epoch " + owner + ")");
+            }
+            if (exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'")) {
+                // an older runner's last pipe committed and subscribed before the claim above (which waited for it)
+                return null;
             }
             for (ShardedTable t : existingTables()) {
                 boolean onTarget;
@@ -652,22 +659,40 @@ public final class LogicalCopy {
 
     /**
      * COPYING, last: the subscription on the copy's slot, without a copy of its own (the pipes did it),
-     * created disabled; {@link #enable} starts it streaming every change after the snapshot.
+     * created disabled while {@code epoch} owns the copy; {@link #enable} starts it streaming every change after the
+     * snapshot. A subscription says the copy's rows are all on the target: a runner superseded after its pipes
+     * committed must not make one after the next runner took the copy over (and deleted those rows).
      *
      * @param sourceConnInfo how the target reaches the source, e.g. {@code host=... port=... dbname=... user=...}
      */
-    public void subscribe(String sourceConnInfo) throws MoveException {
+    public void subscribe(String sourceConnInfo, long epoch) throws MoveException {
         try (Connection c = connector.connect(target);
                 Statement s = c.createStatement()) {
+            pipeConnections.add(c); // CREATE SUBSCRIPTION connects to the source, which may hang: an abort ends it
+            s.execute("SET application_name = '" + pipeName() + "'"); // a newer runner's takeover ends it too
+            c.setAutoCommit(false);
+            // FOR SHARE, held to the commit: a newer runner's claim of the copy waits for it, then finds the
+            // subscription (openSnapshot)
+            String owner;
+            try (ResultSet rs = s.executeQuery(
+                    "SELECT seq FROM " + BARRIER_TABLE + " WHERE copy = '" + fenceKey() + "' FOR SHARE")) {
+                owner = rs.next() ? rs.getString(1) : null;
+            }
+            if (owner == null || Long.parseLong(owner) != epoch) {
+                throw new MoveException("copy " + name + " is not owned by epoch " + epoch + " (its owner: "
+                        + (owner == null ? "none" : "epoch " + owner) + "): not subscribing");
+            }
             if (!exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'")) {
-                createBarrierTable(s);
                 s.execute("CREATE SUBSCRIPTION " + name + " CONNECTION '" + sourceConnInfo.replace("'", "''")
                         + "' PUBLICATION " + name + " WITH (create_slot = false, slot_name = '" + name
                         + "', copy_data = false, enabled = false)");
             }
+            c.commit();
         } catch (SQLException e) {
             throw new MoveException(
                     "creating subscription " + name + " on " + target.name() + ": " + e.getMessage(), e);
+        } finally {
+            pipeConnections.removeIf(LogicalCopy::closed);
         }
     }
 

@@ -27,6 +27,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -398,12 +399,14 @@ public final class MoveRunner {
             return thread;
         });
         List<Future<Opened>> opening = new ArrayList<>();
+        // every snapshot opened, closed when the step ends: those still opening then close themselves
+        Set<LogicalCopy.Snapshot> snapshots = ConcurrentHashMap.newKeySet();
         try {
             for (LogicalCopy copy : copies) {
                 double share = snapshot.ring()
                         .shareByShard()
                         .getOrDefault(copy.transfer().source(), 1.0);
-                opening.add(pool.submit(() -> open(copy, share)));
+                opening.add(pool.submit(() -> open(copy, share, snapshots, aborting)));
             }
             List<Future<Long>> pipes = new ArrayList<>();
             for (Future<Opened> f : opening) {
@@ -421,13 +424,13 @@ public final class MoveRunner {
                         long rows = pipe.call();
                         // only once every pipe of the copy committed: a subscription says its rows are copied
                         if (left.decrementAndGet() == 0 && !aborting.get()) {
-                            o.copy().subscribe(sourceInfo);
+                            o.copy().subscribe(sourceInfo, epoch);
                         }
                         return rows;
                     }));
                 }
                 if (ofCopy.isEmpty()) {
-                    o.copy().subscribe(sourceInfo);
+                    o.copy().subscribe(sourceInfo, epoch);
                 }
             }
             opened = System.nanoTime();
@@ -471,18 +474,7 @@ public final class MoveRunner {
             aborting.set(true); // a pipe still running after a failure here subscribes nothing
             pool.shutdownNow();
             // every snapshot that opened ends here (the slots stay for the subscriptions)
-            for (Future<Opened> f : opening) {
-                if (f.isDone() && !f.isCancelled()) {
-                    try {
-                        Opened o = f.get();
-                        if (o.snapshot() != null) {
-                            o.snapshot().close();
-                        }
-                    } catch (ExecutionException | InterruptedException e) {
-                        // it did not open
-                    }
-                }
-            }
+            snapshots.forEach(LogicalCopy.Snapshot::close);
         }
         LogicalCopy.enable(copies, connector);
         long ended = System.nanoTime();
@@ -509,16 +501,26 @@ public final class MoveRunner {
 
     /**
      * A copy's publication, then unless it subscribes already (its rows were copied) the rows it is about to copy
-     * (the planner's row counts times the moving share: no scan competes with the copy) and its slot's snapshot.
+     * (the planner's row counts times the moving share: no scan competes with the copy) and its slot's snapshot,
+     * added to {@code snapshots}; closed here when the step ended meanwhile ({@code ended}: another copy failed).
      */
-    private Opened open(LogicalCopy copy, double sourceShare) throws MoveException {
+    private Opened open(LogicalCopy copy, double sourceShare, Set<LogicalCopy.Snapshot> snapshots, AtomicBoolean ended)
+            throws MoveException {
         if (!copy.publish() || copy.subscribed()) {
             return new Opened(copy, null, 0);
         }
         long rows = copy.estimateRows(sourceShare).values().stream()
                 .mapToLong(Long::longValue)
                 .sum();
-        return new Opened(copy, copy.openSnapshot(epoch), rows);
+        LogicalCopy.Snapshot held = copy.openSnapshot(epoch);
+        if (held == null) {
+            return new Opened(copy, null, 0);
+        }
+        snapshots.add(held);
+        if (ended.get()) {
+            held.close(); // the step's end may have closed the others before this one was added
+        }
+        return new Opened(copy, held, rows);
     }
 
     private static <T> T result(Future<T> future, String what) throws MoveException {

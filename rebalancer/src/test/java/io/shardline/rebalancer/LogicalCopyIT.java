@@ -138,8 +138,8 @@ class LogicalCopyIT {
                 assertThat(catchThrowableOfType(MoveException.class, () -> copy.openSnapshot(1)))
                         .as("an older epoch cannot take the copy back")
                         .hasMessageContaining("belongs to a newer rebalancer (epoch 2)");
-                copy.subscribe(conninfo);
-                copy.subscribe(conninfo);
+                copy.subscribe(conninfo, 2);
+                copy.subscribe(conninfo, 2);
             }
             LogicalCopy.enable(copies, CONNECT);
             LogicalCopy.enable(copies, CONNECT);
@@ -399,6 +399,53 @@ class LogicalCopyIT {
             } finally {
                 a1.execute("DROP TABLE pipe_dst");
             }
+        }
+    }
+
+    /**
+     * A subscription says the copy's rows are all on the target: a runner whose pipes committed but that was taken
+     * over before it subscribed (the newer runner deleted those rows) must not subscribe, and a runner that takes over
+     * a copy subscribed meanwhile must keep it rather than copy again.
+     */
+    @Test
+    void onlyTheCopysOwnerSubscribesItAndATakeoverKeepsACopyAlreadySubscribed() throws Exception {
+        ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
+        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
+        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
+        LogicalCopy copy = new LogicalCopy("it7", plan.transfers().get(0), topology, CONNECT, schema);
+        Node source = topology.shard(copy.transfer().source()).primary();
+        Node target = topology.shard(2).primary();
+        String conninfo = "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres";
+        String moving = copy.transfer().sqlPredicate(TABLES.get(0).keyType().sqlHashExpression("user_id"));
+        try {
+            copy.createSchema();
+            assertThat(copy.publish()).isTrue();
+            try (LogicalCopy.Snapshot held = copy.openSnapshot(1)) {
+                for (Callable<Long> pipe : copy.pipes(held, 1, n -> {})) {
+                    pipe.call();
+                }
+            }
+            try (LogicalCopy.Snapshot newer = copy.openSnapshot(2)) {
+                assertThat(newer).isNotNull();
+                assertThat(rows(target, TABLES.get(0), moving))
+                        .as("the takeover deleted the older runner's rows")
+                        .isEmpty();
+                assertThatThrownBy(() -> copy.subscribe(conninfo, 1))
+                        .isInstanceOf(MoveException.class)
+                        .hasMessageContaining("not owned by epoch 1");
+                assertThat(copy.subscribed()).isFalse();
+                for (Callable<Long> pipe : copy.pipes(newer, 2, n -> {})) {
+                    pipe.call();
+                }
+                copy.subscribe(conninfo, 2);
+            }
+            assertThat(copy.openSnapshot(3))
+                    .as("a takeover of a subscribed copy")
+                    .isNull();
+            assertThat(rows(target, TABLES.get(0), moving)).isNotEmpty().isEqualTo(rows(source, TABLES.get(0), moving));
+        } finally {
+            copy.dropReplication();
+            copy.deleteMovingRows(target, 10_000, 1e9, n -> {});
         }
     }
 
