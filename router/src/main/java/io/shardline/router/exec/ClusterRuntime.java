@@ -71,6 +71,9 @@ public final class ClusterRuntime implements AutoCloseable {
     private final MoveFences fences;
 
     private final DriverMetrics metrics;
+    /** Counts a write a fence held, once it goes. */
+    private final java.util.function.LongConsumer fenceWaitMetric;
+
     private final DriverTracing tracing;
     /** {@link #transactionDefaults()}, once read. */
     private volatile int[] transactionDefaults;
@@ -110,6 +113,7 @@ public final class ClusterRuntime implements AutoCloseable {
             DriverTracing tracing) {
         this.url = url;
         this.metrics = metrics;
+        this.fenceWaitMetric = nanos -> metrics.fenceWait(nanos, false);
         this.tracing = tracing;
         this.store = store;
         this.pools = pools;
@@ -570,10 +574,7 @@ public final class ClusterRuntime implements AutoCloseable {
         }
         long started = System.nanoTime();
         try {
-            return fences.enter(plan, rows, settings.fenceWaitMs(), session, nanos -> {
-                metrics.fenceWait(nanos, false);
-                held.accept(nanos);
-            });
+            return fences.enter(plan, rows, settings.fenceWaitMs(), session, fenceWaitMetric, held);
         } catch (SQLException e) {
             if (SqlStates.RETRY_WRITE.equals(e.getSQLState())) {
                 metrics.fenceWait(System.nanoTime() - started, true);

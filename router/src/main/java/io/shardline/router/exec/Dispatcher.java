@@ -18,7 +18,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,6 +25,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongConsumer;
 
 /**
  * Runs the statements of one logical statement, plain or prepared: each execution enters the move fences' gate when
@@ -96,6 +96,12 @@ public final class Dispatcher {
     private Physical ranOn;
     /** The span of the statement running now ({@link DriverTracing.Span#NONE} between statements). */
     private DriverTracing.Span span = DriverTracing.Span.NONE;
+    /** The current statement's span hears how long a fence held it. */
+    private final LongConsumer fenceWaited = nanos -> span.fenceWait(nanos);
+    /** A single statement's parameters as the fences' gate takes rows: one list for every statement, not one each. */
+    private final Object[][] oneRow = new Object[1][];
+
+    private final List<Object[]> oneRowList = Arrays.asList(oneRow);
     /** The nodes the last batch ran on. */
     private final List<Physical> batchNodes = new ArrayList<>();
     /**
@@ -219,7 +225,13 @@ public final class Dispatcher {
         if (!gated(plan, r)) {
             return run(sql, plan, params, session.route(r, plan, params), op, handled);
         }
-        int ticket = runtime.awaitWritable(plan, Collections.singletonList(params), session, span::fenceWait);
+        int ticket;
+        oneRow[0] = params;
+        try {
+            ticket = runtime.awaitWritable(plan, oneRowList, session, fenceWaited);
+        } finally {
+            oneRow[0] = null;
+        }
         leased = true;
         try {
             RoutingState now = runtime.routing();

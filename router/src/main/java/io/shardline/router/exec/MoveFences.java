@@ -423,18 +423,19 @@ final class MoveFences implements Moves, AutoCloseable {
      * @throws SQLException 40001 after {@code waitMs}, saying why and that the write can be retried
      */
     int enter(Plan plan, List<Object[]> rows, long waitMs) throws SQLException {
-        return enter(plan, rows, waitMs, Participation.NONE, held -> {});
+        return enter(plan, rows, waitMs, Participation.NONE, held -> {}, held -> {});
     }
 
     /**
-     * {@link #enter(Plan, List, long)} for a statement of a session in {@code participation}; {@code held} hears how
-     * long a statement that was held waited before it went.
+     * {@link #enter(Plan, List, long)} for a statement of a session in {@code participation}; {@code counted} and
+     * {@code held} hear how long a statement that was held waited before it went.
      */
     int enter(
             Plan plan,
             List<Object[]> rows,
             long waitMs,
             Participation participation,
+            java.util.function.LongConsumer counted,
             java.util.function.LongConsumer held)
             throws SQLException {
         long deadline = 0;
@@ -451,7 +452,9 @@ final class MoveFences implements Moves, AutoCloseable {
             }
             if (why == null) {
                 if (started != 0) {
-                    held.accept(System.nanoTime() - started);
+                    long waited = System.nanoTime() - started;
+                    counted.accept(waited);
+                    held.accept(waited);
                 }
                 return e;
             }

@@ -40,10 +40,18 @@ import java.util.List;
  * created once per node, so pgjdbc's server-side prepare works as usual.
  */
 final class LogicalPreparedStatement extends LogicalStatement implements PreparedStatement {
-    /** Sets one parameter on a physical statement. */
+    /**
+     * Sets one parameter on a physical statement: {@code value} is the one kept for routing (null for the types that
+     * are no key), which the common setters' shared binders read, so that setting them makes no object.
+     */
     interface Binder {
-        void bind(PreparedStatement ps, int index) throws SQLException;
+        void bind(PreparedStatement ps, int index, Object value) throws SQLException;
     }
+
+    private static final Binder LONG = (ps, j, v) -> ps.setLong(j, (Long) v);
+    private static final Binder INT = (ps, j, v) -> ps.setInt(j, (Integer) v);
+    private static final Binder STRING = (ps, j, v) -> ps.setString(j, (String) v);
+    private static final Binder OBJECT = (ps, j, v) -> ps.setObject(j, v);
 
     private record Row(Object[] values, Binder[] binders) {}
 
@@ -107,7 +115,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void bind(Statement s) throws SQLException {
-        bind((PreparedStatement) s, binders);
+        bind((PreparedStatement) s, values, binders);
     }
 
     @Override
@@ -115,13 +123,13 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         return true;
     }
 
-    private void bind(PreparedStatement ps, Binder[] bs) throws SQLException {
+    private void bind(PreparedStatement ps, Object[] vs, Binder[] bs) throws SQLException {
         if (parametersCleared) {
             ps.clearParameters();
         }
         for (int i = 1; i < bs.length; i++) {
             if (bs[i] != null) {
-                bs[i].bind(ps, i);
+                bs[i].bind(ps, i, vs[i]);
             }
         }
     }
@@ -133,7 +141,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         if (b == null) {
             throw new SQLException("no value specified for parameter " + original, "22023");
         }
-        b.bind(ps, index);
+        b.bind(ps, index, values[original]);
     }
 
     private void set(int index, Object keyValue, Binder binder) throws SQLException {
@@ -199,7 +207,10 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
             List<Object[]> rows = new ArrayList<>(batch.size());
             batch.forEach(row -> rows.add(row.values()));
             return dispatcher.batch(
-                    sql, rows, (ps, row) -> bind(ps, batch.get(row).binders()));
+                    sql,
+                    rows,
+                    (ps, row) ->
+                            bind(ps, batch.get(row).values(), batch.get(row).binders()));
         } finally {
             batch.clear();
         }
@@ -248,247 +259,247 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setNull(int i, int sqlType) throws SQLException {
-        set(i, null, (ps, j) -> ps.setNull(j, sqlType));
+        set(i, null, (ps, j, v) -> ps.setNull(j, sqlType));
     }
 
     @Override
     public void setNull(int i, int sqlType, String typeName) throws SQLException {
-        set(i, null, (ps, j) -> ps.setNull(j, sqlType, typeName));
+        set(i, null, (ps, j, v) -> ps.setNull(j, sqlType, typeName));
     }
 
     @Override
     public void setBoolean(int i, boolean x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setBoolean(j, x));
+        set(i, x, (ps, j, v) -> ps.setBoolean(j, x));
     }
 
     @Override
     public void setByte(int i, byte x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setByte(j, x));
+        set(i, x, (ps, j, v) -> ps.setByte(j, x));
     }
 
     @Override
     public void setShort(int i, short x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setShort(j, x));
+        set(i, x, (ps, j, v) -> ps.setShort(j, x));
     }
 
     @Override
     public void setInt(int i, int x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setInt(j, x));
+        set(i, x, INT);
     }
 
     @Override
     public void setLong(int i, long x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setLong(j, x));
+        set(i, x, LONG);
     }
 
     @Override
     public void setFloat(int i, float x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setFloat(j, x));
+        set(i, x, (ps, j, v) -> ps.setFloat(j, x));
     }
 
     @Override
     public void setDouble(int i, double x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setDouble(j, x));
+        set(i, x, (ps, j, v) -> ps.setDouble(j, x));
     }
 
     @Override
     public void setBigDecimal(int i, BigDecimal x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setBigDecimal(j, x));
+        set(i, x, (ps, j, v) -> ps.setBigDecimal(j, x));
     }
 
     @Override
     public void setString(int i, String x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setString(j, x));
+        set(i, x, STRING);
     }
 
     @Override
     public void setNString(int i, String x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setNString(j, x));
+        set(i, x, (ps, j, v) -> ps.setNString(j, x));
     }
 
     @Override
     public void setBytes(int i, byte[] x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setBytes(j, x));
+        set(i, null, (ps, j, v) -> ps.setBytes(j, x));
     }
 
     @Override
     public void setDate(int i, Date x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setDate(j, x));
+        set(i, null, (ps, j, v) -> ps.setDate(j, x));
     }
 
     @Override
     public void setDate(int i, Date x, Calendar cal) throws SQLException {
-        set(i, null, (ps, j) -> ps.setDate(j, x, cal));
+        set(i, null, (ps, j, v) -> ps.setDate(j, x, cal));
     }
 
     @Override
     public void setTime(int i, Time x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setTime(j, x));
+        set(i, null, (ps, j, v) -> ps.setTime(j, x));
     }
 
     @Override
     public void setTime(int i, Time x, Calendar cal) throws SQLException {
-        set(i, null, (ps, j) -> ps.setTime(j, x, cal));
+        set(i, null, (ps, j, v) -> ps.setTime(j, x, cal));
     }
 
     @Override
     public void setTimestamp(int i, Timestamp x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setTimestamp(j, x));
+        set(i, null, (ps, j, v) -> ps.setTimestamp(j, x));
     }
 
     @Override
     public void setTimestamp(int i, Timestamp x, Calendar cal) throws SQLException {
-        set(i, null, (ps, j) -> ps.setTimestamp(j, x, cal));
+        set(i, null, (ps, j, v) -> ps.setTimestamp(j, x, cal));
     }
 
     @Override
     public void setAsciiStream(int i, InputStream x, int length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setAsciiStream(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setAsciiStream(j, x, length));
     }
 
     @Override
     public void setAsciiStream(int i, InputStream x, long length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setAsciiStream(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setAsciiStream(j, x, length));
     }
 
     @Override
     public void setAsciiStream(int i, InputStream x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setAsciiStream(j, x));
+        set(i, null, (ps, j, v) -> ps.setAsciiStream(j, x));
     }
 
     @Override
     public void setBinaryStream(int i, InputStream x, int length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setBinaryStream(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setBinaryStream(j, x, length));
     }
 
     @Override
     public void setBinaryStream(int i, InputStream x, long length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setBinaryStream(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setBinaryStream(j, x, length));
     }
 
     @Override
     public void setBinaryStream(int i, InputStream x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setBinaryStream(j, x));
+        set(i, null, (ps, j, v) -> ps.setBinaryStream(j, x));
     }
 
     @Override
     public void setCharacterStream(int i, Reader x, int length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setCharacterStream(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setCharacterStream(j, x, length));
     }
 
     @Override
     public void setCharacterStream(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setCharacterStream(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setCharacterStream(j, x, length));
     }
 
     @Override
     public void setCharacterStream(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setCharacterStream(j, x));
+        set(i, null, (ps, j, v) -> ps.setCharacterStream(j, x));
     }
 
     @Override
     public void setNCharacterStream(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setNCharacterStream(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setNCharacterStream(j, x, length));
     }
 
     @Override
     public void setNCharacterStream(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setNCharacterStream(j, x));
+        set(i, null, (ps, j, v) -> ps.setNCharacterStream(j, x));
     }
 
     @Override
     public void setObject(int i, Object x, int targetSqlType) throws SQLException {
-        set(i, x, (ps, j) -> ps.setObject(j, x, targetSqlType));
+        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType));
     }
 
     @Override
     public void setObject(int i, Object x) throws SQLException {
-        set(i, x, (ps, j) -> ps.setObject(j, x));
+        set(i, x, OBJECT);
     }
 
     @Override
     public void setObject(int i, Object x, int targetSqlType, int scaleOrLength) throws SQLException {
-        set(i, x, (ps, j) -> ps.setObject(j, x, targetSqlType, scaleOrLength));
+        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType, scaleOrLength));
     }
 
     @Override
     public void setObject(int i, Object x, SQLType targetSqlType, int scaleOrLength) throws SQLException {
-        set(i, x, (ps, j) -> ps.setObject(j, x, targetSqlType, scaleOrLength));
+        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType, scaleOrLength));
     }
 
     @Override
     public void setObject(int i, Object x, SQLType targetSqlType) throws SQLException {
-        set(i, x, (ps, j) -> ps.setObject(j, x, targetSqlType));
+        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType));
     }
 
     @Override
     public void setRef(int i, Ref x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setRef(j, x));
+        set(i, null, (ps, j, v) -> ps.setRef(j, x));
     }
 
     @Override
     public void setBlob(int i, Blob x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setBlob(j, x));
+        set(i, null, (ps, j, v) -> ps.setBlob(j, x));
     }
 
     @Override
     public void setBlob(int i, InputStream x, long length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setBlob(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setBlob(j, x, length));
     }
 
     @Override
     public void setBlob(int i, InputStream x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setBlob(j, x));
+        set(i, null, (ps, j, v) -> ps.setBlob(j, x));
     }
 
     @Override
     public void setClob(int i, Clob x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setClob(j, x));
+        set(i, null, (ps, j, v) -> ps.setClob(j, x));
     }
 
     @Override
     public void setClob(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setClob(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setClob(j, x, length));
     }
 
     @Override
     public void setClob(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setClob(j, x));
+        set(i, null, (ps, j, v) -> ps.setClob(j, x));
     }
 
     @Override
     public void setNClob(int i, NClob x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setNClob(j, x));
+        set(i, null, (ps, j, v) -> ps.setNClob(j, x));
     }
 
     @Override
     public void setNClob(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j) -> ps.setNClob(j, x, length));
+        set(i, null, (ps, j, v) -> ps.setNClob(j, x, length));
     }
 
     @Override
     public void setNClob(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setNClob(j, x));
+        set(i, null, (ps, j, v) -> ps.setNClob(j, x));
     }
 
     @Override
     public void setArray(int i, Array x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setArray(j, x));
+        set(i, null, (ps, j, v) -> ps.setArray(j, x));
     }
 
     @Override
     public void setURL(int i, URL x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setURL(j, x));
+        set(i, null, (ps, j, v) -> ps.setURL(j, x));
     }
 
     @Override
     public void setRowId(int i, RowId x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setRowId(j, x));
+        set(i, null, (ps, j, v) -> ps.setRowId(j, x));
     }
 
     @Override
     public void setSQLXML(int i, SQLXML x) throws SQLException {
-        set(i, null, (ps, j) -> ps.setSQLXML(j, x));
+        set(i, null, (ps, j, v) -> ps.setSQLXML(j, x));
     }
 
     @Override

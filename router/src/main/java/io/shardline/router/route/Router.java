@@ -33,6 +33,8 @@ public final class Router {
     /** {@code crossShardConsistency=atomic}. */
     private final boolean atomicCrossShard;
 
+    private ReplicaChooser.Bound lastUnwritten = new ReplicaChooser.Bound(Long.MIN_VALUE, 0);
+
     /**
      * @param rywWaitMs how long a read may wait for a replica to replay the session's writes
      * @param fallbackToPrimary whether a read with no replica within its bound goes to the primary (else 55000)
@@ -153,14 +155,14 @@ public final class Router {
                             && !plan.onPrimary()
                             && !serializable(c)
                     ? read(r, shard, c, Route.Use.JOIN)
-                    : Route.node(shard, r.primary(shard), Route.Use.JOIN, primaryWhy(plan, c));
+                    : r.primaryRoute(shard, Route.Use.JOIN, primaryWhy(plan, c));
         }
         Route.Use use = c.autoCommit() ? Route.Use.AUTOCOMMIT : Route.Use.BEGIN;
         if (plan.kind() != StatementKind.READ
                 || c.readFromPrimary()
                 || plan.onPrimary()
                 || (!c.autoCommit() && (!c.readOnly() || serializable(c)))) {
-            return Route.node(shard, r.primary(shard), use, primaryWhy(plan, c));
+            return r.primaryRoute(shard, use, primaryWhy(plan, c));
         }
         return read(r, shard, c, use);
     }
@@ -237,6 +239,16 @@ public final class Router {
         return null;
     }
 
+    /** The bound of a read with no write to wait for, the last one reused: such reads make none. */
+    private ReplicaChooser.Bound unwritten(long maxStalenessMs) {
+        ReplicaChooser.Bound b = lastUnwritten;
+        if (b.maxStalenessMs() != maxStalenessMs) {
+            b = new ReplicaChooser.Bound(maxStalenessMs, 0);
+            lastUnwritten = b; // racy and safe: a record's fields are final
+        }
+        return b;
+    }
+
     /**
      * A read of {@code shard} that a replica may serve, by {@link ReadPolicy}: the replica, a replica to wait for,
      * the primary, or a refusal (55000).
@@ -250,12 +262,15 @@ public final class Router {
         long written = Math.max(c.writtenLsn(shard), moves.cutoverLsn(shard));
         LagSnapshot reports = lag.get();
         long now = System.currentTimeMillis();
-        ReplicaChooser.Bound bound = new ReplicaChooser.Bound(c.maxStalenessMs(), written);
+        ReplicaChooser.Bound bound =
+                written == 0 ? unwritten(c.maxStalenessMs()) : new ReplicaChooser.Bound(c.maxStalenessMs(), written);
         Node ready = health.choose(replicas, reports, bound, now);
         Node closest = ready == null && written > 0 ? health.leastLagging(replicas, reports, bound, now) : null;
         switch (ReadPolicy.decide(replicas.length, written, ready, closest, rywWaitMs, fallbackToPrimary)) {
             case REPLICA:
-                return Route.replica(shard, ready, use, Route.Why.REPLICA, written, primary);
+                return written == 0
+                        ? r.replicaRead(shard, ready, use)
+                        : Route.replica(shard, ready, use, Route.Why.REPLICA, written, primary);
             case WAIT:
                 return Route.replica(shard, closest, use, Route.Why.REPLICA_WAIT, written, primary);
             case ERROR:

@@ -50,6 +50,14 @@ public final class RoutingState {
     private final List<Shard> switching;
 
     private final Map<Integer, Node[]> replicas = new HashMap<>();
+    /** The routes of reads a replica serves with no write to wait for, by replica and use: made once, not per read. */
+    private final Map<Node, Route[]> replicaReads = new ConcurrentHashMap<>();
+
+    /** The routes of statements on a shard's primary, by shard, use and why: made once, not per statement. */
+    private final Map<Integer, Route[]> primaryRoutes = new ConcurrentHashMap<>();
+
+    private static final Route.Use[] USES = Route.Use.values();
+    private static final int WHYS = Route.Why.values().length;
 
     /** The analyzer, the cross-shard planner and their caches for one search path. */
     private final class Analysis {
@@ -285,6 +293,36 @@ public final class RoutingState {
     /** The primary of a shard. */
     public Node primary(int shard) {
         return primaries.get(shard);
+    }
+
+    /** {@code Route.node(shard, primary(shard), use, why)}, made once per shard, use and why. */
+    Route primaryRoute(int shard, Route.Use use, Route.Why why) {
+        Route[] routes = primaryRoutes.get(shard);
+        if (routes == null) {
+            routes = primaryRoutes.computeIfAbsent(shard, n -> new Route[USES.length * WHYS]);
+        }
+        int index = use.ordinal() * WHYS + why.ordinal();
+        Route route = routes[index];
+        if (route == null) {
+            route = Route.node(shard, primary(shard), use, why); // racy and safe, as below
+            routes[index] = route;
+        }
+        return route;
+    }
+
+    /** {@code Route.replica(shard, replica, use, REPLICA, 0, primary(shard))}, made once per replica and use. */
+    Route replicaRead(int shard, Node replica, Route.Use use) {
+        Route[] routes = replicaReads.get(replica);
+        if (routes == null) {
+            routes = replicaReads.computeIfAbsent(replica, n -> new Route[USES.length]);
+        }
+        Route route = routes[use.ordinal()];
+        if (route == null) {
+            // racy and safe: a record's fields are final, and two threads make equal routes
+            route = Route.replica(shard, replica, use, Route.Why.REPLICA, 0, primary(shard));
+            routes[use.ordinal()] = route;
+        }
+        return route;
     }
 
     /** The shards' ids. */

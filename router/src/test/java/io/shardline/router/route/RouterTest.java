@@ -213,6 +213,43 @@ class RouterTest {
                 .isEqualTo("55000");
     }
 
+    /**
+     * Replica reads with no write to wait for and statements on a primary reuse a route made once per routing state:
+     * each equals the route made fresh, one per use and why, and the next routing state (a failover) makes its own.
+     */
+    @Test
+    void reusedRoutesAreTheRoutesMadeFreshAndANewRoutingStateMakesItsOwn() throws SQLException {
+        long k = keyOn(1);
+        Router router = router(true, false);
+        Ctx c = new Ctx();
+        fresh(1, 20);
+        Node primary = ROUTING.primary(1);
+        Node hub = ROUTING.replicas(1)[0];
+        String select = "SELECT * FROM users WHERE user_id = ?";
+        String update = "UPDATE users SET name = 'x' WHERE user_id = ?";
+        Route read = route(router, select, c, k);
+        assertThat(read).isEqualTo(Route.replica(1, hub, Use.AUTOCOMMIT, Why.REPLICA, 0, primary));
+        assertThat(route(router, select, c, k)).isSameAs(read);
+        Route write = route(router, update, c, k);
+        assertThat(write).isEqualTo(Route.node(1, primary, Use.AUTOCOMMIT, Why.WRITE));
+        assertThat(route(router, update, c, k)).isSameAs(write);
+
+        c.autoCommit = false;
+        assertThat(route(router, update, c, k)).isEqualTo(Route.node(1, primary, Use.BEGIN, Why.WRITE));
+        c.autoCommit = true;
+        c.written.put(1, 100L);
+        Route afterWrite = route(router, select, c, k);
+        assertThat(afterWrite.lsn()).as("a read after a write: its own route").isEqualTo(100);
+        assertThat(afterWrite).isNotSameAs(read);
+
+        Node promoted = new Node("s1-promoted", NodeRole.PRIMARY, "h", 5434, null);
+        ClusterTopology failedOver = TOPOLOGY.withShardReplaced(new Shard(1, List.of(promoted)));
+        RoutingState after = new RoutingState(new TopologySnapshot(failedOver, ROUTING.ring()), 10);
+        Object[] p = {null, k};
+        assertThat(router.route(after, after.plan(update), p, c))
+                .isEqualTo(Route.node(1, promoted, Use.AUTOCOMMIT, Why.WRITE));
+    }
+
     @Test
     void anUnshardedTableInATransactionOnAnotherShardJoinsTheHomePrimaryOrIsRefused() throws SQLException {
         Ctx c = new Ctx();
