@@ -130,11 +130,10 @@ public final class Router {
         if (txShard >= 0) {
             Node participant = c.participant(shard);
             if (participant != null) {
-                return Route.node(
-                        shard,
-                        participant,
-                        Route.Use.TRANSACTION,
-                        c.snapshotTransaction() ? Route.Why.SNAPSHOT_TRANSACTION : Route.Why.TRANSACTION);
+                Route.Why why = c.snapshotTransaction() ? Route.Why.SNAPSHOT_TRANSACTION : Route.Why.TRANSACTION;
+                return participant.equals(r.primary(shard))
+                        ? r.primaryRoute(shard, Route.Use.TRANSACTION, why)
+                        : Route.node(shard, participant, Route.Use.TRANSACTION, why);
             }
             if (c.snapshotTransaction()) {
                 return notInSnapshot(shard);

@@ -236,6 +236,16 @@ class RouterTest {
 
         c.autoCommit = false;
         assertThat(route(router, update, c, k)).isEqualTo(Route.node(1, primary, Use.BEGIN, Why.WRITE));
+        c.inTransactionOn(1);
+        Route inTransaction = route(router, update, c, k);
+        assertThat(inTransaction).isEqualTo(Route.node(1, primary, Use.TRANSACTION, Why.TRANSACTION));
+        assertThat(route(router, select, c, k)).isSameAs(inTransaction);
+        c.participants.put(1, hub);
+        assertThat(route(router, select, c, k))
+                .as("a transaction held on another node of the shard")
+                .isEqualTo(Route.node(1, hub, Use.TRANSACTION, Why.TRANSACTION));
+        c.participants.clear();
+        c.txShard = -1;
         c.autoCommit = true;
         c.written.put(1, 100L);
         Route afterWrite = route(router, select, c, k);
