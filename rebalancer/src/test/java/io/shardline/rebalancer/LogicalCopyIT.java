@@ -315,9 +315,7 @@ class LogicalCopyIT {
     @Test
     void stoppingTheCopyEndsAPipeThatWaitsOnItsSource() throws Exception {
         ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
-        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
-        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
-        LogicalCopy copy = new LogicalCopy("it5", plan.transfers().get(0), topology, CONNECT, schema);
+        LogicalCopy copy = firstCopyIntoShard2("it5", topology);
         Node source = topology.shard(copy.transfer().source()).primary();
         ExecutorService pipes = Executors.newSingleThreadExecutor();
         try (Connection lock = CONNECT.connect(source)) {
@@ -410,9 +408,7 @@ class LogicalCopyIT {
     @Test
     void onlyTheCopysOwnerSubscribesItAndATakeoverKeepsACopyAlreadySubscribed() throws Exception {
         ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
-        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
-        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
-        LogicalCopy copy = new LogicalCopy("it7", plan.transfers().get(0), topology, CONNECT, schema);
+        LogicalCopy copy = firstCopyIntoShard2("it7", topology);
         Node source = topology.shard(copy.transfer().source()).primary();
         Node target = topology.shard(2).primary();
         String conninfo = "host=" + source.host() + " port=" + source.port() + " dbname=shardline user=postgres";
@@ -457,9 +453,7 @@ class LogicalCopyIT {
     @Test
     void aCopyThatLosesTheRaceToCreateTheBarrierTableOnItsTargetFindsItAndGoesOn() throws Exception {
         ClusterTopology topology = RouterClusters.topology(cluster, TABLES);
-        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
-        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
-        LogicalCopy copy = new LogicalCopy("it6", plan.transfers().get(0), topology, CONNECT, schema);
+        LogicalCopy copy = firstCopyIntoShard2("it6", topology);
         Node target = topology.shard(2).primary();
         ExecutorService publishing = Executors.newSingleThreadExecutor();
         try (Connection other = CONNECT.connect(target);
@@ -482,6 +476,13 @@ class LogicalCopyIT {
             publishing.shutdownNow();
             copy.dropReplication();
         }
+    }
+
+    /** The copy from the first source into the empty shard 2 of a move {@code moveId}. */
+    private static LogicalCopy firstCopyIntoShard2(String moveId, ClusterTopology topology) throws MoveException {
+        MovePlan plan = MovePlan.fillEmptyShards(ring, List.of(2));
+        PgDumpSchema schema = new PgDumpSchema(PgDumpSchema.locatePgDump(), topology, null, CONNECT);
+        return new LogicalCopy(moveId, plan.transfers().get(0), topology, CONNECT, schema);
     }
 
     private static final String RUNNING_PIPES =
