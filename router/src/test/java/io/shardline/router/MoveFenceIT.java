@@ -246,6 +246,8 @@ class MoveFenceIT {
             } finally {
                 holder.close();
                 proxy.restore();
+                ShardlineDriver
+                        .closeAll(); // while the proxy is there: else closing waits on a ZooKeeper it cannot reach
             }
         } finally {
             ShardlineDriver.closeAll();
