@@ -719,6 +719,42 @@ public final class LogicalCopy {
         }
     }
 
+    /**
+     * Ends the creation of this copy's slot on the source, when one is under way (its walsender waits for the
+     * source's transactions older than it to end): PostgreSQL drops a slot that did not finish, so none is left
+     * behind. For an abort.
+     */
+    public void stopSlotCreation() throws MoveException {
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            s.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + name
+                    + "' AND active_pid IS NOT NULL");
+            awaitSlotReleased(s); // the walsender drops an unfinished slot on its way out: then the abort drops none
+        } catch (SQLException e) {
+            throw new MoveException(
+                    "stopping the slot of copy " + name + " on " + source.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The source's oldest transactions holding a transaction id (at most three: process id, application name, how
+     * long open, state), which a slot being created waits for; for the log, never failing.
+     */
+    public String oldestSourceTransactions() {
+        try (Connection c = connector.connect(source);
+                Statement s = c.createStatement()) {
+            String oldest = single(
+                    s,
+                    "SELECT string_agg(format('pid %s (%s) open for %s s, %s', pid, coalesce(nullif(application_name,"
+                            + " ''), 'no application name'), extract(epoch FROM now() - xact_start)::bigint, state),"
+                            + " '; ') FROM (SELECT * FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <>"
+                            + " pg_backend_pid() ORDER BY xact_start LIMIT 3) oldest");
+            return oldest == null ? "none now" : oldest;
+        } catch (SQLException e) {
+            return "unknown (" + e.getMessage() + ")";
+        }
+    }
+
     private String fenceKey() {
         return name + "#epoch";
     }
@@ -964,7 +1000,12 @@ public final class LogicalCopy {
                 Statement s = c.createStatement()) {
             s.execute("DROP PUBLICATION IF EXISTS " + name);
             if (exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "'")) {
-                s.execute("SELECT pg_drop_replication_slot('" + name + "')");
+                // its subscription is gone: a walsender still on it holds a snapshot just closed, or is creating it
+                s.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + name
+                        + "' AND active_pid IS NOT NULL");
+                awaitSlotReleased(s);
+                s.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '"
+                        + name + "'"); // an unfinished one is dropped by its walsender on its way out
             }
             dropBarrier(s);
         } catch (SQLException e) {

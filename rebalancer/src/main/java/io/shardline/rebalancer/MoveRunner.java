@@ -27,12 +27,14 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -409,7 +411,29 @@ public final class MoveRunner {
                 opening.add(pool.submit(() -> open(copy, share, snapshots, aborting)));
             }
             List<Future<Long>> pipes = new ArrayList<>();
-            for (Future<Opened> f : opening) {
+            for (int i = 0; i < opening.size(); i++) {
+                Future<Opened> f = opening.get(i);
+                // a slot's creation waits for the source's transactions older than it: an abort ends that wait
+                long waitingSince = System.nanoTime();
+                boolean told = false;
+                while (!awaitDone(f)) {
+                    if (abortRequested(t.move.id())) {
+                        stopAll(pool, opening, pipes, copies, aborting);
+                        return false;
+                    }
+                    if (!told && System.nanoTime() - waitingSince > SLOW_OPENING_NANOS) {
+                        told = true;
+                        LogicalCopy copy = copies.get(i);
+                        LOG.warn(
+                                "move {}: copy {} is still opening after {} s: its slot waits for the transactions"
+                                        + " older than it on its source to end; the oldest there: {}. End them, or"
+                                        + " abort the move",
+                                t.move.id(),
+                                copy.name(),
+                                TimeUnit.NANOSECONDS.toSeconds(SLOW_OPENING_NANOS),
+                                copy.oldestSourceTransactions());
+                    }
+                }
                 Opened o = result(f, "opening the copy");
                 if (o.snapshot() == null) {
                     continue;
@@ -439,21 +463,7 @@ public final class MoveRunner {
             long lastWrite = 0;
             while (!pipes.stream().allMatch(Future::isDone)) {
                 if (abortRequested(t.move.id())) {
-                    // no pipe may commit after this: the abort then deletes what the committed ones wrote (and
-                    // drops the subscriptions the finished copies made)
-                    aborting.set(true);
-                    for (Runnable never : pool.shutdownNow()) {
-                        // a pipe still queued never runs: done (a running one is waited for below)
-                        if (never instanceof Future<?> queued) {
-                            queued.cancel(false);
-                        }
-                    }
-                    while (!pipes.stream().allMatch(Future::isDone)) {
-                        for (LogicalCopy copy : copies) {
-                            copy.stopPipes();
-                        }
-                        pause(50);
-                    }
+                    stopAll(pool, opening, pipes, copies, aborting);
                     return false;
                 }
                 if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
@@ -496,6 +506,50 @@ public final class MoveRunner {
         return true;
     }
 
+    /** How long a copy may take to open before the log names the transactions its slot waits for. */
+    private static final long SLOW_OPENING_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    /** Whether {@code future} is done, waiting for it up to 50 ms. */
+    private static boolean awaitDone(Future<?> future) {
+        try {
+            future.get(50, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException | CancellationException e) {
+            // done: its failure is reported where its result is read
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return true;
+    }
+
+    /**
+     * For an abort of the copy: no pipe may commit or subscribe after this (the abort then deletes what the
+     * committed ones wrote and drops the subscriptions the finished copies made), and no slot may be created: the
+     * tasks still queued never run; the running ones are ended (pipes, slots being created) until all are done.
+     */
+    private void stopAll(
+            ExecutorService pool,
+            List<Future<Opened>> opening,
+            List<Future<Long>> pipes,
+            List<LogicalCopy> copies,
+            AtomicBoolean aborting)
+            throws MoveException {
+        aborting.set(true);
+        for (Runnable never : pool.shutdownNow()) {
+            if (never instanceof Future<?> queued) {
+                queued.cancel(false);
+            }
+        }
+        while (!opening.stream().allMatch(Future::isDone) || !pipes.stream().allMatch(Future::isDone)) {
+            for (LogicalCopy copy : copies) {
+                copy.stopPipes();
+                copy.stopSlotCreation();
+            }
+            pause(50);
+        }
+    }
+
     /** A copy opened for its pipes: its snapshot, null when it has nothing to copy or copied already. */
     private record Opened(LogicalCopy copy, LogicalCopy.Snapshot snapshot, long rows) {}
 
@@ -512,6 +566,9 @@ public final class MoveRunner {
         long rows = copy.estimateRows(sourceShare).values().stream()
                 .mapToLong(Long::longValue)
                 .sum();
+        if (ended.get()) {
+            return new Opened(copy, null, 0); // the step ended (an abort, another copy failed): no slot
+        }
         LogicalCopy.Snapshot held = copy.openSnapshot(epoch);
         if (held == null) {
             return new Opened(copy, null, 0);

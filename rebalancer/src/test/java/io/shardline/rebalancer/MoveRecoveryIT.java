@@ -21,6 +21,7 @@ import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
@@ -136,6 +137,79 @@ class MoveRecoveryIT {
         PgNode targetPrimary = cluster.primary(target);
         assertThat(targetPrimary.queryString("SELECT count(*) FROM users")).isEqualTo("0");
         assertThat(targetPrimary.queryString("SELECT count(*) FROM orders")).isEqualTo("0");
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    /**
+     * A slot's creation waits for every transaction older than it on the source: an abort meanwhile ends that wait
+     * (the operator need not find and end the transaction), and leaves no slot behind, then or once the transaction
+     * ends.
+     */
+    @Test
+    void anAbortWhileASlotWaitsForAnOldTransactionOnTheSourceEndsTheWaitAndLeavesNoSlot() throws Exception {
+        int target = addEmptyShard();
+        HashRing before = ring();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.COPYING.ordinal())
+                        .run(id))
+                .isEqualTo(MoveState.COPYING);
+        PgNode source = cluster.primary(record(id).transfers().get(0).source());
+        String slots = "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'shardline\\_" + id + "\\_%'";
+        ExecutorService running = Executors.newSingleThreadExecutor();
+        try (Connection old = source.connect();
+                Statement s = old.createStatement()) {
+            old.setAutoCommit(false);
+            s.executeQuery("SELECT txid_current()").close(); // a transaction with an id, left open
+            String oldPid;
+            try (ResultSet rs = s.executeQuery("SELECT pg_backend_pid()")) {
+                rs.next();
+                oldPid = rs.getString(1);
+            }
+            long theEpoch = ++epoch;
+            Future<MoveState> run =
+                    running.submit(() -> runner(theEpoch, () -> true).run(id));
+            await().atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(100))
+                    .failFast(run::isDone)
+                    .until(() -> source.queryString(slots).equals("1"));
+            Thread.sleep(1_000);
+            assertThat(run)
+                    .as(
+                            "the copy waits for the old transaction: %s",
+                            source.queryString(
+                                    "SELECT string_agg(backend_type || ' ' || coalesce(wait_event_type, '') || ' '"
+                                            + " || coalesce(wait_event, '') || ' ' || left(query, 60), '; ')"
+                                            + " FROM pg_stat_activity"))
+                    .isNotDone();
+            MoveRecord.Transfer waiting = record(id).transfers().get(0);
+            LogicalCopy copy = new LogicalCopy(
+                    id,
+                    new MovePlan.Transfer(waiting.source(), waiting.target(), List.of()),
+                    topology(),
+                    LogicalCopyIT.CONNECT,
+                    null,
+                    false);
+            assertThat(copy.oldestSourceTransactions())
+                    .as("what the log names when the copy is slow to open")
+                    .startsWith("pid " + oldPid + " (")
+                    .contains("idle in transaction");
+
+            MoveRunner.requestAbort(client, "recovery", id);
+            assertThat(run.get(20, TimeUnit.SECONDS))
+                    .as("aborted while the old transaction is still open")
+                    .isEqualTo(MoveState.ABORTED);
+            assertThat(source.queryString(slots))
+                    .as("slots left while it is open")
+                    .isEqualTo("0");
+            old.rollback();
+        } finally {
+            running.shutdownNow();
+        }
+        Thread.sleep(500);
+        assertThat(source.queryString(slots)).as("slots left once it ended").isEqualTo("0");
+        assertThat(ring()).isEqualTo(before);
+        assertThat(cluster.primary(target).queryString("SELECT count(*) FROM users"))
+                .isEqualTo("0");
         nothingWritten.assertNothingLost(client, "recovery");
     }
 
