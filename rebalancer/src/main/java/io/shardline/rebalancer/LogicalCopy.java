@@ -11,6 +11,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -43,6 +44,8 @@ public final class LogicalCopy {
     private static final Set<String> DUPLICATE_STATES = Set.of("23505", "42P06", "42P07", "42710");
     /** How long a terminated walsender may take to release a stale slot. */
     private static final long SLOT_RELEASE_MS = 5_000;
+    /** How long a statement that stops a copy, or reads what it waits for, may wait on its node. */
+    private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
 
     private final String name;
     private final MovePlan.Transfer transfer;
@@ -725,7 +728,7 @@ public final class LogicalCopy {
      * behind. For an abort.
      */
     public void stopSlotCreation() throws MoveException {
-        try (Connection c = connector.connect(source);
+        try (Connection c = connector.connect(source, STOP_TIMEOUT);
                 Statement s = c.createStatement()) {
             s.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + name
                     + "' AND active_pid IS NOT NULL");
@@ -741,14 +744,18 @@ public final class LogicalCopy {
      * long open, state), which a slot being created waits for; for the log, never failing.
      */
     public String oldestSourceTransactions() {
-        try (Connection c = connector.connect(source);
+        try (Connection c = connector.connect(source, STOP_TIMEOUT);
                 Statement s = c.createStatement()) {
+            // a prepared transaction (two-phase commit, maybe in doubt) has no session: it is named by its gid
             String oldest = single(
                     s,
-                    "SELECT string_agg(format('pid %s (%s) open for %s s, %s', pid, coalesce(nullif(application_name,"
-                            + " ''), 'no application name'), extract(epoch FROM now() - xact_start)::bigint, state),"
-                            + " '; ') FROM (SELECT * FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <>"
-                            + " pg_backend_pid() ORDER BY xact_start LIMIT 3) oldest");
+                    "SELECT string_agg(what, '; ' ORDER BY since) FROM (SELECT * FROM (SELECT format('pid %s (%s)"
+                            + " open for %s s, %s', pid, coalesce(nullif(application_name, ''), 'no application"
+                            + " name'), extract(epoch FROM now() - xact_start)::bigint, state) AS what, xact_start AS"
+                            + " since FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                            + " UNION ALL SELECT format('prepared transaction %s, prepared %s s ago', gid,"
+                            + " extract(epoch FROM now() - prepared)::bigint), prepared FROM pg_prepared_xacts) t"
+                            + " ORDER BY since LIMIT 3) oldest");
             return oldest == null ? "none now" : oldest;
         } catch (SQLException e) {
             return "unknown (" + e.getMessage() + ")";

@@ -403,6 +403,7 @@ public final class MoveRunner {
         List<Future<Opened>> opening = new ArrayList<>();
         // every snapshot opened, closed when the step ends: those still opening then close themselves
         Set<LogicalCopy.Snapshot> snapshots = ConcurrentHashMap.newKeySet();
+        List<Future<Long>> pipes = new ArrayList<>();
         try {
             for (LogicalCopy copy : copies) {
                 double share = snapshot.ring()
@@ -410,7 +411,6 @@ public final class MoveRunner {
                         .getOrDefault(copy.transfer().source(), 1.0);
                 opening.add(pool.submit(() -> open(copy, share, snapshots, aborting)));
             }
-            List<Future<Long>> pipes = new ArrayList<>();
             for (int i = 0; i < opening.size(); i++) {
                 Future<Opened> f = opening.get(i);
                 // a slot's creation waits for the source's transactions older than it: an abort ends that wait
@@ -418,9 +418,9 @@ public final class MoveRunner {
                 boolean told = false;
                 while (!awaitDone(f)) {
                     if (abortRequested(t.move.id())) {
-                        stopAll(pool, opening, pipes, copies, aborting);
-                        return false;
+                        return false; // what still runs is ended below
                     }
+                    checkLeading();
                     if (!told && System.nanoTime() - waitingSince > SLOW_OPENING_NANOS) {
                         told = true;
                         LogicalCopy copy = copies.get(i);
@@ -463,8 +463,7 @@ public final class MoveRunner {
             long lastWrite = 0;
             while (!pipes.stream().allMatch(Future::isDone)) {
                 if (abortRequested(t.move.id())) {
-                    stopAll(pool, opening, pipes, copies, aborting);
-                    return false;
+                    return false; // what still runs is ended below
                 }
                 if (System.nanoTime() - lastWrite > PROGRESS_NANOS) {
                     long done = copied.get();
@@ -481,8 +480,9 @@ public final class MoveRunner {
             }
             piped = System.nanoTime();
         } finally {
-            aborting.set(true); // a pipe still running after a failure here subscribes nothing
-            pool.shutdownNow();
+            // the step leaves nothing running (an abort, a failure, superseded): an opening or pipe still at work
+            // could make a slot, commit rows or subscribe after the cleanup or next to the next run's
+            stopAll(t.move.id(), pool, opening, pipes, copies, aborting);
             // every snapshot that opened ends here (the slots stay for the subscriptions)
             snapshots.forEach(LogicalCopy.Snapshot::close);
         }
@@ -523,30 +523,53 @@ public final class MoveRunner {
         return true;
     }
 
+    /** How long the end of a copy step waits for its openings and pipes to stop. */
+    private static final long STOP_NANOS = TimeUnit.MINUTES.toNanos(2);
+
     /**
-     * For an abort of the copy: no pipe may commit or subscribe after this (the abort then deletes what the
-     * committed ones wrote and drops the subscriptions the finished copies made), and no slot may be created: the
-     * tasks still queued never run; the running ones are ended (pipes, slots being created) until all are done.
+     * Ends a copy step: no pipe subscribes after this (an abort then deletes what the committed ones wrote and drops
+     * the subscriptions the finished copies made); the tasks still queued never run; the running ones (pipes, slots
+     * being created) are ended until all are done, whatever fails meanwhile (up to {@link #STOP_NANOS}; past that,
+     * the log names the slots to check). Never throws.
      */
-    private void stopAll(
+    private static void stopAll(
+            String moveId,
             ExecutorService pool,
             List<Future<Opened>> opening,
             List<Future<Long>> pipes,
             List<LogicalCopy> copies,
-            AtomicBoolean aborting)
-            throws MoveException {
+            AtomicBoolean aborting) {
         aborting.set(true);
         for (Runnable never : pool.shutdownNow()) {
             if (never instanceof Future<?> queued) {
                 queued.cancel(false);
             }
         }
+        long deadline = System.nanoTime() + STOP_NANOS;
         while (!opening.stream().allMatch(Future::isDone) || !pipes.stream().allMatch(Future::isDone)) {
-            for (LogicalCopy copy : copies) {
-                copy.stopPipes();
-                copy.stopSlotCreation();
+            if (System.nanoTime() - deadline > 0) {
+                LOG.error(
+                        "move {}: copy tasks still run {} s after they were told to stop; a slot they create then"
+                                + " stays on its source (check pg_replication_slots there for shardline_{}_*)",
+                        moveId,
+                        TimeUnit.NANOSECONDS.toSeconds(STOP_NANOS),
+                        moveId);
+                return;
             }
-            pause(50);
+            for (LogicalCopy copy : copies) {
+                try {
+                    copy.stopPipes();
+                    copy.stopSlotCreation();
+                } catch (MoveException e) {
+                    LOG.debug("move {}: stopping copy {}: {}", moveId, copy.name(), e.getMessage());
+                }
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
         }
     }
 
@@ -1153,6 +1176,11 @@ public final class MoveRunner {
             Thread.currentThread().interrupt();
             throw new MoveException("interrupted", e);
         }
+        checkLeading();
+    }
+
+    /** Stops this runner (Superseded) if it no longer leads, or parks outside a cutover. */
+    private void checkLeading() {
         if (!stillLeader.getAsBoolean() || (parking && stepping != MoveState.FENCED)) {
             throw new Superseded();
         }

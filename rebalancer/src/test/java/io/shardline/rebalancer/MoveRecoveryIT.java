@@ -2,6 +2,7 @@ package io.shardline.rebalancer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
@@ -33,6 +34,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
@@ -210,6 +212,62 @@ class MoveRecoveryIT {
         assertThat(ring()).isEqualTo(before);
         assertThat(cluster.primary(target).queryString("SELECT count(*) FROM users"))
                 .isEqualTo("0");
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    /**
+     * A runner aborted, then superseded, while its copy's opening is held on the target (before its slot exists)
+     * returns only once that opening stopped: nothing of it runs on after it, so no slot appears after the next
+     * runner's cleanup.
+     */
+    @Test
+    void aRunnerSupersededWhileAnOpeningIsHeldLeavesNothingRunningAndTheAbortLeavesNoSlot() throws Exception {
+        int target = addEmptyShard();
+        HashRing before = ring();
+        String id = MoveRunner.plan(client, "recovery", 0);
+        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.COPYING.ordinal())
+                        .run(id))
+                .isEqualTo(MoveState.COPYING);
+        PgNode targetPrimary = cluster.primary(target);
+        String deleting = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'DELETE FROM%'";
+        AtomicBoolean leading = new AtomicBoolean(true);
+        ExecutorService running = Executors.newSingleThreadExecutor();
+        try (Connection lock = targetPrimary.connect();
+                Statement s = lock.createStatement()) {
+            lock.setAutoCommit(false);
+            s.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"); // the opening's DELETE of stale rows waits
+            long theEpoch = ++epoch;
+            Future<MoveState> run =
+                    running.submit(() -> runner(theEpoch, leading::get).run(id));
+            await().atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(100))
+                    .failFast(run::isDone)
+                    .until(() -> !targetPrimary.queryString(deleting).equals("0"));
+            MoveRunner.requestAbort(client, "recovery", id);
+            leading.set(false);
+            Thread.sleep(1_000); // the DELETE gives up at its lock_timeout (2 s): look before
+            if (run.isDone()) {
+                assertThat(targetPrimary.queryString(deleting))
+                        .as("openings of a runner that returned, still at work")
+                        .isEqualTo("0");
+            }
+            lock.rollback();
+            catchThrowable(() -> run.get(30, TimeUnit.SECONDS)); // superseded
+            assertThat(run).isDone();
+        } finally {
+            running.shutdownNow();
+        }
+        assertThat(runner(++epoch, () -> true).run(id)).isEqualTo(MoveState.ABORTED);
+        Thread.sleep(500);
+        for (MoveRecord.Transfer t : record(id).transfers()) {
+            assertThat(cluster.primary(t.source())
+                            .queryString("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'shardline\\_"
+                                    + id + "\\_%'"))
+                    .as("slots of the move left on shard %d", t.source())
+                    .isEqualTo("0");
+        }
+        assertThat(ring()).isEqualTo(before);
+        assertThat(targetPrimary.queryString("SELECT count(*) FROM users")).isEqualTo("0");
         nothingWritten.assertNothingLost(client, "recovery");
     }
 
