@@ -23,6 +23,7 @@ import net.sf.jsqlparser.expression.SignedExpression;
 import net.sf.jsqlparser.expression.StringValue;
 import net.sf.jsqlparser.expression.operators.conditional.AndExpression;
 import net.sf.jsqlparser.expression.operators.relational.EqualsTo;
+import net.sf.jsqlparser.expression.operators.relational.ExistsExpression;
 import net.sf.jsqlparser.expression.operators.relational.ExpressionList;
 import net.sf.jsqlparser.expression.operators.relational.InExpression;
 import net.sf.jsqlparser.expression.operators.relational.ParenthesedExpressionList;
@@ -44,11 +45,13 @@ import net.sf.jsqlparser.statement.merge.MergeUpdate;
 import net.sf.jsqlparser.statement.select.AllColumns;
 import net.sf.jsqlparser.statement.select.FromItem;
 import net.sf.jsqlparser.statement.select.Join;
+import net.sf.jsqlparser.statement.select.LateralSubSelect;
 import net.sf.jsqlparser.statement.select.ParenthesedFromItem;
 import net.sf.jsqlparser.statement.select.ParenthesedSelect;
 import net.sf.jsqlparser.statement.select.PlainSelect;
 import net.sf.jsqlparser.statement.select.Select;
 import net.sf.jsqlparser.statement.select.SelectItem;
+import net.sf.jsqlparser.statement.select.SetOperationList;
 import net.sf.jsqlparser.statement.select.Values;
 import net.sf.jsqlparser.statement.select.WithItem;
 import net.sf.jsqlparser.statement.update.ParenthesedUpdate;
@@ -1199,6 +1202,13 @@ public final class StatementAnalyzer {
 
         /** The scope of each SELECT block. */
         private final Map<PlainSelect, Integer> scopeOf = new java.util.IdentityHashMap<>();
+        /**
+         * The SELECT blocks whose every row is one the statement's rows come from or are filtered by (see {@link
+         * #markFiltering}); a key value bound in any other block (under OR or NOT, in a select list, a SET, on the
+         * outer side of an outer join, LATERAL) binds only its own tables, never the enclosing query's.
+         */
+        private final Set<PlainSelect> filtering =
+                java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         /** How many references {@link #export} added for subqueries' keys (no table of their own). */
         private int exported;
         /** Subqueries in FROM with their scope, whose key columns become their own (see {@link #exportDerivedKeys}). */
@@ -1256,6 +1266,7 @@ public final class StatementAnalyzer {
                     addWritableCte(item.getStatement(), conditions);
                 }
             }
+            markFilteringOf(statement);
             for (PlainSelect ps : walker.selects) {
                 int scope = newScope();
                 scopeOf.put(ps, scope);
@@ -1273,6 +1284,7 @@ public final class StatementAnalyzer {
                     }
                 }
             }
+            dropBindingsThatLeakOutward();
             checkEveryShardedTableIsInAScope();
             if (referenceWrite != null) {
                 return referenceWrite(kind, params);
@@ -1855,12 +1867,15 @@ public final class StatementAnalyzer {
                 }
                 declare(scope, join.getRightItem());
             }
+            // a FULL or RIGHT join keeps rows of the tables joined before it that no ON condition of theirs let
+            // through: in its FROM clause no ON condition binds a key (its WHERE still does)
+            boolean keepsUnmatched = joins.stream().anyMatch(j -> j.isFull() || j.isRight());
             for (Join join : joins) {
                 // An ON condition restricts the rows of both sides of an inner join, only the joined (right) side of
                 // a LEFT join — whose key then follows the preserved side's, never the reverse — and neither side of
                 // a FULL join (RIGHT joins: not used to bind).
                 java.util.function.Predicate<String> restricted;
-                if (join.isFull() || join.isRight()) {
+                if (keepsUnmatched) {
                     restricted = ref -> false;
                 } else if (join.isLeft() || join.isOuter()) {
                     String right = join.getRightItem() instanceof Table t ? scope + "#" + aliasOf(t) : null;
@@ -1978,6 +1993,127 @@ public final class StatementAnalyzer {
                 unshardedTables.add(t.getFullyQualifiedName());
             }
             return null;
+        }
+
+        /** Marks the SELECT blocks of {@code statement} whose rows filter or make its rows ({@link #filtering}). */
+        private void markFilteringOf(Statement statement) {
+            if (statement instanceof Select select) {
+                markFiltering(select);
+            } else if (statement instanceof Insert insert) {
+                markWith(insert.getWithItemsList());
+                markFiltering(insert.getSelect());
+            } else if (statement instanceof Update update) {
+                markWith(update.getWithItemsList());
+                markFilteringConjuncts(update.getWhere());
+            } else if (statement instanceof Delete delete) {
+                markWith(delete.getWithItemsList());
+                markFilteringConjuncts(delete.getWhere());
+            } else {
+                filtering.addAll(walker.selects); // MERGE: analysed on its own terms
+            }
+        }
+
+        private void markWith(List<WithItem<?>> with) {
+            if (with != null) {
+                for (WithItem<?> item : with) {
+                    Object body = item.getStatement();
+                    if (body instanceof Select select) {
+                        markFiltering(select);
+                    } else if (body instanceof ParenthesedInsert p) {
+                        markFilteringOf(p.getInsert());
+                    } else if (body instanceof ParenthesedUpdate p) {
+                        markFilteringOf(p.getUpdate());
+                    } else if (body instanceof ParenthesedDelete p) {
+                        markFilteringOf(p.getDelete());
+                    }
+                }
+            }
+        }
+
+        /**
+         * The statement's own SELECT blocks, those of the subqueries in FROM it joins with inner joins (no FULL or
+         * RIGHT join in that FROM clause), and those of {@code EXISTS (...)} and {@code IN (...)} subqueries that are
+         * conjuncts of a filtering block's WHERE: a row of the statement passed each of them.
+         */
+        private void markFiltering(Select select) {
+            if (select == null) {
+                return;
+            }
+            markWith(select.getWithItemsList());
+            if (select instanceof ParenthesedSelect p && !(select instanceof LateralSubSelect)) {
+                markFiltering(p.getSelect());
+            } else if (select instanceof SetOperationList set) {
+                set.getSelects().forEach(this::markFiltering);
+            } else if (select instanceof PlainSelect ps && filtering.add(ps)) {
+                List<Join> joins = ps.getJoins() == null ? List.of() : ps.getJoins();
+                if (joins.stream().noneMatch(j -> j.isFull() || j.isRight())) {
+                    if (ps.getFromItem() instanceof ParenthesedSelect from) {
+                        markFiltering(from);
+                    }
+                    for (Join join : joins) {
+                        if (!join.isLeft()
+                                && !join.isOuter()
+                                && join.getRightItem() instanceof ParenthesedSelect right) {
+                            markFiltering(right);
+                        }
+                    }
+                }
+                markFilteringConjuncts(ps.getWhere());
+            }
+        }
+
+        private void markFilteringConjuncts(Expression where) {
+            if (where instanceof AndExpression and) {
+                markFilteringConjuncts(and.getLeftExpression());
+                markFilteringConjuncts(and.getRightExpression());
+            } else if (where instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
+                markFilteringConjuncts(p.get(0));
+            } else if (where instanceof ExistsExpression exists
+                    && !exists.isNot()
+                    && exists.getRightExpression() instanceof Select sub) {
+                markFiltering(sub);
+            } else if (where instanceof InExpression in
+                    && !in.isNot()
+                    && in.getRightExpression() instanceof Select sub) {
+                markFiltering(sub);
+            }
+        }
+
+        /**
+         * A key value bound in a block that does not filter the statement's rows ({@link #filtering}) binds its own
+         * tables only: where its group (tables joined on their keys) reaches a table of another block (a correlated
+         * reference, the key a subquery in FROM exports) that no filtering block binds, the value is dropped — else
+         * {@code d.public OR EXISTS (... g.tenant = d.tenant AND g.tenant = ?)} would read one shard's {@code d}.
+         */
+        private void dropBindingsThatLeakOutward() {
+            Map<Integer, PlainSelect> blocks = new HashMap<>();
+            scopeOf.forEach((ps, scope) -> blocks.put(scope, ps));
+            java.util.function.Predicate<String> fromFiltering = ref -> {
+                PlainSelect block = blocks.get(scopeNumber(ref));
+                return block == null || filtering.contains(block); // INSERT/UPDATE/DELETE targets filter
+            };
+            List<String> leaking = new ArrayList<>();
+            for (String ref : values.keySet()) {
+                if (fromFiltering.test(ref)) {
+                    continue;
+                }
+                String root = find(ref);
+                int scope = scopeNumber(ref);
+                boolean reachesOut = refs.keySet().stream()
+                        .anyMatch(other ->
+                                scopeNumber(other) != scope && find(other).equals(root));
+                boolean boundByFiltering = values.keySet().stream()
+                        .anyMatch(other ->
+                                fromFiltering.test(other) && find(other).equals(root));
+                if (reachesOut && !boundByFiltering) {
+                    leaking.add(ref);
+                }
+            }
+            leaking.forEach(values::remove);
+        }
+
+        private static int scopeNumber(String ref) {
+            return Integer.parseInt(ref.substring(0, ref.indexOf('#')));
         }
 
         private void addWhere(int scope, Expression where) {

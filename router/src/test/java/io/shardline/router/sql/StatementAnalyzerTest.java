@@ -142,6 +142,77 @@ class StatementAnalyzerTest {
                 .containsExactly("$1");
     }
 
+    /**
+     * A key bound inside a subquery that does not filter the statement's rows (under OR or NOT, in a select list or
+     * a SET, LATERAL, the outer side of an outer join) must not pin the enclosing query's tables to its shard: they
+     * keep rows of every shard.
+     */
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
+                "SELECT * FROM users u WHERE u.name = 'x' OR EXISTS (SELECT 1 FROM orders o WHERE o.user_id ="
+                        + " u.user_id AND o.user_id = 5)",
+                "SELECT * FROM users u WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND"
+                        + " o.user_id = 5)",
+                "SELECT * FROM users u WHERE u.user_id NOT IN (SELECT o.user_id FROM orders o WHERE o.user_id = 5)",
+                "SELECT u.*, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5) FROM users u",
+                "SELECT * FROM users u LEFT JOIN LATERAL (SELECT * FROM orders o WHERE o.user_id = u.user_id AND"
+                        + " o.user_id = 5) l ON true",
+                "SELECT o.*, u.name FROM orders o LEFT JOIN (SELECT user_id, name FROM users WHERE user_id = 5) u"
+                        + " ON u.user_id = o.user_id",
+                "SELECT * FROM (SELECT user_id, name FROM users WHERE user_id = 5) u FULL JOIN orders o"
+                        + " ON o.user_id = u.user_id",
+                "SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id AND u.user_id = 5"
+                        + " RIGHT JOIN \"Accounts\" a ON a.\"AccountId\" = u.user_id",
+                "SELECT * FROM users u WHERE CASE WHEN u.name = 'x' THEN EXISTS (SELECT 1 FROM orders o WHERE"
+                        + " o.user_id = u.user_id AND o.user_id = 5) ELSE true END"
+            })
+    void aKeyBoundWhereItFiltersNoRowOfTheStatementDoesNotPinIt(String sql) {
+        assertThat(plan(sql).target()).as(sql).isEqualTo(Target.CROSS_SHARD);
+    }
+
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
+                "DELETE FROM orders o WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id AND"
+                        + " u.user_id = 5)",
+                "UPDATE users u SET name = (SELECT max(o.amount)::text FROM orders o WHERE o.user_id = u.user_id AND"
+                        + " o.user_id = 5)",
+                "DELETE FROM orders o WHERE o.amount > 0 OR EXISTS (SELECT 1 FROM users u WHERE u.user_id ="
+                        + " o.user_id AND u.user_id = 5)"
+            })
+    void aWriteWhoseKeyIsBoundOnlyWhereItFiltersNoRowIsNotSentToOneShard(String sql) {
+        assertThat(plan(sql).target()).as(sql).isIn(Target.EVERY_SHARD, Target.REFUSED);
+    }
+
+    @Test
+    void aKeyBoundWhereItFiltersTheStatementsRowsStillPinsIt() {
+        assertThat(sources(plan("SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id ="
+                        + " o.user_id AND u.user_id = ?)")))
+                .as("an EXISTS that is a conjunct of the WHERE")
+                .containsExactly("$1");
+        assertThat(sources(plan("SELECT * FROM orders o JOIN (SELECT user_id FROM users WHERE user_id = ?) u"
+                        + " ON u.user_id = o.user_id")))
+                .as("a subquery inner-joined in FROM")
+                .containsExactly("$1");
+        assertThat(sources(plan("SELECT u.*, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) FROM users"
+                        + " u WHERE u.user_id = ?")))
+                .as("a correlated scalar subquery follows the outer key")
+                .containsExactly("$1");
+        assertThat(plan("SELECT (SELECT name FROM users WHERE user_id = ?), (SELECT count(*) FROM orders WHERE"
+                                + " user_id = ?)")
+                        .target())
+                .as("scalar subqueries binding their own tables only")
+                .isEqualTo(Target.KEYED);
+        assertThat(sources(plan("DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id ="
+                        + " o.user_id AND u.user_id = ?)")))
+                .containsExactly("$1");
+        assertThat(sources(plan(
+                        "SELECT * FROM users u FULL JOIN orders o ON o.user_id = u.user_id WHERE u.user_id" + " = ?")))
+                .as("a WHERE after a FULL join")
+                .containsExactly("$1");
+    }
+
     @Test
     void writableCtesAreAnalyzedAsTheStatementsTheyAre() {
         assertThat(sources(plan("WITH ins AS (INSERT INTO orders (user_id, order_id) VALUES (?, 1) RETURNING user_id)"
