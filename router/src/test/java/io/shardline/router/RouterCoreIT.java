@@ -13,6 +13,7 @@ import io.shardline.topology.KeyType;
 import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.BatchUpdateException;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -307,6 +308,70 @@ class RouterCoreIT {
                 .isZero();
         assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + third))
                 .isEqualTo(1);
+    }
+
+    /**
+     * pgjdbc runs an autocommit batch as one implicit transaction: with two-phase commit on, a batch whose rows are
+     * on several shards is all or nothing too; without it, the error says which shards' parts were committed.
+     */
+    @Test
+    void anAutocommitBatchOnSeveralShardsIsOneTransactionWithTwoPhaseCommit() throws Exception {
+        long a = keyOn(0, 1600);
+        long b = keyOn(1, 1600);
+        long taken = keyOn(1, b + 1);
+        String insert = "INSERT INTO accounts (id, balance) VALUES (?, ?)";
+        try (Connection c = DriverManager.getConnection(base)) {
+            update(c, "INSERT INTO accounts (id, balance) VALUES (" + taken + ", 0)");
+        }
+        try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=true");
+                PreparedStatement ps = c.prepareStatement(insert)) {
+            for (long id : new long[] {a, b, taken}) {
+                ps.setLong(1, id);
+                ps.setLong(2, 7);
+                ps.addBatch();
+            }
+            BatchUpdateException failed = catchThrowableOfType(BatchUpdateException.class, ps::executeBatch);
+            assertThat(failed.getSQLState()).isEqualTo("23505");
+            assertThat(failed.getMessage()).contains("no row was written");
+            assertThat(failed.getUpdateCounts())
+                    .containsExactly(Statement.EXECUTE_FAILED, Statement.EXECUTE_FAILED, Statement.EXECUTE_FAILED);
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + a))
+                    .as("shard 0's part, sent before shard 1's failed")
+                    .isZero();
+            assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + b))
+                    .isZero();
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM pg_prepared_xacts")
+                            + count(cluster.primary(1), "SELECT count(*) FROM pg_prepared_xacts"))
+                    .isZero();
+
+            for (long id : new long[] {a, b}) {
+                ps.setLong(1, id);
+                ps.setLong(2, 7);
+                ps.addBatch();
+            }
+            assertThat(ps.executeBatch()).containsExactly(1, 1);
+            assertThat(c.getAutoCommit()).isTrue();
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + a))
+                    .as("committed: seen by another session")
+                    .isEqualTo(1);
+            assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + b))
+                    .isEqualTo(1);
+        }
+        long c0 = keyOn(0, a + 1);
+        try (Connection c = DriverManager.getConnection(base);
+                PreparedStatement ps = c.prepareStatement(insert)) {
+            for (long id : new long[] {c0, taken}) {
+                ps.setLong(1, id);
+                ps.setLong(2, 7);
+                ps.addBatch();
+            }
+            BatchUpdateException failed = catchThrowableOfType(BatchUpdateException.class, ps::executeBatch);
+            assertThat(failed.getMessage())
+                    .contains("the rows sent before it to shards 0 are committed", "twoPhaseCommit");
+            assertThat(failed.getUpdateCounts()).containsExactly(1, Statement.EXECUTE_FAILED);
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + c0))
+                    .isEqualTo(1);
+        }
     }
 
     // ---- an unsharded table in a transaction -------------------------------------------------------------------

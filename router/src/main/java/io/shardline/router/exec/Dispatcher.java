@@ -775,7 +775,8 @@ public final class Dispatcher {
         try {
             RoutingState r = session.runtime().routing();
             plan = shape.plan(r, sql);
-            Map<Physical, List<Integer>> byNode = new LinkedHashMap<>();
+            Map<Node, List<Integer>> rowsByNode = new LinkedHashMap<>();
+            List<Route> routes = new ArrayList<>(rows.size());
             for (int i = 0; i < rows.size(); i++) {
                 Route route = session.route(r, plan, rows.get(i));
                 if (route.target() == Route.Target.CROSS_SHARD) {
@@ -789,47 +790,121 @@ public final class Dispatcher {
                             ? route.refusal()
                             : new SQLException("batch row " + i + " cannot be routed", SqlStates.FEATURE_NOT_SUPPORTED);
                 }
-                byNode.computeIfAbsent(open(route), k -> new ArrayList<>()).add(i);
+                routes.add(route);
+                rowsByNode.computeIfAbsent(route.node(), k -> new ArrayList<>()).add(i);
+            }
+            // pgjdbc runs an autocommit batch as one implicit transaction: rows on several shards get one of their
+            // own, committed with two-phase commit, when it is on (else each shard's part commits on its own)
+            boolean implicit = rowsByNode.size() > 1
+                    && session.autoCommit()
+                    && !session.inTransaction()
+                    && session.runtime().twoPhaseCommit() != null;
+            Map<Physical, List<Integer>> byNode = new LinkedHashMap<>();
+            for (List<Integer> ofNode : rowsByNode.values()) {
+                Route route = routes.get(ofNode.get(0));
+                if (implicit) {
+                    Route.Use use = byNode.isEmpty() ? Route.Use.BEGIN : Route.Use.JOIN;
+                    route = Route.node(route.shard(), route.node(), use, route.why());
+                }
+                byNode.put(open(route), ofNode);
             }
             batchNodes.addAll(byNode.keySet());
-            int[] counts = new int[rows.size()];
-            Arrays.fill(counts, Statement.EXECUTE_FAILED);
-            for (Map.Entry<Physical, List<Integer>> part : byNode.entrySet()) {
-                Statement s = statement(part.getKey());
-                PreparedStatement ps = (PreparedStatement) s;
-                int[] done;
-                try {
-                    for (int row : part.getValue()) {
-                        binder.bind(ps, row);
-                        ps.addBatch();
-                    }
-                    done = onPhysical(part.getKey(), plan, ps, Statement::executeBatch);
-                } catch (SQLException | RuntimeException e) {
-                    // rows bound but not sent must not ride along with the next batch
-                    ps.clearBatch();
-                    if (e instanceof RuntimeException unchecked) {
-                        throw unchecked;
-                    }
-                    SQLException x = (SQLException) e;
-                    throw new BatchUpdateException(
-                            "a batch part of " + part.getValue().size() + " rows failed on "
-                                    + part.getKey().node.name() + ": " + x.getMessage(),
-                            x.getSQLState(),
-                            x.getErrorCode(),
-                            counts,
-                            x);
+            try {
+                int[] counts = batchParts(plan, byNode, rows.size(), binder, implicit);
+                if (implicit) {
+                    session.commit();
                 }
-                for (int k = 0; k < done.length && k < part.getValue().size(); k++) {
-                    counts[part.getValue().get(k)] = done[k];
+                return counts;
+            } catch (SQLException | RuntimeException e) {
+                if (implicit) {
+                    try {
+                        session.rollback();
+                    } catch (SQLException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                    if (e instanceof SQLException x && !(e instanceof BatchUpdateException)) {
+                        int[] none = new int[rows.size()];
+                        Arrays.fill(none, Statement.EXECUTE_FAILED);
+                        throw new BatchUpdateException(
+                                "the batch's commit on shards " + shards(byNode.keySet()) + " failed: "
+                                        + x.getMessage(),
+                                x.getSQLState(),
+                                x.getErrorCode(),
+                                none,
+                                x);
+                    }
                 }
+                throw e;
             }
-            return counts;
         } finally {
             leased = false;
             if (gated) {
                 session.runtime().writeDone(ticket);
             }
         }
+    }
+
+    private static String shards(java.util.Collection<Physical> parts) {
+        return parts.stream()
+                .map(p -> String.valueOf(p.shard))
+                .distinct()
+                .collect(java.util.stream.Collectors.joining(", "));
+    }
+
+    /**
+     * Sends each node's rows as one physical batch, in order; counts in the order the rows were added. A part that
+     * fails throws a BatchUpdateException saying what ran: in one transaction ({@code implicit}) nothing, else the
+     * parts before it (committed, each on its own).
+     */
+    private int[] batchParts(
+            Plan plan, Map<Physical, List<Integer>> byNode, int rowCount, RowBinder binder, boolean implicit)
+            throws SQLException {
+        int[] counts = new int[rowCount];
+        Arrays.fill(counts, Statement.EXECUTE_FAILED);
+        List<Physical> sent = new ArrayList<>();
+        for (Map.Entry<Physical, List<Integer>> part : byNode.entrySet()) {
+            Statement s = statement(part.getKey());
+            PreparedStatement ps = (PreparedStatement) s;
+            int[] done;
+            try {
+                for (int row : part.getValue()) {
+                    binder.bind(ps, row);
+                    ps.addBatch();
+                }
+                done = onPhysical(part.getKey(), plan, ps, Statement::executeBatch);
+            } catch (SQLException | RuntimeException e) {
+                // rows bound but not sent must not ride along with the next batch
+                ps.clearBatch();
+                if (e instanceof RuntimeException unchecked) {
+                    throw unchecked;
+                }
+                SQLException x = (SQLException) e;
+                String what;
+                if (implicit) {
+                    Arrays.fill(counts, Statement.EXECUTE_FAILED);
+                    what = ": no row was written (the batch ran as one transaction on shards " + shards(byNode.keySet())
+                            + ", rolled back)";
+                } else if (sent.isEmpty()) {
+                    what = "";
+                } else {
+                    what = ": the rows sent before it to shards " + shards(sent) + " are committed (autocommit"
+                            + " without twoPhaseCommit: each shard's part commits on its own); the update counts"
+                            + " say which";
+                }
+                throw new BatchUpdateException(
+                        "a batch part of " + part.getValue().size() + " rows failed on "
+                                + part.getKey().node.name() + ": " + x.getMessage() + what,
+                        x.getSQLState(),
+                        x.getErrorCode(),
+                        counts,
+                        x);
+            }
+            sent.add(part.getKey());
+            for (int k = 0; k < done.length && k < part.getValue().size(); k++) {
+                counts[part.getValue().get(k)] = done[k];
+            }
+        }
+        return counts;
     }
 
     /**
