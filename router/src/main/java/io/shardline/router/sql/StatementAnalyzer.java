@@ -601,6 +601,9 @@ public final class StatementAnalyzer {
                     at++;
                 }
                 String why = foreignKeys.problem(sql, tokens, at, verb.equals("CREATE"));
+                if (why == null && verb.equals("CREATE")) {
+                    why = createdFromEveryShard(sql, tokens, at);
+                }
                 if (why != null) {
                     return Plan.refused(StatementKind.DDL, why, params);
                 }
@@ -820,6 +823,54 @@ public final class StatementAnalyzer {
                     params);
         }
         return sharded ? Plan.allPrimaries(StatementKind.DDL, params) : Plan.home(StatementKind.DDL, params);
+    }
+
+    /**
+     * Why a {@code CREATE TABLE} of a table that lives on the home shard only cannot run there: its rows or its
+     * parent live on every shard — {@code AS SELECT} reading a sharded table (it would get the home shard's rows),
+     * {@code PARTITION OF} a sharded or reference table (the other shards' parents would have no such partition).
+     * Null when it can.
+     *
+     * @param at the token of the created table's name
+     */
+    private String createdFromEveryShard(String sql, List<Token> tokens, int at) {
+        String[] created = qualifiedName(sql, tokens, at);
+        if (created == null || onEveryShard(created[0], created[1])) {
+            return null;
+        }
+        String table = created[0] == null ? created[1] : created[0] + "." + created[1];
+        int depth = 0; // the column list's AS (GENERATED ... AS) and names are not the query's
+        for (int j = at + (created[0] == null ? 1 : 3); j < tokens.size(); j++) {
+            String text = tokens.get(j).text(sql);
+            if (text.equals("(")) {
+                depth++;
+            } else if (text.equals(")")) {
+                depth--;
+            }
+            if (depth != 0) {
+                continue;
+            }
+            if (tokens.get(j).is("PARTITION") && word(tokens, j + 1, "OF")) {
+                String[] parent = qualifiedName(sql, tokens, j + 2);
+                if (parent != null && onEveryShard(parent[0], parent[1])) {
+                    return "CREATE TABLE " + table + " PARTITION OF a table every shard has would create the"
+                            + " partition on the home shard only: declare " + table + " as a sharded (or reference)"
+                            + " table first";
+                }
+                return null;
+            }
+            if (tokens.get(j).is("AS")) {
+                String read = firstShardedTable(sql, tokens.subList(j + 1, tokens.size()));
+                if (read != null) {
+                    return "CREATE TABLE " + table + " AS reads the sharded table " + read + ": the new table lives"
+                            + " on the home shard and would get that shard's rows only. Declare " + table
+                            + " sharded first (each shard then creates it from its own rows), or create it and fill"
+                            + " it with INSERT ... SELECT by key";
+                }
+                return null;
+            }
+        }
+        return null;
     }
 
     /** Whether {@code schema.name} is a table every shard has: sharded or reference. */

@@ -728,4 +728,27 @@ class StatementAnalyzerTest {
         assertThat(plan("CREATE TABLE countries (code text)").target()).isEqualTo(Target.HOME);
         assertThat(plan("DROP TABLE users, countries").target()).isEqualTo(Target.REFUSED);
     }
+
+    @Test
+    void aTableOfTheHomeShardMadeFromEveryShardsRowsOrParentIsRefused() {
+        for (String sql : List.of(
+                "CREATE TABLE big_users AS SELECT * FROM users WHERE score > 1",
+                "CREATE TEMP TABLE mine AS SELECT * FROM orders WHERE user_id = ?",
+                "CREATE UNLOGGED TABLE IF NOT EXISTS s.copy (a, b) AS (SELECT user_id, name FROM public.users)",
+                "CREATE TABLE users_2024 PARTITION OF users FOR VALUES FROM (1) TO (100)")) {
+            Plan p = plan(sql);
+            assertThat(p.target()).as(sql).isEqualTo(Target.REFUSED);
+            assertThat(p.refusal()).as(sql).containsAnyOf("home shard only", "that shard's rows only");
+        }
+        assertThat(plan("CREATE TABLE summary AS SELECT * FROM countries").target())
+                .as("from a table of the home shard")
+                .isEqualTo(Target.HOME);
+        assertThat(plan("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, users int, code text)")
+                        .target())
+                .as("a column list's AS and names")
+                .isEqualTo(Target.HOME);
+        assertThat(plan("CREATE TABLE orders AS SELECT * FROM users").target())
+                .as("a sharded table made on each shard from its own rows")
+                .isEqualTo(Target.ALL_PRIMARIES);
+    }
 }
