@@ -3,6 +3,7 @@ package io.shardline.router.sql;
 import io.shardline.router.sql.SqlLexer.Kind;
 import io.shardline.router.sql.SqlLexer.Token;
 import io.shardline.topology.ClusterTopology;
+import io.shardline.topology.KeyType;
 import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
 import java.util.ArrayList;
@@ -2271,6 +2272,11 @@ public final class StatementAnalyzer {
          * unique in the statement; an unqualified one resolves in its own scope only.
          */
         private String keyRef(int scope, Expression e) {
+            String ref = columnKeyRef(scope, e);
+            return ref != null && refs.get(ref).keyType() == KeyType.TEXT && castsFromText(e) ? null : ref;
+        }
+
+        private String columnKeyRef(int scope, Expression e) {
             Expression inner = unwrap(e);
             if (!(inner instanceof Column c)) {
                 return null;
@@ -2490,12 +2496,51 @@ public final class StatementAnalyzer {
     private static Expression unwrap(Expression e) {
         Expression x = e;
         while (true) {
-            if (x instanceof CastExpression cast) {
+            if (x instanceof CastExpression cast && keepsValue(cast)) {
                 x = cast.getLeftExpression();
             } else if (x instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
                 x = p.get(0);
             } else {
                 return x;
+            }
+        }
+    }
+
+    /**
+     * Whether a cast leaves a key value as it is, so that a key compared through it is the key: not one with a
+     * length or precision ({@code varchar(3)} cuts, {@code numeric(5, 1)} rounds), not to {@code char} (which is
+     * {@code char(1)}).
+     */
+    private static boolean keepsValue(CastExpression cast) {
+        if (cast.getColDataType() == null || cast.getColDataType().getDataType() == null) {
+            return false;
+        }
+        List<String> arguments = cast.getColDataType().getArgumentsStringList();
+        String type = cast.getColDataType().getDataType().replace("\"", "").toLowerCase(Locale.ROOT);
+        return (arguments == null || arguments.isEmpty())
+                && !type.contains("(") // JSqlParser keeps varchar(3)'s length in the type's name
+                && !type.equals("char")
+                && !type.equals("character")
+                && !type.equals("bpchar");
+    }
+
+    /**
+     * Whether {@code e} casts a text key to another type: {@code code::int = 5} holds for '5' and '05', keys on
+     * different shards.
+     */
+    private static boolean castsFromText(Expression e) {
+        for (Expression x = e; ; ) {
+            if (x instanceof CastExpression cast) {
+                String type =
+                        cast.getColDataType().getDataType().replace("\"", "").toLowerCase(Locale.ROOT);
+                if (!Set.of("text", "varchar", "character varying").contains(type)) {
+                    return true;
+                }
+                x = cast.getLeftExpression();
+            } else if (x instanceof ParenthesedExpressionList<?> p && p.size() == 1) {
+                x = p.get(0);
+            } else {
+                return false;
             }
         }
     }

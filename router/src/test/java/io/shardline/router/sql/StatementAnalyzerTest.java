@@ -186,6 +186,28 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void aCastThatCanChangeAKeyIsNotSeenThrough() {
+        for (String sql : List.of(
+                "SELECT * FROM \"Events\" WHERE tenant::int = 5",
+                "SELECT * FROM \"Events\" WHERE tenant = CAST(? AS varchar(3))",
+                "SELECT * FROM \"Events\" WHERE tenant::varchar(3) = 'abc'",
+                "SELECT * FROM \"Events\" WHERE tenant = ?::char")) {
+            assertThat(plan(sql).target()).as(sql).isEqualTo(Target.CROSS_SHARD);
+        }
+        assertThat(plan("INSERT INTO \"Events\" (tenant) VALUES (CAST(? AS varchar(3)))")
+                        .target())
+                .as("a write whose key the cast may cut")
+                .isEqualTo(Target.REFUSED);
+        for (String sql : List.of(
+                "SELECT * FROM \"Events\" WHERE tenant = ?::text",
+                "SELECT * FROM \"Events\" WHERE tenant::varchar = ?",
+                "SELECT * FROM users WHERE user_id = CAST(? AS bigint)",
+                "SELECT * FROM users WHERE user_id::text = ?")) {
+            assertThat(plan(sql).target()).as(sql).isEqualTo(Target.KEYED);
+        }
+    }
+
+    @Test
     void aKeyBoundWhereItFiltersTheStatementsRowsStillPinsIt() {
         assertThat(sources(plan("SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id ="
                         + " o.user_id AND u.user_id = ?)")))
