@@ -548,50 +548,63 @@ public final class Dispatcher {
                             e);
                 }
             }
-            List<Integer> committed = new ArrayList<>();
-            for (Physical p : open) {
-                try {
-                    p.connection.commit();
-                } catch (SQLException e) {
-                    List<Integer> rest = new ArrayList<>();
-                    open.stream()
-                            .map(x -> x.shard)
-                            .filter(s -> !committed.contains(s) && s != p.shard)
-                            .forEach(rest::add);
-                    boolean broke = ConnectionErrors.isConnectionError(e);
-                    if (broke) {
-                        session.discard(p);
-                    }
-                    String here = broke
-                            ? "the connection to shard " + p.shard + " (" + p.node.name() + ") broke during COMMIT ("
-                                    + e.getMessage() + "), so whether it committed there is unknown"
-                            : "COMMIT failed on shard " + p.shard + " (" + p.node.name() + "): " + e.getMessage();
-                    throw new SQLException(
-                            here
-                                    + (committed.isEmpty() ? "" : "; it was committed on shards " + committed)
-                                    + (rest.isEmpty() ? "" : "; it was rolled back on shards " + rest)
-                                    + (committed.isEmpty() && !broke
-                                            ? ". No shard was changed"
-                                            : ". The shards may differ: check each and run it again where it is"
-                                                    + " missing (twoPhaseCommit=true makes DDL atomic)"),
-                            broke ? SqlStates.OUTCOME_UNKNOWN : e.getSQLState(),
-                            e);
-                }
-                committed.add(p.shard);
-                session.committedApart(p, plan);
-            }
+            commitEach(open, plan);
             return result;
         } finally {
-            for (Physical p : open) {
-                p.ownTransaction = false;
-                try {
-                    if (!p.connection.isClosed() && !p.connection.getAutoCommit()) {
-                        p.connection.rollback();
-                        p.connection.setAutoCommit(true);
-                    }
-                } catch (SQLException e) {
+            endOwnTransactions(open);
+        }
+    }
+
+    /**
+     * Commits each of {@code open} (each in a transaction of its own) in order. A COMMIT that fails says where it was
+     * committed (the ones before) and rolled back (the others: the caller rolls them back).
+     */
+    private void commitEach(List<Physical> open, Plan plan) throws SQLException {
+        List<Integer> committed = new ArrayList<>();
+        for (Physical p : open) {
+            try {
+                p.connection.commit();
+            } catch (SQLException e) {
+                List<Integer> rest = new ArrayList<>();
+                open.stream()
+                        .map(x -> x.shard)
+                        .filter(s -> !committed.contains(s) && s != p.shard)
+                        .forEach(rest::add);
+                boolean broke = ConnectionErrors.isConnectionError(e);
+                if (broke) {
                     session.discard(p);
                 }
+                String here = broke
+                        ? "the connection to shard " + p.shard + " (" + p.node.name() + ") broke during COMMIT ("
+                                + e.getMessage() + "), so whether it committed there is unknown"
+                        : "COMMIT failed on shard " + p.shard + " (" + p.node.name() + "): " + e.getMessage();
+                throw new SQLException(
+                        here
+                                + (committed.isEmpty() ? "" : "; it was committed on shards " + committed)
+                                + (rest.isEmpty() ? "" : "; it was rolled back on shards " + rest)
+                                + (committed.isEmpty() && !broke
+                                        ? ". No shard was changed"
+                                        : ". The shards may differ: check each and run it again where it is"
+                                                + " missing (twoPhaseCommit=true makes it atomic)"),
+                        broke ? SqlStates.OUTCOME_UNKNOWN : e.getSQLState(),
+                        e);
+            }
+            committed.add(p.shard);
+            session.committedApart(p, plan);
+        }
+    }
+
+    /** Ends the transactions of their own {@code open} ran in: rolled back where not committed, autocommit again. */
+    private void endOwnTransactions(List<Physical> open) {
+        for (Physical p : open) {
+            p.ownTransaction = false;
+            try {
+                if (!p.connection.isClosed() && !p.connection.getAutoCommit()) {
+                    p.connection.rollback();
+                    p.connection.setAutoCommit(true);
+                }
+            } catch (SQLException e) {
+                session.discard(p);
             }
         }
     }
@@ -795,10 +808,11 @@ public final class Dispatcher {
             }
             // pgjdbc runs an autocommit batch as one implicit transaction: rows on several shards get one of their
             // own, committed with two-phase commit, when it is on (else each shard's part commits on its own)
-            boolean implicit = rowsByNode.size() > 1
-                    && session.autoCommit()
-                    && !session.inTransaction()
-                    && session.runtime().twoPhaseCommit() != null;
+            boolean several = rowsByNode.size() > 1 && session.autoCommit() && !session.inTransaction();
+            boolean implicit = several && session.runtime().twoPhaseCommit() != null;
+            // without two-phase commit, as DDL on every shard: a transaction of its own on each, all committed
+            // once every part ran (only a COMMIT failing after another committed leaves the shards different)
+            boolean own = several && !implicit;
             Map<Physical, List<Integer>> byNode = new LinkedHashMap<>();
             for (List<Integer> ofNode : rowsByNode.values()) {
                 Route route = routes.get(ofNode.get(0));
@@ -809,14 +823,24 @@ public final class Dispatcher {
                 byNode.put(open(route), ofNode);
             }
             batchNodes.addAll(byNode.keySet());
+            List<Physical> owned = new ArrayList<>();
             try {
-                int[] counts = batchParts(plan, byNode, rows.size(), binder, implicit);
+                if (own) {
+                    for (Physical p : byNode.keySet()) {
+                        p.ownTransaction = true;
+                        owned.add(p);
+                        p.connection.setAutoCommit(false);
+                    }
+                }
+                int[] counts = batchParts(plan, byNode, rows.size(), binder, several);
                 if (implicit) {
                     session.commit();
+                } else if (own) {
+                    commitEach(owned, plan);
                 }
                 return counts;
             } catch (SQLException | RuntimeException e) {
-                if (implicit) {
+                if (several) {
                     try {
                         session.rollback();
                     } catch (SQLException suppressed) {
@@ -826,8 +850,7 @@ public final class Dispatcher {
                         int[] none = new int[rows.size()];
                         Arrays.fill(none, Statement.EXECUTE_FAILED);
                         throw new BatchUpdateException(
-                                "the batch's commit on shards " + shards(byNode.keySet()) + " failed: "
-                                        + x.getMessage(),
+                                "the batch on shards " + shards(byNode.keySet()) + " failed: " + x.getMessage(),
                                 x.getSQLState(),
                                 x.getErrorCode(),
                                 none,
@@ -835,6 +858,8 @@ public final class Dispatcher {
                     }
                 }
                 throw e;
+            } finally {
+                endOwnTransactions(owned);
             }
         } finally {
             leased = false;
@@ -853,15 +878,14 @@ public final class Dispatcher {
 
     /**
      * Sends each node's rows as one physical batch, in order; counts in the order the rows were added. A part that
-     * fails throws a BatchUpdateException saying what ran: in one transaction ({@code implicit}) nothing, else the
-     * parts before it (committed, each on its own).
+     * fails throws a BatchUpdateException; {@code rolledBack}: the caller rolls every part back, so it says no row
+     * was written.
      */
     private int[] batchParts(
-            Plan plan, Map<Physical, List<Integer>> byNode, int rowCount, RowBinder binder, boolean implicit)
+            Plan plan, Map<Physical, List<Integer>> byNode, int rowCount, RowBinder binder, boolean rolledBack)
             throws SQLException {
         int[] counts = new int[rowCount];
         Arrays.fill(counts, Statement.EXECUTE_FAILED);
-        List<Physical> sent = new ArrayList<>();
         for (Map.Entry<Physical, List<Integer>> part : byNode.entrySet()) {
             Statement s = statement(part.getKey());
             PreparedStatement ps = (PreparedStatement) s;
@@ -879,17 +903,11 @@ public final class Dispatcher {
                     throw unchecked;
                 }
                 SQLException x = (SQLException) e;
-                String what;
-                if (implicit) {
+                String what = "";
+                if (rolledBack) {
                     Arrays.fill(counts, Statement.EXECUTE_FAILED);
-                    what = ": no row was written (the batch ran as one transaction on shards " + shards(byNode.keySet())
-                            + ", rolled back)";
-                } else if (sent.isEmpty()) {
-                    what = "";
-                } else {
-                    what = ": the rows sent before it to shards " + shards(sent) + " are committed (autocommit"
-                            + " without twoPhaseCommit: each shard's part commits on its own); the update counts"
-                            + " say which";
+                    what = ": no row was written (the batch's parts on shards " + shards(byNode.keySet())
+                            + " were rolled back)";
                 }
                 throw new BatchUpdateException(
                         "a batch part of " + part.getValue().size() + " rows failed on "
@@ -899,7 +917,6 @@ public final class Dispatcher {
                         counts,
                         x);
             }
-            sent.add(part.getKey());
             for (int k = 0; k < done.length && k < part.getValue().size(); k++) {
                 counts[part.getValue().get(k)] = done[k];
             }
