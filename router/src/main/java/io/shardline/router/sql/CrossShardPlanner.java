@@ -1201,7 +1201,9 @@ public final class CrossShardPlanner {
                 return f.toString();
             }
             String arg = star ? "*" : args.get(0).toString();
-            if (SqlLexer.tokenize(arg).stream().anyMatch(t -> t.is("SELECT"))) {
+            if (SqlLexer.tokenize(arg).stream()
+                    .anyMatch(t -> t.is("SELECT") || (t.is("COLLATE") && !name.equals("count")))) {
+                // a collation would be lost on the partial results' copy, which the final min/max compares
                 unsupported = true;
             }
             return switch (name) {

@@ -120,7 +120,8 @@ class CrossShardPlannerTest {
                 "SELECT name, rank() OVER (ORDER BY score) FROM users u WHERE u.score > ?",
                 "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY score) FROM users u WHERE u.score > ?",
                 "SELECT count(*) FILTER (WHERE name LIKE 'a%') FROM users u WHERE u.score > ?",
-                "SELECT status, stddev(score) FROM users u WHERE u.score > ? GROUP BY status")) {
+                "SELECT status, stddev(score) FROM users u WHERE u.score > ? GROUP BY status",
+                "SELECT min(name COLLATE \"C\") FROM users u WHERE u.score > ?")) {
             CrossShardQuery q = planner.plan(sql, true);
             assertThat(q.partial()).as(sql).isFalse();
             assertThat(q.sources()).hasSize(1);
