@@ -393,6 +393,26 @@ class RouterCoreIT {
             assertThat(count(cluster.primary(0), "SELECT balance FROM accounts WHERE id = " + c0))
                     .as("the connection is in autocommit again")
                     .isEqualTo(8);
+
+            // a deferred unique constraint broken on shard 1 only: checked before any shard commits
+            long d0 = keyOn(0, c0 + 1);
+            long d1 = keyOn(1, c1 + 1);
+            long d2 = keyOn(1, d1 + 1);
+            try (PreparedStatement coded =
+                    c.prepareStatement("INSERT INTO accounts (id, balance, code) VALUES (?, 0, ?)")) {
+                long[][] batch = {{d0, 9100}, {d1, 9101}, {d2, 9101}};
+                for (long[] row : batch) {
+                    coded.setLong(1, row[0]);
+                    coded.setLong(2, row[1]);
+                    coded.addBatch();
+                }
+                BatchUpdateException deferred = catchThrowableOfType(BatchUpdateException.class, coded::executeBatch);
+                assertThat(deferred.getSQLState()).isEqualTo("23505");
+                assertThat(deferred.getUpdateCounts()).containsOnly(Statement.EXECUTE_FAILED);
+            }
+            assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + d0))
+                    .as("shard 0's part, whose COMMIT would have come first")
+                    .isZero();
         }
     }
 

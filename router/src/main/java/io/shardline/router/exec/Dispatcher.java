@@ -548,7 +548,7 @@ public final class Dispatcher {
                             e);
                 }
             }
-            commitEach(open, plan);
+            commitEach(open, plan, new ArrayList<>());
             return result;
         } finally {
             endOwnTransactions(open);
@@ -556,10 +556,11 @@ public final class Dispatcher {
     }
 
     /**
-     * Commits each of {@code open} (each in a transaction of its own) in order. A COMMIT that fails says where it was
-     * committed (the ones before) and rolled back (the others: the caller rolls them back).
+     * Commits each of {@code open} (each in a transaction of its own) in order, adding each to {@code done}. A COMMIT
+     * that fails says where it was committed (the ones before) and rolled back (the others: the caller rolls them
+     * back).
      */
-    private void commitEach(List<Physical> open, Plan plan) throws SQLException {
+    private void commitEach(List<Physical> open, Plan plan, List<Physical> done) throws SQLException {
         List<Integer> committed = new ArrayList<>();
         for (Physical p : open) {
             try {
@@ -590,6 +591,7 @@ public final class Dispatcher {
                         e);
             }
             committed.add(p.shard);
+            done.add(p);
             session.committedApart(p, plan);
         }
     }
@@ -814,47 +816,48 @@ public final class Dispatcher {
             // once every part ran (only a COMMIT failing after another committed leaves the shards different)
             boolean own = several && !implicit;
             Map<Physical, List<Integer>> byNode = new LinkedHashMap<>();
-            for (List<Integer> ofNode : rowsByNode.values()) {
-                Route route = routes.get(ofNode.get(0));
-                if (implicit) {
-                    Route.Use use = byNode.isEmpty() ? Route.Use.BEGIN : Route.Use.JOIN;
-                    route = Route.node(route.shard(), route.node(), use, route.why());
-                }
-                byNode.put(open(route), ofNode);
-            }
-            batchNodes.addAll(byNode.keySet());
             List<Physical> owned = new ArrayList<>();
+            List<Physical> committed = new ArrayList<>();
+            int[] counts = null;
             try {
-                if (own) {
-                    for (Physical p : byNode.keySet()) {
+                for (List<Integer> ofNode : rowsByNode.values()) {
+                    Route route = routes.get(ofNode.get(0));
+                    if (implicit) {
+                        Route.Use use = byNode.isEmpty() ? Route.Use.BEGIN : Route.Use.JOIN;
+                        route = Route.node(route.shard(), route.node(), use, route.why());
+                    }
+                    Physical p = open(route);
+                    byNode.put(p, ofNode);
+                    batchNodes.add(p);
+                    if (own) {
                         p.ownTransaction = true;
                         owned.add(p);
                         p.connection.setAutoCommit(false);
                     }
                 }
-                int[] counts = batchParts(plan, byNode, rows.size(), binder, several);
+                counts = batchParts(plan, byNode, rows.size(), binder, several);
                 if (implicit) {
                     session.commit();
                 } else if (own) {
-                    commitEach(owned, plan);
+                    for (Physical p : owned) {
+                        try (Statement s = p.connection.createStatement()) {
+                            s.execute("SET CONSTRAINTS ALL IMMEDIATE"); // a deferred one fails now, not at COMMIT
+                        }
+                    }
+                    commitEach(owned, plan, committed);
                 }
                 return counts;
             } catch (SQLException | RuntimeException e) {
                 if (several) {
-                    try {
-                        session.rollback();
-                    } catch (SQLException suppressed) {
-                        e.addSuppressed(suppressed);
+                    if (implicit) {
+                        try {
+                            session.rollback();
+                        } catch (SQLException suppressed) {
+                            e.addSuppressed(suppressed);
+                        }
                     }
                     if (e instanceof SQLException x && !(e instanceof BatchUpdateException)) {
-                        int[] none = new int[rows.size()];
-                        Arrays.fill(none, Statement.EXECUTE_FAILED);
-                        throw new BatchUpdateException(
-                                "the batch on shards " + shards(byNode.keySet()) + " failed: " + x.getMessage(),
-                                x.getSQLState(),
-                                x.getErrorCode(),
-                                none,
-                                x);
+                        throw batchFailed(x, rows.size(), byNode, counts, committed);
                     }
                 }
                 throw e;
@@ -867,6 +870,27 @@ public final class Dispatcher {
                 session.runtime().writeDone(ticket);
             }
         }
+    }
+
+    /**
+     * The BatchUpdateException of a batch on several shards that failed outside its parts (opening a connection,
+     * a COMMIT): the rows of the parts {@code committed} keep their counts, the others failed; an unknown outcome (a
+     * two-phase commit recovery will finish, a connection lost in COMMIT) is said as such.
+     */
+    private static BatchUpdateException batchFailed(
+            SQLException x, int rowCount, Map<Physical, List<Integer>> byNode, int[] counts, List<Physical> committed) {
+        int[] done = new int[rowCount];
+        Arrays.fill(done, Statement.EXECUTE_FAILED);
+        for (Physical p : committed) {
+            for (int row : byNode.get(p)) {
+                done[row] = counts[row];
+            }
+        }
+        String message = SqlStates.OUTCOME_UNKNOWN.equals(x.getSQLState())
+                ? "the outcome of the batch on shards " + shards(byNode.keySet()) + " is unknown (its rows may be"
+                        + " written): " + x.getMessage()
+                : "the batch on shards " + shards(byNode.keySet()) + " failed: " + x.getMessage();
+        return new BatchUpdateException(message, x.getSQLState(), x.getErrorCode(), done, x);
     }
 
     private static String shards(java.util.Collection<Physical> parts) {

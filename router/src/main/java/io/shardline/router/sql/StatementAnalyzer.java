@@ -44,9 +44,11 @@ import net.sf.jsqlparser.statement.merge.MergeOperation;
 import net.sf.jsqlparser.statement.merge.MergeSide;
 import net.sf.jsqlparser.statement.merge.MergeUpdate;
 import net.sf.jsqlparser.statement.select.AllColumns;
+import net.sf.jsqlparser.statement.select.ExceptOp;
 import net.sf.jsqlparser.statement.select.FromItem;
+import net.sf.jsqlparser.statement.select.IntersectOp;
 import net.sf.jsqlparser.statement.select.Join;
-import net.sf.jsqlparser.statement.select.LateralSubSelect;
+import net.sf.jsqlparser.statement.select.MinusOp;
 import net.sf.jsqlparser.statement.select.ParenthesedFromItem;
 import net.sf.jsqlparser.statement.select.ParenthesedSelect;
 import net.sf.jsqlparser.statement.select.PlainSelect;
@@ -2050,18 +2052,24 @@ public final class StatementAnalyzer {
         /** Marks the SELECT blocks of {@code statement} whose rows filter or make its rows ({@link #filtering}). */
         private void markFilteringOf(Statement statement) {
             if (statement instanceof Select select) {
-                markFiltering(select);
+                markFiltering(select, true);
             } else if (statement instanceof Insert insert) {
                 markWith(insert.getWithItemsList());
-                markFiltering(insert.getSelect());
+                markFiltering(insert.getSelect(), true);
             } else if (statement instanceof Update update) {
                 markWith(update.getWithItemsList());
+                markFrom(update.getFromItem(), update.getJoins());
                 markFilteringConjuncts(update.getWhere());
             } else if (statement instanceof Delete delete) {
                 markWith(delete.getWithItemsList());
+                markFrom(null, delete.getJoins());
                 markFilteringConjuncts(delete.getWhere());
-            } else {
-                filtering.addAll(walker.selects); // MERGE: analysed on its own terms
+            } else if (statement instanceof Merge merge) {
+                markWith(merge.getWithItemsList());
+                if (merge.getFromItem() instanceof ParenthesedSelect source) {
+                    markFiltering(source, false);
+                }
+                markFilteringConjuncts(merge.getOnCondition());
             }
         }
 
@@ -2070,7 +2078,7 @@ public final class StatementAnalyzer {
                 for (WithItem<?> item : with) {
                     Object body = item.getStatement();
                     if (body instanceof Select select) {
-                        markFiltering(select);
+                        markFiltering(select, true);
                     } else if (body instanceof ParenthesedInsert p) {
                         markFilteringOf(p.getInsert());
                     } else if (body instanceof ParenthesedUpdate p) {
@@ -2083,35 +2091,60 @@ public final class StatementAnalyzer {
         }
 
         /**
-         * The statement's own SELECT blocks, those of the subqueries in FROM it joins with inner joins (no FULL or
-         * RIGHT join in that FROM clause), and those of {@code EXISTS (...)} and {@code IN (...)} subqueries that are
-         * conjuncts of a filtering block's WHERE: a row of the statement passed each of them.
+         * The statement's own SELECT blocks ({@code rows}: their rows are the statement's), those of the subqueries
+         * in FROM it joins with inner joins (no FULL or RIGHT join in that FROM clause), and those of {@code EXISTS
+         * (...)} and {@code IN (...)} subqueries that are conjuncts of a filtering block's WHERE: a row of the
+         * statement passed each of them. Of a set operation that filters, the branches every row passed: all of an
+         * INTERSECT, the first of an EXCEPT, none of a UNION (its branches are alternatives). A block that filters
+         * but aggregates without GROUP BY gives a row whatever it reads ({@code EXISTS (SELECT count(*) ...)}).
          */
-        private void markFiltering(Select select) {
+        private void markFiltering(Select select, boolean rows) {
             if (select == null) {
                 return;
             }
             markWith(select.getWithItemsList());
-            if (select instanceof ParenthesedSelect p && !(select instanceof LateralSubSelect)) {
-                markFiltering(p.getSelect());
+            if (select instanceof ParenthesedSelect p) {
+                markFiltering(p.getSelect(), rows);
             } else if (select instanceof SetOperationList set) {
-                set.getSelects().forEach(this::markFiltering);
-            } else if (select instanceof PlainSelect ps && filtering.add(ps)) {
-                List<Join> joins = ps.getJoins() == null ? List.of() : ps.getJoins();
-                if (joins.stream().noneMatch(j -> j.isFull() || j.isRight())) {
-                    if (ps.getFromItem() instanceof ParenthesedSelect from) {
-                        markFiltering(from);
-                    }
-                    for (Join join : joins) {
-                        if (!join.isLeft()
-                                && !join.isOuter()
-                                && join.getRightItem() instanceof ParenthesedSelect right) {
-                            markFiltering(right);
-                        }
-                    }
+                List<Select> branches = set.getSelects();
+                if (rows || set.getOperations().stream().allMatch(op -> op instanceof IntersectOp)) {
+                    branches.forEach(b -> markFiltering(b, rows));
+                } else if (set.getOperations().stream()
+                        .allMatch(op -> op instanceof ExceptOp || op instanceof MinusOp)) {
+                    markFiltering(branches.get(0), false);
                 }
+            } else if (select instanceof PlainSelect ps
+                    && (rows || ps.getGroupBy() != null || !aggregates(ps))
+                    && filtering.add(ps)) {
+                markFrom(ps.getFromItem(), ps.getJoins());
                 markFilteringConjuncts(ps.getWhere());
             }
+        }
+
+        /** The subqueries of a FROM clause that filter its rows: inner-joined, with no FULL or RIGHT join there. */
+        private void markFrom(FromItem from, List<Join> joins) {
+            List<Join> all = joins == null ? List.of() : joins;
+            if (all.stream().anyMatch(j -> j.isFull() || j.isRight())) {
+                return;
+            }
+            if (from instanceof ParenthesedSelect first) {
+                markFiltering(first, false);
+            }
+            for (Join join : all) {
+                if (!join.isLeft() && !join.isOuter() && join.getRightItem() instanceof ParenthesedSelect right) {
+                    markFiltering(right, false);
+                }
+            }
+        }
+
+        /** Whether {@code ps} has a HAVING or calls an aggregate function (or a function so named). */
+        private static boolean aggregates(PlainSelect ps) {
+            if (ps.getHaving() != null) {
+                return true;
+            }
+            return ps.getSelectItems().stream()
+                    .flatMap(item -> SqlLexer.tokenize(item.toString()).stream())
+                    .anyMatch(t -> t.kind() == Kind.WORD && AGGREGATES.contains(t.upper()));
         }
 
         private void markFilteringConjuncts(Expression where) {
@@ -2123,11 +2156,11 @@ public final class StatementAnalyzer {
             } else if (where instanceof ExistsExpression exists
                     && !exists.isNot()
                     && exists.getRightExpression() instanceof Select sub) {
-                markFiltering(sub);
+                markFiltering(sub, false);
             } else if (where instanceof InExpression in
                     && !in.isNot()
                     && in.getRightExpression() instanceof Select sub) {
-                markFiltering(sub);
+                markFiltering(sub, false);
             }
         }
 
@@ -2493,6 +2526,53 @@ public final class StatementAnalyzer {
         return null;
     }
 
+    /** PostgreSQL's aggregate functions: a block calling one without GROUP BY gives one row whatever it reads. */
+    private static final Set<String> AGGREGATES = Set.of(
+            "COUNT",
+            "SUM",
+            "AVG",
+            "MIN",
+            "MAX",
+            "BOOL_AND",
+            "BOOL_OR",
+            "EVERY",
+            "ARRAY_AGG",
+            "STRING_AGG",
+            "JSON_AGG",
+            "JSONB_AGG",
+            "JSON_OBJECT_AGG",
+            "JSONB_OBJECT_AGG",
+            "JSON_AGG_STRICT",
+            "JSONB_AGG_STRICT",
+            "XMLAGG",
+            "BIT_AND",
+            "BIT_OR",
+            "BIT_XOR",
+            "STDDEV",
+            "STDDEV_POP",
+            "STDDEV_SAMP",
+            "VARIANCE",
+            "VAR_POP",
+            "VAR_SAMP",
+            "CORR",
+            "COVAR_POP",
+            "COVAR_SAMP",
+            "REGR_AVGX",
+            "REGR_AVGY",
+            "REGR_COUNT",
+            "REGR_INTERCEPT",
+            "REGR_R2",
+            "REGR_SLOPE",
+            "REGR_SXX",
+            "REGR_SXY",
+            "REGR_SYY",
+            "PERCENTILE_CONT",
+            "PERCENTILE_DISC",
+            "MODE",
+            "RANGE_AGG",
+            "RANGE_INTERSECT_AGG",
+            "ANY_VALUE");
+
     private static Expression unwrap(Expression e) {
         Expression x = e;
         while (true) {
@@ -2506,9 +2586,26 @@ public final class StatementAnalyzer {
         }
     }
 
+    /** Types a key value keeps itself through: exact text, integer and uuid types (no length, no rounding). */
+    private static final Set<String> EXACT_TYPES = Set.of(
+            "text",
+            "varchar",
+            "character varying",
+            "bigint",
+            "int8",
+            "integer",
+            "int",
+            "int4",
+            "smallint",
+            "int2",
+            "numeric",
+            "decimal",
+            "uuid");
+
     /**
-     * Whether a cast leaves a key value as it is, so that a key compared through it is the key: not one with a
-     * length or precision ({@code varchar(3)} cuts, {@code numeric(5, 1)} rounds), not to {@code char} (which is
+     * Whether a cast leaves a key value as it is, so that a key compared through it is the key: to an exact type
+     * ({@link #EXACT_TYPES}) without a length or precision — not {@code varchar(3)} (cuts), {@code citext}
+     * (compares without case), {@code name} (cuts at 63 bytes), {@code real} (rounds), {@code char} (is
      * {@code char(1)}).
      */
     private static boolean keepsValue(CastExpression cast) {
@@ -2516,12 +2613,17 @@ public final class StatementAnalyzer {
             return false;
         }
         List<String> arguments = cast.getColDataType().getArgumentsStringList();
-        String type = cast.getColDataType().getDataType().replace("\"", "").toLowerCase(Locale.ROOT);
-        return (arguments == null || arguments.isEmpty())
-                && !type.contains("(") // JSqlParser keeps varchar(3)'s length in the type's name
-                && !type.equals("char")
-                && !type.equals("character")
-                && !type.equals("bpchar");
+        return (arguments == null || arguments.isEmpty()) && EXACT_TYPES.contains(typeName(cast));
+    }
+
+    /** The cast's type, lower case, without quotes or a {@code pg_catalog.} qualifier (a length stays). */
+    private static String typeName(CastExpression cast) {
+        String type = cast.getColDataType()
+                .getDataType()
+                .replace("\"", "")
+                .toLowerCase(Locale.ROOT)
+                .trim();
+        return type.startsWith("pg_catalog.") ? type.substring("pg_catalog.".length()) : type;
     }
 
     /**
@@ -2531,9 +2633,7 @@ public final class StatementAnalyzer {
     private static boolean castsFromText(Expression e) {
         for (Expression x = e; ; ) {
             if (x instanceof CastExpression cast) {
-                String type =
-                        cast.getColDataType().getDataType().replace("\"", "").toLowerCase(Locale.ROOT);
-                if (!Set.of("text", "varchar", "character varying").contains(type)) {
+                if (!Set.of("text", "varchar", "character varying").contains(typeName(cast))) {
                     return true;
                 }
                 x = cast.getLeftExpression();

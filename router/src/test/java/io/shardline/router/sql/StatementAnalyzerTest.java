@@ -165,7 +165,13 @@ class StatementAnalyzerTest {
                 "SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id AND u.user_id = 5"
                         + " RIGHT JOIN \"Accounts\" a ON a.\"AccountId\" = u.user_id",
                 "SELECT * FROM users u WHERE CASE WHEN u.name = 'x' THEN EXISTS (SELECT 1 FROM orders o WHERE"
-                        + " o.user_id = u.user_id AND o.user_id = 5) ELSE true END"
+                        + " o.user_id = u.user_id AND o.user_id = 5) ELSE true END",
+                "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id AND"
+                        + " u.user_id = 5 UNION ALL SELECT 1 WHERE o.amount > 100)",
+                "SELECT * FROM orders o WHERE EXISTS (SELECT count(*) FROM users u WHERE u.user_id = o.user_id AND"
+                        + " u.user_id = 5)",
+                "SELECT * FROM orders o WHERE 0 IN (SELECT count(*) FROM users u WHERE u.user_id = o.user_id AND"
+                        + " u.user_id = 5)"
             })
     void aKeyBoundWhereItFiltersNoRowOfTheStatementDoesNotPinIt(String sql) {
         assertThat(plan(sql).target()).as(sql).isEqualTo(Target.CROSS_SHARD);
@@ -179,7 +185,13 @@ class StatementAnalyzerTest {
                 "UPDATE users u SET name = (SELECT max(o.amount)::text FROM orders o WHERE o.user_id = u.user_id AND"
                         + " o.user_id = 5)",
                 "DELETE FROM orders o WHERE o.amount > 0 OR EXISTS (SELECT 1 FROM users u WHERE u.user_id ="
-                        + " o.user_id AND u.user_id = 5)"
+                        + " o.user_id AND u.user_id = 5)",
+                "DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id AND u.user_id ="
+                        + " 5 UNION ALL SELECT 1 WHERE o.amount > 100)",
+                "DELETE FROM orders o WHERE EXISTS (SELECT count(*) FROM users u WHERE u.user_id = o.user_id AND"
+                        + " u.user_id = 5)",
+                "MERGE INTO orders o USING (SELECT 1 AS one) s ON NOT EXISTS (SELECT 1 FROM users x WHERE x.user_id"
+                        + " = o.user_id AND x.user_id = 5) WHEN MATCHED THEN DELETE"
             })
     void aWriteWhoseKeyIsBoundOnlyWhereItFiltersNoRowIsNotSentToOneShard(String sql) {
         assertThat(plan(sql).target()).as(sql).isIn(Target.EVERY_SHARD, Target.REFUSED);
@@ -191,7 +203,10 @@ class StatementAnalyzerTest {
                 "SELECT * FROM \"Events\" WHERE tenant::int = 5",
                 "SELECT * FROM \"Events\" WHERE tenant = CAST(? AS varchar(3))",
                 "SELECT * FROM \"Events\" WHERE tenant::varchar(3) = 'abc'",
-                "SELECT * FROM \"Events\" WHERE tenant = ?::char")) {
+                "SELECT * FROM \"Events\" WHERE tenant = ?::char",
+                "SELECT * FROM \"Events\" WHERE tenant = ?::citext",
+                "SELECT * FROM \"Events\" WHERE tenant = ?::name",
+                "SELECT * FROM users WHERE user_id::real = ?")) {
             assertThat(plan(sql).target()).as(sql).isEqualTo(Target.CROSS_SHARD);
         }
         assertThat(plan("INSERT INTO \"Events\" (tenant) VALUES (CAST(? AS varchar(3)))")
@@ -201,6 +216,7 @@ class StatementAnalyzerTest {
         for (String sql : List.of(
                 "SELECT * FROM \"Events\" WHERE tenant = ?::text",
                 "SELECT * FROM \"Events\" WHERE tenant::varchar = ?",
+                "SELECT * FROM \"Events\" WHERE tenant::pg_catalog.text = ?",
                 "SELECT * FROM users WHERE user_id = CAST(? AS bigint)",
                 "SELECT * FROM users WHERE user_id::text = ?")) {
             assertThat(plan(sql).target()).as(sql).isEqualTo(Target.KEYED);
@@ -229,9 +245,25 @@ class StatementAnalyzerTest {
         assertThat(sources(plan("DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id ="
                         + " o.user_id AND u.user_id = ?)")))
                 .containsExactly("$1");
-        assertThat(sources(plan(
-                        "SELECT * FROM users u FULL JOIN orders o ON o.user_id = u.user_id WHERE u.user_id" + " = ?")))
+        assertThat(sources(
+                        plan("SELECT * FROM users u FULL JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = ?")))
                 .as("a WHERE after a FULL join")
+                .containsExactly("$1");
+        assertThat(sources(plan("UPDATE orders o SET amount = 0 FROM (SELECT user_id FROM users WHERE user_id = ?) u"
+                        + " WHERE o.user_id = u.user_id")))
+                .as("an UPDATE joining a keyed subquery")
+                .containsExactly("$1");
+        assertThat(sources(plan("SELECT * FROM users u CROSS JOIN LATERAL (SELECT o.amount FROM orders o WHERE"
+                        + " o.user_id = u.user_id AND o.user_id = ?) l")))
+                .as("an inner LATERAL join")
+                .containsExactly("$1");
+        assertThat(sources(plan("SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id ="
+                        + " o.user_id AND u.user_id = ? INTERSECT SELECT 1)")))
+                .as("an INTERSECT: every branch filters")
+                .containsExactly("$1");
+        assertThat(sources(plan("SELECT * FROM orders o WHERE EXISTS (SELECT u.user_id FROM users u WHERE u.user_id"
+                        + " = o.user_id AND u.user_id = ? GROUP BY u.user_id HAVING count(*) > 0)")))
+                .as("an aggregate with GROUP BY gives no row for no rows")
                 .containsExactly("$1");
     }
 
