@@ -283,6 +283,58 @@ class RouterCoreIT {
         }
     }
 
+    /**
+     * A transaction begun with SQL {@code BEGIN} and ended by {@code Connection.commit()} (or {@code rollback()})
+     * returns to autocommit, as its SQL {@code COMMIT} would: the next write commits on its own, not in a transaction
+     * nobody commits.
+     */
+    @Test
+    void aSqlBeginEndedByTheJdbcCommitReturnsToAutocommit() throws Exception {
+        long a = keyOn(1, 1700);
+        long b = keyOn(1, a + 1);
+        long c2 = keyOn(1, b + 1);
+        try (Connection c = DriverManager.getConnection(base)) {
+            update(c, "BEGIN");
+            assertThat(c.getAutoCommit()).isFalse();
+            update(c, "INSERT INTO accounts (id) VALUES (" + a + ")");
+            c.commit();
+            assertThat(c.getAutoCommit()).as("after commit()").isTrue();
+            update(c, "INSERT INTO accounts (id) VALUES (" + b + ")");
+            assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + b))
+                    .as("the next write committed on its own")
+                    .isEqualTo(1);
+            update(c, "BEGIN");
+            update(c, "INSERT INTO accounts (id) VALUES (" + c2 + ")");
+            c.rollback();
+            assertThat(c.getAutoCommit()).as("after rollback()").isTrue();
+        }
+        assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id IN (" + a + ", " + c2 + ")"))
+                .isEqualTo(1);
+    }
+
+    /**
+     * {@code createArrayOf} (Hibernate binds arrays with it) and metadata calls in a transaction do not start it on
+     * the home shard: its first statement still chooses the shard.
+     */
+    @Test
+    void createArrayOfInATransactionLeavesItsShardToItsFirstStatement() throws Exception {
+        long k = keyOn(1, 1800);
+        try (Connection c = DriverManager.getConnection(base)) {
+            c.setAutoCommit(false);
+            java.sql.Array codes = c.createArrayOf("int4", new Object[] {1, 2});
+            c.getMetaData().getDatabaseProductName();
+            try (PreparedStatement ps =
+                    c.prepareStatement("INSERT INTO accounts (id, balance) VALUES (?, cardinality(?::int4[]))")) {
+                ps.setLong(1, k);
+                ps.setArray(2, codes);
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
+            c.commit();
+        }
+        assertThat(count(cluster.primary(1), "SELECT balance FROM accounts WHERE id = " + k))
+                .isEqualTo(2);
+    }
+
     @Test
     void aBatchPartThatFailsWhileBindingLeavesNothingForTheNextBatch() throws Exception {
         long a = keyOn(0, 1500);

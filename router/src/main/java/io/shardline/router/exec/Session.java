@@ -530,18 +530,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 }
                 return null;
             case "COMMIT":
-                try {
-                    commit();
-                } finally {
-                    endExplicitTransaction();
-                }
+                commitByApplication();
                 return null;
             case "ROLLBACK":
-                try {
-                    rollback();
-                } finally {
-                    endExplicitTransaction();
-                }
+                rollbackByApplication();
                 return null;
             case "SET":
             case "RESET":
@@ -721,6 +713,28 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
     }
 
+    /**
+     * {@link #commit} of the application's ({@code Connection.commit()} or SQL {@code COMMIT}): a transaction begun by
+     * a SQL {@code BEGIN} ends back in autocommit mode (else every later statement would run in a transaction nobody
+     * commits).
+     */
+    public void commitByApplication() throws SQLException {
+        try {
+            commit();
+        } finally {
+            endExplicitTransaction();
+        }
+    }
+
+    /** {@link #rollback} of the application's ({@code Connection.rollback()} or SQL {@code ROLLBACK}). */
+    public void rollbackByApplication() throws SQLException {
+        try {
+            rollback();
+        } finally {
+            endExplicitTransaction();
+        }
+    }
+
     private void transactionEnded() {
         // a cross-shard read's connections apart from the transaction: its result is the transaction's
         attachments.releaseAllApart();
@@ -793,6 +807,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
         // what runs there (a procedure, say) is not analyzed: reset it with DISCARD ALL before reuse
         p.sessionMayHaveChanged();
         return p.connection;
+    }
+
+    /**
+     * A physical connection for calls that make client-side objects or read (createArrayOf, metadata, getSchema):
+     * the transaction's or binding's, else the home shard's primary, never starting a transaction — which would bind
+     * it to the home shard before its first statement.
+     */
+    public Connection objectConnection() throws SQLException {
+        transaction.checkNotLost();
+        return (transaction.isActive() ? transaction.first() : pinned != null ? pinned : home()).connection;
     }
 
     /** The home primary's connection as it is (isValid, metadata), without starting a transaction. */

@@ -188,6 +188,12 @@ public final class LogicalConnection implements ShardlineConnection {
         return session.anyConnection();
     }
 
+    /** For calls that make client-side objects or read: no transaction is started for them. */
+    private Connection objectConnection() throws SQLException {
+        checkOpen();
+        return session.objectConnection();
+    }
+
     @Override
     public String nativeSQL(String sql) throws SQLException {
         checkOpen();
@@ -214,7 +220,7 @@ public final class LogicalConnection implements ShardlineConnection {
     public void commit() throws SQLException {
         checkOpen();
         try {
-            session.commit();
+            session.commitByApplication();
         } catch (RuntimeException e) {
             throw SqlStates.internal(e);
         }
@@ -224,7 +230,7 @@ public final class LogicalConnection implements ShardlineConnection {
     public void rollback() throws SQLException {
         checkOpen();
         try {
-            session.rollback();
+            session.rollbackByApplication();
         } catch (RuntimeException e) {
             throw SqlStates.internal(e);
         }
@@ -287,7 +293,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public DatabaseMetaData getMetaData() throws SQLException {
-        DatabaseMetaData physical = anyConnection().getMetaData();
+        DatabaseMetaData physical = objectConnection().getMetaData();
         return (DatabaseMetaData) Proxy.newProxyInstance(
                 DatabaseMetaData.class.getClassLoader(),
                 new Class<?>[] {DatabaseMetaData.class},
@@ -391,7 +397,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public SQLXML createSQLXML() throws SQLException {
-        return anyConnection().createSQLXML();
+        return objectConnection().createSQLXML();
     }
 
     @Override
@@ -430,12 +436,12 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public Array createArrayOf(String typeName, Object[] elements) throws SQLException {
-        return anyConnection().createArrayOf(typeName, elements);
+        return objectConnection().createArrayOf(typeName, elements);
     }
 
     @Override
     public Struct createStruct(String typeName, Object[] attributes) throws SQLException {
-        return anyConnection().createStruct(typeName, attributes);
+        return objectConnection().createStruct(typeName, attributes);
     }
 
     @Override
@@ -447,7 +453,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public String getSchema() throws SQLException {
-        return anyConnection().getSchema();
+        return objectConnection().getSchema();
     }
 
     @Override
@@ -465,7 +471,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public int getNetworkTimeout() throws SQLException {
-        return anyConnection().getNetworkTimeout();
+        return objectConnection().getNetworkTimeout();
     }
 
     @Override
