@@ -809,7 +809,7 @@ public final class Dispatcher {
                 rowsByNode.computeIfAbsent(route.node(), k -> new ArrayList<>()).add(i);
             }
             // pgjdbc runs an autocommit batch as one implicit transaction: rows on several shards get one of their
-            // own, committed with two-phase commit, when it is on (else each shard's part commits on its own)
+            // own, committed with two-phase commit when it is on
             boolean several = rowsByNode.size() > 1 && session.autoCommit() && !session.inTransaction();
             boolean implicit = several && session.runtime().twoPhaseCommit() != null;
             // without two-phase commit, as DDL on every shard: a transaction of its own on each, all committed

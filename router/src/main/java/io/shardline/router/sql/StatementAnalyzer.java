@@ -1258,8 +1258,8 @@ public final class StatementAnalyzer {
         private final Map<PlainSelect, Integer> scopeOf = new java.util.IdentityHashMap<>();
         /**
          * The SELECT blocks whose every row is one the statement's rows come from or are filtered by (see {@link
-         * #markFiltering}); a key value bound in any other block (under OR or NOT, in a select list, a SET, on the
-         * outer side of an outer join, LATERAL) binds only its own tables, never the enclosing query's.
+         * #markFiltering}); a key value bound in any other block (under OR or NOT, in a select list, a SET, on either
+         * side of an outer join) binds only its own tables, never the enclosing query's.
          */
         private final Set<PlainSelect> filtering =
                 java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
