@@ -335,6 +335,53 @@ class RouterCoreIT {
                 .isEqualTo(2);
     }
 
+    /** A network timeout set on the logical connection holds on the connections of nodes it uses later too. */
+    @Test
+    void theNetworkTimeoutHoldsOnConnectionsAttachedLater() throws Exception {
+        long k = keyOn(1, 1900);
+        try (Connection c = DriverManager.getConnection(base)) {
+            c.setNetworkTimeout(Runnable::run, 4321);
+            assertThat(c.getNetworkTimeout()).isEqualTo(4321);
+            update(c, "INSERT INTO accounts (id) VALUES (" + k + ")"); // shard 1's primary, attached now
+            c.unwrap(ShardlineConnection.class).forKey("accounts", k);
+            Connection raw = (Connection) c.unwrap(org.postgresql.PGConnection.class);
+            assertThat(raw.getNetworkTimeout()).isEqualTo(4321);
+            assertThat(catchThrowableOfType(SQLException.class, () -> c.setNetworkTimeout(Runnable::run, -1))
+                            .getMessage())
+                    .contains("setNetworkTimeout");
+        }
+    }
+
+    /**
+     * When the connection a forKey binding holds breaks, the statements after it fail until forKey or unbind, as
+     * pgjdbc's do on a broken connection: none goes to another shard unnoticed.
+     */
+    @Test
+    void aBrokenForKeyBindingFailsTheNextStatementsUntilBoundAgain() throws Exception {
+        long k = keyOn(1, 2000);
+        try (Connection c = DriverManager.getConnection(base)) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            sc.forKey("accounts", k);
+            String pid;
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT pg_backend_pid()")) {
+                rs.next();
+                pid = rs.getString(1);
+            }
+            count(cluster.primary(1), "SELECT count(*) FROM (SELECT pg_terminate_backend(" + pid + ")) t");
+            assertThat((Object) catchThrowableOfType(SQLException.class, () -> update(c, "SELECT 1")))
+                    .as("the statement on the broken connection")
+                    .isNotNull();
+            SQLException next = catchThrowableOfType(SQLException.class, () -> update(c, "SELECT 1"));
+            assertThat(next.getSQLState()).isEqualTo("08003");
+            assertThat(next.getMessage()).contains("forKey(...)", "broke");
+            sc.forKey("accounts", k);
+            update(c, "INSERT INTO accounts (id) VALUES (" + k + ")");
+            assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + k))
+                    .isEqualTo(1);
+        }
+    }
+
     @Test
     void aBatchPartThatFailsWhileBindingLeavesNothingForTheNextBatch() throws Exception {
         long a = keyOn(0, 1500);

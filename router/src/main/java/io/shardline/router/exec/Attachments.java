@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -29,6 +30,10 @@ final class Attachments {
     private final SessionState session = new SessionState();
     /** Whether a replayed setting outlives RESET ALL (SET ROLE): connections replaying it need DISCARD ALL. */
     private boolean lasting;
+    /** {@link #setNetworkTimeout}'s, for connections attached later; -1: none set. */
+    private int networkTimeoutMs = -1;
+
+    private Executor networkTimeoutExecutor;
 
     Attachments(ClusterRuntime runtime) {
         this.runtime = runtime;
@@ -52,7 +57,7 @@ final class Attachments {
             p = null;
         }
         if (p == null) {
-            p = new Physical(node, shard, borrow(node, shard), inFlightCounter(node), ejections);
+            p = new Physical(node, shard, withTimeout(borrow(node, shard)), inFlightCounter(node), ejections);
             byNode.put(node.name(), p);
         }
         if (p.sessionVersion != session.version()) {
@@ -71,6 +76,40 @@ final class Attachments {
     /** The replica choice's count of statements running on {@code node}: none for a primary. */
     private LongAdder inFlightCounter(Node node) {
         return node.role() == NodeRole.PRIMARY ? null : runtime.health().inFlightCounter(node);
+    }
+
+    /**
+     * Sets the network timeout of every connection attached now and later ({@code Connection.setNetworkTimeout}):
+     * a connection to a node first used after the call must not wait on a dead node for the operating system's TCP
+     * timeout.
+     */
+    void setNetworkTimeout(Executor executor, int milliseconds) throws SQLException {
+        networkTimeoutExecutor = executor;
+        networkTimeoutMs = milliseconds;
+        for (Physical p : byNode.values()) {
+            p.connection.setNetworkTimeout(executor, milliseconds);
+        }
+        for (Physical p : apart) {
+            p.connection.setNetworkTimeout(executor, milliseconds);
+        }
+    }
+
+    /** The network timeout the application set, or -1 when it set none. */
+    int networkTimeout() {
+        return networkTimeoutMs;
+    }
+
+    /** {@code c} with the application's network timeout, when it set one (closed when it cannot take it). */
+    private Connection withTimeout(Connection c) throws SQLException {
+        if (networkTimeoutMs >= 0) {
+            try {
+                c.setNetworkTimeout(networkTimeoutExecutor, networkTimeoutMs);
+            } catch (SQLException e) {
+                c.close();
+                throw e;
+            }
+        }
+        return c;
     }
 
     /**
@@ -102,7 +141,7 @@ final class Attachments {
     Physical apart(Node node, int shard) throws SQLException {
         java.sql.Connection connection;
         try {
-            connection = runtime.pools().borrow(node);
+            connection = withTimeout(runtime.pools().borrow(node));
         } catch (SQLException e) {
             throw new SQLException(
                     "an atomic cross-shard read inside a transaction reads " + node.name() + " on a connection of its"

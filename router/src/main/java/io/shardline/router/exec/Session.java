@@ -54,6 +54,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
     private boolean explicitTransaction;
+    /** Why the forKey binding broke, until forKey or unbind: statements fail meanwhile. */
+    private String bindingLost;
 
     /** Where reads go, their staleness bound, and what this session wrote (read-your-writes). */
     private final ReadPreferences reads;
@@ -212,6 +214,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
             defaultsKnown = true;
         }
         if (plan.target() != Plan.Target.DRIVER) {
+            if (bindingLost != null) {
+                throw new SQLException(
+                        bindingLost + ": call forKey(...) again, or unbind()", SqlStates.CONNECTION_DOES_NOT_EXIST);
+            }
             // ROLLBACK, COMMIT and SET still work on a lost transaction
             transaction.checkNotLost();
             transaction.checkRing(r.ring().version());
@@ -432,7 +438,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
             runtime.health().eject(p.node, p.shard, e);
         }
         if (p == pinned) {
-            unbind();
+            dropBinding();
+            // the statements that follow must not go elsewhere unnoticed: they fail until forKey or unbind
+            bindingLost = "the connection forKey(...) bound to " + p.node.name() + " broke (" + e.getMessage() + ")";
         }
         if (p.inTransaction) {
             transaction.lose(p, e);
@@ -848,9 +856,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
         return binding != null && binding.connection.isWrapperFor(iface);
     }
 
-    /** Every attached physical connection (setNetworkTimeout). */
-    public List<Connection> attachedConnections() {
-        return attachments.all().stream().map(p -> p.connection).toList();
+    /** Connection.setNetworkTimeout: on every connection attached now and later. */
+    public void setNetworkTimeout(java.util.concurrent.Executor executor, int milliseconds) throws SQLException {
+        attachments.setNetworkTimeout(executor, milliseconds);
+    }
+
+    /** The network timeout the application set, or -1 when it set none. */
+    public int networkTimeout() {
+        return attachments.networkTimeout();
     }
 
     // ---- ShardlineConnection ---------------------------------------------------------------------------------
@@ -889,6 +902,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     public void unbind() {
+        dropBinding();
+        bindingLost = null;
+    }
+
+    private void dropBinding() {
         if (pinned != null) {
             pinned.pinned = false;
             pinned = null;

@@ -464,14 +464,17 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public void setNetworkTimeout(Executor executor, int milliseconds) throws SQLException {
         checkOpen();
-        for (Connection c : session.attachedConnections()) {
-            c.setNetworkTimeout(executor, milliseconds);
+        if (milliseconds < 0) {
+            throw new SQLException(
+                    "setNetworkTimeout: the timeout is 0 (none) or more milliseconds, not " + milliseconds, "22023");
         }
+        session.setNetworkTimeout(executor, milliseconds);
     }
 
     @Override
     public int getNetworkTimeout() throws SQLException {
-        return objectConnection().getNetworkTimeout();
+        int set = session.networkTimeout();
+        return set >= 0 ? set : objectConnection().getNetworkTimeout();
     }
 
     @Override
