@@ -375,7 +375,12 @@ class RouterCoreIT {
             SQLException next = catchThrowableOfType(SQLException.class, () -> update(c, "SELECT 1"));
             assertThat(next.getSQLState()).isEqualTo("08003");
             assertThat(next.getMessage()).contains("forKey(...)", "broke");
+            assertThat(c.isValid(2)).as("a pool's validation").isFalse();
+            assertThat(catchThrowableOfType(SQLException.class, () -> c.prepareCall("CALL p()"))
+                            .getSQLState())
+                    .isEqualTo("08003");
             sc.forKey("accounts", k);
+            assertThat(c.isValid(2)).isTrue();
             update(c, "INSERT INTO accounts (id) VALUES (" + k + ")");
             assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + k))
                     .isEqualTo(1);

@@ -214,10 +214,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
             defaultsKnown = true;
         }
         if (plan.target() != Plan.Target.DRIVER) {
-            if (bindingLost != null) {
-                throw new SQLException(
-                        bindingLost + ": call forKey(...) again, or unbind()", SqlStates.CONNECTION_DOES_NOT_EXIST);
-            }
+            checkBinding();
             // ROLLBACK, COMMIT and SET still work on a lost transaction
             transaction.checkNotLost();
             transaction.checkRing(r.ring().version());
@@ -287,19 +284,13 @@ public final class Session implements RouteContext, MoveFences.Participation {
         switch (route.use()) {
             case PINNED:
                 if (pinned.connection.isClosed()) {
-                    unbind();
-                    throw new SQLException(
-                            "the connection forKey(...) bound was closed (it broke): call forKey(...) again",
-                            SqlStates.CONNECTION_DOES_NOT_EXIST);
+                    throw bindingLost(
+                            "the connection forKey(...) bound to " + pinned.node.name() + " was closed (it broke)");
                 }
                 if (!transaction.isActive()
                         && !pinned.node.equals(runtime.routing().primary(pinned.shard))) {
-                    Node was = pinned.node;
-                    unbind();
-                    throw new SQLException(
-                            "the node forKey(...) bound, " + was.name() + ", is no longer the primary of shard "
-                                    + route.shard() + " (a switchover or failover): call forKey(...) again",
-                            SqlStates.CONNECTION_DOES_NOT_EXIST);
+                    throw bindingLost("the node forKey(...) bound, " + pinned.node.name()
+                            + ", is no longer the primary of shard " + route.shard() + " (a switchover or failover)");
                 }
                 if (!autoCommit && !transaction.isActive()) {
                     transaction.begin(pinned);
@@ -438,9 +429,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
             runtime.health().eject(p.node, p.shard, e);
         }
         if (p == pinned) {
-            dropBinding();
-            // the statements that follow must not go elsewhere unnoticed: they fail until forKey or unbind
-            bindingLost = "the connection forKey(...) bound to " + p.node.name() + " broke (" + e.getMessage() + ")";
+            bindingLost("the connection forKey(...) bound to " + p.node.name() + " broke (" + e.getMessage() + ")");
         }
         if (p.inTransaction) {
             transaction.lose(p, e);
@@ -807,6 +796,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * binding's, else the home shard's primary, in the transaction when one is open.
      */
     public Connection anyConnection() throws SQLException {
+        checkBinding();
         transaction.checkNotLost();
         Physical p = transaction.isActive() ? transaction.first() : pinned != null ? pinned : home();
         if (!autoCommit && !transaction.isActive()) {
@@ -897,13 +887,42 @@ public final class Session implements RouteContext, MoveFences.Participation {
                     SqlStates.INVALID_TRANSACTION_STATE);
         }
         unbind();
-        pinned = txShard >= 0 ? transaction.first() : attachments.attach(r.primary(shard), shard);
+        try {
+            pinned = txShard >= 0 ? transaction.first() : attachments.attach(r.primary(shard), shard);
+        } catch (SQLException e) {
+            SQLException lost = bindingLost(
+                    "forKey(" + table + ", ...) could not bind shard " + shard + " (" + e.getMessage() + ")");
+            lost.initCause(e);
+            throw lost;
+        }
         pinned.pinned = true;
     }
 
     public void unbind() {
         dropBinding();
         bindingLost = null;
+    }
+
+    /**
+     * Gives the forKey binding up as broken ({@code why}): the statements that follow must not go elsewhere
+     * unnoticed, so they fail until forKey or unbind. Returns the error to throw now.
+     */
+    private SQLException bindingLost(String why) {
+        dropBinding();
+        bindingLost = why;
+        return new SQLException(why + ": call forKey(...) again, or unbind()", SqlStates.CONNECTION_DOES_NOT_EXIST);
+    }
+
+    private void checkBinding() throws SQLException {
+        if (bindingLost != null) {
+            throw new SQLException(
+                    bindingLost + ": call forKey(...) again, or unbind()", SqlStates.CONNECTION_DOES_NOT_EXIST);
+        }
+    }
+
+    /** Whether a forKey binding broke and was not bound again or given up (the connection is not valid). */
+    public boolean bindingBroken() {
+        return bindingLost != null;
     }
 
     private void dropBinding() {

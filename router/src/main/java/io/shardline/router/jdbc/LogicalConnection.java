@@ -402,7 +402,7 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public boolean isValid(int timeout) throws SQLException {
-        if (closed.get()) {
+        if (closed.get() || session.bindingBroken()) {
             return false;
         }
         try {
