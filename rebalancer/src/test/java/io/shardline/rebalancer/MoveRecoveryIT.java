@@ -126,11 +126,8 @@ class MoveRecoveryIT {
     void anAbortedMoveLeavesTheRingAndTheDataAsTheyWere() throws Exception {
         int target = addEmptyShard();
         HashRing before = ring();
-        String id = MoveRunner.plan(client, "recovery", 0);
         // copied and catching up: the target holds the moving rows, the subscription streams
-        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.CATCHING_UP.ordinal())
-                        .run(id))
-                .isEqualTo(MoveState.CATCHING_UP);
+        String id = planStoppedIn(MoveState.CATCHING_UP);
         assertThat(Long.parseLong(cluster.primary(target).queryString("SELECT count(*) FROM users")))
                 .isPositive();
         MoveRunner.requestAbort(client, "recovery", id);
@@ -151,10 +148,7 @@ class MoveRecoveryIT {
     void anAbortWhileASlotWaitsForAnOldTransactionOnTheSourceEndsTheWaitAndLeavesNoSlot() throws Exception {
         int target = addEmptyShard();
         HashRing before = ring();
-        String id = MoveRunner.plan(client, "recovery", 0);
-        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.COPYING.ordinal())
-                        .run(id))
-                .isEqualTo(MoveState.COPYING);
+        String id = planStoppedIn(MoveState.COPYING);
         PgNode source = cluster.primary(record(id).transfers().get(0).source());
         String slots = "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'shardline\\_" + id + "\\_%'";
         ExecutorService running = Executors.newSingleThreadExecutor();
@@ -224,10 +218,7 @@ class MoveRecoveryIT {
     void aRunnerSupersededWhileAnOpeningIsHeldLeavesNothingRunningAndTheAbortLeavesNoSlot() throws Exception {
         int target = addEmptyShard();
         HashRing before = ring();
-        String id = MoveRunner.plan(client, "recovery", 0);
-        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.COPYING.ordinal())
-                        .run(id))
-                .isEqualTo(MoveState.COPYING);
+        String id = planStoppedIn(MoveState.COPYING);
         PgNode targetPrimary = cluster.primary(target);
         String deleting = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'DELETE FROM%'";
         AtomicBoolean leading = new AtomicBoolean(true);
@@ -378,10 +369,7 @@ class MoveRecoveryIT {
     @Test
     void aCutoverGoesOnWithoutARouterOnlyAGraceAfterItsNodeWent() throws Exception {
         addEmptyShard();
-        String id = MoveRunner.plan(client, "recovery", 0);
-        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.CATCHING_UP.ordinal())
-                        .run(id))
-                .isEqualTo(MoveState.CATCHING_UP);
+        String id = planStoppedIn(MoveState.CATCHING_UP);
         String router = base + "/routers/";
         byte[] acknowledgesNothing = "{\"host\":\"gone\",\"pid\":1,\"ringVersion\":0,\"fencesHeld\":[]}".getBytes();
         client.create()
@@ -432,10 +420,7 @@ class MoveRecoveryIT {
     void anAbortOfAFencedMoveLiftsTheFenceBeforeTheCleanup() throws Exception {
         int target = addEmptyShard();
         HashRing before = ring();
-        String id = MoveRunner.plan(client, "recovery", 0);
-        assertThat(runner(++epoch, () -> state(id).ordinal() < MoveState.FENCED.ordinal())
-                        .run(id))
-                .isEqualTo(MoveState.FENCED);
+        String id = planStoppedIn(MoveState.FENCED);
         MoveRunner.requestAbort(client, "recovery", id);
         List<MoveState> seen = new CopyOnWriteArrayList<>();
         try (CuratorCache cache = CuratorCache.build(client, base + "/moves/" + id)) {
@@ -556,6 +541,14 @@ class MoveRecoveryIT {
 
     private static MoveRecord record(String id) throws Exception {
         return ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
+    }
+
+    /** A move planned onto the shards as they are, whose first runner stopped when it reached {@code phase}. */
+    private static String planStoppedIn(MoveState phase) throws Exception {
+        String id = MoveRunner.plan(client, "recovery", 0);
+        assertThat(runner(++epoch, () -> state(id).ordinal() < phase.ordinal()).run(id))
+                .isEqualTo(phase);
+        return id;
     }
 
     private static void execute(PgNode node, String sql) throws SQLException {

@@ -430,11 +430,7 @@ class RouterCoreIT {
         }
         try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=true");
                 PreparedStatement ps = c.prepareStatement(insert)) {
-            for (long id : new long[] {a, b, taken}) {
-                ps.setLong(1, id);
-                ps.setLong(2, 7);
-                ps.addBatch();
-            }
+            addRows(ps, a, b, taken);
             BatchUpdateException failed = catchThrowableOfType(BatchUpdateException.class, ps::executeBatch);
             assertThat(failed.getSQLState()).isEqualTo("23505");
             assertThat(failed.getMessage()).contains("no row was written");
@@ -449,11 +445,7 @@ class RouterCoreIT {
                             + count(cluster.primary(1), "SELECT count(*) FROM pg_prepared_xacts"))
                     .isZero();
 
-            for (long id : new long[] {a, b}) {
-                ps.setLong(1, id);
-                ps.setLong(2, 7);
-                ps.addBatch();
-            }
+            addRows(ps, a, b);
             assertThat(ps.executeBatch()).containsExactly(1, 1);
             assertThat(c.getAutoCommit()).isTrue();
             assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + a))
@@ -466,11 +458,7 @@ class RouterCoreIT {
         long c1 = keyOn(1, taken + 1);
         try (Connection c = DriverManager.getConnection(base);
                 PreparedStatement ps = c.prepareStatement(insert)) {
-            for (long id : new long[] {c0, taken}) {
-                ps.setLong(1, id);
-                ps.setLong(2, 7);
-                ps.addBatch();
-            }
+            addRows(ps, c0, taken);
             BatchUpdateException failed = catchThrowableOfType(BatchUpdateException.class, ps::executeBatch);
             assertThat(failed.getMessage()).contains("no row was written");
             assertThat(failed.getUpdateCounts()).containsExactly(Statement.EXECUTE_FAILED, Statement.EXECUTE_FAILED);
@@ -478,11 +466,7 @@ class RouterCoreIT {
                     .as("without two-phase commit too")
                     .isZero();
 
-            for (long id : new long[] {c0, c1}) {
-                ps.setLong(1, id);
-                ps.setLong(2, 7);
-                ps.addBatch();
-            }
+            addRows(ps, c0, c1);
             assertThat(ps.executeBatch()).containsExactly(1, 1);
             assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + c0))
                     .isEqualTo(1);
@@ -879,6 +863,15 @@ class RouterCoreIT {
                 ResultSet rs = s.executeQuery(sql)) {
             assertThat(rs.next()).isTrue();
             return rs.getString(1);
+        }
+    }
+
+    /** Adds a batch row (id, balance 7) for each id. */
+    private static void addRows(PreparedStatement ps, long... ids) throws SQLException {
+        for (long id : ids) {
+            ps.setLong(1, id);
+            ps.setLong(2, 7);
+            ps.addBatch();
         }
     }
 
