@@ -239,6 +239,75 @@ class RouterIT {
     }
 
     @Test
+    void aSettingOfATransactionThatRolledBackIsUndoneOnEveryNode() throws Exception {
+        // a key off the home shard: its primary is attached last
+        long remote = java.util.stream.LongStream.rangeClosed(1, 100)
+                .filter(id -> shardOf(id) == 1)
+                .findFirst()
+                .orElseThrow();
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("SET application_name = 'before'");
+            assertThat(applicationNames(s)).as("on every node read").containsOnly("before");
+
+            c.setAutoCommit(false);
+            s.execute("SET application_name = 'rolled back'");
+            s.execute("RESET statement_timeout");
+            s.execute("SET search_path TO pg_catalog, public");
+            s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + remote)
+                    .close();
+            c.rollback();
+            c.setAutoCommit(true);
+            assertThat(applicationNames(s))
+                    .as("PostgreSQL undid the SET on the transaction's node; the driver on the others")
+                    .containsOnly("before");
+            assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
+
+            // a SET that fails on the transaction's node, after it ran on nodes outside the transaction
+            c.setAutoCommit(false);
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1 / (count(*) * 0) FROM users WHERE user_id = " + remote))
+                    .hasMessageContaining("division by zero");
+            assertThatThrownBy(() -> s.execute("SET application_name = 'in an aborted transaction'"))
+                    .hasMessageContaining("aborted");
+            c.rollback();
+            c.setAutoCommit(true);
+            assertThat(applicationNames(s)).containsOnly("before");
+
+            s.execute("BEGIN");
+            s.execute("SET application_name = 'committed'");
+            s.execute("COMMIT");
+            assertThat(applicationNames(s)).containsOnly("committed");
+            s.execute("BEGIN");
+            s.execute("RESET application_name");
+            s.execute("ROLLBACK");
+            assertThat(applicationNames(s)).as("a RESET rolled back").containsOnly("committed");
+        }
+    }
+
+    /** The application_name on each node the connection's keyed reads reach (replicas and primaries of both shards). */
+    private static Set<String> applicationNames(Statement s) throws SQLException {
+        Set<String> names = new HashSet<>();
+        Set<PgNode> seen = new HashSet<>();
+        for (long id = 1; id <= 40; id++) {
+            try (ResultSet rs = s.executeQuery("SELECT current_setting('application_name'), inet_server_port(),"
+                    + " count(*) FROM users WHERE user_id = " + id)) {
+                rs.next();
+                names.add(rs.getString(1));
+                seen.add(byPort.get(rs.getInt(2)));
+            }
+        }
+        assertThat(seen).as("nodes read").hasSizeGreaterThan(2);
+        return names;
+    }
+
+    private static String showSearchPath(Statement s) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SHOW search_path")) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    @Test
     void forKeyBindsOneNodeSoPgjdbcCopyWorks() throws Exception {
         try (Connection c = DriverManager.getConnection(url)) {
             ShardlineConnection sc = c.unwrap(ShardlineConnection.class);

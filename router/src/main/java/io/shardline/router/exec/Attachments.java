@@ -60,17 +60,64 @@ final class Attachments {
             p = new Physical(node, shard, withTimeout(borrow(node, shard)), inFlightCounter(node), ejections);
             byNode.put(node.name(), p);
         }
-        if (p.sessionVersion != session.version()) {
-            try (Statement s = p.connection.createStatement()) {
-                for (String sql : session.replay()) {
-                    s.execute(sql);
+        sync(p);
+        return p;
+    }
+
+    /** Brings {@code p} to the session's settings, when it lags behind them. */
+    private void sync(Physical p) throws SQLException {
+        if (p.sessionVersion == session.version()) {
+            return;
+        }
+        try (Statement s = p.connection.createStatement()) {
+            if (p.resync) {
+                // what the pool's connection started with; RESET ALL leaves the role and session authorization
+                s.execute("RESET SESSION AUTHORIZATION");
+                s.execute("RESET ROLE");
+                s.execute("RESET ALL");
+                p.resync = false;
+            }
+            for (String sql : session.replay()) {
+                s.execute(sql);
+            }
+        }
+        p.sessionVersion = session.version();
+        p.sessionDirty |= lasting;
+        p.isolation = -1;
+    }
+
+    /** The session's settings now, for {@link #restoreSettings}. */
+    SessionState saveSettings() {
+        return session.copy();
+    }
+
+    /**
+     * Returns to the settings {@code saved} held: a transaction whose SETs ran rolled back. Each connection is to be
+     * reset and given them again ({@link #resyncMarked}, or its next {@link #attach}), whether PostgreSQL undid them
+     * there (it ran in the transaction) or not (it ran outside it).
+     */
+    void restoreSettings(SessionState saved) {
+        session.restore(saved);
+        byNode.values().forEach(p -> p.resync = true);
+    }
+
+    /**
+     * Resets and gives the session's settings to every connection outside a transaction that may hold others, now:
+     * a forKey binding's or the transaction's next connection is used without {@link #attach}. One that cannot take
+     * them is given up (a binding's is left to fail its next statement).
+     */
+    void resyncMarked() {
+        for (Physical p : new ArrayList<>(byNode.values())) {
+            if (p.resync && !p.inTransaction) {
+                try {
+                    sync(p);
+                } catch (SQLException e) {
+                    if (!p.pinned) {
+                        detach(p);
+                    }
                 }
             }
-            p.sessionVersion = session.version();
-            p.sessionDirty |= lasting;
-            p.isolation = -1;
         }
-        return p;
     }
 
     /** The replica choice's count of statements running on {@code node}: none for a primary. */
@@ -206,7 +253,14 @@ final class Attachments {
         for (Physical p : byNode.values()) {
             p.isolation = -1;
             try (Statement s = p.connection.createStatement()) {
+                sync(p);
                 s.execute(sql);
+            } catch (SQLException e) {
+                // the nodes it ran on have a setting the session does not record: reset them before their next use
+                byNode.values().forEach(q -> q.resync = true);
+                session.renew();
+                resyncMarked();
+                throw e;
             }
             if (discardAll) {
                 p.sessionDirty = false;

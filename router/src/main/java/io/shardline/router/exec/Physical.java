@@ -27,6 +27,11 @@ public final class Physical {
     final int ejections;
     /** The {@link SessionState} version applied on this connection. */
     int sessionVersion;
+    /**
+     * Whether it may hold settings the session no longer has (a SET of a transaction that rolled back, a SET that
+     * failed on another node): they are reset before the session's settings are replayed on it.
+     */
+    boolean resync;
     /** Whether the current transaction runs on this connection (its autocommit is off). */
     boolean inTransaction;
     /**

@@ -52,6 +52,15 @@ public final class Session implements RouteContext, MoveFences.Participation {
     /** Whether the open transaction ran DDL: the runtime forgets the catalog again when it ends. */
     private boolean ddlInTransaction;
 
+    /**
+     * The session's settings before the open transaction first changed them (a {@code SET} inside it), or null: a
+     * rollback returns to them, as PostgreSQL's own does.
+     */
+    private SettingsAtBegin settingsAtBegin;
+
+    private record SettingsAtBegin(
+            SessionState state, SearchPath searchPath, boolean defaultsKnown, int isolation, boolean readOnly) {}
+
     /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
     private boolean explicitTransaction;
     /** Why the forKey binding broke, until forKey or unbind: statements fail meanwhile. */
@@ -597,6 +606,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * @param lasting whether RESET ALL does not undo it (SET ROLE, SET SESSION AUTHORIZATION)
      */
     public void applyToSession(String command, String setting, String sql, boolean lasting) throws SQLException {
+        if (!autoCommit && settingsAtBegin == null) {
+            settingsAtBegin = new SettingsAtBegin(
+                    attachments.saveSettings(),
+                    searchPath,
+                    defaultsKnown,
+                    transaction.defaultIsolation(),
+                    transaction.defaultReadOnly());
+        }
         if (attachments.isEmpty()) {
             home();
         }
@@ -690,6 +707,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * connection is left in an open transaction afterwards.
      */
     public void commit() throws SQLException {
+        boolean committed = false;
         try {
             for (Physical p : transaction.commit(
                     runtime.twoPhaseCommit(), runtime::nextGid, runtime.metrics(), runtime.tracing())) {
@@ -697,8 +715,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
                     recordCommit(p);
                 }
             }
+            committed = true;
         } finally {
-            transactionEnded();
+            transactionEnded(committed);
         }
     }
 
@@ -706,7 +725,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         try {
             transaction.rollback();
         } finally {
-            transactionEnded();
+            transactionEnded(false);
         }
     }
 
@@ -732,9 +751,20 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
     }
 
-    private void transactionEnded() {
+    private void transactionEnded(boolean committed) {
         // a cross-shard read's connections apart from the transaction: its result is the transaction's
         attachments.releaseAllApart();
+        SettingsAtBegin before = settingsAtBegin;
+        settingsAtBegin = null;
+        if (before != null && !committed) {
+            // a failed COMMIT rolled back too (or its outcome is unknown and its connection was given up)
+            attachments.restoreSettings(before.state());
+            searchPath = before.searchPath();
+            defaultsKnown = before.defaultsKnown();
+            transaction.sessionDefaults(before.isolation(), before.readOnly());
+        }
+        // a SET that failed inside the transaction left its other connections to reset
+        attachments.resyncMarked();
         if (ddlInTransaction) {
             ddlInTransaction = false;
             runtime.schemaChanged();

@@ -38,6 +38,26 @@ final class SessionState {
         version++;
     }
 
+    /** A copy of the settings now, for {@link #restore}. */
+    SessionState copy() {
+        SessionState copy = new SessionState();
+        copy.statements.putAll(statements);
+        copy.version = version;
+        return copy;
+    }
+
+    /** Returns to the settings {@code saved} held (a rolled-back transaction's SETs are undone), as a new version. */
+    void restore(SessionState saved) {
+        statements.clear();
+        statements.putAll(saved.statements);
+        version = Math.max(version, saved.version) + 1;
+    }
+
+    /** The same settings as a new version: every connection is given them again before its next use. */
+    void renew() {
+        version++;
+    }
+
     /** The statements to replay on a fresh physical connection, in order. */
     List<String> replay() {
         return new ArrayList<>(statements.values());

@@ -144,6 +144,14 @@ final class Transaction {
         this.defaultReadOnly = readOnly;
     }
 
+    int defaultIsolation() {
+        return defaultIsolation;
+    }
+
+    boolean defaultReadOnly() {
+        return defaultReadOnly;
+    }
+
     /** Starts the transaction on {@code p}, running the statements kept until now. */
     void begin(Physical p) throws SQLException {
         enlist(p);
