@@ -256,6 +256,51 @@ class LagAwareReadsIT {
         }
     }
 
+    /**
+     * A COMMIT whose connection broke may have committed: the session's next read must not go to a replica that may
+     * lack it, as after a commit. A deferred trigger ends the backend during COMMIT (the driver reports 08007).
+     */
+    @Test
+    void aCommitWhoseOutcomeIsUnknownKeepsTheSessionsReadsOffReplicasThatMayLackIt() throws Exception {
+        try (Connection admin = cluster.primary(0).connect();
+                Statement a = admin.createStatement()) {
+            a.execute("CREATE TABLE dies_at_commit (k bigint PRIMARY KEY)");
+            a.execute("CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS"
+                    + " $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$");
+            a.execute("CREATE CONSTRAINT TRIGGER die AFTER INSERT ON dies_at_commit DEFERRABLE INITIALLY DEFERRED"
+                    + " FOR EACH ROW EXECUTE FUNCTION die()");
+        }
+        String read = "SELECT inet_server_port(), count(*) FROM kv WHERE k = -4";
+        PgNode hub = cluster.node("s0-hub1");
+        PgNode leaf = cluster.node("s0-leaf1");
+        // both replicas replay 5 s behind, within the bound
+        hub.setApplyDelay(Duration.ofSeconds(5));
+        leaf.setApplyDelay(Duration.ofSeconds(5));
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?maxStalenessMs=60000");
+                Statement s = c.createStatement()) {
+            // before any write, once the driver has the monitor's lag reports, a replica serves the read
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> !servedBy(s, read).equals("s0-primary"));
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO kv (k, v) VALUES (-4, 1) ON CONFLICT (k) DO UPDATE SET v = 1");
+            s.executeUpdate("INSERT INTO dies_at_commit VALUES (1)");
+            SQLException unknown = catchThrowableOfType(SQLException.class, c::commit);
+            assertThat(unknown.getSQLState()).isEqualTo("08007");
+            c.setAutoCommit(true);
+            assertThat(servedBy(s, read)).as("a read after the unknown outcome").isEqualTo("s0-primary");
+        } finally {
+            leaf.setApplyDelay(Duration.ZERO);
+            hub.setApplyDelay(Duration.ZERO);
+        }
+    }
+
+    private static String servedBy(Statement s, String read) throws SQLException {
+        try (ResultSet rs = s.executeQuery(read)) {
+            assertThat(rs.next()).isTrue();
+            return nodeByPort.get(rs.getInt(1));
+        }
+    }
+
     @Test
     void aCausalTokenCarriesWritesToAnotherConnection() throws Exception {
         try (Connection writer = DriverManager.getConnection(cluster.shardlineUrl());

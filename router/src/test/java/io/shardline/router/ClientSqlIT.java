@@ -281,6 +281,22 @@ class ClientSqlIT {
     }
 
     @Test
+    void theIsolationLevelReportedBeforeAnyStatementIsTheServersDefault() throws SQLException {
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection admin = cluster.primary(shard).connect();
+                    Statement s = admin.createStatement()) {
+                s.execute("CREATE ROLE repeatable LOGIN");
+                s.execute("ALTER ROLE repeatable SET default_transaction_isolation = 'repeatable read'");
+            }
+        }
+        try (Connection c = DriverManager.getConnection(url.replace("user=postgres", "user=repeatable"))) {
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_REPEATABLE_READ);
+            c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+        }
+    }
+
+    @Test
     void anUnqualifiedNameFollowsTheSessionsSearchPath() throws SQLException {
         int remote = warehouseOn(1); // not the home shard, where app.stock lives
         String note = "SELECT note FROM stock WHERE s_w_id = ?";

@@ -245,25 +245,26 @@ class RouterIT {
                 .filter(id -> shardOf(id) == 1)
                 .findFirst()
                 .orElseThrow();
+        String inTransaction =
+                "SELECT current_setting('application_name'), count(*) FROM users WHERE user_id = " + remote;
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
             s.execute("SET application_name = 'before'");
-            assertThat(applicationNames(s)).as("on every node read").containsOnly("before");
+            assertThat(applicationNames(s)).as("on every node").containsOnly("before");
 
+            // before the transaction's first statement, and inside it on its node
             c.setAutoCommit(false);
             s.execute("SET application_name = 'rolled back'");
-            s.execute("RESET statement_timeout");
             s.execute("SET search_path TO pg_catalog, public");
-            s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + remote)
-                    .close();
+            assertThat(firstString(s, inTransaction)).isEqualTo("rolled back");
+            s.execute("SET application_name = 'rolled back inside'");
+            assertThat(firstString(s, inTransaction)).isEqualTo("rolled back inside");
             c.rollback();
             c.setAutoCommit(true);
-            assertThat(applicationNames(s))
-                    .as("PostgreSQL undid the SET on the transaction's node; the driver on the others")
-                    .containsOnly("before");
+            assertThat(applicationNames(s)).as("after the rollback").containsOnly("before");
             assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
 
-            // a SET that fails on the transaction's node, after it ran on nodes outside the transaction
+            // a SET that fails on the transaction's node (its transaction failed), after it ran on the others
             c.setAutoCommit(false);
             assertThatThrownBy(() -> s.executeQuery("SELECT 1 / (count(*) * 0) FROM users WHERE user_id = " + remote))
                     .hasMessageContaining("division by zero");
@@ -271,7 +272,19 @@ class RouterIT {
                     .hasMessageContaining("aborted");
             c.rollback();
             c.setAutoCommit(true);
-            assertThat(applicationNames(s)).containsOnly("before");
+            assertThat(applicationNames(s)).as("after a SET that failed").containsOnly("before");
+
+            // a COMMIT of a transaction a statement failed in: PostgreSQL rolls it back, pgjdbc says nothing
+            c.setAutoCommit(false);
+            assertThat(firstString(s, inTransaction)).isEqualTo("before");
+            s.execute("SET application_name = 'in a failed transaction'");
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1 / (count(*) * 0) FROM users WHERE user_id = " + remote))
+                    .hasMessageContaining("division by zero");
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(applicationNames(s))
+                    .as("after a COMMIT that rolled back")
+                    .containsOnly("before");
 
             s.execute("BEGIN");
             s.execute("SET application_name = 'committed'");
@@ -284,20 +297,37 @@ class RouterIT {
         }
     }
 
-    /** The application_name on each node the connection's keyed reads reach (replicas and primaries of both shards). */
+    /**
+     * The application_name on each node the connection's keyed reads reach: the replicas of both shards, then their
+     * primaries.
+     */
     private static Set<String> applicationNames(Statement s) throws SQLException {
         Set<String> names = new HashSet<>();
         Set<PgNode> seen = new HashSet<>();
-        for (long id = 1; id <= 40; id++) {
-            try (ResultSet rs = s.executeQuery("SELECT current_setting('application_name'), inet_server_port(),"
-                    + " count(*) FROM users WHERE user_id = " + id)) {
-                rs.next();
-                names.add(rs.getString(1));
-                seen.add(byPort.get(rs.getInt(2)));
+        for (String from : List.of("replica", "primary")) {
+            s.execute("SET shardline.read_from = '" + from + "'");
+            for (long id = 1; id <= 40; id++) {
+                try (ResultSet rs = s.executeQuery("SELECT current_setting('application_name'), inet_server_port(),"
+                        + " count(*) FROM users WHERE user_id = " + id)) {
+                    rs.next();
+                    names.add(rs.getString(1));
+                    seen.add(byPort.get(rs.getInt(2)));
+                }
             }
         }
-        assertThat(seen).as("nodes read").hasSizeGreaterThan(2);
+        s.execute("SET shardline.read_from = 'replica'");
+        assertThat(seen)
+                .as("nodes read")
+                .contains(cluster.primary(0), cluster.primary(1))
+                .hasSizeGreaterThan(4);
         return names;
+    }
+
+    private static String firstString(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
+        }
     }
 
     private static String showSearchPath(Statement s) throws SQLException {

@@ -8,6 +8,7 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -64,13 +65,19 @@ final class Attachments {
         return p;
     }
 
-    /** Brings {@code p} to the session's settings, when it lags behind them. */
-    private void sync(Physical p) throws SQLException {
-        if (p.sessionVersion == session.version()) {
+    /**
+     * Brings {@code p} to the session's settings, when it lags behind them. One that may hold settings the session
+     * does not ({@link Physical#resync}) is reset first, outside a transaction only: a reset inside one would also
+     * undo its SET LOCALs (a row-level-security tenant, a local role); it is reset when the transaction ends.
+     */
+    void sync(Physical p) throws SQLException {
+        boolean reset = p.resync && !p.inTransaction;
+        if (p.sessionVersion == session.version() && !reset) {
             return;
         }
+        p.isolation = -1;
         try (Statement s = p.connection.createStatement()) {
-            if (p.resync) {
+            if (reset) {
                 // what the pool's connection started with; RESET ALL leaves the role and session authorization
                 s.execute("RESET SESSION AUTHORIZATION");
                 s.execute("RESET ROLE");
@@ -83,41 +90,26 @@ final class Attachments {
         }
         p.sessionVersion = session.version();
         p.sessionDirty |= lasting;
-        p.isolation = -1;
     }
 
     /** The session's settings now, for {@link #restoreSettings}. */
-    SessionState saveSettings() {
-        return session.copy();
+    Settings saveSettings() {
+        return new Settings(session.copy(), lasting);
     }
 
+    /** The session's settings at one moment. */
+    record Settings(SessionState state, boolean lasting) {}
+
     /**
-     * Returns to the settings {@code saved} held: a transaction whose SETs ran rolled back. Each connection is to be
-     * reset and given them again ({@link #resyncMarked}, or its next {@link #attach}), whether PostgreSQL undid them
-     * there (it ran in the transaction) or not (it ran outside it).
+     * Returns to the settings {@code saved} held: a transaction whose SETs ran rolled back. Each connection is reset
+     * and given them again before its next use ({@link #sync}), whether PostgreSQL undid them there (it ran in the
+     * transaction) or not (it ran outside it).
      */
-    void restoreSettings(SessionState saved) {
-        session.restore(saved);
+    void restoreSettings(Settings saved) {
+        session.restore(saved.state());
+        // connections that replay a SET ROLE again must not go back to the pool with only RESET ALL
+        lasting |= saved.lasting();
         byNode.values().forEach(p -> p.resync = true);
-    }
-
-    /**
-     * Resets and gives the session's settings to every connection outside a transaction that may hold others, now:
-     * a forKey binding's or the transaction's next connection is used without {@link #attach}. One that cannot take
-     * them is given up (a binding's is left to fail its next statement).
-     */
-    void resyncMarked() {
-        for (Physical p : new ArrayList<>(byNode.values())) {
-            if (p.resync && !p.inTransaction) {
-                try {
-                    sync(p);
-                } catch (SQLException e) {
-                    if (!p.pinned) {
-                        detach(p);
-                    }
-                }
-            }
-        }
     }
 
     /** The replica choice's count of statements running on {@code node}: none for a primary. */
@@ -250,16 +242,21 @@ final class Attachments {
      */
     void apply(String command, String setting, String sql, boolean lasting) throws SQLException {
         boolean discardAll = command.equals("DISCARD") && "all".equals(setting);
-        for (Physical p : byNode.values()) {
-            p.isolation = -1;
+        // connections outside the transaction first: one failing there leaves the transaction's untouched
+        List<Physical> all = new ArrayList<>(byNode.values());
+        all.sort(Comparator.comparing(p -> p.inTransaction));
+        for (int i = 0; i < all.size(); i++) {
+            Physical p = all.get(i);
             try (Statement s = p.connection.createStatement()) {
                 sync(p);
+                p.isolation = -1;
                 s.execute(sql);
             } catch (SQLException e) {
-                // the nodes it ran on have a setting the session does not record: reset them before their next use
-                byNode.values().forEach(q -> q.resync = true);
-                session.renew();
-                resyncMarked();
+                // the connections it ran on have a setting the session does not record: reset before their next use
+                for (Physical ran : all.subList(0, i + 1)) {
+                    ran.resync = true;
+                    ran.sessionVersion = -1;
+                }
                 throw e;
             }
             if (discardAll) {
@@ -277,7 +274,7 @@ final class Attachments {
         } else {
             session.reset(setting);
         }
-        for (Physical p : byNode.values()) {
+        for (Physical p : all) {
             p.sessionVersion = session.version();
         }
     }
@@ -301,7 +298,7 @@ final class Attachments {
 
     /** Resets {@code p} and hands it back to its pool (one that cannot be reset is evicted); the close's failure. */
     private SQLException reset(Physical p) {
-        String reset = p.sessionDirty ? "DISCARD ALL" : session.version() > 0 ? "RESET ALL" : null;
+        String reset = p.sessionDirty || p.resync ? "DISCARD ALL" : session.version() > 0 ? "RESET ALL" : null;
         if (reset != null) {
             try (Statement s = p.connection.createStatement()) {
                 s.execute(reset);

@@ -59,7 +59,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
     private SettingsAtBegin settingsAtBegin;
 
     private record SettingsAtBegin(
-            SessionState state, SearchPath searchPath, boolean defaultsKnown, int isolation, boolean readOnly) {}
+            Attachments.Settings settings,
+            SearchPath searchPath,
+            boolean defaultsKnown,
+            int isolation,
+            boolean readOnly) {}
 
     /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
     private boolean explicitTransaction;
@@ -216,11 +220,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     Route route(RoutingState r, Plan plan, Object[] params) throws SQLException {
-        if (!autoCommit && !defaultsKnown) {
+        if (!autoCommit) {
             // a transaction's routing depends on its isolation level and read-only mode: the server's defaults
-            int[] defaults = runtime.transactionDefaults();
-            transaction.sessionDefaults(defaults[0], defaults[1] != 0);
-            defaultsKnown = true;
+            knowDefaults();
         }
         if (plan.target() != Plan.Target.DRIVER) {
             checkBinding();
@@ -617,7 +619,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (attachments.isEmpty()) {
             home();
         }
-        attachments.apply(command, setting, sql, lasting);
+        try {
+            attachments.apply(command, setting, sql, lasting);
+        } catch (SQLException e) {
+            resyncBinding();
+            throw e;
+        }
         if ("DISCARD".equals(command) && "all".equals(setting)) {
             searchPath = null;
         } else if (setting != null && PATH_SETTINGS.contains(setting)) {
@@ -708,6 +715,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
      */
     public void commit() throws SQLException {
         boolean committed = false;
+        List<Physical> writers = transaction.wrote() ? transaction.participants() : List.of();
+        // PostgreSQL answers COMMIT of a transaction a statement failed in with a rollback, and pgjdbc says nothing
+        boolean failed = settingsAtBegin != null && transaction.failedSomewhere();
         try {
             for (Physical p : transaction.commit(
                     runtime.twoPhaseCommit(), runtime::nextGid, runtime.metrics(), runtime.tracing())) {
@@ -715,7 +725,17 @@ public final class Session implements RouteContext, MoveFences.Participation {
                     recordCommit(p);
                 }
             }
-            committed = true;
+            committed = !failed;
+        } catch (SQLException e) {
+            if (SqlStates.OUTCOME_UNKNOWN.equals(e.getSQLState())) {
+                // it may have committed: later reads there wait for the primary's position as after a commit
+                for (Physical p : writers) {
+                    if (p.node.role() == NodeRole.PRIMARY) {
+                        recordCommit(p);
+                    }
+                }
+            }
+            throw e;
         } finally {
             transactionEnded(committed);
         }
@@ -758,13 +778,27 @@ public final class Session implements RouteContext, MoveFences.Participation {
         settingsAtBegin = null;
         if (before != null && !committed) {
             // a failed COMMIT rolled back too (or its outcome is unknown and its connection was given up)
-            attachments.restoreSettings(before.state());
+            attachments.restoreSettings(before.settings());
             searchPath = before.searchPath();
             defaultsKnown = before.defaultsKnown();
             transaction.sessionDefaults(before.isolation(), before.readOnly());
         }
-        // a SET that failed inside the transaction left its other connections to reset
-        attachments.resyncMarked();
+        resyncBinding();
+    }
+
+    /**
+     * Resets and gives the session's settings to a forKey binding's connection that may hold others, now: it is used
+     * without {@link Attachments#attach}, where the others are. One that cannot take them breaks the binding.
+     */
+    private void resyncBinding() {
+        if (pinned != null && pinned.resync && !pinned.inTransaction) {
+            try {
+                attachments.sync(pinned);
+            } catch (SQLException e) {
+                bindingLost("the connection forKey(...) bound could not be given the session's settings again ("
+                        + e.getMessage() + ")");
+            }
+        }
         if (ddlInTransaction) {
             ddlInTransaction = false;
             runtime.schemaChanged();
@@ -779,8 +813,18 @@ public final class Session implements RouteContext, MoveFences.Participation {
         transaction.setIsolation(level);
     }
 
+    /** Connection.getTransactionIsolation: the level set, else the session's default (the server's, or SET's). */
     public int transactionIsolation() {
+        knowDefaults();
         return transaction.isolation();
+    }
+
+    private void knowDefaults() {
+        if (!defaultsKnown) {
+            int[] defaults = runtime.transactionDefaults();
+            transaction.sessionDefaults(defaults[0], defaults[1] != 0);
+            defaultsKnown = true;
+        }
     }
 
     /**

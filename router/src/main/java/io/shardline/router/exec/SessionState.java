@@ -53,11 +53,6 @@ final class SessionState {
         version = Math.max(version, saved.version) + 1;
     }
 
-    /** The same settings as a new version: every connection is given them again before its next use. */
-    void renew() {
-        version++;
-    }
-
     /** The statements to replay on a fresh physical connection, in order. */
     List<String> replay() {
         return new ArrayList<>(statements.values());

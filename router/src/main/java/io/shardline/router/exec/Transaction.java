@@ -83,6 +83,23 @@ final class Transaction {
         return false;
     }
 
+    /**
+     * Whether a statement failed on a participant, so that PostgreSQL will answer its COMMIT with a rollback (true
+     * when one cannot tell: its connection is gone, and the COMMIT cannot succeed there either).
+     */
+    boolean failedSomewhere() {
+        for (Physical p : participants) {
+            try {
+                if (TwoPhaseCommit.failed(p.connection)) {
+                    return true;
+                }
+            } catch (SQLException e) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     List<Physical> participants() {
         return List.copyOf(participants);
     }

@@ -309,7 +309,8 @@ public final class TwoPhaseCommit {
     }
 
     /** Whether pgjdbc knows the connection's transaction failed (an error since BEGIN, no savepoint rolled back to). */
-    private static boolean failed(Connection c) throws SQLException {
+    /** Whether a statement failed in the transaction open on {@code c} (PostgreSQL rolls it back at COMMIT). */
+    public static boolean failed(Connection c) throws SQLException {
         return c.isWrapperFor(BaseConnection.class)
                 && c.unwrap(BaseConnection.class).getTransactionState() == TransactionState.FAILED;
     }
