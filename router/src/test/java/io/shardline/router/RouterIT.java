@@ -19,6 +19,7 @@ import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Savepoint;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.HashSet;
@@ -294,6 +295,43 @@ class RouterIT {
             s.execute("RESET application_name");
             s.execute("ROLLBACK");
             assertThat(applicationNames(s)).as("a RESET rolled back").containsOnly("committed");
+        }
+    }
+
+    @Test
+    void aRollbackToASavepointUndoesTheSettingsMadeSinceOnEveryNode() throws Exception {
+        long remote = java.util.stream.LongStream.rangeClosed(1, 100)
+                .filter(id -> shardOf(id) == 1)
+                .findFirst()
+                .orElseThrow();
+        String inTransaction =
+                "SELECT current_setting('application_name'), count(*) FROM users WHERE user_id = " + remote;
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("SET application_name = 'before'");
+            assertThat(applicationNames(s)).containsOnly("before");
+            c.setAutoCommit(false);
+            s.execute("SET application_name = 'kept'");
+            assertThat(firstString(s, inTransaction)).isEqualTo("kept");
+            s.execute("SAVEPOINT \"Outer\"");
+            s.execute("SET application_name = 'undone'");
+            s.execute("SAVEPOINT nested");
+            s.execute("SET application_name = 'undone too'");
+            s.execute("ROLLBACK TO SAVEPOINT \"Outer\";");
+            assertThat(firstString(s, inTransaction))
+                    .as("PostgreSQL's own rollback")
+                    .isEqualTo("kept");
+            Savepoint jdbc = c.setSavepoint();
+            s.execute("SET search_path TO pg_catalog, public");
+            s.execute("SET application_name = 'undone by JDBC'");
+            c.rollback(jdbc);
+            s.execute("SAVEPOINT released");
+            s.execute("SET application_name = 'released'");
+            s.execute("RELEASE SAVEPOINT released");
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(applicationNames(s)).containsOnly("released");
+            assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
         }
     }
 

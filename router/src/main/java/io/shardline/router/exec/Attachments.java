@@ -97,6 +97,11 @@ final class Attachments {
         return new Settings(session.copy(), lasting);
     }
 
+    /** Changes with every change of the session's settings. */
+    int settingsVersion() {
+        return session.version();
+    }
+
     /** The session's settings at one moment. */
     record Settings(SessionState state, boolean lasting) {}
 

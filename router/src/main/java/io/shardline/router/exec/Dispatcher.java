@@ -387,6 +387,9 @@ public final class Dispatcher {
                     if (!plan.setConfig().isEmpty()) {
                         session.configured(plan, params);
                     }
+                    if (plan.target() == Plan.Target.BOUND) {
+                        session.savepointRan(plan.command(), plan.setting());
+                    }
                     return result;
                 } catch (SQLException e) {
                     if (!session.retryElsewhere(p, plan.kind(), e)) {

@@ -56,14 +56,20 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * The session's settings before the open transaction first changed them (a {@code SET} inside it), or null: a
      * rollback returns to them, as PostgreSQL's own does.
      */
-    private SettingsAtBegin settingsAtBegin;
+    private SavedSettings settingsAtBegin;
 
-    private record SettingsAtBegin(
+    /** The settings at each savepoint of the open transaction, newest last: a rollback to one returns to them. */
+    private final List<SavepointSettings> savepoints = new ArrayList<>(0);
+
+    private record SavedSettings(
             Attachments.Settings settings,
             SearchPath searchPath,
             boolean defaultsKnown,
             int isolation,
             boolean readOnly) {}
+
+    /** @param name a SQL savepoint's name, or the {@link java.sql.Savepoint} a JDBC call made */
+    private record SavepointSettings(Object name, SavedSettings settings) {}
 
     /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
     private boolean explicitTransaction;
@@ -422,6 +428,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
             transaction.modes(TransactionModes.of(plan.setting()));
         } else {
             transaction.defer(sql);
+            savepointRan(plan.command(), plan.setting());
         }
     }
 
@@ -609,12 +616,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      */
     public void applyToSession(String command, String setting, String sql, boolean lasting) throws SQLException {
         if (!autoCommit && settingsAtBegin == null) {
-            settingsAtBegin = new SettingsAtBegin(
-                    attachments.saveSettings(),
-                    searchPath,
-                    defaultsKnown,
-                    transaction.defaultIsolation(),
-                    transaction.defaultReadOnly());
+            settingsAtBegin = saveSettings();
         }
         if (attachments.isEmpty()) {
             home();
@@ -774,16 +776,62 @@ public final class Session implements RouteContext, MoveFences.Participation {
     private void transactionEnded(boolean committed) {
         // a cross-shard read's connections apart from the transaction: its result is the transaction's
         attachments.releaseAllApart();
-        SettingsAtBegin before = settingsAtBegin;
+        SavedSettings before = settingsAtBegin;
         settingsAtBegin = null;
+        savepoints.clear();
         if (before != null && !committed) {
             // a failed COMMIT rolled back too (or its outcome is unknown and its connection was given up)
-            attachments.restoreSettings(before.settings());
-            searchPath = before.searchPath();
-            defaultsKnown = before.defaultsKnown();
-            transaction.sessionDefaults(before.isolation(), before.readOnly());
+            restoreSettings(before);
         }
         resyncBinding();
+    }
+
+    private SavedSettings saveSettings() {
+        return new SavedSettings(
+                attachments.saveSettings(),
+                searchPath,
+                defaultsKnown,
+                transaction.defaultIsolation(),
+                transaction.defaultReadOnly());
+    }
+
+    private void restoreSettings(SavedSettings saved) {
+        attachments.restoreSettings(saved.settings());
+        searchPath = saved.searchPath();
+        defaultsKnown = saved.defaultsKnown();
+        transaction.sessionDefaults(saved.isolation(), saved.readOnly());
+    }
+
+    /**
+     * A SAVEPOINT, RELEASE or ROLLBACK TO ran (or was kept for the transaction's first statement), by SQL or by the
+     * JDBC savepoint calls ({@code name} is then their {@link java.sql.Savepoint}). A rollback to a savepoint undoes
+     * the settings made since, as PostgreSQL does on the transaction's connection: on the others too.
+     */
+    public void savepointRan(String command, Object name) {
+        boolean set = command.equals("SAVEPOINT");
+        if (name == null || !(set || command.equals("RELEASE") || command.equals("ROLLBACK TO"))) {
+            return;
+        }
+        if (set) {
+            savepoints.add(new SavepointSettings(name, saveSettings()));
+            return;
+        }
+        int i = savepoints.size() - 1;
+        while (i >= 0 && !savepoints.get(i).name().equals(name)) {
+            i--;
+        }
+        if (i < 0) {
+            return; // made where the driver does not see (a function, DO): its settings are not followed
+        }
+        if (command.equals("RELEASE")) {
+            savepoints.subList(i, savepoints.size()).clear();
+        } else {
+            savepoints.subList(i + 1, savepoints.size()).clear();
+            SavedSettings at = savepoints.get(i).settings();
+            if (at.settings().state().version() != attachments.settingsVersion()) {
+                restoreSettings(at);
+            }
+        }
     }
 
     /**

@@ -238,22 +238,28 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public Savepoint setSavepoint() throws SQLException {
-        return savepointConnection("setSavepoint").setSavepoint();
+        Savepoint savepoint = savepointConnection("setSavepoint").setSavepoint();
+        session.savepointRan("SAVEPOINT", savepoint);
+        return savepoint;
     }
 
     @Override
     public Savepoint setSavepoint(String name) throws SQLException {
-        return savepointConnection("setSavepoint").setSavepoint(name);
+        Savepoint savepoint = savepointConnection("setSavepoint").setSavepoint(name);
+        session.savepointRan("SAVEPOINT", savepoint);
+        return savepoint;
     }
 
     @Override
     public void rollback(Savepoint savepoint) throws SQLException {
         savepointConnection("rollback(Savepoint)").rollback(savepoint);
+        session.savepointRan("ROLLBACK TO", savepoint);
     }
 
     @Override
     public void releaseSavepoint(Savepoint savepoint) throws SQLException {
         savepointConnection("releaseSavepoint").releaseSavepoint(savepoint);
+        session.savepointRan("RELEASE", savepoint);
     }
 
     private Connection savepointConnection(String what) throws SQLException {

@@ -236,4 +236,12 @@ public record Plan(
     static Plan bound(StatementKind kind, String command, int params) {
         return new Plan(kind, Target.BOUND, List.of(), null, command, null, params);
     }
+
+    /**
+     * {@code SAVEPOINT}, {@code RELEASE} or {@code ROLLBACK TO} a savepoint: bound like {@link #bound}, {@link
+     * #setting()} holds the savepoint's name (null when it cannot be read).
+     */
+    static Plan savepoint(String command, String name, int params) {
+        return new Plan(StatementKind.TXN, Target.BOUND, List.of(), null, command, name, params);
+    }
 }

@@ -408,11 +408,11 @@ public final class StatementAnalyzer {
                     return refuseTwoPhase(params);
                 }
                 return tokens.stream().anyMatch(t -> t.is("TO"))
-                        ? Plan.bound(StatementKind.TXN, "ROLLBACK TO", params)
+                        ? Plan.savepoint("ROLLBACK TO", savepointName(sql, tokens), params)
                         : Plan.driver(StatementKind.TXN, "ROLLBACK", null, params);
             case "SAVEPOINT":
             case "RELEASE":
-                return Plan.bound(StatementKind.TXN, first.upper(), params);
+                return Plan.savepoint(first.upper(), savepointName(sql, tokens), params);
             case "PREPARE":
                 return word(tokens, 1, "TRANSACTION")
                         ? refuseTwoPhase(params)
@@ -1089,6 +1089,18 @@ public final class StatementAnalyzer {
     private static Plan refuseTwoPhase(int params) {
         return Plan.refused(
                 StatementKind.TXN, "two-phase commit statements are not supported through the driver yet", params);
+    }
+
+    /** The savepoint a SAVEPOINT, RELEASE or ROLLBACK TO names: its last identifier (a trailing ; aside). */
+    private static String savepointName(String sql, List<Token> tokens) {
+        int last = tokens.size() - 1;
+        if (last > 0
+                && tokens.get(last).kind() == Kind.SYMBOL
+                && tokens.get(last).text(sql).equals(";")) {
+            last--;
+        }
+        Token t = tokens.get(last);
+        return last > 0 && isName(t) ? SqlLexer.identifier(sql, t) : null;
     }
 
     private static boolean word(List<Token> tokens, int i, String w) {

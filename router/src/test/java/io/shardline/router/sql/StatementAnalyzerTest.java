@@ -709,6 +709,13 @@ class StatementAnalyzerTest {
         assertThat(plan("commit").command()).isEqualTo("COMMIT");
         assertThat(plan("ROLLBACK TO SAVEPOINT a").target()).isEqualTo(Target.BOUND);
         assertThat(plan("RELEASE SAVEPOINT a").target()).isEqualTo(Target.BOUND);
+        // the savepoint's name, folded as PostgreSQL folds it, so that a rollback to it finds the settings it kept
+        assertThat(plan("SAVEPOINT \"Outer\"").setting()).isEqualTo("Outer");
+        assertThat(plan("savepoint Outer;").setting()).isEqualTo("outer");
+        assertThat(plan("ROLLBACK WORK TO SAVEPOINT a").setting()).isEqualTo("a");
+        assertThat(plan("ROLLBACK TO b /* last */").setting()).isEqualTo("b");
+        assertThat(plan("RELEASE c").command()).isEqualTo("RELEASE");
+        assertThat(plan("RELEASE c").setting()).isEqualTo("c");
         assertThat(plan("SET search_path TO a, b").setting()).isEqualTo("search_path");
         assertThat(plan("SET SESSION statement_timeout = 1000").setting()).isEqualTo("statement_timeout");
         assertThat(plan("SET TIME ZONE 'UTC'").setting()).isEqualTo("timezone");
