@@ -241,13 +241,8 @@ class RouterIT {
 
     @Test
     void aSettingOfATransactionThatRolledBackIsUndoneOnEveryNode() throws Exception {
-        // a key off the home shard: its primary is attached last
-        long remote = java.util.stream.LongStream.rangeClosed(1, 100)
-                .filter(id -> shardOf(id) == 1)
-                .findFirst()
-                .orElseThrow();
-        String inTransaction =
-                "SELECT current_setting('application_name'), count(*) FROM users WHERE user_id = " + remote;
+        long remote = remoteKey();
+        String inTransaction = applicationNameOn(remote);
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
             s.execute("SET application_name = 'before'");
@@ -300,12 +295,7 @@ class RouterIT {
 
     @Test
     void aRollbackToASavepointUndoesTheSettingsMadeSinceOnEveryNode() throws Exception {
-        long remote = java.util.stream.LongStream.rangeClosed(1, 100)
-                .filter(id -> shardOf(id) == 1)
-                .findFirst()
-                .orElseThrow();
-        String inTransaction =
-                "SELECT current_setting('application_name'), count(*) FROM users WHERE user_id = " + remote;
+        String inTransaction = applicationNameOn(remoteKey());
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
             s.execute("SET application_name = 'before'");
@@ -333,6 +323,19 @@ class RouterIT {
             assertThat(applicationNames(s)).containsOnly("released");
             assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
         }
+    }
+
+    /** A key off the home shard: its primary is attached after the home primary. */
+    private static long remoteKey() {
+        return java.util.stream.LongStream.rangeClosed(1, 100)
+                .filter(id -> shardOf(id) == 1)
+                .findFirst()
+                .orElseThrow();
+    }
+
+    /** A keyed read that always returns one row: the application_name of the node it ran on. */
+    private static String applicationNameOn(long key) {
+        return "SELECT current_setting('application_name'), count(*) FROM users WHERE user_id = " + key;
     }
 
     /**
