@@ -322,6 +322,43 @@ class RouterIT {
             c.setAutoCommit(true);
             assertThat(applicationNames(s)).containsOnly("released");
             assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
+
+            // a JDBC savepoint rolled back to by SQL, and the reverse; a SET LOCAL outlives both (the session's
+            // statement_timeout, replayed, would override it)
+            s.execute("SET statement_timeout = '9s'");
+            c.setAutoCommit(false);
+            assertThat(firstString(s, inTransaction)).isEqualTo("released");
+            s.execute("SET LOCAL statement_timeout = '7s'");
+            Savepoint named = c.setSavepoint("Named");
+            s.execute("SET search_path TO pg_catalog, public");
+            s.execute("ROLLBACK TO SAVEPOINT \"Named\"");
+            Savepoint unnamed = c.setSavepoint();
+            s.execute("SET application_name = 'undone'");
+            s.execute("ROLLBACK TO SAVEPOINT jdbc_savepoint_" + unnamed.getSavepointId());
+            s.execute("SAVEPOINT by_sql");
+            s.execute("SET application_name = 'undone too'");
+            s.execute("ROLLBACK TO by_sql");
+            s.execute("SET work_mem = '8MB'");
+            assertThat(firstString(s, "SHOW statement_timeout"))
+                    .as("the SET LOCAL")
+                    .isEqualTo("7s");
+            c.releaseSavepoint(named);
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(applicationNames(s)).containsOnly("released");
+            assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
+
+            // a savepoint kept for the transaction's first statement
+            s.execute("BEGIN");
+            s.execute("SAVEPOINT first");
+            s.execute("SET application_name = 'before the first statement'");
+            assertThat(firstString(s, inTransaction)).isEqualTo("before the first statement");
+            s.execute("SET search_path TO pg_catalog, public");
+            s.execute("ROLLBACK TO SAVEPOINT first");
+            assertThat(firstString(s, inTransaction)).isEqualTo("before the first statement");
+            s.execute("COMMIT");
+            assertThat(applicationNames(s)).containsOnly("before the first statement");
+            assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
         }
     }
 

@@ -114,7 +114,14 @@ final class Attachments {
         session.restore(saved.state());
         // connections that replay a SET ROLE again must not go back to the pool with only RESET ALL
         lasting |= saved.lasting();
-        byNode.values().forEach(p -> p.resync = true);
+        for (Physical p : byNode.values()) {
+            if (p.inTransaction) {
+                // a rollback to a savepoint: PostgreSQL undid them there itself (a replay would undo SET LOCALs)
+                p.sessionVersion = session.version();
+            } else {
+                p.resync = true;
+            }
+        }
     }
 
     /** The replica choice's count of statements running on {@code node}: none for a primary. */
@@ -252,17 +259,16 @@ final class Attachments {
         all.sort(Comparator.comparing(p -> p.inTransaction));
         for (int i = 0; i < all.size(); i++) {
             Physical p = all.get(i);
-            try (Statement s = p.connection.createStatement()) {
+            try {
                 sync(p);
-                p.isolation = -1;
+            } catch (SQLException e) {
+                throw markRan(all.subList(0, i + 1), e);
+            }
+            p.isolation = -1;
+            try (Statement s = p.connection.createStatement()) {
                 s.execute(sql);
             } catch (SQLException e) {
-                // the connections it ran on have a setting the session does not record: reset before their next use
-                for (Physical ran : all.subList(0, i + 1)) {
-                    ran.resync = true;
-                    ran.sessionVersion = -1;
-                }
-                throw e;
+                throw markRan(all.subList(0, i), e); // it did not run where it failed
             }
             if (discardAll) {
                 p.sessionDirty = false;
@@ -282,6 +288,15 @@ final class Attachments {
         for (Physical p : all) {
             p.sessionVersion = session.version();
         }
+    }
+
+    /** The connections a SET ran on hold a setting the session does not record: reset before their next use. */
+    private static SQLException markRan(List<Physical> ran, SQLException e) {
+        for (Physical p : ran) {
+            p.resync = true;
+            p.sessionVersion = -1;
+        }
+        return e;
     }
 
     /**

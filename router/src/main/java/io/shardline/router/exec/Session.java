@@ -68,8 +68,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
             int isolation,
             boolean readOnly) {}
 
-    /** @param name a SQL savepoint's name, or the {@link java.sql.Savepoint} a JDBC call made */
-    private record SavepointSettings(Object name, SavedSettings settings) {}
+    /**
+     * @param name the savepoint's name as PostgreSQL knows it
+     * @param kept whether its SAVEPOINT waits for the transaction's first statement: the settings are taken again
+     *     when it runs there, after the connection was given the session's settings
+     */
+    private record SavepointSettings(String name, SavedSettings settings, boolean kept) {}
 
     /** Whether the transaction was opened by a BEGIN statement (COMMIT/ROLLBACK return to autocommit). */
     private boolean explicitTransaction;
@@ -84,7 +88,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
     public Session(ClusterRuntime runtime) {
         this.runtime = runtime;
         this.attachments = new Attachments(runtime);
-        this.transaction = new Transaction(attachments);
+        this.transaction = new Transaction(attachments, this::keptSavepointsRan);
         this.reads = new ReadPreferences(
                 runtime.settings(), runtime.routing().snapshot().topology().cluster());
     }
@@ -723,7 +727,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         try {
             for (Physical p : transaction.commit(
                     runtime.twoPhaseCommit(), runtime::nextGid, runtime.metrics(), runtime.tracing())) {
-                if (p.node.role() == NodeRole.PRIMARY) {
+                if (p.node.role() == NodeRole.PRIMARY && !failed) {
                     recordCommit(p);
                 }
             }
@@ -784,6 +788,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
             restoreSettings(before);
         }
         resyncBinding();
+        if (ddlInTransaction) {
+            ddlInTransaction = false;
+            runtime.schemaChanged();
+        }
     }
 
     private SavedSettings saveSettings() {
@@ -804,20 +812,21 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     /**
      * A SAVEPOINT, RELEASE or ROLLBACK TO ran (or was kept for the transaction's first statement), by SQL or by the
-     * JDBC savepoint calls ({@code name} is then their {@link java.sql.Savepoint}). A rollback to a savepoint undoes
-     * the settings made since, as PostgreSQL does on the transaction's connection: on the others too.
+     * JDBC savepoint calls ({@code name} as PostgreSQL knows it: either may roll back to the other's). A rollback to
+     * a savepoint undoes the settings made since, as PostgreSQL does on the transaction's connection: on the others.
      */
-    public void savepointRan(String command, Object name) {
+    public void savepointRan(String command, String name) {
         boolean set = command.equals("SAVEPOINT");
         if (name == null || !(set || command.equals("RELEASE") || command.equals("ROLLBACK TO"))) {
             return;
         }
+        String pgName = truncatedIdentifier(name);
         if (set) {
-            savepoints.add(new SavepointSettings(name, saveSettings()));
+            savepoints.add(new SavepointSettings(pgName, saveSettings(), !transaction.isActive()));
             return;
         }
         int i = savepoints.size() - 1;
-        while (i >= 0 && !savepoints.get(i).name().equals(name)) {
+        while (i >= 0 && !savepoints.get(i).name().equals(pgName)) {
             i--;
         }
         if (i < 0) {
@@ -827,11 +836,32 @@ public final class Session implements RouteContext, MoveFences.Participation {
             savepoints.subList(i, savepoints.size()).clear();
         } else {
             savepoints.subList(i + 1, savepoints.size()).clear();
-            SavedSettings at = savepoints.get(i).settings();
-            if (at.settings().state().version() != attachments.settingsVersion()) {
-                restoreSettings(at);
+            SavepointSettings at = savepoints.get(i);
+            if (at.settings().settings().state().version() != attachments.settingsVersion()) {
+                restoreSettings(at.settings());
+                // the savepoint stays: a later rollback to it finds the settings as they are now
+                savepoints.set(i, new SavepointSettings(pgName, saveSettings(), at.kept()));
             }
         }
+    }
+
+    /** The transaction's first statement ran the savepoints kept for it: they hold the settings as they are now. */
+    private void keptSavepointsRan() {
+        for (int i = 0; i < savepoints.size(); i++) {
+            SavepointSettings sp = savepoints.get(i);
+            if (sp.kept()) {
+                savepoints.set(i, new SavepointSettings(sp.name(), saveSettings(), false));
+            }
+        }
+    }
+
+    /** {@code name} as PostgreSQL keeps an identifier: at most 63 bytes. */
+    private static String truncatedIdentifier(String name) {
+        String cut = name;
+        while (cut.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 63) {
+            cut = cut.substring(0, cut.offsetByCodePoints(cut.length(), -1));
+        }
+        return cut;
     }
 
     /**
@@ -846,10 +876,6 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 bindingLost("the connection forKey(...) bound could not be given the session's settings again ("
                         + e.getMessage() + ")");
             }
-        }
-        if (ddlInTransaction) {
-            ddlInTransaction = false;
-            runtime.schemaChanged();
         }
     }
 

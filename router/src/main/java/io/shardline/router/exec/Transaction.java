@@ -49,8 +49,12 @@ final class Transaction {
      */
     private long snapshotRing = -1;
 
-    Transaction(Attachments attachments) {
+    /** Told when the statements kept for the transaction's first statement ran (savepoints among them). */
+    private final Runnable keptRan;
+
+    Transaction(Attachments attachments, Runnable keptRan) {
         this.attachments = attachments;
+        this.keptRan = keptRan;
     }
 
     /** Whether a statement started it on a node. */
@@ -181,6 +185,7 @@ final class Transaction {
             for (String sql : pending) {
                 s.execute(sql);
             }
+            keptRan.run();
         } finally {
             pending.clear();
         }

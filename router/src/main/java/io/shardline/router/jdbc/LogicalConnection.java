@@ -239,27 +239,41 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public Savepoint setSavepoint() throws SQLException {
         Savepoint savepoint = savepointConnection("setSavepoint").setSavepoint();
-        session.savepointRan("SAVEPOINT", savepoint);
+        session.savepointRan("SAVEPOINT", nameOf(savepoint));
         return savepoint;
     }
 
     @Override
     public Savepoint setSavepoint(String name) throws SQLException {
         Savepoint savepoint = savepointConnection("setSavepoint").setSavepoint(name);
-        session.savepointRan("SAVEPOINT", savepoint);
+        session.savepointRan("SAVEPOINT", nameOf(savepoint));
         return savepoint;
     }
 
     @Override
     public void rollback(Savepoint savepoint) throws SQLException {
+        String name = nameOf(savepoint);
         savepointConnection("rollback(Savepoint)").rollback(savepoint);
-        session.savepointRan("ROLLBACK TO", savepoint);
+        session.savepointRan("ROLLBACK TO", name);
     }
 
     @Override
     public void releaseSavepoint(Savepoint savepoint) throws SQLException {
+        String name = nameOf(savepoint); // pgjdbc's savepoint forgets it once released
         savepointConnection("releaseSavepoint").releaseSavepoint(savepoint);
-        session.savepointRan("RELEASE", savepoint);
+        session.savepointRan("RELEASE", name);
+    }
+
+    /**
+     * The name PostgreSQL knows a pgjdbc savepoint by, so that SQL may roll back to it too: a named one's name (sent
+     * quoted), else {@code JDBC_SAVEPOINT_id} (sent unquoted: folded to lower case).
+     */
+    private static String nameOf(Savepoint savepoint) throws SQLException {
+        try {
+            return savepoint.getSavepointName();
+        } catch (SQLException unnamed) {
+            return "jdbc_savepoint_" + savepoint.getSavepointId();
+        }
     }
 
     private Connection savepointConnection(String what) throws SQLException {
