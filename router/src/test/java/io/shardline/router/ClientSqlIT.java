@@ -280,6 +280,120 @@ class ClientSqlIT {
         }
     }
 
+    /** JDBC calls frameworks make (JdbcTemplate.setMaxRows, paging readers, the getMoreResults loop) work as in pgjdbc. */
+    @Test
+    void statementCallsFrameworksMakeWorkAsInPgjdbc() throws SQLException {
+        int w = warehouseOn(1);
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            for (int i = 1; i <= 5; i++) {
+                s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id) VALUES (" + (7000 + i) + ", " + w + ")");
+            }
+            s.setMaxRows(3);
+            assertThat(rows(s, "SELECT s_i_id FROM stock WHERE s_w_id = " + w))
+                    .as("one shard")
+                    .isEqualTo(3);
+            assertThat(rows(s, "SELECT s_i_id FROM stock ORDER BY s_w_id, s_i_id"))
+                    .as("cross-shard")
+                    .isEqualTo(3);
+            assertThat(s.getMaxRows()).isEqualTo(3);
+            assertThatSqlState(() -> s.setMaxRows(-1)).isEqualTo("22023");
+            s.setMaxRows(0);
+            assertThat(rows(s, "SELECT s_i_id FROM stock WHERE s_w_id = " + w + " AND s_i_id BETWEEN 7001 AND 7005"))
+                    .isEqualTo(5);
+
+            // the Javadoc's loop over the results of a statement the driver answers itself ends
+            assertThat(s.execute("SET application_name = 'results'")).isFalse();
+            int results = 0;
+            while (s.getUpdateCount() != -1) {
+                assertThat(++results).as("results of a SET").isLessThan(3);
+                s.getMoreResults(Statement.CLOSE_CURRENT_RESULT);
+            }
+
+            s.setCursorName("ignored, as pgjdbc does");
+            s.addBatch("UPDATE stock SET s_quantity = 1 WHERE s_w_id = " + w + " AND s_i_id BETWEEN 7001 AND 7005");
+            s.addBatch("UPDATE stock SET s_quantity = 2 WHERE s_w_id = " + w + " AND s_i_id = 7001");
+            assertThat(s.executeLargeBatch()).containsExactly(5L, 1L);
+            assertThat(s.executeLargeUpdate(
+                            "DELETE FROM stock WHERE s_w_id = " + w + " AND s_i_id BETWEEN 7001 AND 7005",
+                            Statement.RETURN_GENERATED_KEYS))
+                    .isEqualTo(5L);
+
+            // a batch's generated keys: one shard's rows give them all; rows on several shards are refused clearly
+            try (PreparedStatement ps =
+                    c.prepareStatement("INSERT INTO stock (s_i_id, s_w_id) VALUES (?, ?)", new String[] {"s_i_id"})) {
+                for (int i = 7011; i <= 7012; i++) {
+                    ps.setInt(1, i);
+                    ps.setInt(2, w);
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+                try (ResultSet keys = ps.getGeneratedKeys()) {
+                    assertThat(keys.next()).isTrue();
+                    assertThat(keys.getInt(1)).isEqualTo(7011);
+                    assertThat(keys.next()).isTrue();
+                    assertThat(keys.getInt(1)).isEqualTo(7012);
+                }
+                ps.setInt(1, 7013);
+                ps.setInt(2, w);
+                ps.addBatch();
+                ps.setInt(1, 7013);
+                ps.setInt(2, warehouseOn(0));
+                ps.addBatch();
+                ps.executeBatch();
+                assertThatSqlState(ps::getGeneratedKeys).isEqualTo("0A000");
+            }
+            for (int shard = 0; shard < 2; shard++) {
+                s.executeUpdate(
+                        "DELETE FROM stock WHERE s_w_id = " + warehouseOn(shard) + " AND s_i_id BETWEEN 7001 AND 7013");
+            }
+
+            s.execute("SET search_path TO pg_catalog, public");
+            c.setSchema(null);
+            try (ResultSet rs = s.executeQuery("SHOW search_path")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("\"$user\", public");
+            }
+        }
+    }
+
+    /** A value the application changes after setting it (a reused buffer or Timestamp) is bound as it was set. */
+    @Test
+    void aValueChangedAfterItWasSetIsBoundAsItWasSet() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE kept_values (id int PRIMARY KEY, b bytea, t timestamp)");
+            byte[] buffer = {1};
+            java.sql.Timestamp at = java.sql.Timestamp.valueOf("2026-01-01 00:00:00");
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO kept_values VALUES (?, ?, ?)")) {
+                for (int id = 1; id <= 3; id++) {
+                    ps.setInt(1, id);
+                    buffer[0] = (byte) id;
+                    ps.setBytes(2, buffer);
+                    at.setTime(at.getTime() + 86_400_000L);
+                    ps.setObject(3, at);
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+            }
+            try (ResultSet rs = s.executeQuery(
+                    "SELECT string_agg(get_byte(b, 0) || ' ' || t::date, ', ' ORDER BY id) FROM kept_values")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("1 2026-01-02, 2 2026-01-03, 3 2026-01-04");
+            }
+        }
+    }
+
+    private static int rows(Statement s, String sql) throws SQLException {
+        int n = 0;
+        try (ResultSet rs = s.executeQuery(sql)) {
+            while (rs.next()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     @Test
     void theIsolationLevelReportedBeforeAnyStatementIsTheServersDefault() throws SQLException {
         for (int shard = 0; shard < 2; shard++) {

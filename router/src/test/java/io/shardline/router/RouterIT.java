@@ -359,6 +359,19 @@ class RouterIT {
             s.execute("COMMIT");
             assertThat(applicationNames(s)).containsOnly("before the first statement");
             assertThat(showSearchPath(s)).isEqualTo("\"$user\", public");
+
+            // a JDBC savepoint before the transaction's first statement (Spring's nested transaction, say)
+            c.setAutoCommit(false);
+            Savepoint early = c.setSavepoint();
+            assertThat(firstString(s, inTransaction)).isEqualTo("before the first statement");
+            s.execute("SET application_name = 'undone early'");
+            c.rollback(early);
+            c.releaseSavepoint(early);
+            assertThatThrownBy(() -> c.rollback(early)).hasMessageContaining("released");
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(applicationNames(s)).containsOnly("before the first statement");
+            assertThatThrownBy(c::setSavepoint).hasMessageContaining("setAutoCommit(false)");
         }
     }
 

@@ -55,6 +55,9 @@ public final class Dispatcher {
         /** Seconds, 0 for none. */
         int queryTimeout();
 
+        /** {@code Statement.setMaxRows}'s limit, 0 for none. */
+        int maxRows();
+
         /** Whether its result sets are updatable ({@code CONCUR_UPDATABLE}). */
         boolean updatable();
     }
@@ -84,6 +87,11 @@ public final class Dispatcher {
     private final Set<CrossShardRead.Cancellable> running = ConcurrentHashMap.newKeySet();
     /** The physical statement of the last execution: results, update counts and generated keys come from it. */
     private volatile Statement current;
+    /**
+     * The shards of the last batch when its rows went to several: its generated keys are spread over their statements
+     * ({@link #current} holds one shard's only); null otherwise.
+     */
+    private String batchShards;
     /** The update count of a statement the driver answered itself, until read; -1 for none. */
     private long driverUpdateCount = -1;
     /** The final query of the last cross-shard read, open while its result set is read. */
@@ -452,6 +460,7 @@ public final class Dispatcher {
             throw session.leaseRanOut(p.node.name());
         }
         current = s;
+        batchShards = null;
         if (plan.sessionEffects()) {
             // before it runs: a statement that fails may still have left its lock or listener behind
             p.sessionMayHaveChanged();
@@ -703,6 +712,9 @@ public final class Dispatcher {
                 throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
             }
             crossShardStatement = fin;
+            if (shape.maxRows() > 0) {
+                fin.setMaxRows(shape.maxRows());
+            }
             onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
             return handled.of(fin);
         } finally {
@@ -948,7 +960,29 @@ public final class Dispatcher {
                 counts[part.getValue().get(k)] = done[k];
             }
         }
+        batchShards = byNode.size() > 1 ? shards(byNode.keySet()) : null;
         return counts;
+    }
+
+    /**
+     * The generated keys of the last execution.
+     *
+     * @throws SQLException 0A000 after a batch whose rows went to several shards (its keys are spread over their
+     *     statements, and one shard's alone would be matched to the wrong rows); 25000 before any execution
+     */
+    public java.sql.ResultSet generatedKeys() throws SQLException {
+        if (batchShards != null) {
+            throw new SQLException(
+                    "getGeneratedKeys after a batch whose rows went to shards " + batchShards + " is not supported:"
+                            + " each shard returned the keys of its own rows. Batch the rows of one shard at a time,"
+                            + " or run the inserts one by one",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        Statement s = current;
+        if (s == null) {
+            throw new SQLException("no statement has run yet", SqlStates.INVALID_TRANSACTION_STATE);
+        }
+        return s.getGeneratedKeys();
     }
 
     /**

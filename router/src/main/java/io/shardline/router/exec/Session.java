@@ -815,7 +815,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * JDBC savepoint calls ({@code name} as PostgreSQL knows it: either may roll back to the other's). A rollback to
      * a savepoint undoes the settings made since, as PostgreSQL does on the transaction's connection: on the others.
      */
-    public void savepointRan(String command, String name) {
+    void savepointRan(String command, String name) {
         boolean set = command.equals("SAVEPOINT");
         if (name == null || !(set || command.equals("RELEASE") || command.equals("ROLLBACK TO"))) {
             return;
@@ -899,30 +899,6 @@ public final class Session implements RouteContext, MoveFences.Participation {
             transaction.sessionDefaults(defaults[0], defaults[1] != 0);
             defaultsKnown = true;
         }
-    }
-
-    /**
-     * The connection of the current transaction for a JDBC savepoint call, starting it on a {@code forKey} binding.
-     *
-     * @throws SQLException 25P01 outside a transaction; 25000 before its first statement; 0A000 on several shards
-     */
-    public Connection savepointConnection(String what) throws SQLException {
-        transaction.checkNotLost();
-        if (autoCommit) {
-            throw new SQLException(
-                    what + " needs a transaction: call setAutoCommit(false) first", SqlStates.NO_ACTIVE_TRANSACTION);
-        }
-        if (!transaction.isActive()) {
-            if (pinned == null) {
-                throw new SQLException(
-                        what + " before the transaction's first statement: the first statement decides which shard the"
-                                + " transaction runs on, so run it first",
-                        SqlStates.INVALID_TRANSACTION_STATE);
-            }
-            transaction.begin(pinned);
-        }
-        transaction.bind(what);
-        return transaction.first().connection;
     }
 
     // ---- connections for the JDBC face ---------------------------------------------------------------------------

@@ -37,6 +37,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * and holds the physical connections, the transaction and the session settings.
  */
 public final class LogicalConnection implements ShardlineConnection {
+    /** The ids of unnamed savepoints made so far (pgjdbc's JDBC_SAVEPOINT_n). */
+    private int savepoints;
+
     private final ClusterRuntime runtime;
     private final Runtimes runtimes;
     private final Session session;
@@ -238,47 +241,53 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public Savepoint setSavepoint() throws SQLException {
-        Savepoint savepoint = savepointConnection("setSavepoint").setSavepoint();
-        session.savepointRan("SAVEPOINT", nameOf(savepoint));
-        return savepoint;
+        return savepoint(new ShardlineSavepoint(++savepoints, null));
     }
 
     @Override
     public Savepoint setSavepoint(String name) throws SQLException {
-        Savepoint savepoint = savepointConnection("setSavepoint").setSavepoint(name);
-        session.savepointRan("SAVEPOINT", nameOf(savepoint));
+        if (name == null) {
+            throw new SQLException("a savepoint's name must not be null", SqlStates.INVALID_PARAMETER);
+        }
+        return savepoint(new ShardlineSavepoint(0, name));
+    }
+
+    private Savepoint savepoint(ShardlineSavepoint savepoint) throws SQLException {
+        savepointSql("setSavepoint", "SAVEPOINT ", savepoint);
         return savepoint;
     }
 
     @Override
     public void rollback(Savepoint savepoint) throws SQLException {
-        String name = nameOf(savepoint);
-        savepointConnection("rollback(Savepoint)").rollback(savepoint);
-        session.savepointRan("ROLLBACK TO", name);
+        savepointSql("rollback(Savepoint)", "ROLLBACK TO SAVEPOINT ", savepoint);
     }
 
     @Override
     public void releaseSavepoint(Savepoint savepoint) throws SQLException {
-        String name = nameOf(savepoint); // pgjdbc's savepoint forgets it once released
-        savepointConnection("releaseSavepoint").releaseSavepoint(savepoint);
-        session.savepointRan("RELEASE", name);
+        savepointSql("releaseSavepoint", "RELEASE SAVEPOINT ", savepoint);
+        ((ShardlineSavepoint) savepoint).released();
     }
 
     /**
-     * The name PostgreSQL knows a pgjdbc savepoint by, so that SQL may roll back to it too: a named one's name (sent
-     * quoted), else {@code JDBC_SAVEPOINT_id} (sent unquoted: folded to lower case).
+     * The JDBC savepoint calls, as the SQL statements they stand for: routed, kept for the transaction's first
+     * statement, and followed (the settings a rollback to the savepoint undoes) as the SQL is.
+     *
+     * @throws SQLException 25P01 in autocommit mode; 22023 for a savepoint this connection did not make
      */
-    private static String nameOf(Savepoint savepoint) throws SQLException {
-        try {
-            return savepoint.getSavepointName();
-        } catch (SQLException unnamed) {
-            return "jdbc_savepoint_" + savepoint.getSavepointId();
-        }
-    }
-
-    private Connection savepointConnection(String what) throws SQLException {
+    private void savepointSql(String what, String command, Savepoint savepoint) throws SQLException {
         checkOpen();
-        return session.savepointConnection(what);
+        if (session.autoCommit()) {
+            throw new SQLException(
+                    what + " needs a transaction: call setAutoCommit(false) first", SqlStates.NO_ACTIVE_TRANSACTION);
+        }
+        if (!(savepoint instanceof ShardlineSavepoint ours)) {
+            throw new SQLException(
+                    what + " was given a savepoint this driver did not make: " + savepoint,
+                    SqlStates.INVALID_PARAMETER);
+        }
+        try (Statement s = createStatement()) {
+            s.execute(command + ours.sqlName());
+        }
     }
 
     /**
@@ -467,6 +476,11 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public void setSchema(String schema) throws SQLException {
         checkOpen();
+        if (schema == null) {
+            // as pgjdbc: the default path
+            session.applyToSession("RESET", "search_path", "RESET search_path", false);
+            return;
+        }
         String sql = "SET search_path TO \"" + schema.replace("\"", "\"\"") + "\"";
         session.applyToSession("SET", "search_path", sql, false);
     }

@@ -144,6 +144,37 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         b.bind(ps, index, values[original]);
     }
 
+    /**
+     * A copy of a value the application may change after setting it (a buffer it refills, a {@code Timestamp} it
+     * reuses): pgjdbc turns them into their wire form when set, while this statement binds them when it runs, on
+     * each node it runs on, and for every row of a batch.
+     */
+    @SuppressWarnings("unchecked")
+    private static <T> T kept(T x) {
+        if (x instanceof byte[] b) {
+            return (T) b.clone();
+        } else if (x instanceof java.util.Date d) {
+            return (T) d.clone();
+        } else if (x instanceof Calendar c) {
+            return (T) c.clone();
+        } else if (x instanceof Object[] a) {
+            return (T) a.clone();
+        } else if (x instanceof int[] a) {
+            return (T) a.clone();
+        } else if (x instanceof long[] a) {
+            return (T) a.clone();
+        } else if (x instanceof short[] a) {
+            return (T) a.clone();
+        } else if (x instanceof double[] a) {
+            return (T) a.clone();
+        } else if (x instanceof float[] a) {
+            return (T) a.clone();
+        } else if (x instanceof boolean[] a) {
+            return (T) a.clone();
+        }
+        return x;
+    }
+
     private void set(int index, Object keyValue, Binder binder) throws SQLException {
         checkOpen();
         if (index < 1) {
@@ -214,11 +245,6 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         } finally {
             batch.clear();
         }
-    }
-
-    @Override
-    public long[] executeLargeBatch() throws SQLException {
-        return Arrays.stream(executeBatch()).asLongStream().toArray();
     }
 
     @Override
@@ -319,37 +345,47 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setBytes(int i, byte[] x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setBytes(j, x));
+        byte[] copy = kept(x);
+        set(i, null, (ps, j, v) -> ps.setBytes(j, copy));
     }
 
     @Override
     public void setDate(int i, Date x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setDate(j, x));
+        Date copy = kept(x);
+        set(i, null, (ps, j, v) -> ps.setDate(j, copy));
     }
 
     @Override
     public void setDate(int i, Date x, Calendar cal) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setDate(j, x, cal));
+        Date copy = kept(x);
+        Calendar calendar = kept(cal);
+        set(i, null, (ps, j, v) -> ps.setDate(j, copy, calendar));
     }
 
     @Override
     public void setTime(int i, Time x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setTime(j, x));
+        Time copy = kept(x);
+        set(i, null, (ps, j, v) -> ps.setTime(j, copy));
     }
 
     @Override
     public void setTime(int i, Time x, Calendar cal) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setTime(j, x, cal));
+        Time copy = kept(x);
+        Calendar calendar = kept(cal);
+        set(i, null, (ps, j, v) -> ps.setTime(j, copy, calendar));
     }
 
     @Override
     public void setTimestamp(int i, Timestamp x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setTimestamp(j, x));
+        Timestamp copy = kept(x);
+        set(i, null, (ps, j, v) -> ps.setTimestamp(j, copy));
     }
 
     @Override
     public void setTimestamp(int i, Timestamp x, Calendar cal) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setTimestamp(j, x, cal));
+        Timestamp copy = kept(x);
+        Calendar calendar = kept(cal);
+        set(i, null, (ps, j, v) -> ps.setTimestamp(j, copy, calendar));
     }
 
     @Override
@@ -409,27 +445,31 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setObject(int i, Object x, int targetSqlType) throws SQLException {
-        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType));
+        Object copy = kept(x);
+        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType));
     }
 
     @Override
     public void setObject(int i, Object x) throws SQLException {
-        set(i, x, OBJECT);
+        set(i, kept(x), OBJECT);
     }
 
     @Override
     public void setObject(int i, Object x, int targetSqlType, int scaleOrLength) throws SQLException {
-        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType, scaleOrLength));
+        Object copy = kept(x);
+        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType, scaleOrLength));
     }
 
     @Override
     public void setObject(int i, Object x, SQLType targetSqlType, int scaleOrLength) throws SQLException {
-        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType, scaleOrLength));
+        Object copy = kept(x);
+        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType, scaleOrLength));
     }
 
     @Override
     public void setObject(int i, Object x, SQLType targetSqlType) throws SQLException {
-        set(i, x, (ps, j, v) -> ps.setObject(j, x, targetSqlType));
+        Object copy = kept(x);
+        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType));
     }
 
     @Override

@@ -25,12 +25,17 @@ final class StatementOptions {
         this.holdability = holdability;
     }
 
+    /** {@link #maxRows} for {@code Statement.setMaxRows} (pgjdbc has no {@code setLargeMaxRows}). */
+    int intMaxRows() {
+        return (int) Math.min(maxRows, Integer.MAX_VALUE);
+    }
+
     void applyTo(Statement s) throws SQLException {
         if (fetchSize != 0) {
             s.setFetchSize(fetchSize);
         }
         if (maxRows != 0) {
-            s.setLargeMaxRows(maxRows);
+            s.setMaxRows(intMaxRows());
         }
         if (maxFieldSize != 0) {
             s.setMaxFieldSize(maxFieldSize);
