@@ -11,6 +11,7 @@ import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
+import org.apache.zookeeper.data.Stat;
 
 /**
  * When a router last left {@code routers/}, as this rebalancer saw it: a cutover proceeds without a router only
@@ -34,6 +35,8 @@ public final class RouterDepartures implements Closeable {
     private volatile long lastNanos = System.nanoTime();
     /** The routers {@link #observe} read last. */
     private Set<String> seen = Set.of();
+    /** Their parent's child-change count then ({@code cversion}), -1 when unknown. */
+    private int seenChanges = -1;
 
     private RouterDepartures(CuratorFramework client, String cluster) {
         this.client = client;
@@ -58,6 +61,11 @@ public final class RouterDepartures implements Closeable {
             throw e;
         }
         d.departed();
+        try {
+            d.observe(); // the routers there now: one that comes and goes before the cache hears of it is still seen
+        } catch (MoveException e) {
+            // the first cutover reads them
+        }
         return d;
     }
 
@@ -74,17 +82,24 @@ public final class RouterDepartures implements Closeable {
      */
     synchronized void observe() throws MoveException {
         Set<String> now;
+        Stat stat = new Stat();
         try {
             now = client.checkExists().forPath(routers) == null
                     ? Set.of()
-                    : new HashSet<>(client.getChildren().forPath(routers));
+                    : new HashSet<>(client.getChildren().storingStatIn(stat).forPath(routers));
         } catch (Exception e) {
             throw new MoveException("reading the routers: " + e.getMessage(), e);
         }
-        if (!now.containsAll(seen)) {
+        int changes = now.isEmpty() && stat.getCzxid() == 0 ? -1 : stat.getCversion();
+        long added = now.stream().filter(r -> !seen.contains(r)).count();
+        long removed = seen.stream().filter(r -> !now.contains(r)).count();
+        // a router that came and went between two reads (and before the cache heard of it) changed the children
+        // twice: more changes than the routers added and removed
+        if (removed > 0 || (seenChanges >= 0 && changes - seenChanges > added + removed)) {
             departed();
         }
         seen = now;
+        seenChanges = changes;
     }
 
     /** How long until every router that left may be taken to write no more (0: now). */
