@@ -35,7 +35,7 @@ public final class RouterDepartures implements Closeable {
     private volatile long lastNanos = System.nanoTime();
     /** The routers {@link #observe} read last. */
     private Set<String> seen = Set.of();
-    /** Their parent's child-change count then ({@code cversion}), -1 when unknown. */
+    /** How many children their parent had had created then ({@code cversion}), -1 when unknown. */
     private int seenChanges = -1;
 
     private RouterDepartures(CuratorFramework client, String cluster) {
@@ -92,10 +92,9 @@ public final class RouterDepartures implements Closeable {
         }
         int changes = now.isEmpty() && stat.getCzxid() == 0 ? -1 : stat.getCversion();
         long added = now.stream().filter(r -> !seen.contains(r)).count();
-        long removed = seen.stream().filter(r -> !now.contains(r)).count();
-        // a router that came and went between two reads (and before the cache heard of it) changed the children
-        // twice: more changes than the routers added and removed
-        if (removed > 0 || (seenChanges >= 0 && changes - seenChanges > added + removed)) {
+        // cversion counts the children created: more than the routers added since means one came and went between
+        // two reads, before the cache heard of it (or left and registered again under the same name)
+        if (!now.containsAll(seen) || (seenChanges >= 0 && changes - seenChanges > added)) {
             departed();
         }
         seen = now;

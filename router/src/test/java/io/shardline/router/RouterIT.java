@@ -372,6 +372,18 @@ class RouterIT {
             c.setAutoCommit(true);
             assertThat(applicationNames(s)).containsOnly("before the first statement");
             assertThatThrownBy(c::setSavepoint).hasMessageContaining("setAutoCommit(false)");
+
+            // a savepoint of a transaction that ended is refused at the call, not sent with the next statement
+            c.setAutoCommit(false);
+            Savepoint ended = c.setSavepoint();
+            assertThat(firstString(s, inTransaction)).isEqualTo("before the first statement");
+            c.commit();
+            assertThatThrownBy(() -> c.rollback(ended))
+                    .isInstanceOfSatisfying(
+                            SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("3B001"));
+            assertThat(firstString(s, inTransaction)).isEqualTo("before the first statement");
+            c.rollback();
+            c.setAutoCommit(true);
         }
     }
 

@@ -387,7 +387,9 @@ public final class Dispatcher {
             default: {
                 Physical p = open(route);
                 ranOn = p;
-                if (plan.target() == Plan.Target.BOUND && route.use() == Route.Use.TRANSACTION) {
+                if (plan.target() == Plan.Target.BOUND
+                        && (route.use() == Route.Use.TRANSACTION
+                                || (route.use() == Route.Use.PINNED && session.inTransaction()))) {
                     session.bindTransaction(plan.command());
                 }
                 try {

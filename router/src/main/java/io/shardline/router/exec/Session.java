@@ -845,6 +845,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
     }
 
+    /** Whether the open transaction set a savepoint named {@code name} (as PostgreSQL keeps it) that is not released. */
+    public boolean hasSavepoint(String name) {
+        String pgName = truncatedIdentifier(name);
+        return savepoints.stream().anyMatch(sp -> sp.name().equals(pgName));
+    }
+
     /** The transaction's first statement ran the savepoints kept for it: they hold the settings as they are now. */
     private void keptSavepointsRan() {
         for (int i = 0; i < savepoints.size(); i++) {

@@ -272,7 +272,8 @@ public final class LogicalConnection implements ShardlineConnection {
      * The JDBC savepoint calls, as the SQL statements they stand for: routed, kept for the transaction's first
      * statement, and followed (the settings a rollback to the savepoint undoes) as the SQL is.
      *
-     * @throws SQLException 25P01 in autocommit mode; 22023 for a savepoint this connection did not make
+     * @throws SQLException 25P01 in autocommit mode; 22023 for a savepoint this driver did not make; 3B001 for one not
+     *     set in this transaction
      */
     private void savepointSql(String what, String command, Savepoint savepoint) throws SQLException {
         checkOpen();
@@ -284,6 +285,11 @@ public final class LogicalConnection implements ShardlineConnection {
             throw new SQLException(
                     what + " was given a savepoint this driver did not make: " + savepoint,
                     SqlStates.INVALID_PARAMETER);
+        }
+        if (!command.startsWith("SAVEPOINT") && !session.hasSavepoint(ours.pgName())) {
+            // not sent: kept for the next transaction's first statement, it would fail that transaction instead
+            throw new SQLException(
+                    what + ": the savepoint " + ours.sqlName() + " was not set in this transaction", "3B001");
         }
         try (Statement s = createStatement()) {
             s.execute(command + ours.sqlName());

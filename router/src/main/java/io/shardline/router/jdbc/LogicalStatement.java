@@ -283,7 +283,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public int getMaxRows() throws SQLException {
-        return (int) options.maxRows;
+        return options.intMaxRows();
     }
 
     @Override

@@ -44,6 +44,11 @@ final class ShardlineSavepoint implements Savepoint {
         return name == null ? "JDBC_SAVEPOINT_" + id : "\"" + name.replace("\"", "\"\"") + "\"";
     }
 
+    /** The savepoint's name as PostgreSQL keeps it (an unquoted name folded to lower case). */
+    String pgName() {
+        return name == null ? "jdbc_savepoint_" + id : name;
+    }
+
     void released() {
         released = true;
     }
