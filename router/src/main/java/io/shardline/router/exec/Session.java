@@ -721,7 +721,6 @@ public final class Session implements RouteContext, MoveFences.Participation {
      */
     public void commit() throws SQLException {
         boolean committed = false;
-        List<Physical> writers = transaction.wrote() ? transaction.participants() : List.of();
         // PostgreSQL answers COMMIT of a transaction a statement failed in with a rollback, and pgjdbc says nothing
         boolean failed = settingsAtBegin != null && transaction.failedSomewhere();
         try {
@@ -735,7 +734,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         } catch (SQLException e) {
             if (SqlStates.OUTCOME_UNKNOWN.equals(e.getSQLState())) {
                 // it may have committed: later reads there wait for the primary's position as after a commit
-                for (Physical p : writers) {
+                for (Physical p : transaction.mayHaveCommitted()) {
                     if (p.node.role() == NodeRole.PRIMARY) {
                         recordCommit(p);
                     }
@@ -825,10 +824,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
             savepoints.add(new SavepointSettings(pgName, saveSettings(), !transaction.isActive()));
             return;
         }
-        int i = savepoints.size() - 1;
-        while (i >= 0 && !savepoints.get(i).name().equals(pgName)) {
-            i--;
-        }
+        int i = savepointIndex(pgName);
         if (i < 0) {
             return; // made where the driver does not see (a function, DO): its settings are not followed
         }
@@ -847,8 +843,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     /** Whether the open transaction set a savepoint named {@code name} (as PostgreSQL keeps it) that is not released. */
     public boolean hasSavepoint(String name) {
-        String pgName = truncatedIdentifier(name);
-        return savepoints.stream().anyMatch(sp -> sp.name().equals(pgName));
+        return savepointIndex(truncatedIdentifier(name)) >= 0;
+    }
+
+    /** The newest savepoint named {@code pgName}, as PostgreSQL finds it, or -1. */
+    private int savepointIndex(String pgName) {
+        int i = savepoints.size() - 1;
+        while (i >= 0 && !savepoints.get(i).name().equals(pgName)) {
+            i--;
+        }
+        return i;
     }
 
     /** The transaction's first statement ran the savepoints kept for it: they hold the settings as they are now. */

@@ -26,6 +26,9 @@ import java.util.function.Supplier;
 final class Transaction {
     private final Attachments attachments;
     private final List<Physical> participants = new ArrayList<>(2);
+    /** See {@link #mayHaveCommitted()}. */
+    private List<Physical> mayHaveCommitted = List.of();
+
     private final List<String> pending = new ArrayList<>();
     private boolean wrote;
     private boolean bound;
@@ -88,6 +91,14 @@ final class Transaction {
     }
 
     /**
+     * The participants of a transaction that wrote and whose {@link #commit} ended with an unknown outcome (08007): it
+     * may have committed there. Empty after any other outcome.
+     */
+    List<Physical> mayHaveCommitted() {
+        return mayHaveCommitted;
+    }
+
+    /**
      * Whether a statement failed on a participant, so that PostgreSQL will answer its COMMIT with a rollback (true
      * when one cannot tell: its connection is gone, and the COMMIT cannot succeed there either).
      */
@@ -102,10 +113,6 @@ final class Transaction {
             }
         }
         return false;
-    }
-
-    List<Physical> participants() {
-        return List.copyOf(participants);
     }
 
     boolean onSeveralShards() {
@@ -341,6 +348,7 @@ final class Transaction {
      */
     List<Physical> commit(TwoPhaseCommit twoPhase, Supplier<String> gid, DriverMetrics metrics, DriverTracing tracing)
             throws SQLException {
+        mayHaveCommitted = List.of();
         pending.clear();
         boolean didWrite = wrote;
         // read-only as PostgreSQL enforced it on every participant, and nothing written the driver saw
@@ -371,6 +379,7 @@ final class Transaction {
                 span.failed(e);
                 if (SqlStates.OUTCOME_UNKNOWN.equals(e.getSQLState())) {
                     outcome = DriverMetrics.Outcome.UNKNOWN;
+                    mayHaveCommitted = didWrite ? all : List.of();
                 }
                 throw e;
             } finally {
@@ -381,6 +390,9 @@ final class Transaction {
         } else {
             SQLException failure = end(all, true);
             if (failure != null) {
+                if (didWrite && SqlStates.OUTCOME_UNKNOWN.equals(failure.getSQLState())) {
+                    mayHaveCommitted = all;
+                }
                 throw failure;
             }
         }
