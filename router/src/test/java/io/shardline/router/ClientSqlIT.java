@@ -1,12 +1,14 @@
 package io.shardline.router;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
+import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -45,7 +47,8 @@ class ClientSqlIT {
                 List.of(
                         new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER),
                         new ShardedTable("public", "swap", "id", KeyType.INTEGER),
-                        new ShardedTable("public", "twin", "id", KeyType.INTEGER)));
+                        new ShardedTable("public", "twin", "id", KeyType.INTEGER)),
+                List.of(new ReferenceTable("public", "attachment")));
         url = cluster.shardlineUrl() + "?user=postgres";
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
@@ -382,6 +385,57 @@ class ClientSqlIT {
                 assertThat(rs.getString(1)).isEqualTo("1 2026-01-02, 2 2026-01-03, 3 2026-01-04");
             }
         }
+    }
+
+    /**
+     * A stream parameter of a statement run on several nodes (a reference table's copy on every shard), and of every
+     * row of a batch, reaches each node whole: a stream can be read once.
+     */
+    @Test
+    void aStreamParameterReachesEveryNodeTheStatementRunsOn() throws Exception {
+        byte[] bytes = new byte[100_000];
+        new java.util.Random(7).nextBytes(bytes);
+        String text = "stream ".repeat(5_000);
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE attachment (id int PRIMARY KEY, body bytea, note text)");
+        }
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true")) {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO attachment VALUES (?, ?, ?)")) {
+                ps.setInt(1, 1);
+                ps.setBinaryStream(2, new java.io.ByteArrayInputStream(bytes));
+                ps.setCharacterStream(3, new java.io.StringReader(text));
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+                for (int id = 2; id <= 3; id++) {
+                    ps.setInt(1, id);
+                    ps.setBinaryStream(2, new java.io.ByteArrayInputStream(bytes), bytes.length);
+                    ps.setCharacterStream(3, new java.io.StringReader(text + id), text.length() + 1);
+                    ps.addBatch();
+                }
+                assertThat(ps.executeBatch()).containsExactly(1, 1);
+                assertThatThrownBy(() -> ps.setBinaryStream(2, new java.io.ByteArrayInputStream(bytes), -1))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("invalid stream length -1 for parameter 2")
+                        .extracting(e -> ((SQLException) e).getSQLState())
+                        .isEqualTo("22023");
+            }
+        }
+        String expected = "1 " + sha256(bytes) + " " + text.length() + ", 2 " + sha256(bytes) + " "
+                + (text.length() + 1) + ", 3 " + sha256(bytes) + " " + (text.length() + 1);
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection c = cluster.primary(shard).connect();
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT string_agg(id || ' ' || encode(sha256(body), 'hex') || ' '"
+                            + " || length(note), ', ' ORDER BY id) FROM attachment")) {
+                rs.next();
+                assertThat(rs.getString(1)).as("the rows on shard %d", shard).isEqualTo(expected);
+            }
+        }
+    }
+
+    private static String sha256(byte[] bytes) throws java.security.NoSuchAlgorithmException {
+        return java.util.HexFormat.of()
+                .formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
     }
 
     private static int rows(Statement s, String sql) throws SQLException {

@@ -6,8 +6,11 @@ import io.shardline.router.exec.Physical;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.SearchPath;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.Reader;
+import java.io.StringReader;
 import java.math.BigDecimal;
 import java.net.URL;
 import java.sql.Array;
@@ -173,6 +176,73 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
             return (T) a.clone();
         }
         return x;
+    }
+
+    /** Binds a stream parameter's contents, read when it was set, as a new stream on each physical statement. */
+    private interface StreamBinder<S> {
+        void bind(PreparedStatement ps, int index, S contents) throws SQLException;
+    }
+
+    /** The length of a stream parameter read to its end. */
+    private static final long UNTIL_END = -1;
+
+    private static long checkedLength(int index, long length) throws SQLException {
+        if (length < 0) {
+            throw new SQLException("invalid stream length " + length + " for parameter " + index, "22023");
+        }
+        if (length > Integer.MAX_VALUE - 8) {
+            throw new SQLException(
+                    "the stream of parameter " + index + " is too large to send (" + length + " bytes)", "54000");
+        }
+        return length;
+    }
+
+    /**
+     * Sets a stream parameter, read in full now: the statement may run on several nodes (a reference table's copies,
+     * a two-phase write) or again (a batch replayed at a move's cutover), and a stream can be read once. pgjdbc reads a
+     * character stream in full when it is set too. The declared length goes to pgjdbc unchanged, so a stream shorter
+     * than it fails there as it would with pgjdbc.
+     */
+    private void setStream(int index, InputStream x, long length, StreamBinder<InputStream> binder)
+            throws SQLException {
+        if (x == null) {
+            set(index, null, (ps, j, v) -> binder.bind(ps, j, null));
+            return;
+        }
+        byte[] contents;
+        try {
+            contents = length == UNTIL_END ? x.readAllBytes() : x.readNBytes((int) length);
+        } catch (IOException e) {
+            throw unreadable(index, e);
+        }
+        set(index, null, (ps, j, v) -> binder.bind(ps, j, new ByteArrayInputStream(contents)));
+    }
+
+    /** {@link #setStream} for a character stream. */
+    private void setReader(int index, Reader x, long length, StreamBinder<Reader> binder) throws SQLException {
+        if (x == null) {
+            set(index, null, (ps, j, v) -> binder.bind(ps, j, null));
+            return;
+        }
+        StringBuilder read = new StringBuilder();
+        char[] buffer = new char[8192];
+        long left = length == UNTIL_END ? Long.MAX_VALUE : length;
+        try {
+            int n;
+            while (left > 0 && (n = x.read(buffer, 0, (int) Math.min(buffer.length, left))) != -1) {
+                read.append(buffer, 0, n);
+                left -= n;
+            }
+        } catch (IOException e) {
+            throw unreadable(index, e);
+        }
+        String contents = read.toString();
+        set(index, null, (ps, j, v) -> binder.bind(ps, j, new StringReader(contents)));
+    }
+
+    private static SQLException unreadable(int index, IOException e) {
+        return new SQLException(
+                "the stream of parameter " + index + " could not be read: " + e.getMessage(), "58030", e);
     }
 
     private void set(int index, Object keyValue, Binder binder) throws SQLException {
@@ -445,57 +515,57 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setAsciiStream(int i, InputStream x, int length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setAsciiStream(j, x, length));
+        setStream(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setAsciiStream(j, contents, length));
     }
 
     @Override
     public void setAsciiStream(int i, InputStream x, long length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setAsciiStream(j, x, length));
+        setStream(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setAsciiStream(j, contents, length));
     }
 
     @Override
     public void setAsciiStream(int i, InputStream x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setAsciiStream(j, x));
+        setStream(i, x, UNTIL_END, (ps, j, contents) -> ps.setAsciiStream(j, contents));
     }
 
     @Override
     public void setBinaryStream(int i, InputStream x, int length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setBinaryStream(j, x, length));
+        setStream(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setBinaryStream(j, contents, length));
     }
 
     @Override
     public void setBinaryStream(int i, InputStream x, long length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setBinaryStream(j, x, length));
+        setStream(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setBinaryStream(j, contents, length));
     }
 
     @Override
     public void setBinaryStream(int i, InputStream x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setBinaryStream(j, x));
+        setStream(i, x, UNTIL_END, (ps, j, contents) -> ps.setBinaryStream(j, contents));
     }
 
     @Override
     public void setCharacterStream(int i, Reader x, int length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setCharacterStream(j, x, length));
+        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setCharacterStream(j, contents, length));
     }
 
     @Override
     public void setCharacterStream(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setCharacterStream(j, x, length));
+        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setCharacterStream(j, contents, length));
     }
 
     @Override
     public void setCharacterStream(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setCharacterStream(j, x));
+        setReader(i, x, UNTIL_END, (ps, j, contents) -> ps.setCharacterStream(j, contents));
     }
 
     @Override
     public void setNCharacterStream(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setNCharacterStream(j, x, length));
+        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setNCharacterStream(j, contents, length));
     }
 
     @Override
     public void setNCharacterStream(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setNCharacterStream(j, x));
+        setReader(i, x, UNTIL_END, (ps, j, contents) -> ps.setNCharacterStream(j, contents));
     }
 
     @Override
@@ -539,12 +609,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setBlob(int i, InputStream x, long length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setBlob(j, x, length));
+        setStream(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setBlob(j, contents, length));
     }
 
     @Override
     public void setBlob(int i, InputStream x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setBlob(j, x));
+        setStream(i, x, UNTIL_END, (ps, j, contents) -> ps.setBlob(j, contents));
     }
 
     @Override
@@ -554,12 +624,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setClob(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setClob(j, x, length));
+        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setClob(j, contents, length));
     }
 
     @Override
     public void setClob(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setClob(j, x));
+        setReader(i, x, UNTIL_END, (ps, j, contents) -> ps.setClob(j, contents));
     }
 
     @Override
@@ -569,12 +639,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setNClob(int i, Reader x, long length) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setNClob(j, x, length));
+        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setNClob(j, contents, length));
     }
 
     @Override
     public void setNClob(int i, Reader x) throws SQLException {
-        set(i, null, (ps, j, v) -> ps.setNClob(j, x));
+        setReader(i, x, UNTIL_END, (ps, j, contents) -> ps.setNClob(j, contents));
     }
 
     @Override
