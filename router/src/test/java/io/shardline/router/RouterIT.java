@@ -127,6 +127,59 @@ class RouterIT {
         }
     }
 
+    /** A read whose result set is updatable runs on the primary, which its row changes are written back through. */
+    @Test
+    void anUpdatableResultSetReadsAndWritesOnThePrimary() throws Exception {
+        long id = 90_001;
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + id + ", 'before')");
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + (id + 1) + ", 'before')");
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            // the rows on a replica, where a plain read of them goes
+            for (long key : new long[] {id, id + 1}) {
+                await().atMost(Duration.ofSeconds(10)).until(() -> {
+                    try (ResultSet rs = s.executeQuery("SELECT inet_server_port() FROM users WHERE user_id = " + key)) {
+                        return rs.next() && byPort.get(rs.getInt(1)).role() != NodeRole.PRIMARY;
+                    }
+                });
+            }
+            try (Statement updatable = c.createStatement(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_UPDATABLE);
+                    ResultSet rs = updatable.executeQuery(
+                            "SELECT user_id, name, inet_server_port() AS port FROM users WHERE user_id = " + id)) {
+                assertThat(rs.next()).isTrue();
+                assertThat(byPort.get(rs.getInt("port")).role()).isEqualTo(NodeRole.PRIMARY);
+            }
+            try (Statement updatable = c.createStatement(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_UPDATABLE);
+                    ResultSet rs = updatable.executeQuery("SELECT user_id, name FROM users WHERE user_id = " + id)) {
+                assertThat(rs.next()).isTrue();
+                rs.updateString("name", "statement");
+                rs.updateRow();
+            }
+            try (PreparedStatement updatable = c.prepareStatement(
+                    "SELECT user_id, name FROM users WHERE user_id = ?",
+                    ResultSet.TYPE_FORWARD_ONLY,
+                    ResultSet.CONCUR_UPDATABLE)) {
+                updatable.setLong(1, id + 1);
+                try (ResultSet rs = updatable.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    rs.updateString("name", "prepared");
+                    rs.updateRow();
+                }
+            }
+        }
+        for (long key : new long[] {id, id + 1}) {
+            try (Connection direct = cluster.primary(shardOf(key)).connect();
+                    ResultSet rs =
+                            direct.createStatement().executeQuery("SELECT name FROM users WHERE user_id = " + key)) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo(key == id ? "statement" : "prepared");
+            }
+        }
+    }
+
     @Test
     void transactionsRunOnTheShardsPrimaryAndRefuseASecondShard() throws Exception {
         long a = 1001;

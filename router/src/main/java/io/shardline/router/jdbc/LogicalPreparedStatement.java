@@ -74,7 +74,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         this.sql = sql;
         this.planned = connection.session().runtime().routing();
         this.plannedPath = connection.session().searchPath();
-        this.plan = planned.plan(sql, plannedPath);
+        this.plan = updatable() ? planned.plan(sql, plannedPath).readOnPrimary() : planned.plan(sql, plannedPath);
         this.values = new Object[plan.parameterCount() + 1];
         this.binders = new Binder[plan.parameterCount() + 1];
     }
@@ -87,7 +87,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     public Plan plan(RoutingState r, String text) {
         SearchPath path = connection.session().searchPath();
         if (r != planned || path != plannedPath) {
-            plan = r.plan(sql, path);
+            plan = updatable() ? r.plan(sql, path).readOnPrimary() : r.plan(sql, path);
             planned = r;
             plannedPath = path;
         }

@@ -42,7 +42,9 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public Plan plan(RoutingState r, String sql) {
-        return r.plan(sql, connection.session().searchPath());
+        Plan plan = r.plan(sql, connection.session().searchPath());
+        // an updatable result set writes its rows back through the node that read them
+        return updatable() ? plan.readOnPrimary() : plan;
     }
 
     @Override

@@ -124,19 +124,21 @@ public record Plan(
     }
 
     /** This plan, its reads on a primary. */
-    Plan readOnPrimary() {
-        return new Plan(
-                kind,
-                target,
-                keyGroups,
-                refusal,
-                command,
-                setting,
-                parameterCount,
-                sessionEffects,
-                true,
-                setConfig,
-                expanded);
+    public Plan readOnPrimary() {
+        return onPrimary
+                ? this
+                : new Plan(
+                        kind,
+                        target,
+                        keyGroups,
+                        refusal,
+                        command,
+                        setting,
+                        parameterCount,
+                        sessionEffects,
+                        true,
+                        setConfig,
+                        expanded);
     }
 
     /** This plan, with the arguments of the {@code set_config(name, value, is_local)} it is. */
