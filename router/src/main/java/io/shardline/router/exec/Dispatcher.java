@@ -418,14 +418,24 @@ public final class Dispatcher {
     }
 
     /**
-     * An updatable result set writes through the one node that produced it: refused when that would write a
-     * temporary table (a cross-shard read) or one copy of a reference table.
+     * An updatable result set writes through the one node that produced it, behind the driver's back: refused when
+     * that would write a temporary table (a cross-shard read), one copy of a reference table, or a sharded table (an
+     * inserted or re-keyed row would stay on that shard, and a move's fence cannot hold the write).
      */
     private void refuseUpdatable(String sql, Route route) throws SQLException {
         if (route.target() == Route.Target.CROSS_SHARD) {
             throw new SQLException(
                     "an updatable result set (CONCUR_UPDATABLE) of a read across shards cannot write its rows back:"
                             + " update them with UPDATE statements",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        String sharded = session.runtime().routing().shardedTableIn(sql);
+        if (sharded != null) {
+            throw new SQLException(
+                    "an updatable result set (CONCUR_UPDATABLE) over the sharded table " + sharded + " is not"
+                            + " supported: a row it inserted or whose key it changed would stay on the shard that read"
+                            + " it, and a shard move could not hold its writes. Write it with INSERT/UPDATE/DELETE"
+                            + " statements",
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
         String reference = session.runtime().routing().referenceTableIn(sql);
@@ -479,7 +489,7 @@ public final class Dispatcher {
         } finally {
             p.done();
         }
-        session.executed(p, plan);
+        session.executed(p, plan, shape.updatable());
         return result;
     }
 

@@ -494,15 +494,19 @@ public final class Session implements RouteContext, MoveFences.Participation {
         return true;
     }
 
-    /** After {@code plan} ran on {@code p}: a committed write advances the causal token. */
-    void executed(Physical p, Plan plan) {
+    /**
+     * After {@code plan} ran on {@code p}: a committed write advances the causal token. A read whose result set is
+     * updatable ({@code mayWrite}) counts as a write: its rows may be written back through {@code p} after it returned
+     * (the causal token is read later, when a read could use a replica).
+     */
+    void executed(Physical p, Plan plan, boolean mayWrite) {
         StatementKind kind = plan.kind();
         if (kind == StatementKind.DDL) {
             runtime.schemaChanged();
             // uncommitted DDL: its columns may be read (and kept) before it commits, so forget them again after
             ddlInTransaction |= p.inTransaction;
         }
-        if (kind == StatementKind.READ || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
+        if (kind == StatementKind.READ && !mayWrite || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
             return;
         }
         if (p.inTransaction) {

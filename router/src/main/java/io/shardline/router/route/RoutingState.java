@@ -164,6 +164,15 @@ public final class RoutingState {
      * The first reference table whose name {@code sql} holds as a word (any case, quoted or not), or null: a
      * conservative look, for what the analysis cannot see (updatable result sets, procedure bodies).
      */
+    public String shardedTableIn(String sql) {
+        for (io.shardline.topology.ShardedTable t : snapshot.topology().tables()) {
+            if (io.shardline.router.sql.SqlNames.holdsWord(sql, t.table())) {
+                return t.qualifiedName();
+            }
+        }
+        return null;
+    }
+
     public String referenceTableIn(String sql) {
         for (io.shardline.topology.ReferenceTable t : snapshot.topology().referenceTables()) {
             if (io.shardline.router.sql.SqlNames.holdsWord(sql, t.table())) {
