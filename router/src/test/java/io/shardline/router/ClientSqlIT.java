@@ -360,6 +360,38 @@ class ClientSqlIT {
         }
     }
 
+    /**
+     * A physical statement the application unwraps may change its connection behind the driver's back: the
+     * connection is reset before the pool hands it out again. Large objects are refused as pgjdbc refuses them, and a
+     * statement the driver answers (SHOW) closes its last result when it runs again.
+     */
+    @Test
+    void aPhysicalStatementUnwrappedLeavesNothingOnItsPooledConnection() throws SQLException {
+        String small = url + "&poolSize=1";
+        try (Connection c = DriverManager.getConnection(small);
+                Statement s = c.createStatement()) {
+            assertThatSqlState(() -> s.unwrap(org.postgresql.PGStatement.class)).isEqualTo("0A000");
+            try (ResultSet rs = s.executeQuery("SELECT 1")) {
+                rs.next();
+            }
+            Statement physical = (Statement) s.unwrap(org.postgresql.PGStatement.class);
+            physical.getConnection().createStatement().execute("SET application_name = 'leaked'");
+            assertThatThrownBy(c::createBlob).isInstanceOf(java.sql.SQLFeatureNotSupportedException.class);
+            assertThatThrownBy(c::createClob).isInstanceOf(java.sql.SQLFeatureNotSupportedException.class);
+            ResultSet first = s.executeQuery("SHOW application_name");
+            try (ResultSet again = s.executeQuery("SHOW application_name")) {
+                assertThat(first.isClosed()).isTrue();
+                assertThat(again.next()).isTrue();
+            }
+        }
+        try (Connection c = DriverManager.getConnection(small);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT current_setting('application_name')")) {
+            rs.next();
+            assertThat(rs.getString(1)).isNotEqualTo("leaked");
+        }
+    }
+
     /** A value the application changes after setting it (a reused buffer or Timestamp) is bound as it was set. */
     @Test
     void aValueChangedAfterItWasSetIsBoundAsItWasSet() throws SQLException {

@@ -361,6 +361,11 @@ public final class Dispatcher {
                 if (shape.prepared() && plan.parameterCount() > 0) {
                     throw new SQLException(plan.command() + " cannot take parameters", SqlStates.FEATURE_NOT_SUPPORTED);
                 }
+                // the results of its earlier executions the driver answered (SHOW), as an execution closes them
+                for (Statement earlier : driverStatements) {
+                    close(earlier, null);
+                }
+                driverStatements.clear();
                 Statement s = session.handle(plan, sql);
                 if (s != null) {
                     driverStatements.add(s);
@@ -1072,6 +1077,29 @@ public final class Dispatcher {
     /** The statement whose results the application reads, or null. */
     public Statement current() {
         return current;
+    }
+
+    /**
+     * The physical statement that ran last, unwrapped to {@code iface} for the application: its connection may then be
+     * changed behind the driver's back (autocommit, settings), so it is reset with {@code DISCARD ALL} before reuse, as
+     * after {@code Connection.unwrap}.
+     *
+     * @throws SQLException 0A000 before the statement has run
+     */
+    public <T> T unwrapCurrent(Class<T> iface) throws SQLException {
+        Statement s = current;
+        if (s == null) {
+            throw new SQLException(
+                    "cannot unwrap to " + iface.getName() + " before the statement has run: the driver makes its"
+                            + " physical statements where each execution is routed",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        for (Map.Entry<Physical, Statement> e : statements.entrySet()) {
+            if (e.getValue() == s) {
+                e.getKey().sessionMayHaveChanged();
+            }
+        }
+        return s.unwrap(iface);
     }
 
     /** The update count of a statement the driver answered itself, or -1. */

@@ -18,6 +18,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLClientInfoException;
 import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
 import java.sql.SQLWarning;
 import java.sql.SQLXML;
 import java.sql.Savepoint;
@@ -417,17 +418,26 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public Clob createClob() throws SQLException {
-        return anyConnection().createClob();
+        throw largeObjects("createClob");
     }
 
     @Override
     public Blob createBlob() throws SQLException {
-        return anyConnection().createBlob();
+        throw largeObjects("createBlob");
     }
 
     @Override
     public NClob createNClob() throws SQLException {
-        return anyConnection().createNClob();
+        throw largeObjects("createNClob");
+    }
+
+    /** As pgjdbc, which does not implement them: a large object would live on one node only. */
+    private SQLFeatureNotSupportedException largeObjects(String method) throws SQLException {
+        checkOpen();
+        return new SQLFeatureNotSupportedException(
+                method + " is not supported (pgjdbc does not implement it): bind the value with setBytes/setString or"
+                        + " a stream",
+                SqlStates.FEATURE_NOT_SUPPORTED);
     }
 
     @Override

@@ -432,11 +432,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         if (iface.isInstance(this)) {
             return iface.cast(this);
         }
-        Statement current = dispatcher.current();
-        if (current != null) {
-            return current.unwrap(iface);
-        }
-        throw new SQLException("cannot unwrap to " + iface.getName() + " before the statement has run");
+        return dispatcher.unwrapCurrent(iface);
     }
 
     @Override
