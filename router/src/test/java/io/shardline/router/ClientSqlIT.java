@@ -378,6 +378,22 @@ class ClientSqlIT {
             physical.getConnection().createStatement().execute("SET application_name = 'leaked'");
             assertThatThrownBy(c::createBlob).isInstanceOf(java.sql.SQLFeatureNotSupportedException.class);
             assertThatThrownBy(c::createClob).isInstanceOf(java.sql.SQLFeatureNotSupportedException.class);
+            // a result set leads back to the logical statement and connection, never to a pooled physical one
+            try (ResultSet rs = s.executeQuery("SELECT 1")) {
+                assertThat(rs.getStatement()).isSameAs(s);
+                assertThat(rs.getStatement().getConnection()).isSameAs(c);
+            }
+            assertThat(s.execute("SELECT 2")).isTrue();
+            assertThat(s.getResultSet()).isSameAs(s.getResultSet());
+            assertThat(s.getResultSet().getStatement()).isSameAs(s);
+            try (PreparedStatement ps = c.prepareStatement("SELECT ?::int")) {
+                ps.setInt(1, 3);
+                ps.closeOnCompletion();
+                ResultSet rs = ps.executeQuery();
+                assertThat(rs.getStatement()).isSameAs(ps);
+                rs.close();
+                assertThat(ps.isClosed()).as("closed on completion").isTrue();
+            }
             ResultSet first = s.executeQuery("SHOW application_name");
             try (ResultSet again = s.executeQuery("SHOW application_name")) {
                 assertThat(first.isClosed()).isTrue();

@@ -1080,13 +1080,13 @@ public final class Dispatcher {
     }
 
     /**
-     * The physical statement that ran last, unwrapped to {@code iface} for the application: its connection may then be
-     * changed behind the driver's back (autocommit, settings), so it is reset with {@code DISCARD ALL} before reuse, as
-     * after {@code Connection.unwrap}.
+     * The physical statement that ran last, handed to the application (unwrapped, or a result set of it): its
+     * connection may then be changed behind the driver's back (autocommit, settings), so it is reset with {@code
+     * DISCARD ALL} before reuse, as after {@code Connection.unwrap}.
      *
      * @throws SQLException 0A000 before the statement has run
      */
-    public <T> T unwrapCurrent(Class<T> iface) throws SQLException {
+    public Statement handOutCurrent(Class<?> iface) throws SQLException {
         Statement s = current;
         if (s == null) {
             throw new SQLException(
@@ -1099,7 +1099,7 @@ public final class Dispatcher {
                 e.getKey().sessionMayHaveChanged();
             }
         }
-        return s.unwrap(iface);
+        return s;
     }
 
     /** The update count of a statement the driver answered itself, or -1. */

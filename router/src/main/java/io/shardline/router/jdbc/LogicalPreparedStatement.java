@@ -260,7 +260,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public ResultSet executeQuery() throws SQLException {
-        return routedPrepared(s -> ((PreparedStatement) s).executeQuery(), LogicalStatement::resultOrFail);
+        return view(routedPrepared(s -> ((PreparedStatement) s).executeQuery(), LogicalStatement::resultOrFail));
     }
 
     @Override

@@ -27,6 +27,8 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     private final List<String> batch = new ArrayList<>();
     private boolean closed;
     private boolean closeOnCompletion;
+    /** The application's view of the last result set handed out, kept so that the same one gets the same view. */
+    private LogicalResultSet lastResult;
 
     LogicalStatement(LogicalConnection connection, StatementOptions options) {
         this.connection = connection;
@@ -81,7 +83,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public ResultSet executeQuery(String sql) throws SQLException {
-        return routed(sql, s -> s.executeQuery(sql), LogicalStatement::resultOrFail);
+        return view(routed(sql, s -> s.executeQuery(sql), LogicalStatement::resultOrFail));
     }
 
     static ResultSet resultOrFail(Statement s) throws SQLException {
@@ -90,6 +92,30 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
             throw new SQLException("No results were returned by the query.", "02000");
         }
         return rs;
+    }
+
+    /** The application's view of a physical result set of this statement (null for none). */
+    ResultSet view(ResultSet physical) {
+        if (physical == null) {
+            return null;
+        }
+        if (lastResult == null || !lastResult.views(physical)) {
+            lastResult = new LogicalResultSet(physical, this);
+        }
+        return lastResult;
+    }
+
+    /** A result set of this statement was closed: so is the statement when {@link #closeOnCompletion()} asked. */
+    void resultClosed() throws SQLException {
+        if (closeOnCompletion) {
+            close();
+        }
+    }
+
+    /** A physical result set of this statement unwrapped for the application. */
+    <T> T unwrapPhysical(ResultSet physical, Class<T> iface) throws SQLException {
+        dispatcher.handOutCurrent(iface);
+        return physical.unwrap(iface);
     }
 
     @Override
@@ -200,7 +226,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     public ResultSet getResultSet() throws SQLException {
         checkOpen();
         Statement current = dispatcher.current();
-        return current == null ? null : current.getResultSet();
+        return current == null ? null : view(current.getResultSet());
     }
 
     @Override
@@ -236,7 +262,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     @Override
     public ResultSet getGeneratedKeys() throws SQLException {
         checkOpen();
-        return dispatcher.generatedKeys();
+        return view(dispatcher.generatedKeys());
     }
 
     @Override
@@ -432,7 +458,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         if (iface.isInstance(this)) {
             return iface.cast(this);
         }
-        return dispatcher.unwrapCurrent(iface);
+        return dispatcher.handOutCurrent(iface).unwrap(iface);
     }
 
     @Override
