@@ -56,7 +56,8 @@ class SqlCasesIT {
         "transactions.yaml",
         "session.yaml",
         "refused.yaml",
-        "cross-shard.yaml"
+        "cross-shard.yaml",
+        "adversarial.yaml"
     };
 
     private static LocalCluster cluster;

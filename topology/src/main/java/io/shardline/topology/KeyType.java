@@ -108,10 +108,30 @@ public enum KeyType {
         if (value instanceof java.util.UUID) {
             return (java.util.UUID) value;
         }
-        try {
-            return java.util.UUID.fromString(value.toString().trim());
-        } catch (IllegalArgumentException e) {
+        // as PostgreSQL reads one: 32 hex digits in either case, a hyphen allowed after any group of four, in braces
+        // or not
+        String text = value.toString().trim();
+        if (text.startsWith("{") && text.endsWith("}") && text.length() > 1) {
+            text = text.substring(1, text.length() - 1);
+        }
+        StringBuilder hex = new StringBuilder(32);
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+                hex.append(c);
+            } else if (c != '-'
+                    || hex.length() == 0
+                    || hex.length() % 4 != 0
+                    || i + 1 == text.length()
+                    || text.charAt(i + 1) == '-') {
+                hex.setLength(0);
+                break;
+            }
+        }
+        if (hex.length() != 32) {
             throw new IllegalArgumentException("'" + value + "' is not a uuid shard key value");
         }
+        return new java.util.UUID(
+                Long.parseUnsignedLong(hex.substring(0, 16), 16), Long.parseUnsignedLong(hex.substring(16), 16));
     }
 }

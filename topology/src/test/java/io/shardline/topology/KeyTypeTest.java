@@ -32,6 +32,26 @@ class KeyTypeTest {
     void uuidAcceptsObjectsAndText() {
         UUID id = UUID.fromString("123e4567-e89b-12d3-a456-426614174000");
         assertThat(KeyType.UUID.hash(id)).isEqualTo(KeyType.UUID.hash(id.toString()));
+        // the forms PostgreSQL's uuid input takes
+        for (String form : new String[] {
+            "{123e4567-e89b-12d3-a456-426614174000}",
+            "123E4567-E89B-12D3-A456-426614174000",
+            "123e4567e89b12d3a456426614174000",
+            "123e-4567-e89b-12d3-a456-4266-1417-4000"
+        }) {
+            assertThat(KeyType.UUID.hash(form)).as(form).isEqualTo(KeyType.UUID.hash(id));
+        }
+        for (String bad : new String[] {
+            "123e4567-e89b-12d3-a456-42661417400",
+            "-123e4567e89b12d3a456426614174000",
+            "123e4567--e89b12d3a456426614174000",
+            "123e4567e89b12d3a456426614174000-",
+            "{123e4567e89b12d3a456426614174000",
+            "1-1-1-1-1",
+            "\u0663" + "23e4567e89b12d3a456426614174000"
+        }) {
+            assertThatThrownBy(() -> KeyType.UUID.hash(bad)).as(bad).hasMessageContaining("is not a uuid");
+        }
     }
 
     @Test

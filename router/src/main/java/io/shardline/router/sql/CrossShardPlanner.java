@@ -251,10 +251,13 @@ public final class CrossShardPlanner {
             if (filter) {
                 Marked where = unmark(pushed);
                 var alias = ((PlainSelect) parsed).getFromItem().getAlias();
-                String name = alias == null ? CrossShardQuery.quote(t.table()) : alias.getName();
-                shardSql += " AS " + name + " WHERE " + where.text();
-                ownedBefore = "SELECT * FROM " + table + " AS " + name + " WHERE (" + where.text() + ") AND ";
-                keyReference = name + "." + CrossShardQuery.quote(t.keyColumn());
+                // unaliased, the table keeps both its names (users.x and public.users.x, as jOOQ writes them)
+                String aliased = alias == null ? "" : " AS " + alias.getName();
+                shardSql += aliased + " WHERE " + where.text();
+                ownedBefore = "SELECT * FROM " + table + aliased + " WHERE (" + where.text() + ") AND ";
+                if (alias != null) {
+                    keyReference = alias.getName() + "." + CrossShardQuery.quote(t.keyColumn());
+                }
                 shardParameters = where.parameters();
             }
             sources.add(new CrossShardQuery.Source(
@@ -473,7 +476,8 @@ public final class CrossShardPlanner {
                 }
                 if (e instanceof LongValue && column == null
                         || !rowByRow(e.toString())
-                        || SqlLexer.tokenize(e.toString()).stream().anyMatch(t -> t.is("COLLATE"))) {
+                        || collates(e.toString())
+                        || column != null && collates(itemTexts.get(column - 1))) {
                     // a collation would be lost on the final query's copy of the column
                     return null;
                 }
@@ -548,6 +552,11 @@ public final class CrossShardPlanner {
                         + (select.getJoins() == null || select.getJoins().isEmpty()
                                 ? ", selected on each shard"
                                 : ", joined on each shard"));
+    }
+
+    /** Whether {@code expression} names a collation. */
+    private static boolean collates(String expression) {
+        return SqlLexer.tokenize(expression).stream().anyMatch(t -> t.is("COLLATE"));
     }
 
     /**
@@ -1032,7 +1041,11 @@ public final class CrossShardPlanner {
                     aliases.add(SqlNames.fold(item.getAlias().getName()));
                 }
             }
-            if (unsupported || !aggregates && groups.isEmpty() || !onlyPartials(body.toString(), aliases)) {
+            if (unsupported
+                    || !aggregates && groups.isEmpty()
+                    || !onlyPartials(body.toString(), aliases)
+                    || groupBy.stream().anyMatch(g -> collates(g.toString()))) {
+                // a group's collation would be lost on its copy, which the final query groups and orders
                 return null;
             }
             StringBuilder shard = new StringBuilder("SELECT ");
@@ -1104,9 +1117,19 @@ public final class CrossShardPlanner {
         private Expression groupExpression(Expression e) {
             if (e instanceof LongValue ordinal) {
                 long n = ordinal.getValue();
-                return n >= 1 && n <= select.getSelectItems().size()
-                        ? select.getSelectItems().get((int) n - 1).getExpression()
-                        : null;
+                if (n < 1 || n > select.getSelectItems().size()) {
+                    return null;
+                }
+                Expression item = select.getSelectItems().get((int) n - 1).getExpression();
+                return item instanceof LongValue ? item : groupExpression(item);
+            }
+            if (e instanceof net.sf.jsqlparser.expression.operators.relational.ExpressionList<?>
+                    || e instanceof Function f
+                            && Set.of("rollup", "cube", "grouping").contains(SqlNames.fold(f.getName()))
+                    || SqlLexer.tokenize(e.toString()).stream().anyMatch(t -> t.kind() == SqlLexer.Kind.PARAMETER)) {
+                // ROLLUP (...), CUBE (...), () and (a, b) read as grouping sets; a placeholder written twice (in the
+                // shards' select list and GROUP BY) would be two parameters PostgreSQL cannot tell equal
+                return null;
             }
             if (e instanceof Column c && c.getTable() == null) {
                 for (SelectItem<?> item : select.getSelectItems()) {
@@ -1188,9 +1211,10 @@ public final class CrossShardPlanner {
         /** The combination of an aggregate's partial values; registers the partials the shards compute. */
         private String aggregate(Function f, String name) {
             aggregates = true;
-            boolean star = f.isAllColumns();
             var args = f.getParameters();
             int count = args == null ? 0 : args.size();
+            // JSqlParser marks count(ALL x), ALL being the default, as "all columns": x is still its argument
+            boolean star = f.isAllColumns() && count == 0;
             if (f.isDistinct()
                     || f.isUnique()
                     || f.getOrderByElements() != null

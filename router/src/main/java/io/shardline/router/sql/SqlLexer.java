@@ -158,12 +158,42 @@ public final class SqlLexer {
      * The text JSqlParser should see: pgjdbc's {@code ??}, {@code ??|}, {@code ??&} become operators it knows;
      * {@code E'..'}, {@code U&'..'} and {@code $$..$$} strings become the plain string of their value (or, when
      * that value holds a backslash or a control character, an expression that is no literal, so it is never taken
-     * for a shard key value); {@code U&".."} identifiers become plain quoted ones. Placeholders keep their order.
+     * for a shard key value); {@code U&".."} identifiers become plain quoted ones; two plain strings separated by
+     * white space holding a line break, which PostgreSQL reads as one, become one. Placeholders keep their order.
      */
     public static String forParser(String sql, List<Token> tokens) {
         StringBuilder out = null;
         int copied = 0;
+        Token previous = null;
         for (Token t : tokens) {
+            if (t.start() < copied) {
+                continue; // part of a replaced operator
+            }
+            int like = t.kind() == Kind.SYMBOL ? likeOperatorEnd(sql, t.start()) : -1;
+            if (like > 0) {
+                // ~~ is LIKE (as PostgreSQL prints it in view definitions), ~~* ILIKE, !~~ and !~~* their negations:
+                // JSqlParser reads ~~ as two operators
+                boolean not = sql.charAt(t.start()) == '!';
+                boolean insensitive = sql.charAt(like - 1) == '*';
+                if (out == null) {
+                    out = new StringBuilder(sql.length());
+                }
+                out.append(sql, copied, t.start()).append(not ? " NOT" : "").append(insensitive ? " ILIKE " : " LIKE ");
+                copied = like;
+                previous = null;
+                continue;
+            }
+            if (t.kind() == Kind.STRING && previous != null && continues(sql, previous, t)) {
+                // 'abc'<newline>'def' is 'abcdef': drop the closing quote, the white space and the opening quote
+                if (out == null) {
+                    out = new StringBuilder(sql.length());
+                }
+                out.append(sql, copied, previous.end() - 1);
+                copied = t.start() + 1;
+                previous = t;
+                continue;
+            }
+            previous = t;
             String replacement = null;
             if (t.kind() == Kind.SPECIAL_STRING) {
                 String value = specialStringValue(sql, t);
@@ -184,6 +214,37 @@ public final class SqlLexer {
             }
         }
         return out == null ? sql : out.append(sql, copied, sql.length()).toString();
+    }
+
+    /**
+     * The end of the operator {@code ~~}, {@code ~~*}, {@code !~~} or {@code !~~*} starting at {@code at} (a whole
+     * operator: no other operator character follows), or -1.
+     */
+    private static int likeOperatorEnd(String sql, int at) {
+        if (at > 0 && OPERATOR_CHARACTERS.indexOf(sql.charAt(at - 1)) >= 0) {
+            return -1;
+        }
+        int i = sql.charAt(at) == '!' ? at + 1 : at;
+        if (!sql.startsWith("~~", i)) {
+            return -1;
+        }
+        i += 2;
+        if (i < sql.length() && sql.charAt(i) == '*') {
+            i++;
+        }
+        return i < sql.length() && OPERATOR_CHARACTERS.indexOf(sql.charAt(i)) >= 0 ? -1 : i;
+    }
+
+    /** What PostgreSQL makes operators of: a run of them is one operator. */
+    private static final String OPERATOR_CHARACTERS = "+-*/<>=~!@#%^&|`?";
+
+    /** Whether plain string {@code next} continues {@code string}: only white space with a line break between them. */
+    private static boolean continues(String sql, Token string, Token next) {
+        if (string.kind() != Kind.STRING) {
+            return false;
+        }
+        String gap = sql.substring(string.end(), next.start());
+        return gap.indexOf('\n') >= 0 && gap.isBlank();
     }
 
     /** Decodes a plain {@code '...'} string token's value. */

@@ -592,6 +592,15 @@ public final class StatementAnalyzer {
         }
         if (object.equals("VIEW") || (object.equals("RECURSIVE") && word(tokens, i + 1, "VIEW"))) {
             boolean temporary = tokens.subList(1, i).stream().anyMatch(t -> t.is("TEMP") || t.is("TEMPORARY"));
+            String read = temporary ? firstShardedTable(sql, tokens) : null;
+            if (read != null) {
+                return Plan.refused(
+                        StatementKind.DDL,
+                        "a temporary view over the sharded table " + read + " would live on one node and read that"
+                                + " shard's rows only: create a view (not temporary), which Shardline expands in"
+                                + " reads across shards",
+                        params);
+            }
             return temporary
                     ? Plan.home(StatementKind.DDL, params)
                     : planView(sql, tokens, verb, object.equals("VIEW") ? i + 1 : i + 2, params);
@@ -1009,7 +1018,18 @@ public final class StatementAnalyzer {
                 String expanded = statement.toString();
                 return planDml(expanded, SqlLexer.tokenize(expanded), params).withExpanded(expanded);
             }
-            Plan plan = new DmlScope(statement).plan(kind, params);
+            int selectBlocks = 0;
+            for (Token t : tokens) {
+                if (t.is("SELECT")) {
+                    selectBlocks++;
+                }
+            }
+            Plan plan = new DmlScope(
+                            statement,
+                            mentionsShardedTable(sql, tokens) || firstReferenceTable(sql, tokens) != null
+                                    ? selectBlocks
+                                    : 0)
+                    .plan(kind, params);
             return plan.target() == Plan.Target.ANY && callsSequenceFunction(tokens)
                     ? Plan.sequence(plan.kind(), params)
                     : plan;
@@ -1280,12 +1300,37 @@ public final class StatementAnalyzer {
         /** Subqueries in FROM with their scope, whose key columns become their own (see {@link #exportDerivedKeys}). */
         private final Map<ParenthesedSelect, Integer> derived = new java.util.IdentityHashMap<>();
 
-        DmlScope(Statement statement) {
+        /**
+         * The SELECT blocks the text holds (its SELECT keywords) when it names a sharded or reference table, else 0: a
+         * block the walker did not reach (a subquery in SUBSTRING ... FOR, POSITION ... IN, an operator's operand)
+         * would be read on the one shard the rest of the statement is routed to.
+         */
+        private final int selectBlocks;
+
+        DmlScope(Statement statement, int selectBlocks) {
             this.statement = statement;
+            this.selectBlocks = selectBlocks;
         }
 
         Plan plan(StatementKind kind, int params) {
             walker.getTables(statement);
+            if (walker.selects.size() < selectBlocks) {
+                throw new HardRefusal("the statement holds a subquery where Shardline cannot analyze it (inside"
+                        + " SUBSTRING ... FOR, POSITION ... IN, OVERLAY, an array subscript, an operator such as ->>, or"
+                        + " a window's or aggregate's ORDER BY), so the shards it reads cannot be proven: move the"
+                        + " subquery into a CTE or the FROM clause");
+            }
+            for (Table t : walker.tables) {
+                if (t.getAlias() != null
+                        && t.getAlias().getAliasColumns() != null
+                        && !t.getAlias().getAliasColumns().isEmpty()) {
+                    sharded(t).ifPresent(sharded -> {
+                        throw new HardRefusal("the sharded table " + sharded.qualifiedName() + " is given column"
+                                + " names by its alias (" + t.getAlias().getName() + "(...)), which Shardline does"
+                                + " not follow: its shard key cannot be told; alias the table without a column list");
+                    });
+                }
+            }
             for (String cte : walker.cteNames) {
                 // which references it hides depends on where it is defined: never guessed
                 tableNames.sharded(null, cte).ifPresent(t -> {
@@ -2126,7 +2171,7 @@ public final class StatementAnalyzer {
                     markFiltering(branches.get(0), false);
                 }
             } else if (select instanceof PlainSelect ps
-                    && (rows || ps.getGroupBy() != null || !aggregates(ps))
+                    && (rows || (ps.getGroupBy() != null ? !groupsAll(ps) : !aggregates(ps)))
                     && filtering.add(ps)) {
                 markFrom(ps.getFromItem(), ps.getJoins());
                 markFilteringConjuncts(ps.getWhere());
@@ -2147,6 +2192,30 @@ public final class StatementAnalyzer {
                     markFiltering(right, false);
                 }
             }
+        }
+
+        /**
+         * Whether {@code ps}'s GROUP BY makes a group of all rows, which exists with no row read: {@code GROUP BY ()},
+         * ROLLUP, CUBE, GROUPING SETS (JSqlParser reads the first three as a list or a function).
+         */
+        private static boolean groupsAll(PlainSelect ps) {
+            if (ps.getGroupBy().getGroupingSets() != null
+                    && !ps.getGroupBy().getGroupingSets().isEmpty()) {
+                return true;
+            }
+            var list = ps.getGroupBy().getGroupByExpressionList();
+            if (list == null || list.isEmpty()) {
+                return true;
+            }
+            for (Object e : list) {
+                if (e instanceof net.sf.jsqlparser.expression.operators.relational.ExpressionList<?> inner
+                                && inner.isEmpty()
+                        || e instanceof net.sf.jsqlparser.expression.Function f
+                                && Set.of("rollup", "cube", "grouping").contains(SqlNames.fold(f.getName()))) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** Whether {@code ps} has a HAVING or calls an aggregate function (or a function so named). */

@@ -191,7 +191,12 @@ final class Views {
         }
         Statement parsed;
         try {
-            parsed = CCJSqlParserUtil.parse(view.get().definition());
+            // as PostgreSQL prints it: LIKE is ~~, which JSqlParser reads as two operators (forParser turns it back;
+            // the definition runs as expanded, so only when forParser changes nothing else)
+            String definition = view.get().definition();
+            List<SqlLexer.Token> tokens = SqlLexer.tokenize(definition);
+            boolean special = tokens.stream().anyMatch(token -> token.kind() == SqlLexer.Kind.SPECIAL_STRING);
+            parsed = CCJSqlParserUtil.parse(special ? definition : SqlLexer.forParser(definition, tokens));
         } catch (Exception | LinkageError e) {
             if (mentionsDeclared(view.get().definition())) {
                 throw new Refused("the definition of the view " + display + " over sharded or reference tables could"

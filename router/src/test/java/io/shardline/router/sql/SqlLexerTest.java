@@ -1,0 +1,29 @@
+package io.shardline.router.sql;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class SqlLexerTest {
+    private static String forParser(String sql) {
+        return SqlLexer.forParser(sql, SqlLexer.tokenize(sql));
+    }
+
+    @Test
+    void likeWrittenAsItsOperatorIsLikeForTheParser() {
+        assertThat(forParser("SELECT 1 FROM t WHERE (a ~~ 'x%'::text) AND b !~~* ?"))
+                .isEqualTo("SELECT 1 FROM t WHERE (a  LIKE  'x%'::text) AND b  NOT ILIKE  ?");
+        assertThat(forParser("SELECT a ~~* 'x' FROM t")).isEqualTo("SELECT a  ILIKE  'x' FROM t");
+        // other operators made of the same characters, a regular expression match and strings stay as written
+        assertThat(forParser("SELECT a ~ 'x', a !~ 'y', a ~~~ b, '~~' FROM t"))
+                .isEqualTo("SELECT a ~ 'x', a !~ 'y', a ~~~ b, '~~' FROM t");
+    }
+
+    @Test
+    void stringsContinuedOnTheNextLineAreOneString() {
+        assertThat(forParser("SELECT 'abc'\n   'def' FROM t")).isEqualTo("SELECT 'abcdef' FROM t");
+        assertThat(forParser("SELECT 'a'\n'b'\n'c''d'")).isEqualTo("SELECT 'abc''d'");
+        // on one line PostgreSQL refuses them: left for it to say so
+        assertThat(forParser("SELECT 'abc' 'def'")).isEqualTo("SELECT 'abc' 'def'");
+    }
+}
