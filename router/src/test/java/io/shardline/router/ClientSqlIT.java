@@ -461,6 +461,20 @@ class ClientSqlIT {
                     ps.addBatch();
                 }
                 assertThat(ps.executeBatch()).containsExactly(1, 1);
+                // what pgjdbc does not implement is refused when set, the stream unread
+                java.io.Reader unreadable = new java.io.Reader() {
+                    @Override
+                    public int read(char[] buffer, int off, int len) {
+                        throw new AssertionError("read");
+                    }
+
+                    @Override
+                    public void close() {}
+                };
+                assertThatThrownBy(() -> ps.setCharacterStream(3, unreadable, 10L))
+                        .isInstanceOf(java.sql.SQLFeatureNotSupportedException.class);
+                assertThatThrownBy(() -> ps.setClob(3, unreadable))
+                        .isInstanceOf(java.sql.SQLFeatureNotSupportedException.class);
                 assertThatThrownBy(() -> ps.setBinaryStream(2, new java.io.ByteArrayInputStream(bytes), -1))
                         .isInstanceOf(SQLException.class)
                         .hasMessageContaining("invalid stream length -1 for parameter 2")

@@ -171,6 +171,14 @@ class RouterIT {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getString(1)).isEqualTo("Germany,Italy");
             }
+            // a write on an updatable statement (Spring's setUpdatableResults) is a write like any other
+            try (PreparedStatement write = c.prepareStatement(
+                    "UPDATE users SET name = name WHERE user_id = ?",
+                    ResultSet.TYPE_FORWARD_ONLY,
+                    ResultSet.CONCUR_UPDATABLE)) {
+                write.setLong(1, 1);
+                write.executeUpdate();
+            }
             try (Statement updatable = c.createStatement(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_UPDATABLE)) {
                 assertThatThrownBy(() -> updatable.executeQuery("SELECT user_id, name FROM users WHERE user_id = 1"))
                         .isInstanceOf(SQLException.class)

@@ -351,8 +351,8 @@ public final class Dispatcher {
 
     private <T> T dispatch(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
             throws SQLException {
-        if (shape.updatable()) {
-            refuseUpdatable(sql, route);
+        if (shape.updatable() && plan.kind() == StatementKind.READ) {
+            refuseUpdatable(sql, plan, route);
         }
         switch (route.target()) {
             case REFUSED:
@@ -427,17 +427,18 @@ public final class Dispatcher {
      * that would write a temporary table (a cross-shard read), one copy of a reference table, or a sharded table (an
      * inserted or re-keyed row would stay on that shard, and a move's fence cannot hold the write).
      */
-    private void refuseUpdatable(String sql, Route route) throws SQLException {
+    private void refuseUpdatable(String sql, Plan plan, Route route) throws SQLException {
         if (route.target() == Route.Target.CROSS_SHARD) {
             throw new SQLException(
                     "an updatable result set (CONCUR_UPDATABLE) of a read across shards cannot write its rows back:"
                             + " update them with UPDATE statements",
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
-        String sharded = session.runtime().routing().shardedTableIn(sql);
-        if (sharded != null) {
+        if (plan.target() == Plan.Target.KEYED) {
+            String sharded = session.runtime().routing().shardedTableIn(sql);
             throw new SQLException(
-                    "an updatable result set (CONCUR_UPDATABLE) over the sharded table " + sharded + " is not"
+                    "an updatable result set (CONCUR_UPDATABLE) over "
+                            + (sharded != null ? "the sharded table " + sharded : "a sharded table") + " is not"
                             + " supported: a row it inserted or whose key it changed would stay on the shard that read"
                             + " it, and a shard move could not hold its writes. Write it with INSERT/UPDATE/DELETE"
                             + " statements",
@@ -1094,12 +1095,25 @@ public final class Dispatcher {
                             + " physical statements where each execution is routed",
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
-        for (Map.Entry<Physical, Statement> e : statements.entrySet()) {
-            if (e.getValue() == s) {
-                e.getKey().sessionMayHaveChanged();
+        session.physicalHandedOut();
+        return s;
+    }
+
+    /** A physical result set of this statement is handed to the application: see {@link #handOutCurrent}. */
+    public void handOut() {
+        session.physicalHandedOut();
+    }
+
+    /**
+     * Rows of an updatable result set of this statement were written back (updateRow, insertRow, deleteRow) on the
+     * primary that read them: a write for read-your-writes, whose position is read after it.
+     */
+    public void rowsWrittenBack() {
+        for (Physical p : statements.keySet()) {
+            if (p.node.role() == NodeRole.PRIMARY) {
+                session.wroteThrough(p);
             }
         }
-        return s;
     }
 
     /** The update count of a statement the driver answered itself, or -1. */

@@ -509,10 +509,26 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (kind == StatementKind.READ && !mayWrite || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
             return;
         }
+        wroteThrough(p);
+    }
+
+    /** A write ran on {@code p}: in the transaction, or committed (its position is read when a read needs it). */
+    void wroteThrough(Physical p) {
         if (p.inTransaction) {
             transaction.markWrote();
         } else if (p.node.role() == NodeRole.PRIMARY && !p.ownTransaction) {
             recordCommit(p);
+        }
+    }
+
+    /**
+     * The application holds a physical object (an unwrapped statement or result set, which leads to its connection):
+     * every attached connection may be changed behind the driver's back, so each is reset with {@code DISCARD ALL}
+     * before reuse.
+     */
+    public void physicalHandedOut() {
+        for (Physical p : attachments.all()) {
+            p.sessionMayHaveChanged();
         }
     }
 

@@ -205,6 +205,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
      */
     private void setStream(int index, InputStream x, long length, StreamBinder<InputStream> binder)
             throws SQLException {
+        checkIndex(index);
         if (x == null) {
             set(index, null, (ps, j, v) -> binder.bind(ps, j, null));
             return;
@@ -220,6 +221,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     /** {@link #setStream} for a character stream. */
     private void setReader(int index, Reader x, long length, StreamBinder<Reader> binder) throws SQLException {
+        checkIndex(index);
         if (x == null) {
             set(index, null, (ps, j, v) -> binder.bind(ps, j, null));
             return;
@@ -240,16 +242,27 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         set(index, null, (ps, j, v) -> binder.bind(ps, j, new StringReader(contents)));
     }
 
+    /** A setter pgjdbc does not implement: refused when called, as pgjdbc refuses it, before its stream is read. */
+    private SQLException notInPgjdbc(String method, String instead) throws SQLException {
+        checkOpen();
+        return new java.sql.SQLFeatureNotSupportedException(
+                method + " is not implemented by pgjdbc: use " + instead, SqlStates.FEATURE_NOT_SUPPORTED);
+    }
+
     private static SQLException unreadable(int index, IOException e) {
         return new SQLException(
                 "the stream of parameter " + index + " could not be read: " + e.getMessage(), "58030", e);
     }
 
-    private void set(int index, Object keyValue, Binder binder) throws SQLException {
+    private void checkIndex(int index) throws SQLException {
         checkOpen();
         if (index < 1) {
             throw new SQLException("parameter index " + index + " is out of range (they start at 1)", "22023");
         }
+    }
+
+    private void set(int index, Object keyValue, Binder binder) throws SQLException {
+        checkIndex(index);
         if (index >= binders.length) {
             values = Arrays.copyOf(values, index + 1);
             binders = Arrays.copyOf(binders, index + 1);
@@ -520,12 +533,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setAsciiStream(int i, InputStream x, long length) throws SQLException {
-        setStream(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setAsciiStream(j, contents, length));
+        throw notInPgjdbc("setAsciiStream(int, InputStream, long)", "setAsciiStream(int, InputStream, int)");
     }
 
     @Override
     public void setAsciiStream(int i, InputStream x) throws SQLException {
-        setStream(i, x, UNTIL_END, (ps, j, contents) -> ps.setAsciiStream(j, contents));
+        throw notInPgjdbc("setAsciiStream(int, InputStream)", "setAsciiStream(int, InputStream, int)");
     }
 
     @Override
@@ -550,7 +563,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setCharacterStream(int i, Reader x, long length) throws SQLException {
-        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setCharacterStream(j, contents, length));
+        throw notInPgjdbc("setCharacterStream(int, Reader, long)", "setCharacterStream(int, Reader, int)");
     }
 
     @Override
@@ -560,12 +573,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setNCharacterStream(int i, Reader x, long length) throws SQLException {
-        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setNCharacterStream(j, contents, length));
+        throw notInPgjdbc("setNCharacterStream(int, Reader, long)", "setCharacterStream(int, Reader, int)");
     }
 
     @Override
     public void setNCharacterStream(int i, Reader x) throws SQLException {
-        setReader(i, x, UNTIL_END, (ps, j, contents) -> ps.setNCharacterStream(j, contents));
+        throw notInPgjdbc("setNCharacterStream(int, Reader)", "setCharacterStream(int, Reader)");
     }
 
     @Override
@@ -624,12 +637,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setClob(int i, Reader x, long length) throws SQLException {
-        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setClob(j, contents, length));
+        throw notInPgjdbc("setClob(int, Reader, long)", "setCharacterStream(int, Reader, int)");
     }
 
     @Override
     public void setClob(int i, Reader x) throws SQLException {
-        setReader(i, x, UNTIL_END, (ps, j, contents) -> ps.setClob(j, contents));
+        throw notInPgjdbc("setClob(int, Reader)", "setCharacterStream(int, Reader)");
     }
 
     @Override
@@ -639,12 +652,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public void setNClob(int i, Reader x, long length) throws SQLException {
-        setReader(i, x, checkedLength(i, length), (ps, j, contents) -> ps.setNClob(j, contents, length));
+        throw notInPgjdbc("setNClob(int, Reader, long)", "setCharacterStream(int, Reader, int)");
     }
 
     @Override
     public void setNClob(int i, Reader x) throws SQLException {
-        setReader(i, x, UNTIL_END, (ps, j, contents) -> ps.setNClob(j, contents));
+        throw notInPgjdbc("setNClob(int, Reader)", "setCharacterStream(int, Reader)");
     }
 
     @Override

@@ -578,16 +578,19 @@ final class LogicalResultSet implements ResultSet {
     @Override
     public void insertRow() throws SQLException {
         delegate.insertRow();
+        statement.rowsWrittenBack();
     }
 
     @Override
     public void updateRow() throws SQLException {
         delegate.updateRow();
+        statement.rowsWrittenBack();
     }
 
     @Override
     public void deleteRow() throws SQLException {
         delegate.deleteRow();
+        statement.rowsWrittenBack();
     }
 
     @Override

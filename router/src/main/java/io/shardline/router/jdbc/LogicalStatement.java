@@ -105,17 +105,30 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         return lastResult;
     }
 
-    /** A result set of this statement was closed: so is the statement when {@link #closeOnCompletion()} asked. */
+    /**
+     * A result set of this statement was closed: so is the statement when {@link #closeOnCompletion()} asked and its
+     * current result (another, kept by getMoreResults) is closed too.
+     */
     void resultClosed() throws SQLException {
-        if (closeOnCompletion) {
+        if (!closeOnCompletion || closed) {
+            return;
+        }
+        Statement current = dispatcher.current();
+        ResultSet open = current == null ? null : current.getResultSet();
+        if (open == null || open.isClosed()) {
             close();
         }
     }
 
     /** A physical result set of this statement unwrapped for the application. */
     <T> T unwrapPhysical(ResultSet physical, Class<T> iface) throws SQLException {
-        dispatcher.handOutCurrent(iface);
+        dispatcher.handOut();
         return physical.unwrap(iface);
+    }
+
+    /** Rows of an updatable result set of this statement were written back. */
+    void rowsWrittenBack() {
+        dispatcher.rowsWrittenBack();
     }
 
     @Override
