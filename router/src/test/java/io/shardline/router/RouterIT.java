@@ -187,6 +187,12 @@ class RouterIT {
                         .extracting(e -> ((SQLException) e).getSQLState())
                         .isEqualTo("0A000");
             }
+            // with a row lock, the usual way to update through a result set
+            try (Statement updatable = c.createStatement(ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_UPDATABLE)) {
+                assertThatThrownBy(() ->
+                                updatable.executeQuery("SELECT user_id, name FROM users WHERE user_id = 1 FOR UPDATE"))
+                        .hasMessageContaining("over the sharded table public.users");
+            }
             try (PreparedStatement updatable = c.prepareStatement(
                     "SELECT user_id, name FROM users WHERE user_id = ?",
                     ResultSet.TYPE_FORWARD_ONLY,

@@ -237,6 +237,19 @@ final class Attachments {
         runtime.pools().evict(p.node, p.connection);
     }
 
+    /**
+     * Marks every connection, attached or used apart, as possibly changed behind the driver's back: each is reset with
+     * {@code DISCARD ALL} before its next borrower.
+     */
+    void allMayHaveChanged() {
+        for (Physical p : byNode.values()) {
+            p.sessionMayHaveChanged();
+        }
+        for (Physical p : apart) {
+            p.sessionMayHaveChanged();
+        }
+    }
+
     /** Every attached connection. */
     List<Physical> all() {
         return new ArrayList<>(byNode.values());

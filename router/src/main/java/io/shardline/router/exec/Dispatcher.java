@@ -7,6 +7,7 @@ import io.shardline.router.route.Route;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.SqlLexer;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.LagReport;
 import io.shardline.topology.Node;
@@ -351,7 +352,7 @@ public final class Dispatcher {
 
     private <T> T dispatch(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
             throws SQLException {
-        if (shape.updatable() && plan.kind() == StatementKind.READ) {
+        if (shape.updatable() && returnsRows(sql, plan)) {
             refuseUpdatable(sql, plan, route);
         }
         switch (route.target()) {
@@ -427,6 +428,15 @@ public final class Dispatcher {
      * that would write a temporary table (a cross-shard read), one copy of a reference table, or a sharded table (an
      * inserted or re-keyed row would stay on that shard, and a move's fence cannot hold the write).
      */
+    /** Whether {@code sql} is a read whose rows an updatable result set could write back: a SELECT, locking or not. */
+    private static boolean returnsRows(String sql, Plan plan) {
+        if (plan.kind() == StatementKind.READ) {
+            return true;
+        }
+        List<SqlLexer.Token> tokens = SqlLexer.tokenize(sql);
+        return !tokens.isEmpty() && (tokens.get(0).is("SELECT") || tokens.get(0).is("WITH"));
+    }
+
     private void refuseUpdatable(String sql, Plan plan, Route route) throws SQLException {
         if (route.target() == Route.Target.CROSS_SHARD) {
             throw new SQLException(

@@ -527,9 +527,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * before reuse.
      */
     public void physicalHandedOut() {
-        for (Physical p : attachments.all()) {
-            p.sessionMayHaveChanged();
-        }
+        attachments.allMayHaveChanged();
     }
 
     /** Gives up a physical connection that cannot be put back in autocommit mode (its pool evicts it). */

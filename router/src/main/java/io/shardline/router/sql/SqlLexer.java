@@ -169,7 +169,7 @@ public final class SqlLexer {
             if (t.start() < copied) {
                 continue; // part of a replaced operator
             }
-            int like = t.kind() == Kind.SYMBOL && endsOperand(sql, previous) ? likeOperatorEnd(sql, t.start()) : -1;
+            int like = t.kind() == Kind.SYMBOL ? likeOperatorEnd(sql, t.start()) : -1;
             if (like > 0) {
                 // ~~ is LIKE (as PostgreSQL prints it in view definitions), ~~* ILIKE, !~~ and !~~* their negations:
                 // JSqlParser reads ~~ as two operators
@@ -234,52 +234,6 @@ public final class SqlLexer {
         }
         return i < sql.length() && OPERATOR_CHARACTERS.indexOf(sql.charAt(i)) >= 0 ? -1 : i;
     }
-
-    /** Whether {@code t} can end a left operand (so a {@code ~~} after it is binary, not two prefix {@code ~}). */
-    private static boolean endsOperand(String sql, Token t) {
-        if (t == null) {
-            return false;
-        }
-        return switch (t.kind()) {
-            case NUMBER, STRING, SPECIAL_STRING, QUOTED_IDENTIFIER, PARAMETER -> true;
-            case WORD -> !NOT_OPERANDS.contains(t.upper());
-            case SYMBOL -> t.text(sql).equals(")") || t.text(sql).equals("]");
-        };
-    }
-
-    /** Keywords after which an operator is prefix. */
-    private static final java.util.Set<String> NOT_OPERANDS = java.util.Set.of(
-            "SELECT",
-            "WHERE",
-            "AND",
-            "OR",
-            "NOT",
-            "WHEN",
-            "THEN",
-            "ELSE",
-            "ON",
-            "HAVING",
-            "RETURNING",
-            "SET",
-            "VALUES",
-            "IS",
-            "IN",
-            "BY",
-            "AS",
-            "CASE",
-            "DISTINCT",
-            "ALL",
-            "ANY",
-            "SOME",
-            "LIKE",
-            "ILIKE",
-            "BETWEEN",
-            "LIMIT",
-            "OFFSET",
-            "USING",
-            "FROM",
-            "ARRAY",
-            "EXISTS");
 
     /** What PostgreSQL makes operators of: a run of them is one operator. */
     private static final String OPERATOR_CHARACTERS = "+-*/<>=~!@#%^&|`?";

@@ -1024,7 +1024,12 @@ public final class StatementAnalyzer {
                     selectBlocks++;
                 }
             }
-            Plan plan = new DmlScope(statement, selectBlocks, shardedTableMentions(sql, tokens)).plan(kind, params);
+            Plan plan = new DmlScope(
+                            statement,
+                            mentionsShardedTable(sql, tokens) || firstReferenceTable(sql, tokens) != null
+                                    ? selectBlocks
+                                    : 0)
+                    .plan(kind, params);
             return plan.target() == Plan.Target.ANY && callsSequenceFunction(tokens)
                     ? Plan.sequence(plan.kind(), params)
                     : plan;
@@ -1149,36 +1154,6 @@ public final class StatementAnalyzer {
 
     static boolean isName(Token t) {
         return t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER;
-    }
-
-    /**
-     * How many times the tokens name a sharded table where a table reference may stand: a bare name or a {@code
-     * schema.table}, neither qualifying a column nor qualified by another name.
-     */
-    private int shardedTableMentions(String sql, List<Token> tokens) {
-        int mentions = 0;
-        for (int i = 0; i < tokens.size(); i++) {
-            if (!isName(tokens.get(i)) || i > 0 && tokens.get(i - 1).text(sql).equals(".")) {
-                continue;
-            }
-            boolean dotAfter =
-                    i + 1 < tokens.size() && tokens.get(i + 1).text(sql).equals(".");
-            String schema = null;
-            String name = SqlLexer.identifier(sql, tokens.get(i));
-            if (dotAfter) {
-                if (i + 2 >= tokens.size()
-                        || !isName(tokens.get(i + 2))
-                        || i + 3 < tokens.size() && tokens.get(i + 3).text(sql).equals(".")) {
-                    continue; // table.column, schema.table.column
-                }
-                schema = name;
-                name = SqlLexer.identifier(sql, tokens.get(i + 2));
-            }
-            if (tableNames.sharded(schema, name).isPresent()) {
-                mentions++;
-            }
-        }
-        return mentions;
     }
 
     private boolean mentionsShardedTable(String sql, List<Token> tokens) {
@@ -1326,28 +1301,21 @@ public final class StatementAnalyzer {
         private final Map<ParenthesedSelect, Integer> derived = new java.util.IdentityHashMap<>();
 
         /**
-         * The SELECT blocks the text holds (its SELECT keywords) and the names of sharded tables it holds where a table
-         * reference may stand: a block the walker did not reach (a subquery in SUBSTRING ... FOR, POSITION ... IN, an
-         * operator's operand) that reads a sharded table would be read on the one shard the rest of the statement is
-         * routed to.
+         * The SELECT blocks the text holds (its SELECT keywords) when it names a sharded or reference table, else 0: a
+         * block the walker did not reach (a subquery in SUBSTRING ... FOR, POSITION ... IN, an operator's operand)
+         * would be read on the one shard the rest of the statement is routed to, or on each copy of a reference table
+         * it writes; what it reads (a sharded table, a view, a home table, a three-part name) is never guessed.
          */
         private final int selectBlocks;
 
-        private final int shardedMentions;
-
-        DmlScope(Statement statement, int selectBlocks, int shardedMentions) {
+        DmlScope(Statement statement, int selectBlocks) {
             this.statement = statement;
             this.selectBlocks = selectBlocks;
-            this.shardedMentions = shardedMentions;
         }
 
         Plan plan(StatementKind kind, int params) {
             walker.getTables(statement);
-            if (walker.selects.size() < selectBlocks
-                    && walker.tables.stream()
-                                    .filter(t -> sharded(t).isPresent())
-                                    .count()
-                            < shardedMentions) {
+            if (walker.selects.size() < selectBlocks) {
                 throw new HardRefusal("the statement holds a subquery where Shardline cannot analyze it (inside"
                         + " SUBSTRING ... FOR, POSITION ... IN, OVERLAY, an array subscript, an operator such as ->>, or"
                         + " a window's or aggregate's ORDER BY), so the shards it reads cannot be proven: move the"

@@ -17,9 +17,6 @@ class SqlLexerTest {
         // other operators made of the same characters, a regular expression match and strings stay as written
         assertThat(forParser("SELECT a ~ 'x', a !~ 'y', a ~~~ b, '~~' FROM t"))
                 .isEqualTo("SELECT a ~ 'x', a !~ 'y', a ~~~ b, '~~' FROM t");
-        // prefix ~ twice (bitwise not), no left operand: not LIKE
-        assertThat(forParser("SELECT ~~5, (~~a) FROM t WHERE b = ~~c AND ~~d > 0"))
-                .isEqualTo("SELECT ~~5, (~~a) FROM t WHERE b = ~~c AND ~~d > 0");
     }
 
     @Test
