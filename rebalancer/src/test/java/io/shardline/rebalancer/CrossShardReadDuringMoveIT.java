@@ -41,6 +41,8 @@ class CrossShardReadDuringMoveIT {
             "SELECT sum(public.orders.amount), count(*) FROM public.orders WHERE public.orders.amount > 5",
             "SELECT o.order_id, u.name FROM orders o JOIN users u ON u.user_id = o.order_id WHERE o.amount % 1000 = 3"
                     + " ORDER BY o.order_id DESC LIMIT 7",
+            // a short scan: the final node's part runs inside the final query, after the other shard's was read
+            "SELECT order_id, amount FROM orders WHERE order_id >= 1000 ORDER BY order_id LIMIT 10",
             "SELECT count(DISTINCT user_id), string_agg(order_id::text, ',' ORDER BY order_id) FILTER (WHERE"
                     + " order_id % 997 = 0) FROM orders WHERE amount > 10");
 

@@ -16,14 +16,18 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -151,6 +155,8 @@ final class CrossShardRead {
     private static final int SPILL_QUEUE = 5_000;
     /** How many times a read is retaken when shard moves switch ranges while it runs. */
     private static final int MOVE_ATTEMPTS = 5;
+    /** A source bounded by a LIMIT of at most this many rows may run on the final node inside the final query. */
+    private static final long INLINE_ROWS = 1_000;
 
     private final RoutingState routing;
     /** The session's search path (null: the default), under which the statement was planned. */
@@ -168,7 +174,18 @@ final class CrossShardRead {
     /** The temporary tables sources spilled into on {@link #spillNode}, dropped by {@link #finish()}. */
     private final List<String> spilled = new ArrayList<>();
 
+    /** Tests: runs once the shards' parts were read and found still owned, before the final query is made. */
+    static volatile Runnable afterGathering;
+
     private Physical spillNode;
+    /**
+     * Whether a source's part on the final node runs inside the final query ({@link #inlinable}), and the ring that
+     * part was limited by: {@link #confirm()} checks, after the final query ran, that it still owns those rows.
+     */
+    private boolean inlined;
+
+    private HashRing inlinedRing;
+    private Ownership inlinedOwnership = Ownership.NONE;
 
     /**
      * @param running where the statements running on the shards are kept while they run (for cancel)
@@ -213,6 +230,10 @@ final class CrossShardRead {
             Ownership ownership)
             throws SQLException {
         List<Rows> gathered = new ArrayList<>();
+        // per source: the part home runs inside the final query (null: home's rows were gathered too)
+        List<String> homeParts = new ArrayList<>();
+        Map<Integer, Physical> others = new LinkedHashMap<>(sources);
+        others.remove(home.shard);
         for (int attempt = 1; ; attempt++) {
             HashRing ring = ownership.moving();
             if (ring != null
@@ -231,21 +252,35 @@ final class CrossShardRead {
                     home.node.role() == NodeRole.PRIMARY && !home.inTransaction ? SPILL_ROWS : Integer.MAX_VALUE);
             for (CrossShardQuery.Source source : query.sources()) {
                 Rows rows;
+                String homePart = null;
                 int left = budget.get();
                 try {
-                    rows = gather(source, sources, parameters, budget, memory, ring);
+                    if (inlinable(query, source, sources, home)) {
+                        rows = gather(source, others, parameters, budget, memory, ring);
+                        homePart = source.sql(ring == null ? null : owned(ring, home.shard, source));
+                    } else {
+                        rows = gather(source, sources, parameters, budget, memory, ring);
+                    }
                 } catch (Spill s) {
                     budget.set(left);
                     rows = spill(source, sources, home, parameters, budget, ring);
+                    homePart = null;
                 }
                 gathered.add(rows);
+                homeParts.add(homePart);
             }
             if (ownership.still(ring)) {
                 metrics.rowsShipped(maxRows - (long) budget.get());
+                if (homeParts.stream().anyMatch(Objects::nonNull)) {
+                    inlined = true;
+                    inlinedRing = ring;
+                    inlinedOwnership = ownership;
+                }
                 break;
             }
             // a move started, or a cutover switched ranges, while the shards were read: read them again
             gathered.clear();
+            homeParts.clear();
             finish();
             if (attempt == MOVE_ATTEMPTS) {
                 throw new SQLException(
@@ -255,10 +290,14 @@ final class CrossShardRead {
             }
             metrics.retry(DriverMetrics.Retry.CROSS_SHARD_MOVED);
         }
+        Runnable hook = afterGathering;
+        if (hook != null) {
+            hook.run();
+        }
         StringBuilder text = new StringBuilder(query.head());
         for (int s = 0; s < gathered.size(); s++) {
             text.append(s == 0 ? "" : ", ");
-            cte(text, query.sources().get(s).cteName(), gathered.get(s));
+            cte(text, query.sources().get(s).cteName(), gathered.get(s), homeParts.get(s));
         }
         text.append(query.separator());
         if (query.partial()) {
@@ -279,13 +318,19 @@ final class CrossShardRead {
                 ps.setQueryTimeout(queryTimeoutSeconds);
             }
             int index = 1;
-            for (Rows rows : gathered) {
+            for (int s = 0; s < gathered.size(); s++) {
+                Rows rows = gathered.get(s);
                 for (int c = 0; rows.table() == null && c < rows.columns().size(); c++) {
                     String[] column = new String[rows.values().size()];
                     for (int r = 0; r < column.length; r++) {
                         column[r] = rows.values().get(r)[c];
                     }
                     ps.setArray(index++, home.connection.createArrayOf("text", column));
+                }
+                if (homeParts.get(s) != null) {
+                    for (int original : query.sources().get(s).parameters()) {
+                        parameters.bind(ps, index++, original);
+                    }
                 }
             }
             for (int original : query.bodyParameters()) {
@@ -299,10 +344,39 @@ final class CrossShardRead {
     }
 
     /**
-     * Appends {@code name(columns) AS (SELECT CAST(c1 AS type1), ... FROM unnest($1::text[], ...))}, or for spilled
-     * rows {@code name(columns) AS (SELECT * FROM pg_temp.table)}.
+     * Whether {@code home}'s part of {@code source} can run inside the final query rather than be read and shipped
+     * back to the same node: one statement and round trip fewer, and no rows through the client. Only for a source
+     * whose shards return a few rows (a constant LIMIT: the row budget is no matter), and without {@code WITH
+     * RECURSIVE} (there, the statement's own CTEs are visible inside ours and could hide a table the part reads).
      */
-    private static void cte(StringBuilder text, String name, Rows rows) {
+    private static boolean inlinable(
+            CrossShardQuery query, CrossShardQuery.Source source, Map<Integer, Physical> sources, Physical home) {
+        return source.rowLimit() >= 0
+                && source.rowLimit() <= INLINE_ROWS
+                && !query.head().contains("RECURSIVE")
+                && sources.size() > 1
+                && sources.get(home.shard) == home;
+    }
+
+    /**
+     * After the final query ran: when a source's part ran inside it (after the other shards' parts were read), that
+     * no move started or switched ranges meanwhile — else the answer may hold rows twice or miss some, and the read
+     * is routed again.
+     *
+     * @throws Rerouted when the ring that part was limited by no longer holds
+     */
+    void confirm() throws Rerouted {
+        if (inlined && !inlinedOwnership.still(inlinedRing)) {
+            throw new Rerouted();
+        }
+    }
+
+    /**
+     * Appends {@code name(columns) AS (SELECT CAST(c1 AS type1), ... FROM unnest($1::text[], ...))}, followed by
+     * {@code UNION ALL (homePart)} when the final node's own part runs there, or for spilled rows {@code
+     * name(columns) AS (SELECT * FROM pg_temp.table)}.
+     */
+    private static void cte(StringBuilder text, String name, Rows rows, String homePart) {
         text.append(name).append('(');
         for (int c = 0; c < rows.columns().size(); c++) {
             text.append(c == 0 ? "" : ", ")
@@ -330,7 +404,11 @@ final class CrossShardRead {
         for (int c = 0; c < rows.columns().size(); c++) {
             text.append(c == 0 ? "" : ", ").append("c").append(c + 1);
         }
-        text.append("))");
+        text.append(')');
+        if (homePart != null) {
+            text.append(" UNION ALL (").append(homePart).append(')');
+        }
+        text.append(')');
     }
 
     /**
@@ -568,6 +646,23 @@ final class CrossShardRead {
         }
     }
 
+    /**
+     * Starts every task at once: the first on the calling thread, the others on {@code pool}. A short part (a point
+     * read, a LIMIT) takes less than handing it to a pool thread and waiting to be woken by it again — two thread
+     * wake-ups, hundreds of microseconds on a busy host — so the caller reads one shard itself while the others run.
+     * Returns every task's future in order, the first one done.
+     */
+    static <T> List<Future<T>> fanOut(ExecutorService pool, List<Callable<T>> tasks) {
+        List<Future<T>> futures = new ArrayList<>(tasks.size());
+        FutureTask<T> own = new FutureTask<>(tasks.get(0));
+        futures.add(own);
+        for (int i = 1; i < tasks.size(); i++) {
+            futures.add(pool.submit(tasks.get(i)));
+        }
+        own.run();
+        return futures;
+    }
+
     /** Runs one source query on every shard at once; the first failure is reported as the shard's. */
     private Rows gather(
             CrossShardQuery.Source source,
@@ -577,12 +672,13 @@ final class CrossShardRead {
             AtomicInteger memory,
             HashRing ring)
             throws SQLException {
-        List<Future<Rows>> futures = new ArrayList<>();
         List<Physical> order = new ArrayList<>(shards.values());
+        List<Callable<Rows>> tasks = new ArrayList<>(order.size());
         for (Physical p : order) {
             String sql = source.sql(ring == null ? null : owned(ring, p.shard, source));
-            futures.add(pool.submit(() -> fetch(p, sql, new Fetch(source, parameters, budget, memory, null))));
+            tasks.add(() -> fetch(p, sql, new Fetch(source, parameters, budget, memory, null)));
         }
+        List<Future<Rows>> futures = fanOut(pool, tasks);
         boolean spill = false;
         List<String[]> values = new ArrayList<>();
         Rows first = null;

@@ -744,6 +744,7 @@ public final class Dispatcher {
                 fin.setMaxRows(shape.maxRows());
             }
             onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
+            read.confirm();
             return handled.of(fin);
         } finally {
             read.finish();

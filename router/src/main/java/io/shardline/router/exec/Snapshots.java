@@ -10,6 +10,7 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -181,12 +182,16 @@ final class Snapshots {
         T run(Physical p) throws SQLException;
     }
 
-    /** Runs {@code task} on every source at once; their results in order, or the first failure as the shard's. */
+    /**
+     * Runs {@code task} on every source at once (the first on the calling thread); their results in order, or the
+     * first failure as the shard's.
+     */
     private <T> List<T> parallel(List<Physical> order, OnSource<T> task) throws SQLException {
-        List<Future<T>> futures = new ArrayList<>();
+        List<Callable<T>> tasks = new ArrayList<>(order.size());
         for (Physical p : order) {
-            futures.add(pool.submit(() -> task.run(p)));
+            tasks.add(() -> task.run(p));
         }
+        List<Future<T>> futures = CrossShardRead.fanOut(pool, tasks);
         List<T> results = new ArrayList<>();
         CrossShardRead.SourceFailed failure = null;
         boolean interrupted = false;

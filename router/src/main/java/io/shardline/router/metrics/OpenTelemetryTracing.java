@@ -36,7 +36,6 @@ final class OpenTelemetryTracing implements DriverTracing {
     private static final AttributeKey<String> DB_NAMESPACE = AttributeKey.stringKey("db.namespace");
     private static final AttributeKey<String> DB_OPERATION = AttributeKey.stringKey("db.operation.name");
     private static final AttributeKey<String> DB_QUERY_TEXT = AttributeKey.stringKey("db.query.text");
-    private static final AttributeKey<String> KIND = AttributeKey.stringKey("shardline.kind");
     private static final AttributeKey<String> ROUTE = AttributeKey.stringKey("shardline.route");
     private static final AttributeKey<Long> SHARD = AttributeKey.longKey("shardline.shard");
     private static final AttributeKey<String> REASON = AttributeKey.stringKey("shardline.reason");
@@ -48,7 +47,6 @@ final class OpenTelemetryTracing implements DriverTracing {
     private static final AttributeKey<Long> LAG_MS = AttributeKey.longKey("shardline.lag_ms");
     private static final AttributeKey<String> ERROR_TYPE = AttributeKey.stringKey("error.type");
     private static final AttributeKey<String> STATUS_CODE = AttributeKey.stringKey("db.response.status_code");
-    private static final String[] KINDS = lowerCase(StatementKind.values());
     private static final String[] ROLES = lowerCase(NodeRole.values());
 
     private final String database;
@@ -114,8 +112,7 @@ final class OpenTelemetryTracing implements DriverTracing {
                 .setAttribute(DB_SYSTEM_NAME, "postgresql")
                 .setAttribute(DB_SYSTEM, "postgresql")
                 .setAttribute(DB_NAMESPACE, database)
-                .setAttribute(DB_OPERATION, operation)
-                .setAttribute(KIND, KINDS[kind.ordinal()]);
+                .setAttribute(DB_OPERATION, operation);
         String text = queryText ? QueryText.sanitized(sql) : null;
         if (text != null) {
             builder.setAttribute(DB_QUERY_TEXT, text);
