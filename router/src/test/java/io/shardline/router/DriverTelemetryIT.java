@@ -370,6 +370,32 @@ class DriverTelemetryIT {
                 .isEqualTo("SELECT count(*) FROM kv WHERE k = ? AND ? <> ?");
     }
 
+    /**
+     * A short scan runs the final node's own part inside the final query: a child span for the other shard's part
+     * only. Once a shard's part of it was slow, every part runs on its own again, side by side: a child each.
+     */
+    @Test
+    @Order(7)
+    void aShortScanReadsOnlyTheOtherShardApartUnlessItsPartsAreSlow() throws Exception {
+        try (Connection c = DriverManager.getConnection(url + "&readFrom=primary")) {
+            for (int k = 1000; k < 1040; k++) {
+                update(c, "INSERT INTO kv VALUES (" + k + ", 1) ON CONFLICT (k) DO NOTHING");
+            }
+            assertThat(one(c, "SELECT k FROM kv WHERE k >= 1000 ORDER BY k LIMIT 5"))
+                    .isEqualTo(1000);
+            assertThat(children(last("SELECT " + database)))
+                    .as("one part read apart: the final node's ran inside the final query")
+                    .hasSize(1);
+            String slow = "SELECT k FROM kv WHERE k >= 1010 AND pg_sleep(0.002) IS NOT NULL ORDER BY k LIMIT 5";
+            assertThat(one(c, slow)).isEqualTo(1010);
+            assertThat(one(c, slow)).isEqualTo(1010);
+            assertThat(children(last("SELECT " + database)))
+                    .as("a part of the first run took longer than 2 ms: every part apart, in parallel")
+                    .extracting(s -> s.getAttributes().get(AttributeKey.longKey("shardline.shard")))
+                    .containsExactlyInAnyOrder(0L, 1L);
+        }
+    }
+
     /** The statement timer's lookups exist per tag set: a PreparedStatement's executions share one. */
     @Test
     @Order(5)

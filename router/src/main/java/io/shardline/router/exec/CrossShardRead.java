@@ -18,12 +18,14 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -157,6 +159,16 @@ final class CrossShardRead {
     private static final int MOVE_ATTEMPTS = 5;
     /** A source bounded by a LIMIT of at most this many rows may run on the final node inside the final query. */
     private static final long INLINE_ROWS = 1_000;
+    /** A shard's part that takes longer than this is slow: see {@link #SLOW}. */
+    private static final long SLOW_PART_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
+    /**
+     * Per source, whether a shard's part of its last read was slow: then its parts all run on the pool, in
+     * parallel (none on the calling thread, whose interrupt would wait for it; none inside the final query, after the
+     * others) until a read of it is quick again. At most {@link #SOURCES_KEPT}, forgotten all at once past that.
+     */
+    private static final Map<CrossShardQuery.Source, Boolean> SLOW = new ConcurrentHashMap<>();
+
+    private static final int SOURCES_KEPT = 10_000;
 
     private final RoutingState routing;
     /** The session's search path (null: the default), under which the statement was planned. */
@@ -343,17 +355,33 @@ final class CrossShardRead {
         }
     }
 
+    private static boolean slow(CrossShardQuery.Source source) {
+        return SLOW.getOrDefault(source, Boolean.FALSE);
+    }
+
+    /** Records whether a shard's part of {@code source} was slow this time. */
+    private static void slow(CrossShardQuery.Source source, boolean slow) {
+        if (SLOW.getOrDefault(source, Boolean.FALSE) != slow) {
+            if (SLOW.size() >= SOURCES_KEPT) {
+                SLOW.clear();
+            }
+            SLOW.put(source, slow);
+        }
+    }
+
     /**
      * Whether {@code home}'s part of {@code source} can run inside the final query rather than be read and shipped
      * back to the same node: one statement and round trip fewer, and no rows through the client. Only for a source
-     * whose shards return a few rows (a constant LIMIT: the row budget is no matter), and without {@code WITH
-     * RECURSIVE} (there, the statement's own CTEs are visible inside ours and could hide a table the part reads).
+     * whose shards return a few rows (a constant LIMIT: the row budget is no matter) and read them quickly (a slow
+     * part would run after the others rather than beside them: {@link #SLOW}), and without {@code WITH RECURSIVE}
+     * (there, the statement's own CTEs are visible inside ours and could hide a table the part reads).
      */
     private static boolean inlinable(
             CrossShardQuery query, CrossShardQuery.Source source, Map<Integer, Physical> sources, Physical home) {
         return source.rowLimit() >= 0
                 && source.rowLimit() <= INLINE_ROWS
-                && !query.head().contains("RECURSIVE")
+                && !slow(source)
+                && !query.head().toUpperCase(Locale.ROOT).contains("RECURSIVE")
                 && sources.size() > 1
                 && sources.get(home.shard) == home;
     }
@@ -647,19 +675,23 @@ final class CrossShardRead {
     }
 
     /**
-     * Starts every task at once: the first on the calling thread, the others on {@code pool}. A short part (a point
-     * read, a LIMIT) takes less than handing it to a pool thread and waiting to be woken by it again — two thread
-     * wake-ups, hundreds of microseconds on a busy host — so the caller reads one shard itself while the others run.
-     * Returns every task's future in order, the first one done.
+     * Starts every task at once: with {@code runHere} the first on the calling thread, the others on {@code pool}. A
+     * short part (a point read, a LIMIT) takes less than handing it to a pool thread and waiting to be woken by it
+     * again — two thread wake-ups, hundreds of microseconds on a busy host — so the caller reads one shard itself
+     * while the others run; its interrupt is seen once that part ended. Returns every task's future in order.
      */
-    static <T> List<Future<T>> fanOut(ExecutorService pool, List<Callable<T>> tasks) {
+    static <T> List<Future<T>> fanOut(ExecutorService pool, List<Callable<T>> tasks, boolean runHere) {
         List<Future<T>> futures = new ArrayList<>(tasks.size());
-        FutureTask<T> own = new FutureTask<>(tasks.get(0));
-        futures.add(own);
-        for (int i = 1; i < tasks.size(); i++) {
+        FutureTask<T> own = runHere && !tasks.isEmpty() ? new FutureTask<>(tasks.get(0)) : null;
+        if (own != null) {
+            futures.add(own);
+        }
+        for (int i = own != null ? 1 : 0; i < tasks.size(); i++) {
             futures.add(pool.submit(tasks.get(i)));
         }
-        own.run();
+        if (own != null) {
+            own.run();
+        }
         return futures;
     }
 
@@ -676,9 +708,16 @@ final class CrossShardRead {
         List<Callable<Rows>> tasks = new ArrayList<>(order.size());
         for (Physical p : order) {
             String sql = source.sql(ring == null ? null : owned(ring, p.shard, source));
-            tasks.add(() -> fetch(p, sql, new Fetch(source, parameters, budget, memory, null)));
+            tasks.add(() -> {
+                long started = System.nanoTime();
+                try {
+                    return fetch(p, sql, new Fetch(source, parameters, budget, memory, null));
+                } finally {
+                    slow(source, System.nanoTime() - started > SLOW_PART_NANOS);
+                }
+            });
         }
-        List<Future<Rows>> futures = fanOut(pool, tasks);
+        List<Future<Rows>> futures = fanOut(pool, tasks, !slow(source));
         boolean spill = false;
         List<String[]> values = new ArrayList<>();
         Rows first = null;

@@ -744,7 +744,12 @@ public final class Dispatcher {
                 fin.setMaxRows(shape.maxRows());
             }
             onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
-            read.confirm();
+            try {
+                read.confirm();
+            } catch (CrossShardRead.Rerouted moved) {
+                closeCrossShardStatement();
+                throw moved;
+            }
             return handled.of(fin);
         } finally {
             read.finish();

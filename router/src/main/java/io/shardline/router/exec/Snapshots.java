@@ -191,7 +191,7 @@ final class Snapshots {
         for (Physical p : order) {
             tasks.add(() -> task.run(p));
         }
-        List<Future<T>> futures = CrossShardRead.fanOut(pool, tasks);
+        List<Future<T>> futures = CrossShardRead.fanOut(pool, tasks, true);
         List<T> results = new ArrayList<>();
         CrossShardRead.SourceFailed failure = null;
         boolean interrupted = false;
