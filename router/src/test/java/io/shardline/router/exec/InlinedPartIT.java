@@ -1,6 +1,7 @@
 package io.shardline.router.exec;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.MoveScript;
@@ -90,6 +91,24 @@ class InlinedPartIT {
         }
     }
 
+    /**
+     * Waits until this runtime's move watcher has seen the move: DDL on a sharded table is then refused (55006), as
+     * {@code explainRoute} says without running it.
+     */
+    private static void awaitMoveSeen() {
+        await().atMost(Duration.ofSeconds(10))
+                .pollInterval(Duration.ofMillis(20))
+                .until(() -> {
+                    try (Connection c = DriverManager.getConnection(url)) {
+                        return c.unwrap(ShardlineConnection.class)
+                                .explainRoute("ALTER TABLE scan_rows ADD COLUMN w int")
+                                .get(0)
+                                .reason()
+                                .startsWith("refused (55006");
+                    }
+                });
+    }
+
     private static List<Long> scan(Connection c, long from) throws SQLException {
         List<Long> ids = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement(SCAN)) {
@@ -141,7 +160,7 @@ class InlinedPartIT {
                 // the move starts: its copy of the key's range already holds the key's row on the final node
                 script.writeMove("inlined-m", MoveState.COPYING, script.rangeOf(key), other, home);
                 run(home, "INSERT INTO scan_rows VALUES (" + key + ", 'v" + key + "')");
-                Thread.sleep(2000); // the router's move watcher sees it
+                awaitMoveSeen();
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
