@@ -33,7 +33,7 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 4, unit = TimeUnit.MINUTES)
 class CrossShardReadDuringMoveIT {
     static final int ROWS = 30_000;
-    /** Partial aggregates, the rows plan (a join on the key), and a rows plan with a WHERE pushed down. */
+    /** Partial aggregates, the rows plan (a join on the key), a rows plan with a WHERE pushed down, groups of the key. */
     static final List<String> READS = List.of(
             "SELECT count(*), sum(amount), min(order_id), max(order_id) FROM orders",
             "SELECT user_id % 7 AS g, count(*), sum(amount) FROM orders GROUP BY 1 ORDER BY 1",
@@ -43,6 +43,9 @@ class CrossShardReadDuringMoveIT {
                     + " ORDER BY o.order_id DESC LIMIT 7",
             // a short scan: the final node's part runs inside the final query, after the other shard's was read
             "SELECT order_id, amount FROM orders WHERE order_id >= 1000 ORDER BY order_id LIMIT 10",
+            // grouped by the key on each shard, each shard's first groups shipped
+            "SELECT o.order_id, u.name, count(*), sum(o.amount) FROM orders o JOIN users u ON u.user_id = o.order_id"
+                    + " GROUP BY o.order_id, u.name HAVING sum(o.amount) > 1 ORDER BY 4 DESC, 1 LIMIT 5",
             "SELECT count(DISTINCT user_id), string_agg(order_id::text, ',' ORDER BY order_id) FILTER (WHERE"
                     + " order_id % 997 = 0) FROM orders WHERE amount > 10");
 

@@ -897,6 +897,20 @@ final class CrossShardRead {
         }
     }
 
+    /**
+     * The final query's 42803 ("must appear in the GROUP BY clause"), said for what it is: the shards' rows it groups
+     * have no primary key, so PostgreSQL does not let a GROUP BY of a key stand for the table's other columns.
+     */
+    static SQLException ungrouped(SQLException e) {
+        return new SQLException(
+                "a cross-shard read groups the rows the shards shipped, which have no primary key: a GROUP BY of a"
+                        + " key that does not hold the shard key cannot stand for the table's other columns here ("
+                        + e.getMessage() + "). Group by the shard key (each shard then computes its groups whole),"
+                        + " or list those columns in the GROUP BY",
+                "42803",
+                e);
+    }
+
     private SQLException tooMany(int shard, String cteName) {
         return new SQLException(
                 "the shards returned more than crossShardMaxRows (" + maxRows + ") rows for this cross-shard read"

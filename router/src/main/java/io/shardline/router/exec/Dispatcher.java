@@ -743,7 +743,11 @@ public final class Dispatcher {
             if (shape.maxRows() > 0) {
                 fin.setMaxRows(shape.maxRows());
             }
-            onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
+            try {
+                onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
+            } catch (SQLException e) {
+                throw "42803".equals(e.getSQLState()) ? CrossShardRead.ungrouped(e) : e;
+            }
             try {
                 read.confirm();
             } catch (CrossShardRead.Rerouted moved) {

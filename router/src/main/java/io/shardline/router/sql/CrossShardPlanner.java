@@ -153,13 +153,13 @@ public final class CrossShardPlanner {
             }
         }
         if (parsed instanceof PlainSelect ps && !sql.contains("{{")) {
-            CrossShardQuery partial = new PartialAggregate(ps).plan();
-            if (partial != null) {
-                return partial;
-            }
             CrossShardQuery joined = joinedRows(ps);
             if (joined != null) {
                 return joined;
+            }
+            CrossShardQuery partial = new PartialAggregate(ps).plan();
+            if (partial != null) {
+                return partial;
             }
         }
         return rows(sql, tokens, prepared, parsed);
@@ -394,6 +394,34 @@ public final class CrossShardPlanner {
             "initcap",
             "reverse");
 
+    /** Aggregates a block grouped by its shard key ({@link #groupsByKey}) may compute on each shard. */
+    private static final Set<String> GROUP_AGGREGATES = Set.of(
+            "count",
+            "sum",
+            "avg",
+            "min",
+            "max",
+            "bool_and",
+            "bool_or",
+            "every",
+            "bit_and",
+            "bit_or",
+            "string_agg",
+            "array_agg",
+            "json_agg",
+            "jsonb_agg",
+            "json_object_agg",
+            "jsonb_object_agg",
+            "stddev",
+            "stddev_pop",
+            "stddev_samp",
+            "variance",
+            "var_pop",
+            "var_samp",
+            "percentile_cont",
+            "percentile_disc",
+            "mode");
+
     /**
      * The pushed-rows plan: one block reading a sharded table, or joining sharded tables on their shard keys ({@link
      * #colocated}), without aggregation, runs on each shard whole — its select list, WHERE, DISTINCT, and ORDER BY
@@ -402,11 +430,13 @@ public final class CrossShardPlanner {
      * function not known to work row by row.
      */
     private CrossShardQuery joinedRows(PlainSelect select) {
+        boolean grouped = select.getGroupBy() != null;
         if (!(select.getFromItem() instanceof Table table)
                 || !colocated(select)
                 || select.getWithItemsList() != null
-                || select.getGroupBy() != null
+                || grouped && !groupsByKey(select)
                 || select.getHaving() != null
+                        && (!grouped || !rowByRow(select.getHaving().toString(), true))
                 || select.getDistinct() != null && select.getDistinct().getOnSelectItems() != null
                 || select.getFetch() != null
                 || select.getForUpdateTable() != null
@@ -425,7 +455,7 @@ public final class CrossShardPlanner {
         for (int i = 0; i < items.size(); i++) {
             SelectItem<?> item = items.get(i);
             if (item.getExpression() instanceof AllColumns
-                    || !rowByRow(item.getExpression().toString())) {
+                    || !rowByRow(item.getExpression().toString(), grouped)) {
                 return null;
             }
             itemTexts.add(item.getExpression().toString());
@@ -475,7 +505,7 @@ public final class CrossShardPlanner {
                     column = itemTexts.indexOf(e.toString()) + 1;
                 }
                 if (e instanceof LongValue && column == null
-                        || !rowByRow(e.toString())
+                        || !rowByRow(e.toString(), grouped)
                         || collates(e.toString())
                         || column != null && collates(itemTexts.get(column - 1))) {
                     // a collation would be lost on the final query's copy of the column
@@ -514,6 +544,16 @@ public final class CrossShardPlanner {
         }
         shard.append(" FROM ").append(table).append(joins(select));
         StringBuilder tail = new StringBuilder();
+        if (grouped) {
+            tail.append(" GROUP BY ");
+            List<?> groupBy = select.getGroupBy().getGroupByExpressionList();
+            for (int g = 0; g < groupBy.size(); g++) {
+                tail.append(g == 0 ? "" : ", ").append(groupBy.get(g));
+            }
+            if (select.getHaving() != null) {
+                tail.append(" HAVING ").append(select.getHaving());
+            }
+        }
         body.append(" FROM _sl_p").append(finalOrder);
         if (select.getLimit() != null) {
             body.append(" LIMIT ")
@@ -551,7 +591,75 @@ public final class CrossShardPlanner {
                 "rows of " + t.qualifiedName() + joined(select)
                         + (select.getJoins() == null || select.getJoins().isEmpty()
                                 ? ", selected on each shard"
-                                : ", joined on each shard"));
+                                : ", joined on each shard")
+                        + (grouped ? ", grouped there by its shard key" : ""));
+    }
+
+    /**
+     * Whether the block groups by plain expressions (no grouping sets) one of which is its FROM table's shard key, or
+     * the key of a sharded table inner-joined on it ({@link #colocated}): every group's rows then have one key and
+     * are all on that key's shard, so each shard computes its groups whole — any aggregate, HAVING, and the columns
+     * a primary key in the GROUP BY lets the select list name. A name in the GROUP BY that an output column is
+     * called too is refused: the shards' select list renames its output columns.
+     */
+    private boolean groupsByKey(PlainSelect select) {
+        var groupBy = select.getGroupBy();
+        if (groupBy.getGroupingSets() != null && !groupBy.getGroupingSets().isEmpty()
+                || groupBy.getGroupByExpressionList() == null
+                || !colocated(select)) {
+            return false;
+        }
+        Table from = (Table) select.getFromItem();
+        if (sharded(from).isEmpty()) {
+            return false;
+        }
+        Map<String, ShardedTable> holders = new LinkedHashMap<>();
+        holders.put(referenceName(from), sharded(from).get());
+        List<Join> joins = select.getJoins() == null ? List.of() : select.getJoins();
+        for (Join j : joins) {
+            if (j.getRightItem() instanceof Table right
+                    && !j.isLeft()
+                    && !j.isOuter()
+                    && !j.isSimple()
+                    && sharded(right).isPresent()) {
+                holders.put(referenceName(right), sharded(right).get());
+            }
+        }
+        boolean key = false;
+        for (Object o : groupBy.getGroupByExpressionList()) {
+            Expression e = (Expression) o;
+            if (e instanceof net.sf.jsqlparser.expression.operators.relational.ExpressionList<?>
+                    || e instanceof Function f
+                            && Set.of("rollup", "cube", "grouping").contains(SqlNames.fold(f.getName()))
+                    || !rowByRow(e.toString(), false)) {
+                return false;
+            }
+            if (e instanceof LongValue ordinal) {
+                if (ordinal.getValue() < 1
+                        || ordinal.getValue() > select.getSelectItems().size()) {
+                    return false;
+                }
+                e = select.getSelectItems().get((int) ordinal.getValue() - 1).getExpression();
+            } else if (e instanceof Column c && c.getTable() == null) {
+                for (SelectItem<?> item : select.getSelectItems()) {
+                    if (item.getAlias() != null
+                            && SqlNames.fold(item.getAlias().getName()).equals(SqlNames.fold(c.getColumnName()))) {
+                        return false;
+                    }
+                }
+            }
+            if (e instanceof Column c) {
+                if (c.getTable() == null) {
+                    key |= joins.isEmpty()
+                            && SqlNames.fold(c.getColumnName())
+                                    .equals(holders.get(referenceName(from)).keyColumn());
+                } else if (c.getTable().getSchemaName() == null) {
+                    ShardedTable holder = holders.get(SqlNames.fold(c.getTable().getName()));
+                    key |= holder != null && SqlNames.fold(c.getColumnName()).equals(holder.keyColumn());
+                }
+            }
+        }
+        return key;
     }
 
     /** Whether {@code expression} names a collation. */
@@ -609,15 +717,18 @@ public final class CrossShardPlanner {
                 description);
     }
 
-    /** Whether every function {@code expression} calls is one of {@link #ROW_FUNCTIONS}, and it has no subquery. */
-    private static boolean rowByRow(String expression) {
+    /**
+     * Whether every function {@code expression} calls is one of {@link #ROW_FUNCTIONS}, or of {@link
+     * #GROUP_AGGREGATES} when {@code grouped} (with their {@code FILTER} and {@code WITHIN GROUP}), and it has no
+     * subquery.
+     */
+    private static boolean rowByRow(String expression, boolean grouped) {
         List<Token> tokens = SqlLexer.tokenize(expression);
         for (int i = 0; i < tokens.size(); i++) {
             Token t = tokens.get(i);
             if (t.is("SELECT")
                     || t.is("OVER")
-                    || t.is("FILTER")
-                    || t.is("WITHIN")
+                    || !grouped && (t.is("FILTER") || t.is("WITHIN"))
                     || t.is("CURRENT_TIMESTAMP")
                     || t.is("CURRENT_DATE")
                     || t.is("CURRENT_TIME")
@@ -630,6 +741,8 @@ public final class CrossShardPlanner {
                     && i + 1 < tokens.size()
                     && tokens.get(i + 1).text(expression).equals("(")
                     && !ROW_FUNCTIONS.contains(t.text(expression).toLowerCase(Locale.ROOT))
+                    && !(grouped && GROUP_AGGREGATES.contains(t.text(expression).toLowerCase(Locale.ROOT)))
+                    && !(grouped && (t.is("FILTER") || t.is("WITHIN")))
                     && !t.is("CASE")
                     && !t.is("IN")
                     && !t.is("AND")

@@ -219,8 +219,60 @@ class CrossShardPlannerTest {
     @Test
     void orderByAnOutputAliasKeepsPartialAggregates() {
         CrossShardQuery q = planner.plan(
-                "SELECT user_id, sum(score) AS total FROM users GROUP BY user_id ORDER BY total DESC LIMIT 5", true);
+                "SELECT status, sum(score) AS total FROM users GROUP BY status ORDER BY total DESC LIMIT 5", true);
         assertThat(q.partial()).isTrue();
         assertThat(q.body()).endsWith("ORDER BY total DESC LIMIT 5");
+    }
+
+    @Test
+    void groupsOfTheShardKeyAreComputedWholeOnEachShardAndOnlyTheirFirstRowsShipped() {
+        CrossShardQuery q = planner.plan(
+                "SELECT u.user_id, u.name, count(o.order_id) AS n, string_agg(o.status, ',' ORDER BY o.order_id)"
+                        + " FROM users u LEFT JOIN orders o ON o.user_id = u.user_id WHERE u.score > ?"
+                        + " GROUP BY u.user_id HAVING count(*) FILTER (WHERE o.amount > ?) >= 0"
+                        + " ORDER BY n DESC, sum(o.amount) LIMIT 5",
+                true);
+        assertThat(q.description()).contains("grouped there by its shard key");
+        CrossShardQuery.Source shard = q.sources().get(0);
+        assertThat(shard.sql())
+                .isEqualTo("SELECT u.user_id AS _sl_c1, u.name AS _sl_c2, count(o.order_id) AS _sl_c3,"
+                        + " string_agg(o.status, ',' ORDER BY o.order_id) AS _sl_c4, sum(o.amount) AS _sl_o1"
+                        + " FROM users u LEFT JOIN orders o ON o.user_id = u.user_id WHERE u.score > ?"
+                        + " GROUP BY u.user_id HAVING count(*) FILTER (WHERE o.amount > ?) >= 0"
+                        + " ORDER BY _sl_c3 DESC, _sl_o1 LIMIT 5");
+        assertThat(shard.parameters()).containsExactly(1, 2);
+        assertThat(shard.rowLimit()).isEqualTo(5);
+        assertThat(q.body()).endsWith("FROM _sl_p ORDER BY _sl_p._sl_c3 DESC, _sl_p._sl_o1 LIMIT 5");
+        // by position, unqualified in a one-table block, and an inner-joined table's key
+        assertThat(planner.plan("SELECT user_id, max(score) FROM users GROUP BY 1", true)
+                        .description())
+                .contains("grouped there");
+        assertThat(planner.plan("SELECT name, max(score) FROM users GROUP BY user_id, name", true)
+                        .description())
+                .contains("grouped there");
+        assertThat(planner.plan(
+                                "SELECT o.user_id, u.name, count(*) FROM users u JOIN orders o"
+                                        + " ON o.user_id = u.user_id GROUP BY o.user_id, u.user_id",
+                                true)
+                        .description())
+                .contains("grouped there");
+    }
+
+    @Test
+    void groupsThatCanSpanShardsAreNotComputedOnEachShard() {
+        for (String sql : List.of(
+                // the right side of a left join: its NULL key gathers unmatched rows of every shard
+                "SELECT o.user_id, count(*) FROM users u LEFT JOIN orders o ON o.user_id = u.user_id GROUP BY o.user_id",
+                // an expression of the key, grouping sets, a name an output column has too
+                "SELECT user_id % 10, count(*) FROM users GROUP BY user_id % 10",
+                "SELECT user_id, count(*) FROM users GROUP BY ROLLUP (user_id)",
+                "SELECT user_id, count(*) FROM users GROUP BY GROUPING SETS ((user_id), ())",
+                "SELECT status AS user_id, count(*) FROM users GROUP BY user_id",
+                // unqualified in a join: which table's column it is cannot be told here
+                "SELECT count(*) FROM users u JOIN orders o ON o.user_id = u.user_id GROUP BY user_id",
+                // a window over the groups spans shards
+                "SELECT user_id, rank() OVER (ORDER BY count(*)) FROM users GROUP BY user_id")) {
+            assertThat(planner.plan(sql, true).description()).as(sql).doesNotContain("grouped there");
+        }
     }
 }
