@@ -309,7 +309,14 @@ final class CrossShardRead {
         StringBuilder text = new StringBuilder(query.head());
         for (int s = 0; s < gathered.size(); s++) {
             text.append(s == 0 ? "" : ", ");
-            cte(text, query.sources().get(s).cteName(), gathered.get(s), homeParts.get(s));
+            Rows rows = gathered.get(s);
+            CrossShardQuery.Source source = query.sources().get(s);
+            cte(
+                    text,
+                    source.cteName(),
+                    rows,
+                    homeParts.get(s),
+                    rows.table() == null ? collations(source, rows.types(), home, parameters) : null);
         }
         text.append(query.separator());
         if (query.partial()) {
@@ -402,9 +409,9 @@ final class CrossShardRead {
     /**
      * Appends {@code name(columns) AS (SELECT CAST(c1 AS type1), ... FROM unnest($1::text[], ...))}, followed by
      * {@code UNION ALL (homePart)} when the final node's own part runs there, or for spilled rows {@code
-     * name(columns) AS (SELECT * FROM pg_temp.table)}.
+     * name(columns) AS (SELECT * FROM pg_temp.table)}. A column with a {@code collations} entry gets that collation.
      */
-    private static void cte(StringBuilder text, String name, Rows rows, String homePart) {
+    private static void cte(StringBuilder text, String name, Rows rows, String homePart, List<String> collations) {
         text.append(name).append('(');
         for (int c = 0; c < rows.columns().size(); c++) {
             text.append(c == 0 ? "" : ", ")
@@ -423,6 +430,9 @@ final class CrossShardRead {
                     .append(" AS ")
                     .append(type.contains("\"") ? type : CrossShardQuery.quote(type))
                     .append(')');
+            if (collations != null && collations.get(c) != null) {
+                text.append(" COLLATE ").append(collations.get(c));
+            }
         }
         text.append(" FROM unnest(");
         for (int c = 0; c < rows.columns().size(); c++) {
@@ -508,6 +518,7 @@ final class CrossShardRead {
                 types.add(castable(md.getColumnTypeName(c)));
             }
         }
+        List<String> collations = collations(source, types, home, parameters);
         String table = "_sl_spill_" + (spilled.size() + 1);
         StringBuilder create =
                 new StringBuilder("DROP TABLE IF EXISTS pg_temp." + table + "; CREATE TEMP TABLE " + table + " (");
@@ -517,6 +528,9 @@ final class CrossShardRead {
                     .append(CrossShardQuery.quote("c" + (c + 1)))
                     .append(' ')
                     .append(type.contains("\"") ? type : CrossShardQuery.quote(type));
+            if (collations != null && collations.get(c) != null) {
+                create.append(" COLLATE ").append(collations.get(c));
+            }
         }
         create.append(')');
         spillNode = home;
@@ -756,6 +770,69 @@ final class CrossShardRead {
             throw new Spill();
         }
         return new Rows(first.columns(), first.types(), values);
+    }
+
+    /**
+     * The built-in types with a collation (and their arrays): a column of another type has none, or takes it from
+     * its type when cast back to it (a domain declared with a collation).
+     */
+    private static final Set<String> COLLATABLE = Set.of("text", "varchar", "bpchar", "name", "citext");
+
+    private static boolean collatable(String type) {
+        return COLLATABLE.contains(type.startsWith("_") ? type.substring(1) : type);
+    }
+
+    /**
+     * The collation of each column of {@code source}'s rows, asked of PostgreSQL once per source (and cached with
+     * the plan) when the database has columns with a collation of their own: null where a column has the default
+     * collation or none, and null altogether when every column does. The rows travel as text and are cast back to
+     * their types in the final query, which gives them their type's collation, the default: a column declared
+     * {@code COLLATE "C"} (or with a nondeterministic collation) would be ordered, compared and grouped otherwise
+     * than on one PostgreSQL.
+     */
+    private List<String> collations(
+            CrossShardQuery.Source source, List<String> types, Physical node, Parameters parameters)
+            throws SQLException {
+        if (types.stream().noneMatch(CrossShardRead::collatable) || !routing.ownCollations()) {
+            return null;
+        }
+        String sql = source.sql(null);
+        List<String> known = routing.crossShardCollations(sql, searchPath);
+        if (known == null) {
+            int n = types.size();
+            StringBuilder probe = new StringBuilder("SELECT ");
+            StringBuilder names = new StringBuilder();
+            for (int c = 1; c <= n; c++) {
+                // pg_collation_for fails on a type without collations
+                probe.append(c == 1 ? "" : ", ")
+                        .append(collatable(types.get(c - 1)) ? "pg_collation_for(_sl_q.c" + c + ")" : "NULL");
+                names.append(c == 1 ? "" : ", ").append('c').append(c);
+            }
+            // one row (the outer join's), whose columns carry the source columns' collations
+            probe.append(" FROM (SELECT 1) AS _sl_d LEFT JOIN (SELECT * FROM (")
+                    .append(sql)
+                    .append(") AS _sl_i LIMIT 0) AS _sl_q(")
+                    .append(names)
+                    .append(") ON true");
+            List<String> read = new ArrayList<>(n);
+            try (PreparedStatement ps = node.connection.prepareStatement(probe.toString())) {
+                ps.unwrap(PGStatement.class).setPrepareThreshold(0);
+                int[] originals = source.parameters();
+                for (int i = 0; i < originals.length; i++) {
+                    parameters.bind(ps, i + 1, originals[i]);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    for (int c = 1; c <= n; c++) {
+                        String collation = rs.getString(c);
+                        read.add(collation == null || collation.equals("\"default\"") ? null : collation);
+                    }
+                }
+            }
+            routing.crossShardCollations(sql, searchPath, read);
+            known = read;
+        }
+        return known.stream().allMatch(Objects::isNull) ? null : known;
     }
 
     /** What the logical statement's {@code cancel()} stops: a statement on a shard, or a COPY into the final node. */

@@ -139,6 +139,27 @@ final class HomeCatalog implements Catalog {
         }
     }
 
+    /** True (unknown) when the catalog cannot be read. */
+    @Override
+    public boolean ownCollations() {
+        try {
+            return cached("own collations", c -> {
+                // 100: the "default" collation; 0: a type without collation
+                try (PreparedStatement ps = c.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_attribute a"
+                                + " JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+                                + " WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attcollation NOT IN (0, 100)"
+                                + " AND t.relkind IN ('r', 'p', 'v', 'm', 'f')"
+                                + " AND n.nspname NOT IN ('pg_catalog', 'information_schema'))");
+                        ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return rs.getBoolean(1);
+                }
+            });
+        } catch (IllegalStateException e) {
+            return true;
+        }
+    }
+
     /** Unknown (null) when the catalog cannot be read: an unqualified name then matches a sharded table anywhere. */
     @Override
     public SearchPath defaultSearchPath() {

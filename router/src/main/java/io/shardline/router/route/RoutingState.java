@@ -66,6 +66,7 @@ public final class RoutingState {
         final Map<String, Plan> plans = new ConcurrentHashMap<>();
         final Map<String, CrossShardQuery> crossShardPlans = new ConcurrentHashMap<>();
         final Map<String, List<String>> crossShardLabels = new ConcurrentHashMap<>();
+        final Map<String, List<String>> crossShardCollations = new ConcurrentHashMap<>();
 
         Analysis(SearchPath path) {
             this.analyzer = new StatementAnalyzer(snapshot.topology(), catalog, path);
@@ -209,6 +210,27 @@ public final class RoutingState {
     /** The column labels of a cross-shard read's statement, once described (null before). */
     public List<String> crossShardLabels(String sql, SearchPath path) {
         return analysis(path).crossShardLabels.get(sql);
+    }
+
+    /**
+     * The collation of each column a cross-shard read's source {@code sql} returns (null: the default, or none),
+     * asked once per source; null when not known yet.
+     */
+    public List<String> crossShardCollations(String sql, SearchPath path) {
+        return analysis(path).crossShardCollations.get(sql);
+    }
+
+    public void crossShardCollations(String sql, SearchPath path, List<String> collations) {
+        Analysis a = analysis(path);
+        if (a.crossShardCollations.size() >= maxCachedPlans) {
+            a.crossShardCollations.clear();
+        }
+        a.crossShardCollations.put(sql, java.util.Collections.unmodifiableList(new java.util.ArrayList<>(collations)));
+    }
+
+    /** Whether a column in the database has a collation other than the default ({@link Catalog#ownCollations}). */
+    public boolean ownCollations() {
+        return catalog.ownCollations();
     }
 
     public void crossShardLabels(String sql, SearchPath path, List<String> labels) {

@@ -46,6 +46,14 @@ public interface Catalog {
         return List.of();
     }
 
+    /**
+     * Whether a column of a table or view has a collation of its own, other than the database's default (then a
+     * cross-shard read asks which collation each column its shards return has); true when unknown.
+     */
+    default boolean ownCollations() {
+        return true;
+    }
+
     /** The search path connections start with, {@code $user} resolved; null when unknown (any schema matches). */
     default SearchPath defaultSearchPath() {
         return null;

@@ -38,7 +38,11 @@ class CrossShardReadIT {
     static void start() throws SQLException {
         cluster =
                 LocalCluster.builder().name("xread").shards(2).hubs(0).leaves(0).start();
-        RouterClusters.publish(cluster, List.of(new ShardedTable("public", "items", "id", KeyType.INTEGER)));
+        RouterClusters.publish(
+                cluster,
+                List.of(
+                        new ShardedTable("public", "items", "id", KeyType.INTEGER),
+                        new ShardedTable("public", "words", "id", KeyType.INTEGER)));
         url = cluster.shardlineUrl();
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
@@ -108,6 +112,76 @@ class CrossShardReadIT {
             assertThat(ps.getMetaData().getColumnLabel(2)).isEqualTo("max");
             ps.setInt(1, 3);
             assertThat(rows(ps.executeQuery())).containsExactly("1|1", "2|2");
+        }
+    }
+
+    /**
+     * Rows travel between the nodes as text and are cast back to their types in the final query: a column's own
+     * collation (here ICU's root order, and a nondeterministic case-insensitive one, where the database's default is
+     * "C") must come back with them, or ORDER BY, min/max, DISTINCT and GROUP BY across shards differ from one
+     * PostgreSQL.
+     */
+    @Test
+    void aColumnsOwnCollationOrdersComparesAndGroupsAcrossShards() throws SQLException {
+        String[] words = {"apple", "Apple", "banana", "Banana", "cherry", "Zed", "_x", "eclair", "\u00e9clair"};
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2',"
+                    + " deterministic = false)");
+            s.execute("CREATE TABLE words (id bigint PRIMARY KEY, w text COLLATE \"und-x-icu\" NOT NULL,"
+                    + " ci text COLLATE case_insensitive NOT NULL)");
+            try (PreparedStatement insert = c.prepareStatement("INSERT INTO words (id, w, ci) VALUES (?, ?, ?)")) {
+                for (int i = 0; i < words.length; i++) {
+                    insert.setLong(1, i + 1);
+                    insert.setString(2, words[i]);
+                    insert.setString(3, words[i]);
+                    insert.executeUpdate();
+                }
+            }
+        }
+        StringBuilder values = new StringBuilder();
+        for (String w : words) {
+            values.append(values.length() == 0 ? "" : ", ")
+                    .append("('")
+                    .append(w)
+                    .append("')");
+        }
+        List<String> ordered;
+        List<String> groups;
+        String range;
+        long distinct;
+        // what one PostgreSQL answers over the same values
+        try (Connection direct = cluster.primary(0).connect();
+                Statement s = direct.createStatement()) {
+            String v = "(VALUES " + values + ") AS v(x)";
+            ordered = rows(s.executeQuery("SELECT x COLLATE \"und-x-icu\" AS w FROM " + v + " ORDER BY 1"));
+            range = rows(s.executeQuery("SELECT min(x COLLATE \"und-x-icu\"), max(x COLLATE \"und-x-icu\") FROM " + v))
+                    .get(0);
+            groups = rows(s.executeQuery("SELECT upper(min(x COLLATE case_insensitive)), count(*) FROM " + v
+                    + " GROUP BY x COLLATE case_insensitive ORDER BY 1"));
+            distinct =
+                    Long.parseLong(rows(s.executeQuery("SELECT count(DISTINCT x COLLATE case_insensitive) FROM " + v))
+                            .get(0));
+        }
+        assertThat(ordered)
+                .as("ICU's order differs from C's")
+                .isNotEqualTo(ordered.stream().sorted().toList());
+        assertThat(distinct).isLessThan(words.length);
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            assertThat(rows(s.executeQuery("SELECT w FROM words ORDER BY w"))).isEqualTo(ordered);
+            assertThat(rows(s.executeQuery("SELECT w FROM words ORDER BY w LIMIT 4")))
+                    .isEqualTo(ordered.subList(0, 4));
+            assertThat(rows(s.executeQuery("SELECT w FROM words WHERE id > 0 ORDER BY w DESC LIMIT 3")))
+                    .containsExactly(
+                            ordered.get(ordered.size() - 1),
+                            ordered.get(ordered.size() - 2),
+                            ordered.get(ordered.size() - 3));
+            assertThat(rows(s.executeQuery("SELECT min(w), max(w) FROM words"))).containsExactly(range);
+            assertThat(rows(s.executeQuery("SELECT upper(min(ci)), count(*) FROM words GROUP BY ci ORDER BY 1")))
+                    .isEqualTo(groups);
+            assertThat(rows(s.executeQuery("SELECT count(DISTINCT ci) FROM words")))
+                    .containsExactly(String.valueOf(distinct));
         }
     }
 
