@@ -975,15 +975,16 @@ final class CrossShardRead {
     }
 
     /**
-     * The final query's 42803 ("must appear in the GROUP BY clause"), said for what it is: the shards' rows it groups
-     * have no primary key, so PostgreSQL does not let a GROUP BY of a key stand for the table's other columns.
+     * The final query's 42803 ("must appear in the GROUP BY clause") for a statement grouping by {@code table}'s
+     * primary key, said for what it is: the rows the shards shipped have no primary key, so PostgreSQL does not let
+     * the key stand for the table's other columns.
      */
-    static SQLException ungrouped(SQLException e) {
+    static SQLException ungrouped(String table, SQLException e) {
         return new SQLException(
-                "a cross-shard read groups the rows the shards shipped, which have no primary key: a GROUP BY of a"
-                        + " key that does not hold the shard key cannot stand for the table's other columns here ("
-                        + e.getMessage() + "). Group by the shard key (each shard then computes its groups whole),"
-                        + " or list those columns in the GROUP BY",
+                "this cross-shard read groups by the primary key of " + table + ", whose rows the shards ship"
+                        + " without that key: PostgreSQL does not let it stand for the table's other columns here ("
+                        + e.getMessage() + "). List those columns in the GROUP BY too, or group by the shard key"
+                        + " with the columns named one by one (each shard then computes its groups whole)",
                 "42803",
                 e);
     }

@@ -746,7 +746,9 @@ public final class Dispatcher {
             try {
                 onPhysical(home, plan, fin, s -> ((PreparedStatement) s).execute());
             } catch (SQLException e) {
-                throw "42803".equals(e.getSQLState()) ? CrossShardRead.ungrouped(e) : e;
+                throw "42803".equals(e.getSQLState()) && query.groupedKey() != null
+                        ? CrossShardRead.ungrouped(query.groupedKey(), e)
+                        : e;
             }
             try {
                 read.confirm();

@@ -272,7 +272,46 @@ public final class CrossShardPlanner {
                 bodyParameters,
                 false,
                 0,
-                "rows of " + String.join(", ", described));
+                "rows of " + String.join(", ", described),
+                groupedPrimaryKey(parsed));
+    }
+
+    /**
+     * The sharded table (qualified name) whose whole primary key the block's GROUP BY holds, as plain columns, or
+     * null: in the rows plan, where its shipped rows have no key, PostgreSQL then refuses its other columns in the
+     * select list (42803), which it allows on the table itself.
+     */
+    private String groupedPrimaryKey(Statement parsed) {
+        if (!(parsed instanceof PlainSelect ps)
+                || ps.getGroupBy() == null
+                || ps.getGroupBy().getGroupByExpressionList() == null) {
+            return null;
+        }
+        List<Table> tables = new ArrayList<>();
+        if (ps.getFromItem() instanceof Table from) {
+            tables.add(from);
+        }
+        for (Join j : ps.getJoins() == null ? List.<Join>of() : ps.getJoins()) {
+            if (j.getRightItem() instanceof Table right) {
+                tables.add(right);
+            }
+        }
+        for (Table table : tables) {
+            Optional<ShardedTable> t = sharded(table);
+            List<String> key = t.isEmpty() ? List.of() : names.primaryKey(t.get());
+            Set<String> grouped = new java.util.HashSet<>();
+            for (Object o : ps.getGroupBy().getGroupByExpressionList()) {
+                if (o instanceof Column c
+                        && (c.getTable() == null
+                                || SqlNames.fold(c.getTable().getName()).equals(referenceName(table)))) {
+                    grouped.add(SqlNames.fold(c.getColumnName()));
+                }
+            }
+            if (!key.isEmpty() && grouped.containsAll(key)) {
+                return t.get().qualifiedName();
+            }
+        }
+        return null;
     }
 
     /** The WHERE of a one-table SELECT without subqueries, to filter each shard's rows, or null. */
@@ -455,7 +494,8 @@ public final class CrossShardPlanner {
         for (int i = 0; i < items.size(); i++) {
             SelectItem<?> item = items.get(i);
             if (item.getExpression() instanceof AllColumns
-                    || !rowByRow(item.getExpression().toString(), grouped)) {
+                    || !rowByRow(item.getExpression().toString(), grouped)
+                    || rowValued(item.getExpression())) {
                 return null;
             }
             itemTexts.add(item.getExpression().toString());
@@ -506,6 +546,7 @@ public final class CrossShardPlanner {
                 }
                 if (e instanceof LongValue && column == null
                         || !rowByRow(e.toString(), grouped)
+                        || rowValued(e)
                         || collates(e.toString())
                         || column != null && collates(itemTexts.get(column - 1))) {
                     // a collation would be lost on the final query's copy of the column
@@ -714,7 +755,61 @@ public final class CrossShardPlanner {
                 finalSql.parameters(),
                 true,
                 labels,
-                description);
+                description,
+                null);
+    }
+
+    /**
+     * Whether {@code e} holds a row value ({@code (a, b)}, {@code ROW(a, b)}) outside an {@code IN} list: a shard's
+     * column of type {@code record} cannot be shipped (PostgreSQL has no input for anonymous records).
+     */
+    private static boolean rowValued(Expression e) {
+        boolean[] found = {false};
+        e.accept(
+                new net.sf.jsqlparser.expression.ExpressionVisitorAdapter<Void>() {
+                    @Override
+                    public <S> Void visit(
+                            net.sf.jsqlparser.expression.operators.relational.ExpressionList<? extends Expression> list,
+                            S context) {
+                        if (list instanceof net.sf.jsqlparser.expression.operators.relational.ParenthesedExpressionList
+                                && list.size() > 1) {
+                            found[0] = true;
+                        }
+                        return super.visit(list, context);
+                    }
+
+                    @Override
+                    public <S> Void visit(
+                            net.sf.jsqlparser.expression.RowConstructor<? extends Expression> row, S context) {
+                        found[0] = true;
+                        return null;
+                    }
+
+                    @Override
+                    public <S> Void visit(Function function, S context) {
+                        // f((a, b)) is read as f's arguments in parentheses; ROW(a, b) as a function
+                        if (function.getParameters()
+                                                instanceof
+                                                net.sf.jsqlparser.expression.operators.relational
+                                                                        .ParenthesedExpressionList<
+                                                                ?>
+                                                        list
+                                        && list.size() > 1
+                                || SqlNames.fold(function.getName()).equals("row")) {
+                            found[0] = true;
+                        }
+                        return super.visit(function, context);
+                    }
+
+                    @Override
+                    public <S> Void visit(
+                            net.sf.jsqlparser.expression.operators.relational.InExpression in, S context) {
+                        in.getLeftExpression().accept(this, context);
+                        return null;
+                    }
+                },
+                null);
+        return found[0];
     }
 
     /**
@@ -737,18 +832,28 @@ public final class CrossShardPlanner {
                 // subqueries, aggregates' clauses, and clocks each shard reads differently
                 return false;
             }
-            if (t.kind() == Kind.WORD
+            boolean call = (t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER)
                     && i + 1 < tokens.size()
-                    && tokens.get(i + 1).text(expression).equals("(")
-                    && !ROW_FUNCTIONS.contains(t.text(expression).toLowerCase(Locale.ROOT))
-                    && !(grouped && GROUP_AGGREGATES.contains(t.text(expression).toLowerCase(Locale.ROOT)))
-                    && !(grouped && (t.is("FILTER") || t.is("WITHIN")))
-                    && !t.is("CASE")
-                    && !t.is("IN")
-                    && !t.is("AND")
-                    && !t.is("OR")
-                    && !t.is("NOT")
-                    && !t.is("ARRAY")) {
+                    && tokens.get(i + 1).text(expression).equals("(");
+            if (!call) {
+                continue;
+            }
+            if (i >= 2
+                    && tokens.get(i - 1).text(expression).equals(".")
+                    && !SqlLexer.identifier(expression, tokens.get(i - 2)).equals("pg_catalog")) {
+                // a function of another schema is not the built-in its name says
+                return false;
+            }
+            String name = SqlLexer.identifier(expression, t);
+            boolean known = ROW_FUNCTIONS.contains(name) || grouped && GROUP_AGGREGATES.contains(name);
+            boolean syntax = t.is("CASE")
+                    || t.is("IN")
+                    || t.is("AND")
+                    || t.is("OR")
+                    || t.is("NOT")
+                    || t.is("ARRAY")
+                    || grouped && (t.is("FILTER") || t.is("WITHIN") || t.is("GROUP"));
+            if (!known && !syntax) {
                 return false;
             }
         }

@@ -20,6 +20,8 @@ import java.util.Map;
  * @param partial whether the shards compute partial aggregates (one source, {@code _sl_p}) rather than ship rows
  * @param labelCount the number of {@code {{label:N}}} marks (the statement's select items)
  * @param description what the shards compute, for EXPLAIN ROUTE and errors
+ * @param groupedKey the sharded table whose primary key the statement groups by while its rows are shipped (the
+ *     shipped rows have no key, so PostgreSQL refuses the table's other columns in the select list), or null
  */
 public record CrossShardQuery(
         List<Source> sources,
@@ -29,7 +31,8 @@ public record CrossShardQuery(
         int[] bodyParameters,
         boolean partial,
         int labelCount,
-        String description) {
+        String description,
+        String groupedKey) {
 
     /**
      * One query run on every shard.

@@ -49,6 +49,11 @@ final class TableNames {
                 .toList();
     }
 
+    /** The primary key columns of {@code table}; empty when it has none or it is unknown. */
+    List<String> primaryKey(ShardedTable table) {
+        return catalog.primaryKey(table.schema(), table.table());
+    }
+
     /** How many catalog reads have failed so far. */
     long catalogFailures() {
         return catalog.failures();

@@ -259,6 +259,64 @@ class CrossShardPlannerTest {
     }
 
     @Test
+    void orderedSetAggregatesOfTheKeysGroupsAreComputedOnEachShard() {
+        for (String sql : List.of(
+                "SELECT user_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders GROUP BY user_id",
+                "SELECT user_id, mode() WITHIN GROUP (ORDER BY status) FROM orders GROUP BY user_id ORDER BY 1 LIMIT 3",
+                "SELECT user_id, \"count\"(*), pg_catalog.max(amount) FROM orders GROUP BY user_id")) {
+            assertThat(planner.plan(sql, true).description()).as(sql).contains("grouped there");
+        }
+    }
+
+    @Test
+    void rowValuesAndFunctionsOfOtherSchemasAreNotComputedOnEachShard() {
+        for (String sql : List.of(
+                // a shard's column of type record cannot be shipped
+                "SELECT user_id, (count(*), sum(amount)) FROM orders GROUP BY user_id",
+                "SELECT user_id, min((status, amount)) FROM orders GROUP BY user_id",
+                "SELECT u.user_id, ROW(u.name, o.amount) FROM users u JOIN orders o ON o.user_id = u.user_id",
+                // not the built-ins their names say, or an aggregate quoted outside a grouped block
+                "SELECT user_id, app.lower(status) FROM orders GROUP BY user_id",
+                "SELECT u.user_id, app.lower(u.name) FROM users u JOIN orders o ON o.user_id = u.user_id",
+                "SELECT \"count\"(*) FROM users",
+                "SELECT user_id, \"nextval\"('s') FROM orders GROUP BY user_id")) {
+            assertThat(planner.plan(sql, true).description()).as(sql).doesNotContain("on each shard");
+        }
+        // an IN list and a function of several arguments are no row values
+        assertThat(planner.plan(
+                                "SELECT u.user_id, CASE WHEN u.score IN (1, 2) THEN coalesce(u.email, 'none') END"
+                                        + " FROM users u JOIN orders o ON o.user_id = u.user_id",
+                                true)
+                        .description())
+                .contains("joined on each shard");
+    }
+
+    @Test
+    void aGroupByOfAPrimaryKeyWhoseRowsAreShippedIsNamed() {
+        Catalog catalog = new Catalog() {
+            @Override
+            public List<String> columns(io.shardline.topology.ShardedTable table) {
+                return List.of();
+            }
+
+            @Override
+            public List<String> primaryKey(String schema, String table) {
+                return table.equals("orders") ? List.of("user_id", "order_id") : List.of();
+            }
+        };
+        CrossShardPlanner withKeys = new CrossShardPlanner(StatementAnalyzerTest.TOPOLOGY, catalog, null);
+        assertThat(withKeys.plan(
+                                "SELECT o.order_id, o.user_id, o.amount, now() FROM orders o"
+                                        + " GROUP BY o.order_id, o.user_id",
+                                true)
+                        .groupedKey())
+                .isEqualTo("public.orders");
+        assertThat(withKeys.plan("SELECT order_id, max(amount), now() FROM orders GROUP BY order_id", true)
+                        .groupedKey())
+                .isNull();
+    }
+
+    @Test
     void groupsThatCanSpanShardsAreNotComputedOnEachShard() {
         for (String sql : List.of(
                 // the right side of a left join: its NULL key gathers unmatched rows of every shard
