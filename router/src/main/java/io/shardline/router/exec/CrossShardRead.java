@@ -306,7 +306,13 @@ final class CrossShardRead {
         if (hook != null) {
             hook.run();
         }
-        StringBuilder text = new StringBuilder(query.head());
+        // the statement's own text marks its final query: many statements share one final text (the WHERE runs on
+        // the shards), and pgjdbc switches a text to a server-prepared statement, with binary results, after 5 runs
+        // of it — as it does for the statement itself when sent directly, not after 5 runs of any of them
+        StringBuilder text = new StringBuilder("/* shardline ")
+                .append(Integer.toHexString(sql.hashCode()))
+                .append(" */ ")
+                .append(query.head());
         for (int s = 0; s < gathered.size(); s++) {
             text.append(s == 0 ? "" : ", ");
             Rows rows = gathered.get(s);

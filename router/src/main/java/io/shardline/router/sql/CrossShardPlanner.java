@@ -18,6 +18,7 @@ import net.sf.jsqlparser.expression.AnalyticExpression;
 import net.sf.jsqlparser.expression.CastExpression;
 import net.sf.jsqlparser.expression.Expression;
 import net.sf.jsqlparser.expression.Function;
+import net.sf.jsqlparser.expression.JdbcParameter;
 import net.sf.jsqlparser.expression.LongValue;
 import net.sf.jsqlparser.parser.CCJSqlParserUtil;
 import net.sf.jsqlparser.schema.Column;
@@ -473,11 +474,17 @@ public final class CrossShardPlanner {
         if (!(select.getFromItem() instanceof Table table)
                 || !colocated(select)
                 || select.getWithItemsList() != null
+                || select.getFetch() != null
+                        && (select.getLimit() != null
+                                || select.getFetch().getExpression() == null
+                                || select.getFetch()
+                                        .toString()
+                                        .toUpperCase(Locale.ROOT)
+                                        .contains("TIES"))
                 || grouped && !groupsByKey(select)
                 || select.getHaving() != null
                         && (!grouped || !rowByRow(select.getHaving().toString(), true))
                 || select.getDistinct() != null && select.getDistinct().getOnSelectItems() != null
-                || select.getFetch() != null
                 || select.getForUpdateTable() != null
                 || select.getForMode() != null
                 || select.getIntoTables() != null
@@ -488,21 +495,33 @@ public final class CrossShardPlanner {
                 || hasSubquery(joins(select))) {
             return null;
         }
-        List<SelectItem<?>> items = select.getSelectItems();
         List<String> itemTexts = new ArrayList<>();
-        Map<String, Integer> aliases = new LinkedHashMap<>();
-        for (int i = 0; i < items.size(); i++) {
-            SelectItem<?> item = items.get(i);
-            if (item.getExpression() instanceof AllColumns
-                    || !rowByRow(item.getExpression().toString(), grouped)
-                    || rowValued(item.getExpression())) {
+        // each output column's name: its alias, or an unaliased column's own name (two of one name: ambiguous)
+        List<String> outputs = new ArrayList<>();
+        for (SelectItem<?> item : select.getSelectItems()) {
+            if (item.getExpression() instanceof AllColumns all) {
+                List<String[]> columns = star(select, all);
+                if (columns == null) {
+                    return null;
+                }
+                for (String[] column : columns) {
+                    itemTexts.add(column[0]);
+                    outputs.add(column[1]);
+                }
+                continue;
+            }
+            if (!rowByRow(item.getExpression().toString(), grouped) || rowValued(item.getExpression())) {
                 return null;
             }
             itemTexts.add(item.getExpression().toString());
-            // the output column's name: its alias, or an unaliased column's own name (two of one name: ambiguous)
-            String output = item.getAlias() != null
-                    ? SqlNames.fold(item.getAlias().getName())
-                    : item.getExpression() instanceof Column c ? SqlNames.fold(c.getColumnName()) : null;
+            outputs.add(
+                    item.getAlias() != null
+                            ? SqlNames.fold(item.getAlias().getName())
+                            : item.getExpression() instanceof Column c ? SqlNames.fold(c.getColumnName()) : null);
+        }
+        Map<String, Integer> aliases = new LinkedHashMap<>();
+        for (int i = 0; i < outputs.size(); i++) {
+            String output = outputs.get(i);
             if (output != null && aliases.putIfAbsent(output, i + 1) != null) {
                 aliases.put(output, -1);
             }
@@ -510,7 +529,7 @@ public final class CrossShardPlanner {
         boolean distinct = select.getDistinct() != null;
         StringBuilder shard = new StringBuilder(distinct ? "SELECT DISTINCT " : "SELECT ");
         StringBuilder body = new StringBuilder(distinct ? "SELECT DISTINCT " : "SELECT ");
-        for (int i = 0; i < items.size(); i++) {
+        for (int i = 0; i < itemTexts.size(); i++) {
             shard.append(i == 0 ? "" : ", ")
                     .append(itemTexts.get(i))
                     .append(" AS _sl_c")
@@ -531,7 +550,7 @@ public final class CrossShardPlanner {
                 Integer column = null;
                 if (e instanceof LongValue position
                         && position.getValue() >= 1
-                        && position.getValue() <= items.size()) {
+                        && position.getValue() <= itemTexts.size()) {
                     column = (int) position.getValue();
                 } else if (e instanceof Column c && c.getTable() == null) {
                     // PostgreSQL reads a bare name as an output column first, then as an input column: only the
@@ -596,19 +615,18 @@ public final class CrossShardPlanner {
             }
         }
         body.append(" FROM _sl_p").append(finalOrder);
-        if (select.getLimit() != null) {
-            body.append(" LIMIT ")
-                    .append(
-                            select.getLimit().getRowCount() == null
-                                    ? "ALL"
-                                    : select.getLimit().getRowCount());
+        // FETCH FIRST n ROWS ONLY is LIMIT n
+        Expression count = select.getFetch() != null
+                ? select.getFetch().getExpression()
+                : select.getLimit() == null ? null : select.getLimit().getRowCount();
+        if (select.getLimit() != null || select.getFetch() != null) {
+            body.append(" LIMIT ").append(count == null ? "ALL" : count);
         }
-        if (select.getOffset() != null) {
-            body.append(" OFFSET ").append(select.getOffset().getOffset());
+        Expression skip = select.getOffset() == null ? null : select.getOffset().getOffset();
+        if (skip != null) {
+            body.append(" OFFSET ").append(skip);
         }
         // each shard's first rows in that order are all the final query can take
-        Expression count = select.getLimit() == null ? null : select.getLimit().getRowCount();
-        Expression skip = select.getOffset() == null ? null : select.getOffset().getOffset();
         long rowLimit = -1;
         if (count instanceof LongValue n && (skip == null || skip instanceof LongValue)) {
             try {
@@ -617,6 +635,14 @@ public final class CrossShardPlanner {
                 rowLimit = first;
             } catch (ArithmeticException tooMany) {
                 // past any table's size: every row, as without a LIMIT
+            }
+        } else if ((count instanceof LongValue || count instanceof JdbcParameter)
+                && (skip == null || skip instanceof LongValue || skip instanceof JdbcParameter)) {
+            // a placeholder (a page size): each shard's first LIMIT + OFFSET rows, counted by PostgreSQL (a NULL one
+            // is no limit, as in the final query)
+            tail.append(shardOrder).append(" LIMIT CAST(").append(count).append(" AS int8)");
+            if (skip != null) {
+                tail.append(" + CAST(").append(skip).append(" AS int8)");
             }
         }
         ShardedTable t = sharded(table).orElseThrow();
@@ -628,7 +654,7 @@ public final class CrossShardPlanner {
                 tail.toString(),
                 rowLimit,
                 unmark(body.toString()),
-                items.size(),
+                itemTexts.size(),
                 "rows of " + t.qualifiedName() + joined(select)
                         + (select.getJoins() == null || select.getJoins().isEmpty()
                                 ? ", selected on each shard"
@@ -701,6 +727,54 @@ public final class CrossShardPlanner {
             }
         }
         return key;
+    }
+
+    /**
+     * The columns a {@code *} or {@code t.*} of a pushed block stands for, each as {@code {reference."column",
+     * column}} in the table's column order (read from the catalog), or null when that cannot be told here: a
+     * reference table's, a join {@code USING} or {@code NATURAL} (whose {@code *} shows the join column once), an
+     * unreadable catalog.
+     */
+    private List<String[]> star(PlainSelect select, AllColumns all) {
+        if (all.getExceptColumns() != null || all.getReplaceExpressions() != null) {
+            return null;
+        }
+        List<Table> tables = new ArrayList<>();
+        tables.add((Table) select.getFromItem());
+        for (Join j : select.getJoins() == null ? List.<Join>of() : select.getJoins()) {
+            if (!(j.getRightItem() instanceof Table right)
+                    || j.isNatural()
+                    || j.getUsingColumns() != null && !j.getUsingColumns().isEmpty()) {
+                return null;
+            }
+            tables.add(right);
+        }
+        if (all instanceof AllTableColumns named) {
+            if (named.getTable().getSchemaName() != null) {
+                return null;
+            }
+            String name = SqlNames.fold(named.getTable().getName());
+            tables = tables.stream().filter(t -> referenceName(t).equals(name)).toList();
+            if (tables.size() != 1) {
+                return null;
+            }
+        }
+        List<String[]> columns = new ArrayList<>();
+        for (Table t : tables) {
+            Optional<ShardedTable> sharded = sharded(t);
+            if (sharded.isEmpty()) {
+                return null;
+            }
+            String reference = t.getAlias() != null ? t.getAlias().getName() : t.getFullyQualifiedName();
+            try {
+                for (String column : names.columns(sharded.get())) {
+                    columns.add(new String[] {reference + "." + CrossShardQuery.quote(column), column});
+                }
+            } catch (RuntimeException unknown) {
+                return null;
+            }
+        }
+        return columns;
     }
 
     /** Whether {@code expression} names a collation. */

@@ -49,6 +49,15 @@ final class TableNames {
                 .toList();
     }
 
+    /**
+     * The column names of {@code table}, in order.
+     *
+     * @throws RuntimeException when they cannot be read
+     */
+    List<String> columns(ShardedTable table) {
+        return catalog.columns(table);
+    }
+
     /** The primary key columns of {@code table}; empty when it has none or it is unknown. */
     List<String> primaryKey(ShardedTable table) {
         return catalog.primaryKey(table.schema(), table.table());

@@ -42,8 +42,9 @@ class CrossShardPlannerTest {
         assertThat(shard.sql())
                 .isEqualTo(
                         "SELECT u.name AS _sl_c1, o.amount AS _sl_c2, o.created_at AS _sl_o1 FROM users u JOIN orders o"
-                                + " ON o.user_id = u.user_id AND o.amount > ? WHERE u.score > ?");
-        assertThat(shard.parameters()).containsExactly(1, 2);
+                                + " ON o.user_id = u.user_id AND o.amount > ? WHERE u.score > ?"
+                                + " ORDER BY _sl_c2 DESC, _sl_o1 LIMIT CAST(10 AS int8) + CAST(? AS int8)");
+        assertThat(shard.parameters()).containsExactly(1, 2, 3);
         assertThat(q.finalBody(Map.of(), List.of("name", "a")))
                 .isEqualTo("SELECT _sl_p._sl_c1 AS \"name\", _sl_p._sl_c2 AS \"a\" FROM _sl_p ORDER BY _sl_p._sl_c2"
                         + " DESC, _sl_p._sl_o1 LIMIT 10 OFFSET ?");
@@ -259,6 +260,38 @@ class CrossShardPlannerTest {
     }
 
     @Test
+    void aPageSizeGivenAsAParameterLimitsEachShardsRows() {
+        CrossShardQuery q = planner.plan(
+                "SELECT user_id, name FROM users WHERE score > ? ORDER BY name, user_id LIMIT ? OFFSET ?", true);
+        CrossShardQuery.Source shard = q.sources().get(0);
+        assertThat(shard.sql())
+                .endsWith("WHERE score > ? ORDER BY _sl_c2, _sl_c1 LIMIT CAST(? AS int8) + CAST(? AS int8)");
+        assertThat(shard.parameters()).containsExactly(1, 2, 3);
+        assertThat(shard.rowLimit()).isEqualTo(-1);
+        assertThat(q.body()).endsWith("LIMIT ? OFFSET ?");
+        assertThat(q.bodyParameters()).containsExactly(2, 3);
+        // as Hibernate writes a page: OFFSET before FETCH, both placeholders
+        CrossShardQuery page = planner.plan(
+                "select o1_0.user_id, o1_0.amount from orders o1_0 where o1_0.status=? order by o1_0.amount desc,"
+                        + " o1_0.order_id offset ? rows fetch first ? rows only",
+                true);
+        assertThat(page.sources().get(0).sql())
+                .endsWith("ORDER BY _sl_c2 DESC, _sl_o1 LIMIT CAST(? AS int8) + CAST(? AS int8)");
+        assertThat(page.sources().get(0).parameters()).containsExactly(1, 3, 2);
+        assertThat(page.body()).endsWith("LIMIT ? OFFSET ?");
+        assertThat(page.bodyParameters()).containsExactly(3, 2);
+        assertThat(planner.plan("SELECT user_id FROM users ORDER BY user_id FETCH FIRST 3 ROWS ONLY", true)
+                        .sources()
+                        .get(0)
+                        .rowLimit())
+                .isEqualTo(3);
+        // WITH TIES takes rows past the count: not limited on the shards
+        assertThat(planner.plan("SELECT user_id FROM users ORDER BY score FETCH FIRST 3 ROWS WITH TIES", true)
+                        .description())
+                .doesNotContain("on each shard");
+    }
+
+    @Test
     void orderedSetAggregatesOfTheKeysGroupsAreComputedOnEachShard() {
         for (String sql : List.of(
                 "SELECT user_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders GROUP BY user_id",
@@ -289,6 +322,38 @@ class CrossShardPlannerTest {
                                 true)
                         .description())
                 .contains("joined on each shard");
+    }
+
+    @Test
+    void aStarStandsForTheTablesColumnsOnEachShard() {
+        Catalog catalog = table -> switch (table.table()) {
+            case "users" -> List.of("user_id", "name", "score");
+            case "orders" -> List.of("user_id", "order_id", "amount");
+            default -> throw new IllegalStateException("unknown");
+        };
+        CrossShardPlanner withColumns = new CrossShardPlanner(StatementAnalyzerTest.TOPOLOGY, catalog, null);
+        CrossShardQuery q =
+                withColumns.plan("SELECT * FROM orders WHERE amount > ? ORDER BY amount DESC, 2 LIMIT 5", true);
+        assertThat(q.sources().get(0).sql())
+                .isEqualTo("SELECT orders.\"user_id\" AS _sl_c1, orders.\"order_id\" AS _sl_c2, orders.\"amount\""
+                        + " AS _sl_c3 FROM orders WHERE amount > ? ORDER BY _sl_c3 DESC, _sl_c2 LIMIT 5");
+        assertThat(q.labelCount()).isEqualTo(3);
+        CrossShardQuery grouped = withColumns.plan(
+                "SELECT u.*, count(o.order_id) AS n FROM users u LEFT JOIN orders o ON o.user_id = u.user_id"
+                        + " GROUP BY u.user_id ORDER BY n DESC, u.user_id LIMIT 3",
+                true);
+        assertThat(grouped.description()).contains("grouped there");
+        assertThat(grouped.sources().get(0).sql())
+                .startsWith("SELECT u.\"user_id\" AS _sl_c1, u.\"name\" AS _sl_c2, u.\"score\" AS _sl_c3,"
+                        + " count(o.order_id) AS _sl_c4,");
+        assertThat(grouped.labelCount()).isEqualTo(4);
+        for (String sql : List.of(
+                // USING shows the join column once in *; a reference table's columns are not read here
+                "SELECT * FROM users u JOIN orders o USING (user_id) ORDER BY 1 LIMIT 3",
+                "SELECT x.* FROM users u JOIN orders o ON o.user_id = u.user_id",
+                "SELECT * FROM devices ORDER BY 1 LIMIT 3")) {
+            assertThat(withColumns.plan(sql, true).description()).as(sql).doesNotContain("on each shard");
+        }
     }
 
     @Test
