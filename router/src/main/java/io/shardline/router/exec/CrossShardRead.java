@@ -230,6 +230,8 @@ final class CrossShardRead {
      * #snapshots}); the caller runs {@link #finish()} once it executed the final query.
      *
      * @param sql the statement's text, described once for its column labels when the shards aggregate
+     * @param prepared whether it is a prepared statement's (else a plain statement's, whose text may change with
+     *     every run)
      * @throws SourceFailed a shard's error with its SQLState (54000 past {@code crossShardMaxRows})
      */
     PreparedStatement prepare(
@@ -238,6 +240,7 @@ final class CrossShardRead {
             Map<Integer, Physical> sources,
             Physical home,
             Parameters parameters,
+            boolean prepared,
             boolean atomic,
             Ownership ownership)
             throws SQLException {
@@ -306,13 +309,17 @@ final class CrossShardRead {
         if (hook != null) {
             hook.run();
         }
-        // the statement's own text marks its final query: many statements share one final text (the WHERE runs on
-        // the shards), and pgjdbc switches a text to a server-prepared statement, with binary results, after 5 runs
-        // of it — as it does for the statement itself when sent directly, not after 5 runs of any of them
-        StringBuilder text = new StringBuilder("/* shardline ")
-                .append(Integer.toHexString(sql.hashCode()))
-                .append(" */ ")
-                .append(query.head());
+        // many statements share one final text (the WHERE runs on the shards), and pgjdbc switches a text to a
+        // server-prepared statement, with binary results, after 5 runs of it: a prepared statement's own text marks
+        // its final query, which then switches after 5 runs of that statement, as the statement itself would when
+        // sent directly; a plain statement's final query (its text changes with the literals) is never prepared
+        StringBuilder text = new StringBuilder();
+        if (prepared) {
+            text.append("/* shardline ")
+                    .append(Integer.toHexString(sql.hashCode()))
+                    .append(" */ ");
+        }
+        text.append(query.head());
         for (int s = 0; s < gathered.size(); s++) {
             text.append(s == 0 ? "" : ", ");
             Rows rows = gathered.get(s);
@@ -339,6 +346,9 @@ final class CrossShardRead {
         try {
             // fetched whole: an atomic read's snapshot transaction ends right after it runs
             ps.setFetchSize(0);
+            if (!prepared) {
+                ps.unwrap(PGStatement.class).setPrepareThreshold(0);
+            }
             if (queryTimeoutSeconds > 0) {
                 ps.setQueryTimeout(queryTimeoutSeconds);
             }
@@ -799,10 +809,10 @@ final class CrossShardRead {
     private List<String> collations(
             CrossShardQuery.Source source, List<String> types, Physical node, Parameters parameters)
             throws SQLException {
-        if (types.stream().noneMatch(CrossShardRead::collatable) || !routing.ownCollations()) {
+        String sql = source.sql(null);
+        if (types.stream().noneMatch(CrossShardRead::collatable) || !routing.ownCollations() && !collates(sql)) {
             return null;
         }
-        String sql = source.sql(null);
         List<String> known = routing.crossShardCollations(sql, searchPath);
         if (known == null) {
             int n = types.size();
@@ -822,23 +832,44 @@ final class CrossShardRead {
                     .append(") ON true");
             List<String> read = new ArrayList<>(n);
             try (PreparedStatement ps = node.connection.prepareStatement(probe.toString())) {
-                ps.unwrap(PGStatement.class).setPrepareThreshold(0);
-                int[] originals = source.parameters();
-                for (int i = 0; i < originals.length; i++) {
-                    parameters.bind(ps, i + 1, originals[i]);
-                }
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    for (int c = 1; c <= n; c++) {
-                        String collation = rs.getString(c);
-                        read.add(collation == null || collation.equals("\"default\"") ? null : collation);
+                Cancellable cancel = ps::cancel;
+                running.add(cancel);
+                try {
+                    ps.unwrap(PGStatement.class).setPrepareThreshold(0);
+                    if (queryTimeoutSeconds > 0) {
+                        ps.setQueryTimeout(queryTimeoutSeconds);
                     }
+                    int[] originals = source.parameters();
+                    for (int i = 0; i < originals.length; i++) {
+                        parameters.bind(ps, i + 1, originals[i]);
+                    }
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        for (int c = 1; c <= n; c++) {
+                            String collation = rs.getString(c);
+                            read.add(collation == null || collation.equals("\"default\"") ? null : collation);
+                        }
+                    }
+                } finally {
+                    running.remove(cancel);
                 }
+            } catch (SQLException e) {
+                throw new SourceFailed(node, e);
             }
             routing.crossShardCollations(sql, searchPath, read);
             known = read;
         }
         return known.stream().allMatch(Objects::isNull) ? null : known;
+    }
+
+    /** Whether {@code sql} names a collation (an ad hoc {@code COLLATE}, which a column of the shards' rows keeps). */
+    private static boolean collates(String sql) {
+        for (int i = 0; i + 7 <= sql.length(); i++) {
+            if (sql.regionMatches(true, i, "COLLATE", 0, 7)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** What the logical statement's {@code cancel()} stops: a statement on a shard, or a COPY into the final node. */

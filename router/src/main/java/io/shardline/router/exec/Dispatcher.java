@@ -734,6 +734,7 @@ public final class Dispatcher {
                         sources,
                         home,
                         shape::bindAt,
+                        shape.prepared(),
                         atomic,
                         session.runtime().ownership());
             } catch (CrossShardRead.SourceFailed f) {

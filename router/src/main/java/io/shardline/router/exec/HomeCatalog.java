@@ -32,6 +32,10 @@ final class HomeCatalog implements Catalog {
     private final Map<String, Object> reading = new ConcurrentHashMap<>();
 
     private final java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
+    private static final long UNKNOWN_FOR_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+    /** When a read of {@link #ownCollations} last failed. */
+    private volatile long unreadableSince = System.nanoTime() - UNKNOWN_FOR_NANOS;
+
     /** Counts {@link #forget()}s: an answer read before one is not kept after it. */
     private long generation;
 
@@ -139,23 +143,35 @@ final class HomeCatalog implements Catalog {
         }
     }
 
-    /** True (unknown) when the catalog cannot be read. */
+    /**
+     * True (unknown) when the catalog cannot be read — and for {@link #UNKNOWN_FOR_NANOS} after, without asking
+     * again: this question is on the path of cross-shard reads, which would each wait for the home primary.
+     */
     @Override
-    public boolean ownCollations() {
+    public boolean ownCollations(List<ShardedTable> tables) {
+        if (System.nanoTime() - unreadableSince < UNKNOWN_FOR_NANOS) {
+            return true;
+        }
+        List<String> names = new ArrayList<>();
+        for (ShardedTable t : tables) {
+            names.add(t.schema() + "." + t.table());
+        }
         try {
-            return cached("own collations", c -> {
+            return cached("own collations of " + names, c -> {
                 // 100: the "default" collation; 0: a type without collation
                 try (PreparedStatement ps = c.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_attribute a"
-                                + " JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
-                                + " WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attcollation NOT IN (0, 100)"
-                                + " AND t.relkind IN ('r', 'p', 'v', 'm', 'f')"
-                                + " AND n.nspname NOT IN ('pg_catalog', 'information_schema'))");
-                        ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    return rs.getBoolean(1);
+                        + " JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+                        + " WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attcollation NOT IN (0, 100)"
+                        + " AND n.nspname || '.' || t.relname = ANY (?))")) {
+                    ps.setArray(1, c.createArrayOf("text", names.toArray()));
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        return rs.getBoolean(1);
+                    }
                 }
             });
         } catch (IllegalStateException e) {
+            unreadableSince = System.nanoTime();
             return true;
         }
     }

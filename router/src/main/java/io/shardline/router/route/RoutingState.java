@@ -228,9 +228,12 @@ public final class RoutingState {
         a.crossShardCollations.put(sql, java.util.Collections.unmodifiableList(new java.util.ArrayList<>(collations)));
     }
 
-    /** Whether a column in the database has a collation other than the default ({@link Catalog#ownCollations}). */
+    /**
+     * Whether a column of a sharded table has a collation other than the default ({@link Catalog#ownCollations}):
+     * only their rows are shipped between the nodes.
+     */
     public boolean ownCollations() {
-        return catalog.ownCollations();
+        return catalog.ownCollations(snapshot.topology().tables());
     }
 
     public void crossShardLabels(String sql, SearchPath path, List<String> labels) {

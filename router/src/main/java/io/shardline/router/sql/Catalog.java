@@ -47,10 +47,10 @@ public interface Catalog {
     }
 
     /**
-     * Whether a column of a table or view has a collation of its own, other than the database's default (then a
-     * cross-shard read asks which collation each column its shards return has); true when unknown.
+     * Whether a column of one of {@code tables} has a collation of its own, other than the database's default (then
+     * a cross-shard read asks which collation each column its shards return has); true when unknown.
      */
-    default boolean ownCollations() {
+    default boolean ownCollations(List<ShardedTable> tables) {
         return true;
     }
 

@@ -153,7 +153,7 @@ public final class CrossShardPlanner {
                 }
             }
         }
-        if (parsed instanceof PlainSelect ps && !sql.contains("{{")) {
+        if (parsed instanceof PlainSelect ps && !sql.contains("{{") && !readsOnly(sql, tokens)) {
             CrossShardQuery joined = joinedRows(ps);
             if (joined != null) {
                 return joined;
@@ -164,6 +164,23 @@ public final class CrossShardPlanner {
             }
         }
         return rows(sql, tokens, prepared, parsed);
+    }
+
+    /**
+     * Whether the statement reads a table with {@code ONLY} ({@code FROM ONLY t}, {@code JOIN ONLY t}): the parser
+     * drops the word when it prints the table, and the shards would read its children too.
+     */
+    private static boolean readsOnly(String sql, List<Token> tokens) {
+        for (int i = 1; i < tokens.size(); i++) {
+            Token before = tokens.get(i - 1);
+            if (tokens.get(i).is("ONLY")
+                    && (before.is("FROM")
+                            || before.is("JOIN")
+                            || before.text(sql).equals(","))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The statement parsed with each placeholder marked, or null when it cannot be analysed faithfully. */
@@ -638,12 +655,17 @@ public final class CrossShardPlanner {
             }
         } else if ((count instanceof LongValue || count instanceof JdbcParameter)
                 && (skip == null || skip instanceof LongValue || skip instanceof JdbcParameter)) {
-            // a placeholder (a page size): each shard's first LIMIT + OFFSET rows, counted by PostgreSQL (a NULL one
-            // is no limit, as in the final query)
-            tail.append(shardOrder).append(" LIMIT CAST(").append(count).append(" AS int8)");
+            // a placeholder (a page size): each shard's first LIMIT + OFFSET rows, counted by PostgreSQL — a NULL
+            // LIMIT is none (LEAST skips it), a NULL or negative OFFSET none here (the final query refuses the
+            // latter as PostgreSQL does), a sum past int8 every row
+            tail.append(shardOrder)
+                    .append(" LIMIT CAST(LEAST(CAST(")
+                    .append(count)
+                    .append(" AS numeric)");
             if (skip != null) {
-                tail.append(" + CAST(").append(skip).append(" AS int8)");
+                tail.append(" + GREATEST(COALESCE(CAST(").append(skip).append(" AS numeric), 0), 0)");
             }
+            tail.append(", 9223372036854775807) AS int8)");
         }
         ShardedTable t = sharded(table).orElseThrow();
         return onEachShard(
@@ -764,6 +786,9 @@ public final class CrossShardPlanner {
             Optional<ShardedTable> sharded = sharded(t);
             if (sharded.isEmpty()) {
                 return null;
+            }
+            if (t.getAlias() != null && t.getAlias().getAliasColumns() != null) {
+                return null; // its columns are renamed
             }
             String reference = t.getAlias() != null ? t.getAlias().getName() : t.getFullyQualifiedName();
             try {

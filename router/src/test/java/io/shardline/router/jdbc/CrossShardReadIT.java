@@ -128,6 +128,10 @@ class CrossShardReadIT {
                 Statement s = c.createStatement()) {
             s.execute("CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2',"
                     + " deterministic = false)");
+            // no column has a collation of its own yet: a COLLATE in the statement still comes with the rows
+            assertThat(rows(s.executeQuery("SELECT DISTINCT CASE WHEN id % 2 = 0 THEN 'A' ELSE 'a' END COLLATE"
+                            + " case_insensitive AS v FROM items")))
+                    .hasSize(1);
             s.execute("CREATE TABLE words (id bigint PRIMARY KEY, w text COLLATE \"und-x-icu\" NOT NULL,"
                     + " ci text COLLATE case_insensitive NOT NULL)");
             try (PreparedStatement insert = c.prepareStatement("INSERT INTO words (id, w, ci) VALUES (?, ?, ?)")) {

@@ -43,7 +43,8 @@ class CrossShardPlannerTest {
                 .isEqualTo(
                         "SELECT u.name AS _sl_c1, o.amount AS _sl_c2, o.created_at AS _sl_o1 FROM users u JOIN orders o"
                                 + " ON o.user_id = u.user_id AND o.amount > ? WHERE u.score > ?"
-                                + " ORDER BY _sl_c2 DESC, _sl_o1 LIMIT CAST(10 AS int8) + CAST(? AS int8)");
+                                + " ORDER BY _sl_c2 DESC, _sl_o1 LIMIT CAST(LEAST(CAST(10 AS numeric)"
+                                + " + GREATEST(COALESCE(CAST(? AS numeric), 0), 0), 9223372036854775807) AS int8)");
         assertThat(shard.parameters()).containsExactly(1, 2, 3);
         assertThat(q.finalBody(Map.of(), List.of("name", "a")))
                 .isEqualTo("SELECT _sl_p._sl_c1 AS \"name\", _sl_p._sl_c2 AS \"a\" FROM _sl_p ORDER BY _sl_p._sl_c2"
@@ -265,7 +266,8 @@ class CrossShardPlannerTest {
                 "SELECT user_id, name FROM users WHERE score > ? ORDER BY name, user_id LIMIT ? OFFSET ?", true);
         CrossShardQuery.Source shard = q.sources().get(0);
         assertThat(shard.sql())
-                .endsWith("WHERE score > ? ORDER BY _sl_c2, _sl_c1 LIMIT CAST(? AS int8) + CAST(? AS int8)");
+                .endsWith("WHERE score > ? ORDER BY _sl_c2, _sl_c1 LIMIT CAST(LEAST(CAST(? AS numeric)"
+                        + " + GREATEST(COALESCE(CAST(? AS numeric), 0), 0), 9223372036854775807) AS int8)");
         assertThat(shard.parameters()).containsExactly(1, 2, 3);
         assertThat(shard.rowLimit()).isEqualTo(-1);
         assertThat(q.body()).endsWith("LIMIT ? OFFSET ?");
@@ -276,7 +278,8 @@ class CrossShardPlannerTest {
                         + " o1_0.order_id offset ? rows fetch first ? rows only",
                 true);
         assertThat(page.sources().get(0).sql())
-                .endsWith("ORDER BY _sl_c2 DESC, _sl_o1 LIMIT CAST(? AS int8) + CAST(? AS int8)");
+                .endsWith("ORDER BY _sl_c2 DESC, _sl_o1 LIMIT CAST(LEAST(CAST(? AS numeric)"
+                        + " + GREATEST(COALESCE(CAST(? AS numeric), 0), 0), 9223372036854775807) AS int8)");
         assertThat(page.sources().get(0).parameters()).containsExactly(1, 3, 2);
         assertThat(page.body()).endsWith("LIMIT ? OFFSET ?");
         assertThat(page.bodyParameters()).containsExactly(3, 2);
@@ -351,6 +354,10 @@ class CrossShardPlannerTest {
                 // USING shows the join column once in *; a reference table's columns are not read here
                 "SELECT * FROM users u JOIN orders o USING (user_id) ORDER BY 1 LIMIT 3",
                 "SELECT x.* FROM users u JOIN orders o ON o.user_id = u.user_id",
+                // renamed columns; FROM ONLY, which the parser would drop
+                "SELECT * FROM orders AS o(a, b) ORDER BY 1 LIMIT 5",
+                "SELECT * FROM ONLY orders ORDER BY 1 LIMIT 3",
+                "SELECT user_id, count(*) FROM ONLY orders GROUP BY user_id",
                 "SELECT * FROM devices ORDER BY 1 LIMIT 3")) {
             assertThat(withColumns.plan(sql, true).description()).as(sql).doesNotContain("on each shard");
         }
