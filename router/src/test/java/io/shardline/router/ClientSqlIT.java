@@ -583,6 +583,64 @@ class ClientSqlIT {
         }
     }
 
+    /**
+     * Spring Data JPA's {@code deleteAllByIdInBatch} and a bulk update by ids: keys on two shards, each shard changes
+     * the rows it holds, in one transaction under two-phase commit; refused, naming that setting, without it.
+     */
+    @Test
+    void anUpdateOrDeleteOfKeysOnSeveralShardsRunsOnEachUnderTwoPhaseCommit() throws SQLException {
+        int here = warehouseOn(0);
+        int there = warehouseOn(1);
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true")) {
+            try (PreparedStatement insert =
+                    c.prepareStatement("insert into stock (s_i_id, s_w_id, s_quantity) values (?, ?, 1)")) {
+                for (int w : new int[] {here, there}) {
+                    insert.setInt(1, 777);
+                    insert.setInt(2, w);
+                    insert.executeUpdate();
+                }
+            }
+            try (PreparedStatement update =
+                    c.prepareStatement("update stock set s_quantity=s_quantity+? where s_w_id in (?,?) and s_i_id=?")) {
+                update.setInt(1, 10);
+                update.setInt(2, here);
+                update.setInt(3, there);
+                update.setInt(4, 777);
+                assertThat(update.executeUpdate()).isEqualTo(2);
+            }
+            try (Connection without = DriverManager.getConnection(url);
+                    PreparedStatement delete =
+                            without.prepareStatement("delete from stock where s_w_id in (?,?) and s_i_id=?")) {
+                delete.setInt(1, here);
+                delete.setInt(2, there);
+                delete.setInt(3, 777);
+                assertThatThrownBy(delete::executeUpdate)
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("twoPhaseCommit=true");
+            }
+            for (int shard = 0; shard < 2; shard++) {
+                try (Connection direct = cluster.primary(shard).connect();
+                        Statement s = direct.createStatement();
+                        ResultSet rs = s.executeQuery("SELECT s_quantity FROM stock WHERE s_i_id = 777")) {
+                    assertThat(rs.next()).as("the row on shard %d", shard).isTrue();
+                    assertThat(rs.getInt(1)).isEqualTo(11);
+                }
+            }
+            try (PreparedStatement delete =
+                    c.prepareStatement("delete from stock where s_w_id in (?,?) and s_i_id=?")) {
+                delete.setInt(1, here);
+                delete.setInt(2, there);
+                delete.setInt(3, 777);
+                assertThat(delete.executeUpdate()).isEqualTo(2);
+            }
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT count(*) FROM stock WHERE s_i_id = 777")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isZero();
+            }
+        }
+    }
+
     @Test
     void hibernatesSequenceStrategyTakesKeysOnTheHomeShardInsideTransactionsOnAnyShard() throws SQLException {
         int remote = warehouseOn(1);

@@ -75,9 +75,18 @@ public final class Router {
                     return Route.refused(
                             SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params) + ": " + plan.refusal());
                 }
-                return plan.kind() == StatementKind.READ
-                        ? crossShard(r, plan, c, "its shard key values map to several shards")
-                        : Route.refused(SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params));
+                if (plan.kind() == StatementKind.READ) {
+                    return crossShard(r, plan, c, "its shard key values map to several shards");
+                }
+                if (plan.everyShardWhenSpanning()) {
+                    // an UPDATE/DELETE of keys on several shards: each shard changes the rows it holds
+                    return everyShard(
+                            r,
+                            twoPhaseCommit ? "its shard key values map to several shards" : r.spanMessage(plan, params),
+                            true,
+                            c);
+                }
+                return Route.refused(SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params));
             }
             case HOME:
                 return single(r, plan, r.homeShard(), c);
@@ -102,7 +111,7 @@ public final class Router {
             case EACH_PRIMARY:
                 return everyPrimary(r, plan, c, true);
             case EVERY_SHARD:
-                return everyShard(r, plan, c);
+                return everyShard(r, plan.refusal(), false, c);
             case REFERENCE_WRITE:
                 return referenceWrite(r, plan, c);
             case REFUSED:
@@ -387,28 +396,35 @@ public final class Router {
         return legs;
     }
 
-    /** A write without a shard key: every primary in one transaction (two-phase commit). */
-    private Route everyShard(RoutingState r, Plan plan, RouteContext c) {
+    /**
+     * A write without a shard key, or an UPDATE/DELETE whose keys map to several shards: every primary in one
+     * transaction (two-phase commit).
+     *
+     * @param keyed whether the statement has shard keys, on several shards (else it has none)
+     */
+    private Route everyShard(RoutingState r, String why, boolean keyed, RouteContext c) {
         if (!twoPhaseCommit) {
             return Route.refused(
                     SqlStates.FEATURE_NOT_SUPPORTED,
-                    "Shardline cannot route this statement: " + plan.refusal() + ". With twoPhaseCommit=true it runs"
+                    "Shardline cannot route this statement: " + why + ". With twoPhaseCommit=true it runs"
                             + " on every shard in one transaction; otherwise add the key = ? (or IN (...)) to its"
                             + " WHERE");
         }
-        Route refused = requireEveryShard(
-                c, "the statement has no shard key and would run on every shard", "a write without the shard key");
+        Route refused = keyed
+                ? requireEveryShard(
+                        c,
+                        "its shard key values map to several shards and it would run on every shard",
+                        "a write whose keys map to several shards")
+                : requireEveryShard(
+                        c,
+                        "the statement has no shard key and would run on every shard",
+                        "a write without the shard key");
         if (refused != null) {
             return refused;
         }
         // the shards holding the tables: one just added for a move owns no range and has none of them yet
         return transactionLegs(
-                r,
-                c,
-                holders(r),
-                Route.Target.EVERY_SHARD,
-                plan.refusal(),
-                shard -> "the statement needs shard " + shard);
+                r, c, holders(r), Route.Target.EVERY_SHARD, why, shard -> "the statement needs shard " + shard);
     }
 
     /**

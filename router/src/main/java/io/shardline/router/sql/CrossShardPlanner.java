@@ -491,13 +491,7 @@ public final class CrossShardPlanner {
         if (!(select.getFromItem() instanceof Table table)
                 || !colocated(select)
                 || select.getWithItemsList() != null
-                || select.getFetch() != null
-                        && (select.getLimit() != null
-                                || select.getFetch().getExpression() == null
-                                || select.getFetch()
-                                        .toString()
-                                        .toUpperCase(Locale.ROOT)
-                                        .contains("TIES"))
+                || !limitable(select)
                 || grouped && !groupsByKey(select)
                 || select.getHaving() != null
                         && (!grouped || !rowByRow(select.getHaving().toString(), true))
@@ -570,10 +564,10 @@ public final class CrossShardPlanner {
                         && position.getValue() <= itemTexts.size()) {
                     column = (int) position.getValue();
                 } else if (e instanceof Column c && c.getTable() == null) {
-                    // PostgreSQL reads a bare name as an output column first, then as an input column: only the
-                    // first is certain here
+                    // PostgreSQL reads a bare name as an output column first, then as an input column: an input
+                    // column only when every output column's name is known (an alias, a column, a star's)
                     column = aliases.get(SqlNames.fold(c.getColumnName()));
-                    if (column == null || column < 0) {
+                    if (column == null ? outputs.contains(null) : column < 0) {
                         return null;
                     }
                 }
@@ -800,6 +794,20 @@ public final class CrossShardPlanner {
             }
         }
         return columns;
+    }
+
+    /**
+     * Whether the block's row limit, if any, is a {@code LIMIT} or a {@code FETCH FIRST n ROWS ONLY} (which is one):
+     * not {@code WITH TIES}, not both.
+     */
+    private static boolean limitable(PlainSelect select) {
+        return select.getFetch() == null
+                || select.getLimit() == null
+                        && select.getFetch().getExpression() != null
+                        && !select.getFetch()
+                                .toString()
+                                .toUpperCase(Locale.ROOT)
+                                .contains("TIES");
     }
 
     /** Whether {@code expression} names a collation. */
@@ -1269,7 +1277,7 @@ public final class CrossShardPlanner {
                     || !colocated(select)
                     || select.getWithItemsList() != null
                     || select.getDistinct() != null && select.getDistinct().getOnSelectItems() != null
-                    || select.getFetch() != null
+                    || !limitable(select)
                     || select.getForUpdateTable() != null
                     || select.getForMode() != null
                     || select.getIntoTables() != null
@@ -1348,6 +1356,9 @@ public final class CrossShardPlanner {
                                 select.getLimit().getRowCount() == null
                                         ? "ALL"
                                         : select.getLimit().getRowCount());
+            }
+            if (select.getFetch() != null) {
+                body.append(" LIMIT ").append(select.getFetch().getExpression());
             }
             if (select.getOffset() != null) {
                 body.append(" OFFSET ").append(select.getOffset().getOffset());
@@ -1532,6 +1543,10 @@ public final class CrossShardPlanner {
             int count = args == null ? 0 : args.size();
             // JSqlParser marks count(ALL x), ALL being the default, as "all columns": x is still its argument
             boolean star = f.isAllColumns() && count == 0;
+            if (f.isDistinct() && name.equals("count") && count == 1 && shardKey(args.get(0))) {
+                // each key value is on one shard: the shards' distinct keys are apart, their counts add up
+                return "CAST(sum(" + partial("count(DISTINCT " + args.get(0) + ")") + ") AS int8)";
+            }
             if (f.isDistinct()
                     || f.isUnique()
                     || f.getOrderByElements() != null
@@ -1555,6 +1570,29 @@ public final class CrossShardPlanner {
                             + "), 0))";
                 default -> name + "(" + partial(name + "(" + arg + ")") + ")";
             };
+        }
+
+        /**
+         * Whether {@code e} is the shard key of one of the block's sharded tables (joined on their keys, so a key
+         * value's rows are all on its shard): qualified by the table's name, or alone in a block without joins.
+         */
+        private boolean shardKey(Expression e) {
+            if (!(e instanceof Column c)) {
+                return false;
+            }
+            Map<String, ShardedTable> tables = colocatedTables(select);
+            if (tables == null) {
+                return false;
+            }
+            if (c.getTable() == null) {
+                return (select.getJoins() == null || select.getJoins().isEmpty())
+                        && SqlNames.fold(c.getColumnName())
+                                .equals(tables.values().iterator().next().keyColumn());
+            }
+            ShardedTable t = c.getTable().getSchemaName() == null
+                    ? tables.get(SqlNames.fold(c.getTable().getName()))
+                    : null;
+            return t != null && SqlNames.fold(c.getColumnName()).equals(t.keyColumn());
         }
 
         private String partial(String expression) {

@@ -13,7 +13,9 @@ import java.util.List;
  *     {@link Target#REFERENCE_WRITE}: the reference table written; for {@link Target#KEYED}, when not null: why it
  *     may not run across shards (it calls a distributed function), the refusal when its keys map to several
  * @param command for TXN and SESSION statements: the leading keyword(s), upper case (e.g. {@code BEGIN},
- *     {@code SET}, {@code RESET}, {@code SHOW}), with {@link #setting} the parameter name for SET/RESET
+ *     {@code SET}, {@code RESET}, {@code SHOW}), with {@link #setting} the parameter name for SET/RESET; for a
+ *     {@link Target#KEYED} write, {@link #ON_EVERY_SHARD} when it may run on every shard should its keys map to
+ *     several ({@link #everyShardWhenSpanning})
  * @param setting the lower-case parameter name of a SET/RESET ({@code all} for RESET ALL), or null
  * @param parameterCount the number of {@code ?} placeholders
  * @param sessionEffects whether the statement may leave state in the database session beyond SET (LISTEN,
@@ -192,6 +194,23 @@ public record Plan(
 
     static Plan keyed(StatementKind kind, List<KeyGroup> groups, int params) {
         return new Plan(kind, Target.KEYED, groups, null, null, null, params);
+    }
+
+    /** What {@link #command} holds for a keyed write that may run on every shard. */
+    static final String ON_EVERY_SHARD = "on every shard";
+
+    /**
+     * Keyed, and when its keys map to several shards run on every shard (under two-phase commit, as a write without
+     * a key): an {@code UPDATE} or {@code DELETE} without {@code RETURNING} of one sharded table, which changes on
+     * each shard only the rows it holds ({@code DELETE ... WHERE id IN (?, ?, ?)}).
+     */
+    static Plan keyedOrEveryShard(StatementKind kind, List<KeyGroup> groups, int params) {
+        return new Plan(kind, Target.KEYED, groups, null, ON_EVERY_SHARD, null, params);
+    }
+
+    /** Whether this keyed write runs on every shard when its keys map to several ({@link #keyedOrEveryShard}). */
+    public boolean everyShardWhenSpanning() {
+        return target == Target.KEYED && ON_EVERY_SHARD.equals(command);
     }
 
     /** Keyed, and never across shards: {@code why} says why (it calls a distributed function). */

@@ -1446,7 +1446,9 @@ public final class StatementAnalyzer {
                 }
                 keyGroups.add(new KeyGroup(tables, sources));
             }
-            return Plan.keyed(kind, keyGroups, params);
+            return kind == StatementKind.WRITE && refs.size() == 1 && keylessWriteOnEveryShard()
+                    ? Plan.keyedOrEveryShard(kind, keyGroups, params)
+                    : Plan.keyed(kind, keyGroups, params);
         }
 
         /**

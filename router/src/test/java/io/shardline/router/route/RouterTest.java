@@ -299,6 +299,32 @@ class RouterTest {
         Route write = route(router(true, false), "INSERT INTO users (user_id) VALUES (?), (?)", c, keyOn(0), keyOn(1));
         assertThat(write.target()).isEqualTo(Target.REFUSED);
         assertThat(write.message()).contains("map to shards", "public.users");
+        // an UPDATE/DELETE of keys on two shards runs on every shard under two-phase commit (each changes its rows)
+        String delete = "DELETE FROM users WHERE user_id IN (?, ?)";
+        Route no2pc = route(router(true, false), delete, c, keyOn(0), keyOn(1));
+        assertThat(no2pc.sqlState()).isEqualTo("0A000");
+        assertThat(no2pc.message()).contains("map to shards", "twoPhaseCommit=true");
+        Route both = route(router(true, true), delete, c, keyOn(0), keyOn(1));
+        assertThat(both.target()).isEqualTo(Target.EVERY_SHARD);
+        assertThat(both.legs()).extracting(Route::use).containsExactly(Use.BEGIN, Use.JOIN);
+        assertThat(route(router(true, true), delete, c, keyOn(1), keyOn(1)).target())
+                .isEqualTo(Target.NODE);
+        assertThat(route(
+                                router(true, true),
+                                "UPDATE users SET name = ? WHERE user_id IN (?, ?) RETURNING name",
+                                c,
+                                "x",
+                                keyOn(0),
+                                keyOn(1))
+                        .target())
+                .isEqualTo(Target.REFUSED);
+        assertThat(route(router(true, true), "INSERT INTO users (user_id) VALUES (?), (?)", c, keyOn(0), keyOn(1))
+                        .target())
+                .isEqualTo(Target.REFUSED);
+        activeMove = "m1";
+        assertThat(route(router(true, true), delete, c, keyOn(0), keyOn(1)).sqlState())
+                .isEqualTo("55006");
+        activeMove = null;
         Route read = route(router(true, false), "SELECT * FROM users WHERE user_id IN (?, ?)", c, keyOn(0), keyOn(1));
         assertThat(read.target()).isEqualTo(Target.CROSS_SHARD);
         assertThat(read.legs()).extracting(Route::shard).containsExactly(0, 1);

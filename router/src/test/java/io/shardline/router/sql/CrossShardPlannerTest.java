@@ -295,6 +295,48 @@ class CrossShardPlannerTest {
     }
 
     @Test
+    void aBareOrderByNameThatNoOutputColumnHasIsAnInputColumn() {
+        CrossShardQuery q = planner.plan(
+                "SELECT user_id, name AS n FROM users WHERE score > ? ORDER BY created_at DESC LIMIT ? OFFSET ?", true);
+        assertThat(q.sources().get(0).sql()).contains("created_at AS _sl_o1", "ORDER BY _sl_o1 DESC LIMIT");
+        // an unaliased expression's output name is PostgreSQL's to choose (lower, coalesce, ?column?)
+        assertThat(planner.plan("SELECT user_id, lower(name) FROM users ORDER BY lower LIMIT 3", true)
+                        .description())
+                .doesNotContain("on each shard");
+    }
+
+    @Test
+    void aDistinctCountOfTheShardKeyAddsUpTheShardsCounts() {
+        // Spring Data JPA's count query of a distinct page over a join
+        CrossShardQuery q = planner.plan(
+                "select count(distinct u1_0.user_id) from users u1_0 left join orders o1_0 on"
+                        + " u1_0.user_id=o1_0.user_id where o1_0.status=?",
+                true);
+        assertThat(q.description()).contains("partial aggregates");
+        assertThat(q.sources().get(0).sql()).startsWith("SELECT count(DISTINCT u1_0.user_id) AS _sl_a1 FROM");
+        assertThat(q.body()).contains("CAST(sum(_sl_p._sl_a1) AS int8)");
+        assertThat(planner.plan("SELECT status, count(DISTINCT user_id) FROM orders GROUP BY status", true)
+                        .description())
+                .contains("partial aggregates");
+        // a distinct count of another column needs every row
+        assertThat(planner.plan("SELECT count(DISTINCT status) FROM orders", true)
+                        .description())
+                .doesNotContain("partial");
+        assertThat(planner.plan(
+                                "SELECT count(DISTINCT user_id) FROM users u JOIN orders o ON o.user_id = u.user_id",
+                                true)
+                        .description())
+                .doesNotContain("partial");
+        // a grouped read with FETCH FIRST is limited as with LIMIT
+        CrossShardQuery fetched = planner.plan(
+                "select o.status,count(*) from orders o group by o.status order by count(*) desc fetch first ? rows"
+                        + " only",
+                true);
+        assertThat(fetched.description()).contains("partial aggregates");
+        assertThat(fetched.body()).endsWith("LIMIT ?");
+    }
+
+    @Test
     void orderedSetAggregatesOfTheKeysGroupsAreComputedOnEachShard() {
         for (String sql : List.of(
                 "SELECT user_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders GROUP BY user_id",
