@@ -856,6 +856,12 @@ public final class Dispatcher {
                                     + " executeQuery, not in a batch",
                             SqlStates.FEATURE_NOT_SUPPORTED);
                 }
+                if (route.target() == Route.Target.EVERY_SHARD) {
+                    throw new SQLException(
+                            "batch row " + i + " needs every shard (" + route.message() + "): run it with execute or"
+                                    + " executeUpdate, not in a batch",
+                            SqlStates.FEATURE_NOT_SUPPORTED);
+                }
                 if (route.target() != Route.Target.NODE) {
                     throw route.target() == Route.Target.REFUSED
                             ? route.refusal()

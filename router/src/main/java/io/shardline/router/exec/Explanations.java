@@ -62,8 +62,9 @@ final class Explanations {
                 }
                 return legs(
                         route,
-                        leg -> "no shard key (" + route.message() + "): on every shard's primary in one"
-                                + " two-phase-commit transaction" + use(leg));
+                        leg -> (plan.target() == Plan.Target.KEYED ? "keys on several shards (" : "no shard key (")
+                                + route.message() + "): on every shard's primary in one two-phase-commit transaction"
+                                + use(leg));
             case CROSS_SHARD: {
                 CrossShardQuery query;
                 try {

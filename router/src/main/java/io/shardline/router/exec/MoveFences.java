@@ -550,7 +550,7 @@ final class MoveFences implements Moves, AutoCloseable {
     }
 
     /** Whether {@code plan} (with one of {@code rows}) runs on {@code shard}'s primary. */
-    private static boolean touches(RoutingState r, Plan plan, List<Object[]> rows, Shard shard) throws SQLException {
+    static boolean touches(RoutingState r, Plan plan, List<Object[]> rows, Shard shard) throws SQLException {
         switch (plan.target()) {
             case BOUND, DRIVER, REFUSED:
                 return false;
@@ -558,7 +558,9 @@ final class MoveFences implements Moves, AutoCloseable {
                 return r.homeShard() == shard.id();
             case KEYED:
                 for (Object[] params : rows) {
-                    if (r.anyKeyHash(plan, params, h -> r.ring().shardFor(h) == shard.id())) {
+                    if (r.anyKeyHash(plan, params, h -> r.ring().shardFor(h) == shard.id())
+                            || plan.everyShardWhenSpanning() && r.keyedShard(plan, params) == RoutingState.SPANS) {
+                        // (an UPDATE/DELETE whose keys map to several shards runs on every shard)
                         return true;
                     }
                 }

@@ -76,7 +76,10 @@ public final class Router {
                             SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params) + ": " + plan.refusal());
                 }
                 if (plan.kind() == StatementKind.READ) {
-                    return crossShard(r, plan, c, "its shard key values map to several shards");
+                    // EXPLAIN (without ANALYZE) of such a write: one shard's plan, as for a write without a key
+                    return plan.everyShardWhenSpanning()
+                            ? single(r, plan, r.homeShard(), c)
+                            : crossShard(r, plan, c, "its shard key values map to several shards");
                 }
                 if (plan.everyShardWhenSpanning()) {
                     // an UPDATE/DELETE of keys on several shards: each shard changes the rows it holds

@@ -321,6 +321,9 @@ class RouterTest {
         assertThat(route(router(true, true), "INSERT INTO users (user_id) VALUES (?), (?)", c, keyOn(0), keyOn(1))
                         .target())
                 .isEqualTo(Target.REFUSED);
+        assertThat(route(router(true, true), "EXPLAIN " + delete, c, keyOn(0), keyOn(1))
+                        .target())
+                .isEqualTo(Target.NODE);
         activeMove = "m1";
         assertThat(route(router(true, true), delete, c, keyOn(0), keyOn(1)).sqlState())
                 .isEqualTo("55006");
