@@ -800,7 +800,8 @@ final class CrossShardRead {
 
     /**
      * The collation of each column of {@code source}'s rows, asked of PostgreSQL once per source (and cached with
-     * the plan) when the database has columns with a collation of their own: null where a column has the default
+     * the plan) when a sharded table has columns with a collation of their own or the source names a {@code
+     * COLLATE}: null where a column has the default
      * collation or none, and null altogether when every column does. The rows travel as text and are cast back to
      * their types in the final query, which gives them their type's collation, the default: a column declared
      * {@code COLLATE "C"} (or with a nondeterministic collation) would be ordered, compared and grouped otherwise
