@@ -43,6 +43,8 @@ class CrossShardReadDuringMoveIT {
                     + " ORDER BY o.order_id DESC LIMIT 7",
             // a short scan: the final node's part runs inside the final query, after the other shard's was read
             "SELECT order_id, amount FROM orders WHERE order_id >= 1000 ORDER BY order_id LIMIT 10",
+            // distinct keys counted on each shard and added up: each key's rows counted on one shard only
+            "SELECT count(DISTINCT order_id), count(*) FROM orders WHERE amount > 3",
             // grouped by the key on each shard, each shard's first groups shipped
             "SELECT o.order_id, u.name, count(*), sum(o.amount) FROM orders o JOIN users u ON u.user_id = o.order_id"
                     + " GROUP BY o.order_id, u.name HAVING sum(o.amount) > 1 ORDER BY 4 DESC, 1 LIMIT 5",

@@ -810,8 +810,11 @@ final class CrossShardRead {
     private List<String> collations(
             CrossShardQuery.Source source, List<String> types, Physical node, Parameters parameters)
             throws SQLException {
+        if (types.stream().noneMatch(CrossShardRead::collatable)) {
+            return null;
+        }
         String sql = source.sql(null);
-        if (types.stream().noneMatch(CrossShardRead::collatable) || !routing.ownCollations() && !collates(sql)) {
+        if (!routing.ownCollations() && !collates(sql)) {
             return null;
         }
         List<String> known = routing.crossShardCollations(sql, searchPath);
