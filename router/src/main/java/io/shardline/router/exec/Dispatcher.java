@@ -521,10 +521,16 @@ public final class Dispatcher {
         boolean copies = plan.target() == Plan.Target.REFERENCE_WRITE;
         long count = 0;
         T result = null;
+        T copyResult = null;
+        Statement copy = null;
         try {
             for (Route leg : route.legs()) {
                 try {
                     result = execute(open(leg), plan, op);
+                    if (copy == null) {
+                        copy = current;
+                        copyResult = result;
+                    }
                 } catch (SQLException e) {
                     throw new SQLException(
                             "the statement failed on shard " + leg.shard() + " ("
@@ -540,7 +546,8 @@ public final class Dispatcher {
                 session.commit();
             }
             if (copies) {
-                return result; // the last shard's statement is current: its count, its rows
+                current = copy; // the home shard's copy, the first: its count, its rows
+                return copyResult;
             }
         } catch (SQLException e) {
             if (implicit) {
@@ -1057,7 +1064,8 @@ public final class Dispatcher {
             throw route.refusal();
         }
         boolean implicit = session.autoCommit();
-        int[] counts = new int[rows.size()];
+        int[] counts = null;
+        Statement copy = null;
         Route failing = null;
         try {
             for (Route leg : route.legs()) {
@@ -1069,12 +1077,17 @@ public final class Dispatcher {
                         binder.bind(ps, row);
                         ps.addBatch();
                     }
-                    counts = onPhysical(p, plan, ps, Statement::executeBatch);
+                    int[] these = onPhysical(p, plan, ps, Statement::executeBatch);
+                    if (counts == null) {
+                        counts = these;
+                        copy = ps;
+                    }
                 } finally {
                     ps.clearBatch(); // rows bound but not sent must not ride along with the next batch
                 }
             }
             failing = null;
+            current = copy; // the home shard's copy, the first: its counts, its generated keys
             if (implicit) {
                 session.commit();
             }
