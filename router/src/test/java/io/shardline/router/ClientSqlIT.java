@@ -47,7 +47,8 @@ class ClientSqlIT {
                 List.of(
                         new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER),
                         new ShardedTable("public", "swap", "id", KeyType.INTEGER),
-                        new ShardedTable("public", "twin", "id", KeyType.INTEGER)),
+                        new ShardedTable("public", "twin", "id", KeyType.INTEGER),
+                        new ShardedTable("public", "depot", "d_w_id", KeyType.INTEGER)),
                 List.of(new ReferenceTable("public", "attachment")));
         url = cluster.shardlineUrl() + "?user=postgres";
         try (Connection c = DriverManager.getConnection(url);
@@ -638,6 +639,73 @@ class ClientSqlIT {
                 rs.next();
                 assertThat(rs.getInt(1)).isZero();
             }
+        }
+    }
+
+    /**
+     * A bulk UPDATE or DELETE without a key that reads another sharded table joined to its own on the shard keys
+     * (IN, EXISTS, USING, FROM) runs on every shard under two-phase commit: each shard's rows meet only rows of its
+     * own. One that reads rows of other shards (a LIMIT in its subquery) is refused, and writes nothing.
+     */
+    @Test
+    void aBulkWriteReadingATableJoinedOnTheShardKeyRunsOnEveryShard() throws SQLException {
+        int here = warehouseOn(0);
+        int there = warehouseOn(1);
+        int open = Math.max(here, there) + 1;
+        while (shardOf(open) != 0) {
+            open++;
+        }
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE depot (d_w_id int PRIMARY KEY, closed boolean NOT NULL)");
+            for (int w : new int[] {here, there}) {
+                s.executeUpdate("INSERT INTO depot VALUES (" + w + ", true)");
+            }
+            s.executeUpdate("INSERT INTO depot VALUES (" + open + ", false)");
+            for (int w : new int[] {here, there, open}) {
+                s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) SELECT i, " + w + ", 5 FROM"
+                        + " generate_series(900, 909) i");
+            }
+            assertThat(s.executeUpdate("UPDATE stock s SET s_quantity = 0 FROM depot d WHERE d.d_w_id = s.s_w_id"
+                            + " AND d.closed AND s.s_i_id >= 900"))
+                    .isEqualTo(20);
+            assertThat(s.executeUpdate("UPDATE stock SET s_quantity = s_quantity + 1 WHERE s_i_id >= 900 AND"
+                            + " EXISTS (SELECT 1 FROM depot d WHERE d.d_w_id = stock.s_w_id AND NOT d.closed)"))
+                    .isEqualTo(10);
+            // a subquery whose rows depend on other shards' rows: refused, nothing written
+            assertThatThrownBy(() -> s.executeUpdate("DELETE FROM stock WHERE s_w_id IN (SELECT d_w_id FROM depot"
+                            + " ORDER BY d_w_id LIMIT 1)"))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("s_w_id")
+                    .extracting(e -> ((SQLException) e).getSQLState())
+                    .isEqualTo("0A000");
+            try (Connection without = DriverManager.getConnection(url);
+                    Statement w = without.createStatement()) {
+                assertThatThrownBy(() -> w.executeUpdate(
+                                "DELETE FROM stock WHERE s_w_id IN (SELECT d_w_id FROM depot WHERE closed)"))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("twoPhaseCommit=true");
+            }
+            assertThat(s.executeUpdate("DELETE FROM stock WHERE s_i_id >= 900 AND s_w_id IN (SELECT d_w_id FROM"
+                            + " depot WHERE closed)"))
+                    .isEqualTo(20);
+            for (int shard = 0; shard < 2; shard++) {
+                try (Connection direct = cluster.primary(shard).connect();
+                        Statement d = direct.createStatement();
+                        ResultSet rs = d.executeQuery("SELECT s_w_id, count(*), min(s_quantity) FROM stock WHERE"
+                                + " s_i_id >= 900 GROUP BY s_w_id")) {
+                    if (shard == 0) {
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getInt(1)).isEqualTo(open);
+                        assertThat(rs.getInt(2)).isEqualTo(10);
+                        assertThat(rs.getInt(3)).isEqualTo(6);
+                    }
+                    assertThat(rs.next())
+                            .as("closed depots' stock on shard %d", shard)
+                            .isFalse();
+                }
+            }
+            s.executeUpdate("DELETE FROM stock WHERE s_w_id = " + open + " AND s_i_id >= 900");
         }
     }
 

@@ -1439,17 +1439,18 @@ public final class StatementAnalyzer {
                     if (kind == StatementKind.READ) {
                         return Plan.crossShard(why, params);
                     }
-                    if (refs.size() == 1 && keylessWriteOnEveryShard()) {
+                    if (keylessWriteOnEveryShard()) {
                         return Plan.everyShard(kind, why, params);
                     }
                     throw new Refusal("the statement on the sharded table " + t.qualifiedName() + " has no usable value"
                             + " for its shard key " + t.keyColumn() + ": add " + t.keyColumn() + " = ? (or IN (...)) to"
                             + " the WHERE of each query block that reads it, joined by AND (only reads, and UPDATE/DELETE"
-                            + " without RETURNING under twoPhaseCommit=true, run across shards)");
+                            + " without RETURNING whose sharded tables are all joined on their shard keys, under"
+                            + " twoPhaseCommit=true, run across shards)");
                 }
                 keyGroups.add(new KeyGroup(tables, sources));
             }
-            return kind == StatementKind.WRITE && refs.size() == 1 && keylessWriteOnEveryShard()
+            return kind == StatementKind.WRITE && keylessWriteOnEveryShard()
                     ? Plan.keyedOrEveryShard(kind, keyGroups, params)
                     : Plan.keyed(kind, keyGroups, params);
         }
@@ -1566,10 +1567,15 @@ public final class StatementAnalyzer {
         }
 
         /**
-         * Whether the statement is an UPDATE or DELETE of its one sharded table that may run on every shard as it
-         * is: no RETURNING (its rows would come from several shards).
+         * Whether the statement is an UPDATE or DELETE that may run on every shard as it is: no RETURNING (its rows
+         * would come from several shards), and every sharded table it reads joined to its target on their shard keys
+         * (one key group: a row's related rows are on its shard — {@code DELETE FROM lines l USING orders o WHERE
+         * o.id = l.order_id AND o.status = 'void'}).
          */
         private boolean keylessWriteOnEveryShard() {
+            if (groups().size() != 1) {
+                return false;
+            }
             if (statement instanceof Update update) {
                 return update.getReturningClause() == null;
             }
@@ -2341,6 +2347,20 @@ public final class StatementAnalyzer {
                 } else if (right != null && restricts.test(right)) {
                     bind(right, keySource(eq.getLeftExpression()));
                 }
+            } else if (e instanceof InExpression in
+                    && !in.isNot()
+                    && in.getRightExpression() instanceof ParenthesedSelect sub
+                    && sub.getSelect() instanceof PlainSelect inner) {
+                // x IN (SELECT k FROM t ...) as a conjunct: a row passes only with some row of t whose k = x, so it
+                // joins x and k as x = k in EXISTS (SELECT 1 FROM t ... WHERE k = x) would
+                String left = keyRef(scope, in.getLeftExpression());
+                String right = keysOf(inner);
+                if (left != null
+                        && right != null
+                        && restricts.test(left)
+                        && refs.get(left).keyType() == refs.get(right).keyType()) {
+                    union(left, right);
+                }
             } else if (e instanceof InExpression in && !in.isNot()) {
                 String ref = keyRef(scope, in.getLeftExpression());
                 if (ref != null && restricts.test(ref) && in.getRightExpression() instanceof ExpressionList<?> list) {
@@ -2355,6 +2375,26 @@ public final class StatementAnalyzer {
                     sources.forEach(s -> bind(ref, s));
                 }
             }
+        }
+
+        /**
+         * The reference whose key is the one output column of {@code inner}, a subquery of {@code IN}, when its rows
+         * are every row of its FROM that passes its WHERE, one per key at least: no LIMIT, OFFSET, FETCH, DISTINCT ON
+         * or WITH (a GROUP BY then holds that column: each group is one key's rows); else null.
+         */
+        private String keysOf(PlainSelect inner) {
+            Integer scope = scopeOf.get(inner);
+            if (scope == null
+                    || inner.getLimit() != null
+                    || inner.getOffset() != null
+                    || inner.getFetch() != null
+                    || inner.getWithItemsList() != null
+                    || inner.getIntoTables() != null
+                    || (inner.getDistinct() != null && inner.getDistinct().getOnSelectItems() != null)
+                    || inner.getSelectItems().size() != 1) {
+                return null;
+            }
+            return keyRef(scope, inner.getSelectItems().get(0).getExpression());
         }
 
         /**

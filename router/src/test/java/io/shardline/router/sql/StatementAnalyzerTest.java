@@ -180,6 +180,58 @@ class StatementAnalyzerTest {
     @ParameterizedTest
     @ValueSource(
             strings = {
+                "UPDATE users u SET name = 'x' FROM orders o WHERE o.user_id = u.user_id",
+                "DELETE FROM orders o USING users u WHERE u.user_id = o.user_id AND u.name = 'gone'",
+                "DELETE FROM orders WHERE user_id IN (SELECT user_id FROM users WHERE name = 'gone')",
+                "DELETE FROM orders WHERE user_id IN (SELECT u.user_id FROM users u GROUP BY u.user_id HAVING"
+                        + " count(*) > 1)",
+                "DELETE FROM orders o WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id)",
+                "UPDATE orders o SET amount = 0 WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id AND"
+                        + " u.name = 'x')",
+                "UPDATE users u SET name = (SELECT max(o.amount)::text FROM orders o WHERE o.user_id = u.user_id)",
+                "DELETE FROM orders a USING orders b WHERE a.user_id = b.user_id AND a.amount < b.amount"
+            })
+    void aWriteWithoutAKeyReadingOnlyRowsJoinedOnItsKeyRunsOnEveryShard(String sql) {
+        // each shard's rows of the other tables are all those its own rows can meet
+        assertThat(plan(sql).target()).as(sql).isEqualTo(Target.EVERY_SHARD);
+    }
+
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
+                "DELETE FROM orders WHERE user_id IN (SELECT user_id FROM users ORDER BY name LIMIT 10)",
+                "DELETE FROM orders WHERE user_id IN (SELECT user_id FROM users OFFSET 5)",
+                "DELETE FROM orders WHERE user_id IN (SELECT DISTINCT ON (name) user_id FROM users ORDER BY name)",
+                "DELETE FROM orders WHERE user_id NOT IN (SELECT user_id FROM users)",
+                "DELETE FROM orders WHERE user_id IN (SELECT max(user_id) FROM users GROUP BY name)",
+                "DELETE FROM orders WHERE user_id IN (SELECT user_id FROM users UNION SELECT 7)",
+                "DELETE FROM orders WHERE amount > (SELECT avg(amount) FROM orders)",
+                "DELETE FROM orders WHERE amount IN (SELECT user_id FROM users)",
+                "DELETE FROM orders o USING users u WHERE u.user_id = o.user_id OR u.name = 'x'",
+                "UPDATE orders o SET amount = 0 FROM users u WHERE u.user_id = o.user_id RETURNING o.user_id"
+            })
+    void aWriteWithoutAKeyReadingRowsOfOtherShardsIsRefused(String sql) {
+        assertThat(plan(sql).target()).as(sql).isEqualTo(Target.REFUSED);
+    }
+
+    @Test
+    void anInSubqueryOfTheKeyJoinsItsTableOnTheKey() {
+        assertThat(sources(plan("SELECT * FROM orders WHERE user_id = ? AND user_id IN (SELECT user_id FROM users"
+                        + " WHERE name = 'x')")))
+                .containsExactly("$1");
+        for (String notJoined : List.of(
+                "SELECT * FROM orders WHERE user_id = ? AND user_id IN (SELECT user_id FROM users ORDER BY name"
+                        + " FETCH FIRST 3 ROWS ONLY)",
+                "SELECT * FROM orders WHERE user_id = ? OR user_id IN (SELECT user_id FROM users)",
+                "SELECT * FROM orders o LEFT JOIN users u ON u.user_id = o.user_id AND o.user_id IN (SELECT"
+                        + " user_id FROM users) WHERE o.user_id = ?")) {
+            assertThat(plan(notJoined).target()).as(notJoined).isEqualTo(Target.CROSS_SHARD);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
                 "DELETE FROM orders o WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id AND"
                         + " u.user_id = 5)",
                 "UPDATE users u SET name = (SELECT max(o.amount)::text FROM orders o WHERE o.user_id = u.user_id AND"
@@ -561,7 +613,7 @@ class StatementAnalyzerTest {
                 "WITH x AS (SELECT * FROM users) SELECT * FROM x WHERE user_id = 1",
                 "DELETE FROM users WHERE name = 'x' RETURNING *",
                 "UPDATE users SET name = 'x' RETURNING user_id",
-                "UPDATE users u SET name = 'x' FROM orders o WHERE o.user_id = u.user_id",
+                "UPDATE users u SET name = 'x' FROM orders o WHERE o.amount = u.user_id",
                 "INSERT INTO users SELECT * FROM users",
                 "INSERT INTO users VALUES (1, 'a')",
                 "INSERT INTO users (user_id, name) VALUES (nextval('s'), 'a')",
