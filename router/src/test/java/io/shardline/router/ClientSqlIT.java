@@ -709,6 +709,87 @@ class ClientSqlIT {
         }
     }
 
+    /**
+     * A multi-row INSERT (MyBatis' foreach, jOOQ's multi-row values) whose rows belong to several shards: under
+     * two-phase commit each shard gets a statement of its own rows, all or none; without it, refused naming the
+     * setting. Nothing is written by a statement that fails or is refused.
+     */
+    @Test
+    void aMultiRowInsertForSeveralShardsGivesEachShardItsRows() throws SQLException {
+        int here = warehouseOn(0);
+        int there = warehouseOn(1);
+        String upsert = "INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?)"
+                + " ON CONFLICT (s_w_id, s_i_id) DO UPDATE SET s_quantity = ?";
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true")) {
+            try (PreparedStatement ps = c.prepareStatement(upsert)) {
+                int[][] rows = {{801, here, 1}, {801, there, 2}, {802, here, 3}};
+                for (int row = 0; row < rows.length; row++) {
+                    for (int col = 0; col < 3; col++) {
+                        ps.setInt(row * 3 + col + 1, rows[row][col]);
+                    }
+                }
+                ps.setInt(10, 99);
+                assertThat(ps.executeUpdate()).isEqualTo(3);
+                assertThat(ps.executeUpdate())
+                        .as("again: each row's conflict updates it")
+                        .isEqualTo(3);
+            }
+            assertThat(quantities(0)).containsExactly(here + ":801=99", here + ":802=99");
+            assertThat(quantities(1)).containsExactly(there + ":801=99");
+            try (Statement s = c.createStatement()) {
+                assertThat(s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (803, " + there
+                                + ", 7), (803, " + here + ", 8)"))
+                        .isEqualTo(2);
+                // a row failing on one shard (a duplicate there) writes no row on any
+                assertThatThrownBy(() -> s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES"
+                                + " (804, " + here + ", 1), (803, " + there + ", 1)"))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("shard 1")
+                        .extracting(e -> ((SQLException) e).getSQLState())
+                        .isEqualTo("23505");
+                // generated keys cannot be gathered from several shards: refused before anything runs
+                assertThatThrownBy(() -> s.executeUpdate(
+                                "INSERT INTO stock (s_i_id, s_w_id) VALUES (805, " + here + "), (805, " + there + ")",
+                                Statement.RETURN_GENERATED_KEYS))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("generated keys");
+                // inside the application's transaction: rolled back with it
+                c.setAutoCommit(false);
+                s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id) VALUES (806, " + here + "), (806, " + there + ")");
+                c.rollback();
+                c.setAutoCommit(true);
+            }
+            try (Connection without = DriverManager.getConnection(url);
+                    Statement s = without.createStatement()) {
+                assertThatThrownBy(() -> s.executeUpdate(
+                                "INSERT INTO stock (s_i_id, s_w_id) VALUES (807, " + here + "), (807, " + there + ")"))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("twoPhaseCommit=true")
+                        .extracting(e -> ((SQLException) e).getSQLState())
+                        .isEqualTo("0A000");
+            }
+            assertThat(quantities(0)).containsExactly(here + ":801=99", here + ":802=99", here + ":803=8");
+            assertThat(quantities(1)).containsExactly(there + ":801=99", there + ":803=7");
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM stock WHERE s_i_id BETWEEN 801 AND 809");
+            }
+        }
+    }
+
+    /** The rows of stock with items 801-809 on shard {@code shard}'s primary, as "warehouse:item=quantity". */
+    private static List<String> quantities(int shard) throws SQLException {
+        try (Connection direct = cluster.primary(shard).connect();
+                Statement s = direct.createStatement();
+                ResultSet rs = s.executeQuery("SELECT s_w_id, s_i_id, s_quantity FROM stock WHERE s_i_id BETWEEN 801"
+                        + " AND 809 ORDER BY s_w_id, s_i_id")) {
+            List<String> rows = new java.util.ArrayList<>();
+            while (rs.next()) {
+                rows.add(rs.getInt(1) + ":" + rs.getInt(2) + "=" + rs.getInt(3));
+            }
+            return rows;
+        }
+    }
+
     @Test
     void hibernatesSequenceStrategyTakesKeysOnTheHomeShardInsideTransactionsOnAnyShard() throws SQLException {
         int remote = warehouseOn(1);

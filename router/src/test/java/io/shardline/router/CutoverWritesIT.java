@@ -240,18 +240,46 @@ class CutoverWritesIT {
             HashRing next = moves.switchRange(moving[0], 1 - from);
             moves.writeMove("m3", MoveState.SWITCHED, moving, from, 1 - from);
             assertThat(batch.get(20, TimeUnit.SECONDS)).hasSize(1000).containsOnly(1);
-            for (int shard = 0; shard < 2; shard++) {
-                int s = shard;
-                List<Long> owned = keys.stream()
-                        .filter(k -> next.shardFor(KeyHash.hashInt8(k)) == s)
-                        .toList();
-                assertThat(countOn(shard, keys))
-                        .as("rows of the batch on shard %d: exactly those the new ring gives it", shard)
-                        .isEqualTo(owned.size());
-                assertThat(countOn(shard, owned)).isEqualTo(owned.size());
-            }
+            assertOnTheirShards(next, keys);
             assertThat(keys.stream().filter(k -> next.shardFor(KeyHash.hashInt8(k)) != from))
                     .as("rows that moved")
+                    .isNotEmpty();
+        }
+    }
+
+    @Test
+    void aMultiRowInsertForSeveralShardsWithARowInAFencedRangeWaitsWholeThenLandsByTheNewRing() throws Exception {
+        List<Long> keys = new ArrayList<>(keysOn(0, 4_000_000, 200));
+        keys.addAll(keysOn(1, 4_000_000, 200));
+        long[] moving = moves.rangeOf(keys.get(0));
+        StringBuilder insert = new StringBuilder("INSERT INTO kv (k, v) VALUES ");
+        for (int i = 0; i < keys.size(); i++) {
+            insert.append(i == 0 ? "" : ", ").append("(").append(keys.get(i)).append(", 'row')");
+        }
+        try (Connection writer =
+                DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=20000&twoPhaseCommit=true")) {
+            moves.writeMove("m5", MoveState.FENCED, moving, 0, 1);
+            await().atMost(Duration.ofSeconds(10)).until(() -> moves.routersHolding("m5") == 1);
+
+            CompletableFuture<Integer> rows = CompletableFuture.supplyAsync(() -> {
+                try (Statement s = writer.createStatement()) {
+                    return s.executeUpdate(insert.toString());
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            Thread.sleep(500);
+            assertThat(rows).as("held by the row in the fenced range").isNotDone();
+            assertThat(countOn(0, keys) + countOn(1, keys))
+                    .as("no row of the held statement written")
+                    .isZero();
+
+            HashRing next = moves.switchRange(moving[0], 1);
+            moves.writeMove("m5", MoveState.SWITCHED, moving, 0, 1);
+            assertThat(rows.get(20, TimeUnit.SECONDS)).isEqualTo(keys.size());
+            assertOnTheirShards(next, keys);
+            assertThat(keys.subList(0, 200).stream().filter(k -> next.shardFor(KeyHash.hashInt8(k)) == 1))
+                    .as("rows of shard 0 that moved")
                     .isNotEmpty();
         }
     }
@@ -348,6 +376,20 @@ class CutoverWritesIT {
     }
 
     // ---- helpers ----------------------------------------------------------------------------------------------
+
+    /** Every row of {@code keys} is on the shard {@code ring} gives it, and on no other. */
+    private static void assertOnTheirShards(HashRing ring, List<Long> keys) throws SQLException {
+        for (int shard = 0; shard < 2; shard++) {
+            int s = shard;
+            List<Long> owned = keys.stream()
+                    .filter(k -> ring.shardFor(KeyHash.hashInt8(k)) == s)
+                    .toList();
+            assertThat(countOn(shard, keys))
+                    .as("rows on shard %d: exactly those the new ring gives it", shard)
+                    .isEqualTo(owned.size());
+            assertThat(countOn(shard, owned)).isEqualTo(owned.size());
+        }
+    }
 
     private static void direct(int shard, String sql) throws SQLException {
         try (Connection c = cluster.primary(shard).connect();

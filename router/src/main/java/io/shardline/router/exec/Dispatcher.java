@@ -6,6 +6,7 @@ import io.shardline.router.metrics.DriverTracing;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CrossShardQuery;
+import io.shardline.router.sql.InsertRows;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.SqlLexer;
 import io.shardline.router.sql.StatementKind;
@@ -43,6 +44,15 @@ public final class Dispatcher {
 
         /** A new physical statement on {@code p}, with the logical statement's options. */
         Statement create(Physical p) throws SQLException;
+
+        /**
+         * A new physical statement on {@code p}, with the logical statement's options, for {@code sql} instead of
+         * the logical statement's text (a prepared statement is prepared with it; a plain one is the same).
+         */
+        Statement create(Physical p, String sql) throws SQLException;
+
+        /** Whether the application asked for generated keys when it prepared the statement. */
+        boolean generatedKeys();
 
         /** Binds the current parameter values (a prepared statement), or nothing (a plain one). */
         void bind(Statement s) throws SQLException;
@@ -386,7 +396,9 @@ public final class Dispatcher {
             case ALL_OR_NONE:
                 return allOrNone(plan, route, op);
             case EVERY_SHARD:
-                return onEveryShard(plan, route, op);
+                return plan.splitsRowsWhenSpanning()
+                        ? splitRows(sql, plan, params, route, op)
+                        : onEveryShard(plan, route, op);
             case CROSS_SHARD:
                 return crossShard(sql, plan, params, route, op, handled);
             case NODE:
@@ -515,7 +527,6 @@ public final class Dispatcher {
      * count is the sum — but for a reference table, whose copies are alike, the results of one shard's copy (update
      * count, RETURNING rows).
      */
-    @SuppressWarnings("unchecked")
     private <T> T onEveryShard(Plan plan, Route route, Op<T> op) throws SQLException {
         boolean implicit = session.autoCommit();
         boolean copies = plan.target() == Plan.Target.REFERENCE_WRITE;
@@ -551,14 +562,28 @@ public final class Dispatcher {
             }
         } catch (SQLException e) {
             if (implicit) {
-                try {
-                    session.rollback();
-                } catch (SQLException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
+                rollBackOwn(e);
             }
             throw e;
         }
+        return summed(result, count);
+    }
+
+    /** Rolls back the transaction of its own a statement began in autocommit mode, after {@code e}. */
+    private void rollBackOwn(SQLException e) {
+        try {
+            session.rollback();
+        } catch (SQLException suppressed) {
+            e.addSuppressed(suppressed);
+        }
+    }
+
+    /**
+     * The result of a statement run on several shards: the summed update count {@code count} where the last part's
+     * {@code result} is an update count ({@code getUpdateCount} then gives it too), else that result.
+     */
+    @SuppressWarnings("unchecked")
+    private <T> T summed(T result, long count) {
         current = null;
         driverUpdateCount = count;
         if (result instanceof Integer) {
@@ -568,6 +593,103 @@ public final class Dispatcher {
             return (T) Long.valueOf(count);
         }
         return result;
+    }
+
+    /**
+     * A multi-row INSERT whose rows' keys map to several shards: each shard of {@code route} gets a statement of its
+     * own rows ({@link InsertRows}) in one transaction — the connection's, or (in autocommit mode) one of its own
+     * committed with two-phase commit at once. The update count is the sum.
+     */
+    private <T> T splitRows(String sql, Plan plan, Object[] params, Route route, Op<T> op) throws SQLException {
+        if (shape.generatedKeys()) {
+            throw new SQLException(
+                    "the generated keys of an INSERT whose rows go to several shards are not returned: insert each"
+                            + " shard's rows in a statement of their own, or name the keys you give",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        InsertRows rows = InsertRows.of(sql, shape.prepared());
+        int[] shards = session.runtime().routing().rowShards(plan, params);
+        if (rows == null || rows.size() != shards.length) {
+            throw new SQLException(
+                    "the rows of this INSERT could not be told apart to send each to its shard: insert each shard's"
+                            + " rows in a statement of their own",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        Map<Integer, List<Integer>> byShard = new LinkedHashMap<>();
+        for (int row = 0; row < shards.length; row++) {
+            byShard.computeIfAbsent(shards[row], k -> new ArrayList<>()).add(row);
+        }
+        if (!byShard.keySet()
+                .equals(route.legs().stream().map(Route::shard).collect(java.util.stream.Collectors.toSet()))) {
+            throw new SQLException(
+                    "the ring changed while this INSERT was routed: run it again", SqlStates.RETRY_WRITE);
+        }
+        boolean implicit = session.autoCommit();
+        long count = 0;
+        T result = null;
+        try {
+            for (Route leg : route.legs()) {
+                List<Integer> mine = byShard.get(leg.shard());
+                String part = rows.sql(mine);
+                Physical p = open(leg);
+                try (Statement s = shape.create(p, part)) {
+                    if (shape.prepared()) {
+                        int index = 1;
+                        for (int original : rows.parameters(mine)) {
+                            shape.bindAt((PreparedStatement) s, index++, original);
+                        }
+                    }
+                    result = onPhysical(p, plan, shape.prepared() ? s : running(s, part), op);
+                    count += Math.max(0, s.getLargeUpdateCount());
+                } catch (SQLException e) {
+                    throw new SQLException(
+                            "the rows for shard " + leg.shard() + " ("
+                                    + leg.node().name() + ") failed: "
+                                    + e.getMessage()
+                                    + (implicit ? ". No shard was changed: it was rolled back on every shard" : ""),
+                            e.getSQLState(),
+                            e);
+                }
+            }
+            if (implicit) {
+                session.commit();
+            }
+        } catch (SQLException e) {
+            current = null;
+            if (implicit) {
+                rollBackOwn(e);
+            }
+            throw e;
+        }
+        return summed(result, count);
+    }
+
+    /**
+     * {@code s}, a plain statement, running {@code sql} whatever text its execute methods are given (the logical
+     * statement's operation names its own text); asking it for generated keys is refused.
+     */
+    private static Statement running(Statement s, String sql) {
+        return (Statement) java.lang.reflect.Proxy.newProxyInstance(
+                Statement.class.getClassLoader(), new Class<?>[] {Statement.class}, (proxy, method, args) -> {
+                    if (args != null
+                            && args.length > 0
+                            && args[0] instanceof String
+                            && method.getName().startsWith("execute")) {
+                        if (args.length > 1
+                                && !Integer.valueOf(Statement.NO_GENERATED_KEYS).equals(args[1])) {
+                            throw new SQLException(
+                                    "the generated keys of an INSERT whose rows go to several shards are not"
+                                            + " returned: insert each shard's rows in a statement of their own",
+                                    SqlStates.FEATURE_NOT_SUPPORTED);
+                        }
+                        args[0] = sql;
+                    }
+                    try {
+                        return method.invoke(s, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
     }
 
     /**

@@ -60,6 +60,12 @@ final class Explanations {
                             leg -> route.message() + ": on the copy of every shard's primary in one"
                                     + " two-phase-commit transaction" + use(leg));
                 }
+                if (plan.splitsRowsWhenSpanning()) {
+                    return legs(
+                            route,
+                            leg -> route.message() + ": each shard's rows on its primary, in one two-phase-commit"
+                                    + " transaction" + use(leg));
+                }
                 return legs(
                         route,
                         leg -> (plan.target() == Plan.Target.KEYED ? "keys on several shards (" : "no shard key (")

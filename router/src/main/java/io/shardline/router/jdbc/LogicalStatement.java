@@ -57,6 +57,16 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     }
 
     @Override
+    public Statement create(Physical p, String sql) throws SQLException {
+        return create(p);
+    }
+
+    @Override
+    public boolean generatedKeys() {
+        return false;
+    }
+
+    @Override
     public void bind(Statement s) throws SQLException {}
 
     @Override

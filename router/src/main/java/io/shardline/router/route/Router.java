@@ -77,7 +77,7 @@ public final class Router {
                 }
                 if (plan.kind() == StatementKind.READ) {
                     // EXPLAIN (without ANALYZE) of such a write: one shard's plan, as for a write without a key
-                    return plan.everyShardWhenSpanning()
+                    return plan.everyShardWhenSpanning() || plan.splitsRowsWhenSpanning()
                             ? single(r, plan, r.homeShard(), c)
                             : crossShard(r, plan, c, "its shard key values map to several shards");
                 }
@@ -88,6 +88,9 @@ public final class Router {
                             twoPhaseCommit ? "its shard key values map to several shards" : r.spanMessage(plan, params),
                             true,
                             c);
+                }
+                if (plan.splitsRowsWhenSpanning()) {
+                    return splitRows(r, plan, params, c);
                 }
                 return Route.refused(SqlStates.FEATURE_NOT_SUPPORTED, r.spanMessage(plan, params));
             }
@@ -464,6 +467,41 @@ public final class Router {
             }
         }
         return Route.legs(target, legs, message);
+    }
+
+    /**
+     * A multi-row INSERT whose rows' keys map to several shards: each of those shards' primary gets its own rows, in
+     * one transaction — the connection's, or one of its own — committed with two-phase commit.
+     */
+    private Route splitRows(RoutingState r, Plan plan, Object[] params, RouteContext c) throws SQLException {
+        if (!twoPhaseCommit) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    r.spanMessage(plan, params) + " (with twoPhaseCommit=true each shard gets its own rows, in one"
+                            + " transaction; else insert each shard's rows in a statement, or a batch row, of their"
+                            + " own)");
+        }
+        if (c.pinnedShard() >= 0) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "this connection is bound by forKey(...) to shard " + c.pinnedShard() + ", but "
+                            + r.spanMessage(plan, params) + ": call unbind() first");
+        }
+        List<Integer> shards = new ArrayList<>();
+        for (int shard : r.rowShards(plan, params)) {
+            if (!shards.contains(shard)) {
+                shards.add(shard);
+            }
+        }
+        java.util.Collections.sort(shards);
+        String table = plan.keyGroups().get(0).tables().get(0).qualifiedName();
+        return transactionLegs(
+                r,
+                c,
+                shards,
+                Route.Target.EVERY_SHARD,
+                "rows of " + table + " for several shards",
+                shard -> "rows of " + table + " for shard " + shard + " are inserted there too");
     }
 
     /**

@@ -274,6 +274,21 @@ public final class RoutingState {
         return shard < 0 ? homeShard() : shard;
     }
 
+    /**
+     * The shard of each row of a multi-row INSERT ({@link Plan#splitsRowsWhenSpanning}): its key group's sources, one
+     * per row, in order; a row whose key is NULL goes to the home shard, as a single row would.
+     */
+    public int[] rowShards(Plan plan, Object[] parameters) throws SQLException {
+        KeyGroup group = plan.keyGroups().get(0);
+        ShardedTable table = group.tables().get(0);
+        int[] shards = new int[group.sources().size()];
+        for (int row = 0; row < shards.length; row++) {
+            Object value = keyValue(group.sources().get(row), parameters, table);
+            shards[row] = value == null ? homeShard() : snapshot.ring().shardFor(hash(table, value));
+        }
+        return shards;
+    }
+
     /** Why a keyed write whose key values map to several shards is refused, naming the table and two shards. */
     public String spanMessage(Plan plan, Object[] parameters) throws SQLException {
         int first = -1;

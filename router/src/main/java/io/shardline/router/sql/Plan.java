@@ -226,6 +226,23 @@ public record Plan(
         return new Plan(kind, Target.KEYED, groups, null, ON_EVERY_SHARD, null, params);
     }
 
+    /** What {@link #command} holds for a multi-row INSERT whose rows may be split by shard. */
+    static final String SPLIT_ROWS = "split rows";
+
+    /**
+     * Keyed, and when its rows' keys map to several shards each shard gets its own rows (under two-phase commit): an
+     * {@code INSERT ... VALUES (...), (...)} of one sharded table without {@code RETURNING} or subqueries, its key
+     * group's sources one per row, in order ({@link InsertRows}).
+     */
+    static Plan keyedOrSplit(StatementKind kind, List<KeyGroup> groups, int params) {
+        return new Plan(kind, Target.KEYED, groups, null, SPLIT_ROWS, null, params);
+    }
+
+    /** Whether this keyed INSERT is split by shard when its rows' keys map to several ({@link #keyedOrSplit}). */
+    public boolean splitsRowsWhenSpanning() {
+        return target == Target.KEYED && SPLIT_ROWS.equals(command);
+    }
+
     /** Whether this keyed write runs on every shard when its keys map to several ({@link #keyedOrEveryShard}). */
     public boolean everyShardWhenSpanning() {
         return target == Target.KEYED && ON_EVERY_SHARD.equals(command);

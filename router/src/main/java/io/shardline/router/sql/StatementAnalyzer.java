@@ -1450,8 +1450,11 @@ public final class StatementAnalyzer {
                 }
                 keyGroups.add(new KeyGroup(tables, sources));
             }
-            return kind == StatementKind.WRITE && keylessWriteOnEveryShard()
-                    ? Plan.keyedOrEveryShard(kind, keyGroups, params)
+            if (kind == StatementKind.WRITE && keylessWriteOnEveryShard()) {
+                return Plan.keyedOrEveryShard(kind, keyGroups, params);
+            }
+            return splitsRows(keyGroups)
+                    ? Plan.keyedOrSplit(kind, keyGroups, params)
                     : Plan.keyed(kind, keyGroups, params);
         }
 
@@ -1583,6 +1586,24 @@ public final class StatementAnalyzer {
                 return delete.getReturningClause() == null;
             }
             return false;
+        }
+
+        /**
+         * Whether the statement is an {@code INSERT} of several {@code VALUES} rows into one sharded table, reading
+         * nothing else (no subquery, no CTE) and returning nothing: each shard can be sent its own rows
+         * ({@link InsertRows}), the group's key sources being the rows' keys in order.
+         */
+        private boolean splitsRows(List<KeyGroup> keyGroups) {
+            return statement instanceof Insert insert
+                    && insert.getSelect() instanceof Values rows
+                    && tuples(rows).size() > 1
+                    && insert.getReturningClause() == null
+                    && (insert.getWithItemsList() == null
+                            || insert.getWithItemsList().isEmpty())
+                    && walker.selects.isEmpty()
+                    && refs.size() == 1
+                    && keyGroups.size() == 1
+                    && keyGroups.get(0).sources().size() == tuples(rows).size();
         }
 
         /** The references joined on their keys, group by group. */

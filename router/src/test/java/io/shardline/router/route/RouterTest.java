@@ -318,7 +318,22 @@ class RouterTest {
                                 keyOn(1))
                         .target())
                 .isEqualTo(Target.REFUSED);
-        assertThat(route(router(true, true), "INSERT INTO users (user_id) VALUES (?), (?)", c, keyOn(0), keyOn(1))
+        // a multi-row INSERT of rows for two shards: each shard gets its rows under two-phase commit
+        assertThat(write.message()).contains("twoPhaseCommit=true");
+        String insert = "INSERT INTO users (user_id) VALUES (?), (?), (?)";
+        Route split = route(router(true, true), insert, c, keyOn(1), keyOn(0), keyOn(1));
+        assertThat(split.target()).isEqualTo(Target.EVERY_SHARD);
+        assertThat(split.legs()).extracting(Route::shard).containsExactly(0, 1);
+        assertThat(split.legs()).extracting(Route::use).containsExactly(Use.BEGIN, Use.JOIN);
+        assertThat(route(router(true, true), insert, c, keyOn(1), keyOn(1), keyOn(1))
+                        .target())
+                .isEqualTo(Target.NODE);
+        assertThat(route(
+                                router(true, true),
+                                "INSERT INTO users (user_id) VALUES (?), (?) RETURNING user_id",
+                                c,
+                                keyOn(0),
+                                keyOn(1))
                         .target())
                 .isEqualTo(Target.REFUSED);
         assertThat(route(router(true, true), "EXPLAIN " + delete, c, keyOn(0), keyOn(1))

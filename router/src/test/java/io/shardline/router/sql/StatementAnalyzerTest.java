@@ -215,6 +215,22 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void aMultiRowInsertMaySplitItsRowsByShardWhenItReadsNothingElse() {
+        assertThat(plan("INSERT INTO users (user_id, name) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING")
+                        .splitsRowsWhenSpanning())
+                .isTrue();
+        for (String whole : List.of(
+                "INSERT INTO users (user_id, name) VALUES (?, ?)",
+                "INSERT INTO users (user_id, name) VALUES (?, ?), (?, ?) RETURNING user_id",
+                "INSERT INTO users (user_id, name) VALUES (?, (SELECT max(name) FROM users WHERE user_id = ?)),"
+                        + " (?, 'b')",
+                "WITH x AS (SELECT 1) INSERT INTO users (user_id, name) VALUES (1, 'a'), (2, 'b')",
+                "INSERT INTO users (user_id, name) SELECT user_id, name FROM users WHERE user_id = ?")) {
+            assertThat(plan(whole).splitsRowsWhenSpanning()).as(whole).isFalse();
+        }
+    }
+
+    @Test
     void anInSubqueryOfTheKeyJoinsItsTableOnTheKey() {
         assertThat(sources(plan("SELECT * FROM orders WHERE user_id = ? AND user_id IN (SELECT user_id FROM users"
                         + " WHERE name = 'x')")))
