@@ -253,10 +253,10 @@ public final class CrossShardPlanner {
         for (int i = 0; i < bodyParameters.length; i++) {
             bodyParameters[i] = i + 1;
         }
-        String pushed = pushedWhere(parsed);
-        ShardedTable filtered = pushed == null
-                ? null
-                : sharded((Table) ((PlainSelect) parsed).getFromItem()).orElseThrow();
+        PlainSelect block = filteringBlock(parsed, sql, tokens);
+        String pushed = block == null ? null : block.getWhere().toString();
+        ShardedTable filtered =
+                block == null ? null : sharded((Table) block.getFromItem()).orElseThrow();
         List<CrossShardQuery.Source> sources = new ArrayList<>();
         List<String> described = new ArrayList<>();
         for (ShardedTable t : tables) {
@@ -268,7 +268,7 @@ public final class CrossShardPlanner {
             boolean filter = t.equals(filtered);
             if (filter) {
                 Marked where = unmark(pushed);
-                var alias = ((PlainSelect) parsed).getFromItem().getAlias();
+                var alias = block.getFromItem().getAlias();
                 // unaliased, the table keeps both its names (users.x and public.users.x, as jOOQ writes them)
                 String aliased = alias == null ? "" : " AS " + alias.getName();
                 shardSql += aliased + " WHERE " + where.text();
@@ -332,21 +332,49 @@ public final class CrossShardPlanner {
         return null;
     }
 
-    /** The WHERE of a one-table SELECT without subqueries, to filter each shard's rows, or null. */
-    private String pushedWhere(Statement parsed) {
-        if (!(parsed instanceof PlainSelect ps)
-                || ps.getWhere() == null
-                || ps.getJoins() != null && !ps.getJoins().isEmpty()
-                || !(ps.getFromItem() instanceof Table table)
-                || sharded(table).isEmpty()
-                || ps.getWithItemsList() != null) {
+    /**
+     * The SELECT block whose WHERE may filter each shard's rows of the sharded table it reads alone, or null: the
+     * statement itself, or the subquery in its FROM (nested the same way: {@code SELECT count(0) FROM (SELECT ...
+     * FROM orders WHERE ...) tmp_count}, as PageHelper and jOOQ's {@code fetchCount} write), when that table is
+     * named nowhere else in the statement (a scalar subquery over it elsewhere needs all its rows) and the WHERE
+     * has no subquery and no volatile function. A subquery in FROM sees no column of the blocks around it (LATERAL
+     * aside), so its WHERE reads that table's rows only.
+     */
+    private PlainSelect filteringBlock(Statement parsed, String sql, List<Token> tokens) {
+        if (!(parsed instanceof PlainSelect block) || block.getWithItemsList() != null) {
             return null;
         }
-        String where = ps.getWhere().toString();
-        return SqlLexer.tokenize(where).stream()
+        while (block.getFromItem() instanceof ParenthesedSelect derived
+                && (block.getJoins() == null || block.getJoins().isEmpty())
+                && derived.getSelect() instanceof PlainSelect inner
+                && inner.getWithItemsList() == null
+                && !(derived instanceof net.sf.jsqlparser.statement.select.LateralSubSelect)) {
+            block = inner;
+        }
+        if (block.getWhere() == null
+                || block.getJoins() != null && !block.getJoins().isEmpty()
+                || !(block.getFromItem() instanceof Table table)
+                || sharded(table).isEmpty()
+                || named(sql, tokens, sharded(table).get()) != 1) {
+            return null;
+        }
+        return SqlLexer.tokenize(block.getWhere().toString()).stream()
                         .anyMatch(t -> t.is("SELECT") || t.upper() != null && VOLATILE.contains(t.upper()))
                 ? null
-                : where;
+                : block;
+    }
+
+    /** How many times the tokens name {@code table} (a column of that name counts too). */
+    private int named(String sql, List<Token> tokens, ShardedTable table) {
+        int count = 0;
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if ((t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER)
+                    && SqlLexer.identifier(sql, t).equals(table.table())) {
+                count++;
+            }
+        }
+        return count;
     }
 
     /** Every sharded table the tokens name; {@code qualified} gets the token index of each schema-qualified one. */

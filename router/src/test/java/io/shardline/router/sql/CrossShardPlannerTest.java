@@ -32,6 +32,29 @@ class CrossShardPlannerTest {
     }
 
     @Test
+    void aSubquerysFilterInFromIsPushedToTheShardsUnlessItsTableIsNamedElsewhere() {
+        assertThat(planner.plan(
+                                "SELECT count(0) FROM (SELECT o.user_id FROM orders o WHERE o.amount > ? ORDER BY 1)"
+                                        + " tmp_count",
+                                true)
+                        .sources())
+                .extracting(CrossShardQuery.Source::sql)
+                .containsExactly("SELECT * FROM \"public\".\"orders\" AS o WHERE o.amount > ?");
+        // a scalar subquery over the same table needs every row of it
+        assertThat(planner.plan("SELECT name, (SELECT count(*) FROM users) FROM users WHERE score > 1", true)
+                        .sources())
+                .extracting(CrossShardQuery.Source::sql)
+                .containsExactly("SELECT * FROM \"public\".\"users\"");
+        assertThat(planner.plan(
+                                "SELECT count(*) FROM (SELECT * FROM orders WHERE amount > 1) x JOIN orders y USING"
+                                        + " (user_id)",
+                                true)
+                        .sources())
+                .extracting(CrossShardQuery.Source::sql)
+                .containsExactly("SELECT * FROM \"public\".\"orders\"");
+    }
+
+    @Test
     void aJoinOnTheShardKeysRunsOnEachShardAndShipsOnlyItsResult() {
         CrossShardQuery q = planner.plan(
                 "SELECT u.name, o.amount AS a FROM users u JOIN orders o ON o.user_id = u.user_id AND o.amount > ?"
