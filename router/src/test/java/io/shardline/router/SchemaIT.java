@@ -18,9 +18,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -378,69 +375,6 @@ class SchemaIT {
                 s.executeUpdate("DELETE FROM holding WHERE acct_id BETWEEN 5000 AND 5199");
                 s.executeUpdate("DELETE FROM item WHERE i_id > 2000");
             }
-        }
-    }
-
-    @Test
-    void aRowLockOnAReferenceRowHoldsAcrossShardsAndAWriteOfItWaitsForItWithoutDeadlock() throws Exception {
-        String twoPhase = url + "&twoPhaseCommit=true";
-        ExecutorService other = Executors.newSingleThreadExecutor();
-        try (Connection a = DriverManager.getConnection(twoPhase);
-                Connection b = DriverManager.getConnection(twoPhase);
-                Statement sa = a.createStatement();
-                Statement sb = b.createStatement()) {
-            sa.executeUpdate("INSERT INTO item VALUES (700, 'locked', 1) ON CONFLICT DO NOTHING");
-            sa.executeUpdate("INSERT INTO acct VALUES (" + acctOn(0) + ", 0) ON CONFLICT DO NOTHING");
-            sa.executeUpdate("INSERT INTO acct VALUES (" + acctOn(1) + ", 0) ON CONFLICT DO NOTHING");
-            int alsoOn1 = acctOn(1) + 1;
-            while (ring.shardFor(KeyHash.hashInt8(alsoOn1)) != 1) {
-                alsoOn1++;
-            }
-            sa.executeUpdate("INSERT INTO acct VALUES (" + alsoOn1 + ", 0) ON CONFLICT DO NOTHING");
-            // a deadlock across shards would show as 57014
-            sa.execute("SET statement_timeout = '20s'");
-            sb.execute("SET statement_timeout = '20s'");
-            a.setAutoCommit(false);
-            b.setAutoCommit(false);
-            // transactions on different shards lock the same row: the second one waits (NOWAIT: fails at once)
-            sa.executeUpdate("UPDATE acct SET balance = balance + 1 WHERE id = " + acctOn(1));
-            sb.executeUpdate("UPDATE acct SET balance = balance + 1 WHERE id = " + acctOn(0));
-            assertThat(rows(a, "SELECT i_name FROM item WHERE i_id = 700 FOR UPDATE"))
-                    .containsExactly("locked");
-            assertThatThrownBy(() -> rows(b, "SELECT i_name FROM item WHERE i_id = 700 FOR NO KEY UPDATE NOWAIT"))
-                    .isInstanceOf(SQLException.class)
-                    .extracting(e -> ((SQLException) e).getSQLState())
-                    .isEqualTo("55P03");
-            b.rollback();
-
-            // a write of the row from a transaction on shard 1 waits at the home copy, holding no other copy yet:
-            // the lock's holder then writes the row too and commits, and the waiting write goes on after it
-            sb.executeUpdate("UPDATE acct SET balance = balance + 1 WHERE id = " + alsoOn1);
-            Future<Integer> write =
-                    other.submit(() -> sb.executeUpdate("UPDATE item SET i_price = i_price + 1 WHERE i_id = 700"));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (count(
-                            0,
-                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                    + " AND query LIKE 'UPDATE item%'")
-                    == 0) {
-                assertThat(write).isNotDone();
-                assertThat(System.nanoTime()).isLessThan(deadline);
-                Thread.sleep(20);
-            }
-            assertThat(sa.executeUpdate("UPDATE item SET i_price = i_price + 10 WHERE i_id = 700"))
-                    .isEqualTo(1);
-            a.commit();
-            assertThat(write.get(20, TimeUnit.SECONDS)).isEqualTo(1);
-            b.commit();
-            for (int shard = 0; shard < 2; shard++) {
-                assertThat(count(shard, "SELECT i_price FROM item WHERE i_id = 700"))
-                        .isEqualTo(12);
-            }
-        } finally {
-            other.shutdownNow();
-            onShard(0, "DELETE FROM item WHERE i_id = 700");
-            onShard(1, "DELETE FROM item WHERE i_id = 700");
         }
     }
 

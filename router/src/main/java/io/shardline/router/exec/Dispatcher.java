@@ -532,16 +532,10 @@ public final class Dispatcher {
         boolean copies = plan.target() == Plan.Target.REFERENCE_WRITE;
         long count = 0;
         T result = null;
-        T copyResult = null;
-        Statement copy = null;
         try {
             for (Route leg : route.legs()) {
                 try {
                     result = execute(open(leg), plan, op);
-                    if (copy == null) {
-                        copy = current;
-                        copyResult = result;
-                    }
                 } catch (SQLException e) {
                     throw new SQLException(
                             "the statement failed on shard " + leg.shard() + " ("
@@ -557,8 +551,7 @@ public final class Dispatcher {
                 session.commit();
             }
             if (copies) {
-                current = copy; // the home shard's copy, the first: its count, its rows
-                return copyResult;
+                return result; // the last shard's statement is current: its count, its rows
             }
         } catch (SQLException e) {
             if (implicit) {
@@ -1186,8 +1179,7 @@ public final class Dispatcher {
             throw route.refusal();
         }
         boolean implicit = session.autoCommit();
-        int[] counts = null;
-        Statement copy = null;
+        int[] counts = new int[rows.size()];
         Route failing = null;
         try {
             for (Route leg : route.legs()) {
@@ -1199,17 +1191,12 @@ public final class Dispatcher {
                         binder.bind(ps, row);
                         ps.addBatch();
                     }
-                    int[] these = onPhysical(p, plan, ps, Statement::executeBatch);
-                    if (counts == null) {
-                        counts = these;
-                        copy = ps;
-                    }
+                    counts = onPhysical(p, plan, ps, Statement::executeBatch);
                 } finally {
                     ps.clearBatch(); // rows bound but not sent must not ride along with the next batch
                 }
             }
             failing = null;
-            current = copy; // the home shard's copy, the first: its counts, its generated keys
             if (implicit) {
                 session.commit();
             }

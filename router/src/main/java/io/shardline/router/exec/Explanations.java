@@ -134,10 +134,6 @@ final class Explanations {
             case HOME:
                 return "a table that is not sharded -> home shard " + route.shard();
             case ANY:
-                if (plan.locksReferenceRows() && route.shard() == r.homeShard()) {
-                    return "a row lock on reference tables -> home shard " + route.shard() + ", the copy every write"
-                            + " to them locks first";
-                }
                 return "no table, or only reference tables (every shard holds them) -> shard " + route.shard()
                         + (route.shard() == r.homeShard() ? " (home)" : " (the connection's)");
             default:

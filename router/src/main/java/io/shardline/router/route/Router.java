@@ -97,9 +97,6 @@ public final class Router {
             case HOME:
                 return single(r, plan, r.homeShard(), c);
             case ANY:
-                if (plan.locksReferenceRows() && twoPhaseCommit && c.pinnedShard() < 0) {
-                    return single(r, plan, r.homeShard(), c);
-                }
                 return single(
                         r,
                         plan,
@@ -511,11 +508,9 @@ public final class Router {
     private Route referenceWrite(RoutingState r, Plan plan, RouteContext c) {
         String table = plan.refusal();
         List<Integer> holders = new ArrayList<>(holders(r));
-        // the home shard's copy first: a lock on a reference row is taken there (a locking read's route), so a
-        // write waits for it before it holds any other copy, and two writes of one row meet there first, where
-        // PostgreSQL sees their deadlocks; its results (RETURNING, counts) are the statement's
+        // the home shard's copy last: the statement's results (RETURNING, counts) are its, as reads alone go there
         holders.remove(Integer.valueOf(r.homeShard()));
-        holders.add(0, r.homeShard());
+        holders.add(r.homeShard());
         if (c.pinnedShard() >= 0) {
             return Route.refused(
                     SqlStates.FEATURE_NOT_SUPPORTED,

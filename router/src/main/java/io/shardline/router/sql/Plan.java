@@ -188,24 +188,6 @@ public record Plan(
         return new Plan(kind, Target.ANY, List.of(), null, null, null, params);
     }
 
-    /** What {@link #command} holds for a read of reference tables that locks rows ({@link #referenceLock}). */
-    static final String LOCKS_REFERENCE_ROWS = "locks reference rows";
-
-    /**
-     * A read of reference tables only with a locking clause ({@code FOR UPDATE}, {@code FOR SHARE}...): with
-     * two-phase commit on, it runs on the home shard's copy — the copy every write to a reference table changes
-     * first — so that two transactions on different shards locking the same row wait for each other, and a write
-     * of that row waits for the lock before it locks any other copy; otherwise as {@link #any}.
-     */
-    static Plan referenceLock(StatementKind kind, int params) {
-        return new Plan(kind, Target.ANY, List.of(), null, LOCKS_REFERENCE_ROWS, null, params);
-    }
-
-    /** Whether this is a locking read of reference tables ({@link #referenceLock}). */
-    public boolean locksReferenceRows() {
-        return target == Target.ANY && LOCKS_REFERENCE_ROWS.equals(command);
-    }
-
     static Plan sequence(StatementKind kind, int params) {
         return new Plan(kind, Target.SEQUENCE, List.of(), null, null, null, params);
     }

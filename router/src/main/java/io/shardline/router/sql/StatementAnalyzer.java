@@ -1408,10 +1408,7 @@ public final class StatementAnalyzer {
             if (refs.isEmpty()) {
                 // SELECT ... INTO creates a table that is not declared: it belongs on the home shard
                 boolean createsTable = walker.selects.stream().anyMatch(ps -> ps.getIntoTables() != null);
-                if (!unshardedTables.isEmpty() || createsTable) {
-                    return Plan.home(kind, params);
-                }
-                return locksReferenceRows(statement) ? Plan.referenceLock(kind, params) : Plan.any(kind, params);
+                return unshardedTables.isEmpty() && !createsTable ? Plan.any(kind, params) : Plan.home(kind, params);
             }
             if (!unshardedTables.isEmpty()) {
                 if (kind == StatementKind.READ) {
@@ -1527,13 +1524,6 @@ public final class StatementAnalyzer {
                     keyGroups,
                     "the distributed function " + function + " runs on one shard: call it for keys of one shard",
                     params);
-        }
-
-        /** Whether {@code statement} is a SELECT with a locking clause that names a reference table. */
-        private boolean locksReferenceRows(Statement statement) {
-            return statement instanceof Select
-                    && walker.selects.stream().anyMatch(ps -> ps.getForMode() != null)
-                    && walker.tables.stream().anyMatch(t -> reference(t).isPresent());
         }
 
         /**

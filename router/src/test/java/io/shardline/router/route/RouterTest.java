@@ -484,13 +484,13 @@ class RouterTest {
         assertThat(alone.legs()).extracting(leg -> leg.node().role()).containsOnly(NodeRole.PRIMARY);
         Ctx tx = new Ctx();
         tx.inTransactionOn(1);
-        // the home shard's copy first: a locking read of a reference row locks it there
+        // the home shard's copy last: the statement's results are its
         assertThat(route(router(true, true), write, tx).legs())
                 .extracting(Route::shard)
-                .containsExactly(0, 1);
+                .containsExactly(1, 0);
         assertThat(route(router(true, true), write, tx).legs())
                 .extracting(Route::use)
-                .containsExactly(Use.JOIN, Use.TRANSACTION);
+                .containsExactly(Use.TRANSACTION, Use.JOIN);
         Ctx pinned = new Ctx();
         pinned.pinned = 0;
         assertThat(route(router(true, true), write, pinned).message()).contains("forKey");
@@ -502,7 +502,7 @@ class RouterTest {
                         .route(r, r.plan(write), new Object[1], new Ctx())
                         .legs())
                 .extracting(Route::shard)
-                .containsExactly(0, 1);
+                .containsExactly(1, 0);
         // and DDL: it gets the declared tables from its first move
         assertThat(router(true, false)
                         .route(r, r.plan("ALTER TABLE users ADD COLUMN x int"), new Object[1], new Ctx())
@@ -516,38 +516,6 @@ class RouterTest {
         Route read = route(router(true, true), "SELECT * FROM item", new Ctx());
         assertThat(read.shard()).isZero();
         assertThat(read.why()).isEqualTo(Why.REPLICA);
-    }
-
-    @Test
-    void aRowLockOnAReferenceTableIsTakenOnTheHomeShardsCopy() throws SQLException {
-        Ctx tx = new Ctx();
-        tx.autoCommit = false;
-        tx.inTransactionOn(1);
-        for (String lock : List.of(
-                "SELECT * FROM item WHERE i_id = 1 FOR UPDATE",
-                "SELECT i_price FROM item WHERE i_id = ? FOR NO KEY UPDATE",
-                "SELECT * FROM item i WHERE i_id = 1 FOR SHARE OF i SKIP LOCKED",
-                "SELECT * FROM (SELECT * FROM item WHERE i_id = 1 FOR KEY SHARE) x")) {
-            // with two-phase commit the transaction on shard 1 joins the home shard for the lock
-            Route joined = route(router(true, true), lock, tx, 1);
-            assertThat(joined.shard()).as(lock).isZero();
-            assertThat(joined.use()).as(lock).isEqualTo(Use.JOIN);
-            assertThat(joined.node().role()).isEqualTo(NodeRole.PRIMARY);
-            assertThat(route(router(true, true), lock, new Ctx(), 1).shard())
-                    .as(lock)
-                    .isZero();
-            // without it the transaction cannot reach another shard (and no write can change a copy): its own copy
-            assertThat(route(router(true, false), lock, tx, 1).shard()).as(lock).isEqualTo(1);
-        }
-        // a plain read stays on the transaction's shard; a lock bound by forKey stays on the bound shard
-        assertThat(route(router(true, true), "SELECT * FROM item WHERE i_id = 1", tx)
-                        .shard())
-                .isEqualTo(1);
-        Ctx pinned = new Ctx();
-        pinned.pinned = 1;
-        assertThat(route(router(true, true), "SELECT * FROM item FOR UPDATE", pinned)
-                        .shard())
-                .isEqualTo(1);
     }
 
     @Test
