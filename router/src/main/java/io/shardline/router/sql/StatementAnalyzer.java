@@ -1587,6 +1587,10 @@ public final class StatementAnalyzer {
             return statement instanceof Insert insert
                     && insert.getSelect() instanceof Values rows
                     && tuples(rows).size() > 1
+                    && rows.getLimit() == null
+                    && rows.getOffset() == null
+                    && rows.getFetch() == null
+                    && rows.getOrderByElements() == null
                     && insert.getReturningClause() == null
                     && (insert.getWithItemsList() == null
                             || insert.getWithItemsList().isEmpty())
@@ -2369,7 +2373,9 @@ public final class StatementAnalyzer {
                 if (left != null
                         && right != null
                         && restricts.test(left)
+                        && restricts.test(right)
                         && refs.get(left).keyType() == refs.get(right).keyType()) {
+                    // (in an outer join's ON, not at all: the preserved side's rows pass whatever the subquery holds)
                     union(left, right);
                 }
             } else if (e instanceof InExpression in && !in.isNot()) {

@@ -225,6 +225,8 @@ class StatementAnalyzerTest {
                 "INSERT INTO users (user_id, name) VALUES (?, (SELECT max(name) FROM users WHERE user_id = ?)),"
                         + " (?, 'b')",
                 "WITH x AS (SELECT 1) INSERT INTO users (user_id, name) VALUES (1, 'a'), (2, 'b')",
+                "INSERT INTO users (user_id, name) VALUES (1, 'a'), (2, 'b') LIMIT 1",
+                "INSERT INTO users (user_id, name) VALUES (1, 'a'), (2, 'b') OFFSET 1",
                 "INSERT INTO users (user_id, name) SELECT user_id, name FROM users WHERE user_id = ?")) {
             assertThat(plan(whole).splitsRowsWhenSpanning()).as(whole).isFalse();
         }
@@ -240,7 +242,10 @@ class StatementAnalyzerTest {
                         + " FETCH FIRST 3 ROWS ONLY)",
                 "SELECT * FROM orders WHERE user_id = ? OR user_id IN (SELECT user_id FROM users)",
                 "SELECT * FROM orders o LEFT JOIN users u ON u.user_id = o.user_id AND o.user_id IN (SELECT"
-                        + " user_id FROM users) WHERE o.user_id = ?")) {
+                        + " user_id FROM users) WHERE o.user_id = ?",
+                "SELECT * FROM orders a LEFT JOIN users u ON u.user_id = ? AND u.user_id IN (SELECT a.user_id)",
+                "SELECT * FROM orders a LEFT JOIN users u ON u.user_id = ? AND u.user_id IN (SELECT x.user_id FROM"
+                        + " users x WHERE x.user_id = a.user_id)")) {
             assertThat(plan(notJoined).target()).as(notJoined).isEqualTo(Target.CROSS_SHARD);
         }
     }
