@@ -753,8 +753,25 @@ class ClientSqlIT {
                                 Statement.RETURN_GENERATED_KEYS))
                         .isInstanceOf(SQLException.class)
                         .hasMessageContaining("generated keys");
-                // inside the application's transaction: rolled back with it
+                // inside the application's transaction, a part failing after another ran aborts the transaction:
+                // its COMMIT cannot keep the other shard's rows
                 c.setAutoCommit(false);
+                try (PreparedStatement ps = c.prepareStatement(
+                        "INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (?, ?, ?), (?, ?, ?)")) {
+                    ps.setInt(1, 808);
+                    ps.setInt(2, here);
+                    ps.setInt(3, 1);
+                    ps.setInt(4, 808);
+                    ps.setInt(5, there);
+                    assertThatThrownBy(ps::executeUpdate).isInstanceOf(SQLException.class);
+                }
+                assertThatThrownBy(() -> s.executeQuery("SELECT 1"))
+                        .extracting(e -> ((SQLException) e).getSQLState())
+                        .isEqualTo("25P02");
+                assertThatThrownBy(c::commit)
+                        .extracting(e -> ((SQLException) e).getSQLState())
+                        .isEqualTo("40000");
+                assertThat(quantities(0)).noneMatch(row -> row.endsWith(":808=1"));
                 s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id) VALUES (806, " + here + "), (806, " + there + ")");
                 c.rollback();
                 c.setAutoCommit(true);

@@ -620,6 +620,7 @@ public final class Dispatcher {
         boolean implicit = session.autoCommit();
         long count = 0;
         T result = null;
+        boolean ran = false;
         try {
             for (Route leg : route.legs()) {
                 List<Integer> mine = byShard.get(leg.shard());
@@ -634,6 +635,7 @@ public final class Dispatcher {
                     }
                     result = onPhysical(p, plan, shape.prepared() ? s : running(s, part), op);
                     count += Math.max(0, s.getLargeUpdateCount());
+                    ran = true;
                 } catch (SQLException e) {
                     throw new SQLException(
                             "the rows for shard " + leg.shard() + " ("
@@ -651,6 +653,9 @@ public final class Dispatcher {
             current = null;
             if (implicit) {
                 rollBackOwn(e);
+            } else if (ran) {
+                // the rows of another shard ran in the application's transaction: it must not commit them alone
+                session.abortPartly("a multi-row INSERT failed on one shard after its rows for another ran");
             }
             throw e;
         }

@@ -274,6 +274,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     /**
+     * Aborts the application's transaction (statements then fail with 25P02 until it rolls back): a statement run in
+     * parts on several shards failed after some part ran, so that the transaction cannot commit part of it.
+     */
+    void abortPartly(String why) {
+        if (inTransaction()) {
+            transaction.abort(why);
+        }
+    }
+
+    /**
      * A write the fences' gate let in reached {@code node} after this router's ZooKeeper lease ran out (it waited for a
      * connection, or for its statement's or batch's earlier parts): it is not sent there. In a transaction, whose
      * earlier parts may have run, the transaction is aborted, so that it cannot commit half of the statement.
