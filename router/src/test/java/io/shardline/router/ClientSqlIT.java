@@ -48,7 +48,8 @@ class ClientSqlIT {
                         new ShardedTable("public", "stock", "s_w_id", KeyType.INTEGER),
                         new ShardedTable("public", "swap", "id", KeyType.INTEGER),
                         new ShardedTable("public", "twin", "id", KeyType.INTEGER),
-                        new ShardedTable("public", "depot", "d_w_id", KeyType.INTEGER)),
+                        new ShardedTable("public", "depot", "d_w_id", KeyType.INTEGER),
+                        new ShardedTable("public", "cargo", "c_id", KeyType.TEXT)),
                 List.of(new ReferenceTable("public", "attachment")));
         url = cluster.shardlineUrl() + "?user=postgres";
         try (Connection c = DriverManager.getConnection(url);
@@ -963,6 +964,178 @@ class ClientSqlIT {
             assertThat(one(s, mode + w1 + " AND s_i_id = 9001")).isEqualTo("repeatable read on");
             s.execute("COMMIT");
             assertThat(one(s, "SELECT count(*) FROM stock WHERE s_i_id = 9001")).isEqualTo("2");
+        }
+    }
+
+    /** The keys of cargo matching {@code like} on shard {@code shard}'s primary, read directly. */
+    private static List<String> cargoOn(int shard, String like) throws SQLException {
+        try (Connection direct = cluster.primary(shard).connect();
+                PreparedStatement ps = direct.prepareStatement("SELECT c_id FROM cargo WHERE c_id LIKE ? ORDER BY 1")) {
+            ps.setString(1, like);
+            try (ResultSet rs = ps.executeQuery()) {
+                List<String> keys = new java.util.ArrayList<>();
+                while (rs.next()) {
+                    keys.add(rs.getString(1));
+                }
+                return keys;
+            }
+        }
+    }
+
+    /** Of {@code keys}, those the ring puts on {@code shard}, sorted as PostgreSQL's C collation would. */
+    private static List<String> onShard(int shard, List<String> keys) {
+        return keys.stream()
+                .filter(k -> ring.shardFor(KeyHash.hashText(k)) == shard)
+                .sorted()
+                .toList();
+    }
+
+    private static List<String> keys(String prefix, int count) {
+        return java.util.stream.IntStream.range(0, count)
+                .mapToObj(i -> prefix + i)
+                .toList();
+    }
+
+    private static java.io.Reader lines(List<String> keys) {
+        return new java.io.StringReader(String.join("\n", keys) + "\n");
+    }
+
+    @Test
+    void aCopyFromStdinSendsEachRowToTheShardOfItsKeyAllOrNothing() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE cargo (note text, c_id text COLLATE \"C\" PRIMARY KEY, n int)");
+            s.execute("CREATE TABLE loose (v text)");
+        }
+        RouterClusters.awaitTable(cluster.nodes(), "cargo");
+        List<String> odd = List.of("plain", "with,comma", "with\"quote", "tab\there", "back\\slash", "line\nbreak");
+        List<String> spread = new java.util.ArrayList<>(odd);
+        spread.addAll(keys("k", 10));
+        assertThat(onShard(0, spread)).as("keys on shard 0").isNotEmpty();
+        assertThat(onShard(1, spread)).as("keys on shard 1").isNotEmpty();
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            org.postgresql.copy.CopyManager copy =
+                    c.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+            // CSV with a header line, the key in the middle, quoted fields holding delimiters, quotes and line ends
+            StringBuilder csv = new StringBuilder("note,c_id,n\r\n");
+            for (int i = 0; i < spread.size(); i++) {
+                csv.append("\"note\nof ")
+                        .append(i)
+                        .append("\",\"")
+                        .append(spread.get(i).replace("\"", "\"\""))
+                        .append("\",")
+                        .append(i)
+                        .append("\r\n");
+            }
+            assertThat(copy.copyIn(
+                            "COPY cargo (note, c_id, n) FROM STDIN WITH (FORMAT csv, HEADER)",
+                            new java.io.StringReader(csv.toString())))
+                    .isEqualTo(spread.size());
+            for (int shard = 0; shard < 2; shard++) {
+                assertThat(cargoOn(shard, "%")).as("shard %d", shard).isEqualTo(onShard(shard, spread));
+            }
+            assertThat(one(s, "SELECT note || '/' || n FROM cargo WHERE c_id = 'line' || chr(10) || 'break'"))
+                    .isEqualTo("note\nof 5/5");
+            // text format without a column list, the key de-escaped; rows enough for several batches
+            StringBuilder text = new StringBuilder();
+            List<String> bulk = keys("bulk-\t", 5000);
+            for (int i = 0; i < bulk.size(); i++) {
+                text.append("\\N\tbulk-\\t").append(i).append('\t').append(i).append('\n');
+            }
+            assertThat(copy.copyIn(
+                            "COPY cargo FROM STDIN",
+                            new java.io.ByteArrayInputStream(
+                                    text.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8))))
+                    .isEqualTo(bulk.size());
+            for (int shard = 0; shard < 2; shard++) {
+                assertThat(cargoOn(shard, "bulk-%")).as("shard %d", shard).isEqualTo(onShard(shard, bulk));
+            }
+            // a row failing on one shard (a key there already) writes no row on any
+            List<String> fresh = new java.util.ArrayList<>(keys("fresh-", 20));
+            fresh.add("k3");
+            assertThatThrownBy(() -> copy.copyIn("COPY cargo (c_id) FROM STDIN", lines(fresh)))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("shard " + ring.shardFor(KeyHash.hashText("k3")))
+                    .extracting(e -> ((SQLException) e).getSQLState())
+                    .isEqualTo("23505");
+            assertThat(cargoOn(0, "fresh-%")).isEmpty();
+            assertThat(cargoOn(1, "fresh-%")).isEmpty();
+            // in the application's transaction: rolled back or committed with it; a failed COPY aborts it
+            c.setAutoCommit(false);
+            List<String> tx = keys("tx-", 8);
+            assertThat(copy.copyIn("COPY cargo (c_id) FROM STDIN", lines(tx))).isEqualTo(8);
+            c.rollback();
+            assertThat(one(s, "SELECT count(*) FROM cargo WHERE c_id LIKE 'tx-%'"))
+                    .isEqualTo("0");
+            assertThat(copy.copyIn("COPY cargo (c_id) FROM STDIN", lines(tx))).isEqualTo(8);
+            c.commit();
+            assertThat(cargoOn(0, "tx-%")).isEqualTo(onShard(0, tx));
+            assertThat(cargoOn(1, "tx-%")).isEqualTo(onShard(1, tx));
+            assertThat(copy.copyIn("COPY cargo (c_id) FROM STDIN", lines(keys("tx2-", 8))))
+                    .isEqualTo(8);
+            assertThatThrownBy(() -> copy.copyIn("COPY cargo (c_id) FROM STDIN", lines(List.of("tx-1"))))
+                    .isInstanceOf(SQLException.class);
+            assertThatSqlState(() -> s.executeQuery("SELECT 1")).isEqualTo("25P02");
+            assertThatThrownBy(c::commit).isInstanceOf(SQLException.class);
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT count(*) FROM cargo WHERE c_id LIKE 'tx2-%'"))
+                    .isEqualTo("0");
+            // what cannot be routed is refused before any row is read, naming why
+            assertThatThrownBy(() -> copy.copyIn("COPY attachment FROM STDIN", lines(List.of("1"))))
+                    .hasMessageContaining("reference table");
+            assertThatThrownBy(() -> copy.copyIn("COPY cargo (note) FROM STDIN", lines(List.of("x"))))
+                    .hasMessageContaining("shard key c_id");
+            assertThatThrownBy(() -> copy.copyIn("COPY cargo FROM STDIN (FORMAT binary)", lines(List.of("x"))))
+                    .hasMessageContaining("binary");
+            // a table that is not sharded lives on the home shard
+            assertThat(copy.copyIn("COPY loose FROM STDIN", lines(List.of("a", "b", "c"))))
+                    .isEqualTo(3);
+            assertThat(one(s, "SELECT string_agg(v, ',' ORDER BY v) FROM loose"))
+                    .isEqualTo("a,b,c");
+            java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
+            java.io.DataOutputStream out = new java.io.DataOutputStream(binary);
+            out.write("PGCOPY\n\377\r\n\0".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            out.writeInt(0); // flags
+            out.writeInt(0); // no header extension
+            out.writeShort(1); // one field
+            out.writeInt(1);
+            out.write('d');
+            out.writeShort(-1); // the end
+            assertThat(copy.copyIn(
+                            "COPY loose FROM STDIN (FORMAT binary)",
+                            new java.io.ByteArrayInputStream(binary.toByteArray())))
+                    .isEqualTo(1);
+            assertThat(one(s, "SELECT string_agg(v, ',' ORDER BY v) FROM loose"))
+                    .isEqualTo("a,b,c,d");
+        }
+        // without two-phase commit: each shard's rows in a transaction of its own, committed in turn
+        try (Connection c = DriverManager.getConnection(url)) {
+            List<String> own = keys("own-", 20);
+            assertThat(c.unwrap(org.postgresql.PGConnection.class)
+                            .getCopyAPI()
+                            .copyIn("COPY cargo (c_id) FROM STDIN", lines(own)))
+                    .isEqualTo(20);
+            assertThat(cargoOn(0, "own-%")).isEqualTo(onShard(0, own));
+            assertThat(cargoOn(1, "own-%")).isEqualTo(onShard(1, own));
+            // bound by forKey: the rows of that shard go there; a row of another shard fails the whole COPY
+            c.unwrap(ShardlineConnection.class).forKey("cargo", "pin-0");
+            int pinned = ring.shardFor(KeyHash.hashText("pin-0"));
+            List<String> pins = onShard(pinned, keys("pin-", 20));
+            org.postgresql.copy.CopyManager copy =
+                    c.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+            assertThat(copy.copyIn("COPY cargo (c_id) FROM STDIN", lines(pins))).isEqualTo(pins.size());
+            assertThat(cargoOn(pinned, "pin-%")).isEqualTo(pins);
+            List<String> mixed = keys("mixed-", 20);
+            assertThatThrownBy(() -> copy.copyIn("COPY cargo (c_id) FROM STDIN", lines(mixed)))
+                    .hasMessageContaining("bound by forKey");
+            assertThat(cargoOn(0, "mixed-%")).isEmpty();
+            assertThat(cargoOn(1, "mixed-%")).isEmpty();
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("DROP TABLE cargo");
+            s.execute("DROP TABLE loose");
         }
     }
 

@@ -5,8 +5,10 @@ import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.metrics.DriverTracing;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.CopyCommand;
 import io.shardline.router.sql.CrossShardQuery;
 import io.shardline.router.sql.InsertRows;
+import io.shardline.router.sql.KeyGroup;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.SqlLexer;
 import io.shardline.router.sql.StatementKind;
@@ -28,6 +30,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
+import org.postgresql.copy.CopyIn;
 
 /**
  * Runs the statements of one logical statement, plain or prepared: each execution enters the move fences' gate when
@@ -267,7 +270,7 @@ public final class Dispatcher {
      * ranges, and a shard just added its reference tables, while writes to them are held); while a primary switchover
      * runs, every write and every statement in a transaction (the gate decides which touch the switching shard).
      */
-    private boolean gated(Plan plan, RoutingState r) {
+    boolean gated(Plan plan, RoutingState r) {
         if (!r.switching().isEmpty()) {
             // a primary switchover holds every write of its shard, a transaction's first statement there, and the
             // reads that may write on the home primary (nextval, a function called without a table)
@@ -562,6 +565,81 @@ public final class Dispatcher {
         return summed(result, count);
     }
 
+    /** The plan of {@code sql} by routing state {@code r}. */
+    Plan plan(RoutingState r, String sql) {
+        return shape.plan(r, sql);
+    }
+
+    /**
+     * A {@code COPY table FROM STDIN} whose rows go each to the shard of its key ({@link RoutedCopy}), or null when
+     * {@code sql} is another statement. {@code onEnd} runs when the COPY ends, however it ends.
+     *
+     * @throws SQLException 0A000 when the table's rows cannot be routed (a reference table, binary data for a
+     *     sharded table, a column list without the shard key)
+     */
+    public CopyIn copyIn(String sql, Runnable onEnd) throws SQLException {
+        CopyCommand copy = CopyCommand.parse(sql);
+        if (copy == null) {
+            return null;
+        }
+        RoutingState r = session.runtime().routing();
+        int given = copy.columns().isEmpty() ? MAX_COLUMNS : copy.columns().size();
+        String insert = copyInsert(copy, given);
+        Plan plan = shape.plan(r, insert);
+        switch (plan.target()) {
+            case HOME:
+                return new RoutedCopy(this, session, sql, copy, insert, given, -1, null, onEnd);
+            case KEYED: {
+                KeyGroup group = plan.keyGroups().get(0);
+                int keyIndex = group.sources().get(0).parameterIndex() - 1; // parameters count from 1
+                String keyName = group.tables().get(0).keyColumn();
+                if (copy.format() == CopyCommand.Format.BINARY) {
+                    throw new SQLException(
+                            "COPY into the sharded table " + copy.table() + " in binary format cannot be routed: the"
+                                    + " driver reads each row's shard key " + keyName + " from its text; send text"
+                                    + " or csv",
+                            SqlStates.FEATURE_NOT_SUPPORTED);
+                }
+                if (copy.columns().isEmpty()) {
+                    // the values up to the key are enough to route a row
+                    given = keyIndex + 1;
+                    insert = copyInsert(copy, given);
+                }
+                return new RoutedCopy(this, session, sql, copy, insert, given, keyIndex, keyName, onEnd);
+            }
+            case REFERENCE_WRITE:
+                throw new SQLException(
+                        "COPY into the reference table " + copy.table() + " is not supported: every shard holds a"
+                                + " copy that must get the same rows; load it with INSERT batches (twoPhaseCommit="
+                                + "true)",
+                        SqlStates.FEATURE_NOT_SUPPORTED);
+            case REFUSED:
+                throw new SQLException(
+                        "COPY into " + copy.table() + " cannot be routed: " + plan.refusal(),
+                        SqlStates.FEATURE_NOT_SUPPORTED);
+            default:
+                throw new SQLException(
+                        "COPY into " + copy.table() + " cannot be routed (" + plan.target() + ")",
+                        SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+    }
+
+    /** PostgreSQL's limit of columns in a table: the placeholders that find the key of a COPY without columns. */
+    private static final int MAX_COLUMNS = 1600;
+
+    /** The INSERT of one row of {@code copy}'s table whose plan routes it: {@code values} placeholders. */
+    private static String copyInsert(CopyCommand copy, int values) {
+        StringBuilder sql = new StringBuilder("INSERT INTO ").append(copy.table());
+        if (!copy.columns().isEmpty()) {
+            sql.append(" (").append(String.join(", ", copy.columns())).append(')');
+        }
+        sql.append(" VALUES (");
+        for (int i = 0; i < values; i++) {
+            sql.append(i == 0 ? "?" : ", ?");
+        }
+        return sql.append(')').toString();
+    }
+
     /** Rolls back the transaction of its own a statement began in autocommit mode, after {@code e}. */
     private void rollBackOwn(SQLException e) {
         try {
@@ -727,7 +805,7 @@ public final class Dispatcher {
      * that fails says where it was committed (the ones before) and rolled back (the others: the caller rolls them
      * back).
      */
-    private void commitEach(List<Physical> open, Plan plan, List<Physical> done) throws SQLException {
+    void commitEach(List<Physical> open, Plan plan, List<Physical> done) throws SQLException {
         List<Integer> committed = new ArrayList<>();
         for (Physical p : open) {
             try {
@@ -764,7 +842,7 @@ public final class Dispatcher {
     }
 
     /** Ends the transactions of their own {@code open} ran in: rolled back where not committed, autocommit again. */
-    private void endOwnTransactions(List<Physical> open) {
+    void endOwnTransactions(List<Physical> open) {
         for (Physical p : open) {
             p.ownTransaction = false;
             try {
@@ -891,7 +969,7 @@ public final class Dispatcher {
     }
 
     /** The physical connection of {@code route}, a snapshot transaction started first when the route starts one. */
-    private Physical open(Route route) throws SQLException {
+    Physical open(Route route) throws SQLException {
         if (route.use() == Route.Use.SNAPSHOT) {
             session.beginSnapshot(running, shape.queryTimeout());
         }

@@ -32,6 +32,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.postgresql.PGConnection;
 
 /**
  * The logical connection an application holds: the JDBC face of a {@link Session}, which routes every statement
@@ -533,12 +534,46 @@ public final class LogicalConnection implements ShardlineConnection {
             return iface.cast(this);
         }
         checkOpen();
+        if (iface == PGConnection.class) {
+            return iface.cast(pgConnection());
+        }
         return session.boundConnection("unwrap(" + iface.getSimpleName() + ")").unwrap(iface);
+    }
+
+    /**
+     * pgjdbc's {@link PGConnection} of this logical connection: its COPY API ({@link ShardlineCopyManager}) sends the
+     * rows of {@code COPY table FROM STDIN} to their shards; every other method runs on the connection's binding
+     * ({@code forKey}, or the shard of its transaction) and fails without one.
+     */
+    private PGConnection pgConnection() {
+        return (PGConnection) Proxy.newProxyInstance(
+                PGConnection.class.getClassLoader(), new Class<?>[] {PGConnection.class}, (proxy, method, args) -> {
+                    switch (method.getName()) {
+                        case "getCopyAPI":
+                            return new ShardlineCopyManager(this);
+                        case "equals":
+                            return proxy == args[0];
+                        case "hashCode":
+                            return System.identityHashCode(proxy);
+                        case "toString":
+                            return "PGConnection of " + this;
+                        default:
+                            checkOpen();
+                            PGConnection bound = session.boundConnection(
+                                            "PGConnection." + method.getName() + " through unwrap(PGConnection)")
+                                    .unwrap(PGConnection.class);
+                            try {
+                                return method.invoke(bound, args);
+                            } catch (InvocationTargetException e) {
+                                throw e.getCause();
+                            }
+                    }
+                });
     }
 
     @Override
     public boolean isWrapperFor(Class<?> iface) throws SQLException {
-        return iface.isInstance(this) || (!closed.get() && session.boundWraps(iface));
+        return iface.isInstance(this) || (!closed.get() && (iface == PGConnection.class || session.boundWraps(iface)));
     }
 
     void checkOpen() throws SQLException {

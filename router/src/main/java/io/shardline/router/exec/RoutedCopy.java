@@ -1,0 +1,367 @@
+package io.shardline.router.exec;
+
+import io.shardline.router.SqlStates;
+import io.shardline.router.route.Route;
+import io.shardline.router.route.RoutingState;
+import io.shardline.router.sql.CopyCommand;
+import io.shardline.router.sql.CopyRows;
+import io.shardline.router.sql.Plan;
+import io.shardline.router.sql.StatementKind;
+import io.shardline.topology.Node;
+import java.io.ByteArrayOutputStream;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.postgresql.PGConnection;
+import org.postgresql.copy.CopyIn;
+import org.postgresql.util.ByteStreamWriter;
+
+/**
+ * A {@code COPY table FROM STDIN} whose rows go to the shards owning their keys: each shard's primary runs the same
+ * COPY statement and gets its own rows (the header line first), as they are read. Rows are routed in batches, each
+ * let in by the move fences' gate with its rows' keys, as a batch of INSERTs would be; all of it runs in one
+ * transaction — the connection's, or in autocommit mode one of its own committed when the data ends (two-phase commit
+ * when on, else a transaction on each shard committed in turn, as batches are). A COPY that fails rolls back what it
+ * wrote (its own transaction), or aborts the connection's transaction, as PostgreSQL's does.
+ */
+final class RoutedCopy implements CopyIn {
+    /** A batch is routed once it holds this many rows or bytes. */
+    private static final int BATCH_ROWS = 1000;
+
+    private static final int BATCH_BYTES = 256 * 1024;
+
+    private final Dispatcher dispatcher;
+    private final Session session;
+    private final String sql;
+    private final CopyCommand copy;
+    /** The INSERT whose plan routes each row (its key among its parameters), and its parameter count. */
+    private final String insert;
+
+    private final int parameters;
+    private final int keyIndex;
+    private final CopyRows rows;
+    private final Runnable onEnd;
+    private final boolean implicit;
+    private final boolean own;
+
+    private final Map<Node, Leg> legs = new LinkedHashMap<>();
+    private final List<Physical> owned = new ArrayList<>();
+    private final ByteArrayOutputStream batch = new ByteArrayOutputStream();
+    private final List<Object[]> keys = new ArrayList<>();
+    private int[] ends = new int[BATCH_ROWS];
+    private long[] lines = new long[BATCH_ROWS];
+    private boolean begun;
+    private boolean active = true;
+    private long handled = -1;
+
+    /** One shard's part: its connection and its COPY. */
+    private static final class Leg {
+        final Physical physical;
+        final CopyIn in;
+        final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+
+        Leg(Physical physical, CopyIn in) {
+            this.physical = physical;
+            this.in = in;
+        }
+    }
+
+    RoutedCopy(
+            Dispatcher dispatcher,
+            Session session,
+            String sql,
+            CopyCommand copy,
+            String insert,
+            int parameters,
+            int keyIndex,
+            String keyName,
+            Runnable onEnd) {
+        this.dispatcher = dispatcher;
+        this.session = session;
+        this.sql = sql;
+        this.copy = copy;
+        this.insert = insert;
+        this.parameters = parameters;
+        this.keyIndex = keyIndex;
+        this.onEnd = onEnd;
+        this.rows = new CopyRows(copy, keyIndex, keyName);
+        // bound by forKey: every row on that connection, in its one COPY (rows of other shards are refused)
+        boolean autocommit = session.autoCommit() && !session.inTransaction() && session.pinnedShard() < 0;
+        this.implicit = autocommit && session.runtime().twoPhaseCommit() != null;
+        this.own = autocommit && !implicit;
+    }
+
+    /** A row read: kept for the next batch, which is sent once it is full. */
+    private void row(byte[] data, int start, int end, String key, long line) throws SQLException {
+        batch.write(data, start, end - start);
+        int row = keys.size();
+        if (row == ends.length) {
+            ends = Arrays.copyOf(ends, row * 2);
+            lines = Arrays.copyOf(lines, row * 2);
+        }
+        ends[row] = batch.size();
+        lines[row] = line;
+        Object[] params = new Object[parameters + 1]; // parameter 1 at position 1
+        if (keyIndex >= 0) {
+            params[keyIndex + 1] = key;
+        }
+        keys.add(params);
+        if (keys.size() >= BATCH_ROWS || batch.size() >= BATCH_BYTES) {
+            send();
+        }
+    }
+
+    @Override
+    public void writeToCopy(byte[] buf, int off, int siz) throws SQLException {
+        checkActive();
+        try {
+            rows.feed(buf, off, siz, this::row);
+        } catch (SQLException | RuntimeException e) {
+            throw failed(e);
+        }
+    }
+
+    @Override
+    public void writeToCopy(ByteStreamWriter from) throws SQLException {
+        int length = from.getLength();
+        ByteArrayOutputStream out = new ByteArrayOutputStream(Math.max(0, length));
+        try {
+            from.writeTo(() -> out);
+        } catch (java.io.IOException e) {
+            throw failed(new SQLException("COPY: the ByteStreamWriter failed: " + e.getMessage(), "58030", e));
+        }
+        byte[] bytes = out.toByteArray();
+        writeToCopy(bytes, 0, bytes.length);
+    }
+
+    @Override
+    public void flushCopy() throws SQLException {
+        checkActive();
+        try {
+            send();
+        } catch (SQLException | RuntimeException e) {
+            throw failed(e);
+        }
+    }
+
+    @Override
+    public long endCopy() throws SQLException {
+        checkActive();
+        long count = 0;
+        try {
+            rows.finish(this::row);
+            send();
+            for (Leg leg : legs.values()) {
+                try {
+                    count += leg.in.endCopy();
+                } catch (SQLException e) {
+                    throw onShard(leg, e);
+                }
+            }
+            Plan plan = plan(session.runtime().routing());
+            for (Leg leg : legs.values()) {
+                session.executed(leg.physical, plan, false);
+            }
+            if (implicit && begun) {
+                session.commit();
+            } else if (own) {
+                for (Physical p : owned) {
+                    try (Statement s = p.connection.createStatement()) {
+                        s.execute("SET CONSTRAINTS ALL IMMEDIATE"); // a deferred one fails now, not at COMMIT
+                    }
+                }
+                dispatcher.commitEach(owned, plan, new ArrayList<>());
+            }
+        } catch (SQLException | RuntimeException e) {
+            throw failed(e);
+        }
+        active = false;
+        handled = count;
+        end();
+        return count;
+    }
+
+    @Override
+    public void cancelCopy() throws SQLException {
+        if (!active) {
+            return;
+        }
+        SQLException cancelled = new SQLException("COPY cancelled", "57014");
+        failed(cancelled);
+    }
+
+    @Override
+    public int getFieldCount() {
+        return legs.isEmpty() ? 0 : legs.values().iterator().next().in.getFieldCount();
+    }
+
+    @Override
+    public int getFormat() {
+        return copy.format() == CopyCommand.Format.BINARY ? 1 : 0;
+    }
+
+    @Override
+    public int getFieldFormat(int field) {
+        return getFormat();
+    }
+
+    @Override
+    public boolean isActive() {
+        return active;
+    }
+
+    @Override
+    public long getHandledRowCount() {
+        return handled;
+    }
+
+    private void checkActive() throws SQLException {
+        if (!active) {
+            throw new SQLException("this COPY has ended", SqlStates.INVALID_TRANSACTION_STATE);
+        }
+    }
+
+    private Plan plan(RoutingState r) {
+        return dispatcher.plan(r, insert);
+    }
+
+    /** Routes the rows read so far, lets them in at the gate, and sends each to its shard. */
+    private void send() throws SQLException {
+        if (keys.isEmpty()) {
+            return;
+        }
+        ClusterRuntime runtime = session.runtime();
+        Plan plan = plan(runtime.routing());
+        boolean gated = dispatcher.gated(plan, runtime.routing());
+        int ticket = gated ? runtime.awaitWritable(plan, keys, session) : 0;
+        try {
+            RoutingState r = runtime.routing();
+            plan = plan(r);
+            byte[] data = batch.toByteArray();
+            List<Leg> touched = new ArrayList<>();
+            int from = 0;
+            for (int row = 0; row < keys.size(); row++) {
+                Route route = session.route(r, plan, keys.get(row));
+                if (route.target() != Route.Target.NODE) {
+                    throw route.target() == Route.Target.REFUSED
+                            ? route.refusal()
+                            : new SQLException(
+                                    "COPY line " + lines[row] + " cannot be routed to one shard: " + route.message(),
+                                    SqlStates.FEATURE_NOT_SUPPORTED);
+                }
+                Leg leg = legs.get(route.node());
+                if (leg == null) {
+                    leg = open(route, plan);
+                }
+                if (leg.pending.size() == 0) {
+                    touched.add(leg);
+                }
+                leg.pending.write(data, from, ends[row] - from);
+                from = ends[row];
+            }
+            if (gated && !runtime.writeLeaseHolds()) {
+                throw session.leaseRanOut(touched.get(0).physical.node.name());
+            }
+            for (Leg leg : touched) {
+                try {
+                    byte[] part = leg.pending.toByteArray();
+                    leg.pending.reset();
+                    leg.in.writeToCopy(part, 0, part.length);
+                    leg.in.flushCopy(); // sent before the gate lets a cutover go on
+                } catch (SQLException e) {
+                    throw onShard(leg, e);
+                }
+            }
+        } finally {
+            batch.reset();
+            keys.clear();
+            if (gated) {
+                runtime.writeDone(ticket);
+            }
+        }
+    }
+
+    /** Starts the COPY on the primary {@code route} names, in the transaction, and sends it the header line. */
+    private Leg open(Route route, Plan plan) throws SQLException {
+        Route use = route;
+        if (implicit) {
+            use = Route.node(route.shard(), route.node(), begun ? Route.Use.JOIN : Route.Use.BEGIN, route.why());
+            begun = true;
+        }
+        Physical p = dispatcher.open(use);
+        if (own) {
+            p.ownTransaction = true;
+            owned.add(p);
+            p.connection.setAutoCommit(false);
+        }
+        Leg leg;
+        try {
+            leg = new Leg(
+                    p, p.connection.unwrap(PGConnection.class).getCopyAPI().copyIn(sql));
+            byte[] header = rows.header();
+            if (header != null) {
+                leg.in.writeToCopy(header, 0, header.length);
+            }
+        } catch (SQLException e) {
+            throw session.failed(p, plan.kind(), e);
+        }
+        legs.put(route.node(), leg);
+        return leg;
+    }
+
+    private SQLException onShard(Leg leg, SQLException e) {
+        SQLException judged = session.failed(leg.physical, StatementKind.WRITE, e);
+        return new SQLException(
+                "COPY into " + copy.table() + " failed on shard " + leg.physical.shard + " ("
+                        + leg.physical.node.name() + "): " + judged.getMessage()
+                        + " (its line numbers count the rows sent to that shard)",
+                judged.getSQLState(),
+                judged);
+    }
+
+    /**
+     * Ends the COPY after {@code e}: every shard's COPY is cancelled, its own transaction rolled back, or the
+     * connection's transaction aborted (statements then fail until rollback, as after a failed COPY in PostgreSQL).
+     */
+    private SQLException failed(Throwable e) {
+        SQLException x = e instanceof SQLException s ? s : SqlStates.internal((RuntimeException) e);
+        if (!active) {
+            return x;
+        }
+        active = false;
+        for (Leg leg : legs.values()) {
+            if (leg.in.isActive()) {
+                try {
+                    leg.in.cancelCopy();
+                } catch (SQLException suppressed) {
+                    x.addSuppressed(suppressed);
+                }
+            }
+        }
+        try {
+            if (implicit && begun) {
+                session.rollback();
+            } else if (!implicit && !own && session.inTransaction()) {
+                session.abortPartly("a COPY failed: " + x.getMessage());
+            }
+        } catch (SQLException suppressed) {
+            x.addSuppressed(suppressed);
+        }
+        end();
+        return x;
+    }
+
+    private void end() {
+        if (own) {
+            dispatcher.endOwnTransactions(owned);
+            owned.clear();
+        }
+        batch.reset();
+        keys.clear();
+        onEnd.run();
+    }
+}

@@ -1,0 +1,308 @@
+package io.shardline.router.sql;
+
+import io.shardline.router.SqlStates;
+import io.shardline.router.sql.SqlLexer.Kind;
+import io.shardline.router.sql.SqlLexer.Token;
+import java.nio.charset.StandardCharsets;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * A {@code COPY table [(columns)] FROM STDIN [options]} statement as the driver needs it to send each row to its
+ * shard: the table and columns as written, and how rows and fields are delimited. Both option syntaxes are read:
+ * {@code WITH (FORMAT csv, HEADER, DELIMITER ';')} and the older {@code WITH CSV HEADER DELIMITER AS ';'}.
+ *
+ * @param table the table's name as written (quotes and schema included)
+ * @param columns the column list's names as written, empty when the statement gives none
+ * @param format how rows are written
+ * @param delimiter the field delimiter (one byte)
+ * @param nullString the text of a NULL field
+ * @param quote CSV's quote
+ * @param escape CSV's escape (the quote unless set)
+ * @param header whether the first line is a header line
+ */
+public record CopyCommand(
+        String table,
+        List<String> columns,
+        Format format,
+        byte delimiter,
+        byte[] nullString,
+        byte quote,
+        byte escape,
+        boolean header) {
+
+    /** The data format of a COPY. */
+    public enum Format {
+        TEXT,
+        CSV,
+        BINARY
+    }
+
+    public CopyCommand {
+        columns = List.copyOf(columns);
+    }
+
+    /**
+     * The COPY FROM STDIN statement {@code sql}, or null when it is something else (another statement, COPY TO, COPY
+     * FROM a file or a program).
+     *
+     * @throws SQLException 42601 for an option the driver cannot read (a delimiter of several bytes, a value missing),
+     *     0A000 for an encoding other than UTF-8
+     */
+    public static CopyCommand parse(String sql) throws SQLException {
+        List<Token> tokens;
+        try {
+            tokens = SqlLexer.tokenize(sql);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        if (tokens.isEmpty() || !tokens.get(0).is("COPY")) {
+            return null;
+        }
+        int i = 1;
+        int tableStart = i;
+        while (i < tokens.size() && !tokens.get(i).is("FROM") && !symbol(sql, tokens, i, "(")) {
+            i++;
+        }
+        if (i == tableStart || i == tokens.size()) {
+            return null;
+        }
+        String table =
+                sql.substring(tokens.get(tableStart).start(), tokens.get(i - 1).end());
+        List<String> columns = new ArrayList<>();
+        if (symbol(sql, tokens, i, "(")) {
+            int start = i + 1;
+            i++;
+            while (i < tokens.size()
+                    && !(symbol(sql, tokens, i, ")") && tokens.get(i).depth() == 0)) {
+                if (symbol(sql, tokens, i, ",")) {
+                    columns.add(text(sql, tokens, start, i));
+                    start = i + 1;
+                }
+                i++;
+            }
+            if (i == tokens.size()) {
+                return null;
+            }
+            columns.add(text(sql, tokens, start, i));
+            i++;
+        }
+        if (i + 1 >= tokens.size()
+                || !tokens.get(i).is("FROM")
+                || !tokens.get(i + 1).is("STDIN")) {
+            return null;
+        }
+        Options o = new Options();
+        new OptionReader(sql, tokens, i + 2, o).read();
+        if (o.encoding != null
+                && !o.encoding
+                        .toLowerCase(Locale.ROOT)
+                        .replace("-", "")
+                        .replace("_", "")
+                        .equals("utf8")) {
+            throw new SQLException(
+                    "COPY ... FROM STDIN with ENCODING '" + o.encoding + "' cannot be routed: the driver reads each"
+                            + " row's shard key as UTF-8; send the data in UTF-8 without the ENCODING option",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
+        boolean csv = o.format == Format.CSV;
+        byte delimiter = oneByte("DELIMITER", o.delimiter, csv ? "," : "\t");
+        byte quote = oneByte("QUOTE", o.quote, "\"");
+        byte escape = oneByte("ESCAPE", o.escape, o.quote != null ? o.quote : "\"");
+        String nullText = o.nullString != null ? o.nullString : (csv ? "" : "\\N");
+        return new CopyCommand(
+                table,
+                columns,
+                o.format,
+                delimiter,
+                nullText.getBytes(StandardCharsets.UTF_8),
+                quote,
+                escape,
+                o.header);
+    }
+
+    private static boolean symbol(String sql, List<Token> tokens, int i, String symbol) {
+        return i < tokens.size()
+                && tokens.get(i).kind() == Kind.SYMBOL
+                && tokens.get(i).text(sql).equals(symbol);
+    }
+
+    private static String text(String sql, List<Token> tokens, int from, int to) {
+        return from >= to
+                ? ""
+                : sql.substring(tokens.get(from).start(), tokens.get(to - 1).end());
+    }
+
+    private static byte oneByte(String option, String value, String otherwise) throws SQLException {
+        String v = value != null ? value : otherwise;
+        byte[] bytes = v.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length != 1) {
+            throw new SQLException(
+                    "COPY's " + option + " must be a single one-byte character, not '" + v + "'", "42601");
+        }
+        return bytes[0];
+    }
+
+    private static final class Options {
+        Format format = Format.TEXT;
+        String delimiter;
+        String nullString;
+        String quote;
+        String escape;
+        String encoding;
+        boolean header;
+    }
+
+    /** Reads the options after {@code FROM STDIN} until the end or {@code WHERE}. */
+    private static final class OptionReader {
+        private final String sql;
+        private final List<Token> tokens;
+        private final Options o;
+        private int i;
+
+        OptionReader(String sql, List<Token> tokens, int at, Options o) {
+            this.sql = sql;
+            this.tokens = tokens;
+            this.i = at;
+            this.o = o;
+        }
+
+        void read() throws SQLException {
+            if (word("WITH")) {
+                i++;
+            }
+            if (symbol(sql, tokens, i, "(")) {
+                i++;
+                while (i < tokens.size()
+                        && !(symbol(sql, tokens, i, ")") && tokens.get(i).depth() == 0)) {
+                    if (symbol(sql, tokens, i, ",")) {
+                        i++;
+                        continue;
+                    }
+                    String name = tokens.get(i).text(sql).toUpperCase(Locale.ROOT);
+                    i++;
+                    option(name);
+                }
+                return;
+            }
+            while (i < tokens.size() && !word("WHERE") && !symbol(sql, tokens, i, ";")) {
+                String name = tokens.get(i).text(sql).toUpperCase(Locale.ROOT);
+                i++;
+                switch (name) {
+                    case "BINARY" -> o.format = Format.BINARY;
+                    case "CSV" -> o.format = Format.CSV;
+                    case "HEADER" -> o.header = true;
+                    case "DELIMITER", "NULL", "QUOTE", "ESCAPE" -> {
+                        if (word("AS")) {
+                            i++;
+                        }
+                        set(name, string(name));
+                    }
+                    default -> {
+                        // FORCE NOT NULL / FORCE QUOTE columns, FREEZE, OIDS: they change no row's boundaries
+                    }
+                }
+            }
+        }
+
+        /** One option of the parenthesized list: its value, if any, up to the next comma. */
+        private void option(String name) throws SQLException {
+            switch (name) {
+                case "FORMAT" -> {
+                    String f = value(name).toUpperCase(Locale.ROOT);
+                    switch (f) {
+                        case "TEXT" -> o.format = Format.TEXT;
+                        case "CSV" -> o.format = Format.CSV;
+                        case "BINARY" -> o.format = Format.BINARY;
+                        default ->
+                            throw new SQLException(
+                                    "COPY format \"" + f.toLowerCase(Locale.ROOT) + "\" not recognized", "22023");
+                    }
+                }
+                case "HEADER" -> {
+                    if (atValue()) {
+                        String v = value(name).toUpperCase(Locale.ROOT);
+                        o.header = !Boolean.FALSE.equals(bool(v));
+                    } else {
+                        o.header = true;
+                    }
+                }
+                case "DELIMITER", "NULL", "QUOTE", "ESCAPE", "ENCODING" -> set(name, string(name));
+                default -> skipValue();
+            }
+        }
+
+        private void set(String name, String value) {
+            switch (name) {
+                case "DELIMITER" -> o.delimiter = value;
+                case "NULL" -> o.nullString = value;
+                case "QUOTE" -> o.quote = value;
+                case "ESCAPE" -> o.escape = value;
+                default -> o.encoding = value;
+            }
+        }
+
+        private static Boolean bool(String v) {
+            return switch (v) {
+                case "FALSE", "OFF", "0" -> Boolean.FALSE;
+                case "TRUE", "ON", "1", "MATCH" -> Boolean.TRUE;
+                default -> null;
+            };
+        }
+
+        private boolean word(String w) {
+            return i < tokens.size() && tokens.get(i).is(w);
+        }
+
+        private boolean atValue() {
+            return i < tokens.size() && !symbol(sql, tokens, i, ",") && !symbol(sql, tokens, i, ")");
+        }
+
+        private String value(String name) throws SQLException {
+            if (!atValue()) {
+                throw new SQLException("COPY option " + name + " needs a value", "42601");
+            }
+            Token t = tokens.get(i++);
+            return switch (t.kind()) {
+                case STRING -> SqlLexer.stringValue(sql, t);
+                case SPECIAL_STRING -> special(name, t);
+                default -> t.text(sql);
+            };
+        }
+
+        private String string(String name) throws SQLException {
+            if (i >= tokens.size()
+                    || (tokens.get(i).kind() != Kind.STRING && tokens.get(i).kind() != Kind.SPECIAL_STRING)) {
+                throw new SQLException("COPY option " + name + " needs a quoted string", "42601");
+            }
+            Token t = tokens.get(i++);
+            return t.kind() == Kind.STRING ? SqlLexer.stringValue(sql, t) : special(name, t);
+        }
+
+        private String special(String name, Token t) throws SQLException {
+            String v = SqlLexer.specialStringValue(sql, t);
+            if (v == null) {
+                throw new SQLException(
+                        "COPY option " + name + ": the driver cannot decode the string " + t.text(sql), "42601");
+            }
+            return v;
+        }
+
+        /** Skips an option's value: a word, a string, a number, {@code *} or a parenthesized column list. */
+        private void skipValue() {
+            while (atValue()) {
+                if (symbol(sql, tokens, i, "(")) {
+                    int depth = tokens.get(i).depth();
+                    i++;
+                    while (i < tokens.size()
+                            && !(symbol(sql, tokens, i, ")") && tokens.get(i).depth() == depth)) {
+                        i++;
+                    }
+                }
+                i++;
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+package io.shardline.router.sql;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.charset.StandardCharsets;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class CopyRowsTest {
+
+    /** Each row as "key|bytes as sent", fed in pieces of {@code piece} bytes. */
+    private static List<String> split(String sql, int keyIndex, String data, int piece) throws SQLException {
+        CopyCommand copy = CopyCommand.parse(sql);
+        CopyRows rows = new CopyRows(copy, keyIndex, "k");
+        List<String> out = new ArrayList<>();
+        CopyRows.Sink sink = (buf, start, end, key, line) ->
+                out.add(key + "|" + new String(buf, start, end - start, StandardCharsets.UTF_8));
+        byte[] bytes = data.getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < bytes.length; i += piece) {
+            rows.feed(bytes, i, Math.min(piece, bytes.length - i), sink);
+        }
+        rows.finish(sink);
+        if (rows.header() != null) {
+            out.add(0, "header|" + new String(rows.header(), StandardCharsets.UTF_8));
+        }
+        return out;
+    }
+
+    /** The same rows whatever the pieces the data comes in. */
+    private static List<String> rows(String sql, int keyIndex, String data) throws SQLException {
+        List<String> whole = split(sql, keyIndex, data, Integer.MAX_VALUE);
+        for (int piece = 1; piece <= 7; piece++) {
+            assertThat(split(sql, keyIndex, data, piece))
+                    .as("fed %d bytes at a time", piece)
+                    .isEqualTo(whole);
+        }
+        return whole;
+    }
+
+    @Test
+    void textRowsEndAtUnescapedLineEndsAndTheKeyIsDeEscaped() throws SQLException {
+        String data = "a\\tb\t1\n" // the key holds a tab, escaped
+                + "x\\\\y\t2\r\n" // a backslash; CRLF
+                + "line\\\nbreak\t3\n" // a backslash-newline is data
+                + "\\N\t4\n" // NULL
+                + "\\x41\\101\\z\t5"; // hex, octal, a plain escaped letter; no line end at the end
+        assertThat(rows("COPY t FROM STDIN", 0, data))
+                .containsExactly(
+                        "a\tb|a\\tb\t1\n",
+                        "x\\y|x\\\\y\t2\r\n",
+                        "line\nbreak|line\\\nbreak\t3\n",
+                        "null|\\N\t4\n",
+                        "AAz|\\x41\\101\\z\t5");
+    }
+
+    @Test
+    void theKeyMayBeAnyField() throws SQLException {
+        assertThat(rows("COPY t (a, k, b) FROM STDIN", 1, "1\tk1\t2\n3\t\\N\t4\n5\t\t6\n"))
+                .containsExactly("k1|1\tk1\t2\n", "null|3\t\\N\t4\n", "|5\t\t6\n");
+        assertThat(rows("COPY t FROM STDIN WITH (DELIMITER '|', NULL 'none')", 2, "a|b|c\\|d\nx|y|none\n"))
+                .containsExactly("c|d|a|b|c\\|d\n", "null|x|y|none\n");
+    }
+
+    @Test
+    void csvQuotesHoldDelimitersAndLineEnds() throws SQLException {
+        String data = "id,note\n"
+                + "\"k,1\",\"two\nlines\"\n"
+                + "\"k\"\"2\",plain\n"
+                + ",empty is null\n"
+                + "\"\",quoted empty is not\r\n";
+        assertThat(rows("COPY t (id, note) FROM STDIN WITH (FORMAT csv, HEADER true)", 0, data))
+                .containsExactly(
+                        "header|id,note\n",
+                        "k,1|\"k,1\",\"two\nlines\"\n",
+                        "k\"2|\"k\"\"2\",plain\n",
+                        "null|,empty is null\n",
+                        "|\"\",quoted empty is not\r\n");
+    }
+
+    @Test
+    void csvWithItsOwnEscapeAndTheOlderSyntax() throws SQLException {
+        assertThat(rows("COPY t FROM STDIN WITH CSV HEADER DELIMITER AS ';' ESCAPE AS '\\'", 1, "h\na;\"x\\\"y\";z\n"))
+                .containsExactly("header|h\n", "x\"y|a;\"x\\\"y\";z\n");
+        assertThat(rows("COPY t FROM STDIN (FORMAT 'csv', DELIMITER E'\\t')", 1, "a\tb\tc\n"))
+                .containsExactly("b|a\tb\tc\n");
+    }
+
+    @Test
+    void theEndMarkerEndsTheData() throws SQLException {
+        assertThat(rows("COPY t FROM STDIN", 0, "a\n\\.\nignored\n")).containsExactly("a|a\n");
+    }
+
+    @Test
+    void aRowWithoutTheKeyFieldIsAnErrorNamingItsLine() {
+        assertThatThrownBy(() -> rows("COPY t FROM STDIN", 2, "a\tb\tc\nd\te\n"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("line 2")
+                .hasMessageContaining("shard key k");
+        assertThatThrownBy(() -> rows("COPY t FROM STDIN CSV", 0, "\"open\n"))
+                .hasMessageContaining("unterminated CSV quoted field");
+    }
+
+    @Test
+    void statementsThatAreNotCopyFromStdinAreNotRead() throws SQLException {
+        assertThat(CopyCommand.parse("COPY t TO STDOUT")).isNull();
+        assertThat(CopyCommand.parse("COPY t FROM '/tmp/x'")).isNull();
+        assertThat(CopyCommand.parse("COPY (SELECT 1) TO STDOUT")).isNull();
+        assertThat(CopyCommand.parse("SELECT 1")).isNull();
+        CopyCommand c = CopyCommand.parse("copy public.\"My T\" (\"Id\", b) from stdin with (format csv,"
+                + " force_not_null (b), header match, quote '''') where b > 0");
+        assertThat(c.table()).isEqualTo("public.\"My T\"");
+        assertThat(c.columns()).containsExactly("\"Id\"", "b");
+        assertThat(c.format()).isEqualTo(CopyCommand.Format.CSV);
+        assertThat(c.header()).isTrue();
+        assertThat(c.quote()).isEqualTo((byte) '\'');
+        assertThat(c.escape()).isEqualTo((byte) '\'');
+    }
+
+    @Test
+    void optionsTheDriverCannotReadAreRefusedClearly() {
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (DELIMITER '||')"))
+                .hasMessageContaining("DELIMITER must be a single one-byte character");
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (ENCODING 'LATIN1')"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("UTF-8");
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (FORMAT xml)"))
+                .hasMessageContaining("not recognized");
+    }
+}
