@@ -285,6 +285,58 @@ class CutoverWritesIT {
     }
 
     @Test
+    void aCopyWhoseLaterRowsFallInAFencedRangeIsHeldThereThenLandsByTheNewRing() throws Exception {
+        long seed = keysOn(0, 5_000_000, 1).get(0);
+        HashRing.Range range = moves.ring().ranges().stream()
+                .filter(r -> r.contains(KeyHash.hashInt8(seed)))
+                .findFirst()
+                .orElseThrow();
+        long[] moving = {range.start(), range.endInclusive()};
+        List<Long> outside = new ArrayList<>();
+        List<Long> inside = new ArrayList<>();
+        for (long k : keysOn(0, 5_000_000, 20_000)) {
+            List<Long> to = range.contains(KeyHash.hashInt8(k)) ? inside : outside;
+            if (to.size() < (to == inside ? 50 : 1000)) {
+                to.add(k);
+            }
+        }
+        assertThat(inside).as("keys in the moving range").hasSize(50);
+        // the first batch (1,000 rows) passes the gate at once; the last, with the rows of the fenced range, waits
+        List<Long> keys = new ArrayList<>(outside);
+        keys.addAll(inside);
+        StringBuilder data = new StringBuilder();
+        keys.forEach(k -> data.append(k).append("\tcopied\n"));
+        try (Connection writer =
+                DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=20000&twoPhaseCommit=true")) {
+            moves.writeMove("m7", MoveState.FENCED, moving, 0, 1);
+            await().atMost(Duration.ofSeconds(10)).until(() -> moves.routersHolding("m7") == 1);
+
+            org.postgresql.copy.CopyManager copy =
+                    writer.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+            CompletableFuture<Long> loaded = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return copy.copyIn("COPY kv (k, v) FROM STDIN", new java.io.StringReader(data.toString()));
+                } catch (SQLException | java.io.IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            Thread.sleep(500);
+            assertThat(loaded).as("held by the rows in the fenced range").isNotDone();
+            assertThat(countOn(0, keys) + countOn(1, keys))
+                    .as("no row of the held COPY committed")
+                    .isZero();
+
+            HashRing next = moves.switchRange(moving[0], 1);
+            moves.writeMove("m7", MoveState.SWITCHED, moving, 0, 1);
+            assertThat(loaded.get(20, TimeUnit.SECONDS)).isEqualTo(keys.size());
+            assertOnTheirShards(next, keys);
+            assertThat(countOn(1, inside))
+                    .as("the fenced range's rows, on its new shard")
+                    .isEqualTo(inside.size());
+        }
+    }
+
+    @Test
     void aRouterStartedDuringACutoverDoesNotWriteBeforeItKnowsTheMoves() throws Exception {
         long key = 4711;
         int from = moves.ring().shardFor(KeyHash.hashInt8(key));
