@@ -1004,7 +1004,9 @@ class ClientSqlIT {
     void aCopyFromStdinSendsEachRowToTheShardOfItsKeyAllOrNothing() throws Exception {
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
-            s.execute("CREATE TABLE cargo (note text, c_id text COLLATE \"C\" PRIMARY KEY, n int)");
+            // a generated column before the key: COPY without a column list skips it, and so must the key's place
+            s.execute("CREATE TABLE cargo (note text, g int GENERATED ALWAYS AS (length(note)) STORED,"
+                    + " c_id text COLLATE \"C\" PRIMARY KEY, n int)");
             s.execute("CREATE TABLE loose (v text)");
         }
         RouterClusters.awaitTable(cluster.nodes(), "cargo");
@@ -1109,6 +1111,37 @@ class ClientSqlIT {
             assertThat(one(s, "SELECT string_agg(v, ',' ORDER BY v) FROM loose"))
                     .isEqualTo("a,b,c,d");
         }
+        // nothing else runs on the connection while a COPY is open; closing the connection cancels it
+        Connection open = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+        org.postgresql.copy.CopyIn running =
+                open.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyIn("COPY cargo (c_id) FROM STDIN");
+        byte[] some =
+                String.join("\n", keys("open-", 20)).concat("\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        running.writeToCopy(some, 0, some.length);
+        running.flushCopy();
+        // each shard's part has a transaction id already (PostgreSQL's COPY buffers rows before it writes them): a
+        // move's cutover, which waits for the transactions with one, waits for it
+        for (int shard = 0; shard < 2; shard++) {
+            assertThat(cluster.primary(shard)
+                            .queryString("SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+                                    + " AND query LIKE 'COPY cargo%'"))
+                    .as("shard %d", shard)
+                    .isEqualTo("1");
+        }
+        assertThatSqlState(() -> open.createStatement().executeQuery("SELECT 1"))
+                .isEqualTo("55000");
+        assertThatSqlState(open::commit).isEqualTo("55000");
+        java.util.concurrent.CompletableFuture.runAsync(() -> {
+                    try {
+                        open.close();
+                    } catch (SQLException e) {
+                        throw new IllegalStateException(e);
+                    }
+                })
+                .get(30, TimeUnit.SECONDS);
+        assertThat(running.isActive()).isFalse();
+        assertThat(cargoOn(0, "open-%")).isEmpty();
+        assertThat(cargoOn(1, "open-%")).isEmpty();
         // without two-phase commit: each shard's rows in a transaction of its own, committed in turn
         try (Connection c = DriverManager.getConnection(url)) {
             List<String> own = keys("own-", 20);

@@ -192,6 +192,11 @@ public final class ClusterRuntime implements AutoCloseable {
         }
     }
 
+    /** The columns {@code COPY table FROM STDIN} takes without a column list (read once from the home primary). */
+    List<String> copiedColumns(io.shardline.topology.ShardedTable table) {
+        return catalog.copiedColumns(table);
+    }
+
     /** Forgets the catalog reads and the analyses made with them (DDL ran here or through another router). */
     private synchronized void forgetCatalog() {
         catalog.forget();

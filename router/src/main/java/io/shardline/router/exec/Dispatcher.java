@@ -15,6 +15,7 @@ import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.LagReport;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
+import io.shardline.topology.ShardedTable;
 import java.sql.BatchUpdateException;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -159,6 +160,7 @@ public final class Dispatcher {
     private static final int MAX_REROUTES = 3;
 
     private <T> T runChecked(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
+        session.checkNotCopying();
         driverUpdateCount = -1;
         releaseApart();
         ClusterRuntime runtime = session.runtime();
@@ -578,21 +580,30 @@ public final class Dispatcher {
      *     sharded table, a column list without the shard key)
      */
     public CopyIn copyIn(String sql, Runnable onEnd) throws SQLException {
+        session.checkNotCopying();
         CopyCommand copy = CopyCommand.parse(sql);
         if (copy == null) {
             return null;
         }
         RoutingState r = session.runtime().routing();
         int given = copy.columns().isEmpty() ? MAX_COLUMNS : copy.columns().size();
-        String insert = copyInsert(copy, given);
+        String insert = copyInsert(copy.table(), copy.columns(), given);
         Plan plan = shape.plan(r, insert);
         switch (plan.target()) {
             case HOME:
-                return new RoutedCopy(this, session, sql, copy, insert, given, -1, null, onEnd);
+                return new RoutedCopy(this, session, sql, copy, insert, 0, -1, null, onEnd);
             case KEYED: {
                 KeyGroup group = plan.keyGroups().get(0);
                 int keyIndex = group.sources().get(0).parameterIndex() - 1; // parameters count from 1
-                String keyName = group.tables().get(0).keyColumn();
+                ShardedTable table = group.tables().get(0);
+                String keyName = table.keyColumn();
+                if (copy.defaultMarker() != null) {
+                    throw new SQLException(
+                            "COPY into the sharded table " + copy.table() + " with the DEFAULT option cannot be"
+                                    + " routed: a shard key written as the marker would take its default on the"
+                                    + " shard, after the driver routed it by the marker's text",
+                            SqlStates.FEATURE_NOT_SUPPORTED);
+                }
                 if (copy.format() == CopyCommand.Format.BINARY) {
                     throw new SQLException(
                             "COPY into the sharded table " + copy.table() + " in binary format cannot be routed: the"
@@ -601,9 +612,30 @@ public final class Dispatcher {
                             SqlStates.FEATURE_NOT_SUPPORTED);
                 }
                 if (copy.columns().isEmpty()) {
-                    // the values up to the key are enough to route a row
+                    // COPY takes the columns that are not generated, in order; the values up to the key route a row
+                    List<String> copied;
+                    try {
+                        copied = session.runtime().copiedColumns(table);
+                    } catch (RuntimeException e) {
+                        throw new SQLException(
+                                "COPY into the sharded table " + copy.table() + " without a column list: its columns"
+                                        + " could not be read (" + e.getMessage() + "); name them",
+                                "42P01",
+                                e);
+                    }
+                    keyIndex = copied.indexOf(keyName);
+                    if (keyIndex < 0) {
+                        throw new SQLException(
+                                "COPY into the sharded table " + copy.table() + " without a column list: its shard key "
+                                        + keyName + " is not among the columns COPY takes (" + copied + ")",
+                                SqlStates.FEATURE_NOT_SUPPORTED);
+                    }
+                    List<String> upToKey = new ArrayList<>();
+                    for (String column : copied.subList(0, keyIndex + 1)) {
+                        upToKey.add('"' + column.replace("\"", "\"\"") + '"');
+                    }
                     given = keyIndex + 1;
-                    insert = copyInsert(copy, given);
+                    insert = copyInsert(copy.table(), upToKey, given);
                 }
                 return new RoutedCopy(this, session, sql, copy, insert, given, keyIndex, keyName, onEnd);
             }
@@ -627,11 +659,11 @@ public final class Dispatcher {
     /** PostgreSQL's limit of columns in a table: the placeholders that find the key of a COPY without columns. */
     private static final int MAX_COLUMNS = 1600;
 
-    /** The INSERT of one row of {@code copy}'s table whose plan routes it: {@code values} placeholders. */
-    private static String copyInsert(CopyCommand copy, int values) {
-        StringBuilder sql = new StringBuilder("INSERT INTO ").append(copy.table());
-        if (!copy.columns().isEmpty()) {
-            sql.append(" (").append(String.join(", ", copy.columns())).append(')');
+    /** The INSERT of one row into {@code table} whose plan routes it: {@code values} placeholders. */
+    private static String copyInsert(String table, List<String> columns, int values) {
+        StringBuilder sql = new StringBuilder("INSERT INTO ").append(table);
+        if (!columns.isEmpty()) {
+            sql.append(" (").append(String.join(", ", columns)).append(')');
         }
         sql.append(" VALUES (");
         for (int i = 0; i < values; i++) {
@@ -1033,6 +1065,7 @@ public final class Dispatcher {
     }
 
     private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
+        session.checkNotCopying();
         Plan plan = shape.plan(session.runtime().routing(), sql);
         Plan.Target t = plan.target();
         if (t == Plan.Target.REFERENCE_WRITE) {

@@ -51,11 +51,20 @@ final class HomeCatalog implements Catalog {
 
     @Override
     public List<String> columns(ShardedTable table) {
-        return cached("columns " + table.qualifiedName(), c -> {
+        return columns(table, "");
+    }
+
+    /** The columns {@code COPY table FROM STDIN} takes without a column list: those not generated, in order. */
+    List<String> copiedColumns(ShardedTable table) {
+        return columns(table, " AND a.attgenerated = ''");
+    }
+
+    private List<String> columns(ShardedTable table, String filter) {
+        return cached("columns" + filter + " " + table.qualifiedName(), c -> {
             List<String> columns = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT a.attname FROM pg_attribute a"
                     + " JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
-                    + " WHERE n.nspname = ? AND t.relname = ? AND a.attnum > 0 AND NOT a.attisdropped"
+                    + " WHERE n.nspname = ? AND t.relname = ? AND a.attnum > 0 AND NOT a.attisdropped" + filter
                     + " ORDER BY a.attnum")) {
                 ps.setString(1, table.schema());
                 ps.setString(2, table.table());

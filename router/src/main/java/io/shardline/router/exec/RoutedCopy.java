@@ -29,6 +29,9 @@ import org.postgresql.util.ByteStreamWriter;
  * wrote (its own transaction), or aborts the connection's transaction, as PostgreSQL's does.
  */
 final class RoutedCopy implements CopyIn {
+    /** The parameters of a row of a table that is not sharded: none is read. */
+    private static final Object[] NO_KEY = new Object[1];
+
     /** A batch is routed once it holds this many rows or bytes. */
     private static final int BATCH_ROWS = 1000;
 
@@ -89,10 +92,12 @@ final class RoutedCopy implements CopyIn {
         this.keyIndex = keyIndex;
         this.onEnd = onEnd;
         this.rows = new CopyRows(copy, keyIndex, keyName);
-        // bound by forKey: every row on that connection, in its one COPY (rows of other shards are refused)
-        boolean autocommit = session.autoCommit() && !session.inTransaction() && session.pinnedShard() < 0;
-        this.implicit = autocommit && session.runtime().twoPhaseCommit() != null;
+        boolean autocommit = session.autoCommit() && !session.inTransaction();
+        // bound by forKey: every row on that connection (rows of other shards are refused), in a transaction of its own
+        this.implicit =
+                autocommit && session.pinnedShard() < 0 && session.runtime().twoPhaseCommit() != null;
         this.own = autocommit && !implicit;
+        session.copyStarted(this);
     }
 
     /** A row read: kept for the next batch, which is sent once it is full. */
@@ -105,11 +110,13 @@ final class RoutedCopy implements CopyIn {
         }
         ends[row] = batch.size();
         lines[row] = line;
-        Object[] params = new Object[parameters + 1]; // parameter 1 at position 1
         if (keyIndex >= 0) {
+            Object[] params = new Object[parameters + 1]; // parameter 1 at position 1
             params[keyIndex + 1] = key;
+            keys.add(params);
+        } else {
+            keys.add(NO_KEY);
         }
-        keys.add(params);
         if (keys.size() >= BATCH_ROWS || batch.size() >= BATCH_BYTES) {
             send();
         }
@@ -245,7 +252,12 @@ final class RoutedCopy implements CopyIn {
             List<Leg> touched = new ArrayList<>();
             int from = 0;
             for (int row = 0; row < keys.size(); row++) {
-                Route route = session.route(r, plan, keys.get(row));
+                Route route;
+                try {
+                    route = session.route(r, plan, keys.get(row));
+                } catch (SQLException e) {
+                    throw new SQLException("COPY line " + lines[row] + ": " + e.getMessage(), e.getSQLState(), e);
+                }
                 if (route.target() != Route.Target.NODE) {
                     throw route.target() == Route.Target.REFUSED
                             ? route.refusal()
@@ -300,16 +312,27 @@ final class RoutedCopy implements CopyIn {
         }
         Leg leg;
         try {
+            if (keyIndex >= 0) {
+                // PostgreSQL's COPY holds rows in a buffer before it writes them, so its transaction may have no id
+                // yet when this batch leaves the gate: a move's cutover waits only for transactions with one
+                try (Statement s = p.connection.createStatement()) {
+                    s.execute("SELECT pg_current_xact_id()");
+                }
+            }
             leg = new Leg(
                     p, p.connection.unwrap(PGConnection.class).getCopyAPI().copyIn(sql));
-            byte[] header = rows.header();
-            if (header != null) {
-                leg.in.writeToCopy(header, 0, header.length);
-            }
         } catch (SQLException e) {
             throw session.failed(p, plan.kind(), e);
         }
         legs.put(route.node(), leg);
+        byte[] header = rows.header();
+        if (header != null) {
+            try {
+                leg.in.writeToCopy(header, 0, header.length);
+            } catch (SQLException e) {
+                throw onShard(leg, e);
+            }
+        }
         return leg;
     }
 
@@ -356,6 +379,7 @@ final class RoutedCopy implements CopyIn {
     }
 
     private void end() {
+        session.copyEnded(this);
         if (own) {
             dispatcher.endOwnTransactions(owned);
             owned.clear();

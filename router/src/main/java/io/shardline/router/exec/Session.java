@@ -727,9 +727,48 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
     }
 
+    // ---- COPY FROM STDIN -------------------------------------------------------------------------------------
+
+    /** The COPY FROM STDIN running on this connection, null when none: nothing else runs until it ends. */
+    private RoutedCopy copying;
+
+    void copyStarted(RoutedCopy copy) {
+        copying = copy;
+    }
+
+    void copyEnded(RoutedCopy copy) {
+        if (copying == copy) {
+            copying = null;
+        }
+    }
+
+    /** @throws SQLException 55000 while a COPY FROM STDIN runs on this connection (as pgjdbc's connection is busy) */
+    public void checkNotCopying() throws SQLException {
+        if (copying != null) {
+            throw new SQLException(
+                    "a COPY FROM STDIN is in progress on this connection: end it (endCopy) or cancel it (cancelCopy)"
+                            + " first",
+                    "55000");
+        }
+    }
+
+    /** Cancels the COPY FROM STDIN left running (the connection closes): its rows are not written. */
+    public void cancelCopy() {
+        RoutedCopy running = copying;
+        if (running != null) {
+            try {
+                running.cancelCopy();
+            } catch (SQLException ignored) {
+                // cancelling rolls back what it wrote: a failure to say so leaves nothing committed either
+            }
+            copying = null;
+        }
+    }
+
     // ---- the JDBC transaction API ------------------------------------------------------------------------------
 
     public void setAutoCommit(boolean autoCommit) throws SQLException {
+        checkNotCopying();
         if (autoCommit && !this.autoCommit) {
             try {
                 commit();
@@ -788,6 +827,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * commits).
      */
     public void commitByApplication() throws SQLException {
+        checkNotCopying();
         try {
             commit();
         } finally {
@@ -797,6 +837,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     /** {@link #rollback} of the application's ({@code Connection.rollback()} or SQL {@code ROLLBACK}). */
     public void rollbackByApplication() throws SQLException {
+        checkNotCopying();
         try {
             rollback();
         } finally {

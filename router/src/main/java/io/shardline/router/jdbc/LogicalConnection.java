@@ -307,6 +307,7 @@ public final class LogicalConnection implements ShardlineConnection {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
+        session.cancelCopy();
         SQLException failure = null;
         for (LogicalStatement s : new ArrayList<>(statements)) {
             try {

@@ -64,6 +64,7 @@ final class ShardlineCopyManager extends CopyManager {
 
     private CopyManager bound(String what) throws SQLException {
         connection.checkOpen();
+        connection.session().checkNotCopying();
         return connection
                 .session()
                 .boundConnection("COPY through " + what + " (other than COPY table FROM STDIN)")

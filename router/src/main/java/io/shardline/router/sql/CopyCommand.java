@@ -22,6 +22,9 @@ import java.util.Locale;
  * @param quote CSV's quote
  * @param escape CSV's escape (the quote unless set)
  * @param header whether the first line is a header line
+ * @param forceNotNull CSV's FORCE_NOT_NULL columns as PostgreSQL resolves their names ({@code *}: all)
+ * @param forceNull CSV's FORCE_NULL columns ({@code *}: all)
+ * @param defaultMarker the DEFAULT option's marker (PostgreSQL 16), null without one
  */
 public record CopyCommand(
         String table,
@@ -31,7 +34,10 @@ public record CopyCommand(
         byte[] nullString,
         byte quote,
         byte escape,
-        boolean header) {
+        boolean header,
+        List<String> forceNotNull,
+        List<String> forceNull,
+        String defaultMarker) {
 
     /** The data format of a COPY. */
     public enum Format {
@@ -42,6 +48,18 @@ public record CopyCommand(
 
     public CopyCommand {
         columns = List.copyOf(columns);
+        forceNotNull = List.copyOf(forceNotNull);
+        forceNull = List.copyOf(forceNull);
+    }
+
+    /** Whether CSV's FORCE_NOT_NULL names {@code column} (a name as PostgreSQL resolves it). */
+    public boolean forcedNotNull(String column) {
+        return forceNotNull.contains("*") || forceNotNull.contains(column);
+    }
+
+    /** Whether CSV's FORCE_NULL names {@code column}. */
+    public boolean forcedNull(String column) {
+        return forceNull.contains("*") || forceNull.contains(column);
     }
 
     /**
@@ -120,7 +138,10 @@ public record CopyCommand(
                 nullText.getBytes(StandardCharsets.UTF_8),
                 quote,
                 escape,
-                o.header);
+                o.header,
+                o.forceNotNull,
+                o.forceNull,
+                o.defaultMarker);
     }
 
     private static boolean symbol(String sql, List<Token> tokens, int i, String symbol) {
@@ -152,7 +173,10 @@ public record CopyCommand(
         String quote;
         String escape;
         String encoding;
+        String defaultMarker;
         boolean header;
+        final List<String> forceNotNull = new ArrayList<>();
+        final List<String> forceNull = new ArrayList<>();
     }
 
     /** Reads the options after {@code FROM STDIN} until the end or {@code WHERE}. */
@@ -194,14 +218,25 @@ public record CopyCommand(
                     case "BINARY" -> o.format = Format.BINARY;
                     case "CSV" -> o.format = Format.CSV;
                     case "HEADER" -> o.header = true;
-                    case "DELIMITER", "NULL", "QUOTE", "ESCAPE" -> {
+                    case "DELIMITER", "NULL", "QUOTE", "ESCAPE", "ENCODING" -> {
                         if (word("AS")) {
                             i++;
                         }
                         set(name, string(name));
                     }
+                    case "FORCE" -> {
+                        // FORCE NOT NULL columns, FORCE NULL columns, FORCE QUOTE columns
+                        boolean not = word("NOT");
+                        if (not) {
+                            i++;
+                        }
+                        boolean nulls = word("NULL");
+                        i++;
+                        List<String> into = !nulls ? new ArrayList<>() : not ? o.forceNotNull : o.forceNull;
+                        columnList(into);
+                    }
                     default -> {
-                        // FORCE NOT NULL / FORCE QUOTE columns, FREEZE, OIDS: they change no row's boundaries
+                        // FREEZE, OIDS: they change no row's boundaries
                     }
                 }
             }
@@ -229,7 +264,9 @@ public record CopyCommand(
                         o.header = true;
                     }
                 }
-                case "DELIMITER", "NULL", "QUOTE", "ESCAPE", "ENCODING" -> set(name, string(name));
+                case "DELIMITER", "NULL", "QUOTE", "ESCAPE", "ENCODING", "DEFAULT" -> set(name, string(name));
+                case "FORCE_NOT_NULL" -> columnList(o.forceNotNull);
+                case "FORCE_NULL" -> columnList(o.forceNull);
                 default -> skipValue();
             }
         }
@@ -240,6 +277,7 @@ public record CopyCommand(
                 case "NULL" -> o.nullString = value;
                 case "QUOTE" -> o.quote = value;
                 case "ESCAPE" -> o.escape = value;
+                case "DEFAULT" -> o.defaultMarker = value;
                 default -> o.encoding = value;
             }
         }
@@ -288,6 +326,37 @@ public record CopyCommand(
                         "COPY option " + name + ": the driver cannot decode the string " + t.text(sql), "42601");
             }
             return v;
+        }
+
+        /**
+         * Column names into {@code into}, as PostgreSQL resolves them: {@code *}, {@code (a, b)} (the options list),
+         * or {@code a, b} (the older syntax, up to the next keyword).
+         */
+        private void columnList(List<String> into) {
+            if (symbol(sql, tokens, i, "*")) {
+                into.add("*");
+                i++;
+                return;
+            }
+            boolean parenthesized = symbol(sql, tokens, i, "(");
+            if (parenthesized) {
+                i++;
+            }
+            while (i < tokens.size()) {
+                Token t = tokens.get(i);
+                if (t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER) {
+                    into.add(SqlLexer.identifier(sql, t));
+                    i++;
+                }
+                if (symbol(sql, tokens, i, ",")) {
+                    i++;
+                } else {
+                    break;
+                }
+            }
+            if (parenthesized && symbol(sql, tokens, i, ")")) {
+                i++;
+            }
         }
 
         /** Skips an option's value: a word, a string, a number, {@code *} or a parenthesized column list. */

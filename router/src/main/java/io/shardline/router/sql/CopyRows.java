@@ -26,10 +26,21 @@ public final class CopyRows {
     private final CopyCommand copy;
     private final int keyIndex;
     private final String keyName;
+    private final boolean forceNotNull;
+    private final boolean forceNull;
     private byte[] buf = new byte[8192];
     private int start;
     private int limit;
     private int contentEnd;
+    /** Where the scan of the row at {@link #start} goes on when more data comes, and its CSV state there. */
+    private int scanned;
+
+    private boolean inQuote;
+    private boolean lastWasEscape;
+    /** The line ending of the first row (1 LF, 2 CR, 3 CRLF): PostgreSQL wants every row to end alike. */
+    private int lineEnding;
+
+    private int rowEnding;
     private long line;
     private boolean headerPending;
     private byte[] header;
@@ -38,12 +49,15 @@ public final class CopyRows {
 
     /**
      * @param keyIndex the 0-based field read as the key, -1 for none
-     * @param keyName the key column's name, for messages
+     * @param keyName the key column's name as PostgreSQL resolves it (for messages and CSV's FORCE options)
      */
     public CopyRows(CopyCommand copy, int keyIndex, String keyName) {
         this.copy = copy;
         this.keyIndex = keyIndex;
         this.keyName = keyName;
+        boolean csv = copy.format() == Format.CSV && keyName != null;
+        this.forceNotNull = csv && copy.forcedNotNull(keyName);
+        this.forceNull = csv && copy.forcedNull(keyName);
         this.headerPending = copy.header() && copy.format() != Format.BINARY;
     }
 
@@ -64,6 +78,7 @@ public final class CopyRows {
         if (start > 0) {
             System.arraycopy(buf, start, buf, 0, limit - start);
             limit -= start;
+            scanned -= start;
             start = 0;
         }
         if (limit + len > buf.length) {
@@ -88,10 +103,26 @@ public final class CopyRows {
                 return;
             }
             line++;
+            if (rowEnding != 0) {
+                if (lineEnding == 0) {
+                    lineEnding = rowEnding;
+                } else if (rowEnding != lineEnding) {
+                    throw new SQLException(
+                            "COPY line " + line + " ends with " + ENDINGS[rowEnding] + ", the first with "
+                                    + ENDINGS[lineEnding] + ": PostgreSQL wants every line to end alike (a line"
+                                    + " ending inside a value is written \\n or \\r in text format, or quoted in CSV)",
+                            "22P04");
+                }
+            }
+            boolean marker = contentEnd - start == 2
+                    && buf[start] == '\\'
+                    && buf[start + 1] == '.'
+                    // in CSV, as in PostgreSQL 15-17, only when a line ending follows
+                    && (copy.format() == Format.TEXT || end > contentEnd);
             if (headerPending) {
                 headerPending = false;
                 header = Arrays.copyOfRange(buf, start, end);
-            } else if (contentEnd - start == 2 && buf[start] == '\\' && buf[start + 1] == '.') {
+            } else if (marker) {
                 ended = true; // the end-of-data marker: PostgreSQL reads nothing after it
             } else {
                 String key = keyIndex < 0
@@ -100,18 +131,34 @@ public final class CopyRows {
                 sink.row(buf, start, end, key, line);
             }
             start = end;
+            scanned = end;
+            inQuote = false;
+            lastWasEscape = false;
         }
     }
 
+    private static final String[] ENDINGS = {"", "a newline", "a carriage return", "a carriage return and newline"};
+
     /** The end of the row at {@code start} (after its line ending), or -1 when more data is needed. */
-    private int textRowEnd(boolean eof) {
-        for (int i = start; i < limit; i++) {
+    private int textRowEnd(boolean eof) throws SQLException {
+        for (int i = scanned; i < limit; i++) {
             byte b = buf[i];
             if (b == '\\') {
+                if (i + 1 >= limit) {
+                    if (!eof) {
+                        scanned = i;
+                        return -1;
+                    }
+                } else if (buf[i + 1] == '.') {
+                    endMarker(i, eof);
+                    if (i + 2 >= limit && !eof) {
+                        scanned = i;
+                        return -1;
+                    }
+                }
                 i++;
             } else if (b == '\n') {
-                contentEnd = i;
-                return i + 1;
+                return lineFeed(i);
             } else if (b == '\r') {
                 return carriageReturn(i, eof);
             }
@@ -119,21 +166,37 @@ public final class CopyRows {
         return atEof(eof);
     }
 
+    /**
+     * {@code \.} at {@code i} of a text row: PostgreSQL ends the data there — what comes before it on its line is a
+     * last row, what follows is dropped. The driver takes it alone on its line only, as the end; elsewhere it refuses
+     * the data rather than guess.
+     */
+    private void endMarker(int i, boolean eof) throws SQLException {
+        boolean alone = i == start && (i + 2 >= limit ? eof : buf[i + 2] == '\n' || buf[i + 2] == '\r');
+        if (!alone && (i != start || i + 2 < limit)) {
+            throw new SQLException(
+                    "COPY line " + (line + 1) + " holds the end-of-data marker \\. inside a line: PostgreSQL would end"
+                            + " the data there; put \\. on a line of its own, or escape the backslash (\\\\.)",
+                    "22P04");
+        }
+    }
+
     private int csvRowEnd(boolean eof) {
-        boolean inQuote = false;
-        boolean lastWasEscape = false;
         byte quote = copy.quote();
         // as PostgreSQL: an escape that is the quote is no escape here, a quote toggles (NUL is never in the data)
         byte escape = copy.escape() == quote ? 0 : copy.escape();
-        for (int i = start; i < limit; i++) {
+        for (int i = scanned; i < limit; i++) {
             byte c = buf[i];
             if (!inQuote) {
                 if (c == '\n') {
-                    contentEnd = i;
-                    return i + 1;
+                    return lineFeed(i);
                 }
                 if (c == '\r') {
-                    return carriageReturn(i, eof);
+                    int end = carriageReturn(i, eof);
+                    if (end < 0) {
+                        scanned = i;
+                    }
+                    return end;
                 }
             }
             // as PostgreSQL: an escape counts only inside quotes and right before a quote
@@ -147,22 +210,39 @@ public final class CopyRows {
                 lastWasEscape = false;
             }
         }
+        scanned = limit;
         return atEof(eof);
+    }
+
+    private int lineFeed(int i) {
+        contentEnd = i;
+        rowEnding = 1;
+        return i + 1;
     }
 
     private int carriageReturn(int i, boolean eof) {
         contentEnd = i;
         if (i + 1 < limit) {
+            rowEnding = buf[i + 1] == '\n' ? 3 : 2;
             return buf[i + 1] == '\n' ? i + 2 : i + 1;
         }
-        return eof ? i + 1 : -1;
+        if (eof) {
+            rowEnding = 2;
+            return i + 1;
+        }
+        scanned = i;
+        return -1;
     }
 
     private int atEof(boolean eof) {
         if (!eof) {
+            if (copy.format() == Format.TEXT) {
+                scanned = limit;
+            }
             return -1;
         }
         contentEnd = limit;
+        rowEnding = 0;
         return limit;
     }
 
@@ -206,9 +286,12 @@ public final class CopyRows {
         field.reset();
         for (int i = from; i < to; i++) {
             byte b = buf[i];
-            if (b != '\\' || i + 1 >= to) {
+            if (b != '\\') {
                 field.write(b);
                 continue;
+            }
+            if (i + 1 >= to) {
+                break; // a backslash ending the data: PostgreSQL drops it
             }
             byte c = buf[++i];
             switch (c) {
@@ -278,7 +361,13 @@ public final class CopyRows {
                 }
             }
             if (index == keyIndex) {
-                return !sawQuote && isNull(fieldStart, i) ? null : field.toString(StandardCharsets.UTF_8);
+                String value = !sawQuote && isNull(fieldStart, i) ? null : field.toString(StandardCharsets.UTF_8);
+                // as PostgreSQL applies FORCE_NOT_NULL and FORCE_NULL to a field read
+                String nullText = new String(copy.nullString(), StandardCharsets.UTF_8);
+                if (value == null && forceNotNull) {
+                    return nullText;
+                }
+                return forceNull && nullText.equals(value) ? null : value;
             }
             if (i >= to) {
                 throw missingKey();

@@ -43,14 +43,14 @@ class CopyRowsTest {
     @Test
     void textRowsEndAtUnescapedLineEndsAndTheKeyIsDeEscaped() throws SQLException {
         String data = "a\\tb\t1\n" // the key holds a tab, escaped
-                + "x\\\\y\t2\r\n" // a backslash; CRLF
+                + "x\\\\y\t2\n" // a backslash
                 + "line\\\nbreak\t3\n" // a backslash-newline is data
                 + "\\N\t4\n" // NULL
                 + "\\x41\\101\\z\t5"; // hex, octal, a plain escaped letter; no line end at the end
         assertThat(rows("COPY t FROM STDIN", 0, data))
                 .containsExactly(
                         "a\tb|a\\tb\t1\n",
-                        "x\\y|x\\\\y\t2\r\n",
+                        "x\\y|x\\\\y\t2\n",
                         "line\nbreak|line\\\nbreak\t3\n",
                         "null|\\N\t4\n",
                         "AAz|\\x41\\101\\z\t5");
@@ -70,14 +70,16 @@ class CopyRowsTest {
                 + "\"k,1\",\"two\nlines\"\n"
                 + "\"k\"\"2\",plain\n"
                 + ",empty is null\n"
-                + "\"\",quoted empty is not\r\n";
+                + "\"\",quoted empty is not\n";
         assertThat(rows("COPY t (id, note) FROM STDIN WITH (FORMAT csv, HEADER true)", 0, data))
                 .containsExactly(
                         "header|id,note\n",
                         "k,1|\"k,1\",\"two\nlines\"\n",
                         "k\"2|\"k\"\"2\",plain\n",
                         "null|,empty is null\n",
-                        "|\"\",quoted empty is not\r\n");
+                        "|\"\",quoted empty is not\n");
+        assertThat(rows("COPY t FROM STDIN CSV", 0, "a\r\n\"b\r\nc\"\r\nd"))
+                .containsExactly("a|a\r\n", "b\r\nc|\"b\r\nc\"\r\n", "d|d");
     }
 
     @Test
@@ -91,6 +93,50 @@ class CopyRowsTest {
     @Test
     void theEndMarkerEndsTheData() throws SQLException {
         assertThat(rows("COPY t FROM STDIN", 0, "a\n\\.\nignored\n")).containsExactly("a|a\n");
+    }
+
+    @Test
+    void theEndMarkerInsideALineIsRefusedNotGuessed() throws SQLException {
+        // PostgreSQL 15 ends the data at a \. anywhere in a text line, keeping what came before it on the line
+        assertThatThrownBy(() -> rows("COPY t FROM STDIN", 1, "1\tabc\\.\n2\tdef\n"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("line 1")
+                .hasMessageContaining("end-of-data marker");
+        assertThatThrownBy(() -> rows("COPY t FROM STDIN", 0, "a\n\\.x\n")).hasMessageContaining("line 2");
+        assertThat(rows("COPY t FROM STDIN", 0, "a\n\\.")).containsExactly("a|a\n");
+        assertThat(rows("COPY t FROM STDIN", 0, "a\\\\.\n")).containsExactly("a\\.|a\\\\.\n");
+        // in CSV only a line of its own followed by a line ending ends the data (PostgreSQL 15-17)
+        assertThat(rows("COPY t FROM STDIN CSV", 0, "a\n\\.\nb\n")).containsExactly("a|a\n");
+        assertThat(rows("COPY t FROM STDIN CSV", 0, "a\n\\.")).containsExactly("a|a\n", "\\.|\\.");
+    }
+
+    @Test
+    void aBackslashEndingTheDataIsDroppedFromTheKeyAsPostgreSqlDropsIt() throws SQLException {
+        assertThat(rows("COPY t FROM STDIN", 0, "abc\\")).containsExactly("abc|abc\\");
+    }
+
+    @Test
+    void everyLineMustEndAlike() {
+        assertThatThrownBy(() -> rows("COPY t FROM STDIN", 0, "a\nb\r\nc\n"))
+                .hasMessageContaining("line 2 ends with a carriage return and newline, the first with a newline");
+        assertThatThrownBy(() -> rows("COPY t FROM STDIN CSV", 0, "a\r\nb\r")).hasMessageContaining("line 2");
+    }
+
+    @Test
+    void csvForceOptionsApplyToTheKeyAsPostgreSqlAppliesThem() throws SQLException {
+        assertThat(rows("COPY t (a, k) FROM STDIN (FORMAT csv, FORCE_NOT_NULL (k))", 1, "1,\n"))
+                .containsExactly("|1,\n");
+        assertThat(rows("COPY t (a, k) FROM STDIN (FORMAT csv, FORCE_NULL (\"k\"))", 1, "1,\"\"\n"))
+                .containsExactly("null|1,\"\"\n");
+        assertThat(rows("COPY t (a, k) FROM STDIN WITH CSV FORCE NOT NULL k, a", 1, "1,\n"))
+                .containsExactly("|1,\n");
+        assertThat(rows("COPY t (a, k) FROM STDIN (FORMAT csv, FORCE_NOT_NULL *)", 1, "1,\n"))
+                .containsExactly("|1,\n");
+        assertThat(rows("COPY t (a, k) FROM STDIN (FORMAT csv, FORCE_NULL (a))", 1, "1,\"\"\n"))
+                .containsExactly("|1,\"\"\n");
+        assertThat(CopyCommand.parse("COPY t FROM STDIN (FORMAT csv, DEFAULT '@')")
+                        .defaultMarker())
+                .isEqualTo("@");
     }
 
     @Test
@@ -120,12 +166,15 @@ class CopyRowsTest {
     }
 
     @Test
-    void optionsTheDriverCannotReadAreRefusedClearly() {
+    void optionsTheDriverCannotReadAreRefusedClearly() throws SQLException {
         assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (DELIMITER '||')"))
                 .hasMessageContaining("DELIMITER must be a single one-byte character");
         assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (ENCODING 'LATIN1')"))
                 .isInstanceOf(SQLException.class)
                 .hasMessageContaining("UTF-8");
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN ENCODING 'LATIN1'"))
+                .hasMessageContaining("UTF-8");
+        assertThat(CopyCommand.parse("COPY t FROM STDIN (ENCODING 'utf-8')")).isNotNull();
         assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (FORMAT xml)"))
                 .hasMessageContaining("not recognized");
     }
