@@ -33,6 +33,7 @@ import java.util.Properties;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.postgresql.PGConnection;
+import org.postgresql.core.BaseConnection;
 
 /**
  * The logical connection an application holds: the JDBC face of a {@link Session}, which routes every statement
@@ -544,11 +545,12 @@ public final class LogicalConnection implements ShardlineConnection {
     /**
      * pgjdbc's {@link PGConnection} of this logical connection: its COPY API ({@link ShardlineCopyManager}) sends the
      * rows of {@code COPY table FROM STDIN} to their shards; every other method runs on the connection's binding
-     * ({@code forKey}, or the shard of its transaction) and fails without one.
+     * ({@code forKey}, or the shard of its transaction) and fails without one. It is also a {@link BaseConnection}
+     * (and so a {@link Connection}), as pgjdbc's own is: code casts it so.
      */
     private PGConnection pgConnection() {
         return (PGConnection) Proxy.newProxyInstance(
-                PGConnection.class.getClassLoader(), new Class<?>[] {PGConnection.class}, (proxy, method, args) -> {
+                BaseConnection.class.getClassLoader(), new Class<?>[] {BaseConnection.class}, (proxy, method, args) -> {
                     switch (method.getName()) {
                         case "getCopyAPI":
                             return new ShardlineCopyManager(this);
@@ -560,9 +562,18 @@ public final class LogicalConnection implements ShardlineConnection {
                             return "PGConnection of " + this;
                         default:
                             checkOpen();
-                            PGConnection bound = session.boundConnection(
-                                            "PGConnection." + method.getName() + " through unwrap(PGConnection)")
-                                    .unwrap(PGConnection.class);
+                            BaseConnection bound;
+                            try {
+                                bound = session.boundConnection(
+                                                "PGConnection." + method.getName() + " through unwrap(PGConnection)")
+                                        .unwrap(BaseConnection.class);
+                            } catch (SQLException e) {
+                                if (java.util.Arrays.asList(method.getExceptionTypes())
+                                        .contains(SQLException.class)) {
+                                    throw e;
+                                }
+                                throw new IllegalStateException(e.getMessage(), e); // as getBackendPID() cannot say
+                            }
                             try {
                                 return method.invoke(bound, args);
                             } catch (InvocationTargetException e) {
