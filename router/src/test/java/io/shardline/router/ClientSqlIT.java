@@ -1111,6 +1111,24 @@ class ClientSqlIT {
             assertThat(one(s, "SELECT string_agg(v, ',' ORDER BY v) FROM loose"))
                     .isEqualTo("a,b,c,d");
         }
+        // a table changed behind the driver's back (on the shards directly): its read of the columns is stale, so a
+        // COPY without a column list is refused once, then reads them again
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection direct = cluster.primary(shard).connect();
+                    Statement s = direct.createStatement()) {
+                s.execute("ALTER TABLE cargo ADD COLUMN extra int");
+            }
+        }
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true")) {
+            org.postgresql.copy.CopyManager copy =
+                    c.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+            assertThatThrownBy(() -> copy.copyIn("COPY cargo FROM STDIN", lines(List.of("n\tstale\t1\t2"))))
+                    .hasMessageContaining("the table changed");
+            assertThat(copy.copyIn("COPY cargo FROM STDIN", lines(List.of("n\tfresh\t1\t2"))))
+                    .isEqualTo(1);
+            assertThat(cargoOn(ring.shardFor(KeyHash.hashText("fresh")), "fresh"))
+                    .containsExactly("fresh");
+        }
         // nothing else runs on the connection while a COPY is open; closing the connection cancels it
         Connection open = DriverManager.getConnection(url + "&twoPhaseCommit=true");
         org.postgresql.copy.CopyIn running =
@@ -1131,6 +1149,8 @@ class ClientSqlIT {
         assertThatSqlState(() -> open.createStatement().executeQuery("SELECT 1"))
                 .isEqualTo("55000");
         assertThatSqlState(open::commit).isEqualTo("55000");
+        assertThatSqlState(() -> open.setSchema("public")).isEqualTo("55000");
+        assertThat(open.isValid(1)).as("a connection with a COPY left open").isFalse();
         java.util.concurrent.CompletableFuture.runAsync(() -> {
                     try {
                         open.close();

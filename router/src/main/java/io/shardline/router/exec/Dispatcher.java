@@ -591,12 +591,13 @@ public final class Dispatcher {
         Plan plan = shape.plan(r, insert);
         switch (plan.target()) {
             case HOME:
-                return new RoutedCopy(this, session, sql, copy, insert, 0, -1, null, onEnd);
+                return new RoutedCopy(this, session, sql, copy, insert, 0, -1, null, -1, onEnd);
             case KEYED: {
                 KeyGroup group = plan.keyGroups().get(0);
                 int keyIndex = group.sources().get(0).parameterIndex() - 1; // parameters count from 1
                 ShardedTable table = group.tables().get(0);
                 String keyName = table.keyColumn();
+                int expected = -1;
                 if (copy.defaultMarker() != null) {
                     throw new SQLException(
                             "COPY into the sharded table " + copy.table() + " with the DEFAULT option cannot be"
@@ -636,8 +637,9 @@ public final class Dispatcher {
                     }
                     given = keyIndex + 1;
                     insert = copyInsert(copy.table(), upToKey, given);
+                    expected = copied.size();
                 }
-                return new RoutedCopy(this, session, sql, copy, insert, given, keyIndex, keyName, onEnd);
+                return new RoutedCopy(this, session, sql, copy, insert, given, keyIndex, keyName, expected, onEnd);
             }
             case REFERENCE_WRITE:
                 throw new SQLException(

@@ -46,6 +46,9 @@ final class RoutedCopy implements CopyIn {
 
     private final int parameters;
     private final int keyIndex;
+    /** The fields of a row by the catalog (a COPY without a column list), -1 when the statement names them. */
+    private final int expectedFields;
+
     private final CopyRows rows;
     private final Runnable onEnd;
     private final boolean implicit;
@@ -82,6 +85,7 @@ final class RoutedCopy implements CopyIn {
             int parameters,
             int keyIndex,
             String keyName,
+            int expectedFields,
             Runnable onEnd) {
         this.dispatcher = dispatcher;
         this.session = session;
@@ -90,6 +94,7 @@ final class RoutedCopy implements CopyIn {
         this.insert = insert;
         this.parameters = parameters;
         this.keyIndex = keyIndex;
+        this.expectedFields = expectedFields;
         this.onEnd = onEnd;
         this.rows = new CopyRows(copy, keyIndex, keyName);
         boolean autocommit = session.autoCommit() && !session.inTransaction();
@@ -123,7 +128,7 @@ final class RoutedCopy implements CopyIn {
     }
 
     @Override
-    public void writeToCopy(byte[] buf, int off, int siz) throws SQLException {
+    public synchronized void writeToCopy(byte[] buf, int off, int siz) throws SQLException {
         checkActive();
         try {
             rows.feed(buf, off, siz, this::row);
@@ -146,7 +151,7 @@ final class RoutedCopy implements CopyIn {
     }
 
     @Override
-    public void flushCopy() throws SQLException {
+    public synchronized void flushCopy() throws SQLException {
         checkActive();
         try {
             send();
@@ -156,7 +161,7 @@ final class RoutedCopy implements CopyIn {
     }
 
     @Override
-    public long endCopy() throws SQLException {
+    public synchronized long endCopy() throws SQLException {
         checkActive();
         long count = 0;
         try {
@@ -193,7 +198,7 @@ final class RoutedCopy implements CopyIn {
     }
 
     @Override
-    public void cancelCopy() throws SQLException {
+    public synchronized void cancelCopy() throws SQLException {
         if (!active) {
             return;
         }
@@ -325,6 +330,17 @@ final class RoutedCopy implements CopyIn {
             throw session.failed(p, plan.kind(), e);
         }
         legs.put(route.node(), leg);
+        if (expectedFields >= 0 && leg.in.getFieldCount() != expectedFields) {
+            // the catalog read is stale (DDL in this transaction, or run on the shards directly): the key's place
+            // among the fields may have moved
+            session.runtime().schemaChanged();
+            throw new SQLException(
+                    "COPY into " + copy.table() + ": shard " + leg.physical.shard + " takes " + leg.in.getFieldCount()
+                            + " fields a row, the driver's read of the catalog " + expectedFields
+                            + " (the table changed"
+                            + " since): run the COPY again, or name its columns",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
         byte[] header = rows.header();
         if (header != null) {
             try {

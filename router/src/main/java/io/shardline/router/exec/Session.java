@@ -647,6 +647,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * @param lasting whether RESET ALL does not undo it (SET ROLE, SET SESSION AUTHORIZATION)
      */
     public void applyToSession(String command, String setting, String sql, boolean lasting) throws SQLException {
+        checkNotCopying();
         if (!autoCommit && settingsAtBegin == null) {
             settingsAtBegin = saveSettings();
         }
@@ -730,7 +731,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
     // ---- COPY FROM STDIN -------------------------------------------------------------------------------------
 
     /** The COPY FROM STDIN running on this connection, null when none: nothing else runs until it ends. */
-    private RoutedCopy copying;
+    private volatile RoutedCopy copying;
 
     void copyStarted(RoutedCopy copy) {
         copying = copy;
@@ -752,13 +753,18 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
     }
 
+    /** Whether a COPY FROM STDIN runs on this connection. */
+    public boolean copying() {
+        return copying != null;
+    }
+
     /** Cancels the COPY FROM STDIN left running (the connection closes): its rows are not written. */
     public void cancelCopy() {
         RoutedCopy running = copying;
         if (running != null) {
             try {
                 running.cancelCopy();
-            } catch (SQLException ignored) {
+            } catch (SQLException | RuntimeException ignored) {
                 // cancelling rolls back what it wrote: a failure to say so leaves nothing committed either
             }
             copying = null;
@@ -959,10 +965,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     public void setReadOnly(boolean readOnly) throws SQLException {
+        checkNotCopying();
         transaction.setReadOnly(readOnly);
     }
 
     public void setTransactionIsolation(int level) throws SQLException {
+        checkNotCopying();
         transaction.setIsolation(level);
     }
 
@@ -1016,12 +1024,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * it to the home shard before its first statement.
      */
     public Connection objectConnection() throws SQLException {
+        checkNotCopying();
         transaction.checkNotLost();
         return (transaction.isActive() ? transaction.first() : pinned != null ? pinned : home()).connection;
     }
 
     /** The home primary's connection as it is (isValid, metadata), without starting a transaction. */
     public Connection homeConnection() throws SQLException {
+        checkNotCopying();
         return home().connection;
     }
 
@@ -1032,6 +1042,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * @throws SQLException 25000 when none is bound
      */
     public Connection boundConnection(String what) throws SQLException {
+        checkNotCopying();
         Physical binding = transaction.isActive() ? transaction.first() : pinned;
         if (binding == null) {
             throw new SQLException(

@@ -450,8 +450,8 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public boolean isValid(int timeout) throws SQLException {
-        if (closed.get() || session.bindingBroken()) {
-            return false;
+        if (closed.get() || session.bindingBroken() || session.copying()) {
+            return false; // a COPY left open keeps its connections busy
         }
         try {
             return session.homeConnection().isValid(timeout);

@@ -80,6 +80,13 @@ public record CopyCommand(
             return null;
         }
         int i = 1;
+        // the oldest syntax: COPY BINARY table FROM STDIN
+        boolean binary = tokens.size() > 2
+                && tokens.get(1).is("BINARY")
+                && !tokens.get(2).is("FROM");
+        if (binary) {
+            i++;
+        }
         int tableStart = i;
         while (i < tokens.size() && !tokens.get(i).is("FROM") && !symbol(sql, tokens, i, "(")) {
             i++;
@@ -113,6 +120,9 @@ public record CopyCommand(
             return null;
         }
         Options o = new Options();
+        if (binary) {
+            o.format = Format.BINARY;
+        }
         new OptionReader(sql, tokens, i + 2, o).read();
         if (o.encoding != null
                 && !o.encoding
@@ -205,24 +215,27 @@ public record CopyCommand(
                         i++;
                         continue;
                     }
-                    String name = tokens.get(i).text(sql).toUpperCase(Locale.ROOT);
+                    String name = name(tokens.get(i));
                     i++;
                     option(name);
                 }
                 return;
             }
             while (i < tokens.size() && !word("WHERE") && !symbol(sql, tokens, i, ";")) {
-                String name = tokens.get(i).text(sql).toUpperCase(Locale.ROOT);
+                String name = name(tokens.get(i)).toUpperCase(Locale.ROOT);
                 i++;
                 switch (name) {
                     case "BINARY" -> o.format = Format.BINARY;
                     case "CSV" -> o.format = Format.CSV;
                     case "HEADER" -> o.header = true;
-                    case "DELIMITER", "NULL", "QUOTE", "ESCAPE", "ENCODING" -> {
+                    case "WITH", "USING", "OIDS", "FREEZE" -> {
+                        // WITH between options, USING DELIMITERS; OIDS (PostgreSQL refuses it), FREEZE: no change here
+                    }
+                    case "DELIMITER", "DELIMITERS", "NULL", "QUOTE", "ESCAPE", "ENCODING" -> {
                         if (word("AS")) {
                             i++;
                         }
-                        set(name, string(name));
+                        set(name.equals("DELIMITERS") ? "DELIMITER" : name, string(name));
                     }
                     case "FORCE" -> {
                         // FORCE NOT NULL columns, FORCE NULL columns, FORCE QUOTE columns
@@ -235,11 +248,27 @@ public record CopyCommand(
                         List<String> into = !nulls ? new ArrayList<>() : not ? o.forceNotNull : o.forceNull;
                         columnList(into);
                     }
-                    default -> {
-                        // FREEZE, OIDS: they change no row's boundaries
-                    }
+                    default -> throw unknown(name);
                 }
             }
+        }
+
+        /**
+         * An option's name as PostgreSQL matches it: unquoted ones folded to lower case, then upper-cased here; a
+         * quoted name keeps its case (so {@code "DELIMITER"} is no option).
+         */
+        private String name(Token t) {
+            String name = t.kind() == Kind.WORD || t.kind() == Kind.QUOTED_IDENTIFIER
+                    ? SqlLexer.identifier(sql, t)
+                    : t.text(sql);
+            return name.equals(name.toLowerCase(Locale.ROOT)) ? name.toUpperCase(Locale.ROOT) : '"' + name + '"';
+        }
+
+        private SQLException unknown(String name) {
+            return new SQLException(
+                    "COPY option " + name + " is not one the driver knows: it reads each row to route it, and an"
+                            + " option it does not know could change how rows are read",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
         }
 
         /** One option of the parenthesized list: its value, if any, up to the next comma. */
@@ -267,7 +296,8 @@ public record CopyCommand(
                 case "DELIMITER", "NULL", "QUOTE", "ESCAPE", "ENCODING", "DEFAULT" -> set(name, string(name));
                 case "FORCE_NOT_NULL" -> columnList(o.forceNotNull);
                 case "FORCE_NULL" -> columnList(o.forceNull);
-                default -> skipValue();
+                case "FREEZE", "FORCE_QUOTE", "ON_ERROR", "REJECT_LIMIT", "LOG_VERBOSITY" -> skipValue();
+                default -> throw unknown(name);
             }
         }
 
@@ -306,6 +336,7 @@ public record CopyCommand(
             return switch (t.kind()) {
                 case STRING -> SqlLexer.stringValue(sql, t);
                 case SPECIAL_STRING -> special(name, t);
+                case WORD, QUOTED_IDENTIFIER -> SqlLexer.identifier(sql, t);
                 default -> t.text(sql);
             };
         }

@@ -166,6 +166,24 @@ class CopyRowsTest {
     }
 
     @Test
+    void optionNamesAndWordsAreReadAsPostgreSqlReadsThem() throws SQLException {
+        assertThat(rows("COPY t FROM STDIN (\"delimiter\" ',', \"format\" 'csv')", 1, "a,b\n"))
+                .containsExactly("b|a,b\n");
+        assertThat(CopyCommand.parse("COPY t FROM STDIN (\"header\" true)").header())
+                .isTrue();
+        assertThat(CopyCommand.parse("COPY t FROM STDIN (HEADER \"off\")").header())
+                .isFalse();
+        assertThat(CopyCommand.parse("COPY t FROM STDIN (FORMAT \"csv\")").format())
+                .isEqualTo(CopyCommand.Format.CSV);
+        // the oldest syntax
+        assertThat(rows("COPY t FROM STDIN USING DELIMITERS ',' WITH NULL AS 'x'", 0, "x,b\na,b\n"))
+                .containsExactly("null|x,b\n", "a|a,b\n");
+        CopyCommand binary = CopyCommand.parse("COPY BINARY t FROM STDIN");
+        assertThat(binary.table()).isEqualTo("t");
+        assertThat(binary.format()).isEqualTo(CopyCommand.Format.BINARY);
+    }
+
+    @Test
     void optionsTheDriverCannotReadAreRefusedClearly() throws SQLException {
         assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (DELIMITER '||')"))
                 .hasMessageContaining("DELIMITER must be a single one-byte character");
@@ -177,5 +195,11 @@ class CopyRowsTest {
         assertThat(CopyCommand.parse("COPY t FROM STDIN (ENCODING 'utf-8')")).isNotNull();
         assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (FORMAT xml)"))
                 .hasMessageContaining("not recognized");
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (SHUFFLE true)"))
+                .hasMessageContaining("COPY option SHUFFLE is not one the driver knows");
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (\"DELIMITER\" ',')"))
+                .hasMessageContaining("COPY option \"DELIMITER\" is not one");
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN CSV SPLENDID"))
+                .hasMessageContaining("SPLENDID");
     }
 }
