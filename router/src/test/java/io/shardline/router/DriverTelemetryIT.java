@@ -1,6 +1,7 @@
 package io.shardline.router;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
@@ -412,6 +413,28 @@ class DriverTelemetryIT {
                 ps.executeUpdate();
             }
             assertThat(REGISTRY.find("shardline.statements").timers()).hasSizeLessThanOrEqualTo(timers + 1);
+        }
+    }
+
+    @Test
+    @Order(8)
+    void aCopyIsTimedAsOneWriteOnTheShardsItWrote() throws Exception {
+        long k0 = keyOn(0, 7_000);
+        long k1 = keyOn(1, 7_000);
+        String[] ok = {"kind", "write", "route", "every_shard", "outcome", "ok"};
+        String[] error = {"kind", "write", "route", "every_shard", "outcome", "error"};
+        long copied = statements(ok);
+        long failed = statements(error);
+        try (Connection c = DriverManager.getConnection(url)) {
+            org.postgresql.copy.CopyManager copy =
+                    c.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+            String rows = k0 + "\t1\n" + k1 + "\t2\n";
+            assertThat(copy.copyIn("COPY kv (k, v) FROM STDIN", new java.io.StringReader(rows)))
+                    .isEqualTo(2);
+            assertThat(statements(ok)).isEqualTo(copied + 1);
+            assertThatThrownBy(() -> copy.copyIn("COPY kv (k, v) FROM STDIN", new java.io.StringReader(rows)))
+                    .isInstanceOf(SQLException.class);
+            assertThat(statements(error)).isEqualTo(failed + 1);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.shardline.router.exec;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.CopyCommand;
@@ -61,6 +62,7 @@ final class RoutedCopy implements CopyIn {
     private int[] ends = new int[BATCH_ROWS];
     private long[] lines = new long[BATCH_ROWS];
     private boolean begun;
+    private final long started = System.nanoTime();
     private boolean active = true;
     private long handled = -1;
 
@@ -396,6 +398,25 @@ final class RoutedCopy implements CopyIn {
 
     private void end() {
         session.copyEnded(this);
+        // one statement in the driver's metrics: on the shard it wrote, or on several
+        boolean failed = handled < 0;
+        long nanos = System.nanoTime() - started;
+        if (legs.size() == 1) {
+            Physical p = legs.values().iterator().next().physical;
+            session.runtime()
+                    .metrics()
+                    .statement(
+                            StatementKind.WRITE,
+                            DriverMetrics.RouteKind.PRIMARY,
+                            p.shard,
+                            p.node.role(),
+                            nanos,
+                            failed);
+        } else {
+            DriverMetrics.RouteKind route =
+                    legs.isEmpty() ? DriverMetrics.RouteKind.DRIVER : DriverMetrics.RouteKind.EVERY_SHARD;
+            session.runtime().metrics().statement(StatementKind.WRITE, route, -1, null, nanos, failed);
+        }
         if (own) {
             dispatcher.endOwnTransactions(owned);
             owned.clear();
