@@ -1383,7 +1383,7 @@ public final class StatementAnalyzer {
                 int scope = newScope();
                 scopeOf.put(ps, scope);
                 addFromItems(scope, ps.getFromItem(), ps.getJoins(), conditions);
-                conditions.add(() -> addWhere(scope, ps.getWhere()));
+                conditions.add(() -> addWhere(scope, ps.getWhere(), inOuterJoinOn.getOrDefault(ps, ref -> true)));
             }
             exportDerivedKeys();
             conditions.forEach(Runnable::run);
@@ -1709,7 +1709,7 @@ public final class StatementAnalyzer {
                 int scope = newScope();
                 ShardedTable table = addTarget(scope, update.getTable());
                 addFromItems(scope, update.getFromItem(), update.getJoins(), conditions);
-                conditions.add(() -> addWhere(scope, update.getWhere()));
+                conditions.add(() -> addWhere(scope, update.getWhere(), ref -> true));
                 if (table != null) {
                     checkKeyNotUpdated(table, update.getUpdateSets());
                 }
@@ -1720,7 +1720,7 @@ public final class StatementAnalyzer {
                     delete.getUsingList().forEach(t -> addTable(scope, t));
                 }
                 addFromItems(scope, null, delete.getJoins(), conditions);
-                conditions.add(() -> addWhere(scope, delete.getWhere()));
+                conditions.add(() -> addWhere(scope, delete.getWhere(), ref -> true));
             }
         }
 
@@ -2030,6 +2030,14 @@ public final class StatementAnalyzer {
                 }
                 for (Expression on : join.getOnExpressions()) {
                     conditions.add(() -> addConjuncts(scope, on, restricted));
+                    if (keepsUnmatched || join.isLeft() || join.isOuter()) {
+                        StatementWalker nested = new StatementWalker();
+                        nested.getTables(on);
+                        java.util.function.Predicate<String> outer = restricted;
+                        for (PlainSelect sub : nested.selects) {
+                            inOuterJoinOn.put(sub, ref -> scopeNumber(ref) != scope || outer.test(ref));
+                        }
+                    }
                 }
                 if (join.getUsingColumns() != null) {
                     for (Column using : join.getUsingColumns()) {
@@ -2316,11 +2324,19 @@ public final class StatementAnalyzer {
             return Integer.parseInt(ref.substring(0, ref.indexOf('#')));
         }
 
-        private void addWhere(int scope, Expression where) {
+        private void addWhere(int scope, Expression where, java.util.function.Predicate<String> restricts) {
             if (where != null) {
-                addConjuncts(scope, where, ref -> true);
+                addConjuncts(scope, where, restricts);
             }
         }
+
+        /**
+         * The SELECT blocks inside an outer join's ON (an EXISTS or IN subquery there), and which references their
+         * WHERE restricts: not the preserved side's tables of the block whose join it is — the preserved rows pass
+         * whatever the subquery finds — so a correlated {@code x.k = u.k} there does not join u's key to x's.
+         */
+        private final Map<PlainSelect, java.util.function.Predicate<String>> inOuterJoinOn =
+                new java.util.IdentityHashMap<>();
 
         /** Walks top-level AND conjuncts; a key value binds only the references the condition restricts. */
         private void addConjuncts(int scope, Expression e, java.util.function.Predicate<String> restricts) {

@@ -534,6 +534,16 @@ class StatementAnalyzerTest {
         assertThat(plan("SELECT * FROM orders o LEFT JOIN users u ON u.user_id = o.user_id AND u.user_id = 5")
                         .target())
                 .isEqualTo(Target.CROSS_SHARD);
+        assertThat(plan("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = 1 AND EXISTS (SELECT 1 FROM orders x"
+                                + " WHERE x.user_id = u.user_id AND x.user_id = o.user_id)")
+                        .target())
+                .as("nor does a subquery there join the preserved side's key to the pinned one")
+                .isEqualTo(Target.CROSS_SHARD);
+        assertThat(plan("SELECT * FROM users u JOIN orders o ON o.user_id = 1 AND EXISTS (SELECT 1 FROM orders x"
+                                + " WHERE x.user_id = u.user_id AND x.user_id = o.user_id)")
+                        .target())
+                .as("an inner join's does")
+                .isEqualTo(Target.KEYED);
         assertThat(sources(
                         plan("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = ?")))
                 .as("the co-located left join an ORM emits stays keyed")
