@@ -253,6 +253,12 @@ public final class CopyRows {
             byte b = buf[i];
             if (b == '\\') {
                 i++;
+                if (i < to && buf[i] == 'x') {
+                    // as PostgreSQL: \x takes up to two hex digits, a delimiter A-F among them
+                    for (int d = 0; d < 2 && i + 1 < to && Character.digit(buf[i + 1], 16) >= 0; d++) {
+                        i++;
+                    }
+                }
             } else if (b == copy.delimiter()) {
                 if (field == keyIndex) {
                     return textValue(fieldStart, i);

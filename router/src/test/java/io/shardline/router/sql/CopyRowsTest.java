@@ -91,6 +91,15 @@ class CopyRowsTest {
     }
 
     @Test
+    void aHexEscapeTakesItsDigitsEvenWhenTheDelimiterIsOne() throws SQLException {
+        // DELIMITER 'A' is legal in text format: \x4A is the letter J, not \x4 and a delimiter
+        assertThat(rows("COPY t (k, v) FROM STDIN WITH (DELIMITER 'A')", 0, "\\x4Aoe@x.orgAJoe\n"))
+                .containsExactly("Joe@x.org|\\x4Aoe@x.orgAJoe\n");
+        assertThat(rows("COPY t (v, k) FROM STDIN WITH (DELIMITER 'A')", 1, "\\x4Aoe@x.orgAJoe\n"))
+                .containsExactly("Joe|\\x4Aoe@x.orgAJoe\n");
+    }
+
+    @Test
     void theEndMarkerEndsTheData() throws SQLException {
         assertThat(rows("COPY t FROM STDIN", 0, "a\n\\.\nignored\n")).containsExactly("a|a\n");
     }
