@@ -658,7 +658,11 @@ public final class Dispatcher {
         }
     }
 
-    /** PostgreSQL's limit of columns in a table: the placeholders that find the key of a COPY without columns. */
+    /**
+     * PostgreSQL's limit of columns in a table: the placeholders of the INSERT whose plan tells what table a COPY
+     * without columns loads (sharded, reference, or the home shard's); the key's place then comes from the columns
+     * COPY takes ({@link ClusterRuntime#copiedColumns}).
+     */
     private static final int MAX_COLUMNS = 1600;
 
     /** The INSERT of one row into {@code table} whose plan routes it: {@code values} placeholders. */
