@@ -49,7 +49,8 @@ class ClientSqlIT {
                         new ShardedTable("public", "swap", "id", KeyType.INTEGER),
                         new ShardedTable("public", "twin", "id", KeyType.INTEGER),
                         new ShardedTable("public", "depot", "d_w_id", KeyType.INTEGER),
-                        new ShardedTable("public", "cargo", "c_id", KeyType.TEXT)),
+                        new ShardedTable("public", "cargo", "c_id", KeyType.TEXT),
+                        new ShardedTable("public", "crate", "k", KeyType.INTEGER)),
                 List.of(new ReferenceTable("public", "attachment")));
         url = cluster.shardlineUrl() + "?user=postgres";
         try (Connection c = DriverManager.getConnection(url);
@@ -1189,6 +1190,113 @@ class ClientSqlIT {
                 Statement s = c.createStatement()) {
             s.execute("DROP TABLE cargo");
             s.execute("DROP TABLE loose");
+        }
+    }
+
+    @Test
+    void aCopyToStdoutOfAShardedTableGivesEveryShardsRowsOnceAsOneTable() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE crate (k int PRIMARY KEY, v text, twice int GENERATED ALWAYS AS (k * 2) STORED)");
+            s.execute("CREATE TABLE plain_list (v text)");
+            s.execute("INSERT INTO plain_list VALUES ('only'), ('home')");
+        }
+        RouterClusters.awaitTable(cluster.nodes(), "crate");
+        java.util.Set<String> expected = new java.util.HashSet<>();
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement ps = c.prepareStatement("INSERT INTO crate (k, v) VALUES (?, ?)")) {
+            for (int k = 1; k <= 200; k++) {
+                ps.setInt(1, k);
+                ps.setString(2, k % 7 == 0 ? null : "v,\"" + k + "\ttab");
+                ps.addBatch();
+                expected.add(k + "\t" + (k % 7 == 0 ? "\\N" : "v,\"" + k + "\\ttab"));
+            }
+            ps.executeBatch();
+        }
+        assertThat(keysOn(0, "crate", "k")).as("rows on shard 0").isNotEmpty();
+        assertThat(keysOn(1, "crate", "k")).as("rows on shard 1").isNotEmpty();
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            org.postgresql.copy.CopyManager copy =
+                    c.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+            // text: every row once, the generated column left out as COPY leaves it
+            java.io.StringWriter text = new java.io.StringWriter();
+            assertThat(copy.copyOut("COPY crate TO STDOUT", text)).isEqualTo(200);
+            List<String> lines = List.of(text.toString().split("\n"));
+            assertThat(lines).hasSize(200).doesNotHaveDuplicates();
+            assertThat(new java.util.HashSet<>(lines)).isEqualTo(expected);
+            // CSV with a header: one header line, first, however many shards gave theirs
+            java.io.StringWriter csv = new java.io.StringWriter();
+            assertThat(copy.copyOut("COPY crate (v, k) TO STDOUT WITH (FORMAT csv, HEADER, FORCE_QUOTE (v))", csv))
+                    .isEqualTo(200);
+            List<String> csvLines = List.of(csv.toString().split("\n"));
+            assertThat(csvLines).hasSize(201);
+            assertThat(csvLines.get(0)).isEqualTo("v,k");
+            assertThat(csvLines.subList(1, 201)).noneMatch(l -> l.equals("v,k")).contains("\"v,\"\"3\ttab\",3");
+            // the older option syntax, and binary: one file header, one trailer, loadable as it is
+            java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
+            assertThat(copy.copyOut("COPY BINARY crate TO STDOUT", binary)).isEqualTo(200);
+            try (Connection direct = cluster.primary(0).connect();
+                    Statement d = direct.createStatement()) {
+                d.execute("CREATE TEMPORARY TABLE crate_copy (k int, v text)");
+                long loaded = direct.unwrap(org.postgresql.PGConnection.class)
+                        .getCopyAPI()
+                        .copyIn(
+                                "COPY crate_copy FROM STDIN (FORMAT binary)",
+                                new java.io.ByteArrayInputStream(binary.toByteArray()));
+                assertThat(loaded).isEqualTo(200);
+                assertThat(one(d, "SELECT count(DISTINCT k) || '/' || sum(k) || '/' || count(v) FROM crate_copy"))
+                        .isEqualTo("200/20100/172");
+            }
+            java.io.StringWriter old = new java.io.StringWriter();
+            copy.copyOut("COPY crate (k) TO STDOUT WITH CSV HEADER", old);
+            assertThat(old.toString().split("\n")).hasSize(201).startsWith("k");
+            // a query one shard answers runs there; one over several shards is refused, not half answered
+            java.io.StringWriter keyed = new java.io.StringWriter();
+            assertThat(copy.copyOut("COPY (SELECT k, twice FROM crate WHERE k = 14) TO STDOUT", keyed))
+                    .isEqualTo(1);
+            assertThat(keyed.toString()).isEqualTo("14\t28\n");
+            assertThatThrownBy(() -> copy.copyOut(
+                            "COPY (SELECT k FROM crate WHERE v IS NULL) TO STDOUT", new java.io.StringWriter()))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("not a query over several shards")
+                    .extracting(e -> ((SQLException) e).getSQLState())
+                    .isEqualTo("0A000");
+            java.io.StringWriter home = new java.io.StringWriter();
+            assertThat(copy.copyOut("COPY plain_list TO STDOUT", home)).isEqualTo(2);
+            assertThat(home.toString()).isEqualTo("only\nhome\n");
+            // an open COPY: nothing else runs until it is read or cancelled
+            org.postgresql.copy.CopyOut open = copy.copyOut("COPY crate TO STDOUT");
+            assertThat(open.readFromCopy()).isNotNull();
+            assertThatSqlState(() -> s.executeQuery("SELECT 1")).isEqualTo("55000");
+            open.cancelCopy();
+            assertThat(open.isActive()).isFalse();
+            assertThat(one(s, "SELECT count(*) FROM crate")).isEqualTo("200");
+        }
+        // in a transaction: its own uncommitted row is among the rows; rolled back, it is gone
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true")) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("INSERT INTO crate (k, v) VALUES (1000, 'mine')");
+            }
+            java.io.StringWriter out = new java.io.StringWriter();
+            assertThat(c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut("COPY crate TO STDOUT", out))
+                    .isEqualTo(201);
+            assertThat(out.toString()).contains("1000\tmine\n");
+            c.rollback();
+            // bound by forKey: the bound shard's rows, as pgjdbc's COPY on that connection gives them
+            c.setAutoCommit(true);
+            c.unwrap(ShardlineConnection.class).forKey("crate", 3);
+            int pinned = shardOf(3);
+            java.io.StringWriter bound = new java.io.StringWriter();
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut("COPY crate (k) TO STDOUT", bound);
+            assertThat(bound.toString().lines().map(Long::valueOf).sorted().toList())
+                    .isEqualTo(keysOn(pinned, "crate", "k").stream().sorted().toList());
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("DROP TABLE crate");
+            s.execute("DROP TABLE plain_list");
         }
     }
 

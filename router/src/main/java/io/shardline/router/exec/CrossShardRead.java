@@ -15,6 +15,7 @@ import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -484,16 +485,27 @@ final class CrossShardRead {
      * autocommit mode. A broken connection is left to the caller's failure handling.
      */
     void finish() {
-        for (Physical p : inSnapshot) {
+        endSnapshots(inSnapshot, null);
+        inSnapshot.clear();
+        dropSpilled();
+    }
+
+    /**
+     * Rolls back the snapshot transactions of {@code connections} (they only read) and puts them back in autocommit
+     * mode; a failure (a broken connection, which the statement's failure reports) is added to {@code failure} when
+     * one is given.
+     */
+    static void endSnapshots(Collection<Physical> connections, Throwable failure) {
+        for (Physical p : connections) {
             try {
                 p.connection.rollback();
                 p.connection.setAutoCommit(true);
             } catch (SQLException e) {
-                // a broken connection: the statement's failure reports it
+                if (failure != null) {
+                    failure.addSuppressed(e);
+                }
             }
         }
-        inSnapshot.clear();
-        dropSpilled();
     }
 
     /** Drops the temporary tables of spilled sources (those made in a snapshot transaction went with it). */

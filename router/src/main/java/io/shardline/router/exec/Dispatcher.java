@@ -12,6 +12,7 @@ import io.shardline.router.sql.KeyGroup;
 import io.shardline.router.sql.Plan;
 import io.shardline.router.sql.SqlLexer;
 import io.shardline.router.sql.StatementKind;
+import io.shardline.topology.HashRing;
 import io.shardline.topology.LagReport;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
@@ -23,6 +24,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,6 +34,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
 import org.postgresql.copy.CopyIn;
+import org.postgresql.copy.CopyOut;
 
 /**
  * Runs the statements of one logical statement, plain or prepared: each execution enters the move fences' gate when
@@ -656,6 +659,147 @@ public final class Dispatcher {
                         "COPY into " + copy.table() + " cannot be routed (" + plan.target() + ")",
                         SqlStates.FEATURE_NOT_SUPPORTED);
         }
+    }
+
+    /**
+     * A {@code COPY ... TO STDOUT} routed as the {@code SELECT} it runs: on the node that answers it, or, for a
+     * sharded table, every shard's rows in turn ({@link RoutedCopyOut}); null when {@code sql} is another statement
+     * or the connection is bound by {@code forKey} (the COPY then runs on the bound connection, its shard's rows).
+     * {@code onEnd} runs when the COPY ends, however it ends.
+     *
+     * @throws SQLException 0A000 for a query that reads several shards (the driver does not merge its output)
+     */
+    public CopyOut copyOut(String sql, Runnable onEnd) throws SQLException {
+        session.checkNotCopying();
+        CopyCommand.ToStdout copy = CopyCommand.parseToStdout(sql);
+        if (copy == null || session.pinnedShard() >= 0) {
+            return null;
+        }
+        String what = copy.table() != null ? "COPY " + copy.table() + " TO STDOUT" : "COPY (query) TO STDOUT";
+        ShardedTable sharded = null;
+        List<String> columns = copy.columns();
+        String select;
+        if (copy.table() != null) {
+            Plan kind = shape.plan(
+                    session.runtime().routing(),
+                    copyInsert(copy.table(), copy.columns(), copy.columns().isEmpty() ? MAX_COLUMNS : columns.size()));
+            if (kind.target() == Plan.Target.KEYED) {
+                sharded = kind.keyGroups().get(0).tables().get(0);
+                if (columns.isEmpty()) {
+                    // COPY gives the columns that are not generated: what each shard's SELECT must give while moves run
+                    columns = new ArrayList<>();
+                    for (String column : session.runtime().copiedColumns(sharded)) {
+                        columns.add('"' + column.replace("\"", "\"\"") + '"');
+                    }
+                }
+            }
+            select = "SELECT " + (columns.isEmpty() ? "*" : String.join(", ", columns)) + " FROM " + copy.table();
+        } else {
+            select = copy.query();
+        }
+        CrossShardRead.Ownership ownership = sharded == null
+                ? CrossShardRead.Ownership.NONE
+                : session.runtime().ownership();
+        for (int attempt = 1; ; attempt++) {
+            HashRing ring = ownership.moving();
+            RoutingState r = session.runtime().routing();
+            Plan plan = shape.plan(r, select);
+            if (plan.kind() != StatementKind.READ) {
+                throw new SQLException(
+                        what + " cannot be routed: only a query that reads can be copied out through the driver",
+                        SqlStates.FEATURE_NOT_SUPPORTED);
+            }
+            Route route = session.route(r, plan, null);
+            List<Route> legs;
+            switch (route.target()) {
+                case NODE -> legs = List.of(route);
+                case CROSS_SHARD -> {
+                    if (sharded == null) {
+                        throw new SQLException(
+                                what + " reads several shards: the driver copies out a whole sharded table (each"
+                                        + " shard's rows in turn), not a query over several shards; run the query as"
+                                        + " a SELECT, or give it the shard key",
+                                SqlStates.FEATURE_NOT_SUPPORTED);
+                    }
+                    legs = route.legs();
+                }
+                case REFUSED -> throw route.refusal();
+                default ->
+                    throw new SQLException(
+                            what + " cannot be routed (" + route.target() + ")", SqlStates.FEATURE_NOT_SUPPORTED);
+            }
+            Set<Integer> shards = new HashSet<>();
+            legs.forEach(leg -> shards.add(leg.shard()));
+            if (ring != null && (ring.version() != r.ring().version() || !shards.containsAll(ring.shards()))) {
+                if (attempt == REROUTES) {
+                    throw new SQLException(
+                            "shard moves switched ranges during each of " + REROUTES + " tries to route " + what
+                                    + ": retry it",
+                            SqlStates.RETRY_WRITE);
+                }
+                continue;
+            }
+            return copyOutOn(sql, copy, what, sharded, columns, legs, ownership, ring, onEnd);
+        }
+    }
+
+    private CopyOut copyOutOn(
+            String sql,
+            CopyCommand.ToStdout copy,
+            String what,
+            ShardedTable sharded,
+            List<String> columns,
+            List<Route> routes,
+            CrossShardRead.Ownership ownership,
+            HashRing ring,
+            Runnable onEnd)
+            throws SQLException {
+        List<RoutedCopyOut.Leg> legs = new ArrayList<>();
+        List<Physical> snapshot = new ArrayList<>();
+        try {
+            for (Route leg : routes) {
+                Physical p = open(leg);
+                if (leg.use() == Route.Use.APART) {
+                    apart.add(p);
+                }
+                if (leg.why() == Route.Why.ATOMIC_SNAPSHOT && routes.size() > 1) {
+                    p.connection.setAutoCommit(false);
+                    snapshot.add(p);
+                }
+                String part = ring == null || sharded == null
+                        ? sql
+                        : "COPY (SELECT " + String.join(", ", columns) + " FROM " + copy.table() + " WHERE "
+                                + ring.sqlPredicate(
+                                        leg.shard(),
+                                        sharded.keyType()
+                                                .sqlHashExpression('"'
+                                                        + sharded.keyColumn().replace("\"", "\"\"")
+                                                        + '"'))
+                                + ") TO STDOUT" + copy.options();
+                legs.add(new RoutedCopyOut.Leg(p, part));
+            }
+            if (!snapshot.isEmpty()) {
+                new Snapshots(
+                                session.runtime().crossShardPool(),
+                                running,
+                                shape.queryTimeout(),
+                                session.runtime().metrics())
+                        .take(snapshot, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+            }
+        } catch (SQLException | RuntimeException e) {
+            CrossShardRead.endSnapshots(snapshot, e);
+            throw e;
+        }
+        return new RoutedCopyOut(
+                session,
+                what,
+                legs,
+                copy.header(),
+                copy.format() == CopyCommand.Format.BINARY,
+                ownership,
+                ring,
+                snapshot,
+                onEnd);
     }
 
     /**

@@ -24,6 +24,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import org.postgresql.copy.CopyIn;
+import org.postgresql.copy.CopyOperation;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -540,6 +542,27 @@ public final class Session implements RouteContext, MoveFences.Participation {
         attachments.allMayHaveChanged();
     }
 
+    /**
+     * Gives up a physical connection left in a state no statement may follow (a COPY TO STDOUT cancelled part-way:
+     * the rest of its output is still on the way): its pool evicts it, and a transaction it was part of is lost.
+     */
+    void abandon(Physical p, SQLException why) {
+        try {
+            p.connection.abort(Runnable::run);
+        } catch (SQLException | RuntimeException e) {
+            why.addSuppressed(e);
+        }
+        attachments.detach(p);
+        try {
+            p.connection.close();
+        } catch (SQLException e) {
+            // closed already: its pool closes what is left of it
+        }
+        if (p.inTransaction) {
+            transaction.lose(p, why);
+        }
+    }
+
     /** Gives up a physical connection that cannot be put back in autocommit mode (its pool evicts it). */
     void discard(Physical p) {
         attachments.detach(p);
@@ -728,39 +751,43 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
     }
 
-    // ---- COPY FROM STDIN -------------------------------------------------------------------------------------
+    // ---- COPY FROM STDIN and TO STDOUT ------------------------------------------------------------------------
 
-    /** The COPY FROM STDIN running on this connection, null when none: nothing else runs until it ends. */
-    private volatile RoutedCopy copying;
+    /** The COPY running on this connection, null when none: nothing else runs until it ends. */
+    private volatile CopyOperation copying;
 
-    void copyStarted(RoutedCopy copy) {
+    void copyStarted(CopyOperation copy) {
         copying = copy;
     }
 
-    void copyEnded(RoutedCopy copy) {
+    void copyEnded(CopyOperation copy) {
         if (copying == copy) {
             copying = null;
         }
     }
 
-    /** @throws SQLException 55000 while a COPY FROM STDIN runs on this connection (as pgjdbc's connection is busy) */
+    /** @throws SQLException 55000 while a COPY runs on this connection (as pgjdbc's connection is busy) */
     public void checkNotCopying() throws SQLException {
-        if (copying != null) {
+        CopyOperation running = copying;
+        if (running != null) {
             throw new SQLException(
-                    "a COPY FROM STDIN is in progress on this connection: end it (endCopy) or cancel it (cancelCopy)"
-                            + " first",
+                    running instanceof CopyIn
+                            ? "a COPY FROM STDIN is in progress on this connection: end it (endCopy) or cancel it"
+                                    + " (cancelCopy) first"
+                            : "a COPY TO STDOUT is in progress on this connection: read it to its end or cancel it"
+                                    + " (cancelCopy) first",
                     "55000");
         }
     }
 
-    /** Whether a COPY FROM STDIN runs on this connection. */
+    /** Whether a COPY runs on this connection. */
     public boolean copying() {
         return copying != null;
     }
 
-    /** Cancels the COPY FROM STDIN left running (the connection closes): its rows are not written. */
+    /** Cancels the COPY left running (the connection closes): the rows of a COPY FROM STDIN are not written. */
     public void cancelCopy() {
-        RoutedCopy running = copying;
+        CopyOperation running = copying;
         if (running != null) {
             try {
                 running.cancelCopy();

@@ -1,5 +1,6 @@
 package io.shardline.router.jdbc;
 
+import io.shardline.router.exec.Dispatcher;
 import java.lang.reflect.Proxy;
 import java.sql.SQLException;
 import org.postgresql.PGConnection;
@@ -13,8 +14,10 @@ import org.postgresql.core.Encoding;
 /**
  * pgjdbc's COPY API on a logical connection ({@code connection.unwrap(PGConnection.class).getCopyAPI()}): a {@code
  * COPY table FROM STDIN} sends each row to the shard owning its key (every {@code copyIn} overload comes through
- * {@link #copyIn(String)}); other COPY statements run on the connection's binding ({@code forKey}, or the shard of
- * its transaction), as pgjdbc's own API would on that connection.
+ * {@link #copyIn(String)}); a {@code COPY ... TO STDOUT} is routed as the query it runs (a sharded table's rows come
+ * from every shard in turn, every {@code copyOut} overload comes through {@link #copyOut(String)}); other COPY
+ * statements, and a {@code COPY ... TO STDOUT} on a connection bound by {@code forKey}, run on the connection's
+ * binding (the shard of its transaction or key), as pgjdbc's own API would on that connection.
  */
 final class ShardlineCopyManager extends CopyManager {
     private final LogicalConnection connection;
@@ -36,25 +39,37 @@ final class ShardlineCopyManager extends CopyManager {
 
     @Override
     public CopyIn copyIn(String sql) throws SQLException {
-        connection.checkOpen();
-        LogicalStatement statement = (LogicalStatement) connection.createStatement();
-        CopyIn routed;
-        try {
-            routed = statement.dispatcher.copyIn(sql, () -> closeQuietly(statement));
-        } catch (SQLException | RuntimeException e) {
-            closeQuietly(statement);
-            throw e;
-        }
-        if (routed != null) {
-            return routed;
-        }
-        closeQuietly(statement);
-        return bound("copyIn").copyIn(sql);
+        CopyIn routed = routed((dispatcher, onEnd) -> dispatcher.copyIn(sql, onEnd));
+        return routed != null ? routed : bound("copyIn").copyIn(sql);
     }
 
     @Override
     public CopyOut copyOut(String sql) throws SQLException {
-        return bound("copyOut").copyOut(sql);
+        CopyOut routed = routed((dispatcher, onEnd) -> dispatcher.copyOut(sql, onEnd));
+        return routed != null ? routed : bound("copyOut").copyOut(sql);
+    }
+
+    /** A routed COPY's start: null when the dispatcher leaves the statement to the connection's binding. */
+    @FunctionalInterface
+    private interface Start<T> {
+        T start(Dispatcher dispatcher, Runnable onEnd) throws SQLException;
+    }
+
+    /** The routed COPY {@code start} begins on a statement of its own, closed when the COPY ends; null when none. */
+    private <T> T routed(Start<T> start) throws SQLException {
+        connection.checkOpen();
+        LogicalStatement statement = (LogicalStatement) connection.createStatement();
+        T routed;
+        try {
+            routed = start.start(statement.dispatcher, () -> closeQuietly(statement));
+        } catch (SQLException | RuntimeException e) {
+            closeQuietly(statement);
+            throw e;
+        }
+        if (routed == null) {
+            closeQuietly(statement);
+        }
+        return routed;
     }
 
     @Override
@@ -67,7 +82,7 @@ final class ShardlineCopyManager extends CopyManager {
         connection.session().checkNotCopying();
         return connection
                 .session()
-                .boundConnection("COPY through " + what + " (other than COPY table FROM STDIN)")
+                .boundConnection("COPY through " + what + " (other than COPY table FROM STDIN and COPY ... TO STDOUT)")
                 .unwrap(PGConnection.class)
                 .getCopyAPI();
     }

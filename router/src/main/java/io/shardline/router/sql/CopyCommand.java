@@ -97,24 +97,9 @@ public record CopyCommand(
         String table =
                 sql.substring(tokens.get(tableStart).start(), tokens.get(i - 1).end());
         List<String> columns = new ArrayList<>();
-        if (symbol(sql, tokens, i, "(")) {
-            int start = i + 1;
-            i++;
-            while (i < tokens.size()
-                    && !(symbol(sql, tokens, i, ")") && tokens.get(i).depth() == 0)) {
-                if (symbol(sql, tokens, i, ",")) {
-                    columns.add(text(sql, tokens, start, i));
-                    start = i + 1;
-                }
-                i++;
-            }
-            if (i == tokens.size()) {
-                return null;
-            }
-            columns.add(text(sql, tokens, start, i));
-            i++;
-        }
-        if (i + 1 >= tokens.size()
+        i = columns(sql, tokens, i, columns);
+        if (i < 0
+                || i + 1 >= tokens.size()
                 || !tokens.get(i).is("FROM")
                 || !tokens.get(i + 1).is("STDIN")) {
             return null;
@@ -152,6 +137,116 @@ public record CopyCommand(
                 o.forceNotNull,
                 o.forceNull,
                 o.defaultMarker);
+    }
+
+    /**
+     * A {@code COPY ... TO STDOUT} statement: a table (with its column list as written, maybe empty) or a query,
+     * the format and header the options ask for, and the options' text as written (from after {@code STDOUT}).
+     *
+     * @param table the table's name as written, null for a query
+     * @param columns the column list's names as written, empty when none is given (or for a query)
+     * @param query the query's text between its parentheses, null for a table
+     * @param options the options' text as written after {@code STDOUT} (with {@code BINARY} when the oldest syntax
+     *     gave it before the table), to follow the {@code STDOUT} of the same COPY of a query
+     */
+    public record ToStdout(
+            String table, List<String> columns, String query, Format format, boolean header, String options) {
+        public ToStdout {
+            columns = List.copyOf(columns);
+        }
+    }
+
+    /**
+     * The {@code COPY table [(columns)] TO STDOUT} or {@code COPY (query) TO STDOUT} statement {@code sql}, or null
+     * when it is another statement (COPY FROM, COPY to a file or a program).
+     *
+     * @throws SQLException 0A000 for an option the driver does not know (it may change what the output holds)
+     */
+    public static ToStdout parseToStdout(String sql) throws SQLException {
+        List<Token> tokens;
+        try {
+            tokens = SqlLexer.tokenize(sql);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        if (tokens.size() < 4 || !tokens.get(0).is("COPY")) {
+            return null;
+        }
+        int i = 1;
+        boolean binary = tokens.get(1).is("BINARY") && !tokens.get(2).is("TO");
+        if (binary) {
+            i++;
+        }
+        String table = null;
+        String query = null;
+        List<String> columns = new ArrayList<>();
+        if (symbol(sql, tokens, i, "(")) {
+            int open = i;
+            i++;
+            while (i < tokens.size()
+                    && !(symbol(sql, tokens, i, ")") && tokens.get(i).depth() == 0)) {
+                i++;
+            }
+            if (i == tokens.size() || i == open + 1) {
+                return null;
+            }
+            query = sql.substring(tokens.get(open).end(), tokens.get(i).start()).strip();
+            i++;
+        } else {
+            int tableStart = i;
+            while (i < tokens.size() && !tokens.get(i).is("TO") && !symbol(sql, tokens, i, "(")) {
+                i++;
+            }
+            if (i == tableStart || i == tokens.size()) {
+                return null;
+            }
+            table = sql.substring(
+                    tokens.get(tableStart).start(), tokens.get(i - 1).end());
+            i = columns(sql, tokens, i, columns);
+        }
+        if (i < 0
+                || i + 1 >= tokens.size()
+                || !tokens.get(i).is("TO")
+                || !tokens.get(i + 1).is("STDOUT")) {
+            return null;
+        }
+        Options o = new Options();
+        if (binary) {
+            o.format = Format.BINARY;
+        }
+        new OptionReader(sql, tokens, i + 2, o).read();
+        String options = sql.substring(tokens.get(i + 1).end());
+        boolean listed = i + 2 < tokens.size()
+                && (symbol(sql, tokens, i + 2, "(") || tokens.get(i + 2).is("WITH") && symbol(sql, tokens, i + 3, "("));
+        if (binary && !listed) {
+            // COPY BINARY table: the same options after a query's STDOUT
+            options = " BINARY" + options;
+        }
+        return new ToStdout(table, columns, query, o.format, o.header, options);
+    }
+
+    /**
+     * Reads the column list at token {@code i}, if one is there, into {@code into} (each name as written): the token
+     * after it, {@code i} when there is none, -1 when it does not end.
+     */
+    private static int columns(String sql, List<Token> tokens, int i, List<String> into) {
+        if (!symbol(sql, tokens, i, "(")) {
+            return i;
+        }
+        int start = ++i;
+        while (i < tokens.size()
+                && !(symbol(sql, tokens, i, ")") && tokens.get(i).depth() == 0)) {
+            if (symbol(sql, tokens, i, ",")) {
+                into.add(text(sql, tokens, start, i));
+                start = i + 1;
+            }
+            i++;
+        }
+        if (i == tokens.size()) {
+            return -1;
+        }
+        into.add(text(sql, tokens, start, i));
+        return i + 1;
     }
 
     private static boolean symbol(String sql, List<Token> tokens, int i, String symbol) {

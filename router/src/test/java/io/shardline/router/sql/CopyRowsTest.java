@@ -159,6 +159,36 @@ class CopyRowsTest {
     }
 
     @Test
+    void aCopyToStdoutIsReadAsItsTableOrQueryFormatHeaderAndOptionsText() throws SQLException {
+        CopyCommand.ToStdout t = CopyCommand.parseToStdout(
+                "copy public.\"My T\" (\"Id\", b) to stdout with (format csv, header, force_quote (b))");
+        assertThat(t.table()).isEqualTo("public.\"My T\"");
+        assertThat(t.columns()).containsExactly("\"Id\"", "b");
+        assertThat(t.query()).isNull();
+        assertThat(t.format()).isEqualTo(CopyCommand.Format.CSV);
+        assertThat(t.header()).isTrue();
+        assertThat(t.options()).isEqualTo(" with (format csv, header, force_quote (b))");
+        CopyCommand.ToStdout q =
+                CopyCommand.parseToStdout("COPY (SELECT a, (b) FROM t WHERE k = 1) TO STDOUT CSV HEADER FORCE QUOTE *");
+        assertThat(q.table()).isNull();
+        assertThat(q.query()).isEqualTo("SELECT a, (b) FROM t WHERE k = 1");
+        assertThat(q.header()).isTrue();
+        assertThat(q.format()).isEqualTo(CopyCommand.Format.CSV);
+        // the oldest syntax's BINARY before the table goes with the options, for the same COPY of a query
+        CopyCommand.ToStdout b = CopyCommand.parseToStdout("COPY BINARY t TO STDOUT");
+        assertThat(b.format()).isEqualTo(CopyCommand.Format.BINARY);
+        assertThat(b.options()).isEqualTo(" BINARY");
+        assertThat(CopyCommand.parseToStdout("COPY t TO STDOUT (HEADER false)").header())
+                .isFalse();
+        assertThat(CopyCommand.parseToStdout("COPY t TO '/tmp/x'")).isNull();
+        assertThat(CopyCommand.parseToStdout("COPY t FROM STDIN")).isNull();
+        assertThat(CopyCommand.parseToStdout("COPY () TO STDOUT")).isNull();
+        assertThatThrownBy(() -> CopyCommand.parseToStdout("COPY t TO STDOUT (SHADOW true)"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("SHADOW");
+    }
+
+    @Test
     void statementsThatAreNotCopyFromStdinAreNotRead() throws SQLException {
         assertThat(CopyCommand.parse("COPY t TO STDOUT")).isNull();
         assertThat(CopyCommand.parse("COPY t FROM '/tmp/x'")).isNull();
