@@ -57,7 +57,8 @@ class SqlCasesIT {
         "session.yaml",
         "refused.yaml",
         "cross-shard.yaml",
-        "adversarial.yaml"
+        "adversarial.yaml",
+        "reads.yaml"
     };
 
     private static LocalCluster cluster;
