@@ -1271,6 +1271,14 @@ class ClientSqlIT {
             assertThatSqlState(() -> s.executeQuery("SELECT 1")).isEqualTo("55000");
             open.cancelCopy();
             assertThat(open.isActive()).isFalse();
+            // a cancelled stream does not read as one that ended
+            assertThatSqlState(open::readFromCopy).isEqualTo("57014");
+            assertThat(one(s, "SELECT count(*) FROM crate")).isEqualTo("200");
+            // a column list without the key is still the sharded table's; another statement after it is refused
+            java.io.StringWriter names = new java.io.StringWriter();
+            assertThat(copy.copyOut("COPY crate (v) TO STDOUT", names)).isEqualTo(200);
+            assertThatSqlState(() -> copy.copyOut("COPY crate TO STDOUT; DELETE FROM crate"))
+                    .isEqualTo("0A000");
             assertThat(one(s, "SELECT count(*) FROM crate")).isEqualTo("200");
         }
         // in a transaction: its own uncommitted row is among the rows; rolled back, it is gone

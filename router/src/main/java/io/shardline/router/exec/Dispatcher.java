@@ -667,12 +667,16 @@ public final class Dispatcher {
      * or the connection is bound by {@code forKey} (the COPY then runs on the bound connection, its shard's rows).
      * {@code onEnd} runs when the COPY ends, however it ends.
      *
-     * @throws SQLException 0A000 for a query that reads several shards (the driver does not merge its output)
+     * @throws SQLException 0A000 for a query that reads several shards (the driver does not merge its output), or
+     *     that locks or writes rows
      */
     public CopyOut copyOut(String sql, Runnable onEnd) throws SQLException {
         session.checkNotCopying();
+        if (session.pinnedShard() >= 0) {
+            return null;
+        }
         CopyCommand.ToStdout copy = CopyCommand.parseToStdout(sql);
-        if (copy == null || session.pinnedShard() >= 0) {
+        if (copy == null) {
             return null;
         }
         String what = copy.table() != null ? "COPY " + copy.table() + " TO STDOUT" : "COPY (query) TO STDOUT";
@@ -680,22 +684,19 @@ public final class Dispatcher {
         List<String> columns = copy.columns();
         String select;
         if (copy.table() != null) {
-            Plan kind = shape.plan(
-                    session.runtime().routing(),
-                    copyInsert(copy.table(), copy.columns(), copy.columns().isEmpty() ? MAX_COLUMNS : columns.size()));
+            // the table's kind, whatever columns the COPY names
+            Plan kind = shape.plan(session.runtime().routing(), copyInsert(copy.table(), List.of(), MAX_COLUMNS));
             if (kind.target() == Plan.Target.KEYED) {
                 sharded = kind.keyGroups().get(0).tables().get(0);
                 if (columns.isEmpty()) {
-                    // COPY gives the columns that are not generated: what each shard's SELECT must give while moves run
-                    columns = new ArrayList<>();
-                    for (String column : session.runtime().copiedColumns(sharded)) {
-                        columns.add('"' + column.replace("\"", "\"\"") + '"');
-                    }
+                    // COPY gives the columns that are not generated: what each shard's SELECT gives while moves run
+                    columns = quoted(copiedColumns(sharded, what));
                 }
             }
-            select = "SELECT " + (columns.isEmpty() ? "*" : String.join(", ", columns)) + " FROM " + copy.table();
+            select = copy.leading() + "SELECT " + (columns.isEmpty() ? "*" : String.join(", ", columns)) + " FROM "
+                    + copy.table();
         } else {
-            select = copy.query();
+            select = copy.leading() + copy.query();
         }
         CrossShardRead.Ownership ownership = sharded == null
                 ? CrossShardRead.Ownership.NONE
@@ -706,7 +707,8 @@ public final class Dispatcher {
             Plan plan = shape.plan(r, select);
             if (plan.kind() != StatementKind.READ) {
                 throw new SQLException(
-                        what + " cannot be routed: only a query that reads can be copied out through the driver",
+                        what + " cannot be routed: its query locks or writes rows, and through the COPY API it would"
+                                + " pass the driver's write path by; run it as a statement",
                         SqlStates.FEATURE_NOT_SUPPORTED);
             }
             Route route = session.route(r, plan, null);
@@ -730,19 +732,43 @@ public final class Dispatcher {
             }
             Set<Integer> shards = new HashSet<>();
             legs.forEach(leg -> shards.add(leg.shard()));
-            if (ring != null && (ring.version() != r.ring().version() || !shards.containsAll(ring.shards()))) {
-                if (attempt == REROUTES) {
-                    throw new SQLException(
-                            "shard moves switched ranges during each of " + REROUTES + " tries to route " + what
-                                    + ": retry it",
-                            SqlStates.RETRY_WRITE);
+            if (ring == null || ring.version() == r.ring().version() && shards.containsAll(ring.shards())) {
+                CopyOut out = copyOutOn(sql, copy, what, sharded, columns, legs, ownership, ring, r, onEnd);
+                if (out != null) {
+                    return out;
                 }
-                continue;
             }
-            return copyOutOn(sql, copy, what, sharded, columns, legs, ownership, ring, onEnd);
+            if (attempt == REROUTES) {
+                throw new SQLException(
+                        "shard moves switched ranges during each of " + REROUTES + " tries to route " + what
+                                + ": retry it",
+                        SqlStates.RETRY_WRITE);
+            }
+            session.runtime().metrics().retry(DriverMetrics.Retry.CROSS_SHARD_REROUTED);
         }
     }
 
+    private List<String> copiedColumns(ShardedTable table, String what) throws SQLException {
+        try {
+            return session.runtime().copiedColumns(table);
+        } catch (RuntimeException e) {
+            throw new SQLException(
+                    what + ": the table's columns could not be read (" + e.getMessage() + "); name them", "42P01", e);
+        }
+    }
+
+    private static List<String> quoted(List<String> names) {
+        List<String> quoted = new ArrayList<>();
+        for (String name : names) {
+            quoted.add('"' + name.replace("\"", "\"\"") + '"');
+        }
+        return quoted;
+    }
+
+    /**
+     * Opens the nodes of {@code routes} and starts the COPY on the first: null when a cutover switched ranges while
+     * the snapshots of an atomic export were taken (it is routed again).
+     */
     private CopyOut copyOutOn(
             String sql,
             CopyCommand.ToStdout copy,
@@ -752,10 +778,12 @@ public final class Dispatcher {
             List<Route> routes,
             CrossShardRead.Ownership ownership,
             HashRing ring,
+            RoutingState routedBy,
             Runnable onEnd)
             throws SQLException {
         List<RoutedCopyOut.Leg> legs = new ArrayList<>();
         List<Physical> snapshot = new ArrayList<>();
+        boolean filtered = ring != null && sharded != null;
         try {
             for (Route leg : routes) {
                 Physical p = open(leg);
@@ -766,25 +794,42 @@ public final class Dispatcher {
                     p.connection.setAutoCommit(false);
                     snapshot.add(p);
                 }
-                String part = ring == null || sharded == null
+                String part = !filtered
                         ? sql
-                        : "COPY (SELECT " + String.join(", ", columns) + " FROM " + copy.table() + " WHERE "
+                        : copy.leading() + "COPY (SELECT " + String.join(", ", columns) + " FROM ONLY " + copy.table()
+                                + " WHERE "
                                 + ring.sqlPredicate(
                                         leg.shard(),
                                         sharded.keyType()
-                                                .sqlHashExpression('"'
-                                                        + sharded.keyColumn().replace("\"", "\"\"")
-                                                        + '"'))
+                                                .sqlHashExpression(quoted(List.of(sharded.keyColumn()))
+                                                        .get(0)))
                                 + ") TO STDOUT" + copy.options();
                 legs.add(new RoutedCopyOut.Leg(p, part));
             }
             if (!snapshot.isEmpty()) {
-                new Snapshots(
-                                session.runtime().crossShardPool(),
-                                running,
-                                shape.queryTimeout(),
-                                session.runtime().metrics())
-                        .take(snapshot, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+                try {
+                    // the other shards' snapshots wait while one shard's rows stream: no idle timeout may end them
+                    new Snapshots(
+                                    session.runtime().crossShardPool(),
+                                    running,
+                                    shape.queryTimeout(),
+                                    session.runtime().metrics())
+                            .take(
+                                    snapshot,
+                                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET LOCAL"
+                                            + " idle_in_transaction_session_timeout = 0");
+                } catch (CrossShardRead.SourceFailed f) {
+                    throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
+                }
+                if (!ownership.still(ring)
+                        || session.runtime().routing().ring().version()
+                                != routedBy.ring().version()) {
+                    CrossShardRead.endSnapshots(snapshot, null);
+                    return null;
+                }
+            }
+            if (filtered) {
+                ordinaryTable(legs.get(0).physical(), copy.table());
             }
         } catch (SQLException | RuntimeException e) {
             CrossShardRead.endSnapshots(snapshot, e);
@@ -796,10 +841,40 @@ public final class Dispatcher {
                 legs,
                 copy.header(),
                 copy.format() == CopyCommand.Format.BINARY,
-                ownership,
+                // an atomic export's snapshots were taken by one ring: a later switch does not change what they show
+                snapshot.isEmpty() ? ownership : CrossShardRead.Ownership.NONE,
                 ring,
+                routedBy.ring().version(),
                 snapshot,
                 onEnd);
+    }
+
+    /**
+     * @throws SQLException 42809, as PostgreSQL refuses a COPY TO of anything but a table's own rows, when {@code
+     *     table} is a view, a partitioned or a foreign table: while a move runs the shards are read with {@code COPY
+     *     (SELECT ...)}, which would take them
+     */
+    private static void ordinaryTable(Physical p, String table) throws SQLException {
+        try (PreparedStatement ps =
+                p.connection.prepareStatement("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(?)")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                String kind = rs.next() ? rs.getString(1) : "r";
+                String name = switch (kind) {
+                    case "v" -> "view";
+                    case "m" -> "materialized view";
+                    case "p" -> "partitioned table";
+                    case "f" -> "foreign table";
+                    default -> null;
+                };
+                if (name != null) {
+                    throw new SQLException(
+                            "cannot copy from " + name + " " + table + " (PostgreSQL copies a table's own rows only):"
+                                    + " copy the tables it reads",
+                            "42809");
+                }
+            }
+        }
     }
 
     /**

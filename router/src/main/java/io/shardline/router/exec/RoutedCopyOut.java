@@ -18,9 +18,10 @@ import org.postgresql.copy.CopyOut;
  * shard's header line (text and CSV with {@code HEADER}) is dropped, and in binary format each later shard's file
  * header and each earlier one's trailer, so the stream reads as one table's COPY.
  *
- * <p>While a shard move runs every shard's part is limited to the ranges it owns (as cross-shard reads are), and
- * the stream fails at its end with 40001 when a cutover switched ranges while it was read: its rows may then hold a
- * moved range twice or miss it. Nothing else runs on the connection until the stream ends ({@code 55000}).
+ * <p>While a shard move runs every shard's part is limited to the ranges it owns (as cross-shard reads are). Shards
+ * read one after another (not in one atomic set of snapshots) may see a cutover between them: then the stream fails
+ * with 40001 before the next shard or at its end, as its rows may hold a moved range twice or miss it. Nothing else
+ * runs on the connection until the stream ends ({@code 55000}).
  */
 final class RoutedCopyOut implements CopyOut {
     /** One node's part: its connection and the COPY it runs there. */
@@ -39,24 +40,29 @@ final class RoutedCopyOut implements CopyOut {
     private final boolean binary;
     private final CrossShardRead.Ownership ownership;
     private final HashRing ring;
+    private final long ringVersion;
     private final List<Physical> inSnapshot;
     private final Runnable onEnd;
     private final long started = System.nanoTime();
     private final CopyOut first;
     private int at;
-    private CopyOut current;
+    private volatile CopyOut current;
     private boolean atLegStart = true;
     private byte[] held;
     private byte[] pending;
     private long rows;
-    private boolean active = true;
-    private boolean failed;
+    private volatile boolean active = true;
+    /** Why the stream ended before its end (cancelled, failed): later reads throw it again. */
+    private volatile SQLException ended;
 
     /**
      * Starts the first leg's COPY (its errors are thrown here, as pgjdbc's {@code copyOut} throws them).
      *
      * @param what the statement as errors name it
+     * @param ownership how a shard move's switch during the stream is seen ({@link CrossShardRead.Ownership#NONE}
+     *     when the legs' snapshots were all taken at once, by one ring)
      * @param ring the ring the legs keep to while a move runs, null when none runs
+     * @param ringVersion the version of the ring the legs were chosen by
      * @param inSnapshot the legs' connections in a snapshot transaction of this COPY's own (rolled back at its end)
      */
     RoutedCopyOut(
@@ -67,6 +73,7 @@ final class RoutedCopyOut implements CopyOut {
             boolean binary,
             CrossShardRead.Ownership ownership,
             HashRing ring,
+            long ringVersion,
             List<Physical> inSnapshot,
             Runnable onEnd)
             throws SQLException {
@@ -77,6 +84,7 @@ final class RoutedCopyOut implements CopyOut {
         this.binary = binary;
         this.ownership = ownership;
         this.ring = ring;
+        this.ringVersion = ringVersion;
         this.inSnapshot = new ArrayList<>(inSnapshot);
         this.onEnd = onEnd;
         session.copyStarted(this);
@@ -89,8 +97,9 @@ final class RoutedCopyOut implements CopyOut {
     }
 
     private CopyOut start(Leg leg) throws SQLException {
+        CopyOut out;
         try {
-            return leg.physical
+            out = leg.physical
                     .connection
                     .unwrap(PGConnection.class)
                     .getCopyAPI()
@@ -98,10 +107,22 @@ final class RoutedCopyOut implements CopyOut {
         } catch (SQLException e) {
             throw onShard(leg, e);
         }
+        if (first != null && out.getFieldCount() != first.getFieldCount()) {
+            current = out;
+            throw new SQLException(
+                    what + ": shard " + leg.physical.shard + " gives " + out.getFieldCount() + " fields a row, shard "
+                            + legs.get(0).physical.shard + " gave " + first.getFieldCount()
+                            + " (the table changed meanwhile): run the COPY again",
+                    SqlStates.RETRY_WRITE);
+        }
+        return out;
     }
 
     private SQLException onShard(Leg leg, SQLException e) {
         SQLException judged = session.failed(leg.physical, StatementKind.READ, e);
+        if (ConnectionErrors.isConnectionError(e)) {
+            current = null; // given up with its connection
+        }
         if (legs.size() == 1) {
             return judged;
         }
@@ -148,10 +169,14 @@ final class RoutedCopyOut implements CopyOut {
                     return out;
                 }
             }
-            return null;
         } catch (SQLException | RuntimeException e) {
             throw failed(e);
         }
+        SQLException why = ended;
+        if (why != null) {
+            throw new SQLException(what + " ended before its end: " + why.getMessage(), why.getSQLState(), why);
+        }
+        return null;
     }
 
     /** A message of the current leg as the stream gives it: null when it is held back or dropped. */
@@ -192,20 +217,30 @@ final class RoutedCopyOut implements CopyOut {
             }
             tail = Arrays.copyOf(tail, tail.length - BINARY_TRAILER);
         }
+        // the shards read so far and the next one must be read by the same ring
+        checkRing();
         if (last) {
             current = null;
-            if (!ownership.still(ring)) {
-                throw new SQLException(
-                        what + ": a shard move switched ranges while the shards were read, so the rows given may hold"
-                                + " the moved ranges twice or miss them: discard them and run the COPY again",
-                        SqlStates.RETRY_WRITE);
-            }
         } else {
             at++;
             atLegStart = true;
             current = start(legs.get(at));
         }
         pending = tail != null && tail.length > 0 ? tail : null;
+    }
+
+    /** @throws SQLException 40001 when a shard move started or switched ranges since the legs were routed */
+    private void checkRing() throws SQLException {
+        if (legs.size() > 1
+                && (!ownership.still(ring)
+                        || ownership != CrossShardRead.Ownership.NONE
+                                && session.runtime().routing().ring().version() != ringVersion)) {
+            throw new SQLException(
+                    what + ": a shard move switched ranges while the shards were read one after another, so the rows"
+                            + " given may hold the moved ranges twice or miss them: discard them and run the COPY"
+                            + " again",
+                    SqlStates.RETRY_WRITE);
+        }
     }
 
     @Override
@@ -224,18 +259,39 @@ final class RoutedCopyOut implements CopyOut {
     }
 
     @Override
-    public synchronized boolean isActive() {
+    public boolean isActive() {
         return active;
     }
 
+    /**
+     * Ends the COPY; from another thread too (a reader blocked in {@link #readFromCopy} then fails with 57014): the
+     * server is asked to cancel at once, and the stream ends once the reader, if any, let go.
+     */
     @Override
-    public synchronized void cancelCopy() throws SQLException {
+    public void cancelCopy() throws SQLException {
         if (!active) {
             return;
         }
-        abandonCurrent();
-        failed = true;
-        end();
+        CopyOut reading = current;
+        if (reading != null && reading.isActive()) {
+            try {
+                // pgjdbc cancels on a connection of its own; the reader's wait ends with the server's 57014
+                legs.get(Math.min(at, legs.size() - 1))
+                        .physical
+                        .connection
+                        .unwrap(PGConnection.class)
+                        .cancelQuery();
+            } catch (SQLException e) {
+                // the lock below still ends the stream
+            }
+        }
+        synchronized (this) {
+            if (active) {
+                ended = new SQLException(what + " was cancelled", "57014");
+                abandonCurrent();
+                end();
+            }
+        }
     }
 
     /**
@@ -244,7 +300,9 @@ final class RoutedCopyOut implements CopyOut {
      * as its own), so the connection is given up.
      */
     private void abandonCurrent() {
-        if (current == null || !current.isActive()) {
+        CopyOut reading = current;
+        current = null;
+        if (reading == null || !reading.isActive()) {
             return;
         }
         Leg leg = legs.get(at);
@@ -252,11 +310,10 @@ final class RoutedCopyOut implements CopyOut {
                 what + " was cancelled part-way on " + leg.physical.node.name() + ": its connection is closed",
                 "57014");
         try {
-            current.cancelCopy();
+            reading.cancelCopy();
         } catch (SQLException e) {
             why.addSuppressed(e);
         }
-        current = null;
         session.abandon(leg.physical, why);
     }
 
@@ -270,12 +327,13 @@ final class RoutedCopyOut implements CopyOut {
         if (!active) {
             return x;
         }
+        ended = x;
+        Physical on = legs.get(at).physical;
         abandonCurrent();
-        if (legs.get(at).physical.inTransaction) {
+        if (on.inTransaction) {
             // a failed statement aborts the transaction it ran in, as in PostgreSQL
             session.abortPartly(what + " failed: " + x.getMessage());
         }
-        failed = true;
         end();
         return x;
     }
@@ -288,6 +346,7 @@ final class RoutedCopyOut implements CopyOut {
         inSnapshot.clear();
         long nanos = System.nanoTime() - started;
         DriverMetrics metrics = session.runtime().metrics();
+        boolean failed = ended != null;
         if (legs.size() == 1) {
             Physical p = legs.get(0).physical;
             metrics.statement(

@@ -109,6 +109,7 @@ public record CopyCommand(
             o.format = Format.BINARY;
         }
         new OptionReader(sql, tokens, i + 2, o).read();
+        onlyStatement(sql, tokens);
         if (o.encoding != null
                 && !o.encoding
                         .toLowerCase(Locale.ROOT)
@@ -143,6 +144,7 @@ public record CopyCommand(
      * A {@code COPY ... TO STDOUT} statement: a table (with its column list as written, maybe empty) or a query,
      * the format and header the options ask for, and the options' text as written (from after {@code STDOUT}).
      *
+     * @param leading what comes before {@code COPY} (comments such as {@code /*NO LOAD BALANCE*}{@code /})
      * @param table the table's name as written, null for a query
      * @param columns the column list's names as written, empty when none is given (or for a query)
      * @param query the query's text between its parentheses, null for a table
@@ -150,7 +152,13 @@ public record CopyCommand(
      *     gave it before the table), to follow the {@code STDOUT} of the same COPY of a query
      */
     public record ToStdout(
-            String table, List<String> columns, String query, Format format, boolean header, String options) {
+            String leading,
+            String table,
+            List<String> columns,
+            String query,
+            Format format,
+            boolean header,
+            String options) {
         public ToStdout {
             columns = List.copyOf(columns);
         }
@@ -215,14 +223,18 @@ public record CopyCommand(
             o.format = Format.BINARY;
         }
         new OptionReader(sql, tokens, i + 2, o).read();
+        onlyStatement(sql, tokens);
         String options = sql.substring(tokens.get(i + 1).end());
-        boolean listed = i + 2 < tokens.size()
-                && (symbol(sql, tokens, i + 2, "(") || tokens.get(i + 2).is("WITH") && symbol(sql, tokens, i + 3, "("));
-        if (binary && !listed) {
+        int list = i + 2 < tokens.size() && tokens.get(i + 2).is("WITH") ? i + 3 : i + 2;
+        if (binary) {
             // COPY BINARY table: the same options after a query's STDOUT
-            options = " BINARY" + options;
+            options = symbol(sql, tokens, list, "(")
+                    ? sql.substring(tokens.get(i + 1).end(), tokens.get(list).end()) + "FORMAT binary, "
+                            + sql.substring(tokens.get(list).end())
+                    : " BINARY" + options;
         }
-        return new ToStdout(table, columns, query, o.format, o.header, options);
+        return new ToStdout(
+                sql.substring(0, tokens.get(0).start()), table, columns, query, o.format, o.header, options);
     }
 
     /**
@@ -247,6 +259,26 @@ public record CopyCommand(
         }
         into.add(text(sql, tokens, start, i));
         return i + 1;
+    }
+
+    /**
+     * @throws SQLException 0A000 when another statement follows the COPY: pgjdbc sends the text as it is, and the
+     *     driver would run the other statement on every node the COPY reaches, unrouted
+     */
+    private static void onlyStatement(String sql, List<Token> tokens) throws SQLException {
+        for (int i = 0; i < tokens.size(); i++) {
+            if (symbol(sql, tokens, i, ";") && tokens.get(i).depth() == 0) {
+                for (int j = i + 1; j < tokens.size(); j++) {
+                    if (!symbol(sql, tokens, j, ";")) {
+                        throw new SQLException(
+                                "a COPY through the COPY API must be the only statement of its text: send the"
+                                        + " statement after it on its own",
+                                SqlStates.FEATURE_NOT_SUPPORTED);
+                    }
+                }
+                return;
+            }
+        }
     }
 
     private static boolean symbol(String sql, List<Token> tokens, int i, String symbol) {

@@ -178,6 +178,19 @@ class CopyRowsTest {
         CopyCommand.ToStdout b = CopyCommand.parseToStdout("COPY BINARY t TO STDOUT");
         assertThat(b.format()).isEqualTo(CopyCommand.Format.BINARY);
         assertThat(b.options()).isEqualTo(" BINARY");
+        assertThat(CopyCommand.parseToStdout("COPY BINARY t TO STDOUT WITH (HEADER false)")
+                        .options())
+                .isEqualTo(" WITH (FORMAT binary, HEADER false)");
+        assertThat(CopyCommand.parseToStdout("/*NO LOAD BALANCE*/ COPY t TO STDOUT;")
+                        .leading())
+                .isEqualTo("/*NO LOAD BALANCE*/ ");
+        // another statement after the COPY would run on every node the COPY reaches
+        assertThatThrownBy(() -> CopyCommand.parseToStdout("COPY t TO STDOUT; DELETE FROM t"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("only statement");
+        assertThatThrownBy(() -> CopyCommand.parse("COPY t FROM STDIN (FORMAT csv); DELETE FROM t"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("only statement");
         assertThat(CopyCommand.parseToStdout("COPY t TO STDOUT (HEADER false)").header())
                 .isFalse();
         assertThat(CopyCommand.parseToStdout("COPY t TO '/tmp/x'")).isNull();
