@@ -1308,6 +1308,57 @@ class ClientSqlIT {
         }
     }
 
+    @Test
+    void aStatementRefusedInATransactionFailsItAsAnErrorFailsAPostgresqlTransaction() throws SQLException {
+        int w0 = warehouseOn(0);
+        int w1 = warehouseOn(1);
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO stock VALUES (990001, " + w0 + ", 1, 'kept')");
+            s.executeUpdate("INSERT INTO stock VALUES (990001, " + w1 + ", 1, 'kept')");
+            // without two-phase commit the second shard is refused; the application catches it and commits
+            c.setAutoCommit(false);
+            s.executeUpdate("UPDATE stock SET s_data = 'half' WHERE s_i_id = 990001 AND s_w_id = " + w0);
+            assertThatSqlState(() -> s.executeUpdate(
+                            "UPDATE stock SET s_data = 'half' WHERE s_i_id = 990001 AND s_w_id = " + w1))
+                    .isEqualTo("0A000");
+            assertThatSqlState(() -> s.executeQuery("SELECT 1 FROM stock WHERE s_w_id = " + w0))
+                    .isEqualTo("25P02");
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT s_data FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w0))
+                    .as("the write before the refused statement")
+                    .isEqualTo("kept");
+            // a savepoint recovers it, as after any error
+            c.setAutoCommit(false);
+            s.executeUpdate("UPDATE stock SET s_data = 'saved' WHERE s_i_id = 990001 AND s_w_id = " + w0);
+            java.sql.Savepoint before = c.setSavepoint("before");
+            assertThatSqlState(() -> s.executeUpdate("UPDATE stock SET s_data = 'everywhere'"))
+                    .isEqualTo("0A000");
+            c.rollback(before);
+            s.executeUpdate("UPDATE stock SET s_quantity = 2 WHERE s_i_id = 990001 AND s_w_id = " + w0);
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT s_data || s_quantity FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w0))
+                    .isEqualTo("saved2");
+            // refused before the transaction reached a shard: later statements fail until rollback
+            c.setAutoCommit(false);
+            assertThatSqlState(() -> s.executeUpdate("UPDATE stock SET s_data = 'everywhere'"))
+                    .isEqualTo("0A000");
+            assertThatSqlState(() -> s.executeUpdate(
+                            "UPDATE stock SET s_data = 'after' WHERE s_i_id = 990001 AND s_w_id = " + w1))
+                    .isEqualTo("25P02");
+            c.rollback();
+            s.executeUpdate("UPDATE stock SET s_data = 'after' WHERE s_i_id = 990001 AND s_w_id = " + w1);
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT s_data FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w1))
+                    .isEqualTo("after");
+            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w0);
+            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w1);
+        }
+    }
+
     @FunctionalInterface
     private interface Call {
         void run() throws SQLException;

@@ -58,7 +58,8 @@ class SqlCasesIT {
         "refused.yaml",
         "cross-shard.yaml",
         "adversarial.yaml",
-        "reads.yaml"
+        "reads.yaml",
+        "orm-writes.yaml"
     };
 
     private static LocalCluster cluster;

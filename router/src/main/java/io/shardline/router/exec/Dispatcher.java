@@ -209,7 +209,11 @@ public final class Dispatcher {
                     plan = shape.plan(r, sql);
                 }
             }
-        } catch (SQLException | RuntimeException e) {
+        } catch (SQLException e) {
+            span.failed(e);
+            session.failedInTransaction(plan, e);
+            throw e;
+        } catch (RuntimeException e) {
             span.failed(e);
             throw e;
         } finally {
@@ -1249,6 +1253,9 @@ public final class Dispatcher {
             int[] counts = batchChecked(sql, rows, binder);
             failed = false;
             return counts;
+        } catch (SQLException e) {
+            session.failedInTransaction(shape.plan(session.runtime().routing(), sql), e);
+            throw e;
         } catch (RuntimeException e) {
             throw SqlStates.internal(e);
         } finally {

@@ -276,6 +276,44 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     /**
+     * A statement of {@code plan} failed with {@code e} in the application's transaction before (or apart from) its
+     * shards' own PostgreSQL sessions saw it fail: the driver refused it, held it past {@code fenceWaitMs}, or a
+     * part it read apart failed. That fails the transaction, as any error fails a PostgreSQL transaction: an error
+     * is raised on the transaction's first shard (PostgreSQL then answers COMMIT with a rollback, and ROLLBACK TO
+     * SAVEPOINT recovers it as after any error there); before it reached a shard, statements fail with 25P02 until
+     * rollback(). Without this, an application that caught the error and committed kept the transaction's other
+     * statements: part of what it sent as one unit.
+     */
+    void failedInTransaction(Plan plan, SQLException e) {
+        if (!inTransaction()
+                || plan.target() == Plan.Target.DRIVER
+                || plan.target() == Plan.Target.BOUND
+                || plan.kind() == StatementKind.TXN
+                || plan.kind() == StatementKind.SESSION
+                || e instanceof org.postgresql.util.PSQLException) {
+            return;
+        }
+        String state = e.getSQLState();
+        if (state != null
+                && (state.startsWith("08") || state.equals(SqlStates.IN_FAILED_TRANSACTION) || state.equals("55000"))) {
+            return; // the transaction is lost already, or failed, or a COPY holds the connection
+        }
+        Physical first = transaction.isActive() ? transaction.first() : null;
+        if (first == null) {
+            transaction.failEarly("a statement failed in this transaction: " + e.getMessage());
+            return;
+        }
+        try (Statement s = first.connection.createStatement()) {
+            // raise_exception (P0001): the refusal's own SQLState (0A000...) would make a pool take the connection
+            // for broken (HikariCP evicts on 0A000)
+            s.execute("DO $$BEGIN RAISE EXCEPTION 'a statement failed in the Shardline driver in this transaction';"
+                    + " END$$");
+        } catch (SQLException failedAsMeant) {
+            // the transaction is failed there now (or its connection broke: the transaction is lost either way)
+        }
+    }
+
+    /**
      * Aborts the application's transaction (statements then fail with 25P02 until it rolls back): a statement run in
      * parts on several shards failed after some part ran, so that the transaction cannot commit part of it.
      */

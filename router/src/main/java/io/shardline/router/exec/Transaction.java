@@ -33,6 +33,12 @@ final class Transaction {
     private boolean wrote;
     private boolean bound;
     private String lost;
+    /**
+     * Why a statement failed before the transaction reached a shard: statements fail until it ends, and its COMMIT
+     * commits nothing without a word, as PostgreSQL answers COMMIT of a failed transaction.
+     */
+    private String failedEarly;
+
     private boolean readOnly;
     /** {@code default_transaction_read_only} of the session (the server's, then {@code SET}). */
     private boolean defaultReadOnly;
@@ -253,6 +259,11 @@ final class Transaction {
      * Ends the transaction on every participant after a failure that PostgreSQL would have left it aborted by:
      * statements fail with 25P02 until rollback(), as they would there.
      */
+    /** A statement failed before this transaction reached a shard (see {@link #failedEarly}). */
+    void failEarly(String why) {
+        failedEarly = why;
+    }
+
     void abort(String why) {
         end(take(), false);
         lost = why;
@@ -321,6 +332,12 @@ final class Transaction {
 
     /** @throws SQLException 25P02 when a broken connection lost the transaction: statements fail until rollback() */
     void checkNotLost() throws SQLException {
+        if (failedEarly != null) {
+            throw new SQLException(
+                    "current transaction is aborted, commands ignored until end of transaction block (" + failedEarly
+                            + ")",
+                    SqlStates.IN_FAILED_TRANSACTION);
+        }
         if (lost != null) {
             throw new SQLException(
                     lost + ": call rollback() and run the transaction again", SqlStates.IN_FAILED_TRANSACTION);
@@ -354,6 +371,7 @@ final class Transaction {
         // read-only as PostgreSQL enforced it on every participant, and nothing written the driver saw
         boolean onlyRead = snapshotRing >= 0 || (isReadOnly() && !wrote);
         List<Physical> all = take();
+        failedEarly = null;
         if (lost != null) {
             String why = lost;
             lost = null;
@@ -406,6 +424,7 @@ final class Transaction {
     void rollback() throws SQLException {
         pending.clear();
         lost = null;
+        failedEarly = null;
         SQLException failure = end(take(), false);
         if (failure != null) {
             throw failure;
@@ -416,6 +435,7 @@ final class Transaction {
     void abandon() {
         pending.clear();
         lost = null;
+        failedEarly = null;
         end(take(), false);
     }
 

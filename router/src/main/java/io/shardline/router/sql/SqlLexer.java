@@ -159,15 +159,35 @@ public final class SqlLexer {
      * {@code E'..'}, {@code U&'..'} and {@code $$..$$} strings become the plain string of their value (or, when
      * that value holds a backslash or a control character, an expression that is no literal, so it is never taken
      * for a shard key value); {@code U&".."} identifiers become plain quoted ones; two plain strings separated by
-     * white space holding a line break, which PostgreSQL reads as one, become one. Placeholders keep their order.
+     * white space holding a line break, which PostgreSQL reads as one, become one; {@code ONLY} after {@code UPDATE}
+     * and {@code DELETE FROM} is left out. Placeholders keep their order.
      */
     public static String forParser(String sql, List<Token> tokens) {
         StringBuilder out = null;
         int copied = 0;
         Token previous = null;
-        for (Token t : tokens) {
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
             if (t.start() < copied) {
                 continue; // part of a replaced operator
+            }
+            if (t.is("ONLY")
+                    && i > 0
+                    && (tokens.get(i - 1).is("UPDATE")
+                                    && (i < 2
+                                            || !tokens.get(i - 2).is("FOR")
+                                                    && !tokens.get(i - 2).is("KEY"))
+                            || tokens.get(i - 1).is("FROM")
+                                    && i > 1
+                                    && tokens.get(i - 2).is("DELETE"))) {
+                // UPDATE ONLY t, DELETE FROM ONLY t (no child tables): JSqlParser takes neither, and the table is
+                // what routes it
+                if (out == null) {
+                    out = new StringBuilder(sql.length());
+                }
+                out.append(sql, copied, t.start());
+                copied = t.end();
+                continue;
             }
             int like = t.kind() == Kind.SYMBOL ? likeOperatorEnd(sql, t.start()) : -1;
             if (like > 0) {

@@ -56,6 +56,19 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void updateOnlyAndDeleteFromOnlyAreRoutedByTheirKey() {
+        Plan update =
+                plan("UPDATE ONLY users SET name = name || '!' WHERE ? = user_id AND (score >= 0 OR score IS NULL)"
+                        + " RETURNING user_id, name");
+        assertThat(update.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(update)).containsExactly("$1");
+        assertThat(sources(plan("DELETE FROM ONLY users WHERE user_id = 7"))).containsExactly("7");
+        // FOR UPDATE is no UPDATE statement: a table named only stays a table
+        assertThat(plan("SELECT * FROM users WHERE user_id = 3 FOR UPDATE").target())
+                .isEqualTo(Target.KEYED);
+    }
+
+    @Test
     void literalsCastsAndParameterOrderAreUnderstood() {
         assertThat(sources(plan("SELECT name FROM users WHERE status = ? AND user_id = ?::bigint")))
                 .containsExactly("$2");
