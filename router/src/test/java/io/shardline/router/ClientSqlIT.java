@@ -1341,6 +1341,18 @@ class ClientSqlIT {
             c.setAutoCommit(true);
             assertThat(one(s, "SELECT s_data || s_quantity FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w0))
                     .isEqualTo("saved2");
+            // a cross-shard read failing on the shard the transaction has not reached (read apart from it)
+            c.setAutoCommit(false);
+            assertThat(one(s, "SELECT s_data FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w0))
+                    .isEqualTo("saved");
+            assertThatSqlState(() -> s.executeQuery(
+                            "SELECT count(*) FROM stock WHERE s_i_id = 990001 AND 1 / (s_w_id - " + w1 + ") > 0"))
+                    .isEqualTo("22012");
+            assertThatSqlState(() -> s.executeUpdate(
+                            "UPDATE stock SET s_data = 'apart' WHERE s_i_id = 990001 AND s_w_id = " + w0))
+                    .isEqualTo("25P02");
+            c.rollback();
+            c.setAutoCommit(true);
             // refused before the transaction reached a shard: later statements fail until rollback
             c.setAutoCommit(false);
             assertThatSqlState(() -> s.executeUpdate("UPDATE stock SET s_data = 'everywhere'"))

@@ -276,13 +276,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     /**
-     * A statement of {@code plan} failed with {@code e} in the application's transaction before (or apart from) its
-     * shards' own PostgreSQL sessions saw it fail: the driver refused it, held it past {@code fenceWaitMs}, or a
-     * part it read apart failed. That fails the transaction, as any error fails a PostgreSQL transaction: an error
-     * is raised on the transaction's first shard (PostgreSQL then answers COMMIT with a rollback, and ROLLBACK TO
-     * SAVEPOINT recovers it as after any error there); before it reached a shard, statements fail with 25P02 until
-     * rollback(). Without this, an application that caught the error and committed kept the transaction's other
-     * statements: part of what it sent as one unit.
+     * A statement of {@code plan} failed with {@code e} in the application's transaction. Where PostgreSQL saw it fail
+     * in the transaction, the transaction is failed already; but the driver may have refused it, held it past {@code
+     * fenceWaitMs}, or a part read apart from the transaction (a cross-shard read's) may have failed. Any error fails
+     * a PostgreSQL transaction, so an error is raised in the transaction on its first shard (PostgreSQL then answers
+     * COMMIT with a rollback, and ROLLBACK TO SAVEPOINT recovers it as after any error there; where the transaction
+     * failed already, nothing changes); before it reached a shard, statements fail with 25P02 until it ends. Without
+     * this, an application that caught the error and committed kept the transaction's other statements: part of what
+     * it sent as one unit.
      */
     void failedInTransaction(Plan plan, SQLException e) {
         if (!inTransaction()
@@ -290,7 +291,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 || plan.target() == Plan.Target.BOUND
                 || plan.kind() == StatementKind.TXN
                 || plan.kind() == StatementKind.SESSION
-                || e instanceof org.postgresql.util.PSQLException) {
+                || transaction.isLost()) {
             return;
         }
         String state = e.getSQLState();

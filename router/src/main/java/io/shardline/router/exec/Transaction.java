@@ -259,6 +259,11 @@ final class Transaction {
      * Ends the transaction on every participant after a failure that PostgreSQL would have left it aborted by:
      * statements fail with 25P02 until rollback(), as they would there.
      */
+    /** Whether a broken connection or a statement's partial failure lost this transaction (statements fail). */
+    boolean isLost() {
+        return lost != null || failedEarly != null;
+    }
+
     /** A statement failed before this transaction reached a shard (see {@link #failedEarly}). */
     void failEarly(String why) {
         failedEarly = why;
