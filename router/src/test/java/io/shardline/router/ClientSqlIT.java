@@ -1353,6 +1353,17 @@ class ClientSqlIT {
                     .isEqualTo("25P02");
             c.rollback();
             c.setAutoCommit(true);
+            // a savepoint set before the first statement (kept for it, as Spring's nested transactions set them)
+            c.setAutoCommit(false);
+            java.sql.Savepoint first = c.setSavepoint();
+            assertThatSqlState(() -> s.executeUpdate("UPDATE stock SET s_data = 'everywhere'"))
+                    .isEqualTo("0A000");
+            c.rollback(first);
+            s.executeUpdate("UPDATE stock SET s_quantity = 3 WHERE s_i_id = 990001 AND s_w_id = " + w0);
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT s_quantity FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w0))
+                    .isEqualTo("3");
             // refused before the transaction reached a shard: later statements fail until rollback
             c.setAutoCommit(false);
             assertThatSqlState(() -> s.executeUpdate("UPDATE stock SET s_data = 'everywhere'"))
@@ -1366,6 +1377,23 @@ class ClientSqlIT {
             c.setAutoCommit(true);
             assertThat(one(s, "SELECT s_data FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w1))
                     .isEqualTo("after");
+        }
+        // on two shards under two-phase commit: after the refusal, neither shard takes a statement or commits
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            s.executeUpdate("UPDATE stock SET s_data = 'both' WHERE s_i_id = 990001 AND s_w_id = " + w0);
+            s.executeUpdate("UPDATE stock SET s_data = 'both' WHERE s_i_id = 990001 AND s_w_id = " + w1);
+            assertThatSqlState(() -> s.executeUpdate(
+                            "UPDATE stock SET s_w_id = s_w_id + 1 WHERE s_i_id = 990001 AND s_w_id = " + w0))
+                    .isEqualTo("0A000");
+            assertThatSqlState(() ->
+                            s.executeUpdate("UPDATE stock SET s_quantity = 9 WHERE s_i_id = 990001 AND s_w_id = " + w1))
+                    .isEqualTo("25P02");
+            assertThatSqlState(c::commit).isEqualTo("40000");
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT string_agg(s_data, ',') FROM stock WHERE s_i_id = 990001"))
+                    .doesNotContain("both");
             s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w0);
             s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990001 AND s_w_id = " + w1);
         }

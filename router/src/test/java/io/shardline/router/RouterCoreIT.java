@@ -519,6 +519,12 @@ class RouterCoreIT {
             SQLException e = catchThrowableOfType(SQLException.class, () -> query(c, "SELECT name FROM countries"));
             assertThat(e.getSQLState()).isEqualTo("0A000");
             assertThat(e.getMessage()).contains("not sharded", "home shard 0", "twoPhaseCommit=true");
+            // the refusal failed the transaction, as an error fails a PostgreSQL transaction
+            assertThat(catchThrowableOfType(SQLException.class, () -> node(c, "SELECT inet_server_port()"))
+                            .getSQLState())
+                    .isEqualTo("25P02");
+            c.rollback();
+            update(c, "INSERT INTO accounts (id) VALUES (" + k + ")");
             // a statement naming no table runs in the transaction, on its shard
             assertThat(node(c, "SELECT inet_server_port()")).isEqualTo(cluster.primary(1));
             assertThat(sc.explainRoute("SELECT inet_server_port()").get(0).node())

@@ -169,6 +169,7 @@ public final class Dispatcher {
         ClusterRuntime runtime = session.runtime();
         RoutingState r = runtime.routing();
         Plan plan = shape.plan(r, sql);
+        session.checkNotFailed(plan);
         span = runtime.tracing().statement(plan.kind(), sql);
         try {
             for (int attempt = 1; ; attempt++) {
@@ -588,6 +589,7 @@ public final class Dispatcher {
      */
     public CopyIn copyIn(String sql, Runnable onEnd) throws SQLException {
         session.checkNotCopying();
+        session.checkNotFailed(null);
         CopyCommand copy = CopyCommand.parse(sql);
         if (copy == null) {
             return null;
@@ -676,6 +678,7 @@ public final class Dispatcher {
      */
     public CopyOut copyOut(String sql, Runnable onEnd) throws SQLException {
         session.checkNotCopying();
+        session.checkNotFailed(null);
         if (session.pinnedShard() >= 0) {
             return null;
         }
@@ -1254,7 +1257,11 @@ public final class Dispatcher {
             failed = false;
             return counts;
         } catch (SQLException e) {
-            session.failedInTransaction(shape.plan(session.runtime().routing(), sql), e);
+            try {
+                session.failedInTransaction(shape.plan(session.runtime().routing(), sql), e);
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
             throw e;
         } catch (RuntimeException e) {
             throw SqlStates.internal(e);
@@ -1299,6 +1306,7 @@ public final class Dispatcher {
     private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         session.checkNotCopying();
         Plan plan = shape.plan(session.runtime().routing(), sql);
+        session.checkNotFailed(plan);
         Plan.Target t = plan.target();
         if (t == Plan.Target.REFERENCE_WRITE) {
             return referenceBatch(sql, rows, binder);

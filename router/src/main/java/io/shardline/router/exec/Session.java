@@ -276,41 +276,56 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     /**
-     * A statement of {@code plan} failed with {@code e} in the application's transaction. Where PostgreSQL saw it fail
-     * in the transaction, the transaction is failed already; but the driver may have refused it, held it past {@code
-     * fenceWaitMs}, or a part read apart from the transaction (a cross-shard read's) may have failed. Any error fails
-     * a PostgreSQL transaction, so an error is raised in the transaction on its first shard (PostgreSQL then answers
-     * COMMIT with a rollback, and ROLLBACK TO SAVEPOINT recovers it as after any error there; where the transaction
-     * failed already, nothing changes); before it reached a shard, statements fail with 25P02 until it ends. Without
-     * this, an application that caught the error and committed kept the transaction's other statements: part of what
-     * it sent as one unit.
+     * Why the application's transaction failed (a statement in it failed), or null: until it ends, or rolls back to a
+     * savepoint set before the failure, its statements fail with 25P02 and its COMMIT commits nothing, as PostgreSQL
+     * treats a transaction after an error. PostgreSQL does so on the shard where the error arose; this covers the
+     * others, and errors that arose on no shard of the transaction.
+     */
+    private String failedWhy;
+
+    /** How many savepoints the transaction had when it failed: a ROLLBACK TO one of them recovers it. */
+    private int failedAtSavepoints;
+
+    /**
+     * A statement of {@code plan} failed with {@code e} in the application's transaction: the transaction is failed
+     * ({@link #failedWhy}). Besides PostgreSQL's own errors, the driver may have refused the statement (a second shard
+     * without two-phase commit, SQL it cannot route), held it past {@code fenceWaitMs}, or a part read apart from the
+     * transaction (a cross-shard read's) may have failed; an application that caught such an error and committed kept
+     * the transaction's other statements: part of what it sent as one unit. pgjdbc's own errors raised in the client
+     * (no server message: "no results were returned by the query") leave the transaction as pgjdbc leaves it.
      */
     void failedInTransaction(Plan plan, SQLException e) {
         if (!inTransaction()
+                || failedWhy != null
+                || copying()
                 || plan.target() == Plan.Target.DRIVER
                 || plan.target() == Plan.Target.BOUND
                 || plan.kind() == StatementKind.TXN
                 || plan.kind() == StatementKind.SESSION
-                || transaction.isLost()) {
+                || transaction.isLost()
+                || SqlStates.IN_FAILED_TRANSACTION.equals(e.getSQLState())
+                || e instanceof org.postgresql.util.PSQLException pg && pg.getServerErrorMessage() == null) {
             return;
         }
-        String state = e.getSQLState();
-        if (state != null
-                && (state.startsWith("08") || state.equals(SqlStates.IN_FAILED_TRANSACTION) || state.equals("55000"))) {
-            return; // the transaction is lost already, or failed, or a COPY holds the connection
-        }
-        Physical first = transaction.isActive() ? transaction.first() : null;
-        if (first == null) {
-            transaction.failEarly("a statement failed in this transaction: " + e.getMessage());
-            return;
-        }
-        try (Statement s = first.connection.createStatement()) {
-            // raise_exception (P0001): the refusal's own SQLState (0A000...) would make a pool take the connection
-            // for broken (HikariCP evicts on 0A000)
-            s.execute("DO $$BEGIN RAISE EXCEPTION 'a statement failed in the Shardline driver in this transaction';"
-                    + " END$$");
-        } catch (SQLException failedAsMeant) {
-            // the transaction is failed there now (or its connection broke: the transaction is lost either way)
+        failedWhy = e.getMessage();
+        failedAtSavepoints = savepoints.size();
+    }
+
+    /**
+     * @throws SQLException 25P02 for a statement of {@code plan} (null: a COPY) in a transaction that failed ({@link
+     *     #failedWhy}), but for COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT
+     */
+    void checkNotFailed(Plan plan) throws SQLException {
+        if (failedWhy != null
+                && !(plan != null
+                        && plan.kind() == StatementKind.TXN
+                        && Set.of("COMMIT", "ROLLBACK", "ROLLBACK TO").contains(plan.command()))) {
+            // PostgreSQL's words, as pgjdbc gives them, whichever shard's error failed the transaction; why is the
+            // cause
+            throw new SQLException(
+                    "ERROR: current transaction is aborted, commands ignored until end of transaction block",
+                    SqlStates.IN_FAILED_TRANSACTION,
+                    new SQLException("the transaction failed: " + failedWhy));
         }
     }
 
@@ -859,6 +874,20 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * connection is left in an open transaction afterwards.
      */
     public void commit() throws SQLException {
+        if (failedWhy != null && !transaction.failedSomewhere()) {
+            // failed where PostgreSQL did not see it: rolled back, as PostgreSQL answers COMMIT of a failed transaction
+            // (pgjdbc says nothing; on several shards two-phase commit reports it, as for PostgreSQL's own errors)
+            boolean several = transaction.onSeveralShards();
+            String why = failedWhy;
+            rollback();
+            if (several) {
+                throw new SQLException(
+                        "a statement of this transaction failed (" + why + "): it was rolled back on every shard,"
+                                + " nothing was committed",
+                        SqlStates.TRANSACTION_ROLLBACK);
+            }
+            return;
+        }
         boolean committed = false;
         // PostgreSQL answers COMMIT of a transaction a statement failed in with a rollback, and pgjdbc says nothing
         boolean failed = settingsAtBegin != null && transaction.failedSomewhere();
@@ -918,6 +947,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     private void transactionEnded(boolean committed) {
+        failedWhy = null;
         // a cross-shard read's connections apart from the transaction: its result is the transaction's
         attachments.releaseAllApart();
         SavedSettings before = settingsAtBegin;
@@ -972,6 +1002,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (command.equals("RELEASE")) {
             savepoints.subList(i, savepoints.size()).clear();
         } else {
+            if (i < failedAtSavepoints) {
+                failedWhy = null; // set before the failure: the rollback to it undoes the failed statement
+            }
             savepoints.subList(i + 1, savepoints.size()).clear();
             SavepointSettings at = savepoints.get(i);
             if (at.settings().settings().state().version() != attachments.settingsVersion()) {

@@ -33,11 +33,6 @@ final class Transaction {
     private boolean wrote;
     private boolean bound;
     private String lost;
-    /**
-     * Why a statement failed before the transaction reached a shard: statements fail until it ends, and its COMMIT
-     * commits nothing without a word, as PostgreSQL answers COMMIT of a failed transaction.
-     */
-    private String failedEarly;
 
     private boolean readOnly;
     /** {@code default_transaction_read_only} of the session (the server's, then {@code SET}). */
@@ -261,12 +256,7 @@ final class Transaction {
      */
     /** Whether a broken connection or a statement's partial failure lost this transaction (statements fail). */
     boolean isLost() {
-        return lost != null || failedEarly != null;
-    }
-
-    /** A statement failed before this transaction reached a shard (see {@link #failedEarly}). */
-    void failEarly(String why) {
-        failedEarly = why;
+        return lost != null;
     }
 
     void abort(String why) {
@@ -337,12 +327,6 @@ final class Transaction {
 
     /** @throws SQLException 25P02 when a broken connection lost the transaction: statements fail until rollback() */
     void checkNotLost() throws SQLException {
-        if (failedEarly != null) {
-            throw new SQLException(
-                    "current transaction is aborted, commands ignored until end of transaction block (" + failedEarly
-                            + ")",
-                    SqlStates.IN_FAILED_TRANSACTION);
-        }
         if (lost != null) {
             throw new SQLException(
                     lost + ": call rollback() and run the transaction again", SqlStates.IN_FAILED_TRANSACTION);
@@ -376,7 +360,6 @@ final class Transaction {
         // read-only as PostgreSQL enforced it on every participant, and nothing written the driver saw
         boolean onlyRead = snapshotRing >= 0 || (isReadOnly() && !wrote);
         List<Physical> all = take();
-        failedEarly = null;
         if (lost != null) {
             String why = lost;
             lost = null;
@@ -429,7 +412,6 @@ final class Transaction {
     void rollback() throws SQLException {
         pending.clear();
         lost = null;
-        failedEarly = null;
         SQLException failure = end(take(), false);
         if (failure != null) {
             throw failure;
@@ -440,7 +422,6 @@ final class Transaction {
     void abandon() {
         pending.clear();
         lost = null;
-        failedEarly = null;
         end(take(), false);
     }
 
