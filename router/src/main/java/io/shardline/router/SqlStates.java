@@ -26,6 +26,8 @@ public final class SqlStates {
     public static final String TOO_MANY_CONNECTIONS = "53300";
     /** DDL on sharded tables while a shard move runs. */
     public static final String MOVE_IN_PROGRESS = "55006";
+    /** A closed statement or result set used (pgjdbc's state for it). */
+    public static final String OBJECT_NOT_IN_STATE = "55000";
     /** A transaction statement without a transaction. */
     public static final String NO_ACTIVE_TRANSACTION = "25P01";
     /** A statement needing a transaction's shard before the transaction has one. */

@@ -200,10 +200,14 @@ final class CrossShardRead {
     private HashRing inlinedRing;
     private Ownership inlinedOwnership = Ownership.NONE;
 
+    /** The final query's result set type: the application's statement's (a scrollable one scrolls across shards). */
+    private final int resultSetType;
+
     /**
      * @param running where the statements running on the shards are kept while they run (for cancel)
      */
     CrossShardRead(
+            int resultSetType,
             RoutingState routing,
             SearchPath searchPath,
             ExecutorService pool,
@@ -212,6 +216,7 @@ final class CrossShardRead {
             Set<Cancellable> running,
             DriverMetrics metrics,
             DriverTracing.Span span) {
+        this.resultSetType = resultSetType;
         this.routing = routing;
         this.metrics = metrics;
         this.span = span;
@@ -343,7 +348,8 @@ final class CrossShardRead {
         } else {
             text.append(query.body());
         }
-        PreparedStatement ps = home.connection.prepareStatement(text.toString());
+        PreparedStatement ps =
+                home.connection.prepareStatement(text.toString(), resultSetType, ResultSet.CONCUR_READ_ONLY);
         try {
             // fetched whole: an atomic read's snapshot transaction ends right after it runs
             ps.setFetchSize(0);

@@ -78,6 +78,11 @@ public final class Dispatcher {
 
         /** Whether its result sets are updatable ({@code CONCUR_UPDATABLE}). */
         boolean updatable();
+
+        /** Its result sets' type ({@code TYPE_FORWARD_ONLY}, {@code TYPE_SCROLL_INSENSITIVE}...). */
+        default int resultSetType() {
+            return ResultSet.TYPE_FORWARD_ONLY;
+        }
     }
 
     /** One JDBC call on a physical statement. */
@@ -1185,6 +1190,7 @@ public final class Dispatcher {
         }
         Physical home = sources.get(r.homeShard());
         CrossShardRead read = new CrossShardRead(
+                shape.resultSetType(),
                 r,
                 session.searchPath(),
                 session.runtime().crossShardPool(),

@@ -398,6 +398,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
                         : attachments.attach(route.node(), route.shard());
             default:
                 Physical p = attachFor(route);
+                if (route.use() == Route.Use.AUTOCOMMIT) {
+                    transaction.applyIsolation(p);
+                }
                 if (route.use() == Route.Use.BEGIN) {
                     transaction.begin(p);
                 } else if (route.use() == Route.Use.JOIN) {
@@ -786,7 +789,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     private Statement show(String setting, String sql) throws SQLException {
-        Statement s = bound().connection.createStatement();
+        Physical on = bound();
+        // SHOW transaction_isolation before a transaction's first statement: the level the application set
+        transaction.applyIsolation(on);
+        Statement s = on.connection.createStatement();
         try {
             if (setting != null && setting.startsWith("shardline.")) {
                 if (setting.equals("shardline.causal_token")) {

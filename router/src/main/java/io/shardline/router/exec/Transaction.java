@@ -204,6 +204,19 @@ final class Transaction {
         enlist(p);
     }
 
+    /**
+     * An autocommit statement is about to run on {@code p}: the isolation level the application set applies to it as
+     * pgjdbc's {@code SET SESSION CHARACTERISTICS} would (else {@code p} keeps the level an earlier transaction left
+     * on it: after {@code setTransactionIsolation(SERIALIZABLE)}, a transaction, then {@code READ_COMMITTED}, its
+     * autocommit statements ran serializable). Sent only when it changes.
+     */
+    void applyIsolation(Physical p) throws SQLException {
+        if (isolationSet && p.isolation != isolation && !p.inTransaction) {
+            p.connection.setTransactionIsolation(isolation);
+            p.isolation = isolation;
+        }
+    }
+
     private void enlist(Physical p) throws SQLException {
         if (participants.isEmpty()) {
             startedReadOnly = isReadOnly();

@@ -203,7 +203,8 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public String nativeSQL(String sql) throws SQLException {
         checkOpen();
-        return sql;
+        // pgjdbc's translation of JDBC escapes and placeholders, as every node's connection would send it
+        return session.objectConnection().nativeSQL(sql);
     }
 
     @Override
@@ -378,6 +379,11 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public void setTransactionIsolation(int level) throws SQLException {
+        if (level == Connection.TRANSACTION_NONE) {
+            throw new SQLException(
+                    "transaction isolation level NONE is not supported: PostgreSQL always runs in a transaction",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
         checkOpen();
         session.setTransactionIsolation(level);
     }
@@ -450,6 +456,10 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public boolean isValid(int timeout) throws SQLException {
+        if (timeout < 0) {
+            throw new SQLException(
+                    "isValid's timeout must be 0 or more seconds, not " + timeout, SqlStates.INVALID_PARAMETER);
+        }
         if (closed.get() || session.bindingBroken() || session.copying()) {
             return false; // a COPY left open keeps its connections busy
         }
@@ -462,12 +472,26 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public void setClientInfo(String name, String value) throws SQLClientInfoException {
+        if ("ApplicationName".equals(name)) {
+            // as pgjdbc does: the server's application_name, here on every node the connection uses
+            try (Statement s = createStatement()) {
+                s.execute("SET application_name = '" + (value == null ? "" : value).replace("'", "''") + "'");
+            } catch (SQLException e) {
+                throw new SQLClientInfoException(
+                        "ApplicationName could not be set: " + e.getMessage(),
+                        e.getSQLState(),
+                        Map.of(name, java.sql.ClientInfoStatus.REASON_UNKNOWN),
+                        e);
+            }
+        }
         clientInfo.put(name, value);
     }
 
     @Override
     public void setClientInfo(Properties properties) throws SQLClientInfoException {
-        properties.forEach((k, v) -> clientInfo.put((String) k, (String) v));
+        for (String name : properties.stringPropertyNames()) {
+            setClientInfo(name, properties.getProperty(name));
+        }
     }
 
     @Override
@@ -478,7 +502,11 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public Properties getClientInfo() throws SQLException {
         Properties p = new Properties();
-        p.putAll(clientInfo);
+        clientInfo.forEach((k, v) -> {
+            if (v != null) {
+                p.setProperty(k, v);
+            }
+        });
         return p;
     }
 

@@ -89,6 +89,11 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         return options.concurrency == java.sql.ResultSet.CONCUR_UPDATABLE;
     }
 
+    @Override
+    public int resultSetType() {
+        return options.resultSetType;
+    }
+
     // ---- Statement -------------------------------------------------------------------------------------
 
     @Override
@@ -314,7 +319,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     void checkOpen() throws SQLException {
         if (closed) {
-            throw new SQLException("this statement is closed", SqlStates.INVALID_TRANSACTION_STATE);
+            throw new SQLException("this statement is closed", SqlStates.OBJECT_NOT_IN_STATE);
         }
         connection.checkOpen();
     }

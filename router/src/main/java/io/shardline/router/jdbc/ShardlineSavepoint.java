@@ -24,7 +24,7 @@ final class ShardlineSavepoint implements Savepoint {
     public int getSavepointId() throws SQLException {
         checkValid();
         if (name != null) {
-            throw new SQLException("cannot retrieve the id of a named savepoint", SqlStates.INVALID_PARAMETER);
+            throw new SQLException("cannot retrieve the id of a named savepoint", "42809");
         }
         return id;
     }
@@ -33,7 +33,7 @@ final class ShardlineSavepoint implements Savepoint {
     public String getSavepointName() throws SQLException {
         checkValid();
         if (name == null) {
-            throw new SQLException("cannot retrieve the name of an unnamed savepoint", SqlStates.INVALID_PARAMETER);
+            throw new SQLException("cannot retrieve the name of an unnamed savepoint", "42809");
         }
         return name;
     }
