@@ -1399,6 +1399,40 @@ class ClientSqlIT {
         }
     }
 
+    @Test
+    void anIsolationLevelSetInAutocommitModeAppliesToAutocommitWritesAndLeavesReplicaReadsWorking()
+            throws SQLException {
+        int w0 = warehouseOn(0);
+        try (Connection writer = DriverManager.getConnection(url);
+                Statement s = writer.createStatement()) {
+            s.executeUpdate("INSERT INTO stock VALUES (990002, " + w0 + ", 1, 'iso')");
+        }
+        cluster.awaitReplication(java.time.Duration.ofSeconds(30));
+        // reads on the replicas (any lag, no read-your-writes)
+        try (Connection c = DriverManager.getConnection(url + "&maxStalenessMs=-1&readYourWrites=false");
+                Statement s = c.createStatement()) {
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            // a hot standby refuses every query under SERIALIZABLE: reads on replicas must not get it
+            for (int i = 0; i < 10; i++) {
+                assertThat(one(s, "SELECT s_data FROM stock WHERE s_i_id = 990002 AND s_w_id = " + w0))
+                        .isEqualTo("iso");
+            }
+            s.executeUpdate("UPDATE stock SET s_quantity = 2 WHERE s_i_id = 990002 AND s_w_id = " + w0);
+            c.setAutoCommit(false);
+            assertThat(one(s, "SHOW transaction_isolation")).isEqualTo("serializable");
+            c.rollback();
+            c.setAutoCommit(true);
+            c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            // the primary's connection no longer runs autocommit statements serializable
+            assertThat(one(
+                            s,
+                            "SELECT current_setting('transaction_isolation') FROM stock WHERE s_i_id = 990002"
+                                    + " AND s_w_id = " + w0 + " FOR UPDATE"))
+                    .isEqualTo("read committed");
+            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990002 AND s_w_id = " + w0);
+        }
+    }
+
     @FunctionalInterface
     private interface Call {
         void run() throws SQLException;

@@ -399,7 +399,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
             default:
                 Physical p = attachFor(route);
                 if (route.use() == Route.Use.AUTOCOMMIT) {
-                    transaction.applyIsolation(p);
+                    try {
+                        transaction.applyIsolation(p);
+                    } catch (SQLException e) {
+                        throw failed(p, StatementKind.READ, e); // nothing of the statement ran
+                    }
                 }
                 if (route.use() == Route.Use.BEGIN) {
                     transaction.begin(p);
@@ -709,7 +713,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     /** A string literal read the same whatever standard_conforming_strings is. */
-    private static String literal(String value) {
+    public static String literal(String value) {
         String quoted = value.replace("'", "''");
         return value.indexOf('\\') >= 0 ? "E'" + quoted.replace("\\", "\\\\") + "'" : "'" + quoted + "'";
     }

@@ -211,7 +211,11 @@ final class Transaction {
      * autocommit statements ran serializable). Sent only when it changes.
      */
     void applyIsolation(Physical p) throws SQLException {
-        if (isolationSet && p.isolation != isolation && !p.inTransaction) {
+        // not on a standby: it takes the SET, then refuses every query under SERIALIZABLE (its reads need none)
+        if (isolationSet
+                && p.isolation != isolation
+                && !p.inTransaction
+                && p.node.role() == io.shardline.topology.NodeRole.PRIMARY) {
             p.connection.setTransactionIsolation(isolation);
             p.isolation = isolation;
         }

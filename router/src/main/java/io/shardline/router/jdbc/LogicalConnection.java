@@ -203,8 +203,12 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public String nativeSQL(String sql) throws SQLException {
         checkOpen();
-        // pgjdbc's translation of JDBC escapes and placeholders, as every node's connection would send it
-        return session.objectConnection().nativeSQL(sql);
+        try {
+            // pgjdbc's translation of JDBC escapes and placeholders, as every node's connection would send it
+            return session.objectConnection().nativeSQL(sql);
+        } catch (SQLException e) {
+            return sql; // no connection to ask now (a COPY runs, the transaction is lost): the text as given
+        }
     }
 
     @Override
@@ -379,12 +383,12 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public void setTransactionIsolation(int level) throws SQLException {
+        checkOpen();
         if (level == Connection.TRANSACTION_NONE) {
             throw new SQLException(
                     "transaction isolation level NONE is not supported: PostgreSQL always runs in a transaction",
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
-        checkOpen();
         session.setTransactionIsolation(level);
     }
 
@@ -472,10 +476,11 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public void setClientInfo(String name, String value) throws SQLClientInfoException {
-        if ("ApplicationName".equals(name)) {
+        if ("ApplicationName".equals(name) && !java.util.Objects.equals(value, clientInfo.get(name))) {
             // as pgjdbc does: the server's application_name, here on every node the connection uses
             try (Statement s = createStatement()) {
-                s.execute("SET application_name = '" + (value == null ? "" : value).replace("'", "''") + "'");
+                s.execute("SET application_name = "
+                        + io.shardline.router.exec.Session.literal(value == null ? "" : value));
             } catch (SQLException e) {
                 throw new SQLClientInfoException(
                         "ApplicationName could not be set: " + e.getMessage(),
