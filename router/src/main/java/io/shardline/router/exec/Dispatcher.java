@@ -1294,19 +1294,21 @@ public final class Dispatcher {
                 metrics.statement(kind, DriverMetrics.RouteKind.REFUSED, -1, null, nanos, true);
             }
         } else if (batchNodes.size() == 1) {
-            Physical p = batchNodes.get(0);
-            metrics.statement(
-                    kind,
-                    p.node.role() == NodeRole.PRIMARY
-                            ? DriverMetrics.RouteKind.PRIMARY
-                            : DriverMetrics.RouteKind.REPLICA,
-                    p.shard,
-                    p.node.role(),
-                    nanos,
-                    failed);
+            timedOn(metrics, kind, batchNodes.get(0), nanos, failed);
         } else {
             metrics.statement(kind, DriverMetrics.RouteKind.EVERY_SHARD, -1, NodeRole.PRIMARY, nanos, failed);
         }
+    }
+
+    /** Records one statement that ran on {@code p} alone (as on a primary or a replica, by its node's role). */
+    static void timedOn(DriverMetrics metrics, StatementKind kind, Physical p, long nanos, boolean failed) {
+        metrics.statement(
+                kind,
+                p.node.role() == NodeRole.PRIMARY ? DriverMetrics.RouteKind.PRIMARY : DriverMetrics.RouteKind.REPLICA,
+                p.shard,
+                p.node.role(),
+                nanos,
+                failed);
     }
 
     private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {

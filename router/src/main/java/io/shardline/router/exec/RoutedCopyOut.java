@@ -4,7 +4,6 @@ import io.shardline.router.SqlStates;
 import io.shardline.router.metrics.DriverMetrics;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.HashRing;
-import io.shardline.topology.NodeRole;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -348,16 +347,7 @@ final class RoutedCopyOut implements CopyOut {
         DriverMetrics metrics = session.runtime().metrics();
         boolean failed = ended != null;
         if (legs.size() == 1) {
-            Physical p = legs.get(0).physical;
-            metrics.statement(
-                    StatementKind.READ,
-                    p.node.role() == NodeRole.PRIMARY
-                            ? DriverMetrics.RouteKind.PRIMARY
-                            : DriverMetrics.RouteKind.REPLICA,
-                    p.shard,
-                    p.node.role(),
-                    nanos,
-                    failed);
+            Dispatcher.timedOn(metrics, StatementKind.READ, legs.get(0).physical, nanos, failed);
         } else {
             metrics.statement(StatementKind.READ, DriverMetrics.RouteKind.CROSS_SHARD, -1, null, nanos, failed);
         }

@@ -87,29 +87,13 @@ public record CopyCommand(
         if (binary) {
             i++;
         }
-        int tableStart = i;
-        while (i < tokens.size() && !tokens.get(i).is("FROM") && !symbol(sql, tokens, i, "(")) {
-            i++;
-        }
-        if (i == tableStart || i == tokens.size()) {
-            return null;
-        }
-        String table =
-                sql.substring(tokens.get(tableStart).start(), tokens.get(i - 1).end());
+        String[] table = new String[1];
         List<String> columns = new ArrayList<>();
-        i = columns(sql, tokens, i, columns);
-        if (i < 0
-                || i + 1 >= tokens.size()
-                || !tokens.get(i).is("FROM")
-                || !tokens.get(i + 1).is("STDIN")) {
+        i = tableAndColumns(sql, tokens, i, "FROM", table, columns);
+        if (i < 0 || i + 1 >= tokens.size() || !tokens.get(i + 1).is("STDIN")) {
             return null;
         }
-        Options o = new Options();
-        if (binary) {
-            o.format = Format.BINARY;
-        }
-        new OptionReader(sql, tokens, i + 2, o).read();
-        onlyStatement(sql, tokens);
+        Options o = options(sql, tokens, i + 2, binary);
         if (o.encoding != null
                 && !o.encoding
                         .toLowerCase(Locale.ROOT)
@@ -127,7 +111,7 @@ public record CopyCommand(
         byte escape = oneByte("ESCAPE", o.escape, o.quote != null ? o.quote : "\"");
         String nullText = o.nullString != null ? o.nullString : (csv ? "" : "\\N");
         return new CopyCommand(
-                table,
+                table[0],
                 columns,
                 o.format,
                 delimiter,
@@ -201,16 +185,9 @@ public record CopyCommand(
             query = sql.substring(tokens.get(open).end(), tokens.get(i).start()).strip();
             i++;
         } else {
-            int tableStart = i;
-            while (i < tokens.size() && !tokens.get(i).is("TO") && !symbol(sql, tokens, i, "(")) {
-                i++;
-            }
-            if (i == tableStart || i == tokens.size()) {
-                return null;
-            }
-            table = sql.substring(
-                    tokens.get(tableStart).start(), tokens.get(i - 1).end());
-            i = columns(sql, tokens, i, columns);
+            String[] named = new String[1];
+            i = tableAndColumns(sql, tokens, i, "TO", named, columns);
+            table = named[0];
         }
         if (i < 0
                 || i + 1 >= tokens.size()
@@ -218,12 +195,7 @@ public record CopyCommand(
                 || !tokens.get(i + 1).is("STDOUT")) {
             return null;
         }
-        Options o = new Options();
-        if (binary) {
-            o.format = Format.BINARY;
-        }
-        new OptionReader(sql, tokens, i + 2, o).read();
-        onlyStatement(sql, tokens);
+        Options o = options(sql, tokens, i + 2, binary);
         String options = sql.substring(tokens.get(i + 1).end());
         int list = i + 2 < tokens.size() && tokens.get(i + 2).is("WITH") ? i + 3 : i + 2;
         if (binary) {
@@ -235,6 +207,41 @@ public record CopyCommand(
         }
         return new ToStdout(
                 sql.substring(0, tokens.get(0).start()), table, columns, query, o.format, o.header, options);
+    }
+
+    /**
+     * Reads {@code table [(columns)]} from token {@code i} up to {@code direction} ({@code FROM} or {@code TO}): the
+     * table's name as written into {@code table[0]}, the columns into {@code columns}; the index of {@code direction},
+     * or -1 when the statement is not so shaped.
+     */
+    private static int tableAndColumns(
+            String sql, List<Token> tokens, int i, String direction, String[] table, List<String> columns) {
+        int tableStart = i;
+        while (i < tokens.size() && !tokens.get(i).is(direction) && !symbol(sql, tokens, i, "(")) {
+            i++;
+        }
+        if (i == tableStart || i == tokens.size()) {
+            return -1;
+        }
+        table[0] =
+                sql.substring(tokens.get(tableStart).start(), tokens.get(i - 1).end());
+        i = columns(sql, tokens, i, columns);
+        return i < 0 || i >= tokens.size() || !tokens.get(i).is(direction) ? -1 : i;
+    }
+
+    /**
+     * The options from token {@code at} on ({@code binary}: the oldest syntax's BINARY before the table).
+     *
+     * @throws SQLException for an option the driver does not know, or another statement after the COPY
+     */
+    private static Options options(String sql, List<Token> tokens, int at, boolean binary) throws SQLException {
+        Options o = new Options();
+        if (binary) {
+            o.format = Format.BINARY;
+        }
+        new OptionReader(sql, tokens, at, o).read();
+        onlyStatement(sql, tokens);
+        return o;
     }
 
     /**
