@@ -30,6 +30,8 @@ public final class SqlStates {
     public static final String OBJECT_NOT_IN_STATE = "55000";
     /** A transaction statement without a transaction. */
     public static final String NO_ACTIVE_TRANSACTION = "25P01";
+    /** A savepoint used after it was released (pgjdbc's state for it). */
+    public static final String INVALID_SAVEPOINT = "3B000";
     /** A statement needing a transaction's shard before the transaction has one. */
     public static final String INVALID_TRANSACTION_STATE = "25000";
 

@@ -1149,7 +1149,8 @@ class ClientSqlIT {
         }
         assertThatSqlState(() -> open.createStatement().executeQuery("SELECT 1"))
                 .isEqualTo("55000");
-        assertThatSqlState(open::commit).isEqualTo("55000");
+        // in autocommit mode commit() is the application's mistake first, as with pgjdbc
+        assertThatSqlState(open::commit).isEqualTo("25P01");
         assertThatSqlState(() -> open.setSchema("public")).isEqualTo("55000");
         assertThat(open.isValid(1)).as("a connection with a COPY left open").isFalse();
         java.util.concurrent.CompletableFuture.runAsync(() -> {
@@ -1273,6 +1274,39 @@ class ClientSqlIT {
             assertThat(open.isActive()).isFalse();
             // a cancelled stream does not read as one that ended
             assertThatSqlState(open::readFromCopy).isEqualTo("57014");
+            assertThat(one(s, "SELECT count(*) FROM crate")).isEqualTo("200");
+            // a reader blocked in its second shard's part (a lock there), cancelled from another thread: it fails
+            // with 57014 at once, not when the lock goes, and the connection goes on
+            int firstShardRows = keysOn(0, "crate", "k").size();
+            try (Connection locker = cluster.primary(1).connect();
+                    Statement lock = locker.createStatement()) {
+                locker.setAutoCommit(false);
+                lock.execute("LOCK TABLE crate IN ACCESS EXCLUSIVE MODE");
+                org.postgresql.copy.CopyOut waiting = copy.copyOut("COPY crate TO STDOUT");
+                java.util.concurrent.atomic.AtomicInteger read = new java.util.concurrent.atomic.AtomicInteger();
+                java.util.concurrent.CompletableFuture<String> reader =
+                        java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                            try {
+                                while (waiting.readFromCopy() != null) {
+                                    read.incrementAndGet();
+                                }
+                                return "ended";
+                            } catch (SQLException e) {
+                                return e.getSQLState();
+                            }
+                        });
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (read.get() < firstShardRows && System.nanoTime() < deadline) {
+                    Thread.sleep(10);
+                }
+                assertThat(read.get()).isEqualTo(firstShardRows);
+                Thread.sleep(300);
+                assertThat(reader).as("waiting on the lock").isNotDone();
+                waiting.cancelCopy();
+                assertThat(reader.get(10, TimeUnit.SECONDS)).isEqualTo("57014");
+                assertThat(read.get()).isEqualTo(firstShardRows);
+                locker.rollback();
+            }
             assertThat(one(s, "SELECT count(*) FROM crate")).isEqualTo("200");
             // a column list without the key is still the sharded table's; another statement after it is refused
             java.io.StringWriter names = new java.io.StringWriter();
@@ -1430,6 +1464,41 @@ class ClientSqlIT {
                                     + " AND s_w_id = " + w0 + " FOR UPDATE"))
                     .isEqualTo("read committed");
             s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990002 AND s_w_id = " + w0);
+        }
+    }
+
+    @Test
+    void theLastOfSetTransactionIsolationAndSqlSetSessionCharacteristicsWins() throws SQLException {
+        int w0 = warehouseOn(0);
+        int w1 = warehouseOn(1);
+        String level = "SELECT current_setting('transaction_isolation'), count(*) FROM stock WHERE s_w_id = ";
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            c.setAutoCommit(false);
+            assertThat(one(s, level + w0)).isEqualTo("serializable");
+            c.commit();
+            // as with pgjdbc, where both set the session's characteristic: the SQL, set last, wins on every shard
+            s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_REPEATABLE_READ);
+            assertThat(one(s, level + w0)).isEqualTo("repeatable read");
+            c.commit();
+            assertThat(one(s, level + w1)).isEqualTo("repeatable read");
+            c.commit();
+            // a read-only default does not touch the level
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE");
+            assertThat(one(s, level + w1)).isEqualTo("serializable");
+            c.commit();
+            // undone with the transaction that set it: the level setTransactionIsolation set is back
+            s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+            c.rollback();
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
+            assertThat(one(s, level + w0)).isEqualTo("serializable");
+            c.commit();
+            c.setAutoCommit(true);
+            c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
         }
     }
 

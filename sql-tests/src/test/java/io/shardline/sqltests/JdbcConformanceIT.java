@@ -72,11 +72,8 @@ import org.junit.jupiter.api.TestFactory;
  * run on each side.
  *
  * <p>Not compared, as the driver differs from pgjdbc there (README, known limits): a cross-shard result set's base
- * column metadata (table, nullability) and its fetch size; {@code commit()}/{@code rollback()} in autocommit mode
- * (pgjdbc: 25P01, the driver: nothing); a parameter index past the statement's (pgjdbc: 22023 at once); re-executing
- * a statement closing its previous result set; {@code setFetchSize} on a closed statement; {@code
- * PreparedStatement.isPoolable}; a released savepoint's SQLState; client info other than {@code ApplicationName},
- * and {@code ApplicationName} after {@code SET application_name}; a cross-shard result's type modifiers (precision,
+ * column metadata (table, nullability) and its fetch size; client info other than {@code ApplicationName}, and
+ * {@code ApplicationName} after {@code SET application_name}; a cross-shard result's type modifiers (precision,
  * scale).
  */
 class JdbcConformanceIT {
@@ -1629,6 +1626,9 @@ class JdbcConformanceIT {
                         a));
         t.act("releaseSavepoint(unnamed)", () -> c.releaseSavepoint(unnamed));
         t.value("still in the transaction", () -> query(c, "SELECT count(*) FROM orders WHERE user_id = ?", a));
+        t.act("rollback(released savepoint)", () -> c.rollback(unnamed));
+        t.value("getSavepointId of a released savepoint", () -> unnamed.getSavepointId());
+        t.value("the transaction goes on", () -> query(c, "SELECT count(*) FROM orders WHERE user_id = ?", a));
         Savepoint beforeFailure = t.value("setSavepoint(\"before failure\")", () -> c.setSavepoint("before failure"));
         t.value("duplicate insert", () -> insertUser(c, a, "duplicate"));
         t.value("next statement fails", () -> query(c, "SELECT count(*) FROM users WHERE user_id = ?", a));
@@ -1739,6 +1739,8 @@ class JdbcConformanceIT {
         t.value(
                 "usable",
                 () -> query(c, "SELECT count(*) FROM users WHERE user_id BETWEEN ? AND ?", base(27), base(27) + 19));
+        t.act("commit in autocommit mode", c::commit);
+        t.act("rollback in autocommit mode", c::rollback);
         return t.lines();
     }
 
@@ -1768,6 +1770,8 @@ class JdbcConformanceIT {
             ps.setQueryTimeout(1);
             ps.setDouble(1, 0.1);
             ps.setLong(2, 7);
+            t.act("setLong(3) past the statement's parameters", () -> ps.setLong(3, 9));
+            t.act("setNull(0)", () -> ps.setNull(0, java.sql.Types.BIGINT));
             t.value("0.1 s keyed in a transaction", () -> rows(ps.executeQuery()));
             ps.setLong(2, 8);
             t.value("again, another key", () -> rows(ps.executeQuery()));
@@ -2092,9 +2096,12 @@ class JdbcConformanceIT {
         t.act("rs.close again", rs::close);
         ResultSet second = st.executeQuery("SELECT user_id FROM users WHERE user_id < 4 ORDER BY 1");
         ResultSet third = st.executeQuery("SELECT name FROM users WHERE user_id = 6");
+        t.value("the result set of the previous execution (cross-shard) is closed", second::isClosed);
         t.value("st.isClosed", st::isClosed);
         t.act("st.close", st::close);
         t.value("st.isClosed", st::isClosed);
+        t.act("setFetchSize on a closed statement", () -> st.setFetchSize(5));
+        t.act("setMaxFieldSize on a closed statement", () -> st.setMaxFieldSize(5));
         t.value("its result set closed", third::isClosed);
         t.value("executeQuery on a closed statement", () -> rows(st.executeQuery("SELECT 1")));
         t.value("getResultSet on a closed statement", () -> st.getResultSet() == null);
@@ -2153,8 +2160,15 @@ class JdbcConformanceIT {
             t.value("statement getConnection", () -> st.getConnection() == c);
             t.value("statement isPoolable", st::isPoolable);
         }
+        try (Statement st = c.createStatement()) {
+            t.act("setFetchSize(-1) before any execution", () -> st.setFetchSize(-1));
+            t.act("setMaxFieldSize(-1) before any execution", () -> st.setMaxFieldSize(-1));
+            t.act("setQueryTimeout(-1) before any execution", () -> st.setQueryTimeout(-1));
+            t.act("setFetchDirection(99)", () -> st.setFetchDirection(99));
+        }
         try (PreparedStatement ps = c.prepareStatement("SELECT 1")) {
             t.value("prepared getConnection", () -> ps.getConnection() == c);
+            t.value("prepared isPoolable", ps::isPoolable);
         }
         t.act("setHoldability(HOLD_CURSORS_OVER_COMMIT)", () -> c.setHoldability(ResultSet.HOLD_CURSORS_OVER_COMMIT));
         t.value("getHoldability", c::getHoldability);

@@ -8,6 +8,8 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyOut;
 
@@ -44,13 +46,17 @@ final class RoutedCopyOut implements CopyOut {
     private final Runnable onEnd;
     private final long started = System.nanoTime();
     private final CopyOut first;
-    private int at;
+    /** The leg read now (read by a canceller on another thread). */
+    private volatile int at;
+
     private volatile CopyOut current;
     private boolean atLegStart = true;
     private byte[] held;
     private byte[] pending;
-    private long rows;
+    private volatile long rows;
     private volatile boolean active = true;
+    /** Held by a read, which may wait on a shard's server; a cancel asks that server until the read lets go. */
+    private final ReentrantLock reading = new ReentrantLock();
     /** Why the stream ended before its end (cancelled, failed): later reads throw it again. */
     private volatile SQLException ended;
 
@@ -138,7 +144,16 @@ final class RoutedCopyOut implements CopyOut {
     }
 
     @Override
-    public synchronized byte[] readFromCopy(boolean block) throws SQLException {
+    public byte[] readFromCopy(boolean block) throws SQLException {
+        reading.lock();
+        try {
+            return read(block);
+        } finally {
+            reading.unlock();
+        }
+    }
+
+    private byte[] read(boolean block) throws SQLException {
         try {
             while (active) {
                 if (pending != null) {
@@ -263,33 +278,46 @@ final class RoutedCopyOut implements CopyOut {
     }
 
     /**
-     * Ends the COPY; from another thread too (a reader blocked in {@link #readFromCopy} then fails with 57014): the
-     * server is asked to cancel at once, and the stream ends once the reader, if any, let go.
+     * Ends the COPY; from another thread too: a reader blocked in {@link #readFromCopy} (on the current leg's output,
+     * or on the next leg's start, behind a lock there) fails with 57014, as the current leg's server is asked to
+     * cancel until the reader lets go — asked again, as the next leg may be only starting when first asked, and a
+     * server ignores a cancel of an idle connection.
      */
     @Override
     public void cancelCopy() throws SQLException {
         if (!active) {
             return;
         }
-        CopyOut reading = current;
-        if (reading != null && reading.isActive()) {
-            try {
-                // pgjdbc cancels on a connection of its own; the reader's wait ends with the server's 57014
-                legs.get(Math.min(at, legs.size() - 1))
-                        .physical
-                        .connection
-                        .unwrap(PGConnection.class)
-                        .cancelQuery();
-            } catch (SQLException e) {
-                // the lock below still ends the stream
+        try {
+            if (!reading.tryLock()) {
+                do {
+                    cancelOnServer();
+                } while (!reading.tryLock(CANCEL_REPEAT_MS, TimeUnit.MILLISECONDS));
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SQLException(what + ": interrupted while cancelling it", "57014", e);
         }
-        synchronized (this) {
+        try {
             if (active) {
                 ended = new SQLException(what + " was cancelled", "57014");
                 abandonCurrent();
                 end();
             }
+        } finally {
+            reading.unlock();
+        }
+    }
+
+    /** How often a cancel asks the server again while a reader waits. */
+    private static final long CANCEL_REPEAT_MS = 200;
+
+    /** Asks the current leg's server to cancel what it runs (pgjdbc sends it on a connection of its own). */
+    private void cancelOnServer() {
+        try {
+            legs.get(at).physical.connection.unwrap(PGConnection.class).cancelQuery();
+        } catch (SQLException e) {
+            // the stream still ends once the reader lets go
         }
     }
 
@@ -317,7 +345,7 @@ final class RoutedCopyOut implements CopyOut {
     }
 
     @Override
-    public synchronized long getHandledRowCount() {
+    public long getHandledRowCount() {
         return rows;
     }
 

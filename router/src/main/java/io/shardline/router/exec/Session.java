@@ -68,7 +68,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
             SearchPath searchPath,
             boolean defaultsKnown,
             int isolation,
-            boolean readOnly) {}
+            boolean readOnly,
+            int jdbcIsolation) {}
 
     /**
      * @param name the savepoint's name as PostgreSQL knows it
@@ -751,6 +752,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
         if (setting != null && TRANSACTION_SETTINGS.contains(setting)) {
             readTransactionDefaults();
+            if (!setting.equals("default_transaction_read_only")
+                    && (!setting.equals("characteristics")
+                            || sql.toUpperCase(Locale.ROOT).contains("ISOLATION"))) {
+                // the level setTransactionIsolation set is replaced by the session's new default: the last one wins
+                transaction.jdbcIsolation(-1);
+            }
         }
     }
 
@@ -980,7 +987,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 searchPath,
                 defaultsKnown,
                 transaction.defaultIsolation(),
-                transaction.defaultReadOnly());
+                transaction.defaultReadOnly(),
+                transaction.jdbcIsolation());
     }
 
     private void restoreSettings(SavedSettings saved) {
@@ -988,6 +996,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         searchPath = saved.searchPath();
         defaultsKnown = saved.defaultsKnown();
         transaction.sessionDefaults(saved.isolation(), saved.readOnly());
+        transaction.jdbcIsolation(saved.jdbcIsolation());
     }
 
     /**

@@ -173,6 +173,23 @@ final class Transaction {
         this.defaultReadOnly = readOnly;
     }
 
+    /**
+     * The level {@code Connection.setTransactionIsolation} set, or -1: SQL that sets the session's default after it
+     * ({@code SET SESSION CHARACTERISTICS ...}) replaces it ({@link #jdbcIsolation(int)} with -1), as with pgjdbc,
+     * where both set the same session characteristic and the last one wins.
+     */
+    int jdbcIsolation() {
+        return isolationSet ? isolation : -1;
+    }
+
+    /** Restores (or, with -1, drops) the level {@link #jdbcIsolation()} gave. */
+    void jdbcIsolation(int level) {
+        isolationSet = level >= 0;
+        if (isolationSet) {
+            isolation = level;
+        }
+    }
+
     int defaultIsolation() {
         return defaultIsolation;
     }

@@ -230,6 +230,7 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public void commit() throws SQLException {
         checkOpen();
+        checkInTransaction("commit");
         try {
             session.commitByApplication();
         } catch (RuntimeException e) {
@@ -240,10 +241,18 @@ public final class LogicalConnection implements ShardlineConnection {
     @Override
     public void rollback() throws SQLException {
         checkOpen();
+        checkInTransaction("rollback");
         try {
             session.rollbackByApplication();
         } catch (RuntimeException e) {
             throw SqlStates.internal(e);
+        }
+    }
+
+    /** As pgjdbc: {@code commit()} and {@code rollback()} in autocommit mode are the application's mistake. */
+    private void checkInTransaction(String what) throws SQLException {
+        if (session.autoCommit()) {
+            throw new SQLException("Cannot " + what + " when autoCommit is enabled.", SqlStates.NO_ACTIVE_TRANSACTION);
         }
     }
 

@@ -64,9 +64,9 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     private Plan plan;
     private final List<Row> batch = new ArrayList<>();
     /** Parameter values by index (1-based), for routing; non-key types are stored as null. */
-    private Object[] values;
+    private final Object[] values;
 
-    private Binder[] binders;
+    private final Binder[] binders;
     private boolean parametersCleared;
 
     LogicalPreparedStatement(LogicalConnection connection, StatementOptions options, String sql) {
@@ -77,6 +77,8 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         this.plan = updatable() ? planned.plan(sql, plannedPath).readOnPrimary() : planned.plan(sql, plannedPath);
         this.values = new Object[plan.parameterCount() + 1];
         this.binders = new Binder[plan.parameterCount() + 1];
+        // as the JDBC specification and pgjdbc: prepared statements are poolable by default
+        options.poolable = true;
     }
 
     /**
@@ -96,6 +98,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     private <T> T routedPrepared(Dispatcher.Op<T> op, Dispatcher.Handled<T> handled) throws SQLException {
         checkOpen();
+        closeForNextExecution();
         return dispatcher.run(sql, values, op, handled);
     }
 
@@ -266,19 +269,19 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 "the stream of parameter " + index + " could not be read: " + e.getMessage(), "58030", e);
     }
 
+    /** As pgjdbc: an index outside the statement's {@code ?} placeholders is refused when set. */
     private void checkIndex(int index) throws SQLException {
         checkOpen();
-        if (index < 1) {
-            throw new SQLException("parameter index " + index + " is out of range (they start at 1)", "22023");
+        int count = binders.length - 1;
+        if (index < 1 || index > count) {
+            throw new SQLException(
+                    "The column index is out of range: " + index + ", number of columns: " + count + ".",
+                    SqlStates.INVALID_PARAMETER);
         }
     }
 
     private void set(int index, Object keyValue, Binder binder) throws SQLException {
         checkIndex(index);
-        if (index >= binders.length) {
-            values = Arrays.copyOf(values, index + 1);
-            binders = Arrays.copyOf(binders, index + 1);
-        }
         values[index] = keyValue;
         binders[index] = binder;
     }
@@ -329,6 +332,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     @Override
     public int[] executeBatch() throws SQLException {
         checkOpen();
+        closeForNextExecution();
         try {
             List<Object[]> rows = new ArrayList<>(batch.size());
             batch.forEach(row -> rows.add(row.values()));

@@ -33,6 +33,11 @@ final class LogicalResultSet implements ResultSet {
         return statement;
     }
 
+    /** Closed by its statement's next execution. */
+    void closeForNextExecution() throws SQLException {
+        delegate.close();
+    }
+
     @Override
     public void close() throws SQLException {
         boolean wasOpen = !delegate.isClosed();

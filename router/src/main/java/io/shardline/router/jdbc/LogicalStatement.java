@@ -39,7 +39,21 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     private <T> T routed(String sql, Dispatcher.Op<T> op, Dispatcher.Handled<T> handled) throws SQLException {
         checkOpen();
         requireSql(sql);
+        closeForNextExecution();
         return dispatcher.run(sql, null, op, handled);
+    }
+
+    /**
+     * As pgjdbc: an execution closes the result set the statement handed out last, also when it was read on another
+     * node than the next execution runs on (that physical statement does not close it). Not a close by the
+     * application: {@link #closeOnCompletion()} does not close the statement for it.
+     */
+    void closeForNextExecution() throws SQLException {
+        LogicalResultSet last = lastResult;
+        if (last != null) {
+            lastResult = null;
+            last.closeForNextExecution();
+        }
     }
 
     @Override
@@ -331,6 +345,11 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public void setMaxFieldSize(int max) throws SQLException {
+        checkOpen();
+        if (max < 0) {
+            throw new SQLException(
+                    "The maximum field size must be a value greater than or equal to 0.", SqlStates.INVALID_PARAMETER);
+        }
         options.maxFieldSize = max;
         for (Statement s : dispatcher.statements()) {
             s.setMaxFieldSize(max);
@@ -372,6 +391,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public void setEscapeProcessing(boolean enable) throws SQLException {
+        checkOpen();
         options.escapeProcessing = enable;
         for (Statement s : dispatcher.statements()) {
             s.setEscapeProcessing(enable);
@@ -385,6 +405,11 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public void setQueryTimeout(int seconds) throws SQLException {
+        checkOpen();
+        if (seconds < 0) {
+            throw new SQLException(
+                    "Query timeout must be a value greater than or equals to 0.", SqlStates.INVALID_PARAMETER);
+        }
         options.queryTimeout = seconds;
         for (Statement s : dispatcher.statements()) {
             s.setQueryTimeout(seconds);
@@ -417,6 +442,11 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public void setFetchDirection(int direction) throws SQLException {
+        if (direction != ResultSet.FETCH_FORWARD
+                && direction != ResultSet.FETCH_REVERSE
+                && direction != ResultSet.FETCH_UNKNOWN) {
+            throw new SQLException("Invalid fetch direction constant: " + direction + ".", SqlStates.INVALID_PARAMETER);
+        }
         options.fetchDirection = direction;
         for (Statement s : dispatcher.statements()) {
             s.setFetchDirection(direction);
@@ -430,6 +460,10 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public void setFetchSize(int rows) throws SQLException {
+        checkOpen();
+        if (rows < 0) {
+            throw new SQLException("Fetch size must be a value greater to or equal to 0.", SqlStates.INVALID_PARAMETER);
+        }
         options.fetchSize = rows;
         for (Statement s : dispatcher.statements()) {
             s.setFetchSize(rows);

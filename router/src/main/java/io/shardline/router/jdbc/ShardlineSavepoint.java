@@ -56,7 +56,7 @@ final class ShardlineSavepoint implements Savepoint {
     private void checkValid() throws SQLException {
         if (released) {
             throw new SQLException(
-                    "cannot reference a savepoint after it has been released", SqlStates.INVALID_PARAMETER);
+                    "Cannot reference a savepoint after it has been released.", SqlStates.INVALID_SAVEPOINT);
         }
     }
 }
