@@ -23,12 +23,14 @@ import org.springframework.core.env.StandardEnvironment;
  * When {@code spring.datasource.url} is a {@code jdbc:shardline:} URL: names the driver class (Spring Boot does not
  * know the prefix), and hands the {@code shardline.*} properties to the driver as the pool's data source properties
  * ({@code spring.datasource.hikari.data-source-properties.*}). An unknown {@code shardline.*} key in the application's
- * configuration fails the start with the list of known ones: a typo would otherwise silently keep a default.
- * Settings of the application's own win.
+ * configuration fails the start with the list of known ones: a typo would otherwise silently keep a default. Sets
+ * the pool's exception override ({@code io.shardline.router.ShardlineExceptionOverride}): HikariCP would evict a
+ * connection for each statement the driver refuses. Settings of the application's own win.
  */
 public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcessor, Ordered {
     static final String DRIVER = "io.shardline.router.ShardlineDriver";
     static final String SOURCE = "shardline-starter";
+    static final String OVERRIDE = "io.shardline.router.ShardlineExceptionOverride";
     private static final String HIKARI = "spring.datasource.hikari.data-source-properties.";
 
     @Override
@@ -40,6 +42,10 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
         Map<String, Object> derived = new LinkedHashMap<>();
         if (environment.getProperty("spring.datasource.driver-class-name") == null) {
             derived.put("spring.datasource.driver-class-name", DRIVER);
+        }
+        if (environment.getProperty("spring.datasource.hikari.exception-override-class-name") == null) {
+            // a statement the driver refuses (0A000) leaves the connection usable: HikariCP would evict it
+            derived.put("spring.datasource.hikari.exception-override-class-name", OVERRIDE);
         }
         checkKeys(environment);
         // typed binding: Boot's relaxed names (max-staleness-ms, maxStalenessMs, SHARDLINE_MAXSTALENESSMS) and a

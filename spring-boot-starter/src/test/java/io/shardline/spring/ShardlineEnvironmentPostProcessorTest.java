@@ -47,6 +47,9 @@ class ShardlineEnvironmentPostProcessorTest {
         assertThat(e.getProperty(HIKARI + "readFrom")).isEqualTo("primary");
         assertThat(e.getProperty(HIKARI + "twoPhaseCommit")).isEqualTo("true");
         assertThat(e.getProperty(HIKARI + "pg.sslmode")).isEqualTo("verify-full");
+        // a refused statement does not make HikariCP evict the connection
+        assertThat(e.getProperty("spring.datasource.hikari.exception-override-class-name"))
+                .isEqualTo(io.shardline.router.ShardlineExceptionOverride.class.getName());
         // the command-line tools' variables are not driver properties, and the password goes nowhere
         assertThat(e.getProperty(HIKARI + "password")).isNull();
         assertThat(e.getPropertySources()

@@ -93,6 +93,28 @@ class StarterIT {
     }
 
     @Test
+    void aRefusedStatementLeavesThePooledConnectionUsable() throws Exception {
+        HikariDataSource pool = (HikariDataSource) app.getBean(DataSource.class);
+        try (java.sql.Connection c = pool.getConnection();
+                java.sql.Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            s.executeQuery("SELECT count(*) FROM countries").close();
+            // a locking read without the shard key cannot be routed: refused with 0A000, which HikariCP would take
+            // for a broken connection and evict (the rollback below then failed: "Connection is closed")
+            assertThatThrownBy(() -> s.executeQuery("SELECT * FROM owners FOR UPDATE"))
+                    .isInstanceOf(java.sql.SQLException.class)
+                    .extracting(e -> ((java.sql.SQLException) e).getSQLState())
+                    .isEqualTo("0A000");
+            c.rollback();
+            c.setAutoCommit(true);
+            try (java.sql.ResultSet rs = s.executeQuery("SELECT count(*) FROM countries")) {
+                assertThat(rs.next()).isTrue();
+            }
+            assertThat(c.isClosed()).isFalse();
+        }
+    }
+
+    @Test
     void entitiesOnShardedAndReferenceTablesWithSequenceIds(ShardlineTestCluster cluster) throws Exception {
         Countries countries = app.getBean(Countries.class);
         Owners owners = app.getBean(Owners.class);
