@@ -346,8 +346,13 @@ class ClientSqlIT {
                 ps.setInt(1, 7013);
                 ps.setInt(2, warehouseOn(0));
                 ps.addBatch();
-                ps.executeBatch();
-                assertThatSqlState(ps::getGeneratedKeys).isEqualTo("0A000");
+                // refused before any row is written (refused at getGeneratedKeys, the autocommit batch had committed)
+                assertThatSqlState(ps::executeBatch).isEqualTo("0A000");
+                assertThat(one(
+                                s,
+                                "SELECT count(*) FROM stock WHERE s_i_id = 7013 AND s_w_id IN (" + w + ", "
+                                        + warehouseOn(0) + ")"))
+                        .isEqualTo("0");
             }
             for (int shard = 0; shard < 2; shard++) {
                 s.executeUpdate(
@@ -916,7 +921,9 @@ class ClientSqlIT {
             assertThat(one(s, mode + w1 + " AND s_i_id = 9001")).isEqualTo("repeatable read on");
             assertThat(one(s, mode + w0 + " AND s_i_id = 9001")).isEqualTo("repeatable read on");
             assertThatSqlState(() -> s.execute("SAVEPOINT a")).isEqualTo("0A000");
-            s.execute("COMMIT");
+            // the refused SAVEPOINT failed the transaction (as a failing SAVEPOINT in PostgreSQL): on several shards,
+            // COMMIT says nothing was committed
+            assertThatSqlState(() -> s.execute("COMMIT")).isEqualTo("40000");
 
             // SET TRANSACTION before the first statement, as frameworks send it
             c.setAutoCommit(false);
@@ -1468,6 +1475,80 @@ class ClientSqlIT {
     }
 
     @Test
+    void postgresqlsOwnFeatureNotSupportedInATransactionLeavesItRecoverableByASavepoint() throws SQLException {
+        int w0 = warehouseOn(0);
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO stock VALUES (990003, " + w0 + ", 1, 'kept')");
+            java.sql.Savepoint before = c.setSavepoint();
+            // PostgreSQL's 0A000 (HikariCP's node pool evicted the physical connection for it: the transaction was
+            // lost there and the rollback to the savepoint failed with 08003)
+            assertThatSqlState(() -> s.executeQuery("SELECT count(*) FROM stock WHERE s_w_id = " + w0 + " FOR UPDATE"))
+                    .isEqualTo("0A000");
+            c.rollback(before);
+            c.commit();
+            assertThat(one(s, "SELECT s_data FROM stock WHERE s_i_id = 990003 AND s_w_id = " + w0))
+                    .isEqualTo("kept");
+            c.commit();
+            c.setAutoCommit(true);
+            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990003 AND s_w_id = " + w0);
+        }
+    }
+
+    @Test
+    void aSerializableDefaultSetBySqlLeavesReplicaReadsWorking() throws SQLException {
+        int w0 = warehouseOn(0);
+        try (Connection writer = DriverManager.getConnection(url);
+                Statement s = writer.createStatement()) {
+            s.executeUpdate("INSERT INTO stock VALUES (990004, " + w0 + ", 1, 'std')");
+        }
+        cluster.awaitReplication(java.time.Duration.ofSeconds(30));
+        String read = "SELECT s_data FROM stock WHERE s_i_id = 990004 AND s_w_id = " + w0;
+        try (Connection c = DriverManager.getConnection(url + "&maxStalenessMs=-1&readYourWrites=false");
+                Statement s = c.createStatement()) {
+            assertThat(one(s, read)).isEqualTo("std"); // a replica attached before the SET
+            // replayed on the replicas, a serializable default made a hot standby refuse every query (0A000)
+            s.execute("SET default_transaction_isolation = 'serializable'");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
+            for (int i = 0; i < 10; i++) {
+                assertThat(one(s, read)).isEqualTo("std");
+            }
+            c.setAutoCommit(false);
+            assertThat(one(s, read + " FOR UPDATE")).isEqualTo("std");
+            assertThat(one(s, "SHOW transaction_isolation")).isEqualTo("serializable");
+            c.rollback();
+            c.setAutoCommit(true);
+            s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+            for (int i = 0; i < 10; i++) {
+                assertThat(one(s, read)).isEqualTo("std");
+            }
+        } finally {
+            try (Connection c = DriverManager.getConnection(url);
+                    Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM stock WHERE s_i_id = 990004 AND s_w_id = " + w0);
+            }
+        }
+    }
+
+    @Test
+    void aCommitFailingInSetAutoCommitLeavesAutocommitOffSoThatRollbackWorks() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE deferred_once (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)");
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO deferred_once VALUES (1), (1)");
+            // the deferred check fails the commit setAutoCommit(true) makes: as pgjdbc, autocommit stays off
+            assertThatSqlState(() -> c.setAutoCommit(true)).isEqualTo("23505");
+            assertThat(c.getAutoCommit()).isFalse();
+            c.rollback();
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT count(*) FROM deferred_once")).isEqualTo("0");
+            s.execute("DROP TABLE deferred_once");
+        }
+    }
+
+    @Test
     void theLastOfSetTransactionIsolationAndSqlSetSessionCharacteristicsWins() throws SQLException {
         int w0 = warehouseOn(0);
         int w1 = warehouseOn(1);
@@ -1493,6 +1574,16 @@ class ClientSqlIT {
             // undone with the transaction that set it: the level setTransactionIsolation set is back
             s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED");
             assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+            c.rollback();
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
+            assertThat(one(s, level + w0)).isEqualTo("serializable");
+            c.commit();
+            // a level set after a SET in the same (not yet started) transaction is not undone by its rollback: a
+            // SERIALIZABLE retry loop keeps its level after the first rollback
+            c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            s.execute("SET search_path TO public");
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            assertThat(one(s, level + w0)).isEqualTo("serializable");
             c.rollback();
             assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
             assertThat(one(s, level + w0)).isEqualTo("serializable");

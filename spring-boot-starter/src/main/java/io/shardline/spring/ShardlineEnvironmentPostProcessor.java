@@ -43,7 +43,8 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
         if (environment.getProperty("spring.datasource.driver-class-name") == null) {
             derived.put("spring.datasource.driver-class-name", DRIVER);
         }
-        if (environment.getProperty("spring.datasource.hikari.exception-override-class-name") == null) {
+        if (environment.getProperty("spring.datasource.hikari.exception-override-class-name") == null
+                && overrideFitsThePool()) {
             // a statement the driver refuses (0A000) leaves the connection usable: HikariCP would evict it
             derived.put("spring.datasource.hikari.exception-override-class-name", OVERRIDE);
         }
@@ -63,6 +64,20 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
         }
         if (!derived.isEmpty()) {
             environment.getPropertySources().addLast(new MapPropertySource(SOURCE, derived));
+        }
+    }
+
+    /**
+     * Whether the application's HikariCP takes the driver's override: not with the shaded driver jar, whose override
+     * implements its own relocated HikariCP's interface (the pool would fail to start), nor without HikariCP.
+     */
+    static boolean overrideFitsThePool() {
+        ClassLoader loader = ShardlineEnvironmentPostProcessor.class.getClassLoader();
+        try {
+            return Class.forName("com.zaxxer.hikari.SQLExceptionOverride", false, loader)
+                    .isAssignableFrom(Class.forName(OVERRIDE, false, loader));
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
         }
     }
 

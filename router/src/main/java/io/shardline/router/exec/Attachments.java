@@ -84,12 +84,42 @@ final class Attachments {
                 s.execute("RESET ALL");
                 p.resync = false;
             }
+            boolean isolation = false;
             for (String sql : session.replay()) {
                 s.execute(sql);
+                isolation |= setsIsolation(sql);
+            }
+            if (isolation) {
+                notSerializableOnStandby(p, s);
             }
         }
         p.sessionVersion = session.version();
         p.sessionDirty |= lasting;
+    }
+
+    /** Whether a SET (or set_config) may set the session's default isolation level. */
+    private static boolean setsIsolation(String sql) {
+        return sql.toLowerCase(java.util.Locale.ROOT).contains("isolation");
+    }
+
+    /**
+     * A hot standby takes a serializable default and then refuses every query ("cannot use serializable mode in a hot
+     * standby"): on a replica, whose reads need no level, the default becomes repeatable read (its snapshot is the
+     * replica's either way).
+     */
+    private static void notSerializableOnStandby(Physical p, Statement s) throws SQLException {
+        if (p.node.role() == io.shardline.topology.NodeRole.PRIMARY) {
+            return;
+        }
+        // SHOW and SET take no snapshot: a standby runs them under a serializable default (a query it refuses)
+        String level;
+        try (java.sql.ResultSet rs = s.executeQuery("SHOW default_transaction_isolation")) {
+            rs.next();
+            level = rs.getString(1);
+        }
+        if ("serializable".equals(level)) {
+            s.execute("SET default_transaction_isolation TO 'repeatable read'");
+        }
     }
 
     /** The session's settings now, for {@link #restoreSettings}. */
@@ -280,6 +310,9 @@ final class Attachments {
             p.isolation = -1;
             try (Statement s = p.connection.createStatement()) {
                 s.execute(sql);
+                if (setsIsolation(sql)) {
+                    notSerializableOnStandby(p, s);
+                }
             } catch (SQLException e) {
                 throw markRan(all.subList(0, i), e); // it did not run where it failed
             }

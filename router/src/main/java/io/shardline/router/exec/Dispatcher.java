@@ -1356,6 +1356,14 @@ public final class Dispatcher {
                 routes.add(route);
                 rowsByNode.computeIfAbsent(route.node(), k -> new ArrayList<>()).add(i);
             }
+            if (rowsByNode.size() > 1 && shape.generatedKeys()) {
+                // refused before any row is written: refused at getGeneratedKeys, an autocommit batch had committed
+                throw new SQLException(
+                        "the generated keys of a batch whose rows go to several shards are not returned: batch the"
+                                + " rows of one shard at a time, or prepare the statement without asking for keys."
+                                + " No row was written",
+                        SqlStates.FEATURE_NOT_SUPPORTED);
+            }
             // pgjdbc runs an autocommit batch as one implicit transaction: rows on several shards get one of their
             // own, committed with two-phase commit when it is on
             boolean several = rowsByNode.size() > 1 && session.autoCommit() && !session.inTransaction();

@@ -201,8 +201,37 @@ public final class NodePools implements AutoCloseable {
         config.setAutoCommit(true);
         config.addDataSourceProperty("ApplicationName", "shardline");
         pgProperties.forEach((k, v) -> config.addDataSourceProperty((String) k, v));
+        config.setExceptionOverride(new com.zaxxer.hikari.SQLExceptionOverride() {
+            @java.lang.Override
+            public com.zaxxer.hikari.SQLExceptionOverride.Override adjudicate(SQLException e) {
+                return NodePools.adjudicate(e);
+            }
+        });
         metrics.pool(config);
         return new HikariDataSource(config);
+    }
+
+    /**
+     * HikariCP takes SQLState 0A000 for a broken connection; PostgreSQL raises it for a statement it does not support
+     * (a locking read with an aggregate...) on a connection that goes on, and evicting it lost the application's
+     * transaction there (a savepoint set before it could not be rolled back to). Kept, but for the 0A000s that do
+     * leave a connection unusable: a cached plan whose result type changed, a standby refusing serializable mode.
+     */
+    static com.zaxxer.hikari.SQLExceptionOverride.Override adjudicate(SQLException e) {
+        if (!SqlStates.FEATURE_NOT_SUPPORTED.equals(e.getSQLState())) {
+            return com.zaxxer.hikari.SQLExceptionOverride.Override.CONTINUE_EVICT;
+        }
+        String routine = e instanceof org.postgresql.util.PSQLException pg && pg.getServerErrorMessage() != null
+                ? pg.getServerErrorMessage().getRoutine()
+                : null;
+        String message = String.valueOf(e.getMessage());
+        boolean broken = "RevalidateCachedQuery".equals(routine)
+                || "GetSerializableTransactionSnapshot".equals(routine)
+                || message.contains("cached plan must not change result type")
+                || message.contains("serializable mode in a hot standby");
+        return broken
+                ? com.zaxxer.hikari.SQLExceptionOverride.Override.CONTINUE_EVICT
+                : com.zaxxer.hikari.SQLExceptionOverride.Override.DO_NOT_EVICT;
     }
 
     @Override

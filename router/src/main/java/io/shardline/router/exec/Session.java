@@ -69,7 +69,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
             boolean defaultsKnown,
             int isolation,
             boolean readOnly,
-            int jdbcIsolation) {}
+            int jdbcIsolation) {
+        SavedSettings withJdbcIsolation(int level) {
+            return new SavedSettings(settings, searchPath, defaultsKnown, isolation, readOnly, level);
+        }
+    }
 
     /**
      * @param name the savepoint's name as PostgreSQL knows it
@@ -284,6 +288,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
      */
     private String failedWhy;
 
+    private static final Set<String> SAVEPOINT_COMMANDS = Set.of("SAVEPOINT", "RELEASE", "ROLLBACK TO");
+
     /** How many savepoints the transaction had when it failed: a ROLLBACK TO one of them recovers it. */
     private int failedAtSavepoints;
 
@@ -296,12 +302,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * (no server message: "no results were returned by the query") leave the transaction as pgjdbc leaves it.
      */
     void failedInTransaction(Plan plan, SQLException e) {
+        // a savepoint statement that fails (refused on several shards, an unknown name) fails it as in PostgreSQL
+        boolean savepoint = plan.kind() == StatementKind.TXN
+                && plan.command() != null
+                && SAVEPOINT_COMMANDS.contains(plan.command());
         if (!inTransaction()
                 || failedWhy != null
                 || copying()
                 || plan.target() == Plan.Target.DRIVER
-                || plan.target() == Plan.Target.BOUND
-                || plan.kind() == StatementKind.TXN
+                || plan.target() == Plan.Target.BOUND && !savepoint
+                || plan.kind() == StatementKind.TXN && !savepoint
                 || plan.kind() == StatementKind.SESSION
                 || transaction.isLost()
                 || SqlStates.IN_FAILED_TRANSACTION.equals(e.getSQLState())
@@ -320,6 +330,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (failedWhy != null
                 && !(plan != null
                         && plan.kind() == StatementKind.TXN
+                        && plan.command() != null
                         && Set.of("COMMIT", "ROLLBACK", "ROLLBACK TO").contains(plan.command()))) {
             // PostgreSQL's words, as pgjdbc gives them, whichever shard's error failed the transaction; why is the
             // cause
@@ -767,7 +778,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     /** Reads the session's default isolation level and read-only mode back from a node (they decide routing). */
     private void readTransactionDefaults() throws SQLException {
-        try (Statement s = attachments.all().get(0).connection.createStatement();
+        // from a primary: a replica's default is never serializable (see Attachments#notSerializableOnStandby)
+        Physical on = attachments.all().stream()
+                .filter(p -> p.node.role() == NodeRole.PRIMARY)
+                .findFirst()
+                .orElse(null);
+        try (Statement s = (on != null ? on : home()).connection.createStatement();
                 java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
                         + " current_setting('default_transaction_read_only')::boolean")) {
             rs.next();
@@ -874,12 +890,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
     public void setAutoCommit(boolean autoCommit) throws SQLException {
         checkNotCopying();
         if (autoCommit && !this.autoCommit) {
-            try {
-                commit();
-            } finally {
-                this.autoCommit = true;
-                explicitTransaction = false;
-            }
+            // as pgjdbc: a commit that fails leaves autocommit off, so that the application's rollback() in its
+            // catch block works (the transaction ended on every shard either way)
+            explicitTransaction = false;
+            commit();
+            this.autoCommit = true;
             return;
         }
         this.autoCommit = autoCommit;
@@ -1090,6 +1105,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
     public void setTransactionIsolation(int level) throws SQLException {
         checkNotCopying();
         transaction.setIsolation(level);
+        // not undone by a rollback (pgjdbc sets it outside any transaction): the settings a rollback restores keep it
+        if (settingsAtBegin != null) {
+            settingsAtBegin = settingsAtBegin.withJdbcIsolation(level);
+        }
+        savepoints.replaceAll(
+                sp -> new SavepointSettings(sp.name(), sp.settings().withJdbcIsolation(level), sp.kept()));
     }
 
     /** Connection.getTransactionIsolation: the level set, else the session's default (the server's, or SET's). */

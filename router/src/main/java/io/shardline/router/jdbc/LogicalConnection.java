@@ -344,6 +344,12 @@ public final class LogicalConnection implements ShardlineConnection {
         return closed.get();
     }
 
+    /**
+     * pgjdbc's metadata, but for the connection and the URL. The driver's name is pgjdbc's own ("PostgreSQL JDBC
+     * Driver"): frameworks take pgjdbc's paths by it (Spring binds a null without asking the parameter's type — a
+     * round trip to a primary per null otherwise; Hibernate takes pgjdbc's PGobject types); {@link #getURL} tells it
+     * is Shardline.
+     */
     @Override
     public DatabaseMetaData getMetaData() throws SQLException {
         DatabaseMetaData physical = objectConnection().getMetaData();
@@ -356,8 +362,6 @@ public final class LogicalConnection implements ShardlineConnection {
                             return this;
                         case "getURL":
                             return url;
-                        case "getDriverName":
-                            return "Shardline (over " + physical.getDriverName() + ")";
                         default:
                             try {
                                 return method.invoke(physical, args);

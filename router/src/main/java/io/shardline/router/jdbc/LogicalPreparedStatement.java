@@ -75,8 +75,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         this.planned = connection.session().runtime().routing();
         this.plannedPath = connection.session().searchPath();
         this.plan = updatable() ? planned.plan(sql, plannedPath).readOnPrimary() : planned.plan(sql, plannedPath);
-        this.values = new Object[plan.parameterCount() + 1];
-        this.binders = new Binder[plan.parameterCount() + 1];
+        // pgjdbc's count may exceed the analysis' (a JDBC escape it expands, a comment or string it reads otherwise):
+        // an index is refused only past every ? of the text
+        int count = Math.max(
+                plan.parameterCount(), (int) sql.chars().filter(ch -> ch == '?').count());
+        this.values = new Object[count + 1];
+        this.binders = new Binder[count + 1];
         // as the JDBC specification and pgjdbc: prepared statements are poolable by default
         options.poolable = true;
     }
@@ -269,7 +273,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
                 "the stream of parameter " + index + " could not be read: " + e.getMessage(), "58030", e);
     }
 
-    /** As pgjdbc: an index outside the statement's {@code ?} placeholders is refused when set. */
+    /** As pgjdbc: an index outside the statement's {@code ?} placeholders is refused when set (22023). */
     private void checkIndex(int index) throws SQLException {
         checkOpen();
         int count = binders.length - 1;

@@ -462,7 +462,8 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     public void setFetchSize(int rows) throws SQLException {
         checkOpen();
         if (rows < 0) {
-            throw new SQLException("Fetch size must be a value greater to or equal to 0.", SqlStates.INVALID_PARAMETER);
+            throw new SQLException(
+                    "Fetch size must be a value greater than or equal to 0.", SqlStates.INVALID_PARAMETER);
         }
         options.fetchSize = rows;
         for (Statement s : dispatcher.statements()) {

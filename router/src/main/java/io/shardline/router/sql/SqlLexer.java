@@ -68,7 +68,8 @@ public final class SqlLexer {
             if (Character.isWhitespace(c)) {
                 i++;
             } else if (c == '-' && i + 1 < n && sql.charAt(i + 1) == '-') {
-                while (i < n && sql.charAt(i) != '\n') {
+                // to the end of the line, which PostgreSQL ends at a carriage return too
+                while (i < n && sql.charAt(i) != '\n' && sql.charAt(i) != '\r') {
                     i++;
                 }
             } else if (c == '/' && i + 1 < n && sql.charAt(i + 1) == '*') {
@@ -264,7 +265,7 @@ public final class SqlLexer {
             return false;
         }
         String gap = sql.substring(string.end(), next.start());
-        return gap.indexOf('\n') >= 0 && gap.isBlank();
+        return (gap.indexOf('\n') >= 0 || gap.indexOf('\r') >= 0) && gap.isBlank();
     }
 
     /** Decodes a plain {@code '...'} string token's value. */

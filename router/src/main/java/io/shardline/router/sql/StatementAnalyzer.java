@@ -177,14 +177,6 @@ public final class StatementAnalyzer {
      * Analyzes one SQL text. Never throws for SQL it does not understand: such statements are planned for
      * the home shard when they touch no sharded table, and refused otherwise.
      */
-    /**
-     * The number of {@code ?} placeholders of a text that could not be read, counted as at most (every {@code ?}): a
-     * prepared statement refuses parameter indexes past it, and pgjdbc reads the text itself.
-     */
-    private static int placeholdersAtMost(String sql) {
-        return (int) sql.chars().filter(c -> c == '?').count();
-    }
-
     public Plan analyze(String sql) {
         List<Token> tokens;
         try {
@@ -196,8 +188,8 @@ public final class StatementAnalyzer {
                     ? Plan.refused(
                             StatementKind.WRITE,
                             "the statement could not be read (" + e.getMessage() + ") and may name a sharded table",
-                            placeholdersAtMost(sql))
-                    : Plan.home(StatementKind.WRITE, placeholdersAtMost(sql));
+                            0)
+                    : Plan.home(StatementKind.WRITE, 0);
         }
         try {
             return analyze(sql, tokens);

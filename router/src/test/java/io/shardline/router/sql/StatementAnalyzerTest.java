@@ -56,6 +56,19 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void aLineCommentEndsAtACarriageReturnAsInPostgresql() {
+        // SQL files with CR line ends: the statement after the comment is what PostgreSQL runs
+        Plan delete = plan("-- nightly purge\rDELETE FROM orders WHERE user_id = ?");
+        assertThat(delete.kind()).isEqualTo(StatementKind.WRITE);
+        assertThat(delete.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(delete)).containsExactly("$1");
+        assertThat(delete.parameterCount()).isEqualTo(1);
+        // a second statement after a CR-ended comment is seen, not read as part of the comment
+        assertThat(plan("SELECT 1 --\r; DELETE FROM orders WHERE true").target())
+                .isEqualTo(Target.REFUSED);
+    }
+
+    @Test
     void updateOnlyAndDeleteFromOnlyAreRoutedByTheirKey() {
         Plan update =
                 plan("UPDATE ONLY users SET name = name || '!' WHERE ? = user_id AND (score >= 0 OR score IS NULL)"

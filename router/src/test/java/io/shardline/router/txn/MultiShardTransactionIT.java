@@ -259,7 +259,12 @@ class MultiShardTransactionIT {
             assertThatThrownBy(() -> s.execute("SAVEPOINT later"))
                     .hasMessageContaining("in a transaction on several shards")
                     .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
-            c.rollback();
+            // the refused SAVEPOINT failed the transaction, as a failing SAVEPOINT does in PostgreSQL: nothing of it
+            // commits (an application catching the refusal, as Spring's NESTED propagation, and committing)
+            assertThatThrownBy(() -> s.executeUpdate("UPDATE accounts SET balance = balance WHERE id = " + a))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25P02"));
+            assertThatThrownBy(c::commit)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("40000"));
         }
         assertThat(prepared()).isZero();
     }
