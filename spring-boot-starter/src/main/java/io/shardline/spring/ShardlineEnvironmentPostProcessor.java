@@ -31,6 +31,9 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
     static final String DRIVER = "io.shardline.router.ShardlineDriver";
     static final String SOURCE = "shardline-starter";
     static final String OVERRIDE = "io.shardline.router.ShardlineExceptionOverride";
+    /** The driver's own default of {@code poolSize}. */
+    private static final int DRIVER_POOL_SIZE = 20;
+
     private static final String HIKARI = "spring.datasource.hikari.data-source-properties.";
 
     @Override
@@ -54,6 +57,14 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
         ShardlineProperties bound = Binder.get(environment)
                 .bind("shardline", ShardlineProperties.class)
                 .orElseGet(ShardlineProperties::new);
+        if (bound.getPoolSize() == null) {
+            // each pooled logical connection holds a physical one per node it used: a node's pool smaller than the
+            // application's would make its busiest moments wait (53300)
+            Integer appPool = environment.getProperty("spring.datasource.hikari.maximum-pool-size", Integer.class);
+            if (appPool != null && appPool > DRIVER_POOL_SIZE) {
+                bound.setPoolSize(appPool);
+            }
+        }
         for (Map.Entry<String, Object> e : values(bound).entrySet()) {
             derived.put(HIKARI + e.getKey(), String.valueOf(e.getValue()));
         }

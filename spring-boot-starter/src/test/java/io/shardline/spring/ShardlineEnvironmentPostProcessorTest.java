@@ -59,6 +59,34 @@ class ShardlineEnvironmentPostProcessorTest {
     }
 
     @Test
+    void theDriversPoolPerNodeIsNoSmallerThanTheApplicationsPool() {
+        assertThat(environment(
+                                Map.of(
+                                        "spring.datasource.url", "jdbc:shardline:zk://zk:2181/x",
+                                        "spring.datasource.hikari.maximum-pool-size", "50"),
+                                Map.of())
+                        .getProperty(HIKARI + "poolSize"))
+                .isEqualTo("50");
+        assertThat(environment(
+                                Map.of(
+                                        "spring.datasource.url", "jdbc:shardline:zk://zk:2181/x",
+                                        "spring.datasource.hikari.maximum-pool-size", "10"),
+                                Map.of())
+                        .getProperty(HIKARI + "poolSize"))
+                .as("the driver's default, 20, is enough")
+                .isNull();
+        assertThat(environment(
+                                Map.of(
+                                        "spring.datasource.url", "jdbc:shardline:zk://zk:2181/x",
+                                        "spring.datasource.hikari.maximum-pool-size", "50",
+                                        "shardline.pool-size", "30"),
+                                Map.of())
+                        .getProperty(HIKARI + "poolSize"))
+                .as("the application's own setting wins")
+                .isEqualTo("30");
+    }
+
+    @Test
     void theApplicationsOwnDriverClassAndOtherUrlsAreLeftAlone() {
         assertThat(environment(
                                 Map.of(
