@@ -1194,6 +1194,37 @@ class ClientSqlIT {
             assertThat(cargoOn(0, "mixed-%")).isEmpty();
             assertThat(cargoOn(1, "mixed-%")).isEmpty();
         }
+        // a writer whose COPY waits on shard 1 (a lock there), cancelled from another thread: it fails at once, not
+        // when the lock goes, and nothing of the COPY is written
+        List<String> waiting = keys("wait-", 20);
+        try (Connection c = DriverManager.getConnection(url);
+                Connection locker = cluster.primary(1).connect();
+                Statement lock = locker.createStatement()) {
+            locker.setAutoCommit(false);
+            lock.execute("LOCK TABLE cargo IN ACCESS EXCLUSIVE MODE");
+            org.postgresql.copy.CopyIn blocked =
+                    c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyIn("COPY cargo (c_id) FROM STDIN");
+            byte[] rows = String.join("", waiting.stream().map(k -> k + "\n").toList())
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            java.util.concurrent.CompletableFuture<String> writer =
+                    java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                        try {
+                            blocked.writeToCopy(rows, 0, rows.length);
+                            blocked.flushCopy();
+                            return "sent";
+                        } catch (SQLException e) {
+                            return e.getSQLState();
+                        }
+                    });
+            Thread.sleep(500);
+            assertThat(writer).as("waiting on the lock").isNotDone();
+            blocked.cancelCopy();
+            assertThat(writer.get(10, TimeUnit.SECONDS)).isEqualTo("57014");
+            assertThat(blocked.isActive()).isFalse();
+            locker.rollback();
+        }
+        assertThat(cargoOn(0, "wait-%")).isEmpty();
+        assertThat(cargoOn(1, "wait-%")).isEmpty();
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
             s.execute("DROP TABLE cargo");

@@ -17,6 +17,8 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.locks.ReentrantLock;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyIn;
 import org.postgresql.util.ByteStreamWriter;
@@ -56,6 +58,11 @@ final class RoutedCopy implements CopyIn {
     private final boolean own;
 
     private final Map<Node, Leg> legs = new LinkedHashMap<>();
+    /** The connections the COPY reached, for a cancel from another thread (which may not read {@link #legs}). */
+    private final List<Physical> reached = new CopyOnWriteArrayList<>();
+    /** Held while rows are written, sent, or the COPY ends; a cancel asks the servers until it is let go. */
+    private final ReentrantLock writing = new ReentrantLock();
+
     private final List<Physical> owned = new ArrayList<>();
     private final ByteArrayOutputStream batch = new ByteArrayOutputStream();
     private final List<Object[]> keys = new ArrayList<>();
@@ -63,7 +70,7 @@ final class RoutedCopy implements CopyIn {
     private long[] lines = new long[BATCH_ROWS];
     private boolean begun;
     private final long started = System.nanoTime();
-    private boolean active = true;
+    private volatile boolean active = true;
     private long handled = -1;
 
     /** One shard's part: its connection and its COPY. */
@@ -130,12 +137,17 @@ final class RoutedCopy implements CopyIn {
     }
 
     @Override
-    public synchronized void writeToCopy(byte[] buf, int off, int siz) throws SQLException {
-        checkActive();
+    public void writeToCopy(byte[] buf, int off, int siz) throws SQLException {
+        writing.lock();
         try {
-            rows.feed(buf, off, siz, this::row);
-        } catch (SQLException | RuntimeException e) {
-            throw failed(e);
+            checkActive();
+            try {
+                rows.feed(buf, off, siz, this::row);
+            } catch (SQLException | RuntimeException e) {
+                throw failed(e);
+            }
+        } finally {
+            writing.unlock();
         }
     }
 
@@ -153,18 +165,33 @@ final class RoutedCopy implements CopyIn {
     }
 
     @Override
-    public synchronized void flushCopy() throws SQLException {
-        checkActive();
+    public void flushCopy() throws SQLException {
+        writing.lock();
         try {
-            send();
-        } catch (SQLException | RuntimeException e) {
-            throw failed(e);
+            checkActive();
+            try {
+                send();
+            } catch (SQLException | RuntimeException e) {
+                throw failed(e);
+            }
+        } finally {
+            writing.unlock();
         }
     }
 
     @Override
-    public synchronized long endCopy() throws SQLException {
-        checkActive();
+    public long endCopy() throws SQLException {
+        writing.lock();
+        try {
+            checkActive();
+            return finish();
+        } finally {
+            writing.unlock();
+        }
+    }
+
+    /** Sends what is left, ends every part's COPY and commits what the COPY began; the rows written. */
+    private long finish() throws SQLException {
         long count = 0;
         try {
             rows.finish(this::row);
@@ -200,12 +227,19 @@ final class RoutedCopy implements CopyIn {
     }
 
     @Override
-    public synchronized void cancelCopy() throws SQLException {
+    public void cancelCopy() throws SQLException {
         if (!active) {
             return;
         }
-        SQLException cancelled = new SQLException("COPY cancelled", "57014");
-        failed(cancelled);
+        // a writer may wait on a shard (its COPY starting behind a lock there): its servers are asked to cancel
+        CopyCancel.lock(writing, () -> active ? reached : List.of());
+        try {
+            if (active) {
+                failed(new SQLException("COPY cancelled", "57014"));
+            }
+        } finally {
+            writing.unlock();
+        }
     }
 
     @Override
@@ -312,6 +346,7 @@ final class RoutedCopy implements CopyIn {
             begun = true;
         }
         Physical p = dispatcher.open(use);
+        reached.add(p);
         if (own) {
             p.ownTransaction = true;
             owned.add(p);

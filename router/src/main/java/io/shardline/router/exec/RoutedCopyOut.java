@@ -8,7 +8,6 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyOut;
@@ -279,36 +278,14 @@ final class RoutedCopyOut implements CopyOut {
 
     /**
      * Ends the COPY; from another thread too: a reader blocked in {@link #readFromCopy} (on the current leg's output,
-     * or on the next leg's start, behind a lock there) fails with 57014, as the current leg's server is asked to
-     * cancel until the reader lets go — asked again, as the next leg may be only starting when first asked, and a
-     * server ignores a cancel of an idle connection. A server that does not answer (down, cut off) would keep the
-     * reader waiting: after {@link #CANCEL_ABORT_MS} the leg's connection is closed on this side, which ends any wait
-     * on it. An interrupt of the cancelling thread does not stop the cancel; it is set again at the end.
+     * or on the next leg's start, behind a lock there) fails with 57014 ({@link CopyCancel}).
      */
     @Override
     public void cancelCopy() throws SQLException {
         if (!active) {
             return;
         }
-        boolean interrupted = false;
-        if (!reading.tryLock()) {
-            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CANCEL_ABORT_MS);
-            boolean aborted = false;
-            while (true) {
-                cancelOnServer();
-                try {
-                    if (reading.tryLock(CANCEL_REPEAT_MS, TimeUnit.MILLISECONDS)) {
-                        break;
-                    }
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-                if (!aborted && System.nanoTime() - deadline > 0) {
-                    aborted = true;
-                    abortLeg();
-                }
-            }
-        }
+        CopyCancel.lock(reading, () -> active ? List.of(legs.get(at).physical) : List.of());
         try {
             if (active) {
                 ended = new SQLException(what + " was cancelled", "57014");
@@ -317,42 +294,6 @@ final class RoutedCopyOut implements CopyOut {
             }
         } finally {
             reading.unlock();
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
-    }
-
-    /** How often a cancel asks the server again while a reader waits. */
-    private static final long CANCEL_REPEAT_MS = 200;
-
-    /** How long a cancel asks the server before it closes the leg's connection on this side. */
-    private static final long CANCEL_ABORT_MS = 2_000;
-
-    /**
-     * Asks the current leg's server to cancel what it runs (pgjdbc sends it on a connection of its own); not once the
-     * stream ended, when the legs' connections may be back in the pools, running others' statements.
-     */
-    private void cancelOnServer() {
-        if (!active) {
-            return;
-        }
-        try {
-            legs.get(at).physical.connection.unwrap(PGConnection.class).cancelQuery();
-        } catch (SQLException e) {
-            // the stream still ends once the reader lets go
-        }
-    }
-
-    /** Closes the current leg's connection on this side: a reader waiting on it fails at once. */
-    private void abortLeg() {
-        if (!active) {
-            return;
-        }
-        try {
-            ((java.sql.Connection) legs.get(at).physical.connection.unwrap(PGConnection.class)).abort(Runnable::run);
-        } catch (SQLException | RuntimeException e) {
-            // nothing more this side can do: the reader's own timeout ends its wait
         }
     }
 
