@@ -1563,6 +1563,22 @@ class ClientSqlIT {
     }
 
     @Test
+    void anIsolationLevelSetInAutocommitModeAppliesOnAForKeyBindingToo() throws SQLException {
+        int w1 = warehouseOn(1);
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            c.unwrap(ShardlineConnection.class).forKey("stock", w1);
+            String level = "SELECT current_setting('transaction_isolation')";
+            assertThat(one(s, level)).isEqualTo("read committed");
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            // the bound connection's autocommit statements run at the level set (they kept the connection's before)
+            assertThat(one(s, level)).isEqualTo("serializable");
+            c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            assertThat(one(s, level)).isEqualTo("read committed");
+        }
+    }
+
+    @Test
     void aCommitFailingInSetAutoCommitLeavesAutocommitOffSoThatRollbackWorks() throws SQLException {
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {

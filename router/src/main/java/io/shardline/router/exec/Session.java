@@ -393,6 +393,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 }
                 if (!autoCommit && !transaction.isActive()) {
                     transaction.begin(pinned);
+                } else if (autoCommit) {
+                    try {
+                        transaction.applyIsolation(pinned); // as on any autocommit route
+                    } catch (SQLException e) {
+                        throw failed(pinned, StatementKind.READ, e);
+                    }
                 }
                 return pinned;
             case TRANSACTION:
