@@ -1579,6 +1579,28 @@ class ClientSqlIT {
     }
 
     @Test
+    void aShardJoiningAfterTheDefaultLevelChangedRunsAtTheLevelTheTransactionStartedWith() throws SQLException {
+        int w0 = warehouseOn(0);
+        int w1 = warehouseOn(1);
+        String level = "SELECT current_setting('transaction_isolation'), count(*) FROM stock WHERE s_w_id = ";
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            assertThat(one(s, level + w0)).isEqualTo("read committed");
+            // PostgreSQL keeps the running transaction's level when the session's default changes
+            s.execute("SET default_transaction_isolation = 'serializable'");
+            assertThat(one(s, level + w1)).isEqualTo("read committed");
+            c.rollback();
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+            s.execute("SET default_transaction_isolation = 'repeatable read'");
+            c.commit();
+            assertThat(one(s, level + w1)).isEqualTo("repeatable read");
+            assertThat(one(s, level + w0)).isEqualTo("repeatable read");
+            c.rollback();
+        }
+    }
+
+    @Test
     void aCommitFailingInSetAutoCommitLeavesAutocommitOffSoThatRollbackWorks() throws SQLException {
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {

@@ -45,6 +45,8 @@ final class Transaction {
     private int defaultIsolation = Connection.TRANSACTION_READ_COMMITTED;
     /** Whether it was read-only when it started (PostgreSQL keeps that for the transaction's life), or null. */
     private Boolean startedReadOnly;
+    /** The level the transaction started with (at its first participant), or -1 before. */
+    private int startedIsolation = -1;
     /** This transaction's own modes ({@code BEGIN ...}, {@code SET TRANSACTION ...} before its first statement). */
     private TransactionModes modes = TransactionModes.NONE;
     /**
@@ -137,8 +139,14 @@ final class Transaction {
         return isolationSet ? isolation : defaultIsolation;
     }
 
-    /** This transaction's isolation level: its own, else the connection's. */
+    /**
+     * This transaction's isolation level: as it started (PostgreSQL keeps it when the session's default changes
+     * meanwhile), else its own, else the connection's.
+     */
     int effectiveIsolation() {
+        if (startedIsolation >= 0) {
+            return startedIsolation;
+        }
         return modes.isolation() >= 0 ? modes.isolation() : isolation();
     }
 
@@ -239,8 +247,14 @@ final class Transaction {
     }
 
     private void enlist(Physical p) throws SQLException {
+        // a shard joining after the session's default level changed (SQL SET in the transaction) runs at the
+        // level the transaction started with, as PostgreSQL keeps it
+        boolean keepLevel = false;
         if (participants.isEmpty()) {
             startedReadOnly = isReadOnly();
+            startedIsolation = effectiveIsolation();
+        } else {
+            keepLevel = modes.isolation() < 0 && startedIsolation >= 0 && isolation() != startedIsolation;
         }
         participants.add(p);
         p.inTransaction = true;
@@ -251,9 +265,14 @@ final class Transaction {
             p.isolation = isolation;
         }
         p.connection.setReadOnly(readOnly);
-        if (!modes.isEmpty()) {
+        if (!modes.isEmpty() || keepLevel) {
             try (Statement s = p.connection.createStatement()) {
-                s.execute("SET TRANSACTION " + modes.sql());
+                if (!modes.isEmpty()) {
+                    s.execute("SET TRANSACTION " + modes.sql());
+                }
+                if (keepLevel) {
+                    s.execute("SET TRANSACTION ISOLATION LEVEL " + TransactionModes.isolationName(startedIsolation));
+                }
             }
         }
     }
@@ -267,6 +286,7 @@ final class Transaction {
      */
     void beginSnapshot(List<Physical> all, Snapshots snapshots, long ringVersion) throws SQLException {
         startedReadOnly = true;
+        startedIsolation = effectiveIsolation();
         try {
             for (Physical p : all) {
                 participants.add(p);
@@ -468,6 +488,7 @@ final class Transaction {
         modes = TransactionModes.NONE;
         snapshotRing = -1;
         startedReadOnly = null;
+        startedIsolation = -1;
         return all;
     }
 
