@@ -2097,6 +2097,14 @@ class JdbcConformanceIT {
         ResultSet second = st.executeQuery("SELECT user_id FROM users WHERE user_id < 4 ORDER BY 1");
         ResultSet third = st.executeQuery("SELECT name FROM users WHERE user_id = 6");
         t.value("the result set of the previous execution (cross-shard) is closed", second::isClosed);
+        t.value(
+                "a failing cross-shard execution",
+                () -> rows(st.executeQuery("SELECT 1 / 0 FROM users WHERE user_id < 4")));
+        t.value("the result set before it is closed", third::isClosed);
+        t.value("getResultSet after it", () -> st.getResultSet() == null);
+        t.value("getUpdateCount after it", st::getUpdateCount);
+        t.value("a failing keyed execution", () -> rows(st.executeQuery("SELECT 1 / 0 FROM users WHERE user_id = 6")));
+        t.value("getResultSet after that", () -> st.getResultSet() == null);
         t.value("st.isClosed", st::isClosed);
         t.act("st.close", st::close);
         t.value("st.isClosed", st::isClosed);

@@ -169,6 +169,8 @@ public final class Dispatcher {
 
     private <T> T runChecked(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
         session.checkNotCopying();
+        // as pgjdbc: the last execution's results are gone, also when this one is refused before it runs
+        current = null;
         driverUpdateCount = -1;
         releaseApart();
         ClusterRuntime runtime = session.runtime();
