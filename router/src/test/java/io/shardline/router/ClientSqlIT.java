@@ -1542,6 +1542,10 @@ class ClientSqlIT {
             // replayed on the replicas, a serializable default made a hot standby refuse every query (0A000)
             s.execute("SET default_transaction_isolation = 'serializable'");
             assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
+            // replayed after it on a replica attached later (shard 1's): a query, run under the default set before
+            s.execute("SELECT set_config('application_name', 'after-serializable', false)");
+            assertThat(one(s, "SELECT count(*) FROM stock WHERE s_w_id = " + warehouseOn(1) + " AND s_i_id < 0"))
+                    .isEqualTo("0");
             for (int i = 0; i < 10; i++) {
                 assertThat(one(s, read)).isEqualTo("std");
             }
@@ -1596,6 +1600,26 @@ class ClientSqlIT {
             c.commit();
             assertThat(one(s, level + w1)).isEqualTo("repeatable read");
             assertThat(one(s, level + w0)).isEqualTo("repeatable read");
+            c.rollback();
+        }
+    }
+
+    @Test
+    void twoSetSessionCharacteristicsOfDifferentModesAreBothReplayedOnANodeAttachedLater() throws SQLException {
+        int w0 = warehouseOn(0);
+        int w1 = warehouseOn(1);
+        String level = "SELECT current_setting('transaction_isolation'), count(*) FROM stock WHERE s_w_id = ";
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            assertThat(one(s, level + w0)).isEqualTo("read committed");
+            c.commit();
+            s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+            // one key for both kept only this one: shard 1, attached after, ran read committed
+            s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE");
+            c.commit();
+            assertThat(one(s, level + w1)).isEqualTo("serializable");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
             c.rollback();
         }
     }

@@ -84,13 +84,12 @@ final class Attachments {
                 s.execute("RESET ALL");
                 p.resync = false;
             }
-            boolean isolation = false;
             for (String sql : session.replay()) {
                 s.execute(sql);
-                isolation |= setsIsolation(sql);
-            }
-            if (isolation) {
-                notSerializableOnStandby(p, s);
+                if (setsIsolation(sql)) {
+                    // at once: a later replayed query (set_config) would run under it
+                    notSerializableOnStandby(p, s);
+                }
             }
         }
         p.sessionVersion = session.version();

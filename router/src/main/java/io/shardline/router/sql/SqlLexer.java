@@ -164,6 +164,23 @@ public final class SqlLexer {
      * and {@code DELETE FROM} is left out. Placeholders keep their order.
      */
     public static String forParser(String sql, List<Token> tokens) {
+        // a / right before a /* comment: PostgreSQL reads 4//**/1 as 4 / 1, JSqlParser takes // for a line comment
+        // and drops the rest of the line (a WHERE cut short routes a write by half its condition)
+        StringBuilder spaced = null;
+        int from = 0;
+        for (Token t : tokens) {
+            if (t.kind() == Kind.SYMBOL && sql.charAt(t.end() - 1) == '/' && sql.startsWith("/*", t.end())) {
+                if (spaced == null) {
+                    spaced = new StringBuilder(sql.length() + 4);
+                }
+                spaced.append(sql, from, t.end()).append(' ');
+                from = t.end();
+            }
+        }
+        if (spaced != null) {
+            String text = spaced.append(sql, from, sql.length()).toString();
+            return forParser(text, tokenize(text));
+        }
         StringBuilder out = null;
         int copied = 0;
         Token previous = null;

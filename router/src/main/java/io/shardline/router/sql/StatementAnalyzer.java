@@ -521,6 +521,23 @@ public final class StatementAnalyzer {
         if (word(tokens, i, "SCHEMA")) {
             return Plan.driver(StatementKind.SESSION, "SET", "search_path", params);
         }
+        if (word(tokens, i, "CHARACTERISTICS") && word(tokens, i + 1, "AS") && word(tokens, i + 2, "TRANSACTION")) {
+            // kept as the one default it sets, so that one setting the isolation level and a later one setting
+            // read-only are both replayed on the connection's other nodes (one key for both kept the last only)
+            try {
+                TransactionModes modes = TransactionModes.parse(sql, tokens, i + 3);
+                String only = modes.isolation() >= 0 && modes.readOnly() == null && modes.deferrable() == null
+                        ? "default_transaction_isolation"
+                        : modes.isolation() < 0 && modes.readOnly() != null && modes.deferrable() == null
+                                ? "default_transaction_read_only"
+                                : modes.isolation() < 0 && modes.readOnly() == null && modes.deferrable() != null
+                                        ? "default_transaction_deferrable"
+                                        : "characteristics";
+                return Plan.driver(StatementKind.SESSION, "SET", only, params);
+            } catch (IllegalArgumentException e) {
+                return Plan.refused(StatementKind.SESSION, "SET SESSION CHARACTERISTICS: " + e.getMessage(), params);
+            }
+        }
         String setting = settingName(sql, tokens, i);
         if (setting.equals("standard_conforming_strings") && setsOff(sql, tokens)) {
             return Plan.refused(

@@ -69,6 +69,18 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void aSlashBeforeABlockCommentIsADivisionNotALineComment() {
+        // PostgreSQL reads 4//**/1 as 4 / 1; read as a // line comment, the WHERE lost its OR and the write went to
+        // one shard
+        Plan delete = plan("DELETE FROM orders WHERE user_id = 4//**/1 OR user_id > 0");
+        assertThat(delete.target()).isNotEqualTo(Target.KEYED);
+        Plan update = plan("UPDATE orders SET amount = 0 WHERE user_id = 4 //* half */ 2");
+        assertThat(update.target()).isNotEqualTo(Target.KEYED);
+        assertThat(sources(plan("SELECT * FROM users WHERE user_id = 8 /* a comment */")))
+                .containsExactly("8");
+    }
+
+    @Test
     void updateOnlyAndDeleteFromOnlyAreRoutedByTheirKey() {
         Plan update =
                 plan("UPDATE ONLY users SET name = name || '!' WHERE ? = user_id AND (score >= 0 OR score IS NULL)"
