@@ -915,7 +915,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (failedWhy != null && !transaction.failedSomewhere()) {
             // failed where PostgreSQL did not see it: rolled back, as PostgreSQL answers COMMIT of a failed transaction
             // (pgjdbc says nothing; on several shards two-phase commit reports it, as for PostgreSQL's own errors)
-            boolean several = transaction.onSeveralShards();
+            // reported where something would have committed: a transaction that wrote on several shards (one that
+            // only read loses nothing, as on one shard)
+            boolean several = transaction.onSeveralShards() && transaction.wrote();
             String why = failedWhy;
             rollback();
             if (several) {
