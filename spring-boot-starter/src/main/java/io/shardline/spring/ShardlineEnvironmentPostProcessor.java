@@ -57,10 +57,10 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
         ShardlineProperties bound = Binder.get(environment)
                 .bind("shardline", ShardlineProperties.class)
                 .orElseGet(ShardlineProperties::new);
-        if (bound.getPoolSize() == null) {
+        if (bound.getPoolSize() == null && !url.toLowerCase(Locale.ROOT).contains("poolsize=")) {
             // each pooled logical connection holds a physical one per node it used: a node's pool smaller than the
             // application's would make its busiest moments wait (53300)
-            Integer appPool = environment.getProperty("spring.datasource.hikari.maximum-pool-size", Integer.class);
+            Integer appPool = applicationPoolSize(environment);
             if (appPool != null && appPool > DRIVER_POOL_SIZE) {
                 bound.setPoolSize(appPool);
             }
@@ -75,6 +75,15 @@ public class ShardlineEnvironmentPostProcessor implements EnvironmentPostProcess
         }
         if (!derived.isEmpty()) {
             environment.getPropertySources().addLast(new MapPropertySource(SOURCE, derived));
+        }
+    }
+
+    /** The application pool's maximum size, or null when unset or not a number (Boot's own binding reports that). */
+    private static Integer applicationPoolSize(ConfigurableEnvironment environment) {
+        try {
+            return environment.getProperty("spring.datasource.hikari.maximum-pool-size", Integer.class);
+        } catch (RuntimeException e) {
+            return null;
         }
     }
 

@@ -84,6 +84,14 @@ class ShardlineEnvironmentPostProcessorTest {
                         .getProperty(HIKARI + "poolSize"))
                 .as("the application's own setting wins")
                 .isEqualTo("30");
+        assertThat(environment(
+                                Map.of(
+                                        "spring.datasource.url", "jdbc:shardline:zk://zk:2181/x?poolSize=40",
+                                        "spring.datasource.hikari.maximum-pool-size", "50"),
+                                Map.of())
+                        .getProperty(HIKARI + "poolSize"))
+                .as("set in the URL: data source properties would override it")
+                .isNull();
     }
 
     @Test
