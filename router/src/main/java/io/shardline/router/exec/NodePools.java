@@ -225,7 +225,13 @@ public final class NodePools implements AutoCloseable {
                 ? pg.getServerErrorMessage().getRoutine()
                 : null;
         String message = String.valueOf(e.getMessage());
-        boolean broken = "RevalidateCachedQuery".equals(routine)
+        // HikariCP stops at the first exception of the chain kept: a connection error further down still evicts
+        boolean connectionError = false;
+        for (SQLException next = e.getNextException(); next != null; next = next.getNextException()) {
+            connectionError |= next.getSQLState() != null && next.getSQLState().startsWith("08");
+        }
+        boolean broken = connectionError
+                || "RevalidateCachedQuery".equals(routine)
                 || "GetSerializableTransactionSnapshot".equals(routine)
                 || message.contains("cached plan must not change result type")
                 || message.contains("serializable mode in a hot standby");
