@@ -26,9 +26,9 @@ public enum ShardlineProperty {
             "maxStalenessMs",
             "1000",
             "How stale a replica read may be, in ms: a read goes to a replica whose lag, as measured by the replication"
-                    + " monitor, is at most this; -1 reads any replica regardless of lag. Without a running monitor no"
-                    + " lag is known and bounded reads go to the primary. Per connection: SET shardline.max_staleness"
-                    + " = '200ms'."),
+                    + " monitor, plus the age of that measurement, is at most this; -1 reads any replica regardless of"
+                    + " lag. Without a running monitor no lag is known and bounded reads go to the primary. Per"
+                    + " connection: SET shardline.max_staleness = '200ms'."),
     FALLBACK(
             "fallback",
             "primary",

@@ -15,7 +15,7 @@ public class ShardlineProperties {
     /** Where autocommit reads go: 'replica' (a replica of the shard within maxStalenessMs, the one with fewer requests in flight of two drawn at random; the primary when none is) or 'primary'. Per connection: SET shardline.read_from = 'primary'. Driver default: replica. */
     private String readFrom;
 
-    /** How stale a replica read may be, in ms: a read goes to a replica whose lag, as measured by the replication monitor, is at most this; -1 reads any replica regardless of lag. Without a running monitor no lag is known and bounded reads go to the primary. Per connection: SET shardline.max_staleness = '200ms'. Driver default: 1000. */
+    /** How stale a replica read may be, in ms: a read goes to a replica whose lag, as measured by the replication monitor, plus the age of that measurement, is at most this; -1 reads any replica regardless of lag. Without a running monitor no lag is known and bounded reads go to the primary. Per connection: SET shardline.max_staleness = '200ms'. Driver default: 1000. */
     private Long maxStalenessMs;
 
     /** When no replica is within maxStalenessMs: 'primary' (read from the primary) or 'error' (fail the read with SQLState 55000). Driver default: primary. */

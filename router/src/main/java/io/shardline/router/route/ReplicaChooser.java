@@ -178,7 +178,11 @@ public final class ReplicaChooser {
             return false;
         }
         long allowed = wasEligible ? boundMs + deadBand(boundMs) : boundMs;
-        return report.lagMs() <= allowed;
+        // the lag was measured when the report was made: a replica that stopped replaying just after is that much
+        // further behind now (a monitor that stopped publishing leaves reports that age, never replicas served
+        // staler than the bound)
+        long age = Math.max(0, nowMillis - report.observedAtMillis());
+        return report.lagMs() + age <= allowed;
     }
 
     private static long knownReplayLsn(LagReport report, long seenByDriver) {

@@ -110,9 +110,22 @@ class ReplicaChooserTest {
 
     @Test
     void theDeadBandKeepsAReplicaThatWasInUntilItClearlyExceeds() {
-        assertThat(eligible(lags(20, 1050, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A, B);
-        assertThat(eligible(lags(20, 1050, 1500), 1000, Set.of())).containsExactlyInAnyOrder(A);
-        assertThat(eligible(lags(20, 1101, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A);
+        // the reports are 100 ms old: 950 ms of lag then may be 1,050 now
+        assertThat(eligible(lags(20, 950, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A, B);
+        assertThat(eligible(lags(20, 950, 1500), 1000, Set.of())).containsExactlyInAnyOrder(A);
+        assertThat(eligible(lags(20, 1001, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A);
+    }
+
+    @Test
+    void aReportsAgeCountsAsLagAReplicaMayHaveGatheredSince() {
+        // a monitor that stopped publishing: its last reports age, and a replica that stopped replaying right after
+        // the last one is that much further behind now
+        Map<String, LagReport> m = new HashMap<>();
+        m.put("a", report("a", 300, ReplicaState.STREAMING, NOW - 600));
+        m.put("b", report("b", 300, ReplicaState.STREAMING, NOW - 800));
+        // dated ahead of this host's clock: no negative age
+        m.put("c", report("c", 300, ReplicaState.STREAMING, NOW + 5000));
+        assertThat(eligible(new LagSnapshot(m), 1000, Set.of())).containsExactlyInAnyOrder(A, C);
     }
 
     @Test
