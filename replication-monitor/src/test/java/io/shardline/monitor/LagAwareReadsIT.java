@@ -119,6 +119,27 @@ class LagAwareReadsIT {
     }
 
     @Test
+    void whenTheMonitorStopsItsLastReportsAgeOutWithinTheBoundNotTheFreshnessLimit() throws Exception {
+        // lagFreshnessMs stays 2000: a replica that stopped replaying when the monitor did would be read up to that
+        // much staler than the bound if only the report's freshness counted
+        try (ReadLoop reader = new ReadLoop(nodeByPort, cluster.shardlineUrl() + "?maxStalenessMs=" + BOUND_MS)) {
+            reader.awaitServedBy("s0-hub1", Duration.ofSeconds(20));
+            monitor().close();
+            long stoppedAt = System.nanoTime();
+            Thread.sleep(2000);
+            List<ReadLoop.Read> after = reader.readsStartedAfter(
+                    stoppedAt + Duration.ofMillis(BOUND_MS + 300).toNanos());
+            System.out.printf(
+                    "monitor stopped: %d reads from the bound on, on %s%n",
+                    after.size(), after.stream().map(r -> r.node()).distinct().toList());
+            assertThat(after).hasSizeGreaterThan(50).allMatch(r -> r.node().equals("s0-primary"));
+            assertThat(reader.errors()).isEmpty();
+        } finally {
+            fixture.startMonitor();
+        }
+    }
+
+    @Test
     void fallbackErrorRefusesBoundedReadsWithNoFreshReplica() throws Exception {
         PgNode leaf = cluster.node("s0-leaf1");
         PgNode hub = cluster.node("s0-hub1");
