@@ -84,6 +84,19 @@ class ClientSqlIT {
     }
 
     /** The keys of {@code column} in {@code table} on shard {@code shard}'s primary, read directly. */
+    /** Waits until a statement starting with {@code prefix} waits for a lock on shard {@code shard}'s primary. */
+    private static void awaitLockWait(int shard, String prefix) throws Exception {
+        String waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '"
+                + prefix.replace("'", "''") + "%'";
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!"1".equals(cluster.primary(shard).queryString(waiting))) {
+            assertThat(System.nanoTime() - deadline)
+                    .as("a statement waiting on the lock")
+                    .isNegative();
+            Thread.sleep(20);
+        }
+    }
+
     private static List<Long> keysOn(int shard, String table, String column) throws SQLException {
         PgNode primary = cluster.primary(shard);
         try (Connection c = primary.connect();
@@ -1218,7 +1231,7 @@ class ClientSqlIT {
                             return e.getSQLState();
                         }
                     });
-            Thread.sleep(500);
+            awaitLockWait(1, "COPY cargo");
             assertThat(writer).as("waiting on the lock").isNotDone();
             blocked.cancelCopy();
             assertThat(writer.get(10, TimeUnit.SECONDS)).isEqualTo("57014");
@@ -1340,7 +1353,7 @@ class ClientSqlIT {
                     Thread.sleep(10);
                 }
                 assertThat(read.get()).isEqualTo(firstShardRows);
-                Thread.sleep(300);
+                awaitLockWait(1, "COPY crate");
                 assertThat(reader).as("waiting on the lock").isNotDone();
                 waiting.cancelCopy();
                 assertThat(reader.get(10, TimeUnit.SECONDS)).isEqualTo("57014");
