@@ -50,12 +50,15 @@ import tools.jackson.databind.json.JsonMapper;
  * Measures replication lag on every replica of a cluster and publishes it to ZooKeeper {@code lag/{node}}.
  *
  * <p>On each shard primary it upserts a heartbeat row ({@code shardline.heartbeat}) every
- * {@code heartbeatInterval}; on each replica it reads the newest heartbeat visible there, its age by the replica's
- * clock, its replay LSN and its WAL receiver. Lag in time is an upper bound: the primary's newest heartbeat minus
- * the replica's, and never less than the age of the replica's newest heartbeat minus one heartbeat interval — so an
- * idle primary shows no lag (unlike {@code now() - pg_last_xact_replay_timestamp()}), and a shard whose heartbeats
- * stop succeeding (the monitor cut off from its primary, a lock on the heartbeat table, a read-only primary) shows
- * its replicas falling behind rather than caught up. Lag in bytes is the primary's LSN at its last heartbeat minus
+ * {@code heartbeatInterval}; on each replica it reads the newest heartbeat visible there, its replay LSN and its WAL
+ * receiver. Lag in time is an upper bound on how old the replica's data is when it is sampled: the time since this
+ * monitor sent the newest heartbeat its primary accepted (by this process's clock), plus how far the replica's
+ * newest heartbeat is behind that one (by the primary's clock). The replica's clock does not enter it, nor does the
+ * skew between hosts; an idle primary shows no more lag than one heartbeat interval (unlike {@code now() -
+ * pg_last_xact_replay_timestamp()}); a replica that stops replaying shows its whole delay, never one interval less;
+ * and a shard whose heartbeats stop succeeding (the monitor cut off from its primary, a lock on the heartbeat table,
+ * a read-only primary) shows its replicas falling behind rather than caught up. Lag in bytes is the primary's LSN at
+ * its last heartbeat minus
  * the replica's replay LSN. The upstream reported is the one the replica really streams from, which may differ from
  * the configured cascade.
  *
@@ -106,10 +109,8 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final AtomicReference<State> state = new AtomicReference<>(State.LATENT);
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
     private final Connector connector;
-    /** The newest heartbeat each shard's primary accepted, epoch ms; absent until one succeeds. */
-    private final Map<Integer, Long> heartbeats = new ConcurrentHashMap<>();
-    /** Each shard primary's WAL position at its newest heartbeat. */
-    private final Map<Integer, Long> primaryLsns = new ConcurrentHashMap<>();
+    /** The newest heartbeat each shard's primary accepted; absent until one succeeds. */
+    private final Map<Integer, Beat> heartbeats = new ConcurrentHashMap<>();
     /** Per node and task ("beat:" or "sample:" + node): whether one is running. */
     private final Map<String, AtomicBoolean> running = new ConcurrentHashMap<>();
 
@@ -333,14 +334,15 @@ public final class ReplicationMonitor implements AutoCloseable {
     private void beat(Shard shard, Node primary, ClusterTopology topology) {
         try {
             Connection c = connection(primary, topology);
+            long sentAt = System.currentTimeMillis();
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, ts) VALUES (?,"
                     + " clock_timestamp()) ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts"
                     + " RETURNING ts, pg_current_wal_lsn()::text")) {
                 ps.setInt(1, shard.id());
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
-                    heartbeats.put(shard.id(), rs.getTimestamp(1).getTime());
-                    primaryLsns.put(shard.id(), Lsn.parse(rs.getString(2)));
+                    heartbeats.put(
+                            shard.id(), new Beat(rs.getTimestamp(1).getTime(), Lsn.parse(rs.getString(2)), sentAt));
                 }
             }
             long now = System.currentTimeMillis();
@@ -407,9 +409,10 @@ public final class ReplicationMonitor implements AutoCloseable {
                 String receiver = rs.getString(4);
                 String sender = rs.getString(5);
                 boolean paused = rs.getBoolean(6);
-                Long primaryLsn = primaryLsns.get(shard.id());
+                long sampledAt = System.currentTimeMillis();
+                Beat newest = heartbeats.get(shard.id());
                 long lagBytes =
-                        primaryLsn == null || replayLsn == null ? -1 : Math.max(0, primaryLsn - Lsn.parse(replayLsn));
+                        newest == null || replayLsn == null ? -1 : Math.max(0, newest.lsn() - Lsn.parse(replayLsn));
                 ReplicaState state = paused
                         ? ReplicaState.PAUSED
                         : "streaming".equals(receiver) ? ReplicaState.STREAMING : ReplicaState.DISCONNECTED;
@@ -417,7 +420,7 @@ public final class ReplicationMonitor implements AutoCloseable {
                         replica.name(),
                         shard.id(),
                         replica.role(),
-                        lagMs(heartbeats.get(shard.id()), visible == null ? null : visible.getTime(), ageMs),
+                        lagMs(newest, visible == null ? null : visible.getTime(), ageMs, sampledAt),
                         lagBytes,
                         replayLsn,
                         upstreamName(sender, topology),
@@ -432,18 +435,32 @@ public final class ReplicationMonitor implements AutoCloseable {
     }
 
     /**
-     * A replica's lag in time, an upper bound (see the class comment); -1 when it shows no heartbeat at all.
+     * The newest heartbeat a shard's primary accepted.
      *
-     * @param newest the newest heartbeat its primary accepted (epoch ms), or null when none did yet
-     * @param visible the newest heartbeat the replica shows (epoch ms), or null
-     * @param ageMs how old that heartbeat is by the replica's clock
+     * @param ts its time by the primary's clock (epoch ms)
+     * @param lsn the primary's WAL position then
+     * @param sentAt when this monitor sent it, by this process's clock (epoch ms): before {@code ts} happened
      */
-    long lagMs(Long newest, Long visible, long ageMs) {
+    record Beat(long ts, long lsn, long sentAt) {}
+
+    /**
+     * A replica's lag in time, an upper bound on how old its data is at {@code sampledAt} (see the class comment);
+     * -1 when it shows no heartbeat at all. The newest heartbeat was written after {@code newest.sentAt()}, so at
+     * most {@code sampledAt - sentAt} ago; the replica's newest one is {@code newest.ts() - visible} older than it.
+     *
+     * @param newest the newest heartbeat its primary accepted, or null when none did yet since this monitor started
+     * @param visible the newest heartbeat the replica shows (epoch ms by the primary's clock), or null
+     * @param ageMs how old that heartbeat is by the replica's clock: the measure until a heartbeat succeeds
+     * @param sampledAt when the replica answered, by this process's clock (epoch ms)
+     */
+    static long lagMs(Beat newest, Long visible, long ageMs, long sampledAt) {
         if (visible == null) {
             return -1;
         }
-        long behindPrimary = newest == null ? 0 : newest - visible;
-        return Math.max(0, Math.max(behindPrimary, ageMs - heartbeatInterval.toMillis()));
+        if (newest == null) {
+            return Math.max(0, ageMs);
+        }
+        return Math.max(0, sampledAt - newest.sentAt() + newest.ts() - visible);
     }
 
     /** The node listening at {@code host:port} as the WAL receiver reports its sender. */

@@ -11,6 +11,9 @@ import io.shardline.topology.NodeRole;
 import io.shardline.topology.ReplicaState;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -112,6 +115,50 @@ class ReplicationMonitorIT {
             return r.state() == ReplicaState.STREAMING && r.lagMs() < 400;
         });
         assertThat(monitor().history("s0-leaf1")).isNotEmpty();
+    }
+
+    @Test
+    void aReplicaThatStoppedReplayingIsNeverReportedFresherThanItIs() throws Exception {
+        PgNode leaf = cluster.node("s0-leaf1");
+        leaf.pauseReplay();
+        try {
+            try (Connection c = leaf.connect();
+                    Statement s = c.createStatement()) {
+                await().atMost(Duration.ofSeconds(10)).until(() -> {
+                    try (ResultSet rs = s.executeQuery("SELECT pg_get_wal_replay_pause_state()")) {
+                        rs.next();
+                        return "paused".equals(rs.getString(1));
+                    }
+                });
+            }
+            // everything the leaf holds was written before this moment, and the primary writes a heartbeat every
+            // 100 ms: at any later sample its data is at least (sample time - pausedBy) old
+            long pausedBy = System.currentTimeMillis();
+            List<String> under = new ArrayList<>();
+            int seen = 0;
+            long end = pausedBy + 2500;
+            while (System.currentTimeMillis() < end) {
+                LagReport r = monitor().report("s0-leaf1").orElseThrow();
+                if (r.observedAtMillis() > pausedBy) {
+                    seen++;
+                    long atLeast = r.observedAtMillis() - pausedBy;
+                    if (r.lagMs() < atLeast - 2) {
+                        under.add(r.lagMs() + " ms reported " + atLeast + " ms after the pause");
+                    }
+                }
+                Thread.sleep(15);
+            }
+            assertThat(seen).as("reports seen after the pause").isGreaterThan(20);
+            assertThat(under)
+                    .as("reports saying the leaf's data is fresher than it can be")
+                    .isEmpty();
+        } finally {
+            leaf.resumeReplay();
+        }
+        await().atMost(Duration.ofSeconds(15)).until(() -> {
+            LagReport r = monitor().report("s0-leaf1").orElseThrow();
+            return r.state() == ReplicaState.STREAMING && r.lagMs() < 400;
+        });
     }
 
     @Test
