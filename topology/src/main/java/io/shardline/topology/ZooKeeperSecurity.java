@@ -32,6 +32,9 @@ public final class ZooKeeperSecurity {
      * ExternalPromotions).
      */
     private static final List<String> SETTINGS = List.of("auto-failover", "follow-external-promotions");
+
+    private static final List<String> PRE_CREATED =
+            List.of("routers", "txns", "schema", "lag", "monitor", "rebalancer", "moves", "switchover-locks", "audit");
     /** ZooKeeper's ephemeral owner of a container node. */
     private static final long CONTAINER_OWNER = Long.MIN_VALUE;
 
@@ -61,7 +64,11 @@ public final class ZooKeeperSecurity {
             if (existing == null) {
                 client.create().withACL(ZooKeeperAcls.forPath("/" + NODE, ids)).forPath(base + "/" + NODE, data);
             }
-            for (String node : List.of("routers", "txns", "schema")) {
+            // the nodes the router role may write in, and every other node whose children mean something: the router
+            // identity may create children of the cluster's node (routers/ again), so none of these may be missing
+            // for it to create with an ACL of its own (a lag/ where it could forge reports, a monitor/ or
+            // rebalancer/ where it could hold the leadership, a moves/ or an audit/ of its own)
+            for (String node : PRE_CREATED) {
                 persistent(client, base + "/" + node, new byte[0]);
             }
             // their existence must not turn a setting on: the router identity may add nodes here

@@ -114,6 +114,16 @@ class ZooKeeperSecurityIT {
         refused("turn auto failover on", () -> router.setData().forPath(BASE + "/auto-failover", "on".getBytes()));
         assertThat(new String(router.getData().forPath(BASE + "/auto-failover")))
                 .isEqualTo("off");
+        for (String node : List.of("lag", "monitor", "rebalancer", "moves", "switchover-locks", "audit")) {
+            assertThatThrownBy(() ->
+                            router.create().withACL(ZooDefs.Ids.OPEN_ACL_UNSAFE).forPath(BASE + "/" + node))
+                    .as("create %s/ with an ACL of the router's own: secure() made it first", node)
+                    .isInstanceOf(KeeperException.NodeExistsException.class);
+        }
+        refused("forge a lag report", () -> router.create().forPath(BASE + "/lag/s0-hub1", "{}".getBytes()));
+        refused("take the monitor's leadership", () -> router.create().forPath(BASE + "/monitor/leader"));
+        refused("take the rebalancer's leadership", () -> router.create().forPath(BASE + "/rebalancer/leader"));
+        refused("lock a switchover", () -> router.create().forPath(BASE + "/switchover-locks/0"));
         refused("read the audit log", () -> router.getChildren().forPath(BASE + "/audit"));
         refused("write the audit log", () -> router.create().forPath(BASE + "/audit/e-1", "{}".getBytes()));
         refused("change a decision", () -> router.setData().forPath(BASE + "/txns", "x".getBytes()));
