@@ -155,13 +155,6 @@ public final class RoutingState {
     }
 
     /**
-     * The cross-shard plan of a read ({@link Plan.Target#CROSS_SHARD}, or a keyed read whose keys span shards),
-     * cached like {@link #plan(String, SearchPath)}.
-     *
-     * @param prepared whether {@code ?} in the text are placeholders (else the jsonb operator)
-     * @throws SQLException 0A000 naming what cannot be planned
-     */
-    /**
      * The first reference table whose name {@code sql} holds as a word (any case, quoted or not), or null: a
      * conservative look, for what the analysis cannot see (updatable result sets, procedure bodies).
      */

@@ -368,11 +368,46 @@ public final class StatementAnalyzer {
         return false;
     }
 
+    /**
+     * A refusal when pgjdbc's JDBC escape processing gives the text another number of placeholders than it has as
+     * written ({@code {fn right(?, ?)}} becomes {@code substring(? from (length(?)+1- ?))}, a three-argument {@code
+     * {fn locate}} seven), else null. The application then binds the parameters as pgjdbc numbers them, and the
+     * analysis, numbering them as written, would read the shard key (or a part's values) from another one.
+     */
+    private static Plan escapesRenumbering(String sql, List<Token> tokens, int params) {
+        if (tokens.stream().noneMatch(t -> t.kind() == Kind.SYMBOL && sql.charAt(t.start()) == '{')) {
+            return null;
+        }
+        int expanded;
+        try {
+            String nativeSql = org.postgresql.core.Parser.replaceProcessing(sql, true, true);
+            expanded = (int) SqlLexer.tokenize(nativeSql).stream()
+                    .filter(t -> t.kind() == Kind.PARAMETER)
+                    .count();
+        } catch (java.sql.SQLException | IllegalArgumentException malformed) {
+            return null; // pgjdbc refuses the escape itself
+        }
+        if (expanded == params) {
+            return null;
+        }
+        return Plan.refused(
+                StatementKind.WRITE,
+                "pgjdbc expands a JDBC escape function in the statement ({fn right(...)}, {fn locate(...)} with three"
+                        + " arguments) into " + expanded + " placeholders where the text has " + params
+                        + ", so the parameters would not be the ones written: write the function in PostgreSQL's"
+                        + " syntax (right(s, n), strpos(...))",
+                expanded);
+    }
+
     private Plan classify(String sql, List<Token> tokens) {
         int params =
                 (int) tokens.stream().filter(t -> t.kind() == Kind.PARAMETER).count();
         if (tokens.isEmpty()) {
             return Plan.any(StatementKind.READ, 0);
+        }
+        Plan renumbered = params == 0 ? null : escapesRenumbering(sql, tokens, params);
+        if (renumbered != null) {
+            return renumbered;
         }
         if (hasTopLevelSemicolonInside(sql, tokens)) {
             if (mentionsShardedTable(sql, tokens)) {

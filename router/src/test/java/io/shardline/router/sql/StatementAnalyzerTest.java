@@ -56,6 +56,27 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void jdbcEscapesThatPgjdbcExpandsIntoMorePlaceholdersAreRefusedAndTheOthersKeyed() {
+        // pgjdbc sends substring(? from (length(?)+1- ?)), ?: the application binds four, the key fourth
+        Plan right = plan("INSERT INTO users (name, user_id) VALUES ({fn right(?, ?)}, ?)");
+        assertThat(right.target()).isEqualTo(Target.REFUSED);
+        assertThat(right.refusal()).contains("into 4 placeholders where the text has 3");
+        assertThat(right.parameterCount()).isEqualTo(4);
+        assertThat(plan("UPDATE users SET name = 'x' WHERE user_id = ? AND {fn locate(?, name, ?)} > 0")
+                        .target())
+                .isEqualTo(Target.REFUSED);
+        // escapes pgjdbc translates one placeholder for one keep the analysis's numbering
+        Plan ucase = plan("UPDATE users SET name = {fn ucase(?)} WHERE user_id = ?");
+        assertThat(ucase.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(ucase)).containsExactly("$2");
+        Plan ts = plan("SELECT * FROM users WHERE created > {ts '2024-01-01 00:00:00'} AND user_id = ?");
+        assertThat(sources(ts)).containsExactly("$1");
+        // a brace inside a string is no escape
+        assertThat(sources(plan("SELECT * FROM users WHERE name = '{fn right(?, ?)}' AND user_id = ?")))
+                .containsExactly("$1");
+    }
+
+    @Test
     void aLineCommentEndsAtACarriageReturnAsInPostgresql() {
         // SQL files with CR line ends: the statement after the comment is what PostgreSQL runs
         Plan delete = plan("-- nightly purge\rDELETE FROM orders WHERE user_id = ?");
