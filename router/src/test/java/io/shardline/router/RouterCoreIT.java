@@ -246,6 +246,34 @@ class RouterCoreIT {
     }
 
     @Test
+    void aSessionReadingReplicasChangesItsTransactionDefaultsWhileItsHomePrimaryIsDown() throws Exception {
+        long key = keyOn(0, 9_100);
+        try (Connection c = DriverManager.getConnection(
+                        base + "&maxStalenessMs=-1&readYourWrites=false&connectTimeoutMs=500");
+                Statement s = c.createStatement();
+                PreparedStatement read = c.prepareStatement("SELECT inet_server_port() FROM accounts WHERE id = ?")) {
+            read.setLong(1, key);
+            read.executeQuery().close();
+            PgNode primary = cluster.primary(0);
+            primary.kill();
+            try {
+                // before, the SET took effect on the replica and then failed reading the defaults back from the primary
+                s.execute("SET default_transaction_isolation = 'serializable'");
+                assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
+                try (ResultSet rs = read.executeQuery()) {
+                    assertThat(rs.next()).isFalse(); // the replica answers under its repeatable read default
+                }
+                s.execute("RESET ALL");
+                assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+                s.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+                assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_REPEATABLE_READ);
+            } finally {
+                primary.start();
+            }
+        }
+    }
+
+    @Test
     void aSetLocalBeforeTheFirstStatementKeepsTheTransactionOnOneShard() throws Exception {
         long a = keyOn(0, 1300);
         long b = keyOn(1, 1300);

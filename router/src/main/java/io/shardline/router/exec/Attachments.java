@@ -82,6 +82,7 @@ final class Attachments {
                 s.execute("RESET SESSION AUTHORIZATION");
                 s.execute("RESET ROLE");
                 s.execute("RESET ALL");
+                p.serializableDefault = false;
                 p.resync = false;
             }
             for (String sql : session.replay()) {
@@ -96,9 +97,10 @@ final class Attachments {
         p.sessionDirty |= lasting;
     }
 
-    /** Whether a SET (or set_config) may set the session's default isolation level. */
+    /** Whether a SET (or set_config, RESET ALL, DISCARD ALL) may change the session's default isolation level. */
     private static boolean setsIsolation(String sql) {
-        return sql.toLowerCase(java.util.Locale.ROOT).contains("isolation");
+        String lower = sql.toLowerCase(java.util.Locale.ROOT);
+        return lower.contains("isolation") || lower.contains("all");
     }
 
     /**
@@ -116,7 +118,8 @@ final class Attachments {
             rs.next();
             level = rs.getString(1);
         }
-        if ("serializable".equals(level)) {
+        p.serializableDefault = "serializable".equals(level);
+        if (p.serializableDefault) {
             s.execute("SET default_transaction_isolation TO 'repeatable read'");
         }
     }

@@ -47,6 +47,11 @@ public final class Physical {
      * it unknown again (it may change {@code default_transaction_isolation}).
      */
     int isolation = -1;
+    /**
+     * On a standby: whether the session's default isolation is serializable, which the standby runs as repeatable
+     * read (see {@code Attachments#notSerializableOnStandby}).
+     */
+    boolean serializableDefault;
     /** Whether a {@code forKey} binding holds it: it is not replaced while bound. */
     boolean pinned;
 

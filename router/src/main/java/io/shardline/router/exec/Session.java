@@ -782,18 +782,36 @@ public final class Session implements RouteContext, MoveFences.Participation {
     private static final java.util.Set<String> TRANSACTION_SETTINGS = java.util.Set.of(
             "default_transaction_isolation", "default_transaction_read_only", "characteristics", "all");
 
-    /** Reads the session's default isolation level and read-only mode back from a node (they decide routing). */
+    /**
+     * Reads the session's default isolation level and read-only mode back from a node (they decide routing): a
+     * primary this connection uses, else the home shard's, else (a session reading replicas while that primary is
+     * down) a replica it uses, whose serializable default runs as repeatable read.
+     */
     private void readTransactionDefaults() throws SQLException {
-        // from a primary: a replica's default is never serializable (see Attachments#notSerializableOnStandby)
         Physical on = attachments.all().stream()
                 .filter(p -> p.node.role() == NodeRole.PRIMARY)
                 .findFirst()
                 .orElse(null);
-        try (Statement s = (on != null ? on : home()).connection.createStatement();
+        try {
+            readTransactionDefaults(on != null ? on : home());
+        } catch (SQLException primaryFailed) {
+            Physical replica = attachments.all().stream()
+                    .filter(p -> p.node.role() != NodeRole.PRIMARY)
+                    .findFirst()
+                    .orElseThrow(() -> primaryFailed);
+            readTransactionDefaults(replica);
+        }
+    }
+
+    private void readTransactionDefaults(Physical on) throws SQLException {
+        try (Statement s = on.connection.createStatement();
                 java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
                         + " current_setting('default_transaction_read_only')::boolean")) {
             rs.next();
-            transaction.sessionDefaults(TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2));
+            int level = on.node.role() != NodeRole.PRIMARY && on.serializableDefault
+                    ? Connection.TRANSACTION_SERIALIZABLE
+                    : TransactionModes.isolationLevel(rs.getString(1));
+            transaction.sessionDefaults(level, rs.getBoolean(2));
             defaultsKnown = true;
         }
     }
