@@ -5,7 +5,8 @@ import java.util.List;
 
 /**
  * Lays out one shard's cascade (primary, then the replicas streaming from each node below it) as boxes and edges
- * for the replication page's SVG: each node centred over the nodes that stream from it.
+ * for the replication page's SVG: each node centred over the nodes that stream from it, as their lag reports say
+ * (see {@link Views.NodeView#streamsFrom()}).
  */
 final class CascadeLayout {
     static final int BOX_WIDTH = 176;
@@ -59,7 +60,7 @@ final class CascadeLayout {
             List<Edge> edges) {
         depth[0] = Math.max(depth[0], level);
         List<Views.NodeView> children =
-                nodes.stream().filter(n -> node.name().equals(n.upstream())).toList();
+                nodes.stream().filter(n -> node.name().equals(n.streamsFrom())).toList();
         int x;
         List<Integer> childXs = new ArrayList<>();
         for (Views.NodeView child : children) {

@@ -19,8 +19,24 @@ final class Views {
             long observedAtMillis,
             String status) {}
 
-    /** A node; for a replica its lag, for a primary whether it answers. */
-    record NodeView(String name, String role, String host, int port, String upstream, Lag lag, String status) {}
+    /**
+     * A node; for a replica its lag, for a primary whether it answers.
+     *
+     * @param upstream the node it is configured to stream from (the topology's)
+     */
+    record NodeView(String name, String role, String host, int port, String upstream, Lag lag, String status) {
+        /**
+         * The node it streams from: the one its lag report names while the report is fresh and the replica up (the
+         * WAL receiver's sender, which a re-pointed replica changes), else its configured upstream.
+         */
+        public String streamsFrom() {
+            boolean measured = lag != null
+                    && lag.streamsFrom() != null
+                    && !"unknown".equals(lag.status())
+                    && !"down".equals(lag.status());
+            return measured ? lag.streamsFrom() : upstream;
+        }
+    }
 
     record ShardView(int id, double share, int ranges, List<NodeView> nodes) {}
 

@@ -44,6 +44,33 @@ class CascadeLayoutTest {
     }
 
     @Test
+    void aReplicaIsPlacedUnderTheNodeItsFreshLagReportSaysItStreamsFrom() {
+        Views.Lag from2 = new Views.Lag(5L, 0L, "0/1", "s0-hub2", "streaming", 0, "ok");
+        Views.Lag staleFrom2 = new Views.Lag(null, null, "0/1", "s0-hub2", "streaming", 0, "unknown");
+        Views.NodeView moved = new Views.NodeView("s0-leaf1", "leaf", "h", 1, "s0-hub1", from2, "ok");
+        Views.NodeView notMeasured = new Views.NodeView("s0-leaf2", "leaf", "h", 1, "s0-hub1", staleFrom2, "unknown");
+        assertThat(moved.streamsFrom()).isEqualTo("s0-hub2");
+        assertThat(notMeasured.streamsFrom())
+                .as("a stale report: the configured upstream")
+                .isEqualTo("s0-hub1");
+        Views.ShardView shard = new Views.ShardView(
+                0,
+                1,
+                16,
+                List.of(
+                        node("s0-primary", "primary", null),
+                        node("s0-hub1", "hub", "s0-primary"),
+                        node("s0-hub2", "hub", "s0-primary"),
+                        moved,
+                        notMeasured));
+        Map<String, CascadeLayout.Box> boxes = CascadeLayout.of(shard).boxes().stream()
+                .collect(Collectors.toMap(CascadeLayout.Box::name, Function.identity()));
+        // each hub is centred over its only leaf
+        assertThat(boxes.get("s0-hub2").x()).isEqualTo(boxes.get("s0-leaf1").x());
+        assertThat(boxes.get("s0-hub1").x()).isEqualTo(boxes.get("s0-leaf2").x());
+    }
+
+    @Test
     void showsAReplicaWhoseUpstreamIsUnknownInARowOfItsOwn() {
         Views.ShardView shard = new Views.ShardView(
                 1, 0.5, 16, List.of(node("s1-primary", "primary", null), node("s1-leaf1", "leaf", "gone")));

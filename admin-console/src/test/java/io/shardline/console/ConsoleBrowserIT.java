@@ -2,6 +2,7 @@ package io.shardline.console;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.shardline.compose.PgNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -72,6 +73,50 @@ class ConsoleBrowserIT {
         browser.manage().window().setSize(new Dimension(1400, 1250));
     }
 
+    /** s1-leaf1 re-pointed from its hub to the primary: the tree and the overview follow its WAL receiver. */
+    private static void theTreeShowsWhereAReplicaReallyStreamsFrom(WebDriverWait wait) throws Exception {
+        PgNode leaf = env.cluster.node("s1-leaf1");
+        String configured = leaf.queryString("SHOW primary_conninfo");
+        String toPrimary = configured.replaceAll(
+                "port=\\d+", "port=" + env.cluster.primary(1).port());
+        assertThat(toPrimary).isNotEqualTo(configured);
+        String slot = leaf.queryString("SHOW primary_slot_name");
+        setConninfo(leaf, toPrimary, ""); // its slot is on the hub
+        try {
+            // under the primary: on the hubs' row
+            wait.until(d -> {
+                d.get(env.url() + "/replication");
+                return yOf("s1-leaf1") == yOf("s1-hub1");
+            });
+            browser.get(env.url() + "/");
+            assertThat(browser.findElement(By.cssSelector("tr[data-node='s1-leaf1']"))
+                            .getText())
+                    .contains("s1-primary (configured: s1-hub1)");
+        } finally {
+            setConninfo(leaf, configured, slot);
+        }
+        wait.until(d -> {
+            d.get(env.url() + "/replication");
+            return yOf("s1-leaf1") > yOf("s1-hub1");
+        });
+    }
+
+    /** The top of {@code node}'s box in the cascade tree ({@code translate(x,y)}). */
+    private static int yOf(String node) {
+        String t = browser.findElement(By.cssSelector("g.node[data-node='" + node + "']"))
+                .getAttribute("transform");
+        return Integer.parseInt(t.substring(t.indexOf(',') + 1, t.indexOf(')')).trim());
+    }
+
+    private static void setConninfo(PgNode node, String conninfo, String slot) throws java.sql.SQLException {
+        try (java.sql.Connection c = node.connect();
+                java.sql.Statement s = c.createStatement()) {
+            s.execute("ALTER SYSTEM SET primary_conninfo = '" + conninfo.replace("'", "''") + "'");
+            s.execute("ALTER SYSTEM SET primary_slot_name = '" + slot.replace("'", "''") + "'");
+            s.execute("SELECT pg_reload_conf()");
+        }
+    }
+
     @AfterAll
     static void stop() throws IOException {
         if (browser != null) {
@@ -129,6 +174,7 @@ class ConsoleBrowserIT {
         wait.until(d -> d.findElement(By.cssSelector("g.node[data-node='s1-leaf1']"))
                 .getAttribute("class")
                 .contains("ok"));
+        theTreeShowsWhereAReplicaReallyStreamsFrom(wait);
 
         // a viewer may preview, but has no start button
         browser.get(env.url() + "/rebalance");
