@@ -562,8 +562,13 @@ public final class ReplicationMonitor implements AutoCloseable {
 
     // ---- connections -----------------------------------------------------------------------------------
 
+    /** Connections are kept by node name and address: a node registered again at another address gets a new one. */
+    private static String connectionKey(Node node) {
+        return node.name() + "@" + node.address();
+    }
+
     private Connection connection(Node node, ClusterTopology topology) throws SQLException {
-        Connection c = connections.get(node.name());
+        Connection c = connections.get(connectionKey(node));
         if (c != null && !c.isClosed()) {
             return c;
         }
@@ -584,13 +589,22 @@ public final class ReplicationMonitor implements AutoCloseable {
                         "CREATE TABLE IF NOT EXISTS shardline.heartbeat (shard int PRIMARY KEY, ts timestamptz NOT NULL)");
             }
         }
-        connections.put(node.name(), c);
+        Connection replaced = connections.put(connectionKey(node), c);
+        closeQuietly(replaced);
+        connections.entrySet().removeIf(e -> {
+            boolean moved =
+                    e.getKey().startsWith(node.name() + "@") && !e.getKey().equals(connectionKey(node));
+            if (moved) {
+                closeQuietly(e.getValue());
+            }
+            return moved;
+        });
         return c;
     }
 
     private void dropConnection(Node node, SQLException e) {
         LOG.debug("{} unreachable: {}", node.name(), e.getMessage());
-        Connection c = connections.remove(node.name());
+        Connection c = connections.remove(connectionKey(node));
         closeQuietly(c);
     }
 

@@ -162,6 +162,38 @@ class ReplicationMonitorIT {
     }
 
     @Test
+    void aReplicaRegisteredAtAnotherAddressIsMeasuredThereNotOverItsOldConnection() throws Exception {
+        int port = cluster.node("s0-hub2").port();
+        try (java.net.ServerSocket unused = new java.net.ServerSocket(0)) {
+            int nowhere = unused.getLocalPort();
+            unused.close();
+            moveNode("s0-hub2", nowhere);
+            try {
+                // the old address still answers: only a new connection to the new one shows the node down
+                await().atMost(Duration.ofSeconds(15))
+                        .until(() -> monitor().report("s0-hub2").orElseThrow().state() == ReplicaState.DOWN);
+            } finally {
+                moveNode("s0-hub2", port);
+            }
+        }
+        await().atMost(Duration.ofSeconds(15))
+                .until(() -> monitor().report("s0-hub2").orElseThrow().state() == ReplicaState.STREAMING);
+    }
+
+    private static void moveNode(String name, int port) {
+        io.shardline.topology.ZooKeeperTopologyStore.updateTopology(store.client(), "monitor", t -> {
+            io.shardline.topology.Shard shard = t.shard(0);
+            return t.withShardReplaced(new io.shardline.topology.Shard(
+                    0,
+                    shard.nodes().stream()
+                            .map(n -> n.name().equals(name)
+                                    ? new io.shardline.topology.Node(n.name(), n.role(), n.host(), port, n.upstream())
+                                    : n)
+                            .toList()));
+        });
+    }
+
+    @Test
     void aKilledHubLeavesItsLeafBehindAndReportsTheHubDown() {
         PgNode hub1 = cluster.node("s0-hub1");
         hub1.kill();
