@@ -11,6 +11,7 @@ import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.BatchUpdateException;
@@ -26,6 +27,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -274,6 +277,50 @@ class RouterCoreIT {
     }
 
     @Test
+    void aTransactionWhosePrimaryTheTopologyNoLongerNamesIsNotCommittedThere() throws Exception {
+        long key = keyOn(0, 9_300);
+        PgNode primary = cluster.primary(0);
+        try (Connection c = DriverManager.getConnection(base);
+                PreparedStatement insert = c.prepareStatement("INSERT INTO accounts (id, balance) VALUES (?, 1)")) {
+            c.setAutoCommit(false);
+            insert.setLong(1, key);
+            insert.executeUpdate();
+            long version = c.unwrap(ShardlineConnection.class).clusterStatus().topologyVersion();
+            // another node published as shard 0's primary (a failover; here the same server at another address,
+            // which this transaction's node no longer is): a commit on the node it runs on would be lost
+            publishPrimaryPort(primary.port() < 65_535 ? primary.port() + 1 : primary.port() - 1);
+            try {
+                await().atMost(Duration.ofSeconds(10))
+                        .until(() -> c.unwrap(ShardlineConnection.class)
+                                        .clusterStatus()
+                                        .topologyVersion()
+                                > version);
+                SQLException e = catchThrowableOfType(SQLException.class, c::commit);
+                assertThat(e.getSQLState()).isEqualTo("40001");
+                assertThat(e.getMessage()).contains("primary of shard 0 changed", "nothing was committed");
+                assertThat(c.getAutoCommit()).isFalse();
+            } finally {
+                publishPrimaryPort(primary.port());
+            }
+        }
+        assertThat(count(primary, "SELECT count(*) FROM accounts WHERE id = " + key))
+                .isZero();
+    }
+
+    private static void publishPrimaryPort(int port) {
+        ZooKeeperTopologyStore.updateTopology(client, "core", t -> {
+            io.shardline.topology.Shard shard = t.shard(0);
+            return t.withShardReplaced(new io.shardline.topology.Shard(
+                    0,
+                    shard.nodes().stream()
+                            .map(n -> n.role() == io.shardline.topology.NodeRole.PRIMARY
+                                    ? new io.shardline.topology.Node(n.name(), n.role(), n.host(), port, n.upstream())
+                                    : n)
+                            .toList()));
+        });
+    }
+
+    @Test
     void aSetLocalBeforeTheFirstStatementKeepsTheTransactionOnOneShard() throws Exception {
         long a = keyOn(0, 1300);
         long b = keyOn(1, 1300);
@@ -412,6 +459,71 @@ class RouterCoreIT {
             update(c, "INSERT INTO accounts (id) VALUES (" + k + ")");
             assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + k))
                     .isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aForKeyBindingBreaksOnceAShardMoveGivesItsKeyToAnotherShard() throws Exception {
+        long k = keyOn(1, 9_700);
+        MoveScript script = new MoveScript(client, "core");
+        HashRing before = script.ring();
+        try (Connection c = DriverManager.getConnection(base)) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            sc.forKey("accounts", k);
+            c.prepareCall("SELECT 1").close();
+            script.switchRange(KeyHash.hashInt8(k), 0);
+            try {
+                await().atMost(Duration.ofSeconds(10))
+                        .until(() -> sc.clusterStatus().ringVersion() > before.version());
+                // a procedure through the binding would write the key's rows on shard 1, which no longer has them
+                SQLException e = catchThrowableOfType(SQLException.class, () -> c.prepareCall("CALL p()"));
+                assertThat(e.getSQLState()).isEqualTo("08003");
+                assertThat(e.getMessage()).contains("lives on shard 0 now", "forKey(...) again");
+                sc.forKey("accounts", k);
+                assertThat(sc.explainRoute("SELECT 1").get(0).node()).isEqualTo("s0-primary");
+            } finally {
+                script.publish(before);
+            }
+        }
+    }
+
+    @Test
+    void aWriteHungOnOneShardDoesNotKeepTheRouterFromAcknowledgingAnotherShardsSwitchover() throws Exception {
+        long k = keyOn(0, 9_900);
+        try (Connection c = DriverManager.getConnection(base);
+                Statement s = c.createStatement()) {
+            s.execute("INSERT INTO accounts (id) VALUES (" + k + ") ON CONFLICT (id) DO NOTHING");
+        }
+        ExecutorService background = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (Connection lock = cluster.primary(0).connect();
+                Connection writer = DriverManager.getConnection(base)) {
+            lock.setAutoCommit(false);
+            lock.createStatement().execute("SELECT * FROM accounts WHERE id = " + k + " FOR UPDATE");
+            // a sharded write of this router waits on the lock: it stays in flight
+            Future<Integer> hung = background.submit(
+                    () -> writer.createStatement().executeUpdate("UPDATE accounts SET balance = 1 WHERE id = " + k));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> count(cluster.primary(0), "SELECT count(*) FROM pg_locks WHERE NOT granted") > 0);
+            String token = RouterRegistration.switchoverToken("s1 s1-hub1");
+            ZooKeeperTopologyStore.updateTopology(
+                    client, "core", t -> t.withShardReplaced(t.shard(1).withSwitchover("s1 s1-hub1")));
+            try {
+                long marked = System.nanoTime();
+                await().atMost(Duration.ofSeconds(5))
+                        .until(() -> RouterRegistration.notAcknowledged(client, "core", token)
+                                .isEmpty());
+                System.out.printf(
+                        "a switchover of shard 1 acknowledged in %d ms with a write hung on shard 0%n",
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - marked));
+                assertThat(hung).as("the hung write").isNotDone();
+            } finally {
+                ZooKeeperTopologyStore.updateTopology(
+                        client, "core", t -> t.withShardReplaced(t.shard(1).withSwitchover(null)));
+                lock.rollback();
+            }
+            assertThat(hung.get(10, TimeUnit.SECONDS)).isEqualTo(1);
+        } finally {
+            background.shutdownNow();
         }
     }
 

@@ -50,10 +50,14 @@ final class Attachments {
     Physical attach(Node node, int shard) throws SQLException {
         Physical p = byNode.get(node.name());
         int ejections = runtime.health().ejections(node);
+        long now = System.nanoTime();
         if (p != null
                 && !p.inTransaction
                 && !p.pinned
-                && (p.ejections != ejections || !p.node.equals(node) || p.connection.isClosed())) {
+                && (p.ejections != ejections
+                        || !p.node.equals(node)
+                        || p.connection.isClosed()
+                        || deadAfterIdle(p, now))) {
             detach(p);
             p = null;
         }
@@ -61,8 +65,21 @@ final class Attachments {
             p = new Physical(node, shard, withTimeout(borrow(node, shard)), inFlightCounter(node), ejections);
             byNode.put(node.name(), p);
         }
+        p.attachedAt = now;
         sync(p);
         return p;
+    }
+
+    /** How long a primary's connection may sit unused before it is checked again when the session comes back. */
+    private static final long IDLE_CHECK_NANOS = 2_000_000_000L;
+
+    /**
+     * Whether a primary's connection unused for {@link #IDLE_CHECK_NANOS} is dead (as HikariCP checks one idle in its
+     * pool): its server went away meanwhile (a failover), and a write sent there would fail with an outcome the
+     * driver could not tell ({@code 08007}) though nothing reached a live server.
+     */
+    private static boolean deadAfterIdle(Physical p, long now) throws SQLException {
+        return p.node.role() == NodeRole.PRIMARY && now - p.attachedAt > IDLE_CHECK_NANOS && !p.connection.isValid(1);
     }
 
     /**
@@ -289,6 +306,37 @@ final class Attachments {
 
     boolean isEmpty() {
         return byNode.isEmpty();
+    }
+
+    /**
+     * Lets go of the connections, outside a transaction and a binding, to nodes the topology no longer has as they were
+     * attached: a former primary after a failover or switchover (dead, or read-only), a replica moved or removed. A
+     * SET would otherwise fail on a dead one, and a read of the session's defaults take a former primary's.
+     */
+    void releaseFormer() {
+        RoutingState r = runtime.routing();
+        for (Physical p : all()) {
+            if (!p.inTransaction && !p.pinned && !current(r, p)) {
+                detach(p);
+            }
+        }
+    }
+
+    /** Whether the topology still has {@code p}'s node as it was attached (role and address). */
+    static boolean current(RoutingState r, Physical p) {
+        try {
+            if (p.node.role() == NodeRole.PRIMARY) {
+                return p.node.equals(r.primary(p.shard));
+            }
+            for (Node n : r.replicas(p.shard)) {
+                if (n.equals(p.node)) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (RuntimeException gone) {
+            return false; // its shard is gone
+        }
     }
 
     /**

@@ -75,8 +75,10 @@ public final class ClusterRuntime implements AutoCloseable {
     private final java.util.function.LongConsumer fenceWaitMetric;
 
     private final DriverTracing tracing;
-    /** {@link #transactionDefaults()}, once read. */
-    private volatile int[] transactionDefaults;
+    /** {@link #transactionDefaults()}, once read, and the home primary it was read from. */
+    private volatile ReadDefaults transactionDefaults;
+
+    private record ReadDefaults(Node from, int[] values) {}
     /** When {@link #transactionDefaults()} may look again after a failure ({@link System#nanoTime()}). */
     private volatile long defaultsRetryAt = System.nanoTime();
 
@@ -515,27 +517,29 @@ public final class ClusterRuntime implements AutoCloseable {
      * The server's {@code default_transaction_isolation} (a {@link Connection} level) and {@code
      * default_transaction_read_only} (1 or 0) for this runtime's user and database, read once from the home primary
      * (postgresql.conf, {@code ALTER ROLE/DATABASE ... SET}, the URL's {@code options}); READ COMMITTED and read-write
-     * while it cannot be read.
+     * while it cannot be read, and while a switchover holds the home shard (its primary is made read-only then). Read
+     * again once another node is the home primary.
      */
     int[] transactionDefaults() {
-        int[] known = transactionDefaults;
-        if (known != null) {
-            return known;
+        RoutingState r = routing;
+        Node home = r.primary(r.homeShard());
+        ReadDefaults known = transactionDefaults;
+        if (known != null && known.from().equals(home)) {
+            return known.values();
         }
-        if (System.nanoTime() - defaultsRetryAt < 0) {
+        boolean switching = r.switching().stream().anyMatch(s -> s.id() == r.homeShard());
+        if (switching || System.nanoTime() - defaultsRetryAt < 0) {
             // the home primary did not answer a moment ago: transactions on other shards do not wait for it again
             return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
         }
-        RoutingState r = routing;
-        Node home = r.primary(r.homeShard());
         try (Connection c = pools.direct(home, DEFAULTS_TIMEOUT_SECONDS, "shardline");
                 java.sql.Statement s = c.createStatement();
                 java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
                         + " current_setting('default_transaction_read_only')::boolean")) {
             rs.next();
-            known = new int[] {TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2) ? 1 : 0};
-            transactionDefaults = known;
-            return known;
+            int[] values = {TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2) ? 1 : 0};
+            transactionDefaults = new ReadDefaults(home, values);
+            return values;
         } catch (SQLException e) {
             defaultsRetryAt = System.nanoTime() + TimeUnit.SECONDS.toNanos(DEFAULTS_RETRY_SECONDS);
             LOG.warn(

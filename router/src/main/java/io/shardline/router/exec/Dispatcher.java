@@ -184,8 +184,9 @@ public final class Dispatcher {
                 try {
                     return gatedRun(sql, r, plan, params, op, handled);
                 } catch (NodePools.Abandoned notSent) {
-                    // its primary was replaced while it waited for a connection: outside a transaction, route it again
-                    if (session.inTransaction() || attempt == MAX_REROUTES) {
+                    // its primary was replaced while it waited for a connection: unless an earlier statement of its
+                    // transaction ran somewhere (the transaction's first statement may go elsewhere), route it again
+                    if (session.transactionStarted() || attempt == MAX_REROUTES) {
                         throw notSent;
                     }
                     r = runtime.routing();

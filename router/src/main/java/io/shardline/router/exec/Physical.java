@@ -52,6 +52,8 @@ public final class Physical {
      * read (see {@code Attachments#notSerializableOnStandby}).
      */
     boolean serializableDefault;
+    /** When a statement last took it ({@link System#nanoTime()}). */
+    long attachedAt;
     /** Whether a {@code forKey} binding holds it: it is not replaced while bound. */
     boolean pinned;
 

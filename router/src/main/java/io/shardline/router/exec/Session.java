@@ -91,6 +91,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
     private final ReadPreferences reads;
     /** The physical connection of a {@code forKey} binding. */
     private Physical pinned;
+    /** The hash of the key {@link #forKey} bound: the binding breaks once the ring gives it to another shard. */
+    private long pinnedHash;
 
     public Session(ClusterRuntime runtime) {
         this.runtime = runtime;
@@ -203,6 +205,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
     public Node participant(int shard) {
         Physical p = transaction.participant(shard);
         return p == null ? null : p.node;
+    }
+
+    /** Whether a statement of the current transaction ran on some node (it has a participant). */
+    boolean transactionStarted() {
+        return transaction.isActive();
     }
 
     @Override
@@ -386,6 +393,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
                     throw bindingLost(
                             "the connection forKey(...) bound to " + pinned.node.name() + " was closed (it broke)");
                 }
+                checkPinnedOwner();
                 if (!transaction.isActive()
                         && !pinned.node.equals(runtime.routing().primary(pinned.shard))) {
                     throw bindingLost("the node forKey(...) bound, " + pinned.node.name()
@@ -753,6 +761,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (!autoCommit && settingsAtBegin == null) {
             settingsAtBegin = saveSettings();
         }
+        attachments.releaseFormer();
         if (attachments.isEmpty()) {
             home();
         }
@@ -788,8 +797,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * down) a replica it uses, whose serializable default runs as repeatable read.
      */
     private void readTransactionDefaults() throws SQLException {
+        RoutingState r = runtime.routing();
         Physical on = attachments.all().stream()
-                .filter(p -> p.node.role() == NodeRole.PRIMARY)
+                .filter(p -> p.node.role() == NodeRole.PRIMARY && Attachments.current(r, p))
                 .findFirst()
                 .orElse(null);
         try {
@@ -945,6 +955,21 @@ public final class Session implements RouteContext, MoveFences.Participation {
                         SqlStates.TRANSACTION_ROLLBACK);
             }
             return;
+        }
+        Physical former = transaction.onFormerPrimary(runtime.routing());
+        if (former != null) {
+            // the node may still take the commit (cut off from the rebalancer, not from this application): what it
+            // commits is not on the primary the shard has now, and would be lost
+            SQLException changed = new SQLException(
+                    "the primary of shard " + former.shard + " changed during this transaction (" + former.node.name()
+                            + " is no longer its primary): it was rolled back, nothing was committed; retry it",
+                    SqlStates.RETRY_WRITE);
+            try {
+                rollback();
+            } catch (SQLException e) {
+                changed.addSuppressed(e);
+            }
+            throw changed;
         }
         boolean committed = false;
         // PostgreSQL answers COMMIT of a transaction a statement failed in with a rollback, and pgjdbc says nothing
@@ -1174,6 +1199,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
     public Connection anyConnection() throws SQLException {
         checkBinding();
         transaction.checkNotLost();
+        if (pinned != null) {
+            checkPinnedOwner();
+        }
         Physical p = transaction.isActive() ? transaction.first() : pinned != null ? pinned : home();
         if (!autoCommit && !transaction.isActive()) {
             transaction.begin(p);
@@ -1254,8 +1282,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 .orElseThrow(() -> new SQLException(
                         "forKey: " + table + " is not a sharded table", SqlStates.FEATURE_NOT_SUPPORTED));
         int shard;
+        long hash;
         try {
-            shard = r.ring().shardFor(sharded.keyType().hash(key));
+            hash = sharded.keyType().hash(key);
+            shard = r.ring().shardFor(hash);
         } catch (IllegalArgumentException e) {
             throw new SQLException("forKey: " + e.getMessage(), SqlStates.INVALID_TEXT_REPRESENTATION, e);
         }
@@ -1275,6 +1305,19 @@ public final class Session implements RouteContext, MoveFences.Participation {
             throw lost;
         }
         pinned.pinned = true;
+        pinnedHash = hash;
+    }
+
+    /**
+     * Breaks the binding when a shard move gave its key to another shard: what runs on it unrouted (a procedure, a
+     * function the driver does not know, {@code unwrap}) would write the key's rows where they no longer live.
+     */
+    private void checkPinnedOwner() throws SQLException {
+        int owner = runtime.routing().ring().shardFor(pinnedHash);
+        if (owner != pinned.shard) {
+            throw bindingLost("the key forKey(...) bound lives on shard " + owner + " now (a shard move), no longer"
+                    + " on shard " + pinned.shard);
+        }
     }
 
     public void unbind() {

@@ -118,6 +118,19 @@ final class Transaction {
         return false;
     }
 
+    /**
+     * A participant on a node that was its shard's primary when the transaction reached it and that the topology no
+     * longer names so (a failover published meanwhile), or null.
+     */
+    Physical onFormerPrimary(io.shardline.router.route.RoutingState r) {
+        for (Physical p : participants) {
+            if (p.node.role() == io.shardline.topology.NodeRole.PRIMARY && !p.node.equals(r.primary(p.shard))) {
+                return p;
+            }
+        }
+        return null;
+    }
+
     boolean onSeveralShards() {
         return participants.size() > 1;
     }

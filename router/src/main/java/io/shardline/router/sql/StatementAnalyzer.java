@@ -1007,14 +1007,15 @@ public final class StatementAnalyzer {
             }
             i++;
         }
-        while (word(tokens, i, "ANALYZE") || word(tokens, i, "VERBOSE")) {
+        while (word(tokens, i, "ANALYZE") || word(tokens, i, "ANALYSE") || word(tokens, i, "VERBOSE")) {
             i++;
         }
         if (i >= tokens.size()) {
             return Plan.home(StatementKind.READ, params);
         }
         Plan inner = analyze(sql.substring(tokens.get(i).start()));
-        boolean analyzes = tokens.subList(1, i).stream().anyMatch(t -> t.is("ANALYZE"));
+        // ANALYSE is PostgreSQL's other spelling; (ANALYZE false) is taken as running too, the safe side
+        boolean analyzes = tokens.subList(1, i).stream().anyMatch(t -> t.is("ANALYZE") || t.is("ANALYSE"));
         if (!analyzes && (inner.target() == Plan.Target.REFERENCE_WRITE || inner.target() == Plan.Target.EVERY_SHARD)) {
             return Plan.home(StatementKind.READ, params); // the plan of one shard's part; nothing runs
         }

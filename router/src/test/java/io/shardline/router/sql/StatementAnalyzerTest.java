@@ -56,6 +56,22 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void explainAnalyseInEitherSpellingRunsTheWriteItExplains() {
+        for (String sql : List.of(
+                "EXPLAIN ANALYSE UPDATE users SET name = 'x' WHERE user_id = 7",
+                "EXPLAIN (ANALYSE) UPDATE users SET name = 'x' WHERE user_id = 7",
+                "EXPLAIN (ANALYSE, BUFFERS) UPDATE users SET name = 'x' WHERE user_id = 7",
+                "EXPLAIN ANALYZE UPDATE users SET name = 'x' WHERE user_id = 7")) {
+            Plan p = plan(sql);
+            assertThat(p.kind()).as(sql).isEqualTo(StatementKind.WRITE);
+            assertThat(p.target()).as(sql).isEqualTo(Target.KEYED);
+            assertThat(sources(p)).as(sql).containsExactly("7");
+        }
+        assertThat(plan("EXPLAIN UPDATE users SET name = 'x' WHERE user_id = 7").kind())
+                .isEqualTo(StatementKind.READ);
+    }
+
+    @Test
     void jdbcEscapesThatPgjdbcExpandsIntoMorePlaceholdersAreRefusedAndTheOthersKeyed() {
         // pgjdbc sends substring(? from (length(?)+1- ?)), ?: the application binds four, the key fourth
         Plan right = plan("INSERT INTO users (name, user_id) VALUES ({fn right(?, ?)}, ?)");
