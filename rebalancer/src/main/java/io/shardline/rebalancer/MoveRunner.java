@@ -821,6 +821,15 @@ public final class MoveRunner {
                     }
                     pause(1);
                 }
+                int raised = copy.raiseSequences(s, ts);
+                if (raised > 0) {
+                    LOG.info(
+                            "move {}: {} sequences of shard {} raised to shard {}'s",
+                            move.id(),
+                            raised,
+                            copy.transfer().target(),
+                            copy.transfer().source());
+                }
                 if (copy.carriesReferences()) {
                     // writes to reference tables are held too: the target takes the source's copy as it is now
                     long t2 = System.nanoTime();

@@ -199,6 +199,8 @@ public final class Switchover {
                 awaitAcknowledgements(id);
                 if (failover) {
                     awaitDeparted(departures);
+                    // the hubs received what they will from the dead primary by now: none may hold more than it
+                    mostAdvanced(shard, old, candidate, warnings);
                 } else {
                     try (Connection c = connector.connect(old, Duration.ofSeconds(30));
                             Statement s = c.createStatement()) {
@@ -219,7 +221,7 @@ public final class Switchover {
                 promote(candidate);
             } catch (MoveException | SQLException | RuntimeException e) {
                 String why = e.getMessage();
-                if (promoting && !Boolean.TRUE.equals(standby(candidate))) {
+                if (promoting && !standbyStill(candidate)) {
                     throw new MoveException(
                             "the promotion of " + candidate.name() + " failed (" + why + ") and it is not known to"
                                     + " be a standby still: the writes of shard " + shardId + " stay held. Run the "
@@ -361,6 +363,46 @@ public final class Switchover {
         return best;
     }
 
+    /**
+     * Refuses a failover to {@code candidate} when another hub of {@code old} received more of its WAL: the commits only
+     * that hub has (acknowledged, with {@code synchronous_standby_names = 'ANY 1 (...)'}) would be lost, and that hub
+     * could never follow the new timeline. A hub that cannot be reached is named in {@code warnings}.
+     */
+    private void mostAdvanced(Shard shard, Node old, Node candidate, List<String> warnings) throws MoveException {
+        Long mine = receivedLsn(candidate);
+        if (mine == null) {
+            throw new MoveException(candidate.name() + " cannot be reached to compare the WAL it received");
+        }
+        for (Node hub : shard.replicas()) {
+            if (hub.equals(candidate) || !old.name().equals(hub.upstream())) {
+                continue;
+            }
+            Long theirs = receivedLsn(hub);
+            if (theirs == null) {
+                warnings.add(hub.name() + " could not be reached to compare the WAL it received with "
+                        + candidate.name() + "'s: it may hold commits " + candidate.name() + " lacks");
+            } else if (theirs > mine) {
+                throw new MoveException(hub.name() + " received more of " + old.name() + "'s WAL (up to "
+                        + Lsn.format(theirs) + ") than " + candidate.name() + " (" + Lsn.format(mine)
+                        + "): promoting " + candidate.name() + " would lose the commits only " + hub.name()
+                        + " has; fail over to " + hub.name());
+            }
+        }
+    }
+
+    /** The WAL position {@code node} (a standby) received or replayed, the greater; null when it cannot be reached. */
+    private Long receivedLsn(Node node) {
+        try (Connection c = connector.connect(node, Duration.ofSeconds(5));
+                Statement s = c.createStatement();
+                ResultSet rs =
+                        s.executeQuery("SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text")) {
+            rs.next();
+            return rs.getString(1) == null ? 0L : Lsn.parse(rs.getString(1));
+        } catch (SQLException e) {
+            return null;
+        }
+    }
+
     private boolean inRecovery(Node node) throws MoveException {
         try (Connection c = connector.connect(node, Duration.ofSeconds(5));
                 Statement s = c.createStatement()) {
@@ -485,6 +527,34 @@ public final class Switchover {
     }
 
     /** Whether {@code node} is in recovery; null when it does not answer. */
+    /**
+     * Whether {@code candidate}, sent {@code pg_promote} that failed or whose answer was lost, stays a standby: it may
+     * act on the request a moment later (giving the shard back then would leave two writable nodes), so it must answer
+     * "in recovery" for {@link #PROMOTION_SETTLE} and have no promotion request pending.
+     */
+    private boolean standbyStill(Node candidate) throws MoveException {
+        long deadline = System.nanoTime() + PROMOTION_SETTLE.toNanos();
+        do {
+            if (!Boolean.TRUE.equals(standby(candidate)) || promotionPending(candidate)) {
+                return false;
+            }
+            pause(200);
+        } while (System.nanoTime() < deadline);
+        return !promotionPending(candidate);
+    }
+
+    private static final Duration PROMOTION_SETTLE = Duration.ofSeconds(3);
+
+    /** Whether {@code node}'s data directory holds a promotion request not acted on yet; true when it cannot tell. */
+    private boolean promotionPending(Node node) {
+        try (Connection c = connector.connect(node, Duration.ofSeconds(5));
+                Statement s = c.createStatement()) {
+            return Boolean.parseBoolean(single(s, "SELECT (pg_stat_file('promote', true) IS NOT NULL)::text"));
+        } catch (SQLException e) {
+            return true;
+        }
+    }
+
     private Boolean standby(Node node) {
         try (Connection c = connector.connect(node, Duration.ofSeconds(5));
                 Statement s = c.createStatement()) {

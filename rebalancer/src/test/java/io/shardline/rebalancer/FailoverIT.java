@@ -100,12 +100,26 @@ class FailoverIT {
         writer.start();
         Switchover.Result result;
         try {
-            Thread.sleep(1_500);
+            Thread.sleep(1_000);
+            // s0-hub1 stops receiving: the writes after this are acknowledged by s0-hub2 alone (ANY 1)
+            try (Connection c = cluster.node("s0-hub1").connect();
+                    Statement s = c.createStatement()) {
+                s.execute("ALTER SYSTEM SET primary_conninfo = ''");
+                s.execute("SELECT pg_reload_conf()");
+            }
+            Thread.sleep(500);
             PgNode old = cluster.node("s0-primary");
             killedAt.set(System.nanoTime());
             old.kill();
+            assertThatThrownBy(
+                            () -> new Switchover(client, "failover", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
+                                    .failover(0, "s0-hub1"))
+                    .as("a failover to the hub that received less: the commits only s0-hub2 has would be lost")
+                    .hasMessageContaining("s0-hub2 received more of s0-primary's WAL")
+                    .hasMessageContaining("shard 0 keeps s0-primary");
             result = new Switchover(client, "failover", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
                     .failover(0, null);
+            assertThat(result.to()).isEqualTo("s0-hub2");
             Thread.sleep(1_500);
         } finally {
             writing.set(false);
