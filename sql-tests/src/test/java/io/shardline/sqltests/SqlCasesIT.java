@@ -59,7 +59,8 @@ class SqlCasesIT {
         "cross-shard.yaml",
         "adversarial.yaml",
         "reads.yaml",
-        "orm-writes.yaml"
+        "orm-writes.yaml",
+        "heldout3.yaml"
     };
 
     private static LocalCluster cluster;

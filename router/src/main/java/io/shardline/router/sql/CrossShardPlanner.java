@@ -240,6 +240,7 @@ public final class CrossShardPlanner {
         while (rewritten.endsWith(";")) {
             rewritten = rewritten.substring(0, rewritten.length() - 1).strip();
         }
+        rewritten = withDependentsGrouped(parsed, rewritten);
         String head = "WITH ";
         String separator = " ";
         List<Token> rewrittenTokens = SqlLexer.tokenize(rewritten);
@@ -294,12 +295,110 @@ public final class CrossShardPlanner {
                 groupedPrimaryKey(parsed));
     }
 
+    /** Words that end a GROUP BY list at the statement's top level. */
+    private static final Set<String> AFTER_GROUP_BY =
+            Set.of("HAVING", "WINDOW", "ORDER", "LIMIT", "OFFSET", "FETCH", "FOR", "UNION", "INTERSECT", "EXCEPT");
+
+    /**
+     * {@code body} with the top-level GROUP BY of a sharded table's whole primary key extended by that table's other
+     * columns the select list, HAVING and ORDER BY name: PostgreSQL lets a table's primary key stand for its other
+     * columns (what ORMs write: Hibernate groups by an entity's id and selects its columns), but the rows the shards
+     * ship become a CTE, which has no key. Columns that depend on the key form the same groups. Unchanged when
+     * nothing is to add or the GROUP BY cannot be found in the text.
+     */
+    private String withDependentsGrouped(Statement parsed, String body) {
+        Table table = groupedPrimaryKeyTable(parsed);
+        if (table == null) {
+            return body;
+        }
+        PlainSelect ps = (PlainSelect) parsed;
+        ShardedTable sharded = sharded(table).orElseThrow();
+        if (!names.primaryKey(sharded).contains(sharded.keyColumn())) {
+            return body; // a key without the shard key is not unique across shards: its groups may merge rows
+        }
+        Set<String> columns = new java.util.LinkedHashSet<>();
+        columns.addAll(names.columns(sharded)); // as the catalog names them: what a reference folds to
+        String reference = referenceName(table);
+        Set<String> grouped = new java.util.HashSet<>();
+        for (Object o : ps.getGroupBy().getGroupByExpressionList()) {
+            if (o instanceof Column c) {
+                grouped.add(SqlNames.fold(c.getColumnName()));
+            }
+        }
+        Set<String> dependents = new java.util.LinkedHashSet<>();
+        ExpressionDeParser collector = new ExpressionDeParser() {
+            @Override
+            public <S> StringBuilder visit(Column column, S context) {
+                String name = SqlNames.fold(column.getColumnName());
+                boolean ours = column.getTable() == null
+                        || column.getTable().getName() == null
+                        || SqlNames.fold(column.getTable().getName()).equals(reference);
+                if (ours && columns.contains(name) && !grouped.contains(name)) {
+                    dependents.add(name);
+                }
+                return super.visit(column, context);
+            }
+        };
+        for (SelectItem<?> item : ps.getSelectItems()) {
+            if (item.getExpression() instanceof AllColumns || item.getExpression() instanceof AllTableColumns) {
+                columns.stream().filter(c -> !grouped.contains(c)).forEach(dependents::add);
+            } else {
+                item.getExpression().accept(collector, null);
+            }
+        }
+        if (ps.getHaving() != null) {
+            ps.getHaving().accept(collector, null);
+        }
+        if (ps.getOrderByElements() != null) {
+            for (OrderByElement o : ps.getOrderByElements()) {
+                o.getExpression().accept(collector, null);
+            }
+        }
+        if (dependents.isEmpty()) {
+            return body;
+        }
+        List<Token> tokens = SqlLexer.tokenize(body);
+        int end = -1;
+        for (int i = 0; i + 1 < tokens.size(); i++) {
+            if (tokens.get(i).depth() == 0
+                    && tokens.get(i).is("GROUP")
+                    && tokens.get(i + 1).is("BY")) {
+                end = tokens.get(i + 1).end();
+                for (int j = i + 2; j < tokens.size(); j++) {
+                    Token t = tokens.get(j);
+                    if (t.depth() == 0
+                            && ((t.kind() == Kind.WORD && AFTER_GROUP_BY.contains(t.upper()))
+                                    || t.text(body).equals(")"))) {
+                        break;
+                    }
+                    end = t.end();
+                }
+                break;
+            }
+        }
+        if (end < 0) {
+            return body;
+        }
+        StringBuilder added = new StringBuilder();
+        String qualifier = table.getAlias() != null ? table.getAlias().getName() : table.getName();
+        for (String column : dependents) {
+            added.append(", ").append(qualifier).append('.').append(CrossShardQuery.quote(column));
+        }
+        return body.substring(0, end) + added + body.substring(end);
+    }
+
     /**
      * The sharded table (qualified name) whose whole primary key the block's GROUP BY holds, as plain columns, or
      * null: in the rows plan, where its shipped rows have no key, PostgreSQL then refuses its other columns in the
      * select list (42803), which it allows on the table itself.
      */
     private String groupedPrimaryKey(Statement parsed) {
+        Table table = groupedPrimaryKeyTable(parsed);
+        return table == null ? null : sharded(table).orElseThrow().qualifiedName();
+    }
+
+    /** The table of {@link #groupedPrimaryKey}, as the statement names it, or null. */
+    private Table groupedPrimaryKeyTable(Statement parsed) {
         if (!(parsed instanceof PlainSelect ps)
                 || ps.getGroupBy() == null
                 || ps.getGroupBy().getGroupByExpressionList() == null) {
@@ -326,7 +425,7 @@ public final class CrossShardPlanner {
                 }
             }
             if (!key.isEmpty() && grouped.containsAll(key)) {
-                return t.get().qualifiedName();
+                return table;
             }
         }
         return null;

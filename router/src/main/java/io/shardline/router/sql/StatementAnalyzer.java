@@ -1769,8 +1769,10 @@ public final class StatementAnalyzer {
             } else if (statement instanceof Delete delete) {
                 int scope = newScope();
                 addTarget(scope, delete.getTable());
-                if (delete.getUsingList() != null) {
-                    delete.getUsingList().forEach(t -> addTable(scope, t));
+                if (delete.getUsingFromItemList() != null) {
+                    for (FromItem item : delete.getUsingFromItemList()) {
+                        addFromItems(scope, item, null, conditions);
+                    }
                 }
                 addFromItems(scope, null, delete.getJoins(), conditions);
                 conditions.add(() -> addWhere(scope, delete.getWhere(), ref -> true));

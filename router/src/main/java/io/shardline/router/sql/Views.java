@@ -97,9 +97,11 @@ final class Views {
             replaced |= expandJoins(u.getStartJoins(), walker.cteNames, depth);
             replaced |= expandJoins(u.getJoins(), walker.cteNames, depth);
         } else if (statement instanceof Delete d) {
-            if (d.getUsingList() != null) {
-                for (Table t : d.getUsingList()) {
-                    if (definition(t, walker.cteNames, depth).isPresent()) {
+            if (d.getUsingFromItemList() != null) {
+                // a (VALUES ...) or a subquery may stand there too
+                for (FromItem item : d.getUsingFromItemList()) {
+                    if (item instanceof Table t
+                            && definition(t, walker.cteNames, depth).isPresent()) {
                         throw new Refused("DELETE ... USING the view " + t.getFullyQualifiedName() + " over sharded"
                                 + " or reference tables is not supported: use a subquery of its tables");
                     }
