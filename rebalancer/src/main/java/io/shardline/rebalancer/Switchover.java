@@ -656,7 +656,61 @@ public final class Switchover {
                 warnings.add(warning);
             }
         }
-        return repointed;
+        return streaming(repointed, shard, old, candidate, warnings);
+    }
+
+    /** How long a replica pointed at the new primary may take to stream from it before a warning says it does not. */
+    private static final Duration STREAMING_WAIT = Duration.ofSeconds(30);
+
+    /**
+     * Those of {@code repointed} whose WAL receiver streams from {@code candidate} within {@link #STREAMING_WAIT};
+     * each other one is named in {@code warnings} (one that received WAL past the new timeline's fork cannot follow
+     * it: it needs rebuilding).
+     */
+    private List<String> streaming(
+            List<String> repointed, Shard shard, Node old, Node candidate, List<String> warnings) {
+        List<String> waiting = new ArrayList<>(repointed);
+        long deadline = System.nanoTime() + STREAMING_WAIT.toNanos();
+        while (true) {
+            waiting.removeIf(name -> streamsFrom(shard.node(name).orElseThrow(), candidate, old));
+            if (waiting.isEmpty() || System.nanoTime() > deadline) {
+                break;
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        for (String name : waiting) {
+            String warning = name + " was pointed at " + candidate.name() + " but did not stream from it within "
+                    + STREAMING_WAIT.toSeconds() + " s (its pg_stat_wal_receiver): check its log; one that received"
+                    + " WAL past the new timeline's fork cannot follow it and needs rebuilding (pg_basebackup or"
+                    + " pg_rewind)";
+            LOG.warn("switchover: {}", warning);
+            warnings.add(warning);
+        }
+        List<String> verified = new ArrayList<>(repointed);
+        verified.removeAll(waiting);
+        return verified;
+    }
+
+    /**
+     * Whether {@code node}'s WAL receiver streams from {@code upstream} now: its sender's port is the upstream's, and
+     * its host too unless that port is not the old primary's (a host may be named otherwise than in the topology).
+     */
+    private boolean streamsFrom(Node node, Node upstream, Node old) {
+        try (Connection c = connector.connect(node, Duration.ofSeconds(5));
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT status, sender_host, sender_port FROM pg_stat_wal_receiver")) {
+            if (!rs.next() || !"streaming".equals(rs.getString(1)) || rs.getInt(3) != upstream.port()) {
+                return false;
+            }
+            return upstream.host().equals(rs.getString(2)) || upstream.port() != old.port();
+        } catch (SQLException e) {
+            return false;
+        }
     }
 
     /** The shard with {@code candidate} as its primary, the old primary gone and the cascade's roles by depth. */
