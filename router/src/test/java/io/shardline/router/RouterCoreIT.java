@@ -528,6 +528,51 @@ class RouterCoreIT {
     }
 
     @Test
+    void aBatchWaitingForAConnectionToAPrimaryASwitchoverHoldsIsRoutedAgainAndRuns() throws Exception {
+        long a = keyOn(0, 9_600);
+        long b = keyOn(0, a + 1);
+        String url = base + "&poolSize=1&connectTimeoutMs=8000&fenceWaitMs=5000";
+        ExecutorService background = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (Connection holder = DriverManager.getConnection(url);
+                Connection batcher = DriverManager.getConnection(url);
+                PreparedStatement ps = batcher.prepareStatement("INSERT INTO accounts (id, balance) VALUES (?, 7)")) {
+            // the only connection of shard 0's primary pool is in holder's transaction
+            holder.setAutoCommit(false);
+            holder.createStatement().execute("SELECT 1 FROM accounts WHERE id = " + a);
+            ps.setLong(1, a);
+            ps.addBatch();
+            ps.setLong(1, b);
+            ps.addBatch();
+            Future<int[]> batch = background.submit(ps::executeBatch);
+            Thread.sleep(500);
+            assertThat(batch).as("waiting for the pool's connection").isNotDone();
+            // a switchover holds shard 0: the batch gives its wait up (nothing sent) and goes back to the gate
+            ZooKeeperTopologyStore.updateTopology(
+                    client, "core", t -> t.withShardReplaced(t.shard(0).withSwitchover("s0 s0-hub1")));
+            try {
+                Thread.sleep(1_000);
+                holder.close(); // its physical connection goes back to the pool, while the hold lasts
+                Thread.sleep(1_000);
+                // before, the batch took that connection and wrote through the hold (its wait never asked again)
+                assertThat(batch).as("held by the switchover").isNotDone();
+                assertThat(count(cluster.primary(0), "SELECT count(*) FROM accounts WHERE id = " + a))
+                        .isZero();
+            } finally {
+                ZooKeeperTopologyStore.updateTopology(
+                        client, "core", t -> t.withShardReplaced(t.shard(0).withSwitchover(null)));
+                holder.close();
+            }
+            assertThat(batch.get(10, TimeUnit.SECONDS)).containsExactly(1, 1);
+        } finally {
+            background.shutdownNow();
+        }
+        assertThat(count(
+                        cluster.primary(0),
+                        "SELECT count(*) FROM accounts WHERE balance = 7 AND id IN (" + a + ", " + b + ")"))
+                .isEqualTo(2);
+    }
+
+    @Test
     void aBatchPartThatFailsWhileBindingLeavesNothingForTheNextBatch() throws Exception {
         long a = keyOn(0, 1500);
         long b = keyOn(0, a + 1);

@@ -1315,6 +1315,20 @@ public final class Dispatcher {
     }
 
     private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return batchRouted(sql, rows, binder);
+            } catch (NodePools.Abandoned notSent) {
+                // a primary was replaced while the batch waited for a connection to it: every connection is taken
+                // before any row is sent, so unless an earlier statement of its transaction ran, route it again
+                if (session.transactionStarted() || attempt == MAX_REROUTES) {
+                    throw notSent;
+                }
+            }
+        }
+    }
+
+    private int[] batchRouted(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         session.checkNotCopying();
         Plan plan = shape.plan(session.runtime().routing(), sql);
         session.checkNotFailed(plan);
@@ -1414,6 +1428,9 @@ public final class Dispatcher {
                         } catch (SQLException suppressed) {
                             e.addSuppressed(suppressed);
                         }
+                    }
+                    if (e instanceof NodePools.Abandoned) {
+                        throw e; // taking the connections, before any row was sent: routed again
                     }
                     if (e instanceof SQLException x && !(e instanceof BatchUpdateException)) {
                         throw batchFailed(x, rows.size(), byNode, counts, committed);

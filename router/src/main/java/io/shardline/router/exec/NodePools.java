@@ -68,8 +68,8 @@ public final class NodePools implements AutoCloseable {
 
     /**
      * {@link #borrow(Node)} that gives up as soon as {@code wanted} says the statement no longer goes to {@code node}
-     * (asked every {@link #SLICE_MS} ms while no connection to it can be made: a dead primary replaced meanwhile; a
-     * pool whose connections are all lent out is waited for as by {@link #borrow(Node)}).
+     * (asked every {@link #SLICE_MS} ms while no connection to it comes: a dead primary replaced meanwhile, or one a
+     * switchover holds while its pool's connections are all lent out).
      *
      * @throws Abandoned then: nothing was sent, the statement may be routed again
      */
@@ -85,15 +85,8 @@ public final class NodePools implements AutoCloseable {
                 try {
                     return sliced.getConnection(Math.max(1, Math.min(SLICE_MS, left)));
                 } catch (SQLTransientConnectionException slow) {
-                    if (slow.getCause() == null) {
-                        // every connection lent out: the node answers, the borrow waits its turn as it always did
-                        long rest = (deadline - System.nanoTime()) / 1_000_000;
-                        if (rest <= 0) {
-                            throw slow;
-                        }
-                        return sliced.getConnection(rest);
-                    }
-                    // no connection can be made: the node may be dead, and replaced meanwhile
+                    // every connection lent out (no cause), or none can be made (the node may be dead): either way the
+                    // node may have been replaced meanwhile (a failover, a switchover holding it)
                     if (!wanted.getAsBoolean()) {
                         throw new Abandoned(node);
                     }
