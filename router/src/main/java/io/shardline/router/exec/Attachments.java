@@ -116,8 +116,8 @@ final class Attachments {
 
     /** Whether a SET (or set_config, RESET ALL, DISCARD ALL) may change the session's default isolation level. */
     private static boolean setsIsolation(String sql) {
-        String lower = sql.toLowerCase(java.util.Locale.ROOT);
-        return lower.contains("isolation") || lower.contains("all");
+        String lower = sql.toLowerCase(java.util.Locale.ROOT).strip();
+        return lower.contains("isolation") || lower.matches("(reset|discard)\\s+all\\b.*");
     }
 
     /**
