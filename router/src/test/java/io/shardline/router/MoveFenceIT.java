@@ -11,6 +11,7 @@ import io.shardline.topology.KeyType;
 import io.shardline.topology.MoveRecord.MoveState;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.BatchUpdateException;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -122,6 +123,80 @@ class MoveFenceIT {
             assertThat(insertOrThrow(c, key)).isEqualTo(1);
             assertThat(countOn(from, key)).isEqualTo(1);
         }
+    }
+
+    /**
+     * A plain {@code Statement} batch in autocommit mode runs as one transaction, as pgjdbc runs it: a statement held
+     * at a fence past {@code fenceWaitMs} fails the batch with 40001 and leaves none of the others committed, so that
+     * running the batch again (what a retry template does on 40001) writes each row once. Over two shards without
+     * two-phase commit the statements commit one by one: the failure then does not say 40001.
+     */
+    @Test
+    void aStatementBatchHeldAtAFenceCommitsNoneOfItsStatements() throws Exception {
+        long key = 4343;
+        long hash = KeyHash.hashInt8(key);
+        try (ZooKeeperTopologyStore store =
+                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
+                Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300");
+                Connection twoPhase =
+                        DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300&twoPhaseCommit=true")) {
+            HashRing current = store.snapshot().ring();
+            int from = current.shardFor(hash);
+            long sameShard = keyOn(current, from, 5000);
+            long otherShard = keyOn(current, 1 - from, 6000);
+            moves.writeMove("m5", MoveState.FENCED, new long[] {hash, hash}, from, 1 - from);
+            await().atMost(Duration.ofSeconds(10)).until(() -> moves.routersHolding("m5") > 0);
+
+            for (Connection conn : List.of(c, twoPhase)) {
+                long first = conn == c ? sameShard : otherShard;
+                Statement s = conn.createStatement();
+                s.addBatch("INSERT INTO kv VALUES (" + first + ", 'first')");
+                s.addBatch("INSERT INTO kv VALUES (" + key + ", 'held')");
+                BatchUpdateException e = catchThrowableOfType(BatchUpdateException.class, s::executeBatch);
+                assertThat(e.getSQLState()).isEqualTo("40001");
+                assertThat(e.getMessage()).contains("statement 2 of the batch", "none of its statements was committed");
+                assertThat(e.getUpdateCounts()).containsExactly(Statement.EXECUTE_FAILED, Statement.EXECUTE_FAILED);
+                assertThat(conn.getAutoCommit()).isTrue();
+                assertThat(countOn(0, first) + countOn(1, first))
+                        .as("the batch's first statement was rolled back")
+                        .isZero();
+            }
+
+            Statement s = c.createStatement();
+            s.addBatch("INSERT INTO kv VALUES (" + otherShard + ", 'first')");
+            s.addBatch("INSERT INTO kv VALUES (" + key + ", 'held')");
+            BatchUpdateException e = catchThrowableOfType(BatchUpdateException.class, s::executeBatch);
+            assertThat(e.getSQLState())
+                    .as("not 40001: the first statement committed on its own, the batch must not run again whole")
+                    .isEqualTo("25000");
+            assertThat(e.getMessage()).contains("the 1 before it were committed", "40001");
+            assertThat(e.getUpdateCounts()).containsExactly(1);
+            assertThat(countOn(1 - from, otherShard)).isEqualTo(1);
+
+            moves.writeMove("m5", MoveState.ABORTED, new long[] {hash, hash}, from, 1 - from);
+            s.addBatch("INSERT INTO kv VALUES (" + sameShard + ", 'first')");
+            s.addBatch("INSERT INTO kv VALUES (" + key + ", 'second')");
+            assertThat(s.executeBatch()).containsExactly(1, 1);
+            assertThat(countOn(from, sameShard) + countOn(from, key)).isEqualTo(2);
+
+            long fresh = keyOn(current, from, 7000);
+            s.addBatch("INSERT INTO kv VALUES (" + fresh + ", 'new')");
+            s.addBatch("INSERT INTO kv VALUES (" + key + ", 'duplicate')");
+            e = catchThrowableOfType(BatchUpdateException.class, s::executeBatch);
+            assertThat(e.getSQLState()).isEqualTo("23505");
+            assertThat(countOn(from, fresh))
+                    .as("a batch on one shard is all or nothing, as with pgjdbc")
+                    .isZero();
+            assertThat(c.getAutoCommit()).isTrue();
+        }
+    }
+
+    private static long keyOn(HashRing ring, int shard, long from) {
+        long k = from;
+        while (ring.shardFor(KeyHash.hashInt8(k)) != shard) {
+            k++;
+        }
+        return k;
     }
 
     @Test

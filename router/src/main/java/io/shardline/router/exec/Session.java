@@ -243,6 +243,43 @@ public final class Session implements RouteContext, MoveFences.Participation {
         return route(runtime.routing(), plan, params);
     }
 
+    /**
+     * Whether an autocommit batch of these statements runs as one transaction of its own, as pgjdbc runs a batch (one
+     * implicit transaction: a statement that fails, or is held at a move's fence past {@code fenceWaitMs}, leaves
+     * none of the others committed, so the application may run the whole batch again). Every statement must be a
+     * write or transactional DDL, on one shard, or on several with two-phase commit on; else the statements run one by
+     * one, each committing on its own (the driver's answer before, and what a batch over several shards gets without
+     * two-phase commit).
+     */
+    public boolean batchAsOneTransaction(List<Plan> plans) {
+        if (!autoCommit || plans.size() < 2) {
+            return false;
+        }
+        RoutingState r = runtime.routing();
+        int shard = -1;
+        boolean several = false;
+        for (Plan plan : plans) {
+            if (plan.kind() != StatementKind.WRITE && plan.kind() != StatementKind.DDL) {
+                return false;
+            }
+            Route route;
+            try {
+                route = route(r, plan, null);
+            } catch (SQLException e) {
+                return false; // run one by one: the statement fails there with its own error
+            }
+            if (route.target() == Route.Target.NODE) {
+                several |= shard >= 0 && shard != route.shard();
+                shard = route.shard();
+            } else if (route.target() == Route.Target.EVERY_SHARD) {
+                several = true;
+            } else {
+                return false;
+            }
+        }
+        return !several || runtime.twoPhaseCommit() != null;
+    }
+
     Route route(RoutingState r, Plan plan, Object[] params) throws SQLException {
         if (!autoCommit) {
             // a transaction's routing depends on its isolation level and read-only mode: the server's defaults

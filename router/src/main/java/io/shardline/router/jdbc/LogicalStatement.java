@@ -3,6 +3,7 @@ package io.shardline.router.jdbc;
 import io.shardline.router.SqlStates;
 import io.shardline.router.exec.Dispatcher;
 import io.shardline.router.exec.Physical;
+import io.shardline.router.exec.Session;
 import io.shardline.router.route.RoutingState;
 import io.shardline.router.sql.Plan;
 import java.sql.BatchUpdateException;
@@ -232,29 +233,83 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     }
 
     /**
-     * Runs the batch statement by statement, each routed on its own; counts come back in order.
+     * Runs the batch: in autocommit mode, as one transaction of its own when {@link
+     * io.shardline.router.exec.Session#batchAsOneTransaction} says so (as pgjdbc does), else statement by statement,
+     * each routed and committed on its own; counts come back in order.
      *
-     * @throws BatchUpdateException with the counts of the statements that ran when one fails
+     * @throws BatchUpdateException when a statement fails: every count {@link Statement#EXECUTE_FAILED} when the batch
+     *     ran as one transaction (nothing was committed), else the counts of the statements that ran
      */
     @Override
     public int[] executeBatch() throws SQLException {
         checkOpen();
-        int[] counts = new int[batch.size()];
+        List<String> statements = List.copyOf(batch);
+        batch.clear();
+        Session session = connection.session();
+        if (statements.size() > 1 && session.autoCommit()) {
+            RoutingState r = session.runtime().routing();
+            List<Plan> plans = new ArrayList<>(statements.size());
+            for (String sql : statements) {
+                plans.add(plan(r, sql));
+            }
+            if (session.batchAsOneTransaction(plans)) {
+                return inOneTransaction(session, statements);
+            }
+        }
+        return oneByOne(statements);
+    }
+
+    private int[] inOneTransaction(Session session, List<String> statements) throws SQLException {
+        int[] counts = new int[statements.size()];
+        int i = 0;
+        session.setAutoCommit(false);
+        try {
+            for (; i < counts.length; i++) {
+                String sql = statements.get(i);
+                counts[i] = routed(sql, s -> s.executeUpdate(sql), s -> 0);
+            }
+            session.commit();
+            return counts;
+        } catch (SQLException e) {
+            try {
+                session.rollback();
+            } catch (SQLException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            int[] failed = new int[counts.length];
+            Arrays.fill(failed, Statement.EXECUTE_FAILED);
+            String what = i < counts.length
+                    ? "statement " + (i + 1) + " of the batch failed, none of its statements was committed (an"
+                            + " autocommit batch runs as one transaction): "
+                    : SqlStates.OUTCOME_UNKNOWN.equals(e.getSQLState())
+                            ? "the outcome of the batch's commit is unknown: "
+                            : "the batch's commit failed, none of its statements was committed: ";
+            throw new BatchUpdateException(what + e.getMessage(), e.getSQLState(), e.getErrorCode(), failed, e);
+        } finally {
+            session.setAutoCommit(true);
+        }
+    }
+
+    private int[] oneByOne(List<String> statements) throws SQLException {
+        int[] counts = new int[statements.size()];
         int i = 0;
         try {
             for (; i < counts.length; i++) {
-                String sql = batch.get(i);
+                String sql = statements.get(i);
                 counts[i] = routed(sql, s -> s.executeUpdate(sql), s -> 0);
             }
         } catch (SQLException e) {
-            throw new BatchUpdateException(
-                    "statement " + (i + 1) + " of the batch failed: " + e.getMessage(),
-                    e.getSQLState(),
-                    e.getErrorCode(),
-                    Arrays.copyOf(counts, i),
-                    e);
-        } finally {
-            batch.clear();
+            String state = e.getSQLState();
+            String message = "statement " + (i + 1) + " of the batch failed: " + e.getMessage();
+            if (i > 0 && connection.session().autoCommit() && state != null && state.startsWith("40")) {
+                // "retry it" would run again statements that committed: a retry loop must not take the batch whole
+                state = SqlStates.INVALID_TRANSACTION_STATE;
+                message = "statement " + (i + 1) + " of the batch failed (" + e.getSQLState() + "), the " + i
+                        + " before it were committed, each on its own (a batch over several shards without"
+                        + " twoPhaseCommit): run again only the statements from " + (i + 1) + " on. "
+                        + e.getMessage();
+            }
+            throw new BatchUpdateException(message, state, e.getErrorCode(), Arrays.copyOf(counts, i), e);
         }
         return counts;
     }
