@@ -191,6 +191,63 @@ class MoveFenceIT {
         }
     }
 
+    /**
+     * A REPEATABLE READ transaction that read a key on its old owner may not write it on the new one after the switch:
+     * its snapshot there would be taken after another transaction's update of the key (a lost update PostgreSQL
+     * refuses with 40001 on one node).
+     */
+    @Test
+    void aRepeatableReadTransactionDoesNotWriteAKeyItReadAfterTheKeyMoved() throws Exception {
+        long key = 4444;
+        long hash = KeyHash.hashInt8(key);
+        try (ZooKeeperTopologyStore store =
+                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
+                Connection t1 = DriverManager.getConnection(cluster.shardlineUrl() + "?twoPhaseCommit=true");
+                Connection t2 = DriverManager.getConnection(cluster.shardlineUrl())) {
+            int from = store.snapshot().ring().shardFor(hash);
+            direct(from, "INSERT INTO kv VALUES (" + key + ", '100')");
+            t1.setAutoCommit(false);
+            t1.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+            try (ResultSet rs = t1.createStatement().executeQuery("SELECT v FROM kv WHERE k = " + key)) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("100");
+            }
+            direct(1 - from, "INSERT INTO kv VALUES (" + key + ", '100')"); // what the move's copy did
+            moves.switchRange(hash, 1 - from);
+            moves.writeMove("m6", MoveState.SWITCHED, new long[] {hash, hash}, from, 1 - from);
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> t2.createStatement().executeUpdate("UPDATE kv SET v = '70' WHERE k = " + key) == 1
+                            && countOn(1 - from, key, "70") == 1);
+            SQLException e = catchThrowableOfType(
+                    SQLException.class,
+                    () -> t1.createStatement().executeUpdate("UPDATE kv SET v = '150' WHERE k = " + key));
+            assertThat(e.getSQLState()).isEqualTo("40001");
+            assertThat(e.getMessage()).contains("REPEATABLE READ", "shard " + (1 - from), "run the transaction again");
+            t1.rollback();
+            assertThat(countOn(1 - from, key, "70"))
+                    .as("the other transaction's update stands")
+                    .isEqualTo(1);
+            moves.writeMove("m6", MoveState.DONE, new long[] {hash, hash}, from, 1 - from);
+            moves.switchRange(hash, from);
+            direct(1 - from, "DELETE FROM kv WHERE k = " + key);
+        }
+    }
+
+    private static void direct(int shard, String sql) throws SQLException {
+        try (Connection c = cluster.primary(shard).connect()) {
+            c.createStatement().execute(sql);
+        }
+    }
+
+    private static long countOn(int shard, long key, String v) throws SQLException {
+        try (Connection c = cluster.primary(shard).connect();
+                ResultSet rs = c.createStatement()
+                        .executeQuery("SELECT count(*) FROM kv WHERE k = " + key + " AND v = '" + v + "'")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
     private static long keyOn(HashRing ring, int shard, long from) {
         long k = from;
         while (ring.shardFor(KeyHash.hashInt8(k)) != shard) {

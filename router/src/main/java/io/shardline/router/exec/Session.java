@@ -48,6 +48,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
     /** The routing state of the last statement routed (a snapshot transaction starts on its shards). */
     private RoutingState routedBy;
 
+    /** The ring version the statement that started the current transaction was routed by ({@link #transactionRing}). */
+    private long transactionRing = -1;
+
     /** Whether the server's transaction defaults were read (or a SET replaced them). */
     private boolean defaultsKnown;
 
@@ -223,6 +226,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     @Override
+    public long transactionRing() {
+        return transactionRing;
+    }
+
+    @Override
     public boolean transactionWrote() {
         return transaction.wrote();
     }
@@ -292,6 +300,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
             transaction.checkRing(r.ring().version());
         }
         routedBy = r;
+        if (!transaction.isActive()) {
+            transactionRing = r.ring().version(); // what the statement that starts a transaction is routed by
+        }
         return runtime.router().route(r, plan, params, this);
     }
 

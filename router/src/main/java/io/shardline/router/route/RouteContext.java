@@ -46,4 +46,12 @@ public interface RouteContext {
 
     /** Whether the transaction holds one checked snapshot on every shard ({@link Route.Why#SNAPSHOT_TRANSACTION}). */
     boolean snapshotTransaction();
+
+    /**
+     * The version of the ring the transaction's first statement was routed by, or -1 when unknown: a REPEATABLE READ
+     * or SERIALIZABLE transaction reaching another shard under a newer ring is refused (40001).
+     */
+    default long transactionRing() {
+        return -1;
+    }
 }

@@ -163,6 +163,18 @@ public final class Router {
             if (refused != null) {
                 return refused;
             }
+            long began = c.transactionRing();
+            if (began >= 0 && began != r.ring().version() && c.isolation() >= Connection.TRANSACTION_REPEATABLE_READ) {
+                // a move switched ranges since: what the transaction read on its shards (a moved key among them) may
+                // have changed on the new owner since, and the snapshot this shard would take now shows that change
+                // (a lost update PostgreSQL would have refused with 40001 on one node)
+                return Route.refused(
+                        SqlStates.RETRY_WRITE,
+                        "a shard move switched ranges since this " + isolationName(c) + " transaction began (ring"
+                                + " version " + began + ", now " + r.ring().version() + "), and the statement needs"
+                                + " shard " + shard + ", which it has not reached: its snapshot there would be later"
+                                + " than its reads; roll back and run the transaction again");
+            }
             return c.readOnly()
                             && plan.kind() == StatementKind.READ
                             && !c.readFromPrimary()

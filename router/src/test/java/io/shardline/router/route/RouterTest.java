@@ -54,6 +54,7 @@ class RouterTest {
         int isolation = Connection.TRANSACTION_READ_COMMITTED;
         boolean wrote;
         boolean snapshot;
+        long ring = -1;
 
         @Override
         public boolean autoCommit() {
@@ -118,6 +119,11 @@ class RouterTest {
         @Override
         public boolean snapshotTransaction() {
             return snapshot;
+        }
+
+        @Override
+        public long transactionRing() {
+            return ring;
         }
 
         void inTransactionOn(int shard) {
@@ -276,6 +282,47 @@ class RouterTest {
                 .as("no table: the transaction's shard")
                 .isEqualTo("s1-primary");
         assertThat(anywhere.use()).isEqualTo(Use.TRANSACTION);
+    }
+
+    /**
+     * A REPEATABLE READ or SERIALIZABLE transaction begun under an older ring (a move switched ranges since) may not
+     * reach another shard: its snapshot there would be later than what it read (a lost update). It may go on where it
+     * is, and a READ COMMITTED transaction may join.
+     */
+    @Test
+    void aRepeatableReadTransactionBegunUnderAnOlderRingDoesNotReachAnotherShard() throws SQLException {
+        long now = ROUTING.ring().version();
+        Ctx c = new Ctx();
+        c.inTransactionOn(0);
+        c.ring = now - 1;
+        c.isolation = Connection.TRANSACTION_REPEATABLE_READ;
+        Route refused = route(router(true, true), "UPDATE users SET name = 'x' WHERE user_id = ?", c, keyOn(1));
+        assertThat(refused.target()).isEqualTo(Target.REFUSED);
+        assertThat(refused.sqlState()).isEqualTo("40001");
+        assertThat(refused.message())
+                .contains(
+                        "REPEATABLE READ",
+                        "ring version " + (now - 1) + ", now " + now,
+                        "shard 1",
+                        "run the" + " transaction again");
+        c.isolation = Connection.TRANSACTION_SERIALIZABLE;
+        assertThat(route(router(true, true), "SELECT * FROM users WHERE user_id = ?", c, keyOn(1))
+                        .message())
+                .contains("SERIALIZABLE");
+        assertThat(route(router(true, true), "UPDATE users SET name = 'x' WHERE user_id = ?", c, keyOn(0))
+                        .use())
+                .as("its own shard")
+                .isEqualTo(Use.TRANSACTION);
+        c.isolation = Connection.TRANSACTION_READ_COMMITTED;
+        assertThat(route(router(true, true), "UPDATE users SET name = 'x' WHERE user_id = ?", c, keyOn(1))
+                        .use())
+                .isEqualTo(Use.JOIN);
+        c.isolation = Connection.TRANSACTION_REPEATABLE_READ;
+        c.ring = now;
+        assertThat(route(router(true, true), "UPDATE users SET name = 'x' WHERE user_id = ?", c, keyOn(1))
+                        .use())
+                .as("the same ring")
+                .isEqualTo(Use.JOIN);
     }
 
     @Test
