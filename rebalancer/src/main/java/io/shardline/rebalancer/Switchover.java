@@ -194,6 +194,7 @@ public final class Switchover {
             }
             LOG.info("{} {}: writes of shard {} held; {} -> {}", what, id, shardId, old.name(), candidate.name());
             boolean readOnly = false;
+            CommitFence fence = null;
             boolean promoting = false;
             try {
                 awaitAcknowledgements(id);
@@ -213,6 +214,8 @@ public final class Switchover {
                         pause(100); // the backends take the reload before their next command
                         endOpenTransactions(s, old, warnings);
                         awaitNoPreparedTransactions(s, old);
+                        fence = CommitFence.raise(s);
+                        pause(100); // the WAL senders and the checkpointer take the reload
                         // every commit of the old primary is at or before this position
                         awaitReplay(candidate, single(s, "SELECT pg_current_wal_lsn()::text"));
                     }
@@ -228,7 +231,7 @@ public final class Switchover {
                                     + what + " again once " + candidate.name() + " answers",
                             e);
                 }
-                giveBack(shardId, id, old, readOnly);
+                giveBack(shardId, id, old, readOnly, fence);
                 throw new MoveException(
                         what + " " + id + " of shard " + shardId + " failed before the promotion (" + why + "): shard "
                                 + shardId + " keeps " + old.name() + " as its primary",
@@ -269,6 +272,9 @@ public final class Switchover {
                 shardId,
                 published.version(),
                 heldMs);
+        if (!failover) {
+            endFencedCommits(old, warnings);
+        }
         List<String> repointed = repoint(shard, old, candidate, warnings);
         return new Result(id, shardId, old.name(), candidate.name(), published.version(), heldMs, repointed, warnings);
     }
@@ -494,6 +500,30 @@ public final class Switchover {
     }
 
     /**
+     * Ends the sessions whose commit waits on the old primary's {@link CommitFence} (a session that overrode its
+     * read-only default after the final position was read): their writes are not on the new primary, and their
+     * clients, told the connection broke (outcome unknown), may run them again there. Only warned when it fails.
+     */
+    private void endFencedCommits(Node old, List<String> warnings) {
+        try (Connection c = connector.connect(old, Duration.ofSeconds(5));
+                Statement s = c.createStatement()) {
+            long ended = Long.parseLong(single(
+                    s,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+                            + " AND backend_type = 'client backend'"));
+            if (ended > 0) {
+                String warning = ended + " commit(s) made on " + old.name() + " after its final position was read"
+                        + " (a session overriding its read-only default) were not acknowledged: their sessions were"
+                        + " ended, their writes are not on the new primary";
+                LOG.warn("switchover: {}", warning);
+                warnings.add(warning);
+            }
+        } catch (SQLException e) {
+            LOG.info("switchover: {} not reached to end commits held by its fence ({})", old.name(), e.getMessage());
+        }
+    }
+
+    /**
      * Waits (for the grace period) until no transaction is prepared on the old primary: a router's second phase
      * there after the new primary took over would be lost.
      */
@@ -591,12 +621,15 @@ public final class Switchover {
      * Before the promotion: the old primary takes writes again, and the mark goes (the writes are released); the mark
      * stays when the old primary could not be made writable (the writes would fail there).
      */
-    private void giveBack(int shardId, String id, Node old, boolean readOnly) {
+    private void giveBack(int shardId, String id, Node old, boolean readOnly, CommitFence fence) {
         if (readOnly) {
             try (Connection c = connector.connect(old, Duration.ofSeconds(10));
                     Statement s = c.createStatement()) {
                 s.execute("ALTER SYSTEM RESET default_transaction_read_only");
                 s.execute("ALTER SYSTEM RESET autovacuum");
+                if (fence != null) {
+                    fence.lower(s); // commits waiting on it complete: the primary stays
+                }
                 s.execute("SELECT pg_reload_conf()");
             } catch (SQLException e) {
                 LOG.error(

@@ -138,6 +138,25 @@ class SwitchoverIT {
         PgNode old = cluster.node("s0-primary");
         assertThatThrownBy(() -> old.queryString("INSERT INTO accounts (id) VALUES (-999999999) RETURNING id"))
                 .hasMessageContaining("read-only");
+        // nor a session that overrides the read-only default (a router writing by a lease it holds after leaving
+        // ZooKeeper, ALTER ROLE ... SET default_transaction_read_only = off): its commit is never acknowledged
+        ExecutorService overriding = Executors.newSingleThreadExecutor();
+        try (Connection c = old.connect()) {
+            c.createStatement().execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE");
+            Future<Integer> write = overriding.submit(
+                    () -> c.createStatement().executeUpdate("INSERT INTO accounts (id) VALUES (-999999998)"));
+            Thread.sleep(1_500);
+            assertThat(write).as("the commit waits on the old primary's fence").isNotDone();
+            assertThat(old.queryString("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"))
+                    .isEqualTo("1");
+            old.queryString(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event =" + " 'SyncRep'");
+            assertThatThrownBy(() -> write.get(10, TimeUnit.SECONDS))
+                    .as("never acknowledged: the session ends")
+                    .hasCauseInstanceOf(SQLException.class);
+        } finally {
+            overriding.shutdownNow();
+        }
         // the other hub streams from the new primary, and the leaves keep streaming
         String otherHub = result.to().equals("s0-hub1") ? "s0-hub2" : "s0-hub1";
         assertThat(result.repointed()).containsExactly(otherHub);
@@ -225,6 +244,61 @@ class SwitchoverIT {
             older.close();
             later.close();
             pinned.close();
+        }
+    }
+
+    /**
+     * A switchover that fails after the old primary was fenced (its candidate does not replay the last write in time)
+     * gives the shard back: the old primary writable, its synchronous standbys as they were, nothing held.
+     */
+    @Test
+    void aSwitchoverThatFailsBeforeThePromotionGivesTheShardBackAsItWas() throws Exception {
+        Shard shard = topology().shard(1);
+        Node primary = shard.primary();
+        List<Node> hubs = shard.replicas().stream()
+                .filter(n -> primary.name().equals(n.upstream()))
+                .toList();
+        PgNode old = cluster.node(primary.name());
+        PgNode candidate = cluster.node(hubs.get(0).name());
+        String names = "ANY 1 ("
+                + hubs.stream()
+                        .map(n -> "\"" + n.name() + "\"")
+                        .reduce((a, b) -> a + ", " + b)
+                        .orElseThrow() + ")";
+        try (Connection c = old.connect()) {
+            c.createStatement().execute("ALTER SYSTEM SET synchronous_standby_names = '" + names + "'");
+            c.createStatement().execute("SELECT pg_reload_conf()");
+        }
+        try (Connection driver = DriverManager.getConnection(cluster.shardlineUrl())) {
+            long key = keyOn(driver.unwrap(ShardlineConnection.class), 1);
+            candidate.queryString("SELECT pg_wal_replay_pause()::text");
+            driver.createStatement().execute("INSERT INTO accounts (id) VALUES (" + key + ") ON CONFLICT DO NOTHING");
+            assertThatThrownBy(() -> new Switchover(
+                                    client,
+                                    "switchover",
+                                    LogicalCopyIT.CONNECT,
+                                    new Switchover.Settings(
+                                            Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofSeconds(1)))
+                            .run(1, hubs.get(0).name()))
+                    .isInstanceOf(MoveException.class)
+                    .hasMessageContaining("failed before the promotion")
+                    .hasMessageContaining("did not replay");
+            assertThat(topology().shard(1).primary().name()).isEqualTo(primary.name());
+            assertThat(topology().shard(1).switchover()).isNull();
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> names.equals(old.queryString("SHOW synchronous_standby_names")));
+            assertThat(old.queryString("SHOW default_transaction_read_only")).isEqualTo("off");
+            candidate.queryString("SELECT pg_wal_replay_resume()::text");
+            assertThat(driver.createStatement()
+                            .executeUpdate("UPDATE accounts SET balance = balance + 1 WHERE id = " + key))
+                    .as("the old primary writes and its commits are acknowledged by its synchronous hubs")
+                    .isEqualTo(1);
+        } finally {
+            candidate.queryString("SELECT pg_wal_replay_resume()::text");
+            try (Connection c = old.connect()) {
+                c.createStatement().execute("ALTER SYSTEM RESET synchronous_standby_names");
+                c.createStatement().execute("SELECT pg_reload_conf()");
+            }
         }
     }
 
