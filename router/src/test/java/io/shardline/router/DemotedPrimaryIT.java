@@ -4,19 +4,23 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
 import io.shardline.topology.KeyType;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
+import java.sql.BatchUpdateException;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterAll;
@@ -124,6 +128,104 @@ class DemotedPrimaryIT {
                     .hasMessageContaining("cannot execute UPDATE in a read-only transaction")
                     .hasMessageNotContaining("in recovery");
             assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
+        }
+    }
+
+    /**
+     * A write routed before a switchover marked its shard reaches the primary after the switchover made it read-only
+     * (a client thread stalled on its way: held here in a TCP proxy): refused with 25006, nothing ran, so it waits for
+     * the switchover's outcome and is routed again — here the switchover gives the shard back, and the write runs.
+     */
+    @Test
+    void aWriteRefusedAsReadOnlyByAPrimaryASwitchoverHoldsIsRoutedAgainOnceItIsOver() throws Exception {
+        assertThat(stalledThenRefused(c -> c.createStatement()
+                        .executeUpdate("INSERT INTO items (id, note) VALUES (" + key + ", 'stalled')")))
+                .isEqualTo(1);
+        assertThat(cluster.node("s0-primary").queryString("SELECT note FROM items WHERE id = " + key))
+                .isEqualTo("stalled");
+    }
+
+    /** The same for a prepared statement's batch (one implicit transaction: none of its rows ran). */
+    @Test
+    void aBatchRefusedAsReadOnlyByAPrimaryASwitchoverHoldsIsRoutedAgainOnceItIsOver() throws Exception {
+        assertThat(stalledThenRefused(c -> {
+                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO items (id, note) VALUES (?, ?)")) {
+                        ps.setLong(1, key);
+                        ps.setString(2, "batch");
+                        ps.addBatch();
+                        ps.setLong(1, key);
+                        ps.setString(2, "batch again");
+                        ps.addBatch();
+                        return ps.executeBatch().length;
+                    } catch (BatchUpdateException e) {
+                        return e.getSQLState().equals("23505") ? -1 : -2;
+                    }
+                }))
+                .as("routed again, the batch ran (its second row a duplicate: the batch's own failure)")
+                .isEqualTo(-1);
+        assertThat(cluster.node("s0-primary").queryString("SELECT count(*) FROM items WHERE id = " + key))
+                .as("one implicit transaction: nothing written")
+                .isEqualTo("0");
+    }
+
+    interface Write {
+        int run(Connection c) throws SQLException;
+    }
+
+    /**
+     * Runs {@code write} through shard 0's primary behind a TCP proxy that holds it on its way while a switchover mark
+     * is published and the primary made read-only; releases it (refused as read-only), then gives the shard back.
+     */
+    private static int stalledThenRefused(Write write) throws Exception {
+        PgNode primary = cluster.node("s0-primary");
+        Node p = shard0.primary();
+        try (TcpProxy proxy = new TcpProxy(p.host() + ":" + p.port())) {
+            int colon = proxy.address().lastIndexOf(':');
+            Node proxied = new Node(
+                    p.name(),
+                    NodeRole.PRIMARY,
+                    proxy.address().substring(0, colon),
+                    Integer.parseInt(proxy.address().substring(colon + 1)),
+                    null);
+            Shard viaProxy = new Shard(0, List.of(proxied, shard0.replicas().get(0)));
+            try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=5000");
+                    Connection watcher = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=5000")) {
+                awaitTopology(watcher, publish(viaProxy));
+                c.createStatement().execute("DELETE FROM items WHERE id = " + key); // pools warm, through the proxy
+                proxy.hold();
+                CompletableFuture<Integer> running = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return write.run(c);
+                    } catch (SQLException e) {
+                        throw new CompletionException(e);
+                    }
+                });
+                Thread.sleep(300);
+                awaitTopology(watcher, publish(viaProxy.withSwitchover("test s0-hub1")));
+                run(primary, "ALTER SYSTEM SET default_transaction_read_only = on");
+                primary.queryString("SELECT pg_reload_conf()::text");
+                Thread.sleep(200);
+                proxy.release(); // refused as read-only now
+                Thread.sleep(500);
+                assertThat(running).as("waits for the switchover's outcome").isNotDone();
+                run(primary, "ALTER SYSTEM RESET default_transaction_read_only");
+                primary.queryString("SELECT pg_reload_conf()::text");
+                Thread.sleep(200);
+                publish(viaProxy); // given back
+                int result = running.get(10, TimeUnit.SECONDS);
+                // the runtime (shared with other tests by its URL) routes to the primary itself before the proxy goes
+                awaitTopology(watcher, publish(shard0));
+                return result;
+            } finally {
+                run(primary, "ALTER SYSTEM RESET default_transaction_read_only");
+                primary.queryString("SELECT pg_reload_conf()::text");
+            }
+        }
+    }
+
+    private static void run(PgNode node, String sql) throws SQLException {
+        try (Connection c = node.connect()) {
+            c.createStatement().execute(sql);
         }
     }
 

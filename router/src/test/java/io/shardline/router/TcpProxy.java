@@ -11,7 +11,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A TCP proxy to one address that a test can cut (every connection closed, new ones closed at once) and
- * restore: a network partition between one client and a server that stays up.
+ * restore: a network partition between one client and a server that stays up; or hold (what clients send waits in
+ * the proxy) and release: a statement delayed on its way, as by a stalled client thread.
  */
 public final class TcpProxy implements AutoCloseable {
     private final ServerSocket server;
@@ -19,6 +20,8 @@ public final class TcpProxy implements AutoCloseable {
     private final int port;
     private final List<Socket> open = new CopyOnWriteArrayList<>();
     private volatile boolean cut;
+    private final Object holdLock = new Object();
+    private boolean holding;
 
     /** @param target {@code host:port} */
     public TcpProxy(String target) throws IOException {
@@ -46,6 +49,33 @@ public final class TcpProxy implements AutoCloseable {
         cut = false;
     }
 
+    /** Keeps what clients send from reaching the server (connections stay open) until {@link #release}. */
+    public void hold() {
+        synchronized (holdLock) {
+            holding = true;
+        }
+    }
+
+    public void release() {
+        synchronized (holdLock) {
+            holding = false;
+            holdLock.notifyAll();
+        }
+    }
+
+    private void awaitRelease() throws IOException {
+        synchronized (holdLock) {
+            while (holding) {
+                try {
+                    holdLock.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted", e);
+                }
+            }
+        }
+    }
+
     private void accept() {
         while (!server.isClosed()) {
             try {
@@ -57,15 +87,15 @@ public final class TcpProxy implements AutoCloseable {
                 Socket upstream = new Socket(host, port);
                 open.add(client);
                 open.add(upstream);
-                pump(client, upstream);
-                pump(upstream, client);
+                pump(client, upstream, true);
+                pump(upstream, client, false);
             } catch (IOException e) {
                 // closed, or the upstream refused: the client sees its connection end
             }
         }
     }
 
-    private void pump(Socket from, Socket to) {
+    private void pump(Socket from, Socket to, boolean toServer) {
         Thread t = new Thread(
                 () -> {
                     byte[] buffer = new byte[8192];
@@ -73,6 +103,9 @@ public final class TcpProxy implements AutoCloseable {
                             OutputStream out = to.getOutputStream()) {
                         int n;
                         while ((n = in.read(buffer)) >= 0) {
+                            if (toServer) {
+                                awaitRelease();
+                            }
                             out.write(buffer, 0, n);
                         }
                     } catch (IOException e) {

@@ -164,6 +164,9 @@ public final class Dispatcher {
         }
     }
 
+    /** The node whose part of the batch running failed last (a read-only refusal may be routed again). */
+    private Physical refusedPart;
+
     /** How many times a statement not sent (its primary replaced meanwhile) is routed again. */
     private static final int MAX_REROUTES = 3;
 
@@ -192,27 +195,8 @@ public final class Dispatcher {
                     r = runtime.routing();
                     plan = shape.plan(r, sql);
                 } catch (SQLException e) {
-                    // refused as read-only by a primary that is in recovery (demoted, another node promoted): nothing
-                    // ran; once the topology names the new primary, the statement goes there
-                    Physical refusedBy = ranOn;
-                    if (!SqlStates.READ_ONLY_TRANSACTION.equals(e.getSQLState())
-                            || session.inTransaction()
-                            || attempt == MAX_REROUTES
-                            || refusedBy == null
-                            || refusedBy.node.role() != NodeRole.PRIMARY
-                            || !inRecovery(refusedBy)) {
+                    if (!readOnlyRefusalPassed(e, ranOn, attempt)) {
                         throw e;
-                    }
-                    if (!awaitOtherPrimary(refusedBy)) {
-                        throw new SQLException(
-                                refusedBy.node.name() + " refused the statement as read-only: it is in recovery (a"
-                                        + " standby), yet the topology still names it the primary of shard "
-                                        + refusedBy.shard + " after "
-                                        + runtime.settings().fenceWaitMs() + " ms"
-                                        + " (fenceWaitMs). Was another node promoted? Publish it (shard switchover,"
-                                        + " shard failover) and retry",
-                                SqlStates.READ_ONLY_TRANSACTION,
-                                e);
                     }
                     r = runtime.routing();
                     plan = shape.plan(r, sql);
@@ -241,11 +225,70 @@ public final class Dispatcher {
         }
     }
 
-    /** Waits (up to {@code fenceWaitMs}) until the topology names another primary for the shard of {@code p}. */
-    private boolean awaitOtherPrimary(Physical p) throws SQLException {
+    /**
+     * Whether {@code e} is a read-only refusal (25006) by a primary being replaced — in recovery (demoted, another node
+     * promoted), no longer the topology's, or made read-only by a switchover of its shard — and the topology has named
+     * the new primary since (or the switchover gave the shard back): nothing ran (autocommit), so the statement is
+     * routed again. False for a primary's own read-only setting, in a transaction, or after {@link #MAX_REROUTES}.
+     *
+     * @throws SQLException 25006 saying why, when the primary is being replaced but nothing changed in {@code
+     *     fenceWaitMs}
+     */
+    private boolean readOnlyRefusalPassed(SQLException e, Physical refusedBy, int attempt) throws SQLException {
+        if (!SqlStates.READ_ONLY_TRANSACTION.equals(e.getSQLState())
+                || session.inTransaction()
+                || attempt == MAX_REROUTES
+                || refusedBy == null
+                || refusedBy.node.role() != NodeRole.PRIMARY) {
+            return false;
+        }
+        boolean standby = inRecovery(refusedBy);
+        if (!standby && !replaced(refusedBy)) {
+            return false; // the primary's own read-only setting
+        }
+        if (!awaitOtherPrimary(refusedBy, standby)) {
+            throw new SQLException(
+                    refusedBy.node.name() + " refused the statement as read-only: "
+                            + (standby
+                                    ? "it is in recovery (a standby), yet the topology still names it the primary of"
+                                            + " shard " + refusedBy.shard
+                                    : "a switchover of shard " + refusedBy.shard + " holds it still")
+                            + " after " + session.runtime().settings().fenceWaitMs() + " ms (fenceWaitMs)."
+                            + (standby
+                                    ? " Was another node promoted? Publish it (shard switchover, shard failover) and"
+                                            + " retry"
+                                    : " Retry once the switchover is over"),
+                    SqlStates.READ_ONLY_TRANSACTION,
+                    e);
+        }
+        return true;
+    }
+
+    /** Whether the topology no longer names {@code p}'s node its shard's primary, or a switchover holds the shard. */
+    private boolean replaced(Physical p) {
+        RoutingState now = session.runtime().routing();
+        return !p.node.equals(now.primary(p.shard)) || switching(now, p.shard);
+    }
+
+    private static boolean switching(RoutingState r, int shard) {
+        for (io.shardline.topology.Shard s : r.switching()) {
+            if (s.id() == shard) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Waits (up to {@code fenceWaitMs}) until the topology names another primary for the shard of {@code p}, or, for a
+     * node not in recovery ({@code standby} false), no switchover holds the shard any longer with {@code p} still its
+     * primary (it gave the shard back: writable again).
+     */
+    private boolean awaitOtherPrimary(Physical p, boolean standby) throws SQLException {
         ClusterRuntime runtime = session.runtime();
         long deadline = System.nanoTime() + runtime.settings().fenceWaitMs() * 1_000_000;
-        while (p.node.equals(runtime.routing().primary(p.shard))) {
+        while (p.node.equals(runtime.routing().primary(p.shard))
+                && (standby || switching(runtime.routing(), p.shard))) {
             if (System.nanoTime() - deadline > 0) {
                 return false;
             }
@@ -1316,6 +1359,7 @@ public final class Dispatcher {
 
     private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         for (int attempt = 1; ; attempt++) {
+            refusedPart = null;
             try {
                 return batchRouted(sql, rows, binder);
             } catch (NodePools.Abandoned notSent) {
@@ -1323,6 +1367,19 @@ public final class Dispatcher {
                 // before any row is sent, so unless an earlier statement of its transaction ran, route it again
                 if (session.transactionStarted() || attempt == MAX_REROUTES) {
                     throw notSent;
+                }
+            } catch (BatchUpdateException e) {
+                // a part refused as read-only by a primary being replaced, as a statement is: in autocommit mode none
+                // of the batch was committed (one implicit transaction, or parts all rolled back)
+                boolean again;
+                try {
+                    again = readOnlyRefusalPassed(e, refusedPart, attempt);
+                } catch (SQLException stillHeld) {
+                    throw new BatchUpdateException(
+                            stillHeld.getMessage(), stillHeld.getSQLState(), 0, e.getUpdateCounts(), stillHeld);
+                }
+                if (!again) {
+                    throw e;
                 }
             }
         }
@@ -1503,6 +1560,7 @@ public final class Dispatcher {
                     throw unchecked;
                 }
                 SQLException x = (SQLException) e;
+                refusedPart = part.getKey();
                 String what = "";
                 if (rolledBack) {
                     Arrays.fill(counts, Statement.EXECUTE_FAILED);
