@@ -81,7 +81,8 @@ public record MovePlan(HashRing from, HashRing to, List<Transfer> transfers) {
 
     /**
      * The plan that gives every empty shard its share: {@link HashRing#withShardAdded} once per shard in
-     * {@code emptyShards}, in order (each takes 1/(N+1) from the shards before it).
+     * {@code emptyShards}, in ascending order of id whatever the order given (each takes 1/(N+1) from the shards
+     * before it): the plan and the cutover that publishes its ring agree however each lists the shards.
      *
      * @throws IllegalArgumentException when a shard in {@code emptyShards} already owns ranges, or there is none
      */
@@ -91,7 +92,7 @@ public record MovePlan(HashRing from, HashRing to, List<Transfer> transfers) {
                     "no empty shard to move ranges to: add one first (./shardline cluster add-shard or shard add)");
         }
         HashRing next = ring;
-        for (int shard : emptyShards) {
+        for (int shard : emptyShards.stream().distinct().sorted().toList()) {
             next = next.withShardAdded(shard);
         }
         // one version step for the whole move, however many shards it fills

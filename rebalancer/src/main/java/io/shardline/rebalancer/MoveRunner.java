@@ -196,15 +196,7 @@ public final class MoveRunner {
                     .toList();
             MovePlan plan = MovePlan.fillEmptyShards(snapshot.ring(), empty);
             String id = "m" + Long.toString(System.currentTimeMillis(), 36);
-            List<MoveRecord.Transfer> transfers = new ArrayList<>();
-            for (MovePlan.Transfer t : plan.transfers()) {
-                transfers.add(new MoveRecord.Transfer(
-                        t.source(),
-                        t.target(),
-                        t.ranges().stream()
-                                .map(r -> new long[] {r.start(), r.endInclusive()})
-                                .toList()));
-            }
+            List<MoveRecord.Transfer> transfers = records(plan);
             long now = System.currentTimeMillis();
             MoveRecord move = new MoveRecord(
                     id,
@@ -873,7 +865,14 @@ public final class MoveRunner {
             throw new MoveException("the ring is at version " + ring.version() + ", the move expected "
                     + move.fromRingVersion() + ": someone else changed it");
         }
-        HashRing next = MovePlan.fillEmptyShards(ring, targets(move)).to();
+        MovePlan switching = MovePlan.fillEmptyShards(ring, targets(move));
+        if (!describe(records(switching)).equals(describe(move.transfers()))) {
+            // the ring published must move exactly the ranges the copy moved: else keys would route to a shard
+            // without their rows, and the cleanup would delete them from their sources
+            throw new MoveException("the ring the cutover would publish moves " + describe(records(switching))
+                    + ", the move copied " + describe(move.transfers()) + ": not switched");
+        }
+        HashRing next = switching.to();
         MoveRecord switched = new MoveRecord(
                 move.id(),
                 epoch,
@@ -979,6 +978,35 @@ public final class MoveRunner {
     /** The time left until {@code deadline} (nanoTime), at least 1 ms. */
     private static Duration remaining(long deadline) {
         return Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime()));
+    }
+
+    /** The transfers of {@code plan} as a move record holds them. */
+    static List<MoveRecord.Transfer> records(MovePlan plan) {
+        List<MoveRecord.Transfer> transfers = new ArrayList<>();
+        for (MovePlan.Transfer t : plan.transfers()) {
+            transfers.add(new MoveRecord.Transfer(
+                    t.source(),
+                    t.target(),
+                    t.ranges().stream()
+                            .map(r -> new long[] {r.start(), r.endInclusive()})
+                            .toList()));
+        }
+        return transfers;
+    }
+
+    /** {@code source->target [start, end]...} of each transfer, in order: equal when they move the same ranges. */
+    static String describe(List<MoveRecord.Transfer> transfers) {
+        StringBuilder b = new StringBuilder();
+        for (MoveRecord.Transfer t : transfers) {
+            b.append(b.length() == 0 ? "" : "; ")
+                    .append(t.source())
+                    .append("->")
+                    .append(t.target());
+            for (long[] r : t.ranges()) {
+                b.append(" [").append(r[0]).append(", ").append(r[1]).append(']');
+            }
+        }
+        return b.toString();
     }
 
     private static List<Integer> targets(MoveRecord move) {

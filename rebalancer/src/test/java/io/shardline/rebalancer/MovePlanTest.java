@@ -58,6 +58,21 @@ class MovePlanTest {
         assertThat(plan.transfers()).allMatch(t -> t.target() == 3 || t.target() == 4);
     }
 
+    /**
+     * The planner lists the empty shards in the topology's order, the cutover in the move's (sorted): both must give
+     * the same ring, or keys would route to a shard the copy did not fill.
+     */
+    @Test
+    void theEmptyShardsOrderDoesNotChangeThePlan() {
+        HashRing from = HashRing.even(List.of(0, 1), 16);
+        MovePlan inTopologyOrder = MovePlan.fillEmptyShards(from, List.of(3, 2));
+        MovePlan sorted = MovePlan.fillEmptyShards(from, List.of(2, 3));
+        assertThat(inTopologyOrder.to().ranges()).isEqualTo(sorted.to().ranges());
+        assertThat(MoveRunner.describe(MoveRunner.records(inTopologyOrder)))
+                .isEqualTo(MoveRunner.describe(MoveRunner.records(sorted)))
+                .contains("->2 [", "->3 [");
+    }
+
     @Test
     void withoutAnEmptyShardThereIsNothingToPlan() {
         HashRing ring = HashRing.even(List.of(0, 1), 16);
