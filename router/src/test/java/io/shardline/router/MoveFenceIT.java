@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
+import io.shardline.compose.PgNode;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
@@ -230,6 +231,45 @@ class MoveFenceIT {
             moves.writeMove("m6", MoveState.DONE, new long[] {hash, hash}, from, 1 - from);
             moves.switchRange(hash, from);
             direct(1 - from, "DELETE FROM kv WHERE k = " + key);
+        }
+    }
+
+    /**
+     * The ring of a cutover reaches the router before the move's SWITCHED record, which holds the position the
+     * target's replicas must have replayed: meanwhile a read of a moved key goes to the target's primary, not to a
+     * replica that has not replayed the moved rows (paused here).
+     */
+    @Test
+    void aReadOfAMovedKeyGoesToThePrimaryUntilTheMovesRecordSaysSwitched() throws Exception {
+        long key = 4545;
+        long hash = KeyHash.hashInt8(key);
+        try (ZooKeeperTopologyStore store =
+                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
+                Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?maxStalenessMs=-1")) {
+            int from = store.snapshot().ring().shardFor(hash);
+            int to = 1 - from;
+            PgNode hub = cluster.node("s" + to + "-hub1");
+            moves.writeMove("m7", MoveState.FENCED, new long[] {hash, hash}, from, to);
+            hub.queryString("SELECT pg_wal_replay_pause()::text");
+            try {
+                direct(to, "INSERT INTO kv VALUES (" + key + ", 'moved')"); // what the copy applied
+                moves.switchRange(hash, to); // the ring, without the SWITCHED record
+                await().atMost(Duration.ofSeconds(10)).until(() -> {
+                    try (ResultSet rs = c.createStatement().executeQuery("SELECT v FROM kv WHERE k = " + key)) {
+                        return rs.next() && "moved".equals(rs.getString(1));
+                    }
+                });
+                assertThat(c.unwrap(ShardlineConnection.class)
+                                .explainRoute("SELECT v FROM kv WHERE k = ?", key)
+                                .get(0)
+                                .node())
+                        .isEqualTo("s" + to + "-primary");
+            } finally {
+                hub.queryString("SELECT pg_wal_replay_resume()::text");
+                moves.writeMove("m7", MoveState.DONE, new long[] {hash, hash}, from, to);
+                moves.switchRange(hash, from);
+                direct(to, "DELETE FROM kv WHERE k = " + key);
+            }
         }
     }
 

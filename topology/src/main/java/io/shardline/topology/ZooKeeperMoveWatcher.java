@@ -45,6 +45,7 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
     private volatile MoveRecord latest;
     private volatile Map<Integer, Long> cutoverLsn = Map.of();
     private volatile long switchedRingVersion;
+    private volatile long awaitedSwitch = Long.MAX_VALUE;
     private volatile boolean initialized;
 
     public ZooKeeperMoveWatcher(CuratorFramework client, String cluster, Runnable onChange) {
@@ -147,6 +148,16 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
         return switchedRingVersion;
     }
 
+    /**
+     * The lowest ring version a move in progress will switch to and has not said SWITCHED for yet ({@link
+     * Long#MAX_VALUE} if none). A ring at or past it came before the move's own record (the ring and the record are one
+     * ZooKeeper transaction, seen through two caches): the position the move's targets' replicas must replay is not
+     * known yet.
+     */
+    public long awaitedSwitch() {
+        return awaitedSwitch;
+    }
+
     private synchronized void refresh() {
         Map<String, Versioned> byPath = new HashMap<>(reloaded);
         cache.stream()
@@ -172,6 +183,11 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
         }
         cutoverLsn = Map.copyOf(cutovers);
         switchedRingVersion = switched;
+        awaitedSwitch = moves.stream()
+                .filter(m -> m.state().ordinal() < MoveRecord.MoveState.SWITCHED.ordinal())
+                .mapToLong(MoveRecord::toRingVersion)
+                .min()
+                .orElse(Long.MAX_VALUE);
         active = moves.stream().filter(m -> !m.state().isTerminal()).toList();
         latest = moves.stream()
                 .max(Comparator.comparingLong(MoveRecord::startedAtMillis))

@@ -159,6 +159,7 @@ final class Explanations {
             case NO_FRESH_REPLICA -> "READ -> primary: no replica within " + staleness;
             case NOT_REPLAYED ->
                 "READ -> primary: no replica within " + staleness + " is known to have replayed this session's write"
+                        + " (or a shard move's cutover)"
                         + position(route.lsn());
             case ATOMIC_SNAPSHOT ->
                 "primary, in one snapshot per shard that sees every multi-shard transaction whole"

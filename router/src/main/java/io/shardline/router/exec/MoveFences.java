@@ -407,6 +407,11 @@ final class MoveFences implements Moves, AutoCloseable {
         return watcher.cutoverLsn(shard);
     }
 
+    @Override
+    public long awaitedSwitch() {
+        return watcher.awaitedSwitch();
+    }
+
     /**
      * Whether a cutover is between its fence and this router routing by its new ring ({@code ringVersion} is the
      * ring it routes by): the moving ranges are about to change hands, so a read of them waits.

@@ -20,4 +20,13 @@ public interface Moves {
 
     /** Since a move made {@code shard} a target, the position its replicas must have replayed (0: none). */
     long cutoverLsn(int shard);
+
+    /**
+     * The lowest ring version a move in progress switches to without its SWITCHED record seen yet ({@link
+     * Long#MAX_VALUE}: none): a ring at or past it routes moved ranges to their target before its replicas' cutover
+     * position is known, so reads go to the primaries meanwhile.
+     */
+    default long awaitedSwitch() {
+        return Long.MAX_VALUE;
+    }
 }

@@ -285,6 +285,11 @@ public final class Router {
         if (replicas.length == 0) {
             return Route.node(shard, primary, use, Route.Why.NO_FRESH_REPLICA);
         }
+        if (r.ring().version() >= moves.awaitedSwitch()) {
+            // a cutover's ring seen before its move's SWITCHED record: this shard's replicas may not have replayed
+            // the rows its ranges gained (the record holds that position), for a few milliseconds
+            return Route.node(shard, primary, use, Route.Why.NOT_REPLAYED);
+        }
         long written = Math.max(c.writtenLsn(shard), moves.cutoverLsn(shard));
         LagSnapshot reports = lag.get();
         long now = System.currentTimeMillis();

@@ -143,6 +143,7 @@ class RouterTest {
 
     private final Map<String, LagReport> reports = new HashMap<>();
     private String activeMove;
+    private long awaitedSwitch = Long.MAX_VALUE;
 
     private Router router(boolean fallbackToPrimary, boolean twoPhaseCommit) {
         return router(fallbackToPrimary, twoPhaseCommit, false);
@@ -159,6 +160,11 @@ class RouterTest {
             @Override
             public long cutoverLsn(int shard) {
                 return 0;
+            }
+
+            @Override
+            public long awaitedSwitch() {
+                return awaitedSwitch;
             }
         };
         return new Router(
@@ -223,6 +229,32 @@ class RouterTest {
      * Replica reads with no write to wait for and statements on a primary reuse a route made once per routing state:
      * each equals the route made fresh, one per use and why, and the next routing state (a failover) makes its own.
      */
+    /**
+     * The ring of a move's cutover seen before the move's SWITCHED record (which holds the position the target's
+     * replicas must replay): reads go to the primary until the record comes.
+     */
+    @Test
+    void readsGoToThePrimaryWhileTheRingIsAheadOfTheMovesRecord() throws SQLException {
+        long k = keyOn(1);
+        fresh(1, 10);
+        Router router = router(true, false);
+        Ctx c = new Ctx();
+        assertThat(route(router, "SELECT * FROM users WHERE user_id = ?", c, k)
+                        .node()
+                        .name())
+                .isEqualTo("s1-hub1");
+        awaitedSwitch = ROUTING.ring().version() + 1;
+        assertThat(route(router, "SELECT * FROM users WHERE user_id = ?", c, k)
+                        .node()
+                        .name())
+                .as("a move switching to the next ring: not yet")
+                .isEqualTo("s1-hub1");
+        awaitedSwitch = ROUTING.ring().version();
+        Route primary = route(router, "SELECT * FROM users WHERE user_id = ?", c, k);
+        assertThat(primary.node().name()).isEqualTo("s1-primary");
+        assertThat(primary.why()).isEqualTo(Why.NOT_REPLAYED);
+    }
+
     @Test
     void reusedRoutesAreTheRoutesMadeFreshAndANewRoutingStateMakesItsOwn() throws SQLException {
         long k = keyOn(1);
