@@ -8,6 +8,7 @@ public final class SqlStates {
     public static final String INVALID_PARAMETER = "22023";
     /** A shard key value of the wrong type. */
     public static final String INVALID_TEXT_REPRESENTATION = "22P02";
+
     /** ZooKeeper or the cluster could not be reached. */
     public static final String CONNECTION_UNABLE = "08001";
     /** No replica is within the staleness bound and {@code fallback=error}. */

@@ -60,7 +60,8 @@ class SqlCasesIT {
         "adversarial.yaml",
         "reads.yaml",
         "orm-writes.yaml",
-        "heldout3.yaml"
+        "heldout3.yaml",
+        "heldout4.yaml"
     };
 
     private static LocalCluster cluster;

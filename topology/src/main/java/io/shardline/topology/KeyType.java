@@ -87,21 +87,66 @@ public enum KeyType {
         }
     }
 
+    /**
+     * An integer key's value as PostgreSQL takes it: an integer, or a number with a fraction ({@code 12.0}, {@code
+     * 1.2e1}, a {@code numeric} parameter) rounded half away from zero, as a {@code numeric} assigned to a bigint is —
+     * a row stored with it has that key, and no row equals a value with a fraction, so its shard answers nothing. A
+     * number past the 64-bit range is no row's key: PostgreSQL refuses to store it (22003) or finds nothing on any
+     * shard, so it is taken as the nearest 64-bit value.
+     */
     private static long toLong(Object value) {
+        if (value instanceof Long || value instanceof Integer || value instanceof Short || value instanceof Byte) {
+            return ((Number) value).longValue();
+        }
+        if (value instanceof BigInteger big) {
+            return clamped(big);
+        }
+        if (value instanceof BigDecimal decimal) {
+            return rounded(decimal, java.math.RoundingMode.HALF_UP);
+        }
+        if (value instanceof Double || value instanceof Float) {
+            // a float8 parameter: PostgreSQL rounds it to a bigint half to even (rint); no row equals NaN, and
+            // PostgreSQL stores neither NaN nor an infinity in a bigint
+            double d = ((Number) value).doubleValue();
+            if (Double.isNaN(d)) {
+                return 0;
+            }
+            if (Double.isInfinite(d)) {
+                return d > 0 ? Long.MAX_VALUE : Long.MIN_VALUE;
+            }
+            return rounded(new BigDecimal(d), java.math.RoundingMode.HALF_EVEN);
+        }
+        String text = value.toString().trim();
         try {
-            if (value instanceof Long || value instanceof Integer || value instanceof Short || value instanceof Byte) {
-                return ((Number) value).longValue();
-            }
-            if (value instanceof BigInteger) {
-                return ((BigInteger) value).longValueExact();
-            }
-            if (value instanceof BigDecimal) {
-                return ((BigDecimal) value).longValueExact();
-            }
-            return Long.parseLong(value.toString().trim());
-        } catch (NumberFormatException | ArithmeticException e) {
+            return Long.parseLong(text);
+        } catch (NumberFormatException e) {
+            // a number in another spelling: 0012 parses above; 12.0, .12e2, 99999999999999999999 here
+        }
+        BigDecimal decimal;
+        try {
+            decimal = new BigDecimal(text);
+        } catch (NumberFormatException e) {
             throw new IllegalArgumentException("'" + value + "' is not an integer shard key value (64-bit)");
         }
+        return rounded(decimal, java.math.RoundingMode.HALF_UP);
+    }
+
+    private static long rounded(BigDecimal decimal, java.math.RoundingMode rounding) {
+        if (decimal.precision() - decimal.scale() > 19) {
+            // 20 digits or more before the point (checked first: 1e999999999 is cheap)
+            return decimal.signum() > 0 ? Long.MAX_VALUE : Long.MIN_VALUE;
+        }
+        if (decimal.precision() - decimal.scale() < -1) {
+            return 0; // below 0.01 in magnitude
+        }
+        return clamped(decimal.setScale(0, rounding).toBigIntegerExact());
+    }
+
+    private static long clamped(BigInteger whole) {
+        if (whole.bitLength() <= 63) {
+            return whole.longValue();
+        }
+        return whole.signum() > 0 ? Long.MAX_VALUE : Long.MIN_VALUE;
     }
 
     private static java.util.UUID toUuid(Object value) {

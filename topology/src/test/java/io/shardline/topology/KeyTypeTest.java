@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.math.BigDecimal;
+import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
@@ -18,12 +19,38 @@ class KeyTypeTest {
         assertThat(KeyType.INTEGER.hash(" 42 ")).isEqualTo(expected);
     }
 
+    /**
+     * A number with a fraction or an exponent is the key PostgreSQL gives it: a numeric assigned to a bigint rounds
+     * half away from zero (and no bigint equals a value with a fraction, so reading its shard finds nothing).
+     */
+    @Test
+    void numbersInOtherSpellingsHashAsTheIntegerPostgresqlMakesOfThem() {
+        long twelve = KeyType.INTEGER.hash(12L);
+        for (Object spelling :
+                List.of("12.0", " 0012 ", ".12e2", "1.2e1", "11.5", new BigDecimal("12.00"), new BigDecimal("11.5"))) {
+            assertThat(KeyType.INTEGER.hash(spelling))
+                    .as(String.valueOf(spelling))
+                    .isEqualTo(twelve);
+        }
+        assertThat(KeyType.INTEGER.hash("-11.5")).isEqualTo(KeyType.INTEGER.hash(-12L));
+        // a double is rounded as PostgreSQL rounds a float8 into a bigint: half to even
+        assertThat(KeyType.INTEGER.hash(6.5d)).isEqualTo(KeyType.INTEGER.hash(6L));
+        assertThat(KeyType.INTEGER.hash(7.5d)).isEqualTo(KeyType.INTEGER.hash(8L));
+        assertThat(KeyType.INTEGER.hash(7.0f)).isEqualTo(KeyType.INTEGER.hash(7L));
+        assertThat(KeyType.INTEGER.hash(Double.POSITIVE_INFINITY)).isEqualTo(KeyType.INTEGER.hash(Long.MAX_VALUE));
+        assertThat(KeyType.INTEGER.hash("1e-999999999")).isEqualTo(KeyType.INTEGER.hash(0L));
+        assertThat(KeyType.INTEGER.hash("-9223372036854775808")).isEqualTo(KeyType.INTEGER.hash(Long.MIN_VALUE));
+        // no bigint: nothing to find, nothing PostgreSQL stores (22003), on whichever shard
+        assertThat(KeyType.INTEGER.hash("9223372036854775808")).isEqualTo(KeyType.INTEGER.hash(Long.MAX_VALUE));
+        assertThat(KeyType.INTEGER.hash(new BigDecimal("-1e30"))).isEqualTo(KeyType.INTEGER.hash(Long.MIN_VALUE));
+        assertThat(KeyType.INTEGER.hash("1e999999999")).isEqualTo(KeyType.INTEGER.hash(Long.MAX_VALUE));
+    }
+
     @Test
     void badKeyValuesAreNamed() {
         assertThatThrownBy(() -> KeyType.INTEGER.hash("forty-two"))
                 .hasMessageContaining("'forty-two' is not an integer");
-        assertThatThrownBy(() -> KeyType.INTEGER.hash(new BigDecimal("1e30")))
-                .hasMessageContaining("is not an integer");
+        assertThatThrownBy(() -> KeyType.INTEGER.hash("12,5")).hasMessageContaining("'12,5' is not an integer");
         assertThatThrownBy(() -> KeyType.UUID.hash("not-a-uuid")).hasMessageContaining("'not-a-uuid' is not a uuid");
         assertThatThrownBy(() -> KeyType.TEXT.hash(null)).hasMessageContaining("cannot be NULL");
     }

@@ -344,7 +344,7 @@ final class CrossShardRead {
             for (int c = 0; c < partial.columns().size(); c++) {
                 types.put(partial.columns().get(c), partial.types().get(c));
             }
-            text.append(query.finalBody(types, labels(query, sql, home)));
+            text.append(query.finalBody(types, labels(query, sql, home, parameters)));
         } else {
             text.append(query.body());
         }
@@ -546,6 +546,10 @@ final class CrossShardRead {
         List<String> columns = new ArrayList<>();
         List<String> types = new ArrayList<>();
         try (PreparedStatement ps = home.connection.prepareStatement(homeSql)) {
+            int[] originals = source.parameters();
+            for (int i = 0; i < originals.length; i++) {
+                parameters.bind(ps, i + 1, originals[i]); // described with the types it runs with
+            }
             ResultSetMetaData md = ps.getMetaData();
             for (int c = 1; c <= md.getColumnCount(); c++) {
                 columns.add(md.getColumnName(c));
@@ -1057,11 +1061,24 @@ final class CrossShardRead {
     }
 
     /** The labels PostgreSQL gives the statement's columns: described once on {@code home}, then cached. */
-    private List<String> labels(CrossShardQuery query, String sql, Physical home) throws SQLException {
+    private List<String> labels(CrossShardQuery query, String sql, Physical home, Parameters parameters)
+            throws SQLException {
         List<String> labels = routing.crossShardLabels(sql, searchPath);
         if (labels == null) {
             labels = new ArrayList<>();
             try (PreparedStatement ps = home.connection.prepareStatement(sql)) {
+                // described with the parameters' types, as the statement runs: untyped, ARRAY[?, ?] would be text[]
+                int count = query.bodyParameters().length == 0
+                        ? 0
+                        : java.util.Arrays.stream(query.bodyParameters()).max().getAsInt();
+                for (CrossShardQuery.Source source : query.sources()) {
+                    for (int original : source.parameters()) {
+                        count = Math.max(count, original);
+                    }
+                }
+                for (int i = 1; i <= count; i++) {
+                    parameters.bind(ps, i, i);
+                }
                 ResultSetMetaData md = ps.getMetaData();
                 for (int c = 1; c <= md.getColumnCount(); c++) {
                     labels.add(md.getColumnLabel(c));

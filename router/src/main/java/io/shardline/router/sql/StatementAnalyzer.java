@@ -1707,6 +1707,14 @@ public final class StatementAnalyzer {
             }
             if (insert.getConflictAction() != null && insert.getConflictAction().getUpdateSets() != null) {
                 checkKeyNotUpdated(table, insert.getConflictAction().getUpdateSets());
+                // ON CONFLICT DO UPDATE: EXCLUDED is the row proposed for insertion, its key the inserted one (a
+                // subquery of the SET reading another table by EXCLUDED's key reads this shard)
+                String excluded = scope + "#excluded";
+                names.get(scope).add("excluded");
+                scopes.get(scope).put("excluded", table);
+                refs.put(excluded, table);
+                exported++; // no table of the statement's text
+                union(ref, excluded);
             }
             if (insert.isOnlyDefaultValues()) {
                 throw new Refusal(keyLeftToDefault(table));
@@ -1791,7 +1799,15 @@ public final class StatementAnalyzer {
             ShardedTable target = addTarget(scope, merge.getTable());
             FromItem from = merge.getFromItem();
             MergeSource source = null;
-            if (from instanceof Table t) {
+            PlainSelect cte = from instanceof Table t ? cteSelect(merge.getWithItemsList(), t) : null;
+            if (cte != null) {
+                // a CTE of the MERGE as its source (WITH src AS (SELECT ? AS id ...) MERGE ... USING src): as a
+                // subquery written in place
+                Table t = (Table) from;
+                String name = SqlNames.fold(t.getAlias() != null ? t.getAlias().getName() : t.getName());
+                names.get(scope).add(name);
+                source = new MergeSource(name, Map.of(), cte);
+            } else if (from instanceof Table t) {
                 addTable(scope, t);
             } else if (from instanceof ParenthesedFromItem p
                     && p.getFromItem() instanceof Values rows
@@ -2670,6 +2686,26 @@ public final class StatementAnalyzer {
      * The source of a MERGE that is not a table: a {@code VALUES} list (the key sources of each column) or a
      * subquery (its output columns), under its alias.
      */
+    /** The plain SELECT of the CTE in {@code with} that unqualified {@code t} names, or null. */
+    private static PlainSelect cteSelect(List<WithItem<?>> with, Table t) {
+        if (with == null || t.getSchemaName() != null || t.getName() == null) {
+            return null;
+        }
+        String name = SqlNames.fold(t.getName());
+        for (WithItem<?> item : with) {
+            if (item.getAlias() != null
+                    && item.getAlias().getAliasColumns() == null
+                    && SqlNames.fold(item.getAlias().getName()).equals(name)) {
+                Object body = item.getStatement();
+                if (body instanceof ParenthesedSelect p) {
+                    body = p.getSelect();
+                }
+                return body instanceof PlainSelect plain ? plain : null;
+            }
+        }
+        return null;
+    }
+
     private record MergeSource(String alias, Map<String, List<KeySource>> values, PlainSelect select) {
         /** Whether {@code e} is a column of this source, qualified by its alias. */
         boolean owns(Expression e) {
@@ -2867,6 +2903,31 @@ public final class StatementAnalyzer {
         }
     }
 
+    /**
+     * A numeric literal's value as written ({@code Long}, else {@code BigInteger} past 64 bits or {@code BigDecimal}
+     * with a fraction or exponent: the key type rounds or refuses it as PostgreSQL would), or null.
+     */
+    private static Object number(Expression x, boolean negated) {
+        java.math.BigDecimal value;
+        if (x instanceof LongValue l) {
+            value = new java.math.BigDecimal(new java.math.BigInteger(l.getStringValue()));
+        } else if (x instanceof net.sf.jsqlparser.expression.DoubleValue d) {
+            try {
+                value = new java.math.BigDecimal(d.toString());
+            } catch (NumberFormatException e) {
+                return null;
+            }
+        } else {
+            return null;
+        }
+        value = negated ? value.negate() : value;
+        if (value.scale() <= 0 && value.precision() - value.scale() <= 19) {
+            java.math.BigInteger whole = value.toBigIntegerExact();
+            return whole.bitLength() <= 63 ? (Object) whole.longValue() : whole;
+        }
+        return value;
+    }
+
     /** A literal or parameter key value, or null when {@code e} is anything else. */
     static KeySource keySource(Expression e) {
         if (e == null) {
@@ -2876,17 +2937,19 @@ public final class StatementAnalyzer {
         if (x instanceof JdbcParameter p && p.getIndex() != null) {
             return KeySource.parameter(p.getIndex());
         }
-        if (x instanceof LongValue l) {
-            return KeySource.literal(l.getValue());
+        Object number = number(x, false);
+        if (number != null) {
+            return KeySource.literal(number);
         }
         if (x instanceof StringValue s
                 && (s.getPrefix() == null || s.getPrefix().isEmpty())) {
             return KeySource.literal(s.getValue().replace("''", "'"));
         }
-        if (x instanceof SignedExpression signed
-                && signed.getSign() == '-'
-                && unwrap(signed.getExpression()) instanceof LongValue l) {
-            return KeySource.literal(-l.getValue());
+        if (x instanceof SignedExpression signed && (signed.getSign() == '-' || signed.getSign() == '+')) {
+            number = number(unwrap(signed.getExpression()), signed.getSign() == '-');
+            if (number != null) {
+                return KeySource.literal(number);
+            }
         }
         if (x instanceof NullValue) {
             return KeySource.literal(null);

@@ -55,6 +55,53 @@ class StatementAnalyzerTest {
         assertThat(p.parameterCount()).isEqualTo(1);
     }
 
+    /**
+     * Numeric literals in any spelling are keys: the key type makes of them what PostgreSQL does (an insert of
+     * {@code 9523.0} stores 9523; the smallest bigint, whose digits alone overflow a long, is a key as well).
+     */
+    @Test
+    void numericLiteralsOfEverySpellingAreKeys() {
+        assertThat(sources(plan("UPDATE users SET score = 1 WHERE user_id = 9507.0")))
+                .containsExactly("9507.0");
+        assertThat(plan("INSERT INTO users (user_id) VALUES (9523.0)").target()).isEqualTo(Target.KEYED);
+        assertThat(sources(plan("INSERT INTO users (user_id) VALUES (-9223372036854775808)")))
+                .containsExactly("-9223372036854775808");
+        assertThat(sources(plan("SELECT * FROM users WHERE user_id = 9223372036854775808")))
+                .as("past 64 bits: no row's key, whichever shard answers")
+                .containsExactly("9223372036854775808");
+        assertThat(sources(plan("SELECT * FROM users WHERE user_id = -1.5e1"))).containsExactly("-15");
+        assertThat(sources(plan("SELECT * FROM users WHERE user_id = +12"))).containsExactly("12");
+    }
+
+    /** A CTE of the MERGE as its source is keyed as the same subquery written in USING. */
+    @Test
+    void aMergeFromACteIsKeyedAsFromASubquery() {
+        Plan p = plan("WITH src AS (SELECT ?::bigint AS id, 5::numeric AS amt) MERGE INTO users u USING src ON"
+                + " u.user_id = src.id WHEN MATCHED THEN UPDATE SET score = u.score + 1 WHEN NOT MATCHED THEN"
+                + " INSERT (user_id, name) VALUES (src.id, 'x')");
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+        assertThat(plan("WITH src AS (SELECT user_id AS id FROM orders) MERGE INTO users u USING src ON"
+                                + " u.user_id = src.id WHEN NOT MATCHED THEN INSERT (user_id) VALUES (src.id)")
+                        .target())
+                .as("every order's key")
+                .isNotEqualTo(Target.KEYED);
+    }
+
+    /** EXCLUDED in ON CONFLICT DO UPDATE is the inserted row: a subquery reading by its key reads the same shard. */
+    @Test
+    void anUpsertsSubqueryByTheExcludedRowsKeyIsKeyedByTheInsertedKey() {
+        Plan p = plan("INSERT INTO users (user_id, name) VALUES (?, 'x') ON CONFLICT (user_id) DO UPDATE SET score ="
+                + " (SELECT count(*) FROM orders o WHERE o.user_id = excluded.user_id) RETURNING user_id, score");
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+        assertThat(plan("INSERT INTO users (user_id, name) VALUES (?, 'x') ON CONFLICT (user_id) DO UPDATE SET score"
+                                + " = (SELECT count(*) FROM orders o WHERE o.user_id = excluded.score)")
+                        .target())
+                .as("not by its key")
+                .isNotEqualTo(Target.KEYED);
+    }
+
     @Test
     void aDeleteUsingAValuesListIsKeyedByItsTable() {
         // the parser's USING list holds the (VALUES ...) where its type says tables: it was refused as a form the
