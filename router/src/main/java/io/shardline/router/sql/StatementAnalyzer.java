@@ -1350,6 +1350,8 @@ public final class StatementAnalyzer {
                 java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         /** How many references {@link #export} added for subqueries' keys (no table of their own). */
         private int exported;
+        /** Of {@link #exported}: the EXCLUDED rows of upserts. */
+        private int excludedRefs;
         /** Subqueries in FROM with their scope, whose key columns become their own (see {@link #exportDerivedKeys}). */
         private final Map<ParenthesedSelect, Integer> derived = new java.util.IdentityHashMap<>();
 
@@ -1648,7 +1650,7 @@ public final class StatementAnalyzer {
                     && (insert.getWithItemsList() == null
                             || insert.getWithItemsList().isEmpty())
                     && walker.selects.isEmpty()
-                    && refs.size() == 1
+                    && refs.size() - excludedRefs == 1
                     && keyGroups.size() == 1
                     && keyGroups.get(0).sources().size() == tuples(rows).size();
         }
@@ -1714,6 +1716,7 @@ public final class StatementAnalyzer {
                 scopes.get(scope).put("excluded", table);
                 refs.put(excluded, table);
                 exported++; // no table of the statement's text
+                excludedRefs++;
                 union(ref, excluded);
             }
             if (insert.isOnlyDefaultValues()) {
