@@ -869,8 +869,8 @@ public final class MoveRunner {
         if (!describe(records(switching)).equals(describe(move.transfers()))) {
             // the ring published must move exactly the ranges the copy moved: else keys would route to a shard
             // without their rows, and the cleanup would delete them from their sources
-            throw new MoveException("the ring the cutover would publish moves " + describe(records(switching))
-                    + ", the move copied " + describe(move.transfers()) + ": not switched");
+            throw new CutoverFailed("the ring the cutover would publish moves " + describe(records(switching))
+                    + ", the move copied " + describe(move.transfers()) + ": not switched (abort the move)");
         }
         HashRing next = switching.to();
         MoveRecord switched = new MoveRecord(

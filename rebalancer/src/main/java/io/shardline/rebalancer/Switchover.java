@@ -214,8 +214,15 @@ public final class Switchover {
                         pause(100); // the backends take the reload before their next command
                         endOpenTransactions(s, old, warnings);
                         awaitNoPreparedTransactions(s, old);
-                        fence = CommitFence.raise(s);
+                        fence = CommitFence.of(s);
+                        fence.raise(s);
                         pause(100); // the WAL senders and the checkpointer take the reload
+                        for (String weak : fence.weaknesses(s)) {
+                            String warning = "the commit fence on " + old.name() + " may not hold: " + weak + "; a"
+                                    + " session overriding the read-only default could commit there unseen";
+                            LOG.warn("switchover: {}", warning);
+                            warnings.add(warning);
+                        }
                         // every commit of the old primary is at or before this position
                         awaitReplay(candidate, single(s, "SELECT pg_current_wal_lsn()::text"));
                     }
@@ -512,9 +519,10 @@ public final class Switchover {
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
                             + " AND backend_type = 'client backend'"));
             if (ended > 0) {
-                String warning = ended + " commit(s) made on " + old.name() + " after its final position was read"
-                        + " (a session overriding its read-only default) were not acknowledged: their sessions were"
-                        + " ended, their writes are not on the new primary";
+                String warning = ended + " commit(s) waiting on " + old.name() + "'s commit fence (sessions"
+                        + " overriding its read-only default) were not acknowledged: their sessions were ended, the"
+                        + " outcome is unknown to their clients (a commit made before the final position was read is"
+                        + " on the new primary, one made after is not)";
                 LOG.warn("switchover: {}", warning);
                 warnings.add(warning);
             }

@@ -293,6 +293,29 @@ class SwitchoverIT {
                             .executeUpdate("UPDATE accounts SET balance = balance + 1 WHERE id = " + key))
                     .as("the old primary writes and its commits are acknowledged by its synchronous hubs")
                     .isEqualTo(1);
+
+            // a switchover run again after one that died with the fence up restores the operator's setting too
+            candidate.queryString("SELECT pg_wal_replay_pause()::text");
+            driver.createStatement().execute("UPDATE accounts SET balance = balance + 1 WHERE id = " + key);
+            String left = "\"" + CommitFence.STANDBY + ":"
+                    + java.util.HexFormat.of().formatHex(names.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                    + "\"";
+            try (Connection c = old.connect()) {
+                c.createStatement().execute("ALTER SYSTEM SET synchronous_standby_names = '" + left + "'");
+                c.createStatement().execute("SELECT pg_reload_conf()");
+            }
+            assertThatThrownBy(() -> new Switchover(
+                                    client,
+                                    "switchover",
+                                    LogicalCopyIT.CONNECT,
+                                    new Switchover.Settings(
+                                            Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofSeconds(1)))
+                            .run(1, hubs.get(0).name()))
+                    .isInstanceOf(MoveException.class)
+                    .hasMessageContaining("did not replay");
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> names.equals(old.queryString("SHOW synchronous_standby_names")));
+            candidate.queryString("SELECT pg_wal_replay_resume()::text");
         } finally {
             candidate.queryString("SELECT pg_wal_replay_resume()::text");
             try (Connection c = old.connect()) {

@@ -189,6 +189,21 @@ class MoveFenceIT {
                     .as("a batch on one shard is all or nothing, as with pgjdbc")
                     .isZero();
             assertThat(c.getAutoCommit()).isTrue();
+
+            // a statement the driver cannot route (a key that is no integer) fails the batch before anything stays
+            s.addBatch("INSERT INTO kv VALUES (" + fresh + ", 'new')");
+            s.addBatch("INSERT INTO kv VALUES ('twelve', 'bad key')");
+            e = catchThrowableOfType(BatchUpdateException.class, s::executeBatch);
+            assertThat(e.getSQLState()).isEqualTo("22P02");
+            assertThat(e.getUpdateCounts()).containsExactly(Statement.EXECUTE_FAILED, Statement.EXECUTE_FAILED);
+            assertThat(countOn(from, fresh)).isZero();
+
+            // a connection set read-only writes in autocommit mode, as with pgjdbc (which ignores it there)
+            c.setReadOnly(true);
+            s.addBatch("INSERT INTO kv VALUES (" + fresh + ", 'read-only connection')");
+            s.addBatch("DELETE FROM kv WHERE k = " + fresh);
+            assertThat(s.executeBatch()).containsExactly(1, 1);
+            c.setReadOnly(false);
         }
     }
 

@@ -52,7 +52,9 @@ public enum KeyType {
             case INTEGER:
                 return KeyHash.hashInt8(toLong(value));
             case TEXT:
-                return KeyHash.hashText(value.toString());
+                // a numeric literal assigned to a text key is PostgreSQL's numeric text: 0.0000001, not 1E-7
+                return KeyHash.hashText(
+                        value instanceof BigDecimal decimal ? decimal.toPlainString() : value.toString());
             case UUID:
                 return KeyHash.hashUuid(toUuid(value));
             default:
@@ -113,6 +115,11 @@ public enum KeyType {
             }
             if (Double.isInfinite(d)) {
                 return d > 0 ? Long.MAX_VALUE : Long.MIN_VALUE;
+            }
+            if (Math.abs(d) >= 0x1p53 && Math.abs(d) < 0x1p63) {
+                // PostgreSQL compares a bigint with a float8 as float8: several bigints, on several shards, equal it
+                throw new IllegalArgumentException("'" + value + "' is a double past 2^53, which several integer"
+                        + " shard keys equal: bind it as a long");
             }
             return rounded(new BigDecimal(d), java.math.RoundingMode.HALF_EVEN);
         }

@@ -45,7 +45,7 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
     private volatile MoveRecord latest;
     private volatile Map<Integer, Long> cutoverLsn = Map.of();
     private volatile long switchedRingVersion;
-    private volatile long awaitedSwitch = Long.MAX_VALUE;
+    private volatile Map<Integer, Long> awaitedSwitch = Map.of();
     private volatile boolean initialized;
 
     public ZooKeeperMoveWatcher(CuratorFramework client, String cluster, Runnable onChange) {
@@ -149,13 +149,14 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
     }
 
     /**
-     * The lowest ring version a move in progress will switch to and has not said SWITCHED for yet ({@link
-     * Long#MAX_VALUE} if none). A ring at or past it came before the move's own record (the ring and the record are one
-     * ZooKeeper transaction, seen through two caches): the position the move's targets' replicas must replay is not
-     * known yet.
+     * The lowest ring version a move in progress that gives {@code shard} ranges will switch to, and has not said
+     * SWITCHED for yet ({@link Long#MAX_VALUE} if none). A ring at or past it came before the move's own record (the
+     * ring and the record are one ZooKeeper transaction, seen through two caches): the position the shard's replicas
+     * must replay is not known yet.
      */
-    public long awaitedSwitch() {
-        return awaitedSwitch;
+    public long awaitedSwitch(int shard) {
+        Long version = awaitedSwitch.get(shard);
+        return version == null ? Long.MAX_VALUE : version;
     }
 
     private synchronized void refresh() {
@@ -183,11 +184,15 @@ public final class ZooKeeperMoveWatcher implements AutoCloseable {
         }
         cutoverLsn = Map.copyOf(cutovers);
         switchedRingVersion = switched;
-        awaitedSwitch = moves.stream()
-                .filter(m -> m.state().ordinal() < MoveRecord.MoveState.SWITCHED.ordinal())
-                .mapToLong(MoveRecord::toRingVersion)
-                .min()
-                .orElse(Long.MAX_VALUE);
+        Map<Integer, Long> awaited = new HashMap<>();
+        for (MoveRecord move : moves) {
+            if (move.state().ordinal() < MoveRecord.MoveState.SWITCHED.ordinal()) {
+                for (MoveRecord.Transfer t : move.transfers()) {
+                    awaited.merge(t.target(), move.toRingVersion(), Math::min);
+                }
+            }
+        }
+        awaitedSwitch = Map.copyOf(awaited);
         active = moves.stream().filter(m -> !m.state().isTerminal()).toList();
         latest = moves.stream()
                 .max(Comparator.comparingLong(MoveRecord::startedAtMillis))

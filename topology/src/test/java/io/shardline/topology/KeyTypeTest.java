@@ -38,6 +38,11 @@ class KeyTypeTest {
         assertThat(KeyType.INTEGER.hash(7.5d)).isEqualTo(KeyType.INTEGER.hash(8L));
         assertThat(KeyType.INTEGER.hash(7.0f)).isEqualTo(KeyType.INTEGER.hash(7L));
         assertThat(KeyType.INTEGER.hash(Double.POSITIVE_INFINITY)).isEqualTo(KeyType.INTEGER.hash(Long.MAX_VALUE));
+        assertThatThrownBy(() -> KeyType.INTEGER.hash(9007199254740993.0d))
+                .as("PostgreSQL compares a bigint with a float8 as float8: several keys equal it")
+                .hasMessageContaining("bind it as a long");
+        // a numeric literal assigned to a text key is PostgreSQL's text of it
+        assertThat(KeyType.TEXT.hash(new BigDecimal("0.0000001"))).isEqualTo(KeyType.TEXT.hash("0.0000001"));
         assertThat(KeyType.INTEGER.hash("1e-999999999")).isEqualTo(KeyType.INTEGER.hash(0L));
         assertThat(KeyType.INTEGER.hash("-9223372036854775808")).isEqualTo(KeyType.INTEGER.hash(Long.MIN_VALUE));
         // no bigint: nothing to find, nothing PostgreSQL stores (22003), on whichever shard

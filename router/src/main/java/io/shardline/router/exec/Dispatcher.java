@@ -264,6 +264,19 @@ public final class Dispatcher {
         return true;
     }
 
+    /** Whether pgjdbc's failure of a physical batch says none of its rows ran. */
+    private static boolean nothingWritten(SQLException x) {
+        if (!(x instanceof BatchUpdateException b)) {
+            return false;
+        }
+        for (int count : b.getUpdateCounts()) {
+            if (count != Statement.EXECUTE_FAILED) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Whether the topology no longer names {@code p}'s node its shard's primary, or a switchover holds the shard. */
     private boolean replaced(Physical p) {
         RoutingState now = session.runtime().routing();
@@ -1560,7 +1573,9 @@ public final class Dispatcher {
                     throw unchecked;
                 }
                 SQLException x = (SQLException) e;
-                refusedPart = part.getKey();
+                // routed again only when none of its rows stayed written (pgjdbc commits a long autocommit batch in
+                // parts: a part refused midway follows committed rows)
+                refusedPart = rolledBack || nothingWritten(x) ? part.getKey() : null;
                 String what = "";
                 if (rolledBack) {
                     Arrays.fill(counts, Statement.EXECUTE_FAILED);

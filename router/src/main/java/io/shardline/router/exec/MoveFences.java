@@ -408,8 +408,8 @@ final class MoveFences implements Moves, AutoCloseable {
     }
 
     @Override
-    public long awaitedSwitch() {
-        return watcher.awaitedSwitch();
+    public long awaitedSwitch(int shard) {
+        return watcher.awaitedSwitch(shard);
     }
 
     /**

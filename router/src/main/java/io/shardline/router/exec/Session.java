@@ -255,34 +255,35 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * Whether an autocommit batch of these statements runs as one transaction of its own, as pgjdbc runs a batch (one
      * implicit transaction: a statement that fails, or is held at a move's fence past {@code fenceWaitMs}, leaves
      * none of the others committed, so the application may run the whole batch again). Every statement must be a
-     * write or transactional DDL, on one shard, or on several with two-phase commit on; else the statements run one by
-     * one, each committing on its own (the driver's answer before, and what a batch over several shards gets without
-     * two-phase commit).
+     * write (not DDL: some cannot run in a transaction), on one shard, or on several with two-phase commit on, on a
+     * connection not set read-only (pgjdbc ignores that in autocommit mode); else the statements run one by one, each
+     * committing on its own (the driver's answer before, and what a batch over several shards gets without two-phase
+     * commit).
      */
     public boolean batchAsOneTransaction(List<Plan> plans) {
-        if (!autoCommit || plans.size() < 2) {
+        if (!autoCommit || plans.size() < 2 || readOnly()) {
             return false;
         }
         RoutingState r = runtime.routing();
         int shard = -1;
         boolean several = false;
         for (Plan plan : plans) {
-            if (plan.kind() != StatementKind.WRITE && plan.kind() != StatementKind.DDL) {
+            if (plan.kind() != StatementKind.WRITE) {
                 return false;
             }
             Route route;
             try {
                 route = route(r, plan, null);
             } catch (SQLException e) {
-                return false; // run one by one: the statement fails there with its own error
+                continue; // it fails with its own error inside the transaction: nothing of the batch is written
             }
             if (route.target() == Route.Target.NODE) {
                 several |= shard >= 0 && shard != route.shard();
                 shard = route.shard();
             } else if (route.target() == Route.Target.EVERY_SHARD) {
                 several = true;
-            } else {
-                return false;
+            } else if (route.target() != Route.Target.REFUSED) {
+                return false; // refused: as above
             }
         }
         return !several || runtime.twoPhaseCommit() != null;

@@ -31,6 +31,7 @@ import java.sql.SQLXML;
 import java.sql.Statement;
 import java.sql.Time;
 import java.sql.Timestamp;
+import java.sql.Types;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Calendar;
@@ -605,7 +606,41 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     @Override
     public void setObject(int i, Object x, int targetSqlType) throws SQLException {
         Object copy = kept(x);
-        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType));
+        set(i, routingValue(copy, targetSqlType), (ps, j, v) -> ps.setObject(j, copy, targetSqlType));
+    }
+
+    /**
+     * The value a key parameter set with a target SQL type has on the server, as pgjdbc converts it: a number with a
+     * fraction sent as an integer type is truncated ({@code Number.longValue()}), a {@code double} sent as {@code
+     * NUMERIC} is that decimal (rounded half away from zero into a bigint, not half to even as a float8).
+     */
+    static Object routingValue(Object x, int targetSqlType) {
+        if (!(x instanceof Number n)
+                || x instanceof Long
+                || x instanceof Integer
+                || x instanceof Short
+                || x instanceof Byte
+                || x instanceof java.math.BigInteger) {
+            return x;
+        }
+        switch (targetSqlType) {
+            case Types.BIGINT:
+            case Types.INTEGER:
+            case Types.SMALLINT:
+            case Types.TINYINT:
+                return n.longValue();
+            case Types.NUMERIC:
+            case Types.DECIMAL:
+                return x instanceof java.math.BigDecimal ? x : new java.math.BigDecimal(n.toString());
+            default:
+                return x;
+        }
+    }
+
+    private static Object routingValue(Object x, SQLType targetSqlType) {
+        return targetSqlType instanceof java.sql.JDBCType t && t.getVendorTypeNumber() != null
+                ? routingValue(x, t.getVendorTypeNumber())
+                : x;
     }
 
     @Override
@@ -616,19 +651,19 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     @Override
     public void setObject(int i, Object x, int targetSqlType, int scaleOrLength) throws SQLException {
         Object copy = kept(x);
-        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType, scaleOrLength));
+        set(i, routingValue(copy, targetSqlType), (ps, j, v) -> ps.setObject(j, copy, targetSqlType, scaleOrLength));
     }
 
     @Override
     public void setObject(int i, Object x, SQLType targetSqlType, int scaleOrLength) throws SQLException {
         Object copy = kept(x);
-        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType, scaleOrLength));
+        set(i, routingValue(copy, targetSqlType), (ps, j, v) -> ps.setObject(j, copy, targetSqlType, scaleOrLength));
     }
 
     @Override
     public void setObject(int i, Object x, SQLType targetSqlType) throws SQLException {
         Object copy = kept(x);
-        set(i, copy, (ps, j, v) -> ps.setObject(j, copy, targetSqlType));
+        set(i, routingValue(copy, targetSqlType), (ps, j, v) -> ps.setObject(j, copy, targetSqlType));
     }
 
     @Override

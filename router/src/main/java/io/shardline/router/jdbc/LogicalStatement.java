@@ -262,6 +262,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
     private int[] inOneTransaction(Session session, List<String> statements) throws SQLException {
         int[] counts = new int[statements.size()];
         int i = 0;
+        long ring = session.runtime().routing().ring().version();
         session.setAutoCommit(false);
         try {
             for (; i < counts.length; i++) {
@@ -270,23 +271,36 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
             }
             session.commit();
             return counts;
-        } catch (SQLException e) {
+        } catch (SQLException | RuntimeException e) {
             try {
                 session.rollback();
             } catch (SQLException suppressed) {
                 e.addSuppressed(suppressed);
             }
+            if (e instanceof SQLException x
+                    && SqlStates.FEATURE_NOT_SUPPORTED.equals(x.getSQLState())
+                    && i < counts.length
+                    && session.runtime().routing().ring().version() != ring) {
+                // a cutover moved a statement's key to another shard while the batch ran: it no longer fits one
+                // transaction (without two-phase commit); nothing was committed, run it as such a batch runs
+                session.setAutoCommit(true);
+                return oneByOne(statements);
+            }
+            if (e instanceof RuntimeException unchecked) {
+                throw unchecked;
+            }
+            SQLException x = (SQLException) e;
             int[] failed = new int[counts.length];
             Arrays.fill(failed, Statement.EXECUTE_FAILED);
             String what = i < counts.length
                     ? "statement " + (i + 1) + " of the batch failed, none of its statements was committed (an"
                             + " autocommit batch runs as one transaction): "
-                    : SqlStates.OUTCOME_UNKNOWN.equals(e.getSQLState())
+                    : SqlStates.OUTCOME_UNKNOWN.equals(x.getSQLState())
                             ? "the outcome of the batch's commit is unknown: "
                             : "the batch's commit failed, none of its statements was committed: ";
-            throw new BatchUpdateException(what + e.getMessage(), e.getSQLState(), e.getErrorCode(), failed, e);
+            throw new BatchUpdateException(what + x.getMessage(), x.getSQLState(), x.getErrorCode(), failed, x);
         } finally {
-            session.setAutoCommit(true);
+            session.setAutoCommit(true); // after the commit or the rollback: nothing left to commit
         }
     }
 
@@ -305,9 +319,9 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
                 // "retry it" would run again statements that committed: a retry loop must not take the batch whole
                 state = SqlStates.INVALID_TRANSACTION_STATE;
                 message = "statement " + (i + 1) + " of the batch failed (" + e.getSQLState() + "), the " + i
-                        + " before it were committed, each on its own (a batch over several shards without"
-                        + " twoPhaseCommit): run again only the statements from " + (i + 1) + " on. "
-                        + e.getMessage();
+                        + " before it were committed, each on its own (the batch could not run as one transaction:"
+                        + " over several shards without twoPhaseCommit, or not only writes): run again only the"
+                        + " statements from " + (i + 1) + " on. " + e.getMessage();
             }
             throw new BatchUpdateException(message, state, e.getErrorCode(), Arrays.copyOf(counts, i), e);
         }

@@ -22,11 +22,11 @@ public interface Moves {
     long cutoverLsn(int shard);
 
     /**
-     * The lowest ring version a move in progress switches to without its SWITCHED record seen yet ({@link
-     * Long#MAX_VALUE}: none): a ring at or past it routes moved ranges to their target before its replicas' cutover
-     * position is known, so reads go to the primaries meanwhile.
+     * The lowest ring version a move in progress that gives {@code shard} ranges switches to, without its SWITCHED
+     * record seen yet ({@link Long#MAX_VALUE}: none): a ring at or past it routes moved ranges to the shard before its
+     * replicas' cutover position is known, so its reads go to its primary meanwhile.
      */
-    default long awaitedSwitch() {
+    default long awaitedSwitch(int shard) {
         return Long.MAX_VALUE;
     }
 }

@@ -163,17 +163,9 @@ public final class Router {
             if (refused != null) {
                 return refused;
             }
-            long began = c.transactionRing();
-            if (began >= 0 && began != r.ring().version() && c.isolation() >= Connection.TRANSACTION_REPEATABLE_READ) {
-                // a move switched ranges since: what the transaction read on its shards (a moved key among them) may
-                // have changed on the new owner since, and the snapshot this shard would take now shows that change
-                // (a lost update PostgreSQL would have refused with 40001 on one node)
-                return Route.refused(
-                        SqlStates.RETRY_WRITE,
-                        "a shard move switched ranges since this " + isolationName(c) + " transaction began (ring"
-                                + " version " + began + ", now " + r.ring().version() + "), and the statement needs"
-                                + " shard " + shard + ", which it has not reached: its snapshot there would be later"
-                                + " than its reads; roll back and run the transaction again");
+            Route stale = staleRingJoin(r, c, shard);
+            if (stale != null) {
+                return stale;
             }
             return c.readOnly()
                             && plan.kind() == StatementKind.READ
@@ -211,6 +203,25 @@ public final class Router {
     /** Why no replica of {@code shard} takes a read now (a read went to its primary: {@link Route.Why#NO_FRESH_REPLICA}). */
     public DriverMetrics.Fallback whyNoReplica(RoutingState r, int shard) {
         return health.whyNone(r.replicas(shard), lag.get(), System.currentTimeMillis());
+    }
+
+    /**
+     * The refusal (40001) of a REPEATABLE READ or SERIALIZABLE transaction reaching {@code shard}, which it has not
+     * touched, after a move switched ranges since it began: a key it read on its old owner may have changed on the
+     * new one since, and the snapshot this shard would take now shows that change (a lost update PostgreSQL would
+     * refuse with 40001 on one node). Null when it may join.
+     */
+    private static Route staleRingJoin(RoutingState r, RouteContext c, int shard) {
+        long began = c.transactionRing();
+        if (began < 0 || began == r.ring().version() || c.isolation() < Connection.TRANSACTION_REPEATABLE_READ) {
+            return null;
+        }
+        return Route.refused(
+                SqlStates.RETRY_WRITE,
+                "a shard move switched ranges since this " + isolationName(c) + " transaction began (ring version "
+                        + began + ", now " + r.ring().version() + "), and the statement needs shard " + shard
+                        + ", which it has not reached: its snapshot there would be later than its reads; roll back"
+                        + " and run the transaction again");
     }
 
     /** A SERIALIZABLE transaction: a hot standby cannot run one, so its reads go to the primary. */
@@ -285,7 +296,7 @@ public final class Router {
         if (replicas.length == 0) {
             return Route.node(shard, primary, use, Route.Why.NO_FRESH_REPLICA);
         }
-        if (r.ring().version() >= moves.awaitedSwitch()) {
+        if (r.ring().version() >= moves.awaitedSwitch(shard)) {
             // a cutover's ring seen before its move's SWITCHED record: this shard's replicas may not have replayed
             // the rows its ranges gained (the record holds that position), for a few milliseconds
             return Route.node(shard, primary, use, Route.Why.NOT_REPLAYED);
@@ -474,6 +485,9 @@ public final class Router {
                 legs.add(Route.node(shard, r.primary(shard), Route.Use.BEGIN, Route.Why.WRITE));
             } else {
                 Route no = refuseJoin(c, txShard >= 0 ? txShard : legs.get(0).shard(), shard, needs.apply(shard));
+                if (no == null && txShard >= 0) {
+                    no = staleRingJoin(r, c, shard);
+                }
                 if (no != null) {
                     return no;
                 }

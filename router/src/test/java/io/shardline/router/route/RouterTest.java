@@ -163,8 +163,8 @@ class RouterTest {
             }
 
             @Override
-            public long awaitedSwitch() {
-                return awaitedSwitch;
+            public long awaitedSwitch(int shard) {
+                return shard == 1 ? awaitedSwitch : Long.MAX_VALUE;
             }
         };
         return new Router(
@@ -253,6 +253,12 @@ class RouterTest {
         Route primary = route(router, "SELECT * FROM users WHERE user_id = ?", c, k);
         assertThat(primary.node().name()).isEqualTo("s1-primary");
         assertThat(primary.why()).isEqualTo(Why.NOT_REPLAYED);
+        fresh(0, 10);
+        assertThat(route(router, "SELECT * FROM users WHERE user_id = ?", c, keyOn(0))
+                        .node()
+                        .name())
+                .as("a shard the move gives nothing")
+                .isEqualTo("s0-hub1");
     }
 
     @Test
@@ -345,6 +351,15 @@ class RouterTest {
                         .use())
                 .as("its own shard")
                 .isEqualTo(Use.TRANSACTION);
+        assertThat(route(
+                                router(true, true),
+                                "UPDATE users SET name = 'x' WHERE user_id IN (?, ?)",
+                                c,
+                                keyOn(0),
+                                keyOn(1))
+                        .sqlState())
+                .as("a statement on several shards, one of them new to the transaction")
+                .isEqualTo("40001");
         c.isolation = Connection.TRANSACTION_READ_COMMITTED;
         assertThat(route(router(true, true), "UPDATE users SET name = 'x' WHERE user_id = ?", c, keyOn(1))
                         .use())
