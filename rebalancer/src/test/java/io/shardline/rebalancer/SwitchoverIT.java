@@ -265,21 +265,12 @@ class SwitchoverIT {
                         .map(n -> "\"" + n.name() + "\"")
                         .reduce((a, b) -> a + ", " + b)
                         .orElseThrow() + ")";
-        try (Connection c = old.connect()) {
-            c.createStatement().execute("ALTER SYSTEM SET synchronous_standby_names = '" + names + "'");
-            c.createStatement().execute("SELECT pg_reload_conf()");
-        }
+        setSynchronousStandbys(old, names);
         try (Connection driver = DriverManager.getConnection(cluster.shardlineUrl())) {
             long key = keyOn(driver.unwrap(ShardlineConnection.class), 1);
             candidate.queryString("SELECT pg_wal_replay_pause()::text");
             driver.createStatement().execute("INSERT INTO accounts (id) VALUES (" + key + ") ON CONFLICT DO NOTHING");
-            assertThatThrownBy(() -> new Switchover(
-                                    client,
-                                    "switchover",
-                                    LogicalCopyIT.CONNECT,
-                                    new Switchover.Settings(
-                                            Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofSeconds(1)))
-                            .run(1, hubs.get(0).name()))
+            assertThatThrownBy(() -> impatientSwitchover(hubs.get(0).name()))
                     .isInstanceOf(MoveException.class)
                     .hasMessageContaining("failed before the promotion")
                     .hasMessageContaining("did not replay");
@@ -300,17 +291,8 @@ class SwitchoverIT {
             String left = "\"" + CommitFence.STANDBY + ":"
                     + java.util.HexFormat.of().formatHex(names.getBytes(java.nio.charset.StandardCharsets.UTF_8))
                     + "\"";
-            try (Connection c = old.connect()) {
-                c.createStatement().execute("ALTER SYSTEM SET synchronous_standby_names = '" + left + "'");
-                c.createStatement().execute("SELECT pg_reload_conf()");
-            }
-            assertThatThrownBy(() -> new Switchover(
-                                    client,
-                                    "switchover",
-                                    LogicalCopyIT.CONNECT,
-                                    new Switchover.Settings(
-                                            Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofSeconds(1)))
-                            .run(1, hubs.get(0).name()))
+            setSynchronousStandbys(old, left);
+            assertThatThrownBy(() -> impatientSwitchover(hubs.get(0).name()))
                     .isInstanceOf(MoveException.class)
                     .hasMessageContaining("did not replay");
             await().atMost(Duration.ofSeconds(5))
@@ -322,6 +304,23 @@ class SwitchoverIT {
                 c.createStatement().execute("ALTER SYSTEM RESET synchronous_standby_names");
                 c.createStatement().execute("SELECT pg_reload_conf()");
             }
+        }
+    }
+
+    /** A switchover of shard 1 to {@code hub} giving its candidate 1 s to replay the old primary's last write. */
+    private static Switchover.Result impatientSwitchover(String hub) throws MoveException {
+        return new Switchover(
+                        client,
+                        "switchover",
+                        LogicalCopyIT.CONNECT,
+                        new Switchover.Settings(Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofSeconds(1)))
+                .run(1, hub);
+    }
+
+    private static void setSynchronousStandbys(PgNode node, String names) throws SQLException {
+        try (Connection c = node.connect()) {
+            c.createStatement().execute("ALTER SYSTEM SET synchronous_standby_names = '" + names + "'");
+            c.createStatement().execute("SELECT pg_reload_conf()");
         }
     }
 
