@@ -2,6 +2,7 @@ package io.shardline.router;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.PgNode;
@@ -200,17 +201,15 @@ class DemotedPrimaryIT {
                         throw new CompletionException(e);
                     }
                 });
-                Thread.sleep(300);
+                // routed, past the gate, and on its way: held in the proxy
+                await().atMost(Duration.ofSeconds(10)).until(() -> proxy.held() > 0);
                 awaitTopology(watcher, publish(viaProxy.withSwitchover("test s0-hub1")));
-                run(primary, "ALTER SYSTEM SET default_transaction_read_only = on");
-                primary.queryString("SELECT pg_reload_conf()::text");
-                Thread.sleep(200);
+                readOnly(primary, true);
                 proxy.release(); // refused as read-only now
+                // a bounded look: it waits up to fenceWaitMs (5 s) for the switchover's outcome, not 25006 at once
                 Thread.sleep(500);
                 assertThat(running).as("waits for the switchover's outcome").isNotDone();
-                run(primary, "ALTER SYSTEM RESET default_transaction_read_only");
-                primary.queryString("SELECT pg_reload_conf()::text");
-                Thread.sleep(200);
+                readOnly(primary, false);
                 publish(viaProxy); // given back
                 int result = running.get(10, TimeUnit.SECONDS);
                 // the runtime (shared with other tests by its URL) routes to the primary itself before the proxy goes
@@ -221,6 +220,19 @@ class DemotedPrimaryIT {
                 primary.queryString("SELECT pg_reload_conf()::text");
             }
         }
+    }
+
+    /** Sets the node's read-only default as a switchover does, and waits until its server has reloaded it. */
+    private static void readOnly(PgNode node, boolean on) throws SQLException {
+        run(
+                node,
+                on
+                        ? "ALTER SYSTEM SET default_transaction_read_only = on"
+                        : "ALTER SYSTEM RESET" + " default_transaction_read_only");
+        node.queryString("SELECT pg_reload_conf()::text");
+        String wanted = on ? "on" : "off";
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> wanted.equals(node.queryString("SHOW default_transaction_read_only")));
     }
 
     private static void run(PgNode node, String sql) throws SQLException {

@@ -136,12 +136,10 @@ class MoveFenceIT {
     void aStatementBatchHeldAtAFenceCommitsNoneOfItsStatements() throws Exception {
         long key = 4343;
         long hash = KeyHash.hashInt8(key);
-        try (ZooKeeperTopologyStore store =
-                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
-                Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300");
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300");
                 Connection twoPhase =
                         DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=300&twoPhaseCommit=true")) {
-            HashRing current = store.snapshot().ring();
+            HashRing current = moves.ring();
             int from = current.shardFor(hash);
             long sameShard = keyOn(current, from, 5000);
             long otherShard = keyOn(current, 1 - from, 6000);
@@ -216,11 +214,9 @@ class MoveFenceIT {
     void aRepeatableReadTransactionDoesNotWriteAKeyItReadAfterTheKeyMoved() throws Exception {
         long key = 4444;
         long hash = KeyHash.hashInt8(key);
-        try (ZooKeeperTopologyStore store =
-                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
-                Connection t1 = DriverManager.getConnection(cluster.shardlineUrl() + "?twoPhaseCommit=true");
+        try (Connection t1 = DriverManager.getConnection(cluster.shardlineUrl() + "?twoPhaseCommit=true");
                 Connection t2 = DriverManager.getConnection(cluster.shardlineUrl())) {
-            int from = store.snapshot().ring().shardFor(hash);
+            int from = moves.ring().shardFor(hash);
             direct(from, "INSERT INTO kv VALUES (" + key + ", '100')");
             t1.setAutoCommit(false);
             t1.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
@@ -258,10 +254,8 @@ class MoveFenceIT {
     void aReadOfAMovedKeyGoesToThePrimaryUntilTheMovesRecordSaysSwitched() throws Exception {
         long key = 4545;
         long hash = KeyHash.hashInt8(key);
-        try (ZooKeeperTopologyStore store =
-                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
-                Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?maxStalenessMs=-1")) {
-            int from = store.snapshot().ring().shardFor(hash);
+        try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?maxStalenessMs=-1")) {
+            int from = moves.ring().shardFor(hash);
             int to = 1 - from;
             PgNode hub = cluster.node("s" + to + "-hub1");
             moves.writeMove("m7", MoveState.FENCED, new long[] {hash, hash}, from, to);

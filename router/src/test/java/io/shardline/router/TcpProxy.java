@@ -22,6 +22,8 @@ public final class TcpProxy implements AutoCloseable {
     private volatile boolean cut;
     private final Object holdLock = new Object();
     private boolean holding;
+    /** How many sends wait in {@link #awaitRelease} now. */
+    private int waiting;
 
     /** @param target {@code host:port} */
     public TcpProxy(String target) throws IOException {
@@ -63,15 +65,25 @@ public final class TcpProxy implements AutoCloseable {
         }
     }
 
+    /** How many clients' sends the proxy holds now. */
+    public int held() {
+        synchronized (holdLock) {
+            return waiting;
+        }
+    }
+
     private void awaitRelease() throws IOException {
         synchronized (holdLock) {
-            while (holding) {
-                try {
+            waiting++;
+            try {
+                while (holding) {
                     holdLock.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IOException("interrupted", e);
                 }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted", e);
+            } finally {
+                waiting--;
             }
         }
     }
