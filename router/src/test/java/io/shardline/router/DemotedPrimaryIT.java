@@ -19,6 +19,7 @@ import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -169,6 +170,24 @@ class DemotedPrimaryIT {
                 .isEqualTo("0");
     }
 
+    /**
+     * The same for a plain Statement batch, which runs as one transaction of its own: refused on its first statement,
+     * rolled back, it runs again whole once the switchover is over (before: 25006, the race left to the application).
+     */
+    @Test
+    void aStatementBatchRefusedAsReadOnlyByAPrimaryASwitchoverHoldsRunsAgainWholeOnceItIsOver() throws Exception {
+        assertThat(stalledThenRefused(c -> {
+                    try (Statement s = c.createStatement()) {
+                        s.addBatch("INSERT INTO items (id, note) VALUES (" + key + ", 'statement batch')");
+                        s.addBatch("UPDATE items SET note = note || ' updated' WHERE id = " + key);
+                        return Arrays.stream(s.executeBatch()).sum();
+                    }
+                }))
+                .isEqualTo(2);
+        assertThat(cluster.node("s0-primary").queryString("SELECT note FROM items WHERE id = " + key))
+                .isEqualTo("statement batch updated");
+    }
+
     interface Write {
         int run(Connection c) throws SQLException;
     }
@@ -181,18 +200,16 @@ class DemotedPrimaryIT {
         PgNode primary = cluster.node("s0-primary");
         Node p = shard0.primary();
         try (TcpProxy proxy = new TcpProxy(p.host() + ":" + p.port())) {
-            int colon = proxy.address().lastIndexOf(':');
-            Node proxied = new Node(
-                    p.name(),
-                    NodeRole.PRIMARY,
-                    proxy.address().substring(0, colon),
-                    Integer.parseInt(proxy.address().substring(colon + 1)),
-                    null);
-            Shard viaProxy = new Shard(0, List.of(proxied, shard0.replicas().get(0)));
+            Shard viaProxy = viaProxy(proxy);
             try (Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=5000");
                     Connection watcher = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=5000")) {
                 awaitTopology(watcher, publish(viaProxy));
                 c.createStatement().execute("DELETE FROM items WHERE id = " + key); // pools warm, through the proxy
+                // the server's transaction defaults read (once per primary), so what the proxy holds is the write's
+                c.setAutoCommit(false);
+                c.createStatement().executeQuery("SELECT 1 FROM items WHERE id = " + key);
+                c.commit();
+                c.setAutoCommit(true);
                 proxy.hold();
                 CompletableFuture<Integer> running = CompletableFuture.supplyAsync(() -> {
                     try {
@@ -220,6 +237,19 @@ class DemotedPrimaryIT {
                 primary.queryString("SELECT pg_reload_conf()::text");
             }
         }
+    }
+
+    /** Shard 0 with its primary reached through {@code proxy}. */
+    private static Shard viaProxy(TcpProxy proxy) {
+        Node p = shard0.primary();
+        int colon = proxy.address().lastIndexOf(':');
+        Node proxied = new Node(
+                p.name(),
+                NodeRole.PRIMARY,
+                proxy.address().substring(0, colon),
+                Integer.parseInt(proxy.address().substring(colon + 1)),
+                null);
+        return new Shard(0, List.of(proxied, shard0.replicas().get(0)));
     }
 
     /** Sets the node's read-only default as a switchover does, and waits until its server has reloaded it. */

@@ -512,7 +512,6 @@ public final class ClusterRuntime implements AutoCloseable {
         return url;
     }
 
-    /** The two-phase commit of this router, or null when multi-shard transactions are off. */
     /**
      * The server's {@code default_transaction_isolation} (a {@link Connection} level) and {@code
      * default_transaction_read_only} (1 or 0) for this runtime's user and database, read once from the home primary
@@ -538,6 +537,12 @@ public final class ClusterRuntime implements AutoCloseable {
                         + " current_setting('default_transaction_read_only')::boolean")) {
             rs.next();
             int[] values = {TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2) ? 1 : 0};
+            RoutingState now = routing;
+            if (!home.equals(now.primary(now.homeShard()))
+                    || now.switching().stream().anyMatch(x -> x.id() == now.homeShard())) {
+                // a switchover marked the home shard while the answer was on its way: read-only may be its doing
+                return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
+            }
             transactionDefaults = new ReadDefaults(home, values);
             return values;
         } catch (SQLException e) {
@@ -552,6 +557,7 @@ public final class ClusterRuntime implements AutoCloseable {
         }
     }
 
+    /** The two-phase commit of this router, or null when multi-shard transactions are off. */
     TwoPhaseCommit twoPhaseCommit() {
         return twoPhase;
     }

@@ -235,8 +235,22 @@ public final class Dispatcher {
      *     fenceWaitMs}
      */
     private boolean readOnlyRefusalPassed(SQLException e, Physical refusedBy, int attempt) throws SQLException {
+        return !session.inTransaction() && replacedPrimaryRefusalPassed(e, refusedBy, attempt);
+    }
+
+    /**
+     * {@link #readOnlyRefusalPassed} for a statement of a batch that ran as one transaction of its own, once that
+     * transaction was rolled back: nothing of the batch ran, so it may run again whole when this says so.
+     *
+     * @param attempt how many times the batch ran
+     * @throws SQLException 25006 saying why, as {@link #readOnlyRefusalPassed}
+     */
+    public boolean rolledBackRefusalPassed(SQLException e, int attempt) throws SQLException {
+        return replacedPrimaryRefusalPassed(e, ranOn, attempt);
+    }
+
+    private boolean replacedPrimaryRefusalPassed(SQLException e, Physical refusedBy, int attempt) throws SQLException {
         if (!SqlStates.READ_ONLY_TRANSACTION.equals(e.getSQLState())
-                || session.inTransaction()
                 || attempt == MAX_REROUTES
                 || refusedBy == null
                 || refusedBy.node.role() != NodeRole.PRIMARY) {

@@ -246,20 +246,30 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         List<String> statements = List.copyOf(batch);
         batch.clear();
         Session session = connection.session();
-        if (statements.size() > 1 && session.autoCommit()) {
+        for (int attempt = 1; statements.size() > 1 && session.autoCommit(); attempt++) {
             RoutingState r = session.runtime().routing();
             List<Plan> plans = new ArrayList<>(statements.size());
             for (String sql : statements) {
                 plans.add(plan(r, sql));
             }
-            if (session.batchAsOneTransaction(plans)) {
-                return inOneTransaction(session, statements);
+            if (!session.batchAsOneTransaction(plans)) {
+                break;
+            }
+            int[] counts = inOneTransaction(session, statements, attempt);
+            if (counts != null) {
+                return counts;
             }
         }
         return oneByOne(statements);
     }
 
-    private int[] inOneTransaction(Session session, List<String> statements) throws SQLException {
+    /**
+     * Runs the batch as one transaction.
+     *
+     * @return the counts, or null when the batch is to run again: refused as read-only by a primary a switchover or a
+     *     failover replaced meanwhile (routed before the switchover held writes), rolled back, nothing written
+     */
+    private int[] inOneTransaction(Session session, List<String> statements, int attempt) throws SQLException {
         int[] counts = new int[statements.size()];
         int i = 0;
         long ring = session.runtime().routing().ring().version();
@@ -290,6 +300,15 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
                 throw unchecked;
             }
             SQLException x = (SQLException) e;
+            if (i < counts.length) {
+                try {
+                    if (dispatcher.rolledBackRefusalPassed(x, attempt)) {
+                        return null;
+                    }
+                } catch (SQLException why) {
+                    x = why;
+                }
+            }
             int[] failed = new int[counts.length];
             Arrays.fill(failed, Statement.EXECUTE_FAILED);
             String what = i < counts.length
