@@ -5,6 +5,7 @@ import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.UUID;
 import java.util.regex.Matcher;
@@ -13,6 +14,7 @@ import org.springframework.security.authentication.AnonymousAuthenticationToken;
 import org.springframework.security.core.Authentication;
 import org.springframework.security.core.context.SecurityContextHolder;
 import org.springframework.web.filter.OncePerRequestFilter;
+import org.springframework.web.util.UriUtils;
 
 /**
  * Gives every request an id ({@code X-Request-Id}: the client's when it is a plain token, else a new one) and
@@ -67,7 +69,7 @@ final class AuditFilter extends OncePerRequestFilter {
 
     private static AuditLog.Entry entry(
             HttpServletRequest request, HttpServletResponse response, Authentication auth, String id) {
-        String path = request.getRequestURI().substring(request.getContextPath().length());
+        String path = path(request);
         String action;
         String target = (String) request.getAttribute(TARGET);
         Matcher abort = ABORT.matcher(path);
@@ -125,6 +127,20 @@ final class AuditFilter extends OncePerRequestFilter {
                 status,
                 id,
                 request.getRemoteAddr());
+    }
+
+    /**
+     * The request's path within the application, percent-decoded as Spring's request matchers and handler mappings
+     * see it ({@code POST /%6cogin} is a login, {@code POST /api/m%6fves} starts a move): what a request is must not
+     * depend on how its path was spelled. The firewall refuses encoded slashes, dots and semicolons before this.
+     */
+    static String path(HttpServletRequest request) {
+        String raw = request.getRequestURI().substring(request.getContextPath().length());
+        try {
+            return UriUtils.decode(raw, StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException malformed) {
+            return raw;
+        }
     }
 
     /** A client-chosen text as it may appear in the log: at most 100 characters, no control characters. */

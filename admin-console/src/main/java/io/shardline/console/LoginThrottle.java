@@ -3,6 +3,7 @@ package io.shardline.console;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.LongSupplier;
 
@@ -10,8 +11,9 @@ import java.util.function.LongSupplier;
  * Slows password guessing down: after {@link #FREE_FAILURES} failed logins in a row for a user name, or
  * {@link #FREE_FAILURES_PER_ADDRESS} from a client address, each further attempt for that name or from that address
  * (form or HTTP Basic, right password or not) is refused until a wait has passed: 1 s after the first failure over
- * the limit, doubling with each further failure, at most {@link #MAX_WAIT}. A successful login clears its name's and
- * its address's count; a count is forgotten {@link #MAX_WAIT} after its last failure. Per console process, in memory.
+ * the limit, doubling with each further failure, at most {@link #MAX_WAIT}. A successful login clears its name's count
+ * (names compared as the login compares them: trimmed, any case); a count is forgotten {@link #MAX_WAIT} after its last
+ * failure. Per console process, in memory.
  */
 final class LoginThrottle {
     static final int FREE_FAILURES = 5;
@@ -44,25 +46,35 @@ final class LoginThrottle {
     synchronized Duration wait(String user, String address) {
         long now = clock.getAsLong();
         long waitMillis = Math.max(
-                waitMillis(user == null ? null : "u:" + user, FREE_FAILURES, now),
+                waitMillis(nameKey(user), FREE_FAILURES, now),
                 waitMillis(address == null ? null : "a:" + address, FREE_FAILURES_PER_ADDRESS, now));
         return Duration.ofMillis(waitMillis);
     }
 
     synchronized void failed(String user, String address) {
         long now = clock.getAsLong();
-        count(user == null ? null : "u:" + user, now);
+        count(nameKey(user), now);
         count(address == null ? null : "a:" + address, now);
         forgetOld(now);
     }
 
-    synchronized void succeeded(String user, String address) {
-        if (user != null) {
-            failures.remove("u:" + user);
+    /**
+     * Clears the count of the name that logged in. Not its address's: another account's success from the same
+     * address (a viewer's valid request between two guesses of the operator's password) must not reset the guesses.
+     */
+    synchronized void succeeded(String user) {
+        String key = nameKey(user);
+        if (key != null) {
+            failures.remove(key);
         }
-        if (address != null) {
-            failures.remove("a:" + address);
-        }
+    }
+
+    /**
+     * The key of a user name as the login finds the user: Spring Security trims the form's name and the user store
+     * ignores case, so {@code "Operator "} and {@code "operator"} are one name and share one count.
+     */
+    private static String nameKey(String user) {
+        return user == null ? null : "u:" + user.trim().toLowerCase(Locale.ROOT);
     }
 
     private long waitMillis(String key, int free, long now) {

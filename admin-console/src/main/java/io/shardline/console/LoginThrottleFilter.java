@@ -25,10 +25,9 @@ final class LoginThrottleFilter extends OncePerRequestFilter {
     @Override
     protected void doFilterInternal(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws ServletException, IOException {
-        boolean form = request.getMethod().equals("POST")
-                && request.getRequestURI()
-                        .substring(request.getContextPath().length())
-                        .equals("/login");
+        // the path as the form login's matcher sees it: POST /%6cogin is a login too
+        boolean form =
+                request.getMethod().equals("POST") && AuditFilter.path(request).equals("/login");
         String basic = basicUser(request.getHeader("Authorization"));
         if (!form && basic == null) {
             chain.doFilter(request, response);

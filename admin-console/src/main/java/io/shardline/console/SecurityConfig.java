@@ -88,7 +88,7 @@ class SecurityConfig {
             if (event instanceof AuthenticationFailureBadCredentialsEvent) {
                 throttle.failed(auth.getName(), address);
             } else if (event instanceof AuthenticationSuccessEvent) {
-                throttle.succeeded(auth.getName(), address);
+                throttle.succeeded(auth.getName());
             }
         };
     }

@@ -167,6 +167,15 @@ class ConsoleSecurityIT {
         assertThat(badShard.statusCode()).isEqualTo(422);
         assertThat(badShard.body()).contains("cannot connect to 127.0.0.1:1");
         assertAudited(badShard, "operator", "failed: cannot connect to 127.0.0.1:1");
+        // an address that would add to the connection URL (and send the cluster's password where it says) is refused
+        // before any connection
+        HttpResponse<String> injected =
+                send(post("/api/shards", "{\"primary\": \"127.0.0.1:1/postgres?sslmode=disable&x=:1\"}")
+                        .header("Authorization", basic(env.operator)));
+        assertThat(injected.statusCode()).isEqualTo(422);
+        assertThat(injected.body())
+                .contains("must be a host name, an IPv4 address or an IPv6 address in brackets")
+                .doesNotContain("cannot connect");
         assertThat(moves()).as("nothing started by refused requests").hasSize(1);
 
         HttpResponse<String> plan = send(get("/api/moves/plan").header("Authorization", basic(env.operator)));
@@ -334,6 +343,16 @@ class ConsoleSecurityIT {
         assertThat(Session.tryLogin("viewer", env.viewer.password()).statusCode())
                 .as("the login form waits too")
                 .isEqualTo(429);
+        // the form login under another spelling of its path and of the name (no session, no CSRF token: the malformed
+        // Basic header makes it a script's request) is the same login and waits as well
+        HttpResponse<String> respelled = send(HttpRequest.newBuilder(URI.create(env.url() + "/%6cogin"))
+                .header("Authorization", "Basic x")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .POST(HttpRequest.BodyPublishers.ofString("username=Viewer+&password="
+                        + URLEncoder.encode(env.viewer.password(), StandardCharsets.UTF_8))));
+        assertThat(respelled.statusCode()).as(respelled.body()).isEqualTo(429);
+        assertAudited(respelled, "anonymous", "denied: throttled after failed logins");
+        assertThat(audit(respelled).get("action").asString()).isEqualTo("login");
         assertThat(send(get("/api/topology").header("Authorization", basic(env.operator)))
                         .statusCode())
                 .as("another name from the same address")

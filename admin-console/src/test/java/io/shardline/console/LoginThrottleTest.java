@@ -51,11 +51,30 @@ class LoginThrottleTest {
     }
 
     @Test
-    void aSuccessClearsItsNameAndAddress() {
+    void aSuccessClearsItsNamesCount() {
         fail("operator", "10.0.0.1", LoginThrottle.FREE_FAILURES - 1);
-        throttle.succeeded("operator", "10.0.0.1");
+        throttle.succeeded("operator");
         fail("operator", "10.0.0.1", LoginThrottle.FREE_FAILURES - 1);
         assertThat(throttle.wait("operator", "10.0.0.1")).isZero();
+    }
+
+    /** A viewer's valid login between guesses of the operator's password clears neither count. */
+    @Test
+    void anotherAccountsSuccessFromTheAddressDoesNotClearItsCount() {
+        for (int i = 0; i < LoginThrottle.FREE_FAILURES_PER_ADDRESS; i++) {
+            fail("guess" + i, "10.0.0.1", 1);
+            throttle.succeeded("viewer");
+        }
+        assertThat(throttle.wait("operator", "10.0.0.1")).isEqualTo(Duration.ofSeconds(1));
+    }
+
+    /** The login trims the name and finds it in any case: so does the count. */
+    @Test
+    void aNamesSpellingsShareOneCount() {
+        fail("operator", "10.0.0.1", 2);
+        fail("Operator ", "10.0.0.2", 2);
+        fail(" OPERATOR", "10.0.0.3", 1);
+        assertThat(throttle.wait("operaTor", "10.0.0.4")).isEqualTo(Duration.ofSeconds(1));
     }
 
     @Test

@@ -192,7 +192,10 @@ public final class ShardRegistrar {
                 if (port < 1 || port > 65535) {
                     throw new NumberFormatException();
                 }
-                return new Endpoint(address.substring(0, colon), port);
+                String host = address.substring(0, colon);
+                // before any connection: the address is made into a URL, and the cluster's password goes to it
+                Node.checkHost("the host of '" + address + "'", host);
+                return new Endpoint(host, port);
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("'" + address + "' has no valid port", e);
             }
