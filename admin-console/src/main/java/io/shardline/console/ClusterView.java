@@ -21,6 +21,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -46,6 +47,7 @@ final class ClusterView implements DisposableBean {
     private static final long PROBE_CACHE_MS = 3_000;
     private static final long STATS_CACHE_MS = 5_000;
     private static final long PROBE_TIMEOUT_MS = 3_000;
+    private static final long STATS_TIMEOUT_MS = 10_000;
 
     private final ZooKeeperTopologyStore store;
     private final CuratorFramework curator;
@@ -60,6 +62,10 @@ final class ClusterView implements DisposableBean {
     });
     private volatile Cached<Map<Integer, String>> primaries;
     private volatile Cached<Views.Shards> stats;
+    /** Held while the primaries are asked: callers that find no fresh answer wait for one asking, not ask again. */
+    private final Object askingPrimaries = new Object();
+    /** The same for the table statistics. */
+    private final Object askingStats = new Object();
 
     private record Cached<T>(long atMillis, T value) {}
 
@@ -264,20 +270,40 @@ final class ClusterView implements DisposableBean {
         }
     }
 
-    /** Per shard: ok (the primary answers and is writable), down (with why), or read-only. Cached 3 s. */
+    /** Per shard: ok (the primary answers and is writable) or down. Cached 3 s, as {@link #primaryDetails}. */
     Map<Integer, String> primaryStatus() {
-        Cached<Map<Integer, String>> cached = primaries;
-        if (cached != null && System.currentTimeMillis() - cached.atMillis() < PROBE_CACHE_MS) {
-            return cached.value();
-        }
         Map<Integer, String> status = new LinkedHashMap<>();
         primaryDetails().forEach((shard, detail) -> status.put(shard, detail.startsWith("ok") ? "ok" : "down"));
-        primaries = new Cached<>(System.currentTimeMillis(), status);
         return status;
     }
 
-    /** Per shard, {@code ok} or why its primary is not usable: asked now, every primary at once. */
+    /**
+     * Per shard, {@code ok} or why its primary is not usable. Cached 3 s, and asked by one caller at a time (the others
+     * wait for its answer): the open health endpoint and every page ask this, and must not turn a flood of requests
+     * into logins on every primary. Each probe gives up after 3 s (connect, login and query).
+     */
     Map<Integer, String> primaryDetails() {
+        Cached<Map<Integer, String>> cached = primaries;
+        if (fresh(cached, PROBE_CACHE_MS)) {
+            return cached.value();
+        }
+        synchronized (askingPrimaries) {
+            cached = primaries;
+            if (fresh(cached, PROBE_CACHE_MS)) {
+                return cached.value();
+            }
+            Map<Integer, String> details = askPrimaries();
+            primaries = new Cached<>(System.currentTimeMillis(), details);
+            return details;
+        }
+    }
+
+    private static boolean fresh(Cached<?> cached, long maxAgeMillis) {
+        return cached != null && System.currentTimeMillis() - cached.atMillis() < maxAgeMillis;
+    }
+
+    /** Every primary asked at once. */
+    private Map<Integer, String> askPrimaries() {
         ClusterTopology topology = store.snapshot().topology();
         Map<Integer, CompletableFuture<String>> asks = new LinkedHashMap<>();
         for (Shard shard : topology.shards()) {
@@ -299,7 +325,7 @@ final class ClusterView implements DisposableBean {
     }
 
     private String probe(ClusterTopology topology, Node primary) {
-        try (Connection c = connect(topology, primary);
+        try (Connection c = connect(topology, primary, PROBE_TIMEOUT_MS);
                 Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery()")) {
             rs.next();
@@ -311,17 +337,25 @@ final class ClusterView implements DisposableBean {
         }
     }
 
-    private Connection connect(ClusterTopology topology, Node node) throws SQLException {
+    /** A connection whose connect, login and every read give up after {@code timeoutMillis}. */
+    private Connection connect(ClusterTopology topology, Node node, long timeoutMillis) throws SQLException {
         return Rebalancer.connector(topology, settings.dbPassword(), "shardline-console")
-                .connect(node);
+                .connect(node, Duration.ofMillis(timeoutMillis));
     }
 
-    /** Ranges, rows and bytes per shard, and the skew. Cached 5 s. */
+    /** Ranges, rows and bytes per shard, and the skew. Cached 5 s, asked by one caller at a time. */
     Views.Shards shards() {
         Cached<Views.Shards> cached = stats;
-        if (cached != null && System.currentTimeMillis() - cached.atMillis() < STATS_CACHE_MS) {
+        if (fresh(cached, STATS_CACHE_MS)) {
             return cached.value();
         }
+        synchronized (askingStats) {
+            cached = stats;
+            return fresh(cached, STATS_CACHE_MS) ? cached.value() : askShards();
+        }
+    }
+
+    private Views.Shards askShards() {
         TopologySnapshot snapshot = store.snapshot();
         ClusterTopology topology = snapshot.topology();
         HashRing ring = snapshot.ring();
@@ -339,7 +373,7 @@ final class ClusterView implements DisposableBean {
             List<Views.TableStats> tables = List.of();
             String error = null;
             try {
-                tables = asks.get(shard.id()).get(10, TimeUnit.SECONDS);
+                tables = asks.get(shard.id()).get(STATS_TIMEOUT_MS, TimeUnit.MILLISECONDS);
             } catch (Exception e) {
                 Throwable cause = e.getCause() != null ? e.getCause() : e;
                 error = "shard " + shard.id() + "'s primary could not be asked: " + cause.getMessage();
@@ -371,7 +405,7 @@ final class ClusterView implements DisposableBean {
 
     private List<Views.TableStats> tableStats(ClusterTopology topology, Node primary) {
         List<Views.TableStats> tables = new ArrayList<>();
-        try (Connection c = connect(topology, primary)) {
+        try (Connection c = connect(topology, primary, STATS_TIMEOUT_MS)) {
             for (ShardedTable table : topology.tables()) {
                 tables.add(tableStats(c, table));
             }
