@@ -1,6 +1,7 @@
 package io.shardline.router;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
@@ -384,6 +385,36 @@ class RouterCoreIT {
             assertThat(c.getAutoCommit()).as("after rollback()").isTrue();
         }
         assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id IN (" + a + ", " + c2 + ")"))
+                .isEqualTo(1);
+    }
+
+    /**
+     * A transaction begun with SQL {@code BEGIN} whose commit by {@code setAutoCommit(true)} fails (a deferred unique
+     * constraint) stays a transaction, as pgjdbc leaves autocommit off after a failed commit — and its SQL {@code
+     * ROLLBACK} still returns the connection to autocommit: the next write commits on its own (before: it ran in a
+     * transaction nobody committed).
+     */
+    @Test
+    void aSqlBeginWhoseCommitBySetAutoCommitFailsReturnsToAutocommitAtItsSqlRollback() throws Exception {
+        long a = keyOn(1, 1750);
+        long b = keyOn(1, a + 1);
+        long next = keyOn(1, b + 1);
+        try (Connection c = DriverManager.getConnection(base)) {
+            update(c, "BEGIN");
+            update(c, "INSERT INTO accounts (id, code) VALUES (" + a + ", 1750)");
+            update(c, "INSERT INTO accounts (id, code) VALUES (" + b + ", 1750)");
+            assertThatThrownBy(() -> c.setAutoCommit(true))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("23505"));
+            assertThat(c.getAutoCommit())
+                    .as("a failed commit leaves autocommit off")
+                    .isFalse();
+            update(c, "ROLLBACK");
+            assertThat(c.getAutoCommit()).as("after the SQL ROLLBACK").isTrue();
+            update(c, "INSERT INTO accounts (id) VALUES (" + next + ")");
+        }
+        assertThat(count(cluster.primary(1), "SELECT count(*) FROM accounts WHERE id = " + next))
+                .as("the next write committed on its own")
                 .isEqualTo(1);
     }
 

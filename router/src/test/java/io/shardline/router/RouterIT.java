@@ -595,6 +595,10 @@ class RouterIT {
         }
         assertThatThrownBy(() -> DriverManager.getConnection("jdbc:shardline:file:" + dir.resolve("missing.yaml")))
                 .hasMessageContaining("cannot read cluster file");
+        assertThatThrownBy(() -> DriverManager.getConnection("jdbc:shardline:file:" + file + "?twoPhaseCommit=true"))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("twoPhaseCommit=true needs a ZooKeeper URL")
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("22023"));
     }
 
     @Test

@@ -59,6 +59,7 @@ public final class ClusterRuntime implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterRuntime.class);
     private static final int PROBE_TIMEOUT_SECONDS = 2;
     static final long RECOVERY_INTERVAL_MS = 10_000;
+    private static final int RECOVERY_TIMEOUT_SECONDS = 10;
     /** Old {@link TxnMarks} are pruned every this many recovery rounds (about 5 minutes). */
     private static final int PRUNE_EVERY_ROUNDS = 30;
 
@@ -252,7 +253,10 @@ public final class ClusterRuntime implements AutoCloseable {
                         if (round == 0) {
                             ensureMarksEverywhere();
                         }
-                        InDoubtTransactions txns = new InDoubtTransactions(zk.client(), cluster, pools::borrow);
+                        // connections of its own, bounded: the application's may all be lent out, or waiting on
+                        // the very locks the in-doubt transactions hold
+                        InDoubtTransactions txns =
+                                new InDoubtTransactions(zk.client(), cluster, this::recoveryConnection);
                         InDoubtTransactions.Report report =
                                 txns.recover(routing.snapshot().topology(), twoPhase.abandoned());
                         for (int i = 0; i < report.committed(); i++) {
@@ -353,6 +357,11 @@ public final class ClusterRuntime implements AutoCloseable {
         }
     }
 
+    /** A connection for in-doubt recovery, outside the pools, whose connect and reads give up after 10 s. */
+    private Connection recoveryConnection(Node node) throws SQLException {
+        return pools.direct(node, RECOVERY_TIMEOUT_SECONDS, "shardline-txn-recovery");
+    }
+
     /** Deletes old marks of transactions prepared nowhere, on every primary. */
     private void pruneMarks(InDoubtTransactions txns) {
         ClusterTopology topology = routing.snapshot().topology();
@@ -360,7 +369,7 @@ public final class ClusterRuntime implements AutoCloseable {
             List<String> prepared = new ArrayList<>();
             txns.list(topology).forEach(t -> prepared.add(t.gid()));
             for (Shard shard : topology.shards()) {
-                try (Connection c = pools.borrow(shard.primary())) {
+                try (Connection c = recoveryConnection(shard.primary())) {
                     TxnMarks.prune(c, prepared);
                 }
             }
@@ -401,6 +410,12 @@ public final class ClusterRuntime implements AutoCloseable {
      */
     static ClusterRuntime open(ShardlineUrl url, Properties props) throws SQLException {
         RuntimeSettings settings = RuntimeSettings.from(props);
+        if (url.file() != null && settings.twoPhaseCommit()) {
+            throw new SQLException(
+                    "twoPhaseCommit=true needs a ZooKeeper URL (jdbc:shardline:zk://...): its commit decisions are"
+                            + " recorded in ZooKeeper, which a cluster file (" + url.file() + ") does not have",
+                    SqlStates.INVALID_PARAMETER);
+        }
         TopologyStore store;
         try {
             store = url.file() != null

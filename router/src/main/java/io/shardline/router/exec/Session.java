@@ -974,9 +974,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
         checkNotCopying();
         if (autoCommit && !this.autoCommit) {
             // as pgjdbc: a commit that fails leaves autocommit off, so that the application's rollback() in its
-            // catch block works (the transaction ended on every shard either way)
-            explicitTransaction = false;
+            // catch block works (the transaction ended on every shard either way); a transaction begun by SQL BEGIN
+            // stays one, so that its SQL ROLLBACK or COMMIT still returns the connection to autocommit
             commit();
+            explicitTransaction = false;
             this.autoCommit = true;
             return;
         }

@@ -22,13 +22,19 @@ import org.slf4j.LoggerFactory;
  * {@link Gid}'s form): commit when COMMIT is recorded in {@link TxnLog}; roll back when ROLLBACK is, or when nothing
  * is recorded and the coordinating router is gone (its {@code routers/} node expired) — recorded first, so a
  * coordinator that comes back cannot commit it. A transaction whose coordinator lives and has not decided is left
- * alone: it is between its two phases.
+ * alone for {@value #UNDECIDED_MS} ms: it is between its two phases.
  */
 public final class InDoubtTransactions {
     private static final Logger LOG = LoggerFactory.getLogger(InDoubtTransactions.class);
     static final long ROLLBACK_RETENTION_MS = 3_600_000;
     /** How long a live coordinator is trusted to finish a transaction it decided. */
     static final long FINISH_MS = 30_000;
+    /**
+     * How long a live coordinator is trusted to decide a transaction it prepared (milliseconds a normal commit): past
+     * it, its PREPARE on another shard hangs or its thread died, and recovery decides ROLLBACK (it would find that
+     * decision and report 40001 if it came back).
+     */
+    static final long UNDECIDED_MS = 60_000;
 
     /** Opens a connection to a node's database. */
     @FunctionalInterface
@@ -41,9 +47,16 @@ public final class InDoubtTransactions {
      *
      * @param decision what {@link TxnLog} holds for it, or null
      * @param coordinatorAlive whether the router that prepared it still has its {@code routers/} node
+     * @param ageMillis how long ago it was prepared, by its server's clock
      */
     public record InDoubt(
-            String gid, int shard, String node, String preparedAt, String decision, boolean coordinatorAlive) {}
+            String gid,
+            int shard,
+            String node,
+            String preparedAt,
+            String decision,
+            boolean coordinatorAlive,
+            long ageMillis) {}
 
     /** What {@link #recover} did. */
     public record Report(int committed, int rolledBack, int left, List<String> errors) {}
@@ -53,6 +66,8 @@ public final class InDoubtTransactions {
     private final TxnLog log;
     /** A test's hook between the listing and the resolving (a coordinator finishing meanwhile). */
     private volatile Runnable afterListing = () -> {};
+
+    private volatile long undecidedMs = UNDECIDED_MS;
 
     private final Connector connector;
 
@@ -69,13 +84,22 @@ public final class InDoubtTransactions {
      * @throws SQLException naming the primary that could not be asked
      */
     public List<InDoubt> list(ClusterTopology topology) throws SQLException {
+        return list(topology, null);
+    }
+
+    /**
+     * {@link #list(ClusterTopology)}; with {@code errors}, a primary that cannot be asked is reported there and
+     * skipped, the others listed.
+     */
+    private List<InDoubt> list(ClusterTopology topology, List<String> errors) throws SQLException {
         List<InDoubt> found = new ArrayList<>();
         Set<String> alive = routers();
         for (Shard shard : topology.shards()) {
             Node primary = shard.primary();
             try (Connection c = connector.connect(primary);
                     Statement s = c.createStatement();
-                    ResultSet rs = s.executeQuery("SELECT gid, prepared::text FROM pg_prepared_xacts"
+                    ResultSet rs = s.executeQuery("SELECT gid, prepared::text,"
+                            + " (extract(epoch FROM now() - prepared) * 1000)::bigint FROM pg_prepared_xacts"
                             + " WHERE database = current_database() AND gid LIKE '" + Gid.PREFIX
                             + "%' ORDER BY prepared")) {
                 while (rs.next()) {
@@ -87,9 +111,20 @@ public final class InDoubtTransactions {
                     String decision =
                             log.find(gid).map(r -> r.decision().name()).orElse(null);
                     found.add(new InDoubt(
-                            gid, shard.id(), primary.name(), rs.getString(2), decision, alive.contains(router.get())));
+                            gid,
+                            shard.id(),
+                            primary.name(),
+                            rs.getString(2),
+                            decision,
+                            alive.contains(router.get()),
+                            rs.getLong(3)));
                 }
             } catch (SQLException e) {
+                if (errors != null) {
+                    errors.add("listing the prepared transactions of shard " + shard.id() + " (" + primary.name()
+                            + "): " + e.getMessage());
+                    continue;
+                }
                 throw new SQLException(
                         "could not list the prepared transactions of shard " + shard.id() + " (" + primary.name()
                                 + "): " + e.getMessage(),
@@ -116,19 +151,35 @@ public final class InDoubtTransactions {
         int rolledBack = 0;
         int left = 0;
         List<String> errors = new ArrayList<>();
-        List<InDoubt> inDoubt = list(topology);
+        // given up before the listing: one given up meanwhile may be prepared after it (a slow PREPARE whose answer
+        // timed out), and must not be dropped for not being listed
+        Set<String> givenUp = new HashSet<>(abandoned);
+        List<InDoubt> inDoubt = list(topology, errors);
+        boolean listedAll = errors.isEmpty();
         afterListing.run();
         Set<String> prepared = new HashSet<>();
         inDoubt.forEach(t -> prepared.add(t.gid()));
-        // given up and no longer prepared anywhere: nothing left to resolve
-        abandoned.retainAll(prepared);
+        if (listedAll) {
+            // given up and no longer prepared anywhere: nothing left to resolve
+            givenUp.removeAll(prepared);
+            abandoned.removeAll(givenUp);
+        }
         for (InDoubt t : inDoubt) {
             String decision = t.decision();
             boolean ownerActs = t.coordinatorAlive() && !abandoned.contains(t.gid());
             if (decision == null) {
-                if (ownerActs) {
+                if (ownerActs && t.ageMillis() < undecidedMs) {
                     left++;
                     continue;
+                }
+                if (ownerActs) {
+                    LOG.warn(
+                            "transaction {} has been prepared on shard {} for {} ms and its coordinator, still"
+                                    + " running, has not decided it: rolled back (its PREPARE on another shard hangs,"
+                                    + " or its thread died; it reports 40001 if it comes back)",
+                            t.gid(),
+                            t.shard(),
+                            t.ageMillis());
                 }
                 decision = log.decide(t.gid(), TxnLog.Decision.ROLLBACK, "recovery")
                         .name();
@@ -165,8 +216,17 @@ public final class InDoubtTransactions {
         // before the participants: every participant of a decision read was prepared before it was recorded, so
         // one not listed after it has been resolved (the other order could drop a COMMIT still to be applied).
         List<String> decided = log.gids();
+        if (decided.isEmpty() || !listedAll) {
+            // a primary not listed may hold a participant of a decision still to be applied there
+            return new Report(committed, rolledBack, left, errors);
+        }
         Set<String> held = new HashSet<>();
-        list(topology).forEach(t -> held.add(t.gid()));
+        List<String> again = new ArrayList<>();
+        list(topology, again).forEach(t -> held.add(t.gid()));
+        if (!again.isEmpty()) {
+            errors.addAll(again);
+            return new Report(committed, rolledBack, left, errors);
+        }
         long now = System.currentTimeMillis();
         for (String gid : decided) {
             if (held.contains(gid)) {
@@ -180,6 +240,11 @@ public final class InDoubtTransactions {
             }
         }
         return new Report(committed, rolledBack, left, errors);
+    }
+
+    /** How long a live coordinator is trusted to decide what it prepared ({@link #UNDECIDED_MS}; tests). */
+    void undecidedAfter(long millis) {
+        undecidedMs = millis;
     }
 
     /** Runs {@code hook} in each recovery right after the in-doubt transactions are listed (tests). */

@@ -1,6 +1,7 @@
 package io.shardline.router.txn;
 
 import io.shardline.router.SqlStates;
+import io.shardline.router.exec.ConnectionErrors;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -118,20 +119,25 @@ public final class TwoPhaseCommit {
     /** {@link #commit(String, Map)}, its phases (prepare, decide, commit) marked with {@code phases}. */
     public void commit(String gid, Map<Integer, Connection> participants, Phases phases) throws SQLException {
         Gid.check(gid);
+        Map<Integer, String> xids;
         try (Phase prepare = phases.phase("shardline.prepare")) {
-            prepare(gid, participants);
+            xids = prepare(gid, participants);
         }
         TxnLog.Decision decision;
         try (Phase decide = phases.phase("shardline.decide")) {
             decision = decide(gid, participants);
         }
         try (Phase commit = phases.phase("shardline.commit_prepared")) {
-            commitPrepared(gid, participants, decision);
+            commitPrepared(gid, participants, decision, xids);
         }
     }
 
-    /** Phase one: the marks and PREPARE TRANSACTION on every participant; rolled back everywhere on a failure. */
-    private void prepare(String gid, Map<Integer, Connection> participants) throws SQLException {
+    /**
+     * Phase one: the marks and PREPARE TRANSACTION on every participant; rolled back everywhere on a failure.
+     *
+     * @return the writing participants' transaction ids (empty without marks)
+     */
+    private Map<Integer, String> prepare(String gid, Map<Integer, Connection> participants) throws SQLException {
         for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
             if (failed(p.getValue())) {
                 // PostgreSQL would answer PREPARE TRANSACTION there with a silent ROLLBACK: commit nothing anywhere
@@ -150,18 +156,24 @@ public final class TwoPhaseCommit {
                 execute(p.getValue(), (marks == null ? "" : marks + "; ") + "PREPARE TRANSACTION '" + gid + "'");
                 p.getValue().setAutoCommit(true);
                 prepared.add(p);
-                observer.prepared(gid, p.getKey());
             } catch (SQLException e) {
                 // a broken connection may have prepared it anyway: then it is rolled back by recovery
-                boolean ambiguous = isConnectionFailure(e);
+                boolean ambiguous = ConnectionErrors.isConnectionError(e);
                 abandon(gid, participants, prepared, ambiguous);
                 throw new SQLException(
                         "the transaction could not be prepared on shard " + p.getKey() + ", so it was rolled back on"
                                 + " every shard: " + e.getMessage(),
-                        e.getSQLState(),
+                        // rolled back for certain (ROLLBACK recorded, or left to recovery, which can only roll back)
+                        ambiguous ? SqlStates.RETRY_WRITE : e.getSQLState(),
                         e);
+            } catch (RuntimeException | Error e) {
+                // this thread gives up (whatever it was): none of it may stay prepared, locked, with nobody to end it
+                abandon(gid, participants, prepared, true);
+                throw e;
             }
+            observer.prepared(gid, p.getKey());
         }
+        return xids;
     }
 
     /** The decision recorded in ZooKeeper: COMMIT, or ROLLBACK when recovery decided first. */
@@ -183,8 +195,15 @@ public final class TwoPhaseCommit {
         return decision;
     }
 
-    /** Phase two: COMMIT PREPARED on every participant (ROLLBACK PREPARED when recovery decided so). */
-    private void commitPrepared(String gid, Map<Integer, Connection> participants, TxnLog.Decision decision)
+    /**
+     * Phase two: COMMIT PREPARED on every participant (ROLLBACK PREPARED when recovery decided so). A participant
+     * where it failed is left to this router's recovery (within about 10 s) — unless the transaction is not prepared
+     * there any more and PostgreSQL says its part was rolled back: recovery rolled it back before this COMMIT was
+     * recorded (this router was cut off from ZooKeeper past its session meanwhile, and the ROLLBACK was forgotten),
+     * which is reported, never taken for a commit.
+     */
+    private void commitPrepared(
+            String gid, Map<Integer, Connection> participants, TxnLog.Decision decision, Map<Integer, String> xids)
             throws SQLException {
         if (decision == TxnLog.Decision.ROLLBACK) {
             finish(gid, participants, "ROLLBACK PREPARED");
@@ -192,12 +211,46 @@ public final class TwoPhaseCommit {
                     "transaction " + gid + " was rolled back by recovery before it could commit; retry it",
                     SqlStates.RETRY_WRITE);
         }
-        if (finish(gid, participants, "COMMIT PREPARED")) {
+        Map<Integer, SQLException> failed = finish(gid, participants, "COMMIT PREPARED");
+        if (failed.isEmpty()) {
             try {
                 log.forget(gid);
             } catch (TxnException e) {
                 LOG.warn("transaction {} committed; its decision stays in ZooKeeper: {}", gid, e.getMessage());
             }
+            return;
+        }
+        List<Integer> rolledBack = new ArrayList<>();
+        for (Map.Entry<Integer, SQLException> f : failed.entrySet()) {
+            String xid = xids.get(f.getKey());
+            if (xid != null
+                    && "42704".equals(f.getValue().getSQLState())
+                    && "aborted".equals(status(participants.get(f.getKey()), xid))) {
+                rolledBack.add(f.getKey());
+            }
+        }
+        if (rolledBack.isEmpty()) {
+            abandoned.add(gid); // this router's next recovery round finishes it
+            return;
+        }
+        boolean none = rolledBack.size() == xids.size();
+        throw new SQLException(
+                "transaction " + gid + " was rolled back on shard(s) " + rolledBack + " by recovery before its"
+                        + " COMMIT was recorded (this router lost its ZooKeeper session meanwhile)"
+                        + (none
+                                ? ": nothing was committed; retry it"
+                                : ", and committed on the others: the transaction is HALF COMMITTED, check the"
+                                        + " shards' rows and repair them"),
+                none ? SqlStates.RETRY_WRITE : SqlStates.OUTCOME_UNKNOWN);
+    }
+
+    /** PostgreSQL's status of transaction {@code xid} where {@code c} is connected, or null when it cannot tell. */
+    private static String status(Connection c, String xid) {
+        try (Statement s = c.createStatement();
+                java.sql.ResultSet rs = s.executeQuery("SELECT pg_xact_status('" + Long.parseLong(xid) + "'::xid8)")) {
+            return rs.next() ? rs.getString(1) : null;
+        } catch (SQLException | NumberFormatException e) {
+            return null;
         }
     }
 
@@ -236,9 +289,9 @@ public final class TwoPhaseCommit {
         }
     }
 
-    /** Runs the second phase on every participant; whether all succeeded (else recovery finishes it). */
-    private boolean finish(String gid, Map<Integer, Connection> participants, String command) {
-        boolean all = true;
+    /** Runs the second phase on every participant; where it failed (recovery finishes it there). */
+    private Map<Integer, SQLException> finish(String gid, Map<Integer, Connection> participants, String command) {
+        Map<Integer, SQLException> failed = new LinkedHashMap<>();
         for (Map.Entry<Integer, Connection> p : participants.entrySet()) {
             try {
                 execute(p.getValue(), command + " '" + gid + "'");
@@ -246,17 +299,17 @@ public final class TwoPhaseCommit {
                     observer.committed(gid, p.getKey());
                 }
             } catch (SQLException e) {
-                all = false;
+                failed.put(p.getKey(), e);
                 LOG.warn(
-                        "{} of transaction {} on shard {} failed ({}); recovery finishes it (this router's, about 30-40 s"
-                                + " after the decision, or 'txn recover')",
+                        "{} of transaction {} on shard {} failed ({}); recovery finishes it (this router's within about"
+                                + " 10 s, or 'txn recover')",
                         command,
                         gid,
                         p.getKey(),
                         e.getMessage());
             }
         }
-        return all;
+        return failed;
     }
 
     /**
@@ -297,18 +350,6 @@ public final class TwoPhaseCommit {
         finish(gid, rollback, "ROLLBACK PREPARED");
     }
 
-    private static boolean isConnectionFailure(SQLException e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof SQLException sql
-                    && sql.getSQLState() != null
-                    && sql.getSQLState().startsWith("08")) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Whether pgjdbc knows the connection's transaction failed (an error since BEGIN, no savepoint rolled back to). */
     /** Whether a statement failed in the transaction open on {@code c} (PostgreSQL rolls it back at COMMIT). */
     public static boolean failed(Connection c) throws SQLException {
         return c.isWrapperFor(BaseConnection.class)

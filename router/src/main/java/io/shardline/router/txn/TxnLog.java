@@ -47,7 +47,13 @@ public final class TxnLog {
                     .forPath(node(gid), JSON.writeValueAsBytes(new Record(decision, System.currentTimeMillis(), by)));
             return decision;
         } catch (KeeperException.NodeExistsException e) {
-            return find(gid).map(Record::decision).orElse(decision);
+            // recorded before, and gone again (forgotten): which it was is not known here, so the outcome is not
+            return find(gid)
+                    .map(Record::decision)
+                    .orElseThrow(() -> new TxnException(
+                            "the decision of transaction " + gid
+                                    + " was recorded by someone else and dropped again before it could be read",
+                            e));
         } catch (Exception e) {
             throw new TxnException(
                     "could not record the " + decision + " of transaction " + gid + " in ZooKeeper: " + e.getMessage(),

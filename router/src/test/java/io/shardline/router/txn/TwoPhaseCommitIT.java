@@ -111,6 +111,20 @@ class TwoPhaseCommitIT {
                 + Long.parseLong(cluster.primary(1).queryString("SELECT count(*) FROM pg_prepared_xacts"));
     }
 
+    /** A router id whose registration node exists: its coordinator runs (the node's path: {@link #routerNode}). */
+    private static String liveRouter() throws Exception {
+        String router = UUID.randomUUID().toString();
+        client.create()
+                .creatingParentsIfNeeded()
+                .withMode(CreateMode.EPHEMERAL)
+                .forPath(routerNode(router), new byte[0]);
+        return router;
+    }
+
+    private static String routerNode(String router) {
+        return ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
+    }
+
     private static String deadCoordinatorGid() {
         return new Gid(UUID.randomUUID().toString()).next();
     }
@@ -185,9 +199,8 @@ class TwoPhaseCommitIT {
 
     @Test
     void aLiveCoordinatorsUndecidedTransactionIsLeftUntilItIsGone() throws Exception {
-        String router = UUID.randomUUID().toString();
-        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
-        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        String router = liveRouter();
+        String node = routerNode(router);
         Map<Integer, Connection> p = write(5, "e");
         String gid = new Gid(router).next();
         assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("prepared", 1)).commit(gid, p))
@@ -225,9 +238,8 @@ class TwoPhaseCommitIT {
 
     @Test
     void aTransactionWhoseDecisionCannotBeRecordedIsResolvedByItsLiveCoordinator() throws Exception {
-        String router = UUID.randomUUID().toString();
-        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
-        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        String router = liveRouter();
+        String node = routerNode(router);
         Map<Integer, Connection> p = write(7, "g");
         String gid = new Gid(router).next();
         // ZooKeeper unreachable for the coordinator when it records COMMIT
@@ -256,9 +268,8 @@ class TwoPhaseCommitIT {
 
     @Test
     void recoveryLeavesADecidedTransactionToItsLiveCoordinator() throws Exception {
-        String router = UUID.randomUUID().toString();
-        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
-        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        String router = liveRouter();
+        String node = routerNode(router);
         Map<Integer, Connection> p = write(8, "h");
         String gid = new Gid(router).next();
         // the coordinator recorded COMMIT and is about to run COMMIT PREPARED: recovery must not race it
@@ -274,9 +285,8 @@ class TwoPhaseCommitIT {
 
     @Test
     void recoveryLeavesATransactionWhoseCoordinatorFinishedItSinceItWasListed() throws Exception {
-        String router = UUID.randomUUID().toString();
-        String node = ZooKeeperTopologyStore.clusterPath("txn") + "/routers/" + router;
-        client.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+        String router = liveRouter();
+        String node = routerNode(router);
         Map<Integer, Connection> p = write(9, "i");
         String gid = new Gid(router).next();
         assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("decided", -1)).commit(gid, p))
@@ -298,6 +308,132 @@ class TwoPhaseCommitIT {
                 .as("no decision, coordinator gone")
                 .isEqualTo(2);
         assertThat(prepared()).isZero();
+    }
+
+    /**
+     * The coordinator loses its ZooKeeper session between its PREPAREs and its decision (a pause): recovery rolls the
+     * transaction back, its ROLLBACK is forgotten (an hour later, or by routers' clocks apart), the coordinator comes
+     * back and records COMMIT. COMMIT PREPARED finds nothing: reported as rolled back (40001), never as a commit.
+     */
+    @Test
+    void aCommitRecordedAfterRecoveryRolledBackAndForgotIsReportedNotTakenForACommit() throws Exception {
+        String router = liveRouter();
+        String node = routerNode(router);
+        Map<Integer, Connection> p = write(9, "j");
+        String gid = new Gid(router).next();
+        TwoPhaseCommit.Observer pausedPastItsSession = new TwoPhaseCommit.Observer() {
+            @Override
+            public void prepared(String g, int shard) {
+                if (shard != 1) {
+                    return;
+                }
+                try {
+                    client.delete().forPath(node);
+                    assertThat(recovery.recover(topology).rolledBack()).isEqualTo(2);
+                    log.forget(g);
+                    client.create().withMode(CreateMode.EPHEMERAL).forPath(node, new byte[0]);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            }
+        };
+        try {
+            assertThatThrownBy(() -> marking(pausedPastItsSession).commit(gid, p))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining(
+                            "was rolled back on shard(s) [0, 1] by recovery before its COMMIT was recorded")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("40001"));
+            assertThat(rows(0) + rows(1)).isZero();
+        } finally {
+            close(p);
+            client.delete().quietly().forPath(node);
+            log.forget(gid);
+        }
+    }
+
+    /**
+     * COMMIT PREPARED fails on one shard (its session ended): the coordinator reports the commit (it is decided) and
+     * its own recovery round finishes the shard at once, not after the 30 s it leaves a coordinator at work.
+     */
+    @Test
+    void aCommitPreparedThatFailedIsFinishedByTheCoordinatorsNextRecoveryRound() throws Exception {
+        String router = liveRouter();
+        String node = routerNode(router);
+        Map<Integer, Connection> p = write(10, "k");
+        String gid = new Gid(router).next();
+        TwoPhaseCommit.Observer endsShard1 = new TwoPhaseCommit.Observer() {
+            @Override
+            public void committed(String g, int shard) {
+                if (shard == 0) {
+                    cluster.primary(1).queryString("SELECT pg_terminate_backend(" + pid(p.get(1)) + ")::text");
+                }
+            }
+        };
+        Set<String> abandoned = ConcurrentHashMap.newKeySet();
+        try {
+            new TwoPhaseCommit(log, "test", endsShard1, abandoned).commit(gid, p);
+            assertThat(rows(0)).isEqualTo(1);
+            assertThat(prepared()).isEqualTo(1);
+            assertThat(abandoned).containsExactly(gid);
+            InDoubtTransactions.Report report = recovery.recover(topology, abandoned);
+            assertThat(report.committed()).isEqualTo(1);
+            assertThat(rows(1)).isEqualTo(1);
+            assertThat(prepared()).isZero();
+        } finally {
+            close(p);
+            client.delete().quietly().forPath(node);
+        }
+    }
+
+    /**
+     * A live coordinator that never decides (its PREPARE on another shard hangs, its thread died) does not hold its
+     * prepared shards for as long as it lives: past the bound recovery rolls them back, and the coordinator, if it
+     * comes to decide, finds ROLLBACK.
+     */
+    @Test
+    void aLiveCoordinatorsTransactionUndecidedPastTheBoundIsRolledBack() throws Exception {
+        String router = liveRouter();
+        String node = routerNode(router);
+        Map<Integer, Connection> p = write(11, "l");
+        String gid = new Gid(router).next();
+        try {
+            assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("prepared", 1)).commit(gid, p))
+                    .hasMessage("crash");
+            assertThat(recovery.recover(topology).left())
+                    .as("young: left to its coordinator")
+                    .isEqualTo(2);
+            recovery.undecidedAfter(100);
+            Thread.sleep(200);
+            assertThat(recovery.recover(topology).rolledBack()).isEqualTo(2);
+            assertThat(prepared()).isZero();
+            assertThat(log.decide(gid, TxnLog.Decision.COMMIT, "test"))
+                    .as("what the coordinator finds")
+                    .isEqualTo(TxnLog.Decision.ROLLBACK);
+        } finally {
+            recovery.undecidedAfter(InDoubtTransactions.UNDECIDED_MS);
+            close(p);
+            client.delete().quietly().forPath(node);
+            log.forget(gid);
+        }
+    }
+
+    /** A coordinator that writes marks (as the driver's does), its mark tables made on the primaries. */
+    private static TwoPhaseCommit marking(TwoPhaseCommit.Observer observer) {
+        return new TwoPhaseCommit(log, "test", observer, ConcurrentHashMap.newKeySet(), shard -> {
+            try (Connection c = cluster.primary(shard).connect()) {
+                TxnMarks.create(c);
+            }
+        });
+    }
+
+    private static int pid(Connection c) {
+        try (Statement st = c.createStatement();
+                java.sql.ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
+            rs.next();
+            return rs.getInt(1);
+        } catch (SQLException e) {
+            throw new AssertionError(e);
+        }
     }
 
     /** An observer that throws (the coordinator "dies") at a step: "prepared" on a shard, or "decided". */
