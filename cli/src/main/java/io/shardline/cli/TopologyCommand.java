@@ -2,29 +2,77 @@ package io.shardline.cli;
 
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.DistributedFunction;
+import io.shardline.topology.FileTopologyStore;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.Node;
 import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologySnapshot;
+import io.shardline.topology.ZkCredentials;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.apache.curator.framework.CuratorFramework;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code shardline topology show}. */
+/** {@code shardline topology show|init}. */
 @Command(
         name = "topology",
         mixinStandardHelpOptions = true,
-        description = "Show the cluster's topology.",
-        subcommands = {TopologyCommand.Show.class})
+        description = "Show the cluster's topology, or create a cluster from a cluster file.",
+        subcommands = {TopologyCommand.Show.class, TopologyCommand.Init.class})
 final class TopologyCommand {
+
+    @Command(
+            name = "init",
+            mixinStandardHelpOptions = true,
+            description = "Create a cluster in ZooKeeper from a cluster file (the YAML a jdbc:shardline:file: URL"
+                    + " reads: cluster, database, user, shards and their nodes, tables, and optionally a ring; an"
+                    + " even ring over the shards otherwise), for PostgreSQL servers you run yourself. Drivers,"
+                    + " monitors, rebalancers and consoles then name it with --zk and --name.")
+    static final class Init implements Callable<Integer> {
+        @Option(names = "--zk", required = true, description = "ZooKeeper connect string, host:port[,host:port].")
+        String zk;
+
+        @Parameters(index = "0", paramLabel = "FILE", description = "The cluster file (YAML).")
+        Path file;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            TopologySnapshot snapshot = FileTopologyStore.open(file).snapshot();
+            String name = snapshot.topology().cluster();
+            ZkCredentials.useForThisProcess(null); // the environment's (SHARDLINE_ZK_USER...), never another's
+            try (CuratorFramework client = ZooKeeperTopologyStore.newClient(zk, Duration.ofSeconds(10))) {
+                ZooKeeperTopologyStore.initialize(client, snapshot.topology(), snapshot.ring());
+            }
+            PrintWriter out = spec.commandLine().getOut();
+            print(out, snapshot);
+            out.println();
+            out.printf("Cluster %s created in ZooKeeper at %s.%n", name, zk);
+            out.printf(
+                    "Drivers connect with jdbc:shardline:zk://%s%s?user=%s&password=...%n",
+                    zk,
+                    ZooKeeperTopologyStore.clusterPath(name),
+                    snapshot.topology().user());
+            out.printf(
+                    "Next: shardline monitor --zk %s --name %s (replica lag for the drivers), shardline zk secure"
+                            + " (ACLs)%n",
+                    zk, name);
+            return 0;
+        }
+    }
 
     @Command(
             name = "show",

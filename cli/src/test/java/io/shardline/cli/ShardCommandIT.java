@@ -12,12 +12,18 @@ import io.shardline.topology.NodeRole;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /**
@@ -157,6 +163,59 @@ class ShardCommandIT {
                 new ArrayList<>(List.of("shard", "switchover", "--zk", descriptor.zk(), "--name", "external"));
         all.addAll(List.of(args));
         return execute(all);
+    }
+
+    /**
+     * {@code topology init} creates a cluster in ZooKeeper from a cluster file naming servers the cluster does not
+     * run (here shard 0's primary and hub of the local cluster), which drivers then use by its name.
+     */
+    @Test
+    void aClusterFileNamingServersYouRunBecomesAClusterInZooKeeper(@TempDir Path dir) throws Exception {
+        PgNode primary = cluster.node("s0-primary");
+        PgNode hub = cluster.node("s0-hub1");
+        Path file = dir.resolve("mine.yaml");
+        Files.writeString(
+                file,
+                String.join(
+                        "\n",
+                        "cluster: mine",
+                        "database: " + descriptor.database(),
+                        "user: " + descriptor.user(),
+                        "shards:",
+                        "  - id: 0",
+                        "    nodes:",
+                        "      - {name: db0, role: primary, host: 127.0.0.1, port: " + primary.port() + "}",
+                        "      - {name: db0-r1, role: hub, host: 127.0.0.1, port: " + hub.port() + ", upstream: db0}",
+                        "tables:",
+                        "  - {schema: public, table: mine_items, keyColumn: id, keyType: integer}",
+                        ""));
+        Run init = execute(List.of("topology", "init", "--zk", descriptor.zk(), file.toString()));
+        assertThat(init.rc).as(init.err).isZero();
+        assertThat(init.out)
+                .contains("Cluster mine created in ZooKeeper at " + descriptor.zk())
+                .contains(
+                        "jdbc:shardline:zk://" + descriptor.zk() + "/shardline/clusters/mine?user=" + descriptor.user())
+                .contains("db0-r1");
+        String url = "jdbc:shardline:zk://" + descriptor.zk() + "/shardline/clusters/mine?user=" + descriptor.user()
+                + (descriptor.password() == null ? "" : "&password=" + descriptor.password());
+        try (Connection c = DriverManager.getConnection(url);
+                Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE mine_items (id bigint PRIMARY KEY, note text)");
+            st.execute("INSERT INTO mine_items VALUES (7, 'seven')");
+        }
+        assertThat(primary.queryString("SELECT note FROM mine_items WHERE id = 7"))
+                .isEqualTo("seven");
+
+        Run again = execute(List.of("topology", "init", "--zk", descriptor.zk(), file.toString()));
+        assertThat(again.rc).isNotZero();
+        assertThat(again.err).contains("cluster 'mine' already exists");
+
+        Path broken = dir.resolve("broken.yaml");
+        Files.writeString(
+                broken, "cluster: other\nshards: [{id: 0, nodes: [{name: x, role: hub, host: h, port: 1}]}]\n");
+        Run bad = execute(List.of("topology", "init", "--zk", descriptor.zk(), broken.toString()));
+        assertThat(bad.rc).isNotZero();
+        assertThat(bad.err).contains("cluster file " + broken);
     }
 
     private record Run(int rc, String out, String err) {}

@@ -558,6 +558,7 @@ public final class LocalCluster implements AutoCloseable {
         public LocalCluster start() {
             validate();
             PgBinaries binaries = PgBinaries.locate(pgBin);
+            binaries.requireVersion(PgBinaries.MIN_MAJOR);
             boolean chosen = dir == null;
             Path actualDir = chosen ? defaultDir() : dir.toAbsolutePath();
             try {

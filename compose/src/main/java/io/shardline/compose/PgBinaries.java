@@ -22,6 +22,8 @@ import java.util.stream.Stream;
 public final class PgBinaries {
     static final List<String> REQUIRED = List.of("initdb", "postgres", "pg_basebackup", "pg_ctl");
     private static final Path DEBIAN_ROOT = Path.of("/usr/lib/postgresql");
+    /** The oldest PostgreSQL major version a local cluster runs. */
+    public static final int MIN_MAJOR = 15;
 
     private final Path binDir;
 
@@ -32,6 +34,38 @@ public final class PgBinaries {
     /** The directory holding the binaries. */
     public Path binDir() {
         return binDir;
+    }
+
+    /**
+     * Refuses binaries older than PostgreSQL {@code major} ({@code postgres --version}): moves publish row-filtered
+     * publications, which PostgreSQL 15 brought; an older server would start and fail at the first move.
+     *
+     * @throws LocalClusterException naming the directory and the version found
+     */
+    public void requireVersion(int major) {
+        String version;
+        try {
+            Process process = new ProcessBuilder(binary("postgres"), "--version")
+                    .redirectErrorStream(true)
+                    .start();
+            version = new String(process.getInputStream().readAllBytes()).trim();
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                return; // it did not answer: the start says what is wrong with it
+            }
+        } catch (IOException e) {
+            return;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        java.util.regex.Matcher m =
+                java.util.regex.Pattern.compile("\\(PostgreSQL\\) (\\d+)").matcher(version);
+        if (m.find() && Integer.parseInt(m.group(1)) < major) {
+            throw new LocalClusterException(binDir + " holds PostgreSQL " + m.group(1) + " (" + version + "); Shardline"
+                    + " needs PostgreSQL " + major + " or newer (shard moves publish row-filtered publications). Set"
+                    + " PG_BIN to a newer installation's bin directory.");
+        }
     }
 
     /** The path of one binary, e.g. {@code binary("initdb")}. */

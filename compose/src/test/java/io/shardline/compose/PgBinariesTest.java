@@ -64,6 +64,20 @@ class PgBinariesTest {
                 .hasMessageContaining("apt-get install postgresql-15");
     }
 
+    @Test
+    void aServerOlderThanPostgreSql15IsRefusedNamingItsVersion() throws IOException {
+        Path old = fakeInstallation(tmp.resolve("14/bin"));
+        Files.writeString(old.resolve("postgres"), "#!/bin/sh\necho 'postgres (PostgreSQL) 14.11'\n");
+        PgBinaries fourteen = PgBinaries.locate(old, Map.of(), () -> null, tmp);
+        assertThatThrownBy(() -> fourteen.requireVersion(PgBinaries.MIN_MAJOR))
+                .isInstanceOf(LocalClusterException.class)
+                .hasMessageContaining(old + " holds PostgreSQL 14")
+                .hasMessageContaining("needs PostgreSQL 15 or newer");
+        Path current = fakeInstallation(tmp.resolve("15/bin"));
+        Files.writeString(current.resolve("postgres"), "#!/bin/sh\necho 'postgres (PostgreSQL) 15.18'\n");
+        PgBinaries.locate(current, Map.of(), () -> null, tmp).requireVersion(PgBinaries.MIN_MAJOR);
+    }
+
     private static Path fakeInstallation(Path bin) throws IOException {
         Files.createDirectories(bin);
         for (String name : PgBinaries.REQUIRED) {

@@ -36,19 +36,21 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
     }
 
     /**
-     * {@code pg_dump} from {@code SHARDLINE_PG_BIN}, else the newest {@code /usr/lib/postgresql/N/bin}, else
-     * {@code PATH}.
+     * {@code pg_dump} from {@code SHARDLINE_PG_BIN}, else {@code PG_BIN} (where the local clusters' servers come
+     * from), else the newest {@code /usr/lib/postgresql/N/bin}, else {@code PATH}.
      *
      * @throws MoveException when none is found, saying where it looked
      */
     public static Path locatePgDump() throws MoveException {
-        String configured = System.getenv("SHARDLINE_PG_BIN");
-        if (configured != null) {
-            Path p = Path.of(configured, "pg_dump");
-            if (Files.isExecutable(p)) {
-                return p;
+        for (String variable : new String[] {"SHARDLINE_PG_BIN", "PG_BIN"}) {
+            String configured = System.getenv(variable);
+            if (configured != null && !configured.isBlank()) {
+                Path p = Path.of(configured, "pg_dump");
+                if (Files.isExecutable(p)) {
+                    return p;
+                }
+                throw new MoveException(variable + "=" + configured + " holds no executable pg_dump");
             }
-            throw new MoveException("SHARDLINE_PG_BIN=" + configured + " holds no executable pg_dump");
         }
         Path debian = Path.of("/usr/lib/postgresql");
         if (Files.isDirectory(debian)) {
@@ -69,7 +71,8 @@ public final class PgDumpSchema implements LogicalCopy.SchemaCopier {
                 return p;
             }
         }
-        throw new MoveException("pg_dump not found (looked in SHARDLINE_PG_BIN, /usr/lib/postgresql/*/bin and PATH):"
+        throw new MoveException("pg_dump not found (looked in SHARDLINE_PG_BIN, PG_BIN, /usr/lib/postgresql/*/bin and"
+                + " PATH):"
                 + " install the PostgreSQL client of the servers' version");
     }
 
