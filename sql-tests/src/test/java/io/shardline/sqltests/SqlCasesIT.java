@@ -61,7 +61,8 @@ class SqlCasesIT {
         "reads.yaml",
         "orm-writes.yaml",
         "heldout3.yaml",
-        "heldout4.yaml"
+        "heldout4.yaml",
+        "heldout5.yaml"
     };
 
     private static LocalCluster cluster;

@@ -37,6 +37,7 @@ import java.util.function.Consumer;
 import org.postgresql.PGConnection;
 import org.postgresql.PGStatement;
 import org.postgresql.copy.CopyIn;
+import org.postgresql.core.BaseConnection;
 
 /**
  * Runs a {@link CrossShardQuery} over the sources it is given: every source query on every shard in parallel, then
@@ -553,7 +554,7 @@ final class CrossShardRead {
             ResultSetMetaData md = ps.getMetaData();
             for (int c = 1; c <= md.getColumnCount(); c++) {
                 columns.add(md.getColumnName(c));
-                types.add(castable(md.getColumnTypeName(c)));
+                types.add(castable(home, md, c));
             }
         }
         List<String> collations = collations(source, types, home, parameters);
@@ -904,6 +905,48 @@ final class CrossShardRead {
         void cancel() throws SQLException;
     }
 
+    /** Types of the database's own (enums, domains, composites) by node and oid: their schema-qualified names. */
+    private static final Map<String, String> QUALIFIED_TYPES = new ConcurrentHashMap<>();
+
+    /** The first oid of an object made after initdb: below it, built-in types, named the same everywhere. */
+    private static final int FIRST_NORMAL_OBJECT_ID = 16384;
+
+    /**
+     * Column {@code c}'s type as the final node's cast names it, whatever its search path: a type of the database's
+     * own schema-qualified. pgjdbc names such a type as it found it first on that connection (unqualified while its
+     * schema was on the search path, and kept so after a {@code SET search_path} without it).
+     */
+    private static String castable(Physical source, ResultSetMetaData md, int c) throws SQLException {
+        String name = castable(md.getColumnTypeName(c));
+        if (name.indexOf('"') >= 0 || !source.connection.isWrapperFor(BaseConnection.class)) {
+            return name; // qualified already
+        }
+        int oid = source.connection.unwrap(BaseConnection.class).getTypeInfo().getPGType(name);
+        if (oid < FIRST_NORMAL_OBJECT_ID) {
+            return name;
+        }
+        String key = source.node.name() + "/" + oid;
+        String qualified = QUALIFIED_TYPES.get(key);
+        if (qualified != null) {
+            return qualified;
+        }
+        try (PreparedStatement ps = source.connection.prepareStatement("SELECT n.nspname, t.typname FROM"
+                + " pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ?")) {
+            ps.setInt(1, oid);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return name;
+                }
+                qualified = CrossShardQuery.quote(rs.getString(1)) + "." + CrossShardQuery.quote(rs.getString(2));
+            }
+        }
+        if (QUALIFIED_TYPES.size() > 10_000) {
+            QUALIFIED_TYPES.clear();
+        }
+        QUALIFIED_TYPES.put(key, qualified);
+        return qualified;
+    }
+
     /**
      * A column's type as a cast can name it: pgjdbc reports a column with a sequence default as {@code serial} or
      * {@code bigserial}, which are no types.
@@ -1012,7 +1055,7 @@ final class CrossShardRead {
                     List<String> types = new ArrayList<>(n);
                     for (int c = 1; c <= n; c++) {
                         columns.add(md.getColumnName(c));
-                        types.add(castable(md.getColumnTypeName(c)));
+                        types.add(castable(p, md, c));
                     }
                     List<String[]> values = new ArrayList<>();
                     Consumer<String[]> to = sink != null ? sink : values::add;

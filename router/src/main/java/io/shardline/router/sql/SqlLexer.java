@@ -166,16 +166,30 @@ public final class SqlLexer {
     public static String forParser(String sql, List<Token> tokens) {
         // a / right before a /* comment: PostgreSQL reads 4//**/1 as 4 / 1, JSqlParser takes // for a line comment
         // and drops the rest of the line (a WHERE cut short routes a write by half its condition)
+        // and an operator starting with # right after a word: PostgreSQL reads doc#>'{a}' as doc #> '{a}', JSqlParser
+        // takes # for part of the name (doc#) and > for the operator
         StringBuilder spaced = null;
         int from = 0;
+        Token before = null;
         for (Token t : tokens) {
+            int at = -1;
             if (t.kind() == Kind.SYMBOL && sql.charAt(t.end() - 1) == '/' && sql.startsWith("/*", t.end())) {
+                at = t.end();
+            } else if (t.kind() == Kind.SYMBOL
+                    && sql.charAt(t.start()) == '#'
+                    && before != null
+                    && before.kind() == Kind.WORD
+                    && before.end() == t.start()) {
+                at = t.start();
+            }
+            if (at >= 0) {
                 if (spaced == null) {
                     spaced = new StringBuilder(sql.length() + 4);
                 }
-                spaced.append(sql, from, t.end()).append(' ');
-                from = t.end();
+                spaced.append(sql, from, at).append(' ');
+                from = at;
             }
+            before = t;
         }
         if (spaced != null) {
             String text = spaced.append(sql, from, sql.length()).toString();

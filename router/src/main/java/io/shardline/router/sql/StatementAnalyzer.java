@@ -546,9 +546,6 @@ public final class StatementAnalyzer {
         if (word(tokens, i, "LOCAL") || word(tokens, i, "TRANSACTION") || word(tokens, i, "CONSTRAINTS")) {
             return Plan.bound(StatementKind.SESSION, "SET " + tokens.get(i).upper(), params);
         }
-        if (word(tokens, i, "TIME") && word(tokens, i + 1, "ZONE")) {
-            return Plan.driver(StatementKind.SESSION, "SET", "timezone", params);
-        }
         if (word(tokens, i, "ROLE") || word(tokens, i, "SESSION")) {
             return Plan.driver(
                     StatementKind.SESSION, "SET", tokens.get(i).upper().toLowerCase(Locale.ROOT), params);
@@ -591,8 +588,22 @@ public final class StatementAnalyzer {
         return Set.of("off", "false", "no", "0").contains(value.toLowerCase(Locale.ROOT));
     }
 
-    /** A possibly dotted setting name starting at token {@code i}, lower case: {@code shardline.read_from}. */
+    /**
+     * A possibly dotted setting name starting at token {@code i}, lower case: {@code shardline.read_from}. PostgreSQL
+     * finds settings by name in any case, quoted or not ({@code "DateStyle"} is {@code datestyle}), and knows {@code
+     * TIME ZONE}, {@code XML OPTION} and {@code NAMES} as {@code timezone}, {@code xmloption} and {@code
+     * client_encoding}.
+     */
     private static String settingName(String sql, List<Token> tokens, int i) {
+        if (word(tokens, i, "TIME") && word(tokens, i + 1, "ZONE")) {
+            return "timezone";
+        }
+        if (word(tokens, i, "XML") && word(tokens, i + 1, "OPTION")) {
+            return "xmloption";
+        }
+        if (word(tokens, i, "NAMES")) {
+            return "client_encoding";
+        }
         StringBuilder name = new StringBuilder();
         while (i < tokens.size()) {
             Token t = tokens.get(i);
@@ -612,7 +623,7 @@ public final class StatementAnalyzer {
                 break;
             }
         }
-        return name.toString();
+        return name.toString().toLowerCase(Locale.ROOT);
     }
 
     private Plan planDdl(String sql, List<Token> tokens, int params) {

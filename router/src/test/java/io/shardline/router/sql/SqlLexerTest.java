@@ -9,6 +9,13 @@ class SqlLexerTest {
         return SqlLexer.forParser(sql, SqlLexer.tokenize(sql));
     }
 
+    /** PostgreSQL's names hold no #: doc#>'{a}' is doc #> '{a}', which JSqlParser reads only with a space. */
+    @Test
+    void anOperatorStartingWithHashRightAfterAWordIsSetApart() {
+        assertThat(forParser("SELECT doc#>'{a}', doc#>>'{b}', doc #- '{c}', x#y FROM t WHERE doc#>'{d}' IS NOT NULL"))
+                .isEqualTo("SELECT doc #>'{a}', doc #>>'{b}', doc #- '{c}', x #y FROM t WHERE doc #>'{d}' IS NOT NULL");
+    }
+
     @Test
     void likeWrittenAsItsOperatorIsLikeForTheParser() {
         assertThat(forParser("SELECT 1 FROM t WHERE (a ~~ 'x%'::text) AND b !~~* ?"))

@@ -936,6 +936,14 @@ class StatementAnalyzerTest {
         assertThat(plan("SET search_path TO a, b").setting()).isEqualTo("search_path");
         assertThat(plan("SET SESSION statement_timeout = 1000").setting()).isEqualTo("statement_timeout");
         assertThat(plan("SET TIME ZONE 'UTC'").setting()).isEqualTo("timezone");
+        // one setting however it is named, so that a RESET or a later SET replaces what an earlier one kept
+        assertThat(plan("RESET TIME ZONE").setting()).isEqualTo("timezone");
+        assertThat(plan("SET \"DateStyle\" = 'SQL, DMY'").setting()).isEqualTo("datestyle");
+        assertThat(plan("RESET datestyle").setting()).isEqualTo("datestyle");
+        assertThat(plan("SET IntervalStyle TO iso_8601").setting()).isEqualTo("intervalstyle");
+        assertThat(plan("SET XML OPTION DOCUMENT").setting()).isEqualTo("xmloption");
+        assertThat(plan("SET NAMES 'UTF8'").setting()).isEqualTo("client_encoding");
+        assertThat(plan("SHOW TIME ZONE").setting()).isEqualTo("timezone");
         assertThat(plan("SET shardline.read_from = 'primary'").setting()).isEqualTo("shardline.read_from");
         assertThat(plan("SET LOCAL lock_timeout = '1s'").target()).isEqualTo(Target.BOUND);
         assertThat(plan("RESET ALL").setting()).isEqualTo("all");
