@@ -65,8 +65,8 @@ class TxnCommandIT {
     void listsAndResolvesWhatADeadCoordinatorLeftPrepared() throws Exception {
         assertThat(run("txn", "in-doubt", "--zk", descriptor.zk(), "--name", "txns").out)
                 .contains("No transaction is in doubt in cluster txns.");
-        String committed = new Gid(UUID.randomUUID().toString()).next();
-        String undecided = new Gid(UUID.randomUUID().toString()).next();
+        String committed = new Gid("txns", UUID.randomUUID().toString()).next();
+        String undecided = new Gid("txns", UUID.randomUUID().toString()).next();
         try (CuratorFramework client = ZooKeeperTopologyStore.newClient(descriptor.zk(), Duration.ofSeconds(10))) {
             TxnLog log = new TxnLog(client, "txns");
             prepare(log, committed, 1, "decided");

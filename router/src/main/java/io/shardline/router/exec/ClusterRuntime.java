@@ -146,7 +146,7 @@ public final class ClusterRuntime implements AutoCloseable {
                         ConcurrentHashMap.newKeySet(),
                         this::ensureMarks)
                 : null;
-        this.gids = twoPhase == null ? null : new Gid(fences.routerId());
+        this.gids = twoPhase == null ? null : new Gid(cluster, fences.routerId());
         this.router = new Router(
                 health,
                 this::lag,

@@ -105,8 +105,8 @@ public final class InDoubtTransactions {
                 while (rs.next()) {
                     String gid = rs.getString(1);
                     Optional<String> router = Gid.router(gid);
-                    if (router.isEmpty()) {
-                        continue;
+                    if (router.isEmpty() || !Gid.of(gid, cluster)) {
+                        continue; // not Shardline's, or another cluster's over the same database
                     }
                     String decision =
                             log.find(gid).map(r -> r.decision().name()).orElse(null);

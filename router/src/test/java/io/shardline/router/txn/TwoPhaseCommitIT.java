@@ -126,7 +126,7 @@ class TwoPhaseCommitIT {
     }
 
     private static String deadCoordinatorGid() {
-        return new Gid(UUID.randomUUID().toString()).next();
+        return new Gid("txn", UUID.randomUUID().toString()).next();
     }
 
     @Test
@@ -202,7 +202,7 @@ class TwoPhaseCommitIT {
         String router = liveRouter();
         String node = routerNode(router);
         Map<Integer, Connection> p = write(5, "e");
-        String gid = new Gid(router).next();
+        String gid = new Gid("txn", router).next();
         assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("prepared", 1)).commit(gid, p))
                 .hasMessage("crash");
         close(p);
@@ -241,7 +241,7 @@ class TwoPhaseCommitIT {
         String router = liveRouter();
         String node = routerNode(router);
         Map<Integer, Connection> p = write(7, "g");
-        String gid = new Gid(router).next();
+        String gid = new Gid("txn", router).next();
         // ZooKeeper unreachable for the coordinator when it records COMMIT
         CuratorFramework cutOff = ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
         cutOff.close();
@@ -271,7 +271,7 @@ class TwoPhaseCommitIT {
         String router = liveRouter();
         String node = routerNode(router);
         Map<Integer, Connection> p = write(8, "h");
-        String gid = new Gid(router).next();
+        String gid = new Gid("txn", router).next();
         // the coordinator recorded COMMIT and is about to run COMMIT PREPARED: recovery must not race it
         assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("decided", -1)).commit(gid, p))
                 .hasMessage("crash");
@@ -288,7 +288,7 @@ class TwoPhaseCommitIT {
         String router = liveRouter();
         String node = routerNode(router);
         Map<Integer, Connection> p = write(9, "i");
-        String gid = new Gid(router).next();
+        String gid = new Gid("txn", router).next();
         assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("decided", -1)).commit(gid, p))
                 .hasMessage("crash");
         close(p);
@@ -320,7 +320,7 @@ class TwoPhaseCommitIT {
         String router = liveRouter();
         String node = routerNode(router);
         Map<Integer, Connection> p = write(9, "j");
-        String gid = new Gid(router).next();
+        String gid = new Gid("txn", router).next();
         TwoPhaseCommit.Observer pausedPastItsSession = new TwoPhaseCommit.Observer() {
             @Override
             public void prepared(String g, int shard) {
@@ -360,7 +360,7 @@ class TwoPhaseCommitIT {
         String router = liveRouter();
         String node = routerNode(router);
         Map<Integer, Connection> p = write(10, "k");
-        String gid = new Gid(router).next();
+        String gid = new Gid("txn", router).next();
         TwoPhaseCommit.Observer endsShard1 = new TwoPhaseCommit.Observer() {
             @Override
             public void committed(String g, int shard) {
@@ -395,7 +395,7 @@ class TwoPhaseCommitIT {
         String router = liveRouter();
         String node = routerNode(router);
         Map<Integer, Connection> p = write(11, "l");
-        String gid = new Gid(router).next();
+        String gid = new Gid("txn", router).next();
         try {
             assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("prepared", 1)).commit(gid, p))
                     .hasMessage("crash");
@@ -414,6 +414,31 @@ class TwoPhaseCommitIT {
             close(p);
             client.delete().quietly().forPath(node);
             log.forget(gid);
+        }
+    }
+
+    /**
+     * Another cluster over the same databases (a second name registered over the same servers) does not take this
+     * cluster's prepared transactions for its own: its recovery, which knows none of this cluster's routers, would
+     * roll them back as if their coordinators were gone.
+     */
+    @Test
+    void anotherClustersRecoveryLeavesThisClustersTransactionsAlone() throws Exception {
+        Map<Integer, Connection> p = write(13, "n");
+        String gid = deadCoordinatorGid();
+        InDoubtTransactions other = new InDoubtTransactions(
+                client, "other", n -> cluster.node(n.name()).connect());
+        try {
+            assertThatThrownBy(() -> new TwoPhaseCommit(log, "test", crashAt("prepared", 1)).commit(gid, p))
+                    .hasMessage("crash");
+            assertThat(other.list(topology)).isEmpty();
+            assertThat(other.recover(topology).rolledBack()).isZero();
+            assertThat(prepared()).isEqualTo(2);
+            assertThat(recovery.recover(topology).rolledBack())
+                    .as("its own cluster's recovery: coordinator gone")
+                    .isEqualTo(2);
+        } finally {
+            close(p);
         }
     }
 
