@@ -176,15 +176,46 @@ public final class MoveRunner {
      * @throws MoveException when another move is not over, or there is no empty shard
      */
     public static String plan(CuratorFramework client, String cluster, long epoch) throws MoveException {
+        return plan(client, cluster, epoch, -1);
+    }
+
+    /**
+     * {@link #plan(CuratorFramework, String, long)}, refused when the ring is no longer at {@code expectedRingVersion}
+     * (-1: any). Atomic in ZooKeeper: the move is created in one transaction that checks that no other move was
+     * planned, and that neither the topology (a switchover's mark) nor the ring changed, since they were read — two
+     * operators starting a move at once get one move and a refusal.
+     */
+    public static String plan(CuratorFramework client, String cluster, long epoch, long expectedRingVersion)
+            throws MoveException {
         String base = ZooKeeperTopologyStore.clusterPath(cluster);
+        String movesPath = base + "/moves";
         try {
+            try {
+                client.create().creatingParentsIfNeeded().forPath(movesPath, new byte[0]);
+            } catch (KeeperException.NodeExistsException exists) {
+                // planned before
+            }
+            Stat movesStat = new Stat();
+            client.getData().storingStatIn(movesStat).forPath(movesPath);
             for (MoveRecord m : moves(client, cluster)) {
                 if (!m.state().isTerminal()) {
                     throw new MoveException("move " + m.id() + " is "
                             + m.state().name().toLowerCase() + ": one move at a time (wait for it, or abort it)");
                 }
             }
-            TopologySnapshot snapshot = snapshot(client, cluster);
+            Stat topologyStat = new Stat();
+            Stat ringStat = new Stat();
+            TopologySnapshot snapshot = new TopologySnapshot(
+                    TopologyCodec.topologyFromJson(
+                            client.getData().storingStatIn(topologyStat).forPath(base + "/topology"),
+                            base + "/topology"),
+                    TopologyCodec.ringFromJson(
+                            client.getData().storingStatIn(ringStat).forPath(base + "/ring"), base + "/ring"));
+            if (expectedRingVersion >= 0 && snapshot.ring().version() != expectedRingVersion) {
+                throw new MoveException(
+                        "the ring is at version " + snapshot.ring().version() + ", not " + expectedRingVersion
+                                + " as previewed: preview the plan again");
+            }
             for (Shard shard : snapshot.topology().shards()) {
                 if (shard.switchover() != null) {
                     throw new MoveException("switchover " + shard.switchover() + " is changing the primary of shard "
@@ -210,7 +241,28 @@ public final class MoveRunner {
                     null,
                     now,
                     now);
-            client.create().creatingParentsIfNeeded().forPath(base + "/moves/" + id, ZooKeeperMoveWatcher.toJson(move));
+            try {
+                client.transaction()
+                        .forOperations(
+                                client.transactionOp()
+                                        .setData()
+                                        .withVersion(movesStat.getVersion())
+                                        .forPath(movesPath, new byte[0]),
+                                client.transactionOp()
+                                        .check()
+                                        .withVersion(topologyStat.getVersion())
+                                        .forPath(base + "/topology"),
+                                client.transactionOp()
+                                        .check()
+                                        .withVersion(ringStat.getVersion())
+                                        .forPath(base + "/ring"),
+                                client.transactionOp()
+                                        .create()
+                                        .forPath(movesPath + "/" + id, ZooKeeperMoveWatcher.toJson(move)));
+            } catch (KeeperException.BadVersionException | KeeperException.NodeExistsException raced) {
+                throw new MoveException("another move was planned, or the topology or the ring changed (a switchover"
+                        + " marked a shard), while this one was being planned: look at the moves and plan again");
+            }
             return id;
         } catch (MoveException e) {
             throw e;
@@ -344,6 +396,14 @@ public final class MoveRunner {
                     return null;
                 }
                 warm = cutoverConnections(warm, copies, snapshot);
+                if (snapshot.ring().version() != move.fromRingVersion()) {
+                    // another move (planned in a race) or a hand edit changed the ring since this one was planned:
+                    // its cutover could not switch, so it does not fence writes to try
+                    throw new MoveException("the ring is at version "
+                            + snapshot.ring().version() + ", move "
+                            + move.id() + " was planned from version " + move.fromRingVersion() + ": it cannot switch;"
+                            + " abort it (./shardline move abort) and plan again");
+                }
                 // opening them took time: the lag, the workers and an abort are looked at again just before the fence
                 if (readyToFence(t, copies)) {
                     return MoveState.FENCED;
@@ -862,8 +922,9 @@ public final class MoveRunner {
         }
         HashRing ring = snapshot.ring();
         if (ring.version() != move.fromRingVersion()) {
-            throw new MoveException("the ring is at version " + ring.version() + ", the move expected "
-                    + move.fromRingVersion() + ": someone else changed it");
+            // not switched: the fence is lifted (a MoveException here kept writes held while it was retried)
+            throw new CutoverFailed("the ring is at version " + ring.version() + ", the move expected "
+                    + move.fromRingVersion() + ": someone else changed it (abort the move)");
         }
         MovePlan switching = MovePlan.fillEmptyShards(ring, targets(move));
         if (!describe(records(switching)).equals(describe(move.transfers()))) {

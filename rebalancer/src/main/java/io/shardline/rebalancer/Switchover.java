@@ -439,6 +439,31 @@ public final class Switchover {
         } catch (TopologyException e) {
             throw new MoveException("marking shard " + shardId + " for the switchover: " + e.getMessage(), e);
         }
+        // a move planned since refuseDuringMove looked (its plan checks the topology, so one planned after this mark
+        // is refused): the mark comes off again and the switchover is refused
+        try {
+            refuseDuringMove();
+        } catch (MoveException during) {
+            unmark(shardId, id);
+            throw during;
+        }
+    }
+
+    /** Takes switchover {@code id}'s mark off shard {@code shardId} (as it was before {@link #hold}). */
+    private void unmark(int shardId, String id) {
+        try {
+            ZooKeeperTopologyStore.updateTopology(client, cluster, t -> {
+                Shard now = t.shard(shardId);
+                return id.equals(now.switchover()) ? t.withShardReplaced(now.withSwitchover(null)) : t;
+            });
+        } catch (TopologyException e) {
+            LOG.error(
+                    "switchover {}: the hold of shard {} could not be lifted ({}): its writes wait until the"
+                            + " switchover is run again",
+                    id,
+                    shardId,
+                    e.getMessage());
+        }
     }
 
     /**
@@ -651,19 +676,7 @@ public final class Switchover {
                 return;
             }
         }
-        try {
-            ZooKeeperTopologyStore.updateTopology(client, cluster, t -> {
-                Shard now = t.shard(shardId);
-                return id.equals(now.switchover()) ? t.withShardReplaced(now.withSwitchover(null)) : t;
-            });
-        } catch (TopologyException e) {
-            LOG.error(
-                    "switchover {}: the hold of shard {} could not be lifted ({}): its writes wait until the"
-                            + " switchover is run again",
-                    id,
-                    shardId,
-                    e.getMessage());
-        }
+        unmark(shardId, id);
     }
 
     /**

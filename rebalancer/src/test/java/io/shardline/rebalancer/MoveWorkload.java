@@ -80,6 +80,17 @@ final class MoveWorkload {
         return client;
     }
 
+    /** The version of cluster {@code name}'s ring in ZooKeeper now. */
+    static long ringVersion(CuratorFramework client, String name) {
+        try {
+            return TopologyCodec.ringFromJson(
+                            client.getData().forPath(ZooKeeperTopologyStore.clusterPath(name) + "/ring"), "ring")
+                    .version();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** The topology of cluster {@code name} in ZooKeeper now. */
     static io.shardline.topology.ClusterTopology topology(CuratorFramework client, String name) {
         try {
