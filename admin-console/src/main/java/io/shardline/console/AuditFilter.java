@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.UUID;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.springframework.security.authentication.AnonymousAuthenticationToken;
@@ -36,9 +37,12 @@ final class AuditFilter extends OncePerRequestFilter {
     private static final Pattern PLAIN_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
     private final AuditLog audit;
+    /** Whether a name given to the login is a user's (else it is not written: a password typed in its place). */
+    private final Predicate<String> knownUser;
 
-    AuditFilter(AuditLog audit) {
+    AuditFilter(AuditLog audit, Predicate<String> knownUser) {
         this.audit = audit;
+        this.knownUser = knownUser;
     }
 
     @Override
@@ -59,7 +63,7 @@ final class AuditFilter extends OncePerRequestFilter {
             chain.doFilter(request, response);
         } finally {
             Authentication after = user(SecurityContextHolder.getContext().getAuthentication());
-            audit.record(entry(request, response, after != null ? after : before, id));
+            audit.record(entry(request, response, after != null ? after : before, id, knownUser));
         }
     }
 
@@ -68,14 +72,20 @@ final class AuditFilter extends OncePerRequestFilter {
     }
 
     private static AuditLog.Entry entry(
-            HttpServletRequest request, HttpServletResponse response, Authentication auth, String id) {
+            HttpServletRequest request,
+            HttpServletResponse response,
+            Authentication auth,
+            String id,
+            Predicate<String> knownUser) {
         String path = path(request);
         String action;
         String target = (String) request.getAttribute(TARGET);
         Matcher abort = ABORT.matcher(path);
         if (path.equals("/login")) {
             action = "login";
-            target = claimed(request.getParameter("username"));
+            String name = request.getParameter("username");
+            // a name that is nobody's may be a password typed in the wrong field: every viewer reads the log
+            target = name == null ? "" : knownUser.test(name) ? claimed(name) : "(not a user's name)";
         } else if (path.equals("/logout")) {
             action = "logout";
         } else if (path.equals("/api/moves")) {

@@ -115,7 +115,9 @@ final class MoveService {
                             + " (./shardline rebalancer --zk " + settings.zk() + " --name " + settings.cluster() + ")");
         }
         try {
-            String id = MoveRunner.plan(curator, settings.cluster(), 0);
+            // the ring version checked again where the move is created, atomically (the snapshot above is a cache)
+            String id = MoveRunner.plan(
+                    curator, settings.cluster(), 0, expectedRingVersion == null ? -1 : expectedRingVersion);
             return new Views.Started(id, "move " + id + " started");
         } catch (MoveException e) {
             throw new ConsoleException(HttpStatus.CONFLICT, e.getMessage(), e);

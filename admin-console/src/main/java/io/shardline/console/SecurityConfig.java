@@ -3,6 +3,9 @@ package io.shardline.console;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import java.util.Locale;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.springframework.boot.health.actuate.endpoint.HealthEndpoint;
 import org.springframework.boot.micrometer.metrics.autoconfigure.export.prometheus.PrometheusScrapeEndpoint;
 import org.springframework.boot.security.autoconfigure.actuate.web.servlet.EndpointRequest;
@@ -94,8 +97,8 @@ class SecurityConfig {
     }
 
     @Bean
-    SecurityFilterChain securityFilterChain(HttpSecurity http, AuditLog audit, LoginThrottle throttle)
-            throws Exception {
+    SecurityFilterChain securityFilterChain(
+            HttpSecurity http, AuditLog audit, LoginThrottle throttle, ConsoleSettings settings) throws Exception {
         PathPatternRequestMatcher.Builder path = PathPatternRequestMatcher.withDefaults();
         RequestMatcher machine = new OrRequestMatcher(
                 path.matcher("/api/**"), path.matcher("/actuator/**"), path.matcher("/v3/api-docs/**"));
@@ -120,7 +123,13 @@ class SecurityConfig {
             request.setAttribute(AuditFilter.OUTCOME, "denied: " + why);
             ApiErrors.write(request, response, HttpServletResponse.SC_FORBIDDEN, "forbidden: " + why);
         };
-        http.addFilterAfter(new AuditFilter(audit), SecurityContextHolderFilter.class)
+        Set<String> userNames = settings.users().stream()
+                .map(u -> u.name().toLowerCase(Locale.ROOT))
+                .collect(Collectors.toUnmodifiableSet());
+        http.addFilterAfter(
+                        new AuditFilter(
+                                audit, name -> userNames.contains(name.trim().toLowerCase(Locale.ROOT))),
+                        SecurityContextHolderFilter.class)
                 .addFilterBefore(new LoginThrottleFilter(throttle), UsernamePasswordAuthenticationFilter.class)
                 .authorizeHttpRequests(a -> a.dispatcherTypeMatchers(DispatcherType.ASYNC, DispatcherType.ERROR)
                         .permitAll()

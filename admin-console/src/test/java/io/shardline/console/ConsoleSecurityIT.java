@@ -229,6 +229,16 @@ class ConsoleSecurityIT {
         assertThat(newest.get("action").asString()).isEqualTo("login");
         assertThat(newest.get("target").asString()).isEqualTo("operator");
         assertThat(newest.get("outcome").asString()).isEqualTo("denied: bad credentials");
+        // a password typed in the name field is not written where every viewer reads it
+        HttpResponse<String> passwordAsName = Session.tryLogin("Tr0ub4dor&3", "");
+        assertThat(passwordAsName.headers().firstValue("Location"))
+                .hasValueSatisfying(v -> assertThat(v).contains("error"));
+        JsonNode entry = audit(passwordAsName);
+        assertThat(entry.get("action").asString()).isEqualTo("login");
+        assertThat(entry.get("target").asString()).isEqualTo("(not a user's name)");
+        assertThat(send(get("/api/audit?limit=1000").header("Authorization", basic(env.viewer)))
+                        .body())
+                .doesNotContain("Tr0ub4dor");
     }
 
     @Test
@@ -407,6 +417,23 @@ class ConsoleSecurityIT {
                 .isTrue();
         assertThat(Double.parseDouble(suppressed.group(1))).isGreaterThanOrEqualTo(flood - stored);
         assertThat(auditActions()).as("an operator's trail is still there").contains("operator move.abort ok");
+        // a user's refused requests are limited the same way (before: every one stored, a viewer could grow the log
+        // past what ZooKeeper lists in one reply in minutes)
+        long viewerBefore = viewerDenied();
+        for (int i = 0; i < 50; i++) {
+            assertThat(send(post("/api/moves", "{}").header("Authorization", basic(env.viewer)))
+                            .statusCode())
+                    .isEqualTo(403);
+        }
+        assertThat(viewerDenied() - viewerBefore)
+                .as("a viewer's refusals stored one by one")
+                .isLessThanOrEqualTo(2L * AnonymousEntries.PER_WINDOW);
+    }
+
+    private static long viewerDenied() throws Exception {
+        return auditActions().stream()
+                .filter(a -> a.startsWith("viewer move.start denied"))
+                .count();
     }
 
     @Test
@@ -420,25 +447,40 @@ class ConsoleSecurityIT {
             String audit = ZooKeeperTopologyStore.clusterPath("audit-trim") + "/audit";
             long now = System.currentTimeMillis();
             long day = Duration.ofDays(1).toMillis();
+            // an earlier version's entries, audit/e-<seq>
             String old = writeEntry(audit, now - 401 * day);
             String alsoOld = writeEntry(audit, now - 400 * day - 60_000);
             String young = writeEntry(audit, now - 399 * day);
-            long seq = Long.parseLong(young.substring(young.lastIndexOf('-') + 1));
-            int recorded = 0;
-            long next = seq;
-            do {
-                next++;
-                log.record(new AuditLog.Entry(
-                        "", now, "operator", "OPERATOR", "test", "", "ok", 200, "r" + next, "127.0.0.1"));
-                recorded++;
-            } while (next % 100 != 0);
+            // this version's, an hour's entries under audit/h-<yyyyMMddHH>
+            String oldHour = writeEntry(audit + "/" + hour(now - 401 * day), now - 401 * day);
+            String youngHour = writeEntry(audit + "/" + hour(now - 399 * day), now - 399 * day);
+            // the first entry of an hour trims the log
+            log.record(new AuditLog.Entry("", now, "operator", "OPERATOR", "test", "", "ok", 200, "r", "127.0.0.1"));
             assertThat(env.client.checkExists().forPath(old)).as(old).isNull();
             assertThat(env.client.checkExists().forPath(alsoOld)).as(alsoOld).isNull();
             assertThat(env.client.checkExists().forPath(young)).as(young).isNotNull();
-            assertThat(log.recent(1000)).hasSize(recorded + 1);
+            assertThat(env.client.checkExists().forPath(oldHour.substring(0, oldHour.lastIndexOf('/'))))
+                    .as("the expired hour, whole")
+                    .isNull();
+            assertThat(env.client.checkExists().forPath(youngHour))
+                    .as(youngHour)
+                    .isNotNull();
+            assertThat(log.recent(1000))
+                    .as("newest first")
+                    .extracting(AuditLog.Entry::timeMillis)
+                    .containsExactly(now, now - 399 * day, now - 399 * day);
+            assertThat(log.recent(2)).extracting(AuditLog.Entry::seq).allMatch(q -> q.startsWith("h-"));
         } finally {
             log.destroy();
         }
+    }
+
+    /** The node of the UTC hour holding {@code timeMillis}. */
+    private static String hour(long timeMillis) {
+        return AuditLog.HOUR_PREFIX
+                + java.time.format.DateTimeFormatter.ofPattern("uuuuMMddHH")
+                        .withZone(java.time.ZoneOffset.UTC)
+                        .format(java.time.Instant.ofEpochMilli(timeMillis));
     }
 
     private static String writeEntry(String audit, long timeMillis) throws Exception {
@@ -455,7 +497,6 @@ class ConsoleSecurityIT {
         return auditActions().stream().filter(a -> a.startsWith("anonymous ")).count();
     }
 
-    /** Every entry of the audit log as "user action outcome", newest first. */
     /** Sessions ever opened on s0-primary's database. */
     private static long sessions() throws Exception {
         return Long.parseLong(env.cluster
@@ -463,6 +504,7 @@ class ConsoleSecurityIT {
                 .queryString("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"));
     }
 
+    /** Every entry of the audit log as "user action outcome", newest first. */
     private static List<String> auditActions() throws Exception {
         JsonNode entries = JSON.readTree(send(get("/api/audit?limit=1000").header("Authorization", basic(env.viewer)))
                 .body());
