@@ -22,10 +22,16 @@ import java.sql.SQLException;
 import java.sql.Savepoint;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
@@ -651,5 +657,95 @@ class RouterIT {
             rs.next();
             assertThat(rs.getInt(1)).isZero();
         }
+    }
+
+    @Test
+    void abortFromAnotherThreadCutsTheRunningStatementAndFreesItsPoolSlots() throws Exception {
+        // a pool of 2 per node: aborted connections that kept their slots would leave none for the next ones. Keys of
+        // no row, all on one shard: the transactions run on its primary and lock nothing
+        String small = url + "&poolSize=2&connectTimeoutMs=3000";
+        int shard = shardOf(900_001);
+        List<Long> keys = new ArrayList<>();
+        for (long k = 900_001; keys.size() < 6; k++) {
+            if (shardOf(k) == shard) {
+                keys.add(k);
+            }
+        }
+        ExecutorService threads = Executors.newFixedThreadPool(4);
+        try {
+            for (int round = 0; round < 2; round++) {
+                List<Connection> running = new ArrayList<>();
+                List<Future<?>> sleeps = new ArrayList<>();
+                for (int i = 0; i < 2; i++) {
+                    long key = keys.get(round * 2 + i);
+                    Connection c = DriverManager.getConnection(small);
+                    c.setAutoCommit(false);
+                    running.add(c);
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate("UPDATE users SET name = name WHERE user_id = " + key);
+                    }
+                    sleeps.add(threads.submit(() -> {
+                        try (Statement s = c.createStatement()) {
+                            s.execute("SELECT pg_sleep(60), count(*) FROM users WHERE user_id = " + key);
+                        }
+                        return null;
+                    }));
+                }
+                awaitSleeping(shard, 2 * (round + 1));
+                for (Connection c : running) {
+                    c.abort(threads);
+                    assertThat(c.isClosed()).isTrue();
+                }
+                for (Future<?> sleep : sleeps) {
+                    // before: abort waited for the statement (a minute), then reset it and handed it back
+                    assertThatThrownBy(() -> sleep.get(10, TimeUnit.SECONDS))
+                            .isInstanceOf(ExecutionException.class)
+                            .cause()
+                            .isInstanceOf(SQLException.class)
+                            .hasMessageContaining("aborted")
+                            .extracting(e -> ((SQLException) e).getSQLState())
+                            .isEqualTo("08003");
+                }
+                assertThatThrownBy(() -> running.get(0).createStatement())
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("closed");
+            }
+            // both slots free again: two transactions on that primary at once
+            try (Connection a = DriverManager.getConnection(small);
+                    Connection b = DriverManager.getConnection(small);
+                    Statement sa = a.createStatement();
+                    Statement sb = b.createStatement()) {
+                a.setAutoCommit(false);
+                b.setAutoCommit(false);
+                assertThat(sa.executeUpdate("UPDATE users SET name = name WHERE user_id = " + keys.get(4)))
+                        .isZero();
+                assertThat(sb.executeUpdate("UPDATE users SET name = name WHERE user_id = " + keys.get(5)))
+                        .isZero();
+                a.rollback();
+                b.rollback();
+            }
+        } finally {
+            threads.shutdownNow();
+            // PostgreSQL notices the cut sockets only when pg_sleep ends: their transactions would hold the table's
+            // lock against the other tests' DDL until then
+            try (Connection c = cluster.primary(shard).connect();
+                    Statement s = c.createStatement()) {
+                s.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE"
+                        + " 'SELECT pg_sleep(60), count(*)%'");
+            }
+        }
+    }
+
+    /** Waits until at least {@code n} sessions (the aborted ones sleep on) run this test's pg_sleep on the primary. */
+    private static void awaitSleeping(int shard, int n) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
+            try (Connection c = cluster.primary(shard).connect();
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE query LIKE"
+                            + " 'SELECT pg_sleep(60), count(*)%' AND state = 'active'")) {
+                rs.next();
+                return rs.getInt(1) >= n;
+            }
+        });
     }
 }

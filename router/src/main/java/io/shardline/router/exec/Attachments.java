@@ -12,8 +12,10 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.LongAdder;
+import org.postgresql.jdbc.PgConnection;
 
 /**
  * The physical connections one logical connection holds, one per node it used, and the session settings ({@code
@@ -25,6 +27,13 @@ import java.util.concurrent.atomic.LongAdder;
 final class Attachments {
     private final ClusterRuntime runtime;
     private final Map<String, Physical> byNode = new HashMap<>();
+    /**
+     * Every pooled connection held now (attached or apart) and its node: the one structure another thread reads, for
+     * {@link #abort}.
+     */
+    private final Map<Connection, Node> held = new ConcurrentHashMap<>();
+    /** Set by {@link #abort}: no connection is borrowed any more. */
+    private volatile boolean aborted;
     /** Connections of their own outside the transaction ({@link #apart}), while a statement uses them. */
     private final List<Physical> apart = new ArrayList<>(2);
 
@@ -48,6 +57,9 @@ final class Attachments {
      * @throws SQLException 08001 when the node cannot be reached, 53300 when its pool has no free connection
      */
     Physical attach(Node node, int shard) throws SQLException {
+        if (aborted) {
+            throw abortedError();
+        }
         Physical p = byNode.get(node.name());
         int ejections = runtime.health().ejections(node);
         long now = System.nanoTime();
@@ -62,7 +74,8 @@ final class Attachments {
             p = null;
         }
         if (p == null) {
-            p = new Physical(node, shard, withTimeout(borrow(node, shard)), inFlightCounter(node), ejections);
+            p = new Physical(
+                    node, shard, hold(node, withTimeout(borrow(node, shard))), inFlightCounter(node), ejections);
             byNode.put(node.name(), p);
         }
         p.attachedAt = now;
@@ -241,7 +254,7 @@ final class Attachments {
     Physical apart(Node node, int shard) throws SQLException {
         java.sql.Connection connection;
         try {
-            connection = withTimeout(runtime.pools().borrow(node));
+            connection = hold(node, withTimeout(runtime.pools().borrow(node)));
         } catch (SQLException e) {
             throw new SQLException(
                     "an atomic cross-shard read inside a transaction reads " + node.name() + " on a connection of its"
@@ -256,6 +269,7 @@ final class Attachments {
                 s.execute(sql);
             }
         } catch (SQLException e) {
+            held.remove(connection);
             runtime.pools().evict(node, connection);
             throw e;
         }
@@ -283,7 +297,49 @@ final class Attachments {
     void detach(Physical p) {
         byNode.remove(p.node.name(), p);
         apart.remove(p);
+        held.remove(p.connection);
         runtime.pools().evict(p.node, p.connection);
+    }
+
+    /** {@code c}, borrowed for {@code node}, noted as held; evicted and refused once {@link #abort} ran. */
+    private Connection hold(Node node, Connection c) throws SQLException {
+        held.put(c, node);
+        if (aborted) {
+            held.remove(c);
+            runtime.pools().evict(node, c);
+            throw abortedError();
+        }
+        return c;
+    }
+
+    /**
+     * {@code Connection.abort}, from any thread: every connection held now is cut at its socket (a statement running
+     * on it fails at once) and evicted from its pool, on {@code executor}; none is borrowed after.
+     */
+    void abort(Executor executor) {
+        aborted = true;
+        for (Map.Entry<Connection, Node> e : held.entrySet()) {
+            Connection c = e.getKey();
+            if (held.remove(c) != null) {
+                executor.execute(() -> {
+                    try {
+                        c.unwrap(PgConnection.class).abort(Runnable::run);
+                    } catch (SQLException | RuntimeException ignored) {
+                        // closed already: the eviction below is all that is left
+                    }
+                    runtime.pools().evict(e.getValue(), c);
+                });
+            }
+        }
+    }
+
+    /** Whether {@link #abort} ran. */
+    boolean aborted() {
+        return aborted;
+    }
+
+    static SQLException abortedError() {
+        return new SQLException("this connection was aborted (Connection.abort)", "08003");
     }
 
     /**
@@ -414,6 +470,9 @@ final class Attachments {
 
     /** Resets {@code p} and hands it back to its pool (one that cannot be reset is evicted); the close's failure. */
     private SQLException reset(Physical p) {
+        if (held.remove(p.connection) == null && aborted) {
+            return null; // cut and evicted by abort
+        }
         String reset = p.sessionDirty || p.resync ? "DISCARD ALL" : session.version() > 0 ? "RESET ALL" : null;
         if (reset != null) {
             try (Statement s = p.connection.createStatement()) {

@@ -366,8 +366,9 @@ public final class ClusterRuntime implements AutoCloseable {
     private void pruneMarks(InDoubtTransactions txns) {
         ClusterTopology topology = routing.snapshot().topology();
         try {
-            List<String> prepared = new ArrayList<>();
-            txns.list(topology).forEach(t -> prepared.add(t.gid()));
+            // a mark stays while its transaction is prepared anywhere, whichever cluster's: another cluster over
+            // these databases keeps its marks in the same table
+            List<String> prepared = txns.preparedOfAnyCluster(topology);
             for (Shard shard : topology.shards()) {
                 try (Connection c = recoveryConnection(shard.primary())) {
                     TxnMarks.prune(c, prepared);
@@ -532,7 +533,8 @@ public final class ClusterRuntime implements AutoCloseable {
      * default_transaction_read_only} (1 or 0) for this runtime's user and database, read once from the home primary
      * (postgresql.conf, {@code ALTER ROLE/DATABASE ... SET}, the URL's {@code options}); READ COMMITTED and read-write
      * while it cannot be read, and while a switchover holds the home shard (its primary is made read-only then). Read
-     * again once another node is the home primary.
+     * again once another node is the home primary. A third element tells whether the values were read (1) or taken
+     * for now (0: asked again by the session's next transaction).
      */
     int[] transactionDefaults() {
         RoutingState r = routing;
@@ -544,19 +546,19 @@ public final class ClusterRuntime implements AutoCloseable {
         boolean switching = r.switching().stream().anyMatch(s -> s.id() == r.homeShard());
         if (switching || System.nanoTime() - defaultsRetryAt < 0) {
             // the home primary did not answer a moment ago: transactions on other shards do not wait for it again
-            return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
+            return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0, 0};
         }
         try (Connection c = pools.direct(home, DEFAULTS_TIMEOUT_SECONDS, "shardline");
                 java.sql.Statement s = c.createStatement();
                 java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
                         + " current_setting('default_transaction_read_only')::boolean")) {
             rs.next();
-            int[] values = {TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2) ? 1 : 0};
+            int[] values = {TransactionModes.isolationLevel(rs.getString(1)), rs.getBoolean(2) ? 1 : 0, 1};
             RoutingState now = routing;
             if (!home.equals(now.primary(now.homeShard()))
                     || now.switching().stream().anyMatch(x -> x.id() == now.homeShard())) {
                 // a switchover marked the home shard while the answer was on its way: read-only may be its doing
-                return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
+                return new int[] {values[0], 0, 0};
             }
             transactionDefaults = new ReadDefaults(home, values);
             return values;
@@ -568,7 +570,7 @@ public final class ClusterRuntime implements AutoCloseable {
                     home.name(),
                     DEFAULTS_RETRY_SECONDS,
                     e.getMessage());
-            return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0};
+            return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0, 0};
         }
     }
 

@@ -591,6 +591,13 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * outside a transaction becomes 08007: it may or may not have committed, and it is never retried.
      */
     SQLException failed(Physical p, StatementKind kind, SQLException e) {
+        if (attachments.aborted()) {
+            // cut by Connection.abort: not the node's fault (no ejection), and never retried
+            attachments.detach(p);
+            SQLException aborted = Attachments.abortedError();
+            aborted.initCause(e);
+            return aborted;
+        }
         if (!ConnectionErrors.isConnectionError(e)) {
             return e;
         }
@@ -1221,10 +1228,12 @@ public final class Session implements RouteContext, MoveFences.Participation {
     }
 
     private void knowDefaults() {
-        if (!defaultsKnown) {
+        // defaults taken for now are asked again before a transaction's first statement, never inside one
+        if (!defaultsKnown && transaction.first() == null) {
             int[] defaults = runtime.transactionDefaults();
             transaction.sessionDefaults(defaults[0], defaults[1] != 0);
-            defaultsKnown = true;
+            // taken for now (the home primary did not answer, or a switchover holds it): asked again next time
+            defaultsKnown = defaults[2] != 0;
         }
     }
 
@@ -1458,6 +1467,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
      *
      * @return the first failure, or null
      */
+    /**
+     * {@code Connection.abort}: every physical connection is cut on {@code executor} (a statement running on one fails
+     * at once with 08003) and evicted from its pool; the session is not used again.
+     */
+    public void abort(java.util.concurrent.Executor executor) {
+        attachments.abort(executor);
+    }
+
     public SQLException close() {
         transaction.abandon();
         unbind();

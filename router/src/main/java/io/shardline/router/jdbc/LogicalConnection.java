@@ -557,7 +557,15 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public void abort(Executor executor) throws SQLException {
-        close();
+        if (executor == null) {
+            throw new SQLException("abort: the executor is null", "22023");
+        }
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        // from any thread, while a statement may run: its physical connections are cut, not reset and handed back
+        session.abort(executor);
+        runtimes.release(runtime);
     }
 
     @Override

@@ -88,6 +88,35 @@ public final class InDoubtTransactions {
     }
 
     /**
+     * The ids of every Shardline transaction prepared on a primary of {@code topology}, of this cluster or another
+     * over the same databases: the marks of atomic cross-shard reads are kept for all of them.
+     *
+     * @throws SQLException naming the primary that could not be asked
+     */
+    public List<String> preparedOfAnyCluster(ClusterTopology topology) throws SQLException {
+        List<String> gids = new ArrayList<>();
+        for (Shard shard : topology.shards()) {
+            try (Connection c = connector.connect(shard.primary());
+                    Statement s = c.createStatement();
+                    ResultSet rs =
+                            s.executeQuery("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")) {
+                while (rs.next()) {
+                    if (Gid.router(rs.getString(1)).isPresent()) {
+                        gids.add(rs.getString(1));
+                    }
+                }
+            } catch (SQLException e) {
+                throw new SQLException(
+                        "listing the prepared transactions of "
+                                + shard.primary().name() + ": " + e.getMessage(),
+                        e.getSQLState(),
+                        e);
+            }
+        }
+        return gids;
+    }
+
+    /**
      * {@link #list(ClusterTopology)}; with {@code errors}, a primary that cannot be asked is reported there and
      * skipped, the others listed.
      */

@@ -433,6 +433,8 @@ class TwoPhaseCommitIT {
                     .hasMessage("crash");
             assertThat(other.list(topology)).isEmpty();
             assertThat(other.recover(topology).rolledBack()).isZero();
+            // but its marks stay for them: pruning keeps the marks of every cluster's prepared transactions
+            assertThat(other.preparedOfAnyCluster(topology)).contains(gid);
             assertThat(prepared()).isEqualTo(2);
             assertThat(recovery.recover(topology).rolledBack())
                     .as("its own cluster's recovery: coordinator gone")
