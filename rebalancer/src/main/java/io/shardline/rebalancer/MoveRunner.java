@@ -33,6 +33,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -226,7 +227,9 @@ public final class MoveRunner {
                     .filter(id -> !snapshot.ring().shards().contains(id))
                     .toList();
             MovePlan plan = MovePlan.fillEmptyShards(snapshot.ring(), empty);
-            String id = "m" + Long.toString(System.currentTimeMillis(), 36);
+            // unique to this call (two planners in one millisecond differ): a retried transaction finds its own move
+            String id = "m" + Long.toString(System.currentTimeMillis(), 36)
+                    + Long.toString(36 * 36 + ThreadLocalRandom.current().nextInt(35 * 36 * 36), 36);
             List<MoveRecord.Transfer> transfers = records(plan);
             long now = System.currentTimeMillis();
             MoveRecord move = new MoveRecord(
@@ -260,6 +263,9 @@ public final class MoveRunner {
                                         .create()
                                         .forPath(movesPath + "/" + id, ZooKeeperMoveWatcher.toJson(move)));
             } catch (KeeperException.BadVersionException | KeeperException.NodeExistsException raced) {
+                if (client.checkExists().forPath(movesPath + "/" + id) != null) {
+                    return id; // Curator sent the transaction again after a lost reply: the first one created it
+                }
                 throw new MoveException("another move was planned, or the topology or the ring changed (a switchover"
                         + " marked a shard), while this one was being planned: look at the moves and plan again");
             }
@@ -358,6 +364,16 @@ public final class MoveRunner {
                     abort(t, copies, snapshot.topology(), "aborted on request");
                     continue;
                 }
+                if (snapshot.ring().version() != t.move.fromRingVersion()
+                        && t.move.state().ordinal() < MoveState.SWITCHED.ordinal()) {
+                    // another move (planned by an older console or CLI in a race) or a hand edit changed the ring
+                    // since this one was planned: it can never switch, and while it is pending no other move runs
+                    String why = "the ring is at version " + snapshot.ring().version() + ", this move was planned"
+                            + " from version " + t.move.fromRingVersion() + ": it could not switch; plan again";
+                    LOG.warn("move {}: {}: aborting it", id, why);
+                    abort(t, copies, snapshot.topology(), why);
+                    continue;
+                }
                 MoveState next = step(t, copies, snapshot);
                 if (next == MoveState.FENCED && parking) {
                     LOG.info("parking move {} in {} instead of fencing it", id, t.move.state());
@@ -396,14 +412,6 @@ public final class MoveRunner {
                     return null;
                 }
                 warm = cutoverConnections(warm, copies, snapshot);
-                if (snapshot.ring().version() != move.fromRingVersion()) {
-                    // another move (planned in a race) or a hand edit changed the ring since this one was planned:
-                    // its cutover could not switch, so it does not fence writes to try
-                    throw new MoveException("the ring is at version "
-                            + snapshot.ring().version() + ", move "
-                            + move.id() + " was planned from version " + move.fromRingVersion() + ": it cannot switch;"
-                            + " abort it (./shardline move abort) and plan again");
-                }
                 // opening them took time: the lag, the workers and an abort are looked at again just before the fence
                 if (readyToFence(t, copies)) {
                     return MoveState.FENCED;
@@ -949,9 +957,20 @@ public final class MoveRunner {
         if (!stillLeader.getAsBoolean()) {
             throw new Superseded();
         }
+        // the ring as it is now, not as the snapshot read before the fence: a change since is not overwritten
+        Stat ringStat = new Stat();
+        HashRing current;
         try {
-            Stat ringStat = new Stat();
-            client.getData().storingStatIn(ringStat).forPath(base + "/ring");
+            current = TopologyCodec.ringFromJson(
+                    client.getData().storingStatIn(ringStat).forPath(base + "/ring"), base + "/ring");
+        } catch (Exception e) {
+            throw new CutoverFailed("reading the ring before the switch: " + e.getMessage(), e);
+        }
+        if (current.version() != move.fromRingVersion()) {
+            throw new CutoverFailed("the ring is at version " + current.version() + ", the move expected "
+                    + move.fromRingVersion() + ": someone else changed it during the cutover (abort the move)");
+        }
+        try {
             client.transaction()
                     .forOperations(
                             client.transactionOp()

@@ -29,6 +29,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -320,8 +321,9 @@ class MoveRecoveryIT {
         int target = addEmptyShard();
         String id = MoveRunner.plan(client, "recovery", 0);
         // the cutover waits for this router's acknowledgement: the target is frozen before it is given
+        // a barrier of 2 s: the cutovers after the thaw must not time out on a host busy with another test's cluster
         MoveRunner.Settings settings = new MoveRunner.Settings(
-                Duration.ofSeconds(30), Duration.ofMillis(800), 1 << 20, 1000, 20_000, Duration.ofSeconds(1));
+                Duration.ofSeconds(30), Duration.ofSeconds(2), 1 << 20, 1000, 20_000, Duration.ofSeconds(1));
         ExecutorService runs = Executors.newSingleThreadExecutor();
         try (CuratorFramework session =
                         ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10));
@@ -483,9 +485,18 @@ class MoveRecoveryIT {
         };
         MoveRunner runner = runner(++epoch, () -> true, MoveRunner.Settings.DEFAULT, slow);
         ExecutorService runs = Executors.newSingleThreadExecutor();
+        Set<String> errors = ConcurrentHashMap.newKeySet();
         try {
             Future<MoveState> run = runs.submit(() -> runner.run(id));
-            await().atMost(Duration.ofSeconds(150)).until(run::isDone);
+            await().atMost(Duration.ofSeconds(150))
+                    .pollInterval(Duration.ofMillis(20))
+                    .until(() -> {
+                        String error = record(id).error();
+                        if (error != null) {
+                            errors.add(error);
+                        }
+                        return run.isDone();
+                    });
             assertThat(run.get()).isEqualTo(MoveState.DONE);
         } finally {
             runs.shutdownNow();
@@ -494,10 +505,15 @@ class MoveRecoveryIT {
                 runner(++epoch, () -> true).run(id);
             }
         }
-        assertThat(timedConnects)
-                .as("one cutover, one connection to each primary")
-                .isNotEmpty()
-                .doesNotHaveDuplicates();
+        assertThat(timedConnects).as("connections opened for the cutover").isNotEmpty();
+        // a cutover may still fail for another reason on a busy host (a barrier not applied in 800 ms, its broken
+        // connection opened again), never for want of time to connect
+        assertThat(errors).noneMatch(e -> e.contains("connecting to"));
+        if (errors.isEmpty()) {
+            assertThat(timedConnects)
+                    .as("one cutover, one connection to each primary")
+                    .doesNotHaveDuplicates();
+        }
         nothingWritten.assertNothingLost(client, "recovery");
     }
 
