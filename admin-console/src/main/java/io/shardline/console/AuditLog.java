@@ -34,7 +34,8 @@ import tools.jackson.databind.json.JsonMapper;
  * one reply, however long the retention), so every console of the cluster writes to and shows the same log. Entries
  * are deleted only by age ({@link ConsoleSettings#auditRetention()}), a whole hour at a time, never to make room.
  * Requests cannot flood the log: past {@link AnonymousEntries#PER_WINDOW} a minute, unauthenticated ones, and a
- * user's refused or failed ones, are counted and summed up in one entry each minute ({@code anonymous.suppressed},
+ * user's refused ones (denied, or a 4xx), logins and logouts, are counted and summed up in one entry each minute
+ * ({@code anonymous.suppressed},
  * {@code refused.suppressed}). Entries of an earlier version, {@code audit/e-<seq>}, are read and deleted as before.
  */
 @Service
@@ -90,7 +91,7 @@ final class AuditLog implements DisposableBean {
         this.retention = settings.auditRetention();
         FunctionCounter.builder("shardline.console.audit.suppressed", this, AuditLog::suppressedTotal)
                 .description("Requests counted in a summary entry instead of stored one by one (unauthenticated, or"
-                        + " a user's refused or failed past 20 a minute)")
+                        + " a user's refused requests, logins and logouts past 20 a minute)")
                 .register(registry);
         summaries.scheduleWithFixedDelay(
                 this::writeSummary,
@@ -108,12 +109,24 @@ final class AuditLog implements DisposableBean {
             if (!anonymous.admit(entry.remoteAddress())) {
                 return;
             }
-        } else if (!entry.outcome().equals("ok")
+        } else if (limited(entry)
                 && !refused.computeIfAbsent(entry.user(), u -> new AnonymousEntries(System::currentTimeMillis))
                         .admit(entry.remoteAddress())) {
             return;
         }
         write(entry);
+    }
+
+    /**
+     * Whether a signed-in user's entry counts against the user's limit: a refused request (denied, or failed with a
+     * 4xx: nothing done), and a login or logout (a loop of them would fill the log); an action done, or one that
+     * failed in the server (5xx: perhaps half done), is always stored one by one.
+     */
+    private static boolean limited(Entry entry) {
+        if (entry.action().equals("login") || entry.action().equals("logout")) {
+            return true;
+        }
+        return !entry.outcome().equals("ok") && entry.status() < 500;
     }
 
     private long suppressedTotal() {
@@ -150,7 +163,8 @@ final class AuditLog implements DisposableBean {
                 return;
             }
             LOG.warn(
-                    "{} refused or failed requests of {} were counted, not audited one by one (the last from {})",
+                    "{} refused requests, logins or logouts of {} were counted, not audited one by one (the last from"
+                            + " {})",
                     r.count(),
                     user,
                     r.lastAddress());
@@ -161,7 +175,8 @@ final class AuditLog implements DisposableBean {
                     "-",
                     "refused.suppressed",
                     "",
-                    r.count() + " more refused or failed requests since " + Instant.ofEpochMilli(r.firstMillis())
+                    r.count() + " more refused requests, logins or logouts since "
+                            + Instant.ofEpochMilli(r.firstMillis())
                             + " (over " + AnonymousEntries.PER_WINDOW + " a minute are counted, not stored one by"
                             + " one)",
                     0,
@@ -291,7 +306,12 @@ final class AuditLog implements DisposableBean {
             if (start + Duration.ofHours(1).toMillis() > cutoff) {
                 break;
             }
-            curator.delete().quietly().deletingChildrenIfNeeded().forPath(path + "/" + child);
+            try {
+                curator.delete().quietly().deletingChildrenIfNeeded().forPath(path + "/" + child);
+            } catch (Exception e) {
+                // this hour could not be deleted (too big to list in one reply?): the later ones still are
+                LOG.warn("audit: could not delete {} ({}); going on with the later hours", child, e.toString());
+            }
         }
         for (String child : children) {
             if (!child.startsWith(PREFIX)) {

@@ -48,6 +48,7 @@ final class ClusterView implements DisposableBean {
     private static final long STATS_CACHE_MS = 5_000;
     private static final long PROBE_TIMEOUT_MS = 3_000;
     private static final long STATS_TIMEOUT_MS = 10_000;
+    static final String UNREACHABLE = "ZooKeeper does not answer the console (its session is lost or timed out): ";
 
     private final ZooKeeperTopologyStore store;
     private final CuratorFramework curator;
@@ -211,7 +212,8 @@ final class ClusterView implements DisposableBean {
 
     List<Views.RouterView> routers() {
         List<Views.RouterView> routers = new ArrayList<>();
-        for (String id : children("routers")) {
+        List<String> ids = children("routers");
+        for (String id : ids == null ? List.<String>of() : ids) {
             try {
                 byte[] data = curator.getData().forPath(base + "/routers/" + id);
                 RouterRegistration.RouterState s = RouterRegistration.read(data, "routers/" + id);
@@ -225,7 +227,11 @@ final class ClusterView implements DisposableBean {
     }
 
     private Views.ServiceView monitor(LagSnapshot reports, long now) {
-        boolean leader = !children("monitor/leader").isEmpty();
+        List<String> leaders = children("monitor/leader");
+        if (leaders == null) {
+            return new Views.ServiceView(false, UNREACHABLE + "whether a replication monitor runs is not known");
+        }
+        boolean leader = !leaders.isEmpty();
         long newest = reports.reports().values().stream()
                 .mapToLong(LagReport::observedAtMillis)
                 .max()
@@ -248,7 +254,11 @@ final class ClusterView implements DisposableBean {
     }
 
     Views.ServiceView rebalancer() {
-        return children("rebalancer/leader").isEmpty()
+        List<String> leaders = children("rebalancer/leader");
+        if (leaders == null) {
+            return new Views.ServiceView(false, UNREACHABLE + "whether a rebalancer runs is not known");
+        }
+        return leaders.isEmpty()
                 ? new Views.ServiceView(false, "no rebalancer is running: start one with ./shardline rebalancer")
                 : new Views.ServiceView(true, "a rebalancer leads");
     }
@@ -259,14 +269,18 @@ final class ClusterView implements DisposableBean {
         return latest == null || latest.state().isTerminal() ? null : MoveService.view(latest);
     }
 
+    /** The children of {@code path} under the cluster: none when it does not exist, null when ZooKeeper did not answer. */
     private List<String> children(String path) {
+        if (!curator.getZookeeperClient().isConnected()) {
+            return null; // asked now, Curator would wait for its connection (retried: up to a minute) per read
+        }
         try {
             String full = base + "/" + path;
             return curator.checkExists().forPath(full) == null
                     ? List.of()
                     : curator.getChildren().forPath(full);
         } catch (Exception e) {
-            return List.of();
+            return null;
         }
     }
 

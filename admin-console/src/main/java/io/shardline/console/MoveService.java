@@ -30,15 +30,61 @@ final class MoveService {
     private final ClusterView cluster;
     private final ConsoleSettings settings;
 
+    /** How long a counted preview is shown again (while the topology and the ring are unchanged). */
+    static final long PLAN_CACHE_MS = 30_000;
+
+    private final Object counting = new Object();
+    private volatile Counted lastPreview;
+
     MoveService(CuratorFramework curator, ClusterView cluster, ConsoleSettings settings) {
         this.curator = curator;
         this.cluster = cluster;
         this.settings = settings;
     }
 
-    /** What starting a move now would do: the empty shards' share of every source, counted on the sources. */
+    /**
+     * What starting a move now would do: the empty shards' share of every source, counted on the sources (a scan of
+     * every sharded table there). Counted once at a time and kept {@link #PLAN_CACHE_MS} while the topology and the
+     * ring stay as they were: a page or a script asking again and again does not scan the primaries each time.
+     */
     Views.Plan preview() {
         TopologySnapshot snapshot = cluster.snapshot();
+        Counted counted = lastPreview;
+        if (counted == null || !counted.fresh(snapshot)) {
+            synchronized (counting) {
+                counted = lastPreview;
+                if (counted == null || !counted.fresh(snapshot)) {
+                    counted = new Counted(
+                            snapshot.topology().version(),
+                            snapshot.ring().version(),
+                            System.currentTimeMillis(),
+                            count(snapshot));
+                    lastPreview = counted;
+                }
+            }
+        }
+        Views.Plan p = counted.plan();
+        return new Views.Plan(
+                p.fromRingVersion(),
+                p.toRingVersion(),
+                p.emptyShards(),
+                p.transfers(),
+                p.rows(),
+                p.bytes(),
+                p.estimateSeconds(),
+                cluster.rebalancer().running());
+    }
+
+    /** A preview as counted at {@code atMillis} for those versions. */
+    private record Counted(long topologyVersion, long ringVersion, long atMillis, Views.Plan plan) {
+        boolean fresh(TopologySnapshot now) {
+            return topologyVersion == now.topology().version()
+                    && ringVersion == now.ring().version()
+                    && System.currentTimeMillis() - atMillis < PLAN_CACHE_MS;
+        }
+    }
+
+    private Views.Plan count(TopologySnapshot snapshot) {
         ClusterTopology topology = snapshot.topology();
         HashRing ring = snapshot.ring();
         List<Integer> empty = emptyShards(snapshot);
@@ -108,7 +154,12 @@ final class MoveService {
                             + " as previewed: preview the plan again");
         }
         emptyShards(snapshot);
-        if (!cluster.rebalancer().running()) {
+        Views.ServiceView rebalancer = cluster.rebalancer();
+        if (rebalancer.detail().startsWith(ClusterView.UNREACHABLE)) {
+            throw new ConsoleException(
+                    HttpStatus.SERVICE_UNAVAILABLE, rebalancer.detail() + "; try again when it answers");
+        }
+        if (!rebalancer.running()) {
             throw new ConsoleException(
                     HttpStatus.CONFLICT,
                     "no rebalancer is running for cluster " + settings.cluster() + ": start one first"

@@ -15,6 +15,10 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -182,6 +186,18 @@ class ConsoleSecurityIT {
 
         HttpResponse<String> plan = send(get("/api/moves/plan").header("Authorization", basic(env.operator)));
         long ringVersion = JSON.readTree(plan.body()).get("fromRingVersion").asLong();
+        // asked again (a page, a script, a viewer looping): the rows are not counted again on the sources
+        Thread.sleep(1_500); // PostgreSQL's statistics are flushed within a second of a session's end
+        long scans = ordersScans();
+        assertThat(scans).as("scans of orders by the previews so far").isPositive();
+        for (int i = 0; i < 5; i++) {
+            HttpResponse<String> again = send(get("/api/moves/plan").header("Authorization", basic(env.viewer)));
+            assertThat(again.statusCode()).isEqualTo(200);
+            assertThat(JSON.readTree(again.body()).get("rows").asLong())
+                    .isEqualTo(JSON.readTree(plan.body()).get("rows").asLong());
+        }
+        Thread.sleep(1_500);
+        assertThat(ordersScans()).as("scans of orders on the primaries").isEqualTo(scans);
         HttpResponse<String> started = send(post("/api/moves", "{\"expectedRingVersion\": " + ringVersion + "}")
                 .header("Authorization", basic(env.operator)));
         assertThat(started.statusCode()).as(started.body()).isEqualTo(201);
@@ -428,6 +444,23 @@ class ConsoleSecurityIT {
         assertThat(viewerDenied() - viewerBefore)
                 .as("a viewer's refusals stored one by one")
                 .isLessThanOrEqualTo(2L * AnonymousEntries.PER_WINDOW);
+        // and so are a user's logins, right password or not (before: a loop of good logins was stored one by one)
+        long loginsBefore = viewerLogins();
+        for (int i = 0; i < 50; i++) {
+            HttpResponse<String> login = Session.tryLogin("viewer", env.viewer.password());
+            assertThat(login.statusCode()).isEqualTo(302);
+            assertThat(login.headers().firstValue("Location").orElse("")).doesNotContain("error");
+        }
+        assertThat(viewerLogins() - loginsBefore)
+                .as("a viewer's logins stored one by one")
+                .isLessThanOrEqualTo(2L * AnonymousEntries.PER_WINDOW);
+        assertThat(auditActions()).as("an operator's trail is still there").contains("operator move.abort ok");
+    }
+
+    private static long viewerLogins() throws Exception {
+        return auditActions().stream()
+                .filter(a -> a.startsWith("viewer login ok"))
+                .count();
     }
 
     private static long viewerDenied() throws Exception {
@@ -512,6 +545,21 @@ class ConsoleSecurityIT {
         entries.forEach(e -> actions.add(e.get("user").asString() + " "
                 + e.get("action").asString() + " " + e.get("outcome").asString()));
         return actions;
+    }
+
+    /** Sequential scans of {@code orders} summed over the primaries (the preview counts rows with one). */
+    private static long ordersScans() throws SQLException {
+        long scans = 0;
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection c = env.cluster.primary(shard).connect();
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery(
+                            "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname = 'orders'")) {
+                rs.next();
+                scans += rs.getLong(1);
+            }
+        }
+        return scans;
     }
 
     /** The audit entry of {@code r}'s request: who and how it ended. */

@@ -11,8 +11,14 @@ import io.shardline.console.ConsoleServer;
 import io.shardline.console.ConsoleSettings;
 import io.shardline.console.ConsoleUsers;
 import io.shardline.console.Role;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -26,6 +32,7 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 4, unit = TimeUnit.MINUTES)
 class ProcessEndpointsIT {
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
 
     @Test
     void readinessFollowsZooKeeperAndSigtermHandsOverAndDrains() throws Exception {
@@ -37,17 +44,14 @@ class ProcessEndpointsIT {
                 .start()) {
             LocalTopology.publish(cluster.descriptor());
             String[] target = {"--zk", cluster.zkConnectString(), "--name", "probes", "--http-port", "0"};
+            ConsoleUsers.Generated viewer = ConsoleUsers.generate("viewer", Role.VIEWER);
             try (ShardlineProcess first = new ShardlineProcess(concat("monitor", "--print-every", "0", target));
                     ShardlineProcess second = new ShardlineProcess(concat("monitor", "--print-every", "0", target));
                     ShardlineProcess rebalancer =
                             new ShardlineProcess(concat("rebalancer", "--drain-seconds", "10", target));
-                    ConsoleServer console = ConsoleServer.start(ConsoleSettings.of(
-                                    cluster.zkConnectString(),
-                                    "probes",
-                                    List.of(ConsoleUsers.generate("viewer", Role.VIEWER)
-                                            .user()),
-                                    null)
-                            .withPort(0))) {
+                    ConsoleServer console = ConsoleServer.start(
+                            ConsoleSettings.of(cluster.zkConnectString(), "probes", List.of(viewer.user()), null)
+                                    .withPort(0))) {
                 List<String> ready = List.of(
                         first.url() + "/health/ready",
                         second.url() + "/health/ready",
@@ -85,6 +89,17 @@ class ProcessEndpointsIT {
                 assertThat(get(rebalancer.url() + "/health/live").statusCode()).isEqualTo(200);
                 assertThat(get(console.url() + "/actuator/health/liveness").statusCode())
                         .isEqualTo(200);
+                // the console says ZooKeeper does not answer, at once: not "no rebalancer is running"
+                HttpResponse<String> topology = HTTP.send(
+                        HttpRequest.newBuilder(URI.create(console.url() + "/api/topology"))
+                                .header("Authorization", basic("viewer", viewer.password()))
+                                .timeout(Duration.ofSeconds(5))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(topology.statusCode()).as(topology.body()).isEqualTo(200);
+                assertThat(topology.body())
+                        .contains("ZooKeeper does not answer the console", "whether a rebalancer runs is not known")
+                        .doesNotContain("no rebalancer is running");
 
                 cluster.startZooKeeper();
                 ready.forEach(url -> awaitStatus(url, 200));
@@ -116,6 +131,10 @@ class ProcessEndpointsIT {
                 awaitOutput(rebalancer.err, "shardline: rebalancer drained (leadership released)");
             }
         }
+    }
+
+    private static String basic(String user, String password) {
+        return "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
     }
 
     /** Which of the two monitors publishes, once one does (30 s at most). */
