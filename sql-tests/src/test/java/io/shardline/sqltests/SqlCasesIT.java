@@ -62,7 +62,8 @@ class SqlCasesIT {
         "orm-writes.yaml",
         "heldout3.yaml",
         "heldout4.yaml",
-        "heldout5.yaml"
+        "heldout5.yaml",
+        "heldout6.yaml"
     };
 
     private static LocalCluster cluster;

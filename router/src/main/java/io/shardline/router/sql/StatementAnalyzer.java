@@ -2052,6 +2052,9 @@ public final class StatementAnalyzer {
                     keyIndex);
             Expression key = ps.getSelectItems().get(keyIndex).getExpression();
             KeySource literal = keySource(key);
+            if (literal == null) {
+                literal = withConstant(key, ps, insert.getWithItemsList(), select.getWithItemsList());
+            }
             if (literal != null) {
                 values.computeIfAbsent(ref, k -> new ArrayList<>()).add(literal);
                 return;
@@ -2066,6 +2069,83 @@ public final class StatementAnalyzer {
                 }
                 union(ref, source);
             });
+        }
+
+        /**
+         * The literal or parameter that {@code e}, a column of a WITH query the SELECT reads by name, stands for: a
+         * loader's way to give one key to generated rows ({@code WITH k AS (SELECT ?::bigint AS uid) INSERT ...
+         * SELECT k.uid, g FROM k, generate_series(1, 3) g}). Only for a column named with its WITH query's name or
+         * alias, or a SELECT reading nothing else, and a WITH query that is one plain SELECT reading no table (so every
+         * row it gives has that value); null otherwise.
+         */
+        private static KeySource withConstant(
+                Expression e, PlainSelect ps, List<WithItem<?>> outer, List<WithItem<?>> inner) {
+            if (!(unwrap(e) instanceof Column column) || ps.getFromItem() == null) {
+                return null;
+            }
+            String qualifier = column.getTable() == null || column.getTable().getName() == null
+                    ? null
+                    : SqlNames.fold(column.getTable().getName());
+            List<FromItem> from = new ArrayList<>();
+            from.add(ps.getFromItem());
+            if (ps.getJoins() != null) {
+                ps.getJoins().forEach(j -> from.add(j.getFromItem()));
+            }
+            if (qualifier == null && from.size() != 1) {
+                return null; // another item of the FROM may have a column of that name
+            }
+            for (FromItem f : from) {
+                if (!(f instanceof Table t) || t.getSchemaName() != null) {
+                    continue;
+                }
+                String name = SqlNames.fold(t.getName());
+                String alias = t.getAlias() != null ? SqlNames.fold(t.getAlias().getName()) : name;
+                if (qualifier != null && !qualifier.equals(alias)) {
+                    continue;
+                }
+                // the innermost WITH names first, as PostgreSQL resolves them
+                WithItem<?> with = withItem(name, ps.getWithItemsList());
+                with = with != null ? with : withItem(name, inner);
+                with = with != null ? with : withItem(name, outer);
+                return with == null ? null : oneValueColumn(with, SqlNames.fold(column.getColumnName()));
+            }
+            return null;
+        }
+
+        private static WithItem<?> withItem(String name, List<WithItem<?>> items) {
+            if (items != null) {
+                for (WithItem<?> w : items) {
+                    if (w.getAlias() != null
+                            && SqlNames.fold(w.getAlias().getName()).equals(name)) {
+                        return w;
+                    }
+                }
+            }
+            return null;
+        }
+
+        /** The literal or parameter column {@code column} of {@code with} is, when it is one SELECT of no table. */
+        private static KeySource oneValueColumn(WithItem<?> with, String column) {
+            if (with.isRecursive()
+                    || !(with.getParenthesedStatement() instanceof ParenthesedSelect select)
+                    || !(select.getSelect() instanceof PlainSelect body)
+                    || body.getFromItem() != null
+                    || body.getWithItemsList() != null) {
+                return null;
+            }
+            List<SelectItem<?>> items = body.getSelectItems();
+            List<SelectItem<?>> names = with.getWithItemList();
+            for (int i = 0; i < items.size(); i++) {
+                String name = names != null
+                        ? (i < names.size() ? SqlNames.fold(names.get(i).toString()) : null)
+                        : items.get(i).getAlias() != null
+                                ? SqlNames.fold(items.get(i).getAlias().getName())
+                                : null;
+                if (column.equals(name)) {
+                    return keySource(items.get(i).getExpression());
+                }
+            }
+            return null;
         }
 
         private void checkKeyNotUpdated(ShardedTable table, List<UpdateSet> sets) {

