@@ -83,6 +83,8 @@ public final class ClusterRuntime implements AutoCloseable {
     /** When {@link #transactionDefaults()} may look again after a failure ({@link System#nanoTime()}). */
     private volatile long defaultsRetryAt = System.nanoTime();
 
+    private final Object defaultsLock = new Object();
+
     private static final int DEFAULTS_TIMEOUT_SECONDS = 2;
     private static final int HEALTH_TIMEOUT_SECONDS = 2;
     private static final int DEFAULTS_RETRY_SECONDS = 30;
@@ -548,6 +550,20 @@ public final class ClusterRuntime implements AutoCloseable {
             // the home primary did not answer a moment ago: transactions on other shards do not wait for it again
             return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0, 0};
         }
+        // one read at a time: sessions that start a transaction together (a switchover just ended) wait for it
+        synchronized (defaultsLock) {
+            known = transactionDefaults;
+            if (known != null && known.from().equals(home)) {
+                return known.values();
+            }
+            if (System.nanoTime() - defaultsRetryAt < 0) {
+                return new int[] {Connection.TRANSACTION_READ_COMMITTED, 0, 0};
+            }
+            return readDefaults(home);
+        }
+    }
+
+    private int[] readDefaults(Node home) {
         try (Connection c = pools.direct(home, DEFAULTS_TIMEOUT_SECONDS, "shardline");
                 java.sql.Statement s = c.createStatement();
                 java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"

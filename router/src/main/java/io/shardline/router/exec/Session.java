@@ -591,9 +591,19 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * outside a transaction becomes 08007: it may or may not have committed, and it is never retried.
      */
     SQLException failed(Physical p, StatementKind kind, SQLException e) {
-        if (attachments.aborted()) {
+        if (attachments.aborted() && ConnectionErrors.isConnectionError(e)) {
             // cut by Connection.abort: not the node's fault (no ejection), and never retried
             attachments.detach(p);
+            if (!p.inTransaction
+                    && !p.ownTransaction
+                    && (kind == StatementKind.WRITE || kind == StatementKind.DDL || kind == StatementKind.UTILITY)) {
+                return new SQLException(
+                        "this connection was aborted (Connection.abort) while a statement ran on " + p.node.name()
+                                + ": it may or may not have committed; check whether it took effect before running it"
+                                + " again",
+                        SqlStates.OUTCOME_UNKNOWN,
+                        e);
+            }
             SQLException aborted = Attachments.abortedError();
             aborted.initCause(e);
             return aborted;

@@ -166,9 +166,11 @@ public final class SqlLexer {
     public static String forParser(String sql, List<Token> tokens) {
         // a / right before a /* comment: PostgreSQL reads 4//**/1 as 4 / 1, JSqlParser takes // for a line comment
         // and drops the rest of the line (a WHERE cut short routes a write by half its condition)
-        // and an operator starting with # or @ right after a word: PostgreSQL reads doc#>'{a}' as doc #> '{a}' and
-        // tags@>array[..] as tags @> array[..], JSqlParser takes the # or @ for part of the name (doc#, tags@) and >
-        // for the operator (neither can be in a name PostgreSQL reads unquoted)
+        // and an operator starting with # (or the @> operator) right after a word: PostgreSQL reads doc#>'{a}' as
+        // doc #> '{a}' and tags@>array[..] as tags @> array[..], JSqlParser takes the # or @ for part of the name
+        // (doc#,
+        // tags@) and > for the operator (neither can be in a name PostgreSQL reads unquoted). Not @@ or @?: JSqlParser
+        // reads @@q as a system variable, and tsv@@q as one name that names no sharded table's key
         StringBuilder spaced = null;
         int from = 0;
         Token before = null;
@@ -177,7 +179,7 @@ public final class SqlLexer {
             if (t.kind() == Kind.SYMBOL && sql.charAt(t.end() - 1) == '/' && sql.startsWith("/*", t.end())) {
                 at = t.end();
             } else if (t.kind() == Kind.SYMBOL
-                    && (sql.charAt(t.start()) == '#' || sql.charAt(t.start()) == '@')
+                    && (sql.charAt(t.start()) == '#' || sql.charAt(t.start()) == '@' && sql.startsWith(">", t.end()))
                     && before != null
                     && before.kind() == Kind.WORD
                     && before.end() == t.start()) {

@@ -1045,12 +1045,46 @@ public final class StatementAnalyzer {
                 inner.expanded());
     }
 
+    /**
+     * The statement as JSqlParser reads it. With a JSON operator ({@code ->}, {@code ->>}, {@code #>}, {@code #>>})
+     * its simple grammar first, as its own {@code parse} does (the complex one only when the simple fails): the complex
+     * grammar read {@code a AND doc->>'k' = ? OR c} as {@code a AND (doc->>('k' = ? OR c))}, and a statement
+     * PostgreSQL runs on every shard was taken for one keyed by {@code a}. Others keep the complex grammar alone.
+     */
+    static Statement parse(String sql, boolean jsonOperator) throws ParseException {
+        if (jsonOperator) {
+            try {
+                return CCJSqlParserUtil.newParser(sql)
+                        .withAllowComplexParsing(false)
+                        .Statement();
+            } catch (ParseException | RuntimeException simple) {
+                // the complex grammar below
+            }
+        }
+        return CCJSqlParserUtil.newParser(sql).withAllowComplexParsing(true).Statement();
+    }
+
+    /** Whether a {@code ->} or {@code #>} (and so {@code ->>}, {@code #>>}) is among the tokens (one character each). */
+    private static boolean hasJsonOperator(String sql, List<Token> tokens) {
+        for (int i = 0; i + 1 < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            Token next = tokens.get(i + 1);
+            if (t.kind() == Kind.SYMBOL
+                    && next.kind() == Kind.SYMBOL
+                    && next.start() == t.end()
+                    && sql.charAt(next.start()) == '>'
+                    && (sql.charAt(t.start()) == '-' || sql.charAt(t.start()) == '#')) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private Plan planDml(String sql, List<Token> tokens, int params) {
         StatementKind kind = dmlKind(tokens);
         Statement statement;
         try {
-            statement =
-                    CCJSqlParserUtil.newParser(SqlLexer.forParser(sql, tokens)).Statement();
+            statement = parse(SqlLexer.forParser(sql, tokens), hasJsonOperator(sql, tokens));
         } catch (ParseException | RuntimeException e) {
             if (kind == StatementKind.READ && mentionsShardedTable(sql, tokens)) {
                 return Plan.crossShard(
@@ -2097,6 +2131,11 @@ public final class StatementAnalyzer {
             for (FromItem f : from) {
                 if (!(f instanceof Table t) || t.getSchemaName() != null) {
                     continue;
+                }
+                if (t.getAlias() != null
+                        && t.getAlias().getAliasColumns() != null
+                        && !t.getAlias().getAliasColumns().isEmpty()) {
+                    return null; // FROM k AS x(a, b) renames the WITH query's columns by position
                 }
                 String name = SqlNames.fold(t.getName());
                 String alias = t.getAlias() != null ? SqlNames.fold(t.getAlias().getName()) : name;

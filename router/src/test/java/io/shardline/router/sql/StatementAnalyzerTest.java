@@ -245,6 +245,28 @@ class StatementAnalyzerTest {
                 .isEqualTo(Target.REFUSED);
     }
 
+    /**
+     * PostgreSQL reads {@code a AND doc->>'k' = ? OR c} as {@code (a AND ...) OR c}: every shard. JSqlParser's complex
+     * grammar alone took the OR into the JSON operator's right side, and the statement for one keyed by {@code a}.
+     */
+    @Test
+    void anOrAfterAJsonOperatorIsTheWholeConditionsOr() {
+        for (String sql : List.of(
+                "UPDATE users SET name = 'x' WHERE user_id = ? AND doc->>'kind' = ? OR doc->>'kind' = 'global'",
+                "DELETE FROM users WHERE user_id = 5 AND doc->'a' = '1' OR user_id = 7",
+                "DELETE FROM users WHERE user_id = 5 AND doc#>'{a}' = '1' OR true",
+                "DELETE FROM users WHERE user_id = 5 AND doc #>> '{a}' = '1' OR score > 10")) {
+            assertThat(plan(sql).target()).as(sql).isEqualTo(Target.EVERY_SHARD);
+        }
+        assertThat(plan("SELECT * FROM users WHERE user_id = 5 AND doc->>'a' = '1' OR score > 10")
+                        .target())
+                .isNotEqualTo(Target.KEYED);
+        // the same with the OR inside parentheses stays keyed
+        assertThat(plan("SELECT * FROM users WHERE user_id = 5 AND (doc->>'a' = '1' OR score > 10)")
+                        .target())
+                .isEqualTo(Target.KEYED);
+    }
+
     /** A loader gives generated rows one key through a WITH query of one value (a held-out case refused it). */
     @Test
     void anInsertSelectTakesItsKeyFromAWithQueryOfOneValue() {
@@ -265,7 +287,10 @@ class StatementAnalyzerTest {
                 "WITH k AS (SELECT 1 AS uid UNION ALL SELECT 2) INSERT INTO orders (user_id, order_id) SELECT k.uid,"
                         + " 1 FROM k",
                 "WITH k AS (SELECT 1 AS uid) INSERT INTO orders (user_id, order_id) SELECT uid, 1 FROM k, users",
-                "WITH k AS (SELECT 1 AS uid) INSERT INTO orders (user_id, order_id) SELECT k.uid + 1, 1 FROM k")) {
+                "WITH k AS (SELECT 1 AS uid) INSERT INTO orders (user_id, order_id) SELECT k.uid + 1, 1 FROM k",
+                // the alias's column list renames by position: x.uid is the WITH query's other (7)
+                "WITH k AS (SELECT 5 AS uid, 7 AS other) INSERT INTO orders (user_id, order_id) SELECT x.uid, 1"
+                        + " FROM k AS x(other, uid)")) {
             assertThat(plan(refused).target()).as(refused).isEqualTo(Target.REFUSED);
         }
         assertThat(plan("WITH moved AS (DELETE FROM orders WHERE user_id = 5 RETURNING user_id) INSERT INTO orders"
