@@ -10,8 +10,11 @@ import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.MoveRecord;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.Node;
 import io.shardline.topology.TopologySnapshot;
+import java.sql.Connection;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -32,6 +35,8 @@ final class MoveService {
 
     /** How long a counted preview is shown again (while the topology and the ring are unchanged). */
     static final long PLAN_CACHE_MS = 30_000;
+    /** How long the count may wait on one primary (connect, login, each read). */
+    static final Duration COUNT_TIMEOUT = Duration.ofSeconds(60);
 
     private final Object counting = new Object();
     private volatile Counted lastPreview;
@@ -75,6 +80,24 @@ final class MoveService {
                 cluster.rebalancer().running());
     }
 
+    /**
+     * {@code connector} with every connection bounded by {@link #COUNT_TIMEOUT} (connect, login, each read): a hung
+     * primary must not hold the count, and every preview request waiting behind it, for the TCP timeout.
+     */
+    private static MoveEstimate.Connector bounded(MoveEstimate.Connector connector) {
+        return new MoveEstimate.Connector() {
+            @Override
+            public Connection connect(Node node) throws SQLException {
+                return connector.connect(node, COUNT_TIMEOUT);
+            }
+
+            @Override
+            public Connection connect(Node node, Duration timeout) throws SQLException {
+                return connector.connect(node, timeout);
+            }
+        };
+    }
+
     /** A preview as counted at {@code atMillis} for those versions. */
     private record Counted(long topologyVersion, long ringVersion, long atMillis, Views.Plan plan) {
         boolean fresh(TopologySnapshot now) {
@@ -94,7 +117,7 @@ final class MoveService {
             estimate = MoveEstimate.of(
                     topology,
                     plan,
-                    Rebalancer.connector(topology, settings.dbPassword(), "shardline-console"),
+                    bounded(Rebalancer.connector(topology, settings.dbPassword(), "shardline-console")),
                     COPY_BYTES_PER_SECOND);
         } catch (SQLException e) {
             throw new ConsoleException(

@@ -370,6 +370,18 @@ public final class MoveRunner {
                     // since this one was planned: it can never switch, and while it is pending no other move runs
                     String why = "the ring is at version " + snapshot.ring().version() + ", this move was planned"
                             + " from version " + t.move.fromRingVersion() + ": it could not switch; plan again";
+                    if (targetsOwnMovingRanges(snapshot.ring(), t.move)) {
+                        // an identical move switched meanwhile, or a hand edit gave the ranges to the targets: the
+                        // rows there are live now, which an abort's cleanup would delete. Only the replication goes
+                        why += " (its targets own its ranges in the ring now: their rows were kept)";
+                        LOG.warn("move {}: {}: ending it without deleting rows", id, why);
+                        for (LogicalCopy copy : copies) {
+                            copy.dropReplication();
+                        }
+                        t.write(t.move.withState(MoveState.ABORTED, epoch, System.currentTimeMillis())
+                                .withError(why));
+                        continue;
+                    }
                     LOG.warn("move {}: {}: aborting it", id, why);
                     abort(t, copies, snapshot.topology(), why);
                     continue;
@@ -388,6 +400,18 @@ public final class MoveRunner {
                 }
             }
         }
+    }
+
+    /** Whether {@code ring} gives any range {@code move} transfers to that transfer's target. */
+    static boolean targetsOwnMovingRanges(HashRing ring, MoveRecord move) {
+        for (MoveRecord.Transfer transfer : move.transfers()) {
+            for (long[] range : transfer.ranges()) {
+                if (ring.shardFor(range[0]) == transfer.target() || ring.shardFor(range[1]) == transfer.target()) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /** One step; returns the next state, or null when the step wrote the record itself or saw an abort. */
