@@ -191,6 +191,10 @@ public final class MoveRunner {
         String base = ZooKeeperTopologyStore.clusterPath(cluster);
         String movesPath = base + "/moves";
         try {
+            if (client.checkExists().forPath(base + "/topology") == null) {
+                // before anything is created: a misspelled name leaves no node behind
+                throw new MoveException("there is no cluster " + cluster + " in ZooKeeper (no " + base + "/topology)");
+            }
             try {
                 client.create().creatingParentsIfNeeded().forPath(movesPath, new byte[0]);
             } catch (KeeperException.NodeExistsException exists) {

@@ -65,6 +65,12 @@ class MovePlanRaceIT {
     @Order(1)
     void movesPlannedAtOnceGiveOneMoveAndRefusals() throws Exception {
         long ring = MoveWorkload.ringVersion(client, "planrace");
+        assertThatThrownBy(() -> MoveRunner.plan(client, "planrcae", 0))
+                .isInstanceOf(MoveException.class)
+                .hasMessageContaining("there is no cluster planrcae");
+        assertThat(client.checkExists().forPath(ZooKeeperTopologyStore.clusterPath("planrcae")))
+                .as("nothing left behind by a misspelled name")
+                .isNull();
         assertThatThrownBy(() -> MoveRunner.plan(client, "planrace", 0, ring + 1))
                 .isInstanceOf(MoveException.class)
                 .hasMessageContaining("not " + (ring + 1) + " as previewed");
