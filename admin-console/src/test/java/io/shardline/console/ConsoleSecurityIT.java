@@ -196,7 +196,7 @@ class ConsoleSecurityIT {
             assertThat(JSON.readTree(again.body()).get("rows").asLong())
                     .isEqualTo(JSON.readTree(plan.body()).get("rows").asLong());
         }
-        Thread.sleep(1_500);
+        Thread.sleep(1_500); // as long again: a scan by these previews would be flushed by now
         assertThat(ordersScans()).as("scans of orders on the primaries").isEqualTo(scans);
         HttpResponse<String> started = send(post("/api/moves", "{\"expectedRingVersion\": " + ringVersion + "}")
                 .header("Authorization", basic(env.operator)));

@@ -3,6 +3,7 @@ package io.shardline.router.txn;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
 import io.shardline.router.RouterClusters;
@@ -403,8 +404,9 @@ class TwoPhaseCommitIT {
                     .as("young: left to its coordinator")
                     .isEqualTo(2);
             recovery.undecidedAfter(100);
-            Thread.sleep(200);
-            assertThat(recovery.recover(topology).rolledBack()).isEqualTo(2);
+            // left to its coordinator until the transaction is 100 ms old, rolled back from then
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> recovery.recover(topology).rolledBack() == 2);
             assertThat(prepared()).isZero();
             assertThat(log.decide(gid, TxnLog.Decision.COMMIT, "test"))
                     .as("what the coordinator finds")
