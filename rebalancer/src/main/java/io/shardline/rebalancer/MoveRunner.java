@@ -364,30 +364,33 @@ public final class MoveRunner {
                 }
                 TopologySnapshot snapshot = snapshot(client, cluster);
                 List<LogicalCopy> copies = copies(t.move, snapshot);
-                if (abortRequested(id) && t.move.state().ordinal() < MoveState.SWITCHED.ordinal()) {
-                    abort(t, copies, snapshot.topology(), "aborted on request");
-                    continue;
-                }
-                if (snapshot.ring().version() != t.move.fromRingVersion()
-                        && t.move.state().ordinal() < MoveState.SWITCHED.ordinal()) {
-                    // another move (planned by an older console or CLI in a race) or a hand edit changed the ring
-                    // since this one was planned: it can never switch, and while it is pending no other move runs
-                    String why = "the ring is at version " + snapshot.ring().version() + ", this move was planned"
-                            + " from version " + t.move.fromRingVersion() + ": it could not switch; plan again";
-                    if (targetsOwnMovingRanges(snapshot.ring(), t.move)) {
-                        // an identical move switched meanwhile, or a hand edit gave the ranges to the targets: the
-                        // rows there are live now, which an abort's cleanup would delete. Only the replication goes
-                        why += " (its targets own its ranges in the ring now: their rows were kept)";
-                        LOG.warn("move {}: {}: ending it without deleting rows", id, why);
+                boolean beforeSwitch = t.move.state().ordinal() < MoveState.SWITCHED.ordinal();
+                boolean abortAsked = beforeSwitch && abortRequested(id);
+                boolean ringChanged = beforeSwitch && snapshot.ring().version() != t.move.fromRingVersion();
+                if (abortAsked || ringChanged) {
+                    // a ring changed since the plan (another move planned by an older console or CLI in a race,
+                    // or a hand edit): the move can never switch, and while it is pending no other move runs
+                    String why = abortAsked
+                            ? "aborted on request"
+                            : "the ring is at version " + snapshot.ring().version() + ", this move was planned"
+                                    + " from version " + t.move.fromRingVersion() + ": it could not switch; plan again";
+                    List<LogicalCopy> toClean = copies;
+                    if (ringChanged && targetsOwnMovingRanges(snapshot.ring(), t.move)) {
+                        // an identical move switched meanwhile, or a hand edit gave (some of) the ranges to the
+                        // targets: the rows there are live now, the only copy the ring names. Only the rows of the
+                        // parts it does not give them are deleted
+                        why += " (the ring at version " + snapshot.ring().version() + " gives its targets part or all"
+                                + " of its ranges: their rows there were kept)";
                         for (LogicalCopy copy : copies) {
                             copy.dropReplication();
                         }
-                        t.write(t.move.withState(MoveState.ABORTED, epoch, System.currentTimeMillis())
-                                .withError(why));
-                        continue;
+                        toClean = partsTargetsDoNotOwn(snapshot.ring(), t.move).stream()
+                                .map(transfer ->
+                                        new LogicalCopy(id, transfer, snapshot.topology(), connector, schema, false))
+                                .toList();
                     }
                     LOG.warn("move {}: {}: aborting it", id, why);
-                    abort(t, copies, snapshot.topology(), why);
+                    abort(t, toClean, snapshot.topology(), why);
                     continue;
                 }
                 MoveState next = step(t, copies, snapshot);
@@ -406,16 +409,56 @@ public final class MoveRunner {
         }
     }
 
-    /** Whether {@code ring} gives any range {@code move} transfers to that transfer's target. */
+    /** Whether {@code ring} gives any hash {@code move} transfers to that transfer's target. */
     static boolean targetsOwnMovingRanges(HashRing ring, MoveRecord move) {
         for (MoveRecord.Transfer transfer : move.transfers()) {
             for (long[] range : transfer.ranges()) {
-                if (ring.shardFor(range[0]) == transfer.target() || ring.shardFor(range[1]) == transfer.target()) {
-                    return true;
+                for (HashRing.Range r : ring.ranges()) {
+                    if (r.shard() == transfer.target() && r.start() <= range[1] && range[0] <= r.endInclusive()) {
+                        return true;
+                    }
                 }
             }
         }
         return false;
+    }
+
+    /**
+     * The parts of {@code move}'s transfers whose hashes {@code ring} does not give to the transfer's target (all of
+     * them while the ring is the one the move was planned from): the rows an abort deletes from the targets.
+     */
+    static List<MovePlan.Transfer> partsTargetsDoNotOwn(HashRing ring, MoveRecord move) {
+        List<MovePlan.Transfer> parts = new ArrayList<>();
+        for (MoveRecord.Transfer transfer : move.transfers()) {
+            List<HashRing.Range> unowned = new ArrayList<>();
+            for (long[] range : transfer.ranges()) {
+                HashRing.Range piece = null; // adjacent pieces of one planned range stay one range
+                for (HashRing.Range r : ring.ranges()) {
+                    long start = Math.max(range[0], r.start());
+                    long end = Math.min(range[1], r.endInclusive());
+                    if (start > end || r.shard() == transfer.target()) {
+                        if (piece != null) {
+                            unowned.add(piece);
+                            piece = null;
+                        }
+                    } else if (piece != null && piece.endInclusive() + 1 == start) {
+                        piece = new HashRing.Range(piece.start(), end, transfer.target());
+                    } else {
+                        if (piece != null) {
+                            unowned.add(piece);
+                        }
+                        piece = new HashRing.Range(start, end, transfer.target());
+                    }
+                }
+                if (piece != null) {
+                    unowned.add(piece);
+                }
+            }
+            if (!unowned.isEmpty()) {
+                parts.add(new MovePlan.Transfer(transfer.source(), transfer.target(), unowned));
+            }
+        }
+        return parts;
     }
 
     /** One step; returns the next state, or null when the step wrote the record itself or saw an abort. */

@@ -27,7 +27,9 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -137,6 +139,68 @@ class MoveRecoveryIT {
         PgNode targetPrimary = cluster.primary(target);
         assertThat(targetPrimary.queryString("SELECT count(*) FROM users")).isEqualTo("0");
         assertThat(targetPrimary.queryString("SELECT count(*) FROM orders")).isEqualTo("0");
+        nothingWritten.assertNothingLost(client, "recovery");
+    }
+
+    /**
+     * An operator aborts a move whose ranges the ring already gives to its target (an identical move planned at the
+     * same time switched first, or a hand edit): the target's rows are the only live copy of those ranges, so the
+     * abort drops the move's replication and keeps them.
+     */
+    @Test
+    void anAbortAfterTheRingGaveTheRangesToTheTargetKeepsTheTargetsRows() throws Exception {
+        addEmptyShard();
+        HashRing before = ring();
+        String id = planStoppedIn(MoveState.CATCHING_UP);
+        // the move fills every shard without data (those earlier tests added, too)
+        List<Integer> targets = record(id).transfers().stream()
+                .map(MoveRecord.Transfer::target)
+                .distinct()
+                .sorted()
+                .toList();
+        Map<Integer, String> copied = new TreeMap<>();
+        for (int target : targets) {
+            copied.put(target, cluster.primary(target).queryString("SELECT count(*) FROM users"));
+        }
+        assertThat(copied.values().stream().mapToLong(Long::parseLong).sum()).isPositive();
+        // what an identical move planned at the same time and switched first published
+        HashRing switched = MovePlan.fillEmptyShards(before, targets).to();
+        client.setData().forPath(base + "/ring", TopologyCodec.ringToJson(switched));
+
+        MoveRunner.requestAbort(client, "recovery", id);
+        assertThat(runner(++epoch, () -> true).run(id)).isEqualTo(MoveState.ABORTED);
+        assertThat(record(id).error()).contains("their rows there were kept");
+        String ofTheMove = " LIKE 'shardline\\_" + id + "\\_%'";
+        for (int target : targets) {
+            PgNode primary = cluster.primary(target);
+            assertThat(primary.queryString("SELECT count(*) FROM users"))
+                    .as("shard %d's rows, the only copy the ring names", target)
+                    .isEqualTo(copied.get(target));
+            assertThat(primary.queryString("SELECT count(*) FROM pg_subscription WHERE subname" + ofTheMove))
+                    .isEqualTo("0");
+        }
+        for (int source : before.shards()) {
+            assertThat(cluster.primary(source)
+                            .queryString("SELECT count(*) FROM pg_replication_slots WHERE slot_name" + ofTheMove))
+                    .isEqualTo("0");
+        }
+
+        // as it was for the next tests: the ring before (a newer version), no rows on the targets
+        client.setData()
+                .forPath(
+                        base + "/ring",
+                        TopologyCodec.ringToJson(HashRing.of(
+                                switched.version() + 1,
+                                before.ranges().stream()
+                                        .mapToLong(HashRing.Range::start)
+                                        .toArray(),
+                                before.ranges().stream()
+                                        .mapToInt(HashRing.Range::shard)
+                                        .toArray())));
+        for (int target : targets) {
+            execute(cluster.primary(target), "DELETE FROM orders");
+            execute(cluster.primary(target), "DELETE FROM users");
+        }
         nothingWritten.assertNothingLost(client, "recovery");
     }
 
