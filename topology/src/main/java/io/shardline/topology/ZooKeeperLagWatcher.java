@@ -19,12 +19,16 @@ import tools.jackson.databind.json.JsonMapper;
 public final class ZooKeeperLagWatcher implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ZooKeeperLagWatcher.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
+    /** How far ahead of this host's clock a report may be dated before the clocks' difference is logged. */
+    private static final long SKEW_WARNING_MS = 500;
 
     private final CuratorCache cache;
     private final String path;
     private final AtomicReference<LagSnapshot> snapshot = new AtomicReference<>(LagSnapshot.EMPTY);
     /** The reports by their znode's name; guarded by this. */
     private final Map<String, LagReport> byChild = new HashMap<>();
+    /** Whether a report dated ahead of this host's clock was logged; guarded by this. */
+    private boolean skewWarned;
 
     public ZooKeeperLagWatcher(CuratorFramework client, String cluster) {
         this.path = ZooKeeperTopologyStore.clusterPath(cluster) + "/lag";
@@ -52,6 +56,19 @@ public final class ZooKeeperLagWatcher implements AutoCloseable {
         }
         String child = data.getPath().substring(path.length() + 1);
         LagReport report = type == CuratorCacheListener.Type.NODE_DELETED ? null : read(after);
+        if (report != null) {
+            long now = System.currentTimeMillis();
+            if (report.observedAtMillis() > now + SKEW_WARNING_MS && !skewWarned) {
+                skewWarned = true;
+                LOG.warn(
+                        "the lag report of {} is dated {} ms ahead of this host's clock: the replication monitor's"
+                                + " clock is ahead; its reports count as made when they arrive (synchronise the"
+                                + " clocks, e.g. with NTP)",
+                        report.node(),
+                        report.observedAtMillis() - now);
+            }
+            report = report.receivedAt(now);
+        }
         if (report == null ? byChild.remove(child) == null : report.equals(byChild.put(child, report))) {
             return;
         }
@@ -67,7 +84,12 @@ public final class ZooKeeperLagWatcher implements AutoCloseable {
             return null;
         }
         try {
-            return JSON.readValue(data.getData(), LagReport.class);
+            LagReport report = JSON.readValue(data.getData(), LagReport.class);
+            if (report.node() == null || report.observedAtMillis() <= 0 || report.lagMs() < -1) {
+                LOG.warn("ignoring lag report at {}: no node, no time or a negative lag", data.getPath());
+                return null;
+            }
+            return report;
         } catch (JacksonException e) {
             LOG.warn("ignoring malformed lag report at {}: {}", data.getPath(), e.getOriginalMessage());
             return null;

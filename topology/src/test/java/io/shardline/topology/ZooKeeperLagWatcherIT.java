@@ -63,6 +63,23 @@ class ZooKeeperLagWatcherIT {
                     .until(() -> watcher.snapshot().get("s0-leaf9") == null);
             assertThat(watcher.snapshot().reports()).hasSize(48);
 
+            // dated before the epoch or with a lag below -1 (unknown): not a report
+            write(report("s0-leaf10", 10, Long.MIN_VALUE));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> watcher.snapshot().get("s0-leaf10") == null);
+            assertThat(watcher.snapshot().reports()).hasSize(47);
+            write(report("s0-leaf10", 10, 4_000));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> watcher.snapshot().get("s0-leaf10") != null);
+
+            // dated 5 s ahead of this host's clock (the monitor's clock is): it counts as made when it arrived
+            long before5s = System.currentTimeMillis();
+            write(report("s0-leaf11", 20, before5s + 5_000));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> watcher.snapshot().get("s0-leaf11").lagMs() == 20);
+            long arrived = watcher.snapshot().get("s0-leaf11").observedAtMillis();
+            assertThat(arrived).isBetween(before5s, System.currentTimeMillis());
+
             write(report("s0-leaf3", 5, 3_000));
             await().atMost(Duration.ofSeconds(10))
                     .until(() -> watcher.snapshot().get("s0-leaf3") != null);

@@ -177,7 +177,8 @@ public final class ReplicaChooser {
                 || nowMillis - report.observedAtMillis() > freshnessMs) {
             return false;
         }
-        long allowed = wasEligible ? boundMs + deadBand(boundMs) : boundMs;
+        // the dead band lies inside the bound: a replica comes in with room to spare and serves until the bound
+        long allowed = wasEligible ? boundMs : boundMs - deadBand(boundMs);
         // the lag was measured when the report was made: a replica that stopped replaying just after is that much
         // further behind now (a monitor that stopped publishing leaves reports that age, never replicas served
         // staler than the bound)
@@ -197,6 +198,6 @@ public final class ReplicaChooser {
     }
 
     static long deadBand(long boundMs) {
-        return Math.max(50, boundMs / 10);
+        return Math.min(Math.max(50, boundMs / 10), boundMs / 2);
     }
 }

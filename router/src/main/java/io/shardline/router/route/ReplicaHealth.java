@@ -122,8 +122,9 @@ public final class ReplicaHealth implements AutoCloseable {
      * until two qualify (power of two choices by rejection: each drawn uniformly, so the two are uniform over the
      * eligible ones, as a scan would give): a read costs a few judgements, not one per replica of a fleet of 50.
      * After {@link #DRAWS} draws without two, or with weights, every replica is judged, each one's state looked up
-     * once; nothing is allocated unless weights are configured. A replica's dead band state changes when it is judged: one not drawn while its lag passed the bound's dead
-     * band and came back inside it keeps its place, as if it had hovered there (never beyond bound + dead band).
+     * once; nothing is allocated unless weights are configured. A replica's dead band state changes when it is
+     * judged: one not drawn while its lag passed the bound and came back into the dead band keeps its place, as if it
+     * had hovered there (never beyond the bound).
      */
     public Node choose(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
         int count = replicas.length;

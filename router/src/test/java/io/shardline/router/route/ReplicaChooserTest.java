@@ -109,11 +109,14 @@ class ReplicaChooserTest {
     }
 
     @Test
-    void theDeadBandKeepsAReplicaThatWasInUntilItClearlyExceeds() {
-        // the reports are 100 ms old: 950 ms of lag then may be 1,050 now
-        assertThat(eligible(lags(20, 950, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A, B);
-        assertThat(eligible(lags(20, 950, 1500), 1000, Set.of())).containsExactlyInAnyOrder(A);
-        assertThat(eligible(lags(20, 1001, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A);
+    void theDeadBandLetsAReplicaInOnlyWellInsideTheBoundAndKeepsItUntilTheBound() {
+        // the reports are 100 ms old: 850 ms of lag then may be 950 now
+        assertThat(eligible(lags(20, 850, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A, B);
+        assertThat(eligible(lags(20, 850, 1500), 1000, Set.of())).containsExactlyInAnyOrder(A);
+        assertThat(eligible(lags(20, 800, 1500), 1000, Set.of())).containsExactlyInAnyOrder(A, B);
+        // never past the bound, in or not: 901 ms then may be 1,001 now
+        assertThat(eligible(lags(20, 901, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A);
+        assertThat(eligible(lags(20, 900, 1500), 1000, Set.of("b"))).containsExactlyInAnyOrder(A, B);
     }
 
     @Test

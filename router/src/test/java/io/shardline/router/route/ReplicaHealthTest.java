@@ -139,13 +139,14 @@ class ReplicaHealthTest {
 
     @Test
     void theDeadBandHoldsForDrawnReplicasToo() {
-        // every replica within the bound once, then all at 950 ms in reports 100 ms old (1050 ms now): inside the
-        // 100 ms dead band, they stay in
+        // every replica within the bound once, then all at 850 ms in reports 100 ms old (950 ms now): inside the
+        // 100 ms dead band below the bound, they stay in
         counts(lags(i -> 10), BOUND, 20_000);
-        assertThat(counts(lags(i -> 950), BOUND, 20_000)).hasSize(FLEET);
-        // past the dead band: out, and at 1050 again they do not come back (they were out at the last choice)
-        assertThat(health.choose(fleet, lags(i -> 1100), BOUND, NOW)).isNull();
-        assertThat(health.choose(fleet, lags(i -> 950), BOUND, NOW)).isNull();
+        assertThat(counts(lags(i -> 850), BOUND, 20_000)).hasSize(FLEET);
+        // past the bound: out, and at 950 again they do not come back (they were out at the last choice)
+        assertThat(health.choose(fleet, lags(i -> 901), BOUND, NOW)).isNull();
+        assertThat(health.choose(fleet, lags(i -> 850), BOUND, NOW)).isNull();
+        assertThat(counts(lags(i -> 800), BOUND, 20_000)).hasSize(FLEET);
     }
 
     @Test
