@@ -21,6 +21,10 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -197,6 +201,51 @@ class LagAwareReadsIT {
             }
         } finally {
             leaf.setApplyDelay(Duration.ZERO);
+        }
+    }
+
+    /**
+     * A read chosen for the leaf while it is within the bound, that then waits for a connection to it (its pool's only
+     * one is held by another logical connection) while the leaf falls seconds behind: when a connection could come it
+     * is judged again and goes to the primary. The choice alone let it run on the leaf, past the bound, once the
+     * connection came.
+     */
+    @Test
+    void aReadThatWaitedForTheLeafsConnectionWhileItFellBehindGoesToThePrimary() throws Exception {
+        PgNode leaf = cluster.node("s0-leaf1");
+        String url = cluster.shardlineUrl()
+                + "?maxStalenessMs=1000&poolSize=1&connectTimeoutMs=30000&replicaWeights=s0-hub1:0";
+        String read = "SELECT inet_server_port(), count(*) FROM kv WHERE k = 1";
+        ExecutorService reader = Executors.newSingleThreadExecutor();
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> monitor().report("s0-leaf1").orElseThrow().lagMs() < 300);
+        try (Connection holder = DriverManager.getConnection(url);
+                Connection waiting = DriverManager.getConnection(url)) {
+            assertThat(servedBy(holder, read)).as("the holder's read").isEqualTo("s0-leaf1");
+            // the leaf's only pooled connection stays with the holder until it closes
+            Future<String> waited = reader.submit(() -> servedBy(waiting, read));
+            Thread.sleep(300);
+            assertThat(waited).as("the read waits for the leaf's connection").isNotDone();
+            leaf.setApplyDelay(Duration.ofSeconds(3));
+            await().atMost(Duration.ofSeconds(15))
+                    .until(() -> monitor().report("s0-leaf1").orElseThrow().lagMs() > 1500);
+            holder.close();
+            assertThat(waited.get(30, TimeUnit.SECONDS))
+                    .as("the node that served the read, started once the leaf was past the bound")
+                    .isEqualTo("s0-primary");
+        } finally {
+            reader.shutdownNow();
+            leaf.setApplyDelay(Duration.ZERO);
+        }
+        await().atMost(Duration.ofSeconds(15))
+                .until(() -> monitor().report("s0-leaf1").orElseThrow().lagMs() < 300);
+    }
+
+    private static String servedBy(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            assertThat(rs.next()).isTrue();
+            return nodeByPort.get(rs.getInt(1));
         }
     }
 

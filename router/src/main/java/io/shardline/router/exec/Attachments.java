@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
 import org.postgresql.jdbc.PgConnection;
 
 /**
@@ -45,8 +46,12 @@ final class Attachments {
 
     private Executor networkTimeoutExecutor;
 
-    Attachments(ClusterRuntime runtime) {
+    /** The session's staleness bound, in milliseconds (-1: unbounded): what a replica was chosen by. */
+    private final LongSupplier maxStalenessMs;
+
+    Attachments(ClusterRuntime runtime, LongSupplier maxStalenessMs) {
         this.runtime = runtime;
+        this.maxStalenessMs = maxStalenessMs;
     }
 
     /**
@@ -231,7 +236,7 @@ final class Attachments {
      */
     private Connection borrow(Node node, int shard) throws SQLException {
         if (node.role() != NodeRole.PRIMARY) {
-            return runtime.pools().borrow(node);
+            return borrowReplica(node);
         }
         return runtime.pools().borrow(node, () -> {
             RoutingState r = runtime.routing();
@@ -246,6 +251,29 @@ final class Attachments {
             return true;
         });
     }
+
+    /**
+     * A pooled connection to a replica chosen for a read, given up ({@link NodePools.Abandoned}, nothing sent) when
+     * its lag plus its report's age passed the session's bound while the read waited for it: the choice was right
+     * when it was made, and a read that starts seconds later (every connection of the pool lent out) must be judged
+     * again.
+     */
+    private Connection borrowReplica(Node node) throws SQLException {
+        long bound = maxStalenessMs.getAsLong();
+        if (bound < 0) {
+            return runtime.pools().borrow(node);
+        }
+        long start = System.nanoTime();
+        Connection c = runtime.pools().borrow(node, () -> runtime.router().stillServes(node, bound));
+        if (System.nanoTime() - start > RECHECK_AFTER_NANOS && !runtime.router().stillServes(node, bound)) {
+            c.close();
+            throw new NodePools.Abandoned(node);
+        }
+        return c;
+    }
+
+    /** A borrow that took longer than this is judged again before its read is sent. */
+    private static final long RECHECK_AFTER_NANOS = 5_000_000L;
 
     /**
      * A connection to {@code node} of its own, outside this connection's transaction, with the session's settings:

@@ -122,8 +122,8 @@ public final class NodePools implements AutoCloseable {
     public static final class Abandoned extends SQLException {
         Abandoned(Node node) {
             super(
-                    "not sent: no connection to " + node.name() + " came, and the topology no longer sends this"
-                            + " statement there",
+                    "not sent: no connection to " + node.name() + " came, and the statement no longer goes there (the"
+                            + " topology changed, or the replica fell behind the staleness bound meanwhile)",
                     SqlStates.CONNECTION_UNABLE);
         }
     }

@@ -99,7 +99,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     public Session(ClusterRuntime runtime) {
         this.runtime = runtime;
-        this.attachments = new Attachments(runtime);
+        this.attachments = new Attachments(runtime, this::maxStalenessMs);
         this.transaction = new Transaction(attachments, this::keptSavepointsRan);
         this.reads = new ReadPreferences(
                 runtime.settings(), runtime.routing().snapshot().topology().cluster());
@@ -501,7 +501,19 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 }
                 return attachments.attach(r.node(), r.shard());
             }
-            Physical p = attachReplica(r.node(), r.shard());
+            Physical p;
+            try {
+                p = attachReplica(r.node(), r.shard());
+            } catch (NodePools.Abandoned fellBehind) {
+                // no connection to the replica came before its lag passed the bound: the read goes elsewhere now
+                r = attempt == 1
+                        ? Route.node(r.shard(), r.fallback(), r.use(), Route.Why.NO_FRESH_REPLICA)
+                        : runtime.router().read(runtime.routing(), r.shard(), this, r.use());
+                if (r.target() == Route.Target.REFUSED) {
+                    throw r.refusal();
+                }
+                continue;
+            }
             if (p != null) {
                 if (r.why() != Route.Why.REPLICA_WAIT || awaitReplay(p, r.lsn())) {
                     return p;
@@ -526,7 +538,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         try {
             return attachments.attach(replica, shard);
         } catch (SQLException e) {
-            if (!ConnectionErrors.isConnectionError(e)) {
+            if (e instanceof NodePools.Abandoned || !ConnectionErrors.isConnectionError(e)) {
                 throw e;
             }
             runtime.health().eject(replica, shard, e);

@@ -227,6 +227,26 @@ public final class ReplicaHealth implements AutoCloseable {
     }
 
     /**
+     * Whether {@code replica}, chosen earlier for a read within {@code boundMs}, still serves it at {@code nowMillis}:
+     * healthy, and its lag plus its report's age still within the bound (a read waiting for a connection to it may
+     * start well after the choice). Changes nothing.
+     */
+    public boolean stillWithin(Node replica, LagSnapshot lag, long boundMs, long nowMillis) {
+        if (boundMs < 0) {
+            return true;
+        }
+        NodeState state = state(replica);
+        return state.breaker.isClosed()
+                && ReplicaChooser.isEligible(
+                        lag.get(replica.name()),
+                        new ReplicaChooser.Bound(boundMs, 0),
+                        nowMillis,
+                        freshnessMs,
+                        0,
+                        state.wasEligible(boundMs));
+    }
+
+    /**
      * Why none of {@code replicas} takes a read now: none exists, every one is ejected, none has a fresh lag report,
      * or (else) every one lags beyond the bound.
      */

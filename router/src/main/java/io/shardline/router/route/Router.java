@@ -287,6 +287,14 @@ public final class Router {
     }
 
     /**
+     * Whether {@code replica}, chosen for a read within {@code maxStalenessMs} (-1: unbounded), still serves it now:
+     * asked when a connection to it was slow to come.
+     */
+    public boolean stillServes(Node replica, long maxStalenessMs) {
+        return health.stillWithin(replica, lag.get(), maxStalenessMs, System.currentTimeMillis());
+    }
+
+    /**
      * A read of {@code shard} that a replica may serve, by {@link ReadPolicy}: the replica, a replica to wait for,
      * the primary, or a refusal (55000).
      */
