@@ -63,7 +63,8 @@ class SqlCasesIT {
         "heldout3.yaml",
         "heldout4.yaml",
         "heldout5.yaml",
-        "heldout6.yaml"
+        "heldout6.yaml",
+        "heldout7.yaml"
     };
 
     private static LocalCluster cluster;

@@ -159,7 +159,8 @@ public final class SqlLexer {
      * The text JSqlParser should see: pgjdbc's {@code ??}, {@code ??|}, {@code ??&} become operators it knows;
      * {@code E'..'}, {@code U&'..'} and {@code $$..$$} strings become the plain string of their value (or, when
      * that value holds a backslash or a control character, an expression that is no literal, so it is never taken
-     * for a shard key value); {@code U&".."} identifiers become plain quoted ones; two plain strings separated by
+     * for a shard key value); {@code U&".."} identifiers become plain quoted ones, a dot inside a quoted name {@link
+     * SqlNames#DOT_IN_NAME}; two plain strings separated by
      * white space holding a line break, which PostgreSQL reads as one, become one; {@code ONLY} after {@code UPDATE}
      * and {@code DELETE FROM} is left out. Placeholders keep their order.
      */
@@ -255,8 +256,12 @@ public final class SqlLexer {
                 replacement = value == null || value.chars().anyMatch(ch -> ch == '\\' || ch < ' ')
                         ? "(''||'')"
                         : "'" + value.replace("'", "''") + "'";
-            } else if (t.kind() == Kind.QUOTED_IDENTIFIER && sql.charAt(t.start()) != '"') {
-                replacement = "\"" + identifier(sql, t).replace("\"", "\"\"") + "\"";
+            } else if (t.kind() == Kind.QUOTED_IDENTIFIER
+                    && (sql.charAt(t.start()) != '"'
+                            || sql.substring(t.start(), t.end()).indexOf('.') >= 0)) {
+                // U&".." as a plain quoted name; a dot inside one as a character JSqlParser does not split the name
+                // at ("a b.c".x would be column x of table "c" in schema "a b"), SqlNames.fold turns it back
+                replacement = "\"" + identifier(sql, t).replace("\"", "\"\"").replace('.', SqlNames.DOT_IN_NAME) + "\"";
             } else if (t.kind() == Kind.SYMBOL && t.end() - t.start() >= 2 && sql.charAt(t.start()) == '?') {
                 replacement = "@@";
             }

@@ -8,9 +8,15 @@ public final class SqlNames {
      * {@code "Mixed"} keeps its case without the quotes; {@code Mixed} folds to {@code mixed}. Only A-Z fold, as in
      * PostgreSQL with a multi-byte encoding: {@code ÄBC} is {@code Äbc}.
      */
+    /**
+     * What a dot inside a quoted name is for JSqlParser ({@link SqlLexer#forParser}): it splits {@code "a.b"} into
+     * two names. A character of Unicode's private use area, which no SQL of ours holds.
+     */
+    static final char DOT_IN_NAME = '\uE000';
+
     static String fold(String name) {
         if (name.length() >= 2 && name.startsWith("\"") && name.endsWith("\"")) {
-            return name.substring(1, name.length() - 1).replace("\"\"", "\"");
+            return name.substring(1, name.length() - 1).replace("\"\"", "\"").replace(DOT_IN_NAME, '.');
         }
         char[] folded = null;
         for (int i = 0; i < name.length(); i++) {

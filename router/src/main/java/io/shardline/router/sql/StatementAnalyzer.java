@@ -8,6 +8,7 @@ import io.shardline.topology.ReferenceTable;
 import io.shardline.topology.ShardedTable;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -44,6 +45,7 @@ import net.sf.jsqlparser.statement.merge.MergeOperation;
 import net.sf.jsqlparser.statement.merge.MergeSide;
 import net.sf.jsqlparser.statement.merge.MergeUpdate;
 import net.sf.jsqlparser.statement.select.AllColumns;
+import net.sf.jsqlparser.statement.select.AllTableColumns;
 import net.sf.jsqlparser.statement.select.ExceptOp;
 import net.sf.jsqlparser.statement.select.FromItem;
 import net.sf.jsqlparser.statement.select.IntersectOp;
@@ -1110,7 +1112,8 @@ public final class StatementAnalyzer {
                     return Plan.refused(
                             kind,
                             "a statement reading a view over sharded or reference tables cannot hold E'...', U&'...' or"
-                                    + " $$...$$ strings or the ?? operators: use plain strings and parameters",
+                                    + " $$...$$ strings, the ?? operators or quoted names holding a dot: use plain"
+                                    + " strings and parameters",
                             params);
                 }
                 String expanded = statement.toString();
@@ -1315,6 +1318,8 @@ public final class StatementAnalyzer {
         final List<PlainSelect> selects = new ArrayList<>();
         final List<net.sf.jsqlparser.expression.Function> functions = new ArrayList<>();
         final Set<String> cteNames = new java.util.HashSet<>();
+        /** The WITH queries by name; a name two of them have (one shadowing the other) maps to null. */
+        final Map<String, WithItem<?>> cteItems = new HashMap<>();
 
         /** TablesNamesFinder may visit a node twice (CTE bodies): count each AST node once. */
         private final Set<Object> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
@@ -1346,7 +1351,9 @@ public final class StatementAnalyzer {
         @Override
         public <S> Void visit(WithItem<?> withItem, S context) {
             if (withItem.getAlias() != null) {
-                cteNames.add(SqlNames.fold(withItem.getAlias().getName()));
+                String name = SqlNames.fold(withItem.getAlias().getName());
+                cteNames.add(name);
+                cteItems.put(name, !cteItems.containsKey(name) || cteItems.get(name) == withItem ? withItem : null);
             }
             return super.visit(withItem, context);
         }
@@ -1395,6 +1402,10 @@ public final class StatementAnalyzer {
                 java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         /** How many references {@link #export} added for subqueries' keys (no table of their own). */
         private int exported;
+        /** FROM items naming a WITH query and their scope, until {@link #exportCte} exported their key. */
+        private final Map<Table, Integer> cteReferences = new java.util.IdentityHashMap<>();
+        /** The scope of each INSERT, UPDATE and DELETE (the statement's or a WITH query's). */
+        private final Map<Object, Integer> modificationScopes = new java.util.IdentityHashMap<>();
         /** Of {@link #exported}: the EXCLUDED rows of upserts. */
         private int excludedRefs;
         /** Subqueries in FROM with their scope, whose key columns become their own (see {@link #exportDerivedKeys}). */
@@ -1742,6 +1753,7 @@ public final class StatementAnalyzer {
 
         private void addInsert(Insert insert, List<Runnable> conditions) {
             int scope = newScope();
+            modificationScopes.put(insert, scope);
             ShardedTable table = addTarget(scope, insert.getTable());
             if (table == null) {
                 return;
@@ -1816,6 +1828,7 @@ public final class StatementAnalyzer {
                 addInsert(insert, conditions);
             } else if (statement instanceof Update update) {
                 int scope = newScope();
+                modificationScopes.put(update, scope);
                 ShardedTable table = addTarget(scope, update.getTable());
                 addFromItems(scope, update.getFromItem(), update.getJoins(), conditions);
                 conditions.add(() -> addWhere(scope, update.getWhere(), ref -> true));
@@ -1824,6 +1837,7 @@ public final class StatementAnalyzer {
                 }
             } else if (statement instanceof Delete delete) {
                 int scope = newScope();
+                modificationScopes.put(delete, scope);
                 addTarget(scope, delete.getTable());
                 if (delete.getUsingFromItemList() != null) {
                     for (FromItem item : delete.getUsingFromItemList()) {
@@ -2201,6 +2215,7 @@ public final class StatementAnalyzer {
         private void addFromItems(int scope, FromItem from, List<Join> joins, List<Runnable> conditions) {
             if (from instanceof Table t) {
                 addTable(scope, t);
+                addCteReference(scope, t);
             } else if (from instanceof ParenthesedSelect p) {
                 derived.put(p, scope);
             }
@@ -2211,6 +2226,7 @@ public final class StatementAnalyzer {
             for (Join join : joins) {
                 if (join.getRightItem() instanceof Table t) {
                     addTable(scope, t);
+                    addCteReference(scope, t);
                 } else if (join.getRightItem() instanceof ParenthesedSelect p) {
                     derived.put(p, scope);
                 }
@@ -2263,8 +2279,19 @@ public final class StatementAnalyzer {
             for (boolean more = true; more; ) {
                 more = false;
                 for (Map.Entry<ParenthesedSelect, Integer> d : derived.entrySet()) {
-                    if (!done.contains(d.getKey()) && exportable(d.getKey()) && export(d.getKey(), d.getValue())) {
+                    if (!done.contains(d.getKey())
+                            && exportable(d.getKey())
+                            && export(d.getKey(), d.getValue(), false)) {
                         done.add(d.getKey());
+                        more = true;
+                    }
+                }
+                for (Iterator<Map.Entry<Table, Integer>> it =
+                                cteReferences.entrySet().iterator();
+                        it.hasNext(); ) {
+                    Map.Entry<Table, Integer> r = it.next();
+                    if (exportCte(r.getKey(), r.getValue())) {
+                        it.remove();
                         more = true;
                     }
                 }
@@ -2288,11 +2315,27 @@ public final class StatementAnalyzer {
                                     item.toString().toUpperCase(Locale.ROOT).contains(" OVER "));
         }
 
-        /** Exports the first key column of {@code p}'s select list; false when it has none (yet). */
-        private boolean export(ParenthesedSelect p, int outer) {
+        /**
+         * Exports the first key column of {@code p}'s select list; false when it has none (yet). {@code inheriting}: the
+         * exported column is bound only when the key inside is ({@link #exportAs}).
+         */
+        private boolean export(ParenthesedSelect p, int outer, boolean inheriting) {
             PlainSelect inner = (PlainSelect) p.getSelect();
             int scope = scopeOf.get(inner);
             String alias = SqlNames.fold(p.getAlias().getName());
+            if (inner.getSelectItems().size() == 1
+                    && inner.getSelectItems().get(0).getExpression() instanceof AllColumns
+                    && inner.getFromItem() instanceof Table from
+                    && (inner.getJoins() == null || inner.getJoins().isEmpty())
+                    && inner.getGroupBy() == null) {
+                // SELECT * of one sharded table: its key column by its name
+                String ref = scope + "#" + aliasOf(from);
+                ShardedTable table = refs.get(ref);
+                if (table != null) {
+                    exportAs(outer, alias, ref, table, table.keyColumn(), inheriting);
+                    return true;
+                }
+            }
             for (SelectItem<?> item : inner.getSelectItems()) {
                 if (!(unwrap(item.getExpression()) instanceof Column c)) {
                     continue;
@@ -2308,13 +2351,98 @@ public final class StatementAnalyzer {
                 String output = item.getAlias() != null
                         ? SqlNames.fold(item.getAlias().getName())
                         : SqlNames.fold(c.getColumnName());
-                ShardedTable exported = new ShardedTable(table.schema(), table.table(), output, table.keyType());
-                String outerRef = outer + "#" + alias;
-                scopes.get(outer).put(alias, exported);
-                refs.put(outerRef, exported);
-                this.exported++;
-                union(outerRef, ref);
+                exportAs(outer, alias, ref, table, output, inheriting);
                 return true;
+            }
+            return false;
+        }
+
+        /**
+         * Makes column {@code output} of FROM item {@code alias} of scope {@code outer} the key {@code ref} is; {@code
+         * inheriting}: only once {@code ref} is bound by conditions of its own, never binding it (a WITH query: its
+         * rows are made once for all its readers, and a data-modifying one writes whatever its readers keep).
+         */
+        private void exportAs(
+                int outer, String alias, String ref, ShardedTable table, String output, boolean inheriting) {
+            ShardedTable exported = new ShardedTable(table.schema(), table.table(), output, table.keyType());
+            String outerRef = outer + "#" + alias;
+            scopes.get(outer).put(alias, exported);
+            refs.put(outerRef, exported);
+            this.exported++;
+            if (inheriting) {
+                inherits.add(new String[] {ref, outerRef});
+            } else {
+                union(outerRef, ref);
+            }
+        }
+
+        /** A FROM item of {@code scope} naming a WITH query, for {@link #exportCte}. */
+        private void addCteReference(int scope, Table t) {
+            if (t.getSchemaName() == null && walker.cteNames.contains(SqlNames.fold(t.getName()))) {
+                cteReferences.put(t, scope);
+            }
+        }
+
+        /**
+         * Exports, as a derived table's, the key column of the WITH query {@code t} names into {@code scope}: the first
+         * key column of a sharded table its plain SELECT selects (no column list, LIMIT, DISTINCT ON or window as for
+         * a derived table), or that its INSERT, UPDATE or DELETE returns ({@code RETURNING user_id}: the key of the
+         * rows it wrote). False when it has none (yet).
+         */
+        private boolean exportCte(Table t, int scope) {
+            WithItem<?> item = walker.cteItems.get(SqlNames.fold(t.getName()));
+            if (item == null || item.isRecursive() || item.getWithItemList() != null) {
+                return false;
+            }
+            String alias = aliasOf(t);
+            Object body = item.getStatement();
+            if (body instanceof ParenthesedSelect p) {
+                ParenthesedSelect named = new ParenthesedSelect().withSelect(p.getSelect());
+                named.setAlias(new Alias(alias));
+                return exportable(named) && export(named, scope, true);
+            }
+            Object modification = body instanceof ParenthesedInsert pi
+                    ? pi.getInsert()
+                    : body instanceof ParenthesedUpdate pu
+                            ? pu.getUpdate()
+                            : body instanceof ParenthesedDelete pd ? pd.getDelete() : null;
+            Integer inner = modificationScopes.get(modification);
+            Table target = modification instanceof Insert i
+                    ? i.getTable()
+                    : modification instanceof Update u
+                            ? u.getTable()
+                            : modification instanceof Delete d ? d.getTable() : null;
+            List<SelectItem<?>> returning = modification instanceof Insert i
+                    ? i.getReturningClause()
+                    : modification instanceof Update u
+                            ? u.getReturningClause()
+                            : modification instanceof Delete d ? d.getReturningClause() : null;
+            if (inner == null || target == null || returning == null) {
+                return false;
+            }
+            ShardedTable table = scopes.get(inner).get(aliasOf(target));
+            if (table == null) {
+                return false;
+            }
+            for (SelectItem<?> r : returning) {
+                if (r.getExpression() instanceof AllColumns all
+                        && (!(all instanceof AllTableColumns of)
+                                || SqlNames.fold(of.getTable().getName()).equals(aliasOf(target)))) {
+                    // RETURNING * (or t.*): the key column by its name
+                    exportAs(scope, alias, inner + "#" + aliasOf(target), table, table.keyColumn(), true);
+                    return true;
+                }
+                if (unwrap(r.getExpression()) instanceof Column c
+                        && SqlNames.fold(c.getColumnName()).equals(table.keyColumn())
+                        && (c.getTable() == null
+                                || c.getTable().getName() == null
+                                || SqlNames.fold(c.getTable().getName()).equals(aliasOf(target)))) {
+                    String output = r.getAlias() != null
+                            ? SqlNames.fold(r.getAlias().getName())
+                            : SqlNames.fold(c.getColumnName());
+                    exportAs(scope, alias, inner + "#" + aliasOf(target), table, output, true);
+                    return true;
+                }
             }
             return false;
         }
@@ -2347,7 +2475,7 @@ public final class StatementAnalyzer {
             if (!isCatalog(t)
                     && !(t.getSchemaName() == null && walker.cteNames.contains(SqlNames.fold(t.getName())))
                     && reference(t).isEmpty()) {
-                unshardedTables.add(t.getFullyQualifiedName());
+                unshardedTables.add(t.getFullyQualifiedName().replace(SqlNames.DOT_IN_NAME, '.'));
             }
             return null;
         }

@@ -267,6 +267,70 @@ class StatementAnalyzerTest {
                 .isEqualTo(Target.KEYED);
     }
 
+    /**
+     * A dot inside a quoted name is part of the name: JSqlParser split {@code "a b.c".user_id} into column user_id of
+     * table c in schema "a b", so the alias named nothing and a keyed read went across shards (its rewrite failed with
+     * 42P01); {@code "public.users"} is a table of that name, not the sharded users.
+     */
+    @Test
+    void aDotInsideAQuotedNameIsPartOfTheName() {
+        Plan aliased = plan("SELECT \"a b.c\".score FROM users \"a b.c\" WHERE \"a b.c\".user_id = ?");
+        assertThat(aliased.target()).as(aliased.refusal()).isEqualTo(Target.KEYED);
+        assertThat(sources(aliased)).containsExactly("$1");
+        Plan written = plan("UPDATE users AS \"u.1\" SET score = 1 WHERE \"u.1\".user_id = 7");
+        assertThat(written.target()).as(written.refusal()).isEqualTo(Target.KEYED);
+        assertThat(sources(written)).containsExactly("7");
+        assertThat(plan("SELECT * FROM \"public.users\" WHERE user_id = ?").target())
+                .isEqualTo(Target.HOME);
+        assertThat(plan("SELECT * FROM public.\"users\" WHERE user_id = ?").target())
+                .isEqualTo(Target.KEYED);
+    }
+
+    /**
+     * A WITH query's rows carry the key of the sharded table they come from: a data-modifying one's {@code RETURNING}
+     * of the key, a SELECT's key column. Its readers are bound only when it is bound by its own conditions, never the
+     * reverse: a reader's filter neither narrows the rows it writes nor the rows its other readers see.
+     */
+    @Test
+    void aWithQuerysKeyBindsItsReadersOnlyWhenItIsBoundItself() {
+        for (String sql : List.of(
+                "WITH bumped AS (UPDATE users SET score = score + 1 WHERE user_id = ? RETURNING user_id, score)"
+                        + " SELECT b.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = b.user_id) FROM bumped b",
+                "WITH bumped AS (UPDATE users SET score = score + 1 WHERE user_id = ? RETURNING user_id)"
+                        + " SELECT o.order_id FROM bumped b JOIN orders o ON o.user_id = b.user_id",
+                "WITH i AS (INSERT INTO users (user_id, name) VALUES (?, 'x') RETURNING user_id)"
+                        + " INSERT INTO orders (user_id, order_id) SELECT user_id, 1 FROM i",
+                "WITH moved AS (DELETE FROM orders WHERE user_id = ? AND order_id = 20 RETURNING user_id, amount)"
+                        + " INSERT INTO orders (user_id, order_id, amount) SELECT user_id, 30, amount FROM moved",
+                "WITH x AS (SELECT user_id AS uid FROM users WHERE user_id = ?) SELECT * FROM x JOIN orders o ON"
+                        + " o.user_id = x.uid",
+                "WITH moved AS (DELETE FROM orders WHERE user_id = ? RETURNING *) INSERT INTO orders (user_id,"
+                        + " order_id, amount) SELECT user_id, order_id + 100, amount FROM moved",
+                "WITH x AS (SELECT * FROM users WHERE user_id = ?) SELECT x.score, (SELECT count(*) FROM orders o"
+                        + " WHERE o.user_id = x.user_id) FROM x",
+                "SELECT x.score, o.order_id FROM (SELECT * FROM users WHERE user_id = ?) x JOIN orders o ON o.user_id"
+                        + " = x.user_id")) {
+            Plan p = plan(sql);
+            assertThat(p.target()).as("%s: %s", sql, p.refusal()).isEqualTo(Target.KEYED);
+            assertThat(sources(p)).as(sql).containsOnly("$1");
+        }
+        // a reader's filter does not make the DELETE one shard's: it deletes on every shard
+        assertThat(plan("WITH d AS (DELETE FROM users WHERE score < 0 RETURNING user_id) SELECT * FROM d JOIN orders o"
+                                + " ON o.user_id = d.user_id WHERE d.user_id = 5")
+                        .target())
+                .isNotEqualTo(Target.KEYED);
+        // nor the rows another reader of the same WITH query sees
+        assertThat(plan("WITH x AS (SELECT user_id, score FROM users) SELECT a.score, (SELECT max(score) FROM x b) FROM"
+                                + " x a WHERE a.user_id = 1")
+                        .target())
+                .isNotEqualTo(Target.KEYED);
+        // a column list renames by position, a recursive one reads itself: no key
+        assertThat(plan("WITH x(k) AS (SELECT score FROM users WHERE user_id = 1) SELECT * FROM x JOIN orders o ON"
+                                + " o.user_id = x.k")
+                        .target())
+                .isNotEqualTo(Target.KEYED);
+    }
+
     /** A loader gives generated rows one key through a WITH query of one value (a held-out case refused it). */
     @Test
     void anInsertSelectTakesItsKeyFromAWithQueryOfOneValue() {
@@ -293,11 +357,12 @@ class StatementAnalyzerTest {
                         + " FROM k AS x(other, uid)")) {
             assertThat(plan(refused).target()).as(refused).isEqualTo(Target.REFUSED);
         }
-        assertThat(plan("WITH moved AS (DELETE FROM orders WHERE user_id = 5 RETURNING user_id) INSERT INTO orders"
-                                + " (user_id, order_id) SELECT user_id, 30 FROM moved")
-                        .refusal())
-                .as("a data-modifying WITH query (its RETURNING is not followed)")
-                .contains("not the key of a sharded table it reads");
+        // a data-modifying WITH query returning its key: that key
+        // (aWithQuerysKeyBindsItsReadersOnlyWhenItIsBoundItself)
+        Plan moved = plan("WITH moved AS (DELETE FROM orders WHERE user_id = 5 RETURNING user_id) INSERT INTO orders"
+                + " (user_id, order_id) SELECT user_id, 30 FROM moved");
+        assertThat(moved.target()).as(moved.refusal()).isEqualTo(Target.KEYED);
+        assertThat(sources(moved)).containsOnly("5");
     }
 
     @Test
