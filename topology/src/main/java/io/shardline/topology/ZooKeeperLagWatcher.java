@@ -67,7 +67,12 @@ public final class ZooKeeperLagWatcher implements AutoCloseable {
                         report.node(),
                         report.observedAtMillis() - now);
             }
-            report = report.receivedAt(now);
+            // not later than ZooKeeper wrote it: a router starting long after the monitor stopped reads the report
+            // as old as it is, not as made on its arrival
+            long written = after.getStat() != null && after.getStat().getMtime() > 0
+                    ? after.getStat().getMtime()
+                    : now;
+            report = report.receivedAt(Math.min(now, written));
         }
         if (report == null ? byChild.remove(child) == null : report.equals(byChild.put(child, report))) {
             return;

@@ -88,6 +88,28 @@ class ZooKeeperLagWatcherIT {
         }
     }
 
+    /**
+     * A report dated an hour ahead (the monitor's clock), written, then read by a router that starts 2 s later: it
+     * counts as made when ZooKeeper stored it, not when that router read it (a router started long after the monitor
+     * stopped would take its last report as new).
+     */
+    @Test
+    void aReportDatedAheadCountsAsMadeWhenZooKeeperStoredIt() throws Exception {
+        long before = System.currentTimeMillis();
+        write(report("s9-leaf1", 10, before + 3_600_000));
+        long written = System.currentTimeMillis();
+        Thread.sleep(2_000);
+        try (CuratorFramework client = ZooKeeperTopologyStore.newClient(zk.getConnectString(), Duration.ofSeconds(10));
+                ZooKeeperLagWatcher watcher = new ZooKeeperLagWatcher(client, "lagged")) {
+            watcher.start();
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> watcher.snapshot().get("s9-leaf1") != null);
+            assertThat(watcher.snapshot().get("s9-leaf1").observedAtMillis()).isBetween(before - 1_000, written);
+        } finally {
+            admin.delete().forPath(LAG + "s9-leaf1");
+        }
+    }
+
     private static LagReport report(String node, long lagMs, long observedAt) {
         return new LagReport(node, 0, NodeRole.LEAF, lagMs, 0, "0/1000", "s0-hub1", ReplicaState.STREAMING, observedAt);
     }

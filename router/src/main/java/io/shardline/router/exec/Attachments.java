@@ -263,17 +263,15 @@ final class Attachments {
         if (bound < 0) {
             return runtime.pools().borrow(node);
         }
-        long start = System.nanoTime();
         Connection c = runtime.pools().borrow(node, () -> runtime.router().stillServes(node, bound));
-        if (System.nanoTime() - start > RECHECK_AFTER_NANOS && !runtime.router().stillServes(node, bound)) {
+        // judged again also after a quick borrow: a cross-shard read chooses every part's replica first, then opens
+        // them one after the other
+        if (!runtime.router().stillServes(node, bound)) {
             c.close();
             throw new NodePools.Abandoned(node);
         }
         return c;
     }
-
-    /** A borrow that took longer than this is judged again before its read is sent. */
-    private static final long RECHECK_AFTER_NANOS = 5_000_000L;
 
     /**
      * A connection to {@code node} of its own, outside this connection's transaction, with the session's settings:

@@ -183,7 +183,7 @@ public final class ReplicaChooser {
         // further behind now (a monitor that stopped publishing leaves reports that age, never replicas served
         // staler than the bound)
         long age = Math.max(0, nowMillis - report.observedAtMillis());
-        return report.lagMs() + age <= allowed;
+        return report.lagMs() <= allowed - age; // not lagMs + age: a lag near Long.MAX_VALUE would wrap
     }
 
     private static long knownReplayLsn(LagReport report, long seenByDriver) {

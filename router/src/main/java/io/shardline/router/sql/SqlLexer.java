@@ -258,7 +258,8 @@ public final class SqlLexer {
                         : "'" + value.replace("'", "''") + "'";
             } else if (t.kind() == Kind.QUOTED_IDENTIFIER
                     && (sql.charAt(t.start()) != '"'
-                            || sql.substring(t.start(), t.end()).indexOf('.') >= 0)) {
+                            || sql.substring(t.start(), t.end()).indexOf('.') >= 0
+                                    && sql.indexOf(SqlNames.DOT_IN_NAME) < 0)) {
                 // U&".." as a plain quoted name; a dot inside one as a character JSqlParser does not split the name
                 // at ("a b.c".x would be column x of table "c" in schema "a b"), SqlNames.fold turns it back
                 replacement = "\"" + identifier(sql, t).replace("\"", "\"\"").replace('.', SqlNames.DOT_IN_NAME) + "\"";

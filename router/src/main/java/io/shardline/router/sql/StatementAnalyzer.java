@@ -1116,7 +1116,8 @@ public final class StatementAnalyzer {
                                     + " strings and parameters",
                             params);
                 }
-                String expanded = statement.toString();
+                // a dot inside a quoted name of a view's definition went to JSqlParser as SqlNames.DOT_IN_NAME
+                String expanded = statement.toString().replace(SqlNames.DOT_IN_NAME, '.');
                 return planDml(expanded, SqlLexer.tokenize(expanded), params).withExpanded(expanded);
             }
             int selectBlocks = 0;
@@ -1402,6 +1403,11 @@ public final class StatementAnalyzer {
                 java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         /** How many references {@link #export} added for subqueries' keys (no table of their own). */
         private int exported;
+        /**
+         * {WITH query's key, a reader's column}: the reader is bound once the WITH query is, by a value of a block that
+         * filters the statement's rows (its own WHERE: never a reader's, nor a NOT EXISTS inside it).
+         */
+        private final List<String[]> cteInherits = new ArrayList<>();
         /** FROM items naming a WITH query and their scope, until {@link #exportCte} exported their key. */
         private final Map<Table, Integer> cteReferences = new java.util.IdentityHashMap<>();
         /** The scope of each INSERT, UPDATE and DELETE (the statement's or a WITH query's). */
@@ -1502,6 +1508,12 @@ public final class StatementAnalyzer {
                 changed = false;
                 for (String[] edge : inherits) {
                     if (!find(edge[0]).equals(find(edge[1])) && bound(edge[0])) {
+                        union(edge[0], edge[1]);
+                        changed = true;
+                    }
+                }
+                for (String[] edge : cteInherits) {
+                    if (!find(edge[0]).equals(find(edge[1])) && boundByFiltering(edge[0])) {
                         union(edge[0], edge[1]);
                         changed = true;
                     }
@@ -2213,9 +2225,12 @@ public final class StatementAnalyzer {
         }
 
         private void addFromItems(int scope, FromItem from, List<Join> joins, List<Runnable> conditions) {
+            // a FULL or RIGHT join keeps rows of the tables joined before it that no ON condition of theirs let
+            // through: in its FROM clause no ON condition binds a key (its WHERE still does)
+            boolean keepsUnmatched = joins != null && joins.stream().anyMatch(j -> j.isFull() || j.isRight());
             if (from instanceof Table t) {
                 addTable(scope, t);
-                addCteReference(scope, t);
+                addCteReference(scope, t, keepsUnmatched);
             } else if (from instanceof ParenthesedSelect p) {
                 derived.put(p, scope);
             }
@@ -2226,15 +2241,12 @@ public final class StatementAnalyzer {
             for (Join join : joins) {
                 if (join.getRightItem() instanceof Table t) {
                     addTable(scope, t);
-                    addCteReference(scope, t);
+                    addCteReference(scope, t, keepsUnmatched);
                 } else if (join.getRightItem() instanceof ParenthesedSelect p) {
                     derived.put(p, scope);
                 }
                 declare(scope, join.getRightItem());
             }
-            // a FULL or RIGHT join keeps rows of the tables joined before it that no ON condition of theirs let
-            // through: in its FROM clause no ON condition binds a key (its WHERE still does)
-            boolean keepsUnmatched = joins.stream().anyMatch(j -> j.isFull() || j.isRight());
             for (Join join : joins) {
                 // An ON condition restricts the rows of both sides of an inner join, only the joined (right) side of
                 // a LEFT join — whose key then follows the preserved side's, never the reverse — and neither side of
@@ -2370,17 +2382,52 @@ public final class StatementAnalyzer {
             refs.put(outerRef, exported);
             this.exported++;
             if (inheriting) {
-                inherits.add(new String[] {ref, outerRef});
+                cteInherits.add(new String[] {ref, outerRef});
             } else {
                 union(outerRef, ref);
             }
         }
 
-        /** A FROM item of {@code scope} naming a WITH query, for {@link #exportCte}. */
-        private void addCteReference(int scope, Table t) {
-            if (t.getSchemaName() == null && walker.cteNames.contains(SqlNames.fold(t.getName()))) {
+        /**
+         * A FROM item of {@code scope} naming a WITH query, for {@link #exportCte}: not one given column names by
+         * position ({@code x AS y(a, b)}), nor one of a FROM that keeps unmatched rows (FULL or RIGHT join).
+         */
+        private void addCteReference(int scope, Table t, boolean keepsUnmatched) {
+            boolean renamed = t.getAlias() != null
+                    && t.getAlias().getAliasColumns() != null
+                    && !t.getAlias().getAliasColumns().isEmpty();
+            if (t.getSchemaName() == null
+                    && walker.cteNames.contains(SqlNames.fold(t.getName()))
+                    && !renamed
+                    && !keepsUnmatched) {
                 cteReferences.put(t, scope);
             }
+        }
+
+        /** Whether {@code scope}'s rows filter or make the statement's rows: an INSERT/UPDATE/DELETE's, or such a block. */
+        private boolean filteringScope(int scope) {
+            for (Map.Entry<PlainSelect, Integer> e : scopeOf.entrySet()) {
+                if (e.getValue() == scope) {
+                    return filtering.contains(e.getKey());
+                }
+            }
+            return true;
+        }
+
+        /** The WITH queries of the statement itself (not of a subquery, whose names may shadow them). */
+        private Set<WithItem<?>> topLevelWith() {
+            List<WithItem<?>> with = statement instanceof Select select
+                    ? select.getWithItemsList()
+                    : statement instanceof Insert insert
+                            ? insert.getWithItemsList()
+                            : statement instanceof Update update
+                                    ? update.getWithItemsList()
+                                    : statement instanceof Delete delete ? delete.getWithItemsList() : null;
+            Set<WithItem<?>> top = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            if (with != null) {
+                top.addAll(with);
+            }
+            return top;
         }
 
         /**
@@ -2391,8 +2438,14 @@ public final class StatementAnalyzer {
          */
         private boolean exportCte(Table t, int scope) {
             WithItem<?> item = walker.cteItems.get(SqlNames.fold(t.getName()));
-            if (item == null || item.isRecursive() || item.getWithItemList() != null) {
-                return false;
+            if (item == null
+                    || item.isRecursive()
+                    || item.getWithItemList() != null
+                    || !topLevelWith().contains(item)
+                    || !filteringScope(scope)) {
+                // a reader in a block that does not filter the statement's rows (NOT EXISTS, a scalar subquery)
+                // takes no key from it: the statement's rows are not narrowed to the WITH query's
+                return true; // nothing to export, ever
             }
             String alias = aliasOf(t);
             Object body = item.getStatement();
@@ -2625,6 +2678,17 @@ public final class StatementAnalyzer {
          * reference, the key a subquery in FROM exports) that no filtering block binds, the value is dropped — else
          * {@code d.public OR EXISTS (... g.tenant = d.tenant AND g.tenant = ?)} would read one shard's {@code d}.
          */
+        /** Whether {@code ref}'s group has a value bound in a block that filters the statement's rows. */
+        private boolean boundByFiltering(String ref) {
+            String root = find(ref);
+            for (String bound : values.keySet()) {
+                if (filteringScope(scopeNumber(bound)) && find(bound).equals(root)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
         private void dropBindingsThatLeakOutward() {
             Map<Integer, PlainSelect> blocks = new HashMap<>();
             scopeOf.forEach((ps, scope) -> blocks.put(scope, ps));

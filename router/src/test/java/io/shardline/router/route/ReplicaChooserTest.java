@@ -138,6 +138,9 @@ class ReplicaChooserTest {
         m.put("b", report("b", 10, ReplicaState.PAUSED, NOW));
         m.put("c", report("c", -1, ReplicaState.DOWN, NOW));
         assertThat(eligible(new LagSnapshot(m), 1000, Set.of())).isEmpty();
+        // a lag that would wrap around when the report's age is added to it
+        m.put("c", report("c", Long.MAX_VALUE, ReplicaState.STREAMING, NOW - 5));
+        assertThat(eligible(new LagSnapshot(m), 1000, Set.of("c"))).isEmpty();
         assertThat(eligible(LagSnapshot.EMPTY, 1000, Set.of())).isEmpty();
         assertThat(choose(LagSnapshot.EMPTY, FakeStats.plain(), k -> 0)).isNull();
     }

@@ -324,6 +324,36 @@ class StatementAnalyzerTest {
                                 + " x a WHERE a.user_id = 1")
                         .target())
                 .isNotEqualTo(Target.KEYED);
+        // readers that do not filter the statement's rows, or of a FROM keeping unmatched rows: no key from it
+        String x5 = "WITH x AS (SELECT user_id FROM users WHERE user_id = 5) ";
+        String bumped5 = "WITH d AS (UPDATE users SET score = 1 WHERE user_id = 5 RETURNING user_id) ";
+        String orEx = "WITH d AS (DELETE FROM users u WHERE u.score < 0 OR EXISTS (SELECT 1 FROM orders o WHERE"
+                + " o.user_id = u.user_id AND o.user_id = 5) RETURNING user_id) ";
+        for (String sql : List.of(
+                x5 + "SELECT * FROM orders o WHERE NOT EXISTS (SELECT 1 FROM x WHERE x.user_id = o.user_id)",
+                x5 + "SELECT * FROM orders o WHERE o.amount > 10 OR EXISTS (SELECT 1 FROM x WHERE x.user_id ="
+                        + " o.user_id)",
+                x5 + "SELECT * FROM orders o WHERE (SELECT count(*) FROM x WHERE x.user_id = o.user_id) = 0",
+                x5 + "SELECT o.order_id, (SELECT count(*) FROM x WHERE x.user_id = o.user_id) FROM orders o",
+                x5 + "SELECT * FROM orders o, LATERAL (SELECT count(*) FROM x WHERE x.user_id = o.user_id) c",
+                x5 + "SELECT * FROM x RIGHT JOIN orders o ON o.user_id = x.user_id",
+                x5 + "SELECT * FROM x FULL JOIN orders o ON o.user_id = x.user_id",
+                x5 + "DELETE FROM orders o WHERE NOT EXISTS (SELECT 1 FROM x WHERE x.user_id = o.user_id)",
+                bumped5 + "UPDATE orders o SET amount = 0 WHERE NOT EXISTS (SELECT 1 FROM d WHERE d.user_id ="
+                        + " o.user_id)",
+                // bound only by a value of a block that does not filter its rows: the reader's filter must not count
+                orEx + "SELECT * FROM d WHERE d.user_id = 5",
+                orEx + "INSERT INTO orders (user_id, order_id) SELECT user_id, 1 FROM d WHERE user_id = 5",
+                // renamed by position: y.user_id is the score
+                "WITH x AS (SELECT user_id, score FROM users WHERE user_id = 5) SELECT * FROM x AS y(score,"
+                        + " user_id) JOIN orders o ON o.user_id = y.user_id",
+                "WITH x AS (SELECT user_id, score FROM users WHERE user_id = 5) INSERT INTO orders (user_id,"
+                        + " order_id) SELECT y.user_id, 1 FROM x AS y(score, user_id)",
+                // a WITH query of a subquery: the outer rep is another table
+                "SELECT * FROM orders o JOIN rep ON rep.user_id = o.user_id WHERE o.order_id IN (WITH rep AS"
+                        + " (SELECT user_id FROM users WHERE user_id = 5) SELECT user_id FROM rep)")) {
+            assertThat(plan(sql).target()).as(sql).isNotEqualTo(Target.KEYED);
+        }
         // a column list renames by position, a recursive one reads itself: no key
         assertThat(plan("WITH x(k) AS (SELECT score FROM users WHERE user_id = 1) SELECT * FROM x JOIN orders o ON"
                                 + " o.user_id = x.k")
