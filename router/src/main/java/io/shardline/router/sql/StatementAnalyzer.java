@@ -1483,13 +1483,7 @@ public final class StatementAnalyzer {
                 }
                 return Plan.home(kind, params);
             }
-            List<WithItem<?>> with = statement instanceof Select select
-                    ? select.getWithItemsList()
-                    : statement instanceof Insert insert
-                            ? insert.getWithItemsList()
-                            : statement instanceof Update update
-                                    ? update.getWithItemsList()
-                                    : statement instanceof Delete delete ? delete.getWithItemsList() : null;
+            List<WithItem<?>> with = statementWith();
             if (with != null) {
                 for (WithItem<?> item : with) {
                     addWritableCte(item.getStatement(), conditions);
@@ -2414,15 +2408,20 @@ public final class StatementAnalyzer {
             return true;
         }
 
-        /** The WITH queries of the statement itself (not of a subquery, whose names may shadow them). */
-        private Set<WithItem<?>> topLevelWith() {
-            List<WithItem<?>> with = statement instanceof Select select
+        /** The statement's own WITH list, or null. */
+        private List<WithItem<?>> statementWith() {
+            return statement instanceof Select select
                     ? select.getWithItemsList()
                     : statement instanceof Insert insert
                             ? insert.getWithItemsList()
                             : statement instanceof Update update
                                     ? update.getWithItemsList()
                                     : statement instanceof Delete delete ? delete.getWithItemsList() : null;
+        }
+
+        /** The WITH queries of the statement itself (not of a subquery, whose names may shadow them). */
+        private Set<WithItem<?>> topLevelWith() {
+            List<WithItem<?>> with = statementWith();
             Set<WithItem<?>> top = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
             if (with != null) {
                 top.addAll(with);
