@@ -505,12 +505,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
             try {
                 p = attachReplica(r.node(), r.shard());
             } catch (NodePools.Abandoned fellBehind) {
-                // no connection to the replica came before its lag passed the bound: the read goes elsewhere now
-                r = attempt == 1
-                        ? Route.node(r.shard(), r.fallback(), r.use(), Route.Why.NO_FRESH_REPLICA)
-                        : runtime.router().read(runtime.routing(), r.shard(), this, r.use());
+                // no connection to the replica came before its lag passed the bound: the read is routed again (to
+                // another replica, the primary, or refused under fallback=error); a third time, to the primary
+                r = runtime.router().read(runtime.routing(), r.shard(), this, r.use());
                 if (r.target() == Route.Target.REFUSED) {
                     throw r.refusal();
+                }
+                if (attempt >= 2 && r.fallback() != null) {
+                    r = Route.node(r.shard(), r.fallback(), r.use(), Route.Why.NO_FRESH_REPLICA);
                 }
                 continue;
             }
