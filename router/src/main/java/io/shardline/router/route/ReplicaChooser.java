@@ -57,7 +57,8 @@ public final class ReplicaChooser {
         int inFlight(Node replica);
 
         /** The highest replay position the driver itself saw on it (0 if none). */
-        long replayedLsn(Node replica);
+        /** The replay position the driver saw on {@code replica} unless {@code report} (or null) is newer. */
+        long replayedLsn(Node replica, LagReport report);
     }
 
     /**
@@ -147,12 +148,13 @@ public final class ReplicaChooser {
             return false;
         }
         long boundMs = bound.maxStalenessMs();
+        LagReport report = lag.get(replica.name());
         return isEligible(
-                lag.get(replica.name()),
+                report,
                 bound,
                 nowMillis,
                 freshnessMs,
-                bound.minReplayLsn() > 0 ? stats.replayedLsn(replica) : 0,
+                bound.minReplayLsn() > 0 ? stats.replayedLsn(replica, report) : 0,
                 boundMs >= 0 && stats.wasEligible(replica, boundMs));
     }
 

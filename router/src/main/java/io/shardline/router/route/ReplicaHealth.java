@@ -47,7 +47,10 @@ public final class ReplicaHealth implements AutoCloseable {
         /** Striped: every statement on the replica, from every thread, adds to it (no one contended cache line). */
         final LongAdder inFlight = new LongAdder();
 
+        /** The replay position the driver last saw on it (polling for read-your-writes), and when (this clock). */
         final AtomicLong replayed = new AtomicLong();
+
+        volatile long replayedAtMillis;
         final CircuitBreaker breaker = new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS);
         /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
         volatile long[] eligibleAt = new long[0];
@@ -223,7 +226,8 @@ public final class ReplicaHealth implements AutoCloseable {
         state.eligible(boundMs, fresh);
         return fresh
                 && (bound.minReplayLsn() == 0
-                        || ReplicaChooser.isEligible(report, bound, nowMillis, freshnessMs, state.replayed.get(), was));
+                        || ReplicaChooser.isEligible(
+                                report, bound, nowMillis, freshnessMs, seenReplayed(state, report), was));
     }
 
     /**
@@ -333,8 +337,8 @@ public final class ReplicaHealth implements AutoCloseable {
         }
 
         @Override
-        public long replayedLsn(Node replica) {
-            return of(replica).replayed.get();
+        public long replayedLsn(Node replica, LagReport report) {
+            return seenReplayed(of(replica), report);
         }
     }
 
@@ -351,9 +355,25 @@ public final class ReplicaHealth implements AutoCloseable {
         return state(node).inFlight;
     }
 
-    /** Records a replay position seen on a replica by the driver itself. */
+    /**
+     * Records a replay position seen on a replica by the driver itself: the position now (not the highest seen: a
+     * restarted or rebuilt replica replays again from an earlier one).
+     */
     public void sawReplayed(Node replica, long lsn) {
-        state(replica).replayed.accumulateAndGet(lsn, Math::max);
+        NodeState state = state(replica);
+        state.replayed.set(lsn);
+        state.replayedAtMillis = System.currentTimeMillis();
+    }
+
+    /**
+     * The replay position the driver saw on a replica, when no newer lag report says where it is: a report made
+     * after the driver's sighting (a replica restarted or rebuilt since may be behind what the driver saw) is taken
+     * alone.
+     */
+    private static long seenReplayed(NodeState state, LagReport report) {
+        return report != null && report.replayLsn() != null && report.observedAtMillis() > state.replayedAtMillis
+                ? 0
+                : state.replayed.get();
     }
 
     /**
@@ -361,6 +381,8 @@ public final class ReplicaHealth implements AutoCloseable {
      * tried after 500 ms, then 1 s, 2 s... up to 10 s.
      */
     public void eject(Node replica, int shard, SQLException cause) {
+        // it went away: when it comes back it may replay from an earlier position than the driver saw
+        state(replica).replayed.set(0);
         if (state(replica).breaker.recordFailure(System.currentTimeMillis())) {
             metrics.ejected(replica, shard);
             LOG.warn(

@@ -61,7 +61,7 @@ class ReplicaChooserTest {
         }
 
         @Override
-        public long replayedLsn(Node replica) {
+        public long replayedLsn(Node replica, LagReport report) {
             return seen.getOrDefault(replica.name(), 0L);
         }
     }

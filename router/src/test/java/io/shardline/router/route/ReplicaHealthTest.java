@@ -175,6 +175,27 @@ class ReplicaHealthTest {
         assertThat(counts).hasSize(5);
     }
 
+    /**
+     * The driver saw a replica at 0/2000; a lag report made after that says 0/1000 (the replica was rebuilt or
+     * restarted from an earlier position): a read that must see 0/1800 does not go there.
+     */
+    @Test
+    void aNewerReportOfAnEarlierPositionOverridesWhatTheDriverSaw() {
+        long seen = Lsn.parse("0/2000");
+        long now = System.currentTimeMillis();
+        health.sawReplayed(fleet[0], seen);
+        Node[] one = {fleet[0]};
+        ReplicaChooser.Bound mustSee = new ReplicaChooser.Bound(1000, Lsn.parse("0/1800"));
+        LagSnapshot older = new LagSnapshot(Map.of(fleet[0].name(), report(fleet[0], "0/1000", now - 500)));
+        assertThat(health.choose(one, older, mustSee, now)).isEqualTo(fleet[0]);
+        LagSnapshot newer = new LagSnapshot(Map.of(fleet[0].name(), report(fleet[0], "0/1000", now + 1_000)));
+        assertThat(health.choose(one, newer, mustSee, now + 1_100)).isNull();
+    }
+
+    private static LagReport report(Node node, String replayLsn, long observedAt) {
+        return new LagReport(node.name(), 0, node.role(), 10, 0, replayLsn, "p", ReplicaState.STREAMING, observedAt);
+    }
+
     @Test
     void weightsAreJudgedOverTheWholeFleet() {
         health.close();
