@@ -1410,6 +1410,8 @@ public final class StatementAnalyzer {
         private final List<String[]> cteInherits = new ArrayList<>();
         /** FROM items naming a WITH query and their scope, until {@link #exportCte} exported their key. */
         private final Map<Table, Integer> cteReferences = new java.util.IdentityHashMap<>();
+        /** {@link #withPositionOfScope}, made once. */
+        private Map<Integer, Integer> withPositions;
         /** The scope of each INSERT, UPDATE and DELETE (the statement's or a WITH query's). */
         private final Map<Object, Integer> modificationScopes = new java.util.IdentityHashMap<>();
         /** Of {@link #exported}: the EXCLUDED rows of upserts. */
@@ -2241,6 +2243,7 @@ public final class StatementAnalyzer {
                 }
                 declare(scope, join.getRightItem());
             }
+            Map<Join, List<String>> leftOperands = leftOperands(from, joins);
             for (Join join : joins) {
                 // An ON condition restricts the rows of both sides of an inner join, only the joined (right) side of
                 // a LEFT join — whose key then follows the preserved side's, never the reverse — and neither side of
@@ -2265,12 +2268,43 @@ public final class StatementAnalyzer {
                         }
                     }
                 }
-                if (join.getUsingColumns() != null) {
+                if (join.getUsingColumns() != null && !keepsUnmatched) {
+                    // USING joins the items since the last comma with this one: an inner join makes their keys
+                    // one, a LEFT join binds the joined item when the others are bound, never the reverse
+                    List<String> left = List.copyOf(leftOperands.get(join));
+                    String right = fromItemName(join.getRightItem());
+                    boolean leftJoin = join.isLeft() || join.isOuter();
                     for (Column using : join.getUsingColumns()) {
-                        conditions.add(() -> uniteOnKeyColumn(scope, SqlNames.fold(using.getColumnName())));
+                        String column = SqlNames.fold(using.getColumnName());
+                        conditions.add(() -> joinOnKeyColumn(scope, column, left, right, leftJoin));
                     }
                 }
             }
+        }
+
+        /** For each join of a FROM clause, the names of the items it joins to: those since the last comma. */
+        private Map<Join, List<String>> leftOperands(FromItem from, List<Join> joins) {
+            Map<Join, List<String>> left = new java.util.IdentityHashMap<>();
+            List<String> segment = new ArrayList<>();
+            segment.add(fromItemName(from));
+            for (Join join : joins) {
+                if (join.isSimple() || join.isCross() && join.getUsingColumns() == null) {
+                    segment = new ArrayList<>(); // a, b: b starts a new operand
+                }
+                left.put(join, List.copyOf(segment));
+                segment.add(fromItemName(join.getRightItem()));
+            }
+            return left;
+        }
+
+        /** The name a FROM item is referred to by, or null. */
+        private String fromItemName(FromItem item) {
+            if (item instanceof Table t) {
+                return aliasOf(t);
+            }
+            return item != null && item.getAlias() != null
+                    ? SqlNames.fold(item.getAlias().getName())
+                    : null;
         }
 
         /**
@@ -2419,14 +2453,47 @@ public final class StatementAnalyzer {
                                     : statement instanceof Delete delete ? delete.getWithItemsList() : null;
         }
 
-        /** The WITH queries of the statement itself (not of a subquery, whose names may shadow them). */
-        private Set<WithItem<?>> topLevelWith() {
-            List<WithItem<?>> with = statementWith();
-            Set<WithItem<?>> top = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-            if (with != null) {
-                top.addAll(with);
+        private static int indexOf(List<WithItem<?>> items, WithItem<?> item) {
+            for (int i = 0; i < items.size(); i++) {
+                if (items.get(i) == item) {
+                    return i;
+                }
             }
-            return top;
+            return -1;
+        }
+
+        /** For each scope inside the body of one of the statement's own WITH queries, that query's position. */
+        private Map<Integer, Integer> withPositionOfScope() {
+            if (withPositions == null) {
+                withPositions = new HashMap<>();
+                List<WithItem<?>> top = statementWith();
+                for (int i = 0; top != null && i < top.size(); i++) {
+                    Object body = top.get(i).getStatement();
+                    Statement inner = body instanceof ParenthesedInsert pi
+                            ? pi.getInsert()
+                            : body instanceof ParenthesedUpdate pu
+                                    ? pu.getUpdate()
+                                    : body instanceof ParenthesedDelete pd
+                                            ? pd.getDelete()
+                                            : body instanceof Statement st ? st : null;
+                    if (inner == null) {
+                        continue;
+                    }
+                    Integer own = modificationScopes.get(inner);
+                    if (own != null) {
+                        withPositions.put(own, i);
+                    }
+                    StatementWalker nested = new StatementWalker();
+                    nested.getTables(inner);
+                    for (PlainSelect ps : nested.selects) {
+                        Integer scope = scopeOf.get(ps);
+                        if (scope != null) {
+                            withPositions.put(scope, i);
+                        }
+                    }
+                }
+            }
+            return withPositions;
         }
 
         /**
@@ -2437,10 +2504,14 @@ public final class StatementAnalyzer {
          */
         private boolean exportCte(Table t, int scope) {
             WithItem<?> item = walker.cteItems.get(SqlNames.fold(t.getName()));
+            List<WithItem<?>> top = statementWith();
+            int position = top == null ? -1 : indexOf(top, item);
+            Integer readerIn = withPositionOfScope().get(scope);
             if (item == null
                     || item.isRecursive()
                     || item.getWithItemList() != null
-                    || !topLevelWith().contains(item)
+                    || position < 0
+                    || readerIn != null && readerIn <= position // a later WITH query's name is a table there
                     || !filteringScope(scope)) {
                 // a reader in a block that does not filter the statement's rows (NOT EXISTS, a scalar subquery)
                 // takes no key from it: the statement's rows are not narrowed to the WITH query's
@@ -2649,9 +2720,30 @@ public final class StatementAnalyzer {
             if (ps.getHaving() != null) {
                 return true;
             }
-            return ps.getSelectItems().stream()
-                    .flatMap(item -> SqlLexer.tokenize(item.toString()).stream())
-                    .anyMatch(t -> t.kind() == Kind.WORD && AGGREGATES.contains(t.upper()));
+            List<String> texts = new ArrayList<>();
+            ps.getSelectItems().forEach(item -> texts.add(item.toString()));
+            if (ps.getOrderByElements() != null) {
+                ps.getOrderByElements().forEach(o -> texts.add(o.toString()));
+            }
+            for (String text : texts) {
+                for (Token t : SqlLexer.tokenize(text)) {
+                    String word = t.kind() == Kind.WORD
+                            ? t.upper()
+                            : t.kind() == Kind.QUOTED_IDENTIFIER
+                                    ? SqlLexer.identifier(text, t).toUpperCase(Locale.ROOT)
+                                    : null;
+                    // a known aggregate, quoted or not, anything named like one (..._AGG..., a user's aggregate is
+                    // not known), or an ordered-set or filtered aggregate's WITHIN GROUP / FILTER
+                    if (word != null
+                            && (AGGREGATES.contains(word)
+                                    || word.contains("AGG")
+                                    || word.equals("WITHIN")
+                                    || word.equals("FILTER"))) {
+                        return true;
+                    }
+                }
+            }
+            return false;
         }
 
         private void markFilteringConjuncts(Expression where) {
@@ -2915,18 +3007,28 @@ public final class StatementAnalyzer {
         }
 
         /** {@code JOIN ... USING (column)}: the sharded tables of the scope keyed by that column are joined on it. */
-        private void uniteOnKeyColumn(int scope, String column) {
-            String first = null;
-            for (Map.Entry<String, ShardedTable> entry : scopes.get(scope).entrySet()) {
-                if (entry.getValue().keyColumn().equals(column)) {
-                    String ref = scope + "#" + entry.getKey();
-                    if (first == null) {
-                        first = ref;
-                    } else if (refs.get(first).keyType() == entry.getValue().keyType()) {
-                        union(first, ref);
-                    }
+        private void joinOnKeyColumn(int scope, String column, List<String> left, String right, boolean leftJoin) {
+            String joined = keyRefNamed(scope, right, column);
+            if (joined == null) {
+                return;
+            }
+            for (String name : left) {
+                String ref = keyRefNamed(scope, name, column);
+                if (ref == null || refs.get(ref).keyType() != refs.get(joined).keyType()) {
+                    continue;
+                }
+                if (leftJoin) {
+                    inherits.add(new String[] {ref, joined});
+                } else {
+                    union(ref, joined);
                 }
             }
+        }
+
+        /** The reference of FROM item {@code name} of {@code scope} when {@code column} is its sharded key, or null. */
+        private String keyRefNamed(int scope, String name, String column) {
+            ShardedTable t = name == null ? null : scopes.get(scope).get(name);
+            return t != null && t.keyColumn().equals(column) ? scope + "#" + name : null;
         }
 
         private void checkEveryShardedTableIsInAScope() {
@@ -3012,13 +3114,20 @@ public final class StatementAnalyzer {
      */
     /** The plain SELECT of the CTE in {@code with} that unqualified {@code t} names, or null. */
     private static PlainSelect cteSelect(List<WithItem<?>> with, Table t) {
-        if (with == null || t.getSchemaName() != null || t.getName() == null) {
-            return null;
+        if (with == null
+                || t.getSchemaName() != null
+                || t.getName() == null
+                || t.getAlias() != null
+                        && t.getAlias().getAliasColumns() != null
+                        && !t.getAlias().getAliasColumns().isEmpty()) {
+            return null; // a reference renaming the columns by position (USING x AS y(a, b)): not followed
         }
         String name = SqlNames.fold(t.getName());
         for (WithItem<?> item : with) {
+            // x(a, b) AS (...): JSqlParser keeps the column list as the item's, not its alias's
             if (item.getAlias() != null
                     && item.getAlias().getAliasColumns() == null
+                    && item.getWithItemList() == null
                     && SqlNames.fold(item.getAlias().getName()).equals(name)) {
                 Object body = item.getStatement();
                 if (body instanceof ParenthesedSelect p) {
