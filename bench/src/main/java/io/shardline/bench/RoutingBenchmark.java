@@ -79,7 +79,7 @@ public class RoutingBenchmark {
         }
 
         @Override
-        public long replayedLsn(Node replica) {
+        public long replayedLsn(Node replica, LagReport report) {
             return 0;
         }
     };

@@ -2243,6 +2243,19 @@ public final class StatementAnalyzer {
                 }
                 declare(scope, join.getRightItem());
             }
+            for (Join join : joins) {
+                boolean noCondition = (join.getOnExpressions() == null
+                                || join.getOnExpressions().isEmpty())
+                        && (join.getUsingColumns() == null
+                                || join.getUsingColumns().isEmpty())
+                        && !join.isNatural();
+                if (join.getOnExpressions() != null && join.getOnExpressions().size() > 1
+                        || noCondition && (join.isLeft() || join.isRight() || join.isFull() || join.isOuter())) {
+                    // a LEFT JOIN b JOIN c ON .. ON ..: JSqlParser gives both ON conditions to the inner join
+                    throw new Refusal("a join nested without parentheses (a LEFT JOIN b JOIN c ON ... ON ...) cannot be"
+                            + " analyzed: put the nested join in parentheses");
+                }
+            }
             Map<Join, List<String>> leftOperands = leftOperands(from, joins);
             for (Join join : joins) {
                 // An ON condition restricts the rows of both sides of an inner join, only the joined (right) side of
@@ -2271,7 +2284,7 @@ public final class StatementAnalyzer {
                 if (join.getUsingColumns() != null && !keepsUnmatched) {
                     // USING joins the items since the last comma with this one: an inner join makes their keys
                     // one, a LEFT join binds the joined item when the others are bound, never the reverse
-                    List<String> left = List.copyOf(leftOperands.get(join));
+                    List<String> left = leftOperands.get(join);
                     String right = fromItemName(join.getRightItem());
                     boolean leftJoin = join.isLeft() || join.isOuter();
                     for (Column using : join.getUsingColumns()) {
@@ -2285,14 +2298,17 @@ public final class StatementAnalyzer {
         /** For each join of a FROM clause, the names of the items it joins to: those since the last comma. */
         private Map<Join, List<String>> leftOperands(FromItem from, List<Join> joins) {
             Map<Join, List<String>> left = new java.util.IdentityHashMap<>();
-            List<String> segment = new ArrayList<>();
+            List<String> segment = new ArrayList<>(); // names may be null (an unaliased function, VALUES)
             segment.add(fromItemName(from));
             for (Join join : joins) {
                 if (join.isSimple() || join.isCross() && join.getUsingColumns() == null) {
                     segment = new ArrayList<>(); // a, b: b starts a new operand
                 }
-                left.put(join, List.copyOf(segment));
-                segment.add(fromItemName(join.getRightItem()));
+                left.put(join, java.util.Collections.unmodifiableList(new ArrayList<>(segment)));
+                if (!join.isLeft() && !join.isOuter()) {
+                    // after a LEFT JOIN b USING (k), k is the left side's: a later USING (k) joins that, not b
+                    segment.add(fromItemName(join.getRightItem()));
+                }
             }
             return left;
         }
@@ -2725,18 +2741,30 @@ public final class StatementAnalyzer {
             if (ps.getOrderByElements() != null) {
                 ps.getOrderByElements().forEach(o -> texts.add(o.toString()));
             }
+            if (ps.getDistinct() != null && ps.getDistinct().getOnSelectItems() != null) {
+                ps.getDistinct().getOnSelectItems().forEach(item -> texts.add(item.toString()));
+            }
+            if (ps.getWindowDefinitions() != null) {
+                ps.getWindowDefinitions().forEach(w -> texts.add(w.toString()));
+            }
             for (String text : texts) {
-                for (Token t : SqlLexer.tokenize(text)) {
+                List<Token> tokens = SqlLexer.tokenize(text);
+                for (int i = 0; i < tokens.size(); i++) {
+                    Token t = tokens.get(i);
                     String word = t.kind() == Kind.WORD
                             ? t.upper()
                             : t.kind() == Kind.QUOTED_IDENTIFIER
                                     ? SqlLexer.identifier(text, t).toUpperCase(Locale.ROOT)
                                     : null;
-                    // a known aggregate, quoted or not, anything named like one (..._AGG..., a user's aggregate is
-                    // not known), or an ordered-set or filtered aggregate's WITHIN GROUP / FILTER
+                    boolean called = i + 1 < tokens.size()
+                            && tokens.get(i + 1).kind() == Kind.SYMBOL
+                            && text.charAt(tokens.get(i + 1).start()) == '(';
+                    // a known aggregate, quoted or not, a call of anything named like one (..._AGG...; a user's
+                    // aggregate named otherwise is not known), or an ordered-set or filtered aggregate's WITHIN GROUP
+                    // or FILTER
                     if (word != null
                             && (AGGREGATES.contains(word)
-                                    || word.contains("AGG")
+                                    || called && word.contains("AGG")
                                     || word.equals("WITHIN")
                                     || word.equals("FILTER"))) {
                         return true;

@@ -393,7 +393,17 @@ class StatementAnalyzerTest {
                 "DELETE FROM orders o WHERE EXISTS (SELECT rank(1) WITHIN GROUP (ORDER BY u.score) FROM users u"
                         + " WHERE u.user_id = o.user_id AND u.user_id = 5)",
                 "DELETE FROM orders o WHERE EXISTS (SELECT my_sum_agg(u.score) FROM users u WHERE u.user_id ="
-                        + " o.user_id AND u.user_id = 5)")) {
+                        + " o.user_id AND u.user_id = 5)",
+                // a third review's: a LEFT JOIN's item is not an operand of a later USING, nested joins without
+                // parentheses, aggregates in DISTINCT ON or a WINDOW clause
+                x5 + "SELECT * FROM orders o LEFT JOIN x USING (user_id) JOIN users u USING (user_id)",
+                x5 + "SELECT * FROM orders o LEFT JOIN x USING (user_id, order_id) JOIN users u USING (user_id)",
+                "SELECT * FROM users a LEFT JOIN orders b JOIN users c ON c.user_id = b.user_id AND c.user_id = 5 ON"
+                        + " b.user_id = a.user_id",
+                "DELETE FROM orders o WHERE EXISTS (SELECT DISTINCT ON (count(*)) 1 FROM users u WHERE u.user_id ="
+                        + " o.user_id AND u.user_id = 5)",
+                "DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id AND u.user_id ="
+                        + " 5 WINDOW w AS (ORDER BY count(*)))")) {
             assertThat(plan(sql).target()).as(sql).isNotEqualTo(Target.KEYED);
         }
         // what they narrow still binds
@@ -402,11 +412,19 @@ class StatementAnalyzerTest {
                 "SELECT * FROM users u LEFT JOIN orders o USING (user_id) WHERE u.user_id = 5",
                 "SELECT * FROM users a, orders o JOIN users u USING (user_id) WHERE a.user_id = 5 AND o.user_id = 5",
                 "DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = o.user_id AND u.user_id"
-                        + " = 5)")) {
+                        + " = 5)",
+                // unaliased function and VALUES items before a join; a column named like an aggregate
+                "SELECT * FROM unnest(ARRAY[5]) JOIN orders o ON true WHERE o.user_id = 5",
+                "SELECT o.* FROM orders o WHERE o.user_id IN (SELECT u.user_id FROM users u WHERE u.user_id = 5 ORDER"
+                        + " BY u.aggregate_version)")) {
             Plan p = plan(sql);
             assertThat(p.target()).as("%s: %s", sql, p.refusal()).isEqualTo(Target.KEYED);
             assertThat(sources(p)).as(sql).containsOnly("5");
         }
+        // a NATURAL LEFT JOIN is not taken for a nested join written without parentheses
+        assertThat(plan("SELECT * FROM orders o NATURAL LEFT JOIN users u WHERE o.user_id = 5")
+                        .refusal())
+                .doesNotContain("parentheses");
     }
 
     /** A loader gives generated rows one key through a WITH query of one value (a held-out case refused it). */
