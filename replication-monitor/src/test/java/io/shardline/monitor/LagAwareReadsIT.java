@@ -239,6 +239,8 @@ class LagAwareReadsIT {
                     return e.getSQLState();
                 }
             });
+            // a head start only: the read chooses the leaf at once, and the leaf's lag passes the bound only 1 s or
+            // more after the delay below is set, so a later start chooses it too; the assertion shows it waits
             Thread.sleep(300);
             assertThat(waited).as("the read waits for the leaf's connection").isNotDone();
             leaf.setApplyDelay(Duration.ofSeconds(3));
