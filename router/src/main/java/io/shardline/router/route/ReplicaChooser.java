@@ -171,7 +171,10 @@ public final class ReplicaChooser {
         }
         long boundMs = bound.maxStalenessMs();
         if (boundMs < 0) {
-            return true;
+            // any staleness, but a read that must see a write does not go to a replica a fresh report shows cut off
+            // from its upstream: one left on a timeline the cluster abandoned (a failover) can be past the write's
+            // position without holding the write
+            return bound.minReplayLsn() <= 0 || !cutOff(report, nowMillis, freshnessMs);
         }
         if (report == null
                 || report.state() != ReplicaState.STREAMING
@@ -186,6 +189,12 @@ public final class ReplicaChooser {
         // staler than the bound)
         long age = Math.max(0, nowMillis - report.observedAtMillis());
         return report.lagMs() <= allowed - age; // not lagMs + age: a lag near Long.MAX_VALUE would wrap
+    }
+
+    private static boolean cutOff(LagReport report, long nowMillis, long freshnessMs) {
+        return report != null
+                && (report.state() == ReplicaState.DOWN || report.state() == ReplicaState.DISCONNECTED)
+                && nowMillis - report.observedAtMillis() <= freshnessMs;
     }
 
     private static long knownReplayLsn(LagReport report, long seenByDriver) {

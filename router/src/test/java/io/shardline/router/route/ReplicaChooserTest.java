@@ -182,6 +182,27 @@ class ReplicaChooserTest {
     }
 
     @Test
+    void anUnboundedReadThatMustSeeAWriteAvoidsAReplicaCutOffFromItsUpstream() {
+        // after a failover, b is left on the old timeline: past the token's position, its receiver not streaming
+        Map<String, LagReport> m = new HashMap<>();
+        m.put("a", new LagReport("a", 0, NodeRole.HUB, 1, 0, "0/3000", "p", ReplicaState.STREAMING, NOW - 100));
+        m.put("b", new LagReport("b", 0, NodeRole.HUB, -1, -1, "0/9000", null, ReplicaState.DISCONNECTED, NOW - 100));
+        m.put("c", new LagReport("c", 0, NodeRole.HUB, -1, -1, null, null, ReplicaState.DOWN, NOW - 100));
+        FakeStats cSeen = new FakeStats(Map.of(), Map.of(), Map.of("c", Lsn.parse("0/9000")), Set.of());
+        LagSnapshot lag = new LagSnapshot(m);
+        assertThat(eligible(lag, new ReplicaChooser.Bound(-1, Lsn.parse("0/2000")), cSeen))
+                .containsExactly(A);
+        // reads that need no write still take any replica, and a report too old to trust says nothing
+        assertThat(eligible(lag, new ReplicaChooser.Bound(-1, 0), cSeen)).containsExactlyInAnyOrder(A, B, C);
+        Map<String, LagReport> old = new HashMap<>(m);
+        old.put(
+                "b",
+                new LagReport("b", 0, NodeRole.HUB, -1, -1, "0/9000", null, ReplicaState.DISCONNECTED, NOW - 5000));
+        assertThat(eligible(new LagSnapshot(old), new ReplicaChooser.Bound(-1, Lsn.parse("0/2000")), cSeen))
+                .containsExactlyInAnyOrder(A, B);
+    }
+
+    @Test
     void theLeastLaggingReplicaWithinTheBoundIsTheOneToWaitFor() {
         ReplicaChooser.Bound bound = new ReplicaChooser.Bound(1000, Lsn.parse("0/9000"));
         assertThat(ReplicaChooser.leastLagging(ALL, lags(300, 20, 1500), bound, NOW, 2000, FakeStats.plain()))
