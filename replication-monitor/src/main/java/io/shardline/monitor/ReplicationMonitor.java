@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -50,14 +51,18 @@ import tools.jackson.databind.json.JsonMapper;
  * Measures replication lag on every replica of a cluster and publishes it to ZooKeeper {@code lag/{node}}.
  *
  * <p>On each shard primary it upserts a heartbeat row ({@code shardline.heartbeat}) every
- * {@code heartbeatInterval}; on each replica it reads the newest heartbeat visible there, its replay LSN and its WAL
- * receiver. Lag in time is an upper bound on how old the replica's data is when it is sampled: the time since this
- * monitor sent the newest heartbeat its primary accepted (by this process's clock), plus how far the replica's
- * newest heartbeat is behind that one (by the primary's clock). The replica's clock does not enter it, nor does the
- * skew between hosts; an idle primary shows no more lag than one heartbeat interval (unlike {@code now() -
+ * {@code heartbeatInterval}, numbered by this monitor; on each replica it reads the heartbeat visible there, its
+ * replay LSN and its WAL receiver. Lag in time is an upper bound on how old the replica's data is when it is
+ * sampled: the time since this monitor sent the heartbeat the replica shows, by this process's monotonic clock
+ * (everything committed before that heartbeat is on the replica). No other clock enters it: not the replica's, not
+ * the primary's (a primary replaced by a failover, or its clock stepped, changes nothing), not the wall clock of
+ * this host. An idle primary shows no more lag than one heartbeat interval (unlike {@code now() -
  * pg_last_xact_replay_timestamp()}); a replica that stops replaying shows its whole delay, never one interval less;
  * and a shard whose heartbeats stop succeeding (the monitor cut off from its primary, a lock on the heartbeat table,
- * a read-only primary) shows its replicas falling behind rather than caught up. Lag in bytes is the primary's LSN at
+ * a read-only primary) shows its replicas falling behind rather than caught up. A replica showing another monitor's
+ * heartbeat (several monitors run, or this one restarted) is measured from this monitor's newest heartbeat plus how
+ * far the replica's trails it by the primary's clock; before any heartbeat of this monitor succeeded, such a replica's
+ * lag is unknown (-1). Lag in bytes is the primary's LSN at
  * its last heartbeat minus
  * the replica's replay LSN. The upstream reported is the one the replica really streams from, which may differ from
  * the configured cascade.
@@ -109,6 +114,7 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final AtomicReference<State> state = new AtomicReference<>(State.LATENT);
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
     private final Connector connector;
+    private final SentBeats sent = new SentBeats();
     /** The newest heartbeat each shard's primary accepted; absent until one succeeds. */
     private final Map<Integer, Beat> heartbeats = new ConcurrentHashMap<>();
     /** Per node and task ("beat:" or "sample:" + node): whether one is running. */
@@ -334,15 +340,18 @@ public final class ReplicationMonitor implements AutoCloseable {
     private void beat(Shard shard, Node primary, ClusterTopology topology) {
         try {
             Connection c = connection(primary, topology);
-            long sentAt = System.currentTimeMillis();
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, ts) VALUES (?,"
-                    + " clock_timestamp()) ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts"
-                    + " RETURNING ts, pg_current_wal_lsn()::text")) {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, ts, monitor, seq)"
+                    + " VALUES (?, clock_timestamp(), ?, ?) ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts,"
+                    + " monitor = EXCLUDED.monitor, seq = EXCLUDED.seq RETURNING ts, pg_current_wal_lsn()::text")) {
                 ps.setInt(1, shard.id());
+                ps.setString(2, sent.monitor());
+                // numbered (and its sending time kept) before it is sent: it may commit even if the answer is lost
+                long sentNanos = System.nanoTime();
+                ps.setLong(3, sent.send(sentNanos));
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
                     heartbeats.put(
-                            shard.id(), new Beat(rs.getTimestamp(1).getTime(), Lsn.parse(rs.getString(2)), sentAt));
+                            shard.id(), new Beat(rs.getTimestamp(1).getTime(), Lsn.parse(rs.getString(2)), sentNanos));
                 }
             }
             long now = System.currentTimeMillis();
@@ -393,23 +402,26 @@ public final class ReplicationMonitor implements AutoCloseable {
 
     private LagReport measure(Shard shard, Node replica, ClusterTopology topology) {
         long now = System.currentTimeMillis();
+        // the heartbeat's number and monitor through to_jsonb: a replica that has not replayed the columns' addition
+        // yet (a heartbeat table of an earlier version) answers with nulls rather than an error
         try (PreparedStatement ps = connection(replica, topology)
-                .prepareStatement("SELECT h.ts, (extract(epoch FROM clock_timestamp() - h.ts) * 1000)::bigint,"
+                .prepareStatement("SELECT hb.ts, to_jsonb(hb) ->> 'monitor', (to_jsonb(hb) ->> 'seq')::bigint,"
                         + " pg_last_wal_replay_lsn()::text,"
                         + " (SELECT status FROM pg_stat_wal_receiver),"
                         + " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
                         + " pg_is_wal_replay_paused()"
-                        + " FROM (SELECT (SELECT ts FROM shardline.heartbeat WHERE shard = ?) AS ts) h")) {
+                        + " FROM (SELECT 1) one LEFT JOIN shardline.heartbeat hb ON hb.shard = ?")) {
             ps.setInt(1, shard.id());
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                Timestamp visible = rs.getTimestamp(1);
-                long ageMs = rs.getLong(2);
-                String replayLsn = rs.getString(3);
-                String receiver = rs.getString(4);
-                String sender = rs.getString(5);
-                boolean paused = rs.getBoolean(6);
-                long sampledAt = System.currentTimeMillis();
+                Timestamp ts = rs.getTimestamp(1);
+                String monitor = rs.getString(2);
+                long seq = rs.getLong(3);
+                String replayLsn = rs.getString(4);
+                String receiver = rs.getString(5);
+                String sender = rs.getString(6);
+                boolean paused = rs.getBoolean(7);
+                long sampledNanos = System.nanoTime();
                 Beat newest = heartbeats.get(shard.id());
                 long lagBytes =
                         newest == null || replayLsn == null ? -1 : Math.max(0, newest.lsn() - Lsn.parse(replayLsn));
@@ -420,7 +432,7 @@ public final class ReplicationMonitor implements AutoCloseable {
                         replica.name(),
                         shard.id(),
                         replica.role(),
-                        lagMs(newest, visible == null ? null : visible.getTime(), ageMs, sampledAt),
+                        lagMs(newest, ts == null ? null : new Visible(ts.getTime(), monitor, seq), sampledNanos, sent),
                         lagBytes,
                         replayLsn,
                         upstreamName(sender, topology),
@@ -439,28 +451,71 @@ public final class ReplicationMonitor implements AutoCloseable {
      *
      * @param ts its time by the primary's clock (epoch ms)
      * @param lsn the primary's WAL position then
-     * @param sentAt when this monitor sent it, by this process's clock (epoch ms): before {@code ts} happened
+     * @param sentNanos when this monitor sent it, by {@link System#nanoTime()}: before {@code ts} happened
      */
-    record Beat(long ts, long lsn, long sentAt) {}
+    record Beat(long ts, long lsn, long sentNanos) {}
 
     /**
-     * A replica's lag in time, an upper bound on how old its data is at {@code sampledAt} (see the class comment);
-     * -1 when it shows no heartbeat at all. The newest heartbeat was written after {@code newest.sentAt()}, so at
-     * most {@code sampledAt - sentAt} ago; the replica's newest one is {@code newest.ts() - visible} older than it.
+     * The heartbeat a replica shows.
+     *
+     * @param ts its time by the primary's clock (epoch ms)
+     * @param monitor the monitor that wrote it (null when written by a version that did not say)
+     * @param seq its number among that monitor's heartbeats
+     */
+    record Visible(long ts, String monitor, long seq) {}
+
+    /** The heartbeats this monitor sent, numbered, with their sending times for the last hour or so. */
+    static final class SentBeats {
+        private static final int KEPT = 50_000;
+        private final String monitor = UUID.randomUUID().toString();
+        private final AtomicLong last = new AtomicLong();
+        private final Map<Long, Long> sentNanos = new ConcurrentHashMap<>();
+
+        /** This monitor's name in the heartbeat rows: new at each start, so no earlier run's number is taken. */
+        String monitor() {
+            return monitor;
+        }
+
+        /** Numbers a heartbeat sent at {@code nanos}. */
+        long send(long nanos) {
+            long seq = last.incrementAndGet();
+            sentNanos.put(seq, nanos);
+            sentNanos.remove(seq - KEPT);
+            return seq;
+        }
+
+        /** When this monitor sent heartbeat {@code seq}, or null when it is another monitor's or no longer kept. */
+        Long sentNanos(String monitor, long seq) {
+            return this.monitor.equals(monitor) ? sentNanos.get(seq) : null;
+        }
+    }
+
+    /**
+     * A replica's lag in time, an upper bound on how old its data is at {@code sampledNanos} (see the class comment);
+     * -1 when it shows no heartbeat at all, or only another monitor's before one of this monitor's succeeded. A
+     * heartbeat of this monitor was written after it was sent, and the replica holds everything committed before it.
      *
      * @param newest the newest heartbeat its primary accepted, or null when none did yet since this monitor started
-     * @param visible the newest heartbeat the replica shows (epoch ms by the primary's clock), or null
-     * @param ageMs how old that heartbeat is by the replica's clock: the measure until a heartbeat succeeds
-     * @param sampledAt when the replica answered, by this process's clock (epoch ms)
+     * @param visible the heartbeat the replica shows, or null
+     * @param sampledNanos when the replica answered, by {@link System#nanoTime()}
      */
-    static long lagMs(Beat newest, Long visible, long ageMs, long sampledAt) {
+    static long lagMs(Beat newest, Visible visible, long sampledNanos, SentBeats sent) {
         if (visible == null) {
             return -1;
         }
-        if (newest == null) {
-            return Math.max(0, ageMs);
+        Long sentNanos = sent.sentNanos(visible.monitor(), visible.seq());
+        if (sentNanos != null) {
+            return millisUp(sampledNanos - sentNanos);
         }
-        return Math.max(0, sampledAt - newest.sentAt() + newest.ts() - visible);
+        if (newest == null) {
+            return -1;
+        }
+        // trailing the newest heartbeat by the time between the two (both stamped by the same primary's clock)
+        return Math.max(0, millisUp(sampledNanos - newest.sentNanos()) + newest.ts() - visible.ts());
+    }
+
+    private static long millisUp(long nanos) {
+        return Math.max(0, (nanos + 999_999) / 1_000_000);
     }
 
     /** The node listening at {@code host:port} as the WAL receiver reports its sender. */
@@ -585,8 +640,17 @@ public final class ReplicationMonitor implements AutoCloseable {
         if (node.role() == NodeRole.PRIMARY) {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
-                s.execute(
-                        "CREATE TABLE IF NOT EXISTS shardline.heartbeat (shard int PRIMARY KEY, ts timestamptz NOT NULL)");
+                s.execute("CREATE TABLE IF NOT EXISTS shardline.heartbeat (shard int PRIMARY KEY, ts timestamptz NOT"
+                        + " NULL, monitor text, seq bigint)");
+                // a table of an earlier version gets the columns (looked up first: ALTER TABLE waits for any lock)
+                try (ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                        + " 'shardline.heartbeat'::regclass AND attname IN ('monitor', 'seq') AND NOT attisdropped")) {
+                    rs.next();
+                    if (rs.getInt(1) < 2) {
+                        s.execute("ALTER TABLE shardline.heartbeat ADD COLUMN IF NOT EXISTS monitor text,"
+                                + " ADD COLUMN IF NOT EXISTS seq bigint");
+                    }
+                }
             }
         }
         Connection replaced = connections.put(connectionKey(node), c);

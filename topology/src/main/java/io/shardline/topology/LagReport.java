@@ -3,9 +3,9 @@ package io.shardline.topology;
 /**
  * One replica's lag as published to ZooKeeper {@code lag/{node}}.
  *
- * @param lagMs how far behind the replica is, in milliseconds: the time since the newest heartbeat the monitor
- *     wrote on the primary was sent, plus how far the newest heartbeat visible on the replica trails it (right when
- *     the primary is idle, because the monitor keeps writing heartbeats); -1 when unknown (replica down)
+ * @param lagMs an upper bound on how old the replica's data is, in milliseconds: the time since the monitor sent
+ *     the heartbeat visible on the replica, by the monitor's monotonic clock (right when the primary is idle, because
+ *     the monitor keeps writing heartbeats); -1 when unknown (replica down, no heartbeat measurable yet)
  * @param lagBytes WAL the replica has not replayed ({@code primary's current LSN - replay LSN}); -1 when unknown
  * @param replayLsn the replica's replay position, {@code X/Y}
  * @param upstream the node it actually streams from (from {@code pg_stat_wal_receiver}), or null
