@@ -12,7 +12,6 @@ import io.shardline.topology.TopologyException;
 import io.shardline.topology.TopologySnapshot;
 import io.shardline.topology.ZooKeeperMoveWatcher;
 import io.shardline.topology.ZooKeeperTopologyStore;
-import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -933,19 +932,29 @@ public final class MoveRunner {
         long drained = 0;
         long referenceNanos = 0;
         long deadline = acked + settings.barrierTimeout().toNanos();
-        for (LogicalCopy copy : copies) {
+        // every source's barrier placed first, then waited for on every target at once: the targets apply in
+        // parallel, and a wait per copy in turn made the cutover of a move from n sources take n times as long
+        long[] barriers = new long[copies.size()];
+        for (int i = 0; i < copies.size(); i++) {
+            LogicalCopy copy = copies.get(i);
             Node source = snapshot.topology().shard(copy.transfer().source()).primary();
-            Node target = snapshot.topology().shard(copy.transfer().target()).primary();
-            try (Statement s = connections.to(source, remaining(deadline)).createStatement();
-                    Statement ts = connections.to(target, remaining(deadline)).createStatement()) {
-                Connection c = s.getConnection();
-                Connection tc = ts.getConnection();
+            try (Statement s = connections.to(source, remaining(deadline)).createStatement()) {
                 long t1 = System.nanoTime();
                 s.execute("SET synchronous_commit = on");
                 awaitOlderTransactions(s, source, deadline);
                 drained += System.nanoTime() - t1;
-                long barrier = copy.placeBarrier(s);
-                while (barrier >= 0 && !copy.barrierApplied(ts, barrier)) {
+                barriers[i] = copy.placeBarrier(s);
+            } catch (SQLException e) {
+                throw new CutoverFailed("the barrier on " + source.name() + ": " + e.getMessage(), e);
+            }
+        }
+        for (int i = 0; i < copies.size(); i++) {
+            LogicalCopy copy = copies.get(i);
+            Node source = snapshot.topology().shard(copy.transfer().source()).primary();
+            Node target = snapshot.topology().shard(copy.transfer().target()).primary();
+            try (Statement s = connections.to(source, remaining(deadline)).createStatement();
+                    Statement ts = connections.to(target, remaining(deadline)).createStatement()) {
+                while (barriers[i] >= 0 && !copy.barrierApplied(ts, barriers[i])) {
                     if (System.nanoTime() > deadline) {
                         throw new CutoverFailed("the target of " + copy.name() + " did not apply the barrier within "
                                 + settings.barrierTimeout().toMillis() + " ms");
@@ -967,7 +976,9 @@ public final class MoveRunner {
                     long rows;
                     try {
                         rows = copy.copyReferenceTables(
-                                c, tc, remaining(deadline).toMillis());
+                                s.getConnection(),
+                                ts.getConnection(),
+                                remaining(deadline).toMillis());
                     } catch (SQLException e) {
                         throw new CutoverFailed(
                                 "copying the reference tables to shard "
@@ -982,7 +993,10 @@ public final class MoveRunner {
                             copy.transfer().target());
                 }
             } catch (SQLException e) {
-                throw new CutoverFailed("the barrier on " + source.name() + ": " + e.getMessage(), e);
+                throw new CutoverFailed(
+                        "the cutover of " + copy.name() + " (" + source.name() + " to " + target.name() + "): "
+                                + e.getMessage(),
+                        e);
             }
         }
         long applied = System.nanoTime();

@@ -143,6 +143,54 @@ class MoveRecoveryIT {
     }
 
     /**
+     * The target applies each barrier 400 ms after it arrives (apply workers slowed by load): the barriers of the
+     * move's sources are waited for at once. Waited for in turn, two of them passed the cutover's 800 ms bound and
+     * every cutover failed.
+     */
+    @Test
+    void theCutoverWaitsForTheBarriersOfAllSourcesAtOnce() throws Exception {
+        int target = addEmptyShard();
+        try (Connection c = cluster.primary(target).connect();
+                Statement s = c.createStatement()) {
+            s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
+            s.execute("CREATE TABLE IF NOT EXISTS shardline.move_barrier (copy text PRIMARY KEY, seq bigint NOT NULL)");
+            s.execute("CREATE FUNCTION shardline.slow_barrier() RETURNS trigger LANGUAGE plpgsql AS"
+                    + " $$BEGIN PERFORM pg_sleep(0.4); RETURN NEW; END$$");
+            s.execute("CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON shardline.move_barrier FOR EACH ROW EXECUTE"
+                    + " FUNCTION shardline.slow_barrier()");
+            s.execute("ALTER TABLE shardline.move_barrier ENABLE ALWAYS TRIGGER slow");
+        }
+        try {
+            String id = MoveRunner.plan(client, "recovery", 0);
+            MoveRecord planned = move(id);
+            assertThat(planned.transfers().stream()
+                            .map(MoveRecord.Transfer::source)
+                            .distinct()
+                            .count())
+                    .as("sources of the move")
+                    .isGreaterThanOrEqualTo(2);
+            // the runner stops at its first failed cutover: the move then carries the error
+            MoveState end = runner(++epoch, () -> move(id).error() == null).run(id);
+            assertThat(move(id).error()).as("the move's error").isNull();
+            assertThat(end).isEqualTo(MoveState.DONE);
+            nothingWritten.assertNothingLost(client, "recovery");
+        } finally {
+            try (Connection c = cluster.primary(target).connect();
+                    Statement s = c.createStatement()) {
+                s.execute("DROP FUNCTION shardline.slow_barrier() CASCADE");
+            }
+        }
+    }
+
+    private static MoveRecord move(String id) {
+        try {
+            return ZooKeeperMoveWatcher.fromJson(client.getData().forPath(base + "/moves/" + id), id);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
      * An operator aborts a move whose ranges the ring already gives to its target (an identical move planned at the
      * same time switched first, or a hand edit): the target's rows are the only live copy of those ranges, so the
      * abort drops the move's replication and keeps them.
