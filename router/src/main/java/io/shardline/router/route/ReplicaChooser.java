@@ -121,7 +121,8 @@ public final class ReplicaChooser {
 
     /**
      * Of the replicas within the staleness of {@code bound} (its replay position ignored), the one with the
-     * least lag: the first to replay a write the session waits for. Null when none is within the bound.
+     * least lag: the first to replay a write the session waits for. Null when none is within the bound. Never one
+     * a fresh report shows cut off from its upstream: it may replay past the write's position without the write.
      */
     public static Node leastLagging(
             Node[] replicas, LagSnapshot lag, Bound bound, long nowMillis, long freshnessMs, Stats stats) {
@@ -129,8 +130,10 @@ public final class ReplicaChooser {
         Node best = null;
         long bestLag = Long.MAX_VALUE;
         for (Node replica : replicas) {
-            if (stats.weight(replica) > 0 && isEligible(replica, lag, staleness, nowMillis, freshnessMs, stats)) {
-                LagReport report = lag.get(replica.name());
+            LagReport report = lag.get(replica.name());
+            if (stats.weight(replica) > 0
+                    && isEligible(replica, lag, staleness, nowMillis, freshnessMs, stats)
+                    && !(bound.minReplayLsn() > 0 && cutOff(report, nowMillis, freshnessMs))) {
                 long lagMs = report == null || report.lagMs() < 0 ? Long.MAX_VALUE - 1 : report.lagMs();
                 if (lagMs < bestLag) {
                     best = replica;

@@ -200,6 +200,14 @@ class ReplicaChooserTest {
                 new LagReport("b", 0, NodeRole.HUB, -1, -1, "0/9000", null, ReplicaState.DISCONNECTED, NOW - 5000));
         assertThat(eligible(new LagSnapshot(old), new ReplicaChooser.Bound(-1, Lsn.parse("0/2000")), cSeen))
                 .containsExactlyInAnyOrder(A, B);
+        // nor is such a replica the one a read waits on for the write (it would pass the position at once)
+        FakeStats aEjected = new FakeStats(Map.of(), Map.of(), Map.of("c", Lsn.parse("0/9000")), Set.of(), Set.of("a"));
+        assertThat(ReplicaChooser.leastLagging(
+                        ALL, lag, new ReplicaChooser.Bound(-1, Lsn.parse("0/2000")), NOW, 2000, aEjected))
+                .isNull();
+        assertThat(ReplicaChooser.leastLagging(
+                        ALL, lag, new ReplicaChooser.Bound(-1, Lsn.parse("0/2000")), NOW, 2000, cSeen))
+                .isEqualTo(A);
     }
 
     @Test
