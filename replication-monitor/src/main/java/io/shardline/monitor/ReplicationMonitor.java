@@ -19,7 +19,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.sql.Timestamp;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -50,19 +49,20 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * Measures replication lag on every replica of a cluster and publishes it to ZooKeeper {@code lag/{node}}.
  *
- * <p>On each shard primary it upserts a heartbeat row ({@code shardline.heartbeat}) every
- * {@code heartbeatInterval}, numbered by this monitor; on each replica it reads the heartbeat visible there, its
- * replay LSN and its WAL receiver. Lag in time is an upper bound on how old the replica's data is when it is
- * sampled: the time since this monitor sent the heartbeat the replica shows, by this process's monotonic clock
- * (everything committed before that heartbeat is on the replica). No other clock enters it: not the replica's, not
- * the primary's (a primary replaced by a failover, or its clock stepped, changes nothing), not the wall clock of
- * this host. An idle primary shows no more lag than one heartbeat interval (unlike {@code now() -
- * pg_last_xact_replay_timestamp()}); a replica that stops replaying shows its whole delay, never one interval less;
- * and a shard whose heartbeats stop succeeding (the monitor cut off from its primary, a lock on the heartbeat table,
- * a read-only primary) shows its replicas falling behind rather than caught up. A replica showing another monitor's
- * heartbeat (several monitors run, or this one restarted) is measured from this monitor's newest heartbeat plus how
- * far the replica's trails it by the primary's clock; before any heartbeat of this monitor succeeded, such a replica's
- * lag is unknown (-1). Lag in bytes is the primary's LSN at
+ * <p>On each shard primary it upserts its own heartbeat row ({@code shardline.heartbeat}, one per shard and monitor)
+ * every {@code heartbeatInterval}, holding when it sent it by its monotonic clock; on each replica it reads its own
+ * heartbeat row visible there, its replay LSN and its WAL receiver. Lag in time is an upper bound on how old the
+ * replica's data is when it is sampled: the time since this monitor sent the heartbeat the replica shows, by this
+ * process's monotonic clock (everything committed before that heartbeat is on the replica). No other clock enters
+ * it: not the replica's, not the primary's (a primary replaced by a failover, or its clock stepped, changes
+ * nothing), not the wall clock of this host, and no other monitor's heartbeats. An idle primary shows no more lag
+ * than one heartbeat interval (unlike {@code now() - pg_last_xact_replay_timestamp()}); a replica that stops
+ * replaying shows its whole delay, never one interval less; and a shard whose heartbeats stop succeeding (the
+ * monitor cut off from its primary, a lock on the heartbeat table, a read-only primary) shows its replicas falling
+ * behind rather than caught up. A replica that shows no heartbeat of this monitor (it started since, or the
+ * replica stopped replaying before) has an unknown lag (-1); for its first 10 s a monitor does not publish such a
+ * report, so that a restart leaves the routers the previous monitor's reports, which age. A heartbeat row no monitor
+ * wrote for an hour is deleted. Lag in bytes is the primary's LSN at
  * its last heartbeat minus
  * the replica's replay LSN. The upstream reported is the one the replica really streams from, which may differ from
  * the configured cascade.
@@ -102,6 +102,8 @@ public final class ReplicationMonitor implements AutoCloseable {
     private record Prepared(long count, double oldestSeconds) {}
 
     private static final long PREPARED_CHECK_MS = 5_000;
+    /** How long after its start a monitor publishes no report of a replica not showing its heartbeat yet. */
+    private static final long STARTING_MS = 10_000;
 
     private final ZooKeeperTopologyStore store;
     private final CuratorFramework client;
@@ -114,9 +116,12 @@ public final class ReplicationMonitor implements AutoCloseable {
     private final AtomicReference<State> state = new AtomicReference<>(State.LATENT);
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
     private final Connector connector;
-    private final SentBeats sent = new SentBeats();
-    /** The newest heartbeat each shard's primary accepted; absent until one succeeds. */
-    private final Map<Integer, Beat> heartbeats = new ConcurrentHashMap<>();
+    /** This monitor's name in its heartbeat rows: new at each start. */
+    private final String monitorId = UUID.randomUUID().toString();
+    /** Each shard primary's WAL position at its newest heartbeat; absent until one succeeds. */
+    private final Map<Integer, Long> heartbeatLsn = new ConcurrentHashMap<>();
+    /** The primaries whose heartbeat table could not be brought to this version's shape yet (warned once). */
+    private final java.util.Set<String> notUpgraded = ConcurrentHashMap.newKeySet();
     /** Per node and task ("beat:" or "sample:" + node): whether one is running. */
     private final Map<String, AtomicBoolean> running = new ConcurrentHashMap<>();
 
@@ -340,18 +345,15 @@ public final class ReplicationMonitor implements AutoCloseable {
     private void beat(Shard shard, Node primary, ClusterTopology topology) {
         try {
             Connection c = connection(primary, topology);
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, ts, monitor, seq)"
-                    + " VALUES (?, clock_timestamp(), ?, ?) ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts,"
-                    + " monitor = EXCLUDED.monitor, seq = EXCLUDED.seq RETURNING ts, pg_current_wal_lsn()::text")) {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, monitor,"
+                    + " sent_nanos, ts) VALUES (?, ?, ?, clock_timestamp()) ON CONFLICT (shard, monitor) DO UPDATE"
+                    + " SET sent_nanos = EXCLUDED.sent_nanos, ts = EXCLUDED.ts RETURNING pg_current_wal_lsn()::text")) {
                 ps.setInt(1, shard.id());
-                ps.setString(2, sent.monitor());
-                // numbered (and its sending time kept) before it is sent: it may commit even if the answer is lost
-                long sentNanos = System.nanoTime();
-                ps.setLong(3, sent.send(sentNanos));
+                ps.setString(2, monitorId);
+                ps.setLong(3, System.nanoTime()); // taken before it is sent: before it commits
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
-                    heartbeats.put(
-                            shard.id(), new Beat(rs.getTimestamp(1).getTime(), Lsn.parse(rs.getString(2)), sentNanos));
+                    heartbeatLsn.put(shard.id(), Lsn.parse(rs.getString(1)));
                 }
             }
             long now = System.currentTimeMillis();
@@ -364,6 +366,13 @@ public final class ReplicationMonitor implements AutoCloseable {
                                 + " WHERE database = current_database()")) {
                     rs.next();
                     prepared.put(shard.id(), new Prepared(rs.getLong(1), rs.getDouble(2)));
+                }
+                // the rows of monitors gone for an hour (each run writes its own)
+                try (PreparedStatement ps = c.prepareStatement("DELETE FROM shardline.heartbeat WHERE shard = ? AND"
+                        + " monitor <> ? AND ts < clock_timestamp() - interval '1 hour'")) {
+                    ps.setInt(1, shard.id());
+                    ps.setString(2, monitorId);
+                    ps.executeUpdate();
                 }
             }
         } catch (SQLException e) {
@@ -389,7 +398,8 @@ public final class ReplicationMonitor implements AutoCloseable {
             LagReport report = measure(shard, replica, topology);
             latest.put(replica.name(), report);
             record(report);
-            if (latch.hasLeadership()) {
+            boolean starting = System.currentTimeMillis() - startedAt < STARTING_MS;
+            if (latch.hasLeadership() && !(starting && report.lagMs() < 0 && report.state() != ReplicaState.DOWN)) {
                 publish(report);
             } else {
                 // what another monitor publishes is not this one's to vouch for (its age gauge shows none)
@@ -402,29 +412,30 @@ public final class ReplicationMonitor implements AutoCloseable {
 
     private LagReport measure(Shard shard, Node replica, ClusterTopology topology) {
         long now = System.currentTimeMillis();
-        // the heartbeat's number and monitor through to_jsonb: a replica that has not replayed the columns' addition
-        // yet (a heartbeat table of an earlier version) answers with nulls rather than an error
+        // this monitor's row through to_jsonb: a replica that has not replayed the table's change to this version's
+        // shape yet answers with none rather than an error
         try (PreparedStatement ps = connection(replica, topology)
-                .prepareStatement("SELECT hb.ts, to_jsonb(hb) ->> 'monitor', (to_jsonb(hb) ->> 'seq')::bigint,"
+                .prepareStatement("SELECT (to_jsonb(hb) ->> 'sent_nanos')::bigint,"
                         + " pg_last_wal_replay_lsn()::text,"
                         + " (SELECT status FROM pg_stat_wal_receiver),"
                         + " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
                         + " pg_is_wal_replay_paused()"
-                        + " FROM (SELECT 1) one LEFT JOIN shardline.heartbeat hb ON hb.shard = ?")) {
+                        + " FROM (SELECT 1) one LEFT JOIN shardline.heartbeat hb ON hb.shard = ?"
+                        + " AND to_jsonb(hb) ->> 'monitor' = ?")) {
             ps.setInt(1, shard.id());
+            ps.setString(2, monitorId);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                Timestamp ts = rs.getTimestamp(1);
-                String monitor = rs.getString(2);
-                long seq = rs.getLong(3);
-                String replayLsn = rs.getString(4);
-                String receiver = rs.getString(5);
-                String sender = rs.getString(6);
-                boolean paused = rs.getBoolean(7);
+                long sentNanos = rs.getLong(1);
+                boolean visible = !rs.wasNull();
+                String replayLsn = rs.getString(2);
+                String receiver = rs.getString(3);
+                String sender = rs.getString(4);
+                boolean paused = rs.getBoolean(5);
                 long sampledNanos = System.nanoTime();
-                Beat newest = heartbeats.get(shard.id());
+                Long primaryLsn = heartbeatLsn.get(shard.id());
                 long lagBytes =
-                        newest == null || replayLsn == null ? -1 : Math.max(0, newest.lsn() - Lsn.parse(replayLsn));
+                        primaryLsn == null || replayLsn == null ? -1 : Math.max(0, primaryLsn - Lsn.parse(replayLsn));
                 ReplicaState state = paused
                         ? ReplicaState.PAUSED
                         : "streaming".equals(receiver) ? ReplicaState.STREAMING : ReplicaState.DISCONNECTED;
@@ -432,7 +443,7 @@ public final class ReplicationMonitor implements AutoCloseable {
                         replica.name(),
                         shard.id(),
                         replica.role(),
-                        lagMs(newest, ts == null ? null : new Visible(ts.getTime(), monitor, seq), sampledNanos, sent),
+                        visible ? lagMs(sentNanos, sampledNanos) : -1,
                         lagBytes,
                         replayLsn,
                         upstreamName(sender, topology),
@@ -447,75 +458,15 @@ public final class ReplicationMonitor implements AutoCloseable {
     }
 
     /**
-     * The newest heartbeat a shard's primary accepted.
+     * A replica's lag in time, an upper bound on how old its data is when it answered (see the class comment): it
+     * shows this monitor's heartbeat sent at {@code sentNanos}, written after that, and holds everything committed
+     * before it.
      *
-     * @param ts its time by the primary's clock (epoch ms)
-     * @param lsn the primary's WAL position then
-     * @param sentNanos when this monitor sent it, by {@link System#nanoTime()}: before {@code ts} happened
-     */
-    record Beat(long ts, long lsn, long sentNanos) {}
-
-    /**
-     * The heartbeat a replica shows.
-     *
-     * @param ts its time by the primary's clock (epoch ms)
-     * @param monitor the monitor that wrote it (null when written by a version that did not say)
-     * @param seq its number among that monitor's heartbeats
-     */
-    record Visible(long ts, String monitor, long seq) {}
-
-    /** The heartbeats this monitor sent, numbered, with their sending times for the last hour or so. */
-    static final class SentBeats {
-        private static final int KEPT = 50_000;
-        private final String monitor = UUID.randomUUID().toString();
-        private final AtomicLong last = new AtomicLong();
-        private final Map<Long, Long> sentNanos = new ConcurrentHashMap<>();
-
-        /** This monitor's name in the heartbeat rows: new at each start, so no earlier run's number is taken. */
-        String monitor() {
-            return monitor;
-        }
-
-        /** Numbers a heartbeat sent at {@code nanos}. */
-        long send(long nanos) {
-            long seq = last.incrementAndGet();
-            sentNanos.put(seq, nanos);
-            sentNanos.remove(seq - KEPT);
-            return seq;
-        }
-
-        /** When this monitor sent heartbeat {@code seq}, or null when it is another monitor's or no longer kept. */
-        Long sentNanos(String monitor, long seq) {
-            return this.monitor.equals(monitor) ? sentNanos.get(seq) : null;
-        }
-    }
-
-    /**
-     * A replica's lag in time, an upper bound on how old its data is at {@code sampledNanos} (see the class comment);
-     * -1 when it shows no heartbeat at all, or only another monitor's before one of this monitor's succeeded. A
-     * heartbeat of this monitor was written after it was sent, and the replica holds everything committed before it.
-     *
-     * @param newest the newest heartbeat its primary accepted, or null when none did yet since this monitor started
-     * @param visible the heartbeat the replica shows, or null
+     * @param sentNanos when the heartbeat the replica shows was sent, by {@link System#nanoTime()}
      * @param sampledNanos when the replica answered, by {@link System#nanoTime()}
      */
-    static long lagMs(Beat newest, Visible visible, long sampledNanos, SentBeats sent) {
-        if (visible == null) {
-            return -1;
-        }
-        Long sentNanos = sent.sentNanos(visible.monitor(), visible.seq());
-        if (sentNanos != null) {
-            return millisUp(sampledNanos - sentNanos);
-        }
-        if (newest == null) {
-            return -1;
-        }
-        // trailing the newest heartbeat by the time between the two (both stamped by the same primary's clock)
-        return Math.max(0, millisUp(sampledNanos - newest.sentNanos()) + newest.ts() - visible.ts());
-    }
-
-    private static long millisUp(long nanos) {
-        return Math.max(0, (nanos + 999_999) / 1_000_000);
+    static long lagMs(long sentNanos, long sampledNanos) {
+        return Math.max(0, (sampledNanos - sentNanos + 999_999) / 1_000_000);
     }
 
     /** The node listening at {@code host:port} as the WAL receiver reports its sender. */
@@ -640,17 +591,11 @@ public final class ReplicationMonitor implements AutoCloseable {
         if (node.role() == NodeRole.PRIMARY) {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE SCHEMA IF NOT EXISTS shardline");
-                s.execute("CREATE TABLE IF NOT EXISTS shardline.heartbeat (shard int PRIMARY KEY, ts timestamptz NOT"
-                        + " NULL, monitor text, seq bigint)");
-                // a table of an earlier version gets the columns (looked up first: ALTER TABLE waits for any lock)
-                try (ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_attribute WHERE attrelid ="
-                        + " 'shardline.heartbeat'::regclass AND attname IN ('monitor', 'seq') AND NOT attisdropped")) {
-                    rs.next();
-                    if (rs.getInt(1) < 2) {
-                        s.execute("ALTER TABLE shardline.heartbeat ADD COLUMN IF NOT EXISTS monitor text,"
-                                + " ADD COLUMN IF NOT EXISTS seq bigint");
-                    }
-                }
+                s.execute("CREATE TABLE IF NOT EXISTS shardline.heartbeat (" + HEARTBEAT_COLUMNS + ")");
+                upgradeHeartbeatTable(node, c, s);
+            } catch (SQLException e) {
+                closeQuietly(c);
+                throw e;
             }
         }
         Connection replaced = connections.put(connectionKey(node), c);
@@ -664,6 +609,48 @@ public final class ReplicationMonitor implements AutoCloseable {
             return moved;
         });
         return c;
+    }
+
+    private static final String HEARTBEAT_COLUMNS = "shard int NOT NULL, monitor text NOT NULL, sent_nanos bigint NOT"
+            + " NULL, ts timestamptz NOT NULL, PRIMARY KEY (shard, monitor)";
+
+    /**
+     * Replaces a heartbeat table of an earlier version (one row per shard: what the rows hold is of no use to this
+     * version) by this version's, waiting at most 1 s for the table's lock (a long transaction reading it, a dump):
+     * a DROP waiting longer would queue every heartbeat behind it, and one waiting at each reconnection would pile
+     * up. Throws on such a timeout: the heartbeat fails and the next one tries again.
+     */
+    private void upgradeHeartbeatTable(Node node, Connection c, Statement s) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                + " 'shardline.heartbeat'::regclass AND attname = 'sent_nanos' AND NOT attisdropped) + (SELECT"
+                + " coalesce(max(cardinality(conkey)), 0) FROM pg_constraint WHERE conrelid ="
+                + " 'shardline.heartbeat'::regclass AND contype = 'p')")) {
+            rs.next();
+            if (rs.getInt(1) == 3) {
+                return;
+            }
+        }
+        c.setAutoCommit(false);
+        try {
+            s.execute("SET LOCAL lock_timeout = '1s'");
+            s.execute("DROP TABLE shardline.heartbeat");
+            s.execute("CREATE TABLE shardline.heartbeat (" + HEARTBEAT_COLUMNS + ")");
+            c.commit();
+            LOG.info("the heartbeat table on {} was of an earlier version: replaced", node.name());
+        } catch (SQLException e) {
+            c.rollback();
+            if (notUpgraded.add(node.name())) {
+                LOG.warn(
+                        "the heartbeat table on {} is of an earlier version and could not be replaced ({}): its"
+                                + " shard's replicas show no lag until it is (tried at each heartbeat)",
+                        node.name(),
+                        e.getMessage());
+            }
+            throw e;
+        } finally {
+            c.setAutoCommit(true);
+        }
+        notUpgraded.remove(node.name());
     }
 
     private void dropConnection(Node node, SQLException e) {

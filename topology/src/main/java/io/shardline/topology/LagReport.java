@@ -5,7 +5,7 @@ package io.shardline.topology;
  *
  * @param lagMs an upper bound on how old the replica's data is, in milliseconds: the time since the monitor sent
  *     the heartbeat visible on the replica, by the monitor's monotonic clock (right when the primary is idle, because
- *     the monitor keeps writing heartbeats); -1 when unknown (replica down, no heartbeat measurable yet)
+ *     the monitor keeps writing heartbeats); -1 when unknown (replica down, or showing no heartbeat of the monitor)
  * @param lagBytes WAL the replica has not replayed ({@code primary's current LSN - replay LSN}); -1 when unknown
  * @param replayLsn the replica's replay position, {@code X/Y}
  * @param upstream the node it actually streams from (from {@code pg_stat_wal_receiver}), or null
