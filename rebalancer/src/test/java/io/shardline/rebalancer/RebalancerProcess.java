@@ -20,7 +20,9 @@ final class RebalancerProcess {
                 d.deleteBatch(),
                 Double.parseDouble(args[3]),
                 d.retryPause());
-        CuratorFramework client = ZooKeeperTopologyStore.newClient(args[0], Duration.ofSeconds(10));
+        // a shorter session than the command's 10 s: a killed leader's ends sooner, and the test waits less for its
+        // successor (what happens at its end is the same)
+        CuratorFramework client = ZooKeeperTopologyStore.newClient(args[0], Duration.ofSeconds(4));
         Rebalancer rebalancer = Rebalancer.forCluster(client, args[1], null, settings);
         rebalancer.start();
         System.out.println("rebalancer started");

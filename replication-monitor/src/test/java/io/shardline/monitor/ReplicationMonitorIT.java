@@ -13,6 +13,7 @@ import io.shardline.topology.ZooKeeperTopologyStore;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -122,15 +123,7 @@ class ReplicationMonitorIT {
         PgNode leaf = cluster.node("s0-leaf1");
         leaf.pauseReplay();
         try {
-            try (Connection c = leaf.connect();
-                    Statement s = c.createStatement()) {
-                await().atMost(Duration.ofSeconds(10)).until(() -> {
-                    try (ResultSet rs = s.executeQuery("SELECT pg_get_wal_replay_pause_state()")) {
-                        rs.next();
-                        return "paused".equals(rs.getString(1));
-                    }
-                });
-            }
+            awaitPaused(leaf);
             // everything the leaf holds was written before this moment, and the primary writes a heartbeat every
             // 100 ms: at any later sample its data is at least (sample time - pausedBy) old
             long pausedBy = System.currentTimeMillis();
@@ -213,21 +206,25 @@ class ReplicationMonitorIT {
         }
     }
 
+    private static void awaitPaused(PgNode node) throws SQLException {
+        try (Connection c = node.connect();
+                Statement s = c.createStatement()) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                try (ResultSet rs = s.executeQuery("SELECT pg_get_wal_replay_pause_state()")) {
+                    rs.next();
+                    return "paused".equals(rs.getString(1));
+                }
+            });
+        }
+    }
+
     @Test
     void aReplicaThatStoppedReplayingBeforeTheMonitorStartedHasNoKnownLag() throws Exception {
         PgNode leaf = cluster.node("s0-leaf1");
         monitor().close();
         leaf.pauseReplay();
         try {
-            try (Connection c = leaf.connect();
-                    Statement s = c.createStatement()) {
-                await().atMost(Duration.ofSeconds(10)).until(() -> {
-                    try (ResultSet rs = s.executeQuery("SELECT pg_get_wal_replay_pause_state()")) {
-                        rs.next();
-                        return "paused".equals(rs.getString(1));
-                    }
-                });
-            }
+            awaitPaused(leaf);
             ReplicationMonitor fresh =
                     new ReplicationMonitor(store, MonitoredCluster.INTERVAL, MonitoredCluster.INTERVAL, null, null);
             fresh.start();
