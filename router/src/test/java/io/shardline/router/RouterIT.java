@@ -7,10 +7,13 @@ import static org.awaitility.Awaitility.await;
 import io.shardline.compose.LocalCluster;
 import io.shardline.compose.NodeRole;
 import io.shardline.compose.PgNode;
+import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
+import io.shardline.topology.Shard;
 import io.shardline.topology.ShardedTable;
+import io.shardline.topology.ZooKeeperTopologyStore;
 import java.io.StringReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,6 +37,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.stream.Collectors;
+import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -77,6 +81,59 @@ class RouterIT {
         ShardlineDriver.closeAll();
         if (cluster != null) {
             cluster.close();
+        }
+    }
+
+    /**
+     * A shard whose two replicas nothing listens for (another cluster in the same ZooKeeper, shard 0's primary and
+     * two replicas at closed ports): an unbounded read tries both, ejects both, and then goes to the primary, or is
+     * refused under fallback=error, which keeps reads off the primaries whatever failed them.
+     */
+    @Test
+    void aReadWhoseReplicasCannotBeReachedIsRefusedUnderFallbackErrorElseServedByThePrimary() throws Exception {
+        PgNode primary = cluster.primary(0);
+        io.shardline.topology.Node p = new io.shardline.topology.Node(
+                primary.name(), io.shardline.topology.NodeRole.PRIMARY, primary.host(), primary.port(), null);
+        List<io.shardline.topology.Node> nodes = new ArrayList<>(List.of(p));
+        for (String name : List.of("gone1", "gone2")) {
+            int closed;
+            try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+                closed = socket.getLocalPort();
+            }
+            nodes.add(new io.shardline.topology.Node(
+                    name, io.shardline.topology.NodeRole.HUB, "127.0.0.1", closed, p.name()));
+        }
+        ClusterTopology topology = new ClusterTopology(
+                "unreachable",
+                1,
+                cluster.database(),
+                "postgres",
+                0,
+                List.of(new Shard(0, nodes)),
+                List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
+        try (CuratorFramework client =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {
+            ZooKeeperTopologyStore.initialize(
+                    client, topology, HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD));
+        }
+        String base = "jdbc:shardline:zk://" + cluster.zkConnectString()
+                + "/shardline/clusters/unreachable?user=postgres&maxStalenessMs=-1&connectTimeoutMs=2000";
+        String read = "SELECT inet_server_port() FROM users WHERE user_id = 1 UNION ALL SELECT inet_server_port()";
+        try (Connection c = DriverManager.getConnection(base + "&fallback=error");
+                Statement s = c.createStatement()) {
+            SQLException refused = org.assertj.core.api.Assertions.catchThrowableOfType(
+                    SQLException.class, () -> s.executeQuery(read));
+            assertThat((Throwable) refused)
+                    .as("the read refused, not served by the primary")
+                    .isNotNull();
+            assertThat(refused.getSQLState()).isEqualTo("55000");
+            assertThat(refused.getMessage()).contains("fallback=error");
+        }
+        try (Connection c = DriverManager.getConnection(base);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(read)) {
+            assertThat(rs.next()).isTrue();
+            assertThat(rs.getInt(1)).as("served by the primary").isEqualTo(primary.port());
         }
     }
 

@@ -506,13 +506,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 p = attachReplica(r.node(), r.shard());
             } catch (NodePools.Abandoned fellBehind) {
                 // no connection to the replica came before its lag passed the bound: the read is routed again (to
-                // another replica, the primary, or refused under fallback=error); a third time, to the primary
+                // another replica, the primary, or refused under fallback=error); a third time, its last resort
                 r = runtime.router().read(runtime.routing(), r.shard(), this, r.use());
                 if (r.target() == Route.Target.REFUSED) {
                     throw r.refusal();
                 }
                 if (attempt >= 2 && r.fallback() != null) {
-                    r = Route.node(r.shard(), r.fallback(), r.use(), Route.Why.NO_FRESH_REPLICA);
+                    return lastResort(
+                            r, DriverMetrics.Fallback.LAG_ABOVE_BOUND, "three passed the bound while it waited");
                 }
                 continue;
             }
@@ -524,8 +525,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 return attachments.attach(r.fallback(), r.shard());
             }
             if (attempt == 1) {
-                metrics.fallback(r.shard(), DriverMetrics.Fallback.EJECTED);
-                return attachments.attach(r.fallback(), r.shard());
+                return lastResort(r, DriverMetrics.Fallback.EJECTED, "two could not be reached");
             }
             // the replica is ejected now: the same read routed again finds another one, or the primary
             r = runtime.router().read(runtime.routing(), r.shard(), this, r.use());
@@ -533,6 +533,21 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 throw r.refusal();
             }
         }
+    }
+
+    /**
+     * The last resort of a read its replicas failed: the primary, or under {@code fallback=error} a refusal (55000:
+     * nothing was sent) — that setting keeps reads off the primaries whatever failed them.
+     */
+    private Physical lastResort(Route r, DriverMetrics.Fallback why, String what) throws SQLException {
+        if (!runtime.router().fallsBackToPrimary()) {
+            throw new SQLException(
+                    "no replica of shard " + r.shard() + " could serve the read (" + what + "), and fallback=error"
+                            + " keeps the read off the primary",
+                    SqlStates.NO_FRESH_REPLICA);
+        }
+        runtime.metrics().fallback(r.shard(), why);
+        return attachments.attach(r.fallback(), r.shard());
     }
 
     /** A connection to a replica, or null (the replica ejected) when it cannot be reached. */

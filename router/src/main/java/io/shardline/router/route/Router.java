@@ -200,6 +200,11 @@ public final class Router {
                 && holders(r).size() > 1;
     }
 
+    /** Whether a read no replica can serve goes to the primary ({@code fallback=primary}) rather than refused. */
+    public boolean fallsBackToPrimary() {
+        return fallbackToPrimary;
+    }
+
     /** Why no replica of {@code shard} takes a read now (a read went to its primary: {@link Route.Why#NO_FRESH_REPLICA}). */
     public DriverMetrics.Fallback whyNoReplica(RoutingState r, int shard) {
         return health.whyNone(r.replicas(shard), lag.get(), System.currentTimeMillis());
