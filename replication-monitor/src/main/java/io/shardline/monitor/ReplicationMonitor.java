@@ -50,22 +50,21 @@ import tools.jackson.databind.json.JsonMapper;
  * Measures replication lag on every replica of a cluster and publishes it to ZooKeeper {@code lag/{node}}.
  *
  * <p>On each shard primary it upserts its own heartbeat row ({@code shardline.heartbeat}, one per shard and monitor)
- * every {@code heartbeatInterval}, holding when it sent it by its monotonic clock; on each replica it reads its own
- * heartbeat row visible there, its replay LSN and its WAL receiver. Lag in time is an upper bound on how old the
- * replica's data is when it is sampled: the time since this monitor sent the heartbeat the replica shows, by this
- * process's monotonic clock (everything committed before that heartbeat is on the replica). No other clock enters
- * it: not the replica's, not the primary's (a primary replaced by a failover, or its clock stepped, changes
- * nothing), not the wall clock of this host, and no other monitor's heartbeats. An idle primary shows no more lag
- * than one heartbeat interval (unlike {@code now() - pg_last_xact_replay_timestamp()}); a replica that stops
- * replaying shows its whole delay, never one interval less; and a shard whose heartbeats stop succeeding (the
- * monitor cut off from its primary, a lock on the heartbeat table, a read-only primary) shows its replicas falling
- * behind rather than caught up. A replica that shows no heartbeat of this monitor (it started since, or the
- * replica stopped replaying before) has an unknown lag (-1); for its first 10 s a monitor does not publish such a
- * report, so that a restart leaves the routers the previous monitor's reports, which age. A heartbeat row no monitor
- * wrote for an hour is deleted. Lag in bytes is the primary's LSN at
- * its last heartbeat minus
- * the replica's replay LSN. The upstream reported is the one the replica really streams from, which may differ from
- * the configured cascade.
+ * every {@code heartbeatInterval}, holding when it sent it (its monotonic and wall clocks); on each replica it reads
+ * its own heartbeat row visible there, its replay LSN and its WAL receiver. Lag in time is an upper bound on how old
+ * the replica's data is when it is sampled: the time since this monitor sent the heartbeat the replica shows, by this
+ * process's monotonic clock, or by its wall clock when that says more (everything committed before that heartbeat is
+ * on the replica): a step back of the wall clock and a suspended host each deceive only one of them. No other clock
+ * enters it: not the replica's, not the primary's (a primary replaced by a failover, or its clock stepped, changes
+ * nothing), and no other monitor's heartbeats. An idle primary shows no more lag than one heartbeat interval (unlike
+ * {@code now() - pg_last_xact_replay_timestamp()}); a replica that stops replaying shows its whole delay, never one
+ * interval less; and a shard whose heartbeats stop succeeding (the monitor cut off from its primary, a lock on the
+ * heartbeat table, a read-only primary) shows its replicas falling behind rather than caught up. A replica that shows
+ * no heartbeat of this monitor (it started since, or the replica stopped replaying before) has an unknown lag (-1);
+ * for its first 10 s a monitor does not publish such a report, so that a restart leaves the routers the previous
+ * monitor's reports, which age. A heartbeat row no monitor wrote for an hour is deleted. Lag in bytes is the primary's
+ * LSN at its last heartbeat minus the replica's replay LSN. The upstream reported is the one the replica really
+ * streams from, which may differ from the configured cascade.
  *
  * <p>Every node is heartbeaten and sampled on its own, in parallel, each statement bounded by a 5 s socket timeout:
  * a hung node delays only its own report (which then ages past the routers' {@code lagFreshnessMs}), never the
@@ -346,11 +345,14 @@ public final class ReplicationMonitor implements AutoCloseable {
         try {
             Connection c = connection(primary, topology);
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO shardline.heartbeat (shard, monitor,"
-                    + " sent_nanos, ts) VALUES (?, ?, ?, clock_timestamp()) ON CONFLICT (shard, monitor) DO UPDATE"
-                    + " SET sent_nanos = EXCLUDED.sent_nanos, ts = EXCLUDED.ts RETURNING pg_current_wal_lsn()::text")) {
+                    + " sent_nanos, sent_millis, ts) VALUES (?, ?, ?, ?, clock_timestamp()) ON CONFLICT (shard,"
+                    + " monitor) DO UPDATE SET sent_nanos = EXCLUDED.sent_nanos, sent_millis = EXCLUDED.sent_millis,"
+                    + " ts = EXCLUDED.ts RETURNING pg_current_wal_lsn()::text")) {
                 ps.setInt(1, shard.id());
                 ps.setString(2, monitorId);
-                ps.setLong(3, System.nanoTime()); // taken before it is sent: before it commits
+                // both taken before it is sent: before it commits
+                ps.setLong(3, System.nanoTime());
+                ps.setLong(4, System.currentTimeMillis());
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
                     heartbeatLsn.put(shard.id(), Lsn.parse(rs.getString(1)));
@@ -416,6 +418,7 @@ public final class ReplicationMonitor implements AutoCloseable {
         // shape yet answers with none rather than an error
         try (PreparedStatement ps = connection(replica, topology)
                 .prepareStatement("SELECT (to_jsonb(hb) ->> 'sent_nanos')::bigint,"
+                        + " (to_jsonb(hb) ->> 'sent_millis')::bigint,"
                         + " pg_last_wal_replay_lsn()::text,"
                         + " (SELECT status FROM pg_stat_wal_receiver),"
                         + " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
@@ -428,11 +431,13 @@ public final class ReplicationMonitor implements AutoCloseable {
                 rs.next();
                 long sentNanos = rs.getLong(1);
                 boolean visible = !rs.wasNull();
-                String replayLsn = rs.getString(2);
-                String receiver = rs.getString(3);
-                String sender = rs.getString(4);
-                boolean paused = rs.getBoolean(5);
+                long sentMillis = rs.getLong(2);
+                String replayLsn = rs.getString(3);
+                String receiver = rs.getString(4);
+                String sender = rs.getString(5);
+                boolean paused = rs.getBoolean(6);
                 long sampledNanos = System.nanoTime();
+                long sampledMillis = System.currentTimeMillis();
                 Long primaryLsn = heartbeatLsn.get(shard.id());
                 long lagBytes =
                         primaryLsn == null || replayLsn == null ? -1 : Math.max(0, primaryLsn - Lsn.parse(replayLsn));
@@ -443,7 +448,7 @@ public final class ReplicationMonitor implements AutoCloseable {
                         replica.name(),
                         shard.id(),
                         replica.role(),
-                        visible ? lagMs(sentNanos, sampledNanos) : -1,
+                        visible ? lagMs(sentNanos, sampledNanos, sentMillis, sampledMillis) : -1,
                         lagBytes,
                         replayLsn,
                         upstreamName(sender, topology),
@@ -459,14 +464,18 @@ public final class ReplicationMonitor implements AutoCloseable {
 
     /**
      * A replica's lag in time, an upper bound on how old its data is when it answered (see the class comment): it
-     * shows this monitor's heartbeat sent at {@code sentNanos}, written after that, and holds everything committed
-     * before it.
+     * shows this monitor's heartbeat sent at {@code sentNanos} (and {@code sentMillis}), written after that, and holds
+     * everything committed before it. The larger of the two clocks' measures: the monotonic clock is blind to a
+     * wall-clock step back, the wall clock is not stopped while the host or its virtual machine is suspended (the
+     * monotonic clock is); only both at once understate it, and a step forward overstates it for one heartbeat.
      *
      * @param sentNanos when the heartbeat the replica shows was sent, by {@link System#nanoTime()}
      * @param sampledNanos when the replica answered, by {@link System#nanoTime()}
+     * @param sentMillis when that heartbeat was sent, by {@link System#currentTimeMillis()}
+     * @param sampledMillis when the replica answered, by {@link System#currentTimeMillis()}
      */
-    static long lagMs(long sentNanos, long sampledNanos) {
-        return Math.max(0, (sampledNanos - sentNanos + 999_999) / 1_000_000);
+    static long lagMs(long sentNanos, long sampledNanos, long sentMillis, long sampledMillis) {
+        return Math.max(0, Math.max((sampledNanos - sentNanos + 999_999) / 1_000_000, sampledMillis - sentMillis));
     }
 
     /** The node listening at {@code host:port} as the WAL receiver reports its sender. */
@@ -612,7 +621,7 @@ public final class ReplicationMonitor implements AutoCloseable {
     }
 
     private static final String HEARTBEAT_COLUMNS = "shard int NOT NULL, monitor text NOT NULL, sent_nanos bigint NOT"
-            + " NULL, ts timestamptz NOT NULL, PRIMARY KEY (shard, monitor)";
+            + " NULL, sent_millis bigint NOT NULL, ts timestamptz NOT NULL, PRIMARY KEY (shard, monitor)";
 
     /**
      * Replaces a heartbeat table of an earlier version (one row per shard: what the rows hold is of no use to this
@@ -622,11 +631,11 @@ public final class ReplicationMonitor implements AutoCloseable {
      */
     private void upgradeHeartbeatTable(Node node, Connection c, Statement s) throws SQLException {
         try (ResultSet rs = s.executeQuery("SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid ="
-                + " 'shardline.heartbeat'::regclass AND attname = 'sent_nanos' AND NOT attisdropped) + (SELECT"
-                + " coalesce(max(cardinality(conkey)), 0) FROM pg_constraint WHERE conrelid ="
-                + " 'shardline.heartbeat'::regclass AND contype = 'p')")) {
+                + " 'shardline.heartbeat'::regclass AND attname IN ('sent_nanos', 'sent_millis') AND NOT"
+                + " attisdropped) + (SELECT coalesce(max(cardinality(conkey)), 0) FROM pg_constraint WHERE conrelid"
+                + " = 'shardline.heartbeat'::regclass AND contype = 'p')")) {
             rs.next();
-            if (rs.getInt(1) == 3) {
+            if (rs.getInt(1) == 4) {
                 return;
             }
         }
