@@ -202,10 +202,25 @@ public final class SqlLexer {
         StringBuilder out = null;
         int copied = 0;
         Token previous = null;
+        int[] laterSubscripts = null;
         for (int i = 0; i < tokens.size(); i++) {
             Token t = tokens.get(i);
             if (t.start() < copied) {
                 continue; // part of a replaced operator
+            }
+            if (laterSubscripts != null && t.start() == laterSubscripts[0]) {
+                if (out == null) {
+                    out = new StringBuilder(sql.length());
+                }
+                out.append(sql, copied, laterSubscripts[0]);
+                copied = laterSubscripts[1];
+                laterSubscripts = null;
+                previous = null;
+                continue;
+            }
+            int[] later = laterSubscripts(sql, tokens, i);
+            if (later != null) {
+                laterSubscripts = later;
             }
             if (t.is("ONLY")
                     && i > 0
@@ -275,6 +290,56 @@ public final class SqlLexer {
             }
         }
         return out == null ? sql : out.append(sql, copied, sql.length()).toString();
+    }
+
+    /**
+     * For an assignment target at token {@code i} (after {@code SET} or a comma) with two or more subscripts, as
+     * PostgreSQL 14 assigns into a jsonb or array path ({@code SET doc['a']['b'] = ...}): the text range of the
+     * subscripts after the first, which JSqlParser does not read (it reads one); else null. The column assigned is all
+     * routing needs of a target (a shard key is a scalar: PostgreSQL refuses a subscript of one).
+     */
+    private static int[] laterSubscripts(String sql, List<Token> tokens, int i) {
+        Token t = tokens.get(i);
+        if (i == 0 || t.kind() != Kind.WORD && t.kind() != Kind.QUOTED_IDENTIFIER) {
+            return null;
+        }
+        Token before = tokens.get(i - 1);
+        if (!before.is("SET") && !symbol(sql, before, ',')) {
+            return null;
+        }
+        int j = i + 1;
+        int groups = 0;
+        int second = -1;
+        while (j < tokens.size() && symbol(sql, tokens.get(j), '[')) {
+            int open = 0;
+            for (; j < tokens.size(); j++) {
+                Token u = tokens.get(j);
+                if (symbol(sql, u, '[')) {
+                    open++;
+                } else if (symbol(sql, u, ']') && --open == 0) {
+                    break;
+                }
+            }
+            if (j == tokens.size()) {
+                return null;
+            }
+            j++;
+            if (++groups == 1 && j < tokens.size()) {
+                second = tokens.get(j).start();
+            }
+        }
+        if (groups < 2 || j >= tokens.size() || !symbol(sql, tokens.get(j), '=')) {
+            return null;
+        }
+        int after = tokens.get(j).end();
+        if (after < sql.length() && OPERATOR_CHARACTERS.indexOf(sql.charAt(after)) >= 0) {
+            return null;
+        }
+        return new int[] {second, tokens.get(j).start()};
+    }
+
+    private static boolean symbol(String sql, Token t, char c) {
+        return t.kind() == Kind.SYMBOL && t.end() - t.start() == 1 && sql.charAt(t.start()) == c;
     }
 
     /**

@@ -45,4 +45,18 @@ class SqlLexerTest {
         // on one line PostgreSQL refuses them: left for it to say so
         assertThat(forParser("SELECT 'abc' 'def'")).isEqualTo("SELECT 'abc' 'def'");
     }
+
+    @Test
+    void anAssignmentIntoAPathOfSubscriptsKeepsItsFirstSubscriptForTheParser() {
+        assertThat(forParser("UPDATE users SET doc['h8']['n'] = to_jsonb(score), doc['list'][3] = '\"p\"',"
+                        + " tags[1] = 'x' WHERE user_id = ?"))
+                .isEqualTo("UPDATE users SET doc['h8']= to_jsonb(score), doc['list']= '\"p\"', tags[1] = 'x'"
+                        + " WHERE user_id = ?");
+        assertThat(forParser("INSERT INTO t (k) VALUES (1) ON CONFLICT (k) DO UPDATE SET \"D\"[1][2]['x'] = 1"))
+                .isEqualTo("INSERT INTO t (k) VALUES (1) ON CONFLICT (k) DO UPDATE SET \"D\"[1]= 1");
+        // subscripts compared, not assigned, or nested inside one, stay as written
+        assertThat(forParser("SELECT 1 FROM t WHERE doc['a']['b'] = '1' AND a[b[1][2]] = 1"))
+                .isEqualTo("SELECT 1 FROM t WHERE doc['a']['b'] = '1' AND a[b[1][2]] = 1");
+        assertThat(forParser("UPDATE t SET a[1][2] >= 1")).isEqualTo("UPDATE t SET a[1][2] >= 1");
+    }
 }

@@ -47,6 +47,14 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void anUpdateAssigningIntoJsonbPathsIsKeyedByItsWhere() {
+        Plan p = plan("UPDATE users SET doc['h8']['n'] = to_jsonb(score), doc['list'][3] = '\"p\"' WHERE user_id = ?"
+                + " RETURNING user_id, doc['list'][3]");
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+    }
+
+    @Test
     void pointReadByParameterIsKeyedAndReadOnly() {
         Plan p = plan("SELECT * FROM users WHERE user_id = ?");
         assertThat(p.kind()).isEqualTo(StatementKind.READ);
