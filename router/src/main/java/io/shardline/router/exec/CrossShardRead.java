@@ -452,7 +452,7 @@ final class CrossShardRead {
                     .append("CAST(_sl_u.c")
                     .append(c + 1)
                     .append(" AS ")
-                    .append(type.contains("\"") ? type : CrossShardQuery.quote(type))
+                    .append(typeSql(type))
                     .append(')');
             if (collations != null && collations.get(c) != null) {
                 text.append(" COLLATE ").append(collations.get(c));
@@ -566,7 +566,7 @@ final class CrossShardRead {
             create.append(c == 0 ? "" : ", ")
                     .append(CrossShardQuery.quote("c" + (c + 1)))
                     .append(' ')
-                    .append(type.contains("\"") ? type : CrossShardQuery.quote(type));
+                    .append(typeSql(type));
             if (collations != null && collations.get(c) != null) {
                 create.append(" COLLATE ").append(collations.get(c));
             }
@@ -818,7 +818,20 @@ final class CrossShardRead {
     private static final Set<String> COLLATABLE = Set.of("text", "varchar", "bpchar", "name", "citext");
 
     private static boolean collatable(String type) {
-        return COLLATABLE.contains(type.startsWith("_") ? type.substring(1) : type);
+        int modifier = type.indexOf('(');
+        String name = modifier < 0 ? type : type.substring(0, modifier);
+        return COLLATABLE.contains(name.startsWith("_") ? name.substring(1) : name);
+    }
+
+    /** A type as {@link #castable} names it, in SQL: a built-in name quoted, its modifier after it. */
+    static String typeSql(String type) {
+        if (type.indexOf('"') >= 0) {
+            return type;
+        }
+        int modifier = type.indexOf('(');
+        return modifier < 0
+                ? CrossShardQuery.quote(type)
+                : CrossShardQuery.quote(type.substring(0, modifier)) + type.substring(modifier);
     }
 
     /**
@@ -923,7 +936,7 @@ final class CrossShardRead {
         }
         int oid = source.connection.unwrap(BaseConnection.class).getTypeInfo().getPGType(name);
         if (oid < FIRST_NORMAL_OBJECT_ID) {
-            return name;
+            return name + modifier(name, md, c);
         }
         String key = source.node.name() + "/" + oid;
         String qualified = QUALIFIED_TYPES.get(key);
@@ -945,6 +958,28 @@ final class CrossShardRead {
         }
         QUALIFIED_TYPES.put(key, qualified);
         return qualified;
+    }
+
+    /**
+     * The type modifier of a built-in column type that has one ({@code numeric(10,2)}, {@code varchar(20)}, {@code
+     * bpchar(3)}), from the row description: the final query's columns keep it as the shards' do (a recursive query
+     * whose parts differ in it is refused as PostgreSQL refuses it, and the result's metadata says it). Empty when the
+     * column has none (an expression's).
+     */
+    private static String modifier(String name, ResultSetMetaData md, int c) throws SQLException {
+        switch (name) {
+            case "numeric": {
+                int precision = md.getPrecision(c);
+                return precision > 0 && precision <= 1000 ? "(" + precision + "," + md.getScale(c) + ")" : "";
+            }
+            case "varchar":
+            case "bpchar": {
+                int length = md.getPrecision(c);
+                return length > 0 && length <= 10_485_760 ? "(" + length + ")" : "";
+            }
+            default:
+                return "";
+        }
     }
 
     /**
