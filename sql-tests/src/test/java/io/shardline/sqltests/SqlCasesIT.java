@@ -64,7 +64,8 @@ class SqlCasesIT {
         "heldout4.yaml",
         "heldout5.yaml",
         "heldout6.yaml",
-        "heldout7.yaml"
+        "heldout7.yaml",
+        "heldout8.yaml"
     };
 
     private static LocalCluster cluster;
