@@ -421,12 +421,18 @@ public final class LogicalCopy {
      * @return false when the source has none of the sharded tables (nothing to copy)
      */
     public boolean publish() throws MoveException {
-        List<ShardedTable> tables = existingTables();
+        try (Links links = links()) {
+            return publish(links);
+        }
+    }
+
+    /** {@link #publish()} over {@code links}. */
+    private boolean publish(Links links) throws MoveException {
+        List<ShardedTable> tables = links.tables();
         if (tables.isEmpty()) {
             return false;
         }
-        try (Connection c = connector.connect(source);
-                Statement s = c.createStatement()) {
+        try (Statement s = links.source().createStatement()) {
             if (!exists(s, "SELECT 1 FROM pg_publication WHERE pubname = '" + name + "'")) {
                 createBarrierTable(s);
                 List<String> members = new ArrayList<>();
@@ -441,8 +447,7 @@ public final class LogicalCopy {
         } catch (SQLException e) {
             throw new MoveException("creating publication " + name + " on " + source.name() + ": " + e.getMessage(), e);
         }
-        try (Connection c = connector.connect(target);
-                Statement s = c.createStatement()) {
+        try (Statement s = links.target().createStatement()) {
             createBarrierTable(s);
         } catch (SQLException e) {
             throw new MoveException("creating " + BARRIER_TABLE + " on " + target.name() + ": " + e.getMessage(), e);
@@ -501,8 +506,13 @@ public final class LogicalCopy {
 
     /** Whether the target subscribes already: the rows were copied. */
     public boolean subscribed() throws MoveException {
-        try (Connection c = connector.connect(target);
-                Statement s = c.createStatement()) {
+        try (Links links = links()) {
+            return subscribed(links);
+        }
+    }
+
+    private boolean subscribed(Links links) throws MoveException {
+        try (Statement s = links.target().createStatement()) {
             return exists(s, "SELECT 1 FROM pg_subscription WHERE subname = '" + name + "'");
         } catch (SQLException e) {
             throw new MoveException("reading the subscriptions of " + target.name() + ": " + e.getMessage(), e);
@@ -541,8 +551,14 @@ public final class LogicalCopy {
      *     committed and subscribed it just before the takeover)
      */
     public Snapshot openSnapshot(long epoch) throws MoveException {
-        try (Connection c = connector.connect(target);
-                Statement s = c.createStatement()) {
+        try (Links links = links()) {
+            return openSnapshot(links, epoch);
+        }
+    }
+
+    private Snapshot openSnapshot(Links links, long epoch) throws MoveException {
+        Connection c = links.target();
+        try (Statement s = c.createStatement()) {
             createBarrierTable(s);
             s.execute("SET lock_timeout = '2s'");
             String claim = "INSERT INTO " + BARRIER_TABLE + " (copy, seq) VALUES ('" + fenceKey() + "', " + epoch
@@ -570,7 +586,7 @@ public final class LogicalCopy {
                 // an older runner's last pipe committed and subscribed before the claim above (which waited for it)
                 return null;
             }
-            for (ShardedTable t : existingTables()) {
+            for (ShardedTable t : links.tables()) {
                 boolean onTarget;
                 try (PreparedStatement ps = c.prepareStatement(TABLE_EXISTS)) {
                     onTarget = tableExists(ps, t.schema(), t.table());
@@ -583,8 +599,7 @@ public final class LogicalCopy {
         } catch (SQLException e) {
             throw new MoveException("preparing " + target.name() + " for copy " + name + ": " + e.getMessage(), e);
         }
-        try (Connection c = connector.connect(source);
-                Statement s = c.createStatement()) {
+        try (Statement s = links.source().createStatement()) {
             s.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + name
                     + "' AND active_pid IS NOT NULL");
             if (exists(s, "SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + name + "'")) {
@@ -956,12 +971,12 @@ public final class LogicalCopy {
      *
      * @param sourceShare the source's share of the hash space before the move
      */
-    public Map<String, Long> estimateRows(double sourceShare) throws MoveException {
+    private Map<String, Long> estimateRows(Links links, double sourceShare) throws MoveException {
         Map<String, Long> rows = new LinkedHashMap<>();
-        try (Connection c = connector.connect(source);
-                PreparedStatement ps =
-                        c.prepareStatement("SELECT reltuples::bigint FROM pg_class WHERE oid =" + " to_regclass(?)")) {
-            for (ShardedTable t : existingTables()) {
+        Connection c = links.source();
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT reltuples::bigint FROM pg_class WHERE oid =" + " to_regclass(?)")) {
+            for (ShardedTable t : links.tables()) {
                 ps.setString(1, qualified(t));
                 long tuples;
                 try (ResultSet rs = ps.executeQuery()) {
@@ -1131,9 +1146,16 @@ public final class LogicalCopy {
 
     /** The sharded tables the source has, looked up on one connection. */
     private List<ShardedTable> existingTables() throws MoveException {
+        try (Connection c = connector.connect(source)) {
+            return existingTables(c);
+        } catch (SQLException e) {
+            throw new MoveException("looking up the sharded tables on " + source.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private List<ShardedTable> existingTables(Connection c) throws MoveException {
         List<ShardedTable> existing = new ArrayList<>();
-        try (Connection c = connector.connect(source);
-                PreparedStatement ps = c.prepareStatement(TABLE_EXISTS)) {
+        try (PreparedStatement ps = c.prepareStatement(TABLE_EXISTS)) {
             for (ShardedTable t : topology.tables()) {
                 if (tableExists(ps, t.schema(), t.table())) {
                     existing.add(t);
@@ -1143,6 +1165,99 @@ public final class LogicalCopy {
             throw new MoveException("looking up the sharded tables on " + source.name() + ": " + e.getMessage(), e);
         }
         return existing;
+    }
+
+    /**
+     * A copy about to open: publication, subscription check, row estimate and slot in turn, over one connection to
+     * the source and one to the target (each of those steps opening its own made the opening of a move from many
+     * sources take seconds), the sharded tables on the source looked up once.
+     */
+    public Opening opening() throws MoveException {
+        return new Opening(links());
+    }
+
+    /** {@link #publish}, {@link #subscribed}, {@link #estimateRows} and {@link #openSnapshot} over shared links. */
+    public final class Opening implements AutoCloseable {
+        private final Links links;
+
+        private Opening(Links links) {
+            this.links = links;
+        }
+
+        public boolean publish() throws MoveException {
+            return LogicalCopy.this.publish(links);
+        }
+
+        public boolean subscribed() throws MoveException {
+            return LogicalCopy.this.subscribed(links);
+        }
+
+        public Map<String, Long> estimateRows(double sourceShare) throws MoveException {
+            return LogicalCopy.this.estimateRows(links, sourceShare);
+        }
+
+        public Snapshot openSnapshot(long epoch) throws MoveException {
+            return LogicalCopy.this.openSnapshot(links, epoch);
+        }
+
+        @Override
+        public void close() {
+            links.close();
+        }
+    }
+
+    /** A connection to the source and one to the target, each opened when first used; the source's tables. */
+    private final class Links implements AutoCloseable {
+        private Connection source;
+        private Connection target;
+        private List<ShardedTable> tables;
+
+        Connection source() throws MoveException {
+            if (source == null) {
+                source = open(LogicalCopy.this.source);
+            }
+            return source;
+        }
+
+        Connection target() throws MoveException {
+            if (target == null) {
+                target = open(LogicalCopy.this.target);
+            }
+            return target;
+        }
+
+        List<ShardedTable> tables() throws MoveException {
+            if (tables == null) {
+                tables = existingTables(source());
+            }
+            return tables;
+        }
+
+        private Connection open(Node node) throws MoveException {
+            try {
+                return connector.connect(node);
+            } catch (SQLException e) {
+                throw new MoveException(
+                        "connecting to " + node.name() + " for copy " + name + ": " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() {
+            for (Connection c : new Connection[] {source, target}) {
+                if (c != null) {
+                    try {
+                        c.close();
+                    } catch (SQLException e) {
+                        // nothing of it is needed any more
+                    }
+                }
+            }
+        }
+    }
+
+    private Links links() {
+        return new Links();
     }
 
     private boolean tableExists(Node node, ShardedTable t) throws MoveException {

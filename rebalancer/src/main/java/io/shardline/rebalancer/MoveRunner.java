@@ -713,16 +713,20 @@ public final class MoveRunner {
      */
     private Opened open(LogicalCopy copy, double sourceShare, Set<LogicalCopy.Snapshot> snapshots, AtomicBoolean ended)
             throws MoveException {
-        if (!copy.publish() || copy.subscribed()) {
-            return new Opened(copy, null, 0);
+        long rows;
+        LogicalCopy.Snapshot held;
+        try (LogicalCopy.Opening opening = copy.opening()) {
+            if (!opening.publish() || opening.subscribed()) {
+                return new Opened(copy, null, 0);
+            }
+            rows = opening.estimateRows(sourceShare).values().stream()
+                    .mapToLong(Long::longValue)
+                    .sum();
+            if (ended.get()) {
+                return new Opened(copy, null, 0); // the step ended (an abort, another copy failed): no slot
+            }
+            held = opening.openSnapshot(epoch);
         }
-        long rows = copy.estimateRows(sourceShare).values().stream()
-                .mapToLong(Long::longValue)
-                .sum();
-        if (ended.get()) {
-            return new Opened(copy, null, 0); // the step ended (an abort, another copy failed): no slot
-        }
-        LogicalCopy.Snapshot held = copy.openSnapshot(epoch);
         if (held == null) {
             return new Opened(copy, null, 0);
         }
