@@ -3,6 +3,7 @@ package io.shardline.router.sql;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
  * A PostgreSQL-aware tokenizer: enough to classify a statement by its keywords and to prepare its text for
@@ -335,7 +336,42 @@ public final class SqlLexer {
         if (after < sql.length() && OPERATOR_CHARACTERS.indexOf(sql.charAt(after)) >= 0) {
             return null;
         }
-        return new int[] {second, tokens.get(j).start()};
+        for (int k = i + 1; k < j; k++) {
+            if (tokens.get(k).kind() == Kind.PARAMETER) {
+                // the parser numbers placeholders in the order of its text: one left out would shift the later ones
+                // (the key's among them); such a statement stays as written (refused, as before)
+                return null;
+            }
+        }
+        return inAssignments(tokens, i) ? new int[] {second, tokens.get(j).start()} : null;
+    }
+
+    /** Clauses that end a {@code SET} list at its depth. */
+    private static final Set<String> AFTER_ASSIGNMENTS =
+            Set.of("FROM", "WHERE", "RETURNING", "WHEN", "SELECT", "VALUES", "ON", "USING", "THEN", "AND", "OR");
+
+    /**
+     * Whether token {@code i} starts a target of a {@code SET} list: the nearest {@code SET} before it at its depth
+     * with only other targets' commas between (no clause that ends the list), nothing at a lower depth crossed.
+     */
+    private static boolean inAssignments(List<Token> tokens, int i) {
+        int depth = tokens.get(i).depth();
+        for (int k = i - 1; k >= 0; k--) {
+            Token u = tokens.get(k);
+            if (u.depth() < depth) {
+                return false;
+            }
+            if (u.depth() > depth) {
+                continue;
+            }
+            if (u.is("SET")) {
+                return true;
+            }
+            if (u.kind() == Kind.WORD && AFTER_ASSIGNMENTS.contains(u.upper())) {
+                return false;
+            }
+        }
+        return false;
     }
 
     private static boolean symbol(String sql, Token t, char c) {

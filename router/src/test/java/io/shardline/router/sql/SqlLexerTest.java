@@ -58,5 +58,14 @@ class SqlLexerTest {
         assertThat(forParser("SELECT 1 FROM t WHERE doc['a']['b'] = '1' AND a[b[1][2]] = 1"))
                 .isEqualTo("SELECT 1 FROM t WHERE doc['a']['b'] = '1' AND a[b[1][2]] = 1");
         assertThat(forParser("UPDATE t SET a[1][2] >= 1")).isEqualTo("UPDATE t SET a[1][2] >= 1");
+        // only targets of a SET list: not comparisons after a comma elsewhere, nor a row of targets
+        assertThat(forParser("SELECT a, m[1][2] = 3, f(x, m[1][2] = 3) FROM t"))
+                .isEqualTo("SELECT a, m[1][2] = 3, f(x, m[1][2] = 3) FROM t");
+        assertThat(forParser("UPDATE t SET x = 1 WHERE k = 1 AND (a, m[1][2]) = (1, 2)"))
+                .isEqualTo("UPDATE t SET x = 1 WHERE k = 1 AND (a, m[1][2]) = (1, 2)");
+        assertThat(forParser("UPDATE t SET (a, m[1][2]) = (1, 2)")).isEqualTo("UPDATE t SET (a, m[1][2]) = (1, 2)");
+        // a placeholder in a later subscript: left out, it would shift the numbers of the ones after it
+        assertThat(forParser("UPDATE t SET doc['a'][?] = ? WHERE k = ?"))
+                .isEqualTo("UPDATE t SET doc['a'][?] = ? WHERE k = ?");
     }
 }

@@ -52,6 +52,15 @@ class StatementAnalyzerTest {
                 + " RETURNING user_id, doc['list'][3]");
         assertThat(p.target()).isEqualTo(Target.KEYED);
         assertThat(sources(p)).containsExactly("$1");
+        // placeholders in the later subscripts: never keyed by the wrong one
+        for (String sql : List.of(
+                "UPDATE users SET doc[?][?] = ? WHERE user_id = ?",
+                "UPDATE users SET doc['a'][?] = ?, score = 1 WHERE user_id = ?")) {
+            Plan q = plan(sql);
+            if (q.target() == Target.KEYED) {
+                assertThat(sources(q)).as(sql).containsExactly("$" + q.parameterCount());
+            }
+        }
     }
 
     @Test
