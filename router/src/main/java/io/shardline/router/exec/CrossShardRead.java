@@ -554,7 +554,9 @@ final class CrossShardRead {
             ResultSetMetaData md = ps.getMetaData();
             for (int c = 1; c <= md.getColumnCount(); c++) {
                 columns.add(md.getColumnName(c));
-                types.add(castable(home, md, c));
+                // the home shard's modifier is not every shard's (a column altered on some so far): the table of
+                // every shard's rows takes none
+                types.add(withoutModifier(castable(home, md, c)));
             }
         }
         List<String> collations = collations(source, types, home, parameters);
@@ -774,6 +776,7 @@ final class CrossShardRead {
         boolean spill = false;
         List<String[]> values = new ArrayList<>();
         Rows first = null;
+        List<String> types = null;
         SourceFailed failure = null;
         for (int i = 0; i < futures.size(); i++) {
             try {
@@ -781,6 +784,7 @@ final class CrossShardRead {
                 if (first == null) {
                     first = rows;
                 }
+                types = types == null ? rows.types() : agreed(types, rows.types());
                 values.addAll(rows.values());
             } catch (ExecutionException e) {
                 if (e.getCause() instanceof Spill) {
@@ -808,7 +812,7 @@ final class CrossShardRead {
         if (spill) {
             throw new Spill();
         }
-        return new Rows(first.columns(), first.types(), values);
+        return new Rows(first.columns(), types, values);
     }
 
     /**
@@ -961,25 +965,42 @@ final class CrossShardRead {
     }
 
     /**
-     * The type modifier of a built-in column type that has one ({@code numeric(10,2)}, {@code varchar(20)}, {@code
-     * bpchar(3)}), from the row description: the final query's columns keep it as the shards' do (a recursive query
-     * whose parts differ in it is refused as PostgreSQL refuses it, and the result's metadata says it). Empty when the
-     * column has none (an expression's).
+     * A {@code numeric} column's type modifier ({@code (10,2)}), from the row description: the final query's columns
+     * keep it as the shards' do (a recursive query whose parts differ in it is refused as PostgreSQL refuses it, and
+     * the result's metadata says it). Empty for another type, or a column without one (an expression's). Not the
+     * length of {@code varchar} or {@code char}: pgjdbc reports a column without one as its {@code unknownLength}
+     * setting, which would then cut values.
      */
-    private static String modifier(String name, ResultSetMetaData md, int c) throws SQLException {
-        switch (name) {
-            case "numeric": {
-                int precision = md.getPrecision(c);
-                return precision > 0 && precision <= 1000 ? "(" + precision + "," + md.getScale(c) + ")" : "";
-            }
-            case "varchar":
-            case "bpchar": {
-                int length = md.getPrecision(c);
-                return length > 0 && length <= 10_485_760 ? "(" + length + ")" : "";
-            }
-            default:
-                return "";
+    static String modifier(String name, ResultSetMetaData md, int c) throws SQLException {
+        if (!"numeric".equals(name)) {
+            return "";
         }
+        int precision = md.getPrecision(c);
+        // pgjdbc gives the scale's 11 bits as they are: a negative scale (numeric(5,-2)) reads as 2046
+        int scale = ((md.getScale(c) & 0x7ff) ^ 1024) - 1024;
+        return precision > 0 && precision <= 1000 ? "(" + precision + "," + scale + ")" : "";
+    }
+
+    /** {@code type} without its modifier. */
+    static String withoutModifier(String type) {
+        int modifier = type.indexOf('(');
+        return modifier < 0 || type.indexOf('"') >= 0 ? type : type.substring(0, modifier);
+    }
+
+    /**
+     * The column types of parts read from different shards: where two differ only in a modifier (a column altered on
+     * some shards so far), none, so that no shard's values are cast to another's precision.
+     */
+    static List<String> agreed(List<String> types, List<String> more) {
+        if (types.equals(more)) {
+            return types;
+        }
+        List<String> out = new ArrayList<>(types.size());
+        for (int c = 0; c < types.size(); c++) {
+            String type = types.get(c);
+            out.add(c < more.size() && type.equals(more.get(c)) ? type : withoutModifier(type));
+        }
+        return out;
     }
 
     /**
