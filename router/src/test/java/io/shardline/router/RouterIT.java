@@ -87,7 +87,8 @@ class RouterIT {
     /**
      * A shard whose two replicas nothing listens for (another cluster in the same ZooKeeper, shard 0's primary and
      * two replicas at closed ports): an unbounded read tries both, ejects both, and then goes to the primary, or is
-     * refused under fallback=error, which keeps reads off the primaries whatever failed them.
+     * refused under fallback=error, which keeps reads off the primaries whatever failed them; with a third replica that
+     * answers, fallback=error reads there.
      */
     @Test
     void aReadWhoseReplicasCannotBeReachedIsRefusedUnderFallbackErrorElseServedByThePrimary() throws Exception {
@@ -103,22 +104,8 @@ class RouterIT {
             nodes.add(new io.shardline.topology.Node(
                     name, io.shardline.topology.NodeRole.HUB, "127.0.0.1", closed, p.name()));
         }
-        ClusterTopology topology = new ClusterTopology(
-                "unreachable",
-                1,
-                cluster.database(),
-                "postgres",
-                0,
-                List.of(new Shard(0, nodes)),
-                List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
-        try (CuratorFramework client =
-                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {
-            ZooKeeperTopologyStore.initialize(
-                    client, topology, HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD));
-        }
-        String base = "jdbc:shardline:zk://" + cluster.zkConnectString()
-                + "/shardline/clusters/unreachable?user=postgres&maxStalenessMs=-1&connectTimeoutMs=2000";
         String read = "SELECT inet_server_port() FROM users WHERE user_id = 1 UNION ALL SELECT inet_server_port()";
+        String base = publishShardZero("unreachable", nodes);
         try (Connection c = DriverManager.getConnection(base + "&fallback=error");
                 Statement s = c.createStatement()) {
             SQLException refused = org.assertj.core.api.Assertions.catchThrowableOfType(
@@ -135,6 +122,43 @@ class RouterIT {
             assertThat(rs.next()).isTrue();
             assertThat(rs.getInt(1)).as("served by the primary").isEqualTo(primary.port());
         }
+        PgNode hub = cluster.shard(0).stream()
+                .filter(n -> n.role() == NodeRole.HUB)
+                .findFirst()
+                .orElseThrow();
+        nodes.add(new io.shardline.topology.Node(
+                hub.name(), io.shardline.topology.NodeRole.HUB, hub.host(), hub.port(), p.name()));
+        // the two that do not answer are all but certainly drawn first
+        String withOne = publishShardZero("unreachable-but-one", nodes) + "&replicaWeights=gone1:1000,gone2:1000";
+        for (int i = 0; i < 3; i++) {
+            try (Connection c = DriverManager.getConnection(withOne + "&fallback=error");
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery(read)) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getInt(1))
+                        .as("served by the replica that answers")
+                        .isEqualTo(hub.port());
+            }
+        }
+    }
+
+    /** Publishes a cluster of one shard of {@code nodes}; its URL for unbounded reads. */
+    private static String publishShardZero(String name, List<io.shardline.topology.Node> nodes) throws Exception {
+        ClusterTopology topology = new ClusterTopology(
+                name,
+                1,
+                cluster.database(),
+                "postgres",
+                0,
+                List.of(new Shard(0, nodes)),
+                List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
+        try (CuratorFramework client =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {
+            ZooKeeperTopologyStore.initialize(
+                    client, topology, HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD));
+        }
+        return "jdbc:shardline:zk://" + cluster.zkConnectString() + "/shardline/clusters/" + name
+                + "?user=postgres&maxStalenessMs=-1&connectTimeoutMs=2000";
     }
 
     private static int shardOf(long userId) {

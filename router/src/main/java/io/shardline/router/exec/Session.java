@@ -506,12 +506,13 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 p = attachReplica(r.node(), r.shard());
             } catch (NodePools.Abandoned fellBehind) {
                 // no connection to the replica came before its lag passed the bound: the read is routed again (to
-                // another replica, the primary, or refused under fallback=error); a third time, its last resort
+                // another replica, the primary, or refused under fallback=error); a third time, its last resort (under
+                // fallback=error, routed again until the router refuses it)
                 r = runtime.router().read(runtime.routing(), r.shard(), this, r.use());
                 if (r.target() == Route.Target.REFUSED) {
                     throw r.refusal();
                 }
-                if (attempt >= 2 && r.fallback() != null) {
+                if (attempt >= 2 && r.fallback() != null && lastTry(attempt)) {
                     return lastResort(
                             r, DriverMetrics.Fallback.LAG_ABOVE_BOUND, "three passed the bound while it waited");
                 }
@@ -524,8 +525,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 metrics.fallback(r.shard(), DriverMetrics.Fallback.RYW_TIMEOUT);
                 return attachments.attach(r.fallback(), r.shard());
             }
-            if (attempt == 1) {
-                return lastResort(r, DriverMetrics.Fallback.EJECTED, "two could not be reached");
+            if (attempt >= 1 && lastTry(attempt)) {
+                return lastResort(r, DriverMetrics.Fallback.EJECTED, "its replicas could not be reached");
             }
             // the replica is ejected now: the same read routed again finds another one, or the primary
             r = runtime.router().read(runtime.routing(), r.shard(), this, r.use());
@@ -533,6 +534,18 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 throw r.refusal();
             }
         }
+    }
+
+    /** How many times a read its replicas failed is routed again under {@code fallback=error}. */
+    private static final int REROUTES_WITHOUT_FALLBACK = 8;
+
+    /**
+     * Whether a read its replicas failed {@code attempt + 1} times takes its last resort now: under {@code
+     * fallback=primary}, the primary; under {@code fallback=error} it is routed again (to a replica not ejected yet,
+     * until the router refuses it) a few more times first.
+     */
+    private boolean lastTry(int attempt) {
+        return runtime.router().fallsBackToPrimary() || attempt >= REROUTES_WITHOUT_FALLBACK;
     }
 
     /**
