@@ -627,25 +627,24 @@ public final class ReplicationMonitor implements AutoCloseable {
      * Replaces a heartbeat table of an earlier version (one row per shard: what the rows hold is of no use to this
      * version) by this version's, waiting at most 1 s for the table's lock (a long transaction reading it, a dump):
      * a DROP waiting longer would queue every heartbeat behind it, and one waiting at each reconnection would pile
-     * up. Throws on such a timeout: the heartbeat fails and the next one tries again.
+     * up. Throws on such a timeout: the heartbeat fails and the next one tries again. A monitor of the earlier version
+     * still running then fails its heartbeats: monitors are upgraded together.
      */
     private void upgradeHeartbeatTable(Node node, Connection c, Statement s) throws SQLException {
-        try (ResultSet rs = s.executeQuery("SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid ="
-                + " 'shardline.heartbeat'::regclass AND attname IN ('sent_nanos', 'sent_millis') AND NOT"
-                + " attisdropped) + (SELECT coalesce(max(cardinality(conkey)), 0) FROM pg_constraint WHERE conrelid"
-                + " = 'shardline.heartbeat'::regclass AND contype = 'p')")) {
-            rs.next();
-            if (rs.getInt(1) == 4) {
-                return;
-            }
+        if (currentShape(s)) {
+            return;
         }
         c.setAutoCommit(false);
         try {
             s.execute("SET LOCAL lock_timeout = '1s'");
-            s.execute("DROP TABLE shardline.heartbeat");
-            s.execute("CREATE TABLE shardline.heartbeat (" + HEARTBEAT_COLUMNS + ")");
+            s.execute("LOCK TABLE shardline.heartbeat IN ACCESS EXCLUSIVE MODE");
+            // another monitor may have replaced it while this one waited for the lock
+            if (!currentShape(s)) {
+                s.execute("DROP TABLE shardline.heartbeat");
+                s.execute("CREATE TABLE shardline.heartbeat (" + HEARTBEAT_COLUMNS + ")");
+                LOG.info("the heartbeat table on {} was of an earlier version: replaced", node.name());
+            }
             c.commit();
-            LOG.info("the heartbeat table on {} was of an earlier version: replaced", node.name());
         } catch (SQLException e) {
             c.rollback();
             if (notUpgraded.add(node.name())) {
@@ -660,6 +659,17 @@ public final class ReplicationMonitor implements AutoCloseable {
             c.setAutoCommit(true);
         }
         notUpgraded.remove(node.name());
+    }
+
+    /** Whether the heartbeat table has this version's shape. */
+    private static boolean currentShape(Statement s) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                + " 'shardline.heartbeat'::regclass AND attname IN ('sent_nanos', 'sent_millis') AND NOT"
+                + " attisdropped) + (SELECT coalesce(max(cardinality(conkey)), 0) FROM pg_constraint WHERE conrelid"
+                + " = 'shardline.heartbeat'::regclass AND contype = 'p')")) {
+            rs.next();
+            return rs.getInt(1) == 4;
+        }
     }
 
     private void dropConnection(Node node, SQLException e) {
