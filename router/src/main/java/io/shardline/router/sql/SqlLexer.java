@@ -163,7 +163,9 @@ public final class SqlLexer {
      * for a shard key value); {@code U&".."} identifiers become plain quoted ones, a dot inside a quoted name {@link
      * SqlNames#DOT_IN_NAME}; two plain strings separated by
      * white space holding a line break, which PostgreSQL reads as one, become one; {@code ONLY} after {@code UPDATE}
-     * and {@code DELETE FROM} is left out. Placeholders keep their order.
+     * and {@code DELETE FROM} is left out; a keyword as a column label after {@code AS} ({@code AS inner}) is quoted;
+     * {@code WHERE true} goes before an {@code ON CONFLICT} that follows a FROM list (JSqlParser took the ON for a join
+     * condition); an assignment into a path of subscripts keeps its first. Placeholders keep their order.
      */
     public static String forParser(String sql, List<Token> tokens) {
         // a / right before a /* comment: PostgreSQL reads 4//**/1 as 4 / 1, JSqlParser takes // for a line comment
@@ -265,9 +267,24 @@ public final class SqlLexer {
                 previous = t;
                 continue;
             }
+            if (t.is("ON") && conflictAfterFromList(tokens, i)) {
+                // INSERT ... SELECT ... FROM a, b ON CONFLICT: JSqlParser takes the ON for b's join condition
+                if (out == null) {
+                    out = new StringBuilder(sql.length());
+                }
+                out.append(sql, copied, t.start()).append("WHERE true ");
+                copied = t.start();
+            }
             previous = t;
             String replacement = null;
-            if (t.kind() == Kind.SPECIAL_STRING) {
+            if (t.kind() == Kind.WORD
+                    && LABELS_TO_QUOTE.contains(t.upper())
+                    && i > 0
+                    && tokens.get(i - 1).is("AS")) {
+                // a keyword as a column label (RETURNING doc -> 'inner' AS inner), which PostgreSQL takes after AS
+                // and JSqlParser does not
+                replacement = "\"" + t.upper().toLowerCase(Locale.ROOT) + "\"";
+            } else if (t.kind() == Kind.SPECIAL_STRING) {
                 String value = specialStringValue(sql, t);
                 replacement = value == null || value.chars().anyMatch(ch -> ch == '\\' || ch < ' ')
                         ? "(''||'')"
@@ -344,6 +361,63 @@ public final class SqlLexer {
             }
         }
         return inAssignments(tokens, i) ? new int[] {second, tokens.get(j).start()} : null;
+    }
+
+    /** Keywords PostgreSQL takes as a column label after {@code AS} and JSqlParser does not. */
+    private static final Set<String> LABELS_TO_QUOTE = Set.of(
+            "INNER",
+            "OUTER",
+            "FULL",
+            "CROSS",
+            "NATURAL",
+            "JOIN",
+            "USING",
+            "WHERE",
+            "HAVING",
+            "FETCH",
+            "WINDOW",
+            "UNION",
+            "EXCEPT",
+            "INTERSECT",
+            "FROM");
+
+    /**
+     * Whether token {@code i}, {@code ON}, starts the {@code ON CONFLICT} of an {@code INSERT ... SELECT} whose FROM
+     * list is the last clause before it (no WHERE, GROUP BY, ORDER BY, LIMIT... at its depth).
+     */
+    private static boolean conflictAfterFromList(List<Token> tokens, int i) {
+        if (i + 1 >= tokens.size() || !tokens.get(i + 1).is("CONFLICT")) {
+            return false;
+        }
+        int depth = tokens.get(i).depth();
+        for (int k = i - 1; k >= 0; k--) {
+            Token u = tokens.get(k);
+            if (u.depth() != depth || u.kind() != Kind.WORD) {
+                continue;
+            }
+            switch (u.upper()) {
+                case "FROM":
+                    return true;
+                case "WHERE",
+                        "GROUP",
+                        "HAVING",
+                        "ORDER",
+                        "LIMIT",
+                        "OFFSET",
+                        "FETCH",
+                        "WINDOW",
+                        "SELECT",
+                        "VALUES",
+                        "INSERT",
+                        "UNION",
+                        "EXCEPT",
+                        "INTERSECT":
+                    return false;
+                default:
+                    break;
+            }
+        }
+        return false;
     }
 
     /** Clauses that end a {@code SET} list at its depth. */

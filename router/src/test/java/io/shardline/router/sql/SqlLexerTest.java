@@ -68,4 +68,20 @@ class SqlLexerTest {
         assertThat(forParser("UPDATE t SET doc['a'][?] = ? WHERE k = ?"))
                 .isEqualTo("UPDATE t SET doc['a'][?] = ? WHERE k = ?");
     }
+
+    @Test
+    void anOnConflictAfterAFromListAndKeywordLabelsReadAsPostgreSqlReadsThem() {
+        assertThat(forParser(
+                        "INSERT INTO o (a, b) SELECT k.uid, g FROM k, generate_series(1, 3) g ON CONFLICT DO NOTHING"))
+                .isEqualTo("INSERT INTO o (a, b) SELECT k.uid, g FROM k, generate_series(1, 3) g WHERE true ON CONFLICT"
+                        + " DO NOTHING");
+        // a WHERE or no FROM before it: as written
+        assertThat(forParser("INSERT INTO o (a) SELECT 1 FROM k WHERE x ON CONFLICT DO NOTHING"))
+                .isEqualTo("INSERT INTO o (a) SELECT 1 FROM k WHERE x ON CONFLICT DO NOTHING");
+        assertThat(forParser("INSERT INTO o (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 2"))
+                .isEqualTo("INSERT INTO o (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 2");
+        assertThat(forParser("UPDATE t SET d = 1 WHERE k = 1 RETURNING d -> 'inner' AS inner, d AS Union"))
+                .isEqualTo("UPDATE t SET d = 1 WHERE k = 1 RETURNING d -> 'inner' AS \"inner\", d AS \"union\"");
+        assertThat(forParser("CREATE VIEW v AS SELECT 1 AS a")).isEqualTo("CREATE VIEW v AS SELECT 1 AS a");
+    }
 }

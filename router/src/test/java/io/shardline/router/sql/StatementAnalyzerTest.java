@@ -47,6 +47,18 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void anInsertSelectFromAListWithOnConflictAndAKeywordLabelAreKeyed() {
+        Plan p = plan("WITH k AS (SELECT ?::bigint AS uid) INSERT INTO orders (user_id, order_id, amount) SELECT k.uid,"
+                + " g, 7.5 * g FROM k, generate_series(1, 3) g ON CONFLICT (user_id, order_id) DO NOTHING RETURNING"
+                + " user_id");
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+        Plan q = plan("UPDATE users SET doc = doc || '{}' WHERE user_id = ? RETURNING doc -> 'inner' AS inner");
+        assertThat(q.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(q)).containsExactly("$1");
+    }
+
+    @Test
     void anUpdateAssigningIntoJsonbPathsIsKeyedByItsWhere() {
         Plan p = plan("UPDATE users SET doc['h8']['n'] = to_jsonb(score), doc['list'][3] = '\"p\"' WHERE user_id = ?"
                 + " RETURNING user_id, doc['list'][3]");
