@@ -27,13 +27,16 @@ public enum ShardlineProperty {
             "1000",
             "How stale a replica read may be, in ms: a read goes to a replica whose lag, as measured by the replication"
                     + " monitor, plus the age of that measurement, is at most this; -1 reads any replica regardless of"
-                    + " lag. Without a running monitor no lag is known and bounded reads go to the primary. Per"
-                    + " connection: SET shardline.max_staleness = '200ms'."),
+                    + " lag (a read that must see this session's write still needs a replica past its position, and"
+                    + " not one a fresh lag report shows cut off from its upstream, as a replica left on an abandoned"
+                    + " timeline after a failover is). Without a running monitor no lag is known and bounded reads go"
+                    + " to the primary. Per connection: SET shardline.max_staleness = '200ms'."),
     FALLBACK(
             "fallback",
             "primary",
-            "When no replica is within maxStalenessMs: 'primary' (read from the primary) or 'error' (fail the read"
-                    + " with SQLState 55000)."),
+            "When no replica is within maxStalenessMs, or the replicas a read was sent to could not serve it"
+                    + " (unreachable, or fallen behind while it waited for a connection): 'primary' (read from the"
+                    + " primary) or 'error' (fail the read with SQLState 55000; nothing is sent to the primary)."),
     LAG_FRESHNESS_MS(
             "lagFreshnessMs",
             "2000",

@@ -65,7 +65,8 @@ class SqlCasesIT {
         "heldout5.yaml",
         "heldout6.yaml",
         "heldout7.yaml",
-        "heldout8.yaml"
+        "heldout8.yaml",
+        "heldout9.yaml"
     };
 
     private static LocalCluster cluster;

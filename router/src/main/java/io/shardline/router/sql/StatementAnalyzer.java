@@ -1870,7 +1870,18 @@ public final class StatementAnalyzer {
             FromItem from = merge.getFromItem();
             MergeSource source = null;
             PlainSelect cte = from instanceof Table t ? cteSelect(merge.getWithItemsList(), t) : null;
-            if (cte != null) {
+            WithItem<?> cteValues = from instanceof Table t ? cteValues(merge.getWithItemsList(), t) : null;
+            if (cteValues != null) {
+                // WITH src(id, name) AS (VALUES (?, ?)) MERGE ... USING src: as a VALUES list written in place
+                Table t = (Table) from;
+                String name = SqlNames.fold(t.getAlias() != null ? t.getAlias().getName() : t.getName());
+                names.get(scope).add(name);
+                List<String> columns = cteValues.getWithItemList().stream()
+                        .map(i -> SqlNames.fold(i.toString()))
+                        .toList();
+                Values rows = (Values) ((ParenthesedSelect) cteValues.getParenthesedStatement()).getSelect();
+                source = new MergeSource(name, valuesColumns(rows, columns), null);
+            } else if (cte != null) {
                 // a CTE of the MERGE as its source (WITH src AS (SELECT ? AS id ...) MERGE ... USING src): as a
                 // subquery written in place
                 Table t = (Table) from;
@@ -1883,8 +1894,10 @@ public final class StatementAnalyzer {
                     && p.getFromItem() instanceof Values rows
                     && p.getAlias() != null
                     && p.getAlias().getAliasColumns() != null) {
-                source =
-                        new MergeSource(SqlNames.fold(p.getAlias().getName()), valuesColumns(rows, p.getAlias()), null);
+                List<String> columns = p.getAlias().getAliasColumns().stream()
+                        .map(c -> SqlNames.fold(c.name))
+                        .toList();
+                source = new MergeSource(SqlNames.fold(p.getAlias().getName()), valuesColumns(rows, columns), null);
             } else if (from instanceof ParenthesedSelect p
                     && p.getAlias() != null
                     && p.getSelect() instanceof PlainSelect plain) {
@@ -1933,13 +1946,12 @@ public final class StatementAnalyzer {
         }
 
         /** For each column of a {@code VALUES} source: the literal or parameter of every row there, else null. */
-        private Map<String, List<KeySource>> valuesColumns(Values rows, Alias alias) {
+        private Map<String, List<KeySource>> valuesColumns(Values rows, List<String> names) {
             Map<String, List<KeySource>> out = new HashMap<>();
-            List<Alias.AliasColumn> names = alias.getAliasColumns();
             for (ExpressionList<?> tuple : tuples(rows)) {
                 for (int i = 0; i < names.size(); i++) {
                     KeySource key = i < tuple.size() ? keySource(tuple.get(i)) : null;
-                    String column = SqlNames.fold(names.get(i).name);
+                    String column = names.get(i);
                     if (key == null) {
                         out.put(column, null);
                     } else if (!out.containsKey(column) || out.get(column) != null) {
@@ -2151,6 +2163,21 @@ public final class StatementAnalyzer {
                 return null; // another item of the FROM may have a column of that name
             }
             for (FromItem f : from) {
+                if (f instanceof ParenthesedFromItem pf
+                        && pf.getFromItem() instanceof Values values
+                        && pf.getJoins() == null
+                        && f.getAlias() != null
+                        && f.getAlias().getAliasColumns() != null) {
+                    // FROM (VALUES (9300, 'a')) AS v(id, name): a loader's one row
+                    if (qualifier != null
+                            && !qualifier.equals(SqlNames.fold(f.getAlias().getName()))) {
+                        continue;
+                    }
+                    List<String> names = f.getAlias().getAliasColumns().stream()
+                            .map(c -> SqlNames.fold(c.name))
+                            .toList();
+                    return valuesColumn(values, names, SqlNames.fold(column.getColumnName()));
+                }
                 if (!(f instanceof Table t) || t.getSchemaName() != null) {
                     continue;
                 }
@@ -2185,8 +2212,20 @@ public final class StatementAnalyzer {
             return null;
         }
 
-        /** The literal or parameter column {@code column} of {@code with} is, when it is one SELECT of no table. */
+        /**
+         * The literal or parameter column {@code column} of {@code with} is, when it is one SELECT of no table or a
+         * VALUES list of one row.
+         */
         private static KeySource oneValueColumn(WithItem<?> with, String column) {
+            if (!with.isRecursive()
+                    && with.getParenthesedStatement() instanceof ParenthesedSelect select
+                    && select.getSelect() instanceof Values values
+                    && with.getWithItemList() != null) {
+                List<String> names = with.getWithItemList().stream()
+                        .map(i -> SqlNames.fold(i.toString()))
+                        .toList();
+                return valuesColumn(values, names, column);
+            }
             if (with.isRecursive()
                     || !(with.getParenthesedStatement() instanceof ParenthesedSelect select)
                     || !(select.getSelect() instanceof PlainSelect body)
@@ -2207,6 +2246,23 @@ public final class StatementAnalyzer {
                 }
             }
             return null;
+        }
+
+        /**
+         * The literal or parameter column {@code column} (of those {@code names}) of {@code values} is, when it has one
+         * row; null otherwise (several rows may belong to several shards).
+         */
+        private static KeySource valuesColumn(Values values, List<String> names, String column) {
+            if (!(values.getExpressions() instanceof ParenthesedExpressionList<?> row)) {
+                return null; // several rows: a list of lists
+            }
+            for (Object e : row) {
+                if (e instanceof ExpressionList<?>) {
+                    return null; // a row of rows
+                }
+            }
+            int at = names.indexOf(column);
+            return at < 0 || at >= row.size() ? null : keySource((Expression) row.get(at));
         }
 
         private void checkKeyNotUpdated(ShardedTable table, List<UpdateSet> sets) {
@@ -3137,20 +3193,46 @@ public final class StatementAnalyzer {
     }
 
     /**
-     * The source of a MERGE that is not a table: a {@code VALUES} list (the key sources of each column) or a
-     * subquery (its output columns), under its alias.
+     * The name {@code t} gives a CTE of {@code with}: null when there is none, or {@code t} has a schema, or renames
+     * the columns by position (USING x AS y(a, b): not followed).
      */
-    /** The plain SELECT of the CTE in {@code with} that unqualified {@code t} names, or null. */
-    private static PlainSelect cteSelect(List<WithItem<?>> with, Table t) {
+    private static String cteReference(List<WithItem<?>> with, Table t) {
         if (with == null
                 || t.getSchemaName() != null
                 || t.getName() == null
                 || t.getAlias() != null
                         && t.getAlias().getAliasColumns() != null
                         && !t.getAlias().getAliasColumns().isEmpty()) {
-            return null; // a reference renaming the columns by position (USING x AS y(a, b)): not followed
+            return null;
         }
-        String name = SqlNames.fold(t.getName());
+        return SqlNames.fold(t.getName());
+    }
+
+    /** The CTE in {@code with} that unqualified {@code t} names when it is a VALUES list with a column list, or null. */
+    private static WithItem<?> cteValues(List<WithItem<?>> with, Table t) {
+        String name = cteReference(with, t);
+        if (name == null) {
+            return null;
+        }
+        for (WithItem<?> item : with) {
+            if (item.getAlias() != null
+                    && SqlNames.fold(item.getAlias().getName()).equals(name)
+                    && !item.isRecursive()
+                    && item.getWithItemList() != null
+                    && item.getParenthesedStatement() instanceof ParenthesedSelect p
+                    && p.getSelect() instanceof Values) {
+                return item;
+            }
+        }
+        return null;
+    }
+
+    /** The plain SELECT of the CTE in {@code with} that unqualified {@code t} names, or null. */
+    private static PlainSelect cteSelect(List<WithItem<?>> with, Table t) {
+        String name = cteReference(with, t);
+        if (name == null) {
+            return null;
+        }
         for (WithItem<?> item : with) {
             // x(a, b) AS (...): JSqlParser keeps the column list as the item's, not its alias's
             if (item.getAlias() != null
@@ -3167,6 +3249,10 @@ public final class StatementAnalyzer {
         return null;
     }
 
+    /**
+     * The source of a MERGE that is not a table: a {@code VALUES} list (the key sources of each column) or a
+     * subquery (its output columns), under its alias.
+     */
     private record MergeSource(String alias, Map<String, List<KeySource>> values, PlainSelect select) {
         /** Whether {@code e} is a column of this source, qualified by its alias. */
         boolean owns(Expression e) {

@@ -59,6 +59,34 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void anInsertSelectTakesItsKeyFromAOneRowValuesList() {
+        Plan p = plan("INSERT INTO users (user_id, name) SELECT v.id, v.name FROM (VALUES (?, 'a')) AS v(id, name)");
+        assertThat(p.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(p)).containsExactly("$1");
+        Plan q =
+                plan("WITH k(uid, nm) AS (VALUES (?::bigint, ?::text)) INSERT INTO users (user_id, name) SELECT uid, nm"
+                        + " FROM k");
+        assertThat(q.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(q)).containsExactly("$1");
+        Plan m = plan("WITH src(id, nm) AS (VALUES (?::bigint, 'x')) MERGE INTO users AS t USING src ON t.user_id ="
+                + " src.id WHEN MATCHED THEN UPDATE SET score = 1 WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES"
+                + " (src.id, src.nm)");
+        assertThat(m.target()).isEqualTo(Target.KEYED);
+        assertThat(sources(m)).containsExactly("$1");
+        // several rows may belong to several shards; a sharded table read beside the row is read on every shard
+        for (String sql : List.of(
+                "INSERT INTO users (user_id, name) SELECT v.id, v.name FROM (VALUES (?, 'a'), (?, 'b')) AS v(id, name)",
+                "WITH k(uid) AS (VALUES (?), (?)) INSERT INTO users (user_id) SELECT uid FROM k",
+                "INSERT INTO orders (user_id, order_id) SELECT v.id, o.order_id FROM (VALUES (?)) AS v(id), orders o",
+                "WITH k(uid) AS (VALUES (?)) INSERT INTO orders (user_id, order_id) SELECT k.uid, o.order_id FROM k,"
+                        + " orders o",
+                "WITH k AS (SELECT ?::bigint AS uid) INSERT INTO orders (user_id, order_id) SELECT k.uid, o.order_id"
+                        + " FROM k, orders o")) {
+            assertThat(plan(sql).target()).as(sql).isNotEqualTo(Target.KEYED);
+        }
+    }
+
+    @Test
     void anUpdateAssigningIntoJsonbPathsIsKeyedByItsWhere() {
         Plan p = plan("UPDATE users SET doc['h8']['n'] = to_jsonb(score), doc['list'][3] = '\"p\"' WHERE user_id = ?"
                 + " RETURNING user_id, doc['list'][3]");
