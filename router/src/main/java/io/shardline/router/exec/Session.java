@@ -550,7 +550,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     /**
      * The last resort of a read its replicas failed: the primary, or under {@code fallback=error} a refusal (55000:
-     * nothing was sent) — that setting keeps reads off the primaries whatever failed them.
+     * nothing was sent) — that setting keeps reads off the primaries whatever failed them, except a read-your-writes
+     * read whose replica did not replay the write within rywWaitMs (it goes to the primary: that setting is about
+     * staleness, and the write is there).
      */
     private Physical lastResort(Route r, DriverMetrics.Fallback why, String what) throws SQLException {
         if (!runtime.router().fallsBackToPrimary()) {

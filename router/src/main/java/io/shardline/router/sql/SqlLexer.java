@@ -405,6 +405,7 @@ public final class SqlLexer {
                         "LIMIT",
                         "OFFSET",
                         "FETCH",
+                        "FOR",
                         "WINDOW",
                         "SELECT",
                         "VALUES",

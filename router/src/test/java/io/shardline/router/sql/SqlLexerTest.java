@@ -78,6 +78,8 @@ class SqlLexerTest {
         // a WHERE or no FROM before it: as written
         assertThat(forParser("INSERT INTO o (a) SELECT 1 FROM k WHERE x ON CONFLICT DO NOTHING"))
                 .isEqualTo("INSERT INTO o (a) SELECT 1 FROM k WHERE x ON CONFLICT DO NOTHING");
+        assertThat(forParser("INSERT INTO o (a) SELECT 1 FROM k FOR UPDATE ON CONFLICT DO NOTHING"))
+                .isEqualTo("INSERT INTO o (a) SELECT 1 FROM k FOR UPDATE ON CONFLICT DO NOTHING");
         assertThat(forParser("INSERT INTO o (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 2"))
                 .isEqualTo("INSERT INTO o (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 2");
         assertThat(forParser("UPDATE t SET d = 1 WHERE k = 1 RETURNING d -> 'inner' AS inner, d AS Union"))
