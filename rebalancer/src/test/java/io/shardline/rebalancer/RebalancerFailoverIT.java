@@ -82,11 +82,15 @@ class RebalancerFailoverIT {
         workload = new MoveWorkload(cluster, ROWS, true, 100_000_000);
     }
 
+    /** Stops the rebalancers still running (SIGTERM: their sessions close, the next test's leads at once). */
     @AfterEach
-    void killRebalancers() throws InterruptedException {
+    void stopRebalancers() throws InterruptedException {
         for (Process p : processes) {
-            p.destroyForcibly();
-            p.waitFor();
+            p.destroy();
+            if (!p.waitFor(15, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                p.waitFor();
+            }
         }
         processes.clear();
     }
@@ -317,6 +321,8 @@ class RebalancerFailoverIT {
                         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                         "-cp",
                         System.getProperty("java.class.path"),
+                        "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                        "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
                         RebalancerProcess.class.getName(),
                         cluster.zkConnectString(),
                         CLUSTER,

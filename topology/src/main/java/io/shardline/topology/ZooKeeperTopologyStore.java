@@ -116,15 +116,38 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
         return newClient(connectString, connectTimeout, credentials, ZkTls.processDefault());
     }
 
-    /** As {@link #newClient(String, Duration, ZkCredentials)}, over TLS when {@code tls} is given. */
+    /**
+     * As {@link #newClient(String, Duration, ZkCredentials)}, over TLS when {@code tls} is given; the session
+     * timeout asked of the server is the larger of 10 s and {@code connectTimeout}.
+     */
     public static CuratorFramework newClient(
             String connectString, Duration connectTimeout, ZkCredentials credentials, ZkTls tls) {
+        return newClient(
+                connectString,
+                connectTimeout,
+                Duration.ofMillis(Math.max(10_000, connectTimeout.toMillis())),
+                credentials,
+                tls);
+    }
+
+    /**
+     * As {@link #newClient(String, Duration, ZkCredentials, ZkTls)} with the session timeout asked of the server
+     * given (the server bounds it by its own minimum and maximum, 2 and 20 ticks by default): how long the
+     * ephemeral nodes of a process that died without closing its session (a leadership, a router's registration)
+     * outlive it.
+     */
+    public static CuratorFramework newClient(
+            String connectString,
+            Duration connectTimeout,
+            Duration sessionTimeout,
+            ZkCredentials credentials,
+            ZkTls tls) {
         int timeoutMs = (int) Math.max(1, connectTimeout.toMillis());
         ZooKeeperAcls acls = new ZooKeeperAcls();
         CuratorFrameworkFactory.Builder builder = CuratorFrameworkFactory.builder()
                 .connectString(connectString)
                 .connectionTimeoutMs(timeoutMs)
-                .sessionTimeoutMs(Math.max(10_000, timeoutMs))
+                .sessionTimeoutMs((int) Math.max(1, sessionTimeout.toMillis()))
                 .retryPolicy(new ExponentialBackoffRetry(100, 5, 2_000))
                 .aclProvider(acls);
         if (credentials != null) {
