@@ -198,6 +198,47 @@ class RouterCoreIT {
         }
     }
 
+    /**
+     * Spring's {@code @Transactional(readOnly = true)} at its default isolation, without two-phase commit: reads of
+     * two shards in one read-only READ COMMITTED transaction, committed on each; a write in it is PostgreSQL's
+     * 25006, and the same reads in a read-write transaction are refused naming the property.
+     */
+    @Test
+    void aReadOnlyTransactionReadsTwoShardsWithoutTwoPhaseCommit() throws Exception {
+        long a = keyOn(0, 1500);
+        long b = keyOn(1, 1500);
+        try (Connection setup = DriverManager.getConnection(base)) {
+            update(setup, "INSERT INTO accounts (id, balance) VALUES (" + a + ", 5)");
+            update(setup, "INSERT INTO accounts (id, balance) VALUES (" + b + ", 7)");
+        }
+        cluster.awaitReplication(Duration.ofSeconds(10)); // the reads may go to replicas
+        try (Connection c = DriverManager.getConnection(base + "&twoPhaseCommit=false")) {
+            c.setReadOnly(true);
+            c.setAutoCommit(false);
+            assertThat(string(c, "SELECT balance FROM accounts WHERE id = " + a))
+                    .isEqualTo("5");
+            assertThat(string(c, "SELECT balance FROM accounts WHERE id = " + b))
+                    .isEqualTo("7");
+            assertThat(string(c, "SELECT count(*) FROM countries")).isEqualTo("0");
+            c.commit();
+            assertThat(string(c, "SELECT balance FROM accounts WHERE id = " + b))
+                    .isEqualTo("7");
+            SQLException write = catchThrowableOfType(
+                    SQLException.class, () -> update(c, "UPDATE accounts SET balance = 0 WHERE id = " + b));
+            assertThat(write.getSQLState()).isEqualTo("25006");
+            c.rollback();
+
+            c.setReadOnly(false);
+            assertThat(string(c, "SELECT balance FROM accounts WHERE id = " + a))
+                    .isEqualTo("5");
+            SQLException refused = catchThrowableOfType(
+                    SQLException.class, () -> query(c, "SELECT balance FROM accounts WHERE id = " + b));
+            assertThat(refused.getSQLState()).isEqualTo("0A000");
+            assertThat(refused.getMessage()).contains("twoPhaseCommit=true");
+            c.rollback();
+        }
+    }
+
     @Test
     void aReadOnlyTransactionOnTwoShardsWhoseCommitFailsLeavesNoTransactionOpen() throws Exception {
         long a = keyOn(0, 300);
@@ -887,6 +928,42 @@ class RouterCoreIT {
     }
 
     // ---- a pooled connection's next user gets a clean session ------------------------------------------------
+
+    /**
+     * {@code RESET ALL} after {@code SET ROLE} leaves the role, as PostgreSQL does: a shard reached only afterwards
+     * runs as that role too, not as the login user (row-level security and grants alike on every shard).
+     */
+    @Test
+    void aShardReachedAfterResetAllRunsAsTheRoleSetBeforeIt() throws Exception {
+        long a = keyOn(0, 1600);
+        long b = keyOn(1, 1600);
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection direct = cluster.primary(shard).connect();
+                    Statement s = direct.createStatement()) {
+                s.execute("CREATE ROLE core_tenant");
+                s.execute("GRANT SELECT ON accounts TO core_tenant");
+            }
+        }
+        try (Connection setup = DriverManager.getConnection(base)) {
+            update(setup, "INSERT INTO accounts (id) VALUES (" + a + ")");
+            update(setup, "INSERT INTO accounts (id) VALUES (" + b + ")");
+        }
+        try (Connection c = DriverManager.getConnection(base + "&readFrom=primary")) {
+            assertThat(string(c, "SELECT current_user::text FROM accounts WHERE id = " + a))
+                    .isEqualTo("postgres");
+            update(c, "SET ROLE core_tenant");
+            update(c, "RESET ALL");
+            assertThat(string(c, "SELECT current_user::text FROM accounts WHERE id = " + a))
+                    .as("the shard the SET ROLE ran on")
+                    .isEqualTo("core_tenant");
+            assertThat(string(c, "SELECT current_user::text FROM accounts WHERE id = " + b))
+                    .as("a shard reached after the RESET ALL")
+                    .isEqualTo("core_tenant");
+            update(c, "RESET ROLE");
+            assertThat(string(c, "SELECT current_user::text FROM accounts WHERE id = " + b))
+                    .isEqualTo("postgres");
+        }
+    }
 
     @Test
     void theNextBorrowerOfAPhysicalConnectionSeesNoneOfTheLastOnesSessionState() throws Exception {

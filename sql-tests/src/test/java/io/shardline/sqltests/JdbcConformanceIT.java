@@ -294,6 +294,7 @@ class JdbcConformanceIT {
         s.put("41 text keys and quoted identifiers", JdbcConformanceIT::textAndQuotedKeys);
         s.put("42 numeric edge values", JdbcConformanceIT::numericEdges);
         s.put("43 string edge values", JdbcConformanceIT::stringEdges);
+        s.put("44 a long autocommit batch failing late", JdbcConformanceIT::longBatchFailingLate);
         return s;
     }
 
@@ -911,6 +912,50 @@ class JdbcConformanceIT {
                         base + 19));
         t.value("still usable", () -> query(c, "SELECT name FROM users WHERE user_id = 9"));
         return t.lines();
+    }
+
+    /**
+     * 44: an autocommit batch of 1,000 rows of an unsharded table whose 901st row is a duplicate: pgjdbc sends it in
+     * parts, each committed as it ends, and its counts say which rows stayed written — an application re-sending the
+     * rows counted failed must not write the others twice.
+     */
+    static List<String> longBatchFailingLate(Connection c) throws Exception {
+        Transcript t = new Transcript(c);
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO countries (code, name) VALUES (?, ?)")) {
+            for (int i = 0; i < 1000; i++) {
+                ps.setString(1, String.format("cb%04d", i == 900 ? 100 : i));
+                ps.setString(2, "Batch " + i);
+                ps.addBatch();
+            }
+            t.value("executeBatch with a duplicate at row 900", () -> {
+                try {
+                    return "counts " + runs(ps.executeBatch());
+                } catch (BatchUpdateException e) {
+                    return "batch error " + e.getSQLState() + ", counts " + runs(e.getUpdateCounts());
+                }
+            });
+        }
+        t.value("rows written", () -> query(c, "SELECT count(*) FROM countries WHERE code LIKE 'cb%'"));
+        t.value("cleaned up", () -> {
+            try (Statement s = c.createStatement()) {
+                return s.executeUpdate("DELETE FROM countries WHERE code LIKE 'cb%'");
+            }
+        });
+        return t.lines();
+    }
+
+    /** Update counts as runs: {@code 1 x768, -3 x232}. */
+    private static String runs(int[] counts) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < counts.length; ) {
+            int j = i;
+            while (j < counts.length && counts[j] == counts[i]) {
+                j++;
+            }
+            b.append(b.length() == 0 ? "" : ", ").append(counts[i]).append(" x").append(j - i);
+            i = j;
+        }
+        return b.toString();
     }
 
     /** 10: batches in explicit transactions over both shards: committed, rolled back, failed. */

@@ -460,6 +460,8 @@ final class Attachments {
         }
         if (command.equals("SET")) {
             session.set(setting, sql);
+        } else if (discardAll) {
+            session.discardAll();
         } else {
             session.reset(setting);
         }

@@ -1595,6 +1595,12 @@ public final class Dispatcher {
                     Arrays.fill(counts, Statement.EXECUTE_FAILED);
                     what = ": no row was written (the batch's parts on shards " + shards(byNode.keySet())
                             + " were rolled back)";
+                } else if (x instanceof BatchUpdateException b) {
+                    // pgjdbc's counts of this part: the rows of an autocommit batch it committed before the failure
+                    int[] partCounts = b.getUpdateCounts();
+                    for (int k = 0; k < partCounts.length && k < part.getValue().size(); k++) {
+                        counts[part.getValue().get(k)] = partCounts[k];
+                    }
                 }
                 throw new BatchUpdateException(
                         "a batch part of " + part.getValue().size() + " rows failed on "

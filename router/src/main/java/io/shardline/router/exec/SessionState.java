@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The session settings a logical connection has made ({@code SET ...}), kept as the statements themselves
@@ -28,13 +29,25 @@ final class SessionState {
         version++;
     }
 
-    /** Forgets one setting ({@code RESET setting}) or all ({@code RESET ALL}, {@code DISCARD ALL}). */
+    /** What {@code RESET ALL} leaves as it is, as PostgreSQL does: the role and the session user. */
+    private static final Set<String> KEPT_BY_RESET_ALL = Set.of("role", "session", "session_authorization");
+
+    /**
+     * Forgets one setting ({@code RESET setting}), or ({@code all}: {@code RESET ALL}) every one but the role and the
+     * session user.
+     */
     void reset(String setting) {
         if (setting == null || setting.equals("all")) {
-            statements.clear();
+            statements.keySet().removeIf(k -> !KEPT_BY_RESET_ALL.contains(k));
         } else {
             statements.remove(setting);
         }
+        version++;
+    }
+
+    /** Forgets every setting ({@code DISCARD ALL}). */
+    void discardAll() {
+        statements.clear();
         version++;
     }
 

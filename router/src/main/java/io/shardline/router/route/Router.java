@@ -153,10 +153,14 @@ public final class Router {
             if (c.snapshotTransaction()) {
                 return notInSnapshot(shard);
             }
+            // a read in a read-only transaction that wrote nothing: PostgreSQL enforces READ ONLY on every
+            // participant, and the commit is a COMMIT on each (no two-phase commit needed)
+            boolean readOnlyRead = c.readOnly() && plan.kind() == StatementKind.READ && !c.transactionWrote();
             Route refused = refuseJoin(
                     c,
                     txShard,
                     shard,
+                    readOnlyRead,
                     plan.target() == Plan.Target.HOME
                             ? "the statement names a table that is not sharded, which lives on the home shard " + shard
                             : "the statement needs shard " + shard);
@@ -262,10 +266,12 @@ public final class Router {
     /**
      * Why the transaction on {@code txShard} cannot reach {@code shard}, or null when it can.
      *
+     * @param readOnlyRead whether the statement is a read of a read-only transaction that wrote nothing: it needs no
+     *     two-phase commit
      * @param needs why the statement needs {@code shard}, for the message
      */
-    private Route refuseJoin(RouteContext c, int txShard, int shard, String needs) {
-        if (!twoPhaseCommit) {
+    private Route refuseJoin(RouteContext c, int txShard, int shard, boolean readOnlyRead, String needs) {
+        if (!twoPhaseCommit && !readOnlyRead) {
             return Route.refused(
                     SqlStates.FEATURE_NOT_SUPPORTED,
                     "this transaction runs on shard " + txShard + ", but " + needs + ": a transaction on several"
@@ -497,7 +503,8 @@ public final class Router {
             } else if (txShard < 0 && legs.isEmpty()) {
                 legs.add(Route.node(shard, r.primary(shard), Route.Use.BEGIN, Route.Why.WRITE));
             } else {
-                Route no = refuseJoin(c, txShard >= 0 ? txShard : legs.get(0).shard(), shard, needs.apply(shard));
+                Route no =
+                        refuseJoin(c, txShard >= 0 ? txShard : legs.get(0).shard(), shard, false, needs.apply(shard));
                 if (no == null && txShard >= 0) {
                     no = staleRingJoin(r, c, shard);
                 }

@@ -323,6 +323,34 @@ class RouterTest {
     }
 
     /**
+     * A read-only READ COMMITTED transaction (Spring's {@code @Transactional(readOnly = true)}) reads a second shard
+     * without two-phase commit: PostgreSQL enforces READ ONLY on each, and each commits on its own. Not once it wrote
+     * (a temporary table), not a write, not one bound to its shard.
+     */
+    @Test
+    void aReadOnlyTransactionReadsASecondShardWithoutTwoPhaseCommit() throws SQLException {
+        Router router = router(true, false);
+        Ctx c = new Ctx();
+        c.inTransactionOn(1);
+        c.readOnly = true;
+        Route joined = route(router, "SELECT * FROM countries", c);
+        assertThat(joined.target()).as(joined.message()).isNotEqualTo(Target.REFUSED);
+        assertThat(joined.use()).isEqualTo(Use.JOIN);
+        assertThat(joined.shard()).isZero();
+
+        c.wrote = true;
+        assertThat(route(router, "SELECT * FROM countries", c).message()).contains("twoPhaseCommit=true");
+        c.wrote = false;
+        assertThat(route(router, "UPDATE countries SET name = 'x'", c).message())
+                .contains("twoPhaseCommit=true");
+        c.bound = true;
+        assertThat(route(router, "SELECT * FROM countries", c).message()).contains("SAVEPOINT");
+        c.bound = false;
+        c.readOnly = false;
+        assertThat(route(router, "SELECT * FROM countries", c).message()).contains("twoPhaseCommit=true");
+    }
+
+    /**
      * A REPEATABLE READ or SERIALIZABLE transaction begun under an older ring (a move switched ranges since) may not
      * reach another shard: its snapshot there would be later than what it read (a lost update). It may go on where it
      * is, and a READ COMMITTED transaction may join.
