@@ -66,7 +66,8 @@ class SqlCasesIT {
         "heldout6.yaml",
         "heldout7.yaml",
         "heldout8.yaml",
-        "heldout9.yaml"
+        "heldout9.yaml",
+        "heldout10.yaml"
     };
 
     private static LocalCluster cluster;
