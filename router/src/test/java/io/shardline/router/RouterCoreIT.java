@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
+import io.shardline.compose.NodeRole;
 import io.shardline.compose.PgNode;
 import io.shardline.router.ShardlineConnection.RouteExplanation;
 import io.shardline.topology.HashRing;
@@ -24,8 +25,11 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Types;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -237,6 +241,49 @@ class RouterCoreIT {
             assertThat(refused.getMessage()).contains("twoPhaseCommit=true");
             c.rollback();
         }
+    }
+
+    /**
+     * A pool whose default isolation is SERIALIZABLE (HikariCP's {@code transactionIsolation}) and a read-only
+     * transaction that asks for REPEATABLE READ runs on a replica; the replica's connection must not keep
+     * SERIALIZABLE as its default, which a standby takes and then refuses every query under (0A000 "cannot use
+     * serializable mode in a hot standby") — the autocommit reads after it on the same replicas must work.
+     */
+    @Test
+    void aReplicaReadInTransactionUnderASerializableDefaultLeavesTheReplicaUsable() throws Exception {
+        long a = keyOn(0, 1700);
+        try (Connection setup = DriverManager.getConnection(base)) {
+            update(setup, "INSERT INTO accounts (id, balance) VALUES (" + a + ", 3)");
+        }
+        cluster.awaitReplication(Duration.ofSeconds(10));
+        String read = "SELECT inet_server_port() || ':' || pg_backend_pid() FROM accounts WHERE id = " + a;
+        // each node's pool holds one connection: one that failed a query would be replaced (another backend)
+        Map<String, Set<String>> backends = new HashMap<>();
+        try (Connection c =
+                DriverManager.getConnection(base + "&crossShardConsistency=relaxed&poolSize=1&maxStalenessMs=-1")) {
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+            for (int round = 0; round < 4; round++) {
+                c.setAutoCommit(false);
+                c.setReadOnly(true);
+                update(c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+                String[] inTransaction = string(c, read).split(":");
+                backends.computeIfAbsent(inTransaction[0], k -> new HashSet<>()).add(inTransaction[1]);
+                c.commit();
+                c.setReadOnly(false);
+                c.setAutoCommit(true);
+                for (int i = 0; i < 4; i++) {
+                    String[] autocommit = string(c, read).split(":");
+                    backends.computeIfAbsent(autocommit[0], k -> new HashSet<>())
+                            .add(autocommit[1]);
+                }
+            }
+        }
+        assertThat(backends.keySet())
+                .as("a replica served the transactions")
+                .anyMatch(port -> byPort.get(Integer.parseInt(port)).role() != NodeRole.PRIMARY);
+        assertThat(backends)
+                .as("one backend per node throughout: none failed a query and was replaced")
+                .allSatisfy((port, pids) -> assertThat(pids).hasSize(1));
     }
 
     @Test

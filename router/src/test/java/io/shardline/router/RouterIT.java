@@ -143,6 +143,75 @@ class RouterIT {
     }
 
     /** Publishes a cluster of one shard of {@code nodes}; its URL for unbounded reads. */
+    /**
+     * A pool validating an idle connection ({@code isValid}) or reading its network timeout while the home shard's
+     * primary is down (another cluster in the same ZooKeeper whose shard 0 primary is at a closed port, shard 1 the
+     * real one): neither borrows a connection of the home primary, so a connection serving shard 1 stays valid.
+     */
+    @Test
+    void aConnectionIsValidWhileTheHomePrimaryIsDownAndItsTimeoutIsReadWithoutIt() throws Exception {
+        int closed;
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            closed = socket.getLocalPort();
+        }
+        PgNode real = cluster.primary(1);
+        ClusterTopology topology = new ClusterTopology(
+                "homeless",
+                1,
+                cluster.database(),
+                "postgres",
+                0,
+                List.of(
+                        new Shard(
+                                0,
+                                List.of(new io.shardline.topology.Node(
+                                        "gone-primary",
+                                        io.shardline.topology.NodeRole.PRIMARY,
+                                        "127.0.0.1",
+                                        closed,
+                                        null))),
+                        new Shard(
+                                1,
+                                List.of(new io.shardline.topology.Node(
+                                        real.name(),
+                                        io.shardline.topology.NodeRole.PRIMARY,
+                                        real.host(),
+                                        real.port(),
+                                        null)))),
+                List.of(new ShardedTable("public", "users", "user_id", KeyType.INTEGER)));
+        HashRing homeless = HashRing.even(topology.shardIds(), HashRing.DEFAULT_RANGES_PER_SHARD);
+        try (CuratorFramework client =
+                ZooKeeperTopologyStore.newClient(cluster.zkConnectString(), Duration.ofSeconds(10))) {
+            ZooKeeperTopologyStore.initialize(client, topology, homeless);
+        }
+        long key = 1;
+        while (homeless.shardFor(KeyHash.hashInt8(key)) != 1) {
+            key++;
+        }
+        String base = "jdbc:shardline:zk://" + cluster.zkConnectString() + "/shardline/clusters/homeless"
+                + "?user=postgres&connectTimeoutMs=3000";
+        try (Connection fresh = DriverManager.getConnection(base)) {
+            assertThat(fresh.isValid(1))
+                    .as("nothing held yet: nothing to check")
+                    .isTrue();
+            assertThat(fresh.getNetworkTimeout()).isZero();
+        }
+        try (Connection c = DriverManager.getConnection(base);
+                Statement s = c.createStatement()) {
+            try (ResultSet rs = s.executeQuery(
+                    "SELECT inet_server_port() FROM users WHERE user_id = " + key + " UNION ALL SELECT 0")) {
+                assertThat(rs.next()).isTrue();
+            }
+            assertThat(c.isValid(2)).as("its shard 1 connection answers").isTrue();
+            assertThat(c.getNetworkTimeout()).isZero();
+            c.setNetworkTimeout(Runnable::run, 7000);
+            assertThat(c.getNetworkTimeout()).isEqualTo(7000);
+        }
+        try (Connection timed = DriverManager.getConnection(base + "&pg.socketTimeout=9")) {
+            assertThat(timed.getNetworkTimeout()).isEqualTo(9000);
+        }
+    }
+
     private static String publishShardZero(String name, List<io.shardline.topology.Node> nodes) throws Exception {
         ClusterTopology topology = new ClusterTopology(
                 name,

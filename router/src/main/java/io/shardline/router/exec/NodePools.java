@@ -174,6 +174,19 @@ public final class NodePools implements AutoCloseable {
         return PROBE_DRIVER.connect(url(node), props);
     }
 
+    /**
+     * The network timeout a new physical connection starts with, in milliseconds: pgjdbc's {@code socketTimeout}
+     * ({@code pg.socketTimeout}), 0 when none.
+     */
+    int defaultNetworkTimeoutMs() {
+        String seconds = pgProperties.getProperty("socketTimeout");
+        try {
+            return seconds == null ? 0 : Math.multiplyExact(Integer.parseInt(seconds.trim()), 1000);
+        } catch (NumberFormatException | ArithmeticException e) {
+            return 0; // pgjdbc refuses such a value when it connects, naming it
+        }
+    }
+
     private String url(Node node) {
         return "jdbc:postgresql://" + node.address() + "/" + database;
     }

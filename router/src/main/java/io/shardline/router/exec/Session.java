@@ -1335,12 +1335,6 @@ public final class Session implements RouteContext, MoveFences.Participation {
         return (transaction.isActive() ? transaction.first() : pinned != null ? pinned : home()).connection;
     }
 
-    /** The home primary's connection as it is (isValid, metadata), without starting a transaction. */
-    public Connection homeConnection() throws SQLException {
-        checkNotCopying();
-        return home().connection;
-    }
-
     /**
      * The one physical connection this session is bound to (transaction or forKey), for {@code unwrap}: the
      * application may change its session state there, so it is reset with DISCARD ALL before reuse.
@@ -1374,6 +1368,32 @@ public final class Session implements RouteContext, MoveFences.Participation {
     /** The network timeout the application set, or -1 when it set none. */
     public int networkTimeout() {
         return attachments.networkTimeout();
+    }
+
+    /**
+     * The network timeout of this session's connections when the application set none: asked of a connection it
+     * holds (pgjdbc answers without a round trip), else the one new connections start with; never borrows one.
+     */
+    public int defaultNetworkTimeout() throws SQLException {
+        List<Physical> held = attachments.all();
+        return held.isEmpty()
+                ? runtime.pools().defaultNetworkTimeoutMs()
+                : held.get(0).connection.getNetworkTimeout();
+    }
+
+    /**
+     * JDBC's {@code isValid}: the physical connections held now answer within {@code timeoutSeconds} each (0: no
+     * bound). None held: valid, as the next statement borrows what it needs then — a pool validating its idle
+     * connections must not borrow one of the home primary (its outage would fail every idle connection, whatever
+     * shard they serve, each after the connect timeout).
+     */
+    public boolean validate(int timeoutSeconds) throws SQLException {
+        for (Physical p : attachments.all()) {
+            if (!p.connection.isValid(timeoutSeconds)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     // ---- ShardlineConnection ---------------------------------------------------------------------------------

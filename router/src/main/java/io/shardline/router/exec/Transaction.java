@@ -272,8 +272,13 @@ final class Transaction {
         participants.add(p);
         p.inTransaction = true;
         p.connection.setAutoCommit(false);
-        if (isolationSet && p.isolation != isolation) {
-            // pgjdbc sends SET SESSION CHARACTERISTICS each time: only when it changes
+        // pgjdbc sends SET SESSION CHARACTERISTICS each time: only when it changes; never SERIALIZABLE on a standby,
+        // which would take it as its session's default and refuse every later query (a transaction routed to one
+        // runs at its own level, set below)
+        if (isolationSet
+                && p.isolation != isolation
+                && (isolation != Connection.TRANSACTION_SERIALIZABLE
+                        || p.node.role() == io.shardline.topology.NodeRole.PRIMARY)) {
             p.connection.setTransactionIsolation(isolation);
             p.isolation = isolation;
         }

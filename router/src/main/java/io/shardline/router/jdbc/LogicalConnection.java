@@ -481,7 +481,7 @@ public final class LogicalConnection implements ShardlineConnection {
             return false; // a COPY left open keeps its connections busy
         }
         try {
-            return session.homeConnection().isValid(timeout);
+            return session.validate(timeout);
         } catch (SQLException e) {
             return false;
         }
@@ -580,8 +580,9 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public int getNetworkTimeout() throws SQLException {
+        checkOpen();
         int set = session.networkTimeout();
-        return set >= 0 ? set : objectConnection().getNetworkTimeout();
+        return set >= 0 ? set : session.defaultNetworkTimeout();
     }
 
     @Override

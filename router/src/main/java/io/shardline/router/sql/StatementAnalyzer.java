@@ -435,14 +435,22 @@ public final class StatementAnalyzer {
                 return planBegin(sql, tokens, params);
             case "COMMIT":
             case "END":
-                return word(tokens, 1, "PREPARED")
-                        ? refuseTwoPhase(params)
+                if (word(tokens, 1, "PREPARED")) {
+                    return refuseTwoPhase(params);
+                }
+                return chained(tokens)
+                        ? refuseChain(first.upper(), params)
                         : Plan.driver(StatementKind.TXN, "COMMIT", null, params);
             case "ABORT":
-                return Plan.driver(StatementKind.TXN, "ROLLBACK", null, params);
+                return chained(tokens)
+                        ? refuseChain(first.upper(), params)
+                        : Plan.driver(StatementKind.TXN, "ROLLBACK", null, params);
             case "ROLLBACK":
                 if (word(tokens, 1, "PREPARED")) {
                     return refuseTwoPhase(params);
+                }
+                if (chained(tokens)) {
+                    return refuseChain(first.upper(), params);
                 }
                 return tokens.stream().anyMatch(t -> t.is("TO"))
                         ? Plan.savepoint("ROLLBACK TO", savepointName(sql, tokens), params)
@@ -530,6 +538,29 @@ public final class StatementAnalyzer {
         } catch (IllegalArgumentException e) {
             return Plan.refused(StatementKind.TXN, tokens.get(0).upper() + ": " + e.getMessage(), params);
         }
+    }
+
+    /** Whether a COMMIT/END/ROLLBACK/ABORT ends {@code AND CHAIN} (not {@code AND NO CHAIN}). */
+    private static boolean chained(List<Token> tokens) {
+        for (int i = 1; i + 1 < tokens.size(); i++) {
+            if (tokens.get(i).is("AND") && tokens.get(i + 1).is("CHAIN")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * {@code COMMIT AND CHAIN} and the like: taken for a plain COMMIT, the statements after it would run outside a
+     * transaction the application believes open (its ROLLBACK undoing nothing); refused instead.
+     */
+    private static Plan refuseChain(String command, int params) {
+        return Plan.refused(
+                StatementKind.TXN,
+                command + " AND CHAIN is not supported: end the transaction with " + command
+                        + ", then begin the next one (BEGIN, or setAutoCommit(false) with its isolation and read-only"
+                        + " settings set again)",
+                params);
     }
 
     private Plan planSet(String sql, List<Token> tokens, int params) {

@@ -1224,6 +1224,25 @@ class StatementAnalyzerTest {
         assertThat(plan("PREPARE TRANSACTION 'x'").target()).isEqualTo(Target.REFUSED);
     }
 
+    /** AND CHAIN keeps a transaction open after it: taken for a plain end, what follows would run in autocommit. */
+    @Test
+    void anEndOfATransactionAndChainIsRefusedAndNoChainIsAPlainEnd() {
+        for (String sql : List.of(
+                "COMMIT AND CHAIN",
+                "commit work and chain",
+                "END TRANSACTION AND CHAIN",
+                "ROLLBACK AND CHAIN",
+                "ABORT WORK AND CHAIN")) {
+            Plan plan = plan(sql);
+            assertThat(plan.target()).as(sql).isEqualTo(Target.REFUSED);
+            assertThat(plan.refusal()).as(sql).contains("AND CHAIN is not supported");
+        }
+        assertThat(plan("COMMIT AND NO CHAIN").command()).isEqualTo("COMMIT");
+        assertThat(plan("ROLLBACK AND NO CHAIN").command()).isEqualTo("ROLLBACK");
+        assertThat(plan("ABORT").command()).isEqualTo("ROLLBACK");
+        assertThat(plan("END").command()).isEqualTo("COMMIT");
+    }
+
     @Test
     void transactionModesOfBeginAndSetTransactionAreKeptAsTheTransactionsOwn() {
         assertThat(plan("BEGIN").setting()).isNull();
