@@ -24,7 +24,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 import org.apache.curator.framework.CuratorFramework;
@@ -80,12 +79,11 @@ final class MoveFences implements Moves, AutoCloseable {
     private final ScheduledExecutorService background;
     /** Renews the lease, never held up by an acknowledgement. */
     private final ScheduledExecutorService leases;
-    /** Writes to sharded tables in flight, by the parity of the epoch they entered in. */
-    private final AtomicLongArray inFlight = new AtomicLongArray(2);
+    /** Writes to sharded tables in flight, by the epoch they entered in. */
+    private final InFlightWrites writes = new InFlightWrites();
     /** Fences acknowledged: touched by the background thread only. */
     private final Set<String> acknowledged = new HashSet<>();
 
-    private volatile int epoch;
     private volatile boolean disconnected;
     /** Counts connection state changes (guarded by this): a resync applies only if none came after it began. */
     private long generation;
@@ -375,30 +373,31 @@ final class MoveFences implements Moves, AutoCloseable {
      * #SWITCHOVER_DRAIN_MS}: a write hung on a dead primary's socket (a host gone without a reset), or a long one on
      * another shard, must not keep every failover and switchover from being acknowledged. A write still in flight on
      * a switched primary then ends with the transactions the switchover ends there (nothing of it commits after the
-     * primary's last position is read); a dead primary takes none.
+     * primary's last position is read); a dead primary takes none. Writes a drain gave up on stay counted: every
+     * later fence waits for them ({@link InFlightWrites}).
      */
     private void drain(List<String> fences, boolean switchoversOnly) {
-        int old = epoch;
-        epoch = old + 1;
         long start = System.nanoTime();
-        boolean logged = false;
-        while (inFlight.get(old & 1) > 0 && !closed) {
-            if (switchoversOnly && System.nanoTime() - start > SWITCHOVER_DRAIN_MS * 1_000_000) {
-                LOG.warn(
-                        "{}: acknowledging with {} sharded write(s) still in flight after {} ms",
-                        fences,
-                        inFlight.get(old & 1),
-                        SWITCHOVER_DRAIN_MS);
-                return;
-            }
-            LockSupport.parkNanos(100_000);
-            if (!logged && System.nanoTime() - start > DRAIN_LOG_MS * 1_000_000) {
-                LOG.info(
-                        "fence of {}: waiting for {} sharded write(s) in flight before acknowledging",
-                        fences,
-                        inFlight.get(old & 1));
-                logged = true;
-            }
+        long[] left = {0};
+        boolean[] logged = {false};
+        boolean drained = writes.drain(
+                () -> closed || (switchoversOnly && System.nanoTime() - start > SWITCHOVER_DRAIN_MS * 1_000_000), n -> {
+                    left[0] = n;
+                    if (!logged[0] && System.nanoTime() - start > DRAIN_LOG_MS * 1_000_000) {
+                        LOG.info(
+                                "fence of {}: waiting for {} sharded write(s) in flight before acknowledging",
+                                fences,
+                                n);
+                        logged[0] = true;
+                    }
+                });
+        if (!drained && !closed) {
+            LOG.warn(
+                    "{}: acknowledging with {} sharded write(s) still in flight after {} ms (a later fence waits"
+                            + " for them)",
+                    fences,
+                    left[0],
+                    SWITCHOVER_DRAIN_MS);
         }
     }
 
@@ -465,13 +464,12 @@ final class MoveFences implements Moves, AutoCloseable {
         long deadline = 0;
         long started = 0;
         while (true) {
-            int e = epoch;
-            inFlight.incrementAndGet(e & 1);
+            int e = writes.enter();
             String why;
             try {
                 why = blockedBy(plan, rows, participation);
             } catch (SQLException | RuntimeException x) {
-                inFlight.decrementAndGet(e & 1);
+                writes.exit(e);
                 throw x;
             }
             if (why == null) {
@@ -482,7 +480,7 @@ final class MoveFences implements Moves, AutoCloseable {
                 }
                 return e;
             }
-            inFlight.decrementAndGet(e & 1);
+            writes.exit(e);
             if (deadline == 0) {
                 started = System.nanoTime();
                 deadline = started + waitMs * 1_000_000;
@@ -503,7 +501,7 @@ final class MoveFences implements Moves, AutoCloseable {
 
     /** Ends a write {@link #enter} let in. */
     void exit(int ticket) {
-        inFlight.decrementAndGet(ticket & 1);
+        writes.exit(ticket);
     }
 
     private String blockedBy(Plan plan, List<Object[]> rows, Participation participation) throws SQLException {
