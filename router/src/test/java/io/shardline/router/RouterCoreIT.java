@@ -286,6 +286,45 @@ class RouterCoreIT {
                 .allSatisfy((port, pids) -> assertThat(pids).hasSize(1));
     }
 
+    /**
+     * A table changed by a migration under a server-prepared {@code SELECT *} (pgjdbc prepares it on the 5th run):
+     * its next run in a transaction fails with PostgreSQL's "cached plan must not change result type", after which
+     * the driver's pool closes that connection. The application's rollback must end the transaction quietly (it
+     * threw "Connection is closed", and Spring reported that instead of the real error), and the connection works on.
+     */
+    @Test
+    void aRollbackAfterAnErrorThatClosedTheConnectionEndsTheTransactionQuietly() throws Exception {
+        try (Connection setup = DriverManager.getConnection(base);
+                Statement s = setup.createStatement()) {
+            s.execute("CREATE TABLE migrated (k int PRIMARY KEY, v int)");
+            s.execute("INSERT INTO migrated VALUES (1, 1)");
+        }
+        try (Connection c = DriverManager.getConnection(base + "&readFrom=primary");
+                PreparedStatement ps = c.prepareStatement("SELECT * FROM migrated WHERE k = ?")) {
+            for (int i = 0; i < 6; i++) {
+                ps.setInt(1, 1);
+                ps.executeQuery().close();
+            }
+            try (Connection direct = cluster.primary(0).connect();
+                    Statement s = direct.createStatement()) {
+                s.execute("ALTER TABLE migrated ADD COLUMN w int");
+            }
+            c.setAutoCommit(false);
+            update(c, "UPDATE migrated SET v = 2 WHERE k = 1");
+            ps.setInt(1, 1);
+            SQLException changed = catchThrowableOfType(SQLException.class, ps::executeQuery);
+            assertThat((Object) changed).as("the cached plan's error").isNotNull();
+            c.rollback();
+            c.setAutoCommit(true);
+            assertThat(string(c, "SELECT v::text FROM migrated WHERE k = 1")).isEqualTo("1");
+            ps.setInt(1, 1);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getMetaData().getColumnCount()).isEqualTo(3);
+            }
+        }
+    }
+
     @Test
     void aReadOnlyTransactionOnTwoShardsWhoseCommitFailsLeavesNoTransactionOpen() throws Exception {
         long a = keyOn(0, 300);

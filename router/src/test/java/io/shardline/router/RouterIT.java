@@ -212,6 +212,39 @@ class RouterIT {
         }
     }
 
+    /**
+     * A function called through {@code prepareCall} (pgjdbc's own CallableStatement, not analyzed) counts as a write:
+     * the session's next read of that shard must see what it wrote (read-your-writes sends it to the primary until a
+     * replica is known to hold it), as for {@code Statement.execute("CALL ...")}.
+     */
+    @Test
+    void aFunctionCalledThroughPrepareCallCountsAsAWriteForReadYourWrites() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE FUNCTION add_country(c text) RETURNS void LANGUAGE plpgsql"
+                    + " AS $$BEGIN INSERT INTO countries VALUES (c, c); END$$");
+        }
+        RouterClusters.awaitTable(cluster.shard(0), "countries");
+        try (Connection c = DriverManager.getConnection(url)) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            String read = "SELECT name FROM countries WHERE code = 'pc'";
+            assertThat(sc.explainRoute(read).get(0).role())
+                    .as("before any write")
+                    .isNotEqualTo("primary");
+            try (java.sql.CallableStatement call = c.prepareCall("{call add_country(?)}")) {
+                call.setString(1, "pc");
+                call.execute();
+            }
+            assertThat(sc.explainRoute(read).get(0).role())
+                    .as("after the call: its shard's primary, until a replica is known to hold the write")
+                    .isEqualTo("primary");
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery(read)) {
+                assertThat(rs.next()).as("the call's row is read").isTrue();
+            }
+        }
+    }
+
     private static String publishShardZero(String name, List<io.shardline.topology.Node> nodes) throws Exception {
         ClusterTopology topology = new ClusterTopology(
                 name,

@@ -1319,8 +1319,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (!autoCommit && !transaction.isActive()) {
             transaction.begin(p);
         }
-        // what runs there (a procedure, say) is not analyzed: reset it with DISCARD ALL before reuse
+        // what runs there (a procedure, say) is not analyzed: reset it with DISCARD ALL before reuse, and taken for
+        // a write (read-your-writes; a transaction that wrote is read in by cross-shard reads)
         p.sessionMayHaveChanged();
+        wroteThrough(p);
         return p.connection;
     }
 

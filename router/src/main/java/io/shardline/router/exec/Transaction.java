@@ -520,6 +520,18 @@ final class Transaction {
         SQLException failure = null;
         for (Physical p : all) {
             try {
+                if (p.connection.isClosed()) {
+                    // its pool closed it after an error in it (a cached plan whose result type changed): PostgreSQL
+                    // rolled the transaction back there
+                    attachments.detach(p);
+                    if (!commit) {
+                        continue;
+                    }
+                    throw new SQLException(
+                            "the transaction on " + p.node.name() + " was rolled back: its connection was closed after"
+                                    + " an error in it",
+                            SqlStates.TRANSACTION_ROLLBACK);
+                }
                 if (commit) {
                     p.connection.commit();
                 } else {
