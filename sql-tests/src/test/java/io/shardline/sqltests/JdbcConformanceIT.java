@@ -1573,6 +1573,8 @@ class JdbcConformanceIT {
     static List<String> isolation(Connection c) throws Exception {
         Transcript t = new Transcript(c);
         t.value("default", c::getTransactionIsolation);
+        t.act("setTransactionIsolation(3), not a JDBC level", () -> c.setTransactionIsolation(3));
+        t.value("get after it", c::getTransactionIsolation);
         t.act(
                 "setTransactionIsolation(SERIALIZABLE)",
                 () -> c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE));

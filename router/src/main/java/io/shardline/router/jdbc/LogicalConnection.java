@@ -402,6 +402,15 @@ public final class LogicalConnection implements ShardlineConnection {
                     "transaction isolation level NONE is not supported: PostgreSQL always runs in a transaction",
                     SqlStates.FEATURE_NOT_SUPPORTED);
         }
+        if (level != Connection.TRANSACTION_READ_UNCOMMITTED
+                && level != Connection.TRANSACTION_READ_COMMITTED
+                && level != Connection.TRANSACTION_REPEATABLE_READ
+                && level != Connection.TRANSACTION_SERIALIZABLE) {
+            // as pgjdbc refuses it, at the call: kept, it failed at a later transaction's first statement
+            throw new SQLException(
+                    "transaction isolation level " + level + " is not a JDBC level (1, 2, 4 or 8)",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
         session.setTransactionIsolation(level);
     }
 
