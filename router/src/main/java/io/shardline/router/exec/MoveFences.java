@@ -344,11 +344,12 @@ final class MoveFences implements Moves, AutoCloseable {
             boolean switchoversOnly = held.stream()
                     .filter(f -> !covered.contains(f))
                     .allMatch(f -> f.startsWith(RouterRegistration.switchoverToken("")));
-            drain(held, switchoversOnly);
+            if (drain(held, switchoversOnly)) {
+                covered.addAll(held);
+            }
             if (closed) {
                 return;
             }
-            covered.addAll(held);
         }
         acknowledged.clear();
         acknowledged.addAll(held);
@@ -374,14 +375,35 @@ final class MoveFences implements Moves, AutoCloseable {
      * another shard, must not keep every failover and switchover from being acknowledged. A write still in flight on
      * a switched primary then ends with the transactions the switchover ends there (nothing of it commits after the
      * primary's last position is read); a dead primary takes none. Writes a drain gave up on stay counted: every
-     * later fence waits for them ({@link InFlightWrites}).
+     * later fence waits for them ({@link InFlightWrites}). The wait ends too when the fences held change (a move's
+     * attempt given up, a switchover's hold added): the caller drains again for the fences held then, so a write hung
+     * for good holds back that move's attempts, never another fence's acknowledgement.
+     *
+     * @return whether {@code fences} may be acknowledged: drained, or given up on at a switchover's bound
      */
-    private void drain(List<String> fences, boolean switchoversOnly) {
+    private boolean drain(List<String> fences, boolean switchoversOnly) {
         long start = System.nanoTime();
         long[] left = {0};
         boolean[] logged = {false};
+        boolean[] changed = {false};
+        long[] nextLook = {start};
+        Set<String> wanted = new HashSet<>(fences);
         boolean drained = writes.drain(
-                () -> closed || (switchoversOnly && System.nanoTime() - start > SWITCHOVER_DRAIN_MS * 1_000_000), n -> {
+                () -> {
+                    if (closed) {
+                        return true;
+                    }
+                    long now = System.nanoTime();
+                    if (switchoversOnly && now - start > SWITCHOVER_DRAIN_MS * 1_000_000) {
+                        return true;
+                    }
+                    if (now - nextLook[0] >= 0) {
+                        nextLook[0] = now + 20_000_000;
+                        changed[0] = !wanted.equals(new HashSet<>(heldFences()));
+                    }
+                    return changed[0];
+                },
+                n -> {
                     left[0] = n;
                     if (!logged[0] && System.nanoTime() - start > DRAIN_LOG_MS * 1_000_000) {
                         LOG.info(
@@ -391,14 +413,20 @@ final class MoveFences implements Moves, AutoCloseable {
                         logged[0] = true;
                     }
                 });
-        if (!drained && !closed) {
-            LOG.warn(
-                    "{}: acknowledging with {} sharded write(s) still in flight after {} ms (a later fence waits"
-                            + " for them)",
-                    fences,
-                    left[0],
-                    SWITCHOVER_DRAIN_MS);
+        if (drained || closed) {
+            return drained;
         }
+        if (changed[0]) {
+            LOG.info("{}: the fences held changed while {} sharded write(s) were still in flight", fences, left[0]);
+            return false;
+        }
+        LOG.warn(
+                "{}: acknowledging with {} sharded write(s) still in flight after {} ms (a later fence waits"
+                        + " for them)",
+                fences,
+                left[0],
+                SWITCHOVER_DRAIN_MS);
+        return true;
     }
 
     @Override

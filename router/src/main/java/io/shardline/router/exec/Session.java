@@ -1322,7 +1322,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
         // what runs there (a procedure, say) is not analyzed: reset it with DISCARD ALL before reuse, and taken for
         // a write (read-your-writes; a transaction that wrote is read in by cross-shard reads)
         p.sessionMayHaveChanged();
-        wroteThrough(p);
+        if (!(p.inTransaction && transaction.isReadOnly())) {
+            wroteThrough(p); // (PostgreSQL keeps a read-only transaction from writing)
+        }
         return p.connection;
     }
 

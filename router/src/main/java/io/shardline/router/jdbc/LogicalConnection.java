@@ -491,8 +491,8 @@ public final class LogicalConnection implements ShardlineConnection {
         }
         try {
             return session.validate(timeout);
-        } catch (SQLException e) {
-            return false;
+        } catch (SQLException | RuntimeException e) {
+            return false; // a connection used by another thread meanwhile included
         }
     }
 
