@@ -687,6 +687,65 @@ class RouterCoreIT {
         }
     }
 
+    /**
+     * A write hung for good (here: on a row lock) stays counted after a switchover's bounded drain gave up on it; a
+     * move's fence of its range then waits for it — it may not be acknowledged — but once that attempt is given up,
+     * the router acknowledges the next switchover again (the move's drain held the one acknowledging thread for as
+     * long as the write hung).
+     */
+    @Test
+    void aMoveFenceWaitingForAHungWriteDoesNotKeepTheNextSwitchoverFromBeingAcknowledged() throws Exception {
+        long k = keyOn(0, 10_300);
+        try (Connection c = DriverManager.getConnection(base);
+                Statement s = c.createStatement()) {
+            s.execute("INSERT INTO accounts (id) VALUES (" + k + ") ON CONFLICT (id) DO NOTHING");
+        }
+        MoveScript script = new MoveScript(client, "core");
+        ExecutorService background = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (Connection lock = cluster.primary(0).connect();
+                Connection writer = DriverManager.getConnection(base)) {
+            lock.setAutoCommit(false);
+            lock.createStatement().execute("SELECT * FROM accounts WHERE id = " + k + " FOR UPDATE");
+            Future<Integer> hung = background.submit(
+                    () -> writer.createStatement().executeUpdate("UPDATE accounts SET balance = 2 WHERE id = " + k));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> count(cluster.primary(0), "SELECT count(*) FROM pg_locks WHERE NOT granted") > 0);
+            try {
+                markAndAwaitAcknowledged("s1 s1-hub1 first");
+                var attempt = script.writeMove("m-hung", MoveState.FENCED, script.rangeOf(k), 0, 1);
+                await().during(Duration.ofMillis(1500))
+                        .atMost(Duration.ofSeconds(5))
+                        .alias("the router with the hung write does not acknowledge the move's fence")
+                        .until(() -> script.routersAcknowledging(attempt) < script.routers());
+                script.writeMove("m-hung", MoveState.CATCHING_UP, script.rangeOf(k), 0, 1);
+                markAndAwaitAcknowledged("s1 s1-hub1 second");
+                assertThat(hung).as("the hung write").isNotDone();
+            } finally {
+                script.writeMove("m-hung", MoveState.ABORTED, script.rangeOf(k), 0, 1);
+                lock.rollback();
+                script.deleteMoves();
+            }
+            assertThat(hung.get(10, TimeUnit.SECONDS)).isEqualTo(1);
+        } finally {
+            background.shutdownNow();
+        }
+    }
+
+    /** Marks shard 1 for a switchover {@code id}, waits until every router acknowledged it, then unmarks it. */
+    private static void markAndAwaitAcknowledged(String id) throws Exception {
+        String token = RouterRegistration.switchoverToken(id);
+        ZooKeeperTopologyStore.updateTopology(
+                client, "core", t -> t.withShardReplaced(t.shard(1).withSwitchover(id)));
+        try {
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> RouterRegistration.notAcknowledged(client, "core", token)
+                            .isEmpty());
+        } finally {
+            ZooKeeperTopologyStore.updateTopology(
+                    client, "core", t -> t.withShardReplaced(t.shard(1).withSwitchover(null)));
+        }
+    }
+
     @Test
     void aBatchWaitingForAConnectionToAPrimaryASwitchoverHoldsIsRoutedAgainAndRuns() throws Exception {
         long a = keyOn(0, 9_600);
