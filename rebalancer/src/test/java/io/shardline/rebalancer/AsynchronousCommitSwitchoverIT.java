@@ -63,7 +63,10 @@ class AsynchronousCommitSwitchoverIT {
             s.execute("ALTER SYSTEM SET wal_writer_delay = '2s'");
             s.execute("SELECT pg_reload_conf()");
         }
-        Thread.sleep(500); // the WAL writer takes the reload at the end of its current sleep (200 ms)
+        // the WAL writer takes the reload at the end of its current round (200 ms), and no server view shows when:
+        // half a second is two of its rounds (took or not, the assertion below holds — the slower writer only makes
+        // the case harder)
+        Thread.sleep(500);
         try (Connection c = DriverManager.getConnection(
                         cluster.shardlineUrl() + "?pg.options=-c%20synchronous_commit%3Doff");
                 PreparedStatement insert = c.prepareStatement("INSERT INTO accounts (id, balance) VALUES (?, 7)")) {

@@ -9,7 +9,10 @@ import org.junit.jupiter.api.Test;
 
 /** The gate's drain: every write that entered before a fence's flip is waited for, whatever drains gave up before. */
 class InFlightWritesTest {
+    /** Polls the drain made while the write stayed in flight: a drain that had stopped waiting would make none. */
+    private static final int POLLS = 50;
 
+    /** The drain, on another thread; {@code waiting} counts down once per poll that still saw a write in flight. */
     private static CompletableFuture<Boolean> drainInBackground(InFlightWrites writes, CountDownLatch waiting) {
         return CompletableFuture.supplyAsync(() -> writes.drain(() -> false, n -> waiting.countDown()));
     }
@@ -22,10 +25,11 @@ class InFlightWritesTest {
                 .as("the switchover's capped drain gives up")
                 .isFalse();
 
-        CountDownLatch waiting = new CountDownLatch(1);
+        CountDownLatch waiting = new CountDownLatch(POLLS);
         CompletableFuture<Boolean> moveFence = drainInBackground(writes, waiting);
-        assertThat(waiting.await(5, TimeUnit.SECONDS)).isTrue();
-        Thread.sleep(100);
+        assertThat(waiting.await(5, TimeUnit.SECONDS))
+                .as("still waiting for the write after %d polls", POLLS)
+                .isTrue();
         assertThat(moveFence).as("acknowledged while the write still runs").isNotDone();
         writes.exit(longWrite);
         assertThat(moveFence.get(5, TimeUnit.SECONDS)).isTrue();
@@ -42,10 +46,11 @@ class InFlightWritesTest {
                 writes.exit(quick);
                 writes.drain(() -> true, n -> {}); // each gives up at once
             }
-            CountDownLatch waiting = new CountDownLatch(1);
+            CountDownLatch waiting = new CountDownLatch(POLLS);
             CompletableFuture<Boolean> fence = drainInBackground(writes, waiting);
-            assertThat(waiting.await(5, TimeUnit.SECONDS)).isTrue();
-            Thread.sleep(100);
+            assertThat(waiting.await(5, TimeUnit.SECONDS))
+                    .as("still waiting after %d drains that gave up", gaveUp)
+                    .isTrue();
             assertThat(fence).as("after %d drains that gave up", gaveUp).isNotDone();
             writes.exit(longWrite);
             assertThat(fence.get(5, TimeUnit.SECONDS)).isTrue();
