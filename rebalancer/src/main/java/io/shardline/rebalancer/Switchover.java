@@ -82,12 +82,20 @@ public final class Switchover {
     private final String cluster;
     private final MoveEstimate.Connector connector;
     private final Settings settings;
+    /** Runs right after the promotion, before the publication (tests: what the old primary does in between). */
+    private Runnable afterPromotion = () -> {};
 
     public Switchover(CuratorFramework client, String cluster, MoveEstimate.Connector connector, Settings settings) {
         this.client = client;
         this.cluster = cluster;
         this.connector = connector;
         this.settings = settings;
+    }
+
+    /** Runs {@code hook} right after the promotion, before the new primary is published (for tests). */
+    Switchover afterPromotion(Runnable hook) {
+        this.afterPromotion = hook;
+        return this;
     }
 
     /**
@@ -189,18 +197,28 @@ public final class Switchover {
                 started = System.nanoTime(); // the writes are held from the mark on
             }
             if (id == null) {
-                id = UUID.randomUUID().toString().substring(0, 8) + " " + candidate.name();
+                id = (failover ? Shard.FAILOVER_MARK : "")
+                        + UUID.randomUUID().toString().substring(0, 8) + " " + candidate.name();
                 hold(shardId, id);
+            } else if (failover && !id.startsWith(Shard.FAILOVER_MARK)) {
+                // a switchover's hold taken over by a failover: the routers must cut their connections to the old
+                // primary too, and acknowledge that
+                id = remark(shardId, id, Shard.FAILOVER_MARK + id);
             }
             LOG.info("{} {}: writes of shard {} held; {} -> {}", what, id, shardId, old.name(), candidate.name());
             boolean readOnly = false;
             CommitFence fence = null;
             boolean promoting = false;
+            Detached detached = Detached.NONE;
             try {
                 awaitAcknowledgements(id);
                 if (failover) {
                     awaitDeparted(departures);
-                    // the hubs received what they will from the dead primary by now: none may hold more than it
+                    // the other hubs stop taking WAL from the old primary, which may be stalled rather than dead: once
+                    // it resumes, they would acknowledge its commits as synchronous standbys and take WAL the new
+                    // timeline does not have
+                    detached = detach(shard, old, candidate, warnings);
+                    // the hubs received what they will from the old primary by now: none may hold more than it
                     mostAdvanced(shard, old, candidate, warnings);
                 } else {
                     try (Connection c = connector.connect(old, Duration.ofSeconds(30));
@@ -226,9 +244,15 @@ public final class Switchover {
                         // every commit of the old primary is at or before this position
                         awaitReplay(candidate, single(s, "SELECT pg_current_wal_lsn()::text"));
                     }
+                    // what the old primary writes from now on (a running autovacuum, a checkpoint) must not reach a hub
+                    // past the candidate's fork: the other hubs take their WAL from the candidate, which has at least
+                    // what each has when it is promoted
+                    detached = detach(shard, old, candidate, warnings);
+                    awaitReceived(candidate, detached.received());
                 }
                 promoting = true;
                 promote(candidate);
+                afterPromotion.run();
             } catch (MoveException | SQLException | RuntimeException e) {
                 String why = e.getMessage();
                 if (promoting && !standbyStill(candidate)) {
@@ -238,7 +262,7 @@ public final class Switchover {
                                     + what + " again once " + candidate.name() + " answers",
                             e);
                 }
-                giveBack(shardId, id, old, readOnly, fence);
+                giveBack(shardId, id, old, readOnly, fence, detached.hubs());
                 throw new MoveException(
                         what + " " + id + " of shard " + shardId + " failed before the promotion (" + why + "): shard "
                                 + shardId + " keeps " + old.name() + " as its primary",
@@ -449,6 +473,22 @@ public final class Switchover {
         }
     }
 
+    /** Replaces the mark {@code id} on shard {@code shardId} by {@code newId}; returns {@code newId}. */
+    private String remark(int shardId, String id, String newId) throws MoveException {
+        try {
+            ZooKeeperTopologyStore.updateTopology(client, cluster, t -> {
+                Shard now = t.shard(shardId);
+                if (!id.equals(now.switchover())) {
+                    throw new TopologyException("shard " + shardId + " is no longer held by switchover " + id);
+                }
+                return t.withShardReplaced(now.withSwitchover(newId));
+            });
+            return newId;
+        } catch (TopologyException e) {
+            throw new MoveException("marking shard " + shardId + " for the failover: " + e.getMessage(), e);
+        }
+    }
+
     /** Takes switchover {@code id}'s mark off shard {@code shardId} (as it was before {@link #hold}). */
     private void unmark(int shardId, String id) {
         try {
@@ -651,10 +691,26 @@ public final class Switchover {
     }
 
     /**
-     * Before the promotion: the old primary takes writes again, and the mark goes (the writes are released); the mark
-     * stays when the old primary could not be made writable (the writes would fail there).
+     * Before the promotion: the hubs {@code detached} get their {@code primary_conninfo} back, the old primary takes
+     * writes again, and the mark goes (the writes are released); the mark stays when the old primary could not be
+     * made writable (the writes would fail there).
      */
-    private void giveBack(int shardId, String id, Node old, boolean readOnly, CommitFence fence) {
+    private void giveBack(
+            int shardId, String id, Node old, boolean readOnly, CommitFence fence, Map<Node, Pointed> detached) {
+        for (Map.Entry<Node, Pointed> hub : detached.entrySet()) {
+            try (Connection c = connector.connect(hub.getKey(), Duration.ofSeconds(10));
+                    Statement s = c.createStatement()) {
+                setConninfo(s, hub.getValue().conninfo());
+            } catch (SQLException | RuntimeException e) {
+                LOG.warn(
+                        "switchover {}: {} could not be pointed back at {} ({}): it streams from the hub it was pointed"
+                                + " at for the promotion",
+                        id,
+                        hub.getKey().name(),
+                        old.name(),
+                        e.getMessage());
+            }
+        }
         if (readOnly) {
             try (Connection c = connector.connect(old, Duration.ofSeconds(10));
                     Statement s = c.createStatement()) {
@@ -685,22 +741,9 @@ public final class Switchover {
      */
     private List<String> repoint(Shard shard, Node old, Node candidate, List<String> warnings) {
         List<String> repointed = new ArrayList<>();
-        for (Node n : shard.replicas()) {
-            if (n.equals(candidate) || !old.name().equals(n.upstream())) {
-                continue;
-            }
-            try (Connection c = connector.connect(n, Duration.ofSeconds(10));
-                    Statement s = c.createStatement();
-                    Connection p = connector.connect(candidate, Duration.ofSeconds(10));
-                    Statement ps = p.createStatement()) {
-                String slot = single(s, "SHOW primary_slot_name");
-                if (slot != null && !slot.isEmpty()) {
-                    ps.execute("SELECT pg_create_physical_replication_slot(" + literal(slot) + ", true) WHERE NOT"
-                            + " EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " + literal(slot) + ")");
-                }
-                String conninfo = Conninfo.withHostAndPort(single(s, "SHOW primary_conninfo"), candidate);
-                s.execute("ALTER SYSTEM SET primary_conninfo = " + literal(conninfo));
-                s.execute("SELECT pg_reload_conf()");
+        for (Node n : otherHubs(shard, old, candidate)) {
+            try {
+                pointAt(n, candidate);
                 repointed.add(n.name());
             } catch (SQLException | RuntimeException e) {
                 // the conninfo is never in the message: it may hold a password (Conninfo's errors name none)
@@ -711,6 +754,191 @@ public final class Switchover {
             }
         }
         return streaming(repointed, shard, old, candidate, warnings);
+    }
+
+    /** The hubs of {@code old} but {@code candidate}. */
+    private static List<Node> otherHubs(Shard shard, Node old, Node candidate) {
+        return shard.replicas().stream()
+                .filter(n -> !n.equals(candidate) && old.name().equals(n.upstream()))
+                .toList();
+    }
+
+    /** Points {@code node}'s WAL receiver at {@code upstream}: {@link #pointAt(Statement, Statement, Node)}. */
+    private Pointed pointAt(Node node, Node upstream) throws SQLException {
+        try (Connection c = connector.connect(node, Duration.ofSeconds(10));
+                Statement s = c.createStatement();
+                Connection p = connector.connect(upstream, Duration.ofSeconds(10));
+                Statement ps = p.createStatement()) {
+            return pointAt(s, ps, upstream);
+        }
+    }
+
+    /**
+     * Points the WAL receiver of the node {@code s} is connected to at {@code upstream} ({@code ps} is connected to
+     * it): PostgreSQL reloads {@code primary_conninfo} and restarts its WAL receiver when it changed. Its slot is
+     * created there first (a standby can hold one too).
+     */
+    private static Pointed pointAt(Statement s, Statement ps, Node upstream) throws SQLException {
+        String slot = single(s, "SHOW primary_slot_name");
+        if (slot != null && !slot.isEmpty()) {
+            ps.execute("SELECT pg_create_physical_replication_slot(" + literal(slot) + ", true) WHERE NOT"
+                    + " EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " + literal(slot) + ")");
+        }
+        String before = single(s, "SHOW primary_conninfo");
+        String after = Conninfo.withHostAndPort(before, upstream);
+        if (after.equals(before)) {
+            return new Pointed(0, before); // pointed there already (a run resumed): its receiver stays
+        }
+        int receiver = walReceiver(s);
+        setConninfo(s, after);
+        return new Pointed(receiver, before);
+    }
+
+    /** The process id of the WAL receiver of the node {@code s} is connected to, 0 when none runs. */
+    private static int walReceiver(Statement s) throws SQLException {
+        return Integer.parseInt(single(s, "SELECT coalesce(max(pid), 0)::text FROM pg_stat_wal_receiver"));
+    }
+
+    /**
+     * A hub {@link #pointAt pointed} elsewhere: the process id of its WAL receiver before (0 when none ran, or when it
+     * was pointed there already), and the {@code primary_conninfo} it had (it may hold a password: never logged).
+     */
+    private record Pointed(int receiver, String conninfo) {
+        @Override
+        public String toString() {
+            return "Pointed[" + receiver + "]";
+        }
+    }
+
+    private static void setConninfo(Statement s, String conninfo) throws SQLException {
+        s.execute("ALTER SYSTEM SET primary_conninfo = " + literal(conninfo));
+        s.execute("SELECT pg_reload_conf()");
+    }
+
+    /** How long a hub pointed away from the old primary before the promotion may keep the WAL receiver it had. */
+    private static final Duration DETACH_WAIT = Duration.ofSeconds(5);
+
+    /**
+     * The hubs {@link #detach} pointed at the candidate, with what they had, and the most WAL one of them received.
+     */
+    private record Detached(Map<Node, Pointed> hubs, long received) {
+        static final Detached NONE = new Detached(Map.of(), 0);
+    }
+
+    /**
+     * Before the promotion: points the old primary's other hubs at {@code candidate} (a standby still: they cascade
+     * from it, and follow its promotion as its own replicas do) and waits until none still receives from the old
+     * primary (its WAL receiver ended). A hub that cannot be reached, or keeps its WAL receiver, is named in {@code
+     * warnings}; it is pointed at the new primary again after the promotion.
+     */
+    private Detached detach(Shard shard, Node old, Node candidate, List<String> warnings) throws MoveException {
+        long started = System.nanoTime();
+        Map<Node, Pointed> pointed = new HashMap<>();
+        Map<Node, Connection> connections = new HashMap<>();
+        long received = 0;
+        try {
+            List<Node> hubs = otherHubs(shard, old, candidate);
+            if (hubs.isEmpty()) {
+                return Detached.NONE;
+            }
+            try (Connection p = connector.connect(candidate, Duration.ofSeconds(10));
+                    Statement ps = p.createStatement()) {
+                for (Node hub : hubs) {
+                    try {
+                        Connection c = connector.connect(hub, Duration.ofSeconds(10));
+                        connections.put(hub, c);
+                        try (Statement s = c.createStatement()) {
+                            pointed.put(hub, pointAt(s, ps, candidate));
+                        }
+                    } catch (SQLException | RuntimeException e) {
+                        String warning = hub.name() + " could not be pointed at " + candidate.name() + " before the"
+                                + " promotion (" + e.getMessage() + "): it may take WAL from " + old.name()
+                                + " past the new timeline's fork";
+                        LOG.warn("switchover: {}", warning);
+                        warnings.add(warning);
+                    }
+                }
+            } catch (SQLException e) {
+                throw new MoveException(candidate.name() + " cannot be reached to point the other hubs at it", e);
+            }
+            long deadline = System.nanoTime() + DETACH_WAIT.toNanos();
+            Map<Node, Pointed> waiting = new HashMap<>(pointed);
+            while (true) {
+                waiting.entrySet()
+                        .removeIf(e -> e.getValue().receiver() == 0
+                                || !sameReceiver(
+                                        connections.get(e.getKey()),
+                                        e.getValue().receiver()));
+                if (waiting.isEmpty()) {
+                    break;
+                }
+                if (System.nanoTime() > deadline) {
+                    for (Node hub : waiting.keySet()) {
+                        String warning = hub.name() + " was pointed at " + candidate.name() + " but its WAL receiver"
+                                + " still ran after " + DETACH_WAIT.toSeconds() + " s: it may take WAL from "
+                                + old.name() + " past the new timeline's fork";
+                        LOG.warn("switchover: {}", warning);
+                        warnings.add(warning);
+                    }
+                    break;
+                }
+                pause(2);
+            }
+            for (Node hub : pointed.keySet()) {
+                try (Statement s = connections.get(hub).createStatement()) {
+                    String lsn =
+                            single(s, "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text");
+                    received = Math.max(received, lsn == null ? 0 : Lsn.parse(lsn));
+                } catch (SQLException e) {
+                    LOG.info("switchover: the WAL {} received could not be read ({})", hub.name(), e.getMessage());
+                }
+            }
+        } finally {
+            for (Connection c : connections.values()) {
+                try {
+                    c.close();
+                } catch (SQLException ignored) {
+                    // closing
+                }
+            }
+        }
+        LOG.info(
+                "{} pointed at {} before the promotion, in {} ms",
+                pointed.keySet().stream().map(Node::name).toList(),
+                candidate.name(),
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+        return new Detached(pointed, received);
+    }
+
+    /** Whether the WAL receiver of the node {@code c} is connected to is process {@code pid} still (true: unknown). */
+    private static boolean sameReceiver(Connection c, int pid) {
+        try (Statement s = c.createStatement()) {
+            return walReceiver(s) == pid;
+        } catch (SQLException e) {
+            return true;
+        }
+    }
+
+    /**
+     * Waits (for the replay timeout) until {@code candidate}, still streaming from the old primary, received at least
+     * {@code wanted}, what another hub did before it was pointed at it: promoted earlier, its timeline would fork
+     * before WAL that hub holds, and it could not follow it.
+     */
+    private void awaitReceived(Node candidate, long wanted) throws SQLException, MoveException {
+        long deadline = System.nanoTime() + settings.replayTimeout().toNanos();
+        try (Connection c = connector.connect(candidate, settings.replayTimeout());
+                Statement s = c.createStatement()) {
+            String sql = "SELECT (greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) >= '"
+                    + Lsn.format(wanted) + "')::text";
+            while (!Boolean.parseBoolean(single(s, sql))) {
+                if (System.nanoTime() > deadline) {
+                    throw new MoveException(candidate.name() + " did not receive up to " + Lsn.format(wanted)
+                            + " (what another hub has) within "
+                            + settings.replayTimeout().toMillis() + " ms");
+                }
+                pause(1);
+            }
+        }
     }
 
     /** How long a replica pointed at the new primary may take to stream from it before a warning says it does not. */

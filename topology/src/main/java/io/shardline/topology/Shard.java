@@ -40,6 +40,18 @@ public record Shard(
                 .orElseThrow();
     }
 
+    /** How the id of a failover's hold begins (a planned switchover's does not). */
+    public static final String FAILOVER_MARK = "failover-";
+
+    /**
+     * Whether the hold on this shard is a failover's: its primary is taken for dead but may only be stalled, so the
+     * routers cut their connections to it before they acknowledge (nothing they sent it may complete later).
+     */
+    @JsonIgnore
+    public boolean failingOver() {
+        return switchover != null && switchover.startsWith(FAILOVER_MARK);
+    }
+
     /** This shard with its writes held by switchover {@code id} (null: released). */
     public Shard withSwitchover(String id) {
         return new Shard(this.id, nodes, id);

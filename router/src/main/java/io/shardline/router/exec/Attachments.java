@@ -295,7 +295,7 @@ final class Attachments {
                 s.execute(sql);
             }
         } catch (SQLException e) {
-            held.remove(connection);
+            unhold(connection);
             runtime.pools().evict(node, connection);
             throw e;
         }
@@ -323,19 +323,26 @@ final class Attachments {
     void detach(Physical p) {
         byNode.remove(p.node.name(), p);
         apart.remove(p);
-        held.remove(p.connection);
+        unhold(p.connection);
         runtime.pools().evict(p.node, p.connection);
     }
 
     /** {@code c}, borrowed for {@code node}, noted as held; evicted and refused once {@link #abort} ran. */
     private Connection hold(Node node, Connection c) throws SQLException {
         held.put(c, node);
+        runtime.held(c, node);
         if (aborted) {
-            held.remove(c);
+            unhold(c);
             runtime.pools().evict(node, c);
             throw abortedError();
         }
         return c;
+    }
+
+    /** {@code c} is no longer held (handed back, evicted or cut): true when it was. */
+    private boolean unhold(Connection c) {
+        runtime.released(c);
+        return held.remove(c) != null;
     }
 
     /**
@@ -346,7 +353,7 @@ final class Attachments {
         aborted = true;
         for (Map.Entry<Connection, Node> e : held.entrySet()) {
             Connection c = e.getKey();
-            if (held.remove(c) != null) {
+            if (unhold(c)) {
                 executor.execute(() -> {
                     try {
                         c.unwrap(PgConnection.class).abort(Runnable::run);
@@ -498,7 +505,7 @@ final class Attachments {
 
     /** Resets {@code p} and hands it back to its pool (one that cannot be reset is evicted); the close's failure. */
     private SQLException reset(Physical p) {
-        if (held.remove(p.connection) == null && aborted) {
+        if (!unhold(p.connection) && aborted) {
             return null; // cut and evicted by abort
         }
         String reset = p.sessionDirty || p.resync ? "DISCARD ALL" : session.version() > 0 ? "RESET ALL" : null;

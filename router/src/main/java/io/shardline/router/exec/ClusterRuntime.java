@@ -37,6 +37,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -46,6 +47,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import org.postgresql.jdbc.PgConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -102,6 +104,9 @@ public final class ClusterRuntime implements AutoCloseable {
     /** The primaries (by node name) known to have {@link TxnMarks#TABLE}. */
     private final Set<String> marksReady = ConcurrentHashMap.newKeySet();
 
+    /** Every physical connection a session of this runtime holds now, and its node: what {@link #sever} cuts. */
+    private final Map<Connection, Node> held = new ConcurrentHashMap<>();
+
     private final HomeCatalog catalog;
     /** DDL through other routers of the cluster (ZooKeeper only), null with a cluster file. */
     private final SchemaChanges schemaChanges;
@@ -131,7 +136,7 @@ public final class ClusterRuntime implements AutoCloseable {
                 ? new SchemaChanges(zk.client(), cluster, this::forgetCatalog)
                 : null;
         this.fences = store instanceof ZooKeeperTopologyStore zk
-                ? new MoveFences(zk.client(), cluster, () -> this.routing)
+                ? new MoveFences(zk.client(), cluster, () -> this.routing, this::sever)
                 : null;
         this.health = new ReplicaHealth(
                 settings.weights(),
@@ -524,6 +529,41 @@ public final class ClusterRuntime implements AutoCloseable {
 
     NodePools pools() {
         return pools;
+    }
+
+    /** A session holds {@code c}, a connection to {@code node}. */
+    void held(Connection c, Node node) {
+        held.put(c, node);
+    }
+
+    /** A session no longer holds {@code c}. */
+    void released(Connection c) {
+        held.remove(c);
+    }
+
+    /**
+     * Cuts every connection to {@code node} at its socket, those sessions hold (a statement running on one fails at
+     * once; the session replaces it, or, in a transaction there, ends the transaction) and those idle in its pool: a
+     * failover is replacing that primary, which may be stalled rather than dead, and nothing sent to it may complete
+     * once the routers acknowledged the failover's hold.
+     *
+     * @return how many held connections were cut
+     */
+    int sever(Node node) {
+        int cut = 0;
+        for (Map.Entry<Connection, Node> e : held.entrySet()) {
+            if (e.getValue().name().equals(node.name())
+                    && e.getValue().address().equals(node.address())) {
+                try {
+                    e.getKey().unwrap(PgConnection.class).abort(Runnable::run);
+                    cut++;
+                } catch (SQLException | RuntimeException closed) {
+                    // closed already
+                }
+            }
+        }
+        pools.evictAll(node);
+        return cut;
     }
 
     public ShardlineUrl url() {

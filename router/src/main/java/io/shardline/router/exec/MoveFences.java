@@ -81,6 +81,10 @@ final class MoveFences implements Moves, AutoCloseable {
     private final ScheduledExecutorService leases;
     /** Writes to sharded tables in flight, by the epoch they entered in. */
     private final InFlightWrites writes = new InFlightWrites();
+    /** Cuts the connections to a primary a failover replaces ({@code ClusterRuntime#sever}): how many it cut. */
+    private final java.util.function.ToIntFunction<Node> sever;
+    /** The failover holds whose old primary's connections were cut: touched by the background thread only. */
+    private final Set<String> severed = new HashSet<>();
     /** Fences acknowledged: touched by the background thread only. */
     private final Set<String> acknowledged = new HashSet<>();
 
@@ -100,8 +104,13 @@ final class MoveFences implements Moves, AutoCloseable {
     private volatile long leaseMs = 300;
     private volatile boolean closed;
 
-    MoveFences(CuratorFramework client, String cluster, Supplier<RoutingState> routing) {
+    MoveFences(
+            CuratorFramework client,
+            String cluster,
+            Supplier<RoutingState> routing,
+            java.util.function.ToIntFunction<Node> sever) {
         this.client = client;
+        this.sever = sever;
         this.ringPath = ZooKeeperTopologyStore.clusterPath(cluster) + "/ring";
         this.topologyPath = ZooKeeperTopologyStore.clusterPath(cluster) + "/topology";
         this.routing = routing;
@@ -334,6 +343,7 @@ final class MoveFences implements Moves, AutoCloseable {
      * see it. A fence that appears during a drain sends the loop round again.
      */
     private void publishNow() {
+        severFailingPrimaries();
         Set<String> covered = new HashSet<>(acknowledged);
         List<String> held;
         while (true) {
@@ -354,6 +364,32 @@ final class MoveFences implements Moves, AutoCloseable {
         acknowledged.clear();
         acknowledged.addAll(held);
         registration.update(routing.get().snapshot().ring().version(), held);
+    }
+
+    /**
+     * For each failover hold seen for the first time, cuts this router's connections to the primary it replaces
+     * (before the acknowledgement, so the drain does not wait for writes on them): a primary taken for dead may be
+     * only stalled, and a write or COMMIT sent before the hold would complete there once it resumes, acknowledged to
+     * the application yet absent from the new primary. They fail instead (outcome unknown for one under way).
+     */
+    private void severFailingPrimaries() {
+        Set<String> marks = new HashSet<>();
+        for (Shard shard : routing.get().switching()) {
+            if (!shard.failingOver()) {
+                continue;
+            }
+            marks.add(shard.switchover());
+            if (severed.add(shard.switchover())) {
+                int cut = sever.applyAsInt(shard.primary());
+                LOG.info(
+                        "failover {}: {} connection(s) to {}, the primary of shard {} it replaces, were cut",
+                        shard.switchover(),
+                        cut,
+                        shard.primary().name(),
+                        shard.id());
+            }
+        }
+        severed.retainAll(marks);
     }
 
     /** The fence attempts writers are held by now ({@link RouterRegistration#fenceToken}). */
@@ -587,6 +623,15 @@ final class MoveFences implements Moves, AutoCloseable {
         }
         for (Shard shard : switching) {
             if (participation.runsOn(shard.primary())) {
+                if (shard.failingOver()) {
+                    throw new SQLException(
+                            "failover " + shard.switchover() + " is replacing "
+                                    + shard.primary().name() + ", the"
+                                    + " primary of shard " + shard.id() + " this transaction runs on: its connection"
+                                    + " there was cut and the transaction cannot go on (nothing of it commits there);"
+                                    + " roll it back and retry it",
+                            SqlStates.RETRY_WRITE);
+                }
                 continue; // its transaction began there before the switchover, which waits for it to end
             }
             boolean mayWrite = plan.target() == Plan.Target.ANY || plan.target() == Plan.Target.SEQUENCE;

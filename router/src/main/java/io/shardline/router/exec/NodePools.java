@@ -139,6 +139,17 @@ public final class NodePools implements AutoCloseable {
         }
     }
 
+    /**
+     * Closes {@code node}'s idle pooled connections and marks those lent out to be closed when handed back (they
+     * are never lent again).
+     */
+    public void evictAll(Node node) {
+        HikariDataSource pool = pools.get(key(node));
+        if (pool != null && pool.getHikariPoolMXBean() != null) {
+            pool.getHikariPoolMXBean().softEvictConnections();
+        }
+    }
+
     private static String key(Node node) {
         return node.name() + "@" + node.address();
     }

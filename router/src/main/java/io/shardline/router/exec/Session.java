@@ -1071,9 +1071,13 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (former != null) {
             // the node may still take the commit (cut off from the rebalancer, not from this application): what it
             // commits is not on the primary the shard has now, and would be lost
+            String how = former.node.equals(runtime.routing().primary(former.shard))
+                    ? "is being replaced by a failover during this transaction (" + former.node.name()
+                            + " may be stalled rather than dead, and must take no commit)"
+                    : "changed during this transaction (" + former.node.name() + " is no longer its primary)";
             SQLException changed = new SQLException(
-                    "the primary of shard " + former.shard + " changed during this transaction (" + former.node.name()
-                            + " is no longer its primary): it was rolled back, nothing was committed; retry it",
+                    "the primary of shard " + former.shard + " " + how + ": it was rolled back, nothing was"
+                            + " committed; retry it",
                     SqlStates.RETRY_WRITE);
             try {
                 rollback();

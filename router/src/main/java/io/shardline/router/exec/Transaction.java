@@ -120,11 +120,13 @@ final class Transaction {
 
     /**
      * A participant on a node that was its shard's primary when the transaction reached it and that the topology no
-     * longer names so (a failover published meanwhile), or null.
+     * longer names so (a failover published meanwhile), or whose shard a failover holds now (its primary may be
+     * stalled, not dead: a COMMIT sent there could complete once it resumes, after the promotion), or null.
      */
     Physical onFormerPrimary(io.shardline.router.route.RoutingState r) {
         for (Physical p : participants) {
-            if (p.node.role() == io.shardline.topology.NodeRole.PRIMARY && !p.node.equals(r.primary(p.shard))) {
+            if (p.node.role() == io.shardline.topology.NodeRole.PRIMARY
+                    && (!p.node.equals(r.primary(p.shard)) || r.failingOver(p.shard))) {
                 return p;
             }
         }

@@ -101,6 +101,16 @@ public final class RoutingState {
         return switching;
     }
 
+    /** Whether a failover holds shard {@code shard} (its primary is being replaced: see {@link Shard#failingOver}). */
+    public boolean failingOver(int shard) {
+        for (Shard s : switching) {
+            if (s.id() == shard && s.failingOver()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     public TopologySnapshot snapshot() {
         return snapshot;
     }
