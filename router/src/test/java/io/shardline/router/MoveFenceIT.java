@@ -357,6 +357,72 @@ class MoveFenceIT {
         }
     }
 
+    /**
+     * Past its lease, a router cut off from ZooKeeper may be routing by a topology a failover replaced: writes to
+     * unsharded tables, {@code nextval} and the COMMIT of a transaction that wrote are held like sharded writes
+     * (they went to the home primary whatever happened), and reads go on.
+     */
+    @Test
+    void aRouterCutOffFromZooKeeperPastItsLeaseHoldsUnshardedWritesSequencesAndCommitsToo() throws Exception {
+        try (Connection setup = DriverManager.getConnection(cluster.shardlineUrl());
+                Statement s = setup.createStatement()) {
+            s.execute("CREATE TABLE notes (id bigint PRIMARY KEY)");
+            s.execute("CREATE SEQUENCE note_ids");
+        }
+        try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString());
+                Connection c = DriverManager.getConnection("jdbc:shardline:zk://" + proxy.address()
+                        + ZooKeeperTopologyStore.clusterPath("fence") + "?fenceWaitMs=500");
+                Connection open = DriverManager.getConnection("jdbc:shardline:zk://" + proxy.address()
+                        + ZooKeeperTopologyStore.clusterPath("fence") + "?fenceWaitMs=500")) {
+            open.setAutoCommit(false);
+            open.createStatement().execute("INSERT INTO notes (id) VALUES (1)");
+            assertThat(c.createStatement().executeUpdate("INSERT INTO notes (id) VALUES (2)"))
+                    .isEqualTo(1);
+
+            proxy.cut();
+            long[] next = {1_000};
+            SQLException held = await().atMost(Duration.ofSeconds(25))
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(
+                            () -> catchThrowableOfType(
+                                    SQLException.class,
+                                    () -> c.createStatement()
+                                            .executeUpdate("INSERT INTO notes (id) VALUES (" + next[0]++ + ")")),
+                            e -> e != null);
+            long heldId = next[0] - 1;
+            assertThat(held.getSQLState()).isEqualTo("40001");
+            assertThat(held.getMessage())
+                    .containsAnyOf("no answer from ZooKeeper", "lost its ZooKeeper session")
+                    .contains("this write was held 500 ms (fenceWaitMs) and not sent: retry it");
+            SQLException sequence = catchThrowableOfType(
+                    SQLException.class, () -> c.createStatement().executeQuery("SELECT nextval('note_ids')"));
+            assertThat(sequence.getSQLState()).isEqualTo("40001");
+            SQLException commit = catchThrowableOfType(SQLException.class, open::commit);
+            assertThat(commit.getSQLState()).isEqualTo("40001");
+            assertThat(commit.getMessage()).contains("the transaction was rolled back, nothing was committed");
+            try (ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM notes WHERE id = 2")) {
+                assertThat(rs.next()).as("reads go on").isTrue();
+                assertThat(rs.getLong(1)).isEqualTo(1);
+            }
+
+            proxy.restore();
+            await().atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(50))
+                    .ignoreExceptionsMatching(e -> e instanceof SQLException sql && "40001".equals(sql.getSQLState()))
+                    .until(() -> c.createStatement().executeUpdate("INSERT INTO notes (id) VALUES (3)") == 1);
+            try (Connection home = cluster.primary(0).connect();
+                    ResultSet rs = home.createStatement()
+                            .executeQuery(
+                                    "SELECT string_agg(id::text, ',' ORDER BY id) FROM notes WHERE id IN (1, 2, 3, "
+                                            + heldId + ")")) {
+                rs.next();
+                assertThat(rs.getString(1))
+                        .as("the transaction's row and the held write are not there")
+                        .isEqualTo("2,3");
+            }
+        }
+    }
+
     @Test
     void aZooKeeperOutageShorterThanTheSessionTimeoutHoldsNoWrite() throws Exception {
         try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString());

@@ -689,6 +689,26 @@ public final class ClusterRuntime implements AutoCloseable {
         return fences == null || fences.leaseHolds();
     }
 
+    /**
+     * For a write the fences' gate does not count (to an unsharded table, {@code nextval}, a function call, a COPY
+     * there, a COMMIT of a transaction that wrote): waits up to {@code fenceWaitMs} while this router's ZooKeeper lease
+     * is out (see {@code MoveFences#awaitLease}). Returns at once while it holds.
+     *
+     * @throws SQLException 40001, nothing sent (the message names {@code what} and ends with {@code then})
+     */
+    void awaitLease(String what, String then) throws SQLException {
+        if (fences != null && !fences.leaseHolds()) {
+            long started = System.nanoTime();
+            try {
+                fences.awaitLease(settings.fenceWaitMs(), what, then);
+                metrics.fenceWait(System.nanoTime() - started, false);
+            } catch (SQLException e) {
+                metrics.fenceWait(System.nanoTime() - started, true);
+                throw e;
+            }
+        }
+    }
+
     /** Ends a write {@link #awaitWritable} let in. */
     void writeDone(int ticket) {
         if (fences != null) {

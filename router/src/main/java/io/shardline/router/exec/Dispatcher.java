@@ -333,7 +333,16 @@ public final class Dispatcher {
             throws SQLException {
         ClusterRuntime runtime = session.runtime();
         if (!gated(plan, r)) {
-            return run(sql, plan, params, session.route(r, plan, params), op, handled);
+            if (!leased(plan)) {
+                return run(sql, plan, params, session.route(r, plan, params), op, handled);
+            }
+            runtime.awaitLease("this write", "retry it");
+            leased = true;
+            try {
+                return run(sql, plan, params, session.route(r, plan, params), op, handled);
+            } finally {
+                leased = false;
+            }
         }
         int ticket;
         oneRow[0] = params;
@@ -371,6 +380,21 @@ public final class Dispatcher {
                 && (plan.target() == Plan.Target.KEYED
                         || plan.target() == Plan.Target.EVERY_SHARD
                         || plan.target() == Plan.Target.REFERENCE_WRITE);
+    }
+
+    /**
+     * Whether a statement {@link #gated} lets by needs this router's ZooKeeper lease all the same: a write to an
+     * unsharded table, a sequence function, DDL or a utility command (COPY, CALL, DO...) runs on a primary a failover
+     * may have replaced while this router was cut off from ZooKeeper.
+     */
+    static boolean leased(Plan plan) {
+        if (plan.target() == Plan.Target.DRIVER || plan.target() == Plan.Target.REFUSED) {
+            return false;
+        }
+        return plan.kind() == StatementKind.WRITE
+                || plan.kind() == StatementKind.DDL
+                || plan.kind() == StatementKind.UTILITY
+                || plan.target() == Plan.Target.SEQUENCE;
     }
 
     private <T> T run(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)
@@ -1429,7 +1453,10 @@ public final class Dispatcher {
         driverUpdateCount = -1;
         boolean gated = gated(plan, session.runtime().routing());
         int ticket = gated ? session.runtime().awaitWritable(plan, rows, session) : 0;
-        leased = gated;
+        if (!gated && leased(plan)) {
+            session.runtime().awaitLease("this batch", "no row of it ran; retry it");
+        }
+        leased = gated || leased(plan);
         try {
             RoutingState r = session.runtime().routing();
             plan = shape.plan(r, sql);

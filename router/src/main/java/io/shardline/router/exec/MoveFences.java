@@ -242,6 +242,37 @@ final class MoveFences implements Moves, AutoCloseable {
         return !disconnected && System.nanoTime() - leaseUntilNanos < 0;
     }
 
+    /**
+     * Waits up to {@code waitMs} while the lease is out, for a write the gate does not hold (to an unsharded table, a
+     * sequence, a function call, a COMMIT): a router whose session may have expired may be routing by a topology a
+     * failover replaced, and its writes would go to the old primary.
+     *
+     * @param what the statement, for the message ("this write", "this COMMIT")
+     * @param then what the application should know and do, for the message
+     * @throws SQLException 40001 after {@code waitMs}, saying why; nothing was sent
+     */
+    void awaitLease(long waitMs, String what, String then) throws SQLException {
+        long deadline = System.nanoTime() + waitMs * 1_000_000;
+        while (!leaseHolds()) {
+            if (System.nanoTime() - deadline >= 0) {
+                String why = disconnected
+                        ? "this router lost its ZooKeeper session and cannot know the current primaries yet"
+                        : "this router had no answer from ZooKeeper for over " + leaseMs + " ms (its lease: ZooKeeper"
+                                + " unreachable, or a long pause), so its session may have expired and a failover"
+                                + " have replaced a primary meanwhile";
+                throw new SQLException(
+                        why + "; " + what + " was held " + waitMs + " ms (fenceWaitMs) and not sent: " + then,
+                        SqlStates.RETRY_WRITE);
+            }
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while waiting for the ZooKeeper lease", "57014", ie);
+            }
+        }
+    }
+
     private long sessionId() {
         try {
             return client.getZookeeperClient().getZooKeeper().getSessionId();

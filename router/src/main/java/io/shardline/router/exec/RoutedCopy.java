@@ -286,6 +286,10 @@ final class RoutedCopy implements CopyIn {
         Plan plan = plan(runtime.routing());
         boolean gated = dispatcher.gated(plan, runtime.routing());
         int ticket = gated ? runtime.awaitWritable(plan, keys, session) : 0;
+        boolean leased = gated || Dispatcher.leased(plan);
+        if (!gated && leased) {
+            runtime.awaitLease("this COPY's rows", "the COPY failed; run it again");
+        }
         try {
             RoutingState r = runtime.routing();
             plan = plan(r);
@@ -316,7 +320,7 @@ final class RoutedCopy implements CopyIn {
                 leg.pending.write(data, from, ends[row] - from);
                 from = ends[row];
             }
-            if (gated && !runtime.writeLeaseHolds()) {
+            if (leased && !runtime.writeLeaseHolds()) {
                 throw session.leaseRanOut(touched.get(0).physical.node.name());
             }
             for (Leg leg : touched) {

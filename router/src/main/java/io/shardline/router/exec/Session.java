@@ -1067,6 +1067,20 @@ public final class Session implements RouteContext, MoveFences.Participation {
             }
             return;
         }
+        if (transaction.wrote()) {
+            try {
+                // a router cut off from ZooKeeper past its lease may be committing on a primary a failover replaced
+                runtime.awaitLease(
+                        "this COMMIT", "the transaction was rolled back, nothing was committed; retry the transaction");
+            } catch (SQLException held) {
+                try {
+                    rollback();
+                } catch (SQLException e) {
+                    held.addSuppressed(e);
+                }
+                throw held;
+            }
+        }
         Physical former = transaction.onFormerPrimary(runtime.routing());
         if (former != null) {
             // the node may still take the commit (cut off from the rebalancer, not from this application): what it
