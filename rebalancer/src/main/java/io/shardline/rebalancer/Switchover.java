@@ -217,7 +217,7 @@ public final class Switchover {
                     // the other hubs stop taking WAL from the old primary, which may be stalled rather than dead: once
                     // it resumes, they would acknowledge its commits as synchronous standbys and take WAL the new
                     // timeline does not have
-                    detached = detach(shard, old, candidate, warnings);
+                    detached = detach(shard, old, candidate, true, warnings);
                     // the hubs received what they will from the old primary by now: none may hold more than it
                     mostAdvanced(shard, old, candidate, warnings);
                 } else {
@@ -247,7 +247,7 @@ public final class Switchover {
                     // what the old primary writes from now on (a running autovacuum, a checkpoint) must not reach a hub
                     // past the candidate's fork: the other hubs take their WAL from the candidate, which has at least
                     // what each has when it is promoted
-                    detached = detach(shard, old, candidate, warnings);
+                    detached = detach(shard, old, candidate, false, warnings);
                     awaitReceived(candidate, detached.received());
                 }
                 promoting = true;
@@ -691,26 +691,12 @@ public final class Switchover {
     }
 
     /**
-     * Before the promotion: the hubs {@code detached} get their {@code primary_conninfo} back, the old primary takes
-     * writes again, and the mark goes (the writes are released); the mark stays when the old primary could not be
-     * made writable (the writes would fail there).
+     * Before the promotion: the hubs {@code detached} are pointed back at the old primary, the old primary takes writes
+     * again, and the mark goes (the writes are released); the mark stays when the old primary could not be made
+     * writable (the writes would fail there).
      */
-    private void giveBack(
-            int shardId, String id, Node old, boolean readOnly, CommitFence fence, Map<Node, Pointed> detached) {
-        for (Map.Entry<Node, Pointed> hub : detached.entrySet()) {
-            try (Connection c = connector.connect(hub.getKey(), Duration.ofSeconds(10));
-                    Statement s = c.createStatement()) {
-                setConninfo(s, hub.getValue().conninfo());
-            } catch (SQLException | RuntimeException e) {
-                LOG.warn(
-                        "switchover {}: {} could not be pointed back at {} ({}): it streams from the hub it was pointed"
-                                + " at for the promotion",
-                        id,
-                        hub.getKey().name(),
-                        old.name(),
-                        e.getMessage());
-            }
-        }
+    private void giveBack(int shardId, String id, Node old, boolean readOnly, CommitFence fence, List<Node> detached) {
+        giveBackHubs(detached, old);
         if (readOnly) {
             try (Connection c = connector.connect(old, Duration.ofSeconds(10));
                     Statement s = c.createStatement()) {
@@ -763,13 +749,30 @@ public final class Switchover {
                 .toList();
     }
 
+    /** Points {@code hubs}, which {@link #detach} pointed at the candidate, back at the old primary. */
+    private void giveBackHubs(List<Node> hubs, Node old) {
+        for (Node hub : hubs) {
+            try (Connection c = connector.connect(hub, HUB_CONNECT);
+                    Statement s = c.createStatement()) {
+                setConninfo(s, Conninfo.withHostAndPort(single(s, "SHOW primary_conninfo"), old));
+            } catch (SQLException | RuntimeException e) {
+                LOG.warn(
+                        "{} could not be pointed back at {} ({}): it streams from the hub it was pointed at, not from"
+                                + " the primary (set its primary_conninfo by hand)",
+                        hub.name(),
+                        old.name(),
+                        e.getMessage());
+            }
+        }
+    }
+
     /** Points {@code node}'s WAL receiver at {@code upstream}: {@link #pointAt(Statement, Statement, Node)}. */
-    private Pointed pointAt(Node node, Node upstream) throws SQLException {
+    private void pointAt(Node node, Node upstream) throws SQLException {
         try (Connection c = connector.connect(node, Duration.ofSeconds(10));
                 Statement s = c.createStatement();
                 Connection p = connector.connect(upstream, Duration.ofSeconds(10));
                 Statement ps = p.createStatement()) {
-            return pointAt(s, ps, upstream);
+            pointAt(s, ps, upstream);
         }
     }
 
@@ -778,7 +781,7 @@ public final class Switchover {
      * it): PostgreSQL reloads {@code primary_conninfo} and restarts its WAL receiver when it changed. Its slot is
      * created there first (a standby can hold one too).
      */
-    private static Pointed pointAt(Statement s, Statement ps, Node upstream) throws SQLException {
+    private static void pointAt(Statement s, Statement ps, Node upstream) throws SQLException {
         String slot = single(s, "SHOW primary_slot_name");
         if (slot != null && !slot.isEmpty()) {
             ps.execute("SELECT pg_create_physical_replication_slot(" + literal(slot) + ", true) WHERE NOT"
@@ -786,27 +789,8 @@ public final class Switchover {
         }
         String before = single(s, "SHOW primary_conninfo");
         String after = Conninfo.withHostAndPort(before, upstream);
-        if (after.equals(before)) {
-            return new Pointed(0, before); // pointed there already (a run resumed): its receiver stays
-        }
-        int receiver = walReceiver(s);
-        setConninfo(s, after);
-        return new Pointed(receiver, before);
-    }
-
-    /** The process id of the WAL receiver of the node {@code s} is connected to, 0 when none runs. */
-    private static int walReceiver(Statement s) throws SQLException {
-        return Integer.parseInt(single(s, "SELECT coalesce(max(pid), 0)::text FROM pg_stat_wal_receiver"));
-    }
-
-    /**
-     * A hub {@link #pointAt pointed} elsewhere: the process id of its WAL receiver before (0 when none ran, or when it
-     * was pointed there already), and the {@code primary_conninfo} it had (it may hold a password: never logged).
-     */
-    private record Pointed(int receiver, String conninfo) {
-        @Override
-        public String toString() {
-            return "Pointed[" + receiver + "]";
+        if (!after.equals(before)) {
+            setConninfo(s, after);
         }
     }
 
@@ -815,25 +799,30 @@ public final class Switchover {
         s.execute("SELECT pg_reload_conf()");
     }
 
-    /** How long a hub pointed away from the old primary before the promotion may keep the WAL receiver it had. */
+    /** How long the hubs pointed away from the old primary before the promotion may keep receiving from it. */
     private static final Duration DETACH_WAIT = Duration.ofSeconds(5);
 
-    /**
-     * The hubs {@link #detach} pointed at the candidate, with what they had, and the most WAL one of them received.
-     */
-    private record Detached(Map<Node, Pointed> hubs, long received) {
-        static final Detached NONE = new Detached(Map.of(), 0);
+    /** The connect timeout to a hub during the hold: one that does not answer within it is not waited for. */
+    private static final Duration HUB_CONNECT = Duration.ofSeconds(2);
+
+    /** The hubs {@link #detach} pointed at the candidate, and the most WAL one of them received. */
+    private record Detached(List<Node> hubs, long received) {
+        static final Detached NONE = new Detached(List.of(), 0);
     }
 
     /**
      * Before the promotion: points the old primary's other hubs at {@code candidate} (a standby still: they cascade
      * from it, and follow its promotion as its own replicas do) and waits until none still receives from the old
-     * primary (its WAL receiver ended). A hub that cannot be reached, or keeps its WAL receiver, is named in {@code
-     * warnings}; it is pointed at the new primary again after the promotion.
+     * primary (PostgreSQL restarts a WAL receiver with a new {@code primary_conninfo} only once its startup process
+     * wants more WAL: a hub with a replay backlog, a recovery conflict or paused replay keeps receiving). A hub that
+     * cannot be reached is named in {@code warnings}; one that still receives from the old primary after {@link
+     * #DETACH_WAIT} fails a failover (it would acknowledge the old primary's commits as a synchronous standby once it
+     * resumes) and is named in the warnings of a switchover (whose old primary is read-only and fenced).
      */
-    private Detached detach(Shard shard, Node old, Node candidate, List<String> warnings) throws MoveException {
+    private Detached detach(Shard shard, Node old, Node candidate, boolean failover, List<String> warnings)
+            throws MoveException {
         long started = System.nanoTime();
-        Map<Node, Pointed> pointed = new HashMap<>();
+        List<Node> pointed = new ArrayList<>();
         Map<Node, Connection> connections = new HashMap<>();
         long received = 0;
         try {
@@ -841,20 +830,21 @@ public final class Switchover {
             if (hubs.isEmpty()) {
                 return Detached.NONE;
             }
-            try (Connection p = connector.connect(candidate, Duration.ofSeconds(10));
+            try (Connection p = connector.connect(candidate, HUB_CONNECT);
                     Statement ps = p.createStatement()) {
                 for (Node hub : hubs) {
                     try {
-                        Connection c = connector.connect(hub, Duration.ofSeconds(10));
+                        Connection c = connector.connect(hub, HUB_CONNECT);
                         connections.put(hub, c);
                         try (Statement s = c.createStatement()) {
-                            pointed.put(hub, pointAt(s, ps, candidate));
+                            pointAt(s, ps, candidate);
                         }
+                        pointed.add(hub);
                     } catch (SQLException | RuntimeException e) {
                         String warning = hub.name() + " could not be pointed at " + candidate.name() + " before the"
                                 + " promotion (" + e.getMessage() + "): it may take WAL from " + old.name()
                                 + " past the new timeline's fork";
-                        LOG.warn("switchover: {}", warning);
+                        LOG.warn("{}: {}", failover ? "failover" : "switchover", warning);
                         warnings.add(warning);
                     }
                 }
@@ -862,37 +852,44 @@ public final class Switchover {
                 throw new MoveException(candidate.name() + " cannot be reached to point the other hubs at it", e);
             }
             long deadline = System.nanoTime() + DETACH_WAIT.toNanos();
-            Map<Node, Pointed> waiting = new HashMap<>(pointed);
+            List<Node> waiting = new ArrayList<>(pointed);
             while (true) {
-                waiting.entrySet()
-                        .removeIf(e -> e.getValue().receiver() == 0
-                                || !sameReceiver(
-                                        connections.get(e.getKey()),
-                                        e.getValue().receiver()));
+                waiting.removeIf(hub -> !receivesFrom(connections.get(hub), old, candidate));
                 if (waiting.isEmpty()) {
                     break;
                 }
                 if (System.nanoTime() > deadline) {
-                    for (Node hub : waiting.keySet()) {
-                        String warning = hub.name() + " was pointed at " + candidate.name() + " but its WAL receiver"
-                                + " still ran after " + DETACH_WAIT.toSeconds() + " s: it may take WAL from "
-                                + old.name() + " past the new timeline's fork";
-                        LOG.warn("switchover: {}", warning);
-                        warnings.add(warning);
+                    String names = waiting.stream().map(Node::name).toList().toString();
+                    String why = names + " still receive(s) WAL from " + old.name() + " " + DETACH_WAIT.toSeconds()
+                            + " s after being pointed at " + candidate.name() + " (PostgreSQL switches a WAL"
+                            + " receiver over only once the hub replayed what it received: a replay backlog, a"
+                            + " recovery conflict or paused replay)";
+                    if (failover) {
+                        throw new MoveException(why + ": once " + old.name() + " resumes, it could acknowledge its"
+                                + " commits as a synchronous standby; run the failover again once it caught up");
                     }
+                    String warning = why + ": it may take WAL past the new timeline's fork";
+                    LOG.warn("switchover: {}", warning);
+                    warnings.add(warning);
                     break;
                 }
-                pause(2);
+                pause(20);
             }
-            for (Node hub : pointed.keySet()) {
+            for (Node hub : pointed) {
                 try (Statement s = connections.get(hub).createStatement()) {
                     String lsn =
                             single(s, "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text");
                     received = Math.max(received, lsn == null ? 0 : Lsn.parse(lsn));
-                } catch (SQLException e) {
-                    LOG.info("switchover: the WAL {} received could not be read ({})", hub.name(), e.getMessage());
+                } catch (SQLException | RuntimeException e) {
+                    String warning = "the WAL " + hub.name() + " received could not be read (" + e.getMessage()
+                            + "): the promotion does not wait for " + candidate.name() + " to have as much";
+                    LOG.warn("{}: {}", failover ? "failover" : "switchover", warning);
+                    warnings.add(warning);
                 }
             }
+        } catch (MoveException e) {
+            giveBackHubs(pointed, old);
+            throw e;
         } finally {
             for (Connection c : connections.values()) {
                 try {
@@ -904,16 +901,23 @@ public final class Switchover {
         }
         LOG.info(
                 "{} pointed at {} before the promotion, in {} ms",
-                pointed.keySet().stream().map(Node::name).toList(),
+                pointed.stream().map(Node::name).toList(),
                 candidate.name(),
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
         return new Detached(pointed, received);
     }
 
-    /** Whether the WAL receiver of the node {@code c} is connected to is process {@code pid} still (true: unknown). */
-    private static boolean sameReceiver(Connection c, int pid) {
-        try (Statement s = c.createStatement()) {
-            return walReceiver(s) == pid;
+    /**
+     * Whether the WAL receiver of the node {@code c} is connected to still receives from {@code old} (its sender's
+     * port is the old primary's, and its host too when the candidate has the same port); true when it cannot be asked.
+     */
+    private static boolean receivesFrom(Connection c, Node old, Node candidate) {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT sender_host, sender_port FROM pg_stat_wal_receiver")) {
+            if (!rs.next() || rs.getInt(2) != old.port()) {
+                return false;
+            }
+            return old.port() != candidate.port() || old.host().equals(rs.getString(1));
         } catch (SQLException e) {
             return true;
         }

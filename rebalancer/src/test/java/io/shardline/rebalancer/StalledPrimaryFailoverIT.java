@@ -1,6 +1,7 @@
 package io.shardline.rebalancer;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
@@ -9,6 +10,7 @@ import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.KeyType;
+import io.shardline.topology.RouterRegistration;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.TopologyCodec;
 import io.shardline.topology.ZooKeeperTopologyStore;
@@ -24,7 +26,10 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 
 /**
@@ -35,6 +40,7 @@ import org.junit.jupiter.api.Timeout;
  * the promoted hub instead.
  */
 @Timeout(value = 4, unit = TimeUnit.MINUTES)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class StalledPrimaryFailoverIT {
     private static final List<ShardedTable> TABLES =
             List.of(new ShardedTable("public", "events", "id", KeyType.INTEGER));
@@ -74,7 +80,40 @@ class StalledPrimaryFailoverIT {
         }
     }
 
+    /**
+     * PostgreSQL switches a hub's WAL receiver to a new {@code primary_conninfo} only once its startup process wants
+     * more WAL: a hub whose replay is paused keeps receiving from the old primary, and would acknowledge its commits as
+     * a synchronous standby once it resumes. The failover is refused, naming it, and the shard given back.
+     */
     @Test
+    @Order(1)
+    void aFailoverIsRefusedWhileAnotherHubStillReceivesFromTheOldPrimary() throws Exception {
+        PgNode old = cluster.node("s0-primary");
+        PgNode paused = cluster.node("s0-hub2");
+        paused.pauseReplay();
+        old.freeze();
+        try {
+            assertThatThrownBy(
+                            () -> new Switchover(client, "stalled", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
+                                    .failover(0, "s0-hub1"))
+                    .isInstanceOf(MoveException.class)
+                    .hasMessageContaining("[s0-hub2] still receive(s) WAL from s0-primary")
+                    .hasMessageContaining("shard 0 keeps s0-primary");
+        } finally {
+            old.thaw();
+            paused.resumeReplay();
+        }
+        assertThat(topology().shard(0).switchover()).as("given back").isNull();
+        assertThat(topology().shard(0).primary().name()).isEqualTo("s0-primary");
+        // pointed back at the primary: it streams from it again
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.node("s0-primary")
+                        .queryString("SELECT count(*) FROM pg_stat_replication WHERE application_name = 's0-hub2'")
+                        .equals("1"));
+    }
+
+    @Test
+    @Order(2)
     void writesAndCommitsSentToAStalledPrimaryAreNeverAcknowledgedOnceItIsFailedOver() throws Exception {
         PgNode old = cluster.node("s0-primary");
         Connection open = DriverManager.getConnection(cluster.shardlineUrl());
@@ -94,14 +133,24 @@ class StalledPrimaryFailoverIT {
                     () -> run(() -> writer.createStatement().execute("INSERT INTO events (id) VALUES (2)")));
             CompletableFuture<Outcome> commit = CompletableFuture.supplyAsync(() -> run(() -> {
                 await().atMost(Duration.ofSeconds(60))
-                        .pollInterval(Duration.ofMillis(20))
-                        .until(() -> topology().shard(0).switchover() != null);
-                Thread.sleep(300); // the router sees the hold
+                        .pollInterval(Duration.ofMillis(5))
+                        .until(() -> {
+                            String mark = topology().shard(0).switchover();
+                            return mark != null
+                                    && RouterRegistration.notAcknowledged(
+                                                    client, "stalled", RouterRegistration.switchoverToken(mark))
+                                            .isEmpty();
+                        });
                 open.commit();
             }));
             Switchover.Result result = new Switchover(
                             client, "stalled", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
                     .afterPromotion(() -> {
+                        try {
+                            commit.get(10, TimeUnit.SECONDS); // made during the hold
+                        } catch (Exception e) {
+                            // still waiting on the frozen primary: the assertions below say so
+                        }
                         // it resumes between the promotion and the publication: what it was sent runs now
                         thawedAt.set(System.nanoTime());
                         old.thaw();

@@ -59,11 +59,21 @@ public final class RouterRegistration implements AutoCloseable {
 
     /**
      * What a router acknowledges for a primary switchover: every router holds the writes of the switching shard
-     * while the topology marks it with switchover {@code id} (a new id for every attempt).
+     * while the topology marks it with switchover {@code id} (a new id for every attempt). A failover's hold ({@link
+     * Shard#FAILOVER_MARK}) is acknowledged with a token of its own, by routers that also cut their connections to
+     * the old primary: a router of an earlier version, which holds the writes but cuts nothing, is not counted.
      */
     public static String switchoverToken(String id) {
-        return "switchover " + id;
+        return (id.startsWith(Shard.FAILOVER_MARK) ? SEVERED : SWITCHOVER) + id;
     }
+
+    /** Whether {@code token} acknowledges a switchover's or a failover's hold (not a move's fence). */
+    public static boolean isSwitchoverToken(String token) {
+        return token.startsWith(SWITCHOVER) || token.startsWith(SEVERED);
+    }
+
+    private static final String SWITCHOVER = "switchover ";
+    private static final String SEVERED = "severed ";
 
     /**
      * The live routers of {@code cluster} that have not acknowledged {@code token} yet (a router whose node is gone

@@ -74,6 +74,7 @@ final class Attachments {
                 && (p.ejections != ejections
                         || !p.node.equals(node)
                         || p.connection.isClosed()
+                        || cut(p)
                         || deadAfterIdle(p, now))) {
             detach(p);
             p = null;
@@ -86,6 +87,16 @@ final class Attachments {
         p.attachedAt = now;
         sync(p);
         return p;
+    }
+
+    /**
+     * Whether {@code p}'s connection was cut at its socket by another thread (a failover's {@code
+     * ClusterRuntime#sever}): HikariCP's proxy still says open, so it would be written to (and a write reported
+     * of unknown outcome though nothing was sent).
+     */
+    private static boolean cut(Physical p) throws SQLException {
+        return p.node.role() == NodeRole.PRIMARY
+                && p.connection.unwrap(PgConnection.class).isClosed();
     }
 
     /** How long a primary's connection may sit unused before it is checked again when the session comes back. */
@@ -335,6 +346,13 @@ final class Attachments {
             unhold(c);
             runtime.pools().evict(node, c);
             throw abortedError();
+        }
+        if (runtime.severing(node)) {
+            // borrowed once a failover's cut may have passed it by: nothing is sent there, the statement is routed
+            // again and held (registered before the check, so either the cut sees it or this sees the hold)
+            unhold(c);
+            runtime.pools().evict(node, c);
+            throw new NodePools.Abandoned(node);
         }
         return c;
     }

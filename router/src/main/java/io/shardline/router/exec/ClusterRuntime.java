@@ -541,28 +541,63 @@ public final class ClusterRuntime implements AutoCloseable {
         held.remove(c);
     }
 
+    /** Whether a failover holds a shard whose primary is {@code node}: no new connection to it may be used. */
+    boolean severing(Node node) {
+        for (Shard s : routing.switching()) {
+            if (s.failingOver() && s.primary().equals(node)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** How long {@link #sever} waits for the cuts (an SSL socket's close may wait for a write in progress). */
+    private static final long SEVER_WAIT_MS = 1_000;
+
     /**
      * Cuts every connection to {@code node} at its socket, those sessions hold (a statement running on one fails at
      * once; the session replaces it, or, in a transaction there, ends the transaction) and those idle in its pool: a
      * failover is replacing that primary, which may be stalled rather than dead, and nothing sent to it may complete
-     * once the routers acknowledged the failover's hold.
+     * once the routers acknowledged the failover's hold. A connection borrowed after this is not used ({@link
+     * #severing}). The cuts run on other threads (an SSL socket's close waits for a write blocked on it), waited
+     * for up to {@link #SEVER_WAIT_MS}.
      *
-     * @return how many held connections were cut
+     * @return how many held connections were cut within that time
      */
     int sever(Node node) {
-        int cut = 0;
+        List<java.util.concurrent.Future<?>> cuts = new ArrayList<>();
         for (Map.Entry<Connection, Node> e : held.entrySet()) {
             if (e.getValue().name().equals(node.name())
                     && e.getValue().address().equals(node.address())) {
+                Connection c = e.getKey();
+                Runnable abort = () -> {
+                    try {
+                        c.unwrap(PgConnection.class).abort(Runnable::run);
+                    } catch (SQLException | RuntimeException closed) {
+                        // closed already
+                    }
+                };
                 try {
-                    e.getKey().unwrap(PgConnection.class).abort(Runnable::run);
-                    cut++;
-                } catch (SQLException | RuntimeException closed) {
-                    // closed already
+                    cuts.add(crossShardPool().submit(abort));
+                } catch (java.util.concurrent.RejectedExecutionException closing) {
+                    abort.run();
                 }
             }
         }
         pools.evictAll(node);
+        long deadline = System.nanoTime() + SEVER_WAIT_MS * 1_000_000;
+        int cut = 0;
+        for (java.util.concurrent.Future<?> f : cuts) {
+            try {
+                f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                cut++;
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                LOG.warn("a connection to {} was not cut within {} ms", node.name(), SEVER_WAIT_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         return cut;
     }
 

@@ -374,17 +374,18 @@ final class MoveFences implements Moves, AutoCloseable {
      * see it. A fence that appears during a drain sends the loop round again.
      */
     private void publishNow() {
-        severFailingPrimaries();
         Set<String> covered = new HashSet<>(acknowledged);
         List<String> held;
         while (true) {
-            held = heldFences();
+            // from one routing state: every failover hold in what is acknowledged had its old primary cut
+            RoutingState r = routing.get();
+            severFailingPrimaries(r);
+            held = heldFences(r);
             if (covered.containsAll(held)) {
                 break;
             }
-            boolean switchoversOnly = held.stream()
-                    .filter(f -> !covered.contains(f))
-                    .allMatch(f -> f.startsWith(RouterRegistration.switchoverToken("")));
+            boolean switchoversOnly =
+                    held.stream().filter(f -> !covered.contains(f)).allMatch(RouterRegistration::isSwitchoverToken);
             if (drain(held, switchoversOnly)) {
                 covered.addAll(held);
             }
@@ -403,9 +404,9 @@ final class MoveFences implements Moves, AutoCloseable {
      * only stalled, and a write or COMMIT sent before the hold would complete there once it resumes, acknowledged to
      * the application yet absent from the new primary. They fail instead (outcome unknown for one under way).
      */
-    private void severFailingPrimaries() {
+    private void severFailingPrimaries(RoutingState r) {
         Set<String> marks = new HashSet<>();
-        for (Shard shard : routing.get().switching()) {
+        for (Shard shard : r.switching()) {
             if (!shard.failingOver()) {
                 continue;
             }
@@ -425,12 +426,17 @@ final class MoveFences implements Moves, AutoCloseable {
 
     /** The fence attempts writers are held by now ({@link RouterRegistration#fenceToken}). */
     private List<String> heldFences() {
+        return heldFences(routing.get());
+    }
+
+    /** The fence attempts writers are held by in {@code r} and the moves now. */
+    private List<String> heldFences(RoutingState r) {
         List<String> held = new ArrayList<>();
         watcher.active().stream()
                 .filter(m -> m.state() == MoveState.FENCED || m.state() == MoveState.SWITCHED)
                 .map(RouterRegistration::fenceToken)
                 .forEach(held::add);
-        for (Shard shard : routing.get().switching()) {
+        for (Shard shard : r.switching()) {
             held.add(RouterRegistration.switchoverToken(shard.switchover()));
         }
         return held;
@@ -654,7 +660,7 @@ final class MoveFences implements Moves, AutoCloseable {
         }
         for (Shard shard : switching) {
             if (participation.runsOn(shard.primary())) {
-                if (shard.failingOver()) {
+                if (shard.failingOver() && plan.kind() != StatementKind.TXN && plan.kind() != StatementKind.SESSION) {
                     throw new SQLException(
                             "failover " + shard.switchover() + " is replacing "
                                     + shard.primary().name() + ", the"

@@ -120,7 +120,7 @@ public final class NodePools implements AutoCloseable {
 
     /** A borrow given up because the statement no longer goes to the node: nothing was sent. */
     public static final class Abandoned extends SQLException {
-        Abandoned(Node node) {
+        public Abandoned(Node node) {
             super(
                     "not sent: no connection to " + node.name() + " came, and the statement no longer goes there (the"
                             + " topology changed, or the replica fell behind the staleness bound meanwhile)",
