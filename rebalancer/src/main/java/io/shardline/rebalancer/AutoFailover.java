@@ -35,6 +35,8 @@ public final class AutoFailover {
     private final ExternalPromotions promotions;
     /** Rounds missed in a row, by primary (a shard's new primary starts from none). */
     private final Map<String, Integer> misses = new HashMap<>();
+    /** The failover holds (by shard) seen in the last round: still there in this one, they are resumed. */
+    private final Map<Integer, String> interrupted = new HashMap<>();
 
     public AutoFailover(CuratorFramework client, String cluster, String password) {
         this.client = client;
@@ -66,12 +68,14 @@ public final class AutoFailover {
         if (ExternalPromotions.enabled(client, cluster)) {
             // promotions are made by another tool and followed: promoting here too would fight it
             misses.clear();
+            interrupted.clear();
             promotions.round();
             return;
         }
         promotions.forget();
         if (!enabled(client, cluster)) {
             misses.clear();
+            interrupted.clear();
             return;
         }
         Map<String, Integer> before = new HashMap<>(misses);
@@ -80,7 +84,18 @@ public final class AutoFailover {
         ClusterTopology topology =
                 TopologyCodec.topologyFromJson(client.getData().forPath(path), path);
         MoveEstimate.Connector connector = Rebalancer.connector(topology, password, "shardline-failover");
+        Map<Integer, String> marked = new HashMap<>(interrupted);
+        interrupted.clear();
         for (Shard shard : topology.shards()) {
+            if (shard.failingOver() && shard.switchover().equals(marked.get(shard.id()))) {
+                resume(shard, connector, departures);
+                continue;
+            }
+            if (shard.failingOver()) {
+                // seen once: a failover may be running now; one still marked next round is resumed if none runs
+                interrupted.put(shard.id(), shard.switchover());
+                continue;
+            }
             if (shard.switchover() != null || shard.replicas().isEmpty()) {
                 continue;
             }
@@ -126,6 +141,32 @@ public final class AutoFailover {
             } catch (MoveException e) {
                 LOG.error("automatic failover of shard {} failed: {}", shard.id(), e.getMessage());
             }
+        }
+    }
+
+    /**
+     * Resumes a failover whose hold was left on {@code shard} (its run died, or a ZooKeeper blip kept it from giving
+     * the shard back or publishing): without this the shard's writes would stay held until an operator ran it again.
+     */
+    private void resume(Shard shard, MoveEstimate.Connector connector, RouterDepartures departures) {
+        try {
+            Switchover.Result r = new Switchover(client, cluster, connector, Switchover.Settings.DEFAULT)
+                    .resumeFailover(shard.id(), departures);
+            LOG.warn(
+                    "automatic failover of shard {} resumed {}: {} replaces {} (topology version {})",
+                    shard.id(),
+                    shard.switchover(),
+                    r.to(),
+                    r.from(),
+                    r.topologyVersion());
+        } catch (MoveException e) {
+            if (e.getMessage().contains("is running: wait for it")) {
+                interrupted.put(shard.id(), shard.switchover());
+                return;
+            }
+            LOG.error(
+                    "resuming interrupted failover {} of shard {}: {}", shard.switchover(), shard.id(), e.getMessage());
+            interrupted.put(shard.id(), shard.switchover());
         }
     }
 }

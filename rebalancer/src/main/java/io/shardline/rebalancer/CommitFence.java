@@ -81,6 +81,11 @@ final class CommitFence {
         }
     }
 
+    /** The {@code synchronous_standby_names} the node's {@code postgresql.auto.conf} held before, or null. */
+    String before() {
+        return before;
+    }
+
     /** Raises the fence and reloads the node's settings. */
     void raise(Statement s) throws SQLException {
         s.execute("ALTER SYSTEM SET synchronous_standby_names = " + literal(value));

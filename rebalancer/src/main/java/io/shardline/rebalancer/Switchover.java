@@ -105,7 +105,7 @@ public final class Switchover {
      * @throws MoveException saying what failed and in which state it left the shard
      */
     public Result run(int shardId, String to) throws MoveException {
-        return change(shardId, to, false, false, null);
+        return change(shardId, to, false, false, false, null);
     }
 
     /**
@@ -119,20 +119,32 @@ public final class Switchover {
     public Result failover(int shardId, String to) throws MoveException {
         // watched from now on: the grace a start counts runs while the primary is probed
         try (RouterDepartures departures = RouterDepartures.start(client, cluster)) {
-            return change(shardId, to, true, true, departures);
+            return change(shardId, to, true, true, false, departures);
         }
     }
 
     /** {@link #failover} of a primary found dead already (by {@link AutoFailover}), to the hub chosen by WAL. */
     Result failoverConfirmed(int shardId, RouterDepartures departures) throws MoveException {
-        return change(shardId, null, true, false, departures);
+        return change(shardId, null, true, false, false, departures);
     }
 
     /**
+     * Resumes (for {@link AutoFailover}) a failover whose run died or failed after it marked the shard (a ZooKeeper
+     * blip while it gave the shard back or published, a promotion that outlasted its wait): publishes the promoted
+     * node, or fails over once the old primary is confirmed dead again, or lifts the hold when it answers.
+     */
+    Result resumeFailover(int shardId, RouterDepartures departures) throws MoveException {
+        return change(shardId, null, true, true, true, departures);
+    }
+
+    /**
+     * @param resume an automatic resumption of an interrupted failover: its hold is lifted when the old primary
+     *     answers again
      * @param departures for a failover, the routers leaving (it cannot make the old primary refuse writes, and a
      *     router that left ZooKeeper may still write there); null for a switchover
      */
-    private Result change(int shardId, String to, boolean failover, boolean probe, RouterDepartures departures)
+    private Result change(
+            int shardId, String to, boolean failover, boolean probe, boolean resume, RouterDepartures departures)
             throws MoveException {
         // one run per shard at a time, whoever starts it (command, console, automatic failover); the lock goes with
         // its holder's ZooKeeper session, so a run that died can be resumed
@@ -148,7 +160,7 @@ public final class Switchover {
             throw new MoveException("taking the switchover lock of shard " + shardId + ": " + e.getMessage(), e);
         }
         try {
-            return changeLocked(shardId, to, failover, probe, departures);
+            return changeLocked(shardId, to, failover, probe, resume, departures);
         } finally {
             try {
                 lock.release();
@@ -158,7 +170,8 @@ public final class Switchover {
         }
     }
 
-    private Result changeLocked(int shardId, String to, boolean failover, boolean probe, RouterDepartures departures)
+    private Result changeLocked(
+            int shardId, String to, boolean failover, boolean probe, boolean resume, RouterDepartures departures)
             throws MoveException {
         String what = failover ? "failover" : "switchover";
         ClusterTopology topology = topology();
@@ -191,9 +204,30 @@ public final class Switchover {
         }
         long started = System.nanoTime();
         List<String> warnings = new ArrayList<>();
+        // the old primary's synchronous_standby_names (from ALTER SYSTEM), carried to the new one
+        String synchronousStandbys = null;
         if (inRecovery(candidate)) {
             if (failover && probe) {
-                confirmDead(old);
+                try {
+                    confirmDead(old);
+                } catch (MoveException alive) {
+                    if (id != null && resume) {
+                        // an interrupted failover whose old primary answers again: it keeps the shard
+                        giveBack(
+                                shardId,
+                                id,
+                                old,
+                                false,
+                                null,
+                                new Detached(otherHubs(shard, old, candidate), List.of(), 0),
+                                candidate);
+                        throw new MoveException(
+                                alive.getMessage() + "; the hold of interrupted failover " + id + " was lifted: shard "
+                                        + shardId + " keeps " + old.name(),
+                                alive);
+                    }
+                    throw alive;
+                }
                 started = System.nanoTime(); // the writes are held from the mark on
             }
             if (id == null) {
@@ -211,7 +245,7 @@ public final class Switchover {
             boolean promoting = false;
             Detached detached = Detached.NONE;
             try {
-                awaitAcknowledgements(id);
+                awaitAcknowledgements(id, failover);
                 if (failover) {
                     awaitDeparted(departures);
                     // the other hubs stop taking WAL from the old primary, which may be stalled rather than dead: once
@@ -233,6 +267,7 @@ public final class Switchover {
                         endOpenTransactions(s, old, warnings);
                         awaitNoPreparedTransactions(s, old);
                         fence = CommitFence.of(s);
+                        synchronousStandbys = fence.before();
                         fence.raise(s);
                         pause(100); // the WAL senders and the checkpointer take the reload
                         for (String weak : fence.weaknesses(s)) {
@@ -262,7 +297,7 @@ public final class Switchover {
                                     + what + " again once " + candidate.name() + " answers",
                             e);
                 }
-                giveBack(shardId, id, old, readOnly, fence, detached.hubs());
+                giveBack(shardId, id, old, readOnly, fence, detached, candidate);
                 throw new MoveException(
                         what + " " + id + " of shard " + shardId + " failed before the promotion (" + why + "): shard "
                                 + shardId + " keeps " + old.name() + " as its primary",
@@ -307,6 +342,9 @@ public final class Switchover {
             endFencedCommits(old, warnings);
         }
         List<String> repointed = repoint(shard, old, candidate, warnings);
+        if (synchronousStandbys != null) {
+            carrySynchronousStandbys(candidate, synchronousStandbys, warnings);
+        }
         return new Result(id, shardId, old.name(), candidate.name(), published.version(), heldMs, repointed, warnings);
     }
 
@@ -520,9 +558,20 @@ public final class Switchover {
         }
     }
 
-    private void awaitAcknowledgements(String id) throws MoveException {
-        long deadline = System.nanoTime() + settings.ackTimeout().toNanos();
+    /**
+     * How long a failover waits for the routers' acknowledgements at least: a router that is slow (a long GC pause,
+     * cut off from ZooKeeper) either acknowledges or loses its session (10 s by default) meanwhile, and is then waited
+     * out as one that left. Giving the shard back sooner would release the writes onto a primary taken for dead.
+     */
+    static final Duration FAILOVER_ACK_TIMEOUT = Duration.ofSeconds(15);
+
+    private void awaitAcknowledgements(String id, boolean failover) throws MoveException {
+        Duration timeout = failover && FAILOVER_ACK_TIMEOUT.compareTo(settings.ackTimeout()) > 0
+                ? FAILOVER_ACK_TIMEOUT
+                : settings.ackTimeout();
+        long deadline = System.nanoTime() + timeout.toNanos();
         String token = RouterRegistration.switchoverToken(id);
+        boolean logged = false;
         while (true) {
             List<String> missing = RouterRegistration.notAcknowledged(client, cluster, token);
             if (missing.isEmpty()) {
@@ -530,7 +579,24 @@ public final class Switchover {
             }
             if (System.nanoTime() > deadline) {
                 throw new MoveException(missing.size() + " router(s) did not acknowledge the hold within "
-                        + settings.ackTimeout().toMillis() + " ms: " + missing);
+                        + timeout.toMillis() + " ms: " + missing
+                        + (failover
+                                ? " (a router of an earlier version does not acknowledge a failover: upgrade it)"
+                                : ""));
+            }
+            if (!logged
+                    && System.nanoTime()
+                            > deadline
+                                    - timeout.toNanos()
+                                    + settings.ackTimeout().toNanos()) {
+                LOG.warn(
+                        "failover {}: router(s) {} did not acknowledge the hold within {} ms: waiting for them to do so"
+                                + " or to leave ZooKeeper, up to {} ms",
+                        id,
+                        missing,
+                        settings.ackTimeout().toMillis(),
+                        timeout.toMillis());
+                logged = true;
             }
             pause(5);
         }
@@ -695,8 +761,9 @@ public final class Switchover {
      * again, and the mark goes (the writes are released); the mark stays when the old primary could not be made
      * writable (the writes would fail there).
      */
-    private void giveBack(int shardId, String id, Node old, boolean readOnly, CommitFence fence, List<Node> detached) {
-        giveBackHubs(detached, old);
+    private void giveBack(
+            int shardId, String id, Node old, boolean readOnly, CommitFence fence, Detached detached, Node candidate) {
+        giveBackHubs(detached, old, candidate);
         if (readOnly) {
             try (Connection c = connector.connect(old, Duration.ofSeconds(10));
                     Statement s = c.createStatement()) {
@@ -742,6 +809,50 @@ public final class Switchover {
         return streaming(repointed, shard, old, candidate, warnings);
     }
 
+    /** How long a synchronous standby named by the carried setting may take to stream from the new primary. */
+    private static final Duration SYNCHRONOUS_WAIT = Duration.ofSeconds(5);
+
+    /**
+     * Sets the old primary's {@code synchronous_standby_names} (its {@code ALTER SYSTEM} value: the promoted hub did not
+     * inherit {@code postgresql.auto.conf}) on the new primary, unless that has one of its own, and keeps it only once
+     * a standby it names streams from the new primary synchronously (within {@link #SYNCHRONOUS_WAIT}): a setting
+     * naming no standby of the new primary (the new primary itself, the old one) would hold every commit. A setting
+     * not carried is named in {@code warnings}: the new primary commits asynchronously.
+     */
+    private void carrySynchronousStandbys(Node candidate, String names, List<String> warnings) {
+        try (Connection c = connector.connect(candidate, Duration.ofSeconds(10));
+                Statement s = c.createStatement()) {
+            if (!single(s, "SHOW synchronous_standby_names").isBlank()) {
+                return;
+            }
+            s.execute("ALTER SYSTEM SET synchronous_standby_names = " + literal(names));
+            s.execute("SELECT pg_reload_conf()");
+            long deadline = System.nanoTime() + SYNCHRONOUS_WAIT.toNanos();
+            while (System.nanoTime() < deadline) {
+                if (!"0"
+                        .equals(single(
+                                s,
+                                "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')"))) {
+                    LOG.info("synchronous_standby_names = {} carried to {}", names, candidate.name());
+                    return;
+                }
+                pause(50);
+            }
+            s.execute("ALTER SYSTEM RESET synchronous_standby_names");
+            s.execute("SELECT pg_reload_conf()");
+            String warning = "synchronous_standby_names = " + literal(names) + " of the old primary was not carried to "
+                    + candidate.name() + ": none of the standbys it names streams from it synchronously within "
+                    + SYNCHRONOUS_WAIT.toSeconds() + " s, so it commits asynchronously; set it there once one does";
+            LOG.warn("switchover: {}", warning);
+            warnings.add(warning);
+        } catch (SQLException | MoveException e) {
+            String warning = "synchronous_standby_names = " + literal(names) + " of the old primary could not be"
+                    + " carried to " + candidate.name() + " (" + e.getMessage() + "): it may commit asynchronously";
+            LOG.warn("switchover: {}", warning);
+            warnings.add(warning);
+        }
+    }
+
     /** The hubs of {@code old} but {@code candidate}. */
     private static List<Node> otherHubs(Shard shard, Node old, Node candidate) {
         return shard.replicas().stream()
@@ -749,9 +860,12 @@ public final class Switchover {
                 .toList();
     }
 
-    /** Points {@code hubs}, which {@link #detach} pointed at the candidate, back at the old primary. */
-    private void giveBackHubs(List<Node> hubs, Node old) {
-        for (Node hub : hubs) {
+    /**
+     * Points the hubs {@link #detach} pointed at {@code candidate} back at the old primary, and drops the slots it
+     * created for them there (a standby keeps the WAL a slot reserves: its disk would fill).
+     */
+    private void giveBackHubs(Detached detached, Node old, Node candidate) {
+        for (Node hub : detached.hubs()) {
             try (Connection c = connector.connect(hub, HUB_CONNECT);
                     Statement s = c.createStatement()) {
                 setConninfo(s, Conninfo.withHostAndPort(single(s, "SHOW primary_conninfo"), old));
@@ -763,6 +877,33 @@ public final class Switchover {
                         old.name(),
                         e.getMessage());
             }
+        }
+        if (detached.slots().isEmpty()) {
+            return;
+        }
+        try (Connection c = connector.connect(candidate, HUB_CONNECT);
+                Statement s = c.createStatement()) {
+            long deadline = System.nanoTime() + DETACH_WAIT.toNanos();
+            for (String slot : detached.slots()) {
+                // active until the hub's WAL receiver went back to the old primary
+                while (!"1"
+                        .equals(single(
+                                s,
+                                "SELECT count(pg_drop_replication_slot(slot_name))::text FROM pg_replication_slots"
+                                        + " WHERE slot_name = " + literal(slot) + " AND NOT active"))) {
+                    if (System.nanoTime() > deadline) {
+                        throw new SQLException("slot " + slot + " is still in use");
+                    }
+                    pause(50);
+                }
+            }
+        } catch (SQLException | MoveException e) {
+            LOG.warn(
+                    "the slots {} created on {} for the hubs pointed at it could not be dropped ({}): drop them by hand"
+                            + " (pg_drop_replication_slot), it keeps the WAL they reserve",
+                    detached.slots(),
+                    candidate.name(),
+                    e.getMessage());
         }
     }
 
@@ -780,18 +921,26 @@ public final class Switchover {
      * Points the WAL receiver of the node {@code s} is connected to at {@code upstream} ({@code ps} is connected to
      * it): PostgreSQL reloads {@code primary_conninfo} and restarts its WAL receiver when it changed. Its slot is
      * created there first (a standby can hold one too).
+     *
+     * @return the name of the slot created there, null when none was (it had one, or the node uses none)
      */
-    private static void pointAt(Statement s, Statement ps, Node upstream) throws SQLException {
+    private static String pointAt(Statement s, Statement ps, Node upstream) throws SQLException {
         String slot = single(s, "SHOW primary_slot_name");
+        String created = null;
         if (slot != null && !slot.isEmpty()) {
-            ps.execute("SELECT pg_create_physical_replication_slot(" + literal(slot) + ", true) WHERE NOT"
-                    + " EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " + literal(slot) + ")");
+            String made = single(
+                    ps,
+                    "SELECT count(*)::text FROM (SELECT pg_create_physical_replication_slot(" + literal(slot) + ","
+                            + " true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = "
+                            + literal(slot) + ")) made");
+            created = "1".equals(made) ? slot : null;
         }
         String before = single(s, "SHOW primary_conninfo");
         String after = Conninfo.withHostAndPort(before, upstream);
         if (!after.equals(before)) {
             setConninfo(s, after);
         }
+        return created;
     }
 
     private static void setConninfo(Statement s, String conninfo) throws SQLException {
@@ -805,24 +954,30 @@ public final class Switchover {
     /** The connect timeout to a hub during the hold: one that does not answer within it is not waited for. */
     private static final Duration HUB_CONNECT = Duration.ofSeconds(2);
 
-    /** The hubs {@link #detach} pointed at the candidate, and the most WAL one of them received. */
-    private record Detached(List<Node> hubs, long received) {
-        static final Detached NONE = new Detached(List.of(), 0);
+    /**
+     * The hubs {@link #detach} pointed at the candidate, the slots it created there for them, and the most WAL one of
+     * them received.
+     */
+    private record Detached(List<Node> hubs, List<String> slots, long received) {
+        static final Detached NONE = new Detached(List.of(), List.of(), 0);
     }
 
     /**
      * Before the promotion: points the old primary's other hubs at {@code candidate} (a standby still: they cascade
-     * from it, and follow its promotion as its own replicas do) and waits until none still receives from the old
-     * primary (PostgreSQL restarts a WAL receiver with a new {@code primary_conninfo} only once its startup process
-     * wants more WAL: a hub with a replay backlog, a recovery conflict or paused replay keeps receiving). A hub that
-     * cannot be reached is named in {@code warnings}; one that still receives from the old primary after {@link
-     * #DETACH_WAIT} fails a failover (it would acknowledge the old primary's commits as a synchronous standby once it
-     * resumes) and is named in the warnings of a switchover (whose old primary is read-only and fenced).
+     * from it, and follow its promotion as its own replicas do) and waits until each streams from it. PostgreSQL
+     * restarts a WAL receiver with a new {@code primary_conninfo} only once its startup process wants more WAL: a hub
+     * with a replay backlog, a recovery conflict, a replay delay or paused replay keeps receiving from the old primary
+     * meanwhile. One that does not stream from the candidate within {@link #DETACH_WAIT}, or cannot be reached, is
+     * named in {@code warnings} (it may take WAL past the new timeline's fork, and, in a failover, acknowledge the
+     * commits of clients other than the routers, which cut theirs, as a synchronous standby of a resumed old primary);
+     * the promotion goes on: a hub that lags must not keep a dead primary from being replaced.
      */
     private Detached detach(Shard shard, Node old, Node candidate, boolean failover, List<String> warnings)
             throws MoveException {
+        String what = failover ? "failover" : "switchover";
         long started = System.nanoTime();
         List<Node> pointed = new ArrayList<>();
+        List<String> slots = new ArrayList<>();
         Map<Node, Connection> connections = new HashMap<>();
         long received = 0;
         try {
@@ -837,14 +992,17 @@ public final class Switchover {
                         Connection c = connector.connect(hub, HUB_CONNECT);
                         connections.put(hub, c);
                         try (Statement s = c.createStatement()) {
-                            pointAt(s, ps, candidate);
+                            String slot = pointAt(s, ps, candidate);
+                            if (slot != null) {
+                                slots.add(slot);
+                            }
                         }
                         pointed.add(hub);
                     } catch (SQLException | RuntimeException e) {
                         String warning = hub.name() + " could not be pointed at " + candidate.name() + " before the"
                                 + " promotion (" + e.getMessage() + "): it may take WAL from " + old.name()
                                 + " past the new timeline's fork";
-                        LOG.warn("{}: {}", failover ? "failover" : "switchover", warning);
+                        LOG.warn("{}: {}", what, warning);
                         warnings.add(warning);
                     }
                 }
@@ -854,22 +1012,18 @@ public final class Switchover {
             long deadline = System.nanoTime() + DETACH_WAIT.toNanos();
             List<Node> waiting = new ArrayList<>(pointed);
             while (true) {
-                waiting.removeIf(hub -> !receivesFrom(connections.get(hub), old, candidate));
+                waiting.removeIf(hub -> streamsFrom(connections.get(hub), candidate));
                 if (waiting.isEmpty()) {
                     break;
                 }
                 if (System.nanoTime() > deadline) {
-                    String names = waiting.stream().map(Node::name).toList().toString();
-                    String why = names + " still receive(s) WAL from " + old.name() + " " + DETACH_WAIT.toSeconds()
-                            + " s after being pointed at " + candidate.name() + " (PostgreSQL switches a WAL"
-                            + " receiver over only once the hub replayed what it received: a replay backlog, a"
-                            + " recovery conflict or paused replay)";
-                    if (failover) {
-                        throw new MoveException(why + ": once " + old.name() + " resumes, it could acknowledge its"
-                                + " commits as a synchronous standby; run the failover again once it caught up");
-                    }
-                    String warning = why + ": it may take WAL past the new timeline's fork";
-                    LOG.warn("switchover: {}", warning);
+                    String warning = waiting.stream().map(Node::name).toList() + " did not stream from "
+                            + candidate.name() + " within " + DETACH_WAIT.toSeconds() + " s of being pointed at it"
+                            + " (PostgreSQL switches a WAL receiver over only once the hub replayed what it"
+                            + " received: a replay backlog, a recovery conflict, a replay delay or paused replay):"
+                            + " it may still receive WAL from " + old.name() + ", past the new timeline's fork"
+                            + " (rebuild it then)";
+                    LOG.warn("{}: {}", what, warning);
                     warnings.add(warning);
                     break;
                 }
@@ -883,13 +1037,10 @@ public final class Switchover {
                 } catch (SQLException | RuntimeException e) {
                     String warning = "the WAL " + hub.name() + " received could not be read (" + e.getMessage()
                             + "): the promotion does not wait for " + candidate.name() + " to have as much";
-                    LOG.warn("{}: {}", failover ? "failover" : "switchover", warning);
+                    LOG.warn("{}: {}", what, warning);
                     warnings.add(warning);
                 }
             }
-        } catch (MoveException e) {
-            giveBackHubs(pointed, old);
-            throw e;
         } finally {
             for (Connection c : connections.values()) {
                 try {
@@ -904,22 +1055,21 @@ public final class Switchover {
                 pointed.stream().map(Node::name).toList(),
                 candidate.name(),
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-        return new Detached(pointed, received);
+        return new Detached(pointed, slots, received);
     }
 
     /**
-     * Whether the WAL receiver of the node {@code c} is connected to still receives from {@code old} (its sender's
-     * port is the old primary's, and its host too when the candidate has the same port); true when it cannot be asked.
+     * Whether the WAL receiver of the node {@code c} is connected to streams from {@code upstream}: its sender is the
+     * host and port {@link #pointAt} wrote into its {@code primary_conninfo}; false when it cannot be asked.
      */
-    private static boolean receivesFrom(Connection c, Node old, Node candidate) {
+    private static boolean streamsFrom(Connection c, Node upstream) {
         try (Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery("SELECT sender_host, sender_port FROM pg_stat_wal_receiver")) {
-            if (!rs.next() || rs.getInt(2) != old.port()) {
-                return false;
-            }
-            return old.port() != candidate.port() || old.host().equals(rs.getString(1));
+            return rs.next()
+                    && rs.getInt(2) == upstream.port()
+                    && upstream.host().equals(rs.getString(1));
         } catch (SQLException e) {
-            return true;
+            return false;
         }
     }
 

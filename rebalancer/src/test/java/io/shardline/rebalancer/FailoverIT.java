@@ -117,6 +117,12 @@ class FailoverIT {
                     .as("a failover to the hub that received less: the commits only s0-hub2 has would be lost")
                     .hasMessageContaining("s0-hub2 received more of s0-primary's WAL")
                     .hasMessageContaining("shard 0 keeps s0-primary");
+            assertThat(cluster.node("s0-hub1")
+                            .queryString("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '"
+                                    + cluster.node("s0-hub2").slotName() + "'"))
+                    .as("the slot made on s0-hub1 for s0-hub2, pointed at it before the promotion, went with the"
+                            + " give-back")
+                    .isEqualTo("0");
             result = new Switchover(client, "failover", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
                     .failover(0, null);
             assertThat(result.to()).isEqualTo("s0-hub2");
@@ -224,6 +230,63 @@ class FailoverIT {
                     promoted, replacedMs);
         } finally {
             AutoFailover.enable(client, "failover", false);
+        }
+    }
+
+    /**
+     * A failover whose run died after it marked the shard (or could not give the shard back, or publish, through a
+     * ZooKeeper blip) leaves the shard's writes held: the automatic failover resumes it — it fails over a primary
+     * still dead, and lifts the hold of one that answers again.
+     */
+    @Test
+    @Order(4)
+    void theAutomaticFailoverResumesAFailoverLeftHalfDone() throws Exception {
+        String deadPrimary = topology().shard(0).primary().name();
+        String hub = topology().shard(0).replicas().stream()
+                .filter(n -> deadPrimary.equals(n.upstream()))
+                .findFirst()
+                .orElseThrow()
+                .name();
+        String livePrimary = topology().shard(1).primary().name();
+        String otherHub = topology().shard(1).replicas().stream()
+                .filter(n -> livePrimary.equals(n.upstream()))
+                .findFirst()
+                .orElseThrow()
+                .name();
+        ZooKeeperTopologyStore.updateTopology(
+                client,
+                "failover",
+                t -> t.withShardReplaced(t.shard(0).withSwitchover("failover-0000beef " + hub))
+                        .withShardReplaced(t.shard(1).withSwitchover("failover-0000dead " + otherHub)));
+        cluster.node(deadPrimary).kill();
+        try (Rebalancer rebalancer = Rebalancer.forCluster(client, "failover", null)) {
+            rebalancer.start();
+            AutoFailover.enable(client, "failover", true);
+            await().atMost(Duration.ofSeconds(90))
+                    .pollInterval(Duration.ofMillis(200))
+                    .until(() -> topology().shard(0).switchover() == null
+                            && topology().shard(1).switchover() == null);
+        } finally {
+            AutoFailover.enable(client, "failover", false);
+        }
+        assertThat(topology().shard(0).primary().name())
+                .as("the interrupted failover of a dead primary, resumed")
+                .isEqualTo(hub);
+        assertThat(topology().shard(1).primary().name())
+                .as("the interrupted failover of a primary that answers: its hold lifted")
+                .isEqualTo(livePrimary);
+        try (ShardlineConnection c =
+                DriverManager.getConnection(cluster.shardlineUrl()).unwrap(ShardlineConnection.class)) {
+            for (int shard = 0; shard < 2; shard++) {
+                long key = 3_000_000;
+                while (c.explainRoute("SELECT * FROM events WHERE id = ?", key)
+                                .get(0)
+                                .shard()
+                        != shard) {
+                    key++;
+                }
+                c.createStatement().execute("INSERT INTO events (id) VALUES (" + key + ")");
+            }
         }
     }
 

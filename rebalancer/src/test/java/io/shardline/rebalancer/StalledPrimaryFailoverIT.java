@@ -1,7 +1,6 @@
 package io.shardline.rebalancer;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
@@ -53,7 +52,7 @@ class StalledPrimaryFailoverIT {
         cluster = LocalCluster.builder()
                 .name("stalled")
                 .shards(1)
-                .hubs(2)
+                .hubs(3)
                 .leaves(0)
                 .start();
         RouterClusters.publish(cluster, TABLES);
@@ -64,7 +63,7 @@ class StalledPrimaryFailoverIT {
         }
         try (Connection c = cluster.node("s0-primary").connect();
                 Statement s = c.createStatement()) {
-            s.execute("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (\"s0-hub1\", \"s0-hub2\")'");
+            s.execute("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (\"s0-hub1\", \"s0-hub2\", \"s0-hub3\")'");
             s.execute("SELECT pg_reload_conf()");
         }
     }
@@ -80,47 +79,18 @@ class StalledPrimaryFailoverIT {
         }
     }
 
-    /**
-     * PostgreSQL switches a hub's WAL receiver to a new {@code primary_conninfo} only once its startup process wants
-     * more WAL: a hub whose replay is paused keeps receiving from the old primary, and would acknowledge its commits as
-     * a synchronous standby once it resumes. The failover is refused, naming it, and the shard given back.
-     */
     @Test
     @Order(1)
-    void aFailoverIsRefusedWhileAnotherHubStillReceivesFromTheOldPrimary() throws Exception {
-        PgNode old = cluster.node("s0-primary");
-        PgNode paused = cluster.node("s0-hub2");
-        paused.pauseReplay();
-        old.freeze();
-        try {
-            assertThatThrownBy(
-                            () -> new Switchover(client, "stalled", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
-                                    .failover(0, "s0-hub1"))
-                    .isInstanceOf(MoveException.class)
-                    .hasMessageContaining("[s0-hub2] still receive(s) WAL from s0-primary")
-                    .hasMessageContaining("shard 0 keeps s0-primary");
-        } finally {
-            old.thaw();
-            paused.resumeReplay();
-        }
-        assertThat(topology().shard(0).switchover()).as("given back").isNull();
-        assertThat(topology().shard(0).primary().name()).isEqualTo("s0-primary");
-        // pointed back at the primary: it streams from it again
-        await().atMost(Duration.ofSeconds(30))
-                .until(() -> cluster.node("s0-primary")
-                        .queryString("SELECT count(*) FROM pg_stat_replication WHERE application_name = 's0-hub2'")
-                        .equals("1"));
-    }
-
-    @Test
-    @Order(2)
     void writesAndCommitsSentToAStalledPrimaryAreNeverAcknowledgedOnceItIsFailedOver() throws Exception {
         PgNode old = cluster.node("s0-primary");
         Connection open = DriverManager.getConnection(cluster.shardlineUrl());
         Connection writer = DriverManager.getConnection(cluster.shardlineUrl());
+        Connection running = DriverManager.getConnection(cluster.shardlineUrl());
         try {
             open.setAutoCommit(false);
             open.createStatement().execute("INSERT INTO events (id) VALUES (1)");
+            running.setAutoCommit(false);
+            running.createStatement().execute("INSERT INTO events (id) VALUES (5)");
             writer.createStatement().execute("INSERT INTO events (id) VALUES (100)"); // its connection is attached
             awaitRowOnHubs(100);
             // used within the last 2 s: the next write goes out on it without a validation round trip
@@ -131,6 +101,9 @@ class StalledPrimaryFailoverIT {
             // an autocommit write on the frozen primary's socket, and a COMMIT once the failover holds the shard
             CompletableFuture<Outcome> write = CompletableFuture.supplyAsync(
                     () -> run(() -> writer.createStatement().execute("INSERT INTO events (id) VALUES (2)")));
+            // a statement of a transaction, on the frozen primary's socket
+            CompletableFuture<Outcome> inTransaction = CompletableFuture.supplyAsync(
+                    () -> run(() -> running.createStatement().execute("INSERT INTO events (id) VALUES (6)")));
             CompletableFuture<Outcome> commit = CompletableFuture.supplyAsync(() -> run(() -> {
                 await().atMost(Duration.ofSeconds(60))
                         .pollInterval(Duration.ofMillis(5))
@@ -162,10 +135,18 @@ class StalledPrimaryFailoverIT {
                     })
                     .failover(0, null);
             String promoted = result.to();
-            String other = promoted.equals("s0-hub1") ? "s0-hub2" : "s0-hub1";
+            List<String> others = java.util.stream.Stream.of("s0-hub1", "s0-hub2", "s0-hub3")
+                    .filter(h -> !h.equals(promoted))
+                    .toList();
 
             Outcome w = write.get(30, TimeUnit.SECONDS);
             Outcome c = commit.get(30, TimeUnit.SECONDS);
+            Outcome t = inTransaction.get(30, TimeUnit.SECONDS);
+            assertThat(t.sqlState)
+                    .as("a statement of a transaction on the stalled primary: %s", t)
+                    .isEqualTo("40001");
+            assertThat(t.message).contains("failover failover-").contains("nothing of it was committed");
+            assertThat(t.endedAt).isLessThan(thawedAt.get());
             System.out.printf(
                     "failover of a stalled primary: %s -> %s (held %d ms); the write on its socket: %s; the"
                             + " COMMIT during the hold: %s; warnings %s%n",
@@ -184,30 +165,77 @@ class StalledPrimaryFailoverIT {
             assertThat(c.endedAt).isLessThan(thawedAt.get());
 
             assertThat(result.warnings())
-                    .as("the other hub follows the new primary")
+                    .as("the other hubs follow the new primary")
                     .isEmpty();
-            assertThat(result.repointed()).containsExactly(other);
-            assertThat(cluster.node(promoted).queryString("SELECT count(*) FROM events WHERE id IN (1, 2)"))
+            assertThat(result.repointed()).containsExactlyInAnyOrderElementsOf(others);
+            assertThat(cluster.node(promoted).queryString("SELECT count(*) FROM events WHERE id IN (1, 2, 5, 6)"))
                     .isEqualTo("0");
             // the other hub took nothing the old primary wrote after it resumed: it follows the new timeline
             try (Connection d = DriverManager.getConnection(cluster.shardlineUrl());
                     Statement s = d.createStatement()) {
                 s.execute("INSERT INTO events (id) VALUES (3)");
             }
-            awaitRowOn(other, 3);
-            assertThat(cluster.node(other).queryString("SELECT count(*) FROM events WHERE id IN (1, 2)"))
-                    .isEqualTo("0");
+            for (String other : others) {
+                awaitRowOn(other, 3);
+                assertThat(cluster.node(other).queryString("SELECT count(*) FROM events WHERE id IN (1, 2, 5, 6)"))
+                        .isEqualTo("0");
+            }
         } finally {
             old.thaw();
             // not close(): a statement still hung on the old primary would keep it waiting
             open.abort(Runnable::run);
             writer.abort(Runnable::run);
+            running.abort(Runnable::run);
         }
+    }
+
+    /**
+     * PostgreSQL switches a hub's WAL receiver to a new {@code primary_conninfo} only once its startup process wants
+     * more WAL: a hub whose replay is paused keeps receiving from the old primary. The failover of a dead (here
+     * frozen) primary goes on all the same, naming that hub in its warnings; the hub follows the new primary once it
+     * replays again.
+     */
+    @Test
+    @Order(2)
+    void aHubThatKeepsReceivingFromTheOldPrimaryDoesNotKeepItFromBeingFailedOver() throws Exception {
+        String primary = topology().shard(0).primary().name();
+        List<String> hubs = topology().shard(0).replicas().stream()
+                .filter(n -> primary.equals(n.upstream()))
+                .map(n -> n.name())
+                .sorted()
+                .toList();
+        assertThat(hubs).hasSize(2);
+        PgNode old = cluster.node(primary);
+        PgNode paused = cluster.node(hubs.get(1));
+        paused.pauseReplay();
+        old.freeze();
+        Switchover.Result result;
+        try {
+            result = new Switchover(client, "stalled", LogicalCopyIT.CONNECT, Switchover.Settings.DEFAULT)
+                    .afterPromotion(paused::resumeReplay)
+                    .failover(0, hubs.get(0));
+        } finally {
+            paused.resumeReplay();
+            old.thaw();
+        }
+        System.out.printf("failover with a hub whose replay is paused: warnings %s%n", result.warnings());
+        assertThat(result.to()).isEqualTo(hubs.get(0));
+        assertThat(result.warnings())
+                .anySatisfy(w -> assertThat(w)
+                        .contains("[" + hubs.get(1) + "] did not stream from " + hubs.get(0))
+                        .contains("paused replay"));
+        assertThat(result.repointed()).containsExactly(hubs.get(1));
+        try (Connection d = DriverManager.getConnection(cluster.shardlineUrl());
+                Statement s = d.createStatement()) {
+            s.execute("INSERT INTO events (id) VALUES (7)");
+        }
+        awaitRowOn(hubs.get(1), 7);
     }
 
     private static void awaitRowOnHubs(long id) {
         awaitRowOn("s0-hub1", id);
         awaitRowOn("s0-hub2", id);
+        awaitRowOn("s0-hub3", id);
     }
 
     private static void awaitRowOn(String node, long id) {

@@ -94,6 +94,9 @@ class SwitchoverIT {
         inserts.start();
         transfers.start();
         ids.start();
+        // commits wait for one of the hubs: the promoted hub commits so too (the other hub streams from it)
+        String names = "ANY 1 (\"s0-hub1\", \"s0-hub2\")";
+        setSynchronousStandbys(cluster.node("s0-primary"), names);
         Switchover.Result result;
         try {
             Thread.sleep(1_500);
@@ -127,6 +130,13 @@ class SwitchoverIT {
         assertThat(shard.nodes()).extracting(Node::name).doesNotContain("s0-primary");
         PgNode promoted = cluster.node(result.to());
         assertThat(promoted.queryString("SELECT pg_is_in_recovery()")).isEqualTo("f");
+        assertThat(promoted.queryString("SHOW synchronous_standby_names"))
+                .as("the old primary's synchronous standbys, carried")
+                .isEqualTo(names);
+        assertThat(promoted.queryString(
+                        "SELECT string_agg(application_name || ' ' || sync_state, ',') FROM pg_stat_replication"
+                                + " WHERE sync_state = 'quorum'"))
+                .isEqualTo((result.to().equals("s0-hub1") ? "s0-hub2" : "s0-hub1") + " quorum");
         // every acknowledged insert is there: the driver reads shard 0 from its new primary
         try (Connection c = DriverManager.getConnection(cluster.shardlineUrl());
                 Statement s = c.createStatement();

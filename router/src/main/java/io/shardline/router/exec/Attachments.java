@@ -94,7 +94,7 @@ final class Attachments {
      * ClusterRuntime#sever}): HikariCP's proxy still says open, so it would be written to (and a write reported
      * of unknown outcome though nothing was sent).
      */
-    private static boolean cut(Physical p) throws SQLException {
+    static boolean cut(Physical p) throws SQLException {
         return p.node.role() == NodeRole.PRIMARY
                 && p.connection.unwrap(PgConnection.class).isClosed();
     }

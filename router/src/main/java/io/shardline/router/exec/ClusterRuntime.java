@@ -729,17 +729,35 @@ public final class ClusterRuntime implements AutoCloseable {
      * there, a COMMIT of a transaction that wrote): waits up to {@code fenceWaitMs} while this router's ZooKeeper lease
      * is out (see {@code MoveFences#awaitLease}). Returns at once while it holds.
      *
+     * @return whether it waited (the caller routes the statement again: the topology may have changed meanwhile)
      * @throws SQLException 40001, nothing sent (the message names {@code what} and ends with {@code then})
      */
-    void awaitLease(String what, String then) throws SQLException {
-        if (fences != null && !fences.leaseHolds()) {
-            long started = System.nanoTime();
-            try {
-                fences.awaitLease(settings.fenceWaitMs(), what, then);
-                metrics.fenceWait(System.nanoTime() - started, false);
-            } catch (SQLException e) {
-                metrics.fenceWait(System.nanoTime() - started, true);
-                throw e;
+    boolean awaitLease(String what, String then) throws SQLException {
+        if (fences == null || fences.leasedAndCurrent()) {
+            return false;
+        }
+        long started = System.nanoTime();
+        try {
+            fences.awaitLease(settings.fenceWaitMs(), what, then);
+            metrics.fenceWait(System.nanoTime() - started, false);
+            return true;
+        } catch (SQLException e) {
+            metrics.fenceWait(System.nanoTime() - started, true);
+            throw e;
+        }
+    }
+
+    /**
+     * Waits up to {@code fenceWaitMs} while a failover holds a shard and the routing state is {@code seen}: a statement
+     * abandoned because its node is the primary being replaced goes again once the topology changed (the new primary,
+     * or the hold lifted).
+     */
+    void awaitTopologyChange(RoutingState seen) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.fenceWaitMs());
+        while (routing == seen && !seen.switching().isEmpty() && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(2_000_000);
+            if (Thread.currentThread().isInterrupted()) {
+                return;
             }
         }
     }

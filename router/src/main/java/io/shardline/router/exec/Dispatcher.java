@@ -192,6 +192,8 @@ public final class Dispatcher {
                     if (session.transactionStarted() || attempt == MAX_REROUTES) {
                         throw notSent;
                     }
+                    // a failover holds its node (a read of its primary): routed again once the topology changes
+                    runtime.awaitTopologyChange(r);
                     r = runtime.routing();
                     plan = shape.plan(r, sql);
                 } catch (SQLException e) {
@@ -336,7 +338,11 @@ public final class Dispatcher {
             if (!leased(plan)) {
                 return run(sql, plan, params, session.route(r, plan, params), op, handled);
             }
-            runtime.awaitLease("this write", "retry it");
+            if (runtime.awaitLease("this write", "retry it")) {
+                // it waited: the topology may have changed meanwhile (a failover published), so it is routed afresh
+                RoutingState now = runtime.routing();
+                return gatedRun(sql, now, shape.plan(now, sql), params, op, handled);
+            }
             leased = true;
             try {
                 return run(sql, plan, params, session.route(r, plan, params), op, handled);
@@ -388,13 +394,15 @@ public final class Dispatcher {
      * may have replaced while this router was cut off from ZooKeeper.
      */
     static boolean leased(Plan plan) {
-        if (plan.target() == Plan.Target.DRIVER || plan.target() == Plan.Target.REFUSED) {
+        Plan.Target t = plan.target();
+        if (t == Plan.Target.DRIVER || t == Plan.Target.REFUSED) {
             return false;
         }
         return plan.kind() == StatementKind.WRITE
                 || plan.kind() == StatementKind.DDL
-                || plan.kind() == StatementKind.UTILITY
-                || plan.target() == Plan.Target.SEQUENCE;
+                // COPY into an unsharded table, CALL, DO; not LISTEN/NOTIFY/CHECKPOINT (ANY) nor VACUUM (each primary)
+                || plan.kind() == StatementKind.UTILITY && (t == Plan.Target.HOME || t == Plan.Target.ALL_PRIMARIES)
+                || t == Plan.Target.SEQUENCE;
     }
 
     private <T> T run(String sql, Plan plan, Object[] params, Route route, Op<T> op, Handled<T> handled)

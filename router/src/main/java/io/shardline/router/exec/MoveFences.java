@@ -147,6 +147,19 @@ final class MoveFences implements Moves, AutoCloseable {
         }
         // loaded after the node exists: a cutover that did not count this router fenced before it loads the moves
         watcher.start();
+        // the topology was read before the node existed: a failover or switchover that marked a shard in between did
+        // not count this router, so writes wait until it routes by a topology at least as new as the one now
+        try {
+            long now = TopologyCodec.topologyFromJson(client.getData().forPath(topologyPath), topologyPath)
+                    .version();
+            synchronized (this) {
+                requiredTopologyVersion = Math.max(requiredTopologyVersion, now);
+            }
+        } catch (Exception e) {
+            LOG.warn(
+                    "reading the topology version after registering failed ({}): writes go by the one read",
+                    e.toString());
+        }
         while (!watcher.isInitialized() && System.nanoTime() - deadline < 0) {
             LockSupport.parkNanos(1_000_000);
         }
@@ -243,6 +256,15 @@ final class MoveFences implements Moves, AutoCloseable {
     }
 
     /**
+     * Whether a write the gate does not count may go now: within the lease, and routed by a topology at least as new
+     * as the one ZooKeeper had when this router registered or last reconnected (a switchover's or failover's hold
+     * may be in it).
+     */
+    boolean leasedAndCurrent() {
+        return leaseHolds() && routing.get().snapshot().topology().version() >= requiredTopologyVersion;
+    }
+
+    /**
      * Waits up to {@code waitMs} while the lease is out, for a write the gate does not hold (to an unsharded table, a
      * sequence, a function call, a COMMIT): a router whose session may have expired may be routing by a topology a
      * failover replaced, and its writes would go to the old primary.
@@ -253,13 +275,17 @@ final class MoveFences implements Moves, AutoCloseable {
      */
     void awaitLease(long waitMs, String what, String then) throws SQLException {
         long deadline = System.nanoTime() + waitMs * 1_000_000;
-        while (!leaseHolds()) {
+        while (!leasedAndCurrent()) {
             if (System.nanoTime() - deadline >= 0) {
                 String why = disconnected
                         ? "this router lost its ZooKeeper session and cannot know the current primaries yet"
-                        : "this router had no answer from ZooKeeper for over " + leaseMs + " ms (its lease: ZooKeeper"
-                                + " unreachable, or a long pause), so its session may have expired and a failover"
-                                + " have replaced a primary meanwhile";
+                        : leaseHolds()
+                                ? "this router waits for topology version " + requiredTopologyVersion + " (it routes"
+                                        + " by "
+                                        + routing.get().snapshot().topology().version() + ")"
+                                : "this router had no answer from ZooKeeper for over " + leaseMs + " ms (its lease:"
+                                        + " ZooKeeper unreachable, or a long pause), so its session may have expired"
+                                        + " and a failover have replaced a primary meanwhile";
                 throw new SQLException(
                         why + "; " + what + " was held " + waitMs + " ms (fenceWaitMs) and not sent: " + then,
                         SqlStates.RETRY_WRITE);

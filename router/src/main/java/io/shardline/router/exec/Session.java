@@ -664,6 +664,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
         if (p.inTransaction) {
             transaction.lose(p, e);
+            String by = replacing(p);
+            if (by != null) {
+                // rolled back with its connection: a retryable failure, not a broken node
+                return new SQLException(
+                        "this transaction's connection to " + p.node.name() + " broke (" + e.getMessage() + ") while "
+                                + by + ": the transaction was rolled back there, nothing of it was committed; roll it"
+                                + " back and retry it",
+                        SqlStates.RETRY_WRITE,
+                        e);
+            }
             return e;
         }
         if (p.ownTransaction) {
@@ -678,6 +688,24 @@ public final class Session implements RouteContext, MoveFences.Participation {
                     e);
         }
         return e;
+    }
+
+    /**
+     * What is replacing {@code p}'s node as its shard's primary (a switchover's or failover's hold, or a topology that
+     * names another primary): it ends the transactions open there; null when nothing is.
+     */
+    private String replacing(Physical p) {
+        if (p.node.role() != NodeRole.PRIMARY) {
+            return null;
+        }
+        io.shardline.router.route.RoutingState r = runtime.routing();
+        for (io.shardline.topology.Shard shard : r.switching()) {
+            if (shard.id() == p.shard && shard.primary().equals(p.node)) {
+                return (shard.failingOver() ? "failover " : "switchover ") + shard.switchover() + " was replacing it as"
+                        + " the primary of shard " + p.shard;
+            }
+        }
+        return p.node.equals(r.primary(p.shard)) ? null : "shard " + p.shard + "'s primary changed";
     }
 
     /**
@@ -725,6 +753,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
     void wroteThrough(Physical p) {
         if (p.inTransaction) {
             transaction.markWrote();
+            transaction.markChanged();
         } else if (p.node.role() == NodeRole.PRIMARY && !p.ownTransaction) {
             recordCommit(p);
         }
@@ -1067,7 +1096,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
             }
             return;
         }
-        if (transaction.wrote()) {
+        if (transaction.changed()) {
             try {
                 // a router cut off from ZooKeeper past its lease may be committing on a primary a failover replaced
                 runtime.awaitLease(

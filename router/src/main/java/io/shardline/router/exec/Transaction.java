@@ -31,6 +31,9 @@ final class Transaction {
 
     private final List<String> pending = new ArrayList<>();
     private boolean wrote;
+    /** See {@link #changed()}. */
+    private boolean changed;
+
     private boolean bound;
     private String lost;
 
@@ -361,6 +364,16 @@ final class Transaction {
         wrote = true;
     }
 
+    /** A statement that may change data (not only a transaction-local setting) ran in the transaction. */
+    void markChanged() {
+        changed = true;
+    }
+
+    /** Whether a statement that may change data ran in the transaction (its COMMIT needs the lease). */
+    boolean changed() {
+        return changed;
+    }
+
     /**
      * Binds the transaction to its one shard (SAVEPOINT, SET LOCAL).
      *
@@ -504,6 +517,7 @@ final class Transaction {
         List<Physical> all = new ArrayList<>(participants);
         participants.clear();
         wrote = false;
+        changed = false;
         bound = false;
         modes = TransactionModes.NONE;
         snapshotRing = -1;
@@ -522,7 +536,7 @@ final class Transaction {
         SQLException failure = null;
         for (Physical p : all) {
             try {
-                if (p.connection.isClosed()) {
+                if (p.connection.isClosed() || Attachments.cut(p)) {
                     // its pool closed it after an error in it (a cached plan whose result type changed): PostgreSQL
                     // rolled the transaction back there
                     attachments.detach(p);
@@ -530,8 +544,8 @@ final class Transaction {
                         continue;
                     }
                     throw new SQLException(
-                            "the transaction on " + p.node.name() + " was rolled back: its connection was closed after"
-                                    + " an error in it",
+                            "the transaction on " + p.node.name() + " was rolled back: its connection was closed (after"
+                                    + " an error in it, or cut by a failover of its primary) before the COMMIT",
                             SqlStates.TRANSACTION_ROLLBACK);
                 }
                 if (commit) {
