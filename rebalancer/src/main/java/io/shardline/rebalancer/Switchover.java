@@ -212,19 +212,7 @@ public final class Switchover {
                     confirmDead(old);
                 } catch (MoveException alive) {
                     if (id != null && resume) {
-                        // an interrupted failover whose old primary answers again: it keeps the shard
-                        giveBack(
-                                shardId,
-                                id,
-                                old,
-                                false,
-                                null,
-                                new Detached(otherHubs(shard, old, candidate), List.of(), 0),
-                                candidate);
-                        throw new MoveException(
-                                alive.getMessage() + "; the hold of interrupted failover " + id + " was lifted: shard "
-                                        + shardId + " keeps " + old.name(),
-                                alive);
+                        throw liftInterrupted(shardId, id, shard, old, candidate, alive);
                     }
                     throw alive;
                 }
@@ -346,6 +334,57 @@ public final class Switchover {
             carrySynchronousStandbys(candidate, synchronousStandbys, warnings);
         }
         return new Result(id, shardId, old.name(), candidate.name(), published.version(), heldMs, repointed, warnings);
+    }
+
+    /**
+     * An interrupted failover resumed automatically whose old primary answers again: it keeps the shard. Unless the
+     * candidate may have a promotion pending (the interrupted run may have sent {@code pg_promote}, which a hub with
+     * a replay backlog acts on late: giving the shard back then would leave two writable primaries), the other hubs
+     * are pointed back at the old primary, what an interrupted switchover left on it (the read-only default,
+     * autovacuum off, the commit fence) is undone, and the hold is lifted.
+     *
+     * @return the exception to throw, saying which
+     */
+    private MoveException liftInterrupted(
+            int shardId, String id, Shard shard, Node old, Node candidate, MoveException alive) throws MoveException {
+        if (!standbyStill(candidate)) {
+            return new MoveException(
+                    alive.getMessage() + "; " + candidate.name() + " may be promoted by the"
+                            + " interrupted run (a promotion pending, or not a standby): the hold of failover " + id
+                            + " stays",
+                    alive);
+        }
+        boolean readOnly;
+        CommitFence fence;
+        try (Connection c = connector.connect(old, Duration.ofSeconds(10));
+                Statement s = c.createStatement()) {
+            fence = CommitFence.of(s);
+            readOnly = CommitFence.restoredFrom(single(s, "SHOW synchronous_standby_names")) != null
+                    || "on".equals(single(s, "SHOW default_transaction_read_only"));
+        } catch (SQLException e) {
+            return new MoveException(
+                    alive.getMessage() + "; its settings could not be read (" + e.getMessage()
+                            + "): the hold of failover " + id + " stays",
+                    alive);
+        }
+        List<Node> hubs = otherHubs(shard, old, candidate);
+        List<String> slots = new ArrayList<>();
+        for (Node hub : hubs) {
+            try (Connection c = connector.connect(hub, HUB_CONNECT);
+                    Statement s = c.createStatement()) {
+                String slot = single(s, "SHOW primary_slot_name");
+                if (slot != null && !slot.isEmpty()) {
+                    slots.add(slot);
+                }
+            } catch (SQLException e) {
+                LOG.info("failover {}: {} not reached to name its slot ({})", id, hub.name(), e.getMessage());
+            }
+        }
+        giveBack(shardId, id, old, readOnly, fence, new Detached(hubs, slots, 0), candidate);
+        return new MoveException(
+                alive.getMessage() + "; the hold of interrupted failover " + id + " was lifted: shard " + shardId
+                        + " keeps " + old.name(),
+                alive);
     }
 
     /** Refuses a failover while {@code primary} answers any of three tries, a second apart. */
@@ -763,7 +802,7 @@ public final class Switchover {
      */
     private void giveBack(
             int shardId, String id, Node old, boolean readOnly, CommitFence fence, Detached detached, Node candidate) {
-        giveBackHubs(detached, old, candidate);
+        pointBack(detached.hubs(), old);
         if (readOnly) {
             try (Connection c = connector.connect(old, Duration.ofSeconds(10));
                     Statement s = c.createStatement()) {
@@ -786,6 +825,7 @@ public final class Switchover {
             }
         }
         unmark(shardId, id);
+        dropSlots(detached.slots(), candidate); // after the writes are released: it may wait for the hubs
     }
 
     /**
@@ -827,30 +867,55 @@ public final class Switchover {
             }
             s.execute("ALTER SYSTEM SET synchronous_standby_names = " + literal(names));
             s.execute("SELECT pg_reload_conf()");
+            int wanted = synchronousCount(names);
+            String count = "SELECT count(*)::text FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')";
             long deadline = System.nanoTime() + SYNCHRONOUS_WAIT.toNanos();
             while (System.nanoTime() < deadline) {
-                if (!"0"
-                        .equals(single(
-                                s,
-                                "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')"))) {
+                if (Integer.parseInt(single(s, count)) >= wanted) {
                     LOG.info("synchronous_standby_names = {} carried to {}", names, candidate.name());
                     return;
                 }
                 pause(50);
             }
-            s.execute("ALTER SYSTEM RESET synchronous_standby_names");
-            s.execute("SELECT pg_reload_conf()");
+            unsetSynchronousStandbys(s);
             String warning = "synchronous_standby_names = " + literal(names) + " of the old primary was not carried to "
-                    + candidate.name() + ": none of the standbys it names streams from it synchronously within "
-                    + SYNCHRONOUS_WAIT.toSeconds() + " s, so it commits asynchronously; set it there once one does";
+                    + candidate.name() + ": fewer than the " + wanted + " standby(s) it waits for stream from it"
+                    + " synchronously within " + SYNCHRONOUS_WAIT.toSeconds() + " s, so it commits asynchronously;"
+                    + " set it there once they do";
             LOG.warn("switchover: {}", warning);
             warnings.add(warning);
-        } catch (SQLException | MoveException e) {
+        } catch (SQLException | MoveException | RuntimeException e) {
+            // never left set half-way: a setting no standby meets holds every commit
+            String left = "";
+            try (Connection c = connector.connect(candidate, Duration.ofSeconds(10));
+                    Statement s = c.createStatement()) {
+                unsetSynchronousStandbys(s);
+            } catch (SQLException again) {
+                left = " (and it could not be reset there: check that it is not left set)";
+            }
             String warning = "synchronous_standby_names = " + literal(names) + " of the old primary could not be"
-                    + " carried to " + candidate.name() + " (" + e.getMessage() + "): it may commit asynchronously";
+                    + " carried to " + candidate.name() + " (" + e.getMessage() + "): it commits asynchronously"
+                    + left;
             LOG.warn("switchover: {}", warning);
             warnings.add(warning);
         }
+    }
+
+    private static void unsetSynchronousStandbys(Statement s) throws SQLException {
+        s.execute("ALTER SYSTEM RESET synchronous_standby_names");
+        s.execute("SELECT pg_reload_conf()");
+    }
+
+    private static final java.util.regex.Pattern SYNCHRONOUS_COUNT =
+            java.util.regex.Pattern.compile("(?i)^\\s*(?:(?:first|any)\\s+)?(\\d+)\\s*\\(");
+
+    /**
+     * How many synchronous standbys {@code names} (a {@code synchronous_standby_names} value) waits for: {@code FIRST
+     * n (...)}, {@code ANY n (...)} and {@code n (...)} say n; a plain list waits for one.
+     */
+    static int synchronousCount(String names) {
+        java.util.regex.Matcher m = SYNCHRONOUS_COUNT.matcher(names);
+        return m.find() ? Math.max(1, Integer.parseInt(m.group(1))) : 1;
     }
 
     /** The hubs of {@code old} but {@code candidate}. */
@@ -860,12 +925,9 @@ public final class Switchover {
                 .toList();
     }
 
-    /**
-     * Points the hubs {@link #detach} pointed at {@code candidate} back at the old primary, and drops the slots it
-     * created for them there (a standby keeps the WAL a slot reserves: its disk would fill).
-     */
-    private void giveBackHubs(Detached detached, Node old, Node candidate) {
-        for (Node hub : detached.hubs()) {
+    /** Points {@code hubs}, which {@link #detach} pointed at the candidate, back at the old primary. */
+    private void pointBack(List<Node> hubs, Node old) {
+        for (Node hub : hubs) {
             try (Connection c = connector.connect(hub, HUB_CONNECT);
                     Statement s = c.createStatement()) {
                 setConninfo(s, Conninfo.withHostAndPort(single(s, "SHOW primary_conninfo"), old));
@@ -878,30 +940,49 @@ public final class Switchover {
                         e.getMessage());
             }
         }
-        if (detached.slots().isEmpty()) {
+    }
+
+    /**
+     * Drops the slots {@link #detach} made on {@code candidate} for the hubs pointed at it (a standby keeps the WAL a
+     * slot reserves: its disk would fill), each once the hub's WAL receiver went back to the old primary (for up to
+     * {@link #DETACH_WAIT}); one still in use is named in the log.
+     */
+    private void dropSlots(List<String> slots, Node candidate) {
+        if (slots.isEmpty()) {
             return;
         }
         try (Connection c = connector.connect(candidate, HUB_CONNECT);
                 Statement s = c.createStatement()) {
-            long deadline = System.nanoTime() + DETACH_WAIT.toNanos();
-            for (String slot : detached.slots()) {
-                // active until the hub's WAL receiver went back to the old primary
-                while (!"1"
-                        .equals(single(
-                                s,
-                                "SELECT count(pg_drop_replication_slot(slot_name))::text FROM pg_replication_slots"
-                                        + " WHERE slot_name = " + literal(slot) + " AND NOT active"))) {
+            for (String slot : slots) {
+                long deadline = System.nanoTime() + DETACH_WAIT.toNanos();
+                while (true) {
+                    String state = single(
+                            s,
+                            "SELECT coalesce(max(CASE WHEN active THEN 'active' ELSE 'idle' END), 'gone') FROM"
+                                    + " pg_replication_slots WHERE slot_name = " + literal(slot));
+                    if (state.equals("gone")) {
+                        break;
+                    }
+                    if (state.equals("idle")) {
+                        s.execute("SELECT pg_drop_replication_slot(" + literal(slot) + ")");
+                        break;
+                    }
                     if (System.nanoTime() > deadline) {
-                        throw new SQLException("slot " + slot + " is still in use");
+                        LOG.warn(
+                                "slot {} made on {} for a hub pointed at it is still in use: drop it by hand once"
+                                        + " idle (pg_drop_replication_slot), it keeps the WAL it reserves",
+                                slot,
+                                candidate.name());
+                        break;
                     }
                     pause(50);
                 }
             }
         } catch (SQLException | MoveException e) {
             LOG.warn(
-                    "the slots {} created on {} for the hubs pointed at it could not be dropped ({}): drop them by hand"
+                    "the slots {} made on {} for the hubs pointed at it could not be dropped ({}): drop them by hand"
                             + " (pg_drop_replication_slot), it keeps the WAL they reserve",
-                    detached.slots(),
+                    slots,
                     candidate.name(),
                     e.getMessage());
         }

@@ -253,6 +253,14 @@ class FailoverIT {
                 .findFirst()
                 .orElseThrow()
                 .name();
+        // what a switchover taken over by the failover left on the live primary: read-only, fenced
+        try (Connection c = cluster.node(livePrimary).connect();
+                Statement s = c.createStatement()) {
+            s.execute("ALTER SYSTEM SET default_transaction_read_only = on");
+            s.execute("ALTER SYSTEM SET autovacuum = off");
+            s.execute("ALTER SYSTEM SET synchronous_standby_names = '" + CommitFence.STANDBY + "'");
+            s.execute("SELECT pg_reload_conf()");
+        }
         ZooKeeperTopologyStore.updateTopology(
                 client,
                 "failover",
@@ -275,6 +283,11 @@ class FailoverIT {
         assertThat(topology().shard(1).primary().name())
                 .as("the interrupted failover of a primary that answers: its hold lifted")
                 .isEqualTo(livePrimary);
+        PgNode live = cluster.node(livePrimary);
+        assertThat(live.queryString("SHOW default_transaction_read_only")).isEqualTo("off");
+        assertThat(live.queryString("SHOW synchronous_standby_names"))
+                .as("the commit fence lowered")
+                .isEmpty();
         try (ShardlineConnection c =
                 DriverManager.getConnection(cluster.shardlineUrl()).unwrap(ShardlineConnection.class)) {
             for (int shard = 0; shard < 2; shard++) {

@@ -31,6 +31,20 @@ class SwitchoverTest {
     }
 
     @Test
+    void theNumberOfSynchronousStandbysASettingWaitsFor() {
+        assertThat(Switchover.synchronousCount("ANY 1 (\"s0-hub1\", \"s0-hub2\")"))
+                .isEqualTo(1);
+        assertThat(Switchover.synchronousCount("FIRST 2 (a, b, c)")).isEqualTo(2);
+        assertThat(Switchover.synchronousCount(" any 3(a,b,c)")).isEqualTo(3);
+        assertThat(Switchover.synchronousCount("2 (a, b)")).isEqualTo(2);
+        assertThat(Switchover.synchronousCount("a, b")).isEqualTo(1);
+        assertThat(Switchover.synchronousCount("*")).isEqualTo(1);
+        assertThat(Switchover.synchronousCount("\"2 (x)\""))
+                .as("a quoted standby name")
+                .isEqualTo(1);
+    }
+
+    @Test
     void onlyAConnectionFailureCountsAsADeadPrimary() {
         assertThat(Switchover.unreachable(new SQLException("refused", "08001"))).isTrue();
         assertThat(Switchover.unreachable(new SQLException("broken", "08006"))).isTrue();

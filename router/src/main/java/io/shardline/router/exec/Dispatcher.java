@@ -338,9 +338,11 @@ public final class Dispatcher {
             if (!leased(plan)) {
                 return run(sql, plan, params, session.route(r, plan, params), op, handled);
             }
-            if (runtime.awaitLease("this write", "retry it")) {
-                // it waited: the topology may have changed meanwhile (a failover published), so it is routed afresh
-                RoutingState now = runtime.routing();
+            boolean waited = runtime.awaitLease("this write", "retry it");
+            RoutingState now = runtime.routing();
+            if (waited || now != r) {
+                // the topology may have changed since the statement's start (a failover published, a hold): routed
+                // by the state the lease check saw current
                 return gatedRun(sql, now, shape.plan(now, sql), params, op, handled);
             }
             leased = true;
@@ -636,7 +638,7 @@ public final class Dispatcher {
             if (ConnectionErrors.isConnectionError(e)) {
                 statements.remove(p);
             }
-            throw session.failed(p, plan.kind(), e);
+            throw session.failed(p, plan.kind(), plan.sessionEffects(), e);
         } finally {
             p.done();
         }

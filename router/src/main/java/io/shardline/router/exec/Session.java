@@ -635,6 +635,15 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * outside a transaction becomes 08007: it may or may not have committed, and it is never retried.
      */
     SQLException failed(Physical p, StatementKind kind, SQLException e) {
+        return failed(p, kind, false, e);
+    }
+
+    /**
+     * {@link #failed(Physical, StatementKind, SQLException)} for a statement that may have ended its transaction
+     * itself ({@code mayEndTransaction}: several statements in one string, a {@code COMMIT} among them), whose
+     * connection error in a transaction is never reported as a rollback.
+     */
+    SQLException failed(Physical p, StatementKind kind, boolean mayEndTransaction, SQLException e) {
         if (attachments.aborted() && ConnectionErrors.isConnectionError(e)) {
             // cut by Connection.abort: not the node's fault (no ejection), and never retried
             attachments.detach(p);
@@ -664,7 +673,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
         if (p.inTransaction) {
             transaction.lose(p, e);
-            String by = replacing(p);
+            String by = mayEndTransaction ? null : replacing(p);
             if (by != null) {
                 // rolled back with its connection: a retryable failure, not a broken node
                 return new SQLException(
