@@ -317,25 +317,14 @@ public final class PgNode {
     }
 
     /**
-     * Creates a primary's data directory with initdb and the cluster's settings; {@code hbaFirst} go before
-     * initdb's lines in {@code pg_hba.conf} (the standbys copy both files).
+     * Creates a primary's data directory (a copy of one initdb per JVM: {@link InitdbTemplate}) with the
+     * cluster's settings; {@code hbaFirst} go before initdb's lines in {@code pg_hba.conf} (the standbys copy
+     * both files).
      */
     void initPrimary(Map<String, String> clusterSettings, List<String> hbaFirst) {
         try {
             serverUser.createPrivateDirectory(dataDir);
-            serverUser.run(
-                    List.of(
-                            binaries.binary("initdb"),
-                            "-D",
-                            dataDir.toString(),
-                            "-U",
-                            ServerUser.POSTGRES,
-                            "--auth=trust",
-                            "--encoding=UTF8",
-                            "--locale=C",
-                            "--no-sync"),
-                    Duration.ofSeconds(120),
-                    "initdb for " + name);
+            InitdbTemplate.copyInto(dataDir, binaries, serverUser, name);
             appendAsServerUser(dataDir.resolve("postgresql.conf"), confLines(clusterSettings));
             if (!hbaFirst.isEmpty()) {
                 Path hba = dataDir.resolve("pg_hba.conf");

@@ -43,6 +43,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.zookeeper.CreateMode;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -82,6 +83,15 @@ class MoveRecoveryIT {
         departures = RouterDepartures.start(client, "recovery");
         MoveWorkload.load(cluster, ROWS);
         nothingWritten = new MoveWorkload(cluster, ROWS, false, 0);
+    }
+
+    /**
+     * The routers this test's checks opened leave now: left to close {@code idleCloseMs} later, they left in the middle
+     * of the next test's cutover, which then waited out their departure grace or failed and was retried.
+     */
+    @AfterEach
+    void closeRouters() {
+        ShardlineDriver.closeAll();
     }
 
     @AfterAll

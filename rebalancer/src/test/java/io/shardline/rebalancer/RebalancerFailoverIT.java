@@ -82,7 +82,11 @@ class RebalancerFailoverIT {
         workload = new MoveWorkload(cluster, ROWS, true, 100_000_000);
     }
 
-    /** Stops the rebalancers still running (SIGTERM: their sessions close, the next test's leads at once). */
+    /**
+     * Stops the rebalancers still running (SIGTERM: their sessions close, the next test's leads at once), and closes
+     * this test's routers now: left to close {@code idleCloseMs} later, they left during the next test's cutover,
+     * which then waited out their departure grace or was retried.
+     */
     @AfterEach
     void stopRebalancers() throws InterruptedException {
         for (Process p : processes) {
@@ -93,6 +97,7 @@ class RebalancerFailoverIT {
             }
         }
         processes.clear();
+        ShardlineDriver.closeAll();
     }
 
     @AfterAll

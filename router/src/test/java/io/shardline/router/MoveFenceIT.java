@@ -310,7 +310,10 @@ class MoveFenceIT {
         long before = 777;
         long during = 100_000;
         long after = 779;
-        ShardlineDriver.closeAll(); // this test's router is then the only one
+        ShardlineDriver.closeAll();
+        await("this test's router is then the only one")
+                .atMost(Duration.ofSeconds(30))
+                .until(() -> moves.routers() == 0);
         try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString());
                 Connection c = DriverManager.getConnection("jdbc:shardline:zk://" + proxy.address()
                         + ZooKeeperTopologyStore.clusterPath("fence") + "?fenceWaitMs=500")) {
@@ -354,6 +357,7 @@ class MoveFenceIT {
                     .as("the held write did not run")
                     .isZero();
             moves.switchRange(hash, from);
+            ShardlineDriver.closeAll(); // while the proxy forwards: its node goes at once
         }
     }
 
@@ -420,6 +424,7 @@ class MoveFenceIT {
                         .as("the transaction's row and the held write are not there")
                         .isEqualTo("2,3");
             }
+            ShardlineDriver.closeAll(); // while the proxy forwards: its node goes at once
         }
     }
 
@@ -455,6 +460,7 @@ class MoveFenceIT {
             }
             System.out.printf("8 s ZooKeeper outage: %d writes, none failed, slowest %d ms%n", writes, worstMs);
             assertThat(worstMs).as("slowest write across the outage").isLessThan(500);
+            ShardlineDriver.closeAll(); // while the proxy forwards: its node goes at once
         }
     }
 
@@ -570,6 +576,36 @@ class MoveFenceIT {
             return "done with " + f.join();
         } catch (RuntimeException e) {
             return "failed: " + e;
+        }
+    }
+
+    /**
+     * A driver whose ZooKeeper went away closes without waiting for it (Curator's guaranteed delete of the router's
+     * node retried for its connection timeout several times: 10-20 s): the node goes with the session.
+     */
+    @Test
+    void aDriverCutOffFromZooKeeperClosesWithoutWaitingForIt() throws Exception {
+        String routers = ZooKeeperTopologyStore.clusterPath("fence") + "/routers";
+        ShardlineDriver.closeAll();
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> client.getChildren().forPath(routers).isEmpty());
+        try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString())) {
+            try (Connection c = DriverManager.getConnection(
+                    "jdbc:shardline:zk://" + proxy.address() + ZooKeeperTopologyStore.clusterPath("fence"))) {
+                assertThat(insertOrThrow(c, 430_000)).isEqualTo(1);
+            }
+            assertThat(client.getChildren().forPath(routers)).hasSize(1);
+            proxy.close();
+            long started = System.nanoTime();
+            ShardlineDriver.closeAll();
+            long tookMs = Duration.ofNanos(System.nanoTime() - started).toMillis();
+            System.out.printf("closing a driver cut off from ZooKeeper took %d ms%n", tookMs);
+            assertThat(tookMs)
+                    .as("closing waits at most about a second for ZooKeeper")
+                    .isLessThan(5_000);
+            await("the router's node goes with its session")
+                    .atMost(Duration.ofSeconds(30))
+                    .until(() -> client.getChildren().forPath(routers).isEmpty());
         }
     }
 

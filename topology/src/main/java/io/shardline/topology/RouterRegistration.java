@@ -36,6 +36,9 @@ public final class RouterRegistration implements AutoCloseable {
     /** The time a router leaves a write it let in to complete before a cutover may proceed without it. */
     public static final long WRITE_MARGIN_MS = 2_500;
 
+    /** How long {@link #close} waits for ZooKeeper to delete this router's node. */
+    static final long CLOSE_WAIT_MS = 1_000;
+
     /**
      * What a router publishes about itself.
      *
@@ -178,8 +181,32 @@ public final class RouterRegistration implements AutoCloseable {
         }
     }
 
+    /**
+     * Deletes this router's node, waiting for that {@link #CLOSE_WAIT_MS} at most: cut off from ZooKeeper, Curator's
+     * guaranteed delete retries for its connection timeout several times (a driver's close hung 10-20 s on a
+     * ZooKeeper that had gone). The node is ephemeral: once the client closes, it goes with the session (at once
+     * when the servers hear of the close, else when they expire the session), and the deletion left running in the
+     * background ends with the client. Curator no longer recreates the node either way.
+     */
     @Override
-    public void close() throws Exception {
-        node.close();
+    public void close() throws InterruptedException {
+        Thread deletion = new Thread(
+                () -> {
+                    try {
+                        node.close();
+                    } catch (Exception | LinkageError e) {
+                        LOG.debug("deleting router node {}: {}", path, e.toString());
+                    }
+                },
+                "shardline-router-deregistration");
+        deletion.setDaemon(true);
+        deletion.start();
+        deletion.join(CLOSE_WAIT_MS);
+        if (deletion.isAlive()) {
+            LOG.info(
+                    "ZooKeeper did not answer within {} ms: router node {} goes when this router's session ends",
+                    CLOSE_WAIT_MS,
+                    path);
+        }
     }
 }

@@ -483,15 +483,17 @@ class AtomicCrossShardReadIT {
 
     @Test
     void concurrentTransfersNeverShowAnAtomicReadATotalThatNeverExisted() throws Exception {
-        Run atomic = run(url, 20_000);
-        Run relaxed = run(url + "&crossShardConsistency=relaxed", 10_000);
+        Run atomic = run(url, 12_000);
+        Run relaxed = run(url + "&crossShardConsistency=relaxed", 3_000);
         System.out.printf(
                 "cross-shard sums under 2PC transfers, 4 writers + 2 readers on the primaries:%n"
-                        + "  atomic  (20 s): %s%n  relaxed (10 s): %s%n",
+                        + "  atomic  (12 s): %s%n  relaxed  (3 s): %s%n",
                 atomic, relaxed);
         assertThat(atomic.transfers()).isPositive();
         assertThat(atomic.sums()).isGreaterThan(100);
         assertThat(atomic.fractured()).as("atomic sums that never existed").isZero();
+        // the check sees what it looks for: without atomic visibility some sums (15-18 %) are fractured
+        assertThat(relaxed.fractured()).as("relaxed sums that never existed").isPositive();
         try (Connection c = DriverManager.getConnection(url)) {
             assertThat(sum(c, SUM)).isEqualTo(TOTAL);
         }
@@ -544,15 +546,18 @@ class AtomicCrossShardReadIT {
     void concurrentTransfersNeverShowATransactionReadingShardsOneByOneATotalThatNeverExisted() throws Exception {
         List<Reader> readers =
                 List.of(AtomicCrossShardReadIT::snapshotTransaction, AtomicCrossShardReadIT::readCommittedTransaction);
-        Run atomic = run(url, 10_000, readers);
-        Run relaxed = run(url + "&crossShardConsistency=relaxed", 5_000, readers);
+        Run atomic = run(url, 6_000, readers);
+        Run relaxed = run(url + "&crossShardConsistency=relaxed", 2_000, readers);
         System.out.printf(
                 "transactions reading shards one by one under 2PC transfers, 4 writers + 2 readers:%n"
-                        + "  atomic  (10 s): %s%n  relaxed  (5 s): %s%n",
+                        + "  atomic  (6 s): %s%n  relaxed (2 s): %s%n",
                 atomic, relaxed);
         assertThat(atomic.sums()).isGreaterThan(50);
         assertThat(atomic.fractured())
                 .as("transactions that saw a total that never existed")
                 .isZero();
+        assertThat(relaxed.fractured())
+                .as("relaxed transactions that saw a total that never existed (the check sees them)")
+                .isPositive();
     }
 }
