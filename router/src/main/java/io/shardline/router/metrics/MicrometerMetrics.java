@@ -7,10 +7,12 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.function.Supplier;
@@ -29,6 +31,13 @@ final class MicrometerMetrics implements DriverMetrics {
     private static final int ROUTE_KINDS = RouteKind.values().length;
 
     private final MeterRegistry registry;
+    /**
+     * The registries a composite registry (the global one) forwards to; null for another registry. Without any, a
+     * statement's timer records nowhere, after scanning an empty identity map (2 % of a point read's client CPU in a
+     * profile): the statement is not timed then. A registry added later gets the meters made from then on.
+     */
+    private final Set<MeterRegistry> forwardsTo;
+
     private final String cluster;
     private final AtomicReferenceArray<Timer> statements =
             new AtomicReferenceArray<>(StatementKind.values().length * ROUTE_KINDS * ROLES * SHARD_SLOTS * 2);
@@ -43,6 +52,7 @@ final class MicrometerMetrics implements DriverMetrics {
 
     private MicrometerMetrics(MeterRegistry registry, String cluster) {
         this.registry = registry;
+        this.forwardsTo = registry instanceof CompositeMeterRegistry composite ? composite.getRegistries() : null;
         this.cluster = cluster;
         for (int i = 0; i < 2; i++) {
             String outcome = i == 0 ? "replayed" : "primary";
@@ -107,6 +117,9 @@ final class MicrometerMetrics implements DriverMetrics {
 
     @Override
     public void statement(StatementKind kind, RouteKind route, int shard, NodeRole role, long nanos, boolean failed) {
+        if (forwardsTo != null && forwardsTo.isEmpty()) {
+            return;
+        }
         int s = slot(shard);
         int r = role == null ? ROLES - 1 : role.ordinal();
         int index = (((kind.ordinal() * ROUTE_KINDS + route.ordinal()) * ROLES + r) * SHARD_SLOTS + s) * 2

@@ -28,6 +28,30 @@ class MetersTest {
     }
 
     @Test
+    void statementsTimedInACompositeRegistryReachARegistryAddedToItLater() {
+        io.micrometer.core.instrument.composite.CompositeMeterRegistry composite =
+                new io.micrometer.core.instrument.composite.CompositeMeterRegistry();
+        ShardlineMetrics.use(composite);
+        DriverMetrics metrics = MicrometerMetrics.create("c");
+        metrics.statement(StatementKind.READ, RouteKind.REPLICA, 0, NodeRole.LEAF, 1_000_000, false);
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry added =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        composite.add(added);
+        metrics.statement(StatementKind.READ, RouteKind.REPLICA, 0, NodeRole.LEAF, 1_000_000, false);
+        metrics.statement(StatementKind.WRITE, RouteKind.PRIMARY, 1, NodeRole.PRIMARY, 1_000_000, true);
+        assertThat(added.get("shardline.statements")
+                        .tags("route", "replica", "outcome", "ok")
+                        .timer()
+                        .count())
+                .isEqualTo(1);
+        assertThat(added.get("shardline.statements")
+                        .tags("route", "primary", "outcome", "error")
+                        .timer()
+                        .count())
+                .isEqualTo(1);
+    }
+
+    @Test
     void everyScrapedNameIsExportedAndEveryMeterIsScraped() {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         ShardlineMetrics.use(registry);
