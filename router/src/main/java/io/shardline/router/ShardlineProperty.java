@@ -70,7 +70,8 @@ public enum ShardlineProperty {
             "fenceWaitMs",
             "2000",
             "During a shard move's cutover, how long a write to a moving key range is held before it fails with"
-                    + " SQLState 40001 (retry it); writes to other ranges are never held."),
+                    + " SQLState 40001 (retry it); writes to other ranges are never held. A statement's query timeout,"
+                    + " when shorter, ends the hold instead (SQLState 57014, the write not run)."),
     CONNECT_TIMEOUT_MS(
             "connectTimeoutMs",
             "10000",

@@ -23,6 +23,8 @@ public final class SqlStates {
     public static final String TRANSACTION_ROLLBACK = "40000";
     /** A write held by a shard move's fence for longer than fenceWaitMs: retry it. */
     public static final String RETRY_WRITE = "40001";
+    /** A statement the driver held for its whole query timeout (not sent), as PostgreSQL's query_canceled. */
+    public static final String QUERY_CANCELED = "57014";
     /** Every connection of a node's pool stayed in use for connectTimeoutMs (the node itself is fine). */
     public static final String TOO_MANY_CONNECTIONS = "53300";
     /** DDL on sharded tables while a shard move runs. */

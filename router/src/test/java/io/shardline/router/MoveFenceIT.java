@@ -15,6 +15,7 @@ import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.BatchUpdateException;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -28,6 +29,8 @@ import org.apache.zookeeper.data.ACL;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The driver's side of a cutover, with the move written to ZooKeeper by hand as the rebalancer would: writes to
@@ -123,6 +126,58 @@ class MoveFenceIT {
             moves.writeMove("m2", MoveState.ABORTED, new long[] {hash, hash}, from, 1 - from);
             assertThat(insertOrThrow(c, key)).isEqualTo(1);
             assertThat(countOn(from, key)).isEqualTo(1);
+        }
+    }
+
+    /**
+     * A statement's query timeout bounds how long a fence holds it too (Spring's {@code @Transactional(timeout)} sets
+     * it): shorter than {@code fenceWaitMs}, it ends the wait with 57014, the write not run; a batch likewise.
+     */
+    @Test
+    void aWriteHeldByAFenceFailsAtItsQueryTimeoutWhenThatComesBeforeFenceWaitMs() throws Exception {
+        long key = 440_000;
+        long hash = KeyHash.hashInt8(key);
+        try (ZooKeeperTopologyStore store =
+                        ZooKeeperTopologyStore.connect(cluster.zkConnectString(), "fence", Duration.ofSeconds(10));
+                Connection c = DriverManager.getConnection(cluster.shardlineUrl() + "?fenceWaitMs=30000")) {
+            int from = store.snapshot().ring().shardFor(hash);
+            moves.writeMove("m8", MoveState.FENCED, new long[] {hash, hash}, from, 1 - from);
+            await().atMost(Duration.ofSeconds(10)).until(() -> moves.routersHolding("m8") > 0);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO kv (k, v) VALUES (?, 'x')")) {
+                ps.setQueryTimeout(1);
+                ps.setLong(1, key);
+                long started = System.nanoTime();
+                SQLException e = catchThrowableOfType(SQLException.class, ps::executeUpdate);
+                long heldMs = Duration.ofNanos(System.nanoTime() - started).toMillis();
+                assertThat(e.getSQLState()).as(e.getMessage()).isEqualTo("57014");
+                assertThat(e.getMessage())
+                        .contains("shard move m8", "held 1000 ms, its query timeout (1 s)", "not run");
+                assertThat(heldMs)
+                        .as("held up to its query timeout, not fenceWaitMs (30 s)")
+                        .isLessThan(15_000);
+
+                ps.setLong(1, key);
+                ps.addBatch();
+                SQLException batch = catchThrowableOfType(SQLException.class, ps::executeBatch);
+                assertThat(batch.getSQLState()).as(batch.getMessage()).isEqualTo("57014");
+            }
+            // without a timeout, Statement.cancel() ends the hold
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO kv (k, v) VALUES (?, 'x')")) {
+                ps.setLong(1, key);
+                CompletableFuture<SQLException> held = CompletableFuture.supplyAsync(
+                        () -> catchThrowableOfType(SQLException.class, ps::executeUpdate));
+                Thread.sleep(500);
+                assertThat(held).as("the write is held").isNotDone();
+                ps.cancel();
+                SQLException canceled = held.get(10, TimeUnit.SECONDS);
+                assertThat(canceled.getSQLState()).as(canceled.getMessage()).isEqualTo("57014");
+                assertThat(canceled.getMessage()).contains("shard move m8", "canceled (Statement.cancel)", "not run");
+            }
+            moves.writeMove("m8", MoveState.ABORTED, new long[] {hash, hash}, from, 1 - from);
+            assertThat(countOn(0, key) + countOn(1, key))
+                    .as("the held writes ran nowhere")
+                    .isZero();
+            assertThat(insertOrThrow(c, key)).isEqualTo(1);
         }
     }
 
@@ -580,11 +635,13 @@ class MoveFenceIT {
     }
 
     /**
-     * A driver whose ZooKeeper went away closes without waiting for it (Curator's guaranteed delete of the router's
-     * node retried for its connection timeout several times: 10-20 s): the node goes with the session.
+     * A driver whose ZooKeeper went away closes without waiting for it — refused connections (Curator's guaranteed
+     * delete of the router's node retried for its connection timeout several times: 10-20 s) or a network that drops
+     * the packets (ZooKeeper's own close waited for its timeouts: 7-10 s): the node goes with the session.
      */
-    @Test
-    void aDriverCutOffFromZooKeeperClosesWithoutWaitingForIt() throws Exception {
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aDriverCutOffFromZooKeeperClosesWithoutWaitingForIt(boolean refused) throws Exception {
         String routers = ZooKeeperTopologyStore.clusterPath("fence") + "/routers";
         ShardlineDriver.closeAll();
         await().atMost(Duration.ofSeconds(20))
@@ -592,20 +649,28 @@ class MoveFenceIT {
         try (TcpProxy proxy = new TcpProxy(cluster.zkConnectString())) {
             try (Connection c = DriverManager.getConnection(
                     "jdbc:shardline:zk://" + proxy.address() + ZooKeeperTopologyStore.clusterPath("fence"))) {
-                assertThat(insertOrThrow(c, 430_000)).isEqualTo(1);
+                assertThat(insertOrThrow(c, refused ? 430_000 : 430_001)).isEqualTo(1);
             }
             assertThat(client.getChildren().forPath(routers)).hasSize(1);
-            proxy.close();
+            if (refused) {
+                proxy.close();
+            } else {
+                proxy.hold();
+            }
             long started = System.nanoTime();
             ShardlineDriver.closeAll();
             long tookMs = Duration.ofNanos(System.nanoTime() - started).toMillis();
-            System.out.printf("closing a driver cut off from ZooKeeper took %d ms%n", tookMs);
+            System.out.printf(
+                    "closing a driver cut off from ZooKeeper (%s) took %d ms%n",
+                    refused ? "connections refused" : "packets dropped", tookMs);
             assertThat(tookMs)
-                    .as("closing waits at most about a second for ZooKeeper")
-                    .isLessThan(5_000);
+                    .as("closing waits at most about 3 s for ZooKeeper")
+                    .isLessThan(6_000);
             await("the router's node goes with its session")
                     .atMost(Duration.ofSeconds(30))
                     .until(() -> client.getChildren().forPath(routers).isEmpty());
+            proxy.cut();
+            proxy.release(); // the held forwarders end on the cut sockets
         }
     }
 

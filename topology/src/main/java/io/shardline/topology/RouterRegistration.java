@@ -36,8 +36,12 @@ public final class RouterRegistration implements AutoCloseable {
     /** The time a router leaves a write it let in to complete before a cutover may proceed without it. */
     public static final long WRITE_MARGIN_MS = 2_500;
 
-    /** How long {@link #close} waits for ZooKeeper to delete this router's node. */
-    static final long CLOSE_WAIT_MS = 1_000;
+    /**
+     * How long {@link #close} waits for ZooKeeper to delete this router's node: long enough for a client that lost its
+     * connection a moment ago (a server's restart) to reconnect and delete it, so that no cutover or switchover waits
+     * out this router's session.
+     */
+    static final long CLOSE_WAIT_MS = 2_000;
 
     /**
      * What a router publishes about itself.
@@ -189,21 +193,16 @@ public final class RouterRegistration implements AutoCloseable {
      * background ends with the client. Curator no longer recreates the node either way.
      */
     @Override
-    public void close() throws InterruptedException {
-        Thread deletion = new Thread(
-                () -> {
-                    try {
-                        node.close();
-                    } catch (Exception | LinkageError e) {
-                        LOG.debug("deleting router node {}: {}", path, e.toString());
-                    }
-                },
-                "shardline-router-deregistration");
-        deletion.setDaemon(true);
-        deletion.start();
-        deletion.join(CLOSE_WAIT_MS);
-        if (deletion.isAlive()) {
-            LOG.info(
+    public void close() {
+        boolean deleted = BoundedClose.run("shardline-router-deregistration", CLOSE_WAIT_MS, () -> {
+            try {
+                node.close();
+            } catch (Exception | LinkageError e) {
+                LOG.debug("deleting router node {}: {}", path, e.toString());
+            }
+        });
+        if (!deleted) {
+            LOG.warn(
                     "ZooKeeper did not answer within {} ms: router node {} goes when this router's session ends",
                     CLOSE_WAIT_MS,
                     path);

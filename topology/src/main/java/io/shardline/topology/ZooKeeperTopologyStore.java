@@ -305,7 +305,25 @@ public final class ZooKeeperTopologyStore implements TopologyStore {
             ringCache.close();
         }
         if (ownsClient) {
-            client.close();
+            closeClient(client, CLOSE_WAIT_MS);
+        }
+    }
+
+    /** How long {@link #close} waits for its client to end the session (see {@link #closeClient}). */
+    static final long CLOSE_WAIT_MS = 1_000;
+
+    /**
+     * Closes {@code client}, waiting for that {@code waitMs} at most: ZooKeeper's close waits without a bound for the
+     * servers to hear of the session's end, which on a network that drops packets to them lasts until the client's
+     * own timeouts (7-40 s measured). Past the wait, the close goes on in the background, and the session's ephemeral
+     * nodes go when the servers expire it.
+     */
+    public static void closeClient(CuratorFramework client, long waitMs) {
+        if (!BoundedClose.run("shardline-zookeeper-close", waitMs, client::close)) {
+            LOG.warn(
+                    "ZooKeeper did not hear this client's close within {} ms: its session ends when the servers"
+                            + " expire it",
+                    waitMs);
         }
     }
 

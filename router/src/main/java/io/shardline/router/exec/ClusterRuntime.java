@@ -682,7 +682,7 @@ public final class ClusterRuntime implements AutoCloseable {
      * @throws SQLException 40001 after {@code fenceWaitMs}
      */
     int awaitWritable(Plan plan, List<Object[]> rows, MoveFences.Participation session) throws SQLException {
-        return awaitWritable(plan, rows, session, held -> {});
+        return awaitWritable(plan, rows, session, held -> {}, HoldLimit.of(settings.fenceWaitMs()));
     }
 
     /**
@@ -690,16 +690,20 @@ public final class ClusterRuntime implements AutoCloseable {
      * a fence held it.
      */
     int awaitWritable(
-            Plan plan, List<Object[]> rows, MoveFences.Participation session, java.util.function.LongConsumer held)
+            Plan plan,
+            List<Object[]> rows,
+            MoveFences.Participation session,
+            java.util.function.LongConsumer held,
+            HoldLimit limit)
             throws SQLException {
         if (fences == null) {
             return 0;
         }
         long started = System.nanoTime();
         try {
-            return fences.enter(plan, rows, settings.fenceWaitMs(), session, fenceWaitMetric, held);
+            return fences.enter(plan, rows, limit, session, fenceWaitMetric, held);
         } catch (SQLException e) {
-            if (SqlStates.RETRY_WRITE.equals(e.getSQLState())) {
+            if (SqlStates.RETRY_WRITE.equals(e.getSQLState()) || SqlStates.QUERY_CANCELED.equals(e.getSQLState())) {
                 metrics.fenceWait(System.nanoTime() - started, true);
             }
             throw e;
@@ -733,12 +737,17 @@ public final class ClusterRuntime implements AutoCloseable {
      * @throws SQLException 40001, nothing sent (the message names {@code what} and ends with {@code then})
      */
     boolean awaitLease(String what, String then) throws SQLException {
+        return awaitLease(what, then, HoldLimit.of(settings.fenceWaitMs()));
+    }
+
+    /** {@link #awaitLease(String, String)} for a statement held no longer than {@code limit}. */
+    boolean awaitLease(String what, String then, HoldLimit limit) throws SQLException {
         if (fences == null || fences.leasedAndCurrent()) {
             return false;
         }
         long started = System.nanoTime();
         try {
-            fences.awaitLease(settings.fenceWaitMs(), what, then);
+            fences.awaitLease(limit, what, then);
             metrics.fenceWait(System.nanoTime() - started, false);
             return true;
         } catch (SQLException e) {

@@ -32,6 +32,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongConsumer;
 import org.postgresql.copy.CopyIn;
 import org.postgresql.copy.CopyOut;
@@ -129,6 +130,12 @@ public final class Dispatcher {
     private DriverTracing.Span span = DriverTracing.Span.NONE;
     /** The current statement's span hears how long a fence held it. */
     private final LongConsumer fenceWaited = nanos -> span.fenceWait(nanos);
+    /** Set by {@link #cancel()}, cleared when a statement starts: ends a hold of it in the driver. */
+    private volatile boolean cancelRequested;
+
+    private final BooleanSupplier canceled = () -> cancelRequested;
+    /** The last {@link #holdLimit}: made again only when the query timeout or the runtime changed. */
+    private HoldLimit holdLimit;
     /** A single statement's parameters as the fences' gate takes rows: one list for every statement, not one each. */
     private final Object[][] oneRow = new Object[1][];
 
@@ -171,6 +178,7 @@ public final class Dispatcher {
     private static final int MAX_REROUTES = 3;
 
     private <T> T runChecked(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
+        cancelRequested = false;
         session.checkNotCopying();
         // as pgjdbc: the last execution's results are gone, also when this one is refused before it runs
         current = null;
@@ -338,7 +346,7 @@ public final class Dispatcher {
             if (!leased(plan)) {
                 return run(sql, plan, params, session.route(r, plan, params), op, handled);
             }
-            boolean waited = runtime.awaitLease("this write", "retry it");
+            boolean waited = runtime.awaitLease("this write", "retry it", holdLimit(runtime));
             RoutingState now = runtime.routing();
             if (waited || now != r) {
                 // the topology may have changed since the statement's start (a failover published, a hold): routed
@@ -355,7 +363,7 @@ public final class Dispatcher {
         int ticket;
         oneRow[0] = params;
         try {
-            ticket = runtime.awaitWritable(plan, oneRowList, session, fenceWaited);
+            ticket = runtime.awaitWritable(plan, oneRowList, session, fenceWaited, holdLimit(runtime));
         } finally {
             oneRow[0] = null;
         }
@@ -368,6 +376,18 @@ public final class Dispatcher {
             leased = false;
             runtime.writeDone(ticket);
         }
+    }
+
+    /** How long the driver may hold this statement: {@code fenceWaitMs}, its query timeout, a cancel. */
+    private HoldLimit holdLimit(ClusterRuntime runtime) {
+        HoldLimit limit = holdLimit;
+        long fenceWaitMs = runtime.settings().fenceWaitMs();
+        int queryTimeout = shape.queryTimeout();
+        if (limit == null || limit.fenceWaitMs() != fenceWaitMs || limit.queryTimeoutSeconds() != queryTimeout) {
+            limit = new HoldLimit(fenceWaitMs, queryTimeout, canceled);
+            holdLimit = limit;
+        }
+        return limit;
     }
 
     /**
@@ -1362,6 +1382,7 @@ public final class Dispatcher {
      *     others) when a node's part fails
      */
     public int[] batch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
+        cancelRequested = false;
         long started = System.nanoTime();
         batchNodes.clear();
         boolean failed = true;
@@ -1462,9 +1483,11 @@ public final class Dispatcher {
         }
         driverUpdateCount = -1;
         boolean gated = gated(plan, session.runtime().routing());
-        int ticket = gated ? session.runtime().awaitWritable(plan, rows, session) : 0;
+        int ticket = gated
+                ? session.runtime().awaitWritable(plan, rows, session, held -> {}, holdLimit(session.runtime()))
+                : 0;
         if (!gated && leased(plan)) {
-            session.runtime().awaitLease("this batch", "no row of it ran; retry it");
+            session.runtime().awaitLease("this batch", "no row of it ran; retry it", holdLimit(session.runtime()));
         }
         leased = gated || leased(plan);
         try {
@@ -1683,8 +1706,13 @@ public final class Dispatcher {
      */
     private int[] referenceBatch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         driverUpdateCount = -1;
-        int ticket =
-                session.runtime().awaitWritable(shape.plan(session.runtime().routing(), sql), rows, session);
+        int ticket = session.runtime()
+                .awaitWritable(
+                        shape.plan(session.runtime().routing(), sql),
+                        rows,
+                        session,
+                        held -> {},
+                        holdLimit(session.runtime()));
         leased = true;
         try {
             RoutingState r = session.runtime().routing();
@@ -1821,6 +1849,7 @@ public final class Dispatcher {
 
     /** Cancels what runs now: the statement on a node, and every shard's part of a cross-shard read. */
     public void cancel() throws SQLException {
+        cancelRequested = true; // a statement the driver holds (fence, lease) ends its wait
         for (CrossShardRead.Cancellable c : running) {
             c.cancel();
         }

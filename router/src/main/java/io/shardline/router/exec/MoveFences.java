@@ -271,12 +271,13 @@ final class MoveFences implements Moves, AutoCloseable {
      *
      * @param what the statement, for the message ("this write", "this COMMIT")
      * @param then what the application should know and do, for the message
-     * @throws SQLException 40001 after {@code waitMs}, saying why; nothing was sent
+     * @throws SQLException 40001 after {@code limit} ({@link HoldLimit#refused}), saying why; nothing was sent
      */
-    void awaitLease(long waitMs, String what, String then) throws SQLException {
-        long deadline = System.nanoTime() + waitMs * 1_000_000;
+    void awaitLease(HoldLimit limit, String what, String then) throws SQLException {
+        long started = System.nanoTime();
+        long deadline = started + limit.ms() * 1_000_000;
         while (!leasedAndCurrent()) {
-            if (System.nanoTime() - deadline >= 0) {
+            if (System.nanoTime() - deadline >= 0 || limit.canceled().getAsBoolean()) {
                 String why = disconnected
                         ? "this router lost its ZooKeeper session and cannot know the current primaries yet"
                         : leaseHolds()
@@ -286,9 +287,8 @@ final class MoveFences implements Moves, AutoCloseable {
                                 : "this router had no answer from ZooKeeper for over " + leaseMs + " ms (its lease:"
                                         + " ZooKeeper unreachable, or a long pause), so its session may have expired"
                                         + " and a failover have replaced a primary meanwhile";
-                throw new SQLException(
-                        why + "; " + what + " was held " + waitMs + " ms (fenceWaitMs) and not sent: " + then,
-                        SqlStates.RETRY_WRITE);
+                throw limit.refused(
+                        why, what, "not sent", then, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
             }
             try {
                 Thread.sleep(2);
@@ -573,17 +573,17 @@ final class MoveFences implements Moves, AutoCloseable {
      * @throws SQLException 40001 after {@code waitMs}, saying why and that the write can be retried
      */
     int enter(Plan plan, List<Object[]> rows, long waitMs) throws SQLException {
-        return enter(plan, rows, waitMs, Participation.NONE, held -> {}, held -> {});
+        return enter(plan, rows, HoldLimit.of(waitMs), Participation.NONE, held -> {}, held -> {});
     }
 
     /**
-     * {@link #enter(Plan, List, long)} for a statement of a session in {@code participation}; {@code counted} and
-     * {@code held} hear how long a statement that was held waited before it went.
+     * {@link #enter(Plan, List, long)} for a statement of a session in {@code participation}, held up to {@code
+     * limit}; {@code counted} and {@code held} hear how long a statement that was held waited before it went.
      */
     int enter(
             Plan plan,
             List<Object[]> rows,
-            long waitMs,
+            HoldLimit limit,
             Participation participation,
             java.util.function.LongConsumer counted,
             java.util.function.LongConsumer held)
@@ -610,12 +610,15 @@ final class MoveFences implements Moves, AutoCloseable {
             writes.exit(e);
             if (deadline == 0) {
                 started = System.nanoTime();
-                deadline = started + waitMs * 1_000_000;
+                deadline = started + limit.ms() * 1_000_000;
             }
-            if (System.nanoTime() - deadline >= 0) {
-                throw new SQLException(
-                        why + "; the write was held " + waitMs + " ms (fenceWaitMs) and not run: retry it",
-                        SqlStates.RETRY_WRITE);
+            if (System.nanoTime() - deadline >= 0 || limit.canceled().getAsBoolean()) {
+                throw limit.refused(
+                        why,
+                        "the write",
+                        "not run",
+                        "retry it",
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
             }
             try {
                 Thread.sleep(2);
