@@ -150,22 +150,17 @@ public final class LocalCluster implements AutoCloseable {
      * @throws LocalClusterException naming the standby that did not catch up within {@code timeout}
      */
     public void awaitReplication(Duration timeout) {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        for (int shard = 0; shard < shardCount(); shard++) {
-            String lsn = primary(shard).queryString("SELECT pg_current_wal_lsn()::text");
-            for (PgNode node : shard(shard)) {
-                if (node.role() == NodeRole.PRIMARY) {
-                    continue;
-                }
-                while (!"t".equals(node.queryString("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn"))) {
-                    if (System.nanoTime() > deadline) {
-                        throw new LocalClusterException(node.name() + " has not replayed up to " + lsn + " after "
-                                + timeout.toSeconds() + " s");
-                    }
-                    PgNode.pause(Duration.ofMillis(10));
-                }
-            }
+        try (ReplicationWaiter waiter = replicationWaiter()) {
+            waiter.await(timeout);
         }
+    }
+
+    /**
+     * {@link #awaitReplication} on connections kept from one wait to the next: for a test that waits after each of
+     * many writes (a connection set-up per node and wait cost more than the wait).
+     */
+    public ReplicationWaiter replicationWaiter() {
+        return new ReplicationWaiter(this);
     }
 
     /** What {@code cluster.json} holds for this cluster. */

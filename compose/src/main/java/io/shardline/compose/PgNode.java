@@ -324,7 +324,7 @@ public final class PgNode {
     void initPrimary(Map<String, String> clusterSettings, List<String> hbaFirst) {
         try {
             serverUser.createPrivateDirectory(dataDir);
-            InitdbTemplate.copyInto(dataDir, binaries, serverUser, name);
+            InitdbTemplate.initdb(dataDir, binaries, serverUser, name);
             appendAsServerUser(dataDir.resolve("postgresql.conf"), confLines(clusterSettings));
             if (!hbaFirst.isEmpty()) {
                 Path hba = dataDir.resolve("pg_hba.conf");

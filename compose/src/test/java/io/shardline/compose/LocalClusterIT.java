@@ -54,6 +54,24 @@ class LocalClusterIT {
         }
     }
 
+    /**
+     * Each shard is a database system of its own, as separately initialized servers are (the primaries are copies of
+     * one initdb): PostgreSQL refuses a standby pointed at another shard's primary instead of streaming its WAL.
+     */
+    @Test
+    void eachShardHasItsOwnSystemIdentifierAndItsStandbysShareIt() {
+        String sql = "SELECT system_identifier::text FROM pg_control_system()";
+        String first = cluster.primary(0).queryString(sql);
+        String second = cluster.primary(1).queryString(sql);
+        assertThat(first).isNotEqualTo(second);
+        for (int shard = 0; shard < 2; shard++) {
+            String primary = cluster.primary(shard).queryString(sql);
+            for (PgNode node : cluster.shard(shard)) {
+                assertThat(node.queryString(sql)).as(node.name()).isEqualTo(primary);
+            }
+        }
+    }
+
     @Test
     void aRowInsertedOnThePrimaryReachesTheLeafThroughTheHub() throws SQLException {
         PgNode primary = cluster.primary(1);

@@ -3,6 +3,7 @@ package io.shardline.sqltests;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.shardline.compose.LocalCluster;
+import io.shardline.compose.ReplicationWaiter;
 import io.shardline.router.RouterClusters;
 import io.shardline.router.ShardlineDriver;
 import io.shardline.topology.KeyType;
@@ -72,6 +73,9 @@ class SqlCasesIT {
 
     private static LocalCluster cluster;
     private static LocalCluster reference;
+    /** After each case that wrote (~860 of the runs): its connections kept, not opened per wait. */
+    private static ReplicationWaiter replicated;
+
     private static Connection driver;
     private static Connection plain;
     private static int same;
@@ -107,7 +111,8 @@ class SqlCasesIT {
         }
         Dataset.load(driver);
         Dataset.load(plain);
-        cluster.awaitReplication(Duration.ofSeconds(30));
+        replicated = cluster.replicationWaiter();
+        replicated.await(Duration.ofSeconds(30));
     }
 
     @AfterAll
@@ -115,6 +120,9 @@ class SqlCasesIT {
         System.out.printf(
                 "sql-tests: %d case(s) equal to the reference, %d refused as documented%n", same, refused.size());
         refused.forEach(r -> System.out.println("  refused: " + r));
+        if (replicated != null) {
+            replicated.close();
+        }
         if (driver != null) {
             driver.close();
         }
@@ -163,7 +171,7 @@ class SqlCasesIT {
         Result expected = c.steps() != null ? steps(plain, c) : execute(plain, c);
         Result actual = c.steps() != null ? steps(driver, c) : execute(driver, c);
         if (c.writes()) {
-            cluster.awaitReplication(Duration.ofSeconds(30));
+            replicated.await(Duration.ofSeconds(30));
         }
         if (!c.isOrdered()) {
             expected = expected.unordered();
