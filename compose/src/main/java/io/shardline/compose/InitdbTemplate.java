@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
  * New primaries' data directories: one {@code initdb} per JVM and set of binaries, copied into each (initdb takes
  * 1-2 s on a small host, a copy of its 40 MB and the steps below a tenth of that, and a test suite or a demo creates
  * many primaries). Each copy gets a database system identifier of its own — written into {@code pg_control} and
- * carried into a new WAL by {@code pg_resetwal} — so that, as between separately initialized servers, a standby
+ * carried into a new WAL by {@code pg_resetwal}, which refuses a {@code pg_control} whose CRC is wrong — so that, as between separately initialized servers, a standby
  * pointed at another shard's primary is refused by PostgreSQL rather than streaming its WAL. When any of that fails,
  * the primary gets a plain initdb, as before. The template is deleted when the JVM exits.
  */
@@ -29,8 +29,14 @@ final class InitdbTemplate {
     private static final Map<String, Path> TEMPLATES = new HashMap<>();
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Duration STEP_TIMEOUT = Duration.ofSeconds(120);
+    private static int copies;
 
     private InitdbTemplate() {}
+
+    /** How many primaries of this JVM were made from a template (the others by initdb). */
+    static synchronized int copies() {
+        return copies;
+    }
 
     /**
      * Fills the empty directory {@code dataDir} (owned by the server user) with what {@code initdb -U postgres
@@ -46,9 +52,13 @@ final class InitdbTemplate {
                         "copying the initdb template into " + dataDir + " for " + name);
                 newSystemIdentifier(dataDir.resolve("global").resolve("pg_control"));
                 serverUser.run(
-                        List.of(binaries.binary("pg_resetwal"), "-f", "-D", dataDir.toString()),
+                        // without -f: a pg_control whose CRC this got wrong is refused (then initdb), not reset
+                        List.of(binaries.binary("pg_resetwal"), "-D", dataDir.toString()),
                         STEP_TIMEOUT,
                         "pg_resetwal of " + dataDir + " for " + name);
+                synchronized (InitdbTemplate.class) {
+                    copies++;
+                }
                 return;
             } catch (LocalClusterException | IOException e) {
                 LOG.warn("copying the initdb template for {} failed ({}): running initdb", name, e.getMessage());

@@ -32,18 +32,35 @@ public final class ReplicationWaiter implements AutoCloseable {
         long deadline = System.nanoTime() + timeout.toNanos();
         for (int shard = 0; shard < cluster.shardCount(); shard++) {
             List<PgNode> nodes = cluster.shard(shard);
-            String lsn = query(cluster.primary(shard), "SELECT pg_current_wal_lsn()::text");
+            String lsn = query(cluster.primary(shard), "SELECT pg_current_wal_lsn()::text", deadline);
             for (PgNode node : nodes) {
                 if (node.role() == NodeRole.PRIMARY) {
                     continue;
                 }
-                while (!"t".equals(query(node, "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn"))) {
+                while (!"t".equals(query(node, "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn", deadline))) {
                     if (System.nanoTime() > deadline) {
                         throw new LocalClusterException(node.name() + " has not replayed up to " + lsn + " after "
                                 + timeout.toSeconds() + " s");
                     }
                     PgNode.pause(Duration.ofMillis(2));
                 }
+            }
+        }
+    }
+
+    /**
+     * {@code sql}'s answer on {@code node}; after a failure (the node restarted since its connection opened) asked
+     * again on a new connection until {@code deadline}.
+     */
+    private String query(PgNode node, String sql, long deadline) {
+        while (true) {
+            try {
+                return query(node, sql);
+            } catch (LocalClusterException e) {
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+                PgNode.pause(Duration.ofMillis(50));
             }
         }
     }

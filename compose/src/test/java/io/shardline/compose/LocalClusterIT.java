@@ -61,6 +61,9 @@ class LocalClusterIT {
     @Test
     void eachShardHasItsOwnSystemIdentifierAndItsStandbysShareIt() {
         String sql = "SELECT system_identifier::text FROM pg_control_system()";
+        assertThat(InitdbTemplate.copies())
+                .as("primaries copied from the initdb template")
+                .isGreaterThanOrEqualTo(2);
         String first = cluster.primary(0).queryString(sql);
         String second = cluster.primary(1).queryString(sql);
         assertThat(first).isNotEqualTo(second);

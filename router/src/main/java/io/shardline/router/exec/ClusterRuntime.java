@@ -737,6 +737,9 @@ public final class ClusterRuntime implements AutoCloseable {
      * @throws SQLException 40001, nothing sent (the message names {@code what} and ends with {@code then})
      */
     boolean awaitLease(String what, String then) throws SQLException {
+        if (fences == null || fences.leasedAndCurrent()) {
+            return false; // the common case, without a limit to make
+        }
         return awaitLease(what, then, HoldLimit.of(settings.fenceWaitMs()));
     }
 
@@ -793,6 +796,19 @@ public final class ClusterRuntime implements AutoCloseable {
 
     @Override
     public void close() {
+        // an interrupted caller (a shutdown, a cancelled task) still closes everything: HikariCP's pool shutdown and
+        // the bounded ZooKeeper closes stop short on an interrupt; it is kept for the caller
+        boolean interrupted = Thread.interrupted();
+        try {
+            closeAll();
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void closeAll() {
         if (schemaChanges != null) {
             schemaChanges.close();
         }
