@@ -178,7 +178,7 @@ public final class Dispatcher {
     private static final int MAX_REROUTES = 3;
 
     private <T> T runChecked(String sql, Object[] params, Op<T> op, Handled<T> handled) throws SQLException {
-        cancelRequested = false;
+        clearCancel();
         session.checkNotCopying();
         // as pgjdbc: the last execution's results are gone, also when this one is refused before it runs
         current = null;
@@ -375,6 +375,13 @@ public final class Dispatcher {
         } finally {
             leased = false;
             runtime.writeDone(ticket);
+        }
+    }
+
+    /** Forgets a cancel of an earlier statement: read first, as a volatile write per statement costs a fence. */
+    private void clearCancel() {
+        if (cancelRequested) {
+            cancelRequested = false;
         }
     }
 
@@ -1382,7 +1389,7 @@ public final class Dispatcher {
      *     others) when a node's part fails
      */
     public int[] batch(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
-        cancelRequested = false;
+        clearCancel();
         long started = System.nanoTime();
         batchNodes.clear();
         boolean failed = true;
