@@ -749,6 +749,64 @@ class RouterIT {
     }
 
     @Test
+    void explainRouteAsSqlAnswersWhatExplainRouteSaysWithoutRunningTheStatement() throws Exception {
+        try (Connection c = DriverManager.getConnection(url)) {
+            ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
+            try (PreparedStatement ps = c.prepareStatement("EXPLAIN ROUTE SELECT * FROM users WHERE user_id = ?")) {
+                ps.setLong(1, 42L);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.getMetaData().getColumnCount()).isEqualTo(4);
+                    assertThat(List.of(
+                                    rs.getMetaData().getColumnLabel(1),
+                                    rs.getMetaData().getColumnLabel(2),
+                                    rs.getMetaData().getColumnLabel(3),
+                                    rs.getMetaData().getColumnLabel(4)))
+                            .containsExactly("shard", "node", "role", "reason");
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getInt("shard")).isEqualTo(shardOf(42));
+                    assertThat(rs.getString("role")).isIn("hub", "leaf");
+                    assertThat(rs.getString("node")).startsWith("s" + shardOf(42) + "-");
+                    assertThat(rs.next()).isFalse();
+                }
+            }
+            try (Statement s = c.createStatement()) {
+                // a refusal is a row, as from explainRoute: the statement is not run, so nothing fails
+                try (ResultSet rs = s.executeQuery("explain  route DELETE FROM users RETURNING *")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getInt("shard")).isEqualTo(-1);
+                    assertThat(rs.getString("node")).isNull();
+                    assertThat(rs.getString("reason"))
+                            .isEqualTo(sc.explainRoute("DELETE FROM users RETURNING *")
+                                    .get(0)
+                                    .reason());
+                }
+                try (ResultSet rs = s.executeQuery("EXPLAIN ROUTE SELECT * FROM users")) {
+                    int rows = 0;
+                    while (rs.next()) {
+                        rows++;
+                        assertThat(rs.getString("reason")).startsWith("cross-shard read");
+                    }
+                    assertThat(rows).isEqualTo(2);
+                }
+                // a write explained is not run
+                s.executeUpdate("INSERT INTO users (user_id, name) VALUES (4243, 'x')");
+                try (ResultSet rs = s.executeQuery("EXPLAIN ROUTE UPDATE users SET name = 'y' WHERE user_id = 4243")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString("role")).isEqualTo("primary");
+                }
+                try (ResultSet rs = s.executeQuery("SELECT name FROM users WHERE user_id = 4243")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).isEqualTo("x");
+                }
+                assertThatThrownBy(() -> s.executeQuery("EXPLAIN ROUTE"))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("EXPLAIN ROUTE needs the statement to explain");
+                s.executeUpdate("DELETE FROM users WHERE user_id = 4243");
+            }
+        }
+    }
+
+    @Test
     void aStaticClusterFileRoutesLikeZooKeeper(@TempDir Path dir) throws Exception {
         StringBuilder yaml = new StringBuilder("cluster: router\ndatabase: shardline\nuser: postgres\nshards:\n");
         for (int shard = 0; shard < cluster.shardCount(); shard++) {

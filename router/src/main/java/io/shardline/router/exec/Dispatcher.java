@@ -521,7 +521,9 @@ public final class Dispatcher {
             case REFUSED:
                 throw route.refusal();
             case DRIVER: {
-                if (shape.prepared() && plan.parameterCount() > 0) {
+                if (shape.prepared()
+                        && plan.parameterCount() > 0
+                        && !plan.command().equals("EXPLAIN ROUTE")) {
                     throw new SQLException(plan.command() + " cannot take parameters", SqlStates.FEATURE_NOT_SUPPORTED);
                 }
                 // the results of its earlier executions the driver answered (SHOW), as an execution closes them
@@ -529,7 +531,7 @@ public final class Dispatcher {
                     close(earlier, null);
                 }
                 driverStatements.clear();
-                Statement s = session.handle(plan, sql);
+                Statement s = session.handle(plan, sql, params);
                 if (s != null) {
                     driverStatements.add(s);
                 } else {

@@ -823,9 +823,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * Runs a statement the driver handles (BEGIN, COMMIT, ROLLBACK, SET/RESET/DISCARD, SHOW). Returns the physical
      * statement that produced a result (SHOW), or null; the caller closes it.
      */
-    Statement handle(Plan plan, String sql) throws SQLException {
+    Statement handle(Plan plan, String sql, Object[] params) throws SQLException {
         String command = plan.command();
         switch (command) {
+            case "EXPLAIN ROUTE":
+                return explained(plan.setting(), params);
             case "BEGIN":
                 // inside a transaction PostgreSQL ignores BEGIN, and its modes, with a warning
                 if (autoCommit) {
@@ -1013,6 +1015,41 @@ public final class Session implements RouteContext, MoveFences.Participation {
             } else {
                 s.execute(sql);
             }
+            return s;
+        } catch (SQLException | RuntimeException e) {
+            s.close();
+            throw e;
+        }
+    }
+
+    /**
+     * {@code EXPLAIN ROUTE statement}: {@link #explain}'s rows (the statement's parameters those of the prepared
+     * {@code EXPLAIN ROUTE}) as a result set of {@code shard, node, role, reason}, shaped by PostgreSQL on the
+     * connection {@code SHOW} uses.
+     */
+    private Statement explained(String sql, Object[] params) throws SQLException {
+        Object[] parameters = params == null || params.length < 2
+                ? new Object[0]
+                : java.util.Arrays.copyOfRange(params, 1, params.length);
+        StringBuilder values = new StringBuilder("SELECT * FROM (VALUES ");
+        String separator = "";
+        for (RouteExplanation e : explain(sql, parameters)) {
+            values.append(separator)
+                    .append('(')
+                    .append(e.shard())
+                    .append(", ")
+                    .append(e.node() == null ? "NULL" : literal(e.node()))
+                    .append("::text, ")
+                    .append(e.role() == null ? "NULL" : literal(e.role()))
+                    .append("::text, ")
+                    .append(literal(e.reason()))
+                    .append("::text)");
+            separator = ", ";
+        }
+        values.append(") AS route(shard, node, role, reason)");
+        Statement s = bound().connection.createStatement();
+        try {
+            s.execute(values.toString());
             return s;
         } catch (SQLException | RuntimeException e) {
             s.close();

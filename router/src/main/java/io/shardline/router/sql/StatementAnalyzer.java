@@ -1042,6 +1042,17 @@ public final class StatementAnalyzer {
     }
 
     private Plan planExplain(String sql, List<Token> tokens, int params) {
+        if (word(tokens, 1, "ROUTE")) {
+            // Shardline's own (ROUTE is no option of PostgreSQL's EXPLAIN): where the statement would run and why,
+            // answered by the driver without running it
+            return tokens.size() > 2
+                    ? Plan.driver(
+                            StatementKind.SESSION,
+                            "EXPLAIN ROUTE",
+                            sql.substring(tokens.get(2).start()),
+                            params)
+                    : Plan.refused(StatementKind.SESSION, "EXPLAIN ROUTE needs the statement to explain", params);
+        }
         // EXPLAIN [ANALYZE] [VERBOSE] stmt, or EXPLAIN (options) stmt: route as the statement explained.
         int i = 1;
         if (i < tokens.size() && tokens.get(i).text(sql).equals("(")) {

@@ -188,6 +188,19 @@ class StatementAnalyzerTest {
     }
 
     @Test
+    void explainRouteIsTheDriversAndCarriesTheStatementItExplains() {
+        Plan p = plan("/* why */ explain Route\n UPDATE users SET name = ? WHERE user_id = ?");
+        assertThat(p.target()).isEqualTo(Target.DRIVER);
+        assertThat(p.command()).isEqualTo("EXPLAIN ROUTE");
+        assertThat(p.setting()).isEqualTo("UPDATE users SET name = ? WHERE user_id = ?");
+        assertThat(p.parameterCount()).isEqualTo(2);
+        assertThat(plan("EXPLAIN ROUTE").target()).isEqualTo(Target.REFUSED);
+        // a column or table named route is PostgreSQL's EXPLAIN of a statement, as before
+        assertThat(plan("EXPLAIN SELECT route FROM users WHERE user_id = 7").target())
+                .isEqualTo(Target.KEYED);
+    }
+
+    @Test
     void jdbcEscapesThatPgjdbcExpandsIntoMorePlaceholdersAreRefusedAndTheOthersKeyed() {
         // pgjdbc sends substring(? from (length(?)+1- ?)), ?: the application binds four, the key fourth
         Plan right = plan("INSERT INTO users (name, user_id) VALUES ({fn right(?, ?)}, ?)");
