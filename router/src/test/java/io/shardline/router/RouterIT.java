@@ -806,6 +806,69 @@ class RouterIT {
         }
     }
 
+    /** COMMIT AND CHAIN, ROLLBACK AND CHAIN as PostgreSQL runs them: the next transaction open at once, alike. */
+    @Test
+    void anEndAndChainOpensTheNextTransactionWithTheSameCharacteristics() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Connection other = DriverManager.getConnection(url + "&readFrom=primary");
+                Statement s = c.createStatement()) {
+            s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ");
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (4244, 'committed')");
+            s.execute("COMMIT AND CHAIN");
+            assertThat(nameOf(other, 4244)).as("committed by the chain").isEqualTo("committed");
+            assertThat(show(s, "transaction_isolation")).isEqualTo("repeatable read");
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (4245, 'rolled back')");
+            assertThat(show(s, "transaction_isolation")).as("on its shard").isEqualTo("repeatable read");
+            s.execute("ROLLBACK AND CHAIN");
+            // still a transaction block, still repeatable read: what follows is undone by the ROLLBACK after it
+            assertThat(show(s, "transaction_isolation")).isEqualTo("repeatable read");
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (4246, 'rolled back too')");
+            s.execute("ROLLBACK");
+            assertThat(nameOf(other, 4245)).isNull();
+            assertThat(nameOf(other, 4246)).isNull();
+            assertThat(c.getAutoCommit()).isTrue();
+
+            // outside a transaction block: PostgreSQL's error, nothing begun
+            assertThatThrownBy(() -> s.execute("COMMIT AND CHAIN"))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25P01"));
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (4247, 'autocommit')");
+            assertThat(nameOf(other, 4247)).isEqualTo("autocommit");
+
+            // JDBC's autocommit off: the next transaction takes the ended one's own modes
+            c.setAutoCommit(false);
+            s.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE");
+            s.executeUpdate("UPDATE users SET name = 'chained' WHERE user_id = 4247");
+            s.execute("END AND CHAIN");
+            assertThat(nameOf(other, 4247)).isEqualTo("chained");
+            assertThat(show(s, "transaction_isolation")).isEqualTo("serializable");
+            c.rollback();
+            assertThat(show(s, "transaction_isolation"))
+                    .as("the chain's modes end with it")
+                    .isEqualTo("read committed");
+            c.commit();
+            c.setAutoCommit(true);
+            s.executeUpdate("DELETE FROM users WHERE user_id = 4244");
+            s.executeUpdate("DELETE FROM users WHERE user_id = 4247");
+        }
+    }
+
+    private static String nameOf(Connection c, long userId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT name FROM users WHERE user_id = ?")) {
+            ps.setLong(1, userId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
+        }
+    }
+
+    private static String show(Statement s, String setting) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SHOW " + setting)) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
     @Test
     void aStaticClusterFileRoutesLikeZooKeeper(@TempDir Path dir) throws Exception {
         StringBuilder yaml = new StringBuilder("cluster: router\ndatabase: shardline\nuser: postgres\nshards:\n");

@@ -837,10 +837,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 }
                 return null;
             case "COMMIT":
-                commitByApplication();
-                return null;
             case "ROLLBACK":
-                rollbackByApplication();
+                if (plan.setting() == null) {
+                    if (command.equals("COMMIT")) {
+                        commitByApplication();
+                    } else {
+                        rollbackByApplication();
+                    }
+                } else {
+                    endAndChain(command);
+                }
                 return null;
             case "SET":
             case "RESET":
@@ -1012,6 +1018,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 String value = reads.show(setting);
                 // The value is the driver's; PostgreSQL only shapes it into a result set.
                 s.execute("SELECT '" + value.replace("'", "''") + "'::text AS \"" + setting + "\"");
+            } else if (!autoCommit && !transaction.isActive() && pendingMode(setting) != null) {
+                // before the transaction's first statement it is begun nowhere yet: its modes are the driver's
+                s.execute("SELECT " + literal(pendingMode(setting)) + "::text AS \"" + setting + "\"");
             } else {
                 s.execute(sql);
             }
@@ -1020,6 +1029,31 @@ public final class Session implements RouteContext, MoveFences.Participation {
             s.close();
             throw e;
         }
+    }
+
+    /**
+     * {@code COMMIT AND CHAIN} / {@code ROLLBACK AND CHAIN}, as PostgreSQL: the transaction ends and the next one is
+     * open at once with its isolation level, access mode and deferrable mode (a transaction begun by {@code BEGIN}
+     * stays a transaction block; with autocommit off, the next statement's transaction takes them). When the end
+     * fails, no transaction is chained (PostgreSQL's too); outside a transaction block it is 25P01 and nothing ends.
+     */
+    private void endAndChain(String command) throws SQLException {
+        if (autoCommit) {
+            throw new SQLException(
+                    command + " AND CHAIN can only be used in transaction blocks", SqlStates.NO_ACTIVE_TRANSACTION);
+        }
+        TransactionModes chained = transaction.chainedModes();
+        boolean explicit = explicitTransaction;
+        if (command.equals("COMMIT")) {
+            commitByApplication();
+        } else {
+            rollbackByApplication();
+        }
+        if (explicit) {
+            autoCommit = false;
+            explicitTransaction = true;
+        }
+        transaction.modes(chained);
     }
 
     /**
@@ -1055,6 +1089,21 @@ public final class Session implements RouteContext, MoveFences.Participation {
             s.close();
             throw e;
         }
+    }
+
+    /**
+     * What {@code SHOW setting} answers in the transaction about to begin ({@code BEGIN ISOLATION LEVEL ...}, {@code
+     * SET TRANSACTION ...}, a chained one), or null for another setting.
+     */
+    private String pendingMode(String setting) {
+        if ("transaction_isolation".equals(setting)) {
+            return TransactionModes.isolationName(transaction.effectiveIsolation())
+                    .toLowerCase(Locale.ROOT);
+        }
+        if ("transaction_read_only".equals(setting)) {
+            return transaction.isReadOnly() ? "on" : "off";
+        }
+        return null;
     }
 
     // ---- COPY FROM STDIN and TO STDOUT ------------------------------------------------------------------------

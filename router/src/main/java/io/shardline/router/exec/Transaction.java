@@ -183,6 +183,19 @@ final class Transaction {
     }
 
     /**
+     * The modes of a transaction chained to this one ({@code COMMIT AND CHAIN}): its isolation level and access mode
+     * where they differ from the connection's, and its deferrable mode.
+     */
+    TransactionModes chainedModes() {
+        int level = effectiveIsolation();
+        boolean readOnlyNow = isReadOnly();
+        return new TransactionModes(
+                level != isolation() ? level : -1,
+                readOnlyNow != (readOnly || defaultReadOnly) ? readOnlyNow : null,
+                modes.deferrable());
+    }
+
+    /**
      * Adds modes given before the transaction's first statement ({@code BEGIN ...}, {@code SET TRANSACTION ...}):
      * they apply on every shard it reaches.
      */

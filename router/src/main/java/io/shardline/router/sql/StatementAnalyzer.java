@@ -438,23 +438,16 @@ public final class StatementAnalyzer {
                 if (word(tokens, 1, "PREPARED")) {
                     return refuseTwoPhase(params);
                 }
-                return chained(tokens)
-                        ? refuseChain(first.upper(), params)
-                        : Plan.driver(StatementKind.TXN, "COMMIT", null, params);
+                return Plan.driver(StatementKind.TXN, "COMMIT", chain(tokens), params);
             case "ABORT":
-                return chained(tokens)
-                        ? refuseChain(first.upper(), params)
-                        : Plan.driver(StatementKind.TXN, "ROLLBACK", null, params);
+                return Plan.driver(StatementKind.TXN, "ROLLBACK", chain(tokens), params);
             case "ROLLBACK":
                 if (word(tokens, 1, "PREPARED")) {
                     return refuseTwoPhase(params);
                 }
-                if (chained(tokens)) {
-                    return refuseChain(first.upper(), params);
-                }
                 return tokens.stream().anyMatch(t -> t.is("TO"))
                         ? Plan.savepoint("ROLLBACK TO", savepointName(sql, tokens), params)
-                        : Plan.driver(StatementKind.TXN, "ROLLBACK", null, params);
+                        : Plan.driver(StatementKind.TXN, "ROLLBACK", chain(tokens), params);
             case "SAVEPOINT":
             case "RELEASE":
                 return Plan.savepoint(first.upper(), savepointName(sql, tokens), params);
@@ -541,26 +534,17 @@ public final class StatementAnalyzer {
     }
 
     /** Whether a COMMIT/END/ROLLBACK/ABORT ends {@code AND CHAIN} (not {@code AND NO CHAIN}). */
-    private static boolean chained(List<Token> tokens) {
+    /**
+     * {@code "CHAIN"} for {@code COMMIT AND CHAIN} and the like (the next transaction begins at once, with this one's
+     * characteristics), else null ({@code AND NO CHAIN} too).
+     */
+    private static String chain(List<Token> tokens) {
         for (int i = 1; i + 1 < tokens.size(); i++) {
             if (tokens.get(i).is("AND") && tokens.get(i + 1).is("CHAIN")) {
-                return true;
+                return "CHAIN";
             }
         }
-        return false;
-    }
-
-    /**
-     * {@code COMMIT AND CHAIN} and the like: taken for a plain COMMIT, the statements after it would run outside a
-     * transaction the application believes open (its ROLLBACK undoing nothing); refused instead.
-     */
-    private static Plan refuseChain(String command, int params) {
-        return Plan.refused(
-                StatementKind.TXN,
-                command + " AND CHAIN is not supported: end the transaction with " + command
-                        + ", then begin the next one (BEGIN, or setAutoCommit(false) with its isolation and read-only"
-                        + " settings set again)",
-                params);
+        return null;
     }
 
     private Plan planSet(String sql, List<Token> tokens, int params) {

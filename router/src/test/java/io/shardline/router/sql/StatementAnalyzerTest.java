@@ -1239,7 +1239,7 @@ class StatementAnalyzerTest {
 
     /** AND CHAIN keeps a transaction open after it: taken for a plain end, what follows would run in autocommit. */
     @Test
-    void anEndOfATransactionAndChainIsRefusedAndNoChainIsAPlainEnd() {
+    void anEndOfATransactionAndChainIsTheDriversWithItsChainAndNoChainIsAPlainEnd() {
         for (String sql : List.of(
                 "COMMIT AND CHAIN",
                 "commit work and chain",
@@ -1247,11 +1247,16 @@ class StatementAnalyzerTest {
                 "ROLLBACK AND CHAIN",
                 "ABORT WORK AND CHAIN")) {
             Plan plan = plan(sql);
-            assertThat(plan.target()).as(sql).isEqualTo(Target.REFUSED);
-            assertThat(plan.refusal()).as(sql).contains("AND CHAIN is not supported");
+            assertThat(plan.target()).as(sql).isEqualTo(Target.DRIVER);
+            assertThat(plan.command())
+                    .as(sql)
+                    .isEqualTo(sql.toUpperCase().startsWith("COMMIT") || sql.startsWith("END") ? "COMMIT" : "ROLLBACK");
+            assertThat(plan.setting()).as(sql).isEqualTo("CHAIN");
         }
         assertThat(plan("COMMIT AND NO CHAIN").command()).isEqualTo("COMMIT");
+        assertThat(plan("COMMIT AND NO CHAIN").setting()).isNull();
         assertThat(plan("ROLLBACK AND NO CHAIN").command()).isEqualTo("ROLLBACK");
+        assertThat(plan("ROLLBACK AND NO CHAIN").setting()).isNull();
         assertThat(plan("ABORT").command()).isEqualTo("ROLLBACK");
         assertThat(plan("END").command()).isEqualTo("COMMIT");
     }
