@@ -437,4 +437,47 @@ class DriverTelemetryIT {
             assertThat(statements(error)).isEqualTo(failed + 1);
         }
     }
+
+    @Test
+    @Order(9)
+    void aBatchIsOneSpanWithItsSizeAndWhereItRan() throws Exception {
+        long k0 = keyOn(0, 8_000);
+        long k0b = keyOn(0, k0 + 1);
+        long k1 = keyOn(1, 8_000);
+        String name = "BATCH INSERT " + database;
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement ps = c.prepareStatement("INSERT INTO kv VALUES (?, ?)")) {
+            for (long k : new long[] {k0, k0b}) {
+                ps.setLong(1, k);
+                ps.setInt(2, 1);
+                ps.addBatch();
+            }
+            ps.executeBatch();
+            SpanData one = last(name);
+            assertThat(one.getKind()).isEqualTo(SpanKind.CLIENT);
+            Attributes a = one.getAttributes();
+            assertThat(a.get(AttributeKey.stringKey("db.operation.name"))).isEqualTo("BATCH INSERT");
+            assertThat(a.get(AttributeKey.longKey("db.operation.batch.size"))).isEqualTo(2L);
+            assertThat(a.get(AttributeKey.stringKey("shardline.route"))).isEqualTo("primary");
+            assertThat(a.get(AttributeKey.longKey("shardline.shard"))).isEqualTo(0L);
+            assertThat(a.get(AttributeKey.stringKey("shardline.node"))).isEqualTo("s0-primary");
+            assertThat(a.get(AttributeKey.stringKey("server.address"))).isNotNull();
+
+            // rows of both shards (two-phase commit), one of them a duplicate: the span says where, and the error
+            int spans = spans(name).size();
+            for (long k : new long[] {k1, k0}) {
+                ps.setLong(1, k);
+                ps.setInt(2, 2);
+                ps.addBatch();
+            }
+            assertThatThrownBy(ps::executeBatch).isInstanceOf(java.sql.BatchUpdateException.class);
+            assertThat(spans(name)).hasSize(spans + 1);
+            SpanData both = last(name);
+            assertThat(both.getAttributes().get(AttributeKey.stringKey("shardline.route")))
+                    .isEqualTo("every_shard");
+            assertThat(both.getStatus().getStatusCode()).isEqualTo(io.opentelemetry.api.trace.StatusCode.ERROR);
+            assertThat(both.getAttributes().get(AttributeKey.stringKey("error.type")))
+                    .isEqualTo("23505");
+        }
+    }
 }

@@ -1395,11 +1395,13 @@ public final class Dispatcher {
         long started = System.nanoTime();
         batchNodes.clear();
         boolean failed = true;
+        span = session.runtime().tracing().batch(sql, rows.size());
         try {
             int[] counts = batchChecked(sql, rows, binder);
             failed = false;
             return counts;
         } catch (SQLException e) {
+            span.failed(e);
             try {
                 session.failedInTransaction(shape.plan(session.runtime().routing(), sql), e);
             } catch (RuntimeException suppressed) {
@@ -1407,9 +1409,30 @@ public final class Dispatcher {
             }
             throw e;
         } catch (RuntimeException e) {
+            span.failed(e);
             throw SqlStates.internal(e);
         } finally {
             timedBatch(sql, System.nanoTime() - started, failed);
+            tracedBatch(failed);
+            span.close();
+            span = DriverTracing.Span.NONE;
+        }
+    }
+
+    /** Says on the batch's span where it ran: one node, or several shards' primaries. */
+    private void tracedBatch(boolean failed) {
+        if (span == DriverTracing.Span.NONE) {
+            return;
+        }
+        if (batchNodes.isEmpty()) {
+            if (failed) {
+                span.route("refused", -1, null, null);
+            }
+        } else if (batchNodes.size() == 1) {
+            Physical p = batchNodes.get(0);
+            span.route(p.node.role() == NodeRole.PRIMARY ? "primary" : "replica", p.shard, p.node, null);
+        } else {
+            span.route("every_shard", -1, null, null);
         }
     }
 

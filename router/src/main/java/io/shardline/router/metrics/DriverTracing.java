@@ -50,6 +50,14 @@ public interface DriverTracing {
         return Span.NONE;
     }
 
+    /**
+     * Starts the span of one batch of a prepared statement ({@code BATCH INSERT ...}, with its number of rows), current
+     * on this thread until closed.
+     */
+    default Span batch(String sql, int size) {
+        return Span.NONE;
+    }
+
     /** Starts a span that is not a statement's (a JDBC commit), current on this thread until closed. */
     default Span operation(String name) {
         return Span.NONE;

@@ -146,6 +146,16 @@ final class Guarded {
             }
 
             @Override
+            public Span batch(String sql, int size) {
+                try {
+                    return span(tracing.batch(sql, size));
+                } catch (RuntimeException | LinkageError e) {
+                    Guarded.failed("traces", e);
+                    return Span.NONE;
+                }
+            }
+
+            @Override
             public Span operation(String name) {
                 try {
                     return span(tracing.operation(name));

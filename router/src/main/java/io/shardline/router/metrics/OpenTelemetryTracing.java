@@ -36,6 +36,7 @@ final class OpenTelemetryTracing implements DriverTracing {
     private static final AttributeKey<String> DB_NAMESPACE = AttributeKey.stringKey("db.namespace");
     private static final AttributeKey<String> DB_OPERATION = AttributeKey.stringKey("db.operation.name");
     private static final AttributeKey<String> DB_QUERY_TEXT = AttributeKey.stringKey("db.query.text");
+    private static final AttributeKey<Long> BATCH_SIZE = AttributeKey.longKey("db.operation.batch.size");
     private static final AttributeKey<String> ROUTE = AttributeKey.stringKey("shardline.route");
     private static final AttributeKey<Long> SHARD = AttributeKey.longKey("shardline.shard");
     private static final AttributeKey<String> REASON = AttributeKey.stringKey("shardline.reason");
@@ -106,13 +107,22 @@ final class OpenTelemetryTracing implements DriverTracing {
         if (t == null) {
             return DriverTracing.Span.NONE;
         }
-        String operation = QueryText.operation(sql);
-        SpanBuilder builder = t.spanBuilder(name(operation))
-                .setSpanKind(SpanKind.CLIENT)
-                .setAttribute(DB_SYSTEM_NAME, "postgresql")
-                .setAttribute(DB_SYSTEM, "postgresql")
-                .setAttribute(DB_NAMESPACE, database)
-                .setAttribute(DB_OPERATION, operation);
+        SpanBuilder builder = builder(t, QueryText.operation(sql));
+        String text = queryText ? QueryText.sanitized(sql) : null;
+        if (text != null) {
+            builder.setAttribute(DB_QUERY_TEXT, text);
+        }
+        return new OtelSpan(t, builder.startSpan(), true);
+    }
+
+    @Override
+    public DriverTracing.Span batch(String sql, int size) {
+        Tracer t = tracer();
+        if (t == null) {
+            return DriverTracing.Span.NONE;
+        }
+        // the conventions' name of a batch whose statements are all alike
+        SpanBuilder builder = builder(t, "BATCH " + QueryText.operation(sql)).setAttribute(BATCH_SIZE, (long) size);
         String text = queryText ? QueryText.sanitized(sql) : null;
         if (text != null) {
             builder.setAttribute(DB_QUERY_TEXT, text);
@@ -126,16 +136,17 @@ final class OpenTelemetryTracing implements DriverTracing {
         if (t == null) {
             return DriverTracing.Span.NONE;
         }
-        return new OtelSpan(
-                t,
-                t.spanBuilder(name(name))
-                        .setSpanKind(SpanKind.CLIENT)
-                        .setAttribute(DB_SYSTEM_NAME, "postgresql")
-                        .setAttribute(DB_SYSTEM, "postgresql")
-                        .setAttribute(DB_NAMESPACE, database)
-                        .setAttribute(DB_OPERATION, name)
-                        .startSpan(),
-                true);
+        return new OtelSpan(t, builder(t, name).startSpan(), true);
+    }
+
+    /** A client span named {@code operation database} with the database's attributes. */
+    private SpanBuilder builder(Tracer t, String operation) {
+        return t.spanBuilder(name(operation))
+                .setSpanKind(SpanKind.CLIENT)
+                .setAttribute(DB_SYSTEM_NAME, "postgresql")
+                .setAttribute(DB_SYSTEM, "postgresql")
+                .setAttribute(DB_NAMESPACE, database)
+                .setAttribute(DB_OPERATION, operation);
     }
 
     /** One span; a current one ({@code current}) holds its scope until closed on the thread that opened it. */
