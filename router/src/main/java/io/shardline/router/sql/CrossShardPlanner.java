@@ -5,6 +5,7 @@ import io.shardline.router.sql.SqlLexer.Token;
 import io.shardline.topology.ClusterTopology;
 import io.shardline.topology.ShardedTable;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -215,6 +216,7 @@ public final class CrossShardPlanner {
         if (tables.isEmpty()) {
             throw new IllegalArgumentException("the statement reads no sharded table");
         }
+        refuseShadowing(sql, tokens, tables, qualified);
         StringBuilder text = new StringBuilder(sql.length());
         int copied = 0;
         int q = 0;
@@ -293,6 +295,53 @@ public final class CrossShardPlanner {
                 0,
                 "rows of " + String.join(", ", described),
                 groupedPrimaryKey(parsed));
+    }
+
+    /**
+     * The rows plan ships each sharded table's rows as a CTE named like the table, and writes its schema-qualified
+     * references bare: a bare name that the statement gives another relation (an unsharded table of another schema
+     * earlier on the search path, another schema's sharded table of the same name) would read those rows instead of
+     * its own. Refused rather than answered wrongly.
+     *
+     * @throws IllegalArgumentException naming the two relations
+     */
+    private void refuseShadowing(String sql, List<Token> tokens, Set<ShardedTable> tables, List<int[]> qualified) {
+        Map<String, ShardedTable> byName = new HashMap<>();
+        for (ShardedTable t : tables) {
+            ShardedTable same = byName.put(t.table(), t);
+            if (same != null) {
+                throw new IllegalArgumentException("the statement reads the sharded tables " + same.qualifiedName()
+                        + " and " + t.qualifiedName() + ", of the same name, across shards: their rows would meet"
+                        + " under one name in the final query; read them in separate statements");
+            }
+        }
+        Set<Integer> aliases = new java.util.HashSet<>();
+        for (int[] q : qualified) {
+            int next = q[0] + 3;
+            aliases.add(word(tokens, next, "AS") ? next + 1 : next);
+        }
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
+            if ((t.kind() != Kind.WORD && t.kind() != Kind.QUOTED_IDENTIFIER)
+                    || i > 0 && tokens.get(i - 1).text(sql).equals(".")
+                    || i + 1 < tokens.size() && tokens.get(i + 1).text(sql).equals(".")
+                    || aliases.contains(i)
+                    || i > 0 && tokens.get(i - 1).is("AS")) {
+                continue;
+            }
+            String name = SqlLexer.identifier(sql, t);
+            ShardedTable shipped = byName.get(name);
+            if (shipped != null && !names.sharded(null, name).equals(Optional.of(shipped))) {
+                throw new IllegalArgumentException("the statement reads the sharded table " + shipped.qualifiedName()
+                        + " across shards and also names " + name + ", which is not that table here (the search"
+                        + " path gives it another relation): the final query would read the sharded rows under both"
+                        + " names; read them in separate statements, or rename one");
+            }
+        }
+    }
+
+    private static boolean word(List<Token> tokens, int i, String w) {
+        return i < tokens.size() && tokens.get(i).is(w);
     }
 
     /** Words that end a GROUP BY list at the statement's top level. */

@@ -392,6 +392,69 @@ class CrossShardPlannerTest {
                 .contains("joined on each shard");
     }
 
+    /**
+     * The rows plan ships a sharded table as a CTE named like it: a bare name the statement gives another relation
+     * (found by the differential review: counts of app.orders answered with public.orders' rows) is refused.
+     */
+    @Test
+    void aBareNameOfAnotherRelationLikeAShippedTableIsRefusedNotReadAsIt() {
+        Catalog catalog = new Catalog() {
+            @Override
+            public List<String> columns(io.shardline.topology.ShardedTable table) {
+                return List.of("user_id", "order_id", "status");
+            }
+
+            @Override
+            public java.util.Set<String> schemasWith(String relation) {
+                return relation.equals("orders") ? java.util.Set.of("app", "public") : java.util.Set.of("public");
+            }
+        };
+        CrossShardPlanner appFirst = new CrossShardPlanner(
+                StatementAnalyzerTest.TOPOLOGY, catalog, new SearchPath(List.of("app", "public")));
+        for (String sql : List.of(
+                "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM public.orders)",
+                "SELECT count(*) FROM public.orders o WHERE o.user_id IN (SELECT user_id FROM orders)",
+                "SELECT a.status FROM orders a JOIN public.orders o ON o.user_id = a.user_id")) {
+            assertThatThrownBy(() -> appFirst.plan(sql, false))
+                    .as(sql)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("names orders, which is not that table here");
+        }
+        // the sharded table's own names, qualified or through its alias or its exposed name, are read as it
+        for (String sql : List.of(
+                "SELECT count(*) FROM public.orders",
+                "SELECT orders.status, count(*) FROM public.orders GROUP BY orders.status",
+                "SELECT o.status FROM public.orders AS o WHERE o.order_id > 3",
+                "SELECT status FROM public.orders orders WHERE order_id > 3")) {
+            assertThat(appFirst.plan(sql, false).sources()).as(sql).hasSize(1);
+        }
+        // on the default path the bare name is the sharded table
+        CrossShardPlanner publicFirst =
+                new CrossShardPlanner(StatementAnalyzerTest.TOPOLOGY, catalog, new SearchPath(List.of("public")));
+        assertThat(publicFirst
+                        .plan("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM public.orders)", false)
+                        .sources())
+                .hasSize(1);
+
+        // two sharded tables of one name: a clear refusal, not PostgreSQL's 42712 from the final query
+        io.shardline.topology.ClusterTopology twoSchemas = new io.shardline.topology.ClusterTopology(
+                "t",
+                1,
+                "db",
+                "u",
+                0,
+                StatementAnalyzerTest.TOPOLOGY.shards(),
+                List.of(
+                        new io.shardline.topology.ShardedTable(
+                                "public", "users", "user_id", io.shardline.topology.KeyType.INTEGER),
+                        new io.shardline.topology.ShardedTable(
+                                "s2", "users", "user_id", io.shardline.topology.KeyType.INTEGER)));
+        assertThatThrownBy(() -> new CrossShardPlanner(twoSchemas)
+                        .plan("SELECT (SELECT count(*) FROM public.users), (SELECT count(*) FROM s2.users)", false))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("public.users and s2.users, of the same name");
+    }
+
     @Test
     void aStarStandsForTheTablesColumnsOnEachShard() {
         Catalog catalog = table -> switch (table.table()) {
