@@ -781,9 +781,13 @@ class ClientSqlIT {
                     ps.setInt(1, 808);
                     ps.setInt(2, here);
                     ps.setInt(3, 1);
-                    ps.setInt(4, 808);
+                    ps.setInt(4, 803); // a duplicate there
                     ps.setInt(5, there);
-                    assertThatThrownBy(ps::executeUpdate).isInstanceOf(SQLException.class);
+                    ps.setInt(6, 1);
+                    assertThatThrownBy(ps::executeUpdate)
+                            .isInstanceOf(SQLException.class)
+                            .extracting(e -> ((SQLException) e).getSQLState())
+                            .isEqualTo("23505");
                 }
                 assertThatThrownBy(() -> s.executeQuery("SELECT 1"))
                         .extracting(e -> ((SQLException) e).getSQLState())

@@ -853,6 +853,59 @@ class RouterIT {
         }
     }
 
+    /** Found by a differential review against pgjdbc: the first lost writes it reported as done. */
+    @Test
+    void aStringOfStatementsWithTransactionControlIsRefusedAndTheNextWriteCommits() throws Exception {
+        try (Connection c = DriverManager.getConnection(url);
+                Connection other = DriverManager.getConnection(url + "&readFrom=primary");
+                Statement s = c.createStatement()) {
+            assertThatThrownBy(() -> s.execute("BEGIN; INSERT INTO countries VALUES ('zz', 'not run')"))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("several statements in one string include BEGIN")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+            s.executeUpdate("INSERT INTO countries VALUES ('zy', 'committed')");
+            s.execute("COMMIT"); // nothing open: a no-op, as PostgreSQL's warning
+            try (Statement o = other.createStatement();
+                    ResultSet rs = o.executeQuery("SELECT code FROM countries WHERE code IN ('zy', 'zz')")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("zy");
+                assertThat(rs.next()).isFalse();
+            }
+            s.executeUpdate("DELETE FROM countries WHERE code = 'zy'");
+        }
+    }
+
+    /** pgjdbc finds a parameter never set before it sends anything: the transaction goes on (22023). */
+    @Test
+    void aParameterNeverSetFailsItsExecutionOnlyAndTheTransactionGoesOn() throws Exception {
+        long k1 = 4250;
+        while (shardOf(k1) != 1) {
+            k1++;
+        }
+        long k2 = k1 + 1;
+        while (shardOf(k2) != 1) {
+            k2++;
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                Connection other = DriverManager.getConnection(url + "&readFrom=primary");
+                Statement s = c.createStatement();
+                PreparedStatement unset = c.prepareStatement("UPDATE users SET name = 'x' WHERE user_id = ?")) {
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + k1 + ", 'a')");
+            assertThatThrownBy(unset::executeUpdate)
+                    .isInstanceOf(SQLException.class)
+                    .hasMessage("No value specified for parameter 1.")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("22023"));
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + k2 + ", 'b')");
+            c.commit();
+            assertThat(nameOf(other, k1)).isEqualTo("a");
+            assertThat(nameOf(other, k2)).isEqualTo("b");
+            c.setAutoCommit(true);
+            s.executeUpdate("DELETE FROM users WHERE user_id = " + k1);
+            s.executeUpdate("DELETE FROM users WHERE user_id = " + k2);
+        }
+    }
+
     private static String nameOf(Connection c, long userId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT name FROM users WHERE user_id = ?")) {
             ps.setLong(1, userId);

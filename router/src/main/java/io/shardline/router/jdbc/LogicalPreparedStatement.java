@@ -103,8 +103,22 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     private <T> T routedPrepared(Dispatcher.Op<T> op, Dispatcher.Handled<T> handled) throws SQLException {
         checkOpen();
+        checkParametersSet();
         closeForNextExecution();
         return dispatcher.run(sql, values, op, handled);
+    }
+
+    /**
+     * As pgjdbc, a parameter never set is the application's error, found before anything runs (22023): routed, its
+     * key would be taken for NULL, and a refusal there would fail the application's transaction.
+     */
+    private void checkParametersSet() throws SQLException {
+        int count = Math.min(plan.parameterCount(), binders.length - 1);
+        for (int i = 1; i <= count; i++) {
+            if (binders[i] == null) {
+                throw new SQLException("No value specified for parameter " + i + ".", SqlStates.INVALID_PARAMETER);
+            }
+        }
     }
 
     @Override

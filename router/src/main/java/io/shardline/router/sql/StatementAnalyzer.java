@@ -412,6 +412,17 @@ public final class StatementAnalyzer {
             return renumbered;
         }
         if (hasTopLevelSemicolonInside(sql, tokens)) {
+            String control = transactionControlAmong(sql, tokens);
+            if (control != null) {
+                // the driver follows transactions by these statements: inside a string it would not see the one a
+                // BEGIN opened (its connection left in it, later writes never committed) or a COMMIT ended
+                return Plan.refused(
+                        StatementKind.TXN,
+                        "several statements in one string include " + control + ": send BEGIN, COMMIT, ROLLBACK,"
+                                + " SAVEPOINT and the like as statements of their own (or use setAutoCommit, commit"
+                                + " and rollback)",
+                        params);
+            }
             if (mentionsShardedTable(sql, tokens)) {
                 return Plan.refused(
                         StatementKind.WRITE,
@@ -1253,6 +1264,26 @@ public final class StatementAnalyzer {
 
     private static boolean word(List<Token> tokens, int i, String w) {
         return i < tokens.size() && tokens.get(i).is(w);
+    }
+
+    /** Statements that begin, end or mark a transaction: the driver's to follow. */
+    private static final Set<String> TRANSACTION_CONTROL =
+            Set.of("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE");
+
+    /** The first transaction-control statement of several in one string ({@code BEGIN}...), or null. */
+    private static String transactionControlAmong(String sql, List<Token> tokens) {
+        boolean start = true;
+        for (Token t : tokens) {
+            if (t.kind() == Kind.SYMBOL && t.text(sql).equals(";")) {
+                start = true;
+                continue;
+            }
+            if (start && t.kind() == Kind.WORD && TRANSACTION_CONTROL.contains(t.upper())) {
+                return t.upper();
+            }
+            start = false;
+        }
+        return null;
     }
 
     private static boolean hasTopLevelSemicolonInside(String sql, List<Token> tokens) {

@@ -187,6 +187,30 @@ class StatementAnalyzerTest {
                 .isEqualTo(StatementKind.READ);
     }
 
+    /**
+     * The driver follows transactions by BEGIN, COMMIT...: inside a string of several statements it would not (found
+     * by a differential review: "BEGIN; INSERT ..." left the connection in a transaction, later writes never
+     * committed).
+     */
+    @Test
+    void severalStatementsInOneStringWithTransactionControlAreRefused() {
+        for (String sql : List.of(
+                "BEGIN; INSERT INTO settings VALUES (1)",
+                "INSERT INTO settings VALUES (1); COMMIT",
+                "select 1;\n  rollback",
+                "START TRANSACTION; SELECT 1",
+                "SAVEPOINT a; SELECT 1",
+                "SELECT 1; END")) {
+            Plan p = plan(sql);
+            assertThat(p.target()).as(sql).isEqualTo(Target.REFUSED);
+            assertThat(p.refusal()).as(sql).contains("several statements in one string include");
+        }
+        // a function body's BEGIN ... END is a string; one statement with its semicolon is one statement
+        assertThat(plan("DO $$BEGIN PERFORM 1; END$$; SELECT 1").target()).isEqualTo(Target.HOME);
+        assertThat(plan("SELECT 1; SELECT 2").target()).isEqualTo(Target.HOME);
+        assertThat(plan("BEGIN;").target()).isEqualTo(Target.DRIVER);
+    }
+
     @Test
     void explainRouteIsTheDriversAndCarriesTheStatementItExplains() {
         Plan p = plan("/* why */ explain Route\n UPDATE users SET name = ? WHERE user_id = ?");
