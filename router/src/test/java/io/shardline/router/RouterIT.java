@@ -848,8 +848,43 @@ class RouterIT {
                     .isEqualTo("read committed");
             c.commit();
             c.setAutoCommit(true);
+
+            // a SET of the default in the transaction is undone by its rollback: the chained one keeps the ended one's
+            s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ");
+            s.executeUpdate("UPDATE users SET name = 'x' WHERE user_id = 4247");
+            s.execute("SET default_transaction_isolation = 'repeatable read'");
+            s.execute("ROLLBACK AND CHAIN");
+            s.executeUpdate("UPDATE users SET name = 'y' WHERE user_id = 4247");
+            assertThat(show(s, "transaction_isolation")).isEqualTo("repeatable read");
+            s.execute("ROLLBACK");
             s.executeUpdate("DELETE FROM users WHERE user_id = 4244");
             s.executeUpdate("DELETE FROM users WHERE user_id = 4247");
+        }
+        // a failed transaction on two shards: COMMIT AND CHAIN rolls it back and chains, without an error, as
+        // PostgreSQL
+        long a = 4260;
+        while (shardOf(a) != 0) {
+            a++;
+        }
+        long b = 4260;
+        while (shardOf(b) != 1) {
+            b++;
+        }
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Connection other = DriverManager.getConnection(url + "&readFrom=primary");
+                Statement s = c.createStatement()) {
+            s.execute("BEGIN");
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + a + ", 'a')");
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + b + ", 'b')");
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1 / 0")).isInstanceOf(SQLException.class);
+            s.execute("COMMIT AND CHAIN");
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + (a + 1000) + ", 'chained')");
+            s.execute("ROLLBACK");
+            assertThat(nameOf(other, a)).isNull();
+            assertThat(nameOf(other, b)).isNull();
+            assertThat(nameOf(other, a + 1000))
+                    .as("ran in the chained transaction")
+                    .isNull();
         }
     }
 

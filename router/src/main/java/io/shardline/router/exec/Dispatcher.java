@@ -1474,6 +1474,7 @@ public final class Dispatcher {
     private int[] batchChecked(String sql, List<Object[]> rows, RowBinder binder) throws SQLException {
         for (int attempt = 1; ; attempt++) {
             refusedPart = null;
+            batchNodes.clear(); // where the last attempt ran, for the metrics and the span
             try {
                 return batchRouted(sql, rows, binder);
             } catch (NodePools.Abandoned notSent) {
@@ -1767,6 +1768,7 @@ public final class Dispatcher {
             for (Route leg : route.legs()) {
                 failing = leg;
                 Physical p = open(leg);
+                batchNodes.add(p);
                 PreparedStatement ps = (PreparedStatement) statement(p);
                 try {
                     for (int row = 0; row < rows.size(); row++) {

@@ -1034,8 +1034,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
     /**
      * {@code COMMIT AND CHAIN} / {@code ROLLBACK AND CHAIN}, as PostgreSQL: the transaction ends and the next one is
      * open at once with its isolation level, access mode and deferrable mode (a transaction begun by {@code BEGIN}
-     * stays a transaction block; with autocommit off, the next statement's transaction takes them). When the end
-     * fails, no transaction is chained (PostgreSQL's too); outside a transaction block it is 25P01 and nothing ends.
+     * stays a transaction block; with autocommit off, the next statement's transaction takes them). A failed
+     * transaction is rolled back and chained, without an error, as PostgreSQL does; when a commit itself fails (a
+     * deferred constraint, a serialization failure), nothing is chained (PostgreSQL neither). Outside a transaction
+     * block it is 25P01 and nothing ends.
      */
     private void endAndChain(String command) throws SQLException {
         if (autoCommit) {
@@ -1044,7 +1046,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         }
         TransactionModes chained = transaction.chainedModes();
         boolean explicit = explicitTransaction;
-        if (command.equals("COMMIT")) {
+        if (command.equals("COMMIT") && failedWhy == null) {
             commitByApplication();
         } else {
             rollbackByApplication();

@@ -183,16 +183,12 @@ final class Transaction {
     }
 
     /**
-     * The modes of a transaction chained to this one ({@code COMMIT AND CHAIN}): its isolation level and access mode
-     * where they differ from the connection's, and its deferrable mode.
+     * The modes of a transaction chained to this one ({@code COMMIT AND CHAIN}): its isolation level, access mode and
+     * deferrable mode if it was given; the level and access mode given even where they are the session's (a rollback
+     * may restore session defaults a SET in the transaction changed: the chained transaction keeps this one's).
      */
     TransactionModes chainedModes() {
-        int level = effectiveIsolation();
-        boolean readOnlyNow = isReadOnly();
-        return new TransactionModes(
-                level != isolation() ? level : -1,
-                readOnlyNow != (readOnly || defaultReadOnly) ? readOnlyNow : null,
-                modes.deferrable());
+        return new TransactionModes(effectiveIsolation(), isReadOnly(), modes.deferrable());
     }
 
     /**

@@ -417,7 +417,7 @@ public final class StatementAnalyzer {
                 // the driver follows transactions by these statements: inside a string it would not see the one a
                 // BEGIN opened (its connection left in it, later writes never committed) or a COMMIT ended
                 return Plan.refused(
-                        StatementKind.TXN,
+                        StatementKind.WRITE,
                         "several statements in one string include " + control + ": send BEGIN, COMMIT, ROLLBACK,"
                                 + " SAVEPOINT and the like as statements of their own (or use setAutoCommit, commit"
                                 + " and rollback)",
@@ -1270,16 +1270,27 @@ public final class StatementAnalyzer {
     private static final Set<String> TRANSACTION_CONTROL =
             Set.of("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE");
 
-    /** The first transaction-control statement of several in one string ({@code BEGIN}...), or null. */
+    /**
+     * The first transaction-control statement of several in one string ({@code BEGIN}...), or null. The statements of
+     * a SQL-standard function body ({@code BEGIN ATOMIC ... END}) are the function's, not the string's.
+     */
     private static String transactionControlAmong(String sql, List<Token> tokens) {
         boolean start = true;
-        for (Token t : tokens) {
+        boolean atomic = false;
+        for (int i = 0; i < tokens.size(); i++) {
+            Token t = tokens.get(i);
             if (t.kind() == Kind.SYMBOL && t.text(sql).equals(";")) {
                 start = true;
                 continue;
             }
-            if (start && t.kind() == Kind.WORD && TRANSACTION_CONTROL.contains(t.upper())) {
+            if (atomic) {
+                atomic = !(start && t.is("END"));
+            } else if (!start && t.is("BEGIN") && word(tokens, i + 1, "ATOMIC")) {
+                atomic = true;
+            } else if (start && t.kind() == Kind.WORD && TRANSACTION_CONTROL.contains(t.upper())) {
                 return t.upper();
+            } else if (start && t.is("PREPARE") && word(tokens, i + 1, "TRANSACTION")) {
+                return "PREPARE TRANSACTION";
             }
             start = false;
         }

@@ -200,6 +200,8 @@ class StatementAnalyzerTest {
                 "select 1;\n  rollback",
                 "START TRANSACTION; SELECT 1",
                 "SAVEPOINT a; SELECT 1",
+                "SELECT 1; PREPARE TRANSACTION 'x'",
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END; COMMIT",
                 "SELECT 1; END")) {
             Plan p = plan(sql);
             assertThat(p.target()).as(sql).isEqualTo(Target.REFUSED);
@@ -207,6 +209,14 @@ class StatementAnalyzerTest {
         }
         // a function body's BEGIN ... END is a string; one statement with its semicolon is one statement
         assertThat(plan("DO $$BEGIN PERFORM 1; END$$; SELECT 1").target()).isEqualTo(Target.HOME);
+        // a SQL-standard function body: its statements and END are the function's (Flyway sends it as one)
+        assertThat(plan("CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + b; END")
+                        .target())
+                .isEqualTo(Target.HOME);
+        assertThat(plan("CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO settings VALUES (1);"
+                                + " SELECT CASE WHEN true THEN 1 END; END;")
+                        .target())
+                .isEqualTo(Target.HOME);
         assertThat(plan("SELECT 1; SELECT 2").target()).isEqualTo(Target.HOME);
         assertThat(plan("BEGIN;").target()).isEqualTo(Target.DRIVER);
     }

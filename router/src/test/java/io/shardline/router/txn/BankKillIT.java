@@ -85,7 +85,8 @@ class BankKillIT {
         int acked = 0;
         int runs = 0;
         int killed = 0;
-        // kills are random (a 0.03 % chance per commit, ~3,300 transfers per run on average): a run may go long
+        // kills are random (a 0.03 % chance per two-shard commit, spread over its commit points: ~4,000 transfers per
+        // run on average): a run may go long
         // without one, so it goes on until at least three clients died between the two phases. Each run after a
         // kill spends its first ~10 s (the dead router's session) mostly blocked on the prepared rows it left: at a
         // 0.1 % chance the 10,000 transfers took 4-13 runs, 64-155 s.
