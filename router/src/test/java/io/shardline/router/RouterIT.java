@@ -941,47 +941,6 @@ class RouterIT {
         }
     }
 
-    /**
-     * A row-level-security application sets its tenant first (transaction-local), then writes on the tenant's shard:
-     * the setting waits for that shard, as SET LOCAL does (it bound the transaction to the home shard, and the write
-     * was refused).
-     */
-    @Test
-    void aTenantSetFirstWithSetConfigGoesWithTheTransactionToItsShard() throws Exception {
-        try (Connection c = DriverManager.getConnection(url);
-                Connection other = DriverManager.getConnection(url + "&readFrom=primary");
-                Statement s = c.createStatement();
-                PreparedStatement tenant = c.prepareStatement("SELECT set_config('app.tenant', ?, true)")) {
-            int home = c.unwrap(ShardlineConnection.class)
-                    .explainRoute("SELECT 1")
-                    .get(0)
-                    .shard();
-            long key = 4270;
-            while (shardOf(key) == home) {
-                key++;
-            }
-            c.setAutoCommit(false);
-            tenant.setString(1, "t42");
-            try (ResultSet rs = tenant.executeQuery()) {
-                assertThat(rs.next()).isTrue();
-                assertThat(rs.getString(1)).isEqualTo("t42");
-            }
-            s.executeUpdate(
-                    "INSERT INTO users (user_id, name) VALUES (" + key + ", current_setting('app.tenant', true))");
-            c.commit();
-            assertThat(nameOf(other, key))
-                    .as("written on its shard with the tenant set there")
-                    .isEqualTo("t42");
-            // transaction-local: the next transaction does not have it
-            s.executeUpdate("UPDATE users SET name = coalesce(current_setting('app.tenant', true), '') || '-'"
-                    + " WHERE user_id = " + key);
-            c.commit();
-            assertThat(nameOf(other, key)).isEqualTo("-");
-            c.setAutoCommit(true);
-            s.executeUpdate("DELETE FROM users WHERE user_id = " + key);
-        }
-    }
-
     private static String nameOf(Connection c, long userId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT name FROM users WHERE user_id = ?")) {
             ps.setLong(1, userId);

@@ -541,16 +541,6 @@ public final class Dispatcher {
                 return handled.of(s);
             }
             case PENDING:
-                if (!plan.setConfig().isEmpty()) {
-                    for (Statement earlier : driverStatements) {
-                        close(earlier, null);
-                    }
-                    driverStatements.clear();
-                    Statement s = session.deferSetConfig(plan, params);
-                    driverStatements.add(s);
-                    current = s;
-                    return handled.of(s);
-                }
                 session.defer(plan, sql);
                 current = null;
                 driverUpdateCount = 0;

@@ -870,9 +870,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
      */
     void configured(Plan plan, Object[] params) throws SQLException {
         List<KeySource> arguments = plan.setConfig();
-        Object name = arguments.get(0).valueIn(params);
-        Object value = arguments.get(1).valueIn(params);
-        Object local = arguments.get(2).valueIn(params);
+        Object name = argument(arguments.get(0), params);
+        Object value = argument(arguments.get(1), params);
+        Object local = argument(arguments.get(2), params);
         if (!(name instanceof String setting) || !(Boolean.FALSE.equals(local) || "false".equals(local))) {
             if (transaction.isActive()) {
                 // the transaction holds a setting of its own (a tenant for row-level security...): a cross-shard
@@ -885,6 +885,13 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 + (value == null ? "NULL" : literal(value.toString())) + ", false)";
         // lasting: set_config may set what RESET ALL leaves (role, session_authorization), so DISCARD ALL on release
         applyToSession("SET", setting.toLowerCase(Locale.ROOT), replay, true);
+    }
+
+    private static Object argument(KeySource source, Object[] params) {
+        if (!source.isParameter()) {
+            return source.literal();
+        }
+        return params != null && source.parameterIndex() < params.length ? params[source.parameterIndex()] : null;
     }
 
     /** A string literal read the same whatever standard_conforming_strings is. */
@@ -1049,25 +1056,6 @@ public final class Session implements RouteContext, MoveFences.Participation {
             explicitTransaction = true;
         }
         transaction.modes(chained);
-    }
-
-    /**
-     * {@code SELECT set_config('app.x', value, true)} kept until the transaction's first statement chooses its shard
-     * (the router keeps a custom setting's, made transaction-local first): replayed there, as {@code SET LOCAL} is;
-     * its result, the value, shaped by PostgreSQL on the home primary outside any transaction, as {@code SHOW}'s.
-     */
-    Statement deferSetConfig(Plan plan, Object[] params) throws SQLException {
-        String name = (String) plan.setConfig().get(0).valueIn(params);
-        String value = (String) plan.setConfig().get(1).valueIn(params);
-        transaction.defer("SELECT set_config(" + literal(name) + ", " + literal(value) + ", true)");
-        Statement s = home().connection.createStatement();
-        try {
-            s.execute("SELECT " + literal(value) + "::text AS set_config");
-            return s;
-        } catch (SQLException | RuntimeException e) {
-            s.close();
-            throw e;
-        }
     }
 
     /**

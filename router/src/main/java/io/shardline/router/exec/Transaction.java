@@ -244,10 +244,6 @@ final class Transaction {
         try (Statement s = p.connection.createStatement()) {
             for (String sql : pending) {
                 s.execute(sql);
-                if (sql.startsWith("SELECT set_config(")) {
-                    // a setting of its own (a tenant for row-level security): a cross-shard read reads in it
-                    wrote = true;
-                }
             }
             keptRan.run();
         } finally {

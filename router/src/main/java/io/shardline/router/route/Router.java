@@ -97,9 +97,6 @@ public final class Router {
             case HOME:
                 return single(r, plan, r.homeShard(), c);
             case ANY:
-                if (keptForTheTransactionsShard(plan, params, c)) {
-                    return Route.pending();
-                }
                 return single(
                         r,
                         plan,
@@ -365,23 +362,6 @@ public final class Router {
             return Route.node(home, c.pinnedNode(), Route.Use.PINNED, Route.Why.PINNED);
         }
         return Route.node(home, r.primary(home), Route.Use.AUTOCOMMIT, Route.Why.SEQUENCE);
-    }
-
-    /**
-     * {@code SELECT set_config('app.tenant', ?, true)} before a transaction's first statement: kept until that
-     * statement chooses the shard, as {@code SET LOCAL} is, rather than binding the transaction to the home shard (the
-     * tenant a row-level-security application sets first, then writes on the tenant's shard). Only a custom setting
-     * (a dotted name, which takes any text): another could fail where it is replayed, past the statement.
-     */
-    private static boolean keptForTheTransactionsShard(Plan plan, Object[] params, RouteContext c) {
-        if (plan.setConfig().isEmpty() || c.autoCommit() || c.transactionShard() >= 0 || c.pinnedShard() >= 0) {
-            return false;
-        }
-        Object local = plan.setConfig().get(2).valueIn(params);
-        return plan.setConfig().get(0).valueIn(params) instanceof String name
-                && name.indexOf('.') > 0
-                && plan.setConfig().get(1).valueIn(params) instanceof String
-                && (Boolean.TRUE.equals(local) || "true".equals(local));
     }
 
     /** SAVEPOINT, SET LOCAL and the like: the transaction's connection, or kept until it has one. */

@@ -19,14 +19,6 @@ public record KeySource(Object literal, int parameterIndex) {
         return parameterIndex > 0;
     }
 
-    /** The value: the literal, or the parameter's in {@code params} (1-based; null when not there). */
-    public Object valueIn(Object[] params) {
-        if (!isParameter()) {
-            return literal;
-        }
-        return params != null && parameterIndex < params.length ? params[parameterIndex] : null;
-    }
-
     @Override
     public String toString() {
         return isParameter() ? "$" + parameterIndex : String.valueOf(literal);
