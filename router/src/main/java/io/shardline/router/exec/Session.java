@@ -1017,10 +1017,10 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 }
                 String value = reads.show(setting);
                 // The value is the driver's; PostgreSQL only shapes it into a result set.
-                s.execute("SELECT '" + value.replace("'", "''") + "'::text AS \"" + setting + "\"");
+                s.execute(answer(setting, value));
             } else if (!autoCommit && !transaction.isActive() && pendingMode(setting) != null) {
                 // before the transaction's first statement it is begun nowhere yet: its modes are the driver's
-                s.execute("SELECT " + literal(pendingMode(setting)) + "::text AS \"" + setting + "\"");
+                s.execute(answer(setting, pendingMode(setting)));
             } else {
                 s.execute(sql);
             }
@@ -1091,6 +1091,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
             s.close();
             throw e;
         }
+    }
+
+    /** A query whose one row is {@code value} as text, labelled {@code setting}, as SHOW answers. */
+    private static String answer(String setting, String value) {
+        return "SELECT " + literal(value) + "::text AS \"" + setting.replace("\"", "\"\"") + "\"";
     }
 
     /**

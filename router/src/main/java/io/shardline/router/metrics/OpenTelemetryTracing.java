@@ -107,12 +107,8 @@ final class OpenTelemetryTracing implements DriverTracing {
         if (t == null) {
             return DriverTracing.Span.NONE;
         }
-        SpanBuilder builder = builder(t, QueryText.operation(sql));
-        String text = queryText ? QueryText.sanitized(sql) : null;
-        if (text != null) {
-            builder.setAttribute(DB_QUERY_TEXT, text);
-        }
-        return new OtelSpan(t, builder.startSpan(), true);
+        return new OtelSpan(
+                t, withText(builder(t, QueryText.operation(sql)), sql).startSpan(), true);
     }
 
     @Override
@@ -123,11 +119,7 @@ final class OpenTelemetryTracing implements DriverTracing {
         }
         // the conventions' name of a batch whose statements are all alike
         SpanBuilder builder = builder(t, "BATCH " + QueryText.operation(sql)).setAttribute(BATCH_SIZE, (long) size);
-        String text = queryText ? QueryText.sanitized(sql) : null;
-        if (text != null) {
-            builder.setAttribute(DB_QUERY_TEXT, text);
-        }
-        return new OtelSpan(t, builder.startSpan(), true);
+        return new OtelSpan(t, withText(builder, sql).startSpan(), true);
     }
 
     @Override
@@ -137,6 +129,12 @@ final class OpenTelemetryTracing implements DriverTracing {
             return DriverTracing.Span.NONE;
         }
         return new OtelSpan(t, builder(t, name).startSpan(), true);
+    }
+
+    /** {@code builder} with the statement's text, literals replaced, when {@code traceQueryText=true}. */
+    private SpanBuilder withText(SpanBuilder builder, String sql) {
+        String text = queryText ? QueryText.sanitized(sql) : null;
+        return text != null ? builder.setAttribute(DB_QUERY_TEXT, text) : builder;
     }
 
     /** A client span named {@code operation database} with the database's attributes. */

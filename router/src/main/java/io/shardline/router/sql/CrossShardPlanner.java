@@ -318,7 +318,7 @@ public final class CrossShardPlanner {
         Set<Integer> aliases = new java.util.HashSet<>();
         for (int[] q : qualified) {
             int next = q[0] + 3;
-            aliases.add(word(tokens, next, "AS") ? next + 1 : next);
+            aliases.add(StatementAnalyzer.word(tokens, next, "AS") ? next + 1 : next);
         }
         for (int i = 0; i < tokens.size(); i++) {
             Token t = tokens.get(i);
@@ -338,10 +338,6 @@ public final class CrossShardPlanner {
                         + " names; read them in separate statements, or rename one");
             }
         }
-    }
-
-    private static boolean word(List<Token> tokens, int i, String w) {
-        return i < tokens.size() && tokens.get(i).is(w);
     }
 
     /** Words that end a GROUP BY list at the statement's top level. */

@@ -1262,7 +1262,7 @@ public final class StatementAnalyzer {
         return last > 0 && isName(t) ? SqlLexer.identifier(sql, t) : null;
     }
 
-    private static boolean word(List<Token> tokens, int i, String w) {
+    static boolean word(List<Token> tokens, int i, String w) {
         return i < tokens.size() && tokens.get(i).is(w);
     }
 
