@@ -806,6 +806,108 @@ class RouterIT {
         }
     }
 
+    /**
+     * A row-level-security tenant set first ({@code SELECT set_config('app.tenant', ?, true)}, before the transaction
+     * touches a table) goes with the transaction to the shard it then writes, whichever that is (it bound the
+     * transaction to the home shard: the tenant's write on the other shard was refused without two-phase commit);
+     * the statement answers as PostgreSQL does (its value, its alias), and the setting ends with the transaction.
+     */
+    @Test
+    void aTransactionLocalSettingMadeFirstGoesWithTheTransactionToTheShardItWrites() throws Exception {
+        long[] keys = {4290, 4291};
+        while (shardOf(keys[1]) == shardOf(keys[0])) {
+            keys[1]++;
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                Connection other = DriverManager.getConnection(url + "&readFrom=primary")) {
+            for (long key : keys) {
+                String tenant = "it's \\ tenant " + key;
+                c.setAutoCommit(false);
+                try (PreparedStatement set = c.prepareStatement("SELECT set_config('app.tenant', ?, true) AS tenant")) {
+                    set.setString(1, tenant);
+                    try (ResultSet rs = set.executeQuery()) {
+                        assertThat(rs.getMetaData().getColumnLabel(1)).isEqualTo("tenant");
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getString(1)).isEqualTo(tenant);
+                    }
+                }
+                try (PreparedStatement ins = c.prepareStatement(
+                        "INSERT INTO users (user_id, name) VALUES (?, current_setting('app.tenant'))")) {
+                    ins.setLong(1, key);
+                    assertThat(ins.executeUpdate()).as("shard %d", shardOf(key)).isEqualTo(1);
+                }
+                assertThat(nameOf(c, key)).as("read in the transaction").isEqualTo(tenant);
+                c.commit();
+                c.setAutoCommit(true);
+                assertThat(nameOf(other, key))
+                        .as("committed on shard %d", shardOf(key))
+                        .isEqualTo(tenant);
+                try (Statement s = c.createStatement();
+                        ResultSet rs = s.executeQuery(
+                                "SELECT current_setting('app.tenant', true) FROM users" + " WHERE user_id = " + key)) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).as("ended with the transaction").isNullOrEmpty();
+                }
+            }
+
+            // SHOW answers it before the transaction reached a shard; a session SET of the name since replaces it
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeQuery("SELECT set_config('app.tenant', 'kept', true)").close();
+                assertThat(show(s, "app.tenant")).isEqualTo("kept");
+                s.execute("SET app.tenant = 'session'");
+                try (ResultSet rs =
+                        s.executeQuery("SELECT current_setting('app.tenant') FROM users WHERE user_id = " + keys[1])) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).isEqualTo("session");
+                }
+            }
+            c.rollback();
+            // a value the driver does not hold as text (a timestamp) is set where the transaction is, as before
+            java.sql.Timestamp asOf = java.sql.Timestamp.valueOf("2024-01-02 03:04:05");
+            try (PreparedStatement set = c.prepareStatement("SELECT set_config('app.as_of', ?, true)");
+                    Statement s = c.createStatement()) {
+                set.setTimestamp(1, asOf);
+                String answered;
+                try (ResultSet rs = set.executeQuery()) {
+                    rs.next();
+                    answered = rs.getString(1);
+                }
+                assertThat(answered).startsWith("2024-01-02 03:04:05");
+                try (ResultSet rs = s.executeQuery("SELECT current_setting('app.as_of')")) {
+                    rs.next();
+                    assertThat(rs.getString(1)).isEqualTo(answered);
+                }
+            }
+            c.rollback();
+            c.setAutoCommit(true);
+
+            // a cross-shard read in such a transaction reads every shard with the setting (in its snapshots)...
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeQuery("SELECT set_config('app.tenant', 'it''s \\ tenant 4290', true)")
+                        .close();
+                try (ResultSet rs =
+                        s.executeQuery("SELECT count(*) FROM users WHERE name = current_setting('app.tenant')")) {
+                    rs.next();
+                    assertThat(rs.getLong(1))
+                            .as("read with the setting on every shard")
+                            .isEqualTo(1);
+                }
+                // ... and is refused where a part would read outside it: after the transaction wrote
+                s.executeUpdate("UPDATE users SET name = name WHERE user_id = " + keys[1]);
+                assertThatThrownBy(() ->
+                                s.executeQuery("SELECT count(*) FROM users WHERE name = current_setting('app.tenant')"))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("keeps a setting of its own (set_config(..., true))")
+                        .satisfies(e ->
+                                assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+            }
+            c.rollback();
+            c.setAutoCommit(true);
+        }
+    }
+
     /** COMMIT AND CHAIN, ROLLBACK AND CHAIN as PostgreSQL runs them: the next transaction open at once, alike. */
     @Test
     void anEndAndChainOpensTheNextTransactionWithTheSameCharacteristics() throws Exception {

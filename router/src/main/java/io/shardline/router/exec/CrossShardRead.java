@@ -183,6 +183,11 @@ final class CrossShardRead {
     private final DriverMetrics metrics;
     /** The statement's span: each shard's part is a child of it. */
     private final DriverTracing.Span span;
+    /**
+     * The application's transaction's kept settings ({@code SET LOCAL ...}, see {@code Transaction#keepSetting}), set
+     * in the snapshots an atomic read takes apart from it; or null.
+     */
+    private final String settings;
     /** The sources in this read's atomic snapshot transactions, ended by {@link #finish()}. */
     private final List<Physical> inSnapshot = new ArrayList<>();
     /** The temporary tables sources spilled into on {@link #spillNode}, dropped by {@link #finish()}. */
@@ -206,6 +211,7 @@ final class CrossShardRead {
 
     /**
      * @param running where the statements running on the shards are kept while they run (for cancel)
+     * @param settings the transaction's kept settings, set in an atomic read's snapshots; null: none
      */
     CrossShardRead(
             int resultSetType,
@@ -216,8 +222,10 @@ final class CrossShardRead {
             int queryTimeoutSeconds,
             Set<Cancellable> running,
             DriverMetrics metrics,
-            DriverTracing.Span span) {
+            DriverTracing.Span span,
+            String settings) {
         this.resultSetType = resultSetType;
+        this.settings = settings;
         this.routing = routing;
         this.metrics = metrics;
         this.span = span;
@@ -484,7 +492,9 @@ final class CrossShardRead {
             p.connection.setAutoCommit(false);
         }
         new Snapshots(pool, running, queryTimeoutSeconds, metrics)
-                .take(order, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+                .take(
+                        order,
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ" + (settings != null ? "; " + settings : ""));
     }
 
     /**

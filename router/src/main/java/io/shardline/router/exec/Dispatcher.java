@@ -566,7 +566,9 @@ public final class Dispatcher {
                 }
                 try {
                     T result = execute(p, plan, op);
-                    if (!plan.setConfig().isEmpty()) {
+                    if (route.why() == Route.Why.TRANSACTION_SETTING) {
+                        session.keepSetting(plan, params);
+                    } else if (!plan.setConfig().isEmpty()) {
                         session.configured(plan, params);
                     }
                     if (plan.target() == Plan.Target.BOUND) {
@@ -938,7 +940,8 @@ public final class Dispatcher {
                 if (leg.use() == Route.Use.APART) {
                     apart.add(p);
                 }
-                if (leg.why() == Route.Why.ATOMIC_SNAPSHOT && routes.size() > 1) {
+                // (one leg: one snapshot of its own when it must carry the transaction's kept settings)
+                if (leg.why() == Route.Why.ATOMIC_SNAPSHOT && (routes.size() > 1 || session.keptSettings() != null)) {
                     p.connection.setAutoCommit(false);
                     snapshot.add(p);
                 }
@@ -965,7 +968,8 @@ public final class Dispatcher {
                             .take(
                                     snapshot,
                                     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET LOCAL"
-                                            + " idle_in_transaction_session_timeout = 0");
+                                            + " idle_in_transaction_session_timeout = 0"
+                                            + (session.keptSettings() != null ? "; " + session.keptSettings() : ""));
                 } catch (CrossShardRead.SourceFailed f) {
                     throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
                 }
@@ -1334,7 +1338,8 @@ public final class Dispatcher {
                 shape.queryTimeout(),
                 running,
                 session.runtime().metrics(),
-                span);
+                span,
+                session.keptSettings());
         boolean atomic = route.legs().stream().allMatch(leg -> leg.why() == Route.Why.ATOMIC_SNAPSHOT);
         try {
             PreparedStatement fin;

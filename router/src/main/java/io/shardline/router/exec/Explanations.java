@@ -148,6 +148,9 @@ final class Explanations {
             case READ_FROM_PRIMARY -> "READ -> primary (readFrom=primary)";
             case NO_LOAD_BALANCE -> "READ -> primary (/*NO LOAD BALANCE*/)";
             case SEQUENCE -> "sequence function -> the home shard's primary, outside any transaction on another shard";
+            case TRANSACTION_SETTING ->
+                "set_config(..., true) before the transaction's first statement -> the home shard's primary outside"
+                        + " the transaction; the transaction sets it on every shard it reaches";
             case READ_WRITE_TRANSACTION -> "READ in a read-write transaction -> primary";
             case SERIALIZABLE -> "READ in a SERIALIZABLE transaction -> primary (a hot standby cannot run one)";
             case REPLICA ->

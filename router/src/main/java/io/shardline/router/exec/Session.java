@@ -240,6 +240,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
         return transaction.holdsSnapshot();
     }
 
+    @Override
+    public boolean transactionSettings() {
+        return transaction.settings() != null;
+    }
+
+    /** The transaction's kept settings ({@code SET LOCAL ...}, one string), or null. */
+    String keptSettings() {
+        return transaction.settings();
+    }
+
     // ---- routing and execution -----------------------------------------------------------------------------
 
     /**
@@ -752,7 +762,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
             // uncommitted DDL: its columns may be read (and kept) before it commits, so forget them again after
             ddlInTransaction |= p.inTransaction;
         }
-        if (kind == StatementKind.READ && !mayWrite || kind == StatementKind.TXN || kind == StatementKind.SESSION) {
+        if (kind == StatementKind.READ && !mayWrite
+                || kind == StatementKind.TXN
+                || kind == StatementKind.SESSION
+                || !autoCommit && !p.inTransaction && !plan.setConfig().isEmpty()) {
+            // (the last: a transaction's setting answered outside it, kept for its shards: nothing was written)
             return;
         }
         wroteThrough(p);
@@ -870,9 +884,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
      */
     void configured(Plan plan, Object[] params) throws SQLException {
         List<KeySource> arguments = plan.setConfig();
-        Object name = argument(arguments.get(0), params);
-        Object value = argument(arguments.get(1), params);
-        Object local = argument(arguments.get(2), params);
+        Object name = Plan.argument(arguments.get(0), params);
+        Object value = Plan.argument(arguments.get(1), params);
+        Object local = Plan.argument(arguments.get(2), params);
         if (!(name instanceof String setting) || !(Boolean.FALSE.equals(local) || "false".equals(local))) {
             if (transaction.isActive()) {
                 // the transaction holds a setting of its own (a tenant for row-level security...): a cross-shard
@@ -887,11 +901,17 @@ public final class Session implements RouteContext, MoveFences.Participation {
         applyToSession("SET", setting.toLowerCase(Locale.ROOT), replay, true);
     }
 
-    private static Object argument(KeySource source, Object[] params) {
-        if (!source.isParameter()) {
-            return source.literal();
-        }
-        return params != null && source.parameterIndex() < params.length ? params[source.parameterIndex()] : null;
+    /**
+     * After {@code SELECT set_config(name, value, true)} ran outside the transaction before its first statement
+     * ({@link io.shardline.router.route.Route.Why#TRANSACTION_SETTING}): the transaction keeps the setting and applies
+     * it on every shard it reaches.
+     */
+    void keepSetting(Plan plan, Object[] params) {
+        String[] setting = plan.transactionLocalSetting(params);
+        transaction.keepSetting(
+                setting[0],
+                setting[1],
+                "SET LOCAL \"" + setting[0].replace("\"", "\"\"") + "\" TO " + literal(setting[1]));
     }
 
     /** A string literal read the same whatever standard_conforming_strings is. */
@@ -927,6 +947,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
             resyncBinding();
             throw e;
         }
+        // the session's value replaces one the transaction keeps for its shards, as it would in PostgreSQL
+        transaction.forgetSetting(setting);
         if ("DISCARD".equals(command) && "all".equals(setting)) {
             searchPath = null;
         } else if (setting != null && PATH_SETTINGS.contains(setting)) {
@@ -1021,6 +1043,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
             } else if (!autoCommit && !transaction.isActive() && pendingMode(setting) != null) {
                 // before the transaction's first statement it is begun nowhere yet: its modes are the driver's
                 s.execute(answer(setting, pendingMode(setting)));
+            } else if (!transaction.isActive() && setting != null && transaction.keptValue(setting) != null) {
+                // a setting it keeps for the shards it will reach (set_config(..., true) before its first statement)
+                s.execute(answer(setting, transaction.keptValue(setting)));
             } else {
                 s.execute(sql);
             }

@@ -9,8 +9,10 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -30,6 +32,14 @@ final class Transaction {
     private List<Physical> mayHaveCommitted = List.of();
 
     private final List<String> pending = new ArrayList<>();
+    /**
+     * The settings made before its first statement, for every shard it reaches: {@code SET LOCAL ...} by lower-case
+     * name (the values in {@link #settingValues}).
+     */
+    private final Map<String, String> settings = new LinkedHashMap<>();
+
+    private final Map<String, String> settingValues = new HashMap<>();
+
     private boolean wrote;
     /** See {@link #changed()}. */
     private boolean changed;
@@ -297,13 +307,17 @@ final class Transaction {
             p.isolation = isolation;
         }
         p.connection.setReadOnly(readOnly);
-        if (!modes.isEmpty() || keepLevel) {
+        String kept = settings();
+        if (!modes.isEmpty() || keepLevel || kept != null) {
             try (Statement s = p.connection.createStatement()) {
                 if (!modes.isEmpty()) {
                     s.execute("SET TRANSACTION " + modes.sql());
                 }
                 if (keepLevel) {
                     s.execute("SET TRANSACTION ISOLATION LEVEL " + TransactionModes.isolationName(startedIsolation));
+                }
+                if (kept != null) {
+                    s.execute(kept);
                 }
             }
         }
@@ -328,7 +342,8 @@ final class Transaction {
             snapshots.take(
                     all,
                     "SET TRANSACTION ISOLATION LEVEL " + TransactionModes.isolationName(effectiveIsolation())
-                            + ", READ ONLY" + (Boolean.TRUE.equals(modes.deferrable()) ? ", DEFERRABLE" : ""));
+                            + ", READ ONLY" + (Boolean.TRUE.equals(modes.deferrable()) ? ", DEFERRABLE" : "")
+                            + (settings.isEmpty() ? "" : "; " + settings()));
         } catch (SQLException | RuntimeException e) {
             abort("this read-only transaction could not take its snapshot of every shard (" + e.getMessage() + ")");
             throw e;
@@ -362,6 +377,41 @@ final class Transaction {
                             + " moved rows where the ring now puts them; roll back and run the transaction again",
                     SqlStates.RETRY_WRITE);
         }
+    }
+
+    /**
+     * Keeps a transaction-local setting made before its first statement ({@code SET LOCAL name TO value}): it is set
+     * on every shard the transaction reaches, and in the snapshots a cross-shard read in it takes apart.
+     */
+    void keepSetting(String name, String value, String sql) {
+        String key = name.toLowerCase(Locale.ROOT);
+        settings.remove(key);
+        settings.put(key, sql);
+        settingValues.put(key, value);
+    }
+
+    /**
+     * Forgets the kept setting {@code name} ({@code "all"}: every one): the session set or reset it since, and that
+     * is what the transaction's shards must see.
+     */
+    void forgetSetting(String name) {
+        if ("all".equals(name)) {
+            settings.clear();
+            settingValues.clear();
+        } else if (name != null) {
+            settings.remove(name);
+            settingValues.remove(name);
+        }
+    }
+
+    /** The value of the kept setting {@code name} (lower case), or null. */
+    String keptValue(String name) {
+        return settingValues.get(name);
+    }
+
+    /** The kept settings' {@code SET LOCAL} statements (one string), or null when none. */
+    String settings() {
+        return settings.isEmpty() ? null : String.join("; ", settings.values());
     }
 
     /** Keeps SET TRANSACTION, SAVEPOINT and the like until the first statement chooses the shard. */
@@ -529,6 +579,7 @@ final class Transaction {
         changed = false;
         bound = false;
         modes = TransactionModes.NONE;
+        forgetSetting("all");
         snapshotRing = -1;
         startedReadOnly = null;
         startedIsolation = -1;

@@ -94,6 +94,12 @@ public record Route(
         READ_FROM_PRIMARY,
         /** A sequence function: the home primary, outside the transaction unless that runs there. */
         SEQUENCE,
+        /**
+         * {@code SELECT set_config(name, value, true)} of a custom setting before the transaction's first statement:
+         * the home primary outside the transaction (its answer), the setting kept for every shard the transaction
+         * reaches.
+         */
+        TRANSACTION_SETTING,
         /** The statement leads with {@code /*NO LOAD BALANCE*}{@code /}. */
         NO_LOAD_BALANCE,
         /** A read in a read-write transaction: the primary. */

@@ -48,6 +48,14 @@ public interface RouteContext {
     boolean snapshotTransaction();
 
     /**
+     * Whether the transaction carries transaction-local settings ({@code set_config(name, value, true)} before its
+     * first statement) to every shard it reaches: a part of a cross-shard read outside it would not see them.
+     */
+    default boolean transactionSettings() {
+        return false;
+    }
+
+    /**
      * The version of the ring the transaction's first statement was routed by, or -1 when unknown: a REPEATABLE READ
      * or SERIALIZABLE transaction reaching another shard under a newer ring is refused (40001).
      */

@@ -97,6 +97,13 @@ public final class Router {
             case HOME:
                 return single(r, plan, r.homeShard(), c);
             case ANY:
+                if (keepsSetting(plan, params, c)) {
+                    return Route.node(
+                            r.homeShard(),
+                            r.primary(r.homeShard()),
+                            Route.Use.AUTOCOMMIT,
+                            Route.Why.TRANSACTION_SETTING);
+                }
                 return single(
                         r,
                         plan,
@@ -125,6 +132,21 @@ public final class Router {
                 return Route.refused(
                         SqlStates.FEATURE_NOT_SUPPORTED, "Shardline cannot route this statement: " + plan.refusal());
         }
+    }
+
+    /**
+     * Whether {@code plan} sets a custom transaction-local setting ({@link Plan#transactionLocalSetting}) before the
+     * transaction's first statement, with nothing kept that binds it to one shard: it then starts the transaction
+     * nowhere (a row-level-security tenant set first must not bind the transaction to the home shard), and the
+     * transaction sets it on each shard it reaches.
+     */
+    private static boolean keepsSetting(Plan plan, Object[] params, RouteContext c) {
+        return !c.autoCommit()
+                && c.transactionShard() < 0
+                && c.pinnedShard() < 0
+                && !c.transactionBound()
+                && !plan.setConfig().isEmpty()
+                && plan.transactionLocalSetting(params) != null;
     }
 
     /** The statement on one shard, in the session's binding, transaction or alone. */
@@ -648,6 +670,17 @@ public final class Router {
                 continue;
             }
             Node participant = c.participant(shard);
+            if (participant == null && c.transactionSettings()) {
+                return Route.refused(
+                        SqlStates.FEATURE_NOT_SUPPORTED,
+                        "this transaction keeps a setting of its own (set_config(..., true)) that the part of this"
+                                + " cross-shard read on shard " + shard + " would not see: that part would read outside"
+                                + " the transaction ("
+                                + (atomicCrossShard
+                                        ? "which wrote, or runs REPEATABLE READ or SERIALIZABLE"
+                                        : "crossShardConsistency=relaxed")
+                                + "); give the statement its shard key, or read before the transaction writes");
+            }
             Route leg = participant != null
                     ? Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION)
                     : primary

@@ -175,6 +175,44 @@ public record Plan(
                 sql);
     }
 
+    /** PostgreSQL's longest identifier: a longer name would be cut short when set again as {@code SET LOCAL name}. */
+    private static final int MAX_NAME_BYTES = 63;
+
+    /**
+     * For {@code SELECT set_config(name, value, true)} of a custom setting ({@code app.tenant}: a name with a dot,
+     * not one of the driver's {@code shardline.*}) with these parameter values (index 1 at position 1): {@code {name,
+     * value}} (the value given as text: a literal or a string parameter); else null. Such a transaction-local setting (a
+     * row-level-security tenant, an audit user) is what a transaction carries to every shard it reaches.
+     */
+    public String[] transactionLocalSetting(Object[] params) {
+        if (setConfig.isEmpty()) {
+            return null;
+        }
+        Object name = argument(setConfig.get(0), params);
+        Object value = argument(setConfig.get(1), params);
+        Object local = argument(setConfig.get(2), params);
+        boolean isLocal = Boolean.TRUE.equals(local) || local instanceof String s && s.equalsIgnoreCase("true");
+        // a value given as text only: what else the driver holds of a parameter (a timestamp's, a stream's: nothing;
+        // an object's toString) is not the text the server set
+        if (!isLocal
+                || !(name instanceof String n)
+                || !(value instanceof String v)
+                || n.indexOf('.') <= 0
+                || n.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_NAME_BYTES
+                || n.toLowerCase(java.util.Locale.ROOT).startsWith("shardline.")) {
+            return null;
+        }
+        return new String[] {n, v};
+    }
+
+    /** The value of {@code source} with these parameter values (index 1 at position 1); null when unset. */
+    public static Object argument(KeySource source, Object[] params) {
+        if (!source.isParameter()) {
+            return source.literal();
+        }
+        return params != null && source.parameterIndex() < params.length ? params[source.parameterIndex()] : null;
+    }
+
     /** The SQL a cross-shard read of {@code sql} plans: the expanded statement, or {@code sql} itself. */
     public String crossShardSql(String sql) {
         return expanded != null ? expanded : sql;

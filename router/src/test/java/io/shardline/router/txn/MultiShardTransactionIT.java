@@ -141,6 +141,57 @@ class MultiShardTransactionIT {
         assertThat(prepared()).isZero();
     }
 
+    /**
+     * A transaction-local setting made first (an audit user, a tenant) is set on every shard the transaction reaches
+     * (it was set on the home shard alone: a trigger or policy on the other shard read nothing, or failed), and in
+     * every snapshot of a read-only REPEATABLE READ transaction's shards.
+     */
+    @Test
+    void aTransactionLocalSettingMadeFirstIsSetOnEveryShardTheTransactionReaches() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url)) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeQuery("SELECT set_config('app.audit', 'auditor', true)")
+                        .close();
+                for (long id : new long[] {a, b}) {
+                    assertThat(s.executeUpdate("UPDATE accounts SET tag = current_setting('app.audit') || '-" + id
+                                    + "' WHERE id = " + id))
+                            .isEqualTo(1);
+                }
+            }
+            c.commit();
+            for (long id : new long[] {a, b}) {
+                assertThat(cluster.primary(shardOf(id)).queryString("SELECT tag FROM accounts WHERE id = " + id))
+                        .as("shard %d", shardOf(id))
+                        .isEqualTo("auditor-" + id);
+            }
+
+            c.setReadOnly(true);
+            c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+            try (Statement s = c.createStatement()) {
+                s.executeQuery("SELECT set_config('app.audit', 'auditor', true)")
+                        .close();
+                try (ResultSet rs = s.executeQuery(
+                        "SELECT count(*) FROM accounts WHERE tag LIKE current_setting('app.audit') || '-%'")) {
+                    rs.next();
+                    assertThat(rs.getLong(1)).as("every shard's snapshot").isEqualTo(2);
+                }
+                try (ResultSet rs = s.executeQuery(
+                        "SELECT tag = current_setting('app.audit') || '-' || id FROM accounts WHERE id = " + b)) {
+                    rs.next();
+                    assertThat(rs.getBoolean(1)).isTrue();
+                }
+            }
+            c.commit();
+            c.setReadOnly(false);
+            c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            c.setAutoCommit(true);
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE accounts SET tag = NULL WHERE id IN (" + a + ", " + b + ")");
+            }
+        }
+    }
+
     @Test
     void concurrentTransfersKeepTheTotal() throws Exception {
         long before = total();
