@@ -2,11 +2,14 @@ package io.shardline.router;
 
 import java.sql.SQLException;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.stream.Collectors;
+import org.postgresql.PGProperty;
 
 /**
  * Every property of a {@code jdbc:shardline:} URL, with its default and meaning. Properties come from the
@@ -138,6 +141,23 @@ public enum ShardlineProperty {
 
     /** The prefix of pgjdbc properties passed through to the physical connections. */
     public static final String PGJDBC_PREFIX = "pg.";
+
+    /** pgjdbc's properties that choose the node, database or protocol: the topology and the driver decide those. */
+    private static final Set<PGProperty> NOT_PASSED =
+            EnumSet.of(PGProperty.PG_HOST, PGProperty.PG_PORT, PGProperty.PG_DBNAME, PGProperty.REPLICATION);
+
+    /**
+     * The name under which {@code key} is passed to pgjdbc for the physical connections, or null when it is not: a
+     * {@code pg.}-prefixed key without its prefix, or one of pgjdbc's own property names that is not one of the
+     * driver's ({@code user}, {@code password}) and does not choose the node ({@code PGHOST}...).
+     */
+    public static String pgjdbcName(String key) {
+        if (key.startsWith(PGJDBC_PREFIX)) {
+            return key.substring(PGJDBC_PREFIX.length());
+        }
+        PGProperty pg = PGProperty.forName(key);
+        return pg != null && forName(key) == null && !NOT_PASSED.contains(pg) ? key : null;
+    }
 
     private final String name;
     private final String defaultValue;
@@ -275,6 +295,16 @@ public enum ShardlineProperty {
             if (key.startsWith(PGJDBC_PREFIX) || forName(key) != null) {
                 continue;
             }
+            PGProperty pg = PGProperty.forName(key);
+            if (pg != null && NOT_PASSED.contains(pg)) {
+                throw new SQLException(
+                        "pgjdbc's property '" + key + "' cannot be used through Shardline: the cluster's topology"
+                                + " names each node and its database, and the driver opens ordinary connections",
+                        SqlStates.INVALID_PARAMETER);
+            }
+            if (pg != null) {
+                continue;
+            }
             throw new SQLException(
                     "unknown property '" + key + "'; known: "
                             + Arrays.stream(values()).map(p -> p.name).collect(Collectors.joining(", "))
@@ -315,7 +345,11 @@ public enum ShardlineProperty {
                     .append(" |\n");
         }
         return sb.append(
-                        "| `pg.*` | | Passed to pgjdbc for the physical connections without the prefix, e.g. `pg.sslmode=require`. |\n")
+                        "| `pg.*` | | Passed to pgjdbc for the physical connections without the prefix, e.g. `pg.sslmode=require`."
+                                + " pgjdbc's own property names pass through unprefixed too (`sslmode`, `ApplicationName`,"
+                                + " `reWriteBatchedInserts`, `stringtype`...), as an application moving from"
+                                + " `jdbc:postgresql:` has them; not `PGHOST`, `PGPORT`, `PGDBNAME`, `replication` (the"
+                                + " topology names the nodes) |\n")
                 .toString();
     }
 

@@ -1125,6 +1125,27 @@ class RouterIT {
                 .hasMessageNotContaining("s3cret");
     }
 
+    /** pgjdbc's own properties, unprefixed as an application moving from jdbc:postgresql: has them, reach every node. */
+    @Test
+    void pgjdbcPropertiesReachThePhysicalConnections() throws SQLException {
+        java.util.Properties props = new java.util.Properties();
+        props.setProperty("ApplicationName", "moved-over");
+        props.setProperty("reWriteBatchedInserts", "true");
+        try (Connection c = DriverManager.getConnection(url, props);
+                Statement s = c.createStatement()) {
+            java.util.Set<Integer> shards = new java.util.HashSet<>();
+            for (long key = 4310; shards.size() < 2; key++) {
+                shards.add(shardOf(key));
+                try (ResultSet rs = s.executeQuery("INSERT INTO users (user_id, name) VALUES (" + key + ", 'app')"
+                        + " ON CONFLICT (user_id) DO UPDATE SET name = excluded.name"
+                        + " RETURNING current_setting('application_name')")) {
+                    rs.next();
+                    assertThat(rs.getString(1)).as("shard %d", shardOf(key)).isEqualTo("moved-over");
+                }
+            }
+        }
+    }
+
     @Test
     void ddlOnAShardedTableRunsOnEveryPrimaryAllOrNothing() throws Exception {
         try (Connection c = DriverManager.getConnection(url);

@@ -43,6 +43,29 @@ class ShardlinePropertyTest {
         assertThat(staleness.getMessage()).contains("maxStalenessMs must be a whole number, not '1s'");
     }
 
+    /** pgjdbc's own property names, as an application moving from jdbc:postgresql: has them, pass through. */
+    @Test
+    void pgjdbcPropertyNamesPassThroughUnprefixedButNotThoseChoosingTheNode() throws SQLException {
+        for (String key : new String[] {"reWriteBatchedInserts", "ApplicationName", "sslmode", "stringtype"}) {
+            ShardlineProperty.checkKnown(props(key, "x"));
+            assertThat(ShardlineProperty.pgjdbcName(key)).isEqualTo(key);
+        }
+        assertThat(ShardlineProperty.pgjdbcName("pg.sslmode")).isEqualTo("sslmode");
+        assertThat(ShardlineProperty.pgjdbcName("user")).as("the driver's own").isNull();
+        assertThat(ShardlineProperty.pgjdbcName("poolSize")).isNull();
+        for (String key : new String[] {"PGHOST", "PGPORT", "PGDBNAME", "replication"}) {
+            assertThat(ShardlineProperty.pgjdbcName(key)).as(key).isNull();
+            SQLException e =
+                    catchThrowableOfType(SQLException.class, () -> ShardlineProperty.checkKnown(props(key, "x")));
+            assertThat((Object) e).as(key).isNotNull();
+            assertThat(e.getSQLState()).isEqualTo(SqlStates.INVALID_PARAMETER);
+            assertThat(e.getMessage()).contains("pgjdbc's property '" + key + "' cannot be used through Shardline");
+        }
+        SQLException typo = catchThrowableOfType(
+                SQLException.class, () -> ShardlineProperty.checkKnown(props("reWriteBatchedInsert", "true")));
+        assertThat(typo.getMessage()).contains("unknown property 'reWriteBatchedInsert'");
+    }
+
     @Test
     void aZooKeeperUserWithoutItsPasswordIsRefusedBeforeZooKeeperIsAsked() {
         for (String query : new String[] {"zkUser=router", "zkPassword=x", "zkUser=a:b&zkPassword=x"}) {

@@ -443,8 +443,9 @@ public final class ClusterRuntime implements AutoCloseable {
         }
         Properties pg = new Properties();
         for (String key : props.stringPropertyNames()) {
-            if (key.startsWith(ShardlineProperty.PGJDBC_PREFIX)) {
-                pg.setProperty(key.substring(ShardlineProperty.PGJDBC_PREFIX.length()), props.getProperty(key));
+            String name = ShardlineProperty.pgjdbcName(key);
+            if (name != null) {
+                pg.setProperty(name, props.getProperty(key));
             }
         }
         DriverMetrics metrics = DriverMetrics.create(store.snapshot().topology().cluster(), settings.metrics());
