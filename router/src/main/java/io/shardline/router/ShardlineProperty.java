@@ -142,9 +142,19 @@ public enum ShardlineProperty {
     /** The prefix of pgjdbc properties passed through to the physical connections. */
     public static final String PGJDBC_PREFIX = "pg.";
 
-    /** pgjdbc's properties that choose the node, database or protocol: the topology and the driver decide those. */
-    private static final Set<PGProperty> NOT_PASSED =
-            EnumSet.of(PGProperty.PG_HOST, PGProperty.PG_PORT, PGProperty.PG_DBNAME, PGProperty.REPLICATION);
+    /**
+     * pgjdbc's properties that choose the node, database or protocol (the topology and the driver decide those), or
+     * change what a transaction is behind the driver's back (autosave's savepoints: the driver fails a transaction
+     * after an error as PostgreSQL does; read-only: Connection.setReadOnly).
+     */
+    private static final Set<PGProperty> NOT_PASSED = EnumSet.of(
+            PGProperty.PG_HOST,
+            PGProperty.PG_PORT,
+            PGProperty.PG_DBNAME,
+            PGProperty.REPLICATION,
+            PGProperty.AUTOSAVE,
+            PGProperty.READ_ONLY,
+            PGProperty.READ_ONLY_MODE);
 
     /**
      * The name under which {@code key} is passed to pgjdbc for the physical connections, or null when it is not: a
@@ -153,7 +163,9 @@ public enum ShardlineProperty {
      */
     public static String pgjdbcName(String key) {
         if (key.startsWith(PGJDBC_PREFIX)) {
-            return key.substring(PGJDBC_PREFIX.length());
+            String name = key.substring(PGJDBC_PREFIX.length());
+            PGProperty pg = PGProperty.forName(name);
+            return pg != null && NOT_PASSED.contains(pg) ? null : name;
         }
         PGProperty pg = PGProperty.forName(key);
         return pg != null && forName(key) == null && !NOT_PASSED.contains(pg) ? key : null;
@@ -292,17 +304,20 @@ public enum ShardlineProperty {
      */
     public static void checkKnown(Properties props) throws SQLException {
         for (String key : props.stringPropertyNames()) {
-            if (key.startsWith(PGJDBC_PREFIX) || forName(key) != null) {
+            if (forName(key) != null) {
                 continue;
             }
-            PGProperty pg = PGProperty.forName(key);
+            PGProperty pg =
+                    PGProperty.forName(key.startsWith(PGJDBC_PREFIX) ? key.substring(PGJDBC_PREFIX.length()) : key);
             if (pg != null && NOT_PASSED.contains(pg)) {
                 throw new SQLException(
                         "pgjdbc's property '" + key + "' cannot be used through Shardline: the cluster's topology"
-                                + " names each node and its database, and the driver opens ordinary connections",
+                                + " names each node and its database, the driver opens ordinary connections, fails a"
+                                + " transaction after an error as PostgreSQL does (not autosave's savepoints), and"
+                                + " takes read-only from Connection.setReadOnly",
                         SqlStates.INVALID_PARAMETER);
             }
-            if (pg != null) {
+            if (pg != null || key.startsWith(PGJDBC_PREFIX)) {
                 continue;
             }
             throw new SQLException(
@@ -349,7 +364,8 @@ public enum ShardlineProperty {
                                 + " pgjdbc's own property names pass through unprefixed too (`sslmode`, `ApplicationName`,"
                                 + " `reWriteBatchedInserts`, `stringtype`...), as an application moving from"
                                 + " `jdbc:postgresql:` has them; not `PGHOST`, `PGPORT`, `PGDBNAME`, `replication` (the"
-                                + " topology names the nodes) |\n")
+                                + " topology names the nodes), `autosave`, `readOnly`, `readOnlyMode` (the driver keeps"
+                                + " transactions and read-only mode itself), prefixed or not |\n")
                 .toString();
     }
 

@@ -205,7 +205,8 @@ class RouterCoreIT {
     /**
      * Spring's {@code @Transactional(readOnly = true)} at its default isolation, without two-phase commit: reads of
      * two shards in one read-only READ COMMITTED transaction, committed on each; a write in it is PostgreSQL's
-     * 25006, and the same reads in a read-write transaction are refused naming the property.
+     * 25006; the same reads in a read-write transaction join the other shard READ ONLY, and a write there is refused
+     * naming the property.
      */
     @Test
     void aReadOnlyTransactionReadsTwoShardsWithoutTwoPhaseCommit() throws Exception {
@@ -237,8 +238,11 @@ class RouterCoreIT {
             c.setReadOnly(false);
             assertThat(string(c, "SELECT balance FROM accounts WHERE id = " + a))
                     .isEqualTo("5");
+            // a read-write transaction reads the other shard too (joined READ ONLY), and may not write there
+            assertThat(string(c, "SELECT balance FROM accounts WHERE id = " + b))
+                    .isEqualTo("7");
             SQLException refused = catchThrowableOfType(
-                    SQLException.class, () -> query(c, "SELECT balance FROM accounts WHERE id = " + b));
+                    SQLException.class, () -> update(c, "UPDATE accounts SET balance = 0 WHERE id = " + b));
             assertThat(refused.getSQLState()).isEqualTo("0A000");
             assertThat(refused.getMessage()).contains("twoPhaseCommit=true");
             c.rollback();
@@ -911,18 +915,25 @@ class RouterCoreIT {
     // ---- an unsharded table in a transaction -------------------------------------------------------------------
 
     @Test
-    void anUnshardedTableInATransactionOnAnotherShardIsRefusedAsExplainSaysWithoutTwoPhaseCommit() throws Exception {
+    void anUnshardedTableInATransactionOnAnotherShardIsReadReadOnlyAndWrittenOnlyWithTwoPhaseCommit() throws Exception {
         long k = keyOn(1, 500);
         try (Connection c = DriverManager.getConnection(base)) {
             ShardlineConnection sc = c.unwrap(ShardlineConnection.class);
             c.setAutoCommit(false);
             update(c, "INSERT INTO accounts (id) VALUES (" + k + ")");
-            List<RouteExplanation> explained = sc.explainRoute("SELECT name FROM countries");
-            assertThat(explained).hasSize(1);
-            assertThat(explained.get(0).reason()).startsWith("refused (0A000)").contains("not sharded");
-            SQLException e = catchThrowableOfType(SQLException.class, () -> query(c, "SELECT name FROM countries"));
+            // a read joins the home primary READ ONLY (no two-phase commit needed: the transaction writes on one shard)
+            List<RouteExplanation> read = sc.explainRoute("SELECT name FROM countries");
+            assertThat(read).hasSize(1);
+            assertThat(read.get(0).node()).isEqualTo(cluster.primary(0).name());
+            assertThat(read.get(0).reason()).contains("joins the transaction to read only");
+            assertThat(node(c, "SELECT inet_server_port() FROM countries LIMIT 1"))
+                    .isEqualTo(cluster.primary(0));
+            String write = "INSERT INTO countries VALUES ('zx', 'nowhere')";
+            List<RouteExplanation> explained = sc.explainRoute(write);
+            assertThat(explained.get(0).reason()).startsWith("refused (0A000)").contains("joined to read only");
+            SQLException e = catchThrowableOfType(SQLException.class, () -> update(c, write));
             assertThat(e.getSQLState()).isEqualTo("0A000");
-            assertThat(e.getMessage()).contains("not sharded", "home shard 0", "twoPhaseCommit=true");
+            assertThat(e.getMessage()).contains("joined to read only", "twoPhaseCommit=true");
             // the refusal failed the transaction, as an error fails a PostgreSQL transaction
             assertThat(catchThrowableOfType(SQLException.class, () -> node(c, "SELECT inet_server_port()"))
                             .getSQLState())

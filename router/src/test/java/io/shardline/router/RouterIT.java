@@ -397,38 +397,128 @@ class RouterIT {
     }
 
     @Test
-    void transactionsRunOnTheShardsPrimaryAndRefuseASecondShard() throws Exception {
+    void transactionsRunOnTheShardsPrimaryAndReadOtherShardsReadOnlyWithoutTwoPhaseCommit() throws Exception {
         long a = 1001;
         long b = a + 1;
         while (shardOf(b) == shardOf(a)) {
             b++;
         }
-        try (Connection c = DriverManager.getConnection(url)) {
+        String read = "SELECT inet_server_port(), current_setting('transaction_read_only'), count(*) FROM users"
+                + " WHERE user_id = ?";
+        try (Connection c = DriverManager.getConnection(url);
+                Connection other = DriverManager.getConnection(url + "&readFrom=primary");
+                PreparedStatement ps = c.prepareStatement(read);
+                Statement s = c.createStatement()) {
             c.setAutoCommit(false);
-            try (PreparedStatement ins = c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, 'tx')")) {
-                ins.setLong(1, a);
-                ins.executeUpdate();
-            }
-            try (PreparedStatement read =
-                    c.prepareStatement("SELECT inet_server_port(), name FROM users WHERE user_id = ?")) {
-                read.setLong(1, a);
-                try (ResultSet rs = read.executeQuery()) {
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + a + ", 'tx')");
+            for (long key : new long[] {a, b}) {
+                ps.setLong(1, key);
+                try (ResultSet rs = ps.executeQuery()) {
                     assertThat(rs.next()).isTrue();
-                    assertThat(byPort.get(rs.getInt(1))).isEqualTo(cluster.primary(shardOf(a)));
+                    assertThat(byPort.get(rs.getInt(1))).as("key %d", key).isEqualTo(cluster.primary(shardOf(key)));
+                    // the shard it started on stays read-write; another one read joins READ ONLY
+                    assertThat(rs.getString(2)).as("key %d", key).isEqualTo(key == a ? "off" : "on");
                 }
-                long other = b;
-                read.setLong(1, other);
-                assertThatThrownBy(read::executeQuery)
-                        .isInstanceOf(SQLException.class)
-                        .hasMessageContaining("a transaction on several shards needs twoPhaseCommit=true")
-                        .satisfies(e ->
-                                assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
             }
-            c.rollback();
-            try (Statement s = c.createStatement();
-                    ResultSet rs = s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + a)) {
+            try (ResultSet rs = s.executeQuery("SELECT count(*) FROM countries")) {
+                assertThat(rs.next())
+                        .as("an unsharded table's read joins the home shard")
+                        .isTrue();
+            }
+            c.commit();
+            assertThat(nameOf(other, a))
+                    .as("committed without two-phase commit")
+                    .isEqualTo("tx");
+
+            // a write on a shard it joined to read is refused, naming why, and fails the transaction
+            s.executeUpdate("UPDATE users SET name = 'tx2' WHERE user_id = " + a);
+            ps.setLong(1, b);
+            ps.executeQuery().close();
+            long onB = b;
+            assertThatThrownBy(() -> s.executeUpdate("UPDATE users SET name = 'tx2' WHERE user_id = " + onB))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("which it joined to read only")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+            assertThatThrownBy(c::commit)
+                    .hasMessageContaining("it was rolled back on every shard")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("40000"));
+            assertThat(nameOf(other, a))
+                    .as("rolled back: a statement of it failed")
+                    .isEqualTo("tx");
+            c.setAutoCommit(true);
+            s.executeUpdate("DELETE FROM users WHERE user_id = " + a);
+        }
+    }
+
+    /**
+     * A shard a read-write transaction joined to read: its COMMIT there loses nothing, so a connection that broke
+     * there does not fail the commit of the shard that wrote; a sequence read after the transaction joined the home
+     * shard to read runs outside it (PostgreSQL refuses nextval in a READ ONLY transaction).
+     */
+    @Test
+    void aShardJoinedToReadNeitherFailsTheCommitNorTakesTheSequence() throws Exception {
+        long a = 4320;
+        while (shardOf(a) == 0) {
+            a++;
+        }
+        long b = 4320;
+        while (shardOf(b) != 0) {
+            b++;
+        }
+        try (Connection c = DriverManager.getConnection(url);
+                Connection other = DriverManager.getConnection(url + "&readFrom=primary");
+                Statement s = c.createStatement()) {
+            s.execute("CREATE SEQUENCE IF NOT EXISTS joined_seq");
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO users (user_id, name) VALUES (" + a + ", 'kept')");
+            int readerPid;
+            try (ResultSet rs = s.executeQuery("SELECT pg_backend_pid(), count(*) FROM users WHERE user_id = " + b)) {
                 rs.next();
-                assertThat(rs.getLong(1)).isZero();
+                readerPid = rs.getInt(1);
+            }
+            // each run on a connection of its own, handed back at the next (more runs than a node's pool holds)
+            for (int i = 0; i < 30; i++) {
+                try (ResultSet rs = s.executeQuery("SELECT nextval('joined_seq')")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getLong(1)).isPositive();
+                }
+            }
+            try (Connection direct = cluster.primary(shardOf(b)).connect();
+                    Statement d = direct.createStatement()) {
+                d.execute("SELECT pg_terminate_backend(" + readerPid + ")");
+            }
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(nameOf(other, a)).isEqualTo("kept");
+
+            // a statement that failed where it read fails the transaction: nothing of it commits
+            c.setAutoCommit(false);
+            s.executeUpdate("UPDATE users SET name = 'lost' WHERE user_id = " + a);
+            long onB = b;
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1 / 0 FROM users WHERE user_id = " + onB))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("22012"));
+            assertThatThrownBy(c::commit)
+                    .hasMessageContaining("rolled back on every shard")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("40000"));
+            c.setAutoCommit(true);
+            assertThat(nameOf(other, a)).isEqualTo("kept");
+
+            // the shard joined READ ONLY is not left so: a batch's transaction of its own there writes
+            c.setAutoCommit(false);
+            s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + b).close();
+            c.commit();
+            c.setAutoCommit(true);
+            try (PreparedStatement batch =
+                    c.prepareStatement("INSERT INTO users (user_id, name) VALUES (?, 'batch')")) {
+                for (long key : new long[] {a + 1000, b + 1000, a + 2000, b + 2000}) {
+                    batch.setLong(1, key);
+                    batch.addBatch();
+                }
+                assertThat(batch.executeBatch()).containsOnly(1);
+            }
+            s.executeUpdate("DELETE FROM users WHERE user_id IN (" + a + ")");
+            for (long key : new long[] {a + 1000, b + 1000, a + 2000, b + 2000}) {
+                s.executeUpdate("DELETE FROM users WHERE user_id = " + key);
             }
         }
     }

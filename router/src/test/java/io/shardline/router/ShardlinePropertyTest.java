@@ -53,7 +53,9 @@ class ShardlinePropertyTest {
         assertThat(ShardlineProperty.pgjdbcName("pg.sslmode")).isEqualTo("sslmode");
         assertThat(ShardlineProperty.pgjdbcName("user")).as("the driver's own").isNull();
         assertThat(ShardlineProperty.pgjdbcName("poolSize")).isNull();
-        for (String key : new String[] {"PGHOST", "PGPORT", "PGDBNAME", "replication"}) {
+        for (String key : new String[] {
+            "PGHOST", "PGPORT", "PGDBNAME", "replication", "autosave", "pg.autosave", "readOnly", "readOnlyMode"
+        }) {
             assertThat(ShardlineProperty.pgjdbcName(key)).as(key).isNull();
             SQLException e =
                     catchThrowableOfType(SQLException.class, () -> ShardlineProperty.checkKnown(props(key, "x")));

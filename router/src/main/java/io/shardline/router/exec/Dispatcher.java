@@ -557,8 +557,16 @@ public final class Dispatcher {
                 return crossShard(sql, plan, params, route, op, handled);
             case NODE:
             default: {
+                if (route.use() == Route.Use.APART) {
+                    // (a sequence function beside a transaction that holds the home primary's connection: the
+                    // connection of its last run is handed back, as a cross-shard read's are)
+                    releaseApart();
+                }
                 Physical p = open(route);
                 ranOn = p;
+                if (route.use() == Route.Use.APART) {
+                    apart.add(p);
+                }
                 if (plan.target() == Plan.Target.BOUND
                         && (route.use() == Route.Use.TRANSACTION
                                 || (route.use() == Route.Use.PINNED && session.inTransaction()))) {
@@ -569,7 +577,7 @@ public final class Dispatcher {
                     if (route.why() == Route.Why.TRANSACTION_SETTING) {
                         session.keepSetting(plan, params);
                     } else if (!plan.setConfig().isEmpty()) {
-                        session.configured(plan, params);
+                        session.configured(plan, params, p);
                     }
                     if (plan.target() == Plan.Target.BOUND) {
                         session.savepointRan(plan.command(), plan.setting());
@@ -1917,6 +1925,12 @@ public final class Dispatcher {
     /** Hands back the connections the last cross-shard read used apart from the transaction. */
     private void releaseApart() {
         if (!apart.isEmpty()) {
+            for (Physical p : apart) {
+                Statement s = statements.remove(p); // a sequence function's, run on it
+                if (s != null) {
+                    close(s, null);
+                }
+            }
             session.releaseApart(apart);
             apart.clear();
         }

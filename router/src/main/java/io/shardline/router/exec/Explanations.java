@@ -191,10 +191,16 @@ final class Explanations {
             case SNAPSHOT:
                 return "; starts the transaction on every shard at once";
             case APART:
-                return "; on a connection of its own, outside this transaction (which has not written, so the read"
-                        + " sees what a statement starting now would)";
+                return route.why() == Route.Why.SEQUENCE
+                        ? "; on a connection of its own, outside this transaction (which joined the home shard to read"
+                                + " only)"
+                        : "; on a connection of its own, outside this transaction (which has not written, so the read"
+                                + " sees what a statement starting now would)";
             case JOIN:
                 return "; joins the transaction (two-phase commit)";
+            case READ_JOIN:
+                return "; joins the transaction to read only (READ ONLY: no two-phase commit; its writes stay on the"
+                        + " shard it started on)";
             default:
                 return "";
         }

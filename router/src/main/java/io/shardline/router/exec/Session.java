@@ -17,6 +17,7 @@ import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.ShardedTable;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
@@ -238,6 +239,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
     @Override
     public boolean snapshotTransaction() {
         return transaction.holdsSnapshot();
+    }
+
+    @Override
+    public boolean joinedToRead(int shard) {
+        return transaction.joinedToRead(shard);
     }
 
     @Override
@@ -494,6 +500,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
                     transaction.begin(p);
                 } else if (route.use() == Route.Use.JOIN) {
                     transaction.join(p);
+                } else if (route.use() == Route.Use.READ_JOIN) {
+                    transaction.joinToRead(p);
                 }
                 return p;
         }
@@ -882,15 +890,25 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * After {@code SELECT set_config(name, value, false)} ran on one node: recorded and applied on every other node
      * like {@code SET} (a transaction-local one, {@code is_local} true, is not).
      */
-    void configured(Plan plan, Object[] params) throws SQLException {
+    void configured(Plan plan, Object[] params, Physical ranOn) throws SQLException {
+        String custom = plan.transactionLocalName(params);
+        if (custom != null && transaction.isActive() && ranOn.inTransaction) {
+            // a custom setting of the transaction (a tenant): on every shard it reached, and kept for those it reaches
+            String[] given = plan.transactionLocalSetting(params);
+            String value = given != null ? given[1] : currentSetting(ranOn, custom);
+            String sql = setLocal(custom, value);
+            transaction.keepSetting(custom, value, sql);
+            transaction.applyElsewhere(ranOn, sql);
+            return;
+        }
         List<KeySource> arguments = plan.setConfig();
         Object name = Plan.argument(arguments.get(0), params);
         Object value = Plan.argument(arguments.get(1), params);
         Object local = Plan.argument(arguments.get(2), params);
         if (!(name instanceof String setting) || !(Boolean.FALSE.equals(local) || "false".equals(local))) {
-            if (transaction.isActive()) {
-                // the transaction holds a setting of its own (a tenant for row-level security...): a cross-shard
-                // read must read in it, as after a write
+            if (transaction.isActive() && !transaction.isReadOnly()) {
+                // the transaction holds a setting of its own: a cross-shard read must read in it, as after a write
+                // (not a read-only one: PostgreSQL enforces that it wrote nothing, and its commit needs no 2PC)
                 transaction.markWrote();
             }
             return;
@@ -908,10 +926,20 @@ public final class Session implements RouteContext, MoveFences.Participation {
      */
     void keepSetting(Plan plan, Object[] params) {
         String[] setting = plan.transactionLocalSetting(params);
-        transaction.keepSetting(
-                setting[0],
-                setting[1],
-                "SET LOCAL \"" + setting[0].replace("\"", "\"\"") + "\" TO " + literal(setting[1]));
+        transaction.keepSetting(setting[0], setting[1], setLocal(setting[0], setting[1]));
+    }
+
+    private static String setLocal(String name, String value) {
+        return "SET LOCAL \"" + name.replace("\"", "\"\"") + "\" TO " + literal(value);
+    }
+
+    /** The value of setting {@code name} on {@code p}, as the server holds it. */
+    private static String currentSetting(Physical p, String name) throws SQLException {
+        try (Statement s = p.connection.createStatement();
+                ResultSet rs = s.executeQuery("SELECT current_setting(" + literal(name) + ")")) {
+            rs.next();
+            return rs.getString(1);
+        }
     }
 
     /** A string literal read the same whatever standard_conforming_strings is. */
@@ -993,7 +1021,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     private void readTransactionDefaults(Physical on) throws SQLException {
         try (Statement s = on.connection.createStatement();
-                java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
+                ResultSet rs = s.executeQuery("SELECT current_setting('default_transaction_isolation'),"
                         + " current_setting('default_transaction_read_only')::boolean")) {
             rs.next();
             int level = on.node.role() != NodeRole.PRIMARY && on.serializableDefault
@@ -1011,7 +1039,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
     /** The search path a physical connection of this session has now, {@code $user} resolved. */
     private SearchPath readSearchPath() throws SQLException {
         try (Statement s = attachments.all().get(0).connection.createStatement();
-                java.sql.ResultSet rs = s.executeQuery("SELECT current_setting('search_path'), current_user")) {
+                ResultSet rs = s.executeQuery("SELECT current_setting('search_path'), current_user")) {
             rs.next();
             return SearchPath.parse(rs.getString(1), rs.getString(2));
         } catch (IllegalArgumentException e) {

@@ -28,6 +28,11 @@ import java.util.function.Supplier;
 final class Transaction {
     private final Attachments attachments;
     private final List<Physical> participants = new ArrayList<>(2);
+    /**
+     * The participants a read-write transaction without two-phase commit joined to read only (READ ONLY there, which
+     * PostgreSQL enforces): its COMMIT there loses nothing, so it needs no two-phase commit.
+     */
+    private final List<Physical> joinedToRead = new ArrayList<>(1);
     /** See {@link #mayHaveCommitted()}. */
     private List<Physical> mayHaveCommitted = List.of();
 
@@ -245,7 +250,7 @@ final class Transaction {
 
     /** Starts the transaction on {@code p}, running the statements kept until now. */
     void begin(Physical p) throws SQLException {
-        enlist(p);
+        enlist(p, false);
         // SET LOCAL, SET TRANSACTION, SAVEPOINT kept until now apply to this shard only
         if (pending.isEmpty()) {
             return;
@@ -263,7 +268,32 @@ final class Transaction {
 
     /** Adds another shard's connection (the commit becomes two-phase). */
     void join(Physical p) throws SQLException {
-        enlist(p);
+        enlist(p, false);
+    }
+
+    /** Adds another shard's connection to read only ({@code READ ONLY}): the commit stays one-phase. */
+    void joinToRead(Physical p) throws SQLException {
+        enlist(p, true);
+        joinedToRead.add(p);
+    }
+
+    /** Whether PostgreSQL failed the transaction on {@code p} (a statement failed there). */
+    private static boolean failedThere(Physical p) {
+        try {
+            return TwoPhaseCommit.failed(p.connection);
+        } catch (SQLException e) {
+            return false; // its connection is gone: what it read was answered, and nothing was written there
+        }
+    }
+
+    /** Whether its connection on {@code shard} joined to read only ({@link #joinToRead}). */
+    boolean joinedToRead(int shard) {
+        for (Physical p : joinedToRead) {
+            if (p.shard == shard) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -283,7 +313,8 @@ final class Transaction {
         }
     }
 
-    private void enlist(Physical p) throws SQLException {
+    /** @param toRead whether {@code p} joins to read only (READ ONLY whatever the transaction's access mode) */
+    private void enlist(Physical p, boolean toRead) throws SQLException {
         // a shard joining after the session's default level changed (SQL SET in the transaction) runs at the
         // level the transaction started with, as PostgreSQL keeps it
         boolean keepLevel = false;
@@ -306,12 +337,17 @@ final class Transaction {
             p.connection.setTransactionIsolation(isolation);
             p.isolation = isolation;
         }
-        p.connection.setReadOnly(readOnly);
+        p.connection.setReadOnly(readOnly || toRead);
         String kept = settings();
-        if (!modes.isEmpty() || keepLevel || kept != null) {
+        if (!modes.isEmpty() || keepLevel || kept != null || toRead) {
             try (Statement s = p.connection.createStatement()) {
                 if (!modes.isEmpty()) {
                     s.execute("SET TRANSACTION " + modes.sql());
+                }
+                if (toRead) {
+                    // said, not left to pgjdbc's BEGIN READ ONLY (not sent before a COPY), and after the
+                    // transaction's own READ WRITE if it gave one
+                    s.execute("SET TRANSACTION READ ONLY, NOT DEFERRABLE");
                 }
                 if (keepLevel) {
                     s.execute("SET TRANSACTION ISOLATION LEVEL " + TransactionModes.isolationName(startedIsolation));
@@ -401,6 +437,17 @@ final class Transaction {
         } else if (name != null) {
             settings.remove(name);
             settingValues.remove(name);
+        }
+    }
+
+    /** Runs {@code sql} (a kept setting's {@code SET LOCAL}) on every participant but {@code ranOn}. */
+    void applyElsewhere(Physical ranOn, String sql) throws SQLException {
+        for (Physical p : participants) {
+            if (p != ranOn) {
+                try (Statement s = p.connection.createStatement()) {
+                    s.execute(sql);
+                }
+            }
         }
     }
 
@@ -505,13 +552,16 @@ final class Transaction {
         boolean didWrite = wrote;
         // read-only as PostgreSQL enforced it on every participant, and nothing written the driver saw
         boolean onlyRead = snapshotRing >= 0 || (isReadOnly() && !wrote);
+        List<Physical> readers = new ArrayList<>(joinedToRead);
         List<Physical> all = take();
+        List<Physical> writable = new ArrayList<>(all);
+        writable.removeAll(readers);
         if (lost != null) {
             String why = lost;
             lost = null;
             throw new SQLException(why + ": nothing was committed", SqlStates.TRANSACTION_ROLLBACK);
         }
-        if (all.size() > 1 && !onlyRead) {
+        if (writable.size() > 1 && !onlyRead) {
             if (twoPhase == null) {
                 all.forEach(this::restore);
                 throw new SQLException(
@@ -540,15 +590,32 @@ final class Transaction {
                 metrics.twoPhaseCommit(outcome, System.nanoTime() - started);
             }
         } else {
-            SQLException failure = end(all, true);
+            if (!readers.isEmpty()) {
+                for (Physical p : readers) {
+                    if (failedThere(p)) {
+                        // a statement failed where it read: PostgreSQL would commit nothing of the transaction
+                        end(all, false);
+                        if (!didWrite) {
+                            return List.of();
+                        }
+                        throw new SQLException(
+                                "a statement of this transaction failed on " + p.node.name() + ", which it read: it was"
+                                        + " rolled back on every shard, nothing was committed",
+                                SqlStates.TRANSACTION_ROLLBACK);
+                    }
+                }
+                // the shards joined to read first, their failures not reported: they only read (PostgreSQL saw to it)
+                end(readers, false);
+            }
+            SQLException failure = end(writable, true);
             if (failure != null) {
                 if (didWrite && SqlStates.OUTCOME_UNKNOWN.equals(failure.getSQLState())) {
-                    mayHaveCommitted = all;
+                    mayHaveCommitted = writable;
                 }
                 throw failure;
             }
         }
-        return didWrite ? all : List.of();
+        return didWrite ? writable : List.of();
     }
 
     /**
@@ -575,6 +642,7 @@ final class Transaction {
     private List<Physical> take() {
         List<Physical> all = new ArrayList<>(participants);
         participants.clear();
+        joinedToRead.clear();
         wrote = false;
         changed = false;
         bound = false;
@@ -646,6 +714,10 @@ final class Transaction {
         try {
             if (!p.connection.isClosed() && !p.connection.getAutoCommit()) {
                 p.connection.rollback();
+                if (p.connection.isReadOnly()) {
+                    // (a transaction of its own on it later, a batch's or DDL's, would begin READ ONLY)
+                    p.connection.setReadOnly(false);
+                }
                 p.connection.setAutoCommit(true);
             }
         } catch (SQLException e) {

@@ -70,6 +70,12 @@ public record Route(
         BEGIN,
         /** The transaction, already on another shard, joins this one (two-phase commit). */
         JOIN,
+        /**
+         * A read-write transaction without two-phase commit, already on another shard, joins this one to read only
+         * ({@code READ ONLY}, which PostgreSQL enforces): its writes stay on the shards it started on, and its COMMIT
+         * needs no two-phase commit.
+         */
+        READ_JOIN,
         /** The transaction's connection on this shard. */
         TRANSACTION,
         /** The connection {@code forKey(...)} bound. */

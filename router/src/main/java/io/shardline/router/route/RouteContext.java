@@ -47,6 +47,11 @@ public interface RouteContext {
     /** Whether the transaction holds one checked snapshot on every shard ({@link Route.Why#SNAPSHOT_TRANSACTION}). */
     boolean snapshotTransaction();
 
+    /** Whether the transaction joined {@code shard} to read only ({@link Route.Use#READ_JOIN}). */
+    default boolean joinedToRead(int shard) {
+        return false;
+    }
+
     /**
      * Whether the transaction carries transaction-local settings ({@code set_config(name, value, true)} before its
      * first statement) to every shard it reaches: a part of a cross-shard read outside it would not see them.

@@ -166,6 +166,9 @@ public final class Router {
         }
         if (txShard >= 0) {
             Node participant = c.participant(shard);
+            if (participant != null && plan.kind() != StatementKind.READ && c.joinedToRead(shard)) {
+                return writeWhereJoinedToRead(txShard, shard);
+            }
             if (participant != null) {
                 Route.Why why = c.snapshotTransaction() ? Route.Why.SNAPSHOT_TRANSACTION : Route.Why.TRANSACTION;
                 return participant.equals(r.primary(shard))
@@ -178,6 +181,13 @@ public final class Router {
             // a read in a read-only transaction that wrote nothing: PostgreSQL enforces READ ONLY on every
             // participant, and the commit is a COMMIT on each (no two-phase commit needed)
             boolean readOnlyRead = c.readOnly() && plan.kind() == StatementKind.READ && !c.transactionWrote();
+            if (!twoPhaseCommit && !c.readOnly() && plan.kind() == StatementKind.READ && !c.transactionBound()) {
+                // a read-write transaction reads another shard: that shard joins it READ ONLY, NOT DEFERRABLE (the
+                // transaction's own DEFERRABLE would make it wait for a safe snapshot), its writes stay where they
+                // are, and the COMMIT needs no two-phase commit
+                Route stale = staleRingJoin(r, c, shard);
+                return stale != null ? stale : r.primaryRoute(shard, Route.Use.READ_JOIN, primaryWhy(plan, c));
+            }
             Route refused = refuseJoin(
                     c,
                     txShard,
@@ -309,6 +319,16 @@ public final class Router {
         return null;
     }
 
+    /** A write to a shard a read-write transaction without two-phase commit joined to read only. */
+    private static Route writeWhereJoinedToRead(int txShard, int shard) {
+        return Route.refused(
+                SqlStates.FEATURE_NOT_SUPPORTED,
+                "this transaction runs on shard " + txShard + " and read shard " + shard + ", which it joined to read"
+                        + " only: without twoPhaseCommit=true a transaction writes on the shard it started on, and"
+                        + " this statement would write on shard " + shard + " (PostgreSQL two-phase commit: every"
+                        + " primary needs max_prepared_transactions > 0, and a ZooKeeper URL)");
+    }
+
     /** The bound of a read with no write to wait for, the last one reused: such reads make none. */
     private ReplicaChooser.Bound unwritten(long maxStalenessMs) {
         ReplicaChooser.Bound b = lastUnwritten;
@@ -377,6 +397,10 @@ public final class Router {
     private Route sequence(RoutingState r, RouteContext c) {
         int home = r.homeShard();
         Node participant = c.participant(home);
+        if (participant != null && c.joinedToRead(home)) {
+            // PostgreSQL refuses nextval in the transaction there (READ ONLY): on a connection of its own
+            return Route.node(home, r.primary(home), Route.Use.APART, Route.Why.SEQUENCE);
+        }
         if (participant != null) {
             return Route.node(home, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION);
         }
@@ -520,6 +544,9 @@ public final class Router {
         int txShard = c.transactionShard();
         for (int shard : shards) {
             Node participant = c.participant(shard);
+            if (participant != null && c.joinedToRead(shard)) {
+                return writeWhereJoinedToRead(txShard, shard);
+            }
             if (participant != null) {
                 legs.add(Route.node(shard, participant, Route.Use.TRANSACTION, Route.Why.TRANSACTION));
             } else if (txShard < 0 && legs.isEmpty()) {

@@ -185,24 +185,30 @@ public record Plan(
      * row-level-security tenant, an audit user) is what a transaction carries to every shard it reaches.
      */
     public String[] transactionLocalSetting(Object[] params) {
+        String name = transactionLocalName(params);
+        // a value given as text only: what else the driver holds of a parameter (a timestamp's, a stream's: nothing;
+        // an object's toString) is not the text the server set
+        return name != null && argument(setConfig.get(1), params) instanceof String v ? new String[] {name, v} : null;
+    }
+
+    /**
+     * The name {@link #transactionLocalSetting} sets, whatever the value's type; null for another statement.
+     */
+    public String transactionLocalName(Object[] params) {
         if (setConfig.isEmpty()) {
             return null;
         }
         Object name = argument(setConfig.get(0), params);
-        Object value = argument(setConfig.get(1), params);
         Object local = argument(setConfig.get(2), params);
         boolean isLocal = Boolean.TRUE.equals(local) || local instanceof String s && s.equalsIgnoreCase("true");
-        // a value given as text only: what else the driver holds of a parameter (a timestamp's, a stream's: nothing;
-        // an object's toString) is not the text the server set
         if (!isLocal
                 || !(name instanceof String n)
-                || !(value instanceof String v)
                 || n.indexOf('.') <= 0
                 || n.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_NAME_BYTES
                 || n.toLowerCase(java.util.Locale.ROOT).startsWith("shardline.")) {
             return null;
         }
-        return new String[] {n, v};
+        return n;
     }
 
     /** The value of {@code source} with these parameter values (index 1 at position 1); null when unset. */

@@ -51,6 +51,9 @@ class RouterTest {
         Map<Integer, Node> participants = new HashMap<>();
         int txShard = -1;
         boolean bound;
+        /** Whether every participant but the first joined to read only. */
+        boolean joinedToRead;
+
         int isolation = Connection.TRANSACTION_READ_COMMITTED;
         boolean wrote;
         boolean snapshot;
@@ -104,6 +107,11 @@ class RouterTest {
         @Override
         public boolean transactionBound() {
             return bound;
+        }
+
+        @Override
+        public boolean joinedToRead(int shard) {
+            return joinedToRead && shard != txShard && participants.containsKey(shard);
         }
 
         @Override
@@ -308,10 +316,13 @@ class RouterTest {
     void anUnshardedTableInATransactionOnAnotherShardJoinsTheHomePrimaryOrIsRefused() throws SQLException {
         Ctx c = new Ctx();
         c.inTransactionOn(1);
-        Route refused = route(router(true, false), "SELECT * FROM countries", c);
+        Route refused = route(router(true, false), "UPDATE countries SET name = 'x'", c);
         assertThat(refused.target()).isEqualTo(Target.REFUSED);
         assertThat(refused.sqlState()).isEqualTo("0A000");
         assertThat(refused.message()).contains("not sharded", "home shard 0", "twoPhaseCommit=true");
+        Route toRead = route(router(true, false), "SELECT * FROM countries", c);
+        assertThat(toRead.node().name()).as("a read joins to read only").isEqualTo("s0-primary");
+        assertThat(toRead.use()).isEqualTo(Use.READ_JOIN);
         Route joined = route(router(true, true), "SELECT * FROM countries", c);
         assertThat(joined.node().name()).isEqualTo("s0-primary");
         assertThat(joined.use()).isEqualTo(Use.JOIN);
@@ -347,7 +358,14 @@ class RouterTest {
         assertThat(route(router, "SELECT * FROM countries", c).message()).contains("SAVEPOINT");
         c.bound = false;
         c.readOnly = false;
-        assertThat(route(router, "SELECT * FROM countries", c).message()).contains("twoPhaseCommit=true");
+        assertThat(route(router, "SELECT * FROM countries", c).use())
+                .as("a read-write transaction joins it to read only")
+                .isEqualTo(Use.READ_JOIN);
+        c.joinedToRead = true;
+        c.participants.put(0, route(router, "SELECT * FROM countries", c).node());
+        assertThat(route(router, "UPDATE countries SET name = 'x'", c).message())
+                .contains("which it joined to read only");
+        assertThat(route(router, "SELECT * FROM countries", c).use()).isEqualTo(Use.TRANSACTION);
     }
 
     /**

@@ -185,6 +185,27 @@ class MultiShardTransactionIT {
             c.commit();
             c.setReadOnly(false);
             c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            // set again after the first statement: on the shards reached, and on those reached later
+            try (Statement s = c.createStatement()) {
+                s.executeQuery("SELECT set_config('app.audit', 'first', true)").close();
+                s.executeUpdate(
+                        "UPDATE accounts SET tag = current_setting('app.audit') || '-" + a + "' WHERE id = " + a);
+                try (PreparedStatement set = c.prepareStatement("SELECT set_config('app.audit', ?, true)")) {
+                    set.setString(1, "second");
+                    set.executeQuery().close();
+                }
+                s.executeUpdate(
+                        "UPDATE accounts SET tag = current_setting('app.audit') || '-" + b + "' WHERE id = " + b);
+                try (ResultSet rs =
+                        s.executeQuery("SELECT current_setting('app.audit') FROM accounts WHERE id = " + a)) {
+                    rs.next();
+                    assertThat(rs.getString(1)).isEqualTo("second");
+                }
+            }
+            c.commit();
+            assertThat(cluster.primary(shardOf(b)).queryString("SELECT tag FROM accounts WHERE id = " + b))
+                    .as("the shard reached after the second set_config")
+                    .isEqualTo("second-" + b);
             c.setAutoCommit(true);
             try (Statement s = c.createStatement()) {
                 s.executeUpdate("UPDATE accounts SET tag = NULL WHERE id IN (" + a + ", " + b + ")");
