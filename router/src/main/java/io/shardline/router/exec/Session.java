@@ -905,7 +905,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         Object name = Plan.argument(arguments.get(0), params);
         Object value = Plan.argument(arguments.get(1), params);
         Object local = Plan.argument(arguments.get(2), params);
-        if (!(name instanceof String setting) || !(Boolean.FALSE.equals(local) || "false".equals(local))) {
+        if (!(name instanceof String setting) || !Boolean.FALSE.equals(Plan.bool(local))) {
             if (transaction.isActive() && !transaction.isReadOnly()) {
                 // the transaction holds a setting of its own: a cross-shard read must read in it, as after a write
                 // (not a read-only one: PostgreSQL enforces that it wrote nothing, and its commit needs no 2PC)

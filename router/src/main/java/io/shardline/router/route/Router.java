@@ -303,18 +303,19 @@ public final class Router {
      * @param needs why the statement needs {@code shard}, for the message
      */
     private Route refuseJoin(RouteContext c, int txShard, int shard, boolean readOnlyRead, String needs) {
-        if (!twoPhaseCommit && !readOnlyRead) {
-            return Route.refused(
-                    SqlStates.FEATURE_NOT_SUPPORTED,
-                    "this transaction runs on shard " + txShard + ", but " + needs + ": a transaction on several"
-                            + " shards needs twoPhaseCommit=true (PostgreSQL two-phase commit: every primary needs"
-                            + " max_prepared_transactions > 0, and a ZooKeeper URL)");
-        }
+        // (the binding first: it holds with two-phase commit too)
         if (c.transactionBound()) {
             return Route.refused(
                     SqlStates.FEATURE_NOT_SUPPORTED,
                     "this transaction ran SAVEPOINT, SET LOCAL or the like on shard " + txShard + ", which cannot"
                             + " span shards, and " + needs);
+        }
+        if (!twoPhaseCommit && !readOnlyRead) {
+            return Route.refused(
+                    SqlStates.FEATURE_NOT_SUPPORTED,
+                    "this transaction runs on shard " + txShard + ", but " + needs + ": a transaction writing on"
+                            + " several shards needs twoPhaseCommit=true (PostgreSQL two-phase commit: every primary"
+                            + " needs max_prepared_transactions > 0, and a ZooKeeper URL)");
         }
         return null;
     }

@@ -200,8 +200,7 @@ public record Plan(
         }
         Object name = argument(setConfig.get(0), params);
         Object local = argument(setConfig.get(2), params);
-        boolean isLocal = Boolean.TRUE.equals(local) || local instanceof String s && s.equalsIgnoreCase("true");
-        if (!isLocal
+        if (!Boolean.TRUE.equals(bool(local))
                 || !(name instanceof String n)
                 || n.indexOf('.') <= 0
                 || n.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_NAME_BYTES
@@ -209,6 +208,24 @@ public record Plan(
             return null;
         }
         return n;
+    }
+
+    /**
+     * A boolean argument as PostgreSQL reads one ({@code true}, {@code 't'}, {@code 'on'}, {@code 'yes'}, {@code '1'}
+     * and their false forms, any case, spaces around), or null when it is not one.
+     */
+    public static Boolean bool(Object value) {
+        if (value instanceof Boolean b) {
+            return b;
+        }
+        if (!(value instanceof String s)) {
+            return null;
+        }
+        return switch (s.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "t", "tr", "tru", "true", "y", "ye", "yes", "on", "1" -> Boolean.TRUE;
+            case "f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0" -> Boolean.FALSE;
+            default -> null;
+        };
     }
 
     /** The value of {@code source} with these parameter values (index 1 at position 1); null when unset. */

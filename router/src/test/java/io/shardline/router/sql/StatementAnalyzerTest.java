@@ -938,6 +938,38 @@ class StatementAnalyzerTest {
                 .isInstanceOf(IllegalArgumentException.class);
     }
 
+    /** A custom transaction-local setting, as the transaction carries it to its shards; its is_local as PostgreSQL. */
+    @Test
+    void aTransactionLocalCustomSettingIsToldApart() {
+        Object[] none = null;
+        assertThat(plan("SELECT set_config('app.tenant', 'acme', true)").transactionLocalSetting(none))
+                .containsExactly("app.tenant", "acme");
+        assertThat(plan("SELECT set_config('app.tenant', 'acme', 'on')").transactionLocalSetting(none))
+                .containsExactly("app.tenant", "acme");
+        Plan prepared = plan("SELECT set_config(?, ?, ?)");
+        assertThat(prepared.transactionLocalSetting(new Object[] {null, "app.tenant", "acme", Boolean.TRUE}))
+                .containsExactly("app.tenant", "acme");
+        assertThat(prepared.transactionLocalSetting(new Object[] {null, "app.tenant", 42, Boolean.TRUE}))
+                .as("a value not held as text")
+                .isNull();
+        assertThat(prepared.transactionLocalName(new Object[] {null, "app.tenant", 42, " T "}))
+                .isEqualTo("app.tenant");
+        for (String sql : new String[] {
+            "SELECT set_config('app.tenant', 'acme', false)",
+            "SELECT set_config('app.tenant', 'acme', 'f')",
+            "SELECT set_config('statement_timeout', '1s', true)",
+            "SELECT set_config('shardline.read_from', 'primary', true)",
+            "SELECT set_config('app." + "x".repeat(60) + "', 'acme', true)",
+            "SELECT 1"
+        }) {
+            assertThat(plan(sql).transactionLocalSetting(none)).as(sql).isNull();
+        }
+        assertThat(Plan.bool("yes")).isTrue();
+        assertThat(Plan.bool("Off")).isFalse();
+        assertThat(Plan.bool("o")).as("ambiguous in PostgreSQL too").isNull();
+        assertThat(Plan.bool(1)).isNull();
+    }
+
     @Test
     void setConfigAndNoLoadBalanceAreRecognized() {
         Plan config = plan("SELECT set_config('app.tenant', ?, false)");
