@@ -156,6 +156,12 @@ public enum ShardlineProperty {
             PGProperty.READ_ONLY,
             PGProperty.READ_ONLY_MODE);
 
+    /** Whether {@code value} of pgjdbc's {@code pg} may not be given: one of {@link #NOT_PASSED} but pgjdbc's default. */
+    private static boolean refused(PGProperty pg, String value) {
+        return NOT_PASSED.contains(pg)
+                && (pg.getDefaultValue() == null || !pg.getDefaultValue().equalsIgnoreCase(value));
+    }
+
     /**
      * The name under which {@code key} is passed to pgjdbc for the physical connections, or null when it is not: a
      * {@code pg.}-prefixed key without its prefix, or one of pgjdbc's own property names that is not one of the
@@ -309,7 +315,7 @@ public enum ShardlineProperty {
             }
             PGProperty pg =
                     PGProperty.forName(key.startsWith(PGJDBC_PREFIX) ? key.substring(PGJDBC_PREFIX.length()) : key);
-            if (pg != null && NOT_PASSED.contains(pg)) {
+            if (pg != null && refused(pg, props.getProperty(key))) {
                 throw new SQLException(
                         "pgjdbc's property '" + key + "' cannot be used through Shardline: the cluster's topology"
                                 + " names each node and its database, the driver opens ordinary connections, fails a"
@@ -364,8 +370,8 @@ public enum ShardlineProperty {
                                 + " pgjdbc's own property names pass through unprefixed too (`sslmode`, `ApplicationName`,"
                                 + " `reWriteBatchedInserts`, `stringtype`...), as an application moving from"
                                 + " `jdbc:postgresql:` has them; not `PGHOST`, `PGPORT`, `PGDBNAME`, `replication` (the"
-                                + " topology names the nodes), `autosave`, `readOnly`, `readOnlyMode` (the driver keeps"
-                                + " transactions and read-only mode itself), prefixed or not |\n")
+                                + " topology names the nodes), `autosave`, `readOnly`, `readOnlyMode` but at pgjdbc's defaults (the"
+                                + " driver keeps transactions and read-only mode itself), prefixed or not |\n")
                 .toString();
     }
 

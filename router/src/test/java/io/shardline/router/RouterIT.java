@@ -503,6 +503,29 @@ class RouterIT {
             c.setAutoCommit(true);
             assertThat(nameOf(other, a)).isEqualTo("kept");
 
+            // a read-only transaction on both shards that sets a tenant commits (it wrote nothing)
+            c.setReadOnly(true);
+            c.setAutoCommit(false);
+            s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + a).close();
+            s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + b).close();
+            s.executeQuery("SELECT set_config('app.tenant', 'ro', true)").close();
+            c.commit();
+            c.setAutoCommit(true);
+            c.setReadOnly(false);
+
+            // a setting the driver cannot carry (a spelling it does not read) binds the transaction to its shard
+            c.setAutoCommit(false);
+            s.executeUpdate("UPDATE users SET name = name WHERE user_id = " + a);
+            try (PreparedStatement set = c.prepareStatement("SELECT set_config('app.tenant', ?::text, true)")) {
+                set.setInt(1, 12);
+                set.executeQuery().close();
+            }
+            assertThatThrownBy(() -> s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + onB))
+                    .hasMessageContaining("SAVEPOINT, SET LOCAL or the like")
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+            c.rollback();
+            c.setAutoCommit(true);
+
             // the shard joined READ ONLY is not left so: a batch's transaction of its own there writes
             c.setAutoCommit(false);
             s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + b).close();

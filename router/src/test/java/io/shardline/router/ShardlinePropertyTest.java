@@ -63,6 +63,11 @@ class ShardlinePropertyTest {
             assertThat(e.getSQLState()).isEqualTo(SqlStates.INVALID_PARAMETER);
             assertThat(e.getMessage()).contains("pgjdbc's property '" + key + "' cannot be used through Shardline");
         }
+        for (String key : new String[] {"autosave", "pg.readOnly", "readOnlyMode"}) {
+            String pgjdbcDefault =
+                    key.equals("autosave") ? "never" : key.equals("pg.readOnly") ? "false" : "transaction";
+            ShardlineProperty.checkKnown(props(key, pgjdbcDefault)); // pgjdbc's default: nothing changes
+        }
         SQLException typo = catchThrowableOfType(
                 SQLException.class, () -> ShardlineProperty.checkKnown(props("reWriteBatchedInsert", "true")));
         assertThat(typo.getMessage()).contains("unknown property 'reWriteBatchedInsert'");

@@ -571,6 +571,10 @@ public final class Dispatcher {
                         && (route.use() == Route.Use.TRANSACTION
                                 || (route.use() == Route.Use.PINNED && session.inTransaction()))) {
                     session.bindTransaction(plan.command());
+                } else if (p.inTransaction && plan.setsUncarried(sql, params)) {
+                    // what it sets stays on this shard: the transaction may not reach another without it
+                    session.bindTransaction("set_config(..., true) of a setting the driver cannot carry to other"
+                            + " shards (a custom name with a dot, a plain string value, is carried)");
                 }
                 try {
                     T result = execute(p, plan, op);

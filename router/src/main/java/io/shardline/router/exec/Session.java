@@ -773,8 +773,9 @@ public final class Session implements RouteContext, MoveFences.Participation {
         if (kind == StatementKind.READ && !mayWrite
                 || kind == StatementKind.TXN
                 || kind == StatementKind.SESSION
-                || !autoCommit && !p.inTransaction && !plan.setConfig().isEmpty()) {
-            // (the last: a transaction's setting answered outside it, kept for its shards: nothing was written)
+                || !plan.setConfig().isEmpty() && !autoCommit && (!p.inTransaction || transaction.isReadOnly())) {
+            // (the last: a transaction's setting, answered outside it and kept for its shards, or set in a read-only
+            // one: nothing was written)
             return;
         }
         wroteThrough(p);
@@ -898,7 +899,15 @@ public final class Session implements RouteContext, MoveFences.Participation {
             String value = given != null ? given[1] : currentSetting(ranOn, custom);
             String sql = setLocal(custom, value);
             transaction.keepSetting(custom, value, sql);
-            transaction.applyElsewhere(ranOn, sql);
+            for (Physical p : transaction.participants()) {
+                if (p != ranOn) {
+                    try (Statement s = p.connection.createStatement()) {
+                        s.execute(sql);
+                    } catch (SQLException e) {
+                        throw failed(p, StatementKind.READ, e);
+                    }
+                }
+            }
             return;
         }
         List<KeySource> arguments = plan.setConfig();
@@ -1235,7 +1244,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * connection is left in an open transaction afterwards.
      */
     public void commit() throws SQLException {
-        if (failedWhy != null && !transaction.failedSomewhere()) {
+        // (a shard it only read: its COMMIT would not report the failure, and its connection may be gone with it)
+        if (failedWhy != null && (!transaction.failedSomewhere() || transaction.joinedToReadAny())) {
             // failed where PostgreSQL did not see it: rolled back, as PostgreSQL answers COMMIT of a failed transaction
             // (pgjdbc says nothing; on several shards two-phase commit reports it, as for PostgreSQL's own errors)
             // reported where something would have committed: a transaction that wrote on several shards (one that

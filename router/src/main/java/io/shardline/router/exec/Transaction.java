@@ -440,15 +440,14 @@ final class Transaction {
         }
     }
 
-    /** Runs {@code sql} (a kept setting's {@code SET LOCAL}) on every participant but {@code ranOn}. */
-    void applyElsewhere(Physical ranOn, String sql) throws SQLException {
-        for (Physical p : participants) {
-            if (p != ranOn) {
-                try (Statement s = p.connection.createStatement()) {
-                    s.execute(sql);
-                }
-            }
-        }
+    /** Its connections, a copy. */
+    List<Physical> participants() {
+        return new ArrayList<>(participants);
+    }
+
+    /** Whether it joined a shard to read only ({@link #joinToRead}). */
+    boolean joinedToReadAny() {
+        return !joinedToRead.isEmpty();
     }
 
     /** The value of the kept setting {@code name} (lower case), or null. */
@@ -552,10 +551,13 @@ final class Transaction {
         boolean didWrite = wrote;
         // read-only as PostgreSQL enforced it on every participant, and nothing written the driver saw
         boolean onlyRead = snapshotRing >= 0 || (isReadOnly() && !wrote);
-        List<Physical> readers = new ArrayList<>(joinedToRead);
+        List<Physical> readers = joinedToRead.isEmpty() ? List.of() : new ArrayList<>(joinedToRead);
         List<Physical> all = take();
-        List<Physical> writable = new ArrayList<>(all);
-        writable.removeAll(readers);
+        List<Physical> writable = all;
+        if (!readers.isEmpty()) {
+            writable = new ArrayList<>(all);
+            writable.removeAll(readers);
+        }
         if (lost != null) {
             String why = lost;
             lost = null;

@@ -211,6 +211,22 @@ public record Plan(
     }
 
     /**
+     * Whether {@code sql} (of this plan) calls {@code set_config} in a way the driver does not carry to the other
+     * shards a transaction reaches: a spelling it does not read ({@code ?::text}, two calls...), or a transaction-local
+     * setting that is not a custom one ({@code role}, {@code search_path}). Such a statement binds the transaction to
+     * its shard, as {@code SET LOCAL} does.
+     */
+    public boolean setsUncarried(String sql, Object[] params) {
+        if (!sessionEffects || !sql.toLowerCase(java.util.Locale.ROOT).contains("set_config")) {
+            return false;
+        }
+        if (setConfig.isEmpty()) {
+            return true;
+        }
+        return transactionLocalName(params) == null && !Boolean.FALSE.equals(bool(argument(setConfig.get(2), params)));
+    }
+
+    /**
      * A boolean argument as PostgreSQL reads one ({@code true}, {@code 't'}, {@code 'on'}, {@code 'yes'}, {@code '1'}
      * and their false forms, any case, spaces around), or null when it is not one.
      */

@@ -964,6 +964,23 @@ class StatementAnalyzerTest {
         }) {
             assertThat(plan(sql).transactionLocalSetting(none)).as(sql).isNull();
         }
+        for (String sql : new String[] {
+            "SELECT set_config('app.tenant', ?::text, true)",
+            "SELECT set_config('app.a', 'x', true), set_config('app.b', 'y', true)",
+            "SELECT set_config('role', 'tenant_12', true)"
+        }) {
+            assertThat(plan(sql).setsUncarried(sql, new Object[] {null, 12}))
+                    .as(sql)
+                    .isTrue();
+        }
+        for (String sql : new String[] {
+            "SELECT set_config('app.tenant', 'acme', true)",
+            "SELECT set_config('app.tenant', 'acme', false)",
+            "SELECT set_config('search_path', 'app', false)",
+            "SELECT 1"
+        }) {
+            assertThat(plan(sql).setsUncarried(sql, null)).as(sql).isFalse();
+        }
         assertThat(Plan.bool("yes")).isTrue();
         assertThat(Plan.bool("Off")).isFalse();
         assertThat(Plan.bool("o")).as("ambiguous in PostgreSQL too").isNull();
