@@ -953,7 +953,7 @@ public final class Dispatcher {
                     apart.add(p);
                 }
                 // (one leg: one snapshot of its own when it must carry the transaction's kept settings)
-                if (leg.why() == Route.Why.ATOMIC_SNAPSHOT && (routes.size() > 1 || session.keptSettings() != null)) {
+                if (leg.why() == Route.Why.ATOMIC_SNAPSHOT && (routes.size() > 1 || session.transactionSettings())) {
                     p.connection.setAutoCommit(false);
                     snapshot.add(p);
                 }
@@ -981,7 +981,7 @@ public final class Dispatcher {
                                     snapshot,
                                     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET LOCAL"
                                             + " idle_in_transaction_session_timeout = 0"
-                                            + (session.keptSettings() != null ? "; " + session.keptSettings() : ""));
+                                            + (session.transactionSettings() ? "; " + session.keptSettings() : ""));
                 } catch (CrossShardRead.SourceFailed f) {
                     throw session.failed(f.source, StatementKind.READ, (SQLException) f.getCause());
                 }

@@ -248,7 +248,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     @Override
     public boolean transactionSettings() {
-        return transaction.settings() != null;
+        return transaction.hasSettings();
     }
 
     /** The transaction's kept settings ({@code SET LOCAL ...}, one string), or null. */

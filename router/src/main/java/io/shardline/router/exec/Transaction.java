@@ -455,6 +455,11 @@ final class Transaction {
         return settingValues.get(name);
     }
 
+    /** Whether it keeps settings for the shards it reaches ({@link #keepSetting}). */
+    boolean hasSettings() {
+        return !settings.isEmpty();
+    }
+
     /** The kept settings' {@code SET LOCAL} statements (one string), or null when none. */
     String settings() {
         return settings.isEmpty() ? null : String.join("; ", settings.values());
