@@ -23,7 +23,8 @@ import java.util.List;
  * drops them — the production pipeline's shape; the SDK's {@code SimpleSpanProcessor} serializes every export under
  * one lock, which threads then contend on) against
  * the driver with {@code metrics=false&tracing=false}, same cluster, same run, alternating pairs of slices
- * ({@link SideBySide#compare}: "driver" is the side with telemetry, "direct" the one without).
+ * ({@link SideBySide#compare}: "driver" is the side with telemetry, "direct" the one without), then the same time
+ * interleaved ({@link SideBySide#interleaved}: each thread alternating one statement of either side).
  *
  * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TelemetryOverhead [pairs] [sliceMs]
  * [sampled|unsampled|metrics|tracing|none]}: both on with every span sampled (the default), spans not sampled,
@@ -97,6 +98,13 @@ public final class TelemetryOverhead {
                     off.add(SideBySide.driverClient(base + "&metrics=false&tracing=false"));
                 }
                 SideBySide.compare("telemetry " + mode, threads, on, off, pairs, sliceMs);
+                on.clear();
+                off.clear();
+                for (int t = 0; t < threads; t++) {
+                    on.add(SideBySide.driverClient(base + with));
+                    off.add(SideBySide.driverClient(base + "&metrics=false&tracing=false"));
+                }
+                SideBySide.interleaved(threads, on, off, pairs * sliceMs);
             }
             ShardlineDriver.closeAll();
         } finally {

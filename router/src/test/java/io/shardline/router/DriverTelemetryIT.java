@@ -38,6 +38,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -122,6 +123,14 @@ class DriverTelemetryIT {
                 .toList();
     }
 
+    /** What the SDK's clock and the test's may differ by (each reads the wall clock to the microsecond). */
+    private static final long CLOCKS = TimeUnit.MILLISECONDS.toNanos(1);
+
+    private static long epochNanos() {
+        Instant now = Instant.now();
+        return TimeUnit.SECONDS.toNanos(now.getEpochSecond()) + now.getNano();
+    }
+
     private static SpanData last(String name) {
         List<SpanData> found = spans(name);
         assertThat(found).as("spans named %s", name).isNotEmpty();
@@ -178,9 +187,13 @@ class DriverTelemetryIT {
             long replicaReads = statements("kind", "read", "route", "replica", "role", "hub", "shard", "1");
             Span app = APP.spanBuilder("app request").startSpan();
             // a connection that wrote nothing: no write of its own to wait for (read-your-writes)
+            long before;
+            long after;
             try (Scope scope = app.makeCurrent();
                     Connection reader = DriverManager.getConnection(url)) {
+                before = epochNanos();
                 one(reader, "SELECT v FROM kv WHERE k = " + k1);
+                after = epochNanos();
             } finally {
                 app.end();
             }
@@ -191,6 +204,13 @@ class DriverTelemetryIT {
                     .as("the application's current span is the parent")
                     .isEqualTo(app.getSpanContext().getSpanId());
             assertThat(read.getKind()).isEqualTo(SpanKind.CLIENT);
+            // the span is made when the statement ends, its start worked back from how long it ran
+            assertThat(read.getStartEpochNanos())
+                    .as("started when the statement started")
+                    .isBetween(before - CLOCKS, after);
+            assertThat(read.getEndEpochNanos())
+                    .as("ended when it ended")
+                    .isBetween(read.getStartEpochNanos() + 1, after + CLOCKS);
             Attributes a = read.getAttributes();
             assertThat(a.get(AttributeKey.stringKey("db.system.name"))).isEqualTo("postgresql");
             assertThat(a.get(AttributeKey.stringKey("db.namespace"))).isEqualTo(database);
@@ -232,6 +252,11 @@ class DriverTelemetryIT {
                     .as("one child per shard's part")
                     .extracting(s -> s.getAttributes().get(AttributeKey.longKey("shardline.shard")))
                     .containsExactlyInAnyOrder(0L, 1L);
+            // started early to be its children's parent: they run within it
+            assertThat(children(across)).allSatisfy(part -> {
+                assertThat(part.getStartEpochNanos()).isGreaterThanOrEqualTo(across.getStartEpochNanos());
+                assertThat(part.getEndEpochNanos()).isLessThanOrEqualTo(across.getEndEpochNanos() + CLOCKS);
+            });
 
             long driver = statements("kind", "txn", "route", "driver");
             c.setAutoCommit(false);
@@ -240,10 +265,23 @@ class DriverTelemetryIT {
             Timer committed = REGISTRY.get("shardline.twophase.commits")
                     .tags("outcome", "committed")
                     .timer();
-            long before = committed.count();
+            long commits = committed.count();
             c.commit();
-            assertThat(committed.count()).isEqualTo(before + 1);
+            assertThat(committed.count()).isEqualTo(commits + 1);
             assertThat(children(last("shardline.two_phase_commit " + database)))
+                    .extracting(SpanData::getName)
+                    .containsExactly("shardline.prepare", "shardline.decide", "shardline.commit_prepared");
+            update(c, "UPDATE kv SET v = v + 1 WHERE k = " + k0);
+            update(c, "UPDATE kv SET v = v - 1 WHERE k = " + k1);
+            try (Statement s = c.createStatement()) {
+                s.execute("COMMIT");
+            }
+            assertThat(committed.count()).isEqualTo(commits + 2);
+            SpanData twoPhase = last("shardline.two_phase_commit " + database);
+            assertThat(twoPhase.getParentSpanId())
+                    .as("a two-phase commit by a COMMIT statement is that statement's child")
+                    .isEqualTo(last("COMMIT " + database).getSpanId());
+            assertThat(children(twoPhase))
                     .extracting(SpanData::getName)
                     .containsExactly("shardline.prepare", "shardline.decide", "shardline.commit_prepared");
             c.setAutoCommit(true);
@@ -251,7 +289,9 @@ class DriverTelemetryIT {
                 s.execute("BEGIN");
                 s.execute("COMMIT");
             }
-            assertThat(statements("kind", "txn", "route", "driver")).isEqualTo(driver + 2);
+            assertThat(statements("kind", "txn", "route", "driver"))
+                    .as("the two COMMITs and the BEGIN")
+                    .isEqualTo(driver + 3);
 
             long refused = statements("route", "refused");
             catchThrowableOfType(

@@ -189,6 +189,7 @@ public final class Dispatcher {
         Plan plan = shape.plan(r, sql);
         session.checkNotFailed(plan);
         span = runtime.tracing().statement(plan.kind(), sql);
+        session.statementSpan(span);
         try {
             for (int attempt = 1; ; attempt++) {
                 ranOn = null;
@@ -220,6 +221,7 @@ public final class Dispatcher {
             span.failed(e);
             throw e;
         } finally {
+            session.statementSpan(DriverTracing.Span.NONE);
             span.close();
             span = DriverTracing.Span.NONE;
         }
@@ -1413,6 +1415,7 @@ public final class Dispatcher {
         batchNodes.clear();
         boolean failed = true;
         span = session.runtime().tracing().batch(sql, rows.size());
+        session.statementSpan(span);
         try {
             int[] counts = batchChecked(sql, rows, binder);
             failed = false;
@@ -1431,6 +1434,7 @@ public final class Dispatcher {
         } finally {
             timedBatch(sql, System.nanoTime() - started, failed);
             tracedBatch(failed);
+            session.statementSpan(DriverTracing.Span.NONE);
             span.close();
             span = DriverTracing.Span.NONE;
         }

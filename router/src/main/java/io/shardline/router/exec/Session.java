@@ -3,6 +3,7 @@ package io.shardline.router.exec;
 import io.shardline.router.ShardlineConnection.RouteExplanation;
 import io.shardline.router.SqlStates;
 import io.shardline.router.metrics.DriverMetrics;
+import io.shardline.router.metrics.DriverTracing;
 import io.shardline.router.route.CausalToken;
 import io.shardline.router.route.Route;
 import io.shardline.router.route.RouteContext;
@@ -43,6 +44,8 @@ public final class Session implements RouteContext, MoveFences.Participation {
     private final Attachments attachments;
     private final Transaction transaction;
     private boolean autoCommit = true;
+    /** The span of the statement running now, the parent of a two-phase commit's ({@code NONE}: none running). */
+    private DriverTracing.Span statementSpan = DriverTracing.Span.NONE;
     /** The search path this session set, null for the connections' default. */
     private SearchPath searchPath;
 
@@ -108,6 +111,11 @@ public final class Session implements RouteContext, MoveFences.Participation {
 
     public ClusterRuntime runtime() {
         return runtime;
+    }
+
+    /** Says which statement's span is running ({@code NONE} when it ends): a two-phase commit's span is its child. */
+    void statementSpan(DriverTracing.Span span) {
+        statementSpan = span;
     }
 
     // ---- RouteContext ------------------------------------------------------------------------------------
@@ -1299,7 +1307,7 @@ public final class Session implements RouteContext, MoveFences.Participation {
         boolean failed = settingsAtBegin != null && transaction.failedSomewhere();
         try {
             for (Physical p : transaction.commit(
-                    runtime.twoPhaseCommit(), runtime::nextGid, runtime.metrics(), runtime.tracing())) {
+                    runtime.twoPhaseCommit(), runtime::nextGid, runtime.metrics(), runtime.tracing(), statementSpan)) {
                 if (p.node.role() == NodeRole.PRIMARY && !failed) {
                     recordCommit(p);
                 }

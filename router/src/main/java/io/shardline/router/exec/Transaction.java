@@ -549,7 +549,12 @@ final class Transaction {
      * @throws SQLException 40000 when a broken connection lost it; 08007 when the connection broke during COMMIT
      *     (the outcome is unknown); the commit's own error otherwise (the transaction is over either way)
      */
-    List<Physical> commit(TwoPhaseCommit twoPhase, Supplier<String> gid, DriverMetrics metrics, DriverTracing tracing)
+    List<Physical> commit(
+            TwoPhaseCommit twoPhase,
+            Supplier<String> gid,
+            DriverMetrics metrics,
+            DriverTracing tracing,
+            DriverTracing.Span statement)
             throws SQLException {
         mayHaveCommitted = List.of();
         pending.clear();
@@ -580,7 +585,7 @@ final class Transaction {
             all.forEach(p -> byShard.put(p.shard, p.connection));
             long started = System.nanoTime();
             DriverMetrics.Outcome outcome = DriverMetrics.Outcome.ROLLED_BACK;
-            DriverTracing.Span span = tracing.operation("shardline.two_phase_commit");
+            DriverTracing.Span span = tracing.operation("shardline.two_phase_commit", statement);
             try {
                 twoPhase.commit(gid.get(), byShard, phase -> span.child(phase, -1, null)::close);
                 outcome = DriverMetrics.Outcome.COMMITTED;

@@ -41,7 +41,8 @@ public interface DriverTracing {
     }
 
     /**
-     * Starts the span of one statement, current on this thread until closed.
+     * Starts the span of one statement, ended by its {@link Span#close()}: not the current span while the statement
+     * runs (the application's current span, taken now, is its parent).
      *
      * @param sql its text: its first keyword names the span; recorded (literals replaced by {@code ?}) only with
      *     {@code traceQueryText=true}
@@ -51,15 +52,19 @@ public interface DriverTracing {
     }
 
     /**
-     * Starts the span of one batch of a prepared statement ({@code BATCH INSERT ...}, with its number of rows), current
-     * on this thread until closed.
+     * Starts the span of one batch of a prepared statement ({@code BATCH INSERT ...}, with its number of rows), as
+     * {@link #statement}.
      */
     default Span batch(String sql, int size) {
         return Span.NONE;
     }
 
-    /** Starts a span that is not a statement's (a JDBC commit), current on this thread until closed. */
-    default Span operation(String name) {
+    /**
+     * Starts a span that is not a statement's (a two-phase commit), the child of {@code within} (the statement it runs
+     * in: a COMMIT, an autocommit write on several shards), or of the application's current span when that is {@link
+     * Span#NONE} (a JDBC {@code commit()}).
+     */
+    default Span operation(String name, Span within) {
         return Span.NONE;
     }
 

@@ -156,9 +156,9 @@ final class Guarded {
             }
 
             @Override
-            public Span operation(String name) {
+            public Span operation(String name, Span within) {
                 try {
-                    return span(tracing.operation(name));
+                    return span(tracing.operation(name, within));
                 } catch (RuntimeException | LinkageError e) {
                     Guarded.failed("traces", e);
                     return Span.NONE;
@@ -167,8 +167,11 @@ final class Guarded {
         };
     }
 
+    /** A span that drops its own failures: not wrapped again. */
+    interface SelfGuarded extends DriverTracing.Span {}
+
     private static DriverTracing.Span span(DriverTracing.Span span) {
-        if (span == DriverTracing.Span.NONE) {
+        if (span == DriverTracing.Span.NONE || span instanceof SelfGuarded) {
             return span;
         }
         return new DriverTracing.Span() {

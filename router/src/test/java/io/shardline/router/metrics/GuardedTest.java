@@ -58,7 +58,7 @@ class GuardedTest {
             }
 
             @Override
-            public Span operation(String name) {
+            public Span operation(String name, Span within) {
                 throw new IllegalStateException("cannot start");
             }
         });
@@ -69,6 +69,6 @@ class GuardedTest {
                     span.close();
                 })
                 .doesNotThrowAnyException();
-        assertThat(tracing.operation("COMMIT")).isSameAs(DriverTracing.Span.NONE);
+        assertThat(tracing.operation("COMMIT", DriverTracing.Span.NONE)).isSameAs(DriverTracing.Span.NONE);
     }
 }
