@@ -503,6 +503,34 @@ class RouterIT {
             c.setAutoCommit(true);
             assertThat(nameOf(other, a)).isEqualTo("kept");
 
+            // so too when the pool evicted the connection it failed on: by the commit that shard's connection is gone,
+            // which alone would say it lost nothing. The pool evicts on "cached plan must not change result type": a
+            // statement prepared on the home primary's only connection (poolSize=1), then its table's column retyped
+            try (Connection one = DriverManager.getConnection(url + "&poolSize=1&readFrom=primary");
+                    Statement os = one.createStatement()) {
+                os.execute("CREATE TABLE evict_probe (v int)");
+                os.execute("INSERT INTO evict_probe VALUES (1)");
+                try (PreparedStatement probe = one.prepareStatement("SELECT v FROM evict_probe")) {
+                    for (int i = 0; i < 6; i++) { // server-prepared from pgjdbc's fifth execution on
+                        probe.executeQuery().close();
+                    }
+                    try (Connection direct = cluster.primary(0).connect();
+                            Statement d = direct.createStatement()) {
+                        d.execute("ALTER TABLE evict_probe ALTER COLUMN v TYPE bigint");
+                    }
+                    one.setAutoCommit(false);
+                    os.executeUpdate("UPDATE users SET name = 'lost' WHERE user_id = " + a);
+                    assertThatThrownBy(() -> probe.executeQuery().close())
+                            .hasMessageContaining("cached plan must not change result type");
+                    assertThatThrownBy(one::commit)
+                            .satisfies(e ->
+                                    assertThat(((SQLException) e).getSQLState()).isEqualTo("40000"));
+                    one.setAutoCommit(true);
+                }
+                os.execute("DROP TABLE evict_probe");
+            }
+            assertThat(nameOf(other, a)).isEqualTo("kept");
+
             // a read-only transaction on both shards that sets a tenant commits (it wrote nothing)
             c.setReadOnly(true);
             c.setAutoCommit(false);
