@@ -2,6 +2,7 @@ package io.shardline.router;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.awaitility.Awaitility.await;
 
 import io.shardline.compose.LocalCluster;
@@ -566,6 +567,39 @@ class RouterIT {
                     batch.addBatch();
                 }
                 assertThat(batch.executeBatch()).containsOnly(1);
+            }
+            // a tenant set after the first statement is set on the other shard too: a connection broken there (the
+            // reader's, then the writer's) loses the transaction, whichever ran the set_config itself
+            for (long broken : new long[] {b, a}) {
+                c.setAutoCommit(false);
+                s.executeUpdate("UPDATE users SET name = 'lost' WHERE user_id = " + a);
+                int pid;
+                try (ResultSet rs =
+                        s.executeQuery("SELECT pg_backend_pid(), count(*) FROM users WHERE user_id = " + broken)) {
+                    rs.next();
+                    pid = rs.getInt(1);
+                }
+                s.executeQuery("SELECT count(*) FROM users WHERE user_id = " + (broken == a ? b : a))
+                        .close();
+                try (Connection direct = cluster.primary(shardOf(broken)).connect();
+                        Statement d = direct.createStatement()) {
+                    d.execute("SELECT pg_terminate_backend(" + pid + ")");
+                }
+                SQLException seen = null;
+                try {
+                    s.executeQuery("SELECT set_config('app.tenant', 'later', true)")
+                            .close();
+                } catch (SQLException e) {
+                    seen = e;
+                }
+                SQLException atCommit = catchThrowableOfType(SQLException.class, c::commit);
+                assertThat(seen != null || atCommit != null)
+                        .as("the set_config or the commit fails when shard %d's connection broke", shardOf(broken))
+                        .isTrue();
+                c.setAutoCommit(true);
+                assertThat(nameOf(other, a))
+                        .as("broken on shard %d", shardOf(broken))
+                        .isEqualTo("kept");
             }
             s.executeUpdate("DELETE FROM users WHERE user_id IN (" + a + ")");
             for (long key : new long[] {a + 1000, b + 1000, a + 2000, b + 2000}) {
