@@ -1318,6 +1318,14 @@ class RouterIT {
                     assertThat(rs.getString(1)).as("shard %d", shardOf(key)).isEqualTo("moved-over");
                 }
             }
+            assertThat(c.getClientInfo("ApplicationName"))
+                    .as("as pgjdbc answers")
+                    .isEqualTo("moved-over");
+            c.setClientInfo("ApplicationName", "renamed");
+            assertThat(c.getClientInfo().getProperty("ApplicationName")).isEqualTo("renamed");
+        }
+        try (Connection c = DriverManager.getConnection(url)) {
+            assertThat(c.getClientInfo("ApplicationName")).isEqualTo("shardline");
         }
     }
 

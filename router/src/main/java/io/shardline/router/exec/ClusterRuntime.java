@@ -532,6 +532,11 @@ public final class ClusterRuntime implements AutoCloseable {
         return pools;
     }
 
+    /** The {@code application_name} a connection starts with (its client info {@code ApplicationName}). */
+    public String applicationName() {
+        return pools.applicationName();
+    }
+
     /** A session holds {@code c}, a connection to {@code node}. */
     void held(Connection c, Node node) {
         held.put(c, node);

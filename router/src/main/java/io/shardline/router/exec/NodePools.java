@@ -168,6 +168,11 @@ public final class NodePools implements AutoCloseable {
         }
     }
 
+    /** The {@code application_name} the pooled connections start with: pgjdbc's {@code ApplicationName}, else ours. */
+    public String applicationName() {
+        return pgProperties.getProperty("ApplicationName", "shardline");
+    }
+
     /**
      * A connection to {@code node} outside its pool (the caller closes it), with the pool's settings and a connect
      * and socket timeout: never waits for a free pooled connection.
@@ -216,7 +221,7 @@ public final class NodePools implements AutoCloseable {
         config.setConnectionTimeout(Math.max(250, connectTimeoutMs));
         config.setInitializationFailTimeout(-1);
         config.setAutoCommit(true);
-        config.addDataSourceProperty("ApplicationName", "shardline");
+        config.addDataSourceProperty("ApplicationName", applicationName());
         pgProperties.forEach((k, v) -> config.addDataSourceProperty((String) k, v));
         config.setExceptionOverride(new com.zaxxer.hikari.SQLExceptionOverride() {
             @java.lang.Override

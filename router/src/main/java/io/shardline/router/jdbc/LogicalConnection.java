@@ -62,6 +62,8 @@ public final class LogicalConnection implements ShardlineConnection {
         this.runtimes = runtimes;
         this.session = new Session(runtime);
         this.url = url;
+        // as pgjdbc: what the server was told at connect
+        clientInfo.put("ApplicationName", runtime.applicationName());
     }
 
     Session session() {
