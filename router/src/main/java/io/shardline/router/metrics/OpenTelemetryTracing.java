@@ -281,6 +281,8 @@ final class OpenTelemetryTracing implements DriverTracing {
         private io.opentelemetry.api.trace.Span started;
         /** {@link #parent} with {@link #started}: its children's parent. */
         private Context context;
+        /** Ended: a part asking for a parent later (one that outlived its statement) gets {@link #parent}. */
+        private boolean ended;
 
         StatementSpan(Tracer tracer, Context parent, String operation, long batchSize, String text) {
             this.tracer = tracer;
@@ -351,6 +353,9 @@ final class OpenTelemetryTracing implements DriverTracing {
 
         /** The context of its children: it starts now unless started already (its parent's when it cannot). */
         synchronized Context context() {
+            if (ended) {
+                return context != null ? context : parent;
+            }
             if (started == null) {
                 try {
                     started = builder(epochNanos() - (System.nanoTime() - startedNanos))
@@ -371,6 +376,10 @@ final class OpenTelemetryTracing implements DriverTracing {
 
         @Override
         public synchronized void close() {
+            if (ended) {
+                return;
+            }
+            ended = true;
             try {
                 long now = System.nanoTime();
                 long end = epochNanos();
