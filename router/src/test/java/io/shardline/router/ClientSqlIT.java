@@ -16,6 +16,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.sql.Types;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -50,6 +51,7 @@ class ClientSqlIT {
                         new ShardedTable("public", "twin", "id", KeyType.INTEGER),
                         new ShardedTable("public", "depot", "d_w_id", KeyType.INTEGER),
                         new ShardedTable("public", "cargo", "c_id", KeyType.TEXT),
+                        new ShardedTable("public", "label", "l_id", KeyType.TEXT),
                         new ShardedTable("public", "crate", "k", KeyType.INTEGER)),
                 List.of(new ReferenceTable("public", "attachment")));
         url = cluster.shardlineUrl() + "?user=postgres";
@@ -378,6 +380,94 @@ class ClientSqlIT {
                 rs.next();
                 assertThat(rs.getString(1)).isEqualTo("\"$user\", public");
             }
+        }
+    }
+
+    /**
+     * A text key set as {@code CHAR} is sent as a {@code bpchar}, whose trailing blanks PostgreSQL drops as it becomes
+     * the column's text: routed by that value (it went by the padded one, to another shard, where it made a second row
+     * of the same key).
+     */
+    @Test
+    void aTextKeySetAsCharGoesToTheShardOfTheValueStored() throws SQLException {
+        String key = "pad0";
+        for (int i = 1; ring.shardFor(KeyHash.hashText(key)) == ring.shardFor(KeyHash.hashText(key + "   ")); i++) {
+            key = "pad" + i;
+        }
+        int home = ring.shardFor(KeyHash.hashText(key));
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE label (l_id text PRIMARY KEY, v int)");
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO label (l_id, v) VALUES (?, ?)")) {
+                ps.setObject(1, key + "   ", Types.CHAR);
+                ps.setInt(2, 1);
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+                ps.setString(1, key);
+                ps.setInt(2, 2);
+                assertThatSqlState(ps::executeUpdate).as("the same key").isEqualTo("23505");
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT v FROM label WHERE l_id = ?")) {
+                ps.setObject(1, key + " ", Types.CHAR);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getInt(1)).isEqualTo(1);
+                }
+            }
+            assertThat(cluster.primary(home).queryString("SELECT count(*) FROM label"))
+                    .as("on the shard of %s", key)
+                    .isEqualTo("1");
+            s.execute("DROP TABLE label");
+        }
+    }
+
+    /** executeUpdate of a statement that returns rows fails as pgjdbc's does, also when the driver answered it. */
+    @Test
+    void anUpdateWhoseStatementReturnedRowsFailsAsPgjdbcs() throws SQLException {
+        try (Connection c = DriverManager.getConnection(url);
+                Statement s = c.createStatement();
+                PreparedStatement across = c.prepareStatement("SELECT count(*) FROM stock WHERE s_quantity > ?")) {
+            for (String sql : List.of("SELECT count(*) FROM stock", "SHOW search_path", "SELECT 1")) {
+                assertThatSqlState(() -> s.executeUpdate(sql)).as(sql).isEqualTo("0100E");
+                assertThatSqlState(() -> s.executeLargeUpdate(sql)).as(sql).isEqualTo("0100E");
+            }
+            across.setInt(1, 0);
+            assertThatSqlState(across::executeUpdate).isEqualTo("0100E");
+            assertThat(s.executeUpdate("SET application_name = 'updated'")).isZero();
+            assertThat(one(s, "SHOW application_name")).isEqualTo("updated");
+        }
+    }
+
+    /**
+     * pgjdbc's generated keys are a RETURNING clause: a write without its key, run on every shard, refuses them before
+     * any shard is written, as it refuses RETURNING (it committed on both, then getGeneratedKeys failed with 25000 —
+     * an application retrying that "failure" wrote twice).
+     */
+    @Test
+    void generatedKeysOfAWriteOnEveryShardAreRefusedBeforeAnyShardIsWritten() throws SQLException {
+        int w0 = warehouseOn(0);
+        int w1 = warehouseOn(1);
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (7101, " + w0 + ", 5), (7101, " + w1
+                    + ", 5)");
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE stock SET s_quantity = s_quantity + 1 WHERE s_i_id = 7101", new String[] {"s_w_id"})) {
+                assertThatSqlState(ps::executeUpdate).isEqualTo("0A000");
+            }
+            assertThatSqlState(() ->
+                            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 7101", Statement.RETURN_GENERATED_KEYS))
+                    .isEqualTo("0A000");
+            c.setAutoCommit(false);
+            assertThatSqlState(() -> s.executeUpdate(
+                            "UPDATE stock SET s_quantity = 0 WHERE s_i_id = 7101", Statement.RETURN_GENERATED_KEYS))
+                    .isEqualTo("0A000");
+            c.rollback();
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT sum(s_quantity) FROM stock WHERE s_i_id = 7101"))
+                    .isEqualTo("10");
+            assertThat(s.executeUpdate("UPDATE stock SET s_quantity = s_quantity + 1 WHERE s_i_id = 7101"))
+                    .isEqualTo(2);
+            assertThat(s.executeUpdate("DELETE FROM stock WHERE s_i_id = 7101")).isEqualTo(2);
         }
     }
 
@@ -916,11 +1006,22 @@ class ClientSqlIT {
             s.executeUpdate("INSERT INTO stock VALUES (9001, " + w1 + ", 1, 'm')");
 
             s.execute("BEGIN ISOLATION LEVEL SERIALIZABLE");
+            assertThat(c.getTransactionIsolation())
+                    .as("as pgjdbc answers it: the level of the transaction begun")
+                    .isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
             assertThat(one(s, mode + w0 + " AND s_i_id = 9001")).isEqualTo("serializable off");
             assertThat(one(s, mode + w1 + " AND s_i_id = 9001"))
                     .as("the shard joining the transaction gets its modes too")
                     .isEqualTo("serializable off");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
             s.execute("COMMIT");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+            c.setAutoCommit(false);
+            s.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_REPEATABLE_READ);
+            c.rollback();
+            c.setAutoCommit(true);
+            assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
             assertThat(one(s, mode + w1 + " AND s_i_id = 9001"))
                     .as("they were the transaction's own")
                     .isEqualTo("read committed off");

@@ -700,6 +700,13 @@ public final class Dispatcher {
     private <T> T onEveryShard(Plan plan, Route route, Op<T> op) throws SQLException {
         boolean implicit = session.autoCommit();
         boolean copies = plan.target() == Plan.Target.REFERENCE_WRITE;
+        if (!copies && plan.kind() == StatementKind.WRITE && shape.generatedKeys()) {
+            // pgjdbc's generated keys are a RETURNING clause: refused as one is, before any shard is written
+            throw new SQLException(
+                    "the generated keys of a write without its shard key, run on every shard, are not returned:"
+                            + " give the key to write one shard, or run it without asking for generated keys",
+                    SqlStates.FEATURE_NOT_SUPPORTED);
+        }
         long count = 0;
         T result = null;
         try {

@@ -1495,10 +1495,14 @@ public final class Session implements RouteContext, MoveFences.Participation {
                 sp -> new SavepointSettings(sp.name(), sp.settings().withJdbcIsolation(level), sp.kept()));
     }
 
-    /** Connection.getTransactionIsolation: the level set, else the session's default (the server's, or SET's). */
+    /**
+     * Connection.getTransactionIsolation, as pgjdbc answers it (SHOW transaction_isolation): the level of the
+     * transaction under way or about to begin ({@code BEGIN ISOLATION LEVEL}, {@code SET TRANSACTION}), else the one
+     * set, else the session's default (the server's, or SET's).
+     */
     public int transactionIsolation() {
         knowDefaults();
-        return transaction.isolation();
+        return transaction.effectiveIsolation();
     }
 
     private void knowDefaults() {

@@ -313,12 +313,12 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public int executeUpdate() throws SQLException {
-        return routedPrepared(s -> ((PreparedStatement) s).executeUpdate(), s -> 0);
+        return routedPrepared(s -> ((PreparedStatement) s).executeUpdate(), LogicalStatement::noRows);
     }
 
     @Override
     public long executeLargeUpdate() throws SQLException {
-        return routedPrepared(s -> ((PreparedStatement) s).executeLargeUpdate(), s -> 0L);
+        return routedPrepared(s -> ((PreparedStatement) s).executeLargeUpdate(), LogicalStatement::noLargeRows);
     }
 
     @Override
@@ -626,9 +626,17 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     /**
      * The value a key parameter set with a target SQL type has on the server, as pgjdbc converts it: a number with a
      * fraction sent as an integer type is truncated ({@code Number.longValue()}), a {@code double} sent as {@code
-     * NUMERIC} is that decimal (rounded half away from zero into a bigint, not half to even as a float8).
+     * NUMERIC} is that decimal (rounded half away from zero into a bigint, not half to even as a float8); a string
+     * sent as {@code CHAR} is a {@code bpchar}, whose trailing blanks PostgreSQL drops as it becomes the key's text.
      */
     static Object routingValue(Object x, int targetSqlType) {
+        if (targetSqlType == Types.CHAR && x instanceof String text) {
+            int end = text.length();
+            while (end > 0 && text.charAt(end - 1) == ' ') {
+                end--;
+            }
+            return text.substring(0, end);
+        }
         if (!(x instanceof Number n)
                 || x instanceof Long
                 || x instanceof Integer

@@ -20,4 +20,14 @@ class RoutingValueTest {
         assertThat(LogicalPreparedStatement.routingValue(42, Types.VARCHAR)).isEqualTo(42);
         assertThat(LogicalPreparedStatement.routingValue("12.7", Types.BIGINT)).isEqualTo("12.7");
     }
+
+    @Test
+    void aStringSentAsCharLosesItsTrailingBlanksAsItBecomesText() {
+        assertThat(LogicalPreparedStatement.routingValue("pg1   ", Types.CHAR)).isEqualTo("pg1");
+        assertThat(LogicalPreparedStatement.routingValue("  pg 1\t ", Types.CHAR))
+                .isEqualTo("  pg 1\t");
+        assertThat(LogicalPreparedStatement.routingValue("   ", Types.CHAR)).isEqualTo("");
+        assertThat(LogicalPreparedStatement.routingValue("pg1   ", Types.VARCHAR))
+                .isEqualTo("pg1   ");
+    }
 }
