@@ -37,8 +37,6 @@ public final class SqlStates {
     public static final String INVALID_SAVEPOINT = "3B000";
     /** A statement needing a transaction's shard before the transaction has one. */
     public static final String INVALID_TRANSACTION_STATE = "25000";
-    /** pgjdbc's: an executeUpdate whose statement returned rows. */
-    public static final String TOO_MANY_RESULTS = "0100E";
 
     /** A command that runs only outside transaction blocks ran inside one. */
     public static final String ACTIVE_SQL_TRANSACTION = "25001";

@@ -416,6 +416,16 @@ class ClientSqlIT {
             assertThat(cluster.primary(home).queryString("SELECT count(*) FROM label"))
                     .as("on the shard of %s", key)
                     .isEqualTo("1");
+            // pgjdbc's simple protocol inlines it as an untyped literal: the text keeps its blanks, a key of its own
+            try (Connection simple = DriverManager.getConnection(url + "&preferQueryMode=simple");
+                    PreparedStatement ps = simple.prepareStatement("INSERT INTO label (l_id, v) VALUES (?, 3)")) {
+                ps.setObject(1, key + "   ", Types.CHAR);
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
+            assertThat(cluster.primary(ring.shardFor(KeyHash.hashText(key + "   ")))
+                            .queryString("SELECT count(*) FROM label WHERE l_id = '" + key + "   '"))
+                    .as("on the shard of the padded key")
+                    .isEqualTo("1");
             s.execute("DROP TABLE label");
         }
     }
@@ -434,6 +444,25 @@ class ClientSqlIT {
             assertThatSqlState(across::executeUpdate).isEqualTo("0100E");
             assertThat(s.executeUpdate("SET application_name = 'updated'")).isZero();
             assertThat(one(s, "SHOW application_name")).isEqualTo("updated");
+
+            // pgjdbc's refusal is the client's: the transaction goes on and commits
+            int w = warehouseOn(1);
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (7201, " + w + ", 1)");
+            assertThatSqlState(() -> s.executeUpdate("SELECT count(*) FROM stock"))
+                    .isEqualTo("0100E");
+            s.executeUpdate("UPDATE stock SET s_quantity = 2 WHERE s_i_id = 7201 AND s_w_id = " + w);
+            c.commit();
+            c.setAutoCommit(true);
+            assertThat(one(s, "SELECT s_quantity FROM stock WHERE s_i_id = 7201 AND s_w_id = " + w))
+                    .isEqualTo("2");
+
+            // in a batch pgjdbc runs a query and counts its rows
+            s.addBatch("UPDATE stock SET s_quantity = 3 WHERE s_i_id = 7201 AND s_w_id = " + w);
+            s.addBatch("SELECT s_i_id FROM stock WHERE s_i_id = 7201");
+            s.addBatch("SHOW application_name");
+            assertThat(s.executeBatch()).containsExactly(1, 1, 1);
+            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 7201 AND s_w_id = " + w);
         }
     }
 

@@ -1323,6 +1323,13 @@ class RouterIT {
                     .isEqualTo("moved-over");
             c.setClientInfo("ApplicationName", "renamed");
             assertThat(c.getClientInfo().getProperty("ApplicationName")).isEqualTo("renamed");
+            s.execute("SET application_name = 'by sql'");
+            assertThat(c.getClientInfo("ApplicationName")).isEqualTo("by sql");
+            c.setClientInfo("ApplicationName", "renamed");
+            try (ResultSet rs = s.executeQuery("SHOW application_name")) {
+                rs.next();
+                assertThat(rs.getString(1)).as("set again after SQL changed it").isEqualTo("renamed");
+            }
         }
         try (Connection c = DriverManager.getConnection(url)) {
             assertThat(c.getClientInfo("ApplicationName")).isEqualTo("shardline");

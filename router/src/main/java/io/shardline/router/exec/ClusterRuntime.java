@@ -532,6 +532,11 @@ public final class ClusterRuntime implements AutoCloseable {
         return pools;
     }
 
+    /** Whether pgjdbc inlines parameters in the query text ({@code preferQueryMode=simple}). */
+    public boolean inlinesParameters() {
+        return pools.inlinesParameters();
+    }
+
     /** The {@code application_name} a connection starts with (its client info {@code ApplicationName}). */
     public String applicationName() {
         return pools.applicationName();

@@ -168,6 +168,14 @@ public final class NodePools implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether pgjdbc sends parameters inlined in the query text ({@code preferQueryMode=simple}), untyped: a
+     * {@code CHAR} parameter is then a plain literal, not a {@code bpchar}.
+     */
+    public boolean inlinesParameters() {
+        return "simple".equalsIgnoreCase(pgProperties.getProperty("preferQueryMode"));
+    }
+
     /** The {@code application_name} the pooled connections start with: pgjdbc's {@code ApplicationName}, else ours. */
     public String applicationName() {
         return pgProperties.getProperty("ApplicationName", "shardline");

@@ -500,8 +500,9 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public void setClientInfo(String name, String value) throws SQLClientInfoException {
-        if ("ApplicationName".equals(name) && !java.util.Objects.equals(value, clientInfo.get(name))) {
-            // as pgjdbc does: the server's application_name, here on every node the connection uses
+        if ("ApplicationName".equals(name)) {
+            // as pgjdbc does: the server's application_name, here on every node the connection uses (set also when
+            // it seems unchanged: a SQL SET may have changed it since)
             try (Statement s = createStatement()) {
                 s.execute("SET application_name = "
                         + io.shardline.router.exec.Session.literal(value == null ? "" : value));
@@ -525,17 +526,36 @@ public final class LogicalConnection implements ShardlineConnection {
 
     @Override
     public String getClientInfo(String name) throws SQLException {
+        checkOpen();
+        if ("ApplicationName".equals(name)) {
+            return applicationName();
+        }
         return clientInfo.get(name);
+    }
+
+    /** The session's {@code application_name} (a SQL SET may have changed it), as pgjdbc answers it from the server. */
+    private String applicationName() {
+        try (Statement s = createStatement();
+                ResultSet rs = s.executeQuery("SHOW application_name")) {
+            if (rs.next()) {
+                return rs.getString(1);
+            }
+        } catch (SQLException e) {
+            // a failed transaction refuses SHOW: what was set through the client info
+        }
+        return clientInfo.get("ApplicationName");
     }
 
     @Override
     public Properties getClientInfo() throws SQLException {
+        checkOpen();
         Properties p = new Properties();
         clientInfo.forEach((k, v) -> {
             if (v != null) {
                 p.setProperty(k, v);
             }
         });
+        p.setProperty("ApplicationName", applicationName());
         return p;
     }
 

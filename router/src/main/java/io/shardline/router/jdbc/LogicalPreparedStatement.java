@@ -69,11 +69,14 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     private final Binder[] binders;
     private boolean parametersCleared;
+    /** Whether a {@code CHAR} parameter reaches the server as a {@code bpchar} (not inlined by the simple protocol). */
+    private final boolean bpchar;
 
     LogicalPreparedStatement(LogicalConnection connection, StatementOptions options, String sql) {
         super(connection, options);
         this.sql = sql;
         this.planned = connection.session().runtime().routing();
+        this.bpchar = !connection.session().runtime().inlinesParameters();
         this.plannedPath = connection.session().searchPath();
         this.plan = updatable() ? planned.plan(sql, plannedPath).readOnPrimary() : planned.plan(sql, plannedPath);
         // pgjdbc's count may exceed the analysis' (a JDBC escape it expands, a comment or string it reads otherwise):
@@ -627,10 +630,11 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
      * The value a key parameter set with a target SQL type has on the server, as pgjdbc converts it: a number with a
      * fraction sent as an integer type is truncated ({@code Number.longValue()}), a {@code double} sent as {@code
      * NUMERIC} is that decimal (rounded half away from zero into a bigint, not half to even as a float8); a string
-     * sent as {@code CHAR} is a {@code bpchar}, whose trailing blanks PostgreSQL drops as it becomes the key's text.
+     * sent as {@code CHAR} is a {@code bpchar} ({@code bpchar} false: an untyped literal, inlined), whose trailing
+     * blanks PostgreSQL drops as it becomes the key's text.
      */
-    static Object routingValue(Object x, int targetSqlType) {
-        if (targetSqlType == Types.CHAR && x instanceof String text) {
+    static Object routingValue(Object x, int targetSqlType, boolean bpchar) {
+        if (bpchar && targetSqlType == Types.CHAR && x instanceof String text) {
             int end = text.length();
             while (end > 0 && text.charAt(end - 1) == ' ') {
                 end--;
@@ -659,9 +663,13 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
         }
     }
 
-    private static Object routingValue(Object x, SQLType targetSqlType) {
+    private Object routingValue(Object x, int targetSqlType) {
+        return routingValue(x, targetSqlType, bpchar);
+    }
+
+    private Object routingValue(Object x, SQLType targetSqlType) {
         return targetSqlType instanceof java.sql.JDBCType t && t.getVendorTypeNumber() != null
-                ? routingValue(x, t.getVendorTypeNumber())
+                ? routingValue(x, t.getVendorTypeNumber(), bpchar)
                 : x;
     }
 

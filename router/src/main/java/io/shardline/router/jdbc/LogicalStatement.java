@@ -16,6 +16,8 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.postgresql.util.PSQLException;
+import org.postgresql.util.PSQLState;
 
 /**
  * A statement of a {@link LogicalConnection}: each SQL text is analyzed (cached) and run by its {@link Dispatcher},
@@ -193,9 +195,26 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
      */
     static int noRows(Statement physical) throws SQLException {
         if (physical != null && physical.getResultSet() != null) {
-            throw new SQLException("A result was returned when none was expected.", SqlStates.TOO_MANY_RESULTS);
+            // pgjdbc's own exception, raised in the client: the transaction goes on, as pgjdbc's does
+            throw new PSQLException("A result was returned when none was expected.", PSQLState.TOO_MANY_RESULTS);
         }
         return 0;
+    }
+
+    /**
+     * The count of a statement of a batch the driver answered itself: pgjdbc runs a query in a batch and counts its
+     * rows (its command tag's), so a cross-shard read or SHOW there counts the rows it returned.
+     */
+    static int rowsOf(Statement physical) throws SQLException {
+        ResultSet rs = physical == null ? null : physical.getResultSet();
+        if (rs == null) {
+            return 0;
+        }
+        int rows = 0;
+        while (rs.next()) {
+            rows++;
+        }
+        return rows;
     }
 
     static long noLargeRows(Statement physical) throws SQLException {
@@ -334,7 +353,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         try {
             for (; i < counts.length; i++) {
                 String sql = statements.get(i);
-                counts[i] = routed(sql, s -> s.executeUpdate(sql), LogicalStatement::noRows);
+                counts[i] = routed(sql, s -> s.executeUpdate(sql), LogicalStatement::rowsOf);
             }
             session.commit();
             return counts;
@@ -386,7 +405,7 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
         try {
             for (; i < counts.length; i++) {
                 String sql = statements.get(i);
-                counts[i] = routed(sql, s -> s.executeUpdate(sql), LogicalStatement::noRows);
+                counts[i] = routed(sql, s -> s.executeUpdate(sql), LogicalStatement::rowsOf);
             }
         } catch (SQLException e) {
             String state = e.getSQLState();

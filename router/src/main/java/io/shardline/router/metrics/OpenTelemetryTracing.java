@@ -381,21 +381,31 @@ final class OpenTelemetryTracing implements DriverTracing {
             }
             ended = true;
             try {
-                long now = System.nanoTime();
-                long end = epochNanos();
-                io.opentelemetry.api.trace.Span span = started;
-                if (span == null) {
+                if (started == null) {
+                    long now = System.nanoTime();
+                    long end = epochNanos();
                     // everything it learnt on the builder: the sampler sees it too
                     SpanBuilder b = builder(end - (now - startedNanos));
                     learnt(new OnBuilder(b));
-                    span = b.startSpan();
+                    io.opentelemetry.api.trace.Span span = b.startSpan();
+                    try {
+                        if (failure != null) {
+                            OpenTelemetryTracing.failed(span, failure);
+                        }
+                    } finally {
+                        span.end(end, TimeUnit.NANOSECONDS);
+                    }
                 } else {
-                    learnt(new OnSpan(span));
+                    try {
+                        learnt(new OnSpan(started));
+                        if (failure != null) {
+                            OpenTelemetryTracing.failed(started, failure);
+                        }
+                    } finally {
+                        // on the SDK's clock, as its children's ends: it ends after them
+                        started.end();
+                    }
                 }
-                if (failure != null) {
-                    OpenTelemetryTracing.failed(span, failure);
-                }
-                span.end(end, TimeUnit.NANOSECONDS);
             } catch (RuntimeException | LinkageError e) {
                 Guarded.failed("traces", e);
             }

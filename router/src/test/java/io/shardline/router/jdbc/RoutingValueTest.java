@@ -10,24 +10,30 @@ import org.junit.jupiter.api.Test;
 class RoutingValueTest {
     @Test
     void aNumberSentAsAnIntegerTypeIsTruncatedAsPgjdbcDoes() {
-        assertThat(LogicalPreparedStatement.routingValue(12.7d, Types.BIGINT)).isEqualTo(12L);
-        assertThat(LogicalPreparedStatement.routingValue(new BigDecimal("-12.7"), Types.INTEGER))
+        assertThat(LogicalPreparedStatement.routingValue(12.7d, Types.BIGINT, true))
+                .isEqualTo(12L);
+        assertThat(LogicalPreparedStatement.routingValue(new BigDecimal("-12.7"), Types.INTEGER, true))
                 .isEqualTo(-12L);
-        assertThat(LogicalPreparedStatement.routingValue(6.5d, Types.NUMERIC))
+        assertThat(LogicalPreparedStatement.routingValue(6.5d, Types.NUMERIC, true))
                 .as("a decimal: half away from zero into a bigint")
                 .isEqualTo(new BigDecimal("6.5"));
-        assertThat(LogicalPreparedStatement.routingValue(6.5d, Types.DOUBLE)).isEqualTo(6.5d);
-        assertThat(LogicalPreparedStatement.routingValue(42, Types.VARCHAR)).isEqualTo(42);
-        assertThat(LogicalPreparedStatement.routingValue("12.7", Types.BIGINT)).isEqualTo("12.7");
+        assertThat(LogicalPreparedStatement.routingValue(6.5d, Types.DOUBLE, true))
+                .isEqualTo(6.5d);
+        assertThat(LogicalPreparedStatement.routingValue(42, Types.VARCHAR, true))
+                .isEqualTo(42);
+        assertThat(LogicalPreparedStatement.routingValue("12.7", Types.BIGINT, true))
+                .isEqualTo("12.7");
     }
 
     @Test
     void aStringSentAsCharLosesItsTrailingBlanksAsItBecomesText() {
-        assertThat(LogicalPreparedStatement.routingValue("pg1   ", Types.CHAR)).isEqualTo("pg1");
-        assertThat(LogicalPreparedStatement.routingValue("  pg 1\t ", Types.CHAR))
+        assertThat(LogicalPreparedStatement.routingValue("pg1   ", Types.CHAR, true))
+                .isEqualTo("pg1");
+        assertThat(LogicalPreparedStatement.routingValue("  pg 1\t ", Types.CHAR, true))
                 .isEqualTo("  pg 1\t");
-        assertThat(LogicalPreparedStatement.routingValue("   ", Types.CHAR)).isEqualTo("");
-        assertThat(LogicalPreparedStatement.routingValue("pg1   ", Types.VARCHAR))
+        assertThat(LogicalPreparedStatement.routingValue("   ", Types.CHAR, true))
+                .isEqualTo("");
+        assertThat(LogicalPreparedStatement.routingValue("pg1   ", Types.VARCHAR, true))
                 .isEqualTo("pg1   ");
     }
 }
