@@ -430,6 +430,42 @@ class ClientSqlIT {
         }
     }
 
+    /** The notices each shard's part raised reach the statement's warnings, as a single node's would. */
+    @Test
+    void noticesOfEveryShardsPartReachTheStatementsWarnings() throws SQLException {
+        int w0 = warehouseOn(0);
+        int w1 = warehouseOn(1);
+        try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = c.createStatement()) {
+            s.execute("CREATE FUNCTION told(x int) RETURNS int LANGUAGE plpgsql AS"
+                    + " $$ BEGIN RAISE NOTICE 'told %', x; RETURN x; END $$");
+            s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (7301, " + w0 + ", 1), (7301, " + w1
+                    + ", 1)");
+            s.executeQuery("SELECT count(*) FROM stock WHERE s_i_id = 7301 AND told(s_w_id) > 0")
+                    .close();
+            assertThat(messages(s.getWarnings()))
+                    .as("a cross-shard read's parts")
+                    .contains("told " + w0, "told " + w1);
+            s.clearWarnings();
+            assertThat(messages(s.getWarnings())).isEmpty();
+            assertThat(s.executeUpdate("UPDATE stock SET s_quantity = 2 WHERE s_i_id = 7301 AND told(s_w_id) > 0"))
+                    .isEqualTo(2);
+            assertThat(messages(s.getWarnings())).as("a write's on every shard").contains("told " + w0, "told " + w1);
+            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 7301 AND s_w_id = " + w0);
+            assertThat(messages(s.getWarnings())).as("the next execution's own").isEmpty();
+            s.executeUpdate("DELETE FROM stock WHERE s_i_id = 7301 AND s_w_id = " + w1);
+            s.execute("DROP FUNCTION told(int)");
+        }
+    }
+
+    private static List<String> messages(java.sql.SQLWarning first) {
+        List<String> messages = new java.util.ArrayList<>();
+        for (java.sql.SQLWarning w = first; w != null; w = w.getNextWarning()) {
+            messages.add(w.getMessage());
+        }
+        return messages;
+    }
+
     /** executeUpdate of a statement that returns rows fails as pgjdbc's does, also when the driver answered it. */
     @Test
     void anUpdateWhoseStatementReturnedRowsFailsAsPgjdbcs() throws SQLException {

@@ -13,6 +13,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
+import java.sql.SQLWarning;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -22,11 +23,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -180,6 +183,9 @@ final class CrossShardRead {
     private final int maxRows;
     private final int queryTimeoutSeconds;
     private final Set<Cancellable> running;
+    /** The warnings (RAISE NOTICE...) of the shards' parts, each part's chain. */
+    private final Queue<SQLWarning> warnings = new ConcurrentLinkedQueue<>();
+
     private final DriverMetrics metrics;
     /** The statement's span: each shard's part is a child of it. */
     private final DriverTracing.Span span;
@@ -501,6 +507,11 @@ final class CrossShardRead {
      * Ends the snapshot transactions of an atomic read (rolled back: they only read), leaving the connections in
      * autocommit mode. A broken connection is left to the caller's failure handling.
      */
+    /** The warnings the shards' parts raised, each part's chain. */
+    List<SQLWarning> warnings() {
+        return List.copyOf(warnings);
+    }
+
     void finish() {
         endSnapshots(inSnapshot, null);
         inSnapshot.clear();
@@ -1137,6 +1148,10 @@ final class CrossShardRead {
                             row[c] = rs.getString(c + 1);
                         }
                         to.accept(row);
+                    }
+                    SQLWarning notices = ps.getWarnings();
+                    if (notices != null) {
+                        warnings.add(notices);
                     }
                     return new Rows(columns, types, values);
                 }

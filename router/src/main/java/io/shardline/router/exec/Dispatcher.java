@@ -21,6 +21,7 @@ import java.sql.BatchUpdateException;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLWarning;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -116,6 +117,11 @@ public final class Dispatcher {
      * ({@link #current} holds one shard's only); null otherwise.
      */
     private String batchShards;
+    /**
+     * The warnings of the last execution's statements other than {@link #current}: each shard's part of a cross-shard
+     * read, each shard's statement of a write run on every shard (each a chain).
+     */
+    private final List<SQLWarning> partWarnings = new ArrayList<>(0);
     /** The update count of a statement the driver answered itself, until read; -1 for none. */
     private long driverUpdateCount = -1;
     /** The final query of the last cross-shard read, open while its result set is read. */
@@ -182,6 +188,7 @@ public final class Dispatcher {
         session.checkNotCopying();
         // as pgjdbc: the last execution's results are gone, also when this one is refused before it runs
         current = null;
+        partWarnings.clear();
         driverUpdateCount = -1;
         releaseApart();
         ClusterRuntime runtime = session.runtime();
@@ -723,6 +730,10 @@ public final class Dispatcher {
                             e);
                 }
                 count += Math.max(0, current.getLargeUpdateCount());
+                SQLWarning notices = copies ? null : current.getWarnings();
+                if (notices != null) {
+                    partWarnings.add(notices); // (a copy's are the last copy's, current's)
+                }
             }
             if (implicit) {
                 session.commit();
@@ -1394,6 +1405,7 @@ public final class Dispatcher {
                 closeCrossShardStatement();
                 throw moved;
             }
+            partWarnings.addAll(read.warnings());
             return handled.of(fin);
         } finally {
             read.finish();
@@ -1420,6 +1432,7 @@ public final class Dispatcher {
         clearCancel();
         long started = System.nanoTime();
         batchNodes.clear();
+        partWarnings.clear();
         boolean failed = true;
         span = session.runtime().tracing().batch(sql, rows.size());
         session.statementSpan(span);
@@ -1841,6 +1854,45 @@ public final class Dispatcher {
     /** The statement whose results the application reads, or null. */
     public Statement current() {
         return current;
+    }
+
+    /**
+     * The last execution's warnings, as pgjdbc gives a statement's: those of the shards' parts first (copied into a
+     * chain of their own: the physical statements' chains are left as they are), then the current statement's.
+     */
+    public SQLWarning warnings() throws SQLException {
+        Statement s = current;
+        SQLWarning own = s == null ? null : s.getWarnings();
+        if (partWarnings.isEmpty()) {
+            return own;
+        }
+        SQLWarning head = null;
+        SQLWarning tail = null;
+        List<SQLWarning> chains = new ArrayList<>(partWarnings);
+        if (own != null) {
+            chains.add(own);
+        }
+        for (SQLWarning chain : chains) {
+            for (SQLWarning w = chain; w != null; w = w.getNextWarning()) {
+                SQLWarning copy = new SQLWarning(w.getMessage(), w.getSQLState(), w.getErrorCode(), w);
+                if (head == null) {
+                    head = copy;
+                } else {
+                    tail.setNextWarning(copy);
+                }
+                tail = copy;
+            }
+        }
+        return head;
+    }
+
+    /** Forgets the last execution's warnings. */
+    public void clearWarnings() throws SQLException {
+        partWarnings.clear();
+        Statement s = current;
+        if (s != null) {
+            s.clearWarnings();
+        }
     }
 
     /**

@@ -587,16 +587,12 @@ class LogicalStatement implements Statement, Dispatcher.Shape {
 
     @Override
     public SQLWarning getWarnings() throws SQLException {
-        Statement current = dispatcher.current();
-        return current == null ? null : current.getWarnings();
+        return dispatcher.warnings();
     }
 
     @Override
     public void clearWarnings() throws SQLException {
-        Statement current = dispatcher.current();
-        if (current != null) {
-            current.clearWarnings();
-        }
+        dispatcher.clearWarnings();
     }
 
     @Override
