@@ -1038,6 +1038,18 @@ class RouterIT {
                 }
             }
             c.rollback();
+            // executeUpdate refuses its row as pgjdbc does, after it ran: the transaction keeps it all the same
+            try (Statement s = c.createStatement()) {
+                assertThatThrownBy(() -> s.executeUpdate("SELECT set_config('app.tenant', 'updated', true)"))
+                        .satisfies(e ->
+                                assertThat(((SQLException) e).getSQLState()).isEqualTo("0100E"));
+                try (ResultSet rs =
+                        s.executeQuery("SELECT current_setting('app.tenant') FROM users WHERE user_id = " + keys[1])) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).isEqualTo("updated");
+                }
+            }
+            c.rollback();
             // a value the driver does not hold as text (a timestamp) is set where the transaction is, as before
             java.sql.Timestamp asOf = java.sql.Timestamp.valueOf("2024-01-02 03:04:05");
             try (PreparedStatement set = c.prepareStatement("SELECT set_config('app.as_of', ?, true)");

@@ -37,6 +37,7 @@ import java.util.function.BooleanSupplier;
 import java.util.function.LongConsumer;
 import org.postgresql.copy.CopyIn;
 import org.postgresql.copy.CopyOut;
+import org.postgresql.util.PSQLState;
 
 /**
  * Runs the statements of one logical statement, plain or prepared: each execution enters the move fences' gate when
@@ -586,12 +587,17 @@ public final class Dispatcher {
                             + " shards (a custom name with a dot, a plain string value, is carried)");
                 }
                 try {
-                    T result = execute(p, plan, op);
-                    if (route.why() == Route.Why.TRANSACTION_SETTING) {
-                        session.keepSetting(plan, params);
-                    } else if (!plan.setConfig().isEmpty()) {
-                        session.configured(plan, params, p);
+                    T result;
+                    try {
+                        result = execute(p, plan, op);
+                    } catch (SQLException e) {
+                        if (PSQLState.TOO_MANY_RESULTS.getState().equals(e.getSQLState())) {
+                            // pgjdbc's executeUpdate refused the row the server answered: what it set is set
+                            settingsRan(route, plan, params, p);
+                        }
+                        throw e;
                     }
+                    settingsRan(route, plan, params, p);
                     if (plan.target() == Plan.Target.BOUND) {
                         session.savepointRan(plan.command(), plan.setting());
                     }
@@ -609,6 +615,15 @@ public final class Dispatcher {
                     return execute(ranOn, plan, op);
                 }
             }
+        }
+    }
+
+    /** After a statement that ran on {@code p}: the transaction keeps, or the session applies, what it set. */
+    private void settingsRan(Route route, Plan plan, Object[] params, Physical p) throws SQLException {
+        if (route.why() == Route.Why.TRANSACTION_SETTING) {
+            session.keepSetting(plan, params);
+        } else if (!plan.setConfig().isEmpty()) {
+            session.configured(plan, params, p);
         }
     }
 
