@@ -1087,6 +1087,17 @@ class ClientSqlIT {
             c.rollback();
             c.setAutoCommit(true);
             assertThat(c.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+            try (Connection bound = DriverManager.getConnection(url);
+                    Statement bs = bound.createStatement()) {
+                // in a forKey binding SET TRANSACTION runs on the bound node, in the transaction begun there
+                bound.unwrap(ShardlineConnection.class).forKey("stock", w0);
+                bound.setAutoCommit(false);
+                bs.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+                assertThat(one(bs, "SHOW transaction_isolation")).isEqualTo("serializable");
+                assertThat(bound.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_SERIALIZABLE);
+                bound.rollback();
+                assertThat(bound.getTransactionIsolation()).isEqualTo(Connection.TRANSACTION_READ_COMMITTED);
+            }
             assertThat(one(s, mode + w1 + " AND s_i_id = 9001"))
                     .as("they were the transaction's own")
                     .isEqualTo("read committed off");

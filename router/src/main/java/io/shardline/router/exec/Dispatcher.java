@@ -598,6 +598,7 @@ public final class Dispatcher {
                         throw e;
                     }
                     settingsRan(route, plan, params, p);
+                    session.transactionModesRan(plan, p);
                     if (plan.target() == Plan.Target.BOUND) {
                         session.savepointRan(plan.command(), plan.setting());
                     }

@@ -643,6 +643,16 @@ public final class Session implements RouteContext, MoveFences.Participation {
      * Keeps a statement of a transaction that has no shard yet (SAVEPOINT, SET LOCAL...): it binds the transaction to
      * its first shard. {@code SET TRANSACTION} modes become the transaction's own instead (every shard it reaches).
      */
+    /** A statement ran on {@code p}: a {@code SET TRANSACTION} there gave the transaction under way its modes. */
+    void transactionModesRan(Plan plan, Physical p) {
+        if ("SET TRANSACTION".equals(plan.command())
+                && p.inTransaction
+                && plan.setting() != null
+                && !plan.setting().isEmpty()) {
+            transaction.modesRan(TransactionModes.of(plan.setting()));
+        }
+    }
+
     void defer(Plan plan, String sql) {
         if ("SET TRANSACTION".equals(plan.command())
                 && plan.setting() != null

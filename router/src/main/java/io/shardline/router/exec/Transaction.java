@@ -215,6 +215,19 @@ final class Transaction {
     }
 
     /**
+     * {@code SET TRANSACTION} ran where the transaction already is (the node of a {@code forKey} binding): the modes it
+     * gave are the transaction's from now on.
+     */
+    void modesRan(TransactionModes given) {
+        if (given.isolation() >= 0) {
+            startedIsolation = given.isolation();
+        }
+        if (given.readOnly() != null) {
+            startedReadOnly = given.readOnly();
+        }
+    }
+
+    /**
      * The session's defaults changed ({@code SET default_transaction_isolation}, {@code SET SESSION CHARACTERISTICS},
      * {@code RESET ALL}): the levels read back from a node.
      */
