@@ -157,6 +157,15 @@ final class OpenTelemetryTracing implements DriverTracing {
     private interface AttributeSink {
         <T> void set(AttributeKey<T> key, T value);
 
+        /** Where a span ran and why: route, shard (-1: none), node (null: none), reason (null: none). */
+        default void route(String route, int shard, Node node, String why) {
+            set(ROUTE, route);
+            where(shard, node);
+            if (why != null) {
+                set(REASON, why);
+            }
+        }
+
         /** The attributes of where a span ran: shard (-1: none), node (null: none). */
         default void where(int shard, Node node) {
             if (shard >= 0) {
@@ -215,12 +224,7 @@ final class OpenTelemetryTracing implements DriverTracing {
         @Override
         public void route(String route, int shard, Node node, String why) {
             try {
-                OnSpan on = new OnSpan(span);
-                on.set(ROUTE, route);
-                on.where(shard, node);
-                if (why != null) {
-                    on.set(REASON, why);
-                }
+                new OnSpan(span).route(route, shard, node, why);
             } catch (RuntimeException | LinkageError e) {
                 Guarded.failed("traces", e);
             }
@@ -337,11 +341,7 @@ final class OpenTelemetryTracing implements DriverTracing {
         /** What it learnt while it ran. */
         private void learnt(AttributeSink on) {
             if (route != null) {
-                on.set(ROUTE, route);
-                on.where(shard, node);
-                if (why != null) {
-                    on.set(REASON, why);
-                }
+                on.route(route, shard, node, why);
             }
             if (fenceWaitMs >= 0) {
                 on.set(FENCE_WAIT_MS, fenceWaitMs);

@@ -67,6 +67,7 @@ class OpenTelemetryTracingTest {
             assertThat(Span.current())
                     .as("the application's span stays current while the statement runs")
                     .isSameAs(request);
+            // a known least time for it to have run: its start is worked back from it (no upper bound is timed)
             Thread.sleep(20);
             span.route("replica", 1, HUB, "replica");
             span.lagMs(12);
