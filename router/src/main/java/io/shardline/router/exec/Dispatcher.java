@@ -26,14 +26,12 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.BooleanSupplier;
 import java.util.function.LongConsumer;
 import org.postgresql.copy.CopyIn;
 import org.postgresql.copy.CopyOut;
@@ -106,11 +104,11 @@ public final class Dispatcher {
     private final Session session;
     private final Shape shape;
     /** By node: most statements run on one or two (an application may create one per execution: kept small). */
-    private final Map<Physical, Statement> statements = new IdentityHashMap<>(4);
+    private final NodeStatements statements = new NodeStatements();
 
     private final List<Statement> driverStatements = new ArrayList<>();
-    /** Statements running on shards for a cross-shard read, for {@link #cancel()}. */
-    private final Set<CrossShardRead.Cancellable> running = ConcurrentHashMap.newKeySet();
+    /** Statements running on shards for a cross-shard read, for {@link #cancel()}; made by the first such read. */
+    private volatile Set<CrossShardRead.Cancellable> running;
     /** The physical statement of the last execution: results, update counts and generated keys come from it. */
     private volatile Statement current;
     /**
@@ -135,18 +133,20 @@ public final class Dispatcher {
     private Physical ranOn;
     /** The span of the statement running now ({@link DriverTracing.Span#NONE} between statements). */
     private DriverTracing.Span span = DriverTracing.Span.NONE;
-    /** The current statement's span hears how long a fence held it. */
-    private final LongConsumer fenceWaited = nanos -> span.fenceWait(nanos);
+    /** The current statement's span hears how long a fence held it; made by the first write the gate takes. */
+    private LongConsumer fenceWaited;
     /** Set by {@link #cancel()}, cleared when a statement starts: ends a hold of it in the driver. */
     private volatile boolean cancelRequested;
 
-    private final BooleanSupplier canceled = () -> cancelRequested;
     /** The last {@link #holdLimit}: made again only when the query timeout or the runtime changed. */
     private HoldLimit holdLimit;
-    /** A single statement's parameters as the fences' gate takes rows: one list for every statement, not one each. */
-    private final Object[][] oneRow = new Object[1][];
+    /**
+     * A single statement's parameters as the fences' gate takes rows: one list for every statement of this one, not
+     * one each; made by the first write the gate takes (kits prepare a statement per execution: most never need it).
+     */
+    private Object[][] oneRow;
 
-    private final List<Object[]> oneRowList = Arrays.asList(oneRow);
+    private List<Object[]> oneRowList;
     /** The nodes the last batch ran on. */
     private final List<Physical> batchNodes = new ArrayList<>();
     /**
@@ -371,6 +371,11 @@ public final class Dispatcher {
             }
         }
         int ticket;
+        if (oneRow == null) {
+            oneRow = new Object[1][];
+            oneRowList = Arrays.asList(oneRow);
+            fenceWaited = nanos -> span.fenceWait(nanos);
+        }
         oneRow[0] = params;
         try {
             ticket = runtime.awaitWritable(plan, oneRowList, session, fenceWaited, holdLimit(runtime));
@@ -401,7 +406,7 @@ public final class Dispatcher {
         long fenceWaitMs = runtime.settings().fenceWaitMs();
         int queryTimeout = shape.queryTimeout();
         if (limit == null || limit.fenceWaitMs() != fenceWaitMs || limit.queryTimeoutSeconds() != queryTimeout) {
-            limit = new HoldLimit(fenceWaitMs, queryTimeout, canceled);
+            limit = new HoldLimit(fenceWaitMs, queryTimeout, () -> cancelRequested);
             holdLimit = limit;
         }
         return limit;
@@ -1010,7 +1015,7 @@ public final class Dispatcher {
                     // the other shards' snapshots wait while one shard's rows stream: no idle timeout may end them
                     new Snapshots(
                                     session.runtime().crossShardPool(),
-                                    running,
+                                    runningParts(),
                                     shape.queryTimeout(),
                                     session.runtime().metrics())
                             .take(
@@ -1384,7 +1389,7 @@ public final class Dispatcher {
                 session.runtime().crossShardPool(),
                 session.runtime().settings().crossShardMaxRows(),
                 shape.queryTimeout(),
-                running,
+                runningParts(),
                 session.runtime().metrics(),
                 span,
                 session.keptSettings());
@@ -1431,7 +1436,7 @@ public final class Dispatcher {
     /** The physical connection of {@code route}, a snapshot transaction started first when the route starts one. */
     Physical open(Route route) throws SQLException {
         if (route.use() == Route.Use.SNAPSHOT) {
-            session.beginSnapshot(running, shape.queryTimeout());
+            session.beginSnapshot(runningParts(), shape.queryTimeout());
         }
         return session.open(route);
     }
@@ -1940,7 +1945,7 @@ public final class Dispatcher {
      * primary that read them: a write for read-your-writes, whose position is read after it.
      */
     public void rowsWrittenBack() {
-        for (Physical p : statements.keySet()) {
+        for (Physical p : statements.nodes()) {
             if (p.node.role() == NodeRole.PRIMARY) {
                 session.wroteThrough(p);
             }
@@ -1964,7 +1969,7 @@ public final class Dispatcher {
 
     /** Every physical statement made so far (to apply a changed option). */
     public Iterable<Statement> statements() {
-        return new ArrayList<>(statements.values());
+        return statements.values();
     }
 
     /** A prepared physical statement on the home shard's primary, to describe the SQL. */
@@ -1980,13 +1985,26 @@ public final class Dispatcher {
     /** Cancels what runs now: the statement on a node, and every shard's part of a cross-shard read. */
     public void cancel() throws SQLException {
         cancelRequested = true; // a statement the driver holds (fence, lease) ends its wait
-        for (CrossShardRead.Cancellable c : running) {
-            c.cancel();
+        Set<CrossShardRead.Cancellable> parts = running;
+        if (parts != null) {
+            for (CrossShardRead.Cancellable c : parts) {
+                c.cancel();
+            }
         }
         Statement s = current;
         if (s != null) {
             s.cancel();
         }
+    }
+
+    /** The statements of a cross-shard read's parts, for {@link #cancel()}: made by the first such read. */
+    private Set<CrossShardRead.Cancellable> runningParts() {
+        Set<CrossShardRead.Cancellable> parts = running;
+        if (parts == null) {
+            parts = ConcurrentHashMap.newKeySet();
+            running = parts;
+        }
+        return parts;
     }
 
     /** Closes the final query of the last cross-shard read and hands back the connections it read apart. */
@@ -2036,8 +2054,8 @@ public final class Dispatcher {
         } catch (SQLException e) {
             failure = e;
         }
-        for (Statement s : statements.values()) {
-            failure = close(s, failure);
+        for (int i = 0; i < statements.size(); i++) {
+            failure = close(statements.statement(i), failure);
         }
         for (Statement s : driverStatements) {
             failure = close(s, failure);

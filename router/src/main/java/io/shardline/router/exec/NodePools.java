@@ -33,6 +33,9 @@ public final class NodePools implements AutoCloseable {
 
     private final long connectTimeoutMs;
     private final Properties pgProperties;
+    /** pgjdbc's {@code preferQueryMode=simple}: looked up once, asked for every CHAR-typed parameter. */
+    private final boolean inlinesParameters;
+
     private final DriverMetrics metrics;
     /** The names this runtime's pools took ({@link #poolName}), handed back at close. */
     private final List<String> names = new java.util.ArrayList<>();
@@ -53,6 +56,7 @@ public final class NodePools implements AutoCloseable {
         this.poolSize = poolSize;
         this.connectTimeoutMs = connectTimeoutMs;
         this.pgProperties = pgProperties;
+        this.inlinesParameters = "simple".equalsIgnoreCase(pgProperties.getProperty("preferQueryMode"));
         this.metrics = metrics;
     }
 
@@ -173,7 +177,7 @@ public final class NodePools implements AutoCloseable {
      * {@code CHAR} parameter is then a plain literal, not a {@code bpchar}.
      */
     public boolean inlinesParameters() {
-        return "simple".equalsIgnoreCase(pgProperties.getProperty("preferQueryMode"));
+        return inlinesParameters;
     }
 
     /** The {@code application_name} the pooled connections start with: pgjdbc's {@code ApplicationName}, else ours. */

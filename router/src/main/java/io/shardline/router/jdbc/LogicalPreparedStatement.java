@@ -69,20 +69,16 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     private final Binder[] binders;
     private boolean parametersCleared;
-    /** Whether a {@code CHAR} parameter reaches the server as a {@code bpchar} (not inlined by the simple protocol). */
-    private final boolean bpchar;
 
     LogicalPreparedStatement(LogicalConnection connection, StatementOptions options, String sql) {
         super(connection, options);
         this.sql = sql;
         this.planned = connection.session().runtime().routing();
-        this.bpchar = !connection.session().runtime().inlinesParameters();
         this.plannedPath = connection.session().searchPath();
         this.plan = updatable() ? planned.plan(sql, plannedPath).readOnPrimary() : planned.plan(sql, plannedPath);
         // pgjdbc's count may exceed the analysis' (a JDBC escape it expands, a comment or string it reads otherwise):
         // an index is refused only past every ? of the text
-        int count = Math.max(
-                plan.parameterCount(), (int) sql.chars().filter(ch -> ch == '?').count());
+        int count = Math.max(plan.parameterCount(), questionMarks(sql));
         this.values = new Object[count + 1];
         this.binders = new Binder[count + 1];
         // as the JDBC specification and pgjdbc: prepared statements are poolable by default
@@ -664,13 +660,27 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
     }
 
     private Object routingValue(Object x, int targetSqlType) {
-        return routingValue(x, targetSqlType, bpchar);
+        return routingValue(x, targetSqlType, targetSqlType == Types.CHAR && bpchar());
     }
 
     private Object routingValue(Object x, SQLType targetSqlType) {
         return targetSqlType instanceof java.sql.JDBCType t && t.getVendorTypeNumber() != null
-                ? routingValue(x, t.getVendorTypeNumber(), bpchar)
+                ? routingValue(x, t.getVendorTypeNumber())
                 : x;
+    }
+
+    /** Whether a {@code CHAR} parameter reaches the server as a {@code bpchar} (not inlined by the simple protocol). */
+    private boolean bpchar() {
+        return !connection.session().runtime().inlinesParameters();
+    }
+
+    /** The {@code ?} in {@code sql}: made for every statement prepared (kits prepare one per execution). */
+    private static int questionMarks(String sql) {
+        int count = 0;
+        for (int i = sql.indexOf('?'); i >= 0; i = sql.indexOf('?', i + 1)) {
+            count++;
+        }
+        return count;
     }
 
     @Override
