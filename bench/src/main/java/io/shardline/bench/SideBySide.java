@@ -207,6 +207,8 @@ public final class SideBySide {
         timed(driver, sliceMs);
         timed(direct, sliceMs);
         double[] ratios = new double[pairs];
+        // per pair: the driver's operations and nanoseconds, the direct side's
+        long[][] perPair = new long[4][pairs];
         long driverOps = 0;
         long directOps = 0;
         long driverNanos = 0;
@@ -238,6 +240,10 @@ public final class SideBySide {
             directOps += b[0];
             directNanos += b[1];
             ratios[p] = ((double) a[0] / a[1]) / ((double) b[0] / b[1]);
+            perPair[0][p] = a[0];
+            perPair[1][p] = a[1];
+            perPair[2][p] = b[0];
+            perPair[3][p] = b[1];
         }
         for (Client c : driver) {
             c.close();
@@ -261,6 +267,10 @@ public final class SideBySide {
                 quantile(sorted, 0.75),
                 sorted[0],
                 sorted[pairs - 1]);
+        double[] interval = bootstrap(perPair, x -> ((double) x[0] / x[1]) / ((double) x[2] / x[3]));
+        System.out.printf(
+                "      95 %% interval of the ratio of totals (the pairs resampled 2,000 times): %.3f - %.3f%n",
+                interval[0], interval[1]);
         System.out.printf(
                 "      client threads' CPU per operation (user + system): driver %.1f us, direct %.1f us; slowest"
                         + " operation: driver %.1f ms, direct %.1f ms; allocated per operation: driver %,d B, direct %,d B%n",
@@ -278,8 +288,15 @@ public final class SideBySide {
      * total times (direct / driver: a throughput ratio) and its spread over blocks of 1,000 pairs.
      */
     static void interleaved(int threads, List<Client> driver, List<Client> direct, int ms) throws Exception {
+        interleaved(threads, driver, direct, ms, 1000);
+    }
+
+    /** As {@link #interleaved(int, List, List, int)}, the spread taken over blocks of {@code block} pairs. */
+    static void interleaved(int threads, List<Client> driver, List<Client> direct, int ms, int block) throws Exception {
         long deadline = System.nanoTime() + ms * 1_000_000L;
         List<Double> blocks = new ArrayList<>();
+        // per block: the driver's nanoseconds, the direct side's
+        List<long[]> blockNanos = new ArrayList<>();
         long[] totals = new long[3];
         List<Thread> running = new ArrayList<>();
         List<Throwable> failures = new ArrayList<>();
@@ -294,6 +311,7 @@ public final class SideBySide {
                 long blockDirect = 0;
                 int n = 0;
                 List<Double> mine = new ArrayList<>();
+                List<long[]> mineNanos = new ArrayList<>();
                 try {
                     while (System.nanoTime() < deadline) {
                         boolean driverFirst = (n & 1) == 0;
@@ -304,8 +322,9 @@ public final class SideBySide {
                         long c = System.nanoTime();
                         blockDriver += driverFirst ? b - a : c - b;
                         blockDirect += driverFirst ? c - b : b - a;
-                        if (++n % 1000 == 0) {
+                        if (++n % block == 0) {
                             mine.add((double) blockDirect / blockDriver);
+                            mineNanos.add(new long[] {blockDriver, blockDirect});
                             driverNanos += blockDriver;
                             directNanos += blockDirect;
                             blockDriver = 0;
@@ -320,8 +339,9 @@ public final class SideBySide {
                 synchronized (totals) {
                     totals[0] += driverNanos;
                     totals[1] += directNanos;
-                    totals[2] += n - n % 1000;
+                    totals[2] += n - n % block;
                     blocks.addAll(mine);
+                    blockNanos.addAll(mineNanos);
                 }
             });
             running.add(thread);
@@ -352,6 +372,41 @@ public final class SideBySide {
                 quantile(sorted, 0.5),
                 quantile(sorted, 0.25),
                 quantile(sorted, 0.75));
+        long[][] columns = new long[2][blockNanos.size()];
+        for (int i = 0; i < blockNanos.size(); i++) {
+            columns[0][i] = blockNanos.get(i)[0];
+            columns[1][i] = blockNanos.get(i)[1];
+        }
+        double[] interval = bootstrap(columns, x -> (double) x[1] / x[0]);
+        System.out.printf(
+                "      95 %% interval of the interleaved ratio (the blocks resampled 2,000 times): %.3f - %.3f%n",
+                interval[0], interval[1]);
+    }
+
+    /**
+     * The 2.5th and 97.5th percentiles of {@code ratio} of the columns' sums over 2,000 resamplings of the rows (pairs
+     * or blocks, drawn with replacement): how far the ratio of totals would move over another run of as many.
+     */
+    static double[] bootstrap(long[][] columns, java.util.function.ToDoubleFunction<long[]> ratio) {
+        int n = columns[0].length;
+        if (n == 0) {
+            return new double[] {Double.NaN, Double.NaN};
+        }
+        java.util.Random random = new java.util.Random(1);
+        double[] ratios = new double[2000];
+        long[] sums = new long[columns.length];
+        for (int r = 0; r < ratios.length; r++) {
+            Arrays.fill(sums, 0);
+            for (int i = 0; i < n; i++) {
+                int row = random.nextInt(n);
+                for (int c = 0; c < columns.length; c++) {
+                    sums[c] += columns[c][row];
+                }
+            }
+            ratios[r] = ratio.applyAsDouble(sums);
+        }
+        Arrays.sort(ratios);
+        return new double[] {quantile(ratios, 0.025), quantile(ratios, 0.975)};
     }
 
     /** Runs every client on its own thread for {@code ms}; returns operations per second. */

@@ -24,7 +24,8 @@ import java.util.Set;
  * transaction, committed (or rolled back, 1 % of New-Orders, as the specification asks); a serialization failure or
  * deadlock is retried, as a kit does. Each terminal has a home warehouse (2 per shard) and every access stays there:
  * the direct side could not follow a remote order line or payment to another shard without a two-phase commit of
- * its own.
+ * its own. Then the same time interleaved ({@link SideBySide#interleaved}): each terminal alternating one transaction
+ * through the driver and one direct, both drawn from one seed (the same kinds and inputs, pair by pair).
  *
  * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TpccSideBySide [pairs] [sliceMs]
  * [terminals]}
@@ -56,31 +57,47 @@ public final class TpccSideBySide {
             }
             TpccWorkload workload = new TpccWorkload(warehouses, false);
             List<HikariDataSource> primaries = SideBySide.primaryPools(cluster);
+            Connector viaDriver = home -> DriverManager.getConnection(url);
+            Connector toPrimary =
+                    home -> primaries.get(ring.shardFor(KeyHash.hashInt8(home))).getConnection();
             try {
-                List<SideBySide.Client> driver = new ArrayList<>();
-                List<SideBySide.Client> direct = new ArrayList<>();
-                for (int t = 0; t < terminals; t++) {
-                    int home = warehouses.get(t % warehouses.size());
-                    driver.add(terminal(workload, DriverManager.getConnection(url), home, 1000 + t));
-                    direct.add(terminal(
-                            workload,
-                            primaries.get(ring.shardFor(KeyHash.hashInt8(home))).getConnection(),
-                            home,
-                            2000 + t));
-                }
                 SideBySide.header();
                 SideBySide.compare(
                         "TPC-C-shaped mix (transactions), each terminal on its home warehouse",
                         terminals,
-                        driver,
-                        direct,
+                        terminals(workload, warehouses, terminals, 1000, viaDriver),
+                        terminals(workload, warehouses, terminals, 2000, toPrimary),
                         pairs,
                         sliceMs);
+                // one seed for both sides: each pair of transactions is of one kind, with the same inputs
+                SideBySide.interleaved(
+                        terminals,
+                        terminals(workload, warehouses, terminals, 3000, viaDriver),
+                        terminals(workload, warehouses, terminals, 3000, toPrimary),
+                        pairs * sliceMs,
+                        100);
             } finally {
                 primaries.forEach(HikariDataSource::close);
                 ShardlineDriver.closeAll();
             }
         }
+    }
+
+    /** How a terminal connects: through the driver, or to its home warehouse's primary. */
+    private interface Connector {
+        Connection connect(int home) throws SQLException;
+    }
+
+    /** {@code count} terminals, terminal t on warehouse t (round robin) with the random seed {@code seed + t}. */
+    private static List<SideBySide.Client> terminals(
+            TpccWorkload workload, List<Integer> warehouses, int count, long seed, Connector connector)
+            throws SQLException {
+        List<SideBySide.Client> terminals = new ArrayList<>();
+        for (int t = 0; t < count; t++) {
+            int home = warehouses.get(t % warehouses.size());
+            terminals.add(terminal(workload, connector.connect(home), home, seed + t));
+        }
+        return terminals;
     }
 
     /** A terminal: one transaction of the mix per operation, on {@code c}. */
