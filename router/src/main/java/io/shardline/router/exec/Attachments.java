@@ -72,7 +72,7 @@ final class Attachments {
                 && !p.inTransaction
                 && !p.pinned
                 && (p.ejections != ejections
-                        || !p.node.equals(node)
+                        || p.node != node && !p.node.equals(node)
                         || p.connection.isClosed()
                         || cut(p)
                         || deadAfterIdle(p, now))) {

@@ -51,7 +51,8 @@ public final class RoutingState {
 
     private final Map<Integer, Node[]> replicas = new HashMap<>();
     /** The routes of reads a replica serves with no write to wait for, by replica and use: made once, not per read. */
-    private final Map<Node, Route[]> replicaReads = new ConcurrentHashMap<>();
+    /** By node name (one topology's: a name is one node), not by the record, whose hash is computed at every call. */
+    private final Map<String, Route[]> replicaReads = new ConcurrentHashMap<>();
 
     /** The routes of statements on a shard's primary, by shard, use and why: made once, not per statement. */
     private final Map<Integer, Route[]> primaryRoutes = new ConcurrentHashMap<>();
@@ -364,9 +365,9 @@ public final class RoutingState {
 
     /** {@code Route.replica(shard, replica, use, REPLICA, 0, primary(shard))}, made once per replica and use. */
     Route replicaRead(int shard, Node replica, Route.Use use) {
-        Route[] routes = replicaReads.get(replica);
+        Route[] routes = replicaReads.get(replica.name());
         if (routes == null) {
-            routes = replicaReads.computeIfAbsent(replica, n -> new Route[USES.length]);
+            routes = replicaReads.computeIfAbsent(replica.name(), n -> new Route[USES.length]);
         }
         Route route = routes[use.ordinal()];
         if (route == null) {
