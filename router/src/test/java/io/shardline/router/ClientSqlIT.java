@@ -73,6 +73,12 @@ class ClientSqlIT {
         return w;
     }
 
+    /** A stock row of {@code item} in a warehouse of each shard (a write on both: two-phase commit). */
+    private static void stockOnEveryShard(Statement s, int item, int quantity) throws SQLException {
+        s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (" + item + ", " + warehouseOn(0) + ", "
+                + quantity + "), (" + item + ", " + warehouseOn(1) + ", " + quantity + ")");
+    }
+
     @AfterAll
     static void stop() {
         ShardlineDriver.closeAll();
@@ -439,8 +445,7 @@ class ClientSqlIT {
                 Statement s = c.createStatement()) {
             s.execute("CREATE FUNCTION told(x int) RETURNS int LANGUAGE plpgsql AS"
                     + " $$ BEGIN RAISE NOTICE 'told %', x; RETURN x; END $$");
-            s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (7301, " + w0 + ", 1), (7301, " + w1
-                    + ", 1)");
+            stockOnEveryShard(s, 7301, 1);
             s.executeQuery("SELECT count(*) FROM stock WHERE s_i_id = 7301 AND told(s_w_id) > 0")
                     .close();
             assertThat(messages(s.getWarnings()))
@@ -509,12 +514,9 @@ class ClientSqlIT {
      */
     @Test
     void generatedKeysOfAWriteOnEveryShardAreRefusedBeforeAnyShardIsWritten() throws SQLException {
-        int w0 = warehouseOn(0);
-        int w1 = warehouseOn(1);
         try (Connection c = DriverManager.getConnection(url + "&twoPhaseCommit=true");
                 Statement s = c.createStatement()) {
-            s.executeUpdate("INSERT INTO stock (s_i_id, s_w_id, s_quantity) VALUES (7101, " + w0 + ", 5), (7101, " + w1
-                    + ", 5)");
+            stockOnEveryShard(s, 7101, 5);
             try (PreparedStatement ps = c.prepareStatement(
                     "UPDATE stock SET s_quantity = s_quantity + 1 WHERE s_i_id = 7101", new String[] {"s_w_id"})) {
                 assertThatSqlState(ps::executeUpdate).isEqualTo("0A000");

@@ -1,7 +1,6 @@
 package io.shardline.router.exec;
 
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -66,12 +65,12 @@ final class NodeStatements {
 
     /** The nodes, a copy. */
     List<Physical> nodes() {
-        return new ArrayList<>(Arrays.asList(nodes == null ? new Physical[0] : Arrays.copyOf(nodes, size)));
+        return size == 0 ? List.of() : Arrays.asList(Arrays.copyOf(nodes, size));
     }
 
     /** The statements, a copy. */
     List<Statement> values() {
-        return new ArrayList<>(Arrays.asList(statements == null ? new Statement[0] : Arrays.copyOf(statements, size)));
+        return size == 0 ? List.of() : Arrays.asList(Arrays.copyOf(statements, size));
     }
 
     void clear() {

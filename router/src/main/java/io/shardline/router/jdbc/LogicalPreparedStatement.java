@@ -322,7 +322,7 @@ final class LogicalPreparedStatement extends LogicalStatement implements Prepare
 
     @Override
     public boolean execute() throws SQLException {
-        return routedPrepared(s -> ((PreparedStatement) s).execute(), s -> s != null && s.getResultSet() != null);
+        return routedPrepared(s -> ((PreparedStatement) s).execute(), LogicalStatement::returnedRows);
     }
 
     @Override
