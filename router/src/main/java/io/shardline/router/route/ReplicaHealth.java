@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * bounds it was eligible at its last choice (the dead band of {@link ReplicaChooser}, kept per bound so that
  * connections with different bounds do not flap each other's choice).
  *
- * <p>The per-statement path ({@link #choose}) reads one map entry per replica and allocates nothing.
+ * <p>The per-statement path ({@link #choose}) looks up one map entry for the shard's replica array (their states,
+ * resolved once per array) and allocates nothing.
  */
 public final class ReplicaHealth implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ReplicaHealth.class);
@@ -54,6 +55,18 @@ public final class ReplicaHealth implements AutoCloseable {
         final CircuitBreaker breaker = new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS);
         /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
         volatile long[] eligibleAt = new long[0];
+
+        /** Its report in the lag snapshot last read for it: looked up once per snapshot, not per read. */
+        private SeenReport seen = SeenReport.NONE;
+
+        LagReport report(Node node, LagSnapshot lag) {
+            SeenReport s = seen; // racy and safe: its fields are final, and a lost update only looks up again
+            if (s.snapshot != lag) {
+                s = new SeenReport(lag, lag.get(node.name()));
+                seen = s;
+            }
+            return s.report;
+        }
 
         boolean wasEligible(long boundMs) {
             for (long b : eligibleAt) {
@@ -82,7 +95,28 @@ public final class ReplicaHealth implements AutoCloseable {
         }
     }
 
+    /** A node's report in one lag snapshot. */
+    private static final class SeenReport {
+        static final SeenReport NONE = new SeenReport(null, null);
+        final LagSnapshot snapshot;
+        final LagReport report;
+
+        SeenReport(LagSnapshot snapshot, LagReport report) {
+            this.snapshot = snapshot;
+            this.report = report;
+        }
+    }
+
+    /** At most this many replica arrays keep their states resolved: a topology change makes new arrays. */
+    private static final int RESOLVED_ARRAYS = 256;
+
     private final Map<String, NodeState> nodes = new ConcurrentHashMap<>();
+    /**
+     * The states of each replica array asked about, by the array's identity (arrays neither override equals nor
+     * hash): a choice among a shard's replicas looks up one entry, not one per replica by name.
+     */
+    private final Map<Node[], NodeState[]> resolved = new ConcurrentHashMap<>();
+
     private final Map<String, Integer> weights;
     private final long freshnessMs;
     private volatile DriverMetrics metrics = DriverMetrics.NOOP;
@@ -115,6 +149,22 @@ public final class ReplicaHealth implements AutoCloseable {
     private NodeState state(Node node) {
         NodeState s = nodes.get(node.name());
         return s != null ? s : nodes.computeIfAbsent(node.name(), k -> new NodeState());
+    }
+
+    /** The states of {@code replicas}, index for index (a state is never dropped, so they stay the nodes'). */
+    private NodeState[] states(Node[] replicas) {
+        NodeState[] states = resolved.get(replicas);
+        if (states == null) {
+            states = new NodeState[replicas.length];
+            for (int i = 0; i < replicas.length; i++) {
+                states[i] = state(replicas[i]);
+            }
+            if (resolved.size() >= RESOLVED_ARRAYS) {
+                resolved.clear(); // the arrays of earlier topologies: whoever still asks resolves them again
+            }
+            resolved.put(replicas, states);
+        }
+        return states;
     }
 
     /**
@@ -162,10 +212,11 @@ public final class ReplicaHealth implements AutoCloseable {
      * choices among them: nothing allocated per read.
      */
     private Node scan(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
+        NodeState[] states = states(replicas);
         long eligible = 0;
         int n = 0;
         for (int i = 0; i < replicas.length; i++) {
-            if (judge(replicas[i], state(replicas[i]), lag, bound, nowMillis)) {
+            if (judge(replicas[i], states[i], lag, bound, nowMillis)) {
                 eligible |= 1L << i;
                 n++;
             }
@@ -174,10 +225,10 @@ public final class ReplicaHealth implements AutoCloseable {
             return n == 0 ? null : replicas[Long.numberOfTrailingZeros(eligible)];
         }
         ThreadLocalRandom random = ThreadLocalRandom.current();
-        Node a = replicas[nthBit(eligible, random.nextInt(n))];
-        Node b = replicas[nthBit(eligible, random.nextInt(n))];
+        int a = nthBit(eligible, random.nextInt(n));
+        int b = nthBit(eligible, random.nextInt(n));
         // fewer requests in flight wins; a tie keeps the first draw
-        return state(b).inFlight.sum() < state(a).inFlight.sum() ? b : a;
+        return replicas[states[b].inFlight.sum() < states[a].inFlight.sum() ? b : a];
     }
 
     /** The position of the {@code k}-th (from 0) bit set in {@code bits}. */
@@ -190,12 +241,14 @@ public final class ReplicaHealth implements AutoCloseable {
 
     /** The power of two choices over replicas drawn until two qualify; null after {@link #DRAWS} draws without. */
     private Node draw(Node[] replicas, LagSnapshot lag, ReplicaChooser.Bound bound, long nowMillis) {
+        NodeState[] states = states(replicas);
         ThreadLocalRandom random = ThreadLocalRandom.current();
         Node first = null;
         NodeState firstState = null;
         for (int d = 0; d < DRAWS; d++) {
-            Node replica = replicas[random.nextInt(replicas.length)];
-            NodeState state = state(replica);
+            int drawn = random.nextInt(replicas.length);
+            Node replica = replicas[drawn];
+            NodeState state = states[drawn];
             if (!judge(replica, state, lag, bound, nowMillis)) {
                 continue;
             }
@@ -218,7 +271,7 @@ public final class ReplicaHealth implements AutoCloseable {
             state.eligible(bound.maxStalenessMs(), false);
             return false;
         }
-        LagReport report = lag.get(replica.name());
+        LagReport report = state.report(replica, lag);
         long boundMs = bound.maxStalenessMs();
         boolean was = boundMs >= 0 && state.wasEligible(boundMs);
         ReplicaChooser.Bound staleness = bound.minReplayLsn() == 0 ? bound : new ReplicaChooser.Bound(boundMs, 0);
@@ -301,10 +354,7 @@ public final class ReplicaHealth implements AutoCloseable {
 
         View(Node[] replicas) {
             this.replicas = replicas;
-            this.states = new NodeState[replicas.length];
-            for (int i = 0; i < replicas.length; i++) {
-                states[i] = state(replicas[i]);
-            }
+            this.states = states(replicas);
         }
 
         private NodeState of(Node replica) {

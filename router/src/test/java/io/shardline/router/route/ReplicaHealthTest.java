@@ -192,6 +192,33 @@ class ReplicaHealthTest {
         assertThat(health.choose(one, newer, mustSee, now + 1_100)).isNull();
     }
 
+    /**
+     * What a choice caches (each replica array's states, each node's report in the last snapshot read) never outlives
+     * what it stands for: a new topology's array of new node records keeps an ejection (by name), a snapshot read
+     * again after another is read again, and arrays beyond the cache's size still choose right.
+     */
+    @Test
+    void aChoiceCachesNothingStaleAcrossTopologiesAndSnapshots() {
+        Node[] two = {fleet[0], fleet[4]};
+        LagSnapshot fine = lags(i -> 10);
+        LagSnapshot late = lags(i -> i == 0 ? 5_000 : 10);
+        health.eject(fleet[4], 0, new SQLException("connection refused", "08001"));
+        assertThat(health.choose(two, fine, BOUND, NOW)).isEqualTo(fleet[0]);
+        assertThat(health.choose(two, late, BOUND, NOW)).isNull();
+        assertThat(health.choose(two, fine, BOUND, NOW)).isEqualTo(fleet[0]);
+
+        for (int k = 0; k < 600; k++) {
+            Node[] renewed = {
+                new Node(fleet[0].name(), NodeRole.HUB, "h2", 2000, "p"),
+                new Node(fleet[4].name(), NodeRole.LEAF, "h2", 2004, "hub0")
+            };
+            LagSnapshot lag = k % 2 == 0 ? fine : late;
+            assertThat(health.choose(renewed, lag, BOUND, NOW))
+                    .as("array %d, %s", k, k % 2 == 0 ? "fresh" : "late")
+                    .isEqualTo(k % 2 == 0 ? renewed[0] : null);
+        }
+    }
+
     private static LagReport report(Node node, String replayLsn, long observedAt) {
         return new LagReport(node.name(), 0, node.role(), 10, 0, replayLsn, "p", ReplicaState.STREAMING, observedAt);
     }
