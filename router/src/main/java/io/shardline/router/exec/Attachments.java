@@ -1,5 +1,6 @@
 package io.shardline.router.exec;
 
+import io.shardline.router.route.CircuitBreaker;
 import io.shardline.router.route.RoutingState;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
@@ -66,12 +67,11 @@ final class Attachments {
             throw abortedError();
         }
         Physical p = byNode.get(node.name());
-        int ejections = runtime.health().ejections(node);
         long now = System.nanoTime();
         if (p != null
                 && !p.inTransaction
                 && !p.pinned
-                && (p.ejections != ejections
+                && (p.ejectedSince()
                         || p.node != node && !p.node.equals(node)
                         || p.connection.isClosed()
                         || cut(p)
@@ -80,8 +80,15 @@ final class Attachments {
             p = null;
         }
         if (p == null) {
+            CircuitBreaker breaker = runtime.health().breaker(node);
+            int ejections = breaker.ejections();
             p = new Physical(
-                    node, shard, hold(node, withTimeout(borrow(node, shard))), inFlightCounter(node), ejections);
+                    node,
+                    shard,
+                    hold(node, withTimeout(borrow(node, shard))),
+                    inFlightCounter(node),
+                    breaker,
+                    ejections);
             byNode.put(node.name(), p);
         }
         p.attachedAt = now;
@@ -299,8 +306,8 @@ final class Attachments {
                     e.getSQLState(),
                     e);
         }
-        Physical p = new Physical(
-                node, shard, connection, inFlightCounter(node), runtime.health().ejections(node));
+        CircuitBreaker breaker = runtime.health().breaker(node);
+        Physical p = new Physical(node, shard, connection, inFlightCounter(node), breaker, breaker.ejections());
         try (Statement s = connection.createStatement()) {
             for (String sql : session.replay()) {
                 s.execute(sql);

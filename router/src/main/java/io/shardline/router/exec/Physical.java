@@ -1,5 +1,6 @@
 package io.shardline.router.exec;
 
+import io.shardline.router.route.CircuitBreaker;
 import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
 import java.sql.Connection;
@@ -23,8 +24,10 @@ public final class Physical {
      * which no choice counts.
      */
     private final LongAdder inFlight;
-    /** The node's ejection count when this connection was borrowed. */
-    final int ejections;
+    /** The node's circuit breaker, and its ejection count when this connection was borrowed. */
+    private final CircuitBreaker breaker;
+
+    private final int ejections;
     /** The {@link SessionState} version applied on this connection. */
     int sessionVersion;
     /**
@@ -60,12 +63,22 @@ public final class Physical {
     private PreparedStatement currentLsn;
     private PreparedStatement replayLsn;
 
-    Physical(Node node, int shard, Connection connection, LongAdder inFlight, int ejections) {
+    /**
+     * @param ejections {@code breaker}'s ejection count read before the connection was borrowed (an ejection while
+     *     it was borrowed makes it stale at once)
+     */
+    Physical(Node node, int shard, Connection connection, LongAdder inFlight, CircuitBreaker breaker, int ejections) {
+        this.breaker = breaker;
         this.ejections = ejections;
         this.node = node;
         this.shard = shard;
         this.connection = connection;
         this.inFlight = inFlight;
+    }
+
+    /** Whether its node was ejected since it was borrowed: it is not reused then. */
+    boolean ejectedSince() {
+        return breaker.ejections() != ejections;
     }
 
     /** A statement starts on it. */

@@ -445,10 +445,12 @@ public final class ReplicaHealth implements AutoCloseable {
         }
     }
 
-    /** How many times {@code node} was ejected: a connection opened before the last ejection is not reused. */
-    public int ejections(Node node) {
-        NodeState s = nodes.get(node.name());
-        return s == null ? 0 : s.breaker.ejections();
+    /**
+     * The circuit breaker of {@code node} (of its name: a topology change keeps it), whose ejection count tells a
+     * connection opened before the node's last ejection, not to be reused.
+     */
+    public CircuitBreaker breaker(Node node) {
+        return state(node).breaker;
     }
 
     private synchronized void startProber() {

@@ -2,6 +2,7 @@ package io.shardline.router.exec;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.shardline.router.route.CircuitBreaker;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import java.lang.reflect.Proxy;
@@ -13,7 +14,13 @@ import org.junit.jupiter.api.Test;
 
 class NodeStatementsTest {
     private static Physical physical(String name) {
-        return new Physical(new Node(name, NodeRole.HUB, "localhost", 5432, "s0-primary"), 0, null, new LongAdder(), 0);
+        return new Physical(
+                new Node(name, NodeRole.HUB, "localhost", 5432, "s0-primary"),
+                0,
+                null,
+                new LongAdder(),
+                new CircuitBreaker(500, 10_000),
+                0);
     }
 
     private static Statement statement() {
