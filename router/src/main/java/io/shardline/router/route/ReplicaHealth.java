@@ -107,13 +107,18 @@ public final class ReplicaHealth implements AutoCloseable {
         }
     }
 
-    /** At most this many replica arrays keep their states resolved: a topology change makes new arrays. */
-    private static final int RESOLVED_ARRAYS = 256;
+    /**
+     * At most this many replica arrays keep their states resolved (one per shard of a topology: a topology change
+     * makes new arrays, the old ones go at the next clear).
+     */
+    private static final int RESOLVED_ARRAYS = 4096;
 
     private final Map<String, NodeState> nodes = new ConcurrentHashMap<>();
     /**
      * The states of each replica array asked about, by the array's identity (arrays neither override equals nor
-     * hash): a choice among a shard's replicas looks up one entry, not one per replica by name.
+     * hash): a choice among a shard's replicas looks up one entry, not one per replica by name. Right because an
+     * array given here is never written to afterwards ({@link RoutingState#replicas}' are made once per routing
+     * state) and a node's state is never dropped (a connection keeps its node's {@link CircuitBreaker}).
      */
     private final Map<Node[], NodeState[]> resolved = new ConcurrentHashMap<>();
 

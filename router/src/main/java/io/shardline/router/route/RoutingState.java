@@ -383,7 +383,10 @@ public final class RoutingState {
         return snapshot.topology().shardIds();
     }
 
-    /** The replicas of a shard. */
+    /**
+     * The replicas of a shard: this routing state's own array, never to be written to (the replica choice keeps what
+     * it knows of each array's nodes by the array's identity).
+     */
     public Node[] replicas(int shard) {
         return replicas.get(shard);
     }
