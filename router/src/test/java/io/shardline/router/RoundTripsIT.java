@@ -22,6 +22,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -45,7 +46,11 @@ class RoundTripsIT {
     private static final int ROUNDS = 20;
     private static final Pattern LOGGED = Pattern.compile("(?m)LOG:\\s+(statement|execute [^:]+): (.*)$");
 
+    /** TPC-C-shaped transactions run on each side: every kind of the mix, most of them many times. */
+    private static final int TRANSACTIONS = 150;
+
     private static LocalCluster cluster;
+    private static HashRing ring;
     private static String url;
     private static int shard;
 
@@ -116,13 +121,17 @@ class RoundTripsIT {
                 .leaves(0)
                 .setting("log_statement", "all")
                 .start();
-        HashRing ring =
-                RouterClusters.publish(cluster, List.of(new ShardedTable("public", "kv", "k", KeyType.INTEGER)));
+        List<ShardedTable> sharded = new ArrayList<>(TpccWorkload.SHARDED);
+        sharded.add(new ShardedTable("public", "kv", "k", KeyType.INTEGER));
+        ring = RouterClusters.publish(cluster, sharded, TpccWorkload.REFERENCE);
         url = cluster.shardlineUrl() + "?user=postgres&maxStalenessMs=-1";
         try (Connection c = DriverManager.getConnection(url);
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE kv (k bigint PRIMARY KEY, v bigint NOT NULL)");
             s.execute("INSERT INTO kv VALUES (1, 0)");
+            for (String ddl : TpccWorkload.SCHEMA) {
+                s.execute(ddl);
+            }
         }
         shard = ring.shardFor(KeyHash.hashInt8(1));
         cluster.awaitReplication(Duration.ofSeconds(30));
@@ -155,6 +164,74 @@ class RoundTripsIT {
                         "statements the servers logged for %d rounds of %s, through the driver and directly",
                         ROUNDS, workload)
                 .isEqualTo(direct);
+    }
+
+    /**
+     * The TPC-C-shaped mix (a statement prepared per execution, as kits do; reference-table reads inside write
+     * transactions; {@code FOR UPDATE}, batches of order lines, rollbacks): from the same data and the same inputs,
+     * one terminal through the driver and one on plain pgjdbc connected to the warehouse's primary send the same
+     * statements, as often, prepared on the server alike.
+     */
+    @Test
+    void theTpccShapedMixSendsWhatPlainPgjdbcSends() throws Exception {
+        int home = TpccWorkload.warehouses(ring, 1).get(0);
+        int homeShard = ring.shardFor(KeyHash.hashInt8(home));
+        TpccWorkload workload = new TpccWorkload(List.of(home), false);
+        Map<String, Integer> direct;
+        try (Connection c = cluster.primary(homeShard).connect()) {
+            direct = tpccLogged(c, workload, home);
+        }
+        Map<String, Integer> driver;
+        try (Connection c = DriverManager.getConnection(url)) {
+            driver = tpccLogged(c, workload, home);
+        }
+        assertThat(direct.values().stream().mapToInt(Integer::intValue).sum())
+                .as("statements of %d transactions", TRANSACTIONS)
+                .isGreaterThan(TRANSACTIONS * 5);
+        assertThat(driver)
+                .as(
+                        "statements the servers logged for %d TPC-C-shaped transactions, through the driver and directly",
+                        TRANSACTIONS)
+                .isEqualTo(direct);
+    }
+
+    /**
+     * Loads warehouse {@code home} afresh (every TPC-C table emptied first, through the driver), runs 20 transactions
+     * of the mix on {@code c} (pgjdbc's statement cache warmed), then {@link #TRANSACTIONS} from a fixed seed; returns
+     * what every node logged during those: each statement's text with how often.
+     */
+    private static Map<String, Integer> tpccLogged(Connection c, TpccWorkload workload, int home) throws Exception {
+        try (Connection loader = DriverManager.getConnection(url + "&twoPhaseCommit=true");
+                Statement s = loader.createStatement()) {
+            s.execute("TRUNCATE order_line, new_order, orders, history, customer, district, stock, warehouse, item");
+            TpccWorkload.load(loader, List.of(home), 42);
+        }
+        c.setAutoCommit(false);
+        tpcc(c, workload, home, new Random(1), 20);
+        long[] offsets = new long[cluster.nodes().size()];
+        for (int i = 0; i < offsets.length; i++) {
+            offsets[i] = cluster.nodes().get(i).logFile().toFile().length();
+        }
+        tpcc(c, workload, home, new Random(7), TRANSACTIONS);
+        Map<String, Integer> counts = new TreeMap<>();
+        for (int i = 0; i < offsets.length; i++) {
+            for (String statement : statementsSince(cluster.nodes().get(i), offsets[i])) {
+                counts.merge(statement, 1, Integer::sum);
+            }
+        }
+        return counts;
+    }
+
+    private static void tpcc(Connection c, TpccWorkload workload, int home, Random random, int transactions)
+            throws SQLException {
+        for (int t = 0; t < transactions; t++) {
+            try {
+                workload.run(TpccWorkload.kind(random), c, random, home);
+                c.commit();
+            } catch (TpccWorkload.ExpectedRollback e) {
+                c.rollback();
+            }
+        }
     }
 
     /**
