@@ -27,8 +27,14 @@ import java.util.Set;
  * its own. Then the same time interleaved ({@link SideBySide#interleaved}): each terminal alternating one transaction
  * through the driver and one direct, both drawn from one seed (the same kinds and inputs, pair by pair).
  *
+ * <p>The servers run with {@code plan_cache_mode = force_custom_plan} unless told otherwise: with PostgreSQL's default
+ * ({@code auto}) each connection decides at a prepared statement's sixth execution whether to keep a generic plan,
+ * from the parameters it happened to see first, and one terminal's Stock-Level then runs at 12 ms while another's runs
+ * at 52 ms — on either side, whatever sends the statements (both send the same: {@code RoundTripsIT}). That luck moved
+ * single runs' ratio of totals from 0.83 to 1.25; planning every execution for its parameters takes it out.
+ *
  * <p>Run: {@code java -cp bench/target/benchmarks.jar io.shardline.bench.TpccSideBySide [pairs] [sliceMs]
- * [terminals]}
+ * [terminals] [plan_cache_mode]}
  */
 public final class TpccSideBySide {
     private static final Set<String> RETRIED = Set.of("40001", "40P01", "55P03");
@@ -37,11 +43,17 @@ public final class TpccSideBySide {
         int pairs = args.length > 0 ? Integer.parseInt(args[0]) : 20;
         int sliceMs = args.length > 1 ? Integer.parseInt(args[1]) : 2000;
         int terminals = args.length > 2 ? Integer.parseInt(args[2]) : 4;
+        String planCacheMode = args.length > 3 ? args[3] : "force_custom_plan";
+        if (!Set.of("auto", "force_custom_plan", "force_generic_plan").contains(planCacheMode)) {
+            throw new IllegalArgumentException("the fourth argument is PostgreSQL's plan_cache_mode: auto,"
+                    + " force_custom_plan or force_generic_plan, not " + planCacheMode);
+        }
         try (LocalCluster cluster = LocalCluster.builder()
                 .name("tpccbench")
                 .shards(2)
                 .hubs(0)
                 .leaves(0)
+                .setting("plan_cache_mode", planCacheMode)
                 .start()) {
             HashRing ring = RouterClusters.publish(cluster, TpccWorkload.SHARDED, TpccWorkload.REFERENCE);
             String url = cluster.shardlineUrl() + "?user=postgres";
@@ -61,6 +73,8 @@ public final class TpccSideBySide {
             Connector toPrimary =
                     home -> primaries.get(ring.shardFor(KeyHash.hashInt8(home))).getConnection();
             try {
+                System.out.println("2 shards of a primary each, plan_cache_mode = " + planCacheMode + ", " + terminals
+                        + " terminals, " + pairs + " pairs of " + sliceMs + " ms slices");
                 SideBySide.header();
                 SideBySide.compare(
                         "TPC-C-shaped mix (transactions), each terminal on its home warehouse",
