@@ -232,6 +232,9 @@ public final class ReplicaHealth implements AutoCloseable {
         ThreadLocalRandom random = ThreadLocalRandom.current();
         int a = nthBit(eligible, random.nextInt(n));
         int b = nthBit(eligible, random.nextInt(n));
+        if (a == b) {
+            return replicas[a]; // no counter to read: other threads' statements keep changing them
+        }
         // fewer requests in flight wins; a tie keeps the first draw
         return replicas[states[b].inFlight.sum() < states[a].inFlight.sum() ? b : a];
     }
