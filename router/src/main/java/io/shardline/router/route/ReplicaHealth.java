@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * connections with different bounds do not flap each other's choice).
  *
  * <p>The per-statement path ({@link #choose}) looks up one map entry for the shard's replica array (their states,
- * resolved once per array) and allocates nothing.
+ * resolved once per array) and allocates nothing per read (a node's report is kept once per lag snapshot).
  */
 public final class ReplicaHealth implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ReplicaHealth.class);
