@@ -111,7 +111,7 @@ public final class ReplicaHealth implements AutoCloseable {
      * At most this many replica arrays keep their states resolved (one per shard of a topology: a topology change
      * makes new arrays, the old ones go at the next clear).
      */
-    private static final int RESOLVED_ARRAYS = 4096;
+    static final int RESOLVED_ARRAYS = 4096;
 
     private final Map<String, NodeState> nodes = new ConcurrentHashMap<>();
     /**

@@ -207,7 +207,7 @@ class ReplicaHealthTest {
         assertThat(health.choose(two, late, BOUND, NOW)).isNull();
         assertThat(health.choose(two, fine, BOUND, NOW)).isEqualTo(fleet[0]);
 
-        for (int k = 0; k < 600; k++) {
+        for (int k = 0; k < ReplicaHealth.RESOLVED_ARRAYS + 600; k++) {
             Node[] renewed = {
                 new Node(fleet[0].name(), NodeRole.HUB, "h2", 2000, "p"),
                 new Node(fleet[4].name(), NodeRole.LEAF, "h2", 2004, "hub0")
