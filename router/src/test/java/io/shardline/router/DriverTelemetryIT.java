@@ -28,7 +28,10 @@ import io.shardline.router.metrics.ShardlineTracing;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.KeyHash;
 import io.shardline.topology.KeyType;
+import io.shardline.topology.LagReport;
 import io.shardline.topology.MoveRecord.MoveState;
+import io.shardline.topology.NodeRole;
+import io.shardline.topology.ReplicaState;
 import io.shardline.topology.ShardedTable;
 import io.shardline.topology.ZooKeeperTopologyStore;
 import java.sql.Connection;
@@ -51,6 +54,7 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The driver's meters, in a Micrometer registry the application handed it, and its spans, in the OpenTelemetry SDK's
@@ -518,6 +522,43 @@ class DriverTelemetryIT {
             assertThat(both.getStatus().getStatusCode()).isEqualTo(io.opentelemetry.api.trace.StatusCode.ERROR);
             assertThat(both.getAttributes().get(AttributeKey.stringKey("error.type")))
                     .isEqualTo("23505");
+        }
+    }
+
+    @Test
+    @Order(10)
+    void aReplicaReadCarriesItsReplicasLagFromTheNewestReport() throws Exception {
+        long k = keyOn(0, 9_000); // shard 0: shard 1's hub was killed above
+        String report = ZooKeeperTopologyStore.clusterPath(cluster.name()) + "/lag/s0-hub1";
+        try (ZooKeeperTopologyStore store = ZooKeeperTopologyStore.connect(
+                        cluster.zkConnectString(), cluster.name(), Duration.ofSeconds(10));
+                Connection c = DriverManager.getConnection(url)) {
+            for (long lagMs : new long[] {37, 52}) {
+                // as the replication monitor publishes it; the second one replaces the first (a new lag snapshot)
+                byte[] json = JsonMapper.builder()
+                        .build()
+                        .writeValueAsBytes(new LagReport(
+                                "s0-hub1",
+                                0,
+                                NodeRole.HUB,
+                                lagMs,
+                                0,
+                                "0/0",
+                                "s0-primary",
+                                ReplicaState.STREAMING,
+                                System.currentTimeMillis()));
+                if (store.client().checkExists().forPath(report) == null) {
+                    store.client().create().creatingParentsIfNeeded().forPath(report, json);
+                } else {
+                    store.client().setData().forPath(report, json);
+                }
+                await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+                    one(c, "SELECT count(*) FROM kv WHERE k = " + k);
+                    Attributes a = last("SELECT " + database).getAttributes();
+                    assertThat(a.get(AttributeKey.stringKey("shardline.node"))).isEqualTo("s0-hub1");
+                    assertThat(a.get(AttributeKey.longKey("shardline.lag_ms"))).isEqualTo(lagMs);
+                });
+            }
         }
     }
 }

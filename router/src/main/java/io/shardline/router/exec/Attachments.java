@@ -1,6 +1,6 @@
 package io.shardline.router.exec;
 
-import io.shardline.router.route.CircuitBreaker;
+import io.shardline.router.route.ReplicaHealth;
 import io.shardline.router.route.RoutingState;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
@@ -80,15 +80,10 @@ final class Attachments {
             p = null;
         }
         if (p == null) {
-            CircuitBreaker breaker = runtime.health().breaker(node);
-            int ejections = breaker.ejections();
+            ReplicaHealth.NodeState state = runtime.health().node(node);
+            int ejections = state.breaker().ejections();
             p = new Physical(
-                    node,
-                    shard,
-                    hold(node, withTimeout(borrow(node, shard))),
-                    inFlightCounter(node),
-                    breaker,
-                    ejections);
+                    node, shard, hold(node, withTimeout(borrow(node, shard))), inFlightCounter(node), state, ejections);
             byNode.put(node.name(), p);
         }
         p.attachedAt = now;
@@ -306,8 +301,14 @@ final class Attachments {
                     e.getSQLState(),
                     e);
         }
-        CircuitBreaker breaker = runtime.health().breaker(node);
-        Physical p = new Physical(node, shard, connection, inFlightCounter(node), breaker, breaker.ejections());
+        ReplicaHealth.NodeState state = runtime.health().node(node);
+        Physical p = new Physical(
+                node,
+                shard,
+                connection,
+                inFlightCounter(node),
+                state,
+                state.breaker().ejections());
         try (Statement s = connection.createStatement()) {
             for (String sql : session.replay()) {
                 s.execute(sql);

@@ -14,6 +14,7 @@ import io.shardline.router.sql.SqlLexer;
 import io.shardline.router.sql.StatementKind;
 import io.shardline.topology.HashRing;
 import io.shardline.topology.LagReport;
+import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import io.shardline.topology.ShardedTable;
@@ -489,7 +490,9 @@ public final class Dispatcher {
                         node,
                         WHY[route.why().ordinal()]);
                 if (node.role() != NodeRole.PRIMARY) {
-                    LagReport report = session.runtime().lag().get(node.name());
+                    LagSnapshot lag = session.runtime().lag();
+                    // through the connection's node state: looked up once per snapshot, not by name per statement
+                    LagReport report = on != null ? on.lag(lag) : lag.get(node.name());
                     if (report != null) {
                         span.lagMs(report.lagMs());
                     }

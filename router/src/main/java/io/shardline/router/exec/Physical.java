@@ -1,6 +1,8 @@
 package io.shardline.router.exec;
 
-import io.shardline.router.route.CircuitBreaker;
+import io.shardline.router.route.ReplicaHealth;
+import io.shardline.topology.LagReport;
+import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
 import java.sql.Connection;
@@ -24,8 +26,8 @@ public final class Physical {
      * which no choice counts.
      */
     private final LongAdder inFlight;
-    /** The node's circuit breaker, and its ejection count when this connection was borrowed. */
-    private final CircuitBreaker breaker;
+    /** The node's state (its breaker, its lag report), and its breaker's ejection count when this was borrowed. */
+    private final ReplicaHealth.NodeState state;
 
     private final int ejections;
     /** The {@link SessionState} version applied on this connection. */
@@ -64,11 +66,17 @@ public final class Physical {
     private PreparedStatement replayLsn;
 
     /**
-     * @param ejections {@code breaker}'s ejection count read before the connection was borrowed (an ejection while
-     *     it was borrowed makes it stale at once)
+     * @param ejections {@code state}'s breaker's ejection count read before the connection was borrowed (an ejection
+     *     while it was borrowed makes it stale at once)
      */
-    Physical(Node node, int shard, Connection connection, LongAdder inFlight, CircuitBreaker breaker, int ejections) {
-        this.breaker = breaker;
+    Physical(
+            Node node,
+            int shard,
+            Connection connection,
+            LongAdder inFlight,
+            ReplicaHealth.NodeState state,
+            int ejections) {
+        this.state = state;
         this.ejections = ejections;
         this.node = node;
         this.shard = shard;
@@ -78,7 +86,12 @@ public final class Physical {
 
     /** Whether its node was ejected since it was borrowed: it is not reused then. */
     boolean ejectedSince() {
-        return breaker.ejections() != ejections;
+        return state.breaker().ejections() != ejections;
+    }
+
+    /** Its node's report in {@code lag} (null: none). */
+    LagReport lag(LagSnapshot lag) {
+        return state.report(node, lag);
     }
 
     /** A statement starts on it. */

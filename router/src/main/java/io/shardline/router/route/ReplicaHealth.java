@@ -43,8 +43,11 @@ public final class ReplicaHealth implements AutoCloseable {
     private static final IntUnaryOperator RANDOM =
             n -> ThreadLocalRandom.current().nextInt(n);
 
-    /** Everything known of one node, by name (a topology change keeps it). */
-    private static final class NodeState {
+    /**
+     * Everything known of one node, by name (a topology change keeps it). A connection to the node keeps it: its
+     * breaker and its report in a lag snapshot are then a field read away, not a lookup by name.
+     */
+    public static final class NodeState {
         /** Striped: every statement on the replica, from every thread, adds to it (no one contended cache line). */
         final LongAdder inFlight = new LongAdder();
 
@@ -53,13 +56,18 @@ public final class ReplicaHealth implements AutoCloseable {
 
         volatile long replayedAtMillis;
         final CircuitBreaker breaker = new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS);
+
+        public CircuitBreaker breaker() {
+            return breaker;
+        }
         /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
         volatile long[] eligibleAt = new long[0];
 
         /** Its report in the lag snapshot last read for it: looked up once per snapshot, not per read. */
         private SeenReport seen = SeenReport.NONE;
 
-        LagReport report(Node node, LagSnapshot lag) {
+        /** {@code node}'s report in {@code lag} (this state's node), looked up once per snapshot. */
+        public LagReport report(Node node, LagSnapshot lag) {
             SeenReport s = seen; // racy and safe: its fields are final, and a lost update only looks up again
             if (s.snapshot != lag) {
                 s = new SeenReport(lag, lag.get(node.name()));
@@ -454,11 +462,11 @@ public final class ReplicaHealth implements AutoCloseable {
     }
 
     /**
-     * The circuit breaker of {@code node} (of its name: a topology change keeps it), whose ejection count tells a
-     * connection opened before the node's last ejection, not to be reused.
+     * The state of {@code node} (of its name: a topology change keeps it): its circuit breaker, whose ejection count
+     * tells a connection opened before the node's last ejection, not to be reused, and its lag report.
      */
-    public CircuitBreaker breaker(Node node) {
-        return state(node).breaker;
+    public NodeState node(Node node) {
+        return state(node);
     }
 
     private synchronized void startProber() {

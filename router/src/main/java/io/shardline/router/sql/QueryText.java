@@ -47,6 +47,14 @@ public final class QueryText {
         return sql.substring(from, i).toUpperCase(java.util.Locale.ROOT);
     }
 
+    /**
+     * The first keywords {@link #operation} returns as these very instances (a caller may key on their identity),
+     * in this order.
+     */
+    public static String[] knownOperations() {
+        return OPERATIONS.clone();
+    }
+
     private static final String[] OPERATIONS = {
         "SELECT",
         "INSERT",

@@ -2,7 +2,7 @@ package io.shardline.router.exec;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.shardline.router.route.CircuitBreaker;
+import io.shardline.router.route.ReplicaHealth;
 import io.shardline.topology.Node;
 import io.shardline.topology.NodeRole;
 import java.lang.reflect.Proxy;
@@ -19,7 +19,7 @@ class NodeStatementsTest {
                 0,
                 null,
                 new LongAdder(),
-                new CircuitBreaker(500, 10_000),
+                new ReplicaHealth.NodeState(),
                 0);
     }
 
