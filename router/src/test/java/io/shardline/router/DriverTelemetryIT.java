@@ -559,6 +559,8 @@ class DriverTelemetryIT {
                     assertThat(a.get(AttributeKey.longKey("shardline.lag_ms"))).isEqualTo(lagMs);
                 });
             }
+            // no report left for a test that expects none
+            store.client().delete().forPath(report);
         }
     }
 }

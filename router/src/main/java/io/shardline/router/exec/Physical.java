@@ -91,7 +91,7 @@ public final class Physical {
 
     /** Its node's report in {@code lag} (null: none). */
     LagReport lag(LagSnapshot lag) {
-        return state.report(node, lag);
+        return state.report(lag);
     }
 
     /** A statement starts on it. */

@@ -52,6 +52,10 @@ final class OpenTelemetryTracing implements DriverTracing {
     private final boolean queryText;
     /** The span name of each of {@link #OPERATIONS}, index for index. */
     private final String[] names;
+    /** {@code BATCH} and each of {@link #OPERATIONS}, a batch's operation, index for index. */
+    private final String[] batchOperations;
+    /** The span name of each of {@link #batchOperations}. */
+    private final String[] batchNames;
 
     private volatile Tracer tracer;
     private volatile long lookedAt = System.nanoTime() - LOOK_EVERY_NANOS;
@@ -60,8 +64,12 @@ final class OpenTelemetryTracing implements DriverTracing {
         this.database = database;
         this.queryText = queryText;
         this.names = new String[OPERATIONS.length];
+        this.batchOperations = new String[OPERATIONS.length];
+        this.batchNames = new String[OPERATIONS.length];
         for (int i = 0; i < names.length; i++) {
             names[i] = OPERATIONS[i] + " " + database;
+            batchOperations[i] = "BATCH " + OPERATIONS[i];
+            batchNames[i] = batchOperations[i] + " " + database;
         }
     }
 
@@ -74,16 +82,23 @@ final class OpenTelemetryTracing implements DriverTracing {
     }
 
     /**
-     * {@code operation database}, the span's name: made once for the common words, found by identity (no string
-     * hashed per statement: a map keyed by the word took 7 of the 68 client samples in telemetry in a profile).
+     * The index of {@code operation} among {@link #OPERATIONS}, by identity, or -1: the span names of the common
+     * words are made once and found so (no string hashed per statement: a map keyed by the word took 7 of the 68
+     * client samples in telemetry in a profile).
      */
-    private String name(String operation) {
+    private static int known(String operation) {
         for (int i = 0; i < OPERATIONS.length; i++) {
             if (OPERATIONS[i] == operation) {
-                return names[i];
+                return i;
             }
         }
-        return operation + " " + database;
+        return -1;
+    }
+
+    /** {@code operation database}, the span's name. */
+    private String name(String operation) {
+        int i = known(operation);
+        return i >= 0 ? names[i] : operation + " " + database;
     }
 
     /** The tracer of the application's OpenTelemetry, or null while it has none. */
@@ -112,7 +127,8 @@ final class OpenTelemetryTracing implements DriverTracing {
         if (t == null) {
             return DriverTracing.Span.NONE;
         }
-        return new StatementSpan(t, Context.current(), QueryText.operation(sql), -1, text(sql));
+        String operation = QueryText.operation(sql);
+        return new StatementSpan(t, Context.current(), operation, name(operation), -1, text(sql));
     }
 
     @Override
@@ -122,7 +138,10 @@ final class OpenTelemetryTracing implements DriverTracing {
             return DriverTracing.Span.NONE;
         }
         // the conventions' name of a batch whose statements are all alike
-        return new StatementSpan(t, Context.current(), "BATCH " + QueryText.operation(sql), size, text(sql));
+        String operation = QueryText.operation(sql);
+        int i = known(operation);
+        String batch = i >= 0 ? batchOperations[i] : "BATCH " + operation;
+        return new StatementSpan(t, Context.current(), batch, i >= 0 ? batchNames[i] : name(batch), size, text(sql));
     }
 
     @Override
@@ -132,7 +151,7 @@ final class OpenTelemetryTracing implements DriverTracing {
             return DriverTracing.Span.NONE;
         }
         Context parent = within instanceof StatementSpan statement ? statement.context() : Context.current();
-        return new StatementSpan(t, parent, name, -1, null);
+        return new StatementSpan(t, parent, name, name(name), -1, null);
     }
 
     /** The statement's text, literals replaced, when {@code traceQueryText=true}; else null. */
@@ -274,6 +293,8 @@ final class OpenTelemetryTracing implements DriverTracing {
         private final Context parent;
         private final long startedNanos = System.nanoTime();
         private final String operation;
+        /** {@code operation database}. */
+        private final String name;
         /** Rows of a batch; -1: not a batch. */
         private final long batchSize;
 
@@ -293,10 +314,11 @@ final class OpenTelemetryTracing implements DriverTracing {
         /** Ended: a part asking for a parent later (one that outlived its statement) gets {@link #parent}. */
         private boolean ended;
 
-        StatementSpan(Tracer tracer, Context parent, String operation, long batchSize, String text) {
+        StatementSpan(Tracer tracer, Context parent, String operation, String name, long batchSize, String text) {
             this.tracer = tracer;
             this.parent = parent;
             this.operation = operation;
+            this.name = name;
             this.batchSize = batchSize;
             this.text = text;
         }
@@ -326,7 +348,7 @@ final class OpenTelemetryTracing implements DriverTracing {
 
         /** A client span named {@code operation database} with the database's attributes, started {@code at}. */
         private SpanBuilder builder(long at) {
-            SpanBuilder b = tracer.spanBuilder(name(operation))
+            SpanBuilder b = tracer.spanBuilder(name)
                     .setParent(parent)
                     .setSpanKind(SpanKind.CLIENT)
                     .setStartTimestamp(at, TimeUnit.NANOSECONDS)

@@ -48,6 +48,8 @@ public final class ReplicaHealth implements AutoCloseable {
      * breaker and its report in a lag snapshot are then a field read away, not a lookup by name.
      */
     public static final class NodeState {
+        /** The node's name, its key. */
+        private final String name;
         /** Striped: every statement on the replica, from every thread, adds to it (no one contended cache line). */
         final LongAdder inFlight = new LongAdder();
 
@@ -57,20 +59,25 @@ public final class ReplicaHealth implements AutoCloseable {
         volatile long replayedAtMillis;
         final CircuitBreaker breaker = new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS);
 
+        NodeState(String name) {
+            this.name = name;
+        }
+
         public CircuitBreaker breaker() {
             return breaker;
         }
+
         /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
         volatile long[] eligibleAt = new long[0];
 
         /** Its report in the lag snapshot last read for it: looked up once per snapshot, not per read. */
         private SeenReport seen = SeenReport.NONE;
 
-        /** {@code node}'s report in {@code lag} (this state's node), looked up once per snapshot. */
-        public LagReport report(Node node, LagSnapshot lag) {
+        /** The node's report in {@code lag}, looked up once per snapshot. */
+        public LagReport report(LagSnapshot lag) {
             SeenReport s = seen; // racy and safe: its fields are final, and a lost update only looks up again
             if (s.snapshot != lag) {
-                s = new SeenReport(lag, lag.get(node.name()));
+                s = new SeenReport(lag, lag.get(name));
                 seen = s;
             }
             return s.report;
@@ -161,7 +168,7 @@ public final class ReplicaHealth implements AutoCloseable {
 
     private NodeState state(Node node) {
         NodeState s = nodes.get(node.name());
-        return s != null ? s : nodes.computeIfAbsent(node.name(), k -> new NodeState());
+        return s != null ? s : nodes.computeIfAbsent(node.name(), NodeState::new);
     }
 
     /** The states of {@code replicas}, index for index (a state is never dropped, so they stay the nodes'). */
@@ -287,7 +294,7 @@ public final class ReplicaHealth implements AutoCloseable {
             state.eligible(bound.maxStalenessMs(), false);
             return false;
         }
-        LagReport report = state.report(replica, lag);
+        LagReport report = state.report(lag);
         long boundMs = bound.maxStalenessMs();
         boolean was = boundMs >= 0 && state.wasEligible(boundMs);
         ReplicaChooser.Bound staleness = bound.minReplayLsn() == 0 ? bound : new ReplicaChooser.Bound(boundMs, 0);

@@ -76,7 +76,31 @@ public final class QueryText {
         "CREATE",
         "ALTER",
         "DROP",
-        "TRUNCATE"
+        "TRUNCATE",
+        "FETCH",
+        "EXPLAIN",
+        "EXECUTE",
+        "PREPARE",
+        "DECLARE",
+        "CLOSE",
+        "MOVE",
+        "DEALLOCATE",
+        "DISCARD",
+        "RESET",
+        "LOCK",
+        "TABLE",
+        "DO",
+        "LISTEN",
+        "NOTIFY",
+        "UNLISTEN",
+        "VACUUM",
+        "ANALYZE",
+        "END",
+        "ABORT",
+        "GRANT",
+        "REVOKE",
+        "COMMENT",
+        "REFRESH"
     };
 
     /**

@@ -9,18 +9,16 @@ import java.lang.reflect.Proxy;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 import org.junit.jupiter.api.Test;
 
 class NodeStatementsTest {
+    private static final ReplicaHealth HEALTH = new ReplicaHealth(Map.of(), 1000, n -> false, () -> new Node[0], "t");
+
     private static Physical physical(String name) {
-        return new Physical(
-                new Node(name, NodeRole.HUB, "localhost", 5432, "s0-primary"),
-                0,
-                null,
-                new LongAdder(),
-                new ReplicaHealth.NodeState(),
-                0);
+        Node node = new Node(name, NodeRole.HUB, "localhost", 5432, "s0-primary");
+        return new Physical(node, 0, null, new LongAdder(), HEALTH.node(node), 0);
     }
 
     private static Statement statement() {

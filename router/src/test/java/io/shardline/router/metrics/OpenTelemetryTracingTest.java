@@ -145,4 +145,31 @@ class OpenTelemetryTracingTest {
         assertThat(first.getStartEpochNanos()).isGreaterThanOrEqualTo(statement.getStartEpochNanos());
         assertThat(statement.getEndEpochNanos()).isGreaterThanOrEqualTo(first.getEndEpochNanos());
     }
+
+    @Test
+    void spanNamesAreTheOperationAndTheDatabaseForCommonAndOtherWords() {
+        String[][] cases = {
+            {"select 1", "SELECT orders", "SELECT"},
+            {"  /* c */ Insert into t values (1)", "INSERT orders", "INSERT"},
+            {"fetch 100 from c", "FETCH orders", "FETCH"},
+            {"checkpoint", "CHECKPOINT orders", "CHECKPOINT"},
+            {"security label on table t is 'x'", "SECURITY orders", "SECURITY"},
+            {";", "SQL orders", "SQL"}
+        };
+        for (String[] c : cases) {
+            tracing.statement(StatementKind.READ, c[0]).close();
+            SpanData span = named(c[1]).get(named(c[1]).size() - 1);
+            assertThat(span.getAttributes().get(AttributeKey.stringKey("db.operation.name")))
+                    .as(c[0])
+                    .isEqualTo(c[2]);
+        }
+        tracing.batch("insert into t values (?)", 3).close();
+        tracing.batch("checkpoint", 2).close();
+        assertThat(named("BATCH INSERT orders")).hasSize(1);
+        assertThat(named("BATCH INSERT orders").get(0).getAttributes().get(AttributeKey.stringKey("db.operation.name")))
+                .isEqualTo("BATCH INSERT");
+        assertThat(named("BATCH CHECKPOINT orders")).hasSize(1);
+        tracing.operation("shardline.two_phase_commit", DriverTracing.Span.NONE).close();
+        assertThat(named("shardline.two_phase_commit orders")).hasSize(1);
+    }
 }
