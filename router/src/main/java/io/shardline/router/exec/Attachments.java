@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongSupplier;
 import org.postgresql.jdbc.PgConnection;
 
@@ -82,8 +81,7 @@ final class Attachments {
         if (p == null) {
             ReplicaHealth.NodeState state = runtime.health().node(node);
             int ejections = state.breaker().ejections();
-            p = new Physical(
-                    node, shard, hold(node, withTimeout(borrow(node, shard))), inFlightCounter(node), state, ejections);
+            p = new Physical(node, shard, hold(node, withTimeout(borrow(node, shard))), state, ejections);
             byNode.put(node.name(), p);
         }
         p.attachedAt = now;
@@ -204,11 +202,6 @@ final class Attachments {
         }
     }
 
-    /** The replica choice's count of statements running on {@code node}: none for a primary. */
-    private LongAdder inFlightCounter(Node node) {
-        return node.role() == NodeRole.PRIMARY ? null : runtime.health().inFlightCounter(node);
-    }
-
     /**
      * Sets the network timeout of every connection attached now and later ({@code Connection.setNetworkTimeout}):
      * a connection to a node first used after the call must not wait on a dead node for the operating system's TCP
@@ -302,13 +295,8 @@ final class Attachments {
                     e);
         }
         ReplicaHealth.NodeState state = runtime.health().node(node);
-        Physical p = new Physical(
-                node,
-                shard,
-                connection,
-                inFlightCounter(node),
-                state,
-                state.breaker().ejections());
+        Physical p =
+                new Physical(node, shard, connection, state, state.breaker().ejections());
         try (Statement s = connection.createStatement()) {
             for (String sql : session.replay()) {
                 s.execute(sql);

@@ -5,6 +5,7 @@ import io.shardline.topology.LagReport;
 import io.shardline.topology.LagSnapshot;
 import io.shardline.topology.Lsn;
 import io.shardline.topology.Node;
+import io.shardline.topology.NodeRole;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -69,19 +70,13 @@ public final class Physical {
      * @param ejections {@code state}'s breaker's ejection count read before the connection was borrowed (an ejection
      *     while it was borrowed makes it stale at once)
      */
-    Physical(
-            Node node,
-            int shard,
-            Connection connection,
-            LongAdder inFlight,
-            ReplicaHealth.NodeState state,
-            int ejections) {
+    Physical(Node node, int shard, Connection connection, ReplicaHealth.NodeState state, int ejections) {
         this.state = state;
         this.ejections = ejections;
         this.node = node;
         this.shard = shard;
         this.connection = connection;
-        this.inFlight = inFlight;
+        this.inFlight = node.role() == NodeRole.PRIMARY ? null : state.inFlight();
     }
 
     /** Whether its node was ejected since it was borrowed: it is not reused then. */

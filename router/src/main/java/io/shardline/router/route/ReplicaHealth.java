@@ -58,6 +58,11 @@ public final class ReplicaHealth implements AutoCloseable {
 
         volatile long replayedAtMillis;
         final CircuitBreaker breaker = new CircuitBreaker(EJECT_BASE_MS, EJECT_CEILING_MS);
+        /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
+        volatile long[] eligibleAt = new long[0];
+
+        /** Its report in the lag snapshot last read for it: looked up once per snapshot, not per read. */
+        private SeenReport seen = SeenReport.NONE;
 
         NodeState(String name) {
             this.name = name;
@@ -67,11 +72,10 @@ public final class ReplicaHealth implements AutoCloseable {
             return breaker;
         }
 
-        /** The staleness bounds at which the replica was eligible at its last choice; copied on change. */
-        volatile long[] eligibleAt = new long[0];
-
-        /** Its report in the lag snapshot last read for it: looked up once per snapshot, not per read. */
-        private SeenReport seen = SeenReport.NONE;
+        /** The requests in flight on the node, for a connection to hold while it runs one. */
+        public LongAdder inFlight() {
+            return inFlight;
+        }
 
         /** The node's report in {@code lag}, looked up once per snapshot. */
         public LagReport report(LagSnapshot lag) {

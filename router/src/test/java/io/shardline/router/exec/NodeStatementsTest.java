@@ -10,7 +10,6 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.LongAdder;
 import org.junit.jupiter.api.Test;
 
 class NodeStatementsTest {
@@ -18,7 +17,7 @@ class NodeStatementsTest {
 
     private static Physical physical(String name) {
         Node node = new Node(name, NodeRole.HUB, "localhost", 5432, "s0-primary");
-        return new Physical(node, 0, null, new LongAdder(), HEALTH.node(node), 0);
+        return new Physical(node, 0, null, HEALTH.node(node), 0);
     }
 
     private static Statement statement() {
